@@ -1,0 +1,105 @@
+#!/usr/bin/env node
+/** The flowstore command. Every command takes --url, --schema, --json and --verbose. */
+
+import { Command, Option } from "commander";
+import { StoreError } from "../errors.js";
+import { migrationScript } from "../migrations/runner.js";
+import { DEFAULT_SCHEMA, openStore, type Store } from "../store.js";
+import { printStatus, readStatus } from "./status.js";
+
+interface GlobalOptions {
+  url?: string;
+  schema: string;
+  dataDir?: string;
+  json?: boolean;
+  verbose?: boolean;
+}
+
+const program = new Command("flowstore")
+  .description("A PostgreSQL state store for workflow engines.")
+  .addOption(
+    new Option(
+      "--url <url>",
+      "PostgreSQL URL or key=value DSN (default: DATABASE_URL, else the embedded store)",
+    ).env("DATABASE_URL"),
+  )
+  .addOption(new Option("--schema <name>", "schema holding the flowstore tables").default(DEFAULT_SCHEMA))
+  .addOption(
+    new Option("--data-dir <dir>", "embedded store directory (default ./.flowstore)").env(
+      "FLOWSTORE_DATA_DIR",
+    ),
+  )
+  .option("--json", "machine-readable output")
+  .option("--verbose", "show stack traces on errors")
+  .showHelpAfterError()
+  .addHelpText(
+    "after",
+    `
+Examples:
+  $ flowstore migrate                              # migrate the embedded store in ./.flowstore
+  $ flowstore status --url postgres://localhost/app
+  $ flowstore sql --schema workflows > flowstore.sql`,
+  );
+
+function globals(): GlobalOptions {
+  return program.opts<GlobalOptions>();
+}
+
+async function withStore<T>(options: { migrate: boolean }, fn: (store: Store) => Promise<T>): Promise<T> {
+  const { url, schema, dataDir } = globals();
+  const store = await openStore({ connection: url, schema, dataDir, migrate: options.migrate });
+  try {
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
+}
+
+function print(json: unknown, text: string): void {
+  process.stdout.write(globals().json ? `${JSON.stringify(json, null, 2)}\n` : `${text}\n`);
+}
+
+program
+  .command("migrate")
+  .description("apply pending migrations (each in its own transaction, under an advisory lock)")
+  .addHelpText(
+    "after",
+    "\nExample:\n  $ flowstore migrate --url postgres://user@localhost/app --schema flowstore",
+  )
+  .action(() =>
+    withStore({ migrate: false }, async (store) => {
+      const result = await store.migrate();
+      const text = result.applied.length
+        ? `applied ${result.applied.length} migration(s) to schema ${store.schema}: ${result.applied.join(", ")}`
+        : `schema ${store.schema} is up to date (version ${result.version})`;
+      print({ schema: store.schema, ...result }, text);
+    }),
+  );
+
+program
+  .command("sql")
+  .description("print the full DDL, for users who apply migrations with their own tool")
+  .addHelpText("after", '\nExample:\n  $ flowstore sql --schema flowstore | psql "$DATABASE_URL"')
+  .action(() => {
+    process.stdout.write(migrationScript(globals().schema));
+  });
+
+program
+  .command("status")
+  .description("connection, schema version, table sizes")
+  .addHelpText("after", "\nExample:\n  $ flowstore status --json")
+  .action(() =>
+    withStore({ migrate: false }, async (store) => {
+      const status = await readStatus(store);
+      print(status, printStatus(status));
+    }),
+  );
+
+program.parseAsync(process.argv).catch((error: unknown) => {
+  // One clear line by default; the stack only when asked for.
+  const message = error instanceof Error ? error.message : String(error);
+  const kind = error instanceof StoreError ? `${error.name}: ` : "";
+  process.stderr.write(`flowstore: ${kind}${message}\n`);
+  if (globals().verbose && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,155 @@
+/**
+ * The one interface repositories talk to. A driver owns connections and transactions; a repository
+ * only ever sees a Queryable, so the same SQL runs on a pool, a pool client in a transaction, or PGlite.
+ */
+
+import { StoreError } from "../errors.js";
+import type { Logger } from "../logger.js";
+
+export interface QueryResult<R> {
+  rows: R[];
+  /** Rows returned by a SELECT, or changed by an INSERT/UPDATE/DELETE. */
+  rowCount: number;
+}
+
+export type IsolationLevel = "read committed" | "repeatable read" | "serializable";
+
+export interface TransactionOptions {
+  isolation?: IsolationLevel;
+  readOnly?: boolean;
+  /**
+   * How many times a top-level transaction is run again after a serialization failure (40001) or a
+   * deadlock (40P01). The callback runs once per attempt, so it should only touch the database.
+   * Default 3; 0 turns retries off. Ignored for nested transactions (savepoints).
+   */
+  retries?: number;
+}
+
+export interface Queryable {
+  query<R = Record<string, unknown>>(text: string, values?: readonly unknown[]): Promise<QueryResult<R>>;
+  /** Runs a script of several statements without parameters (migrations). */
+  exec(script: string): Promise<void>;
+  /** A transaction; called inside one it becomes a savepoint. */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>, options?: TransactionOptions): Promise<T>;
+  /** True inside a transaction (or savepoint). */
+  readonly inTransaction: boolean;
+}
+
+export interface DriverCapabilities {
+  /** More than one query can run at a time (a pool); false for PGlite's single connection. */
+  readonly multipleConnections: boolean;
+  /** LISTEN/NOTIFY reaches this process. */
+  readonly listen: boolean;
+  /** Row locks and SKIP LOCKED can be contended by other sessions. */
+  readonly concurrentSessions: boolean;
+}
+
+export type Unlisten = () => Promise<void>;
+
+export interface Driver extends Queryable {
+  readonly kind: "node-postgres" | "pglite";
+  readonly capabilities: DriverCapabilities;
+  /** Calls `onNotify` with each payload NOTIFY sends on `channel` until the returned function is called. */
+  listen(channel: string, onNotify: (payload: string) => void): Promise<Unlisten>;
+  /** A round trip to the server; on a pool it retries once, since a dead connection is dropped on error. */
+  ping(): Promise<void>;
+  /** Waits for queries in flight, then closes what the driver opened (never a pool or PGlite it was given). */
+  close(): Promise<void>;
+}
+
+export interface StatementLogging {
+  logger: Logger;
+  /** Also log parameter values. Off unless asked, since values may hold personal data. */
+  values: boolean;
+}
+
+export const DEFAULT_TRANSACTION_RETRIES = 3;
+
+const RETRYABLE = new Set(["40001", "40P01"]);
+
+function isRetryable(error: unknown): boolean {
+  const state =
+    error instanceof StoreError ? error.sqlState : (error as { code?: unknown } | null | undefined)?.code;
+  return typeof state === "string" && RETRYABLE.has(state);
+}
+
+/** Runs `attempt` again (after a short, jittered pause) while it fails with a serialization failure or deadlock. */
+export async function withTransactionRetries<T>(attempt: () => Promise<T>, retries: number): Promise<T> {
+  for (let n = 0; ; n++) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (n >= retries || !isRetryable(error)) throw error;
+      const pauseMs = Math.min(200, 5 * 2 ** n) * (0.5 + Math.random());
+      await new Promise((resolve) => setTimeout(resolve, pauseMs));
+    }
+  }
+}
+
+/** A nested transaction: a savepoint released on success, rolled back to (alone) on failure. */
+export async function inSavepoint<T>(
+  tx: Queryable,
+  name: string,
+  fn: (tx: Queryable) => Promise<T>,
+): Promise<T> {
+  await tx.query(`savepoint ${name}`);
+  try {
+    const result = await fn(tx);
+    await tx.query(`release savepoint ${name}`);
+    return result;
+  } catch (error) {
+    await tx.query(`rollback to savepoint ${name}`);
+    throw error;
+  }
+}
+
+export function beginStatement(options: TransactionOptions): string {
+  let sql = "begin";
+  if (options.isolation) {
+    if (!["read committed", "repeatable read", "serializable"].includes(options.isolation)) {
+      throw new StoreError(`unknown isolation level ${JSON.stringify(options.isolation)}`);
+    }
+    sql += ` isolation level ${options.isolation}`;
+  }
+  if (options.readOnly) sql += " read only";
+  return sql;
+}
+
+/** Counts queries in flight so close() can wait for them. */
+export class InFlight {
+  private count = 0;
+  private waiters: Array<() => void> = [];
+
+  async track<T>(work: Promise<T>): Promise<T> {
+    this.count++;
+    try {
+      return await work;
+    } finally {
+      this.count--;
+      if (this.count === 0) for (const wake of this.waiters.splice(0)) wake();
+    }
+  }
+
+  idle(): Promise<void> {
+    return this.count === 0 ? Promise.resolve() : new Promise((resolve) => this.waiters.push(resolve));
+  }
+}
+
+/** Times a statement and logs its text (never its values unless asked) when statement logging is on. */
+export async function logged<T>(
+  logging: StatementLogging | undefined,
+  text: string,
+  values: readonly unknown[] | undefined,
+  run: () => Promise<T>,
+): Promise<T> {
+  if (!logging) return run();
+  const started = performance.now();
+  try {
+    return await run();
+  } finally {
+    const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
+    const entry: Record<string, unknown> = { sql: text, durationMs };
+    if (logging.values && values) entry.values = values;
+    logging.logger.debug(entry, "flowstore statement");
+  }
+}

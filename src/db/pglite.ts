@@ -1,0 +1,262 @@
+/**
+ * The embedded driver: PGlite, PostgreSQL compiled to WebAssembly, in this process. It has one
+ * connection, so its transactions are exclusive: other queries wait until the transaction ends.
+ */
+
+import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from "node:fs";
+import { hostname } from "node:os";
+import path from "node:path";
+import { PGlite, type Transaction } from "@electric-sql/pglite";
+import { ConnectionError, toStoreError } from "../errors.js";
+import {
+  DEFAULT_TRANSACTION_RETRIES,
+  type Driver,
+  type DriverCapabilities,
+  InFlight,
+  inSavepoint,
+  logged,
+  type Queryable,
+  type QueryResult,
+  type StatementLogging,
+  type TransactionOptions,
+  type Unlisten,
+  withTransactionRetries,
+} from "./driver.js";
+
+type PgliteRunner = Pick<PGlite | Transaction, "query" | "exec">;
+
+/** bigint (int8) as a number, as the node-postgres driver returns it. */
+const parsers = { 20: (value: string) => Number(value) };
+
+async function run<R>(
+  runner: PgliteRunner,
+  text: string,
+  values: readonly unknown[] | undefined,
+  statements: StatementLogging | undefined,
+): Promise<QueryResult<R>> {
+  try {
+    const result = await logged(statements, text, values, () =>
+      runner.query<R>(text, values as unknown[] | undefined, { parsers }),
+    );
+    return { rows: result.rows, rowCount: result.affectedRows ?? result.rowCount ?? result.rows.length };
+  } catch (error) {
+    throw toStoreError(error);
+  }
+}
+
+class PgliteTransaction implements Queryable {
+  readonly inTransaction = true;
+  private savepoints = 0;
+
+  constructor(
+    private readonly tx: Transaction,
+    private readonly statements: StatementLogging | undefined,
+  ) {}
+
+  query<R = Record<string, unknown>>(text: string, values?: readonly unknown[]): Promise<QueryResult<R>> {
+    return run<R>(this.tx, text, values, this.statements);
+  }
+
+  async exec(script: string): Promise<void> {
+    try {
+      await this.tx.exec(script);
+    } catch (error) {
+      throw toStoreError(error);
+    }
+  }
+
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    return inSavepoint(this, `flowstore_sp_${++this.savepoints}`, fn);
+  }
+}
+
+export interface PgliteDriverOptions {
+  /** False when the user gave us the instance: we then never close it. */
+  ownsDatabase: boolean;
+  statements?: StatementLogging;
+  /** Where the data lives, for messages: a directory, or "memory". */
+  location?: string;
+  /** Called once the database is closed (releases the data directory's lock). */
+  onClose?: () => void;
+}
+
+export class PgliteDriver implements Driver {
+  readonly kind = "pglite";
+  readonly capabilities: DriverCapabilities = {
+    multipleConnections: false,
+    listen: true,
+    concurrentSessions: false,
+  };
+  readonly inTransaction = false;
+  private readonly inFlight = new InFlight();
+  private closing: Promise<void> | undefined;
+
+  get location(): string | undefined {
+    return this.options.location;
+  }
+
+  constructor(
+    readonly db: PGlite,
+    private readonly options: PgliteDriverOptions,
+  ) {}
+
+  private ensureOpen(): void {
+    if (this.closing || this.db.closed) throw new ConnectionError("the store is closed");
+  }
+
+  query<R = Record<string, unknown>>(text: string, values?: readonly unknown[]): Promise<QueryResult<R>> {
+    this.ensureOpen();
+    return this.inFlight.track(run<R>(this.db, text, values, this.options.statements));
+  }
+
+  async exec(script: string): Promise<void> {
+    this.ensureOpen();
+    await this.inFlight.track(
+      this.db.exec(script).catch((error: unknown) => {
+        throw toStoreError(error);
+      }),
+    );
+  }
+
+  transaction<T>(fn: (tx: Queryable) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+    this.ensureOpen();
+    const attempt = () =>
+      // PGlite issues BEGIN itself and rolls back when the callback throws, which leaves its single
+      // connection usable after a failed statement.
+      this.db.transaction(async (raw) => {
+        const tx = new PgliteTransaction(raw, this.options.statements);
+        if (options.isolation) await tx.query(`set transaction isolation level ${options.isolation}`);
+        if (options.readOnly) await tx.query("set transaction read only");
+        return fn(tx);
+      });
+    return this.inFlight.track(
+      withTransactionRetries(attempt, options.retries ?? DEFAULT_TRANSACTION_RETRIES),
+    );
+  }
+
+  async listen(channel: string, onNotify: (payload: string) => void): Promise<Unlisten> {
+    this.ensureOpen();
+    const unlisten = await this.db.listen(channel, onNotify);
+    return async () => {
+      if (!this.db.closed) await unlisten();
+    };
+  }
+
+  async ping(): Promise<void> {
+    await this.query("select 1");
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.inFlight.idle();
+      if (this.options.ownsDatabase && !this.db.closed) await this.db.close();
+      this.options.onClose?.();
+    })();
+    return this.closing;
+  }
+}
+
+export function isPglite(value: unknown): value is PGlite {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as PGlite).exec === "function" &&
+    typeof (value as PGlite).listen === "function" &&
+    "waitReady" in value
+  );
+}
+
+/**
+ * Opens PGlite on a data directory this process then holds alone. PGlite does not guard its files,
+ * and two processes writing one data directory corrupt it, so a lock file beside the data records the
+ * holder; a second opener gets a ConnectionError naming it. A lock left by a dead process is taken over.
+ */
+export async function openEmbedded(dir: string, statements?: StatementLogging): Promise<PgliteDriver> {
+  const root = path.resolve(dir);
+  mkdirSync(root, { recursive: true });
+  const release = acquireLock(path.join(root, "lock"));
+  try {
+    const db = await PGlite.create({ dataDir: path.join(root, "pgdata"), parsers });
+    return new PgliteDriver(db, { ownsDatabase: true, statements, onClose: release, location: root });
+  } catch (error) {
+    release();
+    throw new ConnectionError(`cannot open the embedded database in ${root}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+}
+
+export async function openInMemory(statements?: StatementLogging): Promise<PgliteDriver> {
+  const db = await PGlite.create({ parsers });
+  return new PgliteDriver(db, { ownsDatabase: true, statements, location: "memory" });
+}
+
+interface LockHolder {
+  pid: number;
+  host: string;
+  command: string;
+  since: string;
+}
+
+function acquireLock(lockPath: string): () => void {
+  const me: LockHolder = {
+    pid: process.pid,
+    host: hostname(),
+    command: process.argv.slice(1).join(" "),
+    since: new Date().toISOString(),
+  };
+  for (let tries = 0; tries < 2; tries++) {
+    let fd: number;
+    try {
+      fd = openSync(lockPath, "wx");
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+      const holder = readHolder(lockPath);
+      if (holder && isAlive(holder)) {
+        throw new ConnectionError(
+          `the embedded store in ${path.dirname(lockPath)} is in use by process ${holder.pid}` +
+            ` (${holder.command || "node"}, since ${holder.since}); stop it first, or set DATABASE_URL to use a PostgreSQL server`,
+        );
+      }
+      // Left behind by a process that died: take it over.
+      try {
+        unlinkSync(lockPath);
+      } catch {}
+      continue;
+    }
+    writeSync(fd, JSON.stringify(me));
+    closeSync(fd);
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      process.off("exit", release);
+      if (readHolder(lockPath)?.pid === me.pid) {
+        try {
+          unlinkSync(lockPath);
+        } catch {}
+      }
+    };
+    process.on("exit", release);
+    return release;
+  }
+  throw new ConnectionError(`cannot lock the embedded store at ${lockPath}`);
+}
+
+function readHolder(lockPath: string): LockHolder | undefined {
+  try {
+    return JSON.parse(readFileSync(lockPath, "utf8")) as LockHolder;
+  } catch {
+    return undefined;
+  }
+}
+
+function isAlive(holder: LockHolder): boolean {
+  if (holder.host !== hostname()) return true; // cannot check another machine's process: assume it lives
+  try {
+    process.kill(holder.pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}

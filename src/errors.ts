@@ -1,0 +1,150 @@
+/**
+ * Every error flowstore throws is a StoreError with a stable `code`. Callers branch on the class
+ * (or the code); the driver's own error, when there is one, is kept as `cause`.
+ */
+
+export type ErrorCode =
+  | "STORE_ERROR"
+  | "NOT_FOUND"
+  | "CONFLICT"
+  | "VALIDATION"
+  | "LEASE_LOST"
+  | "CONNECTION"
+  | "MIGRATION"
+  | "BLOB";
+
+export interface StoreErrorOptions {
+  cause?: unknown;
+  /** The PostgreSQL SQLSTATE, when the error came from the server. */
+  sqlState?: string;
+}
+
+export class StoreError extends Error {
+  readonly code: ErrorCode = "STORE_ERROR";
+  readonly sqlState: string | undefined;
+
+  constructor(message: string, options: StoreErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.sqlState = options.sqlState ?? sqlStateOf(options.cause);
+  }
+}
+
+export class NotFoundError extends StoreError {
+  override readonly code = "NOT_FOUND";
+}
+
+/** A unique key already taken, or a compare-and-set that found another version. */
+export class ConflictError extends StoreError {
+  override readonly code = "CONFLICT";
+}
+
+/** Bad input. Nothing was written. */
+export class ValidationError extends StoreError {
+  override readonly code = "VALIDATION";
+  /** The option, field or argument at fault, when there is one. */
+  readonly field: string | undefined;
+
+  constructor(message: string, options: StoreErrorOptions & { field?: string } = {}) {
+    super(message, options);
+    this.field = options.field;
+  }
+}
+
+/** A worker whose lease expired (and was perhaps taken by another) tried to use it. */
+export class LeaseLostError extends StoreError {
+  override readonly code = "LEASE_LOST";
+}
+
+export class ConnectionError extends StoreError {
+  override readonly code = "CONNECTION";
+}
+
+export class MigrationError extends StoreError {
+  override readonly code = "MIGRATION";
+}
+
+export class BlobError extends StoreError {
+  override readonly code = "BLOB";
+}
+
+function sqlStateOf(error: unknown): string | undefined {
+  if (typeof error !== "object" || error === null) return undefined;
+  const code = (error as { code?: unknown }).code;
+  return typeof code === "string" && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+}
+
+/** Node's socket-level error codes that mean "the server is not there (any more)". */
+const NETWORK_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EPIPE",
+  "ENOENT",
+]);
+
+const CONNECTION_MESSAGES = [
+  /connection terminated/i,
+  /timeout exceeded when trying to connect/i,
+  /connection timeout/i,
+  /Connection terminated unexpectedly/i,
+  /Client has encountered a connection error/i,
+  /server does not support SSL/i,
+  /self[- ]signed certificate/i,
+  /unable to verify the first certificate/i,
+  /Hostname\/IP does not match certificate/i,
+];
+
+/**
+ * Turns whatever a driver threw into a StoreError. SQLSTATE classes decide the kind:
+ * 23505/23P01 and 40001/40P01 are conflicts, 22xxx/23xxx other than those are bad input,
+ * 08xxx/57P0x are connection trouble. `secrets` are removed from the message.
+ */
+export function toStoreError(error: unknown, secrets: readonly string[] = []): StoreError {
+  if (error instanceof StoreError) return error;
+  const message = redact(error instanceof Error ? error.message : String(error), secrets);
+  const sqlState = sqlStateOf(error);
+  const code = (error as { code?: unknown } | null)?.code;
+  if (sqlState !== undefined) {
+    const detail = (error as { detail?: unknown }).detail;
+    const full = typeof detail === "string" && detail ? `${message} (${redact(detail, secrets)})` : message;
+    if (sqlState === "23505" || sqlState === "23P01" || sqlState === "40001" || sqlState === "40P01") {
+      return new ConflictError(full, { cause: error, sqlState });
+    }
+    if (sqlState.startsWith("22") || sqlState.startsWith("23")) {
+      return new ValidationError(full, { cause: error, sqlState });
+    }
+    if (
+      sqlState.startsWith("08") ||
+      sqlState.startsWith("57P") ||
+      sqlState === "28P01" ||
+      sqlState === "28000"
+    ) {
+      return new ConnectionError(full, { cause: error, sqlState });
+    }
+    return new StoreError(full, { cause: error, sqlState });
+  }
+  if (
+    (typeof code === "string" && NETWORK_CODES.has(code)) ||
+    CONNECTION_MESSAGES.some((re) => re.test(message))
+  ) {
+    return new ConnectionError(message, { cause: error });
+  }
+  return new StoreError(message, { cause: error });
+}
+
+/** Replaces every occurrence of each secret (and its URL-encoded form) with `***`. */
+export function redact(text: string, secrets: readonly string[]): string {
+  let out = text;
+  for (const secret of secrets) {
+    if (!secret) continue;
+    for (const form of new Set([secret, encodeURIComponent(secret)])) {
+      out = out.split(form).join("***");
+    }
+  }
+  return out;
+}

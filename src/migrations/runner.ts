@@ -1,0 +1,175 @@
+/**
+ * Migrations are numbered .sql files (`0001_name.sql`), applied in order, each in its own
+ * transaction under an advisory lock on the schema, and recorded with a checksum. Ten processes
+ * opening a fresh store at once apply each migration exactly once: whoever holds the lock applies
+ * the next pending file, the others then find it recorded.
+ */
+
+import { createHash } from "node:crypto";
+import { readdirSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import type { Driver, Queryable } from "../db/driver.js";
+import { quoteIdentifier } from "../db/sql.js";
+import { ConnectionError, MigrationError, StoreError } from "../errors.js";
+import type { Logger } from "../logger.js";
+
+export interface Migration {
+  id: number;
+  name: string;
+  /** The file's text, with `:SCHEMA` where the schema name goes. */
+  sql: string;
+  checksum: string;
+}
+
+export interface MigrateResult {
+  /** Names of the migrations this call applied (empty when the schema was up to date). */
+  applied: string[];
+  /** The id of the newest migration now in the database. */
+  version: number;
+}
+
+const SQL_DIR = fileURLToPath(new URL("./sql/", import.meta.url));
+const FILE_NAME = /^(\d{4})_([a-z0-9_]+)\.sql$/;
+
+let cached: Migration[] | undefined;
+
+export function loadMigrations(): Migration[] {
+  if (cached) return cached;
+  const migrations = readdirSync(SQL_DIR)
+    .filter((file) => file.endsWith(".sql"))
+    .map((file) => {
+      const match = FILE_NAME.exec(file);
+      if (!match) throw new MigrationError(`migration file ${file} is not named NNNN_name.sql`);
+      // Line endings are normalised so a checkout with CRLF does not look like a tampered migration.
+      const sql = readFileSync(`${SQL_DIR}${file}`, "utf8").replaceAll("\r\n", "\n");
+      return { id: Number(match[1]), name: match[2] as string, sql, checksum: checksum(sql) };
+    })
+    .sort((a, b) => a.id - b.id);
+  migrations.forEach((migration, index) => {
+    if (migration.id !== index + 1) throw new MigrationError(`migration ${index + 1} is missing`);
+  });
+  cached = migrations;
+  return migrations;
+}
+
+export function checksum(sql: string): string {
+  return createHash("sha256").update(sql).digest("hex");
+}
+
+export function renderMigration(migration: Pick<Migration, "sql">, schema: string): string {
+  return migration.sql.replaceAll(":SCHEMA", quoteIdentifier(schema));
+}
+
+export function latestVersion(): number {
+  return loadMigrations().length;
+}
+
+/** The whole DDL as one script, for users who apply migrations with their own tool. */
+export function migrationScript(schema: string, migrations: Migration[] = loadMigrations()): string {
+  const q = quoteIdentifier(schema);
+  const parts = [
+    `-- flowstore schema ${schema}, migrations 1..${migrations.length}`,
+    "begin;",
+    `create schema if not exists ${q};`,
+  ];
+  for (const migration of migrations) {
+    parts.push(
+      `\n-- ${String(migration.id).padStart(4, "0")}_${migration.name}`,
+      renderMigration(migration, schema).trim(),
+    );
+    parts.push(
+      `insert into ${q}.migrations (id, name, checksum) values (${migration.id}, '${migration.name}', '${migration.checksum}');`,
+    );
+  }
+  parts.push("commit;", "");
+  return parts.join("\n");
+}
+
+/** A stable 64-bit advisory lock key per schema, so stores in different schemas never wait on each other. */
+function lockKey(schema: string): string {
+  return createHash("sha256").update(`flowstore:migrate:${schema}`).digest().readBigInt64BE(0).toString();
+}
+
+interface AppliedRow {
+  id: number;
+  name: string;
+  checksum: string;
+}
+
+async function readApplied(tx: Queryable, schema: string): Promise<AppliedRow[]> {
+  const exists = await tx.query<{ table: string | null }>("select to_regclass($1)::text as table", [
+    `${quoteIdentifier(schema)}.migrations`,
+  ]);
+  if (!exists.rows[0]?.table) return [];
+  const result = await tx.query<AppliedRow>(
+    `select id, name, checksum from ${quoteIdentifier(schema)}.migrations order by id`,
+  );
+  return result.rows;
+}
+
+function verify(applied: AppliedRow[], known: Migration[], schema: string): void {
+  for (const row of applied) {
+    const migration = known[row.id - 1];
+    if (!migration) {
+      throw new MigrationError(
+        `schema ${schema} has migration ${row.id} (${row.name}), newer than this flowstore knows (${known.length}); upgrade flowstore`,
+      );
+    }
+    if (migration.checksum !== row.checksum) {
+      throw new MigrationError(
+        `migration ${row.id} (${row.name}) in schema ${schema} differs from the one applied (checksum ${row.checksum.slice(0, 12)}, now ${migration.checksum.slice(0, 12)}); a migration must never change once applied`,
+      );
+    }
+  }
+}
+
+/** Reads the migration state without changing anything. */
+export async function migrationStatus(
+  db: Queryable,
+  schema: string,
+): Promise<{ version: number; pending: number }> {
+  const known = loadMigrations();
+  const applied = await readApplied(db, schema);
+  verify(applied, known, schema);
+  return { version: applied.length, pending: known.length - applied.length };
+}
+
+export async function migrate(
+  db: Driver,
+  schema: string,
+  logger: Logger,
+  known: Migration[] = loadMigrations(),
+): Promise<MigrateResult> {
+  const q = quoteIdentifier(schema);
+  const applied: string[] = [];
+  for (;;) {
+    const step = await db
+      .transaction(async (tx) => {
+        await tx.query("select pg_advisory_xact_lock($1::bigint)", [lockKey(schema)]);
+        await tx.exec(`create schema if not exists ${q}`);
+        const done = await readApplied(tx, schema);
+        verify(done, known, schema);
+        const next = known[done.length];
+        if (!next) return { version: done.length, applied: undefined };
+        await tx.exec(renderMigration(next, schema));
+        await tx.query(`insert into ${q}.migrations (id, name, checksum) values ($1, $2, $3)`, [
+          next.id,
+          next.name,
+          next.checksum,
+        ]);
+        return { version: next.id, applied: `${String(next.id).padStart(4, "0")}_${next.name}` };
+      })
+      .catch((error: unknown) => {
+        // A server that is not there is a connection problem, not a broken migration.
+        if (error instanceof MigrationError || error instanceof ConnectionError) throw error;
+        const store = error instanceof StoreError ? error : undefined;
+        throw new MigrationError(`migrating schema ${schema} failed: ${(error as Error).message}`, {
+          cause: error,
+          sqlState: store?.sqlState,
+        });
+      });
+    if (!step.applied) return { applied, version: step.version };
+    logger.info({ schema, migration: step.applied }, "flowstore: applied migration");
+    applied.push(step.applied);
+  }
+}

@@ -1,0 +1,222 @@
+/** openStore(): picks the driver, checks the connection, migrates, and builds the repositories. */
+
+import pg from "pg";
+import {
+  type ConnectionConfig,
+  type ConnectionFields,
+  type PoolOptions,
+  resolveConnection,
+  resolvePoolOptions,
+} from "./config.js";
+import type { Driver, Queryable, QueryResult, StatementLogging, TransactionOptions } from "./db/driver.js";
+import { isPgPool, NodePostgresDriver } from "./db/node-postgres.js";
+import { isPglite, openEmbedded, openInMemory, PgliteDriver } from "./db/pglite.js";
+import { quoteIdentifier, validateSchemaName } from "./db/sql.js";
+import { ConnectionError, toStoreError, ValidationError } from "./errors.js";
+import { consoleLogger, type Logger } from "./logger.js";
+import { type MigrateResult, migrate, migrationStatus } from "./migrations/runner.js";
+
+export const DEFAULT_SCHEMA = "flowstore";
+export const DEFAULT_DATA_DIR = ".flowstore";
+
+export interface StoreOptions {
+  /**
+   * Where the data lives. A `postgres://` URL or libpq `key=value` string, connection fields, a pg Pool
+   * or a PGlite instance of yours (never closed by us), or `"memory"` for a throwaway embedded database.
+   * Unset: `DATABASE_URL` (or `PGHOST` / `POSTGRES_HOST`) if set, else the embedded database in `dataDir`.
+   */
+  connection?: string | ConnectionFields | pg.Pool | import("@electric-sql/pglite").PGlite;
+  /** The embedded database's directory (default `./.flowstore`, or `FLOWSTORE_DATA_DIR`). */
+  dataDir?: string;
+  /** The schema holding every flowstore table (default `flowstore`). */
+  schema?: string;
+  /** Apply pending migrations on open (default true). */
+  migrate?: boolean;
+  pool?: PoolOptions;
+  logger?: Logger;
+  /**
+   * Log each statement's SQL and duration at debug level. Off by default; `FLOWSTORE_LOG_STATEMENTS=1`
+   * turns it on. Parameter values are logged only with `{ values: true }`.
+   */
+  logStatements?: boolean | { values?: boolean };
+  /** The environment to read (default `process.env`). */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** What every repository is built on: a Queryable (the store, or a transaction) and the quoted schema. */
+export interface StoreContext {
+  readonly db: Queryable;
+  readonly schema: string;
+  /** The schema name quoted for SQL text: `"flowstore"`. */
+  readonly q: string;
+}
+
+/** The same surface on the store and inside a transaction. */
+export class StoreScope {
+  constructor(protected readonly context: StoreContext) {}
+
+  /** Runs your own SQL (values only as `$n` parameters), in the transaction when called on one. */
+  async query<R = Record<string, unknown>>(
+    text: string,
+    values?: readonly unknown[],
+  ): Promise<QueryResult<R>> {
+    return this.context.db.query<R>(text, values);
+  }
+
+  /** Commits when `fn` returns, rolls back when it throws; nested, it is a savepoint. */
+  transaction<T>(fn: (tx: Transaction) => Promise<T>, options?: TransactionOptions): Promise<T> {
+    return this.context.db.transaction((db) => fn(new StoreScope({ ...this.context, db })), options);
+  }
+}
+
+export type Transaction = StoreScope;
+
+export class Store extends StoreScope {
+  private closed: Promise<void> | undefined;
+
+  constructor(
+    readonly driver: Driver,
+    readonly schema: string,
+    private readonly logger: Logger,
+    private readonly connectionConfig: ConnectionConfig | undefined,
+  ) {
+    super({ db: driver, schema, q: quoteIdentifier(schema) });
+  }
+
+  /** Where the store is connected, password hidden. */
+  describe(): string {
+    if (this.connectionConfig) return String(this.connectionConfig);
+    if (this.driver instanceof PgliteDriver) {
+      const where = this.driver.location;
+      return where ? `embedded PGlite (${where === "memory" ? "in memory" : where})` : "a PGlite instance";
+    }
+    return "a pg Pool";
+  }
+
+  migrate(): Promise<MigrateResult> {
+    return migrate(this.driver, this.schema, this.logger);
+  }
+
+  /** The applied schema version and the number of migrations this flowstore has that are not applied. */
+  migrationStatus(): Promise<{ version: number; pending: number }> {
+    return migrationStatus(this.driver, this.schema);
+  }
+
+  ping(): Promise<void> {
+    return this.driver.ping();
+  }
+
+  /** Waits for queries in flight, then closes what the store opened. Safe to call twice. */
+  close(): Promise<void> {
+    this.closed ??= this.driver.close();
+    return this.closed;
+  }
+}
+
+export async function openStore(options: StoreOptions = {}): Promise<Store> {
+  const env = options.env ?? process.env;
+  const schema = validateSchemaName(options.schema ?? DEFAULT_SCHEMA);
+  const logger = options.logger ?? consoleLogger(statementLoggingWanted(options, env) ? "debug" : "warn");
+  const statements = statementLogging(options, env, logger);
+  const { driver, config } = await openDriver(options, env, logger, statements);
+  const store = new Store(driver, schema, logger, config);
+  try {
+    await store.ping();
+    if (options.migrate ?? true) await store.migrate();
+  } catch (error) {
+    await store.close().catch(() => {});
+    if (error instanceof ConnectionError && config) {
+      throw new ConnectionError(`cannot reach PostgreSQL at ${config}: ${error.message}`, {
+        cause: error.cause ?? error,
+        sqlState: error.sqlState,
+      });
+    }
+    throw error;
+  }
+  return store;
+}
+
+function statementLoggingWanted(options: StoreOptions, env: NodeJS.ProcessEnv): boolean {
+  if (options.logStatements !== undefined) return options.logStatements !== false;
+  return env.FLOWSTORE_LOG_STATEMENTS === "1" || env.FLOWSTORE_LOG_STATEMENTS === "true";
+}
+
+function statementLogging(
+  options: StoreOptions,
+  env: NodeJS.ProcessEnv,
+  logger: Logger,
+): StatementLogging | undefined {
+  if (!statementLoggingWanted(options, env)) return undefined;
+  const values = typeof options.logStatements === "object" && options.logStatements.values === true;
+  return { logger, values };
+}
+
+async function openDriver(
+  options: StoreOptions,
+  env: NodeJS.ProcessEnv,
+  logger: Logger,
+  statements: StatementLogging | undefined,
+): Promise<{ driver: Driver; config?: ConnectionConfig }> {
+  const { connection } = options;
+  if (isPgPool(connection)) {
+    return {
+      driver: new NodePostgresDriver(connection, { ownsPool: false, secrets: [], logger, statements }),
+    };
+  }
+  if (isPglite(connection)) {
+    await connection.waitReady;
+    return { driver: new PgliteDriver(connection, { ownsDatabase: false, statements }) };
+  }
+  if (connection === "memory" || connection === "memory://")
+    return { driver: await openInMemory(statements) };
+  if (
+    connection !== undefined &&
+    typeof connection !== "string" &&
+    (typeof connection !== "object" || connection === null)
+  ) {
+    throw new ValidationError(
+      "connection must be a URL, a key=value string, connection fields, a pg Pool or a PGlite instance",
+      {
+        field: "connection",
+      },
+    );
+  }
+  const config = resolveConnection(connection, env);
+  if (!config)
+    return {
+      driver: await openEmbedded(options.dataDir ?? env.FLOWSTORE_DATA_DIR ?? DEFAULT_DATA_DIR, statements),
+    };
+  const poolOptions = resolvePoolOptions(options.pool);
+  return { driver: await openPool(config, poolOptions, logger, statements), config };
+}
+
+/**
+ * Builds our pool. With sslmode=prefer (libpq's default) it tries TLS first and, if the server has
+ * none, settles on a plain connection, as libpq does; node-postgres alone cannot fall back.
+ */
+async function openPool(
+  config: ConnectionConfig,
+  poolOptions: ReturnType<typeof resolvePoolOptions>,
+  logger: Logger,
+  statements: StatementLogging | undefined,
+): Promise<NodePostgresDriver> {
+  const build = (c: ConnectionConfig) =>
+    new NodePostgresDriver(new pg.Pool(c.toPgConfig(poolOptions)), {
+      ownsPool: true,
+      secrets: c.secrets(),
+      logger,
+      statements,
+    });
+  const driver = build(config);
+  if (config.sslMode !== "prefer") return driver;
+  try {
+    await driver.ping();
+    return driver;
+  } catch (error) {
+    await driver.close().catch(() => {});
+    const cause = (error as ConnectionError).cause ?? error;
+    if (!/does not support SSL/i.test(String((cause as Error).message)))
+      throw toStoreError(error, config.secrets());
+    return build(config.withoutTls());
+  }
+}
