@@ -1,3 +1,4 @@
+export type { BlobBackend } from "./blobs/backend.js";
 export type {
   ConnectionFields,
   PoolOptions,
@@ -16,9 +17,21 @@ export {
   StoreError,
   ValidationError,
 } from "./errors.js";
+export { isUuid, uuidv7 } from "./ids.js";
 export { consoleLogger, type Logger } from "./logger.js";
 export type { MigrateResult } from "./migrations/runner.js";
 export { migrationScript } from "./migrations/runner.js";
+export { DEFAULT_LIMITS, type PayloadLimits } from "./payload.js";
+export * from "./repositories/blobs.js";
+export * from "./repositories/component-state.js";
+export * from "./repositories/correlations.js";
+export * from "./repositories/definitions.js";
+export * from "./repositories/durable-state.js";
+export * from "./repositories/executions.js";
+export * from "./repositories/jobs.js";
+export * from "./repositories/kv.js";
+export * from "./repositories/tasks.js";
+export * from "./repositories/timers.js";
 export {
   DEFAULT_SCHEMA,
   openStore,

@@ -1,6 +1,7 @@
 /** openStore(): picks the driver, checks the connection, migrates, and builds the repositories. */
 
 import pg from "pg";
+import type { BlobBackend } from "./blobs/backend.js";
 import {
   type ConnectionConfig,
   type ConnectionFields,
@@ -15,6 +16,17 @@ import { quoteIdentifier, validateSchemaName } from "./db/sql.js";
 import { ConnectionError, toStoreError, ValidationError } from "./errors.js";
 import { consoleLogger, type Logger } from "./logger.js";
 import { type MigrateResult, migrate, migrationStatus } from "./migrations/runner.js";
+import { DEFAULT_LIMITS, type PayloadLimits } from "./payload.js";
+import { Blobs } from "./repositories/blobs.js";
+import { ComponentState } from "./repositories/component-state.js";
+import { Correlations } from "./repositories/correlations.js";
+import { Definitions } from "./repositories/definitions.js";
+import { DurableState } from "./repositories/durable-state.js";
+import { Executions } from "./repositories/executions.js";
+import { Jobs } from "./repositories/jobs.js";
+import { KeyValue } from "./repositories/kv.js";
+import { Tasks } from "./repositories/tasks.js";
+import { Timers } from "./repositories/timers.js";
 
 export const DEFAULT_SCHEMA = "flowstore";
 export const DEFAULT_DATA_DIR = ".flowstore";
@@ -41,6 +53,10 @@ export interface StoreOptions {
   logStatements?: boolean | { values?: boolean };
   /** The environment to read (default `process.env`). */
   env?: NodeJS.ProcessEnv;
+  /** Size limits checked before anything is sent (default: 4 MiB of JSON per field). */
+  limits?: Partial<PayloadLimits>;
+  /** Where blob content goes (default: chunks in PostgreSQL). */
+  blobs?: BlobBackend;
 }
 
 /** What every repository is built on: a Queryable (the store, or a transaction) and the quoted schema. */
@@ -49,11 +65,38 @@ export interface StoreContext {
   readonly schema: string;
   /** The schema name quoted for SQL text: `"flowstore"`. */
   readonly q: string;
+  /** The store's driver, for what a transaction cannot do (LISTEN, workers). */
+  readonly driver: Driver;
+  readonly logger: Logger;
+  readonly limits: PayloadLimits;
+  readonly blobBackend: BlobBackend | undefined;
 }
 
 /** The same surface on the store and inside a transaction. */
 export class StoreScope {
-  constructor(protected readonly context: StoreContext) {}
+  readonly definitions: Definitions;
+  readonly executions: Executions;
+  readonly tasks: Tasks;
+  readonly componentState: ComponentState;
+  readonly correlations: Correlations;
+  readonly timers: Timers;
+  readonly jobs: Jobs;
+  readonly durableState: DurableState;
+  readonly kv: KeyValue;
+  readonly blobs: Blobs;
+
+  constructor(protected readonly context: StoreContext) {
+    this.definitions = new Definitions(context);
+    this.executions = new Executions(context);
+    this.tasks = new Tasks(context);
+    this.componentState = new ComponentState(context);
+    this.correlations = new Correlations(context);
+    this.timers = new Timers(context);
+    this.jobs = new Jobs(context);
+    this.durableState = new DurableState(context);
+    this.kv = new KeyValue(context);
+    this.blobs = new Blobs(context);
+  }
 
   /** Runs your own SQL (values only as `$n` parameters), in the transaction when called on one. */
   async query<R = Record<string, unknown>>(
@@ -79,8 +122,10 @@ export class Store extends StoreScope {
     readonly schema: string,
     private readonly logger: Logger,
     private readonly connectionConfig: ConnectionConfig | undefined,
+    limits: PayloadLimits = DEFAULT_LIMITS,
+    blobBackend?: BlobBackend,
   ) {
-    super({ db: driver, schema, q: quoteIdentifier(schema) });
+    super({ db: driver, schema, q: quoteIdentifier(schema), driver, logger, limits, blobBackend });
   }
 
   /** Where the store is connected, password hidden. */
@@ -119,7 +164,8 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
   const logger = options.logger ?? consoleLogger(statementLoggingWanted(options, env) ? "debug" : "warn");
   const statements = statementLogging(options, env, logger);
   const { driver, config } = await openDriver(options, env, logger, statements);
-  const store = new Store(driver, schema, logger, config);
+  const limits = { ...DEFAULT_LIMITS, ...options.limits };
+  const store = new Store(driver, schema, logger, config, limits, options.blobs);
   try {
     await store.ping();
     if (options.migrate ?? true) await store.migrate();

@@ -1,0 +1,5 @@
+import type { StoreContext } from "../store.js";
+
+export class Blobs {
+  constructor(protected readonly context: StoreContext) {}
+}

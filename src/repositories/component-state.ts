@@ -1,0 +1,5 @@
+import type { StoreContext } from "../store.js";
+
+export class ComponentState {
+  constructor(protected readonly context: StoreContext) {}
+}
