@@ -1,0 +1,94 @@
+/**
+ * Shared pieces of the benchmarks: a real PostgreSQL server (durable commits, as in production), a
+ * runner that keeps N operations in flight, and a table printer. Benchmarks compare flowstore with raw
+ * `pg` or a peer library on the same server in the same run, and print the ratio.
+ */
+import { performance } from "node:perf_hooks";
+import { startTestPostgres, type TestPostgres } from "../src/testing/postgres.js";
+
+export interface BenchContext {
+  server: TestPostgres;
+  /** A fresh, empty database on the server. */
+  freshDatabase(): Promise<string>;
+  /** Scale factor from BENCH_SCALE (default 1); suites multiply their operation counts by it. */
+  scale: number;
+}
+
+export async function startBenchServer(): Promise<BenchContext> {
+  const url = process.env.BENCH_DATABASE_URL;
+  if (url) {
+    throw new Error(
+      "BENCH_DATABASE_URL is not supported yet: benchmarks create databases on a server they start",
+    );
+  }
+  const started = performance.now();
+  // fsync and synchronous commit stay on: the figures should mean what they would in production.
+  const server = await startTestPostgres({
+    fast: false,
+    settings: { max_connections: 300, shared_buffers: "256MB" },
+  });
+  log(
+    `PostgreSQL on port ${server.port}, durable commits (fsync on), started in ${ms(performance.now() - started)}`,
+  );
+  return {
+    server,
+    freshDatabase: () => server.createDatabase(),
+    scale: Number(process.env.BENCH_SCALE ?? 1) || 1,
+  };
+}
+
+/**
+ * Runs `operation(i)` for i in [0, total) with `concurrency` calls in flight; returns operations per second.
+ * `warmup` operations run first and are not counted.
+ */
+export async function throughput(
+  total: number,
+  concurrency: number,
+  operation: (i: number) => Promise<unknown>,
+  warmup = Math.min(200, Math.ceil(total / 10)),
+): Promise<number> {
+  let next = 0;
+  const worker = async (limit: number) => {
+    while (next < limit) await operation(next++);
+  };
+  await Promise.all(Array.from({ length: concurrency }, () => worker(warmup)));
+  next = 0;
+  const started = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, () => worker(total)));
+  return total / ((performance.now() - started) / 1000);
+}
+
+/** Median and 99th percentile of a list of milliseconds. */
+export function percentiles(samples: number[]): { p50: number; p99: number } {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
+  return { p50: at(0.5), p99: at(0.99) };
+}
+
+export interface Row {
+  [column: string]: string | number;
+}
+
+/** Prints rows as an aligned table; numbers get thousands separators. */
+export function table(title: string, rows: Row[]): void {
+  if (rows.length === 0) return;
+  const columns = Object.keys(rows[0] as Row);
+  const cell = (v: string | number | undefined) =>
+    typeof v === "number"
+      ? Number.isInteger(v) || Math.abs(v) >= 100
+        ? Math.round(v).toLocaleString("en-US")
+        : v.toFixed(2)
+      : (v ?? "");
+  const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
+  const line = (values: string[]) => values.map((v, i) => v.padStart(widths[i] as number)).join("  ");
+  process.stdout.write(`\n${title}\n${line(columns)}\n${line(widths.map((w) => "-".repeat(w)))}\n`);
+  for (const row of rows) process.stdout.write(`${line(columns.map((c) => cell(row[c])))}\n`);
+}
+
+export function log(message: string): void {
+  process.stdout.write(`${message}\n`);
+}
+
+export function ms(value: number): string {
+  return `${Math.round(value)} ms`;
+}

@@ -1,0 +1,36 @@
+/**
+ * npm run bench -- <suite> [<suite> ...]   (no suite: all of them)
+ * Each suite is bench/<suite>.ts exporting `run(context)`. BENCH_SCALE multiplies operation counts.
+ */
+import { readdirSync } from "node:fs";
+import { type BenchContext, startBenchServer } from "./lib.js";
+
+const available = readdirSync(new URL(".", import.meta.url))
+  .filter((file) => file.endsWith(".ts") && !["lib.ts", "run.ts"].includes(file))
+  .map((file) => file.replace(/\.ts$/, ""));
+
+const args = process.argv.slice(2);
+if (args.includes("--help") || args.includes("-h")) {
+  process.stdout.write(
+    `usage: npm run bench -- [suite ...]\nsuites: ${available.join(", ")}\nenv: BENCH_SCALE=0.1 for a quick run\n`,
+  );
+  process.exit(0);
+}
+const wanted = args.length ? args : available;
+for (const name of wanted) {
+  if (!available.includes(name)) {
+    process.stderr.write(`unknown benchmark suite "${name}"; available: ${available.join(", ")}\n`);
+    process.exit(2);
+  }
+}
+
+const context = await startBenchServer();
+try {
+  for (const name of wanted) {
+    process.stdout.write(`\n=== ${name} ===\n`);
+    const suite = (await import(`./${name}.ts`)) as { run(context: BenchContext): Promise<void> };
+    await suite.run(context);
+  }
+} finally {
+  await context.server.stop();
+}
