@@ -1,4 +1,6 @@
-export type { BlobBackend } from "./blobs/backend.js";
+export type { BlobBackend, BlobContent, BlobIO, BlobWriteRequest } from "./blobs/backend.js";
+export { DEFAULT_CHUNK_SIZE, type PostgresBlobOptions, postgresBlobs } from "./blobs/postgres.js";
+export { type Codec, type Encoded, JSON_MANIFEST, jsonCodec, protobufCodec } from "./codecs.js";
 export type {
   ConnectionFields,
   PoolOptions,
@@ -29,9 +31,11 @@ export * from "./repositories/definitions.js";
 export * from "./repositories/durable-state.js";
 export * from "./repositories/executions.js";
 export * from "./repositories/jobs.js";
+export type { Page as KeyPage, PageOptions } from "./repositories/key-cursor.js";
 export * from "./repositories/kv.js";
 export * from "./repositories/tasks.js";
 export * from "./repositories/timers.js";
+export type { PruneOptions, PruneResult } from "./retention.js";
 export {
   DEFAULT_SCHEMA,
   openStore,

@@ -47,10 +47,14 @@ export function toJson(value: unknown, field: string, limits: PayloadLimits = DE
         }
         if (seen.has(v)) throw new ValidationError(`${path} contains a cycle`, { field });
         const toJSON = (v as { toJSON?: unknown }).toJSON;
-        if (typeof toJSON === "function") return check(toJSON.call(v), path);
+        if (typeof toJSON === "function") {
+          check(toJSON.call(v), path);
+          return;
+        }
         seen.add(v);
-        if (Array.isArray(v)) v.forEach((item, i) => check(item, `${path}[${i}]`));
-        else {
+        if (Array.isArray(v)) {
+          for (const [i, item] of v.entries()) check(item, `${path}[${i}]`);
+        } else {
           for (const [key, item] of Object.entries(v)) {
             if (key.includes("\u0000"))
               throw new ValidationError(`${path} has a key with a NUL character`, { field });

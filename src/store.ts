@@ -153,7 +153,7 @@ export class Store extends StoreScope {
 
   /** Waits for queries in flight, then closes what the store opened. Safe to call twice. */
   close(): Promise<void> {
-    this.closed ??= this.driver.close();
+    this.closed ??= this.driver.close().then(() => this.context.blobBackend?.close?.());
     return this.closed;
   }
 }

@@ -5,7 +5,7 @@
  */
 import { PGlite } from "@electric-sql/pglite";
 import pg from "pg";
-import { afterAll, describe, inject } from "vitest";
+import { afterAll, beforeAll, describe, inject } from "vitest";
 import { openStore, type Store, type StoreOptions } from "../src/index.js";
 import { startTestPostgres } from "../src/testing/postgres.js";
 
@@ -83,7 +83,13 @@ export const DRIVERS: TestDriver[] = [
 
 /** Runs `tests` once per driver, inside a describe block named after it. */
 export function forEachDriver(tests: (driver: TestDriver) => void): void {
-  for (const d of DRIVERS) describe(d.name, () => tests(d));
+  for (const d of DRIVERS) {
+    describe(d.name, () => {
+      // Start the file's server database or PGlite (2-5 s) under the hook timeout, not a test's.
+      beforeAll(() => d.connection());
+      tests(d);
+    });
+  }
 }
 
 export { startTestPostgres };

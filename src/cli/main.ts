@@ -4,16 +4,10 @@
 import { Command, Option } from "commander";
 import { StoreError } from "../errors.js";
 import { migrationScript } from "../migrations/runner.js";
-import { DEFAULT_SCHEMA, openStore, type Store } from "../store.js";
+import { DEFAULT_SCHEMA } from "../store.js";
+import { CliContext } from "./context.js";
+import { registerJobCommands } from "./jobs.js";
 import { printStatus, readStatus } from "./status.js";
-
-interface GlobalOptions {
-  url?: string;
-  schema: string;
-  dataDir?: string;
-  json?: boolean;
-  verbose?: boolean;
-}
 
 const program = new Command("flowstore")
   .description("A PostgreSQL state store for workflow engines.")
@@ -41,23 +35,7 @@ Examples:
   $ flowstore sql --schema workflows > flowstore.sql`,
   );
 
-function globals(): GlobalOptions {
-  return program.opts<GlobalOptions>();
-}
-
-async function withStore<T>(options: { migrate: boolean }, fn: (store: Store) => Promise<T>): Promise<T> {
-  const { url, schema, dataDir } = globals();
-  const store = await openStore({ connection: url, schema, dataDir, migrate: options.migrate });
-  try {
-    return await fn(store);
-  } finally {
-    await store.close();
-  }
-}
-
-function print(json: unknown, text: string): void {
-  process.stdout.write(globals().json ? `${JSON.stringify(json, null, 2)}\n` : `${text}\n`);
-}
+const cli = new CliContext(program);
 
 program
   .command("migrate")
@@ -67,12 +45,12 @@ program
     "\nExample:\n  $ flowstore migrate --url postgres://user@localhost/app --schema flowstore",
   )
   .action(() =>
-    withStore({ migrate: false }, async (store) => {
+    cli.withStore({ migrate: false }, async (store) => {
       const result = await store.migrate();
       const text = result.applied.length
         ? `applied ${result.applied.length} migration(s) to schema ${store.schema}: ${result.applied.join(", ")}`
         : `schema ${store.schema} is up to date (version ${result.version})`;
-      print({ schema: store.schema, ...result }, text);
+      cli.print({ schema: store.schema, ...result }, () => text);
     }),
   );
 
@@ -81,7 +59,7 @@ program
   .description("print the full DDL, for users who apply migrations with their own tool")
   .addHelpText("after", '\nExample:\n  $ flowstore sql --schema flowstore | psql "$DATABASE_URL"')
   .action(() => {
-    process.stdout.write(migrationScript(globals().schema));
+    process.stdout.write(migrationScript(cli.options.schema));
   });
 
 program
@@ -89,17 +67,19 @@ program
   .description("connection, schema version, table sizes")
   .addHelpText("after", "\nExample:\n  $ flowstore status --json")
   .action(() =>
-    withStore({ migrate: false }, async (store) => {
+    cli.withStore({ migrate: false }, async (store) => {
       const status = await readStatus(store);
-      print(status, printStatus(status));
+      cli.print(status, () => printStatus(status));
     }),
   );
+
+registerJobCommands(program, cli);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   // One clear line by default; the stack only when asked for.
   const message = error instanceof Error ? error.message : String(error);
   const kind = error instanceof StoreError ? `${error.name}: ` : "";
   process.stderr.write(`flowstore: ${kind}${message}\n`);
-  if (globals().verbose && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
+  if (cli.options.verbose && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
   process.exitCode = 1;
 });

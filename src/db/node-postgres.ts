@@ -220,6 +220,12 @@ export class NodePostgresDriver implements Driver {
       throw toStoreError(error, this.options.secrets);
     }
     let broken: Error | undefined;
+    // A checked-out client whose connection dies emits 'error'; unheard, that would crash the process.
+    // The failing query rejects as well, which is how the caller learns of it.
+    const onLost = (error: Error) => {
+      broken = error;
+    };
+    client.on("error", onLost);
     try {
       const tx = new ClientTransaction(client, this.options);
       await tx.query(begin);
@@ -237,6 +243,7 @@ export class NodePostgresDriver implements Driver {
         throw error;
       }
     } finally {
+      client.off("error", onLost);
       client.release(broken);
     }
   }

@@ -25,8 +25,18 @@ import {
 
 type PgliteRunner = Pick<PGlite | Transaction, "query" | "exec">;
 
-/** bigint (int8) as a number, as the node-postgres driver returns it. */
-const parsers = { 20: (value: string) => Number(value) };
+/**
+ * bigint (int8) as a number, as the node-postgres driver returns it; bytea through Buffer's hex codec,
+ * which is many times faster than PGlite's byte-at-a-time default on large values.
+ */
+const parsers = {
+  20: (value: string) => Number(value),
+  17: (value: string) => Buffer.from(value.slice(2), "hex"),
+};
+const serializers = {
+  17: (value: Uint8Array) =>
+    `\\x${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString("hex")}`,
+};
 
 async function run<R>(
   runner: PgliteRunner,
@@ -36,7 +46,7 @@ async function run<R>(
 ): Promise<QueryResult<R>> {
   try {
     const result = await logged(statements, text, values, () =>
-      runner.query<R>(text, values as unknown[] | undefined, { parsers }),
+      runner.query<R>(text, values as unknown[] | undefined, { parsers, serializers }),
     );
     return { rows: result.rows, rowCount: result.affectedRows ?? result.rowCount ?? result.rows.length };
   } catch (error) {
@@ -176,7 +186,7 @@ export async function openEmbedded(dir: string, statements?: StatementLogging): 
   mkdirSync(root, { recursive: true });
   const release = acquireLock(path.join(root, "lock"));
   try {
-    const db = await PGlite.create({ dataDir: path.join(root, "pgdata"), parsers });
+    const db = await PGlite.create({ dataDir: path.join(root, "pgdata"), parsers, serializers });
     return new PgliteDriver(db, { ownsDatabase: true, statements, onClose: release, location: root });
   } catch (error) {
     release();
@@ -187,7 +197,7 @@ export async function openEmbedded(dir: string, statements?: StatementLogging): 
 }
 
 export async function openInMemory(statements?: StatementLogging): Promise<PgliteDriver> {
-  const db = await PGlite.create({ parsers });
+  const db = await PGlite.create({ parsers, serializers });
   return new PgliteDriver(db, { ownsDatabase: true, statements, location: "memory" });
 }
 

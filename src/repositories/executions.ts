@@ -1,5 +1,529 @@
+/**
+ * Executions: one row per workflow run. Writes are compare-and-set on `version` when asked, and a
+ * terminal execution (completed, failed, cancelled, timed_out) never changes status again.
+ */
+
+import type { Queryable } from "../db/driver.js";
+import { ConflictError, NotFoundError, ValidationError } from "../errors.js";
+import { checkText, toJson, toJsonOrNull } from "../payload.js";
 import type { StoreContext } from "../store.js";
+import { Definitions } from "./definitions.js";
+import {
+  checkDistinct,
+  checkId,
+  checkLimit,
+  checkOneOf,
+  checkOneOrMany,
+  idOrNew,
+  optionalDate,
+  optionalId,
+  optionalText,
+  optionalVersion,
+  requireTransaction,
+} from "./input.js";
+import { CURSOR_AT, decodeCursor, type Page, toPage } from "./keyset.js";
+import { countsByStatus, RUN_STATUSES, type RunStatus, TERMINAL_SQL } from "./run-status.js";
+
+export type { Page } from "./keyset.js";
+export { RUN_STATUSES as EXECUTION_STATUSES } from "./run-status.js";
+export type ExecutionStatus = RunStatus;
+
+export interface Execution {
+  id: string;
+  definitionId: string;
+  status: ExecutionStatus;
+  input: unknown;
+  output: unknown;
+  error: unknown;
+  /** The engine's own state of the run. */
+  state: unknown;
+  metadata: Record<string, unknown>;
+  idempotencyKey: string | null;
+  parentExecutionId: string | null;
+  parentTaskId: string | null;
+  version: number;
+  createdAt: Date;
+  updatedAt: Date;
+  /** When the run first became running. */
+  startedAt: Date | null;
+  /** When the run reached a terminal status. */
+  completedAt: Date | null;
+}
+
+export interface StartExecution {
+  id?: string;
+  /** The definition to run: its id, or its name and version (no version: the newest active one). */
+  definitionId?: string;
+  name?: string;
+  version?: number;
+  input?: unknown;
+  /** A second start with the same key returns the first execution instead of creating another. */
+  idempotencyKey?: string;
+  parentExecutionId?: string;
+  parentTaskId?: string;
+  metadata?: Record<string, unknown>;
+  /** Default "pending". */
+  status?: "pending" | "running";
+}
+
+/** Fields to change; an absent field is left as it is, `null` clears it. */
+export interface ExecutionPatch {
+  status?: ExecutionStatus;
+  input?: unknown;
+  output?: unknown;
+  error?: unknown;
+  state?: unknown;
+  /** Replaces the metadata object. */
+  metadata?: Record<string, unknown>;
+}
+
+/** The whole object, for engines that own it: every field not given is written as null. */
+export interface ExecutionRecord {
+  id: string;
+  definitionId: string;
+  status: ExecutionStatus;
+  input?: unknown;
+  output?: unknown;
+  error?: unknown;
+  state?: unknown;
+  metadata?: Record<string, unknown>;
+  idempotencyKey?: string | null;
+  parentExecutionId?: string | null;
+  parentTaskId?: string | null;
+}
+
+export interface ExecutionWriteOptions {
+  /** Write only if the row is at this version; otherwise a ConflictError and nothing is written. */
+  expectedVersion?: number;
+}
+
+export interface CancelExecutionOptions extends ExecutionWriteOptions {
+  /** Also cancel every unfinished descendant execution and the unfinished tasks of all of them. */
+  cascade?: boolean;
+}
+
+export interface ExecutionFilter {
+  status?: ExecutionStatus | ExecutionStatus[];
+  definitionId?: string;
+  /** Executions of any version of the definition with this name. */
+  definitionName?: string;
+  parentExecutionId?: string;
+  createdAfter?: Date;
+  createdBefore?: Date;
+  updatedAfter?: Date;
+  updatedBefore?: Date;
+  /** Executions whose metadata contains this object (`@>`). */
+  metadata?: Record<string, unknown>;
+}
+
+export interface ExecutionListOptions {
+  /** Default 100. */
+  limit?: number;
+  /** From a previous page's `nextCursor`. */
+  cursor?: string | null;
+  /** By creation time, then id; default "asc" (oldest first). */
+  order?: "asc" | "desc";
+}
+
+const COLUMNS = `id, definition_id as "definitionId", status, input, output, error, state, metadata,
+  idempotency_key as "idempotencyKey", parent_execution_id as "parentExecutionId",
+  parent_task_id as "parentTaskId", version, created_at as "createdAt", updated_at as "updatedAt",
+  started_at as "startedAt", completed_at as "completedAt"`;
 
 export class Executions {
   constructor(protected readonly context: StoreContext) {}
+
+  private get q(): string {
+    return this.context.q;
+  }
+
+  private json(value: unknown, field: string): string | null {
+    return toJsonOrNull(value, field, this.context.limits);
+  }
+
+  private metadata(value: unknown): string | null {
+    if (value === undefined) return null;
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      throw new ValidationError("metadata must be a plain object", { field: "metadata" });
+    }
+    return toJson(value, "metadata", this.context.limits);
+  }
+
+  /** Creates a run, or with a known idempotency key returns the existing one (`created: false`). */
+  async start(input: StartExecution): Promise<{ execution: Execution; created: boolean }> {
+    const id = idOrNew(input.id, "id");
+    const status = checkOneOf(input.status ?? "pending", ["pending", "running"], "status");
+    const key = optionalText(input.idempotencyKey, "idempotencyKey", 1024);
+    const payload = this.json(input.input, "input");
+    const metadata = this.metadata(input.metadata) ?? "{}";
+    const parentExecutionId = optionalId(input.parentExecutionId, "parentExecutionId");
+    const parentTaskId = optionalId(input.parentTaskId, "parentTaskId");
+    const definitionId = await this.definitionId(input);
+    const values = [id, definitionId, status, payload, metadata, key, parentExecutionId, parentTaskId];
+    const sql = `insert into ${this.q}.executions
+        (id, definition_id, status, input, metadata, idempotency_key, parent_execution_id, parent_task_id, started_at)
+      values ($1, $2, $3::text, $4::jsonb, $5::jsonb, $6, $7, $8, case when $3::text = 'running' then now() end)
+      on conflict (idempotency_key) where idempotency_key is not null do nothing
+      returning ${COLUMNS}`;
+    // A racing start with the same key waits for the first to commit, then inserts nothing and reads
+    // the winner. Only if that row vanished in between (deleted) is the insert tried again.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const { rows } = await this.context.db
+        .query<Execution>(sql, values)
+        .catch((error: unknown) => rethrowMissingDefinition(error, `definition ${definitionId} not found`));
+      if (rows[0]) return { execution: rows[0], created: true };
+      const existing = await this.findByIdempotencyKey(key as string);
+      if (existing) return { execution: existing, created: false };
+    }
+    throw new ConflictError(`idempotency key ${key} is taken, but its execution cannot be read`);
+  }
+
+  private async definitionId(input: StartExecution): Promise<string> {
+    if (input.definitionId !== undefined) return checkId(input.definitionId, "definitionId");
+    if (input.name === undefined) {
+      throw new ValidationError("start needs a definitionId, or a definition name (and version)", {
+        field: "definitionId",
+      });
+    }
+    const definition = await new Definitions(this.context).find(input.name, input.version);
+    if (!definition) {
+      const which = input.version === undefined ? "an active version" : `version ${input.version}`;
+      throw new NotFoundError(`definition ${input.name} has no ${which}`);
+    }
+    return definition.id;
+  }
+
+  async get(id: string): Promise<Execution> {
+    checkId(id, "id");
+    const { rows } = await this.context.db.query<Execution>(
+      `select ${COLUMNS} from ${this.q}.executions where id = $1`,
+      [id],
+    );
+    if (!rows[0]) throw new NotFoundError(`execution ${id} not found`);
+    return rows[0];
+  }
+
+  /** Reads and locks the row until the transaction ends; other writers (and lockers) wait. */
+  async getForUpdate(id: string): Promise<Execution> {
+    requireTransaction(this.context.db, "executions.getForUpdate");
+    checkId(id, "id");
+    const { rows } = await this.context.db.query<Execution>(
+      `select ${COLUMNS} from ${this.q}.executions where id = $1 for update`,
+      [id],
+    );
+    if (!rows[0]) throw new NotFoundError(`execution ${id} not found`);
+    return rows[0];
+  }
+
+  async findByIdempotencyKey(key: string): Promise<Execution | null> {
+    checkText(key, "idempotencyKey", 1024);
+    const { rows } = await this.context.db.query<Execution>(
+      `select ${COLUMNS} from ${this.q}.executions where idempotency_key = $1`,
+      [key],
+    );
+    return rows[0] ?? null;
+  }
+
+  async update(id: string, patch: ExecutionPatch, options: ExecutionWriteOptions = {}): Promise<Execution> {
+    checkId(id, "id");
+    const expected = optionalVersion(options.expectedVersion);
+    const status = patch.status === undefined ? null : checkOneOf(patch.status, RUN_STATUSES, "status");
+    const has = (field: keyof ExecutionPatch) => Object.hasOwn(patch, field) && patch[field] !== undefined;
+    const { rows } = await this.context.db.query<Execution>(
+      `update ${this.q}.executions set
+         status = coalesce($3::text, status),
+         input = case when $4::boolean then $5::jsonb else input end,
+         output = case when $6::boolean then $7::jsonb else output end,
+         error = case when $8::boolean then $9::jsonb else error end,
+         state = case when $10::boolean then $11::jsonb else state end,
+         metadata = coalesce($12::jsonb, metadata),
+         version = version + 1,
+         updated_at = now(),
+         started_at = case when $3::text = 'running' then coalesce(started_at, now()) else started_at end,
+         completed_at = case when $3::text in ${TERMINAL_SQL} and status not in ${TERMINAL_SQL}
+                             then now() else completed_at end
+       where id = $1 and ($2::bigint is null or version = $2)
+         and ($3::text is null or $3::text = status or status not in ${TERMINAL_SQL})
+       returning ${COLUMNS}`,
+      [
+        id,
+        expected,
+        status,
+        has("input"),
+        this.json(patch.input, "input"),
+        has("output"),
+        this.json(patch.output, "output"),
+        has("error"),
+        this.json(patch.error, "error"),
+        has("state"),
+        this.json(patch.state, "state"),
+        this.metadata(patch.metadata),
+      ],
+    );
+    return rows[0] ?? this.explainMiss(id, expected, status);
+  }
+
+  /** Writes the whole object (inserting it if new); moving a terminal execution to another status is a conflict. */
+  async upsert(execution: ExecutionRecord): Promise<Execution> {
+    const [row] = await this.writeRecords(this.context.db, this.recordColumns([execution]));
+    return row ?? this.explainMiss(execution.id, null, execution.status);
+  }
+
+  /** Many `upsert`s in one statement, all or none. Returned in the order given. */
+  async upsertMany(executions: readonly ExecutionRecord[]): Promise<Execution[]> {
+    if (executions.length === 0) return [];
+    const values = this.recordColumns(executions);
+    return this.context.db.transaction(async (tx) => {
+      const rows = await this.writeRecords(tx, values);
+      if (rows.length < executions.length) {
+        const written = new Set(rows.map((row) => row.id));
+        const refused = executions.find((e) => !written.has(e.id));
+        throw new ConflictError(
+          `execution ${refused?.id} is finished and cannot move to ${refused?.status}; nothing was written`,
+        );
+      }
+      const byId = new Map(rows.map((row) => [row.id, row]));
+      return executions.map((e) => byId.get(e.id) as Execution);
+    });
+  }
+
+  /** Checks every record and lays the batch out as one array per column, for unnest. */
+  private recordColumns(records: readonly ExecutionRecord[]): unknown[] {
+    const columns = {
+      id: [] as string[],
+      definitionId: [] as string[],
+      status: [] as string[],
+      input: [] as (string | null)[],
+      output: [] as (string | null)[],
+      error: [] as (string | null)[],
+      state: [] as (string | null)[],
+      metadata: [] as (string | null)[],
+      idempotencyKey: [] as (string | null)[],
+      parentExecutionId: [] as (string | null)[],
+      parentTaskId: [] as (string | null)[],
+    };
+    for (const r of records) {
+      columns.id.push(checkId(r.id, "id"));
+      columns.definitionId.push(checkId(r.definitionId, "definitionId"));
+      columns.status.push(checkOneOf(r.status, RUN_STATUSES, "status"));
+      columns.input.push(this.json(r.input, "input"));
+      columns.output.push(this.json(r.output, "output"));
+      columns.error.push(this.json(r.error, "error"));
+      columns.state.push(this.json(r.state, "state"));
+      columns.metadata.push(this.metadata(r.metadata));
+      columns.idempotencyKey.push(optionalText(r.idempotencyKey, "idempotencyKey", 1024));
+      columns.parentExecutionId.push(optionalId(r.parentExecutionId, "parentExecutionId"));
+      columns.parentTaskId.push(optionalId(r.parentTaskId, "parentTaskId"));
+    }
+    checkDistinct(columns.id, "id");
+    return Object.values(columns); // in the order of the unnest parameters $1..$11
+  }
+
+  private async writeRecords(db: Queryable, values: unknown[]): Promise<Execution[]> {
+    const { rows } = await db
+      .query<Execution>(
+        `insert into ${this.q}.executions as e (id, definition_id, status, input, output, error, state, metadata,
+           idempotency_key, parent_execution_id, parent_task_id, started_at, completed_at)
+         select u.id, u.definition_id, u.status, u.input, u.output, u.error, u.state, coalesce(u.metadata, '{}'),
+           u.idempotency_key, u.parent_execution_id, u.parent_task_id,
+           case when u.status = 'running' then now() end,
+           case when u.status in ${TERMINAL_SQL} then now() end
+         from unnest($1::uuid[], $2::uuid[], $3::text[], $4::jsonb[], $5::jsonb[], $6::jsonb[], $7::jsonb[],
+                     $8::jsonb[], $9::text[], $10::uuid[], $11::uuid[])
+           as u(id, definition_id, status, input, output, error, state, metadata,
+                idempotency_key, parent_execution_id, parent_task_id)
+         on conflict (id) do update set
+           definition_id = excluded.definition_id, status = excluded.status, input = excluded.input,
+           output = excluded.output, error = excluded.error, state = excluded.state,
+           metadata = excluded.metadata, idempotency_key = excluded.idempotency_key,
+           parent_execution_id = excluded.parent_execution_id, parent_task_id = excluded.parent_task_id,
+           version = e.version + 1,
+           updated_at = now(),
+           started_at = case when excluded.status = 'running' then coalesce(e.started_at, now()) else e.started_at end,
+           completed_at = case when excluded.status in ${TERMINAL_SQL}
+                               then coalesce(e.completed_at, now()) else e.completed_at end
+         where e.status = excluded.status or e.status not in ${TERMINAL_SQL}
+         returning ${COLUMNS}`,
+        values,
+      )
+      .catch((error: unknown) => rethrowMissingDefinition(error, "a definitionId given does not exist"));
+    return rows;
+  }
+
+  async complete(id: string, output?: unknown, options: ExecutionWriteOptions = {}): Promise<Execution> {
+    return this.finish(id, "completed", "output", this.json(output, "output"), options);
+  }
+
+  async fail(id: string, error: unknown, options: ExecutionWriteOptions = {}): Promise<Execution> {
+    return this.finish(id, "failed", "error", this.json(error, "error"), options);
+  }
+
+  private async finish(
+    id: string,
+    status: "completed" | "failed",
+    column: "output" | "error",
+    value: string | null,
+    options: ExecutionWriteOptions,
+  ): Promise<Execution> {
+    checkId(id, "id");
+    const expected = optionalVersion(options.expectedVersion);
+    const { rows } = await this.context.db.query<Execution>(
+      `update ${this.q}.executions
+       set status = $3, ${column} = $4::jsonb, version = version + 1, updated_at = now(), completed_at = now()
+       where id = $1 and ($2::bigint is null or version = $2) and status not in ${TERMINAL_SQL}
+       returning ${COLUMNS}`,
+      [id, expected, status, value],
+    );
+    return rows[0] ?? this.explainMiss(id, expected, status);
+  }
+
+  /**
+   * Cancels a run that is not finished. With `cascade`, the same statement (so the same transaction)
+   * walks the descendants through parent_execution_id, cancels every unfinished one, and cancels the
+   * unfinished tasks of all the runs it cancelled.
+   */
+  async cancel(id: string, options: CancelExecutionOptions = {}): Promise<Execution> {
+    checkId(id, "id");
+    const expected = optionalVersion(options.expectedVersion);
+    const cancelRoot = `update ${this.q}.executions
+       set status = 'cancelled', version = version + 1, updated_at = now(), completed_at = now()
+       where id = $1 and ($2::bigint is null or version = $2) and status not in ${TERMINAL_SQL}
+       returning ${COLUMNS}`;
+    const sql = options.cascade
+      ? `with recursive root as (${cancelRoot}),
+         -- union (not union all) stops at a cycle of parent links instead of looping.
+         descendants(id) as (
+           select e.id from ${this.q}.executions e join root on e.parent_execution_id = root.id
+           union
+           select e.id from ${this.q}.executions e join descendants d on e.parent_execution_id = d.id
+         ),
+         children as (
+           update ${this.q}.executions e
+           set status = 'cancelled', version = e.version + 1, updated_at = now(), completed_at = now()
+           from descendants d
+           where e.id = d.id and e.id <> $1 and e.status not in ${TERMINAL_SQL}
+           returning e.id
+         ),
+         tasks as (
+           update ${this.q}.tasks t set status = 'cancelled', version = t.version + 1, updated_at = now()
+           where t.execution_id in (select id from root union all select id from children)
+             and t.status not in ${TERMINAL_SQL}
+           returning 1
+         )
+         select * from root`
+      : cancelRoot;
+    const { rows } = await this.context.db.query<Execution>(sql, [id, expected]);
+    return rows[0] ?? this.explainMiss(id, expected, "cancelled");
+  }
+
+  async list(filter: ExecutionFilter & ExecutionListOptions = {}): Promise<Page<Execution>> {
+    const limit = checkLimit(filter.limit, 100);
+    const order = checkOneOf(filter.order ?? "asc", ["asc", "desc"], "order");
+    const values: unknown[] = [];
+    const conditions = this.conditions(filter, values);
+    if (filter.cursor !== undefined && filter.cursor !== null) {
+      const { at, id } = decodeCursor(filter.cursor);
+      values.push(at, id);
+      const op = order === "asc" ? ">" : "<";
+      conditions.push(`(created_at, id) ${op} ($${values.length - 1}::timestamptz, $${values.length}::uuid)`);
+    }
+    values.push(limit + 1);
+    const { rows } = await this.context.db.query<Execution & { cursor_at?: string }>(
+      `select ${COLUMNS}, ${CURSOR_AT} as cursor_at from ${this.q}.executions
+       ${conditions.length ? `where ${conditions.join(" and ")}` : ""}
+       order by created_at ${order}, id ${order}
+       limit $${values.length}`,
+      values,
+    );
+    return toPage(rows, limit, (row) => row.id);
+  }
+
+  /** Every matching execution, fetched a page at a time. */
+  async *iterate(
+    filter: ExecutionFilter & { pageSize?: number; order?: "asc" | "desc" } = {},
+  ): AsyncGenerator<Execution> {
+    const { pageSize, ...rest } = filter;
+    let cursor: string | undefined;
+    do {
+      const page = await this.list({ ...rest, limit: pageSize ?? 500, cursor });
+      yield* page.items;
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor);
+  }
+
+  /** How many executions match, per status (every status present, zero when none). */
+  async countByStatus(
+    filter: Omit<ExecutionFilter, "status"> = {},
+  ): Promise<Record<ExecutionStatus, number>> {
+    const values: unknown[] = [];
+    const conditions = this.conditions(filter, values);
+    const { rows } = await this.context.db.query<{ status: string; count: number }>(
+      `select status, count(*)::int as count from ${this.q}.executions
+       ${conditions.length ? `where ${conditions.join(" and ")}` : ""}
+       group by status`,
+      values,
+    );
+    return countsByStatus(rows);
+  }
+
+  /** Each filter is one fixed condition with its value as a parameter. */
+  private conditions(filter: ExecutionFilter, values: unknown[]): string[] {
+    const conditions: string[] = [];
+    const add = (condition: (n: string) => string, value: unknown) => {
+      values.push(value);
+      conditions.push(condition(`$${values.length}`));
+    };
+    if (filter.status !== undefined) {
+      add((n) => `status = any(${n}::text[])`, checkOneOrMany(filter.status, RUN_STATUSES, "status"));
+    }
+    if (filter.definitionId !== undefined) {
+      add((n) => `definition_id = ${n}`, checkId(filter.definitionId, "definitionId"));
+    }
+    if (filter.definitionName !== undefined) {
+      add(
+        (n) => `definition_id in (select id from ${this.q}.definitions where name = ${n})`,
+        checkText(filter.definitionName, "definitionName"),
+      );
+    }
+    if (filter.parentExecutionId !== undefined) {
+      add((n) => `parent_execution_id = ${n}`, checkId(filter.parentExecutionId, "parentExecutionId"));
+    }
+    const ranges = [
+      ["createdAfter", "created_at >"],
+      ["createdBefore", "created_at <"],
+      ["updatedAfter", "updated_at >"],
+      ["updatedBefore", "updated_at <"],
+    ] as const;
+    for (const [field, test] of ranges) {
+      const date = optionalDate(filter[field], field);
+      if (date) add((n) => `${test} ${n}::timestamptz`, date);
+    }
+    if (filter.metadata !== undefined) add((n) => `metadata @> ${n}::jsonb`, this.metadata(filter.metadata));
+    return conditions;
+  }
+
+  /** After a write matched no row: says whether the row is missing, at another version, or finished. */
+  private async explainMiss(id: string, expected: number | null, status: string | null): Promise<never> {
+    const { rows } = await this.context.db.query<{ status: RunStatus; version: number }>(
+      `select status, version from ${this.q}.executions where id = $1`,
+      [id],
+    );
+    const row = rows[0];
+    if (!row) throw new NotFoundError(`execution ${id} not found`);
+    if (expected !== null && row.version !== expected) {
+      throw new ConflictError(
+        `execution ${id} is at version ${row.version}, not the expected ${expected}; nothing was written`,
+      );
+    }
+    throw new ConflictError(
+      `execution ${id} is ${row.status}, a finished status, and cannot become ${status}; nothing was written`,
+    );
+  }
+}
+
+function rethrowMissingDefinition(error: unknown, message: string): never {
+  if (error instanceof ValidationError && error.sqlState === "23503") {
+    throw new NotFoundError(message, { cause: error.cause ?? error });
+  }
+  throw error;
 }

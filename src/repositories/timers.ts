@@ -1,5 +1,245 @@
+/**
+ * Durable timers. They live apart from the job queue, indexed by due time, so thousands of future
+ * timers cost the ready queue nothing. A due timer either is claimed with a lease and acknowledged, or is
+ * moved into the job queue by `dispatchDue` — in one statement that deletes the timer and inserts a job
+ * with the timer's id, so a timer fires once.
+ */
+
+import { LeaseLostError, NotFoundError, ValidationError } from "../errors.js";
+import { isUuid, uuidv7 } from "../ids.js";
+import { checkText, toJson } from "../payload.js";
 import type { StoreContext } from "../store.js";
+import { jobsChannel } from "./jobs.js";
+
+export interface ScheduleTimer {
+  /** The execution the timer belongs to; (executionId, name) is unique. Omitted: keyed by name alone. */
+  executionId?: string | null;
+  name: string;
+  fireAt: Date;
+  payload?: unknown;
+  /** The queue `dispatchDue` moves the timer into when it fires (default "timers"). */
+  queue?: string;
+}
+
+export interface Timer {
+  id: string;
+  executionId: string | null;
+  name: string;
+  fireAt: Date;
+  payload: unknown;
+  queue: string;
+  leaseOwner: string | null;
+  leaseExpiresAt: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface LeasedTimer extends Timer {
+  leaseToken: string;
+}
+
+interface TimerRow {
+  id: string;
+  execution_id: string | null;
+  name: string;
+  fire_at: Date;
+  payload: unknown;
+  queue: string;
+  lease_owner: string | null;
+  lease_token: string | null;
+  lease_expires_at: Date | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const COLUMNS = "id, execution_id, name, fire_at, payload, queue, lease_owner, lease_token, lease_expires_at, created_at, updated_at";
+
+function toTimer(row: TimerRow): Timer {
+  return {
+    id: row.id,
+    executionId: row.execution_id,
+    name: row.name,
+    fireAt: row.fire_at,
+    payload: row.payload,
+    queue: row.queue,
+    leaseOwner: row.lease_owner,
+    leaseExpiresAt: row.lease_expires_at,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+function checkExecutionId(value: string | null | undefined): string | null {
+  if (value === undefined || value === null) return null;
+  if (!isUuid(value)) throw new ValidationError("executionId must be a UUID", { field: "executionId" });
+  return value;
+}
+
+/** Timers are due when their time has come and nobody holds a live lease on them. */
+const DUE = "fire_at <= now() and (lease_expires_at is null or lease_expires_at < now())";
 
 export class Timers {
   constructor(protected readonly context: StoreContext) {}
+
+  private get t(): string {
+    return `${this.context.q}.timers`;
+  }
+
+  /** Schedules a timer; the same execution and name again reschedules it (and voids any lease on it). */
+  async schedule(timer: ScheduleTimer): Promise<Timer> {
+    const executionId = checkExecutionId(timer.executionId);
+    const name = checkText(timer.name, "name");
+    if (!(timer.fireAt instanceof Date) || Number.isNaN(timer.fireAt.getTime())) {
+      throw new ValidationError("fireAt must be a valid Date", { field: "fireAt" });
+    }
+    const queue = checkText(timer.queue ?? "timers", "queue");
+    const payload = toJson(timer.payload ?? null, "payload", this.context.limits);
+    const { rows } = await this.context.db.query<TimerRow>(
+      `insert into ${this.t} as t (id, execution_id, name, fire_at, payload, queue)
+       values ($1, $2, $3, $4, $5::jsonb, $6)
+       on conflict (coalesce(execution_id, '00000000-0000-0000-0000-000000000000'::uuid), name)
+       do update set fire_at = excluded.fire_at, payload = excluded.payload, queue = excluded.queue,
+                     lease_owner = null, lease_token = null, lease_expires_at = null, updated_at = now()
+       returning ${COLUMNS}`,
+      [uuidv7(), executionId, name, timer.fireAt, payload, queue],
+    );
+    return toTimer(rows[0] as TimerRow);
+  }
+
+  /** Cancels a timer; returns false when there was none. */
+  async cancel(executionId: string | null, name: string): Promise<boolean> {
+    const { rowCount } = await this.context.db.query(
+      `delete from ${this.t} where execution_id is not distinct from $1 and name = $2`,
+      [checkExecutionId(executionId), checkText(name, "name")],
+    );
+    return rowCount > 0;
+  }
+
+  async get(executionId: string | null, name: string): Promise<Timer> {
+    const { rows } = await this.context.db.query<TimerRow>(
+      `select ${COLUMNS} from ${this.t}
+        where coalesce(execution_id, '00000000-0000-0000-0000-000000000000'::uuid)
+              = coalesce($1::uuid, '00000000-0000-0000-0000-000000000000'::uuid) and name = $2`,
+      [checkExecutionId(executionId), checkText(name, "name")],
+    );
+    const row = rows[0];
+    if (!row) throw new NotFoundError(`timer ${name} not found`);
+    return toTimer(row);
+  }
+
+  /** An execution's timers, soonest first. */
+  async list(executionId: string | null): Promise<Timer[]> {
+    const { rows } = await this.context.db.query<TimerRow>(
+      `select ${COLUMNS} from ${this.t} where execution_id is not distinct from $1 order by fire_at, id`,
+      [checkExecutionId(executionId)],
+    );
+    return rows.map(toTimer);
+  }
+
+  /** All timers, soonest first (keyset by fire time and id), for dashboards and the CLI. */
+  async listAll(options: { limit?: number; dueBefore?: Date } = {}): Promise<Timer[]> {
+    const { rows } = await this.context.db.query<TimerRow>(
+      `select ${COLUMNS} from ${this.t} where $1::timestamptz is null or fire_at <= $1 order by fire_at, id limit $2`,
+      [options.dueBefore ?? null, options.limit ?? 100],
+    );
+    return rows.map(toTimer);
+  }
+
+  /** The timer that fires next, or null. */
+  async next(): Promise<Timer | null> {
+    const { rows } = await this.context.db.query<TimerRow>(`select ${COLUMNS} from ${this.t} order by fire_at limit 1`);
+    return rows[0] ? toTimer(rows[0]) : null;
+  }
+
+  /** Leases due timers, soonest first. Acknowledge each with `ack` once handled. */
+  async claimDue(options: { limit?: number; leaseMs?: number; workerId: string }): Promise<LeasedTimer[]> {
+    const workerId = checkText(options.workerId, "workerId");
+    const { rows } = await this.context.db.query<TimerRow>(
+      `update ${this.t} t
+          set lease_owner = $2, lease_token = gen_random_uuid(),
+              lease_expires_at = now() + $3::int * interval '1 millisecond', updated_at = now()
+        where t.id in (select id from ${this.t} where ${DUE} order by fire_at limit $1 for update skip locked)
+       returning ${COLUMNS}`,
+      [options.limit ?? 100, workerId, options.leaseMs ?? 30_000],
+    );
+    return rows.map((row) => ({ ...toTimer(row), leaseToken: row.lease_token as string }));
+  }
+
+  /** Removes a claimed timer. LeaseLostError if the lease expired and was taken, or the timer was rescheduled. */
+  async ack(lease: { id: string; leaseToken: string }): Promise<void> {
+    if (!isUuid(lease?.id) || !isUuid(lease?.leaseToken)) {
+      throw new ValidationError("a timer lease needs id and leaseToken (UUIDs)", { field: "lease" });
+    }
+    const { rowCount } = await this.context.db.query(`delete from ${this.t} where id = $1 and lease_token = $2`, [
+      lease.id,
+      lease.leaseToken,
+    ]);
+    if (rowCount === 0) {
+      throw new LeaseLostError(`timer ${lease.id}: the lease is no longer held (it expired, or the timer was rescheduled)`);
+    }
+  }
+
+  /**
+   * Moves up to `limit` due timers into the job queue (each to its `queue`, as a job named after the
+   * timer, with the timer's id as the job's id, its payload and execution), atomically, and wakes the
+   * workers. Returns how many fired.
+   */
+  async dispatchDue(options: { limit?: number } = {}): Promise<number> {
+    const { rows } = await this.context.db.query<{ fired: number }>(
+      `with due as (
+         delete from ${this.t}
+          where id in (select id from ${this.t} where ${DUE} order by fire_at limit $1 for update skip locked)
+         returning id, execution_id, name, payload, queue
+       ),
+       queued as (
+         insert into ${this.context.q}.jobs (id, queue, name, payload, execution_id)
+         select id, queue, name, payload, execution_id from due
+         on conflict (id) do nothing
+         returning queue
+       ),
+       woken as (select pg_notify($2, string_agg(distinct queue, ',')) from queued having count(*) > 0)
+       select (select count(*) from due)::int as fired from (select 1) one left join woken on true`,
+      [options.limit ?? 500, jobsChannel(this.context.schema)],
+    );
+    return rows[0]?.fired ?? 0;
+  }
+
+  /**
+   * Runs `dispatchDue` until stopped: at once while timers are due, else when the next one is due
+   * (at most `pollIntervalMs` later, default 1 s, so timers scheduled meanwhile are not missed).
+   */
+  startDispatcher(options: { limit?: number; pollIntervalMs?: number; signal?: AbortSignal; onError?: (e: unknown) => void } = {}): {
+    stop(): Promise<void>;
+  } {
+    const limit = options.limit ?? 500;
+    const pollIntervalMs = options.pollIntervalMs ?? 1_000;
+    const onError = options.onError ?? ((error: unknown) => this.context.logger.warn({ error: String(error) }, "flowstore timers"));
+    let stopping = false;
+    let wake: (() => void) | undefined;
+    const loop = (async () => {
+      while (!stopping) {
+        let sleepMs = pollIntervalMs;
+        try {
+          const fired = await this.dispatchDue({ limit });
+          if (fired === limit) continue;
+          const next = await this.next();
+          if (next) sleepMs = Math.max(0, Math.min(pollIntervalMs, next.fireAt.getTime() - Date.now()));
+        } catch (error) {
+          onError(error);
+        }
+        if (stopping) break;
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          setTimeout(resolve, sleepMs).unref?.();
+        });
+      }
+    })();
+    const stop = async () => {
+      stopping = true;
+      wake?.();
+      await loop;
+    };
+    options.signal?.addEventListener("abort", () => void stop(), { once: true });
+    return { stop };
+  }
 }

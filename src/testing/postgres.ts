@@ -26,6 +26,8 @@ export interface TestPostgres {
   readonly port: number;
   /** Creates an empty database (default: a random name) and returns its URL. */
   createDatabase(name?: string): Promise<string>;
+  /** Stops the server (as `pg_ctl stop` does) and starts it again on the same data and port. */
+  restart(): Promise<void>;
   /** Stops the server and deletes its data directory. */
   stop(): Promise<void>;
 }
@@ -56,7 +58,8 @@ export async function startTestPostgres(options: TestPostgresOptions = {}): Prom
     port,
     user: USER,
     password: PASSWORD,
-    persistent: false,
+    // Kept across restart(); stop() deletes the directory itself.
+    persistent: true,
     // As root, initdb refuses to run; the package then creates and uses a `postgres` system user.
     createPostgresUser: process.getuid?.() === 0,
     initdbFlags: ["--no-sync"],
@@ -88,6 +91,10 @@ export async function startTestPostgres(options: TestPostgresOptions = {}): Prom
         await client.end();
       }
       return urlFor(name);
+    },
+    async restart() {
+      await server.stop();
+      await server.start();
     },
     stop() {
       stopped ??= (async () => {

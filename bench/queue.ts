@@ -1,0 +1,300 @@
+/**
+ * npm run bench -- queue
+ *
+ * flowstore's job queue against graphile-worker and pg-boss, each configured for throughput as its own
+ * documentation recommends, and against the raw-SQL ceiling of a leased queue; all on one server in one
+ * run, each on a fresh database. For each: bulk enqueue of N no-op jobs, a drain with concurrency 8 in
+ * this process, idle pick-up latency over sequential jobs, and the table + index size left behind.
+ */
+import { performance } from "node:perf_hooks";
+import { makeWorkerUtils, run as runGraphileWorker } from "graphile-worker";
+import pg from "pg";
+import PgBoss from "pg-boss";
+import { openStore } from "../src/index.js";
+import { type BenchContext, log, percentiles, table } from "./lib.js";
+
+interface Result {
+  system: string;
+  "enqueue jobs/s": number;
+  "drain jobs/s": number;
+  "p50 ms": number;
+  "p99 ms": number;
+  "latency samples": number;
+  "left behind": string;
+}
+
+const CONCURRENCY = 8;
+
+export async function run(context: BenchContext): Promise<void> {
+  const jobs = Math.round(50_000 * context.scale);
+  const samples = Math.round(1_000 * context.scale);
+  log(
+    `${jobs} no-op jobs per system, drained with concurrency ${CONCURRENCY}; latency over ${samples} sequential jobs`,
+  );
+  log("configurations:");
+  log(
+    "  flowstore:       work({ concurrency: 8, batchSize: 2000, claimConcurrency: 4 }), LISTEN/NOTIFY wake-ups, batched completion",
+  );
+  log(
+    "  graphile-worker: 0.17, concurrency 8, preset.worker.localQueue.size 500, completeJobBatchDelay 0 (its docs' throughput settings)",
+  );
+  log(
+    "  pg-boss:         10.x, 8 work() subscriptions, batchSize 500, pollingIntervalSeconds 0.5 (its minimum)",
+  );
+  log(
+    "  raw ceiling:     UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED LIMIT 500) RETURNING + DELETE by id and token, 4 connections",
+  );
+
+  const results: Result[] = [];
+  const ceiling = await rawCeiling(await context.freshDatabase(), jobs);
+  results.push(await flowstore(await context.freshDatabase(), jobs, samples));
+  results.push(await graphile(await context.freshDatabase(), jobs, samples));
+  results.push(await pgBoss(await context.freshDatabase(), jobs, Math.min(samples, 100)));
+  results.push({
+    system: "raw SQL ceiling",
+    "enqueue jobs/s": ceiling.enqueue,
+    "drain jobs/s": ceiling.drain,
+    "p50 ms": Number.NaN,
+    "p99 ms": Number.NaN,
+    "latency samples": 0,
+    "left behind": "-",
+  });
+  table("queue", results as unknown as Record<string, string | number>[]);
+
+  const ours = results[0] as Result;
+  const ratio = (other: Result | undefined) =>
+    other ? ours["drain jobs/s"] / other["drain jobs/s"] : Number.NaN;
+  table("flowstore drain throughput relative to", [
+    { against: "graphile-worker", ratio: ratio(results[1]), goal: ">= 2" },
+    { against: "pg-boss", ratio: ratio(results[2]), goal: ">= 5" },
+    { against: "raw SQL ceiling", ratio: ratio(results[3]), goal: ">= 0.6" },
+  ]);
+  table("flowstore p50 latency relative to graphile-worker", [
+    {
+      flowstore: ours["p50 ms"],
+      "graphile-worker": results[1]?.["p50 ms"] ?? Number.NaN,
+      goal: "flowstore <= graphile-worker",
+    },
+  ]);
+}
+
+async function sizeOf(url: string, relations: string[]): Promise<string> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ bytes: string }>(
+      "select coalesce(sum(pg_total_relation_size(r::regclass)), 0)::bigint as bytes from unnest($1::text[]) r where to_regclass(r) is not null",
+      [relations],
+    );
+    return `${Math.round(Number(rows[0]?.bytes ?? 0) / 1024)} KiB`;
+  } finally {
+    await client.end();
+  }
+}
+
+/** Waits until `done()` (polled every ms) and returns the elapsed seconds since `started`. */
+async function waitUntil(done: () => boolean, started: number, timeoutMs = 600_000): Promise<number> {
+  while (!done()) {
+    if (performance.now() - started > timeoutMs) throw new Error("timed out");
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  return (performance.now() - started) / 1000;
+}
+
+/** Measures enqueue-to-handler-start for `samples` jobs, one at a time, with the worker idle in between. */
+async function latency(
+  samples: number,
+  enqueue: () => Promise<unknown>,
+  started: { at: number; seen: number },
+) {
+  const times: number[] = [];
+  for (let i = 0; i < samples; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 2)); // let the worker go idle
+    const seenBefore = started.seen;
+    const t0 = performance.now();
+    await enqueue();
+    while (started.seen === seenBefore) await new Promise((resolve) => setImmediate(resolve));
+    times.push(started.at - t0);
+  }
+  return percentiles(times);
+}
+
+async function flowstore(url: string, jobs: number, samples: number): Promise<Result> {
+  log("\nflowstore ...");
+  const store = await openStore({ connection: url, pool: { max: 12 } });
+  const batch = Array.from({ length: jobs }, (_, i) => ({ queue: "bench", name: "noop", payload: { i } }));
+  let t = performance.now();
+  for (let i = 0; i < jobs; i += 5_000) await store.jobs.enqueue(batch.slice(i, i + 5_000));
+  const enqueue = jobs / ((performance.now() - t) / 1000);
+
+  const probe = { at: 0, seen: 0 };
+  let measuring = false;
+  const worker = store.jobs.work({
+    queue: "bench",
+    concurrency: CONCURRENCY,
+    batchSize: 2_000,
+    claimConcurrency: 4,
+    handler: () => {
+      if (measuring) {
+        probe.at = performance.now();
+        probe.seen++;
+      }
+    },
+  });
+  t = performance.now();
+  const drainSeconds = await waitUntil(() => worker.counts.completed >= jobs, t);
+  const drain = jobs / drainSeconds;
+  measuring = true;
+  const lat = await latency(samples, () => store.jobs.enqueue({ queue: "bench", name: "ping" }), probe);
+  await worker.stop();
+  await store.close();
+  return {
+    system: "flowstore",
+    "enqueue jobs/s": enqueue,
+    "drain jobs/s": drain,
+    "p50 ms": lat.p50,
+    "p99 ms": lat.p99,
+    "latency samples": samples,
+    "left behind": await sizeOf(url, ["flowstore.jobs"]),
+  };
+}
+
+async function graphile(url: string, jobs: number, samples: number): Promise<Result> {
+  log("graphile-worker ...");
+  const utils = await makeWorkerUtils({ connectionString: url });
+  await utils.migrate();
+  let t = performance.now();
+  for (let i = 0; i < jobs; i += 5_000) {
+    const size = Math.min(5_000, jobs - i);
+    await utils.addJobs(
+      Array.from({ length: size }, (_, k) => ({ identifier: "noop", payload: { i: i + k } })),
+    );
+  }
+  const enqueue = jobs / ((performance.now() - t) / 1000);
+
+  let done = 0;
+  const probe = { at: 0, seen: 0 };
+  let measuring = false;
+  t = performance.now();
+  const runner = await runGraphileWorker({
+    connectionString: url,
+    concurrency: CONCURRENCY,
+    noHandleSignals: true,
+    pollInterval: 2_000,
+    logger: new (await import("graphile-worker")).Logger(() => () => {}),
+    preset: { worker: { localQueue: { size: 500 }, completeJobBatchDelay: 0, failJobBatchDelay: 0 } },
+    taskList: {
+      noop: async () => {
+        done++;
+      },
+      ping: async () => {
+        if (measuring) {
+          probe.at = performance.now();
+          probe.seen++;
+        }
+      },
+    },
+  });
+  const drainSeconds = await waitUntil(() => done >= jobs, t);
+  // Its batched completions land shortly after the handlers return.
+  const drain = jobs / drainSeconds;
+  measuring = true;
+  const lat = await latency(samples, () => utils.addJob("ping", {}), probe);
+  await runner.stop();
+  await utils.release();
+  return {
+    system: "graphile-worker",
+    "enqueue jobs/s": enqueue,
+    "drain jobs/s": drain,
+    "p50 ms": lat.p50,
+    "p99 ms": lat.p99,
+    "latency samples": samples,
+    "left behind": await sizeOf(url, [
+      "graphile_worker._private_jobs",
+      "graphile_worker._private_job_queues",
+    ]),
+  };
+}
+
+async function pgBoss(url: string, jobs: number, samples: number): Promise<Result> {
+  log("pg-boss ...");
+  const boss = new PgBoss({ connectionString: url, max: 12, supervise: false, schedule: false });
+  boss.on("error", () => {});
+  await boss.start();
+  await boss.createQueue("noop");
+  await boss.createQueue("ping");
+  let t = performance.now();
+  for (let i = 0; i < jobs; i += 5_000) {
+    const size = Math.min(5_000, jobs - i);
+    await boss.insert(Array.from({ length: size }, (_, k) => ({ name: "noop", data: { i: i + k } })));
+  }
+  const enqueue = jobs / ((performance.now() - t) / 1000);
+
+  let done = 0;
+  t = performance.now();
+  for (let w = 0; w < CONCURRENCY; w++) {
+    await boss.work("noop", { batchSize: 500, pollingIntervalSeconds: 0.5 }, async (batch) => {
+      done += batch.length;
+    });
+  }
+  const drainSeconds = await waitUntil(() => done >= jobs, t);
+  const drain = jobs / drainSeconds;
+  const probe = { at: 0, seen: 0 };
+  await boss.work("ping", { batchSize: 1, pollingIntervalSeconds: 0.5 }, async () => {
+    probe.at = performance.now();
+    probe.seen++;
+  });
+  const lat = await latency(samples, () => boss.send("ping", {}), probe);
+  await boss.stop({ graceful: true, wait: true, timeout: 5_000 });
+  return {
+    system: "pg-boss",
+    "enqueue jobs/s": enqueue,
+    "drain jobs/s": drain,
+    "p50 ms": lat.p50,
+    "p99 ms": lat.p99,
+    "latency samples": samples,
+    "left behind": await sizeOf(url, ["pgboss.job", "pgboss.archive"]),
+  };
+}
+
+/** The ceiling: a bare leased queue in raw SQL, no handler, four connections claiming and deleting. */
+async function rawCeiling(url: string, jobs: number): Promise<{ enqueue: number; drain: number }> {
+  log("\nraw SQL ceiling ...");
+  const pool = new pg.Pool({ connectionString: url, max: 4 });
+  await pool.query(`create table raw_jobs (
+      id bigserial primary key, queue text not null, payload jsonb not null, run_at timestamptz not null default now(),
+      lease_token uuid, lease_expires_at timestamptz)`);
+  await pool.query("create index raw_jobs_ready on raw_jobs (queue, run_at, id) where lease_token is null");
+  let t = performance.now();
+  for (let i = 0; i < jobs; i += 5_000) {
+    const size = Math.min(5_000, jobs - i);
+    await pool.query(
+      "insert into raw_jobs (queue, payload) select 'bench', jsonb_build_object('i', g) from generate_series(1, $1) g",
+      [size],
+    );
+  }
+  const enqueue = jobs / ((performance.now() - t) / 1000);
+  let drained = 0;
+  t = performance.now();
+  await Promise.all(
+    Array.from({ length: 4 }, async () => {
+      for (;;) {
+        const { rows } = await pool.query<{ id: string; lease_token: string }>(
+          `update raw_jobs set lease_token = gen_random_uuid(), lease_expires_at = now() + interval '30 seconds'
+            where id in (select id from raw_jobs where queue = 'bench' and lease_token is null and run_at <= now()
+                          order by run_at, id limit 500 for update skip locked)
+           returning id, lease_token`,
+        );
+        if (rows.length === 0) return;
+        await pool.query(
+          "delete from raw_jobs j using unnest($1::bigint[], $2::uuid[]) as c(id, token) where j.id = c.id and j.lease_token = c.token",
+          [rows.map((r) => r.id), rows.map((r) => r.lease_token)],
+        );
+        drained += rows.length;
+      }
+    }),
+  );
+  const drain = drained / ((performance.now() - t) / 1000);
+  await pool.end();
+  return { enqueue, drain };
+}

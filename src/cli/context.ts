@@ -1,0 +1,51 @@
+/** What every command shares: the global options, opening the store, and printing text or JSON. */
+
+import type { Command } from "commander";
+import { openStore, type Store } from "../store.js";
+
+export interface GlobalOptions {
+  url?: string;
+  schema: string;
+  dataDir?: string;
+  json?: boolean;
+  verbose?: boolean;
+}
+
+export class CliContext {
+  constructor(private readonly program: Command) {}
+
+  get options(): GlobalOptions {
+    return this.program.opts<GlobalOptions>();
+  }
+
+  /** Opens the store for one command and closes it afterwards. */
+  async withStore<T>(options: { migrate: boolean }, fn: (store: Store) => Promise<T>): Promise<T> {
+    const { url, schema, dataDir } = this.options;
+    const store = await openStore({ connection: url, schema, dataDir, migrate: options.migrate });
+    try {
+      return await fn(store);
+    } finally {
+      await store.close();
+    }
+  }
+
+  /** JSON with --json, else the text. */
+  print(json: unknown, text: () => string): void {
+    process.stdout.write(this.options.json ? `${JSON.stringify(json, null, 2)}\n` : `${text()}\n`);
+  }
+}
+
+/** Left-aligned columns for terminal tables. */
+export function columns(rows: Array<Record<string, unknown>>, empty = "(none)"): string {
+  if (rows.length === 0) return empty;
+  const keys = Object.keys(rows[0] as object);
+  const text = (v: unknown) =>
+    v instanceof Date ? v.toISOString() : v === null || v === undefined ? "-" : String(v);
+  const widths = keys.map((k) => Math.max(k.length, ...rows.map((r) => text(r[k]).length)));
+  const line = (values: string[]) =>
+    values
+      .map((v, i) => v.padEnd(widths[i] as number))
+      .join("  ")
+      .trimEnd();
+  return [line(keys), ...rows.map((r) => line(keys.map((k) => text(r[k]))))].join("\n");
+}

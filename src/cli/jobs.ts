@@ -1,0 +1,121 @@
+/** `flowstore jobs ...` and `flowstore timers ...`. */
+
+import { type Command, Option } from "commander";
+import type { JobStatus } from "../repositories/jobs.js";
+import { type CliContext, columns } from "./context.js";
+
+export function registerJobCommands(program: Command, cli: CliContext): void {
+  const jobs = program.command("jobs").description("the job queue: stats, list, retry dead jobs, cancel");
+
+  jobs
+    .command("stats")
+    .description("jobs per queue: waiting, ready, running, dead, oldest ready age")
+    .argument("[queue]", "one queue only")
+    .addHelpText("after", "\nExample:\n  $ flowstore jobs stats --json")
+    .action((queue?: string) =>
+      cli.withStore({ migrate: false }, async (store) => {
+        const stats = await store.jobs.stats(queue);
+        cli.print(stats, () =>
+          columns(
+            stats.map((s) => ({
+              queue: s.queue,
+              waiting: s.waiting,
+              ready: s.ready,
+              running: s.running,
+              dead: s.dead,
+              "oldest ready":
+                s.oldestReadyAgeSeconds === null ? "-" : `${s.oldestReadyAgeSeconds.toFixed(1)} s`,
+            })),
+            "no jobs",
+          ),
+        );
+      }),
+    );
+
+  jobs
+    .command("list")
+    .description("jobs in creation order, a page at a time")
+    .option("--queue <queue>", "one queue only")
+    .addOption(
+      new Option("--status <status>", "waiting, running or dead").choices(["waiting", "running", "dead"]),
+    )
+    .option("--limit <n>", "page size", "50")
+    .option("--after <id>", "the last id of the previous page")
+    .addHelpText("after", "\nExample:\n  $ flowstore jobs list --status dead --queue email")
+    .action((options: { queue?: string; status?: JobStatus; limit: string; after?: string }) =>
+      cli.withStore({ migrate: false }, async (store) => {
+        const list = await store.jobs.list({
+          queue: options.queue,
+          status: options.status,
+          limit: Number(options.limit),
+          after: options.after,
+        });
+        cli.print(list, () =>
+          columns(
+            list.map((j) => ({
+              id: j.id,
+              queue: j.queue,
+              name: j.name,
+              status: j.status,
+              attempts: `${j.attempts}/${j.maxAttempts}`,
+              "run at": j.runAt,
+              error: j.lastError?.message?.slice(0, 60) ?? null,
+            })),
+            "no jobs",
+          ),
+        );
+      }),
+    );
+
+  jobs
+    .command("retry")
+    .description("put dead jobs back in their queue")
+    .argument("<ids...>", "job ids")
+    .addHelpText("after", "\nExample:\n  $ flowstore jobs retry 0192f0c4-...")
+    .action((ids: string[]) =>
+      cli.withStore({ migrate: false }, async (store) => {
+        const revived = await store.jobs.retry(ids);
+        cli.print({ retried: revived }, () => `retried ${revived.length} of ${ids.length} job(s)`);
+        if (revived.length < ids.length) process.exitCode = 1;
+      }),
+    );
+
+  jobs
+    .command("cancel")
+    .description("remove jobs, whatever their state")
+    .argument("<ids...>", "job ids")
+    .addHelpText("after", "\nExample:\n  $ flowstore jobs cancel 0192f0c4-...")
+    .action((ids: string[]) =>
+      cli.withStore({ migrate: false }, async (store) => {
+        const cancelled = await store.jobs.cancel(ids);
+        cli.print({ cancelled }, () => `cancelled ${cancelled.length} of ${ids.length} job(s)`);
+        if (cancelled.length < ids.length) process.exitCode = 1;
+      }),
+    );
+
+  const timers = program.command("timers").description("durable timers");
+  timers
+    .command("list")
+    .description("timers, soonest first")
+    .option("--execution <id>", "one execution's timers")
+    .option("--limit <n>", "how many", "50")
+    .addHelpText("after", "\nExample:\n  $ flowstore timers list --json")
+    .action((options: { execution?: string; limit: string }) =>
+      cli.withStore({ migrate: false }, async (store) => {
+        const list = options.execution
+          ? await store.timers.list(options.execution)
+          : await store.timers.listAll({ limit: Number(options.limit) });
+        cli.print(list, () =>
+          columns(
+            list.map((t) => ({
+              name: t.name,
+              execution: t.executionId,
+              "fire at": t.fireAt,
+              queue: t.queue,
+            })),
+            "no timers",
+          ),
+        );
+      }),
+    );
+}

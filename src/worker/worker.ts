@@ -1,0 +1,260 @@
+/**
+ * A job worker: claims jobs in batches (prefetching up to `batchSize`), runs up to `concurrency`
+ * handlers, completes finished jobs in batches (one statement for many), heartbeats the leases it holds,
+ * and sleeps until a NOTIFY (or, as a fallback, the poll interval) says there is work.
+ */
+
+import { hostname } from "node:os";
+import { LeaseLostError, ValidationError } from "../errors.js";
+import type { Jobs, LeasedJob } from "../repositories/jobs.js";
+import { jobsChannel } from "../repositories/jobs.js";
+import type { StoreContext, Transaction } from "../store.js";
+import { StoreScope } from "../store.js";
+
+export interface JobContext {
+  /** Aborted when the worker stops waiting for this handler (stop timeout) or the lease is lost. */
+  signal: AbortSignal;
+  /** Extends the lease now (the worker also does it on its own every leaseMs / 3). */
+  heartbeat(): Promise<void>;
+  /** With `transactional: true`: the transaction the job completes in. */
+  tx?: Transaction;
+}
+
+export type JobHandler = (job: LeasedJob, context: JobContext) => Promise<void> | void;
+
+export interface WorkerOptions {
+  queue: string;
+  handler: JobHandler;
+  /** Handlers running at once (default 8). */
+  concurrency?: number;
+  /** Jobs claimed ahead, including the running ones (default: concurrency * 4). */
+  batchSize?: number;
+  /**
+   * Claim statements in flight at once (default 2). Each claims up to batchSize / claimConcurrency
+   * jobs; more than one keeps handlers fed while a claim is on its way.
+   */
+  claimConcurrency?: number;
+  /** Lease length; renewed every leaseMs / 3 while the job is held (default 30 s). */
+  leaseMs?: number;
+  /** Fallback poll when no notification arrives (default 1 s). */
+  pollIntervalMs?: number;
+  /** Move completed jobs to jobs_history instead of deleting them. */
+  keepCompleted?: boolean;
+  /**
+   * Run each handler in a transaction that also completes the job: the handler's writes through
+   * `context.tx` commit if and only if the job completes, so they happen exactly once.
+   */
+  transactional?: boolean;
+  /** Stops the worker when aborted. */
+  signal?: AbortSignal;
+  workerId?: string;
+  /** How long stop() waits for running handlers before releasing their jobs (default 30 s). */
+  stopTimeoutMs?: number;
+  /** Called with errors the worker survives (a lost connection, a lost lease). */
+  onError?: (error: unknown) => void;
+}
+
+export interface Worker {
+  readonly id: string;
+  /** Stops claiming, waits for running handlers (up to stopTimeoutMs), releases the rest. */
+  stop(): Promise<void>;
+  /** Resolves when the worker has stopped. */
+  readonly stopped: Promise<void>;
+  /** Jobs this worker completed, failed (including retries) so far. */
+  readonly counts: { completed: number; failed: number };
+}
+
+interface Held {
+  job: LeasedJob;
+  abort: AbortController;
+}
+
+export function startWorker(jobs: Jobs, context: StoreContext, options: WorkerOptions): Worker {
+  if (typeof options.handler !== "function") throw new ValidationError("handler must be a function", { field: "handler" });
+  const concurrency = options.concurrency ?? 8;
+  const batchSize = Math.max(options.batchSize ?? concurrency * 4, concurrency);
+  const leaseMs = options.leaseMs ?? 30_000;
+  const pollIntervalMs = options.pollIntervalMs ?? 1_000;
+  const stopTimeoutMs = options.stopTimeoutMs ?? 30_000;
+  const id = options.workerId ?? `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
+  const onError = options.onError ?? ((error: unknown) => context.logger.warn({ error: String(error) }, "flowstore worker"));
+  const keepCompleted = options.keepCompleted === true;
+  const claimConcurrency = Math.max(1, options.claimConcurrency ?? 2);
+  const claimSize = Math.max(1, Math.floor(batchSize / claimConcurrency));
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    throw new ValidationError("concurrency must be a positive integer", { field: "concurrency" });
+  }
+
+  const buffered: LeasedJob[] = [];
+  const running = new Map<string, Held>();
+  const counts = { completed: 0, failed: 0 };
+  let stopping = false;
+  // Set when a claim came back short (the queue is drained); cleared by a notification or the poll.
+  let drained = false;
+  const claimsInFlight = new Set<Promise<void>>();
+  let requested = 0;
+  // Counts wake-ups, so a claim that started before one cannot mark the queue drained after it.
+  let wakes = 0;
+
+  // Completions batch themselves: while one flush is in flight, finished jobs gather for the next.
+  let pending: LeasedJob[] = [];
+  let flushing: Promise<void> | undefined;
+  const flush = (): Promise<void> => {
+    if (flushing || pending.length === 0) return flushing ?? Promise.resolve();
+    const batch = pending;
+    pending = [];
+    flushing = jobs
+      .completeMany(batch, keepCompleted)
+      .then((lost) => {
+        counts.completed += batch.length - lost.length;
+        if (lost.length) onError(new LeaseLostError(`lost the lease of ${lost.length} completed job(s): ${lost.join(", ")}`));
+      })
+      .catch((error: unknown) => {
+        // Not completed: the leases will expire and the jobs run again (at-least-once).
+        onError(error);
+      })
+      .finally(() => {
+        flushing = undefined;
+        if (pending.length) void flush();
+      });
+    return flushing;
+  };
+
+  const heartbeatOf = (job: LeasedJob) => () => jobs.heartbeat(job, { extendMs: leaseMs });
+
+  const runJob = async (job: LeasedJob) => {
+    const abort = new AbortController();
+    running.set(job.id, { job, abort });
+    try {
+      if (options.transactional) {
+        await context.driver.transaction(async (db) => {
+          const tx = new StoreScope({ ...context, db });
+          await options.handler(job, { signal: abort.signal, heartbeat: heartbeatOf(job), tx });
+          await tx.jobs.complete(job, { keepCompleted });
+        });
+        counts.completed++;
+      } else {
+        await options.handler(job, { signal: abort.signal, heartbeat: heartbeatOf(job) });
+        pending.push(job);
+        void flush();
+      }
+    } catch (error) {
+      if (error instanceof LeaseLostError) {
+        onError(error);
+      } else {
+        counts.failed++;
+        await jobs.fail(job, error).catch(onError);
+      }
+    } finally {
+      running.delete(job.id);
+      startMore();
+    }
+  };
+
+  const startMore = () => {
+    while (!stopping && running.size < concurrency && buffered.length) {
+      void runJob(buffered.shift() as LeasedJob);
+    }
+    fill();
+  };
+
+  // Keeps up to claimConcurrency claims in flight while there is room for a whole claim's worth of jobs.
+  const fill = () => {
+    while (!stopping && !drained && claimsInFlight.size < claimConcurrency) {
+      const room = batchSize - buffered.length - running.size - requested;
+      const limit = Math.min(room, claimSize);
+      if (limit < 1 || (limit < claimSize && buffered.length > 0)) return;
+      requested += limit;
+      const wakesAtStart = wakes;
+      const claim = jobs
+        .claim({ queue: options.queue, workerId: id, limit, leaseMs })
+        .then((batch) => {
+          if (batch.length < limit && wakes === wakesAtStart) drained = true;
+          buffered.push(...batch);
+        })
+        .catch((error: unknown) => {
+          drained = true; // try again at the next poll, not in a tight loop
+          onError(error);
+        })
+        .finally(() => {
+          requested -= limit;
+          claimsInFlight.delete(claim);
+          startMore();
+        });
+      claimsInFlight.add(claim);
+    }
+  };
+
+  const wakeUp = () => {
+    wakes++;
+    drained = false;
+    fill();
+  };
+  const poll = setInterval(wakeUp, pollIntervalMs);
+  poll.unref?.();
+
+  // Keeps every held lease (running and prefetched) alive in one statement.
+  const heartbeats = setInterval(
+    () => {
+      const held = [...running.values()].map((h) => h.job).concat(buffered);
+      if (held.length === 0) return;
+      jobs.heartbeat(held, { extendMs: leaseMs }).catch((error: unknown) => {
+        if (error instanceof LeaseLostError) {
+          for (const lostId of (error as LeaseLostError & { lost?: string[] }).lost ?? []) {
+            running.get(lostId)?.abort.abort(error);
+            const at = buffered.findIndex((job) => job.id === lostId);
+            if (at >= 0) buffered.splice(at, 1);
+          }
+        }
+        onError(error);
+      });
+    },
+    Math.max(10, Math.floor(leaseMs / 3)),
+  );
+  heartbeats.unref?.();
+
+  const channel = jobsChannel(context.schema);
+  let unlisten: (() => Promise<void>) | undefined;
+  const listening = context.driver
+    .listen(channel, (payload) => {
+      if (payload === "" || payload.split(",").includes(options.queue)) wakeUp();
+    })
+    .then((fn) => {
+      unlisten = fn;
+    })
+    .catch((error: unknown) => onError(error)); // polling still finds the work
+
+  void listening.then(wakeUp);
+
+  let stopped: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopped ??= (async () => {
+      stopping = true;
+      clearInterval(poll);
+      await listening;
+      await Promise.all([...claimsInFlight]);
+      // Prefetched jobs that never started go back at once, not after their lease expires.
+      const unstarted = buffered.splice(0);
+      if (unstarted.length) await jobs.release(unstarted).catch(onError);
+      const deadline = Date.now() + stopTimeoutMs;
+      while (running.size && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      const abandoned = [...running.values()];
+      for (const held of abandoned) held.abort.abort(new Error("worker stopped"));
+      if (abandoned.length) await jobs.release(abandoned.map((h) => h.job)).catch(onError);
+      await flush();
+      await flushing;
+      clearInterval(heartbeats);
+      await unlisten?.().catch(() => {});
+    })();
+    return stopped;
+  };
+
+  let resolveStopped!: () => void;
+  const stoppedPromise = new Promise<void>((resolve) => {
+    resolveStopped = resolve;
+  });
+  const stopAndSettle = () => stop().then(resolveStopped);
+  if (options.signal?.aborted) void stopAndSettle();
+  else options.signal?.addEventListener("abort", () => void stopAndSettle(), { once: true });
+  return { id, counts, stopped: stoppedPromise, stop: stopAndSettle };
+}

@@ -1,0 +1,130 @@
+import { describe, expect, it } from "vitest";
+import { LeaseLostError, NotFoundError, type Store, uuidv7, ValidationError } from "../src/index.js";
+import { forEachDriver } from "./harness.js";
+
+async function count(store: Store, table: string): Promise<number> {
+  const { rows } = await store.query<{ n: number }>(`select count(*)::int as n from ${store.schema}.${table}`);
+  return rows[0]?.n ?? -1;
+}
+
+const inMs = (ms: number) => new Date(Date.now() + ms);
+
+forEachDriver((driver) => {
+  describe("timers", () => {
+    it("schedules, reschedules by (execution, name), lists, cancels", async () => {
+      const store = await driver.open();
+      const execution = uuidv7();
+      const first = await store.timers.schedule({ executionId: execution, name: "reminder", fireAt: inMs(60_000), payload: 1 });
+      const again = await store.timers.schedule({ executionId: execution, name: "reminder", fireAt: inMs(5_000), payload: 2 });
+      expect(again.id).toBe(first.id);
+      expect(again.payload).toBe(2);
+      await store.timers.schedule({ executionId: execution, name: "deadline", fireAt: inMs(10_000) });
+      await store.timers.schedule({ name: "global", fireAt: inMs(1_000) });
+      await store.timers.schedule({ name: "global", fireAt: inMs(2_000) });
+      expect((await store.timers.list(execution)).map((t) => t.name)).toEqual(["reminder", "deadline"]);
+      expect((await store.timers.list(null)).map((t) => t.name)).toEqual(["global"]);
+      expect((await store.timers.get(execution, "deadline")).executionId).toBe(execution);
+      expect((await store.timers.next())?.name).toBe("global");
+      expect(await store.timers.cancel(execution, "reminder")).toBe(true);
+      expect(await store.timers.cancel(execution, "reminder")).toBe(false);
+      await expect(store.timers.get(execution, "reminder")).rejects.toBeInstanceOf(NotFoundError);
+      expect(await count(store, "timers")).toBe(2);
+    });
+
+    it("claims only due timers with a lease; ack removes; a rescheduled timer's old lease is lost", async () => {
+      const store = await driver.open();
+      await store.timers.schedule({ name: "due", fireAt: inMs(-1_000) });
+      await store.timers.schedule({ name: "later", fireAt: inMs(60_000) });
+      await store.timers.schedule({ name: "moved", fireAt: inMs(-500) });
+      const claimed = await store.timers.claimDue({ workerId: "w", leaseMs: 60_000 });
+      expect(claimed.map((t) => t.name)).toEqual(["due", "moved"]);
+      expect(await store.timers.claimDue({ workerId: "other" })).toEqual([]);
+      const [due, moved] = claimed as [(typeof claimed)[0], (typeof claimed)[0]];
+      await store.timers.ack(due);
+      await store.timers.schedule({ name: "moved", fireAt: inMs(30_000) });
+      await expect(store.timers.ack(moved)).rejects.toBeInstanceOf(LeaseLostError);
+      expect((await store.timers.listAll()).map((t) => t.name)).toEqual(["moved", "later"]);
+    });
+
+    it("an expired timer lease can be claimed again", async () => {
+      const store = await driver.open();
+      await store.timers.schedule({ name: "t", fireAt: inMs(-1_000) });
+      const [first] = await store.timers.claimDue({ workerId: "dies" });
+      await store.query(`update ${store.schema}.timers set lease_expires_at = now() - interval '1 second'`);
+      const [second] = await store.timers.claimDue({ workerId: "rescuer" });
+      expect(second?.id).toBe(first?.id);
+      await expect(store.timers.ack(first as NonNullable<typeof first>)).rejects.toBeInstanceOf(LeaseLostError);
+      await store.timers.ack(second as NonNullable<typeof second>);
+      expect(await count(store, "timers")).toBe(0);
+    });
+
+    it("dispatches due timers into the queue, once, as jobs with the timer's id", async () => {
+      const store = await driver.open();
+      const execution = uuidv7();
+      const timer = await store.timers.schedule({
+        executionId: execution,
+        name: "wake",
+        fireAt: inMs(-10),
+        payload: { step: 3 },
+        queue: "steps",
+      });
+      await store.timers.schedule({ name: "future", fireAt: inMs(60_000) });
+      expect(await store.timers.dispatchDue()).toBe(1);
+      expect(await store.timers.dispatchDue()).toBe(0);
+      const job = await store.jobs.get(timer.id);
+      expect(job).toMatchObject({ queue: "steps", name: "wake", payload: { step: 3 }, executionId: execution });
+      expect(await count(store, "timers")).toBe(1);
+    });
+
+    it("fires 1,000 timers with random due times each exactly once and never early", async () => {
+      const store = await driver.open();
+      const fired = `${store.schema}.fired`;
+      await store.query(
+        `create table ${fired} (timer_id uuid not null, due timestamptz not null, at timestamptz not null default clock_timestamp())`,
+      );
+      const due = new Map<string, Date>();
+      for (let i = 0; i < 1_000; i++) {
+        const fireAt = inMs(Math.floor(Math.random() * 2_000));
+        const timer = await store.timers.schedule({ name: `t${i}`, fireAt, payload: { due: fireAt.toISOString() } });
+        due.set(timer.id, fireAt);
+      }
+      const dispatcher = store.timers.startDispatcher({ pollIntervalMs: 50, limit: 200 });
+      const worker = store.jobs.work({
+        queue: "timers",
+        concurrency: 4,
+        pollIntervalMs: 50,
+        handler: async (job) => {
+          await store.query(`insert into ${fired} (timer_id, due) values ($1, $2)`, [
+            job.id,
+            (job.payload as { due: string }).due,
+          ]);
+        },
+      });
+      const deadline = Date.now() + 30_000;
+      while ((await count(store, "fired")) < 1_000 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      await dispatcher.stop();
+      await worker.stop();
+      const { rows } = await store.query<{ total: number; distinct_ids: number; early: number }>(
+        `select count(*)::int as total, count(distinct timer_id)::int as distinct_ids,
+                count(*) filter (where at < due)::int as early from ${fired}`,
+      );
+      expect(rows[0]).toEqual({ total: 1_000, distinct_ids: 1_000, early: 0 });
+      expect(await count(store, "timers")).toBe(0);
+    });
+
+    it("rejects bad input with ValidationError and writes nothing", async () => {
+      const store = await driver.open();
+      const bad = [
+        { name: "", fireAt: new Date() },
+        { name: "x", fireAt: new Date("invalid") },
+        { name: "x\u0000", fireAt: new Date() },
+        { name: "x", fireAt: new Date(), executionId: "not-a-uuid" },
+        { name: "x", fireAt: new Date(), payload: { big: 1n } },
+      ];
+      for (const timer of bad) await expect(store.timers.schedule(timer)).rejects.toBeInstanceOf(ValidationError);
+      expect(await count(store, "timers")).toBe(0);
+    });
+  });
+});
