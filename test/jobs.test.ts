@@ -25,7 +25,13 @@ forEachDriver((driver) => {
       expect(many).toHaveLength(50);
       for (const [i, id] of many.entries()) expect((await store.jobs.get(id)).payload).toEqual({ i });
       const job = await store.jobs.get(one);
-      expect(job).toMatchObject({ queue: "q", name: "single", payload: { a: 1 }, status: "waiting", attempts: 0 });
+      expect(job).toMatchObject({
+        queue: "q",
+        name: "single",
+        payload: { a: 1 },
+        status: "waiting",
+        attempts: 0,
+      });
       expect(await store.jobs.enqueue([])).toEqual([]);
     });
 
@@ -63,7 +69,9 @@ forEachDriver((driver) => {
       const [job] = await store.jobs.claim({ queue: "q", workerId: "w" });
       await store.jobs.complete(job as NonNullable<typeof job>, { keepCompleted: true });
       expect(await jobCount(store)).toBe(0);
-      const { rows } = await store.query(`select id, name, payload, attempts from ${store.schema}.jobs_history`);
+      const { rows } = await store.query(
+        `select id, name, payload, attempts from ${store.schema}.jobs_history`,
+      );
       expect(rows).toEqual([{ id, name: "kept", payload: [1, 2], attempts: 1 }]);
     });
 
@@ -88,7 +96,12 @@ forEachDriver((driver) => {
 
     it("retries with exponential backoff until maxAttempts, then dead; retry() revives", async () => {
       const store = await driver.open();
-      const id = await store.jobs.enqueue({ queue: "q", name: "flaky", maxAttempts: 3, backoff: { baseMs: 1000 } });
+      const id = await store.jobs.enqueue({
+        queue: "q",
+        name: "flaky",
+        maxAttempts: 3,
+        backoff: { baseMs: 1000 },
+      });
       let [job] = await store.jobs.claim({ queue: "q", workerId: "w" });
       const before = Date.now();
       const failed = await store.jobs.fail(job as NonNullable<typeof job>, new Error("first failure"));
@@ -104,7 +117,9 @@ forEachDriver((driver) => {
       await store.query(`update ${store.schema}.jobs set run_at = now()`);
       [job] = await store.jobs.claim({ queue: "q", workerId: "w" });
       const retryAt = new Date(Date.now() - 1000);
-      expect((await store.jobs.fail(job as NonNullable<typeof job>, "second", { retryAt })).runAt).toEqual(retryAt);
+      expect((await store.jobs.fail(job as NonNullable<typeof job>, "second", { retryAt })).runAt).toEqual(
+        retryAt,
+      );
       [job] = await store.jobs.claim({ queue: "q", workerId: "w" });
       expect(job?.attempts).toBe(3);
       const dead = await store.jobs.fail(job as NonNullable<typeof job>, { message: "third", code: 42 });
@@ -138,7 +153,11 @@ forEachDriver((driver) => {
       const extended = await store.jobs.get(held.id);
       expect((extended.leaseExpiresAt as Date).getTime() - Date.now()).toBeGreaterThan(500_000);
       await store.jobs.release(held);
-      expect(await store.jobs.get(held.id)).toMatchObject({ status: "waiting", attempts: 0, leaseOwner: null });
+      expect(await store.jobs.get(held.id)).toMatchObject({
+        status: "waiting",
+        attempts: 0,
+        leaseOwner: null,
+      });
       expect(await store.jobs.claim({ queue: "q", workerId: "w2" })).toHaveLength(1);
     });
 
@@ -147,7 +166,9 @@ forEachDriver((driver) => {
       const first = await store.jobs.enqueue({ queue: "q", name: "sync", key: "user-1", payload: 1 });
       expect(await store.jobs.enqueue({ queue: "q", name: "sync", key: "user-1", payload: 2 })).toBe(first);
       expect((await store.jobs.get(first)).payload).toBe(1);
-      expect(await store.jobs.enqueue({ queue: "q", name: "sync", key: "user-1", payload: 3, replace: true })).toBe(first);
+      expect(
+        await store.jobs.enqueue({ queue: "q", name: "sync", key: "user-1", payload: 3, replace: true }),
+      ).toBe(first);
       expect((await store.jobs.get(first)).payload).toBe(3);
       // The same key in another queue is another job; within one batch a key appears once.
       const [a, b, c] = await store.jobs.enqueue([
@@ -160,7 +181,9 @@ forEachDriver((driver) => {
       expect(c).toBe(first);
       // Running still holds the key; once completed, the key is free.
       const [running] = await store.jobs.claim({ queue: "q", workerId: "w" });
-      expect(await store.jobs.enqueue({ queue: "q", name: "sync", key: "user-1", payload: 4, replace: true })).toBe(first);
+      expect(
+        await store.jobs.enqueue({ queue: "q", name: "sync", key: "user-1", payload: 4, replace: true }),
+      ).toBe(first);
       expect((await store.jobs.get(first)).payload).toBe(3);
       await store.jobs.complete(running as NonNullable<typeof running>);
       const next = await store.jobs.enqueue({ queue: "q", name: "sync", key: "user-1" });
@@ -225,7 +248,9 @@ forEachDriver((driver) => {
       await expect(store.jobs.enqueue({ queue: "q", name: "x", payload: cyclic })).rejects.toBeInstanceOf(
         ValidationError,
       );
-      await expect(store.jobs.complete({ id: "nope", leaseToken: "nope" })).rejects.toBeInstanceOf(ValidationError);
+      await expect(store.jobs.complete({ id: "nope", leaseToken: "nope" })).rejects.toBeInstanceOf(
+        ValidationError,
+      );
       expect(await jobCount(store)).toBe(0);
     });
 
@@ -233,7 +258,9 @@ forEachDriver((driver) => {
       it("dedupes one key under 20 concurrent enqueues", async () => {
         const store = await driver.open({ pool: { max: 20 } });
         const ids = await Promise.all(
-          Array.from({ length: 20 }, (_, i) => store.jobs.enqueue({ queue: "q", name: "once", key: "k", payload: i })),
+          Array.from({ length: 20 }, (_, i) =>
+            store.jobs.enqueue({ queue: "q", name: "once", key: "k", payload: i }),
+          ),
         );
         expect(new Set(ids).size).toBe(1);
         expect(await jobCount(store)).toBe(1);

@@ -3,7 +3,9 @@ import { LeaseLostError, NotFoundError, type Store, uuidv7, ValidationError } fr
 import { forEachDriver } from "./harness.js";
 
 async function count(store: Store, table: string): Promise<number> {
-  const { rows } = await store.query<{ n: number }>(`select count(*)::int as n from ${store.schema}.${table}`);
+  const { rows } = await store.query<{ n: number }>(
+    `select count(*)::int as n from ${store.schema}.${table}`,
+  );
   return rows[0]?.n ?? -1;
 }
 
@@ -14,8 +16,18 @@ forEachDriver((driver) => {
     it("schedules, reschedules by (execution, name), lists, cancels", async () => {
       const store = await driver.open();
       const execution = uuidv7();
-      const first = await store.timers.schedule({ executionId: execution, name: "reminder", fireAt: inMs(60_000), payload: 1 });
-      const again = await store.timers.schedule({ executionId: execution, name: "reminder", fireAt: inMs(5_000), payload: 2 });
+      const first = await store.timers.schedule({
+        executionId: execution,
+        name: "reminder",
+        fireAt: inMs(60_000),
+        payload: 1,
+      });
+      const again = await store.timers.schedule({
+        executionId: execution,
+        name: "reminder",
+        fireAt: inMs(5_000),
+        payload: 2,
+      });
       expect(again.id).toBe(first.id);
       expect(again.payload).toBe(2);
       await store.timers.schedule({ executionId: execution, name: "deadline", fireAt: inMs(10_000) });
@@ -53,7 +65,9 @@ forEachDriver((driver) => {
       await store.query(`update ${store.schema}.timers set lease_expires_at = now() - interval '1 second'`);
       const [second] = await store.timers.claimDue({ workerId: "rescuer" });
       expect(second?.id).toBe(first?.id);
-      await expect(store.timers.ack(first as NonNullable<typeof first>)).rejects.toBeInstanceOf(LeaseLostError);
+      await expect(store.timers.ack(first as NonNullable<typeof first>)).rejects.toBeInstanceOf(
+        LeaseLostError,
+      );
       await store.timers.ack(second as NonNullable<typeof second>);
       expect(await count(store, "timers")).toBe(0);
     });
@@ -72,7 +86,12 @@ forEachDriver((driver) => {
       expect(await store.timers.dispatchDue()).toBe(1);
       expect(await store.timers.dispatchDue()).toBe(0);
       const job = await store.jobs.get(timer.id);
-      expect(job).toMatchObject({ queue: "steps", name: "wake", payload: { step: 3 }, executionId: execution });
+      expect(job).toMatchObject({
+        queue: "steps",
+        name: "wake",
+        payload: { step: 3 },
+        executionId: execution,
+      });
       expect(await count(store, "timers")).toBe(1);
     });
 
@@ -85,7 +104,11 @@ forEachDriver((driver) => {
       const due = new Map<string, Date>();
       for (let i = 0; i < 1_000; i++) {
         const fireAt = inMs(Math.floor(Math.random() * 2_000));
-        const timer = await store.timers.schedule({ name: `t${i}`, fireAt, payload: { due: fireAt.toISOString() } });
+        const timer = await store.timers.schedule({
+          name: `t${i}`,
+          fireAt,
+          payload: { due: fireAt.toISOString() },
+        });
         due.set(timer.id, fireAt);
       }
       const dispatcher = store.timers.startDispatcher({ pollIntervalMs: 50, limit: 200 });
@@ -123,7 +146,8 @@ forEachDriver((driver) => {
         { name: "x", fireAt: new Date(), executionId: "not-a-uuid" },
         { name: "x", fireAt: new Date(), payload: { big: 1n } },
       ];
-      for (const timer of bad) await expect(store.timers.schedule(timer)).rejects.toBeInstanceOf(ValidationError);
+      for (const timer of bad)
+        await expect(store.timers.schedule(timer)).rejects.toBeInstanceOf(ValidationError);
       expect(await count(store, "timers")).toBe(0);
     });
   });

@@ -26,7 +26,9 @@ interface WorkerProcess {
 }
 
 function startWorkerProcess(args: string[]): WorkerProcess {
-  const child = spawn(process.execPath, ["--import", TSX, FIXTURE, ...args], { stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(process.execPath, ["--import", TSX, FIXTURE, ...args], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   children.push(child);
   const lines: string[] = [];
   const waiters: Array<() => void> = [];
@@ -67,7 +69,9 @@ async function scalar(store: Store, sql: string): Promise<number> {
 async function enqueueMany(store: Store, total: number): Promise<void> {
   for (let start = 0; start < total; start += 5_000) {
     const size = Math.min(5_000, total - start);
-    await store.jobs.enqueue(Array.from({ length: size }, (_, i) => ({ queue: "q", name: "n", payload: { i: start + i } })));
+    await store.jobs.enqueue(
+      Array.from({ length: size }, (_, i) => ({ queue: "q", name: "n", payload: { i: start + i } })),
+    );
   }
 }
 
@@ -82,7 +86,10 @@ describe("postgres", () => {
         await enqueueMany(store, 20_000);
         const workers = Array.from({ length: 4 }, () => startWorkerProcess([url, schema, "count", "8"]));
         await Promise.all(workers.map((w) => w.waitFor((lines) => lines.includes("ready"))));
-        await until(async () => (await scalar(store, `select count(*)::int as n from ${schema}.jobs`)) === 0, 90_000);
+        await until(
+          async () => (await scalar(store, `select count(*)::int as n from ${schema}.jobs`)) === 0,
+          90_000,
+        );
         for (const w of workers) w.child.kill("SIGTERM");
         expect(await Promise.all(workers.map((w) => w.exited))).toEqual([0, 0, 0, 0]);
         const { rows } = await store.query<{ total: number; distinct_jobs: number; pids: number }>(
@@ -97,7 +104,9 @@ describe("postgres", () => {
       }
     });
 
-    it("a SIGKILLed worker's jobs are finished by another, none lost, none done twice", { timeout: 60_000 }, async () => {
+    it("a SIGKILLed worker's jobs are finished by another, none lost, none done twice", {
+      timeout: 60_000,
+    }, async () => {
       const url = await fileDatabaseUrl();
       const schema = uniqueSchema("kill");
       const store = await openStore({ connection: url, schema });
@@ -106,7 +115,9 @@ describe("postgres", () => {
         await enqueueMany(store, 40);
         const doomed = startWorkerProcess([url, schema, "hang", "4", "1500"]);
         await doomed.waitFor((lines) => lines.filter((l) => l.startsWith("started")).length === 4);
-        const hung = doomed.lines.filter((l) => l.startsWith("started")).map((l) => l.slice("started ".length));
+        const hung = doomed.lines
+          .filter((l) => l.startsWith("started"))
+          .map((l) => l.slice("started ".length));
         doomed.child.kill("SIGKILL");
         await doomed.exited;
         // The killed worker's transactions died with it; the jobs it ran (and those it had prefetched)
@@ -119,7 +130,10 @@ describe("postgres", () => {
         expect(leased[0]?.owners).toBe(1);
 
         const rescuer = startWorkerProcess([url, schema, "effects", "4", "30000"]);
-        await until(async () => (await scalar(store, `select count(*)::int as n from ${schema}.jobs`)) === 0, 30_000);
+        await until(
+          async () => (await scalar(store, `select count(*)::int as n from ${schema}.jobs`)) === 0,
+          30_000,
+        );
         rescuer.child.kill("SIGTERM");
         await rescuer.exited;
         const { rows } = await store.query<{ total: number; distinct_jobs: number }>(
@@ -136,7 +150,9 @@ describe("postgres", () => {
       }
     });
 
-    it("workers ride out a PostgreSQL restart and finish every job exactly once", { timeout: 90_000 }, async () => {
+    it("workers ride out a PostgreSQL restart and finish every job exactly once", {
+      timeout: 90_000,
+    }, async () => {
       const server = await startTestPostgres();
       const url = await server.createDatabase();
       const store = await openStore({ connection: url, pool: { connectionTimeoutMs: 1_000 } });
@@ -160,7 +176,8 @@ describe("postgres", () => {
         await server.restart();
         await until(
           async () =>
-            (await scalar(store, `select count(*)::int as n from ${store.schema}.jobs`).catch(() => -1)) === 0,
+            (await scalar(store, `select count(*)::int as n from ${store.schema}.jobs`).catch(() => -1)) ===
+            0,
           60_000,
         );
         await worker.stop();

@@ -13,7 +13,9 @@ async function until(check: () => Promise<boolean> | boolean, timeoutMs = 20_000
 
 async function runsTable(store: Store): Promise<string> {
   const table = `${store.schema}.runs`;
-  await store.query(`create table ${table} (job_id uuid not null, at timestamptz not null default clock_timestamp())`);
+  await store.query(
+    `create table ${table} (job_id uuid not null, at timestamptz not null default clock_timestamp())`,
+  );
   return table;
 }
 
@@ -27,7 +29,9 @@ forEachDriver((driver) => {
     it("drains a queue, running every job exactly once", async () => {
       const store = await driver.open();
       const runs = await runsTable(store);
-      await store.jobs.enqueue(Array.from({ length: 300 }, (_, i) => ({ queue: "q", name: "n", payload: { i } })));
+      await store.jobs.enqueue(
+        Array.from({ length: 300 }, (_, i) => ({ queue: "q", name: "n", payload: { i } })),
+      );
       const worker = store.jobs.work({
         queue: "q",
         concurrency: 4,
@@ -35,7 +39,9 @@ forEachDriver((driver) => {
           await store.query(`insert into ${runs} (job_id) values ($1)`, [job.id]);
         },
       });
-      await until(async () => (await scalar(store, `select count(*)::int as n from ${store.schema}.jobs`)) === 0);
+      await until(
+        async () => (await scalar(store, `select count(*)::int as n from ${store.schema}.jobs`)) === 0,
+      );
       await worker.stop();
       expect(await scalar(store, `select count(*)::int as n from ${runs}`)).toBe(300);
       expect(await scalar(store, `select count(distinct job_id)::int as n from ${runs}`)).toBe(300);
@@ -44,7 +50,12 @@ forEachDriver((driver) => {
 
     it("fails a job whose handler throws, with its message and stack, and retries it", async () => {
       const store = await driver.open();
-      const id = await store.jobs.enqueue({ queue: "q", name: "flaky", maxAttempts: 2, backoff: { baseMs: 0 } });
+      const id = await store.jobs.enqueue({
+        queue: "q",
+        name: "flaky",
+        maxAttempts: 2,
+        backoff: { baseMs: 0 },
+      });
       let calls = 0;
       const worker = store.jobs.work({
         queue: "q",
@@ -112,7 +123,9 @@ forEachDriver((driver) => {
       // The two that ran are complete; the rest are waiting again, none left leased.
       const stats = await store.jobs.stats("q");
       expect(stats[0]).toMatchObject({ waiting: 18, running: 0 });
-      const { rows } = await store.query<{ attempts: number }>(`select distinct attempts from ${store.schema}.jobs`);
+      const { rows } = await store.query<{ attempts: number }>(
+        `select distinct attempts from ${store.schema}.jobs`,
+      );
       expect(rows).toEqual([{ attempts: 0 }]);
     });
 
@@ -128,7 +141,9 @@ forEachDriver((driver) => {
       const store = await driver.open();
       const effects = `${store.schema}.effects`;
       await store.query(`create table ${effects} (job_id uuid primary key)`);
-      await store.jobs.enqueue(Array.from({ length: 30 }, (_, i) => ({ queue: "q", name: `n${i}`, maxAttempts: 5 })));
+      await store.jobs.enqueue(
+        Array.from({ length: 30 }, (_, i) => ({ queue: "q", name: `n${i}`, maxAttempts: 5 })),
+      );
       let failures = 0;
       const worker = store.jobs.work({
         queue: "q",
@@ -145,7 +160,9 @@ forEachDriver((driver) => {
         pollIntervalMs: 50,
       });
       await store.query(`update ${store.schema}.jobs set backoff_base_ms = 0`);
-      await until(async () => (await scalar(store, `select count(*)::int as n from ${store.schema}.jobs`)) === 0);
+      await until(
+        async () => (await scalar(store, `select count(*)::int as n from ${store.schema}.jobs`)) === 0,
+      );
       await worker.stop();
       expect(failures).toBe(6);
       expect(await scalar(store, `select count(*)::int as n from ${effects}`)).toBe(30);
@@ -169,12 +186,15 @@ forEachDriver((driver) => {
       const rivalClaims: string[] = [];
       const rival = (async () => {
         for (let i = 0; i < 20; i++) {
-          for (const job of await store.jobs.claim({ queue: "q", workerId: "rival" })) rivalClaims.push(job.id);
+          for (const job of await store.jobs.claim({ queue: "q", workerId: "rival" }))
+            rivalClaims.push(job.id);
           await new Promise((resolve) => setTimeout(resolve, 50));
         }
       })();
       await rival;
-      await until(async () => (await scalar(store, `select count(*)::int as n from ${store.schema}.jobs`)) === 0);
+      await until(
+        async () => (await scalar(store, `select count(*)::int as n from ${store.schema}.jobs`)) === 0,
+      );
       await worker.stop();
       expect(rivalClaims).toEqual([]);
       expect(runs).toBe(1);

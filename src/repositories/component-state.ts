@@ -86,7 +86,11 @@ export class ComponentState {
   }
 
   /** True when an entry was deleted. With expectedVersion, only that version is deleted. */
-  async delete(executionId: string, componentId: string, options: ComponentStatePutOptions = {}): Promise<boolean> {
+  async delete(
+    executionId: string,
+    componentId: string,
+    options: ComponentStatePutOptions = {},
+  ): Promise<boolean> {
     checkId(executionId, "executionId");
     checkText(componentId, "componentId", 1024);
     const expected = optionalVersion(options.expectedVersion);

@@ -52,7 +52,8 @@ interface TimerRow {
   updated_at: Date;
 }
 
-const COLUMNS = "id, execution_id, name, fire_at, payload, queue, lease_owner, lease_token, lease_expires_at, created_at, updated_at";
+const COLUMNS =
+  "id, execution_id, name, fire_at, payload, queue, lease_owner, lease_token, lease_expires_at, created_at, updated_at";
 
 function toTimer(row: TimerRow): Timer {
   return {
@@ -147,7 +148,9 @@ export class Timers {
 
   /** The timer that fires next, or null. */
   async next(): Promise<Timer | null> {
-    const { rows } = await this.context.db.query<TimerRow>(`select ${COLUMNS} from ${this.t} order by fire_at limit 1`);
+    const { rows } = await this.context.db.query<TimerRow>(
+      `select ${COLUMNS} from ${this.t} order by fire_at limit 1`,
+    );
     return rows[0] ? toTimer(rows[0]) : null;
   }
 
@@ -170,12 +173,14 @@ export class Timers {
     if (!isUuid(lease?.id) || !isUuid(lease?.leaseToken)) {
       throw new ValidationError("a timer lease needs id and leaseToken (UUIDs)", { field: "lease" });
     }
-    const { rowCount } = await this.context.db.query(`delete from ${this.t} where id = $1 and lease_token = $2`, [
-      lease.id,
-      lease.leaseToken,
-    ]);
+    const { rowCount } = await this.context.db.query(
+      `delete from ${this.t} where id = $1 and lease_token = $2`,
+      [lease.id, lease.leaseToken],
+    );
     if (rowCount === 0) {
-      throw new LeaseLostError(`timer ${lease.id}: the lease is no longer held (it expired, or the timer was rescheduled)`);
+      throw new LeaseLostError(
+        `timer ${lease.id}: the lease is no longer held (it expired, or the timer was rescheduled)`,
+      );
     }
   }
 
@@ -208,12 +213,21 @@ export class Timers {
    * Runs `dispatchDue` until stopped: at once while timers are due, else when the next one is due
    * (at most `pollIntervalMs` later, default 1 s, so timers scheduled meanwhile are not missed).
    */
-  startDispatcher(options: { limit?: number; pollIntervalMs?: number; signal?: AbortSignal; onError?: (e: unknown) => void } = {}): {
+  startDispatcher(
+    options: {
+      limit?: number;
+      pollIntervalMs?: number;
+      signal?: AbortSignal;
+      onError?: (e: unknown) => void;
+    } = {},
+  ): {
     stop(): Promise<void>;
   } {
     const limit = options.limit ?? 500;
     const pollIntervalMs = options.pollIntervalMs ?? 1_000;
-    const onError = options.onError ?? ((error: unknown) => this.context.logger.warn({ error: String(error) }, "flowstore timers"));
+    const onError =
+      options.onError ??
+      ((error: unknown) => this.context.logger.warn({ error: String(error) }, "flowstore timers"));
     let stopping = false;
     let wake: (() => void) | undefined;
     const loop = (async () => {

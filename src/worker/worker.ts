@@ -70,14 +70,17 @@ interface Held {
 }
 
 export function startWorker(jobs: Jobs, context: StoreContext, options: WorkerOptions): Worker {
-  if (typeof options.handler !== "function") throw new ValidationError("handler must be a function", { field: "handler" });
+  if (typeof options.handler !== "function")
+    throw new ValidationError("handler must be a function", { field: "handler" });
   const concurrency = options.concurrency ?? 8;
   const batchSize = Math.max(options.batchSize ?? concurrency * 4, concurrency);
   const leaseMs = options.leaseMs ?? 30_000;
   const pollIntervalMs = options.pollIntervalMs ?? 1_000;
   const stopTimeoutMs = options.stopTimeoutMs ?? 30_000;
   const id = options.workerId ?? `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
-  const onError = options.onError ?? ((error: unknown) => context.logger.warn({ error: String(error) }, "flowstore worker"));
+  const onError =
+    options.onError ??
+    ((error: unknown) => context.logger.warn({ error: String(error) }, "flowstore worker"));
   const keepCompleted = options.keepCompleted === true;
   const claimConcurrency = Math.max(1, options.claimConcurrency ?? 2);
   const claimSize = Math.max(1, Math.floor(batchSize / claimConcurrency));
@@ -107,7 +110,10 @@ export function startWorker(jobs: Jobs, context: StoreContext, options: WorkerOp
       .completeMany(batch, keepCompleted)
       .then((lost) => {
         counts.completed += batch.length - lost.length;
-        if (lost.length) onError(new LeaseLostError(`lost the lease of ${lost.length} completed job(s): ${lost.join(", ")}`));
+        if (lost.length)
+          onError(
+            new LeaseLostError(`lost the lease of ${lost.length} completed job(s): ${lost.join(", ")}`),
+          );
       })
       .catch((error: unknown) => {
         // Not completed: the leases will expire and the jobs run again (at-least-once).
