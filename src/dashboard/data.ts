@@ -1,0 +1,236 @@
+/** What the /api routes return, read through the store's public repositories only. */
+
+import { ValidationError } from "../errors.js";
+import { isUuid } from "../ids.js";
+import { EXECUTION_STATUSES, type Execution, type ExecutionStatus } from "../repositories/executions.js";
+import type { JobStatus } from "../repositories/jobs.js";
+import type { Task } from "../repositories/tasks.js";
+import type { Timer } from "../repositories/timers.js";
+import type { Store } from "../store.js";
+import type { Sampler } from "./sampler.js";
+
+/** How many tasks an execution's page shows at most. */
+export const MAX_TASKS = 5_000;
+const TIMERS_DUE_SOON_MS = 5 * 60_000;
+
+export interface DefinitionRef {
+  id: string;
+  name: string;
+  version: number;
+}
+
+/** An execution without its (possibly large) input, output and state. */
+export interface ExecutionSummary {
+  id: string;
+  status: ExecutionStatus;
+  definition: DefinitionRef | null;
+  parentExecutionId: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+  startedAt: Date | null;
+  completedAt: Date | null;
+  durationMs: number | null;
+}
+
+export interface TaskView extends Task {
+  depth: number;
+  durationMs: number;
+}
+
+const TERMINAL = new Set<string>(["completed", "failed", "cancelled", "timed_out"]);
+
+export class DashboardData {
+  /** Definitions never change name or version, so their ids are looked up once. */
+  private readonly definitions = new Map<string, DefinitionRef | null>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly sampler: Sampler,
+  ) {}
+
+  async overview() {
+    const sample = this.sampler.latest();
+    const timersDueSoon = await this.store.timers.listAll({
+      dueBefore: new Date(Date.now() + TIMERS_DUE_SOON_MS),
+      limit: 20,
+    });
+    return {
+      store: this.store.describe(),
+      schema: this.store.schema,
+      sampledAt: sample ? new Date(sample.at) : null,
+      sampleIntervalMs: this.sampler.intervalMs,
+      executions: sample?.executions ?? null,
+      queues: sample?.queues ?? [],
+      depth: sample?.depth ?? 0,
+      timersDueSoon: timersDueSoon.map(timerView),
+      series: this.sampler.history().map((s) => ({
+        at: s.at,
+        depth: s.depth,
+        ready: s.ready,
+        running: s.running,
+        dead: s.dead,
+        finishedPerMinute: Math.round(s.finishedPerMinute * 10) / 10,
+      })),
+    };
+  }
+
+  async definitionNames(): Promise<string[]> {
+    const list = await this.store.definitions.list({ limit: 1000 });
+    return [...new Set(list.map((d) => d.name))];
+  }
+
+  async executions(query: URLSearchParams) {
+    const status = query.get("status") || undefined;
+    if (status !== undefined && !(EXECUTION_STATUSES as readonly string[]).includes(status)) {
+      throw new ValidationError(`status must be one of ${EXECUTION_STATUSES.join(", ")}`, {
+        field: "status",
+      });
+    }
+    const page = await this.store.executions.list({
+      status: status as ExecutionStatus | undefined,
+      definitionName: query.get("definition") || undefined,
+      cursor: query.get("cursor") || undefined,
+      limit: integerParam(query, "limit", 50, 200),
+      order: "desc",
+    });
+    return { items: await Promise.all(page.items.map((e) => this.summary(e))), nextCursor: page.nextCursor };
+  }
+
+  async execution(id: string) {
+    const execution = await this.store.executions.get(id);
+    const [definition, tasks, componentState, correlations, timers, jobs, children] = await Promise.all([
+      this.definition(execution.definitionId),
+      this.tasks(id),
+      this.store.componentState.list(id),
+      this.store.correlations.listForExecution(id),
+      this.store.timers.list(id),
+      this.store.jobs.list({ executionId: id, limit: 200 }),
+      this.store.executions.list({ parentExecutionId: id, limit: 100 }),
+    ]);
+    return {
+      execution: { ...execution, definition, durationMs: duration(execution) },
+      tasks: tasks.items,
+      tasksTruncated: tasks.truncated,
+      componentState,
+      correlations,
+      timers: timers.map(timerView),
+      jobs,
+      children: await Promise.all(children.items.map((e) => this.summary(e))),
+    };
+  }
+
+  async queues(query: URLSearchParams) {
+    const queue = query.get("queue") || undefined;
+    const after = query.get("after") || undefined;
+    const status = (query.get("status") || "dead") as JobStatus;
+    if (!["waiting", "running", "dead"].includes(status)) {
+      throw new ValidationError("status must be waiting, running or dead", { field: "status" });
+    }
+    const limit = integerParam(query, "limit", 50, 200);
+    const [stats, jobs] = await Promise.all([
+      this.store.jobs.stats(),
+      this.store.jobs.list({ queue, status, after, limit: limit + 1 }),
+    ]);
+    const more = jobs.length > limit;
+    const items = more ? jobs.slice(0, limit) : jobs;
+    return { stats, jobs: items, nextAfter: more ? (items[items.length - 1]?.id ?? null) : null };
+  }
+
+  job(id: string) {
+    return this.store.jobs.get(id);
+  }
+
+  async retry(id: string): Promise<{ retried: string[] }> {
+    return { retried: await this.store.jobs.retry([id]) };
+  }
+
+  private async definition(id: string): Promise<DefinitionRef | null> {
+    if (!this.definitions.has(id)) {
+      const found = await this.store.definitions.get(id).catch(() => null);
+      this.definitions.set(id, found && { id: found.id, name: found.name, version: found.version });
+    }
+    return this.definitions.get(id) ?? null;
+  }
+
+  private async summary(e: Execution): Promise<ExecutionSummary> {
+    return {
+      id: e.id,
+      status: e.status,
+      definition: await this.definition(e.definitionId),
+      parentExecutionId: e.parentExecutionId,
+      createdAt: e.createdAt,
+      updatedAt: e.updatedAt,
+      startedAt: e.startedAt,
+      completedAt: e.completedAt,
+      durationMs: duration(e),
+    };
+  }
+
+  /** Every task of the execution (up to MAX_TASKS) in tree order: a parent right before its subtree. */
+  private async tasks(executionId: string): Promise<{ items: TaskView[]; truncated: boolean }> {
+    const all: Task[] = [];
+    let cursor: string | null = null;
+    do {
+      const page = await this.store.tasks.list({ executionId, limit: 1000, cursor });
+      all.push(...page.items);
+      cursor = page.nextCursor;
+    } while (cursor && all.length < MAX_TASKS);
+    return { items: treeOrder(all), truncated: cursor !== null };
+  }
+}
+
+/** Depth-first, siblings in creation order; a task whose parent is missing is shown as a root. */
+export function treeOrder(tasks: Task[]): TaskView[] {
+  const ids = new Set(tasks.map((t) => t.taskExecId));
+  const children = new Map<string | null, Task[]>();
+  for (const task of tasks) {
+    const parent = task.parentId !== null && ids.has(task.parentId) ? task.parentId : null;
+    const list = children.get(parent) ?? [];
+    list.push(task);
+    children.set(parent, list);
+  }
+  const out: TaskView[] = [];
+  const seen = new Set<string>();
+  const walk = (root: Task) => {
+    const stack = [{ task: root, depth: 0 }];
+    while (stack.length) {
+      const { task, depth } = stack.pop() as { task: Task; depth: number };
+      if (seen.has(task.taskExecId)) continue;
+      seen.add(task.taskExecId);
+      const end = TERMINAL.has(task.status) ? task.updatedAt.getTime() : Date.now();
+      out.push({ ...task, depth, durationMs: Math.max(0, end - task.createdAt.getTime()) });
+      for (const child of [...(children.get(task.taskExecId) ?? [])].reverse())
+        stack.push({ task: child, depth: depth + 1 });
+    }
+  };
+  for (const root of children.get(null) ?? []) walk(root);
+  // Tasks whose parent links form a cycle have no root; show them rather than lose them.
+  for (const task of tasks) walk(task);
+  return out;
+}
+
+function duration(e: Execution): number | null {
+  if (!e.startedAt) return null;
+  const end = e.completedAt ?? new Date();
+  return Math.max(0, end.getTime() - e.startedAt.getTime());
+}
+
+function timerView(t: Timer) {
+  const { id, executionId, name, fireAt, payload, queue, leaseOwner, leaseExpiresAt } = t;
+  return { id, executionId, name, fireAt, payload, queue, leaseOwner, leaseExpiresAt };
+}
+
+function integerParam(query: URLSearchParams, name: string, fallback: number, max: number): number {
+  const raw = query.get(name);
+  if (raw === null || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1 || value > max) {
+    throw new ValidationError(`${name} must be an integer from 1 to ${max}`, { field: name });
+  }
+  return value;
+}
+
+export function checkJobId(id: string): string {
+  if (!isUuid(id)) throw new ValidationError("job id must be a UUID", { field: "id" });
+  return id;
+}

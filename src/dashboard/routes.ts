@@ -1,0 +1,130 @@
+/**
+ * The dashboard's routes. Pages are one HTML shell filled by /assets/app.js from the JSON API:
+ *
+ *   GET  /                          overview page
+ *   GET  /executions                executions list (?status=&definition=&cursor=)
+ *   GET  /executions/:id            one execution
+ *   GET  /queues                    queues and their jobs (?queue=&status=dead|waiting|running&after=)
+ *   GET  /login, POST /login        the token form (only when a token is set)
+ *   GET  /assets/app.js, /assets/app.css
+ *
+ *   GET  /api/overview              executions per status, queue stats and depth, timers due within
+ *                                   5 minutes, and the sampled series (queue depth, finished per minute)
+ *   GET  /api/definitions           workflow names, for the list's filter
+ *   GET  /api/executions            ?status=&definition=&limit=(1..200, default 50)&cursor=  newest first,
+ *                                   keyset-paged: { items, nextCursor }
+ *   GET  /api/executions/:id        { execution, tasks (tree order, with depth and durationMs),
+ *                                   tasksTruncated, componentState, correlations, timers, jobs, children }
+ *   GET  /api/queues                ?queue=&status=&after=&limit=  { stats, jobs, nextAfter }
+ *   GET  /api/jobs/:id              one job
+ *   GET  /api/session               { csrfToken } for scripts that POST
+ *   POST /api/jobs/:id/retry        puts a dead job back in its queue: { retried: [id] }, 409 if it is not dead
+ *
+ * GET never changes anything. A POST needs the access token (when one is set), the X-CSRF-Token header
+ * and, when the client sends Origin or Sec-Fetch-Site, this very origin.
+ */
+
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { isUuid } from "../ids.js";
+import { type PageName, shellPage } from "./assets/page.js";
+import { checkJobId, type DashboardData } from "./data.js";
+import { HttpError, sendHtml, sendJson } from "./http.js";
+import type { Guard } from "./security.js";
+
+export interface RouteContext {
+  req: IncomingMessage;
+  res: ServerResponse;
+  url: URL;
+  params: string[];
+  data: DashboardData;
+  guard: Guard;
+  where: string;
+}
+
+export interface Route {
+  method: "GET" | "POST";
+  pattern: RegExp;
+  handle(ctx: RouteContext): Promise<void> | void;
+}
+
+const ID = "([0-9a-fA-F-]{36})";
+
+function page(name: PageName) {
+  return (ctx: RouteContext) => sendHtml(ctx.res, 200, shellPage(name, ctx.guard.csrfToken, ctx.where));
+}
+
+function json<T>(read: (ctx: RouteContext) => Promise<T> | T) {
+  return async (ctx: RouteContext) => sendJson(ctx.res, 200, await read(ctx));
+}
+
+function id(ctx: RouteContext): string {
+  const value = ctx.params[0] ?? "";
+  if (!isUuid(value)) throw new HttpError(404, "not found");
+  return value;
+}
+
+export const ROUTES: Route[] = [
+  { method: "GET", pattern: /^\/$/, handle: page("overview") },
+  { method: "GET", pattern: /^\/executions$/, handle: page("executions") },
+  {
+    method: "GET",
+    pattern: new RegExp(`^/executions/${ID}$`),
+    handle: (ctx) => {
+      id(ctx);
+      page("execution")(ctx);
+    },
+  },
+  { method: "GET", pattern: /^\/queues$/, handle: page("queues") },
+  { method: "GET", pattern: /^\/api\/overview$/, handle: json((ctx) => ctx.data.overview()) },
+  {
+    method: "GET",
+    pattern: /^\/api\/definitions$/,
+    handle: json(async (ctx) => ({ names: await ctx.data.definitionNames() })),
+  },
+  {
+    method: "GET",
+    pattern: /^\/api\/executions$/,
+    handle: json((ctx) => ctx.data.executions(ctx.url.searchParams)),
+  },
+  {
+    method: "GET",
+    pattern: new RegExp(`^/api/executions/${ID}$`),
+    handle: json((ctx) => ctx.data.execution(id(ctx))),
+  },
+  { method: "GET", pattern: /^\/api\/queues$/, handle: json((ctx) => ctx.data.queues(ctx.url.searchParams)) },
+  {
+    method: "GET",
+    pattern: new RegExp(`^/api/jobs/${ID}$`),
+    handle: json((ctx) => ctx.data.job(checkJobId(id(ctx)))),
+  },
+  { method: "GET", pattern: /^\/api\/session$/, handle: json((ctx) => ({ csrfToken: ctx.guard.csrfToken })) },
+  {
+    method: "POST",
+    pattern: new RegExp(`^/api/jobs/${ID}/retry$`),
+    handle: async (ctx) => {
+      const result = await ctx.data.retry(checkJobId(id(ctx)));
+      if (result.retried.length === 0) {
+        sendJson(ctx.res, 409, { error: "the job is not dead (or no longer exists)", retried: [] });
+      } else {
+        sendJson(ctx.res, 200, result);
+      }
+    },
+  },
+];
+
+/** The route for the path, or the methods the path allows (for a 405). */
+export function match(
+  method: string,
+  pathname: string,
+): { route: Route; params: string[] } | { allowed: string[] } | null {
+  const allowed: string[] = [];
+  for (const route of ROUTES) {
+    const found = route.pattern.exec(pathname);
+    if (!found) continue;
+    if (route.method === method || (route.method === "GET" && method === "HEAD")) {
+      return { route, params: found.slice(1) };
+    }
+    allowed.push(route.method === "GET" ? "GET, HEAD" : route.method);
+  }
+  return allowed.length ? { allowed } : null;
+}
