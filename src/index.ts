@@ -35,6 +35,7 @@ export type { Page as KeyPage, PageOptions } from "./repositories/key-cursor.js"
 export * from "./repositories/kv.js";
 export * from "./repositories/tasks.js";
 export * from "./repositories/timers.js";
+export type { PruneOptions, PruneResult } from "./retention.js";
 export {
   DEFAULT_SCHEMA,
   openStore,

@@ -11,7 +11,8 @@ import {
 } from "./config.js";
 import type { Driver, Queryable, QueryResult, StatementLogging, TransactionOptions } from "./db/driver.js";
 import { isPgPool, NodePostgresDriver } from "./db/node-postgres.js";
-import { isPglite, openEmbedded, openInMemory, PgliteDriver } from "./db/pglite.js";
+import { advertisedSocket, isPglite, openEmbedded, openInMemory, PgliteDriver } from "./db/pglite.js";
+import { connectShared, SharedEmbeddedDriver } from "./db/pglite-socket.js";
 import { quoteIdentifier, validateSchemaName } from "./db/sql.js";
 import { ConnectionError, toStoreError, ValidationError } from "./errors.js";
 import { consoleLogger, type Logger } from "./logger.js";
@@ -27,6 +28,7 @@ import { Jobs } from "./repositories/jobs.js";
 import { KeyValue } from "./repositories/kv.js";
 import { Tasks } from "./repositories/tasks.js";
 import { Timers } from "./repositories/timers.js";
+import { type PruneOptions, type PruneResult, prune } from "./retention.js";
 
 export const DEFAULT_SCHEMA = "flowstore";
 export const DEFAULT_DATA_DIR = ".flowstore";
@@ -131,6 +133,7 @@ export class Store extends StoreScope {
   /** Where the store is connected, password hidden. */
   describe(): string {
     if (this.connectionConfig) return String(this.connectionConfig);
+    if (this.driver instanceof SharedEmbeddedDriver) return this.driver.description;
     if (this.driver instanceof PgliteDriver) {
       const where = this.driver.location;
       return where ? `embedded PGlite (${where === "memory" ? "in memory" : where})` : "a PGlite instance";
@@ -149,6 +152,18 @@ export class Store extends StoreScope {
 
   ping(): Promise<void> {
     return this.driver.ping();
+  }
+
+  /**
+   * Deletes executions that finished before `finishedBefore`, with their tasks, component state,
+   * correlations, timers, jobs (and history) and blobs, in batches that each commit on their own.
+   * Running executions and their children are never touched. Returns what it removed.
+   */
+  prune(options: PruneOptions): Promise<PruneResult> {
+    return prune(
+      { db: this.driver, q: this.context.q, collectGarbage: () => this.blobs.collectGarbage() },
+      options,
+    );
   }
 
   /** Waits for queries in flight, then closes what the store opened. Safe to call twice. */
@@ -228,10 +243,13 @@ async function openDriver(
     );
   }
   const config = resolveConnection(connection, env);
-  if (!config)
-    return {
-      driver: await openEmbedded(options.dataDir ?? env.FLOWSTORE_DATA_DIR ?? DEFAULT_DATA_DIR, statements),
-    };
+  if (!config) {
+    const dataDir = options.dataDir ?? env.FLOWSTORE_DATA_DIR ?? DEFAULT_DATA_DIR;
+    // Held by a live process that serves it on a socket: go through that process.
+    const shared = advertisedSocket(dataDir);
+    if (shared) return { driver: connectShared(dataDir, shared, logger, statements) };
+    return { driver: await openEmbedded(dataDir, statements) };
+  }
   const poolOptions = resolvePoolOptions(options.pool);
   return { driver: await openPool(config, poolOptions, logger, statements), config };
 }

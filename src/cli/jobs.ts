@@ -5,7 +5,10 @@ import type { JobStatus } from "../repositories/jobs.js";
 import { type CliContext, columns } from "./context.js";
 
 export function registerJobCommands(program: Command, cli: CliContext): void {
-  const jobs = program.command("jobs").description("the job queue: stats, list, retry dead jobs, cancel");
+  const jobs = program
+    .command("jobs")
+    .description("the job queue: stats, list, retry dead jobs, cancel")
+    .addHelpText("after", "\nExample:\n  $ flowstore jobs stats");
 
   jobs
     .command("stats")
@@ -93,7 +96,10 @@ export function registerJobCommands(program: Command, cli: CliContext): void {
       }),
     );
 
-  const timers = program.command("timers").description("durable timers");
+  const timers = program
+    .command("timers")
+    .description("durable timers")
+    .addHelpText("after", "\nExample:\n  $ flowstore timers list --limit 10");
   timers
     .command("list")
     .description("timers, soonest first")

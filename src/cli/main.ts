@@ -5,8 +5,14 @@ import { Command, Option } from "commander";
 import { StoreError } from "../errors.js";
 import { migrationScript } from "../migrations/runner.js";
 import { DEFAULT_SCHEMA } from "../store.js";
+import { registerBlobCommands } from "./blobs.js";
 import { CliContext } from "./context.js";
+import { registerDemoCommand } from "./demo.js";
+import { registerExecutionCommands } from "./executions.js";
 import { registerJobCommands } from "./jobs.js";
+import { registerKvCommands } from "./kv.js";
+import { registerPruneCommand } from "./prune.js";
+import { registerServeCommand } from "./serve.js";
 import { printStatus, readStatus } from "./status.js";
 
 const program = new Command("flowstore")
@@ -32,7 +38,8 @@ const program = new Command("flowstore")
 Examples:
   $ flowstore migrate                              # migrate the embedded store in ./.flowstore
   $ flowstore status --url postgres://localhost/app
-  $ flowstore sql --schema workflows > flowstore.sql`,
+  $ flowstore sql --schema workflows > flowstore.sql
+  $ flowstore demo                                 # the example engine and the dashboard (npm start)`,
   );
 
 const cli = new CliContext(program);
@@ -73,7 +80,13 @@ program
     }),
   );
 
+registerExecutionCommands(program, cli);
 registerJobCommands(program, cli);
+registerKvCommands(program, cli);
+registerBlobCommands(program, cli);
+registerPruneCommand(program, cli);
+registerServeCommand(program, cli);
+registerDemoCommand(program, cli);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   // One clear line by default; the stack only when asked for.

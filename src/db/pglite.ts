@@ -3,7 +3,16 @@
  * connection, so its transactions are exclusive: other queries wait until the transaction ends.
  */
 
-import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { hostname } from "node:os";
 import path from "node:path";
 import { PGlite, type Transaction } from "@electric-sql/pglite";
@@ -206,6 +215,34 @@ interface LockHolder {
   host: string;
   command: string;
   since: string;
+  /** Where the holder serves the database to other processes, if it does (see pglite-socket.ts). */
+  socket?: SocketAddress;
+}
+
+/** A unix socket (`path`, and the directory and port pg connects with) or a TCP port on 127.0.0.1. */
+export interface SocketAddress {
+  path?: string;
+  host: string;
+  port: number;
+}
+
+/** The socket a live process holding `dir` advertises, or undefined (free, dead holder, no socket). */
+export function advertisedSocket(dir: string): (SocketAddress & { pid: number }) | undefined {
+  const holder = readHolder(path.join(path.resolve(dir), "lock"));
+  if (!holder?.socket || holder.host !== hostname() || !isAlive(holder)) return undefined;
+  return { ...holder.socket, pid: holder.pid };
+}
+
+/** Records (or with undefined, withdraws) the socket in the lock file this process holds. */
+export function advertiseSocket(dir: string, socket: SocketAddress | undefined): void {
+  const lockPath = path.join(path.resolve(dir), "lock");
+  const holder = readHolder(lockPath);
+  if (holder?.pid !== process.pid) return;
+  const { socket: _old, ...rest } = holder;
+  // Written beside and renamed over, so a reader never sees half a file (and takes the lock for dead).
+  const next = `${lockPath}.${process.pid}.tmp`;
+  writeFileSync(next, JSON.stringify(socket ? { ...rest, socket } : rest));
+  renameSync(next, lockPath);
 }
 
 function acquireLock(lockPath: string): () => void {

@@ -1,0 +1,74 @@
+/** `flowstore prune --older-than 30d`: retention, batch by batch, with a progress bar and a summary. */
+
+import { type Command, Option } from "commander";
+import { quoteIdentifier } from "../db/sql.js";
+import { ValidationError } from "../errors.js";
+import type { RunStatus } from "../repositories/run-status.js";
+import { countPrunable } from "../retention.js";
+import { type CliContext, columns } from "./context.js";
+import { progressBar } from "./progress-bar.js";
+
+const UNITS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+
+/** "30d", "12h", "90m", "45s", "2w" -> milliseconds. */
+export function parseDuration(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*([smhdw])$/.exec(text.trim());
+  if (!match) {
+    throw new ValidationError(
+      `--older-than must be a number and a unit (s, m, h, d, w), like 30d; got ${JSON.stringify(text)}`,
+      {
+        field: "older-than",
+      },
+    );
+  }
+  return Number(match[1]) * (UNITS[match[2] as string] as number);
+}
+
+export function registerPruneCommand(program: Command, cli: CliContext): void {
+  program
+    .command("prune")
+    .description(
+      "delete executions that finished before a cut, with their tasks, component state, correlations, timers, jobs and blobs (running trees are never touched)",
+    )
+    .requiredOption("--older-than <age>", "finished longer ago than this: 30d, 12h, 90m, 2w")
+    .addOption(
+      new Option("--status <status...>", "only these finished statuses").choices([
+        "completed",
+        "failed",
+        "cancelled",
+        "timed_out",
+      ]),
+    )
+    .option("--batch-size <n>", "executions per transaction", "500")
+    .option("--dry-run", "only count what would be deleted")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  $ flowstore prune --older-than 30d\n  $ flowstore prune --older-than 7d --status failed cancelled --dry-run",
+    )
+    .action((options: { olderThan: string; status?: RunStatus[]; batchSize: string; dryRun?: boolean }) =>
+      cli.withStore({ migrate: false }, async (store) => {
+        const finishedBefore = new Date(Date.now() - parseDuration(options.olderThan));
+        const prune = { finishedBefore, statuses: options.status, batchSize: Number(options.batchSize) };
+        const total = await countPrunable(
+          { db: store.driver, q: quoteIdentifier(store.schema), collectGarbage: async () => 0 },
+          prune,
+        );
+        if (options.dryRun) {
+          cli.print(
+            { finishedBefore, wouldDelete: total },
+            () => `${total} execution(s) finished before ${finishedBefore.toISOString()} would be deleted`,
+          );
+          return;
+        }
+        const bar = progressBar("prune", total, !cli.options.json && process.stderr.isTTY === true);
+        const result = await store.prune({ ...prune, onProgress: (p) => bar.update(p.executions) });
+        bar.finish();
+        cli.print({ finishedBefore, ...result }, () => {
+          const { batches, ...counts } = result;
+          return `deleted what finished before ${finishedBefore.toISOString()}, in ${batches} batch(es):\n${columns(
+            Object.entries(counts).map(([what, rows]) => ({ what, rows })),
+          )}`;
+        });
+      }),
+    );
+}

@@ -1,0 +1,79 @@
+/** `flowstore serve`: the dashboard, and (on the embedded store) the socket other commands reach it through. */
+
+import type { Command } from "commander";
+import { DEFAULT_DASHBOARD_HOST, DEFAULT_DASHBOARD_PORT, serveDashboard } from "../dashboard/index.js";
+import { PgliteDriver } from "../db/pglite.js";
+import { shareEmbedded } from "../db/pglite-socket.js";
+import { openStore, type Store } from "../store.js";
+import type { CliContext } from "./context.js";
+
+export interface ServeOptions {
+  host: string;
+  port: string;
+  token?: string;
+}
+
+/** While this process holds the embedded store, other flowstore commands reach it through its socket. */
+export async function shareIfEmbedded(store: Store): Promise<() => Promise<void>> {
+  const driver = store.driver;
+  if (!(driver instanceof PgliteDriver) || !driver.location || driver.location === "memory")
+    return async () => {};
+  const shared = await shareEmbedded(driver);
+  return () => shared.close();
+}
+
+/** Resolves on the first SIGINT or SIGTERM (Ctrl-C). */
+export function untilStopped(): Promise<string> {
+  return new Promise((resolve) => {
+    const stop = (signal: string) => {
+      process.off("SIGINT", onInt);
+      process.off("SIGTERM", onTerm);
+      resolve(signal);
+    };
+    const onInt = () => stop("SIGINT");
+    const onTerm = () => stop("SIGTERM");
+    process.on("SIGINT", onInt);
+    process.on("SIGTERM", onTerm);
+  });
+}
+
+export function dashboardOptions(program: Command): Command {
+  return program
+    .option("--host <host>", "address to bind (other than loopback needs a token)", DEFAULT_DASHBOARD_HOST)
+    .option("--port <port>", "port (0: any free port)", String(DEFAULT_DASHBOARD_PORT))
+    .option("--token <token>", "access token (default: FLOWSTORE_DASHBOARD_TOKEN)");
+}
+
+export function registerServeCommand(program: Command, cli: CliContext): void {
+  dashboardOptions(
+    program
+      .command("serve")
+      .description("serve the web dashboard (and share the embedded store with other flowstore commands)"),
+  )
+    .addHelpText(
+      "after",
+      '\nExamples:\n  $ flowstore serve                      # http://127.0.0.1:4545\n  $ flowstore serve --host 0.0.0.0 --token "$(openssl rand -hex 16)"',
+    )
+    .action(async (options: ServeOptions) => {
+      const { url, schema, dataDir } = cli.options;
+      const store = await openStore({ connection: url, schema, dataDir });
+      try {
+        const unshare = await shareIfEmbedded(store);
+        try {
+          const dashboard = await serveDashboard(store, {
+            host: options.host,
+            port: Number(options.port),
+            token: options.token,
+          });
+          process.stdout.write(`dashboard: ${dashboard.url}  (${store.describe()}; Ctrl-C to stop)\n`);
+          await untilStopped();
+          process.stdout.write("stopping...\n");
+          await dashboard.close();
+        } finally {
+          await unshare();
+        }
+      } finally {
+        await store.close();
+      }
+    });
+}

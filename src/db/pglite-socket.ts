@@ -1,0 +1,174 @@
+/**
+ * Sharing the embedded store with other processes. PGlite's data directory belongs to one process;
+ * while that process runs (`flowstore demo`, `flowstore serve`) it serves its PGlite on a local socket
+ * (@electric-sql/pglite-socket) and records the address in the lock file, and other processes connect
+ * to it with node-postgres instead of opening the directory a second time.
+ *
+ * PGlite has one session. The holder keeps using it directly, so a socket client's statements must
+ * never land in the middle of the holder's transaction, nor the holder's in a client's: each client
+ * message takes PGlite's transaction lock, and keeps it while the client is inside a transaction block
+ * or an extended-protocol exchange that has not reached Sync (an unnamed statement Parsed by one side
+ * would otherwise be replaced by the other's).
+ */
+
+import { existsSync, unlinkSync } from "node:fs";
+import path from "node:path";
+import type { PGlite } from "@electric-sql/pglite";
+import { PGLiteSocketServer } from "@electric-sql/pglite-socket";
+import pg from "pg";
+import type { Logger } from "../logger.js";
+import type { DriverCapabilities, StatementLogging, Unlisten } from "./driver.js";
+import { NodePostgresDriver } from "./node-postgres.js";
+import { advertiseSocket, type PgliteDriver, type SocketAddress } from "./pglite.js";
+
+/** The port in the socket file's name (`.s.PGSQL.5432`), which is how pg finds a socket in a directory. */
+const SOCKET_PORT = 5432;
+/** sun_path holds 108 bytes on Linux, 104 on macOS. */
+const MAX_SOCKET_PATH = 100;
+
+export interface SharedEmbedded {
+  readonly address: SocketAddress;
+  /** Stops serving and withdraws the address from the lock file. */
+  close(): Promise<void>;
+}
+
+/** Extended-protocol messages that leave the exchange open until a Sync ('S'). */
+const UNSYNCED = new Set(["P", "B", "D", "E", "C", "H", "F", "d"]);
+
+/**
+ * What the socket server sees of the database: PGlite, with each client message run under PGlite's
+ * transaction lock, held across a client's transaction (see the top of the file).
+ */
+function guarded(db: PGlite): PGlite {
+  const internal = db as unknown as { _runExclusiveTransaction<T>(fn: () => Promise<T>): Promise<T> };
+  let release: (() => void) | undefined;
+  let open = false;
+  const acquire = () =>
+    new Promise<() => void>((granted) => {
+      void internal._runExclusiveTransaction(() => new Promise<void>((done) => granted(done)));
+    });
+  const settle = () => {
+    if (release && !open && !db.isInTransaction()) {
+      release();
+      release = undefined;
+    }
+  };
+  const guard = {
+    get waitReady() {
+      return db.waitReady;
+    },
+    // The socket server asks this to keep serving one client while it is inside a transaction.
+    isInTransaction: () => release !== undefined,
+    async runExclusive<T>(fn: () => Promise<T>): Promise<T> {
+      release ??= await acquire();
+      try {
+        return await db.runExclusive(fn);
+      } finally {
+        settle();
+      }
+    },
+    execProtocolRawStream(message: Uint8Array, options: Parameters<PGlite["execProtocolRawStream"]>[1]) {
+      // A startup message begins with its length (a zero byte), never with a type letter.
+      const type = message[0] ? String.fromCharCode(message[0]) : "";
+      open = UNSYNCED.has(type);
+      return db.execProtocolRawStream(message, options);
+    },
+    // Called by the server when a client leaves mid-transaction: roll it back and free the lock.
+    async exec(sql: string) {
+      if (!release) return db.exec(sql);
+      const text = Buffer.from(`${sql}\0`, "utf8");
+      const message = Buffer.alloc(5 + text.length);
+      message.write("Q", 0);
+      message.writeInt32BE(4 + text.length, 1);
+      text.copy(message, 5);
+      try {
+        await db.runExclusive(() => db.execProtocolRaw(message));
+      } finally {
+        open = false;
+        settle();
+      }
+      return [];
+    },
+  };
+  return guard as unknown as PGlite;
+}
+
+/**
+ * Serves the holder's embedded database to other processes: a unix socket in the data directory
+ * (or 127.0.0.1 on a random port where a socket path would be too long, or on Windows).
+ */
+export async function shareEmbedded(driver: PgliteDriver): Promise<SharedEmbedded> {
+  const dir = driver.location;
+  if (!dir || dir === "memory") throw new Error("only an embedded store in a data directory can be shared");
+  const socketPath = path.join(dir, `.s.PGSQL.${SOCKET_PORT}`);
+  const unix = process.platform !== "win32" && Buffer.byteLength(socketPath) <= MAX_SOCKET_PATH;
+  // A socket file left by a holder that died: we hold the lock now, so it is ours to remove.
+  if (unix && existsSync(socketPath)) unlinkSync(socketPath);
+  const server = new PGLiteSocketServer({
+    db: guarded(driver.db),
+    ...(unix ? { path: socketPath } : { host: "127.0.0.1", port: 0 }),
+    maxConnections: 16,
+  });
+  await server.start();
+  const address: SocketAddress = unix
+    ? { path: socketPath, host: dir, port: SOCKET_PORT }
+    : { host: "127.0.0.1", port: Number(server.getServerConn().split(":").pop()) };
+  advertiseSocket(dir, address);
+  let closed: Promise<void> | undefined;
+  return {
+    address,
+    close() {
+      closed ??= (async () => {
+        advertiseSocket(dir, undefined);
+        await server.stop();
+        if (unix && existsSync(socketPath)) unlinkSync(socketPath);
+      })();
+      return closed;
+    },
+  };
+}
+
+/**
+ * node-postgres to another process's embedded store. PGlite has one session, so one connection; and
+ * LISTEN there would subscribe (and UNLISTEN unsubscribe) the holder's own session, so workers here
+ * poll instead.
+ */
+export class SharedEmbeddedDriver extends NodePostgresDriver {
+  override readonly capabilities: DriverCapabilities = {
+    multipleConnections: false,
+    listen: false,
+    concurrentSessions: false,
+  };
+
+  constructor(
+    readonly description: string,
+    pool: pg.Pool,
+    logger: Logger,
+    statements: StatementLogging | undefined,
+  ) {
+    super(pool, { ownsPool: true, secrets: [], logger, statements });
+  }
+
+  override async listen(): Promise<Unlisten> {
+    return async () => {};
+  }
+}
+
+export function connectShared(
+  dir: string,
+  address: SocketAddress & { pid: number },
+  logger: Logger,
+  statements: StatementLogging | undefined,
+): SharedEmbeddedDriver {
+  const pool = new pg.Pool({
+    host: address.host,
+    port: address.port,
+    user: "postgres",
+    database: "postgres",
+    max: 1,
+    connectionTimeoutMillis: 10_000,
+    idleTimeoutMillis: 1_000,
+  });
+  const description = `embedded PGlite (${path.resolve(dir)}), through process ${address.pid}`;
+  return new SharedEmbeddedDriver(description, pool, logger, statements);
+}

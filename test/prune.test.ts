@@ -1,0 +1,183 @@
+/** Retention: store.prune() removes finished executions with all they own, in batches, and nothing else. */
+import { describe, expect, it } from "vitest";
+import { type Store, ValidationError } from "../src/index.js";
+import { forEachDriver } from "./harness.js";
+
+const DAY = 24 * 60 * 60 * 1000;
+
+/** An execution with one of each thing that belongs to it; finished `ageDays` ago when a status is terminal. */
+async function seed(store: Store, definitionId: string, status: string, ageDays: number, parent?: string) {
+  const { execution } = await store.executions.start({
+    definitionId,
+    status: "running",
+    parentExecutionId: parent,
+  });
+  const id = execution.id;
+  const [root] = await store.tasks.upsertMany([{ executionId: id, taskId: "root", status: "running" }]);
+  await store.tasks.createChildren(root?.taskExecId as string, [{ taskId: "a" }, { taskId: "b" }]);
+  await store.componentState.put(id, "comp", { n: 1 });
+  await store.correlations.add(`key-${id}`, id);
+  await store.timers.schedule({ executionId: id, name: "t", fireAt: new Date(Date.now() + DAY) });
+  await store.jobs.enqueue({ queue: "q", name: "step", executionId: id });
+  await store.query(
+    `insert into ${store.schema}.jobs_history (id, queue, name, payload, priority, attempts, execution_id, created_at)
+     values (gen_random_uuid(), 'q', 'done', 'null', 0, 1, $1, now())`,
+    [id],
+  );
+  await store.blobs.put(`blob-${id}`, Buffer.from(`content of ${id}`), { executionId: id });
+  if (status !== "running") {
+    await store.executions.update(id, { status: status as "completed" });
+    await store.query(
+      `update ${store.schema}.executions set completed_at = now() - $2::int * interval '1 day' where id = $1`,
+      [id, ageDays],
+    );
+  }
+  return id;
+}
+
+async function rowsOf(store: Store, id: string): Promise<Record<string, number>> {
+  const s = store.schema;
+  const { rows } = await store.query<Record<string, number>>(
+    `select
+       (select count(*)::int from ${s}.executions where id = $1) as executions,
+       (select count(*)::int from ${s}.tasks where execution_id = $1) as tasks,
+       (select count(*)::int from ${s}.component_state where execution_id = $1) as "componentState",
+       (select count(*)::int from ${s}.correlations where execution_id = $1) as correlations,
+       (select count(*)::int from ${s}.timers where execution_id = $1) as timers,
+       (select count(*)::int from ${s}.jobs where execution_id = $1) as jobs,
+       (select count(*)::int from ${s}.jobs_history where execution_id = $1) as "jobsHistory",
+       (select count(*)::int from ${s}.blobs where execution_id = $1) as blobs,
+       (select count(*)::int from ${s}.blob_chunks c join ${s}.blobs b on b.id = c.blob_id
+         where b.execution_id = $1) as chunks`,
+    [id],
+  );
+  return rows[0] as Record<string, number>;
+}
+
+forEachDriver((driver) => {
+  describe("prune", () => {
+    it("removes finished executions older than the cut with everything they own, and nothing else", async () => {
+      const store = await driver.open();
+      const def = await store.definitions.create({ name: "d", definition: {}, status: "active" });
+      const oldDone = await seed(store, def.id, "completed", 40);
+      const oldFailed = await seed(store, def.id, "failed", 35);
+      const recent = await seed(store, def.id, "completed", 1);
+      const running = await seed(store, def.id, "running", 0);
+      const orphanChunks = await store.query<{ n: number }>(
+        `select count(*)::int as n from ${store.schema}.blob_chunks`,
+      );
+      const unrelated = await store.blobs.put("unrelated", Buffer.from("stays"));
+      await store.kv.set("p", "k", "stays");
+
+      const result = await store.prune({ finishedBefore: new Date(Date.now() - 30 * DAY) });
+      expect(result).toEqual({
+        executions: 2,
+        tasks: 6,
+        componentState: 2,
+        correlations: 2,
+        timers: 2,
+        jobs: 2,
+        jobsHistory: 2,
+        blobs: 2,
+        batches: 1,
+      });
+      for (const id of [oldDone, oldFailed]) {
+        expect(Object.values(await rowsOf(store, id)).every((n) => n === 0)).toBe(true);
+      }
+      for (const id of [recent, running]) {
+        expect(await rowsOf(store, id)).toEqual({
+          executions: 1,
+          tasks: 3,
+          componentState: 1,
+          correlations: 1,
+          timers: 1,
+          jobs: 1,
+          jobsHistory: 1,
+          blobs: 1,
+          chunks: 1,
+        });
+      }
+      // The pruned blobs' chunks went too; other blobs and kv are untouched.
+      const chunks = await store.query<{ n: number }>(
+        `select count(*)::int as n from ${store.schema}.blob_chunks`,
+      );
+      expect(chunks.rows[0]?.n).toBe((orphanChunks.rows[0]?.n ?? 0) - 2 + 1);
+      expect((await store.blobs.get("unrelated")).toString()).toBe("stays");
+      expect(unrelated.size).toBe(5);
+      expect((await store.kv.get("p", "k"))?.value.toString()).toBe("stays");
+      // A later cut takes the recent one too; the running one stays.
+      expect((await store.prune({ finishedBefore: new Date() })).executions).toBe(1);
+      expect((await rowsOf(store, running)).executions).toBe(1);
+    });
+
+    it("only prunes the statuses asked for", async () => {
+      const store = await driver.open();
+      const def = await store.definitions.create({ name: "d", definition: {}, status: "active" });
+      const done = await seed(store, def.id, "completed", 10);
+      const failed = await seed(store, def.id, "failed", 10);
+      const result = await store.prune({ finishedBefore: new Date(), statuses: ["failed"] });
+      expect(result.executions).toBe(1);
+      expect((await rowsOf(store, done)).executions).toBe(1);
+      expect((await rowsOf(store, failed)).executions).toBe(0);
+    });
+
+    it("never touches a running tree: neither a finished child of a running parent, nor the parent of a running child", async () => {
+      const store = await driver.open();
+      const def = await store.definitions.create({ name: "d", definition: {}, status: "active" });
+      const runningParent = await seed(store, def.id, "running", 0);
+      const finishedChild = await seed(store, def.id, "completed", 50, runningParent);
+      const finishedParent = await seed(store, def.id, "completed", 50);
+      const runningChild = await seed(store, def.id, "running", 0, finishedParent);
+      const result = await store.prune({ finishedBefore: new Date() });
+      expect(result.executions).toBe(0);
+      for (const id of [runningParent, finishedChild, finishedParent, runningChild]) {
+        expect((await rowsOf(store, id)).executions).toBe(1);
+      }
+      // Once the child finishes, the whole tree can go.
+      await store.executions.complete(runningChild);
+      expect((await store.prune({ finishedBefore: new Date(Date.now() + 1000) })).executions).toBe(2);
+      expect((await rowsOf(store, finishedParent)).executions).toBe(0);
+    });
+
+    it("works in batches, each committed before the next starts", async () => {
+      const store = await driver.open();
+      const def = await store.definitions.create({ name: "d", definition: {}, status: "active" });
+      const n = 250;
+      await store.query(
+        `insert into ${store.schema}.executions (id, definition_id, status, completed_at)
+         select gen_random_uuid(), $1, 'completed', now() - interval '40 days' from generate_series(1, $2)`,
+        [def.id, n],
+      );
+      await store.query(
+        `insert into ${store.schema}.tasks (task_exec_id, task_id, execution_id, status)
+         select gen_random_uuid(), 'root', id, 'completed' from ${store.schema}.executions`,
+      );
+      const seen: number[] = [];
+      const result = await store.prune({
+        finishedBefore: new Date(Date.now() - DAY),
+        batchSize: 100,
+        // Runs between batches, outside any transaction: what it sees is committed.
+        onProgress: async (progress) => {
+          const { rows } = await store.query<{ n: number }>(
+            `select count(*)::int as n from ${store.schema}.executions`,
+          );
+          expect(rows[0]?.n).toBe(n - progress.executions);
+          seen.push(progress.executions);
+        },
+      });
+      expect(seen).toEqual([100, 200, 250]);
+      expect(result).toMatchObject({ executions: 250, tasks: 250, batches: 3 });
+    });
+
+    it("rejects bad options before deleting anything", async () => {
+      const store = await driver.open();
+      await expect(store.prune({ finishedBefore: new Date("nope") })).rejects.toBeInstanceOf(ValidationError);
+      await expect(
+        store.prune({ finishedBefore: new Date(), statuses: ["running" as "completed"] }),
+      ).rejects.toBeInstanceOf(ValidationError);
+      await expect(store.prune({ finishedBefore: new Date(), batchSize: 0 })).rejects.toBeInstanceOf(
+        ValidationError,
+      );
+    });
+  });
+});

@@ -1,0 +1,99 @@
+/**
+ * The embedded store belongs to one process; while it holds the directory and serves it on its
+ * socket, another process (this test) reaches it through that process instead of opening it again.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { createInterface, type Interface } from "node:readline";
+import { afterAll, describe, expect, it } from "vitest";
+import { openStore } from "../src/index.js";
+
+const FIXTURE = path.resolve("test/fixtures/hold-shared.ts");
+const dirs: string[] = [];
+const children: ChildProcess[] = [];
+
+afterAll(() => {
+  for (const child of children) child.kill("SIGKILL");
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+function embeddedEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const name of ["DATABASE_URL", "PGHOST", "POSTGRES_HOST", "FLOWSTORE_DATA_DIR"]) delete env[name];
+  return env;
+}
+
+function nextLine(lines: Interface, child: ChildProcess): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    lines.once("line", (line) => resolve(JSON.parse(line)));
+    child.once("exit", (code) => reject(new Error(`holder exited with ${code}`)));
+  });
+}
+
+describe("pglite", () => {
+  it("a second process reaches a held embedded store through the holder's socket", {
+    timeout: 60_000,
+  }, async () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), "flowstore-shared-"));
+    dirs.push(dataDir);
+    const holder = spawn(process.execPath, ["--import", "tsx", FIXTURE, dataDir], {
+      env: embeddedEnv(),
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    children.push(holder);
+    const lines = createInterface({ input: holder.stdout as NodeJS.ReadableStream });
+    const ready = await nextLine(lines, holder);
+    expect(ready).toMatchObject({ ready: true, pid: holder.pid });
+    const lock = JSON.parse(readFileSync(path.join(dataDir, "lock"), "utf8"));
+    expect(lock.pid).toBe(holder.pid);
+    expect(lock.socket).toEqual(ready.address);
+
+    const store = await openStore({ dataDir, env: embeddedEnv() });
+    try {
+      expect(store.describe()).toContain(`through process ${holder.pid}`);
+      const s = store.schema;
+      await store.query(`create table ${s}.remote_rows (n int primary key)`);
+      // Transactions of this process and the holder's own (running all along) never mix.
+      for (let i = 0; i < 40; i++) {
+        await store.transaction(async (tx) => {
+          await tx.query(`insert into ${s}.remote_rows values ($1)`, [i]);
+          await tx.query("select pg_sleep(0.001)");
+        });
+      }
+      await expect(
+        store.transaction(async (tx) => {
+          await tx.query(`insert into ${s}.remote_rows values (1000)`);
+          throw new Error("roll this back");
+        }),
+      ).rejects.toThrow("roll this back");
+      const { rows } = await store.query<{ n: number }>(`select count(*)::int as n from ${s}.remote_rows`);
+      expect(rows[0]?.n).toBe(40);
+      const { rows: held } = await store.query<{ n: number; torn: number }>(
+        `select count(*)::int as n, count(*) filter (where twice <> n * 2)::int as torn from ${s}.holder_rows`,
+      );
+      expect(held[0]?.n).toBeGreaterThan(0);
+      expect(held[0]?.torn).toBe(0);
+    } finally {
+      await store.close();
+    }
+
+    holder.kill("SIGTERM");
+    const done = await nextLine(lines, holder);
+    expect(done.written).toBeGreaterThan(0);
+    await new Promise((resolve) => (holder.exitCode === null ? holder.once("exit", resolve) : resolve(null)));
+    // The holder withdrew its socket and released the directory: now it opens directly, data intact.
+    expect(existsSync(path.join(dataDir, "lock"))).toBe(false);
+    const direct = await openStore({ dataDir, env: embeddedEnv() });
+    try {
+      expect(direct.describe()).not.toContain("through process");
+      const { rows } = await direct.query<{ n: number }>(
+        `select count(*)::int as n from ${direct.schema}.holder_rows`,
+      );
+      expect(rows[0]?.n).toBe(done.written);
+    } finally {
+      await direct.close();
+    }
+  });
+});
