@@ -143,8 +143,45 @@ function toJob(row: JobRow): Job {
   };
 }
 
-function toLeasedJob(row: JobRow): LeasedJob {
-  return { ...toJob(row), leaseToken: row.lease_token as string };
+/**
+ * What a claim returns. Times come as epoch milliseconds: `new Date(number)` costs a fraction of
+ * parsing timestamp text, and at tens of thousands of jobs a second the client's decoding is a real
+ * share of the claim's cost.
+ */
+const CLAIMED_COLUMNS = `j.id, j.queue, j.name, j.payload, j.status, j.priority, j.attempts, j.max_attempts, j.key,
+  j.execution_id, j.last_error, j.lease_owner, j.lease_token,
+  (extract(epoch from j.run_at) * 1000)::float8 as run_at,
+  (extract(epoch from j.lease_expires_at) * 1000)::float8 as lease_expires_at,
+  (extract(epoch from j.created_at) * 1000)::float8 as created_at,
+  (extract(epoch from j.updated_at) * 1000)::float8 as updated_at`;
+
+type ClaimedRow = Omit<JobRow, "run_at" | "lease_expires_at" | "created_at" | "updated_at"> & {
+  run_at: number;
+  lease_expires_at: number;
+  created_at: number;
+  updated_at: number;
+};
+
+function toLeasedJob(row: ClaimedRow): LeasedJob {
+  return {
+    id: row.id,
+    queue: row.queue,
+    name: row.name,
+    payload: row.payload,
+    status: row.status,
+    priority: row.priority,
+    runAt: new Date(row.run_at),
+    attempts: row.attempts,
+    maxAttempts: row.max_attempts,
+    key: row.key,
+    executionId: row.execution_id,
+    lastError: row.last_error,
+    leaseOwner: row.lease_owner,
+    leaseExpiresAt: new Date(row.lease_expires_at),
+    createdAt: new Date(row.created_at),
+    updatedAt: new Date(row.updated_at),
+    leaseToken: row.lease_token as string,
+  };
 }
 
 /** The NOTIFY channel for a schema's queue; hashed because a channel name has at most 63 bytes. */
@@ -382,7 +419,7 @@ export class Jobs {
     const workerId = checkText(options.workerId, "workerId");
     const limit = checkInteger(options.limit, "limit", 1, 1);
     const leaseMs = checkInteger(options.leaseMs, "leaseMs", 1, 30_000);
-    const { rows } = await this.context.db.query<JobRow>(
+    const { rows } = await this.context.db.query<ClaimedRow>(
       `with ${this.relaxedCommit ? `${RELAXED_COMMIT},` : ""} ready as (
          select id from ${this.t}
           where queue = $1 and status = 'waiting' and run_at <= now()
@@ -405,7 +442,7 @@ export class Jobs {
               lease_expires_at = now() + $4::int * interval '1 millisecond', updated_at = now()
          from candidates c${this.relaxedCommit ? ", relaxed_commit" : ""}
         where j.id = c.id
-       returning j.*`,
+       returning ${CLAIMED_COLUMNS}`,
       [queue, limit, workerId, leaseMs],
     );
     const claimed: LeasedJob[] = [];
