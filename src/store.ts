@@ -57,6 +57,11 @@ export interface StoreOptions {
   env?: NodeJS.ProcessEnv;
   /** Size limits checked before anything is sent (default: 4 MiB of JSON per field). */
   limits?: Partial<PayloadLimits>;
+  /**
+   * Prepare hot statements once per connection (default true). Turn off behind PgBouncer in
+   * transaction mode, which hands each transaction a different server session.
+   */
+  preparedStatements?: boolean;
   /** Where blob content goes (default: chunks in PostgreSQL). */
   blobs?: BlobBackend;
 }
@@ -221,7 +226,13 @@ async function openDriver(
   const { connection } = options;
   if (isPgPool(connection)) {
     return {
-      driver: new NodePostgresDriver(connection, { ownsPool: false, secrets: [], logger, statements }),
+      driver: new NodePostgresDriver(connection, {
+        ownsPool: false,
+        secrets: [],
+        logger,
+        statements,
+        preparedStatements: options.preparedStatements,
+      }),
     };
   }
   if (isPglite(connection)) {
@@ -251,7 +262,10 @@ async function openDriver(
     return { driver: await openEmbedded(dataDir, statements) };
   }
   const poolOptions = resolvePoolOptions(options.pool);
-  return { driver: await openPool(config, poolOptions, logger, statements), config };
+  return {
+    driver: await openPool(config, poolOptions, logger, statements, options.preparedStatements),
+    config,
+  };
 }
 
 /**
@@ -263,6 +277,7 @@ async function openPool(
   poolOptions: ReturnType<typeof resolvePoolOptions>,
   logger: Logger,
   statements: StatementLogging | undefined,
+  preparedStatements: boolean | undefined,
 ): Promise<NodePostgresDriver> {
   const build = (c: ConnectionConfig) =>
     new NodePostgresDriver(new pg.Pool(c.toPgConfig(poolOptions)), {
@@ -270,6 +285,7 @@ async function openPool(
       secrets: c.secrets(),
       logger,
       statements,
+      preparedStatements,
     });
   const driver = build(config);
   if (config.sslMode !== "prefer") return driver;

@@ -25,8 +25,20 @@ export interface TransactionOptions {
   retries?: number;
 }
 
+export interface QueryOptions {
+  /**
+   * Hot statements with a fixed text: prepared once per connection (a named statement) where the driver
+   * can, so the server parses and plans them once. Never for SQL built from user input.
+   */
+  prepare?: boolean;
+}
+
 export interface Queryable {
-  query<R = Record<string, unknown>>(text: string, values?: readonly unknown[]): Promise<QueryResult<R>>;
+  query<R = Record<string, unknown>>(
+    text: string,
+    values?: readonly unknown[],
+    options?: QueryOptions,
+  ): Promise<QueryResult<R>>;
   /** Runs a script of several statements without parameters (migrations). */
   exec(script: string): Promise<void>;
   /** A transaction; called inside one it becomes a savepoint. */

@@ -1,5 +1,6 @@
 /** The node-postgres driver: a pg Pool, ours (built from the configuration) or one the user passed in. */
 
+import { createHash } from "node:crypto";
 import pg from "pg";
 import { ConnectionError, toStoreError } from "../errors.js";
 import type { Logger } from "../logger.js";
@@ -12,6 +13,7 @@ import {
   inSavepoint,
   logged,
   type Queryable,
+  type QueryOptions,
   type QueryResult,
   type StatementLogging,
   type TransactionOptions,
@@ -38,19 +40,38 @@ export interface NodePostgresOptions {
   secrets: readonly string[];
   logger: Logger;
   statements?: StatementLogging;
+  /**
+   * Use named prepared statements for hot queries (default true). Off where the server session is not
+   * ours alone: PgBouncer in transaction mode, or another process's embedded store.
+   */
+  preparedStatements?: boolean;
 }
 
 type PgRunner = Pick<pg.Pool | pg.PoolClient, "query">;
+
+/** A prepared statement's name: derived from its text, so one text always gets one name. */
+const statementNames = new Map<string, string>();
+function statementName(text: string): string {
+  let name = statementNames.get(text);
+  if (!name) {
+    name = `flowstore_${createHash("sha1").update(text).digest("hex").slice(0, 20)}`;
+    statementNames.set(text, name);
+  }
+  return name;
+}
 
 async function run<R>(
   runner: PgRunner,
   text: string,
   values: readonly unknown[] | undefined,
   options: NodePostgresOptions,
+  queryOptions?: QueryOptions,
 ): Promise<QueryResult<R>> {
   try {
+    const name =
+      queryOptions?.prepare && options.preparedStatements !== false ? statementName(text) : undefined;
     const result = await logged(options.statements, text, values, () =>
-      runner.query({ text, values: values as unknown[] | undefined, types: resultTypes }),
+      runner.query({ text, name, values: values as unknown[] | undefined, types: resultTypes }),
     );
     // A multi-statement script returns one result per statement.
     const last = Array.isArray(result) ? result[result.length - 1] : result;
@@ -70,8 +91,12 @@ class ClientTransaction implements Queryable {
     private readonly options: NodePostgresOptions,
   ) {}
 
-  query<R = Record<string, unknown>>(text: string, values?: readonly unknown[]): Promise<QueryResult<R>> {
-    return run<R>(this.client, text, values, this.options);
+  query<R = Record<string, unknown>>(
+    text: string,
+    values?: readonly unknown[],
+    queryOptions?: QueryOptions,
+  ): Promise<QueryResult<R>> {
+    return run<R>(this.client, text, values, this.options, queryOptions);
   }
 
   async exec(script: string): Promise<void> {
@@ -195,9 +220,13 @@ export class NodePostgresDriver implements Driver {
     if (this.closing) throw new ConnectionError("the store is closed");
   }
 
-  query<R = Record<string, unknown>>(text: string, values?: readonly unknown[]): Promise<QueryResult<R>> {
+  query<R = Record<string, unknown>>(
+    text: string,
+    values?: readonly unknown[],
+    queryOptions?: QueryOptions,
+  ): Promise<QueryResult<R>> {
     this.ensureOpen();
-    return this.inFlight.track(run<R>(this.pool, text, values, this.options));
+    return this.inFlight.track(run<R>(this.pool, text, values, this.options, queryOptions));
   }
 
   async exec(script: string): Promise<void> {

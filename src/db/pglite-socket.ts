@@ -146,7 +146,8 @@ export class SharedEmbeddedDriver extends NodePostgresDriver {
     logger: Logger,
     statements: StatementLogging | undefined,
   ) {
-    super(pool, { ownsPool: true, secrets: [], logger, statements });
+    // Prepared statement names live in the one shared session, where two clients could collide.
+    super(pool, { ownsPool: true, secrets: [], logger, statements, preparedStatements: false });
   }
 
   override async listen(): Promise<Unlisten> {

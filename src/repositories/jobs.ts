@@ -390,6 +390,7 @@ export class Jobs {
         jobsChannel(this.context.schema),
         columns.id.filter((_, slot) => columns.replace[slot]),
       ],
+      { prepare: true },
     );
     const ids = new Array<string>(columns.id.length);
     const missing: number[] = [];
@@ -444,6 +445,7 @@ export class Jobs {
         where j.id = c.id
        returning ${CLAIMED_COLUMNS}`,
       [queue, limit, workerId, leaseMs],
+      { prepare: true },
     );
     const claimed: LeasedJob[] = [];
     const dead: string[] = [];
@@ -488,7 +490,7 @@ export class Jobs {
          select id, queue, name, payload, priority, attempts, key, execution_id, created_at from done
          returning id`
       : `${relaxed ? `with ${RELAXED_COMMIT} ` : ""}${removed.replace("returning j.*", "returning j.id")}`;
-    const { rows } = await this.context.db.query<{ id: string }>(sql, [ids, tokens]);
+    const { rows } = await this.context.db.query<{ id: string }>(sql, [ids, tokens], { prepare: true });
     if (rows.length === ids.length) return [];
     const done = new Set(rows.map((row) => row.id));
     return ids.filter((id) => !done.has(id));
@@ -534,6 +536,7 @@ export class Jobs {
         where j.id = c.id and j.lease_token = c.token and j.status = 'running'
        returning j.id`,
       [list.map((l) => l.id), list.map((l) => l.leaseToken), extendMs],
+      { prepare: true },
     );
     if (rows.length !== list.length) {
       const held = new Set(rows.map((row) => row.id));
