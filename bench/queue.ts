@@ -33,7 +33,7 @@ export async function run(context: BenchContext): Promise<void> {
   );
   log("configurations:");
   log(
-    "  flowstore:       work({ concurrency: 8, batchSize: 2000, claimConcurrency: 4 }), LISTEN/NOTIFY wake-ups, batched completion",
+    "  flowstore:       work({ concurrency: 8, batchSize: 4000, claimConcurrency: 4 }), LISTEN/NOTIFY wake-ups, batched completion",
   );
   log(
     "  graphile-worker: 0.17, concurrency 8, preset.worker.localQueue.size 500, completeJobBatchDelay 0 (its docs' throughput settings)",
@@ -132,8 +132,8 @@ async function flowstore(url: string, jobs: number, samples: number): Promise<Re
   const worker = store.jobs.work({
     queue: "bench",
     concurrency: CONCURRENCY,
-    batchSize: 2_000,
-    claimConcurrency: 4,
+    batchSize: Number(process.env.BENCH_FLOWSTORE_BATCH ?? 4_000),
+    claimConcurrency: Number(process.env.BENCH_FLOWSTORE_CLAIMS ?? 4),
     handler: () => {
       if (measuring) {
         probe.at = performance.now();

@@ -31,7 +31,7 @@ export * from "./repositories/definitions.js";
 export * from "./repositories/durable-state.js";
 export * from "./repositories/executions.js";
 export * from "./repositories/jobs.js";
-export type { Page as KeyPage, PageOptions } from "./repositories/key-cursor.js";
+export type { PageOptions } from "./repositories/key-cursor.js";
 export * from "./repositories/kv.js";
 export * from "./repositories/tasks.js";
 export * from "./repositories/timers.js";

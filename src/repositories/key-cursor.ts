@@ -5,12 +5,10 @@
  */
 
 import { ValidationError } from "../errors.js";
+import type { Page } from "./keyset.js";
 
-export interface Page<T> {
-  items: T[];
-  /** Pass as `cursor` for the next page; null on the last page (the same shape as keyset.ts pages). */
-  nextCursor: string | null;
-}
+/** Every list in the store pages the same way: `{ items, nextCursor }`. */
+export type { Page } from "./keyset.js";
 
 export interface PageOptions {
   /** From the previous page's `nextCursor`. */
