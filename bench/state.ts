@@ -13,6 +13,7 @@ import S3rver from "s3rver";
 import { s3 } from "../src/blobs/s3.js";
 import { openStore, type Store } from "../src/index.js";
 import { type BenchContext, log, type Row, table, throughput } from "./lib.js";
+import { run as runWorkflow } from "./workflow.js";
 
 const CONCURRENCY = 8;
 const MiB = 1024 * 1024;
@@ -230,7 +231,9 @@ async function blobs(context: BenchContext): Promise<void> {
   log("s3rver writes to a local disk: the s3 figures measure the client path, not a real S3.");
 }
 
+/** The state benchmark: workflow state (bench/workflow.ts), then actor state, kv and blobs. */
 export async function run(context: BenchContext): Promise<void> {
+  await runWorkflow(context);
   await stateAndKv(context);
   await blobs(context);
 }
