@@ -169,6 +169,51 @@ forEachDriver((driver) => {
       expect(result).toMatchObject({ executions: 250, tasks: 250, batches: 3 });
     });
 
+    if (driver.concurrent) {
+      it("prunes 100,000 executions holding no lock beyond its batch", { timeout: 120_000 }, async () => {
+        const store = await driver.open({ pool: { max: 4 } });
+        const def = await store.definitions.create({ name: "d", definition: {}, status: "active" });
+        const n = 100_000;
+        const batchSize = 5_000;
+        await store.query(
+          `insert into ${store.schema}.executions (id, definition_id, status, completed_at)
+           select gen_random_uuid(), $1, 'completed', now() - interval '40 days' from generate_series(1, $2)`,
+          [def.id, n],
+        );
+        await store.query(
+          `insert into ${store.schema}.tasks (task_exec_id, task_id, execution_id, status)
+           select gen_random_uuid(), 'root', id, 'completed' from ${store.schema}.executions`,
+        );
+        await store.query(`analyze ${store.schema}.executions`);
+        let probes = 0;
+        const result = await store.prune({
+          finishedBefore: new Date(Date.now() - DAY),
+          batchSize,
+          // Between batches, another session writes to an execution the prune has not reached yet. Had
+          // the prune kept any lock past its batch, the write would wait and fail on lock_timeout.
+          onProgress: async (progress) => {
+            if (progress.executions >= n) return;
+            const updated = await store.transaction(async (tx) => {
+              await tx.query("set local lock_timeout = '2s'");
+              const { rowCount } = await tx.query(
+                `update ${store.schema}.executions set metadata = '{"probe": true}'
+                  where id = (select id from ${store.schema}.executions limit 1)`,
+              );
+              return rowCount;
+            });
+            expect(updated).toBe(1);
+            probes++;
+          },
+        });
+        expect(result).toMatchObject({ executions: n, tasks: n, batches: n / batchSize });
+        expect(probes).toBe(n / batchSize - 1);
+        const { rows } = await store.query<{ n: number }>(
+          `select count(*)::int as n from ${store.schema}.executions`,
+        );
+        expect(rows[0]?.n).toBe(0);
+      });
+    }
+
     it("rejects bad options before deleting anything", async () => {
       const store = await driver.open();
       await expect(store.prune({ finishedBefore: new Date("nope") })).rejects.toBeInstanceOf(ValidationError);
