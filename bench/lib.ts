@@ -58,6 +58,39 @@ export async function throughput(
   return total / ((performance.now() - started) / 1000);
 }
 
+/**
+ * Our call against raw `pg`, the best of `rounds` runs of each side with the order alternating (raw
+ * first in even rounds, ours first in odd ones): writes grow the tables and a small machine varies by
+ * ±15% run to run, and neither side should gain from its position.
+ */
+export async function sideBySide(
+  name: string,
+  total: number,
+  raw: (i: number) => Promise<unknown>,
+  ours: (i: number) => Promise<unknown>,
+  options: { concurrency?: number; rounds?: number } = {},
+): Promise<Row> {
+  const concurrency = options.concurrency ?? 8;
+  let rawBest = 0;
+  let oursBest = 0;
+  const runRaw = async () => {
+    rawBest = Math.max(rawBest, await throughput(total, concurrency, raw));
+  };
+  const runOurs = async () => {
+    oursBest = Math.max(oursBest, await throughput(total, concurrency, ours));
+  };
+  for (let round = 0; round < (options.rounds ?? 2); round++) {
+    if (round % 2 === 0) {
+      await runRaw();
+      await runOurs();
+    } else {
+      await runOurs();
+      await runRaw();
+    }
+  }
+  return { operation: name, "raw pg ops/s": rawBest, "flowstore ops/s": oursBest, ratio: oursBest / rawBest };
+}
+
 /** Median and 99th percentile of a list of milliseconds. */
 export function percentiles(samples: number[]): { p50: number; p99: number } {
   const sorted = [...samples].sort((a, b) => a - b);

@@ -12,41 +12,13 @@ import pg from "pg";
 import S3rver from "s3rver";
 import { s3 } from "../src/blobs/s3.js";
 import { openStore, type Store } from "../src/index.js";
-import { type BenchContext, log, type Row, table, throughput } from "./lib.js";
+import { type BenchContext, log, type Row, sideBySide, table, throughput } from "./lib.js";
 import { run as runWorkflow } from "./workflow.js";
 
 const CONCURRENCY = 8;
 const MiB = 1024 * 1024;
-
-/**
- * The best of three runs of each side, alternating which goes first: on a small machine shared by
- * client and server one run varies by ±15%, and neither side should gain from its position.
- */
-async function sideBySide(
-  name: string,
-  total: number,
-  raw: (i: number) => Promise<unknown>,
-  ours: (i: number) => Promise<unknown>,
-): Promise<Row> {
-  let rawBest = 0;
-  let oursBest = 0;
-  for (let round = 0; round < 3; round++) {
-    const runRaw = async () => {
-      rawBest = Math.max(rawBest, await throughput(total, CONCURRENCY, raw));
-    };
-    const runOurs = async () => {
-      oursBest = Math.max(oursBest, await throughput(total, CONCURRENCY, ours));
-    };
-    if (round % 2 === 0) {
-      await runRaw();
-      await runOurs();
-    } else {
-      await runOurs();
-      await runRaw();
-    }
-  }
-  return { operation: name, "raw pg ops/s": rawBest, "flowstore ops/s": oursBest, ratio: oursBest / rawBest };
-}
+/** Single-row calls here vary most from run to run: the best of three runs of each side. */
+const BEST_OF_THREE = { concurrency: CONCURRENCY, rounds: 3 };
 
 async function stateAndKv(context: BenchContext): Promise<void> {
   const url = await context.freshDatabase();
@@ -83,6 +55,7 @@ async function stateAndKv(context: BenchContext): Promise<void> {
             payload,
             manifest: "Bench",
           }),
+        BEST_OF_THREE,
       ),
     );
     rows.push(
@@ -96,6 +69,7 @@ async function stateAndKv(context: BenchContext): Promise<void> {
             [`raw-${i % ids}`],
           ),
         (i) => store.durableState.latest(`ours-${i % ids}`),
+        BEST_OF_THREE,
       ),
     );
     rows.push(
@@ -111,6 +85,7 @@ async function stateAndKv(context: BenchContext): Promise<void> {
             ["raw", `k${i % ids}`, payload],
           ),
         (i) => store.kv.set("ours", `k${i % ids}`, payload),
+        BEST_OF_THREE,
       ),
     );
     rows.push(
@@ -124,6 +99,7 @@ async function stateAndKv(context: BenchContext): Promise<void> {
             ["raw", `k${i % ids}`],
           ),
         (i) => store.kv.get("ours", `k${i % ids}`),
+        BEST_OF_THREE,
       ),
     );
   } finally {

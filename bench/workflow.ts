@@ -7,35 +7,10 @@
  */
 import pg from "pg";
 import { type Logger, openStore, type Store, type TaskRecord, uuidv7 } from "../src/index.js";
-import { type BenchContext, log, type Row, table, throughput } from "./lib.js";
+import { type BenchContext, log, type Row, sideBySide, table, throughput } from "./lib.js";
 
 const CONCURRENCY = 8;
 const BATCH = 100;
-
-/**
- * The better of two runs of each side, raw first in one round and ours first in the other: writes
- * grow the tables, and the side that always went second would always meet the bigger table.
- */
-async function sideBySide(
-  name: string,
-  total: number,
-  raw: (i: number) => Promise<unknown>,
-  ours: (i: number) => Promise<unknown>,
-): Promise<Row> {
-  let rawBest = 0;
-  let oursBest = 0;
-  const measureRaw = async () => {
-    rawBest = Math.max(rawBest, await throughput(total, CONCURRENCY, raw));
-  };
-  const measureOurs = async () => {
-    oursBest = Math.max(oursBest, await throughput(total, CONCURRENCY, ours));
-  };
-  await measureRaw();
-  await measureOurs();
-  await measureOurs();
-  await measureRaw();
-  return { operation: name, "raw pg ops/s": rawBest, "flowstore ops/s": oursBest, ratio: oursBest / rawBest };
-}
 
 /** A store that records each statement it sends, to replay the same text through raw `pg`. */
 async function capturingStore(url: string, schema: string) {
