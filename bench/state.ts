@@ -12,7 +12,7 @@ import pg from "pg";
 import S3rver from "s3rver";
 import { s3 } from "../src/blobs/s3.js";
 import { openStore, type Store } from "../src/index.js";
-import { type BenchContext, log, type Row, sideBySide, table, throughput } from "./lib.js";
+import { type BenchContext, log, type Row, sideBySide, table } from "./lib.js";
 import { run as runWorkflow } from "./workflow.js";
 
 const CONCURRENCY = 8;
