@@ -163,25 +163,14 @@ type ClaimedRow = Omit<JobRow, "run_at" | "lease_expires_at" | "created_at" | "u
 };
 
 function toLeasedJob(row: ClaimedRow): LeasedJob {
-  return {
-    id: row.id,
-    queue: row.queue,
-    name: row.name,
-    payload: row.payload,
-    status: row.status,
-    priority: row.priority,
-    runAt: new Date(row.run_at),
-    attempts: row.attempts,
-    maxAttempts: row.max_attempts,
-    key: row.key,
-    executionId: row.execution_id,
-    lastError: row.last_error,
-    leaseOwner: row.lease_owner,
-    leaseExpiresAt: new Date(row.lease_expires_at),
-    createdAt: new Date(row.created_at),
-    updatedAt: new Date(row.updated_at),
-    leaseToken: row.lease_token as string,
-  };
+  const job = toJob({
+    ...row,
+    run_at: new Date(row.run_at),
+    lease_expires_at: new Date(row.lease_expires_at),
+    created_at: new Date(row.created_at),
+    updated_at: new Date(row.updated_at),
+  });
+  return { ...job, leaseToken: row.lease_token as string };
 }
 
 /** The NOTIFY channel for a schema's queue; hashed because a channel name has at most 63 bytes. */
