@@ -99,14 +99,15 @@ export function startWorker(jobs: Jobs, context: StoreContext, options: WorkerOp
   // Counts wake-ups, so a claim that started before one cannot mark the queue drained after it.
   let wakes = 0;
 
-  // Completions batch themselves: while one flush is in flight, finished jobs gather for the next.
+  // Completions batch themselves: while flushes are in flight (at most two), finished jobs gather for
+  // the next one.
   let pending: LeasedJob[] = [];
-  let flushing: Promise<void> | undefined;
-  const flush = (): Promise<void> => {
-    if (flushing || pending.length === 0) return flushing ?? Promise.resolve();
+  const flushes = new Set<Promise<void>>();
+  const flush = (): void => {
+    if (flushes.size >= 2 || pending.length === 0) return;
     const batch = pending;
     pending = [];
-    flushing = jobs
+    const done: Promise<void> = jobs
       .completeMany(batch, keepCompleted)
       .then((lost) => {
         counts.completed += batch.length - lost.length;
@@ -120,10 +121,14 @@ export function startWorker(jobs: Jobs, context: StoreContext, options: WorkerOp
         onError(error);
       })
       .finally(() => {
-        flushing = undefined;
-        if (pending.length) void flush();
+        flushes.delete(done);
+        flush();
       });
-    return flushing;
+    flushes.add(done);
+  };
+  const flushAll = async (): Promise<void> => {
+    flush();
+    while (flushes.size) await Promise.all([...flushes]);
   };
 
   const heartbeatOf = (job: LeasedJob) => () => jobs.heartbeat(job, { extendMs: leaseMs });
@@ -142,7 +147,7 @@ export function startWorker(jobs: Jobs, context: StoreContext, options: WorkerOp
       } else {
         await options.handler(job, { signal: abort.signal, heartbeat: heartbeatOf(job) });
         pending.push(job);
-        void flush();
+        flush();
       }
     } catch (error) {
       if (error instanceof LeaseLostError) {
@@ -247,8 +252,7 @@ export function startWorker(jobs: Jobs, context: StoreContext, options: WorkerOp
       const abandoned = [...running.values()];
       for (const held of abandoned) held.abort.abort(new Error("worker stopped"));
       if (abandoned.length) await jobs.release(abandoned.map((h) => h.job)).catch(onError);
-      await flush();
-      await flushing;
+      await flushAll();
       clearInterval(heartbeats);
       await unlisten?.().catch(() => {});
     })();
