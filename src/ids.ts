@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { randomFillSync } from "node:crypto";
 
 /**
  * A UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, then random bits. Time-ordered, so new rows land
@@ -7,6 +7,11 @@ import { randomBytes } from "node:crypto";
  */
 let lastMs = 0;
 let sequence = 0;
+
+// Random bytes drawn 8 KiB at a time: one system call per 1,024 ids instead of one per id.
+const pool = Buffer.alloc(8192);
+let poolOffset = pool.length;
+const bytes = Buffer.alloc(16);
 
 export function uuidv7(): string {
   let ms = Date.now();
@@ -21,7 +26,12 @@ export function uuidv7(): string {
     lastMs = ms;
     sequence = 0;
   }
-  const bytes = randomBytes(16);
+  if (poolOffset + 10 > pool.length) {
+    randomFillSync(pool);
+    poolOffset = 0;
+  }
+  pool.copy(bytes, 6, poolOffset, poolOffset + 10);
+  poolOffset += 10;
   bytes.writeUIntBE(ms, 0, 6);
   bytes[6] = 0x70 | (sequence >> 8); // version 7, 12-bit sequence in rand_a
   bytes[7] = sequence & 0xff;

@@ -122,7 +122,15 @@ interface JobRow {
 const JOB_COLUMNS = `id, queue, name, payload, status, priority, run_at, attempts, max_attempts, key, execution_id,
   last_error, lease_owner, lease_token, lease_expires_at, created_at, updated_at`;
 
-function toJob(row: JobRow): Job {
+type JobTimes<T> = Omit<JobRow, "run_at" | "lease_expires_at" | "created_at" | "updated_at"> & {
+  run_at: T;
+  lease_expires_at: T | null;
+  created_at: T;
+  updated_at: T;
+};
+
+/** Maps a row whose times are `T` (Dates, or epoch milliseconds from a claim) to a Job. */
+function mapJob<T>(row: JobTimes<T>, time: (value: T) => Date): Job {
   return {
     id: row.id,
     queue: row.queue,
@@ -130,17 +138,24 @@ function toJob(row: JobRow): Job {
     payload: row.payload,
     status: row.status,
     priority: row.priority,
-    runAt: row.run_at,
+    runAt: time(row.run_at),
     attempts: row.attempts,
     maxAttempts: row.max_attempts,
     key: row.key,
     executionId: row.execution_id,
     lastError: row.last_error,
     leaseOwner: row.lease_owner,
-    leaseExpiresAt: row.lease_expires_at,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
+    leaseExpiresAt: row.lease_expires_at === null ? null : time(row.lease_expires_at),
+    createdAt: time(row.created_at),
+    updatedAt: time(row.updated_at),
   };
+}
+
+const asDate = (value: Date) => value;
+const fromEpochMs = (value: number) => new Date(value);
+
+function toJob(row: JobRow): Job {
+  return mapJob(row, asDate);
 }
 
 /**
@@ -155,22 +170,12 @@ const CLAIMED_COLUMNS = `j.id, j.queue, j.name, j.payload, j.status, j.priority,
   (extract(epoch from j.created_at) * 1000)::float8 as created_at,
   (extract(epoch from j.updated_at) * 1000)::float8 as updated_at`;
 
-type ClaimedRow = Omit<JobRow, "run_at" | "lease_expires_at" | "created_at" | "updated_at"> & {
-  run_at: number;
-  lease_expires_at: number;
-  created_at: number;
-  updated_at: number;
-};
+type ClaimedRow = JobTimes<number>;
 
 function toLeasedJob(row: ClaimedRow): LeasedJob {
-  const job = toJob({
-    ...row,
-    run_at: new Date(row.run_at),
-    lease_expires_at: new Date(row.lease_expires_at),
-    created_at: new Date(row.created_at),
-    updated_at: new Date(row.updated_at),
-  });
-  return { ...job, leaseToken: row.lease_token as string };
+  const job = mapJob(row, fromEpochMs) as LeasedJob;
+  job.leaseToken = row.lease_token as string;
+  return job;
 }
 
 /** The NOTIFY channel for a schema's queue; hashed because a channel name has at most 63 bytes. */
@@ -213,6 +218,19 @@ function checkInteger(value: number | undefined, field: string, min: number, fal
     });
   }
   return value;
+}
+
+/**
+ * A uuid[] parameter as its array literal. node-postgres escapes array elements one by one; UUIDs need
+ * no escaping, and a value of any other length is refused, so no element can split into two.
+ */
+function uuidArray(values: unknown[], field: string): string {
+  for (const value of values) {
+    if (typeof value !== "string" || value.length !== 36) {
+      throw new ValidationError(`${field} must be a UUID`, { field });
+    }
+  }
+  return `{${values.join(",")}}`;
 }
 
 function checkLease(lease: Lease): Lease {
@@ -467,8 +485,16 @@ export class Jobs {
   /** complete() that reports lost leases instead of throwing (the worker's batch completer). */
   async completeMany(leases: Lease[], keepCompleted: boolean): Promise<string[]> {
     if (leases.length === 0) return [];
-    const ids = leases.map((lease) => checkLease(lease).id);
-    const tokens = leases.map((lease) => lease.leaseToken);
+    // The worker's hot path: no regex per lease. A malformed id or token still fails the uuid[] cast
+    // in the database, and then nothing at all is completed.
+    const ids = uuidArray(
+      leases.map((lease) => lease?.id),
+      "lease.id",
+    );
+    const tokens = uuidArray(
+      leases.map((lease) => lease?.leaseToken),
+      "lease.leaseToken",
+    );
     const relaxed = this.relaxedCommit;
     const removed = `delete from ${this.t} j using unnest($1::uuid[], $2::uuid[]) as c(id, token)${relaxed ? ", relaxed_commit" : ""}
         where j.id = c.id and j.lease_token = c.token and j.status = 'running'
@@ -480,9 +506,9 @@ export class Jobs {
          returning id`
       : `${relaxed ? `with ${RELAXED_COMMIT} ` : ""}${removed.replace("returning j.*", "returning j.id")}`;
     const { rows } = await this.context.db.query<{ id: string }>(sql, [ids, tokens], { prepare: true });
-    if (rows.length === ids.length) return [];
+    if (rows.length === leases.length) return [];
     const done = new Set(rows.map((row) => row.id));
-    return ids.filter((id) => !done.has(id));
+    return leases.map((lease) => lease.id).filter((id) => !done.has(id));
   }
 
   /**

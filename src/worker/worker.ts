@@ -64,9 +64,36 @@ export interface Worker {
   readonly counts: { completed: number; failed: number };
 }
 
-interface Held {
-  job: LeasedJob;
-  abort: AbortController;
+/**
+ * A job a handler is running, and the context the handler gets. The AbortController is made only when
+ * the handler reads `signal`: at tens of thousands of jobs a second, one per job is a real cost.
+ */
+class Held implements JobContext {
+  tx?: Transaction;
+  private controller: AbortController | undefined;
+  private abortReason: unknown;
+  private aborted = false;
+
+  constructor(
+    readonly job: LeasedJob,
+    private readonly jobs: Jobs,
+    private readonly leaseMs: number,
+  ) {}
+
+  get signal(): AbortSignal {
+    this.controller ??= new AbortController();
+    if (this.aborted && !this.controller.signal.aborted) this.controller.abort(this.abortReason);
+    return this.controller.signal;
+  }
+
+  // A property, not a method, so a handler may destructure it from its context.
+  readonly heartbeat = (): Promise<void> => this.jobs.heartbeat(this.job, { extendMs: this.leaseMs });
+
+  abort(reason: unknown): void {
+    this.aborted = true;
+    this.abortReason = reason;
+    this.controller?.abort(reason);
+  }
 }
 
 export function startWorker(jobs: Jobs, context: StoreContext, options: WorkerOptions): Worker {
@@ -131,21 +158,20 @@ export function startWorker(jobs: Jobs, context: StoreContext, options: WorkerOp
     while (flushes.size) await Promise.all([...flushes]);
   };
 
-  const heartbeatOf = (job: LeasedJob) => () => jobs.heartbeat(job, { extendMs: leaseMs });
-
   const runJob = async (job: LeasedJob) => {
-    const abort = new AbortController();
-    running.set(job.id, { job, abort });
+    const held = new Held(job, jobs, leaseMs);
+    running.set(job.id, held);
     try {
       if (options.transactional) {
         await context.driver.transaction(async (db) => {
           const tx = new StoreScope({ ...context, db });
-          await options.handler(job, { signal: abort.signal, heartbeat: heartbeatOf(job), tx });
+          held.tx = tx;
+          await options.handler(job, held);
           await tx.jobs.complete(job, { keepCompleted });
         });
         counts.completed++;
       } else {
-        await options.handler(job, { signal: abort.signal, heartbeat: heartbeatOf(job) });
+        await options.handler(job, held);
         pending.push(job);
         flush();
       }
@@ -212,7 +238,7 @@ export function startWorker(jobs: Jobs, context: StoreContext, options: WorkerOp
       jobs.heartbeat(held, { extendMs: leaseMs }).catch((error: unknown) => {
         if (error instanceof LeaseLostError) {
           for (const lostId of (error as LeaseLostError & { lost?: string[] }).lost ?? []) {
-            running.get(lostId)?.abort.abort(error);
+            running.get(lostId)?.abort(error);
             const at = buffered.findIndex((job) => job.id === lostId);
             if (at >= 0) buffered.splice(at, 1);
           }
@@ -250,7 +276,7 @@ export function startWorker(jobs: Jobs, context: StoreContext, options: WorkerOp
       const deadline = Date.now() + stopTimeoutMs;
       while (running.size && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
       const abandoned = [...running.values()];
-      for (const held of abandoned) held.abort.abort(new Error("worker stopped"));
+      for (const held of abandoned) held.abort(new Error("worker stopped"));
       if (abandoned.length) await jobs.release(abandoned.map((h) => h.job)).catch(onError);
       await flushAll();
       clearInterval(heartbeats);
