@@ -35,6 +35,8 @@ export interface PruneResult {
   jobs: number;
   jobsHistory: number;
   blobs: number;
+  /** Expired key-value entries swept (they were already invisible), after the executions. */
+  expiredKv: number;
   /** Transactions committed. */
   batches: number;
 }
@@ -45,6 +47,8 @@ export interface PruneContext {
   readonly q: string;
   /** Removes blob content outside PostgreSQL recorded as garbage (after each batch commits). */
   collectGarbage(): Promise<unknown>;
+  /** Deletes expired key-value entries in batches of `batchSize`; returns how many. */
+  sweepExpiredKv(batchSize: number): Promise<number>;
 }
 
 const TERMINAL_SQL = `('completed', 'failed', 'cancelled', 'timed_out')`;
@@ -76,7 +80,10 @@ function checkOptions(options: PruneOptions): { before: Date; statuses: string[]
 }
 
 /** How many executions a prune with these options would remove now. */
-export async function countPrunable(context: PruneContext, options: PruneOptions): Promise<number> {
+export async function countPrunable(
+  context: Pick<PruneContext, "db" | "q">,
+  options: PruneOptions,
+): Promise<number> {
   const { before, statuses } = checkOptions(options);
   const { rows } = await context.db.query<{ n: number }>(
     `select count(*)::int as n ${candidates(context.q)}`,
@@ -97,6 +104,7 @@ export async function prune(context: PruneContext, options: PruneOptions): Promi
     jobs: 0,
     jobsHistory: 0,
     blobs: 0,
+    expiredKv: 0,
     batches: 0,
   };
   for (;;) {
@@ -156,5 +164,6 @@ export async function prune(context: PruneContext, options: PruneOptions): Promi
     await options.onProgress?.({ ...total });
     if (batch.executions < batchSize) break;
   }
+  if (!options.signal?.aborted) total.expiredKv = await context.sweepExpiredKv(batchSize);
   return total;
 }

@@ -166,7 +166,12 @@ export class Store extends StoreScope {
    */
   prune(options: PruneOptions): Promise<PruneResult> {
     return prune(
-      { db: this.driver, q: this.context.q, collectGarbage: () => this.blobs.collectGarbage() },
+      {
+        db: this.driver,
+        q: this.context.q,
+        collectGarbage: () => this.blobs.collectGarbage(),
+        sweepExpiredKv: (batchSize) => this.kv.sweepExpired({ batchSize }),
+      },
       options,
     );
   }

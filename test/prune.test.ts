@@ -68,6 +68,10 @@ forEachDriver((driver) => {
       );
       const unrelated = await store.blobs.put("unrelated", Buffer.from("stays"));
       await store.kv.set("p", "k", "stays");
+      await store.kv.set("p", "expired", "goes", { ttlMs: 60_000 });
+      await store.query(
+        `update ${store.schema}.kv set expires_at = now() - interval '1 second' where key = 'expired'`,
+      );
 
       const result = await store.prune({ finishedBefore: new Date(Date.now() - 30 * DAY) });
       expect(result).toEqual({
@@ -79,6 +83,7 @@ forEachDriver((driver) => {
         jobs: 2,
         jobsHistory: 2,
         blobs: 2,
+        expiredKv: 1,
         batches: 1,
       });
       for (const id of [oldDone, oldFailed]) {

@@ -49,10 +49,7 @@ export function registerPruneCommand(program: Command, cli: CliContext): void {
       cli.withStore({ migrate: false }, async (store) => {
         const finishedBefore = new Date(Date.now() - parseDuration(options.olderThan));
         const prune = { finishedBefore, statuses: options.status, batchSize: Number(options.batchSize) };
-        const total = await countPrunable(
-          { db: store.driver, q: quoteIdentifier(store.schema), collectGarbage: async () => 0 },
-          prune,
-        );
+        const total = await countPrunable({ db: store.driver, q: quoteIdentifier(store.schema) }, prune);
         if (options.dryRun) {
           cli.print(
             { finishedBefore, wouldDelete: total },
