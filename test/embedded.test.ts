@@ -120,6 +120,31 @@ describe("pglite", () => {
       expect(result).toEqual({ ok: true, marks: [5, 6] });
     });
 
+    it("treats an unreadable lock file as held, never as dead", async () => {
+      const dataDir = tempDir();
+      writeFileSync(path.join(dataDir, "lock"), "");
+      const failure = await openStore({ dataDir, env: embeddedEnv() }).catch((e: unknown) => e);
+      expect(failure).toBeInstanceOf(ConnectionError);
+      expect(String((failure as Error).message)).toMatch(/cannot be read/);
+    });
+
+    it("lets exactly one of four racing processes take over a dead holder's lock", async () => {
+      const dataDir = tempDir();
+      const gone = spawn(process.execPath, ["-e", ""]);
+      await new Promise((resolve) => gone.once("exit", resolve));
+      writeFileSync(
+        path.join(dataDir, "lock"),
+        JSON.stringify({ pid: gone.pid, host: hostname(), command: "gone", since: new Date().toISOString() }),
+      );
+      const racers = Array.from({ length: 4 }, () => startChild([dataDir, "hold", "1"]));
+      const results = await Promise.all(
+        racers.map((r) => r.firstLine.catch(() => ({ ok: false }) as ChildResult)),
+      );
+      for (const racer of racers) racer.child.kill("SIGKILL");
+      expect(results.filter((r) => r.ok)).toHaveLength(1);
+      expect(results.filter((r) => !r.ok).every((r) => r.error === "ConnectionError")).toBe(true);
+    });
+
     it("takes over a lock file naming a process that no longer exists", async () => {
       const dataDir = tempDir();
       const gone = spawn(process.execPath, ["-e", ""]);

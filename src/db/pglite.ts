@@ -3,16 +3,8 @@
  * connection, so its transactions are exclusive: other queries wait until the transaction ends.
  */
 
-import {
-  closeSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  unlinkSync,
-  writeFileSync,
-  writeSync,
-} from "node:fs";
+import { randomUUID } from "node:crypto";
+import { linkSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import path from "node:path";
 import { PGlite, type Transaction } from "@electric-sql/pglite";
@@ -215,6 +207,8 @@ interface LockHolder {
   host: string;
   command: string;
   since: string;
+  /** Tells two locks of one process apart. */
+  nonce?: string;
   /** Where the holder serves the database to other processes, if it does (see pglite-socket.ts). */
   socket?: SocketAddress;
 }
@@ -245,49 +239,93 @@ export function advertiseSocket(dir: string, socket: SocketAddress | undefined):
   renameSync(next, lockPath);
 }
 
+/**
+ * Takes the lock file, atomically: the holder's details are written to a file of our own first and
+ * then hard-linked to the lock path, which fails if the lock exists, so no reader ever sees an empty
+ * lock. A lock whose holder died is moved aside by rename (only one process's rename can take it); a
+ * process that finds it moved a live lock by mistake puts it back.
+ */
 function acquireLock(lockPath: string): () => void {
   const me: LockHolder = {
     pid: process.pid,
     host: hostname(),
     command: process.argv.slice(1).join(" "),
     since: new Date().toISOString(),
+    nonce: randomUUID(),
   };
-  for (let tries = 0; tries < 2; tries++) {
-    let fd: number;
-    try {
-      fd = openSync(lockPath, "wx");
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+  const mine = `${lockPath}.${me.nonce}`;
+  writeFileSync(mine, JSON.stringify(me));
+  try {
+    for (let tries = 0; tries < 20; tries++) {
+      try {
+        linkSync(mine, lockPath);
+        return releaser(lockPath, me);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+      }
       const holder = readHolder(lockPath);
-      if (holder && isAlive(holder)) {
+      if (!holder) {
+        // Vanished or unreadable (a lock from an older version): look again shortly, never assume dead.
+        sleepSync(50);
+        continue;
+      }
+      if (isAlive(holder)) {
         throw new ConnectionError(
           `the embedded store in ${path.dirname(lockPath)} is in use by process ${holder.pid}` +
             ` (${holder.command || "node"}, since ${holder.since}); stop it first, or set DATABASE_URL to use a PostgreSQL server`,
         );
       }
-      // Left behind by a process that died: take it over.
+      // Left behind by a process that died: move it aside, and check that what moved is that lock.
+      const aside = `${lockPath}.stale.${me.nonce}`;
+      try {
+        renameSync(lockPath, aside);
+      } catch {
+        continue; // another process moved it first
+      }
+      const moved = readHolder(aside);
+      if (moved && !sameHolder(moved, holder) && isAlive(moved)) {
+        // A live process took the lock between our read and our rename: give it back.
+        try {
+          linkSync(aside, lockPath);
+        } catch {}
+      }
+      try {
+        unlinkSync(aside);
+      } catch {}
+    }
+    throw new ConnectionError(
+      `cannot lock the embedded store: ${lockPath} exists but cannot be read; if no process uses the store, delete it`,
+    );
+  } finally {
+    try {
+      unlinkSync(mine);
+    } catch {}
+  }
+}
+
+function releaser(lockPath: string, me: LockHolder): () => void {
+  let released = false;
+  const release = () => {
+    if (released) return;
+    released = true;
+    process.off("exit", release);
+    const holder = readHolder(lockPath);
+    if (holder && sameHolder(holder, me)) {
       try {
         unlinkSync(lockPath);
       } catch {}
-      continue;
     }
-    writeSync(fd, JSON.stringify(me));
-    closeSync(fd);
-    let released = false;
-    const release = () => {
-      if (released) return;
-      released = true;
-      process.off("exit", release);
-      if (readHolder(lockPath)?.pid === me.pid) {
-        try {
-          unlinkSync(lockPath);
-        } catch {}
-      }
-    };
-    process.on("exit", release);
-    return release;
-  }
-  throw new ConnectionError(`cannot lock the embedded store at ${lockPath}`);
+  };
+  process.on("exit", release);
+  return release;
+}
+
+function sameHolder(a: LockHolder, b: LockHolder): boolean {
+  return a.pid === b.pid && a.host === b.host && a.since === b.since && a.nonce === b.nonce;
+}
+
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 function readHolder(lockPath: string): LockHolder | undefined {
