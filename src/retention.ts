@@ -3,8 +3,9 @@
  * at a time, each batch in a short transaction of its own, so no lock is held longer than one batch.
  *
  * An execution is pruned when it finished (a terminal status) before the cut, its parent (if any) is
- * finished or gone, and none of its child executions is unfinished: a running tree is never touched,
- * and no running execution loses its parent.
+ * finished or gone, and none of its child executions is unfinished: a running execution is never
+ * deleted and never loses its parent. Only direct children are checked, so a finished grandparent
+ * of a running execution may go while the finished parent between them stays.
  */
 
 import type { Queryable } from "./db/driver.js";

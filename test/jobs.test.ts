@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { LeaseLostError, NotFoundError, type Store, ValidationError } from "../src/index.js";
+import { LeaseLostError, NotFoundError, type Store, uuidv7, ValidationError } from "../src/index.js";
 import { forEachDriver } from "./harness.js";
 
 async function jobCount(store: Store): Promise<number> {
@@ -222,6 +222,77 @@ forEachDriver((driver) => {
       expect([...page1, ...page2].map((j) => j.id)).toEqual(ids);
       expect(await store.jobs.cancel([ids[0] as string, ids[6] as string])).toHaveLength(2);
       expect(await jobCount(store)).toBe(5);
+    });
+
+    it("rescues an expired lease before ready jobs, even behind a backlog", async () => {
+      const store = await driver.open();
+      const stuck = await store.jobs.enqueue({ queue: "q", name: "stuck" });
+      await store.jobs.claim({ queue: "q", workerId: "died" });
+      await expireLeases(store);
+      await store.jobs.enqueue(
+        Array.from({ length: 10 }, (_, i) => ({ queue: "q", name: `backlog-${i}`, priority: 9 })),
+      );
+      const [first] = await store.jobs.claim({ queue: "q", workerId: "w", limit: 1 });
+      expect(first?.id).toBe(stuck);
+      expect(first?.attempts).toBe(2);
+    });
+
+    it("completes a reused job id with keepCompleted, replacing the older history record", async () => {
+      const store = await driver.open();
+      const id = uuidv7();
+      for (const round of [1, 2]) {
+        await store.jobs.enqueue({ id, queue: "q", name: `round-${round}` });
+        const other = await store.jobs.enqueue({ queue: "q", name: "neighbour" });
+        const batch = await store.jobs.claim({ queue: "q", workerId: "w", limit: 2 });
+        await store.jobs.complete(batch, { keepCompleted: true });
+        expect(batch.map((j) => j.id).sort()).toEqual([id, other].sort());
+      }
+      const { rows } = await store.query<{ name: string }>(
+        `select name from ${store.schema}.jobs_history where id = $1`,
+        [id],
+      );
+      expect(rows).toEqual([{ name: "round-2" }]);
+      expect(await jobCount(store)).toBe(0);
+    });
+
+    it("enqueues to hundreds of queues at once, past NOTIFY's payload limit", async () => {
+      const store = await driver.open();
+      const ids = await store.jobs.enqueue(
+        Array.from({ length: 300 }, (_, i) => ({ queue: `tenant-${uuidv7()}-${i}`, name: "n" })),
+      );
+      expect(ids).toHaveLength(300);
+      expect(await jobCount(store)).toBe(300);
+    });
+
+    it("records a failure whose error JSON could not hold as it is", async () => {
+      const store = await driver.open();
+      await store.jobs.enqueue({ queue: "q", name: "n" });
+      const [job] = await store.jobs.claim({ queue: "q", workerId: "w" });
+      const failed = await store.jobs.fail(job as NonNullable<typeof job>, new Error("broken\u0000byte"));
+      expect(failed.status).toBe("waiting");
+      expect(failed.lastError?.message).toBe("broken\uFFFDbyte");
+      const [again] = await store.jobs.claim({ queue: "q", workerId: "w" });
+      expect(again).toBeUndefined(); // waiting out its backoff
+      await store.query(`update ${store.schema}.jobs set run_at = now()`);
+      const [third] = await store.jobs.claim({ queue: "q", workerId: "w" });
+      const odd = { message: "odd", detail: 10n };
+      expect((await store.jobs.fail(third as NonNullable<typeof third>, odd)).lastError).toEqual({
+        message: "odd",
+      });
+    });
+
+    it("release with countAttempt keeps the attempt, and on the last one the job goes dead", async () => {
+      const store = await driver.open();
+      const id = await store.jobs.enqueue({ queue: "q", name: "hangs", maxAttempts: 2 });
+      for (const expected of ["waiting", "dead"]) {
+        const [job] = await store.jobs.claim({ queue: "q", workerId: "w" });
+        await store.jobs.release(job as NonNullable<typeof job>, { countAttempt: true });
+        expect((await store.jobs.get(id)).status).toBe(expected);
+      }
+      expect(await store.jobs.get(id)).toMatchObject({
+        attempts: 2,
+        lastError: { message: expect.stringMatching(/abandoned/) },
+      });
     });
 
     it("rejects bad input with ValidationError and writes nothing", async () => {

@@ -240,14 +240,37 @@ function checkLease(lease: Lease): Lease {
   return lease;
 }
 
-function errorJson(error: unknown): JobError {
+/**
+ * A handler's error as JSON that can always be stored: a failure must be recorded even when the error
+ * holds what JSONB refuses (NUL characters, BigInts) or is huge.
+ */
+function errorJson(error: unknown, limits: StoreContext["limits"]): string {
+  const clean = (text: string) => text.replaceAll("\u0000", "\uFFFD").slice(0, 64 * 1024);
   if (error instanceof Error) {
-    return { name: error.name, message: error.message, ...(error.stack ? { stack: error.stack } : {}) };
+    return toJson(
+      {
+        name: error.name,
+        message: clean(error.message),
+        ...(error.stack ? { stack: clean(error.stack) } : {}),
+      },
+      "error",
+      limits,
+    );
   }
   if (typeof error === "object" && error !== null && typeof (error as JobError).message === "string") {
-    return error as JobError;
+    try {
+      return toJson(error, "error", limits);
+    } catch {
+      return toJson({ message: clean((error as JobError).message) }, "error", limits);
+    }
   }
-  return { message: String(error) };
+  return toJson({ message: clean(String(error)) }, "error", limits);
+}
+
+/** NOTIFY refuses payloads of 8000 bytes or more; an empty payload wakes every worker instead. */
+function wakePayload(queues: string[]): string {
+  const joined = [...new Set(queues)].join(",");
+  return Buffer.byteLength(joined) < 7_000 ? joined : "";
 }
 
 export class Jobs {
@@ -370,7 +393,8 @@ export class Jobs {
          returning j.id, j.queue, j.key
        ),
        woken as (
-         select pg_notify($13, string_agg(distinct queue, ',')) from inserted having count(*) > 0
+         select pg_notify($13, case when octet_length(q) < 7000 then q else '' end)
+           from (select string_agg(distinct queue, ',') as q from inserted having count(*) > 0) agg
        )
        -- Equality joins only (hash joins): a fresh job returns its own id; a keyed job that met a
        -- waiting or running one gets that job's id, whether it replaced it (returned) or not (existing).
@@ -428,19 +452,20 @@ export class Jobs {
     const limit = checkInteger(options.limit, "limit", 1, 1);
     const leaseMs = checkInteger(options.leaseMs, "leaseMs", 1, 30_000);
     const { rows } = await this.context.db.query<ClaimedRow>(
-      `with ${this.relaxedCommit ? `${RELAXED_COMMIT},` : ""} ready as (
-         select id from ${this.t}
-          where queue = $1 and status = 'waiting' and run_at <= now()
-          order by priority desc, run_at, id
-          limit $2 for update skip locked
-       ),
-       expired as (
+      `with ${this.relaxedCommit ? `${RELAXED_COMMIT},` : ""} expired as (
+         -- Jobs whose worker lost its lease come first: behind a steady backlog they would wait forever.
          select id from ${this.t}
           where queue = $1 and status = 'running' and lease_expires_at < now()
           order by lease_expires_at
-          limit $2 - (select count(*) from ready) for update skip locked
+          limit $2 for update skip locked
        ),
-       candidates as (select id from ready union all select id from expired)
+       ready as (
+         select id from ${this.t}
+          where queue = $1 and status = 'waiting' and run_at <= now()
+          order by priority desc, run_at, id
+          limit $2 - (select count(*) from expired) for update skip locked
+       ),
+       candidates as (select id from expired union all select id from ready)
        update ${this.t} j
           set status = case when j.status = 'running' and j.attempts >= j.max_attempts then 'dead' else 'running' end,
               last_error = case when j.status = 'running' and j.attempts >= j.max_attempts
@@ -503,6 +528,11 @@ export class Jobs {
       ? `with ${relaxed ? `${RELAXED_COMMIT},` : ""} done as (${removed})
          insert into ${this.context.q}.jobs_history (id, queue, name, payload, priority, attempts, key, execution_id, created_at)
          select id, queue, name, payload, priority, attempts, key, execution_id, created_at from done
+         -- A caller may reuse a job id: the newer completion replaces the older record.
+         on conflict (id) do update
+           set queue = excluded.queue, name = excluded.name, payload = excluded.payload,
+               priority = excluded.priority, attempts = excluded.attempts, key = excluded.key,
+               execution_id = excluded.execution_id, created_at = excluded.created_at, completed_at = now()
          returning id`
       : `${relaxed ? `with ${RELAXED_COMMIT} ` : ""}${removed.replace("returning j.*", "returning j.id")}`;
     const { rows } = await this.context.db.query<{ id: string }>(sql, [ids, tokens], { prepare: true });
@@ -528,12 +558,7 @@ export class Jobs {
               lease_owner = null, lease_token = null, lease_expires_at = null, updated_at = now()
         where id = $1 and lease_token = $2 and status = 'running'
        returning ${JOB_COLUMNS}`,
-      [
-        lease.id,
-        lease.leaseToken,
-        toJson(errorJson(error), "error", this.context.limits),
-        options.retryAt ?? null,
-      ],
+      [lease.id, lease.leaseToken, errorJson(error, this.context.limits), options.retryAt ?? null],
     );
     const row = rows[0];
     if (!row) throw leaseLost([lease.id], "fail");
@@ -562,22 +587,32 @@ export class Jobs {
     }
   }
 
-  /** Hands jobs back unrun: they wait again at once, and the attempt does not count. */
-  async release(leases: Lease | Lease[]): Promise<void> {
+  /**
+   * Hands jobs back: they wait again at once. The attempt does not count, unless `countAttempt` says the
+   * handler did run (a worker abandoning a handler that outlived its stop timeout).
+   */
+  async release(leases: Lease | Lease[], options: { countAttempt?: boolean } = {}): Promise<void> {
     const list = (Array.isArray(leases) ? leases : [leases]).map(checkLease);
     if (list.length === 0) return;
     const { rows } = await this.context.db.query<{ id: string; queue: string }>(
       `update ${this.t} j
-          set status = 'waiting', attempts = greatest(j.attempts - 1, 0), lease_owner = null, lease_token = null,
+          set status = case when $3 and j.attempts >= j.max_attempts then 'dead' else 'waiting' end,
+              last_error = case when $3 and j.attempts >= j.max_attempts
+                                then jsonb_build_object('message', 'abandoned on its last attempt: the handler outlived the worker''s stop timeout')
+                                else j.last_error end,
+              attempts = case when $3 then j.attempts else greatest(j.attempts - 1, 0) end,
+              lease_owner = null, lease_token = null,
               lease_expires_at = null, updated_at = now()
          from unnest($1::uuid[], $2::uuid[]) as c(id, token)
         where j.id = c.id and j.lease_token = c.token and j.status = 'running'
        returning j.id, j.queue`,
-      [list.map((l) => l.id), list.map((l) => l.leaseToken)],
+      [list.map((l) => l.id), list.map((l) => l.leaseToken), options.countAttempt === true],
     );
     if (rows.length) {
-      const queues = [...new Set(rows.map((row) => row.queue))].join(",");
-      await this.context.db.query("select pg_notify($1, $2)", [jobsChannel(this.context.schema), queues]);
+      await this.context.db.query("select pg_notify($1, $2)", [
+        jobsChannel(this.context.schema),
+        wakePayload(rows.map((row) => row.queue)),
+      ]);
     }
     if (rows.length !== list.length) {
       const released = new Set(rows.map((row) => row.id));
@@ -663,8 +698,10 @@ export class Jobs {
       [this.checkIds(ids)],
     );
     if (rows.length) {
-      const queues = [...new Set(rows.map((row) => row.queue))].join(",");
-      await this.context.db.query("select pg_notify($1, $2)", [jobsChannel(this.context.schema), queues]);
+      await this.context.db.query("select pg_notify($1, $2)", [
+        jobsChannel(this.context.schema),
+        wakePayload(rows.map((row) => row.queue)),
+      ]);
     }
     return rows.map((row) => row.id);
   }

@@ -202,7 +202,11 @@ export class Timers {
          on conflict (id) do nothing
          returning queue
        ),
-       woken as (select pg_notify($2, string_agg(distinct queue, ',')) from queued having count(*) > 0)
+       woken as (
+         -- NOTIFY refuses payloads of 8000 bytes or more; an empty one wakes every worker.
+         select pg_notify($2, case when octet_length(q) < 7000 then q else '' end)
+           from (select string_agg(distinct queue, ',') as q from queued having count(*) > 0) agg
+       )
        select (select count(*) from due)::int as fired from (select 1) one left join woken on true`,
       [options.limit ?? 500, jobsChannel(this.context.schema)],
     );

@@ -78,6 +78,7 @@ class Held implements JobContext {
     readonly job: LeasedJob,
     private readonly jobs: Jobs,
     private readonly leaseMs: number,
+    private readonly singleConnection: boolean,
   ) {}
 
   get signal(): AbortSignal {
@@ -86,8 +87,13 @@ class Held implements JobContext {
     return this.controller.signal;
   }
 
-  // A property, not a method, so a handler may destructure it from its context.
-  readonly heartbeat = (): Promise<void> => this.jobs.heartbeat(this.job, { extendMs: this.leaseMs });
+  // A property, not a method, so a handler may destructure it from its context. With one connection
+  // (PGlite) a transactional handler's heartbeat must go through its own transaction, or it would wait
+  // for that transaction to end.
+  readonly heartbeat = (): Promise<void> =>
+    (this.singleConnection && this.tx ? this.tx.jobs : this.jobs).heartbeat(this.job, {
+      extendMs: this.leaseMs,
+    });
 
   abort(reason: unknown): void {
     this.aborted = true;
@@ -159,7 +165,7 @@ export function startWorker(jobs: Jobs, context: StoreContext, options: WorkerOp
   };
 
   const runJob = async (job: LeasedJob) => {
-    const held = new Held(job, jobs, leaseMs);
+    const held = new Held(job, jobs, leaseMs, !context.driver.capabilities.multipleConnections);
     running.set(job.id, held);
     try {
       if (options.transactional) {
@@ -207,6 +213,11 @@ export function startWorker(jobs: Jobs, context: StoreContext, options: WorkerOp
         .claim({ queue: options.queue, workerId: id, limit, leaseMs })
         .then((batch) => {
           if (batch.length < limit && wakes === wakesAtStart) drained = true;
+          // A claim that lands after stop() gave up waiting for it: hand its jobs straight back.
+          if (stopping && claimsSettled) {
+            if (batch.length) void jobs.release(batch).catch(onError);
+            return;
+          }
           buffered.push(...batch);
         })
         .catch((error: unknown) => {
@@ -263,24 +274,39 @@ export function startWorker(jobs: Jobs, context: StoreContext, options: WorkerOp
 
   void listening.then(wakeUp);
 
+  // On one connection (PGlite) a running transactional handler holds the connection, so any query stop()
+  // sends waits for the handler: there stop() sends what it must and does not wait for the answers.
+  const connectionHeldByHandlers =
+    options.transactional === true && !context.driver.capabilities.multipleConnections;
+  const settle = (work: Promise<unknown>): Promise<unknown> =>
+    connectionHeldByHandlers ? Promise.resolve() : work.catch(onError);
+  let claimsSettled = false;
+
   let stopped: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopped ??= (async () => {
       stopping = true;
       clearInterval(poll);
+      const deadline = Date.now() + stopTimeoutMs;
+      const untilDeadline = () =>
+        new Promise((resolve) => setTimeout(resolve, Math.max(0, deadline - Date.now())));
       await listening;
-      await Promise.all([...claimsInFlight]);
+      await Promise.race([Promise.all([...claimsInFlight]), untilDeadline()]);
+      claimsSettled = true;
       // Prefetched jobs that never started go back at once, not after their lease expires.
       const unstarted = buffered.splice(0);
-      if (unstarted.length) await jobs.release(unstarted).catch(onError);
-      const deadline = Date.now() + stopTimeoutMs;
+      if (unstarted.length) await settle(jobs.release(unstarted).catch(onError));
       while (running.size && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
       const abandoned = [...running.values()];
       for (const held of abandoned) held.abort(new Error("worker stopped"));
-      if (abandoned.length) await jobs.release(abandoned.map((h) => h.job)).catch(onError);
+      if (abandoned.length) {
+        // They ran, so the attempt counts.
+        const jobsRun = abandoned.map((h) => h.job);
+        await settle(jobs.release(jobsRun, { countAttempt: true }).catch(onError));
+      }
       await flushAll();
       clearInterval(heartbeats);
-      await unlisten?.().catch(() => {});
+      await settle(unlisten?.() ?? Promise.resolve());
     })();
     return stopped;
   };
