@@ -3,7 +3,7 @@
  * socket, another process (this test) reaches it through that process instead of opening it again.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createInterface, type Interface } from "node:readline";
@@ -95,5 +95,36 @@ describe("pglite", () => {
     } finally {
       await direct.close();
     }
+  });
+
+  it("with a data directory too deep for a socket path, shares through a private directory, never TCP", {
+    timeout: 60_000,
+  }, async () => {
+    const base = mkdtempSync(path.join(tmpdir(), "flowstore-shared-"));
+    dirs.push(base);
+    const dataDir = path.join(base, "a-rather-long-directory-name-".repeat(4), "store");
+    const holder = spawn(process.execPath, ["--import", "tsx", FIXTURE, dataDir], {
+      env: embeddedEnv(),
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    children.push(holder);
+    const lines = createInterface({ input: holder.stdout as NodeJS.ReadableStream });
+    const ready = await nextLine(lines, holder);
+    const socket = JSON.parse(readFileSync(path.join(dataDir, "lock"), "utf8")).socket;
+    expect(socket.host).not.toBe("127.0.0.1");
+    expect(socket.path.startsWith(dataDir)).toBe(false);
+    expect(statSync(socket.host).mode & 0o077).toBe(0);
+    expect(ready.address).toEqual(socket);
+    const store = await openStore({ dataDir, env: embeddedEnv() });
+    try {
+      const { rows } = await store.query<{ one: number }>("select 1 as one");
+      expect(rows).toEqual([{ one: 1 }]);
+    } finally {
+      await store.close();
+    }
+    holder.kill("SIGTERM");
+    await nextLine(lines, holder);
+    await new Promise((resolve) => (holder.exitCode === null ? holder.once("exit", resolve) : resolve(null)));
+    expect(existsSync(socket.host)).toBe(false);
   });
 });

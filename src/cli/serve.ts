@@ -13,11 +13,15 @@ export interface ServeOptions {
   token?: string;
 }
 
-/** While this process holds the embedded store, other flowstore commands reach it through its socket. */
+/**
+ * While this process holds the embedded store, other flowstore commands reach it through its unix
+ * socket. Without unix sockets (Windows) they get the error naming this process instead.
+ */
 export async function shareIfEmbedded(store: Store): Promise<() => Promise<void>> {
   const driver = store.driver;
   if (!(driver instanceof PgliteDriver) || !driver.location || driver.location === "memory")
     return async () => {};
+  if (process.platform === "win32") return async () => {};
   const shared = await shareEmbedded(driver);
   return () => shared.close();
 }

@@ -11,7 +11,8 @@
  * would otherwise be replaced by the other's).
  */
 
-import { existsSync, unlinkSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, unlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import type { PGlite } from "@electric-sql/pglite";
 import { PGLiteSocketServer } from "@electric-sql/pglite-socket";
@@ -94,25 +95,26 @@ function guarded(db: PGlite): PGlite {
 }
 
 /**
- * Serves the holder's embedded database to other processes: a unix socket in the data directory
- * (or 127.0.0.1 on a random port where a socket path would be too long, or on Windows).
+ * Serves the holder's embedded database to other processes on a unix socket: in the data directory, or
+ * where that path would be too long for a socket, in a private (0700) temporary directory. Never on
+ * TCP: PGlite asks for no password, and a socket's file permissions are what keep other users out.
  */
 export async function shareEmbedded(driver: PgliteDriver): Promise<SharedEmbedded> {
   const dir = driver.location;
   if (!dir || dir === "memory") throw new Error("only an embedded store in a data directory can be shared");
-  const socketPath = path.join(dir, `.s.PGSQL.${SOCKET_PORT}`);
-  const unix = process.platform !== "win32" && Buffer.byteLength(socketPath) <= MAX_SOCKET_PATH;
+  if (process.platform === "win32") throw new Error("sharing the embedded store needs unix sockets");
+  let socketDir = dir;
+  let privateDir: string | undefined;
+  if (Buffer.byteLength(path.join(dir, `.s.PGSQL.${SOCKET_PORT}`)) > MAX_SOCKET_PATH) {
+    privateDir = mkdtempSync(path.join(tmpdir(), "flowstore-"));
+    socketDir = privateDir;
+  }
+  const socketPath = path.join(socketDir, `.s.PGSQL.${SOCKET_PORT}`);
   // A socket file left by a holder that died: we hold the lock now, so it is ours to remove.
-  if (unix && existsSync(socketPath)) unlinkSync(socketPath);
-  const server = new PGLiteSocketServer({
-    db: guarded(driver.db),
-    ...(unix ? { path: socketPath } : { host: "127.0.0.1", port: 0 }),
-    maxConnections: 16,
-  });
+  if (existsSync(socketPath)) unlinkSync(socketPath);
+  const server = new PGLiteSocketServer({ db: guarded(driver.db), path: socketPath, maxConnections: 16 });
   await server.start();
-  const address: SocketAddress = unix
-    ? { path: socketPath, host: dir, port: SOCKET_PORT }
-    : { host: "127.0.0.1", port: Number(server.getServerConn().split(":").pop()) };
+  const address: SocketAddress = { path: socketPath, host: socketDir, port: SOCKET_PORT };
   advertiseSocket(dir, address);
   let closed: Promise<void> | undefined;
   return {
@@ -121,7 +123,8 @@ export async function shareEmbedded(driver: PgliteDriver): Promise<SharedEmbedde
       closed ??= (async () => {
         advertiseSocket(dir, undefined);
         await server.stop();
-        if (unix && existsSync(socketPath)) unlinkSync(socketPath);
+        if (existsSync(socketPath)) unlinkSync(socketPath);
+        if (privateDir) rmSync(privateDir, { recursive: true, force: true });
       })();
       return closed;
     },
