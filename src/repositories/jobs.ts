@@ -521,8 +521,12 @@ export class Jobs {
       "lease.leaseToken",
     );
     const relaxed = this.relaxedCommit;
-    const removed = `delete from ${this.t} j using unnest($1::uuid[], $2::uuid[]) as c(id, token)${relaxed ? ", relaxed_commit" : ""}
-        where j.id = c.id and j.lease_token = c.token and j.status = 'running'
+    // By primary key, with the token among the batch's tokens. A lease token is a random UUID given to
+    // one job by one claim (and cleared when the lease ends), so holding it is holding that job's lease;
+    // pairing ids with tokens by position adds nothing. Joining unnest(ids, tokens) instead let the
+    // planner hash every running job of the queue for each batch: 4 ms against 0.7 ms for 500 of 4,500.
+    const removed = `delete from ${this.t} j${relaxed ? " using relaxed_commit" : ""}
+        where j.id = any($1::uuid[]) and j.lease_token = any($2::uuid[])
         returning j.*`;
     const sql = keepCompleted
       ? `with ${relaxed ? `${RELAXED_COMMIT},` : ""} done as (${removed})
