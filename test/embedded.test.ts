@@ -35,6 +35,16 @@ function embeddedEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
+/** A lock file naming a process that has exited, as a crash leaves it. */
+async function writeDeadHolderLock(dataDir: string): Promise<void> {
+  const gone = spawn(process.execPath, ["-e", ""]);
+  await new Promise((resolve) => gone.once("exit", resolve));
+  writeFileSync(
+    path.join(dataDir, "lock"),
+    JSON.stringify({ pid: gone.pid, host: hostname(), command: "gone", since: new Date().toISOString() }),
+  );
+}
+
 interface ChildResult {
   ok: boolean;
   error?: string;
@@ -130,12 +140,7 @@ describe("pglite", () => {
 
     it("lets exactly one of four racing processes take over a dead holder's lock", async () => {
       const dataDir = tempDir();
-      const gone = spawn(process.execPath, ["-e", ""]);
-      await new Promise((resolve) => gone.once("exit", resolve));
-      writeFileSync(
-        path.join(dataDir, "lock"),
-        JSON.stringify({ pid: gone.pid, host: hostname(), command: "gone", since: new Date().toISOString() }),
-      );
+      await writeDeadHolderLock(dataDir);
       const racers = Array.from({ length: 4 }, () => startChild([dataDir, "hold", "1"]));
       const results = await Promise.all(
         racers.map((r) => r.firstLine.catch(() => ({ ok: false }) as ChildResult)),
@@ -147,12 +152,7 @@ describe("pglite", () => {
 
     it("takes over a lock file naming a process that no longer exists", async () => {
       const dataDir = tempDir();
-      const gone = spawn(process.execPath, ["-e", ""]);
-      await new Promise((resolve) => gone.once("exit", resolve));
-      writeFileSync(
-        path.join(dataDir, "lock"),
-        JSON.stringify({ pid: gone.pid, host: hostname(), command: "gone", since: new Date().toISOString() }),
-      );
+      await writeDeadHolderLock(dataDir);
       const store = await openStore({ dataDir, env: embeddedEnv() });
       await store.close();
     });

@@ -33,17 +33,22 @@ function nextLine(lines: Interface, child: ChildProcess): Promise<Record<string,
 }
 
 describe("pglite", () => {
-  it("a second process reaches a held embedded store through the holder's socket", {
-    timeout: 60_000,
-  }, async () => {
-    const dataDir = mkdtempSync(path.join(tmpdir(), "flowstore-shared-"));
-    dirs.push(dataDir);
+  /** The holder process: it opens the store in `dataDir`, shares it, and writes all along. */
+  function startHolder(dataDir: string) {
     const holder = spawn(process.execPath, ["--import", "tsx", FIXTURE, dataDir], {
       env: embeddedEnv(),
       stdio: ["ignore", "pipe", "inherit"],
     });
     children.push(holder);
-    const lines = createInterface({ input: holder.stdout as NodeJS.ReadableStream });
+    return { holder, lines: createInterface({ input: holder.stdout as NodeJS.ReadableStream }) };
+  }
+
+  it("a second process reaches a held embedded store through the holder's socket", {
+    timeout: 60_000,
+  }, async () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), "flowstore-shared-"));
+    dirs.push(dataDir);
+    const { holder, lines } = startHolder(dataDir);
     const ready = await nextLine(lines, holder);
     expect(ready).toMatchObject({ ready: true, pid: holder.pid });
     const lock = JSON.parse(readFileSync(path.join(dataDir, "lock"), "utf8"));
@@ -103,12 +108,7 @@ describe("pglite", () => {
     const base = mkdtempSync(path.join(tmpdir(), "flowstore-shared-"));
     dirs.push(base);
     const dataDir = path.join(base, "a-rather-long-directory-name-".repeat(4), "store");
-    const holder = spawn(process.execPath, ["--import", "tsx", FIXTURE, dataDir], {
-      env: embeddedEnv(),
-      stdio: ["ignore", "pipe", "inherit"],
-    });
-    children.push(holder);
-    const lines = createInterface({ input: holder.stdout as NodeJS.ReadableStream });
+    const { holder, lines } = startHolder(dataDir);
     const ready = await nextLine(lines, holder);
     const socket = JSON.parse(readFileSync(path.join(dataDir, "lock"), "utf8")).socket;
     expect(socket.host).not.toBe("127.0.0.1");
