@@ -35,6 +35,20 @@ async function seed(store: Store, definitionId: string, status: string, ageDays:
   return id;
 }
 
+/** `n` executions that finished 40 days ago, each with one root task, written in two statements. */
+async function seedFinished(store: Store, n: number): Promise<void> {
+  const def = await store.definitions.create({ name: "d", definition: {}, status: "active" });
+  await store.query(
+    `insert into ${store.schema}.executions (id, definition_id, status, completed_at)
+     select gen_random_uuid(), $1, 'completed', now() - interval '40 days' from generate_series(1, $2)`,
+    [def.id, n],
+  );
+  await store.query(
+    `insert into ${store.schema}.tasks (task_exec_id, task_id, execution_id, status)
+     select gen_random_uuid(), 'root', id, 'completed' from ${store.schema}.executions`,
+  );
+}
+
 async function rowsOf(store: Store, id: string): Promise<Record<string, number>> {
   const s = store.schema;
   const { rows } = await store.query<Record<string, number>>(
@@ -146,17 +160,8 @@ forEachDriver((driver) => {
 
     it("works in batches, each committed before the next starts", async () => {
       const store = await driver.open();
-      const def = await store.definitions.create({ name: "d", definition: {}, status: "active" });
       const n = 250;
-      await store.query(
-        `insert into ${store.schema}.executions (id, definition_id, status, completed_at)
-         select gen_random_uuid(), $1, 'completed', now() - interval '40 days' from generate_series(1, $2)`,
-        [def.id, n],
-      );
-      await store.query(
-        `insert into ${store.schema}.tasks (task_exec_id, task_id, execution_id, status)
-         select gen_random_uuid(), 'root', id, 'completed' from ${store.schema}.executions`,
-      );
+      await seedFinished(store, n);
       const seen: number[] = [];
       const result = await store.prune({
         finishedBefore: new Date(Date.now() - DAY),
@@ -177,18 +182,9 @@ forEachDriver((driver) => {
     if (driver.concurrent) {
       it("prunes 100,000 executions holding no lock beyond its batch", { timeout: 120_000 }, async () => {
         const store = await driver.open({ pool: { max: 4 } });
-        const def = await store.definitions.create({ name: "d", definition: {}, status: "active" });
         const n = 100_000;
         const batchSize = 5_000;
-        await store.query(
-          `insert into ${store.schema}.executions (id, definition_id, status, completed_at)
-           select gen_random_uuid(), $1, 'completed', now() - interval '40 days' from generate_series(1, $2)`,
-          [def.id, n],
-        );
-        await store.query(
-          `insert into ${store.schema}.tasks (task_exec_id, task_id, execution_id, status)
-           select gen_random_uuid(), 'root', id, 'completed' from ${store.schema}.executions`,
-        );
+        await seedFinished(store, n);
         await store.query(`analyze ${store.schema}.executions`);
         let probes = 0;
         const result = await store.prune({
