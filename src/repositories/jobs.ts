@@ -267,10 +267,21 @@ function errorJson(error: unknown, limits: StoreContext["limits"]): string {
   return toJson({ message: clean(String(error)) }, "error", limits);
 }
 
-/** NOTIFY refuses payloads of 8000 bytes or more; an empty payload wakes every worker instead. */
+/**
+ * NOTIFY refuses payloads of 8000 bytes or more. A wake-up names the queues that got work, and past
+ * this size it names none, which wakes every worker instead.
+ */
+const WAKE_PAYLOAD_MAX_BYTES = 7_000;
+
 function wakePayload(queues: string[]): string {
   const joined = [...new Set(queues)].join(",");
-  return Buffer.byteLength(joined) < 7_000 ? joined : "";
+  return Buffer.byteLength(joined) < WAKE_PAYLOAD_MAX_BYTES ? joined : "";
+}
+
+/** The same rule in SQL: a NOTIFY on `channel` naming the distinct queues of `rows`, sent only if any. */
+export function wakeStatement(channel: string, rows: string): string {
+  return `select pg_notify(${channel}, case when octet_length(q) < ${WAKE_PAYLOAD_MAX_BYTES} then q else '' end)
+           from (select string_agg(distinct queue, ',') as q from ${rows} having count(*) > 0) agg`;
 }
 
 export class Jobs {
@@ -393,8 +404,7 @@ export class Jobs {
          returning j.id, j.queue, j.key
        ),
        woken as (
-         select pg_notify($13, case when octet_length(q) < 7000 then q else '' end)
-           from (select string_agg(distinct queue, ',') as q from inserted having count(*) > 0) agg
+         ${wakeStatement("$13", "inserted")}
        )
        -- Equality joins only (hash joins): a fresh job returns its own id; a keyed job that met a
        -- waiting or running one gets that job's id, whether it replaced it (returned) or not (existing).

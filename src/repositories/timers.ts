@@ -9,7 +9,7 @@ import { LeaseLostError, NotFoundError, ValidationError } from "../errors.js";
 import { isUuid, uuidv7 } from "../ids.js";
 import { checkText, toJson } from "../payload.js";
 import type { StoreContext } from "../store.js";
-import { jobsChannel } from "./jobs.js";
+import { jobsChannel, wakeStatement } from "./jobs.js";
 
 export interface ScheduleTimer {
   /** The execution the timer belongs to; (executionId, name) is unique. Omitted: keyed by name alone. */
@@ -202,11 +202,7 @@ export class Timers {
          on conflict (id) do nothing
          returning queue
        ),
-       woken as (
-         -- NOTIFY refuses payloads of 8000 bytes or more; an empty one wakes every worker.
-         select pg_notify($2, case when octet_length(q) < 7000 then q else '' end)
-           from (select string_agg(distinct queue, ',') as q from queued having count(*) > 0) agg
-       )
+       woken as (${wakeStatement("$2", "queued")})
        select (select count(*) from due)::int as fired from (select 1) one left join woken on true`,
       [options.limit ?? 500, jobsChannel(this.context.schema)],
     );
