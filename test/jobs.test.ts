@@ -54,6 +54,40 @@ forEachDriver((driver) => {
       expect(await store.jobs.claim({ queue: "q", workerId: "w", limit: 10 })).toEqual([]);
     });
 
+    it("a claimed job carries what the table holds, field for field", async () => {
+      const store = await driver.open();
+      const executionId = uuidv7();
+      await store.jobs.enqueue([
+        { queue: "q", name: "plain", payload: { n: 1 } },
+        {
+          queue: "q",
+          name: "full",
+          key: "k1",
+          executionId,
+          maxAttempts: 3,
+          runAt: new Date(Date.now() - 5_000),
+        },
+      ]);
+      const claimed = await store.jobs.claim({ queue: "q", workerId: "w-1", limit: 2, leaseMs: 45_000 });
+      expect(claimed).toHaveLength(2);
+      for (const job of claimed) {
+        const { leaseToken, ...fields } = job;
+        expect(fields).toEqual(await store.jobs.get(job.id));
+        expect(job.leaseExpiresAt?.getTime()).toBe(job.updatedAt.getTime() + 45_000);
+      }
+    });
+
+    it("completes a large batch in one call, reporting only the stale leases", async () => {
+      const store = await driver.open();
+      await store.jobs.enqueue(Array.from({ length: 300 }, (_, i) => ({ queue: "q", name: `n${i}` })));
+      const claimed = await store.jobs.claim({ queue: "q", workerId: "w", limit: 300 });
+      const stale = { id: (claimed[7] as (typeof claimed)[number]).id, leaseToken: uuidv7() };
+      const leases = claimed.map((job, i) => (i === 7 ? stale : job));
+      expect(await store.jobs.completeMany(leases, false)).toEqual([stale.id]);
+      expect(await jobCount(store)).toBe(1);
+      expect((await store.jobs.get(stale.id)).status).toBe("running");
+    });
+
     it("completes jobs in a batch and removes them from the hot table", async () => {
       const store = await driver.open();
       await store.jobs.enqueue(Array.from({ length: 5 }, (_, i) => ({ queue: "q", name: `n${i}` })));

@@ -122,15 +122,7 @@ interface JobRow {
 const JOB_COLUMNS = `id, queue, name, payload, status, priority, run_at, attempts, max_attempts, key, execution_id,
   last_error, lease_owner, lease_token, lease_expires_at, created_at, updated_at`;
 
-type JobTimes<T> = Omit<JobRow, "run_at" | "lease_expires_at" | "created_at" | "updated_at"> & {
-  run_at: T;
-  lease_expires_at: T | null;
-  created_at: T;
-  updated_at: T;
-};
-
-/** Maps a row whose times are `T` (Dates, or epoch milliseconds from a claim) to a Job. */
-function mapJob<T>(row: JobTimes<T>, time: (value: T) => Date): Job {
+function toJob(row: JobRow): Job {
   return {
     id: row.id,
     queue: row.queue,
@@ -138,44 +130,68 @@ function mapJob<T>(row: JobTimes<T>, time: (value: T) => Date): Job {
     payload: row.payload,
     status: row.status,
     priority: row.priority,
-    runAt: time(row.run_at),
+    runAt: row.run_at,
     attempts: row.attempts,
     maxAttempts: row.max_attempts,
     key: row.key,
     executionId: row.execution_id,
     lastError: row.last_error,
     leaseOwner: row.lease_owner,
-    leaseExpiresAt: row.lease_expires_at === null ? null : time(row.lease_expires_at),
-    createdAt: time(row.created_at),
-    updatedAt: time(row.updated_at),
+    leaseExpiresAt: row.lease_expires_at,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
   };
 }
 
-const asDate = (value: Date) => value;
-const fromEpochMs = (value: number) => new Date(value);
+/**
+ * What a claim returns. At tens of thousands of jobs a second, each column the client decodes per row
+ * is a real share of the claim's cost, so the claim sends only what it must: the queue and the lease
+ * owner are its own arguments, and updated_at is now(), which is lease_expires_at less the lease. Times
+ * come as epoch milliseconds: `new Date(number)` costs a fraction of parsing timestamp text.
+ */
+const CLAIMED_COLUMNS = `j.id, j.lease_token, j.name, j.payload, j.status, j.priority, j.attempts, j.max_attempts,
+  j.key, j.execution_id, j.last_error,
+  (extract(epoch from j.run_at) * 1000)::float8 as run_at,
+  (extract(epoch from j.created_at) * 1000)::float8 as created_at,
+  (extract(epoch from j.lease_expires_at) * 1000)::float8 as lease_expires_at`;
 
-function toJob(row: JobRow): Job {
-  return mapJob(row, asDate);
+interface ClaimedRow {
+  id: string;
+  lease_token: string;
+  name: string;
+  payload: unknown;
+  status: JobStatus;
+  priority: number;
+  attempts: number;
+  max_attempts: number;
+  key: string | null;
+  execution_id: string | null;
+  last_error: JobError | null;
+  run_at: number;
+  created_at: number;
+  lease_expires_at: number;
 }
 
-/**
- * What a claim returns. Times come as epoch milliseconds: `new Date(number)` costs a fraction of
- * parsing timestamp text, and at tens of thousands of jobs a second the client's decoding is a real
- * share of the claim's cost.
- */
-const CLAIMED_COLUMNS = `j.id, j.queue, j.name, j.payload, j.status, j.priority, j.attempts, j.max_attempts, j.key,
-  j.execution_id, j.last_error, j.lease_owner, j.lease_token,
-  (extract(epoch from j.run_at) * 1000)::float8 as run_at,
-  (extract(epoch from j.lease_expires_at) * 1000)::float8 as lease_expires_at,
-  (extract(epoch from j.created_at) * 1000)::float8 as created_at,
-  (extract(epoch from j.updated_at) * 1000)::float8 as updated_at`;
-
-type ClaimedRow = JobTimes<number>;
-
-function toLeasedJob(row: ClaimedRow): LeasedJob {
-  const job = mapJob(row, fromEpochMs) as LeasedJob;
-  job.leaseToken = row.lease_token as string;
-  return job;
+function toLeasedJob(row: ClaimedRow, queue: string, workerId: string, leaseMs: number): LeasedJob {
+  return {
+    id: row.id,
+    queue,
+    name: row.name,
+    payload: row.payload,
+    status: row.status,
+    priority: row.priority,
+    runAt: new Date(row.run_at),
+    attempts: row.attempts,
+    maxAttempts: row.max_attempts,
+    key: row.key,
+    executionId: row.execution_id,
+    lastError: row.last_error,
+    leaseOwner: workerId,
+    leaseExpiresAt: new Date(row.lease_expires_at),
+    createdAt: new Date(row.created_at),
+    updatedAt: new Date(row.lease_expires_at - leaseMs),
+    leaseToken: row.lease_token,
+  };
 }
 
 /** The NOTIFY channel for a schema's queue; hashed because a channel name has at most 63 bytes. */
@@ -184,6 +200,9 @@ export function jobsChannel(schema: string): string {
 }
 
 const MAX_INT = 2_147_483_647;
+
+/** Completions of more jobs than this are planned for their own arrays (see completeMany). */
+const PREPARED_COMPLETION_MAX = 32;
 
 /** A CTE that turns synchronous_commit off for the statement's own (implicit) transaction. */
 const RELAXED_COMMIT = "relaxed_commit as (select set_config('synchronous_commit', 'off', true))";
@@ -489,11 +508,13 @@ export class Jobs {
       [queue, limit, workerId, leaseMs],
       { prepare: true },
     );
+    // UPDATE ... RETURNING keeps no order; hand the jobs out in the order they were chosen.
+    rows.sort((a, b) => b.priority - a.priority || a.run_at - b.run_at || (a.id < b.id ? -1 : 1));
     const claimed: LeasedJob[] = [];
     const dead: string[] = [];
     for (const row of rows) {
       if (row.status === "dead") dead.push(row.id);
-      else claimed.push(toLeasedJob(row));
+      else claimed.push(toLeasedJob(row, queue, workerId, leaseMs));
     }
     if (dead.length) {
       await this.context.db.query(
@@ -501,10 +522,7 @@ export class Jobs {
         [dead],
       );
     }
-    // UPDATE ... RETURNING keeps no order; hand the jobs out in the order they were chosen.
-    return claimed.sort(
-      (a, b) => b.priority - a.priority || a.runAt.getTime() - b.runAt.getTime() || (a.id < b.id ? -1 : 1),
-    );
+    return claimed;
   }
 
   /**
@@ -549,7 +567,13 @@ export class Jobs {
                execution_id = excluded.execution_id, created_at = excluded.created_at, completed_at = now()
          returning id`
       : `${relaxed ? `with ${RELAXED_COMMIT} ` : ""}${removed.replace("returning j.*", "returning j.id")}`;
-    const { rows } = await this.context.db.query<{ id: string }>(sql, [ids, tokens], { prepare: true });
+    // A named statement runs one generic plan for any arrays, and that plan tests each row's token
+    // against the batch's tokens one by one. Planned for its own arrays, the statement hashes them: for
+    // batches of 1,000 that halves the completion's cost (4.6 against 8.3 µs a job). Small batches keep
+    // the prepared statement, whose planning saved outweighs a short scan.
+    const { rows } = await this.context.db.query<{ id: string }>(sql, [ids, tokens], {
+      prepare: leases.length <= PREPARED_COMPLETION_MAX,
+    });
     if (rows.length === leases.length) return [];
     const done = new Set(rows.map((row) => row.id));
     return leases.map((lease) => lease.id).filter((id) => !done.has(id));
