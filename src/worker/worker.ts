@@ -132,12 +132,15 @@ export function startWorker(jobs: Jobs, context: StoreContext, options: WorkerOp
   // Counts wake-ups, so a claim that started before one cannot mark the queue drained after it.
   let wakes = 0;
 
-  // Completions batch themselves: while flushes are in flight (at most two), finished jobs gather for
-  // the next one.
+  // Completions batch themselves: while a flush is in flight, finished jobs gather for the next one. A
+  // second flush may overlap the first only with a large batch: a statement has a fixed cost, and one
+  // that completes a single job holds that slot while hundreds of finished jobs wait.
   let pending: LeasedJob[] = [];
   const flushes = new Set<Promise<void>>();
+  const secondFlushMin = Math.max(concurrency, Math.floor(claimSize / 4));
   const flush = (): void => {
-    if (flushes.size >= 2 || pending.length === 0) return;
+    if (pending.length === 0 || flushes.size >= 2) return;
+    if (flushes.size === 1 && pending.length < secondFlushMin) return;
     const batch = pending;
     pending = [];
     const done: Promise<void> = jobs
@@ -201,18 +204,27 @@ export function startWorker(jobs: Jobs, context: StoreContext, options: WorkerOp
     fill();
   };
 
+  // Claims start small and grow fourfold up to claimSize: woken to a backlog, the first jobs start after
+  // a short claim instead of waiting for a full one (a claim of 1,000 takes tens of milliseconds).
+  const firstClaimSize = Math.min(claimSize, concurrency * 2);
+  let nextClaimSize = firstClaimSize;
+
   // Keeps up to claimConcurrency claims in flight while there is room for a whole claim's worth of jobs.
   const fill = () => {
     while (!stopping && !drained && claimsInFlight.size < claimConcurrency) {
       const room = batchSize - buffered.length - running.size - requested;
-      const limit = Math.min(room, claimSize);
-      if (limit < 1 || (limit < claimSize && buffered.length > 0)) return;
+      const limit = Math.min(room, nextClaimSize);
+      if (limit < 1 || (limit < nextClaimSize && buffered.length > 0)) return;
+      nextClaimSize = Math.min(claimSize, nextClaimSize * 4);
       requested += limit;
       const wakesAtStart = wakes;
       const claim = jobs
         .claim({ queue: options.queue, workerId: id, limit, leaseMs })
         .then((batch) => {
-          if (batch.length < limit && wakes === wakesAtStart) drained = true;
+          if (batch.length < limit && wakes === wakesAtStart) {
+            drained = true;
+            nextClaimSize = firstClaimSize;
+          }
           // A claim that lands after stop() gave up waiting for it: hand its jobs straight back.
           if (stopping && claimsSettled) {
             if (batch.length) void jobs.release(batch).catch(onError);
@@ -222,6 +234,7 @@ export function startWorker(jobs: Jobs, context: StoreContext, options: WorkerOp
         })
         .catch((error: unknown) => {
           drained = true; // try again at the next poll, not in a tight loop
+          nextClaimSize = firstClaimSize;
           onError(error);
         })
         .finally(() => {
@@ -272,6 +285,8 @@ export function startWorker(jobs: Jobs, context: StoreContext, options: WorkerOp
     })
     .catch((error: unknown) => onError(error)); // polling still finds the work
 
+  // Claim at once; and again once LISTEN is in place, in case a job came between the two.
+  wakeUp();
   void listening.then(wakeUp);
 
   // On one connection (PGlite) a running transactional handler holds the connection, so any query stop()
