@@ -13,23 +13,36 @@ import PgBoss from "pg-boss";
 import { openStore } from "../src/index.js";
 import { type BenchContext, log, percentiles, table } from "./lib.js";
 
-interface Result {
-  system: string;
-  "enqueue jobs/s": number;
-  "drain jobs/s": number;
-  "p50 ms": number;
-  "p99 ms": number;
-  "latency samples": number;
-  "left behind": string;
+/** One system's figures from one round. Latency and size are measured in the first round only. */
+interface Run {
+  enqueue: number;
+  drain: number;
+  latency?: { p50: number; p99: number };
+  leftBehind?: string;
+}
+
+interface System {
+  name: string;
+  run(url: string, jobs: number, latencySamples: number): Promise<Run>;
 }
 
 const CONCURRENCY = 8;
 
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
+};
+
 export async function run(context: BenchContext): Promise<void> {
   const jobs = Math.round(50_000 * context.scale);
   const samples = Math.round(1_000 * context.scale);
+  const rounds = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3) || 3);
   log(
     `${jobs} no-op jobs per system, drained with concurrency ${CONCURRENCY}; latency over ${samples} sequential jobs`,
+  );
+  log(
+    `${rounds} rounds (BENCH_ROUNDS), each system on a fresh database every round, the order rotating; ` +
+      "throughput is the median round, latency and size come from the first round",
   );
   log("configurations:");
   log(
@@ -39,40 +52,57 @@ export async function run(context: BenchContext): Promise<void> {
     "  graphile-worker: 0.17, concurrency 8, preset.worker.localQueue.size 500, completeJobBatchDelay 0 (its docs' throughput settings)",
   );
   log(
-    "  pg-boss:         10.x, 8 work() subscriptions, batchSize 500, pollingIntervalSeconds 0.5 (its minimum)",
+    "  pg-boss:         10.x, 8 work() subscriptions, batchSize 500, pollingIntervalSeconds 0.5 (its minimum); latency over 100 jobs",
   );
   log(
     "  raw ceiling:     UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED LIMIT 500) RETURNING + DELETE by id and token, 4 connections",
   );
 
-  const results: Result[] = [];
-  const ceiling = await rawCeiling(await context.freshDatabase(), jobs);
-  results.push(await flowstore(await context.freshDatabase(), jobs, samples));
-  results.push(await graphile(await context.freshDatabase(), jobs, samples));
-  results.push(await pgBoss(await context.freshDatabase(), jobs, Math.min(samples, 100)));
-  results.push({
-    system: "raw SQL ceiling",
-    "enqueue jobs/s": ceiling.enqueue,
-    "drain jobs/s": ceiling.drain,
-    "p50 ms": Number.NaN,
-    "p99 ms": Number.NaN,
-    "latency samples": 0,
-    "left behind": "-",
-  });
-  table("queue", results as unknown as Record<string, string | number>[]);
+  const systems: System[] = [
+    { name: "flowstore", run: flowstore },
+    { name: "graphile-worker", run: graphile },
+    { name: "pg-boss", run: (url, n, latencySamples) => pgBoss(url, n, Math.min(latencySamples, 100)) },
+    { name: "raw SQL ceiling", run: (url, n) => rawCeiling(url, n) },
+  ];
+  const runs = new Map<string, Run[]>(systems.map((system) => [system.name, []]));
+  for (let round = 0; round < rounds; round++) {
+    log(`\nround ${round + 1} of ${rounds}`);
+    for (let k = 0; k < systems.length; k++) {
+      const system = systems[(round + k) % systems.length] as System;
+      const result = await system.run(await context.freshDatabase(), jobs, round === 0 ? samples : 0);
+      log(`  ${system.name.padEnd(16)} drain ${Math.round(result.drain).toLocaleString("en-US")} jobs/s`);
+      runs.get(system.name)?.push(result);
+    }
+  }
 
-  const ours = results[0] as Result;
-  const ratio = (other: Result | undefined) =>
-    other ? ours["drain jobs/s"] / other["drain jobs/s"] : Number.NaN;
+  const summary = systems.map((system) => {
+    const list = runs.get(system.name) as Run[];
+    const drains = list.map((r) => r.drain);
+    const first = list[0] as Run;
+    return {
+      system: system.name,
+      "enqueue jobs/s": median(list.map((r) => r.enqueue)),
+      "drain jobs/s": median(drains),
+      "drain range": `${Math.round(Math.min(...drains)).toLocaleString("en-US")}–${Math.round(Math.max(...drains)).toLocaleString("en-US")}`,
+      "p50 ms": first.latency?.p50 ?? Number.NaN,
+      "p99 ms": first.latency?.p99 ?? Number.NaN,
+      "left behind": first.leftBehind ?? "-",
+    };
+  });
+  table("queue (median of rounds)", summary);
+
+  const drainOf = (name: string) =>
+    summary.find((row) => row.system === name)?.["drain jobs/s"] ?? Number.NaN;
+  const ours = drainOf("flowstore");
   table("flowstore drain throughput relative to", [
-    { against: "graphile-worker", ratio: ratio(results[1]), goal: ">= 2" },
-    { against: "pg-boss", ratio: ratio(results[2]), goal: ">= 5" },
-    { against: "raw SQL ceiling", ratio: ratio(results[3]), goal: ">= 0.6" },
+    { against: "graphile-worker", ratio: ours / drainOf("graphile-worker"), goal: ">= 2" },
+    { against: "pg-boss", ratio: ours / drainOf("pg-boss"), goal: ">= 5" },
+    { against: "raw SQL ceiling", ratio: ours / drainOf("raw SQL ceiling"), goal: ">= 0.6" },
   ]);
   table("flowstore p50 latency relative to graphile-worker", [
     {
-      flowstore: ours["p50 ms"],
-      "graphile-worker": results[1]?.["p50 ms"] ?? Number.NaN,
+      flowstore: summary[0]?.["p50 ms"] ?? Number.NaN,
+      "graphile-worker": summary[1]?.["p50 ms"] ?? Number.NaN,
       goal: "flowstore <= graphile-worker",
     },
   ]);
@@ -101,12 +131,16 @@ async function waitUntil(done: () => boolean, started: number, timeoutMs = 600_0
   return (performance.now() - started) / 1000;
 }
 
-/** Measures enqueue-to-handler-start for `samples` jobs, one at a time, with the worker idle in between. */
+/**
+ * Measures enqueue-to-handler-start for `samples` jobs, one at a time, with the worker idle in between;
+ * undefined when asked for none.
+ */
 async function latency(
   samples: number,
   enqueue: () => Promise<unknown>,
   started: { at: number; seen: number },
 ) {
+  if (samples === 0) return undefined;
   const times: number[] = [];
   for (let i = 0; i < samples; i++) {
     await new Promise((resolve) => setTimeout(resolve, 2)); // let the worker go idle
@@ -119,8 +153,7 @@ async function latency(
   return percentiles(times);
 }
 
-async function flowstore(url: string, jobs: number, samples: number): Promise<Result> {
-  log("\nflowstore ...");
+async function flowstore(url: string, jobs: number, samples: number): Promise<Run> {
   const store = await openStore({ connection: url, pool: { max: 12 } });
   const batch = Array.from({ length: jobs }, (_, i) => ({ queue: "bench", name: "noop", payload: { i } }));
   let t = performance.now();
@@ -148,19 +181,10 @@ async function flowstore(url: string, jobs: number, samples: number): Promise<Re
   const lat = await latency(samples, () => store.jobs.enqueue({ queue: "bench", name: "ping" }), probe);
   await worker.stop();
   await store.close();
-  return {
-    system: "flowstore",
-    "enqueue jobs/s": enqueue,
-    "drain jobs/s": drain,
-    "p50 ms": lat.p50,
-    "p99 ms": lat.p99,
-    "latency samples": samples,
-    "left behind": await sizeOf(url, ["flowstore.jobs"]),
-  };
+  return { enqueue, drain, latency: lat, leftBehind: await sizeOf(url, ["flowstore.jobs"]) };
 }
 
-async function graphile(url: string, jobs: number, samples: number): Promise<Result> {
-  log("graphile-worker ...");
+async function graphile(url: string, jobs: number, samples: number): Promise<Run> {
   const utils = await makeWorkerUtils({ connectionString: url });
   await utils.migrate();
   let t = performance.now();
@@ -203,21 +227,14 @@ async function graphile(url: string, jobs: number, samples: number): Promise<Res
   await runner.stop();
   await utils.release();
   return {
-    system: "graphile-worker",
-    "enqueue jobs/s": enqueue,
-    "drain jobs/s": drain,
-    "p50 ms": lat.p50,
-    "p99 ms": lat.p99,
-    "latency samples": samples,
-    "left behind": await sizeOf(url, [
-      "graphile_worker._private_jobs",
-      "graphile_worker._private_job_queues",
-    ]),
+    enqueue,
+    drain,
+    latency: lat,
+    leftBehind: await sizeOf(url, ["graphile_worker._private_jobs", "graphile_worker._private_job_queues"]),
   };
 }
 
-async function pgBoss(url: string, jobs: number, samples: number): Promise<Result> {
-  log("pg-boss ...");
+async function pgBoss(url: string, jobs: number, samples: number): Promise<Run> {
   const boss = new PgBoss({ connectionString: url, max: 12, supervise: false, schedule: false });
   boss.on("error", () => {});
   await boss.start();
@@ -246,20 +263,11 @@ async function pgBoss(url: string, jobs: number, samples: number): Promise<Resul
   });
   const lat = await latency(samples, () => boss.send("ping", {}), probe);
   await boss.stop({ graceful: true, wait: true, timeout: 5_000 });
-  return {
-    system: "pg-boss",
-    "enqueue jobs/s": enqueue,
-    "drain jobs/s": drain,
-    "p50 ms": lat.p50,
-    "p99 ms": lat.p99,
-    "latency samples": samples,
-    "left behind": await sizeOf(url, ["pgboss.job", "pgboss.archive"]),
-  };
+  return { enqueue, drain, latency: lat, leftBehind: await sizeOf(url, ["pgboss.job", "pgboss.archive"]) };
 }
 
 /** The ceiling: a bare leased queue in raw SQL, no handler, four connections claiming and deleting. */
-async function rawCeiling(url: string, jobs: number): Promise<{ enqueue: number; drain: number }> {
-  log("\nraw SQL ceiling ...");
+async function rawCeiling(url: string, jobs: number): Promise<Run> {
   const pool = new pg.Pool({ connectionString: url, max: 4 });
   await pool.query(`create table raw_jobs (
       id bigserial primary key, queue text not null, payload jsonb not null, run_at timestamptz not null default now(),
