@@ -4,12 +4,18 @@
  * `pg` or a peer library on the same server in the same run, and print the ratio.
  */
 import { performance } from "node:perf_hooks";
+import pg from "pg";
 import { startTestPostgres, type TestPostgres } from "../src/testing/postgres.js";
 
 export interface BenchContext {
   server: TestPostgres;
   /** A fresh, empty database on the server. */
   freshDatabase(): Promise<string>;
+  /**
+   * Drops a database made by freshDatabase. A drained queue leaves tens of thousands of dead rows, and
+   * autovacuum cleaning them up would take CPU from whatever runs next.
+   */
+  dropDatabase(url: string): Promise<void>;
   /** Scale factor from BENCH_SCALE (default 1); suites multiply their operation counts by it. */
   scale: number;
 }
@@ -33,6 +39,16 @@ export async function startBenchServer(): Promise<BenchContext> {
   return {
     server,
     freshDatabase: () => server.createDatabase(),
+    dropDatabase: async (url: string) => {
+      const client = new pg.Client({ connectionString: server.url });
+      await client.connect();
+      try {
+        const name = new URL(url).pathname.slice(1);
+        await client.query(`drop database "${name.replaceAll('"', '""')}" with (force)`);
+      } finally {
+        await client.end();
+      }
+    },
     scale: Number(process.env.BENCH_SCALE ?? 1) || 1,
   };
 }

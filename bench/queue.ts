@@ -41,7 +41,7 @@ export async function run(context: BenchContext): Promise<void> {
     `${jobs} no-op jobs per system, drained with concurrency ${CONCURRENCY}; latency over ${samples} sequential jobs`,
   );
   log(
-    `${rounds} rounds (BENCH_ROUNDS), each system on a fresh database every round, the order rotating; ` +
+    `${rounds} rounds (BENCH_ROUNDS), each system on a fresh database every round (dropped after), the order rotating; ` +
       "throughput is the median round, latency and size come from the first round",
   );
   log("configurations:");
@@ -69,7 +69,9 @@ export async function run(context: BenchContext): Promise<void> {
     log(`\nround ${round + 1} of ${rounds}`);
     for (let k = 0; k < systems.length; k++) {
       const system = systems[(round + k) % systems.length] as System;
-      const result = await system.run(await context.freshDatabase(), jobs, round === 0 ? samples : 0);
+      const url = await context.freshDatabase();
+      const result = await system.run(url, jobs, round === 0 ? samples : 0);
+      await context.dropDatabase(url);
       log(`  ${system.name.padEnd(16)} drain ${Math.round(result.drain).toLocaleString("en-US")} jobs/s`);
       runs.get(system.name)?.push(result);
     }
