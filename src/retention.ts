@@ -6,6 +6,9 @@
  * finished or gone, and none of its child executions is unfinished: a running execution is never
  * deleted and never loses its parent. Only direct children are checked, so a finished grandparent
  * of a running execution may go while the finished parent between them stays.
+ *
+ * Completed jobs kept in jobs_history without an execution go by their own completion time, when the
+ * prune includes completed executions; expired key-value entries are swept last.
  */
 
 import type { Queryable } from "./db/driver.js";
@@ -34,6 +37,7 @@ export interface PruneResult {
   correlations: number;
   timers: number;
   jobs: number;
+  /** Completed-job records: those of the pruned executions, and those of no execution older than the cut. */
   jobsHistory: number;
   blobs: number;
   /** Expired key-value entries swept (they were already invisible), after the executions. */
@@ -165,6 +169,36 @@ export async function prune(context: PruneContext, options: PruneOptions): Promi
     await options.onProgress?.({ ...total });
     if (batch.executions < batchSize) break;
   }
+  if (!options.signal?.aborted && statuses.includes("completed")) {
+    total.jobsHistory += await sweepJobHistory(context, before, batchSize, options.signal);
+  }
   if (!options.signal?.aborted) total.expiredKv = await context.sweepExpiredKv(batchSize);
+  return total;
+}
+
+/**
+ * Completed jobs kept with `keepCompleted` that belong to no execution (the others go with their
+ * execution) and finished before the cut: a batch per statement, oldest first, over the completed_at
+ * index.
+ */
+async function sweepJobHistory(
+  context: PruneContext,
+  before: Date,
+  batchSize: number,
+  signal: AbortSignal | undefined,
+): Promise<number> {
+  const { db, q } = context;
+  let total = 0;
+  for (;;) {
+    if (signal?.aborted) break;
+    const { rowCount } = await db.query(
+      `delete from ${q}.jobs_history where id in (
+         select id from ${q}.jobs_history where completed_at < $1 and execution_id is null
+          order by completed_at limit $2)`,
+      [before, batchSize],
+    );
+    total += rowCount;
+    if (rowCount < batchSize) break;
+  }
   return total;
 }

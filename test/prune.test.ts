@@ -129,6 +129,42 @@ forEachDriver((driver) => {
       expect((await rowsOf(store, running)).executions).toBe(1);
     });
 
+    it("sweeps completed-job history of no execution older than the cut, and keeps the rest", async () => {
+      const store = await driver.open();
+      const def = await store.definitions.create({ name: "d", definition: {}, status: "active" });
+      const running = await seed(store, def.id, "running", 0);
+      await store.jobs.enqueue(Array.from({ length: 5 }, (_, i) => ({ queue: "h", name: `job-${i}` })));
+      const claimed = await store.jobs.claim({ queue: "h", workerId: "w", limit: 5 });
+      await store.jobs.complete(claimed, { keepCompleted: true });
+      const old = claimed.slice(0, 3).map((job) => job.id);
+      await store.query(
+        `update ${store.schema}.jobs_history set completed_at = now() - interval '40 days' where id = any($1::uuid[])
+            or execution_id = $2`,
+        [old, running],
+      );
+      const history = async () =>
+        (
+          await store.query<{ id: string }>(
+            `select id from ${store.schema}.jobs_history where execution_id is null order by id`,
+          )
+        ).rows.map((row) => row.id);
+
+      // A prune of failed executions only leaves completed-job history alone.
+      await store.prune({ finishedBefore: new Date(Date.now() - 30 * DAY), statuses: ["failed"] });
+      expect(await history()).toHaveLength(5);
+
+      const result = await store.prune({ finishedBefore: new Date(Date.now() - 30 * DAY), batchSize: 2 });
+      expect(result.jobsHistory).toBe(3);
+      expect(await history()).toEqual(
+        claimed
+          .slice(3)
+          .map((job) => job.id)
+          .sort(),
+      );
+      // A running execution's history stays with it, however old.
+      expect((await rowsOf(store, running)).jobsHistory).toBe(1);
+    });
+
     it("only prunes the statuses asked for", async () => {
       const store = await driver.open();
       const def = await store.definitions.create({ name: "d", definition: {}, status: "active" });
