@@ -21,6 +21,7 @@ export {
 } from "./errors.js";
 export { isUuid, uuidv7 } from "./ids.js";
 export { consoleLogger, type Logger } from "./logger.js";
+export type { Maintenance, MaintenanceOptions } from "./maintenance.js";
 export type { MigrateResult } from "./migrations/runner.js";
 export { migrationScript } from "./migrations/runner.js";
 export { DEFAULT_LIMITS, type PayloadLimits } from "./payload.js";

@@ -67,7 +67,12 @@ function candidates(q: string): string {
             select 1 from ${q}.executions c where c.parent_execution_id = e.id and c.status not in ${TERMINAL_SQL})`;
 }
 
-function checkOptions(options: PruneOptions): { before: Date; statuses: string[]; batchSize: number } {
+/** Checks prune options; throws ValidationError before anything is deleted. */
+export function checkPruneOptions(options: PruneOptions): {
+  before: Date;
+  statuses: string[];
+  batchSize: number;
+} {
   const before = options?.finishedBefore;
   if (!(before instanceof Date) || Number.isNaN(before.getTime())) {
     throw new ValidationError("finishedBefore must be a valid Date", { field: "finishedBefore" });
@@ -89,7 +94,7 @@ export async function countPrunable(
   context: Pick<PruneContext, "db" | "q">,
   options: PruneOptions,
 ): Promise<number> {
-  const { before, statuses } = checkOptions(options);
+  const { before, statuses } = checkPruneOptions(options);
   const { rows } = await context.db.query<{ n: number }>(
     `select count(*)::int as n ${candidates(context.q)}`,
     [before, statuses],
@@ -98,7 +103,7 @@ export async function countPrunable(
 }
 
 export async function prune(context: PruneContext, options: PruneOptions): Promise<PruneResult> {
-  const { before, statuses, batchSize } = checkOptions(options);
+  const { before, statuses, batchSize } = checkPruneOptions(options);
   const { q } = context;
   const total: PruneResult = {
     executions: 0,

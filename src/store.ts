@@ -16,6 +16,7 @@ import { connectShared, SharedEmbeddedDriver } from "./db/pglite-socket.js";
 import { quoteIdentifier, validateSchemaName } from "./db/sql.js";
 import { ConnectionError, toStoreError, ValidationError } from "./errors.js";
 import { consoleLogger, type Logger } from "./logger.js";
+import { type Maintenance, type MaintenanceOptions, startMaintenance } from "./maintenance.js";
 import { type MigrateResult, migrate, migrationStatus } from "./migrations/runner.js";
 import { DEFAULT_LIMITS, type PayloadLimits } from "./payload.js";
 import { Blobs } from "./repositories/blobs.js";
@@ -174,6 +175,18 @@ export class Store extends StoreScope {
         sweepExpiredKv: (batchSize) => this.kv.sweepExpired({ batchSize }),
       },
       options,
+    );
+  }
+
+  /**
+   * Prunes on a schedule: at once, then every `intervalMs` (default 10 minutes), whatever finished more
+   * than `olderThanMs` ago. Stop it before closing the store.
+   */
+  startMaintenance(options: MaintenanceOptions): Maintenance {
+    return startMaintenance(
+      (prune) => this.prune(prune),
+      options,
+      (error) => this.context.logger.warn({ error: String(error) }, "flowstore maintenance"),
     );
   }
 

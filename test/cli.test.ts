@@ -2,13 +2,14 @@
  * The flowstore command, run from source through tsx as a child process, against this file's
  * database on the test server (a schema of its own).
  */
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openStore } from "../src/index.js";
 import { fileDatabaseUrl, uniqueSchema } from "./harness.js";
 
 const MAIN = path.resolve("src/cli/main.ts");
@@ -24,8 +25,7 @@ interface Run {
 }
 
 function flowstore(args: string[], options: { url?: string | null } = {}): Promise<Run> {
-  const env: NodeJS.ProcessEnv = { ...process.env, FLOWSTORE_DATA_DIR: path.join(work, ".flowstore") };
-  delete env.DATABASE_URL;
+  const env = environment();
   const connection = options.url === null ? [] : ["--url", options.url ?? url, "--schema", schema];
   return new Promise((resolve) => {
     execFile(
@@ -38,6 +38,12 @@ function flowstore(args: string[], options: { url?: string | null } = {}): Promi
       },
     );
   });
+}
+
+function environment(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, FLOWSTORE_DATA_DIR: path.join(work, ".flowstore") };
+  delete env.DATABASE_URL;
+  return env;
 }
 
 /** A few child processes at a time: the machine has two cores. */
@@ -162,5 +168,57 @@ describe("flowstore command", () => {
     expect(createHash("sha256").update(readFileSync(target)).digest("hex")).toBe(sha);
     const ls = JSON.parse((await flowstore(["blobs", "ls", "files/", "--json"])).stdout);
     expect(ls.items.map((b: { key: string }) => b.key)).toEqual(["files/data.bin"]);
+  });
+
+  it("prune --every keeps pruning, a JSON line per run, until SIGTERM", { timeout: 60_000 }, async () => {
+    const store = await openStore({ connection: url, schema, migrate: false });
+    const old = async (n: number) => {
+      const def = await store.definitions.create({ name: `old-${n}`, definition: {}, status: "active" });
+      await store.query(
+        `insert into ${store.schema}.executions (id, definition_id, status, completed_at)
+         select gen_random_uuid(), $1, 'completed', now() - interval '40 days' from generate_series(1, $2)`,
+        [def.id, n],
+      );
+    };
+    try {
+      await old(3);
+      const child = spawn(
+        process.execPath,
+        [
+          "--import",
+          TSX,
+          MAIN,
+          "--url",
+          url,
+          "--schema",
+          schema,
+          "prune",
+          "--older-than",
+          "30d",
+          "--every",
+          "1s",
+          "--json",
+        ],
+        { cwd: work, env: environment() },
+      );
+      let stdout = "";
+      child.stdout.on("data", (chunk: Buffer) => {
+        stdout += chunk.toString();
+      });
+      const runs = () =>
+        stdout
+          .split("\n")
+          .filter(Boolean)
+          .map((line) => JSON.parse(line));
+      await expect.poll(() => runs().length, { timeout: 30_000 }).toBeGreaterThanOrEqual(1);
+      expect(runs()[0]).toMatchObject({ executions: 3 });
+      await old(2);
+      await expect.poll(() => runs().some((run) => run.executions === 2), { timeout: 30_000 }).toBe(true);
+      const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+      child.kill("SIGTERM");
+      expect(await exited).toBe(0);
+    } finally {
+      await store.close();
+    }
   });
 });

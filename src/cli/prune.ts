@@ -5,20 +5,20 @@ import { quoteIdentifier } from "../db/sql.js";
 import { ValidationError } from "../errors.js";
 import type { RunStatus } from "../repositories/run-status.js";
 import { countPrunable } from "../retention.js";
+import type { Store } from "../store.js";
 import { type CliContext, columns } from "./context.js";
 import { progressBar } from "./progress-bar.js";
+import { shareIfEmbedded, untilStopped } from "./serve.js";
 
 const UNITS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
 
 /** "30d", "12h", "90m", "45s", "2w" -> milliseconds. */
-export function parseDuration(text: string): number {
+export function parseDuration(text: string, option = "older-than"): number {
   const match = /^(\d+(?:\.\d+)?)\s*([smhdw])$/.exec(text.trim());
   if (!match) {
     throw new ValidationError(
-      `--older-than must be a number and a unit (s, m, h, d, w), like 30d; got ${JSON.stringify(text)}`,
-      {
-        field: "older-than",
-      },
+      `--${option} must be a number and a unit (s, m, h, d, w), like 30d; got ${JSON.stringify(text)}`,
+      { field: option },
     );
   }
   return Number(match[1]) * (UNITS[match[2] as string] as number);
@@ -41,12 +41,17 @@ export function registerPruneCommand(program: Command, cli: CliContext): void {
     )
     .option("--batch-size <n>", "executions per transaction", "500")
     .option("--dry-run", "only count what would be deleted")
+    .option(
+      "--every <interval>",
+      "keep running, pruning again after each interval (like 1h) until Ctrl-C; a line per run (--json: a JSON object per line)",
+    )
     .addHelpText(
       "after",
-      "\nExamples:\n  $ flowstore prune --older-than 30d\n  $ flowstore prune --older-than 7d --status failed cancelled --dry-run",
+      "\nExamples:\n  $ flowstore prune --older-than 30d\n  $ flowstore prune --older-than 7d --status failed cancelled --dry-run\n  $ flowstore prune --older-than 30d --every 1h",
     )
-    .action((options: { olderThan: string; status?: RunStatus[]; batchSize: string; dryRun?: boolean }) =>
+    .action((options: PruneCommandOptions) =>
       cli.withStore({ migrate: false }, async (store) => {
+        if (options.every !== undefined) return pruneEvery(store, cli, options);
         const finishedBefore = new Date(Date.now() - parseDuration(options.olderThan));
         const prune = { finishedBefore, statuses: options.status, batchSize: Number(options.batchSize) };
         const total = await countPrunable({ db: store.driver, q: quoteIdentifier(store.schema) }, prune);
@@ -68,4 +73,49 @@ export function registerPruneCommand(program: Command, cli: CliContext): void {
         });
       }),
     );
+}
+
+interface PruneCommandOptions {
+  olderThan: string;
+  status?: RunStatus[];
+  batchSize: string;
+  dryRun?: boolean;
+  every?: string;
+}
+
+/** `--every`: store.startMaintenance() until SIGINT or SIGTERM, one line of output per run. */
+async function pruneEvery(store: Store, cli: CliContext, options: PruneCommandOptions): Promise<void> {
+  if (options.dryRun) {
+    throw new ValidationError("--dry-run counts once; it cannot be combined with --every", {
+      field: "every",
+    });
+  }
+  const olderThanMs = parseDuration(options.olderThan);
+  const intervalMs = parseDuration(options.every as string, "every");
+  const maintenance = store.startMaintenance({
+    olderThanMs,
+    intervalMs,
+    statuses: options.status,
+    batchSize: Number(options.batchSize),
+    onRun: ({ finishedBefore, batches, ...counts }) => {
+      const removed = Object.entries(counts)
+        .filter(([, rows]) => rows > 0)
+        .map(([what, rows]) => `${rows} ${what}`);
+      process.stdout.write(
+        cli.options.json
+          ? `${JSON.stringify({ at: new Date(), finishedBefore, batches, ...counts })}\n`
+          : `${new Date().toISOString()} pruned what finished before ${finishedBefore.toISOString()}: ${removed.join(", ") || "nothing"}\n`,
+      );
+    },
+    onError: (error) =>
+      process.stderr.write(`prune failed, trying again in ${options.every}: ${String(error)}\n`),
+  });
+  // Like serve: while this process holds the embedded store, other commands reach it through here.
+  const unshare = await shareIfEmbedded(store);
+  try {
+    await untilStopped();
+  } finally {
+    await maintenance.stop();
+    await unshare();
+  }
 }

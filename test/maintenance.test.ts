@@ -1,0 +1,93 @@
+/** Scheduled retention: store.startMaintenance() prunes at once, then on every interval, until stopped. */
+import { describe, expect, it } from "vitest";
+import { type Store, ValidationError } from "../src/index.js";
+import { forEachDriver } from "./harness.js";
+
+/** `n` completed executions that finished `ageDays` ago. */
+async function finished(store: Store, n: number, ageDays: number): Promise<void> {
+  const def = await store.definitions.create({ name: `d-${ageDays}-${n}`, definition: {}, status: "active" });
+  await store.query(
+    `insert into ${store.schema}.executions (id, definition_id, status, completed_at)
+     select gen_random_uuid(), $1, 'completed', now() - $3::int * interval '1 day' from generate_series(1, $2)`,
+    [def.id, n, ageDays],
+  );
+}
+
+async function executionCount(store: Store): Promise<number> {
+  const { rows } = await store.query<{ n: number }>(
+    `select count(*)::int as n from ${store.schema}.executions`,
+  );
+  return rows[0]?.n ?? -1;
+}
+
+forEachDriver((driver) => {
+  describe("maintenance", () => {
+    it("prunes at once, then again on each interval, until stopped", async () => {
+      const store = await driver.open();
+      await finished(store, 3, 40);
+      await finished(store, 2, 1);
+      const errors: unknown[] = [];
+      let firstRun!: (executions: number) => void;
+      const firstRunDone = new Promise<number>((resolve) => {
+        firstRun = resolve;
+      });
+      const maintenance = store.startMaintenance({
+        olderThanMs: 30 * 24 * 3_600_000,
+        intervalMs: 50,
+        onRun: (result) => firstRun(result.executions),
+        onError: (error) => errors.push(error),
+      });
+      expect(await firstRunDone).toBe(3);
+      expect(await executionCount(store)).toBe(2);
+
+      // Work that ages past the cut later is taken by a later run.
+      await finished(store, 4, 45);
+      await expect.poll(() => executionCount(store), { timeout: 10_000 }).toBe(2);
+      await maintenance.stop();
+
+      // Stopped: nothing runs any more.
+      await finished(store, 1, 50);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(await executionCount(store)).toBe(3);
+      expect(errors).toEqual([]);
+    });
+
+    it("stop() ends the run in progress after its batch", async () => {
+      const store = await driver.open();
+      await finished(store, 20, 40);
+      let runsSeen = 0;
+      const maintenance = store.startMaintenance({
+        olderThanMs: 0,
+        batchSize: 1,
+        onProgress: (progress) => {
+          if (progress.batches === 3) void maintenance.stop();
+        },
+        onRun: () => {
+          runsSeen++;
+        },
+      });
+      await expect.poll(() => runsSeen, { timeout: 10_000 }).toBe(1);
+      await maintenance.stop();
+      expect(await executionCount(store)).toBe(17);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(await executionCount(store)).toBe(17);
+      expect(runsSeen).toBe(1);
+    });
+
+    it("rejects bad options at once, before anything is deleted", async () => {
+      const store = await driver.open();
+      await finished(store, 2, 40);
+      for (const options of [
+        { olderThanMs: -1 },
+        { olderThanMs: Number.NaN },
+        { olderThanMs: 1_000, intervalMs: 0 },
+        { olderThanMs: 1_000, batchSize: 0 },
+        { olderThanMs: 1_000, statuses: ["running" as "completed"] },
+      ]) {
+        expect(() => store.startMaintenance(options)).toThrow(ValidationError);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(await executionCount(store)).toBe(2);
+    });
+  });
+});
