@@ -174,8 +174,16 @@ forEachDriver((driver) => {
       expect(await store.jobs.get(id)).toMatchObject({
         status: "dead",
         leaseOwner: null,
+        leaseExpiresAt: null,
         lastError: { message: "lease expired on the last attempt" },
       });
+      // The lease is cleared by the claim itself: a job revived and claimed again right after keeps
+      // its new lease.
+      await store.jobs.retry([id]);
+      const [again] = await store.jobs.claim({ queue: "q", workerId: "w2" });
+      expect(again?.id).toBe(id);
+      expect(await store.jobs.get(id)).toMatchObject({ status: "running", leaseOwner: "w2" });
+      await store.jobs.complete(again as NonNullable<typeof again>);
     });
 
     it("heartbeat extends a lease; release hands the job back without counting the attempt", async () => {

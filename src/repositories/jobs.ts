@@ -201,6 +201,9 @@ export function jobsChannel(schema: string): string {
 
 const MAX_INT = 2_147_483_647;
 
+/** In a claim: a job whose lease expired on its last attempt, which goes dead instead of round again. */
+const DYING = "j.status = 'running' and j.attempts >= j.max_attempts";
+
 /** Completions of more jobs than this are planned for their own arrays (see completeMany). */
 const PREPARED_COMPLETION_MAX = 32;
 
@@ -496,12 +499,15 @@ export class Jobs {
        ),
        candidates as (select id from expired union all select id from ready)
        update ${this.t} j
-          set status = case when j.status = 'running' and j.attempts >= j.max_attempts then 'dead' else 'running' end,
-              last_error = case when j.status = 'running' and j.attempts >= j.max_attempts
+          set status = case when ${DYING} then 'dead' else 'running' end,
+              last_error = case when ${DYING}
                                 then jsonb_build_object('message', 'lease expired on the last attempt') else j.last_error end,
-              attempts = j.attempts + case when j.status = 'running' and j.attempts >= j.max_attempts then 0 else 1 end,
-              lease_owner = $3, lease_token = gen_random_uuid(),
-              lease_expires_at = now() + $4::int * interval '1 millisecond', updated_at = now()
+              attempts = j.attempts + case when ${DYING} then 0 else 1 end,
+              -- A job that goes dead here holds no lease: it is in no one's hands.
+              lease_owner = case when ${DYING} then null else $3 end,
+              lease_token = case when ${DYING} then null else gen_random_uuid() end,
+              lease_expires_at = case when ${DYING} then null else now() + $4::int * interval '1 millisecond' end,
+              updated_at = now()
          from candidates c${this.relaxedCommit ? ", relaxed_commit" : ""}
         where j.id = c.id
        returning ${CLAIMED_COLUMNS}`,
@@ -511,16 +517,8 @@ export class Jobs {
     // UPDATE ... RETURNING keeps no order; hand the jobs out in the order they were chosen.
     rows.sort((a, b) => b.priority - a.priority || a.run_at - b.run_at || (a.id < b.id ? -1 : 1));
     const claimed: LeasedJob[] = [];
-    const dead: string[] = [];
     for (const row of rows) {
-      if (row.status === "dead") dead.push(row.id);
-      else claimed.push(toLeasedJob(row, queue, workerId, leaseMs));
-    }
-    if (dead.length) {
-      await this.context.db.query(
-        `update ${this.t} set lease_owner = null, lease_token = null, lease_expires_at = null where id = any($1::uuid[])`,
-        [dead],
-      );
+      if (row.status !== "dead") claimed.push(toLeasedJob(row, queue, workerId, leaseMs));
     }
     return claimed;
   }
