@@ -31,6 +31,7 @@ export interface Maintenance {
 }
 
 const DEFAULT_INTERVAL_MS = 10 * 60_000;
+const MAX_TIMER_MS = 2_147_483_647;
 
 export function startMaintenance(
   prune: (options: PruneOptions) => Promise<PruneResult>,
@@ -44,10 +45,17 @@ export function startMaintenance(
     });
   }
   const intervalMs = options.intervalMs ?? DEFAULT_INTERVAL_MS;
-  if (!Number.isInteger(intervalMs) || intervalMs < 1) {
-    throw new ValidationError("intervalMs must be a positive integer", { field: "intervalMs" });
+  // A timer's delay is a 32-bit integer: Node runs anything longer after 1 ms.
+  if (!Number.isInteger(intervalMs) || intervalMs < 1 || intervalMs > MAX_TIMER_MS) {
+    throw new ValidationError(`intervalMs must be an integer from 1 to ${MAX_TIMER_MS} (about 24 days)`, {
+      field: "intervalMs",
+    });
   }
-  checkPruneOptions({ finishedBefore: new Date(), statuses: options.statuses, batchSize: options.batchSize });
+  checkPruneOptions({
+    finishedBefore: new Date(Date.now() - olderThanMs),
+    statuses: options.statuses,
+    batchSize: options.batchSize,
+  });
   const onError = options.onError ?? warn;
   const stopping = new AbortController();
   let timer: NodeJS.Timeout | undefined;
@@ -65,7 +73,11 @@ export function startMaintenance(
       });
       options.onRun?.({ ...result, finishedBefore });
     } catch (error) {
-      onError(error);
+      try {
+        onError(error);
+      } catch (thrown) {
+        warn(thrown); // a run never rejects: the next one is already scheduled
+      }
     }
   };
   const schedule = (delayMs: number) => {

@@ -7,8 +7,8 @@
  * deleted and never loses its parent. Only direct children are checked, so a finished grandparent
  * of a running execution may go while the finished parent between them stays.
  *
- * Completed jobs kept in jobs_history without an execution go by their own completion time, when the
- * prune includes completed executions; expired key-value entries are swept last.
+ * Completed jobs kept in jobs_history whose execution is none or gone go by their own completion time,
+ * when the prune includes completed executions; expired key-value entries are swept last.
  */
 
 import type { Queryable } from "./db/driver.js";
@@ -37,7 +37,7 @@ export interface PruneResult {
   correlations: number;
   timers: number;
   jobs: number;
-  /** Completed-job records: those of the pruned executions, and those of no execution older than the cut. */
+  /** Completed-job records: the pruned executions', and those of no (or a gone) execution older than the cut. */
   jobsHistory: number;
   blobs: number;
   /** Expired key-value entries swept (they were already invisible), after the executions. */
@@ -175,35 +175,40 @@ export async function prune(context: PruneContext, options: PruneOptions): Promi
     if (batch.executions < batchSize) break;
   }
   if (!options.signal?.aborted && statuses.includes("completed")) {
-    total.jobsHistory += await sweepJobHistory(context, before, batchSize, options.signal);
+    await sweepJobHistory(context, before, batchSize, total, options);
   }
   if (!options.signal?.aborted) total.expiredKv = await context.sweepExpiredKv(batchSize);
   return total;
 }
 
 /**
- * Completed jobs kept with `keepCompleted` that belong to no execution (the others go with their
- * execution) and finished before the cut: a batch per statement, oldest first, over the completed_at
- * index.
+ * Completed jobs kept with `keepCompleted` whose execution is none or gone (the others go with their
+ * execution) and that finished before the cut: a batch per statement, oldest first, over the
+ * completed_at index; rows another prune is deleting are skipped, not waited for.
  */
 async function sweepJobHistory(
   context: PruneContext,
   before: Date,
   batchSize: number,
-  signal: AbortSignal | undefined,
-): Promise<number> {
+  total: PruneResult,
+  options: PruneOptions,
+): Promise<void> {
   const { db, q } = context;
-  let total = 0;
   for (;;) {
-    if (signal?.aborted) break;
+    if (options.signal?.aborted) break;
     const { rowCount } = await db.query(
       `delete from ${q}.jobs_history where id in (
-         select id from ${q}.jobs_history where completed_at < $1 and execution_id is null
-          order by completed_at limit $2)`,
+         select h.id from ${q}.jobs_history h
+          where h.completed_at < $1
+            and (h.execution_id is null
+                 or not exists (select 1 from ${q}.executions e where e.id = h.execution_id))
+          order by h.completed_at limit $2 for update of h skip locked)`,
       [before, batchSize],
     );
-    total += rowCount;
+    if (rowCount === 0) break;
+    total.jobsHistory += rowCount;
+    total.batches++;
+    await options.onProgress?.({ ...total });
     if (rowCount < batchSize) break;
   }
-  return total;
 }

@@ -80,7 +80,9 @@ forEachDriver((driver) => {
       for (const options of [
         { olderThanMs: -1 },
         { olderThanMs: Number.NaN },
+        { olderThanMs: 1e20 },
         { olderThanMs: 1_000, intervalMs: 0 },
+        { olderThanMs: 1_000, intervalMs: 2 ** 31 },
         { olderThanMs: 1_000, batchSize: 0 },
         { olderThanMs: 1_000, statuses: ["running" as "completed"] },
       ]) {

@@ -21,7 +21,8 @@ export function parseDuration(text: string, option = "older-than"): number {
       { field: option },
     );
   }
-  return Number(match[1]) * (UNITS[match[2] as string] as number);
+  // Whole milliseconds: 1.1s is 1100, not 1100.0000000000002.
+  return Math.round(Number(match[1]) * (UNITS[match[2] as string] as number));
 }
 
 export function registerPruneCommand(program: Command, cli: CliContext): void {
@@ -92,30 +93,34 @@ async function pruneEvery(store: Store, cli: CliContext, options: PruneCommandOp
   }
   const olderThanMs = parseDuration(options.olderThan);
   const intervalMs = parseDuration(options.every as string, "every");
-  const maintenance = store.startMaintenance({
-    olderThanMs,
-    intervalMs,
-    statuses: options.status,
-    batchSize: Number(options.batchSize),
-    onRun: ({ finishedBefore, batches, ...counts }) => {
-      const removed = Object.entries(counts)
-        .filter(([, rows]) => rows > 0)
-        .map(([what, rows]) => `${rows} ${what}`);
-      process.stdout.write(
-        cli.options.json
-          ? `${JSON.stringify({ at: new Date(), finishedBefore, batches, ...counts })}\n`
-          : `${new Date().toISOString()} pruned what finished before ${finishedBefore.toISOString()}: ${removed.join(", ") || "nothing"}\n`,
-      );
-    },
-    onError: (error) =>
-      process.stderr.write(`prune failed, trying again in ${options.every}: ${String(error)}\n`),
-  });
+  if (intervalMs < 1 || intervalMs > 24 * 86_400_000) {
+    throw new ValidationError(`--every must be from 1ms to 24d; got ${options.every}`, { field: "every" });
+  }
+  const stopped = untilStopped(); // handles SIGINT and SIGTERM from here on
   // Like serve: while this process holds the embedded store, other commands reach it through here.
   const unshare = await shareIfEmbedded(store);
   try {
-    await untilStopped();
-  } finally {
+    const maintenance = store.startMaintenance({
+      olderThanMs,
+      intervalMs,
+      statuses: options.status,
+      batchSize: Number(options.batchSize),
+      onRun: ({ finishedBefore, batches, ...counts }) => {
+        const removed = Object.entries(counts)
+          .filter(([, rows]) => rows > 0)
+          .map(([what, rows]) => `${rows} ${what}`);
+        process.stdout.write(
+          cli.options.json
+            ? `${JSON.stringify({ at: new Date(), finishedBefore, batches, ...counts })}\n`
+            : `${new Date().toISOString()} pruned what finished before ${finishedBefore.toISOString()}: ${removed.join(", ") || "nothing"}\n`,
+        );
+      },
+      onError: (error) =>
+        process.stderr.write(`prune failed, trying again in ${options.every}: ${String(error)}\n`),
+    });
+    await stopped;
     await maintenance.stop();
+  } finally {
     await unshare();
   }
 }
