@@ -31,7 +31,8 @@ export interface WorkerOptions {
   batchSize?: number;
   /**
    * Claim statements in flight at once (default 2). Each claims up to batchSize / claimConcurrency
-   * jobs; more than one keeps handlers fed while a claim is on its way.
+   * jobs (the first ones after a wake-up fewer, growing fourfold from concurrency * 2); more than one
+   * keeps handlers fed while a claim is on its way.
    */
   claimConcurrency?: number;
   /** Lease length; renewed every leaseMs / 3 while the job is held (default 30 s). */
@@ -286,7 +287,7 @@ export function startWorker(jobs: Jobs, context: StoreContext, options: WorkerOp
     .catch((error: unknown) => onError(error)); // polling still finds the work
 
   // Claim at once; and again once LISTEN is in place, in case a job came between the two.
-  wakeUp();
+  if (!options.signal?.aborted) wakeUp();
   void listening.then(wakeUp);
 
   // On one connection (PGlite) a running transactional handler holds the connection, so any query stop()
