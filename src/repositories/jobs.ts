@@ -475,8 +475,8 @@ export class Jobs {
   }
 
   /**
-   * Leases up to `limit` jobs of a queue: due waiting jobs by priority then runAt, and (when those do not
-   * fill the batch) jobs whose lease expired. A job whose lease expired on its last attempt goes dead.
+   * Leases up to `limit` jobs of a queue: jobs whose lease expired first, then due waiting jobs by
+   * priority then runAt. A job whose lease expired on its last attempt goes dead.
    */
   async claim(options: ClaimOptions): Promise<LeasedJob[]> {
     const queue = checkText(options.queue, "queue");
@@ -484,21 +484,7 @@ export class Jobs {
     const limit = checkInteger(options.limit, "limit", 1, 1);
     const leaseMs = checkInteger(options.leaseMs, "leaseMs", 1, 30_000);
     const { rows } = await this.context.db.query<ClaimedRow>(
-      `with ${this.relaxedCommit ? `${RELAXED_COMMIT},` : ""} expired as (
-         -- Jobs whose worker lost its lease come first: behind a steady backlog they would wait forever.
-         select id from ${this.t}
-          where queue = $1 and status = 'running' and lease_expires_at < now()
-          order by lease_expires_at
-          limit $2 for update skip locked
-       ),
-       ready as (
-         select id from ${this.t}
-          where queue = $1 and status = 'waiting' and run_at <= now()
-          order by priority desc, run_at, id
-          limit $2 - (select count(*) from expired) for update skip locked
-       ),
-       candidates as (select id from expired union all select id from ready)
-       update ${this.t} j
+      `${this.relaxedCommit ? `with ${RELAXED_COMMIT} ` : ""}update ${this.t} j
           set status = case when ${DYING} then 'dead' else 'running' end,
               last_error = case when ${DYING}
                                 then jsonb_build_object('message', 'lease expired on the last attempt') else j.last_error end,
@@ -508,8 +494,23 @@ export class Jobs {
               lease_token = case when ${DYING} then null else gen_random_uuid() end,
               lease_expires_at = case when ${DYING} then null else now() + $4::int * interval '1 millisecond' end,
               updated_at = now()
-         from candidates c${this.relaxedCommit ? ", relaxed_commit" : ""}
-        where j.id = c.id
+         ${this.relaxedCommit ? "from relaxed_commit " : ""}where j.id in (
+           -- Jobs whose worker lost its lease come first: behind a steady backlog they would wait forever.
+           select id from (
+             select id from ${this.t}
+              where queue = $1 and status = 'running' and lease_expires_at < now()
+              order by lease_expires_at
+              limit $2 for update skip locked) expired
+           union all
+           select id from (
+             select id from ${this.t}
+              where queue = $1 and status = 'waiting' and run_at <= now()
+              order by priority desc, run_at, id
+              limit $2 for update skip locked) ready
+           -- The branches run in order and a row is locked only when pulled, so ready jobs are locked
+           -- only as far as the batch has room. (As IN, not as a join with a CTE of candidates: with
+           -- four claimers at a time, that form managed about 70% of this one's throughput.)
+           limit $2)
        returning ${CLAIMED_COLUMNS}`,
       [queue, limit, workerId, leaseMs],
       { prepare: true },
