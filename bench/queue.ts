@@ -204,7 +204,10 @@ async function flowstore(url: string, jobs: number, samples: number): Promise<Ru
 async function graphile(url: string, jobs: number, samples: number): Promise<Run> {
   // One pool for enqueueing and the worker, as flowstore's store has: neither drain pays for connecting.
   const pgPool = new pg.Pool({ connectionString: url, max: 12 });
-  pgPool.on("error", () => {}); // an idle client's error; the drain would fail loudly anyway
+  // Errors of idle or connecting clients, as graphile-worker asks of a pool it is given; a drain would
+  // fail loudly anyway.
+  pgPool.on("error", () => {});
+  pgPool.on("connect", (client) => client.on("error", () => {}));
   const utils = await makeWorkerUtils({ pgPool });
   await utils.migrate();
   let t = performance.now();
