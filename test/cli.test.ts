@@ -11,6 +11,7 @@ import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openStore } from "../src/index.js";
 import { fileDatabaseUrl, uniqueSchema } from "./harness.js";
+import { finishedExecutions } from "./workflow-fixtures.js";
 
 const MAIN = path.resolve("src/cli/main.ts");
 const TSX = pathToFileURL(path.resolve("node_modules/tsx/dist/loader.mjs")).href;
@@ -172,14 +173,7 @@ describe("flowstore command", () => {
 
   it("prune --every keeps pruning, a JSON line per run, until SIGTERM", { timeout: 60_000 }, async () => {
     const store = await openStore({ connection: url, schema, migrate: false });
-    const old = async (n: number) => {
-      const def = await store.definitions.create({ name: `old-${n}`, definition: {}, status: "active" });
-      await store.query(
-        `insert into ${store.schema}.executions (id, definition_id, status, completed_at)
-         select gen_random_uuid(), $1, 'completed', now() - interval '40 days' from generate_series(1, $2)`,
-        [def.id, n],
-      );
-    };
+    const old = (n: number) => finishedExecutions(store, n, 40);
     try {
       await old(3);
       const child = spawn(

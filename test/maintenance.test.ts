@@ -2,30 +2,16 @@
 import { describe, expect, it } from "vitest";
 import { type Store, ValidationError } from "../src/index.js";
 import { forEachDriver } from "./harness.js";
+import { countRows, finishedExecutions } from "./workflow-fixtures.js";
 
-/** `n` completed executions that finished `ageDays` ago. */
-async function finished(store: Store, n: number, ageDays: number): Promise<void> {
-  const def = await store.definitions.create({ name: `d-${ageDays}-${n}`, definition: {}, status: "active" });
-  await store.query(
-    `insert into ${store.schema}.executions (id, definition_id, status, completed_at)
-     select gen_random_uuid(), $1, 'completed', now() - $3::int * interval '1 day' from generate_series(1, $2)`,
-    [def.id, n, ageDays],
-  );
-}
-
-async function executionCount(store: Store): Promise<number> {
-  const { rows } = await store.query<{ n: number }>(
-    `select count(*)::int as n from ${store.schema}.executions`,
-  );
-  return rows[0]?.n ?? -1;
-}
+const executionCount = (store: Store) => countRows(store, "executions");
 
 forEachDriver((driver) => {
   describe("maintenance", () => {
     it("prunes at once, then again on each interval, until stopped", async () => {
       const store = await driver.open();
-      await finished(store, 3, 40);
-      await finished(store, 2, 1);
+      await finishedExecutions(store, 3, 40);
+      await finishedExecutions(store, 2, 1);
       const errors: unknown[] = [];
       let firstRun!: (executions: number) => void;
       const firstRunDone = new Promise<number>((resolve) => {
@@ -41,12 +27,12 @@ forEachDriver((driver) => {
       expect(await executionCount(store)).toBe(2);
 
       // Work that ages past the cut later is taken by a later run.
-      await finished(store, 4, 45);
+      await finishedExecutions(store, 4, 45);
       await expect.poll(() => executionCount(store), { timeout: 10_000 }).toBe(2);
       await maintenance.stop();
 
       // Stopped: nothing runs any more.
-      await finished(store, 1, 50);
+      await finishedExecutions(store, 1, 50);
       await new Promise((resolve) => setTimeout(resolve, 300));
       expect(await executionCount(store)).toBe(3);
       expect(errors).toEqual([]);
@@ -54,7 +40,7 @@ forEachDriver((driver) => {
 
     it("stop() ends the run in progress after its batch", async () => {
       const store = await driver.open();
-      await finished(store, 20, 40);
+      await finishedExecutions(store, 20, 40);
       let runsSeen = 0;
       const maintenance = store.startMaintenance({
         olderThanMs: 0,
@@ -76,7 +62,7 @@ forEachDriver((driver) => {
 
     it("rejects bad options at once, before anything is deleted", async () => {
       const store = await driver.open();
-      await finished(store, 2, 40);
+      await finishedExecutions(store, 2, 40);
       for (const options of [
         { olderThanMs: -1 },
         { olderThanMs: Number.NaN },

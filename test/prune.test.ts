@@ -2,6 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { type Store, ValidationError } from "../src/index.js";
 import { forEachDriver } from "./harness.js";
+import { finishedExecutions } from "./workflow-fixtures.js";
 
 const DAY = 24 * 60 * 60 * 1000;
 
@@ -37,12 +38,7 @@ async function seed(store: Store, definitionId: string, status: string, ageDays:
 
 /** `n` executions that finished 40 days ago, each with one root task, written in two statements. */
 async function seedFinished(store: Store, n: number): Promise<void> {
-  const def = await store.definitions.create({ name: "d", definition: {}, status: "active" });
-  await store.query(
-    `insert into ${store.schema}.executions (id, definition_id, status, completed_at)
-     select gen_random_uuid(), $1, 'completed', now() - interval '40 days' from generate_series(1, $2)`,
-    [def.id, n],
-  );
+  await finishedExecutions(store, n, 40);
   await store.query(
     `insert into ${store.schema}.tasks (task_exec_id, task_id, execution_id, status)
      select gen_random_uuid(), 'root', id, 'completed' from ${store.schema}.executions`,

@@ -17,6 +17,16 @@ export async function execution(store: StoreScope, definitionId?: string) {
   return execution;
 }
 
+/** `n` completed executions of a new definition, finished `ageDays` ago, written in one statement. */
+export async function finishedExecutions(store: Store, n: number, ageDays: number): Promise<void> {
+  const def = await definition(store);
+  await store.query(
+    `insert into "${store.schema}".executions (id, definition_id, status, completed_at)
+     select gen_random_uuid(), $1, 'completed', now() - $3::int * interval '1 day' from generate_series(1, $2)`,
+    [def.id, n, ageDays],
+  );
+}
+
 export async function countRows(store: Store, table: string): Promise<number> {
   const { rows } = await store.query<{ n: number }>(
     `select count(*)::int as n from "${store.schema}".${table}`,
