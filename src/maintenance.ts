@@ -76,7 +76,7 @@ export function startMaintenance(
       try {
         onError(error);
       } catch (thrown) {
-        warn(thrown); // a run never rejects: the next one is already scheduled
+        warn(thrown); // a run never rejects, so the next one is always scheduled
       }
     }
   };

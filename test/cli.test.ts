@@ -215,4 +215,43 @@ describe("flowstore command", () => {
       await store.close();
     }
   });
+
+  it("prune --every waits for its next run, however long, until SIGTERM", { timeout: 60_000 }, async () => {
+    const child = spawn(
+      process.execPath,
+      [
+        "--import",
+        TSX,
+        MAIN,
+        "--url",
+        url,
+        "--schema",
+        schema,
+        "prune",
+        "--older-than",
+        "30d",
+        "--every",
+        "1h",
+      ],
+      { cwd: work, env: environment() },
+    );
+    let exitCode: number | null | undefined;
+    const exited = new Promise<void>((resolve) =>
+      child.on("exit", (code) => {
+        exitCode = code;
+        resolve();
+      }),
+    );
+    let stdout = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    await expect.poll(() => stdout, { timeout: 30_000 }).toMatch(/pruned what finished before/);
+    // Past the pool's 10 s idle timeout, after which only the wait for a signal holds the process.
+    await new Promise((resolve) => setTimeout(resolve, 12_000));
+    expect(exitCode).toBeUndefined();
+    child.kill("SIGTERM");
+    await exited;
+    expect(exitCode).toBe(0);
+  });
 });

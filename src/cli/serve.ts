@@ -26,10 +26,15 @@ export async function shareIfEmbedded(store: Store): Promise<() => Promise<void>
   return () => shared.close();
 }
 
-/** Resolves on the first SIGINT or SIGTERM (Ctrl-C). */
+/**
+ * Resolves on the first SIGINT or SIGTERM (Ctrl-C), keeping the process alive until then: signal
+ * handlers do not, and a pool whose connections idle out leaves nothing else that would.
+ */
 export function untilStopped(): Promise<string> {
   return new Promise((resolve) => {
+    const keepAlive = setInterval(() => {}, 2 ** 30);
     const stop = (signal: string) => {
+      clearInterval(keepAlive);
       process.off("SIGINT", onInt);
       process.off("SIGTERM", onTerm);
       resolve(signal);
