@@ -135,6 +135,10 @@ describe("flowstore command", () => {
     expect(missing.code).not.toBe(0);
     expect(missing.stderr).toMatch(/^flowstore: NotFoundError: execution .* not found\n$/);
 
+    const unmigrated = await flowstore(["prune", "--older-than", "30d", "--schema", uniqueSchema("bare")]);
+    expect(unmigrated.code).not.toBe(0);
+    expect(unmigrated.stderr).toMatch(/^flowstore: .*\(is the schema migrated\? run: flowstore migrate\)\n$/);
+
     const badAge = await flowstore(["prune", "--older-than", "soon"]);
     expect(badAge.code).not.toBe(0);
     expect(badAge.stderr.trim().split("\n")).toHaveLength(1);

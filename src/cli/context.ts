@@ -1,6 +1,7 @@
 /** What every command shares: the global options, opening the store, and printing text or JSON. */
 
 import type { Command } from "commander";
+import { StoreError } from "../errors.js";
 import { openStore, type Store } from "../store.js";
 
 export interface GlobalOptions {
@@ -48,4 +49,13 @@ export function columns(rows: Array<Record<string, unknown>>, empty = "(none)"):
       .join("  ")
       .trimEnd();
   return [line(keys), ...rows.map((r) => line(keys.map((k) => text(r[k]))))].join("\n");
+}
+
+/** A missing table or schema means the store was never migrated: say what to run. */
+export function errorLine(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const kind = error instanceof StoreError ? `${error.name}: ` : "";
+  const unmigrated =
+    error instanceof StoreError && (error.sqlState === "42P01" || error.sqlState === "3F000");
+  return `${kind}${message}${unmigrated ? " (is the schema migrated? run: flowstore migrate)" : ""}`;
 }

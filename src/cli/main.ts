@@ -2,11 +2,10 @@
 /** The flowstore command. Every command takes --url, --schema, --json and --verbose. */
 
 import { Command, Option } from "commander";
-import { StoreError } from "../errors.js";
 import { migrationScript } from "../migrations/runner.js";
 import { DEFAULT_SCHEMA } from "../store.js";
 import { registerBlobCommands } from "./blobs.js";
-import { CliContext } from "./context.js";
+import { CliContext, errorLine } from "./context.js";
 import { registerDemoCommand } from "./demo.js";
 import { registerExecutionCommands } from "./executions.js";
 import { registerJobCommands } from "./jobs.js";
@@ -90,9 +89,7 @@ registerDemoCommand(program, cli);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   // One clear line by default; the stack only when asked for.
-  const message = error instanceof Error ? error.message : String(error);
-  const kind = error instanceof StoreError ? `${error.name}: ` : "";
-  process.stderr.write(`flowstore: ${kind}${message}\n`);
+  process.stderr.write(`flowstore: ${errorLine(error)}\n`);
   if (cli.options.verbose && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
   process.exitCode = 1;
 });

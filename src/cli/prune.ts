@@ -6,7 +6,7 @@ import { ValidationError } from "../errors.js";
 import type { RunStatus } from "../repositories/run-status.js";
 import { countPrunable } from "../retention.js";
 import type { Store } from "../store.js";
-import { type CliContext, columns } from "./context.js";
+import { type CliContext, columns, errorLine } from "./context.js";
 import { progressBar } from "./progress-bar.js";
 import { shareIfEmbedded, untilStopped } from "./serve.js";
 
@@ -116,7 +116,7 @@ async function pruneEvery(store: Store, cli: CliContext, options: PruneCommandOp
         );
       },
       onError: (error) =>
-        process.stderr.write(`prune failed, trying again in ${options.every}: ${String(error)}\n`),
+        process.stderr.write(`prune failed, trying again in ${options.every}: ${errorLine(error)}\n`),
     });
     await stopped;
     await maintenance.stop();
