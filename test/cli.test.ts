@@ -47,6 +47,34 @@ function environment(): NodeJS.ProcessEnv {
   return env;
 }
 
+/** A long-running command: its output so far, whether it has exited, and a SIGTERM that waits for the exit. */
+function startFlowstore(args: string[]) {
+  const child = spawn(process.execPath, ["--import", TSX, MAIN, "--url", url, "--schema", schema, ...args], {
+    cwd: work,
+    env: environment(),
+  });
+  let stdout = "";
+  child.stdout.on("data", (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  let exitCode: number | null | undefined;
+  const exited = new Promise<void>((resolve) =>
+    child.on("exit", (code) => {
+      exitCode = code;
+      resolve();
+    }),
+  );
+  return {
+    stdout: () => stdout,
+    exitCode: () => exitCode,
+    async terminate(): Promise<number | null | undefined> {
+      child.kill("SIGTERM");
+      await exited;
+      return exitCode;
+    },
+  };
+}
+
 /** A few child processes at a time: the machine has two cores. */
 async function inBatches<T, R>(items: T[], size: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const results: R[] = [];
@@ -180,31 +208,10 @@ describe("flowstore command", () => {
     const old = (n: number) => finishedExecutions(store, n, 40);
     try {
       await old(3);
-      const child = spawn(
-        process.execPath,
-        [
-          "--import",
-          TSX,
-          MAIN,
-          "--url",
-          url,
-          "--schema",
-          schema,
-          "prune",
-          "--older-than",
-          "30d",
-          "--every",
-          "1s",
-          "--json",
-        ],
-        { cwd: work, env: environment() },
-      );
-      let stdout = "";
-      child.stdout.on("data", (chunk: Buffer) => {
-        stdout += chunk.toString();
-      });
+      const command = startFlowstore(["prune", "--older-than", "30d", "--every", "1s", "--json"]);
       const runs = () =>
-        stdout
+        command
+          .stdout()
           .split("\n")
           .filter(Boolean)
           .map((line) => JSON.parse(line));
@@ -212,50 +219,18 @@ describe("flowstore command", () => {
       expect(runs()[0]).toMatchObject({ executions: 3 });
       await old(2);
       await expect.poll(() => runs().some((run) => run.executions === 2), { timeout: 30_000 }).toBe(true);
-      const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
-      child.kill("SIGTERM");
-      expect(await exited).toBe(0);
+      expect(await command.terminate()).toBe(0);
     } finally {
       await store.close();
     }
   });
 
   it("prune --every waits for its next run, however long, until SIGTERM", { timeout: 60_000 }, async () => {
-    const child = spawn(
-      process.execPath,
-      [
-        "--import",
-        TSX,
-        MAIN,
-        "--url",
-        url,
-        "--schema",
-        schema,
-        "prune",
-        "--older-than",
-        "30d",
-        "--every",
-        "1h",
-      ],
-      { cwd: work, env: environment() },
-    );
-    let exitCode: number | null | undefined;
-    const exited = new Promise<void>((resolve) =>
-      child.on("exit", (code) => {
-        exitCode = code;
-        resolve();
-      }),
-    );
-    let stdout = "";
-    child.stdout.on("data", (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    await expect.poll(() => stdout, { timeout: 30_000 }).toMatch(/pruned what finished before/);
+    const command = startFlowstore(["prune", "--older-than", "30d", "--every", "1h"]);
+    await expect.poll(command.stdout, { timeout: 30_000 }).toMatch(/pruned what finished before/);
     // Past the pool's 10 s idle timeout, after which only the wait for a signal holds the process.
     await new Promise((resolve) => setTimeout(resolve, 12_000));
-    expect(exitCode).toBeUndefined();
-    child.kill("SIGTERM");
-    await exited;
-    expect(exitCode).toBe(0);
+    expect(command.exitCode()).toBeUndefined();
+    expect(await command.terminate()).toBe(0);
   });
 });
