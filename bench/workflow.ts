@@ -1,7 +1,7 @@
 /**
  * npm run bench -- workflow
- * Issue 3's "state" benchmark, for workflow state (bench/state.ts is issue 5's, for durableState, kv
- * and blobs). Our repository calls against the very statements they send, captured through statement
+ * The benchmark of workflow state: definitions, executions and tasks (bench/state.ts covers actor
+ * state, kv and blobs). Our repository calls against the very statements they send, captured through statement
  * logging and sent with raw `pg` and the same values, on the same server in the same run, concurrency 8.
  * Then batches against the same rows written one call at a time.
  */
@@ -44,7 +44,7 @@ async function capturingStore(url: string, schema: string) {
 }
 
 export async function run(context: BenchContext): Promise<void> {
-  log('workflow state: issue 3\'s "state" benchmark (definitions, executions, tasks)');
+  log("workflow state: definitions, executions, tasks");
   const url = await context.freshDatabase();
   const schema = "bench";
   const store = await openStore({ connection: url, schema, pool: { max: CONCURRENCY } });

@@ -1,12 +1,10 @@
 export type { BlobBackend, BlobContent, BlobIO, BlobWriteRequest } from "./blobs/backend.js";
 export { DEFAULT_CHUNK_SIZE, type PostgresBlobOptions, postgresBlobs } from "./blobs/postgres.js";
 export { type Codec, type Encoded, JSON_MANIFEST, jsonCodec, protobufCodec } from "./codecs.js";
-export type {
-  ConnectionFields,
-  PoolOptions,
-  SslMode,
-} from "./config.js";
-export { ConnectionConfig, POOL_DEFAULTS, parseConnectionString, resolveConnection } from "./config.js";
+export { ConnectionConfig } from "./config/connection-config.js";
+export { type ConnectionFields, parseConnectionString, type SslMode } from "./config/connection-string.js";
+export { resolveConnection } from "./config/environment.js";
+export { POOL_DEFAULTS, type PoolOptions } from "./config/pool.js";
 export type { IsolationLevel, QueryResult, TransactionOptions } from "./db/driver.js";
 export {
   BlobError,
@@ -25,23 +23,59 @@ export type { Maintenance, MaintenanceOptions } from "./maintenance.js";
 export type { MigrateResult } from "./migrations/runner.js";
 export { migrationScript } from "./migrations/runner.js";
 export { DEFAULT_LIMITS, type PayloadLimits } from "./payload.js";
-export * from "./repositories/blobs.js";
-export * from "./repositories/component-state.js";
-export * from "./repositories/correlations.js";
-export * from "./repositories/definitions.js";
-export * from "./repositories/durable-state.js";
-export * from "./repositories/executions.js";
-export * from "./repositories/jobs.js";
-export type { PageOptions } from "./repositories/key-cursor.js";
-export * from "./repositories/kv.js";
-export * from "./repositories/tasks.js";
-export * from "./repositories/timers.js";
-export type { PruneOptions, PruneResult } from "./retention.js";
+export { Jobs } from "./queue/jobs.js";
+export * from "./queue/types.js";
+export { jobsChannel, wakeStatement } from "./queue/wake.js";
+export type { BlobData, BlobInfo, BlobPutOptions, BlobRange } from "./repositories/blob-types.js";
+export { Blobs } from "./repositories/blobs.js";
 export {
-  DEFAULT_SCHEMA,
-  openStore,
-  Store,
-  type StoreOptions,
-  StoreScope,
-  type Transaction,
-} from "./store.js";
+  ComponentState,
+  type ComponentStateEntry,
+  type ComponentStatePutOptions,
+} from "./repositories/component-state.js";
+export { type AddCorrelationOptions, type Correlation, Correlations } from "./repositories/correlations.js";
+export {
+  DEFINITION_STATUSES,
+  type Definition,
+  type DefinitionFilter,
+  type DefinitionStatus,
+  Definitions,
+  type NewDefinition,
+} from "./repositories/definitions.js";
+export {
+  DurableState,
+  type DurableStateListOptions,
+  type DurableStateRecord,
+  type DurableStateWrite,
+  type DurableStateWriteResult,
+} from "./repositories/durable-state.js";
+export {
+  type CancelExecutionOptions,
+  EXECUTION_STATUSES,
+  type Execution,
+  type ExecutionFilter,
+  type ExecutionListOptions,
+  type ExecutionPatch,
+  type ExecutionRecord,
+  type ExecutionStatus,
+  type ExecutionWriteOptions,
+  type Page,
+  type StartExecution,
+} from "./repositories/execution-types.js";
+export { Executions } from "./repositories/executions.js";
+export type { PageOptions } from "./repositories/key-cursor.js";
+export { KeyValue, type KvEntry, type KvSetOptions, type KvSweepOptions } from "./repositories/kv.js";
+export type {
+  ChildTask,
+  Task,
+  TaskFilter,
+  TaskNode,
+  TaskProgress,
+  TaskRecord,
+  TaskStatus,
+} from "./repositories/task-types.js";
+export { Tasks } from "./repositories/tasks.js";
+export { type LeasedTimer, type ScheduleTimer, type Timer, Timers } from "./repositories/timers.js";
+export type { PruneOptions, PruneResult } from "./retention.js";
+export { StoreScope, type Transaction } from "./scope.js";
+export { DEFAULT_SCHEMA, openStore, Store, type StoreOptions } from "./store.js";

@@ -2,19 +2,28 @@
  * Retention: `store.prune()` deletes finished executions with everything that belongs to them, a batch
  * at a time, each batch in a short transaction of its own, so no lock is held longer than one batch.
  *
- * An execution is pruned when it finished (a terminal status) before the cut, its parent (if any) is
- * finished or gone, and none of its child executions is unfinished: a running execution is never
- * deleted and never loses its parent. Only direct children are checked, so a finished grandparent
- * of a running execution may go while the finished parent between them stays.
+ * Which executions may go is the executions' rule (repositories/execution-retention.ts); what each
+ * owns, each area deletes. A running execution is never deleted and never loses its parent.
  *
  * Completed jobs kept in jobs_history whose execution is none or gone go by their own completion time,
  * when the prune includes completed executions; expired key-value entries are swept last.
  */
 
-import type { Queryable } from "./db/driver.js";
+import type { SqlContext } from "./context.js";
 import { ValidationError } from "./errors.js";
+import { deleteJobsOf, deleteOrphanedJobHistory } from "./queue/admin.js";
+import { deleteBlobsOf } from "./repositories/blobs.js";
+import { deleteComponentStateOf } from "./repositories/component-state.js";
+import { deleteCorrelationsOf } from "./repositories/correlations.js";
+import {
+  countPrunableExecutions,
+  deleteExecutions,
+  lockPrunableExecutions,
+} from "./repositories/execution-retention.js";
 import { checkOneOrMany } from "./repositories/input.js";
 import { type RunStatus, TERMINAL_STATUSES } from "./repositories/run-status.js";
+import { deleteTasksOf } from "./repositories/tasks.js";
+import { deleteTimersOf } from "./repositories/timers.js";
 
 export interface PruneOptions {
   /** Executions that finished before this moment go. */
@@ -46,25 +55,11 @@ export interface PruneResult {
   batches: number;
 }
 
-export interface PruneContext {
-  readonly db: Queryable;
-  /** The quoted schema name. */
-  readonly q: string;
+export interface PruneContext extends SqlContext {
   /** Removes blob content outside PostgreSQL recorded as garbage (after each batch commits). */
   collectGarbage(): Promise<unknown>;
   /** Deletes expired key-value entries in batches of `batchSize`; returns how many. */
   sweepExpiredKv(batchSize: number): Promise<number>;
-}
-
-const TERMINAL_SQL = `('completed', 'failed', 'cancelled', 'timed_out')`;
-
-function candidates(q: string): string {
-  return `from ${q}.executions e
-    where e.completed_at < $1 and e.status = any($2::text[])
-      and (e.parent_execution_id is null or not exists (
-            select 1 from ${q}.executions p where p.id = e.parent_execution_id and p.status not in ${TERMINAL_SQL}))
-      and not exists (
-            select 1 from ${q}.executions c where c.parent_execution_id = e.id and c.status not in ${TERMINAL_SQL})`;
 }
 
 /** Checks prune options; throws ValidationError before anything is deleted. */
@@ -90,16 +85,9 @@ export function checkPruneOptions(options: PruneOptions): {
 }
 
 /** How many executions a prune with these options would remove now. */
-export async function countPrunable(
-  context: Pick<PruneContext, "db" | "q">,
-  options: PruneOptions,
-): Promise<number> {
+export async function countPrunable(context: SqlContext, options: PruneOptions): Promise<number> {
   const { before, statuses } = checkPruneOptions(options);
-  const { rows } = await context.db.query<{ n: number }>(
-    `select count(*)::int as n ${candidates(context.q)}`,
-    [before, statuses],
-  );
-  return rows[0]?.n ?? 0;
+  return countPrunableExecutions(context, { finishedBefore: before, statuses });
 }
 
 export async function prune(context: PruneContext, options: PruneOptions): Promise<PruneResult> {
@@ -119,51 +107,21 @@ export async function prune(context: PruneContext, options: PruneOptions): Promi
   };
   for (;;) {
     if (options.signal?.aborted) break;
-    const batch = await context.db.transaction(async (tx) => {
-      // Locked, and skipped if another transaction is writing them: they are taken next time.
-      const { rows } = await tx.query<{ id: string }>(
-        `select e.id ${candidates(q)} order by e.completed_at limit $3 for update of e skip locked`,
-        [before, statuses, batchSize],
-      );
-      const ids = rows.map((row) => row.id);
+    const batch = await context.db.transaction(async (db) => {
+      const tx = { db, q };
+      const ids = await lockPrunableExecutions(tx, { finishedBefore: before, statuses }, batchSize);
       if (ids.length === 0) return undefined;
-      const count = async (sql: string) => (await tx.query(sql, [ids])).rowCount;
-      const { rows: blobs } = await tx.query<{ id: string; backend: string; location: string | null }>(
-        `delete from ${q}.blobs where execution_id = any($1::uuid[]) returning id, backend, location`,
-        [ids],
-      );
-      const inPostgres = blobs.filter((b) => b.backend === "postgres").map((b) => b.id);
-      const elsewhere = blobs.filter((b) => b.backend !== "postgres");
-      if (inPostgres.length) {
-        await tx.query(`delete from ${q}.blob_chunks where blob_id = any($1::uuid[])`, [inPostgres]);
-      }
-      if (elsewhere.length) {
-        // Removed from their backend once this commits (as a replaced blob's content is).
-        await tx.query(
-          `insert into ${q}.blob_garbage (id, backend, location)
-           select * from unnest($1::uuid[], $2::text[], $3::text[]) on conflict (id) do nothing`,
-          [
-            elsewhere.map((b) => b.id),
-            elsewhere.map((b) => b.backend),
-            elsewhere.map((b) => b.location ?? b.id),
-          ],
-        );
-      }
+      const blobs = await deleteBlobsOf(tx, ids);
       return {
-        blobs: blobs.length,
-        external: elsewhere.length,
-        jobs: await count(`delete from ${q}.jobs where execution_id = any($1::uuid[])`),
-        jobsHistory: await count(`delete from ${q}.jobs_history where execution_id = any($1::uuid[])`),
-        // Through the unique index on (coalesce(execution_id, ...), name).
-        timers: await count(
-          `delete from ${q}.timers
-           where coalesce(execution_id, '00000000-0000-0000-0000-000000000000'::uuid) = any($1::uuid[])`,
-        ),
+        blobs: blobs.deleted,
+        external: blobs.external,
+        ...(await deleteJobsOf(tx, ids)),
+        timers: await deleteTimersOf(tx, ids),
         // These three would go by cascade; deleted first so they can be counted.
-        tasks: await count(`delete from ${q}.tasks where execution_id = any($1::uuid[])`),
-        componentState: await count(`delete from ${q}.component_state where execution_id = any($1::uuid[])`),
-        correlations: await count(`delete from ${q}.correlations where execution_id = any($1::uuid[])`),
-        executions: await count(`delete from ${q}.executions where id = any($1::uuid[])`),
+        tasks: await deleteTasksOf(tx, ids),
+        componentState: await deleteComponentStateOf(tx, ids),
+        correlations: await deleteCorrelationsOf(tx, ids),
+        executions: await deleteExecutions(tx, ids),
       };
     });
     if (!batch) break;
@@ -181,11 +139,7 @@ export async function prune(context: PruneContext, options: PruneOptions): Promi
   return total;
 }
 
-/**
- * Completed jobs kept with `keepCompleted` whose execution is none or gone (the others go with their
- * execution) and that finished before the cut: a batch per statement, oldest first, over the
- * completed_at index; rows another prune is deleting are skipped, not waited for.
- */
+/** Completed-job records of no (or a gone) execution that finished before the cut, a batch at a time. */
 async function sweepJobHistory(
   context: PruneContext,
   before: Date,
@@ -193,22 +147,13 @@ async function sweepJobHistory(
   total: PruneResult,
   options: PruneOptions,
 ): Promise<void> {
-  const { db, q } = context;
   for (;;) {
     if (options.signal?.aborted) break;
-    const { rowCount } = await db.query(
-      `delete from ${q}.jobs_history where id in (
-         select h.id from ${q}.jobs_history h
-          where h.completed_at < $1
-            and (h.execution_id is null
-                 or not exists (select 1 from ${q}.executions e where e.id = h.execution_id))
-          order by h.completed_at limit $2 for update of h skip locked)`,
-      [before, batchSize],
-    );
-    if (rowCount === 0) break;
-    total.jobsHistory += rowCount;
+    const deleted = await deleteOrphanedJobHistory(context, before, batchSize);
+    if (deleted === 0) break;
+    total.jobsHistory += deleted;
     total.batches++;
     await options.onProgress?.({ ...total });
-    if (rowCount < batchSize) break;
+    if (deleted < batchSize) break;
   }
 }

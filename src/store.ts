@@ -1,38 +1,20 @@
-/** openStore(): picks the driver, checks the connection, migrates, and builds the repositories. */
+/** openStore(): opens a driver for the options, checks the connection, migrates, and builds the repositories. */
 
-import pg from "pg";
 import type { BlobBackend } from "./blobs/backend.js";
-import {
-  type ConnectionConfig,
-  type ConnectionFields,
-  type PoolOptions,
-  resolveConnection,
-  resolvePoolOptions,
-} from "./config.js";
-import type { Driver, Queryable, QueryResult, StatementLogging, TransactionOptions } from "./db/driver.js";
-import { isPgPool, NodePostgresDriver } from "./db/node-postgres.js";
-import { advertisedSocket, isPglite, openEmbedded, openInMemory, PgliteDriver } from "./db/pglite.js";
-import { connectShared, SharedEmbeddedDriver } from "./db/pglite-socket.js";
+import type { PoolOptions } from "./config/pool.js";
+import type { Driver, StatementLogging } from "./db/driver.js";
+import { type ConnectionOption, openDriver } from "./db/open.js";
+import { shareEmbeddedStore } from "./db/pglite-socket.js";
 import { quoteIdentifier, validateSchemaName } from "./db/sql.js";
-import { ConnectionError, toStoreError, ValidationError } from "./errors.js";
+import { ConnectionError } from "./errors.js";
 import { consoleLogger, type Logger } from "./logger.js";
 import { type Maintenance, type MaintenanceOptions, startMaintenance } from "./maintenance.js";
 import { type MigrateResult, migrate, migrationStatus } from "./migrations/runner.js";
 import { DEFAULT_LIMITS, type PayloadLimits } from "./payload.js";
-import { Blobs } from "./repositories/blobs.js";
-import { ComponentState } from "./repositories/component-state.js";
-import { Correlations } from "./repositories/correlations.js";
-import { Definitions } from "./repositories/definitions.js";
-import { DurableState } from "./repositories/durable-state.js";
-import { Executions } from "./repositories/executions.js";
-import { Jobs } from "./repositories/jobs.js";
-import { KeyValue } from "./repositories/kv.js";
-import { Tasks } from "./repositories/tasks.js";
-import { Timers } from "./repositories/timers.js";
-import { type PruneOptions, type PruneResult, prune } from "./retention.js";
+import { countPrunable, type PruneOptions, type PruneResult, prune } from "./retention.js";
+import { StoreScope } from "./scope.js";
 
 export const DEFAULT_SCHEMA = "flowstore";
-export const DEFAULT_DATA_DIR = ".flowstore";
 
 export interface StoreOptions {
   /**
@@ -40,7 +22,7 @@ export interface StoreOptions {
    * or a PGlite instance of yours (never closed by us), or `"memory"` for a throwaway embedded database.
    * Unset: `DATABASE_URL` (or `PGHOST` / `POSTGRES_HOST`) if set, else the embedded database in `dataDir`.
    */
-  connection?: string | ConnectionFields | pg.Pool | import("@electric-sql/pglite").PGlite;
+  connection?: ConnectionOption;
   /** The embedded database's directory (default `./.flowstore`, or `FLOWSTORE_DATA_DIR`). */
   dataDir?: string;
   /** The schema holding every flowstore table (default `flowstore`). */
@@ -67,61 +49,6 @@ export interface StoreOptions {
   blobs?: BlobBackend;
 }
 
-/** What every repository is built on: a Queryable (the store, or a transaction) and the quoted schema. */
-export interface StoreContext {
-  readonly db: Queryable;
-  readonly schema: string;
-  /** The schema name quoted for SQL text: `"flowstore"`. */
-  readonly q: string;
-  /** The store's driver, for what a transaction cannot do (LISTEN, workers). */
-  readonly driver: Driver;
-  readonly logger: Logger;
-  readonly limits: PayloadLimits;
-  readonly blobBackend: BlobBackend | undefined;
-}
-
-/** The same surface on the store and inside a transaction. */
-export class StoreScope {
-  readonly definitions: Definitions;
-  readonly executions: Executions;
-  readonly tasks: Tasks;
-  readonly componentState: ComponentState;
-  readonly correlations: Correlations;
-  readonly timers: Timers;
-  readonly jobs: Jobs;
-  readonly durableState: DurableState;
-  readonly kv: KeyValue;
-  readonly blobs: Blobs;
-
-  constructor(protected readonly context: StoreContext) {
-    this.definitions = new Definitions(context);
-    this.executions = new Executions(context);
-    this.tasks = new Tasks(context);
-    this.componentState = new ComponentState(context);
-    this.correlations = new Correlations(context);
-    this.timers = new Timers(context);
-    this.jobs = new Jobs(context);
-    this.durableState = new DurableState(context);
-    this.kv = new KeyValue(context);
-    this.blobs = new Blobs(context);
-  }
-
-  /** Runs your own SQL (values only as `$n` parameters), in the transaction when called on one. */
-  async query<R = Record<string, unknown>>(
-    text: string,
-    values?: readonly unknown[],
-  ): Promise<QueryResult<R>> {
-    return this.context.db.query<R>(text, values);
-  }
-
-  /** Commits when `fn` returns, rolls back when it throws; nested, it is a savepoint. */
-  transaction<T>(fn: (tx: Transaction) => Promise<T>, options?: TransactionOptions): Promise<T> {
-    return this.context.db.transaction((db) => fn(new StoreScope({ ...this.context, db })), options);
-  }
-}
-
-export type Transaction = StoreScope;
-
 export class Store extends StoreScope {
   private closed: Promise<void> | undefined;
 
@@ -129,7 +56,6 @@ export class Store extends StoreScope {
     readonly driver: Driver,
     readonly schema: string,
     private readonly logger: Logger,
-    private readonly connectionConfig: ConnectionConfig | undefined,
     limits: PayloadLimits = DEFAULT_LIMITS,
     blobBackend?: BlobBackend,
   ) {
@@ -138,13 +64,15 @@ export class Store extends StoreScope {
 
   /** Where the store is connected, password hidden. */
   describe(): string {
-    if (this.connectionConfig) return String(this.connectionConfig);
-    if (this.driver instanceof SharedEmbeddedDriver) return this.driver.description;
-    if (this.driver instanceof PgliteDriver) {
-      const where = this.driver.location;
-      return where ? `embedded PGlite (${where === "memory" ? "in memory" : where})` : "a PGlite instance";
-    }
-    return "a pg Pool";
+    return this.driver.describe();
+  }
+
+  /**
+   * While this process holds the embedded store in a data directory, other processes (flowstore
+   * commands among them) reach it through a unix socket until `close()`. Elsewhere it does nothing.
+   */
+  shareEmbedded(): Promise<{ close(): Promise<void> }> {
+    return shareEmbeddedStore(this.driver);
   }
 
   migrate(): Promise<MigrateResult> {
@@ -178,6 +106,11 @@ export class Store extends StoreScope {
     );
   }
 
+  /** How many executions `prune(options)` would remove now (a dry run). */
+  countPrunable(options: PruneOptions): Promise<number> {
+    return countPrunable({ db: this.driver, q: this.context.q }, options);
+  }
+
   /**
    * Prunes on a schedule: at once, then every `intervalMs` (default 10 minutes), whatever finished more
    * than `olderThanMs` ago. Stop it before closing the store.
@@ -202,9 +135,9 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
   const schema = validateSchemaName(options.schema ?? DEFAULT_SCHEMA);
   const logger = options.logger ?? consoleLogger(statementLoggingWanted(options, env) ? "debug" : "warn");
   const statements = statementLogging(options, env, logger);
-  const { driver, config } = await openDriver(options, env, logger, statements);
+  const { driver, config } = await openDriver({ ...options, env, logger, statements });
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
-  const store = new Store(driver, schema, logger, config, limits, options.blobs);
+  const store = new Store(driver, schema, logger, limits, options.blobs);
   try {
     await store.ping();
     if (options.migrate ?? true) await store.migrate();
@@ -234,88 +167,4 @@ function statementLogging(
   if (!statementLoggingWanted(options, env)) return undefined;
   const values = typeof options.logStatements === "object" && options.logStatements.values === true;
   return { logger, values };
-}
-
-async function openDriver(
-  options: StoreOptions,
-  env: NodeJS.ProcessEnv,
-  logger: Logger,
-  statements: StatementLogging | undefined,
-): Promise<{ driver: Driver; config?: ConnectionConfig }> {
-  const { connection } = options;
-  if (isPgPool(connection)) {
-    return {
-      driver: new NodePostgresDriver(connection, {
-        ownsPool: false,
-        secrets: [],
-        logger,
-        statements,
-        preparedStatements: options.preparedStatements,
-      }),
-    };
-  }
-  if (isPglite(connection)) {
-    await connection.waitReady;
-    return { driver: new PgliteDriver(connection, { ownsDatabase: false, statements }) };
-  }
-  if (connection === "memory" || connection === "memory://")
-    return { driver: await openInMemory(statements) };
-  if (
-    connection !== undefined &&
-    typeof connection !== "string" &&
-    (typeof connection !== "object" || connection === null)
-  ) {
-    throw new ValidationError(
-      "connection must be a URL, a key=value string, connection fields, a pg Pool or a PGlite instance",
-      {
-        field: "connection",
-      },
-    );
-  }
-  const config = resolveConnection(connection, env);
-  if (!config) {
-    const dataDir = options.dataDir ?? env.FLOWSTORE_DATA_DIR ?? DEFAULT_DATA_DIR;
-    // Held by a live process that serves it on a socket: go through that process.
-    const shared = advertisedSocket(dataDir);
-    if (shared) return { driver: connectShared(dataDir, shared, logger, statements) };
-    return { driver: await openEmbedded(dataDir, statements) };
-  }
-  const poolOptions = resolvePoolOptions(options.pool);
-  return {
-    driver: await openPool(config, poolOptions, logger, statements, options.preparedStatements),
-    config,
-  };
-}
-
-/**
- * Builds our pool. With sslmode=prefer (libpq's default) it tries TLS first and, if the server has
- * none, settles on a plain connection, as libpq does; node-postgres alone cannot fall back.
- */
-async function openPool(
-  config: ConnectionConfig,
-  poolOptions: ReturnType<typeof resolvePoolOptions>,
-  logger: Logger,
-  statements: StatementLogging | undefined,
-  preparedStatements: boolean | undefined,
-): Promise<NodePostgresDriver> {
-  const build = (c: ConnectionConfig) =>
-    new NodePostgresDriver(new pg.Pool(c.toPgConfig(poolOptions)), {
-      ownsPool: true,
-      secrets: c.secrets(),
-      logger,
-      statements,
-      preparedStatements,
-    });
-  const driver = build(config);
-  if (config.sslMode !== "prefer") return driver;
-  try {
-    await driver.ping();
-    return driver;
-  } catch (error) {
-    await driver.close().catch(() => {});
-    const cause = (error as ConnectionError).cause ?? error;
-    if (!/does not support SSL/i.test(String((cause as Error).message)))
-      throw toStoreError(error, config.secrets());
-    return build(config.withoutTls());
-  }
 }

@@ -5,7 +5,7 @@ import { rename, rm } from "node:fs/promises";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { Command } from "commander";
-import { ValidationError } from "../errors.js";
+import { ValidationError } from "../index.js";
 import { type CliContext, columns } from "./context.js";
 import { bytes, progressBar } from "./progress-bar.js";
 

@@ -1,8 +1,7 @@
 /** What every command shares: the global options, opening the store, and printing text or JSON. */
 
 import type { Command } from "commander";
-import { StoreError } from "../errors.js";
-import { openStore, type Store } from "../store.js";
+import { openStore, type Store, StoreError } from "../index.js";
 
 export interface GlobalOptions {
   url?: string;

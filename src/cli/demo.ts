@@ -6,7 +6,7 @@
 import type { Command } from "commander";
 import { serveDashboard } from "../dashboard/index.js";
 import { startOrderEngine, startProgressLine } from "../demo/index.js";
-import { openStore } from "../store.js";
+import { openStore } from "../index.js";
 import type { CliContext } from "./context.js";
 import { dashboardOptions, type ServeOptions, shareIfEmbedded, untilStopped } from "./serve.js";
 

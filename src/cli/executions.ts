@@ -1,9 +1,7 @@
 /** `flowstore executions list|show`. */
 
 import { type Command, Option } from "commander";
-import { EXECUTION_STATUSES, type ExecutionStatus } from "../repositories/executions.js";
-import type { Task, TaskNode } from "../repositories/tasks.js";
-import type { Store } from "../store.js";
+import { EXECUTION_STATUSES, type ExecutionStatus, type Store, type Task, type TaskNode } from "../index.js";
 import { type CliContext, columns } from "./context.js";
 
 export function registerExecutionCommands(program: Command, cli: CliContext): void {

@@ -1,7 +1,7 @@
 /** `flowstore jobs ...` and `flowstore timers ...`. */
 
 import { type Command, Option } from "commander";
-import type { JobStatus } from "../repositories/jobs.js";
+import type { JobStatus } from "../index.js";
 import { type CliContext, columns } from "./context.js";
 
 export function registerJobCommands(program: Command, cli: CliContext): void {

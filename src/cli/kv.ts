@@ -1,8 +1,7 @@
 /** `flowstore kv get|set|list`. */
 
 import type { Command } from "commander";
-import { NotFoundError } from "../errors.js";
-import type { KvEntry } from "../repositories/kv.js";
+import { type KvEntry, NotFoundError } from "../index.js";
 import { type CliContext, columns } from "./context.js";
 
 /** The value as text when it is UTF-8, else base64, and which of the two it is. */

@@ -2,8 +2,7 @@
 /** The flowstore command. Every command takes --url, --schema, --json and --verbose. */
 
 import { Command, Option } from "commander";
-import { migrationScript } from "../migrations/runner.js";
-import { DEFAULT_SCHEMA } from "../store.js";
+import { DEFAULT_SCHEMA, migrationScript } from "../index.js";
 import { registerBlobCommands } from "./blobs.js";
 import { CliContext, errorLine } from "./context.js";
 import { registerDemoCommand } from "./demo.js";

@@ -1,11 +1,8 @@
 /** `flowstore prune --older-than 30d`: retention, batch by batch, with a progress bar and a summary. */
 
 import { type Command, Option } from "commander";
-import { quoteIdentifier } from "../db/sql.js";
-import { ValidationError } from "../errors.js";
-import type { RunStatus } from "../repositories/run-status.js";
-import { countPrunable } from "../retention.js";
-import type { Store } from "../store.js";
+import { type ExecutionStatus, type Store, ValidationError } from "../index.js";
+
 import { type CliContext, columns, errorLine } from "./context.js";
 import { progressBar } from "./progress-bar.js";
 import { shareIfEmbedded, untilStopped } from "./serve.js";
@@ -55,7 +52,7 @@ export function registerPruneCommand(program: Command, cli: CliContext): void {
         if (options.every !== undefined) return pruneEvery(store, cli, options);
         const finishedBefore = new Date(Date.now() - parseDuration(options.olderThan));
         const prune = { finishedBefore, statuses: options.status, batchSize: Number(options.batchSize) };
-        const total = await countPrunable({ db: store.driver, q: quoteIdentifier(store.schema) }, prune);
+        const total = await store.countPrunable(prune);
         if (options.dryRun) {
           cli.print(
             { finishedBefore, wouldDelete: total },
@@ -78,7 +75,7 @@ export function registerPruneCommand(program: Command, cli: CliContext): void {
 
 interface PruneCommandOptions {
   olderThan: string;
-  status?: RunStatus[];
+  status?: ExecutionStatus[];
   batchSize: string;
   dryRun?: boolean;
   every?: string;

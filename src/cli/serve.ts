@@ -2,9 +2,7 @@
 
 import type { Command } from "commander";
 import { DEFAULT_DASHBOARD_HOST, DEFAULT_DASHBOARD_PORT, serveDashboard } from "../dashboard/index.js";
-import { PgliteDriver } from "../db/pglite.js";
-import { shareEmbedded } from "../db/pglite-socket.js";
-import { openStore, type Store } from "../store.js";
+import { openStore, type Store } from "../index.js";
 import type { CliContext } from "./context.js";
 
 export interface ServeOptions {
@@ -13,16 +11,9 @@ export interface ServeOptions {
   token?: string;
 }
 
-/**
- * While this process holds the embedded store, other flowstore commands reach it through its unix
- * socket. Without unix sockets (Windows) they get the error naming this process instead.
- */
+/** While this process holds the embedded store, other flowstore commands reach it through its socket. */
 export async function shareIfEmbedded(store: Store): Promise<() => Promise<void>> {
-  const driver = store.driver;
-  if (!(driver instanceof PgliteDriver) || !driver.location || driver.location === "memory")
-    return async () => {};
-  if (process.platform === "win32") return async () => {};
-  const shared = await shareEmbedded(driver);
+  const shared = await store.shareEmbedded();
   return () => shared.close();
 }
 

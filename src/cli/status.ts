@@ -1,6 +1,6 @@
 /** `flowstore status`: where the store is, its schema version, and how big its tables are. */
 
-import type { Store } from "../store.js";
+import type { Store } from "../index.js";
 
 export interface StoreStatus {
   connection: string;

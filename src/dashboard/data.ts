@@ -1,12 +1,16 @@
 /** What the /api routes return, read through the store's public repositories only. */
 
-import { ValidationError } from "../errors.js";
-import { isUuid } from "../ids.js";
-import { EXECUTION_STATUSES, type Execution, type ExecutionStatus } from "../repositories/executions.js";
-import type { JobStatus } from "../repositories/jobs.js";
-import type { Task } from "../repositories/tasks.js";
-import type { Timer } from "../repositories/timers.js";
-import type { Store } from "../store.js";
+import {
+  EXECUTION_STATUSES,
+  type Execution,
+  type ExecutionStatus,
+  isUuid,
+  type JobStatus,
+  type Store,
+  type Task,
+  type Timer,
+  ValidationError,
+} from "../index.js";
 import type { Sampler } from "./sampler.js";
 
 /** How many tasks an execution's page shows at most. */

@@ -6,9 +6,15 @@
 
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { ConflictError, NotFoundError, StoreError, ValidationError } from "../errors.js";
-import { consoleLogger, type Logger } from "../logger.js";
-import type { Store } from "../store.js";
+import {
+  ConflictError,
+  consoleLogger,
+  type Logger,
+  NotFoundError,
+  type Store,
+  StoreError,
+  ValidationError,
+} from "../index.js";
 import { CLIENT_JS } from "./assets/client.js";
 import { loginPage, messagePage } from "./assets/page.js";
 import { STYLE_CSS } from "./assets/style.js";

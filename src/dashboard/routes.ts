@@ -25,7 +25,7 @@
  */
 
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { isUuid } from "../ids.js";
+import { isUuid } from "../index.js";
 import { type PageName, shellPage } from "./assets/page.js";
 import { checkJobId, type DashboardData } from "./data.js";
 import { HttpError, sendHtml, sendJson } from "./http.js";

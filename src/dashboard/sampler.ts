@@ -3,10 +3,7 @@
  * throughput. However many browsers poll the overview, the counting queries run once per interval.
  */
 
-import type { Logger } from "../logger.js";
-import type { ExecutionStatus } from "../repositories/executions.js";
-import type { QueueStats } from "../repositories/jobs.js";
-import type { Store } from "../store.js";
+import type { ExecutionStatus, Logger, QueueStats, Store } from "../index.js";
 
 export interface Sample {
   /** Unix milliseconds. */

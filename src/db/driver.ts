@@ -65,6 +65,8 @@ export interface Driver extends Queryable {
   listen(channel: string, onNotify: (payload: string) => void): Promise<Unlisten>;
   /** A round trip to the server; on a pool it retries once, since a dead connection is dropped on error. */
   ping(): Promise<void>;
+  /** Where the data lives, for messages; never with a password. */
+  describe(): string;
   /** Waits for queries in flight, then closes what the driver opened (never a pool or PGlite it was given). */
   close(): Promise<void>;
 }

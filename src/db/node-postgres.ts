@@ -45,6 +45,8 @@ export interface NodePostgresOptions {
    * ours alone: PgBouncer in transaction mode, or another process's embedded store.
    */
   preparedStatements?: boolean;
+  /** Where the pool connects, password hidden (default: "a pg Pool", for a pool the user gave). */
+  description?: string;
 }
 
 type PgRunner = Pick<pg.Pool | pg.PoolClient, "query">;
@@ -280,6 +282,10 @@ export class NodePostgresDriver implements Driver {
   listen(channel: string, onNotify: (payload: string) => void): Promise<Unlisten> {
     this.ensureOpen();
     return this.listener.add(channel, onNotify);
+  }
+
+  describe(): string {
+    return this.options.description ?? "a pg Pool";
   }
 
   async ping(): Promise<void> {

@@ -18,9 +18,9 @@ import type { PGlite } from "@electric-sql/pglite";
 import { PGLiteSocketServer } from "@electric-sql/pglite-socket";
 import pg from "pg";
 import type { Logger } from "../logger.js";
-import type { DriverCapabilities, StatementLogging, Unlisten } from "./driver.js";
+import type { Driver, DriverCapabilities, StatementLogging, Unlisten } from "./driver.js";
 import { NodePostgresDriver } from "./node-postgres.js";
-import { advertiseSocket, type PgliteDriver, type SocketAddress } from "./pglite.js";
+import { advertiseSocket, PgliteDriver, type SocketAddress } from "./pglite.js";
 
 /** The port in the socket file's name (`.s.PGSQL.5432`), which is how pg finds a socket in a directory. */
 const SOCKET_PORT = 5432;
@@ -132,6 +132,18 @@ export async function shareEmbedded(driver: PgliteDriver): Promise<SharedEmbedde
 }
 
 /**
+ * Shares the driver's database as shareEmbedded() does when it is an embedded store in a data directory
+ * and the platform has unix sockets; otherwise there is nothing to share, and closing does nothing.
+ * (Without unix sockets, other processes get the lock error naming this process instead.)
+ */
+export async function shareEmbeddedStore(driver: Driver): Promise<{ close(): Promise<void> }> {
+  if (!(driver instanceof PgliteDriver) || !driver.location || driver.location === "memory")
+    return { close: async () => {} };
+  if (process.platform === "win32") return { close: async () => {} };
+  return shareEmbedded(driver);
+}
+
+/**
  * node-postgres to another process's embedded store. PGlite has one session, so one connection; and
  * LISTEN there would subscribe (and UNLISTEN unsubscribe) the holder's own session, so workers here
  * poll instead.
@@ -143,14 +155,9 @@ export class SharedEmbeddedDriver extends NodePostgresDriver {
     concurrentSessions: false,
   };
 
-  constructor(
-    readonly description: string,
-    pool: pg.Pool,
-    logger: Logger,
-    statements: StatementLogging | undefined,
-  ) {
+  constructor(description: string, pool: pg.Pool, logger: Logger, statements: StatementLogging | undefined) {
     // Prepared statement names live in the one shared session, where two clients could collide.
-    super(pool, { ownsPool: true, secrets: [], logger, statements, preparedStatements: false });
+    super(pool, { ownsPool: true, secrets: [], logger, statements, preparedStatements: false, description });
   }
 
   override async listen(): Promise<Unlisten> {

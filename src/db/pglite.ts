@@ -106,6 +106,11 @@ export class PgliteDriver implements Driver {
     return this.options.location;
   }
 
+  describe(): string {
+    const where = this.options.location;
+    return where ? `embedded PGlite (${where === "memory" ? "in memory" : where})` : "a PGlite instance";
+  }
+
   constructor(
     readonly db: PGlite,
     private readonly options: PgliteDriverOptions,

@@ -5,11 +5,12 @@
  */
 
 import { hostname } from "node:os";
+import type { StoreContext } from "../context.js";
 import { LeaseLostError, ValidationError } from "../errors.js";
-import type { Jobs, LeasedJob } from "../repositories/jobs.js";
-import { jobsChannel } from "../repositories/jobs.js";
-import type { StoreContext, Transaction } from "../store.js";
-import { StoreScope } from "../store.js";
+import type { Transaction } from "../scope.js";
+import type { Jobs } from "./jobs.js";
+import type { LeasedJob } from "./types.js";
+import { jobsChannel } from "./wake.js";
 
 export interface JobContext {
   /** Aborted when the worker stops waiting for this handler (stop timeout) or the lease is lost. */
@@ -19,6 +20,9 @@ export interface JobContext {
   /** With `transactional: true`: the transaction the job completes in. */
   tx?: Transaction;
 }
+
+/** Runs `fn` in a transaction of the store the worker belongs to. */
+export type InTransaction = <T>(fn: (tx: Transaction) => Promise<T>) => Promise<T>;
 
 export type JobHandler = (job: LeasedJob, context: JobContext) => Promise<void> | void;
 
@@ -103,7 +107,12 @@ class Held implements JobContext {
   }
 }
 
-export function startWorker(jobs: Jobs, context: StoreContext, options: WorkerOptions): Worker {
+export function startWorker(
+  jobs: Jobs,
+  context: StoreContext,
+  inTransaction: InTransaction,
+  options: WorkerOptions,
+): Worker {
   if (typeof options.handler !== "function")
     throw new ValidationError("handler must be a function", { field: "handler" });
   const concurrency = options.concurrency ?? 8;
@@ -173,8 +182,7 @@ export function startWorker(jobs: Jobs, context: StoreContext, options: WorkerOp
     running.set(job.id, held);
     try {
       if (options.transactional) {
-        await context.driver.transaction(async (db) => {
-          const tx = new StoreScope({ ...context, db });
+        await inTransaction(async (tx) => {
           held.tx = tx;
           await options.handler(job, held);
           await tx.jobs.complete(job, { keepCompleted });

@@ -16,40 +16,13 @@ import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import type { BlobBackend, BlobContent, BlobIO } from "../blobs/backend.js";
 import { postgresBlobs } from "../blobs/postgres.js";
+import type { SqlContext, StoreContext } from "../context.js";
 import type { Queryable } from "../db/driver.js";
 import { BlobError, NotFoundError, StoreError, ValidationError } from "../errors.js";
 import { isUuid, uuidv7 } from "../ids.js";
 import { checkText } from "../payload.js";
-import type { StoreContext } from "../store.js";
+import type { BlobData, BlobInfo, BlobPutOptions, BlobRange } from "./blob-types.js";
 import { cursorKey, type Page, type PageOptions, pageLimit, toPage } from "./key-cursor.js";
-
-export type BlobData = Uint8Array | Readable | AsyncIterable<Uint8Array>;
-
-export interface BlobPutOptions {
-  contentType?: string;
-  /** Aborting stops the upload; the put then fails with a BlobError and stores nothing. */
-  signal?: AbortSignal;
-  /** The execution the blob belongs to: `store.prune()` removes it with that execution. */
-  executionId?: string;
-}
-
-export interface BlobRange {
-  /** First byte (default 0). */
-  start?: number;
-  /** Last byte, inclusive as in `fs.createReadStream` (default: the last byte of the blob). */
-  end?: number;
-}
-
-export interface BlobInfo {
-  key: string;
-  size: number;
-  /** Hex SHA-256 of the content. */
-  sha256: string;
-  contentType: string | null;
-  createdAt: Date;
-  /** The backend holding the content: "postgres" or "s3". */
-  backend: string;
-}
 
 interface Row {
   key: string;
@@ -398,4 +371,32 @@ export class Blobs {
     );
     return toPage(rows, limit, (row) => row.key, toInfo);
   }
+}
+
+/**
+ * Retention: deletes the blobs of these executions. Content in PostgreSQL goes with them; content
+ * elsewhere is recorded as garbage, removed from its backend by collectGarbage() once this commits (as
+ * a replaced blob's content is). Returns how many blobs went, and how many of them wait as garbage.
+ */
+export async function deleteBlobsOf(
+  { db, q }: SqlContext,
+  executionIds: string[],
+): Promise<{ deleted: number; external: number }> {
+  const { rows: blobs } = await db.query<{ id: string; backend: string; location: string | null }>(
+    `delete from ${q}.blobs where execution_id = any($1::uuid[]) returning id, backend, location`,
+    [executionIds],
+  );
+  const inPostgres = blobs.filter((b) => b.backend === "postgres").map((b) => b.id);
+  const elsewhere = blobs.filter((b) => b.backend !== "postgres");
+  if (inPostgres.length) {
+    await db.query(`delete from ${q}.blob_chunks where blob_id = any($1::uuid[])`, [inPostgres]);
+  }
+  if (elsewhere.length) {
+    await db.query(
+      `insert into ${q}.blob_garbage (id, backend, location)
+       select * from unnest($1::uuid[], $2::text[], $3::text[]) on conflict (id) do nothing`,
+      [elsewhere.map((b) => b.id), elsewhere.map((b) => b.backend), elsewhere.map((b) => b.location ?? b.id)],
+    );
+  }
+  return { deleted: blobs.length, external: elsewhere.length };
 }

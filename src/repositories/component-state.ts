@@ -1,8 +1,8 @@
 /** The state of one component inside one execution, versioned for compare-and-set. */
 
+import type { SqlContext, StoreContext } from "../context.js";
 import { ConflictError, NotFoundError, ValidationError } from "../errors.js";
 import { checkText, toJson } from "../payload.js";
-import type { StoreContext } from "../store.js";
 import { checkId, optionalVersion } from "./input.js";
 
 export interface ComponentStateEntry {
@@ -119,4 +119,10 @@ export class ComponentState {
     );
     return rows;
   }
+}
+
+/** Retention: deletes the component state of these executions; returns how many entries. */
+export async function deleteComponentStateOf({ db, q }: SqlContext, executionIds: string[]): Promise<number> {
+  const sql = `delete from ${q}.component_state where execution_id = any($1::uuid[])`;
+  return (await db.query(sql, [executionIds])).rowCount;
 }

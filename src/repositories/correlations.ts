@@ -3,9 +3,9 @@
  * says which runs are waiting for it.
  */
 
+import type { SqlContext, StoreContext } from "../context.js";
 import { NotFoundError, ValidationError } from "../errors.js";
 import { checkText } from "../payload.js";
-import type { StoreContext } from "../store.js";
 import { checkId, checkInteger, optionalDate } from "./input.js";
 import { TERMINAL_SQL } from "./run-status.js";
 
@@ -93,4 +93,10 @@ export class Correlations {
     );
     return rows;
   }
+}
+
+/** Retention: deletes the correlations of these executions; returns how many. */
+export async function deleteCorrelationsOf({ db, q }: SqlContext, executionIds: string[]): Promise<number> {
+  const sql = `delete from ${q}.correlations where execution_id = any($1::uuid[])`;
+  return (await db.query(sql, [executionIds])).rowCount;
 }

@@ -1,8 +1,8 @@
 /** Versioned workflow definitions: `(name, version)` is unique, the body is JSONB. */
 
+import type { StoreContext } from "../context.js";
 import { ConflictError, NotFoundError } from "../errors.js";
 import { checkText, toJson } from "../payload.js";
-import type { StoreContext } from "../store.js";
 import { checkId, checkInteger, checkLimit, checkOneOf, idOrNew } from "./input.js";
 
 export const DEFINITION_STATUSES = ["draft", "active", "deprecated", "archived"] as const;

@@ -3,13 +3,29 @@
  * terminal execution (completed, failed, cancelled, timed_out) never changes status again.
  */
 
-import type { Queryable } from "../db/driver.js";
+import type { StoreContext } from "../context.js";
 import { ConflictError, NotFoundError, ValidationError } from "../errors.js";
-import { checkText, toJson, toJsonOrNull } from "../payload.js";
-import type { StoreContext } from "../store.js";
+import { checkText, toJsonOrNull } from "../payload.js";
 import { Definitions } from "./definitions.js";
 import {
-  checkDistinct,
+  COLUMNS,
+  metadataJson,
+  recordColumns,
+  rethrowMissingDefinition,
+  writeRecords,
+} from "./execution-records.js";
+import type {
+  CancelExecutionOptions,
+  Execution,
+  ExecutionFilter,
+  ExecutionListOptions,
+  ExecutionPatch,
+  ExecutionRecord,
+  ExecutionStatus,
+  ExecutionWriteOptions,
+  StartExecution,
+} from "./execution-types.js";
+import {
   checkId,
   checkLimit,
   checkOneOf,
@@ -24,112 +40,6 @@ import {
 import { CURSOR_AT, decodeCursor, type Page, toPage } from "./keyset.js";
 import { countsByStatus, RUN_STATUSES, type RunStatus, TERMINAL_SQL } from "./run-status.js";
 
-export type { Page } from "./keyset.js";
-export { RUN_STATUSES as EXECUTION_STATUSES } from "./run-status.js";
-export type ExecutionStatus = RunStatus;
-
-export interface Execution {
-  id: string;
-  definitionId: string;
-  status: ExecutionStatus;
-  input: unknown;
-  output: unknown;
-  error: unknown;
-  /** The engine's own state of the run. */
-  state: unknown;
-  metadata: Record<string, unknown>;
-  idempotencyKey: string | null;
-  parentExecutionId: string | null;
-  parentTaskId: string | null;
-  version: number;
-  createdAt: Date;
-  updatedAt: Date;
-  /** When the run first became running. */
-  startedAt: Date | null;
-  /** When the run reached a terminal status. */
-  completedAt: Date | null;
-}
-
-export interface StartExecution {
-  id?: string;
-  /** The definition to run: its id, or its name and version (no version: the newest active one). */
-  definitionId?: string;
-  name?: string;
-  version?: number;
-  input?: unknown;
-  /** A second start with the same key returns the first execution instead of creating another. */
-  idempotencyKey?: string;
-  parentExecutionId?: string;
-  parentTaskId?: string;
-  metadata?: Record<string, unknown>;
-  /** Default "pending". */
-  status?: "pending" | "running";
-}
-
-/** Fields to change; an absent field is left as it is, `null` clears it. */
-export interface ExecutionPatch {
-  status?: ExecutionStatus;
-  input?: unknown;
-  output?: unknown;
-  error?: unknown;
-  state?: unknown;
-  /** Replaces the metadata object. */
-  metadata?: Record<string, unknown>;
-}
-
-/** The whole object, for engines that own it: every field not given is written as null. */
-export interface ExecutionRecord {
-  id: string;
-  definitionId: string;
-  status: ExecutionStatus;
-  input?: unknown;
-  output?: unknown;
-  error?: unknown;
-  state?: unknown;
-  metadata?: Record<string, unknown>;
-  idempotencyKey?: string | null;
-  parentExecutionId?: string | null;
-  parentTaskId?: string | null;
-}
-
-export interface ExecutionWriteOptions {
-  /** Write only if the row is at this version; otherwise a ConflictError and nothing is written. */
-  expectedVersion?: number;
-}
-
-export interface CancelExecutionOptions extends ExecutionWriteOptions {
-  /** Also cancel every unfinished descendant execution and the unfinished tasks of all of them. */
-  cascade?: boolean;
-}
-
-export interface ExecutionFilter {
-  status?: ExecutionStatus | ExecutionStatus[];
-  definitionId?: string;
-  /** Executions of any version of the definition with this name. */
-  definitionName?: string;
-  parentExecutionId?: string;
-  createdAfter?: Date;
-  createdBefore?: Date;
-  updatedAfter?: Date;
-  updatedBefore?: Date;
-  /** Executions whose metadata contains this object (`@>`). */
-  metadata?: Record<string, unknown>;
-}
-
-export interface ExecutionListOptions {
-  /** Default 100. */
-  limit?: number;
-  /** From a previous page's `nextCursor`. */
-  cursor?: string | null;
-  /** By creation time, then id; default "asc" (oldest first). */
-  order?: "asc" | "desc";
-}
-
-const COLUMNS = `id, definition_id as "definitionId", status, input, output, error, state, metadata,
-  idempotency_key as "idempotencyKey", parent_execution_id as "parentExecutionId",
-  parent_task_id as "parentTaskId", version, created_at as "createdAt", updated_at as "updatedAt",
-  started_at as "startedAt", completed_at as "completedAt"`;
-
 export class Executions {
   constructor(protected readonly context: StoreContext) {}
 
@@ -142,11 +52,7 @@ export class Executions {
   }
 
   private metadata(value: unknown): string | null {
-    if (value === undefined) return null;
-    if (typeof value !== "object" || value === null || Array.isArray(value)) {
-      throw new ValidationError("metadata must be a plain object", { field: "metadata" });
-    }
-    return toJson(value, "metadata", this.context.limits);
+    return metadataJson(value, this.context.limits);
   }
 
   /** Creates a run, or with a known idempotency key returns the existing one (`created: false`). */
@@ -265,16 +171,16 @@ export class Executions {
 
   /** Writes the whole object (inserting it if new); moving a terminal execution to another status is a conflict. */
   async upsert(execution: ExecutionRecord): Promise<Execution> {
-    const [row] = await this.writeRecords(this.context.db, this.recordColumns([execution]));
+    const [row] = await writeRecords(this.context, recordColumns([execution], this.context.limits));
     return row ?? this.explainMiss(execution.id, null, execution.status);
   }
 
   /** Many `upsert`s in one statement, all or none. Returned in the order given. */
   async upsertMany(executions: readonly ExecutionRecord[]): Promise<Execution[]> {
     if (executions.length === 0) return [];
-    const values = this.recordColumns(executions);
+    const values = recordColumns(executions, this.context.limits);
     return this.context.db.transaction(async (tx) => {
-      const rows = await this.writeRecords(tx, values);
+      const rows = await writeRecords({ db: tx, q: this.q }, values);
       if (rows.length < executions.length) {
         const written = new Set(rows.map((row) => row.id));
         const refused = executions.find((e) => !written.has(e.id));
@@ -285,69 +191,6 @@ export class Executions {
       const byId = new Map(rows.map((row) => [row.id, row]));
       return executions.map((e) => byId.get(e.id) as Execution);
     });
-  }
-
-  /** Checks every record and lays the batch out as one array per column, for unnest. */
-  private recordColumns(records: readonly ExecutionRecord[]): unknown[] {
-    const columns = {
-      id: [] as string[],
-      definitionId: [] as string[],
-      status: [] as string[],
-      input: [] as (string | null)[],
-      output: [] as (string | null)[],
-      error: [] as (string | null)[],
-      state: [] as (string | null)[],
-      metadata: [] as (string | null)[],
-      idempotencyKey: [] as (string | null)[],
-      parentExecutionId: [] as (string | null)[],
-      parentTaskId: [] as (string | null)[],
-    };
-    for (const r of records) {
-      columns.id.push(checkId(r.id, "id"));
-      columns.definitionId.push(checkId(r.definitionId, "definitionId"));
-      columns.status.push(checkOneOf(r.status, RUN_STATUSES, "status"));
-      columns.input.push(this.json(r.input, "input"));
-      columns.output.push(this.json(r.output, "output"));
-      columns.error.push(this.json(r.error, "error"));
-      columns.state.push(this.json(r.state, "state"));
-      columns.metadata.push(this.metadata(r.metadata));
-      columns.idempotencyKey.push(optionalText(r.idempotencyKey, "idempotencyKey", 1024));
-      columns.parentExecutionId.push(optionalId(r.parentExecutionId, "parentExecutionId"));
-      columns.parentTaskId.push(optionalId(r.parentTaskId, "parentTaskId"));
-    }
-    checkDistinct(columns.id, "id");
-    return Object.values(columns); // in the order of the unnest parameters $1..$11
-  }
-
-  private async writeRecords(db: Queryable, values: unknown[]): Promise<Execution[]> {
-    const { rows } = await db
-      .query<Execution>(
-        `insert into ${this.q}.executions as e (id, definition_id, status, input, output, error, state, metadata,
-           idempotency_key, parent_execution_id, parent_task_id, started_at, completed_at)
-         select u.id, u.definition_id, u.status, u.input, u.output, u.error, u.state, coalesce(u.metadata, '{}'),
-           u.idempotency_key, u.parent_execution_id, u.parent_task_id,
-           case when u.status = 'running' then now() end,
-           case when u.status in ${TERMINAL_SQL} then now() end
-         from unnest($1::uuid[], $2::uuid[], $3::text[], $4::jsonb[], $5::jsonb[], $6::jsonb[], $7::jsonb[],
-                     $8::jsonb[], $9::text[], $10::uuid[], $11::uuid[])
-           as u(id, definition_id, status, input, output, error, state, metadata,
-                idempotency_key, parent_execution_id, parent_task_id)
-         on conflict (id) do update set
-           definition_id = excluded.definition_id, status = excluded.status, input = excluded.input,
-           output = excluded.output, error = excluded.error, state = excluded.state,
-           metadata = excluded.metadata, idempotency_key = excluded.idempotency_key,
-           parent_execution_id = excluded.parent_execution_id, parent_task_id = excluded.parent_task_id,
-           version = e.version + 1,
-           updated_at = now(),
-           started_at = case when excluded.status = 'running' then coalesce(e.started_at, now()) else e.started_at end,
-           completed_at = case when excluded.status in ${TERMINAL_SQL}
-                               then coalesce(e.completed_at, now()) else e.completed_at end
-         where e.status = excluded.status or e.status not in ${TERMINAL_SQL}
-         returning ${COLUMNS}`,
-        values,
-      )
-      .catch((error: unknown) => rethrowMissingDefinition(error, "a definitionId given does not exist"));
-    return rows;
   }
 
   async complete(id: string, output?: unknown, options: ExecutionWriteOptions = {}): Promise<Execution> {
@@ -519,11 +362,4 @@ export class Executions {
       `execution ${id} is ${row.status}, a finished status, and cannot become ${status}; nothing was written`,
     );
   }
-}
-
-function rethrowMissingDefinition(error: unknown, message: string): never {
-  if (error instanceof ValidationError && error.sqlState === "23503") {
-    throw new NotFoundError(message, { cause: error.cause ?? error });
-  }
-  throw error;
 }

@@ -5,9 +5,9 @@
  * is deleted later by `sweepExpired`, in batches.
  */
 
+import type { StoreContext } from "../context.js";
 import { ConflictError, ValidationError } from "../errors.js";
 import { checkText } from "../payload.js";
-import type { StoreContext } from "../store.js";
 import { cursorKey, type Page, type PageOptions, pageLimit, toPage } from "./key-cursor.js";
 
 export interface KvEntry {

@@ -3,10 +3,10 @@
  * keyed by its `taskExecId`; `taskId` is the step's name in the definition.
  */
 
+import type { SqlContext, StoreContext } from "../context.js";
 import type { Queryable } from "../db/driver.js";
 import { ConflictError, NotFoundError, ValidationError } from "../errors.js";
 import { checkText, toJsonOrNull } from "../payload.js";
-import type { StoreContext } from "../store.js";
 import {
   checkDistinct,
   checkId,
@@ -20,80 +20,8 @@ import {
   requireTransaction,
 } from "./input.js";
 import { CURSOR_AT, decodeCursor, type Page, toPage } from "./keyset.js";
-import { countsByStatus, RUN_STATUSES, type RunStatus } from "./run-status.js";
-
-export type TaskStatus = RunStatus;
-
-export interface Task {
-  taskExecId: string;
-  taskId: string;
-  executionId: string;
-  workflowId: string | null;
-  status: TaskStatus;
-  /** The kind of step: "basic" unless the engine says otherwise (parallel, collection, router, ...). */
-  executionType: string;
-  /** The parent task's taskExecId. */
-  parentId: string | null;
-  agentId: string | null;
-  toolId: string | null;
-  input: unknown;
-  output: unknown;
-  error: unknown;
-  attempt: number;
-  version: number;
-  createdAt: Date;
-  updatedAt: Date;
-}
-
-/** A task as written by upsert: fields not given are written as null (or their default). */
-export interface TaskRecord {
-  /** Omitted: a new task with a fresh UUIDv7. */
-  taskExecId?: string;
-  taskId: string;
-  executionId: string;
-  workflowId?: string | null;
-  /** Default "pending". */
-  status?: TaskStatus;
-  /** Default "basic". */
-  executionType?: string;
-  parentId?: string | null;
-  agentId?: string | null;
-  toolId?: string | null;
-  input?: unknown;
-  output?: unknown;
-  error?: unknown;
-  /** Default 1. */
-  attempt?: number;
-}
-
-/** A child created under a parent: it takes the parent's execution and workflow. */
-export type ChildTask = Omit<TaskRecord, "executionId" | "parentId">;
-
-export interface TaskNode extends Task {
-  /** 0 for the root, 1 for its children, and so on. */
-  depth: number;
-}
-
-export interface TaskProgress {
-  total: number;
-  byStatus: Record<TaskStatus, number>;
-  /** completed / total (0 when there are no tasks). */
-  completionRate: number;
-  /** failed / total (0 when there are no tasks). */
-  failureRate: number;
-}
-
-export interface TaskFilter {
-  executionId?: string;
-  status?: TaskStatus | TaskStatus[];
-  agentId?: string;
-  toolId?: string;
-  parentId?: string;
-  executionType?: string;
-  /** Default 100. */
-  limit?: number;
-  cursor?: string | null;
-}
+import { countsByStatus, RUN_STATUSES } from "./run-status.js";
+import type { ChildTask, Task, TaskFilter, TaskNode, TaskProgress, TaskRecord } from "./task-types.js";
 
 const COLUMNS = `task_exec_id as "taskExecId", task_id as "taskId", execution_id as "executionId",
   workflow_id as "workflowId", status, execution_type as "executionType", parent_id as "parentId",
@@ -435,4 +363,10 @@ function rethrowMissingExecution(error: unknown): never {
     });
   }
   throw error;
+}
+
+/** Retention: deletes the tasks of these executions; returns how many. */
+export async function deleteTasksOf({ db, q }: SqlContext, executionIds: string[]): Promise<number> {
+  return (await db.query(`delete from ${q}.tasks where execution_id = any($1::uuid[])`, [executionIds]))
+    .rowCount;
 }

@@ -5,11 +5,11 @@
  * with the timer's id, so a timer fires once.
  */
 
+import type { SqlContext, StoreContext } from "../context.js";
 import { LeaseLostError, NotFoundError, ValidationError } from "../errors.js";
 import { isUuid, uuidv7 } from "../ids.js";
 import { checkText, toJson } from "../payload.js";
-import type { StoreContext } from "../store.js";
-import { jobsChannel, wakeStatement } from "./jobs.js";
+import { jobsChannel, wakeStatement } from "../queue/wake.js";
 
 export interface ScheduleTimer {
   /** The execution the timer belongs to; (executionId, name) is unique. Omitted: keyed by name alone. */
@@ -256,4 +256,12 @@ export class Timers {
     options.signal?.addEventListener("abort", () => void stop(), { once: true });
     return { stop };
   }
+}
+
+/** Retention: deletes the timers of these executions; returns how many. */
+export async function deleteTimersOf({ db, q }: SqlContext, executionIds: string[]): Promise<number> {
+  // Through the unique index on (coalesce(execution_id, ...), name).
+  const sql = `delete from ${q}.timers
+    where coalesce(execution_id, '00000000-0000-0000-0000-000000000000'::uuid) = any($1::uuid[])`;
+  return (await db.query(sql, [executionIds])).rowCount;
 }

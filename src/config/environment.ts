@@ -1,0 +1,152 @@
+/**
+ * Where to connect: explicit input (a connection string or fields) over DATABASE_URL, over the
+ * libpq PG* variables, over the POSTGRES_* variables of the postgres container image, over defaults.
+ *
+ * The PG* variables mean what they mean to psql, so a shell set up for psql points here too.
+ */
+
+import { redact, ValidationError } from "../errors.js";
+import { ConnectionConfig } from "./connection-config.js";
+import {
+  type ConnectionFields,
+  isSslMode,
+  isValidPort,
+  parseConnectionString,
+  sslModeMessage,
+} from "./connection-string.js";
+
+/**
+ * Resolves where to connect. `undefined` means "no server configured: use the embedded database",
+ * which is the answer when there is no input and none of DATABASE_URL, PGHOST, POSTGRES_HOST is set.
+ */
+export function resolveConnection(
+  input: string | ConnectionFields | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): ConnectionConfig | undefined {
+  const get = (name: string) => env[name] || undefined;
+  if (input === undefined && !get("DATABASE_URL") && !get("PGHOST") && !get("POSTGRES_HOST")) {
+    return undefined;
+  }
+
+  let explicit: ConnectionFields;
+  if (typeof input === "string") {
+    explicit = parseConnectionString(input);
+  } else if (input !== undefined) {
+    explicit = checkFields(input);
+  } else {
+    const url = get("DATABASE_URL");
+    explicit = url === undefined ? {} : withContext("DATABASE_URL", () => parseConnectionString(url));
+  }
+
+  const pg = envFields(env, {
+    host: "PGHOST",
+    port: "PGPORT",
+    user: "PGUSER",
+    password: "PGPASSWORD",
+    database: "PGDATABASE",
+    sslMode: "PGSSLMODE",
+    sslRootCert: "PGSSLROOTCERT",
+    sslCert: "PGSSLCERT",
+    sslKey: "PGSSLKEY",
+    applicationName: "PGAPPNAME",
+  });
+  const postgres = envFields(env, {
+    host: "POSTGRES_HOST",
+    port: "POSTGRES_PORT",
+    user: "POSTGRES_USER",
+    password: "POSTGRES_PASSWORD",
+    database: "POSTGRES_DB",
+  });
+
+  const pick = <K extends keyof ConnectionFields>(key: K): ConnectionFields[K] =>
+    explicit[key] ?? pg[key] ?? postgres[key];
+  const user = pick("user") ?? "postgres";
+  return new ConnectionConfig({
+    host: pick("host") ?? "localhost",
+    port: pick("port") ?? 5432,
+    user,
+    password: pick("password"),
+    database: pick("database") ?? user,
+    sslMode: pick("sslMode") ?? "prefer",
+    sslRootCert: pick("sslRootCert"),
+    sslCert: pick("sslCert"),
+    sslKey: pick("sslKey"),
+    applicationName: pick("applicationName"),
+  });
+}
+
+const FIELD_NAMES = new Set<string>([
+  "host",
+  "port",
+  "user",
+  "password",
+  "database",
+  "sslMode",
+  "sslRootCert",
+  "sslCert",
+  "sslKey",
+  "applicationName",
+]);
+
+/** Validates fields given as an object (JavaScript callers can pass anything); drops empty ones. */
+function checkFields(input: ConnectionFields): ConnectionFields {
+  const fields: ConnectionFields = {};
+  for (const [key, value] of Object.entries(input)) {
+    if (!FIELD_NAMES.has(key)) {
+      const hint = key === "ssl" ? '; use sslMode: "require" (or another sslMode)' : "";
+      throw new ValidationError(`unknown connection field "${key}"${hint}`, { field: key });
+    }
+    if (value === undefined || value === "") continue;
+    (fields as Record<string, unknown>)[key] = value;
+  }
+  if (
+    fields.port !== undefined &&
+    !(Number.isInteger(fields.port) && fields.port >= 1 && fields.port <= 65535)
+  ) {
+    throw new ValidationError(`port must be an integer from 1 to 65535, got ${String(fields.port)}`, {
+      field: "port",
+    });
+  }
+  if (fields.sslMode !== undefined && !isSslMode(fields.sslMode)) {
+    throw new ValidationError(sslModeMessage(fields.sslMode), { field: "sslmode" });
+  }
+  return fields;
+}
+
+function envFields(env: NodeJS.ProcessEnv, names: Partial<Record<keyof ConnectionFields, string>>) {
+  const fields: ConnectionFields = {};
+  const secrets = [names.password ? env[names.password] : undefined].filter((s): s is string => !!s);
+  for (const [key, name] of Object.entries(names) as [keyof ConnectionFields, string][]) {
+    const value = env[name];
+    if (!value) continue;
+    if (key === "port") {
+      if (!isValidPort(value)) {
+        throw new ValidationError(
+          redact(`${name} must be an integer from 1 to 65535, got "${value}"`, secrets),
+          { field: "port" },
+        );
+      }
+      fields.port = Number(value);
+    } else if (key === "sslMode") {
+      if (!isSslMode(value)) {
+        throw new ValidationError(`${name}: ${redact(sslModeMessage(value), secrets)}`, { field: "sslmode" });
+      }
+      fields.sslMode = value;
+    } else {
+      fields[key] = value;
+    }
+  }
+  return fields;
+}
+
+/** Says which variable a parse error came from, keeping its class and field. */
+function withContext<T>(name: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (error) {
+    if (error instanceof ValidationError) {
+      throw new ValidationError(`${name}: ${error.message}`, { field: error.field });
+    }
+    throw error;
+  }
+}

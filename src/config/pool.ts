@@ -1,0 +1,66 @@
+/**
+ * Pool options: the knobs for the node-postgres pool, their defaults, and their validation.
+ *
+ * Kept apart from the connection settings because they say how many connections to hold and for
+ * how long, not where to connect; `ConnectionConfig.toPgConfig` combines the two.
+ */
+
+import { ValidationError } from "../errors.js";
+
+export interface PoolOptions {
+  max?: number;
+  min?: number;
+  idleTimeoutMs?: number;
+  /** 0 keeps connections for ever. */
+  maxLifetimeMs?: number;
+  connectionTimeoutMs?: number;
+  /** 0 leaves the server's statement_timeout alone. */
+  statementTimeoutMs?: number;
+  applicationName?: string;
+}
+
+export const POOL_DEFAULTS: Readonly<Required<PoolOptions>> = Object.freeze({
+  max: 10,
+  min: 0,
+  idleTimeoutMs: 10_000,
+  maxLifetimeMs: 0,
+  connectionTimeoutMs: 5_000,
+  statementTimeoutMs: 0,
+  applicationName: "flowstore",
+});
+
+export function resolvePoolOptions(options: PoolOptions = {}): Required<PoolOptions> {
+  const resolved = { ...POOL_DEFAULTS };
+  // A misspelt option would otherwise be ignored without a word.
+  for (const key of Object.keys(options)) {
+    if (!(key in POOL_DEFAULTS)) {
+      throw new ValidationError(`unknown pool option "${key}"`, { field: `pool.${key}` });
+    }
+  }
+  for (const key of Object.keys(POOL_DEFAULTS) as (keyof PoolOptions)[]) {
+    const value = options[key];
+    if (value === undefined) continue;
+    if (key === "applicationName") {
+      if (typeof value !== "string") {
+        throw new ValidationError("pool.applicationName must be a string", { field: "pool.applicationName" });
+      }
+      resolved.applicationName = value;
+    } else {
+      if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) {
+        throw new ValidationError(`pool.${key} must be a non-negative integer, got ${String(value)}`, {
+          field: `pool.${key}`,
+        });
+      }
+      resolved[key] = value;
+    }
+  }
+  if (resolved.max < 1) {
+    throw new ValidationError(`pool.max must be at least 1, got ${resolved.max}`, { field: "pool.max" });
+  }
+  if (resolved.min > resolved.max) {
+    throw new ValidationError(`pool.min (${resolved.min}) must not exceed pool.max (${resolved.max})`, {
+      field: "pool.min",
+    });
+  }
+  return resolved;
+}

@@ -1,0 +1,115 @@
+/**
+ * Options in, a driver out: a pool of the user's, a PGlite instance of the user's, a throwaway in-memory
+ * database, our own pool for a DSN or the environment, or the embedded database in a data directory
+ * (through the process that holds it, when one does).
+ */
+
+import type { PGlite } from "@electric-sql/pglite";
+import pg from "pg";
+import type { ConnectionConfig } from "../config/connection-config.js";
+import type { ConnectionFields } from "../config/connection-string.js";
+import { resolveConnection } from "../config/environment.js";
+import { type PoolOptions, resolvePoolOptions } from "../config/pool.js";
+import { type ConnectionError, toStoreError, ValidationError } from "../errors.js";
+import type { Logger } from "../logger.js";
+import type { Driver, StatementLogging } from "./driver.js";
+import { isPgPool, NodePostgresDriver } from "./node-postgres.js";
+import { advertisedSocket, isPglite, openEmbedded, openInMemory, PgliteDriver } from "./pglite.js";
+import { connectShared } from "./pglite-socket.js";
+
+export const DEFAULT_DATA_DIR = ".flowstore";
+
+/** Where the data lives: see StoreOptions.connection. */
+export type ConnectionOption = string | ConnectionFields | pg.Pool | PGlite;
+
+export interface DriverOptions {
+  connection?: ConnectionOption;
+  dataDir?: string;
+  pool?: PoolOptions;
+  preparedStatements?: boolean;
+  env: NodeJS.ProcessEnv;
+  logger: Logger;
+  statements: StatementLogging | undefined;
+}
+
+export async function openDriver(
+  options: DriverOptions,
+): Promise<{ driver: Driver; config?: ConnectionConfig }> {
+  const { connection, env, logger, statements } = options;
+  if (isPgPool(connection)) {
+    return {
+      driver: new NodePostgresDriver(connection, {
+        ownsPool: false,
+        secrets: [],
+        logger,
+        statements,
+        preparedStatements: options.preparedStatements,
+      }),
+    };
+  }
+  if (isPglite(connection)) {
+    await connection.waitReady;
+    return { driver: new PgliteDriver(connection, { ownsDatabase: false, statements }) };
+  }
+  if (connection === "memory" || connection === "memory://")
+    return { driver: await openInMemory(statements) };
+  if (
+    connection !== undefined &&
+    typeof connection !== "string" &&
+    (typeof connection !== "object" || connection === null)
+  ) {
+    throw new ValidationError(
+      "connection must be a URL, a key=value string, connection fields, a pg Pool or a PGlite instance",
+      {
+        field: "connection",
+      },
+    );
+  }
+  const config = resolveConnection(connection, env);
+  if (!config) {
+    const dataDir = options.dataDir ?? env.FLOWSTORE_DATA_DIR ?? DEFAULT_DATA_DIR;
+    // Held by a live process that serves it on a socket: go through that process.
+    const shared = advertisedSocket(dataDir);
+    if (shared) return { driver: connectShared(dataDir, shared, logger, statements) };
+    return { driver: await openEmbedded(dataDir, statements) };
+  }
+  const poolOptions = resolvePoolOptions(options.pool);
+  return {
+    driver: await openPool(config, poolOptions, logger, statements, options.preparedStatements),
+    config,
+  };
+}
+
+/**
+ * Builds our pool. With sslmode=prefer (libpq's default) it tries TLS first and, if the server has
+ * none, settles on a plain connection, as libpq does; node-postgres alone cannot fall back.
+ */
+async function openPool(
+  config: ConnectionConfig,
+  poolOptions: ReturnType<typeof resolvePoolOptions>,
+  logger: Logger,
+  statements: StatementLogging | undefined,
+  preparedStatements: boolean | undefined,
+): Promise<NodePostgresDriver> {
+  const build = (c: ConnectionConfig) =>
+    new NodePostgresDriver(new pg.Pool(c.toPgConfig(poolOptions)), {
+      ownsPool: true,
+      secrets: c.secrets(),
+      description: String(c),
+      logger,
+      statements,
+      preparedStatements,
+    });
+  const driver = build(config);
+  if (config.sslMode !== "prefer") return driver;
+  try {
+    await driver.ping();
+    return driver;
+  } catch (error) {
+    await driver.close().catch(() => {});
+    const cause = (error as ConnectionError).cause ?? error;
+    if (!/does not support SSL/i.test(String((cause as Error).message)))
+      throw toStoreError(error, config.secrets());
+    return build(config.withoutTls());
+  }
+}

@@ -1,0 +1,142 @@
+/** Looking at the queue and acting on it from outside a worker: get, list, stats, retry and cancel. */
+
+import type { SqlContext, StoreContext } from "../context.js";
+import { NotFoundError, ValidationError } from "../errors.js";
+import { isUuid } from "../ids.js";
+import { checkInteger } from "./checks.js";
+import { JOB_COLUMNS, type JobRow, toJob } from "./sql.js";
+import type { Job, JobFilter, QueueStats } from "./types.js";
+import { wakeQueues } from "./wake.js";
+
+export async function get(context: StoreContext, id: string): Promise<Job> {
+  const t = `${context.q}.jobs`;
+  if (!isUuid(id)) throw new ValidationError("job id must be a UUID", { field: "id" });
+  const { rows } = await context.db.query<JobRow>(`select ${JOB_COLUMNS} from ${t} where id = $1`, [id]);
+  const row = rows[0];
+  if (!row) throw new NotFoundError(`job ${id} not found (it may have completed)`);
+  return toJob(row);
+}
+
+/** Jobs in id (creation) order; pass the last id as `after` for the next page. */
+export async function list(context: StoreContext, filter: JobFilter = {}): Promise<Job[]> {
+  const t = `${context.q}.jobs`;
+  const limit = checkInteger(filter.limit, "limit", 1, 100);
+  if (filter.after !== undefined && !isUuid(filter.after)) {
+    throw new ValidationError("after must be a job id", { field: "after" });
+  }
+  const { rows } = await context.db.query<JobRow>(
+    `select ${JOB_COLUMNS} from ${t}
+      where ($1::text is null or queue = $1) and ($2::text is null or status = $2)
+        and ($3::text is null or name = $3) and ($4::uuid is null or execution_id = $4)
+        and ($5::uuid is null or id > $5)
+      order by id limit $6`,
+    [
+      filter.queue ?? null,
+      filter.status ?? null,
+      filter.name ?? null,
+      filter.executionId ?? null,
+      filter.after ?? null,
+      limit,
+    ],
+  );
+  return rows.map(toJob);
+}
+
+/** Counts per queue (one queue, or all). */
+export async function stats(context: StoreContext, queue?: string): Promise<QueueStats[]> {
+  const t = `${context.q}.jobs`;
+  const { rows } = await context.db.query<{
+    queue: string;
+    waiting: number;
+    ready: number;
+    running: number;
+    dead: number;
+    oldest: number | null;
+  }>(
+    `select queue,
+            count(*) filter (where status = 'waiting')::int as waiting,
+            count(*) filter (where status = 'waiting' and run_at <= now())::int as ready,
+            count(*) filter (where status = 'running')::int as running,
+            count(*) filter (where status = 'dead')::int as dead,
+            extract(epoch from now() - min(run_at) filter (where status = 'waiting' and run_at <= now()))::float8 as oldest
+       from ${t}
+      where $1::text is null or queue = $1
+      group by queue order by queue`,
+    [queue ?? null],
+  );
+  return rows.map((row) => ({
+    queue: row.queue,
+    waiting: row.waiting,
+    ready: row.ready,
+    running: row.running,
+    dead: row.dead,
+    oldestReadyAgeSeconds: row.oldest,
+  }));
+}
+
+/** Puts dead jobs back to wait, with their attempts reset. Returns the ids it revived. */
+export async function retry(context: StoreContext, ids: string[]): Promise<string[]> {
+  const t = `${context.q}.jobs`;
+  const { rows } = await context.db.query<{ id: string; queue: string }>(
+    `update ${t} set status = 'waiting', attempts = 0, run_at = now(), updated_at = now()
+      where id = any($1::uuid[]) and status = 'dead'
+     returning id, queue`,
+    [checkIds(ids)],
+  );
+  await wakeQueues(
+    context.db,
+    context.schema,
+    rows.map((row) => row.queue),
+  );
+  return rows.map((row) => row.id);
+}
+
+/** Removes jobs whatever their state; a worker running one then gets LeaseLostError. Returns the ids removed. */
+export async function cancel(context: StoreContext, ids: string[]): Promise<string[]> {
+  const t = `${context.q}.jobs`;
+  const { rows } = await context.db.query<{ id: string }>(
+    `delete from ${t} where id = any($1::uuid[]) returning id`,
+    [checkIds(ids)],
+  );
+  return rows.map((row) => row.id);
+}
+
+function checkIds(ids: string[]): string[] {
+  if (!Array.isArray(ids) || !ids.every(isUuid))
+    throw new ValidationError("ids must be an array of UUIDs", { field: "ids" });
+  return ids;
+}
+
+/** Retention: deletes the jobs of these executions, waiting or running, and their completed records. */
+export async function deleteJobsOf(
+  { db, q }: SqlContext,
+  executionIds: string[],
+): Promise<{ jobs: number; jobsHistory: number }> {
+  const jobs = await db.query(`delete from ${q}.jobs where execution_id = any($1::uuid[])`, [executionIds]);
+  const history = await db.query(`delete from ${q}.jobs_history where execution_id = any($1::uuid[])`, [
+    executionIds,
+  ]);
+  return { jobs: jobs.rowCount, jobsHistory: history.rowCount };
+}
+
+/**
+ * Retention: deletes up to `limit` completed-job records (kept with `keepCompleted`) that finished before
+ * the cut and whose execution is none or gone (the others go with their execution). Oldest first, over
+ * the completed_at index; rows another prune is deleting are skipped, not waited for. Returns how many.
+ */
+export async function deleteOrphanedJobHistory(
+  { db, q }: SqlContext,
+  before: Date,
+  limit: number,
+): Promise<number> {
+  const { rowCount } = await db.query(
+    `delete from ${q}.jobs_history where id in (
+       select h.id from ${q}.jobs_history h
+        where h.completed_at < $1
+          and (h.execution_id is null
+               or not exists (select 1 from ${q}.executions e where e.id = h.execution_id))
+        order by h.completed_at limit $2 for update of h skip locked)`,
+    [before, limit],
+  );
+  return rowCount;
+}

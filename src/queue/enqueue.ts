@@ -1,0 +1,181 @@
+/**
+ * Enqueueing: a batch of jobs goes in as one INSERT over unnest, with dedupe keys resolved in the same
+ * statement and one NOTIFY for the batch (sent when the enclosing transaction, if any, commits).
+ */
+
+import type { StoreContext } from "../context.js";
+import { ValidationError } from "../errors.js";
+import { isUuid, uuidv7 } from "../ids.js";
+import { checkText, toJson } from "../payload.js";
+import { checkInteger, MAX_INT } from "./checks.js";
+import type { EnqueueJob } from "./types.js";
+import { jobsChannel, wakeStatement } from "./wake.js";
+
+/** An enqueue batch as parallel arrays, the shape `unnest` takes. */
+interface EnqueueColumns {
+  id: string[];
+  queue: string[];
+  name: string[];
+  payload: string[];
+  priority: number[];
+  runAt: (Date | null)[];
+  maxAttempts: number[];
+  backoffBase: number[];
+  backoffMax: number[];
+  key: (string | null)[];
+  executionId: (string | null)[];
+  replace: boolean[];
+}
+
+function sliceColumns(columns: EnqueueColumns, slot: number): EnqueueColumns {
+  const one = {} as Record<string, unknown[]>;
+  for (const [name, values] of Object.entries(columns)) one[name] = [(values as unknown[])[slot]];
+  return one as unknown as EnqueueColumns;
+}
+
+export async function enqueue(
+  context: StoreContext,
+  input: EnqueueJob | EnqueueJob[],
+): Promise<string | string[]> {
+  const jobs = Array.isArray(input) ? input : [input];
+  if (jobs.length === 0) return [];
+  const columns: EnqueueColumns = {
+    id: [] as string[],
+    queue: [] as string[],
+    name: [] as string[],
+    payload: [] as string[],
+    priority: [] as number[],
+    runAt: [] as (Date | null)[],
+    maxAttempts: [] as number[],
+    backoffBase: [] as number[],
+    backoffMax: [] as number[],
+    key: [] as (string | null)[],
+    executionId: [] as (string | null)[],
+    replace: [] as boolean[],
+  };
+  // Within one batch a key appears once: the first occurrence wins (or the last, when replacing).
+  const slotOfKey = new Map<string, number>();
+  const slotOfJob: number[] = [];
+  jobs.forEach((job, i) => {
+    const field = Array.isArray(input) ? `jobs[${i}]` : "job";
+    if (typeof job !== "object" || job === null)
+      throw new ValidationError(`${field} must be an object`, { field });
+    const queue = checkText(job.queue, `${field}.queue`);
+    const key = job.key === undefined || job.key === null ? null : checkText(job.key, `${field}.key`);
+    if (job.id !== undefined && !isUuid(job.id))
+      throw new ValidationError(`${field}.id must be a UUID`, { field: `${field}.id` });
+    if (job.executionId !== undefined && job.executionId !== null && !isUuid(job.executionId)) {
+      throw new ValidationError(`${field}.executionId must be a UUID`, { field: `${field}.executionId` });
+    }
+    if (job.runAt !== undefined && !(job.runAt instanceof Date && !Number.isNaN(job.runAt.getTime()))) {
+      throw new ValidationError(`${field}.runAt must be a valid Date`, { field: `${field}.runAt` });
+    }
+    const row = {
+      id: job.id ?? uuidv7(),
+      queue,
+      name: checkText(job.name, `${field}.name`),
+      payload: toJson(job.payload ?? null, `${field}.payload`, context.limits),
+      priority: checkInteger(job.priority, `${field}.priority`, -MAX_INT, 0),
+      runAt: job.runAt ?? null,
+      maxAttempts: checkInteger(job.maxAttempts, `${field}.maxAttempts`, 1, 25),
+      backoffBase: checkInteger(job.backoff?.baseMs, `${field}.backoff.baseMs`, 0, 1000),
+      backoffMax: checkInteger(job.backoff?.maxMs, `${field}.backoff.maxMs`, 0, 3_600_000),
+      key,
+      executionId: job.executionId ?? null,
+      replace: job.replace === true,
+    };
+    const dedupe = key === null ? undefined : `${queue}\u0000${key}`;
+    const existing = dedupe === undefined ? undefined : slotOfKey.get(dedupe);
+    if (existing !== undefined) {
+      slotOfJob.push(existing);
+      if (!row.replace) return;
+      // Replace the earlier occurrence's content, keeping its slot (and id).
+      columns.payload[existing] = row.payload;
+      columns.priority[existing] = row.priority;
+      columns.runAt[existing] = row.runAt;
+      return;
+    }
+    const slot = columns.id.length;
+    if (dedupe !== undefined) slotOfKey.set(dedupe, slot);
+    slotOfJob.push(slot);
+    for (const name of Object.keys(columns) as (keyof EnqueueColumns)[]) {
+      (columns[name] as unknown[]).push(row[name]);
+    }
+  });
+
+  const idOfSlot = await insert(context, columns);
+  const ids = slotOfJob.map((slot) => idOfSlot[slot] as string);
+  return Array.isArray(input) ? ids : (ids[0] as string);
+}
+
+/** One INSERT for the whole batch; returns each slot's id (a keyed job may get an existing job's id). */
+async function insert(context: StoreContext, columns: EnqueueColumns): Promise<string[]> {
+  const t = `${context.q}.jobs`;
+  const { rows } = await context.db.query<{ slot: number; id: string | null }>(
+    `with input as (
+       select * from unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::int[], $6::timestamptz[],
+                            $7::int[], $8::int[], $9::int[], $10::text[], $11::uuid[], $12::bool[])
+         with ordinality as i(id, queue, name, payload, priority, run_at, max_attempts, backoff_base_ms,
+                              backoff_max_ms, key, execution_id, replace, slot)
+     ),
+     inserted as (
+       insert into ${t} as j (id, queue, name, payload, priority, run_at, max_attempts, backoff_base_ms,
+                                   backoff_max_ms, key, execution_id)
+       select id, queue, name, payload, priority, coalesce(run_at, now()), max_attempts, backoff_base_ms,
+              backoff_max_ms, key, execution_id
+         from input order by slot
+       on conflict (queue, key) where key is not null and status in ('waiting', 'running')
+       -- Only jobs enqueued with replace: true (their ids are $14) replace, and only a waiting job.
+       do update set payload = excluded.payload, priority = excluded.priority, run_at = excluded.run_at,
+                     updated_at = now()
+         where j.status = 'waiting' and excluded.id = any($14::uuid[])
+       returning j.id, j.queue, j.key
+     ),
+     woken as (
+       ${wakeStatement("$13", "inserted")}
+     )
+     -- Equality joins only (hash joins): a fresh job returns its own id; a keyed job that met a
+     -- waiting or running one gets that job's id, whether it replaced it (returned) or not (existing).
+     select (i.slot - 1)::int as slot, coalesce(fresh.id, replaced.id, existing.id) as id
+       from input i
+       left join inserted fresh on fresh.id = i.id
+       left join inserted replaced on replaced.queue = i.queue and replaced.key = i.key
+       left join ${t} existing on existing.queue = i.queue and existing.key = i.key
+                                   and existing.status in ('waiting', 'running')
+       left join woken on true`,
+    [
+      columns.id,
+      columns.queue,
+      columns.name,
+      columns.payload,
+      columns.priority,
+      columns.runAt,
+      columns.maxAttempts,
+      columns.backoffBase,
+      columns.backoffMax,
+      columns.key,
+      columns.executionId,
+      columns.replace,
+      jobsChannel(context.schema),
+      columns.id.filter((_, slot) => columns.replace[slot]),
+    ],
+    { prepare: true },
+  );
+  const ids = new Array<string>(columns.id.length);
+  const missing: number[] = [];
+  for (const row of rows) {
+    if (row.id) ids[row.slot] = row.id;
+    else missing.push(row.slot);
+  }
+  // A keyed job that a concurrent transaction committed after this statement's snapshot was taken:
+  // the insert saw the conflict, the snapshot cannot see the row. Look again.
+  for (const slot of missing) {
+    const { rows: found } = await context.db.query<{ id: string }>(
+      `select id from ${t} where queue = $1 and key = $2 and status in ('waiting', 'running')`,
+      [columns.queue[slot], columns.key[slot]],
+    );
+    // Not there either: that job finished meanwhile, so this one is new after all.
+    ids[slot] = found[0]?.id ?? ((await insert(context, sliceColumns(columns, slot)))[0] as string);
+  }
+  return ids;
+}

@@ -1,0 +1,105 @@
+/**
+ * The job queue as `store.jobs` (and `tx.jobs`): each method is one of the queue's operations, kept by
+ * concern beside this file (enqueue, leases, admin, wake-ups) and run on this scope's connection.
+ */
+
+import type { StoreContext } from "../context.js";
+import { ValidationError } from "../errors.js";
+import { cancel, get, list, retry, stats } from "./admin.js";
+import { enqueue } from "./enqueue.js";
+import { claim, complete, completeMany, fail, heartbeat, release } from "./leases.js";
+import type { ClaimOptions, EnqueueJob, Job, JobFilter, Lease, LeasedJob, QueueStats } from "./types.js";
+import { type InTransaction, startWorker, type Worker, type WorkerOptions } from "./worker.js";
+
+export class Jobs {
+  /** `inTransaction` runs a transactional handler (the scope this repository belongs to provides it). */
+  constructor(
+    protected readonly context: StoreContext,
+    private readonly inTransaction: InTransaction,
+  ) {}
+
+  /**
+   * Adds jobs in one statement and wakes listening workers with one NOTIFY (sent when the enclosing
+   * transaction, if any, commits). Returns the ids in input order; a job whose key is already waiting
+   * or running gets that job's id.
+   */
+  enqueue(job: EnqueueJob): Promise<string>;
+  enqueue(jobs: EnqueueJob[]): Promise<string[]>;
+  enqueue(input: EnqueueJob | EnqueueJob[]): Promise<string | string[]> {
+    return enqueue(this.context, input);
+  }
+
+  /**
+   * Leases up to `limit` jobs of a queue: jobs whose lease expired first, then due waiting jobs by
+   * priority then runAt. A job whose lease expired on its last attempt goes dead.
+   */
+  claim(options: ClaimOptions): Promise<LeasedJob[]> {
+    return claim(this.context, options);
+  }
+
+  /**
+   * Finishes jobs: deleted, or moved to jobs_history with `keepCompleted`. One statement for any number.
+   * Throws LeaseLostError (listing `lost`) for leases no longer held; the others are completed.
+   */
+  complete(leases: Lease | Lease[], options: { keepCompleted?: boolean } = {}): Promise<void> {
+    return complete(this.context, leases, options);
+  }
+
+  /** complete() that reports lost leases instead of throwing (the worker's batch completer). */
+  completeMany(leases: Lease[], keepCompleted: boolean): Promise<string[]> {
+    return completeMany(this.context, leases, keepCompleted);
+  }
+
+  /**
+   * Records a failed attempt. Until maxAttempts the job waits again, at `retryAt` or after exponential
+   * backoff with jitter; then it is dead. Returns the job as it now stands.
+   */
+  fail(lease: Lease, error: unknown, options: { retryAt?: Date } = {}): Promise<Job> {
+    return fail(this.context, lease, error, options);
+  }
+
+  /** Extends leases (default by 30 s from now). Throws LeaseLostError listing the leases no longer held. */
+  heartbeat(leases: Lease | Lease[], options: { extendMs?: number } = {}): Promise<void> {
+    return heartbeat(this.context, leases, options);
+  }
+
+  /**
+   * Hands jobs back: they wait again at once. The attempt does not count, unless `countAttempt` says the
+   * handler did run (a worker abandoning a handler that outlived its stop timeout).
+   */
+  release(leases: Lease | Lease[], options: { countAttempt?: boolean } = {}): Promise<void> {
+    return release(this.context, leases, options);
+  }
+
+  get(id: string): Promise<Job> {
+    return get(this.context, id);
+  }
+
+  /** Jobs in id (creation) order; pass the last id as `after` for the next page. */
+  list(filter: JobFilter = {}): Promise<Job[]> {
+    return list(this.context, filter);
+  }
+
+  /** Counts per queue (one queue, or all). */
+  stats(queue?: string): Promise<QueueStats[]> {
+    return stats(this.context, queue);
+  }
+
+  /** Puts dead jobs back to wait, with their attempts reset. Returns the ids it revived. */
+  retry(ids: string[]): Promise<string[]> {
+    return retry(this.context, ids);
+  }
+
+  /** Removes jobs whatever their state; a worker running one then gets LeaseLostError. Returns the ids removed. */
+  cancel(ids: string[]): Promise<string[]> {
+    return cancel(this.context, ids);
+  }
+
+  /** Starts a worker on this store (never inside a transaction). */
+  work(options: WorkerOptions): Worker {
+    if (this.context.db.inTransaction) {
+      throw new ValidationError("start workers on the store, not inside a transaction", { field: "work" });
+    }
+    return startWorker(this, this.context, this.inTransaction, options);
+  }
+}

@@ -1,0 +1,244 @@
+/**
+ * Leases: a claim is one statement (`FOR UPDATE SKIP LOCKED` over the jobs_ready partial index) that
+ * also rescues jobs whose lease expired; every completion, failure, heartbeat and release checks the
+ * lease token, so a worker that lost its lease changes nothing.
+ */
+
+import type { StoreContext } from "../context.js";
+import { checkText } from "../payload.js";
+import { checkInteger, checkLease, errorJson, leaseLost, uuidArray } from "./checks.js";
+import {
+  CLAIMED_COLUMNS,
+  type ClaimedRow,
+  DYING,
+  JOB_COLUMNS,
+  type JobRow,
+  PREPARED_COMPLETION_MAX,
+  RELAXED_COMMIT,
+  toJob,
+  toLeasedJob,
+} from "./sql.js";
+import type { ClaimOptions, Job, Lease, LeasedJob } from "./types.js";
+import { wakeQueues } from "./wake.js";
+
+/**
+ * Claims and completions made outside a caller's transaction commit without waiting for the WAL
+ * flush. That is safe for them: if the server crashes before the flush, a lost claim leaves the
+ * job waiting and a lost completion lets it run again, which at-least-once delivery allows anyway
+ * (transactional handlers complete inside their own, durable, transaction). Inside a caller's
+ * transaction nothing is relaxed, since the setting would cover the caller's writes too.
+ */
+function relaxedCommit(context: StoreContext): boolean {
+  return !context.db.inTransaction;
+}
+
+/**
+ * Leases up to `limit` jobs of a queue: jobs whose lease expired first, then due waiting jobs by
+ * priority then runAt. A job whose lease expired on its last attempt goes dead.
+ */
+export async function claim(context: StoreContext, options: ClaimOptions): Promise<LeasedJob[]> {
+  const t = `${context.q}.jobs`;
+  const queue = checkText(options.queue, "queue");
+  const workerId = checkText(options.workerId, "workerId");
+  const limit = checkInteger(options.limit, "limit", 1, 1);
+  const leaseMs = checkInteger(options.leaseMs, "leaseMs", 1, 30_000);
+  const { rows } = await context.db.query<ClaimedRow>(
+    `${relaxedCommit(context) ? `with ${RELAXED_COMMIT} ` : ""}update ${t} j
+        set status = case when ${DYING} then 'dead' else 'running' end,
+            last_error = case when ${DYING}
+                              then jsonb_build_object('message', 'lease expired on the last attempt') else j.last_error end,
+            attempts = j.attempts + case when ${DYING} then 0 else 1 end,
+            -- A job that goes dead here holds no lease: it is in no one's hands.
+            lease_owner = case when ${DYING} then null else $3 end,
+            lease_token = case when ${DYING} then null else gen_random_uuid() end,
+            lease_expires_at = case when ${DYING} then null else now() + $4::int * interval '1 millisecond' end,
+            updated_at = now()
+       ${relaxedCommit(context) ? "from relaxed_commit " : ""}where j.id in (
+         -- Jobs whose worker lost its lease come first: behind a steady backlog they would wait forever.
+         select id from (
+           select id from ${t}
+            where queue = $1 and status = 'running' and lease_expires_at < now()
+            order by lease_expires_at
+            limit $2 for update skip locked) expired
+         union all
+         select id from (
+           select id from ${t}
+            where queue = $1 and status = 'waiting' and run_at <= now()
+            order by priority desc, run_at, id
+            limit $2 for update skip locked) ready
+         -- The branches run in order and a row is locked only when pulled, so ready jobs are locked
+         -- only as far as the batch has room. (As IN, not as a join with a CTE of candidates: with
+         -- four claimers at a time, that form managed about 70% of this one's throughput.)
+         limit $2)
+     returning ${CLAIMED_COLUMNS}`,
+    [queue, limit, workerId, leaseMs],
+    { prepare: true },
+  );
+  // UPDATE ... RETURNING keeps no order; hand the jobs out in the order they were chosen.
+  rows.sort((a, b) => b.priority - a.priority || a.run_at - b.run_at || (a.id < b.id ? -1 : 1));
+  const claimed: LeasedJob[] = [];
+  for (const row of rows) {
+    if (row.status !== "dead") claimed.push(toLeasedJob(row, queue, workerId, leaseMs));
+  }
+  return claimed;
+}
+
+/**
+ * Finishes jobs: deleted, or moved to jobs_history with `keepCompleted`. One statement for any number.
+ * Throws LeaseLostError (listing `lost`) for leases no longer held; the others are completed.
+ */
+export async function complete(
+  context: StoreContext,
+  leases: Lease | Lease[],
+  options: { keepCompleted?: boolean } = {},
+): Promise<void> {
+  const list = Array.isArray(leases) ? leases : [leases];
+  const lost = await completeMany(context, list, options.keepCompleted === true);
+  if (lost.length) throw leaseLost(lost, "complete");
+}
+
+/** complete() that reports lost leases instead of throwing (the worker's batch completer). */
+export async function completeMany(
+  context: StoreContext,
+  leases: Lease[],
+  keepCompleted: boolean,
+): Promise<string[]> {
+  const t = `${context.q}.jobs`;
+  if (leases.length === 0) return [];
+  // The worker's hot path: no regex per lease. A malformed id or token still fails the uuid[] cast
+  // in the database, and then nothing at all is completed.
+  const ids = uuidArray(
+    leases.map((lease) => lease?.id),
+    "lease.id",
+  );
+  const tokens = uuidArray(
+    leases.map((lease) => lease?.leaseToken),
+    "lease.leaseToken",
+  );
+  const relaxed = relaxedCommit(context);
+  // By primary key, with the token among the batch's tokens. A lease token is a random UUID given to
+  // one job by one claim (and cleared when the lease ends), so holding it is holding that job's lease;
+  // pairing ids with tokens by position adds nothing. Joining unnest(ids, tokens) instead let the
+  // planner hash every running job of the queue for each batch: 4 ms against 0.7 ms for 500 of 4,500.
+  const removed = `delete from ${t} j${relaxed ? " using relaxed_commit" : ""}
+      where j.id = any($1::uuid[]) and j.lease_token = any($2::uuid[])
+      returning j.*`;
+  const sql = keepCompleted
+    ? `with ${relaxed ? `${RELAXED_COMMIT},` : ""} done as (${removed})
+       insert into ${context.q}.jobs_history (id, queue, name, payload, priority, attempts, key, execution_id, created_at)
+       select id, queue, name, payload, priority, attempts, key, execution_id, created_at from done
+       -- A caller may reuse a job id: the newer completion replaces the older record.
+       on conflict (id) do update
+         set queue = excluded.queue, name = excluded.name, payload = excluded.payload,
+             priority = excluded.priority, attempts = excluded.attempts, key = excluded.key,
+             execution_id = excluded.execution_id, created_at = excluded.created_at, completed_at = now()
+       returning id`
+    : `${relaxed ? `with ${RELAXED_COMMIT} ` : ""}${removed.replace("returning j.*", "returning j.id")}`;
+  // A named statement runs one generic plan for any arrays, and that plan tests each row's token
+  // against the batch's tokens one by one. Planned for its own arrays, the statement hashes them: for
+  // batches of 1,000 that halves the completion's cost (4.6 against 8.3 µs a job). Small batches keep
+  // the prepared statement, whose planning saved outweighs a short scan.
+  const { rows } = await context.db.query<{ id: string }>(sql, [ids, tokens], {
+    prepare: leases.length <= PREPARED_COMPLETION_MAX,
+  });
+  if (rows.length === leases.length) return [];
+  const done = new Set(rows.map((row) => row.id));
+  return leases.map((lease) => lease.id).filter((id) => !done.has(id));
+}
+
+/**
+ * Records a failed attempt. Until maxAttempts the job waits again, at `retryAt` or after exponential
+ * backoff with jitter; then it is dead. Returns the job as it now stands.
+ */
+export async function fail(
+  context: StoreContext,
+  lease: Lease,
+  error: unknown,
+  options: { retryAt?: Date } = {},
+): Promise<Job> {
+  const t = `${context.q}.jobs`;
+  checkLease(lease);
+  const { rows } = await context.db.query<JobRow>(
+    `update ${t}
+        set status = case when attempts >= max_attempts then 'dead' else 'waiting' end,
+            run_at = case when attempts >= max_attempts then run_at
+                          else coalesce($4::timestamptz, now() + least(backoff_max_ms::float8,
+                                 backoff_base_ms * power(2, greatest(attempts - 1, 0))) * (0.75 + random() * 0.5)
+                                 * interval '1 millisecond') end,
+            last_error = $3::jsonb,
+            lease_owner = null, lease_token = null, lease_expires_at = null, updated_at = now()
+      where id = $1 and lease_token = $2 and status = 'running'
+     returning ${JOB_COLUMNS}`,
+    [lease.id, lease.leaseToken, errorJson(error, context.limits), options.retryAt ?? null],
+  );
+  const row = rows[0];
+  if (!row) throw leaseLost([lease.id], "fail");
+  return toJob(row);
+}
+
+/** Extends leases (default by 30 s from now). Throws LeaseLostError listing the leases no longer held. */
+export async function heartbeat(
+  context: StoreContext,
+  leases: Lease | Lease[],
+  options: { extendMs?: number } = {},
+): Promise<void> {
+  const t = `${context.q}.jobs`;
+  const list = (Array.isArray(leases) ? leases : [leases]).map(checkLease);
+  if (list.length === 0) return;
+  const extendMs = checkInteger(options.extendMs, "extendMs", 1, 30_000);
+  const { rows } = await context.db.query<{ id: string }>(
+    `update ${t} j set lease_expires_at = now() + $3::int * interval '1 millisecond', updated_at = now()
+       from unnest($1::uuid[], $2::uuid[]) as c(id, token)
+      where j.id = c.id and j.lease_token = c.token and j.status = 'running'
+     returning j.id`,
+    [list.map((l) => l.id), list.map((l) => l.leaseToken), extendMs],
+    { prepare: true },
+  );
+  if (rows.length !== list.length) {
+    const held = new Set(rows.map((row) => row.id));
+    throw leaseLost(
+      list.filter((l) => !held.has(l.id)).map((l) => l.id),
+      "heartbeat",
+    );
+  }
+}
+
+/**
+ * Hands jobs back: they wait again at once. The attempt does not count, unless `countAttempt` says the
+ * handler did run (a worker abandoning a handler that outlived its stop timeout).
+ */
+export async function release(
+  context: StoreContext,
+  leases: Lease | Lease[],
+  options: { countAttempt?: boolean } = {},
+): Promise<void> {
+  const t = `${context.q}.jobs`;
+  const list = (Array.isArray(leases) ? leases : [leases]).map(checkLease);
+  if (list.length === 0) return;
+  const { rows } = await context.db.query<{ id: string; queue: string }>(
+    `update ${t} j
+        set status = case when $3 and j.attempts >= j.max_attempts then 'dead' else 'waiting' end,
+            last_error = case when $3 and j.attempts >= j.max_attempts
+                              then jsonb_build_object('message', 'abandoned on its last attempt: the handler outlived the worker''s stop timeout')
+                              else j.last_error end,
+            attempts = case when $3 then j.attempts else greatest(j.attempts - 1, 0) end,
+            lease_owner = null, lease_token = null,
+            lease_expires_at = null, updated_at = now()
+       from unnest($1::uuid[], $2::uuid[]) as c(id, token)
+      where j.id = c.id and j.lease_token = c.token and j.status = 'running'
+     returning j.id, j.queue`,
+    [list.map((l) => l.id), list.map((l) => l.leaseToken), options.countAttempt === true],
+  );
+  await wakeQueues(
+    context.db,
+    context.schema,
+    rows.map((row) => row.queue),
+  );
+  if (rows.length !== list.length) {
+    const released = new Set(rows.map((row) => row.id));
+    throw leaseLost(
+      list.filter((l) => !released.has(l.id)).map((l) => l.id),
+      "release",
+    );
+  }
+}

@@ -1,0 +1,89 @@
+/** The queue's public shapes: what callers enqueue, and the jobs and leases they get back. */
+
+export type JobStatus = "waiting" | "running" | "dead";
+
+export interface EnqueueJob {
+  queue: string;
+  name: string;
+  payload?: unknown;
+  /** Higher runs first (default 0). */
+  priority?: number;
+  /** Not before this time (default: now). */
+  runAt?: Date;
+  /** Attempts before the job goes dead (default 25). */
+  maxAttempts?: number;
+  /** Retry delay: baseMs * 2^(attempt-1), capped at maxMs, with jitter (default 1 s .. 1 h). */
+  backoff?: { baseMs?: number; maxMs?: number };
+  /** Dedupe key: while a job with this key waits or runs in the queue, enqueueing it again returns that job. */
+  key?: string;
+  /** With a key: replace the waiting job's payload, priority and runAt instead of keeping it. */
+  replace?: boolean;
+  executionId?: string;
+  /** Default: a new UUIDv7. */
+  id?: string;
+}
+
+export interface Job {
+  id: string;
+  queue: string;
+  name: string;
+  payload: unknown;
+  status: JobStatus;
+  priority: number;
+  runAt: Date;
+  attempts: number;
+  maxAttempts: number;
+  key: string | null;
+  executionId: string | null;
+  lastError: JobError | null;
+  leaseOwner: string | null;
+  leaseExpiresAt: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface JobError {
+  message: string;
+  stack?: string;
+  [detail: string]: unknown;
+}
+
+/** A claimed job: whoever holds `leaseToken` may complete, fail, heartbeat or release it. */
+export interface LeasedJob extends Job {
+  leaseToken: string;
+}
+
+export interface Lease {
+  id: string;
+  leaseToken: string;
+}
+
+export interface ClaimOptions {
+  queue: string;
+  workerId: string;
+  /** How many jobs at most (default 1). */
+  limit?: number;
+  /** How long the lease lasts before another worker may take the job (default 30 s). */
+  leaseMs?: number;
+}
+
+export interface JobFilter {
+  queue?: string;
+  status?: JobStatus;
+  name?: string;
+  executionId?: string;
+  /** Keyset pagination: the last id of the previous page. */
+  after?: string;
+  limit?: number;
+}
+
+export interface QueueStats {
+  queue: string;
+  waiting: number;
+  /** Waiting and due now. */
+  ready: number;
+  running: number;
+  dead: number;
+  /** Seconds the oldest ready job has waited, or null when none is ready. */
+  oldestReadyAgeSeconds: number | null;
+}

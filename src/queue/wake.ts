@@ -1,0 +1,35 @@
+/**
+ * Wake-ups: enqueues, releases and retries send one NOTIFY naming the queues that got work, on a
+ * channel per schema; workers listening for a queue claim at once instead of at their next poll.
+ * Timers share the rule when they move due timers into the queue.
+ */
+
+import { createHash } from "node:crypto";
+import type { Queryable } from "../db/driver.js";
+
+/** The NOTIFY channel for a schema's queue; hashed because a channel name has at most 63 bytes. */
+export function jobsChannel(schema: string): string {
+  return `flowstore_jobs_${createHash("sha256").update(schema).digest("hex").slice(0, 16)}`;
+}
+
+/**
+ * NOTIFY refuses payloads of 8000 bytes or more. A wake-up names the queues that got work, and past
+ * this size it names none, which wakes every worker instead.
+ */
+const WAKE_PAYLOAD_MAX_BYTES = 7_000;
+
+function wakePayload(queues: string[]): string {
+  const joined = [...new Set(queues)].join(",");
+  return Buffer.byteLength(joined) < WAKE_PAYLOAD_MAX_BYTES ? joined : "";
+}
+
+/** The same rule in SQL: a NOTIFY on `channel` naming the distinct queues of `rows`, sent only if any. */
+export function wakeStatement(channel: string, rows: string): string {
+  return `select pg_notify(${channel}, case when octet_length(q) < ${WAKE_PAYLOAD_MAX_BYTES} then q else '' end)
+           from (select string_agg(distinct queue, ',') as q from ${rows} having count(*) > 0) agg`;
+}
+
+/** Wakes the workers of `queues` now (or when the enclosing transaction commits). */
+export async function wakeQueues(db: Queryable, schema: string, queues: string[]): Promise<void> {
+  if (queues.length) await db.query("select pg_notify($1, $2)", [jobsChannel(schema), wakePayload(queues)]);
+}

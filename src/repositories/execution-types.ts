@@ -1,0 +1,104 @@
+/** What executions are made of, and what callers pass to start, change and list them. */
+
+import type { RunStatus } from "./run-status.js";
+
+export type { Page } from "./keyset.js";
+export { RUN_STATUSES as EXECUTION_STATUSES } from "./run-status.js";
+export type ExecutionStatus = RunStatus;
+
+export interface Execution {
+  id: string;
+  definitionId: string;
+  status: ExecutionStatus;
+  input: unknown;
+  output: unknown;
+  error: unknown;
+  /** The engine's own state of the run. */
+  state: unknown;
+  metadata: Record<string, unknown>;
+  idempotencyKey: string | null;
+  parentExecutionId: string | null;
+  parentTaskId: string | null;
+  version: number;
+  createdAt: Date;
+  updatedAt: Date;
+  /** When the run first became running. */
+  startedAt: Date | null;
+  /** When the run reached a terminal status. */
+  completedAt: Date | null;
+}
+
+export interface StartExecution {
+  id?: string;
+  /** The definition to run: its id, or its name and version (no version: the newest active one). */
+  definitionId?: string;
+  name?: string;
+  version?: number;
+  input?: unknown;
+  /** A second start with the same key returns the first execution instead of creating another. */
+  idempotencyKey?: string;
+  parentExecutionId?: string;
+  parentTaskId?: string;
+  metadata?: Record<string, unknown>;
+  /** Default "pending". */
+  status?: "pending" | "running";
+}
+
+/** Fields to change; an absent field is left as it is, `null` clears it. */
+export interface ExecutionPatch {
+  status?: ExecutionStatus;
+  input?: unknown;
+  output?: unknown;
+  error?: unknown;
+  state?: unknown;
+  /** Replaces the metadata object. */
+  metadata?: Record<string, unknown>;
+}
+
+/** The whole object, for engines that own it: every field not given is written as null. */
+export interface ExecutionRecord {
+  id: string;
+  definitionId: string;
+  status: ExecutionStatus;
+  input?: unknown;
+  output?: unknown;
+  error?: unknown;
+  state?: unknown;
+  metadata?: Record<string, unknown>;
+  idempotencyKey?: string | null;
+  parentExecutionId?: string | null;
+  parentTaskId?: string | null;
+}
+
+export interface ExecutionWriteOptions {
+  /** Write only if the row is at this version; otherwise a ConflictError and nothing is written. */
+  expectedVersion?: number;
+}
+
+export interface CancelExecutionOptions extends ExecutionWriteOptions {
+  /** Also cancel every unfinished descendant execution and the unfinished tasks of all of them. */
+  cascade?: boolean;
+}
+
+export interface ExecutionFilter {
+  status?: ExecutionStatus | ExecutionStatus[];
+  definitionId?: string;
+  /** Executions of any version of the definition with this name. */
+  definitionName?: string;
+  parentExecutionId?: string;
+  createdAfter?: Date;
+  createdBefore?: Date;
+  updatedAfter?: Date;
+  updatedBefore?: Date;
+  /** Executions whose metadata contains this object (`@>`). */
+  metadata?: Record<string, unknown>;
+}
+
+export interface ExecutionListOptions {
+  /** Default 100. */
+  limit?: number;
+  /** From a previous page's `nextCursor`. */
+  cursor?: string | null;
+  /** By creation time, then id; default "asc" (oldest first). */
+  order?: "asc" | "desc";
+}

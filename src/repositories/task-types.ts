@@ -1,0 +1,76 @@
+/** What tasks are made of, and what callers pass to write and list them. */
+
+import type { RunStatus } from "./run-status.js";
+
+export type TaskStatus = RunStatus;
+
+export interface Task {
+  taskExecId: string;
+  taskId: string;
+  executionId: string;
+  workflowId: string | null;
+  status: TaskStatus;
+  /** The kind of step: "basic" unless the engine says otherwise (parallel, collection, router, ...). */
+  executionType: string;
+  /** The parent task's taskExecId. */
+  parentId: string | null;
+  agentId: string | null;
+  toolId: string | null;
+  input: unknown;
+  output: unknown;
+  error: unknown;
+  attempt: number;
+  version: number;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+/** A task as written by upsert: fields not given are written as null (or their default). */
+export interface TaskRecord {
+  /** Omitted: a new task with a fresh UUIDv7. */
+  taskExecId?: string;
+  taskId: string;
+  executionId: string;
+  workflowId?: string | null;
+  /** Default "pending". */
+  status?: TaskStatus;
+  /** Default "basic". */
+  executionType?: string;
+  parentId?: string | null;
+  agentId?: string | null;
+  toolId?: string | null;
+  input?: unknown;
+  output?: unknown;
+  error?: unknown;
+  /** Default 1. */
+  attempt?: number;
+}
+
+/** A child created under a parent: it takes the parent's execution and workflow. */
+export type ChildTask = Omit<TaskRecord, "executionId" | "parentId">;
+
+export interface TaskNode extends Task {
+  /** 0 for the root, 1 for its children, and so on. */
+  depth: number;
+}
+
+export interface TaskProgress {
+  total: number;
+  byStatus: Record<TaskStatus, number>;
+  /** completed / total (0 when there are no tasks). */
+  completionRate: number;
+  /** failed / total (0 when there are no tasks). */
+  failureRate: number;
+}
+
+export interface TaskFilter {
+  executionId?: string;
+  status?: TaskStatus | TaskStatus[];
+  agentId?: string;
+  toolId?: string;
+  parentId?: string;
+  executionType?: string;
+  /** Default 100. */
+  limit?: number;
+  cursor?: string | null;
+}

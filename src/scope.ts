@@ -1,0 +1,57 @@
+/** The surface shared by the store and a transaction: every repository, your own SQL, and nesting. */
+
+import type { StoreContext } from "./context.js";
+import type { QueryResult, TransactionOptions } from "./db/driver.js";
+import { Jobs } from "./queue/jobs.js";
+import { Blobs } from "./repositories/blobs.js";
+import { ComponentState } from "./repositories/component-state.js";
+import { Correlations } from "./repositories/correlations.js";
+import { Definitions } from "./repositories/definitions.js";
+import { DurableState } from "./repositories/durable-state.js";
+import { Executions } from "./repositories/executions.js";
+import { KeyValue } from "./repositories/kv.js";
+import { Tasks } from "./repositories/tasks.js";
+import { Timers } from "./repositories/timers.js";
+
+/** The same surface on the store and inside a transaction. */
+export class StoreScope {
+  readonly definitions: Definitions;
+  readonly executions: Executions;
+  readonly tasks: Tasks;
+  readonly componentState: ComponentState;
+  readonly correlations: Correlations;
+  readonly timers: Timers;
+  readonly jobs: Jobs;
+  readonly durableState: DurableState;
+  readonly kv: KeyValue;
+  readonly blobs: Blobs;
+
+  constructor(protected readonly context: StoreContext) {
+    this.definitions = new Definitions(context);
+    this.executions = new Executions(context);
+    this.tasks = new Tasks(context);
+    this.componentState = new ComponentState(context);
+    this.correlations = new Correlations(context);
+    this.timers = new Timers(context);
+    // Transactional job handlers run in a transaction of this scope.
+    this.jobs = new Jobs(context, (fn) => this.transaction(fn));
+    this.durableState = new DurableState(context);
+    this.kv = new KeyValue(context);
+    this.blobs = new Blobs(context);
+  }
+
+  /** Runs your own SQL (values only as `$n` parameters), in the transaction when called on one. */
+  async query<R = Record<string, unknown>>(
+    text: string,
+    values?: readonly unknown[],
+  ): Promise<QueryResult<R>> {
+    return this.context.db.query<R>(text, values);
+  }
+
+  /** Commits when `fn` returns, rolls back when it throws; nested, it is a savepoint. */
+  transaction<T>(fn: (tx: Transaction) => Promise<T>, options?: TransactionOptions): Promise<T> {
+    return this.context.db.transaction((db) => fn(new StoreScope({ ...this.context, db })), options);
+  }
+}
+
+export type Transaction = StoreScope;
