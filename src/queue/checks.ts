@@ -47,26 +47,34 @@ export function checkLease(lease: Lease): Lease {
  * holds what JSONB refuses (NUL characters, BigInts) or is huge.
  */
 export function errorJson(error: unknown, limits: PayloadLimits): string {
-  const clean = (text: string) => text.replaceAll("\u0000", "\uFFFD").slice(0, 64 * 1024);
+  const max = 64 * 1024;
+  // The first 64 Ki UTF-16 units, but never half a surrogate pair: a character cut in two goes whole.
+  const clean = (text: string) => {
+    const whole = text.replaceAll("\u0000", "\uFFFD");
+    if (whole.length <= max) return whole;
+    const split = /^[\uD800-\uDBFF][\uDC00-\uDFFF]$/.test(whole.slice(max - 1, max + 1));
+    return whole.slice(0, split ? max - 1 : max);
+  };
+  // JSON.stringify writes a lone surrogate as a \uD800-\uDFFF escape, which jsonb refuses; a pair it
+  // writes as is. So each such escape (after an even run of backslashes, or it is text, not an
+  // escape) becomes U+FFFD, as a UTF-8 encoder would make it. Same length: the size check stands.
+  const json = (value: unknown) =>
+    toJson(value, "error", limits).replace(/(?<!\\)((?:\\\\)*)\\ud[89a-f][0-9a-f]{2}/gi, "$1\\ufffd");
   if (error instanceof Error) {
-    return toJson(
-      {
-        name: error.name,
-        message: clean(error.message),
-        ...(error.stack ? { stack: clean(error.stack) } : {}),
-      },
-      "error",
-      limits,
-    );
+    return json({
+      name: error.name,
+      message: clean(error.message),
+      ...(error.stack ? { stack: clean(error.stack) } : {}),
+    });
   }
   if (typeof error === "object" && error !== null && typeof (error as JobError).message === "string") {
     try {
-      return toJson(error, "error", limits);
+      return json(error);
     } catch {
-      return toJson({ message: clean((error as JobError).message) }, "error", limits);
+      return json({ message: clean((error as JobError).message) });
     }
   }
-  return toJson({ message: clean(String(error)) }, "error", limits);
+  return json({ message: clean(String(error)) });
 }
 
 export function leaseLost(ids: string[], action: string): LeaseLostError {

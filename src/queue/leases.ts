@@ -158,13 +158,17 @@ export async function fail(
 ): Promise<Job> {
   const t = `${context.q}.jobs`;
   checkLease(lease);
+  // Backoff is base * 2^(attempts - 1), at most backoff_max_ms. The exponent stops at 31: both
+  // columns are int4, so from there on any base of 1 ms or more already reaches the cap (and a base
+  // of 0 stays 0), while an uncapped exponent overflows float8 after about 1,025 attempts (sooner
+  // with a large base) and the failure would not be recorded.
   const { rows } = await context.db.query<JobRow>(
     `update ${t}
         set status = case when attempts >= max_attempts then 'dead' else 'waiting' end,
             run_at = case when attempts >= max_attempts then run_at
                           else coalesce($4::timestamptz, now() + least(backoff_max_ms::float8,
-                                 backoff_base_ms * power(2, greatest(attempts - 1, 0))) * (0.75 + random() * 0.5)
-                                 * interval '1 millisecond') end,
+                                 backoff_base_ms * power(2, least(greatest(attempts - 1, 0), 31)))
+                                 * (0.75 + random() * 0.5) * interval '1 millisecond') end,
             last_error = $3::jsonb,
             lease_owner = null, lease_token = null, lease_expires_at = null, updated_at = now()
       where id = $1 and lease_token = $2 and status = 'running'
