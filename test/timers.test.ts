@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { LeaseLostError, NotFoundError, type Store, uuidv7, ValidationError } from "../src/index.js";
+import {
+  LeaseLostError,
+  type Logger,
+  NotFoundError,
+  type Store,
+  uuidv7,
+  ValidationError,
+} from "../src/index.js";
 import { forEachDriver } from "./harness.js";
 
 async function count(store: Store, table: string): Promise<number> {
@@ -10,6 +17,22 @@ async function count(store: Store, table: string): Promise<number> {
 }
 
 const inMs = (ms: number) => new Date(Date.now() + ms);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A logger that counts the statements statement logging reports. */
+function statementCounter(): Logger & { statements: number } {
+  const ignore = () => {};
+  const counter = {
+    statements: 0,
+    debug: (entry: Record<string, unknown>) => {
+      if (typeof entry.sql === "string") counter.statements++;
+    },
+    info: ignore,
+    warn: ignore,
+    error: ignore,
+  };
+  return counter;
+}
 
 forEachDriver((driver) => {
   describe("timers", () => {
@@ -135,6 +158,96 @@ forEachDriver((driver) => {
       );
       expect(rows[0]).toEqual({ total: 1_000, distinct_ids: 1_000, early: 0 });
       expect(await count(store, "timers")).toBe(0);
+    });
+
+    it("the dispatcher idles while the only due timer is leased by someone else", async () => {
+      const logger = statementCounter();
+      const store = await driver.open({ logStatements: true, logger });
+      await store.timers.schedule({ name: "held", fireAt: inMs(-1_000) });
+      expect(await store.timers.claimDue({ workerId: "someone-else", leaseMs: 60_000 })).toHaveLength(1);
+      logger.statements = 0;
+      const dispatcher = store.timers.startDispatcher();
+      await sleep(1_000);
+      await dispatcher.stop();
+      // One look (dispatchDue, then next) and a sleep until the next poll: not a spin of hundreds.
+      expect(logger.statements).toBeLessThanOrEqual(6);
+      expect(await count(store, "timers")).toBe(1);
+      expect(await count(store, "jobs")).toBe(0);
+    });
+
+    it("the dispatcher fires a leased timer when its lease expires, before its next poll", async () => {
+      const store = await driver.open();
+      await store.timers.schedule({ name: "abandoned", fireAt: inMs(-1_000) });
+      const [leased] = await store.timers.claimDue({ workerId: "dies", leaseMs: 300 });
+      const dispatcher = store.timers.startDispatcher({ pollIntervalMs: 60_000 });
+      const deadline = Date.now() + 10_000;
+      while ((await count(store, "jobs")) === 0 && Date.now() < deadline) await sleep(50);
+      await dispatcher.stop();
+      expect((await store.jobs.get(leased?.id as string)).name).toBe("abandoned");
+      expect(await count(store, "timers")).toBe(0);
+    });
+
+    it.skipIf(!driver.concurrent)(
+      "the dispatcher backs off while a due timer's row is locked by an open transaction",
+      async () => {
+        const logger = statementCounter();
+        const store = await driver.open({ logStatements: true, logger });
+        await store.timers.schedule({ name: "locked", fireAt: inMs(-1_000) });
+        let release: () => void = () => {};
+        const released = new Promise<void>((resolve) => {
+          release = resolve;
+        });
+        let locked: () => void = () => {};
+        const isLocked = new Promise<void>((resolve) => {
+          locked = resolve;
+        });
+        const holder = store.transaction(async (tx) => {
+          await tx.query(`select id from ${store.schema}.timers for update`);
+          locked();
+          await released;
+        });
+        await isLocked;
+        logger.statements = 0;
+        const dispatcher = store.timers.startDispatcher();
+        await sleep(1_000);
+        const during = logger.statements;
+        release();
+        await holder;
+        const deadline = Date.now() + 10_000;
+        while ((await count(store, "jobs")) === 0 && Date.now() < deadline) await sleep(50);
+        await dispatcher.stop();
+        // Retries every 50 ms at most (two statements each), not a spin of hundreds a second.
+        expect(during).toBeLessThanOrEqual(60);
+        expect(await count(store, "timers")).toBe(0);
+      },
+    );
+
+    it("the dispatcher still picks up new timers while another is leased", async () => {
+      const store = await driver.open();
+      await store.timers.schedule({ name: "held", fireAt: inMs(-1_000) });
+      await store.timers.claimDue({ workerId: "someone-else", leaseMs: 60_000 });
+      const dispatcher = store.timers.startDispatcher({ pollIntervalMs: 50 });
+      await sleep(100);
+      const fresh = await store.timers.schedule({ name: "fresh", fireAt: inMs(0) });
+      const deadline = Date.now() + 10_000;
+      while ((await count(store, "jobs")) === 0 && Date.now() < deadline) await sleep(50);
+      await dispatcher.stop();
+      expect((await store.jobs.get(fresh.id)).name).toBe("fresh");
+      expect((await store.timers.listAll()).map((t) => t.name)).toEqual(["held"]);
+    });
+
+    it("next() orders by when a timer can next fire: a live lease defers it to the lease's expiry", async () => {
+      const store = await driver.open();
+      expect(await store.timers.next()).toBeNull();
+      await store.timers.schedule({ name: "held", fireAt: inMs(-1_000) });
+      await store.timers.schedule({ name: "soon", fireAt: inMs(5_000) });
+      expect((await store.timers.next())?.name).toBe("held");
+      await store.timers.claimDue({ workerId: "w", leaseMs: 60_000 });
+      expect((await store.timers.next())?.name).toBe("soon");
+      await store.timers.cancel(null, "soon");
+      const held = await store.timers.next();
+      expect(held?.name).toBe("held");
+      expect(held?.leaseOwner).toBe("w");
     });
 
     it("rejects bad input with ValidationError and writes nothing", async () => {

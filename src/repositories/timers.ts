@@ -79,6 +79,23 @@ function checkExecutionId(value: string | null | undefined): string | null {
 /** Timers are due when their time has come and nobody holds a live lease on them. */
 const DUE = "fire_at <= now() and (lease_expires_at is null or lease_expires_at < now())";
 
+/**
+ * The timers of execution `$1` (null: of no execution). The coalesce form is the key of the unique index
+ * timers_execution_name, so the index finds them; `is not distinct from` on its own cannot use it and
+ * scans the table. The second test keeps the nil UUID, which the coalesce folds into null, apart from
+ * null, exactly as `is not distinct from` alone did.
+ */
+const SAME_EXECUTION = `coalesce(execution_id, '00000000-0000-0000-0000-000000000000'::uuid)
+      = coalesce($1::uuid, '00000000-0000-0000-0000-000000000000'::uuid)
+  and execution_id is not distinct from $1::uuid`;
+
+/**
+ * When a pass of the dispatcher found a timer due at once but could move none (another transaction holds
+ * its row: a claim or a dispatch in flight, or an uncommitted reschedule), the next pass goes at once;
+ * if that one is stuck too, it waits this long instead of spinning.
+ */
+const STUCK_RETRY_MS = 50;
+
 export class Timers {
   constructor(protected readonly context: StoreContext) {}
 
@@ -110,7 +127,7 @@ export class Timers {
   /** Cancels a timer; returns false when there was none. */
   async cancel(executionId: string | null, name: string): Promise<boolean> {
     const { rowCount } = await this.context.db.query(
-      `delete from ${this.t} where execution_id is not distinct from $1 and name = $2`,
+      `delete from ${this.t} where ${SAME_EXECUTION} and name = $2`,
       [checkExecutionId(executionId), checkText(name, "name")],
     );
     return rowCount > 0;
@@ -131,7 +148,7 @@ export class Timers {
   /** An execution's timers, soonest first. */
   async list(executionId: string | null): Promise<Timer[]> {
     const { rows } = await this.context.db.query<TimerRow>(
-      `select ${COLUMNS} from ${this.t} where execution_id is not distinct from $1 order by fire_at, id`,
+      `select ${COLUMNS} from ${this.t} where ${SAME_EXECUTION} order by fire_at, id`,
       [checkExecutionId(executionId)],
     );
     return rows.map(toTimer);
@@ -146,12 +163,36 @@ export class Timers {
     return rows.map(toTimer);
   }
 
-  /** The timer that fires next, or null. */
+  /**
+   * The timer that can be dispatched or claimed next, or null when there are no timers. A timer becomes
+   * claimable at its `fireAt`; one under a live lease (claimed by `claimDue`, not yet acknowledged) only
+   * when that lease expires, so it ranks by `leaseExpiresAt` instead. (Before leases were taken into
+   * account this returned the timer with the earliest `fireAt`, leased or not; with no live leases the
+   * two agree.)
+   */
   async next(): Promise<Timer | null> {
-    const { rows } = await this.context.db.query<TimerRow>(
-      `select ${COLUMNS} from ${this.t} order by fire_at limit 1`,
+    return (await this.nextReady())?.timer ?? null;
+  }
+
+  /** `next()`, and how many milliseconds until it can be claimed (by the database's clock; <= 0: now). */
+  private async nextReady(): Promise<{ timer: Timer; waitMs: number } | null> {
+    // Two index-served probes on timers_due: the soonest timer nobody holds, and the soonest-expiring
+    // live lease. Only claimDue leases, and only due timers (schedule voids the lease), so a leased
+    // timer's fire_at has passed and the second probe reads the due range alone.
+    const { rows } = await this.context.db.query<TimerRow & { wait_ms: number }>(
+      `select ${COLUMNS}, (extract(epoch from ready_at - now()) * 1000)::float8 as wait_ms
+         from ((select ${COLUMNS}, fire_at as ready_at from ${this.t}
+                 where lease_expires_at is null or lease_expires_at < now()
+                 order by fire_at limit 1)
+               union all
+               (select ${COLUMNS}, lease_expires_at as ready_at from ${this.t}
+                 where fire_at <= now() and lease_expires_at >= now()
+                 order by lease_expires_at limit 1)) candidates
+        order by ready_at, id
+        limit 1`,
     );
-    return rows[0] ? toTimer(rows[0]) : null;
+    const row = rows[0];
+    return row ? { timer: toTimer(row), waitMs: Number(row.wait_ms) } : null;
   }
 
   /** Leases due timers, soonest first. Acknowledge each with `ack` once handled. */
@@ -210,8 +251,9 @@ export class Timers {
   }
 
   /**
-   * Runs `dispatchDue` until stopped: at once while timers are due, else when the next one is due
-   * (at most `pollIntervalMs` later, default 1 s, so timers scheduled meanwhile are not missed).
+   * Runs `dispatchDue` until stopped: at once while timers are due, else when the next one can be
+   * dispatched (see `next`: a timer someone else holds a lease on waits for that lease to expire), and at
+   * most `pollIntervalMs` later (default 1 s), so timers scheduled meanwhile are not missed.
    */
   startDispatcher(
     options: {
@@ -230,14 +272,29 @@ export class Timers {
       ((error: unknown) => this.context.logger.warn({ error: String(error) }, "flowstore timers"));
     let stopping = false;
     let wake: (() => void) | undefined;
+    let stuck = false;
     const loop = (async () => {
       while (!stopping) {
         let sleepMs = pollIntervalMs;
         try {
           const fired = await this.dispatchDue({ limit });
-          if (fired === limit) continue;
-          const next = await this.next();
-          if (next) sleepMs = Math.max(0, Math.min(pollIntervalMs, next.fireAt.getTime() - Date.now()));
+          if (fired === limit) {
+            stuck = false;
+            continue;
+          }
+          const next = await this.nextReady();
+          if (next) {
+            // A lease holds while lease_expires_at >= now(): wake just after it, not on it.
+            const waitMs = Math.ceil(next.waitMs) + (next.timer.leaseExpiresAt ? 1 : 0);
+            // Due now yet nothing moved: its row is locked by another transaction. Retry once at once
+            // (it may have come due between the two statements), then back off.
+            const wasStuck = stuck;
+            stuck = fired === 0 && next.waitMs <= 0;
+            const floorMs = stuck && wasStuck ? STUCK_RETRY_MS : 0;
+            sleepMs = Math.min(pollIntervalMs, Math.max(floorMs, waitMs));
+          } else {
+            stuck = false;
+          }
         } catch (error) {
           onError(error);
         }
