@@ -53,7 +53,9 @@ export async function enqueue(
     executionId: [] as (string | null)[],
     replace: [] as boolean[],
   };
-  // Within one batch a key appears once: the first occurrence wins (or the last, when replacing).
+  // Within one batch a key takes one slot, and the batch does what one call per job would do: the first
+  // occurrence goes in (or meets the job already waiting or running with the key), later ones are
+  // deduped, and one with replace: true replaces what is there by then.
   const slotOfKey = new Map<string, number>();
   const slotOfJob: number[] = [];
   jobs.forEach((job, i) => {
@@ -89,10 +91,12 @@ export async function enqueue(
     if (existing !== undefined) {
       slotOfJob.push(existing);
       if (!row.replace) return;
-      // Replace the earlier occurrence's content, keeping its slot (and id).
+      // Replace the earlier occurrence's content, keeping its slot (and id). The slot replaces too: when
+      // a job with the key already waits in the table, only a replacing slot updates it.
       columns.payload[existing] = row.payload;
       columns.priority[existing] = row.priority;
       columns.runAt[existing] = row.runAt;
+      columns.replace[existing] = true;
       return;
     }
     const slot = columns.id.length;
