@@ -8,7 +8,7 @@ import { ValidationError } from "./errors.js";
 import { checkPruneOptions, type PruneOptions, type PruneResult } from "./retention.js";
 
 export interface MaintenanceOptions {
-  /** Finished executions (and completed-job history) older than this many milliseconds are pruned. */
+  /** Finished executions, completed-job history and dead jobs older than this many milliseconds are pruned. */
   olderThanMs: number;
   /** Milliseconds between the end of one run and the start of the next (default 10 minutes). */
   intervalMs?: number;

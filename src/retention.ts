@@ -6,12 +6,13 @@
  * owns, each area deletes. A running execution is never deleted and never loses its parent.
  *
  * Completed jobs kept in jobs_history whose execution is none or gone go by their own completion time,
- * when the prune includes completed executions; expired key-value entries are swept last.
+ * when the prune includes completed executions; dead jobs of no (or a gone) execution go by the time
+ * they went dead, when it includes failed executions; expired key-value entries are swept last.
  */
 
 import type { SqlContext } from "./context.js";
 import { ValidationError } from "./errors.js";
-import { deleteJobsOf, deleteOrphanedJobHistory } from "./queue/admin.js";
+import { deleteJobsOf, deleteOldDeadJobs, deleteOrphanedJobHistory } from "./queue/admin.js";
 import { deleteBlobsOf } from "./repositories/blobs.js";
 import { deleteComponentStateOf } from "./repositories/component-state.js";
 import { deleteCorrelationsOf } from "./repositories/correlations.js";
@@ -45,9 +46,15 @@ export interface PruneResult {
   componentState: number;
   correlations: number;
   timers: number;
+  /** Jobs of the pruned executions, whatever their state (waiting, running or dead). */
   jobs: number;
   /** Completed-job records: the pruned executions', and those of no (or a gone) execution older than the cut. */
   jobsHistory: number;
+  /**
+   * Dead jobs of no (or a gone) execution whose last change was before the cut, swept from the jobs table
+   * when the prune includes failed executions. Dead jobs of a pruned execution are counted in `jobs`.
+   */
+  deadJobs: number;
   blobs: number;
   /** Expired key-value entries swept (they were already invisible), after the executions. */
   expiredKv: number;
@@ -101,6 +108,7 @@ export async function prune(context: PruneContext, options: PruneOptions): Promi
     timers: 0,
     jobs: 0,
     jobsHistory: 0,
+    deadJobs: 0,
     blobs: 0,
     expiredKv: 0,
     batches: 0,
@@ -133,25 +141,40 @@ export async function prune(context: PruneContext, options: PruneOptions): Promi
     if (batch.executions < batchSize) break;
   }
   if (!options.signal?.aborted && statuses.includes("completed")) {
-    await sweepJobHistory(context, before, batchSize, total, options);
+    await sweep(
+      () => deleteOrphanedJobHistory(context, before, batchSize),
+      "jobsHistory",
+      batchSize,
+      total,
+      options,
+    );
+  }
+  // A dead job is a failed job: it goes with a prune of failed work (the default includes it), as
+  // completed-job history goes with a prune of completed work. A prune narrowed to other statuses
+  // (say, completed only, to keep failures for investigation) leaves dead jobs alone too.
+  if (!options.signal?.aborted && statuses.includes("failed")) {
+    await sweep(() => deleteOldDeadJobs(context, before, batchSize), "deadJobs", batchSize, total, options);
   }
   if (!options.signal?.aborted) total.expiredKv = await context.sweepExpiredKv(batchSize);
   return total;
 }
 
-/** Completed-job records of no (or a gone) execution that finished before the cut, a batch at a time. */
-async function sweepJobHistory(
-  context: PruneContext,
-  before: Date,
+/**
+ * Rows that belong to no (or a gone) execution and are older than the cut (completed-job history, dead
+ * jobs), one batch per statement, each counted in `batches` and reported to onProgress.
+ */
+async function sweep(
+  deleteBatch: () => Promise<number>,
+  field: "jobsHistory" | "deadJobs",
   batchSize: number,
   total: PruneResult,
   options: PruneOptions,
 ): Promise<void> {
   for (;;) {
     if (options.signal?.aborted) break;
-    const deleted = await deleteOrphanedJobHistory(context, before, batchSize);
+    const deleted = await deleteBatch();
     if (deleted === 0) break;
-    total.jobsHistory += deleted;
+    total[field] += deleted;
     total.batches++;
     await options.onProgress?.({ ...total });
     if (deleted < batchSize) break;

@@ -92,6 +92,7 @@ forEachDriver((driver) => {
         timers: 2,
         jobs: 2,
         jobsHistory: 2,
+        deadJobs: 0,
         blobs: 2,
         expiredKv: 1,
         batches: 1,

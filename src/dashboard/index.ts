@@ -51,6 +51,11 @@ export interface DashboardOptions {
   logger?: Logger;
   /** How often queue depth and throughput are sampled for the overview's chart (default 3000 ms). */
   sampleIntervalMs?: number;
+  /**
+   * Sampling runs only while the overview is looked at: it stops after this long without a request for
+   * it (default 60 000 ms), and the next such request starts it again with a fresh sample.
+   */
+  sampleIdleMs?: number;
   /** How much history the chart keeps (default 15 minutes). */
   historyMs?: number;
   /** The environment to read FLOWSTORE_DASHBOARD_TOKEN from (default process.env). */
@@ -85,11 +90,18 @@ export async function serveDashboard(store: Store, options: DashboardOptions = {
     });
   }
   const intervalMs = options.sampleIntervalMs ?? 3_000;
+  const idleMs = options.sampleIdleMs ?? 60_000;
+  if (!Number.isFinite(idleMs) || idleMs < 0) {
+    throw new ValidationError("sampleIdleMs must be a number of milliseconds, 0 or more", {
+      field: "sampleIdleMs",
+    });
+  }
   const sampler = new Sampler(
     store,
     logger,
     intervalMs,
     Math.max(2, Math.ceil((options.historyMs ?? 15 * 60_000) / intervalMs)),
+    idleMs,
   );
   const data = new DashboardData(store, sampler);
 
@@ -111,14 +123,14 @@ export async function serveDashboard(store: Store, options: DashboardOptions = {
   const guard = createGuard({ host, port, token });
   const where = `${store.describe()} · schema ${store.schema}`;
   server.on("request", (req: IncomingMessage, res: ServerResponse) => {
-    handle(req, res, { guard, data, where }).catch((error: unknown) => {
+    handle(req, res, { guard, data, sampler, where }).catch((error: unknown) => {
       logger.error({ error: error instanceof Error ? error.message : String(error) }, "dashboard request");
       if (!res.headersSent) sendJson(res, 500, { error: "internal error" });
       else res.destroy();
     });
   });
   try {
-    await sampler.start();
+    await sampler.start(); // one sample, the throughput's baseline; then only while someone looks
   } catch (error) {
     server.close();
     throw error;
@@ -145,8 +157,12 @@ export async function serveDashboard(store: Store, options: DashboardOptions = {
 interface Deps {
   guard: Guard;
   data: DashboardData;
+  sampler: Sampler;
   where: string;
 }
+
+/** The routes that show sampled numbers: a request for one keeps the sampler going (or wakes it). */
+const SAMPLED_PATHS = new Set(["/api/overview"]);
 
 async function handle(req: IncomingMessage, res: ServerResponse, deps: Deps): Promise<void> {
   setSecurityHeaders(res);
@@ -193,6 +209,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, deps: Deps): Pr
   if (found.route.method === "POST" && !csrfOk(guard, req)) {
     return fail(403, "cross-site request refused: the X-CSRF-Token header or the Origin is wrong");
   }
+  // Waking from idle, this waits for a fresh sample, so the page never shows numbers from before the pause.
+  if (found.route.method === "GET" && SAMPLED_PATHS.has(url.pathname)) await deps.sampler.demand();
   try {
     await found.route.handle({
       req,

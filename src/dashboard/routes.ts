@@ -18,7 +18,7 @@
  *   GET  /api/queues                ?queue=&status=&after=&limit=  { stats, jobs, nextAfter }
  *   GET  /api/jobs/:id              one job
  *   GET  /api/session               { csrfToken } for scripts that POST
- *   POST /api/jobs/:id/retry        puts a dead job back in its queue: { retried: [id] }, 409 if it is not dead
+ *   POST /api/jobs/:id/retry        puts a dead job back in its queue: { retried: [id] }, 409 if it is not dead or its key is taken
  *
  * GET never changes anything. A POST needs the access token (when one is set), the X-CSRF-Token header
  * and, when the client sends Origin or Sec-Fetch-Site, this very origin.
@@ -104,7 +104,10 @@ export const ROUTES: Route[] = [
     handle: async (ctx) => {
       const result = await ctx.data.retry(checkJobId(id(ctx)));
       if (result.retried.length === 0) {
-        sendJson(ctx.res, 409, { error: "the job is not dead (or no longer exists)", retried: [] });
+        sendJson(ctx.res, 409, {
+          error: "the job is not dead, no longer exists, or its dedupe key is held by a live job",
+          retried: [],
+        });
       } else {
         sendJson(ctx.res, 200, result);
       }

@@ -1,6 +1,12 @@
 /**
- * Samples the store every few seconds into a ring buffer: executions per status, queue depth, and
- * throughput. However many browsers poll the overview, the counting queries run once per interval.
+ * Samples the store into a ring buffer: executions per status, queue depth, and throughput. However many
+ * browsers poll the overview, the counting queries run once per interval, and only while someone looks:
+ * they count whole tables, which a dashboard nobody has open should not do every few seconds.
+ *
+ * `start()` takes one sample (a baseline for the throughput rate). After that, sampling runs on demand:
+ * a request that shows samples calls `demand()`, which starts the interval if it is stopped (sampling
+ * at once, so the first request after a quiet spell gets fresh numbers, not ones from before it), and
+ * the interval stops itself when no request has asked for `idleMs`.
  */
 
 import type { ExecutionStatus, Logger, QueueStats, Store } from "../index.js";
@@ -26,6 +32,10 @@ export class Sampler {
   private readonly samples: Sample[] = [];
   private timer: NodeJS.Timeout | undefined;
   private inFlight: Promise<void> | undefined;
+  /** The sample taken when sampling resumed, until it is in: requests meanwhile wait for it. */
+  private waking: Promise<void> | undefined;
+  private lastDemand = 0;
+  private stopped = false;
 
   constructor(
     private readonly store: Store,
@@ -33,18 +43,47 @@ export class Sampler {
     readonly intervalMs: number,
     /** How many samples to keep (the chart's width in time is capacity * intervalMs). */
     private readonly capacity: number,
+    /** Sampling stops after this long without a demand() (default 60 s). */
+    readonly idleMs = 60_000,
   ) {}
 
+  /** Takes one sample, the baseline; sampling on an interval starts with the first demand(). */
   async start(): Promise<void> {
     await this.sample();
-    this.timer = setInterval(() => void this.sample(), this.intervalMs);
-    this.timer.unref();
+  }
+
+  /**
+   * Someone looks at the samples: keeps sampling for another `idleMs`. When sampling was stopped, it
+   * starts again with a sample at once, and the promise resolves when that sample is in.
+   */
+  demand(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    this.lastDemand = Date.now();
+    if (this.timer === undefined) {
+      this.timer = setInterval(() => this.tick(), this.intervalMs);
+      this.timer.unref();
+      const waking = this.sample().finally(() => {
+        if (this.waking === waking) this.waking = undefined;
+      });
+      this.waking = waking;
+    }
+    return this.waking ?? Promise.resolve();
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
+    this.pause();
+    await this.inFlight;
+  }
+
+  private tick(): void {
+    if (Date.now() - this.lastDemand >= this.idleMs) this.pause();
+    else void this.sample();
+  }
+
+  private pause(): void {
     clearInterval(this.timer);
     this.timer = undefined;
-    await this.inFlight;
   }
 
   latest(): Sample | undefined {

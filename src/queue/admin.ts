@@ -74,13 +74,32 @@ export async function stats(context: StoreContext, queue?: string): Promise<Queu
   }));
 }
 
-/** Puts dead jobs back to wait, with their attempts reset. Returns the ids it revived. */
+/**
+ * Puts dead jobs back to wait, with their attempts reset. Returns the ids it revived.
+ *
+ * A dead job frees its dedupe key, so a newer job may hold the same (queue, key) again, and only one
+ * job per key may wait or run (the jobs_key index). Such a dead job is skipped: it stays dead and its id
+ * is not returned, while the others are revived; retry it once the key is free. Of several dead jobs
+ * with one key in the same call, only the newest (by created_at, then id) is revived.
+ *
+ * One statement. Should a job with the key be enqueued by another session in the instant between this
+ * statement's check and its write, the unique index still refuses it: a ConflictError, nothing changed,
+ * and calling again skips that job.
+ */
 export async function retry(context: StoreContext, ids: string[]): Promise<string[]> {
   const t = `${context.q}.jobs`;
   const { rows } = await context.db.query<{ id: string; queue: string }>(
-    `update ${t} set status = 'waiting', attempts = 0, run_at = now(), updated_at = now()
-      where id = any($1::uuid[]) and status = 'dead'
-     returning id, queue`,
+    `update ${t} j set status = 'waiting', attempts = 0, run_at = now(), updated_at = now()
+      where j.status = 'dead' and j.id in (
+        -- One per (queue, key): jobs without a key are each their own group.
+        select distinct on (d.queue, coalesce(d.key, d.id::text)) d.id
+          from ${t} d
+         where d.id = any($1::uuid[]) and d.status = 'dead'
+           and (d.key is null or not exists (
+                 select 1 from ${t} l
+                  where l.queue = d.queue and l.key = d.key and l.status in ('waiting', 'running')))
+         order by d.queue, coalesce(d.key, d.id::text), d.created_at desc, d.id desc)
+     returning j.id, j.queue`,
     [checkIds(ids)],
   );
   await wakeQueues(
@@ -130,12 +149,40 @@ export async function deleteOrphanedJobHistory(
   limit: number,
 ): Promise<number> {
   const { rowCount } = await db.query(
-    `delete from ${q}.jobs_history where id in (
+    // Materialized, so the batch is chosen once: as an IN (subquery) the planner may run the LIMIT ...
+    // SKIP LOCKED again for each row, each run taking rows the previous ones already deleted.
+    `with batch as materialized (
        select h.id from ${q}.jobs_history h
         where h.completed_at < $1
           and (h.execution_id is null
                or not exists (select 1 from ${q}.executions e where e.id = h.execution_id))
-        order by h.completed_at limit $2 for update of h skip locked)`,
+        order by h.completed_at limit $2 for update of h skip locked)
+     delete from ${q}.jobs_history d using batch where d.id = batch.id`,
+    [before, limit],
+  );
+  return rowCount;
+}
+
+/**
+ * Retention: deletes up to `limit` dead jobs whose last change (the moment they went dead, unless revived
+ * since) is before the cut and whose execution is none or gone; a dead job of an execution that still
+ * exists stays with it and goes when the execution is pruned (deleteJobsOf). Over the jobs_dead partial
+ * index (dead jobs only); no ORDER BY, which would sort every dead job older than the cut on each batch.
+ * Rows another prune is deleting, or a retry is reviving, are skipped, not waited for. Returns how many.
+ *
+ * The batch is picked in a materialized CTE: as `id in (select ... limit)`, the planner may rescan the
+ * subquery once per row (a nested-loop semi-join), and each rescan skips the rows this very statement
+ * has deleted and locks the next ones, so one "batch" would take every dead job.
+ */
+export async function deleteOldDeadJobs({ db, q }: SqlContext, before: Date, limit: number): Promise<number> {
+  const { rowCount } = await db.query(
+    `with batch as materialized (
+       select j.id from ${q}.jobs j
+        where j.status = 'dead' and j.updated_at < $1
+          and (j.execution_id is null
+               or not exists (select 1 from ${q}.executions e where e.id = j.execution_id))
+        limit $2 for update of j skip locked)
+     delete from ${q}.jobs d using batch where d.id = batch.id`,
     [before, limit],
   );
   return rowCount;

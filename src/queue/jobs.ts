@@ -85,7 +85,10 @@ export class Jobs {
     return stats(this.context, queue);
   }
 
-  /** Puts dead jobs back to wait, with their attempts reset. Returns the ids it revived. */
+  /**
+   * Puts dead jobs back to wait, with their attempts reset. Returns the ids it revived: a dead job whose
+   * dedupe key a live job holds again stays dead (retry it once the key is free).
+   */
   retry(ids: string[]): Promise<string[]> {
     return retry(this.context, ids);
   }
