@@ -13,29 +13,7 @@ import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import { type Logger, openStore, type Store } from "../src/index.js";
 import { fileDatabaseUrl, forEachDriver, uniqueSchema } from "./harness.js";
-
-/** Resolves when `check` returns true, polling every 20 ms; fails after `timeoutMs`. */
-async function until(check: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-/** Collects unhandled rejections while `fn` runs (and for `settleMs` after). */
-async function unhandledDuring(fn: () => Promise<void>, settleMs = 300): Promise<unknown[]> {
-  const seen: unknown[] = [];
-  const listener = (reason: unknown) => seen.push(reason);
-  process.on("unhandledRejection", listener);
-  try {
-    await fn();
-    await new Promise((resolve) => setTimeout(resolve, settleMs));
-  } finally {
-    process.off("unhandledRejection", listener);
-  }
-  return seen;
-}
+import { unhandledDuring, until } from "./waiting.js";
 
 let channelCounter = 0;
 function uniqueChannel(): string {

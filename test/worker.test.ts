@@ -1,15 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { type LeasedJob, type Store, uuidv7 } from "../src/index.js";
 import { forEachDriver } from "./harness.js";
-
-/** Resolves when `check` returns true, polling every 20 ms; fails after `timeoutMs`. */
-async function until(check: () => Promise<boolean> | boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+import { until } from "./waiting.js";
 
 async function runsTable(store: Store): Promise<string> {
   const table = `${store.schema}.runs`;

@@ -61,6 +61,8 @@ export type Unlisten = () => Promise<void>;
 export interface Driver extends Queryable {
   readonly kind: "node-postgres" | "pglite";
   readonly capabilities: DriverCapabilities;
+  /** How many connections it may hold at once (a pool's max; 1 for PGlite). */
+  readonly maxConnections: number;
   /** Calls `onNotify` with each payload NOTIFY sends on `channel` until the returned function is called. */
   listen(channel: string, onNotify: (payload: string) => void): Promise<Unlisten>;
   /** A round trip to the server; on a pool it retries once, since a dead connection is dropped on error. */

@@ -360,6 +360,11 @@ export class NodePostgresDriver implements Driver {
     return this.listener.add(channel, onNotify);
   }
 
+  get maxConnections(): number {
+    // pg's own default when the pool was given no max.
+    return (this.pool as unknown as { options: { max?: number } }).options.max ?? 10;
+  }
+
   describe(): string {
     return this.options.description ?? "a pg Pool";
   }

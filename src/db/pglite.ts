@@ -106,6 +106,8 @@ export class PgliteDriver implements Driver {
     return this.options.location;
   }
 
+  readonly maxConnections = 1;
+
   describe(): string {
     const where = this.options.location;
     return where ? `embedded PGlite (${where === "memory" ? "in memory" : where})` : "a PGlite instance";

@@ -9,7 +9,8 @@ import { cancel, get, list, retry, stats } from "./admin.js";
 import { enqueue } from "./enqueue.js";
 import { claim, complete, completeMany, fail, heartbeat, release } from "./leases.js";
 import type { ClaimOptions, EnqueueJob, Job, JobFilter, Lease, LeasedJob, QueueStats } from "./types.js";
-import { type InTransaction, startWorker, type Worker, type WorkerOptions } from "./worker.js";
+import { startWorker } from "./worker.js";
+import type { InTransaction, Worker, WorkerOptions } from "./worker-types.js";
 
 export class Jobs {
   /** `inTransaction` runs a transactional handler (the scope this repository belongs to provides it). */

@@ -190,21 +190,34 @@ export async function heartbeat(
   const list = (Array.isArray(leases) ? leases : [leases]).map(checkLease);
   if (list.length === 0) return;
   const extendMs = checkInteger(options.extendMs, "extendMs", 1, 30_000);
+  const ids = list.map((l) => l.id);
+  const tokens = list.map((l) => l.leaseToken);
+  // Rows are locked in id order, as every statement that locks several jobs does, and a row another
+  // transaction holds is skipped rather than waited for: that is a completion deleting it, or a claim
+  // taking it after its lease expired. Waiting could deadlock with a batch completion, and would at
+  // best extend a lease that is ending anyway.
   const { rows } = await context.db.query<{ id: string }>(
     `update ${t} j set lease_expires_at = now() + $3::int * interval '1 millisecond', updated_at = now()
-       from unnest($1::uuid[], $2::uuid[]) as c(id, token)
-      where j.id = c.id and j.lease_token = c.token and j.status = 'running'
+      where j.id in (
+        select x.id from ${t} x join unnest($1::uuid[], $2::uuid[]) as c(id, token)
+                                 on x.id = c.id and x.lease_token = c.token
+         where x.status = 'running'
+         order by x.id for update of x skip locked)
      returning j.id`,
-    [list.map((l) => l.id), list.map((l) => l.leaseToken), extendMs],
+    [ids, tokens, extendMs],
     { prepare: true },
   );
-  if (rows.length !== list.length) {
-    const held = new Set(rows.map((row) => row.id));
-    throw leaseLost(
-      list.filter((l) => !held.has(l.id)).map((l) => l.id),
-      "heartbeat",
-    );
-  }
+  if (rows.length === list.length) return;
+  // Skipped is not lost: only a job no longer running under its token is.
+  const { rows: held } = await context.db.query<{ id: string }>(
+    `select j.id from ${t} j join unnest($1::uuid[], $2::uuid[]) as c(id, token)
+                            on j.id = c.id and j.lease_token = c.token
+      where j.status = 'running'`,
+    [ids, tokens],
+  );
+  const stillHeld = new Set(held.map((row) => row.id));
+  const lost = ids.filter((id) => !stillHeld.has(id));
+  if (lost.length) throw leaseLost(lost, "heartbeat");
 }
 
 /**
@@ -228,8 +241,12 @@ export async function release(
             attempts = case when $3 then j.attempts else greatest(j.attempts - 1, 0) end,
             lease_owner = null, lease_token = null,
             lease_expires_at = null, updated_at = now()
-       from unnest($1::uuid[], $2::uuid[]) as c(id, token)
-      where j.id = c.id and j.lease_token = c.token and j.status = 'running'
+      where j.id in (
+        -- In id order, the lock order of every statement that locks several jobs.
+        select x.id from ${t} x join unnest($1::uuid[], $2::uuid[]) as c(id, token)
+                                 on x.id = c.id and x.lease_token = c.token
+         where x.status = 'running'
+         order by x.id for update of x)
      returning j.id, j.queue`,
     [list.map((l) => l.id), list.map((l) => l.leaseToken), options.countAttempt === true],
   );

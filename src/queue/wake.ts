@@ -13,20 +13,32 @@ export function jobsChannel(schema: string): string {
 }
 
 /**
- * NOTIFY refuses payloads of 8000 bytes or more. A wake-up names the queues that got work, and past
- * this size it names none, which wakes every worker instead.
+ * NOTIFY refuses payloads of 8000 bytes or more. A wake-up names the queues that got work as a JSON
+ * array (a queue name may hold any character), and past this size it names none, which wakes every
+ * worker instead.
  */
 const WAKE_PAYLOAD_MAX_BYTES = 7_000;
 
 function wakePayload(queues: string[]): string {
-  const joined = [...new Set(queues)].join(",");
-  return Buffer.byteLength(joined) < WAKE_PAYLOAD_MAX_BYTES ? joined : "";
+  const named = JSON.stringify([...new Set(queues)]);
+  return Buffer.byteLength(named) < WAKE_PAYLOAD_MAX_BYTES ? named : "";
 }
 
 /** The same rule in SQL: a NOTIFY on `channel` naming the distinct queues of `rows`, sent only if any. */
 export function wakeStatement(channel: string, rows: string): string {
   return `select pg_notify(${channel}, case when octet_length(q) < ${WAKE_PAYLOAD_MAX_BYTES} then q else '' end)
-           from (select string_agg(distinct queue, ',') as q from ${rows} having count(*) > 0) agg`;
+           from (select json_agg(distinct queue)::text as q from ${rows} having count(*) > 0) agg`;
+}
+
+/** Whether a wake-up's payload concerns `queue`: it names it, or names none (a wake-up for all). */
+export function wakesQueue(payload: string, queue: string): boolean {
+  if (payload === "") return true;
+  try {
+    const queues: unknown = JSON.parse(payload);
+    return !Array.isArray(queues) || queues.includes(queue);
+  } catch {
+    return true; // not ours to read: better a claim that finds nothing than a job left waiting
+  }
 }
 
 /** Wakes the workers of `queues` now (or when the enclosing transaction commits). */

@@ -7,105 +7,12 @@
 import { hostname } from "node:os";
 import type { StoreContext } from "../context.js";
 import { LeaseLostError, ValidationError } from "../errors.js";
-import type { Transaction } from "../scope.js";
+import { Completer } from "./completer.js";
+import { Held } from "./held.js";
 import type { Jobs } from "./jobs.js";
 import type { LeasedJob } from "./types.js";
-import { jobsChannel } from "./wake.js";
-
-export interface JobContext {
-  /** Aborted when the worker stops waiting for this handler (stop timeout) or the lease is lost. */
-  signal: AbortSignal;
-  /** Extends the lease now (the worker also does it on its own every leaseMs / 3). */
-  heartbeat(): Promise<void>;
-  /** With `transactional: true`: the transaction the job completes in. */
-  tx?: Transaction;
-}
-
-/** Runs `fn` in a transaction of the store the worker belongs to. */
-export type InTransaction = <T>(fn: (tx: Transaction) => Promise<T>) => Promise<T>;
-
-export type JobHandler = (job: LeasedJob, context: JobContext) => Promise<void> | void;
-
-export interface WorkerOptions {
-  queue: string;
-  handler: JobHandler;
-  /** Handlers running at once (default 8). */
-  concurrency?: number;
-  /** Jobs claimed ahead, including the running ones (default: concurrency * 4). */
-  batchSize?: number;
-  /**
-   * Claim statements in flight at once (default 2). Each claims up to batchSize / claimConcurrency
-   * jobs (the first ones after a wake-up fewer, growing fourfold from concurrency * 2); more than one
-   * keeps handlers fed while a claim is on its way.
-   */
-  claimConcurrency?: number;
-  /** Lease length; renewed every leaseMs / 3 while the job is held (default 30 s). */
-  leaseMs?: number;
-  /** Fallback poll when no notification arrives (default 1 s). */
-  pollIntervalMs?: number;
-  /** Move completed jobs to jobs_history instead of deleting them. */
-  keepCompleted?: boolean;
-  /**
-   * Run each handler in a transaction that also completes the job: the handler's writes through
-   * `context.tx` commit if and only if the job completes, so they happen exactly once.
-   */
-  transactional?: boolean;
-  /** Stops the worker when aborted. */
-  signal?: AbortSignal;
-  workerId?: string;
-  /** How long stop() waits for running handlers before releasing their jobs (default 30 s). */
-  stopTimeoutMs?: number;
-  /** Called with errors the worker survives (a lost connection, a lost lease). */
-  onError?: (error: unknown) => void;
-}
-
-export interface Worker {
-  readonly id: string;
-  /** Stops claiming, waits for running handlers (up to stopTimeoutMs), releases the rest. */
-  stop(): Promise<void>;
-  /** Resolves when the worker has stopped. */
-  readonly stopped: Promise<void>;
-  /** Jobs this worker completed, failed (including retries) so far. */
-  readonly counts: { completed: number; failed: number };
-}
-
-/**
- * A job a handler is running, and the context the handler gets. The AbortController is made only when
- * the handler reads `signal`: at tens of thousands of jobs a second, one per job is a real cost.
- */
-class Held implements JobContext {
-  tx?: Transaction;
-  private controller: AbortController | undefined;
-  private abortReason: unknown;
-  private aborted = false;
-
-  constructor(
-    readonly job: LeasedJob,
-    private readonly jobs: Jobs,
-    private readonly leaseMs: number,
-    private readonly singleConnection: boolean,
-  ) {}
-
-  get signal(): AbortSignal {
-    this.controller ??= new AbortController();
-    if (this.aborted && !this.controller.signal.aborted) this.controller.abort(this.abortReason);
-    return this.controller.signal;
-  }
-
-  // A property, not a method, so a handler may destructure it from its context. With one connection
-  // (PGlite) a transactional handler's heartbeat must go through its own transaction, or it would wait
-  // for that transaction to end.
-  readonly heartbeat = (): Promise<void> =>
-    (this.singleConnection && this.tx ? this.tx.jobs : this.jobs).heartbeat(this.job, {
-      extendMs: this.leaseMs,
-    });
-
-  abort(reason: unknown): void {
-    this.aborted = true;
-    this.abortReason = reason;
-    this.controller?.abort(reason);
-  }
-}
+import { jobsChannel, wakesQueue } from "./wake.js";
+import type { InTransaction, Worker, WorkerOptions } from "./worker-types.js";
 
 export function startWorker(
   jobs: Jobs,
@@ -121,14 +28,36 @@ export function startWorker(
   const pollIntervalMs = options.pollIntervalMs ?? 1_000;
   const stopTimeoutMs = options.stopTimeoutMs ?? 30_000;
   const id = options.workerId ?? `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
-  const onError =
-    options.onError ??
-    ((error: unknown) => context.logger.warn({ error: String(error) }, "flowstore worker"));
+  const warn = (error: unknown) => context.logger.warn({ error: String(error) }, "flowstore worker");
+  const reportTo = options.onError ?? warn;
+  // An onError that throws must not turn into an unhandled rejection, which would end the process.
+  const onError = (error: unknown): void => {
+    try {
+      reportTo(error);
+    } catch (thrown) {
+      warn(error);
+      context.logger.warn({ error: String(thrown) }, "flowstore worker: onError threw");
+    }
+  };
   const keepCompleted = options.keepCompleted === true;
   const claimConcurrency = Math.max(1, options.claimConcurrency ?? 2);
   const claimSize = Math.max(1, Math.floor(batchSize / claimConcurrency));
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new ValidationError("concurrency must be a positive integer", { field: "concurrency" });
+  }
+  // Each transactional handler holds a pooled connection for as long as it runs; the worker's claims,
+  // heartbeats and completions need one more, or leases expire while they wait for a connection. (With
+  // one connection, PGlite, a transactional handler's worker traffic goes through its transaction.)
+  const { driver } = context;
+  if (
+    options.transactional &&
+    driver.capabilities.multipleConnections &&
+    concurrency >= driver.maxConnections
+  ) {
+    throw new ValidationError(
+      `concurrency ${concurrency} with transactional handlers needs a pool of more than ${concurrency} connections (pool.max is ${driver.maxConnections}): each handler holds one for its transaction and the worker needs another for its claims, heartbeats and completions; raise pool.max or lower concurrency`,
+      { field: "concurrency" },
+    );
   }
 
   const buffered: LeasedJob[] = [];
@@ -142,40 +71,18 @@ export function startWorker(
   // Counts wake-ups, so a claim that started before one cannot mark the queue drained after it.
   let wakes = 0;
 
-  // Completions batch themselves: while a flush is in flight, finished jobs gather for the next one. A
-  // second flush may overlap the first only with a large batch: a statement has a fixed cost, and one
-  // that completes a single job holds that slot while hundreds of finished jobs wait.
-  let pending: LeasedJob[] = [];
-  const flushes = new Set<Promise<void>>();
-  const secondFlushMin = Math.max(concurrency, Math.floor(claimSize / 4));
-  const flush = (): void => {
-    if (pending.length === 0 || flushes.size >= 2) return;
-    if (flushes.size === 1 && pending.length < secondFlushMin) return;
-    const batch = pending;
-    pending = [];
-    const done: Promise<void> = jobs
-      .completeMany(batch, keepCompleted)
-      .then((lost) => {
-        counts.completed += batch.length - lost.length;
-        if (lost.length)
-          onError(
-            new LeaseLostError(`lost the lease of ${lost.length} completed job(s): ${lost.join(", ")}`),
-          );
-      })
-      .catch((error: unknown) => {
-        // Not completed: the leases will expire and the jobs run again (at-least-once).
-        onError(error);
-      })
-      .finally(() => {
-        flushes.delete(done);
-        flush();
-      });
-    flushes.add(done);
-  };
-  const flushAll = async (): Promise<void> => {
-    flush();
-    while (flushes.size) await Promise.all([...flushes]);
-  };
+  // Every job this worker holds a lease on, prefetched, running or being completed, by id: a claim
+  // that brings one back (its lease ran out while a long transaction held the only connection) renews
+  // the lease under the new token instead of starting the job a second time.
+  const holding = new Map<string, LeasedJob>();
+  const completer = new Completer(jobs, keepCompleted, Math.max(concurrency, Math.floor(claimSize / 4)), {
+    settled(completed, lost) {
+      counts.completed += completed.length;
+      for (const job of completed) holding.delete(job.id);
+      for (const job of lost) holding.delete(job.id);
+    },
+    error: onError,
+  });
 
   const runJob = async (job: LeasedJob) => {
     const held = new Held(job, jobs, leaseMs, !context.driver.capabilities.multipleConnections);
@@ -188,12 +95,13 @@ export function startWorker(
           await tx.jobs.complete(job, { keepCompleted });
         });
         counts.completed++;
+        holding.delete(job.id);
       } else {
         await options.handler(job, held);
-        pending.push(job);
-        flush();
+        completer.add(job);
       }
     } catch (error) {
+      holding.delete(job.id);
       if (error instanceof LeaseLostError) {
         onError(error);
       } else {
@@ -236,10 +144,21 @@ export function startWorker(
           }
           // A claim that lands after stop() gave up waiting for it: hand its jobs straight back.
           if (stopping && claimsSettled) {
-            if (batch.length) void jobs.release(batch).catch(onError);
+            const fresh = batch.filter((job) => !holding.has(job.id));
+            if (fresh.length) void jobs.release(fresh).catch(onError);
             return;
           }
-          buffered.push(...batch);
+          for (const job of batch) {
+            const mine = holding.get(job.id);
+            if (mine) {
+              mine.leaseToken = job.leaseToken;
+              mine.leaseExpiresAt = job.leaseExpiresAt;
+              mine.attempts = job.attempts;
+              continue;
+            }
+            holding.set(job.id, job);
+            buffered.push(job);
+          }
         })
         .catch((error: unknown) => {
           drained = true; // try again at the next poll, not in a tight loop
@@ -268,15 +187,23 @@ export function startWorker(
     () => {
       const held = [...running.values()].map((h) => h.job).concat(buffered);
       if (held.length === 0) return;
+      const sent = new Map(held.map((job) => [job.id, job.leaseToken]));
       jobs.heartbeat(held, { extendMs: leaseMs }).catch((error: unknown) => {
-        if (error instanceof LeaseLostError) {
-          for (const lostId of (error as LeaseLostError & { lost?: string[] }).lost ?? []) {
-            running.get(lostId)?.abort(error);
-            const at = buffered.findIndex((job) => job.id === lostId);
-            if (at >= 0) buffered.splice(at, 1);
-          }
+        if (!(error instanceof LeaseLostError)) return onError(error);
+        // Lost means lost under the token this heartbeat sent, for a job the worker still holds under it:
+        // a job completed meanwhile, or whose lease the worker renewed by claiming it again, is not lost.
+        const lost = ((error as LeaseLostError & { lost?: string[] }).lost ?? []).filter(
+          (lostId) => holding.get(lostId)?.leaseToken === sent.get(lostId),
+        );
+        for (const lostId of lost) {
+          holding.delete(lostId);
+          running.get(lostId)?.abort(error);
+          const at = buffered.findIndex((job) => job.id === lostId);
+          if (at >= 0) buffered.splice(at, 1);
         }
-        onError(error);
+        if (lost.length) {
+          onError(Object.assign(new LeaseLostError(`lost the lease of job(s) ${lost.join(", ")}`), { lost }));
+        }
       });
     },
     Math.max(10, Math.floor(leaseMs / 3)),
@@ -287,7 +214,7 @@ export function startWorker(
   let unlisten: (() => Promise<void>) | undefined;
   const listening = context.driver
     .listen(channel, (payload) => {
-      if (payload === "" || payload.split(",").includes(options.queue)) wakeUp();
+      if (wakesQueue(payload, options.queue)) wakeUp();
     })
     .then((fn) => {
       unlisten = fn;
@@ -312,13 +239,18 @@ export function startWorker(
       stopping = true;
       clearInterval(poll);
       const deadline = Date.now() + stopTimeoutMs;
-      const untilDeadline = () =>
-        new Promise((resolve) => setTimeout(resolve, Math.max(0, deadline - Date.now())));
+      let deadlineTimer: NodeJS.Timeout | undefined;
+      const untilDeadline = new Promise((resolve) => {
+        deadlineTimer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
+      });
       await listening;
-      await Promise.race([Promise.all([...claimsInFlight]), untilDeadline()]);
+      await Promise.race([Promise.all([...claimsInFlight]), untilDeadline]);
+      // Left running, it would keep the process alive until the deadline.
+      clearTimeout(deadlineTimer);
       claimsSettled = true;
       // Prefetched jobs that never started go back at once, not after their lease expires.
       const unstarted = buffered.splice(0);
+      for (const job of unstarted) holding.delete(job.id);
       if (unstarted.length) await settle(jobs.release(unstarted).catch(onError));
       while (running.size && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
       const abandoned = [...running.values()];
@@ -328,7 +260,7 @@ export function startWorker(
         const jobsRun = abandoned.map((h) => h.job);
         await settle(jobs.release(jobsRun, { countAttempt: true }).catch(onError));
       }
-      await flushAll();
+      await completer.flushAll();
       clearInterval(heartbeats);
       await settle(unlisten?.() ?? Promise.resolve());
     })();

@@ -1,0 +1,42 @@
+import type { Transaction } from "../scope.js";
+import type { Jobs } from "./jobs.js";
+import type { LeasedJob } from "./types.js";
+import type { JobContext } from "./worker-types.js";
+
+/**
+ * A job a handler is running, and the context the handler gets. The AbortController is made only when
+ * the handler reads `signal`: at tens of thousands of jobs a second, one per job is a real cost.
+ */
+export class Held implements JobContext {
+  tx?: Transaction;
+  private controller: AbortController | undefined;
+  private abortReason: unknown;
+  private aborted = false;
+
+  constructor(
+    readonly job: LeasedJob,
+    private readonly jobs: Jobs,
+    private readonly leaseMs: number,
+    private readonly singleConnection: boolean,
+  ) {}
+
+  get signal(): AbortSignal {
+    this.controller ??= new AbortController();
+    if (this.aborted && !this.controller.signal.aborted) this.controller.abort(this.abortReason);
+    return this.controller.signal;
+  }
+
+  // A property, not a method, so a handler may destructure it from its context. With one connection
+  // (PGlite) a transactional handler's heartbeat must go through its own transaction, or it would wait
+  // for that transaction to end.
+  readonly heartbeat = (): Promise<void> =>
+    (this.singleConnection && this.tx ? this.tx.jobs : this.jobs).heartbeat(this.job, {
+      extendMs: this.leaseMs,
+    });
+
+  abort(reason: unknown): void {
+    this.aborted = true;
+    this.abortReason = reason;
+    this.controller?.abort(reason);
+  }
+}

@@ -1,0 +1,61 @@
+/** What a worker takes and gives: its options, the handler's signature and context, and its handle. */
+
+import type { Transaction } from "../scope.js";
+import type { LeasedJob } from "./types.js";
+
+export interface JobContext {
+  /** Aborted when the worker stops waiting for this handler (stop timeout) or the lease is lost. */
+  signal: AbortSignal;
+  /** Extends the lease now (the worker also does it on its own every leaseMs / 3). */
+  heartbeat(): Promise<void>;
+  /** With `transactional: true`: the transaction the job completes in. */
+  tx?: Transaction;
+}
+
+/** Runs `fn` in a transaction of the store the worker belongs to. */
+export type InTransaction = <T>(fn: (tx: Transaction) => Promise<T>) => Promise<T>;
+
+export type JobHandler = (job: LeasedJob, context: JobContext) => Promise<void> | void;
+
+export interface WorkerOptions {
+  queue: string;
+  handler: JobHandler;
+  /** Handlers running at once (default 8). */
+  concurrency?: number;
+  /** Jobs claimed ahead, including the running ones (default: concurrency * 4). */
+  batchSize?: number;
+  /**
+   * Claim statements in flight at once (default 2). Each claims up to batchSize / claimConcurrency
+   * jobs (the first ones after a wake-up fewer, growing fourfold from concurrency * 2); more than one
+   * keeps handlers fed while a claim is on its way.
+   */
+  claimConcurrency?: number;
+  /** Lease length; renewed every leaseMs / 3 while the job is held (default 30 s). */
+  leaseMs?: number;
+  /** Fallback poll when no notification arrives (default 1 s). */
+  pollIntervalMs?: number;
+  /** Move completed jobs to jobs_history instead of deleting them. */
+  keepCompleted?: boolean;
+  /**
+   * Run each handler in a transaction that also completes the job: the handler's writes through
+   * `context.tx` commit if and only if the job completes, so they happen exactly once.
+   */
+  transactional?: boolean;
+  /** Stops the worker when aborted. */
+  signal?: AbortSignal;
+  workerId?: string;
+  /** How long stop() waits for running handlers before releasing their jobs (default 30 s). */
+  stopTimeoutMs?: number;
+  /** Called with errors the worker survives (a lost connection, a lost lease). */
+  onError?: (error: unknown) => void;
+}
+
+export interface Worker {
+  readonly id: string;
+  /** Stops claiming, waits for running handlers (up to stopTimeoutMs), releases the rest. */
+  stop(): Promise<void>;
+  /** Resolves when the worker has stopped. */
+  readonly stopped: Promise<void>;
+  /** Jobs this worker completed, failed (including retries) so far. */
+  readonly counts: { completed: number; failed: number };
+}
