@@ -26,7 +26,7 @@ export async function list(context: StoreContext, filter: JobFilter = {}): Promi
   }
   const { rows } = await context.db.query<JobRow>(
     `select ${JOB_COLUMNS} from ${t}
-      where ($1::text is null or queue = $1) and ($2::text is null or status = $2)
+      where ($1::text is null or queue = $1) and ($2::text is null or status = $2 or ($2 = 'waiting' and status = 'scheduled'))
         and ($3::text is null or name = $3) and ($4::uuid is null or execution_id = $4)
         and ($5::uuid is null or id > $5)
       order by id limit $6`,
@@ -54,11 +54,11 @@ export async function stats(context: StoreContext, queue?: string): Promise<Queu
     oldest: number | null;
   }>(
     `select queue,
-            count(*) filter (where status = 'waiting')::int as waiting,
-            count(*) filter (where status = 'waiting' and run_at <= now())::int as ready,
+            count(*) filter (where status in ('waiting', 'scheduled'))::int as waiting,
+            count(*) filter (where status in ('waiting', 'scheduled') and run_at <= now())::int as ready,
             count(*) filter (where status = 'running')::int as running,
             count(*) filter (where status = 'dead')::int as dead,
-            extract(epoch from now() - min(run_at) filter (where status = 'waiting' and run_at <= now()))::float8 as oldest
+            extract(epoch from now() - min(run_at) filter (where status in ('waiting', 'scheduled') and run_at <= now()))::float8 as oldest
        from ${t}
       where $1::text is null or queue = $1
       group by queue order by queue`,
@@ -97,7 +97,7 @@ export async function retry(context: StoreContext, ids: string[]): Promise<strin
          where d.id = any($1::uuid[]) and d.status = 'dead'
            and (d.key is null or not exists (
                  select 1 from ${t} l
-                  where l.queue = d.queue and l.key = d.key and l.status in ('waiting', 'running')))
+                  where l.queue = d.queue and l.key = d.key and l.status in ('waiting', 'scheduled', 'running')))
          order by d.queue, coalesce(d.key, d.id::text), d.created_at desc, d.id desc)
      returning j.id, j.queue`,
     [checkIds(ids)],

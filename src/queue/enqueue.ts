@@ -123,20 +123,23 @@ async function insert(context: StoreContext, columns: EnqueueColumns): Promise<s
                               backoff_max_ms, key, execution_id, replace, slot)
      ),
      inserted as (
-       insert into ${t} as j (id, queue, name, payload, priority, run_at, max_attempts, backoff_base_ms,
-                                   backoff_max_ms, key, execution_id)
-       select id, queue, name, payload, priority, coalesce(run_at, now()), max_attempts, backoff_base_ms,
-              backoff_max_ms, key, execution_id
+       insert into ${t} as j (id, queue, name, payload, status, priority, run_at, max_attempts,
+                                   backoff_base_ms, backoff_max_ms, key, execution_id)
+       -- A job for later waits apart from the ready set ('scheduled') until a claim finds it due.
+       select id, queue, name, payload,
+              case when coalesce(run_at, now()) > now() then 'scheduled' else 'waiting' end,
+              priority, coalesce(run_at, now()), max_attempts, backoff_base_ms, backoff_max_ms, key, execution_id
          from input order by slot
-       on conflict (queue, key) where key is not null and status in ('waiting', 'running')
-       -- Only jobs enqueued with replace: true (their ids are $14) replace, and only a waiting job.
+       on conflict (queue, key) where key is not null and status in ('waiting', 'scheduled', 'running')
+       -- Only jobs enqueued with replace: true (their ids are $14) replace, and only a job not yet running.
        do update set payload = excluded.payload, priority = excluded.priority, run_at = excluded.run_at,
-                     updated_at = now()
-         where j.status = 'waiting' and excluded.id = any($14::uuid[])
-       returning j.id, j.queue, j.key
+                     status = excluded.status, updated_at = now()
+         where j.status in ('waiting', 'scheduled') and excluded.id = any($14::uuid[])
+       returning j.id, j.queue, j.key, j.status
      ),
      woken as (
-       ${wakeStatement("$13", "inserted")}
+       -- Workers are woken for jobs they can run now; scheduled ones are found by a claim once due.
+       ${wakeStatement("$13", "(select queue from inserted where status = 'waiting') due")}
      )
      -- Equality joins only (hash joins): a fresh job returns its own id; a keyed job that met a
      -- waiting or running one gets that job's id, whether it replaced it (returned) or not (existing).
@@ -145,7 +148,7 @@ async function insert(context: StoreContext, columns: EnqueueColumns): Promise<s
        left join inserted fresh on fresh.id = i.id
        left join inserted replaced on replaced.queue = i.queue and replaced.key = i.key
        left join ${t} existing on existing.queue = i.queue and existing.key = i.key
-                                   and existing.status in ('waiting', 'running')
+                                   and existing.status in ('waiting', 'scheduled', 'running')
        left join woken on true`,
     [
       columns.id,
@@ -175,7 +178,7 @@ async function insert(context: StoreContext, columns: EnqueueColumns): Promise<s
   // the insert saw the conflict, the snapshot cannot see the row. Look again.
   for (const slot of missing) {
     const { rows: found } = await context.db.query<{ id: string }>(
-      `select id from ${t} where queue = $1 and key = $2 and status in ('waiting', 'running')`,
+      `select id from ${t} where queue = $1 and key = $2 and status in ('waiting', 'scheduled', 'running')`,
       [columns.queue[slot], columns.key[slot]],
     );
     // Not there either: that job finished meanwhile, so this one is new after all.

@@ -19,7 +19,10 @@ import {
   toLeasedJob,
 } from "./sql.js";
 import type { ClaimOptions, Job, Lease, LeasedJob } from "./types.js";
-import { wakeQueues } from "./wake.js";
+import { jobsChannel, wakeQueues } from "./wake.js";
+
+/** Due scheduled jobs a claim moves into the ready set at most. */
+const PROMOTE_BATCH = 1000;
 
 /**
  * Claims and completions made outside a caller's transaction commit without waiting for the WAL
@@ -35,15 +38,24 @@ function relaxedCommit(context: StoreContext): boolean {
 /**
  * Leases up to `limit` jobs of a queue: jobs whose lease expired first, then due waiting jobs by
  * priority then runAt. A job whose lease expired on its last attempt goes dead.
+ *
+ * Scheduled jobs that came due join the ready set first (`promote`, default true); a worker, which
+ * claims all the time, promotes on its own schedule instead and skips that statement.
  */
-export async function claim(context: StoreContext, options: ClaimOptions): Promise<LeasedJob[]> {
+export async function claim(
+  context: StoreContext,
+  options: ClaimOptions,
+  { promote = true }: { promote?: boolean } = {},
+): Promise<LeasedJob[]> {
   const t = `${context.q}.jobs`;
   const queue = checkText(options.queue, "queue");
   const workerId = checkText(options.workerId, "workerId");
   const limit = checkInteger(options.limit, "limit", 1, 1);
   const leaseMs = checkInteger(options.leaseMs, "leaseMs", 1, 30_000);
+  if (promote) await promoteDue(context, queue);
+  const relaxed = relaxedCommit(context);
   const { rows } = await context.db.query<ClaimedRow>(
-    `${relaxedCommit(context) ? `with ${RELAXED_COMMIT} ` : ""}update ${t} j
+    `${relaxed ? `with ${RELAXED_COMMIT} ` : ""}update ${t} j
         set status = case when ${DYING} then 'dead' else 'running' end,
             last_error = case when ${DYING}
                               then jsonb_build_object('message', 'lease expired on the last attempt') else j.last_error end,
@@ -53,7 +65,7 @@ export async function claim(context: StoreContext, options: ClaimOptions): Promi
             lease_token = case when ${DYING} then null else gen_random_uuid() end,
             lease_expires_at = case when ${DYING} then null else now() + $4::int * interval '1 millisecond' end,
             updated_at = now()
-       ${relaxedCommit(context) ? "from relaxed_commit " : ""}where j.id in (
+       ${relaxed ? "from relaxed_commit " : ""}where j.id in (
          -- Jobs whose worker lost its lease come first: behind a steady backlog they would wait forever.
          select id from (
            select id from ${t}
@@ -81,6 +93,29 @@ export async function claim(context: StoreContext, options: ClaimOptions): Promi
     if (row.status !== "dead") claimed.push(toLeasedJob(row, queue, workerId, leaseMs));
   }
   return claimed;
+}
+
+/**
+ * Moves scheduled jobs of a queue that came due into the ready set (up to PROMOTE_BATCH, soonest
+ * first), where they take their turn by priority, and wakes the queue's workers if it moved any.
+ * Returns how many it moved.
+ */
+export async function promoteDue(context: StoreContext, queue: string): Promise<number> {
+  const t = `${context.q}.jobs`;
+  const { rows } = await context.db.query<{ n: number }>(
+    `with due as materialized (
+       select id from ${t}
+        where queue = $1 and status = 'scheduled' and run_at <= now()
+        order by run_at limit ${PROMOTE_BATCH} for update skip locked),
+     promoted as (
+       update ${t} s set status = 'waiting', updated_at = now() from due where s.id = due.id
+       -- One notification per queue: identical notifications in a transaction are sent once.
+       returning pg_notify($2, json_build_array(s.queue)::text))
+     select count(*)::int as n from promoted`,
+    [queue, jobsChannel(context.schema)],
+    { prepare: true },
+  );
+  return rows[0]?.n ?? 0;
 }
 
 /**
@@ -164,7 +199,11 @@ export async function fail(
   // with a large base) and the failure would not be recorded.
   const { rows } = await context.db.query<JobRow>(
     `update ${t}
-        set status = case when attempts >= max_attempts then 'dead' else 'waiting' end,
+        set status = case when attempts >= max_attempts then 'dead'
+                          -- A retry later waits apart from the ready set until it is due.
+                          when $4::timestamptz is not null then case when $4 > now() then 'scheduled' else 'waiting' end
+                          when least(backoff_base_ms, backoff_max_ms) > 0 then 'scheduled'
+                          else 'waiting' end,
             run_at = case when attempts >= max_attempts then run_at
                           else coalesce($4::timestamptz, now() + least(backoff_max_ms::float8,
                                  backoff_base_ms * power(2, least(greatest(attempts - 1, 0), 31)))

@@ -10,7 +10,8 @@ export interface JobRow {
   queue: string;
   name: string;
   payload: unknown;
-  status: JobStatus;
+  /** 'scheduled' is how the table keeps a waiting job that is not due yet. */
+  status: JobStatus | "scheduled";
   priority: number;
   run_at: Date;
   attempts: number;
@@ -34,7 +35,7 @@ export function toJob(row: JobRow): Job {
     queue: row.queue,
     name: row.name,
     payload: row.payload,
-    status: row.status,
+    status: row.status === "scheduled" ? "waiting" : row.status,
     priority: row.priority,
     runAt: row.run_at,
     attempts: row.attempts,

@@ -10,6 +10,7 @@ import { LeaseLostError, ValidationError } from "../errors.js";
 import { Completer } from "./completer.js";
 import { Held } from "./held.js";
 import type { Jobs } from "./jobs.js";
+import { claim as claimJobs, promoteDue } from "./leases.js";
 import type { LeasedJob } from "./types.js";
 import { jobsChannel, wakesQueue } from "./wake.js";
 import type { InTransaction, Worker, WorkerOptions } from "./worker-types.js";
@@ -135,8 +136,11 @@ export function startWorker(
       nextClaimSize = Math.min(claimSize, nextClaimSize * 4);
       requested += limit;
       const wakesAtStart = wakes;
-      const claim = jobs
-        .claim({ queue: options.queue, workerId: id, limit, leaseMs })
+      const claim = claimJobs(
+        context,
+        { queue: options.queue, workerId: id, limit, leaseMs },
+        { promote: false },
+      )
         .then((batch) => {
           if (batch.length < limit && wakes === wakesAtStart) {
             drained = true;
@@ -179,7 +183,25 @@ export function startWorker(
     drained = false;
     fill();
   };
-  const poll = setInterval(wakeUp, pollIntervalMs);
+  // Jobs scheduled for later join the ready set when due: this worker moves its queue's due jobs there
+  // as it starts and at each poll (claims skip that statement), and wakes itself if it moved any.
+  let promoting = false;
+  const promote = () => {
+    if (promoting || stopping) return;
+    promoting = true;
+    promoteDue(context, options.queue)
+      .then((moved) => {
+        if (moved > 0) wakeUp();
+      })
+      .catch(onError)
+      .finally(() => {
+        promoting = false;
+      });
+  };
+  const poll = setInterval(() => {
+    promote();
+    wakeUp();
+  }, pollIntervalMs);
   poll.unref?.();
 
   // Keeps every held lease (running and prefetched) alive in one statement.
@@ -222,7 +244,10 @@ export function startWorker(
     .catch((error: unknown) => onError(error)); // polling still finds the work
 
   // Claim at once; and again once LISTEN is in place, in case a job came between the two.
-  if (!options.signal?.aborted) wakeUp();
+  if (!options.signal?.aborted) {
+    promote();
+    wakeUp();
+  }
   void listening.then(wakeUp);
 
   // On one connection (PGlite) a running transactional handler holds the connection, so any query stop()
