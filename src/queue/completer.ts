@@ -16,6 +16,8 @@ export interface CompleterEvents {
   /** These jobs are completed (or, with `lost`, no longer ours to complete). */
   settled(jobs: readonly LeasedJob[], lost: readonly LeasedJob[]): void;
   error(error: unknown): void;
+  /** Resolves once the worker's claims in flight have landed: one may have renewed a lease we lost. */
+  claimsLanded(): Promise<unknown>;
 }
 
 export class Completer {
@@ -70,6 +72,7 @@ export class Completer {
       this.events.settled(batch, []);
       return;
     }
+    await this.events.claimsLanded();
     const lostSet = new Set(lostIds);
     const completed: LeasedJob[] = [];
     const lost: LeasedJob[] = [];

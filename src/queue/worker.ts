@@ -68,6 +68,7 @@ export function startWorker(
   // Set when a claim came back short (the queue is drained); cleared by a notification or the poll.
   let drained = false;
   const claimsInFlight = new Set<Promise<void>>();
+  const landed = () => Promise.allSettled([...claimsInFlight]);
   let requested = 0;
   // Counts wake-ups, so a claim that started before one cannot mark the queue drained after it.
   let wakes = 0;
@@ -83,6 +84,7 @@ export function startWorker(
       for (const job of lost) holding.delete(job.id);
     },
     error: onError,
+    claimsLanded: landed,
   });
 
   const runJob = async (job: LeasedJob) => {
@@ -212,20 +214,27 @@ export function startWorker(
       const sent = new Map(held.map((job) => [job.id, job.leaseToken]));
       jobs.heartbeat(held, { extendMs: leaseMs }).catch((error: unknown) => {
         if (!(error instanceof LeaseLostError)) return onError(error);
+        const reported = (error as LeaseLostError & { lost?: string[] }).lost ?? [];
         // Lost means lost under the token this heartbeat sent, for a job the worker still holds under it:
         // a job completed meanwhile, or whose lease the worker renewed by claiming it again, is not lost.
-        const lost = ((error as LeaseLostError & { lost?: string[] }).lost ?? []).filter(
-          (lostId) => holding.get(lostId)?.leaseToken === sent.get(lostId),
-        );
-        for (const lostId of lost) {
-          holding.delete(lostId);
-          running.get(lostId)?.abort(error);
-          const at = buffered.findIndex((job) => job.id === lostId);
-          if (at >= 0) buffered.splice(at, 1);
-        }
-        if (lost.length) {
-          onError(Object.assign(new LeaseLostError(`lost the lease of job(s) ${lost.join(", ")}`), { lost }));
-        }
+        // A claim of this worker's that took the job back may still be on its way, so decide once the
+        // claims in flight have landed.
+        const decide = () => {
+          const lost = reported.filter((lostId) => holding.get(lostId)?.leaseToken === sent.get(lostId));
+          for (const lostId of lost) {
+            holding.delete(lostId);
+            running.get(lostId)?.abort(error);
+            const at = buffered.findIndex((job) => job.id === lostId);
+            if (at >= 0) buffered.splice(at, 1);
+          }
+          if (lost.length) {
+            onError(
+              Object.assign(new LeaseLostError(`lost the lease of job(s) ${lost.join(", ")}`), { lost }),
+            );
+          }
+        };
+        if (claimsInFlight.size === 0) decide();
+        else void landed().then(decide);
       });
     },
     Math.max(10, Math.floor(leaseMs / 3)),
