@@ -104,6 +104,54 @@ describe("postgres", () => {
       }
     });
 
+    it("a SIGKILLed worker's prefetched jobs run elsewhere soon, their attempts unburned", {
+      timeout: 60_000,
+    }, async () => {
+      const url = await fileDatabaseUrl();
+      const schema = uniqueSchema("prefetch");
+      const store = await openStore({ connection: url, schema });
+      try {
+        await store.query(`create table ${schema}.runs (job_id uuid not null, pid int not null)`);
+        await store.jobs.enqueue(
+          Array.from({ length: 20 }, () => ({ queue: "q", name: "n", maxAttempts: 1 })),
+        );
+        // Concurrency 2: two jobs start and stall, more wait in the worker's buffer. Its lease is 30 s.
+        const doomed = startWorkerProcess([url, schema, "stall", "2", "30000"]);
+        await doomed.waitFor((lines) => lines.filter((l) => l.startsWith("started")).length === 2);
+        const started = doomed.lines
+          .filter((l) => l.startsWith("started"))
+          .map((l) => l.slice("started ".length));
+        const held = await scalar(
+          store,
+          `select count(*)::int as n from ${schema}.jobs where status = 'running'`,
+        );
+        expect(held).toBeGreaterThan(2); // it had prefetched jobs that never started
+        doomed.child.kill("SIGKILL");
+        await doomed.exited;
+        const killedAt = Date.now();
+        const ran: string[] = [];
+        const worker = store.jobs.work({
+          queue: "q",
+          pollIntervalMs: 100,
+          handler: (job) => {
+            ran.push(job.id);
+          },
+        });
+        // Every job that never started runs, and well before the killed worker's 30 s lease would end.
+        await until(async () => ran.length === 18, 20_000);
+        expect(Date.now() - killedAt).toBeLessThan(20_000);
+        await worker.stop();
+        expect(ran.filter((id) => started.includes(id))).toEqual([]);
+        // Only the two that did start may have spent their one attempt.
+        const { rows: dead } = await store.query<{ id: string }>(
+          `select id from ${schema}.jobs where status = 'dead'`,
+        );
+        expect(dead.map((row) => row.id).filter((id) => !started.includes(id))).toEqual([]);
+      } finally {
+        await store.close();
+      }
+    });
+
     it("a SIGKILLed worker's jobs are finished by another, none lost, none done twice", {
       timeout: 60_000,
     }, async () => {

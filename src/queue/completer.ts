@@ -27,8 +27,8 @@ export class Completer {
   constructor(
     private readonly jobs: Jobs,
     private readonly keepCompleted: boolean,
-    /** How many finished jobs justify a second statement while one is in flight. */
-    private readonly secondFlushMin: number,
+    /** How many finished jobs justify a second statement while one is in flight (it may change). */
+    private readonly secondFlushMin: () => number,
     private readonly events: CompleterEvents,
   ) {}
 
@@ -45,7 +45,7 @@ export class Completer {
 
   private flush(): void {
     if (this.pending.length === 0 || this.flushes.size >= 2) return;
-    if (this.flushes.size === 1 && this.pending.length < this.secondFlushMin) return;
+    if (this.flushes.size === 1 && this.pending.length < this.secondFlushMin()) return;
     const batch = this.pending;
     this.pending = [];
     const done: Promise<void> = this.complete(batch)

@@ -41,11 +41,15 @@ function relaxedCommit(context: StoreContext): boolean {
  *
  * Scheduled jobs that came due join the ready set first (`promote`, default true); a worker, which
  * claims all the time, promotes on its own schedule instead and skips that statement.
+ *
+ * A claim counts an attempt for each job, unless it only `reserve`s them: a worker reserves the jobs it
+ * prefetches and counts each attempt as the job starts (markStarted), so a worker that dies with jobs
+ * in its buffer burns none of their attempts.
  */
 export async function claim(
   context: StoreContext,
   options: ClaimOptions,
-  { promote = true }: { promote?: boolean } = {},
+  { promote = true, reserve = false }: { promote?: boolean; reserve?: boolean } = {},
 ): Promise<LeasedJob[]> {
   const t = `${context.q}.jobs`;
   const queue = checkText(options.queue, "queue");
@@ -59,7 +63,7 @@ export async function claim(
         set status = case when ${DYING} then 'dead' else 'running' end,
             last_error = case when ${DYING}
                               then jsonb_build_object('message', 'lease expired on the last attempt') else j.last_error end,
-            attempts = j.attempts + case when ${DYING} then 0 else 1 end,
+            attempts = j.attempts + case when ${DYING} or $5::bool then 0 else 1 end,
             -- A job that goes dead here holds no lease: it is in no one's hands.
             lease_owner = case when ${DYING} then null else $3 end,
             lease_token = case when ${DYING} then null else gen_random_uuid() end,
@@ -83,7 +87,7 @@ export async function claim(
          -- four claimers at a time, that form managed about 70% of this one's throughput.)
          limit $2)
      returning ${CLAIMED_COLUMNS}`,
-    [queue, limit, workerId, leaseMs],
+    [queue, limit, workerId, leaseMs, reserve],
     { prepare: true },
   );
   // UPDATE ... RETURNING keeps no order; hand the jobs out in the order they were chosen.
@@ -93,6 +97,31 @@ export async function claim(
     if (row.status !== "dead") claimed.push(toLeasedJob(row, queue, workerId, leaseMs));
   }
   return claimed;
+}
+
+/**
+ * Counts the attempt of reserved jobs that are starting (see claim). It changes no indexed column, so
+ * PostgreSQL can update the rows in place. A job whose lease is no longer held is left alone.
+ */
+export async function markStarted(context: StoreContext, leases: Lease[]): Promise<void> {
+  if (leases.length === 0) return;
+  const relaxed = relaxedCommit(context);
+  await context.db.query(
+    `${relaxed ? `with ${RELAXED_COMMIT} ` : ""}update ${context.q}.jobs j set attempts = j.attempts + 1
+       ${relaxed ? "from relaxed_commit " : ""}where j.id = any($1::uuid[]) and j.lease_token = any($2::uuid[])
+        and j.status = 'running'`,
+    [
+      uuidArray(
+        leases.map((lease) => lease.id),
+        "lease.id",
+      ),
+      uuidArray(
+        leases.map((lease) => lease.leaseToken),
+        "lease.leaseToken",
+      ),
+    ],
+    { prepare: true },
+  );
 }
 
 /**

@@ -22,7 +22,11 @@ export interface WorkerOptions {
   handler: JobHandler;
   /** Handlers running at once (default 8). */
   concurrency?: number;
-  /** Jobs claimed ahead, including the running ones (default: concurrency * 4). */
+  /**
+   * Jobs held ahead, including the running ones. Fixed when given; by default it starts at
+   * concurrency * 4 and doubles while claims come back full, up to 1,000, falling back as the queue
+   * drains. Prefetched jobs are reserved: their attempt counts only when they start.
+   */
   batchSize?: number;
   /**
    * Claim statements in flight at once (default 2). Each claims up to batchSize / claimConcurrency
@@ -30,7 +34,10 @@ export interface WorkerOptions {
    * keeps handlers fed while a claim is on its way.
    */
   claimConcurrency?: number;
-  /** Lease length; renewed every leaseMs / 3 while the job is held (default 30 s). */
+  /**
+   * Lease of a running job (default 30 s), renewed while it runs; a prefetched job's lease is the
+   * shorter of this and 5 s, renewed while it waits.
+   */
   leaseMs?: number;
   /** Fallback poll when no notification arrives (default 1 s). */
   pollIntervalMs?: number;

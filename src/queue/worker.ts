@@ -11,9 +11,16 @@ import { Completer } from "./completer.js";
 import { Held } from "./held.js";
 import type { Jobs } from "./jobs.js";
 import { claim as claimJobs, promoteDue } from "./leases.js";
+import { StartMarks } from "./start-marks.js";
 import type { LeasedJob } from "./types.js";
 import { jobsChannel, wakesQueue } from "./wake.js";
 import type { InTransaction, Worker, WorkerOptions } from "./worker-types.js";
+
+/** The longest lease a prefetched job is reserved for (shorter when leaseMs is). */
+const RESERVE_MS = 5_000;
+
+/** How many jobs a worker holds ahead at most by default, when claims keep coming back full. */
+const PREFETCH_MAX = 1_000;
 
 export function startWorker(
   jobs: Jobs,
@@ -24,8 +31,10 @@ export function startWorker(
   if (typeof options.handler !== "function")
     throw new ValidationError("handler must be a function", { field: "handler" });
   const concurrency = options.concurrency ?? 8;
-  const batchSize = Math.max(options.batchSize ?? concurrency * 4, concurrency);
   const leaseMs = options.leaseMs ?? 30_000;
+  // Prefetched jobs are reserved: no attempt counted, and a lease short enough that a worker that dies
+  // with a full buffer holds those jobs up for seconds, not a whole lease (heartbeats renew it).
+  const reserveMs = Math.min(leaseMs, RESERVE_MS);
   const pollIntervalMs = options.pollIntervalMs ?? 1_000;
   const stopTimeoutMs = options.stopTimeoutMs ?? 30_000;
   const id = options.workerId ?? `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
@@ -42,7 +51,16 @@ export function startWorker(
   };
   const keepCompleted = options.keepCompleted === true;
   const claimConcurrency = Math.max(1, options.claimConcurrency ?? 2);
-  const claimSize = Math.max(1, Math.floor(batchSize / claimConcurrency));
+  // Jobs held ahead, running ones included: batchSize if given; by default it grows while claims come
+  // back full (a backlog) up to PREFETCH_MAX, and falls back as the queue drains.
+  const minBatch = Math.max(options.batchSize ?? concurrency * 4, concurrency);
+  const maxBatch = options.batchSize === undefined ? Math.max(minBatch, PREFETCH_MAX) : minBatch;
+  let batchSize = minBatch;
+  let claimSize = Math.max(1, Math.floor(batchSize / claimConcurrency));
+  const resize = (size: number) => {
+    batchSize = Math.min(maxBatch, Math.max(minBatch, size));
+    claimSize = Math.max(1, Math.floor(batchSize / claimConcurrency));
+  };
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new ValidationError("concurrency must be a positive integer", { field: "concurrency" });
   }
@@ -77,19 +95,24 @@ export function startWorker(
   // that brings one back (its lease ran out while a long transaction held the only connection) renews
   // the lease under the new token instead of starting the job a second time.
   const holding = new Map<string, LeasedJob>();
-  const completer = new Completer(jobs, keepCompleted, Math.max(concurrency, Math.floor(claimSize / 4)), {
-    settled(completed, lost) {
-      counts.completed += completed.length;
-      for (const job of completed) holding.delete(job.id);
-      for (const job of lost) holding.delete(job.id);
+  const marks = new StartMarks(context, onError);
+  const completer = new Completer(
+    jobs,
+    keepCompleted,
+    () => Math.max(concurrency, Math.floor(claimSize / 4)),
+    {
+      settled(completed, lost) {
+        counts.completed += completed.length;
+        for (const job of completed) holding.delete(job.id);
+        for (const job of lost) holding.delete(job.id);
+      },
+      error: onError,
+      claimsLanded: landed,
     },
-    error: onError,
-    claimsLanded: landed,
-  });
+  );
 
-  const runJob = async (job: LeasedJob) => {
-    const held = new Held(job, jobs, leaseMs, !context.driver.capabilities.multipleConnections);
-    running.set(job.id, held);
+  const runJob = async (held: Held) => {
+    const { job } = held;
     try {
       if (options.transactional) {
         await inTransaction(async (tx) => {
@@ -109,6 +132,8 @@ export function startWorker(
         onError(error);
       } else {
         counts.failed++;
+        // fail() decides on the attempts recorded: this run's must be among them.
+        await marks.landed(job);
         await jobs.fail(job, error).catch(onError);
       }
     } finally {
@@ -118,9 +143,18 @@ export function startWorker(
   };
 
   const startMore = () => {
+    const starting: Held[] = [];
     while (!stopping && running.size < concurrency && buffered.length) {
-      void runJob(buffered.shift() as LeasedJob);
+      const job = buffered.shift() as LeasedJob;
+      const held = new Held(job, jobs, leaseMs, !context.driver.capabilities.multipleConnections);
+      running.set(job.id, held);
+      // This run is an attempt: counted in the database by its start mark, and here for the handler.
+      job.attempts++;
+      marks.add(job);
+      starting.push(held);
     }
+    // The handlers start once the start marks are on their way.
+    if (starting.length) setImmediate(() => starting.forEach(runJob));
     fill();
   };
 
@@ -140,18 +174,22 @@ export function startWorker(
       const wakesAtStart = wakes;
       const claim = claimJobs(
         context,
-        { queue: options.queue, workerId: id, limit, leaseMs },
-        { promote: false },
+        { queue: options.queue, workerId: id, limit, leaseMs: reserveMs },
+        { promote: false, reserve: true },
       )
         .then((batch) => {
           if (batch.length < limit && wakes === wakesAtStart) {
             drained = true;
             nextClaimSize = firstClaimSize;
+            resize(batchSize / 2);
+          } else if (batch.length === limit && limit === claimSize) {
+            resize(batchSize * 2);
           }
-          // A claim that lands after stop() gave up waiting for it: hand its jobs straight back.
+          // A claim that lands after stop() gave up waiting for it: hand its jobs straight back (they
+          // were reserved, so no attempt is taken back).
           if (stopping && claimsSettled) {
             const fresh = batch.filter((job) => !holding.has(job.id));
-            if (fresh.length) void jobs.release(fresh).catch(onError);
+            if (fresh.length) void jobs.release(fresh, { countAttempt: true }).catch(onError);
             return;
           }
           for (const job of batch) {
@@ -159,7 +197,6 @@ export function startWorker(
             if (mine) {
               mine.leaseToken = job.leaseToken;
               mine.leaseExpiresAt = job.leaseExpiresAt;
-              mine.attempts = job.attempts;
               continue;
             }
             holding.set(job.id, job);
@@ -206,38 +243,43 @@ export function startWorker(
   }, pollIntervalMs);
   poll.unref?.();
 
-  // Keeps every held lease (running and prefetched) alive in one statement.
+  // Keeps every held lease alive: running jobs' by leaseMs, prefetched ones' by the shorter reservation,
+  // often enough for the shorter of the two.
+  const heartbeat = (held: LeasedJob[], extendMs: number) => {
+    if (held.length === 0) return;
+    const sent = new Map(held.map((job) => [job.id, job.leaseToken]));
+    jobs.heartbeat(held, { extendMs }).catch((error: unknown) => {
+      if (!(error instanceof LeaseLostError)) return onError(error);
+      const reported = (error as LeaseLostError & { lost?: string[] }).lost ?? [];
+      // Lost means lost under the token this heartbeat sent, for a job the worker still holds under it:
+      // a job completed meanwhile, or whose lease the worker renewed by claiming it again, is not lost.
+      // A claim of this worker's that took the job back may still be on its way, so decide once the
+      // claims in flight have landed.
+      const decide = () => {
+        const lost = reported.filter((lostId) => holding.get(lostId)?.leaseToken === sent.get(lostId));
+        for (const lostId of lost) {
+          holding.delete(lostId);
+          running.get(lostId)?.abort(error);
+          const at = buffered.findIndex((job) => job.id === lostId);
+          if (at >= 0) buffered.splice(at, 1);
+        }
+        if (lost.length) {
+          onError(Object.assign(new LeaseLostError(`lost the lease of job(s) ${lost.join(", ")}`), { lost }));
+        }
+      };
+      if (claimsInFlight.size === 0) decide();
+      else void landed().then(decide);
+    });
+  };
   const heartbeats = setInterval(
     () => {
-      const held = [...running.values()].map((h) => h.job).concat(buffered);
-      if (held.length === 0) return;
-      const sent = new Map(held.map((job) => [job.id, job.leaseToken]));
-      jobs.heartbeat(held, { extendMs: leaseMs }).catch((error: unknown) => {
-        if (!(error instanceof LeaseLostError)) return onError(error);
-        const reported = (error as LeaseLostError & { lost?: string[] }).lost ?? [];
-        // Lost means lost under the token this heartbeat sent, for a job the worker still holds under it:
-        // a job completed meanwhile, or whose lease the worker renewed by claiming it again, is not lost.
-        // A claim of this worker's that took the job back may still be on its way, so decide once the
-        // claims in flight have landed.
-        const decide = () => {
-          const lost = reported.filter((lostId) => holding.get(lostId)?.leaseToken === sent.get(lostId));
-          for (const lostId of lost) {
-            holding.delete(lostId);
-            running.get(lostId)?.abort(error);
-            const at = buffered.findIndex((job) => job.id === lostId);
-            if (at >= 0) buffered.splice(at, 1);
-          }
-          if (lost.length) {
-            onError(
-              Object.assign(new LeaseLostError(`lost the lease of job(s) ${lost.join(", ")}`), { lost }),
-            );
-          }
-        };
-        if (claimsInFlight.size === 0) decide();
-        else void landed().then(decide);
-      });
+      heartbeat(
+        [...running.values()].map((h) => h.job),
+        leaseMs,
+      );
+      heartbeat([...buffered], reserveMs);
     },
-    Math.max(10, Math.floor(leaseMs / 3)),
+    Math.max(10, Math.floor(reserveMs / 3)),
   );
   heartbeats.unref?.();
 
@@ -282,19 +324,22 @@ export function startWorker(
       // Left running, it would keep the process alive until the deadline.
       clearTimeout(deadlineTimer);
       claimsSettled = true;
-      // Prefetched jobs that never started go back at once, not after their lease expires.
+      // Prefetched jobs that never started go back at once, not after their lease expires. They were
+      // reserved, so they have no attempt to take back.
       const unstarted = buffered.splice(0);
       for (const job of unstarted) holding.delete(job.id);
-      if (unstarted.length) await settle(jobs.release(unstarted).catch(onError));
+      if (unstarted.length) await settle(jobs.release(unstarted, { countAttempt: true }).catch(onError));
       while (running.size && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
       const abandoned = [...running.values()];
       for (const held of abandoned) held.abort(new Error("worker stopped"));
       if (abandoned.length) {
-        // They ran, so the attempt counts.
+        // They ran, so the attempt counts: once its start mark has landed.
         const jobsRun = abandoned.map((h) => h.job);
+        await settle(Promise.all(jobsRun.map((job) => marks.landed(job))));
         await settle(jobs.release(jobsRun, { countAttempt: true }).catch(onError));
       }
       await completer.flushAll();
+      await settle(marks.flushAll());
       clearInterval(heartbeats);
       await settle(unlisten?.() ?? Promise.resolve());
     })();
