@@ -38,6 +38,16 @@ export class StartMarks {
     return this.landing.get(job.id) ?? Promise.resolve();
   }
 
+  /** Resolves once the marks of all these jobs have landed. */
+  async allLanded(jobs: readonly LeasedJob[]): Promise<void> {
+    const waiting = new Set<Promise<void>>();
+    for (const job of jobs) {
+      const landing = this.landing.get(job.id);
+      if (landing) waiting.add(landing);
+    }
+    if (waiting.size) await Promise.all(waiting);
+  }
+
   async flushAll(): Promise<void> {
     this.flush();
     while (this.inFlight) await this.inFlight;

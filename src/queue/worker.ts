@@ -108,6 +108,7 @@ export function startWorker(
       },
       error: onError,
       claimsLanded: landed,
+      marksLanded: (finished) => marks.allLanded(finished),
     },
   );
 
@@ -251,12 +252,16 @@ export function startWorker(
     jobs.heartbeat(held, { extendMs }).catch((error: unknown) => {
       if (!(error instanceof LeaseLostError)) return onError(error);
       const reported = (error as LeaseLostError & { lost?: string[] }).lost ?? [];
-      // Lost means lost under the token this heartbeat sent, for a job the worker still holds under it:
-      // a job completed meanwhile, or whose lease the worker renewed by claiming it again, is not lost.
-      // A claim of this worker's that took the job back may still be on its way, so decide once the
-      // claims in flight have landed.
+      // Lost means lost under the token this heartbeat sent, for a job still running or waiting in the
+      // buffer under it. A finished job is not (its completion checks its own lease), nor one whose
+      // lease the worker renewed by claiming it again; and since such a claim may still be on its way,
+      // decide once the claims in flight have landed.
       const decide = () => {
-        const lost = reported.filter((lostId) => holding.get(lostId)?.leaseToken === sent.get(lostId));
+        const stillHere = (lostId: string) =>
+          running.has(lostId) || buffered.some((job) => job.id === lostId);
+        const lost = reported.filter(
+          (lostId) => stillHere(lostId) && holding.get(lostId)?.leaseToken === sent.get(lostId),
+        );
         for (const lostId of lost) {
           holding.delete(lostId);
           running.get(lostId)?.abort(error);
