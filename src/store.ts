@@ -2,6 +2,7 @@
 
 import type { BlobBackend } from "./blobs/backend.js";
 import type { PoolOptions } from "./config/pool.js";
+import { poolWithEnvironment, readStoreEnvironment } from "./config/store-environment.js";
 import type { Driver, StatementLogging } from "./db/driver.js";
 import { type ConnectionOption, openDriver } from "./db/open.js";
 import { shareEmbeddedStore } from "./db/pglite-socket.js";
@@ -29,11 +30,12 @@ export interface StoreOptions {
   schema?: string;
   /** Apply pending migrations on open (default true). */
   migrate?: boolean;
+  /** Fields left out come from `DATABASE_MAX_CONNECTIONS` / `DATABASE_MIN_CONNECTIONS`, then defaults. */
   pool?: PoolOptions;
   logger?: Logger;
   /**
    * Log each statement's SQL and duration at debug level. Off by default; `FLOWSTORE_LOG_STATEMENTS=1`
-   * turns it on. Parameter values are logged only with `{ values: true }`.
+   * or `ENABLE_STATEMENT_LOGGING=true` turns it on. Parameter values are logged only with `{ values: true }`.
    */
   logStatements?: boolean | { values?: boolean };
   /** The environment to read (default `process.env`). */
@@ -45,7 +47,11 @@ export interface StoreOptions {
    * transaction mode, which hands each transaction a different server session.
    */
   preparedStatements?: boolean;
-  /** Where blob content goes (default: chunks in PostgreSQL). */
+  /**
+   * Where blob content goes. Unset: S3 when `S3_BUCKET` is set (with `S3_ENDPOINT`, `S3_REGION`,
+   * `S3_ACCESS_KEY_ID`, `S3_SECRET_ACCESS_KEY`, `S3_USE_PATH_STYLE` and the AWS SDK's own variables),
+   * else chunks in PostgreSQL.
+   */
   blobs?: BlobBackend;
 }
 
@@ -133,11 +139,22 @@ export class Store extends StoreScope {
 export async function openStore(options: StoreOptions = {}): Promise<Store> {
   const env = options.env ?? process.env;
   const schema = validateSchemaName(options.schema ?? DEFAULT_SCHEMA);
-  const logger = options.logger ?? consoleLogger(statementLoggingWanted(options, env) ? "debug" : "warn");
-  const statements = statementLogging(options, env, logger);
-  const { driver, config } = await openDriver({ ...options, env, logger, statements });
+  const fromEnv = readStoreEnvironment(env, { s3: options.blobs === undefined });
+  const pool = poolWithEnvironment(options.pool, fromEnv.pool);
+  const logStatements = options.logStatements ?? fromEnv.logStatements ?? false;
+  const logger = options.logger ?? consoleLogger(logStatements !== false ? "debug" : "warn");
+  const statements = statementLogging(logStatements, logger);
+  const { driver, config } = await openDriver({ ...options, pool, env, logger, statements });
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
-  const store = new Store(driver, schema, logger, limits, options.blobs);
+  let blobs = options.blobs;
+  try {
+    // Built here, so closed by store.close(); the SDK module loads only for stores that use S3.
+    if (!blobs && fromEnv.s3) blobs = (await import("./blobs/s3.js")).s3(fromEnv.s3);
+  } catch (error) {
+    await driver.close().catch(() => {});
+    throw error;
+  }
+  const store = new Store(driver, schema, logger, limits, blobs);
   try {
     await store.ping();
     if (options.migrate ?? true) await store.migrate();
@@ -154,17 +171,11 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
   return store;
 }
 
-function statementLoggingWanted(options: StoreOptions, env: NodeJS.ProcessEnv): boolean {
-  if (options.logStatements !== undefined) return options.logStatements !== false;
-  return env.FLOWSTORE_LOG_STATEMENTS === "1" || env.FLOWSTORE_LOG_STATEMENTS === "true";
-}
-
 function statementLogging(
-  options: StoreOptions,
-  env: NodeJS.ProcessEnv,
+  logStatements: NonNullable<StoreOptions["logStatements"]>,
   logger: Logger,
 ): StatementLogging | undefined {
-  if (!statementLoggingWanted(options, env)) return undefined;
-  const values = typeof options.logStatements === "object" && options.logStatements.values === true;
+  if (logStatements === false) return undefined;
+  const values = typeof logStatements === "object" && logStatements.values === true;
   return { logger, values };
 }
