@@ -41,11 +41,12 @@ const S3_ONLY_WITH_BUCKET = [
  * Reads and validates the store's settings in `env`; `{ s3: false }` leaves the S3 variables unread
  * (for a store given its blob backend explicitly).
  *
- * AWS_* variables: the AWS SDK itself reads AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
- * AWS_SESSION_TOKEN, AWS_ENDPOINT_URL_S3 and AWS_ENDPOINT_URL, but only from `process.env`. So when
- * `env` is `process.env` they are left to the SDK (its credential chain, profiles and instance roles
- * included); when another environment is given, the values in it are handed over explicitly. The SDK
- * does not read AWS_DEFAULT_REGION (the AWS CLI does): it is read here, below AWS_REGION.
+ * AWS_* variables: the AWS SDK itself reads AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN,
+ * AWS_ENDPOINT_URL_S3 and AWS_ENDPOINT_URL, but only from `process.env`. So when `env` is
+ * `process.env` they are left to the SDK (its credential chain, profiles and instance roles
+ * included); when another environment is given, the values in it are handed over explicitly. The
+ * region is picked here (S3_REGION, AWS_REGION, then AWS_DEFAULT_REGION, which the SDK does not read;
+ * s3() falls back to us-east-1).
  */
 export function readStoreEnvironment(
   env: NodeJS.ProcessEnv = process.env,
