@@ -207,6 +207,78 @@ forEachDriver((driver) => {
       expect(await store.durableState.latest("tx")).toBeUndefined();
     });
 
+    it("takes the timestamp as epoch milliseconds too, as eGo keeps it", async () => {
+      const store = await driver.open();
+      const ds = store.durableState;
+      const at = Date.UTC(2026, 0, 2, 3, 4, 5, 678);
+      await ds.write({ persistenceId: "ms", version: 1, payload: bytes("x"), manifest: "M", timestamp: at });
+      expect((await ds.latest("ms"))?.timestamp.getTime()).toBe(at);
+      // The ends of the range (PostgreSQL's first instant, 4714-11-24 BC, and a Date's last,
+      // 275760-09-13), a BC year, and years of other than four digits.
+      const ends = [
+        -210_866_803_200_000,
+        Date.parse("-000001-02-03T04:05:06.007Z"),
+        8.64e15,
+        0,
+        -1,
+        Date.parse("0050-03-04T05:06:07.089Z"),
+        Date.UTC(999, 5, 6, 7, 8, 9, 10),
+        Date.parse("+012345-06-07T08:09:10.011Z"),
+      ];
+      for (const [i, ms] of ends.entries()) {
+        await ds.write({
+          persistenceId: `end-${i}`,
+          version: 1,
+          payload: bytes("x"),
+          manifest: "M",
+          timestamp: ms,
+        });
+        expect((await ds.latest(`end-${i}`))?.timestamp.getTime()).toBe(ms);
+        const date = new Date(ms);
+        await ds.write({
+          persistenceId: `date-${i}`,
+          version: 1,
+          payload: bytes("x"),
+          manifest: "M",
+          timestamp: date,
+        });
+        expect((await ds.latest(`date-${i}`))?.timestamp.getTime()).toBe(ms);
+      }
+      const listed = await ds.list({ limit: 100 });
+      const byId = new Map(listed.items.map((r) => [r.persistenceId, r.timestamp.getTime()]));
+      for (const [i, ms] of ends.entries()) expect(byId.get(`end-${i}`)).toBe(ms);
+    });
+
+    it("refuses a timestamp that is not a whole number of milliseconds in range, writing nothing", async () => {
+      const store = await driver.open();
+      const ds = store.durableState;
+      const bad: unknown[] = [
+        Number.NaN,
+        Number.POSITIVE_INFINITY,
+        1.5,
+        8.64e15 + 1,
+        -210_866_803_200_001,
+        new Date(-8.64e15),
+        new Date(Number.NaN),
+        "2026-01-02T03:04:05Z",
+        1767323045678n,
+      ];
+      for (const timestamp of bad) {
+        const error = await ds
+          .write({
+            persistenceId: "t",
+            version: 1,
+            payload: bytes("x"),
+            manifest: "M",
+            timestamp: timestamp as number,
+          })
+          .catch((e: unknown) => e);
+        expect(error, String(timestamp)).toBeInstanceOf(ValidationError);
+        expect((error as ValidationError).message).toContain("timestamp");
+      }
+      expect(await ds.latest("t")).toBeUndefined();
+    });
+
     it("rejects bad input with a ValidationError", async () => {
       const store = await driver.open();
       const ds = store.durableState;

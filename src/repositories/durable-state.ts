@@ -17,8 +17,15 @@ export interface DurableStateWrite {
   payload: Uint8Array;
   /** The payload's type name, for decoding it back. */
   manifest: string;
-  /** When the state was taken (default: the database's now()). */
-  timestamp?: Date;
+  /**
+   * When the state was taken (default: the database's now()): a Date, or Unix epoch milliseconds as
+   * eGo keeps them (a whole number). Either must lie from PostgreSQL's earliest timestamp,
+   * 4714-11-24T00:00:00Z BC (-210866803200000 ms), to the latest instant a Date holds,
+   * 275760-09-13T00:00:00Z (8640000000000000 ms), both included; anything else (NaN, ±Infinity, a
+   * fraction, out of range) is a ValidationError and nothing is written. It is read back as a Date
+   * (`record.timestamp.getTime()` gives the milliseconds).
+   */
+  timestamp?: Date | number;
   /** The shard the actor belongs to, for list({ shard }) (default: 0 for a new actor, else unchanged). */
   shard?: number;
 }
@@ -47,11 +54,18 @@ interface Row {
   version: number;
   payload: Uint8Array;
   manifest: string;
-  timestamp: Date;
+  timestamp_ms: number;
   shard: number;
 }
 
 const COLUMNS = `persistence_id, version, payload, manifest, "timestamp", shard`;
+/**
+ * The timestamp is read as epoch milliseconds (exact in a float8 over the whole range) rather than
+ * parsed by the driver: not every driver parses years before 100 or BC years into the right Date.
+ * Microseconds (from now()) are dropped, as a Date cannot hold them.
+ */
+const SELECT_COLUMNS = `persistence_id, version, payload, manifest,
+  floor(extract(epoch from "timestamp") * 1000)::float8 as timestamp_ms, shard`;
 
 function toRecord(row: Row): DurableStateRecord {
   return {
@@ -59,9 +73,44 @@ function toRecord(row: Row): DurableStateRecord {
     version: row.version,
     payload: row.payload,
     manifest: row.manifest,
-    timestamp: row.timestamp,
+    timestamp: new Date(row.timestamp_ms),
     shard: row.shard,
   };
+}
+
+/** PostgreSQL's earliest timestamp, 4714-11-24T00:00:00Z BC, in epoch milliseconds. */
+const MIN_TIMESTAMP_MS = -210_866_803_200_000;
+/** The latest instant a Date holds, 275760-09-13T00:00:00Z, in epoch milliseconds. */
+const MAX_TIMESTAMP_MS = 8_640_000_000_000_000;
+
+/**
+ * The timestamp as a timestamptz literal in UTC. Written out here rather than left to the driver:
+ * not every driver sends years before 1000, BC years or six-digit years so that PostgreSQL reads them
+ * back as the same instant.
+ */
+function timestampText(timestamp: unknown): string {
+  const ms = timestamp instanceof Date ? timestamp.getTime() : timestamp;
+  if (typeof ms !== "number" || !Number.isInteger(ms) || ms < MIN_TIMESTAMP_MS || ms > MAX_TIMESTAMP_MS) {
+    throw new ValidationError(
+      `timestamp must be a valid Date or whole epoch milliseconds from ${MIN_TIMESTAMP_MS} (4714-11-24 BC) to ${MAX_TIMESTAMP_MS} (275760-09-13); got ${describe(timestamp)}`,
+      { field: "timestamp" },
+    );
+  }
+  const date = new Date(ms);
+  const year = date.getUTCFullYear();
+  const pad = (n: number, width = 2) => String(n).padStart(width, "0");
+  // Year 0 is 1 BC, year -1 is 2 BC, and so on.
+  return (
+    `${pad(year < 1 ? 1 - year : year, 4)}-${pad(date.getUTCMonth() + 1)}-${pad(date.getUTCDate())} ` +
+    `${pad(date.getUTCHours())}:${pad(date.getUTCMinutes())}:${pad(date.getUTCSeconds())}.` +
+    `${pad(date.getUTCMilliseconds(), 3)}+00${year < 1 ? " BC" : ""}`
+  );
+}
+
+function describe(value: unknown): string {
+  if (value instanceof Date) return "an invalid or out-of-range Date";
+  if (typeof value === "number") return String(value);
+  return `a ${typeof value}`;
 }
 
 function checkShard(shard: unknown): number {
@@ -89,12 +138,7 @@ export class DurableState {
         field: "payload",
       });
     }
-    if (
-      state.timestamp !== undefined &&
-      !(state.timestamp instanceof Date && !Number.isNaN(+state.timestamp))
-    ) {
-      throw new ValidationError("timestamp must be a valid Date", { field: "timestamp" });
-    }
+    const timestamp = state.timestamp === undefined ? null : timestampText(state.timestamp);
     // Unset, a new actor goes to shard 0 and an existing one keeps its shard.
     const shard = state.shard === undefined ? null : checkShard(state.shard);
     // The update only happens when the version moves forward; ON CONFLICT also covers two writers
@@ -106,7 +150,7 @@ export class DurableState {
          set version = excluded.version, payload = excluded.payload, manifest = excluded.manifest,
              "timestamp" = excluded."timestamp", shard = coalesce($6::integer, s.shard)
          where s.version < excluded.version`,
-      [persistenceId, state.version, state.payload, manifest, state.timestamp ?? null, shard],
+      [persistenceId, state.version, state.payload, manifest, timestamp, shard],
     );
     if (written.rowCount === 1) return { written: true };
     // Not written: an idempotent repeat of the stored version, or a conflict.
@@ -127,7 +171,7 @@ export class DurableState {
   async latest(persistenceId: string): Promise<DurableStateRecord | undefined> {
     checkText(persistenceId, "persistenceId");
     const { rows } = await this.context.db.query<Row>(
-      `select ${COLUMNS} from ${this.table} where persistence_id = $1`,
+      `select ${SELECT_COLUMNS} from ${this.table} where persistence_id = $1`,
       [persistenceId],
     );
     return rows[0] && toRecord(rows[0]);
@@ -152,7 +196,7 @@ export class DurableState {
     if (shard !== undefined) where.push(`shard = $${values.push(shard)}`);
     if (after !== undefined) where.push(`persistence_id > $${values.push(after)}`);
     const { rows } = await this.context.db.query<Row>(
-      `select ${COLUMNS} from ${this.table}
+      `select ${SELECT_COLUMNS} from ${this.table}
        ${where.length ? `where ${where.join(" and ")}` : ""}
        order by persistence_id
        limit $${values.push(limit + 1)}`,
