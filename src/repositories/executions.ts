@@ -93,8 +93,12 @@ export class Executions {
     }
     const definition = await new Definitions(this.context).find(input.name, input.version);
     if (!definition) {
-      const which = input.version === undefined ? "an active version" : `version ${input.version}`;
-      throw new NotFoundError(`definition ${input.name} has no ${which}`);
+      throw new NotFoundError(
+        input.version === undefined
+          ? `definition ${input.name} has no active version; activate one with ` +
+              `definitions.setStatus(id, "active"), or start one by number with executions.start({ name, version })`
+          : `definition ${input.name} has no version ${input.version}; definitions.list({ name }) lists the versions there are`,
+      );
     }
     return definition.id;
   }
