@@ -1,8 +1,8 @@
 /** `flowstore blobs put|get|ls`: files streamed in and out, with a progress bar on a terminal. */
 
-import { createReadStream, createWriteStream, statSync } from "node:fs";
-import { rename, rm } from "node:fs/promises";
-import { Transform } from "node:stream";
+import { createWriteStream } from "node:fs";
+import { open, rename, rm } from "node:fs/promises";
+import { type Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { Command } from "commander";
 import { ValidationError } from "../index.js";
@@ -19,6 +19,33 @@ function counting(onBytes: (n: number) => void): Transform {
       done(null, chunk);
     },
   });
+}
+
+/** "ENOENT: no such file or directory, open 'x'" becomes "no such file or directory". */
+function reason(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.replace(/^[A-Z]+: /, "").replace(/, \w+( '.*')?$/, "");
+}
+
+/**
+ * Opens the file to store, before the store is opened: a missing, unreadable or non-file path is a
+ * ValidationError (one line from the command) rather than a stream 'error' nobody listens to.
+ */
+async function openSource(file: string): Promise<{ stream: Readable; size: number }> {
+  const handle = await open(file, "r").catch((error: unknown) => {
+    throw new ValidationError(`cannot read ${file}: ${reason(error)}`, { field: "file" });
+  });
+  try {
+    const info = await handle.stat();
+    if (info.isDirectory())
+      throw new ValidationError(`${file} is a directory; give a file`, { field: "file" });
+    return { stream: handle.createReadStream(), size: info.size };
+  } catch (error) {
+    await handle.close();
+    throw error instanceof ValidationError
+      ? error
+      : new ValidationError(`cannot read ${file}: ${reason(error)}`, { field: "file" });
+  }
 }
 
 export function registerBlobCommands(program: Command, cli: CliContext): void {
@@ -39,17 +66,25 @@ export function registerBlobCommands(program: Command, cli: CliContext): void {
       "\nExample:\n  $ flowstore blobs put reports/2026-11.pdf ./report.pdf --content-type application/pdf",
     )
     .action((key: string, file: string, options: { contentType?: string; execution?: string }) =>
-      cli.withStore({ migrate: false }, async (store) => {
-        const size = statSync(file).size;
-        const bar = progressBar(`put ${key}`, size, !cli.options.json && process.stderr.isTTY === true);
-        const source = createReadStream(file).pipe(counting((n) => bar.update(n)));
-        const info = await store.blobs.put(key, source, {
-          contentType: options.contentType,
-          executionId: options.execution,
-        });
-        bar.finish(bytes(info.size));
-        cli.print(info, () => `stored ${key}: ${bytes(info.size)}, sha256 ${info.sha256}`);
-      }),
+      openSource(file).then(({ stream, size }) =>
+        cli
+          .withStore({ migrate: false }, async (store) => {
+            const bar = progressBar(`put ${key}`, size, !cli.options.json && process.stderr.isTTY === true);
+            const source = stream.pipe(counting((n) => bar.update(n)));
+            // pipe() does not pass errors on: a read that fails part-way must fail the put (which then
+            // stores nothing), not go unheard.
+            stream.on("error", (error) =>
+              source.destroy(new ValidationError(`cannot read ${file}: ${reason(error)}`, { field: "file" })),
+            );
+            const info = await store.blobs.put(key, source, {
+              contentType: options.contentType,
+              executionId: options.execution,
+            });
+            bar.finish(bytes(info.size));
+            cli.print(info, () => `stored ${key}: ${bytes(info.size)}, sha256 ${info.sha256}`);
+          })
+          .finally(() => stream.destroy()),
+      ),
     );
 
   blobs
