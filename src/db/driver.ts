@@ -3,6 +3,7 @@
  * only ever sees a Queryable, so the same SQL runs on a pool, a pool client in a transaction, or PGlite.
  */
 
+import { AsyncLocalStorage } from "node:async_hooks";
 import { StoreError } from "../errors.js";
 import type { Logger } from "../logger.js";
 
@@ -116,6 +117,36 @@ export async function inSavepoint<T>(
   } catch (error) {
     await tx.query(`rollback to savepoint ${name}`);
     throw error;
+  }
+}
+
+/** The savepoint level the code running now is inside of, per physical transaction. */
+const currentLevel = new AsyncLocalStorage<SavepointQueue>();
+
+/**
+ * The nested transactions of one transaction. Savepoints form a stack: two opened at once by calls in
+ * parallel (`Promise.all` of two repository calls) would release or roll back each other's. So nested
+ * transactions started at one level run one after the other; one started inside a savepoint (through
+ * any handle on the same transaction) nests in it, and never waits for the savepoint it is inside of.
+ */
+export class SavepointQueue {
+  private tail: Promise<unknown> = Promise.resolve();
+  private readonly names: { count: number };
+
+  constructor(private readonly root?: SavepointQueue) {
+    this.names = root ? root.names : { count: 0 };
+  }
+
+  run<T>(tx: Queryable, fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    const root = this.root ?? this;
+    const here = currentLevel.getStore();
+    const level = here && (here.root ?? here) === root ? here : this;
+    const turn = level.tail.then(() => {
+      const name = `flowstore_sp_${++level.names.count}`;
+      return currentLevel.run(new SavepointQueue(root), () => inSavepoint(tx, name, fn));
+    });
+    level.tail = turn.catch(() => {});
+    return turn;
   }
 }
 

@@ -10,11 +10,11 @@ import {
   type Driver,
   type DriverCapabilities,
   InFlight,
-  inSavepoint,
   logged,
   type Queryable,
   type QueryOptions,
   type QueryResult,
+  SavepointQueue,
   type StatementLogging,
   type TransactionOptions,
   type Unlisten,
@@ -86,7 +86,7 @@ async function run<R>(
 /** A checked-out client inside BEGIN; nested transactions are savepoints on the same client. */
 class ClientTransaction implements Queryable {
   readonly inTransaction = true;
-  private savepoints = 0;
+  private readonly savepoints = new SavepointQueue();
 
   constructor(
     private readonly client: pg.PoolClient,
@@ -106,7 +106,7 @@ class ClientTransaction implements Queryable {
   }
 
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
-    return inSavepoint(this, `flowstore_sp_${++this.savepoints}`, fn);
+    return this.savepoints.run(this, fn);
   }
 }
 

@@ -14,10 +14,10 @@ import {
   type Driver,
   type DriverCapabilities,
   InFlight,
-  inSavepoint,
   logged,
   type Queryable,
   type QueryResult,
+  SavepointQueue,
   type StatementLogging,
   type TransactionOptions,
   type Unlisten,
@@ -57,7 +57,7 @@ async function run<R>(
 
 class PgliteTransaction implements Queryable {
   readonly inTransaction = true;
-  private savepoints = 0;
+  private readonly savepoints = new SavepointQueue();
 
   constructor(
     private readonly tx: Transaction,
@@ -77,7 +77,7 @@ class PgliteTransaction implements Queryable {
   }
 
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
-    return inSavepoint(this, `flowstore_sp_${++this.savepoints}`, fn);
+    return this.savepoints.run(this, fn);
   }
 }
 
