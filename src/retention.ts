@@ -63,7 +63,10 @@ export interface PruneResult {
 }
 
 export interface PruneContext extends SqlContext {
-  /** Removes blob content outside PostgreSQL recorded as garbage (after each batch commits). */
+  /**
+   * Removes blob content no blob points to: recorded as garbage (after each batch that made some), and
+   * pending past its grace period (once per prune).
+   */
   collectGarbage(): Promise<unknown>;
   /** Deletes expired key-value entries in batches of `batchSize`; returns how many. */
   sweepExpiredKv(batchSize: number): Promise<number>;
@@ -140,6 +143,9 @@ export async function prune(context: PruneContext, options: PruneOptions): Promi
     await options.onProgress?.({ ...total });
     if (batch.executions < batchSize) break;
   }
+  // Blob content of puts that rolled back or never finished, past its grace period, whatever the
+  // batches deleted.
+  if (!options.signal?.aborted) await context.collectGarbage();
   if (!options.signal?.aborted && statuses.includes("completed")) {
     await sweep(
       () => deleteOrphanedJobHistory(context, before, batchSize),

@@ -53,6 +53,12 @@ export interface BlobBackend {
   read(io: BlobIO, content: BlobContent, start: number, end: number): AsyncIterable<Uint8Array>;
   /** Removes the content. Transactional backends run it in the caller's transaction. */
   remove(io: BlobIO, content: Pick<BlobContent, "id" | "location">): Promise<void>;
+  /**
+   * How long content may stay pending (written, no committed row pointing at it) before
+   * collectGarbage() takes it for the leftover of a put that rolled back or died. Longer than any put
+   * takes to write its content.
+   */
+  readonly orphanGraceMs?: number;
   /** Releases what the backend holds open (the S3 client's sockets); for store.close(). */
   close?(): void | Promise<void>;
 }

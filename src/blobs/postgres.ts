@@ -1,7 +1,7 @@
 /**
  * The default blob backend: content in fixed-size chunks in the `blob_chunks` table, written and read
- * one chunk at a time, so memory stays near two chunks whatever the blob's size. Writes go through the
- * put's transaction: a blob is readable only once all its chunks and its metadata row are committed.
+ * one chunk at a time, so memory stays near two chunks whatever the blob's size. Chunks are written
+ * under a content id no row points to yet; a blob is readable only once its metadata row commits.
  */
 
 import { BlobError, ValidationError } from "../errors.js";
@@ -12,6 +12,18 @@ export const DEFAULT_CHUNK_SIZE = 1024 * 1024;
 export interface PostgresBlobOptions {
   /** Bytes per chunk row (default 1 MiB). Applies to new blobs; each blob records its own. */
   chunkSize?: number;
+  /** How long content may stay pending before collectGarbage() removes it (default 1 day). */
+  orphanGraceMs?: number;
+}
+
+export const DEFAULT_ORPHAN_GRACE_MS = 24 * 60 * 60_000;
+
+export function checkGraceMs(value: number | undefined): number {
+  const ms = value ?? DEFAULT_ORPHAN_GRACE_MS;
+  if (!Number.isSafeInteger(ms) || ms < 0) {
+    throw new ValidationError("orphanGraceMs must be a non-negative integer", { field: "orphanGraceMs" });
+  }
+  return ms;
 }
 
 export function postgresBlobs(options: PostgresBlobOptions = {}): BlobBackend {
@@ -19,14 +31,17 @@ export function postgresBlobs(options: PostgresBlobOptions = {}): BlobBackend {
   if (!Number.isInteger(chunkSize) || chunkSize < 1 || chunkSize > 256 * 1024 * 1024) {
     throw new ValidationError("chunkSize must be an integer from 1 byte to 256 MiB", { field: "chunkSize" });
   }
-  return new PostgresBlobBackend(chunkSize);
+  return new PostgresBlobBackend(chunkSize, checkGraceMs(options.orphanGraceMs));
 }
 
 class PostgresBlobBackend implements BlobBackend {
   readonly kind = "postgres";
   readonly transactional = true;
 
-  constructor(private readonly chunkSize: number) {}
+  constructor(
+    private readonly chunkSize: number,
+    readonly orphanGraceMs: number,
+  ) {}
 
   async write(io: BlobIO, { id, source, signal }: BlobWriteRequest) {
     const insert = `insert into ${io.q}.blob_chunks (blob_id, seq, data) values ($1, $2, $3)`;

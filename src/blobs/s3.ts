@@ -19,6 +19,7 @@ import {
 import { Upload } from "@aws-sdk/lib-storage";
 import { BlobError, StoreError, ValidationError } from "../errors.js";
 import type { BlobBackend, BlobContent, BlobIO, BlobWriteRequest } from "./backend.js";
+import { checkGraceMs } from "./postgres.js";
 
 const MIN_PART_SIZE = 5 * 1024 * 1024;
 
@@ -38,6 +39,8 @@ export interface S3BlobOptions {
   queueSize?: number;
   /** Prepended to every object name: `flowstore/` keeps the bucket shareable (default none). */
   prefix?: string;
+  /** How long an uploaded object may stay pending before collectGarbage() removes it (default 1 day). */
+  orphanGraceMs?: number;
   /** Your own client instead of one built from the options above (never destroyed by us). */
   client?: S3Client;
 }
@@ -93,6 +96,7 @@ export function s3(options: S3BlobOptions): S3BlobBackend {
     partSize,
     options.queueSize ?? 4,
     ownClient,
+    checkGraceMs(options.orphanGraceMs),
   );
 }
 
@@ -107,6 +111,7 @@ class S3Backend implements S3BlobBackend {
     private readonly partSize: number,
     private readonly queueSize: number,
     private readonly ownClient: boolean,
+    readonly orphanGraceMs: number,
   ) {}
 
   objectKey(id: string): string {

@@ -13,9 +13,13 @@
  */
 
 import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { type FileHandle, open, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { Readable } from "node:stream";
 import type { BlobBackend, BlobContent, BlobIO } from "../blobs/backend.js";
-import { postgresBlobs } from "../blobs/postgres.js";
+import { DEFAULT_ORPHAN_GRACE_MS, postgresBlobs } from "../blobs/postgres.js";
 import type { SqlContext, StoreContext } from "../context.js";
 import type { Queryable } from "../db/driver.js";
 import { BlobError, NotFoundError, StoreError, ValidationError } from "../errors.js";
@@ -61,6 +65,7 @@ function toContent(row: Row): BlobContent {
 async function* measured(
   data: BlobData,
   tally: { size: number; hash: ReturnType<typeof createHash> },
+  copy?: Spool,
 ): AsyncGenerator<Uint8Array> {
   const pieces: AsyncIterable<unknown> | Iterable<unknown> = data instanceof Uint8Array ? [data] : data;
   for await (const piece of pieces) {
@@ -72,7 +77,58 @@ async function* measured(
     }
     tally.hash.update(bytes);
     tally.size += bytes.length;
+    await copy?.write(bytes);
     yield bytes;
+  }
+}
+
+/** Content a put has stored, kept by source so a retried transaction does not read the source again. */
+interface StoredContent {
+  id: string;
+  backend: string;
+  location: string | null;
+  chunkSize: number | null;
+  size: number;
+  sha256: string;
+  /** Recorded in blob_pending (committed), to be claimed by the metadata transaction. */
+  pending: boolean;
+}
+const storedContent = new WeakMap<object, StoredContent>();
+
+/** Temporary copies of sources whose content went through a transaction, for its retries. */
+const spools = new WeakMap<object, string>();
+const spoolFiles = new FinalizationRegistry<string>((file) => {
+  rm(file, { force: true }).catch(() => {});
+});
+
+class Spool {
+  private constructor(
+    readonly file: string,
+    private readonly handle: FileHandle,
+  ) {}
+
+  static async create(): Promise<Spool> {
+    const file = path.join(tmpdir(), `flowstore-blob-${uuidv7()}`);
+    return new Spool(file, await open(file, "w", 0o600));
+  }
+
+  async write(bytes: Uint8Array): Promise<void> {
+    await this.handle.write(bytes);
+  }
+
+  async finish(): Promise<void> {
+    await this.handle.close().catch(() => {});
+  }
+
+  async remove(): Promise<void> {
+    await this.finish();
+    await rm(this.file, { force: true }).catch(() => {});
+  }
+
+  /** Kept while the source object lives (a retry passes the same one), then deleted. */
+  keepFor(source: object): void {
+    spools.set(source, this.file);
+    spoolFiles.register(source, this.file);
   }
 }
 
@@ -116,7 +172,18 @@ export class Blobs {
     return undefined;
   }
 
-  /** Stores `data` under `key`, replacing any blob there; resolves once it is stored (and committed). */
+  /**
+   * Stores `data` under `key`, replacing any blob there; resolves once it is stored (and committed).
+   *
+   * The content is written first, outside the caller's transaction where the driver has another
+   * connection for it, under a new content id recorded in blob_pending; only the metadata row (key ->
+   * content id) is written in the caller's transaction. So a put never holds a transaction open while
+   * it reads its source (which may be another blob's stream), and a transaction run again after a
+   * serialization failure reuses the content its first attempt stored instead of reading a used-up
+   * stream. Content that no committed row points to is removed by collectGarbage() after the grace
+   * period. On a single connection (PGlite, a pool of one) inside a transaction, PostgreSQL chunks go
+   * through the transaction, and the source is spooled to a temporary file so a retry can read it again.
+   */
   async put(key: string, data: BlobData, options: BlobPutOptions = {}): Promise<BlobInfo> {
     checkText(key, "key", MAX_KEY_LENGTH);
     const contentType =
@@ -130,38 +197,75 @@ export class Blobs {
       throw new ValidationError("executionId must be a UUID", { field: "executionId" });
     }
     const executionId = options.executionId ?? null;
-    const id = uuidv7();
-    const tally = { size: 0, hash: createHash("sha256") };
-    const request = { id, key, contentType, source: measured(data, tally), signal: options.signal };
     const backend = this.backend;
-    const metadata = (db: Queryable, stored: { location: string | null; chunkSize: number | null }) =>
-      this.switchKey(db, executionId, {
+    const { driver, db } = this.context;
+    const outside =
+      !db.inTransaction || (driver.capabilities.multipleConnections && driver.maxConnections > 1);
+    const replayable = data instanceof Uint8Array ? undefined : (data as object);
+    const metadata = (tx: Queryable, content: StoredContent) =>
+      this.switchKey(tx, executionId, {
         key,
-        id,
-        backend: backend.kind,
-        location: stored.location,
-        size: tally.size,
-        sha256: tally.hash.digest("hex"),
+        id: content.id,
+        backend: content.backend,
+        location: content.location,
+        size: content.size,
+        sha256: content.sha256,
         content_type: contentType ?? null,
-        chunk_size: stored.chunkSize,
+        chunk_size: content.chunkSize,
       });
     let result: { row: Row; garbage: Row | undefined };
     try {
-      if (backend.transactional) {
-        // Content and metadata commit together; a nested call is a savepoint. A retry could not
-        // replay the source stream, so there is none.
-        result = await this.context.db.transaction(
-          async (db) => metadata(db, await backend.write(this.io(db), request)),
-          { retries: 0 },
-        );
-      } else {
-        const stored = await backend.write(this.io(), request);
+      const earlier = replayable && storedContent.get(replayable);
+      if (earlier || outside || !backend.transactional) {
+        // A source already stored by an earlier attempt of this transaction is not read again.
+        const content = earlier ?? (await this.writeContent(backend, key, data, contentType, options.signal));
+        if (replayable) storedContent.set(replayable, content);
         try {
-          result = await this.context.db.transaction((db) => metadata(db, stored), { retries: 0 });
+          result = await db.transaction(async (tx) => {
+            if (content.pending) await this.claimPending(tx, content.id);
+            return metadata(tx, content);
+          });
         } catch (error) {
-          await this.removeQuietly(backend, { id, location: stored.location });
+          // Outside a transaction nothing will retry with this content: it goes now. Inside one, a
+          // retry may still use it; if none does, collectGarbage() removes it after the grace period.
+          if (!db.inTransaction && replayable) storedContent.delete(replayable);
+          if (!db.inTransaction && content.pending) await this.discard(content);
           throw error;
         }
+      } else {
+        // One connection, held by the caller's transaction: the chunks go through it (and roll back
+        // with it), and the source is spooled so that a retry of the transaction can read it again.
+        const spool = replayable && spools.get(replayable);
+        const source: BlobData = spool ? createReadStream(spool) : data;
+        const copy = replayable && !spool ? await Spool.create() : undefined;
+        try {
+          result = await db.transaction(async (tx) => {
+            const tally = { size: 0, hash: createHash("sha256") };
+            const id = uuidv7();
+            const pieces = measured(source, tally, copy);
+            const stored = await backend.write(this.io(tx), {
+              id,
+              key,
+              contentType,
+              source: pieces,
+              signal: options.signal,
+            });
+            await copy?.finish();
+            return metadata(tx, {
+              id,
+              backend: backend.kind,
+              location: stored.location,
+              chunkSize: stored.chunkSize,
+              size: tally.size,
+              sha256: tally.hash.digest("hex"),
+              pending: false,
+            });
+          });
+        } catch (error) {
+          await copy?.remove();
+          throw error;
+        }
+        if (replayable && copy) copy.keepFor(replayable);
       }
     } catch (error) {
       if (error instanceof StoreError) throw error;
@@ -171,6 +275,94 @@ export class Blobs {
     // that is not known yet, and collectGarbage() removes it later.
     if (result.garbage && !this.context.db.inTransaction) await this.collect(result.garbage);
     return toInfo(result.row);
+  }
+
+  /**
+   * Writes the content under a new id, outside the caller's transaction: recorded as pending first (or,
+   * when the only connection is in the caller's transaction, as soon as that ends), so content that is
+   * never pointed to can be found and removed whatever happens to the put.
+   */
+  private async writeContent(
+    backend: BlobBackend,
+    key: string,
+    data: BlobData,
+    contentType: string | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<StoredContent> {
+    const { driver, db, q } = this.context;
+    const id = uuidv7();
+    const pending =
+      !db.inTransaction || (driver.capabilities.multipleConnections && driver.maxConnections > 1);
+    const record = `insert into ${q}.blob_pending (id, backend, location) values ($1, $2, $3) on conflict (id) do nothing`;
+    if (pending) await driver.query(record, [id, backend.kind, null]);
+    const tally = { size: 0, hash: createHash("sha256") };
+    let stored: { location: string | null; chunkSize: number | null };
+    try {
+      stored = await backend.write(
+        { db: driver, q, logger: this.context.logger },
+        { id, key, contentType, source: measured(data, tally), signal },
+      );
+    } catch (error) {
+      if (backend.transactional) await this.discard({ id, backend: backend.kind, location: null, pending });
+      else if (pending)
+        await driver.query(`delete from ${q}.blob_pending where id = $1`, [id]).catch(() => {});
+      throw error;
+    }
+    if (stored.location !== null && pending) {
+      await driver.query(`update ${q}.blob_pending set location = $2 where id = $1`, [id, stored.location]);
+    } else if (!pending) {
+      // The only connection is in the caller's transaction: this runs as soon as that ends.
+      void driver
+        .query(record, [id, backend.kind, stored.location])
+        .catch((error: unknown) =>
+          this.context.logger.warn(
+            { id, error: String(error) },
+            "flowstore: could not record pending blob content; it may stay in the backend unreferenced",
+          ),
+        );
+    }
+    return {
+      id,
+      backend: backend.kind,
+      location: stored.location,
+      chunkSize: stored.chunkSize,
+      size: tally.size,
+      sha256: tally.hash.digest("hex"),
+      pending,
+    };
+  }
+
+  /** Takes the content out of blob_pending in the metadata transaction; fails if it was collected. */
+  private async claimPending(db: Queryable, id: string): Promise<void> {
+    const { rows } = await db.query(`delete from ${this.context.q}.blob_pending where id = $1 returning id`, [
+      id,
+    ]);
+    if (rows.length === 0) {
+      throw new BlobError(
+        "the content of this put is gone: it stayed pending past the grace period and was collected, or the same stream was already put under another key",
+      );
+    }
+  }
+
+  /** Removes content no row points to, and its pending record; failures are left to collectGarbage(). */
+  private async discard(content: Pick<StoredContent, "id" | "backend" | "location" | "pending">) {
+    const backend = this.backendFor(content.backend);
+    try {
+      await backend?.remove(
+        { db: this.context.driver, q: this.context.q, logger: this.context.logger },
+        content,
+      );
+      if (content.pending) {
+        await this.context.driver.query(`delete from ${this.context.q}.blob_pending where id = $1`, [
+          content.id,
+        ]);
+      }
+    } catch (error) {
+      this.context.logger.warn(
+        { id: content.id, error: String(error) },
+        "flowstore: could not remove the content of a failed blob put; collectGarbage() will",
+      );
+    }
   }
 
   /**
@@ -255,24 +447,35 @@ export class Blobs {
     return true;
   }
 
-  private async removeQuietly(backend: BlobBackend, content: Pick<BlobContent, "id" | "location">) {
-    await backend
-      .remove(this.io(), content)
-      .catch((error: unknown) =>
-        this.context.logger.warn(
-          { id: content.id, error: String(error) },
-          "flowstore: could not remove the content of a failed blob put",
-        ),
-      );
-  }
-
   /**
-   * Removes content outside PostgreSQL that deletes and replaces made unreachable but could not remove
-   * at once (they ran in a transaction, or the backend was down). Returns how many were removed.
+   * Removes content no blob points to: content outside PostgreSQL that deletes and replaces made
+   * unreachable but could not remove at once (they ran in a transaction, or the backend was down), and
+   * content of puts that rolled back or never finished, once it has been pending longer than the grace
+   * period (the backend's `orphanGraceMs`, default 1 day, or `graceMs`). Returns how many were removed.
    */
-  async collectGarbage(limit = 1000): Promise<number> {
+  async collectGarbage(options: number | { limit?: number; graceMs?: number } = {}): Promise<number> {
+    const { limit = 1000, graceMs = this.backend.orphanGraceMs ?? DEFAULT_ORPHAN_GRACE_MS } =
+      typeof options === "number" ? { limit: options } : options;
+    const q = this.context.q;
+    // Pending content past the grace period: what a row points to was committed (its record only
+    // outlived it); the rest is garbage. A put whose metadata transaction is still open holds its
+    // record's lock, and is skipped.
+    await this.context.db.query(
+      `with expired as (
+         delete from ${q}.blob_pending
+         where id in (select id from ${q}.blob_pending
+                      where created_at < now() - $1 * interval '1 millisecond'
+                      order by created_at limit $2 for update skip locked)
+         returning id, backend, location
+       )
+       insert into ${q}.blob_garbage (id, backend, location)
+       select e.id, e.backend, coalesce(e.location, e.id::text) from expired e
+       where not exists (select 1 from ${q}.blobs b where b.id = e.id)
+       on conflict (id) do nothing`,
+      [graceMs, limit],
+    );
     const { rows } = await this.context.db.query<Pick<Row, "id" | "backend" | "location">>(
-      `select id, backend, location from ${this.context.q}.blob_garbage order by created_at limit $1`,
+      `select id, backend, location from ${q}.blob_garbage order by created_at limit $1`,
       [limit],
     );
     let removed = 0;
