@@ -13,7 +13,7 @@
 import type { SqlContext } from "./context.js";
 import { ValidationError } from "./errors.js";
 import { deleteJobsOf, deleteOldDeadJobs, deleteOrphanedJobHistory } from "./queue/admin.js";
-import { deleteBlobsOf } from "./repositories/blobs.js";
+import { deleteBlobsOf } from "./repositories/blob-garbage.js";
 import { deleteComponentStateOf } from "./repositories/component-state.js";
 import { deleteCorrelationsOf } from "./repositories/correlations.js";
 import {
