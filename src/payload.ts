@@ -1,7 +1,8 @@
 /**
  * Checks done before anything is sent: JSON payloads must be representable in JSONB and within the
- * size limit, text must not hold NUL (PostgreSQL text cannot). A failure is a ValidationError naming
- * the field, and nothing is written.
+ * size and nesting limits, text must not hold NUL (PostgreSQL text cannot) nor a lone surrogate (UTF-8
+ * cannot: the driver would write U+FFFD, and two different keys would become one). A failure is a
+ * ValidationError naming the field, and nothing is written.
  */
 
 import { ValidationError } from "./errors.js";
@@ -14,15 +15,55 @@ export interface PayloadLimits {
 export const DEFAULT_LIMITS: Readonly<PayloadLimits> = Object.freeze({ jsonBytes: 4 * 1024 * 1024 });
 
 /**
+ * The deepest JSON value accepted: arrays and objects nested at most this many levels (a scalar at the
+ * top is depth 0). PostgreSQL has no fixed jsonb depth, only its stack limit (max_stack_depth), which
+ * a few thousand levels can reach; 1,000 stays well inside it, and inside Node's own stack.
+ */
+export const MAX_JSON_DEPTH = 1000;
+
+/** A UTF-16 surrogate not part of a pair (with the `u` flag, a pair is one code point and never matches). */
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+
+/** True when `text` holds a surrogate code unit that is not half of a pair. */
+export function hasLoneSurrogate(text: string): boolean {
+  return LONE_SURROGATE.test(text);
+}
+
+/** The reason `text` cannot be stored as PostgreSQL text, if any. */
+function badCharacter(text: string, loneSurrogates: "refuse" | "escape" = "refuse"): string | undefined {
+  if (text.includes("\u0000")) return "a NUL character";
+  if (loneSurrogates === "refuse" && hasLoneSurrogate(text)) {
+    return "a lone surrogate (half of a UTF-16 pair), which UTF-8 cannot hold";
+  }
+  return undefined;
+}
+
+export interface JsonOptions {
+  /**
+   * "refuse" (the default) throws on a lone surrogate; "escape" lets JSON.stringify write it as a
+   * \uD800-\uDFFF escape, for a caller that replaces those escapes itself (a job's error is stored
+   * whatever text it holds).
+   */
+  loneSurrogates?: "refuse" | "escape";
+}
+
+/**
  * Serializes `value` for a JSONB parameter. Rejects what JSON cannot hold faithfully: BigInt,
  * functions, symbols, cycles, NaN and ±Infinity (JSON.stringify would quietly write null), and
- * `undefined` at the top level; `\u0000` in any string (JSONB refuses it). Dates become ISO strings.
+ * `undefined` at the top level; `\u0000` or a lone surrogate in any string or key (JSONB refuses
+ * both); nesting deeper than MAX_JSON_DEPTH. Dates become ISO strings. The walk is bounded by the depth
+ * limit, so no value can overflow the stack.
  */
-export function toJson(value: unknown, field: string, limits: PayloadLimits = DEFAULT_LIMITS): string {
+export function toJson(
+  value: unknown,
+  field: string,
+  limits: PayloadLimits = DEFAULT_LIMITS,
+  options: JsonOptions = {},
+): string {
   if (value === undefined)
     throw new ValidationError(`${field} is undefined; use null for "no value"`, { field });
   const seen = new Set<object>();
-  const check = (v: unknown, path: string): void => {
+  const check = (v: unknown, path: string, depth: number): void => {
     switch (typeof v) {
       case "bigint":
         throw new ValidationError(`${path} is a BigInt, which JSON cannot hold; convert it to a string`, {
@@ -35,11 +76,16 @@ export function toJson(value: unknown, field: string, limits: PayloadLimits = DE
         if (!Number.isFinite(v))
           throw new ValidationError(`${path} is ${v}, which JSON cannot hold`, { field });
         return;
-      case "string":
-        if (v.includes("\u0000")) throw new ValidationError(`${path} contains a NUL character`, { field });
+      case "string": {
+        const bad = badCharacter(v, options.loneSurrogates);
+        if (bad) throw new ValidationError(`${path} contains ${bad}`, { field });
         return;
+      }
       case "object": {
         if (v === null || v instanceof Date) return;
+        if (depth >= MAX_JSON_DEPTH) {
+          throw new ValidationError(`${field} is nested more than ${MAX_JSON_DEPTH} levels deep`, { field });
+        }
         if (v instanceof Map || v instanceof Set) {
           throw new ValidationError(`${path} is a ${v.constructor.name}, which JSON would store as {}`, {
             field,
@@ -48,17 +94,17 @@ export function toJson(value: unknown, field: string, limits: PayloadLimits = DE
         if (seen.has(v)) throw new ValidationError(`${path} contains a cycle`, { field });
         const toJSON = (v as { toJSON?: unknown }).toJSON;
         if (typeof toJSON === "function") {
-          check(toJSON.call(v), path);
+          check(toJSON.call(v), path, depth + 1);
           return;
         }
         seen.add(v);
         if (Array.isArray(v)) {
-          for (const [i, item] of v.entries()) check(item, `${path}[${i}]`);
+          for (const [i, item] of v.entries()) check(item, `${path}[${i}]`, depth + 1);
         } else {
           for (const [key, item] of Object.entries(v)) {
-            if (key.includes("\u0000"))
-              throw new ValidationError(`${path} has a key with a NUL character`, { field });
-            check(item, `${path}.${key}`);
+            const bad = badCharacter(key, options.loneSurrogates);
+            if (bad) throw new ValidationError(`${path} has a key with ${bad}`, { field });
+            check(item, `${path}.${key}`, depth + 1);
           }
         }
         seen.delete(v);
@@ -68,7 +114,7 @@ export function toJson(value: unknown, field: string, limits: PayloadLimits = DE
         return;
     }
   };
-  check(value, field);
+  check(value, field, 0);
   const text = JSON.stringify(value);
   const bytes = Buffer.byteLength(text);
   if (bytes > limits.jsonBytes) {
@@ -84,16 +130,24 @@ export function toJsonOrNull(value: unknown, field: string, limits?: PayloadLimi
   return value === undefined || value === null ? null : toJson(value, field, limits);
 }
 
-/** A non-empty string without NUL, at most `maxLength` characters. */
-export function checkText(value: unknown, field: string, maxLength = 255): string {
+/**
+ * A non-empty string without NUL or lone surrogates, at most `maxBytes` bytes of UTF-8. The limit is
+ * in bytes because that is what an index entry holds: a btree entry is at most 2,704 bytes, and 1,024
+ * characters of CJK text are 3,072.
+ */
+export function checkText(value: unknown, field: string, maxBytes = 255): string {
   if (typeof value !== "string" || value.length === 0) {
     throw new ValidationError(`${field} must be a non-empty string`, { field });
   }
-  if (value.length > maxLength) {
-    throw new ValidationError(`${field} is ${value.length} characters, over the limit of ${maxLength}`, {
-      field,
-    });
+  // Every UTF-16 unit is at least one byte of UTF-8, so a long string is refused before it is measured.
+  if (value.length > maxBytes) {
+    throw new ValidationError(`${field} is over the limit of ${maxBytes} bytes (UTF-8)`, { field });
   }
-  if (value.includes("\u0000")) throw new ValidationError(`${field} contains a NUL character`, { field });
+  const bad = badCharacter(value);
+  if (bad) throw new ValidationError(`${field} contains ${bad}`, { field });
+  const bytes = Buffer.byteLength(value, "utf8");
+  if (bytes > maxBytes) {
+    throw new ValidationError(`${field} is ${bytes} bytes (UTF-8), over the limit of ${maxBytes}`, { field });
+  }
   return value;
 }

@@ -54,13 +54,14 @@ forEachDriver((driver) => {
       expect(await allKeys(store, "a")).toHaveLength(2);
     });
 
-    it("accepts prefixes and keys of up to 255 characters", async () => {
+    it("accepts prefixes and keys of up to 1,024 bytes of UTF-8", async () => {
       const store = await driver.open();
-      const long = "é".repeat(255);
+      const long = "é".repeat(512);
       await store.kv.set(long, long, "v");
       expect(text((await store.kv.get(long, long))?.value)).toBe("v");
-      await expect(store.kv.set("p", "x".repeat(256), "v")).rejects.toBeInstanceOf(ValidationError);
-      await expect(store.kv.set("x".repeat(256), "k", "v")).rejects.toBeInstanceOf(ValidationError);
+      await expect(store.kv.set("p", "x".repeat(1025), "v")).rejects.toBeInstanceOf(ValidationError);
+      await expect(store.kv.set("x".repeat(1025), "k", "v")).rejects.toBeInstanceOf(ValidationError);
+      await expect(store.kv.set("p", `${long}é`, "v")).rejects.toBeInstanceOf(ValidationError);
       await expect(store.kv.set("p", "nul\u0000", "v")).rejects.toBeInstanceOf(ValidationError);
       await expect(store.kv.set("p", "k", 42 as unknown as string)).rejects.toBeInstanceOf(ValidationError);
     });

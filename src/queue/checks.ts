@@ -59,7 +59,10 @@ export function errorJson(error: unknown, limits: PayloadLimits): string {
   // writes as is. So each such escape (after an even run of backslashes, or it is text, not an
   // escape) becomes U+FFFD, as a UTF-8 encoder would make it. Same length: the size check stands.
   const json = (value: unknown) =>
-    toJson(value, "error", limits).replace(/(?<!\\)((?:\\\\)*)\\ud[89a-f][0-9a-f]{2}/gi, "$1\\ufffd");
+    toJson(value, "error", limits, { loneSurrogates: "escape" }).replace(
+      /(?<!\\)((?:\\\\)*)\\ud[89a-f][0-9a-f]{2}/gi,
+      "$1\\ufffd",
+    );
   if (error instanceof Error) {
     return json({
       name: error.name,

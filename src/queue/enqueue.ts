@@ -7,6 +7,7 @@ import type { StoreContext } from "../context.js";
 import { ValidationError } from "../errors.js";
 import { isUuid, uuidv7 } from "../ids.js";
 import { checkText, toJson } from "../payload.js";
+import { isStorableDate } from "../repositories/input.js";
 import { checkInteger, MAX_INT } from "./checks.js";
 import type { EnqueueJob } from "./types.js";
 import { jobsChannel, wakeStatement } from "./wake.js";
@@ -69,11 +70,13 @@ export async function enqueue(
     if (job.executionId !== undefined && job.executionId !== null && !isUuid(job.executionId)) {
       throw new ValidationError(`${field}.executionId must be a UUID`, { field: `${field}.executionId` });
     }
-    if (job.runAt !== undefined && !(job.runAt instanceof Date && !Number.isNaN(job.runAt.getTime()))) {
-      throw new ValidationError(`${field}.runAt must be a valid Date`, { field: `${field}.runAt` });
+    if (job.runAt !== undefined && !isStorableDate(job.runAt)) {
+      throw new ValidationError(`${field}.runAt must be a valid Date from the year 1000 to 9999`, {
+        field: `${field}.runAt`,
+      });
     }
     const row = {
-      id: job.id ?? uuidv7(),
+      id: job.id?.toLowerCase() ?? uuidv7(),
       queue,
       name: checkText(job.name, `${field}.name`),
       payload: toJson(job.payload ?? null, `${field}.payload`, context.limits),
@@ -83,7 +86,7 @@ export async function enqueue(
       backoffBase: checkInteger(job.backoff?.baseMs, `${field}.backoff.baseMs`, 0, 1000),
       backoffMax: checkInteger(job.backoff?.maxMs, `${field}.backoff.maxMs`, 0, 3_600_000),
       key,
-      executionId: job.executionId ?? null,
+      executionId: job.executionId?.toLowerCase() ?? null,
       replace: job.replace === true,
     };
     const dedupe = key === null ? undefined : `${queue}\u0000${key}`;

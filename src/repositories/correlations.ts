@@ -6,7 +6,7 @@
 import type { SqlContext, StoreContext } from "../context.js";
 import { NotFoundError, ValidationError } from "../errors.js";
 import { checkText } from "../payload.js";
-import { checkId, checkInteger, optionalDate } from "./input.js";
+import { checkId, optionalDate, optionalTtl } from "./input.js";
 import { TERMINAL_SQL } from "./run-status.js";
 
 export interface Correlation {
@@ -34,7 +34,7 @@ export class Correlations {
     checkText(key, "key", 1024);
     checkId(executionId, "executionId");
     const expiresAt = optionalDate(options.expiresAt, "expiresAt");
-    const ttlMs = options.ttlMs === undefined ? null : checkInteger(options.ttlMs, "ttlMs", 1);
+    const ttlMs = optionalTtl(options.ttlMs, true);
     if (expiresAt && ttlMs !== null) {
       throw new ValidationError("give expiresAt or ttlMs, not both", { field: "ttlMs" });
     }

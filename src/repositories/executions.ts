@@ -183,17 +183,19 @@ export class Executions {
   async upsertMany(executions: readonly ExecutionRecord[]): Promise<Execution[]> {
     if (executions.length === 0) return [];
     const values = recordColumns(executions, this.context.limits);
+    // The ids as checked (lower case), which is how the rows come back.
+    const ids = values[0] as string[];
     return this.context.db.transaction(async (tx) => {
       const rows = await writeRecords({ db: tx, q: this.q }, values);
       if (rows.length < executions.length) {
         const written = new Set(rows.map((row) => row.id));
-        const refused = executions.find((e) => !written.has(e.id));
+        const slot = ids.findIndex((id) => !written.has(id));
         throw new ConflictError(
-          `execution ${refused?.id} is finished and cannot move to ${refused?.status}; nothing was written`,
+          `execution ${ids[slot]} is finished and cannot move to ${executions[slot]?.status}; nothing was written`,
         );
       }
       const byId = new Map(rows.map((row) => [row.id, row]));
-      return executions.map((e) => byId.get(e.id) as Execution);
+      return ids.map((id) => byId.get(id) as Execution);
     });
   }
 

@@ -8,7 +8,14 @@
 import type { StoreContext } from "../context.js";
 import { ConflictError, ValidationError } from "../errors.js";
 import { checkText } from "../payload.js";
+import { optionalTtl } from "./input.js";
 import { cursorKey, type Page, type PageOptions, pageLimit, toPage } from "./key-cursor.js";
+
+/**
+ * The largest prefix, and the largest key, in bytes of UTF-8: both go into one primary-key entry,
+ * which a btree holds only up to 2,704 bytes.
+ */
+export const MAX_KV_KEY_BYTES = 1024;
 
 export interface KvEntry {
   prefix: string;
@@ -75,8 +82,8 @@ export class KeyValue {
   }
 
   async get(prefix: string, key: string): Promise<KvEntry | undefined> {
-    checkText(prefix, "prefix");
-    checkText(key, "key");
+    checkText(prefix, "prefix", MAX_KV_KEY_BYTES);
+    checkText(key, "key", MAX_KV_KEY_BYTES);
     const { rows } = await this.context.db.query<Row>(
       `select ${COLUMNS} from ${this.table} where prefix = $1 and key = $2 and ${LIVE}`,
       [prefix, key],
@@ -91,19 +98,17 @@ export class KeyValue {
     value: Uint8Array | string,
     options: KvSetOptions = {},
   ): Promise<{ version: number }> {
-    checkText(prefix, "prefix");
-    checkText(key, "key");
+    checkText(prefix, "prefix", MAX_KV_KEY_BYTES);
+    checkText(key, "key", MAX_KV_KEY_BYTES);
     const bytes = toBytes(value);
-    const { ttlMs, expectedVersion } = options;
-    if (ttlMs !== undefined && !(Number.isFinite(ttlMs) && ttlMs > 0)) {
-      throw new ValidationError("ttlMs must be a positive number of milliseconds", { field: "ttlMs" });
-    }
+    const { expectedVersion } = options;
+    const ttlMs = optionalTtl(options.ttlMs, false);
     if (expectedVersion !== undefined && !(Number.isSafeInteger(expectedVersion) && expectedVersion >= 0)) {
       throw new ValidationError("expectedVersion must be a non-negative integer", {
         field: "expectedVersion",
       });
     }
-    const values = [prefix, key, bytes, ttlMs ?? null];
+    const values = [prefix, key, bytes, ttlMs];
     const expires = "now() + $4::float8 * interval '1 millisecond'";
     let result: { rows: Array<{ version: number }> };
     if (expectedVersion !== undefined && expectedVersion > 0) {
@@ -143,8 +148,8 @@ export class KeyValue {
 
   /** True when a live entry was deleted. */
   async delete(prefix: string, key: string): Promise<boolean> {
-    checkText(prefix, "prefix");
-    checkText(key, "key");
+    checkText(prefix, "prefix", MAX_KV_KEY_BYTES);
+    checkText(key, "key", MAX_KV_KEY_BYTES);
     const { rows } = await this.context.db.query<{ live: boolean }>(
       `delete from ${this.table} where prefix = $1 and key = $2 returning ${LIVE} as live`,
       [prefix, key],
@@ -154,7 +159,7 @@ export class KeyValue {
 
   /** Live entries of one prefix in key order (byte order of the UTF-8 key), one page at a time. */
   async list(prefix: string, options: PageOptions = {}): Promise<Page<KvEntry>> {
-    checkText(prefix, "prefix");
+    checkText(prefix, "prefix", MAX_KV_KEY_BYTES);
     const limit = pageLimit(options.limit);
     const after = cursorKey(options.cursor);
     const values: unknown[] = [prefix, limit + 1];
@@ -173,7 +178,7 @@ export class KeyValue {
    * does not become one long statement (inside a transaction the batches still commit together).
    */
   async deletePrefix(prefix: string): Promise<number> {
-    checkText(prefix, "prefix");
+    checkText(prefix, "prefix", MAX_KV_KEY_BYTES);
     let total = 0;
     for (;;) {
       const { rowCount } = await this.context.db.query(
