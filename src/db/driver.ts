@@ -182,7 +182,11 @@ export class InFlight {
   }
 }
 
-/** Times a statement and logs its text (never its values unless asked) when statement logging is on. */
+/**
+ * Times a statement and logs its text (never its values unless asked) when statement logging is on.
+ * Logging is a side show: a logger that throws is ignored, so it can neither fail a statement that
+ * succeeded nor, inside a transaction, roll it back, nor replace the statement's own error.
+ */
 export async function logged<T>(
   logging: StatementLogging | undefined,
   text: string,
@@ -197,6 +201,10 @@ export async function logged<T>(
     const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
     const entry: Record<string, unknown> = { sql: text, durationMs };
     if (logging.values && values) entry.values = values;
-    logging.logger.debug(entry, "flowstore statement");
+    try {
+      logging.logger.debug(entry, "flowstore statement");
+    } catch {
+      // The logger's failure is its own; the statement's outcome stands.
+    }
   }
 }

@@ -1,6 +1,7 @@
 /** The node-postgres driver: a pg Pool, ours (built from the configuration) or one the user passed in. */
 
 import { createHash } from "node:crypto";
+import { inspect } from "node:util";
 import pg from "pg";
 import { ConnectionError, toStoreError } from "../errors.js";
 import type { Logger } from "../logger.js";
@@ -88,6 +89,11 @@ class ClientTransaction implements Queryable {
   readonly inTransaction = true;
   private readonly savepoints = new SavepointQueue();
 
+  /** The client and options hold the password: util.inspect shows neither. */
+  [inspect.custom](): string {
+    return "ClientTransaction { node-postgres }";
+  }
+
   constructor(
     private readonly client: pg.PoolClient,
     private readonly options: NodePostgresOptions,
@@ -126,6 +132,11 @@ const LISTEN_KEEPALIVE_DELAY_MS = 10_000;
  * channel is left. Meanwhile notifications are missed, which is why workers poll as well.
  */
 class Listener {
+  /** The client config holds the password: util.inspect never shows it. */
+  [inspect.custom](): string {
+    return "Listener { node-postgres }";
+  }
+
   /** The connection, with every channel subscribed. */
   private client: pg.Client | undefined;
   private connecting: Promise<pg.Client> | undefined;
@@ -296,6 +307,14 @@ export class NodePostgresDriver implements Driver {
 
   private ensureOpen(): void {
     if (this.closing) throw new ConnectionError("the store is closed");
+  }
+
+  /**
+   * What util.inspect (and console.log) shows: never the pool, its connection settings or the secrets,
+   * which hold the password.
+   */
+  [inspect.custom](): string {
+    return `${this.constructor.name} { ${this.describe()}, up to ${this.maxConnections} connections }`;
   }
 
   query<R = Record<string, unknown>>(
