@@ -91,6 +91,21 @@ forEachDriver((driver) => {
       expect((await store.correlations.add("k", run.id, { expiresAt: late })).expiresAt).toEqual(late);
     });
 
+    it("refuses a timer's fireAt and a retry's retryAt outside those years, writing nothing", async () => {
+      const store = await driver.open();
+      const run = await execution(store);
+      const early = new Date("0050-06-01T00:00:00Z");
+      await refused(store.timers.schedule({ executionId: run.id, name: "t", fireAt: early }), "fireAt");
+      expect(await store.timers.list(run.id)).toEqual([]);
+      const id = await store.jobs.enqueue({ queue: "q", name: "n" });
+      const [lease] = await store.jobs.claim({ queue: "q", workerId: "w" });
+      if (!lease) throw new Error("no job claimed");
+      await refused(store.jobs.fail(lease, new Error("e"), { retryAt: early }), "retryAt");
+      const job = await store.jobs.get(id);
+      expect(job.status).toBe("running");
+      expect(job.lastError).toBeNull();
+    });
+
     it("refuses text with a lone surrogate instead of letting two keys collide", async () => {
       const store = await driver.open();
       const def = await definition(store);

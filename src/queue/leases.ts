@@ -6,6 +6,7 @@
 
 import type { StoreContext } from "../context.js";
 import { checkText } from "../payload.js";
+import { optionalDate } from "../repositories/input.js";
 import { checkInteger, checkLease, errorJson, leaseLost, uuidArray } from "./checks.js";
 import {
   CLAIMED_COLUMNS,
@@ -224,6 +225,7 @@ export async function fail(
 ): Promise<Job> {
   const t = `${context.q}.jobs`;
   checkLease(lease);
+  const retryAt = optionalDate(options.retryAt, "retryAt");
   // Backoff is base * 2^(attempts - 1), at most backoff_max_ms. The exponent stops at 31: both
   // columns are int4, so from there on any base of 1 ms or more already reaches the cap (and a base
   // of 0 stays 0), while an uncapped exponent overflows float8 after about 1,025 attempts (sooner
@@ -243,7 +245,7 @@ export async function fail(
             lease_owner = null, lease_token = null, lease_expires_at = null, updated_at = now()
       where id = $1 and lease_token = $2 and status = 'running'
      returning ${JOB_COLUMNS}`,
-    [lease.id, lease.leaseToken, errorJson(error, context.limits), options.retryAt ?? null],
+    [lease.id, lease.leaseToken, errorJson(error, context.limits), retryAt],
   );
   const row = rows[0];
   if (!row) throw leaseLost([lease.id], "fail");

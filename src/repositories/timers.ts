@@ -10,6 +10,7 @@ import { LeaseLostError, NotFoundError, ValidationError } from "../errors.js";
 import { isUuid, uuidv7 } from "../ids.js";
 import { checkText, toJson } from "../payload.js";
 import { jobsChannel, wakeStatement } from "../queue/wake.js";
+import { checkDate } from "./input.js";
 
 export interface ScheduleTimer {
   /** The execution the timer belongs to; (executionId, name) is unique. Omitted: keyed by name alone. */
@@ -107,9 +108,7 @@ export class Timers {
   async schedule(timer: ScheduleTimer): Promise<Timer> {
     const executionId = checkExecutionId(timer.executionId);
     const name = checkText(timer.name, "name");
-    if (!(timer.fireAt instanceof Date) || Number.isNaN(timer.fireAt.getTime())) {
-      throw new ValidationError("fireAt must be a valid Date", { field: "fireAt" });
-    }
+    checkDate(timer.fireAt, "fireAt");
     const queue = checkText(timer.queue ?? "timers", "queue");
     const payload = toJson(timer.payload ?? null, "payload", this.context.limits);
     const { rows } = await this.context.db.query<TimerRow>(
