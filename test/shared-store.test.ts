@@ -3,11 +3,13 @@
  * socket, another process (this test) reaches it through that process instead of opening it again.
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createInterface, type Interface } from "node:readline";
 import { afterAll, describe, expect, it } from "vitest";
+import { DEFAULT_CHUNK_SIZE } from "../src/blobs/postgres.js";
 import { openStore } from "../src/index.js";
 
 const FIXTURE = path.resolve("test/fixtures/hold-shared.ts");
@@ -30,6 +32,19 @@ function nextLine(lines: Interface, child: ChildProcess): Promise<Record<string,
     lines.once("line", (line) => resolve(JSON.parse(line)));
     child.once("exit", (code) => reject(new Error(`holder exited with ${code}`)));
   });
+}
+
+/** Rejects if `work` has not settled within `ms`: a hang shows as a failure, not a timeout of the file. */
+function within<T>(ms: number, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const hung = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`still waiting after ${ms} ms`)), ms);
+  });
+  return Promise.race([work, hung]).finally(() => clearTimeout(timer));
+}
+
+async function* inPieces(data: Uint8Array, size = 300_007): AsyncGenerator<Uint8Array> {
+  for (let offset = 0; offset < data.length; offset += size) yield data.subarray(offset, offset + size);
 }
 
 describe("pglite", () => {
@@ -100,6 +115,47 @@ describe("pglite", () => {
     } finally {
       await direct.close();
     }
+  });
+
+  it("through the holder's socket, copies a blob from its own stream and puts two in parallel in one transaction", {
+    timeout: 90_000,
+  }, async () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), "flowstore-shared-"));
+    dirs.push(dataDir);
+    const { holder, lines } = startHolder(dataDir);
+    await nextLine(lines, holder);
+    const store = await openStore({ dataDir, env: embeddedEnv() });
+    try {
+      expect(store.describe()).toContain(`through process ${holder.pid}`);
+      // Several chunks, so the copy's reads and writes take turns on the one connection.
+      const data = randomBytes(3 * DEFAULT_CHUNK_SIZE + 5);
+      await within(20_000, store.blobs.put("original", data));
+      await within(20_000, store.blobs.put("copy", await store.blobs.stream("original")));
+      expect((await within(20_000, store.blobs.get("copy"))).equals(data)).toBe(true);
+      await within(
+        20_000,
+        store.transaction(async (tx) => {
+          await tx.blobs.put("copy-in-tx", await tx.blobs.stream("original"));
+        }),
+      );
+      expect((await within(20_000, store.blobs.get("copy-in-tx"))).equals(data)).toBe(true);
+
+      const a = randomBytes(10);
+      const b = randomBytes(2 * DEFAULT_CHUNK_SIZE + 1);
+      await within(
+        20_000,
+        store.transaction(async (tx) => {
+          await Promise.all([tx.blobs.put("a", inPieces(a)), tx.blobs.put("b", inPieces(b))]);
+        }),
+      );
+      expect((await within(20_000, store.blobs.get("a"))).equals(a)).toBe(true);
+      expect((await within(20_000, store.blobs.get("b"))).equals(b)).toBe(true);
+    } finally {
+      await store.close();
+    }
+    holder.kill("SIGTERM");
+    await nextLine(lines, holder);
+    await new Promise((resolve) => (holder.exitCode === null ? holder.once("exit", resolve) : resolve(null)));
   });
 
   it("with a data directory too deep for a socket path, shares through a private directory, never TCP", {
