@@ -210,7 +210,9 @@ export async function completeMany(
   });
   if (rows.length === leases.length) return [];
   const done = new Set(rows.map((row) => row.id));
-  return leases.map((lease) => lease.id).filter((id) => !done.has(id));
+  // Rows come back in lower case and a lease given twice is one row: compare ids as UUIDs, or a job
+  // just completed would be reported lost.
+  return leases.map((lease) => lease.id).filter((id) => !done.has(id.toLowerCase()));
 }
 
 /**
@@ -288,7 +290,8 @@ export async function heartbeat(
     [ids, tokens],
   );
   const stillHeld = new Set(held.map((row) => row.id));
-  const lost = ids.filter((id) => !stillHeld.has(id));
+  // Lower case, as the rows come back: an upper-case lease that was extended is not lost.
+  const lost = ids.filter((id) => !stillHeld.has(id.toLowerCase()));
   if (lost.length) throw leaseLost(lost, "heartbeat");
 }
 
@@ -328,10 +331,10 @@ export async function release(
     rows.map((row) => row.queue),
   );
   if (rows.length !== list.length) {
+    // Compared in lower case, as the rows come back, and a lease given twice is one row: only a lease
+    // not released at all is lost (else a job just released would be reported lost).
     const released = new Set(rows.map((row) => row.id));
-    throw leaseLost(
-      list.filter((l) => !released.has(l.id)).map((l) => l.id),
-      "release",
-    );
+    const lost = list.filter((l) => !released.has(l.id.toLowerCase())).map((l) => l.id);
+    if (lost.length) throw leaseLost(lost, "release");
   }
 }

@@ -8,6 +8,7 @@
 import { DEFAULT_ORPHAN_GRACE_MS } from "../blobs/postgres.js";
 import type { SqlContext, StoreContext } from "../context.js";
 import type { Queryable } from "../db/driver.js";
+import { ValidationError } from "../errors.js";
 import { checkText } from "../payload.js";
 import {
   backendFor,
@@ -59,6 +60,10 @@ export async function collectGarbage(
   context: StoreContext,
   options: number | { limit?: number; graceMs?: number },
 ): Promise<number> {
+  // Anything but a number or an options object (null, a string) is refused here, not a TypeError.
+  if (typeof options !== "number" && (typeof options !== "object" || options === null)) {
+    throw new ValidationError("collectGarbage takes a limit or { limit, graceMs }", { field: "options" });
+  }
   const { limit = 1000, graceMs = configuredBackend(context).orphanGraceMs ?? DEFAULT_ORPHAN_GRACE_MS } =
     typeof options === "number" ? { limit: options } : options;
   const q = context.q;
