@@ -138,6 +138,19 @@ export const asJson = (value: unknown): unknown => JSON.parse(JSON.stringify(val
 export const bytesOf = (value: unknown) =>
   typeof value === "string" ? Buffer.from(value) : Buffer.from(value as Uint8Array);
 
+/** Every row of a table, to see that a refused write changed none (a claim changes rows, not counts). */
+export async function tableRows(store: Store, table: string): Promise<unknown[]> {
+  const { rows } = await store.query(`select * from "${store.schema}"."${table}" order by id`);
+  return rows;
+}
+
+export interface RefuseOptions {
+  /** Error codes a refusal may have (default EXPECTED_CODES). */
+  codes?: ReadonlySet<string>;
+  /** Tables whose every row, not only their count, a refusal must leave as it was. */
+  unchanged?: string[];
+}
+
 /**
  * Runs `write`; when it succeeds, `readBack` checks what was stored; when it throws, the error must be
  * one of flowstore's input errors and no table may have gained or lost a row.
@@ -146,18 +159,20 @@ export async function writeOrRefuse<T>(
   store: Store,
   write: () => Promise<T>,
   readBack: (result: T) => Promise<void>,
+  { codes = EXPECTED_CODES, unchanged = [] }: RefuseOptions = {},
 ): Promise<void> {
   const before = await rowCounts(store);
+  const rowsBefore = await Promise.all(unchanged.map((table) => tableRows(store, table)));
   let result: T;
   try {
     result = await write();
   } catch (error) {
-    if (!(error instanceof StoreError) || !EXPECTED_CODES.has(error.code)) {
-      throw new Error(`expected a ValidationError, ConflictError or NotFoundError, got ${String(error)}`, {
-        cause: error,
-      });
+    if (!(error instanceof StoreError) || !codes.has(error.code)) {
+      throw new Error(`expected one of ${[...codes].join(", ")}, got ${String(error)}`, { cause: error });
     }
     expect(await rowCounts(store)).toEqual(before);
+    for (const [i, table] of unchanged.entries())
+      expect(await tableRows(store, table)).toEqual(rowsBefore[i]);
     return;
   }
   await readBack(result);
