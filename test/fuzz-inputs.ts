@@ -177,3 +177,16 @@ export async function writeOrRefuse<T>(
   }
   await readBack(result);
 }
+
+/** Asserts `predicate` for generated arguments, seeded and bounded like every property here. */
+export const checkProperty = <T extends unknown[]>(
+  args: { [K in keyof T]: fc.Arbitrary<T[K]> },
+  predicate: (...values: T) => Promise<void>,
+) =>
+  fc.assert(
+    fc.asyncProperty(
+      ...(args as unknown as [fc.Arbitrary<unknown>]),
+      predicate as unknown as (v: unknown) => Promise<void>,
+    ),
+    { seed: SEED, numRuns: RUNS },
+  );

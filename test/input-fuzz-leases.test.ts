@@ -9,13 +9,12 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { NotFoundError, type Store } from "../src/index.js";
 import {
   badUuid,
+  checkProperty,
   date,
   EXPECTED_CODES,
   json,
   number,
-  RUNS,
   rowCounts,
-  SEED,
   text,
   uuid,
   writeOrRefuse,
@@ -83,18 +82,6 @@ forEachDriver((driver) => {
       store = await driver.open();
     });
 
-    const check = <T extends unknown[]>(
-      args: { [K in keyof T]: fc.Arbitrary<T[K]> },
-      predicate: (...values: T) => Promise<void>,
-    ) =>
-      fc.assert(
-        fc.asyncProperty(
-          ...(args as unknown as [fc.Arbitrary<unknown>]),
-          predicate as unknown as (v: unknown) => Promise<void>,
-        ),
-        { seed: SEED, numRuns: RUNS },
-      );
-
     /** Three jobs in a queue of their own, claimed (or only enqueued). */
     async function jobsInQueue(claim = true): Promise<{ queue: string; held: Held[] }> {
       const queue = `lease-${n++}`;
@@ -113,7 +100,7 @@ forEachDriver((driver) => {
     const leased = { codes: LEASE_CODES, unchanged: ["jobs"] };
 
     it("jobs.claim", () =>
-      check(
+      checkProperty(
         [fc.boolean(), text, text, optionalNumber, optionalNumber],
         async (own, q, workerId, limit, leaseMs) => {
           const { queue } = await jobsInQueue(false);
@@ -142,49 +129,55 @@ forEachDriver((driver) => {
       ));
 
     it("jobs.complete", () =>
-      check([leaseArgs, fc.oneof(fc.constant(undefined), fc.boolean())], async (args, keepCompleted) => {
-        const leases = makeLeases(args, (await jobsInQueue()).held);
-        await writeOrRefuse(
-          store,
-          () => store.jobs.complete(leases as Held[], { keepCompleted }),
-          async () => {
-            if (args.makers.some((m) => m.held !== true))
-              throw new Error("completed leases it does not hold");
-            for (const id of idsOf(leases)) {
-              await expect(store.jobs.get(id)).rejects.toThrow(NotFoundError);
-              const { rows } = await store.query(
-                `select 1 from "${store.schema}".jobs_history where id = $1`,
-                [id],
-              );
-              expect(rows).toHaveLength(keepCompleted ? 1 : 0);
-            }
-          },
-          leased,
-        );
-      }));
+      checkProperty(
+        [leaseArgs, fc.oneof(fc.constant(undefined), fc.boolean())],
+        async (args, keepCompleted) => {
+          const leases = makeLeases(args, (await jobsInQueue()).held);
+          await writeOrRefuse(
+            store,
+            () => store.jobs.complete(leases as Held[], { keepCompleted }),
+            async () => {
+              if (args.makers.some((m) => m.held !== true))
+                throw new Error("completed leases it does not hold");
+              for (const id of idsOf(leases)) {
+                await expect(store.jobs.get(id)).rejects.toThrow(NotFoundError);
+                const { rows } = await store.query(
+                  `select 1 from "${store.schema}".jobs_history where id = $1`,
+                  [id],
+                );
+                expect(rows).toHaveLength(keepCompleted ? 1 : 0);
+              }
+            },
+            leased,
+          );
+        },
+      ));
 
     it("jobs.fail", () =>
-      check([leaseMaker, json, fc.oneof(fc.constant(undefined), date)], async (maker, error, retryAt) => {
-        const lease = maker.make((await jobsInQueue()).held);
-        await writeOrRefuse(
-          store,
-          () => store.jobs.fail(lease as Held, error, { retryAt: retryAt as Date | undefined }),
-          async (job) => {
-            expect(maker.held).toBe(true);
-            const read = await store.jobs.get(job.id);
-            expect(read.status).not.toBe("running");
-            expect(read.leaseOwner).toBeNull();
-            expect(read.lastError).not.toBeNull();
-            if (retryAt instanceof Date && read.status !== "dead") {
-              expect(read.runAt.getTime()).toBe(retryAt.getTime());
-            }
-          },
-          leased,
-        );
-      }));
+      checkProperty(
+        [leaseMaker, json, fc.oneof(fc.constant(undefined), date)],
+        async (maker, error, retryAt) => {
+          const lease = maker.make((await jobsInQueue()).held);
+          await writeOrRefuse(
+            store,
+            () => store.jobs.fail(lease as Held, error, { retryAt: retryAt as Date | undefined }),
+            async (job) => {
+              expect(maker.held).toBe(true);
+              const read = await store.jobs.get(job.id);
+              expect(read.status).not.toBe("running");
+              expect(read.leaseOwner).toBeNull();
+              expect(read.lastError).not.toBeNull();
+              if (retryAt instanceof Date && read.status !== "dead") {
+                expect(read.runAt.getTime()).toBe(retryAt.getTime());
+              }
+            },
+            leased,
+          );
+        },
+      ));
 
     it("jobs.heartbeat", () =>
-      check([leaseArgs, optionalNumber], async (args, extendMs) => {
+      checkProperty([leaseArgs, optionalNumber], async (args, extendMs) => {
         const leases = makeLeases(args, (await jobsInQueue()).held);
         const t0 = Date.now();
         await writeOrRefuse(
@@ -204,22 +197,26 @@ forEachDriver((driver) => {
       }));
 
     it("jobs.release", () =>
-      check([leaseArgs, fc.oneof(fc.constant(undefined), fc.boolean())], async (args, countAttempt) => {
-        const leases = makeLeases(args, (await jobsInQueue()).held);
-        await writeOrRefuse(
-          store,
-          () => store.jobs.release(leases as Held[], { countAttempt }),
-          async () => {
-            if (args.makers.some((m) => m.held !== true)) throw new Error("released leases it does not hold");
-            for (const id of idsOf(leases)) {
-              const read = await store.jobs.get(id);
-              expect(read.status).toBe("waiting");
-              expect(read.leaseOwner).toBeNull();
-            }
-          },
-          leased,
-        );
-      }));
+      checkProperty(
+        [leaseArgs, fc.oneof(fc.constant(undefined), fc.boolean())],
+        async (args, countAttempt) => {
+          const leases = makeLeases(args, (await jobsInQueue()).held);
+          await writeOrRefuse(
+            store,
+            () => store.jobs.release(leases as Held[], { countAttempt }),
+            async () => {
+              if (args.makers.some((m) => m.held !== true))
+                throw new Error("released leases it does not hold");
+              for (const id of idsOf(leases)) {
+                const read = await store.jobs.get(id);
+                expect(read.status).toBe("waiting");
+                expect(read.leaseOwner).toBeNull();
+              }
+            },
+            leased,
+          );
+        },
+      ));
 
     /** A dead job, a waiting one, and ids of every kind around them. */
     const jobIds = fc.oneof(
@@ -250,7 +247,7 @@ forEachDriver((driver) => {
     }
 
     it("jobs.retry and cancel", () =>
-      check([fc.boolean(), jobIds], async (cancel, ids) => {
+      checkProperty([fc.boolean(), jobIds], async (cancel, ids) => {
         const { deadId, given } = await deadAndWaiting(ids);
         expect((await store.jobs.get(deadId)).status).toBe("dead");
         await writeOrRefuse(
@@ -270,7 +267,7 @@ forEachDriver((driver) => {
       }));
 
     it("timers.claimDue", () =>
-      check([text, optionalNumber, optionalNumber], async (workerId, limit, leaseMs) => {
+      checkProperty([text, optionalNumber, optionalNumber], async (workerId, limit, leaseMs) => {
         await dueTimers();
         await writeOrRefuse(
           store,
@@ -293,7 +290,7 @@ forEachDriver((driver) => {
       }));
 
     it("timers.ack", () =>
-      check([leaseMaker], async (maker) => {
+      checkProperty([leaseMaker], async (maker) => {
         await dueTimers();
         const held = await store.timers.claimDue({ workerId: "w", limit: 100 });
         const lease = maker.make(held.map((t) => ({ id: t.id, leaseToken: t.leaseToken })));
@@ -312,7 +309,7 @@ forEachDriver((driver) => {
       }));
 
     it("timers.dispatchDue", () =>
-      check([optionalNumber], async (limit) => {
+      checkProperty([optionalNumber], async (limit) => {
         await dueTimers();
         let before: Record<string, number> = {};
         await writeOrRefuse(

@@ -9,12 +9,11 @@ import type { Store } from "../src/index.js";
 import {
   asJson,
   badUuid,
+  checkProperty,
   json,
   number,
   optionalText,
-  RUNS,
   rowCounts,
-  SEED,
   text,
   uuid,
   writeOrRefuse,
@@ -36,24 +35,12 @@ forEachDriver((driver) => {
       statusDefinitionId = (await store.definitions.create({ name: "fuzz-status", definition: {} })).id;
     });
 
-    const check = <T extends unknown[]>(
-      args: { [K in keyof T]: fc.Arbitrary<T[K]> },
-      predicate: (...values: T) => Promise<void>,
-    ) =>
-      fc.assert(
-        fc.asyncProperty(
-          ...(args as unknown as [fc.Arbitrary<unknown>]),
-          predicate as unknown as (v: unknown) => Promise<void>,
-        ),
-        { seed: SEED, numRuns: RUNS },
-      );
-
     const executionId = fc
       .constantFrom("own", "OWN", "child")
       .chain((which) => fc.oneof({ weight: 3, arbitrary: fc.constant(which) }, uuid, badUuid));
 
     it("executions.upsert", () =>
-      check(
+      checkProperty(
         [
           executionId,
           fc.oneof({ weight: 3, arbitrary: fc.constant(null) }, uuid, badUuid),
@@ -94,7 +81,7 @@ forEachDriver((driver) => {
       ));
 
     it("executions.cancel", () =>
-      check(
+      checkProperty(
         [executionId, fc.oneof(fc.constant(undefined), fc.boolean()), optionalNumber],
         async (which, cascade, expectedVersion) => {
           const { execution } = await store.executions.start({ definitionId });
@@ -126,7 +113,7 @@ forEachDriver((driver) => {
       ));
 
     it("definitions.setStatus", () =>
-      check(
+      checkProperty(
         [
           fc.oneof({ weight: 3, arbitrary: fc.constantFrom("own", "OWN") }, uuid, badUuid),
           fc.constantFrom<unknown>("draft", "active", "deprecated", "archived", "ACTIVE", "bogus", "", null),
@@ -145,7 +132,7 @@ forEachDriver((driver) => {
       ));
 
     it("durableState.delete", () =>
-      check([text, fc.boolean()], async (persistenceId, written) => {
+      checkProperty([text, fc.boolean()], async (persistenceId, written) => {
         if (written) {
           const state = { persistenceId: persistenceId as string, version: 1, payload: new Uint8Array([1]) };
           await store.durableState.write({ ...state, manifest: "m" }).catch(() => undefined);
@@ -158,7 +145,7 @@ forEachDriver((driver) => {
       }));
 
     it("kv.sweepExpired", () =>
-      check([optionalNumber, optionalNumber], async (batchSize, maxBatches) => {
+      checkProperty([optionalNumber, optionalNumber], async (batchSize, maxBatches) => {
         for (const key of ["a", "b", "c"]) await store.kv.set("sweep", `${n}-${key}`, "v", { ttlMs: 1 });
         n++;
         let before: Record<string, number> = {};
@@ -179,7 +166,7 @@ forEachDriver((driver) => {
       }));
 
     it("blobs.collectGarbage", () =>
-      check(
+      checkProperty(
         [
           fc.oneof(
             fc.constant(undefined),

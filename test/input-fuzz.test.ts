@@ -12,12 +12,11 @@ import {
   asJson,
   badUuid,
   bytesOf,
+  checkProperty,
   date,
   json,
   number,
   optionalText,
-  RUNS,
-  SEED,
   text,
   uuid,
   writeOrRefuse,
@@ -44,20 +43,8 @@ forEachDriver((driver) => {
       taskExecId = (await store.tasks.upsert({ executionId, taskId: "root" })).taskExecId;
     });
 
-    const check = <T extends unknown[]>(
-      args: { [K in keyof T]: fc.Arbitrary<T[K]> },
-      predicate: (...values: T) => Promise<void>,
-    ) =>
-      fc.assert(
-        fc.asyncProperty(
-          ...(args as unknown as [fc.Arbitrary<unknown>]),
-          predicate as unknown as (v: unknown) => Promise<void>,
-        ),
-        { seed: SEED, numRuns: RUNS },
-      );
-
     it("definitions.create", () =>
-      check([text, json, fc.oneof(fc.constant(undefined), number)], (name, definition, version) =>
+      checkProperty([text, json, fc.oneof(fc.constant(undefined), number)], (name, definition, version) =>
         writeOrRefuse(
           store,
           () =>
@@ -75,7 +62,7 @@ forEachDriver((driver) => {
       ));
 
     it("executions.start", () =>
-      check(
+      checkProperty(
         [fc.oneof(fc.constant(undefined), uuid, badUuid), json, optionalText],
         (id, input, idempotencyKey) =>
           writeOrRefuse(
@@ -99,7 +86,7 @@ forEachDriver((driver) => {
       ));
 
     it("executions.update, complete, fail", () =>
-      check(
+      checkProperty(
         [fc.constantFrom("update", "complete", "fail"), json, json, fc.oneof(fc.constant(undefined), number)],
         async (method, state, output, expectedVersion) => {
           const { execution } = await store.executions.start({ definitionId });
@@ -123,7 +110,7 @@ forEachDriver((driver) => {
       ));
 
     it("executions.upsertMany", () =>
-      check(
+      checkProperty(
         [
           fc.array(
             fc.record({
@@ -159,7 +146,7 @@ forEachDriver((driver) => {
       ));
 
     it("tasks.upsert, upsertMany, createChildren", () =>
-      check(
+      checkProperty(
         [
           fc.constantFrom("upsert", "upsertMany", "createChildren"),
           fc.oneof(
@@ -207,7 +194,7 @@ forEachDriver((driver) => {
       ));
 
     it("componentState.put and delete", () =>
-      check(
+      checkProperty(
         [executionIds, text, json, fc.oneof(fc.constant(undefined), number), fc.boolean()],
         (execId, componentId, state, expectedVersion, remove) =>
           writeOrRefuse(
@@ -229,7 +216,7 @@ forEachDriver((driver) => {
       ));
 
     it("correlations.add and remove", () =>
-      check(
+      checkProperty(
         [
           text,
           executionIds,
@@ -261,7 +248,7 @@ forEachDriver((driver) => {
       ));
 
     it("kv.set, delete and deletePrefix", () =>
-      check(
+      checkProperty(
         [
           fc.constantFrom("set", "delete", "deletePrefix"),
           text,
@@ -294,7 +281,7 @@ forEachDriver((driver) => {
       ));
 
     it("timers.schedule and cancel", () =>
-      check(
+      checkProperty(
         [fc.oneof(fc.constant(null), executionIds), text, date, json, optionalText, fc.boolean()],
         (execId, name, fireAt, payload, queue, cancel) =>
           writeOrRefuse(
@@ -320,7 +307,7 @@ forEachDriver((driver) => {
       ));
 
     it("jobs.enqueue", () =>
-      check(
+      checkProperty(
         [
           text,
           text,
@@ -361,7 +348,7 @@ forEachDriver((driver) => {
       ));
 
     it("durableState.write", () =>
-      check(
+      checkProperty(
         [text, number, fc.oneof(fc.uint8Array({ maxLength: 20 }), fc.constantFrom<unknown>("s", null)), text],
         (persistenceId, version, payload, manifest) =>
           writeOrRefuse(
@@ -383,7 +370,7 @@ forEachDriver((driver) => {
       ));
 
     it("blobs.put and delete", () =>
-      check(
+      checkProperty(
         [text, fc.oneof(fc.uint8Array({ maxLength: 50 }), fc.string()), fc.boolean()],
         (key, data, remove) =>
           writeOrRefuse(
