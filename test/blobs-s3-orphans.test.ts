@@ -4,40 +4,27 @@
  * collectGarbage(), prune and maintenance.
  */
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { Readable } from "node:stream";
 import { ListObjectsV2Command } from "@aws-sdk/client-s3";
-import S3rver from "s3rver";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type S3BlobBackend, s3 } from "../src/blobs/s3.js";
 import { forEachDriver } from "./harness.js";
+import { type LocalS3, startLocalS3 } from "./local-s3.js";
 
 const BUCKET = "flowstore-orphans";
 const GRACE_MS = 300;
-let server: S3rver;
-let directory: string;
+let local: LocalS3;
 let endpoint: string;
 const backends: S3BlobBackend[] = [];
 
 beforeAll(async () => {
-  directory = mkdtempSync(path.join(tmpdir(), "flowstore-s3-"));
-  server = new S3rver({
-    address: "127.0.0.1",
-    port: 0,
-    silent: true,
-    directory,
-    configureBuckets: [{ name: BUCKET }],
-  });
-  const { port } = await server.run();
-  endpoint = `http://127.0.0.1:${port}`;
+  local = await startLocalS3([BUCKET]);
+  endpoint = local.endpoint;
 });
 
 afterAll(async () => {
   for (const backend of backends) backend.close();
-  await server?.close();
-  rmSync(directory, { recursive: true, force: true });
+  await local?.close();
 });
 
 function backend(): S3BlobBackend {
@@ -45,7 +32,7 @@ function backend(): S3BlobBackend {
     endpoint,
     region: "us-east-1",
     bucket: BUCKET,
-    credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
+    credentials: local.credentials,
     forcePathStyle: true,
     prefix: `${randomBytes(4).toString("hex")}/`,
     orphanGraceMs: GRACE_MS,

@@ -3,45 +3,32 @@
  * s3rver receives is recorded, so the tests can see multipart uploads and their aborts happen.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { Readable } from "node:stream";
 import { HeadObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
-import S3rver from "s3rver";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type S3BlobBackend, S3BlobError, s3 } from "../src/blobs/s3.js";
 import { BlobError, type Logger, NotFoundError, type Store } from "../src/index.js";
 import { forEachDriver } from "./harness.js";
+import { type LocalS3, startLocalS3 } from "./local-s3.js";
 
 const MiB = 1024 * 1024;
 const BUCKET = "flowstore-test";
 const sha256 = (data: Uint8Array) => createHash("sha256").update(data).digest("hex");
 
-let server: S3rver;
-let directory: string;
+let local: LocalS3;
 let endpoint: string;
 const requests: string[] = [];
 const backends: S3BlobBackend[] = [];
 
 beforeAll(async () => {
-  directory = mkdtempSync(path.join(tmpdir(), "flowstore-s3-"));
-  server = new S3rver({
-    address: "127.0.0.1",
-    port: 0,
-    silent: true,
-    directory,
-    configureBuckets: [{ name: BUCKET }],
-  });
-  const { port } = await server.run();
-  endpoint = `http://127.0.0.1:${port}`;
-  server.httpServer.on("request", (request) => requests.push(`${request.method} ${request.url}`));
+  local = await startLocalS3([BUCKET]);
+  endpoint = local.endpoint;
+  local.server.httpServer.on("request", (request) => requests.push(`${request.method} ${request.url}`));
 });
 
 afterAll(async () => {
   for (const backend of backends) backend.close();
-  await server?.close();
-  rmSync(directory, { recursive: true, force: true });
+  await local?.close();
 });
 
 function backend(options: { bucket?: string; prefix?: string } = {}): S3BlobBackend {
@@ -49,7 +36,7 @@ function backend(options: { bucket?: string; prefix?: string } = {}): S3BlobBack
     endpoint,
     region: "us-east-1",
     bucket: options.bucket ?? BUCKET,
-    credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
+    credentials: local.credentials,
     forcePathStyle: true,
     prefix: options.prefix ?? `${randomBytes(4).toString("hex")}/`,
   });

@@ -7,10 +7,10 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import { ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
-import S3rver from "s3rver";
+import { ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fileDatabaseUrl, uniqueSchema } from "./harness.js";
+import { type LocalS3, startLocalS3 } from "./local-s3.js";
 
 const MAIN = path.resolve("src/cli/main.ts");
 const TSX = pathToFileURL(path.resolve("node_modules/tsx/dist/loader.mjs")).href;
@@ -18,35 +18,19 @@ const BUCKET = "cli-env";
 const schema = uniqueSchema("clienv");
 const work = mkdtempSync(path.join(tmpdir(), "flowstore-cli-env-"));
 
-let server: S3rver;
+let local: LocalS3;
 let endpoint: string;
 let client: S3Client;
 let url: string;
 
 beforeAll(async () => {
   url = await fileDatabaseUrl();
-  server = new S3rver({
-    address: "127.0.0.1",
-    port: 0,
-    silent: true,
-    directory: path.join(work, "s3"),
-    configureBuckets: [{ name: BUCKET }],
-  });
-  const { port } = await server.run();
-  endpoint = `http://127.0.0.1:${port}`;
-  client = new S3Client({
-    endpoint,
-    region: "us-east-1",
-    credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
-    forcePathStyle: true,
-    requestChecksumCalculation: "WHEN_REQUIRED",
-    responseChecksumValidation: "WHEN_REQUIRED",
-  });
+  local = await startLocalS3([BUCKET]);
+  ({ endpoint, client } = local);
 });
 
 afterAll(async () => {
-  client?.destroy();
-  await server?.close();
+  await local?.close();
   rmSync(work, { recursive: true, force: true });
 });
 

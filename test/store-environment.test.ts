@@ -3,48 +3,26 @@
  * 127.0.0.1), DATABASE_MAX_CONNECTIONS sizes the pool, ENABLE_STATEMENT_LOGGING logs statements, and
  * explicit options win over all of them.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
-import S3rver from "s3rver";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { s3 } from "../src/blobs/s3.js";
 import { type Logger, openStore, ValidationError } from "../src/index.js";
 import { forEachDriver } from "./harness.js";
+import { type LocalS3, startLocalS3 } from "./local-s3.js";
 
 const BUCKETS = ["env-postgres", "env-pglite", "explicit-postgres", "explicit-pglite"];
 
-let server: S3rver;
-let directory: string;
+let local: LocalS3;
 let endpoint: string;
 let client: S3Client;
 
 beforeAll(async () => {
-  directory = mkdtempSync(path.join(tmpdir(), "flowstore-s3-env-"));
-  server = new S3rver({
-    address: "127.0.0.1",
-    port: 0,
-    silent: true,
-    directory,
-    configureBuckets: BUCKETS.map((name) => ({ name })),
-  });
-  const { port } = await server.run();
-  endpoint = `http://127.0.0.1:${port}`;
-  client = new S3Client({
-    endpoint,
-    region: "us-east-1",
-    credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
-    forcePathStyle: true,
-    requestChecksumCalculation: "WHEN_REQUIRED",
-    responseChecksumValidation: "WHEN_REQUIRED",
-  });
+  local = await startLocalS3(BUCKETS);
+  ({ endpoint, client } = local);
 });
 
 afterAll(async () => {
-  client?.destroy();
-  await server?.close();
-  rmSync(directory, { recursive: true, force: true });
+  await local?.close();
 });
 
 /** The variables of a deployment keeping blobs in `bucket` on s3rver. */
