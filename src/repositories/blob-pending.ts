@@ -4,13 +4,13 @@
  * put fails. The record is what lets collectGarbage() find content that no key ever came to point to.
  */
 
-import { createHash } from "node:crypto";
+import { createHash, type Hash } from "node:crypto";
 import type { BlobBackend } from "../blobs/backend.js";
 import type { StoreContext } from "../context.js";
 import type { Queryable } from "../db/driver.js";
 import { BlobError } from "../errors.js";
 import { uuidv7 } from "../ids.js";
-import { backendFor } from "./blob-rows.js";
+import { backendFor, blobIO } from "./blob-rows.js";
 import { measured } from "./blob-source.js";
 import type { BlobData } from "./blob-types.js";
 
@@ -27,6 +27,34 @@ export interface StoredContent {
 }
 
 /**
+ * Whether content can be written outside the caller's transaction: there is none, or the pool has
+ * another connection for it. With one connection held by the transaction, it has to go through it.
+ */
+export function writesOutside(context: StoreContext): boolean {
+  const { driver, db } = context;
+  return !db.inTransaction || (driver.capabilities.multipleConnections && driver.maxConnections > 1);
+}
+
+/** The record of content just stored under `id`, measured as it went. */
+export function contentRecord(
+  id: string,
+  backend: BlobBackend,
+  stored: { location: string | null; chunkSize: number | null },
+  tally: { size: number; hash: Hash },
+  pending: boolean,
+): StoredContent {
+  return {
+    id,
+    backend: backend.kind,
+    location: stored.location,
+    chunkSize: stored.chunkSize,
+    size: tally.size,
+    sha256: tally.hash.digest("hex"),
+    pending,
+  };
+}
+
+/**
  * Writes the content under a new id, outside the caller's transaction: recorded as pending first (or,
  * when the only connection is in the caller's transaction, as soon as that ends), so content that is
  * never pointed to can be found and removed whatever happens to the put.
@@ -39,18 +67,21 @@ export async function writeContent(
   contentType: string | undefined,
   signal: AbortSignal | undefined,
 ): Promise<StoredContent> {
-  const { driver, db, q } = context;
+  const { driver, q } = context;
   const id = uuidv7();
-  const pending = !db.inTransaction || (driver.capabilities.multipleConnections && driver.maxConnections > 1);
+  const pending = writesOutside(context);
   const record = `insert into ${q}.blob_pending (id, backend, location) values ($1, $2, $3) on conflict (id) do nothing`;
   if (pending) await driver.query(record, [id, backend.kind, null]);
   const tally = { size: 0, hash: createHash("sha256") };
   let stored: { location: string | null; chunkSize: number | null };
   try {
-    stored = await backend.write(
-      { db: driver, q, logger: context.logger },
-      { id, key, contentType, source: measured(data, tally), signal },
-    );
+    stored = await backend.write(blobIO(context, driver), {
+      id,
+      key,
+      contentType,
+      source: measured(data, tally),
+      signal,
+    });
   } catch (error) {
     if (backend.transactional) await discard(context, { id, backend: backend.kind, location: null, pending });
     else if (pending) await driver.query(`delete from ${q}.blob_pending where id = $1`, [id]).catch(() => {});
@@ -69,15 +100,7 @@ export async function writeContent(
         ),
       );
   }
-  return {
-    id,
-    backend: backend.kind,
-    location: stored.location,
-    chunkSize: stored.chunkSize,
-    size: tally.size,
-    sha256: tally.hash.digest("hex"),
-    pending,
-  };
+  return contentRecord(id, backend, stored, tally, pending);
 }
 
 /** Takes the content out of blob_pending in the metadata transaction; fails if it was collected. */
@@ -97,7 +120,7 @@ export async function discard(
 ) {
   const backend = backendFor(context, content.backend);
   try {
-    await backend?.remove({ db: context.driver, q: context.q, logger: context.logger }, content);
+    await backend?.remove(blobIO(context, context.driver), content);
     if (content.pending) {
       await context.driver.query(`delete from ${context.q}.blob_pending where id = $1`, [content.id]);
     }

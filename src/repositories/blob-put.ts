@@ -13,7 +13,14 @@ import { BlobError, StoreError, ValidationError } from "../errors.js";
 import { isUuid, uuidv7 } from "../ids.js";
 import { checkText } from "../payload.js";
 import { collect, release } from "./blob-garbage.js";
-import { claimPending, discard, type StoredContent, writeContent } from "./blob-pending.js";
+import {
+  claimPending,
+  contentRecord,
+  discard,
+  type StoredContent,
+  writeContent,
+  writesOutside,
+} from "./blob-pending.js";
 import {
   blobIO,
   blobTable,
@@ -49,8 +56,8 @@ export async function put(
   }
   const executionId = options.executionId ?? null;
   const backend = configuredBackend(context);
-  const { driver, db } = context;
-  const outside = !db.inTransaction || (driver.capabilities.multipleConnections && driver.maxConnections > 1);
+  const { db } = context;
+  const outside = writesOutside(context);
   const replayable = data instanceof Uint8Array ? undefined : (data as object);
   const metadata = (tx: Queryable, content: StoredContent) =>
     switchKey(context, tx, executionId, {
@@ -102,15 +109,7 @@ export async function put(
             signal: options.signal,
           });
           await copy?.finish();
-          return metadata(tx, {
-            id,
-            backend: backend.kind,
-            location: stored.location,
-            chunkSize: stored.chunkSize,
-            size: tally.size,
-            sha256: tally.hash.digest("hex"),
-            pending: false,
-          });
+          return metadata(tx, contentRecord(id, backend, stored, tally, false));
         });
       } catch (error) {
         await copy?.remove();
