@@ -18,11 +18,6 @@ export interface CompleterEvents {
   error(error: unknown): void;
   /** Resolves once the worker's claims in flight have landed: one may have renewed a lease we lost. */
   claimsLanded(): Promise<unknown>;
-  /**
-   * Resolves once these jobs' start marks have landed. A completion sent while a job's mark is still on
-   * its way locks the same rows in another order, and the two can deadlock.
-   */
-  marksLanded(jobs: readonly LeasedJob[]): Promise<unknown>;
 }
 
 export class Completer {
@@ -67,7 +62,6 @@ export class Completer {
   }
 
   private async complete(batch: LeasedJob[]): Promise<void> {
-    await this.events.marksLanded(batch);
     let sent: string[] = [];
     // Each attempt reads the tokens afresh: the worker may have taken a job's lease again meanwhile.
     const lostIds = await withTransactionRetries(() => {

@@ -11,7 +11,6 @@ import { checkInteger, checkLease, errorJson, leaseLost, uuidArray } from "./che
 import {
   CLAIMED_COLUMNS,
   type ClaimedRow,
-  DYING,
   JOB_COLUMNS,
   type JobRow,
   PREPARED_COMPLETION_MAX,
@@ -19,6 +18,7 @@ import {
   toJob,
   toLeasedJob,
 } from "./sql.js";
+import { RUN_NOT_COUNTED, startedElsewhere } from "./start-marks.js";
 import type { ClaimOptions, Job, Lease, LeasedJob } from "./types.js";
 import { jobsChannel, wakeQueues } from "./wake.js";
 
@@ -36,6 +36,12 @@ function relaxedCommit(context: StoreContext): boolean {
   return !context.db.inTransaction;
 }
 
+/** A worker's prefetch claim: its run's id and the number of this claim among its claims. */
+export interface Reservation {
+  worker: string;
+  batch: number;
+}
+
 /**
  * Leases up to `limit` jobs of a queue: jobs whose lease expired first, then due waiting jobs by
  * priority then runAt. A job whose lease expired on its last attempt goes dead.
@@ -43,15 +49,28 @@ function relaxedCommit(context: StoreContext): boolean {
  * Scheduled jobs that came due join the ready set first (`promote`, default true); a worker, which
  * claims all the time, promotes on its own schedule instead and skips that statement.
  *
- * A claim counts an attempt for each job, unless it only `reserve`s them: a worker reserves the jobs it
- * prefetches and counts each attempt as the job starts (markStarted), so a worker that dies with jobs
- * in its buffer burns none of their attempts.
+ * A claim counts an attempt for each job, unless it is a worker's `reservation`: a worker reserves the
+ * jobs it prefetches and their attempts count from the moment each starts (see start-marks.ts), so a
+ * worker that dies with jobs in its buffer burns none of their attempts.
  */
 export async function claim(
   context: StoreContext,
   options: ClaimOptions,
-  { promote = true, reserve = false }: { promote?: boolean; reserve?: boolean } = {},
+  settings: { promote?: boolean; reservation?: Reservation } = {},
 ): Promise<LeasedJob[]> {
+  const rows = await claimRows(context, options, settings);
+  return rows.map((row) => toLeasedJob(row, options.queue, options.workerId, options.leaseMs ?? 30_000));
+}
+
+/**
+ * The rows of a claim in claim order (priority descending, then run_at, then id), jobs that went dead
+ * left out. A worker starts its jobs in this order, which is what its start marks count on.
+ */
+export async function claimRows(
+  context: StoreContext,
+  options: ClaimOptions,
+  { promote = true, reservation }: { promote?: boolean; reservation?: Reservation } = {},
+): Promise<ClaimedRow[]> {
   const t = `${context.q}.jobs`;
   const queue = checkText(options.queue, "queue");
   const workerId = checkText(options.workerId, "workerId");
@@ -59,16 +78,23 @@ export async function claim(
   const leaseMs = checkInteger(options.leaseMs, "leaseMs", 1, 30_000);
   if (promote) await promoteDue(context, queue);
   const relaxed = relaxedCommit(context);
+  const started = startedElsewhere(context, "j", "$5::uuid");
+  // A job taken back from a worker that lost its lease: the run it started there, if it did, counts,
+  // and a job whose attempts are then spent goes dead instead of running again.
+  const dying = `j.status = 'running' and j.attempts + ${started} >= j.max_attempts`;
   const { rows } = await context.db.query<ClaimedRow>(
-    `${relaxed ? `with ${RELAXED_COMMIT} ` : ""}update ${t} j
-        set status = case when ${DYING} then 'dead' else 'running' end,
-            last_error = case when ${DYING}
+    `with ${relaxed ? `${RELAXED_COMMIT}, ` : ""}claimed as (
+     update ${t} j
+        set status = case when ${dying} then 'dead' else 'running' end,
+            last_error = case when ${dying}
                               then jsonb_build_object('message', 'lease expired on the last attempt') else j.last_error end,
-            attempts = j.attempts + case when ${DYING} or $5::bool then 0 else 1 end,
+            attempts = j.attempts + ${started} + case when ${dying} or $5::uuid is not null then 0 else 1 end,
             -- A job that goes dead here holds no lease: it is in no one's hands.
-            lease_owner = case when ${DYING} then null else $3 end,
-            lease_token = case when ${DYING} then null else gen_random_uuid() end,
-            lease_expires_at = case when ${DYING} then null else now() + $4::int * interval '1 millisecond' end,
+            lease_owner = case when ${dying} then null else $3 end,
+            lease_token = case when ${dying} then null else gen_random_uuid() end,
+            lease_expires_at = case when ${dying} then null else now() + $4::int * interval '1 millisecond' end,
+            reserved_by = case when ${dying} then null else $5::uuid end,
+            reserved_batch = case when ${dying} then null else $6::bigint end,
             updated_at = now()
        ${relaxed ? "from relaxed_commit " : ""}where j.id in (
          -- Jobs whose worker lost its lease come first: behind a steady backlog they would wait forever.
@@ -87,44 +113,13 @@ export async function claim(
          -- only as far as the batch has room. (As IN, not as a join with a CTE of candidates: with
          -- four claimers at a time, that form managed about 70% of this one's throughput.)
          limit $2)
-     returning ${CLAIMED_COLUMNS}`,
-    [queue, limit, workerId, leaseMs, reserve],
+     returning ${CLAIMED_COLUMNS})
+     -- UPDATE ... RETURNING keeps no order: the jobs go out in the order they were chosen.
+     select * from claimed where status <> 'dead' order by priority desc, run_at_us, id`,
+    [queue, limit, workerId, leaseMs, reservation?.worker ?? null, reservation?.batch ?? null],
     { prepare: true },
   );
-  // UPDATE ... RETURNING keeps no order; hand the jobs out in the order they were chosen.
-  rows.sort((a, b) => b.priority - a.priority || a.run_at - b.run_at || (a.id < b.id ? -1 : 1));
-  const claimed: LeasedJob[] = [];
-  for (const row of rows) {
-    if (row.status !== "dead") claimed.push(toLeasedJob(row, queue, workerId, leaseMs));
-  }
-  return claimed;
-}
-
-/**
- * Counts the attempt of reserved jobs that are starting (see claim). It changes no indexed column, so
- * PostgreSQL can update the rows in place. A job whose lease is no longer held is left alone.
- */
-export async function markStarted(context: StoreContext, leases: Lease[]): Promise<void> {
-  if (leases.length === 0) return;
-  const relaxed = relaxedCommit(context);
-  await context.db.query(
-    `${relaxed ? `with ${RELAXED_COMMIT} ` : ""}update ${context.q}.jobs j set attempts = j.attempts + 1
-       ${relaxed ? "from relaxed_commit " : ""}where j.id = any($1::uuid[]) and j.lease_token = any($2::uuid[])
-        and j.status = 'running'`,
-    [
-      uuidArray(
-        leases.map((lease) => lease.id),
-        "lease.id",
-      ),
-      uuidArray(
-        leases.map((lease) => lease.leaseToken),
-        "lease.leaseToken",
-      ),
-    ],
-    // As for completions: a large batch planned for its own arrays hashes them (a generic plan tests
-    // each row's token against the whole array: 32 ms for 550 jobs against a few).
-    { prepare: leases.length <= PREPARED_COMPLETION_MAX },
-  );
+  return rows;
 }
 
 /**
@@ -193,7 +188,7 @@ export async function completeMany(
   const sql = keepCompleted
     ? `with ${relaxed ? `${RELAXED_COMMIT},` : ""} done as (${removed})
        insert into ${context.q}.jobs_history (id, queue, name, payload, priority, attempts, key, execution_id, created_at)
-       select id, queue, name, payload, priority, attempts, key, execution_id, created_at from done
+       select id, queue, name, payload, priority, attempts + ${RUN_NOT_COUNTED}, key, execution_id, created_at from done
        -- A caller may reuse a job id: the newer completion replaces the older record.
        on conflict (id) do update
          set queue = excluded.queue, name = excluded.name, payload = excluded.payload,
@@ -232,19 +227,23 @@ export async function fail(
   // columns are int4, so from there on any base of 1 ms or more already reaches the cap (and a base
   // of 0 stays 0), while an uncapped exponent overflows float8 after about 1,025 attempts (sooner
   // with a large base) and the failure would not be recorded.
+  // A run under a worker's reservation is not among the attempts yet: it counts here.
+  const attempts = `(attempts + ${RUN_NOT_COUNTED})`;
   const { rows } = await context.db.query<JobRow>(
     `update ${t}
-        set status = case when attempts >= max_attempts then 'dead'
+        set status = case when ${attempts} >= max_attempts then 'dead'
                           -- A retry later waits apart from the ready set until it is due.
                           when $4::timestamptz is not null then case when $4 > now() then 'scheduled' else 'waiting' end
                           when least(backoff_base_ms, backoff_max_ms) > 0 then 'scheduled'
                           else 'waiting' end,
-            run_at = case when attempts >= max_attempts then run_at
+            run_at = case when ${attempts} >= max_attempts then run_at
                           else coalesce($4::timestamptz, now() + least(backoff_max_ms::float8,
-                                 backoff_base_ms * power(2, least(greatest(attempts - 1, 0), 31)))
+                                 backoff_base_ms * power(2, least(greatest(${attempts} - 1, 0), 31)))
                                  * (0.75 + random() * 0.5) * interval '1 millisecond') end,
+            attempts = ${attempts},
             last_error = $3::jsonb,
-            lease_owner = null, lease_token = null, lease_expires_at = null, updated_at = now()
+            lease_owner = null, lease_token = null, lease_expires_at = null,
+            reserved_by = null, reserved_batch = null, updated_at = now()
       where id = $1 and lease_token = $2 and status = 'running'
      returning ${JOB_COLUMNS}`,
     [lease.id, lease.leaseToken, errorJson(error, context.limits), retryAt],
@@ -307,15 +306,18 @@ export async function release(
   const t = `${context.q}.jobs`;
   const list = (Array.isArray(leases) ? leases : [leases]).map(checkLease);
   if (list.length === 0) return;
+  // The attempts once handed back: the run leaves them, or is counted if it ran (a run under a
+  // reservation is not among them yet; one from claim() is).
+  const attempts = `greatest(j.attempts - 1 + ${RUN_NOT_COUNTED} + (case when $3::bool then 1 else 0 end), 0)`;
   const { rows } = await context.db.query<{ id: string; queue: string }>(
     `update ${t} j
-        set status = case when $3 and j.attempts >= j.max_attempts then 'dead' else 'waiting' end,
-            last_error = case when $3 and j.attempts >= j.max_attempts
+        set status = case when $3::bool and ${attempts} >= j.max_attempts then 'dead' else 'waiting' end,
+            last_error = case when $3::bool and ${attempts} >= j.max_attempts
                               then jsonb_build_object('message', 'abandoned on its last attempt: the handler outlived the worker''s stop timeout')
                               else j.last_error end,
-            attempts = case when $3 then j.attempts else greatest(j.attempts - 1, 0) end,
-            lease_owner = null, lease_token = null,
-            lease_expires_at = null, updated_at = now()
+            attempts = ${attempts},
+            lease_owner = null, lease_token = null, lease_expires_at = null,
+            reserved_by = null, reserved_batch = null, updated_at = now()
       where j.id in (
         -- In id order, the lock order of every statement that locks several jobs.
         select x.id from ${t} x join unnest($1::uuid[], $2::uuid[]) as c(id, token)

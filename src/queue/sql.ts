@@ -51,14 +51,20 @@ export function toJob(row: JobRow): Job {
 }
 
 /**
+ * A job's run_at in microseconds since the epoch, exactly (as text: beyond 2^53 a number would round).
+ * Claims order by it and the start marks compare with it.
+ */
+export const RUN_AT_US = "(extract(epoch from j.run_at) * 1000000)::bigint";
+
+/**
  * What a claim returns. At tens of thousands of jobs a second, each column the client decodes per row
  * is a real share of the claim's cost, so the claim sends only what it must: the queue and the lease
  * owner are its own arguments, and updated_at is now(), which is lease_expires_at less the lease. Times
- * come as epoch milliseconds: `new Date(number)` costs a fraction of parsing timestamp text.
+ * come as epoch milliseconds (run_at as microseconds, see RUN_AT_US): `new Date(number)` costs a fraction of parsing timestamp text.
  */
 export const CLAIMED_COLUMNS = `j.id, j.lease_token, j.name, j.payload, j.status, j.priority, j.attempts, j.max_attempts,
   j.key, j.execution_id, j.last_error,
-  (extract(epoch from j.run_at) * 1000)::float8 as run_at,
+  ${RUN_AT_US} as run_at_us,
   (extract(epoch from j.created_at) * 1000)::float8 as created_at,
   (extract(epoch from j.lease_expires_at) * 1000)::float8 as lease_expires_at`;
 
@@ -74,7 +80,7 @@ export interface ClaimedRow {
   key: string | null;
   execution_id: string | null;
   last_error: JobError | null;
-  run_at: number;
+  run_at_us: string;
   created_at: number;
   lease_expires_at: number;
 }
@@ -87,7 +93,7 @@ export function toLeasedJob(row: ClaimedRow, queue: string, workerId: string, le
     payload: row.payload,
     status: row.status,
     priority: row.priority,
-    runAt: new Date(row.run_at),
+    runAt: new Date(Number(row.run_at_us) / 1000),
     attempts: row.attempts,
     maxAttempts: row.max_attempts,
     key: row.key,
@@ -100,9 +106,6 @@ export function toLeasedJob(row: ClaimedRow, queue: string, workerId: string, le
     leaseToken: row.lease_token,
   };
 }
-
-/** In a claim: a job whose lease expired on its last attempt, which goes dead instead of round again. */
-export const DYING = "j.status = 'running' and j.attempts >= j.max_attempts";
 
 /** Completions of more jobs than this are planned for their own arrays (see completeMany). */
 export const PREPARED_COMPLETION_MAX = 32;

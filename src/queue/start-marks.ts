@@ -1,72 +1,115 @@
 /**
- * The worker's start marks: each job it starts from its buffer has its attempt counted (markStarted),
- * in batches, one statement in flight at a time while the next batch gathers. The mark is sent before
- * the handler runs and not waited for, so a handler that brings its process down is counted in
- * practice; failing a job or handing it back waits for its mark, so an attempt is counted once.
+ * The worker's start marks. A prefetched job's attempt counts from the moment its handler starts, so
+ * that a worker dying with jobs in its buffer burns none of theirs. Rather than writing each job's row
+ * as it starts, a worker numbers its claims (batches), starts batches in order and each batch's jobs in
+ * claim order, and keeps one row, job_starts, saying how far it has got: the last job it started.
+ * Whether a reserved job had started is then a comparison with that row, made only when the job is
+ * taken back from a worker that lost its lease (STARTED_ELSEWHERE), and by fail() and release(), which
+ * count the run themselves.
+ *
+ * A mark is sent before the handlers it covers run and is not waited for, one statement in flight at a
+ * time: a handler that brings its process down is counted in practice, as long as its mark made it out.
  */
 
+import { randomUUID } from "node:crypto";
 import type { StoreContext } from "../context.js";
-import { markStarted } from "./leases.js";
-import type { LeasedJob } from "./types.js";
+import { RELAXED_COMMIT, RUN_AT_US } from "./sql.js";
+
+/** Where a job stands in its worker's start order: its claim, then the claim's own order. */
+export interface StartPlace {
+  batch: number;
+  priority: number;
+  runAtUs: string;
+  id: string;
+}
+
+/**
+ * SQL: 1 when the job (as `alias`) is reserved by a worker other than `claimer` and that worker had
+ * started it, else 0. Only a running job can have been started; for a waiting one the subquery is
+ * not run. The order (batch, priority descending, run_at, id) is the claim order.
+ */
+export function startedElsewhere(context: StoreContext, alias: string, claimer: string): string {
+  const j = alias;
+  const runAtUs = RUN_AT_US.replaceAll("j.", `${j}.`);
+  return `(case when ${j}.status = 'running' and ${j}.reserved_by is not null
+                 and ${j}.reserved_by is distinct from ${claimer}
+                 and exists (select 1 from ${context.q}.job_starts s
+                              where s.worker = ${j}.reserved_by
+                                and (s.batch, ${j}.priority, s.run_at_us, s.job_id)
+                                    >= (${j}.reserved_batch, s.priority, ${runAtUs}, ${j}.id))
+            then 1 else 0 end)`;
+}
+
+/** SQL: 1 when the job's current run is not yet among its attempts (it runs under a reservation). */
+export const RUN_NOT_COUNTED = "(case when reserved_by is not null then 1 else 0 end)";
 
 export class StartMarks {
-  private pending: LeasedJob[] = [];
-  private pendingLanded: Promise<void> | undefined;
-  private resolvePending: (() => void) | undefined;
+  /** This worker's own id for its reservations and its job_starts row (a new one per run). */
+  readonly worker = randomUUID();
+  private latest: StartPlace | undefined;
+  private sent: StartPlace | undefined;
   private inFlight: Promise<void> | undefined;
-  /** For each job whose mark was asked for and has not landed: when it lands. */
-  private readonly landing = new Map<string, Promise<void>>();
 
   constructor(
     private readonly context: StoreContext,
     private readonly onError: (error: unknown) => void,
   ) {}
 
-  add(job: LeasedJob): void {
-    if (!this.pendingLanded) {
-      this.pendingLanded = new Promise((resolve) => {
-        this.resolvePending = resolve;
-      });
-    }
-    this.pending.push(job);
-    this.landing.set(job.id, this.pendingLanded);
+  /** Records that every job up to `place` in the start order has started. */
+  started(place: StartPlace): void {
+    this.latest = place;
     this.flush();
   }
 
-  /** Resolves once this job's mark has landed (or failed, which is reported). */
-  landed(job: LeasedJob): Promise<void> {
-    return this.landing.get(job.id) ?? Promise.resolve();
-  }
-
-  /** Resolves once the marks of all these jobs have landed. */
-  async allLanded(jobs: readonly LeasedJob[]): Promise<void> {
-    const waiting = new Set<Promise<void>>();
-    for (const job of jobs) {
-      const landing = this.landing.get(job.id);
-      if (landing) waiting.add(landing);
-    }
-    if (waiting.size) await Promise.all(waiting);
-  }
-
+  /** Resolves once the latest mark has landed. */
   async flushAll(): Promise<void> {
     this.flush();
     while (this.inFlight) await this.inFlight;
   }
 
+  /** Removes this worker's row, once none of its reservations is left. */
+  async forget(): Promise<void> {
+    await this.flushAll();
+    await this.context.db.query(`delete from ${this.context.q}.job_starts where worker = $1`, [this.worker]);
+  }
+
   private flush(): void {
-    if (this.inFlight || this.pending.length === 0) return;
-    const batch = this.pending;
-    const resolve = this.resolvePending as () => void;
-    this.pending = [];
-    this.pendingLanded = undefined;
-    this.resolvePending = undefined;
-    this.inFlight = markStarted(this.context, batch)
-      .catch(this.onError)
+    const place = this.latest;
+    if (this.inFlight || !place || place === this.sent) return;
+    this.sent = place;
+    const { q } = this.context;
+    this.inFlight = this.context.db
+      .query(
+        `with ${RELAXED_COMMIT}
+         insert into ${q}.job_starts (worker, batch, priority, run_at_us, job_id)
+         select $1, $2, $3, $4, $5 from relaxed_commit
+         on conflict (worker) do update
+           set batch = excluded.batch, priority = excluded.priority, run_at_us = excluded.run_at_us,
+               job_id = excluded.job_id, updated_at = now()`,
+        [this.worker, place.batch, place.priority, place.runAtUs, place.id],
+        { prepare: true },
+      )
+      .then(() => undefined, this.onError)
       .finally(() => {
-        for (const job of batch) this.landing.delete(job.id);
-        resolve();
         this.inFlight = undefined;
         this.flush();
       });
   }
+}
+
+/**
+ * Removes the job_starts rows of workers that hold no reservation any more (they stopped without
+ * removing theirs, or died and their jobs were taken back). Returns how many went.
+ */
+export async function forgetIdleWorkers(context: StoreContext): Promise<number> {
+  const { q } = context;
+  const { rows } = await context.db.query<{ n: number }>(
+    `with gone as (
+       delete from ${q}.job_starts s
+        where s.updated_at < now() - interval '1 minute'
+          and not exists (select 1 from ${q}.jobs j where j.status = 'running' and j.reserved_by = s.worker)
+       returning 1)
+     select count(*)::int as n from gone`,
+  );
+  return rows[0]?.n ?? 0;
 }

@@ -10,8 +10,9 @@ import { LeaseLostError, ValidationError } from "../errors.js";
 import { Completer } from "./completer.js";
 import { Held } from "./held.js";
 import type { Jobs } from "./jobs.js";
-import { claim as claimJobs, promoteDue } from "./leases.js";
-import { StartMarks } from "./start-marks.js";
+import { claimRows, promoteDue } from "./leases.js";
+import { type ClaimedRow, toLeasedJob } from "./sql.js";
+import { forgetIdleWorkers, StartMarks } from "./start-marks.js";
 import type { LeasedJob } from "./types.js";
 import { jobsChannel, wakesQueue } from "./wake.js";
 import type { InTransaction, Worker, WorkerOptions } from "./worker-types.js";
@@ -21,6 +22,16 @@ const RESERVE_MS = 5_000;
 
 /** How many jobs a worker holds ahead at most by default, when claims keep coming back full. */
 const PREFETCH_MAX = 1_000;
+
+/** How often a worker clears the start marks of workers that are gone (see forgetIdleWorkers). */
+const FORGET_IDLE_MS = 5 * 60_000;
+
+/** A prefetched job, and the claim (batch) it came in: jobs start in claim order (see start-marks.ts). */
+interface Buffered {
+  job: LeasedJob;
+  batch: number;
+  runAtUs: string;
+}
 
 export function startWorker(
   jobs: Jobs,
@@ -79,7 +90,7 @@ export function startWorker(
     );
   }
 
-  const buffered: LeasedJob[] = [];
+  const buffered: Buffered[] = [];
   const running = new Map<string, Held>();
   const counts = { completed: 0, failed: 0 };
   let stopping = false;
@@ -96,6 +107,10 @@ export function startWorker(
   // the lease under the new token instead of starting the job a second time.
   const holding = new Map<string, LeasedJob>();
   const marks = new StartMarks(context, onError);
+  // Claims are numbered, and their jobs join the buffer in that order even when a later claim lands
+  // first: the start marks count on jobs starting claim by claim.
+  let batches = 0;
+  let previousLanding: Promise<unknown> = Promise.resolve();
   const completer = new Completer(
     jobs,
     keepCompleted,
@@ -108,7 +123,6 @@ export function startWorker(
       },
       error: onError,
       claimsLanded: landed,
-      marksLanded: (finished) => marks.allLanded(finished),
     },
   );
 
@@ -133,8 +147,6 @@ export function startWorker(
         onError(error);
       } else {
         counts.failed++;
-        // fail() decides on the attempts recorded: this run's must be among them.
-        await marks.landed(job);
         await jobs.fail(job, error).catch(onError);
       }
     } finally {
@@ -145,16 +157,21 @@ export function startWorker(
 
   const startMore = () => {
     const starting: Held[] = [];
+    let last: Buffered | undefined;
     while (!stopping && running.size < concurrency && buffered.length) {
-      const job = buffered.shift() as LeasedJob;
+      last = buffered.shift() as Buffered;
+      const { job } = last;
       const held = new Held(job, jobs, leaseMs, !context.driver.capabilities.multipleConnections);
       running.set(job.id, held);
-      // This run is an attempt: counted in the database by its start mark, and here for the handler.
+      // This run is an attempt: counted in the database from its start mark, and here for the handler.
       job.attempts++;
-      marks.add(job);
       starting.push(held);
     }
-    // The handlers start once the start marks are on their way.
+    if (last) {
+      const { job, batch, runAtUs } = last;
+      marks.started({ batch, priority: job.priority, runAtUs, id: job.id });
+    }
+    // The handlers start once the start mark is on its way.
     if (starting.length) setImmediate(() => starting.forEach(runJob));
     fill();
   };
@@ -173,12 +190,16 @@ export function startWorker(
       nextClaimSize = Math.min(claimSize, nextClaimSize * 4);
       requested += limit;
       const wakesAtStart = wakes;
-      const claim = claimJobs(
+      const reservation = { worker: marks.worker, batch: ++batches };
+      const before = previousLanding;
+      const claim = claimRows(
         context,
         { queue: options.queue, workerId: id, limit, leaseMs: reserveMs },
-        { promote: false, reserve: true },
+        { promote: false, reservation },
       )
-        .then((batch) => {
+        .then(async (rows) => {
+          await before;
+          const batch = rows.map((row) => toLeasedJob(row, options.queue, id, reserveMs));
           if (batch.length < limit && wakes === wakesAtStart) {
             drained = true;
             nextClaimSize = firstClaimSize;
@@ -187,22 +208,22 @@ export function startWorker(
             resize(batchSize * 2);
           }
           // A claim that lands after stop() gave up waiting for it: hand its jobs straight back (they
-          // were reserved, so no attempt is taken back).
+          // never started, so no attempt counts).
           if (stopping && claimsSettled) {
             const fresh = batch.filter((job) => !holding.has(job.id));
-            if (fresh.length) void jobs.release(fresh, { countAttempt: true }).catch(onError);
+            if (fresh.length) void jobs.release(fresh).catch(onError);
             return;
           }
-          for (const job of batch) {
+          batch.forEach((job, i) => {
             const mine = holding.get(job.id);
             if (mine) {
               mine.leaseToken = job.leaseToken;
               mine.leaseExpiresAt = job.leaseExpiresAt;
-              continue;
+              return;
             }
             holding.set(job.id, job);
-            buffered.push(job);
-          }
+            buffered.push({ job, batch: reservation.batch, runAtUs: (rows[i] as ClaimedRow).run_at_us });
+          });
         })
         .catch((error: unknown) => {
           drained = true; // try again at the next poll, not in a tight loop
@@ -215,6 +236,7 @@ export function startWorker(
           startMore();
         });
       claimsInFlight.add(claim);
+      previousLanding = claim;
     }
   };
 
@@ -238,9 +260,18 @@ export function startWorker(
         promoting = false;
       });
   };
+  // Clears the start marks of workers that are gone, now and then (one worker doing it is enough, but
+  // which one is alive is not known).
+  let forgotAt = 0;
+  const forgetIdle = () => {
+    if (Date.now() - forgotAt < FORGET_IDLE_MS) return;
+    forgotAt = Date.now();
+    forgetIdleWorkers(context).catch(onError);
+  };
   const poll = setInterval(() => {
     promote();
     wakeUp();
+    forgetIdle();
   }, pollIntervalMs);
   poll.unref?.();
 
@@ -258,14 +289,14 @@ export function startWorker(
       // decide once the claims in flight have landed.
       const decide = () => {
         const stillHere = (lostId: string) =>
-          running.has(lostId) || buffered.some((job) => job.id === lostId);
+          running.has(lostId) || buffered.some((entry) => entry.job.id === lostId);
         const lost = reported.filter(
           (lostId) => stillHere(lostId) && holding.get(lostId)?.leaseToken === sent.get(lostId),
         );
         for (const lostId of lost) {
           holding.delete(lostId);
           running.get(lostId)?.abort(error);
-          const at = buffered.findIndex((job) => job.id === lostId);
+          const at = buffered.findIndex((entry) => entry.job.id === lostId);
           if (at >= 0) buffered.splice(at, 1);
         }
         if (lost.length) {
@@ -282,7 +313,10 @@ export function startWorker(
         [...running.values()].map((h) => h.job),
         leaseMs,
       );
-      heartbeat([...buffered], reserveMs);
+      heartbeat(
+        buffered.map((entry) => entry.job),
+        reserveMs,
+      );
     },
     Math.max(10, Math.floor(reserveMs / 3)),
   );
@@ -329,22 +363,23 @@ export function startWorker(
       // Left running, it would keep the process alive until the deadline.
       clearTimeout(deadlineTimer);
       claimsSettled = true;
-      // Prefetched jobs that never started go back at once, not after their lease expires. They were
-      // reserved, so they have no attempt to take back.
-      const unstarted = buffered.splice(0);
+      // Prefetched jobs that never started go back at once, not after their lease expires, with no
+      // attempt counted.
+      const unstarted = buffered.splice(0).map((entry) => entry.job);
       for (const job of unstarted) holding.delete(job.id);
-      if (unstarted.length) await settle(jobs.release(unstarted, { countAttempt: true }).catch(onError));
+      if (unstarted.length) await settle(jobs.release(unstarted).catch(onError));
       while (running.size && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
       const abandoned = [...running.values()];
       for (const held of abandoned) held.abort(new Error("worker stopped"));
       if (abandoned.length) {
-        // They ran, so the attempt counts: once its start mark has landed.
+        // They ran, so the attempt counts.
         const jobsRun = abandoned.map((h) => h.job);
-        await settle(Promise.all(jobsRun.map((job) => marks.landed(job))));
         await settle(jobs.release(jobsRun, { countAttempt: true }).catch(onError));
       }
       await completer.flushAll();
-      await settle(marks.flushAll());
+      // With every job handed back or finished the start marks are of no more use; a job whose
+      // completion did not land may still be taken back by another worker, which then reads them.
+      await settle(holding.size === 0 ? marks.forget() : marks.flushAll());
       clearInterval(heartbeats);
       await settle(unlisten?.() ?? Promise.resolve());
     })();
