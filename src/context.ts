@@ -15,6 +15,8 @@ export interface StoreContext {
   readonly logger: Logger;
   readonly limits: PayloadLimits;
   readonly blobBackend: BlobBackend | undefined;
+  /** The store's name in a shared blob backend (blob_namespace), read when the store opens. */
+  readonly blobNamespace: { id: string | undefined };
 }
 
 /** Enough to run an area's SQL: a connection (or transaction) and the quoted schema. */

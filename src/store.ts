@@ -12,6 +12,7 @@ import { consoleLogger, type Logger } from "./logger.js";
 import { type Maintenance, type MaintenanceOptions, startMaintenance } from "./maintenance.js";
 import { type MigrateResult, migrate, migrationStatus } from "./migrations/runner.js";
 import { DEFAULT_LIMITS, type PayloadLimits } from "./payload.js";
+import { loadBlobNamespace } from "./repositories/blob-namespace.js";
 import { countPrunable, type PruneOptions, type PruneResult, prune } from "./retention.js";
 import { StoreScope } from "./scope.js";
 
@@ -64,8 +65,18 @@ export class Store extends StoreScope {
     private readonly logger: Logger,
     limits: PayloadLimits = DEFAULT_LIMITS,
     blobBackend?: BlobBackend,
+    blobNamespace: { id: string | undefined } = { id: undefined },
   ) {
-    super({ db: driver, schema, q: quoteIdentifier(schema), driver, logger, limits, blobBackend });
+    super({
+      db: driver,
+      schema,
+      q: quoteIdentifier(schema),
+      driver,
+      logger,
+      limits,
+      blobBackend,
+      blobNamespace,
+    });
   }
 
   /** Where the store is connected, password hidden. */
@@ -81,8 +92,10 @@ export class Store extends StoreScope {
     return shareEmbeddedStore(this.driver);
   }
 
-  migrate(): Promise<MigrateResult> {
-    return migrate(this.driver, this.schema, this.logger);
+  async migrate(): Promise<MigrateResult> {
+    const result = await migrate(this.driver, this.schema, this.logger);
+    await loadBlobNamespace(this.context);
+    return result;
   }
 
   /** The applied schema version and the number of migrations this flowstore has that are not applied. */
@@ -154,10 +167,12 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
     await driver.close().catch(() => {});
     throw error;
   }
-  const store = new Store(driver, schema, logger, limits, blobs);
+  const blobNamespace: { id: string | undefined } = { id: undefined };
+  const store = new Store(driver, schema, logger, limits, blobs, blobNamespace);
   try {
     await store.ping();
     if (options.migrate ?? true) await store.migrate();
+    else await loadBlobNamespace({ driver, q: quoteIdentifier(schema), blobBackend: blobs, blobNamespace });
   } catch (error) {
     await store.close().catch(() => {});
     if (error instanceof ConnectionError && config) {

@@ -14,6 +14,22 @@ export interface BlobIO {
   /** The quoted schema name, for SQL text. */
   readonly q: string;
   readonly logger: Logger;
+  /**
+   * The store's own name in a backend that several stores may share (a bucket and prefix): content a
+   * non-transactional backend writes goes under it, and `list` lists it. Undefined until the schema
+   * has the table that keeps it.
+   */
+  readonly namespace?: string;
+}
+
+/** One object `list` found under the store's namespace. */
+export interface ListedContent {
+  /** The object's name after the namespace: a content id for what the store wrote. */
+  readonly name: string;
+  /** Its location, as `write` returns it. */
+  readonly location: string;
+  /** When the backend stored it, if it says. */
+  readonly modified: Date | undefined;
 }
 
 export interface BlobContent {
@@ -49,6 +65,17 @@ export interface BlobBackend {
     io: BlobIO,
     request: BlobWriteRequest,
   ): Promise<{ location: string | null; chunkSize: number | null }>;
+  /**
+   * Where `write` will store the content of `id`, known before it runs, so the record of a pending put
+   * names it even if the process dies before the write returns.
+   */
+  locate?(io: BlobIO, id: string): string;
+  /**
+   * For a backend that is not transactional: what it holds under `io.namespace`, in name order, after
+   * the location `after` (all of it for ""), at most `max` at a time. collectGarbage() pages through it
+   * for content a put stored but could not record before its process died.
+   */
+  list?(io: BlobIO, after: string, max: number): Promise<{ contents: ListedContent[]; more: boolean }>;
   /** Bytes `start` to `end` inclusive (`end` < size), in order. */
   read(io: BlobIO, content: BlobContent, start: number, end: number): AsyncIterable<Uint8Array>;
   /** Removes the content. Transactional backends run it in the caller's transaction. */

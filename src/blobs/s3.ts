@@ -5,7 +5,9 @@
  *
  * The metadata row stays in PostgreSQL. Each put uploads to an object named by the blob's id (never by
  * its key), so an upload that fails, or whose transaction rolls back, cannot overwrite what a key points
- * to. Objects above `partSize` go as multipart uploads, aborted when anything fails.
+ * to. Objects above `partSize` go as multipart uploads, aborted when anything fails. Objects are named
+ * `<prefix><store namespace>/<id>`: collectGarbage() lists its own store's namespace for objects no
+ * table names, so stores (other schemas, other databases) can share a bucket and prefix.
  */
 
 import { Readable } from "node:stream";
@@ -13,12 +15,13 @@ import {
   AbortMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
+  ListObjectsV2Command,
   S3Client,
   type S3ClientConfig,
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { BlobError, StoreError, ValidationError } from "../errors.js";
-import type { BlobBackend, BlobContent, BlobIO, BlobWriteRequest } from "./backend.js";
+import type { BlobBackend, BlobContent, BlobIO, BlobWriteRequest, ListedContent } from "./backend.js";
 import { checkGraceMs } from "./postgres.js";
 
 const MIN_PART_SIZE = 5 * 1024 * 1024;
@@ -60,8 +63,11 @@ export class S3BlobError extends BlobError {
 export interface S3BlobBackend extends BlobBackend {
   readonly client: S3Client;
   readonly bucket: string;
-  /** The object name a blob's content is stored under. */
-  objectKey(id: string): string;
+  /**
+   * The object name of content `id` of the store whose namespace is given: `<prefix><namespace>/<id>`
+   * (`<prefix><id>` without one, as objects were named before stores had namespaces).
+   */
+  objectKey(id: string, namespace?: string): string;
   /** Closes the client's connections (a client you passed in is left alone). */
   close(): void;
 }
@@ -114,12 +120,16 @@ class S3Backend implements S3BlobBackend {
     readonly orphanGraceMs: number,
   ) {}
 
-  objectKey(id: string): string {
-    return `${this.prefix}${id}`;
+  objectKey(id: string, namespace?: string): string {
+    return namespace === undefined ? `${this.prefix}${id}` : `${this.prefix}${namespace}/${id}`;
+  }
+
+  locate(io: BlobIO, id: string): string {
+    return this.objectKey(id, io.namespace);
   }
 
   async write(io: BlobIO, { id, source, contentType, signal }: BlobWriteRequest) {
-    const Key = this.objectKey(id);
+    const Key = this.locate(io, id);
     const controller = new AbortController();
     const onAbort = () => controller.abort();
     signal?.addEventListener("abort", onAbort, { once: true });
@@ -187,6 +197,29 @@ class S3Backend implements S3BlobBackend {
       throw s3Error(error, `reading ${Key}`);
     }
     if (remaining > 0) throw new BlobError(`reading ${Key}: the object ended ${remaining} bytes early`);
+  }
+
+  async list(io: BlobIO, after: string, max: number) {
+    if (io.namespace === undefined) return { contents: [], more: false };
+    const Prefix = this.objectKey("", io.namespace);
+    try {
+      const listed = await this.client.send(
+        new ListObjectsV2Command({
+          Bucket: this.bucket,
+          Prefix,
+          StartAfter: after === "" ? undefined : after,
+          MaxKeys: max,
+        }),
+      );
+      const contents: ListedContent[] = (listed.Contents ?? []).flatMap(({ Key, LastModified }) =>
+        Key?.startsWith(Prefix)
+          ? [{ name: Key.slice(Prefix.length), location: Key, modified: LastModified }]
+          : [],
+      );
+      return { contents, more: listed.IsTruncated === true };
+    } catch (error) {
+      throw s3Error(error, `listing ${Prefix}`);
+    }
   }
 
   async remove(_io: BlobIO, content: Pick<BlobContent, "id" | "location">): Promise<void> {

@@ -1,8 +1,9 @@
 /**
  * Content no key points to any more, and its removal: what a replace or delete releases (at once in
- * PostgreSQL, else recorded in blob_garbage), collectGarbage() for that and for pending content past
- * the grace period, and deleteBlobsOf() for retention. Outside PostgreSQL content can only go once the
- * change that released it has committed, so it is recorded first and removed after.
+ * PostgreSQL, else recorded in blob_garbage), collectGarbage() for that, for pending content past the
+ * grace period and for unrecorded objects of the store's namespace (blob-namespace.ts), and
+ * deleteBlobsOf() for retention. Outside PostgreSQL content can only go once the change that released
+ * it has committed, so it is recorded first and removed after.
  */
 
 import { DEFAULT_ORPHAN_GRACE_MS } from "../blobs/postgres.js";
@@ -10,6 +11,7 @@ import type { SqlContext, StoreContext } from "../context.js";
 import type { Queryable } from "../db/driver.js";
 import { ValidationError } from "../errors.js";
 import { checkText } from "../payload.js";
+import { sweepNamespace } from "./blob-namespace.js";
 import {
   backendFor,
   blobIO,
@@ -84,6 +86,8 @@ export async function collectGarbage(
      on conflict (id) do nothing`,
     [graceMs, limit],
   );
+  // Objects a put stored but could not record before its process died: found only by listing.
+  await sweepNamespace(context, limit, graceMs);
   const { rows } = await context.db.query<Pick<Row, "id" | "backend" | "location">>(
     `select id, backend, location from ${q}.blob_garbage order by created_at limit $1`,
     [limit],

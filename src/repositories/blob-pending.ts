@@ -57,7 +57,8 @@ export function contentRecord(
 /**
  * Writes the content under a new id, outside the caller's transaction: recorded as pending first (or,
  * when the only connection is in the caller's transaction, as soon as that ends), so content that is
- * never pointed to can be found and removed whatever happens to the put.
+ * never pointed to can be found and removed whatever happens to the put. Content whose process died
+ * before that late record is found by listing the store's namespace (blob-namespace.ts).
  */
 export async function writeContent(
   context: StoreContext,
@@ -70,12 +71,14 @@ export async function writeContent(
   const { driver, q } = context;
   const id = uuidv7();
   const pending = writesOutside(context);
+  const io = blobIO(context, driver);
+  const location = backend.locate?.(io, id) ?? null;
   const record = `insert into ${q}.blob_pending (id, backend, location) values ($1, $2, $3) on conflict (id) do nothing`;
-  if (pending) await driver.query(record, [id, backend.kind, null]);
+  if (pending) await driver.query(record, [id, backend.kind, location]);
   const tally = { size: 0, hash: createHash("sha256") };
   let stored: { location: string | null; chunkSize: number | null };
   try {
-    stored = await backend.write(blobIO(context, driver), {
+    stored = await backend.write(io, {
       id,
       key,
       contentType,
@@ -87,7 +90,7 @@ export async function writeContent(
     else if (pending) await driver.query(`delete from ${q}.blob_pending where id = $1`, [id]).catch(() => {});
     throw error;
   }
-  if (stored.location !== null && pending) {
+  if (stored.location !== location && pending) {
     await driver.query(`update ${q}.blob_pending set location = $2 where id = $1`, [id, stored.location]);
   } else if (!pending) {
     // The only connection is in the caller's transaction: this runs as soon as that ends.

@@ -39,7 +39,7 @@ export function blobTable(context: StoreContext): string {
 }
 
 export function blobIO(context: StoreContext, db: Queryable = context.db): BlobIO {
-  return { db, q: context.q, logger: context.logger };
+  return { db, q: context.q, logger: context.logger, namespace: context.blobNamespace.id };
 }
 
 /** The backend that holds content written by `kind`. */

@@ -48,7 +48,9 @@ export class Blobs {
    * Removes content no blob points to: content outside PostgreSQL that deletes and replaces made
    * unreachable but could not remove at once (they ran in a transaction, or the backend was down), and
    * content of puts that rolled back or never finished, once it has been pending longer than the grace
-   * period (the backend's `orphanGraceMs`, default 1 day, or `graceMs`). Returns how many were removed.
+   * period (the backend's `orphanGraceMs`, default 1 day, or `graceMs`). With S3 it also looks at up to
+   * `limit` objects of the store's own namespace, from where it last stopped, for objects no table names
+   * (a put whose process died before it could record its upload). Returns how many were removed.
    */
   async collectGarbage(options: number | { limit?: number; graceMs?: number } = {}): Promise<number> {
     return collectGarbage(this.context, options);
