@@ -183,6 +183,37 @@ forEachDriver((driver) => {
       expect(await objects(prefix)).toEqual([]);
     });
 
+    it("a put records the object it is uploading under its final name before the upload ends", async () => {
+      const b = backend(freshPrefix());
+      const store = await driver.open({ blobs: b });
+      let release = () => {};
+      const held = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      let started = () => {};
+      const halfway = new Promise<void>((resolve) => {
+        started = resolve;
+      });
+      async function* slow(): AsyncGenerator<Uint8Array> {
+        yield Buffer.from("first half, ");
+        started();
+        await held;
+        yield Buffer.from("second half");
+      }
+      const put = store.blobs.put("slow", slow());
+      await halfway;
+      // Were the process to die now, the pending record alone must lead to the object.
+      const { rows } = await store.query<{ id: string; location: string }>(
+        `select id, location from ${store.schema}.blob_pending`,
+      );
+      expect(rows).toHaveLength(1);
+      const [pending] = rows;
+      expect(pending?.location).toBe(b.objectKey(pending?.id ?? "", await namespaceOf(store)));
+      release();
+      await put;
+      expect((await store.blobs.get("slow")).toString()).toBe("first half, second half");
+    });
+
     it("a store opened before its schema has the namespace table learns it when it migrates", async () => {
       const prefix = freshPrefix();
       const b = backend(prefix);
