@@ -9,9 +9,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { pathToFileURL } from "node:url";
-import { ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { s3 } from "../src/blobs/s3.js";
 import { openStore, type StoreOptions } from "../src/index.js";
 import { fileDatabaseUrl, uniqueSchema } from "./harness.js";
 import { type LocalS3, startLocalS3 } from "./local-s3.js";
@@ -60,21 +58,7 @@ async function uploadThenKill(where: string, schema: string, prefix: string): Pr
   await exited;
 }
 
-async function objects(prefix: string): Promise<string[]> {
-  const listed = await local.client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefix }));
-  return (listed.Contents ?? []).map((o) => o.Key ?? "");
-}
-
-function backend(prefix: string) {
-  return s3({
-    endpoint: local.endpoint,
-    region: "us-east-1",
-    bucket: BUCKET,
-    credentials: local.credentials,
-    forcePathStyle: true,
-    prefix,
-  });
-}
+const objects = (prefix: string) => local.keys(BUCKET, prefix);
 
 /** Kills a put between its upload and its record, then checks a new store removes the object. */
 async function orphanIsCollected(connection: Pick<StoreOptions, "connection" | "dataDir">, where: string) {
@@ -82,7 +66,12 @@ async function orphanIsCollected(connection: Pick<StoreOptions, "connection" | "
   const prefix = `${schema}/`;
   await uploadThenKill(where, schema, prefix);
   expect(await objects(prefix)).toHaveLength(1);
-  const store = await openStore({ ...connection, env: childEnv(), schema, blobs: backend(prefix) });
+  const store = await openStore({
+    ...connection,
+    env: childEnv(),
+    schema,
+    blobs: local.backend({ bucket: BUCKET, prefix }),
+  });
   try {
     expect(await store.blobs.exists("doomed")).toBe(false);
     expect(await store.blobs.collectGarbage({ graceMs: 0 })).toBe(1);

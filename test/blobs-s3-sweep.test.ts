@@ -6,9 +6,9 @@
  * what such an upload looks like; test/blobs-s3-crash.test.ts makes them with a real SIGKILL.
  */
 import { createHash, randomBytes, randomUUID } from "node:crypto";
-import { ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
+import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type S3BlobBackend, s3 } from "../src/blobs/s3.js";
+import type { S3BlobBackend } from "../src/blobs/s3.js";
 import { uuidv7 } from "../src/ids.js";
 import type { Store } from "../src/index.js";
 import { forEachDriver } from "./harness.js";
@@ -17,7 +17,6 @@ import { type LocalS3, startLocalS3 } from "./local-s3.js";
 const BUCKET = "flowstore-sweep";
 let local: LocalS3;
 const requests: string[] = [];
-const backends: S3BlobBackend[] = [];
 
 beforeAll(async () => {
   local = await startLocalS3([BUCKET]);
@@ -25,37 +24,14 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const backend of backends) backend.close();
   await local?.close();
 });
 
-function backend(prefix: string): S3BlobBackend {
-  const made = s3({
-    endpoint: local.endpoint,
-    region: "us-east-1",
-    bucket: BUCKET,
-    credentials: local.credentials,
-    forcePathStyle: true,
-    prefix,
-  });
-  backends.push(made);
-  return made;
-}
+const backend = (prefix: string) => local.backend({ bucket: BUCKET, prefix });
 
 const freshPrefix = () => `${randomBytes(4).toString("hex")}/`;
 
-async function objects(prefix: string): Promise<string[]> {
-  const names: string[] = [];
-  let token: string | undefined;
-  do {
-    const listed = await local.client.send(
-      new ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefix, ContinuationToken: token }),
-    );
-    names.push(...(listed.Contents ?? []).map((o) => o.Key ?? ""));
-    token = listed.NextContinuationToken;
-  } while (token);
-  return names.sort();
-}
+const objects = (prefix: string) => local.keys(BUCKET, prefix);
 
 async function upload(key: string, body = "left behind"): Promise<string> {
   await local.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body }));

@@ -10,8 +10,9 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { S3Client } from "@aws-sdk/client-s3";
+import { ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import S3rver from "s3rver";
+import { type S3BlobBackend, type S3BlobOptions, s3 } from "../src/blobs/s3.js";
 
 /** The access key s3rver accepts. */
 export const LOCAL_S3_CREDENTIALS = { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" } as const;
@@ -24,6 +25,12 @@ export interface LocalS3 {
   credentials: typeof LOCAL_S3_CREDENTIALS;
   /** The running server, e.g. to watch `server.httpServer` for requests. */
   server: S3rver;
+  /** An `s3()` backend on this server (closed by `close()`). */
+  backend(
+    options: Omit<S3BlobOptions, "endpoint" | "region" | "credentials" | "forcePathStyle">,
+  ): S3BlobBackend;
+  /** The names of the objects under `prefix` in `bucket`, in name order, every page of them. */
+  keys(bucket: string, prefix: string): Promise<string[]>;
   close(): Promise<void>;
 }
 
@@ -52,12 +59,37 @@ export async function startLocalS3(buckets: string[]): Promise<LocalS3> {
     requestChecksumCalculation: "WHEN_REQUIRED",
     responseChecksumValidation: "WHEN_REQUIRED",
   });
+  const backends: S3BlobBackend[] = [];
   return {
     endpoint,
     client,
     credentials: LOCAL_S3_CREDENTIALS,
     server,
+    backend(options) {
+      const made = s3({
+        endpoint,
+        region: "us-east-1",
+        credentials: LOCAL_S3_CREDENTIALS,
+        forcePathStyle: true,
+        ...options,
+      });
+      backends.push(made);
+      return made;
+    },
+    async keys(bucket, prefix) {
+      const names: string[] = [];
+      let token: string | undefined;
+      do {
+        const listed = await client.send(
+          new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
+        );
+        names.push(...(listed.Contents ?? []).map((o) => o.Key ?? ""));
+        token = listed.NextContinuationToken;
+      } while (token);
+      return names;
+    },
     async close() {
+      for (const backend of backends) backend.close();
       client.destroy();
       try {
         await server.close();
