@@ -39,6 +39,26 @@ export class ConflictError extends StoreError {
   override readonly code = "CONFLICT";
 }
 
+/**
+ * A step recorded under a number that already holds a step of another name: the code that ran is not
+ * the code that ran before (a workflow changed under a run, or chose its steps by something other than
+ * its input and its recorded steps). Nothing was written.
+ */
+export class NonDeterminismError extends ConflictError {
+  constructor(
+    readonly executionId: string,
+    readonly stepNumber: number,
+    /** The name the step was first recorded under. */
+    readonly recordedName: string,
+    /** The name given now. */
+    readonly givenName: string,
+  ) {
+    super(
+      `non-determinism detected: step ${stepNumber} of execution ${executionId} was recorded as ${JSON.stringify(recordedName)}, and now ${JSON.stringify(givenName)} ran in its place`,
+    );
+  }
+}
+
 /** Bad input. Nothing was written. */
 export class ValidationError extends StoreError {
   override readonly code = "VALIDATION";

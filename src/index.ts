@@ -13,6 +13,7 @@ export {
   type ErrorCode,
   LeaseLostError,
   MigrationError,
+  NonDeterminismError,
   NotFoundError,
   StoreError,
   ValidationError,
@@ -65,6 +66,13 @@ export {
 export { Executions } from "./repositories/executions.js";
 export type { PageOptions } from "./repositories/key-cursor.js";
 export { KeyValue, type KvEntry, type KvSetOptions, type KvSweepOptions } from "./repositories/kv.js";
+export {
+  type RecordStep,
+  type RecordStepResult,
+  type StepCheckpoint,
+  type StepListOptions,
+  Steps,
+} from "./repositories/steps.js";
 export type {
   ChildTask,
   Task,

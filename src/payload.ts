@@ -8,7 +8,7 @@
 import { ValidationError } from "./errors.js";
 
 export interface PayloadLimits {
-  /** Largest serialized JSON value per field, in bytes (default 4 MiB). */
+  /** Largest serialized JSON value (or byte value: a step's output, a stream chunk) per field, in bytes (default 4 MiB). */
   jsonBytes: number;
 }
 
@@ -123,6 +123,33 @@ export function toJson(
     });
   }
   return text;
+}
+
+/** A value bound for a pair of columns, one JSONB and one bytea: exactly one of them is set. */
+export interface JsonOrBytes {
+  json: string | null;
+  bytes: Uint8Array | null;
+}
+
+/**
+ * Bytes (a Uint8Array, Buffer included) as they are, anything else as JSON (see toJson); bytes are held
+ * to the same size limit.
+ */
+export function toJsonOrBytes(
+  value: unknown,
+  field: string,
+  limits: PayloadLimits = DEFAULT_LIMITS,
+): JsonOrBytes {
+  if (!(value instanceof Uint8Array)) return { json: toJson(value, field, limits), bytes: null };
+  if (value.byteLength > limits.jsonBytes) {
+    throw new ValidationError(
+      `${field} is ${value.byteLength} bytes, over the limit of ${limits.jsonBytes}`,
+      {
+        field,
+      },
+    );
+  }
+  return { json: null, bytes: value };
 }
 
 /** Same as toJson, but `undefined` and `null` both mean SQL NULL. */

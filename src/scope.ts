@@ -10,6 +10,7 @@ import { Definitions } from "./repositories/definitions.js";
 import { DurableState } from "./repositories/durable-state.js";
 import { Executions } from "./repositories/executions.js";
 import { KeyValue } from "./repositories/kv.js";
+import { Steps } from "./repositories/steps.js";
 import { Tasks } from "./repositories/tasks.js";
 import { Timers } from "./repositories/timers.js";
 
@@ -25,6 +26,7 @@ export class StoreScope {
   readonly durableState: DurableState;
   readonly kv: KeyValue;
   readonly blobs: Blobs;
+  readonly steps: Steps;
 
   constructor(protected readonly context: StoreContext) {
     this.definitions = new Definitions(context);
@@ -38,6 +40,7 @@ export class StoreScope {
     this.durableState = new DurableState(context);
     this.kv = new KeyValue(context);
     this.blobs = new Blobs(context);
+    this.steps = new Steps(context);
   }
 
   /** Runs your own SQL (values only as `$n` parameters), in the transaction when called on one. */

@@ -54,9 +54,15 @@ export function checkOneOrMany<T extends string>(
   return list.map((item) => checkOneOf(item, allowed, field));
 }
 
-export function checkInteger(value: unknown, field: string, min: number): number {
-  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min) {
-    throw new ValidationError(`${field} must be an integer >= ${min}, got ${String(value)}`, { field });
+export function checkInteger(
+  value: unknown,
+  field: string,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min || value > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`;
+    throw new ValidationError(`${field} must be an integer ${range}, got ${String(value)}`, { field });
   }
   return value;
 }
