@@ -59,6 +59,16 @@ export class NonDeterminismError extends ConflictError {
   }
 }
 
+/** A write to a stream that was closed. Nothing was written. */
+export class StreamClosedError extends ConflictError {
+  constructor(
+    readonly executionId: string,
+    readonly stream: string,
+  ) {
+    super(`stream ${JSON.stringify(stream)} of execution ${executionId} is closed; it takes no more chunks`);
+  }
+}
+
 /** Bad input. Nothing was written. */
 export class ValidationError extends StoreError {
   override readonly code = "VALIDATION";

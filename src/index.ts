@@ -16,6 +16,7 @@ export {
   NonDeterminismError,
   NotFoundError,
   StoreError,
+  StreamClosedError,
   ValidationError,
 } from "./errors.js";
 export { isUuid, uuidv7 } from "./ids.js";
@@ -73,6 +74,15 @@ export {
   type StepListOptions,
   Steps,
 } from "./repositories/steps.js";
+export type {
+  StreamChunk,
+  StreamInfo,
+  StreamPage,
+  StreamReadOptions,
+  StreamTailOptions,
+  StreamWriteOptions,
+} from "./repositories/stream-types.js";
+export { Streams } from "./repositories/streams.js";
 export type {
   ChildTask,
   Task,

@@ -11,6 +11,7 @@ import { DurableState } from "./repositories/durable-state.js";
 import { Executions } from "./repositories/executions.js";
 import { KeyValue } from "./repositories/kv.js";
 import { Steps } from "./repositories/steps.js";
+import { Streams } from "./repositories/streams.js";
 import { Tasks } from "./repositories/tasks.js";
 import { Timers } from "./repositories/timers.js";
 
@@ -27,6 +28,7 @@ export class StoreScope {
   readonly kv: KeyValue;
   readonly blobs: Blobs;
   readonly steps: Steps;
+  readonly streams: Streams;
 
   constructor(protected readonly context: StoreContext) {
     this.definitions = new Definitions(context);
@@ -41,6 +43,7 @@ export class StoreScope {
     this.kv = new KeyValue(context);
     this.blobs = new Blobs(context);
     this.steps = new Steps(context);
+    this.streams = new Streams(context);
   }
 
   /** Runs your own SQL (values only as `$n` parameters), in the transaction when called on one. */

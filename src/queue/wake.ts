@@ -1,15 +1,21 @@
 /**
  * Wake-ups: enqueues, releases and retries send one NOTIFY naming the queues that got work, on a
  * channel per schema; workers listening for a queue claim at once instead of at their next poll.
- * Timers share the rule when they move due timers into the queue.
+ * Timers share the rule when they move due timers into the queue; streams wake their tails on a
+ * channel of their own.
  */
 
 import { createHash } from "node:crypto";
 import type { Queryable } from "../db/driver.js";
 
-/** The NOTIFY channel for a schema's queue; hashed because a channel name has at most 63 bytes. */
+/** A NOTIFY channel of one area of a schema; hashed because a channel name has at most 63 bytes. */
+export function schemaChannel(area: string, schema: string): string {
+  return `flowstore_${area}_${createHash("sha256").update(schema).digest("hex").slice(0, 16)}`;
+}
+
+/** The NOTIFY channel for a schema's queue. */
 export function jobsChannel(schema: string): string {
-  return `flowstore_jobs_${createHash("sha256").update(schema).digest("hex").slice(0, 16)}`;
+  return schemaChannel("jobs", schema);
 }
 
 /**

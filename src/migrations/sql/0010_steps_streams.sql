@@ -1,6 +1,6 @@
 -- 0010_steps_streams
--- Step checkpoints. They belong to an execution and lead with its id, so one execution's rows sit
--- together in the primary key (and, on Citus, on the execution's node).
+-- Step checkpoints and streams. Both belong to an execution and lead with its id, so one execution's
+-- rows sit together in each primary key (and, on Citus, on the execution's node).
 --
 -- No foreign key to executions: recording a step is one insert, and a key check would also lock the
 -- execution's row (FOR KEY SHARE) on every step, against every writer of that row. An engine may
@@ -19,4 +19,30 @@ create table :SCHEMA.steps (
   created_at timestamptz not null default now(),
   primary key (execution_id, step_number),
   check (output is null or output_bytes is null)
+);
+
+-- A stream's head: the index its next chunk gets, and whether it is closed. Every write updates this
+-- row in the statement that inserts the chunks, so the writers of one stream queue on its row lock and
+-- indexes are handed out without gaps (a write that rolls back takes its indexes back with it). No
+-- indexed column changes, so with room left on the page the update stays HOT.
+create table :SCHEMA.streams (
+  execution_id uuid not null,
+  name text not null,
+  next_index integer not null default 0,
+  closed_at timestamptz,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  primary key (execution_id, name)
+) with (fillfactor = 70);
+
+-- The chunks, in index order under their stream; each is JSON or bytes.
+create table :SCHEMA.stream_chunks (
+  execution_id uuid not null,
+  stream text not null,
+  chunk_index integer not null check (chunk_index >= 0),
+  data jsonb,
+  bytes bytea,
+  created_at timestamptz not null default now(),
+  primary key (execution_id, stream, chunk_index),
+  check ((data is null) <> (bytes is null))
 );
