@@ -23,6 +23,8 @@ import {
 } from "./repositories/execution-retention.js";
 import { checkOneOrMany } from "./repositories/input.js";
 import { type RunStatus, TERMINAL_STATUSES } from "./repositories/run-status.js";
+import { deleteStepsOf } from "./repositories/steps.js";
+import { deleteStreamsOf } from "./repositories/streams.js";
 import { deleteTasksOf } from "./repositories/tasks.js";
 import { deleteTimersOf } from "./repositories/timers.js";
 
@@ -56,6 +58,10 @@ export interface PruneResult {
    */
   deadJobs: number;
   blobs: number;
+  /** Step checkpoints of the pruned executions. */
+  steps: number;
+  /** Streams of the pruned executions (their chunks go with them). */
+  streams: number;
   /** Expired key-value entries swept (they were already invisible), after the executions. */
   expiredKv: number;
   /** Transactions committed. */
@@ -113,6 +119,8 @@ export async function prune(context: PruneContext, options: PruneOptions): Promi
     jobsHistory: 0,
     deadJobs: 0,
     blobs: 0,
+    steps: 0,
+    streams: 0,
     expiredKv: 0,
     batches: 0,
   };
@@ -128,6 +136,8 @@ export async function prune(context: PruneContext, options: PruneOptions): Promi
         external: blobs.external,
         ...(await deleteJobsOf(tx, ids)),
         timers: await deleteTimersOf(tx, ids),
+        steps: await deleteStepsOf(tx, ids),
+        streams: await deleteStreamsOf(tx, ids),
         // These three would go by cascade; deleted first so they can be counted.
         tasks: await deleteTasksOf(tx, ids),
         componentState: await deleteComponentStateOf(tx, ids),

@@ -109,9 +109,9 @@ export class Store extends StoreScope {
 
   /**
    * Deletes executions that finished before `finishedBefore`, with their tasks, component state,
-   * correlations, timers, jobs (and history) and blobs, in batches that each commit on their own; then
-   * completed-job history of no execution older than the cut, and expired key-value entries. Running
-   * executions and their children are never touched. Returns what it removed.
+   * correlations, timers, jobs (and history), blobs, step checkpoints and streams, in batches that each
+   * commit on their own; then completed-job history of no execution older than the cut, and expired
+   * key-value entries. Running executions and their children are never touched. Returns what it removed.
    */
   prune(options: PruneOptions): Promise<PruneResult> {
     return prune(

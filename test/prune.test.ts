@@ -1,6 +1,6 @@
 /** Retention: store.prune() removes finished executions with all they own, in batches, and nothing else. */
 import { describe, expect, it } from "vitest";
-import { type Store, ValidationError } from "../src/index.js";
+import { type Store, uuidv7, ValidationError } from "../src/index.js";
 import { forEachDriver } from "./harness.js";
 import { finishedExecutions } from "./workflow-fixtures.js";
 
@@ -26,6 +26,9 @@ async function seed(store: Store, definitionId: string, status: string, ageDays:
     [id],
   );
   await store.blobs.put(`blob-${id}`, Buffer.from(`content of ${id}`), { executionId: id });
+  await store.steps.record({ executionId: id, number: 0, name: "validate", output: { ok: true } });
+  await store.steps.record({ executionId: id, number: 1, name: "charge", error: new Error("declined") });
+  await store.streams.writeMany(id, "tokens", ["a", "b", "c"], { close: true });
   if (status !== "running") {
     await store.executions.update(id, { status: status as "completed" });
     await store.query(
@@ -58,7 +61,10 @@ async function rowsOf(store: Store, id: string): Promise<Record<string, number>>
        (select count(*)::int from ${s}.jobs_history where execution_id = $1) as "jobsHistory",
        (select count(*)::int from ${s}.blobs where execution_id = $1) as blobs,
        (select count(*)::int from ${s}.blob_chunks c join ${s}.blobs b on b.id = c.blob_id
-         where b.execution_id = $1) as chunks`,
+         where b.execution_id = $1) as chunks,
+       (select count(*)::int from ${s}.steps where execution_id = $1) as steps,
+       (select count(*)::int from ${s}.streams where execution_id = $1) as streams,
+       (select count(*)::int from ${s}.stream_chunks where execution_id = $1) as "streamChunks"`,
     [id],
   );
   return rows[0] as Record<string, number>;
@@ -94,6 +100,8 @@ forEachDriver((driver) => {
         jobsHistory: 2,
         deadJobs: 0,
         blobs: 2,
+        steps: 4,
+        streams: 2,
         expiredKv: 1,
         batches: 1,
       });
@@ -111,6 +119,9 @@ forEachDriver((driver) => {
           jobsHistory: 1,
           blobs: 1,
           chunks: 1,
+          steps: 2,
+          streams: 1,
+          streamChunks: 3,
         });
       }
       // The pruned blobs' chunks went too; other blobs and kv are untouched.
@@ -200,6 +211,17 @@ forEachDriver((driver) => {
       const store = await driver.open();
       const n = 250;
       await seedFinished(store, n);
+      // A checkpoint and a one-chunk stream each, and one of each under an id that is no execution.
+      const orphan = uuidv7();
+      await store.steps.record({ executionId: orphan, number: 0, name: "elsewhere" });
+      await store.streams.write(orphan, "s", "stays");
+      for (const insert of [
+        "steps (execution_id, step_number, name) select id, 0, 'a'",
+        "streams (execution_id, name, next_index) select id, 's', 1",
+        "stream_chunks (execution_id, stream, chunk_index, data) select id, 's', 0, '\"x\"'",
+      ]) {
+        await store.query(`insert into ${store.schema}.${insert} from ${store.schema}.executions`);
+      }
       const seen: number[] = [];
       const result = await store.prune({
         finishedBefore: new Date(Date.now() - DAY),
@@ -214,7 +236,13 @@ forEachDriver((driver) => {
         },
       });
       expect(seen).toEqual([100, 200, 250]);
-      expect(result).toMatchObject({ executions: 250, tasks: 250, batches: 3 });
+      expect(result).toMatchObject({ executions: 250, tasks: 250, steps: 250, streams: 250, batches: 3 });
+      expect(await store.steps.list(orphan)).toHaveLength(1);
+      expect(await store.streams.info(orphan, "s")).toEqual({ tailIndex: 0, closed: false });
+      const { rows } = await store.query<{ n: number }>(
+        `select count(*)::int as n from ${store.schema}.stream_chunks`,
+      );
+      expect(rows[0]?.n).toBe(1);
     });
 
     if (driver.concurrent) {

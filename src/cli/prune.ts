@@ -26,7 +26,7 @@ export function registerPruneCommand(program: Command, cli: CliContext): void {
   program
     .command("prune")
     .description(
-      "delete executions that finished before a cut, with their tasks, component state, correlations, timers, jobs and blobs (running trees are never touched), then completed-job history and dead jobs of no execution older than the cut",
+      "delete executions that finished before a cut, with their tasks, component state, correlations, timers, jobs, blobs, step checkpoints and streams (running trees are never touched), then completed-job history and dead jobs of no execution older than the cut",
     )
     .requiredOption("--older-than <age>", "finished longer ago than this: 30d, 12h, 90m, 2w")
     .addOption(
