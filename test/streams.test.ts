@@ -4,7 +4,7 @@ import path from "node:path";
 import { createInterface } from "node:readline";
 import { pathToFileURL } from "node:url";
 import fc from "fast-check";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, vi } from "vitest";
 import {
   ConflictError,
   type Store,
@@ -252,6 +252,20 @@ forEachDriver((driver) => {
       await writeSilently(store, executionId, "s", "quiet");
       await tail;
       expect(seen).toEqual(["a", "quiet"]);
+    });
+
+    it("polls where the driver cannot LISTEN", async () => {
+      const store = await driver.open();
+      // As on another process's embedded store, reached through its socket.
+      const capabilities = { ...store.driver.capabilities, listen: false };
+      Object.defineProperty(store.driver, "capabilities", { value: capabilities });
+      const listen = vi.spyOn(store.driver, "listen");
+      const executionId = uuidv7();
+      const tail = collect(store.streams.tail(executionId, "s", { pollIntervalMs: 20 }));
+      for (const chunk of ["a", "b", "c"]) await store.streams.write(executionId, "s", chunk);
+      await store.streams.close(executionId, "s");
+      expect(data(await tail)).toEqual(["a", "b", "c"]);
+      expect(listen).not.toHaveBeenCalled();
     });
 
     it("refuses bad input with a ValidationError and writes nothing", async () => {

@@ -41,7 +41,7 @@ function streamsChannel(schema: string): string {
   return schemaChannel("streams", schema);
 }
 
-/** What a stream's NOTIFY says: which stream. A UUID has a fixed length, so the name is the rest. */
+/** What a stream's NOTIFY says: which stream. A tail compares it whole with its own. */
 function notifyPayload(executionId: string, name: string): string {
   return `${executionId}:${name}`;
 }
