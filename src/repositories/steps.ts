@@ -4,7 +4,7 @@
  *
  * `record` is one statement: the first writer of (execution, number) wins, and any later writer gets
  * the recorded checkpoint back. A later writer that names another step gets a NonDeterminismError.
- * The execution need not be in `executions` (see migration 0009); retention deletes the checkpoints of
+ * The execution need not be in `executions` (see migration 0010); retention deletes the checkpoints of
  * the executions it prunes.
  */
 

@@ -4,7 +4,7 @@
  * reader reads from an index (negative: from the end) or tails the stream live. Each write sends a
  * NOTIFY in its own transaction, so a tail anywhere hears of the chunks as they commit.
  *
- * The execution need not be in `executions` (see migration 0009); retention deletes the streams of the
+ * The execution need not be in `executions` (see migration 0010); retention deletes the streams of the
  * executions it prunes.
  */
 
