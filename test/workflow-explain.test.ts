@@ -49,6 +49,7 @@ forEachDriver((driver) => {
         ["execution by id", () => store.executions.get(executionId)],
         ["execution by idempotency key", () => store.executions.findByIdempotencyKey("key-777")],
         ["executions by status, newest page", () => store.executions.list({ status: "waiting", limit: 20 })],
+        ["executions by workflow name", () => store.executions.list({ definitionName: "bulk", limit: 20 })],
         [
           "tasks by execution and status",
           () => store.tasks.list({ executionId: rootExecution, status: "running" }),
@@ -89,8 +90,8 @@ async function fill(store: Store, s: string): Promise<void> {
      values (gen_random_uuid(), 'bulk', 1, '{}', 'active') returning id`,
   );
   await store.query(
-    `insert into ${s}.executions (id, definition_id, status, idempotency_key, created_at)
-     select gen_random_uuid(), $1, (array['pending','running','waiting','completed'])[i % 4 + 1], 'key-' || i,
+    `insert into ${s}.executions (id, definition_id, name, status, idempotency_key, created_at)
+     select gen_random_uuid(), $1, 'bulk', (array['pending','running','waiting','completed'])[i % 4 + 1], 'key-' || i,
             now() - i * interval '1 second'
      from generate_series(1, 100000) i`,
     [rows[0]?.id],

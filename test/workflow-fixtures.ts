@@ -21,9 +21,9 @@ export async function execution(store: StoreScope, definitionId?: string) {
 export async function finishedExecutions(store: Store, n: number, ageDays: number): Promise<void> {
   const def = await definition(store);
   await store.query(
-    `insert into "${store.schema}".executions (id, definition_id, status, completed_at)
-     select gen_random_uuid(), $1, 'completed', now() - $3::int * interval '1 day' from generate_series(1, $2)`,
-    [def.id, n, ageDays],
+    `insert into "${store.schema}".executions (id, definition_id, name, status, completed_at)
+     select gen_random_uuid(), $1, $4, 'completed', now() - $3::int * interval '1 day' from generate_series(1, $2)`,
+    [def.id, n, ageDays, def.name],
   );
 }
 

@@ -17,10 +17,11 @@ import type { Sampler } from "./sampler.js";
 export const MAX_TASKS = 5_000;
 const TIMERS_DUE_SOON_MS = 5 * 60_000;
 
+/** The workflow an execution runs; a run started by name alone has no definition id or version. */
 export interface DefinitionRef {
-  id: string;
+  id: string | null;
   name: string;
-  version: number;
+  version: number | null;
 }
 
 /** An execution without its (possibly large) input, output and state. */
@@ -103,7 +104,7 @@ export class DashboardData {
   async execution(id: string) {
     const execution = await this.store.executions.get(id);
     const [definition, tasks, componentState, correlations, timers, jobs, children] = await Promise.all([
-      this.definition(execution.definitionId),
+      this.definition(execution),
       this.tasks(id),
       this.store.componentState.list(id),
       this.store.correlations.listForExecution(id),
@@ -148,7 +149,9 @@ export class DashboardData {
     return { retried: await this.store.jobs.retry([id]) };
   }
 
-  private async definition(id: string): Promise<DefinitionRef | null> {
+  private async definition(execution: Execution): Promise<DefinitionRef | null> {
+    const id = execution.definitionId;
+    if (id === null) return { id: null, name: execution.name, version: null };
     if (!this.definitions.has(id)) {
       const found = await this.store.definitions.get(id).catch(() => null);
       this.definitions.set(id, found && { id: found.id, name: found.name, version: found.version });
@@ -160,7 +163,7 @@ export class DashboardData {
     return {
       id: e.id,
       status: e.status,
-      definition: await this.definition(e.definitionId),
+      definition: await this.definition(e),
       parentExecutionId: e.parentExecutionId,
       createdAt: e.createdAt,
       updatedAt: e.updatedAt,

@@ -8,7 +8,10 @@ export type ExecutionStatus = RunStatus;
 
 export interface Execution {
   id: string;
-  definitionId: string;
+  /** The registered definition it runs; null for a run started by name with none registered. */
+  definitionId: string | null;
+  /** The workflow's name: its definition's, or the one it was started with. */
+  name: string;
   status: ExecutionStatus;
   input: unknown;
   output: unknown;
@@ -30,7 +33,10 @@ export interface Execution {
 
 export interface StartExecution {
   id?: string;
-  /** The definition to run: its id, or its name and version (no version: the newest active one). */
+  /**
+   * The definition to run: its id, or its name and version (no version: the newest active one). A
+   * name with no definition registered under it starts a run of that name with no definition.
+   */
   definitionId?: string;
   name?: string;
   version?: number;
@@ -55,10 +61,14 @@ export interface ExecutionPatch {
   metadata?: Record<string, unknown>;
 }
 
-/** The whole object, for engines that own it: every field not given is written as null. */
+/**
+ * The whole object, for engines that own it: every field not given is written as null. It needs a
+ * definitionId or a name (or both, when the name is the definition's).
+ */
 export interface ExecutionRecord {
   id: string;
-  definitionId: string;
+  definitionId?: string | null;
+  name?: string | null;
   status: ExecutionStatus;
   input?: unknown;
   output?: unknown;
@@ -83,7 +93,7 @@ export interface CancelExecutionOptions extends ExecutionWriteOptions {
 export interface ExecutionFilter {
   status?: ExecutionStatus | ExecutionStatus[];
   definitionId?: string;
-  /** Executions of any version of the definition with this name. */
+  /** Runs of the workflow with this name: of any version of its definition, or started by name alone. */
   definitionName?: string;
   parentExecutionId?: string;
   createdAfter?: Date;

@@ -4,13 +4,14 @@
  */
 
 import type { StoreContext } from "../context.js";
-import { ConflictError, NotFoundError, ValidationError } from "../errors.js";
+import { ConflictError, NotFoundError } from "../errors.js";
 import { checkText, toJsonOrNull } from "../payload.js";
-import { Definitions } from "./definitions.js";
 import {
   COLUMNS,
+  checkRecordNames,
   metadataJson,
   recordColumns,
+  resolveWorkflow,
   rethrowMissingDefinition,
   writeRecords,
 } from "./execution-records.js";
@@ -64,11 +65,15 @@ export class Executions {
     const metadata = this.metadata(input.metadata) ?? "{}";
     const parentExecutionId = optionalId(input.parentExecutionId, "parentExecutionId");
     const parentTaskId = optionalId(input.parentTaskId, "parentTaskId");
-    const definitionId = await this.definitionId(input);
-    const values = [id, definitionId, status, payload, metadata, key, parentExecutionId, parentTaskId];
+    const { definitionId, name } = await resolveWorkflow(this.context, input);
+    const values = [id, definitionId, status, payload, metadata, key, parentExecutionId, parentTaskId, name];
+    // Started by definition id, the run takes the definition's name; '' stands in for the name of a
+    // definition that does not exist, which the foreign key then refuses.
     const sql = `insert into ${this.q}.executions
-        (id, definition_id, status, input, metadata, idempotency_key, parent_execution_id, parent_task_id, started_at)
-      values ($1, $2, $3::text, $4::jsonb, $5::jsonb, $6, $7, $8, case when $3::text = 'running' then now() end)
+        (id, definition_id, name, status, input, metadata, idempotency_key, parent_execution_id, parent_task_id,
+         started_at)
+      values ($1, $2, coalesce($9::text, (select name from ${this.q}.definitions where id = $2), ''), $3::text,
+        $4::jsonb, $5::jsonb, $6, $7, $8, case when $3::text = 'running' then now() end)
       on conflict (idempotency_key) where idempotency_key is not null do nothing
       returning ${COLUMNS}`;
     // A racing start with the same key waits for the first to commit, then inserts nothing and reads
@@ -82,25 +87,6 @@ export class Executions {
       if (existing) return { execution: existing, created: false };
     }
     throw new ConflictError(`idempotency key ${key} is taken, but its execution cannot be read`);
-  }
-
-  private async definitionId(input: StartExecution): Promise<string> {
-    if (input.definitionId !== undefined) return checkId(input.definitionId, "definitionId");
-    if (input.name === undefined) {
-      throw new ValidationError("start needs a definitionId, or a definition name (and version)", {
-        field: "definitionId",
-      });
-    }
-    const definition = await new Definitions(this.context).find(input.name, input.version);
-    if (!definition) {
-      throw new NotFoundError(
-        input.version === undefined
-          ? `definition ${input.name} has no active version; activate one with ` +
-              `definitions.setStatus(id, "active"), or start one by number with executions.start({ name, version })`
-          : `definition ${input.name} has no version ${input.version}; definitions.list({ name }) lists the versions there are`,
-      );
-    }
-    return definition.id;
   }
 
   async get(id: string): Promise<Execution> {
@@ -175,19 +161,23 @@ export class Executions {
 
   /** Writes the whole object (inserting it if new); moving a terminal execution to another status is a conflict. */
   async upsert(execution: ExecutionRecord): Promise<Execution> {
-    const [row] = await writeRecords(this.context, recordColumns([execution], this.context.limits));
-    return row ?? this.explainMiss(execution.id, null, execution.status);
+    const columns = recordColumns([execution], this.context.limits);
+    const [row] = await writeRecords(this.context, columns);
+    if (row) return row;
+    await checkRecordNames(this.context, columns);
+    return this.explainMiss(execution.id, null, execution.status);
   }
 
   /** Many `upsert`s in one statement, all or none. Returned in the order given. */
   async upsertMany(executions: readonly ExecutionRecord[]): Promise<Execution[]> {
     if (executions.length === 0) return [];
-    const values = recordColumns(executions, this.context.limits);
+    const columns = recordColumns(executions, this.context.limits);
     // The ids as checked (lower case), which is how the rows come back.
-    const ids = values[0] as string[];
+    const ids = columns.id;
     return this.context.db.transaction(async (tx) => {
-      const rows = await writeRecords({ db: tx, q: this.q }, values);
+      const rows = await writeRecords({ db: tx, q: this.q }, columns);
       if (rows.length < executions.length) {
+        await checkRecordNames({ db: tx, q: this.q }, columns);
         const written = new Set(rows.map((row) => row.id));
         const slot = ids.findIndex((id) => !written.has(id));
         throw new ConflictError(
@@ -329,10 +319,7 @@ export class Executions {
       add((n) => `definition_id = ${n}`, checkId(filter.definitionId, "definitionId"));
     }
     if (filter.definitionName !== undefined) {
-      add(
-        (n) => `definition_id in (select id from ${this.q}.definitions where name = ${n})`,
-        checkText(filter.definitionName, "definitionName"),
-      );
+      add((n) => `name = ${n}`, checkText(filter.definitionName, "definitionName"));
     }
     if (filter.parentExecutionId !== undefined) {
       add((n) => `parent_execution_id = ${n}`, checkId(filter.parentExecutionId, "parentExecutionId"));

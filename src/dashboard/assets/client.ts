@@ -86,7 +86,7 @@ export const CLIENT_JS = String.raw`"use strict";
     return el("section", null, el("h2", null, title), body);
   }
   function definitionLabel(d) {
-    return d ? d.name + " v" + d.version : "-";
+    return d ? d.name + (d.version == null ? "" : " v" + d.version) : "-";
   }
 
   // ---- talking to /api ----

@@ -1,0 +1,11 @@
+-- 0011_engine_fields
+-- What engines built on the store need from its existing tables.
+
+-- An execution names its workflow. Engines that keep no definitions table start runs by name alone,
+-- so definition_id may be null; a run of a registered definition carries the definition's name too,
+-- which lets one index serve the list of a workflow's runs whether it is registered or not.
+alter table :SCHEMA.executions alter column definition_id drop not null;
+alter table :SCHEMA.executions add column name text;
+update :SCHEMA.executions e set name = d.name from :SCHEMA.definitions d where d.id = e.definition_id;
+alter table :SCHEMA.executions alter column name set not null;
+create index executions_name on :SCHEMA.executions (name, created_at, id);
