@@ -88,9 +88,11 @@ export type {
   Task,
   TaskFilter,
   TaskNode,
+  TaskPatch,
   TaskProgress,
   TaskRecord,
   TaskStatus,
+  TaskWriteOptions,
 } from "./repositories/task-types.js";
 export { Tasks } from "./repositories/tasks.js";
 export { type LeasedTimer, type ScheduleTimer, type Timer, Timers } from "./repositories/timers.js";

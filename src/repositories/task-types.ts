@@ -23,6 +23,10 @@ export interface Task {
   version: number;
   createdAt: Date;
   updatedAt: Date;
+  /** When the engine says the task started, finished and is to be tried again (null: not set). */
+  startedAt: Date | null;
+  completedAt: Date | null;
+  retryAt: Date | null;
 }
 
 /** A task as written by upsert: fields not given are written as null (or their default). */
@@ -44,6 +48,37 @@ export interface TaskRecord {
   error?: unknown;
   /** Default 1. */
   attempt?: number;
+  /** Dates from the year 1000 to 9999, kept as given. */
+  startedAt?: Date | null;
+  completedAt?: Date | null;
+  retryAt?: Date | null;
+}
+
+/**
+ * The fields `update` changes: only those given; `null` clears one that may be empty. The task's
+ * identity and place (taskExecId, taskId, executionId, parentId) are not among them.
+ */
+export type TaskPatch = Partial<
+  Pick<
+    TaskRecord,
+    | "status"
+    | "workflowId"
+    | "executionType"
+    | "agentId"
+    | "toolId"
+    | "input"
+    | "output"
+    | "error"
+    | "attempt"
+    | "startedAt"
+    | "completedAt"
+    | "retryAt"
+  >
+>;
+
+export interface TaskWriteOptions {
+  /** Write only if the task is at this version; otherwise a ConflictError and nothing is written. */
+  expectedVersion?: number;
 }
 
 /** A child created under a parent: it takes the parent's execution and workflow. */

@@ -4,43 +4,29 @@
  */
 
 import type { SqlContext, StoreContext } from "../context.js";
-import type { Queryable } from "../db/driver.js";
 import { ConflictError, NotFoundError, ValidationError } from "../errors.js";
-import { checkText, toJsonOrNull } from "../payload.js";
+import { checkText } from "../payload.js";
 import {
-  checkDistinct,
   checkId,
-  checkInteger,
   checkLimit,
-  checkOneOf,
   checkOneOrMany,
-  idOrNew,
   optionalId,
-  optionalText,
+  optionalVersion,
   requireTransaction,
 } from "./input.js";
 import { CURSOR_AT, decodeCursor, type Page, toPage } from "./keyset.js";
 import { countsByStatus, RUN_STATUSES } from "./run-status.js";
-import type { ChildTask, Task, TaskFilter, TaskNode, TaskProgress, TaskRecord } from "./task-types.js";
-
-const COLUMNS = `task_exec_id as "taskExecId", task_id as "taskId", execution_id as "executionId",
-  workflow_id as "workflowId", status, execution_type as "executionType", parent_id as "parentId",
-  agent_id as "agentId", tool_id as "toolId", input, output, error, attempt, version,
-  created_at as "createdAt", updated_at as "updatedAt"`;
-
-interface Columns {
-  taskExecId: string[];
-  taskId: string[];
-  workflowId: (string | null)[];
-  status: string[];
-  executionType: string[];
-  agentId: (string | null)[];
-  toolId: (string | null)[];
-  input: (string | null)[];
-  output: (string | null)[];
-  error: (string | null)[];
-  attempt: number[];
-}
+import { COLUMNS, type Columns, patchAssignments, taskColumns, writeTasks } from "./task-records.js";
+import type {
+  ChildTask,
+  Task,
+  TaskFilter,
+  TaskNode,
+  TaskPatch,
+  TaskProgress,
+  TaskRecord,
+  TaskWriteOptions,
+} from "./task-types.js";
 
 /** A checked batch of task records, one array per column. */
 interface Batch {
@@ -58,7 +44,8 @@ export class Tasks {
 
   /** Inserts the task, or overwrites every field of the one with this taskExecId (same execution only). */
   async upsert(task: TaskRecord): Promise<Task> {
-    const [row] = await this.write(this.context.db, this.records([task]));
+    const { columns, executionIds, parentIds } = this.records([task]);
+    const [row] = await writeTasks(this.context.db, this.q, columns, executionIds, parentIds);
     if (row) return row;
     throw new ConflictError(`task ${task.taskExecId} belongs to another execution; nothing was written`);
   }
@@ -67,8 +54,9 @@ export class Tasks {
   async upsertMany(tasks: readonly TaskRecord[]): Promise<Task[]> {
     if (tasks.length === 0) return [];
     const records = this.records(tasks);
+    const { columns, executionIds, parentIds } = records;
     const rows = await this.context.db.transaction(async (tx) => {
-      const written = await this.write(tx, records);
+      const written = await writeTasks(tx, this.q, columns, executionIds, parentIds);
       if (written.length < tasks.length) {
         throw new ConflictError("a task in the batch belongs to another execution; nothing was written");
       }
@@ -80,79 +68,38 @@ export class Tasks {
 
   private records(tasks: readonly TaskRecord[]): Batch {
     return {
-      columns: this.columns(tasks),
+      columns: taskColumns(tasks, this.context.limits),
       executionIds: tasks.map((task) => checkId(task.executionId, "executionId")),
       parentIds: tasks.map((task) => optionalId(task.parentId, "parentId")),
     };
   }
 
-  private async write(db: Queryable, { columns, executionIds, parentIds }: Batch): Promise<Task[]> {
-    const { rows } = await db
-      .query<Task>(
-        `insert into ${this.q}.tasks as t (task_exec_id, task_id, execution_id, workflow_id, status,
-           execution_type, parent_id, agent_id, tool_id, input, output, error, attempt)
-         select * from unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::text[],
-                              $7::uuid[], $8::text[], $9::text[], $10::jsonb[], $11::jsonb[], $12::jsonb[],
-                              $13::int[])
-         on conflict (task_exec_id) do update set
-           task_id = excluded.task_id, workflow_id = excluded.workflow_id, status = excluded.status,
-           execution_type = excluded.execution_type, parent_id = excluded.parent_id,
-           agent_id = excluded.agent_id, tool_id = excluded.tool_id, input = excluded.input,
-           output = excluded.output, error = excluded.error, attempt = excluded.attempt,
-           version = t.version + 1, updated_at = now()
-         where t.execution_id = excluded.execution_id
-         returning ${COLUMNS}`,
-        [
-          columns.taskExecId,
-          columns.taskId,
-          executionIds,
-          columns.workflowId,
-          columns.status,
-          columns.executionType,
-          parentIds,
-          columns.agentId,
-          columns.toolId,
-          columns.input,
-          columns.output,
-          columns.error,
-          columns.attempt,
-        ],
-      )
-      .catch(rethrowMissingExecution);
-    return rows;
-  }
-
-  /** Checks every task and lays the batch out as one array per column, for unnest. */
-  private columns(tasks: readonly (ChildTask | TaskRecord)[]): Columns {
-    const c: Columns = {
-      taskExecId: [],
-      taskId: [],
-      workflowId: [],
-      status: [],
-      executionType: [],
-      agentId: [],
-      toolId: [],
-      input: [],
-      output: [],
-      error: [],
-      attempt: [],
-    };
-    const json = (value: unknown, field: string) => toJsonOrNull(value, field, this.context.limits);
-    for (const task of tasks) {
-      c.taskExecId.push(idOrNew(task.taskExecId, "taskExecId"));
-      c.taskId.push(checkText(task.taskId, "taskId", 1024));
-      c.workflowId.push(optionalText(task.workflowId, "workflowId", 1024));
-      c.status.push(checkOneOf(task.status ?? "pending", RUN_STATUSES, "status"));
-      c.executionType.push(checkText(task.executionType ?? "basic", "executionType"));
-      c.agentId.push(optionalText(task.agentId, "agentId", 1024));
-      c.toolId.push(optionalText(task.toolId, "toolId", 1024));
-      c.input.push(json(task.input, "input"));
-      c.output.push(json(task.output, "output"));
-      c.error.push(json(task.error, "error"));
-      c.attempt.push(checkInteger(task.attempt ?? 1, "attempt", 0));
-    }
-    checkDistinct(c.taskExecId, "taskExecId");
-    return c;
+  /**
+   * Changes only the fields given (`null` clears a field that may be empty), in one statement. With
+   * `expectedVersion`, a task at another version is a ConflictError and nothing is written.
+   */
+  async update(taskExecId: string, patch: TaskPatch, options: TaskWriteOptions = {}): Promise<Task> {
+    checkId(taskExecId, "taskExecId");
+    const expected = optionalVersion(options.expectedVersion);
+    const values: unknown[] = [taskExecId, expected];
+    const assignments = patchAssignments(patch, values, this.context.limits);
+    const { rows } = await this.context.db.query<Task>(
+      `update ${this.q}.tasks
+       set ${[...assignments, "version = version + 1", "updated_at = now()"].join(", ")}
+       where task_exec_id = $1 and ($2::bigint is null or version = $2)
+       returning ${COLUMNS}`,
+      values,
+    );
+    if (rows[0]) return rows[0];
+    const { rows: found } = await this.context.db.query<{ version: number }>(
+      `select version from ${this.q}.tasks where task_exec_id = $1`,
+      [taskExecId],
+    );
+    const row = found[0];
+    if (!row) throw new NotFoundError(`task ${taskExecId} not found`);
+    throw new ConflictError(
+      `task ${taskExecId} is at version ${row.version}, not the expected ${expected}; nothing was written`,
+    );
   }
 
   async get(taskExecId: string): Promise<Task> {
@@ -322,47 +269,28 @@ export class Tasks {
     if (!Array.isArray(children))
       throw new ValidationError("children must be an array", { field: "children" });
     if (children.length === 0) return [];
-    const c = this.columns(children);
+    const c = taskColumns(children, this.context.limits);
     const { rows } = await this.context.db.query<Task>(
       `insert into ${this.q}.tasks (task_exec_id, task_id, execution_id, workflow_id, status, execution_type,
-         parent_id, agent_id, tool_id, input, output, error, attempt)
+         parent_id, agent_id, tool_id, input, output, error, attempt, started_at, completed_at, retry_at)
        select u.task_exec_id, u.task_id, p.execution_id, coalesce(u.workflow_id, p.workflow_id), u.status,
-         u.execution_type, p.task_exec_id, u.agent_id, u.tool_id, u.input, u.output, u.error, u.attempt
+         u.execution_type, p.task_exec_id, u.agent_id, u.tool_id, u.input, u.output, u.error, u.attempt,
+         u.started_at, u.completed_at, u.retry_at
        from ${this.q}.tasks p,
          unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-                $9::jsonb[], $10::jsonb[], $11::jsonb[], $12::int[])
+                $9::jsonb[], $10::jsonb[], $11::jsonb[], $12::int[], $13::timestamptz[],
+                $14::timestamptz[], $15::timestamptz[])
            as u(task_exec_id, task_id, workflow_id, status, execution_type, agent_id, tool_id,
-                input, output, error, attempt)
+                input, output, error, attempt, started_at, completed_at, retry_at)
        where p.task_exec_id = $1
        returning ${COLUMNS}`,
-      [
-        parentId,
-        c.taskExecId,
-        c.taskId,
-        c.workflowId,
-        c.status,
-        c.executionType,
-        c.agentId,
-        c.toolId,
-        c.input,
-        c.output,
-        c.error,
-        c.attempt,
-      ],
+      // The columns in the order of taskColumns, which is the order of $2..$15.
+      [parentId, ...Object.values(c)],
     );
     if (rows.length === 0) throw new NotFoundError(`parent task ${parentId} not found`);
     const byId = new Map(rows.map((row) => [row.taskExecId, row]));
     return c.taskExecId.map((id) => byId.get(id) as Task);
   }
-}
-
-function rethrowMissingExecution(error: unknown): never {
-  if (error instanceof ValidationError && error.sqlState === "23503") {
-    throw new NotFoundError("the task's execution does not exist; nothing was written", {
-      cause: error.cause ?? error,
-    });
-  }
-  throw error;
 }
 
 /** Retention: deletes the tasks of these executions; returns how many. */

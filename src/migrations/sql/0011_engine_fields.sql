@@ -9,3 +9,10 @@ alter table :SCHEMA.executions add column name text;
 update :SCHEMA.executions e set name = d.name from :SCHEMA.definitions d where d.id = e.definition_id;
 alter table :SCHEMA.executions alter column name set not null;
 create index executions_name on :SCHEMA.executions (name, created_at, id);
+
+-- When a task started, finished and is to be tried again, as the engine says. Not indexed: an update
+-- that sets them stays HOT.
+alter table :SCHEMA.tasks
+  add column started_at timestamptz,
+  add column completed_at timestamptz,
+  add column retry_at timestamptz;
