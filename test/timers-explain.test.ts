@@ -6,61 +6,11 @@
  * only, as in workflow-explain.test.ts.
  */
 import { describe, expect, it } from "vitest";
-import type { Logger, Store } from "../src/index.js";
-import { forEachDriver, type TestDriver } from "./harness.js";
+import type { Store } from "../src/index.js";
+import { expectNoSeqScan, openRecording } from "./explain.js";
+import { forEachDriver } from "./harness.js";
 
-interface PlanNode {
-  "Node Type": string;
-  "Index Name"?: string;
-  "Index Cond"?: string;
-  Filter?: string;
-  Plans?: PlanNode[];
-}
-
-function nodes(plan: PlanNode): PlanNode[] {
-  return [plan, ...(plan.Plans ?? []).flatMap(nodes)];
-}
-
-/** A store that records the statements it sends, with their values. */
-async function openRecording(driver: TestDriver) {
-  const statements: { sql: string; values: unknown[] }[] = [];
-  const ignore = () => {};
-  const logger: Logger = {
-    debug: (entry) => {
-      statements.push({ sql: entry.sql as string, values: (entry.values as unknown[]) ?? [] });
-    },
-    info: ignore,
-    warn: ignore,
-    error: ignore,
-  };
-  const store = await driver.open({ logStatements: { values: true }, logger });
-  /** Runs `call`, then EXPLAINs the statement it sent on the timers table. */
-  const planOf = async (call: () => Promise<unknown>) => {
-    statements.length = 0;
-    await call();
-    const statement = statements.find((st) => st.sql.includes(".timers"));
-    expect(statement).toBeDefined();
-    const { rows } = await store.query<{ "QUERY PLAN": [{ Plan: PlanNode }] }>(
-      `explain (format json) ${statement?.sql}`,
-      statement?.values,
-    );
-    const all = nodes(rows[0]?.["QUERY PLAN"][0].Plan as PlanNode);
-    const shown = JSON.stringify(
-      all.map((n) =>
-        [
-          n["Node Type"],
-          n["Index Name"],
-          n["Index Cond"] && `cond ${n["Index Cond"]}`,
-          n.Filter && `filter ${n.Filter}`,
-        ]
-          .filter(Boolean)
-          .join(" "),
-      ),
-    );
-    return { nodes: all, shown };
-  };
-  return { store, planOf };
-}
+const onTimers = (sql: string) => sql.includes(".timers");
 
 /** 2,000 executions with timers named step-0 .. step-9 each, and 100 timers of no execution. */
 async function fill(store: Store): Promise<void> {
@@ -80,7 +30,7 @@ async function fill(store: Store): Promise<void> {
 forEachDriver((driver) => {
   describe.skipIf(!driver.concurrent)("timer indexes", () => {
     it("cancel and list by execution use the (execution, name) index on 20,000 timers", async () => {
-      const { store, planOf } = await openRecording(driver);
+      const { store, planOf } = await openRecording(driver, onTimers);
       await fill(store);
       const execution = "00000000-0000-4000-8000-000000000400"; // timers 10240 .. 10249
       expect(await store.timers.list(execution)).toHaveLength(10);
@@ -94,12 +44,7 @@ forEachDriver((driver) => {
       ];
       for (const [name, call] of calls) {
         const plan = await planOf(call);
-        expect
-          .soft(
-            plan.nodes.map((n) => n["Node Type"]),
-            `${name}: ${plan.shown}`,
-          )
-          .not.toContain("Seq Scan");
+        expectNoSeqScan(plan, name);
         // The index must find the execution's entries, not be walked whole with the execution as a filter.
         const byExecution = plan.nodes.some(
           (n) =>
@@ -117,7 +62,7 @@ forEachDriver((driver) => {
     });
 
     it("next() reads timers_due, not the whole table, with some timers leased", async () => {
-      const { store, planOf } = await openRecording(driver);
+      const { store, planOf } = await openRecording(driver, onTimers);
       await fill(store);
       await store.query(
         `update "${store.schema}".timers set fire_at = now() - interval '1 minute' where name like 'global-%'`,

@@ -1,0 +1,77 @@
+/**
+ * Reading the plans of the statements a repository actually sends: a store that records each statement
+ * with its values (through statement logging), and EXPLAIN of the one a call sent.
+ */
+import { expect } from "vitest";
+import type { Logger } from "../src/index.js";
+import type { TestDriver } from "./harness.js";
+
+export interface PlanNode {
+  "Node Type": string;
+  "Index Name"?: string;
+  "Index Cond"?: string;
+  Filter?: string;
+  "Shared Hit Blocks"?: number;
+  "Shared Read Blocks"?: number;
+  Plans?: PlanNode[];
+}
+
+export function nodes(plan: PlanNode): PlanNode[] {
+  return [plan, ...(plan.Plans ?? []).flatMap(nodes)];
+}
+
+/**
+ * A store that records the statements it sends; `planOf` EXPLAINs the one a call sent that `pick`
+ * names. With `analyze`, the statement runs again and `blocks` counts the pages it read, a measure of
+ * the work it does that does not depend on the machine's speed.
+ */
+export async function openRecording(driver: TestDriver, pick: (sql: string) => boolean) {
+  const statements: { sql: string; values: unknown[] }[] = [];
+  const ignore = () => {};
+  const logger: Logger = {
+    debug: (entry) => {
+      statements.push({ sql: entry.sql as string, values: (entry.values as unknown[]) ?? [] });
+    },
+    info: ignore,
+    warn: ignore,
+    error: ignore,
+  };
+  const store = await driver.open({ logStatements: { values: true }, logger });
+  const planOf = async (call: () => Promise<unknown>, { analyze = false } = {}) => {
+    statements.length = 0;
+    await call();
+    const statement = statements.find((st) => pick(st.sql));
+    expect(statement).toBeDefined();
+    const { rows } = await store.query<{ "QUERY PLAN": [{ Plan: PlanNode }] }>(
+      `explain (${analyze ? "analyze, buffers, " : ""}format json) ${statement?.sql}`,
+      statement?.values,
+    );
+    const root = rows[0]?.["QUERY PLAN"][0].Plan as PlanNode;
+    const all = nodes(root);
+    const shown = JSON.stringify(
+      all.map((n) =>
+        [
+          n["Node Type"],
+          n["Index Name"],
+          n["Index Cond"] && `cond ${n["Index Cond"]}`,
+          n.Filter && `filter ${n.Filter}`,
+        ]
+          .filter(Boolean)
+          .join(" "),
+      ),
+    );
+    const blocks = (root["Shared Hit Blocks"] ?? 0) + (root["Shared Read Blocks"] ?? 0);
+    return { nodes: all, shown, blocks };
+  };
+  return { store, planOf };
+}
+
+/** Expects, softly, that the plan reads no table whole. */
+export function expectNoSeqScan(plan: { nodes: PlanNode[]; shown: string }, name: string): void {
+  expect
+    .soft(
+      plan.nodes.map((n) => n["Node Type"]),
+      `${name}: ${plan.shown}`,
+    )
+    .not.toContain("Seq Scan");
+}
