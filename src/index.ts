@@ -66,7 +66,16 @@ export {
 } from "./repositories/execution-types.js";
 export { Executions } from "./repositories/executions.js";
 export type { PageOptions } from "./repositories/key-cursor.js";
-export { KeyValue, type KvEntry, type KvSetOptions, type KvSweepOptions } from "./repositories/kv.js";
+export { KeyValue } from "./repositories/kv.js";
+export type {
+  KvEntry,
+  KvListOptions,
+  KvPrefixListOptions,
+  KvSetIfAbsentResult,
+  KvSetManyEntry,
+  KvSetOptions,
+  KvSweepOptions,
+} from "./repositories/kv-types.js";
 export {
   type RecordStep,
   type RecordStepResult,

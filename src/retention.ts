@@ -5,6 +5,8 @@
  * Which executions may go is the executions' rule (repositories/execution-retention.ts); what each
  * owns, each area deletes. A running execution is never deleted and never loses its parent.
  *
+ * Key-value entries owned by an execution go with it.
+ *
  * Completed jobs kept in jobs_history whose execution is none or gone go by their own completion time,
  * when the prune includes completed executions; dead jobs of no (or a gone) execution go by the time
  * they went dead, when it includes failed executions; expired key-value entries are swept last.
@@ -22,6 +24,7 @@ import {
   lockPrunableExecutions,
 } from "./repositories/execution-retention.js";
 import { checkOneOrMany } from "./repositories/input.js";
+import { deleteKvOf } from "./repositories/kv.js";
 import { type RunStatus, TERMINAL_STATUSES } from "./repositories/run-status.js";
 import { deleteStepsOf } from "./repositories/steps.js";
 import { deleteStreamsOf } from "./repositories/streams.js";
@@ -62,6 +65,8 @@ export interface PruneResult {
   steps: number;
   /** Streams of the pruned executions (their chunks go with them). */
   streams: number;
+  /** Key-value entries owned by the pruned executions (set with `{ owner: executionId }`). */
+  kv: number;
   /** Expired key-value entries swept (they were already invisible), after the executions. */
   expiredKv: number;
   /** Transactions committed. */
@@ -121,6 +126,7 @@ export async function prune(context: PruneContext, options: PruneOptions): Promi
     blobs: 0,
     steps: 0,
     streams: 0,
+    kv: 0,
     expiredKv: 0,
     batches: 0,
   };
@@ -138,6 +144,7 @@ export async function prune(context: PruneContext, options: PruneOptions): Promi
         timers: await deleteTimersOf(tx, ids),
         steps: await deleteStepsOf(tx, ids),
         streams: await deleteStreamsOf(tx, ids),
+        kv: await deleteKvOf(tx, ids),
         // These three would go by cascade; deleted first so they can be counted.
         tasks: await deleteTasksOf(tx, ids),
         componentState: await deleteComponentStateOf(tx, ids),

@@ -1,13 +1,15 @@
 /**
  * Property-based, as input-fuzz.test.ts: the write methods engines sit on. Starting a run by a
- * workflow name (registered or not), a task's partial update and its dates.
+ * workflow name (registered or not), a task's partial update and its dates, and the kv writes of
+ * many entries, insert-if-absent, owners and their deletion.
  */
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
-import type { Store, TaskPatch } from "../src/index.js";
+import { isUuid, type Store, type TaskPatch } from "../src/index.js";
 import {
   asJson,
   badUuid,
+  bytesOf,
   checkProperty,
   date,
   json,
@@ -21,6 +23,14 @@ import { forEachDriver } from "./harness.js";
 
 const optionalNumber = fc.oneof(fc.constant(undefined), number);
 const optionalDate = fc.oneof(fc.constant(undefined), date);
+const value = fc.oneof(fc.string(), fc.uint8Array({ maxLength: 20 }), fc.constantFrom<unknown>(null, 1, {}));
+/** An owner as the store keeps it: a UUID in lower case. */
+const ownerAsKept = (o: unknown) => (o === undefined ? null : isUuid(o) ? o.toLowerCase() : o);
+const owner = fc.oneof(
+  fc.constant(undefined),
+  text,
+  uuid.map((id) => id.toUpperCase()),
+);
 
 forEachDriver((driver) => {
   describe("engine write methods, fuzzed", () => {
@@ -130,5 +140,74 @@ forEachDriver((driver) => {
           },
         ),
       ));
+
+    it("kv.setMany", () =>
+      checkProperty(
+        [
+          text,
+          fc.array(
+            fc.record({ key: text, value, ttlMs: optionalNumber, owner }, { requiredKeys: ["key", "value"] }),
+            {
+              maxLength: 4,
+            },
+          ),
+        ],
+        (prefix, entries) =>
+          writeOrRefuse(
+            store,
+            () => store.kv.setMany(prefix as string, entries as never),
+            async (versions) => {
+              expect(versions).toHaveLength(entries.length);
+              const keys = entries.map((e) => e.key as string);
+              const read = await store.kv.getMany(prefix as string, keys);
+              for (const [i, e] of entries.entries()) {
+                if (read[i] === undefined && typeof e.ttlMs === "number" && e.ttlMs < 60_000) continue;
+                expect(read[i]?.version).toBe(versions[i]?.version);
+                expect(Buffer.from(read[i]?.value ?? [])).toEqual(bytesOf(e.value));
+                expect(read[i]?.owner).toBe(ownerAsKept(e.owner));
+              }
+            },
+          ),
+      ));
+
+    it("kv.setIfAbsent", () =>
+      checkProperty(
+        [text, text, value, optionalNumber, owner, fc.boolean()],
+        async (prefix, key, v, ttlMs, o, exists) => {
+          if (exists) await store.kv.set(prefix as string, key as string, "there").catch(() => undefined);
+          await writeOrRefuse(
+            store,
+            () =>
+              store.kv.setIfAbsent(prefix as string, key as string, v as string, {
+                ttlMs: ttlMs as number | undefined,
+                owner: o as string | undefined,
+              }),
+            async (result) => {
+              const read = await store.kv.get(prefix as string, key as string);
+              if (read === undefined && typeof ttlMs === "number" && ttlMs < 60_000) return;
+              expect(read?.version).toBe(result.version);
+              if (result.created) expect(Buffer.from(read?.value ?? [])).toEqual(bytesOf(v));
+            },
+          );
+        },
+      ));
+
+    it("kv.deleteByOwner", () =>
+      checkProperty([owner, fc.boolean()], async (o, written) => {
+        if (written && typeof o === "string") {
+          await store.kv.set("owned", "k", "v", { owner: o }).catch(() => undefined);
+        }
+        await writeOrRefuse(
+          store,
+          () => store.kv.deleteByOwner(o as string),
+          async (deleted) => {
+            expect(Number.isInteger(deleted) && deleted >= 0).toBe(true);
+            const left = await store.query(`select 1 from ${store.schema}.kv where owner = $1`, [
+              ownerAsKept(o),
+            ]);
+            expect(left.rows).toEqual([]);
+          },
+        );
+      }));
   });
 });

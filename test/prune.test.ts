@@ -29,6 +29,7 @@ async function seed(store: Store, definitionId: string, status: string, ageDays:
   await store.steps.record({ executionId: id, number: 0, name: "validate", output: { ok: true } });
   await store.steps.record({ executionId: id, number: 1, name: "charge", error: new Error("declined") });
   await store.streams.writeMany(id, "tokens", ["a", "b", "c"], { close: true });
+  await store.kv.set("owned", `entry-${id}`, "x", { owner: id.toUpperCase() });
   if (status !== "running") {
     await store.executions.update(id, { status: status as "completed" });
     await store.query(
@@ -60,6 +61,7 @@ async function rowsOf(store: Store, id: string): Promise<Record<string, number>>
        (select count(*)::int from ${s}.jobs where execution_id = $1) as jobs,
        (select count(*)::int from ${s}.jobs_history where execution_id = $1) as "jobsHistory",
        (select count(*)::int from ${s}.blobs where execution_id = $1) as blobs,
+       (select count(*)::int from ${s}.kv where owner = $1::text) as kv,
        (select count(*)::int from ${s}.blob_chunks c join ${s}.blobs b on b.id = c.blob_id
          where b.execution_id = $1) as chunks,
        (select count(*)::int from ${s}.steps where execution_id = $1) as steps,
@@ -102,6 +104,7 @@ forEachDriver((driver) => {
         blobs: 2,
         steps: 4,
         streams: 2,
+        kv: 2,
         expiredKv: 1,
         batches: 1,
       });
@@ -118,6 +121,7 @@ forEachDriver((driver) => {
           jobs: 1,
           jobsHistory: 1,
           blobs: 1,
+          kv: 1,
           chunks: 1,
           steps: 2,
           streams: 1,

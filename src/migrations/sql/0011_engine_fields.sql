@@ -16,3 +16,8 @@ alter table :SCHEMA.tasks
   add column started_at timestamptz,
   add column completed_at timestamptz,
   add column retry_at timestamptz;
+
+-- A kv entry may belong to an owner (an execution's id, or any key of the caller's): retention deletes
+-- an execution's entries with it, and deleteByOwner those of any owner, through this index.
+alter table :SCHEMA.kv add column owner text collate "C";
+create index kv_owner on :SCHEMA.kv (owner) where owner is not null;
