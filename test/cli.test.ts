@@ -182,6 +182,19 @@ describe("flowstore command", () => {
     expect(json.items).toMatchObject([{ key: "theme", value: "dark äö", encoding: "utf8", version: 1 }]);
   });
 
+  it("lists executions with their workflow's name, registered or not", async () => {
+    const store = await openStore({ connection: url, schema, migrate: false });
+    try {
+      const { execution } = await store.executions.start({ name: "adhoc-flow" });
+      const list = await flowstore(["executions", "list", "--definition", "adhoc-flow"]);
+      expect(list).toMatchObject({ code: 0, stderr: "" });
+      expect(list.stdout).toContain(execution.id);
+      expect(list.stdout).toContain("adhoc-flow");
+    } finally {
+      await store.close();
+    }
+  });
+
   it("puts and gets a file as a blob, byte for byte", async () => {
     const source = path.join(work, "data.bin");
     const content = Buffer.alloc(3 * 1024 * 1024 + 123);

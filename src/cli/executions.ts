@@ -14,7 +14,7 @@ export function registerExecutionCommands(program: Command, cli: CliContext): vo
     .command("list")
     .description("executions, newest first, a page at a time")
     .addOption(new Option("--status <status>", "one status only").choices([...EXECUTION_STATUSES]))
-    .option("--definition <name>", "executions of this definition (any version)")
+    .option("--definition <name>", "runs of the workflow with this name (any version, or none registered)")
     .option("--limit <n>", "page size", "50")
     .option("--cursor <cursor>", "the nextCursor of the previous page")
     .addHelpText("after", "\nExample:\n  $ flowstore executions list --status failed --limit 20 --json")
@@ -31,6 +31,7 @@ export function registerExecutionCommands(program: Command, cli: CliContext): vo
           const table = columns(
             page.items.map((e) => ({
               id: e.id,
+              workflow: e.name,
               status: e.status,
               created: e.createdAt,
               duration: duration(e.startedAt ?? e.createdAt, e.completedAt),
