@@ -107,6 +107,26 @@ forEachDriver((driver) => {
       expect((await store.kv.get("p", "counter"))?.version).toBe(2);
     });
 
+    it("batches that share keys, given in opposite orders at once, all commit", async () => {
+      const store = await driver.open();
+      const keys = Array.from({ length: 200 }, (_, i) => `k${String(i).padStart(3, "0")}`);
+      await store.kv.setMany(
+        "p",
+        keys.map((key) => ({ key, value: "0" })),
+      );
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 8 }, (_, b) =>
+          store.kv.setMany(
+            "p",
+            (b % 2 ? [...keys].reverse() : keys).map((key) => ({ key, value: String(b) })),
+          ),
+        ),
+      );
+      expect(outcomes.filter((o) => o.status === "rejected")).toEqual([]);
+      const entries = await store.kv.getMany("p", keys);
+      expect(new Set(entries.map((e) => e?.version))).toEqual(new Set([9]));
+    });
+
     it("hides an entry once its TTL has passed", async () => {
       const store = await driver.open();
       await store.kv.set("p", "short", "x", { ttlMs: 1 });
