@@ -133,14 +133,20 @@ export interface JsonOrBytes {
 
 /**
  * Bytes (a Uint8Array, Buffer included) as they are, anything else as JSON (see toJson); bytes are held
- * to the same size limit.
+ * to the same size limit. Other binary shapes (an ArrayBuffer, a DataView, other typed arrays) are
+ * refused: JSON would keep them as `{}` or as an object of indexes, not as bytes.
  */
 export function toJsonOrBytes(
   value: unknown,
   field: string,
   limits: PayloadLimits = DEFAULT_LIMITS,
 ): JsonOrBytes {
-  if (!(value instanceof Uint8Array)) return { json: toJson(value, field, limits), bytes: null };
+  if (!(value instanceof Uint8Array)) {
+    if (value instanceof ArrayBuffer || ArrayBuffer.isView(value)) {
+      throw new ValidationError(`${field} holds binary data: give bytes as a Uint8Array`, { field });
+    }
+    return { json: toJson(value, field, limits), bytes: null };
+  }
   if (value.byteLength > limits.jsonBytes) {
     throw new ValidationError(
       `${field} is ${value.byteLength} bytes, over the limit of ${limits.jsonBytes}`,

@@ -222,6 +222,8 @@ forEachDriver((driver) => {
         { ...good, output: { a: Number.NaN } },
         { ...good, output: "x".repeat(2000) },
         { ...good, output: new Uint8Array(1025) },
+        { ...good, output: new ArrayBuffer(4) },
+        { ...good, output: new Float32Array([1.5]) },
         { ...good, error: { code: 1n } },
         { ...good, error: "lone \ud800" },
       ];
