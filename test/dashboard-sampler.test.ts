@@ -4,21 +4,13 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { type Dashboard, serveDashboard } from "../src/dashboard/index.js";
-import type { Logger, Store } from "../src/index.js";
+import type { Store } from "../src/index.js";
 import { silentLogger } from "../src/logger.js";
 import { forEachDriver } from "./harness.js";
+import { statementLog } from "./waiting.js";
 
 const INTERVAL_MS = 20;
 const IDLE_MS = 150;
-
-/** A logger that keeps the SQL of every statement the store logs. */
-function statementLog(): Logger & { sql: string[] } {
-  const sql: string[] = [];
-  const keep = (entry: Record<string, unknown>) => {
-    if (typeof entry.sql === "string") sql.push(entry.sql);
-  };
-  return { sql, debug: keep, info: keep, warn: keep, error: keep };
-}
 
 /** executions.countByStatus(): only the sampler sends it. */
 const isExecutionCount = (sql: string) => /from \S+\.executions\s+group by status/.test(sql);

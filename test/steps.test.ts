@@ -1,14 +1,7 @@
 /** Step checkpoints: first writer wins in one statement, non-determinism is refused, replay reads in order. */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import {
-  ConflictError,
-  type Logger,
-  NonDeterminismError,
-  type Store,
-  uuidv7,
-  ValidationError,
-} from "../src/index.js";
+import { ConflictError, NonDeterminismError, type Store, uuidv7, ValidationError } from "../src/index.js";
 import {
   asJson,
   badUuid,
@@ -20,31 +13,7 @@ import {
   writeOrRefuse,
 } from "./fuzz-inputs.js";
 import { forEachDriver } from "./harness.js";
-import { until } from "./waiting.js";
-
-/** A logger that keeps the SQL of each statement the store sends. */
-function statementLog(): Logger & { sql: string[] } {
-  const sql: string[] = [];
-  const ignore = () => {};
-  return {
-    sql,
-    debug: (entry) => {
-      if (typeof entry.sql === "string") sql.push(entry.sql);
-    },
-    info: ignore,
-    warn: ignore,
-    error: ignore,
-  };
-}
-
-/** Sessions of this database waiting for a lock (other than the one asking). */
-async function waitingOnLocks(store: Store): Promise<number> {
-  const { rows } = await store.query<{ n: number }>(
-    `select count(*)::int as n from pg_stat_activity
-      where datname = current_database() and wait_event_type = 'Lock' and pid <> pg_backend_pid()`,
-  );
-  return rows[0]?.n ?? 0;
-}
+import { statementLog, until, waitingOnLocks } from "./waiting.js";
 
 forEachDriver((driver) => {
   describe("steps", () => {
