@@ -51,6 +51,16 @@ export {
   type DurableStateWrite,
   type DurableStateWriteResult,
 } from "./repositories/durable-state.js";
+export { eventsChannel } from "./repositories/event-append.js";
+export type {
+  AppendOptions,
+  EventCorrelationOptions,
+  EventListOptions,
+  EventWaitOptions,
+  HistoryEvent,
+  NewHistoryEvent,
+} from "./repositories/event-types.js";
+export { Events } from "./repositories/events.js";
 export {
   type CancelExecutionOptions,
   EXECUTION_STATUSES,

@@ -8,6 +8,7 @@ import { ComponentState } from "./repositories/component-state.js";
 import { Correlations } from "./repositories/correlations.js";
 import { Definitions } from "./repositories/definitions.js";
 import { DurableState } from "./repositories/durable-state.js";
+import { Events } from "./repositories/events.js";
 import { Executions } from "./repositories/executions.js";
 import { KeyValue } from "./repositories/kv.js";
 import { Steps } from "./repositories/steps.js";
@@ -29,6 +30,7 @@ export class StoreScope {
   readonly blobs: Blobs;
   readonly steps: Steps;
   readonly streams: Streams;
+  readonly events: Events;
 
   constructor(protected readonly context: StoreContext) {
     this.definitions = new Definitions(context);
@@ -44,6 +46,7 @@ export class StoreScope {
     this.blobs = new Blobs(context);
     this.steps = new Steps(context);
     this.streams = new Streams(context);
+    this.events = new Events(context);
   }
 
   /** Runs your own SQL (values only as `$n` parameters), in the transaction when called on one. */

@@ -1,0 +1,157 @@
+/**
+ * Appending to an execution's history, in one statement: bump the execution's head row
+ * (insert ... on conflict do update), insert the events numbered from it, and NOTIFY when asked. The
+ * head row stays locked until the transaction ends, so the appenders of one execution go one at a
+ * time: numbers are gap-free (a rollback returns them) and follow commit order. Shared by
+ * `events.append` and `signals.deliver`, which differ only in how they find the execution.
+ */
+
+import type { SqlContext } from "../context.js";
+import { ConflictError, NotFoundError, ValidationError } from "../errors.js";
+import { checkText, type JsonOrBytes, type PayloadLimits, toJsonOrBytes } from "../payload.js";
+import { schemaChannel } from "../queue/wake.js";
+import type { HistoryEvent, NewHistoryEvent } from "./event-types.js";
+import { checkInteger, optionalText } from "./input.js";
+
+/** The most events one append takes. */
+export const MAX_APPEND_EVENTS = 1000;
+
+/** The longest correlation id (and signal token), in bytes of UTF-8: an indexed key, as kv keys are. */
+export const MAX_KEY_BYTES = 1024;
+
+/** The NOTIFY channel names of a schema's executions start with this (at most 63 bytes in all). */
+export function eventsChannelPrefix(schema: string): string {
+  return `${schemaChannel("ev", schema)}_`;
+}
+
+/** The NOTIFY channel of one execution's history: sent to when an append asks, and on every delivery. */
+export function eventsChannel(schema: string, executionId: string): string {
+  return `${eventsChannelPrefix(schema)}${executionId.toLowerCase().replaceAll("-", "")}`;
+}
+
+export const EVENT_COLUMNS = "execution_id, seq, type, payload, payload_bytes, correlation_id, created_at";
+
+export interface EventRow {
+  execution_id: string;
+  seq: number;
+  type: string;
+  payload: unknown;
+  payload_bytes: Uint8Array | null;
+  correlation_id: string | null;
+  created_at: Date;
+}
+
+export function toEvent(row: EventRow): HistoryEvent {
+  return {
+    executionId: row.execution_id,
+    sequence: row.seq,
+    type: row.type,
+    payload: row.payload_bytes ?? row.payload,
+    correlationId: row.correlation_id,
+    createdAt: row.created_at,
+  };
+}
+
+/** A checked batch, one array per column (parameters $4 to $7 of the statement). */
+export type AppendColumns = [string[], (string | null)[], (Uint8Array | null)[], (string | null)[]];
+
+/** Checks every event and lays the batch out for unnest. */
+export function appendColumns(events: readonly NewHistoryEvent[], limits: PayloadLimits): AppendColumns {
+  if (events.length > MAX_APPEND_EVENTS) {
+    throw new ValidationError(`one append takes at most ${MAX_APPEND_EVENTS} events, got ${events.length}`, {
+      field: "events",
+    });
+  }
+  const columns: AppendColumns = [[], [], [], []];
+  for (const [i, event] of events.entries()) {
+    const field = `events[${i}]`;
+    if (typeof event !== "object" || event === null) {
+      throw new ValidationError(`${field} must be an object with a type`, { field });
+    }
+    const payload = optionalPayload(event.payload, `${field}.payload`, limits);
+    columns[0].push(checkText(event.type, `${field}.type`));
+    columns[1].push(payload.json);
+    columns[2].push(payload.bytes);
+    columns[3].push(optionalText(event.correlationId, `${field}.correlationId`, MAX_KEY_BYTES));
+  }
+  return columns;
+}
+
+/** A payload (JSON, or bytes as a Uint8Array) when given; undefined stores none (read back as null). */
+export function optionalPayload(value: unknown, field: string, limits: PayloadLimits): JsonOrBytes {
+  return value === undefined ? { json: null, bytes: null } : toJsonOrBytes(value, field, limits);
+}
+
+/** An expected sequence number, when given: an integer >= 0 (0: no events yet). */
+export function optionalSequence(value: unknown, field: string): number | null {
+  return value === undefined || value === null ? null : checkInteger(value, field, 0);
+}
+
+/**
+ * The append statement. `target` selects the execution (`execution_id`) from $1. Parameters: $2 the
+ * number of events, $3 the expected last sequence number (null: any), $4-$7 the columns, $8 the
+ * channel prefix to NOTIFY on (null: no NOTIFY). Returns the events appended, in sequence order; none
+ * when the target found no execution or the expected sequence did not match.
+ */
+export function appendStatement(q: string, target: string): string {
+  return `with target as (${target}),
+    head as (
+      -- Insert only where a history may start: with no expectation, or "no events yet", or where a
+      -- head exists (then the conflict clause decides).
+      insert into ${q}.event_heads as h (execution_id, last_seq)
+      select t.execution_id, $2::bigint from target t
+       where $3::bigint is null or $3::bigint = 0
+          or exists (select 1 from ${q}.event_heads x where x.execution_id = t.execution_id)
+      on conflict (execution_id) do update set last_seq = h.last_seq + excluded.last_seq
+       where $3::bigint is null or h.last_seq = $3::bigint
+      returning execution_id, last_seq
+    ),
+    appended as (
+      insert into ${q}.events (execution_id, seq, type, payload, payload_bytes, correlation_id)
+      select head.execution_id, head.last_seq - $2::bigint + e.n, e.type, e.payload, e.payload_bytes, e.correlation_id
+        from head, unnest($4::text[], $5::jsonb[], $6::bytea[], $7::text[])
+               with ordinality as e(type, payload, payload_bytes, correlation_id, n)
+      returning ${EVENT_COLUMNS}
+    ),
+    woken as (
+      select pg_notify($8::text || replace(execution_id::text, '-', ''), max(seq)::text)
+        from appended where $8::text is not null group by execution_id
+    )
+    -- An inner join: a left join to one row no column is read from would be removed, and woken with it.
+    select ${EVENT_COLUMNS} from appended cross join (select count(*) from woken) w order by seq`;
+}
+
+/** The statement's parameters after $1. */
+export function appendValues(
+  columns: AppendColumns,
+  expected: number | null,
+  channelPrefix: string | null,
+): unknown[] {
+  return [columns[0].length, expected, ...columns, channelPrefix];
+}
+
+/** A foreign key to executions that found no row: the execution does not exist. */
+export function rethrowMissingExecution(error: unknown, executionId: string): never {
+  if (error instanceof ValidationError && error.sqlState === "23503") {
+    throw new NotFoundError(`execution ${executionId} not found`, { cause: error.cause ?? error });
+  }
+  throw error;
+}
+
+/** After an append wrote nothing: the execution is missing, or its history is not at `expected`. */
+export async function explainAppendMiss(
+  { db, q }: SqlContext,
+  executionId: string,
+  expected: number | null,
+): Promise<never> {
+  const { rows } = await db.query<{ known: boolean; last: number }>(
+    `select exists (select 1 from ${q}.executions where id = $1) as known,
+            coalesce((select last_seq from ${q}.event_heads where execution_id = $1), 0) as last`,
+    [executionId],
+  );
+  const row = rows[0];
+  if (!row?.known) throw new NotFoundError(`execution ${executionId} not found`);
+  throw new ConflictError(
+    `the history of execution ${executionId} is at sequence ${row.last}, not the expected ${expected}; nothing was written`,
+  );
+}
