@@ -87,6 +87,14 @@ export type {
   KvSweepOptions,
 } from "./repositories/kv-types.js";
 export {
+  type Signal,
+  type SignalClaim,
+  type SignalClaimOptions,
+  type SignalDeliverOptions,
+  type SignalDelivery,
+  Signals,
+} from "./repositories/signals.js";
+export {
   type RecordStep,
   type RecordStepResult,
   type StepCheckpoint,

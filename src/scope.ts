@@ -11,6 +11,7 @@ import { DurableState } from "./repositories/durable-state.js";
 import { Events } from "./repositories/events.js";
 import { Executions } from "./repositories/executions.js";
 import { KeyValue } from "./repositories/kv.js";
+import { Signals } from "./repositories/signals.js";
 import { Steps } from "./repositories/steps.js";
 import { Streams } from "./repositories/streams.js";
 import { Tasks } from "./repositories/tasks.js";
@@ -31,6 +32,7 @@ export class StoreScope {
   readonly steps: Steps;
   readonly streams: Streams;
   readonly events: Events;
+  readonly signals: Signals;
 
   constructor(protected readonly context: StoreContext) {
     this.definitions = new Definitions(context);
@@ -47,6 +49,7 @@ export class StoreScope {
     this.steps = new Steps(context);
     this.streams = new Streams(context);
     this.events = new Events(context);
+    this.signals = new Signals(context);
   }
 
   /** Runs your own SQL (values only as `$n` parameters), in the transaction when called on one. */
