@@ -18,6 +18,7 @@ import { deleteJobsOf, deleteOldDeadJobs, deleteOrphanedJobHistory } from "./que
 import { deleteBlobsOf } from "./repositories/blob-garbage.js";
 import { deleteComponentStateOf } from "./repositories/component-state.js";
 import { deleteCorrelationsOf } from "./repositories/correlations.js";
+import { deleteEventsOf } from "./repositories/events.js";
 import {
   countPrunableExecutions,
   deleteExecutions,
@@ -26,6 +27,7 @@ import {
 import { checkOneOrMany } from "./repositories/input.js";
 import { deleteKvOf } from "./repositories/kv.js";
 import { type RunStatus, TERMINAL_STATUSES } from "./repositories/run-status.js";
+import { deleteSignalsOf } from "./repositories/signals.js";
 import { deleteStepsOf } from "./repositories/steps.js";
 import { deleteStreamsOf } from "./repositories/streams.js";
 import { deleteTasksOf } from "./repositories/tasks.js";
@@ -67,6 +69,10 @@ export interface PruneResult {
   streams: number;
   /** Key-value entries owned by the pruned executions (set with `{ owner: executionId }`). */
   kv: number;
+  /** Events of the pruned executions' histories. */
+  events: number;
+  /** Signal tokens the pruned executions had claimed. */
+  signals: number;
   /** Expired key-value entries swept (they were already invisible), after the executions. */
   expiredKv: number;
   /** Transactions committed. */
@@ -127,6 +133,8 @@ export async function prune(context: PruneContext, options: PruneOptions): Promi
     steps: 0,
     streams: 0,
     kv: 0,
+    events: 0,
+    signals: 0,
     expiredKv: 0,
     batches: 0,
   };
@@ -145,10 +153,12 @@ export async function prune(context: PruneContext, options: PruneOptions): Promi
         steps: await deleteStepsOf(tx, ids),
         streams: await deleteStreamsOf(tx, ids),
         kv: await deleteKvOf(tx, ids),
-        // These three would go by cascade; deleted first so they can be counted.
+        // These would go by cascade; deleted first so they can be counted.
         tasks: await deleteTasksOf(tx, ids),
         componentState: await deleteComponentStateOf(tx, ids),
         correlations: await deleteCorrelationsOf(tx, ids),
+        events: await deleteEventsOf(tx, ids),
+        signals: await deleteSignalsOf(tx, ids),
         executions: await deleteExecutions(tx, ids),
       };
     });

@@ -109,8 +109,8 @@ export class Store extends StoreScope {
 
   /**
    * Deletes executions that finished before `finishedBefore`, with their tasks, component state,
-   * correlations, timers, jobs (and history), blobs, step checkpoints, streams and owned key-value
-   * entries, in batches that each commit on their own; then completed-job history of no execution older
+   * correlations, timers, jobs (and history), blobs, step checkpoints, streams, event history, signals
+   * and owned key-value entries, in batches that each commit on their own; then completed-job history of no execution older
    * than the cut, and expired key-value entries. Running executions and their children are never
    * touched. Returns what it removed.
    */

@@ -18,6 +18,8 @@ async function seed(store: Store, definitionId: string, status: string, ageDays:
   await store.tasks.createChildren(root?.taskExecId as string, [{ taskId: "a" }, { taskId: "b" }]);
   await store.componentState.put(id, "comp", { n: 1 });
   await store.correlations.add(`key-${id}`, id);
+  await store.events.append(id, [{ type: "started" }, { type: "step", correlationId: "step-1" }]);
+  await store.signals.claim(`signal-${id}`, id);
   await store.timers.schedule({ executionId: id, name: "t", fireAt: new Date(Date.now() + DAY) });
   await store.jobs.enqueue({ queue: "q", name: "step", executionId: id });
   await store.query(
@@ -57,6 +59,9 @@ async function rowsOf(store: Store, id: string): Promise<Record<string, number>>
        (select count(*)::int from ${s}.tasks where execution_id = $1) as tasks,
        (select count(*)::int from ${s}.component_state where execution_id = $1) as "componentState",
        (select count(*)::int from ${s}.correlations where execution_id = $1) as correlations,
+       (select count(*)::int from ${s}.events where execution_id = $1) as events,
+       (select count(*)::int from ${s}.event_heads where execution_id = $1) as "eventHeads",
+       (select count(*)::int from ${s}.signals where execution_id = $1) as signals,
        (select count(*)::int from ${s}.timers where execution_id = $1) as timers,
        (select count(*)::int from ${s}.jobs where execution_id = $1) as jobs,
        (select count(*)::int from ${s}.jobs_history where execution_id = $1) as "jobsHistory",
@@ -105,6 +110,8 @@ forEachDriver((driver) => {
         steps: 4,
         streams: 2,
         kv: 2,
+        events: 4,
+        signals: 2,
         expiredKv: 1,
         batches: 1,
       });
@@ -117,6 +124,9 @@ forEachDriver((driver) => {
           tasks: 3,
           componentState: 1,
           correlations: 1,
+          events: 2,
+          eventHeads: 1,
+          signals: 1,
           timers: 1,
           jobs: 1,
           jobsHistory: 1,
@@ -215,7 +225,8 @@ forEachDriver((driver) => {
       const store = await driver.open();
       const n = 250;
       await seedFinished(store, n);
-      // A checkpoint and a one-chunk stream each, and one of each under an id that is no execution.
+      // A checkpoint, a one-chunk stream and a one-event history each, and a checkpoint and a stream under
+      // an id that is no execution.
       const orphan = uuidv7();
       await store.steps.record({ executionId: orphan, number: 0, name: "elsewhere" });
       await store.streams.write(orphan, "s", "stays");
@@ -223,6 +234,8 @@ forEachDriver((driver) => {
         "steps (execution_id, step_number, name) select id, 0, 'a'",
         "streams (execution_id, name, next_index) select id, 's', 1",
         "stream_chunks (execution_id, stream, chunk_index, data) select id, 's', 0, '\"x\"'",
+        "event_heads (execution_id, last_seq) select id, 1",
+        "events (execution_id, seq, type) select id, 1, 'done'",
       ]) {
         await store.query(`insert into ${store.schema}.${insert} from ${store.schema}.executions`);
       }
@@ -232,15 +245,28 @@ forEachDriver((driver) => {
         batchSize: 100,
         // Runs between batches, outside any transaction: what it sees is committed.
         onProgress: async (progress) => {
-          const { rows } = await store.query<{ n: number }>(
-            `select count(*)::int as n from ${store.schema}.executions`,
+          const { rows } = await store.query<{ n: number; events: number; heads: number }>(
+            `select (select count(*)::int from ${store.schema}.executions) as n,
+                    (select count(*)::int from ${store.schema}.events) as events,
+                    (select count(*)::int from ${store.schema}.event_heads) as heads`,
           );
-          expect(rows[0]?.n).toBe(n - progress.executions);
+          expect(rows[0]).toEqual({
+            n: n - progress.executions,
+            events: n - progress.events,
+            heads: n - progress.executions,
+          });
           seen.push(progress.executions);
         },
       });
       expect(seen).toEqual([100, 200, 250]);
-      expect(result).toMatchObject({ executions: 250, tasks: 250, steps: 250, streams: 250, batches: 3 });
+      expect(result).toMatchObject({
+        executions: 250,
+        tasks: 250,
+        steps: 250,
+        streams: 250,
+        events: 250,
+        batches: 3,
+      });
       expect(await store.steps.list(orphan)).toHaveLength(1);
       expect(await store.streams.info(orphan, "s")).toEqual({ tailIndex: 0, closed: false });
       const { rows } = await store.query<{ n: number }>(
