@@ -29,9 +29,15 @@ export async function startBenchServer(): Promise<BenchContext> {
   }
   const started = performance.now();
   // fsync and synchronous commit stay on: the figures should mean what they would in production.
+  // pg_stat_statements lets a suite count the statements each side sends (see countStatements).
   const server = await startTestPostgres({
     fast: false,
-    settings: { max_connections: 300, shared_buffers: "256MB" },
+    settings: {
+      max_connections: 300,
+      shared_buffers: "256MB",
+      shared_preload_libraries: "pg_stat_statements",
+      "pg_stat_statements.max": 10_000,
+    },
   });
   log(
     `PostgreSQL on port ${server.port}, durable commits (fsync on), started in ${ms(performance.now() - started)}`,
@@ -140,4 +146,45 @@ export function log(message: string): void {
 
 export function ms(value: number): string {
   return `${Math.round(value)} ms`;
+}
+
+/** What pg_stat_statements counted in one database since the last reset. */
+export interface StatementCounts {
+  /** Every statement the server ran there, BEGIN and COMMIT included. */
+  total: number;
+  /** Per normalized statement, most called first. */
+  statements: { query: string; calls: number }[];
+}
+
+/**
+ * Counts the statements sessions run in a database, through pg_stat_statements (loaded by
+ * startBenchServer). The counter's own queries run in the `postgres` database, so they are not counted.
+ */
+export interface StatementCounter {
+  /** Forgets what was counted in the database at `url` so far. */
+  reset(url: string): Promise<void>;
+  read(url: string): Promise<StatementCounts>;
+  close(): Promise<void>;
+}
+
+export async function statementCounter(context: BenchContext): Promise<StatementCounter> {
+  const client = new pg.Client({ connectionString: context.server.url });
+  await client.connect();
+  await client.query("create extension if not exists pg_stat_statements");
+  const dbid = "(select oid from pg_database where datname = $1)";
+  const nameOf = (url: string) => new URL(url).pathname.slice(1);
+  return {
+    async reset(url) {
+      await client.query(`select pg_stat_statements_reset(0, ${dbid}, 0)`, [nameOf(url)]);
+    },
+    async read(url) {
+      const { rows } = await client.query<{ query: string; calls: string }>(
+        `select query, calls from pg_stat_statements where dbid = ${dbid} and calls > 0 order by calls desc`,
+        [nameOf(url)],
+      );
+      const statements = rows.map((row) => ({ query: row.query, calls: Number(row.calls) }));
+      return { total: statements.reduce((sum, s) => sum + s.calls, 0), statements };
+    },
+    close: () => client.end(),
+  };
 }
