@@ -13,6 +13,7 @@ import { createRequire } from "node:module";
 import { performance } from "node:perf_hooks";
 import { pathToFileURL } from "node:url";
 import { DBOS, type DLogger } from "@dbos-inc/dbos-sdk";
+import pg from "pg";
 import { openStore } from "../src/index.js";
 import {
   type BenchContext,
@@ -37,6 +38,8 @@ interface Side {
   name: string;
   /** Runs `warmup` workflows, then `workflows` measured ones; counts statements over the measured ones. */
   run(url: string, workflows: number, warmup: number, counter: StatementCounter): Promise<Round>;
+  /** Counts the side's finished workflows and recorded steps in its database, after a run. */
+  done: string;
 }
 
 const median = (values: number[]) => {
@@ -80,6 +83,8 @@ async function measure(
 
 const flowstore: Side = {
   name: "flowstore",
+  done: `select (select count(*) from flowstore.executions where status = 'completed')::int as workflows,
+                (select count(*) from flowstore.steps)::int as steps`,
   async run(url, workflows, warmup, counter) {
     const store = await openStore({ connection: url, pool: { max: CONCURRENCY } });
     try {
@@ -122,6 +127,8 @@ let dbosWorkflow: ((i: number) => Promise<unknown>) | undefined;
 
 const dbos: Side = {
   name: "DBOS",
+  done: `select (select count(*) from dbos.workflow_status where status = 'SUCCESS')::int as workflows,
+                (select count(*) from dbos.operation_outputs)::int as steps`,
   async run(url, workflows, warmup, counter) {
     dbosWorkflow ??= DBOS.registerWorkflow(
       async (i: number) => {
@@ -178,6 +185,7 @@ export async function run(context: BenchContext): Promise<void> {
   log(
     "             its other settings at their defaults (no tracing, no OTLP); launched and shut down in this process",
   );
+  log("after each run: every workflow finished and every step recorded, counted in the side's tables");
   log(
     "statements: every statement pg_stat_statements counted in the side's database from the end of the warm-up to the",
   );
@@ -195,6 +203,7 @@ export async function run(context: BenchContext): Promise<void> {
       for (const side of order) {
         const url = await context.freshDatabase();
         const result = await side.run(url, workflows, warmup, counter);
+        await checkDone(url, side, warmup + workflows);
         await context.dropDatabase(url);
         const steps = workflows * STEPS;
         log(
@@ -240,6 +249,24 @@ export async function run(context: BenchContext): Promise<void> {
     { figure: "steps/s", ratio: rateOf("flowstore") / rateOf("DBOS"), goal: ">= 5" },
     { figure: "statements/step", ratio: statementsOf("flowstore") / statementsOf("DBOS"), goal: "-" },
   ]);
+}
+
+/** Fails the run unless every workflow finished with every step recorded, durably, in the side's tables. */
+async function checkDone(url: string, side: Side, workflows: number): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ workflows: number; steps: number }>(side.done);
+    const found = rows[0];
+    if (found?.workflows !== workflows || found.steps !== workflows * STEPS) {
+      throw new Error(
+        `${side.name}: expected ${workflows} finished workflows and ${workflows * STEPS} recorded steps, ` +
+          `found ${found?.workflows} and ${found?.steps}`,
+      );
+    }
+  } finally {
+    await client.end();
+  }
 }
 
 function oneLine(query: string, width = 100): string {
