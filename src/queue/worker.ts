@@ -181,12 +181,14 @@ export function startWorker(
   const firstClaimSize = Math.min(claimSize, concurrency * 2);
   let nextClaimSize = firstClaimSize;
 
-  // Keeps up to claimConcurrency claims in flight while there is room for a whole claim's worth of jobs.
+  // Keeps up to claimConcurrency claims in flight. A claim goes out once a quarter of the prefetch is
+  // free, not a whole claim's worth: waiting for that, the buffer ran dry while the claim was on its way.
   const fill = () => {
     while (!stopping && !drained && claimsInFlight.size < claimConcurrency) {
       const room = batchSize - buffered.length - running.size - requested;
       const limit = Math.min(room, nextClaimSize);
-      if (limit < 1 || (limit < nextClaimSize && buffered.length > 0)) return;
+      const enough = Math.min(nextClaimSize, Math.max(1, Math.floor(batchSize / 4)));
+      if (limit < 1 || (limit < enough && buffered.length > 0)) return;
       nextClaimSize = Math.min(claimSize, nextClaimSize * 4);
       requested += limit;
       const wakesAtStart = wakes;
