@@ -139,6 +139,40 @@ forEachDriver((driver) => {
       expect(log.sql.every((sql) => sql.includes("insert into"))).toBe(true);
     });
 
+    it("shares one statement among records made at the same time, each answered as if alone", async () => {
+      const log = statementLog();
+      const store = await driver.open({ logger: log, logStatements: true });
+      const runs = Array.from({ length: 16 }, () => uuidv7());
+      await store.steps.record({ executionId: runs[0] as string, number: 0, name: "a", output: "first" });
+      log.sql.length = 0;
+      const bytes = new Uint8Array([0, 1, 255]);
+      const results = await Promise.allSettled([
+        ...runs.map((executionId, i) =>
+          store.steps.record({ executionId, number: 0, name: "a", output: i === 1 ? bytes : { i } }),
+        ),
+        // The same step twice in one batch: the earlier call writes it, the later finds it.
+        store.steps.record({ executionId: runs[2] as string, number: 0, name: "a", output: "late" }),
+        // Another name under a number recorded in the same batch is refused, and only that call.
+        store.steps.record({ executionId: runs[3] as string, number: 0, name: "b", output: "other" }),
+      ]);
+      // The first call goes out alone; the others gather while it is on its way.
+      expect(log.sql.length).toBeLessThanOrEqual(3);
+      const value = (k: number) => {
+        const result = results[k];
+        if (result?.status !== "fulfilled") throw new Error(`call ${k} failed`);
+        return result.value;
+      };
+      expect(value(0)).toMatchObject({ created: false, step: { output: "first" } });
+      expect(value(1)).toMatchObject({ created: true, step: { output: Buffer.from(bytes) } });
+      for (let i = 2; i < 16; i++) expect(value(i)).toMatchObject({ created: true, step: { output: { i } } });
+      expect(value(16)).toMatchObject({ created: false, step: { output: { i: 2 } } });
+      expect(results[17]).toMatchObject({ status: "rejected", reason: expect.any(NonDeterminismError) });
+      for (const [i, executionId] of runs.entries()) {
+        const stored = await store.steps.get(executionId, 0);
+        expect(stored?.output).toEqual(i === 0 ? "first" : i === 1 ? Buffer.from(bytes) : { i });
+      }
+    });
+
     it("commits and rolls back with the transaction it is recorded in", async () => {
       const store = await driver.open();
       const executionId = uuidv7();
@@ -283,8 +317,8 @@ forEachDriver((driver) => {
         let waiting: Promise<Array<{ created: boolean; output: unknown }>> | undefined;
         await store.transaction(async (tx) => {
           await tx.steps.record({ executionId, number: 0, name: "a", output: "winner" });
-          // These start while the winner's row is uncommitted: each one's insert waits for it, and its
-          // snapshot predates the commit.
+          // These start while the winner's row is uncommitted. Made at once, they share statements: the
+          // first goes out, its insert waits for the winner, and its snapshot predates the commit.
           waiting = Promise.all(
             Array.from({ length: 8 }, (_, i) =>
               store.steps
@@ -292,7 +326,7 @@ forEachDriver((driver) => {
                 .then(({ created, step }) => ({ created, output: step.output })),
             ),
           );
-          await until(async () => (await waitingOnLocks(store)) >= 8);
+          await until(async () => (await waitingOnLocks(store)) >= 1);
         });
         const outcomes = await (waiting as Promise<Array<{ created: boolean; output: unknown }>>);
         expect(outcomes).toEqual(Array.from({ length: 8 }, () => ({ created: false, output: "winner" })));

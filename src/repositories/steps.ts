@@ -3,7 +3,8 @@
  * so a run that starts again replays its recorded steps instead of running them twice.
  *
  * `record` is one statement: the first writer of (execution, number) wins, and any later writer gets
- * the recorded checkpoint back. A later writer that names another step gets a NonDeterminismError.
+ * the recorded checkpoint back. Outside a transaction, records made at the same time share one
+ * statement and one commit (step-batch.ts). A later writer that names another step gets a NonDeterminismError.
  * The execution need not be in `executions` (see migration 0010); retention deletes the checkpoints of
  * the executions it prunes.
  */
@@ -13,6 +14,7 @@ import { NonDeterminismError, StoreError } from "../errors.js";
 import { checkText, toJson, toJsonOrBytes } from "../payload.js";
 import { errorJson, MAX_INT } from "../queue/checks.js";
 import { checkId, checkInteger } from "./input.js";
+import { StepBatcher } from "./step-batch.js";
 
 export interface RecordStep {
   executionId: string;
@@ -54,7 +56,7 @@ export interface StepListOptions {
   limit?: number;
 }
 
-interface StepRow {
+export interface StepRow {
   execution_id: string;
   step_number: number;
   name: string;
@@ -82,7 +84,11 @@ function toCheckpoint(row: StepRow): StepCheckpoint {
 const RECORD_ATTEMPTS = 5;
 
 export class Steps {
-  constructor(protected readonly context: StoreContext) {}
+  private readonly batcher: StepBatcher;
+
+  constructor(protected readonly context: StoreContext) {
+    this.batcher = new StepBatcher(context, COLUMNS);
+  }
 
   private get t(): string {
     return `${this.context.q}.steps`;
@@ -122,6 +128,21 @@ export class Steps {
       select ${COLUMNS}, false from ${this.t}
        where execution_id = $1 and step_number = $2 and not exists (select 1 from inserted)`;
     const values = [executionId, number, name, output.json, output.bytes, error];
+    // Outside a transaction, records made at the same time share a statement and a commit.
+    if (!this.context.db.inTransaction) {
+      const row = await this.batcher.record({
+        executionId,
+        number,
+        name,
+        outputJson: output.json,
+        outputBytes: output.bytes,
+        error,
+      });
+      if (row) {
+        if (row.name !== name) throw new NonDeterminismError(executionId, number, row.name, name);
+        return { step: toCheckpoint(row), created: row.created };
+      }
+    }
     for (let attempt = 1; ; attempt++) {
       const { rows } = await this.context.db.query<StepRow & { created: boolean }>(sql, values, {
         prepare: true,
