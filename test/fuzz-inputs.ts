@@ -118,6 +118,14 @@ export const date = fc.oneof(
   ),
 );
 
+/** A job's delay in milliseconds: none, good ones, and every kind of bad one. */
+export const delayMs = fc.oneof(
+  { weight: 2, arbitrary: fc.constant(undefined) },
+  { weight: 2, arbitrary: number },
+  { weight: 2, arbitrary: fc.double({ min: 0, max: 1e7, noNaN: true }) },
+  { weight: 1, arbitrary: fc.constantFrom(3.15576e13, 3.15576e13 + 1, -0.5, 1e300) },
+);
+
 // ---- the checks -----------------------------------------------------------------------------------
 
 export async function rowCounts(store: Store): Promise<Record<string, number>> {

@@ -14,6 +14,7 @@ import {
   bytesOf,
   checkProperty,
   date,
+  delayMs,
   json,
   number,
   optionalText,
@@ -321,8 +322,9 @@ forEachDriver((driver) => {
             uuid.map((id) => id.toUpperCase()),
             badUuid,
           ),
+          delayMs,
         ],
-        (queue, name, payload, priority, runAt, key, id) =>
+        (queue, name, payload, priority, runAt, key, id, delay) =>
           writeOrRefuse(
             store,
             () =>
@@ -334,9 +336,12 @@ forEachDriver((driver) => {
                 runAt: runAt as Date | undefined,
                 key: key as string | undefined,
                 id: id as string | undefined,
+                delayMs: delay as number | undefined,
               }),
             async (jobId) => {
               const read = await store.jobs.get(jobId);
+              expect(runAt === undefined || delay === undefined).toBe(true);
+              expect(read.runAt.getUTCFullYear()).toBeLessThanOrEqual(9999);
               if (typeof id === "string") expect(read.id).toBe(id.toLowerCase());
               if (key === undefined) {
                 expect(read.queue).toBe(queue);
@@ -344,6 +349,7 @@ forEachDriver((driver) => {
                 expect(read.payload).toEqual(payload === undefined ? null : asJson(payload));
               }
             },
+            { unchanged: ["jobs"] },
           ),
       ));
 

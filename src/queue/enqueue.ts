@@ -7,7 +7,7 @@ import type { StoreContext } from "../context.js";
 import { ValidationError } from "../errors.js";
 import { isUuid, uuidv7 } from "../ids.js";
 import { checkText, toJson } from "../payload.js";
-import { isStorableDate } from "../repositories/input.js";
+import { isStorableDate, MAX_TTL_MS } from "../repositories/input.js";
 import { checkInteger, MAX_INT } from "./checks.js";
 import type { EnqueueJob } from "./types.js";
 import { jobsChannel, wakeStatement } from "./wake.js";
@@ -20,6 +20,7 @@ interface EnqueueColumns {
   payload: string[];
   priority: number[];
   runAt: (Date | null)[];
+  delayMs: (number | null)[];
   maxAttempts: number[];
   backoffBase: number[];
   backoffMax: number[];
@@ -27,6 +28,12 @@ interface EnqueueColumns {
   executionId: (string | null)[];
   replace: boolean[];
 }
+
+/**
+ * The longest delay: 1,000 years, as for a TTL. Now plus that stays well inside the years 1000 to 9999
+ * every stored date keeps to.
+ */
+const MAX_DELAY_MS = MAX_TTL_MS;
 
 function sliceColumns(columns: EnqueueColumns, slot: number): EnqueueColumns {
   const one = {} as Record<string, unknown[]>;
@@ -47,6 +54,7 @@ export async function enqueue(
     payload: [] as string[],
     priority: [] as number[],
     runAt: [] as (Date | null)[],
+    delayMs: [] as (number | null)[],
     maxAttempts: [] as number[],
     backoffBase: [] as number[],
     backoffMax: [] as number[],
@@ -75,6 +83,7 @@ export async function enqueue(
         field: `${field}.runAt`,
       });
     }
+    const delayMs = checkDelay(job, field);
     const row = {
       id: job.id?.toLowerCase() ?? uuidv7(),
       queue,
@@ -82,6 +91,7 @@ export async function enqueue(
       payload: toJson(job.payload ?? null, `${field}.payload`, context.limits),
       priority: checkInteger(job.priority, `${field}.priority`, -MAX_INT, 0),
       runAt: job.runAt ?? null,
+      delayMs,
       maxAttempts: checkInteger(job.maxAttempts, `${field}.maxAttempts`, 1, 25),
       backoffBase: checkInteger(job.backoff?.baseMs, `${field}.backoff.baseMs`, 0, 1000),
       backoffMax: checkInteger(job.backoff?.maxMs, `${field}.backoff.maxMs`, 0, 3_600_000),
@@ -99,6 +109,7 @@ export async function enqueue(
       columns.payload[existing] = row.payload;
       columns.priority[existing] = row.priority;
       columns.runAt[existing] = row.runAt;
+      columns.delayMs[existing] = row.delayMs;
       columns.replace[existing] = true;
       return;
     }
@@ -115,23 +126,42 @@ export async function enqueue(
   return Array.isArray(input) ? ids : (ids[0] as string);
 }
 
+/** A delay in milliseconds, when given: finite, from 0 to MAX_DELAY_MS, and not with runAt. */
+function checkDelay(job: EnqueueJob, field: string): number | null {
+  const value: unknown = job.delayMs;
+  if (value === undefined) return null;
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 0 || value > MAX_DELAY_MS) {
+    throw new ValidationError(
+      `${field}.delayMs must be a number of milliseconds from 0 to ${MAX_DELAY_MS} (1,000 years), got ${String(value)}`,
+      { field: `${field}.delayMs` },
+    );
+  }
+  if (job.runAt !== undefined) {
+    throw new ValidationError(`${field}: give runAt or delayMs, not both`, { field: `${field}.delayMs` });
+  }
+  return value;
+}
+
 /** One INSERT for the whole batch; returns each slot's id (a keyed job may get an existing job's id). */
 async function insert(context: StoreContext, columns: EnqueueColumns): Promise<string[]> {
   const t = `${context.q}.jobs`;
   const { rows } = await context.db.query<{ slot: number; id: string | null }>(
     `with input as (
-       select * from unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::int[], $6::timestamptz[],
-                            $7::int[], $8::int[], $9::int[], $10::text[], $11::uuid[], $12::bool[])
-         with ordinality as i(id, queue, name, payload, priority, run_at, max_attempts, backoff_base_ms,
-                              backoff_max_ms, key, execution_id, replace, slot)
+       select id, queue, name, payload, priority, max_attempts, backoff_base_ms, backoff_max_ms, key,
+              execution_id, replace, slot,
+              -- A delay counts from the database clock, as every time the queue keeps does.
+              coalesce(run_at, now() + delay_ms * interval '1 millisecond', now()) as run_at
+         from unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::int[], $6::timestamptz[],
+                     $7::int[], $8::int[], $9::int[], $10::text[], $11::uuid[], $12::bool[], $15::float8[])
+           with ordinality as i(id, queue, name, payload, priority, run_at, max_attempts, backoff_base_ms,
+                                backoff_max_ms, key, execution_id, replace, delay_ms, slot)
      ),
      inserted as (
        insert into ${t} as j (id, queue, name, payload, status, priority, run_at, max_attempts,
                                    backoff_base_ms, backoff_max_ms, key, execution_id)
        -- A job for later waits apart from the ready set ('scheduled') until a claim finds it due.
-       select id, queue, name, payload,
-              case when coalesce(run_at, now()) > now() then 'scheduled' else 'waiting' end,
-              priority, coalesce(run_at, now()), max_attempts, backoff_base_ms, backoff_max_ms, key, execution_id
+       select id, queue, name, payload, case when run_at > now() then 'scheduled' else 'waiting' end,
+              priority, run_at, max_attempts, backoff_base_ms, backoff_max_ms, key, execution_id
          from input order by slot
        on conflict (queue, key) where key is not null and status in ('waiting', 'scheduled', 'running')
        -- Only jobs enqueued with replace: true (their ids are $14) replace, and only a job not yet running.
@@ -168,6 +198,7 @@ async function insert(context: StoreContext, columns: EnqueueColumns): Promise<s
       columns.replace,
       jobsChannel(context.schema),
       columns.id.filter((_, slot) => columns.replace[slot]),
+      columns.delayMs,
     ],
     { prepare: true },
   );

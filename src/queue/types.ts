@@ -10,6 +10,8 @@ export interface EnqueueJob {
   priority?: number;
   /** Not before this time (default: now). */
   runAt?: Date;
+  /** Not before this many milliseconds from now by the database clock (not with runAt). */
+  delayMs?: number;
   /** Attempts before the job goes dead (default 25). */
   maxAttempts?: number;
   /** Retry delay: baseMs * 2^(attempt-1), capped at maxMs, with jitter (default 1 s .. 1 h). */
