@@ -126,6 +126,8 @@ export const delayMs = fc.oneof(
   { weight: 1, arbitrary: fc.constantFrom(3.15576e13, 3.15576e13 + 1, -0.5, 1e300) },
 );
 
+export const whileRunning = fc.constantFrom<unknown>(undefined, "dedupe", "after", "later", "", 1, null);
+
 // ---- the checks -----------------------------------------------------------------------------------
 
 export async function rowCounts(store: Store): Promise<Record<string, number>> {

@@ -1,21 +1,25 @@
 /**
  * Property-based, as input-fuzz.test.ts: the write methods left besides the lease methods
  * (input-fuzz-leases.test.ts): upserting and cancelling executions, a definition's status, deleting
- * durable state, and the kv and blob sweeps.
+ * durable state, the kv and blob sweeps, and enqueue batches with keys, delays and successors.
  */
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
-import type { Store } from "../src/index.js";
+import type { EnqueueJob, LeasedJob, Store } from "../src/index.js";
 import {
   asJson,
   badUuid,
   checkProperty,
+  date,
+  delayMs,
+  goodJson,
   json,
   number,
   optionalText,
   rowCounts,
   text,
   uuid,
+  whileRunning,
   writeOrRefuse,
 } from "./fuzz-inputs.js";
 import { forEachDriver } from "./harness.js";
@@ -164,6 +168,77 @@ forEachDriver((driver) => {
           },
         );
       }));
+
+    // Jobs of queue "fz" the property holds running between runs, so that keys meet running jobs too.
+    const held: LeasedJob[] = [];
+
+    it("jobs.enqueue batches: keys, delays and successors", () =>
+      checkProperty(
+        [
+          fc.array(
+            // Mostly good jobs, so that batches go in and meet each other's keys; now and then a bad one.
+            fc.record({
+              key: fc.constantFrom(undefined, "a", "b"),
+              delayMs: fc.oneof(
+                { weight: 6, arbitrary: fc.constantFrom(undefined, 0, 1.5, 60_000) },
+                { weight: 1, arbitrary: delayMs },
+              ),
+              runAt: fc.oneof({ weight: 8, arbitrary: fc.constant(undefined) }, date),
+              whileRunning: fc.oneof(
+                { weight: 8, arbitrary: fc.constantFrom(undefined, "dedupe", "after", "after") },
+                { weight: 1, arbitrary: whileRunning },
+              ),
+              replace: fc.boolean(),
+              payload: goodJson,
+            }),
+            { minLength: 1, maxLength: 4 },
+          ),
+          fc.constantFrom("claim", "complete", "fail", "none"),
+        ],
+        async (batch, step) => {
+          // The queue moves on first: a key's job may be running, retried or gone when the batch comes.
+          if (step === "claim")
+            held.push(...(await store.jobs.claim({ queue: "fz", workerId: "w", limit: 5 })));
+          const lease = step === "complete" || step === "fail" ? held.shift() : undefined;
+          if (lease && step === "complete") await store.jobs.complete(lease);
+          if (lease && step === "fail") await store.jobs.fail(lease, new Error("again"));
+          const jobs = batch.map((job) => ({ queue: "fz", name: "n", ...job }) as EnqueueJob);
+          await writeOrRefuse(
+            store,
+            () => store.jobs.enqueue(jobs),
+            async (ids) => {
+              expect(ids).toHaveLength(jobs.length);
+              for (const [i, job] of jobs.entries()) {
+                expect(job.runAt === undefined || job.delayMs === undefined).toBe(true);
+                if (job.key !== undefined) expect(ids[i]).toBe(ids[jobs.findIndex((j) => j.key === job.key)]);
+              }
+              // A job without a key is new: due its delay after it was made (the same now()), or at runAt.
+              const { rows } = await store.query<{ id: string; ms: number; run_at: Date }>(
+                `select id, (extract(epoch from run_at - created_at) * 1000)::float8 as ms, run_at
+                   from ${store.schema}.jobs where id = any($1::uuid[])`,
+                [ids],
+              );
+              for (const [i, job] of jobs.entries()) {
+                const row = rows.find((r) => r.id === ids[i]);
+                if (job.key !== undefined) continue;
+                if (job.runAt) expect(row?.run_at.getTime()).toBe(job.runAt.getTime());
+                else expect(Math.abs((row?.ms ?? -1) - (job.delayMs ?? 0))).toBeLessThanOrEqual(0.001);
+              }
+              // Per key: one job waiting, scheduled or running at most, and a successor only behind one.
+              const { rows: keys } = await store.query<{ key: string; holders: number; successors: number }>(
+                `select key, count(*) filter (where status in ('waiting', 'scheduled', 'running'))::int as holders,
+                        count(*) filter (where status = 'blocked')::int as successors
+                   from ${store.schema}.jobs where queue = 'fz' and key is not null group by key`,
+              );
+              for (const key of keys) {
+                expect(key.holders).toBeLessThanOrEqual(1);
+                expect(key.successors).toBeLessThanOrEqual(key.holders);
+              }
+            },
+            { unchanged: ["jobs"] },
+          );
+        },
+      ));
 
     it("blobs.collectGarbage", () =>
       checkProperty(

@@ -20,6 +20,7 @@ import {
   optionalText,
   text,
   uuid,
+  whileRunning,
   writeOrRefuse,
 } from "./fuzz-inputs.js";
 import { forEachDriver } from "./harness.js";
@@ -323,8 +324,10 @@ forEachDriver((driver) => {
             badUuid,
           ),
           delayMs,
+          whileRunning,
+          fc.boolean(),
         ],
-        (queue, name, payload, priority, runAt, key, id, delay) =>
+        (queue, name, payload, priority, runAt, key, id, delay, mode, replace) =>
           writeOrRefuse(
             store,
             () =>
@@ -337,10 +340,13 @@ forEachDriver((driver) => {
                 key: key as string | undefined,
                 id: id as string | undefined,
                 delayMs: delay as number | undefined,
+                whileRunning: mode as "after" | undefined,
+                replace,
               }),
             async (jobId) => {
               const read = await store.jobs.get(jobId);
               expect(runAt === undefined || delay === undefined).toBe(true);
+              expect([undefined, "dedupe", "after"]).toContain(mode);
               expect(read.runAt.getUTCFullYear()).toBeLessThanOrEqual(9999);
               if (typeof id === "string") expect(read.id).toBe(id.toLowerCase());
               if (key === undefined) {

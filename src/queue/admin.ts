@@ -8,13 +8,22 @@ import { JOB_COLUMNS, type JobRow, toJob } from "./sql.js";
 import type { Job, JobFilter, QueueStats } from "./types.js";
 import { wakeQueues } from "./wake.js";
 
+/**
+ * A job as callers see it. A successor kept out of the ready set until the job before it ends
+ * ('blocked', see enqueue.ts) is waiting, as a job scheduled for later is.
+ */
+function asJob(row: JobRow): Job {
+  const job = toJob(row);
+  return (row.status as string) === "blocked" ? { ...job, status: "waiting" } : job;
+}
+
 export async function get(context: StoreContext, id: string): Promise<Job> {
   const t = `${context.q}.jobs`;
   if (!isUuid(id)) throw new ValidationError("job id must be a UUID", { field: "id" });
   const { rows } = await context.db.query<JobRow>(`select ${JOB_COLUMNS} from ${t} where id = $1`, [id]);
   const row = rows[0];
   if (!row) throw new NotFoundError(`job ${id} not found (it may have completed)`);
-  return toJob(row);
+  return asJob(row);
 }
 
 /** Jobs in id (creation) order; pass the last id as `after` for the next page. */
@@ -26,7 +35,7 @@ export async function list(context: StoreContext, filter: JobFilter = {}): Promi
   }
   const { rows } = await context.db.query<JobRow>(
     `select ${JOB_COLUMNS} from ${t}
-      where ($1::text is null or queue = $1) and ($2::text is null or status = $2 or ($2 = 'waiting' and status = 'scheduled'))
+      where ($1::text is null or queue = $1) and ($2::text is null or status = $2 or ($2 = 'waiting' and status in ('scheduled', 'blocked')))
         and ($3::text is null or name = $3) and ($4::uuid is null or execution_id = $4)
         and ($5::uuid is null or id > $5)
       order by id limit $6`,
@@ -39,7 +48,7 @@ export async function list(context: StoreContext, filter: JobFilter = {}): Promi
       limit,
     ],
   );
-  return rows.map(toJob);
+  return rows.map(asJob);
 }
 
 /** Counts per queue (one queue, or all). */
@@ -54,7 +63,7 @@ export async function stats(context: StoreContext, queue?: string): Promise<Queu
     oldest: number | null;
   }>(
     `select queue,
-            count(*) filter (where status in ('waiting', 'scheduled'))::int as waiting,
+            count(*) filter (where status in ('waiting', 'scheduled', 'blocked'))::int as waiting,
             count(*) filter (where status in ('waiting', 'scheduled') and run_at <= now())::int as ready,
             count(*) filter (where status = 'running')::int as running,
             count(*) filter (where status = 'dead')::int as dead,

@@ -1,6 +1,12 @@
 /**
  * Enqueueing: a batch of jobs goes in as one INSERT over unnest, with dedupe keys resolved in the same
  * statement and one NOTIFY for the batch (sent when the enclosing transaction, if any, commits).
+ *
+ * A key has at most one holder (a job waiting, scheduled or running with it: the jobs_key index) and
+ * at most one successor (a job enqueued with whileRunning: "after" while the holder ran, kept as
+ * 'blocked' until the holder has left the queue: see migration 0013). Enqueueing a key meets the
+ * successor if there is one, else the holder: it returns it, or updates it with replace: true (a running
+ * holder is never updated); with whileRunning: "after" a running holder without a successor gets one.
  */
 
 import type { StoreContext } from "../context.js";
@@ -27,6 +33,7 @@ interface EnqueueColumns {
   key: (string | null)[];
   executionId: (string | null)[];
   replace: boolean[];
+  after: boolean[];
 }
 
 /**
@@ -61,10 +68,12 @@ export async function enqueue(
     key: [] as (string | null)[],
     executionId: [] as (string | null)[],
     replace: [] as boolean[],
+    after: [] as boolean[],
   };
   // Within one batch a key takes one slot, and the batch does what one call per job would do: the first
   // occurrence goes in (or meets the job already waiting or running with the key), later ones are
-  // deduped, and one with replace: true replaces what is there by then.
+  // deduped, and one with replace: true replaces what is there by then. If any occurrence asks to run
+  // after a running job, the key's slot does.
   const slotOfKey = new Map<string, number>();
   const slotOfJob: number[] = [];
   jobs.forEach((job, i) => {
@@ -98,11 +107,13 @@ export async function enqueue(
       key,
       executionId: job.executionId?.toLowerCase() ?? null,
       replace: job.replace === true,
+      after: checkWhileRunning(job.whileRunning, field) === "after" && key !== null,
     };
     const dedupe = key === null ? undefined : `${queue}\u0000${key}`;
     const existing = dedupe === undefined ? undefined : slotOfKey.get(dedupe);
     if (existing !== undefined) {
       slotOfJob.push(existing);
+      if (row.after) columns.after[existing] = true;
       if (!row.replace) return;
       // Replace the earlier occurrence's content, keeping its slot (and id). The slot replaces too: when
       // a job with the key already waits in the table, only a replacing slot updates it.
@@ -142,46 +153,97 @@ function checkDelay(job: EnqueueJob, field: string): number | null {
   return value;
 }
 
+function checkWhileRunning(value: unknown, field: string): "dedupe" | "after" {
+  if (value === undefined || value === "dedupe" || value === "after") return value ?? "dedupe";
+  throw new ValidationError(`${field}.whileRunning must be "dedupe" or "after", got ${String(value)}`, {
+    field: `${field}.whileRunning`,
+  });
+}
+
 /** One INSERT for the whole batch; returns each slot's id (a keyed job may get an existing job's id). */
 async function insert(context: StoreContext, columns: EnqueueColumns): Promise<string[]> {
   const t = `${context.q}.jobs`;
+  const live = "('waiting', 'scheduled', 'running')";
   const { rows } = await context.db.query<{ slot: number; id: string | null }>(
     `with input as (
        select id, queue, name, payload, priority, max_attempts, backoff_base_ms, backoff_max_ms, key,
-              execution_id, replace, slot,
+              execution_id, replace, after, slot,
               -- A delay counts from the database clock, as every time the queue keeps does.
               coalesce(run_at, now() + delay_ms * interval '1 millisecond', now()) as run_at
          from unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::int[], $6::timestamptz[],
-                     $7::int[], $8::int[], $9::int[], $10::text[], $11::uuid[], $12::bool[], $15::float8[])
+                     $7::int[], $8::int[], $9::int[], $10::text[], $11::uuid[], $12::bool[], $15::float8[],
+                     $16::bool[])
            with ordinality as i(id, queue, name, payload, priority, run_at, max_attempts, backoff_base_ms,
-                                backoff_max_ms, key, execution_id, replace, delay_ms, slot)
+                                backoff_max_ms, key, execution_id, replace, delay_ms, after, slot)
      ),
      inserted as (
        insert into ${t} as j (id, queue, name, payload, status, priority, run_at, max_attempts,
-                                   backoff_base_ms, backoff_max_ms, key, execution_id)
+                              backoff_base_ms, backoff_max_ms, key, execution_id)
        -- A job for later waits apart from the ready set ('scheduled') until a claim finds it due.
        select id, queue, name, payload, case when run_at > now() then 'scheduled' else 'waiting' end,
               priority, run_at, max_attempts, backoff_base_ms, backoff_max_ms, key, execution_id
          from input order by slot
-       on conflict (queue, key) where key is not null and status in ('waiting', 'scheduled', 'running')
-       -- Only jobs enqueued with replace: true (their ids are $14) replace, and only a job not yet running.
-       do update set payload = excluded.payload, priority = excluded.priority, run_at = excluded.run_at,
-                     status = excluded.status, updated_at = now()
-         where j.status in ('waiting', 'scheduled') and excluded.id = any($14::uuid[])
+       on conflict (queue, key) where key is not null and status in ${live}
+       -- The key's holder, now locked. Jobs enqueued with replace: true (ids $14) replace it while it
+       -- waits, unless a successor waits behind it (that one is replaced below). Jobs enqueued with
+       -- whileRunning: "after" (ids $17) mark it while it runs: it gets a successor (inserted below).
+       do update set payload = case when j.status = 'running' then j.payload else excluded.payload end,
+                     priority = case when j.status = 'running' then j.priority else excluded.priority end,
+                     run_at = case when j.status = 'running' then j.run_at else excluded.run_at end,
+                     status = case when j.status = 'running' then j.status else excluded.status end,
+                     has_successor = j.has_successor or j.status = 'running',
+                     updated_at = now()
+         where (j.status in ('waiting', 'scheduled') and excluded.id = any($14::uuid[])
+                -- A scalar subquery, so that it probes jobs_key_successor per conflict: as not exists,
+                -- a large batch may be planned to hash every job of the table first.
+                and (select s.id from ${t} s where s.queue = j.queue and s.key = j.key and s.status = 'blocked') is null)
+            or (j.status = 'running' and excluded.id = any($17::uuid[]))
        returning j.id, j.queue, j.key, j.status
+     ),
+     successors as (
+       -- Behind a running holder marked above. Its lock, held until commit, keeps it from ending before
+       -- the successor is there for the release trigger to find.
+       insert into ${t} as s (id, queue, name, payload, status, priority, run_at, max_attempts,
+                              backoff_base_ms, backoff_max_ms, key, execution_id)
+       select i.id, i.queue, i.name, i.payload, 'blocked', i.priority, i.run_at, i.max_attempts,
+              i.backoff_base_ms, i.backoff_max_ms, i.key, i.execution_id
+         from input i join inserted h on h.queue = i.queue and h.key = i.key and h.status = 'running'
+       on conflict (queue, key) where key is not null and status = 'blocked'
+       do update set payload = excluded.payload, priority = excluded.priority, run_at = excluded.run_at,
+                     updated_at = now()
+         where excluded.id = any($14::uuid[])
+       returning s.id, s.queue, s.key
+     ),
+     successor_replaced as (
+       -- A successor that already waits, replaced. Only once every holder above is locked: the release
+       -- trigger locks a holder, then its successor, and this takes them in that order too.
+       update ${t} s set payload = i.payload, priority = i.priority, run_at = i.run_at, updated_at = now()
+         from input i
+        where (select count(*) from inserted) >= 0
+          and s.queue = i.queue and s.key = i.key and s.status = 'blocked' and i.replace
+          and not exists (select 1 from inserted h where h.queue = i.queue and h.key = i.key and h.status = 'running')
+       returning s.id, s.queue, s.key
      ),
      woken as (
        -- Workers are woken for jobs they can run now; scheduled ones are found by a claim once due.
        ${wakeStatement("$13", "(select queue from inserted where status = 'waiting') due")}
      )
-     -- Equality joins only (hash joins): a fresh job returns its own id; a keyed job that met a
-     -- waiting or running one gets that job's id, whether it replaced it (returned) or not (existing).
-     select (i.slot - 1)::int as slot, coalesce(fresh.id, replaced.id, existing.id) as id
+     -- Equality joins only (hash joins). A fresh job returns its own id; a keyed job that met another
+     -- returns the one it met: the successor if there is one, else the holder, whether it updated it
+     -- (returned above) or not (read here). A job that was to follow a running holder but met neither a
+     -- successor nor a holder it could mark has none yet (null): it is enqueued again.
+     select (i.slot - 1)::int as slot,
+            coalesce(fresh.id, replaced.id, successor.id, successor_replaced.id, waiting_successor.id,
+                     case when holder.status = 'running' and i.after then null else holder.id end) as id
        from input i
        left join inserted fresh on fresh.id = i.id
        left join inserted replaced on replaced.queue = i.queue and replaced.key = i.key
-       left join ${t} existing on existing.queue = i.queue and existing.key = i.key
-                                   and existing.status in ('waiting', 'scheduled', 'running')
+                                   and replaced.status <> 'running'
+       left join successors successor on successor.queue = i.queue and successor.key = i.key
+       left join successor_replaced on successor_replaced.queue = i.queue and successor_replaced.key = i.key
+       left join ${t} waiting_successor on waiting_successor.queue = i.queue and waiting_successor.key = i.key
+                                          and waiting_successor.status = 'blocked'
+       left join ${t} holder on holder.queue = i.queue and holder.key = i.key and holder.status in ${live}
        left join woken on true`,
     [
       columns.id,
@@ -199,6 +261,8 @@ async function insert(context: StoreContext, columns: EnqueueColumns): Promise<s
       jobsChannel(context.schema),
       columns.id.filter((_, slot) => columns.replace[slot]),
       columns.delayMs,
+      columns.after,
+      columns.id.filter((_, slot) => columns.after[slot]),
     ],
     { prepare: true },
   );
@@ -208,15 +272,8 @@ async function insert(context: StoreContext, columns: EnqueueColumns): Promise<s
     if (row.id) ids[row.slot] = row.id;
     else missing.push(row.slot);
   }
-  // A keyed job that a concurrent transaction committed after this statement's snapshot was taken:
-  // the insert saw the conflict, the snapshot cannot see the row. Look again.
-  for (const slot of missing) {
-    const { rows: found } = await context.db.query<{ id: string }>(
-      `select id from ${t} where queue = $1 and key = $2 and status in ('waiting', 'scheduled', 'running')`,
-      [columns.queue[slot], columns.key[slot]],
-    );
-    // Not there either: that job finished meanwhile, so this one is new after all.
-    ids[slot] = found[0]?.id ?? ((await insert(context, sliceColumns(columns, slot)))[0] as string);
-  }
+  // A keyed job that met a job a concurrent transaction committed after this statement's snapshot was
+  // taken: the insert saw the conflict, the snapshot cannot see the row. Enqueued again, it sees it.
+  for (const slot of missing) ids[slot] = (await insert(context, sliceColumns(columns, slot)))[0] as string;
   return ids;
 }

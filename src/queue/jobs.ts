@@ -22,7 +22,8 @@ export class Jobs {
   /**
    * Adds jobs in one statement and wakes listening workers with one NOTIFY (sent when the enclosing
    * transaction, if any, commits). Returns the ids in input order; a job whose key is already waiting
-   * or running gets that job's id.
+   * or running gets that job's id, unless, enqueued with whileRunning: "after", it meets a running one:
+   * then it waits to run after it (and the key's next enqueues get its id while it waits).
    */
   enqueue(job: EnqueueJob): Promise<string>;
   enqueue(jobs: EnqueueJob[]): Promise<string[]>;

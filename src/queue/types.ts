@@ -20,6 +20,12 @@ export interface EnqueueJob {
   key?: string;
   /** With a key: replace the waiting job's payload, priority and runAt instead of keeping it. */
   replace?: boolean;
+  /**
+   * With a key, when the job with it is running and none waits: "dedupe" (default) returns the running
+   * job; "after" enqueues this one to run once the running job has left the queue for good (completed,
+   * dead or cancelled; a retry of it runs first). Never two jobs with one key run at once.
+   */
+  whileRunning?: "dedupe" | "after";
   executionId?: string;
   /** Default: a new UUIDv7. */
   id?: string;
