@@ -5,7 +5,7 @@ export { ConnectionConfig } from "./config/connection-config.js";
 export { type ConnectionFields, parseConnectionString, type SslMode } from "./config/connection-string.js";
 export { resolveConnection } from "./config/environment.js";
 export { POOL_DEFAULTS, type PoolOptions } from "./config/pool.js";
-export type { IsolationLevel, QueryResult, TransactionOptions } from "./db/driver.js";
+export type { IsolationLevel, QueryOptions, QueryResult, TransactionOptions } from "./db/driver.js";
 export {
   BlobError,
   ConflictError,
@@ -21,7 +21,7 @@ export {
 } from "./errors.js";
 export { isUuid, uuidv7 } from "./ids.js";
 export { consoleLogger, type Logger } from "./logger.js";
-export type { Maintenance, MaintenanceOptions } from "./maintenance.js";
+export type { Maintenance, MaintenanceOptions, MaintenanceTask } from "./maintenance.js";
 export type { MigrateResult } from "./migrations/runner.js";
 export { migrationScript } from "./migrations/runner.js";
 export { DEFAULT_LIMITS, type PayloadLimits } from "./payload.js";

@@ -2,6 +2,8 @@
  * Scheduled retention: `store.startMaintenance()` runs `store.prune()` every `intervalMs`, cutting at
  * `olderThanMs` ago, so finished work does not pile up while nobody remembers to prune. Several
  * processes may run it at once: prune takes its batches with SKIP LOCKED, so they share the work.
+ * After each prune it runs the `retention` tasks given: for state kept beside executions, such as an
+ * adapter's (LangGraph checkpoints).
  */
 
 import { ValidationError } from "./errors.js";
@@ -17,12 +19,25 @@ export interface MaintenanceOptions {
   batchSize?: number;
   /** Called after each committed batch of a run with the run's totals so far. */
   onProgress?: PruneOptions["onProgress"];
-  /** Called after each run with what it removed. */
-  onRun?: (result: PruneResult & { finishedBefore: Date }) => void;
+  /** More retention run after each prune, in order, such as `FlowstoreSaver.retentionTask()`. */
+  retention?: readonly MaintenanceTask[];
+  /** Called after each run with what it removed, and what each retention task returned (by name). */
+  onRun?: (result: PruneResult & { finishedBefore: Date; retention: Record<string, unknown> }) => void;
   /** Called when a run fails; the next run is tried at the next interval. Default: a warning. */
   onError?: (error: unknown) => void;
   /** Stops maintenance when aborted. */
   signal?: AbortSignal;
+}
+
+/** Retention that maintenance runs after each prune. */
+export interface MaintenanceTask {
+  /** Names the task in `onRun`'s results and in errors. */
+  readonly name: string;
+  /**
+   * Does one round; should stop early when `signal` aborts (maintenance is stopping). A task that
+   * throws is reported to `onError` and tried again at the next run; the tasks after it still run.
+   */
+  run(signal: AbortSignal): Promise<unknown>;
 }
 
 export interface Maintenance {
@@ -51,6 +66,14 @@ export function startMaintenance(
       field: "intervalMs",
     });
   }
+  const tasks = [...(options.retention ?? [])];
+  for (const task of tasks) {
+    if (typeof task?.name !== "string" || typeof task.run !== "function") {
+      throw new ValidationError("each maintenance task must have a name and a run(signal) function", {
+        field: "tasks",
+      });
+    }
+  }
   checkPruneOptions({
     finishedBefore: new Date(Date.now() - olderThanMs),
     statuses: options.statuses,
@@ -61,6 +84,13 @@ export function startMaintenance(
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
 
+  const report = (error: unknown) => {
+    try {
+      onError(error);
+    } catch (thrown) {
+      warn(thrown); // a run never rejects, so the next one is always scheduled
+    }
+  };
   const run = async () => {
     const finishedBefore = new Date(Date.now() - olderThanMs);
     try {
@@ -71,13 +101,18 @@ export function startMaintenance(
         onProgress: options.onProgress,
         signal: stopping.signal,
       });
-      options.onRun?.({ ...result, finishedBefore });
-    } catch (error) {
-      try {
-        onError(error);
-      } catch (thrown) {
-        warn(thrown); // a run never rejects, so the next one is always scheduled
+      const done: Record<string, unknown> = {};
+      for (const task of tasks) {
+        if (stopping.signal.aborted) break;
+        try {
+          done[task.name] = await task.run(stopping.signal);
+        } catch (error) {
+          report(error);
+        }
       }
+      options.onRun?.({ ...result, finishedBefore, retention: done });
+    } catch (error) {
+      report(error);
     }
   };
   const schedule = (delayMs: number) => {

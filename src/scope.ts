@@ -1,7 +1,7 @@
 /** The surface shared by the store and a transaction: every repository, your own SQL, and nesting. */
 
 import type { StoreContext } from "./context.js";
-import type { QueryResult, TransactionOptions } from "./db/driver.js";
+import type { QueryOptions, QueryResult, TransactionOptions } from "./db/driver.js";
 import { Jobs } from "./queue/jobs.js";
 import { Blobs } from "./repositories/blobs.js";
 import { ComponentState } from "./repositories/component-state.js";
@@ -52,12 +52,17 @@ export class StoreScope {
     this.signals = new Signals(context);
   }
 
-  /** Runs your own SQL (values only as `$n` parameters), in the transaction when called on one. */
+  /**
+   * Runs your own SQL (values only as `$n` parameters), in the transaction when called on one.
+   * `{ prepare: true }` makes a hot statement of fixed text a named prepared statement, parsed and
+   * planned once per connection (never for text built from input).
+   */
   async query<R = Record<string, unknown>>(
     text: string,
     values?: readonly unknown[],
+    options?: QueryOptions,
   ): Promise<QueryResult<R>> {
-    return this.context.db.query<R>(text, values);
+    return this.context.db.query<R>(text, values, options);
   }
 
   /** Commits when `fn` returns, rolls back when it throws; nested, it is a savepoint. */

@@ -77,5 +77,48 @@ forEachDriver((driver) => {
       await new Promise((resolve) => setTimeout(resolve, 100));
       expect(await executionCount(store)).toBe(2);
     });
+    it("runs the retention tasks after each prune, reporting each task's failure alone", async () => {
+      const store = await driver.open();
+      await finishedExecutions(store, 2, 40);
+      const order: string[] = [];
+      const errors: unknown[] = [];
+      const runs: Record<string, unknown>[] = [];
+      const maintenance = store.startMaintenance({
+        olderThanMs: 30 * 24 * 3_600_000,
+        intervalMs: 50,
+        retention: [
+          {
+            name: "failing",
+            run: async () => {
+              order.push(`failing after ${await executionCount(store)} executions`);
+              throw new Error("task failed");
+            },
+          },
+          { name: "counting", run: async (signal) => (signal.aborted ? -1 : executionCount(store)) },
+        ],
+        onRun: (result) => runs.push(result.retention),
+        onError: (error) => errors.push(error),
+      });
+      await expect.poll(() => runs.length, { timeout: 10_000 }).toBeGreaterThanOrEqual(2);
+      await maintenance.stop();
+      // The prune went first; the failing task did not keep the next one from running.
+      expect(order[0]).toBe("failing after 0 executions");
+      expect(runs[0]).toEqual({ counting: 0 });
+      expect(errors.length).toBeGreaterThanOrEqual(2);
+      expect(String(errors[0])).toContain("task failed");
+    });
+
+    it("refuses a retention task without a name or a run function", async () => {
+      const store = await driver.open();
+      const bad = [{ name: "x" }, { run: async () => 0 }] as unknown as {
+        name: string;
+        run: () => Promise<0>;
+      }[];
+      for (const task of bad) {
+        expect(() => store.startMaintenance({ olderThanMs: 1_000, retention: [task] })).toThrow(
+          ValidationError,
+        );
+      }
+    });
   });
 });
