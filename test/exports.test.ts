@@ -255,6 +255,20 @@ const entryPoints: readonly EntryPoint[] = [
       "s3",
     ],
   },
+  {
+    name: "./langgraph",
+    source: "../src/adapters/langgraph/index.ts",
+    load: () => import("../src/adapters/langgraph/index.js"),
+    runtime: [
+      "FlowstoreSaver",
+    ],
+    all: [
+      "CheckpointPruneResult",
+      "CheckpointRetention",
+      "FlowstoreSaver",
+      "FlowstoreSaverOptions",
+    ],
+  },
 ];
 
 /** Which names are new and which are gone, each sorted, so a failure names them. */
@@ -271,7 +285,7 @@ function sourcePath(entry: EntryPoint): string {
   return fileURLToPath(new URL(entry.source, import.meta.url));
 }
 
-/** All export names of each entry point, from one Program over the three entry files. */
+/** All export names of each entry point, from one Program over the entry files. */
 function compilerExports(): Map<string, string[]> {
   const configPath = fileURLToPath(new URL("../tsconfig.json", import.meta.url));
   const read = ts.readConfigFile(configPath, ts.sys.readFile);

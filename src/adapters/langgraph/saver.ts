@@ -1,0 +1,279 @@
+/**
+ * FlowstoreSaver: a LangGraph checkpointer (BaseCheckpointSaver) on flowstore's tables.
+ *
+ * Every method is one statement (a put, its channel values and its thread's row together; a task's
+ * writes together; a tuple with its values and writes), run outside any transaction: nothing is held
+ * open while the graph runs, and serialization is done before a connection is taken. A saver's
+ * `scope` keeps its threads apart from those of other savers on the same store.
+ */
+
+import type { RunnableConfig } from "@langchain/core/runnables";
+import {
+  BaseCheckpointSaver,
+  type ChannelVersions,
+  type Checkpoint,
+  type CheckpointListOptions,
+  type CheckpointMetadata,
+  type CheckpointTuple,
+  getCheckpointId,
+  maxChannelVersion,
+  type PendingWrite,
+  type SerializerProtocol,
+  TASKS,
+} from "@langchain/langgraph-checkpoint";
+import type { MaintenanceTask, Store } from "../../index.js";
+import { checkScope, quotedSchema, requiredText } from "./names.js";
+import {
+  type CheckpointPruneResult,
+  type CheckpointRetention,
+  checkRetention,
+  clearScope,
+  deleteThread,
+  pruneCheckpoints,
+  retentionTask,
+} from "./saver-retention.js";
+import {
+  dumpMetadata,
+  dumpValues,
+  dumpWrites,
+  groupTupleRows,
+  type TupleRow,
+  type TupleRows,
+  toTuple,
+} from "./saver-rows.js";
+import {
+  latestTupleSql,
+  pendingSendsSql,
+  putSql,
+  putWritesSql,
+  tupleByIdSql,
+  tuplesSql,
+} from "./saver-sql.js";
+
+export interface FlowstoreSaverOptions {
+  /** The flowstore store that holds the checkpoints (migrated: `openStore()` does it). */
+  store: Store;
+  /**
+   * Keeps this saver's threads apart from other savers' on the same store (default "default"): each
+   * sees, lists, deletes and prunes only its own. At most 255 characters.
+   */
+  scope?: string;
+  /** How channel values, writes and metadata are serialized (default LangGraph's JsonPlusSerializer). */
+  serde?: SerializerProtocol;
+}
+
+/** Checkpoints per page when `list` walks many. */
+const LIST_PAGE = 100;
+
+export class FlowstoreSaver extends BaseCheckpointSaver {
+  readonly scope: string;
+  private readonly store: Store;
+  private readonly q: string;
+
+  constructor(options: FlowstoreSaverOptions) {
+    super(options.serde);
+    this.store = options.store;
+    this.scope = checkScope(options.scope);
+    this.q = quotedSchema(options.store);
+  }
+
+  private query(text: string, values: unknown[], prepare = true): Promise<TupleRow[]> {
+    return this.store.query<TupleRow>(text, values, { prepare }).then((result) => result.rows);
+  }
+
+  async getTuple(config: RunnableConfig): Promise<CheckpointTuple | undefined> {
+    const threadId = config.configurable?.thread_id;
+    if (threadId === undefined || threadId === null) return undefined;
+    const thread = requiredText(threadId, "thread_id");
+    const checkpointNs = namespaceOf(config);
+    const checkpointId = getCheckpointId(config);
+    const rows = checkpointId
+      ? await this.query(tupleByIdSql(this.q), [this.scope, thread, checkpointNs, checkpointId])
+      : await this.query(latestTupleSql(this.q), [this.scope, thread, checkpointNs]);
+    const [tuple] = await this.toTuples(groupTupleRows(rows));
+    return tuple;
+  }
+
+  /**
+   * Checkpoints newest first (by id), of one thread or, without a `thread_id`, of every thread of the
+   * scope; `checkpoint_ns` picks one namespace. `filter` keeps those whose metadata contains it (JSON
+   * containment, `@>`, in SQL), `before` those with a smaller id, `limit` the first so many.
+   */
+  async *list(config: RunnableConfig, options: CheckpointListOptions = {}): AsyncGenerator<CheckpointTuple> {
+    const { filter, before, limit } = options;
+    const where: string[] = [];
+    const values: unknown[] = [this.scope];
+    const param = (value: unknown) => `$${values.push(value)}`;
+    const configurable = config.configurable ?? {};
+    if (configurable.thread_id !== undefined && configurable.thread_id !== null) {
+      where.push(`thread_id = ${param(requiredText(configurable.thread_id, "thread_id"))}`);
+    }
+    if (configurable.checkpoint_ns !== undefined && configurable.checkpoint_ns !== null) {
+      where.push(`checkpoint_ns = ${param(requiredText(configurable.checkpoint_ns, "checkpoint_ns", true))}`);
+    }
+    if (configurable.checkpoint_id) {
+      where.push(`checkpoint_id = ${param(requiredText(configurable.checkpoint_id, "checkpoint_id"))}`);
+    }
+    if (filter && Object.keys(filter).length > 0)
+      where.push(`metadata @> ${param(JSON.stringify(filter))}::jsonb`);
+    if (before?.configurable?.checkpoint_id !== undefined) {
+      where.push(`checkpoint_id < ${param(requiredText(before.configurable.checkpoint_id, "before"))}`);
+    }
+    let remaining = limit === undefined ? Number.POSITIVE_INFINITY : Math.max(0, Math.trunc(Number(limit)));
+    // Keyset pages: (checkpoint_id, thread_id, checkpoint_ns) is unique within the scope.
+    const pageValues = values.length;
+    const after = `(checkpoint_id, thread_id, checkpoint_ns) < ($${pageValues + 1}, $${pageValues + 2}, $${pageValues + 3})`;
+    const order = `order by checkpoint_id desc, thread_id desc, checkpoint_ns desc limit $${pageValues + 4}`;
+    const base = where.length ? where.join(" and ") : "true";
+    const first = tuplesSql(
+      this.q,
+      base,
+      `order by checkpoint_id desc, thread_id desc, checkpoint_ns desc limit $${pageValues + 1}`,
+    );
+    const next = tuplesSql(this.q, `${base} and ${after}`, order);
+    let last: TupleRows | undefined;
+    while (remaining > 0) {
+      const page = Math.min(LIST_PAGE, remaining);
+      const key = last?.checkpoint;
+      const rows = key
+        ? await this.query(next, [...values, key.checkpoint_id, key.thread_id, key.checkpoint_ns, page])
+        : await this.query(first, [...values, page]);
+      const groups = groupTupleRows(rows);
+      for (const tuple of await this.toTuples(groups)) yield tuple;
+      if (groups.length < page) return;
+      remaining -= groups.length;
+      last = groups[groups.length - 1];
+    }
+  }
+
+  async put(
+    config: RunnableConfig,
+    checkpoint: Checkpoint,
+    metadata: CheckpointMetadata,
+    newVersions: ChannelVersions,
+  ): Promise<RunnableConfig> {
+    if (config.configurable === undefined) throw new Error(`Missing "configurable" field in "config" param`);
+    const threadId = requiredText(config.configurable.thread_id, "thread_id");
+    const checkpointNs = namespaceOf(config);
+    const parentId = config.configurable.checkpoint_id;
+    const { channel_values: channelValues, ...stored } = checkpoint;
+    const [blobs, meta] = await Promise.all([
+      dumpValues(this.serde, channelValues ?? {}, newVersions ?? {}),
+      dumpMetadata(this.serde, metadata),
+    ]);
+    await this.query(putSql(this.q), [
+      this.scope,
+      threadId,
+      checkpointNs,
+      blobs.channels,
+      blobs.versions,
+      blobs.types,
+      blobs.blobs,
+      requiredText(checkpoint.id, "checkpoint.id"),
+      parentId ? requiredText(parentId, "checkpoint_id") : null,
+      JSON.stringify(stored),
+      meta.json,
+      meta.type,
+      meta.bytes,
+    ]);
+    return {
+      configurable: { thread_id: threadId, checkpoint_ns: checkpointNs, checkpoint_id: checkpoint.id },
+    };
+  }
+
+  async putWrites(
+    config: RunnableConfig,
+    writes: PendingWrite[],
+    taskId: string,
+    taskPath = "",
+  ): Promise<void> {
+    const threadId = requiredText(config.configurable?.thread_id, "thread_id");
+    const checkpointId = requiredText(config.configurable?.checkpoint_id, "checkpoint_id");
+    const checkpointNs = namespaceOf(config);
+    if (writes.length === 0) return;
+    const dumped = await dumpWrites(this.serde, writes);
+    await this.query(putWritesSql(this.q), [
+      this.scope,
+      threadId,
+      checkpointNs,
+      checkpointId,
+      requiredText(taskId, "taskId", true),
+      requiredText(taskPath ?? "", "taskPath", true),
+      dumped.idx,
+      dumped.channels,
+      dumped.types,
+      dumped.blobs,
+    ]);
+  }
+
+  /** Deletes the thread: its checkpoints in every namespace, their channel values and writes. */
+  async deleteThread(threadId: string): Promise<void> {
+    await deleteThread(this.store, this.q, this.scope, requiredText(threadId, "threadId"));
+  }
+
+  /** Deletes every thread of this saver's scope. */
+  async clear(): Promise<void> {
+    await clearScope(this.store, this.q, this.scope);
+  }
+
+  /**
+   * Retention, a batch of threads per statement: trims threads to their `keepLatest` newest
+   * checkpoints, and deletes threads idle for `idleMs`. Returns what went.
+   */
+  prune(options: CheckpointRetention): Promise<CheckpointPruneResult> {
+    return pruneCheckpoints(this.store, this.q, this.scope, options);
+  }
+
+  /**
+   * `prune` as a task of `store.startMaintenance({ retention: [...] })`. After its first run it trims
+   * only the threads written to since the run before.
+   */
+  retentionTask(options: Omit<CheckpointRetention, "signal" | "touchedSince">): MaintenanceTask {
+    checkRetention(options);
+    return retentionTask(`langgraph checkpoints (${this.scope})`, (run) =>
+      this.prune({ ...options, ...run }),
+    );
+  }
+
+  /** Deserializes gathered rows, moving the pending sends of pre-v4 checkpoints into their TASKS channel. */
+  private async toTuples(groups: TupleRows[]): Promise<CheckpointTuple[]> {
+    const old = groups.filter((g) => (g.checkpoint.checkpoint?.v ?? 4) < 4 && g.checkpoint.name !== null);
+    const tuples = await Promise.all(groups.map((group) => toTuple(this.serde, group)));
+    if (old.length > 0) await this.migratePendingSends(old, tuples, groups);
+    return tuples;
+  }
+
+  private async migratePendingSends(old: TupleRows[], tuples: CheckpointTuple[], groups: TupleRows[]) {
+    const parents = old.map((g) => g.checkpoint);
+    const rows = await this.query(
+      pendingSendsSql(this.q),
+      [
+        this.scope,
+        parents.map((p) => p.thread_id),
+        parents.map((p) => p.checkpoint_ns),
+        parents.map((p) => p.name),
+        TASKS,
+      ],
+      false,
+    );
+    for (const group of old) {
+      const { thread_id: thread, checkpoint_ns: ns, name: parentId } = group.checkpoint;
+      const sends = rows.filter(
+        (r) => r.thread_id === thread && r.checkpoint_ns === ns && r.checkpoint_id === parentId,
+      );
+      if (sends.length === 0) continue;
+      const tuple = tuples[groups.indexOf(group)] as CheckpointTuple;
+      const versions = tuple.checkpoint.channel_versions;
+      tuple.checkpoint.channel_values[TASKS] = await Promise.all(
+        sends.map((send) => this.serde.loadsTyped(send.type as string, send.data as Uint8Array)),
+      );
+      const current = Object.values(versions);
+      versions[TASKS] = current.length > 0 ? maxChannelVersion(...current) : this.getNextVersion(undefined);
+    }
+  }
+}
+
+function namespaceOf(config: RunnableConfig): string {
+  const ns = config.configurable?.checkpoint_ns;
+  return ns === undefined || ns === null ? "" : requiredText(ns, "checkpoint_ns", true);
+}
