@@ -19,6 +19,8 @@ export type StoredCheckpoint = Omit<Checkpoint, "channel_values"> & Record<strin
 
 /** One row of tuplesSql: kind 0 a checkpoint, 1 one of its channel values, 2 one of its writes. */
 export interface TupleRow {
+  /** Which request of the statement the checkpoint answers (1, 2...; 0 for a list). */
+  n: number;
   kind: number;
   thread_id: string;
   checkpoint_ns: string;
@@ -44,11 +46,19 @@ export interface TupleRows {
   writes: TupleRow[];
 }
 
-const keyOf = (row: TupleRow) => `${row.thread_id}\u0000${row.checkpoint_ns}\u0000${row.checkpoint_id}`;
+const keyOf = (row: TupleRow) =>
+  `${row.n}\u0000${row.thread_id}\u0000${row.checkpoint_ns}\u0000${row.checkpoint_id}`;
 
 /** Text in byte order of UTF-8 (code point order), as the "C" collation and LangGraph compare ids. */
 export function compareText(a: string, b: string): number {
   return compareWritesSortKeys([a, "", 0], [b, "", 0]);
+}
+
+/** The checkpoint found for each of `count` requests (by `n`), undefined where none was. */
+export function tupleRowsByRequest(rows: readonly TupleRow[], count: number): (TupleRows | undefined)[] {
+  const found: (TupleRows | undefined)[] = new Array(count).fill(undefined);
+  for (const group of groupTupleRows(rows)) found[group.checkpoint.n - 1] = group;
+  return found;
 }
 
 /** Groups rows by checkpoint, newest id first (then by thread and namespace, as list pages them). */

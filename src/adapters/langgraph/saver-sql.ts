@@ -4,31 +4,34 @@
  * round trip and one commit. `q` is the quoted schema; `$1` is always the saver's scope.
  */
 
+const CHECKPOINT_COLUMNS =
+  "thread_id, checkpoint_ns, checkpoint_id, parent_id, checkpoint, metadata, metadata_type, metadata_bytes";
+
 /**
- * A checkpoint with the channel values its versions name and its thread's writes, `select`ed in one
- * statement: rows of kind 0 (the checkpoint), 1 (a channel value) and 2 (a pending write), for every
- * checkpoint that `where` (on langgraph_checkpoints, after `scope = $1`) and `tail` (order and limit) pick.
+ * Checkpoints with the channel values their versions name and their writes, in one statement: rows
+ * of kind 0 (a checkpoint), 1 (a channel value) and 2 (a pending write), each with the `n` of the
+ * request (`c`, a query of `n` and CHECKPOINT_COLUMNS) that picked its checkpoint.
  */
-export function tuplesSql(q: string, where: string, tail: string): string {
-  return `with c as (
-  select thread_id, checkpoint_ns, checkpoint_id, parent_id, checkpoint, metadata, metadata_type, metadata_bytes
-  from ${q}.langgraph_checkpoints
-  where scope = $1 and ${where}
-  ${tail}
-)
-select 0 as kind, c.thread_id, c.checkpoint_ns, c.checkpoint_id, c.parent_id as name, null::text as channel,
+function tuplesSql(q: string, c: string): string {
+  return `with c as (${c})
+select c.n, 0 as kind, c.thread_id, c.checkpoint_ns, c.checkpoint_id, c.parent_id as name, null::text as channel,
   c.metadata_type as type, c.checkpoint, c.metadata::text as metadata, c.metadata_bytes as data,
   null::integer as idx, null::text as task_path
 from c
 union all
-select 1, c.thread_id, c.checkpoint_ns, c.checkpoint_id, b.channel, null, b.type, null, null, b.blob, null, null
+select c.n, 1, c.thread_id, c.checkpoint_ns, c.checkpoint_id, b.channel, null, b.type, null, null, b.blob, null, null
 from c
 cross join lateral jsonb_each_text(c.checkpoint -> 'channel_versions') as v(channel, version)
-join ${q}.langgraph_blobs b
-  on b.scope = $1 and b.thread_id = c.thread_id and b.checkpoint_ns = c.checkpoint_ns
-  and b.channel = v.channel collate "C" and b.version = v.version collate "C"
+cross join lateral (
+  -- one index probe per channel (not a scan of the thread's values): the limit keeps the planner from
+  -- turning this into a join over all of them
+  select b.channel, b.type, b.blob from ${q}.langgraph_blobs b
+  where b.scope = $1 and b.thread_id = c.thread_id and b.checkpoint_ns = c.checkpoint_ns
+    and b.channel = v.channel collate "C" and b.version = v.version collate "C"
+  limit 1
+) as b
 union all
-select 2, c.thread_id, c.checkpoint_ns, c.checkpoint_id, w.task_id, w.channel, w.type, null, null, w.blob,
+select c.n, 2, c.thread_id, c.checkpoint_ns, c.checkpoint_id, w.task_id, w.channel, w.type, null, null, w.blob,
   w.idx, w.task_path
 from c
 join ${q}.langgraph_writes w
@@ -36,49 +39,80 @@ join ${q}.langgraph_writes w
   and w.checkpoint_id = c.checkpoint_id`;
 }
 
-/** The latest checkpoint of ($2 thread, $3 namespace), or the one of id $4. */
-export const latestTupleSql = (q: string) =>
-  tuplesSql(q, "thread_id = $2 and checkpoint_ns = $3", "order by checkpoint_id desc limit 1");
-export const tupleByIdSql = (q: string) =>
-  tuplesSql(q, "thread_id = $2 and checkpoint_ns = $3 and checkpoint_id = $4", "");
+/**
+ * The tuples of many getTuple calls: the n-th of ($2 threads, $3 namespaces, $4 ids) asks for the
+ * checkpoint of that id, or, where the id is null, the latest of the thread's namespace.
+ */
+export const tupleBatchSql = (q: string) =>
+  tuplesSql(
+    q,
+    `select k.n, x.* from unnest($2::text[], $3::text[], $4::text[]) with ordinality as k(thread_id, ns, id, n)
+  cross join lateral (
+    (select ${CHECKPOINT_COLUMNS} from ${q}.langgraph_checkpoints
+     where scope = $1 and thread_id = k.thread_id and checkpoint_ns = k.ns and checkpoint_id = k.id)
+    union all
+    (select ${CHECKPOINT_COLUMNS} from ${q}.langgraph_checkpoints
+     where k.id is null and scope = $1 and thread_id = k.thread_id and checkpoint_ns = k.ns
+     order by checkpoint_id desc limit 1)
+  ) as x`,
+  );
+
+/** The tuples `list` reads: the checkpoints of the scope that `where` and `tail` (order, limit) pick. */
+export const listSql = (q: string, where: string, tail: string) =>
+  tuplesSql(
+    q,
+    `select 0::bigint as n, ${CHECKPOINT_COLUMNS} from ${q}.langgraph_checkpoints where scope = $1 and ${where} ${tail}`,
+  );
 
 /**
- * One put: the new channel values ($4 channels, $5 versions, $6 types, $7 blobs; a value already
- * stored under its version stays as it was), the thread's row (its time refreshed when a minute old,
- * so a busy thread is not rewritten on every put) and the checkpoint ($8 id, $9 parent, $10 body,
- * $11 metadata, $12 its type and $13 its bytes when the JSON is not the serializer's own output).
+ * Puts and task writes of any number of calls, in one statement: the checkpoints ($2 threads,
+ * $3 namespaces, $4 ids, $5 parents, $6 bodies, $7 metadata, $8 its type and $9 its bytes when the
+ * JSON is not the serializer's own output), their new channel values ($10-$15; a value already stored
+ * under its version stays as it was), their threads' rows (created, or their time refreshed when a
+ * minute old, so a busy thread is not rewritten on every put) and the task writes ($16-$24: a write
+ * already stored under its task and index stays, except a special channel's, with a negative index:
+ * error, interrupt, resume..., which replaces it). Rows are written in key order, so two statements
+ * that share rows wait for each other but do not deadlock.
  */
-export const putSql = (q: string) => `with blobs as (
+export const writeBatchSql = (q: string) => `with blobs as (
   insert into ${q}.langgraph_blobs (scope, thread_id, checkpoint_ns, channel, version, type, blob)
-  select $1, $2, $3, u.channel, u.version, u.type, u.blob
-  from unnest($4::text[], $5::text[], $6::text[], $7::bytea[]) as u(channel, version, type, blob)
-  order by u.channel collate "C", u.version collate "C"
+  select $1, u.thread_id, u.checkpoint_ns, u.channel, u.version, u.type, u.blob
+  from unnest($10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::bytea[])
+    as u(thread_id, checkpoint_ns, channel, version, type, blob)
+  order by u.thread_id collate "C", u.checkpoint_ns collate "C", u.channel collate "C", u.version collate "C"
   on conflict do nothing
-), new_thread as (
-  insert into ${q}.langgraph_threads (scope, thread_id) values ($1, $2) on conflict do nothing
+), new_threads as (
+  insert into ${q}.langgraph_threads (scope, thread_id)
+  select distinct $1, u.thread_id collate "C" from unnest($2::text[]) as u(thread_id) order by 2
+  on conflict do nothing
 ), touched as (
   update ${q}.langgraph_threads set updated_at = now()
-  where scope = $1 and thread_id = $2 and updated_at < now() - interval '1 minute'
+  where scope = $1 and thread_id = any($2::text[]) and updated_at < now() - interval '1 minute'
+), checkpoints as (
+  insert into ${q}.langgraph_checkpoints
+    (scope, thread_id, checkpoint_ns, checkpoint_id, parent_id, checkpoint, metadata, metadata_type, metadata_bytes)
+  select $1, u.thread_id, u.checkpoint_ns, u.checkpoint_id, u.parent_id, u.checkpoint::jsonb, u.metadata::jsonb,
+    u.metadata_type, u.metadata_bytes
+  from unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bytea[])
+    as u(thread_id, checkpoint_ns, checkpoint_id, parent_id, checkpoint, metadata, metadata_type, metadata_bytes)
+  order by u.thread_id collate "C", u.checkpoint_ns collate "C", u.checkpoint_id collate "C"
+  on conflict (scope, thread_id, checkpoint_ns, checkpoint_id) do update
+  set parent_id = excluded.parent_id, checkpoint = excluded.checkpoint, metadata = excluded.metadata,
+    metadata_type = excluded.metadata_type, metadata_bytes = excluded.metadata_bytes
+), writes as (
+  insert into ${q}.langgraph_writes as w
+    (scope, thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob)
+  select $1, u.thread_id, u.checkpoint_ns, u.checkpoint_id, u.task_id, u.task_path, u.idx, u.channel, u.type, u.blob
+  from unnest($16::text[], $17::text[], $18::text[], $19::text[], $20::text[], $21::integer[], $22::text[],
+    $23::text[], $24::bytea[])
+    as u(thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob)
+  order by u.thread_id collate "C", u.checkpoint_ns collate "C", u.checkpoint_id collate "C",
+    u.task_id collate "C", u.idx
+  on conflict (scope, thread_id, checkpoint_ns, checkpoint_id, task_id, idx) do update
+  set task_path = excluded.task_path, channel = excluded.channel, type = excluded.type, blob = excluded.blob
+  where excluded.idx < 0
 )
-insert into ${q}.langgraph_checkpoints
-  (scope, thread_id, checkpoint_ns, checkpoint_id, parent_id, checkpoint, metadata, metadata_type, metadata_bytes)
-values ($1, $2, $3, $8, $9, $10::jsonb, $11::jsonb, $12, $13)
-on conflict (scope, thread_id, checkpoint_ns, checkpoint_id) do update
-set parent_id = excluded.parent_id, checkpoint = excluded.checkpoint, metadata = excluded.metadata,
-  metadata_type = excluded.metadata_type, metadata_bytes = excluded.metadata_bytes`;
-
-/**
- * One task's writes to checkpoint ($2, $3, $4): a write already stored under its (task, index) stays,
- * except the special channels' (negative indexes: error, interrupt, resume...), which replace it.
- */
-export const putWritesSql = (q: string) => `insert into ${q}.langgraph_writes as w
-  (scope, thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob)
-select $1, $2, $3, $4, $5, $6, u.idx, u.channel, u.type, u.blob
-from unnest($7::integer[], $8::text[], $9::text[], $10::bytea[]) as u(idx, channel, type, blob)
-order by u.idx
-on conflict (scope, thread_id, checkpoint_ns, checkpoint_id, task_id, idx) do update
-set task_path = excluded.task_path, channel = excluded.channel, type = excluded.type, blob = excluded.blob
-where excluded.idx < 0`;
+select 1`;
 
 /** The TASKS writes to parent checkpoints ($2 threads, $3 namespaces, $4 ids), for checkpoints before v4. */
 export const pendingSendsSql = (

@@ -1,10 +1,11 @@
 /**
  * FlowstoreSaver: a LangGraph checkpointer (BaseCheckpointSaver) on flowstore's tables.
  *
- * Every method is one statement (a put, its channel values and its thread's row together; a task's
- * writes together; a tuple with its values and writes), run outside any transaction: nothing is held
- * open while the graph runs, and serialization is done before a connection is taken. A saver's
- * `scope` keeps its threads apart from those of other savers on the same store.
+ * Every call is one statement, run outside any transaction (a put with its channel values and its
+ * thread's row; a task's writes; a tuple with its values and writes): nothing is held open while the
+ * graph runs, and serialization is done before a connection is taken. Calls made while others are
+ * in flight share a statement (combiner.ts). A saver's `scope` keeps its threads apart from those of
+ * other savers on the same store.
  */
 
 import type { RunnableConfig } from "@langchain/core/runnables";
@@ -22,6 +23,7 @@ import {
   TASKS,
 } from "@langchain/langgraph-checkpoint";
 import type { MaintenanceTask, Store } from "../../index.js";
+import { Combiner } from "./combiner.js";
 import { checkScope, quotedSchema, requiredText } from "./names.js";
 import {
   type CheckpointPruneResult,
@@ -40,15 +42,10 @@ import {
   type TupleRow,
   type TupleRows,
   toTuple,
+  tupleRowsByRequest,
 } from "./saver-rows.js";
-import {
-  latestTupleSql,
-  pendingSendsSql,
-  putSql,
-  putWritesSql,
-  tupleByIdSql,
-  tuplesSql,
-} from "./saver-sql.js";
+import { listSql, pendingSendsSql, tupleBatchSql, writeBatchSql } from "./saver-sql.js";
+import { rowCount, type SaverWrite, writeParameters } from "./saver-writes.js";
 
 export interface FlowstoreSaverOptions {
   /** The flowstore store that holds the checkpoints (migrated: `openStore()` does it). */
@@ -60,21 +57,71 @@ export interface FlowstoreSaverOptions {
   scope?: string;
   /** How channel values, writes and metadata are serialized (default LangGraph's JsonPlusSerializer). */
   serde?: SerializerProtocol;
+  /**
+   * Statements of each kind (reads, writes) in flight at once (default: half the store's connections,
+   * at most 4, at least 1).
+   * Calls made in one turn of the event loop go together in a statement, and so do those that arrive
+   * while this many are in flight: the fewer, the fewer statements and commits a process running many
+   * graphs sends, the longer a call may wait.
+   */
+  statementsInFlight?: number;
+}
+
+interface TupleRequest {
+  thread: string;
+  ns: string;
+  id: string | null;
 }
 
 /** Checkpoints per page when `list` walks many. */
 const LIST_PAGE = 100;
+/** Rows per combined statement at most. */
+const MAX_WRITE_ROWS = 2_000;
+const MAX_READS = 500;
 
 export class FlowstoreSaver extends BaseCheckpointSaver {
   readonly scope: string;
   private readonly store: Store;
   private readonly q: string;
+  private readonly writes: Combiner<SaverWrite, unknown>;
+  private readonly reads: Combiner<TupleRequest, TupleRows | undefined>;
 
   constructor(options: FlowstoreSaverOptions) {
     super(options.serde);
     this.store = options.store;
     this.scope = checkScope(options.scope);
     this.q = quotedSchema(options.store);
+    const inFlight =
+      options.statementsInFlight ??
+      Math.max(1, Math.min(4, Math.floor(options.store.driver.maxConnections / 2)));
+    if (!Number.isInteger(inFlight) || inFlight < 1) {
+      throw new Error("statementsInFlight must be a positive integer");
+    }
+    const writeSql = writeBatchSql(this.q);
+    this.writes = new Combiner<SaverWrite, unknown>(
+      async (writes) => {
+        await this.store.query(writeSql, writeParameters(this.scope, writes), { prepare: true });
+        return [];
+      },
+      inFlight,
+      rowCount,
+      MAX_WRITE_ROWS,
+    );
+    const readSql = tupleBatchSql(this.q);
+    this.reads = new Combiner(
+      async (requests) => {
+        const rows = await this.query(readSql, [
+          this.scope,
+          requests.map((r) => r.thread),
+          requests.map((r) => r.ns),
+          requests.map((r) => r.id),
+        ]);
+        return tupleRowsByRequest(rows, requests.length);
+      },
+      inFlight,
+      () => 1,
+      MAX_READS,
+    );
   }
 
   private query(text: string, values: unknown[], prepare = true): Promise<TupleRow[]> {
@@ -84,13 +131,13 @@ export class FlowstoreSaver extends BaseCheckpointSaver {
   async getTuple(config: RunnableConfig): Promise<CheckpointTuple | undefined> {
     const threadId = config.configurable?.thread_id;
     if (threadId === undefined || threadId === null) return undefined;
-    const thread = requiredText(threadId, "thread_id");
-    const checkpointNs = namespaceOf(config);
-    const checkpointId = getCheckpointId(config);
-    const rows = checkpointId
-      ? await this.query(tupleByIdSql(this.q), [this.scope, thread, checkpointNs, checkpointId])
-      : await this.query(latestTupleSql(this.q), [this.scope, thread, checkpointNs]);
-    const [tuple] = await this.toTuples(groupTupleRows(rows));
+    const found = await this.reads.call({
+      thread: requiredText(threadId, "thread_id"),
+      ns: namespaceOf(config),
+      id: getCheckpointId(config) || null,
+    });
+    if (found === undefined) return undefined;
+    const [tuple] = await this.toTuples([found]);
     return tuple;
   }
 
@@ -123,14 +170,10 @@ export class FlowstoreSaver extends BaseCheckpointSaver {
     // Keyset pages: (checkpoint_id, thread_id, checkpoint_ns) is unique within the scope.
     const pageValues = values.length;
     const after = `(checkpoint_id, thread_id, checkpoint_ns) < ($${pageValues + 1}, $${pageValues + 2}, $${pageValues + 3})`;
-    const order = `order by checkpoint_id desc, thread_id desc, checkpoint_ns desc limit $${pageValues + 4}`;
+    const order = "order by checkpoint_id desc, thread_id desc, checkpoint_ns desc limit";
     const base = where.length ? where.join(" and ") : "true";
-    const first = tuplesSql(
-      this.q,
-      base,
-      `order by checkpoint_id desc, thread_id desc, checkpoint_ns desc limit $${pageValues + 1}`,
-    );
-    const next = tuplesSql(this.q, `${base} and ${after}`, order);
+    const first = listSql(this.q, base, `${order} $${pageValues + 1}`);
+    const next = listSql(this.q, `${base} and ${after}`, `${order} $${pageValues + 4}`);
     let last: TupleRows | undefined;
     while (remaining > 0) {
       const page = Math.min(LIST_PAGE, remaining);
@@ -161,21 +204,16 @@ export class FlowstoreSaver extends BaseCheckpointSaver {
       dumpValues(this.serde, channelValues ?? {}, newVersions ?? {}),
       dumpMetadata(this.serde, metadata),
     ]);
-    await this.query(putSql(this.q), [
-      this.scope,
-      threadId,
-      checkpointNs,
-      blobs.channels,
-      blobs.versions,
-      blobs.types,
-      blobs.blobs,
-      requiredText(checkpoint.id, "checkpoint.id"),
-      parentId ? requiredText(parentId, "checkpoint_id") : null,
-      JSON.stringify(stored),
-      meta.json,
-      meta.type,
-      meta.bytes,
-    ]);
+    await this.writes.call({
+      kind: "checkpoint",
+      thread: threadId,
+      ns: checkpointNs,
+      id: requiredText(checkpoint.id, "checkpoint.id"),
+      parent: parentId ? requiredText(parentId, "checkpoint_id") : null,
+      checkpoint: JSON.stringify(stored),
+      metadata: meta,
+      blobs,
+    });
     return {
       configurable: { thread_id: threadId, checkpoint_ns: checkpointNs, checkpoint_id: checkpoint.id },
     };
@@ -191,19 +229,15 @@ export class FlowstoreSaver extends BaseCheckpointSaver {
     const checkpointId = requiredText(config.configurable?.checkpoint_id, "checkpoint_id");
     const checkpointNs = namespaceOf(config);
     if (writes.length === 0) return;
-    const dumped = await dumpWrites(this.serde, writes);
-    await this.query(putWritesSql(this.q), [
-      this.scope,
-      threadId,
-      checkpointNs,
+    await this.writes.call({
+      kind: "writes",
+      thread: threadId,
+      ns: checkpointNs,
       checkpointId,
-      requiredText(taskId, "taskId", true),
-      requiredText(taskPath ?? "", "taskPath", true),
-      dumped.idx,
-      dumped.channels,
-      dumped.types,
-      dumped.blobs,
-    ]);
+      taskId: requiredText(taskId, "taskId", true),
+      taskPath: requiredText(taskPath ?? "", "taskPath", true),
+      writes: await dumpWrites(this.serde, writes),
+    });
   }
 
   /** Deletes the thread: its checkpoints in every namespace, their channel values and writes. */

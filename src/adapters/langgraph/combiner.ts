@@ -1,0 +1,80 @@
+/**
+ * Calls combined into statements, as DataLoader batches loads: the calls made in one turn of the event
+ * loop go together, and while `maxInFlight` statements are running, those that arrive wait and go
+ * together in the next one. A process running many graphs thus sends one statement (and, for writes,
+ * one commit) for many calls, while a caller alone waits only for the end of the turn. Each call
+ * resolves when the statement holding it has completed (committed). A statement that fails is run
+ * again one call at a time, so a bad call fails alone.
+ */
+
+interface Pending<Item, Result> {
+  item: Item;
+  resolve: (result: Result) => void;
+  reject: (error: unknown) => void;
+}
+
+export class Combiner<Item, Result> {
+  private queue: Pending<Item, Result>[] = [];
+  private inFlight = 0;
+  private scheduled = false;
+
+  constructor(
+    /** Runs the calls in one statement; returns their results in order. */
+    private readonly run: (items: Item[]) => Promise<Result[]>,
+    private readonly maxInFlight: number,
+    /** How much of a statement a call takes (rows); a statement takes calls up to `maxSize`. */
+    private readonly sizeOf: (item: Item) => number,
+    private readonly maxSize: number,
+  ) {}
+
+  call(item: Item): Promise<Result> {
+    return new Promise<Result>((resolve, reject) => {
+      this.queue.push({ item, resolve, reject });
+      // Sent after the current turn of the event loop, so the calls made in it go together.
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => {
+          this.scheduled = false;
+          this.drain();
+        });
+      }
+    });
+  }
+
+  private drain(): void {
+    while (this.inFlight < this.maxInFlight && this.queue.length > 0) {
+      let size = 0;
+      let taken = 0;
+      while (taken < this.queue.length && (taken === 0 || size < this.maxSize)) {
+        size += this.sizeOf((this.queue[taken] as Pending<Item, Result>).item);
+        taken++;
+      }
+      const batch = this.queue.splice(0, taken);
+      this.inFlight++;
+      void this.send(batch).finally(() => {
+        this.inFlight--;
+        this.drain();
+      });
+    }
+  }
+
+  private async send(batch: Pending<Item, Result>[]): Promise<void> {
+    try {
+      const results = await this.run(batch.map((pending) => pending.item));
+      batch.forEach((pending, i) => {
+        pending.resolve(results[i] as Result);
+      });
+    } catch (error) {
+      if (batch.length === 1) {
+        (batch[0] as Pending<Item, Result>).reject(error);
+        return;
+      }
+      // Which call failed is unknown: each goes again alone, and fails (or not) on its own.
+      await Promise.all(
+        batch.map((pending) =>
+          this.run([pending.item]).then((results) => pending.resolve(results[0] as Result), pending.reject),
+        ),
+      );
+    }
+  }
+}
