@@ -261,12 +261,15 @@ const entryPoints: readonly EntryPoint[] = [
     load: () => import("../src/adapters/langgraph/index.js"),
     runtime: [
       "FlowstoreSaver",
+      "FlowstoreStore",
     ],
     all: [
       "CheckpointPruneResult",
       "CheckpointRetention",
       "FlowstoreSaver",
       "FlowstoreSaverOptions",
+      "FlowstoreStore",
+      "FlowstoreStoreOptions",
     ],
   },
 ];

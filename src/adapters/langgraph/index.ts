@@ -5,3 +5,4 @@
 
 export { FlowstoreSaver, type FlowstoreSaverOptions } from "./saver.js";
 export type { CheckpointPruneResult, CheckpointRetention } from "./saver-retention.js";
+export { FlowstoreStore, type FlowstoreStoreOptions } from "./store.js";

@@ -1,0 +1,228 @@
+/**
+ * FlowstoreStore: LangGraph's long-term memory (BaseStore) on a flowstore store.
+ *
+ * An item is a JSON value under a namespace (labels) and a key. Namespace labels follow
+ * InMemoryStore's rules; a batch reads first and then applies its puts (the last put of a key wins),
+ * as InMemoryStore does. Gets go in one statement, the puts in another; searches filter in SQL and
+ * list namespaces by a skip scan of the primary key. Results come in byte order of the namespace
+ * (labels joined by ".") and then of the key.
+ */
+
+import {
+  BaseStore,
+  type GetOperation,
+  type Item,
+  type ListNamespacesOperation,
+  type MatchCondition,
+  type Operation,
+  type OperationResults,
+  type PutOperation,
+  type SearchItem,
+  type SearchOperation,
+  validateNamespace,
+} from "@langchain/langgraph-checkpoint";
+import type { Store } from "../../index.js";
+import { checkScope, quotedSchema, requiredText } from "./names.js";
+import { filterConditions, getManySql, namespacesSql, type Param, putManySql } from "./store-sql.js";
+
+export interface FlowstoreStoreOptions {
+  /** The flowstore store that holds the items (migrated: `openStore()` does it). */
+  store: Store;
+  /** Keeps this store's items apart from other stores' on the same flowstore store (default "default"). */
+  scope?: string;
+}
+
+interface ItemRow {
+  namespace: string;
+  key: string;
+  value: Record<string, unknown>;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const SEPARATOR = ".";
+const NUL_ESCAPE = "\\u0000";
+
+/** As InMemoryStore checks every namespace an operation names (the root "langgraph" allowed). */
+function checkNamespace(namespace: string[]): string {
+  validateNamespace(namespace, { allowReservedRoot: true });
+  return namespace.join(SEPARATOR);
+}
+
+function checkKey(key: unknown): string {
+  return requiredText(key, "key", true);
+}
+
+/** A value as stored: JSON, which PostgreSQL's jsonb holds only without NUL in its strings. */
+function valueJson(value: unknown): string {
+  if (typeof value !== "object" || value === null)
+    throw new Error("an item's value must be an object, or null to delete");
+  const json = JSON.stringify(value);
+  if (json.includes(NUL_ESCAPE)) throw new Error("an item's value cannot hold NUL (\\u0000) in a string");
+  return json;
+}
+
+function pageNumber(value: number | undefined, field: string, fallback: number | null): number | null {
+  if (value === undefined || value === null) return fallback;
+  if (!Number.isInteger(value) || value < 0) throw new Error(`${field} must be an integer, 0 or more`);
+  return value;
+}
+
+export class FlowstoreStore extends BaseStore {
+  readonly scope: string;
+  private readonly store: Store;
+  private readonly q: string;
+
+  constructor(options: FlowstoreStoreOptions) {
+    super();
+    this.store = options.store;
+    this.scope = checkScope(options.scope);
+    this.q = quotedSchema(options.store);
+  }
+
+  async batch<Op extends Operation[]>(operations: Op): Promise<OperationResults<Op>> {
+    const results: unknown[] = operations.map(() => null);
+    const gets: [number, GetOperation, string][] = [];
+    const reads: Promise<void>[] = [];
+    const puts = new Map<string, [string, string, PutOperation]>();
+    operations.forEach((op, i) => {
+      if ("namespacePrefix" in op) {
+        if (op.namespacePrefix.length > 0) checkNamespace(op.namespacePrefix);
+        reads.push(
+          this.searchItems(op).then((items) => {
+            results[i] = items;
+          }),
+        );
+      } else if ("matchConditions" in op) {
+        reads.push(
+          this.listNamespacesOf(op).then((found) => {
+            results[i] = found;
+          }),
+        );
+      } else if ("value" in op) {
+        const namespace = checkNamespace(op.namespace);
+        const key = checkKey(op.key);
+        puts.set(`${namespace}\u0000${key}`, [namespace, key, op]);
+      } else if ("key" in op && "namespace" in op) {
+        gets.push([i, op, checkNamespace(op.namespace)]);
+      }
+    });
+    if (gets.length > 0) reads.push(this.getMany(gets, results));
+    await Promise.all(reads);
+    if (puts.size > 0) await this.putMany([...puts.values()]);
+    return results as OperationResults<Op>;
+  }
+
+  /** Deletes every item of this store's scope. */
+  async clear(): Promise<void> {
+    await this.store.query(`delete from ${this.q}.langgraph_store where scope = $1`, [this.scope]);
+  }
+
+  private async getMany(gets: [number, GetOperation, string][], results: unknown[]): Promise<void> {
+    const keys = gets.map(([, op]) => checkKey(op.key));
+    const { rows } = await this.store.query<Omit<ItemRow, "namespace" | "key"> & { n: number }>(
+      getManySql(this.q),
+      [this.scope, gets.map(([, , namespace]) => namespace), keys],
+      { prepare: true },
+    );
+    for (const row of rows) {
+      const [i, op] = gets[row.n - 1] as [number, GetOperation, string];
+      results[i] = {
+        value: row.value,
+        key: op.key,
+        namespace: [...op.namespace],
+        createdAt: row.created_at,
+        updatedAt: row.updated_at,
+      } satisfies Item;
+    }
+  }
+
+  private async putMany(puts: [string, string, PutOperation][]): Promise<void> {
+    const deletes = puts.filter(([, , op]) => op.value === null);
+    const writes = puts.filter(([, , op]) => op.value !== null);
+    const values = writes.map(([, , op]) => valueJson(op.value));
+    await this.store.query(
+      putManySql(this.q),
+      [
+        this.scope,
+        deletes.map(([namespace]) => namespace),
+        deletes.map(([, key]) => key),
+        writes.map(([namespace]) => namespace),
+        writes.map(([, key]) => key),
+        values,
+      ],
+      { prepare: true },
+    );
+  }
+
+  /**
+   * Items under a namespace prefix whose values pass the filter, in order of namespace and key. A
+   * `query` (semantic search) needs embeddings, which this store does not keep: it is ignored, and
+   * items come without a score, as from an InMemoryStore without an index.
+   */
+  private async searchItems(op: SearchOperation): Promise<SearchItem[]> {
+    const values: unknown[] = [this.scope];
+    const param: Param = (value) => `$${values.push(value)}`;
+    const where = ["scope = $1"];
+    if (op.namespacePrefix.length > 0) {
+      const prefix = op.namespacePrefix.join(SEPARATOR);
+      // The namespace itself, or one below it: "a.b" and "a.b.*", which sort from "a.b." to "a.b/".
+      where.push(
+        `(namespace = ${param(prefix)} or (namespace >= ${param(`${prefix}.`)} and namespace < ${param(`${prefix}/`)}))`,
+      );
+    }
+    where.push(...filterConditions(this.q, op.filter, param));
+    const limit = pageNumber(op.limit, "limit", 10);
+    const offset = pageNumber(op.offset, "offset", 0);
+    const { rows } = await this.store.query<ItemRow>(
+      `select namespace, key, value, created_at, updated_at from ${this.q}.langgraph_store
+       where ${where.join(" and ")}
+       order by namespace, key
+       limit ${param(limit)} offset ${param(offset)}`,
+      values,
+    );
+    return rows.map((row) => ({
+      value: row.value,
+      key: row.key,
+      namespace: row.namespace.split(SEPARATOR),
+      createdAt: row.created_at,
+      updatedAt: row.updated_at,
+      score: undefined,
+    }));
+  }
+
+  /**
+   * Namespaces holding an item that meet every match condition (`*` matches any one label), cut to
+   * `maxDepth` labels and deduplicated, in byte order of their labels joined by ".", then paged.
+   */
+  private async listNamespacesOf(op: ListNamespacesOperation): Promise<string[][]> {
+    const values: unknown[] = [this.scope];
+    const param: Param = (value) => `$${values.push(value)}`;
+    const where = (op.matchConditions ?? []).map((condition) => matches(condition, param));
+    const maxDepth = pageNumber(op.maxDepth, "maxDepth", null);
+    if (maxDepth === 0) throw new Error("maxDepth must be 1 or more");
+    const path = maxDepth === null ? "l" : `l[1:${param(maxDepth)}::integer]`;
+    const sql = namespacesSql(this.q, where.length > 0 ? where.join(" and ") : "true", path);
+    const limit = pageNumber(op.limit, "limit", null);
+    const offset = pageNumber(op.offset, "offset", 0);
+    const { rows } = await this.store.query<{ path: string[] }>(
+      `${sql} limit ${param(limit)} offset ${param(offset)}`,
+      values,
+    );
+    return rows.map((row) => row.path);
+  }
+}
+
+/** A match condition on the labels `l`: its labels at the start (prefix) or the end (suffix). */
+function matches(condition: MatchCondition, param: Param): string {
+  const { matchType, path } = condition;
+  if (matchType !== "prefix" && matchType !== "suffix")
+    throw new Error(`Unsupported match type: ${matchType}`);
+  const parts = [`cardinality(l) >= ${param(path.length)}::integer`];
+  path.forEach((label, i) => {
+    if (label === "*") return;
+    const at = matchType === "prefix" ? `${i + 1}` : `cardinality(l) - ${path.length - 1 - i}`;
+    parts.push(`l[${at}] = ${param(String(label))}`);
+  });
+  return `(${parts.join(" and ")})`;
+}
