@@ -161,9 +161,10 @@ export class FlowstoreSaver extends BaseCheckpointSaver {
     if (configurable.checkpoint_id) {
       where.push(`checkpoint_id = ${param(requiredText(configurable.checkpoint_id, "checkpoint_id"))}`);
     }
-    if (filter && Object.keys(filter).length > 0)
+    if (filter && Object.keys(filter).length > 0) {
       where.push(`metadata @> ${param(JSON.stringify(filter))}::jsonb`);
-    if (before?.configurable?.checkpoint_id !== undefined) {
+    }
+    if (before?.configurable?.checkpoint_id !== undefined && before.configurable.checkpoint_id !== null) {
       where.push(`checkpoint_id < ${param(requiredText(before.configurable.checkpoint_id, "before"))}`);
     }
     let remaining = limit === undefined ? Number.POSITIVE_INFINITY : Math.max(0, Math.trunc(Number(limit)));
