@@ -181,6 +181,49 @@ forEachDriver((driver) => {
       expect(await taskRows(store)).toEqual(before);
     });
 
+    it("create inserts a new task and refuses a taken taskExecId, writing nothing", async () => {
+      const store = await driver.open();
+      const e = await execution(store);
+      const taskExecId = uuidv7();
+      const created = await store.tasks.create({
+        taskExecId,
+        executionId: e.id,
+        taskId: "step-1",
+        status: "running",
+        attempt: 1,
+        startedAt: NOON,
+      });
+      expect(created).toMatchObject({ taskExecId, taskId: "step-1", status: "running", version: 1 });
+      await expect(
+        store.tasks.create({ taskExecId, executionId: e.id, taskId: "other", status: "completed" }),
+      ).rejects.toBeInstanceOf(ConflictError);
+      expect(await store.tasks.get(taskExecId)).toEqual(created);
+      await expect(store.tasks.create({ executionId: uuidv7(), taskId: "orphan" })).rejects.toBeInstanceOf(
+        NotFoundError,
+      );
+    });
+
+    it("concurrent creates of one task have exactly one winner", async () => {
+      const store = await driver.open();
+      const e = await execution(store);
+      const taskExecId = uuidv7();
+      const results = await Promise.allSettled(
+        Array.from({ length: 8 }, (_, i) =>
+          store.transaction((tx) =>
+            tx.tasks.create({ taskExecId, executionId: e.id, taskId: "step", toolId: `writer-${i}` }),
+          ),
+        ),
+      );
+      const won = results.filter((r) => r.status === "fulfilled");
+      expect(won).toHaveLength(1);
+      for (const r of results) {
+        if (r.status === "rejected") expect(r.reason).toBeInstanceOf(ConflictError);
+      }
+      expect((await store.tasks.get(taskExecId)).toolId).toBe(
+        (won[0] as PromiseFulfilledResult<{ toolId: string }>).value.toolId,
+      );
+    });
+
     it("an update inside a transaction that rolls back leaves the task as it was", async () => {
       const store = await driver.open();
       const e = await execution(store);

@@ -74,13 +74,17 @@ export function taskColumns(tasks: readonly (ChildTask | TaskRecord)[], limits: 
   return c;
 }
 
-/** Inserts each task, or overwrites every field of the one with its taskExecId (same execution only). */
+/**
+ * Inserts each task, or overwrites every field of the one with its taskExecId (same execution only).
+ * With `insertOnly`, a task whose taskExecId is taken is left as it is and not returned.
+ */
 export async function writeTasks(
   db: Queryable,
   q: string,
   c: Columns,
   executionIds: string[],
   parentIds: (string | null)[],
+  insertOnly = false,
 ): Promise<Task[]> {
   const { rows } = await db
     .query<Task>(
@@ -90,14 +94,18 @@ export async function writeTasks(
        select * from unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::text[],
                             $7::uuid[], $8::text[], $9::text[], $10::jsonb[], $11::jsonb[], $12::jsonb[],
                             $13::int[], $14::timestamptz[], $15::timestamptz[], $16::timestamptz[])
-       on conflict (task_exec_id) do update set
+       on conflict (task_exec_id) do ${
+         insertOnly
+           ? "nothing"
+           : `update set
          task_id = excluded.task_id, workflow_id = excluded.workflow_id, status = excluded.status,
          execution_type = excluded.execution_type, parent_id = excluded.parent_id,
          agent_id = excluded.agent_id, tool_id = excluded.tool_id, input = excluded.input,
          output = excluded.output, error = excluded.error, attempt = excluded.attempt,
          started_at = excluded.started_at, completed_at = excluded.completed_at,
          retry_at = excluded.retry_at, version = t.version + 1, updated_at = now()
-       where t.execution_id = excluded.execution_id
+       where t.execution_id = excluded.execution_id`
+       }
        returning ${COLUMNS}`,
       [
         c.taskExecId,

@@ -50,6 +50,18 @@ export class Tasks {
     throw new ConflictError(`task ${task.taskExecId} belongs to another execution; nothing was written`);
   }
 
+  /**
+   * Inserts a new task, in one statement. A taskExecId that is taken is a ConflictError and nothing is
+   * written: with a taskExecId the engine derives from what the task is (a step's id in its run), two
+   * writers racing to create the same task get exactly one winner.
+   */
+  async create(task: TaskRecord): Promise<Task> {
+    const { columns, executionIds, parentIds } = this.records([task]);
+    const [row] = await writeTasks(this.context.db, this.q, columns, executionIds, parentIds, true);
+    if (row) return row;
+    throw new ConflictError(`task ${columns.taskExecId[0]} exists already; nothing was written`);
+  }
+
   /** Many upserts in one statement, all or none. Returned in the order given. */
   async upsertMany(tasks: readonly TaskRecord[]): Promise<Task[]> {
     if (tasks.length === 0) return [];
