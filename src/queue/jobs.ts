@@ -7,7 +7,7 @@ import type { StoreContext } from "../context.js";
 import { ValidationError } from "../errors.js";
 import { cancel, get, list, retry, stats } from "./admin.js";
 import { enqueue } from "./enqueue.js";
-import { claim, complete, completeMany, fail, heartbeat, release } from "./leases.js";
+import { claim, complete, completeMany, fail, heartbeat, release, snooze } from "./leases.js";
 import type { ClaimOptions, EnqueueJob, Job, JobFilter, Lease, LeasedJob, QueueStats } from "./types.js";
 import { startWorker } from "./worker.js";
 import type { InTransaction, Worker, WorkerOptions } from "./worker-types.js";
@@ -58,6 +58,14 @@ export class Jobs {
    */
   fail(lease: Lease, error: unknown, options: { retryAt?: Date } = {}): Promise<Job> {
     return fail(this.context, lease, error, options);
+  }
+
+  /**
+   * Hands a running job back to run again at `until`: not a failure (no error recorded, never dead for
+   * it). The run counts among its attempts and maxAttempts grows by one with it. Returns the job.
+   */
+  snooze(lease: Lease, until: Date): Promise<Job> {
+    return snooze(this.context, lease, until);
   }
 
   /** Extends leases (default by 30 s from now). Throws LeaseLostError listing the leases no longer held. */

@@ -5,6 +5,7 @@
  */
 
 import type { StoreContext } from "../context.js";
+import { ValidationError } from "../errors.js";
 import { checkText } from "../payload.js";
 import { optionalDate } from "../repositories/input.js";
 import { checkInteger, checkLease, errorJson, leaseLost, uuidArray } from "./checks.js";
@@ -20,7 +21,7 @@ import {
 } from "./sql.js";
 import { RUN_NOT_COUNTED, startedElsewhere } from "./start-marks.js";
 import type { ClaimOptions, Job, Lease, LeasedJob } from "./types.js";
-import { jobsChannel, wakeQueues } from "./wake.js";
+import { jobsChannel, wakeQueues, wakeStatement } from "./wake.js";
 
 /** Due scheduled jobs a claim moves into the ready set at most. */
 const PROMOTE_BATCH = 1000;
@@ -250,6 +251,38 @@ export async function fail(
   );
   const row = rows[0];
   if (!row) throw leaseLost([lease.id], "fail");
+  return toJob(row);
+}
+
+/**
+ * Hands a running job back to run again at `until` (River's snooze): not a failure, so no error is
+ * recorded and the job never goes dead for it. The run counts among its attempts, and its maxAttempts
+ * grows by one with it, so snoozing uses up none of the attempts failures may take. A job due at once
+ * wakes the queue's workers. Returns the job as it now stands.
+ */
+export async function snooze(context: StoreContext, lease: Lease, until: Date): Promise<Job> {
+  const t = `${context.q}.jobs`;
+  checkLease(lease);
+  const runAt = optionalDate(until, "until");
+  if (runAt === null) throw new ValidationError("until must be a Date", { field: "until" });
+  const { rows } = await context.db.query<JobRow>(
+    `with snoozed as (
+       update ${t}
+          set status = case when $3::timestamptz > now() then 'scheduled' else 'waiting' end,
+              run_at = $3::timestamptz,
+              attempts = attempts + ${RUN_NOT_COUNTED},
+              max_attempts = max_attempts + 1,
+              lease_owner = null, lease_token = null, lease_expires_at = null,
+              reserved_by = null, reserved_batch = null, updated_at = now()
+        where id = $1 and lease_token = $2 and status = 'running'
+       returning ${JOB_COLUMNS}
+     ),
+     woken as (${wakeStatement("$4::text", "(select queue from snoozed where status = 'waiting')")})
+     select snoozed.* from snoozed cross join (select count(*) from woken) w`,
+    [lease.id, lease.leaseToken, runAt, jobsChannel(context.schema)],
+  );
+  const row = rows[0];
+  if (!row) throw leaseLost([lease.id], "snooze");
   return toJob(row);
 }
 

@@ -15,7 +15,19 @@ export interface JobContext {
 /** Runs `fn` in a transaction of the store the worker belongs to. */
 export type InTransaction = <T>(fn: (tx: Transaction) => Promise<T>) => Promise<T>;
 
-export type JobHandler = (job: LeasedJob, context: JobContext) => Promise<void> | void;
+/**
+ * What a handler may return instead of nothing: `{ snoozeUntil }` runs the job again at that time
+ * (see `jobs.snooze`) instead of completing it.
+ */
+export interface JobOutcome {
+  snoozeUntil: Date;
+}
+
+export type JobHandler = (
+  job: LeasedJob,
+  context: JobContext,
+  // biome-ignore lint/suspicious/noConfusingVoidType: a handler that returns nothing completes its job
+) => Promise<void | JobOutcome> | void | JobOutcome;
 
 export interface WorkerOptions {
   queue: string;

@@ -33,6 +33,14 @@ interface Buffered {
   runAtUs: string;
 }
 
+/** The time a handler's result asks to run its job again at, if it asks. */
+function snoozeUntil(outcome: unknown): Date | undefined {
+  if (typeof outcome !== "object" || outcome === null || !("snoozeUntil" in outcome)) return undefined;
+  const until = (outcome as { snoozeUntil: unknown }).snoozeUntil;
+  if (until instanceof Date) return until;
+  throw new ValidationError("a handler's snoozeUntil must be a Date", { field: "snoozeUntil" });
+}
+
 export function startWorker(
   jobs: Jobs,
   context: StoreContext,
@@ -130,16 +138,23 @@ export function startWorker(
     const { job } = held;
     try {
       if (options.transactional) {
-        await inTransaction(async (tx) => {
+        const snoozed = await inTransaction(async (tx) => {
           held.tx = tx;
-          await options.handler(job, held);
-          await tx.jobs.complete(job, { keepCompleted });
+          const until = snoozeUntil(await options.handler(job, held));
+          if (until) await tx.jobs.snooze(job, until);
+          else await tx.jobs.complete(job, { keepCompleted });
+          return until !== undefined;
         });
-        counts.completed++;
+        if (!snoozed) counts.completed++;
         holding.delete(job.id);
       } else {
-        await options.handler(job, held);
-        completer.add(job);
+        const until = snoozeUntil(await options.handler(job, held));
+        if (until) {
+          holding.delete(job.id);
+          await jobs.snooze(job, until);
+        } else {
+          completer.add(job);
+        }
       }
     } catch (error) {
       holding.delete(job.id);
