@@ -272,6 +272,38 @@ const entryPoints: readonly EntryPoint[] = [
       "FlowstoreStoreOptions",
     ],
   },
+  {
+    name: "./workflow",
+    source: "../src/adapters/workflow/index.ts",
+    load: () => import("../src/adapters/workflow/index.js"),
+    runtime: [
+      "AttributeValidationError",
+      "EntityConflictError",
+      "HookNotFoundError",
+      "RunExpiredError",
+      "TooEarlyError",
+      "WorkflowRunNotFoundError",
+      "WorkflowWorldError",
+      "createQueueHandler",
+      "createWorld",
+      "default",
+    ],
+    all: [
+      "AttributeValidationError",
+      "Deliver",
+      "EntityConflictError",
+      "FlowstoreWorld",
+      "FlowstoreWorldOptions",
+      "HookNotFoundError",
+      "RunExpiredError",
+      "TooEarlyError",
+      "WorkflowRunNotFoundError",
+      "WorkflowWorldError",
+      "createQueueHandler",
+      "createWorld",
+      "default",
+    ],
+  },
 ];
 
 /** Which names are new and which are gone, each sorted, so a failure names them. */

@@ -1,0 +1,149 @@
+/** What the event writers share: the request's shape, appends, run lookups, reads after a cursor. */
+
+import type { Event } from "@workflow/world";
+import {
+  type Execution,
+  type HistoryEvent,
+  NotFoundError,
+  type StoreScope,
+  type Task,
+  type Transaction,
+} from "../../index.js";
+import { encode } from "./codec.js";
+import { eventPayload, type ResolveData, toEvent } from "./entities.js";
+import { EntityConflictError, WorkflowRunNotFoundError, WorkflowWorldError } from "./errors.js";
+
+/** An `events.create` request, as the writers read it. */
+export interface EventRequest {
+  eventType: string;
+  correlationId?: string;
+  specVersion?: number;
+  eventData?: Record<string, unknown>;
+}
+
+/** What every writer gets: the transaction, the run (both ids) and how much data to return. */
+export interface Write {
+  tx: Transaction;
+  runId: string;
+  executionId: string;
+  request: EventRequest;
+  resolveData: ResolveData;
+}
+
+const TERMINAL = new Set(["completed", "failed", "cancelled", "timed_out"]);
+
+export function isTerminal(status: string): boolean {
+  return TERMINAL.has(status);
+}
+
+/** Appends events to the run's history in one statement and returns them as the World's. */
+export async function append(
+  write: Write,
+  entries: { type: string; eventData?: unknown; correlationId?: string }[],
+): Promise<Event[]> {
+  const { tx, executionId, request, resolveData } = write;
+  const events = await tx.events.append(
+    executionId,
+    entries.map((entry) => ({
+      type: entry.type,
+      correlationId: entry.correlationId ?? request.correlationId ?? null,
+      payload: eventPayload(request.specVersion, entry.eventData),
+    })),
+  );
+  return events.map((event) => toEvent(event, resolveData));
+}
+
+/** Appends the request itself (with `eventData`, which may be the request's own or a part of it). */
+export async function appendRequest(
+  write: Write,
+  eventData: unknown = write.request.eventData,
+): Promise<Event> {
+  const [event] = await append(write, [{ type: write.request.eventType, eventData }]);
+  return event as Event;
+}
+
+/** The run's execution locked for update, or undefined when there is none. */
+export async function lockRun(write: Write): Promise<Execution | undefined> {
+  try {
+    return await write.tx.executions.getForUpdate(write.executionId);
+  } catch (error) {
+    if (error instanceof NotFoundError) return undefined;
+    throw error;
+  }
+}
+
+/** The run's execution, locked for update; WorkflowRunNotFoundError when there is none. */
+export async function lockExistingRun(write: Write): Promise<Execution> {
+  const run = await lockRun(write);
+  if (!run) throw new WorkflowRunNotFoundError(write.runId);
+  return run;
+}
+
+/** A child entity (step, hook, wait) may be created only while its run exists and is not finished. */
+export async function checkRunTakesChildren(write: Write): Promise<void> {
+  let run: Execution;
+  try {
+    run = await write.tx.executions.get(write.executionId);
+  } catch (error) {
+    if (error instanceof NotFoundError) throw new WorkflowRunNotFoundError(write.runId);
+    throw error;
+  }
+  if (isTerminal(run.status)) {
+    throw new EntityConflictError(`Cannot create new entities on run in terminal state "${run.status}"`);
+  }
+}
+
+/** The step or wait task locked for update; WorkflowWorldError naming it when there is none. */
+export async function lockTask(write: Write, taskExecId: string, what: string): Promise<Task> {
+  try {
+    return await write.tx.tasks.getForUpdate(taskExecId);
+  } catch (error) {
+    if (error instanceof NotFoundError) {
+      throw new WorkflowWorldError(`${what} "${write.request.correlationId}" not found`, { status: 404 });
+    }
+    throw error;
+  }
+}
+
+/** A World cursor over a run's events: the sequence number the next page starts after. */
+export function sequenceCursor(cursor: string | null | undefined): number | undefined {
+  if (cursor === undefined || cursor === null || cursor === "") return undefined;
+  if (!/^\d{1,15}$/.test(cursor))
+    throw new WorkflowWorldError(`not an event cursor: ${cursor}`, { status: 400 });
+  return Number(cursor);
+}
+
+export interface EventPage {
+  events: Event[];
+  cursor: string | null;
+  hasMore: boolean;
+}
+
+/** The run's events after a sequence number (or before it, newest first), a page at a time. */
+export async function readEvents(
+  scope: StoreScope,
+  executionId: string,
+  options: { after?: number; order?: "asc" | "desc"; limit?: number; resolveData: ResolveData },
+): Promise<EventPage> {
+  const order = options.order ?? "asc";
+  const page = await scope.events.list(executionId, {
+    order,
+    limit: options.limit ?? 1000,
+    ...(options.after === undefined
+      ? {}
+      : order === "asc"
+        ? { afterSequence: options.after }
+        : { beforeSequence: options.after }),
+  });
+  const last: HistoryEvent | undefined = page.items[page.items.length - 1];
+  return {
+    events: page.items.map((event) => toEvent(event, options.resolveData)),
+    cursor: last ? String(last.sequence) : options.after === undefined ? null : String(options.after),
+    hasMore: page.nextCursor !== null,
+  };
+}
+
+/** JSON for a payload column (bytes kept through the codec). */
+export function payloadJson(value: unknown): unknown {
+  return value === undefined ? null : encode(value);
+}

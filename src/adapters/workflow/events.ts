@@ -1,0 +1,142 @@
+/**
+ * `world.events`: create appends an event and applies it to its entity in one transaction; the reads
+ * list a run's history in commit order (flowstore's gap-free sequence is the cursor, so an event that
+ * commits late is never skipped) or the events of one correlation id.
+ */
+
+import type {
+  Event,
+  EventResult,
+  ListEventsByCorrelationIdParams,
+  ListEventsParams,
+  PaginatedResponse,
+  Storage,
+} from "@workflow/world";
+import type { Store } from "../../index.js";
+import { type HookOwner, type ResolveData, toEvent } from "./entities.js";
+import { toWorldError, WorkflowRunNotFoundError, WorkflowWorldError } from "./errors.js";
+import { type EventRequest, readEvents, sequenceCursor, type Write } from "./event-support.js";
+import { hookCreated, hookDisposed, hookReceived } from "./hook-events.js";
+import { executionIdOf, sequenceOfEventId, timeOfEventId } from "./ids.js";
+import { attrSet, runCancelled, runCompleted, runCreated, runFailed, runStarted } from "./run-events.js";
+import { stepCreated, stepOutcome, stepStarted, waitCompleted, waitCreated } from "./step-events.js";
+
+interface CreateParams {
+  resolveData?: ResolveData;
+  sinceCursor?: string;
+  skipPreload?: boolean;
+}
+
+function apply(write: Write, params: CreateParams, owner: HookOwner): Promise<EventResult> {
+  switch (write.request.eventType) {
+    case "run_created":
+      return runCreated(write);
+    case "run_started":
+      return runStarted(write, params.skipPreload !== true);
+    case "run_completed":
+      return runCompleted(write);
+    case "run_failed":
+      return runFailed(write);
+    case "run_cancelled":
+      return runCancelled(write);
+    case "attr_set":
+      return attrSet(write);
+    case "step_created":
+      return stepCreated(write);
+    case "step_started":
+      return stepStarted(write);
+    case "step_completed":
+    case "step_failed":
+    case "step_retrying":
+      return stepOutcome(write, params.sinceCursor);
+    case "hook_created":
+      return hookCreated(write, owner);
+    case "hook_received":
+      return hookReceived(write, owner);
+    case "hook_disposed":
+      return hookDisposed(write, owner);
+    case "wait_created":
+      return waitCreated(write);
+    case "wait_completed":
+      return waitCompleted(write);
+    default:
+      throw new WorkflowWorldError(`unknown event type ${JSON.stringify(write.request.eventType)}`, {
+        status: 400,
+      });
+  }
+}
+
+function pageOf(page: {
+  events: Event[];
+  cursor: string | null;
+  hasMore: boolean;
+}): PaginatedResponse<Event> {
+  return { data: page.events, cursor: page.cursor, hasMore: page.hasMore };
+}
+
+export function createEvents(ready: Promise<Store>, owner: HookOwner): Storage["events"] {
+  return {
+    async create(runId: string | null, data: EventRequest, params: CreateParams = {}): Promise<EventResult> {
+      if (!runId)
+        throw new WorkflowWorldError("this World takes the run id from the runtime, which makes it", {
+          status: 400,
+        });
+      const executionId = executionIdOf(runId);
+      if (!executionId) {
+        if (data.eventType === "run_created")
+          throw new WorkflowWorldError(`Invalid runId: "${runId}" is not a valid ULID`, { status: 400 });
+        throw new WorkflowRunNotFoundError(runId);
+      }
+      const store = await ready;
+      try {
+        return await store.transaction((tx) =>
+          apply(
+            { tx, runId, executionId, request: data, resolveData: params.resolveData ?? "all" },
+            params,
+            owner,
+          ),
+        );
+      } catch (error) {
+        throw toWorldError(error);
+      }
+    },
+
+    async get(runId, eventId, params) {
+      const executionId = executionIdOf(runId);
+      const sequence = executionId && sequenceOfEventId(executionId, eventId);
+      if (executionId && sequence) {
+        const store = await ready;
+        const page = await store.events.list(executionId, { afterSequence: sequence - 1, limit: 1 });
+        const found = page.items[0];
+        if (found && found.sequence === sequence && found.createdAt.getTime() === timeOfEventId(eventId)) {
+          return toEvent(found, params?.resolveData ?? "all");
+        }
+      }
+      throw new WorkflowWorldError(`Event not found: ${eventId}`, { status: 404 });
+    },
+
+    async list(params: ListEventsParams) {
+      const executionId = executionIdOf(params.runId);
+      if (!executionId) return { data: [], cursor: null, hasMore: false };
+      const store = await ready;
+      const page = await readEvents(store, executionId, {
+        after: sequenceCursor(params.pagination?.cursor),
+        order: params.pagination?.sortOrder ?? "asc",
+        limit: Math.min(Math.max(params.pagination?.limit ?? 100, 1), 1000),
+        resolveData: params.resolveData ?? "all",
+      });
+      return pageOf(page);
+    },
+
+    async listByCorrelationId(params: ListEventsByCorrelationIdParams) {
+      const store = await ready;
+      const page = await store.events.byCorrelation(params.correlationId, {
+        cursor: params.pagination?.cursor ?? null,
+        limit: Math.min(Math.max(params.pagination?.limit ?? 100, 1), 1000),
+      });
+      const events = page.items.map((event) => toEvent(event, params.resolveData ?? "all"));
+      if (params.pagination?.sortOrder === "desc") events.reverse();
+      return { data: events, cursor: page.nextCursor, hasMore: page.nextCursor !== null };
+    },
+  } as Storage["events"];
+}

@@ -1,0 +1,95 @@
+/**
+ * Hooks, as signals: a hook's token is a signal token, held by one live run at a time (a unique key,
+ * not a check that two writers can both pass). A token another hook holds is not an error: the run
+ * records hook_conflict, which the workflow sees as a HookConflictError. A hook goes when it is
+ * disposed or its run finishes.
+ */
+
+import type { EventResult } from "@workflow/world";
+import { ConflictError, type Signal } from "../../index.js";
+import { encode } from "./codec.js";
+import { type HookFields, type HookOwner, hookFields, SPEC_VERSION, toHook } from "./entities.js";
+import { EntityConflictError, HookNotFoundError } from "./errors.js";
+import { append, appendRequest, checkRunTakesChildren, type Write } from "./event-support.js";
+import { runIdOf } from "./ids.js";
+
+/** The run's live hook with this id, or undefined. */
+export async function findRunHook(
+  write: Pick<Write, "tx" | "executionId">,
+  hookId: string,
+): Promise<Signal | undefined> {
+  let cursor: string | null | undefined;
+  do {
+    const page = await write.tx.signals.list(write.executionId, { cursor, limit: 1000 });
+    const found = page.items.find((signal) => hookFields(signal).hookId === hookId);
+    if (found) return found;
+    cursor = page.nextCursor;
+  } while (cursor);
+  return undefined;
+}
+
+async function conflict(write: Write, token: string, holder: string): Promise<EventResult> {
+  const [event] = await append(write, [
+    { type: "hook_conflict", eventData: { token, conflictingRunId: runIdOf(holder) } },
+  ]);
+  return { event };
+}
+
+export async function hookCreated(write: Write, owner: HookOwner): Promise<EventResult> {
+  const hookId = write.request.correlationId as string;
+  const data = (write.request.eventData ?? {}) as {
+    token: string;
+    metadata?: Uint8Array;
+    isWebhook?: boolean;
+    isSystem?: boolean;
+  };
+  await checkRunTakesChildren(write);
+  const held = await write.tx.signals.get(data.token);
+  if (held) {
+    if (held.executionId === write.executionId && hookFields(held).hookId === hookId) {
+      throw new EntityConflictError(`Hook "${hookId}" already created`);
+    }
+    return conflict(write, data.token, held.executionId);
+  }
+  const fields: HookFields = {
+    hookId,
+    metadata: data.metadata,
+    isWebhook: data.isWebhook,
+    isSystem: data.isSystem ?? false,
+    specVersion: write.request.specVersion ?? SPEC_VERSION,
+  };
+  let claim: Awaited<ReturnType<typeof write.tx.signals.claim>>;
+  try {
+    claim = await write.tx.signals.claim(data.token, write.executionId, {
+      metadata: encode(fields),
+      ifHeld: "return",
+    });
+  } catch (error) {
+    if (error instanceof ConflictError) throw new EntityConflictError(error.message);
+    throw error;
+  }
+  if (!claim.claimed) return conflict(write, data.token, claim.heldBy.executionId);
+  // Taken between the read and the claim by another hook of this run.
+  if (hookFields(claim.signal).hookId !== hookId) return conflict(write, data.token, write.executionId);
+  const event = await appendRequest(write);
+  return { event, hook: toHook(claim.signal, owner, write.resolveData) };
+}
+
+export async function hookReceived(write: Write, owner: HookOwner): Promise<EventResult> {
+  const hookId = write.request.correlationId as string;
+  const signal = await findRunHook(write, hookId);
+  if (!signal) throw new HookNotFoundError(hookId);
+  const event = await appendRequest(write);
+  return { event, hook: toHook(signal, owner, write.resolveData) };
+}
+
+export async function hookDisposed(write: Write, owner: HookOwner): Promise<EventResult> {
+  const hookId = write.request.correlationId as string;
+  const signal = await findRunHook(write, hookId);
+  if (!signal) throw new HookNotFoundError(hookId);
+  if (!(await write.tx.signals.release(signal.token, { executionId: write.executionId }))) {
+    throw new EntityConflictError(`Hook "${hookId}" already disposed`);
+  }
+  const event = await appendRequest(write);
+  return { event, hook: toHook(signal, owner, write.resolveData) };
+}

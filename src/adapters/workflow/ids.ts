@@ -1,0 +1,115 @@
+/**
+ * The World's ids and flowstore's. A run id is `wrun_` and a ULID, and a ULID is 128 bits, as a UUID
+ * is: the run's execution id is the same 16 bytes, so each maps to the other with nothing stored.
+ * Steps, waits and event ids are derived from what they are, so that two writers of the same step
+ * name the same row and an event id needs no column of its own.
+ */
+
+import { createHash } from "node:crypto";
+
+const CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+const DIGIT = new Map<string, number>();
+for (const [i, c] of [...CROCKFORD].entries()) {
+  DIGIT.set(c, i);
+  DIGIT.set(c.toLowerCase(), i);
+}
+
+/** 16 bytes as the 26 characters of a ULID (Crockford base32, the first carrying 3 bits). */
+export function encodeUlid(bytes: Uint8Array): string {
+  let value = 0n;
+  for (const byte of bytes) value = (value << 8n) | BigInt(byte);
+  let out = "";
+  for (let i = 0; i < 26; i++) {
+    out = CROCKFORD[Number(value & 31n)] + out;
+    value >>= 5n;
+  }
+  return out;
+}
+
+/** The 16 bytes of a ULID, or undefined when the text is not one. */
+export function decodeUlid(text: string): Buffer | undefined {
+  if (text.length !== 26) return undefined;
+  let value = 0n;
+  for (const c of text) {
+    const digit = DIGIT.get(c);
+    if (digit === undefined) return undefined;
+    value = (value << 5n) | BigInt(digit);
+  }
+  if (value >> 128n !== 0n) return undefined;
+  const bytes = Buffer.alloc(16);
+  for (let i = 15; i >= 0; i--) {
+    bytes[i] = Number(value & 255n);
+    value >>= 8n;
+  }
+  return bytes;
+}
+
+function toUuid(bytes: Uint8Array): string {
+  const hex = Buffer.from(bytes).toString("hex");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+}
+
+function uuidBytes(uuid: string): Buffer {
+  return Buffer.from(uuid.replaceAll("-", ""), "hex");
+}
+
+const RUN_PREFIX = "wrun_";
+
+/** The execution id of a run id, or undefined when the run id is not `wrun_` and a ULID. */
+export function executionIdOf(runId: string): string | undefined {
+  if (typeof runId !== "string" || !runId.startsWith(RUN_PREFIX)) return undefined;
+  const bytes = decodeUlid(runId.slice(RUN_PREFIX.length));
+  return bytes && toUuid(bytes);
+}
+
+/** The run id of an execution id. */
+export function runIdOf(executionId: string): string {
+  return RUN_PREFIX + encodeUlid(uuidBytes(executionId));
+}
+
+/** A UUID made from text by hashing it (the first 16 bytes of its SHA-256). */
+export function hashedUuid(...parts: string[]): string {
+  const hash = createHash("sha256");
+  for (const part of parts) hash.update(part).update("\u0000");
+  return toUuid(hash.digest().subarray(0, 16));
+}
+
+/**
+ * Whom a stream belongs to. Streams are written for runs that do not exist yet, and for ids that are
+ * no run at all (a health check's `wrun_hc_...`): a run's own id where there is one, so its streams go
+ * when it is pruned, else a hash of the name.
+ */
+export function streamOwnerOf(runId: string): string {
+  return executionIdOf(runId) ?? hashedUuid("stream", runId);
+}
+
+/** The task id of a run's step or wait: one row per (run, kind, correlation id). */
+export function taskExecIdOf(executionId: string, kind: "step" | "wait", correlationId: string): string {
+  return hashedUuid(executionId, kind, correlationId);
+}
+
+/**
+ * An event's id: `wevt_` and a ULID whose time is the event's and whose 80 random bits are four bytes
+ * of its run's id and its 48-bit sequence number. Events of a run sort by id as by sequence (the time
+ * follows the sequence), and the id says which event it is.
+ */
+export function eventIdOf(executionId: string, sequence: number, createdAt: Date): string {
+  const bytes = Buffer.alloc(16);
+  bytes.writeUIntBE(Math.max(0, createdAt.getTime()), 0, 6);
+  uuidBytes(executionId).copy(bytes, 6, 12, 16);
+  bytes.writeUIntBE(sequence, 10, 6);
+  return `wevt_${encodeUlid(bytes)}`;
+}
+
+/** The sequence number an event id names for this run, or undefined when it names none of its events. */
+export function sequenceOfEventId(executionId: string, eventId: string): number | undefined {
+  if (typeof eventId !== "string" || !eventId.startsWith("wevt_")) return undefined;
+  const bytes = decodeUlid(eventId.slice(5));
+  if (!bytes?.subarray(6, 10).equals(uuidBytes(executionId).subarray(12, 16))) return undefined;
+  return bytes.readUIntBE(10, 6);
+}
+
+/** The time of an event id, to check that it names the event found under its sequence number. */
+export function timeOfEventId(eventId: string): number | undefined {
+  return decodeUlid(eventId.slice(5))?.readUIntBE(0, 6);
+}

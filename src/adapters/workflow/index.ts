@@ -1,0 +1,21 @@
+/**
+ * `flowstore/workflow`: a Workflow SDK World on flowstore. `createWorld()` with no arguments opens the
+ * store from the environment (DATABASE_URL, else the embedded one), so a World module can be named by
+ * `WORKFLOW_TARGET_WORLD` as it is.
+ */
+
+import { createWorld } from "./world.js";
+
+export { AttributeValidationError } from "./attributes.js";
+export {
+  EntityConflictError,
+  HookNotFoundError,
+  RunExpiredError,
+  TooEarlyError,
+  WorkflowRunNotFoundError,
+  WorkflowWorldError,
+} from "./errors.js";
+export { createQueueHandler, type Deliver } from "./queue.js";
+export { createWorld, type FlowstoreWorld, type FlowstoreWorldOptions } from "./world.js";
+
+export default createWorld;

@@ -1,0 +1,163 @@
+/**
+ * The World's queue on flowstore's job queue. A message is a job (its World queue name as the job's
+ * name): `idempotencyKey` is the job's dedupe key while it waits or runs, `delaySeconds` its run time,
+ * and the job's id is the message id. A worker claims jobs in batches (woken by NOTIFY) and delivers
+ * each to the SDK's handler, over HTTP by default; an answer `{ timeoutSeconds }` snoozes the job, so
+ * the same message comes back then with the next attempt number. Delayed jobs are rows: a worker that
+ * starts after a crash delivers them.
+ */
+
+import http from "node:http";
+import https from "node:https";
+import type { MessageId, Queue, QueuePayload, QueuePrefix, ValidQueueName } from "@workflow/world";
+import type { LeasedJob, Store } from "../../index.js";
+import { decode, encode } from "./codec.js";
+import { executionIdOf } from "./ids.js";
+
+export const HEADER_QUEUE = "x-flowstore-queue-name";
+export const HEADER_MESSAGE = "x-flowstore-message-id";
+export const HEADER_ATTEMPT = "x-flowstore-message-attempt";
+
+/** Failures retry after 1 s, 2 s, 4 s... up to a minute; the runtime gives up on a run after 48 deliveries. */
+const BACKOFF = { baseMs: 1_000, maxMs: 60_000 };
+const MAX_ATTEMPTS = 64;
+
+/** Sends one delivery: the SDK's handler as a fetch-style function, in this process or over HTTP. */
+export type Deliver = (request: Request) => Promise<Response>;
+
+interface JobPayload {
+  /** The message, through the JSON codec. */
+  m: unknown;
+  /** Headers the sender asked to pass on. */
+  h?: Record<string, string>;
+}
+
+/** The handler route of a queue name: workflow messages go to /flow, step messages to /step. */
+function routeOf(queueName: string): "flow" | "step" {
+  return /^__(?:[a-z][a-z0-9]*_)?wkf_step_/.test(queueName) ? "step" : "flow";
+}
+
+export function enqueueMessage(ready: Promise<Store>, queue: string): Queue["queue"] {
+  return async (queueName, message, options) => {
+    const store = await ready;
+    const runId = (message as { runId?: unknown }).runId;
+    const payload: JobPayload = { m: encode(message) };
+    if (options?.headers && Object.keys(options.headers).length) payload.h = options.headers;
+    const id = await store.jobs.enqueue({
+      queue,
+      name: queueName,
+      payload,
+      key: options?.idempotencyKey,
+      runAt: options?.delaySeconds ? new Date(Date.now() + options.delaySeconds * 1000) : undefined,
+      maxAttempts: MAX_ATTEMPTS,
+      backoff: BACKOFF,
+      executionId: typeof runId === "string" ? executionIdOf(runId) : undefined,
+    });
+    return { messageId: id as MessageId };
+  };
+}
+
+/**
+ * The SDK's side: parses a delivery and runs the handler. It keeps nothing of the World that made it
+ * (the runtime caches it for the life of the process), so a World started again still works with it.
+ */
+export const createQueueHandler: Queue["createQueueHandler"] = (prefix: QueuePrefix, handler) => {
+  return async (request: Request): Promise<Response> => {
+    const queueName = request.headers.get(HEADER_QUEUE);
+    const messageId = request.headers.get(HEADER_MESSAGE);
+    const attempt = Number(request.headers.get(HEADER_ATTEMPT));
+    if (!queueName || !messageId || !Number.isInteger(attempt)) {
+      return Response.json({ error: "missing queue headers" }, { status: 400 });
+    }
+    if (!queueName.startsWith(prefix)) return Response.json({ error: "unhandled queue" }, { status: 400 });
+    const message = decode(JSON.parse(await request.text())) as QueuePayload;
+    try {
+      const result = await handler(message, {
+        attempt,
+        queueName: queueName as ValidQueueName,
+        messageId: messageId as MessageId,
+      });
+      const timeoutSeconds = (result as { timeoutSeconds?: unknown } | undefined)?.timeoutSeconds;
+      return Response.json(typeof timeoutSeconds === "number" ? { timeoutSeconds } : { ok: true });
+    } catch (error) {
+      return Response.json({ error: String(error) }, { status: 500 });
+    }
+  };
+};
+
+/** Delivers over HTTP to `baseUrl` (read at each delivery: the server may learn its port late). */
+export function httpDelivery(
+  baseUrl: () => string,
+  concurrency: number,
+): { deliver: Deliver; close(): void } {
+  const agents = {
+    "http:": new http.Agent({ keepAlive: true, maxSockets: concurrency }),
+    "https:": new https.Agent({ keepAlive: true, maxSockets: concurrency }),
+  };
+  const deliver: Deliver = async (request) => {
+    const url = new URL(request.url);
+    const body = Buffer.from(await request.arrayBuffer());
+    const headers = Object.fromEntries(request.headers);
+    const client = url.protocol === "https:" ? https : http;
+    // node:http, not fetch: a delivery runs as long as the step it carries, and fetch gives up
+    // waiting for response headers after five minutes.
+    return new Promise<Response>((resolve, reject) => {
+      const sent = client.request(
+        url,
+        {
+          method: "POST",
+          agent: agents[url.protocol as "http:"],
+          headers: { ...headers, "content-length": body.length },
+        },
+        (response) => {
+          const chunks: Buffer[] = [];
+          response.on("data", (chunk: Buffer) => chunks.push(chunk));
+          response.on("error", reject);
+          response.on("end", () =>
+            resolve(new Response(Buffer.concat(chunks), { status: response.statusCode ?? 502 })),
+          );
+        },
+      );
+      sent.on("error", reject);
+      sent.end(body);
+    });
+  };
+  return {
+    deliver: (request) => deliver(new Request(new URL(new URL(request.url).pathname, baseUrl()), request)),
+    close() {
+      agents["http:"].destroy();
+      agents["https:"].destroy();
+    },
+  };
+}
+
+/** The worker's handler: one delivery of the job's message; `{ timeoutSeconds }` snoozes the job. */
+export function deliverJob(deliver: Deliver) {
+  return async (job: LeasedJob): Promise<{ snoozeUntil: Date } | undefined> => {
+    const { m, h } = job.payload as JobPayload;
+    const request = new Request(`http://localhost/.well-known/workflow/v1/${routeOf(job.name)}`, {
+      method: "POST",
+      headers: {
+        ...h,
+        "content-type": "application/json",
+        [HEADER_QUEUE]: job.name,
+        [HEADER_MESSAGE]: job.id,
+        [HEADER_ATTEMPT]: String(job.attempts),
+      },
+      body: JSON.stringify(m),
+    });
+    const response = await deliver(request);
+    const text = await response.text();
+    if (!response.ok)
+      throw new Error(`the workflow handler answered ${response.status}: ${text.slice(0, 1000)}`);
+    let timeoutSeconds: unknown;
+    try {
+      timeoutSeconds = (JSON.parse(text) as { timeoutSeconds?: unknown }).timeoutSeconds;
+    } catch {
+      return undefined;
+    }
+    if (typeof timeoutSeconds !== "number" || !Number.isFinite(timeoutSeconds) || timeoutSeconds < 0)
+      return undefined;
+    return { snoozeUntil: new Date(Date.now() + timeoutSeconds * 1000) };
+  };
+}

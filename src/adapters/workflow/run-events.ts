@@ -1,0 +1,173 @@
+/**
+ * The run's own events. Each writes the execution and appends the event in one transaction: run_created
+ * makes the execution, run_started moves it to running (making it first when the queue's message came
+ * before run_created committed), and the terminal events finish it. A finished run frees its hooks'
+ * tokens by itself (a signal is held only by a live execution).
+ */
+
+import type { EventResult } from "@workflow/world";
+import { ConflictError, type Execution } from "../../index.js";
+import { applyAttributeChanges, checkAttributeChanges, initialChanges } from "./attributes.js";
+import { encode } from "./codec.js";
+import { runFields, runMetadata, SPEC_VERSION, toRun } from "./entities.js";
+import { EntityConflictError, RunExpiredError, WorkflowRunNotFoundError } from "./errors.js";
+import {
+  append,
+  appendRequest,
+  isTerminal,
+  lockExistingRun,
+  lockRun,
+  readEvents,
+  type Write,
+} from "./event-support.js";
+
+interface RunInput {
+  deploymentId?: string;
+  workflowName?: string;
+  input?: unknown;
+  executionContext?: Record<string, unknown>;
+  attributes?: Record<string, string>;
+  allowReservedAttributes?: boolean;
+}
+
+/** Creates the execution of a run from its creation data; a run that exists is an EntityConflictError. */
+async function createRun(write: Write, data: RunInput): Promise<Execution> {
+  checkAttributeChanges(initialChanges(data.attributes), {}, data.allowReservedAttributes === true);
+  try {
+    const { execution } = await write.tx.executions.start({
+      id: write.executionId,
+      name: data.workflowName as string,
+      input: encode(data.input),
+      metadata: runMetadata({
+        deploymentId: data.deploymentId as string,
+        specVersion: write.request.specVersion ?? SPEC_VERSION,
+        executionContext: data.executionContext,
+        attributes: data.attributes,
+      }),
+    });
+    return execution;
+  } catch (error) {
+    if (error instanceof ConflictError)
+      throw new EntityConflictError(`Workflow run "${write.runId}" already exists`);
+    throw error;
+  }
+}
+
+export async function runCreated(write: Write): Promise<EventResult> {
+  const run = await createRun(write, write.request.eventData as RunInput);
+  const event = await appendRequest(write);
+  return { event, run: toRun(run, write.resolveData) };
+}
+
+export async function runStarted(write: Write, preload: boolean): Promise<EventResult> {
+  let run = await lockRun(write);
+  const data = write.request.eventData as RunInput | undefined;
+  if (!run && data?.deploymentId && data.workflowName && data.input !== undefined) {
+    // The queue's first message carries the run's creation data: the run is made here when the
+    // message came first (start() writes run_created and sends the message at the same time). In a
+    // savepoint, so that losing that race to run_created leaves this transaction usable.
+    try {
+      run = await write.tx.transaction(async (tx) => {
+        const created = await createRun({ ...write, tx }, data);
+        await append({ ...write, tx }, [{ type: "run_created", eventData: data }]);
+        return created;
+      });
+    } catch (error) {
+      if (!(error instanceof EntityConflictError)) throw error;
+      run = await lockRun(write);
+    }
+  }
+  if (!run) throw new WorkflowRunNotFoundError(write.runId);
+  if (isTerminal(run.status)) {
+    throw new RunExpiredError(`Workflow run "${write.runId}" is already in terminal state "${run.status}"`);
+  }
+  // Already running: a concurrent invocation started it; replay is deterministic, so both go on.
+  if (run.status === "running") return { run: toRun(run, write.resolveData) };
+  run = await write.tx.executions.update(write.executionId, { status: "running" });
+  const event = await appendRequest(write, undefined);
+  const result: EventResult = { event, run: toRun(run, write.resolveData) };
+  if (!preload) return result;
+  const page = await readEvents(write.tx, write.executionId, { resolveData: write.resolveData });
+  return { ...result, events: page.events, cursor: page.cursor, hasMore: page.hasMore };
+}
+
+async function finishableRun(write: Write): Promise<Execution> {
+  const run = await lockExistingRun(write);
+  if (isTerminal(run.status)) {
+    throw new EntityConflictError(`Cannot transition run from terminal state "${run.status}"`);
+  }
+  return run;
+}
+
+export async function runCompleted(write: Write): Promise<EventResult> {
+  await finishableRun(write);
+  const run = await write.tx.executions.complete(write.executionId, encode(write.request.eventData?.output));
+  const event = await appendRequest(write);
+  return { event, run: toRun(run, write.resolveData) };
+}
+
+export async function runFailed(write: Write): Promise<EventResult> {
+  const current = await finishableRun(write);
+  const data = write.request.eventData ?? {};
+  const errorCode = typeof data.errorCode === "string" ? data.errorCode : undefined;
+  const run = await write.tx.executions.update(write.executionId, {
+    status: "failed",
+    error: encode(data.error),
+    ...(errorCode === undefined ? {} : { metadata: runMetadata({ ...runFields(current), errorCode }) }),
+  });
+  const event = await appendRequest(write);
+  return { event, run: toRun(run, write.resolveData) };
+}
+
+export async function runCancelled(write: Write): Promise<EventResult> {
+  const current = await lockExistingRun(write);
+  // Cancelling a cancelled run is recorded and answered with the run, not refused.
+  if (current.status !== "cancelled") {
+    if (isTerminal(current.status)) {
+      throw new EntityConflictError(`Cannot transition run from terminal state "${current.status}"`);
+    }
+  }
+  const run = current.status === "cancelled" ? current : await write.tx.executions.cancel(write.executionId);
+  const event = await appendRequest(write);
+  return { event, run: toRun(run, write.resolveData) };
+}
+
+interface AttrSetData {
+  changes: { key: string; value: string | null }[];
+  writer: { type: string };
+  allowReservedAttributes?: boolean;
+}
+
+/** Merges attribute changes into the run; the caller appends an event when there is one. */
+export async function setAttributes(
+  write: Write,
+  changes: AttrSetData["changes"],
+  allowReserved: boolean,
+): Promise<Execution> {
+  const current = await lockExistingRun(write);
+  if (isTerminal(current.status)) {
+    throw new EntityConflictError(`Cannot set attributes on run in terminal state "${current.status}"`);
+  }
+  const fields = runFields(current);
+  const attributes = fields.attributes ?? {};
+  checkAttributeChanges(changes, attributes, allowReserved);
+  return write.tx.executions.update(write.executionId, {
+    metadata: runMetadata({ ...fields, attributes: applyAttributeChanges(attributes, changes) }),
+  });
+}
+
+export async function attrSet(write: Write): Promise<EventResult> {
+  const data = write.request.eventData as unknown as AttrSetData;
+  const { correlationId } = write.request;
+  await lockExistingRun(write); // first, so that two writers of one correlation id go one at a time
+  if (correlationId && data.writer?.type === "workflow") {
+    // A workflow's attr_set is replayed with the same correlation id: the first one counts.
+    const earlier = await write.tx.events.byCorrelation(correlationId, { executionId: write.executionId });
+    if (earlier.items.some((event) => event.type === "attr_set")) {
+      throw new EntityConflictError(`attr_set for correlationId "${correlationId}" already exists`);
+    }
+  }
+  const run = await setAttributes(write, data.changes ?? [], data.allowReservedAttributes === true);
+  const event = await appendRequest(write);
+  return { event, run: toRun(run, write.resolveData) };
+}

@@ -1,0 +1,162 @@
+/** `world.runs`, `world.steps` and `world.hooks`: reads of executions, tasks and signals. */
+
+import type { Hook, PaginatedResponse, Step, Storage, WorkflowRun } from "@workflow/world";
+import { NotFoundError, type Store } from "../../index.js";
+import type { AttributeChange } from "./attributes.js";
+import {
+  type HookOwner,
+  hookFields,
+  type ResolveData,
+  runFields,
+  toHook,
+  toRun,
+  toStep,
+} from "./entities.js";
+import { HookNotFoundError, toWorldError, WorkflowRunNotFoundError, WorkflowWorldError } from "./errors.js";
+import { executionIdOf, taskExecIdOf } from "./ids.js";
+import { setAttributes } from "./run-events.js";
+
+function limitOf(pagination: { limit?: number } | undefined, fallback: number): number {
+  return Math.min(Math.max(pagination?.limit ?? fallback, 1), 1000);
+}
+
+export function createRuns(ready: Promise<Store>): Storage["runs"] {
+  return {
+    async get(runId: string, params?: { resolveData?: ResolveData }) {
+      const executionId = executionIdOf(runId);
+      if (!executionId) throw new WorkflowRunNotFoundError(runId);
+      const store = await ready;
+      try {
+        return toRun(await store.executions.get(executionId), params?.resolveData ?? "all");
+      } catch (error) {
+        if (error instanceof NotFoundError) throw new WorkflowRunNotFoundError(runId);
+        throw toWorldError(error);
+      }
+    },
+
+    async list(params = {}): Promise<PaginatedResponse<WorkflowRun>> {
+      const store = await ready;
+      const page = await store.executions.list({
+        ...(params.workflowName === undefined ? {} : { definitionName: params.workflowName }),
+        ...(params.status === undefined ? {} : { status: params.status }),
+        order: params.pagination?.sortOrder ?? "desc",
+        limit: limitOf(params.pagination, 20),
+        cursor: params.pagination?.cursor ?? null,
+      });
+      return {
+        data: page.items.map((execution) => toRun(execution, params.resolveData ?? "all")),
+        cursor: page.nextCursor,
+        hasMore: page.nextCursor !== null,
+      };
+    },
+
+    async experimentalSetAttributes(
+      runId: string,
+      changes: AttributeChange[],
+      options?: { allowReservedAttributes?: boolean },
+    ) {
+      const executionId = executionIdOf(runId);
+      if (!executionId) throw new WorkflowRunNotFoundError(runId);
+      const store = await ready;
+      const run = await store.transaction((tx) =>
+        setAttributes(
+          { tx, runId, executionId, request: { eventType: "attr_set" }, resolveData: "none" },
+          changes,
+          options?.allowReservedAttributes === true,
+        ),
+      );
+      return { attributes: runFields(run).attributes ?? {} };
+    },
+  } as Storage["runs"];
+}
+
+export function createSteps(ready: Promise<Store>): Storage["steps"] {
+  return {
+    async get(runId: string, stepId: string, params?: { resolveData?: ResolveData }) {
+      const executionId = executionIdOf(runId);
+      const store = await ready;
+      try {
+        if (executionId) {
+          return toStep(
+            await store.tasks.get(taskExecIdOf(executionId, "step", stepId)),
+            params?.resolveData,
+          );
+        }
+      } catch (error) {
+        if (!(error instanceof NotFoundError)) throw toWorldError(error);
+      }
+      throw new WorkflowWorldError(`Step not found: ${stepId}`, { status: 404 });
+    },
+
+    async list(params: {
+      runId: string;
+      pagination?: { limit?: number; cursor?: string };
+      resolveData?: ResolveData;
+    }) {
+      const executionId = executionIdOf(params.runId);
+      if (!executionId) return { data: [], cursor: null, hasMore: false };
+      const store = await ready;
+      const page = await store.tasks.list({
+        executionId,
+        executionType: "step",
+        limit: limitOf(params.pagination, 20),
+        cursor: params.pagination?.cursor ?? null,
+      });
+      return {
+        data: page.items.map((task) => toStep(task, params.resolveData ?? "all")),
+        cursor: page.nextCursor,
+        hasMore: page.nextCursor !== null,
+      } satisfies PaginatedResponse<Step>;
+    },
+  } as Storage["steps"];
+}
+
+export function createHooks(ready: Promise<Store>, owner: HookOwner): Storage["hooks"] {
+  return {
+    async get(hookId: string, params?: { resolveData?: ResolveData }) {
+      const store = await ready;
+      // The hook_created event names the run and the token; the signal says whether it is still live.
+      const created = await store.events.byCorrelation(hookId, { limit: 10 });
+      for (const event of created.items) {
+        if (event.type !== "hook_created") continue;
+        const token = (event.payload as { d?: { token?: string } } | null)?.d?.token;
+        const signal = token === undefined ? null : await store.signals.get(token);
+        if (signal && signal.executionId === event.executionId && hookFields(signal).hookId === hookId) {
+          return toHook(signal, owner, params?.resolveData);
+        }
+      }
+      throw new HookNotFoundError(hookId);
+    },
+
+    async getByToken(token: string, params?: { resolveData?: ResolveData }) {
+      const store = await ready;
+      const signal = await store.signals.get(token).catch((error: unknown) => {
+        throw toWorldError(error);
+      });
+      if (!signal) throw new HookNotFoundError(token);
+      return toHook(signal, owner, params?.resolveData);
+    },
+
+    async list(params: {
+      runId?: string;
+      pagination?: { limit?: number; cursor?: string };
+      resolveData?: ResolveData;
+    }) {
+      if (params.runId === undefined) {
+        throw new WorkflowWorldError("this World lists the hooks of one run: pass a runId", { status: 400 });
+      }
+      const executionId = executionIdOf(params.runId);
+      if (!executionId) return { data: [], cursor: null, hasMore: false };
+      const store = await ready;
+      const page = await store.signals.list(executionId, {
+        limit: limitOf(params.pagination, 100),
+        cursor: params.pagination?.cursor ?? null,
+      });
+      return {
+        data: page.items.map((signal) => toHook(signal, owner, params.resolveData ?? "all")),
+        cursor: page.nextCursor,
+        hasMore: page.nextCursor !== null,
+      } satisfies PaginatedResponse<Hook>;
+    },
+  } as Storage["hooks"];
+}

@@ -1,0 +1,89 @@
+/**
+ * `createWorld`: a Workflow SDK World (spec 5) on a flowstore store. Runs are executions, events the
+ * execution's history, steps and waits its tasks, hooks signals, streams flowstore streams and the
+ * queue flowstore jobs, delivered by a worker to the SDK's handler.
+ */
+
+import type { World } from "@workflow/world";
+import { openStore, type Store, type StoreOptions } from "../../index.js";
+import type { HookOwner } from "./entities.js";
+import { SPEC_VERSION } from "./entities.js";
+import { createEvents } from "./events.js";
+import { createQueueHandler, type Deliver, deliverJob, enqueueMessage, httpDelivery } from "./queue.js";
+import { createHooks, createRuns, createSteps } from "./storage.js";
+import { createStreams } from "./streams.js";
+
+export interface FlowstoreWorldOptions {
+  /** The store to keep workflows in. Default: `openStore(storeOptions)` (DATABASE_URL, else embedded). */
+  store?: Store | Promise<Store>;
+  /** How to open the store when none is given. */
+  storeOptions?: StoreOptions;
+  /** Close the store with the World (default: only a store the World opened itself). */
+  closeStore?: boolean;
+  /** The job queue the World's messages go to (default "workflow"). */
+  queue?: string;
+  /** Deliveries running at once (default 20). */
+  concurrency?: number;
+  /**
+   * Runs a delivery in this process, e.g. `(request) => POST(request)` with the SDK's flow handler.
+   * Default: an HTTP POST to `baseUrl`.
+   */
+  deliver?: Deliver;
+  /** Where the SDK's handlers are served (default `http://localhost:$PORT`, PORT read at each delivery). */
+  baseUrl?: string;
+  /** The deployment id the World reports (default "flowstore"). */
+  deploymentId?: string;
+  /** How often the worker looks for due delayed messages and stream readers poll without a NOTIFY (default 250 ms). */
+  pollIntervalMs?: number;
+  /** What hooks report as their owner, project and environment (default empty strings). */
+  hookOwner?: Partial<HookOwner>;
+}
+
+export interface FlowstoreWorld extends World {
+  /** The store the World keeps its state in. */
+  readonly store: Promise<Store>;
+}
+
+export function createWorld(options: FlowstoreWorldOptions = {}): FlowstoreWorld {
+  const ownsStore = options.store === undefined;
+  const ready: Promise<Store> = Promise.resolve(options.store ?? openStore(options.storeOptions));
+  // Unobserved until first used: a store that fails to open is reported there, not as an unhandled rejection.
+  ready.catch(() => {});
+  const queue = options.queue ?? "workflow";
+  const concurrency = options.concurrency ?? 20;
+  const pollIntervalMs = options.pollIntervalMs ?? 250;
+  const owner: HookOwner = { ownerId: "", projectId: "", environment: "", ...options.hookOwner };
+  const http = options.deliver
+    ? undefined
+    : httpDelivery(() => options.baseUrl ?? `http://localhost:${process.env.PORT ?? 3000}`, concurrency);
+  const deliver = options.deliver ?? (http as { deliver: Deliver }).deliver;
+  let worker: ReturnType<Store["jobs"]["work"]> | undefined;
+  let closed = false;
+
+  return {
+    specVersion: SPEC_VERSION,
+    store: ready,
+    runs: createRuns(ready),
+    steps: createSteps(ready),
+    events: createEvents(ready, owner),
+    hooks: createHooks(ready, owner),
+    streams: createStreams(ready, pollIntervalMs),
+    queue: enqueueMessage(ready, queue),
+    createQueueHandler,
+    getDeploymentId: async () => options.deploymentId ?? "flowstore",
+
+    async start() {
+      if (worker || closed) return;
+      const store = await ready;
+      worker ??= store.jobs.work({ queue, concurrency, pollIntervalMs, handler: deliverJob(deliver) });
+    },
+
+    async close() {
+      if (closed) return;
+      closed = true;
+      await worker?.stop();
+      http?.close();
+      if (options.closeStore ?? ownsStore) await (await ready).close();
+    },
+  };
+}
