@@ -152,47 +152,6 @@ describe("postgres", () => {
       }
     });
 
-    it("a job whose handler kills its worker at once spends an attempt each time, then goes dead", {
-      timeout: 60_000,
-    }, async () => {
-      const url = await fileDatabaseUrl();
-      const schema = uniqueSchema("poison");
-      const store = await openStore({ connection: url, schema });
-      try {
-        await store.query(`create table ${schema}.runs (job_id uuid not null, pid int not null)`);
-        const poison = await store.jobs.enqueue({ queue: "q", name: "poison", maxAttempts: 2 });
-        await store.jobs.enqueue(
-          Array.from({ length: 10 }, () => ({ queue: "q", name: "n", maxAttempts: 1 })),
-        );
-        // Each worker prefetches the other jobs, then starts the poison job first (it came first) and
-        // dies before its start is answered. Its 1 s lease (and reservation) then runs out.
-        const attempts: string[] = [];
-        for (let crash = 0; crash < 2; crash++) {
-          const doomed = startWorkerProcess([url, schema, "poison", "1", "1000"]);
-          expect(await doomed.exited).toBe(null); // killed by its own handler
-          attempts.push(...doomed.lines.filter((l) => l.startsWith(`started ${poison}`)));
-        }
-        expect(attempts).toEqual([`started ${poison} attempt 1`, `started ${poison} attempt 2`]);
-        // The next worker finds the poison job's attempts spent: it goes dead and the rest run once.
-        const survivor = startWorkerProcess([url, schema, "poison", "1", "1000"]);
-        await until(
-          async () => (await scalar(store, `select count(*)::int as n from ${schema}.runs`)) === 10,
-          30_000,
-        );
-        survivor.child.kill("SIGTERM");
-        expect(await survivor.exited).toBe(0);
-        expect(survivor.lines.filter((l) => l.startsWith("started"))).toEqual([]);
-        const job = await store.jobs.get(poison);
-        expect(job.status).toBe("dead");
-        expect(job.attempts).toBe(2);
-        expect(job.lastError?.message).toBe("lease expired on the last attempt");
-        // Prefetched by the dying workers and never started there, the other jobs kept their one attempt.
-        expect(await scalar(store, `select count(*)::int as n from ${schema}.jobs`)).toBe(1);
-      } finally {
-        await store.close();
-      }
-    });
-
     it("a SIGKILLed worker's jobs are finished by another, none lost, none done twice", {
       timeout: 60_000,
     }, async () => {
