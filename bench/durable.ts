@@ -17,7 +17,9 @@ import pg from "pg";
 import { openStore } from "../src/index.js";
 import {
   type BenchContext,
+  benchRounds,
   log,
+  median,
   type StatementCounter,
   type StatementCounts,
   statementCounter,
@@ -41,15 +43,6 @@ interface Side {
   /** Counts the side's finished workflows and recorded steps in its database, after a run. */
   done: string;
 }
-
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  if (sorted.length === 0) return Number.NaN;
-  return sorted.length % 2
-    ? (sorted[middle] as number)
-    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
-};
 
 /** What each step does: nothing but return a small JSON value. */
 const trivialStep = async (workflow: number, step: number) => ({ workflow, step, ok: true });
@@ -155,7 +148,7 @@ const dbos: Side = {
 export async function run(context: BenchContext): Promise<void> {
   const workflows = Math.max(CONCURRENCY, Math.round(500 * context.scale));
   const warmup = Math.max(CONCURRENCY, Math.round(workflows / 10));
-  const rounds = Math.max(2, Math.floor(Number(process.env.BENCH_ROUNDS ?? 3)) || 3);
+  const rounds = benchRounds(2);
   log(
     `${workflows} workflows of ${STEPS} trivial steps per side and round (${workflows * STEPS} steps), ` +
       `${CONCURRENCY} in flight, after ${warmup} warm-up workflows; durable commits on both sides`,

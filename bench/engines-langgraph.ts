@@ -25,7 +25,9 @@ import { FlowstoreSaver } from "../src/adapters/langgraph/index.js";
 import { openStore } from "../src/index.js";
 import {
   type BenchContext,
+  benchRounds,
   log,
+  median,
   percentiles,
   type StatementCounter,
   statementCounter,
@@ -193,16 +195,8 @@ async function round(side: Side, url: string, counter: StatementCounter, scale: 
   }
 }
 
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2
-    ? (sorted[middle] as number)
-    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
-};
-
 export async function runLangGraph(context: BenchContext): Promise<void> {
-  const rounds = Math.max(2, Math.floor(Number(process.env.BENCH_ROUNDS ?? 3)) || 3);
+  const rounds = benchRounds(2);
   const scale = context.scale;
   log(
     `LangGraph checkpointers: FlowstoreSaver (flowstore/langgraph) and PostgresSaver ${packageVersion("@langchain/langgraph-checkpoint-postgres")} ` +

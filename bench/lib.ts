@@ -113,6 +113,21 @@ export async function sideBySide(
   return { operation: name, "raw pg ops/s": rawBest, "flowstore ops/s": oursBest, ratio: oursBest / rawBest };
 }
 
+/** The middle value (the mean of the two middle ones for an even count); NaN for none. */
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  if (sorted.length === 0) return Number.NaN;
+  return sorted.length % 2
+    ? (sorted[middle] as number)
+    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+}
+
+/** Rounds a suite runs: BENCH_ROUNDS (default 3), at least `least`. */
+export function benchRounds(least: number): number {
+  return Math.max(least, Math.floor(Number(process.env.BENCH_ROUNDS ?? 3)) || 3);
+}
+
 /** Median, 95th and 99th percentile of a list of milliseconds. */
 export function percentiles(samples: number[]): { p50: number; p95: number; p99: number } {
   const sorted = [...samples].sort((a, b) => a - b);

@@ -12,7 +12,7 @@ import { makeWorkerUtils, run as runGraphileWorker } from "graphile-worker";
 import pg from "pg";
 import PgBoss from "pg-boss";
 import { openStore } from "../src/index.js";
-import { type BenchContext, log, percentiles, table } from "./lib.js";
+import { type BenchContext, benchRounds, log, median, percentiles, table } from "./lib.js";
 
 /** One system's figures from one round. Latency and size are measured in the first round only. */
 interface Run {
@@ -29,19 +29,10 @@ interface System {
 
 const CONCURRENCY = 8;
 
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  if (sorted.length === 0) return Number.NaN;
-  return sorted.length % 2
-    ? (sorted[middle] as number)
-    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
-};
-
 export async function run(context: BenchContext): Promise<void> {
   const jobs = Math.round(50_000 * context.scale);
   const samples = Math.round(1_000 * context.scale);
-  const rounds = Math.max(1, Math.floor(Number(process.env.BENCH_ROUNDS ?? 3)) || 3);
+  const rounds = benchRounds(1);
   log(
     `${jobs} no-op jobs per system, drained with concurrency ${CONCURRENCY}; latency over ${samples} sequential jobs`,
   );
