@@ -23,6 +23,9 @@ import { RUN_NOT_COUNTED, startedElsewhere } from "./start-marks.js";
 import type { ClaimOptions, Job, Lease, LeasedJob } from "./types.js";
 import { jobsChannel, wakeQueues, wakeStatement } from "./wake.js";
 
+/** How long a claim leases its jobs when not told. */
+const DEFAULT_LEASE_MS = 30_000;
+
 /** Due scheduled jobs a claim moves into the ready set at most. */
 const PROMOTE_BATCH = 1000;
 
@@ -60,7 +63,9 @@ export async function claim(
   settings: { promote?: boolean; reservation?: Reservation } = {},
 ): Promise<LeasedJob[]> {
   const rows = await claimRows(context, options, settings);
-  return rows.map((row) => toLeasedJob(row, options.queue, options.workerId, options.leaseMs ?? 30_000));
+  return rows.map((row) =>
+    toLeasedJob(row, options.queue, options.workerId, options.leaseMs ?? DEFAULT_LEASE_MS),
+  );
 }
 
 /**
@@ -76,7 +81,7 @@ export async function claimRows(
   const queue = checkText(options.queue, "queue");
   const workerId = checkText(options.workerId, "workerId");
   const limit = checkInteger(options.limit, "limit", 1, 1);
-  const leaseMs = checkInteger(options.leaseMs, "leaseMs", 1, 30_000);
+  const leaseMs = checkInteger(options.leaseMs, "leaseMs", 1, DEFAULT_LEASE_MS);
   if (promote) await promoteDue(context, queue);
   const relaxed = relaxedCommit(context);
   const started = startedElsewhere(context, "j", "$5::uuid");
