@@ -141,6 +141,51 @@ forEachDriver((driver) => {
         ),
       ));
 
+    it("tasks.create and tasks.update with append and expectedStatus", () =>
+      checkProperty(
+        [
+          fc.constantFrom<unknown>("running", "pending", "bogus"),
+          fc.constantFrom<unknown>(undefined, "running", ["pending", "running"], "bogus", []),
+          fc.array(
+            fc.record({
+              type: text,
+              payload: fc.oneof(json, fc.uint8Array({ maxLength: 8 })),
+              correlationId: optionalText,
+            }),
+            {
+              maxLength: 3,
+            },
+          ),
+          fc.boolean(),
+        ],
+        async (status, expectedStatus, events, update) => {
+          const history = async () => (await store.events.list(executionId, { limit: 1000 })).items.length;
+          const task = update
+            ? await store.tasks.upsert({ executionId, taskId: "u", status: "running" })
+            : null;
+          const before = await history();
+          await writeOrRefuse(
+            store,
+            () =>
+              task
+                ? store.tasks.update(
+                    task.taskExecId,
+                    { status: status as "running" },
+                    { expectedStatus: expectedStatus as "running", append: events as never },
+                  )
+                : store.tasks.create(
+                    { executionId, taskId: "c", status: status as "running" },
+                    { append: events as never },
+                  ),
+            async (written) => {
+              expect(written.status).toBe(status);
+              expect(written.appended?.map((e) => e.type)).toEqual(events.map((e) => e.type));
+              expect(await history()).toBe(before + events.length);
+            },
+          );
+        },
+      ));
+
     it("kv.setMany", () =>
       checkProperty(
         [

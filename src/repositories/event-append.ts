@@ -88,6 +88,38 @@ export function optionalSequence(value: unknown, field: string): number | null {
 }
 
 /**
+ * The common part of an append: the CTEs `head`, `appended` and `woken`, reading the execution from a
+ * CTE `target` (column `execution_id`). Their parameters are $2 to $8 moved up by `offset`: the
+ * number of events, the expected last sequence number (null: any), the four columns, and the channel
+ * prefix to NOTIFY on (null: no NOTIFY).
+ */
+function appendCtes(q: string, offset: number): string {
+  const p = (n: number) => `$${n + offset}`;
+  return `head as (
+      -- Insert only where a history may start: with no expectation, or "no events yet", or where a
+      -- head exists (then the conflict clause decides).
+      insert into ${q}.event_heads as h (execution_id, last_seq)
+      select t.execution_id, ${p(2)}::bigint from target t
+       where ${p(3)}::bigint is null or ${p(3)}::bigint = 0
+          or exists (select 1 from ${q}.event_heads x where x.execution_id = t.execution_id)
+      on conflict (execution_id) do update set last_seq = h.last_seq + excluded.last_seq
+       where ${p(3)}::bigint is null or h.last_seq = ${p(3)}::bigint
+      returning execution_id, last_seq
+    ),
+    appended as (
+      insert into ${q}.events (execution_id, seq, type, payload, payload_bytes, correlation_id)
+      select head.execution_id, head.last_seq - ${p(2)}::bigint + e.n, e.type, e.payload, e.payload_bytes, e.correlation_id
+        from head, unnest(${p(4)}::text[], ${p(5)}::jsonb[], ${p(6)}::bytea[], ${p(7)}::text[])
+               with ordinality as e(type, payload, payload_bytes, correlation_id, n)
+      returning ${EVENT_COLUMNS}
+    ),
+    woken as (
+      select pg_notify(${p(8)}::text || replace(execution_id::text, '-', ''), max(seq)::text)
+        from appended where ${p(8)}::text is not null group by execution_id
+    )`;
+}
+
+/**
  * The append statement. `target` selects the execution (`execution_id`) from $1. Parameters: $2 the
  * number of events, $3 the expected last sequence number (null: any), $4-$7 the columns, $8 the
  * channel prefix to NOTIFY on (null: no NOTIFY). Returns the events appended, in sequence order; none
@@ -95,30 +127,52 @@ export function optionalSequence(value: unknown, field: string): number | null {
  */
 export function appendStatement(q: string, target: string): string {
   return `with target as (${target}),
-    head as (
-      -- Insert only where a history may start: with no expectation, or "no events yet", or where a
-      -- head exists (then the conflict clause decides).
-      insert into ${q}.event_heads as h (execution_id, last_seq)
-      select t.execution_id, $2::bigint from target t
-       where $3::bigint is null or $3::bigint = 0
-          or exists (select 1 from ${q}.event_heads x where x.execution_id = t.execution_id)
-      on conflict (execution_id) do update set last_seq = h.last_seq + excluded.last_seq
-       where $3::bigint is null or h.last_seq = $3::bigint
-      returning execution_id, last_seq
-    ),
-    appended as (
-      insert into ${q}.events (execution_id, seq, type, payload, payload_bytes, correlation_id)
-      select head.execution_id, head.last_seq - $2::bigint + e.n, e.type, e.payload, e.payload_bytes, e.correlation_id
-        from head, unnest($4::text[], $5::jsonb[], $6::bytea[], $7::text[])
-               with ordinality as e(type, payload, payload_bytes, correlation_id, n)
-      returning ${EVENT_COLUMNS}
-    ),
-    woken as (
-      select pg_notify($8::text || replace(execution_id::text, '-', ''), max(seq)::text)
-        from appended where $8::text is not null group by execution_id
-    )
+    ${appendCtes(q, 0)}
     -- An inner join: a left join to one row no column is read from would be removed, and woken with it.
     select ${EVENT_COLUMNS} from appended cross join (select count(*) from woken) w order by seq`;
+}
+
+/** The names the events come back under beside the written row (see writeAndAppendStatement). */
+const APPENDED_COLUMNS = EVENT_COLUMNS.split(", ")
+  .map((column) => `a.${column} as "appended.${column}"`)
+  .join(", ");
+
+/**
+ * A write of one row (an insert or update `returning` the row) and an append to the history of the
+ * row's execution, in one statement: both happen or neither. `executionId` is the column of the
+ * written row that holds its execution; the write's parameters are $1 to $`writeParameters`, the
+ * append's (appendValues) follow. Returns one row per event appended: the written row's columns and
+ * the event's under "appended.<column>". No row when the write wrote nothing (nothing was appended).
+ */
+export function writeAndAppendStatement(
+  q: string,
+  write: string,
+  executionId: string,
+  writeParameters: number,
+): string {
+  return `with written as (${write}),
+    target as (select ${executionId} as execution_id from written),
+    ${appendCtes(q, writeParameters - 1)}
+    select x.*, ${APPENDED_COLUMNS}
+      from written x cross join appended a cross join (select count(*) from woken) w order by a.seq`;
+}
+
+/** Splits the rows of writeAndAppendStatement into the written row and the events appended. */
+export function splitWritten<T>(
+  rows: Record<string, unknown>[],
+): { row: T; appended: HistoryEvent[] } | undefined {
+  if (rows.length === 0) return undefined;
+  const prefix = "appended.";
+  const row: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(rows[0] as Record<string, unknown>)) {
+    if (!key.startsWith(prefix)) row[key] = value;
+  }
+  const appended = rows.map((r) => {
+    const event: Record<string, unknown> = {};
+    for (const column of EVENT_COLUMNS.split(", ")) event[column] = r[prefix + column];
+    return toEvent(event as unknown as EventRow);
+  });
+  return { row: row as T, appended };
 }
 
 /** The statement's parameters after $1. */

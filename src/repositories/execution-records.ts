@@ -1,16 +1,16 @@
 /**
  * What several execution statements share: the columns they return, the JSON checks of metadata, the
- * workflow a start names, and the whole-record write behind upsert and upsertMany (checked, laid out
- * per column, one statement).
+ * workflow a start names, the whole-record write behind upsert and upsertMany (checked, laid out
+ * per column, one statement), and why a write matched no row.
  */
 
 import type { SqlContext, StoreContext } from "../context.js";
-import { NotFoundError, ValidationError } from "../errors.js";
+import { ConflictError, NotFoundError, ValidationError } from "../errors.js";
 import { checkText, type PayloadLimits, toJson, toJsonOrNull } from "../payload.js";
 import { Definitions } from "./definitions.js";
 import type { Execution, ExecutionRecord, StartExecution } from "./execution-types.js";
 import { checkDistinct, checkId, checkInteger, checkOneOf, optionalId, optionalText } from "./input.js";
-import { RUN_STATUSES, TERMINAL_SQL } from "./run-status.js";
+import { RUN_STATUSES, type RunStatus, TERMINAL_SQL } from "./run-status.js";
 
 export const COLUMNS = `id, definition_id as "definitionId", name, status, input, output, error, state, metadata,
   idempotency_key as "idempotencyKey", parent_execution_id as "parentExecutionId",
@@ -184,4 +184,33 @@ export function rethrowMissingDefinition(error: unknown, message: string): never
     throw new NotFoundError(message, { cause: error.cause ?? error });
   }
   throw error;
+}
+
+/** After a write matched no row: says whether the row is missing, at another version, or finished. */
+export async function explainMiss(
+  { db, q }: SqlContext,
+  id: string,
+  expected: number | null,
+  status: string | null,
+  statuses: string[] | null = null,
+): Promise<never> {
+  const { rows } = await db.query<{ status: RunStatus; version: number }>(
+    `select status, version from ${q}.executions where id = $1`,
+    [id],
+  );
+  const row = rows[0];
+  if (!row) throw new NotFoundError(`execution ${id} not found`);
+  if (expected !== null && row.version !== expected) {
+    throw new ConflictError(
+      `execution ${id} is at version ${row.version}, not the expected ${expected}; nothing was written`,
+    );
+  }
+  if (statuses && !statuses.includes(row.status)) {
+    throw new ConflictError(
+      `execution ${id} is ${row.status}, not ${statuses.join(" or ")}; nothing was written`,
+    );
+  }
+  throw new ConflictError(
+    `execution ${id} is ${row.status}, a finished status, and cannot become ${status}; nothing was written`,
+  );
 }

@@ -83,6 +83,8 @@ export interface ExecutionRecord {
 export interface ExecutionWriteOptions {
   /** Write only if the row is at this version; otherwise a ConflictError and nothing is written. */
   expectedVersion?: number;
+  /** update: write only if the run is in this status (or one of these); otherwise a ConflictError. */
+  expectedStatus?: ExecutionStatus | ExecutionStatus[];
 }
 
 export interface CancelExecutionOptions extends ExecutionWriteOptions {

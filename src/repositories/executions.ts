@@ -6,9 +6,11 @@
 import type { StoreContext } from "../context.js";
 import { ConflictError, NotFoundError } from "../errors.js";
 import { checkText, toJsonOrNull } from "../payload.js";
+import type { HistoryEvent } from "./event-types.js";
 import {
   COLUMNS,
   checkRecordNames,
+  explainMiss,
   metadataJson,
   recordColumns,
   resolveWorkflow,
@@ -26,6 +28,7 @@ import type {
   ExecutionWriteOptions,
   StartExecution,
 } from "./execution-types.js";
+import { type AppendOption, type WithHistory, writeOne } from "./history-writes.js";
 import {
   checkId,
   checkLimit,
@@ -39,7 +42,7 @@ import {
   requireTransaction,
 } from "./input.js";
 import { CURSOR_AT, decodeCursor, type Page, toPage } from "./keyset.js";
-import { countsByStatus, RUN_STATUSES, type RunStatus, TERMINAL_SQL } from "./run-status.js";
+import { countsByStatus, RUN_STATUSES, TERMINAL_SQL } from "./run-status.js";
 
 export class Executions {
   constructor(protected readonly context: StoreContext) {}
@@ -56,8 +59,14 @@ export class Executions {
     return metadataJson(value, this.context.limits);
   }
 
-  /** Creates a run, or with a known idempotency key returns the existing one (`created: false`). */
-  async start(input: StartExecution): Promise<{ execution: Execution; created: boolean }> {
+  /**
+   * Creates a run, or with a known idempotency key returns the existing one (`created: false`). With
+   * `append`, a run it creates records those events in the same statement.
+   */
+  async start(
+    input: StartExecution,
+    options: AppendOption = {},
+  ): Promise<{ execution: Execution; created: boolean; appended?: HistoryEvent[] }> {
     const id = idOrNew(input.id, "id");
     const status = checkOneOf(input.status ?? "pending", ["pending", "running"], "status");
     const key = optionalText(input.idempotencyKey, "idempotencyKey", 1024);
@@ -79,10 +88,13 @@ export class Executions {
     // A racing start with the same key waits for the first to commit, then inserts nothing and reads
     // the winner. Only if that row vanished in between (deleted) is the insert tried again.
     for (let attempt = 0; attempt < 3; attempt++) {
-      const { rows } = await this.context.db
-        .query<Execution>(sql, values)
-        .catch((error: unknown) => rethrowMissingDefinition(error, `definition ${definitionId} not found`));
-      if (rows[0]) return { execution: rows[0], created: true };
+      const row = await writeOne<Execution>(this.context, sql, values, "id", options.append).catch(
+        (error: unknown) => rethrowMissingDefinition(error, `definition ${definitionId} not found`),
+      );
+      if (row) {
+        const { appended, ...execution } = row;
+        return appended ? { execution, created: true, appended } : { execution, created: true };
+      }
       const existing = await this.findByIdempotencyKey(key as string);
       if (existing) return { execution: existing, created: false };
     }
@@ -120,12 +132,26 @@ export class Executions {
     return rows[0] ?? null;
   }
 
-  async update(id: string, patch: ExecutionPatch, options: ExecutionWriteOptions = {}): Promise<Execution> {
+  /**
+   * Changes the fields given. With `expectedVersion` (or `expectedStatus`), a run at another version (or
+   * in another status) is a ConflictError and nothing is written; with `append`, the change records
+   * those events in the same statement.
+   */
+  async update(
+    id: string,
+    patch: ExecutionPatch,
+    options: ExecutionWriteOptions & AppendOption = {},
+  ): Promise<WithHistory<Execution>> {
     checkId(id, "id");
     const expected = optionalVersion(options.expectedVersion);
     const status = patch.status === undefined ? null : checkOneOf(patch.status, RUN_STATUSES, "status");
+    const statuses =
+      options.expectedStatus === undefined
+        ? null
+        : checkOneOrMany(options.expectedStatus, RUN_STATUSES, "expectedStatus");
     const has = (field: keyof ExecutionPatch) => Object.hasOwn(patch, field) && patch[field] !== undefined;
-    const { rows } = await this.context.db.query<Execution>(
+    const row = await writeOne<Execution>(
+      this.context,
       `update ${this.q}.executions set
          status = coalesce($3::text, status),
          input = case when $4::boolean then $5::jsonb else input end,
@@ -140,6 +166,7 @@ export class Executions {
                              then now() else completed_at end
        where id = $1 and ($2::bigint is null or version = $2)
          and ($3::text is null or $3::text = status or status not in ${TERMINAL_SQL})
+         and ($13::text[] is null or status = any($13))
        returning ${COLUMNS}`,
       [
         id,
@@ -154,9 +181,12 @@ export class Executions {
         has("state"),
         this.json(patch.state, "state"),
         this.metadata(patch.metadata),
+        statuses,
       ],
+      "id",
+      options.append,
     );
-    return rows[0] ?? this.explainMiss(id, expected, status);
+    return row ?? explainMiss(this.context, id, expected, status, statuses);
   }
 
   /** Writes the whole object (inserting it if new); moving a terminal execution to another status is a conflict. */
@@ -165,7 +195,7 @@ export class Executions {
     const [row] = await writeRecords(this.context, columns);
     if (row) return row;
     await checkRecordNames(this.context, columns);
-    return this.explainMiss(execution.id, null, execution.status);
+    return explainMiss(this.context, execution.id, null, execution.status);
   }
 
   /** Many `upsert`s in one statement, all or none. Returned in the order given. */
@@ -189,11 +219,21 @@ export class Executions {
     });
   }
 
-  async complete(id: string, output?: unknown, options: ExecutionWriteOptions = {}): Promise<Execution> {
+  /** Completes a run that is not finished (with `append`, recording those events in the same statement). */
+  async complete(
+    id: string,
+    output?: unknown,
+    options: ExecutionWriteOptions & AppendOption = {},
+  ): Promise<WithHistory<Execution>> {
     return this.finish(id, "completed", "output", this.json(output, "output"), options);
   }
 
-  async fail(id: string, error: unknown, options: ExecutionWriteOptions = {}): Promise<Execution> {
+  /** Fails a run that is not finished (with `append`, recording those events in the same statement). */
+  async fail(
+    id: string,
+    error: unknown,
+    options: ExecutionWriteOptions & AppendOption = {},
+  ): Promise<WithHistory<Execution>> {
     return this.finish(id, "failed", "error", this.json(error, "error"), options);
   }
 
@@ -202,18 +242,21 @@ export class Executions {
     status: "completed" | "failed",
     column: "output" | "error",
     value: string | null,
-    options: ExecutionWriteOptions,
-  ): Promise<Execution> {
+    options: ExecutionWriteOptions & AppendOption,
+  ): Promise<WithHistory<Execution>> {
     checkId(id, "id");
     const expected = optionalVersion(options.expectedVersion);
-    const { rows } = await this.context.db.query<Execution>(
+    const row = await writeOne<Execution>(
+      this.context,
       `update ${this.q}.executions
        set status = $3, ${column} = $4::jsonb, version = version + 1, updated_at = now(), completed_at = now()
        where id = $1 and ($2::bigint is null or version = $2) and status not in ${TERMINAL_SQL}
        returning ${COLUMNS}`,
       [id, expected, status, value],
+      "id",
+      options.append,
     );
-    return rows[0] ?? this.explainMiss(id, expected, status);
+    return row ?? explainMiss(this.context, id, expected, status);
   }
 
   /**
@@ -252,7 +295,7 @@ export class Executions {
          select * from root`
       : cancelRoot;
     const { rows } = await this.context.db.query<Execution>(sql, [id, expected]);
-    return rows[0] ?? this.explainMiss(id, expected, "cancelled");
+    return rows[0] ?? explainMiss(this.context, id, expected, "cancelled");
   }
 
   async list(filter: ExecutionFilter & ExecutionListOptions = {}): Promise<Page<Execution>> {
@@ -336,23 +379,5 @@ export class Executions {
     }
     if (filter.metadata !== undefined) add((n) => `metadata @> ${n}::jsonb`, this.metadata(filter.metadata));
     return conditions;
-  }
-
-  /** After a write matched no row: says whether the row is missing, at another version, or finished. */
-  private async explainMiss(id: string, expected: number | null, status: string | null): Promise<never> {
-    const { rows } = await this.context.db.query<{ status: RunStatus; version: number }>(
-      `select status, version from ${this.q}.executions where id = $1`,
-      [id],
-    );
-    const row = rows[0];
-    if (!row) throw new NotFoundError(`execution ${id} not found`);
-    if (expected !== null && row.version !== expected) {
-      throw new ConflictError(
-        `execution ${id} is at version ${row.version}, not the expected ${expected}; nothing was written`,
-      );
-    }
-    throw new ConflictError(
-      `execution ${id} is ${row.status}, a finished status, and cannot become ${status}; nothing was written`,
-    );
   }
 }

@@ -8,7 +8,7 @@ import type { Queryable } from "../db/driver.js";
 import { NotFoundError, ValidationError } from "../errors.js";
 import { checkText, type PayloadLimits, toJsonOrNull } from "../payload.js";
 import { checkDistinct, checkInteger, checkOneOf, idOrNew, optionalDate, optionalText } from "./input.js";
-import { RUN_STATUSES } from "./run-status.js";
+import { RUN_STATUSES, TERMINAL_SQL } from "./run-status.js";
 import type { ChildTask, Task, TaskPatch, TaskRecord } from "./task-types.js";
 
 export const COLUMNS = `task_exec_id as "taskExecId", task_id as "taskId", execution_id as "executionId",
@@ -74,17 +74,13 @@ export function taskColumns(tasks: readonly (ChildTask | TaskRecord)[], limits: 
   return c;
 }
 
-/**
- * Inserts each task, or overwrites every field of the one with its taskExecId (same execution only).
- * With `insertOnly`, a task whose taskExecId is taken is left as it is and not returned.
- */
+/** Inserts each task, or overwrites every field of the one with its taskExecId (same execution only). */
 export async function writeTasks(
   db: Queryable,
   q: string,
   c: Columns,
   executionIds: string[],
   parentIds: (string | null)[],
-  insertOnly = false,
 ): Promise<Task[]> {
   const { rows } = await db
     .query<Task>(
@@ -94,18 +90,14 @@ export async function writeTasks(
        select * from unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::text[],
                             $7::uuid[], $8::text[], $9::text[], $10::jsonb[], $11::jsonb[], $12::jsonb[],
                             $13::int[], $14::timestamptz[], $15::timestamptz[], $16::timestamptz[])
-       on conflict (task_exec_id) do ${
-         insertOnly
-           ? "nothing"
-           : `update set
+       on conflict (task_exec_id) do update set
          task_id = excluded.task_id, workflow_id = excluded.workflow_id, status = excluded.status,
          execution_type = excluded.execution_type, parent_id = excluded.parent_id,
          agent_id = excluded.agent_id, tool_id = excluded.tool_id, input = excluded.input,
          output = excluded.output, error = excluded.error, attempt = excluded.attempt,
          started_at = excluded.started_at, completed_at = excluded.completed_at,
          retry_at = excluded.retry_at, version = t.version + 1, updated_at = now()
-       where t.execution_id = excluded.execution_id`
-       }
+       where t.execution_id = excluded.execution_id
        returning ${COLUMNS}`,
       [
         c.taskExecId,
@@ -128,6 +120,21 @@ export async function writeTasks(
     )
     .catch(rethrowMissingExecution);
   return rows;
+}
+
+/**
+ * Inserts one task unless its taskExecId is taken or its execution is missing or finished (then it
+ * returns no row). The execution is locked (share) so that it cannot finish meanwhile. Parameters:
+ * the columns of one task in the order of `Columns`, then its execution ($15) and parent ($16).
+ */
+export function createTaskStatement(q: string): string {
+  return `insert into ${q}.tasks (task_exec_id, task_id, workflow_id, status, execution_type, agent_id, tool_id,
+       input, output, error, attempt, started_at, completed_at, retry_at, execution_id, parent_id)
+     select $1::uuid, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, $8::jsonb, $9::jsonb,
+            $10::jsonb, $11::int, $12::timestamptz, $13::timestamptz, $14::timestamptz, e.id, $16::uuid
+       from ${q}.executions e where e.id = $15::uuid and e.status not in ${TERMINAL_SQL} for share of e
+     on conflict (task_exec_id) do nothing
+     returning ${COLUMNS}`;
 }
 
 function rethrowMissingExecution(error: unknown): never {

@@ -79,6 +79,8 @@ export type TaskPatch = Partial<
 export interface TaskWriteOptions {
   /** Write only if the task is at this version; otherwise a ConflictError and nothing is written. */
   expectedVersion?: number;
+  /** Write only if the task is in this status (or one of these); otherwise a ConflictError. */
+  expectedStatus?: TaskStatus | TaskStatus[];
 }
 
 /** A child created under a parent: it takes the parent's execution and workflow. */

@@ -6,6 +6,7 @@
 import type { SqlContext, StoreContext } from "../context.js";
 import { ConflictError, NotFoundError, ValidationError } from "../errors.js";
 import { checkText } from "../payload.js";
+import { type AppendOption, type WithHistory, writeOne } from "./history-writes.js";
 import {
   checkId,
   checkLimit,
@@ -16,7 +17,14 @@ import {
 } from "./input.js";
 import { CURSOR_AT, decodeCursor, type Page, toPage } from "./keyset.js";
 import { countsByStatus, RUN_STATUSES } from "./run-status.js";
-import { COLUMNS, type Columns, patchAssignments, taskColumns, writeTasks } from "./task-records.js";
+import {
+  COLUMNS,
+  type Columns,
+  createTaskStatement,
+  patchAssignments,
+  taskColumns,
+  writeTasks,
+} from "./task-records.js";
 import type {
   ChildTask,
   Task,
@@ -51,15 +59,35 @@ export class Tasks {
   }
 
   /**
-   * Inserts a new task, in one statement. A taskExecId that is taken is a ConflictError and nothing is
-   * written: with a taskExecId the engine derives from what the task is (a step's id in its run), two
+   * Inserts a new task, in one statement (with `append`, the events its creation records too). A
+   * taskExecId that is taken is a ConflictError, and so is an execution that is finished: nothing is
+   * written. With a taskExecId the engine derives from what the task is (a step's id in its run), two
    * writers racing to create the same task get exactly one winner.
    */
-  async create(task: TaskRecord): Promise<Task> {
+  async create(task: TaskRecord, options: AppendOption = {}): Promise<WithHistory<Task>> {
     const { columns, executionIds, parentIds } = this.records([task]);
-    const [row] = await writeTasks(this.context.db, this.q, columns, executionIds, parentIds, true);
+    const values = [...Object.values(columns).map((column) => column[0]), executionIds[0], parentIds[0]];
+    const row = await writeOne<Task>(
+      this.context,
+      createTaskStatement(this.q),
+      values,
+      '"executionId"',
+      options.append,
+    );
     if (row) return row;
-    throw new ConflictError(`task ${columns.taskExecId[0]} exists already; nothing was written`);
+    const { rows } = await this.context.db.query<{ status: string | null; taken: boolean }>(
+      `select (select status from ${this.q}.executions where id = $1) as status,
+              exists (select 1 from ${this.q}.tasks where task_exec_id = $2) as taken`,
+      [executionIds[0], columns.taskExecId[0]],
+    );
+    const found = rows[0];
+    if (found?.taken)
+      throw new ConflictError(`task ${columns.taskExecId[0]} exists already; nothing was written`);
+    if (!found?.status)
+      throw new NotFoundError(`execution ${executionIds[0]} not found; nothing was written`);
+    throw new ConflictError(
+      `execution ${executionIds[0]} is ${found.status}: a finished execution takes no new task`,
+    );
   }
 
   /** Many upserts in one statement, all or none. Returned in the order given. */
@@ -87,30 +115,47 @@ export class Tasks {
   }
 
   /**
-   * Changes only the fields given (`null` clears a field that may be empty), in one statement. With
-   * `expectedVersion`, a task at another version is a ConflictError and nothing is written.
+   * Changes only the fields given (`null` clears a field that may be empty), in one statement (with
+   * `append`, the events the change records too). With `expectedVersion`, a task at another version,
+   * and with `expectedStatus`, a task in another status, is a ConflictError and nothing is written.
    */
-  async update(taskExecId: string, patch: TaskPatch, options: TaskWriteOptions = {}): Promise<Task> {
+  async update(
+    taskExecId: string,
+    patch: TaskPatch,
+    options: TaskWriteOptions & AppendOption = {},
+  ): Promise<WithHistory<Task>> {
     checkId(taskExecId, "taskExecId");
     const expected = optionalVersion(options.expectedVersion);
-    const values: unknown[] = [taskExecId, expected];
+    const statuses =
+      options.expectedStatus === undefined
+        ? null
+        : checkOneOrMany(options.expectedStatus, RUN_STATUSES, "expectedStatus");
+    const values: unknown[] = [taskExecId, expected, statuses];
     const assignments = patchAssignments(patch, values, this.context.limits);
-    const { rows } = await this.context.db.query<Task>(
+    const row = await writeOne<Task>(
+      this.context,
       `update ${this.q}.tasks
        set ${[...assignments, "version = version + 1", "updated_at = now()"].join(", ")}
-       where task_exec_id = $1 and ($2::bigint is null or version = $2)
+       where task_exec_id = $1 and ($2::bigint is null or version = $2) and ($3::text[] is null or status = any($3))
        returning ${COLUMNS}`,
       values,
+      '"executionId"',
+      options.append,
     );
-    if (rows[0]) return rows[0];
-    const { rows: found } = await this.context.db.query<{ version: number }>(
-      `select version from ${this.q}.tasks where task_exec_id = $1`,
+    if (row) return row;
+    const { rows: found } = await this.context.db.query<{ version: number; status: string }>(
+      `select version, status from ${this.q}.tasks where task_exec_id = $1`,
       [taskExecId],
     );
-    const row = found[0];
-    if (!row) throw new NotFoundError(`task ${taskExecId} not found`);
+    const current = found[0];
+    if (!current) throw new NotFoundError(`task ${taskExecId} not found`);
+    if (expected !== null && current.version !== expected) {
+      throw new ConflictError(
+        `task ${taskExecId} is at version ${current.version}, not the expected ${expected}; nothing was written`,
+      );
+    }
     throw new ConflictError(
-      `task ${taskExecId} is at version ${row.version}, not the expected ${expected}; nothing was written`,
+      `task ${taskExecId} is ${current.status}, not ${statuses?.join(" or ")}; nothing was written`,
     );
   }
 
