@@ -4,10 +4,9 @@ import type { Event } from "@workflow/world";
 import {
   type Execution,
   type HistoryEvent,
+  type NewHistoryEvent,
   NotFoundError,
   type StoreScope,
-  type Task,
-  type Transaction,
 } from "../../index.js";
 import { encode } from "./codec.js";
 import { eventPayload, type ResolveData, toEvent } from "./entities.js";
@@ -21,9 +20,12 @@ export interface EventRequest {
   eventData?: Record<string, unknown>;
 }
 
-/** What every writer gets: the transaction, the run (both ids) and how much data to return. */
+/**
+ * What every writer gets: where to write (the store, where one statement does it all, or a
+ * transaction), the run (both ids) and how much data to return.
+ */
 export interface Write {
-  tx: Transaction;
+  scope: StoreScope;
   runId: string;
   executionId: string;
   request: EventRequest;
@@ -41,16 +43,33 @@ export async function append(
   write: Write,
   entries: { type: string; eventData?: unknown; correlationId?: string }[],
 ): Promise<Event[]> {
-  const { tx, executionId, request, resolveData } = write;
-  const events = await tx.events.append(
-    executionId,
-    entries.map((entry) => ({
-      type: entry.type,
-      correlationId: entry.correlationId ?? request.correlationId ?? null,
-      payload: eventPayload(request.specVersion, entry.eventData),
-    })),
-  );
-  return events.map((event) => toEvent(event, resolveData));
+  const events = await write.scope.events.append(write.executionId, history(write, entries));
+  return events.map((event) => toEvent(event, write.resolveData));
+}
+
+/** Events as the history keeps them: the World's event type, correlation id and data. */
+export function history(
+  write: Write,
+  entries: { type: string; eventData?: unknown; correlationId?: string }[],
+): NewHistoryEvent[] {
+  return entries.map((entry) => ({
+    type: entry.type,
+    correlationId: entry.correlationId ?? write.request.correlationId ?? null,
+    payload: eventPayload(write.request.specVersion, entry.eventData),
+  }));
+}
+
+/** The request itself as a history event (with `eventData`, which may be the request's own or a part of it). */
+export function requestHistory(
+  write: Write,
+  eventData: unknown = write.request.eventData,
+): NewHistoryEvent[] {
+  return history(write, [{ type: write.request.eventType, eventData }]);
+}
+
+/** The World's events of what a write appended. */
+export function appendedEvents(write: Write, appended: HistoryEvent[] | undefined): Event[] {
+  return (appended ?? []).map((event) => toEvent(event, write.resolveData));
 }
 
 /** Appends the request itself (with `eventData`, which may be the request's own or a part of it). */
@@ -65,7 +84,7 @@ export async function appendRequest(
 /** The run's execution locked for update, or undefined when there is none. */
 export async function lockRun(write: Write): Promise<Execution | undefined> {
   try {
-    return await write.tx.executions.getForUpdate(write.executionId);
+    return await write.scope.executions.getForUpdate(write.executionId);
   } catch (error) {
     if (error instanceof NotFoundError) return undefined;
     throw error;
@@ -83,25 +102,13 @@ export async function lockExistingRun(write: Write): Promise<Execution> {
 export async function checkRunTakesChildren(write: Write): Promise<void> {
   let run: Execution;
   try {
-    run = await write.tx.executions.get(write.executionId);
+    run = await write.scope.executions.get(write.executionId);
   } catch (error) {
     if (error instanceof NotFoundError) throw new WorkflowRunNotFoundError(write.runId);
     throw error;
   }
   if (isTerminal(run.status)) {
     throw new EntityConflictError(`Cannot create new entities on run in terminal state "${run.status}"`);
-  }
-}
-
-/** The step or wait task locked for update; WorkflowWorldError naming it when there is none. */
-export async function lockTask(write: Write, taskExecId: string, what: string): Promise<Task> {
-  try {
-    return await write.tx.tasks.getForUpdate(taskExecId);
-  } catch (error) {
-    if (error instanceof NotFoundError) {
-      throw new WorkflowWorldError(`${what} "${write.request.correlationId}" not found`, { status: 404 });
-    }
-    throw error;
   }
 }
 

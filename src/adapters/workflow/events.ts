@@ -12,7 +12,7 @@ import type {
   PaginatedResponse,
   Storage,
 } from "@workflow/world";
-import type { Store } from "../../index.js";
+import type { Store, StoreScope } from "../../index.js";
 import { type HookOwner, type ResolveData, toEvent } from "./entities.js";
 import { toWorldError, WorkflowRunNotFoundError, WorkflowWorldError } from "./errors.js";
 import { type EventRequest, readEvents, sequenceCursor, type Write } from "./event-support.js";
@@ -20,6 +20,20 @@ import { hookCreated, hookDisposed, hookReceived } from "./hook-events.js";
 import { executionIdOf, sequenceOfEventId, timeOfEventId } from "./ids.js";
 import { attrSet, runCancelled, runCompleted, runCreated, runFailed, runStarted } from "./run-events.js";
 import { stepCreated, stepOutcome, stepStarted, waitCompleted, waitCreated } from "./step-events.js";
+
+/** The events written without a transaction: each is one statement, or reads then writes at a version. */
+const ONE_STATEMENT = new Set([
+  "run_created",
+  "run_started",
+  "run_completed",
+  "step_created",
+  "step_started",
+  "step_completed",
+  "step_failed",
+  "step_retrying",
+  "wait_created",
+  "wait_completed",
+]);
 
 interface CreateParams {
   resolveData?: ResolveData;
@@ -88,14 +102,18 @@ export function createEvents(ready: Promise<Store>, owner: HookOwner): Storage["
         throw new WorkflowRunNotFoundError(runId);
       }
       const store = await ready;
+      const write = (scope: StoreScope): Write => ({
+        scope,
+        runId,
+        executionId,
+        request: data,
+        resolveData: params.resolveData ?? "all",
+      });
       try {
-        return await store.transaction((tx) =>
-          apply(
-            { tx, runId, executionId, request: data, resolveData: params.resolveData ?? "all" },
-            params,
-            owner,
-          ),
-        );
+        // The common events are one statement each (a write that appends its event); the others run
+        // in a transaction of their own.
+        if (ONE_STATEMENT.has(data.eventType)) return await apply(write(store), params, owner);
+        return await store.transaction((tx) => apply(write(tx), params, owner));
       } catch (error) {
         throw toWorldError(error);
       }

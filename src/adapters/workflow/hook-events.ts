@@ -15,12 +15,12 @@ import { runIdOf } from "./ids.js";
 
 /** The run's live hook with this id, or undefined. */
 export async function findRunHook(
-  write: Pick<Write, "tx" | "executionId">,
+  write: Pick<Write, "scope" | "executionId">,
   hookId: string,
 ): Promise<Signal | undefined> {
   let cursor: string | null | undefined;
   do {
-    const page = await write.tx.signals.list(write.executionId, { cursor, limit: 1000 });
+    const page = await write.scope.signals.list(write.executionId, { cursor, limit: 1000 });
     const found = page.items.find((signal) => hookFields(signal).hookId === hookId);
     if (found) return found;
     cursor = page.nextCursor;
@@ -44,7 +44,7 @@ export async function hookCreated(write: Write, owner: HookOwner): Promise<Event
     isSystem?: boolean;
   };
   await checkRunTakesChildren(write);
-  const held = await write.tx.signals.get(data.token);
+  const held = await write.scope.signals.get(data.token);
   if (held) {
     if (held.executionId === write.executionId && hookFields(held).hookId === hookId) {
       throw new EntityConflictError(`Hook "${hookId}" already created`);
@@ -58,9 +58,9 @@ export async function hookCreated(write: Write, owner: HookOwner): Promise<Event
     isSystem: data.isSystem ?? false,
     specVersion: write.request.specVersion ?? SPEC_VERSION,
   };
-  let claim: Awaited<ReturnType<typeof write.tx.signals.claim>>;
+  let claim: Awaited<ReturnType<typeof write.scope.signals.claim>>;
   try {
-    claim = await write.tx.signals.claim(data.token, write.executionId, {
+    claim = await write.scope.signals.claim(data.token, write.executionId, {
       metadata: encode(fields),
       ifHeld: "return",
     });
@@ -87,7 +87,7 @@ export async function hookDisposed(write: Write, owner: HookOwner): Promise<Even
   const hookId = write.request.correlationId as string;
   const signal = await findRunHook(write, hookId);
   if (!signal) throw new HookNotFoundError(hookId);
-  if (!(await write.tx.signals.release(signal.token, { executionId: write.executionId }))) {
+  if (!(await write.scope.signals.release(signal.token, { executionId: write.executionId }))) {
     throw new EntityConflictError(`Hook "${hookId}" already disposed`);
   }
   const event = await appendRequest(write);

@@ -14,14 +14,17 @@ for (const [i, c] of [...CROCKFORD].entries()) {
   DIGIT.set(c.toLowerCase(), i);
 }
 
-/** 16 bytes as the 26 characters of a ULID (Crockford base32, the first carrying 3 bits). */
+/** 16 bytes as the 26 characters of a ULID (Crockford base32 of 130 bits, the first two zero). */
 export function encodeUlid(bytes: Uint8Array): string {
-  let value = 0n;
-  for (const byte of bytes) value = (value << 8n) | BigInt(byte);
   let out = "";
-  for (let i = 0; i < 26; i++) {
-    out = CROCKFORD[Number(value & 31n)] + out;
-    value >>= 5n;
+  // Bit i of the 130 is bit (i - 2) of the bytes; each character takes the next five.
+  for (let bit = 0; bit < 130; bit += 5) {
+    let value = 0;
+    for (let b = bit; b < bit + 5; b++) {
+      const at = b - 2;
+      value = (value << 1) | (at < 0 ? 0 : ((bytes[at >> 3] as number) >> (7 - (at & 7))) & 1);
+    }
+    out += CROCKFORD[value];
   }
   return out;
 }
@@ -29,17 +32,19 @@ export function encodeUlid(bytes: Uint8Array): string {
 /** The 16 bytes of a ULID, or undefined when the text is not one. */
 export function decodeUlid(text: string): Buffer | undefined {
   if (text.length !== 26) return undefined;
-  let value = 0n;
-  for (const c of text) {
-    const digit = DIGIT.get(c);
-    if (digit === undefined) return undefined;
-    value = (value << 5n) | BigInt(digit);
-  }
-  if (value >> 128n !== 0n) return undefined;
   const bytes = Buffer.alloc(16);
-  for (let i = 15; i >= 0; i--) {
-    bytes[i] = Number(value & 255n);
-    value >>= 8n;
+  for (let i = 0; i < 26; i++) {
+    const digit = DIGIT.get(text[i] as string);
+    if (digit === undefined) return undefined;
+    for (let j = 4; j >= 0; j--) {
+      const at = i * 5 + (4 - j) - 2;
+      const set = (digit >> j) & 1;
+      if (at < 0) {
+        if (set) return undefined; // past 128 bits
+      } else if (set) {
+        bytes[at >> 3] = (bytes[at >> 3] as number) | (1 << (7 - (at & 7)));
+      }
+    }
   }
   return bytes;
 }

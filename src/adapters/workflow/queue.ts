@@ -85,36 +85,60 @@ export const createQueueHandler: Queue["createQueueHandler"] = (prefix: QueuePre
   };
 };
 
-/** Delivers over HTTP to `baseUrl` (read at each delivery: the server may learn its port late). */
-export function httpDelivery(
-  baseUrl: () => string,
-  concurrency: number,
-): { deliver: Deliver; close(): void } {
+/** One delivery as the worker sends it: the handler's route, the headers and the JSON body. */
+export interface Delivery {
+  route: "flow" | "step";
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** What a delivery got back. */
+export interface Answer {
+  status: number;
+  text: string;
+}
+
+export type Transport = (delivery: Delivery) => Promise<Answer>;
+
+const ROUTE_PATH = "/.well-known/workflow/v1/";
+
+/** A transport that calls a fetch-style handler in this process. */
+export function inProcess(deliver: Deliver): Transport {
+  return async ({ route, headers, body }) => {
+    const response = await deliver(
+      new Request(`http://localhost${ROUTE_PATH}${route}`, { method: "POST", headers, body }),
+    );
+    return { status: response.status, text: await response.text() };
+  };
+}
+
+/**
+ * A transport that POSTs to `baseUrl` (read at each delivery: a server may learn its port late), with
+ * node:http and kept-alive connections. Not fetch: a delivery lasts as long as the steps it runs, and
+ * fetch gives up waiting for response headers after five minutes.
+ */
+export function overHttp(baseUrl: () => string, concurrency: number): { send: Transport; close(): void } {
   const agents = {
     "http:": new http.Agent({ keepAlive: true, maxSockets: concurrency }),
     "https:": new https.Agent({ keepAlive: true, maxSockets: concurrency }),
   };
-  const deliver: Deliver = async (request) => {
-    const url = new URL(request.url);
-    const body = Buffer.from(await request.arrayBuffer());
-    const headers = Object.fromEntries(request.headers);
+  const send: Transport = ({ route, headers, body }) => {
+    const url = new URL(`${ROUTE_PATH}${route}`, baseUrl());
     const client = url.protocol === "https:" ? https : http;
-    // node:http, not fetch: a delivery runs as long as the step it carries, and fetch gives up
-    // waiting for response headers after five minutes.
-    return new Promise<Response>((resolve, reject) => {
+    return new Promise<Answer>((resolve, reject) => {
       const sent = client.request(
         url,
         {
           method: "POST",
           agent: agents[url.protocol as "http:"],
-          headers: { ...headers, "content-length": body.length },
+          headers: { ...headers, "content-length": Buffer.byteLength(body) },
         },
         (response) => {
           const chunks: Buffer[] = [];
           response.on("data", (chunk: Buffer) => chunks.push(chunk));
           response.on("error", reject);
           response.on("end", () =>
-            resolve(new Response(Buffer.concat(chunks), { status: response.statusCode ?? 502 })),
+            resolve({ status: response.statusCode ?? 502, text: Buffer.concat(chunks).toString("utf8") }),
           );
         },
       );
@@ -123,7 +147,7 @@ export function httpDelivery(
     });
   };
   return {
-    deliver: (request) => deliver(new Request(new URL(new URL(request.url).pathname, baseUrl()), request)),
+    send,
     close() {
       agents["http:"].destroy();
       agents["https:"].destroy();
@@ -132,11 +156,11 @@ export function httpDelivery(
 }
 
 /** The worker's handler: one delivery of the job's message; `{ timeoutSeconds }` snoozes the job. */
-export function deliverJob(deliver: Deliver) {
+export function deliverJob(send: Transport) {
   return async (job: LeasedJob): Promise<{ snoozeUntil: Date } | undefined> => {
     const { m, h } = job.payload as JobPayload;
-    const request = new Request(`http://localhost/.well-known/workflow/v1/${routeOf(job.name)}`, {
-      method: "POST",
+    const { status, text } = await send({
+      route: routeOf(job.name),
       headers: {
         ...h,
         "content-type": "application/json",
@@ -146,18 +170,18 @@ export function deliverJob(deliver: Deliver) {
       },
       body: JSON.stringify(m),
     });
-    const response = await deliver(request);
-    const text = await response.text();
-    if (!response.ok)
-      throw new Error(`the workflow handler answered ${response.status}: ${text.slice(0, 1000)}`);
+    if (status < 200 || status > 299) {
+      throw new Error(`the workflow handler answered ${status}: ${text.slice(0, 1000)}`);
+    }
     let timeoutSeconds: unknown;
     try {
       timeoutSeconds = (JSON.parse(text) as { timeoutSeconds?: unknown }).timeoutSeconds;
     } catch {
       return undefined;
     }
-    if (typeof timeoutSeconds !== "number" || !Number.isFinite(timeoutSeconds) || timeoutSeconds < 0)
+    if (typeof timeoutSeconds !== "number" || !Number.isFinite(timeoutSeconds) || timeoutSeconds < 0) {
       return undefined;
+    }
     return { snoozeUntil: new Date(Date.now() + timeoutSeconds * 1000) };
   };
 }

@@ -1,23 +1,26 @@
 /**
- * The run's own events. Each writes the execution and appends the event in one transaction: run_created
- * makes the execution, run_started moves it to running (making it first when the queue's message came
- * before run_created committed), and the terminal events finish it. A finished run frees its hooks'
- * tokens by itself (a signal is held only by a live execution).
+ * The run's own events. Each writes the execution and appends the event together: run_created,
+ * run_started (the usual case) and run_completed in one statement, the rarer ones in a transaction.
+ * run_started moves the run to running, making it first when the queue's message came before
+ * run_created committed. A finished run frees its hooks' tokens by itself (a signal is held only by a
+ * live execution).
  */
 
-import type { EventResult } from "@workflow/world";
-import { ConflictError, type Execution } from "../../index.js";
+import type { Event, EventResult } from "@workflow/world";
+import { ConflictError, type Execution, type NewHistoryEvent, NotFoundError } from "../../index.js";
 import { applyAttributeChanges, checkAttributeChanges, initialChanges } from "./attributes.js";
 import { encode } from "./codec.js";
 import { runFields, runMetadata, SPEC_VERSION, toRun } from "./entities.js";
 import { EntityConflictError, RunExpiredError, WorkflowRunNotFoundError } from "./errors.js";
 import {
-  append,
+  appendedEvents,
   appendRequest,
+  history,
   isTerminal,
   lockExistingRun,
   lockRun,
   readEvents,
+  requestHistory,
   type Write,
 } from "./event-support.js";
 
@@ -30,22 +33,32 @@ interface RunInput {
   allowReservedAttributes?: boolean;
 }
 
-/** Creates the execution of a run from its creation data; a run that exists is an EntityConflictError. */
-async function createRun(write: Write, data: RunInput): Promise<Execution> {
+/**
+ * Creates the execution of a run from its creation data, with the events that record it; a run that
+ * exists is an EntityConflictError.
+ */
+async function createRun(
+  write: Write,
+  data: RunInput,
+  events: NewHistoryEvent[],
+): Promise<{ run: Execution; events: Event[] }> {
   checkAttributeChanges(initialChanges(data.attributes), {}, data.allowReservedAttributes === true);
   try {
-    const { execution } = await write.tx.executions.start({
-      id: write.executionId,
-      name: data.workflowName as string,
-      input: encode(data.input),
-      metadata: runMetadata({
-        deploymentId: data.deploymentId as string,
-        specVersion: write.request.specVersion ?? SPEC_VERSION,
-        executionContext: data.executionContext,
-        attributes: data.attributes,
-      }),
-    });
-    return execution;
+    const { execution, appended } = await write.scope.executions.start(
+      {
+        id: write.executionId,
+        name: data.workflowName as string,
+        input: encode(data.input),
+        metadata: runMetadata({
+          deploymentId: data.deploymentId as string,
+          specVersion: write.request.specVersion ?? SPEC_VERSION,
+          executionContext: data.executionContext,
+          attributes: data.attributes,
+        }),
+      },
+      { append: events },
+    );
+    return { run: execution, events: appendedEvents(write, appended) };
   } catch (error) {
     if (error instanceof ConflictError)
       throw new EntityConflictError(`Workflow run "${write.runId}" already exists`);
@@ -54,24 +67,46 @@ async function createRun(write: Write, data: RunInput): Promise<Execution> {
 }
 
 export async function runCreated(write: Write): Promise<EventResult> {
-  const run = await createRun(write, write.request.eventData as RunInput);
-  const event = await appendRequest(write);
-  return { event, run: toRun(run, write.resolveData) };
+  const { run, events } = await createRun(write, write.request.eventData as RunInput, requestHistory(write));
+  return { event: events[0], run: toRun(run, write.resolveData) };
 }
 
+/**
+ * A pending run becomes running, with its event, in one statement. Otherwise (it is missing, running
+ * or finished) a transaction sorts it out: a missing run is made from the queue's data when the queue's
+ * message came before run_created committed (start() sends both at once); a running one is returned
+ * as it is, with no second run_started; a finished one is a RunExpiredError.
+ */
 export async function runStarted(write: Write, preload: boolean): Promise<EventResult> {
+  const started = await write.scope.executions
+    .update(
+      write.executionId,
+      { status: "running" },
+      { expectedStatus: "pending", append: requestHistory(write, undefined) },
+    )
+    .catch((error: unknown) => {
+      if (error instanceof ConflictError || error instanceof NotFoundError) return undefined;
+      throw error;
+    });
+  if (!started) return write.scope.transaction((tx) => startOtherwise({ ...write, scope: tx }, preload));
+  const result: EventResult = {
+    event: appendedEvents(write, started.appended)[0],
+    run: toRun(started, write.resolveData),
+  };
+  if (!preload) return result;
+  const page = await readEvents(write.scope, write.executionId, { resolveData: write.resolveData });
+  return { ...result, events: page.events, cursor: page.cursor, hasMore: page.hasMore };
+}
+
+async function startOtherwise(write: Write, preload: boolean): Promise<EventResult> {
   let run = await lockRun(write);
   const data = write.request.eventData as RunInput | undefined;
   if (!run && data?.deploymentId && data.workflowName && data.input !== undefined) {
-    // The queue's first message carries the run's creation data: the run is made here when the
-    // message came first (start() writes run_created and sends the message at the same time). In a
-    // savepoint, so that losing that race to run_created leaves this transaction usable.
+    // In a savepoint, so that losing the race to run_created leaves this transaction usable.
     try {
-      run = await write.tx.transaction(async (tx) => {
-        const created = await createRun({ ...write, tx }, data);
-        await append({ ...write, tx }, [{ type: "run_created", eventData: data }]);
-        return created;
-      });
+      ({ run } = await write.scope.transaction((tx) =>
+        createRun({ ...write, scope: tx }, data, history(write, [{ type: "run_created", eventData: data }])),
+      ));
     } catch (error) {
       if (!(error instanceof EntityConflictError)) throw error;
       run = await lockRun(write);
@@ -83,11 +118,11 @@ export async function runStarted(write: Write, preload: boolean): Promise<EventR
   }
   // Already running: a concurrent invocation started it; replay is deterministic, so both go on.
   if (run.status === "running") return { run: toRun(run, write.resolveData) };
-  run = await write.tx.executions.update(write.executionId, { status: "running" });
+  run = await write.scope.executions.update(write.executionId, { status: "running" });
   const event = await appendRequest(write, undefined);
   const result: EventResult = { event, run: toRun(run, write.resolveData) };
   if (!preload) return result;
-  const page = await readEvents(write.tx, write.executionId, { resolveData: write.resolveData });
+  const page = await readEvents(write.scope, write.executionId, { resolveData: write.resolveData });
   return { ...result, events: page.events, cursor: page.cursor, hasMore: page.hasMore };
 }
 
@@ -99,18 +134,30 @@ async function finishableRun(write: Write): Promise<Execution> {
   return run;
 }
 
+/** A run that is not finished completes, with its event, in one statement. */
 export async function runCompleted(write: Write): Promise<EventResult> {
-  await finishableRun(write);
-  const run = await write.tx.executions.complete(write.executionId, encode(write.request.eventData?.output));
-  const event = await appendRequest(write);
-  return { event, run: toRun(run, write.resolveData) };
+  try {
+    const run = await write.scope.executions.complete(
+      write.executionId,
+      encode(write.request.eventData?.output),
+      {
+        append: requestHistory(write),
+      },
+    );
+    return { event: appendedEvents(write, run.appended)[0], run: toRun(run, write.resolveData) };
+  } catch (error) {
+    if (error instanceof NotFoundError) throw new WorkflowRunNotFoundError(write.runId);
+    if (error instanceof ConflictError)
+      throw new EntityConflictError(`Cannot complete run: ${error.message}`);
+    throw error;
+  }
 }
 
 export async function runFailed(write: Write): Promise<EventResult> {
   const current = await finishableRun(write);
   const data = write.request.eventData ?? {};
   const errorCode = typeof data.errorCode === "string" ? data.errorCode : undefined;
-  const run = await write.tx.executions.update(write.executionId, {
+  const run = await write.scope.executions.update(write.executionId, {
     status: "failed",
     error: encode(data.error),
     ...(errorCode === undefined ? {} : { metadata: runMetadata({ ...runFields(current), errorCode }) }),
@@ -127,7 +174,8 @@ export async function runCancelled(write: Write): Promise<EventResult> {
       throw new EntityConflictError(`Cannot transition run from terminal state "${current.status}"`);
     }
   }
-  const run = current.status === "cancelled" ? current : await write.tx.executions.cancel(write.executionId);
+  const run =
+    current.status === "cancelled" ? current : await write.scope.executions.cancel(write.executionId);
   const event = await appendRequest(write);
   return { event, run: toRun(run, write.resolveData) };
 }
@@ -151,7 +199,7 @@ export async function setAttributes(
   const fields = runFields(current);
   const attributes = fields.attributes ?? {};
   checkAttributeChanges(changes, attributes, allowReserved);
-  return write.tx.executions.update(write.executionId, {
+  return write.scope.executions.update(write.executionId, {
     metadata: runMetadata({ ...fields, attributes: applyAttributeChanges(attributes, changes) }),
   });
 }
@@ -162,7 +210,7 @@ export async function attrSet(write: Write): Promise<EventResult> {
   await lockExistingRun(write); // first, so that two writers of one correlation id go one at a time
   if (correlationId && data.writer?.type === "workflow") {
     // A workflow's attr_set is replayed with the same correlation id: the first one counts.
-    const earlier = await write.tx.events.byCorrelation(correlationId, { executionId: write.executionId });
+    const earlier = await write.scope.events.byCorrelation(correlationId, { executionId: write.executionId });
     if (earlier.items.some((event) => event.type === "attr_set")) {
       throw new EntityConflictError(`attr_set for correlationId "${correlationId}" already exists`);
     }

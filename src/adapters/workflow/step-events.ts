@@ -2,38 +2,94 @@
  * Steps and waits, as tasks of the run's execution: a step is a task of type "step" (its name in
  * `toolId`), a wait one of type "wait" (its resume time in `retryAt`). A task's id is derived from the
  * run and the correlation id, so creating a step is `tasks.create`: of two writers, one wins and the
- * other gets EntityConflictError, which the runtime reads as "another invocation has it".
+ * other gets EntityConflictError, which the runtime reads as "another invocation has it". Each event
+ * is one statement: the task's write appends the event to the run's history (`append`), so no
+ * transaction is opened; only a retried step's start reads the step first.
  */
 
 import type { EventResult } from "@workflow/world";
-import { ConflictError, type Task, type TaskRecord } from "../../index.js";
-import { toStep, toWait } from "./entities.js";
-import { EntityConflictError, RunExpiredError, TooEarlyError } from "./errors.js";
 import {
-  append,
-  appendRequest,
-  checkRunTakesChildren,
+  ConflictError,
+  NotFoundError,
+  type Task,
+  type TaskPatch,
+  type TaskRecord,
+  type TaskStatus,
+} from "../../index.js";
+import { toStep, toWait } from "./entities.js";
+import {
+  EntityConflictError,
+  RunExpiredError,
+  TooEarlyError,
+  WorkflowRunNotFoundError,
+  WorkflowWorldError,
+} from "./errors.js";
+import {
+  appendedEvents,
+  history,
   isTerminal,
-  lockTask,
   payloadJson,
   readEvents,
+  requestHistory,
   sequenceCursor,
   type Write,
 } from "./event-support.js";
 import { taskExecIdOf } from "./ids.js";
 
+const UNFINISHED: TaskStatus[] = ["pending", "running"];
+
 function correlationOf(write: Write): string {
   const id = write.request.correlationId;
-  if (!id) throw new EntityConflictError(`${write.request.eventType} needs a correlationId`);
+  if (!id) throw new WorkflowWorldError(`${write.request.eventType} needs a correlationId`, { status: 400 });
   return id;
 }
 
-async function createTask(write: Write, task: Omit<TaskRecord, "executionId">): Promise<Task> {
+/** Creates the task with the events that record it, in one statement. */
+async function createTask(
+  write: Write,
+  task: Omit<TaskRecord, "executionId">,
+  events = requestHistory(write),
+): Promise<{ task: Task; events: ReturnType<typeof appendedEvents> }> {
   try {
-    return await write.tx.tasks.create({ ...task, executionId: write.executionId });
+    const created = await write.scope.tasks.create(
+      { ...task, executionId: write.executionId },
+      { append: events },
+    );
+    return { task: created, events: appendedEvents(write, created.appended) };
   } catch (error) {
+    if (error instanceof NotFoundError) throw new WorkflowRunNotFoundError(write.runId);
+    // Taken already, or the run is finished: either way, not this caller's to create.
+    if (error instanceof ConflictError)
+      throw new EntityConflictError(`${task.executionType} "${task.taskId}": ${error.message}`);
+    throw error;
+  }
+}
+
+/** Changes the task with the event that records it, in one statement, if it is in one of `statuses`. */
+async function updateTask(
+  write: Write,
+  taskExecId: string,
+  what: string,
+  patch: TaskPatch,
+  options: { expectedStatus?: TaskStatus[]; expectedVersion?: number },
+): Promise<{ task: Task; event: ReturnType<typeof appendedEvents>[number] }> {
+  try {
+    const task = await write.scope.tasks.update(taskExecId, patch, {
+      ...options,
+      append: requestHistory(write),
+    });
+    return {
+      task,
+      event: appendedEvents(write, task.appended)[0] as ReturnType<typeof appendedEvents>[number],
+    };
+  } catch (error) {
+    if (error instanceof NotFoundError) {
+      throw new WorkflowWorldError(`${what} "${write.request.correlationId}" not found`, { status: 404 });
+    }
     if (error instanceof ConflictError) {
-      throw new EntityConflictError(`${task.executionType} "${task.taskId}" already exists`);
+      throw new EntityConflictError(
+        `Cannot modify ${what.toLowerCase()} "${write.request.correlationId}": ${error.message}`,
+      );
     }
     throw error;
   }
@@ -54,10 +110,8 @@ function stepTask(write: Write, stepName: unknown, input: unknown): Omit<TaskRec
 
 export async function stepCreated(write: Write): Promise<EventResult> {
   const data = write.request.eventData ?? {};
-  await checkRunTakesChildren(write);
-  const task = await createTask(write, stepTask(write, data.stepName, data.input));
-  const event = await appendRequest(write);
-  return { event, step: toStep(task, write.resolveData) };
+  const { task, events } = await createTask(write, stepTask(write, data.stepName, data.input));
+  return { event: events[0], step: toStep(task, write.resolveData) };
 }
 
 export async function stepStarted(write: Write): Promise<EventResult> {
@@ -66,27 +120,34 @@ export async function stepStarted(write: Write): Promise<EventResult> {
   // A step_started with the step's name and input creates the step (the runtime skipped step_created):
   // the create is the claim, so of two invocations only one runs the step.
   if (typeof data.stepName === "string" && data.input !== undefined) {
-    await checkRunTakesChildren(write);
-    const task = await createTask(write, {
-      ...stepTask(write, data.stepName, data.input),
-      status: "running",
-      attempt: 1,
-      startedAt: now,
-    });
     const { input: _, ...started } = data;
-    const [, event] = await append(write, [
-      { type: "step_created", eventData: { stepName: data.stepName, input: data.input } },
-      { type: "step_started", eventData: started },
-    ]);
-    return { event, step: toStep(task, write.resolveData), stepCreated: true };
+    const { task, events } = await createTask(
+      write,
+      { ...stepTask(write, data.stepName, data.input), status: "running", attempt: 1, startedAt: now },
+      history(write, [
+        { type: "step_created", eventData: { stepName: data.stepName, input: data.input } },
+        { type: "step_started", eventData: started },
+      ]),
+    );
+    return { event: events[1], step: toStep(task, write.resolveData), stepCreated: true };
   }
   const stepId = correlationOf(write);
-  const current = await lockTask(write, taskExecIdOf(write.executionId, "step", stepId), "Step");
+  const taskExecId = taskExecIdOf(write.executionId, "step", stepId);
+  // Read, then write at that version: a writer in between makes the write a conflict, and the
+  // runtime tries again.
+  let current: Task;
+  try {
+    current = await write.scope.tasks.get(taskExecId);
+  } catch (error) {
+    if (error instanceof NotFoundError)
+      throw new WorkflowWorldError(`Step "${stepId}" not found`, { status: 404 });
+    throw error;
+  }
   if (isTerminal(current.status)) {
     throw new EntityConflictError(`Cannot modify step in terminal state "${current.status}"`);
   }
   if (current.status !== "running") {
-    const run = await write.tx.executions.get(write.executionId);
+    const run = await write.scope.executions.get(write.executionId);
     if (isTerminal(run.status)) {
       throw new RunExpiredError(`Cannot modify non-running step on run in terminal state "${run.status}"`);
     }
@@ -96,13 +157,13 @@ export async function stepStarted(write: Write): Promise<EventResult> {
       retryAfter: Math.ceil((current.retryAt.getTime() - now.getTime()) / 1000),
     });
   }
-  const task = await write.tx.tasks.update(current.taskExecId, {
-    status: "running",
-    attempt: current.attempt + 1,
-    startedAt: current.startedAt ?? now,
-    retryAt: null,
-  });
-  const event = await appendRequest(write);
+  const { task, event } = await updateTask(
+    write,
+    taskExecId,
+    "Step",
+    { status: "running", attempt: current.attempt + 1, startedAt: current.startedAt ?? now, retryAt: null },
+    { expectedVersion: current.version },
+  );
   return { event, step: toStep(task, write.resolveData) };
 }
 
@@ -110,36 +171,31 @@ export async function stepStarted(write: Write): Promise<EventResult> {
 export async function stepOutcome(write: Write, sinceCursor: string | undefined): Promise<EventResult> {
   const stepId = correlationOf(write);
   const data = write.request.eventData ?? {};
-  const current = await lockTask(write, taskExecIdOf(write.executionId, "step", stepId), "Step");
-  if (isTerminal(current.status)) {
-    throw new EntityConflictError(`Cannot modify step in terminal state "${current.status}"`);
-  }
   const now = new Date();
-  const patch =
+  const patch: TaskPatch =
     write.request.eventType === "step_completed"
-      ? { status: "completed" as const, output: payloadJson(data.result), completedAt: now }
+      ? { status: "completed", output: payloadJson(data.result), completedAt: now }
       : write.request.eventType === "step_failed"
-        ? { status: "failed" as const, error: payloadJson(data.error), completedAt: now }
+        ? { status: "failed", error: payloadJson(data.error), completedAt: now }
         : {
-            status: "pending" as const,
+            status: "pending",
             error: payloadJson(data.error),
             retryAt: data.retryAfter === undefined ? null : new Date(data.retryAfter as string | Date),
           };
-  const task = await write.tx.tasks.update(current.taskExecId, patch);
-  const event = await appendRequest(write);
+  const taskExecId = taskExecIdOf(write.executionId, "step", stepId);
+  const { task, event } = await updateTask(write, taskExecId, "Step", patch, { expectedStatus: UNFINISHED });
   const result: EventResult = { event, step: toStep(task, write.resolveData) };
   const after = sequenceCursor(sinceCursor);
   if (after === undefined) return result;
   // The events since the caller's cursor, this one among them: the runtime then skips a list call.
-  const page = await readEvents(write.tx, write.executionId, { after, resolveData: write.resolveData });
+  const page = await readEvents(write.scope, write.executionId, { after, resolveData: write.resolveData });
   return { ...result, events: page.events, cursor: page.cursor, hasMore: page.hasMore };
 }
 
 export async function waitCreated(write: Write): Promise<EventResult> {
   const waitId = correlationOf(write);
   const data = write.request.eventData ?? {};
-  await checkRunTakesChildren(write);
-  const task = await createTask(write, {
+  const { task, events } = await createTask(write, {
     taskExecId: taskExecIdOf(write.executionId, "wait", waitId),
     taskId: waitId,
     executionType: "wait",
@@ -147,18 +203,18 @@ export async function waitCreated(write: Write): Promise<EventResult> {
     attempt: 0,
     retryAt: data.resumeAt === undefined ? null : new Date(data.resumeAt as string | Date),
   });
-  const event = await appendRequest(write);
-  return { event, wait: toWait(task) };
+  return { event: events[0], wait: toWait(task) };
 }
 
 export async function waitCompleted(write: Write): Promise<EventResult> {
   const waitId = correlationOf(write);
-  const current = await lockTask(write, taskExecIdOf(write.executionId, "wait", waitId), "Wait");
-  if (current.status === "completed") throw new EntityConflictError(`Wait "${waitId}" already completed`);
-  const task = await write.tx.tasks.update(current.taskExecId, {
-    status: "completed",
-    completedAt: new Date(),
-  });
-  const event = await appendRequest(write);
+  const taskExecId = taskExecIdOf(write.executionId, "wait", waitId);
+  const { task, event } = await updateTask(
+    write,
+    taskExecId,
+    "Wait",
+    { status: "completed", completedAt: new Date() },
+    { expectedStatus: ["waiting"] },
+  );
   return { event, wait: toWait(task) };
 }

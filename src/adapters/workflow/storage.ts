@@ -60,7 +60,7 @@ export function createRuns(ready: Promise<Store>): Storage["runs"] {
       const store = await ready;
       const run = await store.transaction((tx) =>
         setAttributes(
-          { tx, runId, executionId, request: { eventType: "attr_set" }, resolveData: "none" },
+          { scope: tx, runId, executionId, request: { eventType: "attr_set" }, resolveData: "none" },
           changes,
           options?.allowReservedAttributes === true,
         ),

@@ -9,7 +9,15 @@ import { openStore, type Store, type StoreOptions } from "../../index.js";
 import type { HookOwner } from "./entities.js";
 import { SPEC_VERSION } from "./entities.js";
 import { createEvents } from "./events.js";
-import { createQueueHandler, type Deliver, deliverJob, enqueueMessage, httpDelivery } from "./queue.js";
+import {
+  createQueueHandler,
+  type Deliver,
+  deliverJob,
+  enqueueMessage,
+  inProcess,
+  overHttp,
+  type Transport,
+} from "./queue.js";
 import { createHooks, createRuns, createSteps } from "./storage.js";
 import { createStreams } from "./streams.js";
 
@@ -55,8 +63,8 @@ export function createWorld(options: FlowstoreWorldOptions = {}): FlowstoreWorld
   const owner: HookOwner = { ownerId: "", projectId: "", environment: "", ...options.hookOwner };
   const http = options.deliver
     ? undefined
-    : httpDelivery(() => options.baseUrl ?? `http://localhost:${process.env.PORT ?? 3000}`, concurrency);
-  const deliver = options.deliver ?? (http as { deliver: Deliver }).deliver;
+    : overHttp(() => options.baseUrl ?? `http://localhost:${process.env.PORT ?? 3000}`, concurrency);
+  const send = options.deliver ? inProcess(options.deliver) : (http as { send: Transport }).send;
   let worker: ReturnType<Store["jobs"]["work"]> | undefined;
   let closed = false;
 
@@ -75,7 +83,7 @@ export function createWorld(options: FlowstoreWorldOptions = {}): FlowstoreWorld
     async start() {
       if (worker || closed) return;
       const store = await ready;
-      worker ??= store.jobs.work({ queue, concurrency, pollIntervalMs, handler: deliverJob(deliver) });
+      worker ??= store.jobs.work({ queue, concurrency, pollIntervalMs, handler: deliverJob(send) });
     },
 
     async close() {
