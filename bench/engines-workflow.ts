@@ -1,0 +1,204 @@
+/**
+ * The Workflow SDK part of `npm run bench -- engines`: 200 workflows of three steps each through
+ * flowstore's World and through `@workflow/world-postgres`, on one server in one run, each World on a
+ * fresh database of its own, with the same pool size, the same delivery concurrency and the same
+ * workflow code (the compiler's output form written by hand, so the SDK's sandbox evaluates a few lines
+ * per replay instead of a bundle). Both Worlds deliver to the SDK's handler over loopback HTTP, as
+ * world-postgres can only do. Prints runs/s for each, the ratio (goal >= 1.5), and the statements per
+ * run pg_stat_statements counted in each side's database, by what they are for.
+ */
+import { execFile } from "node:child_process";
+import { createRequire } from "node:module";
+import type { AddressInfo } from "node:net";
+import path from "node:path";
+import { performance } from "node:perf_hooks";
+import { promisify } from "node:util";
+import { serve } from "@hono/node-server";
+import { workflowEntrypoint } from "@workflow/core/runtime";
+import type { World } from "@workflow/world";
+import { createWorld as postgresWorld } from "@workflow/world-postgres";
+import pg from "pg";
+import { start } from "workflow/api";
+import { setWorld } from "workflow/runtime";
+import { createWorld as flowstoreWorld } from "../src/adapters/workflow/index.js";
+import { openStore } from "../src/index.js";
+import { type BenchContext, log, type StatementCounts, statementCounter, table } from "./lib.js";
+
+const POOL = Number(process.env.BENCH_WORLD_POOL ?? 20);
+const CONCURRENCY = Number(process.env.BENCH_WORLD_CONCURRENCY ?? 50);
+const STEPS = 3;
+/** Marks the benchmark's own completion checks, which are left out of the statement counts. */
+const POLL_MARK = "/* bench: completion check */";
+
+const registry = globalThis as unknown as Record<symbol, Map<string, (...args: never[]) => unknown>>;
+const stepsKey = Symbol.for("@workflow/core//registeredSteps");
+registry[stepsKey] ??= new Map();
+registry[stepsKey].set("step//bench//add", async (a: number, b: number) => a + b);
+const WORKFLOW_CODE = `globalThis.__private_workflows = new Map();
+const add = globalThis[Symbol.for("WORKFLOW_USE_STEP")]("step//bench//add");
+async function threeSteps(x) { const a = await add(x, 1); const b = await add(a, 2); return await add(b, 3); }
+globalThis.__private_workflows.set("workflow//bench//threeSteps", threeSteps);`;
+
+interface Side {
+  name: string;
+  /** Makes the side's World on a fresh database (its migrations included). */
+  open(url: string): Promise<World>;
+  /** SQL counting the side's completed runs. */
+  completed: string;
+  /** What a statement is for: the queue, or the storage (transaction control counted apart). */
+  kind(query: string): "queue" | "storage" | "transaction";
+}
+
+const transaction = (query: string) =>
+  /^\s*(begin|commit|rollback|savepoint|release|set |listen|unlisten|show )/i.test(query);
+
+const flowstore: Side = {
+  name: "flowstore",
+  async open(url) {
+    const store = await openStore({ connection: url, pool: { max: POOL } });
+    return flowstoreWorld({ store, closeStore: true, concurrency: CONCURRENCY });
+  },
+  completed: `select count(*)::int as n from flowstore.executions where status = 'completed'`,
+  kind: (query) =>
+    transaction(query)
+      ? "transaction"
+      : /\.(jobs|job_starts|jobs_history)\b/.test(query)
+        ? "queue"
+        : "storage",
+};
+
+const worldPostgres: Side = {
+  name: "world-postgres",
+  async open(url) {
+    // Its migrations and graphile-worker's schema, by its own setup script (which exits the process).
+    const main = createRequire(import.meta.url).resolve("@workflow/world-postgres");
+    const setup = path.join(path.dirname(main), "..", "bin", "setup.js");
+    await promisify(execFile)(process.execPath, [setup], { env: { ...process.env, DATABASE_URL: url } });
+    return postgresWorld({ connectionString: url, maxPoolSize: POOL, queueConcurrency: CONCURRENCY });
+  },
+  completed: `select count(*)::int as n from workflow.workflow_runs where status = 'completed'`,
+  kind: (query) => (transaction(query) ? "transaction" : /graphile_worker/.test(query) ? "queue" : "storage"),
+};
+
+interface Round {
+  seconds: number;
+  counts: StatementCounts;
+}
+
+/** The flow handler the HTTP server calls: each side gets its own (the SDK caches one World's parser in it). */
+let handler: (request: Request) => Promise<Response> = async () => new Response("no side", { status: 503 });
+
+async function runSide(
+  side: Side,
+  url: string,
+  runs: number,
+  warmup: number,
+  context: BenchContext,
+): Promise<Round> {
+  const world = await side.open(url);
+  const counter = await statementCounter(context);
+  const poll = new pg.Client({ connectionString: url });
+  await poll.connect();
+  handler = workflowEntrypoint(WORKFLOW_CODE);
+  setWorld(world);
+  const completed = async () =>
+    (await poll.query<{ n: number }>(`${POLL_MARK} ${side.completed}`)).rows[0]?.n ?? 0;
+  const batch = async (from: number, count: number) => {
+    const target = (await completed()) + count;
+    await Promise.all(
+      Array.from({ length: count }, (_, i) =>
+        start({ workflowId: "workflow//bench//threeSteps" } as never, [from + i]),
+      ),
+    );
+    while ((await completed()) < target) await new Promise((resolve) => setTimeout(resolve, 50));
+  };
+  try {
+    await world.start?.();
+    await batch(0, warmup);
+    await counter.reset(url);
+    const started = performance.now();
+    await batch(warmup, runs);
+    const seconds = (performance.now() - started) / 1000;
+    const counts = await counter.read(url);
+    counts.statements = counts.statements.filter((s) => !s.query.includes(POLL_MARK));
+    counts.total = counts.statements.reduce((sum, s) => sum + s.calls, 0);
+    return { seconds, counts };
+  } finally {
+    await world.close?.();
+    await poll.end();
+    await counter.close();
+  }
+}
+
+function byKind(side: Side, counts: StatementCounts, runs: number) {
+  const sums = { storage: 0, queue: 0, transaction: 0 };
+  for (const s of counts.statements) sums[side.kind(s.query)] += s.calls;
+  return {
+    storage: sums.storage / runs,
+    queue: sums.queue / runs,
+    "BEGIN/COMMIT etc.": sums.transaction / runs,
+    total: counts.total / runs,
+  };
+}
+
+export async function runWorkflowEngines(context: BenchContext): Promise<void> {
+  const runs = Math.max(10, Math.round(200 * context.scale));
+  const warmup = Math.max(5, Math.round(runs / 10));
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
+  log(`Workflow SDK: ${runs} workflows of ${STEPS} steps started at once (after ${warmup} warm-up ones)`);
+  log(
+    `  pool ${POOL} connections and ${CONCURRENCY} deliveries at once for both Worlds; delivery over loopback HTTP`,
+  );
+  log("  statements: all that pg_stat_statements counted in the side's database during the measured runs,");
+  log("  background work included, the benchmark's own completion checks left out");
+
+  const server = serve({ port: 0, hostname: "127.0.0.1", fetch: (request) => handler(request) });
+  await new Promise((resolve) => server.once("listening", resolve));
+  const previousPort = process.env.PORT;
+  process.env.PORT = String((server.address() as AddressInfo).port);
+  const sides = [flowstore, worldPostgres];
+  const results = new Map<string, Round[]>(sides.map((side) => [side.name, []]));
+  try {
+    for (let round = 0; round < rounds; round++) {
+      for (const side of round % 2 === 0 ? sides : [...sides].reverse()) {
+        const url = await context.freshDatabase();
+        const result = await runSide(side, url, runs, warmup, context);
+        await context.dropDatabase(url);
+        log(`  round ${round + 1}: ${side.name.padEnd(14)} ${(runs / result.seconds).toFixed(1)} runs/s`);
+        results.get(side.name)?.push(result);
+      }
+    }
+  } finally {
+    if (previousPort === undefined) delete process.env.PORT;
+    else process.env.PORT = previousPort;
+    await new Promise((resolve) => server.close(resolve));
+  }
+
+  const best = (name: string) => {
+    const list = results.get(name) as Round[];
+    return list.reduce((a, b) => (b.seconds < a.seconds ? b : a));
+  };
+  table(
+    `Workflow SDK Worlds: ${runs} three-step workflows (best of ${rounds} rounds; statements per run)`,
+    sides.map((side) => {
+      const round = best(side.name);
+      return { World: side.name, "runs/s": runs / round.seconds, ...byKind(side, round.counts, runs) };
+    }),
+  );
+  const ratio = runs / best("flowstore").seconds / (runs / best("world-postgres").seconds);
+  table("flowstore relative to world-postgres", [{ figure: "runs/s", ratio, goal: ">= 1.5" }]);
+  for (const side of sides) {
+    table(
+      `${side.name}: statements per run, the most frequent`,
+      best(side.name)
+        .counts.statements.slice(0, 8)
+        .map((s) => ({
+          "per run": s.calls / runs,
+          statement: s.query.replace(/\s+/g, " ").slice(0, 110),
+        })),
+    );
+  }
+}
+
+/** `npm run bench -- engines-workflow` runs this part alone. */
+export const run = runWorkflowEngines;

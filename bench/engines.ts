@@ -1,0 +1,13 @@
+/**
+ * npm run bench -- engines
+ *
+ * Engines on their own storage against the same engines on flowstore's adapters, each engine's part in
+ * its own file: the Workflow SDK (bench/engines-workflow.ts).
+ */
+
+import { runWorkflowEngines } from "./engines-workflow.js";
+import type { BenchContext } from "./lib.js";
+
+export async function run(context: BenchContext): Promise<void> {
+  await runWorkflowEngines(context);
+}
