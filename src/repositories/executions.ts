@@ -74,15 +74,29 @@ export class Executions {
     const metadata = this.metadata(input.metadata) ?? "{}";
     const parentExecutionId = optionalId(input.parentExecutionId, "parentExecutionId");
     const parentTaskId = optionalId(input.parentTaskId, "parentTaskId");
-    const { definitionId, name } = await resolveWorkflow(this.context, input);
+    // Started by a name alone, the definition is looked up in the insert itself (one round trip): its
+    // newest active version, or none when the name is not registered (a registered name with no
+    // active version inserts nothing, and resolveWorkflow says why).
+    const byName =
+      input.definitionId === undefined && input.version === undefined && input.name !== undefined;
+    const { definitionId, name } = byName
+      ? { definitionId: null, name: checkText(input.name, "name") }
+      : await resolveWorkflow(this.context, input);
     const values = [id, definitionId, status, payload, metadata, key, parentExecutionId, parentTaskId, name];
+    const definition = byName
+      ? `(select coalesce($2::uuid, (select id from ${this.q}.definitions where name = $9 and status = 'active'
+           order by version desc limit 1)) as id,
+          exists (select 1 from ${this.q}.definitions where name = $9) as registered)`
+      : "(select $2::uuid as id, false as registered)";
     // Started by definition id, the run takes the definition's name; '' stands in for the name of a
     // definition that does not exist, which the foreign key then refuses.
     const sql = `insert into ${this.q}.executions
         (id, definition_id, name, status, input, metadata, idempotency_key, parent_execution_id, parent_task_id,
          started_at)
-      values ($1, $2, coalesce($9::text, (select name from ${this.q}.definitions where id = $2), ''), $3::text,
-        $4::jsonb, $5::jsonb, $6, $7, $8, case when $3::text = 'running' then now() end)
+      select $1, d.id, coalesce($9::text, (select name from ${this.q}.definitions where id = d.id), ''), $3::text,
+        $4::jsonb, $5::jsonb, $6, $7, $8, case when $3::text = 'running' then now() end
+        from ${definition} d
+       where d.id is not null or not d.registered
       on conflict (idempotency_key) where idempotency_key is not null do nothing
       returning ${COLUMNS}`;
     // A racing start with the same key waits for the first to commit, then inserts nothing and reads
@@ -95,8 +109,9 @@ export class Executions {
         const { appended, ...execution } = row;
         return appended ? { execution, created: true, appended } : { execution, created: true };
       }
-      const existing = await this.findByIdempotencyKey(key as string);
+      const existing = key === null ? null : await this.findByIdempotencyKey(key);
       if (existing) return { execution: existing, created: false };
+      if (byName) await resolveWorkflow(this.context, input); // throws for a name with no active version
     }
     throw new ConflictError(`idempotency key ${key} is taken, but its execution cannot be read`);
   }
