@@ -8,6 +8,7 @@ import type { World } from "@workflow/world";
 import { openStore, type Store, type StoreOptions } from "../../index.js";
 import type { HookOwner } from "./entities.js";
 import { SPEC_VERSION } from "./entities.js";
+import { toWorldError } from "./errors.js";
 import { createEvents } from "./events.js";
 import {
   createQueueHandler,
@@ -52,6 +53,24 @@ export interface FlowstoreWorld extends World {
   readonly store: Promise<Store>;
 }
 
+/** The same calls, with a store error thrown as the runtime tells errors apart (see toWorldError). */
+function guarded<T extends object>(api: T): T {
+  return Object.fromEntries(
+    Object.entries(api).map(([name, call]) => [
+      name,
+      typeof call === "function"
+        ? async (...args: unknown[]) => {
+            try {
+              return await call(...args);
+            } catch (error) {
+              throw toWorldError(error);
+            }
+          }
+        : call,
+    ]),
+  ) as T;
+}
+
 export function createWorld(options: FlowstoreWorldOptions = {}): FlowstoreWorld {
   const ownsStore = options.store === undefined;
   const ready: Promise<Store> = Promise.resolve(options.store ?? openStore(options.storeOptions));
@@ -71,12 +90,12 @@ export function createWorld(options: FlowstoreWorldOptions = {}): FlowstoreWorld
   return {
     specVersion: SPEC_VERSION,
     store: ready,
-    runs: createRuns(ready),
-    steps: createSteps(ready),
-    events: createEvents(ready, owner),
-    hooks: createHooks(ready, owner),
-    streams: createStreams(ready, pollIntervalMs),
-    queue: enqueueMessage(ready, queue),
+    runs: guarded(createRuns(ready)),
+    steps: guarded(createSteps(ready)),
+    events: guarded(createEvents(ready, owner)),
+    hooks: guarded(createHooks(ready, owner)),
+    streams: guarded(createStreams(ready, pollIntervalMs)),
+    queue: guarded({ queue: enqueueMessage(ready, queue) }).queue,
     createQueueHandler,
     getDeploymentId: async () => options.deploymentId ?? "flowstore",
 
