@@ -56,6 +56,13 @@ export interface WorkerOptions {
   /** Move completed jobs to jobs_history instead of deleting them. */
   keepCompleted?: boolean;
   /**
+   * Vacuum the jobs table once this worker has finished this many jobs since its last vacuum (default
+   * 1,000; 0: never), when it has nothing left to do or, while the queue stays busy, every 30 s (and
+   * never sooner than 5 s, or fifty times the last vacuum's duration, after the last). The index entries of claimed and finished jobs stay until a vacuum, and every claim steps
+   * over them; autovacuum may come a minute later.
+   */
+  vacuumAfterJobs?: number;
+  /**
    * Run each handler in a transaction that also completes the job: the handler's writes through
    * `context.tx` commit if and only if the job completes, so they happen exactly once.
    */

@@ -14,6 +14,7 @@ import { claimRows, promoteDue } from "./leases.js";
 import { type ClaimedRow, toLeasedJob } from "./sql.js";
 import { forgetIdleWorkers, StartMarks } from "./start-marks.js";
 import type { LeasedJob } from "./types.js";
+import { QueueVacuum } from "./vacuum.js";
 import { jobsChannel, wakesQueue } from "./wake.js";
 import type { InTransaction, Worker, WorkerOptions } from "./worker-types.js";
 
@@ -22,6 +23,9 @@ const RESERVE_MS = 5_000;
 
 /** How many jobs a worker holds ahead at most by default, when claims keep coming back full. */
 const PREFETCH_MAX = 1_000;
+
+/** Jobs a worker finishes between two vacuums of the jobs table, by default (see vacuum.ts). */
+const VACUUM_AFTER_JOBS = 1_000;
 
 /** How often a worker clears the start marks of workers that are gone (see forgetIdleWorkers). */
 const FORGET_IDLE_MS = 5 * 60_000;
@@ -83,6 +87,12 @@ export function startWorker(
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new ValidationError("concurrency must be a positive integer", { field: "concurrency" });
   }
+  const vacuumAfterJobs = options.vacuumAfterJobs ?? VACUUM_AFTER_JOBS;
+  if (!Number.isInteger(vacuumAfterJobs) || vacuumAfterJobs < 0) {
+    throw new ValidationError("vacuumAfterJobs must be a whole number of jobs (0: never vacuum)", {
+      field: "vacuumAfterJobs",
+    });
+  }
   // Each transactional handler holds a pooled connection for as long as it runs; the worker's claims,
   // heartbeats and completions need one more, or leases expire while they wait for a connection. (With
   // one connection, PGlite, a transactional handler's worker traffic goes through its transaction.)
@@ -115,6 +125,18 @@ export function startWorker(
   // the lease under the new token instead of starting the job a second time.
   const holding = new Map<string, LeasedJob>();
   const marks = new StartMarks(context, onError);
+  // VACUUM cannot run in a transaction, which on one connection a transactional handler may hold open.
+  const vacuum = new QueueVacuum(
+    context,
+    options.transactional && !driver.capabilities.multipleConnections ? 0 : vacuumAfterJobs,
+    onError,
+  );
+  // Considered whenever the worker may have run out of work, and at each poll.
+  const considerVacuum = () =>
+    vacuum.consider(
+      counts.completed + counts.failed,
+      drained && running.size === 0 && buffered.length === 0 && requested === 0,
+    );
   // Claims are numbered, and their jobs join the buffer in that order even when a later claim lands
   // first: the start marks count on jobs starting claim by claim.
   let batches = 0;
@@ -128,6 +150,7 @@ export function startWorker(
         counts.completed += completed.length;
         for (const job of completed) holding.delete(job.id);
         for (const job of lost) holding.delete(job.id);
+        considerVacuum();
       },
       error: onError,
       claimsLanded: landed,
@@ -286,6 +309,7 @@ export function startWorker(
     forgetIdleWorkers(context).catch(onError);
   };
   const poll = setInterval(() => {
+    considerVacuum();
     promote();
     wakeUp();
     forgetIdle();
