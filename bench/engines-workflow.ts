@@ -22,7 +22,7 @@ import { start } from "workflow/api";
 import { setWorld } from "workflow/runtime";
 import { createWorld as flowstoreWorld } from "../src/adapters/workflow/index.js";
 import { openStore } from "../src/index.js";
-import { type BenchContext, log, type StatementCounts, statementCounter, table } from "./lib.js";
+import { type BenchContext, log, type StatementCounts, serverCpuMs, statementCounter, table } from "./lib.js";
 
 const POOL = Number(process.env.BENCH_WORLD_POOL ?? 20);
 const CONCURRENCY = Number(process.env.BENCH_WORLD_CONCURRENCY ?? 50);
@@ -83,6 +83,9 @@ const worldPostgres: Side = {
 interface Round {
   seconds: number;
   counts: StatementCounts;
+  /** CPU time of this process (the SDK's runtime, its handlers and the World) and of the server. */
+  nodeCpuMs: number;
+  serverCpuMs: number;
 }
 
 /** The flow handler the HTTP server calls: each side gets its own (the SDK caches one World's parser in it). */
@@ -117,12 +120,16 @@ async function runSide(
     await batch(0, warmup);
     await counter.reset(url);
     const started = performance.now();
+    const cpuBefore = process.cpuUsage();
+    const serverBefore = await serverCpuMs(context);
     await batch(warmup, runs);
     const seconds = (performance.now() - started) / 1000;
+    const cpu = process.cpuUsage(cpuBefore);
+    const serverCpu = (await serverCpuMs(context)) - serverBefore;
     const counts = await counter.read(url);
     counts.statements = counts.statements.filter((s) => !s.query.includes(POLL_MARK));
     counts.total = counts.statements.reduce((sum, s) => sum + s.calls, 0);
-    return { seconds, counts };
+    return { seconds, counts, nodeCpuMs: (cpu.user + cpu.system) / 1000, serverCpuMs: serverCpu };
   } finally {
     await world.close?.();
     await poll.end();
@@ -151,6 +158,9 @@ export async function runWorkflowEngines(context: BenchContext): Promise<void> {
   );
   log("  statements: all that pg_stat_statements counted in the side's database during the measured runs,");
   log("  background work included, the benchmark's own completion checks left out");
+  log(
+    "  CPU per run: this process (the SDK's runtime and handlers, the HTTP server, the World) and the server",
+  );
 
   const server = serve({ port: 0, hostname: "127.0.0.1", fetch: (request) => handler(request) });
   await new Promise((resolve) => server.once("listening", resolve));
@@ -182,7 +192,13 @@ export async function runWorkflowEngines(context: BenchContext): Promise<void> {
     `Workflow SDK Worlds: ${runs} three-step workflows (best of ${rounds} rounds; statements per run)`,
     sides.map((side) => {
       const round = best(side.name);
-      return { World: side.name, "runs/s": runs / round.seconds, ...byKind(side, round.counts, runs) };
+      return {
+        World: side.name,
+        "runs/s": runs / round.seconds,
+        ...byKind(side, round.counts, runs),
+        "Node CPU ms/run": round.nodeCpuMs / runs,
+        "server CPU ms/run": round.serverCpuMs / runs,
+      };
     }),
   );
   const ratio = runs / best("flowstore").seconds / (runs / best("world-postgres").seconds);

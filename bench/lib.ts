@@ -3,6 +3,7 @@
  * runner that keeps N operations in flight, and a table printer. Benchmarks compare flowstore with raw
  * `pg` or a peer library on the same server in the same run, and print the ratio.
  */
+import { readdirSync, readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import pg from "pg";
 import { startTestPostgres, type TestPostgres } from "../src/testing/postgres.js";
@@ -202,4 +203,42 @@ export async function statementCounter(context: BenchContext): Promise<Statement
     },
     close: () => client.end(),
   };
+}
+
+/**
+ * The CPU time, in milliseconds, the bench server has used so far: its postmaster and every process it
+ * started (backends, the WAL writer, autovacuum), those that have exited included. Read from /proc, so
+ * on Linux only (NaN elsewhere). Subtract two readings for what happened in between.
+ */
+export async function serverCpuMs(context: BenchContext): Promise<number> {
+  const client = new pg.Client({ connectionString: context.server.url });
+  await client.connect();
+  let postmaster: number;
+  try {
+    const { rows } = await client.query<{ pid: number }>("select pg_backend_pid() as pid");
+    postmaster = Number(procStat(rows[0]?.pid ?? 0)?.[1]);
+  } finally {
+    await client.end();
+  }
+  if (!Number.isInteger(postmaster)) return Number.NaN;
+  let ticks = 0;
+  for (const entry of readdirSync("/proc")) {
+    const stat = /^\d+$/.test(entry) ? procStat(Number(entry)) : undefined;
+    const pid = Number(entry);
+    if (!stat || (pid !== postmaster && Number(stat[1]) !== postmaster)) continue;
+    // utime and stime, and for the postmaster cutime and cstime: the children it has reaped.
+    ticks += Number(stat[11]) + Number(stat[12]);
+    if (pid === postmaster) ticks += Number(stat[13]) + Number(stat[14]);
+  }
+  return ticks * 10; // USER_HZ is 100 on Linux
+}
+
+/** The fields of /proc/<pid>/stat after the command name (the state is [0], the parent's pid [1]). */
+function procStat(pid: number): string[] | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return text.slice(text.lastIndexOf(")") + 2).split(" ");
+  } catch {
+    return undefined;
+  }
 }
