@@ -186,31 +186,44 @@ export function rethrowMissingDefinition(error: unknown, message: string): never
   throw error;
 }
 
-/** After a write matched no row: says whether the row is missing, at another version, or finished. */
+/** The kind of row a compare-and-set write aimed at: its table, its key column, and its name in errors. */
+export interface MissedRow {
+  table: string;
+  key: string;
+  noun: string;
+}
+
+const EXECUTION_ROW: MissedRow = { table: "executions", key: "id", noun: "execution" };
+
+/**
+ * After a write matched no row: says whether the row is missing, at another version, in a status other
+ * than `statuses`, or finished (and so cannot become `status`).
+ */
 export async function explainMiss(
   { db, q }: SqlContext,
   id: string,
   expected: number | null,
   status: string | null,
   statuses: string[] | null = null,
+  { table, key, noun }: MissedRow = EXECUTION_ROW,
 ): Promise<never> {
   const { rows } = await db.query<{ status: RunStatus; version: number }>(
-    `select status, version from ${q}.executions where id = $1`,
+    `select status, version from ${q}.${table} where ${key} = $1`,
     [id],
   );
   const row = rows[0];
-  if (!row) throw new NotFoundError(`execution ${id} not found`);
+  if (!row) throw new NotFoundError(`${noun} ${id} not found`);
   if (expected !== null && row.version !== expected) {
     throw new ConflictError(
-      `execution ${id} is at version ${row.version}, not the expected ${expected}; nothing was written`,
+      `${noun} ${id} is at version ${row.version}, not the expected ${expected}; nothing was written`,
     );
   }
   if (statuses && !statuses.includes(row.status)) {
     throw new ConflictError(
-      `execution ${id} is ${row.status}, not ${statuses.join(" or ")}; nothing was written`,
+      `${noun} ${id} is ${row.status}, not ${statuses.join(" or ")}; nothing was written`,
     );
   }
   throw new ConflictError(
-    `execution ${id} is ${row.status}, a finished status, and cannot become ${status}; nothing was written`,
+    `${noun} ${id} is ${row.status}, a finished status, and cannot become ${status}; nothing was written`,
   );
 }

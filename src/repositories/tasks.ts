@@ -6,6 +6,7 @@
 import type { SqlContext, StoreContext } from "../context.js";
 import { ConflictError, NotFoundError, ValidationError } from "../errors.js";
 import { checkText } from "../payload.js";
+import { explainMiss, type MissedRow } from "./execution-records.js";
 import { type AppendOption, type WithHistory, writeOne } from "./history-writes.js";
 import {
   checkId,
@@ -42,6 +43,9 @@ interface Batch {
   executionIds: string[];
   parentIds: (string | null)[];
 }
+
+/** Where a task write that matched no row looks up why. */
+const TASK_ROW: MissedRow = { table: "tasks", key: "task_exec_id", noun: "task" };
 
 export class Tasks {
   constructor(protected readonly context: StoreContext) {}
@@ -142,21 +146,7 @@ export class Tasks {
       '"executionId"',
       options.append,
     );
-    if (row) return row;
-    const { rows: found } = await this.context.db.query<{ version: number; status: string }>(
-      `select version, status from ${this.q}.tasks where task_exec_id = $1`,
-      [taskExecId],
-    );
-    const current = found[0];
-    if (!current) throw new NotFoundError(`task ${taskExecId} not found`);
-    if (expected !== null && current.version !== expected) {
-      throw new ConflictError(
-        `task ${taskExecId} is at version ${current.version}, not the expected ${expected}; nothing was written`,
-      );
-    }
-    throw new ConflictError(
-      `task ${taskExecId} is ${current.status}, not ${statuses?.join(" or ")}; nothing was written`,
-    );
+    return row ?? explainMiss(this.context, taskExecId, expected, patch.status ?? null, statuses, TASK_ROW);
   }
 
   async get(taskExecId: string): Promise<Task> {
