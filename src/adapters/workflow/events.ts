@@ -20,6 +20,7 @@ import { hookCreated, hookDisposed, hookReceived } from "./hook-events.js";
 import { executionIdOf, sequenceOfEventId, timeOfEventId } from "./ids.js";
 import { attrSet, runCancelled, runCompleted, runCreated, runFailed, runStarted } from "./run-events.js";
 import { stepCreated, stepOutcome, stepStarted, waitCompleted, waitCreated } from "./step-events.js";
+import { limitOf } from "./storage.js";
 
 /** The events written without a transaction: each is one statement, or reads then writes at a version. */
 const ONE_STATEMENT = new Set([
@@ -140,7 +141,7 @@ export function createEvents(ready: Promise<Store>, owner: HookOwner): Storage["
       const page = await readEvents(store, executionId, {
         after: sequenceCursor(params.pagination?.cursor),
         order: params.pagination?.sortOrder ?? "asc",
-        limit: Math.min(Math.max(params.pagination?.limit ?? 100, 1), 1000),
+        limit: limitOf(params.pagination, 100),
         resolveData: params.resolveData ?? "all",
       });
       return pageOf(page);
@@ -150,7 +151,7 @@ export function createEvents(ready: Promise<Store>, owner: HookOwner): Storage["
       const store = await ready;
       const page = await store.events.byCorrelation(params.correlationId, {
         cursor: params.pagination?.cursor ?? null,
-        limit: Math.min(Math.max(params.pagination?.limit ?? 100, 1), 1000),
+        limit: limitOf(params.pagination, 100),
       });
       const events = page.items.map((event) => toEvent(event, params.resolveData ?? "all"));
       if (params.pagination?.sortOrder === "desc") events.reverse();

@@ -1,7 +1,7 @@
 /** `world.runs`, `world.steps` and `world.hooks`: reads of executions, tasks and signals. */
 
 import type { Hook, PaginatedResponse, Step, Storage, WorkflowRun } from "@workflow/world";
-import { NotFoundError, type Store } from "../../index.js";
+import { NotFoundError, type Page, type Store } from "../../index.js";
 import type { AttributeChange } from "./attributes.js";
 import {
   type HookOwner,
@@ -16,8 +16,17 @@ import { HookNotFoundError, toWorldError, WorkflowRunNotFoundError, WorkflowWorl
 import { executionIdOf, taskExecIdOf } from "./ids.js";
 import { setAttributes } from "./run-events.js";
 
-function limitOf(pagination: { limit?: number } | undefined, fallback: number): number {
+/** A page size the SDK asked for, between 1 and 1,000. */
+export function limitOf(pagination: { limit?: number } | undefined, fallback: number): number {
   return Math.min(Math.max(pagination?.limit ?? fallback, 1), 1000);
+}
+
+/** A store page as the SDK's paginated response, each item converted by `convert`. */
+function paginated<Item, Entity>(
+  page: Page<Item>,
+  convert: (item: Item) => Entity,
+): PaginatedResponse<Entity> {
+  return { data: page.items.map(convert), cursor: page.nextCursor, hasMore: page.nextCursor !== null };
 }
 
 export function createRuns(ready: Promise<Store>): Storage["runs"] {
@@ -43,11 +52,7 @@ export function createRuns(ready: Promise<Store>): Storage["runs"] {
         limit: limitOf(params.pagination, 20),
         cursor: params.pagination?.cursor ?? null,
       });
-      return {
-        data: page.items.map((execution) => toRun(execution, params.resolveData ?? "all")),
-        cursor: page.nextCursor,
-        hasMore: page.nextCursor !== null,
-      };
+      return paginated(page, (execution) => toRun(execution, params.resolveData ?? "all"));
     },
 
     async experimentalSetAttributes(
@@ -102,11 +107,7 @@ export function createSteps(ready: Promise<Store>): Storage["steps"] {
         limit: limitOf(params.pagination, 20),
         cursor: params.pagination?.cursor ?? null,
       });
-      return {
-        data: page.items.map((task) => toStep(task, params.resolveData ?? "all")),
-        cursor: page.nextCursor,
-        hasMore: page.nextCursor !== null,
-      } satisfies PaginatedResponse<Step>;
+      return paginated(page, (task): Step => toStep(task, params.resolveData ?? "all"));
     },
   } as Storage["steps"];
 }
@@ -152,11 +153,7 @@ export function createHooks(ready: Promise<Store>, owner: HookOwner): Storage["h
         limit: limitOf(params.pagination, 100),
         cursor: params.pagination?.cursor ?? null,
       });
-      return {
-        data: page.items.map((signal) => toHook(signal, owner, params.resolveData ?? "all")),
-        cursor: page.nextCursor,
-        hasMore: page.nextCursor !== null,
-      } satisfies PaginatedResponse<Hook>;
+      return paginated(page, (signal): Hook => toHook(signal, owner, params.resolveData ?? "all"));
     },
   } as Storage["hooks"];
 }
