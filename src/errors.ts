@@ -98,7 +98,9 @@ export class BlobError extends StoreError {
   override readonly code = "BLOB";
 }
 
-function sqlStateOf(error: unknown): string | undefined {
+/** The SQLSTATE a failed statement carries, whether the driver's error or a StoreError made from it. */
+export function sqlStateOf(error: unknown): string | undefined {
+  if (error instanceof StoreError) return error.sqlState;
   if (typeof error !== "object" || error === null) return undefined;
   const code = (error as { code?: unknown }).code;
   return typeof code === "string" && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;

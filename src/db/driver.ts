@@ -4,7 +4,7 @@
  */
 
 import { AsyncLocalStorage } from "node:async_hooks";
-import { StoreError } from "../errors.js";
+import { StoreError, sqlStateOf } from "../errors.js";
 import type { Logger } from "../logger.js";
 
 export interface QueryResult<R> {
@@ -85,9 +85,8 @@ export const DEFAULT_TRANSACTION_RETRIES = 3;
 const RETRYABLE = new Set(["40001", "40P01"]);
 
 function isRetryable(error: unknown): boolean {
-  const state =
-    error instanceof StoreError ? error.sqlState : (error as { code?: unknown } | null | undefined)?.code;
-  return typeof state === "string" && RETRYABLE.has(state);
+  const state = sqlStateOf(error);
+  return state !== undefined && RETRYABLE.has(state);
 }
 
 /** Runs `attempt` again (after a short, jittered pause) while it fails with a serialization failure or deadlock. */
@@ -192,6 +191,7 @@ export async function logged<T>(
   text: string,
   values: readonly unknown[] | undefined,
   run: () => Promise<T>,
+  prepared = false,
 ): Promise<T> {
   if (!logging) return run();
   const started = performance.now();
@@ -201,6 +201,8 @@ export async function logged<T>(
     const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
     const entry: Record<string, unknown> = { sql: text, durationMs };
     if (logging.values && values) entry.values = values;
+    // A named prepared statement runs on a plan the connection may keep: worth knowing when reading plans.
+    if (prepared) entry.prepared = true;
     try {
       logging.logger.debug(entry, "flowstore statement");
     } catch {

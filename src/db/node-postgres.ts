@@ -75,8 +75,12 @@ async function run<R>(
   try {
     const name =
       queryOptions?.prepare && options.preparedStatements !== false ? statementName(text) : undefined;
-    const result = await logged(options.statements, text, values, () =>
-      runner.query({ text, name, values: values as unknown[] | undefined, types: resultTypes }),
+    const result = await logged(
+      options.statements,
+      text,
+      values,
+      () => runner.query({ text, name, values: values as unknown[] | undefined, types: resultTypes }),
+      name !== undefined,
     );
     // A multi-statement script returns one result per statement.
     const last = Array.isArray(result) ? result[result.length - 1] : result;

@@ -1,13 +1,14 @@
 /**
- * Step records made outside a transaction share statements: while one statement is on its way, the
- * records that arrive wait and then go together in the next, one insert of many rows and one commit.
- * Each caller's promise still settles only once its own record has committed, so every step is as
- * durable as when it went alone; what changes is that sixteen workflows recording at once cost one
- * commit (one WAL flush) instead of sixteen.
+ * Step records made outside a transaction share one statement and one commit (write-batch.ts): one
+ * insert of many rows, each writer still getting the stored row back.
  */
 
 import type { StoreContext } from "../context.js";
 import type { StepRow } from "./steps.js";
+import { recordsJson, WriteBatcher } from "./write-batch.js";
+
+/** A stored checkpoint row and whether this statement wrote it. */
+export type RecordedRow = StepRow & { created: boolean };
 
 /** One record, checked and converted, as the statement takes it. */
 export interface StepInput {
@@ -19,106 +20,63 @@ export interface StepInput {
   error: string | null;
 }
 
-/** A stored checkpoint row and whether this statement wrote it. */
-export type RecordedRow = StepRow & { created: boolean };
-
-/** How many records one statement carries at most. */
-const BATCH_MAX = 500;
-
-interface Waiting {
-  input: StepInput;
-  resolve(row: RecordedRow | undefined): void;
-  reject(error: unknown): void;
+/**
+ * Step records made outside a transaction share statements (write-batch.ts): two records of one step
+ * never share one.
+ */
+export function stepBatcher(context: StoreContext, columns: string): WriteBatcher<StepInput, RecordedRow> {
+  return new WriteBatcher(
+    (inputs) => sendSteps(context, columns, inputs),
+    (input) => `${input.executionId}/${input.number}`,
+  );
 }
 
-export class StepBatcher {
-  private waiting: Waiting[] = [];
-  private inFlight = false;
-
-  constructor(
-    private readonly context: StoreContext,
-    private readonly columns: string,
-  ) {}
-
-  /**
-   * The stored row for this record once its statement has committed; undefined when a concurrent
-   * writer's row slipped past the statement's snapshot (the caller then tries on its own).
-   */
-  record(input: StepInput): Promise<RecordedRow | undefined> {
-    return new Promise((resolve, reject) => {
-      this.waiting.push({ input, resolve, reject });
-      this.flush();
-    });
-  }
-
-  private flush(): void {
-    if (this.inFlight || this.waiting.length === 0) return;
-    const batch = this.waiting.splice(0, BATCH_MAX);
-    this.inFlight = true;
-    this.send(batch.map((w) => w.input))
-      .then(
-        (rows) => {
-          for (const [i, w] of batch.entries()) w.resolve(rows[i]);
-        },
-        (error: unknown) => {
-          for (const w of batch) w.reject(error);
-        },
-      )
-      .finally(() => {
-        this.inFlight = false;
-        this.flush();
-      });
-  }
-
-  /** One statement for the batch; the rows come back in the batch's order (a key given twice shares its row). */
-  private async send(inputs: StepInput[]): Promise<Array<RecordedRow | undefined>> {
-    const t = `${this.context.q}.steps`;
-    // In key order, the order in which every batch takes its rows: two batches that share keys wait
-    // for each other instead of deadlocking.
-    const sql = `with input as (
-        select * from unnest($1::uuid[], $2::int[], $3::text[], $4::jsonb[], $5::bytea[], $6::jsonb[])
-          with ordinality as i(execution_id, step_number, name, output, output_bytes, error, ord)
+/** One statement for the batch (each step in it once); the rows come back in the batch's order. */
+async function sendSteps(
+  context: StoreContext,
+  columns: string,
+  inputs: StepInput[],
+): Promise<Array<RecordedRow | undefined>> {
+  const t = `${context.q}.steps`;
+  // The steps recorded already are read back one by one through their key, and only when some were
+  // not inserted: a lateral probe with a limit stays an index probe in a cached plan, however small the
+  // table was when the plan was made (a join here turned into a scan of the whole table as it grew).
+  // Inserted in key order, the order in which every batch takes its rows: two batches that share keys
+  // wait for each other instead of deadlocking.
+  const sql = `with input as (
+        select execution_id, step_number, name, output::jsonb, decode(output_bytes, 'base64') as output_bytes,
+               error::jsonb
+          from jsonb_to_recordset($1::jsonb)
+                 as i(execution_id uuid, step_number int, name text, output text, output_bytes text, error text)
       ),
       inserted as (
         insert into ${t} (execution_id, step_number, name, output, output_bytes, error)
-        select distinct on (execution_id, step_number) execution_id, step_number, name, output, output_bytes, error
-          from input order by execution_id, step_number, ord
+        select * from input order by execution_id, step_number
         on conflict (execution_id, step_number) do nothing
         returning *
       )
-      select ${this.columns}, true as created from inserted
+      select ${columns}, true as created from inserted
       union all
-      select ${this.columns}, false from ${t} s
-       where (s.execution_id, s.step_number) in (select execution_id, step_number from input)
-         and not exists (select 1 from inserted x
-                          where x.execution_id = s.execution_id and x.step_number = s.step_number)`;
-    const { rows } = await this.context.db.query<RecordedRow>(
-      sql,
-      [
-        inputs.map((i) => i.executionId),
-        inputs.map((i) => i.number),
-        inputs.map((i) => i.name),
-        inputs.map((i) => i.outputJson),
-        inputs.map((i) => (i.outputBytes ? asBuffer(i.outputBytes) : null)),
-        inputs.map((i) => i.error),
-      ],
-      { prepare: true },
-    );
-    const byKey = new Map(rows.map((row) => [`${row.execution_id}/${row.step_number}`, row]));
-    const claimed = new Set<string>();
-    return inputs.map((input) => {
-      const key = `${input.executionId.toLowerCase()}/${input.number}`;
-      const row = byKey.get(key);
-      if (!row) return undefined;
-      // A key given twice in one batch: the first of them wrote it, the second finds it written.
-      if (claimed.has(key)) return { ...row, created: false };
-      claimed.add(key);
-      return row;
-    });
-  }
+      select ${columns}, false from (
+        select s.* from input i
+         cross join lateral (select * from ${t} s
+                              where s.execution_id = i.execution_id and s.step_number = i.step_number
+                              limit 1) s
+         where (select count(*) from inserted) < (select count(*) from input)
+      ) s`;
+  const records = inputs.map((i) => ({
+    execution_id: i.executionId,
+    step_number: i.number,
+    name: i.name,
+    output: i.outputJson,
+    output_bytes: i.outputBytes && base64(i.outputBytes),
+    error: i.error,
+  }));
+  const { rows } = await context.db.query<RecordedRow>(sql, [recordsJson(records)], { prepare: true });
+  const byKey = new Map(rows.map((row) => [`${row.execution_id}/${row.step_number}`, row]));
+  return inputs.map((input) => byKey.get(`${input.executionId}/${input.number}`));
 }
 
-/** The driver writes a Buffer in an array as bytea; a plain Uint8Array it would not. No copy. */
-function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+function base64(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64");
 }

@@ -14,7 +14,8 @@ import { NonDeterminismError, StoreError } from "../errors.js";
 import { checkText, toJson, toJsonOrBytes } from "../payload.js";
 import { errorJson, MAX_INT } from "../queue/checks.js";
 import { checkId, checkInteger } from "./input.js";
-import { StepBatcher } from "./step-batch.js";
+import { type RecordedRow, type StepInput, stepBatcher } from "./step-batch.js";
+import type { WriteBatcher } from "./write-batch.js";
 
 export interface RecordStep {
   executionId: string;
@@ -84,10 +85,10 @@ function toCheckpoint(row: StepRow): StepCheckpoint {
 const RECORD_ATTEMPTS = 5;
 
 export class Steps {
-  private readonly batcher: StepBatcher;
+  private readonly batcher: WriteBatcher<StepInput, RecordedRow>;
 
   constructor(protected readonly context: StoreContext) {
-    this.batcher = new StepBatcher(context, COLUMNS);
+    this.batcher = stepBatcher(context, COLUMNS);
   }
 
   private get t(): string {
@@ -130,7 +131,7 @@ export class Steps {
     const values = [executionId, number, name, output.json, output.bytes, error];
     // Outside a transaction, records made at the same time share a statement and a commit.
     if (!this.context.db.inTransaction) {
-      const row = await this.batcher.record({
+      const row = await this.batcher.write({
         executionId,
         number,
         name,

@@ -1,0 +1,109 @@
+/**
+ * A named prepared statement keeps one plan per connection: after five runs the server may settle on a
+ * generic plan, made for any values, and keep it while the tables grow. A plan made on a fresh store's
+ * empty tables that joins a table by scanning it whole stays a scan of the whole table at a million
+ * rows (a batch of step records on a fresh store became five times slower over 60,000 steps so).
+ * Here every prepared statement a store sends in ordinary use, on a fresh store, is planned as the
+ * server would plan it generically, and none may read one of the store's tables whole. Real server
+ * only: PGlite prepares nothing by name.
+ */
+import { emptyCheckpoint, uuid6 } from "@langchain/langgraph-checkpoint";
+import { describe, expect, it } from "vitest";
+import { FlowstoreSaver, FlowstoreStore } from "../src/adapters/langgraph/index.js";
+import type { Logger } from "../src/index.js";
+import { nodes, type PlanNode } from "./explain.js";
+import { forEachDriver } from "./harness.js";
+
+interface SeqScan extends PlanNode {
+  "Relation Name"?: string;
+  Schema?: string;
+}
+
+forEachDriver((driver) => {
+  describe.skipIf(!driver.concurrent)("prepared statements", () => {
+    it("keep an index probe in the generic plan of every prepared statement, made on empty tables", async () => {
+      const prepared = new Set<string>();
+      const keep = (entry: Record<string, unknown>) => {
+        if (entry.prepared === true && typeof entry.sql === "string") prepared.add(entry.sql);
+      };
+      const ignore = () => {};
+      const logger: Logger = { debug: keep, info: ignore, warn: ignore, error: ignore };
+      const store = await driver.open({ logStatements: true, logger });
+
+      // Workflows: starts, steps (new, and one recorded again), completions, all at once as engines do.
+      const runs = await Promise.all(
+        Array.from({ length: 8 }, (_, i) => store.executions.start({ name: "plans", input: { i } })),
+      );
+      const ids = runs.map((run) => run.execution.id);
+      await Promise.all(
+        ids.map((id, i) => store.steps.record({ executionId: id, number: 0, name: "a", output: i })),
+      );
+      await store.steps.record({ executionId: ids[0] as string, number: 0, name: "a", output: "again" });
+      await store.steps.list(ids[0] as string);
+      await store.steps.get(ids[0] as string, 0);
+      await Promise.all(
+        ids.map((id, i) => (i % 2 ? store.executions.complete(id, i) : store.executions.fail(id, i))),
+      );
+
+      // History, streams and signals.
+      const run = (await store.executions.start({ name: "plans" })).execution.id;
+      await store.events.append(run, [{ type: "a", correlationId: "c-1" }, { type: "b" }]);
+      await store.events.list(run);
+      await store.executions.start({ name: "plans" }, { append: { type: "run_created" } });
+      await store.streams.writeMany(run, "out", ["x", { y: 1 }]);
+      await store.streams.read(run, "out");
+      await store.signals.claim("plans-token", run);
+      await store.signals.deliver("plans-token", { ok: true });
+
+      // The queue: enqueue, claims, heartbeats and completions, directly and through a worker.
+      await store.jobs.enqueue([
+        { queue: "q", name: "n" },
+        { queue: "q", name: "n", runAt: new Date(Date.now() + 60_000) },
+      ]);
+      const claimed = await store.jobs.claim({ queue: "q", workerId: "w", limit: 10 });
+      await store.jobs.heartbeat(claimed);
+      await store.jobs.complete(claimed);
+      await store.jobs.enqueue(
+        Array.from({ length: 20 }, (_, i) => ({ queue: "w", name: "n", payload: { i } })),
+      );
+      let done = 0;
+      const worker = store.jobs.work({
+        queue: "w",
+        handler: async () => {
+          done++;
+        },
+      });
+      await expect.poll(() => done, { timeout: 10_000 }).toBe(20);
+      await worker.stop();
+
+      // The LangGraph adapters.
+      const saver = new FlowstoreSaver({ store, scope: "plans" });
+      const config = await saver.put(
+        { configurable: { thread_id: "t" } },
+        { ...emptyCheckpoint(), id: uuid6(0) },
+        { source: "input", step: -1, parents: {} },
+        {},
+      );
+      await saver.putWrites(config, [["out", 1]], "task");
+      await saver.getTuple(config);
+      const items = new FlowstoreStore({ store, scope: "plans" });
+      await items.put(["users"], "u1", { a: 1 });
+      await items.get(["users"], "u1");
+
+      expect(prepared.size).toBeGreaterThan(10);
+      const scans: string[] = [];
+      for (const sql of prepared) {
+        const { rows } = await store.query<{ "QUERY PLAN": [{ Plan: PlanNode }] }>(
+          `explain (generic_plan, verbose, format json) ${sql}`,
+        );
+        const plan = rows[0]?.["QUERY PLAN"][0].Plan as PlanNode;
+        for (const node of nodes(plan) as SeqScan[]) {
+          if (node["Node Type"] === "Seq Scan" && node.Schema === store.schema) {
+            scans.push(`${node["Relation Name"]} in: ${sql.replace(/\s+/g, " ").slice(0, 160)}`);
+          }
+        }
+      }
+      expect(scans).toEqual([]);
+    });
+  });
+});
