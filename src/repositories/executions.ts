@@ -7,6 +7,7 @@ import type { StoreContext } from "../context.js";
 import { ConflictError, NotFoundError } from "../errors.js";
 import { checkText, toJsonOrNull } from "../payload.js";
 import type { HistoryEvent } from "./event-types.js";
+import { type FinishInput, finishBatcher, type StartInput, startBatcher } from "./execution-batch.js";
 import {
   COLUMNS,
   checkRecordNames,
@@ -43,9 +44,19 @@ import {
 } from "./input.js";
 import { CURSOR_AT, decodeCursor, type Page, toPage } from "./keyset.js";
 import { countsByStatus, RUN_STATUSES, TERMINAL_SQL } from "./run-status.js";
+import type { WriteBatcher } from "./write-batch.js";
 
 export class Executions {
+  // Made when first used: a transaction's repositories never batch.
+  private starts?: WriteBatcher<StartInput, Execution>;
+  private finishes?: WriteBatcher<FinishInput, Execution>;
+
   constructor(protected readonly context: StoreContext) {}
+
+  /** Outside a transaction, a plain write shares a statement and a commit with those made at the same time. */
+  private batches(options: AppendOption): boolean {
+    return options.append === undefined && !this.context.db.inTransaction;
+  }
 
   private get q(): string {
     return this.context.q;
@@ -99,6 +110,20 @@ export class Executions {
        where d.id is not null or not d.registered
       on conflict (idempotency_key) where idempotency_key is not null do nothing
       returning ${COLUMNS}`;
+    if (byName && name !== null && this.batches(options)) {
+      this.starts ??= startBatcher(this.context);
+      const row = await this.starts.write({
+        id,
+        name,
+        status,
+        input: payload,
+        metadata,
+        idempotencyKey: key,
+        parentExecutionId,
+        parentTaskId,
+      });
+      if (row) return { execution: row, created: true };
+    }
     // A racing start with the same key waits for the first to commit, then inserts nothing and reads
     // the winner. Only if that row vanished in between (deleted) is the insert tried again.
     for (let attempt = 0; attempt < 3; attempt++) {
@@ -261,6 +286,11 @@ export class Executions {
   ): Promise<WithHistory<Execution>> {
     checkId(id, "id");
     const expected = optionalVersion(options.expectedVersion);
+    if (this.batches(options)) {
+      this.finishes ??= finishBatcher(this.context);
+      const row = await this.finishes.write({ id, expectedVersion: expected, status, value });
+      if (row) return row;
+    }
     const row = await writeOne<Execution>(
       this.context,
       `update ${this.q}.executions
