@@ -183,6 +183,11 @@ forEachDriver((driver) => {
                 { weight: 6, arbitrary: fc.constantFrom(undefined, 0, 1.5, 60_000) },
                 { weight: 1, arbitrary: delayMs },
               ),
+              delaySeconds: fc.oneof(
+                { weight: 8, arbitrary: fc.constant(undefined) },
+                { weight: 2, arbitrary: fc.constantFrom(0, 0.002, 90) },
+                { weight: 1, arbitrary: delayMs },
+              ),
               runAt: fc.oneof({ weight: 8, arbitrary: fc.constant(undefined) }, date),
               whileRunning: fc.oneof(
                 { weight: 8, arbitrary: fc.constantFrom(undefined, "dedupe", "after", "after") },
@@ -209,7 +214,8 @@ forEachDriver((driver) => {
             async (ids) => {
               expect(ids).toHaveLength(jobs.length);
               for (const [i, job] of jobs.entries()) {
-                expect(job.runAt === undefined || job.delayMs === undefined).toBe(true);
+                const times = [job.runAt, job.delayMs, job.delaySeconds].filter((t) => t !== undefined);
+                expect(times.length).toBeLessThanOrEqual(1);
                 if (job.key !== undefined) expect(ids[i]).toBe(ids[jobs.findIndex((j) => j.key === job.key)]);
               }
               // A job without a key is new: due its delay after it was made (the same now()), or at runAt.
@@ -222,7 +228,10 @@ forEachDriver((driver) => {
                 const row = rows.find((r) => r.id === ids[i]);
                 if (job.key !== undefined) continue;
                 if (job.runAt) expect(row?.run_at.getTime()).toBe(job.runAt.getTime());
-                else expect(Math.abs((row?.ms ?? -1) - (job.delayMs ?? 0))).toBeLessThanOrEqual(0.001);
+                else {
+                  const delay = job.delayMs ?? (job.delaySeconds ?? 0) * 1000;
+                  expect(Math.abs((row?.ms ?? -1) - delay)).toBeLessThanOrEqual(0.001);
+                }
               }
               // Per key: one job waiting, scheduled or running at most, and a successor only behind one.
               const { rows: keys } = await store.query<{ key: string; holders: number; successors: number }>(

@@ -1,14 +1,15 @@
 /**
- * delayMs: a job runs no sooner than that many milliseconds after the database's now(), the clock
- * every time of the queue is kept by, never the client's. Per job in a batch; never with runAt; a bad
- * delay is a ValidationError and writes nothing.
+ * delayMs and delaySeconds: a job runs no sooner than that many milliseconds (or seconds) after the
+ * database's now(), the clock every time of the queue is kept by, never the client's. Per job in a
+ * batch; one of runAt, delayMs and delaySeconds at most; a bad delay is a ValidationError and writes
+ * nothing.
  */
 import { describe, expect, it } from "vitest";
 import { type EnqueueJob, ValidationError } from "../src/index.js";
 import { forEachDriver } from "./harness.js";
 
 forEachDriver((driver) => {
-  describe("enqueue with delayMs", () => {
+  describe("enqueue with delayMs or delaySeconds", () => {
     it("counts from the database clock, per job of a batch", async () => {
       const store = await driver.open();
       // In a transaction now() stays at its start, while the database sleeps and the client clock
@@ -22,6 +23,8 @@ forEachDriver((driver) => {
           { queue: "q", name: "c", delayMs: 0 },
           { queue: "q", name: "d" },
           { queue: "q", name: "e", runAt },
+          { queue: "q", name: "f", delaySeconds: 90 },
+          { queue: "q", name: "g", delaySeconds: 0.25 },
         ]);
         const { rows } = await tx.query<{ id: string; ms: number }>(
           `select id, (extract(epoch from run_at - now()) * 1000)::float8 as ms
@@ -32,6 +35,7 @@ forEachDriver((driver) => {
       });
       expect(delays.slice(0, 4)).toEqual([1_500, 0.5, 0, 0]);
       expect(delays[4]).toBeGreaterThan(0);
+      expect(delays.slice(5)).toEqual([90_000, 250]);
     });
 
     it("keeps a job for later out of claims until due, and a delay of 0 runs at once", async () => {
@@ -93,9 +97,26 @@ forEachDriver((driver) => {
           String(delayMs),
         ).rejects.toMatchObject({ constructor: ValidationError, field: "jobs[1].delayMs" });
       }
+      for (const delaySeconds of [...bad, 365.25 * 24 * 3600 * 1000 + 1]) {
+        const job = { queue: "q", name: "n", delaySeconds } as unknown as EnqueueJob;
+        await expect(store.jobs.enqueue(job), String(delaySeconds)).rejects.toMatchObject({
+          constructor: ValidationError,
+          field: "job.delaySeconds",
+        });
+      }
       await expect(
         store.jobs.enqueue({ queue: "q", name: "n", delayMs: 10, runAt: new Date() }),
       ).rejects.toMatchObject({ constructor: ValidationError, field: "job.delayMs" });
+      const both = await store.jobs
+        .enqueue([
+          { queue: "q", name: "ok" },
+          { queue: "q", name: "n", delayMs: 10, delaySeconds: 1 },
+        ])
+        .catch((error: unknown) => error);
+      expect(both).toMatchObject({ constructor: ValidationError, field: "jobs[1].delaySeconds" });
+      expect((both as Error).message).toContain(
+        "give one of runAt, delayMs and delaySeconds, not delayMs and delaySeconds",
+      );
       expect(await store.jobs.list()).toEqual([]);
       // The longest delay is taken, and reads back as a date within the years every date keeps to.
       const longest = await store.jobs.enqueue({

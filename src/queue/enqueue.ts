@@ -137,20 +137,36 @@ export async function enqueue(
   return Array.isArray(input) ? ids : (ids[0] as string);
 }
 
-/** A delay in milliseconds, when given: finite, from 0 to MAX_DELAY_MS, and not with runAt. */
+/**
+ * The delay in milliseconds, when given as `delayMs` or as `delaySeconds`: finite, from 0 to
+ * MAX_DELAY_MS, and only one of runAt, delayMs and delaySeconds.
+ */
 function checkDelay(job: EnqueueJob, field: string): number | null {
-  const value: unknown = job.delayMs;
-  if (value === undefined) return null;
-  if (typeof value !== "number" || !Number.isFinite(value) || value < 0 || value > MAX_DELAY_MS) {
+  const given = (["runAt", "delayMs", "delaySeconds"] as const).filter((name) => job[name] !== undefined);
+  if (given.length > 1) {
     throw new ValidationError(
-      `${field}.delayMs must be a number of milliseconds from 0 to ${MAX_DELAY_MS} (1,000 years), got ${String(value)}`,
-      { field: `${field}.delayMs` },
+      `${field}: give one of runAt, delayMs and delaySeconds, not ${given.join(" and ")}`,
+      {
+        field: `${field}.${given[1]}`,
+      },
     );
   }
-  if (job.runAt !== undefined) {
-    throw new ValidationError(`${field}: give runAt or delayMs, not both`, { field: `${field}.delayMs` });
+  if (job.delayMs !== undefined) return checkDelayIn(job.delayMs, 1, "delayMs", field);
+  if (job.delaySeconds !== undefined) return checkDelayIn(job.delaySeconds, 1000, "delaySeconds", field);
+  return null;
+}
+
+/** A delay given in units of `unitMs` milliseconds, as milliseconds. */
+function checkDelayIn(value: unknown, unitMs: number, name: string, field: string): number {
+  const max = MAX_DELAY_MS / unitMs;
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 0 || value > max) {
+    const unit = unitMs === 1 ? "milliseconds" : "seconds";
+    throw new ValidationError(
+      `${field}.${name} must be a number of ${unit} from 0 to ${max} (1,000 years), got ${String(value)}`,
+      { field: `${field}.${name}` },
+    );
   }
-  return value;
+  return value * unitMs;
 }
 
 function checkWhileRunning(value: unknown, field: string): "dedupe" | "after" {

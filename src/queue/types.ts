@@ -12,6 +12,8 @@ export interface EnqueueJob {
   runAt?: Date;
   /** Not before this many milliseconds from now by the database clock (not with runAt). */
   delayMs?: number;
+  /** Not before this many seconds from now by the database clock, as pg-boss's `startAfter` (not with runAt or delayMs). */
+  delaySeconds?: number;
   /** Attempts before the job goes dead (default 25). */
   maxAttempts?: number;
   /** Retry delay: baseMs * 2^(attempt-1), capped at maxMs, with jitter (default 1 s .. 1 h). */
