@@ -50,7 +50,10 @@ export function finishBatcher(context: StoreContext): WriteBatcher<FinishInput, 
  * One insert for the batch. Each run takes its name's newest active definition, or none when the name
  * is not registered; `on conflict do nothing` leaves out a run whose id or idempotency key is taken.
  */
-async function sendStarts(context: StoreContext, inputs: StartInput[]): Promise<Array<Execution | undefined>> {
+async function sendStarts(
+  context: StoreContext,
+  inputs: StartInput[],
+): Promise<Array<Execution | undefined>> {
   const q = context.q;
   const { rows } = await context.db.query<Execution>(
     `insert into ${q}.executions
