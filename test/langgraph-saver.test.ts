@@ -181,5 +181,24 @@ forEachDriver((driver) => {
       });
       expect(() => new FlowstoreSaver({ store, scope: "" })).toThrow();
     });
+
+    it("refuses a thread id PostgreSQL text cannot hold, on put and getTuple, and writes nothing", async () => {
+      const s = saver();
+      for (const threadId of ["nul\u0000", "lone \ud800 surrogate", "\udc00"]) {
+        const config = { configurable: { thread_id: threadId } };
+        await expect(s.put(config, checkpoint({ a: 1 }), meta(0), { a: 1 })).rejects.toThrow(/NUL|surrogate/);
+        await expect(s.getTuple(config)).rejects.toThrow(/NUL|surrogate/);
+      }
+      // A surrogate pair is a whole character, and is kept.
+      const emoji = { configurable: { thread_id: "thread \ud83d\ude00" } };
+      await s.put(emoji, checkpoint({ a: 1 }), meta(0), { a: 1 });
+      expect((await s.getTuple(emoji))?.checkpoint.channel_values).toEqual({ a: 1 });
+      const { rows } = await store.query<{ n: number }>(
+        `select count(*)::int as n from "${store.schema}".langgraph_checkpoints where thread_id <> 'thread \u{1F600}'
+            and scope = $1`,
+        [`saver-${scopes}`],
+      );
+      expect(rows[0]?.n).toBe(0);
+    });
   });
 });

@@ -1,6 +1,7 @@
 /** Checks of the names the adapter stores: scopes, thread ids and the like, and the schema it reads. */
 
 import type { Store } from "../../index.js";
+import { hasLoneSurrogate } from "../../payload.js";
 
 const MAX_SCOPE = 255;
 
@@ -14,7 +15,8 @@ export function checkScope(scope: unknown = "default"): string {
 
 /**
  * An id LangGraph passes (a thread id, a checkpoint id, a namespace): a string (a number is taken as
- * its text), never NUL, which PostgreSQL text cannot hold. Empty only where `allowEmpty`.
+ * its text), never NUL nor a lone surrogate, which PostgreSQL text cannot hold (the driver would store
+ * the surrogate as U+FFFD, and the id could not be found again). Empty only where `allowEmpty`.
  */
 export function requiredText(value: unknown, field: string, allowEmpty = false): string {
   const text = typeof value === "number" && Number.isFinite(value) ? String(value) : value;
@@ -22,6 +24,8 @@ export function requiredText(value: unknown, field: string, allowEmpty = false):
     throw new Error(`"${field}" must be a ${allowEmpty ? "" : "non-empty "}string; got ${describe(value)}`);
   }
   if (text.includes("\u0000")) throw new Error(`"${field}" must not contain NUL`);
+  if (hasLoneSurrogate(text))
+    throw new Error(`"${field}" must not contain a lone surrogate (half of a UTF-16 pair)`);
   return text;
 }
 

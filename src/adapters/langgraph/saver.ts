@@ -110,12 +110,8 @@ export class FlowstoreSaver extends BaseCheckpointSaver {
     const readSql = tupleBatchSql(this.q);
     this.reads = new Combiner(
       async (requests) => {
-        const rows = await this.query(readSql, [
-          this.scope,
-          requests.map((r) => r.thread),
-          requests.map((r) => r.ns),
-          requests.map((r) => r.id),
-        ]);
+        const keys = requests.map((r, i) => ({ n: i + 1, thread_id: r.thread, ns: r.ns, id: r.id }));
+        const rows = await this.query(readSql, [this.scope, JSON.stringify(keys)]);
         return tupleRowsByRequest(rows, requests.length);
       },
       inFlight,
