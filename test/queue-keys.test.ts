@@ -95,5 +95,51 @@ forEachDriver((driver) => {
       expect(ids).toEqual([running, running]);
       expect(await store.jobs.get(running)).toMatchObject({ status: "running", payload: 0 });
     });
+
+    it("a batch of ten or more (sent as arrays) leaves the same jobs as small batches (sent as records)", async () => {
+      const executionId = "01890a5d-ac96-774b-bcce-b302099a8057";
+      const jobs: EnqueueJob[] = [
+        { queue: "q", name: "a", payload: { x: 1, text: 'with "quotes", é and \\' }, priority: 3 },
+        { queue: "q", name: "b" },
+        { queue: "q", name: "c", payload: null },
+        { queue: "q", name: "d", runAt: new Date("2031-01-01T00:00:00Z") },
+        { queue: "q", name: "e", delayMs: 1_500 },
+        { queue: "q", name: "f", delaySeconds: 90 },
+        { queue: "q", name: "g", key: "k1", payload: 1 },
+        { queue: "q", name: "g", key: "k1", payload: 2 },
+        { queue: "q", name: "g", key: "k2", payload: 1 },
+        { queue: "q", name: "g", key: "k2", payload: 3, replace: true, priority: 9 },
+        { queue: "q", name: "h", executionId, maxAttempts: 3, backoff: { baseMs: 10, maxMs: 100 } },
+        { queue: "s", name: "next", key: "k3", whileRunning: "after", payload: "second" },
+      ];
+      const leftBy = async (batchSize: number) => {
+        const store = await driver.open();
+        // A running job with key k3, for the last job to follow.
+        await store.jobs.enqueue({ queue: "s", name: "first", key: "k3" });
+        await store.jobs.claim({ queue: "s", workerId: "w", limit: 1 });
+        const ids: string[] = [];
+        for (let i = 0; i < jobs.length; i += batchSize) {
+          ids.push(...(await store.jobs.enqueue(jobs.slice(i, i + batchSize))));
+        }
+        const { rows } = await store.query(
+          `select queue, name, payload, status, priority, max_attempts, backoff_base_ms, backoff_max_ms, key,
+                  execution_id, case when name <> 'd' then (extract(epoch from run_at - created_at) * 1000)::float8 end as delay_ms,
+                  case when name = 'd' then run_at end as run_at
+             from "${store.schema}".jobs order by queue, name, key, payload::text`,
+        );
+        return { rows, repeats: ids.map((id) => ids.indexOf(id)) };
+      };
+      // In pairs, so that each key's two jobs still share a batch.
+      const small = await leftBy(2);
+      const large = await leftBy(jobs.length);
+      expect(large).toEqual(small);
+      expect(small.repeats).toEqual([0, 1, 2, 3, 4, 5, 6, 6, 8, 8, 10, 11]);
+      expect(small.rows).toHaveLength(11); // twelve jobs, two of them deduped, and the running one
+      expect(small.rows).toContainEqual(expect.objectContaining({ name: "next", status: "blocked" }));
+      expect(small.rows).toContainEqual(
+        expect.objectContaining({ name: "g", key: "k2", payload: 3, priority: 9 }),
+      );
+      expect(small.rows).toContainEqual(expect.objectContaining({ name: "f", delay_ms: 90_000 }));
+    });
   });
 });
