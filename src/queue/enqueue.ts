@@ -65,45 +65,35 @@ const FROM_RECORDS = `jsonb_to_recordset($4::jsonb)
                 max_attempts int, backoff_base_ms int, backoff_max_ms int, key text, execution_id uuid,
                 replace bool, delay_ms float8, after bool, slot bigint)`;
 
+/** Each column of the batch under its name in the statement, in the order of FROM_ARRAYS. */
+const FIELDS = [
+  ["id", "id"],
+  ["queue", "queue"],
+  ["name", "name"],
+  ["payload", "payload"],
+  ["priority", "priority"],
+  ["run_at", "runAt"],
+  ["max_attempts", "maxAttempts"],
+  ["backoff_base_ms", "backoffBase"],
+  ["backoff_max_ms", "backoffMax"],
+  ["key", "key"],
+  ["execution_id", "executionId"],
+  ["replace", "replace"],
+  ["delay_ms", "delayMs"],
+  ["after", "after"],
+] as const satisfies readonly (readonly [string, keyof EnqueueColumns])[];
+
 function arraysOf(columns: EnqueueColumns): unknown[] {
-  return [
-    columns.id,
-    columns.queue,
-    columns.name,
-    columns.payload,
-    columns.priority,
-    columns.runAt,
-    columns.maxAttempts,
-    columns.backoffBase,
-    columns.backoffMax,
-    columns.key,
-    columns.executionId,
-    columns.replace,
-    columns.delayMs,
-    columns.after,
-  ];
+  return FIELDS.map(([, field]) => columns[field]);
 }
 
 function recordsOf(columns: EnqueueColumns): string {
-  return JSON.stringify(
-    columns.id.map((id, i) => ({
-      id,
-      queue: columns.queue[i],
-      name: columns.name[i],
-      payload: columns.payload[i],
-      priority: columns.priority[i],
-      run_at: columns.runAt[i],
-      max_attempts: columns.maxAttempts[i],
-      backoff_base_ms: columns.backoffBase[i],
-      backoff_max_ms: columns.backoffMax[i],
-      key: columns.key[i],
-      execution_id: columns.executionId[i],
-      replace: columns.replace[i],
-      delay_ms: columns.delayMs[i],
-      after: columns.after[i],
-      slot: i + 1,
-    })),
-  );
+  const records = columns.id.map((_, slot) => {
+    const record: Record<string, unknown> = { slot: slot + 1 };
+    for (const [name, field] of FIELDS) record[name] = columns[field][slot];
+    return record;
+  });
+  return JSON.stringify(records);
 }
 
 function sliceColumns(columns: EnqueueColumns, slot: number): EnqueueColumns {
