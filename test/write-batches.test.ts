@@ -105,6 +105,31 @@ forEachDriver((driver) => {
       expect(await store.executions.get(ids[8] as string)).toMatchObject({ status: "running", version: 1 });
     });
 
+    it.skipIf(!driver.concurrent)(
+      "two stores finishing the same runs at once: each run finishes once, the other call is a conflict",
+      async () => {
+        const one = await driver.open();
+        const two = await driver.open({ schema: one.schema });
+        const runs = await Promise.all(
+          Array.from({ length: 24 }, () => one.executions.start({ name: "raced", status: "running" })),
+        );
+        const ids = runs.map((run) => run.execution.id);
+        const results = await Promise.allSettled(
+          ids.flatMap((id) => [one.executions.complete(id, "one"), two.executions.fail(id, "two")]),
+        );
+        for (const [i, id] of ids.entries()) {
+          const [byOne, byTwo] = [results[2 * i], results[2 * i + 1]];
+          const won = [byOne, byTwo].filter((r) => r?.status === "fulfilled");
+          expect(won, id).toHaveLength(1);
+          const lost = byOne?.status === "rejected" ? byOne : byTwo;
+          expect(lost).toMatchObject({ status: "rejected", reason: expect.any(ConflictError) });
+          const stored = await one.executions.get(id);
+          expect(stored.version).toBe(2);
+          expect(stored.status).toBe(byOne?.status === "fulfilled" ? "completed" : "failed");
+        }
+      },
+    );
+
     it("a statement refused for one row's sake sends each write alone; any other failure is every write's", async () => {
       const store = await driver.open();
       const t = `"${store.schema}".batch_probe`;
