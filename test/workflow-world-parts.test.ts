@@ -53,6 +53,31 @@ forEachDriver((driver) => {
       });
     });
 
+    it("throws the store's own failures as World errors the runtime tells apart, from every part", async () => {
+      const { w, store } = await world();
+      const runId = newRunId();
+      await w.events.create(runId, created());
+      // Bad input the store refuses: a 400, not retried.
+      await expect(w.streams.write(runId, "nul\u0000name", "a")).rejects.toMatchObject({
+        name: "WorkflowWorldError",
+        status: 400,
+      });
+      // A store that is gone: a 503, which the runtime retries.
+      await store.close();
+      const calls: [string, () => Promise<unknown>][] = [
+        ["runs.get", () => w.runs.get(runId)],
+        ["steps.list", () => w.steps.list({ runId })],
+        ["hooks.getByToken", () => w.hooks.getByToken("a-token")],
+        ["events.create", () => w.events.create(runId, { eventType: "run_started", specVersion: 5 })],
+        ["events.list", () => w.events.list({ runId })],
+        ["streams.write", () => w.streams.write(runId, "s", "a")],
+        ["streams.getInfo", () => w.streams.getInfo(runId, "s")],
+      ];
+      for (const [name, call] of calls) {
+        await expect(call(), name).rejects.toMatchObject({ name: "WorkflowWorldError", status: 503 });
+      }
+    });
+
     it("writes streams of runs that do not exist, pages them, and tails them live until cancelled", async () => {
       const { w } = await world();
       const runId = "wrun_hc_check";
