@@ -14,7 +14,7 @@ import type {
 } from "@workflow/world";
 import type { Store, StoreScope } from "../../index.js";
 import { type HookOwner, type ResolveData, toEvent } from "./entities.js";
-import { toWorldError, WorkflowRunNotFoundError, WorkflowWorldError } from "./errors.js";
+import { WorkflowRunNotFoundError, WorkflowWorldError } from "./errors.js";
 import { type EventRequest, readEvents, sequenceCursor, type Write } from "./event-support.js";
 import { hookCreated, hookDisposed, hookReceived } from "./hook-events.js";
 import { executionIdOf, sequenceOfEventId, timeOfEventId } from "./ids.js";
@@ -110,14 +110,10 @@ export function createEvents(ready: Promise<Store>, owner: HookOwner): Storage["
         request: data,
         resolveData: params.resolveData ?? "all",
       });
-      try {
-        // The common events are one statement each (a write that appends its event); the others run
-        // in a transaction of their own.
-        if (ONE_STATEMENT.has(data.eventType)) return await apply(write(store), params, owner);
-        return await store.transaction((tx) => apply(write(tx), params, owner));
-      } catch (error) {
-        throw toWorldError(error);
-      }
+      // The common events are one statement each (a write that appends its event); the others run in a
+      // transaction of their own.
+      if (ONE_STATEMENT.has(data.eventType)) return apply(write(store), params, owner);
+      return store.transaction((tx) => apply(write(tx), params, owner));
     },
 
     async get(runId, eventId, params) {

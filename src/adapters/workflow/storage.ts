@@ -12,7 +12,7 @@ import {
   toRun,
   toStep,
 } from "./entities.js";
-import { HookNotFoundError, toWorldError, WorkflowRunNotFoundError, WorkflowWorldError } from "./errors.js";
+import { HookNotFoundError, WorkflowRunNotFoundError, WorkflowWorldError } from "./errors.js";
 import { executionIdOf, taskExecIdOf } from "./ids.js";
 import { setAttributes } from "./run-events.js";
 
@@ -39,7 +39,7 @@ export function createRuns(ready: Promise<Store>): Storage["runs"] {
         return toRun(await store.executions.get(executionId), params?.resolveData ?? "all");
       } catch (error) {
         if (error instanceof NotFoundError) throw new WorkflowRunNotFoundError(runId);
-        throw toWorldError(error);
+        throw error;
       }
     },
 
@@ -88,7 +88,7 @@ export function createSteps(ready: Promise<Store>): Storage["steps"] {
           );
         }
       } catch (error) {
-        if (!(error instanceof NotFoundError)) throw toWorldError(error);
+        if (!(error instanceof NotFoundError)) throw error;
       }
       throw new WorkflowWorldError(`Step not found: ${stepId}`, { status: 404 });
     },
@@ -131,9 +131,7 @@ export function createHooks(ready: Promise<Store>, owner: HookOwner): Storage["h
 
     async getByToken(token: string, params?: { resolveData?: ResolveData }) {
       const store = await ready;
-      const signal = await store.signals.get(token).catch((error: unknown) => {
-        throw toWorldError(error);
-      });
+      const signal = await store.signals.get(token);
       if (!signal) throw new HookNotFoundError(token);
       return toHook(signal, owner, params?.resolveData);
     },

@@ -9,6 +9,7 @@ import type { Streamer } from "@workflow/world";
 import type { Store } from "../../index.js";
 import { toWorldError } from "./errors.js";
 import { streamOwnerOf } from "./ids.js";
+import { limitOf } from "./storage.js";
 
 const encoder = new TextEncoder();
 
@@ -22,30 +23,22 @@ function asUint8Array(data: unknown): Uint8Array {
   return encoder.encode(typeof data === "string" ? data : JSON.stringify(data));
 }
 
-async function guarded<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (error) {
-    throw toWorldError(error);
-  }
-}
-
 export function createStreams(ready: Promise<Store>, pollIntervalMs: number): Streamer["streams"] {
   return {
     async write(runId, name, chunk) {
       const store = await ready;
-      await guarded(() => store.streams.write(streamOwnerOf(runId), name, bytesOf(chunk)));
+      await store.streams.write(streamOwnerOf(runId), name, bytesOf(chunk));
     },
 
     async writeMulti(runId, name, chunks) {
       if (chunks.length === 0) return;
       const store = await ready;
-      await guarded(() => store.streams.writeMany(streamOwnerOf(runId), name, chunks.map(bytesOf)));
+      await store.streams.writeMany(streamOwnerOf(runId), name, chunks.map(bytesOf));
     },
 
     async close(runId, name) {
       const store = await ready;
-      await guarded(() => store.streams.close(streamOwnerOf(runId), name));
+      await store.streams.close(streamOwnerOf(runId), name);
     },
 
     async get(runId, name, startIndex) {
@@ -61,6 +54,7 @@ export function createStreams(ready: Promise<Store>, pollIntervalMs: number): St
             if (next.done) controller.close();
             else controller.enqueue(asUint8Array(next.value.data));
           } catch (error) {
+            // Read after get() returned, outside the World's own conversion of each call's errors.
             controller.error(toWorldError(error));
           }
         },
@@ -74,16 +68,16 @@ export function createStreams(ready: Promise<Store>, pollIntervalMs: number): St
 
     async list(runId) {
       const store = await ready;
-      return guarded(() => store.streams.list(streamOwnerOf(runId)));
+      return store.streams.list(streamOwnerOf(runId));
     },
 
     async getChunks(runId, name, options) {
       const store = await ready;
       const from = options?.cursor ? Number(options.cursor) : 0;
-      const limit = Math.min(Math.max(options?.limit ?? 100, 1), 1000);
-      const page = await guarded(() =>
-        store.streams.read(streamOwnerOf(runId), name, { from: Number.isInteger(from) ? from : 0, limit }),
-      );
+      const page = await store.streams.read(streamOwnerOf(runId), name, {
+        from: Number.isInteger(from) ? from : 0,
+        limit: limitOf(options, 100),
+      });
       const hasMore = page.nextIndex <= page.tailIndex;
       return {
         data: page.chunks.map((chunk) => ({ index: chunk.index, data: asUint8Array(chunk.data) })),
@@ -95,7 +89,7 @@ export function createStreams(ready: Promise<Store>, pollIntervalMs: number): St
 
     async getInfo(runId, name) {
       const store = await ready;
-      const info = await guarded(() => store.streams.info(streamOwnerOf(runId), name));
+      const info = await store.streams.info(streamOwnerOf(runId), name);
       return { tailIndex: info.tailIndex, done: info.closed };
     },
   };
