@@ -1,6 +1,6 @@
 /** What the event writers share: the request's shape, appends, run lookups, reads after a cursor. */
 
-import type { Event } from "@workflow/world";
+import type { Event, EventResult } from "@workflow/world";
 import {
   type Execution,
   type HistoryEvent,
@@ -148,6 +148,15 @@ export async function readEvents(
     cursor: last ? String(last.sequence) : options.after === undefined ? null : String(options.after),
     hasMore: page.nextCursor !== null,
   };
+}
+
+/**
+ * The result of a write with the run's events after `after` (all of them when undefined), the write's
+ * own among them: the runtime then skips a list call.
+ */
+export async function withEvents(write: Write, result: EventResult, after?: number): Promise<EventResult> {
+  const page = await readEvents(write.scope, write.executionId, { after, resolveData: write.resolveData });
+  return { ...result, events: page.events, cursor: page.cursor, hasMore: page.hasMore };
 }
 
 /** JSON for a payload column (bytes kept through the codec). */

@@ -19,9 +19,9 @@ import {
   isTerminal,
   lockExistingRun,
   lockRun,
-  readEvents,
   requestHistory,
   type Write,
+  withEvents,
 } from "./event-support.js";
 
 interface RunInput {
@@ -93,9 +93,7 @@ export async function runStarted(write: Write, preload: boolean): Promise<EventR
     event: appendedEvents(write, started.appended)[0],
     run: toRun(started, write.resolveData),
   };
-  if (!preload) return result;
-  const page = await readEvents(write.scope, write.executionId, { resolveData: write.resolveData });
-  return { ...result, events: page.events, cursor: page.cursor, hasMore: page.hasMore };
+  return preload ? withEvents(write, result) : result;
 }
 
 async function startOtherwise(write: Write, preload: boolean): Promise<EventResult> {
@@ -121,9 +119,7 @@ async function startOtherwise(write: Write, preload: boolean): Promise<EventResu
   run = await write.scope.executions.update(write.executionId, { status: "running" });
   const event = await appendRequest(write, undefined);
   const result: EventResult = { event, run: toRun(run, write.resolveData) };
-  if (!preload) return result;
-  const page = await readEvents(write.scope, write.executionId, { resolveData: write.resolveData });
-  return { ...result, events: page.events, cursor: page.cursor, hasMore: page.hasMore };
+  return preload ? withEvents(write, result) : result;
 }
 
 async function finishableRun(write: Write): Promise<Execution> {

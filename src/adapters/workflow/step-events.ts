@@ -7,7 +7,7 @@
  * transaction is opened; only a retried step's start reads the step first.
  */
 
-import type { EventResult } from "@workflow/world";
+import type { Event, EventResult } from "@workflow/world";
 import {
   ConflictError,
   NotFoundError,
@@ -29,10 +29,10 @@ import {
   history,
   isTerminal,
   payloadJson,
-  readEvents,
   requestHistory,
   sequenceCursor,
   type Write,
+  withEvents,
 } from "./event-support.js";
 import { taskExecIdOf } from "./ids.js";
 
@@ -49,7 +49,7 @@ async function createTask(
   write: Write,
   task: Omit<TaskRecord, "executionId">,
   events = requestHistory(write),
-): Promise<{ task: Task; events: ReturnType<typeof appendedEvents> }> {
+): Promise<{ task: Task; events: Event[] }> {
   try {
     const created = await write.scope.tasks.create(
       { ...task, executionId: write.executionId },
@@ -72,16 +72,13 @@ async function updateTask(
   what: string,
   patch: TaskPatch,
   options: { expectedStatus?: TaskStatus[]; expectedVersion?: number },
-): Promise<{ task: Task; event: ReturnType<typeof appendedEvents>[number] }> {
+): Promise<{ task: Task; event: Event }> {
   try {
     const task = await write.scope.tasks.update(taskExecId, patch, {
       ...options,
       append: requestHistory(write),
     });
-    return {
-      task,
-      event: appendedEvents(write, task.appended)[0] as ReturnType<typeof appendedEvents>[number],
-    };
+    return { task, event: appendedEvents(write, task.appended)[0] as Event };
   } catch (error) {
     if (error instanceof NotFoundError) {
       throw new WorkflowWorldError(`${what} "${write.request.correlationId}" not found`, { status: 404 });
@@ -186,10 +183,7 @@ export async function stepOutcome(write: Write, sinceCursor: string | undefined)
   const { task, event } = await updateTask(write, taskExecId, "Step", patch, { expectedStatus: UNFINISHED });
   const result: EventResult = { event, step: toStep(task, write.resolveData) };
   const after = sequenceCursor(sinceCursor);
-  if (after === undefined) return result;
-  // The events since the caller's cursor, this one among them: the runtime then skips a list call.
-  const page = await readEvents(write.scope, write.executionId, { after, resolveData: write.resolveData });
-  return { ...result, events: page.events, cursor: page.cursor, hasMore: page.hasMore };
+  return after === undefined ? result : withEvents(write, result, after);
 }
 
 export async function waitCreated(write: Write): Promise<EventResult> {
