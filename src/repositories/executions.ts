@@ -93,6 +93,22 @@ export class Executions {
     const { definitionId, name } = byName
       ? { definitionId: null, name: checkText(input.name, "name") }
       : await resolveWorkflow(this.context, input);
+    // Outside a transaction a start by name goes in a batch; it is written alone only when the batch
+    // wrote nothing for it (a taken key, a name with no active version).
+    if (byName && name !== null && this.batches(options)) {
+      this.starts ??= startBatcher(this.context);
+      const row = await this.starts.write({
+        id,
+        name,
+        status,
+        input: payload,
+        metadata,
+        idempotencyKey: key,
+        parentExecutionId,
+        parentTaskId,
+      });
+      if (row) return { execution: row, created: true };
+    }
     const values = [id, definitionId, status, payload, metadata, key, parentExecutionId, parentTaskId, name];
     const definition = byName
       ? `(select coalesce($2::uuid, (select id from ${this.q}.definitions where name = $9 and status = 'active'
@@ -110,20 +126,6 @@ export class Executions {
        where d.id is not null or not d.registered
       on conflict (idempotency_key) where idempotency_key is not null do nothing
       returning ${COLUMNS}`;
-    if (byName && name !== null && this.batches(options)) {
-      this.starts ??= startBatcher(this.context);
-      const row = await this.starts.write({
-        id,
-        name,
-        status,
-        input: payload,
-        metadata,
-        idempotencyKey: key,
-        parentExecutionId,
-        parentTaskId,
-      });
-      if (row) return { execution: row, created: true };
-    }
     // A racing start with the same key waits for the first to commit, then inserts nothing and reads
     // the winner. Only if that row vanished in between (deleted) is the insert tried again.
     for (let attempt = 0; attempt < 3; attempt++) {
