@@ -132,10 +132,11 @@ export function appendStatement(q: string, target: string): string {
     select ${EVENT_COLUMNS} from appended cross join (select count(*) from woken) w order by seq`;
 }
 
+/** The event columns one by one. */
+const EVENT_COLUMN_NAMES = EVENT_COLUMNS.split(", ");
+
 /** The names the events come back under beside the written row (see writeAndAppendStatement). */
-const APPENDED_COLUMNS = EVENT_COLUMNS.split(", ")
-  .map((column) => `a.${column} as "appended.${column}"`)
-  .join(", ");
+const APPENDED_COLUMNS = EVENT_COLUMN_NAMES.map((column) => `a.${column} as "appended.${column}"`).join(", ");
 
 /**
  * A write of one row (an insert or update `returning` the row) and an append to the history of the
@@ -169,7 +170,7 @@ export function splitWritten<T>(
   }
   const appended = rows.map((r) => {
     const event: Record<string, unknown> = {};
-    for (const column of EVENT_COLUMNS.split(", ")) event[column] = r[prefix + column];
+    for (const column of EVENT_COLUMN_NAMES) event[column] = r[prefix + column];
     return toEvent(event as unknown as EventRow);
   });
   return { row: row as T, appended };
