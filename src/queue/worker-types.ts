@@ -58,8 +58,9 @@ export interface WorkerOptions {
   /**
    * Vacuum the jobs table once this worker has finished this many jobs since its last vacuum (default
    * 1,000; 0: never), when it has nothing left to do or, while the queue stays busy, every 30 s (and
-   * never sooner than 5 s, or fifty times the last vacuum's duration, after the last). The index entries of claimed and finished jobs stay until a vacuum, and every claim steps
-   * over them; autovacuum may come a minute later.
+   * never sooner than 5 s, or fifty times the last vacuum's duration, after the last). The index
+   * entries of claimed and finished jobs stay until a vacuum, and every claim steps over them;
+   * autovacuum may come a minute later.
    */
   vacuumAfterJobs?: number;
   /**
