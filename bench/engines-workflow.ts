@@ -22,7 +22,15 @@ import { start } from "workflow/api";
 import { setWorld } from "workflow/runtime";
 import { createWorld as flowstoreWorld } from "../src/adapters/workflow/index.js";
 import { openStore } from "../src/index.js";
-import { type BenchContext, log, type StatementCounts, serverCpuMs, statementCounter, table } from "./lib.js";
+import {
+  type BenchContext,
+  benchRounds,
+  log,
+  type StatementCounts,
+  serverCpuMs,
+  statementCounter,
+  table,
+} from "./lib.js";
 
 const POOL = Number(process.env.BENCH_WORLD_POOL ?? 20);
 const CONCURRENCY = Number(process.env.BENCH_WORLD_CONCURRENCY ?? 50);
@@ -151,7 +159,7 @@ function byKind(side: Side, counts: StatementCounts, runs: number) {
 export async function runWorkflowEngines(context: BenchContext): Promise<void> {
   const runs = Math.max(10, Math.round(200 * context.scale));
   const warmup = Math.max(5, Math.round(runs / 10));
-  const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
+  const rounds = benchRounds(1, 2);
   log(`Workflow SDK: ${runs} workflows of ${STEPS} steps started at once (after ${warmup} warm-up ones)`);
   log(
     `  pool ${POOL} connections and ${CONCURRENCY} deliveries at once for both Worlds; delivery over loopback HTTP`,

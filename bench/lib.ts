@@ -124,9 +124,9 @@ export function median(values: number[]): number {
     : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
 }
 
-/** Rounds a suite runs: BENCH_ROUNDS (default 3), at least `least`. */
-export function benchRounds(least: number): number {
-  return Math.max(least, Math.floor(Number(process.env.BENCH_ROUNDS ?? 3)) || 3);
+/** Rounds a suite runs: BENCH_ROUNDS (default `fallback`), at least `least`. */
+export function benchRounds(least: number, fallback = 3): number {
+  return Math.max(least, Math.floor(Number(process.env.BENCH_ROUNDS ?? fallback)) || fallback);
 }
 
 /** Median, 95th and 99th percentile of a list of milliseconds. */
