@@ -40,6 +40,32 @@ forEachDriver((driver) => {
       expect(worker.counts).toEqual({ completed: 300, failed: 0 });
     });
 
+    it.each([1, 2])(
+      "grows its prefetch while claims come back full, with %i claim(s) in flight",
+      async (claimConcurrency) => {
+        // The limit each claim asked for, read from the statement log.
+        const limits: number[] = [];
+        const ignore = () => {};
+        const keep = (entry: Record<string, unknown>) => {
+          const { sql, values } = entry as { sql?: string; values?: unknown[] };
+          if (sql?.includes("skip locked") && values?.length === 6) limits.push(Number(values[1]));
+        };
+        const store = await driver.open({
+          logStatements: { values: true },
+          logger: { debug: keep, info: ignore, warn: ignore, error: ignore },
+        });
+        await store.jobs.enqueue(
+          Array.from({ length: 2_000 }, (_, i) => ({ queue: "q", name: "n", payload: i })),
+        );
+        const worker = store.jobs.work({ queue: "q", concurrency: 8, claimConcurrency, handler: () => {} });
+        await until(async () => worker.counts.completed === 2_000);
+        await worker.stop();
+        // It starts at concurrency * 4 = 32 jobs held; a backlog of 2,000 should take it well past that.
+        expect(Math.max(...limits)).toBeGreaterThanOrEqual(128);
+        expect(limits.length).toBeLessThan(2_000 / 32);
+      },
+    );
+
     it("fails a job whose handler throws, with its message and stack, and retries it", async () => {
       const store = await driver.open();
       const id = await store.jobs.enqueue({

@@ -244,7 +244,10 @@ export function startWorker(
             drained = true;
             nextClaimSize = firstClaimSize;
             resize(batchSize / 2);
-          } else if (batch.length === limit && limit === claimSize) {
+          } else if (batch.length === limit && limit >= enough) {
+            // A backlog: a claim of at least a quarter of the prefetch came back full. (Counting only
+            // claims of a whole claimSize, the prefetch never grew with one claim in flight, or on
+            // PGlite: the running jobs always took some of that room.)
             resize(batchSize * 2);
           }
           // A claim that lands after stop() gave up waiting for it: hand its jobs straight back (they
