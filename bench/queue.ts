@@ -12,19 +12,41 @@ import { makeWorkerUtils, run as runGraphileWorker } from "graphile-worker";
 import pg from "pg";
 import PgBoss from "pg-boss";
 import { openStore } from "../src/index.js";
-import { type BenchContext, benchRounds, log, median, percentiles, table } from "./lib.js";
+import { type BenchContext, benchRounds, log, median, percentiles, serverCpuMs, table } from "./lib.js";
 
 /** One system's figures from one round. Latency and size are measured in the first round only. */
 interface Run {
   enqueue: number;
   drain: number;
+  /** CPU time per job drained, in µs: this process's (the system's client side) and the server's. */
+  cpu: DrainCpu;
   latency?: { p50: number; p99: number };
   leftBehind?: string;
 }
 
 interface System {
   name: string;
-  run(url: string, jobs: number, latencySamples: number): Promise<Run>;
+  run(url: string, jobs: number, latencySamples: number, cpu: CpuMeter): Promise<Run>;
+}
+
+interface DrainCpu {
+  node: number;
+  server: number;
+}
+
+/** Starts counting CPU time; the function it resolves to gives the time used since, per job. */
+type CpuMeter = () => Promise<(jobs: number) => Promise<DrainCpu>>;
+
+function cpuMeter(context: BenchContext): CpuMeter {
+  return async () => {
+    const node = process.cpuUsage();
+    const server = await serverCpuMs(context);
+    return async (jobs) => {
+      const used = process.cpuUsage(node);
+      const serverUsed = (await serverCpuMs(context)) - server;
+      return { node: (used.user + used.system) / jobs, server: (serverUsed * 1000) / jobs };
+    };
+  };
 }
 
 const CONCURRENCY = 8;
@@ -66,17 +88,24 @@ export async function run(context: BenchContext): Promise<void> {
     "  every system's drain ends when its last completion has committed (for graphile-worker and pg-boss, polled",
   );
   log("  once their handlers have all returned)");
+  log(
+    "  CPU per job drained: this process's (the system's client side: worker, driver, handlers) and the server's",
+  );
+  log("  (every PostgreSQL process), over the drain, the polls for committed completions included");
 
   const systems: System[] = [
-    { name: "flowstore", run: (url, n, latencySamples) => flowstore(url, n, latencySamples, {}) },
+    { name: "flowstore", run: (url, n, latencySamples, cpu) => flowstore(url, n, latencySamples, cpu, {}) },
     {
       name: "flowstore, 500",
-      run: (url, n, latencySamples) => flowstore(url, n, latencySamples, { batchSize: 500 }),
+      run: (url, n, latencySamples, cpu) => flowstore(url, n, latencySamples, cpu, { batchSize: 500 }),
     },
     { name: "graphile-worker", run: graphile },
-    { name: "pg-boss", run: (url, n, latencySamples) => pgBoss(url, n, Math.min(latencySamples, 100)) },
-    { name: "raw SQL ceiling", run: (url, n) => rawCeiling(url, n, false) },
-    { name: "raw, relaxed", run: (url, n) => rawCeiling(url, n, true) },
+    {
+      name: "pg-boss",
+      run: (url, n, latencySamples, cpu) => pgBoss(url, n, Math.min(latencySamples, 100), cpu),
+    },
+    { name: "raw SQL ceiling", run: (url, n, _, cpu) => rawCeiling(url, n, false, cpu) },
+    { name: "raw, relaxed", run: (url, n, _, cpu) => rawCeiling(url, n, true, cpu) },
   ];
   const runs = new Map<string, Run[]>(systems.map((system) => [system.name, []]));
   for (let round = 0; round < rounds; round++) {
@@ -84,7 +113,7 @@ export async function run(context: BenchContext): Promise<void> {
     for (let k = 0; k < systems.length; k++) {
       const system = systems[(round + k) % systems.length] as System;
       const url = await context.freshDatabase();
-      const result = await system.run(url, jobs, round === 0 ? samples : 0);
+      const result = await system.run(url, jobs, round === 0 ? samples : 0, cpuMeter(context));
       await context.dropDatabase(url);
       log(`  ${system.name.padEnd(16)} drain ${Math.round(result.drain).toLocaleString("en-US")} jobs/s`);
       runs.get(system.name)?.push(result);
@@ -100,6 +129,8 @@ export async function run(context: BenchContext): Promise<void> {
       "enqueue jobs/s": median(list.map((r) => r.enqueue)),
       "drain jobs/s": median(drains),
       "drain range": `${Math.round(Math.min(...drains)).toLocaleString("en-US")}–${Math.round(Math.max(...drains)).toLocaleString("en-US")}`,
+      "client CPU µs/job": median(list.map((r) => r.cpu.node)),
+      "server CPU µs/job": median(list.map((r) => r.cpu.server)),
       "p50 ms": first.latency?.p50 ?? Number.NaN,
       "p99 ms": first.latency?.p99 ?? Number.NaN,
       "left behind": first.leftBehind ?? "-",
@@ -209,6 +240,7 @@ async function flowstore(
   url: string,
   jobs: number,
   samples: number,
+  cpuFrom: CpuMeter,
   settings: { batchSize?: number },
 ): Promise<Run> {
   const store = await openStore({ connection: url, pool: { max: 12 } });
@@ -219,6 +251,7 @@ async function flowstore(
 
   const probe = { at: 0, seen: 0 };
   let measuring = false;
+  const cpuSince = await cpuFrom();
   const worker = store.jobs.work({
     queue: "bench",
     concurrency: CONCURRENCY,
@@ -232,15 +265,16 @@ async function flowstore(
   });
   t = performance.now();
   const drainSeconds = await waitUntil(() => worker.counts.completed >= jobs, t);
+  const cpu = await cpuSince(jobs);
   const drain = jobs / drainSeconds;
   measuring = true;
   const lat = await latency(samples, () => store.jobs.enqueue({ queue: "bench", name: "ping" }), probe);
   await worker.stop();
   await store.close();
-  return { enqueue, drain, latency: lat, leftBehind: await sizeOf(url, ["flowstore.jobs"]) };
+  return { enqueue, drain, cpu, latency: lat, leftBehind: await sizeOf(url, ["flowstore.jobs"]) };
 }
 
-async function graphile(url: string, jobs: number, samples: number): Promise<Run> {
+async function graphile(url: string, jobs: number, samples: number, cpuFrom: CpuMeter): Promise<Run> {
   // One pool for enqueueing and the worker, as flowstore's store has: neither drain pays for connecting.
   const pgPool = new pg.Pool({ connectionString: url, max: 12 });
   // Errors of idle or connecting clients, as graphile-worker asks of a pool it is given; a drain would
@@ -261,6 +295,7 @@ async function graphile(url: string, jobs: number, samples: number): Promise<Run
   let done = 0;
   const probe = { at: 0, seen: 0 };
   let measuring = false;
+  const cpuSince = await cpuFrom();
   t = performance.now();
   const runner = await runGraphileWorker({
     pgPool,
@@ -288,6 +323,7 @@ async function graphile(url: string, jobs: number, samples: number): Promise<Run
     "select count(*)::int as n from graphile_worker._private_jobs where task_id = (select id from graphile_worker._private_tasks where identifier = 'noop')",
     t,
   );
+  const cpu = await cpuSince(jobs);
   const drain = jobs / drainSeconds;
   measuring = true;
   const lat = await latency(samples, () => utils.addJob("ping", {}), probe);
@@ -297,12 +333,13 @@ async function graphile(url: string, jobs: number, samples: number): Promise<Run
   return {
     enqueue,
     drain,
+    cpu,
     latency: lat,
     leftBehind: await sizeOf(url, ["graphile_worker._private_jobs", "graphile_worker._private_job_queues"]),
   };
 }
 
-async function pgBoss(url: string, jobs: number, samples: number): Promise<Run> {
+async function pgBoss(url: string, jobs: number, samples: number, cpuFrom: CpuMeter): Promise<Run> {
   const boss = new PgBoss({ connectionString: url, max: 12, supervise: false, schedule: false });
   boss.on("error", () => {});
   await boss.start();
@@ -316,6 +353,7 @@ async function pgBoss(url: string, jobs: number, samples: number): Promise<Run> 
   const enqueue = jobs / ((performance.now() - t) / 1000);
 
   let done = 0;
+  const cpuSince = await cpuFrom();
   t = performance.now();
   for (let w = 0; w < CONCURRENCY; w++) {
     await boss.work("noop", { batchSize: 500, pollingIntervalSeconds: 0.5 }, async (batch) => {
@@ -331,6 +369,7 @@ async function pgBoss(url: string, jobs: number, samples: number): Promise<Run> 
     t,
   );
   await client.end();
+  const cpu = await cpuSince(jobs);
   const drain = jobs / drainSeconds;
   const probe = { at: 0, seen: 0 };
   await boss.work("ping", { batchSize: 1, pollingIntervalSeconds: 0.5 }, async () => {
@@ -339,7 +378,13 @@ async function pgBoss(url: string, jobs: number, samples: number): Promise<Run> 
   });
   const lat = await latency(samples, () => boss.send("ping", {}), probe);
   await boss.stop({ graceful: true, wait: true, timeout: 5_000 });
-  return { enqueue, drain, latency: lat, leftBehind: await sizeOf(url, ["pgboss.job", "pgboss.archive"]) };
+  return {
+    enqueue,
+    drain,
+    cpu,
+    latency: lat,
+    leftBehind: await sizeOf(url, ["pgboss.job", "pgboss.archive"]),
+  };
 }
 
 /**
@@ -347,7 +392,7 @@ async function pgBoss(url: string, jobs: number, samples: number): Promise<Run> 
  * it commits as flowstore's claims and completions do (synchronous_commit off) and deletes with the
  * form flowstore's completions use.
  */
-async function rawCeiling(url: string, jobs: number, relaxed: boolean): Promise<Run> {
+async function rawCeiling(url: string, jobs: number, relaxed: boolean, cpuFrom: CpuMeter): Promise<Run> {
   const pool = new pg.Pool({
     connectionString: url,
     max: 4,
@@ -367,6 +412,7 @@ async function rawCeiling(url: string, jobs: number, relaxed: boolean): Promise<
   }
   const enqueue = jobs / ((performance.now() - t) / 1000);
   let drained = 0;
+  const cpuSince = await cpuFrom();
   t = performance.now();
   await Promise.all(
     Array.from({ length: 4 }, async () => {
@@ -389,6 +435,7 @@ async function rawCeiling(url: string, jobs: number, relaxed: boolean): Promise<
     }),
   );
   const drain = drained / ((performance.now() - t) / 1000);
+  const cpu = await cpuSince(drained);
   await pool.end();
-  return { enqueue, drain };
+  return { enqueue, drain, cpu };
 }
