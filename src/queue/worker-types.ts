@@ -36,8 +36,10 @@ export interface WorkerOptions {
   concurrency?: number;
   /**
    * Jobs held ahead, including the running ones. Fixed when given; by default it starts at
-   * concurrency * 4 and doubles while claims come back full, up to 1,000, falling back as the queue
-   * drains. Prefetched jobs are reserved: their attempt counts only when they start.
+   * concurrency * 4 and doubles while claims come back full, up to 1,000 and to what the handlers
+   * start in a quarter of a second (slow handlers keep it small, so a worker does not hold jobs other
+   * workers could run), falling back as the queue drains. Prefetched jobs are reserved: their attempt
+   * counts only when they start.
    */
   batchSize?: number;
   /**

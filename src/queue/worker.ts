@@ -13,6 +13,7 @@ import type { Jobs } from "./jobs.js";
 import { claimRows, promoteDue } from "./leases.js";
 import { type ClaimedRow, toLeasedJob } from "./sql.js";
 import { forgetIdleWorkers, StartMarks } from "./start-marks.js";
+import { StartRate } from "./start-rate.js";
 import type { LeasedJob } from "./types.js";
 import { QueueVacuum } from "./vacuum.js";
 import { jobsChannel, wakesQueue } from "./wake.js";
@@ -23,6 +24,9 @@ const RESERVE_MS = 5_000;
 
 /** How many jobs a worker holds ahead at most by default, when claims keep coming back full. */
 const PREFETCH_MAX = 1_000;
+
+/** By default a worker holds no more jobs than its handlers start in this time (see start-rate.ts). */
+const PREFETCH_HORIZON_MS = 250;
 
 /** Jobs a worker finishes between two vacuums of the jobs table, by default (see vacuum.ts). */
 const VACUUM_AFTER_JOBS = 1_000;
@@ -81,7 +85,8 @@ export function startWorker(
   let batchSize = minBatch;
   let claimSize = Math.max(1, Math.floor(batchSize / claimConcurrency));
   const resize = (size: number) => {
-    batchSize = Math.min(maxBatch, Math.max(minBatch, size));
+    // Whole jobs: a claim's limit is the room left, and a limit of 62.5 jobs is refused.
+    batchSize = Math.min(maxBatch, Math.max(minBatch, Math.floor(size)));
     claimSize = Math.max(1, Math.floor(batchSize / claimConcurrency));
   };
   if (!Number.isInteger(concurrency) || concurrency < 1) {
@@ -124,6 +129,7 @@ export function startWorker(
   // that brings one back (its lease ran out while a long transaction held the only connection) renews
   // the lease under the new token instead of starting the job a second time.
   const holding = new Map<string, LeasedJob>();
+  const startRate = new StartRate();
   const marks = new StartMarks(context, onError);
   // VACUUM cannot run in a transaction, which on one connection a transactional handler may hold open.
   const vacuum = new QueueVacuum(
@@ -209,6 +215,7 @@ export function startWorker(
       const { job, batch, runAtUs } = last;
       marks.started({ batch, priority: job.priority, runAtUs, id: job.id });
     }
+    startRate.add(starting.length);
     // The handlers start once the start mark is on its way.
     if (starting.length) setImmediate(() => starting.forEach(runJob));
     fill();
@@ -245,10 +252,11 @@ export function startWorker(
             nextClaimSize = firstClaimSize;
             resize(batchSize / 2);
           } else if (batch.length === limit && limit >= enough) {
-            // A backlog: a claim of at least a quarter of the prefetch came back full. (Counting only
-            // claims of a whole claimSize, the prefetch never grew with one claim in flight, or on
-            // PGlite: the running jobs always took some of that room.)
-            resize(batchSize * 2);
+            // A backlog: a claim of at least a quarter of the prefetch came back full. The prefetch
+            // doubles, but holds no more than the handlers start in PREFETCH_HORIZON_MS (nothing more
+            // while that is not measured yet). (Counting only claims of a whole claimSize, it never
+            // grew with one claim in flight, or on PGlite: the running jobs always took some room.)
+            resize(Math.min(batchSize * 2, startRate.jobsIn(PREFETCH_HORIZON_MS) ?? minBatch));
           }
           // A claim that lands after stop() gave up waiting for it: hand its jobs straight back (they
           // never started, so no attempt counts).
