@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { type LeasedJob, type Store, uuidv7 } from "../src/index.js";
+import { type LeasedJob, type Store, type StoreOptions, uuidv7 } from "../src/index.js";
 import { forEachDriver } from "./harness.js";
 import { until } from "./waiting.js";
 
@@ -9,6 +9,19 @@ async function runsTable(store: Store): Promise<string> {
     `create table ${table} (job_id uuid not null, at timestamptz not null default clock_timestamp())`,
   );
   return table;
+}
+
+/** Store options that push the limit each claim asks for onto `limits`, read from the statement log. */
+function loggingClaimLimits(limits: number[]): Omit<StoreOptions, "connection"> {
+  const ignore = () => {};
+  const keep = (entry: Record<string, unknown>) => {
+    const { sql, values } = entry as { sql?: string; values?: unknown[] };
+    if (sql?.includes("skip locked") && values?.length === 6) limits.push(Number(values[1]));
+  };
+  return {
+    logStatements: { values: true },
+    logger: { debug: keep, info: ignore, warn: ignore, error: ignore },
+  };
 }
 
 async function scalar(store: Store, sql: string): Promise<number> {
@@ -43,17 +56,8 @@ forEachDriver((driver) => {
     it.each([1, 2])(
       "grows its prefetch while claims come back full, with %i claim(s) in flight",
       async (claimConcurrency) => {
-        // The limit each claim asked for, read from the statement log.
         const limits: number[] = [];
-        const ignore = () => {};
-        const keep = (entry: Record<string, unknown>) => {
-          const { sql, values } = entry as { sql?: string; values?: unknown[] };
-          if (sql?.includes("skip locked") && values?.length === 6) limits.push(Number(values[1]));
-        };
-        const store = await driver.open({
-          logStatements: { values: true },
-          logger: { debug: keep, info: ignore, warn: ignore, error: ignore },
-        });
+        const store = await driver.open(loggingClaimLimits(limits));
         await store.jobs.enqueue(
           Array.from({ length: 2_000 }, (_, i) => ({ queue: "q", name: "n", payload: i })),
         );
@@ -77,15 +81,7 @@ forEachDriver((driver) => {
     it("keeps its prefetch small while slow handlers, not claims, hold the queue up", async () => {
       // A worker holding jobs its handlers will not reach for a long time keeps them from other workers.
       const limits: number[] = [];
-      const ignore = () => {};
-      const keep = (entry: Record<string, unknown>) => {
-        const { sql, values } = entry as { sql?: string; values?: unknown[] };
-        if (sql?.includes("skip locked") && values?.length === 6) limits.push(Number(values[1]));
-      };
-      const store = await driver.open({
-        logStatements: { values: true },
-        logger: { debug: keep, info: ignore, warn: ignore, error: ignore },
-      });
+      const store = await driver.open(loggingClaimLimits(limits));
       await store.jobs.enqueue(
         Array.from({ length: 200 }, (_, i) => ({ queue: "q", name: "n", payload: i })),
       );
