@@ -84,46 +84,41 @@ export async function claimRows(
   const leaseMs = checkInteger(options.leaseMs, "leaseMs", 1, DEFAULT_LEASE_MS);
   if (promote) await promoteDue(context, queue);
   const relaxed = relaxedCommit(context);
+  const started = startedElsewhere(context, "j", "$5::uuid");
   // A job taken back from a worker that lost its lease: the run it started there, if it did, counts,
-  // and a job whose attempts are then spent goes dead instead of running again. Worked out as the job
-  // is picked, and only for those jobs: a ready job is neither.
-  const started = startedElsewhere(context, "x", "$5::uuid");
+  // and a job whose attempts are then spent goes dead instead of running again.
+  const dying = `j.status = 'running' and j.attempts + ${started} >= j.max_attempts`;
   const { rows } = await context.db.query<ClaimedRow>(
-    `with ${relaxed ? `${RELAXED_COMMIT}, ` : ""}picked as (
-       select x.ctid, s.started, x.attempts + s.started >= x.max_attempts as dying from (
-         -- Jobs whose worker lost its lease come first: behind a steady backlog they would wait forever.
-         select ctid, id, status, priority, run_at, attempts, max_attempts, reserved_by, reserved_batch
-           from ${t}
-          where queue = $1 and status = 'running' and lease_expires_at < now()
-          order by lease_expires_at
-          limit $2 for update skip locked) x
-         cross join lateral (select ${started} as started) s
-       union all
-       select ready.ctid, 0, false from (
-         select ctid from ${t}
-          where queue = $1 and status = 'waiting' and run_at <= now()
-          order by priority desc, run_at, id
-          limit $2 for update skip locked) ready
-       -- The branches run in order and a row is locked only when pulled, so ready jobs are locked only
-       -- as far as the batch has room.
-       limit $2),
-     claimed as (
+    `with ${relaxed ? `${RELAXED_COMMIT}, ` : ""}claimed as (
      update ${t} j
-        set status = case when p.dying then 'dead' else 'running' end,
-            last_error = case when p.dying
+        set status = case when ${dying} then 'dead' else 'running' end,
+            last_error = case when ${dying}
                               then jsonb_build_object('message', 'lease expired on the last attempt') else j.last_error end,
-            attempts = j.attempts + p.started + case when p.dying or $5::uuid is not null then 0 else 1 end,
+            attempts = j.attempts + ${started} + case when ${dying} or $5::uuid is not null then 0 else 1 end,
             -- A job that goes dead here holds no lease: it is in no one's hands.
-            lease_owner = case when p.dying then null else $3 end,
-            lease_token = case when p.dying then null else gen_random_uuid() end,
-            lease_expires_at = case when p.dying then null else now() + $4::int * interval '1 millisecond' end,
-            reserved_by = case when p.dying then null else $5::uuid end,
-            reserved_batch = case when p.dying then null else $6::bigint end,
+            lease_owner = case when ${dying} then null else $3 end,
+            lease_token = case when ${dying} then null else gen_random_uuid() end,
+            lease_expires_at = case when ${dying} then null else now() + $4::int * interval '1 millisecond' end,
+            reserved_by = case when ${dying} then null else $5::uuid end,
+            reserved_batch = case when ${dying} then null else $6::bigint end,
             updated_at = now()
-       -- Each row at the address its lock found: no second walk down the primary key. (A row whose
-       -- newer version this statement cannot see is then left as it was, waiting for the next claim.)
-       from ${relaxed ? "relaxed_commit, " : ""}picked p
-      where j.ctid = p.ctid
+       ${relaxed ? "from relaxed_commit " : ""}where j.id in (
+         -- Jobs whose worker lost its lease come first: behind a steady backlog they would wait forever.
+         select id from (
+           select id from ${t}
+            where queue = $1 and status = 'running' and lease_expires_at < now()
+            order by lease_expires_at
+            limit $2 for update skip locked) expired
+         union all
+         select id from (
+           select id from ${t}
+            where queue = $1 and status = 'waiting' and run_at <= now()
+            order by priority desc, run_at, id
+            limit $2 for update skip locked) ready
+         -- The branches run in order and a row is locked only when pulled, so ready jobs are locked
+         -- only as far as the batch has room. (As IN, not as a join with a CTE of candidates: with
+         -- four claimers at a time, that form managed about 70% of this one's throughput.)
+         limit $2)
      returning ${CLAIMED_COLUMNS})
      -- UPDATE ... RETURNING keeps no order: the jobs go out in the order they were chosen.
      select * from claimed where status <> 'dead' order by priority desc, run_at_us, id`,
