@@ -214,8 +214,8 @@ export function startWorker(
     if (last) {
       const { job, batch, runAtUs } = last;
       marks.started({ batch, priority: job.priority, runAtUs, id: job.id });
+      startRate.add(starting.length);
     }
-    startRate.add(starting.length);
     // The handlers start once the start mark is on its way.
     if (starting.length) setImmediate(() => starting.forEach(runJob));
     fill();
