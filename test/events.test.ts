@@ -151,6 +151,18 @@ forEachDriver((driver) => {
         store.events.byCorrelation("hook-1", { executionId: a, limit: 2, cursor }),
       );
       expect(sequences(inA)).toEqual([1, 3, 4]);
+      const newest = await all((cursor) =>
+        store.events.byCorrelation("hook-1", { order: "desc", limit: 3, cursor }),
+      );
+      expect(newest.map((e) => [e.executionId, e.sequence])).toEqual([
+        [a, 4],
+        [b, 1],
+        [a, 3],
+        [a, 1],
+      ]);
+      await expect(store.events.byCorrelation("hook-1", { order: "up" as "asc" })).rejects.toBeInstanceOf(
+        ValidationError,
+      );
       expect((await store.events.byCorrelation("nothing")).items).toEqual([]);
       await expect(store.events.byCorrelation("hook-1", { cursor: "bm9wZQ" })).rejects.toBeInstanceOf(
         ValidationError,

@@ -49,6 +49,8 @@ export interface EventListOptions extends PageOptions {
 export interface EventCorrelationOptions extends PageOptions {
   /** Only the events of this execution (default: of every execution). */
   executionId?: string;
+  /** "asc" (default): oldest first; "desc": newest first, each next page older. */
+  order?: "asc" | "desc";
 }
 
 export interface EventWaitOptions {

@@ -162,7 +162,7 @@ export class Events {
 
   /**
    * The events with this correlation id, of every execution or of one, oldest first (by time of
-   * append, then execution and sequence), a page at a time.
+   * append, then execution and sequence) or newest first with `order: "desc"`, a page at a time.
    */
   async byCorrelation(
     correlationId: string,
@@ -172,19 +172,20 @@ export class Events {
     const executionId =
       options.executionId === undefined ? null : checkId(options.executionId, "executionId");
     const limit = pageLimit(options.limit);
+    const order = checkOneOf(options.order ?? "asc", ["asc", "desc"], "order");
     const resume = correlationCursor(options.cursor);
     const values: unknown[] = [correlationId, executionId];
     const where = ["correlation_id = $1", "($2::uuid is null or execution_id = $2)"];
     if (resume) {
       const [at, id, seq] = resume;
       where.push(
-        `(created_at, execution_id, seq) > ($${values.push(at)}::timestamptz, $${values.push(id)}::uuid, $${values.push(seq)}::bigint)`,
+        `(created_at, execution_id, seq) ${order === "asc" ? ">" : "<"} ($${values.push(at)}::timestamptz, $${values.push(id)}::uuid, $${values.push(seq)}::bigint)`,
       );
     }
     const { rows } = await this.context.db.query<EventRow & { cursor_at: string }>(
       `select ${EVENT_COLUMNS}, ${CORRELATION_CURSOR_AT} as cursor_at from ${this.q}.events
        where ${where.join(" and ")}
-       order by created_at, execution_id, seq limit $${values.push(limit + 1)}`,
+       order by created_at ${order}, execution_id ${order}, seq ${order} limit $${values.push(limit + 1)}`,
       values,
     );
     return toPage(rows, limit, (row) => `${row.cursor_at} ${row.execution_id} ${row.seq}`, toEvent);

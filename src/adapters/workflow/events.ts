@@ -148,9 +148,9 @@ export function createEvents(ready: Promise<Store>, owner: HookOwner): Storage["
       const page = await store.events.byCorrelation(params.correlationId, {
         cursor: params.pagination?.cursor ?? null,
         limit: limitOf(params.pagination, 100),
+        order: params.pagination?.sortOrder ?? "asc",
       });
       const events = page.items.map((event) => toEvent(event, params.resolveData ?? "all"));
-      if (params.pagination?.sortOrder === "desc") events.reverse();
       return { data: events, cursor: page.nextCursor, hasMore: page.nextCursor !== null };
     },
   } as Storage["events"];
