@@ -46,6 +46,24 @@ forEachDriver((driver) => {
       expect(bare.input).toBeUndefined();
       const byId = await w.events.listByCorrelationId({ correlationId: "s2" });
       expect(byId.data.map((e) => [e.runId, e.eventType])).toEqual([[runId, "step_created"]]);
+      // Newest first means the newest page first, and its cursor goes on to older events.
+      await w.events.create(runId, { eventType: "step_started", correlationId: "s2" });
+      await w.events.create(runId, {
+        eventType: "step_completed",
+        correlationId: "s2",
+        eventData: { result: bytes(2) },
+      });
+      const pages: string[][] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await w.events.listByCorrelationId({
+          correlationId: "s2",
+          pagination: { sortOrder: "desc", limit: 2, cursor },
+        });
+        pages.push(page.data.map((e) => e.eventType));
+        cursor = page.hasMore ? (page.cursor as string) : undefined;
+      } while (cursor);
+      expect(pages).toEqual([["step_completed", "step_started"], ["step_created"]]);
       const runs = await w.runs.list({ workflowName: "wf" });
       expect(runs.data.map((r) => r.runId)).toEqual([runId]);
       await expect(w.events.get(runId, "wevt_01ARZ3NDEKTSV4RRFFQ69G5FAV")).rejects.toMatchObject({
@@ -142,7 +160,7 @@ forEachDriver((driver) => {
       await w.close?.();
     });
 
-    it("prunes a finished run with its history, steps, hooks and streams", async () => {
+    it("prunes a finished run with its history, steps, hooks, streams and messages", async () => {
       const { w, store } = await world();
       const runId = newRunId();
       await w.events.create(runId, created());
@@ -157,6 +175,13 @@ forEachDriver((driver) => {
         eventData: { token: "t" },
       });
       await w.streams.write(runId, "out", "x");
+      // Messages still queued for the run, to its workflow and to a step, go with it.
+      await w.queue("__wkf_workflow_wf", { runId } as never, { delaySeconds: 3600 });
+      await w.queue(
+        "__wkf_step_n",
+        { workflowName: "wf", workflowRunId: runId, workflowStartedAt: Date.now(), stepId: "s" } as never,
+        { delaySeconds: 3600 },
+      );
       await w.events.create(runId, { eventType: "run_completed", eventData: { output: bytes() } });
       const pruned = await store.prune({ finishedBefore: new Date(Date.now() + 60_000) });
       expect(pruned).toMatchObject({ executions: 1 });
@@ -164,7 +189,7 @@ forEachDriver((driver) => {
       expect((await w.events.list({ runId })).data).toEqual([]);
       expect((await w.steps.list({ runId })).data).toEqual([]);
       expect(await w.streams.list(runId)).toEqual([]);
-      for (const table of ["events", "tasks", "signals", "stream_chunks"]) {
+      for (const table of ["events", "tasks", "signals", "stream_chunks", "jobs"]) {
         const { rows } = await store.query<{ n: number }>(
           `select count(*)::int as n from ${store.schema}.${table}`,
         );

@@ -40,7 +40,9 @@ function routeOf(queueName: string): "flow" | "step" {
 export function enqueueMessage(ready: Promise<Store>, queue: string): Queue["queue"] {
   return async (queueName, message, options) => {
     const store = await ready;
-    const runId = (message as { runId?: unknown }).runId;
+    // The run a message belongs to (a step's message names it workflowRunId): pruning the run removes
+    // the messages still queued for it.
+    const { runId = (message as { workflowRunId?: unknown }).workflowRunId } = message as { runId?: unknown };
     const payload: JobPayload = { m: encode(message) };
     if (options?.headers && Object.keys(options.headers).length) payload.h = options.headers;
     const id = await store.jobs.enqueue({
