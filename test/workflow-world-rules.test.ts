@@ -193,6 +193,67 @@ forEachDriver((driver) => {
       expect((await rejection(w.hooks.get("hook_b"))).name).toBe("HookNotFoundError");
     });
 
+    it("journals no hook event after the hook's disposal or the run's end, however the calls race", async () => {
+      const w = await world();
+      const receive = (runId: string, hookId: string, n: number) =>
+        w.events.create(runId, {
+          eventType: "hook_received",
+          correlationId: hookId,
+          eventData: { payload: bytes(n) },
+        } as never);
+      const historyOf = async (runId: string) =>
+        (await w.events.list({ runId, pagination: { limit: 100 } })).data.map((e) => e.eventType);
+      for (let i = 0; i < 12; i++) {
+        // Each ender races three payloads: a payload is journaled before the end or refused after it,
+        // and a caller is told it was delivered only when it was.
+        for (const end of ["hook_disposed", "run_completed", "run_cancelled"] as const) {
+          const runId = newRunId();
+          await w.events.create(runId, created());
+          await w.events.create(runId, { eventType: "run_started", specVersion: 5 });
+          await w.events.create(runId, {
+            eventType: "hook_created",
+            correlationId: "h",
+            eventData: { token: `${end}-${i}-${runId}` },
+          } as never);
+          const ending =
+            end === "hook_disposed"
+              ? w.events.create(runId, { eventType: end, correlationId: "h" } as never)
+              : end === "run_completed"
+                ? w.events.create(runId, { eventType: end, eventData: { output: bytes() } } as never)
+                : w.events.create(runId, { eventType: end } as never);
+          // A hook created as the run ends is made before the end or refused after it.
+          const late = w.events.create(runId, {
+            eventType: "hook_created",
+            correlationId: "late",
+            eventData: { token: `late-${end}-${i}-${runId}` },
+          } as never);
+          const outcomes = await Promise.allSettled([
+            ending,
+            late,
+            receive(runId, "h", 1),
+            receive(runId, "h", 2),
+            receive(runId, "h", 3),
+          ]);
+          expect(outcomes[0].status).toBe("fulfilled");
+          const history = await historyOf(runId);
+          const after = history.slice(history.indexOf(end) + 1);
+          // A disposed hook takes nothing more, but the run may still make other hooks.
+          expect(end === "hook_disposed" ? after.filter((type) => type !== "hook_created") : after).toEqual(
+            [],
+          );
+          const delivered = outcomes.slice(2).filter((o) => o.status === "fulfilled").length;
+          expect(history.filter((type) => type === "hook_received")).toHaveLength(delivered);
+          const made = outcomes[1].status === "fulfilled" ? 2 : 1;
+          expect(history.filter((type) => type === "hook_created")).toHaveLength(made);
+          for (const outcome of outcomes.slice(1)) {
+            if (outcome.status === "rejected") {
+              expect((outcome.reason as Error).name).toMatch(/^(HookNotFoundError|EntityConflictError)$/);
+            }
+          }
+        }
+      }
+    });
+
     it("waits are made once and completed once", async () => {
       const w = await world();
       const runId = newRunId();

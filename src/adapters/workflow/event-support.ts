@@ -98,15 +98,12 @@ export async function lockExistingRun(write: Write): Promise<Execution> {
   return run;
 }
 
-/** A child entity (step, hook, wait) may be created only while its run exists and is not finished. */
-export async function checkRunTakesChildren(write: Write): Promise<void> {
-  let run: Execution;
-  try {
-    run = await write.scope.executions.get(write.executionId);
-  } catch (error) {
-    if (error instanceof NotFoundError) throw new WorkflowRunNotFoundError(write.runId);
-    throw error;
-  }
+/**
+ * A child entity (hook) may be created only while its run exists and is not finished. The run stays
+ * locked until the caller's transaction ends, so the run cannot finish in between.
+ */
+export async function lockRunTakingChildren(write: Write): Promise<void> {
+  const run = await lockExistingRun(write);
   if (isTerminal(run.status)) {
     throw new EntityConflictError(`Cannot create new entities on run in terminal state "${run.status}"`);
   }

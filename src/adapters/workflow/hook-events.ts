@@ -2,7 +2,8 @@
  * Hooks, as signals: a hook's token is a signal token, held by one live run at a time (a unique key,
  * not a check that two writers can both pass). A token another hook holds is not an error: the run
  * records hook_conflict, which the workflow sees as a HookConflictError. A hook goes when it is
- * disposed or its run finishes.
+ * disposed or its run finishes. Each hook event locks its run first, as the run's own ends do, so none
+ * is journaled after the hook's disposal or the run's end.
  */
 
 import type { EventResult } from "@workflow/world";
@@ -10,7 +11,14 @@ import { ConflictError, type Signal } from "../../index.js";
 import { encode } from "./codec.js";
 import { type HookFields, type HookOwner, hookFields, SPEC_VERSION, toHook } from "./entities.js";
 import { EntityConflictError, HookNotFoundError } from "./errors.js";
-import { append, appendRequest, checkRunTakesChildren, type Write } from "./event-support.js";
+import {
+  append,
+  appendRequest,
+  isTerminal,
+  lockExistingRun,
+  lockRunTakingChildren,
+  type Write,
+} from "./event-support.js";
 import { runIdOf } from "./ids.js";
 
 /** The run's live hook with this id, or undefined. */
@@ -43,7 +51,7 @@ export async function hookCreated(write: Write, owner: HookOwner): Promise<Event
     isWebhook?: boolean;
     isSystem?: boolean;
   };
-  await checkRunTakesChildren(write);
+  await lockRunTakingChildren(write);
   const held = await write.scope.signals.get(data.token);
   if (held) {
     if (held.executionId === write.executionId && hookFields(held).hookId === hookId) {
@@ -75,18 +83,27 @@ export async function hookCreated(write: Write, owner: HookOwner): Promise<Event
   return { event, hook: toHook(claim.signal, owner, write.resolveData) };
 }
 
+/**
+ * The run's live hook with this id, with the run locked until the transaction ends: the hook cannot be
+ * disposed, nor the run finish, before the caller has journaled its event.
+ */
+async function lockRunHook(write: Write, hookId: string): Promise<Signal> {
+  const run = await lockExistingRun(write);
+  const signal = isTerminal(run.status) ? undefined : await findRunHook(write, hookId);
+  if (!signal) throw new HookNotFoundError(hookId);
+  return signal;
+}
+
 export async function hookReceived(write: Write, owner: HookOwner): Promise<EventResult> {
   const hookId = write.request.correlationId as string;
-  const signal = await findRunHook(write, hookId);
-  if (!signal) throw new HookNotFoundError(hookId);
+  const signal = await lockRunHook(write, hookId);
   const event = await appendRequest(write);
   return { event, hook: toHook(signal, owner, write.resolveData) };
 }
 
 export async function hookDisposed(write: Write, owner: HookOwner): Promise<EventResult> {
   const hookId = write.request.correlationId as string;
-  const signal = await findRunHook(write, hookId);
-  if (!signal) throw new HookNotFoundError(hookId);
+  const signal = await lockRunHook(write, hookId);
   if (!(await write.scope.signals.release(signal.token, { executionId: write.executionId }))) {
     throw new EntityConflictError(`Hook "${hookId}" already disposed`);
   }
