@@ -1,13 +1,7 @@
 import { describe, expect, it } from "vitest";
-import {
-  LeaseLostError,
-  type Logger,
-  NotFoundError,
-  type Store,
-  uuidv7,
-  ValidationError,
-} from "../src/index.js";
+import { LeaseLostError, NotFoundError, type Store, uuidv7, ValidationError } from "../src/index.js";
 import { forEachDriver } from "./harness.js";
+import { statementCounter } from "./statement-counter.js";
 
 async function count(store: Store, table: string): Promise<number> {
   const { rows } = await store.query<{ n: number }>(
@@ -18,21 +12,6 @@ async function count(store: Store, table: string): Promise<number> {
 
 const inMs = (ms: number) => new Date(Date.now() + ms);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** A logger that counts the statements statement logging reports. */
-function statementCounter(): Logger & { statements: number } {
-  const ignore = () => {};
-  const counter = {
-    statements: 0,
-    debug: (entry: Record<string, unknown>) => {
-      if (typeof entry.sql === "string") counter.statements++;
-    },
-    info: ignore,
-    warn: ignore,
-    error: ignore,
-  };
-  return counter;
-}
 
 forEachDriver((driver) => {
   describe("timers", () => {

@@ -9,8 +9,9 @@ import type { SqlContext, StoreContext } from "../context.js";
 import { LeaseLostError, NotFoundError, ValidationError } from "../errors.js";
 import { isUuid, uuidv7 } from "../ids.js";
 import { checkText, toJson } from "../payload.js";
+import { checkInteger } from "../queue/checks.js";
 import { jobsChannel, wakeStatement } from "../queue/wake.js";
-import { checkDate } from "./input.js";
+import { checkDate, checkLimit } from "./input.js";
 
 export interface ScheduleTimer {
   /** The execution the timer belongs to; (executionId, name) is unique. Omitted: keyed by name alone. */
@@ -157,7 +158,7 @@ export class Timers {
   async listAll(options: { limit?: number; dueBefore?: Date } = {}): Promise<Timer[]> {
     const { rows } = await this.context.db.query<TimerRow>(
       `select ${COLUMNS} from ${this.t} where $1::timestamptz is null or fire_at <= $1 order by fire_at, id limit $2`,
-      [options.dueBefore ?? null, options.limit ?? 100],
+      [options.dueBefore ?? null, checkLimit(options.limit, 100)],
     );
     return rows.map(toTimer);
   }
@@ -197,13 +198,16 @@ export class Timers {
   /** Leases due timers, soonest first. Acknowledge each with `ack` once handled. */
   async claimDue(options: { limit?: number; leaseMs?: number; workerId: string }): Promise<LeasedTimer[]> {
     const workerId = checkText(options.workerId, "workerId");
+    // A lease under 1 ms has expired as it is taken: another claimer would get the same timer.
+    const limit = checkInteger(options.limit, "limit", 1, 100);
+    const leaseMs = checkInteger(options.leaseMs, "leaseMs", 1, 30_000);
     const { rows } = await this.context.db.query<TimerRow>(
       `update ${this.t} t
           set lease_owner = $2, lease_token = gen_random_uuid(),
               lease_expires_at = now() + $3::int * interval '1 millisecond', updated_at = now()
         where t.id in (select id from ${this.t} where ${DUE} order by fire_at limit $1 for update skip locked)
        returning ${COLUMNS}`,
-      [options.limit ?? 100, workerId, options.leaseMs ?? 30_000],
+      [limit, workerId, leaseMs],
     );
     return rows.map((row) => ({ ...toTimer(row), leaseToken: row.lease_token as string }));
   }
@@ -230,6 +234,7 @@ export class Timers {
    * workers. Returns how many fired.
    */
   async dispatchDue(options: { limit?: number } = {}): Promise<number> {
+    const limit = checkInteger(options.limit, "limit", 1, 500);
     const { rows } = await this.context.db.query<{ fired: number }>(
       `with due as (
          delete from ${this.t}
@@ -244,7 +249,7 @@ export class Timers {
        ),
        woken as (${wakeStatement("$2", "queued")})
        select (select count(*) from due)::int as fired from (select 1) one left join woken on true`,
-      [options.limit ?? 500, jobsChannel(this.context.schema)],
+      [limit, jobsChannel(this.context.schema)],
     );
     return rows[0]?.fired ?? 0;
   }
@@ -252,7 +257,8 @@ export class Timers {
   /**
    * Runs `dispatchDue` until stopped: at once while timers are due, else when the next one can be
    * dispatched (see `next`: a timer someone else holds a lease on waits for that lease to expire), and at
-   * most `pollIntervalMs` later (default 1 s), so timers scheduled meanwhile are not missed.
+   * most `pollIntervalMs` later (default 1 s), so timers scheduled meanwhile are not missed. A signal
+   * that has already fired starts nothing, as it would stop it at once.
    */
   startDispatcher(
     options: {
@@ -264,12 +270,13 @@ export class Timers {
   ): {
     stop(): Promise<void>;
   } {
-    const limit = options.limit ?? 500;
-    const pollIntervalMs = options.pollIntervalMs ?? 1_000;
+    // A pass that fired `limit` timers goes again at once: with a limit of 0 it would never sleep.
+    const limit = checkInteger(options.limit, "limit", 1, 500);
+    const pollIntervalMs = checkInteger(options.pollIntervalMs, "pollIntervalMs", 1, 1_000);
     const onError =
       options.onError ??
       ((error: unknown) => this.context.logger.warn({ error: String(error) }, "flowstore timers"));
-    let stopping = false;
+    let stopping = options.signal?.aborted === true;
     let wake: (() => void) | undefined;
     let stuck = false;
     const loop = (async () => {
@@ -304,12 +311,15 @@ export class Timers {
         });
       }
     })();
+    const onAbort = () => void stop();
     const stop = async () => {
       stopping = true;
+      // Left on a long-lived signal, the listener would keep this dispatcher reachable after it stopped.
+      options.signal?.removeEventListener("abort", onAbort);
       wake?.();
       await loop;
     };
-    options.signal?.addEventListener("abort", () => void stop(), { once: true });
+    if (!stopping) options.signal?.addEventListener("abort", onAbort, { once: true });
     return { stop };
   }
 }
