@@ -50,12 +50,15 @@ async function rows(store: Store, table: string, scope: string): Promise<number>
   return rows[0]?.n ?? 0;
 }
 
-/** Makes a thread look idle since `days` ago. */
-async function age(store: Store, scope: string, thread: string, days: number): Promise<void> {
+const MINUTE = 60_000;
+const DAY = 86_400_000;
+
+/** Makes a thread look idle since `ms` milliseconds ago. */
+async function age(store: Store, scope: string, thread: string, ms: number): Promise<void> {
   await store.query(
-    `update ${store.schema}.langgraph_threads set updated_at = now() - make_interval(days => $3)
+    `update ${store.schema}.langgraph_threads set updated_at = now() - $3::float8 * interval '1 millisecond'
      where scope = $1 and thread_id = $2`,
-    [scope, thread, days],
+    [scope, thread, ms],
   );
 }
 
@@ -96,18 +99,32 @@ forEachDriver((driver) => {
       await chain(s, "idle", 3);
       await chain(s, "idle", 2, "child");
       await chain(s, "busy", 3);
-      await age(store, s.scope, "idle", 10);
-      const result = await s.prune({ idleMs: 7 * 86_400_000, batchSize: 1 });
+      await age(store, s.scope, "idle", 10 * DAY);
+      const result = await s.prune({ idleMs: 7 * DAY, batchSize: 1 });
       expect(result).toMatchObject({ threads: 1, checkpoints: 5, writes: 5 });
       expect(await s.getTuple({ configurable: { thread_id: "idle" } })).toBeUndefined();
       expect(await ids(s, "busy")).toHaveLength(3);
       expect(await rows(store, "threads", s.scope)).toBe(1);
     });
 
+    it("never deletes a thread written to within idleMs, however short", async () => {
+      const s = saver();
+      await chain(s, "active", 1);
+      // Long enough for idleMs to pass, too short for the next put to refresh the thread's row.
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      await chain(s, "active", 1);
+      await chain(s, "idle", 2);
+      await age(store, s.scope, "idle", 2 * MINUTE);
+      const result = await s.prune({ idleMs: 300 });
+      expect(await ids(s, "active")).toHaveLength(2);
+      expect(await ids(s, "idle")).toEqual([]);
+      expect(result).toMatchObject({ threads: 1, checkpoints: 2 });
+    });
+
     it("trims only threads written to since touchedSince, in batches", async () => {
       const s = saver();
       for (const thread of ["t1", "t2", "t3"]) await chain(s, thread, 3);
-      await age(store, s.scope, "t1", 1);
+      await age(store, s.scope, "t1", DAY);
       const result = await s.prune({
         keepLatest: 1,
         touchedSince: new Date(Date.now() - 3_600_000),
@@ -124,8 +141,8 @@ forEachDriver((driver) => {
       const theirs = saver();
       await chain(mine, "shared-id", 4);
       await chain(theirs, "shared-id", 4);
-      await age(store, mine.scope, "shared-id", 30);
-      await age(store, theirs.scope, "shared-id", 30);
+      await age(store, mine.scope, "shared-id", 30 * DAY);
+      await age(store, theirs.scope, "shared-id", 30 * DAY);
       await mine.prune({ keepLatest: 1 });
       await mine.prune({ idleMs: 86_400_000 });
       expect(await ids(mine, "shared-id")).toEqual([]);

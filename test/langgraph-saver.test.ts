@@ -97,6 +97,17 @@ forEachDriver((driver) => {
       expect(await listIds(s, { configurable: { thread_id: "t" } }, { filter: { tag: "y" } })).toEqual([]);
     });
 
+    it("keeps metadata holding a lone surrogate exactly, as it keeps a NUL", async () => {
+      const s = saver();
+      const c = checkpoint();
+      const odd = meta(1, { note: "x\ud800", "key \udc00": "v", tag: "x" });
+      const config = await s.put({ configurable: { thread_id: "t" } }, c, odd, {});
+      expect((await s.getTuple(config))?.metadata).toEqual(odd);
+      expect(await listIds(s, { configurable: { thread_id: "t" } }, { filter: { tag: "x" } })).toEqual([
+        c.id,
+      ]);
+    });
+
     it("stores what a serializer that does not write JSON gives, without filtering on it", async () => {
       const encoded: SerializerProtocol = {
         dumpsTyped: async (value) => ["reversed", new TextEncoder().encode(JSON.stringify(value)).reverse()],
@@ -180,6 +191,28 @@ forEachDriver((driver) => {
         who: "two",
       });
       expect(() => new FlowstoreSaver({ store, scope: "" })).toThrow();
+    });
+
+    it("refuses a channel name PostgreSQL text cannot hold, in putWrites and put, and writes nothing", async () => {
+      const s = saver();
+      const config = await s.put({ configurable: { thread_id: "t" } }, checkpoint(), meta(0), {});
+      for (const [i, channel] of ["chan\ud800", "chan\udbff", "\udc00", "nul\u0000"].entries()) {
+        const refused = /"channel" must not contain (a lone surrogate|NUL)/;
+        await expect(
+          s.putWrites(
+            config,
+            [
+              ["fine", 1],
+              [channel, 2],
+            ],
+            "task",
+          ),
+        ).rejects.toThrow(refused);
+        const other = { configurable: { thread_id: `other-${i}` } };
+        await expect(s.put(other, checkpoint(), meta(0), { [channel]: 1 })).rejects.toThrow(refused);
+        expect(await s.getTuple(other)).toBeUndefined();
+      }
+      expect((await s.getTuple(config))?.pendingWrites).toEqual([]);
     });
 
     it("refuses a thread id PostgreSQL text cannot hold, on put and getTuple, and writes nothing", async () => {

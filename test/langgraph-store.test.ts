@@ -6,7 +6,12 @@
  * namespace and key (InMemoryStore keeps insertion order and sorts namespaces by locale), and a
  * namespace whose last item was deleted is no longer listed (InMemoryStore keeps listing it).
  */
-import { InMemoryStore, type Item, type Operation } from "@langchain/langgraph-checkpoint";
+import {
+  InMemoryStore,
+  InvalidNamespaceError,
+  type Item,
+  type Operation,
+} from "@langchain/langgraph-checkpoint";
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { FlowstoreStore } from "../src/adapters/langgraph/index.js";
@@ -216,6 +221,28 @@ forEachDriver((driver) => {
       await expect(items.put(["langgraph", "x"], "k", { v: 1 })).rejects.toThrow();
       await items.batch([{ namespace: ["langgraph", "x"], key: "k", value: { v: 1 } }]);
       expect(await items.listNamespaces()).toEqual([["langgraph", "x"]]);
+    });
+
+    it("refuses a namespace label with a lone surrogate, which text would store as U+FFFD", async () => {
+      const items = fresh();
+      for (const label of ["a\ud800", "a\udbff", "\udc00b"]) {
+        const bad = ["user", label];
+        await expect(
+          items.batch([
+            { namespace: ["fine"], key: "k", value: { v: 1 } },
+            { namespace: bad, key: "k", value: { v: 2 } },
+          ]),
+        ).rejects.toThrow(InvalidNamespaceError);
+        await expect(items.get(bad, "k")).rejects.toThrow(InvalidNamespaceError);
+        await expect(items.search(bad)).rejects.toThrow(InvalidNamespaceError);
+        await expect(items.listNamespaces({ prefix: bad })).rejects.toThrow(InvalidNamespaceError);
+        await expect(items.listNamespaces({ suffix: [label] })).rejects.toThrow(InvalidNamespaceError);
+      }
+      expect(await items.listNamespaces()).toEqual([]);
+      // A surrogate pair is a whole character, and is kept.
+      await items.put(["user", "a\ud83d\ude00"], "k", { v: 1 });
+      expect(await items.listNamespaces()).toEqual([["user", "a\u{1F600}"]]);
+      expect((await items.get(["user", "a\u{1F600}"], "k"))?.value).toEqual({ v: 1 });
     });
 
     it("refuses values PostgreSQL's JSON cannot hold instead of changing them", async () => {

@@ -14,7 +14,11 @@ export interface CheckpointRetention {
    * go with their writes and the channel values no kept checkpoint uses. At least 1.
    */
   keepLatest?: number;
-  /** Delete whole threads no checkpoint was written to for this many milliseconds. */
+  /**
+   * Delete whole threads no checkpoint was written to for this many milliseconds. A put refreshes its
+   * thread's time only once that is a minute old (sparing a row update at every step), so a thread
+   * goes up to a minute after idleMs has passed, never before.
+   */
   idleMs?: number;
   /** Trim only threads written to since this moment (default: every thread). */
   touchedSince?: Date;
@@ -78,10 +82,9 @@ export async function pruneCheckpoints(
   };
   const stopped = () => options.signal?.aborted === true;
   if (options.idleMs !== undefined) {
-    const cut = new Date(Date.now() - options.idleMs);
     const sql = deleteThreadsSql(q, idleThreadsSql(q));
     while (!stopped()) {
-      const { rows } = await store.query<Counts>(sql, [scope, cut, batchSize]);
+      const { rows } = await store.query<Counts>(sql, [scope, options.idleMs, batchSize]);
       const counts = rows[0] as Counts;
       add(counts);
       if ((counts.threads ?? 0) < batchSize) break;

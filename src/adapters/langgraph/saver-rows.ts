@@ -13,6 +13,7 @@ import {
   WRITES_IDX_MAP,
   writesSortKey,
 } from "@langchain/langgraph-checkpoint";
+import { requiredText } from "./names.js";
 
 /** A checkpoint as stored: everything but its channel values. */
 export type StoredCheckpoint = Omit<Checkpoint, "channel_values"> & Record<string, unknown>;
@@ -136,7 +137,11 @@ export async function dumpValues(
   values: Record<string, unknown>,
   newVersions: Record<string, number | string>,
 ): Promise<{ channels: string[]; versions: string[]; types: string[]; blobs: (Uint8Array | null)[] }> {
-  const entries = Object.entries(newVersions);
+  // A channel and its version are the key of the value's row: refused where text would change them.
+  const entries = Object.entries(newVersions).map(
+    ([channel, version]) =>
+      [requiredText(channel, "channel", true), requiredText(String(version), "version", true)] as const,
+  );
   const dumped = await Promise.all(
     entries.map(([channel]) =>
       channel in values ? serde.dumpsTyped(values[channel]) : Promise.resolve(["empty", null] as const),
@@ -144,20 +149,29 @@ export async function dumpValues(
   );
   return {
     channels: entries.map(([channel]) => channel),
-    versions: entries.map(([, version]) => String(version)),
+    versions: entries.map(([, version]) => version),
     types: dumped.map(([type]) => type),
     blobs: dumped.map(([, bytes]) => bytes),
   };
 }
 
-/** A NUL in a string of the JSON: PostgreSQL's jsonb cannot hold it. */
-const NUL_ESCAPE = "\\u0000";
+/**
+ * The escape of a NUL or of a surrogate in the JSON: jsonb holds neither NUL nor a lone surrogate (a
+ * paired one is written as the character itself). A backslash before it may make it text instead, which
+ * costs only the slow path below.
+ */
+const UNHELD_ESCAPE = /\\u(?:0000|d[89a-f])/i;
+const LONE_SURROGATES = /[\uD800-\uDFFF]/gu;
 const decoder = new TextDecoder();
+
+/** Text as jsonb can hold it, for filters: NULs and lone surrogates taken out. */
+const heldText = (text: string) => text.replaceAll("\u0000", "").replace(LONE_SURROGATES, "");
 
 /**
  * Metadata as stored: JSON for `@>` filters, plus the serializer's exact output when that JSON is not
- * it (NULs taken out of strings and keys, or a serializer that does not write JSON at all: then the
- * JSON is `{}` and filters find nothing in it).
+ * it (NULs and lone surrogates taken out of strings and keys, or a serializer that does not write JSON
+ * at all: then the JSON is `{}` and filters find nothing in it). A lone surrogate is kept, not refused,
+ * as a NUL is: metadata is the serializer's to write, and both read back exactly from its output.
  */
 export async function dumpMetadata(
   serde: SerializerProtocol,
@@ -166,13 +180,13 @@ export async function dumpMetadata(
   const [type, bytes] = await serde.dumpsTyped(metadata);
   if (type !== "json") return { json: "{}", type, bytes };
   const json = decoder.decode(bytes);
-  if (!json.includes(NUL_ESCAPE)) return { json, type: null, bytes: null };
-  const withoutNul = JSON.stringify(JSON.parse(json), function (this: unknown, _key, value: unknown) {
-    if (typeof value === "string") return value.replaceAll("\u0000", "");
+  if (!UNHELD_ESCAPE.test(json)) return { json, type: null, bytes: null };
+  const held = JSON.stringify(JSON.parse(json), function (this: unknown, _key, value: unknown) {
+    if (typeof value === "string") return heldText(value);
     if (value === null || typeof value !== "object" || Array.isArray(value)) return value;
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k.replaceAll("\u0000", ""), v]));
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [heldText(k), v]));
   });
-  return { json: withoutNul, type: "json", bytes };
+  return { json: held, type: "json", bytes };
 }
 
 /** A task's writes as stored: each at its index (special channels at theirs), the last one per index. */
@@ -181,8 +195,8 @@ export async function dumpWrites(
   writes: readonly (readonly [string, unknown])[],
 ): Promise<{ idx: number[]; channels: string[]; types: string[]; blobs: Uint8Array[] }> {
   const byIdx = new Map<number, readonly [string, unknown]>();
-  writes.forEach((write, position) => {
-    byIdx.set(WRITES_IDX_MAP[write[0]] ?? position, write);
+  writes.forEach(([channel, value], position) => {
+    byIdx.set(WRITES_IDX_MAP[channel] ?? position, [requiredText(channel, "channel", true), value]);
   });
   const kept = [...byIdx.entries()];
   const dumped = await Promise.all(kept.map(([, [, value]]) => serde.dumpsTyped(value)));

@@ -4,6 +4,13 @@
  * round trip and one commit. `q` is the quoted schema; `$1` is always the saver's scope.
  */
 
+/**
+ * How old a thread's updated_at grows before a put refreshes it. Refreshing at every put would rewrite
+ * the thread's row and its entry in the updated_at index at every step of a graph; so updated_at may
+ * lag the thread's last put by this much, and retention allows for it (idleThreadsSql).
+ */
+const THREAD_REFRESH = "interval '1 minute'";
+
 const CHECKPOINT_COLUMNS =
   "thread_id, checkpoint_ns, checkpoint_id, parent_id, checkpoint, metadata, metadata_type, metadata_bytes";
 
@@ -71,10 +78,10 @@ export const listSql = (q: string, where: string, tail: string) =>
  * Puts and task writes of any number of calls, in one statement: the checkpoints ($2 threads,
  * $3 namespaces, $4 ids, $5 parents, $6 bodies, $7 metadata, $8 its type and $9 its bytes when the
  * JSON is not the serializer's own output), their new channel values ($10-$15; a value already stored
- * under its version stays as it was), their threads' rows (created, or their time refreshed when a
- * minute old, so a busy thread is not rewritten on every put) and the task writes ($16-$24: a write
- * already stored under its task and index stays, except a special channel's, with a negative index:
- * error, interrupt, resume..., which replaces it). Rows are written in key order, so two statements
+ * under its version stays as it was), their threads' rows (created, or their time refreshed once it
+ * is THREAD_REFRESH old, so a busy thread is not rewritten on every put) and the task writes ($16-$24:
+ * a write already stored under its task and index stays, except a special channel's, with a negative
+ * index: error, interrupt, resume..., which replaces it). Rows are written in key order, so two statements
  * that share rows wait for each other but do not deadlock.
  */
 export const writeBatchSql = (q: string) => `with blobs as (
@@ -90,7 +97,7 @@ export const writeBatchSql = (q: string) => `with blobs as (
   on conflict do nothing
 ), touched as (
   update ${q}.langgraph_threads set updated_at = now()
-  where scope = $1 and thread_id = any($2::text[]) and updated_at < now() - interval '1 minute'
+  where scope = $1 and thread_id = any($2::text[]) and updated_at < now() - ${THREAD_REFRESH}
 ), checkpoints as (
   insert into ${q}.langgraph_checkpoints
     (scope, thread_id, checkpoint_ns, checkpoint_id, parent_id, checkpoint, metadata, metadata_type, metadata_bytes)
@@ -192,9 +199,14 @@ select (select max(thread_id) from batch) as last, (select count(*) from batch):
   (select count(*) from gone)::integer as checkpoints, (select count(*) from writes)::integer as writes,
   (select count(*) from blobs)::integer as blobs`;
 
-/** A batch of at most $3 threads of the scope idle since before $2, oldest first, not held by another pruner. */
+/**
+ * A batch of at most $3 threads of the scope no put wrote to for $2 milliseconds, oldest first, not held
+ * by another pruner. A thread's updated_at lags its last put by up to THREAD_REFRESH, so a thread counts
+ * as idle only once updated_at is that much older again: never early, up to THREAD_REFRESH late. The
+ * server's clock decides, as it wrote updated_at.
+ */
 export const idleThreadsSql = (q: string) => `select thread_id from ${q}.langgraph_threads
-  where scope = $1 and updated_at < $2
+  where scope = $1 and updated_at < now() - $2::float8 * interval '1 millisecond' - ${THREAD_REFRESH}
   order by updated_at
   limit $3
   for update skip locked`;

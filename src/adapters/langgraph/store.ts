@@ -11,6 +11,7 @@
 import {
   BaseStore,
   type GetOperation,
+  InvalidNamespaceError,
   type Item,
   type ListNamespacesOperation,
   type MatchCondition,
@@ -22,6 +23,7 @@ import {
   validateNamespace,
 } from "@langchain/langgraph-checkpoint";
 import type { Store } from "../../index.js";
+import { hasLoneSurrogate } from "../../payload.js";
 import { checkScope, quotedSchema, requiredText } from "./names.js";
 import { filterConditions, getManySql, namespacesSql, type Param, putManySql } from "./store-sql.js";
 
@@ -43,10 +45,23 @@ interface ItemRow {
 const SEPARATOR = ".";
 const NUL_ESCAPE = "\\u0000";
 
-/** As InMemoryStore checks every namespace an operation names (the root "langgraph" allowed). */
+/**
+ * As InMemoryStore checks every namespace an operation names (the root "langgraph" allowed), and also
+ * refuses a lone surrogate, as it refuses NUL: text would hold it as U+FFFD, so two labels would name
+ * one namespace.
+ */
 function checkNamespace(namespace: string[]): string {
   validateNamespace(namespace, { allowReservedRoot: true });
+  namespace.forEach(checkLabel);
   return namespace.join(SEPARATOR);
+}
+
+function checkLabel(label: string): void {
+  if (hasLoneSurrogate(label)) {
+    throw new InvalidNamespaceError(
+      "Namespace labels cannot contain a lone surrogate (half of a UTF-16 pair), which text cannot hold.",
+    );
+  }
 }
 
 function checkKey(key: unknown): string {
@@ -221,6 +236,8 @@ function matches(condition: MatchCondition, param: Param): string {
   const parts = [`cardinality(l) >= ${param(path.length)}::integer`];
   path.forEach((label, i) => {
     if (label === "*") return;
+    // Sent as text, a lone surrogate would match the labels holding U+FFFD.
+    checkLabel(String(label));
     const at = matchType === "prefix" ? `${i + 1}` : `cardinality(l) - ${path.length - 1 - i}`;
     parts.push(`l[${at}] = ${param(String(label))}`);
   });
