@@ -95,13 +95,11 @@ forEachDriver((driver) => {
             }
           },
         });
-        // A queue name the claim refuses: every claim reports an error.
-        const refused = store.jobs.work({
-          queue: "bad\u0000queue",
-          pollIntervalMs: 50,
-          onError,
-          handler: () => {},
-        });
+        // A worker whose tables are gone: every claim reports an error. (A queue name claims would
+        // refuse cannot serve: work() refuses it before starting.)
+        const gone = await driver.open();
+        const refused = gone.jobs.work({ queue: "q", pollIntervalMs: 50, onError, handler: () => {} });
+        await gone.query(`drop schema ${gone.schema} cascade`);
         await until(() => reported.length >= 4);
         await worker.stop();
         await refused.stop();

@@ -23,12 +23,23 @@ export interface JobOutcome {
   snoozeUntil: Date;
 }
 
+/**
+ * Runs one job. Returning completes it (or snoozes it, see JobOutcome). Throwing fails it: the error
+ * is recorded and the job retried until maxAttempts, then dead; that includes a LeaseLostError about
+ * anything but this job (a timer's, another job's). Only the loss of this job's own lease records
+ * nothing, since the job is no longer this worker's: that goes to onError.
+ */
 export type JobHandler = (
   job: LeasedJob,
   context: JobContext,
   // biome-ignore lint/suspicious/noConfusingVoidType: a handler that returns nothing completes its job
 ) => Promise<void | JobOutcome> | void | JobOutcome;
 
+/**
+ * Checked by work(), which throws ValidationError naming the option and starts nothing: the queue and
+ * workerId are names (non-empty, at most 255 bytes of UTF-8, no NUL or lone surrogate), the other
+ * numbers integers from 1 (stopTimeoutMs from 0) to 2,147,483,647, and vacuumAfterJobs a whole number.
+ */
 export interface WorkerOptions {
   queue: string;
   handler: JobHandler;

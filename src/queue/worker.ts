@@ -7,6 +7,8 @@
 import { hostname } from "node:os";
 import type { StoreContext } from "../context.js";
 import { LeaseLostError, ValidationError } from "../errors.js";
+import { checkText } from "../payload.js";
+import { checkInteger } from "./checks.js";
 import { Completer } from "./completer.js";
 import { Held } from "./held.js";
 import type { Jobs } from "./jobs.js";
@@ -41,6 +43,19 @@ interface Buffered {
   runAtUs: string;
 }
 
+/**
+ * True when `error` says this job's own lease is gone: the LeaseLostError of the job's own heartbeat,
+ * completion or snooze, or the one the worker aborts the handler with when a heartbeat found the lease
+ * lost, lists the job among those `lost`. A LeaseLostError about anything else (a timer the handler
+ * acked, another job) is the handler's failure like any error.
+ */
+function ownLeaseLost(error: unknown, job: LeasedJob): boolean {
+  if (!(error instanceof LeaseLostError)) return false;
+  const lost = (error as LeaseLostError & { lost?: unknown }).lost;
+  const id = job.id.toLowerCase();
+  return Array.isArray(lost) && lost.some((lostId) => String(lostId).toLowerCase() === id);
+}
+
 /** The time a handler's result asks to run its job again at, if it asks. */
 function snoozeUntil(outcome: unknown): Date | undefined {
   if (typeof outcome !== "object" || outcome === null || !("snoozeUntil" in outcome)) return undefined;
@@ -57,14 +72,21 @@ export function startWorker(
 ): Worker {
   if (typeof options.handler !== "function")
     throw new ValidationError("handler must be a function", { field: "handler" });
-  const concurrency = options.concurrency ?? 8;
-  const leaseMs = options.leaseMs ?? 30_000;
+  // Checked before anything starts: each is sent with every claim or heartbeat, or sets a timer, and a
+  // bad one would fail there again and again, or make the timer fire at once.
+  const queue = checkText(options.queue, "queue");
+  const workerId = options.workerId === undefined ? undefined : checkText(options.workerId, "workerId");
+  const concurrency = checkInteger(options.concurrency, "concurrency", 1, 8);
+  const leaseMs = checkInteger(options.leaseMs, "leaseMs", 1, 30_000);
   // Prefetched jobs are reserved: no attempt counted, and a lease short enough that a worker that dies
   // with a full buffer holds those jobs up for seconds, not a whole lease (heartbeats renew it).
   const reserveMs = Math.min(leaseMs, RESERVE_MS);
-  const pollIntervalMs = options.pollIntervalMs ?? 1_000;
-  const stopTimeoutMs = options.stopTimeoutMs ?? 30_000;
-  const id = options.workerId ?? `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
+  const pollIntervalMs = checkInteger(options.pollIntervalMs, "pollIntervalMs", 1, 1_000);
+  const stopTimeoutMs = checkInteger(options.stopTimeoutMs, "stopTimeoutMs", 0, 30_000);
+  const claimConcurrency = checkInteger(options.claimConcurrency, "claimConcurrency", 1, 2);
+  const fixedBatchSize =
+    options.batchSize === undefined ? undefined : checkInteger(options.batchSize, "batchSize", 1, 1);
+  const id = workerId ?? `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
   const warn = (error: unknown) => context.logger.warn({ error: String(error) }, "flowstore worker");
   const reportTo = options.onError ?? warn;
   // An onError that throws must not turn into an unhandled rejection, which would end the process.
@@ -77,11 +99,10 @@ export function startWorker(
     }
   };
   const keepCompleted = options.keepCompleted === true;
-  const claimConcurrency = Math.max(1, options.claimConcurrency ?? 2);
   // Jobs held ahead, running ones included: batchSize if given; by default it grows while claims come
   // back full (a backlog) up to PREFETCH_MAX, and falls back as the queue drains.
-  const minBatch = Math.max(options.batchSize ?? concurrency * 4, concurrency);
-  const maxBatch = options.batchSize === undefined ? Math.max(minBatch, PREFETCH_MAX) : minBatch;
+  const minBatch = Math.max(fixedBatchSize ?? concurrency * 4, concurrency);
+  const maxBatch = fixedBatchSize === undefined ? Math.max(minBatch, PREFETCH_MAX) : minBatch;
   let batchSize = minBatch;
   let claimSize = Math.max(1, Math.floor(batchSize / claimConcurrency));
   const resize = (size: number) => {
@@ -89,9 +110,6 @@ export function startWorker(
     batchSize = Math.min(maxBatch, Math.max(minBatch, Math.floor(size)));
     claimSize = Math.max(1, Math.floor(batchSize / claimConcurrency));
   };
-  if (!Number.isInteger(concurrency) || concurrency < 1) {
-    throw new ValidationError("concurrency must be a positive integer", { field: "concurrency" });
-  }
   const vacuumAfterJobs = options.vacuumAfterJobs ?? VACUUM_AFTER_JOBS;
   if (!Number.isInteger(vacuumAfterJobs) || vacuumAfterJobs < 0) {
     throw new ValidationError("vacuumAfterJobs must be a whole number of jobs (0: never vacuum)", {
@@ -187,10 +205,12 @@ export function startWorker(
       }
     } catch (error) {
       holding.delete(job.id);
-      if (error instanceof LeaseLostError) {
+      if (ownLeaseLost(error, job)) {
+        // Nothing to record: the job is in other hands (or cancelled).
         onError(error);
       } else {
         counts.failed++;
+        // If the lease went meanwhile, fail() says so, and that is reported like any lost lease.
         await jobs.fail(job, error).catch(onError);
       }
     } finally {
@@ -241,12 +261,12 @@ export function startWorker(
       const before = previousLanding;
       const claim = claimRows(
         context,
-        { queue: options.queue, workerId: id, limit, leaseMs: reserveMs },
+        { queue, workerId: id, limit, leaseMs: reserveMs },
         { promote: false, reservation },
       )
         .then(async (rows) => {
           await before;
-          const batch = rows.map((row) => toLeasedJob(row, options.queue, id, reserveMs));
+          const batch = rows.map((row) => toLeasedJob(row, queue, id, reserveMs));
           if (batch.length < limit && wakes === wakesAtStart) {
             drained = true;
             nextClaimSize = firstClaimSize;
@@ -302,7 +322,7 @@ export function startWorker(
   const promote = () => {
     if (promoting || stopping) return;
     promoting = true;
-    promoteDue(context, options.queue)
+    promoteDue(context, queue)
       .then((moved) => {
         if (moved > 0) wakeUp();
       })
@@ -378,7 +398,7 @@ export function startWorker(
   let unlisten: (() => Promise<void>) | undefined;
   const listening = context.driver
     .listen(channel, (payload) => {
-      if (wakesQueue(payload, options.queue)) wakeUp();
+      if (wakesQueue(payload, queue)) wakeUp();
     })
     .then((fn) => {
       unlisten = fn;
@@ -400,10 +420,13 @@ export function startWorker(
     connectionHeldByHandlers ? Promise.resolve() : work.catch(onError);
   let claimsSettled = false;
 
+  // Removed once stopping: a listener left on a long-lived signal would keep the stopped worker alive.
+  const onAbort = () => void stopAndSettle();
   let stopped: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopped ??= (async () => {
       stopping = true;
+      options.signal?.removeEventListener("abort", onAbort);
       clearInterval(poll);
       const deadline = Date.now() + stopTimeoutMs;
       let deadlineTimer: NodeJS.Timeout | undefined;
@@ -444,6 +467,6 @@ export function startWorker(
   });
   const stopAndSettle = () => stop().then(resolveStopped);
   if (options.signal?.aborted) void stopAndSettle();
-  else options.signal?.addEventListener("abort", () => void stopAndSettle(), { once: true });
+  else options.signal?.addEventListener("abort", onAbort, { once: true });
   return { id, counts, stopped: stoppedPromise, stop: stopAndSettle };
 }
