@@ -19,7 +19,7 @@ import {
   toJob,
   toLeasedJob,
 } from "./sql.js";
-import { RUN_NOT_COUNTED, startedElsewhere } from "./start-marks.js";
+import { RUN_NOT_COUNTED, startedElsewhere, startLeaseHeld } from "./start-marks.js";
 import type { ClaimOptions, Job, Lease, LeasedJob } from "./types.js";
 import { jobsChannel, wakeQueues, wakeStatement } from "./wake.js";
 
@@ -105,8 +105,9 @@ export async function claimRows(
        ${relaxed ? "from relaxed_commit " : ""}where j.id in (
          -- Jobs whose worker lost its lease come first: behind a steady backlog they would wait forever.
          select id from (
-           select id from ${t}
+           select id from ${t} x
             where queue = $1 and status = 'running' and lease_expires_at < now()
+              and not ${startLeaseHeld(context, "x")}
             order by lease_expires_at
             limit $2 for update skip locked) expired
          union all
@@ -297,9 +298,22 @@ export async function heartbeat(
   leases: Lease | Lease[],
   options: { extendMs?: number } = {},
 ): Promise<void> {
+  const { lost } = await extendLeases(context, Array.isArray(leases) ? leases : [leases], options);
+  if (lost.length) throw leaseLost(lost, "heartbeat");
+}
+
+/**
+ * heartbeat() that tells which leases it extended (ids in lower case) and which are lost. A lease
+ * neither extended nor lost is held still, by a row another transaction was writing (see below).
+ */
+export async function extendLeases(
+  context: StoreContext,
+  leases: Lease[],
+  options: { extendMs?: number } = {},
+): Promise<{ extended: Set<string>; lost: string[] }> {
   const t = `${context.q}.jobs`;
-  const list = (Array.isArray(leases) ? leases : [leases]).map(checkLease);
-  if (list.length === 0) return;
+  const list = leases.map(checkLease);
+  if (list.length === 0) return { extended: new Set(), lost: [] };
   const extendMs = checkInteger(options.extendMs, "extendMs", 1, 30_000);
   const ids = list.map((l) => l.id);
   const tokens = list.map((l) => l.leaseToken);
@@ -318,7 +332,8 @@ export async function heartbeat(
     [ids, tokens, extendMs],
     { prepare: true },
   );
-  if (rows.length === list.length) return;
+  const extended = new Set(rows.map((row) => row.id));
+  if (rows.length === list.length) return { extended, lost: [] };
   // Skipped is not lost: only a job no longer running under its token is.
   const { rows: held } = await context.db.query<{ id: string }>(
     `select j.id from ${t} j join unnest($1::uuid[], $2::uuid[]) as c(id, token)
@@ -328,8 +343,7 @@ export async function heartbeat(
   );
   const stillHeld = new Set(held.map((row) => row.id));
   // Lower case, as the rows come back: an upper-case lease that was extended is not lost.
-  const lost = ids.filter((id) => !stillHeld.has(id.toLowerCase()));
-  if (lost.length) throw leaseLost(lost, "heartbeat");
+  return { extended, lost: ids.filter((id) => !stillHeld.has(id.toLowerCase())) };
 }
 
 /**

@@ -9,6 +9,8 @@
  *
  * A mark is sent before the handlers it covers run and is not waited for, one statement in flight at a
  * time: a handler that brings its process down is counted in practice, as long as its mark made it out.
+ * A mark also records the worker's leaseMs, so the jobs it covers stay the worker's for that long even
+ * before a heartbeat extends their own leases, which are reservations of a few seconds (startLeaseHeld).
  */
 
 import { randomUUID } from "node:crypto";
@@ -40,6 +42,25 @@ export function startedElsewhere(context: StoreContext, alias: string, claimer: 
             then 1 else 0 end)`;
 }
 
+/**
+ * SQL: true when the job (as `alias`) started under its worker's reservation and neither its own lease
+ * nor its worker's latest start mark is older than that worker's leaseMs. Its lease ran out before a
+ * heartbeat extended it (a handler holding the event loop as it started), not because the worker is
+ * gone: a claim does not take it back yet. Bounded by the job's own lease too, so a job its worker let
+ * go of without finishing it (its failure could not be recorded) comes back while the worker goes on.
+ */
+export function startLeaseHeld(context: StoreContext, alias: string): string {
+  const j = alias;
+  const runAtUs = RUN_AT_US.replaceAll("j.", `${j}.`);
+  const window = "s.lease_ms * interval '1 millisecond'";
+  return `(${j}.reserved_by is not null
+           and exists (select 1 from ${context.q}.job_starts s
+                       where s.worker = ${j}.reserved_by
+                         and s.updated_at > now() - ${window} and ${j}.lease_expires_at > now() - ${window}
+                         and (s.batch, ${j}.priority, s.run_at_us, s.job_id)
+                             >= (${j}.reserved_batch, s.priority, ${runAtUs}, ${j}.id)))`;
+}
+
 /** SQL: 1 when the job's current run is not yet among its attempts (it runs under a reservation). */
 export const RUN_NOT_COUNTED = "(case when reserved_by is not null then 1 else 0 end)";
 
@@ -52,6 +73,8 @@ export class StartMarks {
 
   constructor(
     private readonly context: StoreContext,
+    /** The worker's leaseMs, which each mark records (see startLeaseHeld). */
+    private readonly leaseMs: number,
     private readonly onError: (error: unknown) => void,
   ) {}
 
@@ -81,12 +104,12 @@ export class StartMarks {
     this.inFlight = this.context.db
       .query(
         `with ${RELAXED_COMMIT}
-         insert into ${q}.job_starts (worker, batch, priority, run_at_us, job_id)
-         select $1, $2, $3, $4, $5 from relaxed_commit
+         insert into ${q}.job_starts (worker, batch, priority, run_at_us, job_id, lease_ms)
+         select $1, $2, $3, $4, $5, $6 from relaxed_commit
          on conflict (worker) do update
            set batch = excluded.batch, priority = excluded.priority, run_at_us = excluded.run_at_us,
-               job_id = excluded.job_id, updated_at = now()`,
-        [this.worker, place.batch, place.priority, place.runAtUs, place.id],
+               job_id = excluded.job_id, lease_ms = excluded.lease_ms, updated_at = now()`,
+        [this.worker, place.batch, place.priority, place.runAtUs, place.id, this.leaseMs],
         { prepare: true },
       )
       .then(() => undefined, this.onError)

@@ -8,11 +8,11 @@ import { hostname } from "node:os";
 import type { StoreContext } from "../context.js";
 import { LeaseLostError, ValidationError } from "../errors.js";
 import { checkText } from "../payload.js";
-import { checkInteger } from "./checks.js";
+import { checkInteger, leaseLost } from "./checks.js";
 import { Completer } from "./completer.js";
 import { Held } from "./held.js";
 import type { Jobs } from "./jobs.js";
-import { claimRows, promoteDue } from "./leases.js";
+import { claimRows, extendLeases, promoteDue } from "./leases.js";
 import { type ClaimedRow, toLeasedJob } from "./sql.js";
 import { forgetIdleWorkers, StartMarks } from "./start-marks.js";
 import { StartRate } from "./start-rate.js";
@@ -41,6 +41,8 @@ interface Buffered {
   job: LeasedJob;
   batch: number;
   runAtUs: string;
+  /** This process's time until which the reservation surely holds: when the claim or heartbeat was sent, plus its lease. */
+  reservedUntil: number;
 }
 
 /**
@@ -81,6 +83,9 @@ export function startWorker(
   // Prefetched jobs are reserved: no attempt counted, and a lease short enough that a worker that dies
   // with a full buffer holds those jobs up for seconds, not a whole lease (heartbeats renew it).
   const reserveMs = Math.min(leaseMs, RESERVE_MS);
+  // A prefetched job starts only while its reservation has this long left, time for its start mark to
+  // land: after a handler held the event loop longer than that, the job may be in another worker's hands.
+  const startMarginMs = Math.floor(reserveMs / 5);
   const pollIntervalMs = checkInteger(options.pollIntervalMs, "pollIntervalMs", 1, 1_000);
   const stopTimeoutMs = checkInteger(options.stopTimeoutMs, "stopTimeoutMs", 0, 30_000);
   const claimConcurrency = checkInteger(options.claimConcurrency, "claimConcurrency", 1, 2);
@@ -148,7 +153,7 @@ export function startWorker(
   // the lease under the new token instead of starting the job a second time.
   const holding = new Map<string, LeasedJob>();
   const startRate = new StartRate();
-  const marks = new StartMarks(context, onError);
+  const marks = new StartMarks(context, leaseMs, onError);
   // VACUUM cannot run in a transaction, which on one connection a transactional handler may hold open.
   const vacuum = new QueueVacuum(
     context,
@@ -221,9 +226,16 @@ export function startWorker(
 
   const startMore = () => {
     const starting: Held[] = [];
+    const lapsed: LeasedJob[] = [];
     let last: Buffered | undefined;
     while (!stopping && running.size < concurrency && buffered.length) {
-      last = buffered.shift() as Buffered;
+      const next = buffered.shift() as Buffered;
+      if (next.reservedUntil - Date.now() < startMarginMs) {
+        lapsed.push(next.job);
+        holding.delete(next.job.id);
+        continue;
+      }
+      last = next;
       const { job } = last;
       const held = new Held(job, jobs, leaseMs, !context.driver.capabilities.multipleConnections);
       running.set(job.id, held);
@@ -238,6 +250,12 @@ export function startWorker(
     }
     // The handlers start once the start mark is on its way.
     if (starting.length) setImmediate(() => starting.forEach(runJob));
+    // Handed back, not started: a job another worker took meanwhile is its own (LeaseLostError).
+    if (lapsed.length) {
+      jobs.release(lapsed).catch((error: unknown) => {
+        if (!(error instanceof LeaseLostError)) onError(error);
+      });
+    }
     fill();
   };
 
@@ -259,6 +277,7 @@ export function startWorker(
       const wakesAtStart = wakes;
       const reservation = { worker: marks.worker, batch: ++batches };
       const before = previousLanding;
+      const reservedUntil = Date.now() + reserveMs;
       const claim = claimRows(
         context,
         { queue, workerId: id, limit, leaseMs: reserveMs },
@@ -290,10 +309,13 @@ export function startWorker(
             if (mine) {
               mine.leaseToken = job.leaseToken;
               mine.leaseExpiresAt = job.leaseExpiresAt;
+              const entry = buffered.find((waiting) => waiting.job === mine);
+              if (entry) entry.reservedUntil = Math.max(entry.reservedUntil, reservedUntil);
               return;
             }
             holding.set(job.id, job);
-            buffered.push({ job, batch: reservation.batch, runAtUs: (rows[i] as ClaimedRow).run_at_us });
+            const runAtUs = (rows[i] as ClaimedRow).run_at_us;
+            buffered.push({ job, batch: reservation.batch, runAtUs, reservedUntil });
           });
         })
         .catch((error: unknown) => {
@@ -348,36 +370,47 @@ export function startWorker(
   poll.unref?.();
 
   // Keeps every held lease alive: running jobs' by leaseMs, prefetched ones' by the shorter reservation,
-  // often enough for the shorter of the two.
-  const heartbeat = (held: LeasedJob[], extendMs: number) => {
+  // often enough for the shorter of the two. `extended` learns the ids (in lower case) it extended.
+  const heartbeat = (
+    held: LeasedJob[],
+    extendMs: number,
+    extended: (ids: ReadonlySet<string>) => void = () => {},
+  ) => {
     if (held.length === 0) return;
     const sent = new Map(held.map((job) => [job.id, job.leaseToken]));
-    jobs.heartbeat(held, { extendMs }).catch((error: unknown) => {
-      if (!(error instanceof LeaseLostError)) return onError(error);
-      const reported = (error as LeaseLostError & { lost?: string[] }).lost ?? [];
-      // Lost means lost under the token this heartbeat sent, for a job still running or waiting in the
-      // buffer under it. A finished job is not (its completion checks its own lease), nor one whose
-      // lease the worker renewed by claiming it again; and since such a claim may still be on its way,
-      // decide once the claims in flight have landed.
-      const decide = () => {
-        const stillHere = (lostId: string) =>
-          running.has(lostId) || buffered.some((entry) => entry.job.id === lostId);
-        const lost = reported.filter(
-          (lostId) => stillHere(lostId) && holding.get(lostId)?.leaseToken === sent.get(lostId),
-        );
-        for (const lostId of lost) {
-          holding.delete(lostId);
-          running.get(lostId)?.abort(error);
-          const at = buffered.findIndex((entry) => entry.job.id === lostId);
-          if (at >= 0) buffered.splice(at, 1);
-        }
-        if (lost.length) {
-          onError(Object.assign(new LeaseLostError(`lost the lease of job(s) ${lost.join(", ")}`), { lost }));
-        }
-      };
-      if (claimsInFlight.size === 0) decide();
-      else void landed().then(decide);
-    });
+    extendLeases(context, held, { extendMs })
+      .then((result) => {
+        extended(result.extended);
+        if (result.lost.length) throw leaseLost(result.lost, "heartbeat");
+      })
+      .catch((error: unknown) => {
+        if (!(error instanceof LeaseLostError)) return onError(error);
+        const reported = (error as LeaseLostError & { lost?: string[] }).lost ?? [];
+        // Lost means lost under the token this heartbeat sent, for a job still running or waiting in the
+        // buffer under it. A finished job is not (its completion checks its own lease), nor one whose
+        // lease the worker renewed by claiming it again; and since such a claim may still be on its way,
+        // decide once the claims in flight have landed.
+        const decide = () => {
+          const stillHere = (lostId: string) =>
+            running.has(lostId) || buffered.some((entry) => entry.job.id === lostId);
+          const lost = reported.filter(
+            (lostId) => stillHere(lostId) && holding.get(lostId)?.leaseToken === sent.get(lostId),
+          );
+          for (const lostId of lost) {
+            holding.delete(lostId);
+            running.get(lostId)?.abort(error);
+            const at = buffered.findIndex((entry) => entry.job.id === lostId);
+            if (at >= 0) buffered.splice(at, 1);
+          }
+          if (lost.length) {
+            onError(
+              Object.assign(new LeaseLostError(`lost the lease of job(s) ${lost.join(", ")}`), { lost }),
+            );
+          }
+        };
+        if (claimsInFlight.size === 0) decide();
+        else void landed().then(decide);
+      });
   };
   const heartbeats = setInterval(
     () => {
@@ -385,9 +418,18 @@ export function startWorker(
         [...running.values()].map((h) => h.job),
         leaseMs,
       );
+      const waiting = buffered.slice();
+      const until = Date.now() + reserveMs;
       heartbeat(
-        buffered.map((entry) => entry.job),
+        waiting.map((entry) => entry.job),
         reserveMs,
+        (extended) => {
+          for (const entry of waiting) {
+            if (extended.has(entry.job.id.toLowerCase())) {
+              entry.reservedUntil = Math.max(entry.reservedUntil, until);
+            }
+          }
+        },
       );
     },
     Math.max(10, Math.floor(reserveMs / 3)),
