@@ -38,3 +38,25 @@ export function consoleLogger(level: LogLevel = "warn"): Logger {
 }
 
 export const silentLogger: Logger = consoleLogger("silent");
+
+/**
+ * What a background loop (a worker, a timer dispatcher) reports its errors to: the caller's `onError`,
+ * else a warning. An onError that throws is logged, not thrown on: it must neither end the loop nor
+ * become an unhandled rejection, which would end the process.
+ */
+export function errorReporter(
+  logger: Logger,
+  source: string,
+  onError?: (error: unknown) => void,
+): (error: unknown) => void {
+  const warn = (error: unknown) => logger.warn({ error: String(error) }, source);
+  if (!onError) return warn;
+  return (error) => {
+    try {
+      onError(error);
+    } catch (thrown) {
+      warn(error);
+      logger.warn({ error: String(thrown) }, `${source}: onError threw`);
+    }
+  };
+}

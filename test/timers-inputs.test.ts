@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import { type Store, ValidationError } from "../src/index.js";
 import { forEachDriver } from "./harness.js";
 import { statementCounter } from "./statement-counter.js";
+import { until } from "./waiting.js";
 
 const inMs = (ms: number) => new Date(Date.now() + ms);
 
@@ -79,11 +80,6 @@ async function errorOf(run: () => Promise<unknown> | Dispatcher): Promise<unknow
   }
   if (typeof (result as Dispatcher | undefined)?.stop === "function") await (result as Dispatcher).stop();
   return undefined;
-}
-
-async function until(done: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!(await done()) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
 }
 
 forEachDriver((driver) => {

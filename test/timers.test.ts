@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { LeaseLostError, NotFoundError, type Store, uuidv7, ValidationError } from "../src/index.js";
 import { forEachDriver } from "./harness.js";
 import { statementCounter } from "./statement-counter.js";
+import { unhandledDuring, until } from "./waiting.js";
 
 async function count(store: Store, table: string): Promise<number> {
   const { rows } = await store.query<{ n: number }>(
@@ -213,6 +214,30 @@ forEachDriver((driver) => {
       await dispatcher.stop();
       expect((await store.jobs.get(fresh.id)).name).toBe("fresh");
       expect((await store.timers.listAll()).map((t) => t.name)).toEqual(["held"]);
+    });
+
+    it("the dispatcher goes on after an onError that throws, and leaves no unhandled rejection", async () => {
+      const store = await driver.open();
+      const t = `${store.schema}.timers`;
+      const reported: unknown[] = [];
+      const unhandled = await unhandledDuring(async () => {
+        // While the table is away every pass fails.
+        await store.query(`alter table ${t} rename to timers_away`);
+        const dispatcher = store.timers.startDispatcher({
+          pollIntervalMs: 20,
+          onError: (error) => {
+            reported.push(error);
+            throw new Error("onError broke");
+          },
+        });
+        await until(() => reported.length >= 2);
+        await store.query(`alter table ${store.schema}.timers_away rename to timers`);
+        const timer = await store.timers.schedule({ name: "after", fireAt: inMs(0) });
+        await until(async () => (await count(store, "jobs")) === 1);
+        await dispatcher.stop();
+        expect((await store.jobs.get(timer.id)).name).toBe("after");
+      });
+      expect(unhandled).toEqual([]);
     });
 
     it("next() orders by when a timer can next fire: a live lease defers it to the lease's expiry", async () => {

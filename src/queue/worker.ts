@@ -7,6 +7,7 @@
 import { hostname } from "node:os";
 import type { StoreContext } from "../context.js";
 import { LeaseLostError, ValidationError } from "../errors.js";
+import { errorReporter } from "../logger.js";
 import { checkText } from "../payload.js";
 import { checkInteger, leaseLost } from "./checks.js";
 import { Completer } from "./completer.js";
@@ -92,17 +93,7 @@ export function startWorker(
   const fixedBatchSize =
     options.batchSize === undefined ? undefined : checkInteger(options.batchSize, "batchSize", 1, 1);
   const id = workerId ?? `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
-  const warn = (error: unknown) => context.logger.warn({ error: String(error) }, "flowstore worker");
-  const reportTo = options.onError ?? warn;
-  // An onError that throws must not turn into an unhandled rejection, which would end the process.
-  const onError = (error: unknown): void => {
-    try {
-      reportTo(error);
-    } catch (thrown) {
-      warn(error);
-      context.logger.warn({ error: String(thrown) }, "flowstore worker: onError threw");
-    }
-  };
+  const onError = errorReporter(context.logger, "flowstore worker", options.onError);
   const keepCompleted = options.keepCompleted === true;
   // Jobs held ahead, running ones included: batchSize if given; by default it grows while claims come
   // back full (a backlog) up to PREFETCH_MAX, and falls back as the queue drains.

@@ -8,6 +8,7 @@
 import type { SqlContext, StoreContext } from "../context.js";
 import { LeaseLostError, NotFoundError, ValidationError } from "../errors.js";
 import { isUuid, uuidv7 } from "../ids.js";
+import { errorReporter } from "../logger.js";
 import { checkText, toJson } from "../payload.js";
 import { checkInteger } from "../queue/checks.js";
 import { jobsChannel, wakeStatement } from "../queue/wake.js";
@@ -273,9 +274,7 @@ export class Timers {
     // A pass that fired `limit` timers goes again at once: with a limit of 0 it would never sleep.
     const limit = checkInteger(options.limit, "limit", 1, 500);
     const pollIntervalMs = checkInteger(options.pollIntervalMs, "pollIntervalMs", 1, 1_000);
-    const onError =
-      options.onError ??
-      ((error: unknown) => this.context.logger.warn({ error: String(error) }, "flowstore timers"));
+    const onError = errorReporter(this.context.logger, "flowstore timers", options.onError);
     let stopping = options.signal?.aborted === true;
     let wake: (() => void) | undefined;
     let stuck = false;
