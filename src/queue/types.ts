@@ -25,7 +25,8 @@ export interface EnqueueJob {
   /**
    * With a key, when the job with it is running and none waits: "dedupe" (default) returns the running
    * job; "after" enqueues this one to run once the running job has left the queue for good (completed,
-   * dead or cancelled; a retry of it runs first). Never two jobs with one key run at once.
+   * dead or cancelled; a retry of it runs first). Never two jobs with one key run at once, except that
+   * cancelling the running one frees its key at once, though its handler may still be finishing.
    */
   whileRunning?: "dedupe" | "after";
   executionId?: string;
