@@ -248,7 +248,13 @@ forEachDriver((driver) => {
     it("refuses values PostgreSQL's JSON cannot hold instead of changing them", async () => {
       const items = fresh();
       await expect(items.put(["a"], "k", { text: "nul\u0000" })).rejects.toThrow(/NUL/);
+      await expect(items.put(["a"], "k", { text: "half \ud800" })).rejects.toThrow(/lone surrogate/);
+      await expect(items.put(["a"], "k", { "key \udfff": 1 })).rejects.toThrow(/lone surrogate/);
       expect(await items.get(["a"], "k")).toBeNull();
+      // Text that only looks like those escapes once written as JSON is kept as it is.
+      const lookalikes = { text: "\\u0000 and \\ud800", pair: "\ud83d\ude00" };
+      await items.put(["a"], "k", lookalikes);
+      expect((await items.get(["a"], "k"))?.value).toEqual(lookalikes);
     });
 
     it("lists namespaces by prefix, suffix and wildcard, cut to maxDepth, a page at a time", async () => {
