@@ -29,6 +29,20 @@ export function hasLoneSurrogate(text: string): boolean {
   return LONE_SURROGATE.test(text);
 }
 
+/**
+ * An escape JSON.stringify writes for a NUL or a lone surrogate, both of which jsonb refuses (a pair it
+ * writes as the character itself). After an odd run of backslashes it is text: an escaped backslash,
+ * then "u0000".
+ */
+const REFUSED_ESCAPE = /(?<!\\)(?:\\\\)*\\u(0000|d[89a-f][0-9a-f]{2})/i;
+
+/** What in JSON.stringify's output jsonb would refuse: a NUL, a lone surrogate, or nothing. */
+export function jsonbRefuses(json: string): "NUL" | "lone surrogate" | undefined {
+  const found = REFUSED_ESCAPE.exec(json);
+  if (!found) return undefined;
+  return found[1] === "0000" ? "NUL" : "lone surrogate";
+}
+
 /** The reason `text` cannot be stored as PostgreSQL text, if any. */
 function badCharacter(text: string, loneSurrogates: "refuse" | "escape" = "refuse"): string | undefined {
   if (text.includes("\u0000")) return "a NUL character";

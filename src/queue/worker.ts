@@ -219,9 +219,10 @@ export function startWorker(
     const starting: Held[] = [];
     const lapsed: LeasedJob[] = [];
     let last: Buffered | undefined;
+    const now = Date.now();
     while (!stopping && running.size < concurrency && buffered.length) {
       const next = buffered.shift() as Buffered;
-      if (next.reservedUntil - Date.now() < startMarginMs) {
+      if (next.reservedUntil - now < startMarginMs) {
         lapsed.push(next.job);
         holding.delete(next.job.id);
         continue;

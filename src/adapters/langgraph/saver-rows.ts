@@ -13,6 +13,7 @@ import {
   WRITES_IDX_MAP,
   writesSortKey,
 } from "@langchain/langgraph-checkpoint";
+import { jsonbRefuses } from "../../payload.js";
 import { requiredText } from "./names.js";
 
 /** A checkpoint as stored: everything but its channel values. */
@@ -155,12 +156,6 @@ export async function dumpValues(
   };
 }
 
-/**
- * The escape of a NUL or of a surrogate in the JSON: jsonb holds neither NUL nor a lone surrogate (a
- * paired one is written as the character itself). A backslash before it may make it text instead, which
- * costs only the slow path below.
- */
-const UNHELD_ESCAPE = /\\u(?:0000|d[89a-f])/i;
 const LONE_SURROGATES = /[\uD800-\uDFFF]/gu;
 const decoder = new TextDecoder();
 
@@ -180,7 +175,7 @@ export async function dumpMetadata(
   const [type, bytes] = await serde.dumpsTyped(metadata);
   if (type !== "json") return { json: "{}", type, bytes };
   const json = decoder.decode(bytes);
-  if (!UNHELD_ESCAPE.test(json)) return { json, type: null, bytes: null };
+  if (!jsonbRefuses(json)) return { json, type: null, bytes: null };
   const held = JSON.stringify(JSON.parse(json), function (this: unknown, _key, value: unknown) {
     if (typeof value === "string") return heldText(value);
     if (value === null || typeof value !== "object" || Array.isArray(value)) return value;

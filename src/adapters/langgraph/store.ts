@@ -23,7 +23,7 @@ import {
   validateNamespace,
 } from "@langchain/langgraph-checkpoint";
 import type { Store } from "../../index.js";
-import { hasLoneSurrogate } from "../../payload.js";
+import { hasLoneSurrogate, jsonbRefuses } from "../../payload.js";
 import { checkScope, quotedSchema, requiredText } from "./names.js";
 import { filterConditions, getManySql, namespacesSql, type Param, putManySql } from "./store-sql.js";
 
@@ -43,11 +43,6 @@ interface ItemRow {
 }
 
 const SEPARATOR = ".";
-/**
- * An escape JSON.stringify writes for a NUL or a lone surrogate, which jsonb refuses (a pair it writes as
- * the character itself). After an odd run of backslashes it is text (an escaped backslash, then "u0000").
- */
-const UNHELD_ESCAPE = /(?<!\\)(?:\\\\)*\\u(0000|d[89a-f][0-9a-f]{2})/i;
 
 /**
  * As InMemoryStore checks every namespace an operation names (the root "langgraph" allowed), and also
@@ -77,9 +72,9 @@ function valueJson(value: unknown): string {
   if (typeof value !== "object" || value === null)
     throw new Error("an item's value must be an object, or null to delete");
   const json = JSON.stringify(value);
-  const unheld = UNHELD_ESCAPE.exec(json);
-  if (unheld?.[1] === "0000") throw new Error("an item's value cannot hold NUL (\\u0000) in a string");
-  if (unheld) throw new Error("an item's value cannot hold a lone surrogate (half of a UTF-16 pair)");
+  const refused = jsonbRefuses(json);
+  if (refused === "NUL") throw new Error("an item's value cannot hold NUL (\\u0000) in a string");
+  if (refused) throw new Error("an item's value cannot hold a lone surrogate (half of a UTF-16 pair)");
   return json;
 }
 
