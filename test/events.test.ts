@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import { ConflictError, type HistoryEvent, NotFoundError, uuidv7, ValidationError } from "../src/index.js";
 import { isHistoryRead, refused, runs } from "./event-fixtures.js";
 import { forEachDriver } from "./harness.js";
-import { statementLog, until, waitingOnLocks } from "./waiting.js";
+import { nextMillisecond, statementLog, until, waitingOnLocks } from "./waiting.js";
 
 async function all<T>(fetch: (cursor?: string) => Promise<{ items: T[]; nextCursor: string | null }>) {
   const items: T[] = [];
@@ -138,7 +138,11 @@ forEachDriver((driver) => {
         { type: "other", correlationId: "hook-2" },
         { type: "hook_received", correlationId: "hook-1", payload: { n: 1 } },
       ]);
+      // Across executions, events are ordered by their time. PGlite's clock counts whole
+      // milliseconds, so each of these appends waits for the next one to be told apart.
+      await nextMillisecond();
       await store.events.append(b, { type: "hook_received", correlationId: "hook-1", payload: { n: 2 } });
+      await nextMillisecond();
       await store.events.append(a, { type: "hook_disposed", correlationId: "hook-1" });
       const across = await all((cursor) => store.events.byCorrelation("hook-1", { limit: 1, cursor }));
       expect(across.map((e) => [e.executionId, e.sequence])).toEqual([

@@ -5,6 +5,15 @@
 
 import type { Logger, Store } from "../src/index.js";
 
+/**
+ * Resolves once the wall clock has moved to a later millisecond. PGlite's clock counts whole
+ * milliseconds, so rows ordered by the time they were written need this between them to be told apart.
+ */
+export async function nextMillisecond(): Promise<void> {
+  const start = Date.now();
+  while (Date.now() <= start) await new Promise((resolve) => setTimeout(resolve, 1));
+}
+
 /** Resolves when `check` returns true, polling every 20 ms; fails after `timeoutMs`. */
 export async function until(check: () => Promise<boolean> | boolean, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -163,6 +163,8 @@ export class Events {
   /**
    * The events with this correlation id, of every execution or of one, oldest first (by time of
    * append, then execution and sequence) or newest first with `order: "desc"`, a page at a time.
+   * The time is the server's clock: PGlite's counts whole milliseconds, so events of two
+   * executions appended within one millisecond there come in execution order.
    */
   async byCorrelation(
     correlationId: string,
