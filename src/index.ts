@@ -75,6 +75,7 @@ export {
   type StartExecution,
 } from "./repositories/execution-types.js";
 export { Executions } from "./repositories/executions.js";
+export type { AppendOption, WithHistory } from "./repositories/history-writes.js";
 export type { PageOptions } from "./repositories/key-cursor.js";
 export { KeyValue } from "./repositories/kv.js";
 export type {

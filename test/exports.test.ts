@@ -76,6 +76,7 @@ const entryPoints: readonly EntryPoint[] = [
     ],
     all: [
       "AddCorrelationOptions",
+      "AppendOption",
       "AppendOptions",
       "BlobBackend",
       "BlobContent",
@@ -210,6 +211,7 @@ const entryPoints: readonly EntryPoint[] = [
       "Transaction",
       "TransactionOptions",
       "ValidationError",
+      "WithHistory",
       "consoleLogger",
       "eventsChannel",
       "isUuid",

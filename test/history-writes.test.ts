@@ -4,8 +4,9 @@
  * `expectedStatus` makes an update compare-and-set on the status.
  */
 import { describe, expect, it } from "vitest";
-import { ConflictError, NotFoundError, type Store, uuidv7 } from "../src/index.js";
+import { ConflictError, NotFoundError, type Store, uuidv7, ValidationError } from "../src/index.js";
 import { forEachDriver } from "./harness.js";
+import { until, waitingOnLocks } from "./waiting.js";
 
 async function run(store: Store) {
   const { execution } = await store.executions.start({ name: "order", status: "running" });
@@ -149,5 +150,104 @@ forEachDriver((driver) => {
         NotFoundError,
       );
     });
+
+    it("with historyAfter, a write returns the history after that number, its own events last", async () => {
+      const store = await driver.open();
+      const e = await run(store);
+      const task = await store.tasks.create(
+        { executionId: e.id, taskId: "t", status: "running" },
+        { append: [{ type: "created" }, { type: "started", payload: { n: 1 } }], historyAfter: 0 },
+      );
+      expect(task.history?.map((h) => `${h.sequence}:${h.type}`)).toEqual(["1:created", "2:started"]);
+      await store.events.append(e.id, [{ type: "other" }, { type: "more", payload: new Uint8Array([7]) }]);
+      const done = await store.tasks.update(
+        task.taskExecId,
+        { status: "completed" },
+        { append: { type: "completed", correlationId: "t" }, historyAfter: 1 },
+      );
+      expect(done.appended?.map((h) => h.sequence)).toEqual([5]);
+      expect(done.history?.map((h) => `${h.sequence}:${h.type}`)).toEqual([
+        "2:started",
+        "3:other",
+        "4:more",
+        "5:completed",
+      ]);
+      // Read back as events.list reads them: the same payloads, bytes included.
+      expect(done.history).toEqual((await store.events.list(e.id, { afterSequence: 1 })).items);
+      // Without historyAfter there is no history.
+      const plain = await store.executions.complete(e.id, null, { append: { type: "run_completed" } });
+      expect(plain).not.toHaveProperty("history");
+    });
+
+    it("leaves the history out past 1,000 events before its own, and refuses a bad historyAfter", async () => {
+      const store = await driver.open();
+      const e = await run(store);
+      await store.events.append(
+        e.id,
+        Array.from({ length: 1000 }, () => ({ type: "x" })),
+      );
+      await store.events.append(e.id, { type: "y" });
+      const task = await store.tasks.create({ executionId: e.id, taskId: "t", status: "running" });
+      const far = await store.tasks.update(
+        task.taskExecId,
+        { agentId: "a" },
+        { append: { type: "z" }, historyAfter: 0 },
+      );
+      expect(far.appended?.map((h) => h.sequence)).toEqual([1002]);
+      expect(far).not.toHaveProperty("history");
+      const near = await store.tasks.update(
+        task.taskExecId,
+        { agentId: "b" },
+        { append: { type: "z" }, historyAfter: 2 },
+      );
+      // 1,000 before its own: still there.
+      expect(near.history?.map((h) => h.sequence)).toEqual(Array.from({ length: 1001 }, (_, i) => i + 3));
+      for (const bad of [-1, 1.5, Number.NaN, "3"]) {
+        await expect(
+          store.tasks.update(
+            task.taskExecId,
+            { agentId: "c" },
+            { append: { type: "never" }, historyAfter: bad as number },
+          ),
+        ).rejects.toBeInstanceOf(ValidationError);
+      }
+      expect((await store.tasks.get(task.taskExecId)).agentId).toBe("b");
+      expect((await store.events.list(e.id, { afterSequence: 1002 })).items.map((h) => h.type)).toEqual([
+        "z",
+      ]);
+    });
+
+    it.runIf(driver.concurrent)(
+      "the history a write returns has the append that committed while it waited",
+      async () => {
+        const store = await driver.open();
+        const e = await run(store);
+        const task = await store.tasks.create(
+          { executionId: e.id, taskId: "t", status: "running" },
+          { append: { type: "created" } },
+        );
+        let release = () => {};
+        const held = new Promise<void>((resolve) => {
+          release = resolve;
+        });
+        // An append that holds the history's head row until released: the write below waits for it,
+        // and its own statement began before that append committed.
+        const other = store.transaction(async (tx) => {
+          await tx.events.append(e.id, { type: "meanwhile" });
+          await held;
+        });
+        await until(async () => (await store.events.list(e.id)).items.length === 1);
+        const write = store.tasks.update(
+          task.taskExecId,
+          { status: "completed" },
+          { append: { type: "completed" }, historyAfter: 1 },
+        );
+        await until(async () => (await waitingOnLocks(store)) === 1);
+        release();
+        await other;
+        const done = await write;
+        expect(done.history?.map((h) => `${h.sequence}:${h.type}`)).toEqual(["2:meanwhile", "3:completed"]);
+      },
+    );
   });
 });

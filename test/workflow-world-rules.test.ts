@@ -154,6 +154,63 @@ forEachDriver((driver) => {
       ]);
     });
 
+    it("a step that never started takes no start or outcome once its run ended, and nothing is written", async () => {
+      const store = await driver.open();
+      const w = createWorld({ store });
+      const rowsOf = async (runId: string) => ({
+        tasks: (
+          await store.query(
+            `select task_id, status, version, output, error, completed_at from "${store.schema}".tasks
+              order by task_id`,
+          )
+        ).rows,
+        history: (await w.events.list({ runId, pagination: { limit: 100 } })).data,
+      });
+      const ends = [
+        { eventType: "run_cancelled" },
+        { eventType: "run_completed", eventData: { output: bytes() } },
+        { eventType: "run_failed", eventData: { error: bytes() } },
+      ];
+      for (const end of ends) {
+        const runId = newRunId();
+        await w.events.create(runId, created());
+        await w.events.create(runId, { eventType: "run_started" });
+        for (const id of ["never", "ran"]) {
+          await w.events.create(runId, {
+            eventType: "step_created",
+            correlationId: id,
+            eventData: { stepName: "n", input: bytes(1) },
+          });
+        }
+        await w.events.create(runId, { eventType: "step_started", correlationId: "ran" });
+        await w.events.create(runId, end as never);
+        const before = await rowsOf(runId);
+        const late = [
+          { eventType: "step_completed", correlationId: "never", eventData: { result: bytes(2) } },
+          { eventType: "step_failed", correlationId: "never", eventData: { error: bytes(3) } },
+          { eventType: "step_started", correlationId: "never" },
+        ];
+        for (const request of late) {
+          const refused = await rejection(w.events.create(runId, request as never));
+          expect(refused.name, `${request.eventType} after ${end.eventType}`).toBe("RunExpiredError");
+        }
+        expect(await rowsOf(runId)).toEqual(before);
+        // A step that was running when its run ended still takes its outcome.
+        const done = { eventType: "step_completed", correlationId: "ran", eventData: { result: bytes(4) } };
+        expect((await w.events.create(runId, done as never)).step?.status).toBe("completed");
+      }
+      // While the run is live, a step may fail before it starts (the runtime does so for a step it cannot run).
+      const live = newRunId();
+      await w.events.create(live, created());
+      await w.events.create(live, {
+        eventType: "step_created",
+        correlationId: "s",
+        eventData: { stepName: "n", input: bytes(1) },
+      });
+      const failed = { eventType: "step_failed", correlationId: "s", eventData: { error: bytes(5) } };
+      expect((await w.events.create(live, failed as never)).step?.status).toBe("failed");
+    });
+
     it("a hook token is held by one live run: another gets hook_conflict; it is free once disposed", async () => {
       const w = await world();
       const [a, b] = [newRunId(), newRunId()];

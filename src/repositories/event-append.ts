@@ -150,12 +150,40 @@ export function writeAndAppendStatement(
   write: string,
   executionId: string,
   writeParameters: number,
+  withHistory = false,
 ): string {
   return `with written as (${write}),
     target as (select ${executionId} as execution_id from written),
-    ${appendCtes(q, writeParameters - 1)}
+    ${appendCtes(q, writeParameters - 1)}${
+      withHistory
+        ? `,
+    ${earlierCte(q, writeParameters)}`
+        : ""
+    }
     select x.*, ${APPENDED_COLUMNS}
-      from written x cross join appended a cross join (select count(*) from woken) w order by a.seq`;
+      from written x
+      cross join ${withHistory ? "(select * from earlier union all select * from appended)" : "appended"} a
+      cross join (select count(*) from woken) w order by a.seq`;
+}
+
+/** The most events a write returns of the history before its own (see writeAndAppendStatement). */
+export const MAX_EARLIER_EVENTS = MAX_APPEND_EVENTS;
+
+/**
+ * The CTE `earlier`: the history after the sequence number in parameter $`writeParameters + 8`, up to
+ * the events this statement appends (which its snapshot cannot see), when there are at most
+ * MAX_EARLIER_EVENTS of them. The snapshot is the statement's own: an append that committed while this
+ * one waited for the head row is missing from it, which the caller tells by a gap in the numbers.
+ */
+function earlierCte(q: string, writeParameters: number): string {
+  const count = `$${writeParameters + 1}::bigint`;
+  const after = `$${writeParameters + 8}::bigint`;
+  return `earlier as (
+      select ${EVENT_COLUMN_NAMES.map((column) => `e.${column}`).join(", ")}
+        from head join ${q}.events e on e.execution_id = head.execution_id
+       where e.seq > ${after} and e.seq <= head.last_seq - ${count}
+         and head.last_seq - ${count} - ${after} <= ${MAX_EARLIER_EVENTS}
+    )`;
 }
 
 /** Splits the rows of writeAndAppendStatement into the written row and the events appended. */

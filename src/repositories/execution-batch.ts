@@ -32,6 +32,20 @@ export interface FinishInput {
   value: string | null;
 }
 
+/** A start as a batch's record carries it (see jsonb_to_recordset in the statements). */
+export function startRecord(i: StartInput): object {
+  return {
+    id: i.id,
+    name: i.name,
+    status: i.status,
+    input: i.input,
+    metadata: i.metadata,
+    idempotency_key: i.idempotencyKey,
+    parent_execution_id: i.parentExecutionId,
+    parent_task_id: i.parentTaskId,
+  };
+}
+
 export function startBatcher(context: StoreContext): WriteBatcher<StartInput, Execution> {
   return new WriteBatcher(
     (inputs) => sendStarts(context, inputs),
@@ -46,49 +60,20 @@ export function finishBatcher(context: StoreContext): WriteBatcher<FinishInput, 
   );
 }
 
-/**
- * One insert for the batch. Each run takes its name's newest active definition, or none when the name
- * is not registered; `on conflict do nothing` leaves out a run whose id or idempotency key is taken.
- */
+/** One insert for the batch (see startsInsert). */
 async function sendStarts(
   context: StoreContext,
   inputs: StartInput[],
 ): Promise<Array<Execution | undefined>> {
   const q = context.q;
   const { rows } = await context.db.query<Execution>(
-    `insert into ${q}.executions
-        (id, definition_id, name, status, input, metadata, idempotency_key, parent_execution_id, parent_task_id,
-         started_at)
-      select i.id, d.id, i.name, i.status, i.input::jsonb, i.metadata::jsonb, i.idempotency_key,
-             i.parent_execution_id, i.parent_task_id, case when i.status = 'running' then now() end
-        from jsonb_to_recordset($1::jsonb)
-               as i(id uuid, name text, status text, input text, metadata text, idempotency_key text,
-                    parent_execution_id uuid, parent_task_id uuid)
-        cross join lateral (
-          select (select id from ${q}.definitions where name = i.name and status = 'active'
-                   order by version desc limit 1) as id,
-                 -- As a probe with a limit, not exists(): a cached plan may hash a whole table for that.
-                 (select true from ${q}.definitions where name = i.name limit 1) as registered
-        ) d
-       where d.id is not null or d.registered is null
-       -- Keys in one order in every batch: two batches that share keys wait instead of deadlocking.
-       order by i.idempotency_key, i.id
-      on conflict do nothing
-      returning ${COLUMNS}`,
-    [
-      recordsJson(
-        inputs.map((i) => ({
-          id: i.id,
-          name: i.name,
-          status: i.status,
-          input: i.input,
-          metadata: i.metadata,
-          idempotency_key: i.idempotencyKey,
-          parent_execution_id: i.parentExecutionId,
-          parent_task_id: i.parentTaskId,
-        })),
-      ),
-    ],
+    startsInsert(
+      q,
+      `jsonb_to_recordset($1::jsonb)
+         as i(id uuid, name text, status text, input text, metadata text, idempotency_key text,
+              parent_execution_id uuid, parent_task_id uuid)`,
+    ),
+    [recordsJson(inputs.map(startRecord))],
     { prepare: true },
   );
   return inRequestOrder(inputs, rows);
@@ -136,4 +121,29 @@ async function sendFinishes(
 function inRequestOrder(inputs: Array<{ id: string }>, rows: Execution[]): Array<Execution | undefined> {
   const byId = new Map(rows.map((row) => [row.id, row]));
   return inputs.map((input) => byId.get(input.id));
+}
+
+/**
+ * The insert of a batch of starts read from `source` (as `i`, with startRecord's columns). Each run
+ * takes its name's newest active definition, or none when the name is not registered; `on conflict do
+ * nothing` leaves out a run whose id or idempotency key is taken.
+ */
+export function startsInsert(q: string, source: string): string {
+  return `insert into ${q}.executions
+        (id, definition_id, name, status, input, metadata, idempotency_key, parent_execution_id, parent_task_id,
+         started_at)
+      select i.id, d.id, i.name, i.status, i.input::jsonb, i.metadata::jsonb, i.idempotency_key,
+             i.parent_execution_id, i.parent_task_id, case when i.status = 'running' then now() end
+        from ${source}
+        cross join lateral (
+          select (select id from ${q}.definitions where name = i.name and status = 'active'
+                   order by version desc limit 1) as id,
+                 -- As a probe with a limit, not exists(): a cached plan may hash a whole table for that.
+                 (select true from ${q}.definitions where name = i.name limit 1) as registered
+        ) d
+       where d.id is not null or d.registered is null
+       -- Keys in one order in every batch: two batches that share keys wait instead of deadlocking.
+       order by i.idempotency_key, i.id
+      on conflict do nothing
+      returning ${COLUMNS}`;
 }

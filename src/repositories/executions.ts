@@ -8,6 +8,7 @@ import { ConflictError, NotFoundError } from "../errors.js";
 import { checkText, toJsonOrNull } from "../payload.js";
 import type { HistoryEvent } from "./event-types.js";
 import { type FinishInput, finishBatcher, type StartInput, startBatcher } from "./execution-batch.js";
+import { type ChangeInput, ExecutionHistoryBatches } from "./execution-history-batch.js";
 import {
   COLUMNS,
   checkRecordNames,
@@ -53,9 +54,17 @@ export class Executions {
 
   constructor(protected readonly context: StoreContext) {}
 
+  private history?: ExecutionHistoryBatches;
+
   /** Outside a transaction, a plain write shares a statement and a commit with those made at the same time. */
   private batches(options: AppendOption): boolean {
     return options.append === undefined && !this.context.db.inTransaction;
+  }
+
+  /** Outside a transaction, a write that appends to the history shares one too (its batches). */
+  private get historyBatches(): ExecutionHistoryBatches {
+    this.history ??= new ExecutionHistoryBatches(this.context);
+    return this.history;
   }
 
   private get q(): string {
@@ -95,9 +104,8 @@ export class Executions {
       : await resolveWorkflow(this.context, input);
     // Outside a transaction a start by name goes in a batch; it is written alone only when the batch
     // wrote nothing for it (a taken key, a name with no active version).
-    if (byName && name !== null && this.batches(options)) {
-      this.starts ??= startBatcher(this.context);
-      const row = await this.starts.write({
+    if (byName && name !== null) {
+      const start: StartInput = {
         id,
         name,
         status,
@@ -106,8 +114,17 @@ export class Executions {
         idempotencyKey: key,
         parentExecutionId,
         parentTaskId,
-      });
-      if (row) return { execution: row, created: true };
+      };
+      if (this.batches(options)) {
+        this.starts ??= startBatcher(this.context);
+        const row = await this.starts.write(start);
+        if (row) return { execution: row, created: true };
+      }
+      const row = await this.historyBatches.start(start, options);
+      if (row) {
+        const { appended, history: _, ...execution } = row;
+        return { execution, created: true, appended: appended ?? [] };
+      }
     }
     const values = [id, definitionId, status, payload, metadata, key, parentExecutionId, parentTaskId, name];
     const definition = byName
@@ -129,11 +146,11 @@ export class Executions {
     // A racing start with the same key waits for the first to commit, then inserts nothing and reads
     // the winner. Only if that row vanished in between (deleted) is the insert tried again.
     for (let attempt = 0; attempt < 3; attempt++) {
-      const row = await writeOne<Execution>(this.context, sql, values, "id", options.append).catch(
+      const row = await writeOne<Execution>(this.context, sql, values, "id", options).catch(
         (error: unknown) => rethrowMissingDefinition(error, `definition ${definitionId} not found`),
       );
       if (row) {
-        const { appended, ...execution } = row;
+        const { appended, history: _, ...execution } = row;
         return appended ? { execution, created: true, appended } : { execution, created: true };
       }
       const existing = key === null ? null : await this.findByIdempotencyKey(key);
@@ -192,6 +209,18 @@ export class Executions {
         ? null
         : checkOneOrMany(options.expectedStatus, RUN_STATUSES, "expectedStatus");
     const has = (field: keyof ExecutionPatch) => Object.hasOwn(patch, field) && patch[field] !== undefined;
+    const change: ChangeInput = {
+      id,
+      expectedVersion: expected,
+      status,
+      metadata: this.metadata(patch.metadata),
+      expectedStatus: statuses,
+    };
+    for (const field of ["input", "output", "error", "state"] as const) {
+      if (has(field)) change[field] = this.json(patch[field], field);
+    }
+    const batched = await this.historyBatches.change(change, options);
+    if (batched) return batched;
     const row = await writeOne<Execution>(
       this.context,
       `update ${this.q}.executions set
@@ -215,18 +244,18 @@ export class Executions {
         expected,
         status,
         has("input"),
-        this.json(patch.input, "input"),
+        change.input ?? null,
         has("output"),
-        this.json(patch.output, "output"),
+        change.output ?? null,
         has("error"),
-        this.json(patch.error, "error"),
+        change.error ?? null,
         has("state"),
-        this.json(patch.state, "state"),
-        this.metadata(patch.metadata),
+        change.state ?? null,
+        change.metadata,
         statuses,
       ],
       "id",
-      options.append,
+      options,
     );
     return row ?? explainMiss(this.context, id, expected, status, statuses);
   }
@@ -293,6 +322,11 @@ export class Executions {
       const row = await this.finishes.write({ id, expectedVersion: expected, status, value });
       if (row) return row;
     }
+    const batched = await this.historyBatches.finish(
+      { id, expectedVersion: expected, status, value },
+      options,
+    );
+    if (batched) return batched;
     const row = await writeOne<Execution>(
       this.context,
       `update ${this.q}.executions
@@ -301,7 +335,7 @@ export class Executions {
        returning ${COLUMNS}`,
       [id, expected, status, value],
       "id",
-      options.append,
+      options,
     );
     return row ?? explainMiss(this.context, id, expected, status);
   }

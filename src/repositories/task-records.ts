@@ -167,13 +167,19 @@ const PATCH_FIELDS: Record<
 
 /**
  * Checks a patch and returns the assignments for the fields it gives (an undefined field is left
- * out), pushing their values onto `values`. A field update cannot change is refused.
+ * out) with each one's column and SQL type (what a batch of updates of that shape is made of),
+ * pushing their values onto `values`. A field update cannot change is refused.
  */
-export function patchAssignments(patch: unknown, values: unknown[], limits: PayloadLimits): string[] {
+export function patchAssignments(
+  patch: unknown,
+  values: unknown[],
+  limits: PayloadLimits,
+): { assignments: string[]; fields: Array<[column: string, type: string]> } {
   if (typeof patch !== "object" || patch === null || Array.isArray(patch)) {
     throw new ValidationError("the patch must be an object of the fields to change", { field: "patch" });
   }
   const assignments: string[] = [];
+  const fields: Array<[column: string, type: string]> = [];
   for (const [field, value] of Object.entries(patch)) {
     if (value === undefined) continue;
     const spec = Object.hasOwn(PATCH_FIELDS, field) ? PATCH_FIELDS[field as keyof TaskPatch] : undefined;
@@ -186,6 +192,7 @@ export function patchAssignments(patch: unknown, values: unknown[], limits: Payl
     const [column, type, check] = spec;
     values.push(check(value, limits));
     assignments.push(`${column} = $${values.length}::${type}`);
+    fields.push([column, type]);
   }
-  return assignments;
+  return { assignments, fields };
 }

@@ -107,6 +107,8 @@ export interface TaskFilter {
   toolId?: string;
   parentId?: string;
   executionType?: string;
+  /** "asc" (the default): oldest first; "desc": newest first. A cursor goes on in its page's order. */
+  order?: "asc" | "desc";
   /** Default 100. */
   limit?: number;
   cursor?: string | null;

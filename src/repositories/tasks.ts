@@ -7,10 +7,12 @@ import type { SqlContext, StoreContext } from "../context.js";
 import { ConflictError, NotFoundError, ValidationError } from "../errors.js";
 import { checkText } from "../payload.js";
 import { explainMiss, type MissedRow } from "./execution-records.js";
+import { type BatchWritten, inBatch } from "./history-batch.js";
 import { type AppendOption, type WithHistory, writeOne } from "./history-writes.js";
 import {
   checkId,
   checkLimit,
+  checkOneOf,
   checkOneOrMany,
   optionalId,
   optionalVersion,
@@ -18,6 +20,7 @@ import {
 } from "./input.js";
 import { CURSOR_AT, decodeCursor, type Page, toPage } from "./keyset.js";
 import { countsByStatus, RUN_STATUSES } from "./run-status.js";
+import { changeBatcher, createBatcher, type TaskChange, type TaskCreate } from "./task-batch.js";
 import {
   COLUMNS,
   type Columns,
@@ -36,6 +39,7 @@ import type {
   TaskRecord,
   TaskWriteOptions,
 } from "./task-types.js";
+import type { WriteBatcher } from "./write-batch.js";
 
 /** A checked batch of task records, one array per column. */
 interface Batch {
@@ -48,6 +52,10 @@ interface Batch {
 const TASK_ROW: MissedRow = { table: "tasks", key: "task_exec_id", noun: "task" };
 
 export class Tasks {
+  // Made when first used: a transaction's repositories never batch.
+  private creates?: WriteBatcher<TaskCreate, BatchWritten<Task>>;
+  private readonly changes = new Map<string, WriteBatcher<TaskChange, BatchWritten<Task>>>();
+
   constructor(protected readonly context: StoreContext) {}
 
   private get q(): string {
@@ -71,12 +79,19 @@ export class Tasks {
   async create(task: TaskRecord, options: AppendOption = {}): Promise<WithHistory<Task>> {
     const { columns, executionIds, parentIds } = this.records([task]);
     const values = [...Object.values(columns).map((column) => column[0]), executionIds[0], parentIds[0]];
+    // Outside a transaction, a write that appends shares a statement and a commit (task-batch.ts).
+    const batched = await inBatch(this.context, options, (events) => {
+      this.creates ??= createBatcher(this.context);
+      const executionId = executionIds[0] as string;
+      return this.creates.write({ values, executionId, parentId: parentIds[0] ?? null, ...events });
+    });
+    if (batched) return batched;
     const row = await writeOne<Task>(
       this.context,
       createTaskStatement(this.q),
       values,
       '"executionId"',
-      options.append,
+      options,
     );
     if (row) return row;
     const { rows } = await this.context.db.query<{ status: string | null; taken: boolean }>(
@@ -135,7 +150,25 @@ export class Tasks {
         ? null
         : checkOneOrMany(options.expectedStatus, RUN_STATUSES, "expectedStatus");
     const values: unknown[] = [taskExecId, expected, statuses];
-    const assignments = patchAssignments(patch, values, this.context.limits);
+    const { assignments, fields } = patchAssignments(patch, values, this.context.limits);
+    const batched =
+      assignments.length > 0 &&
+      (await inBatch(this.context, options, (events) => {
+        const key = fields.map((field) => field.join(" ")).join(",");
+        let batcher = this.changes.get(key);
+        if (!batcher) {
+          batcher = changeBatcher(this.context, fields);
+          this.changes.set(key, batcher);
+        }
+        return batcher.write({
+          taskExecId,
+          expectedVersion: expected,
+          expectedStatus: statuses,
+          values: values.slice(3),
+          ...events,
+        });
+      }));
+    if (batched) return batched;
     const row = await writeOne<Task>(
       this.context,
       `update ${this.q}.tasks
@@ -144,7 +177,7 @@ export class Tasks {
        returning ${COLUMNS}`,
       values,
       '"executionId"',
-      options.append,
+      options,
     );
     return row ?? explainMiss(this.context, taskExecId, expected, patch.status ?? null, statuses, TASK_ROW);
   }
@@ -171,9 +204,10 @@ export class Tasks {
     return rows[0];
   }
 
-  /** Oldest first, keyset-paginated. */
+  /** Oldest first (newest first with order "desc"), keyset-paginated. */
   async list(filter: TaskFilter = {}): Promise<Page<Task>> {
     const limit = checkLimit(filter.limit, 100);
+    const order = checkOneOf(filter.order ?? "asc", ["asc", "desc"], "order");
     const values: unknown[] = [];
     const conditions: string[] = [];
     const add = (condition: (n: string) => string, value: unknown) => {
@@ -194,14 +228,14 @@ export class Tasks {
       const { at, id } = decodeCursor(filter.cursor);
       values.push(at, id);
       conditions.push(
-        `(created_at, task_exec_id) > ($${values.length - 1}::timestamptz, $${values.length}::uuid)`,
+        `(created_at, task_exec_id) ${order === "asc" ? ">" : "<"} ($${values.length - 1}::timestamptz, $${values.length}::uuid)`,
       );
     }
     values.push(limit + 1);
     const { rows } = await this.context.db.query<Task & { cursor_at?: string }>(
       `select ${COLUMNS}, ${CURSOR_AT} as cursor_at from ${this.q}.tasks
        ${conditions.length ? `where ${conditions.join(" and ")}` : ""}
-       order by created_at, task_exec_id
+       order by created_at ${order}, task_exec_id ${order}
        limit $${values.length}`,
       values,
     );

@@ -15,6 +15,7 @@ import {
   type TaskPatch,
   type TaskRecord,
   type TaskStatus,
+  type WithHistory,
 } from "../../index.js";
 import { toStep, toWait } from "./entities.js";
 import {
@@ -71,8 +72,8 @@ async function updateTask(
   taskExecId: string,
   what: string,
   patch: TaskPatch,
-  options: { expectedStatus?: TaskStatus[]; expectedVersion?: number },
-): Promise<{ task: Task; event: Event }> {
+  options: { expectedStatus?: TaskStatus[]; expectedVersion?: number; historyAfter?: number },
+): Promise<{ task: WithHistory<Task>; event: Event }> {
   try {
     const task = await write.scope.tasks.update(taskExecId, patch, {
       ...options,
@@ -90,6 +91,53 @@ async function updateTask(
     }
     throw error;
   }
+}
+
+/**
+ * The step, if it may still change: not finished (else EntityConflictError, "someone else finished
+ * it"), and running or of a run that has not ended (else RunExpiredError, which the runtime reads as
+ * "the run is gone"). A running step may still finish after its run ended: it was under way. The run
+ * is read, not locked, so a run that ends between this read and the caller's write leaves the step's
+ * event just after its own end.
+ */
+async function changeableStep(write: Write, taskExecId: string): Promise<Task> {
+  let current: Task;
+  try {
+    current = await write.scope.tasks.get(taskExecId);
+  } catch (error) {
+    if (error instanceof NotFoundError)
+      throw new WorkflowWorldError(`Step "${write.request.correlationId}" not found`, { status: 404 });
+    throw error;
+  }
+  if (isTerminal(current.status)) {
+    throw new EntityConflictError(`Cannot modify step in terminal state "${current.status}"`);
+  }
+  if (current.status !== "running") {
+    const run = await write.scope.executions.get(write.executionId);
+    if (isTerminal(run.status)) {
+      throw new RunExpiredError(`Cannot modify non-running step on run in terminal state "${run.status}"`);
+    }
+  }
+  return current;
+}
+
+/**
+ * step_completed and step_failed: a running step (the usual case) takes the outcome in one statement;
+ * any other is read first, so that one that never started is refused once its run ended.
+ */
+async function finishStep(
+  write: Write,
+  taskExecId: string,
+  patch: TaskPatch,
+  options: Omit<Parameters<typeof updateTask>[4], "expectedStatus"> = {},
+): ReturnType<typeof updateTask> {
+  try {
+    return await updateTask(write, taskExecId, "Step", patch, { ...options, expectedStatus: ["running"] });
+  } catch (error) {
+    if (!(error instanceof EntityConflictError)) throw error;
+  }
+  await changeableStep(write, taskExecId);
+  return updateTask(write, taskExecId, "Step", patch, { ...options, expectedStatus: UNFINISHED });
 }
 
 function stepTask(write: Write, stepName: unknown, input: unknown): Omit<TaskRecord, "executionId"> {
@@ -132,23 +180,7 @@ export async function stepStarted(write: Write): Promise<EventResult> {
   const taskExecId = taskExecIdOf(write.executionId, "step", stepId);
   // Read, then write at that version: a writer in between makes the write a conflict, and the
   // runtime tries again.
-  let current: Task;
-  try {
-    current = await write.scope.tasks.get(taskExecId);
-  } catch (error) {
-    if (error instanceof NotFoundError)
-      throw new WorkflowWorldError(`Step "${stepId}" not found`, { status: 404 });
-    throw error;
-  }
-  if (isTerminal(current.status)) {
-    throw new EntityConflictError(`Cannot modify step in terminal state "${current.status}"`);
-  }
-  if (current.status !== "running") {
-    const run = await write.scope.executions.get(write.executionId);
-    if (isTerminal(run.status)) {
-      throw new RunExpiredError(`Cannot modify non-running step on run in terminal state "${run.status}"`);
-    }
-  }
+  const current = await changeableStep(write, taskExecId);
   if (current.retryAt && current.retryAt.getTime() > now.getTime()) {
     throw new TooEarlyError(`Cannot start step "${stepId}": retryAfter timestamp has not been reached yet`, {
       retryAfter: Math.ceil((current.retryAt.getTime() - now.getTime()) / 1000),
@@ -164,7 +196,11 @@ export async function stepStarted(write: Write): Promise<EventResult> {
   return { event, step: toStep(task, write.resolveData) };
 }
 
-/** step_completed, step_failed and step_retrying: a step that is not finished takes the outcome. */
+/**
+ * step_completed, step_failed and step_retrying: a step that is not finished takes the outcome (one
+ * that never started, only while its run has not ended, except a retry, which the runtime does not
+ * expect to be refused so).
+ */
 export async function stepOutcome(write: Write, sinceCursor: string | undefined): Promise<EventResult> {
   const stepId = correlationOf(write);
   const data = write.request.eventData ?? {};
@@ -180,10 +216,19 @@ export async function stepOutcome(write: Write, sinceCursor: string | undefined)
             retryAt: data.retryAfter === undefined ? null : new Date(data.retryAfter as string | Date),
           };
   const taskExecId = taskExecIdOf(write.executionId, "step", stepId);
-  const { task, event } = await updateTask(write, taskExecId, "Step", patch, { expectedStatus: UNFINISHED });
-  const result: EventResult = { event, step: toStep(task, write.resolveData) };
+  // Asked for the run's events since a cursor, the write reads them in its own statement (the runtime
+  // then skips a list call), or, past a thousand, they are read apart a page at a time.
   const after = sequenceCursor(sinceCursor);
-  return after === undefined ? result : withEvents(write, result, after);
+  const reads = after === undefined ? {} : { historyAfter: after };
+  const { task, event } = await (write.request.eventType === "step_retrying"
+    ? updateTask(write, taskExecId, "Step", patch, { ...reads, expectedStatus: UNFINISHED })
+    : finishStep(write, taskExecId, patch, reads));
+  const result: EventResult = { event, step: toStep(task, write.resolveData) };
+  if (after === undefined) return result;
+  if (!task.history) return withEvents(write, result, after);
+  const last = task.history[task.history.length - 1];
+  const cursor = String(last ? last.sequence : after);
+  return { ...result, events: appendedEvents(write, task.history), cursor, hasMore: false };
 }
 
 export async function waitCreated(write: Write): Promise<EventResult> {
