@@ -13,7 +13,7 @@
 import { emptyCheckpoint, uuid6 } from "@langchain/langgraph-checkpoint";
 import { describe, expect, it } from "vitest";
 import { FlowstoreSaver, FlowstoreStore } from "../src/adapters/langgraph/index.js";
-import type { Logger } from "../src/index.js";
+import type { Logger, Store } from "../src/index.js";
 import { nodes, type PlanNode } from "./explain.js";
 import { forEachDriver } from "./harness.js";
 
@@ -57,6 +57,49 @@ forEachDriver((driver) => {
       await store.streams.read(run, "out");
       await store.signals.claim("plans-token", run);
       await store.signals.deliver("plans-token", { ok: true });
+
+      // Tasks that append to their run's history: made together (in batches) and alone, with the
+      // history since a number.
+      const owners = await Promise.all(
+        Array.from({ length: 4 }, () => store.executions.start({ name: "plans", status: "running" })),
+      );
+      const tasks = await Promise.all(
+        owners.map(({ execution }) =>
+          store.tasks.create(
+            { executionId: execution.id, taskId: "t", status: "running" },
+            { append: { type: "created" }, historyAfter: 0 },
+          ),
+        ),
+      );
+      await Promise.all(
+        tasks.map((task) =>
+          store.tasks.update(
+            task.taskExecId,
+            { status: "completed", output: 1 },
+            { expectedStatus: ["running"], append: { type: "completed" }, historyAfter: 0 },
+          ),
+        ),
+      );
+      await store.tasks.update(
+        tasks[0]?.taskExecId as string,
+        { agentId: "a" },
+        { append: { type: "noted" }, historyAfter: 1 },
+      );
+      const pending = await Promise.all(
+        Array.from({ length: 4 }, () => store.executions.start({ name: "plans" }, { append: { type: "c" } })),
+      );
+      await Promise.all(
+        pending.map(({ execution }) =>
+          store.executions.update(
+            execution.id,
+            { status: "running" },
+            { expectedStatus: "pending", append: { type: "s" }, historyAfter: 0 },
+          ),
+        ),
+      );
+      await Promise.all(
+        pending.map(({ execution }) => store.executions.complete(execution.id, 1, { append: { type: "d" } })),
+      );
 
       // The queue: enqueue, claims, heartbeats and completions, directly and through a worker.
       await store.jobs.enqueue([
@@ -107,6 +150,19 @@ forEachDriver((driver) => {
         }
       }
       expect(scans).toEqual([]);
+    });
+
+    it("run their generic plan from the first call on the store's own connections, unless it prepares none", async () => {
+      // Left to choose, the server planned the claim afresh at every call behind a million ready jobs of
+      // other queues (a custom plan looked cheaper there), which doubled the claim's time.
+      const setting = async (store: Store) =>
+        (await store.query<{ plan_cache_mode: string }>("show plan_cache_mode")).rows[0]?.plan_cache_mode;
+      const store = await driver.open({ pool: { max: 2 } });
+      expect(await Promise.all([setting(store), setting(store)])).toEqual([
+        "force_generic_plan",
+        "force_generic_plan",
+      ]);
+      expect(await setting(await driver.open({ preparedStatements: false }))).toBe("auto");
     });
 
     it("settle on their cached plan after the server's five first plans, batches of one or a few", async () => {

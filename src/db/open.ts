@@ -84,6 +84,19 @@ export async function openDriver(
  * Builds our pool. With sslmode=prefer (libpq's default) it tries TLS first and, if the server has
  * none, settles on a plain connection, as libpq does; node-postgres alone cannot fall back.
  */
+/**
+ * Every prepared statement's generic plan is an index probe (the prepared-plans test keeps it so), and
+ * planning costs more than running. Left to choose, the server planned the claim afresh at every call
+ * behind a million ready jobs of other queues, since a custom plan looked cheaper there: that doubled a
+ * claim's time. So the store's own connections ask for generic plans when they open, except where
+ * prepared statements are off (behind PgBouncer, which would refuse the startup option).
+ */
+function withGenericPlans(config: pg.PoolConfig, preparedStatements: boolean | undefined): pg.PoolConfig {
+  return preparedStatements === false
+    ? config
+    : { ...config, options: "-c plan_cache_mode=force_generic_plan" };
+}
+
 async function openPool(
   config: ConnectionConfig,
   poolOptions: ReturnType<typeof resolvePoolOptions>,
@@ -92,7 +105,7 @@ async function openPool(
   preparedStatements: boolean | undefined,
 ): Promise<NodePostgresDriver> {
   const build = (c: ConnectionConfig) =>
-    new NodePostgresDriver(new pg.Pool(c.toPgConfig(poolOptions)), {
+    new NodePostgresDriver(new pg.Pool(withGenericPlans(c.toPgConfig(poolOptions), preparedStatements)), {
       ownsPool: true,
       secrets: c.secrets(),
       description: String(c),
