@@ -93,6 +93,7 @@ export {
   type SignalClaimOptions,
   type SignalDeliverOptions,
   type SignalDelivery,
+  type SignalListOptions,
   Signals,
 } from "./repositories/signals.js";
 export {

@@ -179,6 +179,7 @@ const entryPoints: readonly EntryPoint[] = [
       "SignalClaimOptions",
       "SignalDeliverOptions",
       "SignalDelivery",
+      "SignalListOptions",
       "Signals",
       "SslMode",
       "StartExecution",

@@ -6,7 +6,7 @@
  */
 
 import type { SqlContext, StoreContext } from "../context.js";
-import { ConflictError, NotFoundError } from "../errors.js";
+import { ConflictError, NotFoundError, ValidationError } from "../errors.js";
 import { checkText } from "../payload.js";
 import {
   type AppendColumns,
@@ -56,6 +56,13 @@ export interface SignalDeliverOptions {
 
 export type SignalDelivery = { delivered: true; event: HistoryEvent } | { delivered: false };
 
+export interface SignalListOptions extends PageOptions {
+  /** Only the tokens this execution holds. */
+  executionId?: string;
+  /** "asc" (the default): oldest claim first; "desc": newest first. A cursor goes on in its page's order. */
+  order?: "asc" | "desc";
+}
+
 interface SignalRow {
   token: string;
   execution_id: string;
@@ -68,6 +75,20 @@ const COLUMNS = "s.token, s.execution_id, s.metadata, s.metadata_bytes, s.create
 const RETURNING = "token, execution_id, metadata, metadata_bytes, created_at";
 /** Rows of `s` whose holder (joined as `e`) has not finished. */
 const LIVE = `e.id = s.execution_id and e.status not in ${TERMINAL_SQL}`;
+
+/** A claim time as the database's microsecond text: a Date's milliseconds would skip or repeat rows. */
+const CLAIMED_AT = `to_char(s.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+
+/** Where a page in claim order goes on: after the holding claimed at `at` with `token`. */
+function claimKey(cursor: string): { at: string; token: string } {
+  try {
+    const [at, token] = JSON.parse(cursorKey(cursor) as string) as unknown[];
+    if (typeof at === "string" && /^\d{4}-\d\d-\d\dT[\d:.]+Z$/.test(at) && typeof token === "string") {
+      return { at, token };
+    }
+  } catch {}
+  throw new ValidationError("cursor is not one returned by a list call", { field: "cursor" });
+}
 
 function toSignal(row: SignalRow): Signal {
   return {
@@ -168,6 +189,38 @@ export class Signals {
       values,
     );
     return toPage(rows, limit, (row) => row.token, toSignal);
+  }
+
+  /**
+   * The live holdings of every execution (or of one, with `executionId`) in the order they were
+   * claimed: oldest first, or newest first with order "desc", a page at a time. A cursor holds the
+   * last holding's claim time and token, so a page goes on after it in the index signals_claimed
+   * without counting rows.
+   */
+  async listAll(options: SignalListOptions = {}): Promise<Page<Signal>> {
+    const order = checkOneOf(options.order ?? "asc", ["asc", "desc"], "order");
+    const limit = pageLimit(options.limit);
+    const values: unknown[] = [limit + 1];
+    // Only the conditions that apply are sent: "$n is null or ..." would keep the index from them.
+    const conditions: string[] = [];
+    if (options.executionId !== undefined) {
+      conditions.push(`s.execution_id = $${values.push(checkId(options.executionId, "executionId"))}`);
+    }
+    if (options.cursor !== undefined && options.cursor !== null) {
+      const { at, token } = claimKey(options.cursor);
+      const [a, t] = [values.push(at), values.push(token)];
+      conditions.push(
+        `(s.created_at, s.token) ${order === "asc" ? ">" : "<"} ($${a}::timestamptz, $${t}::text)`,
+      );
+    }
+    const { rows } = await this.context.db.query<SignalRow & { claimed_at: string }>(
+      `select ${COLUMNS}, ${CLAIMED_AT} as claimed_at
+         from ${this.q}.signals s join ${this.q}.executions e on ${LIVE}
+        ${conditions.length ? `where ${conditions.join(" and ")}` : ""}
+        order by s.created_at ${order}, s.token ${order} limit $1`,
+      values,
+    );
+    return toPage(rows, limit, (row) => JSON.stringify([row.claimed_at, row.token]), toSignal);
   }
 
   /**

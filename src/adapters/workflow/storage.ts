@@ -95,7 +95,7 @@ export function createSteps(ready: Promise<Store>): Storage["steps"] {
 
     async list(params: {
       runId: string;
-      pagination?: { limit?: number; cursor?: string };
+      pagination?: { limit?: number; cursor?: string; sortOrder?: "asc" | "desc" };
       resolveData?: ResolveData;
     }) {
       const executionId = executionIdOf(params.runId);
@@ -104,6 +104,8 @@ export function createSteps(ready: Promise<Store>): Storage["steps"] {
       const page = await store.tasks.list({
         executionId,
         executionType: "step",
+        // Newest first unless asked, as world-postgres lists steps (by their time-ordered ids).
+        order: params.pagination?.sortOrder ?? "desc",
         limit: limitOf(params.pagination, 20),
         cursor: params.pagination?.cursor ?? null,
       });
@@ -138,16 +140,17 @@ export function createHooks(ready: Promise<Store>, owner: HookOwner): Storage["h
 
     async list(params: {
       runId?: string;
-      pagination?: { limit?: number; cursor?: string };
+      pagination?: { limit?: number; cursor?: string; sortOrder?: "asc" | "desc" };
       resolveData?: ResolveData;
     }) {
-      if (params.runId === undefined) {
-        throw new WorkflowWorldError("this World lists the hooks of one run: pass a runId", { status: 400 });
-      }
-      const executionId = executionIdOf(params.runId);
-      if (!executionId) return { data: [], cursor: null, hasMore: false };
+      // Without a runId, the hooks of every run: the SDK's inspector and CLI list them so.
+      const executionId = params.runId === undefined ? null : executionIdOf(params.runId);
+      if (executionId === undefined) return { data: [], cursor: null, hasMore: false };
       const store = await ready;
-      const page = await store.signals.list(executionId, {
+      // Oldest first unless asked, as world-postgres orders its hooks (by their time-ordered ids).
+      const page = await store.signals.listAll({
+        ...(executionId === null ? {} : { executionId }),
+        order: params.pagination?.sortOrder ?? "asc",
         limit: limitOf(params.pagination, 100),
         cursor: params.pagination?.cursor ?? null,
       });
