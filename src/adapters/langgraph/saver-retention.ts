@@ -1,12 +1,21 @@
 /**
  * Retention of LangGraph checkpoints, so the tables stop growing with every step of every thread:
  * trim each thread to its newest checkpoints, and delete threads nobody has written to for a while.
- * Each batch of threads is one statement (its own short transaction); threads another pruner holds
- * are skipped, so several processes may prune at once.
+ * Each batch of threads is a short transaction that locks them, then deletes (see saver-sql.ts for
+ * why in two statements); threads a put or another pruner holds are skipped, so several processes may
+ * prune at once, and puts go on meanwhile.
  */
 
-import type { MaintenanceTask, Store } from "../../index.js";
-import { deleteThreadsSql, idleThreadsSql, keepLatestSql } from "./saver-sql.js";
+import { ValidationError } from "../../errors.js";
+import type { MaintenanceTask, Store, Transaction } from "../../index.js";
+import {
+  deleteThreadsSql,
+  keepLatestSql,
+  lockIdleThreadsSql,
+  lockScopeSql,
+  lockThreadSql,
+  lockTouchedThreadsSql,
+} from "./saver-sql.js";
 
 export interface CheckpointRetention {
   /**
@@ -53,14 +62,16 @@ const DEFAULT_BATCH = 100;
 export function checkRetention(options: CheckpointRetention): number {
   const { keepLatest, idleMs, batchSize = DEFAULT_BATCH } = options;
   if (keepLatest !== undefined && (!Number.isInteger(keepLatest) || keepLatest < 1)) {
-    throw new Error("keepLatest must be an integer of at least 1");
+    throw new ValidationError("keepLatest must be an integer of at least 1", { field: "keepLatest" });
   }
   if (idleMs !== undefined && (!Number.isFinite(idleMs) || idleMs < 0)) {
-    throw new Error("idleMs must be a number of milliseconds, 0 or more");
+    throw new ValidationError("idleMs must be a number of milliseconds, 0 or more", { field: "idleMs" });
   }
-  if (keepLatest === undefined && idleMs === undefined) throw new Error("give keepLatest, idleMs or both");
+  if (keepLatest === undefined && idleMs === undefined) {
+    throw new ValidationError("prune needs keepLatest, idleMs or both");
+  }
   if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000) {
-    throw new Error("batchSize must be an integer from 1 to 10,000");
+    throw new ValidationError("batchSize must be an integer from 1 to 10,000", { field: "batchSize" });
   }
   return batchSize;
 }
@@ -82,47 +93,80 @@ export async function pruneCheckpoints(
   };
   const stopped = () => options.signal?.aborted === true;
   if (options.idleMs !== undefined) {
-    const sql = deleteThreadsSql(q, idleThreadsSql(q));
+    const { idleMs } = options;
     while (!stopped()) {
-      const { rows } = await store.query<Counts>(sql, [scope, options.idleMs, batchSize]);
-      const counts = rows[0] as Counts;
+      const [seen, counts] = await inBatch(
+        store,
+        lockIdleThreadsSql(q),
+        [scope, idleMs, batchSize],
+        (tx, ids) => tx.query<Counts>(deleteThreadsSql(q), [scope, ids]),
+      );
       add(counts);
-      if ((counts.threads ?? 0) < batchSize) break;
+      if (seen.length < batchSize) break;
     }
   }
   if (options.keepLatest !== undefined) {
+    const { keepLatest } = options;
     const since = options.touchedSince ?? "-infinity";
     let after = "";
     while (!stopped()) {
-      const { rows } = await store.query<Counts & { last: string | null; seen: number }>(keepLatestSql(q), [
-        scope,
-        after,
-        batchSize,
-        options.keepLatest,
-        since,
-      ]);
-      const batch = rows[0] as Counts & { last: string | null; seen: number };
-      add(batch);
-      if (batch.seen < batchSize || batch.last === null) break;
-      after = batch.last;
+      const lock = [scope, after, batchSize, since];
+      const [seen, counts] = await inBatch(store, lockTouchedThreadsSql(q), lock, (tx, ids) =>
+        tx.query<Counts>(keepLatestSql(q), [scope, ids, keepLatest]),
+      );
+      add(counts);
+      const last = seen[seen.length - 1];
+      if (seen.length < batchSize || last === undefined) break;
+      after = last;
     }
   }
   return result;
 }
 
-export async function deleteThread(store: Store, q: string, scope: string, threadId: string): Promise<void> {
-  await store.query(deleteThreadsSql(q, "select $2::text as thread_id"), [scope, threadId]);
+const NOTHING: Counts = { threads: 0, checkpoints: 0, writes: 0, blobs: 0 };
+
+/**
+ * In one transaction, locks a batch of threads (`lock` selects their thread_id, skipping those held),
+ * then runs `work` on their ids in a statement of its own. Returns the ids, in the order `lock` gave
+ * them, and what `work` counted.
+ */
+async function inBatch(
+  store: Store,
+  lock: string,
+  values: unknown[],
+  work: (tx: Transaction, ids: string[]) => Promise<{ rows: Counts[] }>,
+): Promise<[string[], Counts]> {
+  return store.transaction(async (tx) => {
+    const { rows } = await tx.query<{ thread_id: string }>(lock, values);
+    const ids = rows.map((row) => row.thread_id);
+    if (ids.length === 0) return [ids, NOTHING];
+    const { rows: counts } = await work(tx, ids);
+    return [ids, counts[0] ?? NOTHING];
+  });
 }
 
-/** Every thread of the scope, and any row of the scope no thread names. */
+export async function deleteThread(store: Store, q: string, scope: string, threadId: string): Promise<void> {
+  await store.transaction(async (tx) => {
+    await tx.query(lockThreadSql(q), [scope, threadId]);
+    await tx.query(deleteThreadsSql(q), [scope, [threadId]]);
+  });
+}
+
+/**
+ * Every thread of the scope, and any row of the scope no thread names. The thread rows that go are
+ * those locked first; a row a put was creating meanwhile stays, with that put's checkpoint.
+ */
 export async function clearScope(store: Store, q: string, scope: string): Promise<void> {
-  await store.query(
-    `with c as (delete from ${q}.langgraph_checkpoints where scope = $1),
-     w as (delete from ${q}.langgraph_writes where scope = $1),
-     b as (delete from ${q}.langgraph_blobs where scope = $1)
-     delete from ${q}.langgraph_threads where scope = $1`,
-    [scope],
-  );
+  await store.transaction(async (tx) => {
+    const { rows } = await tx.query<{ thread_id: string }>(lockScopeSql(q), [scope]);
+    await tx.query(
+      `with c as (delete from ${q}.langgraph_checkpoints where scope = $1),
+       w as (delete from ${q}.langgraph_writes where scope = $1),
+       b as (delete from ${q}.langgraph_blobs where scope = $1)
+       delete from ${q}.langgraph_threads where scope = $1 and thread_id = any($2::text[])`,
+      [scope, rows.map((row) => row.thread_id)],
+    );
+  });
 }
 
 /**

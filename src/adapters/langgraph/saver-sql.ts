@@ -1,7 +1,8 @@
 /**
- * The checkpointer's statements. Each call of the saver is one statement, so no transaction is ever
- * open while LangGraph (or anything else) runs between two of them, and a put or a putWrites costs one
- * round trip and one commit. `q` is the quoted schema; `$1` is always the saver's scope.
+ * The checkpointer's statements. Each read and write of the saver is one statement, so no transaction
+ * is ever open while LangGraph (or anything else) runs between two of them, and a put or a putWrites
+ * costs one round trip and one commit; deleting takes two statements in a short transaction (see
+ * the retention statements below). `q` is the quoted schema; `$1` is always the saver's scope.
  */
 
 /**
@@ -78,26 +79,36 @@ export const listSql = (q: string, where: string, tail: string) =>
  * Puts and task writes of any number of calls, in one statement: the checkpoints ($2 threads,
  * $3 namespaces, $4 ids, $5 parents, $6 bodies, $7 metadata, $8 its type and $9 its bytes when the
  * JSON is not the serializer's own output), their new channel values ($10-$15; a value already stored
- * under its version stays as it was), their threads' rows (created, or their time refreshed once it
- * is THREAD_REFRESH old, so a busy thread is not rewritten on every put) and the task writes ($16-$24:
- * a write already stored under its task and index stays, except a special channel's, with a negative
- * index: error, interrupt, resume..., which replaces it). Rows are written in key order, so two statements
- * that share rows wait for each other but do not deadlock.
+ * under its version stays as it was), their threads' rows and the task writes ($16-$24: a write
+ * already stored under its task and index stays, except a special channel's, with a negative index:
+ * error, interrupt, resume..., which replaces it).
+ *
+ * The threads' rows (of the checkpoints and of the task writes) come first, before any other row is
+ * written or locked: each is created, or locked until the statement commits (its time refreshed only
+ * once it is THREAD_REFRESH old, so a busy thread is not rewritten on every put). Retention and
+ * deleteThread lock a thread's row before they delete anything of it, and read what to delete only
+ * once they hold it; so they wait for a put in flight and see its checkpoint, or the put waits for them
+ * and then creates the row again: no checkpoint or task write is ever left without the row retention
+ * walks. The order of a statement's WITH parts is not defined, so the
+ * others join `held`, which cannot be read before every thread's row is. Rows are written in key order,
+ * threads first, so two statements that share rows wait for each other but do not deadlock.
  */
-export const writeBatchSql = (q: string) => `with blobs as (
+export const writeBatchSql = (q: string) => `with threads as (
+  insert into ${q}.langgraph_threads as t (scope, thread_id)
+  select distinct $1, u.thread_id collate "C" from unnest($2::text[] || $16::text[]) as u(thread_id) order by 2
+  on conflict (scope, thread_id) do update set updated_at = now()
+  where t.updated_at < now() - ${THREAD_REFRESH}
+  returning 1
+), held as (
+  select count(*) from threads
+), blobs as (
   insert into ${q}.langgraph_blobs (scope, thread_id, checkpoint_ns, channel, version, type, blob)
   select $1, u.thread_id, u.checkpoint_ns, u.channel, u.version, u.type, u.blob
   from unnest($10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::bytea[])
     as u(thread_id, checkpoint_ns, channel, version, type, blob)
+  cross join held
   order by u.thread_id collate "C", u.checkpoint_ns collate "C", u.channel collate "C", u.version collate "C"
   on conflict do nothing
-), new_threads as (
-  insert into ${q}.langgraph_threads (scope, thread_id)
-  select distinct $1, u.thread_id collate "C" from unnest($2::text[]) as u(thread_id) order by 2
-  on conflict do nothing
-), touched as (
-  update ${q}.langgraph_threads set updated_at = now()
-  where scope = $1 and thread_id = any($2::text[]) and updated_at < now() - ${THREAD_REFRESH}
 ), checkpoints as (
   insert into ${q}.langgraph_checkpoints
     (scope, thread_id, checkpoint_ns, checkpoint_id, parent_id, checkpoint, metadata, metadata_type, metadata_bytes)
@@ -105,6 +116,7 @@ export const writeBatchSql = (q: string) => `with blobs as (
     u.metadata_type, u.metadata_bytes
   from unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bytea[])
     as u(thread_id, checkpoint_ns, checkpoint_id, parent_id, checkpoint, metadata, metadata_type, metadata_bytes)
+  cross join held
   order by u.thread_id collate "C", u.checkpoint_ns collate "C", u.checkpoint_id collate "C"
   on conflict (scope, thread_id, checkpoint_ns, checkpoint_id) do update
   set parent_id = excluded.parent_id, checkpoint = excluded.checkpoint, metadata = excluded.metadata,
@@ -116,6 +128,7 @@ export const writeBatchSql = (q: string) => `with blobs as (
   from unnest($16::text[], $17::text[], $18::text[], $19::text[], $20::text[], $21::integer[], $22::text[],
     $23::text[], $24::bytea[])
     as u(thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob)
+  cross join held
   order by u.thread_id collate "C", u.checkpoint_ns collate "C", u.checkpoint_id collate "C",
     u.task_id collate "C", u.idx
   on conflict (scope, thread_id, checkpoint_ns, checkpoint_id, task_id, idx) do update
@@ -136,12 +149,59 @@ where w.channel = $5
 order by w.task_path, w.task_id, w.idx`;
 
 /**
- * Deletes whole threads of the scope, everything they hold, in one statement; `threads` is a query
- * naming them (`select thread_id ...`). Returns how many rows of each kind went.
+ * Retention and deleteThread run in a transaction of two statements: the first locks the threads'
+ * rows, the second deletes what they hold. A put holds its threads' rows until it commits (see
+ * writeBatchSql), and the second statement reads with a snapshot taken once the first holds them: so
+ * it sees every checkpoint a put committed on those threads, and no put adds one before it commits.
+ * One statement could not: its snapshot is older than its locks, so it would miss the checkpoint of a
+ * put that committed in between, then delete that checkpoint's thread row.
  */
-export function deleteThreadsSql(q: string, threads: string): string {
-  return `with doomed as (${threads}),
-checkpoints as (
+
+/**
+ * Locks thread $2 of the scope, waiting for the puts that hold it. Where it has no row, one is made
+ * (and goes with the rest): a put creating the row is waited for, and a later one waits in turn.
+ */
+export const lockThreadSql = (q: string) => `insert into ${q}.langgraph_threads as t (scope, thread_id)
+  values ($1, $2)
+  on conflict (scope, thread_id) do update set updated_at = t.updated_at`;
+
+/**
+ * Locks every thread of the scope, in id order as puts lock them, waiting for the puts that hold them.
+ * A thread whose row a put is creating is not among them, so it is not deleted.
+ */
+export const lockScopeSql = (q: string) => `select thread_id from ${q}.langgraph_threads
+  where scope = $1
+  order by thread_id
+  for update`;
+
+/**
+ * A batch of at most $3 threads of the scope no put wrote to for $2 milliseconds, oldest first, locked;
+ * those a put or another pruner holds are skipped. A thread's updated_at lags its last put by up to
+ * THREAD_REFRESH, so a thread counts as idle only once updated_at is that much older again: never
+ * early, up to THREAD_REFRESH late. The server's clock decides, as it wrote updated_at.
+ */
+export const lockIdleThreadsSql = (q: string) => `select thread_id from ${q}.langgraph_threads
+  where scope = $1 and updated_at < now() - $2::float8 * interval '1 millisecond' - ${THREAD_REFRESH}
+  order by updated_at
+  limit $3
+  for update skip locked`;
+
+/**
+ * A batch of at most $3 threads of the scope after $2 in id order, written to since $4, locked; those
+ * a put or another pruner holds are skipped.
+ */
+export const lockTouchedThreadsSql = (q: string) => `select thread_id from ${q}.langgraph_threads
+  where scope = $1 and thread_id > $2 and updated_at >= $4
+  order by thread_id
+  limit $3
+  for update skip locked`;
+
+/**
+ * Deletes threads $2 of the scope whole, everything they hold. Returns how many rows of each kind went.
+ */
+export const deleteThreadsSql = (q: string) => `with doomed as (
+  select unnest($2::text[]) as thread_id
+), checkpoints as (
   delete from ${q}.langgraph_checkpoints x using doomed d where x.scope = $1 and x.thread_id = d.thread_id
   returning 1
 ), writes as (
@@ -154,30 +214,23 @@ checkpoints as (
   delete from ${q}.langgraph_threads x using doomed d where x.scope = $1 and x.thread_id = d.thread_id
   returning 1
 )
-select (select count(*) from doomed)::integer as threads,
+select (select count(*) from threads)::integer as threads,
   (select count(*) from checkpoints)::integer as checkpoints,
   (select count(*) from writes)::integer as writes,
   (select count(*) from blobs)::integer as blobs`;
-}
 
 /**
- * Trims threads of the scope to their newest $4 checkpoints per namespace: a batch of at most $3
- * threads after $2 in id order, written to since $5. Their older checkpoints go, with their writes and
- * the channel values no kept checkpoint names. Threads another pruner holds are skipped.
+ * Trims threads $2 of the scope to their newest $3 checkpoints per namespace: their older checkpoints
+ * go, with their writes and the channel values no kept checkpoint names.
  */
-export const keepLatestSql = (q: string) => `with batch as (
-  select thread_id from ${q}.langgraph_threads
-  where scope = $1 and thread_id > $2 and updated_at >= $5
-  order by thread_id
-  limit $3
-  for update skip locked
-), ranked as (
+export const keepLatestSql = (q: string) => `with ranked as (
   select c.thread_id, c.checkpoint_ns, c.checkpoint_id, c.checkpoint -> 'channel_versions' as versions,
     row_number() over (partition by c.thread_id, c.checkpoint_ns order by c.checkpoint_id desc) as n
-  from batch join ${q}.langgraph_checkpoints c on c.scope = $1 and c.thread_id = batch.thread_id
+  from ${q}.langgraph_checkpoints c
+  where c.scope = $1 and c.thread_id = any($2::text[])
 ), gone as (
   delete from ${q}.langgraph_checkpoints c using ranked r
-  where r.n > $4 and c.scope = $1 and c.thread_id = r.thread_id and c.checkpoint_ns = r.checkpoint_ns
+  where r.n > $3 and c.scope = $1 and c.thread_id = r.thread_id and c.checkpoint_ns = r.checkpoint_ns
     and c.checkpoint_id = r.checkpoint_id
   returning c.thread_id, c.checkpoint_ns, c.checkpoint_id
 ), writes as (
@@ -190,23 +243,10 @@ export const keepLatestSql = (q: string) => `with batch as (
   where b.scope = $1 and b.thread_id in (select thread_id from gone)
     and not exists (
       select 1 from ranked r
-      where r.n <= $4 and r.thread_id = b.thread_id and r.checkpoint_ns = b.checkpoint_ns
+      where r.n <= $3 and r.thread_id = b.thread_id and r.checkpoint_ns = b.checkpoint_ns
         and (r.versions ->> b.channel) collate "C" = b.version
     )
   returning 1
 )
-select (select max(thread_id) from batch) as last, (select count(*) from batch)::integer as seen,
-  (select count(*) from gone)::integer as checkpoints, (select count(*) from writes)::integer as writes,
+select (select count(*) from gone)::integer as checkpoints, (select count(*) from writes)::integer as writes,
   (select count(*) from blobs)::integer as blobs`;
-
-/**
- * A batch of at most $3 threads of the scope no put wrote to for $2 milliseconds, oldest first, not held
- * by another pruner. A thread's updated_at lags its last put by up to THREAD_REFRESH, so a thread counts
- * as idle only once updated_at is that much older again: never early, up to THREAD_REFRESH late. The
- * server's clock decides, as it wrote updated_at.
- */
-export const idleThreadsSql = (q: string) => `select thread_id from ${q}.langgraph_threads
-  where scope = $1 and updated_at < now() - $2::float8 * interval '1 millisecond' - ${THREAD_REFRESH}
-  order by updated_at
-  limit $3
-  for update skip locked`;

@@ -1,9 +1,9 @@
 /**
  * FlowstoreSaver: a LangGraph checkpointer (BaseCheckpointSaver) on flowstore's tables.
  *
- * Every call is one statement, run outside any transaction (a put with its channel values and its
- * thread's row; a task's writes; a tuple with its values and writes): nothing is held open while the
- * graph runs, and serialization is done before a connection is taken. Calls made while others are
+ * Every put, putWrites and read is one statement, run outside any transaction (a put with its channel
+ * values and its thread's row; a task's writes; a tuple with its values and writes): nothing is held
+ * open while the graph runs, and serialization is done before a connection is taken. Calls made while others are
  * in flight share a statement (combiner.ts). A saver's `scope` keeps its threads apart from those of
  * other savers on the same store.
  */
@@ -22,9 +22,10 @@ import {
   type SerializerProtocol,
   TASKS,
 } from "@langchain/langgraph-checkpoint";
+import { ValidationError } from "../../errors.js";
 import type { MaintenanceTask, Store } from "../../index.js";
 import { Combiner } from "./combiner.js";
-import { checkScope, quotedSchema, requiredText } from "./names.js";
+import { checkScope, filterJson, quotedSchema, requiredText } from "./names.js";
 import {
   type CheckpointPruneResult,
   type CheckpointRetention,
@@ -95,7 +96,9 @@ export class FlowstoreSaver extends BaseCheckpointSaver {
       options.statementsInFlight ??
       Math.max(1, Math.min(4, Math.floor(options.store.driver.maxConnections / 2)));
     if (!Number.isInteger(inFlight) || inFlight < 1) {
-      throw new Error("statementsInFlight must be a positive integer");
+      throw new ValidationError("statementsInFlight must be a positive integer", {
+        field: "statementsInFlight",
+      });
     }
     const writeSql = writeBatchSql(this.q);
     this.writes = new Combiner<SaverWrite, unknown>(
@@ -158,7 +161,7 @@ export class FlowstoreSaver extends BaseCheckpointSaver {
       where.push(`checkpoint_id = ${param(requiredText(configurable.checkpoint_id, "checkpoint_id"))}`);
     }
     if (filter && Object.keys(filter).length > 0) {
-      where.push(`metadata @> ${param(JSON.stringify(filter))}::jsonb`);
+      where.push(`metadata @> ${param(filterJson(filter))}::jsonb`);
     }
     if (before?.configurable?.checkpoint_id !== undefined && before.configurable.checkpoint_id !== null) {
       where.push(`checkpoint_id < ${param(requiredText(before.configurable.checkpoint_id, "before"))}`);
@@ -192,7 +195,9 @@ export class FlowstoreSaver extends BaseCheckpointSaver {
     metadata: CheckpointMetadata,
     newVersions: ChannelVersions,
   ): Promise<RunnableConfig> {
-    if (config.configurable === undefined) throw new Error(`Missing "configurable" field in "config" param`);
+    if (config.configurable === undefined) {
+      throw new ValidationError(`Missing "configurable" field in "config" param`, { field: "configurable" });
+    }
     const threadId = requiredText(config.configurable.thread_id, "thread_id");
     const checkpointNs = namespaceOf(config);
     const parentId = config.configurable.checkpoint_id;

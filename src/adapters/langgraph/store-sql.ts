@@ -4,6 +4,8 @@
  * and the operators $eq, $ne, $gt, $gte, $lt, $lte, $in and $nin. `$1` is always the store's scope.
  */
 
+import { filterJson } from "./names.js";
+
 /** Adds a value to the statement's parameters and returns its `$n`. */
 export type Param = (value: unknown) => string;
 
@@ -31,21 +33,27 @@ function isJsonScalar(value: unknown): value is string | number | boolean | null
  */
 function strictEqual(key: string, expected: unknown, param: Param, negate: boolean): string {
   if (expected !== undefined && !isJsonScalar(expected)) return negate ? "true" : "false";
-  const k = param(key);
+  const k = keyParam(key, param);
   if (expected === undefined) return negate ? `(value ? ${k})` : `not (value ? ${k})`;
-  const v = param(JSON.stringify(expected));
+  const v = param(filterJson(expected));
   return negate ? `(value -> ${k}) is distinct from ${v}::jsonb` : `(value -> ${k}) = ${v}::jsonb`;
+}
+
+/** A key of the filter, sent as text, which holds neither a NUL nor a lone surrogate (see filterJson). */
+function keyParam(key: string, param: Param): string {
+  filterJson(key);
+  return param(key);
 }
 
 /** `Array.isArray(list) && list.includes(item.value[key])`. */
 function includes(key: string, list: unknown[], param: Param): string {
   const scalars = list.filter(isJsonScalar);
   if (scalars.length === 0 && !list.includes(undefined)) return "false";
-  const k = param(key);
+  const k = keyParam(key, param);
   const parts: string[] = [];
   if (scalars.length > 0) {
     parts.push(
-      `((value ? ${k}) and ${param(JSON.stringify(scalars))}::jsonb @> jsonb_build_array(value -> ${k}))`,
+      `((value ? ${k}) and ${param(filterJson(scalars))}::jsonb @> jsonb_build_array(value -> ${k}))`,
     );
   }
   // A hole or an undefined in the list matches a missing key.
@@ -72,7 +80,7 @@ function operator(q: string, key: string, op: string, operand: unknown, param: P
         return "false";
       }
       if (Number.isNaN(number)) return "false";
-      return `${q}.langgraph_number(value -> ${param(key)}) ${COMPARISONS[op]} ${param(number)}::float8`;
+      return `${q}.langgraph_number(value -> ${keyParam(key, param)}) ${COMPARISONS[op]} ${param(number)}::float8`;
     }
   }
 }

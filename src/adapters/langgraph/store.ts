@@ -17,11 +17,11 @@ import {
   type MatchCondition,
   type Operation,
   type OperationResults,
-  type PutOperation,
   type SearchItem,
   type SearchOperation,
   validateNamespace,
 } from "@langchain/langgraph-checkpoint";
+import { ValidationError } from "../../errors.js";
 import type { Store } from "../../index.js";
 import { hasLoneSurrogate, jsonbRefuses } from "../../payload.js";
 import { checkScope, quotedSchema, requiredText } from "./names.js";
@@ -32,6 +32,13 @@ export interface FlowstoreStoreOptions {
   store: Store;
   /** Keeps this store's items apart from other stores' on the same flowstore store (default "default"). */
   scope?: string;
+}
+
+/** A put of a batch, checked: its value as JSON, or null to delete the item. */
+interface ItemPut {
+  namespace: string;
+  key: string;
+  json: string | null;
 }
 
 interface ItemRow {
@@ -69,18 +76,27 @@ function checkKey(key: unknown): string {
 
 /** A value as stored: JSON, which PostgreSQL's jsonb holds only without NUL in its strings. */
 function valueJson(value: unknown): string {
-  if (typeof value !== "object" || value === null)
-    throw new Error("an item's value must be an object, or null to delete");
+  if (typeof value !== "object" || value === null) {
+    throw new ValidationError("an item's value must be an object, or null to delete", { field: "value" });
+  }
   const json = JSON.stringify(value);
   const refused = jsonbRefuses(json);
-  if (refused === "NUL") throw new Error("an item's value cannot hold NUL (\\u0000) in a string");
-  if (refused) throw new Error("an item's value cannot hold a lone surrogate (half of a UTF-16 pair)");
+  if (refused === "NUL") {
+    throw new ValidationError("an item's value cannot hold NUL (\\u0000) in a string", { field: "value" });
+  }
+  if (refused) {
+    throw new ValidationError("an item's value cannot hold a lone surrogate (half of a UTF-16 pair)", {
+      field: "value",
+    });
+  }
   return json;
 }
 
 function pageNumber(value: number | undefined, field: string, fallback: number | null): number | null {
   if (value === undefined || value === null) return fallback;
-  if (!Number.isInteger(value) || value < 0) throw new Error(`${field} must be an integer, 0 or more`);
+  if (!Number.isInteger(value) || value < 0) {
+    throw new ValidationError(`${field} must be an integer, 0 or more`, { field });
+  }
   return value;
 }
 
@@ -96,35 +112,38 @@ export class FlowstoreStore extends BaseStore {
     this.q = quotedSchema(options.store);
   }
 
+  /**
+   * Every operation is checked before any is sent, so a batch holding one bad operation sends
+   * nothing; then the reads go at once, and the puts after them.
+   */
   async batch<Op extends Operation[]>(operations: Op): Promise<OperationResults<Op>> {
     const results: unknown[] = operations.map(() => null);
-    const gets: [number, GetOperation, string][] = [];
-    const reads: Promise<void>[] = [];
-    const puts = new Map<string, [string, string, PutOperation]>();
+    const gets: [number, GetOperation, string, string][] = [];
+    const reads: (() => Promise<void>)[] = [];
+    const puts = new Map<string, ItemPut>();
     operations.forEach((op, i) => {
       if ("namespacePrefix" in op) {
         if (op.namespacePrefix.length > 0) checkNamespace(op.namespacePrefix);
-        reads.push(
-          this.searchItems(op).then((items) => {
-            results[i] = items;
-          }),
-        );
+        const search = this.searchItems(op);
+        reads.push(async () => {
+          results[i] = await search();
+        });
       } else if ("matchConditions" in op) {
-        reads.push(
-          this.listNamespacesOf(op).then((found) => {
-            results[i] = found;
-          }),
-        );
+        const list = this.listNamespacesOf(op);
+        reads.push(async () => {
+          results[i] = await list();
+        });
       } else if ("value" in op) {
         const namespace = checkNamespace(op.namespace);
         const key = checkKey(op.key);
-        puts.set(`${namespace}\u0000${key}`, [namespace, key, op]);
+        const json = op.value === null ? null : valueJson(op.value);
+        puts.set(`${namespace}\u0000${key}`, { namespace, key, json });
       } else if ("key" in op && "namespace" in op) {
-        gets.push([i, op, checkNamespace(op.namespace)]);
+        gets.push([i, op, checkNamespace(op.namespace), checkKey(op.key)]);
       }
     });
-    if (gets.length > 0) reads.push(this.getMany(gets, results));
-    await Promise.all(reads);
+    if (gets.length > 0) reads.push(() => this.getMany(gets, results));
+    await Promise.all(reads.map((read) => read()));
     if (puts.size > 0) await this.putMany([...puts.values()]);
     return results as OperationResults<Op>;
   }
@@ -134,15 +153,14 @@ export class FlowstoreStore extends BaseStore {
     await this.store.query(`delete from ${this.q}.langgraph_store where scope = $1`, [this.scope]);
   }
 
-  private async getMany(gets: [number, GetOperation, string][], results: unknown[]): Promise<void> {
-    const keys = gets.map(([, op]) => checkKey(op.key));
+  private async getMany(gets: [number, GetOperation, string, string][], results: unknown[]): Promise<void> {
     const { rows } = await this.store.query<Omit<ItemRow, "namespace" | "key"> & { n: number }>(
       getManySql(this.q),
-      [this.scope, gets.map(([, , namespace]) => namespace), keys],
+      [this.scope, gets.map(([, , namespace]) => namespace), gets.map(([, , , key]) => key)],
       { prepare: true },
     );
     for (const row of rows) {
-      const [i, op] = gets[row.n - 1] as [number, GetOperation, string];
+      const [i, op] = gets[row.n - 1] as [number, GetOperation, string, string];
       results[i] = {
         value: row.value,
         key: op.key,
@@ -153,19 +171,18 @@ export class FlowstoreStore extends BaseStore {
     }
   }
 
-  private async putMany(puts: [string, string, PutOperation][]): Promise<void> {
-    const deletes = puts.filter(([, , op]) => op.value === null);
-    const writes = puts.filter(([, , op]) => op.value !== null);
-    const values = writes.map(([, , op]) => valueJson(op.value));
+  private async putMany(puts: ItemPut[]): Promise<void> {
+    const deletes = puts.filter((put) => put.json === null);
+    const writes = puts.filter((put) => put.json !== null);
     await this.store.query(
       putManySql(this.q),
       [
         this.scope,
-        deletes.map(([namespace]) => namespace),
-        deletes.map(([, key]) => key),
-        writes.map(([namespace]) => namespace),
-        writes.map(([, key]) => key),
-        values,
+        deletes.map((put) => put.namespace),
+        deletes.map((put) => put.key),
+        writes.map((put) => put.namespace),
+        writes.map((put) => put.key),
+        writes.map((put) => put.json),
       ],
       { prepare: true },
     );
@@ -174,9 +191,10 @@ export class FlowstoreStore extends BaseStore {
   /**
    * Items under a namespace prefix whose values pass the filter, in order of namespace and key. A
    * `query` (semantic search) needs embeddings, which this store does not keep: it is ignored, and
-   * items come without a score, as from an InMemoryStore without an index.
+   * items come without a score, as from an InMemoryStore without an index. Checks the operation now;
+   * the search runs when the returned function is called.
    */
-  private async searchItems(op: SearchOperation): Promise<SearchItem[]> {
+  private searchItems(op: SearchOperation): () => Promise<SearchItem[]> {
     const values: unknown[] = [this.scope];
     const param: Param = (value) => `$${values.push(value)}`;
     const where = ["scope = $1"];
@@ -190,50 +208,52 @@ export class FlowstoreStore extends BaseStore {
     where.push(...filterConditions(this.q, op.filter, param));
     const limit = pageNumber(op.limit, "limit", 10);
     const offset = pageNumber(op.offset, "offset", 0);
-    const { rows } = await this.store.query<ItemRow>(
-      `select namespace, key, value, created_at, updated_at from ${this.q}.langgraph_store
+    const sql = `select namespace, key, value, created_at, updated_at from ${this.q}.langgraph_store
        where ${where.join(" and ")}
        order by namespace, key
-       limit ${param(limit)} offset ${param(offset)}`,
-      values,
-    );
-    return rows.map((row) => ({
-      value: row.value,
-      key: row.key,
-      namespace: row.namespace.split(SEPARATOR),
-      createdAt: row.created_at,
-      updatedAt: row.updated_at,
-      score: undefined,
-    }));
+       limit ${param(limit)} offset ${param(offset)}`;
+    return async () => {
+      const { rows } = await this.store.query<ItemRow>(sql, values);
+      return rows.map((row) => ({
+        value: row.value,
+        key: row.key,
+        namespace: row.namespace.split(SEPARATOR),
+        createdAt: row.created_at,
+        updatedAt: row.updated_at,
+        score: undefined,
+      }));
+    };
   }
 
   /**
    * Namespaces holding an item that meet every match condition (`*` matches any one label), cut to
-   * `maxDepth` labels and deduplicated, in byte order of their labels joined by ".", then paged.
+   * `maxDepth` labels and deduplicated, in byte order of their labels joined by ".", then paged. Checks
+   * the operation now; the listing runs when the returned function is called.
    */
-  private async listNamespacesOf(op: ListNamespacesOperation): Promise<string[][]> {
+  private listNamespacesOf(op: ListNamespacesOperation): () => Promise<string[][]> {
     const values: unknown[] = [this.scope];
     const param: Param = (value) => `$${values.push(value)}`;
     const where = (op.matchConditions ?? []).map((condition) => matches(condition, param));
     const maxDepth = pageNumber(op.maxDepth, "maxDepth", null);
-    if (maxDepth === 0) throw new Error("maxDepth must be 1 or more");
+    if (maxDepth === 0) throw new ValidationError("maxDepth must be 1 or more", { field: "maxDepth" });
     const path = maxDepth === null ? "l" : `l[1:${param(maxDepth)}::integer]`;
     const sql = namespacesSql(this.q, where.length > 0 ? where.join(" and ") : "true", path);
     const limit = pageNumber(op.limit, "limit", null);
     const offset = pageNumber(op.offset, "offset", 0);
-    const { rows } = await this.store.query<{ path: string[] }>(
-      `${sql} limit ${param(limit)} offset ${param(offset)}`,
-      values,
-    );
-    return rows.map((row) => row.path);
+    const text = `${sql} limit ${param(limit)} offset ${param(offset)}`;
+    return async () => {
+      const { rows } = await this.store.query<{ path: string[] }>(text, values);
+      return rows.map((row) => row.path);
+    };
   }
 }
 
 /** A match condition on the labels `l`: its labels at the start (prefix) or the end (suffix). */
 function matches(condition: MatchCondition, param: Param): string {
   const { matchType, path } = condition;
-  if (matchType !== "prefix" && matchType !== "suffix")
-    throw new Error(`Unsupported match type: ${matchType}`);
+  if (matchType !== "prefix" && matchType !== "suffix") {
+    throw new ValidationError(`Unsupported match type: ${matchType}`, { field: "matchType" });
+  }
   const parts = [`cardinality(l) >= ${param(path.length)}::integer`];
   path.forEach((label, i) => {
     if (label === "*") return;
