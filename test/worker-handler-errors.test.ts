@@ -3,9 +3,9 @@
  * retried until dead, whatever the error holds; only the loss of the job's own lease is not a failure.
  */
 import { describe, expect, it } from "vitest";
-import { type LeasedJob, LeaseLostError, type Store } from "../src/index.js";
-import type { JobContext } from "../src/queue/worker-types.js";
+import { type LeasedJob, LeaseLostError } from "../src/index.js";
 import { forEachDriver } from "./harness.js";
+import { runTwoAttempts } from "./two-attempts.js";
 import { until } from "./waiting.js";
 
 /** A job that cannot be found: acking it as a timer, or completing it as a job, loses a lease. */
@@ -13,33 +13,6 @@ const NO_SUCH_LEASE = {
   id: "00000000-0000-4000-8000-000000000001",
   leaseToken: "00000000-0000-4000-8000-000000000002",
 };
-
-/**
- * Runs one job of two attempts under a worker whose handler is `handler`, until the job is dead or
- * has run a third time (which a job of two attempts must never do). A short lease: a job left running
- * after a run comes back within a second.
- */
-async function runTwoAttempts(
-  store: Store,
-  handler: (job: LeasedJob, context: JobContext) => Promise<void> | void,
-) {
-  const id = await store.jobs.enqueue({ queue: "q", name: "n", maxAttempts: 2, backoff: { baseMs: 0 } });
-  let runs = 0;
-  const errors: unknown[] = [];
-  const worker = store.jobs.work({
-    queue: "q",
-    leaseMs: 300,
-    pollIntervalMs: 20,
-    onError: (error) => errors.push(error),
-    handler: (job, context) => {
-      runs++;
-      return handler(job, context);
-    },
-  });
-  await until(async () => runs > 2 || (await store.jobs.get(id)).status === "dead");
-  await worker.stop();
-  return { job: await store.jobs.get(id), runs, errors, counts: worker.counts };
-}
 
 /** Values a handler may throw that are awkward to record, each with what the record should say. */
 const awkward: [string, () => unknown, Record<string, unknown>][] = [

@@ -16,7 +16,7 @@ function loggingClaimLimits(limits: number[]): Omit<StoreOptions, "connection"> 
   const ignore = () => {};
   const keep = (entry: Record<string, unknown>) => {
     const { sql, values } = entry as { sql?: string; values?: unknown[] };
-    if (sql?.includes("skip locked") && values?.length === 6) limits.push(Number(values[1]));
+    if (sql?.includes("claimed as (") && values) limits.push(Number(values[1]));
   };
   return {
     logStatements: { values: true },

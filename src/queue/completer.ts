@@ -13,8 +13,11 @@ import type { LeasedJob } from "./types.js";
 const COMPLETION_RETRIES = 5;
 
 export interface CompleterEvents {
-  /** These jobs are completed (or, with `lost`, no longer ours to complete). */
-  settled(jobs: readonly LeasedJob[], lost: readonly LeasedJob[]): void;
+  /**
+   * These jobs are completed; `lost` ones are no longer ours to complete; `unrecorded` ones could not
+   * be completed (the statement failed) and stay ours until their leases lapse.
+   */
+  settled(jobs: readonly LeasedJob[], lost: readonly LeasedJob[], unrecorded: readonly LeasedJob[]): void;
   error(error: unknown): void;
   /** Resolves once the worker's claims in flight have landed: one may have renewed a lease we lost. */
   claimsLanded(): Promise<unknown>;
@@ -52,7 +55,7 @@ export class Completer {
       .catch((error: unknown) => {
         // Not completed: the leases will expire and the jobs run again (at-least-once).
         this.events.error(error);
-        this.events.settled([], batch);
+        this.events.settled([], [], batch);
       })
       .finally(() => {
         this.flushes.delete(done);
@@ -69,7 +72,7 @@ export class Completer {
       return this.jobs.completeMany(batch, this.keepCompleted);
     }, COMPLETION_RETRIES);
     if (lostIds.length === 0) {
-      this.events.settled(batch, []);
+      this.events.settled(batch, [], []);
       return;
     }
     await this.events.claimsLanded();
@@ -82,7 +85,7 @@ export class Completer {
       else if (job.leaseToken !== sent[i]) this.pending.push(job);
       else lost.push(job);
     });
-    this.events.settled(completed, lost);
+    this.events.settled(completed, lost, []);
     if (lost.length) {
       const ids = lost.map((job) => job.id);
       this.events.error(

@@ -19,7 +19,7 @@ import {
   toJob,
   toLeasedJob,
 } from "./sql.js";
-import { RUN_NOT_COUNTED, startedElsewhere, startLeaseHeld } from "./start-marks.js";
+import { RUN_NOT_COUNTED, startedRun, startLeaseHeld } from "./start-marks.js";
 import type { ClaimOptions, Job, Lease, LeasedJob } from "./types.js";
 import { jobsChannel, wakeQueues, wakeStatement } from "./wake.js";
 
@@ -40,10 +40,14 @@ function relaxedCommit(context: StoreContext): boolean {
   return !context.db.inTransaction;
 }
 
-/** A worker's prefetch claim: its run's id and the number of this claim among its claims. */
+/**
+ * A worker's prefetch claim: its run's id, the number of this claim among its claims, and the jobs whose
+ * run it let go of unrecorded (StartMarks.letGo), which taking back counts.
+ */
 export interface Reservation {
   worker: string;
   batch: number;
+  letGo?: readonly string[];
 }
 
 /**
@@ -84,9 +88,9 @@ export async function claimRows(
   const leaseMs = checkInteger(options.leaseMs, "leaseMs", 1, DEFAULT_LEASE_MS);
   if (promote) await promoteDue(context, queue);
   const relaxed = relaxedCommit(context);
-  const started = startedElsewhere(context, "j", "$5::uuid");
-  // A job taken back from a worker that lost its lease: the run it started there, if it did, counts,
-  // and a job whose attempts are then spent goes dead instead of running again.
+  const started = startedRun(context, "j", "$5::uuid", "$7::uuid[]");
+  // A job taken back after its lease lapsed: the run it started, if it did, counts, and a job whose
+  // attempts are then spent goes dead instead of running again.
   const dying = `j.status = 'running' and j.attempts + ${started} >= j.max_attempts`;
   const { rows } = await context.db.query<ClaimedRow>(
     `with ${relaxed ? `${RELAXED_COMMIT}, ` : ""}claimed as (
@@ -123,7 +127,15 @@ export async function claimRows(
      returning ${CLAIMED_COLUMNS})
      -- UPDATE ... RETURNING keeps no order: the jobs go out in the order they were chosen.
      select * from claimed where status <> 'dead' order by priority desc, run_at_us, id`,
-    [queue, limit, workerId, leaseMs, reservation?.worker ?? null, reservation?.batch ?? null],
+    [
+      queue,
+      limit,
+      workerId,
+      leaseMs,
+      reservation?.worker ?? null,
+      reservation?.batch ?? null,
+      reservation?.letGo ?? null,
+    ],
     { prepare: true },
   );
   return rows;

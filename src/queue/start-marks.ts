@@ -4,8 +4,8 @@
  * as it starts, a worker numbers its claims (batches), starts batches in order and each batch's jobs in
  * claim order, and keeps one row, job_starts, saying how far it has got: the last job it started.
  * Whether a reserved job had started is then a comparison with that row, made only when the job is
- * taken back from a worker that lost its lease (STARTED_ELSEWHERE), and by fail() and release(), which
- * count the run themselves.
+ * taken back after its lease lapsed (startedRun), and by fail() and release(), which count the run
+ * themselves.
  *
  * A mark is sent before the handlers it covers run and is not waited for, one statement in flight at a
  * time: a handler that brings its process down is counted in practice, as long as its mark made it out.
@@ -26,15 +26,18 @@ export interface StartPlace {
 }
 
 /**
- * SQL: 1 when the job (as `alias`) is reserved by a worker other than `claimer` and that worker had
- * started it, else 0. Only a running job can have been started; for a waiting one the subquery is
- * not run. The order (batch, priority descending, run_at, id) is the claim order.
+ * SQL: 1 when a claim by `claimer` takes back the job (as `alias`) from a run it must count, else 0: the
+ * job is reserved, its worker had started it, and that worker is another one, or the claimer itself
+ * when the job is among `letGo` (a uuid[]: runs it started and could not record the end of, see
+ * StartMarks.letGo). A job a worker takes back while still running it is not counted: its run counts
+ * when it ends. Only a running job can have been started; for a waiting one the subquery is not run.
+ * The order (batch, priority descending, run_at, id) is the claim order.
  */
-export function startedElsewhere(context: StoreContext, alias: string, claimer: string): string {
+export function startedRun(context: StoreContext, alias: string, claimer: string, letGo: string): string {
   const j = alias;
   const runAtUs = RUN_AT_US.replaceAll("j.", `${j}.`);
   return `(case when ${j}.status = 'running' and ${j}.reserved_by is not null
-                 and ${j}.reserved_by is distinct from ${claimer}
+                 and (${j}.reserved_by is distinct from ${claimer} or ${j}.id = any(${letGo}))
                  and exists (select 1 from ${context.q}.job_starts s
                               where s.worker = ${j}.reserved_by
                                 and (s.batch, ${j}.priority, s.run_at_us, s.job_id)
@@ -64,12 +67,22 @@ export function startLeaseHeld(context: StoreContext, alias: string): string {
 /** SQL: 1 when the job's current run is not yet among its attempts (it runs under a reservation). */
 export const RUN_NOT_COUNTED = "(case when reserved_by is not null then 1 else 0 end)";
 
+/** What a worker's claims pass as letGo while it has let go of no run. */
+const NONE: readonly string[] = [];
+
 export class StartMarks {
   /** This worker's own id for its reservations and its job_starts row (a new one per run). */
   readonly worker = randomUUID();
   private latest: StartPlace | undefined;
   private sent: StartPlace | undefined;
   private inFlight: Promise<void> | undefined;
+  /**
+   * Jobs whose run this worker started and could not record the end of (its failure or completion
+   * failed): each stays reserved in the worker's name until its lease lapses. In the database, a job
+   * the worker's own claim takes back then looks the same as one whose handler still runs (and whose
+   * run counts when it ends), so the worker's claims name these: taking one back counts its run.
+   */
+  private readonly unrecorded = new Set<string>();
 
   constructor(
     private readonly context: StoreContext,
@@ -82,6 +95,42 @@ export class StartMarks {
   started(place: StartPlace): void {
     this.latest = place;
     this.flush();
+  }
+
+  /** Records that the worker let go of this started job without recording the end of its run. */
+  letGo(jobId: string): void {
+    this.unrecorded.add(jobId);
+  }
+
+  /** The jobs the worker let go of, for its claims (see letGo). */
+  get letGoIds(): readonly string[] {
+    return this.unrecorded.size ? [...this.unrecorded] : NONE;
+  }
+
+  /**
+   * A claim of the worker, sent naming `named` (letGoIds when it went out), brought these jobs back: the
+   * runs it let go of among them and named are counted now. One let go of after the claim went out was
+   * not named, so not counted: it stays, for the next claim that takes the job back.
+   */
+  takenBack(jobs: readonly { id: string }[], named: readonly string[]): void {
+    if (this.unrecorded.size === 0 || named.length === 0) return;
+    const counted = new Set(named);
+    for (const job of jobs) if (counted.has(job.id)) this.unrecorded.delete(job.id);
+  }
+
+  /**
+   * Forgets the jobs let go of that are no longer reserved by this worker: another worker took them
+   * back (and counted their run), or they went dead as this worker's claim took them.
+   */
+  async forgetTakenBack(): Promise<void> {
+    if (this.unrecorded.size === 0) return;
+    const asked = [...this.unrecorded];
+    const { rows } = await this.context.db.query<{ id: string }>(
+      `select id from ${this.context.q}.jobs where id = any($1::uuid[]) and status = 'running' and reserved_by = $2`,
+      [asked, this.worker],
+    );
+    const still = new Set(rows.map((row) => row.id));
+    for (const id of asked) if (!still.has(id)) this.unrecorded.delete(id);
   }
 
   /** Resolves once the latest mark has landed. */

@@ -166,16 +166,52 @@ export function startWorker(
     keepCompleted,
     () => Math.max(concurrency, Math.floor(claimSize / 4)),
     {
-      settled(completed, lost) {
+      settled(completed, lost, unrecorded) {
         counts.completed += completed.length;
         for (const job of completed) holding.delete(job.id);
         for (const job of lost) holding.delete(job.id);
+        for (const job of unrecorded) {
+          holding.delete(job.id);
+          marks.letGo(job.id);
+        }
         considerVacuum();
       },
       error: onError,
       claimsLanded: landed,
     },
   );
+
+  // Records a failed run. Until then the job stays among those held: a claim of this worker's that takes
+  // it back meanwhile (its lease lapsed while the handler ran) renews its lease rather than starting it
+  // again, and the failure is recorded under the renewed lease. If the lease went elsewhere, fail() says
+  // so, and that is reported like any lost lease; if the failure could not be recorded, the job stays
+  // this worker's until its lease lapses (see StartMarks.letGo).
+  const recordFailure = async (job: LeasedJob, error: unknown) => {
+    let sent = job.leaseToken;
+    try {
+      for (;;) {
+        try {
+          await jobs.fail(job, error);
+          break;
+        } catch (failure) {
+          if (!(failure instanceof LeaseLostError)) {
+            marks.letGo(job.id);
+            throw failure;
+          }
+          // Lost under the lease it had; a claim of this worker's on its way may have renewed it.
+          await landed();
+          if (job.leaseToken === sent) throw failure;
+          sent = job.leaseToken;
+        }
+      }
+      // Renewed after the failure was recorded: a claim took the job afresh. It goes back unstarted.
+      if (job.leaseToken !== sent) await jobs.release(job);
+    } catch (failure) {
+      onError(failure);
+    } finally {
+      holding.delete(job.id);
+    }
+  };
 
   const runJob = async (held: Held) => {
     const { job } = held;
@@ -200,14 +236,13 @@ export function startWorker(
         }
       }
     } catch (error) {
-      holding.delete(job.id);
       if (ownLeaseLost(error, job)) {
+        holding.delete(job.id);
         // Nothing to record: the job is in other hands (or cancelled).
         onError(error);
       } else {
         counts.failed++;
-        // If the lease went meanwhile, fail() says so, and that is reported like any lost lease.
-        await jobs.fail(job, error).catch(onError);
+        await recordFailure(job, error);
       }
     } finally {
       running.delete(job.id);
@@ -267,7 +302,7 @@ export function startWorker(
       nextClaimSize = Math.min(claimSize, nextClaimSize * 4);
       requested += limit;
       const wakesAtStart = wakes;
-      const reservation = { worker: marks.worker, batch: ++batches };
+      const reservation = { worker: marks.worker, batch: ++batches, letGo: marks.letGoIds };
       const before = previousLanding;
       const reservedUntil = Date.now() + reserveMs;
       const claim = claimRows(
@@ -289,11 +324,12 @@ export function startWorker(
             // grew with one claim in flight, or on PGlite: the running jobs always took some room.)
             resize(Math.min(batchSize * 2, startRate.jobsIn(PREFETCH_HORIZON_MS) ?? minBatch));
           }
+          marks.takenBack(batch, reservation.letGo);
           // A claim that lands after stop() gave up waiting for it: hand its jobs straight back (they
-          // never started, so no attempt counts).
+          // never started, so no attempt counts). The claim is done only then: stop() waits for it.
           if (stopping && claimsSettled) {
             const fresh = batch.filter((job) => !holding.has(job.id));
-            if (fresh.length) void jobs.release(fresh).catch(onError);
+            if (fresh.length) await jobs.release(fresh).catch(onError);
             return;
           }
           batch.forEach((job, i) => {
@@ -352,6 +388,7 @@ export function startWorker(
     if (Date.now() - forgotAt < FORGET_IDLE_MS) return;
     forgotAt = Date.now();
     forgetIdleWorkers(context).catch(onError);
+    marks.forgetTakenBack().catch(onError);
   };
   const poll = setInterval(() => {
     considerVacuum();
@@ -486,9 +523,23 @@ export function startWorker(
         await settle(jobs.release(jobsRun, { countAttempt: true }).catch(onError));
       }
       await completer.flushAll();
+      // The claims stop() gave up waiting for hand their jobs back as they land; once stop() resolves
+      // the store may be closed, and jobs handed back after that would stay reserved for their lease.
+      // Not past that lease, though: a claim that never lands (a server gone silent) must not hold
+      // stop() up for ever, and its jobs are free again by then anyway.
+      let reservationTimer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        settle(landed()),
+        new Promise((resolve) => {
+          reservationTimer = setTimeout(resolve, reserveMs);
+        }),
+      ]);
+      clearTimeout(reservationTimer);
       // With every job handed back or finished the start marks are of no more use; a job whose
-      // completion did not land may still be taken back by another worker, which then reads them.
-      await settle(holding.size === 0 ? marks.forget() : marks.flushAll());
+      // completion or failure did not land may still be taken back by another worker, which then
+      // reads them.
+      const done = holding.size === 0 && marks.letGoIds.length === 0;
+      await settle(done ? marks.forget() : marks.flushAll());
       clearInterval(heartbeats);
       await settle(unlisten?.() ?? Promise.resolve());
     })();
