@@ -29,6 +29,19 @@ for (const name of wanted) {
   }
 }
 
+// Each side of a benchmark runs on a database of its own, dropped (with force) once the side is done.
+// A peer library that left a connection open to it (graphile-worker's pool under world-postgres does)
+// then gets "terminating connection due to administrator command" (57P01) on a pool with no error
+// listener, which would end the whole run. That error, and only that one, is reported and passed over.
+process.on("uncaughtException", (error) => {
+  if ((error as { code?: unknown }).code === "57P01") {
+    process.stderr.write(`(a peer's connection to a dropped round database ended: ${error.message})\n`);
+    return;
+  }
+  process.stderr.write(`${error.stack ?? error}\n`);
+  process.exit(1);
+});
+
 const context = await startBenchServer();
 try {
   for (const name of wanted) {
