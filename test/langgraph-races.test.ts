@@ -46,6 +46,17 @@ async function orphans(store: Store, scope: string): Promise<number> {
   return rows[0]?.n ?? 0;
 }
 
+/** Thread rows of the scope with no checkpoint: a put's thread whose checkpoint a delete took anyway. */
+async function emptyThreads(store: Store, scope: string): Promise<number> {
+  const q = `"${store.schema}"`;
+  const { rows } = await store.query<{ n: number }>(
+    `select count(*)::integer as n from ${q}.langgraph_threads t where t.scope = $1
+      and not exists (select 1 from ${q}.langgraph_checkpoints c where c.scope = $1 and c.thread_id = t.thread_id)`,
+    [scope],
+  );
+  return rows[0]?.n ?? 0;
+}
+
 /**
  * Makes every thread of the scope look idle for a day, so that prune({ idleMs }) wants them all. Run
  * while puts are in flight, it stands for puts that outlast idleMs. It locks the rows in id order, as
@@ -187,6 +198,40 @@ forEachDriver((driver) => {
         Promise.all(Array.from({ length: THREADS }, (_, t) => deleter.deleteThread(threadOf(round, t)))),
       );
       expect(await orphans(store, "race-delete")).toBe(0);
+    });
+
+    it("leaves a thread made while clear waited for its locks, with its checkpoint", async () => {
+      const scope = "clear-waits";
+      const [saver] = savers(scope, 1) as [FlowstoreSaver];
+      const put = (thread: string, step: number) =>
+        saver.put(
+          { configurable: { thread_id: thread } },
+          checkpoint(step),
+          { source: "loop", step, parents: {} },
+          { step, state: step },
+        );
+      await put("a", 1);
+      const q = `"${store.schema}"`;
+      let clearing: Promise<void> | undefined;
+      await store.transaction(async (tx) => {
+        await tx.query(`select 1 from ${q}.langgraph_threads where scope = $1 for update`, [scope]);
+        clearing = saver.clear();
+        await until(async () => (await waitingOnLocks(store)) > 0);
+        // A thread clear's lock statement began too early to see: made and committed while it waits.
+        await put("b", 2);
+      });
+      await clearing;
+      expect(await orphans(store, scope)).toBe(0);
+      expect(await emptyThreads(store, scope)).toBe(0);
+      const left = await saver.getTuple({ configurable: { thread_id: "b" } });
+      expect(left?.checkpoint.channel_values.step).toBe(2);
+      expect(await saver.getTuple({ configurable: { thread_id: "a" } })).toBeUndefined();
+    });
+
+    it("deletes a thread with all its rows or leaves both when puts race clear", async () => {
+      await race("race-clear", (clearer) => clearer.clear());
+      expect(await orphans(store, "race-clear")).toBe(0);
+      expect(await emptyThreads(store, "race-clear")).toBe(0);
     });
   });
 });

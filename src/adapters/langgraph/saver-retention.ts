@@ -153,16 +153,19 @@ export async function deleteThread(store: Store, q: string, scope: string, threa
 }
 
 /**
- * Every thread of the scope, and any row of the scope no thread names. The thread rows that go are
- * those locked first; a row a put was creating meanwhile stays, with that put's checkpoint.
+ * Every thread of the scope, and any row of the scope no thread names. The threads that go are those
+ * locked first: a thread a put made meanwhile (committed after the lock statement began, so not
+ * locked by it) stays, with everything that put wrote.
  */
 export async function clearScope(store: Store, q: string, scope: string): Promise<void> {
   await store.transaction(async (tx) => {
     const { rows } = await tx.query<{ thread_id: string }>(lockScopeSql(q), [scope]);
+    const gone = (table: string) =>
+      `delete from ${q}.${table} x where x.scope = $1 and (x.thread_id = any($2::text[])
+         or not exists (select 1 from ${q}.langgraph_threads t where t.scope = $1 and t.thread_id = x.thread_id))`;
     await tx.query(
-      `with c as (delete from ${q}.langgraph_checkpoints where scope = $1),
-       w as (delete from ${q}.langgraph_writes where scope = $1),
-       b as (delete from ${q}.langgraph_blobs where scope = $1)
+      `with c as (${gone("langgraph_checkpoints")}), w as (${gone("langgraph_writes")}),
+       b as (${gone("langgraph_blobs")})
        delete from ${q}.langgraph_threads where scope = $1 and thread_id = any($2::text[])`,
       [scope, rows.map((row) => row.thread_id)],
     );
