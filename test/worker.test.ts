@@ -72,9 +72,14 @@ forEachDriver((driver) => {
         await until(async () => worker.counts.completed === 2_000);
         await worker.stop();
         expect(errors).toEqual([]);
-        // It starts at concurrency * 4 = 32 jobs held; a backlog of 2,000 should take it well past that.
-        expect(Math.max(...limits)).toBeGreaterThanOrEqual(64);
-        expect(limits.length).toBeLessThan(2_000 / 32);
+        // The first claim is a short one (concurrency * 2), so the first jobs start soon.
+        expect(limits[0]).toBe(16);
+        // It starts at concurrency * 4 = 32 jobs held, each claim at most a claimConcurrency-th of
+        // that; a backlog of 2,000 takes it past that. How far depends on how many jobs the handlers
+        // start in a quarter of a second, so on the machine's speed (PGlite's is the slower): how far,
+        // and how many claims that takes, is not asserted.
+        expect(Math.max(...limits)).toBeGreaterThan(32 / claimConcurrency);
+        expect(Math.max(...limits)).toBeLessThanOrEqual(1_000);
       },
     );
 
