@@ -42,9 +42,15 @@ union all
 select c.n, 2, c.thread_id, c.checkpoint_ns, c.checkpoint_id, w.task_id, w.channel, w.type, null, null, w.blob,
   w.idx, w.task_path
 from c
-join ${q}.langgraph_writes w
-  on w.scope = $1 and w.thread_id = c.thread_id and w.checkpoint_ns = c.checkpoint_ns
-  and w.checkpoint_id = c.checkpoint_id`;
+cross join lateral (
+  -- one index probe per checkpoint: offset 0 keeps the subquery from being flattened into a join,
+  -- which the planner (not knowing how few checkpoints c holds) made a hash join over a scan of every
+  -- write of the scope
+  select w.task_id, w.channel, w.type, w.blob, w.idx, w.task_path from ${q}.langgraph_writes w
+  where w.scope = $1 and w.thread_id = c.thread_id and w.checkpoint_ns = c.checkpoint_ns
+    and w.checkpoint_id = c.checkpoint_id
+  offset 0
+) as w`;
 }
 
 /**

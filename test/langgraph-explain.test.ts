@@ -1,0 +1,62 @@
+/**
+ * FlowstoreSaver's reads probe the index of each table they touch for the checkpoints they return,
+ * however many checkpoints and task writes the scope holds: a tuple's writes are read by index, not by
+ * a hash join over every write of the scope (which the planner chose, not knowing how few checkpoints
+ * a read returns). The plans are read for the statements the saver actually sends. Real server only.
+ */
+import { emptyCheckpoint, uuid6 } from "@langchain/langgraph-checkpoint";
+import { describe, expect, it } from "vitest";
+import { FlowstoreSaver } from "../src/adapters/langgraph/index.js";
+import { expectNoSeqScan, openRecording } from "./explain.js";
+import { forEachDriver } from "./harness.js";
+
+const THREADS = 100;
+const STEPS = 20;
+
+forEachDriver((driver) => {
+  describe.skipIf(!driver.concurrent)("FlowstoreSaver read plans", () => {
+    it("reads tuples by index among 2,000 checkpoints and their writes", async () => {
+      const { store, planOf } = await openRecording(driver, (sql) => /\.langgraph_writes\b/.test(sql));
+      const saver = new FlowstoreSaver({ store });
+      await Promise.all(
+        Array.from({ length: THREADS }, async (_, t) => {
+          let config = { configurable: { thread_id: `t${t}`, checkpoint_ns: "" } };
+          for (let step = 0; step < STEPS; step++) {
+            const checkpoint = {
+              ...emptyCheckpoint(),
+              id: uuid6(-1),
+              channel_values: { step },
+              channel_versions: { step: step + 1 },
+            };
+            config = (await saver.put(
+              config,
+              checkpoint,
+              { source: "loop", step, parents: {} },
+              {
+                step: step + 1,
+              },
+            )) as typeof config;
+            await saver.putWrites(config, [["step", step]], `task-${step}`);
+          }
+        }),
+      );
+      await store.query("analyze");
+      const latest = { configurable: { thread_id: "t42", checkpoint_ns: "" } };
+      const tuple = await saver.getTuple(latest);
+      expect(tuple?.pendingWrites).toEqual([["task-19", "step", 19]]);
+      const calls: [string, () => Promise<unknown>][] = [
+        ["getTuple, the latest", () => saver.getTuple(latest)],
+        ["getTuple by id", () => saver.getTuple(tuple?.config ?? latest)],
+        [
+          "list, a page",
+          async () => {
+            for await (const _ of saver.list(latest, { limit: 3 })) {
+              // read, to send the statement
+            }
+          },
+        ],
+      ];
+      for (const [name, call] of calls) expectNoSeqScan(await planOf(call), name);
+    });
+  });
+});
