@@ -23,7 +23,10 @@ export function nodes(plan: PlanNode): PlanNode[] {
 /**
  * A store that records the statements it sends; `planOf` EXPLAINs the one a call sent that `pick`
  * names. With `analyze`, the statement runs again and `blocks` counts the pages it read, a measure of
- * the work it does that does not depend on the machine's speed.
+ * the work it does that does not depend on the machine's speed. `plansOf` gives that plan and the
+ * generic one, made without the values (EXPLAIN's generic_plan): what the store's own connections
+ * run, as they force generic plans (see open.ts), where a plan for the values is what a pool of the
+ * user's may run.
  */
 export async function openRecording(driver: TestDriver, pick: (sql: string) => boolean) {
   const statements: { sql: string; values: unknown[] }[] = [];
@@ -37,14 +40,20 @@ export async function openRecording(driver: TestDriver, pick: (sql: string) => b
     error: ignore,
   };
   const store = await driver.open({ logStatements: { values: true }, logger });
-  const planOf = async (call: () => Promise<unknown>, { analyze = false } = {}) => {
+  type Recorded = { sql: string; values: unknown[] };
+  const record = async (call: () => Promise<unknown>): Promise<Recorded> => {
     statements.length = 0;
     await call();
     const statement = statements.find((st) => pick(st.sql));
     expect(statement).toBeDefined();
+    return statement as Recorded;
+  };
+  const explain = async (statement: Recorded, mode: "analyze" | "values" | "generic") => {
+    const withValues = mode !== "generic" || statement.values.length === 0;
+    const options = mode === "analyze" ? "analyze, buffers, " : withValues ? "" : "generic_plan, ";
     const { rows } = await store.query<{ "QUERY PLAN": [{ Plan: PlanNode }] }>(
-      `explain (${analyze ? "analyze, buffers, " : ""}format json) ${statement?.sql}`,
-      statement?.values,
+      `explain (${options}format json) ${statement.sql}`,
+      withValues ? statement.values : [],
     );
     const root = rows[0]?.["QUERY PLAN"][0].Plan as PlanNode;
     const all = nodes(root);
@@ -63,7 +72,18 @@ export async function openRecording(driver: TestDriver, pick: (sql: string) => b
     const blocks = (root["Shared Hit Blocks"] ?? 0) + (root["Shared Read Blocks"] ?? 0);
     return { nodes: all, shown, blocks };
   };
-  return { store, planOf };
+  /** The plan for the values of the statement a call sent (with `analyze`, run again). */
+  const planOf = async (call: () => Promise<unknown>, { analyze = false } = {}) =>
+    explain(await record(call), analyze ? "analyze" : "values");
+  /** Both plans of the statement one call sent: for its values, and generic. */
+  const plansOf = async (call: () => Promise<unknown>) => {
+    const statement = await record(call);
+    return [
+      { kind: "for its values", ...(await explain(statement, "values")) },
+      { kind: "generic", ...(await explain(statement, "generic")) },
+    ];
+  };
+  return { store, planOf, plansOf };
 }
 
 /** Expects, softly, that the plan reads no table whole. */
