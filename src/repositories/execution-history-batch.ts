@@ -21,6 +21,7 @@ import {
   historyBatcher,
   historyTail,
   inBatch,
+  probedRows,
 } from "./history-batch.js";
 import type { AppendOption } from "./history-writes.js";
 import { TERMINAL_SQL } from "./run-status.js";
@@ -65,12 +66,10 @@ function finishBatcher(context: StoreContext): Batcher<FinishInput> {
              output = case when b.finished_as = 'completed' then b.value::jsonb else e.output end,
              error = case when b.finished_as = 'failed' then b.value::jsonb else e.error end,
              version = e.version + 1, updated_at = now(), completed_at = now()
-        -- In key order, the one lock order: two batches that share rows wait instead of deadlocking.
-        from (select * from b order by run_id) b cross join lateral (
-          select ctid as found from ${t} x
-           where x.id = b.run_id and (b.expected is null or x.version = b.expected)
-             and x.status not in ${TERMINAL_SQL}
-           limit 1) probe
+        ${probedRows(t, "id", "run_id", [
+          "(b.expected is null or x.version = b.expected)",
+          `x.status not in ${TERMINAL_SQL}`,
+        ])}
        where e.ctid = probe.found
       returning ${COLUMNS}, b.n as "batch.n"),
     ${historyTail(context.q, "id")}`;
@@ -104,13 +103,11 @@ function changeBatcher(context: StoreContext): Batcher<ChangeInput> {
          started_at = case when b.to_status = 'running' then coalesce(e.started_at, now()) else e.started_at end,
          completed_at = case when b.to_status in ${TERMINAL_SQL} and e.status not in ${TERMINAL_SQL}
                              then now() else e.completed_at end
-        -- In key order, the one lock order: two batches that share rows wait instead of deadlocking.
-        from (select * from b order by run_id) b cross join lateral (
-          select ctid as found from ${t} x
-           where x.id = b.run_id and (b.expected is null or x.version = b.expected)
-             and (b.to_status is null or b.to_status = x.status or x.status not in ${TERMINAL_SQL})
-             and (b.statuses is null or b.statuses ? x.status)
-           limit 1) probe
+        ${probedRows(t, "id", "run_id", [
+          "(b.expected is null or x.version = b.expected)",
+          `(b.to_status is null or b.to_status = x.status or x.status not in ${TERMINAL_SQL})`,
+          "(b.statuses is null or b.statuses ? x.status)",
+        ])}
        where e.ctid = probe.found
       returning ${COLUMNS}, b.n as "batch.n"),
     ${historyTail(context.q, "id")}`;

@@ -130,6 +130,21 @@ function appendedColumns(): string {
     .join(", ");
 }
 
+/**
+ * The FROM of a batch's update: the batch `b` in the order of its `batchKey` (the one lock order: two
+ * batches that share rows wait instead of deadlocking) and, for each write, the address of its row in
+ * `table`, found by a probe of the row's `key` that also checks `conditions`. The update keeps the rows
+ * `where <its alias>.ctid = probe.found`: a row that fails the conditions, or changed since the probe
+ * found it (it is no longer at that address), is left out.
+ */
+export function probedRows(table: string, key: string, batchKey: string, conditions: string[]): string {
+  const checks = conditions.map((condition) => `\n             and ${condition}`).join("");
+  return `from (select * from b order by ${batchKey}) b cross join lateral (
+          select ctid as found from ${table} x
+           where x.${key} = b.${batchKey}${checks}
+           limit 1) probe`;
+}
+
 /** A row a batch wrote, with the events its statement read (see withHistory). */
 export interface BatchWritten<T> {
   row: T;

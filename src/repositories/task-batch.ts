@@ -2,15 +2,22 @@
  * Task writes that append to their execution's history share statements when made outside a
  * transaction (write-batch.ts): a hundred workflows each completing a step at once cost one update of
  * a hundred tasks, one bump of a hundred history heads and one insert of their events, in one round
- * trip and one commit, instead of a hundred (history-batch.ts). A write the batch left out (a taken id, another version or
- * status, a finished or missing execution) runs alone, which answers it as if it had gone alone.
+ * trip and one commit, instead of a hundred (history-batch.ts). A write the batch left out (a taken
+ * id, another version or status, a finished or missing execution) runs alone, which answers it as if
+ * it had gone alone.
  *
  * Rows are found by probes of their keys (lateral, limit 1), never by joining a table with the batch:
  * a plan cached while a table was small would go on scanning it whole (see execution-batch.ts).
  */
 
 import type { StoreContext } from "../context.js";
-import { type BatchWritten, type HistoryWrite, historyBatcher, historyTail } from "./history-batch.js";
+import {
+  type BatchWritten,
+  type HistoryWrite,
+  historyBatcher,
+  historyTail,
+  probedRows,
+} from "./history-batch.js";
 import { TERMINAL_SQL } from "./run-status.js";
 import { COLUMNS } from "./task-records.js";
 import type { Task } from "./task-types.js";
@@ -86,14 +93,11 @@ export function changeBatcher(
       update ${t} t
          set ${fields.map(([column, type], i) => `${column} = b.v${i}::${type}`).join(", ")},
              version = t.version + 1, updated_at = now()
-        -- The version and status are checked by the probe: a task changed since is no longer at the
-        -- address it found, so the update leaves it out too.
-        -- In key order, the one lock order: two batches that share rows wait instead of deadlocking.
-        from (select * from b order by task) b cross join lateral (
-          select ctid as found from ${t} x
-           where x.task_exec_id = b.task and (b.expected is null or x.version = b.expected)
-             and (b.statuses is null or b.statuses ? x.status)
-           limit 1) probe
+        -- The version and status are checked by the probe (see probedRows).
+        ${probedRows(t, "task_exec_id", "task", [
+          "(b.expected is null or x.version = b.expected)",
+          "(b.statuses is null or b.statuses ? x.status)",
+        ])}
        where t.ctid = probe.found
       returning ${COLUMNS}, b.n as "batch.n"),
     ${historyTail(q, '"executionId"')}`;
