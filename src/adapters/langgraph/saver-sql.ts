@@ -95,9 +95,9 @@ export const listSql = (q: string, where: string, tail: string) =>
  * deleteThread lock a thread's row before they delete anything of it, and read what to delete only
  * once they hold it; so they wait for a put in flight and see its checkpoint, or the put waits for them
  * and then creates the row again: no checkpoint or task write is ever left without the row retention
- * walks. The order of a statement's WITH parts is not defined, so the
- * others join `held`, which cannot be read before every thread's row is. Rows are written in key order,
- * threads first, so two statements that share rows wait for each other but do not deadlock.
+ * walks. The order of a statement's WITH parts is not defined, so the others join `held`, which
+ * cannot be read before every thread's row is. Rows are written in key order, threads first, so two
+ * statements that share rows wait for each other but do not deadlock.
  */
 export const writeBatchSql = (q: string) => `with threads as (
   insert into ${q}.langgraph_threads as t (scope, thread_id)

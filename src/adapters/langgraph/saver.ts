@@ -3,9 +3,9 @@
  *
  * Every put, putWrites and read is one statement, run outside any transaction (a put with its channel
  * values and its thread's row; a task's writes; a tuple with its values and writes): nothing is held
- * open while the graph runs, and serialization is done before a connection is taken. Calls made while others are
- * in flight share a statement (combiner.ts). A saver's `scope` keeps its threads apart from those of
- * other savers on the same store.
+ * open while the graph runs, and serialization is done before a connection is taken. Calls made
+ * while others are in flight share a statement (combiner.ts). A saver's `scope` keeps its threads
+ * apart from those of other savers on the same store.
  */
 
 import type { RunnableConfig } from "@langchain/core/runnables";
