@@ -123,7 +123,11 @@ export class Signals {
     const id = checkId(executionId, "executionId");
     const metadata = optionalPayload(options.metadata, "metadata", this.context.limits);
     const ifHeld = checkOneOf(options.ifHeld ?? "throw", ["throw", "return"], "ifHeld");
-    // A row whose holder finished is stale: the claim takes it over in the same statement.
+    // A row whose holder finished is stale: the claim takes it over in the same statement. The
+    // holder must be seen finished, not merely not seen running: a holder that committed (with its
+    // claim) while this statement waited for the token is not in this statement's snapshot, and
+    // taking the token from it would make two holders. A finished execution stays finished, and
+    // deleting one deletes its tokens, so a finish this snapshot sees is for good.
     const sql = `insert into ${this.q}.signals as s (token, execution_id, metadata, metadata_bytes)
       select $1, e.id, $3::jsonb, $4::bytea from ${this.q}.executions e
        where e.id = $2 and e.status not in ${TERMINAL_SQL}
@@ -131,7 +135,8 @@ export class Signals {
         set execution_id = excluded.execution_id, metadata = excluded.metadata,
             metadata_bytes = excluded.metadata_bytes, created_at = now()
         where s.execution_id <> excluded.execution_id
-          and not exists (select 1 from ${this.q}.executions e where ${LIVE})
+          and exists (select 1 from ${this.q}.executions e
+                       where e.id = s.execution_id and e.status in ${TERMINAL_SQL})
       returning ${RETURNING}`;
     // Not claimed: explained below. Only if the token came free in between is the claim tried again.
     for (let attempt = 0; attempt < 3; attempt++) {
