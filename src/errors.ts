@@ -11,7 +11,8 @@ export type ErrorCode =
   | "LEASE_LOST"
   | "CONNECTION"
   | "MIGRATION"
-  | "BLOB";
+  | "BLOB"
+  | "TRANSACTION_ENDED";
 
 export interface StoreErrorOptions {
   cause?: unknown;
@@ -96,6 +97,14 @@ export class MigrationError extends StoreError {
 
 export class BlobError extends StoreError {
   override readonly code = "BLOB";
+}
+
+/**
+ * A transaction's handle (`tx`) used after its transaction committed or rolled back. Nothing was
+ * written: a handle is good for its own transaction only.
+ */
+export class TransactionEndedError extends StoreError {
+  override readonly code = "TRANSACTION_ENDED";
 }
 
 /** The SQLSTATE a failed statement carries, whether the driver's error or a StoreError made from it. */

@@ -17,6 +17,7 @@ export {
   NotFoundError,
   StoreError,
   StreamClosedError,
+  TransactionEndedError,
   ValidationError,
 } from "./errors.js";
 export { isUuid, uuidv7 } from "./ids.js";

@@ -4,7 +4,7 @@
  */
 
 import { AsyncLocalStorage } from "node:async_hooks";
-import { StoreError, sqlStateOf } from "../errors.js";
+import { StoreError, sqlStateOf, TransactionEndedError } from "../errors.js";
 import type { Logger } from "../logger.js";
 
 export interface QueryResult<R> {
@@ -147,6 +147,62 @@ export class SavepointQueue {
     level.tail = turn.catch(() => {});
     return turn;
   }
+}
+
+/**
+ * The life of one top-level transaction's handle. While the callback runs, its statements go on the
+ * transaction's connection. When the callback returns, statements still running (a call that was not
+ * awaited, and the statements it goes on to send) are waited for, so none lands after the COMMIT on a
+ * connection that by then belongs to someone else. After the end, every call is refused.
+ */
+export class TransactionLife {
+  private running = 0;
+  private ended = false;
+  private idleWaiters: Array<() => void> = [];
+
+  /** Runs one statement of the transaction, or refuses once the transaction has ended. */
+  async track<T>(statement: () => Promise<T>): Promise<T> {
+    this.check();
+    this.running++;
+    try {
+      return await statement();
+    } finally {
+      this.running--;
+      if (this.running === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+    }
+  }
+
+  check(): void {
+    if (this.ended) {
+      throw new TransactionEndedError(
+        "this transaction has ended (committed or rolled back): a transaction's handle works only inside its callback; use the store, or a new transaction",
+      );
+    }
+  }
+
+  /**
+   * After the callback returned: waits until no statement runs and none starts in the next turn of the
+   * event loop, so a call that sends several statements is waited for between them too.
+   */
+  async settle(): Promise<void> {
+    for (;;) {
+      if (this.running > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+      await new Promise((resolve) => setImmediate(resolve));
+      if (this.running === 0) return;
+    }
+  }
+
+  end(): void {
+    this.ended = true;
+  }
+}
+
+/** The error for a COMMIT that PostgreSQL answered with ROLLBACK: a statement in it had failed. */
+export function rolledBackAtCommit(): StoreError {
+  return new StoreError(
+    "the transaction was rolled back instead of committed: a statement in it failed and its error was caught, which leaves a PostgreSQL transaction aborted; nothing in it was written (use a nested transaction to let a statement fail alone)",
+    { sqlState: "25P02" },
+  );
 }
 
 export function beginStatement(options: TransactionOptions): string {

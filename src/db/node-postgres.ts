@@ -16,8 +16,10 @@ import {
   type Queryable,
   type QueryOptions,
   type QueryResult,
+  rolledBackAtCommit,
   SavepointQueue,
   type StatementLogging,
+  TransactionLife,
   type TransactionOptions,
   type Unlisten,
   withTransactionRetries,
@@ -103,6 +105,7 @@ class ClientTransaction implements Queryable {
   constructor(
     private readonly client: pg.PoolClient,
     private readonly options: NodePostgresOptions,
+    private readonly life: TransactionLife,
   ) {}
 
   query<R = Record<string, unknown>>(
@@ -110,14 +113,15 @@ class ClientTransaction implements Queryable {
     values?: readonly unknown[],
     queryOptions?: QueryOptions,
   ): Promise<QueryResult<R>> {
-    return run<R>(this.client, text, values, this.options, queryOptions);
+    return this.life.track(() => run<R>(this.client, text, values, this.options, queryOptions));
   }
 
   async exec(script: string): Promise<void> {
-    await run(this.client, script, undefined, this.options);
+    await this.life.track(() => run(this.client, script, undefined, this.options));
   }
 
-  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+  async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    this.life.check();
     return this.savepoints.run(this, fn);
   }
 }
@@ -195,14 +199,24 @@ export class NodePostgresDriver implements Driver {
       broken = error;
     };
     client.on("error", onLost);
+    const life = new TransactionLife();
     try {
-      const tx = new ClientTransaction(client, this.options);
+      const tx = new ClientTransaction(client, this.options, life);
       await tx.query(begin);
       try {
         const result = await fn(tx);
-        await tx.query("commit");
+        await life.settle();
+        life.end();
+        const outcome = await logged(this.options.statements, "commit", undefined, () =>
+          client.query("commit"),
+        ).catch((error: unknown) => {
+          throw toStoreError(error, this.options.secrets);
+        });
+        if (outcome.command === "ROLLBACK") throw rolledBackAtCommit();
         return result;
       } catch (error) {
+        await life.settle();
+        life.end();
         try {
           await client.query("rollback");
         } catch (rollbackError) {
@@ -212,6 +226,7 @@ export class NodePostgresDriver implements Driver {
         throw error;
       }
     } finally {
+      life.end();
       client.off("error", onLost);
       client.release(broken);
     }

@@ -8,7 +8,7 @@ import { linkSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSyn
 import { hostname } from "node:os";
 import path from "node:path";
 import { PGlite, type Transaction } from "@electric-sql/pglite";
-import { ConnectionError, toStoreError } from "../errors.js";
+import { ConnectionError, sqlStateOf, toStoreError } from "../errors.js";
 import {
   DEFAULT_TRANSACTION_RETRIES,
   type Driver,
@@ -17,8 +17,10 @@ import {
   logged,
   type Queryable,
   type QueryResult,
+  rolledBackAtCommit,
   SavepointQueue,
   type StatementLogging,
+  TransactionLife,
   type TransactionOptions,
   type Unlisten,
   withTransactionRetries,
@@ -62,21 +64,25 @@ class PgliteTransaction implements Queryable {
   constructor(
     private readonly tx: Transaction,
     private readonly statements: StatementLogging | undefined,
+    private readonly life: TransactionLife,
   ) {}
 
   query<R = Record<string, unknown>>(text: string, values?: readonly unknown[]): Promise<QueryResult<R>> {
-    return run<R>(this.tx, text, values, this.statements);
+    return this.life.track(() => run<R>(this.tx, text, values, this.statements));
   }
 
   async exec(script: string): Promise<void> {
-    try {
-      await this.tx.exec(script);
-    } catch (error) {
-      throw toStoreError(error);
-    }
+    await this.life.track(async () => {
+      try {
+        await this.tx.exec(script);
+      } catch (error) {
+        throw toStoreError(error);
+      }
+    });
   }
 
-  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+  async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    this.life.check();
     return this.savepoints.run(this, fn);
   }
 }
@@ -141,12 +147,28 @@ export class PgliteDriver implements Driver {
     const attempt = () =>
       // PGlite issues BEGIN itself and rolls back when the callback throws, which leaves its single
       // connection usable after a failed statement.
-      this.db.transaction(async (raw) => {
-        const tx = new PgliteTransaction(raw, this.options.statements);
-        if (options.isolation) await tx.query(`set transaction isolation level ${options.isolation}`);
-        if (options.readOnly) await tx.query("set transaction read only");
-        return fn(tx);
-      });
+      this.db
+        .transaction(async (raw) => {
+          const life = new TransactionLife();
+          const tx = new PgliteTransaction(raw, this.options.statements, life);
+          try {
+            if (options.isolation) await tx.query(`set transaction isolation level ${options.isolation}`);
+            if (options.readOnly) await tx.query("set transaction read only");
+            return await fn(tx);
+          } finally {
+            await life.settle();
+            life.end();
+          }
+        })
+        .catch((error: unknown) => {
+          // PGlite throws when the server answers COMMIT with ROLLBACK (an aborted transaction).
+          // A COMMIT the server refused with an error of its own (a deferred constraint) keeps it;
+          // anything else is the callback's own error (or already a StoreError), passed on as it is.
+          if ((error as { query?: unknown } | null)?.query === "COMMIT") {
+            throw sqlStateOf(error) === undefined ? rolledBackAtCommit() : toStoreError(error);
+          }
+          throw error;
+        });
     return this.inFlight.track(
       withTransactionRetries(attempt, options.retries ?? DEFAULT_TRANSACTION_RETRIES),
     );
