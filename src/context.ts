@@ -17,6 +17,8 @@ export interface StoreContext {
   readonly blobBackend: BlobBackend | undefined;
   /** The store's name in a shared blob backend (blob_namespace), read when the store opens. */
   readonly blobNamespace: { id: string | undefined };
+  /** The queue's claims, completions and start marks commit without waiting for the WAL flush. */
+  readonly relaxedQueueCommits?: boolean;
 }
 
 /** Enough to run an area's SQL: a connection (or transaction) and the quoted schema. */

@@ -128,4 +128,4 @@ export { Tasks } from "./repositories/tasks.js";
 export { type LeasedTimer, type ScheduleTimer, type Timer, Timers } from "./repositories/timers.js";
 export type { PruneOptions, PruneResult } from "./retention.js";
 export { StoreScope, type Transaction } from "./scope.js";
-export { DEFAULT_SCHEMA, openStore, Store, type StoreOptions } from "./store.js";
+export { DEFAULT_SCHEMA, openStore, type QueueCommits, Store, type StoreOptions } from "./store.js";

@@ -13,6 +13,7 @@ import { type Maintenance, type MaintenanceOptions, startMaintenance } from "./m
 import { type MigrateResult, migrate, migrationStatus } from "./migrations/runner.js";
 import { DEFAULT_LIMITS, type PayloadLimits } from "./payload.js";
 import { loadBlobNamespace } from "./repositories/blob-namespace.js";
+import { checkOneOf } from "./repositories/input.js";
 import { countPrunable, type PruneOptions, type PruneResult, prune } from "./retention.js";
 import { StoreScope } from "./scope.js";
 
@@ -54,7 +55,18 @@ export interface StoreOptions {
    * else chunks in PostgreSQL.
    */
   blobs?: BlobBackend;
+  /**
+   * How the queue's own claims, completions and start marks commit outside a transaction of yours.
+   * "durable" (the default): as every other write, as durably as the server's `synchronous_commit`
+   * promises, so an acknowledged completion survives a crash or a failover. "relaxed": without
+   * waiting for the WAL flush (`synchronous_commit = off` for those statements only), faster on a
+   * server that flushes to disk, but a crash or a failover can take back what was acknowledged in its
+   * last moments: a completed job then runs again, and a claimed one can be claimed twice.
+   */
+  queueCommits?: QueueCommits;
 }
+
+export type QueueCommits = "durable" | "relaxed";
 
 export class Store extends StoreScope {
   private closed: Promise<void> | undefined;
@@ -66,6 +78,7 @@ export class Store extends StoreScope {
     limits: PayloadLimits = DEFAULT_LIMITS,
     blobBackend?: BlobBackend,
     blobNamespace: { id: string | undefined } = { id: undefined },
+    queueCommits: QueueCommits = "durable",
   ) {
     super({
       db: driver,
@@ -76,6 +89,7 @@ export class Store extends StoreScope {
       limits,
       blobBackend,
       blobNamespace,
+      relaxedQueueCommits: queueCommits === "relaxed",
     });
   }
 
@@ -153,6 +167,7 @@ export class Store extends StoreScope {
 export async function openStore(options: StoreOptions = {}): Promise<Store> {
   const env = options.env ?? process.env;
   const schema = validateSchemaName(options.schema ?? DEFAULT_SCHEMA);
+  const queueCommits = checkOneOf(options.queueCommits ?? "durable", ["durable", "relaxed"], "queueCommits");
   const fromEnv = readStoreEnvironment(env, { s3: options.blobs === undefined });
   const pool = poolWithEnvironment(options.pool, fromEnv.pool);
   const logStatements = options.logStatements ?? fromEnv.logStatements ?? false;
@@ -169,7 +184,7 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
     throw error;
   }
   const blobNamespace: { id: string | undefined } = { id: undefined };
-  const store = new Store(driver, schema, logger, limits, blobs, blobNamespace);
+  const store = new Store(driver, schema, logger, limits, blobs, blobNamespace, queueCommits);
   try {
     await store.ping();
     if (options.migrate ?? true) await store.migrate();

@@ -171,6 +171,7 @@ const entryPoints: readonly EntryPoint[] = [
       "PruneResult",
       "QueryOptions",
       "QueryResult",
+      "QueueCommits",
       "QueueStats",
       "RecordStep",
       "RecordStepResult",

@@ -16,6 +16,7 @@ import {
   type JobRow,
   PREPARED_COMPLETION_MAX,
   RELAXED_COMMIT,
+  relaxedCommit,
   toJob,
   toLeasedJob,
 } from "./sql.js";
@@ -28,17 +29,6 @@ const DEFAULT_LEASE_MS = 30_000;
 
 /** Due scheduled jobs a claim moves into the ready set at most. */
 const PROMOTE_BATCH = 1000;
-
-/**
- * Claims and completions made outside a caller's transaction commit without waiting for the WAL
- * flush. That is safe for them: if the server crashes before the flush, a lost claim leaves the
- * job waiting and a lost completion lets it run again, which at-least-once delivery allows anyway
- * (transactional handlers complete inside their own, durable, transaction). Inside a caller's
- * transaction nothing is relaxed, since the setting would cover the caller's writes too.
- */
-function relaxedCommit(context: StoreContext): boolean {
-  return !context.db.inTransaction;
-}
 
 /**
  * A worker's prefetch claim: its run's id, the number of this claim among its claims, and the jobs whose

