@@ -8,8 +8,9 @@
  * A batch's statement returns the rows it wrote; a write that got no row back (it lost a race, broke a
  * constraint, found another version) resolves undefined and its caller runs its own statement alone,
  * which gives it the answer or the error it would have had without batching. The same goes for every
- * write of a batch whose statement was refused for one row's sake (a constraint, a deadlock): it wrote
- * nothing, and each write then goes alone.
+ * write of a batch whose statement was refused for one row's sake (a constraint, a deadlock), or for
+ * its size (a server limit that none of its writes reaches alone): it wrote nothing, and each write
+ * then goes alone.
  */
 
 import { sqlStateOf } from "../errors.js";
@@ -18,14 +19,31 @@ import { sqlStateOf } from "../errors.js";
 const BATCH_MAX = 500;
 
 /**
+ * About how many bytes of values one statement carries at most (see approximateBytes), unless one write
+ * alone is larger. The server holds a batch's one JSON parameter to 256 MB (jsonb's limit) and a
+ * message to 1 GB; a write may carry 4 MiB per field by default, and 500 of them would be 2 GB. Past
+ * a few megabytes a statement's fixed cost is nothing beside its values, so a smaller batch costs no
+ * speed.
+ */
+export const BATCH_BYTES = 32 * 1024 * 1024;
+
+/**
  * SQLSTATE classes and codes that a single row can cause: integrity constraints (23), data exceptions
  * (22) and a deadlock or serialization failure between two batches (40). Any other failure (a lost
  * connection, a server shutting down) is every write's.
  */
 const ONE_ROWS_FAULT = /^(22|23|40)/;
 
+/**
+ * A statement refused for its size, or its complexity (SQLSTATE class 54, program limit exceeded:
+ * jsonb's 256 MB, an array's 1 GB). Batches are kept well below those limits (BATCH_BYTES), but the
+ * byte count is an estimate: a batch that still reaches one goes write by write.
+ */
+const TOO_LARGE = /^54/;
+
 interface Waiting<I, R> {
   input: I;
+  bytes: number;
   resolve(row: R | undefined): void;
   reject(error: unknown): void;
 }
@@ -38,16 +56,18 @@ export class WriteBatcher<I, R> {
    * @param send one statement for the batch, returning for each input its row, or undefined when it
    *   wrote none
    * @param keyOf two writes with one key never share a batch: the second waits for the next
+   * @param sizeOf about how many bytes an input adds to the statement (see BATCH_BYTES)
    */
   constructor(
     private readonly send: (inputs: I[]) => Promise<Array<R | undefined>>,
     private readonly keyOf: (input: I) => string,
+    private readonly sizeOf: (input: I) => number = approximateBytes,
   ) {}
 
   /** The written row once its statement has committed; undefined when the caller must write alone. */
   write(input: I): Promise<R | undefined> {
     return new Promise((resolve, reject) => {
-      this.waiting.push({ input, resolve, reject });
+      this.waiting.push({ input, bytes: this.sizeOf(input), resolve, reject });
       this.flush();
     });
   }
@@ -62,7 +82,8 @@ export class WriteBatcher<I, R> {
           for (const [i, w] of batch.entries()) w.resolve(rows[i]);
         },
         (error: unknown) => {
-          const alone = ONE_ROWS_FAULT.test(sqlStateOf(error) ?? "");
+          const state = sqlStateOf(error) ?? "";
+          const alone = ONE_ROWS_FAULT.test(state) || TOO_LARGE.test(state);
           for (const w of batch) alone ? w.resolve(undefined) : w.reject(error);
         },
       )
@@ -72,16 +93,22 @@ export class WriteBatcher<I, R> {
       });
   }
 
-  /** Up to BATCH_MAX waiting writes with distinct keys, in arrival order; the rest keep waiting. */
+  /**
+   * Waiting writes with distinct keys, in arrival order, up to BATCH_MAX of them and BATCH_BYTES; the
+   * rest keep waiting. The oldest always goes, however large: alone it is answered as it would be alone.
+   */
   private take(): Waiting<I, R>[] {
     const keys = new Set<string>();
     const batch: Waiting<I, R>[] = [];
     const rest: Waiting<I, R>[] = [];
+    let bytes = 0;
     for (const w of this.waiting) {
       const key = this.keyOf(w.input);
-      if (batch.length < BATCH_MAX && !keys.has(key)) {
+      const fits = batch.length === 0 || (batch.length < BATCH_MAX && bytes + w.bytes <= BATCH_BYTES);
+      if (fits && !keys.has(key)) {
         keys.add(key);
         batch.push(w);
+        bytes += w.bytes;
       } else {
         rest.push(w);
       }
@@ -100,4 +127,23 @@ export class WriteBatcher<I, R> {
  */
 export function recordsJson(rows: readonly object[]): string {
   return JSON.stringify(rows);
+}
+
+/**
+ * About how many bytes `value` (a batch's input, its values already serialized) adds to the batch's
+ * JSON, from lengths it already has: a string's, bytes' as base64. Nothing is serialized to know it.
+ * A UTF-16 unit is at most three bytes of UTF-8, and the values are JSON text already, which a second
+ * escaping at most doubles, so the real size stays within about three times this: BATCH_BYTES leaves
+ * room for that.
+ */
+export function approximateBytes(value: unknown, depth = 0): number {
+  if (typeof value === "string") return value.length + 3;
+  if (value instanceof Uint8Array) return Math.ceil(value.byteLength / 3) * 4 + 3;
+  // Inputs hold their values a few levels down at most (a write's events: columns of values).
+  if (value === null || typeof value !== "object" || depth >= 4) return 8;
+  let bytes = 2;
+  for (const item of Array.isArray(value) ? value : Object.values(value)) {
+    bytes += approximateBytes(item, depth + 1) + 1;
+  }
+  return bytes;
 }

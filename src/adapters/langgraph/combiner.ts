@@ -5,10 +5,18 @@
  * one commit) for many calls, while a caller alone waits only for the end of the turn. Each call
  * resolves when the statement holding it has completed (committed). A statement that fails is run
  * again one call at a time, so a bad call fails alone.
+ *
+ * A statement also takes calls up to about BATCH_BYTES of values, however few rows they make, as the
+ * store's own write batches do: its arrays travel as text, bytes in hex, and past a few hundred
+ * megabytes no JavaScript string holds them. Such a statement would fail before it was sent, and each
+ * of its calls would go again alone, costing the whole work twice.
  */
+
+import { approximateBytes, BATCH_BYTES } from "../../repositories/write-batch.js";
 
 interface Pending<Item, Result> {
   item: Item;
+  bytes: number;
   resolve: (result: Result) => void;
   reject: (error: unknown) => void;
 }
@@ -25,11 +33,14 @@ export class Combiner<Item, Result> {
     /** How much of a statement a call takes (rows); a statement takes calls up to `maxSize`. */
     private readonly sizeOf: (item: Item) => number,
     private readonly maxSize: number,
+    /** About how many bytes of values a call brings; a statement takes calls up to `maxBytes`. */
+    private readonly bytesOf: (item: Item) => number = approximateBytes,
+    private readonly maxBytes = BATCH_BYTES,
   ) {}
 
   call(item: Item): Promise<Result> {
     return new Promise<Result>((resolve, reject) => {
-      this.queue.push({ item, resolve, reject });
+      this.queue.push({ item, bytes: this.bytesOf(item), resolve, reject });
       // Sent after the current turn of the event loop, so the calls made in it go together.
       if (!this.scheduled) {
         this.scheduled = true;
@@ -44,9 +55,13 @@ export class Combiner<Item, Result> {
   private drain(): void {
     while (this.inFlight < this.maxInFlight && this.queue.length > 0) {
       let size = 0;
+      let bytes = 0;
       let taken = 0;
-      while (taken < this.queue.length && (taken === 0 || size < this.maxSize)) {
-        size += this.sizeOf((this.queue[taken] as Pending<Item, Result>).item);
+      while (taken < this.queue.length) {
+        const next = this.queue[taken] as Pending<Item, Result>;
+        if (taken > 0 && (size >= this.maxSize || bytes + next.bytes > this.maxBytes)) break;
+        size += this.sizeOf(next.item);
+        bytes += next.bytes;
         taken++;
       }
       const batch = this.queue.splice(0, taken);
