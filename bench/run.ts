@@ -12,7 +12,7 @@ const available = readdirSync(new URL(".", import.meta.url))
 const args = process.argv.slice(2);
 if (args.includes("--help") || args.includes("-h")) {
   process.stdout.write(
-    `usage: npm run bench -- [suite ...]\nsuites: ${available.join(", ")}\nenv: BENCH_SCALE=0.1 for a quick run\n`,
+    `usage: npm run bench -- [suite ...]\nsuites: ${available.join(", ")}\nenv: BENCH_SCALE=0.1 for a quick run; BENCH_SERVER=system to run on the system's PostgreSQL (JIT on)\n`,
   );
   process.exit(0);
 }

@@ -12,10 +12,11 @@
  */
 import { emptyCheckpoint, uuid6 } from "@langchain/langgraph-checkpoint";
 import { describe, expect, it } from "vitest";
-import { FlowstoreSaver, FlowstoreStore } from "../src/adapters/langgraph/index.js";
+import { FlowstoreSaver } from "../src/adapters/langgraph/index.js";
 import type { Logger, Store } from "../src/index.js";
 import { nodes, type PlanNode } from "./explain.js";
 import { forEachDriver } from "./harness.js";
+import { exerciseStore } from "./store-workload.js";
 
 interface SeqScan extends PlanNode {
   "Relation Name"?: string;
@@ -33,108 +34,7 @@ forEachDriver((driver) => {
       const logger: Logger = { debug: keep, info: ignore, warn: ignore, error: ignore };
       const store = await driver.open({ logStatements: true, logger });
 
-      // Workflows: starts, steps (new, and one recorded again), completions, all at once as engines do.
-      const runs = await Promise.all(
-        Array.from({ length: 8 }, (_, i) => store.executions.start({ name: "plans", input: { i } })),
-      );
-      const ids = runs.map((run) => run.execution.id);
-      await Promise.all(
-        ids.map((id, i) => store.steps.record({ executionId: id, number: 0, name: "a", output: i })),
-      );
-      await store.steps.record({ executionId: ids[0] as string, number: 0, name: "a", output: "again" });
-      await store.steps.list(ids[0] as string);
-      await store.steps.get(ids[0] as string, 0);
-      await Promise.all(
-        ids.map((id, i) => (i % 2 ? store.executions.complete(id, i) : store.executions.fail(id, i))),
-      );
-
-      // History, streams and signals.
-      const run = (await store.executions.start({ name: "plans" })).execution.id;
-      await store.events.append(run, [{ type: "a", correlationId: "c-1" }, { type: "b" }]);
-      await store.events.list(run);
-      await store.executions.start({ name: "plans" }, { append: { type: "run_created" } });
-      await store.streams.writeMany(run, "out", ["x", { y: 1 }]);
-      await store.streams.read(run, "out");
-      await store.signals.claim("plans-token", run);
-      await store.signals.deliver("plans-token", { ok: true });
-
-      // Tasks that append to their run's history: made together (in batches) and alone, with the
-      // history since a number.
-      const owners = await Promise.all(
-        Array.from({ length: 4 }, () => store.executions.start({ name: "plans", status: "running" })),
-      );
-      const tasks = await Promise.all(
-        owners.map(({ execution }) =>
-          store.tasks.create(
-            { executionId: execution.id, taskId: "t", status: "running" },
-            { append: { type: "created" }, historyAfter: 0 },
-          ),
-        ),
-      );
-      await Promise.all(
-        tasks.map((task) =>
-          store.tasks.update(
-            task.taskExecId,
-            { status: "completed", output: 1 },
-            { expectedStatus: ["running"], append: { type: "completed" }, historyAfter: 0 },
-          ),
-        ),
-      );
-      await store.tasks.update(
-        tasks[0]?.taskExecId as string,
-        { agentId: "a" },
-        { append: { type: "noted" }, historyAfter: 1 },
-      );
-      const pending = await Promise.all(
-        Array.from({ length: 4 }, () => store.executions.start({ name: "plans" }, { append: { type: "c" } })),
-      );
-      await Promise.all(
-        pending.map(({ execution }) =>
-          store.executions.update(
-            execution.id,
-            { status: "running" },
-            { expectedStatus: "pending", append: { type: "s" }, historyAfter: 0 },
-          ),
-        ),
-      );
-      await Promise.all(
-        pending.map(({ execution }) => store.executions.complete(execution.id, 1, { append: { type: "d" } })),
-      );
-
-      // The queue: enqueue, claims, heartbeats and completions, directly and through a worker.
-      await store.jobs.enqueue([
-        { queue: "q", name: "n" },
-        { queue: "q", name: "n", runAt: new Date(Date.now() + 60_000) },
-      ]);
-      const claimed = await store.jobs.claim({ queue: "q", workerId: "w", limit: 10 });
-      await store.jobs.heartbeat(claimed);
-      await store.jobs.complete(claimed);
-      await store.jobs.enqueue(
-        Array.from({ length: 20 }, (_, i) => ({ queue: "w", name: "n", payload: { i } })),
-      );
-      let done = 0;
-      const worker = store.jobs.work({
-        queue: "w",
-        handler: async () => {
-          done++;
-        },
-      });
-      await expect.poll(() => done, { timeout: 10_000 }).toBe(20);
-      await worker.stop();
-
-      // The LangGraph adapters.
-      const saver = new FlowstoreSaver({ store, scope: "plans" });
-      const config = await saver.put(
-        { configurable: { thread_id: "t" } },
-        { ...emptyCheckpoint(), id: uuid6(0) },
-        { source: "input", step: -1, parents: {} },
-        {},
-      );
-      await saver.putWrites(config, [["out", 1]], "task");
-      await saver.getTuple(config);
-      const items = new FlowstoreStore({ store, scope: "plans" });
-      await items.put(["users"], "u1", { a: 1 });
-      await items.get(["users"], "u1");
+      await exerciseStore(store);
 
       expect(prepared.size).toBeGreaterThan(10);
       const scans: string[] = [];

@@ -29,7 +29,11 @@ from c
 union all
 select c.n, 1, c.thread_id, c.checkpoint_ns, c.checkpoint_id, b.channel, null, b.type, null, null, b.blob, null, null
 from c
-cross join lateral jsonb_each_text(c.checkpoint -> 'channel_versions') as v(channel, version)
+-- The channels as an array's elements: the planner counts those at 10 a checkpoint, where it counts
+-- any jsonb function's rows at 100; at 100 the read's estimate passed jit_above_cost, and a server
+-- with JIT on compiled every read (23 ms for a read that runs in 0.1 ms).
+cross join lateral unnest(array(select jsonb_object_keys(c.checkpoint -> 'channel_versions'))) as k(channel)
+cross join lateral (select k.channel, c.checkpoint -> 'channel_versions' ->> k.channel as version) as v
 cross join lateral (
   -- one index probe per channel (not a scan of the thread's values): the limit keeps the planner from
   -- turning this into a join over all of them
