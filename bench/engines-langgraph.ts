@@ -5,8 +5,10 @@
  *   two channels changed per put) appended to threads, 8 callers at once;
  * - getTuple: the latest checkpoint (with its channel values and pending writes) of one of those
  *   threads, 8 callers at once;
+ * - list: the ten newest checkpoints of one of those threads, 8 callers at once;
  * - invoke: a five-node StateGraph run to the end on a new thread each time, 8 runs in flight (each
- *   run reads its thread once and writes 7 checkpoints and 5 tasks' writes).
+ *   run reads its thread once and writes 7 checkpoints and 5 tasks' writes);
+ * - invoke x1: the same runs one at a time, where each call's latency is the whole cost.
  * For each: operations/s, the median and 99th percentile of one call, and the SQL statements the
  * server ran per operation (pg_stat_statements, in the side's database), the median of BENCH_ROUNDS
  * rounds (default 3) with the order of the sides alternating.
@@ -72,8 +74,8 @@ interface Figures {
   statements: number;
 }
 
-type Operation = "put" | "getTuple" | "invoke";
-const OPERATIONS: Operation[] = ["put", "getTuple", "invoke"];
+type Operation = "put" | "getTuple" | "list" | "invoke" | "invoke x1";
+const OPERATIONS: Operation[] = ["put", "getTuple", "list", "invoke", "invoke x1"];
 
 const State = Annotation.Root({
   count: Annotation<number>({ reducer: (a, b) => a + b, default: () => 0 }),
@@ -181,19 +183,32 @@ async function round(side: Side, url: string, counter: StatementCounter, scale: 
         throw new Error(`${side.name}: getTuple read no checkpoint, or one without its messages`);
       }
     });
+    const list = await measure(counter, url, Math.round(1000 * scale), CALLERS, async (i) => {
+      let n = 0;
+      for await (const _ of saver.list(
+        { configurable: { thread_id: `put-${i % THREADS}`, checkpoint_ns: "" } },
+        { limit: 10 },
+      )) {
+        n++;
+      }
+      const expected = Math.min(10, steps.get(i % THREADS) ?? 0);
+      if (n !== expected) throw new Error(`${side.name}: list read ${n} checkpoints, not ${expected}`);
+    });
     const graph = fiveNodeGraph().compile({ checkpointer: saver });
-    const invoke = await measure(counter, url, Math.round(300 * scale), CALLERS, async (i) => {
-      const result = await graph.invoke({ count: 0 }, { configurable: { thread_id: `invoke-${i}` } });
+    const runGraph = (prefix: string) => async (i: number) => {
+      const result = await graph.invoke({ count: 0 }, { configurable: { thread_id: `${prefix}-${i}` } });
       if (result.count !== 5 || result.visited.length !== 5)
         throw new Error(`${side.name}: run ${i} ended wrong`);
-    });
+    };
+    const invoke = await measure(counter, url, Math.round(300 * scale), CALLERS, runGraph("invoke"));
+    const invokeAlone = await measure(counter, url, Math.round(100 * scale), 1, runGraph("alone"));
     // Every run left its last checkpoint: what a resumed thread would read.
     const tuple = await saver.getTuple({ configurable: { thread_id: "invoke-0" } });
     if ((tuple?.checkpoint.channel_values.count as number | undefined) !== 5) {
       throw new Error(`${side.name}: a run's final checkpoint is missing`);
     }
     // put's figures include the putWrites after each put: both sides get the same calls.
-    return { put, getTuple, invoke };
+    return { put, getTuple, list, invoke, "invoke x1": invokeAlone };
   } finally {
     await close();
   }
@@ -209,7 +224,9 @@ export async function runLangGraph(context: BenchContext): Promise<void> {
   log(
     `put: ${Math.round(2000 * scale)} puts (each with its task's putWrites) on ${THREADS} threads, ${CALLERS} callers; ` +
       `getTuple: ${Math.round(2000 * scale)} reads of those threads' latest checkpoint, ${CALLERS} callers; ` +
-      `invoke: ${Math.round(300 * scale)} runs of a five-node graph, each on a new thread, ${CALLERS} in flight`,
+      `list: ${Math.round(1000 * scale)} lists of a thread's 10 newest, ${CALLERS} callers; ` +
+      `invoke: ${Math.round(300 * scale)} runs of a five-node graph, each on a new thread, ${CALLERS} in flight; ` +
+      `invoke x1: ${Math.round(100 * scale)} such runs one at a time`,
   );
   log(
     `a tenth as many warm-up calls first, not counted; ${rounds} rounds (BENCH_ROUNDS), the order of the sides alternating; ` +
