@@ -95,6 +95,8 @@ export function toWait(task: Task): Wait {
 /** What a hook keeps beside its token and run, in the signal's metadata. */
 export interface HookFields {
   hookId: string;
+  /** The hook's token, where the signal holds it under a digest (hook-tokens.ts). */
+  token?: string;
   metadata?: Uint8Array;
   isWebhook?: boolean;
   isSystem?: boolean;
@@ -116,7 +118,7 @@ export function toHook(signal: Signal, owner: HookOwner, resolveData: ResolveDat
   return compact({
     runId: runIdOf(signal.executionId),
     hookId: fields.hookId,
-    token: signal.token,
+    token: fields.token ?? signal.token,
     ...owner,
     metadata: resolveData === "none" ? undefined : fields.metadata,
     createdAt: signal.createdAt,

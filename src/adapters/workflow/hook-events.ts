@@ -19,6 +19,7 @@ import {
   lockRunTakingChildren,
   type Write,
 } from "./event-support.js";
+import { signalToken } from "./hook-tokens.js";
 import { runIdOf } from "./ids.js";
 
 /** The run's live hook with this id, or undefined. */
@@ -52,7 +53,8 @@ export async function hookCreated(write: Write, owner: HookOwner): Promise<Event
     isSystem?: boolean;
   };
   await lockRunTakingChildren(write);
-  const held = await write.scope.signals.get(data.token);
+  const token = signalToken(data.token);
+  const held = await write.scope.signals.get(token);
   if (held) {
     if (held.executionId === write.executionId && hookFields(held).hookId === hookId) {
       throw new EntityConflictError(`Hook "${hookId}" already created`);
@@ -61,6 +63,7 @@ export async function hookCreated(write: Write, owner: HookOwner): Promise<Event
   }
   const fields: HookFields = {
     hookId,
+    token: token === data.token ? undefined : data.token,
     metadata: data.metadata,
     isWebhook: data.isWebhook,
     isSystem: data.isSystem ?? false,
@@ -68,7 +71,7 @@ export async function hookCreated(write: Write, owner: HookOwner): Promise<Event
   };
   let claim: Awaited<ReturnType<typeof write.scope.signals.claim>>;
   try {
-    claim = await write.scope.signals.claim(data.token, write.executionId, {
+    claim = await write.scope.signals.claim(token, write.executionId, {
       metadata: encode(fields),
       ifHeld: "return",
     });

@@ -13,6 +13,7 @@ import {
   toStep,
 } from "./entities.js";
 import { HookNotFoundError, WorkflowRunNotFoundError, WorkflowWorldError } from "./errors.js";
+import { signalToken } from "./hook-tokens.js";
 import { executionIdOf, taskExecIdOf } from "./ids.js";
 import { setAttributes } from "./run-events.js";
 
@@ -123,7 +124,7 @@ export function createHooks(ready: Promise<Store>, owner: HookOwner): Storage["h
       for (const event of created.items) {
         if (event.type !== "hook_created") continue;
         const token = (event.payload as { d?: { token?: string } } | null)?.d?.token;
-        const signal = token === undefined ? null : await store.signals.get(token);
+        const signal = token === undefined ? null : await store.signals.get(signalToken(token));
         if (signal && signal.executionId === event.executionId && hookFields(signal).hookId === hookId) {
           return toHook(signal, owner, params?.resolveData);
         }
@@ -133,7 +134,7 @@ export function createHooks(ready: Promise<Store>, owner: HookOwner): Storage["h
 
     async getByToken(token: string, params?: { resolveData?: ResolveData }) {
       const store = await ready;
-      const signal = await store.signals.get(token);
+      const signal = await store.signals.get(signalToken(token));
       if (!signal) throw new HookNotFoundError(token);
       return toHook(signal, owner, params?.resolveData);
     },
