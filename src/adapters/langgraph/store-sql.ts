@@ -104,19 +104,32 @@ export const getManySql = (q: string) => `select k.n, s.value, s.created_at, s.u
 from unnest($2::text[], $3::text[]) with ordinality as k(namespace, key, n)
 join ${q}.langgraph_store s on s.scope = $1 and s.namespace = k.namespace and s.key = k.key`;
 
-/**
- * One batch's puts: deletes ($2 namespaces, $3 keys), then creates or replaces ($4 namespaces,
- * $5 keys, $6 values as JSON), keeping an item's created_at. The two never share a key.
+/*
+ * A batch's puts lock their rows in one order, by primary key, whatever order the batch names them in:
+ * two batches sharing keys then wait for each other and never deadlock. A delete and an insert are two
+ * passes over the table, which would lock in two orders; so a batch with both first upserts every key
+ * it names in key order (those it deletes with a placeholder), which locks each key, existing or not,
+ * and then deletes its deleted keys, which it already holds, in the same transaction.
  */
-export const putManySql = (q: string) => `with gone as (
-  delete from ${q}.langgraph_store s using unnest($2::text[], $3::text[]) as d(namespace, key)
-  where s.scope = $1 and s.namespace = d.namespace and s.key = d.key
-)
-insert into ${q}.langgraph_store as s (scope, namespace, key, value)
+
+/** Creates or replaces items ($2 namespaces, $3 keys, $4 values as JSON), keeping an item's created_at. */
+export const upsertManySql = (
+  q: string,
+) => `insert into ${q}.langgraph_store as s (scope, namespace, key, value)
 select $1, u.namespace, u.key, u.value::jsonb
-from unnest($4::text[], $5::text[], $6::text[]) as u(namespace, key, value)
+from unnest($2::text[], $3::text[], $4::text[]) as u(namespace, key, value)
 order by u.namespace collate "C", u.key collate "C"
 on conflict (scope, namespace, key) do update set value = excluded.value, updated_at = now()`;
+
+/** Deletes items ($2 namespaces, $3 keys), locking them in key order first. */
+export const deleteManySql = (q: string) => `delete from ${q}.langgraph_store s
+where s.scope = $1 and (s.namespace, s.key) in (
+  select l.namespace, l.key from ${q}.langgraph_store l
+  join unnest($2::text[], $3::text[]) as d(namespace, key) on l.namespace = d.namespace and l.key = d.key
+  where l.scope = $1
+  order by l.namespace, l.key
+  for update of l
+)`;
 
 /**
  * The distinct namespaces of the scope, each found by one probe of the primary key from the last

@@ -21,11 +21,19 @@ import {
   type SearchOperation,
   validateNamespace,
 } from "@langchain/langgraph-checkpoint";
+import { DEFAULT_TRANSACTION_RETRIES, withTransactionRetries } from "../../db/driver.js";
 import { ValidationError } from "../../errors.js";
 import type { Store } from "../../index.js";
 import { hasLoneSurrogate, jsonbRefuses } from "../../payload.js";
 import { checkScope, quotedSchema, requiredText } from "./names.js";
-import { filterConditions, getManySql, namespacesSql, type Param, putManySql } from "./store-sql.js";
+import {
+  deleteManySql,
+  filterConditions,
+  getManySql,
+  namespacesSql,
+  type Param,
+  upsertManySql,
+} from "./store-sql.js";
 
 export interface FlowstoreStoreOptions {
   /** The flowstore store that holds the items (migrated: `openStore()` does it). */
@@ -148,9 +156,11 @@ export class FlowstoreStore extends BaseStore {
     return results as OperationResults<Op>;
   }
 
-  /** Deletes every item of this store's scope. */
+  /** Deletes every item of this store's scope, locking them in key order as batches do. */
   async clear(): Promise<void> {
-    await this.store.query(`delete from ${this.q}.langgraph_store where scope = $1`, [this.scope]);
+    const sql = `delete from ${this.q}.langgraph_store s where s.scope = $1 and (s.namespace, s.key) in (
+      select namespace, key from ${this.q}.langgraph_store where scope = $1 order by namespace, key for update)`;
+    await withTransactionRetries(() => this.store.query(sql, [this.scope]), DEFAULT_TRANSACTION_RETRIES);
   }
 
   private async getMany(gets: [number, GetOperation, string, string][], results: unknown[]): Promise<void> {
@@ -171,21 +181,32 @@ export class FlowstoreStore extends BaseStore {
     }
   }
 
+  /**
+   * Applies a batch's puts, retried if it still loses a deadlock (with a writer that is not a batch,
+   * such as `clear`). See store-sql.ts for the lock order that keeps batches from deadlocking.
+   */
   private async putMany(puts: ItemPut[]): Promise<void> {
     const deletes = puts.filter((put) => put.json === null);
-    const writes = puts.filter((put) => put.json !== null);
-    await this.store.query(
-      putManySql(this.q),
-      [
-        this.scope,
-        deletes.map((put) => put.namespace),
-        deletes.map((put) => put.key),
-        writes.map((put) => put.namespace),
-        writes.map((put) => put.key),
-        writes.map((put) => put.json),
-      ],
-      { prepare: true },
-    );
+    const keys = (list: ItemPut[]) => [list.map((put) => put.namespace), list.map((put) => put.key)];
+    if (deletes.length === 0) {
+      const values = [this.scope, ...keys(puts), puts.map((put) => put.json)];
+      await withTransactionRetries(
+        () => this.store.query(upsertManySql(this.q), values, { prepare: true }),
+        DEFAULT_TRANSACTION_RETRIES,
+      );
+    } else if (deletes.length === puts.length) {
+      const values = [this.scope, ...keys(deletes)];
+      await withTransactionRetries(
+        () => this.store.query(deleteManySql(this.q), values, { prepare: true }),
+        DEFAULT_TRANSACTION_RETRIES,
+      );
+    } else {
+      const upserts = [this.scope, ...keys(puts), puts.map((put) => put.json ?? "null")];
+      await this.store.transaction(async (tx) => {
+        await tx.query(upsertManySql(this.q), upserts, { prepare: true });
+        await tx.query(deleteManySql(this.q), [this.scope, ...keys(deletes)], { prepare: true });
+      });
+    }
   }
 
   /**
