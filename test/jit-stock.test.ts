@@ -12,7 +12,11 @@ import pg from "pg";
 import { prepareValue } from "pg/lib/utils.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Logger, openStore } from "../src/index.js";
-import { type SystemPostgres, startSystemPostgres, systemPostgresBin } from "../src/testing/system-postgres.js";
+import {
+  type SystemPostgres,
+  startSystemPostgres,
+  systemPostgresBin,
+} from "../src/testing/system-postgres.js";
 import { uniqueSchema } from "./harness.js";
 import { exerciseStore } from "./store-workload.js";
 

@@ -84,7 +84,11 @@ export async function startSystemPostgres(
     rmSync(root, { recursive: true, force: true });
   };
   try {
-    await waitForServer(url("postgres"), () => server.exitCode !== null, () => log);
+    await waitForServer(
+      url("postgres"),
+      () => server.exitCode !== null,
+      () => log,
+    );
   } catch (error) {
     await stop();
     throw error;
