@@ -3,6 +3,7 @@
 import type { SqlContext, StoreContext } from "../context.js";
 import { NotFoundError, ValidationError } from "../errors.js";
 import { isUuid } from "../ids.js";
+import { beforeCut, idBatch, PROBE } from "../repositories/planned-few.js";
 import { checkInteger } from "./checks.js";
 import { JOB_COLUMNS, type JobRow, toJob } from "./sql.js";
 import type { Job, JobFilter, QueueStats } from "./types.js";
@@ -140,8 +141,9 @@ export async function deleteJobsOf(
   { db, q }: SqlContext,
   executionIds: string[],
 ): Promise<{ jobs: number; jobsHistory: number }> {
-  const jobs = await db.query(`delete from ${q}.jobs where execution_id = any($1::uuid[])`, [executionIds]);
-  const history = await db.query(`delete from ${q}.jobs_history where execution_id = any($1::uuid[])`, [
+  const ids = idBatch(1, "uuid");
+  const jobs = await db.query(`delete from ${q}.jobs where execution_id = any(${ids})`, [executionIds]);
+  const history = await db.query(`delete from ${q}.jobs_history where execution_id = any(${ids})`, [
     executionIds,
   ]);
   return { jobs: jobs.rowCount, jobsHistory: history.rowCount };
@@ -162,9 +164,8 @@ export async function deleteOrphanedJobHistory(
     // SKIP LOCKED again for each row, each run taking rows the previous ones already deleted.
     `with batch as materialized (
        select h.id from ${q}.jobs_history h
-        where h.completed_at < $1
-          and (h.execution_id is null
-               or not exists (select 1 from ${q}.executions e where e.id = h.execution_id))
+        where ${beforeCut("h.completed_at", "$1")}
+          and not exists (select 1 from ${q}.executions e where e.id = h.execution_id ${PROBE})
         order by h.completed_at limit $2 for update of h skip locked)
      delete from ${q}.jobs_history d using batch where d.id = batch.id`,
     [before, limit],
@@ -187,9 +188,8 @@ export async function deleteOldDeadJobs({ db, q }: SqlContext, before: Date, lim
   const { rowCount } = await db.query(
     `with batch as materialized (
        select j.id from ${q}.jobs j
-        where j.status = 'dead' and j.updated_at < $1
-          and (j.execution_id is null
-               or not exists (select 1 from ${q}.executions e where e.id = j.execution_id))
+        where j.status = 'dead' and ${beforeCut("j.updated_at", "$1")}
+          and not exists (select 1 from ${q}.executions e where e.id = j.execution_id ${PROBE})
         limit $2 for update of j skip locked)
      delete from ${q}.jobs d using batch where d.id = batch.id`,
     [before, limit],

@@ -21,6 +21,7 @@ import {
   MAX_KEY_LENGTH,
   type Row,
 } from "./blob-rows.js";
+import { beforeCut, idBatch } from "./planned-few.js";
 
 /** Drops content no key points to any more: at once if it is in PostgreSQL, else via blob_garbage. */
 export async function release(context: StoreContext, db: Queryable, old: Row): Promise<Row | undefined> {
@@ -76,7 +77,7 @@ export async function collectGarbage(
     `with expired as (
        delete from ${q}.blob_pending
        where id in (select id from ${q}.blob_pending
-                    where created_at < now() - $1 * interval '1 millisecond'
+                    where ${beforeCut("created_at", "now() - $1 * interval '1 millisecond'")}
                     order by created_at limit $2 for update skip locked)
        returning id, backend, location
      )
@@ -122,13 +123,13 @@ export async function deleteBlobsOf(
   executionIds: string[],
 ): Promise<{ deleted: number; external: number }> {
   const { rows: blobs } = await db.query<{ id: string; backend: string; location: string | null }>(
-    `delete from ${q}.blobs where execution_id = any($1::uuid[]) returning id, backend, location`,
+    `delete from ${q}.blobs where execution_id = any(${idBatch(1, "uuid")}) returning id, backend, location`,
     [executionIds],
   );
   const inPostgres = blobs.filter((b) => b.backend === "postgres").map((b) => b.id);
   const elsewhere = blobs.filter((b) => b.backend !== "postgres");
   if (inPostgres.length) {
-    await db.query(`delete from ${q}.blob_chunks where blob_id = any($1::uuid[])`, [inPostgres]);
+    await db.query(`delete from ${q}.blob_chunks where blob_id = any(${idBatch(1, "uuid")})`, [inPostgres]);
   }
   if (elsewhere.length) {
     await db.query(

@@ -4,6 +4,7 @@ import type { SqlContext, StoreContext } from "../context.js";
 import { ConflictError, NotFoundError, ValidationError } from "../errors.js";
 import { checkText, toJson } from "../payload.js";
 import { checkId, optionalVersion } from "./input.js";
+import { idBatch } from "./planned-few.js";
 
 export interface ComponentStateEntry {
   executionId: string;
@@ -123,6 +124,6 @@ export class ComponentState {
 
 /** Retention: deletes the component state of these executions; returns how many entries. */
 export async function deleteComponentStateOf({ db, q }: SqlContext, executionIds: string[]): Promise<number> {
-  const sql = `delete from ${q}.component_state where execution_id = any($1::uuid[])`;
+  const sql = `delete from ${q}.component_state where execution_id = any(${idBatch(1, "uuid")})`;
   return (await db.query(sql, [executionIds])).rowCount;
 }

@@ -7,6 +7,7 @@ import type { SqlContext, StoreContext } from "../context.js";
 import { NotFoundError, ValidationError } from "../errors.js";
 import { checkText } from "../payload.js";
 import { checkId, optionalDate, optionalTtl } from "./input.js";
+import { idBatch } from "./planned-few.js";
 import { TERMINAL_SQL } from "./run-status.js";
 
 export interface Correlation {
@@ -97,6 +98,6 @@ export class Correlations {
 
 /** Retention: deletes the correlations of these executions; returns how many. */
 export async function deleteCorrelationsOf({ db, q }: SqlContext, executionIds: string[]): Promise<number> {
-  const sql = `delete from ${q}.correlations where execution_id = any($1::uuid[])`;
+  const sql = `delete from ${q}.correlations where execution_id = any(${idBatch(1, "uuid")})`;
   return (await db.query(sql, [executionIds])).rowCount;
 }

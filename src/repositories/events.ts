@@ -33,6 +33,7 @@ import type {
 import { DEFAULT_POLL_INTERVAL_MS, optionalDuration, waitForEvents } from "./event-wait.js";
 import { checkId, checkInteger, checkOneOf } from "./input.js";
 import { cursorKey, type Page, pageLimit, toPage } from "./key-cursor.js";
+import { idBatch } from "./planned-few.js";
 
 /** Where a correlation lookup resumes: the last event's (created_at, execution, sequence). */
 const CORRELATION_CURSOR_AT = `to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
@@ -226,7 +227,8 @@ export class Events {
 
 /** Retention: deletes the events (and history heads) of these executions; returns how many events. */
 export async function deleteEventsOf({ db, q }: SqlContext, executionIds: string[]): Promise<number> {
-  await db.query(`delete from ${q}.event_heads where execution_id = any($1::uuid[])`, [executionIds]);
-  return (await db.query(`delete from ${q}.events where execution_id = any($1::uuid[])`, [executionIds]))
+  const ids = idBatch(1, "uuid");
+  await db.query(`delete from ${q}.event_heads where execution_id = any(${ids})`, [executionIds]);
+  return (await db.query(`delete from ${q}.events where execution_id = any(${ids})`, [executionIds]))
     .rowCount;
 }

@@ -6,6 +6,7 @@
  */
 
 import type { SqlContext } from "../context.js";
+import { beforeCut, idBatch, PROBE } from "./planned-few.js";
 import { TERMINAL_SQL } from "./run-status.js";
 
 export interface PrunableFilter {
@@ -14,13 +15,21 @@ export interface PrunableFilter {
   statuses: string[];
 }
 
-function prunable(q: string): string {
+/**
+ * For a batch of the oldest (`batch`), planned to walk executions_finished from its start and to probe
+ * each one's parent and children by index, whatever the plan settings (see planned-few.ts); for all of
+ * them at once (the count), left to the planner, which may well read the table whole. An execution of
+ * no parent matches no `p`, so its check needs no `parent_execution_id is null or`.
+ */
+function prunable(q: string, batch: boolean): string {
+  const cut = batch ? beforeCut("e.completed_at", "$1") : "e.completed_at < $1";
+  const probe = batch ? PROBE : "";
   return `from ${q}.executions e
-    where e.completed_at < $1 and e.status = any($2::text[])
-      and (e.parent_execution_id is null or not exists (
-            select 1 from ${q}.executions p where p.id = e.parent_execution_id and p.status not in ${TERMINAL_SQL}))
-      and not exists (
-            select 1 from ${q}.executions c where c.parent_execution_id = e.id and c.status not in ${TERMINAL_SQL})`;
+    where ${cut} and e.status = any($2::text[])
+      and not exists (select 1 from ${q}.executions p
+                       where p.id = e.parent_execution_id and p.status not in ${TERMINAL_SQL} ${probe})
+      and not exists (select 1 from ${q}.executions c
+                       where c.parent_execution_id = e.id and c.status not in ${TERMINAL_SQL} ${probe})`;
 }
 
 /** How many executions may be deleted now. */
@@ -28,7 +37,7 @@ export async function countPrunableExecutions(
   { db, q }: SqlContext,
   filter: PrunableFilter,
 ): Promise<number> {
-  const { rows } = await db.query<{ n: number }>(`select count(*)::int as n ${prunable(q)}`, [
+  const { rows } = await db.query<{ n: number }>(`select count(*)::int as n ${prunable(q, false)}`, [
     filter.finishedBefore,
     filter.statuses,
   ]);
@@ -45,7 +54,7 @@ export async function lockPrunableExecutions(
   limit: number,
 ): Promise<string[]> {
   const { rows } = await db.query<{ id: string }>(
-    `select e.id ${prunable(q)} order by e.completed_at limit $3 for update of e skip locked`,
+    `select e.id ${prunable(q, true)} order by e.completed_at limit $3 for update of e skip locked`,
     [filter.finishedBefore, filter.statuses, limit],
   );
   return rows.map((row) => row.id);
@@ -53,5 +62,6 @@ export async function lockPrunableExecutions(
 
 /** Deletes executions (once what they own is gone); returns how many. */
 export async function deleteExecutions({ db, q }: SqlContext, ids: string[]): Promise<number> {
-  return (await db.query(`delete from ${q}.executions where id = any($1::uuid[])`, [ids])).rowCount;
+  const sql = `delete from ${q}.executions where id = any(${idBatch(1, "uuid")})`;
+  return (await db.query(sql, [ids])).rowCount;
 }

@@ -24,6 +24,7 @@ import type {
   KvSweepOptions,
 } from "./kv-types.js";
 import { set, setIfAbsent, setMany } from "./kv-write.js";
+import { beforeCut, idBatch } from "./planned-few.js";
 
 const DELETE_BATCH = 10_000;
 
@@ -136,7 +137,7 @@ export class KeyValue {
       const { rowCount } = await this.context.db.query(
         `delete from ${this.table} kv
          using (select prefix, key from ${this.table}
-                where expires_at <= now()
+                where ${beforeCut("expires_at", "now()", true)}
                 order by expires_at
                 limit $1
                 for update skip locked) expired
@@ -152,5 +153,6 @@ export class KeyValue {
 
 /** Retention: deletes the entries owned by these executions; returns how many. */
 export async function deleteKvOf({ db, q }: SqlContext, executionIds: string[]): Promise<number> {
-  return (await db.query(`delete from ${q}.kv where owner = any($1::text[])`, [executionIds])).rowCount;
+  const sql = `delete from ${q}.kv where owner = any(${idBatch(1, "text")})`;
+  return (await db.query(sql, [executionIds])).rowCount;
 }

@@ -22,6 +22,7 @@ import {
 import type { HistoryEvent } from "./event-types.js";
 import { checkId, checkOneOf, optionalText } from "./input.js";
 import { cursorKey, type Page, type PageOptions, pageLimit, toPage } from "./key-cursor.js";
+import { idBatch } from "./planned-few.js";
 import { isTerminal, type RunStatus, TERMINAL_SQL } from "./run-status.js";
 
 export interface Signal {
@@ -288,6 +289,6 @@ export class Signals {
 
 /** Retention: deletes the signals of these executions; returns how many. */
 export async function deleteSignalsOf({ db, q }: SqlContext, executionIds: string[]): Promise<number> {
-  const sql = `delete from ${q}.signals where execution_id = any($1::uuid[])`;
+  const sql = `delete from ${q}.signals where execution_id = any(${idBatch(1, "uuid")})`;
   return (await db.query(sql, [executionIds])).rowCount;
 }

@@ -14,6 +14,7 @@ import { NonDeterminismError, StoreError } from "../errors.js";
 import { checkText, toJson, toJsonOrBytes } from "../payload.js";
 import { errorJson, MAX_INT } from "../queue/checks.js";
 import { checkId, checkInteger } from "./input.js";
+import { idBatch } from "./planned-few.js";
 import { type RecordedRow, type StepInput, stepBatcher } from "./step-batch.js";
 import type { WriteBatcher } from "./write-batch.js";
 
@@ -197,6 +198,6 @@ export class Steps {
 
 /** Retention: deletes the checkpoints of these executions; returns how many. */
 export async function deleteStepsOf({ db, q }: SqlContext, executionIds: string[]): Promise<number> {
-  return (await db.query(`delete from ${q}.steps where execution_id = any($1::uuid[])`, [executionIds]))
-    .rowCount;
+  const sql = `delete from ${q}.steps where execution_id = any(${idBatch(1, "uuid")})`;
+  return (await db.query(sql, [executionIds])).rowCount;
 }

@@ -15,6 +15,7 @@ import { checkText, type JsonOrBytes, toJsonOrBytes } from "../payload.js";
 import { MAX_INT } from "../queue/checks.js";
 import { schemaChannel } from "../queue/wake.js";
 import { checkId, checkInteger, checkLimit } from "./input.js";
+import { idBatch } from "./planned-few.js";
 import { tailChunks } from "./stream-tail.js";
 import type {
   StreamChunk,
@@ -247,8 +248,8 @@ export class Streams {
 /** Retention: deletes the streams of these executions with their chunks; returns how many streams. */
 export async function deleteStreamsOf({ db, q }: SqlContext, executionIds: string[]): Promise<number> {
   const { rowCount } = await db.query(
-    `with chunks as (delete from ${q}.stream_chunks where execution_id = any($1::uuid[]))
-     delete from ${q}.streams where execution_id = any($1::uuid[])`,
+    `with chunks as (delete from ${q}.stream_chunks where execution_id = any(${idBatch(1, "uuid")}))
+     delete from ${q}.streams where execution_id = any(${idBatch(1, "uuid")})`,
     [executionIds],
   );
   return rowCount;

@@ -19,6 +19,7 @@ import {
   requireTransaction,
 } from "./input.js";
 import { CURSOR_AT, decodeCursor, type Page, toPage } from "./keyset.js";
+import { idBatch } from "./planned-few.js";
 import { countsByStatus, RUN_STATUSES } from "./run-status.js";
 import { changeBatcher, createBatcher, type TaskChange, type TaskCreate } from "./task-batch.js";
 import {
@@ -376,6 +377,6 @@ export class Tasks {
 
 /** Retention: deletes the tasks of these executions; returns how many. */
 export async function deleteTasksOf({ db, q }: SqlContext, executionIds: string[]): Promise<number> {
-  return (await db.query(`delete from ${q}.tasks where execution_id = any($1::uuid[])`, [executionIds]))
-    .rowCount;
+  const sql = `delete from ${q}.tasks where execution_id = any(${idBatch(1, "uuid")})`;
+  return (await db.query(sql, [executionIds])).rowCount;
 }
