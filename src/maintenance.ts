@@ -48,10 +48,12 @@ export interface Maintenance {
 const DEFAULT_INTERVAL_MS = 10 * 60_000;
 const MAX_TIMER_MS = 2_147_483_647;
 
+/** `onStopped` is called once maintenance has stopped, however it was stopped. */
 export function startMaintenance(
   prune: (options: PruneOptions) => Promise<PruneResult>,
   options: MaintenanceOptions,
   warn: (error: unknown) => void,
+  onStopped: () => void = () => {},
 ): Maintenance {
   const olderThanMs = options?.olderThanMs;
   if (!Number.isFinite(olderThanMs) || olderThanMs < 0) {
@@ -133,6 +135,7 @@ export function startMaintenance(
       stopping.abort();
       clearTimeout(timer);
       await running;
+      onStopped();
     })();
     return stopped;
   };

@@ -1,5 +1,6 @@
 /** openStore(): opens a driver for the options, checks the connection, migrates, and builds the repositories. */
 
+import { backgroundOf } from "./background.js";
 import type { BlobBackend } from "./blobs/backend.js";
 import type { PoolOptions } from "./config/pool.js";
 import { poolWithEnvironment, readStoreEnvironment } from "./config/store-environment.js";
@@ -100,10 +101,28 @@ export class Store extends StoreScope {
 
   /**
    * While this process holds the embedded store in a data directory, other processes (flowstore
-   * commands among them) reach it through a unix socket until `close()`. Elsewhere it does nothing.
+   * commands among them) reach it through a unix socket until `close()` (the handle's or the store's).
+   * Elsewhere it does nothing.
    */
-  shareEmbedded(): Promise<{ close(): Promise<void> }> {
-    return shareEmbeddedStore(this.driver);
+  async shareEmbedded(): Promise<{ close(): Promise<void> }> {
+    const background = backgroundOf(this.driver);
+    background.checkOpen();
+    const shared = await shareEmbeddedStore(this.driver);
+    try {
+      background.checkOpen(); // the store began to close meanwhile
+    } catch (error) {
+      await shared.close();
+      throw error;
+    }
+    let closed: Promise<void> | undefined;
+    let forget = () => {};
+    const close = () => {
+      forget();
+      closed ??= shared.close();
+      return closed;
+    };
+    forget = background.add({ stop: close });
+    return { close };
   }
 
   async migrate(): Promise<MigrateResult> {
@@ -147,19 +166,36 @@ export class Store extends StoreScope {
 
   /**
    * Prunes on a schedule: at once, then every `intervalMs` (default 10 minutes), whatever finished more
-   * than `olderThanMs` ago. Stop it before closing the store.
+   * than `olderThanMs` ago, until stopped or the store closes. It never keeps the process alive.
    */
   startMaintenance(options: MaintenanceOptions): Maintenance {
-    return startMaintenance(
+    const background = backgroundOf(this.driver);
+    background.checkOpen();
+    let forget = () => {};
+    const maintenance = startMaintenance(
       (prune) => this.prune(prune),
       options,
       (error) => this.context.logger.warn({ error: String(error) }, "flowstore maintenance"),
+      () => forget(),
     );
+    forget = background.add(maintenance);
+    return maintenance;
   }
 
-  /** Waits for queries in flight, then closes what the store opened. Safe to call twice. */
+  /**
+   * Stops what the store started first: workers (each lets its running handlers finish, up to its
+   * stopTimeoutMs, and hands its prefetched jobs back), timer dispatchers, maintenance, the embedded
+   * store's socket. Then waits for queries in flight and closes what the store opened. Never rejects
+   * for what it stops; safe to call twice.
+   */
   close(): Promise<void> {
-    this.closed ??= this.driver.close().then(() => this.context.blobBackend?.close?.());
+    this.closed ??= (async () => {
+      await backgroundOf(this.driver).stopAll((error) =>
+        this.context.logger.warn({ error: String(error) }, "flowstore: stopping at close"),
+      );
+      await this.driver.close();
+      await this.context.blobBackend?.close?.();
+    })();
     return this.closed;
   }
 }

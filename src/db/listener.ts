@@ -70,7 +70,19 @@ export class Listener {
       const current = this.handlers.get(channel);
       if (!current?.delete(onNotify) || current.size > 0) return;
       this.handlers.delete(channel);
-      await this.client?.query(`unlisten ${quoteChannel(channel)}`).catch(() => {});
+      const client = this.client;
+      if (this.handlers.size > 0) {
+        await client?.query(`unlisten ${quoteChannel(channel)}`).catch(() => {});
+        return;
+      }
+      // No channel left: the connection goes, or it would keep the process alive with nothing to hear.
+      // The next subscription makes a new one.
+      this.client = undefined;
+      this.down = false;
+      this.retryDelayMs = LISTEN_RETRY_MIN_MS;
+      clearTimeout(this.retryTimer);
+      this.retryTimer = undefined;
+      await client?.end().catch(() => {});
     };
   }
 
@@ -121,6 +133,11 @@ export class Listener {
     if (this.closed) {
       await client.end().catch(() => {});
       throw new ConnectionError("the store is closed");
+    }
+    if (this.handlers.size === 0) {
+      // Every channel went while it connected: nothing to keep it for (see add()).
+      await client.end().catch(() => {});
+      return client;
     }
     this.client = client;
     this.retryDelayMs = LISTEN_RETRY_MIN_MS;

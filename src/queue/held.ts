@@ -12,6 +12,8 @@ export class Held implements JobContext {
   private controller: AbortController | undefined;
   private abortReason: unknown;
   private aborted = false;
+  /** Set when the worker stopped waiting for this handler and handed its job back (its stop timeout). */
+  abandoned = false;
 
   constructor(
     readonly job: LeasedJob,
@@ -33,6 +35,12 @@ export class Held implements JobContext {
     (this.singleConnection && this.tx ? this.tx.jobs : this.jobs).heartbeat(this.job, {
       extendMs: this.leaseMs,
     });
+
+  /** The worker gives up on this handler: its job went back, the run counted; its outcome is not recorded. */
+  abandon(reason: unknown): void {
+    this.abandoned = true;
+    this.abort(reason);
+  }
 
   abort(reason: unknown): void {
     this.aborted = true;

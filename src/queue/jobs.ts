@@ -3,6 +3,7 @@
  * concern beside this file (enqueue, leases, admin, wake-ups) and run on this scope's connection.
  */
 
+import { backgroundOf } from "../background.js";
 import type { StoreContext } from "../context.js";
 import { ValidationError } from "../errors.js";
 import { cancel, get, list, retry, stats } from "./admin.js";
@@ -108,11 +109,18 @@ export class Jobs {
     return cancel(this.context, ids);
   }
 
-  /** Starts a worker on this store (never inside a transaction). */
+  /**
+   * Starts a worker on this store (never inside a transaction). It runs until stopped, or until the
+   * store closes, which stops it first; meanwhile it keeps the process alive.
+   */
   work(options: WorkerOptions): Worker {
     if (this.context.db.inTransaction) {
       throw new ValidationError("start workers on the store, not inside a transaction", { field: "work" });
     }
-    return startWorker(this, this.context, this.inTransaction, options);
+    const background = backgroundOf(this.context.driver);
+    background.checkOpen();
+    const worker = startWorker(this, this.context, this.inTransaction, options);
+    void worker.stopped.then(background.add(worker));
+    return worker;
   }
 }

@@ -49,15 +49,22 @@ export class QueueVacuum {
     if (!idle && now - (this.lastAt ?? this.createdAt) < BUSY_INTERVAL_MS) return;
     this.running = true;
     this.finishedAtLast = finished;
+    void this.vacuum();
+  }
+
+  // Async, so that a statement refused at once (a closed store throws as it is called) is reported
+  // like any failure instead of escaping from whatever considered the vacuum.
+  private async vacuum(): Promise<void> {
     const started = Date.now();
     const { q } = this.context;
-    this.context.db
-      .query(`vacuum (skip_locked) ${q}.jobs, ${q}.job_starts`)
-      .catch(this.onError)
-      .finally(() => {
-        this.lastAt = Date.now();
-        this.lastTookMs = this.lastAt - started;
-        this.running = false;
-      });
+    try {
+      await this.context.db.query(`vacuum (skip_locked) ${q}.jobs, ${q}.job_starts`);
+    } catch (error) {
+      this.onError(error);
+    } finally {
+      this.lastAt = Date.now();
+      this.lastTookMs = this.lastAt - started;
+      this.running = false;
+    }
   }
 }

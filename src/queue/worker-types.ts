@@ -84,12 +84,20 @@ export interface WorkerOptions {
   /** Stops the worker when aborted. */
   signal?: AbortSignal;
   workerId?: string;
-  /** How long stop() waits for running handlers before releasing their jobs (default 30 s). */
+  /**
+   * How long stop() (and the store's close(), which stops the worker) waits for running handlers before
+   * releasing their jobs (default 30 s).
+   */
   stopTimeoutMs?: number;
-  /** Called with errors the worker survives (a lost connection, a lost lease). */
+  /**
+   * Called with errors the worker survives (a lost connection, a lost lease); default: a warning. While
+   * the database cannot be reached, the first ConnectionError comes at once and the next ones with
+   * backoff, 1 s, 2 s, 4 s... at most a minute apart, not at every poll.
+   */
   onError?: (error: unknown) => void;
 }
 
+/** A running worker keeps its process alive until it is stopped (or its store closed). */
 export interface Worker {
   readonly id: string;
   /** Stops claiming, waits for running handlers (up to stopTimeoutMs), releases the rest. */

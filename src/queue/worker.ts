@@ -4,35 +4,26 @@
  * and sleeps until a NOTIFY (or, as a fallback, the poll interval) says there is work.
  */
 
-import { hostname } from "node:os";
 import type { StoreContext } from "../context.js";
-import { LeaseLostError, ValidationError } from "../errors.js";
-import { errorReporter } from "../logger.js";
-import { checkText } from "../payload.js";
-import { checkInteger, leaseLost } from "./checks.js";
+import { LeaseLostError } from "../errors.js";
+import { OutageReporter } from "../outage.js";
+import { leaseLost } from "./checks.js";
 import { Completer } from "./completer.js";
 import { Held } from "./held.js";
 import type { Jobs } from "./jobs.js";
 import { claimRows, extendLeases, promoteDue } from "./leases.js";
+import { ownLeaseLost, RunEnds, snoozeUntil } from "./run-ends.js";
 import { type ClaimedRow, toLeasedJob } from "./sql.js";
 import { forgetIdleWorkers, StartMarks } from "./start-marks.js";
 import { StartRate } from "./start-rate.js";
 import type { LeasedJob } from "./types.js";
 import { QueueVacuum } from "./vacuum.js";
 import { jobsChannel, wakesQueue } from "./wake.js";
+import { workerSettings } from "./worker-settings.js";
 import type { InTransaction, Worker, WorkerOptions } from "./worker-types.js";
-
-/** The longest lease a prefetched job is reserved for (shorter when leaseMs is). */
-const RESERVE_MS = 5_000;
-
-/** How many jobs a worker holds ahead at most by default, when claims keep coming back full. */
-const PREFETCH_MAX = 1_000;
 
 /** By default a worker holds no more jobs than its handlers start in this time (see start-rate.ts). */
 const PREFETCH_HORIZON_MS = 250;
-
-/** Jobs a worker finishes between two vacuums of the jobs table, by default (see vacuum.ts). */
-const VACUUM_AFTER_JOBS = 1_000;
 
 /** How often a worker clears the start marks of workers that are gone (see forgetIdleWorkers). */
 const FORGET_IDLE_MS = 5 * 60_000;
@@ -46,59 +37,30 @@ interface Buffered {
   reservedUntil: number;
 }
 
-/**
- * True when `error` says this job's own lease is gone: the LeaseLostError of the job's own heartbeat,
- * completion or snooze, or the one the worker aborts the handler with when a heartbeat found the lease
- * lost, lists the job among those `lost`. A LeaseLostError about anything else (a timer the handler
- * acked, another job) is the handler's failure like any error.
- */
-function ownLeaseLost(error: unknown, job: LeasedJob): boolean {
-  if (!(error instanceof LeaseLostError)) return false;
-  const lost = (error as LeaseLostError & { lost?: unknown }).lost;
-  const id = job.id.toLowerCase();
-  return Array.isArray(lost) && lost.some((lostId) => String(lostId).toLowerCase() === id);
-}
-
-/** The time a handler's result asks to run its job again at, if it asks. */
-function snoozeUntil(outcome: unknown): Date | undefined {
-  if (typeof outcome !== "object" || outcome === null || !("snoozeUntil" in outcome)) return undefined;
-  const until = (outcome as { snoozeUntil: unknown }).snoozeUntil;
-  if (until instanceof Date) return until;
-  throw new ValidationError("a handler's snoozeUntil must be a Date", { field: "snoozeUntil" });
-}
-
 export function startWorker(
   jobs: Jobs,
   context: StoreContext,
   inTransaction: InTransaction,
   options: WorkerOptions,
 ): Worker {
-  if (typeof options.handler !== "function")
-    throw new ValidationError("handler must be a function", { field: "handler" });
-  // Checked before anything starts: each is sent with every claim or heartbeat, or sets a timer, and a
-  // bad one would fail there again and again, or make the timer fire at once.
-  const queue = checkText(options.queue, "queue");
-  const workerId = options.workerId === undefined ? undefined : checkText(options.workerId, "workerId");
-  const concurrency = checkInteger(options.concurrency, "concurrency", 1, 8);
-  const leaseMs = checkInteger(options.leaseMs, "leaseMs", 1, 30_000);
-  // Prefetched jobs are reserved: no attempt counted, and a lease short enough that a worker that dies
-  // with a full buffer holds those jobs up for seconds, not a whole lease (heartbeats renew it).
-  const reserveMs = Math.min(leaseMs, RESERVE_MS);
-  // A prefetched job starts only while its reservation has this long left, time for its start mark to
-  // land: after a handler held the event loop longer than that, the job may be in another worker's hands.
-  const startMarginMs = Math.floor(reserveMs / 5);
-  const pollIntervalMs = checkInteger(options.pollIntervalMs, "pollIntervalMs", 1, 1_000);
-  const stopTimeoutMs = checkInteger(options.stopTimeoutMs, "stopTimeoutMs", 0, 30_000);
-  const claimConcurrency = checkInteger(options.claimConcurrency, "claimConcurrency", 1, 2);
-  const fixedBatchSize =
-    options.batchSize === undefined ? undefined : checkInteger(options.batchSize, "batchSize", 1, 1);
-  const id = workerId ?? `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
-  const onError = errorReporter(context.logger, "flowstore worker", options.onError);
-  const keepCompleted = options.keepCompleted === true;
-  // Jobs held ahead, running ones included: batchSize if given; by default it grows while claims come
-  // back full (a backlog) up to PREFETCH_MAX, and falls back as the queue drains.
-  const minBatch = Math.max(fixedBatchSize ?? concurrency * 4, concurrency);
-  const maxBatch = fixedBatchSize === undefined ? Math.max(minBatch, PREFETCH_MAX) : minBatch;
+  const {
+    queue,
+    id,
+    concurrency,
+    leaseMs,
+    reserveMs,
+    startMarginMs,
+    pollIntervalMs,
+    stopTimeoutMs,
+    claimConcurrency,
+    minBatch,
+    maxBatch,
+    vacuumAfterJobs,
+    keepCompleted,
+  } = workerSettings(options, context);
+  // While the database cannot be reached, the same error would come at every poll: reported with backoff.
+  const outage = new OutageReporter(context.logger, "flowstore worker", options.onError);
+  const onError = outage.error;
   let batchSize = minBatch;
   let claimSize = Math.max(1, Math.floor(batchSize / claimConcurrency));
   const resize = (size: number) => {
@@ -106,26 +68,6 @@ export function startWorker(
     batchSize = Math.min(maxBatch, Math.max(minBatch, Math.floor(size)));
     claimSize = Math.max(1, Math.floor(batchSize / claimConcurrency));
   };
-  const vacuumAfterJobs = options.vacuumAfterJobs ?? VACUUM_AFTER_JOBS;
-  if (!Number.isInteger(vacuumAfterJobs) || vacuumAfterJobs < 0) {
-    throw new ValidationError("vacuumAfterJobs must be a whole number of jobs (0: never vacuum)", {
-      field: "vacuumAfterJobs",
-    });
-  }
-  // Each transactional handler holds a pooled connection for as long as it runs; the worker's claims,
-  // heartbeats and completions need one more, or leases expire while they wait for a connection. (With
-  // one connection, PGlite, a transactional handler's worker traffic goes through its transaction.)
-  const { driver } = context;
-  if (
-    options.transactional &&
-    driver.capabilities.multipleConnections &&
-    concurrency >= driver.maxConnections
-  ) {
-    throw new ValidationError(
-      `concurrency ${concurrency} with transactional handlers needs a pool of more than ${concurrency} connections (pool.max is ${driver.maxConnections}): each handler holds one for its transaction and the worker needs another for its claims, heartbeats and completions; raise pool.max or lower concurrency`,
-      { field: "concurrency" },
-    );
-  }
 
   const buffered: Buffered[] = [];
   const running = new Map<string, Held>();
@@ -135,6 +77,15 @@ export function startWorker(
   let drained = false;
   const claimsInFlight = new Set<Promise<void>>();
   const landed = () => Promise.allSettled([...claimsInFlight]);
+  // Statements sent on the worker's own schedule (heartbeats, promotions, hand-backs), which stop()
+  // waits for: once it resolves the store may close, and one sent after that would fail.
+  const chores = new Set<Promise<unknown>>();
+  const chore = <T>(work: Promise<T>): Promise<T> => {
+    chores.add(work);
+    const done = () => chores.delete(work);
+    work.then(done, done);
+    return work;
+  };
   let requested = 0;
   // Counts wake-ups, so a claim that started before one cannot mark the queue drained after it.
   let wakes = 0;
@@ -148,7 +99,7 @@ export function startWorker(
   // VACUUM cannot run in a transaction, which on one connection a transactional handler may hold open.
   const vacuum = new QueueVacuum(
     context,
-    options.transactional && !driver.capabilities.multipleConnections ? 0 : vacuumAfterJobs,
+    options.transactional && !context.driver.capabilities.multipleConnections ? 0 : vacuumAfterJobs,
     onError,
   );
   // Considered whenever the worker may have run out of work, and at each poll.
@@ -181,68 +132,46 @@ export function startWorker(
     },
   );
 
-  // Records a failed run. Until then the job stays among those held: a claim of this worker's that takes
-  // it back meanwhile (its lease lapsed while the handler ran) renews its lease rather than starting it
-  // again, and the failure is recorded under the renewed lease. If the lease went elsewhere, fail() says
-  // so, and that is reported like any lost lease; if the failure could not be recorded, the job stays
-  // this worker's until its lease lapses (see StartMarks.letGo).
-  const recordFailure = async (job: LeasedJob, error: unknown) => {
-    let sent = job.leaseToken;
-    try {
-      for (;;) {
-        try {
-          await jobs.fail(job, error);
-          break;
-        } catch (failure) {
-          if (!(failure instanceof LeaseLostError)) {
-            marks.letGo(job.id);
-            throw failure;
-          }
-          // Lost under the lease it had; a claim of this worker's on its way may have renewed it.
-          await landed();
-          if (job.leaseToken === sent) throw failure;
-          sent = job.leaseToken;
-        }
-      }
-      // Renewed after the failure was recorded: a claim took the job afresh. It goes back unstarted.
-      if (job.leaseToken !== sent) await jobs.release(job);
-    } catch (failure) {
-      onError(failure);
-    } finally {
-      holding.delete(job.id);
-    }
-  };
+  const ends = new RunEnds({ jobs, marks, holding, landed, onError });
 
   const runJob = async (held: Held) => {
     const { job } = held;
+    // The lease token a transactional handler's completion or snooze went out under.
+    let sent: string | undefined;
     try {
       if (options.transactional) {
         const snoozed = await inTransaction(async (tx) => {
           held.tx = tx;
           const until = snoozeUntil(await options.handler(job, held));
+          // Abandoned by stop(), which handed the job back: what the handler wrote rolls back.
+          if (held.abandoned) throw new Error("worker stopped");
+          sent = job.leaseToken;
           if (until) await tx.jobs.snooze(job, until);
           else await tx.jobs.complete(job, { keepCompleted });
           return until !== undefined;
         });
         if (!snoozed) counts.completed++;
+        await ends.handBackIfRetaken(job, sent as string);
         holding.delete(job.id);
       } else {
         const until = snoozeUntil(await options.handler(job, held));
+        if (held.abandoned) return;
         if (until) {
+          await ends.underLease(job, () => jobs.snooze(job, until));
           holding.delete(job.id);
-          await jobs.snooze(job, until);
         } else {
           completer.add(job);
         }
       }
     } catch (error) {
-      if (ownLeaseLost(error, job)) {
+      if (held.abandoned) return;
+      if (ownLeaseLost(error, job) && !(sent !== undefined && (await ends.retaken(job, sent)))) {
         holding.delete(job.id);
         // Nothing to record: the job is in other hands (or cancelled).
         onError(error);
       } else {
         counts.failed++;
-        await recordFailure(job, error);
+        await ends.fail(job, error);
       }
     } finally {
       running.delete(job.id);
@@ -279,7 +208,7 @@ export function startWorker(
     if (starting.length) setImmediate(() => starting.forEach(runJob));
     // Handed back, not started: a job another worker took meanwhile is its own (LeaseLostError).
     if (lapsed.length) {
-      jobs.release(lapsed).catch((error: unknown) => {
+      chore(jobs.release(lapsed)).catch((error: unknown) => {
         if (!(error instanceof LeaseLostError)) onError(error);
       });
     }
@@ -311,6 +240,7 @@ export function startWorker(
         { promote: false, reservation },
       )
         .then(async (rows) => {
+          outage.ok();
           await before;
           const batch = rows.map((row) => toLeasedJob(row, queue, id, reserveMs));
           if (batch.length < limit && wakes === wakesAtStart) {
@@ -372,8 +302,9 @@ export function startWorker(
   const promote = () => {
     if (promoting || stopping) return;
     promoting = true;
-    promoteDue(context, queue)
+    chore(promoteDue(context, queue))
       .then((moved) => {
+        outage.ok();
         if (moved > 0) wakeUp();
       })
       .catch(onError)
@@ -387,16 +318,17 @@ export function startWorker(
   const forgetIdle = () => {
     if (Date.now() - forgotAt < FORGET_IDLE_MS) return;
     forgotAt = Date.now();
-    forgetIdleWorkers(context).catch(onError);
-    marks.forgetTakenBack().catch(onError);
+    chore(forgetIdleWorkers(context)).catch(onError);
+    chore(marks.forgetTakenBack()).catch(onError);
   };
+  // Not unref'd: a running worker keeps its process alive, as a listening server does, until it is
+  // stopped (or its store closed); jobs may come at any time.
   const poll = setInterval(() => {
     considerVacuum();
     promote();
     wakeUp();
     forgetIdle();
   }, pollIntervalMs);
-  poll.unref?.();
 
   // Keeps every held lease alive: running jobs' by leaseMs, prefetched ones' by the shorter reservation,
   // often enough for the shorter of the two. `extended` learns the ids (in lower case) it extended.
@@ -407,7 +339,7 @@ export function startWorker(
   ) => {
     if (held.length === 0) return;
     const sent = new Map(held.map((job) => [job.id, job.leaseToken]));
-    extendLeases(context, held, { extendMs })
+    chore(extendLeases(context, held, { extendMs }))
       .then((result) => {
         extended(result.extended);
         if (result.lost.length) throw leaseLost(result.lost, "heartbeat");
@@ -516,11 +448,14 @@ export function startWorker(
       if (unstarted.length) await settle(jobs.release(unstarted).catch(onError));
       while (running.size && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
       const abandoned = [...running.values()];
-      for (const held of abandoned) held.abort(new Error("worker stopped"));
+      for (const held of abandoned) held.abandon(new Error("worker stopped"));
       if (abandoned.length) {
         // They ran, so the attempt counts.
         const jobsRun = abandoned.map((h) => h.job);
-        await settle(jobs.release(jobsRun, { countAttempt: true }).catch(onError));
+        const handedBack = jobs.release(jobsRun, { countAttempt: true }).then(() => {
+          for (const job of jobsRun) holding.delete(job.id);
+        });
+        await settle(handedBack.catch(onError));
       }
       await completer.flushAll();
       // The claims stop() gave up waiting for hand their jobs back as they land; once stop() resolves
@@ -541,6 +476,7 @@ export function startWorker(
       const done = holding.size === 0 && marks.letGoIds.length === 0;
       await settle(done ? marks.forget() : marks.flushAll());
       clearInterval(heartbeats);
+      await settle(Promise.allSettled([...chores]));
       await settle(unlisten?.() ?? Promise.resolve());
     })();
     return stopped;

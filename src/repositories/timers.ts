@@ -5,14 +5,16 @@
  * with the timer's id, so a timer fires once.
  */
 
+import { backgroundOf } from "../background.js";
 import type { SqlContext, StoreContext } from "../context.js";
 import { LeaseLostError, NotFoundError, ValidationError } from "../errors.js";
 import { isUuid, uuidv7 } from "../ids.js";
-import { errorReporter } from "../logger.js";
+import { OutageReporter } from "../outage.js";
 import { checkText, toJson } from "../payload.js";
 import { checkInteger } from "../queue/checks.js";
 import { jobsChannel, wakeStatement } from "../queue/wake.js";
 import { checkDate, checkLimit } from "./input.js";
+import { idBatch } from "./planned-few.js";
 
 export interface ScheduleTimer {
   /** The execution the timer belongs to; (executionId, name) is unique. Omitted: keyed by name alone. */
@@ -259,7 +261,9 @@ export class Timers {
    * Runs `dispatchDue` until stopped: at once while timers are due, else when the next one can be
    * dispatched (see `next`: a timer someone else holds a lease on waits for that lease to expire), and at
    * most `pollIntervalMs` later (default 1 s), so timers scheduled meanwhile are not missed. A signal
-   * that has already fired starts nothing, as it would stop it at once.
+   * that has already fired starts nothing, as it would stop it at once. Like a worker, it keeps the
+   * process alive until stopped, and the store's close() stops it first. While the database cannot be
+   * reached, its connection errors are reported with backoff, as a worker's are.
    */
   startDispatcher(
     options: {
@@ -274,7 +278,9 @@ export class Timers {
     // A pass that fired `limit` timers goes again at once: with a limit of 0 it would never sleep.
     const limit = checkInteger(options.limit, "limit", 1, 500);
     const pollIntervalMs = checkInteger(options.pollIntervalMs, "pollIntervalMs", 1, 1_000);
-    const onError = errorReporter(this.context.logger, "flowstore timers", options.onError);
+    const background = backgroundOf(this.context.driver);
+    background.checkOpen();
+    const outage = new OutageReporter(this.context.logger, "flowstore timers", options.onError);
     let stopping = options.signal?.aborted === true;
     let wake: (() => void) | undefined;
     let stuck = false;
@@ -283,6 +289,7 @@ export class Timers {
         let sleepMs = pollIntervalMs;
         try {
           const fired = await this.dispatchDue({ limit });
+          outage.ok();
           if (fired === limit) {
             stuck = false;
             continue;
@@ -301,12 +308,16 @@ export class Timers {
             stuck = false;
           }
         } catch (error) {
-          onError(error);
+          outage.error(error);
         }
         if (stopping) break;
         await new Promise<void>((resolve) => {
-          wake = resolve;
-          setTimeout(resolve, sleepMs).unref?.();
+          const timer = setTimeout(resolve, sleepMs);
+          wake = () => {
+            // Cleared, not left to fire: it keeps the process alive until it does.
+            clearTimeout(timer);
+            resolve();
+          };
         });
       }
     })();
@@ -319,6 +330,7 @@ export class Timers {
       await loop;
     };
     if (!stopping) options.signal?.addEventListener("abort", onAbort, { once: true });
+    void loop.then(background.add({ stop }));
     return { stop };
   }
 }
@@ -327,6 +339,6 @@ export class Timers {
 export async function deleteTimersOf({ db, q }: SqlContext, executionIds: string[]): Promise<number> {
   // Through the unique index on (coalesce(execution_id, ...), name).
   const sql = `delete from ${q}.timers
-    where coalesce(execution_id, '00000000-0000-0000-0000-000000000000'::uuid) = any($1::uuid[])`;
+    where coalesce(execution_id, '00000000-0000-0000-0000-000000000000'::uuid) = any(${idBatch(1, "uuid")})`;
   return (await db.query(sql, [executionIds])).rowCount;
 }
