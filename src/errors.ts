@@ -143,7 +143,8 @@ const CONNECTION_MESSAGES = [
 /**
  * Turns whatever a driver threw into a StoreError. SQLSTATE classes decide the kind:
  * 23505/23P01 and 40001/40P01 are conflicts, 22xxx/23xxx other than those are bad input,
- * 08xxx/57P0x are connection trouble. `secrets` are removed from the message.
+ * 08xxx/57P0x are connection trouble, and so are a refused login (28000/28P01) and a database that
+ * does not exist (3D000), which only connecting reports. `secrets` are removed from the message.
  */
 export function toStoreError(error: unknown, secrets: readonly string[] = []): StoreError {
   if (error instanceof StoreError) return error;
@@ -163,7 +164,8 @@ export function toStoreError(error: unknown, secrets: readonly string[] = []): S
       sqlState.startsWith("08") ||
       sqlState.startsWith("57P") ||
       sqlState === "28P01" ||
-      sqlState === "28000"
+      sqlState === "28000" ||
+      sqlState === "3D000"
     ) {
       return new ConnectionError(full, { cause: error, sqlState });
     }

@@ -5,10 +5,9 @@ import type { BlobBackend } from "./blobs/backend.js";
 import type { PoolOptions } from "./config/pool.js";
 import { poolWithEnvironment, readStoreEnvironment } from "./config/store-environment.js";
 import type { Driver, StatementLogging } from "./db/driver.js";
-import { type ConnectionOption, openDriver } from "./db/open.js";
+import { type ConnectionOption, firstContactError, openDriver } from "./db/open.js";
 import { shareEmbeddedStore } from "./db/pglite-socket.js";
 import { quoteIdentifier, validateSchemaName } from "./db/sql.js";
-import { ConnectionError } from "./errors.js";
 import { consoleLogger, type Logger } from "./logger.js";
 import { type Maintenance, type MaintenanceOptions, startMaintenance } from "./maintenance.js";
 import { type MigrateResult, migrate, migrationStatus } from "./migrations/runner.js";
@@ -227,13 +226,7 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
     else await loadBlobNamespace({ driver, q: quoteIdentifier(schema), blobBackend: blobs, blobNamespace });
   } catch (error) {
     await store.close().catch(() => {});
-    if (error instanceof ConnectionError && config) {
-      throw new ConnectionError(`cannot reach PostgreSQL at ${config}: ${error.message}`, {
-        cause: error.cause ?? error,
-        sqlState: error.sqlState,
-      });
-    }
-    throw error;
+    throw firstContactError(error, config ?? options.connection);
   }
   return store;
 }

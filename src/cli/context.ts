@@ -14,8 +14,13 @@ export interface GlobalOptions {
 export class CliContext {
   constructor(private readonly program: Command) {}
 
+  /**
+   * An empty --url or --data-dir (DATABASE_URL or FLOWSTORE_DATA_DIR set to "") is unset, as openStore
+   * takes an empty DATABASE_URL: the embedded store, not a server at the defaults (localhost:5432).
+   */
   get options(): GlobalOptions {
-    return this.program.opts<GlobalOptions>();
+    const options = this.program.opts<GlobalOptions>();
+    return { ...options, url: options.url || undefined, dataDir: options.dataDir || undefined };
   }
 
   /** Opens the store for one command and closes it afterwards. */

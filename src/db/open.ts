@@ -6,11 +6,11 @@
 
 import type { PGlite } from "@electric-sql/pglite";
 import pg from "pg";
-import type { ConnectionConfig } from "../config/connection-config.js";
+import { ConnectionConfig } from "../config/connection-config.js";
 import type { ConnectionFields } from "../config/connection-string.js";
 import { resolveConnection } from "../config/environment.js";
 import { type PoolOptions, resolvePoolOptions } from "../config/pool.js";
-import { type ConnectionError, toStoreError, ValidationError } from "../errors.js";
+import { ConnectionError, toStoreError, ValidationError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { Driver, StatementLogging } from "./driver.js";
 import { isPgPool, NodePostgresDriver } from "./node-postgres.js";
@@ -67,7 +67,8 @@ export async function openDriver(
   }
   const config = resolveConnection(connection, env);
   if (!config) {
-    const dataDir = options.dataDir ?? env.FLOWSTORE_DATA_DIR ?? DEFAULT_DATA_DIR;
+    // Empty is unset, as for DATABASE_URL: "" would resolve to the working directory itself.
+    const dataDir = options.dataDir || env.FLOWSTORE_DATA_DIR || DEFAULT_DATA_DIR;
     // Held by a live process that serves it on a socket: go through that process.
     const shared = advertisedSocket(dataDir);
     if (shared) return { driver: connectShared(dataDir, shared, logger, statements) };
@@ -122,7 +123,38 @@ async function openPool(
     await driver.close().catch(() => {});
     const cause = (error as ConnectionError).cause ?? error;
     if (!/does not support SSL/i.test(String((cause as Error).message)))
-      throw toStoreError(error, config.secrets());
+      throw firstContactError(toStoreError(error, config.secrets()), config);
     return build(config.withoutTls());
   }
+}
+
+/** Node's codes for a server that is not there: nothing listens, no route, no answer, no socket file. */
+const UNREACHABLE = new Set(["ECONNREFUSED", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "ENOENT"]);
+
+/**
+ * A connection error of a store's first contact with a server, saying where it tried: `to` is the
+ * resolved configuration (shown as its URL, password hidden) or the `connection` option (said of a pool
+ * of the user's). A server that is not there comes with the question to ask first, a database that is
+ * not there is said to be missing. Other errors, and those of other connections (PGlite, the embedded
+ * store's socket), pass as they are.
+ */
+export function firstContactError(
+  error: unknown,
+  to: ConnectionConfig | ConnectionOption | undefined,
+): unknown {
+  const pool = isPgPool(to);
+  if (!(error instanceof ConnectionError) || !(to instanceof ConnectionConfig || pool)) return error;
+  const where = pool ? "PostgreSQL through the pool given" : `PostgreSQL at ${to}`;
+  const cause = error.cause ?? error;
+  const code = (cause as { code?: unknown } | null)?.code;
+  const timedOut = /timeout exceeded when trying to connect|connection timeout/i.test(error.message);
+  const message =
+    error.sqlState === "3D000"
+      ? `cannot connect to ${where}: ${error.message}; create the database, or connect to one that exists`
+      : code === "ENOTFOUND" || code === "EAI_AGAIN"
+        ? `cannot reach ${where}: ${error.message}; is the host name right?`
+        : (typeof code === "string" && UNREACHABLE.has(code)) || timedOut
+          ? `cannot reach ${where}: ${error.message}; is the server running, and listening on that host and port?`
+          : `cannot connect to ${where}: ${error.message}`;
+  return new ConnectionError(message, { cause, sqlState: error.sqlState });
 }

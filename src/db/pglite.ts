@@ -213,8 +213,16 @@ export function isPglite(value: unknown): value is PGlite {
  */
 export async function openEmbedded(dir: string, statements?: StatementLogging): Promise<PgliteDriver> {
   const root = path.resolve(dir);
-  mkdirSync(root, { recursive: true });
-  const release = acquireLock(path.join(root, "lock"));
+  let release: () => void;
+  try {
+    mkdirSync(root, { recursive: true });
+    release = acquireLock(path.join(root, "lock"));
+  } catch (error) {
+    if (error instanceof ConnectionError) throw error; // in use by another process
+    throw new ConnectionError(`cannot open the embedded database in ${root}: ${unusable(error)}`, {
+      cause: error,
+    });
+  }
   try {
     const db = await PGlite.create({ dataDir: path.join(root, "pgdata"), parsers, serializers });
     return new PgliteDriver(db, { ownsDatabase: true, statements, onClose: release, location: root });
@@ -224,6 +232,20 @@ export async function openEmbedded(dir: string, statements?: StatementLogging): 
       cause: error,
     });
   }
+}
+
+/** Why the data directory cannot be made or written, in words rather than an errno. */
+function unusable(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === "ENOTDIR") return "a file stands where the path needs a directory (not a directory)";
+  if (code === "EEXIST") return "it is a file, not a directory";
+  if (code === "EACCES" || code === "EPERM") {
+    const uid = process.getuid?.();
+    const who = uid === undefined ? "this process" : `this process (uid ${uid})`;
+    return `permission denied: ${who} may not create or write files there; choose a directory it can write to (dataDir, FLOWSTORE_DATA_DIR)`;
+  }
+  if (code === "EROFS") return "its file system is read-only; choose another (dataDir, FLOWSTORE_DATA_DIR)";
+  return (error as Error).message;
 }
 
 export async function openInMemory(statements?: StatementLogging): Promise<PgliteDriver> {

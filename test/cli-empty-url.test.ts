@@ -1,0 +1,65 @@
+/**
+ * The flowstore command reads an empty DATABASE_URL, or `--url ""`, as no URL, as openStore reads an
+ * empty DATABASE_URL: the embedded store, not a server on localhost:5432. An empty FLOWSTORE_DATA_DIR
+ * is the default directory, not the working directory itself. Run from source through tsx.
+ */
+import { execFile } from "node:child_process";
+import { mkdtempSync, realpathSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+
+const MAIN = path.resolve("src/cli/main.ts");
+const TSX = pathToFileURL(path.resolve("node_modules/tsx/dist/loader.mjs")).href;
+const work = realpathSync(mkdtempSync(path.join(tmpdir(), "flowstore-cli-empty-")));
+const dataDir = path.join(work, "data");
+
+afterAll(() => {
+  rmSync(work, { recursive: true, force: true });
+});
+
+/** `flowstore status --json` with only `env` configuring where the store is. */
+function status(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{ code: number; json?: { connection: string } }> {
+  const base = { ...process.env };
+  for (const key of Object.keys(base))
+    if (/^(DATABASE_URL|PG|POSTGRES_|FLOWSTORE_)/.test(key)) delete base[key];
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ["--import", TSX, MAIN, ...args, "status", "--json"],
+      { cwd: work, env: { ...base, ...env }, encoding: "utf8" },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
+        resolve({ code, ...(code === 0 ? { json: JSON.parse(stdout) } : { stderr }) });
+      },
+    );
+  });
+}
+
+describe("pglite", () => {
+  describe("flowstore with empty settings", () => {
+    it("an empty DATABASE_URL is no URL: the embedded store", { timeout: 60_000 }, async () => {
+      const run = await status([], { DATABASE_URL: "", FLOWSTORE_DATA_DIR: dataDir });
+      expect(run).toMatchObject({ code: 0, json: { connection: `embedded PGlite (${dataDir})` } });
+    });
+
+    it('--url "" is no URL: the embedded store', { timeout: 60_000 }, async () => {
+      const run = await status(["--url", ""], { FLOWSTORE_DATA_DIR: dataDir });
+      expect(run).toMatchObject({ code: 0, json: { connection: `embedded PGlite (${dataDir})` } });
+    });
+
+    it("an empty FLOWSTORE_DATA_DIR is the default directory, ./.flowstore", {
+      timeout: 60_000,
+    }, async () => {
+      const run = await status([], { FLOWSTORE_DATA_DIR: "" });
+      expect(run).toMatchObject({
+        code: 0,
+        json: { connection: `embedded PGlite (${path.join(work, ".flowstore")})` },
+      });
+    });
+  });
+});
