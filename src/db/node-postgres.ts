@@ -4,8 +4,8 @@ import { createHash } from "node:crypto";
 import { inspect } from "node:util";
 import pg from "pg";
 import { ConnectionError, toStoreError } from "../errors.js";
-
 import type { Logger } from "../logger.js";
+import { withBinaryByteArrays } from "./binary-arrays.js";
 import {
   beginStatement,
   DEFAULT_TRANSACTION_RETRIES,
@@ -81,7 +81,7 @@ async function run<R>(
       options.statements,
       text,
       values,
-      () => runner.query({ text, name, values: values as unknown[] | undefined, types: resultTypes }),
+      () => runner.query({ text, name, values: withBinaryByteArrays(values), types: resultTypes }),
       name !== undefined,
     );
     // A multi-statement script returns one result per statement.
