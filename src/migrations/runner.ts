@@ -3,6 +3,11 @@
  * transaction under an advisory lock on the schema, and recorded with a checksum. Ten processes
  * opening a fresh store at once apply each migration exactly once: whoever holds the lock applies
  * the next pending file, the others then find it recorded.
+ *
+ * Nearly every open finds the schema up to date: that takes a read of the record, without the lock,
+ * a transaction or the DDL (nor the CREATE privilege it needs), so a process that starts often (a
+ * server on the embedded store) pays no more. In a migration's transaction the lock goes with the
+ * schema's creation, and the file with its record.
  */
 
 import { createHash } from "node:crypto";
@@ -141,33 +146,35 @@ export async function migrate(
   known: Migration[] = loadMigrations(),
 ): Promise<MigrateResult> {
   const q = quoteIdentifier(schema);
+  const failed = (error: unknown): never => {
+    // A server that is not there is a connection problem, not a broken migration.
+    if (error instanceof MigrationError || error instanceof ConnectionError) throw error;
+    const store = error instanceof StoreError ? error : undefined;
+    throw new MigrationError(`migrating schema ${schema} failed: ${(error as Error).message}`, {
+      cause: error,
+      sqlState: store?.sqlState,
+    });
+  };
+  const current = await readApplied(db, schema).catch(failed);
+  verify(current, known, schema);
+  if (current.length === known.length) return { applied: [], version: current.length };
   const applied: string[] = [];
   for (;;) {
     const step = await db
       .transaction(async (tx) => {
-        await tx.query("select pg_advisory_xact_lock($1::bigint)", [lockKey(schema)]);
-        await tx.exec(`create schema if not exists ${q}`);
+        // The key is a number this module computed: safe as a literal, and one round trip with the DDL.
+        await tx.exec(`select pg_advisory_xact_lock(${lockKey(schema)}); create schema if not exists ${q}`);
         const done = await readApplied(tx, schema);
         verify(done, known, schema);
         const next = known[done.length];
         if (!next) return { version: done.length, applied: undefined };
-        await tx.exec(renderMigration(next, schema));
-        await tx.query(`insert into ${q}.migrations (id, name, checksum) values ($1, $2, $3)`, [
-          next.id,
-          next.name,
-          next.checksum,
-        ]);
+        // id, name ([a-z0-9_]) and checksum (hex) come from loadMigrations: literals need no quoting.
+        await tx.exec(
+          `${renderMigration(next, schema).trim()}\n;\ninsert into ${q}.migrations (id, name, checksum) values (${next.id}, '${next.name}', '${next.checksum}')`,
+        );
         return { version: next.id, applied: `${String(next.id).padStart(4, "0")}_${next.name}` };
       })
-      .catch((error: unknown) => {
-        // A server that is not there is a connection problem, not a broken migration.
-        if (error instanceof MigrationError || error instanceof ConnectionError) throw error;
-        const store = error instanceof StoreError ? error : undefined;
-        throw new MigrationError(`migrating schema ${schema} failed: ${(error as Error).message}`, {
-          cause: error,
-          sqlState: store?.sqlState,
-        });
-      });
+      .catch(failed);
     if (!step.applied) return { applied, version: step.version };
     logger.info({ schema, migration: step.applied }, "flowstore: applied migration");
     applied.push(step.applied);
