@@ -1,6 +1,7 @@
 /**
  * From the rows of tuplesSql to LangGraph's CheckpointTuple, and from a put's arguments to the values
- * it stores: serialization happens here, before any statement, so no connection waits on it.
+ * it stores: serialization happens here, before any statement, so no connection waits on it; large
+ * values are spread over turns of the event loop (turns.ts).
  */
 
 import {
@@ -15,6 +16,7 @@ import {
 } from "@langchain/langgraph-checkpoint";
 import { jsonbRefuses } from "../../payload.js";
 import { requiredText } from "./names.js";
+import { inTurn } from "./turns.js";
 
 /** A checkpoint as stored: everything but its channel values. */
 export type StoredCheckpoint = Omit<Checkpoint, "channel_values"> & Record<string, unknown>;
@@ -95,7 +97,7 @@ export async function toTuple(serde: SerializerProtocol, rows: TupleRows): Promi
       .filter((value) => value.type !== "empty")
       .map(async (value) => [
         value.name,
-        await serde.loadsTyped(value.type as string, value.data as Uint8Array),
+        await inTurn(() => serde.loadsTyped(value.type as string, value.data as Uint8Array)),
       ]),
   );
   const writes = [...rows.writes].sort((a, b) =>
@@ -109,7 +111,7 @@ export async function toTuple(serde: SerializerProtocol, rows: TupleRows): Promi
       async (write): Promise<CheckpointPendingWrite> => [
         write.name as string,
         write.channel as string,
-        await serde.loadsTyped(write.type as string, write.data as Uint8Array),
+        await inTurn(() => serde.loadsTyped(write.type as string, write.data as Uint8Array)),
       ],
     ),
   );
@@ -145,7 +147,9 @@ export async function dumpValues(
   );
   const dumped = await Promise.all(
     entries.map(([channel]) =>
-      channel in values ? serde.dumpsTyped(values[channel]) : Promise.resolve(["empty", null] as const),
+      channel in values
+        ? inTurn(() => serde.dumpsTyped(values[channel]))
+        : Promise.resolve(["empty", null] as const),
     ),
   );
   return {
@@ -194,7 +198,7 @@ export async function dumpWrites(
     byIdx.set(WRITES_IDX_MAP[channel] ?? position, [requiredText(channel, "channel", true), value]);
   });
   const kept = [...byIdx.entries()];
-  const dumped = await Promise.all(kept.map(([, [, value]]) => serde.dumpsTyped(value)));
+  const dumped = await Promise.all(kept.map(([, [, value]]) => inTurn(() => serde.dumpsTyped(value))));
   return {
     idx: kept.map(([idx]) => idx),
     channels: kept.map(([, [channel]]) => channel),

@@ -5,6 +5,8 @@
  * the retention statements below). `q` is the quoted schema; `$1` is always the saver's scope.
  */
 
+import { idBatch } from "../../repositories/planned-few.js";
+
 /**
  * How old a thread's updated_at grows before a put refreshes it. Refreshing at every put would rewrite
  * the thread's row and its entry in the updated_at index at every step of a graph; so updated_at may
@@ -102,6 +104,14 @@ export const listSql = (q: string, where: string, tail: string) =>
  * walks. The order of a statement's WITH parts is not defined, so the others join `held`, which
  * cannot be read before every thread's row is. Rows are written in key order, threads first, so two
  * statements that share rows wait for each other but do not deadlock.
+ *
+ * A put stores only the values its new versions name, and reads the others from its parent: a thread
+ * deleted (or pruned) between two puts of a run would leave the next checkpoint naming values that are
+ * gone. So a checkpoint with a parent ($5) is stored only if its parent still is, or if the put brings
+ * every value it names ($25); the parent is locked (key share) once the thread's row is held, which
+ * reads it as committed then, not as the statement's older snapshot saw it, and keeps it until the
+ * put commits. The statement returns the checkpoints it did not store, for the saver to put again
+ * with all their values.
  */
 export const writeBatchSql = (q: string) => `with threads as (
   insert into ${q}.langgraph_threads as t (scope, thread_id)
@@ -119,14 +129,31 @@ export const writeBatchSql = (q: string) => `with threads as (
   cross join held
   order by u.thread_id collate "C", u.checkpoint_ns collate "C", u.channel collate "C", u.version collate "C"
   on conflict do nothing
+), parents as materialized (
+  select p.thread_id, p.checkpoint_ns, p.checkpoint_id from ${q}.langgraph_checkpoints p
+  join unnest($2::text[], $3::text[], $5::text[], $25::boolean[]) as u(thread_id, checkpoint_ns, parent_id, whole)
+    on p.scope = $1 and p.thread_id = u.thread_id and p.checkpoint_ns = u.checkpoint_ns
+    and p.checkpoint_id = u.parent_id and not u.whole
+  cross join held
+  order by p.thread_id, p.checkpoint_ns, p.checkpoint_id
+  for key share of p
+), checked as materialized (
+  select u.*, u.parent_id is null or u.whole or exists (
+      select 1 from parents p
+      where p.thread_id = u.thread_id and p.checkpoint_ns = u.checkpoint_ns and p.checkpoint_id = u.parent_id
+    ) as stored
+  from unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bytea[],
+    $25::boolean[])
+    as u(thread_id, checkpoint_ns, checkpoint_id, parent_id, checkpoint, metadata, metadata_type, metadata_bytes,
+      whole)
 ), checkpoints as (
   insert into ${q}.langgraph_checkpoints
     (scope, thread_id, checkpoint_ns, checkpoint_id, parent_id, checkpoint, metadata, metadata_type, metadata_bytes)
   select $1, u.thread_id, u.checkpoint_ns, u.checkpoint_id, u.parent_id, u.checkpoint::jsonb, u.metadata::jsonb,
     u.metadata_type, u.metadata_bytes
-  from unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bytea[])
-    as u(thread_id, checkpoint_ns, checkpoint_id, parent_id, checkpoint, metadata, metadata_type, metadata_bytes)
+  from checked u
   cross join held
+  where u.stored
   order by u.thread_id collate "C", u.checkpoint_ns collate "C", u.checkpoint_id collate "C"
   on conflict (scope, thread_id, checkpoint_ns, checkpoint_id) do update
   set parent_id = excluded.parent_id, checkpoint = excluded.checkpoint, metadata = excluded.metadata,
@@ -145,7 +172,7 @@ export const writeBatchSql = (q: string) => `with threads as (
   set task_path = excluded.task_path, channel = excluded.channel, type = excluded.type, blob = excluded.blob
   where excluded.idx < 0
 )
-select 1`;
+select thread_id, checkpoint_ns, checkpoint_id from checked where not stored`;
 
 /** The TASKS writes to parent checkpoints ($2 threads, $3 namespaces, $4 ids), for checkpoints before v4. */
 export const pendingSendsSql = (
@@ -207,22 +234,23 @@ export const lockTouchedThreadsSql = (q: string) => `select thread_id from ${q}.
   for update skip locked`;
 
 /**
+ * The threads $2 of a retention batch, as the planner must see them to find each thread's rows by index
+ * (see repositories/planned-few.ts): joined as unnest($2) or matched as = any($2), a batch of 500 was
+ * taken for much of each table and read it whole.
+ */
+const THREADS = idBatch(2, "text");
+
+/**
  * Deletes threads $2 of the scope whole, everything they hold. Returns how many rows of each kind went.
  */
-export const deleteThreadsSql = (q: string) => `with doomed as (
-  select unnest($2::text[]) as thread_id
-), checkpoints as (
-  delete from ${q}.langgraph_checkpoints x using doomed d where x.scope = $1 and x.thread_id = d.thread_id
-  returning 1
+export const deleteThreadsSql = (q: string) => `with checkpoints as (
+  delete from ${q}.langgraph_checkpoints where scope = $1 and thread_id = any(${THREADS}) returning 1
 ), writes as (
-  delete from ${q}.langgraph_writes x using doomed d where x.scope = $1 and x.thread_id = d.thread_id
-  returning 1
+  delete from ${q}.langgraph_writes where scope = $1 and thread_id = any(${THREADS}) returning 1
 ), blobs as (
-  delete from ${q}.langgraph_blobs x using doomed d where x.scope = $1 and x.thread_id = d.thread_id
-  returning 1
+  delete from ${q}.langgraph_blobs where scope = $1 and thread_id = any(${THREADS}) returning 1
 ), threads as (
-  delete from ${q}.langgraph_threads x using doomed d where x.scope = $1 and x.thread_id = d.thread_id
-  returning 1
+  delete from ${q}.langgraph_threads where scope = $1 and thread_id = any(${THREADS}) returning 1
 )
 select (select count(*) from threads)::integer as threads,
   (select count(*) from checkpoints)::integer as checkpoints,
@@ -237,7 +265,7 @@ export const keepLatestSql = (q: string) => `with ranked as (
   select c.thread_id, c.checkpoint_ns, c.checkpoint_id, c.checkpoint -> 'channel_versions' as versions,
     row_number() over (partition by c.thread_id, c.checkpoint_ns order by c.checkpoint_id desc) as n
   from ${q}.langgraph_checkpoints c
-  where c.scope = $1 and c.thread_id = any($2::text[])
+  where c.scope = $1 and c.thread_id = any(${THREADS})
 ), gone as (
   delete from ${q}.langgraph_checkpoints c using ranked r
   where r.n > $3 and c.scope = $1 and c.thread_id = r.thread_id and c.checkpoint_ns = r.checkpoint_ns

@@ -14,6 +14,8 @@ export interface CheckpointWrite {
   checkpoint: string;
   metadata: { json: string; type: string | null; bytes: Uint8Array | null };
   blobs: { channels: string[]; versions: string[]; types: string[]; blobs: (Uint8Array | null)[] };
+  /** True when `blobs` holds every value the checkpoint names, so it needs nothing of its parent. */
+  whole?: boolean;
 }
 
 /** One task's writes to a checkpoint. */
@@ -28,6 +30,9 @@ export interface TaskWrites {
 }
 
 export type SaverWrite = CheckpointWrite | TaskWrites;
+
+/** Where a write's checkpoint is in the rows writeBatchSql returns. */
+export const checkpointKey = (thread: string, ns: string, id: string) => `${thread}\u0000${ns}\u0000${id}`;
 
 /** Rows a write adds to a statement. */
 export function rowCount(write: SaverWrite): number {
@@ -44,7 +49,7 @@ export function writeParameters(scope: string, writes: SaverWrite[]): unknown[] 
   const taskWrites = new Map<string, [TaskWrites, number]>();
   for (const write of writes) {
     if (write.kind === "checkpoint") {
-      checkpoints.set(`${write.thread}\u0000${write.ns}\u0000${write.id}`, write);
+      checkpoints.set(checkpointKey(write.thread, write.ns, write.id), write);
       continue;
     }
     write.writes.idx.forEach((idx, i) => {
@@ -89,5 +94,6 @@ export function writeParameters(scope: string, writes: SaverWrite[]): unknown[] 
     t.map(([w, i]) => w.writes.channels[i]),
     t.map(([w, i]) => w.writes.types[i]),
     t.map(([w, i]) => w.writes.blobs[i]),
+    c.map((w) => w.whole === true),
   ];
 }

@@ -8,6 +8,7 @@
  * apart from those of other savers on the same store.
  */
 
+import { randomInt } from "node:crypto";
 import type { RunnableConfig } from "@langchain/core/runnables";
 import {
   BaseCheckpointSaver,
@@ -24,7 +25,8 @@ import {
 } from "@langchain/langgraph-checkpoint";
 import { ValidationError } from "../../errors.js";
 import type { MaintenanceTask, Store } from "../../index.js";
-import { Combiner } from "./combiner.js";
+import { approximateBytes, BATCH_BYTES } from "../../repositories/write-batch.js";
+import { Combiner, storeSlots } from "./combiner.js";
 import { checkScope, filterJson, quotedSchema, requiredText } from "./names.js";
 import {
   type CheckpointPruneResult,
@@ -46,7 +48,13 @@ import {
   tupleRowsByRequest,
 } from "./saver-rows.js";
 import { listSql, pendingSendsSql, tupleBatchSql, writeBatchSql } from "./saver-sql.js";
-import { rowCount, type SaverWrite, writeParameters } from "./saver-writes.js";
+import {
+  type CheckpointWrite,
+  checkpointKey,
+  rowCount,
+  type SaverWrite,
+  writeParameters,
+} from "./saver-writes.js";
 
 export interface FlowstoreSaverOptions {
   /** The flowstore store that holds the checkpoints (migrated: `openStore()` does it). */
@@ -60,7 +68,8 @@ export interface FlowstoreSaverOptions {
   serde?: SerializerProtocol;
   /**
    * Statements of each kind (reads, writes) in flight at once (default: half the store's connections,
-   * at most 4, at least 1).
+   * at most 4, at least 1). All the savers of a store together keep at most twice that default in
+   * flight; the statements beyond it wait in the savers, for as long as it takes.
    * Calls made in one turn of the event loop go together in a statement, and so do those that arrive
    * while this many are in flight: the fewer, the fewer statements and commits a process running many
    * graphs sends, the longer a call may wait.
@@ -84,7 +93,7 @@ export class FlowstoreSaver extends BaseCheckpointSaver {
   readonly scope: string;
   private readonly store: Store;
   private readonly q: string;
-  private readonly writes: Combiner<SaverWrite, unknown>;
+  private readonly writes: Combiner<SaverWrite, boolean>;
   private readonly reads: Combiner<TupleRequest, TupleRows | undefined>;
 
   constructor(options: FlowstoreSaverOptions) {
@@ -92,26 +101,40 @@ export class FlowstoreSaver extends BaseCheckpointSaver {
     this.store = options.store;
     this.scope = checkScope(options.scope);
     this.q = quotedSchema(options.store);
-    const inFlight =
-      options.statementsInFlight ??
-      Math.max(1, Math.min(4, Math.floor(options.store.driver.maxConnections / 2)));
+    const perKind = Math.max(1, Math.min(4, Math.floor(options.store.driver.maxConnections / 2)));
+    const inFlight = options.statementsInFlight ?? perKind;
     if (!Number.isInteger(inFlight) || inFlight < 1) {
       throw new ValidationError("statementsInFlight must be a positive integer", {
         field: "statementsInFlight",
       });
     }
+    // The savers of a store together keep at most as many statements in flight as one saver of the
+    // default: the others wait in their Combiner, where waiting cannot time out as a pool checkout does.
+    const slots = storeSlots(options.store.driver, 2 * perKind);
     const writeSql = writeBatchSql(this.q);
-    this.writes = new Combiner<SaverWrite, unknown>(
+    this.writes = new Combiner<SaverWrite, boolean>(
       async (writes) => {
-        await this.store.query(writeSql, writeParameters(this.scope, writes), { prepare: true });
-        return [];
+        const { rows } = await this.store.query<{
+          thread_id: string;
+          checkpoint_ns: string;
+          checkpoint_id: string;
+        }>(writeSql, writeParameters(this.scope, writes), { prepare: true });
+        const refused = new Set(
+          rows.map((r) => checkpointKey(r.thread_id, r.checkpoint_ns, r.checkpoint_id)),
+        );
+        return writes.map(
+          (w) => w.kind !== "checkpoint" || !refused.has(checkpointKey(w.thread, w.ns, w.id)),
+        );
       },
       inFlight,
       rowCount,
       MAX_WRITE_ROWS,
+      approximateBytes,
+      BATCH_BYTES,
+      slots,
     );
     const readSql = tupleBatchSql(this.q);
-    this.reads = new Combiner(
+    this.reads = new Combiner<TupleRequest, TupleRows | undefined>(
       async (requests) => {
         const keys = requests.map((r, i) => ({ n: i + 1, thread_id: r.thread, ns: r.ns, id: r.id }));
         const rows = await this.query(readSql, [this.scope, JSON.stringify(keys)]);
@@ -120,7 +143,29 @@ export class FlowstoreSaver extends BaseCheckpointSaver {
       inFlight,
       () => 1,
       MAX_READS,
+      approximateBytes,
+      BATCH_BYTES,
+      slots,
     );
+  }
+
+  /**
+   * A channel's next version, unique to the branch that makes it: a fork from an earlier checkpoint
+   * (`updateState` on it) counts on from the same versions as the branch it leaves, and with integers
+   * both would name their values "3", so the fork would read the first branch's value (a value is
+   * stored once per version). As LangGraph's Python savers do: the count, zero-padded so that versions
+   * compare as text in the order of their counts, then random digits. Such text also reads as a number
+   * greater than the count before it, as LangGraph's `>` compares a version with an integer one. A
+   * thread written with integer versions keeps them: comparing an integer with text as text would put
+   * 10 before 9.
+   * LangGraph's types call versions numbers (the checkpointer's type parameter); its runtime compares
+   * them with `>` and takes text, which its own checks for "" as the null version provide for.
+   */
+  override getNextVersion(current: number | undefined): number {
+    if (typeof current === "number") return current + 1;
+    const count = current === undefined ? 0 : Number.parseInt(String(current).split(".")[0] as string, 10);
+    const version = `${String(count + 1).padStart(32, "0")}.${String(randomInt(2 ** 47)).padStart(15, "0")}`;
+    return version as unknown as number;
   }
 
   private query(text: string, values: unknown[], prepare = true): Promise<TupleRow[]> {
@@ -206,7 +251,7 @@ export class FlowstoreSaver extends BaseCheckpointSaver {
       dumpValues(this.serde, channelValues ?? {}, newVersions ?? {}),
       dumpMetadata(this.serde, metadata),
     ]);
-    await this.writes.call({
+    const write: CheckpointWrite = {
       kind: "checkpoint",
       thread: threadId,
       ns: checkpointNs,
@@ -215,7 +260,13 @@ export class FlowstoreSaver extends BaseCheckpointSaver {
       checkpoint: JSON.stringify(stored),
       metadata: meta,
       blobs,
-    });
+    };
+    if (!(await this.writes.call(write))) {
+      // Its parent is gone (the thread was deleted or pruned while the run went on): the values this
+      // checkpoint shares with it went too, so it is stored with all of its own, whole.
+      const all = await dumpValues(this.serde, channelValues ?? {}, checkpoint.channel_versions ?? {});
+      await this.writes.call({ ...write, blobs: all, whole: true });
+    }
     return {
       configurable: { thread_id: threadId, checkpoint_ns: checkpointNs, checkpoint_id: checkpoint.id },
     };
