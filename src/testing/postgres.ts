@@ -169,7 +169,8 @@ function startFailure(error: unknown): ConnectionError {
   return new ConnectionError(hint, { cause: error });
 }
 
-function freePort(): Promise<number> {
+/** A port on 127.0.0.1 that nothing listens on now. */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const probe = createServer();
     probe.unref();

@@ -7,9 +7,9 @@
 
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import path from "node:path";
 import pg from "pg";
+import { freePort } from "./postgres.js";
 
 export interface SystemPostgres {
   /** A URL for the `postgres` database of the server. */
@@ -132,18 +132,4 @@ async function waitForServer(url: string, died: () => boolean, log: () => string
     }
   }
   throw new Error(`the system PostgreSQL did not accept connections in 30 s: ${log()}`);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.unref();
-    probe.on("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const address = probe.address();
-      probe.close(() =>
-        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
-      );
-    });
-  });
 }
