@@ -130,10 +130,14 @@ export class OrderEngine {
     );
     this.dispatcher = this.store.timers.startDispatcher({ pollIntervalMs, onError });
     if (this.options.ratePerSecond > 0) {
+      const full = () => this.options.maxOrders !== undefined && this.startedHere >= this.options.maxOrders;
       this.starter = setInterval(() => {
-        if (this.options.maxOrders !== undefined && this.startedHere >= this.options.maxOrders) return;
-        // One start at a time: the sequence number is read and written in the start's transaction.
-        this.starting = this.starting.then(() => this.startOrder().then(() => {}, onError));
+        if (full()) return;
+        // One start at a time: the sequence number is read and written in the start's transaction. The
+        // limit is checked again in turn, since ticks queue starts faster than a slow machine makes them.
+        this.starting = this.starting.then(() =>
+          full() ? undefined : this.startOrder().then(() => {}, onError),
+        );
       }, 1000 / this.options.ratePerSecond);
     }
     return this;
