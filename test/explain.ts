@@ -20,16 +20,15 @@ export function nodes(plan: PlanNode): PlanNode[] {
   return [plan, ...(plan.Plans ?? []).flatMap(nodes)];
 }
 
-/**
- * A store that records the statements it sends; `planOf` EXPLAINs the one a call sent that `pick`
- * names. With `analyze`, the statement runs again and `blocks` counts the pages it read, a measure of
- * the work it does that does not depend on the machine's speed. `plansOf` gives that plan and the
- * generic one, made without the values (EXPLAIN's generic_plan): what the store's own connections
- * run, as they force generic plans (see open.ts), where a plan for the values is what a pool of the
- * user's may run.
- */
-export async function openRecording(driver: TestDriver, pick: (sql: string) => boolean) {
-  const statements: { sql: string; values: unknown[] }[] = [];
+/** A statement a store sent, with its values (statement logging with `{ values: true }`). */
+export interface Recorded {
+  sql: string;
+  values: unknown[];
+}
+
+/** A logger that keeps every statement a store logs, and nothing else. */
+export function recordingLogger(): { statements: Recorded[]; logger: Logger } {
+  const statements: Recorded[] = [];
   const ignore = () => {};
   const logger: Logger = {
     debug: (entry) => {
@@ -39,8 +38,20 @@ export async function openRecording(driver: TestDriver, pick: (sql: string) => b
     warn: ignore,
     error: ignore,
   };
+  return { statements, logger };
+}
+
+/**
+ * A store that records the statements it sends; `planOf` EXPLAINs the one a call sent that `pick`
+ * names. With `analyze`, the statement runs again and `blocks` counts the pages it read, a measure of
+ * the work it does that does not depend on the machine's speed. `plansOf` gives that plan and the
+ * generic one, made without the values (EXPLAIN's generic_plan): what the store's own connections
+ * run, as they force generic plans (see open.ts), where a plan for the values is what a pool of the
+ * user's may run.
+ */
+export async function openRecording(driver: TestDriver, pick: (sql: string) => boolean) {
+  const { statements, logger } = recordingLogger();
   const store = await driver.open({ logStatements: { values: true }, logger });
-  type Recorded = { sql: string; values: unknown[] };
   const record = async (call: () => Promise<unknown>): Promise<Recorded> => {
     statements.length = 0;
     await call();

@@ -13,19 +13,14 @@
 import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import { FlowstoreSaver } from "../src/adapters/langgraph/index.js";
-import { type Logger, openStore, type Store } from "../src/index.js";
-import { nodes, type PlanNode } from "./explain.js";
+import { openStore, type Store } from "../src/index.js";
+import { nodes, type PlanNode, type Recorded, recordingLogger } from "./explain.js";
 import { fileDatabaseUrl, forEachDriver, uniqueSchema } from "./harness.js";
 
 const DAY = 86_400_000;
 const EXECUTIONS = 50_000;
 /** Executions that finished before the cut: one default batch. */
 const PRUNABLE = 500;
-
-interface Recorded {
-  sql: string;
-  values: unknown[];
-}
 
 const opened: { store: Store; pool: pg.Pool }[] = [];
 afterAll(async () => {
@@ -40,16 +35,7 @@ afterAll(async () => {
  * sends with their values. Autovacuum is off for its tables, so their statistics are what the test says.
  */
 async function openOnUserPool(): Promise<{ store: Store; statements: Recorded[] }> {
-  const statements: Recorded[] = [];
-  const ignore = () => {};
-  const logger: Logger = {
-    debug: (entry) => {
-      statements.push({ sql: entry.sql as string, values: (entry.values as unknown[]) ?? [] });
-    },
-    info: ignore,
-    warn: ignore,
-    error: ignore,
-  };
+  const { statements, logger } = recordingLogger();
   const pool = new pg.Pool({ connectionString: await fileDatabaseUrl(), max: 2 });
   const store = await openStore({
     connection: pool,
