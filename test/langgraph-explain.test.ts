@@ -62,5 +62,37 @@ forEachDriver((driver) => {
         }
       }
     });
+
+    // The store's pools plan each statement once per connection, generically, often on its first
+    // call, when the tables are empty: the put's check of each parent checkpoint was then planned as a
+    // read of every checkpoint, and stayed so on that connection as the table grew (a put cost 1 ms
+    // more for every few thousand checkpoints).
+    it("checks a put's parent by index, even as planned on an empty store", async () => {
+      const { store, plansOf } = await openRecording(driver, (sql) =>
+        /insert into .*\.langgraph_checkpoints/.test(sql),
+      );
+      const saver = new FlowstoreSaver({ store });
+      const config = { configurable: { thread_id: "empty", checkpoint_ns: "" } };
+      const first = await saver.put(
+        config,
+        { ...emptyCheckpoint(), id: uuid6(-1) },
+        { source: "input", step: -1, parents: {} },
+        {},
+      );
+      const put = () =>
+        saver.put(
+          first,
+          { ...emptyCheckpoint(), id: uuid6(-1) },
+          { source: "loop", step: 0, parents: {} },
+          {},
+        );
+      for (const plan of await plansOf(put)) {
+        expectNoSeqScan(plan, `put with a parent (plan ${plan.kind})`);
+        // An index scan on the scope alone reads every checkpoint of the scope: the probe names the parent.
+        const reads = plan.nodes.filter((node) => node["Index Name"] === "langgraph_checkpoints_pkey");
+        expect(reads.length, plan.shown).toBeGreaterThan(0);
+        for (const read of reads) expect(read["Index Cond"] ?? "", plan.shown).toMatch(/checkpoint_id = /);
+      }
+    });
   });
 });

@@ -5,7 +5,7 @@
  * the retention statements below). `q` is the quoted schema; `$1` is always the saver's scope.
  */
 
-import { idBatch } from "../../repositories/planned-few.js";
+import { idBatch, PROBE } from "../../repositories/planned-few.js";
 
 /**
  * How old a thread's updated_at grows before a put refreshes it. Refreshing at every put would rewrite
@@ -110,7 +110,9 @@ export const listSql = (q: string, where: string, tail: string) =>
  * gone. So a checkpoint with a parent ($5) is stored only if its parent still is, or if the put brings
  * every value it names ($25); the parent is locked (key share) once the thread's row is held, which
  * reads it as committed then, not as the statement's older snapshot saw it, and keeps it until the
- * put commits. The statement returns the checkpoints it did not store, for the saver to put again
+ * put commits. Each parent is one probe of the index (PROBE): the store's pools plan a statement once,
+ * often while the table is empty, and as a join the check was planned as a read of every checkpoint of
+ * the scope, which it stayed as the table grew. The statement returns the checkpoints it did not store, for the saver to put again
  * with all their values.
  */
 export const writeBatchSql = (q: string) => `with threads as (
@@ -129,23 +131,18 @@ export const writeBatchSql = (q: string) => `with threads as (
   cross join held
   order by u.thread_id collate "C", u.checkpoint_ns collate "C", u.channel collate "C", u.version collate "C"
   on conflict do nothing
-), parents as materialized (
-  select p.thread_id, p.checkpoint_ns, p.checkpoint_id from ${q}.langgraph_checkpoints p
-  join unnest($2::text[], $3::text[], $5::text[], $25::boolean[]) as u(thread_id, checkpoint_ns, parent_id, whole)
-    on p.scope = $1 and p.thread_id = u.thread_id and p.checkpoint_ns = u.checkpoint_ns
-    and p.checkpoint_id = u.parent_id and not u.whole
-  cross join held
-  order by p.thread_id, p.checkpoint_ns, p.checkpoint_id
-  for key share of p
 ), checked as materialized (
   select u.*, u.parent_id is null or u.whole or exists (
-      select 1 from parents p
-      where p.thread_id = u.thread_id and p.checkpoint_ns = u.checkpoint_ns and p.checkpoint_id = u.parent_id
+      select 1 from ${q}.langgraph_checkpoints p
+      where p.scope = $1 and p.thread_id = u.thread_id and p.checkpoint_ns = u.checkpoint_ns
+        and p.checkpoint_id = u.parent_id
+      ${PROBE} for key share
     ) as stored
   from unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bytea[],
     $25::boolean[])
     as u(thread_id, checkpoint_ns, checkpoint_id, parent_id, checkpoint, metadata, metadata_type, metadata_bytes,
       whole)
+  cross join held
 ), checkpoints as (
   insert into ${q}.langgraph_checkpoints
     (scope, thread_id, checkpoint_ns, checkpoint_id, parent_id, checkpoint, metadata, metadata_type, metadata_bytes)
