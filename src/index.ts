@@ -1,11 +1,17 @@
 export type { BlobBackend, BlobContent, BlobIO, BlobWriteRequest } from "./blobs/backend.js";
+export { Blobs } from "./blobs/blobs.js";
 export { DEFAULT_CHUNK_SIZE, type PostgresBlobOptions, postgresBlobs } from "./blobs/postgres.js";
-export { type Codec, type Encoded, JSON_MANIFEST, jsonCodec, protobufCodec } from "./codecs.js";
+export type { BlobData, BlobInfo, BlobPutOptions, BlobRange } from "./blobs/types.js";
+export {
+  ComponentState,
+  type ComponentStateEntry,
+  type ComponentStatePutOptions,
+} from "./component-state/component-state.js";
 export { ConnectionConfig } from "./config/connection-config.js";
 export { type ConnectionFields, parseConnectionString, type SslMode } from "./config/connection-string.js";
 export { resolveConnection } from "./config/environment.js";
 export { POOL_DEFAULTS, type PoolOptions } from "./config/pool.js";
-export type { IsolationLevel, QueryOptions, QueryResult, TransactionOptions } from "./db/driver.js";
+export { type Codec, type Encoded, JSON_MANIFEST, jsonCodec, protobufCodec } from "./core/codecs.js";
 export {
   BlobError,
   ConflictError,
@@ -19,24 +25,14 @@ export {
   StreamClosedError,
   TransactionEndedError,
   ValidationError,
-} from "./errors.js";
-export { isUuid, uuidv7 } from "./ids.js";
-export { consoleLogger, type Logger } from "./logger.js";
-export type { Maintenance, MaintenanceOptions, MaintenanceTask } from "./maintenance.js";
-export type { MigrateResult } from "./migrations/runner.js";
-export { migrationScript } from "./migrations/runner.js";
-export { DEFAULT_LIMITS, type PayloadLimits } from "./payload.js";
-export { Jobs } from "./queue/jobs.js";
-export * from "./queue/types.js";
-export { jobsChannel, wakeStatement } from "./queue/wake.js";
-export type { BlobData, BlobInfo, BlobPutOptions, BlobRange } from "./repositories/blob-types.js";
-export { Blobs } from "./repositories/blobs.js";
-export {
-  ComponentState,
-  type ComponentStateEntry,
-  type ComponentStatePutOptions,
-} from "./repositories/component-state.js";
-export { type AddCorrelationOptions, type Correlation, Correlations } from "./repositories/correlations.js";
+} from "./core/errors.js";
+export { isUuid, uuidv7 } from "./core/ids.js";
+export type { PageOptions } from "./core/key-cursor.js";
+export { consoleLogger, type Logger } from "./core/logger.js";
+export { DEFAULT_LIMITS, type PayloadLimits } from "./core/payload.js";
+export { jobsChannel, wakeStatement } from "./core/wake.js";
+export { type AddCorrelationOptions, type Correlation, Correlations } from "./correlations/correlations.js";
+export type { IsolationLevel, QueryOptions, QueryResult, TransactionOptions } from "./db/driver.js";
 export {
   DEFINITION_STATUSES,
   type Definition,
@@ -44,24 +40,15 @@ export {
   type DefinitionStatus,
   Definitions,
   type NewDefinition,
-} from "./repositories/definitions.js";
+} from "./definitions/definitions.js";
 export {
   DurableState,
   type DurableStateListOptions,
   type DurableStateRecord,
   type DurableStateWrite,
   type DurableStateWriteResult,
-} from "./repositories/durable-state.js";
-export { eventsChannel } from "./repositories/event-append.js";
-export type {
-  AppendOptions,
-  EventCorrelationOptions,
-  EventListOptions,
-  EventWaitOptions,
-  HistoryEvent,
-  NewHistoryEvent,
-} from "./repositories/event-types.js";
-export { Events } from "./repositories/events.js";
+} from "./durable-state/durable-state.js";
+export { Executions } from "./executions/executions.js";
 export {
   type CancelExecutionOptions,
   EXECUTION_STATUSES,
@@ -74,11 +61,19 @@ export {
   type ExecutionWriteOptions,
   type Page,
   type StartExecution,
-} from "./repositories/execution-types.js";
-export { Executions } from "./repositories/executions.js";
-export type { AppendOption, WithHistory } from "./repositories/history-writes.js";
-export type { PageOptions } from "./repositories/key-cursor.js";
-export { KeyValue } from "./repositories/kv.js";
+} from "./executions/types.js";
+export { eventsChannel } from "./history/append.js";
+export { Events } from "./history/events.js";
+export type {
+  AppendOptions,
+  EventCorrelationOptions,
+  EventListOptions,
+  EventWaitOptions,
+  HistoryEvent,
+  NewHistoryEvent,
+} from "./history/types.js";
+export type { AppendOption, WithHistory } from "./history/writes.js";
+export { KeyValue } from "./kv/kv.js";
 export type {
   KvEntry,
   KvListOptions,
@@ -87,7 +82,14 @@ export type {
   KvSetManyEntry,
   KvSetOptions,
   KvSweepOptions,
-} from "./repositories/kv-types.js";
+} from "./kv/types.js";
+export type { MigrateResult } from "./migrations/runner.js";
+export { migrationScript } from "./migrations/runner.js";
+export { Jobs } from "./queue/jobs.js";
+export * from "./queue/types.js";
+export type { Maintenance, MaintenanceOptions, MaintenanceTask } from "./retention/maintenance.js";
+export type { PruneOptions, PruneResult } from "./retention/prune.js";
+export { StoreScope, type Transaction } from "./scope.js";
 export {
   type Signal,
   type SignalClaim,
@@ -96,14 +98,16 @@ export {
   type SignalDelivery,
   type SignalListOptions,
   Signals,
-} from "./repositories/signals.js";
+} from "./signals/signals.js";
 export {
   type RecordStep,
   type RecordStepResult,
   type StepCheckpoint,
   type StepListOptions,
   Steps,
-} from "./repositories/steps.js";
+} from "./steps/steps.js";
+export { DEFAULT_SCHEMA, openStore, type QueueCommits, Store, type StoreOptions } from "./store.js";
+export { Streams } from "./streams/streams.js";
 export type {
   StreamChunk,
   StreamInfo,
@@ -111,8 +115,8 @@ export type {
   StreamReadOptions,
   StreamTailOptions,
   StreamWriteOptions,
-} from "./repositories/stream-types.js";
-export { Streams } from "./repositories/streams.js";
+} from "./streams/types.js";
+export { Tasks } from "./tasks/tasks.js";
 export type {
   ChildTask,
   Task,
@@ -123,9 +127,5 @@ export type {
   TaskRecord,
   TaskStatus,
   TaskWriteOptions,
-} from "./repositories/task-types.js";
-export { Tasks } from "./repositories/tasks.js";
-export { type LeasedTimer, type ScheduleTimer, type Timer, Timers } from "./repositories/timers.js";
-export type { PruneOptions, PruneResult } from "./retention.js";
-export { StoreScope, type Transaction } from "./scope.js";
-export { DEFAULT_SCHEMA, openStore, type QueueCommits, Store, type StoreOptions } from "./store.js";
+} from "./tasks/types.js";
+export { type LeasedTimer, type ScheduleTimer, type Timer, Timers } from "./timers/timers.js";

@@ -1,21 +1,21 @@
 /** The surface shared by the store and a transaction: every repository, your own SQL, and nesting. */
 
-import type { StoreContext } from "./context.js";
+import { Blobs } from "./blobs/blobs.js";
+import { ComponentState } from "./component-state/component-state.js";
+import type { StoreContext } from "./core/context.js";
+import { Correlations } from "./correlations/correlations.js";
 import type { QueryOptions, QueryResult, TransactionOptions } from "./db/driver.js";
+import { Definitions } from "./definitions/definitions.js";
+import { DurableState } from "./durable-state/durable-state.js";
+import { Executions } from "./executions/executions.js";
+import { Events } from "./history/events.js";
+import { KeyValue } from "./kv/kv.js";
 import { Jobs } from "./queue/jobs.js";
-import { Blobs } from "./repositories/blobs.js";
-import { ComponentState } from "./repositories/component-state.js";
-import { Correlations } from "./repositories/correlations.js";
-import { Definitions } from "./repositories/definitions.js";
-import { DurableState } from "./repositories/durable-state.js";
-import { Events } from "./repositories/events.js";
-import { Executions } from "./repositories/executions.js";
-import { KeyValue } from "./repositories/kv.js";
-import { Signals } from "./repositories/signals.js";
-import { Steps } from "./repositories/steps.js";
-import { Streams } from "./repositories/streams.js";
-import { Tasks } from "./repositories/tasks.js";
-import { Timers } from "./repositories/timers.js";
+import { Signals } from "./signals/signals.js";
+import { Steps } from "./steps/steps.js";
+import { Streams } from "./streams/streams.js";
+import { Tasks } from "./tasks/tasks.js";
+import { Timers } from "./timers/timers.js";
 
 /** The same surface on the store and inside a transaction. */
 export class StoreScope {

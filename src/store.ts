@@ -1,20 +1,20 @@
 /** openStore(): opens a driver for the options, checks the connection, migrates, and builds the repositories. */
 
-import { backgroundOf } from "./background.js";
 import type { BlobBackend } from "./blobs/backend.js";
+import { loadBlobNamespace } from "./blobs/namespace.js";
 import type { PoolOptions } from "./config/pool.js";
 import { poolWithEnvironment, readStoreEnvironment } from "./config/store-environment.js";
+import { backgroundOf } from "./core/background.js";
+import { checkOneOf } from "./core/input.js";
+import { consoleLogger, type Logger } from "./core/logger.js";
+import { DEFAULT_LIMITS, type PayloadLimits } from "./core/payload.js";
 import type { Driver, StatementLogging } from "./db/driver.js";
 import { type ConnectionOption, firstContactError, openDriver } from "./db/open.js";
 import { shareEmbeddedStore } from "./db/pglite-socket.js";
 import { quoteIdentifier, validateSchemaName } from "./db/sql.js";
-import { consoleLogger, type Logger } from "./logger.js";
-import { type Maintenance, type MaintenanceOptions, startMaintenance } from "./maintenance.js";
 import { type MigrateResult, migrate, migrationStatus } from "./migrations/runner.js";
-import { DEFAULT_LIMITS, type PayloadLimits } from "./payload.js";
-import { loadBlobNamespace } from "./repositories/blob-namespace.js";
-import { checkOneOf } from "./repositories/input.js";
-import { countPrunable, type PruneOptions, type PruneResult, prune } from "./retention.js";
+import { type Maintenance, type MaintenanceOptions, startMaintenance } from "./retention/maintenance.js";
+import { countPrunable, type PruneOptions, type PruneResult, prune } from "./retention/prune.js";
 import { StoreScope } from "./scope.js";
 
 export const DEFAULT_SCHEMA = "flowstore";

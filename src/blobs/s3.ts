@@ -20,7 +20,7 @@ import {
   type S3ClientConfig,
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
-import { BlobError, StoreError, ValidationError } from "../errors.js";
+import { BlobError, StoreError, ValidationError } from "../core/errors.js";
 import type { BlobBackend, BlobContent, BlobIO, BlobWriteRequest, ListedContent } from "./backend.js";
 import { checkGraceMs } from "./postgres.js";
 

@@ -7,7 +7,7 @@
  */
 
 import { parse as parsePgUrl } from "pg-connection-string";
-import { redact, ValidationError } from "../errors.js";
+import { redact, ValidationError } from "../core/errors.js";
 
 export type SslMode = "disable" | "prefer" | "require" | "verify-ca" | "verify-full";
 

@@ -5,7 +5,7 @@
  * The PG* variables mean what they mean to psql, so a shell set up for psql points here too.
  */
 
-import { redact, ValidationError } from "../errors.js";
+import { redact, ValidationError } from "../core/errors.js";
 import { ConnectionConfig } from "./connection-config.js";
 import {
   type ConnectionFields,

@@ -5,7 +5,7 @@
  * how long, not where to connect; `ConnectionConfig.toPgConfig` combines the two.
  */
 
-import { ValidationError } from "../errors.js";
+import { ValidationError } from "../core/errors.js";
 
 export interface PoolOptions {
   max?: number;

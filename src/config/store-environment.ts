@@ -7,7 +7,7 @@
  * option overrides. No message ever carries a password or secret key.
  */
 
-import { redact, ValidationError } from "../errors.js";
+import { redact, ValidationError } from "../core/errors.js";
 import { POOL_DEFAULTS, type PoolOptions } from "./pool.js";
 
 /** What `s3()` is built from when S3_BUCKET is set; undefined fields are left to the AWS SDK. */

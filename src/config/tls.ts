@@ -9,7 +9,7 @@
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import type { ConnectionOptions as TlsOptions } from "node:tls";
-import { ValidationError } from "../errors.js";
+import { ValidationError } from "../core/errors.js";
 import type { SslMode } from "./connection-string.js";
 
 /** The fields `tlsOptions` reads; a `ConnectionConfig` is one. */

@@ -4,8 +4,8 @@
  */
 
 import { AsyncLocalStorage } from "node:async_hooks";
-import { StoreError, sqlStateOf, TransactionEndedError } from "../errors.js";
-import type { Logger } from "../logger.js";
+import { StoreError, sqlStateOf, TransactionEndedError } from "../core/errors.js";
+import type { Logger } from "../core/logger.js";
 
 export interface QueryResult<R> {
   rows: R[];

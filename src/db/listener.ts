@@ -5,8 +5,8 @@
 
 import { inspect } from "node:util";
 import pg from "pg";
-import { ConnectionError, toStoreError } from "../errors.js";
-import type { Logger } from "../logger.js";
+import { ConnectionError, toStoreError } from "../core/errors.js";
+import type { Logger } from "../core/logger.js";
 import type { Unlisten } from "./driver.js";
 
 /** What the listener needs of the driver's options. */

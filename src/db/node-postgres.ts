@@ -3,8 +3,8 @@
 import { createHash } from "node:crypto";
 import { inspect } from "node:util";
 import pg from "pg";
-import { ConnectionError, toStoreError } from "../errors.js";
-import type { Logger } from "../logger.js";
+import { ConnectionError, toStoreError } from "../core/errors.js";
+import type { Logger } from "../core/logger.js";
 import { withBinaryByteArrays } from "./binary-arrays.js";
 import {
   beginStatement,

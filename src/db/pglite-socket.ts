@@ -17,7 +17,7 @@ import path from "node:path";
 import type { PGlite } from "@electric-sql/pglite";
 import { PGLiteSocketServer } from "@electric-sql/pglite-socket";
 import pg from "pg";
-import type { Logger } from "../logger.js";
+import type { Logger } from "../core/logger.js";
 import type { Driver, DriverCapabilities, StatementLogging, Unlisten } from "./driver.js";
 import { NodePostgresDriver } from "./node-postgres.js";
 import { advertiseSocket, PgliteDriver, type SocketAddress } from "./pglite.js";

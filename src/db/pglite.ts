@@ -8,7 +8,7 @@ import { linkSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSyn
 import { hostname } from "node:os";
 import path from "node:path";
 import { PGlite, type Transaction } from "@electric-sql/pglite";
-import { ConnectionError, sqlStateOf, toStoreError } from "../errors.js";
+import { ConnectionError, sqlStateOf, toStoreError } from "../core/errors.js";
 import {
   DEFAULT_TRANSACTION_RETRIES,
   type Driver,

@@ -1,4 +1,4 @@
-import { ValidationError } from "../errors.js";
+import { ValidationError } from "../core/errors.js";
 
 /**
  * A schema name must be a plain identifier: it is the one thing quoted into SQL text, everything

@@ -13,10 +13,10 @@
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { ConnectionError, MigrationError, StoreError } from "../core/errors.js";
+import type { Logger } from "../core/logger.js";
 import type { Driver, Queryable } from "../db/driver.js";
 import { quoteIdentifier } from "../db/sql.js";
-import { ConnectionError, MigrationError, StoreError } from "../errors.js";
-import type { Logger } from "../logger.js";
 
 export interface Migration {
   id: number;

@@ -1,13 +1,13 @@
 /** Looking at the queue and acting on it from outside a worker: get, list, stats, retry and cancel. */
 
-import type { SqlContext, StoreContext } from "../context.js";
-import { NotFoundError, ValidationError } from "../errors.js";
-import { isUuid } from "../ids.js";
-import { beforeCut, idBatch, PROBE } from "../repositories/planned-few.js";
+import type { SqlContext, StoreContext } from "../core/context.js";
+import { NotFoundError, ValidationError } from "../core/errors.js";
+import { isUuid } from "../core/ids.js";
+import { beforeCut, idBatch, PROBE } from "../core/planned-few.js";
+import { wakeQueues } from "../core/wake.js";
 import { checkInteger } from "./checks.js";
 import { JOB_COLUMNS, type JobRow, toJob } from "./sql.js";
 import type { Job, JobFilter, QueueStats } from "./types.js";
-import { wakeQueues } from "./wake.js";
 
 /**
  * A job as callers see it. A successor kept out of the ready set until the job before it ends

@@ -1,8 +1,8 @@
 /** The queue's argument checks, and the errors its lease operations throw. */
 
-import { LeaseLostError, ValidationError } from "../errors.js";
-import { isUuid } from "../ids.js";
-import { type PayloadLimits, toJson } from "../payload.js";
+import { LeaseLostError, ValidationError } from "../core/errors.js";
+import { isUuid } from "../core/ids.js";
+import { type PayloadLimits, toJson } from "../core/payload.js";
 import type { Lease } from "./types.js";
 
 export const MAX_INT = 2_147_483_647;

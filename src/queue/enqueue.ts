@@ -9,14 +9,14 @@
  * holder is never updated); with whileRunning: "after" a running holder without a successor gets one.
  */
 
-import type { StoreContext } from "../context.js";
-import { ValidationError } from "../errors.js";
-import { isUuid, uuidv7 } from "../ids.js";
-import { checkText, toJson } from "../payload.js";
-import { isStorableDate, MAX_TTL_MS } from "../repositories/input.js";
+import type { StoreContext } from "../core/context.js";
+import { ValidationError } from "../core/errors.js";
+import { isUuid, uuidv7 } from "../core/ids.js";
+import { isStorableDate, MAX_TTL_MS } from "../core/input.js";
+import { checkText, toJson } from "../core/payload.js";
+import { jobsChannel, wakeStatement } from "../core/wake.js";
 import { checkInteger, MAX_INT } from "./checks.js";
 import type { EnqueueJob } from "./types.js";
-import { jobsChannel, wakeStatement } from "./wake.js";
 
 /** An enqueue batch as parallel arrays, one entry per slot. */
 interface EnqueueColumns {

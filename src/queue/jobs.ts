@@ -3,15 +3,15 @@
  * concern beside this file (enqueue, leases, admin, wake-ups) and run on this scope's connection.
  */
 
-import { backgroundOf } from "../background.js";
-import type { StoreContext } from "../context.js";
-import { ValidationError } from "../errors.js";
+import { backgroundOf } from "../core/background.js";
+import type { StoreContext } from "../core/context.js";
+import { ValidationError } from "../core/errors.js";
+import type { InTransaction, Worker, WorkerOptions } from "../worker/types.js";
+import { startWorker } from "../worker/worker.js";
 import { cancel, get, list, retry, stats } from "./admin.js";
 import { enqueue } from "./enqueue.js";
 import { claim, complete, completeMany, fail, heartbeat, release, snooze } from "./leases.js";
 import type { ClaimOptions, EnqueueJob, Job, JobFilter, Lease, LeasedJob, QueueStats } from "./types.js";
-import { startWorker } from "./worker.js";
-import type { InTransaction, Worker, WorkerOptions } from "./worker-types.js";
 
 export class Jobs {
   /** `inTransaction` runs a transactional handler (the scope this repository belongs to provides it). */

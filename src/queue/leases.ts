@@ -4,10 +4,12 @@
  * lease token, so a worker that lost its lease changes nothing.
  */
 
-import type { StoreContext } from "../context.js";
-import { ValidationError } from "../errors.js";
-import { checkText } from "../payload.js";
-import { optionalDate } from "../repositories/input.js";
+import type { StoreContext } from "../core/context.js";
+import { ValidationError } from "../core/errors.js";
+import { optionalDate } from "../core/input.js";
+import { checkText } from "../core/payload.js";
+import { jobsChannel, wakeQueues, wakeStatement } from "../core/wake.js";
+import { RUN_NOT_COUNTED, startedRun, startLeaseHeld } from "../worker/start-marks.js";
 import { checkInteger, checkLease, errorJson, leaseLost, uuidArray } from "./checks.js";
 import {
   CLAIMED_COLUMNS,
@@ -20,9 +22,7 @@ import {
   toJob,
   toLeasedJob,
 } from "./sql.js";
-import { RUN_NOT_COUNTED, startedRun, startLeaseHeld } from "./start-marks.js";
 import type { ClaimOptions, Job, Lease, LeasedJob } from "./types.js";
-import { jobsChannel, wakeQueues, wakeStatement } from "./wake.js";
 
 /** How long a claim leases its jobs when not told. */
 const DEFAULT_LEASE_MS = 30_000;
@@ -48,7 +48,7 @@ export interface Reservation {
  * claims all the time, promotes on its own schedule instead and skips that statement.
  *
  * A claim counts an attempt for each job, unless it is a worker's `reservation`: a worker reserves the
- * jobs it prefetches and their attempts count from the moment each starts (see start-marks.ts), so a
+ * jobs it prefetches and their attempts count from the moment each starts (see worker/start-marks.ts), so a
  * worker that dies with jobs in its buffer burns none of their attempts.
  */
 export async function claim(

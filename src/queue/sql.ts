@@ -3,7 +3,7 @@
  * shapes they come back in and their mapping to jobs, and the fragments several statements use.
  */
 
-import type { StoreContext } from "../context.js";
+import type { StoreContext } from "../core/context.js";
 import type { Job, JobError, JobStatus, LeasedJob } from "./types.js";
 
 export interface JobRow {

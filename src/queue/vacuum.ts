@@ -10,7 +10,7 @@
  * worker (or autovacuum) is vacuuming already.
  */
 
-import type { StoreContext } from "../context.js";
+import type { StoreContext } from "../core/context.js";
 
 /** While the queue stays busy, the least time between two vacuums. */
 const BUSY_INTERVAL_MS = 30_000;

@@ -6,7 +6,7 @@ import { rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
-import { ConnectionError } from "../errors.js";
+import { ConnectionError } from "../core/errors.js";
 import { prepareServerPlace, type ServerPlace } from "./postgres-place.js";
 
 export interface TestPostgresOptions {

@@ -18,7 +18,7 @@
  * Waiting for a slot has no deadline, and calls that arrive meanwhile join the statement that waits.
  */
 
-import { approximateBytes, BATCH_BYTES } from "../../repositories/write-batch.js";
+import { approximateBytes, BATCH_BYTES } from "../../core/write-batch.js";
 
 interface Pending<Item, Result> {
   item: Item;

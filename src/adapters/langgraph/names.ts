@@ -1,8 +1,8 @@
 /** Checks of the names the adapter stores: scopes, thread ids and the like, and the schema it reads. */
 
-import { ValidationError } from "../../errors.js";
+import { ValidationError } from "../../core/errors.js";
+import { hasLoneSurrogate, jsonbRefuses } from "../../core/payload.js";
 import type { Store } from "../../index.js";
-import { hasLoneSurrogate, jsonbRefuses } from "../../payload.js";
 
 const MAX_SCOPE = 255;
 

@@ -6,7 +6,7 @@
  * prune at once, and puts go on meanwhile.
  */
 
-import { ValidationError } from "../../errors.js";
+import { ValidationError } from "../../core/errors.js";
 import type { MaintenanceTask, Store, Transaction } from "../../index.js";
 import {
   deleteThreadsSql,

@@ -14,7 +14,7 @@ import {
   WRITES_IDX_MAP,
   writesSortKey,
 } from "@langchain/langgraph-checkpoint";
-import { jsonbRefuses } from "../../payload.js";
+import { jsonbRefuses } from "../../core/payload.js";
 import { requiredText } from "./names.js";
 import { inTurn } from "./turns.js";
 

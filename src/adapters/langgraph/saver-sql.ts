@@ -5,7 +5,7 @@
  * the retention statements below). `q` is the quoted schema; `$1` is always the saver's scope.
  */
 
-import { idBatch, PROBE } from "../../repositories/planned-few.js";
+import { idBatch, PROBE } from "../../core/planned-few.js";
 
 /**
  * How old a thread's updated_at grows before a put refreshes it. Refreshing at every put would rewrite

@@ -23,9 +23,9 @@ import {
   type SerializerProtocol,
   TASKS,
 } from "@langchain/langgraph-checkpoint";
-import { ValidationError } from "../../errors.js";
+import { ValidationError } from "../../core/errors.js";
+import { approximateBytes, BATCH_BYTES } from "../../core/write-batch.js";
 import type { MaintenanceTask, Store } from "../../index.js";
-import { approximateBytes, BATCH_BYTES } from "../../repositories/write-batch.js";
 import { Combiner, storeSlots } from "./combiner.js";
 import { checkScope, filterJson, quotedSchema, requiredText } from "./names.js";
 import {

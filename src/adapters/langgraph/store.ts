@@ -21,10 +21,10 @@ import {
   type SearchOperation,
   validateNamespace,
 } from "@langchain/langgraph-checkpoint";
+import { ValidationError } from "../../core/errors.js";
+import { hasLoneSurrogate, jsonbRefuses } from "../../core/payload.js";
 import { DEFAULT_TRANSACTION_RETRIES, withTransactionRetries } from "../../db/driver.js";
-import { ValidationError } from "../../errors.js";
 import type { Store } from "../../index.js";
-import { hasLoneSurrogate, jsonbRefuses } from "../../payload.js";
 import { checkScope, quotedSchema, requiredText } from "./names.js";
 import {
   deleteManySql,

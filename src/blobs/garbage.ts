@@ -1,0 +1,142 @@
+/**
+ * Content no key points to any more, and its removal: what a replace or delete releases (at once in
+ * PostgreSQL, else recorded in blob_garbage), collectGarbage() for that, for pending content past the
+ * grace period and for unrecorded objects of the store's namespace (blobs/namespace.ts), and
+ * deleteBlobsOf() for retention. Outside PostgreSQL content can only go once the change that released
+ * it has committed, so it is recorded first and removed after.
+ */
+
+import type { SqlContext, StoreContext } from "../core/context.js";
+import { ValidationError } from "../core/errors.js";
+import { checkText } from "../core/payload.js";
+import { beforeCut, idBatch } from "../core/planned-few.js";
+import type { Queryable } from "../db/driver.js";
+import { sweepNamespace } from "./namespace.js";
+import { DEFAULT_ORPHAN_GRACE_MS } from "./postgres.js";
+import {
+  backendFor,
+  blobIO,
+  blobTable,
+  COLUMNS,
+  configuredBackend,
+  MAX_KEY_LENGTH,
+  type Row,
+} from "./rows.js";
+
+/** Drops content no key points to any more: at once if it is in PostgreSQL, else via blob_garbage. */
+export async function release(context: StoreContext, db: Queryable, old: Row): Promise<Row | undefined> {
+  const backend = backendFor(context, old.backend);
+  if (backend?.transactional) {
+    await backend.remove(blobIO(context, db), old);
+    return undefined;
+  }
+  await db.query(
+    `insert into ${context.q}.blob_garbage (id, backend, location) values ($1, $2, $3)
+     on conflict (id) do nothing`,
+    [old.id, old.backend, old.location ?? old.id],
+  );
+  return old;
+}
+
+/** Removes content recorded as garbage from its backend, then the record. */
+export async function collect(
+  context: StoreContext,
+  garbage: Pick<Row, "id" | "backend" | "location">,
+): Promise<boolean> {
+  const backend = backendFor(context, garbage.backend);
+  if (!backend) return false;
+  try {
+    await backend.remove(blobIO(context), garbage);
+  } catch (error) {
+    context.logger.warn(
+      { id: garbage.id, backend: garbage.backend, error: String(error) },
+      "flowstore: could not remove replaced blob content; collectGarbage() will try again",
+    );
+    return false;
+  }
+  await context.db.query(`delete from ${context.q}.blob_garbage where id = $1`, [garbage.id]);
+  return true;
+}
+
+/** Blobs.collectGarbage(): removes content no blob points to, and returns how many were removed. */
+export async function collectGarbage(
+  context: StoreContext,
+  options: number | { limit?: number; graceMs?: number },
+): Promise<number> {
+  // Anything but a number or an options object (null, a string) is refused here, not a TypeError.
+  if (typeof options !== "number" && (typeof options !== "object" || options === null)) {
+    throw new ValidationError("collectGarbage takes a limit or { limit, graceMs }", { field: "options" });
+  }
+  const { limit = 1000, graceMs = configuredBackend(context).orphanGraceMs ?? DEFAULT_ORPHAN_GRACE_MS } =
+    typeof options === "number" ? { limit: options } : options;
+  const q = context.q;
+  // Pending content past the grace period: what a row points to was committed (its record only
+  // outlived it); the rest is garbage. A put whose metadata transaction is still open holds its
+  // record's lock, and is skipped.
+  await context.db.query(
+    `with expired as (
+       delete from ${q}.blob_pending
+       where id in (select id from ${q}.blob_pending
+                    where ${beforeCut("created_at", "now() - $1 * interval '1 millisecond'")}
+                    order by created_at limit $2 for update skip locked)
+       returning id, backend, location
+     )
+     insert into ${q}.blob_garbage (id, backend, location)
+     select e.id, e.backend, coalesce(e.location, e.id::text) from expired e
+     where not exists (select 1 from ${q}.blobs b where b.id = e.id)
+     on conflict (id) do nothing`,
+    [graceMs, limit],
+  );
+  // Objects a put stored but could not record before its process died: found only by listing.
+  await sweepNamespace(context, limit, graceMs);
+  const { rows } = await context.db.query<Pick<Row, "id" | "backend" | "location">>(
+    `select id, backend, location from ${q}.blob_garbage order by created_at limit $1`,
+    [limit],
+  );
+  let removed = 0;
+  for (const row of rows) if (await collect(context, row)) removed++;
+  return removed;
+}
+
+/** Blobs.delete(): true when there was a blob to delete. */
+export async function deleteBlob(context: StoreContext, key: string): Promise<boolean> {
+  checkText(key, "key", MAX_KEY_LENGTH);
+  const garbage = await context.db.transaction(async (db) => {
+    const { rows } = await db.query<Row>(
+      `delete from ${blobTable(context)} where key = $1 returning ${COLUMNS}`,
+      [key],
+    );
+    const old = rows[0];
+    return old ? { old, garbage: await release(context, db, old) } : undefined;
+  });
+  if (garbage?.garbage && !context.db.inTransaction) await collect(context, garbage.garbage);
+  return garbage !== undefined;
+}
+
+/**
+ * Retention: deletes the blobs of these executions. Content in PostgreSQL goes with them; content
+ * elsewhere is recorded as garbage, removed from its backend by collectGarbage() once this commits (as
+ * a replaced blob's content is). Returns how many blobs went, and how many of them wait as garbage.
+ */
+export async function deleteBlobsOf(
+  { db, q }: SqlContext,
+  executionIds: string[],
+): Promise<{ deleted: number; external: number }> {
+  const { rows: blobs } = await db.query<{ id: string; backend: string; location: string | null }>(
+    `delete from ${q}.blobs where execution_id = any(${idBatch(1, "uuid")}) returning id, backend, location`,
+    [executionIds],
+  );
+  const inPostgres = blobs.filter((b) => b.backend === "postgres").map((b) => b.id);
+  const elsewhere = blobs.filter((b) => b.backend !== "postgres");
+  if (inPostgres.length) {
+    await db.query(`delete from ${q}.blob_chunks where blob_id = any(${idBatch(1, "uuid")})`, [inPostgres]);
+  }
+  if (elsewhere.length) {
+    await db.query(
+      `insert into ${q}.blob_garbage (id, backend, location)
+       select * from unnest($1::uuid[], $2::text[], $3::text[]) on conflict (id) do nothing`,
+      [elsewhere.map((b) => b.id), elsewhere.map((b) => b.backend), elsewhere.map((b) => b.location ?? b.id)],
+    );
+  }
+  return { deleted: blobs.length, external: elsewhere.length };
+}

@@ -1,0 +1,136 @@
+/**
+ * Content a put writes before its key points to it: stored under a new id outside the caller's
+ * transaction and recorded in blob_pending, claimed by the metadata transaction, or discarded when the
+ * put fails. The record is what lets collectGarbage() find content that no key ever came to point to.
+ */
+
+import { createHash, type Hash } from "node:crypto";
+import type { StoreContext } from "../core/context.js";
+import { BlobError } from "../core/errors.js";
+import { uuidv7 } from "../core/ids.js";
+import type { Queryable } from "../db/driver.js";
+import type { BlobBackend } from "./backend.js";
+import { backendFor, blobIO } from "./rows.js";
+import { measured } from "./source.js";
+import type { BlobData } from "./types.js";
+
+/** Content a put has stored, kept by source so a retried transaction does not read the source again. */
+export interface StoredContent {
+  id: string;
+  backend: string;
+  location: string | null;
+  chunkSize: number | null;
+  size: number;
+  sha256: string;
+  /** Recorded in blob_pending (committed), to be claimed by the metadata transaction. */
+  pending: boolean;
+}
+
+/**
+ * Whether content can be written outside the caller's transaction: there is none, or the pool has
+ * another connection for it. With one connection held by the transaction, it has to go through it.
+ */
+export function writesOutside(context: StoreContext): boolean {
+  const { driver, db } = context;
+  return !db.inTransaction || (driver.capabilities.multipleConnections && driver.maxConnections > 1);
+}
+
+/** The record of content just stored under `id`, measured as it went. */
+export function contentRecord(
+  id: string,
+  backend: BlobBackend,
+  stored: { location: string | null; chunkSize: number | null },
+  tally: { size: number; hash: Hash },
+  pending: boolean,
+): StoredContent {
+  return {
+    id,
+    backend: backend.kind,
+    location: stored.location,
+    chunkSize: stored.chunkSize,
+    size: tally.size,
+    sha256: tally.hash.digest("hex"),
+    pending,
+  };
+}
+
+/**
+ * Writes the content under a new id, outside the caller's transaction: recorded as pending first (or,
+ * when the only connection is in the caller's transaction, as soon as that ends), so content that is
+ * never pointed to can be found and removed whatever happens to the put. Content whose process died
+ * before that late record is found by listing the store's namespace (blobs/namespace.ts).
+ */
+export async function writeContent(
+  context: StoreContext,
+  backend: BlobBackend,
+  key: string,
+  data: BlobData,
+  contentType: string | undefined,
+  signal: AbortSignal | undefined,
+): Promise<StoredContent> {
+  const { driver, q } = context;
+  const id = uuidv7();
+  const pending = writesOutside(context);
+  const io = blobIO(context, driver);
+  const location = backend.locate?.(io, id) ?? null;
+  const record = `insert into ${q}.blob_pending (id, backend, location) values ($1, $2, $3) on conflict (id) do nothing`;
+  if (pending) await driver.query(record, [id, backend.kind, location]);
+  const tally = { size: 0, hash: createHash("sha256") };
+  let stored: { location: string | null; chunkSize: number | null };
+  try {
+    stored = await backend.write(io, {
+      id,
+      key,
+      contentType,
+      source: measured(data, tally),
+      signal,
+    });
+  } catch (error) {
+    if (backend.transactional) await discard(context, { id, backend: backend.kind, location: null, pending });
+    else if (pending) await driver.query(`delete from ${q}.blob_pending where id = $1`, [id]).catch(() => {});
+    throw error;
+  }
+  if (stored.location !== location && pending) {
+    await driver.query(`update ${q}.blob_pending set location = $2 where id = $1`, [id, stored.location]);
+  } else if (!pending) {
+    // The only connection is in the caller's transaction: this runs as soon as that ends.
+    void driver
+      .query(record, [id, backend.kind, stored.location])
+      .catch((error: unknown) =>
+        context.logger.warn(
+          { id, error: String(error) },
+          "flowstore: could not record pending blob content; it may stay in the backend unreferenced",
+        ),
+      );
+  }
+  return contentRecord(id, backend, stored, tally, pending);
+}
+
+/** Takes the content out of blob_pending in the metadata transaction; fails if it was collected. */
+export async function claimPending(context: StoreContext, db: Queryable, id: string): Promise<void> {
+  const { rows } = await db.query(`delete from ${context.q}.blob_pending where id = $1 returning id`, [id]);
+  if (rows.length === 0) {
+    throw new BlobError(
+      "the content of this put is gone: it stayed pending past the grace period and was collected, or the same stream was already put under another key",
+    );
+  }
+}
+
+/** Removes content no row points to, and its pending record; failures are left to collectGarbage(). */
+export async function discard(
+  context: StoreContext,
+  content: Pick<StoredContent, "id" | "backend" | "location" | "pending">,
+) {
+  const backend = backendFor(context, content.backend);
+  try {
+    await backend?.remove(blobIO(context, context.driver), content);
+    if (content.pending) {
+      await context.driver.query(`delete from ${context.q}.blob_pending where id = $1`, [content.id]);
+    }
+  } catch (error) {
+    context.logger.warn(
+      { id: content.id, error: String(error) },
+      "flowstore: could not remove the content of a failed blob put; collectGarbage() will",
+    );
+  }
+}

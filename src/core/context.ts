@@ -1,0 +1,25 @@
+/** What every repository is built on: a Queryable (the store, or a transaction) and the quoted schema. */
+
+import type { BlobBackend } from "../blobs/backend.js";
+import type { Driver, Queryable } from "../db/driver.js";
+import type { Logger } from "./logger.js";
+import type { PayloadLimits } from "./payload.js";
+
+export interface StoreContext {
+  readonly db: Queryable;
+  readonly schema: string;
+  /** The schema name quoted for SQL text: `"flowstore"`. */
+  readonly q: string;
+  /** The store's driver, for what a transaction cannot do (LISTEN, workers). */
+  readonly driver: Driver;
+  readonly logger: Logger;
+  readonly limits: PayloadLimits;
+  readonly blobBackend: BlobBackend | undefined;
+  /** The store's name in a shared blob backend (blob_namespace), read when the store opens. */
+  readonly blobNamespace: { id: string | undefined };
+  /** The queue's claims, completions and start marks commit without waiting for the WAL flush. */
+  readonly relaxedQueueCommits?: boolean;
+}
+
+/** Enough to run an area's SQL: a connection (or transaction) and the quoted schema. */
+export type SqlContext = Pick<StoreContext, "db" | "q">;

@@ -1,0 +1,150 @@
+/**
+ * Checks on caller input shared by the workflow-state repositories. Each failure is a ValidationError
+ * naming the field, thrown before any statement is sent.
+ */
+
+import type { Queryable } from "../db/driver.js";
+import { ValidationError } from "./errors.js";
+import { isUuid, uuidv7 } from "./ids.js";
+import { checkText } from "./payload.js";
+
+/**
+ * A UUID, in lower case: the way PostgreSQL returns it, so a batch can find its rows again by the id
+ * it sent (an upper-case id would otherwise match no returned row).
+ */
+export function checkId(value: unknown, field: string): string {
+  if (!isUuid(value)) {
+    const shown = typeof value === "string" ? JSON.stringify(value.slice(0, 64)) : typeof value;
+    throw new ValidationError(`${field} must be a UUID, got ${shown}`, { field });
+  }
+  return value.toLowerCase();
+}
+
+/** The caller's id, or a fresh UUIDv7 when none is given. */
+export function idOrNew(value: unknown, field: string): string {
+  return value === undefined || value === null ? uuidv7() : checkId(value, field);
+}
+
+export function optionalId(value: unknown, field: string): string | null {
+  return value === undefined || value === null ? null : checkId(value, field);
+}
+
+/** Limits are in bytes of UTF-8 (see checkText). */
+export function optionalText(value: unknown, field: string, maxBytes = 255): string | null {
+  return value === undefined || value === null ? null : checkText(value, field, maxBytes);
+}
+
+export function checkOneOf<T extends string>(value: unknown, allowed: readonly T[], field: string): T {
+  if (typeof value !== "string" || !(allowed as readonly string[]).includes(value)) {
+    throw new ValidationError(`${field} must be one of ${allowed.join(", ")}; got ${JSON.stringify(value)}`, {
+      field,
+    });
+  }
+  return value as T;
+}
+
+/** One value or a list of them, as a non-empty array for `= any($n)`. */
+export function checkOneOrMany<T extends string>(
+  value: T | readonly T[],
+  allowed: readonly T[],
+  field: string,
+): T[] {
+  const list = Array.isArray(value) ? value : [value];
+  if (list.length === 0) throw new ValidationError(`${field} must not be an empty list`, { field });
+  return list.map((item) => checkOneOf(item, allowed, field));
+}
+
+export function checkInteger(
+  value: unknown,
+  field: string,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min || value > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`;
+    throw new ValidationError(`${field} must be an integer ${range}, got ${String(value)}`, { field });
+  }
+  return value;
+}
+
+/** An expectedVersion, when given; `undefined` and `null` mean "no compare-and-set". */
+export function optionalVersion(value: unknown): number | null {
+  return value === undefined || value === null ? null : checkInteger(value, "expectedVersion", 0);
+}
+
+/**
+ * The longest TTL: 1,000 years. Now plus that is a valid Date (JavaScript's last is in the year
+ * 275760) and a valid timestamptz (PostgreSQL's last is in 294276), with room to spare for any clock.
+ */
+export const MAX_TTL_MS = 1000 * 365.25 * 24 * 60 * 60 * 1000;
+
+/** A ttlMs, when given: a positive number of milliseconds (whole ones when `integer`) up to MAX_TTL_MS. */
+export function optionalTtl(value: unknown, integer: boolean): number | null {
+  if (value === undefined) return null;
+  const ok =
+    typeof value === "number" &&
+    Number.isFinite(value) &&
+    value > 0 &&
+    value <= MAX_TTL_MS &&
+    (!integer || Number.isInteger(value));
+  if (!ok) {
+    throw new ValidationError(
+      `ttlMs must be a positive ${integer ? "integer " : ""}number of milliseconds, at most ${MAX_TTL_MS} (1,000 years); got ${String(value)}`,
+      { field: "ttlMs" },
+    );
+  }
+  return value as number;
+}
+
+export function checkLimit(value: unknown, fallback: number, max = 1000): number {
+  if (value === undefined) return fallback;
+  checkInteger(value, "limit", 1);
+  if ((value as number) > max) throw new ValidationError(`limit must be at most ${max}`, { field: "limit" });
+  return value as number;
+}
+
+/**
+ * The dates accepted: years 1000 to 9999 (UTC). Both drivers read these back as written; PGlite reads
+ * a year below 100 as 19xx or 20xx, and timestamptz ends in 294276 while a Date goes on to 275760.
+ */
+export const MIN_DATE = new Date("1000-01-01T00:00:00.000Z");
+export const MAX_DATE = new Date("9999-12-31T23:59:59.999Z");
+
+export function isStorableDate(value: unknown): value is Date {
+  return (
+    value instanceof Date &&
+    !Number.isNaN(value.getTime()) &&
+    value.getTime() >= MIN_DATE.getTime() &&
+    value.getTime() <= MAX_DATE.getTime()
+  );
+}
+
+export function checkDate(value: unknown, field: string): Date {
+  if (!isStorableDate(value)) {
+    throw new ValidationError(`${field} must be a valid Date from the year 1000 to 9999`, { field });
+  }
+  return value;
+}
+
+export function optionalDate(value: unknown, field: string): Date | null {
+  return value === undefined || value === null ? null : checkDate(value, field);
+}
+
+/** Row locks last until the transaction ends; outside one, `for update` would lock for a single statement. */
+export function requireTransaction(db: Queryable, method: string): void {
+  if (!db.inTransaction) {
+    throw new ValidationError(
+      `${method} takes a row lock, which only means something inside store.transaction(async (tx) => tx.${method}(...))`,
+      { field: "transaction" },
+    );
+  }
+}
+
+/** Rejects a batch naming one key twice: one statement cannot insert and then update the same row. */
+export function checkDistinct(keys: readonly string[], field: string): void {
+  const seen = new Set<string>();
+  for (const key of keys) {
+    if (seen.has(key)) throw new ValidationError(`${field} ${key} appears twice in one batch`, { field });
+    seen.add(key);
+  }
+}

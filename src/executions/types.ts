@@ -1,0 +1,116 @@
+/** What executions are made of, and what callers pass to start, change and list them. */
+
+import type { RunStatus } from "../core/run-status.js";
+
+export type { Page } from "../core/keyset.js";
+export { RUN_STATUSES as EXECUTION_STATUSES } from "../core/run-status.js";
+export type ExecutionStatus = RunStatus;
+
+export interface Execution {
+  id: string;
+  /** The registered definition it runs; null for a run started by name with none registered. */
+  definitionId: string | null;
+  /** The workflow's name: its definition's, or the one it was started with. */
+  name: string;
+  status: ExecutionStatus;
+  input: unknown;
+  output: unknown;
+  error: unknown;
+  /** The engine's own state of the run. */
+  state: unknown;
+  metadata: Record<string, unknown>;
+  idempotencyKey: string | null;
+  parentExecutionId: string | null;
+  parentTaskId: string | null;
+  version: number;
+  createdAt: Date;
+  updatedAt: Date;
+  /** When the run first became running. */
+  startedAt: Date | null;
+  /** When the run reached a terminal status. */
+  completedAt: Date | null;
+}
+
+export interface StartExecution {
+  id?: string;
+  /**
+   * The definition to run: its id, or its name and version (no version: the newest active one). A
+   * name with no definition registered under it starts a run of that name with no definition.
+   */
+  definitionId?: string;
+  name?: string;
+  version?: number;
+  input?: unknown;
+  /** A second start with the same key returns the first execution instead of creating another. */
+  idempotencyKey?: string;
+  parentExecutionId?: string;
+  parentTaskId?: string;
+  metadata?: Record<string, unknown>;
+  /** Default "pending". */
+  status?: "pending" | "running";
+}
+
+/** Fields to change; an absent field is left as it is, `null` clears it. */
+export interface ExecutionPatch {
+  status?: ExecutionStatus;
+  input?: unknown;
+  output?: unknown;
+  error?: unknown;
+  state?: unknown;
+  /** Replaces the metadata object. */
+  metadata?: Record<string, unknown>;
+}
+
+/**
+ * The whole object, for engines that own it: every field not given is written as null. It needs a
+ * definitionId or a name (or both, when the name is the definition's).
+ */
+export interface ExecutionRecord {
+  id: string;
+  definitionId?: string | null;
+  name?: string | null;
+  status: ExecutionStatus;
+  input?: unknown;
+  output?: unknown;
+  error?: unknown;
+  state?: unknown;
+  metadata?: Record<string, unknown>;
+  idempotencyKey?: string | null;
+  parentExecutionId?: string | null;
+  parentTaskId?: string | null;
+}
+
+export interface ExecutionWriteOptions {
+  /** Write only if the row is at this version; otherwise a ConflictError and nothing is written. */
+  expectedVersion?: number;
+  /** update: write only if the run is in this status (or one of these); otherwise a ConflictError. */
+  expectedStatus?: ExecutionStatus | ExecutionStatus[];
+}
+
+export interface CancelExecutionOptions extends ExecutionWriteOptions {
+  /** Also cancel every unfinished descendant execution and the unfinished tasks of all of them. */
+  cascade?: boolean;
+}
+
+export interface ExecutionFilter {
+  status?: ExecutionStatus | ExecutionStatus[];
+  definitionId?: string;
+  /** Runs of the workflow with this name: of any version of its definition, or started by name alone. */
+  definitionName?: string;
+  parentExecutionId?: string;
+  createdAfter?: Date;
+  createdBefore?: Date;
+  updatedAfter?: Date;
+  updatedBefore?: Date;
+  /** Executions whose metadata contains this object (`@>`). */
+  metadata?: Record<string, unknown>;
+}
+
+export interface ExecutionListOptions {
+  /** Default 100. */
+  limit?: number;
+  /** From a previous page's `nextCursor`. */
+  cursor?: string | null;
+  /** By creation time, then id; default "asc" (oldest first). */
+  order?: "asc" | "desc";
+}

@@ -1,0 +1,125 @@
+/**
+ * Writes that record what happened: a write of one row (a task, an execution) can append events to its
+ * execution's history in the same statement, so the state and its history commit together, in one
+ * round trip outside a transaction, with the history's gap-free numbering (see history/append.ts).
+ */
+
+import type { StoreContext } from "../core/context.js";
+import { checkInteger } from "../core/input.js";
+import type { PayloadLimits } from "../core/payload.js";
+import {
+  type AppendColumns,
+  appendColumns,
+  appendValues,
+  EVENT_COLUMNS,
+  type EventRow,
+  MAX_EARLIER_EVENTS,
+  splitWritten,
+  toEvent,
+  writeAndAppendStatement,
+} from "./append.js";
+import type { HistoryEvent, NewHistoryEvent } from "./types.js";
+
+export interface AppendOption {
+  /**
+   * Events to append to the written row's execution history in the same statement (one, or up to
+   * 1,000): written together with the row, or not at all. They come back as `appended`.
+   */
+  append?: NewHistoryEvent | readonly NewHistoryEvent[];
+  /**
+   * With `append`: the history after this sequence number comes back too, as `history` (the appended
+   * events last), read in the same statement, so a caller that follows the history needs no read of
+   * its own after the write. Left out when more than 1,000 events came before the appended ones.
+   */
+  historyAfter?: number;
+}
+
+/** A written row with the events its write appended, when it appended some. */
+export type WithHistory<T> = T & { appended?: HistoryEvent[]; history?: HistoryEvent[] };
+
+/**
+ * Runs a write of at most one row (returning the row), with `append`'s events appended to the
+ * history of the row's execution (its column `executionId`) in the same statement. Undefined when
+ * the write wrote nothing.
+ */
+export async function writeOne<T>(
+  context: StoreContext,
+  write: string,
+  values: unknown[],
+  executionId: string,
+  { append, historyAfter }: AppendOption,
+): Promise<WithHistory<T> | undefined> {
+  if (append === undefined) return (await context.db.query<WithHistory<T>>(write, values)).rows[0];
+  const checked = checkAppend({ append, historyAfter }, context.limits);
+  if (!checked) {
+    const row = (await context.db.query<T>(write, values)).rows[0];
+    return row && { ...row, appended: [] };
+  }
+  const { columns, after } = checked;
+  // Prepared: the statement is long, and each call site sends one of a few texts again and again.
+  const { rows } = await context.db.query<Record<string, unknown>>(
+    writeAndAppendStatement(context.q, write, executionId, values.length, after !== undefined),
+    [...values, ...appendValues(columns, null, null), ...(after === undefined ? [] : [after])],
+    { prepare: true },
+  );
+  const written = splitWritten<T>(rows);
+  return written && withHistory(context, written.row, written.appended, columns[0].length, after);
+}
+
+/** An append option checked: its events laid out for the statement, and historyAfter; undefined when it appends none. */
+export function checkAppend(
+  { append, historyAfter }: AppendOption,
+  limits: PayloadLimits,
+): { columns: AppendColumns; after: number | undefined } | undefined {
+  if (append === undefined) return undefined;
+  const events = Array.isArray(append) ? (append as readonly NewHistoryEvent[]) : [append as NewHistoryEvent];
+  if (events.length === 0) return undefined;
+  return {
+    columns: appendColumns(events, limits),
+    after: historyAfter === undefined ? undefined : checkInteger(historyAfter, "historyAfter", 0),
+  };
+}
+
+/**
+ * A written row with its events, from what its statement read (`read`: the history after `after`
+ * when asked, then the `count` events it appended).
+ */
+export async function withHistory<T>(
+  context: StoreContext,
+  row: T,
+  read: HistoryEvent[],
+  count: number,
+  after: number | undefined,
+): Promise<WithHistory<T>> {
+  const appended = read.slice(-count);
+  if (after === undefined) return { ...row, appended };
+  const history = await completeHistory(context, read, after, appended[0] as HistoryEvent);
+  return history
+    ? { ...row, appended, history: [...history, ...appended.filter((event) => event.sequence > after)] }
+    : { ...row, appended };
+}
+
+/**
+ * The history between `after` and the first appended event, from what the statement read (`read`,
+ * the appended events last). Its snapshot misses an append that committed while it waited for the
+ * head row, which leaves a gap in the numbers: then it is read again, from a snapshot that has it.
+ * Undefined when there are more than MAX_EARLIER_EVENTS.
+ */
+async function completeHistory(
+  context: StoreContext,
+  read: HistoryEvent[],
+  after: number,
+  first: HistoryEvent,
+): Promise<HistoryEvent[] | undefined> {
+  const wanted = first.sequence - after - 1;
+  if (wanted > MAX_EARLIER_EVENTS) return undefined;
+  if (wanted <= 0) return [];
+  const earlier = read.slice(0, read.indexOf(first));
+  if (earlier.length === wanted) return earlier;
+  const { rows } = await context.db.query<EventRow>(
+    `select ${EVENT_COLUMNS} from ${context.q}.events
+      where execution_id = $1 and seq > $2 and seq < $3 order by seq`,
+    [first.executionId, after, first.sequence],
+  );
+  return rows.map(toEvent);
+}

@@ -1,0 +1,158 @@
+/**
+ * kv: `(prefix, key) -> bytes`. The prefix is a namespace compared by equality, never a pattern, so
+ * `list("a%")` sees only the keys stored under the prefix `a%`. Every entry has a version, so `set`
+ * with `expectedVersion` is a compare-and-set. An entry past its TTL is invisible at once and its row
+ * is deleted later by `sweepExpired`, in batches. An entry may have an owner: an execution's entries
+ * go when it is pruned, and `deleteByOwner` deletes those of any owner.
+ *
+ * This file is the public facade, `store.kv` (and `tx.kv`), with the deletes; reads are in kv/read.ts,
+ * writes in kv/write.ts, on the shared row and checks of kv/rows.ts.
+ */
+
+import type { SqlContext, StoreContext } from "../core/context.js";
+import { ValidationError } from "../core/errors.js";
+import type { Page } from "../core/key-cursor.js";
+import { beforeCut, idBatch } from "../core/planned-few.js";
+import { get, getMany, list, listPrefixes } from "./read.js";
+import { checkKey, checkOwner, LIVE } from "./rows.js";
+import type {
+  KvEntry,
+  KvListOptions,
+  KvPrefixListOptions,
+  KvSetIfAbsentResult,
+  KvSetManyEntry,
+  KvSetOptions,
+  KvSweepOptions,
+} from "./types.js";
+import { set, setIfAbsent, setMany } from "./write.js";
+
+const DELETE_BATCH = 10_000;
+
+export class KeyValue {
+  constructor(protected readonly context: StoreContext) {}
+
+  private get table(): string {
+    return `${this.context.q}.kv`;
+  }
+
+  async get(prefix: string, key: string): Promise<KvEntry | undefined> {
+    return get(this.context, prefix, key);
+  }
+
+  /** The live entries of these keys in one statement, in the order of `keys` (undefined where none). */
+  async getMany(prefix: string, keys: readonly string[]): Promise<(KvEntry | undefined)[]> {
+    return getMany(this.context, prefix, keys);
+  }
+
+  /** Creates or replaces the entry (its value, TTL and owner); returns the new version. */
+  async set(
+    prefix: string,
+    key: string,
+    value: Uint8Array | string,
+    options: KvSetOptions = {},
+  ): Promise<{ version: number }> {
+    return set(this.context, prefix, key, value, options);
+  }
+
+  /** Writes the entry only if there is no live one; `created` says whether it did. Never a conflict. */
+  async setIfAbsent(
+    prefix: string,
+    key: string,
+    value: Uint8Array | string,
+    options: Omit<KvSetOptions, "expectedVersion"> = {},
+  ): Promise<KvSetIfAbsentResult> {
+    return setIfAbsent(this.context, prefix, key, value, options);
+  }
+
+  /** Creates or replaces many entries of one prefix in one statement, all or none; versions in order. */
+  async setMany(prefix: string, entries: readonly KvSetManyEntry[]): Promise<{ version: number }[]> {
+    return setMany(this.context, prefix, entries);
+  }
+
+  /** True when a live entry was deleted. */
+  async delete(prefix: string, key: string): Promise<boolean> {
+    checkKey(prefix, "prefix");
+    checkKey(key);
+    const { rows } = await this.context.db.query<{ live: boolean }>(
+      `delete from ${this.table} where prefix = $1 and key = $2 returning ${LIVE} as live`,
+      [prefix, key],
+    );
+    return rows[0]?.live === true;
+  }
+
+  /**
+   * Live entries of one prefix by key (byte order of the UTF-8 key), one page at a time: ascending or
+   * descending, after or before a key, or only keys that start with a text.
+   */
+  async list(prefix: string, options: KvListOptions = {}): Promise<Page<KvEntry>> {
+    return list(this.context, prefix, options);
+  }
+
+  /** The prefixes in use (holding a live entry), in byte order, one page at a time. */
+  async listPrefixes(options: KvPrefixListOptions = {}): Promise<Page<string>> {
+    return listPrefixes(this.context, options);
+  }
+
+  /**
+   * Deletes every entry of the prefix; returns how many rows went. Runs in batches so a large prefix
+   * does not become one long statement (inside a transaction the batches still commit together).
+   */
+  async deletePrefix(prefix: string): Promise<number> {
+    checkKey(prefix, "prefix");
+    return this.deleteInBatches(`prefix = $1`, prefix);
+  }
+
+  /** Deletes every entry of the owner, in batches as deletePrefix; returns how many rows went. */
+  async deleteByOwner(owner: string): Promise<number> {
+    const checked = checkOwner(owner);
+    if (checked === null) throw new ValidationError("owner must be a non-empty string", { field: "owner" });
+    return this.deleteInBatches(`owner = $1`, checked);
+  }
+
+  private async deleteInBatches(condition: string, value: string): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const { rowCount } = await this.context.db.query(
+        `delete from ${this.table}
+         where (prefix, key) in (select prefix, key from ${this.table} where ${condition} limit $2)`,
+        [value, DELETE_BATCH],
+      );
+      total += rowCount;
+      if (rowCount < DELETE_BATCH) return total;
+    }
+  }
+
+  /**
+   * Deletes expired rows, oldest first, a batch per statement; returns how many. Rows locked by
+   * another session are skipped, so two sweepers (or a sweeper and a writer) never wait on each other.
+   */
+  async sweepExpired(options: KvSweepOptions = {}): Promise<number> {
+    const batchSize = options.batchSize ?? 1000;
+    const maxBatches = options.maxBatches ?? Number.POSITIVE_INFINITY;
+    if (!Number.isInteger(batchSize) || batchSize < 1) {
+      throw new ValidationError("batchSize must be a positive integer", { field: "batchSize" });
+    }
+    let total = 0;
+    for (let batch = 0; batch < maxBatches; batch++) {
+      const { rowCount } = await this.context.db.query(
+        `delete from ${this.table} kv
+         using (select prefix, key from ${this.table}
+                where ${beforeCut("expires_at", "now()", true)}
+                order by expires_at
+                limit $1
+                for update skip locked) expired
+         where kv.prefix = expired.prefix and kv.key = expired.key`,
+        [batchSize],
+      );
+      total += rowCount;
+      if (rowCount < batchSize) break;
+    }
+    return total;
+  }
+}
+
+/** Retention: deletes the entries owned by these executions; returns how many. */
+export async function deleteKvOf({ db, q }: SqlContext, executionIds: string[]): Promise<number> {
+  const sql = `delete from ${q}.kv where owner = any(${idBatch(1, "text")})`;
+  return (await db.query(sql, [executionIds])).rowCount;
+}

@@ -1,0 +1,211 @@
+/**
+ * Retention: `store.prune()` deletes finished executions with everything that belongs to them, a batch
+ * at a time, each batch in a short transaction of its own, so no lock is held longer than one batch.
+ *
+ * Which executions may go is the executions' rule (retention/executions.ts); what each
+ * owns, each area deletes. A running execution is never deleted and never loses its parent.
+ *
+ * Key-value entries owned by an execution go with it.
+ *
+ * Completed jobs kept in jobs_history whose execution is none or gone go by their own completion time,
+ * when the prune includes completed executions; dead jobs of no (or a gone) execution go by the time
+ * they went dead, when it includes failed executions; expired key-value entries are swept last.
+ */
+
+import { deleteBlobsOf } from "../blobs/garbage.js";
+import { deleteComponentStateOf } from "../component-state/component-state.js";
+import type { SqlContext } from "../core/context.js";
+import { ValidationError } from "../core/errors.js";
+import { checkOneOrMany } from "../core/input.js";
+import { type RunStatus, TERMINAL_STATUSES } from "../core/run-status.js";
+import { deleteCorrelationsOf } from "../correlations/correlations.js";
+import { deleteEventsOf } from "../history/events.js";
+import { deleteKvOf } from "../kv/kv.js";
+import { deleteJobsOf, deleteOldDeadJobs, deleteOrphanedJobHistory } from "../queue/admin.js";
+import { deleteSignalsOf } from "../signals/signals.js";
+import { deleteStepsOf } from "../steps/steps.js";
+import { deleteStreamsOf } from "../streams/streams.js";
+import { deleteTasksOf } from "../tasks/tasks.js";
+import { deleteTimersOf } from "../timers/timers.js";
+import { countPrunableExecutions, deleteExecutions, lockPrunableExecutions } from "./executions.js";
+
+export interface PruneOptions {
+  /** Executions that finished before this moment go. */
+  finishedBefore: Date;
+  /** Only these terminal statuses (default: completed, failed, cancelled, timed_out). */
+  statuses?: RunStatus[];
+  /** Executions per batch (default 500, at most 10,000). */
+  batchSize?: number;
+  /** Called after each committed batch with the totals so far. */
+  onProgress?: (progress: PruneResult) => void | Promise<void>;
+  /** Stops after the batch in progress. */
+  signal?: AbortSignal;
+}
+
+/** How many rows of each kind were deleted. */
+export interface PruneResult {
+  executions: number;
+  tasks: number;
+  componentState: number;
+  correlations: number;
+  timers: number;
+  /** Jobs of the pruned executions, whatever their state (waiting, running or dead). */
+  jobs: number;
+  /** Completed-job records: the pruned executions', and those of no (or a gone) execution older than the cut. */
+  jobsHistory: number;
+  /**
+   * Dead jobs of no (or a gone) execution whose last change was before the cut, swept from the jobs table
+   * when the prune includes failed executions. Dead jobs of a pruned execution are counted in `jobs`.
+   */
+  deadJobs: number;
+  blobs: number;
+  /** Step checkpoints of the pruned executions. */
+  steps: number;
+  /** Streams of the pruned executions (their chunks go with them). */
+  streams: number;
+  /** Key-value entries owned by the pruned executions (set with `{ owner: executionId }`). */
+  kv: number;
+  /** Events of the pruned executions' histories. */
+  events: number;
+  /** Signal tokens the pruned executions had claimed. */
+  signals: number;
+  /** Expired key-value entries swept (they were already invisible), after the executions. */
+  expiredKv: number;
+  /** Transactions committed. */
+  batches: number;
+}
+
+export interface PruneContext extends SqlContext {
+  /**
+   * Removes blob content no blob points to: recorded as garbage (after each batch that made some), and
+   * pending past its grace period (once per prune).
+   */
+  collectGarbage(): Promise<unknown>;
+  /** Deletes expired key-value entries in batches of `batchSize`; returns how many. */
+  sweepExpiredKv(batchSize: number): Promise<number>;
+}
+
+/** Checks prune options; throws ValidationError before anything is deleted. */
+export function checkPruneOptions(options: PruneOptions): {
+  before: Date;
+  statuses: string[];
+  batchSize: number;
+} {
+  const before = options?.finishedBefore;
+  if (!(before instanceof Date) || Number.isNaN(before.getTime())) {
+    throw new ValidationError("finishedBefore must be a valid Date", { field: "finishedBefore" });
+  }
+  const statuses = checkOneOrMany(
+    options.statuses ?? [...TERMINAL_STATUSES],
+    TERMINAL_STATUSES,
+    "statuses",
+  ) as string[];
+  const batchSize = options.batchSize ?? 500;
+  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000) {
+    throw new ValidationError("batchSize must be an integer from 1 to 10000", { field: "batchSize" });
+  }
+  return { before, statuses, batchSize };
+}
+
+/** How many executions a prune with these options would remove now. */
+export async function countPrunable(context: SqlContext, options: PruneOptions): Promise<number> {
+  const { before, statuses } = checkPruneOptions(options);
+  return countPrunableExecutions(context, { finishedBefore: before, statuses });
+}
+
+export async function prune(context: PruneContext, options: PruneOptions): Promise<PruneResult> {
+  const { before, statuses, batchSize } = checkPruneOptions(options);
+  const { q } = context;
+  const total: PruneResult = {
+    executions: 0,
+    tasks: 0,
+    componentState: 0,
+    correlations: 0,
+    timers: 0,
+    jobs: 0,
+    jobsHistory: 0,
+    deadJobs: 0,
+    blobs: 0,
+    steps: 0,
+    streams: 0,
+    kv: 0,
+    events: 0,
+    signals: 0,
+    expiredKv: 0,
+    batches: 0,
+  };
+  for (;;) {
+    if (options.signal?.aborted) break;
+    const batch = await context.db.transaction(async (db) => {
+      const tx = { db, q };
+      const ids = await lockPrunableExecutions(tx, { finishedBefore: before, statuses }, batchSize);
+      if (ids.length === 0) return undefined;
+      const blobs = await deleteBlobsOf(tx, ids);
+      return {
+        blobs: blobs.deleted,
+        external: blobs.external,
+        ...(await deleteJobsOf(tx, ids)),
+        timers: await deleteTimersOf(tx, ids),
+        steps: await deleteStepsOf(tx, ids),
+        streams: await deleteStreamsOf(tx, ids),
+        kv: await deleteKvOf(tx, ids),
+        // These would go by cascade; deleted first so they can be counted.
+        tasks: await deleteTasksOf(tx, ids),
+        componentState: await deleteComponentStateOf(tx, ids),
+        correlations: await deleteCorrelationsOf(tx, ids),
+        events: await deleteEventsOf(tx, ids),
+        signals: await deleteSignalsOf(tx, ids),
+        executions: await deleteExecutions(tx, ids),
+      };
+    });
+    if (!batch) break;
+    const { external, ...counts } = batch;
+    for (const [name, n] of Object.entries(counts)) total[name as keyof PruneResult] += n;
+    total.batches++;
+    if (external) await context.collectGarbage();
+    await options.onProgress?.({ ...total });
+    if (batch.executions < batchSize) break;
+  }
+  // Blob content of puts that rolled back or never finished, past its grace period, whatever the
+  // batches deleted.
+  if (!options.signal?.aborted) await context.collectGarbage();
+  if (!options.signal?.aborted && statuses.includes("completed")) {
+    await sweep(
+      () => deleteOrphanedJobHistory(context, before, batchSize),
+      "jobsHistory",
+      batchSize,
+      total,
+      options,
+    );
+  }
+  // A dead job is a failed job: it goes with a prune of failed work (the default includes it), as
+  // completed-job history goes with a prune of completed work. A prune narrowed to other statuses
+  // (say, completed only, to keep failures for investigation) leaves dead jobs alone too.
+  if (!options.signal?.aborted && statuses.includes("failed")) {
+    await sweep(() => deleteOldDeadJobs(context, before, batchSize), "deadJobs", batchSize, total, options);
+  }
+  if (!options.signal?.aborted) total.expiredKv = await context.sweepExpiredKv(batchSize);
+  return total;
+}
+
+/**
+ * Rows that belong to no (or a gone) execution and are older than the cut (completed-job history, dead
+ * jobs), one batch per statement, each counted in `batches` and reported to onProgress.
+ */
+async function sweep(
+  deleteBatch: () => Promise<number>,
+  field: "jobsHistory" | "deadJobs",
+  batchSize: number,
+  total: PruneResult,
+  options: PruneOptions,
+): Promise<void> {
+  for (;;) {
+    if (options.signal?.aborted) break;
+    const deleted = await deleteBatch();
+    if (deleted === 0) break;
+    total[field] += deleted;
+    total.batches++;
+    await options.onProgress?.({ ...total });
+    if (deleted < batchSize) break;
+  }
+}

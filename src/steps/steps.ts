@@ -1,0 +1,203 @@
+/**
+ * Step checkpoints: what each step of an execution returned (or how it failed), under the step's number,
+ * so a run that starts again replays its recorded steps instead of running them twice.
+ *
+ * `record` is one statement: the first writer of (execution, number) wins, and any later writer gets
+ * the recorded checkpoint back. Outside a transaction, records made at the same time share one
+ * statement and one commit (steps/batch.ts). A later writer that names another step gets a NonDeterminismError.
+ * The execution need not be in `executions` (see migration 0010); retention deletes the checkpoints of
+ * the executions it prunes.
+ */
+
+import type { SqlContext, StoreContext } from "../core/context.js";
+import { NonDeterminismError, StoreError } from "../core/errors.js";
+import { checkId, checkInteger } from "../core/input.js";
+import { checkText, toJson, toJsonOrBytes } from "../core/payload.js";
+import { idBatch } from "../core/planned-few.js";
+import type { WriteBatcher } from "../core/write-batch.js";
+import { errorJson, MAX_INT } from "../queue/checks.js";
+import { type RecordedRow, type StepInput, stepBatcher } from "./batch.js";
+
+export interface RecordStep {
+  executionId: string;
+  /** The step's position in its run: 0, 1, 2... as the run's code reaches its steps. */
+  number: number;
+  /** What ran there (a function's name); replay checks that the same step comes back under the number. */
+  name: string;
+  /** What the step returned: bytes (a Uint8Array) as they are, anything else as JSON. Omitted: none. */
+  output?: unknown;
+  /**
+   * How the step failed, when it did: an Error is kept as its name, message and stack, anything else as
+   * JSON. Omitted (or null): it did not fail.
+   */
+  error?: unknown;
+}
+
+export interface StepCheckpoint {
+  executionId: string;
+  number: number;
+  name: string;
+  /** What was recorded: bytes as a Buffer, JSON as its value; undefined when no output was recorded. */
+  output: unknown;
+  /** The recorded error; undefined when the step did not fail. */
+  error: unknown;
+  createdAt: Date;
+}
+
+export interface RecordStepResult {
+  /** The checkpoint now stored: this call's, or the one recorded first. */
+  step: StepCheckpoint;
+  /** True when this call wrote it; false when another writer had recorded the step already. */
+  created: boolean;
+}
+
+export interface StepListOptions {
+  /** Only steps from this number on (default 0). */
+  from?: number;
+  /** At most this many steps (default: all of them). */
+  limit?: number;
+}
+
+export interface StepRow {
+  execution_id: string;
+  step_number: number;
+  name: string;
+  output: string | null;
+  output_bytes: Uint8Array | null;
+  error: string | null;
+  created_at: Date;
+}
+
+/** JSON comes back as text, so a recorded JSON null and no output at all stay apart. */
+const COLUMNS = "execution_id, step_number, name, output::text, output_bytes, error::text, created_at";
+
+function toCheckpoint(row: StepRow): StepCheckpoint {
+  return {
+    executionId: row.execution_id,
+    number: row.step_number,
+    name: row.name,
+    output: row.output_bytes ?? (row.output === null ? undefined : JSON.parse(row.output)),
+    error: row.error === null ? undefined : JSON.parse(row.error),
+    createdAt: row.created_at,
+  };
+}
+
+/** How many times `record` runs its statement while a concurrent writer's row keeps slipping past it. */
+const RECORD_ATTEMPTS = 5;
+
+export class Steps {
+  private readonly batcher: WriteBatcher<StepInput, RecordedRow>;
+
+  constructor(protected readonly context: StoreContext) {
+    this.batcher = stepBatcher(context, COLUMNS);
+  }
+
+  private get t(): string {
+    return `${this.context.q}.steps`;
+  }
+
+  /**
+   * Records a step's outcome unless the step is recorded already; returns the stored checkpoint and
+   * whether this call wrote it. One statement, so outside a transaction one round trip and no
+   * BEGIN/COMMIT. NonDeterminismError (a ConflictError) when the number holds a step of another name.
+   */
+  async record(input: RecordStep): Promise<RecordStepResult> {
+    const executionId = checkId(input?.executionId, "executionId");
+    const number = checkInteger(input.number, "number", 0, MAX_INT);
+    const name = checkText(input.name, "name");
+    const output =
+      input.output === undefined
+        ? { json: null, bytes: null }
+        : toJsonOrBytes(input.output, "output", this.context.limits);
+    const error =
+      input.error === undefined || input.error === null
+        ? null
+        : input.error instanceof Error
+          ? errorJson(input.error, this.context.limits)
+          : toJson(input.error, "error", this.context.limits);
+    // The insert does nothing when the step is there; the select then finds it. A row committed by a
+    // concurrent writer after this statement's snapshot is seen by neither (the insert waited for that
+    // writer and then did nothing): no row comes back, and the statement runs again with a new snapshot.
+    // That second run happens only in such a race, and writes no dead row, unlike `do update`.
+    const sql = `with inserted as (
+        insert into ${this.t} (execution_id, step_number, name, output, output_bytes, error)
+        values ($1, $2, $3, $4::jsonb, $5, $6::jsonb)
+        on conflict (execution_id, step_number) do nothing
+        returning *
+      )
+      select ${COLUMNS}, true as created from inserted
+      union all
+      select ${COLUMNS}, false from ${this.t}
+       where execution_id = $1 and step_number = $2 and not exists (select 1 from inserted)`;
+    const values = [executionId, number, name, output.json, output.bytes, error];
+    // Outside a transaction, records made at the same time share a statement and a commit.
+    if (!this.context.db.inTransaction) {
+      const row = await this.batcher.write({
+        executionId,
+        number,
+        name,
+        outputJson: output.json,
+        outputBytes: output.bytes,
+        error,
+      });
+      if (row) {
+        if (row.name !== name) throw new NonDeterminismError(executionId, number, row.name, name);
+        return { step: toCheckpoint(row), created: row.created };
+      }
+    }
+    for (let attempt = 1; ; attempt++) {
+      const { rows } = await this.context.db.query<StepRow & { created: boolean }>(sql, values, {
+        prepare: true,
+      });
+      const row = rows[0];
+      if (row) {
+        if (row.name !== name) throw new NonDeterminismError(executionId, number, row.name, name);
+        return { step: toCheckpoint(row), created: row.created };
+      }
+      // Only reachable in the race above, or when the row was deleted between the two (a prune).
+      if (attempt >= RECORD_ATTEMPTS) {
+        throw new StoreError(`step ${number} of execution ${executionId} was neither written nor found`);
+      }
+    }
+  }
+
+  /** The checkpoint of one step, or undefined when it is not recorded. */
+  async get(executionId: string, number: number): Promise<StepCheckpoint | undefined> {
+    const { rows } = await this.context.db.query<StepRow>(
+      `select ${COLUMNS} from ${this.t} where execution_id = $1 and step_number = $2`,
+      [checkId(executionId, "executionId"), checkInteger(number, "number", 0, MAX_INT)],
+      { prepare: true },
+    );
+    return rows[0] && toCheckpoint(rows[0]);
+  }
+
+  /** A run's checkpoints in step order, in one statement: what a replay reads. */
+  async list(executionId: string, options: StepListOptions = {}): Promise<StepCheckpoint[]> {
+    const id = checkId(executionId, "executionId");
+    const from = checkInteger(options.from ?? 0, "from", 0, MAX_INT);
+    const limit = options.limit === undefined ? null : checkInteger(options.limit, "limit", 1, MAX_INT);
+    const { rows } = await this.context.db.query<StepRow>(
+      `select ${COLUMNS} from ${this.t}
+        where execution_id = $1 and step_number >= $2
+        order by step_number
+        limit $3`,
+      [id, from, limit],
+      { prepare: true },
+    );
+    return rows.map(toCheckpoint);
+  }
+
+  /**
+   * Deletes every checkpoint of a run; returns how many. Retention does this for pruned executions; this
+   * is for runs kept elsewhere than `executions`, or to start a run over.
+   */
+  async delete(executionId: string): Promise<number> {
+    return deleteStepsOf(this.context, [checkId(executionId, "executionId")]);
+  }
+}
+
+/** Retention: deletes the checkpoints of these executions; returns how many. */
+export async function deleteStepsOf({ db, q }: SqlContext, executionIds: string[]): Promise<number> {
+  const sql = `delete from ${q}.steps where execution_id = any(${idBatch(1, "uuid")})`;
+  return (await db.query(sql, [executionIds])).rowCount;
+}

@@ -1,0 +1,96 @@
+/**
+ * The worker's batch completer. Finished jobs gather while a completion statement is in flight and go
+ * in the next one. A second flush may overlap the first only with a large batch: a statement has a fixed
+ * cost, and one that completes a single job holds that slot while hundreds of finished jobs wait.
+ */
+
+import { LeaseLostError } from "../core/errors.js";
+import { withTransactionRetries } from "../db/driver.js";
+import type { Jobs } from "../queue/jobs.js";
+import type { LeasedJob } from "../queue/types.js";
+
+/** Deadlocks a completion may lose before its jobs are left to run again. */
+const COMPLETION_RETRIES = 5;
+
+export interface CompleterEvents {
+  /**
+   * These jobs are completed; `lost` ones are no longer ours to complete; `unrecorded` ones could not
+   * be completed (the statement failed) and stay ours until their leases lapse.
+   */
+  settled(jobs: readonly LeasedJob[], lost: readonly LeasedJob[], unrecorded: readonly LeasedJob[]): void;
+  error(error: unknown): void;
+  /** Resolves once the worker's claims in flight have landed: one may have renewed a lease we lost. */
+  claimsLanded(): Promise<unknown>;
+}
+
+export class Completer {
+  private pending: LeasedJob[] = [];
+  private readonly flushes = new Set<Promise<void>>();
+
+  constructor(
+    private readonly jobs: Jobs,
+    private readonly keepCompleted: boolean,
+    /** How many finished jobs justify a second statement while one is in flight (it may change). */
+    private readonly secondFlushMin: () => number,
+    private readonly events: CompleterEvents,
+  ) {}
+
+  add(job: LeasedJob): void {
+    this.pending.push(job);
+    this.flush();
+  }
+
+  /** Resolves once every job added so far has been sent and answered. */
+  async flushAll(): Promise<void> {
+    this.flush();
+    while (this.flushes.size) await Promise.all([...this.flushes]);
+  }
+
+  private flush(): void {
+    if (this.pending.length === 0 || this.flushes.size >= 2) return;
+    if (this.flushes.size === 1 && this.pending.length < this.secondFlushMin()) return;
+    const batch = this.pending;
+    this.pending = [];
+    const done: Promise<void> = this.complete(batch)
+      .catch((error: unknown) => {
+        // Not completed: the leases will expire and the jobs run again (at-least-once).
+        this.events.error(error);
+        this.events.settled([], [], batch);
+      })
+      .finally(() => {
+        this.flushes.delete(done);
+        this.flush();
+      });
+    this.flushes.add(done);
+  }
+
+  private async complete(batch: LeasedJob[]): Promise<void> {
+    let sent: string[] = [];
+    // Each attempt reads the tokens afresh: the worker may have taken a job's lease again meanwhile.
+    const lostIds = await withTransactionRetries(() => {
+      sent = batch.map((job) => job.leaseToken);
+      return this.jobs.completeMany(batch, this.keepCompleted);
+    }, COMPLETION_RETRIES);
+    if (lostIds.length === 0) {
+      this.events.settled(batch, [], []);
+      return;
+    }
+    await this.events.claimsLanded();
+    const lostSet = new Set(lostIds);
+    const completed: LeasedJob[] = [];
+    const lost: LeasedJob[] = [];
+    batch.forEach((job, i) => {
+      if (!lostSet.has(job.id)) completed.push(job);
+      // Its lease was renewed under a new token while the statement was on its way: complete it again.
+      else if (job.leaseToken !== sent[i]) this.pending.push(job);
+      else lost.push(job);
+    });
+    this.events.settled(completed, lost, []);
+    if (lost.length) {
+      const ids = lost.map((job) => job.id);
+      this.events.error(
+        new LeaseLostError(`lost the lease of ${ids.length} completed job(s): ${ids.join(", ")}`),
+      );
+    }
+  }
+}

@@ -1,0 +1,249 @@
+/**
+ * The flowstore command, run from source through tsx as a child process, against this file's
+ * database on the test server (a schema of its own).
+ */
+import { execFile, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openStore } from "../../src/index.js";
+import { fileDatabaseUrl, uniqueSchema } from "../support/harness.js";
+import { finishedExecutions } from "../support/workflow-fixtures.js";
+
+const MAIN = path.resolve("src/cli/main.ts");
+const TSX = pathToFileURL(path.resolve("node_modules/tsx/dist/loader.mjs")).href;
+const work = mkdtempSync(path.join(tmpdir(), "flowstore-cli-"));
+const schema = uniqueSchema("cli");
+let url: string;
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function flowstore(args: string[], options: { url?: string | null } = {}): Promise<Run> {
+  const env = environment();
+  const connection = options.url === null ? [] : ["--url", options.url ?? url, "--schema", schema];
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ["--import", TSX, MAIN, ...connection, ...args],
+      { cwd: work, env, encoding: "utf8", maxBuffer: 16 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+function environment(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, FLOWSTORE_DATA_DIR: path.join(work, ".flowstore") };
+  delete env.DATABASE_URL;
+  return env;
+}
+
+/** A long-running command: its output so far, whether it has exited, and a SIGTERM that waits for the exit. */
+function startFlowstore(args: string[]) {
+  const child = spawn(process.execPath, ["--import", TSX, MAIN, "--url", url, "--schema", schema, ...args], {
+    cwd: work,
+    env: environment(),
+  });
+  let stdout = "";
+  child.stdout.on("data", (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  let exitCode: number | null | undefined;
+  const exited = new Promise<void>((resolve) =>
+    child.on("exit", (code) => {
+      exitCode = code;
+      resolve();
+    }),
+  );
+  return {
+    stdout: () => stdout,
+    exitCode: () => exitCode,
+    async terminate(): Promise<number | null | undefined> {
+      child.kill("SIGTERM");
+      await exited;
+      return exitCode;
+    },
+  };
+}
+
+/** A few child processes at a time: the machine has two cores. */
+async function inBatches<T, R>(items: T[], size: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = [];
+  for (let i = 0; i < items.length; i += size)
+    results.push(...(await Promise.all(items.slice(i, i + size).map(fn))));
+  return results;
+}
+
+beforeAll(async () => {
+  url = await fileDatabaseUrl();
+  const migrated = await flowstore(["migrate"]);
+  expect(migrated.stderr).toBe("");
+  expect(migrated.code).toBe(0);
+});
+
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+const COMMANDS = [
+  [],
+  ["migrate"],
+  ["sql"],
+  ["status"],
+  ["executions"],
+  ["executions", "list"],
+  ["executions", "show"],
+  ["jobs"],
+  ["jobs", "stats"],
+  ["jobs", "list"],
+  ["jobs", "retry"],
+  ["jobs", "cancel"],
+  ["timers"],
+  ["timers", "list"],
+  ["kv"],
+  ["kv", "get"],
+  ["kv", "set"],
+  ["kv", "list"],
+  ["blobs"],
+  ["blobs", "put"],
+  ["blobs", "get"],
+  ["blobs", "ls"],
+  ["prune"],
+  ["serve"],
+  ["demo"],
+];
+
+describe("flowstore command", () => {
+  it("has --help with an example on every command", { timeout: 120_000 }, async () => {
+    const runs = await inBatches(COMMANDS, 4, (command) => flowstore([...command, "--help"], { url: null }));
+    runs.forEach((run, i) => {
+      const name = `flowstore ${COMMANDS[i]?.join(" ")}`;
+      expect(run.code, name).toBe(0);
+      expect(run.stdout, name).toMatch(/Usage: flowstore/);
+      expect(run.stdout, name).toMatch(/Examples?:\n\s+\$ flowstore/);
+    });
+  });
+
+  it("prints parseable JSON with --json on every read command", { timeout: 60_000 }, async () => {
+    const reads = [
+      ["status"],
+      ["executions", "list"],
+      ["jobs", "stats"],
+      ["jobs", "list"],
+      ["timers", "list"],
+      ["kv", "list", "none"],
+      ["blobs", "ls"],
+      ["prune", "--older-than", "30d", "--dry-run"],
+    ];
+    const runs = await inBatches(reads, 4, (command) => flowstore([...command, "--json"]));
+    runs.forEach((run, i) => {
+      const name = `flowstore ${reads[i]?.join(" ")} --json`;
+      expect(run.stderr, name).toBe("");
+      expect(run.code, name).toBe(0);
+      expect(() => JSON.parse(run.stdout), name).not.toThrow();
+    });
+    expect(JSON.parse(runs[0]?.stdout ?? "").schema).toBe(schema);
+  });
+
+  it("reports an error in one line and exits non-zero", async () => {
+    const badUrl = await flowstore(["status"], { url: "postgres://nobody@127.0.0.1:1/nothing" });
+    expect(badUrl.code).not.toBe(0);
+    expect(badUrl.stdout).toBe("");
+    expect(badUrl.stderr.trim().split("\n")).toHaveLength(1);
+    expect(badUrl.stderr).toMatch(/^flowstore: ConnectionError: /);
+
+    const missing = await flowstore(["executions", "show", "0192f0c4-8a1e-7c3d-9f00-5b6e2d4c1a77"]);
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toMatch(/^flowstore: NotFoundError: execution .* not found\n$/);
+
+    const unmigrated = await flowstore(["prune", "--older-than", "30d", "--schema", uniqueSchema("bare")]);
+    expect(unmigrated.code).not.toBe(0);
+    expect(unmigrated.stderr).toMatch(/^flowstore: .*\(is the schema migrated\? run: flowstore migrate\)\n$/);
+
+    const badAge = await flowstore(["prune", "--older-than", "soon"]);
+    expect(badAge.code).not.toBe(0);
+    expect(badAge.stderr.trim().split("\n")).toHaveLength(1);
+  });
+
+  it("sets and gets a kv entry", async () => {
+    const set = await flowstore(["kv", "set", "settings", "theme", "dark äö"]);
+    expect(set).toMatchObject({ code: 0, stderr: "" });
+    expect(set.stdout).toMatch(/version 1/);
+    const get = await flowstore(["kv", "get", "settings", "theme"]);
+    expect(get).toEqual({ code: 0, stdout: "dark äö", stderr: "" });
+    const json = JSON.parse((await flowstore(["kv", "list", "settings", "--json"])).stdout);
+    expect(json.items).toMatchObject([{ key: "theme", value: "dark äö", encoding: "utf8", version: 1 }]);
+  });
+
+  it("lists executions with their workflow's name, registered or not", async () => {
+    const store = await openStore({ connection: url, schema, migrate: false });
+    try {
+      const { execution } = await store.executions.start({ name: "adhoc-flow" });
+      const list = await flowstore(["executions", "list", "--definition", "adhoc-flow"]);
+      expect(list).toMatchObject({ code: 0, stderr: "" });
+      expect(list.stdout).toContain(execution.id);
+      expect(list.stdout).toContain("adhoc-flow");
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("puts and gets a file as a blob, byte for byte", async () => {
+    const source = path.join(work, "data.bin");
+    const content = Buffer.alloc(3 * 1024 * 1024 + 123);
+    for (let i = 0; i < content.length; i++) content[i] = (i * 31 + (i >> 10)) & 0xff;
+    writeFileSync(source, content);
+    const sha = createHash("sha256").update(content).digest("hex");
+    const put = await flowstore(["blobs", "put", "files/data.bin", source, "--json"]);
+    expect(put.stderr).toBe("");
+    expect(JSON.parse(put.stdout)).toMatchObject({
+      key: "files/data.bin",
+      size: content.length,
+      sha256: sha,
+    });
+    const target = path.join(work, "copy.bin");
+    const get = await flowstore(["blobs", "get", "files/data.bin", "-o", target]);
+    expect(get).toMatchObject({ code: 0, stderr: "" });
+    expect(createHash("sha256").update(readFileSync(target)).digest("hex")).toBe(sha);
+    const ls = JSON.parse((await flowstore(["blobs", "ls", "files/", "--json"])).stdout);
+    expect(ls.items.map((b: { key: string }) => b.key)).toEqual(["files/data.bin"]);
+  });
+
+  it("prune --every keeps pruning, a JSON line per run, until SIGTERM", { timeout: 60_000 }, async () => {
+    const store = await openStore({ connection: url, schema, migrate: false });
+    const old = (n: number) => finishedExecutions(store, n, 40);
+    try {
+      await old(3);
+      const command = startFlowstore(["prune", "--older-than", "30d", "--every", "1s", "--json"]);
+      const runs = () =>
+        command
+          .stdout()
+          .split("\n")
+          .filter(Boolean)
+          .map((line) => JSON.parse(line));
+      await expect.poll(() => runs().length, { timeout: 30_000 }).toBeGreaterThanOrEqual(1);
+      expect(runs()[0]).toMatchObject({ executions: 3 });
+      await old(2);
+      await expect.poll(() => runs().some((run) => run.executions === 2), { timeout: 30_000 }).toBe(true);
+      expect(await command.terminate()).toBe(0);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("prune --every waits for its next run, however long, until SIGTERM", { timeout: 60_000 }, async () => {
+    const command = startFlowstore(["prune", "--older-than", "30d", "--every", "1h"]);
+    await expect.poll(command.stdout, { timeout: 30_000 }).toMatch(/pruned what finished before/);
+    // Past the pool's 10 s idle timeout, after which only the wait for a signal holds the process.
+    await new Promise((resolve) => setTimeout(resolve, 12_000));
+    expect(command.exitCode()).toBeUndefined();
+    expect(await command.terminate()).toBe(0);
+  });
+});

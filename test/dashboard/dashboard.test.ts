@@ -1,0 +1,405 @@
+import { existsSync, mkdirSync } from "node:fs";
+import { request } from "node:http";
+import { Script } from "node:vm";
+import { chromium } from "playwright-core";
+import { afterEach, describe, expect, it } from "vitest";
+import { silentLogger } from "../../src/core/logger.js";
+import { CLIENT_JS } from "../../src/dashboard/assets/client.js";
+import { escapeHtml, loginPage, shellPage } from "../../src/dashboard/assets/page.js";
+import { type DashboardOptions, serveDashboard } from "../../src/dashboard/index.js";
+import { isLoopback } from "../../src/dashboard/security.js";
+import { type Store, ValidationError } from "../../src/index.js";
+import { DRIVERS, forEachDriver, type TestDriver } from "../support/harness.js";
+
+const XSS = "<script>alert(1)</script>";
+
+interface Seeded {
+  runningId: string;
+  completedId: string;
+  rootTask: string;
+  deadJob: string;
+}
+
+/** A small world through the public API: two workflows (one named XSS), a task tree, state, jobs. */
+async function seed(store: Store): Promise<Seeded> {
+  const evil = await store.definitions.create({ name: XSS, definition: { steps: [XSS] }, status: "active" });
+  const orders = await store.definitions.create({ name: "orders", definition: {}, status: "active" });
+  const { execution: running } = await store.executions.start({
+    definitionId: evil.id,
+    input: { note: XSS },
+    status: "running",
+  });
+  const { execution: done } = await store.executions.start({ definitionId: orders.id, status: "running" });
+  await store.executions.complete(done.id, { shipped: true });
+  const root = await store.tasks.upsert({ executionId: running.id, taskId: "fulfil", status: "running" });
+  const [validate] = await store.tasks.createChildren(root.taskExecId, [
+    { taskId: "validate", status: "completed", output: { ok: true } },
+    { taskId: XSS, status: "failed", error: { message: XSS } },
+  ]);
+  await store.tasks.createChildren(validate?.taskExecId as string, [{ taskId: "grandchild" }]);
+  await store.componentState.put(running.id, "cart", { items: 2 });
+  await store.correlations.add("payment-42", running.id);
+  await store.timers.schedule({
+    executionId: running.id,
+    name: "reminder",
+    fireAt: new Date(Date.now() + 60_000),
+  });
+  await store.jobs.enqueue({ queue: "steps", name: "ship", executionId: running.id });
+  const [deadJob] = await store.jobs.enqueue([{ queue: "mail", name: XSS, maxAttempts: 1 }]);
+  const [leased] = await store.jobs.claim({ queue: "mail", workerId: "test" });
+  await store.jobs.fail(leased as { id: string; leaseToken: string }, new Error(XSS));
+  return {
+    runningId: running.id,
+    completedId: done.id,
+    rootTask: root.taskExecId,
+    deadJob: deadJob as string,
+  };
+}
+
+const open: Array<{ close(): Promise<void> }> = [];
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((d) => d.close()));
+});
+
+async function serve(store: Store, options: DashboardOptions = {}) {
+  const dashboard = await serveDashboard(store, { port: 0, logger: silentLogger, env: {}, ...options });
+  open.push(dashboard);
+  return dashboard;
+}
+
+/** The response's status and JSON body, loosely typed: the assertions check its shape. */
+async function getJson(base: string, path: string, init: RequestInit = {}) {
+  const res = await fetch(new URL(path, base), init);
+  // biome-ignore lint/suspicious/noExplicitAny: any JSON the API returns; the assertions check its shape
+  return { status: res.status, body: (await res.json()) as any };
+}
+
+/** The CSRF token the page embeds for its script. */
+async function csrfFrom(base: string, init: RequestInit = {}): Promise<string> {
+  const html = await (await fetch(base, init)).text();
+  const token = /<meta name="flowstore-csrf" content="([^"]+)">/.exec(html)?.[1];
+  expect(token).toBeTruthy();
+  return token as string;
+}
+
+/** A raw request, for headers fetch will not let us set (Host). */
+function raw(url: string, headers: Record<string, string>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { headers }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+describe("dashboard pages without a store", () => {
+  it("escapes every value the server puts into HTML", () => {
+    expect(escapeHtml(`${XSS}"'&\``)).toBe("&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#39;&amp;&#96;");
+    const page = shellPage("overview", "csrf", XSS);
+    expect(page).not.toContain(XSS);
+    expect(page).toContain("&lt;script&gt;alert(1)&lt;/script&gt;");
+    expect(loginPage(XSS)).not.toContain(XSS);
+  });
+
+  it("fills pages with text nodes only: the client script never parses data as HTML", () => {
+    expect(() => new Script(CLIENT_JS)).not.toThrow();
+    for (const sink of [
+      "innerHTML",
+      "outerHTML",
+      "insertAdjacentHTML",
+      "document.write",
+      "eval(",
+      "new Function",
+    ]) {
+      expect(CLIENT_JS).not.toContain(sink);
+    }
+    expect(CLIENT_JS).toContain("createTextNode");
+    expect(CLIENT_JS).toContain("textContent");
+  });
+
+  it("knows loopback addresses", () => {
+    for (const host of ["127.0.0.1", "127.5.0.1", "localhost", "::1", "[::1]", "::ffff:127.0.0.1"]) {
+      expect(isLoopback(host)).toBe(true);
+    }
+    for (const host of ["0.0.0.0", "::", "192.168.1.4", "example.com", "127.example.com"]) {
+      expect(isLoopback(host)).toBe(false);
+    }
+  });
+});
+
+forEachDriver((driver) => {
+  describe("dashboard", () => {
+    it("serves the data as JSON: overview, executions (filtered, paged), an execution, queues", async () => {
+      const store = await driver.open();
+      const s = await seed(store);
+      const { url } = await serve(store);
+      expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+
+      const overview = await getJson(url, "/api/overview");
+      expect(overview.status).toBe(200);
+      expect(overview.body.executions).toMatchObject({ running: 1, completed: 1 });
+      expect(overview.body.queues).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({ queue: "mail", dead: 1 }),
+          expect.objectContaining({ queue: "steps", waiting: 1 }),
+        ]),
+      );
+      expect(overview.body.depth).toBe(1);
+      expect(overview.body.timersDueSoon.map((t: { name: string }) => t.name)).toEqual(["reminder"]);
+      expect(overview.body.series.length).toBeGreaterThanOrEqual(1);
+
+      const all = await getJson(url, "/api/executions");
+      expect(all.body.items.map((e: { id: string }) => e.id)).toEqual([s.completedId, s.runningId]);
+      expect(all.body.items[1].definition.name).toBe(XSS);
+      const failedOnly = await getJson(url, "/api/executions?status=completed");
+      expect(failedOnly.body.items.map((e: { id: string }) => e.id)).toEqual([s.completedId]);
+      const byName = await getJson(url, `/api/executions?definition=${encodeURIComponent(XSS)}`);
+      expect(byName.body.items.map((e: { id: string }) => e.id)).toEqual([s.runningId]);
+      const first = await getJson(url, "/api/executions?limit=1");
+      expect(first.body.items).toHaveLength(1);
+      const second = await getJson(url, `/api/executions?limit=1&cursor=${first.body.nextCursor}`);
+      expect(second.body.items[0].id).toBe(s.runningId);
+      expect(second.body.nextCursor).toBeNull();
+      expect((await getJson(url, "/api/executions?status=bogus")).status).toBe(400);
+      expect((await getJson(url, "/api/definitions")).body.names.sort()).toEqual([XSS, "orders"].sort());
+
+      const one = await getJson(url, `/api/executions/${s.runningId}`);
+      expect(one.status).toBe(200);
+      expect(one.body.execution).toMatchObject({ id: s.runningId, status: "running", input: { note: XSS } });
+      expect(one.body.tasks.map((t: { taskId: string; depth: number }) => [t.taskId, t.depth])).toEqual([
+        ["fulfil", 0],
+        ["validate", 1],
+        ["grandchild", 2],
+        [XSS, 1],
+      ]);
+      expect(one.body.tasks[0].durationMs).toBeGreaterThanOrEqual(0);
+      expect(one.body.componentState).toEqual([
+        expect.objectContaining({ componentId: "cart", state: { items: 2 } }),
+      ]);
+      expect(one.body.correlations).toEqual([expect.objectContaining({ key: "payment-42" })]);
+      expect(one.body.timers).toEqual([expect.objectContaining({ name: "reminder" })]);
+      expect(one.body.jobs).toEqual([expect.objectContaining({ queue: "steps", name: "ship" })]);
+      expect(one.body.jobs[0]).not.toHaveProperty("leaseToken");
+      expect((await getJson(url, "/api/executions/0190b2a4-0000-7000-8000-000000000000")).status).toBe(404);
+      expect((await getJson(url, "/api/executions/not-a-uuid")).status).toBe(404);
+
+      const dead = await getJson(url, "/api/queues?status=dead");
+      expect(dead.body.jobs).toEqual([expect.objectContaining({ id: s.deadJob, name: XSS, status: "dead" })]);
+      expect(dead.body.jobs[0].lastError.message).toBe(XSS);
+    });
+
+    it("serves pages with strict security headers and no stored value in the HTML", async () => {
+      const store = await driver.open();
+      const s = await seed(store);
+      const { url } = await serve(store);
+      for (const path of ["/", "/executions", `/executions/${s.runningId}`, "/queues"]) {
+        const res = await fetch(new URL(path, url));
+        expect(res.status).toBe(200);
+        const csp = res.headers.get("content-security-policy") ?? "";
+        expect(csp).toContain("frame-ancestors 'none'");
+        expect(csp).toContain("script-src 'self'");
+        expect(csp).not.toContain("unsafe-inline");
+        expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+        const html = await res.text();
+        expect(html).not.toContain("<script>alert");
+        expect(html).not.toMatch(/<script>[^<]/); // no inline script at all
+        expect(html).toContain('<script src="/assets/app.js" defer></script>');
+      }
+      const js = await fetch(new URL("/assets/app.js", url));
+      expect(js.headers.get("content-type")).toContain("text/javascript");
+      expect(await js.text()).toBe(CLIENT_JS);
+      // The JSON carries the name as data, served as JSON (never sniffed as HTML).
+      const api = await fetch(new URL(`/api/executions/${s.runningId}`, url));
+      expect(api.headers.get("content-type")).toContain("application/json");
+      expect(await api.json()).toMatchObject({ execution: { definition: { name: XSS } } });
+      expect((await fetch(new URL("/executions/<script>", url))).status).toBe(404);
+      expect((await fetch(new URL("/nowhere", url))).status).toBe(404);
+      // DNS rebinding: a page whose own name resolves to 127.0.0.1 sends that name as Host.
+      expect(await raw(new URL("/api/overview", url).toString(), { Host: "evil.example:80" })).toBe(403);
+      expect(await raw(new URL("/api/overview", url).toString(), { Host: new URL(url).host })).toBe(200);
+    });
+
+    it("retries a dead job only by POST with the CSRF token from this origin", async () => {
+      const store = await driver.open();
+      const s = await seed(store);
+      const { url } = await serve(store);
+      const csrf = await csrfFrom(url);
+      const retryUrl = new URL(`/api/jobs/${s.deadJob}/retry`, url);
+      const origin = new URL(url).origin;
+      const status = async () => (await store.jobs.get(s.deadJob)).status;
+
+      expect((await fetch(retryUrl)).status).toBe(405);
+      expect((await fetch(retryUrl, { method: "POST", headers: { Origin: origin } })).status).toBe(403);
+      const wrongToken = { Origin: origin, "X-CSRF-Token": "nope" };
+      expect((await fetch(retryUrl, { method: "POST", headers: wrongToken })).status).toBe(403);
+      const evil = { Origin: "http://evil.example", "X-CSRF-Token": csrf };
+      expect((await fetch(retryUrl, { method: "POST", headers: evil })).status).toBe(403);
+      const crossSite = { "Sec-Fetch-Site": "cross-site", "X-CSRF-Token": csrf };
+      expect((await fetch(retryUrl, { method: "POST", headers: crossSite })).status).toBe(403);
+      expect(await status()).toBe("dead");
+
+      const ok = await fetch(retryUrl, { method: "POST", headers: { Origin: origin, "X-CSRF-Token": csrf } });
+      expect(ok.status).toBe(200);
+      expect(await ok.json()).toEqual({ retried: [s.deadJob] });
+      expect(await status()).toBe("waiting");
+      // Not dead any more: nothing to retry.
+      const again = await fetch(retryUrl, {
+        method: "POST",
+        headers: { Origin: origin, "X-CSRF-Token": csrf },
+      });
+      expect(again.status).toBe(409);
+    });
+
+    it("refuses to bind off loopback without a token, and then asks every request for it", async () => {
+      const store = await driver.open();
+      const s = await seed(store);
+      await expect(serveDashboard(store, { host: "0.0.0.0", port: 0, env: {} })).rejects.toThrow(
+        ValidationError,
+      );
+      await expect(serveDashboard(store, { host: "0.0.0.0", port: 0, env: {} })).rejects.toThrow(/token/);
+
+      const token = "s3cret-dashboard-token";
+      const { url } = await serve(store, { host: "0.0.0.0", env: { FLOWSTORE_DASHBOARD_TOKEN: token } });
+      const base = url.replace("0.0.0.0", "127.0.0.1");
+      expect((await getJson(base, "/api/overview")).status).toBe(401);
+      expect((await fetch(base)).status).toBe(401);
+      const wrong = { Authorization: "Bearer wrong" };
+      expect((await getJson(base, "/api/overview", { headers: wrong })).status).toBe(401);
+      const bearer = { Authorization: `Bearer ${token}` };
+      expect((await getJson(base, "/api/overview", { headers: bearer })).status).toBe(200);
+      expect((await fetch(new URL("/assets/app.css", base))).status).toBe(200);
+
+      // POST needs the token too, and the CSRF header even with it.
+      const retryUrl = new URL(`/api/jobs/${s.deadJob}/retry`, base);
+      const csrf = await csrfFrom(base, { headers: bearer });
+      expect((await fetch(retryUrl, { method: "POST", headers: { "X-CSRF-Token": csrf } })).status).toBe(401);
+      expect((await fetch(retryUrl, { method: "POST", headers: bearer })).status).toBe(403);
+      expect((await store.jobs.get(s.deadJob)).status).toBe("dead");
+
+      // The login form and a ?token= link both leave an HttpOnly, SameSite=Strict cookie.
+      const form = await fetch(new URL("/login", base), {
+        method: "POST",
+        body: new URLSearchParams({ token }),
+        redirect: "manual",
+      });
+      expect(form.status).toBe(303);
+      const cookie = (form.headers.get("set-cookie") ?? "").split(";")[0] as string;
+      expect(form.headers.get("set-cookie")).toMatch(/HttpOnly; SameSite=Strict/);
+      expect((await getJson(base, "/api/overview", { headers: { Cookie: cookie } })).status).toBe(200);
+      const badForm = await fetch(new URL("/login", base), {
+        method: "POST",
+        body: new URLSearchParams({ token: "x" }),
+      });
+      expect(badForm.status).toBe(401);
+      const link = await fetch(new URL(`/queues?token=${token}`, base), { redirect: "manual" });
+      expect(link.status).toBe(303);
+      expect(link.headers.get("location")).toBe("/queues");
+
+      const retried = await fetch(retryUrl, {
+        method: "POST",
+        headers: { Cookie: cookie, "X-CSRF-Token": csrf },
+      });
+      expect(retried.status).toBe(200);
+      expect((await store.jobs.get(s.deadJob)).status).toBe("waiting");
+    });
+
+    it("samples throughput into a ring buffer and closes cleanly", async () => {
+      const store = await driver.open();
+      await seed(store);
+      const dashboard = await serve(store, { sampleIntervalMs: 50, historyMs: 200 });
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      const { body } = await getJson(dashboard.url, "/api/overview");
+      expect(body.series.length).toBeGreaterThan(1);
+      expect(body.series.length).toBeLessThanOrEqual(4);
+      expect(body.series.at(-1)).toMatchObject({ depth: 1, dead: 1 });
+      await dashboard.close();
+      await dashboard.close();
+      await expect(fetch(dashboard.url)).rejects.toThrow();
+    });
+  });
+});
+
+/**
+ * In a real browser: Debian's Chromium driven by playwright-core. CI installs Chromium (.ci/run) and
+ * sets FLOWSTORE_BROWSER_TESTS=1, which makes a missing browser a failure; elsewhere it skips.
+ */
+const CHROMIUM = "/usr/bin/chromium";
+const SCREENSHOTS = ".test-data/dashboard";
+const browserRequired = process.env.FLOWSTORE_BROWSER_TESTS === "1";
+const haveChromium = existsSync(CHROMIUM);
+
+it.runIf(browserRequired && !haveChromium)("Chromium is installed where browser tests are required", () => {
+  expect(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium`).toBe(true);
+});
+
+describe.skipIf(!haveChromium)("dashboard in Chromium", () => {
+  it("renders the overview, the task tree and a stored <script> as text, and retries a dead job", async () => {
+    const store = await (DRIVERS.find((d) => d.name === "pglite") as TestDriver).open();
+    const s = await seed(store);
+    const { url } = await serve(store);
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      const problems: string[] = [];
+      page.on("dialog", (d: { message(): string; dismiss(): Promise<void> }) => {
+        problems.push(`dialog ${d.message()}`);
+        void d.dismiss();
+      });
+      page.on("pageerror", (e: Error) => problems.push(e.message));
+      page.on("console", (m: { type(): string; text(): string }) => {
+        if (m.type() === "error") problems.push(m.text());
+      });
+      mkdirSync(SCREENSHOTS, { recursive: true });
+
+      await page.goto(url);
+      await page.waitForSelector(".card");
+      expect(await page.locator(".card").first().textContent()).toContain("2");
+      await page.screenshot({ path: `${SCREENSHOTS}/overview.png`, fullPage: true });
+
+      await page.goto(new URL(`/executions/${s.runningId}`, url).toString());
+      await page.waitForSelector("table.tree");
+      expect(await page.locator("h1").textContent()).toContain(XSS);
+      const tasks = (await page.locator("table.tree td.task").allTextContents()).map((t: string) =>
+        t.replace("\u2514 ", ""),
+      );
+      expect(tasks).toEqual(["fulfil", "validate", "grandchild", XSS]);
+      expect(await page.locator("main script, main img").count()).toBe(0);
+      await page.screenshot({ path: `${SCREENSHOTS}/execution.png`, fullPage: true });
+
+      await page.goto(new URL("/queues", url).toString());
+      await page.click(`button.retry[data-job="${s.deadJob}"]`);
+      await expect.poll(async () => (await store.jobs.get(s.deadJob)).status).toBe("waiting");
+      expect(problems).toEqual([]);
+    } finally {
+      await browser.close();
+    }
+  });
+
+  it("refuses a browser without the token when bound off loopback, and lets it in with the token", async () => {
+    const store = await (DRIVERS.find((d) => d.name === "pglite") as TestDriver).open();
+    const token = "browser-test-token";
+    const { url } = await serve(store, { host: "0.0.0.0", token });
+    const local = new URL(url);
+    local.hostname = "127.0.0.1";
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      const refused = await page.goto(new URL("/api/overview", local).toString());
+      expect(refused?.status()).toBe(401);
+      const allowed = await page.goto(new URL(`/?token=${token}`, local).toString());
+      expect(allowed?.status()).toBe(200);
+      await page.waitForSelector(".card");
+    } finally {
+      await browser.close();
+    }
+  });
+});
+
+function launchChromium() {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+  });
+}

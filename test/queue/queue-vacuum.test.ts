@@ -1,0 +1,72 @@
+/**
+ * A worker keeps claims cheap after a burst. Each claimed job's row is rewritten and each finished
+ * job's row deleted, and the index entries of those old rows stay until a VACUUM: every claim's index
+ * scan steps over all of them at the head of its queue. Autovacuum comes up to a minute later, so a
+ * worker that drained a burst vacuums the table itself.
+ */
+import { describe, expect, it } from "vitest";
+import type { Store } from "../../src/index.js";
+import { openRecording } from "../support/explain.js";
+import { forEachDriver } from "../support/harness.js";
+import { until } from "../support/waiting.js";
+
+const BURST = 5_000;
+
+/** Pages a one-job claim of the queue reads (a probe job is enqueued for it to find). */
+async function claimPages(
+  store: Store,
+  planOf: Awaited<ReturnType<typeof openRecording>>["planOf"],
+  queue: string,
+): Promise<number> {
+  await store.jobs.enqueue({ queue, name: "probe" });
+  const plan = await planOf(() => store.jobs.claim({ queue, workerId: "probe", limit: 1 }), {
+    analyze: true,
+  });
+  return plan.blocks;
+}
+
+async function drainBurst(store: Store, queue: string, vacuumAfterJobs: number | undefined) {
+  await store.jobs.enqueue(
+    Array.from({ length: BURST }, (_, i) => ({ queue, name: "burst", payload: { i } })),
+  );
+  const worker = store.jobs.work({ queue, concurrency: 8, vacuumAfterJobs, handler: () => {} });
+  await until(() => worker.counts.completed === BURST);
+  await worker.stop();
+}
+
+forEachDriver((driver) => {
+  describe("a worker after a burst", () => {
+    it("leaves a claim reading a handful of pages, as on a fresh queue", async () => {
+      const { store, planOf } = await openRecording(driver, (sql) => /update .*jobs j/is.test(sql));
+      const fresh = await claimPages(store, planOf, "burst");
+      await drainBurst(store, "burst", undefined);
+      // The vacuum runs once the worker finds the queue drained; it is not waited for.
+      let pages = Number.POSITIVE_INFINITY;
+      await until(async () => {
+        pages = await claimPages(store, planOf, "burst");
+        return pages <= fresh + 10;
+      }).catch(() => {
+        throw new Error(`a claim after the burst read ${pages} pages, against ${fresh} on a fresh queue`);
+      });
+      expect(pages).toBeLessThanOrEqual(fresh + 10);
+    });
+
+    it("does not vacuum with vacuumAfterJobs: 0, so a claim steps over the burst's old entries", async () => {
+      const { store, planOf } = await openRecording(driver, (sql) => /update .*jobs j/is.test(sql));
+      // Nor may autovacuum (PGlite runs none).
+      await store.query(`alter table ${store.schema}.jobs set (autovacuum_enabled = false)`);
+      await drainBurst(store, "unvacuumed", 0);
+      // 5,000 jobs leave dozens of index pages of old entries behind (autovacuum is a minute away).
+      expect(await claimPages(store, planOf, "unvacuumed")).toBeGreaterThan(30);
+    });
+
+    it("refuses a vacuumAfterJobs that is not a whole number of jobs", async () => {
+      const store = await driver.open();
+      for (const vacuumAfterJobs of [-1, 1.5, Number.NaN]) {
+        expect(() => store.jobs.work({ queue: "q", vacuumAfterJobs, handler: () => {} })).toThrow(
+          /vacuumAfterJobs/,
+        );
+      }
+    });
+  });
+});

@@ -1,0 +1,108 @@
+/**
+ * Reading the plans of the statements a repository actually sends: a store that records each statement
+ * with its values (through statement logging), and EXPLAIN of the one a call sent.
+ */
+import { expect } from "vitest";
+import type { Logger } from "../../src/index.js";
+import type { TestDriver } from "./harness.js";
+
+export interface PlanNode {
+  "Node Type": string;
+  "Index Name"?: string;
+  "Index Cond"?: string;
+  Filter?: string;
+  "Shared Hit Blocks"?: number;
+  "Shared Read Blocks"?: number;
+  Plans?: PlanNode[];
+}
+
+export function nodes(plan: PlanNode): PlanNode[] {
+  return [plan, ...(plan.Plans ?? []).flatMap(nodes)];
+}
+
+/** A statement a store sent, with its values (statement logging with `{ values: true }`). */
+export interface Recorded {
+  sql: string;
+  values: unknown[];
+}
+
+/** A logger that keeps every statement a store logs, and nothing else. */
+export function recordingLogger(): { statements: Recorded[]; logger: Logger } {
+  const statements: Recorded[] = [];
+  const ignore = () => {};
+  const logger: Logger = {
+    debug: (entry) => {
+      statements.push({ sql: entry.sql as string, values: (entry.values as unknown[]) ?? [] });
+    },
+    info: ignore,
+    warn: ignore,
+    error: ignore,
+  };
+  return { statements, logger };
+}
+
+/**
+ * A store that records the statements it sends; `planOf` EXPLAINs the one a call sent that `pick`
+ * names. With `analyze`, the statement runs again and `blocks` counts the pages it read, a measure of
+ * the work it does that does not depend on the machine's speed. `plansOf` gives that plan and the
+ * generic one, made without the values (EXPLAIN's generic_plan): what the store's own connections
+ * run, as they force generic plans (see open.ts), where a plan for the values is what a pool of the
+ * user's may run.
+ */
+export async function openRecording(driver: TestDriver, pick: (sql: string) => boolean) {
+  const { statements, logger } = recordingLogger();
+  const store = await driver.open({ logStatements: { values: true }, logger });
+  const record = async (call: () => Promise<unknown>): Promise<Recorded> => {
+    statements.length = 0;
+    await call();
+    const statement = statements.find((st) => pick(st.sql));
+    expect(statement).toBeDefined();
+    return statement as Recorded;
+  };
+  const explain = async (statement: Recorded, mode: "analyze" | "values" | "generic") => {
+    const withValues = mode !== "generic" || statement.values.length === 0;
+    const options = mode === "analyze" ? "analyze, buffers, " : withValues ? "" : "generic_plan, ";
+    const { rows } = await store.query<{ "QUERY PLAN": [{ Plan: PlanNode }] }>(
+      `explain (${options}format json) ${statement.sql}`,
+      withValues ? statement.values : [],
+    );
+    const root = rows[0]?.["QUERY PLAN"][0].Plan as PlanNode;
+    const all = nodes(root);
+    const shown = JSON.stringify(
+      all.map((n) =>
+        [
+          n["Node Type"],
+          n["Index Name"],
+          n["Index Cond"] && `cond ${n["Index Cond"]}`,
+          n.Filter && `filter ${n.Filter}`,
+        ]
+          .filter(Boolean)
+          .join(" "),
+      ),
+    );
+    const blocks = (root["Shared Hit Blocks"] ?? 0) + (root["Shared Read Blocks"] ?? 0);
+    return { nodes: all, shown, blocks };
+  };
+  /** The plan for the values of the statement a call sent (with `analyze`, run again). */
+  const planOf = async (call: () => Promise<unknown>, { analyze = false } = {}) =>
+    explain(await record(call), analyze ? "analyze" : "values");
+  /** Both plans of the statement one call sent: for its values, and generic. */
+  const plansOf = async (call: () => Promise<unknown>) => {
+    const statement = await record(call);
+    return [
+      { kind: "for its values", ...(await explain(statement, "values")) },
+      { kind: "generic", ...(await explain(statement, "generic")) },
+    ];
+  };
+  return { store, planOf, plansOf };
+}
+
+/** Expects, softly, that the plan reads no table whole. */
+export function expectNoSeqScan(plan: { nodes: PlanNode[]; shown: string }, name: string): void {
+  expect
+    .soft(
+      plan.nodes.map((n) => n["Node Type"]),
+      `${name}: ${plan.shown}`,
+    )
+    .not.toContain("Seq Scan");
+}

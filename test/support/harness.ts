@@ -1,0 +1,95 @@
+/**
+ * The conformance harness: `forEachDriver` runs a block of tests once per driver. Each test file gets
+ * a database of its own on the real server and one PGlite instance; each `open()` gets a schema of
+ * its own, so tests never depend on order. Adding a driver means adding one entry to DRIVERS.
+ */
+import { PGlite } from "@electric-sql/pglite";
+import pg from "pg";
+import { afterAll, beforeAll, describe, inject } from "vitest";
+import { openStore, type Store, type StoreOptions } from "../../src/index.js";
+import { startTestPostgres } from "../../src/testing/postgres.js";
+
+export type DriverName = "postgres" | "pglite";
+
+export interface TestDriver {
+  readonly name: DriverName;
+  /** True where other sessions can contend for locks (the real server). */
+  readonly concurrent: boolean;
+  /** The `connection` option for this driver (a URL, or the file's shared PGlite instance). */
+  connection(): Promise<string | PGlite>;
+  /** A migrated store in a fresh schema (unless one is given). Closed after the file. */
+  open(options?: Omit<StoreOptions, "connection">): Promise<Store>;
+}
+
+let schemaCounter = 0;
+export function uniqueSchema(prefix = "t"): string {
+  return `${prefix}_${process.pid}_${++schemaCounter}`;
+}
+
+let databaseUrl: Promise<string> | undefined;
+/** This file's own database on the test server. */
+export function fileDatabaseUrl(): Promise<string> {
+  databaseUrl ??= (async () => {
+    const url = inject("databaseUrl");
+    if (!inject("canCreateDatabases")) return url;
+    const name = `file_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    try {
+      await admin.query(`create database "${name}"`);
+    } finally {
+      await admin.end();
+    }
+    const parsed = new URL(url);
+    parsed.pathname = `/${name}`;
+    return parsed.toString();
+  })();
+  return databaseUrl;
+}
+
+let pglite: Promise<PGlite> | undefined;
+function filePglite(): Promise<PGlite> {
+  pglite ??= PGlite.create();
+  return pglite;
+}
+
+const openStores: Store[] = [];
+afterAll(async () => {
+  await Promise.all(openStores.splice(0).map((store) => store.close()));
+  if (pglite) await (await pglite).close();
+});
+
+function driver(
+  name: DriverName,
+  concurrent: boolean,
+  connection: () => Promise<string | PGlite>,
+): TestDriver {
+  return {
+    name,
+    concurrent,
+    connection,
+    async open(options = {}) {
+      const store = await openStore({ schema: uniqueSchema(), ...options, connection: await connection() });
+      openStores.push(store);
+      return store;
+    },
+  };
+}
+
+export const DRIVERS: TestDriver[] = [
+  driver("postgres", true, fileDatabaseUrl),
+  driver("pglite", false, filePglite),
+];
+
+/** Runs `tests` once per driver, inside a describe block named after it. */
+export function forEachDriver(tests: (driver: TestDriver) => void): void {
+  for (const d of DRIVERS) {
+    describe(d.name, () => {
+      // Start the file's server database or PGlite (2-5 s) under the hook timeout, not a test's.
+      beforeAll(() => d.connection());
+      tests(d);
+    });
+  }
+}
+
+export { startTestPostgres };

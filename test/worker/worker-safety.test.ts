@@ -1,0 +1,193 @@
+/**
+ * The worker under what ordinary use throws at it: a transaction longer than a lease on one connection,
+ * handlers that hold every pooled connection, an onError that throws, odd queue names, and stopping.
+ */
+import { spawn } from "node:child_process";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+import { describe, expect, it } from "vitest";
+import { ValidationError } from "../../src/index.js";
+import { forEachDriver } from "../support/harness.js";
+import { unhandledDuring, until } from "../support/waiting.js";
+
+forEachDriver((driver) => {
+  describe("worker safety", () => {
+    it("never starts a job it already holds, even when a transaction outlasts the lease", async () => {
+      const store = await driver.open();
+      const ids = await store.jobs.enqueue(
+        Array.from({ length: 6 }, (_, i) => ({ queue: "q", name: `n${i}` })),
+      );
+      const runs = new Map<string, number>();
+      const errors: unknown[] = [];
+      const worker = store.jobs.work({
+        queue: "q",
+        concurrency: 2,
+        leaseMs: 300,
+        pollIntervalMs: 20,
+        onError: (error) => errors.push(error),
+        handler: async (job) => {
+          runs.set(job.id, (runs.get(job.id) ?? 0) + 1);
+          // On PGlite this holds the one connection for five leases: heartbeats and claims queue behind it.
+          if (job.name === "n0") await store.transaction((tx) => tx.query("select pg_sleep(1.5)"));
+        },
+      });
+      await until(async () => (await store.jobs.list({ queue: "q" })).length === 0);
+      await worker.stop();
+      expect([...runs.keys()].sort()).toEqual([...ids].sort());
+      expect([...runs.values()].every((n) => n === 1)).toBe(true);
+      expect(errors).toEqual([]);
+    });
+
+    it("refuses transactional handlers that would hold every pooled connection", async () => {
+      if (!driver.concurrent) return; // one connection: transactional handlers heartbeat through it
+      const store = await driver.open({ pool: { max: 4 } });
+      expect(() =>
+        store.jobs.work({ queue: "q", concurrency: 4, transactional: true, handler: () => {} }),
+      ).toThrow(ValidationError);
+      expect(await store.jobs.list({ queue: "q" })).toEqual([]);
+    });
+
+    it("keeps leases of transactional handlers alive with one connection to spare", async () => {
+      if (!driver.concurrent) return;
+      const store = await driver.open({ pool: { max: 4, connectionTimeoutMs: 500 } });
+      await store.jobs.enqueue(Array.from({ length: 6 }, (_, i) => ({ queue: "q", name: `n${i}` })));
+      const errors: unknown[] = [];
+      let done = 0;
+      const worker = store.jobs.work({
+        queue: "q",
+        concurrency: 3,
+        leaseMs: 600,
+        transactional: true,
+        onError: (error) => errors.push(error),
+        handler: async (_job, { tx }) => {
+          await tx?.query("select pg_sleep(1)");
+          done++;
+        },
+      });
+      await until(async () => (await store.jobs.list({ queue: "q" })).length === 0);
+      await worker.stop();
+      expect(done).toBe(6);
+      expect(errors).toEqual([]);
+    });
+
+    it("survives an onError that throws, in every chain that reports to it", async () => {
+      const store = await driver.open();
+      const reported: unknown[] = [];
+      const onError = (error: unknown) => {
+        reported.push(error);
+        throw new Error("onError threw");
+      };
+      const unhandled = await unhandledDuring(async () => {
+        await store.jobs.enqueue([
+          { queue: "q", name: "cancel-then-return" },
+          { queue: "q", name: "cancel-then-throw" },
+        ]);
+        const worker = store.jobs.work({
+          queue: "q",
+          leaseMs: 300,
+          onError,
+          handler: async (job) => {
+            await store.jobs.cancel([job.id]);
+            if (job.name === "cancel-then-throw") {
+              // Long enough for a heartbeat to find the lease gone; then the failure cannot be recorded.
+              await new Promise((resolve) => setTimeout(resolve, 400));
+              throw new Error("handler failed");
+            }
+          },
+        });
+        // A worker whose tables are gone: every claim reports an error. (A queue name claims would
+        // refuse cannot serve: work() refuses it before starting.)
+        const gone = await driver.open();
+        const refused = gone.jobs.work({ queue: "q", pollIntervalMs: 50, onError, handler: () => {} });
+        await gone.query(`drop schema ${gone.schema} cascade`);
+        await until(() => reported.length >= 4);
+        await worker.stop();
+        await refused.stop();
+      });
+      expect(unhandled).toEqual([]);
+    });
+
+    it("wakes a worker whose queue name holds a comma", async () => {
+      const store = await driver.open();
+      let handled = 0;
+      const worker = store.jobs.work({
+        queue: "orders,eu",
+        pollIntervalMs: 60_000,
+        handler: () => {
+          handled++;
+        },
+      });
+      // Past the claims a worker makes as it starts, so only a notification can bring the job.
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      await store.jobs.enqueue({ queue: "orders,eu", name: "n" });
+      await until(() => handled === 1, 10_000);
+      await worker.stop();
+    });
+  });
+});
+
+describe("stopping", () => {
+  it("leaves nothing scheduled: a process exits once its worker and store are closed", async () => {
+    const fixture = path.resolve("test/fixtures/stop-and-exit.ts");
+    const tsx = pathToFileURL(path.resolve("node_modules/tsx/dist/loader.mjs")).href;
+    const child = spawn(process.execPath, ["--import", tsx, fixture], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let output = "";
+    child.stdout.on("data", (chunk) => {
+      output += chunk;
+    });
+    // The worker's stop timeout is ten minutes: a timer left behind would keep the process alive that long.
+    const code = await new Promise<number | null>((resolve, reject) => {
+      const timeout = setTimeout(() => {
+        child.kill("SIGKILL");
+        reject(new Error(`still running 20 s later; printed: ${output}`));
+      }, 20_000);
+      child.once("exit", (exitCode) => {
+        clearTimeout(timeout);
+        resolve(exitCode);
+      });
+    });
+    expect(output).toContain("stopped");
+    expect(code).toBe(0);
+  });
+});
+
+describe("heartbeats racing completions", () => {
+  it("never deadlock, never report a false lost lease, and run each job once", async () => {
+    const { DRIVERS } = await import("../support/harness.js");
+    const postgres = DRIVERS.find((d) => d.concurrent);
+    if (!postgres) return;
+    const store = await postgres.open({ pool: { max: 24 } });
+    const deadlocks = async () => {
+      const { rows } = await store.query<{ n: number }>(
+        "select deadlocks::int as n from pg_stat_database where datname = current_database()",
+      );
+      return rows[0]?.n ?? 0;
+    };
+    const before = await deadlocks();
+    const total = 30_000;
+    await store.jobs.enqueue(
+      Array.from({ length: total }, (_, i) => ({ queue: "q", name: "n", payload: i })),
+    );
+    const runs = new Map<string, number>();
+    const errors: unknown[] = [];
+    // A heartbeat every third of a second over the held jobs, while completions land all the time.
+    const worker = store.jobs.work({
+      queue: "q",
+      concurrency: 16,
+      leaseMs: 1_000,
+      onError: (error) => errors.push(error),
+      handler: async (job) => {
+        runs.set(job.id, (runs.get(job.id) ?? 0) + 1);
+        if (Number(job.payload) % 50 === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+      },
+    });
+    await until(async () => (await store.jobs.stats("q"))[0] === undefined, 120_000);
+    await worker.stop();
+    expect(errors.map(String)).toEqual([]);
+    expect(runs.size).toBe(total);
+    expect([...runs.values()].filter((n) => n > 1)).toEqual([]);
+    expect((await deadlocks()) - before).toBe(0);
+  }, 180_000);
+});
