@@ -10,10 +10,12 @@ import { ValidationError } from "../../core/errors.js";
 import type { MaintenanceTask, Store, Transaction } from "../../index.js";
 import {
   deleteThreadsSql,
+  dropEmptyThreadsSql,
   keepLatestSql,
   lockIdleThreadsSql,
   lockScopeSql,
   lockThreadSql,
+  lockThreadsSql,
   lockTouchedThreadsSql,
 } from "./saver-sql.js";
 
@@ -149,6 +151,23 @@ export async function deleteThread(store: Store, q: string, scope: string, threa
   await store.transaction(async (tx) => {
     await tx.query(lockThreadSql(q), [scope, threadId]);
     await tx.query(deleteThreadsSql(q), [scope, [threadId]]);
+  });
+}
+
+/**
+ * Takes away the rows of threads that hold no checkpoint: rows task writes made for threads deleted
+ * meanwhile (see writeBatchSql). Each is locked first, as deleteThread locks, so a put that makes a
+ * checkpoint on one meanwhile is waited for, and then seen: its thread stays.
+ */
+export async function dropEmptyThreads(
+  store: Store,
+  q: string,
+  scope: string,
+  threads: string[],
+): Promise<void> {
+  await store.transaction(async (tx) => {
+    await tx.query(lockThreadsSql(q), [scope, threads]);
+    await tx.query(dropEmptyThreadsSql(q), [scope, threads]);
   });
 }
 

@@ -114,15 +114,22 @@ export const listSql = (q: string, where: string, tail: string) =>
  * often while the table is empty, and as a join the check was planned as a read of every checkpoint of
  * the scope, which it stayed as the table grew. The statement returns the checkpoints it did not store, for the saver to put again
  * with all their values.
+ *
+ * Task writes come after their checkpoint's put, so a delete may land between: a thread whose row the
+ * statement made anew for task writes alone was deleted, with the checkpoint the writes belong to. Its
+ * writes are not stored, and the statement returns the thread (with no checkpoint) for the saver to
+ * take its empty row away again (dropEmptyThreadsSql): the row had to be made to be locked in order.
  */
 export const writeBatchSql = (q: string) => `with threads as (
   insert into ${q}.langgraph_threads as t (scope, thread_id)
   select distinct $1, u.thread_id collate "C" from unnest($2::text[] || $16::text[]) as u(thread_id) order by 2
   on conflict (scope, thread_id) do update set updated_at = now()
   where t.updated_at < now() - ${THREAD_REFRESH}
-  returning 1
+  returning t.thread_id, t.xmax = 0 as created
 ), held as (
   select count(*) from threads
+), gone as (
+  select thread_id from threads where created and thread_id <> all($2::text[])
 ), blobs as (
   insert into ${q}.langgraph_blobs (scope, thread_id, checkpoint_ns, channel, version, type, blob)
   select $1, u.thread_id, u.checkpoint_ns, u.channel, u.version, u.type, u.blob
@@ -163,13 +170,16 @@ export const writeBatchSql = (q: string) => `with threads as (
     $23::text[], $24::bytea[])
     as u(thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob)
   cross join held
+  where not exists (select 1 from gone g where g.thread_id = u.thread_id)
   order by u.thread_id collate "C", u.checkpoint_ns collate "C", u.checkpoint_id collate "C",
     u.task_id collate "C", u.idx
   on conflict (scope, thread_id, checkpoint_ns, checkpoint_id, task_id, idx) do update
   set task_path = excluded.task_path, channel = excluded.channel, type = excluded.type, blob = excluded.blob
   where excluded.idx < 0
 )
-select thread_id, checkpoint_ns, checkpoint_id from checked where not stored`;
+select thread_id, checkpoint_ns, checkpoint_id from checked where not stored
+union all
+select thread_id, null, null from gone`;
 
 /** The TASKS writes to parent checkpoints ($2 threads, $3 namespaces, $4 ids), for checkpoints before v4. */
 export const pendingSendsSql = (
@@ -198,6 +208,29 @@ order by w.task_path, w.task_id, w.idx`;
 export const lockThreadSql = (q: string) => `insert into ${q}.langgraph_threads as t (scope, thread_id)
   values ($1, $2)
   on conflict (scope, thread_id) do update set updated_at = t.updated_at`;
+
+/**
+ * Deletes threads $2 of the scope that hold no checkpoint, with what they do hold (task writes of a
+ * checkpoint deleted with its thread, values of a put that will come again whole), once their rows are
+ * locked (lockThreadsSql, in the same transaction): rows that task writes made for threads deleted
+ * meanwhile, and writes to those threads that found the row made.
+ */
+export const dropEmptyThreadsSql = (q: string) => `with empty as (
+  select t.thread_id from ${q}.langgraph_threads t
+  where t.scope = $1 and t.thread_id = any($2::text[])
+    and not exists (select 1 from ${q}.langgraph_checkpoints c where c.scope = $1 and c.thread_id = t.thread_id)
+), writes as (
+  delete from ${q}.langgraph_writes w where w.scope = $1 and w.thread_id in (select thread_id from empty)
+), blobs as (
+  delete from ${q}.langgraph_blobs b where b.scope = $1 and b.thread_id in (select thread_id from empty)
+)
+delete from ${q}.langgraph_threads t where t.scope = $1 and t.thread_id in (select thread_id from empty)`;
+
+/** Locks threads $2 of the scope, in id order as puts lock them; those without a row are left. */
+export const lockThreadsSql = (q: string) => `select thread_id from ${q}.langgraph_threads
+  where scope = $1 and thread_id = any($2::text[])
+  order by thread_id
+  for update`;
 
 /**
  * Locks every thread of the scope, in id order as puts lock them, waiting for the puts that hold them.
@@ -232,7 +265,7 @@ export const lockTouchedThreadsSql = (q: string) => `select thread_id from ${q}.
 
 /**
  * The threads $2 of a retention batch, as the planner must see them to find each thread's rows by index
- * (see repositories/planned-few.ts): joined as unnest($2) or matched as = any($2), a batch of 500 was
+ * (see core/planned-few.ts): joined as unnest($2) or matched as = any($2), a batch of 500 was
  * taken for much of each table and read it whole.
  */
 const THREADS = idBatch(2, "text");

@@ -34,6 +34,7 @@ import {
   checkRetention,
   clearScope,
   deleteThread,
+  dropEmptyThreads,
   pruneCheckpoints,
   retentionTask,
 } from "./saver-retention.js";
@@ -116,12 +117,16 @@ export class FlowstoreSaver extends BaseCheckpointSaver {
       async (writes) => {
         const { rows } = await this.store.query<{
           thread_id: string;
-          checkpoint_ns: string;
-          checkpoint_id: string;
+          checkpoint_ns: string | null;
+          checkpoint_id: string | null;
         }>(writeSql, writeParameters(this.scope, writes), { prepare: true });
-        const refused = new Set(
-          rows.map((r) => checkpointKey(r.thread_id, r.checkpoint_ns, r.checkpoint_id)),
-        );
+        const refused = new Set<string>();
+        const deleted: string[] = [];
+        for (const r of rows) {
+          if (r.checkpoint_id === null) deleted.push(r.thread_id);
+          else refused.add(checkpointKey(r.thread_id, r.checkpoint_ns ?? "", r.checkpoint_id));
+        }
+        if (deleted.length > 0) await dropEmptyThreads(this.store, this.q, this.scope, deleted);
         return writes.map(
           (w) => w.kind !== "checkpoint" || !refused.has(checkpointKey(w.thread, w.ns, w.id)),
         );

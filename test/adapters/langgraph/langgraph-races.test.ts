@@ -200,6 +200,29 @@ forEachDriver((driver) => {
       expect(await orphans(store, "race-delete")).toBe(0);
     });
 
+    // A graph's task writes its checkpoint's pending writes after the put: a delete may land between.
+    it("stores no task writes of a deleted thread, and leaves no thread row for them", async () => {
+      const scope = "writes-after-delete";
+      const [saver] = savers(scope, 1) as [FlowstoreSaver];
+      const put = await saver.put(
+        { configurable: { thread_id: "t" } },
+        checkpoint(1),
+        { source: "loop", step: 1, parents: {} },
+        { step: 1, state: 1 },
+      );
+      await saver.deleteThread("t");
+      await saver.putWrites(put, [["state", 2]], "task-late");
+      expect(await emptyThreads(store, scope)).toBe(0);
+      expect(await orphans(store, scope)).toBe(0);
+      const q = `"${store.schema}"`;
+      const { rows } = await store.query<{ n: number }>(
+        `select count(*)::integer as n from ${q}.langgraph_writes where scope = $1`,
+        [scope],
+      );
+      expect(rows[0]?.n).toBe(0);
+      expect(await saver.getTuple({ configurable: { thread_id: "t" } })).toBeUndefined();
+    });
+
     it("leaves a thread made while clear waited for its locks, with its checkpoint", async () => {
       const scope = "clear-waits";
       const [saver] = savers(scope, 1) as [FlowstoreSaver];
