@@ -1,4 +1,3 @@
-export type { BlobBackend, BlobContent, BlobIO, BlobWriteRequest } from "./blobs/backend.js";
 export { Blobs } from "./blobs/blobs.js";
 export { DEFAULT_CHUNK_SIZE, type PostgresBlobOptions, postgresBlobs } from "./blobs/postgres.js";
 export type { BlobData, BlobInfo, BlobPutOptions, BlobRange } from "./blobs/types.js";
@@ -11,6 +10,7 @@ export { ConnectionConfig } from "./config/connection-config.js";
 export { type ConnectionFields, parseConnectionString, type SslMode } from "./config/connection-string.js";
 export { resolveConnection } from "./config/environment.js";
 export { POOL_DEFAULTS, type PoolOptions } from "./config/pool.js";
+export type { BlobBackend, BlobContent, BlobIO, BlobWriteRequest } from "./core/blob-backend.js";
 export { type Codec, type Encoded, JSON_MANIFEST, jsonCodec, protobufCodec } from "./core/codecs.js";
 export {
   BlobError,

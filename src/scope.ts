@@ -10,7 +10,7 @@ import { DurableState } from "./durable-state/durable-state.js";
 import { Executions } from "./executions/executions.js";
 import { Events } from "./history/events.js";
 import { KeyValue } from "./kv/kv.js";
-import { Jobs } from "./queue/jobs.js";
+import { Jobs } from "./queue/index.js";
 import { Signals } from "./signals/signals.js";
 import { Steps } from "./steps/steps.js";
 import { Streams } from "./streams/streams.js";
@@ -41,8 +41,7 @@ export class StoreScope {
     this.componentState = new ComponentState(context);
     this.correlations = new Correlations(context);
     this.timers = new Timers(context);
-    // Transactional job handlers run in a transaction of this scope.
-    this.jobs = new Jobs(context, (fn) => this.transaction(fn));
+    this.jobs = new Jobs(context);
     this.durableState = new DurableState(context);
     this.kv = new KeyValue(context);
     this.blobs = new Blobs(context);

@@ -1,21 +1,22 @@
 /** openStore(): opens a driver for the options, checks the connection, migrates, and builds the repositories. */
 
-import type { BlobBackend } from "./blobs/backend.js";
 import { loadBlobNamespace } from "./blobs/namespace.js";
 import type { PoolOptions } from "./config/pool.js";
-import { poolWithEnvironment, readStoreEnvironment } from "./config/store-environment.js";
+import { readStoreEnvironment } from "./config/store-environment.js";
 import { backgroundOf } from "./core/background.js";
+import type { BlobBackend } from "./core/blob-backend.js";
 import { checkOneOf } from "./core/input.js";
 import { consoleLogger, type Logger } from "./core/logger.js";
 import { DEFAULT_LIMITS, type PayloadLimits } from "./core/payload.js";
 import type { Driver, StatementLogging } from "./db/driver.js";
-import { type ConnectionOption, firstContactError, openDriver } from "./db/open.js";
+import { type ConnectionOption, firstContactError, openDriver, serverConnection } from "./db/open.js";
 import { shareEmbeddedStore } from "./db/pglite-socket.js";
 import { quoteIdentifier, validateSchemaName } from "./db/sql.js";
 import { type MigrateResult, migrate, migrationStatus } from "./migrations/runner.js";
 import { type Maintenance, type MaintenanceOptions, startMaintenance } from "./retention/maintenance.js";
 import { countPrunable, type PruneOptions, type PruneResult, prune } from "./retention/prune.js";
-import { StoreScope } from "./scope.js";
+import { StoreScope, type Transaction } from "./scope.js";
+import { WorkingJobs } from "./worker/index.js";
 
 export const DEFAULT_SCHEMA = "flowstore";
 
@@ -69,6 +70,8 @@ export interface StoreOptions {
 export type QueueCommits = "durable" | "relaxed";
 
 export class Store extends StoreScope {
+  /** The queue, and its workers: started on the store, their transactional handlers run in its transactions. */
+  declare readonly jobs: WorkingJobs<Transaction>;
   private closed: Promise<void> | undefined;
 
   constructor(
@@ -91,6 +94,7 @@ export class Store extends StoreScope {
       blobNamespace,
       relaxedQueueCommits: queueCommits === "relaxed",
     });
+    this.jobs = new WorkingJobs(this.context, (fn) => this.transaction(fn));
   }
 
   /** Where the store is connected, password hidden. */
@@ -203,12 +207,14 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
   const env = options.env ?? process.env;
   const schema = validateSchemaName(options.schema ?? DEFAULT_SCHEMA);
   const queueCommits = checkOneOf(options.queueCommits ?? "durable", ["durable", "relaxed"], "queueCommits");
-  const fromEnv = readStoreEnvironment(env, { s3: options.blobs === undefined });
-  const pool = poolWithEnvironment(options.pool, fromEnv.pool);
+  const fromEnv = readStoreEnvironment(env, {
+    connection: serverConnection(options.connection),
+    s3: options.blobs === undefined,
+  });
   const logStatements = options.logStatements ?? fromEnv.logStatements ?? false;
   const logger = options.logger ?? consoleLogger(logStatements !== false ? "debug" : "warn");
   const statements = statementLogging(logStatements, logger);
-  const { driver, config } = await openDriver({ ...options, pool, env, logger, statements });
+  const { driver, config } = await openDriver({ ...options, environment: fromEnv, logger, statements });
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   let blobs = options.blobs;
   try {

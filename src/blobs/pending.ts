@@ -5,11 +5,11 @@
  */
 
 import { createHash, type Hash } from "node:crypto";
+import type { BlobBackend } from "../core/blob-backend.js";
 import type { StoreContext } from "../core/context.js";
 import { BlobError } from "../core/errors.js";
 import { uuidv7 } from "../core/ids.js";
 import type { Queryable } from "../db/driver.js";
-import type { BlobBackend } from "./backend.js";
 import { backendFor, blobIO } from "./rows.js";
 import { measured } from "./source.js";
 import type { BlobData } from "./types.js";

@@ -4,8 +4,8 @@
  * under a content id no row points to yet; a blob is readable only once its metadata row commits.
  */
 
+import type { BlobBackend, BlobContent, BlobIO, BlobWriteRequest } from "../core/blob-backend.js";
 import { BlobError, ValidationError } from "../core/errors.js";
-import type { BlobBackend, BlobContent, BlobIO, BlobWriteRequest } from "./backend.js";
 
 export const DEFAULT_CHUNK_SIZE = 1024 * 1024;
 

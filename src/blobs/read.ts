@@ -6,11 +6,11 @@
 
 import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
+import type { BlobBackend } from "../core/blob-backend.js";
 import type { StoreContext } from "../core/context.js";
 import { BlobError, NotFoundError, ValidationError } from "../core/errors.js";
 import { cursorKey, type Page, type PageOptions, pageLimit, toPage } from "../core/key-cursor.js";
 import { checkText } from "../core/payload.js";
-import type { BlobBackend } from "./backend.js";
 import {
   backendFor,
   blobIO,

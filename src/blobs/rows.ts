@@ -5,9 +5,9 @@
  * definition without importing each other.
  */
 
+import type { BlobBackend, BlobContent, BlobIO } from "../core/blob-backend.js";
 import type { StoreContext } from "../core/context.js";
 import type { Queryable } from "../db/driver.js";
-import type { BlobBackend, BlobContent, BlobIO } from "./backend.js";
 import { postgresBlobs } from "./postgres.js";
 import type { BlobInfo } from "./types.js";
 

@@ -20,8 +20,14 @@ import {
   type S3ClientConfig,
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
+import type {
+  BlobBackend,
+  BlobContent,
+  BlobIO,
+  BlobWriteRequest,
+  ListedContent,
+} from "../core/blob-backend.js";
 import { BlobError, StoreError, ValidationError } from "../core/errors.js";
-import type { BlobBackend, BlobContent, BlobIO, BlobWriteRequest, ListedContent } from "./backend.js";
 import { checkGraceMs } from "./postgres.js";
 
 const MIN_PART_SIZE = 5 * 1024 * 1024;

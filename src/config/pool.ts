@@ -29,7 +29,17 @@ export const POOL_DEFAULTS: Readonly<Required<PoolOptions>> = Object.freeze({
   applicationName: "flowstore",
 });
 
-export function resolvePoolOptions(options: PoolOptions = {}): Required<PoolOptions> {
+/** DATABASE_MAX_CONNECTIONS and DATABASE_MIN_CONNECTIONS, when set (see store-environment.ts). */
+export type EnvironmentPool = Pick<PoolOptions, "max" | "min">;
+
+/**
+ * The pool a store opens with: each field as given, else from the environment, else its default; then
+ * checked. A min above the max where either came from the environment names the variable.
+ */
+export function resolvePoolOptions(
+  options: PoolOptions = {},
+  fromEnv: EnvironmentPool = {},
+): Required<PoolOptions> {
   const resolved = { ...POOL_DEFAULTS };
   // A misspelt option would otherwise be ignored without a word.
   for (const key of Object.keys(options)) {
@@ -54,13 +64,34 @@ export function resolvePoolOptions(options: PoolOptions = {}): Required<PoolOpti
       resolved[key] = value;
     }
   }
+  // The environment's counts were checked as they were read.
+  const envMax = options.max === undefined && fromEnv.max !== undefined;
+  const envMin = options.min === undefined && fromEnv.min !== undefined;
+  if (envMax) resolved.max = fromEnv.max as number;
+  if (envMin) resolved.min = fromEnv.min as number;
   if (resolved.max < 1) {
     throw new ValidationError(`pool.max must be at least 1, got ${resolved.max}`, { field: "pool.max" });
   }
-  if (resolved.min > resolved.max) {
-    throw new ValidationError(`pool.min (${resolved.min}) must not exceed pool.max (${resolved.max})`, {
-      field: "pool.min",
-    });
-  }
+  if (resolved.min > resolved.max) throw minAboveMax(resolved, options, envMax, envMin);
   return resolved;
+}
+
+function minAboveMax(
+  { min, max }: Required<PoolOptions>,
+  options: PoolOptions,
+  envMax: boolean,
+  envMin: boolean,
+): ValidationError {
+  if (!envMax && !envMin) {
+    return new ValidationError(`pool.min (${min}) must not exceed pool.max (${max})`, { field: "pool.min" });
+  }
+  const maxName = envMax
+    ? "DATABASE_MAX_CONNECTIONS"
+    : options.max === undefined
+      ? "the default max"
+      : "pool.max";
+  const minName = envMin ? "DATABASE_MIN_CONNECTIONS" : "pool.min";
+  return new ValidationError(`${minName} (${min}) must not exceed ${maxName} (${max})`, {
+    field: envMin ? "DATABASE_MIN_CONNECTIONS" : "DATABASE_MAX_CONNECTIONS",
+  });
 }

@@ -1,14 +1,18 @@
 /**
- * The rest of the store from the environment, beside where to connect (environment.ts): pool size,
- * statement logging and S3 blob storage, under the names other PostgreSQL state stores use
- * (DATABASE_MAX_CONNECTIONS, S3_BUCKET, ENABLE_STATEMENT_LOGGING...), so one environment serves both.
+ * Everything a store takes from the environment when it opens, read in one place: where to connect
+ * (environment.ts) or the embedded database's directory, pool size, statement logging and S3 blob
+ * storage, under the names other PostgreSQL state stores use (DATABASE_MAX_CONNECTIONS, S3_BUCKET,
+ * ENABLE_STATEMENT_LOGGING...), so one environment serves both.
  *
- * Pure: it reads the environment it is given and validates it; openStore decides what an explicit
- * option overrides. No message ever carries a password or secret key.
+ * Pure: it reads the environment it is given and validates it; openStore and openDriver decide what an
+ * explicit option overrides. No message ever carries a password or secret key.
  */
 
 import { redact, ValidationError } from "../core/errors.js";
-import { POOL_DEFAULTS, type PoolOptions } from "./pool.js";
+import type { ConnectionConfig } from "./connection-config.js";
+import type { ConnectionFields } from "./connection-string.js";
+import { resolveConnection } from "./environment.js";
+import type { EnvironmentPool } from "./pool.js";
 
 /** What `s3()` is built from when S3_BUCKET is set; undefined fields are left to the AWS SDK. */
 export interface S3Settings {
@@ -20,8 +24,16 @@ export interface S3Settings {
 }
 
 export interface StoreEnvironment {
+  /**
+   * The server to connect to, from the connection option over DATABASE_URL, PG* and POSTGRES_*
+   * (resolveConnection); undefined for the embedded database, or when the connection variables were
+   * not read.
+   */
+  server: ConnectionConfig | undefined;
+  /** FLOWSTORE_DATA_DIR, when set (empty is unset). */
+  dataDir: string | undefined;
   /** DATABASE_MAX_CONNECTIONS and DATABASE_MIN_CONNECTIONS, when set. */
-  pool: Pick<PoolOptions, "max" | "min">;
+  pool: EnvironmentPool;
   /** FLOWSTORE_LOG_STATEMENTS, else ENABLE_STATEMENT_LOGGING; undefined when neither is set. */
   logStatements: boolean | undefined;
   /** Blob storage in S3: present exactly when S3_BUCKET is set. */
@@ -37,9 +49,21 @@ const S3_ONLY_WITH_BUCKET = [
   "S3_USE_PATH_STYLE",
 ] as const;
 
+/** What a store opens with that decides which variables matter. */
+export interface StoreEnvironmentOptions {
+  /**
+   * The connection option, when it names a server or nothing (then the environment says where to
+   * connect); null for a store that connects through something else (a pool, a PGlite instance,
+   * memory), which leaves the connection variables unread.
+   */
+  connection?: string | ConnectionFields | null;
+  /** False for a store given its blob backend explicitly: the S3 variables are left unread. */
+  s3?: boolean;
+}
+
 /**
- * Reads and validates the store's settings in `env`; `{ s3: false }` leaves the S3 variables unread
- * (for a store given its blob backend explicitly).
+ * Reads and validates the store's settings in `env`, in the order their errors are reported: pool
+ * size, statement logging, S3, then where to connect.
  *
  * AWS_* variables: the AWS SDK itself reads AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN,
  * AWS_ENDPOINT_URL_S3 and AWS_ENDPOINT_URL, but only from `process.env`. So when `env` is
@@ -50,7 +74,7 @@ const S3_ONLY_WITH_BUCKET = [
  */
 export function readStoreEnvironment(
   env: NodeJS.ProcessEnv = process.env,
-  options: { s3?: boolean } = {},
+  options: StoreEnvironmentOptions = {},
 ): StoreEnvironment {
   const get = (name: string) => env[name] || undefined;
   const secrets = [get("S3_SECRET_ACCESS_KEY"), get("AWS_SECRET_ACCESS_KEY"), get("AWS_SESSION_TOKEN")];
@@ -68,7 +92,7 @@ export function readStoreEnvironment(
       { field: "DATABASE_MIN_CONNECTIONS" },
     );
   }
-  const pool: StoreEnvironment["pool"] = {};
+  const pool: EnvironmentPool = {};
   if (max !== undefined) pool.max = max;
   if (min !== undefined) pool.min = min;
 
@@ -79,7 +103,9 @@ export function readStoreEnvironment(
       : flag(env, "ENABLE_STATEMENT_LOGGING", hidden);
 
   // Blobs given explicitly: the S3 variables are not consulted at all.
-  return { pool, logStatements, s3: options.s3 === false ? undefined : s3Settings(env, hidden) };
+  const s3 = options.s3 === false ? undefined : s3Settings(env, hidden);
+  const server = options.connection === null ? undefined : resolveConnection(options.connection, env);
+  return { server, dataDir: get("FLOWSTORE_DATA_DIR"), pool, logStatements, s3 };
 }
 
 function s3Settings(env: NodeJS.ProcessEnv, hidden: (text: string) => string): S3Settings | undefined {
@@ -194,35 +220,4 @@ function flag(env: NodeJS.ProcessEnv, name: string, hidden: (text: string) => st
   throw new ValidationError(hidden(`${name} must be true or false (or 1/0, yes/no, on/off), got "${raw}"`), {
     field: name,
   });
-}
-
-/**
- * The pool options with DATABASE_MAX_CONNECTIONS / DATABASE_MIN_CONNECTIONS under the explicit ones,
- * field by field. A min above the max where either came from the environment names the variable.
- */
-export function poolWithEnvironment(
-  explicit: PoolOptions | undefined,
-  fromEnv: StoreEnvironment["pool"],
-): PoolOptions | undefined {
-  if (fromEnv.max === undefined && fromEnv.min === undefined) return explicit;
-  const given = Object.fromEntries(
-    Object.entries(explicit ?? {}).filter(([, value]) => value !== undefined),
-  ) as PoolOptions;
-  const merged: PoolOptions = { ...fromEnv, ...given };
-  const envMax = given.max === undefined && fromEnv.max !== undefined;
-  const envMin = given.min === undefined && fromEnv.min !== undefined;
-  const max = merged.max ?? POOL_DEFAULTS.max;
-  const min = merged.min ?? POOL_DEFAULTS.min;
-  if ((envMax || envMin) && typeof max === "number" && typeof min === "number" && min > max) {
-    const maxName = envMax
-      ? "DATABASE_MAX_CONNECTIONS"
-      : given.max === undefined
-        ? "the default max"
-        : "pool.max";
-    const minName = envMin ? "DATABASE_MIN_CONNECTIONS" : "pool.min";
-    throw new ValidationError(`${minName} (${min}) must not exceed ${maxName} (${max})`, {
-      field: envMin ? "DATABASE_MIN_CONNECTIONS" : "DATABASE_MAX_CONNECTIONS",
-    });
-  }
-  return merged;
 }

@@ -1,7 +1,7 @@
 /** What every repository is built on: a Queryable (the store, or a transaction) and the quoted schema. */
 
-import type { BlobBackend } from "../blobs/backend.js";
 import type { Driver, Queryable } from "../db/driver.js";
+import type { BlobBackend } from "./blob-backend.js";
 import type { Logger } from "./logger.js";
 import type { PayloadLimits } from "./payload.js";
 

@@ -1,12 +1,13 @@
 /**
- * Checks on caller input shared by the workflow-state repositories. Each failure is a ValidationError
- * naming the field, thrown before any statement is sent.
+ * Checks on caller input shared by the workflow-state repositories and the queue. Each failure is a
+ * ValidationError naming the field, thrown before any statement is sent. Also how a thrown value a
+ * caller hands over (a failed job's or step's error) becomes JSON that can always be stored.
  */
 
 import type { Queryable } from "../db/driver.js";
 import { ValidationError } from "./errors.js";
 import { isUuid, uuidv7 } from "./ids.js";
-import { checkText } from "./payload.js";
+import { checkText, type PayloadLimits, toJson } from "./payload.js";
 
 /**
  * A UUID, in lower case: the way PostgreSQL returns it, so a batch can find its rows again by the id
@@ -65,6 +66,21 @@ export function checkInteger(
     throw new ValidationError(`${field} must be an integer ${range}, got ${String(value)}`, { field });
   }
   return value;
+}
+
+/** The largest int4, the type of the queue's numbers (and of step numbers and stream positions). */
+export const MAX_INT = 2_147_483_647;
+
+/**
+ * An integer option that may be left out: `fallback` when it is (undefined), else checked as by
+ * checkInteger, up to the largest int4 unless `max` says otherwise.
+ */
+export function integerOption(
+  value: unknown,
+  field: string,
+  { min, fallback, max = MAX_INT }: { min: number; fallback: number; max?: number },
+): number {
+  return value === undefined ? fallback : checkInteger(value, field, min, max);
 }
 
 /** An expectedVersion, when given; `undefined` and `null` mean "no compare-and-set". */
@@ -147,4 +163,107 @@ export function checkDistinct(keys: readonly string[], field: string): void {
     if (seen.has(key)) throw new ValidationError(`${field} ${key} appears twice in one batch`, { field });
     seen.add(key);
   }
+}
+
+/** The longest text of an error's name, message or stack kept, in UTF-16 units. */
+const ERROR_TEXT_MAX = 64 * 1024;
+
+/** A property of a thrown value, or undefined where reading it throws (a getter, a revoked Proxy). */
+function read(value: object, key: string): unknown {
+  try {
+    return (value as Record<string, unknown>)[key];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Any value as text, even one String() refuses (an object without a prototype, a revoked Proxy). */
+function asText(value: unknown): string {
+  if (typeof value === "string") return value;
+  try {
+    return String(value);
+  } catch {
+    try {
+      return Object.prototype.toString.call(value);
+    } catch {
+      return "(a value that cannot be shown as text)";
+    }
+  }
+}
+
+/**
+ * The first `max` UTF-16 units of `text`, never half a surrogate pair (a character cut in two goes
+ * whole), with NUL, which jsonb refuses, as U+FFFD.
+ */
+function cut(text: string, max: number): string {
+  let kept = text;
+  if (text.length > max) {
+    const split = max > 0 && /^[\uD800-\uDBFF][\uDC00-\uDFFF]$/.test(text.slice(max - 1, max + 1));
+    kept = text.slice(0, split ? max - 1 : max);
+  }
+  return kept.replaceAll("\u0000", "\uFFFD");
+}
+
+/**
+ * What is recorded of a thrown value: an Error's name, message and stack, or an object carrying a
+ * string message as it is (`whole`, when JSON can hold it), or anything else as text.
+ */
+function errorParts(error: unknown): { whole?: object; parts: Record<string, string> } {
+  try {
+    if (error instanceof Error) {
+      const text = (key: string) => {
+        const value = read(error, key);
+        return value === undefined ? undefined : asText(value);
+      };
+      const name = text("name");
+      const stack = text("stack");
+      return {
+        parts: {
+          ...(name === undefined ? {} : { name }),
+          message: text("message") ?? "",
+          ...(stack ? { stack } : {}),
+        },
+      };
+    }
+    if (typeof error === "object" && error !== null) {
+      const message = read(error, "message");
+      if (typeof message === "string") return { whole: error, parts: { message } };
+    }
+  } catch {
+    // instanceof on a revoked Proxy throws: it is recorded as text, below.
+  }
+  return { parts: { message: asText(error) } };
+}
+
+/**
+ * A handler's error as JSON that can always be stored: a failure must be recorded whatever was thrown,
+ * even when it holds what jsonb refuses (NUL characters, BigInts, lone surrogates), reading it throws,
+ * or it is over the store's JSON limit. Never throws. Name, message and stack are shortened alike
+ * until the record fits the limit; under a limit too small for any of them, the record is an empty
+ * message, or `{}`.
+ */
+export function errorJson(error: unknown, limits: PayloadLimits): string {
+  // JSON.stringify writes a lone surrogate as a \uD800-\uDFFF escape, which jsonb refuses; a pair it
+  // writes as is. So each such escape (after an even run of backslashes, or it is text, not an
+  // escape) becomes U+FFFD, as a UTF-8 encoder would make it. Same length: the size check stands.
+  const json = (value: unknown): string | undefined => {
+    try {
+      return toJson(value, "error", limits, { loneSurrogates: "escape" }).replace(
+        /(?<!\\)((?:\\\\)*)\\ud[89a-f][0-9a-f]{2}/gi,
+        "$1\\ufffd",
+      );
+    } catch {
+      return undefined;
+    }
+  };
+  const { whole, parts } = errorParts(error);
+  const asItIs = whole === undefined ? undefined : json(whole);
+  if (asItIs !== undefined) return asItIs;
+  // Halving the kept length finds a record that fits in at most 17 tries.
+  for (let max = ERROR_TEXT_MAX; max >= 1; max = Math.floor(max / 2)) {
+    const shortened = Object.fromEntries(Object.entries(parts).map(([key, text]) => [key, cut(text, max)]));
+    const text = json(shortened);
+    if (text !== undefined) return text;
+  }
+  return json({ message: "" }) ?? "{}";
 }

@@ -8,8 +8,8 @@ import type { PGlite } from "@electric-sql/pglite";
 import pg from "pg";
 import { ConnectionConfig } from "../config/connection-config.js";
 import type { ConnectionFields } from "../config/connection-string.js";
-import { resolveConnection } from "../config/environment.js";
 import { type PoolOptions, resolvePoolOptions } from "../config/pool.js";
+import type { StoreEnvironment } from "../config/store-environment.js";
 import { ConnectionError, toStoreError, ValidationError } from "../core/errors.js";
 import type { Logger } from "../core/logger.js";
 import type { Driver, StatementLogging } from "./driver.js";
@@ -25,17 +25,32 @@ export type ConnectionOption = string | ConnectionFields | pg.Pool | PGlite;
 export interface DriverOptions {
   connection?: ConnectionOption;
   dataDir?: string;
+  /** As given: fields left out come from the environment, then the defaults. */
   pool?: PoolOptions;
   preparedStatements?: boolean;
-  env: NodeJS.ProcessEnv;
+  /** What readStoreEnvironment read, asked with `connection: serverConnection(connection)`. */
+  environment: Pick<StoreEnvironment, "server" | "dataDir" | "pool">;
   logger: Logger;
   statements: StatementLogging | undefined;
+}
+
+/**
+ * The connection option when the environment has a say in where to connect: a connection string, fields,
+ * or nothing. Null for a pool or PGlite instance of the user's, for memory, and for anything else (which
+ * openDriver refuses).
+ */
+export function serverConnection(connection: unknown): string | ConnectionFields | undefined | null {
+  if (connection === undefined) return undefined;
+  if (isPgPool(connection) || isPglite(connection) || connection === "memory" || connection === "memory://")
+    return null;
+  if (typeof connection === "string") return connection;
+  return typeof connection === "object" && connection !== null ? (connection as ConnectionFields) : null;
 }
 
 export async function openDriver(
   options: DriverOptions,
 ): Promise<{ driver: Driver; config?: ConnectionConfig }> {
-  const { connection, env, logger, statements } = options;
+  const { connection, environment, logger, statements } = options;
   if (isPgPool(connection)) {
     return {
       driver: new NodePostgresDriver(connection, {
@@ -65,16 +80,16 @@ export async function openDriver(
       },
     );
   }
-  const config = resolveConnection(connection, env);
+  const config = environment.server;
   if (!config) {
     // Empty is unset, as for DATABASE_URL: "" would resolve to the working directory itself.
-    const dataDir = options.dataDir || env.FLOWSTORE_DATA_DIR || DEFAULT_DATA_DIR;
+    const dataDir = options.dataDir || environment.dataDir || DEFAULT_DATA_DIR;
     // Held by a live process that serves it on a socket: go through that process.
     const shared = advertisedSocket(dataDir);
     if (shared) return { driver: connectShared(dataDir, shared, logger, statements) };
     return { driver: await openEmbedded(dataDir, statements) };
   }
-  const poolOptions = resolvePoolOptions(options.pool);
+  const poolOptions = resolvePoolOptions(options.pool, environment.pool);
   return {
     driver: await openPool(config, poolOptions, logger, statements, options.preparedStatements),
     config,

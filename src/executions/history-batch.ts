@@ -15,14 +15,14 @@ import type { StoreContext } from "../core/context.js";
 import { TERMINAL_SQL } from "../core/run-status.js";
 import type { WriteBatcher } from "../core/write-batch.js";
 import {
+  type AppendOption,
   type BatchWritten,
   type HistoryWrite,
   historyBatcher,
   historyTail,
   inBatch,
   probedRows,
-} from "../history/batch.js";
-import type { AppendOption } from "../history/writes.js";
+} from "../history/index.js";
 import { type FinishInput, type StartInput, startRecord, startsInsert } from "./batch.js";
 import { COLUMNS } from "./records.js";
 import type { Execution } from "./types.js";

@@ -9,7 +9,7 @@ import { ConflictError, NotFoundError, ValidationError } from "../core/errors.js
 import { checkDistinct, checkId, checkInteger, checkOneOf, optionalId, optionalText } from "../core/input.js";
 import { checkText, type PayloadLimits, toJson, toJsonOrNull } from "../core/payload.js";
 import { RUN_STATUSES, type RunStatus, TERMINAL_SQL } from "../core/run-status.js";
-import { Definitions } from "../definitions/definitions.js";
+import { Definitions } from "../definitions/index.js";
 import type { Execution, ExecutionRecord, StartExecution } from "./types.js";
 
 export const COLUMNS = `id, definition_id as "definitionId", name, status, input, output, error, state, metadata,

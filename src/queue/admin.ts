@@ -3,9 +3,9 @@
 import type { SqlContext, StoreContext } from "../core/context.js";
 import { NotFoundError, ValidationError } from "../core/errors.js";
 import { isUuid } from "../core/ids.js";
+import { integerOption } from "../core/input.js";
 import { beforeCut, idBatch, PROBE } from "../core/planned-few.js";
 import { wakeQueues } from "../core/wake.js";
-import { checkInteger } from "./checks.js";
 import { JOB_COLUMNS, type JobRow, toJob } from "./sql.js";
 import type { Job, JobFilter, QueueStats } from "./types.js";
 
@@ -30,7 +30,7 @@ export async function get(context: StoreContext, id: string): Promise<Job> {
 /** Jobs in id (creation) order; pass the last id as `after` for the next page. */
 export async function list(context: StoreContext, filter: JobFilter = {}): Promise<Job[]> {
   const t = `${context.q}.jobs`;
-  const limit = checkInteger(filter.limit, "limit", 1, 100);
+  const limit = integerOption(filter.limit, "limit", { min: 1, fallback: 100 });
   if (filter.after !== undefined && !isUuid(filter.after)) {
     throw new ValidationError("after must be a job id", { field: "after" });
   }

@@ -12,10 +12,9 @@
 import type { StoreContext } from "../core/context.js";
 import { ValidationError } from "../core/errors.js";
 import { isUuid, uuidv7 } from "../core/ids.js";
-import { isStorableDate, MAX_TTL_MS } from "../core/input.js";
+import { integerOption, isStorableDate, MAX_INT, MAX_TTL_MS } from "../core/input.js";
 import { checkText, toJson } from "../core/payload.js";
 import { jobsChannel, wakeStatement } from "../core/wake.js";
-import { checkInteger, MAX_INT } from "./checks.js";
 import type { EnqueueJob } from "./types.js";
 
 /** An enqueue batch as parallel arrays, one entry per slot. */
@@ -152,12 +151,15 @@ export async function enqueue(
       queue,
       name: checkText(job.name, `${field}.name`),
       payload: toJson(job.payload ?? null, `${field}.payload`, context.limits),
-      priority: checkInteger(job.priority, `${field}.priority`, -MAX_INT, 0),
+      priority: integerOption(job.priority, `${field}.priority`, { min: -MAX_INT, fallback: 0 }),
       runAt: job.runAt ?? null,
       delayMs,
-      maxAttempts: checkInteger(job.maxAttempts, `${field}.maxAttempts`, 1, 25),
-      backoffBase: checkInteger(job.backoff?.baseMs, `${field}.backoff.baseMs`, 0, 1000),
-      backoffMax: checkInteger(job.backoff?.maxMs, `${field}.backoff.maxMs`, 0, 3_600_000),
+      maxAttempts: integerOption(job.maxAttempts, `${field}.maxAttempts`, { min: 1, fallback: 25 }),
+      backoffBase: integerOption(job.backoff?.baseMs, `${field}.backoff.baseMs`, { min: 0, fallback: 1000 }),
+      backoffMax: integerOption(job.backoff?.maxMs, `${field}.backoff.maxMs`, {
+        min: 0,
+        fallback: 3_600_000,
+      }),
       key,
       executionId: job.executionId?.toLowerCase() ?? null,
       replace: job.replace === true,

@@ -1,24 +1,17 @@
 /**
- * The job queue as `store.jobs` (and `tx.jobs`): each method is one of the queue's operations, kept by
- * concern beside this file (enqueue, leases, admin, wake-ups) and run on this scope's connection.
+ * The job queue as `tx.jobs` (and, with workers added, `store.jobs`: see worker/working-jobs.ts): each
+ * method is one of the queue's operations, kept by concern beside this file (enqueue, leases, admin,
+ * wake-ups) and run on this scope's connection.
  */
 
-import { backgroundOf } from "../core/background.js";
 import type { StoreContext } from "../core/context.js";
-import { ValidationError } from "../core/errors.js";
-import type { InTransaction, Worker, WorkerOptions } from "../worker/types.js";
-import { startWorker } from "../worker/worker.js";
 import { cancel, get, list, retry, stats } from "./admin.js";
 import { enqueue } from "./enqueue.js";
 import { claim, complete, completeMany, fail, heartbeat, release, snooze } from "./leases.js";
 import type { ClaimOptions, EnqueueJob, Job, JobFilter, Lease, LeasedJob, QueueStats } from "./types.js";
 
 export class Jobs {
-  /** `inTransaction` runs a transactional handler (the scope this repository belongs to provides it). */
-  constructor(
-    protected readonly context: StoreContext,
-    private readonly inTransaction: InTransaction,
-  ) {}
+  constructor(protected readonly context: StoreContext) {}
 
   /**
    * Adds jobs in one statement and wakes listening workers with one NOTIFY (sent when the enclosing
@@ -107,20 +100,5 @@ export class Jobs {
   /** Removes jobs whatever their state; a worker running one then gets LeaseLostError. Returns the ids removed. */
   cancel(ids: string[]): Promise<string[]> {
     return cancel(this.context, ids);
-  }
-
-  /**
-   * Starts a worker on this store (never inside a transaction). It runs until stopped, or until the
-   * store closes, which stops it first; meanwhile it keeps the process alive.
-   */
-  work(options: WorkerOptions): Worker {
-    if (this.context.db.inTransaction) {
-      throw new ValidationError("start workers on the store, not inside a transaction", { field: "work" });
-    }
-    const background = backgroundOf(this.context.driver);
-    background.checkOpen();
-    const worker = startWorker(this, this.context, this.inTransaction, options);
-    void worker.stopped.then(background.add(worker));
-    return worker;
   }
 }

@@ -6,11 +6,11 @@
 
 import type { StoreContext } from "../core/context.js";
 import { ValidationError } from "../core/errors.js";
-import { optionalDate } from "../core/input.js";
+import { errorJson, integerOption, optionalDate } from "../core/input.js";
 import { checkText } from "../core/payload.js";
 import { jobsChannel, wakeQueues, wakeStatement } from "../core/wake.js";
-import { RUN_NOT_COUNTED, startedRun, startLeaseHeld } from "../worker/start-marks.js";
-import { checkInteger, checkLease, errorJson, leaseLost, uuidArray } from "./checks.js";
+import { checkLease, leaseLost, uuidArray } from "./checks.js";
+import { RUN_NOT_COUNTED, startedRun, startLeaseHeld } from "./job-starts.js";
 import {
   CLAIMED_COLUMNS,
   type ClaimedRow,
@@ -48,7 +48,7 @@ export interface Reservation {
  * claims all the time, promotes on its own schedule instead and skips that statement.
  *
  * A claim counts an attempt for each job, unless it is a worker's `reservation`: a worker reserves the
- * jobs it prefetches and their attempts count from the moment each starts (see worker/start-marks.ts), so a
+ * jobs it prefetches and their attempts count from the moment each starts (see job-starts.ts), so a
  * worker that dies with jobs in its buffer burns none of their attempts.
  */
 export async function claim(
@@ -74,8 +74,8 @@ export async function claimRows(
   const t = `${context.q}.jobs`;
   const queue = checkText(options.queue, "queue");
   const workerId = checkText(options.workerId, "workerId");
-  const limit = checkInteger(options.limit, "limit", 1, 1);
-  const leaseMs = checkInteger(options.leaseMs, "leaseMs", 1, DEFAULT_LEASE_MS);
+  const limit = integerOption(options.limit, "limit", { min: 1, fallback: 1 });
+  const leaseMs = integerOption(options.leaseMs, "leaseMs", { min: 1, fallback: DEFAULT_LEASE_MS });
   if (promote) await promoteDue(context, queue);
   const relaxed = relaxedCommit(context);
   const started = startedRun(context, "j", "$5::uuid", "$7::uuid[]");
@@ -316,7 +316,7 @@ export async function extendLeases(
   const t = `${context.q}.jobs`;
   const list = leases.map(checkLease);
   if (list.length === 0) return { extended: new Set(), lost: [] };
-  const extendMs = checkInteger(options.extendMs, "extendMs", 1, 30_000);
+  const extendMs = integerOption(options.extendMs, "extendMs", { min: 1, fallback: 30_000 });
   const ids = list.map((l) => l.id);
   const tokens = list.map((l) => l.leaseToken);
   // Rows are locked in id order, as every statement that locks several jobs does, and a row another

@@ -12,21 +12,21 @@
  * they went dead, when it includes failed executions; expired key-value entries are swept last.
  */
 
-import { deleteBlobsOf } from "../blobs/garbage.js";
-import { deleteComponentStateOf } from "../component-state/component-state.js";
+import { deleteBlobsOf } from "../blobs/index.js";
+import { deleteComponentStateOf } from "../component-state/index.js";
 import type { SqlContext } from "../core/context.js";
 import { ValidationError } from "../core/errors.js";
 import { checkOneOrMany } from "../core/input.js";
 import { type RunStatus, TERMINAL_STATUSES } from "../core/run-status.js";
-import { deleteCorrelationsOf } from "../correlations/correlations.js";
-import { deleteEventsOf } from "../history/events.js";
-import { deleteKvOf } from "../kv/kv.js";
-import { deleteJobsOf, deleteOldDeadJobs, deleteOrphanedJobHistory } from "../queue/admin.js";
-import { deleteSignalsOf } from "../signals/signals.js";
-import { deleteStepsOf } from "../steps/steps.js";
-import { deleteStreamsOf } from "../streams/streams.js";
-import { deleteTasksOf } from "../tasks/tasks.js";
-import { deleteTimersOf } from "../timers/timers.js";
+import { deleteCorrelationsOf } from "../correlations/index.js";
+import { deleteEventsOf } from "../history/index.js";
+import { deleteKvOf } from "../kv/index.js";
+import { deleteJobsOf, deleteOldDeadJobs, deleteOrphanedJobHistory } from "../queue/index.js";
+import { deleteSignalsOf } from "../signals/index.js";
+import { deleteStepsOf } from "../steps/index.js";
+import { deleteStreamsOf } from "../streams/index.js";
+import { deleteTasksOf } from "../tasks/index.js";
+import { deleteTimersOf } from "../timers/index.js";
 import { countPrunableExecutions, deleteExecutions, lockPrunableExecutions } from "./executions.js";
 
 export interface PruneOptions {

@@ -12,6 +12,7 @@ import { cursorKey, type Page, type PageOptions, pageLimit, toPage } from "../co
 import { checkText } from "../core/payload.js";
 import { idBatch } from "../core/planned-few.js";
 import { isTerminal, type RunStatus, TERMINAL_SQL } from "../core/run-status.js";
+import type { HistoryEvent } from "../history/index.js";
 import {
   type AppendColumns,
   appendStatement,
@@ -22,8 +23,7 @@ import {
   optionalPayload,
   rethrowMissingExecution,
   toEvent,
-} from "../history/append.js";
-import type { HistoryEvent } from "../history/types.js";
+} from "../history/index.js";
 
 export interface Signal {
   token: string;

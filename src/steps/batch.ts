@@ -5,10 +5,7 @@
 
 import type { StoreContext } from "../core/context.js";
 import { recordsJson, WriteBatcher } from "../core/write-batch.js";
-import type { StepRow } from "./steps.js";
-
-/** A stored checkpoint row and whether this statement wrote it. */
-export type RecordedRow = StepRow & { created: boolean };
+import { COLUMNS, type RecordedRow } from "./rows.js";
 
 /** One record, checked and converted, as the statement takes it. */
 export interface StepInput {
@@ -24,9 +21,9 @@ export interface StepInput {
  * Step records made outside a transaction share statements (core/write-batch.ts): two records of one step
  * never share one.
  */
-export function stepBatcher(context: StoreContext, columns: string): WriteBatcher<StepInput, RecordedRow> {
+export function stepBatcher(context: StoreContext): WriteBatcher<StepInput, RecordedRow> {
   return new WriteBatcher(
-    (inputs) => sendSteps(context, columns, inputs),
+    (inputs) => sendSteps(context, inputs),
     (input) => `${input.executionId}/${input.number}`,
   );
 }
@@ -34,7 +31,6 @@ export function stepBatcher(context: StoreContext, columns: string): WriteBatche
 /** One statement for the batch (each step in it once); the rows come back in the batch's order. */
 async function sendSteps(
   context: StoreContext,
-  columns: string,
   inputs: StepInput[],
 ): Promise<Array<RecordedRow | undefined>> {
   const t = `${context.q}.steps`;
@@ -55,9 +51,9 @@ async function sendSteps(
         on conflict (execution_id, step_number) do nothing
         returning *
       )
-      select ${columns}, true as created from inserted
+      select ${COLUMNS}, true as created from inserted
       union all
-      select ${columns}, false from (
+      select ${COLUMNS}, false from (
         select s.* from input i
          cross join lateral (select * from ${t} s
                               where s.execution_id = i.execution_id and s.step_number = i.step_number

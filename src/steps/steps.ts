@@ -7,80 +7,22 @@
  * statement and one commit (steps/batch.ts). A later writer that names another step gets a NonDeterminismError.
  * The execution need not be in `executions` (see migration 0010); retention deletes the checkpoints of
  * the executions it prunes.
+ *
+ * The types callers see are in steps/types.ts; the stored row, which this file's statements and the
+ * batch's select alike, in steps/rows.ts.
  */
 
 import type { SqlContext, StoreContext } from "../core/context.js";
 import { NonDeterminismError, StoreError } from "../core/errors.js";
-import { checkId, checkInteger } from "../core/input.js";
+import { checkId, checkInteger, errorJson, MAX_INT } from "../core/input.js";
 import { checkText, toJson, toJsonOrBytes } from "../core/payload.js";
 import { idBatch } from "../core/planned-few.js";
 import type { WriteBatcher } from "../core/write-batch.js";
-import { errorJson, MAX_INT } from "../queue/checks.js";
-import { type RecordedRow, type StepInput, stepBatcher } from "./batch.js";
+import { type StepInput, stepBatcher } from "./batch.js";
+import { COLUMNS, type RecordedRow, type StepRow, toCheckpoint } from "./rows.js";
+import type { RecordStep, RecordStepResult, StepCheckpoint, StepListOptions } from "./types.js";
 
-export interface RecordStep {
-  executionId: string;
-  /** The step's position in its run: 0, 1, 2... as the run's code reaches its steps. */
-  number: number;
-  /** What ran there (a function's name); replay checks that the same step comes back under the number. */
-  name: string;
-  /** What the step returned: bytes (a Uint8Array) as they are, anything else as JSON. Omitted: none. */
-  output?: unknown;
-  /**
-   * How the step failed, when it did: an Error is kept as its name, message and stack, anything else as
-   * JSON. Omitted (or null): it did not fail.
-   */
-  error?: unknown;
-}
-
-export interface StepCheckpoint {
-  executionId: string;
-  number: number;
-  name: string;
-  /** What was recorded: bytes as a Buffer, JSON as its value; undefined when no output was recorded. */
-  output: unknown;
-  /** The recorded error; undefined when the step did not fail. */
-  error: unknown;
-  createdAt: Date;
-}
-
-export interface RecordStepResult {
-  /** The checkpoint now stored: this call's, or the one recorded first. */
-  step: StepCheckpoint;
-  /** True when this call wrote it; false when another writer had recorded the step already. */
-  created: boolean;
-}
-
-export interface StepListOptions {
-  /** Only steps from this number on (default 0). */
-  from?: number;
-  /** At most this many steps (default: all of them). */
-  limit?: number;
-}
-
-export interface StepRow {
-  execution_id: string;
-  step_number: number;
-  name: string;
-  output: string | null;
-  output_bytes: Uint8Array | null;
-  error: string | null;
-  created_at: Date;
-}
-
-/** JSON comes back as text, so a recorded JSON null and no output at all stay apart. */
-const COLUMNS = "execution_id, step_number, name, output::text, output_bytes, error::text, created_at";
-
-function toCheckpoint(row: StepRow): StepCheckpoint {
-  return {
-    executionId: row.execution_id,
-    number: row.step_number,
-    name: row.name,
-    output: row.output_bytes ?? (row.output === null ? undefined : JSON.parse(row.output)),
-    error: row.error === null ? undefined : JSON.parse(row.error),
-    createdAt: row.created_at,
-  };
-}
+export type { RecordStep, RecordStepResult, StepCheckpoint, StepListOptions } from "./types.js";
 
 /** How many times `record` runs its statement while a concurrent writer's row keeps slipping past it. */
 const RECORD_ATTEMPTS = 5;
@@ -89,7 +31,7 @@ export class Steps {
   private readonly batcher: WriteBatcher<StepInput, RecordedRow>;
 
   constructor(protected readonly context: StoreContext) {
-    this.batcher = stepBatcher(context, COLUMNS);
+    this.batcher = stepBatcher(context);
   }
 
   private get t(): string {
@@ -146,7 +88,7 @@ export class Steps {
       }
     }
     for (let attempt = 1; ; attempt++) {
-      const { rows } = await this.context.db.query<StepRow & { created: boolean }>(sql, values, {
+      const { rows } = await this.context.db.query<RecordedRow>(sql, values, {
         prepare: true,
       });
       const row = rows[0];

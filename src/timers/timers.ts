@@ -9,12 +9,11 @@ import { backgroundOf } from "../core/background.js";
 import type { SqlContext, StoreContext } from "../core/context.js";
 import { LeaseLostError, NotFoundError, ValidationError } from "../core/errors.js";
 import { isUuid, uuidv7 } from "../core/ids.js";
-import { checkDate, checkLimit } from "../core/input.js";
+import { checkDate, checkLimit, integerOption } from "../core/input.js";
 import { OutageReporter } from "../core/outage.js";
 import { checkText, toJson } from "../core/payload.js";
 import { idBatch } from "../core/planned-few.js";
 import { jobsChannel, wakeStatement } from "../core/wake.js";
-import { checkInteger } from "../queue/checks.js";
 
 export interface ScheduleTimer {
   /** The execution the timer belongs to; (executionId, name) is unique. Omitted: keyed by name alone. */
@@ -202,8 +201,8 @@ export class Timers {
   async claimDue(options: { limit?: number; leaseMs?: number; workerId: string }): Promise<LeasedTimer[]> {
     const workerId = checkText(options.workerId, "workerId");
     // A lease under 1 ms has expired as it is taken: another claimer would get the same timer.
-    const limit = checkInteger(options.limit, "limit", 1, 100);
-    const leaseMs = checkInteger(options.leaseMs, "leaseMs", 1, 30_000);
+    const limit = integerOption(options.limit, "limit", { min: 1, fallback: 100 });
+    const leaseMs = integerOption(options.leaseMs, "leaseMs", { min: 1, fallback: 30_000 });
     const { rows } = await this.context.db.query<TimerRow>(
       `update ${this.t} t
           set lease_owner = $2, lease_token = gen_random_uuid(),
@@ -237,7 +236,7 @@ export class Timers {
    * workers. Returns how many fired.
    */
   async dispatchDue(options: { limit?: number } = {}): Promise<number> {
-    const limit = checkInteger(options.limit, "limit", 1, 500);
+    const limit = integerOption(options.limit, "limit", { min: 1, fallback: 500 });
     const { rows } = await this.context.db.query<{ fired: number }>(
       `with due as (
          delete from ${this.t}
@@ -276,8 +275,11 @@ export class Timers {
     stop(): Promise<void>;
   } {
     // A pass that fired `limit` timers goes again at once: with a limit of 0 it would never sleep.
-    const limit = checkInteger(options.limit, "limit", 1, 500);
-    const pollIntervalMs = checkInteger(options.pollIntervalMs, "pollIntervalMs", 1, 1_000);
+    const limit = integerOption(options.limit, "limit", { min: 1, fallback: 500 });
+    const pollIntervalMs = integerOption(options.pollIntervalMs, "pollIntervalMs", {
+      min: 1,
+      fallback: 1_000,
+    });
     const background = backgroundOf(this.context.driver);
     background.checkOpen();
     const outage = new OutageReporter(this.context.logger, "flowstore timers", options.onError);

@@ -1,14 +1,12 @@
-import type { Jobs } from "../queue/jobs.js";
-import type { LeasedJob } from "../queue/types.js";
-import type { Transaction } from "../scope.js";
-import type { JobContext } from "./types.js";
+import type { Jobs, LeasedJob } from "../queue/index.js";
+import type { JobContext, JobsScope } from "./types.js";
 
 /**
  * A job a handler is running, and the context the handler gets. The AbortController is made only when
  * the handler reads `signal`: at tens of thousands of jobs a second, one per job is a real cost.
  */
-export class Held implements JobContext {
-  tx?: Transaction;
+export class Held<Tx extends JobsScope> implements JobContext<Tx> {
+  tx?: Tx;
   private controller: AbortController | undefined;
   private abortReason: unknown;
   private aborted = false;

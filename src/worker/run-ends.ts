@@ -9,8 +9,7 @@
  */
 
 import { LeaseLostError, ValidationError } from "../core/errors.js";
-import type { Jobs } from "../queue/jobs.js";
-import type { LeasedJob } from "../queue/types.js";
+import type { Jobs, LeasedJob } from "../queue/index.js";
 import type { StartMarks } from "./start-marks.js";
 
 /**
@@ -37,7 +36,7 @@ export function snoozeUntil(outcome: unknown): Date | undefined {
 export interface RunEndsOf {
   jobs: Jobs;
   marks: StartMarks;
-  /** Every job the worker holds a lease on, by id (see worker/worker.ts). */
+  /** Every job the worker holds a lease on, by id (see state.ts). */
   holding: Map<string, LeasedJob>;
   /** Resolves once the worker's claims in flight have landed. */
   landed(): Promise<unknown>;

@@ -7,9 +7,9 @@
 import { hostname } from "node:os";
 import type { StoreContext } from "../core/context.js";
 import { ValidationError } from "../core/errors.js";
+import { checkInteger, integerOption, MAX_INT } from "../core/input.js";
 import { checkText } from "../core/payload.js";
-import { checkInteger } from "../queue/checks.js";
-import type { WorkerOptions } from "./types.js";
+import type { JobsScope, WorkerOptions } from "./types.js";
 
 /** The longest lease a prefetched job is reserved for (shorter when leaseMs is). */
 const RESERVE_MS = 5_000;
@@ -40,21 +40,27 @@ export interface WorkerSettings {
   keepCompleted: boolean;
 }
 
-export function workerSettings(options: WorkerOptions, context: StoreContext): WorkerSettings {
+export function workerSettings<Tx extends JobsScope>(
+  options: WorkerOptions<Tx>,
+  context: StoreContext,
+): WorkerSettings {
   if (typeof options.handler !== "function")
     throw new ValidationError("handler must be a function", { field: "handler" });
   const queue = checkText(options.queue, "queue");
   const workerId = options.workerId === undefined ? undefined : checkText(options.workerId, "workerId");
-  const concurrency = checkInteger(options.concurrency, "concurrency", 1, 8);
-  const leaseMs = checkInteger(options.leaseMs, "leaseMs", 1, 30_000);
+  const concurrency = integerOption(options.concurrency, "concurrency", { min: 1, fallback: 8 });
+  const leaseMs = integerOption(options.leaseMs, "leaseMs", { min: 1, fallback: 30_000 });
   // Prefetched jobs are reserved: no attempt counted, and a lease short enough that a worker that dies
   // with a full buffer holds those jobs up for seconds, not a whole lease (heartbeats renew it).
   const reserveMs = Math.min(leaseMs, RESERVE_MS);
-  const pollIntervalMs = checkInteger(options.pollIntervalMs, "pollIntervalMs", 1, 1_000);
-  const stopTimeoutMs = checkInteger(options.stopTimeoutMs, "stopTimeoutMs", 0, 30_000);
-  const claimConcurrency = checkInteger(options.claimConcurrency, "claimConcurrency", 1, 2);
+  const pollIntervalMs = integerOption(options.pollIntervalMs, "pollIntervalMs", { min: 1, fallback: 1_000 });
+  const stopTimeoutMs = integerOption(options.stopTimeoutMs, "stopTimeoutMs", { min: 0, fallback: 30_000 });
+  const claimConcurrency = integerOption(options.claimConcurrency, "claimConcurrency", {
+    min: 1,
+    fallback: 2,
+  });
   const fixedBatchSize =
-    options.batchSize === undefined ? undefined : checkInteger(options.batchSize, "batchSize", 1, 1);
+    options.batchSize === undefined ? undefined : checkInteger(options.batchSize, "batchSize", 1, MAX_INT);
   // Jobs held ahead, running ones included: batchSize if given; by default it grows while claims come
   // back full (a backlog) up to PREFETCH_MAX, and falls back as the queue drains.
   const minBatch = Math.max(fixedBatchSize ?? concurrency * 4, concurrency);

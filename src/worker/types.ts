@@ -1,19 +1,27 @@
-/** What a worker takes and gives: its options, the handler's signature and context, and its handle. */
+/**
+ * What a worker takes and gives: its options, the handler's signature and context, and its handle.
+ * Each is generic over `Tx`, the transaction a transactional handler runs in: the worker needs of it
+ * only the queue on its connection, and the store that puts the worker together names the real type.
+ */
 
-import type { LeasedJob } from "../queue/types.js";
-import type { Transaction } from "../scope.js";
+import type { Jobs, LeasedJob } from "../queue/index.js";
 
-export interface JobContext {
+/** What the worker uses of a transaction: the queue, on the transaction's connection. */
+export interface JobsScope {
+  readonly jobs: Jobs;
+}
+
+export interface JobContext<Tx extends JobsScope = JobsScope> {
   /** Aborted when the worker stops waiting for this handler (stop timeout) or the lease is lost. */
   signal: AbortSignal;
   /** Extends the lease now (the worker also does it on its own every leaseMs / 3). */
   heartbeat(): Promise<void>;
   /** With `transactional: true`: the transaction the job completes in. */
-  tx?: Transaction;
+  tx?: Tx;
 }
 
 /** Runs `fn` in a transaction of the store the worker belongs to. */
-export type InTransaction = <T>(fn: (tx: Transaction) => Promise<T>) => Promise<T>;
+export type InTransaction<Tx extends JobsScope = JobsScope> = <T>(fn: (tx: Tx) => Promise<T>) => Promise<T>;
 
 /**
  * What a handler may return instead of nothing: `{ snoozeUntil }` runs the job again at that time
@@ -29,9 +37,9 @@ export interface JobOutcome {
  * anything but this job (a timer's, another job's). Only the loss of this job's own lease records
  * nothing, since the job is no longer this worker's: that goes to onError.
  */
-export type JobHandler = (
+export type JobHandler<Tx extends JobsScope = JobsScope> = (
   job: LeasedJob,
-  context: JobContext,
+  context: JobContext<Tx>,
   // biome-ignore lint/suspicious/noConfusingVoidType: a handler that returns nothing completes its job
 ) => Promise<void | JobOutcome> | void | JobOutcome;
 
@@ -40,9 +48,9 @@ export type JobHandler = (
  * workerId are names (non-empty, at most 255 bytes of UTF-8, no NUL or lone surrogate), the other
  * numbers integers from 1 (stopTimeoutMs from 0) to 2,147,483,647, and vacuumAfterJobs a whole number.
  */
-export interface WorkerOptions {
+export interface WorkerOptions<Tx extends JobsScope = JobsScope> {
   queue: string;
-  handler: JobHandler;
+  handler: JobHandler<Tx>;
   /** Handlers running at once (default 8). */
   concurrency?: number;
   /**

@@ -1,9 +1,11 @@
 /**
- * readStoreEnvironment and poolWithEnvironment (src/config/store-environment.ts): pool size, statement
- * logging and S3 settings from the environment, and how explicit pool options sit above them.
+ * readStoreEnvironment (src/config/store-environment.ts): where to connect, pool size, statement logging
+ * and S3 settings from the environment; and resolvePoolOptions (src/config/pool.ts), which lays explicit
+ * pool options over the environment's.
  */
 import { describe, expect, it } from "vitest";
-import { poolWithEnvironment, readStoreEnvironment } from "../../src/config/store-environment.js";
+import { POOL_DEFAULTS, resolvePoolOptions } from "../../src/config/pool.js";
+import { readStoreEnvironment } from "../../src/config/store-environment.js";
 import { validationError } from "../support/config-fixtures.js";
 
 const S3 = { S3_BUCKET: "bucket" };
@@ -208,31 +210,52 @@ describe("readStoreEnvironment", () => {
   });
 });
 
-describe("poolWithEnvironment", () => {
-  it("returns the explicit options untouched when the environment sets nothing", () => {
-    const explicit = { max: 3 };
-    expect(poolWithEnvironment(explicit, {})).toBe(explicit);
-    expect(poolWithEnvironment(undefined, {})).toBeUndefined();
+describe("readStoreEnvironment: where to connect", () => {
+  it("resolves the server from the connection option over the environment", () => {
+    expect(readStoreEnvironment({}).server).toBeUndefined();
+    const env = { DATABASE_URL: "postgres://u@env-host/db", FLOWSTORE_DATA_DIR: "/data" };
+    expect(readStoreEnvironment(env)).toMatchObject({ server: { host: "env-host" }, dataDir: "/data" });
+    expect(readStoreEnvironment(env, { connection: "postgres://u@given-host/db" }).server).toMatchObject({
+      host: "given-host",
+    });
+    expect(readStoreEnvironment({ FLOWSTORE_DATA_DIR: "" }).dataDir).toBeUndefined();
+  });
+
+  it("leaves the connection variables unread for a store that connects otherwise", () => {
+    const env = { DATABASE_URL: "postgres://h?x=1", PGHOST: "h", PGPORT: "x" };
+    expect(() => readStoreEnvironment(env)).toThrow();
+    expect(readStoreEnvironment(env, { connection: null }).server).toBeUndefined();
+  });
+});
+
+describe("resolvePoolOptions with the environment", () => {
+  it("is the explicit options over the defaults when the environment sets nothing", () => {
+    expect(resolvePoolOptions({ max: 3 }, {})).toEqual({ ...POOL_DEFAULTS, max: 3 });
+    expect(resolvePoolOptions(undefined, {})).toEqual(POOL_DEFAULTS);
   });
 
   it("puts explicit fields above the environment's, field by field", () => {
-    expect(poolWithEnvironment({ max: 3, idleTimeoutMs: 1 }, { max: 30, min: 2 })).toEqual({
+    expect(resolvePoolOptions({ max: 3, idleTimeoutMs: 1 }, { max: 30, min: 2 })).toEqual({
+      ...POOL_DEFAULTS,
       max: 3,
       min: 2,
       idleTimeoutMs: 1,
     });
-    expect(poolWithEnvironment({ max: undefined }, { max: 30 })).toEqual({ max: 30 });
+    expect(resolvePoolOptions({ max: undefined }, { max: 30 })).toEqual({ ...POOL_DEFAULTS, max: 30 });
   });
 
   it("names the variable when a min and a max from different places clash", () => {
-    const envMin = validationError(() => poolWithEnvironment({ max: 3 }, { min: 5 }));
+    const envMin = validationError(() => resolvePoolOptions({ max: 3 }, { min: 5 }));
     expect(envMin.field).toBe("DATABASE_MIN_CONNECTIONS");
     expect(envMin.message).toBe("DATABASE_MIN_CONNECTIONS (5) must not exceed pool.max (3)");
-    const envMax = validationError(() => poolWithEnvironment({ min: 8 }, { max: 4 }));
+    const envMax = validationError(() => resolvePoolOptions({ min: 8 }, { max: 4 }));
     expect(envMax.field).toBe("DATABASE_MAX_CONNECTIONS");
     expect(envMax.message).toBe("pool.min (8) must not exceed DATABASE_MAX_CONNECTIONS (4)");
-    expect(validationError(() => poolWithEnvironment(undefined, { min: 11 })).message).toContain(
+    expect(validationError(() => resolvePoolOptions(undefined, { min: 11 })).message).toContain(
       "the default max (10)",
     );
+    const explicit = validationError(() => resolvePoolOptions({ min: 11 }, {}));
+    expect(explicit.message).toBe("pool.min (11) must not exceed pool.max (10)");
+    expect(explicit.field).toBe("pool.min");
   });
 });

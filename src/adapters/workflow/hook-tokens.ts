@@ -7,7 +7,7 @@
  */
 
 import { createHash } from "node:crypto";
-import { MAX_KEY_BYTES } from "../../history/append.js";
+import { MAX_KEY_BYTES } from "../../history/index.js";
 
 const DIGESTED = "flowstore-sha256:";
 

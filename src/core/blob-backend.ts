@@ -5,8 +5,8 @@
  * then removed.
  */
 
-import type { Logger } from "../core/logger.js";
 import type { Queryable } from "../db/driver.js";
+import type { Logger } from "./logger.js";
 
 /** What a backend may use of the store: the connection of the put or read (the store, or a transaction). */
 export interface BlobIO {

@@ -1,0 +1,3 @@
+/** What correlations/ offers the rest of the store: other folders import it from here, and only this. */
+
+export { deleteCorrelationsOf } from "./correlations.js";

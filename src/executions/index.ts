@@ -1,0 +1,3 @@
+/** What executions/ offers the rest of the store: other folders import it from here, and only this. */
+
+export { explainMiss, type MissedRow } from "./records.js";

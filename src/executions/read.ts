@@ -1,0 +1,127 @@
+/**
+ * Reading executions: one by id (optionally locked), one by idempotency key, keyset-paged lists and
+ * counts per status, all filtered by the same fixed conditions.
+ */
+
+import type { SqlContext, StoreContext } from "../core/context.js";
+import { NotFoundError } from "../core/errors.js";
+import {
+  checkId,
+  checkLimit,
+  checkOneOf,
+  checkOneOrMany,
+  optionalDate,
+  requireTransaction,
+} from "../core/input.js";
+import { CURSOR_AT, decodeCursor, type Page, toPage } from "../core/keyset.js";
+import { checkText } from "../core/payload.js";
+import { countsByStatus, RUN_STATUSES } from "../core/run-status.js";
+import { COLUMNS, metadataJson } from "./records.js";
+import type { Execution, ExecutionFilter, ExecutionListOptions, ExecutionStatus } from "./types.js";
+
+/** Enough to filter: the SQL context, and the payload limits a metadata filter is checked against. */
+type ReadContext = Pick<StoreContext, "db" | "q" | "limits">;
+
+export async function get({ db, q }: SqlContext, id: string): Promise<Execution> {
+  checkId(id, "id");
+  const { rows } = await db.query<Execution>(`select ${COLUMNS} from ${q}.executions where id = $1`, [id]);
+  if (!rows[0]) throw new NotFoundError(`execution ${id} not found`);
+  return rows[0];
+}
+
+/** Reads and locks the row until the transaction ends; other writers (and lockers) wait. */
+export async function getForUpdate({ db, q }: SqlContext, id: string): Promise<Execution> {
+  requireTransaction(db, "executions.getForUpdate");
+  checkId(id, "id");
+  const { rows } = await db.query<Execution>(
+    `select ${COLUMNS} from ${q}.executions where id = $1 for update`,
+    [id],
+  );
+  if (!rows[0]) throw new NotFoundError(`execution ${id} not found`);
+  return rows[0];
+}
+
+export async function findByIdempotencyKey({ db, q }: SqlContext, key: string): Promise<Execution | null> {
+  checkText(key, "idempotencyKey", 1024);
+  const { rows } = await db.query<Execution>(
+    `select ${COLUMNS} from ${q}.executions where idempotency_key = $1`,
+    [key],
+  );
+  return rows[0] ?? null;
+}
+
+export async function list(
+  context: ReadContext,
+  filter: ExecutionFilter & ExecutionListOptions,
+): Promise<Page<Execution>> {
+  const limit = checkLimit(filter.limit, 100);
+  const order = checkOneOf(filter.order ?? "asc", ["asc", "desc"], "order");
+  const values: unknown[] = [];
+  const conditions = filterConditions(context, filter, values);
+  if (filter.cursor !== undefined && filter.cursor !== null) {
+    const { at, id } = decodeCursor(filter.cursor);
+    values.push(at, id);
+    const op = order === "asc" ? ">" : "<";
+    conditions.push(`(created_at, id) ${op} ($${values.length - 1}::timestamptz, $${values.length}::uuid)`);
+  }
+  values.push(limit + 1);
+  const { rows } = await context.db.query<Execution & { cursor_at?: string }>(
+    `select ${COLUMNS}, ${CURSOR_AT} as cursor_at from ${context.q}.executions
+     ${conditions.length ? `where ${conditions.join(" and ")}` : ""}
+     order by created_at ${order}, id ${order}
+     limit $${values.length}`,
+    values,
+  );
+  return toPage(rows, limit, (row) => row.id);
+}
+
+/** How many executions match, per status (every status present, zero when none). */
+export async function countByStatus(
+  context: ReadContext,
+  filter: Omit<ExecutionFilter, "status">,
+): Promise<Record<ExecutionStatus, number>> {
+  const values: unknown[] = [];
+  const conditions = filterConditions(context, filter, values);
+  const { rows } = await context.db.query<{ status: string; count: number }>(
+    `select status, count(*)::int as count from ${context.q}.executions
+     ${conditions.length ? `where ${conditions.join(" and ")}` : ""}
+     group by status`,
+    values,
+  );
+  return countsByStatus(rows);
+}
+
+/** Each filter is one fixed condition with its value as a parameter. */
+function filterConditions(context: ReadContext, filter: ExecutionFilter, values: unknown[]): string[] {
+  const conditions: string[] = [];
+  const add = (condition: (n: string) => string, value: unknown) => {
+    values.push(value);
+    conditions.push(condition(`$${values.length}`));
+  };
+  if (filter.status !== undefined) {
+    add((n) => `status = any(${n}::text[])`, checkOneOrMany(filter.status, RUN_STATUSES, "status"));
+  }
+  if (filter.definitionId !== undefined) {
+    add((n) => `definition_id = ${n}`, checkId(filter.definitionId, "definitionId"));
+  }
+  if (filter.definitionName !== undefined) {
+    add((n) => `name = ${n}`, checkText(filter.definitionName, "definitionName"));
+  }
+  if (filter.parentExecutionId !== undefined) {
+    add((n) => `parent_execution_id = ${n}`, checkId(filter.parentExecutionId, "parentExecutionId"));
+  }
+  const ranges = [
+    ["createdAfter", "created_at >"],
+    ["createdBefore", "created_at <"],
+    ["updatedAfter", "updated_at >"],
+    ["updatedBefore", "updated_at <"],
+  ] as const;
+  for (const [field, test] of ranges) {
+    const date = optionalDate(filter[field], field);
+    if (date) add((n) => `${test} ${n}::timestamptz`, date);
+  }
+  if (filter.metadata !== undefined) {
+    add((n) => `metadata @> ${n}::jsonb`, metadataJson(filter.metadata, context.limits));
+  }
+  return conditions;
+}

@@ -1,0 +1,239 @@
+/**
+ * The statements of execution writes that go alone: in a transaction, with events to append that no
+ * batch took, or left out of a batch (executions/batch.ts, executions/history-batch.ts), which then
+ * answer as if the write had never been batched. Also the cancels and the whole-record upserts, which
+ * are never batched. A write that matches no row says why (explainMiss).
+ */
+
+import type { SqlContext, StoreContext } from "../core/context.js";
+import { ConflictError } from "../core/errors.js";
+import { checkId, optionalVersion } from "../core/input.js";
+import { TERMINAL_SQL } from "../core/run-status.js";
+import { type AppendOption, type HistoryEvent, type WithHistory, writeOne } from "../history/index.js";
+import type { FinishInput, StartInput } from "./batch.js";
+import type { ChangeInput } from "./history-batch.js";
+import { findByIdempotencyKey } from "./read.js";
+import {
+  COLUMNS,
+  checkRecordNames,
+  explainMiss,
+  recordColumns,
+  resolveWorkflow,
+  rethrowMissingDefinition,
+  writeRecords,
+} from "./records.js";
+import type { CancelExecutionOptions, Execution, ExecutionRecord, StartExecution } from "./types.js";
+
+/** A checked start with its workflow: a definition, a name, or (started by name alone) both to look up. */
+export interface AloneStart extends Omit<StartInput, "name"> {
+  definitionId: string | null;
+  name: string | null;
+}
+
+export interface Started {
+  execution: Execution;
+  created: boolean;
+  appended?: HistoryEvent[];
+}
+
+/**
+ * Inserts the run, or with its idempotency key taken reads the run that holds it. Started by a name
+ * alone (`byName`), the definition is looked up in the insert itself: its newest active version, or
+ * none when the name is not registered (a registered name with no active version inserts nothing,
+ * and resolveWorkflow says why).
+ */
+export async function startAlone(
+  context: StoreContext,
+  input: StartExecution,
+  start: AloneStart,
+  byName: boolean,
+  options: AppendOption,
+): Promise<Started> {
+  const q = context.q;
+  const key = start.idempotencyKey;
+  const values = [
+    start.id,
+    start.definitionId,
+    start.status,
+    start.input,
+    start.metadata,
+    key,
+    start.parentExecutionId,
+    start.parentTaskId,
+    start.name,
+  ];
+  const definition = byName
+    ? `(select coalesce($2::uuid, (select id from ${q}.definitions where name = $9 and status = 'active'
+         order by version desc limit 1)) as id,
+        exists (select 1 from ${q}.definitions where name = $9) as registered)`
+    : "(select $2::uuid as id, false as registered)";
+  // Started by definition id, the run takes the definition's name; '' stands in for the name of a
+  // definition that does not exist, which the foreign key then refuses.
+  const sql = `insert into ${q}.executions
+      (id, definition_id, name, status, input, metadata, idempotency_key, parent_execution_id, parent_task_id,
+       started_at)
+    select $1, d.id, coalesce($9::text, (select name from ${q}.definitions where id = d.id), ''), $3::text,
+      $4::jsonb, $5::jsonb, $6, $7, $8, case when $3::text = 'running' then now() end
+      from ${definition} d
+     where d.id is not null or not d.registered
+    on conflict (idempotency_key) where idempotency_key is not null do nothing
+    returning ${COLUMNS}`;
+  // A racing start with the same key waits for the first to commit, then inserts nothing and reads
+  // the winner. Only if that row vanished in between (deleted) is the insert tried again.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const row = await writeOne<Execution>(context, sql, values, "id", options).catch((error: unknown) =>
+      rethrowMissingDefinition(error, `definition ${start.definitionId} not found`),
+    );
+    if (row) {
+      const { appended, history: _, ...execution } = row;
+      return appended ? { execution, created: true, appended } : { execution, created: true };
+    }
+    const existing = key === null ? null : await findByIdempotencyKey(context, key);
+    if (existing) return { execution: existing, created: false };
+    if (byName) await resolveWorkflow(context, input); // throws for a name with no active version
+  }
+  throw new ConflictError(`idempotency key ${key} is taken, but its execution cannot be read`);
+}
+
+/** Changes the fields the change carries (a field it lacks is left as it is). */
+export async function updateAlone(
+  context: StoreContext,
+  change: ChangeInput,
+  options: AppendOption,
+): Promise<WithHistory<Execution>> {
+  const has = (field: "input" | "output" | "error" | "state") => Object.hasOwn(change, field);
+  const row = await writeOne<Execution>(
+    context,
+    `update ${context.q}.executions set
+       status = coalesce($3::text, status),
+       input = case when $4::boolean then $5::jsonb else input end,
+       output = case when $6::boolean then $7::jsonb else output end,
+       error = case when $8::boolean then $9::jsonb else error end,
+       state = case when $10::boolean then $11::jsonb else state end,
+       metadata = coalesce($12::jsonb, metadata),
+       version = version + 1,
+       updated_at = now(),
+       started_at = case when $3::text = 'running' then coalesce(started_at, now()) else started_at end,
+       completed_at = case when $3::text in ${TERMINAL_SQL} and status not in ${TERMINAL_SQL}
+                           then now() else completed_at end
+     where id = $1 and ($2::bigint is null or version = $2)
+       and ($3::text is null or $3::text = status or status not in ${TERMINAL_SQL})
+       and ($13::text[] is null or status = any($13))
+     returning ${COLUMNS}`,
+    [
+      change.id,
+      change.expectedVersion,
+      change.status,
+      has("input"),
+      change.input ?? null,
+      has("output"),
+      change.output ?? null,
+      has("error"),
+      change.error ?? null,
+      has("state"),
+      change.state ?? null,
+      change.metadata,
+      change.expectedStatus,
+    ],
+    "id",
+    options,
+  );
+  return row ?? explainMiss(context, change.id, change.expectedVersion, change.status, change.expectedStatus);
+}
+
+/** Completes or fails a run that is not finished: the value goes to `output` or to `error`. */
+export async function finishAlone(
+  context: StoreContext,
+  { id, expectedVersion, status, value }: FinishInput,
+  options: AppendOption,
+): Promise<WithHistory<Execution>> {
+  const column = status === "completed" ? "output" : "error";
+  const row = await writeOne<Execution>(
+    context,
+    `update ${context.q}.executions
+     set status = $3, ${column} = $4::jsonb, version = version + 1, updated_at = now(), completed_at = now()
+     where id = $1 and ($2::bigint is null or version = $2) and status not in ${TERMINAL_SQL}
+     returning ${COLUMNS}`,
+    [id, expectedVersion, status, value],
+    "id",
+    options,
+  );
+  return row ?? explainMiss(context, id, expectedVersion, status);
+}
+
+/**
+ * Cancels a run that is not finished. With `cascade`, the same statement (so the same transaction)
+ * walks the descendants through parent_execution_id, cancels every unfinished one, and cancels the
+ * unfinished tasks of all the runs it cancelled.
+ */
+export async function cancel(
+  context: SqlContext,
+  id: string,
+  options: CancelExecutionOptions,
+): Promise<Execution> {
+  const q = context.q;
+  checkId(id, "id");
+  const expected = optionalVersion(options.expectedVersion);
+  const cancelRoot = `update ${q}.executions
+     set status = 'cancelled', version = version + 1, updated_at = now(), completed_at = now()
+     where id = $1 and ($2::bigint is null or version = $2) and status not in ${TERMINAL_SQL}
+     returning ${COLUMNS}`;
+  const sql = options.cascade
+    ? `with recursive root as (${cancelRoot}),
+       -- union (not union all) stops at a cycle of parent links instead of looping.
+       descendants(id) as (
+         select e.id from ${q}.executions e join root on e.parent_execution_id = root.id
+         union
+         select e.id from ${q}.executions e join descendants d on e.parent_execution_id = d.id
+       ),
+       children as (
+         update ${q}.executions e
+         set status = 'cancelled', version = e.version + 1, updated_at = now(), completed_at = now()
+         from descendants d
+         where e.id = d.id and e.id <> $1 and e.status not in ${TERMINAL_SQL}
+         returning e.id
+       ),
+       tasks as (
+         update ${q}.tasks t set status = 'cancelled', version = t.version + 1, updated_at = now()
+         where t.execution_id in (select id from root union all select id from children)
+           and t.status not in ${TERMINAL_SQL}
+         returning 1
+       )
+       select * from root`
+    : cancelRoot;
+  const { rows } = await context.db.query<Execution>(sql, [id, expected]);
+  return rows[0] ?? explainMiss(context, id, expected, "cancelled");
+}
+
+/** Writes the whole object (inserting it if new); moving a terminal execution to another status is a conflict. */
+export async function upsert(context: StoreContext, execution: ExecutionRecord): Promise<Execution> {
+  const columns = recordColumns([execution], context.limits);
+  const [row] = await writeRecords(context, columns);
+  if (row) return row;
+  await checkRecordNames(context, columns);
+  return explainMiss(context, execution.id, null, execution.status);
+}
+
+/** Many `upsert`s in one statement, all or none. Returned in the order given. */
+export async function upsertMany(
+  context: StoreContext,
+  executions: readonly ExecutionRecord[],
+): Promise<Execution[]> {
+  if (executions.length === 0) return [];
+  const columns = recordColumns(executions, context.limits);
+  // The ids as checked (lower case), which is how the rows come back.
+  const ids = columns.id;
+  return context.db.transaction(async (tx) => {
+    const rows = await writeRecords({ db: tx, q: context.q }, columns);
+    if (rows.length < executions.length) {
+      await checkRecordNames({ db: tx, q: context.q }, columns);
+      const written = new Set(rows.map((row) => row.id));
+      const slot = ids.findIndex((id) => !written.has(id));
+      throw new ConflictError(
+        `execution ${ids[slot]} is finished and cannot move to ${executions[slot]?.status}; nothing was written`,
+      );
+    }
+    const byId = new Map(rows.map((row) => [row.id, row]));
+    return ids.map((id) => byId.get(id) as Execution);
+  });
+}

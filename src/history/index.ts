@@ -1,0 +1,24 @@
+/** What history/ offers the rest of the store: other folders import it from here, and only this. */
+
+export {
+  type AppendColumns,
+  appendStatement,
+  appendValues,
+  type EventRow,
+  eventsChannelPrefix,
+  MAX_KEY_BYTES,
+  optionalPayload,
+  rethrowMissingExecution,
+  toEvent,
+} from "./append.js";
+export {
+  type BatchWritten,
+  type HistoryWrite,
+  historyBatcher,
+  historyTail,
+  inBatch,
+  probedRows,
+} from "./batch.js";
+export { deleteEventsOf } from "./events.js";
+export type { HistoryEvent } from "./types.js";
+export { type AppendOption, type WithHistory, writeOne } from "./writes.js";

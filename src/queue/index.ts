@@ -1,0 +1,19 @@
+/**
+ * What the other folders use of the queue: the worker is built on the repository, the lease
+ * statements, the start marks' table and the vacuum; retention deletes jobs with the rest.
+ */
+
+export { deleteJobsOf, deleteOldDeadJobs, deleteOrphanedJobHistory } from "./admin.js";
+export { leaseLost } from "./checks.js";
+export {
+  deleteStartMark,
+  forgetIdleWorkers,
+  markStarted,
+  type StartPlace,
+  stillReserved,
+} from "./job-starts.js";
+export { Jobs } from "./jobs.js";
+export { claimRows, extendLeases, promoteDue } from "./leases.js";
+export { type ClaimedRow, toLeasedJob } from "./sql.js";
+export type { LeasedJob } from "./types.js";
+export { QueueVacuum } from "./vacuum.js";

@@ -1,0 +1,3 @@
+/** What steps/ offers the rest of the store: other folders import it from here, and only this. */
+
+export { deleteStepsOf } from "./steps.js";

@@ -1,0 +1,3 @@
+/** What tasks/ offers the rest of the store: other folders import it from here, and only this. */
+
+export { deleteTasksOf } from "./tasks.js";

@@ -1,0 +1,15 @@
+/**
+ * What the store uses of the worker: the queue with workers, which it offers as `store.jobs`, and the
+ * shapes a worker takes and gives, generic over the store's transaction type.
+ */
+
+export type {
+  InTransaction,
+  JobContext,
+  JobHandler,
+  JobOutcome,
+  JobsScope,
+  Worker,
+  WorkerOptions,
+} from "./types.js";
+export { WorkingJobs } from "./working-jobs.js";

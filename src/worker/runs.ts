@@ -1,0 +1,125 @@
+/**
+ * The worker's runs: prefetched jobs start in buffer order while fewer than `concurrency` handlers run,
+ * and each run's end is recorded: a completion goes to the batch completer, a snooze or a failure out
+ * on its own (see run-ends.ts), and a transactional handler's outcome inside its own transaction.
+ */
+
+import { LeaseLostError } from "../core/errors.js";
+import type { Jobs, LeasedJob } from "../queue/index.js";
+import type { Completer } from "./completer.js";
+import { Held } from "./held.js";
+import type { Prefetch } from "./prefetch.js";
+import { ownLeaseLost, type RunEnds, snoozeUntil } from "./run-ends.js";
+import type { WorkerSettings } from "./settings.js";
+import type { StartMarks } from "./start-marks.js";
+import type { Buffered, WorkerState } from "./state.js";
+import type { InTransaction, JobsScope, WorkerOptions } from "./types.js";
+
+export interface RunsOf<Tx extends JobsScope> {
+  jobs: Jobs;
+  options: Pick<WorkerOptions<Tx>, "handler" | "transactional">;
+  inTransaction: InTransaction<Tx>;
+  settings: Pick<WorkerSettings, "concurrency" | "leaseMs" | "startMarginMs" | "keepCompleted">;
+  /** The store has one connection (PGlite), which a transactional handler holds (see Held). */
+  singleConnection: boolean;
+  state: WorkerState<Tx>;
+  marks: StartMarks;
+  prefetch: Prefetch;
+  completer: Completer;
+  ends: RunEnds;
+  /** Claims more jobs for the room the started ones left. */
+  fill(): void;
+}
+
+export class Runs<Tx extends JobsScope> {
+  constructor(private readonly of: RunsOf<Tx>) {}
+
+  /** Starts buffered jobs while handlers are free, then claims for the room left. */
+  startMore(): void {
+    const { jobs, settings, state, marks } = this.of;
+    const starting: Held<Tx>[] = [];
+    const lapsed: LeasedJob[] = [];
+    let last: Buffered | undefined;
+    const now = Date.now();
+    while (!state.stopping && state.running.size < settings.concurrency && state.buffered.length) {
+      const next = state.buffered.shift() as Buffered;
+      if (next.reservedUntil - now < settings.startMarginMs) {
+        lapsed.push(next.job);
+        state.holding.delete(next.job.id);
+        continue;
+      }
+      last = next;
+      const { job } = last;
+      const held = new Held<Tx>(job, jobs, settings.leaseMs, this.of.singleConnection);
+      state.running.set(job.id, held);
+      // This run is an attempt: counted in the database from its start mark, and here for the handler.
+      job.attempts++;
+      starting.push(held);
+    }
+    if (last) {
+      const { job, batch, runAtUs } = last;
+      marks.started({ batch, priority: job.priority, runAtUs, id: job.id });
+      this.of.prefetch.started(starting.length);
+    }
+    // The handlers start once the start mark is on its way.
+    if (starting.length) {
+      setImmediate(() => {
+        for (const held of starting) void this.run(held);
+      });
+    }
+    // Handed back, not started: a job another worker took meanwhile is its own (LeaseLostError).
+    if (lapsed.length) {
+      state.chore(jobs.release(lapsed)).catch((error: unknown) => {
+        if (!(error instanceof LeaseLostError)) state.onError(error);
+      });
+    }
+    this.of.fill();
+  }
+
+  /** Runs one handler and records how its run ended. */
+  private async run(held: Held<Tx>): Promise<void> {
+    const { jobs, options, inTransaction, settings, state, completer, ends } = this.of;
+    const { job } = held;
+    // The lease token a transactional handler's completion or snooze went out under.
+    let sent: string | undefined;
+    try {
+      if (options.transactional) {
+        const snoozed = await inTransaction(async (tx) => {
+          held.tx = tx;
+          const until = snoozeUntil(await options.handler(job, held));
+          // Abandoned by stop(), which handed the job back: what the handler wrote rolls back.
+          if (held.abandoned) throw new Error("worker stopped");
+          sent = job.leaseToken;
+          if (until) await tx.jobs.snooze(job, until);
+          else await tx.jobs.complete(job, { keepCompleted: settings.keepCompleted });
+          return until !== undefined;
+        });
+        if (!snoozed) state.counts.completed++;
+        await ends.handBackIfRetaken(job, sent as string);
+        state.holding.delete(job.id);
+      } else {
+        const until = snoozeUntil(await options.handler(job, held));
+        if (held.abandoned) return;
+        if (until) {
+          await ends.underLease(job, () => jobs.snooze(job, until));
+          state.holding.delete(job.id);
+        } else {
+          completer.add(job);
+        }
+      }
+    } catch (error) {
+      if (held.abandoned) return;
+      if (ownLeaseLost(error, job) && !(sent !== undefined && (await ends.retaken(job, sent)))) {
+        state.holding.delete(job.id);
+        // Nothing to record: the job is in other hands (or cancelled).
+        state.onError(error);
+      } else {
+        state.counts.failed++;
+        await ends.fail(job, error);
+      }
+    } finally {
+      state.running.delete(job.id);
+      this.startMore();
+    }
+  }
+}

@@ -1,0 +1,37 @@
+/**
+ * The queue as `store.jobs`: the queue's operations, and workers. Built on the queue, not part of it:
+ * a worker runs its transactional handlers in transactions of the store that starts it, and the queue
+ * knows nothing of stores or workers.
+ */
+
+import { backgroundOf } from "../core/background.js";
+import type { StoreContext } from "../core/context.js";
+import { ValidationError } from "../core/errors.js";
+import { Jobs } from "../queue/index.js";
+import type { InTransaction, JobsScope, Worker, WorkerOptions } from "./types.js";
+import { startWorker } from "./worker.js";
+
+export class WorkingJobs<Tx extends JobsScope> extends Jobs {
+  /** `inTransaction` runs a transactional handler in a transaction of the store. */
+  constructor(
+    context: StoreContext,
+    private readonly inTransaction: InTransaction<Tx>,
+  ) {
+    super(context);
+  }
+
+  /**
+   * Starts a worker on this store (never inside a transaction). It runs until stopped, or until the
+   * store closes, which stops it first; meanwhile it keeps the process alive.
+   */
+  work(options: WorkerOptions<Tx>): Worker {
+    if (this.context.db.inTransaction) {
+      throw new ValidationError("start workers on the store, not inside a transaction", { field: "work" });
+    }
+    const background = backgroundOf(this.context.driver);
+    background.checkOpen();
+    const worker = startWorker(this, this.context, this.inTransaction, options);
+    void worker.stopped.then(background.add(worker));
+    return worker;
+  }
+}
