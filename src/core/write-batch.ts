@@ -13,6 +13,7 @@
  * then goes alone.
  */
 
+import { answer, Batches, bytesOfCall, type Call, callIn } from "./batches.js";
 import { sqlStateOf } from "./errors.js";
 
 /** How many writes one statement carries at most. */
@@ -41,16 +42,13 @@ const ONE_ROWS_FAULT = /^(22|23|40)/;
  */
 const TOO_LARGE = /^54/;
 
-interface Waiting<I, R> {
-  input: I;
-  bytes: number;
-  resolve(row: R | undefined): void;
-  reject(error: unknown): void;
-}
-
 export class WriteBatcher<I, R> {
-  private waiting: Waiting<I, R>[] = [];
-  private inFlight = false;
+  /**
+   * One statement at a time. A batch takes the waiting writes with distinct keys, in arrival order, up
+   * to BATCH_MAX of them and BATCH_BYTES; the rest keep waiting. The oldest always goes, however large:
+   * alone it is answered as it would be alone.
+   */
+  private readonly batches: Batches<Call<I, R | undefined>>;
 
   /**
    * @param send one statement for the batch, returning for each input its row, or undefined when it
@@ -60,61 +58,32 @@ export class WriteBatcher<I, R> {
    */
   constructor(
     private readonly send: (inputs: I[]) => Promise<Array<R | undefined>>,
-    private readonly keyOf: (input: I) => string,
+    keyOf: (input: I) => string,
     private readonly sizeOf: (input: I) => number = approximateBytes,
-  ) {}
-
-  /** The written row once its statement has committed; undefined when the caller must write alone. */
-  write(input: I): Promise<R | undefined> {
-    return new Promise((resolve, reject) => {
-      this.waiting.push({ input, bytes: this.sizeOf(input), resolve, reject });
-      this.flush();
+  ) {
+    this.batches = new Batches({
+      send: (batch) => this.sendBatch(batch),
+      maxRows: BATCH_MAX,
+      maxBytes: BATCH_BYTES,
+      bytesOf: bytesOfCall,
+      keyOf: (call) => keyOf(call.input),
     });
   }
 
-  private flush(): void {
-    if (this.inFlight || this.waiting.length === 0) return;
-    const batch = this.take();
-    this.inFlight = true;
-    this.send(batch.map((w) => w.input))
-      .then(
-        (rows) => {
-          for (const [i, w] of batch.entries()) w.resolve(rows[i]);
-        },
-        (error: unknown) => {
-          const state = sqlStateOf(error) ?? "";
-          const alone = ONE_ROWS_FAULT.test(state) || TOO_LARGE.test(state);
-          for (const w of batch) alone ? w.resolve(undefined) : w.reject(error);
-        },
-      )
-      .finally(() => {
-        this.inFlight = false;
-        this.flush();
-      });
+  /** The written row once its statement has committed; undefined when the caller must write alone. */
+  write(input: I): Promise<R | undefined> {
+    return callIn(this.batches, input, this.sizeOf(input));
   }
 
-  /**
-   * Waiting writes with distinct keys, in arrival order, up to BATCH_MAX of them and BATCH_BYTES; the
-   * rest keep waiting. The oldest always goes, however large: alone it is answered as it would be alone.
-   */
-  private take(): Waiting<I, R>[] {
-    const keys = new Set<string>();
-    const batch: Waiting<I, R>[] = [];
-    const rest: Waiting<I, R>[] = [];
-    let bytes = 0;
-    for (const w of this.waiting) {
-      const key = this.keyOf(w.input);
-      const fits = batch.length === 0 || (batch.length < BATCH_MAX && bytes + w.bytes <= BATCH_BYTES);
-      if (fits && !keys.has(key)) {
-        keys.add(key);
-        batch.push(w);
-        bytes += w.bytes;
-      } else {
-        rest.push(w);
-      }
-    }
-    this.waiting = rest;
-    return batch;
+  private sendBatch(batch: Call<I, R | undefined>[]): Promise<void> {
+    return this.send(batch.map((call) => call.input)).then(
+      (rows) => answer(batch, rows),
+      (error: unknown) => {
+        const state = sqlStateOf(error) ?? "";
+        const alone = ONE_ROWS_FAULT.test(state) || TOO_LARGE.test(state);
+        for (const call of batch) alone ? call.resolve(undefined) : call.reject(error);
+      },
+    );
   }
 }
 

@@ -4,10 +4,10 @@
  * cost, and one that completes a single job holds that slot while hundreds of finished jobs wait.
  */
 
+import { Batches } from "../core/batches.js";
 import { LeaseLostError } from "../core/errors.js";
 import { withTransactionRetries } from "../db/driver.js";
-import type { Jobs } from "../queue/jobs.js";
-import type { LeasedJob } from "../queue/types.js";
+import type { Jobs, LeasedJob } from "../queue/index.js";
 
 /** Deadlocks a completion may lose before its jobs are left to run again. */
 const COMPLETION_RETRIES = 5;
@@ -24,44 +24,35 @@ export interface CompleterEvents {
 }
 
 export class Completer {
-  private pending: LeasedJob[] = [];
-  private readonly flushes = new Set<Promise<void>>();
+  /** Every finished job waiting goes in the next statement; two statements at most in flight. */
+  private readonly batches: Batches<LeasedJob>;
 
   constructor(
     private readonly jobs: Jobs,
     private readonly keepCompleted: boolean,
     /** How many finished jobs justify a second statement while one is in flight (it may change). */
-    private readonly secondFlushMin: () => number,
+    secondFlushMin: () => number,
     private readonly events: CompleterEvents,
-  ) {}
+  ) {
+    this.batches = new Batches<LeasedJob>({
+      send: (batch) =>
+        this.complete(batch).catch((error: unknown) => {
+          // Not completed: the leases will expire and the jobs run again (at-least-once).
+          this.events.error(error);
+          this.events.settled([], [], batch);
+        }),
+      maxInFlight: 2,
+      overlapMin: secondFlushMin,
+    });
+  }
 
   add(job: LeasedJob): void {
-    this.pending.push(job);
-    this.flush();
+    this.batches.add(job);
   }
 
   /** Resolves once every job added so far has been sent and answered. */
-  async flushAll(): Promise<void> {
-    this.flush();
-    while (this.flushes.size) await Promise.all([...this.flushes]);
-  }
-
-  private flush(): void {
-    if (this.pending.length === 0 || this.flushes.size >= 2) return;
-    if (this.flushes.size === 1 && this.pending.length < this.secondFlushMin()) return;
-    const batch = this.pending;
-    this.pending = [];
-    const done: Promise<void> = this.complete(batch)
-      .catch((error: unknown) => {
-        // Not completed: the leases will expire and the jobs run again (at-least-once).
-        this.events.error(error);
-        this.events.settled([], [], batch);
-      })
-      .finally(() => {
-        this.flushes.delete(done);
-        this.flush();
-      });
-    this.flushes.add(done);
+  flushAll(): Promise<void> {
+    return this.batches.flushed();
   }
 
   private async complete(batch: LeasedJob[]): Promise<void> {
@@ -82,7 +73,7 @@ export class Completer {
     batch.forEach((job, i) => {
       if (!lostSet.has(job.id)) completed.push(job);
       // Its lease was renewed under a new token while the statement was on its way: complete it again.
-      else if (job.leaseToken !== sent[i]) this.pending.push(job);
+      else if (job.leaseToken !== sent[i]) this.batches.addForNext(job);
       else lost.push(job);
     });
     this.events.settled(completed, lost, []);

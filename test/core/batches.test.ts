@@ -1,0 +1,130 @@
+/**
+ * Batches: entries gather while statements are in flight and go together in the next, within the
+ * rows, bytes and keys a batch may take, with no more statements in flight than allowed.
+ */
+import { describe, expect, it } from "vitest";
+import {
+  answer,
+  Batches,
+  type BatchesOptions,
+  type Call,
+  callIn,
+  StatementSlots,
+} from "../../src/core/batches.js";
+
+/** Batches of strings, each statement held open until `release` is called, recording what each sent. */
+function recorded(options: Omit<BatchesOptions<string>, "send"> = {}) {
+  const sent: string[][] = [];
+  const open: (() => void)[] = [];
+  const batches = new Batches<string>({
+    ...options,
+    send: (batch) => {
+      sent.push(batch);
+      return new Promise<void>((resolve) => open.push(resolve));
+    },
+  });
+  const release = async () => {
+    for (const resolve of open.splice(0)) resolve();
+    await new Promise((resolve) => setImmediate(resolve));
+  };
+  return { batches, sent, open, release };
+}
+
+describe("Batches", () => {
+  it("sends the first entry at once, and those that came meanwhile together in the next", async () => {
+    const { batches, sent, release } = recorded();
+    for (const entry of ["a", "b", "c", "d"]) batches.add(entry);
+    expect(sent).toEqual([["a"]]);
+    await release();
+    expect(sent).toEqual([["a"], ["b", "c", "d"]]);
+    await release();
+    await batches.flushed();
+  });
+
+  it("keeps arrival order without keys: the first entry that does not fit ends the batch", async () => {
+    const sizes: Record<string, number> = { a: 1, b: 4, c: 4, d: 9, e: 1 };
+    const { batches, sent, release } = recorded({ maxBytes: 8, bytesOf: (entry) => sizes[entry] ?? 0 });
+    for (const entry of Object.keys(sizes)) batches.add(entry);
+    for (let i = 0; i < 4; i++) await release();
+    // The first of a batch goes however large.
+    expect(sent).toEqual([["a"], ["b", "c"], ["d"], ["e"]]);
+  });
+
+  it("with keys, lets an entry that fits pass one that waits, and never puts one key twice in a batch", async () => {
+    const sizes: Record<string, number> = { x1: 1, y1: 4, z1: 3, y2: 4, x2: 1 };
+    const { batches, sent, release } = recorded({
+      maxBytes: 8,
+      bytesOf: (entry) => sizes[entry] ?? 0,
+      keyOf: (entry) => entry.slice(0, 1),
+    });
+    for (const entry of Object.keys(sizes)) batches.add(entry);
+    for (let i = 0; i < 3; i++) await release();
+    expect(sent).toEqual([["x1"], ["y1", "z1", "x2"], ["y2"]]);
+  });
+
+  it("takes rows up to maxRows, the last entry of a batch taking it past", async () => {
+    const { batches, sent, release } = recorded({ maxRows: 3, rowsOf: (entry) => entry.length });
+    for (const entry of ["a", "bb", "cc", "d", "e"]) batches.add(entry);
+    for (let i = 0; i < 3; i++) await release();
+    expect(sent).toEqual([["a"], ["bb", "cc"], ["d", "e"]]);
+  });
+
+  it("starts a second statement beside the first only with overlapMin entries waiting", async () => {
+    let min = 3;
+    const { batches, sent, release } = recorded({ maxInFlight: 2, overlapMin: () => min });
+    for (const entry of ["a", "b", "c"]) batches.add(entry);
+    expect(sent).toEqual([["a"]]);
+    batches.add("d");
+    expect(sent).toEqual([["a"], ["b", "c", "d"]]);
+    // Two in flight: no third, however many wait.
+    for (const entry of ["e", "f", "g", "h"]) batches.add(entry);
+    expect(sent).toHaveLength(2);
+    min = 100;
+    await release();
+    expect(sent).toEqual([["a"], ["b", "c", "d"], ["e", "f", "g", "h"]]);
+    await release();
+  });
+
+  it("gathers the entries of one turn, and shares slots with other Batches", async () => {
+    const slots = new StatementSlots(1);
+    const one = recorded({ gatherTurn: true, slots, maxInFlight: 4 });
+    const two = recorded({ gatherTurn: true, slots, maxInFlight: 4 });
+    one.batches.add("a");
+    one.batches.add("b");
+    two.batches.add("c");
+    expect(one.sent).toEqual([]);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect([one.sent, two.sent]).toEqual([[["a", "b"]], []]);
+    // Waiting for the slot, the batch of `two` takes what comes meanwhile.
+    two.batches.add("d");
+    await one.release();
+    expect(two.sent).toEqual([["c", "d"]]);
+    await two.release();
+  });
+
+  it("flushed() waits for entries put back for the next statement, and for every statement", async () => {
+    const sent: number[][] = [];
+    const batches: Batches<number> = new Batches<number>({
+      send: async (batch) => {
+        sent.push(batch);
+        await new Promise((resolve) => setTimeout(resolve, 2));
+        for (const n of batch) if (n > 0) batches.addForNext(n - 1);
+      },
+    });
+    batches.add(2);
+    batches.add(1);
+    await batches.flushed();
+    expect(sent).toEqual([[2], [1, 1], [0, 0]]);
+  });
+
+  it("settles each call with its own answer", async () => {
+    const calls = new Batches<Call<number, number>>({
+      send: async (batch) =>
+        answer(
+          batch,
+          batch.map((call) => call.input * 10),
+        ),
+    });
+    expect(await Promise.all([1, 2, 3].map((n) => callIn(calls, n, 0)))).toEqual([10, 20, 30]);
+  });
+});
