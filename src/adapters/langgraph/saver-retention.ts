@@ -157,7 +157,9 @@ export async function deleteThread(store: Store, q: string, scope: string, threa
 /**
  * Takes away the rows of threads that hold no checkpoint: rows task writes made for threads deleted
  * meanwhile (see writeBatchSql). Each is locked first, as deleteThread locks, so a put that makes a
- * checkpoint on one meanwhile is waited for, and then seen: its thread stays.
+ * checkpoint on one meanwhile is waited for, and then seen: its thread stays. A thread with no row when
+ * the lock is taken is left: deleting a row made after it, which the delete's snapshot may not show
+ * the put holding it has written to, would leave that put's rows without their thread.
  */
 export async function dropEmptyThreads(
   store: Store,
@@ -166,8 +168,10 @@ export async function dropEmptyThreads(
   threads: string[],
 ): Promise<void> {
   await store.transaction(async (tx) => {
-    await tx.query(lockThreadsSql(q), [scope, threads]);
-    await tx.query(dropEmptyThreadsSql(q), [scope, threads]);
+    const { rows } = await tx.query<{ thread_id: string }>(lockThreadsSql(q), [scope, threads]);
+    // Only the rows locked here: a row made since (by a put that holds it now) is not this delete's.
+    const locked = rows.map((row) => row.thread_id);
+    if (locked.length > 0) await tx.query(dropEmptyThreadsSql(q), [scope, locked]);
   });
 }
 
