@@ -25,12 +25,34 @@ async function claimPages(
   return plan.blocks;
 }
 
-async function drainBurst(store: Store, queue: string, vacuumAfterJobs: number | undefined) {
+/** How many times the jobs table was vacuumed (by hand or by the worker; autovacuum too). */
+async function vacuums(store: Store): Promise<number> {
+  const { rows } = await store.query<{ n: number }>(
+    `select (vacuum_count + autovacuum_count)::integer as n from pg_stat_user_tables
+     where schemaname = $1 and relname = 'jobs'`,
+    [store.schema],
+  );
+  return rows[0]?.n ?? 0;
+}
+
+/**
+ * Runs a burst through a worker. With `waitForVacuum`, the worker is stopped only once the jobs table
+ * was vacuumed: a worker vacuums when it finds the queue drained, which may be at its next poll, after
+ * the last job completed; stopped at once, it would never get there.
+ */
+async function drainBurst(
+  store: Store,
+  queue: string,
+  vacuumAfterJobs: number | undefined,
+  waitForVacuum = false,
+) {
   await store.jobs.enqueue(
     Array.from({ length: BURST }, (_, i) => ({ queue, name: "burst", payload: { i } })),
   );
+  const before = waitForVacuum ? await vacuums(store) : 0;
   const worker = store.jobs.work({ queue, concurrency: 8, vacuumAfterJobs, handler: () => {} });
   await until(() => worker.counts.completed === BURST);
+  if (waitForVacuum) await until(async () => (await vacuums(store)) > before);
   await worker.stop();
 }
 
@@ -39,8 +61,7 @@ forEachDriver((driver) => {
     it("leaves a claim reading a handful of pages, as on a fresh queue", async () => {
       const { store, planOf } = await openRecording(driver, (sql) => /update .*jobs j/is.test(sql));
       const fresh = await claimPages(store, planOf, "burst");
-      await drainBurst(store, "burst", undefined);
-      // The vacuum runs once the worker finds the queue drained; it is not waited for.
+      await drainBurst(store, "burst", undefined, driver.concurrent);
       let pages = Number.POSITIVE_INFINITY;
       await until(async () => {
         pages = await claimPages(store, planOf, "burst");
