@@ -1,6 +1,7 @@
 /** openStore(): opens a driver for the options, checks the connection, migrates, and builds the repositories. */
 
 import { loadBlobNamespace } from "./blobs/namespace.js";
+import type { ConnectionFields } from "./config/connection-string.js";
 import type { PoolOptions } from "./config/pool.js";
 import { readStoreEnvironment } from "./config/store-environment.js";
 import { backgroundOf } from "./core/background.js";
@@ -50,6 +51,12 @@ export interface StoreOptions {
    * transaction mode, which hands each transaction a different server session.
    */
   preparedStatements?: boolean;
+  /**
+   * Where LISTEN connects, when not where the store's pool does (a URL, key=value string or fields):
+   * straight to PostgreSQL, past a pooler in transaction pooling (PgBouncer's default on many
+   * services), where LISTEN receives no notifications and workers would wake only at their poll.
+   */
+  listenConnection?: string | ConnectionFields;
   /**
    * Where blob content goes. Unset: S3 when `S3_BUCKET` is set (with `S3_ENDPOINT`, `S3_REGION`,
    * `S3_ACCESS_KEY_ID`, `S3_SECRET_ACCESS_KEY`, `S3_USE_PATH_STYLE` and the AWS SDK's own variables),

@@ -52,6 +52,11 @@ export interface NodePostgresOptions {
   preparedStatements?: boolean;
   /** Where the pool connects, password hidden (default: "a pg Pool", for a pool the user gave). */
   description?: string;
+  /**
+   * Where LISTEN connects, when not where the pool does: past a pooler in transaction pooling, which
+   * gives a session's LISTEN no lasting server session to receive notifications on.
+   */
+  listenConfig?: pg.ClientConfig;
 }
 
 type PgRunner = Pick<pg.Pool | pg.PoolClient, "query">;
@@ -143,7 +148,10 @@ export class NodePostgresDriver implements Driver {
     private readonly options: NodePostgresOptions,
   ) {
     // The pool's own settings say how to open a connection; the listener opens its own with them.
-    this.listener = new Listener((pool as unknown as { options: pg.ClientConfig }).options, options);
+    this.listener = new Listener(
+      options.listenConfig ?? (pool as unknown as { options: pg.ClientConfig }).options,
+      options,
+    );
     if (options.ownsPool) {
       // An idle client that loses its server (a restart) must not crash the process; the pool drops it.
       pool.on("error", (error) =>

@@ -8,6 +8,7 @@ import type { PGlite } from "@electric-sql/pglite";
 import pg from "pg";
 import { ConnectionConfig } from "../config/connection-config.js";
 import type { ConnectionFields } from "../config/connection-string.js";
+import { resolveConnection } from "../config/environment.js";
 import { type PoolOptions, resolvePoolOptions } from "../config/pool.js";
 import type { StoreEnvironment } from "../config/store-environment.js";
 import { ConnectionError, toStoreError, ValidationError } from "../core/errors.js";
@@ -28,6 +29,8 @@ export interface DriverOptions {
   /** As given: fields left out come from the environment, then the defaults. */
   pool?: PoolOptions;
   preparedStatements?: boolean;
+  /** Where LISTEN connects, when not where the pool does (see StoreOptions.listenConnection). */
+  listenConnection?: string | ConnectionFields;
   /** What readStoreEnvironment read, asked with `connection: serverConnection(connection)`. */
   environment: Pick<StoreEnvironment, "server" | "dataDir" | "pool">;
   logger: Logger;
@@ -51,14 +54,17 @@ export async function openDriver(
   options: DriverOptions,
 ): Promise<{ driver: Driver; config?: ConnectionConfig }> {
   const { connection, environment, logger, statements } = options;
+  const listen =
+    options.listenConnection === undefined ? undefined : resolveConnection(options.listenConnection, {});
   if (isPgPool(connection)) {
     return {
       driver: new NodePostgresDriver(connection, {
         ownsPool: false,
-        secrets: [],
+        secrets: listen?.secrets() ?? [],
         logger,
         statements,
         preparedStatements: options.preparedStatements,
+        listenConfig: listen?.toPgConfig(resolvePoolOptions(options.pool, environment.pool)),
       }),
     };
   }
@@ -91,7 +97,7 @@ export async function openDriver(
   }
   const poolOptions = resolvePoolOptions(options.pool, environment.pool);
   return {
-    driver: await openPool(config, poolOptions, logger, statements, options.preparedStatements),
+    driver: await openPool(config, poolOptions, logger, statements, options.preparedStatements, listen),
     config,
   };
 }
@@ -119,29 +125,62 @@ async function openPool(
   logger: Logger,
   statements: StatementLogging | undefined,
   preparedStatements: boolean | undefined,
+  listen: ConnectionConfig | undefined,
 ): Promise<NodePostgresDriver> {
-  const build = (c: ConnectionConfig) =>
-    new NodePostgresDriver(new pg.Pool(withGenericPlans(c.toPgConfig(poolOptions), preparedStatements)), {
+  const build = (c: ConnectionConfig, prepared: boolean | undefined) =>
+    new NodePostgresDriver(new pg.Pool(withGenericPlans(c.toPgConfig(poolOptions), prepared)), {
       ownsPool: true,
-      secrets: c.secrets(),
+      secrets: [...c.secrets(), ...(listen?.secrets() ?? [])],
       description: String(c),
       logger,
       statements,
-      preparedStatements,
+      preparedStatements: prepared,
+      listenConfig: listen?.toPgConfig(poolOptions),
     });
-  const driver = build(config);
-  if (config.sslMode !== "prefer") return driver;
-  try {
-    await driver.ping();
-    return driver;
-  } catch (error) {
-    await driver.close().catch(() => {});
-    const cause = (error as ConnectionError).cause ?? error;
-    if (!/does not support SSL/i.test(String((cause as Error).message)))
-      throw firstContactError(toStoreError(error, config.secrets()), config);
-    return build(config.withoutTls());
+  let current = config;
+  let prepared = preparedStatements;
+  for (;;) {
+    const driver = build(current, prepared);
+    try {
+      await driver.ping();
+      return driver;
+    } catch (error) {
+      await driver.close().catch(() => {});
+      const cause = (error as ConnectionError).cause ?? error;
+      if (current.sslMode === "prefer" && /does not support SSL/i.test(String((cause as Error).message))) {
+        current = current.withoutTls();
+        continue;
+      }
+      if (prepared !== false && refusesStartupOptions(cause)) {
+        logger.info({ connection: String(current) }, POOLER_NOTICE);
+        if (!listen) logger.warn({ connection: String(current) }, LISTEN_NOTICE);
+        prepared = false;
+        continue;
+      }
+      throw firstContactError(toStoreError(error, current.secrets()), current);
+    }
   }
 }
+
+/**
+ * PgBouncer (and poolers like it) refuses the `options` startup parameter the store opens its
+ * connections with, unless told to ignore it. Such a pooler, in transaction pooling, also hands each
+ * transaction whichever server connection is free, where a statement prepared on another is missing.
+ */
+function refusesStartupOptions(error: unknown): boolean {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  return code === "08P01" && /unsupported startup parameter/i.test(String(message));
+}
+
+const LISTEN_NOTICE =
+  "flowstore: behind a pooler in transaction pooling, LISTEN receives no notifications: workers, " +
+  "timers and events.wait then wake at their poll interval. Give listenConnection (a connection " +
+  "straight to PostgreSQL, past the pooler) for wake-ups at once; in session pooling they work as they are.";
+
+const POOLER_NOTICE =
+  "flowstore: the server refused a startup parameter, as PgBouncer does: connecting without it and with " +
+  "preparedStatements: false (each statement planned at every call). Pass preparedStatements: false " +
+  "to skip this first attempt.";
 
 /** Node's codes for a server that is not there: nothing listens, no route, no answer, no socket file. */
 const UNREACHABLE = new Set(["ECONNREFUSED", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "ENOENT"]);

@@ -1,0 +1,180 @@
+/**
+ * A store behind PgBouncer (Debian's 1.18), in transaction and session pooling: it opens with no option,
+ * runs its statements, and a worker drains a queue. Real server only.
+ */
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openStore, type Store } from "../../src/index.js";
+import { fileDatabaseUrl, uniqueSchema } from "../support/harness.js";
+import { type PgBouncer, type PoolMode, pgBouncerMissing, startPgBouncer } from "../support/pgbouncer.js";
+
+const text = (value: Uint8Array | undefined) => (value ? new TextDecoder().decode(value) : undefined);
+
+const missing = pgBouncerMissing();
+if (missing) console.warn(`skipping the PgBouncer tests: ${missing}`);
+
+for (const mode of ["transaction", "session"] as PoolMode[]) {
+  describe.skipIf(missing !== undefined)(`behind PgBouncer in ${mode} pooling`, () => {
+    let bouncer: PgBouncer;
+    const stores: Store[] = [];
+
+    beforeAll(async () => {
+      bouncer = await startPgBouncer(await fileDatabaseUrl(), mode);
+    });
+
+    afterAll(async () => {
+      await Promise.all(stores.map((store) => store.close()));
+      await bouncer?.stop();
+    });
+
+    const open = async () => {
+      // Quiet: each store opened through the pooler says what it found there (tested below).
+      const store = await openStore({
+        connection: bouncer.url,
+        schema: uniqueSchema("bouncer"),
+        logger: quiet,
+      });
+      stores.push(store);
+      return store;
+    };
+
+    it("opens with no option, migrates, and reads what it wrote", async () => {
+      const store = await open();
+      await store.kv.set("pool", "greeting", "hello, pooler");
+      expect(text((await store.kv.get("pool", "greeting"))?.value)).toBe("hello, pooler");
+      const [id] = await store.jobs.enqueue([{ queue: "once", name: "hello" }]);
+      expect((await store.jobs.get(id as string)).status).toBe("waiting");
+    });
+
+    it("runs the same statements many times over pooled connections", async () => {
+      const store = await open();
+      // Each round's statements land on whichever server connection is free: a statement prepared on
+      // one would be missing on another in transaction pooling.
+      for (let round = 0; round < 5; round++) {
+        await Promise.all(Array.from({ length: 20 }, (_, i) => store.kv.set("pool", `k${i}`, String(round))));
+      }
+      const values = await Promise.all(
+        Array.from({ length: 20 }, async (_, i) => text((await store.kv.get("pool", `k${i}`))?.value)),
+      );
+      expect(values).toEqual(Array.from({ length: 20 }, () => "4"));
+    });
+
+    it("drains a queue with a worker", async () => {
+      const store = await open();
+      const total = 300;
+      await store.jobs.enqueue(
+        Array.from({ length: total }, (_, i) => ({ queue: "pooled", name: "count", payload: { i } })),
+      );
+      const seen = new Set<number>();
+      const worker = store.jobs.work({
+        queue: "pooled",
+        pollIntervalMs: 100,
+        handler: async (job) => {
+          seen.add((job.payload as { i: number }).i);
+        },
+      });
+      const deadline = Date.now() + 20_000;
+      while (seen.size < total && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await worker.stop();
+      expect(seen.size).toBe(total);
+      const [stats] = await store.jobs.stats("pooled");
+      expect(stats?.waiting ?? 0).toBe(0);
+    });
+  });
+}
+
+describe.skipIf(missing !== undefined)("wake-ups behind PgBouncer in transaction pooling", () => {
+  let bouncer: PgBouncer;
+  const stores: Store[] = [];
+
+  beforeAll(async () => {
+    bouncer = await startPgBouncer(await fileDatabaseUrl(), "transaction");
+  });
+
+  afterAll(async () => {
+    await Promise.all(stores.map((store) => store.close()));
+    await bouncer?.stop();
+  });
+
+  it("says once that LISTEN receives nothing there, naming listenConnection", async () => {
+    const { logger, warnings } = recording();
+    const store = await openStore({ connection: bouncer.url, schema: uniqueSchema("bouncer"), logger });
+    stores.push(store);
+    expect(warnings.filter((w) => /listenConnection/.test(w))).toHaveLength(1);
+  });
+
+  /** Whether a job enqueued once the worker listens starts before its poll, an hour away, would come. */
+  async function wokenWithin(ms: number, listenConnection?: string): Promise<boolean> {
+    const store = await openStore({
+      connection: bouncer.url,
+      schema: uniqueSchema("bouncer"),
+      logger: quiet,
+      ...(listenConnection ? { listenConnection } : {}),
+    });
+    stores.push(store);
+    let ran = false;
+    const worker = store.jobs.work({
+      queue: "woken",
+      pollIntervalMs: 3_600_000,
+      handler: async () => {
+        ran = true;
+      },
+    });
+    try {
+      // Past the pooler, its LISTEN shows on the server; through it, no session keeps it.
+      if (listenConnection) await untilListening(listenConnection);
+      // The claim the worker makes once it listens has found nothing by now.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await store.jobs.enqueue([{ queue: "woken", name: "wake" }]);
+      const deadline = Date.now() + ms;
+      while (!ran && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      return ran;
+    } finally {
+      await worker.stop();
+    }
+  }
+
+  it("loses wake-ups without listenConnection: LISTEN through the pooler hears nothing", async () => {
+    expect(await wokenWithin(2_000)).toBe(false);
+  });
+
+  it("wakes a worker with listenConnection past the pooler", async () => {
+    expect(await wokenWithin(10_000, await fileDatabaseUrl())).toBe(true);
+  });
+});
+
+/** Waits until some session of the database at `url` has run LISTEN. */
+async function untilListening(url: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    for (let tries = 0; tries < 200; tries++) {
+      const { rows } = await client.query(
+        "select count(*)::int as n from pg_stat_activity where datname = current_database() and query ilike 'listen%'",
+      );
+      if (rows[0].n > 0) return;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  } finally {
+    await client.end();
+  }
+}
+
+const quiet = recording().logger;
+
+/** A logger that keeps the warnings. */
+function recording() {
+  const warnings: string[] = [];
+  const ignore = () => {};
+  return {
+    warnings,
+    logger: {
+      debug: ignore,
+      info: ignore,
+      error: ignore,
+      warn: (_: Record<string, unknown>, message?: string) => {
+        warnings.push(message ?? "");
+      },
+    },
+  };
+}
