@@ -79,9 +79,9 @@ async function run<R>(
   options: NodePostgresOptions,
   queryOptions?: QueryOptions,
 ): Promise<QueryResult<R>> {
+  const name =
+    queryOptions?.prepare && options.preparedStatements !== false ? statementName(text) : undefined;
   try {
-    const name =
-      queryOptions?.prepare && options.preparedStatements !== false ? statementName(text) : undefined;
     const result = await logged(
       options.statements,
       text,
@@ -93,8 +93,24 @@ async function run<R>(
     const last = Array.isArray(result) ? result[result.length - 1] : result;
     return { rows: (last?.rows ?? []) as R[], rowCount: last?.rowCount ?? 0 };
   } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (name !== undefined && (code === "26000" || code === "42P05")) throw sessionChanged(error, options);
     throw toStoreError(error, options.secrets);
   }
+}
+
+/**
+ * A statement this connection prepared is missing on its server session, or one it has not is there:
+ * the session changed under the connection, as a pooler in transaction pooling (PgBouncer) changes it
+ * between transactions. Every prepared statement would fail so, at random: said once, clearly.
+ */
+function sessionChanged(error: unknown, options: NodePostgresOptions): ConnectionError {
+  const { message } = toStoreError(error, options.secrets);
+  return new ConnectionError(
+    `${message}: the server session changed under a prepared statement, as it does behind a pooler in ` +
+      "transaction pooling (PgBouncer); open the store with preparedStatements: false",
+    { cause: error, sqlState: (error as { code?: string }).code },
+  );
 }
 
 /** A checked-out client inside BEGIN; nested transactions are savepoints on the same client. */

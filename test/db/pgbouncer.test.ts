@@ -4,7 +4,7 @@
  */
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openStore, type Store } from "../../src/index.js";
+import { ConnectionError, openStore, type Store } from "../../src/index.js";
 import { fileDatabaseUrl, uniqueSchema } from "../support/harness.js";
 import { type PgBouncer, type PoolMode, pgBouncerMissing, startPgBouncer } from "../support/pgbouncer.js";
 
@@ -142,6 +142,64 @@ describe.skipIf(missing !== undefined)("wake-ups behind PgBouncer in transaction
     expect(await wokenWithin(10_000, await fileDatabaseUrl())).toBe(true);
   });
 });
+
+describe.skipIf(missing !== undefined)(
+  "a pg.Pool of the user's behind PgBouncer in transaction pooling",
+  () => {
+    /**
+     * With two server sessions: the store's prepared statement goes to one while a client holds the
+     * other, then that client moves to the first (the only one free) and lets the other go, so the
+     * store's next statement lands on a session that never saw it.
+     */
+    async function preparedAcrossSessions(preparedStatements: boolean | undefined): Promise<unknown> {
+      const bouncer = await startPgBouncer(await fileDatabaseUrl(), "transaction", 2);
+      const pool = new pg.Pool({ connectionString: bouncer.url, max: 1 });
+      const holders = [
+        new pg.Client({ connectionString: bouncer.url }),
+        new pg.Client({ connectionString: bouncer.url }),
+      ];
+      try {
+        const store = await openStore({
+          connection: pool,
+          schema: uniqueSchema("bouncer"),
+          logger: quiet,
+          ...(preparedStatements === undefined ? {} : { preparedStatements }),
+        });
+        const [first, second] = holders as [pg.Client, pg.Client];
+        await first.connect();
+        await second.connect();
+        await first.query("begin");
+        await first.query("select 1");
+        await store.query("select $1::int as n", [1], { prepare: true });
+        await second.query("begin");
+        await second.query("select 1");
+        await first.query("commit");
+        try {
+          return (await store.query<{ n: number }>("select $1::int as n", [2], { prepare: true })).rows[0]?.n;
+        } catch (error) {
+          return error;
+        } finally {
+          await second.query("commit");
+          await store.close();
+        }
+      } finally {
+        await Promise.all(holders.map((client) => client.end().catch(() => {})));
+        await pool.end().catch(() => {});
+        await bouncer.stop();
+      }
+    }
+
+    it("fails a prepared statement whose session changed with a ConnectionError that names the setting", async () => {
+      const outcome = await preparedAcrossSessions(undefined);
+      expect(outcome).toBeInstanceOf(ConnectionError);
+      expect((outcome as Error).message).toMatch(/preparedStatements: false/);
+    });
+
+    it("runs it with preparedStatements: false", async () => {
+      expect(await preparedAcrossSessions(false)).toBe(2);
+    });
+  },
+);
 
 /** Waits until some session of the database at `url` has run LISTEN. */
 async function untilListening(url: string): Promise<void> {

@@ -24,8 +24,11 @@ export function pgBouncerMissing(): string | undefined {
   return existsSync(BINARY) ? undefined : `PgBouncer is not installed (apt-get install pgbouncer)`;
 }
 
-/** Starts PgBouncer in `mode` for the server and database of `serverUrl`. */
-export async function startPgBouncer(serverUrl: string, mode: PoolMode): Promise<PgBouncer> {
+/**
+ * Starts PgBouncer in `mode` for the server and database of `serverUrl`, with at most `poolSize`
+ * server sessions (default 40).
+ */
+export async function startPgBouncer(serverUrl: string, mode: PoolMode, poolSize = 40): Promise<PgBouncer> {
   const server = new URL(serverUrl);
   const port = await freePort();
   const dir = mkdtempSync("/tmp/flowstore-pgbouncer-");
@@ -48,7 +51,7 @@ export async function startPgBouncer(serverUrl: string, mode: PoolMode): Promise
       `auth_file = ${path.join(dir, "users.txt")}`,
       `pool_mode = ${mode}`,
       "max_client_conn = 500",
-      "default_pool_size = 40",
+      `default_pool_size = ${poolSize}`,
       `logfile = ${path.join(dir, "pgbouncer.log")}`,
       `pidfile = ${path.join(dir, "pgbouncer.pid")}`,
       "",
