@@ -10,7 +10,7 @@ import { ValidationError } from "../../core/errors.js";
 import type { MaintenanceTask, Store, Transaction } from "../../index.js";
 import {
   deleteThreadsSql,
-  dropEmptyThreadsSql,
+  emptyThreadsSql,
   keepLatestSql,
   lockIdleThreadsSql,
   lockScopeSql,
@@ -168,10 +168,16 @@ export async function dropEmptyThreads(
   threads: string[],
 ): Promise<void> {
   await store.transaction(async (tx) => {
-    const { rows } = await tx.query<{ thread_id: string }>(lockThreadsSql(q), [scope, threads]);
+    const threadIds = async (sql: string, ids: string[]) =>
+      (await tx.query<{ thread_id: string }>(sql, [scope, ids])).rows.map((row) => row.thread_id);
     // Only the rows locked here: a row made since (by a put that holds it now) is not this delete's.
-    const locked = rows.map((row) => row.thread_id);
-    if (locked.length > 0) await tx.query(dropEmptyThreadsSql(q), [scope, locked]);
+    const locked = await threadIds(lockThreadsSql(q), threads);
+    if (locked.length === 0) return;
+    // Read once the locks are held, so every checkpoint a put committed on them is seen.
+    const empty = await threadIds(emptyThreadsSql(q), locked);
+    // What such a thread holds (task writes of a checkpoint deleted with it, values of a put that will
+    // come again whole) goes with its row.
+    if (empty.length > 0) await tx.query(deleteThreadsSql(q), [scope, empty]);
   });
 }
 

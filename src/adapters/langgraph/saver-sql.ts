@@ -112,13 +112,13 @@ export const listSql = (q: string, where: string, tail: string) =>
  * reads it as committed then, not as the statement's older snapshot saw it, and keeps it until the
  * put commits. Each parent is one probe of the index (PROBE): the store's pools plan a statement once,
  * often while the table is empty, and as a join the check was planned as a read of every checkpoint of
- * the scope, which it stayed as the table grew. The statement returns the checkpoints it did not store, for the saver to put again
- * with all their values.
+ * the scope, which it stayed as the table grew. The statement returns the checkpoints it did not
+ * store, for the saver to put again with all their values.
  *
  * Task writes come after their checkpoint's put, so a delete may land between: a thread whose row the
  * statement made anew for task writes alone was deleted, with the checkpoint the writes belong to. Its
  * writes are not stored, and the statement returns the thread (with no checkpoint) for the saver to
- * take its empty row away again (dropEmptyThreadsSql): the row had to be made to be locked in order.
+ * take its empty row away again (dropEmptyThreads): the row had to be made to be locked in order.
  */
 export const writeBatchSql = (q: string) => `with threads as (
   insert into ${q}.langgraph_threads as t (scope, thread_id)
@@ -209,28 +209,16 @@ export const lockThreadSql = (q: string) => `insert into ${q}.langgraph_threads 
   values ($1, $2)
   on conflict (scope, thread_id) do update set updated_at = t.updated_at`;
 
-/**
- * Deletes threads $2 of the scope that hold no checkpoint, with what they do hold (task writes of a
- * checkpoint deleted with its thread, values of a put that will come again whole), once their rows are
- * locked (lockThreadsSql, in the same transaction): rows that task writes made for threads deleted
- * meanwhile, and writes to those threads that found the row made.
- */
-export const dropEmptyThreadsSql = (q: string) => `with empty as (
-  select t.thread_id from ${q}.langgraph_threads t
-  where t.scope = $1 and t.thread_id = any($2::text[])
-    and not exists (select 1 from ${q}.langgraph_checkpoints c where c.scope = $1 and c.thread_id = t.thread_id)
-), writes as (
-  delete from ${q}.langgraph_writes w where w.scope = $1 and w.thread_id in (select thread_id from empty)
-), blobs as (
-  delete from ${q}.langgraph_blobs b where b.scope = $1 and b.thread_id in (select thread_id from empty)
-)
-delete from ${q}.langgraph_threads t where t.scope = $1 and t.thread_id in (select thread_id from empty)`;
-
 /** Locks threads $2 of the scope, in id order as puts lock them; those without a row are left. */
 export const lockThreadsSql = (q: string) => `select thread_id from ${q}.langgraph_threads
   where scope = $1 and thread_id = any($2::text[])
   order by thread_id
   for update`;
+
+/** Of threads $2 of the scope, those that hold no checkpoint. */
+export const emptyThreadsSql = (q: string) => `select t.thread_id from ${q}.langgraph_threads t
+  where t.scope = $1 and t.thread_id = any($2::text[])
+    and not exists (select 1 from ${q}.langgraph_checkpoints c where c.scope = $1 and c.thread_id = t.thread_id)`;
 
 /**
  * Locks every thread of the scope, in id order as puts lock them, waiting for the puts that hold them.
