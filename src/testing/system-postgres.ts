@@ -112,18 +112,29 @@ export async function startSystemPostgres(
   };
 }
 
-function postgresIds(): { uid: number; gid: number } {
+/** The uid and gid of the postgres user, whom servers started as root run as. */
+export function postgresIds(): { uid: number; gid: number } {
   const uid = Number(execFileSync("id", ["-u", "postgres"], { encoding: "utf8" }).trim());
   const gid = Number(execFileSync("id", ["-g", "postgres"], { encoding: "utf8" }).trim());
   return { uid, gid };
 }
 
-async function waitForServer(url: string, died: () => boolean, log: () => string): Promise<void> {
+/**
+ * Waits up to 30 s until a query at `url` is answered; throws with the server's log when it died or
+ * never answered. `what` names the server in the message.
+ */
+export async function waitForServer(
+  url: string,
+  died: () => boolean,
+  log: () => string,
+  what = "the system PostgreSQL",
+): Promise<void> {
   for (let tries = 0; tries < 300; tries++) {
-    if (died()) throw new Error(`the system PostgreSQL exited: ${log()}`);
+    if (died()) throw new Error(`${what} exited: ${log()}`);
     const client = new pg.Client({ connectionString: url });
     try {
       await client.connect();
+      await client.query("select 1");
       await client.end();
       return;
     } catch {
@@ -131,5 +142,5 @@ async function waitForServer(url: string, died: () => boolean, log: () => string
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
-  throw new Error(`the system PostgreSQL did not accept connections in 30 s: ${log()}`);
+  throw new Error(`${what} did not accept connections in 30 s: ${log()}`);
 }

@@ -3,11 +3,11 @@
  * managed services and many deployments put between a store and PostgreSQL. Tests that need it skip
  * with a clear message where it is not installed (`.ci/run` installs it).
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { chmodSync, chownSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import pg from "pg";
 import { freePort } from "../../src/testing/postgres.js";
+import { postgresIds, waitForServer } from "../../src/testing/system-postgres.js";
 
 const BINARY = "/usr/sbin/pgbouncer";
 
@@ -33,7 +33,7 @@ export async function startPgBouncer(serverUrl: string, mode: PoolMode, poolSize
   const port = await freePort();
   const dir = mkdtempSync("/tmp/flowstore-pgbouncer-");
   // PgBouncer refuses to run as root: it runs as the postgres user, who must read its files.
-  const asUser = process.getuid?.() === 0 ? ids("postgres") : undefined;
+  const asUser = process.getuid?.() === 0 ? postgresIds() : undefined;
   const user = decodeURIComponent(server.username);
   const password = decodeURIComponent(server.password);
   writeFileSync(path.join(dir, "users.txt"), `"${user}" "${password}"\n`);
@@ -81,37 +81,15 @@ export async function startPgBouncer(serverUrl: string, mode: PoolMode, poolSize
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    await reachable(
+    await waitForServer(
       through.toString(),
       () => child.exitCode !== null,
       () => log,
+      "PgBouncer",
     );
   } catch (error) {
     await stop();
     throw error;
   }
   return { url: through.toString(), stop };
-}
-
-function ids(name: string): { uid: number; gid: number } {
-  const uid = Number(execFileSync("id", ["-u", name], { encoding: "utf8" }).trim());
-  const gid = Number(execFileSync("id", ["-g", name], { encoding: "utf8" }).trim());
-  return { uid, gid };
-}
-
-async function reachable(url: string, died: () => boolean, log: () => string): Promise<void> {
-  for (let tries = 0; tries < 100; tries++) {
-    if (died()) throw new Error(`PgBouncer exited: ${log()}`);
-    const client = new pg.Client({ connectionString: url });
-    try {
-      await client.connect();
-      await client.query("select 1");
-      await client.end();
-      return;
-    } catch {
-      await client.end().catch(() => {});
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
-  throw new Error(`PgBouncer did not accept connections in 10 s: ${log()}`);
 }
