@@ -7,16 +7,22 @@
 import { isIP } from "node:net";
 import { type InspectOptions, inspect } from "node:util";
 import type { PoolConfig } from "pg";
-import type { ConnectionFields, SslMode } from "./connection-string.js";
+import type { ConnectionFields, SslMode, TargetSessionAttrs } from "./connection-string.js";
 import type { PoolOptions } from "./pool.js";
 import { isUnixSocket, tlsOptions } from "./tls.js";
 
-type ResolvedFields = ConnectionFields &
-  Required<Pick<ConnectionFields, "host" | "port" | "user" | "database" | "sslMode">>;
+type ResolvedFields = Omit<ConnectionFields, "host" | "port" | "hosts"> &
+  Required<Pick<ConnectionFields, "user" | "database" | "sslMode" | "targetSessionAttrs">> & {
+    hosts: readonly { host: string; port: number }[];
+  };
 
 export class ConnectionConfig {
+  /** The first host, where a connection goes when there is one (see `hosts`). */
   readonly host: string;
   readonly port: number;
+  /** Every host, in the order they are tried (one, unless several were given). */
+  readonly hosts: readonly { host: string; port: number }[];
+  readonly targetSessionAttrs: TargetSessionAttrs;
   readonly user: string;
   readonly database: string;
   readonly sslMode: SslMode;
@@ -28,8 +34,12 @@ export class ConnectionConfig {
   readonly #password: string | undefined;
 
   constructor(fields: ResolvedFields) {
-    this.host = fields.host;
-    this.port = fields.port;
+    const first = fields.hosts[0];
+    if (!first) throw new Error("a connection needs a host");
+    this.host = first.host;
+    this.port = first.port;
+    this.hosts = fields.hosts.map(({ host, port }) => ({ host, port }));
+    this.targetSessionAttrs = fields.targetSessionAttrs;
     this.user = fields.user;
     this.database = fields.database;
     this.sslMode = fields.sslMode;
@@ -49,11 +59,27 @@ export class ConnectionConfig {
     return this.#password ? [this.#password] : [];
   }
 
+  /**
+   * Whether connecting means choosing among hosts, or checking the one host's role: anything but one
+   * host with `any`.
+   */
+  get choosesHost(): boolean {
+    return this.hosts.length > 1 || this.targetSessionAttrs !== "any";
+  }
+
+  /** The same configuration with the one host `index` of this one's hosts. */
+  atHost(index: number): ConnectionConfig {
+    const host = this.hosts[index];
+    if (!host) throw new RangeError(`no host ${index}`);
+    return new ConnectionConfig({ ...this.#fields(), hosts: [host] });
+  }
+
   /** The same configuration without TLS: the driver's second try when sslmode=prefer meets a server without TLS. */
   withoutTls(): ConnectionConfig {
     return new ConnectionConfig({ ...this.#fields(), sslMode: "disable" });
   }
 
+  /** node-postgres's settings, for the first host. */
   toPgConfig(pool: Required<PoolOptions>): PoolConfig {
     return {
       host: this.host,
@@ -75,29 +101,35 @@ export class ConnectionConfig {
 
   /** A postgres:// URL with the password shown as `***`. */
   toString(): string {
-    const socket = isUnixSocket(this.host);
-    const host = socket ? "" : isIP(this.host) === 6 ? `[${this.host}]` : encodeURIComponent(this.host);
+    // A socket directory cannot be written in the authority, and its port names the socket file.
+    const socket = this.hosts.some((h) => isUnixSocket(h.host));
     const password = this.#password ? ":***" : "";
     const params = new URLSearchParams();
-    // A socket directory cannot be written in the authority, and its port names the socket file.
     if (socket) {
-      params.set("host", this.host);
-      params.set("port", String(this.port));
+      params.set("host", this.hosts.map((h) => h.host).join(","));
+      params.set("port", this.hosts.map((h) => h.port).join(","));
     }
     params.set("sslmode", this.sslMode);
     if (this.sslRootCert) params.set("sslrootcert", this.sslRootCert);
     if (this.sslCert) params.set("sslcert", this.sslCert);
     if (this.sslKey) params.set("sslkey", this.sslKey);
     if (this.applicationName) params.set("application_name", this.applicationName);
+    if (this.targetSessionAttrs !== "any") params.set("target_session_attrs", this.targetSessionAttrs);
     // URLSearchParams writes spaces as "+", which libpq would not decode.
     const query = params.toString().replaceAll("+", "%20");
     const user = encodeURIComponent(this.user);
-    const port = socket ? "" : `:${this.port}`;
-    return `postgres://${user}${password}@${host}${port}/${encodeURIComponent(this.database)}?${query}`;
+    const authority = socket ? "" : this.hosts.map(hostInUrl).join(",");
+    return `postgres://${user}${password}@${authority}/${encodeURIComponent(this.database)}?${query}`;
   }
 
   toJSON(): Record<string, unknown> {
-    const { password, ...rest } = this.#fields();
+    const { password, hosts, targetSessionAttrs, ...fields } = this.#fields();
+    // One host shows as host and port, as it was given; the default target is left out.
+    const rest = {
+      ...(hosts.length === 1 ? { host: this.host, port: this.port } : { hosts }),
+      ...fields,
+      targetSessionAttrs: targetSessionAttrs === "any" ? undefined : targetSessionAttrs,
+    };
     const json: Record<string, unknown> = {};
     // Unset optional fields are left out so that JSON and inspect output stay short.
     for (const [key, value] of Object.entries(rest)) if (value !== undefined) json[key] = value;
@@ -111,8 +143,8 @@ export class ConnectionConfig {
 
   #fields(): ResolvedFields {
     return {
-      host: this.host,
-      port: this.port,
+      hosts: this.hosts,
+      targetSessionAttrs: this.targetSessionAttrs,
       user: this.user,
       password: this.#password,
       database: this.database,
@@ -123,4 +155,8 @@ export class ConnectionConfig {
       applicationName: this.applicationName,
     };
   }
+}
+
+function hostInUrl({ host, port }: { host: string; port: number }): string {
+  return `${isIP(host) === 6 ? `[${host}]` : encodeURIComponent(host)}:${port}`;
 }

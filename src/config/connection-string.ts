@@ -13,6 +13,35 @@ export type SslMode = "disable" | "prefer" | "require" | "verify-ca" | "verify-f
 
 const SSL_MODES: readonly SslMode[] = ["disable", "prefer", "require", "verify-ca", "verify-full"];
 
+/**
+ * Which of several hosts to settle on, as libpq's target_session_attrs: the first that answers
+ * (`any`, the default), the first that takes writes (`read-write`) or does not (`read-only`), the
+ * first not in recovery (`primary`) or in it (`standby`), a standby if any answers, else any
+ * (`prefer-standby`).
+ */
+export type TargetSessionAttrs =
+  | "any"
+  | "read-write"
+  | "read-only"
+  | "primary"
+  | "standby"
+  | "prefer-standby";
+
+const TARGET_SESSION_ATTRS: readonly TargetSessionAttrs[] = [
+  "any",
+  "read-write",
+  "read-only",
+  "primary",
+  "standby",
+  "prefer-standby",
+];
+
+/** One of several hosts; a missing port is the connection's port (default 5432). */
+export interface HostAndPort {
+  host: string;
+  port?: number;
+}
+
 export interface ConnectionFields {
   host?: string;
   port?: number;
@@ -25,6 +54,13 @@ export interface ConnectionFields {
   sslCert?: string;
   sslKey?: string;
   applicationName?: string;
+  /**
+   * Several servers, tried in order (instead of `host` and `port`): a primary and its standbys, so
+   * that after a failover the store finds the new primary by itself. See `targetSessionAttrs`.
+   */
+  hosts?: readonly HostAndPort[];
+  /** Which host to settle on, when several are given (default `any`). */
+  targetSessionAttrs?: TargetSessionAttrs;
 }
 
 /**
@@ -44,6 +80,7 @@ const KEYWORDS = new Set([
   "sslkey",
   "application_name",
   "connect_timeout",
+  "target_session_attrs",
 ]);
 
 /** Parses `postgres://...` / `postgresql://...` URLs and libpq `key=value` strings. */
@@ -67,10 +104,11 @@ function parseUrl(dsn: string): ConnectionFields {
   const base = queryAt === -1 ? url : url.slice(0, queryAt);
   const query = queryAt === -1 ? "" : url.slice(queryAt + 1);
 
-  checkUrlAuthority(base);
+  const hosts = urlHosts(base);
   let parsed: ReturnType<typeof parsePgUrl>;
   try {
-    parsed = parsePgUrl(base);
+    // pg-connection-string reads one host: it is given the first, and the list is read here.
+    parsed = parsePgUrl(hosts.length > 1 ? withFirstHost(base) : base);
   } catch {
     // No cause attached: the URL parser's error could carry the input, password included.
     throw new ValidationError("malformed connection URL", { field: "connection" });
@@ -80,8 +118,13 @@ function parseUrl(dsn: string): ConnectionFields {
   const set = (key: string, value: string | null | undefined) => {
     if (value) pairs.push([key, value]);
   };
-  set("host", parsed.host);
-  set("port", parsed.port);
+  if (hosts.length > 1) {
+    pairs.push(["host", hosts.map((h) => h.host).join(",")]);
+    pairs.push(["port", hosts.map((h) => h.port).join(",")]);
+  } else {
+    set("host", parsed.host);
+    set("port", parsed.port);
+  }
   set("user", parsed.user);
   set("password", parsed.password);
   // pg-connection-string decodes the path with decodeURI, which leaves e.g. %2F encoded; libpq does not.
@@ -98,21 +141,29 @@ function parseUrl(dsn: string): ConnectionFields {
 }
 
 /**
- * The WHATWG URL parser rejects a bad port as "Invalid URL"; checking it first names the field.
- * The port text is not echoed: in a malformed URL we cannot tell it apart from a password.
+ * The hosts of a URL's authority, `host[:port]` separated by commas as libpq writes several. The WHATWG
+ * URL parser rejects a bad port as "Invalid URL"; checking it first names the field. The port text is
+ * not echoed: in a malformed URL we cannot tell it apart from a password.
  */
-function checkUrlAuthority(base: string): void {
+function urlHosts(base: string): { host: string; port: string }[] {
   const authority = /^[^:]+:\/\/([^/]*)/.exec(base)?.[1] ?? "";
-  const hostPort = authority.slice(authority.lastIndexOf("@") + 1);
-  if (hostPort.includes(",")) {
-    throw new ValidationError("several hosts in one connection URL are not supported", { field: "host" });
-  }
-  const port = /^(?:\[[^\]]*\]|[^:[\]]*):(.*)$/.exec(hostPort)?.[1];
-  if (port && !isValidPort(port)) {
-    throw new ValidationError("port in the connection URL must be an integer from 1 to 65535", {
-      field: "port",
-    });
-  }
+  const list = authority.slice(authority.lastIndexOf("@") + 1);
+  return list.split(",").map((hostPort) => {
+    const match = /^(\[[^\]]*\]|[^:[\]]*)(?::(.*))?$/.exec(hostPort);
+    const port = match?.[2];
+    if (port && !isValidPort(port)) {
+      throw new ValidationError("port in the connection URL must be an integer from 1 to 65535", {
+        field: "port",
+      });
+    }
+    const host = match?.[1] ?? hostPort;
+    return { host: decodeComponent(host.replace(/^\[(.*)\]$/, "$1")), port: port ?? "" };
+  });
+}
+
+/** The URL with only the first of its hosts. */
+function withFirstHost(base: string): string {
+  return base.replace(/^([^:]+:\/\/(?:[^/@]*@)?)([^,/]*)[^/]*/, "$1$2");
 }
 
 function decodeComponent(text: string): string {
@@ -181,6 +232,8 @@ function applyKeywords(pairs: readonly [string, string][]): ConnectionFields {
 
   const fields: ConnectionFields = {};
   let hostaddr: string | undefined;
+  let hostList: string | undefined;
+  let portList: string | undefined;
   for (const [key, value] of pairs) {
     if (!KEYWORDS.has(key)) {
       const hint = key === "ssl" ? "; use sslmode=require (or another sslmode)" : "";
@@ -190,14 +243,13 @@ function applyKeywords(pairs: readonly [string, string][]): ConnectionFields {
     if (value === "") continue;
     switch (key) {
       case "host":
-        fields.host = value;
+        hostList = value;
         break;
       case "hostaddr":
         hostaddr = value;
         break;
       case "port":
-        if (!isValidPort(value)) fail(`port must be an integer from 1 to 65535, got "${value}"`, "port");
-        fields.port = Number(value);
+        portList = value;
         break;
       case "user":
         fields.user = value;
@@ -229,12 +281,59 @@ function applyKeywords(pairs: readonly [string, string][]): ConnectionFields {
         // connectionTimeoutMs is what bounds connecting here.
         if (!/^\d+$/.test(value)) fail(`connect_timeout must be a number of seconds, got "${value}"`, key);
         break;
+      case "target_session_attrs":
+        if (!isTargetSessionAttrs(value)) fail(targetSessionAttrsMessage(value), key);
+        fields.targetSessionAttrs = value as TargetSessionAttrs;
+        break;
     }
   }
-  // libpq connects to hostaddr when both are given; having one host field, we do the same.
-  if (hostaddr !== undefined) fields.host = hostaddr;
-  if (fields.host?.includes(",")) fail("several hosts in one connection string are not supported", "host");
+  // libpq connects to hostaddr when both are given; having one name per host, we do the same.
+  Object.assign(
+    fields,
+    hostFields(hostaddr ?? hostList, portList, (message) => fail(message, "port")),
+  );
   return fields;
+}
+
+/**
+ * `host` and `port` as libpq reads them, in a key=value string or PGHOST and PGPORT: comma-separated
+ * lists, one port for every host or one for each (an empty entry is the default). One host gives
+ * `host` and `port`, several give `hosts`.
+ */
+export function hostFields(
+  hostText: string | undefined,
+  portText: string | undefined,
+  fail: (message: string) => never,
+): Pick<ConnectionFields, "host" | "port" | "hosts"> {
+  const hosts = hostText === undefined ? [] : hostText.split(",");
+  const ports = (portText ?? "").split(",").map((port) => {
+    if (port !== "" && !isValidPort(port)) fail(`port must be an integer from 1 to 65535, got "${port}"`);
+    return port === "" ? undefined : Number(port);
+  });
+  if (hosts.length <= 1) {
+    if (ports.length > 1) fail(`${ports.length} ports are given for one host`);
+    const fields: Pick<ConnectionFields, "host" | "port"> = {};
+    if (hosts[0]) fields.host = hosts[0];
+    if (ports[0] !== undefined) fields.port = ports[0];
+    return fields;
+  }
+  if (ports.length !== 1 && ports.length !== hosts.length) {
+    fail(`${ports.length} ports are given for ${hosts.length} hosts: give one port, or one for each host`);
+  }
+  return {
+    hosts: hosts.map((host, i) => {
+      const port = ports.length === 1 ? ports[0] : ports[i];
+      return port === undefined ? { host: host || "localhost" } : { host: host || "localhost", port };
+    }),
+  };
+}
+
+export function isTargetSessionAttrs(value: unknown): value is TargetSessionAttrs {
+  return TARGET_SESSION_ATTRS.includes(value as TargetSessionAttrs);
+}
+
+export function targetSessionAttrsMessage(value: unknown): string {
+  return `target_session_attrs must be one of ${TARGET_SESSION_ATTRS.join(", ")}, got "${String(value)}"`;
 }
 
 export function isValidPort(text: string): boolean {

@@ -9,10 +9,14 @@ import { redact, ValidationError } from "../core/errors.js";
 import { ConnectionConfig } from "./connection-config.js";
 import {
   type ConnectionFields,
+  type HostAndPort,
+  hostFields,
   isSslMode,
+  isTargetSessionAttrs,
   isValidPort,
   parseConnectionString,
   sslModeMessage,
+  targetSessionAttrsMessage,
 } from "./connection-string.js";
 
 /**
@@ -49,6 +53,7 @@ export function resolveConnection(
     sslCert: "PGSSLCERT",
     sslKey: "PGSSLKEY",
     applicationName: "PGAPPNAME",
+    targetSessionAttrs: "PGTARGETSESSIONATTRS",
   });
   const postgres = envFields(env, {
     host: "POSTGRES_HOST",
@@ -61,9 +66,16 @@ export function resolveConnection(
   const pick = <K extends keyof ConnectionFields>(key: K): ConnectionFields[K] =>
     explicit[key] ?? pg[key] ?? postgres[key];
   const user = pick("user") ?? "postgres";
+  const port = pick("port") ?? 5432;
+  // The first source that names a host names them all: one host, or a list.
+  const named = [explicit, pg, postgres].find((fields) => fields.host !== undefined || fields.hosts);
+  const hosts: Required<HostAndPort>[] = named?.hosts?.map((h) => ({
+    host: h.host,
+    port: h.port ?? port,
+  })) ?? [{ host: named?.host ?? "localhost", port }];
   return new ConnectionConfig({
-    host: pick("host") ?? "localhost",
-    port: pick("port") ?? 5432,
+    hosts,
+    targetSessionAttrs: pick("targetSessionAttrs") ?? "any",
     user,
     password: pick("password"),
     database: pick("database") ?? user,
@@ -86,6 +98,8 @@ const FIELD_NAMES = new Set<string>([
   "sslCert",
   "sslKey",
   "applicationName",
+  "hosts",
+  "targetSessionAttrs",
 ]);
 
 /** Validates fields given as an object (JavaScript callers can pass anything); drops empty ones. */
@@ -110,7 +124,35 @@ function checkFields(input: ConnectionFields): ConnectionFields {
   if (fields.sslMode !== undefined && !isSslMode(fields.sslMode)) {
     throw new ValidationError(sslModeMessage(fields.sslMode), { field: "sslmode" });
   }
+  if (fields.targetSessionAttrs !== undefined && !isTargetSessionAttrs(fields.targetSessionAttrs)) {
+    throw new ValidationError(targetSessionAttrsMessage(fields.targetSessionAttrs), {
+      field: "targetSessionAttrs",
+    });
+  }
+  if (fields.hosts !== undefined) fields.hosts = checkHosts(fields.hosts, fields);
   return fields;
+}
+
+/** `hosts` given as fields: a non-empty array of `{ host, port? }`, and never beside `host` or `port`. */
+function checkHosts(hosts: unknown, fields: ConnectionFields): HostAndPort[] {
+  const fail = (message: string): never => {
+    throw new ValidationError(message, { field: "hosts" });
+  };
+  if (fields.host !== undefined || fields.port !== undefined) {
+    fail("give either hosts or host and port, not both");
+  }
+  if (!Array.isArray(hosts) || hosts.length === 0) fail("hosts must be a non-empty array of { host, port? }");
+  return (hosts as unknown[]).map((entry, i) => {
+    const { host, port } = (entry ?? {}) as { host?: unknown; port?: unknown };
+    if (typeof host !== "string" || host === "") fail(`hosts[${i}].host must be a non-empty string`);
+    if (
+      port !== undefined &&
+      !(Number.isInteger(port) && (port as number) >= 1 && (port as number) <= 65535)
+    ) {
+      fail(`hosts[${i}].port must be an integer from 1 to 65535, got ${String(port)}`);
+    }
+    return port === undefined ? { host: host as string } : { host: host as string, port: port as number };
+  });
 }
 
 function envFields(env: NodeJS.ProcessEnv, names: Partial<Record<keyof ConnectionFields, string>>) {
@@ -119,7 +161,13 @@ function envFields(env: NodeJS.ProcessEnv, names: Partial<Record<keyof Connectio
   for (const [key, name] of Object.entries(names) as [keyof ConnectionFields, string][]) {
     const value = env[name];
     if (!value) continue;
-    if (key === "port") {
+    if (key === "host" && value.includes(",")) {
+      const fail = (message: string): never => {
+        throw new ValidationError(`${name}/${names.port}: ${redact(message, secrets)}`, { field: "host" });
+      };
+      Object.assign(fields, hostFields(value, names.port ? env[names.port] : undefined, fail));
+    } else if (key === "port") {
+      if (fields.hosts) continue;
       if (!isValidPort(value)) {
         throw new ValidationError(
           redact(`${name} must be an integer from 1 to 65535, got "${value}"`, secrets),
@@ -132,8 +180,15 @@ function envFields(env: NodeJS.ProcessEnv, names: Partial<Record<keyof Connectio
         throw new ValidationError(`${name}: ${redact(sslModeMessage(value), secrets)}`, { field: "sslmode" });
       }
       fields.sslMode = value;
+    } else if (key === "targetSessionAttrs") {
+      if (!isTargetSessionAttrs(value)) {
+        throw new ValidationError(`${name}: ${targetSessionAttrsMessage(value)}`, {
+          field: "targetSessionAttrs",
+        });
+      }
+      fields.targetSessionAttrs = value;
     } else {
-      fields[key] = value;
+      (fields as Record<string, string>)[key] = value;
     }
   }
   return fields;

@@ -8,7 +8,7 @@
  */
 
 import type { Driver } from "../db/driver.js";
-import { ConnectionError } from "./errors.js";
+import { StoreClosedError } from "./errors.js";
 
 export interface Stoppable {
   stop(): Promise<void>;
@@ -20,7 +20,7 @@ export class Background {
 
   /** Throws once the store is closing: something started then would outlive the store. */
   checkOpen(): void {
-    if (this.closing) throw new ConnectionError("the store is closed");
+    if (this.closing) throw new StoreClosedError();
   }
 
   /** Keeps `loop` for close() until the returned function says it has stopped (by itself or when told). */

@@ -91,6 +91,13 @@ export class ConnectionError extends StoreError {
   override readonly code = "CONNECTION";
 }
 
+/** A call on a store that is closed (or closing): a ConnectionError that waiting will not mend. */
+export class StoreClosedError extends ConnectionError {
+  constructor() {
+    super("the store is closed");
+  }
+}
+
 export class MigrationError extends StoreError {
   override readonly code = "MIGRATION";
 }

@@ -64,7 +64,10 @@ export interface Driver extends Queryable {
   readonly capabilities: DriverCapabilities;
   /** How many connections it may hold at once (a pool's max; 1 for PGlite). */
   readonly maxConnections: number;
-  /** Calls `onNotify` with each payload NOTIFY sends on `channel` until the returned function is called. */
+  /**
+   * Calls `onNotify` with each payload NOTIFY sends on `channel` until the returned function is called;
+   * and with "" when notifications may have been missed (the LISTEN connection was made again).
+   */
   listen(channel: string, onNotify: (payload: string) => void): Promise<Unlisten>;
   /** A round trip to the server; on a pool it retries once, since a dead connection is dropped on error. */
   ping(): Promise<void>;

@@ -5,7 +5,7 @@
 
 import { inspect } from "node:util";
 import pg from "pg";
-import { ConnectionError, toStoreError } from "../core/errors.js";
+import { StoreClosedError, toStoreError } from "../core/errors.js";
 import type { Logger } from "../core/logger.js";
 import type { Unlisten } from "./driver.js";
 
@@ -47,10 +47,33 @@ export class Listener {
   private readonly handlers = new Map<string, Set<(payload: string) => void>>();
   private closed = false;
 
+  /**
+   * `clientConfig`: how to connect, or how to find out at each connection (the server in use can
+   * change: a failover).
+   */
   constructor(
-    private readonly clientConfig: pg.ClientConfig,
+    private readonly clientConfig: pg.ClientConfig | (() => Promise<pg.ClientConfig>),
     private readonly options: ListenerOptions,
   ) {}
+
+  /**
+   * Connects again now, where the connection settings say at this moment: the server changed. The
+   * connection in use, if any, goes; notifications are missed until the new one listens.
+   */
+  reconnect(): void {
+    if (this.closed) return;
+    const client = this.client;
+    this.retryDelayMs = LISTEN_RETRY_MIN_MS;
+    if (client) {
+      this.lost(client, new Error("the server changed"));
+      return;
+    }
+    if (this.retryTimer) {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = undefined;
+      this.connect().catch((failure: unknown) => this.retryLater(failure));
+    }
+  }
 
   /**
    * Subscribes `onNotify`. Resolves once the channel is subscribed, or once the attempt has failed: the
@@ -110,12 +133,18 @@ export class Listener {
 
   /** A new connection that subscribes every channel; it becomes `client` only once all are subscribed. */
   private async open(): Promise<pg.Client> {
+    const config =
+      typeof this.clientConfig === "function"
+        ? await this.clientConfig().catch((error: unknown) => {
+            throw toStoreError(error, this.options.secrets);
+          })
+        : this.clientConfig;
     const client = new pg.Client({
-      ...this.clientConfig,
+      ...config,
       // The pool keeps its password out of sight (not enumerable), so the spread leaves it behind.
-      password: this.clientConfig.password,
+      password: config.password,
       keepAlive: true,
-      keepAliveInitialDelayMillis: this.clientConfig.keepAliveInitialDelayMillis || LISTEN_KEEPALIVE_DELAY_MS,
+      keepAliveInitialDelayMillis: config.keepAliveInitialDelayMillis || LISTEN_KEEPALIVE_DELAY_MS,
     });
     client.on("notification", (message) => {
       for (const handler of this.handlers.get(message.channel) ?? []) handler(message.payload ?? "");
@@ -132,7 +161,7 @@ export class Listener {
     }
     if (this.closed) {
       await client.end().catch(() => {});
-      throw new ConnectionError("the store is closed");
+      throw new StoreClosedError();
     }
     if (this.handlers.size === 0) {
       // Every channel went while it connected: nothing to keep it for (see add()).
@@ -144,6 +173,9 @@ export class Listener {
     if (this.down) {
       this.down = false;
       this.options.logger.info({}, "flowstore: LISTEN connection restored");
+      // Notifications sent while it was down are lost: an empty payload tells every subscriber to
+      // look again now, rather than at its next poll (after a failover, the first look at the new server).
+      for (const set of this.handlers.values()) for (const handler of set) handler("");
     }
     return client;
   }

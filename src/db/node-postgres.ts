@@ -3,7 +3,7 @@
 import { createHash } from "node:crypto";
 import { inspect } from "node:util";
 import pg from "pg";
-import { ConnectionError, toStoreError } from "../core/errors.js";
+import { ConnectionError, StoreClosedError, toStoreError } from "../core/errors.js";
 import type { Logger } from "../core/logger.js";
 import { withBinaryByteArrays } from "./binary-arrays.js";
 import {
@@ -24,6 +24,7 @@ import {
   type Unlisten,
   withTransactionRetries,
 } from "./driver.js";
+import { type ChosenServer, type Failover, ServerSearch } from "./failover.js";
 import { Listener } from "./listener.js";
 
 /**
@@ -56,7 +57,9 @@ export interface NodePostgresOptions {
    * Where LISTEN connects, when not where the pool does: past a pooler in transaction pooling, which
    * gives a session's LISTEN no lasting server session to receive notifications on.
    */
-  listenConfig?: pg.ClientConfig;
+  listenConfig?: pg.ClientConfig | (() => Promise<pg.ClientConfig>);
+  /** Set where several hosts were given: how to find the one to use now, after a connection is lost. */
+  failover?: Failover;
 }
 
 type PgRunner = Pick<pg.Pool | pg.PoolClient, "query">;
@@ -158,26 +161,62 @@ export class NodePostgresDriver implements Driver {
   private readonly inFlight = new InFlight();
   private readonly listener: Listener;
   private closing: Promise<void> | undefined;
+  private description: string | undefined;
+  /** Set where several hosts were given: finds the server to use when the one in use fails. */
+  private readonly search: ServerSearch | undefined;
+  /** Pools of servers left behind, ending once their last client is back. */
+  private readonly leftBehind = new Set<Promise<void>>();
 
   constructor(
-    readonly pool: pg.Pool,
+    private pool: pg.Pool,
     private readonly options: NodePostgresOptions,
   ) {
-    // The pool's own settings say how to open a connection; the listener opens its own with them.
+    this.description = options.description;
+    // The pool's own settings say how to open a connection (the current pool's, after a failover); the
+    // listener opens its own with them.
     this.listener = new Listener(
-      options.listenConfig ?? (pool as unknown as { options: pg.ClientConfig }).options,
+      options.listenConfig ?? (() => Promise.resolve(this.poolSettings())),
       options,
     );
-    if (options.ownsPool) {
-      // An idle client that loses its server (a restart) must not crash the process; the pool drops it.
-      pool.on("error", (error) =>
-        options.logger.warn({ error: error.message }, "flowstore: idle connection lost"),
+    this.watch(pool);
+    this.search =
+      options.failover &&
+      new ServerSearch(
+        options.failover,
+        options.logger,
+        () => this.description,
+        (chosen) => this.moveTo(chosen),
       );
-    }
+  }
+
+  private poolSettings(): pg.ClientConfig {
+    return (this.pool as unknown as { options: pg.ClientConfig }).options;
+  }
+
+  private watch(pool: pg.Pool): void {
+    if (!this.options.ownsPool) return;
+    // An idle client that loses its server (a restart) must not crash the process; the pool drops it.
+    pool.on("error", (error) =>
+      this.options.logger.warn({ error: error.message }, "flowstore: idle connection lost"),
+    );
+  }
+
+  /** Moves to another server: a new pool, the old one ended once its clients are back, LISTEN there too. */
+  private moveTo(chosen: ChosenServer): void {
+    const old = this.pool;
+    this.pool = chosen.pool();
+    this.watch(this.pool);
+    this.description = chosen.description;
+    const ending: Promise<void> = old
+      .end()
+      .catch(() => {})
+      .finally(() => this.leftBehind.delete(ending));
+    this.leftBehind.add(ending);
+    this.listener.reconnect();
   }
 
   private ensureOpen(): void {
-    if (this.closing) throw new ConnectionError("the store is closed");
+    if (this.closing) throw new StoreClosedError();
   }
 
   /**
@@ -194,7 +233,16 @@ export class NodePostgresDriver implements Driver {
     queryOptions?: QueryOptions,
   ): Promise<QueryResult<R>> {
     this.ensureOpen();
-    return this.inFlight.track(run<R>(this.pool, text, values, this.options, queryOptions));
+    return this.inFlight.track(this.followed(run<R>(this.pool, text, values, this.options, queryOptions)));
+  }
+
+  /** With several hosts, a failure may start the search for the server to use now (see ServerSearch). */
+  private followed<T>(result: Promise<T>): Promise<T> {
+    const search = this.search;
+    if (!search) return result;
+    return result.catch((error: unknown) => {
+      throw search.failed(error);
+    });
   }
 
   async exec(script: string): Promise<void> {
@@ -205,7 +253,9 @@ export class NodePostgresDriver implements Driver {
     this.ensureOpen();
     const begin = beginStatement(options);
     return this.inFlight.track(
-      withTransactionRetries(() => this.attempt(begin, fn), options.retries ?? DEFAULT_TRANSACTION_RETRIES),
+      this.followed(
+        withTransactionRetries(() => this.attempt(begin, fn), options.retries ?? DEFAULT_TRANSACTION_RETRIES),
+      ),
     );
   }
 
@@ -267,7 +317,7 @@ export class NodePostgresDriver implements Driver {
   }
 
   describe(): string {
-    return this.options.description ?? "a pg Pool";
+    return this.description ?? "a pg Pool";
   }
 
   async ping(): Promise<void> {
@@ -282,9 +332,12 @@ export class NodePostgresDriver implements Driver {
 
   close(): Promise<void> {
     this.closing ??= (async () => {
+      const searched = this.search?.stop();
       await this.inFlight.idle();
       await this.listener.close();
+      await searched;
       if (this.options.ownsPool) await this.pool.end();
+      await Promise.all(this.leftBehind);
     })();
     return this.closing;
   }

@@ -14,6 +14,8 @@ import type { StoreEnvironment } from "../config/store-environment.js";
 import { ConnectionError, toStoreError, ValidationError } from "../core/errors.js";
 import type { Logger } from "../core/logger.js";
 import type { Driver, StatementLogging } from "./driver.js";
+import type { Failover } from "./failover.js";
+import { chooseHost } from "./hosts.js";
 import { isPgPool, NodePostgresDriver } from "./node-postgres.js";
 import { advertisedSocket, isPglite, openEmbedded, openInMemory, PgliteDriver } from "./pglite.js";
 import { connectShared } from "./pglite-socket.js";
@@ -64,7 +66,7 @@ export async function openDriver(
         logger,
         statements,
         preparedStatements: options.preparedStatements,
-        listenConfig: listen?.toPgConfig(resolvePoolOptions(options.pool, environment.pool)),
+        listenConfig: listen && listenSettings(listen, resolvePoolOptions(options.pool, environment.pool)),
       }),
     };
   }
@@ -127,19 +129,35 @@ async function openPool(
   preparedStatements: boolean | undefined,
   listen: ConnectionConfig | undefined,
 ): Promise<NodePostgresDriver> {
+  const poolFor = (c: ConnectionConfig, prepared: boolean | undefined) =>
+    new pg.Pool(withGenericPlans(c.toPgConfig(poolOptions), prepared));
+  // Several hosts (or a role asked of one): the store uses the one chosen, and chooses again when it
+  // loses it. Each host's URL tells them apart.
+  const failover = (prepared: boolean | undefined): Failover | undefined =>
+    config.choosesHost
+      ? {
+          choose: async () => {
+            const chosen = await chooseHost(config, poolOptions);
+            return { description: String(chosen), pool: () => poolFor(chosen, prepared) };
+          },
+        }
+      : undefined;
   const build = (c: ConnectionConfig, prepared: boolean | undefined) =>
-    new NodePostgresDriver(new pg.Pool(withGenericPlans(c.toPgConfig(poolOptions), prepared)), {
+    new NodePostgresDriver(poolFor(c, prepared), {
       ownsPool: true,
       secrets: [...c.secrets(), ...(listen?.secrets() ?? [])],
       description: String(c),
       logger,
       statements,
       preparedStatements: prepared,
-      listenConfig: listen?.toPgConfig(poolOptions),
+      listenConfig: listen && listenSettings(listen, poolOptions),
+      failover: failover(prepared),
     });
   let current = config;
   let prepared = preparedStatements;
   for (;;) {
+    // Its error says what each host answered.
+    if (current.choosesHost) current = await chooseHost(current, poolOptions);
     const driver = build(current, prepared);
     try {
       await driver.ping();
@@ -160,6 +178,15 @@ async function openPool(
       throw firstContactError(toStoreError(error, current.secrets()), current);
     }
   }
+}
+
+/** Where LISTEN connects: the one host given, or the host chosen among several at each connection. */
+function listenSettings(
+  listen: ConnectionConfig,
+  poolOptions: ReturnType<typeof resolvePoolOptions>,
+): pg.ClientConfig | (() => Promise<pg.ClientConfig>) {
+  if (!listen.choosesHost) return listen.toPgConfig(poolOptions);
+  return async () => (await chooseHost(listen, poolOptions)).toPgConfig(poolOptions);
 }
 
 /**

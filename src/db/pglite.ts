@@ -8,7 +8,7 @@ import { linkSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSyn
 import { hostname } from "node:os";
 import path from "node:path";
 import { PGlite, type Transaction } from "@electric-sql/pglite";
-import { ConnectionError, sqlStateOf, toStoreError } from "../core/errors.js";
+import { ConnectionError, StoreClosedError, sqlStateOf, toStoreError } from "../core/errors.js";
 import {
   DEFAULT_TRANSACTION_RETRIES,
   type Driver,
@@ -125,7 +125,7 @@ export class PgliteDriver implements Driver {
   ) {}
 
   private ensureOpen(): void {
-    if (this.closing || this.db.closed) throw new ConnectionError("the store is closed");
+    if (this.closing || this.db.closed) throw new StoreClosedError();
   }
 
   query<R = Record<string, unknown>>(text: string, values?: readonly unknown[]): Promise<QueryResult<R>> {

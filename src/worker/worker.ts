@@ -49,20 +49,26 @@ export function startWorker<Tx extends JobsScope>(
       claims.idle && state.running.size === 0 && state.buffered.length === 0,
     );
   const landed = () => claims.landed();
-  const completer = new Completer(jobs, settings.keepCompleted, () => prefetch.secondFlushMin, {
-    settled(completed, lost, unrecorded) {
-      state.counts.completed += completed.length;
-      for (const job of completed) holding.delete(job.id);
-      for (const job of lost) holding.delete(job.id);
-      for (const job of unrecorded) {
-        holding.delete(job.id);
-        marks.letGo(job.id);
-      }
-      considerVacuum();
+  const completer = new Completer(
+    jobs,
+    settings.keepCompleted,
+    () => prefetch.secondFlushMin,
+    {
+      settled(completed, lost, unrecorded) {
+        state.counts.completed += completed.length;
+        for (const job of completed) holding.delete(job.id);
+        for (const job of lost) holding.delete(job.id);
+        for (const job of unrecorded) {
+          holding.delete(job.id);
+          marks.letGo(job.id);
+        }
+        considerVacuum();
+      },
+      error: onError,
+      claimsLanded: landed,
     },
-    error: onError,
-    claimsLanded: landed,
-  });
+    settings.leaseMs,
+  );
   const ends = new RunEnds({ jobs, marks, holding, landed, onError });
   // Each starts the other: a landed claim starts jobs, and started jobs leave room to claim.
   const runs: Runs<Tx> = new Runs({

@@ -13,7 +13,7 @@ import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import { type Logger, openStore, type Store } from "../../src/index.js";
 import { fileDatabaseUrl, forEachDriver, uniqueSchema } from "../support/harness.js";
-import { unhandledDuring, until } from "../support/waiting.js";
+import { unhandledDuring, until, warningLogger } from "../support/waiting.js";
 
 let channelCounter = 0;
 function uniqueChannel(): string {
@@ -135,18 +135,6 @@ class Relay {
   }
 }
 
-function recordingLogger(): Logger & { warnings: string[] } {
-  const warnings: string[] = [];
-  const ignore = () => {};
-  return {
-    warnings,
-    debug: ignore,
-    info: ignore,
-    error: ignore,
-    warn: (_object, message) => warnings.push(String(message)),
-  };
-}
-
 /** A store whose connections all go through `relay` (opened while the relay forwards). */
 async function storeThrough(relay: Relay, logger: Logger): Promise<Store> {
   relay.policy = "forward";
@@ -208,7 +196,7 @@ forEachDriver((driver) => {
 
     it("a listener whose first connection is refused keeps trying, then subscribes", async () => {
       const relay = await Relay.start(await fileDatabaseUrl());
-      const logger = recordingLogger();
+      const logger = warningLogger();
       const store = await storeThrough(relay, logger);
       try {
         const [first, second] = [uniqueChannel(), uniqueChannel()];
@@ -236,7 +224,7 @@ forEachDriver((driver) => {
 
     it("a listener whose connection drops as it subscribes connects again", async () => {
       const relay = await Relay.start(await fileDatabaseUrl());
-      const store = await storeThrough(relay, recordingLogger());
+      const store = await storeThrough(relay, warningLogger());
       try {
         const channel = uniqueChannel();
         const received: string[] = [];
@@ -256,7 +244,7 @@ forEachDriver((driver) => {
 
     it("stops trying to connect when the store closes", async () => {
       const relay = await Relay.start(await fileDatabaseUrl());
-      const store = await storeThrough(relay, recordingLogger());
+      const store = await storeThrough(relay, warningLogger());
       try {
         const unhandled = await unhandledDuring(async () => {
           relay.policy = "refuse";
@@ -277,7 +265,7 @@ forEachDriver((driver) => {
 
     it("a worker started while LISTEN cannot connect is woken by NOTIFY once it can", async () => {
       const relay = await Relay.start(await fileDatabaseUrl());
-      const store = await storeThrough(relay, recordingLogger());
+      const store = await storeThrough(relay, warningLogger());
       let worker: ReturnType<Store["jobs"]["work"]> | undefined;
       try {
         const handled: string[] = [];

@@ -54,3 +54,16 @@ export async function waitingOnLocks(store: Store): Promise<number> {
   );
   return rows[0]?.n ?? 0;
 }
+
+/** A logger that keeps the message of each warning (and error), and drops the rest. */
+export function warningLogger(): Logger & { warnings: string[] } {
+  const warnings: string[] = [];
+  const ignore = () => {};
+  return {
+    warnings,
+    debug: ignore,
+    info: ignore,
+    warn: (_entry, message) => warnings.push(String(message)),
+    error: (_entry, message) => warnings.push(String(message)),
+  };
+}
