@@ -21,6 +21,7 @@ export {
   MigrationError,
   NonDeterminismError,
   NotFoundError,
+  ReadOnlyError,
   StoreError,
   StreamClosedError,
   TransactionEndedError,

@@ -64,9 +64,15 @@ export class StoreScope {
     return this.context.db.query<R>(text, values, options);
   }
 
-  /** Commits when `fn` returns, rolls back when it throws; nested, it is a savepoint. */
+  /**
+   * Commits when `fn` returns, rolls back when it throws; nested, it is a savepoint. Every read in it,
+   * lists and counts included, goes through the transaction: none to a readConnection.
+   */
   transaction<T>(fn: (tx: Transaction) => Promise<T>, options?: TransactionOptions): Promise<T> {
-    return this.context.db.transaction((db) => fn(new StoreScope({ ...this.context, db })), options);
+    return this.context.db.transaction(
+      (db) => fn(new StoreScope({ ...this.context, db, reads: db })),
+      options,
+    );
   }
 }
 

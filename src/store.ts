@@ -6,12 +6,17 @@ import type { PoolOptions } from "./config/pool.js";
 import { readStoreEnvironment } from "./config/store-environment.js";
 import { backgroundOf } from "./core/background.js";
 import type { BlobBackend } from "./core/blob-backend.js";
+import { MigrationError, ValidationError } from "./core/errors.js";
 import { checkOneOf } from "./core/input.js";
 import { consoleLogger, type Logger } from "./core/logger.js";
 import { DEFAULT_LIMITS, type PayloadLimits } from "./core/payload.js";
+import { refuseOnReadOnly } from "./core/read-only.js";
 import type { Driver, StatementLogging } from "./db/driver.js";
+import { isPgPool } from "./db/node-postgres.js";
 import { type ConnectionOption, firstContactError, openDriver, serverConnection } from "./db/open.js";
 import { shareEmbeddedStore } from "./db/pglite-socket.js";
+import { ReadOnlyDriver } from "./db/read-only.js";
+import { openReadReplicas, type ReadConnection, type ReadReplicas } from "./db/read-replicas.js";
 import { quoteIdentifier, validateSchemaName } from "./db/sql.js";
 import { type MigrateResult, migrate, migrationStatus } from "./migrations/runner.js";
 import { type Maintenance, type MaintenanceOptions, startMaintenance } from "./retention/maintenance.js";
@@ -58,6 +63,35 @@ export interface StoreOptions {
    */
   listenConnection?: string | ConnectionFields;
   /**
+   * Replicas (streaming standbys) for reads that tolerate replication lag: a URL, key=value string,
+   * connection fields or a pg Pool of yours (never closed by us), or a list of them, read from in
+   * turn. Taken as given, as listenConnection is (DATABASE_URL and the PG* variables say where the
+   * primary is); opened with the store's pool options, closed by `close()`, never migrated. Refused
+   * for a store on the embedded database, which has no replicas.
+   *
+   * On the store, outside a transaction, these read from a replica: `executions.list`,
+   * `executions.iterate`, `executions.countByStatus`, `jobs.list`, `jobs.stats`, `kv.list`,
+   * `kv.listPrefixes`, `events.list`, `events.iterate`, the reads of `events.wait` (which still
+   * LISTENs on the primary, so a wake-up the replica has not replayed yet waits for the next poll),
+   * `definitions.list`, `timers.listAll` and `blobs.list`: the dashboard's overview, lists and counts,
+   * and the CLI's list and stats commands with them. Everything else stays on the primary, to see the
+   * caller's own writes: reads of one row by id or key (`get`, `find`, `head`, `findByIdempotencyKey`),
+   * the reads an engine drives an execution by (tasks, steps, signals, streams, component state,
+   * correlations, `timers.list`), claims, and every read in a transaction (`store.transaction(tx =>
+   * tx.executions.list())` lists in the transaction). `store.primary` has the same repositories with
+   * every read on the primary.
+   */
+  readConnection?: ReadConnection | ReadConnection[];
+  /**
+   * Open the store to look, never to write (default false): on a standby, or on any server or embedded
+   * database. Nothing is migrated: the schema must be there at this flowstore's version, or the open
+   * fails with a MigrationError that says so. Every statement runs in a read-only transaction, so the
+   * server refuses a write before it changes anything, and the call fails with a ReadOnlyError naming
+   * this option; `migrate()`, `prune()`, `startMaintenance()`, `jobs.work()`,
+   * `timers.startDispatcher()` and blob writes refuse before they start.
+   */
+  readOnly?: boolean;
+  /**
    * Where blob content goes. Unset: S3 when `S3_BUCKET` is set (with `S3_ENDPOINT`, `S3_REGION`,
    * `S3_ACCESS_KEY_ID`, `S3_SECRET_ACCESS_KEY`, `S3_USE_PATH_STYLE` and the AWS SDK's own variables),
    * else chunks in PostgreSQL.
@@ -76,9 +110,23 @@ export interface StoreOptions {
 
 export type QueueCommits = "durable" | "relaxed";
 
+/** How the store reads: from replicas (readConnection), and whether it may write at all (readOnly). */
+export interface StoreReading {
+  replicas?: ReadReplicas;
+  readOnly?: boolean;
+}
+
 export class Store extends StoreScope {
   /** The queue, and its workers: started on the store, their transactional handlers run in its transactions. */
   declare readonly jobs: WorkingJobs<Transaction>;
+  /** Opened with `readOnly: true`: every write is refused. */
+  readonly readOnly: boolean;
+  /**
+   * The store's repositories with every read on the primary, for a list that must include what was
+   * just written; the store itself when it has no readConnection.
+   */
+  readonly primary: StoreScope;
+  private readonly replicas: ReadReplicas | undefined;
   private closed: Promise<void> | undefined;
 
   constructor(
@@ -89,9 +137,12 @@ export class Store extends StoreScope {
     blobBackend?: BlobBackend,
     blobNamespace: { id: string | undefined } = { id: undefined },
     queueCommits: QueueCommits = "durable",
+    reading: StoreReading = {},
   ) {
     super({
       db: driver,
+      reads: reading.replicas ?? driver,
+      readOnly: reading.readOnly === true,
       schema,
       q: quoteIdentifier(schema),
       driver,
@@ -102,11 +153,15 @@ export class Store extends StoreScope {
       relaxedQueueCommits: queueCommits === "relaxed",
     });
     this.jobs = new WorkingJobs(this.context, (fn) => this.transaction(fn));
+    this.readOnly = reading.readOnly === true;
+    this.replicas = reading.replicas;
+    this.primary = reading.replicas ? new StoreScope({ ...this.context, reads: driver }) : this;
   }
 
-  /** Where the store is connected, password hidden. */
+  /** Where the store is connected (and reads from, with a readConnection), passwords hidden. */
   describe(): string {
-    return this.driver.describe();
+    const where = this.driver.describe();
+    return this.replicas ? `${where}; reads from ${this.replicas.describe()}` : where;
   }
 
   /**
@@ -117,7 +172,9 @@ export class Store extends StoreScope {
   async shareEmbedded(): Promise<{ close(): Promise<void> }> {
     const background = backgroundOf(this.driver);
     background.checkOpen();
-    const shared = await shareEmbeddedStore(this.driver);
+    // A read-only store shares the database as it is: other processes open stores of their own on it.
+    const driver = this.driver instanceof ReadOnlyDriver ? this.driver.inner : this.driver;
+    const shared = await shareEmbeddedStore(driver);
     try {
       background.checkOpen(); // the store began to close meanwhile
     } catch (error) {
@@ -136,6 +193,7 @@ export class Store extends StoreScope {
   }
 
   async migrate(): Promise<MigrateResult> {
+    refuseOnReadOnly(this.context, "migrate()");
     const result = await migrate(this.driver, this.schema, this.logger);
     await loadBlobNamespace(this.context);
     return result;
@@ -157,7 +215,9 @@ export class Store extends StoreScope {
    * than the cut, and expired key-value entries. Running executions and their children are never
    * touched. Returns what it removed.
    */
-  prune(options: PruneOptions): Promise<PruneResult> {
+  async prune(options: PruneOptions): Promise<PruneResult> {
+    // Before anything: pruning removes blob content outside the database too.
+    refuseOnReadOnly(this.context, "prune()");
     return prune(
       {
         db: this.driver,
@@ -179,6 +239,7 @@ export class Store extends StoreScope {
    * than `olderThanMs` ago, until stopped or the store closes. It never keeps the process alive.
    */
   startMaintenance(options: MaintenanceOptions): Maintenance {
+    refuseOnReadOnly(this.context, "startMaintenance()");
     const background = backgroundOf(this.driver);
     background.checkOpen();
     let forget = () => {};
@@ -204,6 +265,7 @@ export class Store extends StoreScope {
         this.context.logger.warn({ error: String(error) }, "flowstore: stopping at close"),
       );
       await this.driver.close();
+      await this.replicas?.close();
       await this.context.blobBackend?.close?.();
     })();
     return this.closed;
@@ -214,6 +276,12 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
   const env = options.env ?? process.env;
   const schema = validateSchemaName(options.schema ?? DEFAULT_SCHEMA);
   const queueCommits = checkOneOf(options.queueCommits ?? "durable", ["durable", "relaxed"], "queueCommits");
+  const readOnly = options.readOnly === true;
+  if (readOnly && options.migrate === true) {
+    throw new ValidationError("a store opened with readOnly: true never migrates: leave migrate out", {
+      field: "migrate",
+    });
+  }
   const fromEnv = readStoreEnvironment(env, {
     connection: serverConnection(options.connection),
     s3: options.blobs === undefined,
@@ -221,27 +289,58 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
   const logStatements = options.logStatements ?? fromEnv.logStatements ?? false;
   const logger = options.logger ?? consoleLogger(logStatements !== false ? "debug" : "warn");
   const statements = statementLogging(logStatements, logger);
-  const { driver, config } = await openDriver({ ...options, environment: fromEnv, logger, statements });
+  const opened = await openDriver({ ...options, environment: fromEnv, logger, statements });
+  const { config } = opened;
+  const driver = readOnly ? new ReadOnlyDriver(opened.driver) : opened.driver;
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   let blobs = options.blobs;
+  let replicas: ReadReplicas | undefined;
   try {
     // Built here, so closed by store.close(); the SDK module loads only for stores that use S3.
     if (!blobs && fromEnv.s3) blobs = (await import("./blobs/s3.js")).s3(fromEnv.s3);
+    if (options.readConnection !== undefined) {
+      const onServer = fromEnv.server !== undefined || isPgPool(options.connection);
+      replicas = await openReadReplicas(options.readConnection, onServer, {
+        pool: options.pool,
+        preparedStatements: options.preparedStatements,
+        environment: fromEnv,
+        logger,
+        statements,
+      });
+    }
   } catch (error) {
     await driver.close().catch(() => {});
+    if (blobs !== options.blobs) await Promise.resolve(blobs?.close?.()).catch(() => {});
     throw error;
   }
   const blobNamespace: { id: string | undefined } = { id: undefined };
-  const store = new Store(driver, schema, logger, limits, blobs, blobNamespace, queueCommits);
+  const store = new Store(driver, schema, logger, limits, blobs, blobNamespace, queueCommits, {
+    replicas,
+    readOnly,
+  });
   try {
     await store.ping();
-    if (options.migrate ?? true) await store.migrate();
+    // Read-only, the blob namespace stays unknown: only writes and garbage sweeps name it.
+    if (readOnly) await requireCurrentSchema(driver, schema);
+    else if (options.migrate ?? true) await store.migrate();
     else await loadBlobNamespace({ driver, q: quoteIdentifier(schema), blobBackend: blobs, blobNamespace });
   } catch (error) {
     await store.close().catch(() => {});
     throw firstContactError(error, config ?? options.connection);
   }
   return store;
+}
+
+/** A read-only store never migrates: the schema must already be at this flowstore's version. */
+async function requireCurrentSchema(driver: Driver, schema: string): Promise<void> {
+  const { version, pending } = await migrationStatus(driver, schema);
+  if (pending === 0) return;
+  const needs = `this flowstore needs version ${version + pending}, and a store opened with readOnly: true never migrates`;
+  throw new MigrationError(
+    version === 0
+      ? `schema ${schema} holds no flowstore tables: ${needs}; migrate it first, on the primary (flowstore migrate)`
+      : `schema ${schema} is at version ${version}: ${needs}; migrate it first, on the primary (flowstore migrate)`,
+  );
 }
 
 function statementLogging(

@@ -18,8 +18,9 @@
  */
 
 import type { Readable } from "node:stream";
-import type { StoreContext } from "../core/context.js";
+import { forReads, type StoreContext } from "../core/context.js";
 import type { Page, PageOptions } from "../core/key-cursor.js";
+import { refuseOnReadOnly } from "../core/read-only.js";
 import { collectGarbage, deleteBlob } from "./garbage.js";
 import { put } from "./put.js";
 import { exists, head, list, stream } from "./read.js";
@@ -41,6 +42,8 @@ export class Blobs {
    * through the transaction, and the source is spooled to a temporary file so a retry can read it again.
    */
   async put(key: string, data: BlobData, options: BlobPutOptions = {}): Promise<BlobInfo> {
+    // Refused before the content goes anywhere: an S3 upload happens before the database hears of it.
+    refuseOnReadOnly(this.context, "blobs.put()");
     return put(this.context, key, data, options);
   }
 
@@ -53,6 +56,7 @@ export class Blobs {
    * (a put whose process died before it could record its upload). Returns how many were removed.
    */
   async collectGarbage(options: number | { limit?: number; graceMs?: number } = {}): Promise<number> {
+    refuseOnReadOnly(this.context, "blobs.collectGarbage()");
     return collectGarbage(this.context, options);
   }
 
@@ -82,11 +86,15 @@ export class Blobs {
 
   /** True when there was a blob to delete. */
   async delete(key: string): Promise<boolean> {
+    refuseOnReadOnly(this.context, "blobs.delete()");
     return deleteBlob(this.context, key);
   }
 
-  /** Blobs whose key starts with `prefix`, in key order, one page at a time. */
+  /**
+   * Blobs whose key starts with `prefix`, in key order, one page at a time; from the store's
+   * readConnection when it has one (outside a transaction).
+   */
   async list(prefix = "", options: PageOptions = {}): Promise<Page<BlobInfo>> {
-    return list(this.context, prefix, options);
+    return list(forReads(this.context), prefix, options);
   }
 }

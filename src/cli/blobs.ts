@@ -68,7 +68,7 @@ export function registerBlobCommands(program: Command, cli: CliContext): void {
     .action((key: string, file: string, options: { contentType?: string; execution?: string }) =>
       openSource(file).then(({ stream, size }) =>
         cli
-          .withStore({ migrate: false }, async (store) => {
+          .withStore({ migrate: false, changes: "blobs put" }, async (store) => {
             const bar = progressBar(`put ${key}`, size, !cli.options.json && process.stderr.isTTY === true);
             const source = stream.pipe(counting((n) => bar.update(n)));
             // pipe() does not pass errors on: a read that fails part-way must fail the put (which then

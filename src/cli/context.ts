@@ -1,12 +1,16 @@
 /** What every command shares: the global options, opening the store, and printing text or JSON. */
 
 import type { Command } from "commander";
-import { openStore, type Store, StoreError } from "../index.js";
+import { openStore, ReadOnlyError, type Store, StoreError, type StoreOptions } from "../index.js";
 
 export interface GlobalOptions {
   url?: string;
   schema: string;
   dataDir?: string;
+  /** A replica for lists and counts (readConnection). */
+  readUrl?: string;
+  /** Open the store with readOnly: no migration, and commands that change the store refused. */
+  readOnly?: boolean;
   json?: boolean;
   verbose?: boolean;
 }
@@ -20,18 +24,53 @@ export class CliContext {
    */
   get options(): GlobalOptions {
     const options = this.program.opts<GlobalOptions>();
-    return { ...options, url: options.url || undefined, dataDir: options.dataDir || undefined };
+    return {
+      ...options,
+      url: options.url || undefined,
+      dataDir: options.dataDir || undefined,
+      readUrl: options.readUrl || undefined,
+    };
   }
 
-  /** Opens the store for one command and closes it afterwards. */
-  async withStore<T>(options: { migrate: boolean }, fn: (store: Store) => Promise<T>): Promise<T> {
-    const { url, schema, dataDir } = this.options;
-    const store = await openStore({ connection: url, schema, dataDir, migrate: options.migrate });
+  /**
+   * What every command opens the store with: where it is, where lists read from (--read-url), and
+   * whether it may write (--read-only, which never migrates).
+   */
+  storeOptions(migrate?: boolean): StoreOptions {
+    const { url, schema, dataDir, readUrl, readOnly } = this.options;
+    return {
+      connection: url,
+      schema,
+      dataDir,
+      readConnection: readUrl,
+      readOnly: readOnly === true,
+      migrate: readOnly ? undefined : migrate,
+    };
+  }
+
+  /**
+   * Opens the store for one command and closes it afterwards. `changes` names a command that writes:
+   * with --read-only it is refused before the store is opened.
+   */
+  async withStore<T>(
+    options: { migrate: boolean; changes?: string },
+    fn: (store: Store) => Promise<T>,
+  ): Promise<T> {
+    if (options.changes !== undefined) this.refuseIfReadOnly(options.changes);
+    const store = await openStore(this.storeOptions(options.migrate));
     try {
       return await fn(store);
     } finally {
       await store.close();
     }
+  }
+
+  /** With --read-only, refuses `command`, which changes the store, before anything is opened. */
+  refuseIfReadOnly(command: string): void {
+    if (!this.options.readOnly) return;
+    throw new ReadOnlyError(
+      `flowstore ${command} changes the store, and --read-only was given: nothing was done; run it without --read-only, against the primary`,
+    );
   }
 
   /** JSON with --json, else the text. */

@@ -23,10 +23,10 @@ export function registerDemoCommand(program: Command, cli: CliContext): void {
       "\nExamples:\n  $ flowstore demo                       # embedded store in ./.flowstore, dashboard on :4545\n  $ flowstore demo --url postgres://localhost/app --rate 10",
     )
     .action(async (options: ServeOptions & { rate: string; dashboard: boolean }) => {
-      const { url, schema, dataDir } = cli.options;
+      cli.refuseIfReadOnly("demo");
       const out = process.stdout;
       out.write("opening the store and applying migrations...\n");
-      const store = await openStore({ connection: url, schema, dataDir });
+      const store = await openStore(cli.storeOptions());
       const stops: Array<() => Promise<void>> = [() => store.close()];
       const stopAll = async () => {
         for (const stop of stops.splice(0).reverse()) await stop();

@@ -76,7 +76,7 @@ export function registerJobCommands(program: Command, cli: CliContext): void {
     .argument("<ids...>", "job ids")
     .addHelpText("after", "\nExample:\n  $ flowstore jobs retry 0192f0c4-...")
     .action((ids: string[]) =>
-      cli.withStore({ migrate: false }, async (store) => {
+      cli.withStore({ migrate: false, changes: "jobs retry" }, async (store) => {
         const revived = await store.jobs.retry(ids);
         cli.print({ retried: revived }, () => `retried ${revived.length} of ${ids.length} job(s)`);
         if (revived.length < ids.length) process.exitCode = 1;
@@ -89,7 +89,7 @@ export function registerJobCommands(program: Command, cli: CliContext): void {
     .argument("<ids...>", "job ids")
     .addHelpText("after", "\nExample:\n  $ flowstore jobs cancel 0192f0c4-...")
     .action((ids: string[]) =>
-      cli.withStore({ migrate: false }, async (store) => {
+      cli.withStore({ migrate: false, changes: "jobs cancel" }, async (store) => {
         const cancelled = await store.jobs.cancel(ids);
         cli.print({ cancelled }, () => `cancelled ${cancelled.length} of ${ids.length} job(s)`);
         if (cancelled.length < ids.length) process.exitCode = 1;

@@ -54,7 +54,7 @@ export function registerKvCommands(program: Command, cli: CliContext): void {
     .addHelpText("after", "\nExample:\n  $ flowstore kv set settings theme dark --ttl 3600")
     .action(
       (prefix: string, key: string, value: string, options: { ttl?: string; expectedVersion?: string }) =>
-        cli.withStore({ migrate: false }, async (store) => {
+        cli.withStore({ migrate: false, changes: "kv set" }, async (store) => {
           const result = await store.kv.set(prefix, key, value, {
             ttlMs: options.ttl === undefined ? undefined : Number(options.ttl) * 1000,
             expectedVersion:

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/** The flowstore command. Every command takes --url, --schema, --json and --verbose. */
+/** The flowstore command. Every command takes --url, --schema, --read-url, --read-only, --json and --verbose. */
 
 import { Command, Option } from "commander";
 import { DEFAULT_SCHEMA, migrationScript } from "../index.js";
@@ -27,6 +27,16 @@ const program = new Command("flowstore")
       "FLOWSTORE_DATA_DIR",
     ),
   )
+  .addOption(
+    new Option(
+      "--read-url <url>",
+      "a replica (streaming standby) that lists, counts and the dashboard read from; reads by id stay on --url",
+    ).env("FLOWSTORE_READ_URL"),
+  )
+  .option(
+    "--read-only",
+    "look, never write (for a standby): nothing is migrated, and commands that change the store are refused",
+  )
   .option("--json", "machine-readable output")
   .option("--verbose", "show stack traces on errors")
   .showHelpAfterError()
@@ -37,7 +47,15 @@ Examples:
   $ flowstore migrate                              # migrate the embedded store in ./.flowstore
   $ flowstore status --url postgres://localhost/app
   $ flowstore sql --schema workflows > flowstore.sql
-  $ flowstore demo                                 # the example engine and the dashboard (npm start)`,
+  $ flowstore demo                                 # the example engine and the dashboard (npm start)
+  $ flowstore jobs stats --url postgres://standby/app --read-only
+  $ flowstore serve --url postgres://primary/app --read-url postgres://standby/app
+
+With --read-only (against a standby, or any store you only mean to look at), the store is opened
+read-only: migrations are not run (the schema must be at this version), the inspection commands
+(status, executions, jobs stats|list, timers, kv get|list, blobs get|ls, prune --dry-run) work,
+commands that change the store (migrate, jobs retry|cancel, kv set, blobs put, prune, demo) exit
+with an error before touching it, and serve's dashboard shows everything but refuses its actions.`,
   );
 
 const cli = new CliContext(program);
@@ -50,7 +68,7 @@ program
     "\nExample:\n  $ flowstore migrate --url postgres://user@localhost/app --schema flowstore",
   )
   .action(() =>
-    cli.withStore({ migrate: false }, async (store) => {
+    cli.withStore({ migrate: false, changes: "migrate" }, async (store) => {
       const result = await store.migrate();
       const text = result.applied.length
         ? `applied ${result.applied.length} migration(s) to schema ${store.schema}: ${result.applied.join(", ")}`

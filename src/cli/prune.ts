@@ -48,7 +48,7 @@ export function registerPruneCommand(program: Command, cli: CliContext): void {
       "\nExamples:\n  $ flowstore prune --older-than 30d\n  $ flowstore prune --older-than 7d --status failed cancelled --dry-run\n  $ flowstore prune --older-than 30d --every 1h",
     )
     .action((options: PruneCommandOptions) =>
-      cli.withStore({ migrate: false }, async (store) => {
+      cli.withStore({ migrate: false, changes: options.dryRun ? undefined : "prune" }, async (store) => {
         if (options.every !== undefined) return pruneEvery(store, cli, options);
         const finishedBefore = new Date(Date.now() - parseDuration(options.olderThan));
         const prune = { finishedBefore, statuses: options.status, batchSize: Number(options.batchSize) };

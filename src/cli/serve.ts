@@ -52,11 +52,10 @@ export function registerServeCommand(program: Command, cli: CliContext): void {
   )
     .addHelpText(
       "after",
-      '\nExamples:\n  $ flowstore serve                      # http://127.0.0.1:4545\n  $ flowstore serve --host 0.0.0.0 --token "$(openssl rand -hex 16)"',
+      '\nExamples:\n  $ flowstore serve                      # http://127.0.0.1:4545\n  $ flowstore serve --host 0.0.0.0 --token "$(openssl rand -hex 16)"\n  $ flowstore serve --url postgres://standby/app --read-only   # a standby: looks, never writes\n  $ flowstore serve --url postgres://primary/app --read-url postgres://standby/app\n\nWith --read-only nothing is migrated and the dashboard\'s actions (retrying a dead job) answer 403;\nwith --read-url its lists and counts come from the replica.',
     )
     .action(async (options: ServeOptions) => {
-      const { url, schema, dataDir } = cli.options;
-      const store = await openStore({ connection: url, schema, dataDir });
+      const store = await openStore(cli.storeOptions());
       try {
         const unshare = await shareIfEmbedded(store);
         try {

@@ -7,6 +7,12 @@ import type { PayloadLimits } from "./payload.js";
 
 export interface StoreContext {
   readonly db: Queryable;
+  /**
+   * Where reads that tolerate replication lag go (lists and counts: see StoreOptions.readConnection):
+   * the store's read connection when it has one, else `db`. A transaction's scope sets it to the
+   * transaction, so what it lists includes what it wrote.
+   */
+  readonly reads: Queryable;
   readonly schema: string;
   /** The schema name quoted for SQL text: `"flowstore"`. */
   readonly q: string;
@@ -19,7 +25,19 @@ export interface StoreContext {
   readonly blobNamespace: { id: string | undefined };
   /** The queue's claims, completions and start marks commit without waiting for the WAL flush. */
   readonly relaxedQueueCommits?: boolean;
+  /** Opened with `readOnly: true`: what would write refuses before it starts (and the server refuses the rest). */
+  readonly readOnly?: boolean;
 }
 
 /** Enough to run an area's SQL: a connection (or transaction) and the quoted schema. */
 export type SqlContext = Pick<StoreContext, "db" | "q">;
+
+/**
+ * The context for a read that tolerates replication lag: `db` is the store's read connection, outside
+ * a transaction. Inside one (whatever `reads` says) it stays the transaction, which sees its own writes.
+ */
+export function forReads<C extends Pick<StoreContext, "db" | "reads">>(context: C): C {
+  return context.reads === context.db || context.db.inTransaction
+    ? context
+    : { ...context, db: context.reads };
+}

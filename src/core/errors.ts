@@ -12,7 +12,8 @@ export type ErrorCode =
   | "CONNECTION"
   | "MIGRATION"
   | "BLOB"
-  | "TRANSACTION_ENDED";
+  | "TRANSACTION_ENDED"
+  | "READ_ONLY";
 
 export interface StoreErrorOptions {
   cause?: unknown;
@@ -112,6 +113,14 @@ export class BlobError extends StoreError {
  */
 export class TransactionEndedError extends StoreError {
   override readonly code = "TRANSACTION_ENDED";
+}
+
+/**
+ * A write on a store opened with `readOnly: true` (or a background loop that writes, started on one).
+ * Nothing was written: the store refused before sending it, or the server refused it (SQLSTATE 25006).
+ */
+export class ReadOnlyError extends StoreError {
+  override readonly code = "READ_ONLY";
 }
 
 /** The SQLSTATE a failed statement carries, whether the driver's error or a StoreError made from it. */

@@ -62,6 +62,7 @@ export class DashboardData {
     return {
       store: this.store.describe(),
       schema: this.store.schema,
+      readOnly: this.store.readOnly,
       sampledAt: sample ? new Date(sample.at) : null,
       sampleIntervalMs: this.sampler.intervalMs,
       executions: sample?.executions ?? null,

@@ -1,7 +1,8 @@
 /**
  * The web dashboard served by `flowstore serve`: node:http only, a hand-written page and script, and
  * a JSON API under /api (routes.ts lists them). Binds to 127.0.0.1 unless told otherwise; any other
- * address requires an access token.
+ * address requires an access token. On a read-only store (`readOnly: true`, `flowstore serve
+ * --read-only`) it shows everything and its actions answer 403.
  */
 
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
@@ -122,8 +123,9 @@ export async function serveDashboard(store: Store, options: DashboardOptions = {
   const port = (server.address() as AddressInfo).port;
   const guard = createGuard({ host, port, token });
   const where = `${store.describe()} · schema ${store.schema}`;
+  const readOnly = store.readOnly;
   server.on("request", (req: IncomingMessage, res: ServerResponse) => {
-    handle(req, res, { guard, data, sampler, where }).catch((error: unknown) => {
+    handle(req, res, { guard, data, sampler, where, readOnly }).catch((error: unknown) => {
       logger.error({ error: error instanceof Error ? error.message : String(error) }, "dashboard request");
       if (!res.headersSent) sendJson(res, 500, { error: "internal error" });
       else res.destroy();
@@ -159,7 +161,12 @@ interface Deps {
   data: DashboardData;
   sampler: Sampler;
   where: string;
+  readOnly: boolean;
 }
+
+const READ_ONLY_ACTIONS =
+  "this dashboard is read-only (its store was opened with readOnly: true, as flowstore serve --read-only does): " +
+  "nothing was changed; act through a dashboard on the primary";
 
 /** The routes that show sampled numbers: a request for one keeps the sampler going (or wakes it). */
 const SAMPLED_PATHS = new Set(["/api/overview"]);
@@ -206,6 +213,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, deps: Deps): Pr
     res.setHeader("Allow", [...new Set(found.allowed)].join(", "));
     return fail(405, `${method} is not allowed here`);
   }
+  // Refused whoever asks and however: on a read-only store no action can do anything.
+  if (found.route.method === "POST" && deps.readOnly) return fail(403, READ_ONLY_ACTIONS);
   if (found.route.method === "POST" && !csrfOk(guard, req)) {
     return fail(403, "cross-site request refused: the X-CSRF-Token header or the Origin is wrong");
   }
@@ -220,6 +229,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, deps: Deps): Pr
       data: deps.data,
       guard,
       where: deps.where,
+      readOnly: deps.readOnly,
     });
   } catch (error) {
     const [status, message] = describeError(error);

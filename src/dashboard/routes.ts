@@ -21,7 +21,8 @@
  *   POST /api/jobs/:id/retry        puts a dead job back in its queue: { retried: [id] }, 409 if it is not dead or its key is taken
  *
  * GET never changes anything. A POST needs the access token (when one is set), the X-CSRF-Token header
- * and, when the client sends Origin or Sec-Fetch-Site, this very origin.
+ * and, when the client sends Origin or Sec-Fetch-Site, this very origin; on a read-only store every
+ * POST answers 403 (JSON: { error }), and the pages offer no actions.
  */
 
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -39,6 +40,8 @@ export interface RouteContext {
   data: DashboardData;
   guard: Guard;
   where: string;
+  /** The store was opened with readOnly: the pages offer no actions. */
+  readOnly: boolean;
 }
 
 export interface Route {
@@ -50,7 +53,8 @@ export interface Route {
 const ID = "([0-9a-fA-F-]{36})";
 
 function page(name: PageName) {
-  return (ctx: RouteContext) => sendHtml(ctx.res, 200, shellPage(name, ctx.guard.csrfToken, ctx.where));
+  return (ctx: RouteContext) =>
+    sendHtml(ctx.res, 200, shellPage(name, ctx.guard.csrfToken, ctx.where, ctx.readOnly));
 }
 
 function json<T>(read: (ctx: RouteContext) => Promise<T> | T) {

@@ -1,6 +1,6 @@
 /** Versioned workflow definitions: `(name, version)` is unique, the body is JSONB. */
 
-import type { StoreContext } from "../core/context.js";
+import { forReads, type StoreContext } from "../core/context.js";
 import { ConflictError, NotFoundError } from "../core/errors.js";
 import { checkId, checkInteger, checkLimit, checkOneOf, idOrNew } from "../core/input.js";
 import { checkText, toJson } from "../core/payload.js";
@@ -108,7 +108,7 @@ export class Definitions {
     return rows[0] ?? null;
   }
 
-  /** Ordered by name, then newest version first. */
+  /** Ordered by name, then newest version first; from the store's readConnection when it has one. */
   async list(filter: DefinitionFilter = {}): Promise<Definition[]> {
     const conditions: string[] = [];
     const values: unknown[] = [];
@@ -126,7 +126,7 @@ export class Definitions {
     }
     values.push(checkLimit(filter.limit, 1000));
     const where = conditions.length ? `where ${conditions.join(" and ")}` : "";
-    const { rows } = await this.context.db.query<Definition>(
+    const { rows } = await forReads(this.context).db.query<Definition>(
       `select ${COLUMNS} from ${this.context.q}.definitions ${where}
        order by name, version desc limit $${values.length}`,
       values,

@@ -7,7 +7,7 @@
  * executions/read.ts, the statements of writes that go alone in executions/write.ts.
  */
 
-import type { StoreContext } from "../core/context.js";
+import { forReads, type StoreContext } from "../core/context.js";
 import {
   checkId,
   checkOneOf,
@@ -233,8 +233,9 @@ export class Executions {
     return cancel(this.context, id, options);
   }
 
+  /** Reads from the store's readConnection, when it has one (outside a transaction). */
   async list(filter: ExecutionFilter & ExecutionListOptions = {}): Promise<Page<Execution>> {
-    return list(this.context, filter);
+    return list(forReads(this.context), filter);
   }
 
   /** Every matching execution, fetched a page at a time. */
@@ -250,10 +251,13 @@ export class Executions {
     } while (cursor);
   }
 
-  /** How many executions match, per status (every status present, zero when none). */
+  /**
+   * How many executions match, per status (every status present, zero when none). Reads from the
+   * store's readConnection, when it has one (outside a transaction).
+   */
   async countByStatus(
     filter: Omit<ExecutionFilter, "status"> = {},
   ): Promise<Record<ExecutionStatus, number>> {
-    return countByStatus(this.context, filter);
+    return countByStatus(forReads(this.context), filter);
   }
 }

@@ -7,7 +7,7 @@
  * their execution is pruned.
  */
 
-import type { SqlContext, StoreContext } from "../core/context.js";
+import { forReads, type SqlContext, type StoreContext } from "../core/context.js";
 import { NotFoundError, ValidationError } from "../core/errors.js";
 import { checkId, checkInteger, checkOneOf } from "../core/input.js";
 import { cursorKey, type Page, pageLimit, toPage } from "../core/key-cursor.js";
@@ -123,7 +123,11 @@ export class Events {
     return rows[0]?.last_seq ?? 0;
   }
 
-  /** The execution's events by sequence number, a page at a time (keyset on the sequence). */
+  /**
+   * The execution's events by sequence number, a page at a time (keyset on the sequence). Reads from
+   * the store's readConnection, when it has one (outside a transaction); `store.primary.events.list`
+   * reads what was just appended.
+   */
   async list(executionId: string, options: EventListOptions = {}): Promise<Page<HistoryEvent>> {
     const id = checkId(executionId, "executionId");
     const limit = pageLimit(options.limit);
@@ -136,7 +140,7 @@ export class Events {
     if (after !== null) where.push(`seq > $${values.push(after)}`);
     if (before !== null) where.push(`seq < $${values.push(before)}`);
     if (resume !== undefined) where.push(`seq ${order === "asc" ? ">" : "<"} $${values.push(resume)}`);
-    const { rows } = await this.context.db.query<EventRow>(
+    const { rows } = await forReads(this.context).db.query<EventRow>(
       `select ${EVENT_COLUMNS} from ${this.q}.events where ${where.join(" and ")}
        order by seq ${order} limit $${values.push(limit + 1)}`,
       values,

@@ -9,7 +9,7 @@
  * writes in kv/write.ts, on the shared row and checks of kv/rows.ts.
  */
 
-import type { SqlContext, StoreContext } from "../core/context.js";
+import { forReads, type SqlContext, type StoreContext } from "../core/context.js";
 import { ValidationError } from "../core/errors.js";
 import type { Page } from "../core/key-cursor.js";
 import { beforeCut, idBatch } from "../core/planned-few.js";
@@ -82,15 +82,16 @@ export class KeyValue {
 
   /**
    * Live entries of one prefix by key (byte order of the UTF-8 key), one page at a time: ascending or
-   * descending, after or before a key, or only keys that start with a text.
+   * descending, after or before a key, or only keys that start with a text. Reads from the store's
+   * readConnection, when it has one (outside a transaction).
    */
   async list(prefix: string, options: KvListOptions = {}): Promise<Page<KvEntry>> {
-    return list(this.context, prefix, options);
+    return list(forReads(this.context), prefix, options);
   }
 
-  /** The prefixes in use (holding a live entry), in byte order, one page at a time. */
+  /** The prefixes in use (holding a live entry), in byte order, one page at a time; as list(), from a replica. */
   async listPrefixes(options: KvPrefixListOptions = {}): Promise<Page<string>> {
-    return listPrefixes(this.context, options);
+    return listPrefixes(forReads(this.context), options);
   }
 
   /**

@@ -4,7 +4,7 @@
  * wake-ups) and run on this scope's connection.
  */
 
-import type { StoreContext } from "../core/context.js";
+import { forReads, type StoreContext } from "../core/context.js";
 import { cancel, get, list, retry, stats } from "./admin.js";
 import { enqueue } from "./enqueue.js";
 import { claim, complete, completeMany, fail, heartbeat, release, snooze } from "./leases.js";
@@ -79,14 +79,17 @@ export class Jobs {
     return get(this.context, id);
   }
 
-  /** Jobs in id (creation) order; pass the last id as `after` for the next page. */
+  /**
+   * Jobs in id (creation) order; pass the last id as `after` for the next page. Reads from the store's
+   * readConnection, when it has one (outside a transaction).
+   */
   list(filter: JobFilter = {}): Promise<Job[]> {
-    return list(this.context, filter);
+    return list(forReads(this.context), filter);
   }
 
-  /** Counts per queue (one queue, or all). */
+  /** Counts per queue (one queue, or all), from the store's readConnection when it has one. */
   stats(queue?: string): Promise<QueueStats[]> {
-    return stats(this.context, queue);
+    return stats(forReads(this.context), queue);
   }
 
   /**

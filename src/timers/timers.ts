@@ -6,13 +6,14 @@
  */
 
 import { backgroundOf } from "../core/background.js";
-import type { SqlContext, StoreContext } from "../core/context.js";
+import { forReads, type SqlContext, type StoreContext } from "../core/context.js";
 import { LeaseLostError, NotFoundError, ValidationError } from "../core/errors.js";
 import { isUuid, uuidv7 } from "../core/ids.js";
 import { checkDate, checkLimit, integerOption } from "../core/input.js";
 import { OutageReporter } from "../core/outage.js";
 import { checkText, toJson } from "../core/payload.js";
 import { idBatch } from "../core/planned-few.js";
+import { refuseOnReadOnly } from "../core/read-only.js";
 import { jobsChannel, wakeStatement } from "../core/wake.js";
 
 export interface ScheduleTimer {
@@ -156,9 +157,12 @@ export class Timers {
     return rows.map(toTimer);
   }
 
-  /** All timers, soonest first (keyset by fire time and id), for dashboards and the CLI. */
+  /**
+   * All timers, soonest first (keyset by fire time and id), for dashboards and the CLI; from the
+   * store's readConnection when it has one (outside a transaction).
+   */
   async listAll(options: { limit?: number; dueBefore?: Date } = {}): Promise<Timer[]> {
-    const { rows } = await this.context.db.query<TimerRow>(
+    const { rows } = await forReads(this.context).db.query<TimerRow>(
       `select ${COLUMNS} from ${this.t} where $1::timestamptz is null or fire_at <= $1 order by fire_at, id limit $2`,
       [options.dueBefore ?? null, checkLimit(options.limit, 100)],
     );
@@ -274,6 +278,7 @@ export class Timers {
   ): {
     stop(): Promise<void>;
   } {
+    refuseOnReadOnly(this.context, "timers.startDispatcher()");
     // A pass that fired `limit` timers goes again at once: with a limit of 0 it would never sleep.
     const limit = integerOption(options.limit, "limit", { min: 1, fallback: 500 });
     const pollIntervalMs = integerOption(options.pollIntervalMs, "pollIntervalMs", {

@@ -7,6 +7,7 @@
 import { backgroundOf } from "../core/background.js";
 import type { StoreContext } from "../core/context.js";
 import { ValidationError } from "../core/errors.js";
+import { refuseOnReadOnly } from "../core/read-only.js";
 import { Jobs } from "../queue/index.js";
 import type { InTransaction, JobsScope, Worker, WorkerOptions } from "./types.js";
 import { startWorker } from "./worker.js";
@@ -28,6 +29,7 @@ export class WorkingJobs<Tx extends JobsScope> extends Jobs {
     if (this.context.db.inTransaction) {
       throw new ValidationError("start workers on the store, not inside a transaction", { field: "work" });
     }
+    refuseOnReadOnly(this.context, "jobs.work()");
     const background = backgroundOf(this.context.driver);
     background.checkOpen();
     const worker = startWorker(this, this.context, this.inTransaction, options);

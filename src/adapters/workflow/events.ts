@@ -112,7 +112,9 @@ export function createEvents(ready: Promise<Store>, owner: HookOwner): Storage["
       });
       // The common events are one statement each (a write that appends its event); the others run in a
       // transaction of their own.
-      if (ONE_STATEMENT.has(data.eventType)) return apply(write(store), params, owner);
+      // On the primary: the run's events read back after the write must include it, whatever the
+      // store's readConnection.
+      if (ONE_STATEMENT.has(data.eventType)) return apply(write(store.primary), params, owner);
       return store.transaction((tx) => apply(write(tx), params, owner));
     },
 
@@ -121,7 +123,7 @@ export function createEvents(ready: Promise<Store>, owner: HookOwner): Storage["
       const sequence = executionId && sequenceOfEventId(executionId, eventId);
       if (executionId && sequence) {
         const store = await ready;
-        const page = await store.events.list(executionId, { afterSequence: sequence - 1, limit: 1 });
+        const page = await store.primary.events.list(executionId, { afterSequence: sequence - 1, limit: 1 });
         const found = page.items[0];
         if (found && found.sequence === sequence && found.createdAt.getTime() === timeOfEventId(eventId)) {
           return toEvent(found, params?.resolveData ?? "all");
@@ -134,7 +136,8 @@ export function createEvents(ready: Promise<Store>, owner: HookOwner): Storage["
       const executionId = executionIdOf(params.runId);
       if (!executionId) return { data: [], cursor: null, hasMore: false };
       const store = await ready;
-      const page = await readEvents(store, executionId, {
+      // A run replays from its history: the primary's, never a replica's that may lag behind it.
+      const page = await readEvents(store.primary, executionId, {
         after: sequenceCursor(params.pagination?.cursor),
         order: params.pagination?.sortOrder ?? "asc",
         limit: limitOf(params.pagination, 100),

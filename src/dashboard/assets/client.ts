@@ -9,6 +9,8 @@ export const CLIENT_JS = String.raw`"use strict";
   var REFRESH_MS = 2000;
   var csrfMeta = document.querySelector('meta[name="flowstore-csrf"]');
   var CSRF = csrfMeta ? csrfMeta.getAttribute("content") : "";
+  // A read-only store (flowstore serve --read-only): no action buttons, since the server refuses them.
+  var READ_ONLY = document.body.getAttribute("data-read-only") === "true";
   var main = document.getElementById("main");
   var live = document.getElementById("live");
   var STATUSES = ["pending", "running", "waiting", "completed", "failed", "cancelled", "timed_out"];
@@ -304,7 +306,7 @@ export const CLIENT_JS = String.raw`"use strict";
 
   function jobTable(jobs, withRetry) {
     return table(["id", "queue", "name", "status", "attempts", "run at", "last error", ""], jobs.map(function (j) {
-      var retry = withRetry && j.status === "dead" ? el("button", { type: "button", class: "retry",
+      var retry = withRetry && !READ_ONLY && j.status === "dead" ? el("button", { type: "button", class: "retry",
         "data-job": j.id, onclick: function () { retryJob(j.id, retry); } }, "Retry") : "";
       return [short(j.id), j.queue, j.name, badge(j.status), j.attempts + "/" + j.maxAttempts, time(j.runAt),
         j.lastError ? String(j.lastError.message || "").slice(0, 200) : "-", retry];

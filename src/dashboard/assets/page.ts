@@ -35,19 +35,20 @@ const TITLES: Record<PageName, string> = {
   queues: "Queues",
 };
 
-export function shellPage(page: PageName, csrfToken: string, where: string): string {
+export function shellPage(page: PageName, csrfToken: string, where: string, readOnly = false): string {
   return layout(
     TITLES[page],
     `<meta name="flowstore-csrf" content="${escapeHtml(csrfToken)}">
 <script src="/assets/app.js" defer></script>
 `,
-    `<body data-page="${escapeHtml(page)}">
+    `<body data-page="${escapeHtml(page)}"${readOnly ? ' data-read-only="true"' : ""}>
 <header><nav>
 <a class="brand" href="/">flowstore</a>
 <a href="/">Overview</a>
 <a href="/executions">Executions</a>
 <a href="/queues">Queues</a>
 <span class="where">${escapeHtml(where)}</span>
+${readOnly ? '<span class="read-only" title="opened with readOnly: actions are off">read-only</span>\n' : ""}
 <span id="live" class="live"></span>
 </nav></header>
 <main id="main"><p class="muted">Loading…</p></main>

@@ -8,6 +8,7 @@ header nav { display: flex; gap: 1.25em; align-items: center; max-width: 1200px;
 header a { color: #fff; text-decoration: none; font-weight: 600; }
 header .brand { font-weight: 800; letter-spacing: 0.02em; }
 header .where { color: #aab2c0; font-size: 12px; margin-left: auto; }
+header .read-only { font-size: 12px; padding: 0 0.5em; border-radius: 999px; background: #eee6d8; color: #7a5b22; }
 main { max-width: 1200px; margin: 0 auto; padding: 1em; }
 h1 { font-size: 20px; margin: 0.4em 0 0.8em; display: flex; gap: 0.5em; align-items: center; }
 h2 { font-size: 15px; margin: 1.6em 0 0.5em; }
