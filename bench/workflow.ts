@@ -82,6 +82,7 @@ export async function run(context: BenchContext): Promise<void> {
       true,
       JSON.stringify({ step: i }),
       null,
+      null,
     ];
     const updateSql = await capture.statementOf(
       (s) => s.executions.update(executionAt(0), { state: { step: 0 } }),
@@ -118,6 +119,9 @@ export async function run(context: BenchContext): Promise<void> {
       [null],
       [null],
       [1],
+      [null],
+      [null],
+      [null],
     ];
     const sample = task(0);
     const taskSql = await capture.statementOf((s) => s.tasks.upsert(sample), taskValues(sample));
@@ -141,6 +145,32 @@ export async function run(context: BenchContext): Promise<void> {
       ),
     );
 
+    // executions.start by name (batched outside a transaction), without and with an idempotency key,
+    // against a plain insert of the row.
+    let keys = 0;
+    const rawStart = (key: string | null) =>
+      pool.query(
+        `insert into "${schema}".executions (id, definition_id, name, status, input, metadata, idempotency_key)
+         values ($1, $2, 'bench', 'pending', $3, '{}', $4) returning id`,
+        [uuidv7(), definition.id, JSON.stringify({ n: 1 }), key],
+      );
+    rows.push(
+      await sideBySide(
+        "executions.start",
+        n(2000),
+        () => rawStart(null),
+        () => store.executions.start({ name: "bench", input: { n: 1 } }),
+      ),
+    );
+    rows.push(
+      await sideBySide(
+        "executions.start (idempotency key)",
+        n(2000),
+        () => rawStart(`raw-${++keys}`),
+        () => store.executions.start({ name: "bench", input: { n: 1 }, idempotencyKey: `ours-${++keys}` }),
+      ),
+    );
+
     // createChildren of 100 under one of 1,000 parents.
     const parents = await store.tasks.upsertMany(
       executionIds.map((executionId) => ({ executionId, taskId: "fan-out", status: "running" as const })),
@@ -161,6 +191,9 @@ export async function run(context: BenchContext): Promise<void> {
       list.map(() => null),
       list.map(() => null),
       list.map(() => 1),
+      list.map(() => null),
+      list.map(() => null),
+      list.map(() => null),
     ];
     const firstChildren = children();
     const childrenSql = await capture.statementOf(

@@ -60,19 +60,20 @@ export function finishBatcher(context: StoreContext): WriteBatcher<FinishInput, 
   );
 }
 
-/** One insert for the batch (see startsInsert). */
+/** One statement for the batch (see startsInsert). */
 async function sendStarts(
   context: StoreContext,
   inputs: StartInput[],
 ): Promise<Array<Execution | undefined>> {
-  const q = context.q;
+  const { ctes, insert } = startsInsert(
+    context.q,
+    `jsonb_to_recordset($1::jsonb)
+       as i(id uuid, name text, status text, input text, metadata text, idempotency_key text,
+            parent_execution_id uuid, parent_task_id uuid)`,
+    inputs.some((input) => input.idempotencyKey !== null),
+  );
   const { rows } = await context.db.query<Execution>(
-    startsInsert(
-      q,
-      `jsonb_to_recordset($1::jsonb)
-         as i(id uuid, name text, status text, input text, metadata text, idempotency_key text,
-              parent_execution_id uuid, parent_task_id uuid)`,
-    ),
+    ctes === null ? insert : `with ${ctes} ${insert}`,
     [recordsJson(inputs.map(startRecord))],
     { prepare: true },
   );
@@ -123,27 +124,62 @@ function inRequestOrder(inputs: Array<{ id: string }>, rows: Execution[]): Array
   return inputs.map((input) => byId.get(input.id));
 }
 
+/** The insert of a batch of starts, and the CTEs it reads (see startsInsert). */
+export interface StartsInsert {
+  ctes: string | null;
+  insert: string;
+}
+
 /**
  * The insert of a batch of starts read from `source` (as `i`, with startRecord's columns). Each run
  * takes its name's newest active definition, or none when the name is not registered; `on conflict do
- * nothing` leaves out a run whose id or idempotency key is taken.
+ * nothing` leaves out a run whose id is taken. A batch with idempotency keys (`keyed`) registers them
+ * first (CTE `keyed`) and inserts only the runs whose key it registered, leaving out a run whose key
+ * is taken; a batch without keys is sent without those CTEs, at the cost it always had.
  */
-export function startsInsert(q: string, source: string): string {
-  return `insert into ${q}.executions
+export function startsInsert(q: string, source: string, keyed: boolean): StartsInsert {
+  const columns = `insert into ${q}.executions
         (id, definition_id, name, status, input, metadata, idempotency_key, parent_execution_id, parent_task_id,
-         started_at)
-      select i.id, d.id, i.name, i.status, i.input::jsonb, i.metadata::jsonb, i.idempotency_key,
-             i.parent_execution_id, i.parent_task_id, case when i.status = 'running' then now() end
-        from ${source}
-        cross join lateral (
+         started_at)`;
+  const workflow = `cross join lateral (
           select (select id from ${q}.definitions where name = i.name and status = 'active'
                    order by version desc limit 1) as id,
                  -- As a probe with a limit, not exists(): a cached plan may hash a whole table for that.
                  (select true from ${q}.definitions where name = i.name limit 1) as registered
         ) d
-       where d.id is not null or d.registered is null
-       -- Keys in one order in every batch: two batches that share keys wait instead of deadlocking.
-       order by i.idempotency_key, i.id
+       where d.id is not null or d.registered is null`;
+  // Keys in one order in every batch: two batches that share keys wait instead of deadlocking.
+  const tail = `order by i.idempotency_key, i.id
       on conflict do nothing
       returning ${COLUMNS}`;
+  if (!keyed) {
+    return {
+      ctes: null,
+      insert: `${columns}
+      select i.id, d.id, i.name, i.status, i.input::jsonb, i.metadata::jsonb, i.idempotency_key,
+             i.parent_execution_id, i.parent_task_id, case when i.status = 'running' then now() end
+        from ${source}
+        ${workflow}
+       ${tail}`,
+    };
+  }
+  return {
+    ctes: `starting as (
+      select i.id, d.id as definition_id, i.name, i.status, i.input, i.metadata, i.idempotency_key,
+             i.parent_execution_id, i.parent_task_id
+        from ${source}
+        ${workflow}),
+    keyed as (
+      insert into ${q}.execution_keys (idempotency_key, execution_id)
+      select idempotency_key, id from starting where idempotency_key is not null
+       order by idempotency_key, id
+      on conflict do nothing
+      returning execution_id)`,
+    insert: `${columns}
+      select i.id, i.definition_id, i.name, i.status, i.input::jsonb, i.metadata::jsonb, i.idempotency_key,
+             i.parent_execution_id, i.parent_task_id, case when i.status = 'running' then now() end
+        from starting i
+       where i.idempotency_key is null or i.id in (select execution_id from keyed)
+       ${tail}`,
+  };
 }

@@ -44,14 +44,24 @@ type Batcher<I> = WriteBatcher<I & HistoryWrite, BatchWritten<Execution>>;
 
 function startBatcher(context: StoreContext): Batcher<StartInput> {
   const q = context.q;
-  const sql = `with b as (
+  const sql = (keyed: boolean) => {
+    const { ctes, insert } = startsInsert(q, "b i", keyed);
+    return `with b as (
       select * from jsonb_to_recordset($1::jsonb)
         as b(n int, events jsonb, after bigint, id uuid, name text, status text, input text, metadata text,
-             idempotency_key text, parent_execution_id uuid, parent_task_id uuid)),
-    inserted as (${startsInsert(q, "b i")}),
+             idempotency_key text, parent_execution_id uuid, parent_task_id uuid)),${ctes === null ? "" : `\n    ${ctes},`}
+    inserted as (${insert}),
     written as (select w.*, b.n as "batch.n" from inserted w join b on b.id = w.id),
     ${historyTail(q, "id")}`;
-  return historyBatcher<StartInput & HistoryWrite, Execution>(context, sql, startRecord, (i) => i.id);
+  };
+  // Two texts, each built once: with idempotency keys in the batch (registered first), and without.
+  const [keyed, plain] = [sql(true), sql(false)];
+  return historyBatcher<StartInput & HistoryWrite, Execution>(
+    context,
+    (inputs) => (inputs.some((input) => input.idempotencyKey !== null) ? keyed : plain),
+    startRecord,
+    (i) => i.id,
+  );
 }
 
 function finishBatcher(context: StoreContext): Batcher<FinishInput> {

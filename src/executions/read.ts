@@ -41,13 +41,35 @@ export async function getForUpdate({ db, q }: SqlContext, id: string): Promise<E
   return rows[0];
 }
 
+/**
+ * The run the key's registry row names, if that run still holds the key (see freeStaleKey). A row and
+ * its run are written by one statement, so a snapshot that sees the row sees the run as it wrote it.
+ */
 export async function findByIdempotencyKey({ db, q }: SqlContext, key: string): Promise<Execution | null> {
   checkText(key, "idempotencyKey", 1024);
   const { rows } = await db.query<Execution>(
-    `select ${COLUMNS} from ${q}.executions where idempotency_key = $1`,
+    `select ${COLUMNS} from ${q}.executions
+      where id = (select execution_id from ${q}.execution_keys where idempotency_key = $1)
+        and idempotency_key = $1`,
     [key],
   );
   return rows[0] ?? null;
+}
+
+/**
+ * Deletes the key's registry row when the run it names does not hold the key: the run was deleted
+ * (by a statement other than retention's, which deletes its key with it), or changed its key in a
+ * race with another write of it. Registry rows are inserted and deleted, never updated, so a row this
+ * statement waits for is either gone or as its snapshot saw it, with its run.
+ */
+export async function freeStaleKey({ db, q }: SqlContext, key: string): Promise<void> {
+  await db.query(
+    `delete from ${q}.execution_keys k
+      where k.idempotency_key = $1
+        and not exists (select 1 from ${q}.executions e
+                         where e.id = k.execution_id and e.idempotency_key collate "C" = k.idempotency_key)`,
+    [key],
+  );
 }
 
 export async function list(

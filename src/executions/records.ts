@@ -125,11 +125,19 @@ export function recordColumns(records: readonly ExecutionRecord[], limits: Paylo
  * Writes the records in one statement. A run of a definition takes the definition's name; a record
  * whose name differs from it is left out (checkRecordNames says which), and one whose definition does
  * not exist fails on the foreign key, with '' standing in for the name it cannot have.
+ *
+ * The key registry follows the runs written: a run whose key changed or was cleared frees its old key
+ * (`freed`), and one that took a key registers it (`taken`), a key another run holds failing the whole
+ * statement on the registry's primary key (a ConflictError), as a taken key always did.
  */
 export async function writeRecords({ db, q }: SqlContext, columns: RecordColumns): Promise<Execution[]> {
   const { rows } = await db
     .query<Execution>(
-      `insert into ${q}.executions as e (id, definition_id, name, status, input, output, error, state,
+      `with prior as (
+         select x.id, x.idempotency_key from ${q}.executions x
+          where x.id = any($1::uuid[]) and x.idempotency_key is not null),
+       written as (
+       insert into ${q}.executions as e (id, definition_id, name, status, input, output, error, state,
          metadata, idempotency_key, parent_execution_id, parent_task_id, started_at, completed_at)
        select u.id, u.definition_id, coalesce(d.name, u.name, ''), u.status, u.input, u.output, u.error,
          u.state, coalesce(u.metadata, '{}'), u.idempotency_key, u.parent_execution_id, u.parent_task_id,
@@ -152,8 +160,20 @@ export async function writeRecords({ db, q }: SqlContext, columns: RecordColumns
          completed_at = case when excluded.status in ${TERMINAL_SQL}
                              then coalesce(e.completed_at, now()) else e.completed_at end
        where e.status = excluded.status or e.status not in ${TERMINAL_SQL}
-       returning ${COLUMNS}`,
+       returning ${COLUMNS}),
+       freed as (
+         delete from ${q}.execution_keys k using prior p join written w on w.id = p.id
+          where k.idempotency_key = p.idempotency_key collate "C" and k.execution_id = p.id
+            and w."idempotencyKey" is distinct from p.idempotency_key),
+       taken as (
+         insert into ${q}.execution_keys (idempotency_key, execution_id)
+         select w."idempotencyKey", w.id from written w
+          where w."idempotencyKey" is not null
+            and not exists (select 1 from prior p where p.id = w.id and p.idempotency_key = w."idempotencyKey"))
+       select * from written`,
       Object.values(columns),
+      // Fixed text, and the upsert is a hot path: planned once per connection.
+      { prepare: true },
     )
     .catch((error: unknown) => rethrowMissingDefinition(error, "a definitionId given does not exist"));
   return rows;

@@ -12,7 +12,7 @@ import { TERMINAL_SQL } from "../core/run-status.js";
 import { type AppendOption, type HistoryEvent, type WithHistory, writeOne } from "../history/index.js";
 import type { FinishInput, StartInput } from "./batch.js";
 import type { ChangeInput } from "./history-batch.js";
-import { findByIdempotencyKey } from "./read.js";
+import { findByIdempotencyKey, freeStaleKey } from "./read.js";
 import {
   COLUMNS,
   checkRecordNames,
@@ -69,20 +69,33 @@ export async function startAlone(
     : "(select $2::uuid as id, false as registered)";
   // Started by definition id, the run takes the definition's name; '' stands in for the name of a
   // definition that does not exist, which the foreign key then refuses.
-  const sql = `insert into ${q}.executions
+  const columns = `insert into ${q}.executions
       (id, definition_id, name, status, input, metadata, idempotency_key, parent_execution_id, parent_task_id,
        started_at)
     select $1, d.id, coalesce($9::text, (select name from ${q}.definitions where id = d.id), ''), $3::text,
-      $4::jsonb, $5::jsonb, $6, $7, $8, case when $3::text = 'running' then now() end
-      from ${definition} d
-     where d.id is not null or not d.registered
-    on conflict (idempotency_key) where idempotency_key is not null do nothing
-    returning ${COLUMNS}`;
-  // A racing start with the same key waits for the first to commit, then inserts nothing and reads
-  // the winner. Only if that row vanished in between (deleted) is the insert tried again.
+      $4::jsonb, $5::jsonb, $6, $7, $8, case when $3::text = 'running' then now() end`;
+  // A key is registered first, and the run inserted only if the key was: a key taken inserts nothing,
+  // and a racing start with the same key waits for the first to commit, then does the same. A run
+  // that fails (a definition that does not exist, a taken id) takes its key's row with it.
+  const [sql, before] =
+    key === null
+      ? [`${columns} from ${definition} d where d.id is not null or not d.registered returning ${COLUMNS}`]
+      : [
+          `${columns} from d join keyed on true returning ${COLUMNS}`,
+          `d as ${definition},
+           keyed as (
+             insert into ${q}.execution_keys (idempotency_key, execution_id)
+             select $6, $1 from d where d.id is not null or not d.registered
+             on conflict do nothing
+             returning execution_id)`,
+        ];
+  // Not written: the key is taken (the run holding it is returned), the name has no active version
+  // (resolveWorkflow says so), or the key's row names no run that holds it (its run was deleted
+  // outside retention, or a write that registered it wrote no run): then the row is freed and the
+  // start tried again.
   for (let attempt = 0; attempt < 3; attempt++) {
-    const row = await writeOne<Execution>(context, sql, values, "id", options).catch((error: unknown) =>
-      rethrowMissingDefinition(error, `definition ${start.definitionId} not found`),
+    const row = await writeOne<Execution>(context, sql, values, "id", options, undefined, before).catch(
+      (error: unknown) => rethrowMissingDefinition(error, `definition ${start.definitionId} not found`),
     );
     if (row) {
       const { appended, history: _, ...execution } = row;
@@ -91,6 +104,7 @@ export async function startAlone(
     const existing = key === null ? null : await findByIdempotencyKey(context, key);
     if (existing) return { execution: existing, created: false };
     if (byName) await resolveWorkflow(context, input); // throws for a name with no active version
+    if (key !== null) await freeStaleKey(context, key);
   }
   throw new ConflictError(`idempotency key ${key} is taken, but its execution cannot be read`);
 }

@@ -144,6 +144,8 @@ const APPENDED_COLUMNS = EVENT_COLUMN_NAMES.map((column) => `a.${column} as "app
  * written row that holds its execution; the write's parameters are $1 to $`writeParameters`, the
  * append's (appendValues) follow. Returns one row per event appended: the written row's columns and
  * the event's under "appended.<column>". No row when the write wrote nothing (nothing was appended).
+ * `alongside`: more CTEs of the statement, which may read `written`; `before`: CTEs ahead of it, which
+ * the write may read.
  */
 export function writeAndAppendStatement(
   q: string,
@@ -151,8 +153,10 @@ export function writeAndAppendStatement(
   executionId: string,
   writeParameters: number,
   withHistory = false,
+  alongside?: string,
+  before?: string,
 ): string {
-  return `with written as (${write}),
+  return `with ${before ? `${before}, ` : ""}written as (${write}),${alongside ? ` ${alongside},` : ""}
     target as (select ${executionId} as execution_id from written),
     ${appendCtes(q, writeParameters - 1)}${
       withHistory

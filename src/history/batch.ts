@@ -38,18 +38,19 @@ export interface HistoryWrite {
 }
 
 /**
- * A batcher sending `sql` with the batch as its one parameter: each write's `record`, its number `n`
- * and its events. Writes with one `key` never share a batch.
+ * A batcher sending `sql` (or the text `sql` picks for the batch) with the batch as its one parameter:
+ * each write's `record`, its number `n` and its events. Writes with one `key` never share a batch.
  */
 export function historyBatcher<I extends HistoryWrite, T>(
   context: StoreContext,
-  sql: string,
+  sql: string | ((inputs: I[]) => string),
   record: (input: I) => object,
   key: (input: I) => string,
 ): WriteBatcher<I, BatchWritten<T>> {
   return new WriteBatcher(async (inputs) => {
     const records = inputs.map((input, n) => ({ n, ...record(input), ...eventsRecord(input) }));
-    const result = await context.db.query<Record<string, unknown>>(sql, [recordsJson(records)], {
+    const text = typeof sql === "string" ? sql : sql(inputs);
+    const result = await context.db.query<Record<string, unknown>>(text, [recordsJson(records)], {
       prepare: true,
     });
     return byInput<T>(inputs, result);

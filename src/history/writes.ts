@@ -40,7 +40,9 @@ export type WithHistory<T> = T & { appended?: HistoryEvent[]; history?: HistoryE
 /**
  * Runs a write of at most one row (returning the row), with `append`'s events appended to the
  * history of the row's execution (its column `executionId`) in the same statement. Undefined when
- * the write wrote nothing.
+ * the write wrote nothing. `alongside`: CTEs that go in the same statement, reading the written row
+ * as `written` (the ids a task insert registers); a write inside a CTE may not have CTEs of its own.
+ * `before`: CTEs that go ahead of the write, which the write may read (the key an insert registers).
  */
 export async function writeOne<T>(
   context: StoreContext,
@@ -48,17 +50,33 @@ export async function writeOne<T>(
   values: unknown[],
   executionId: string,
   { append, historyAfter }: AppendOption,
+  alongside?: string,
+  before?: string,
 ): Promise<WithHistory<T> | undefined> {
-  if (append === undefined) return (await context.db.query<WithHistory<T>>(write, values)).rows[0];
+  const ahead = before ? `${before}, ` : "";
+  const alone = alongside
+    ? `with ${ahead}written as (${write}), ${alongside} select * from written`
+    : before
+      ? `with ${before} ${write}`
+      : write;
+  if (append === undefined) return (await context.db.query<WithHistory<T>>(alone, values)).rows[0];
   const checked = checkAppend({ append, historyAfter }, context.limits);
   if (!checked) {
-    const row = (await context.db.query<T>(write, values)).rows[0];
+    const row = (await context.db.query<T>(alone, values)).rows[0];
     return row && { ...row, appended: [] };
   }
   const { columns, after } = checked;
   // Prepared: the statement is long, and each call site sends one of a few texts again and again.
   const { rows } = await context.db.query<Record<string, unknown>>(
-    writeAndAppendStatement(context.q, write, executionId, values.length, after !== undefined),
+    writeAndAppendStatement(
+      context.q,
+      write,
+      executionId,
+      values.length,
+      after !== undefined,
+      alongside,
+      before,
+    ),
     [...values, ...appendValues(columns, null, null), ...(after === undefined ? [] : [after])],
     { prepare: true },
   );

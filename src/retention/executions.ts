@@ -60,8 +60,17 @@ export async function lockPrunableExecutions(
   return rows.map((row) => row.id);
 }
 
-/** Deletes executions (once what they own is gone); returns how many. */
+/**
+ * Deletes executions (once what they own is gone) and their idempotency keys' registry rows, in one
+ * statement; returns how many executions.
+ */
 export async function deleteExecutions({ db, q }: SqlContext, ids: string[]): Promise<number> {
-  const sql = `delete from ${q}.executions where id = any(${idBatch(1, "uuid")})`;
-  return (await db.query(sql, [ids])).rowCount;
+  const sql = `with gone as (
+      delete from ${q}.executions where id = any(${idBatch(1, "uuid")}) returning id, idempotency_key),
+    keys as (
+      delete from ${q}.execution_keys k using gone g
+       where k.idempotency_key = g.idempotency_key collate "C" and k.execution_id = g.id)
+    select count(*)::int as n from gone`;
+  const { rows } = await db.query<{ n: number }>(sql, [ids]);
+  return rows[0]?.n ?? 0;
 }

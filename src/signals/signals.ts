@@ -21,7 +21,6 @@ import {
   eventsChannelPrefix,
   MAX_KEY_BYTES,
   optionalPayload,
-  rethrowMissingExecution,
   toEvent,
 } from "../history/index.js";
 
@@ -127,23 +126,35 @@ export class Signals {
     // A row whose holder finished is stale: the claim takes it over in the same statement. The
     // holder must be seen finished, not merely not seen running: a holder that committed (with its
     // claim) while this statement waited for the token is not in this statement's snapshot, and
-    // taking the token from it would make two holders. A finished execution stays finished, and
-    // deleting one deletes its tokens, so a finish this snapshot sees is for good.
+    // taking the token from it would make two holders. A finished execution stays finished, so a
+    // finish this snapshot sees is for good.
+    // A row whose holder is gone (deleted outside retention, which deletes its signals first) is stale
+    // too, but a holder missing from the snapshot may be that new one instead. It is gone only if the
+    // snapshot sees the row with this holder: the holding had then committed, and its holder with or
+    // before it, as the claimer's row is locked (for key share) until its claim commits, so a delete
+    // of it waits for the claim, and a claimer deleted first inserts nothing.
     const sql = `insert into ${this.q}.signals as s (token, execution_id, metadata, metadata_bytes)
       select $1, e.id, $3::jsonb, $4::bytea from ${this.q}.executions e
        where e.id = $2 and e.status not in ${TERMINAL_SQL}
+       for key share of e
       on conflict (token) do update
         set execution_id = excluded.execution_id, metadata = excluded.metadata,
             metadata_bytes = excluded.metadata_bytes, created_at = now()
         where s.execution_id <> excluded.execution_id
-          and exists (select 1 from ${this.q}.executions e
-                       where e.id = s.execution_id and e.status in ${TERMINAL_SQL})
+          and (exists (select 1 from ${this.q}.executions e
+                        where e.id = s.execution_id and e.status in ${TERMINAL_SQL})
+               or not exists (select 1 from ${this.q}.executions e where e.id = s.execution_id)
+                  and exists (select 1 from ${this.q}.signals v
+                               where v.token = s.token and v.execution_id = s.execution_id))
       returning ${RETURNING}`;
     // Not claimed: explained below. Only if the token came free in between is the claim tried again.
     for (let attempt = 0; attempt < 3; attempt++) {
-      const { rows } = await this.context.db
-        .query<SignalRow>(sql, [token, id, metadata.json, metadata.bytes])
-        .catch((error: unknown) => rethrowMissingExecution(error, id));
+      const { rows } = await this.context.db.query<SignalRow>(sql, [
+        token,
+        id,
+        metadata.json,
+        metadata.bytes,
+      ]);
       if (rows[0]) return { claimed: true, signal: toSignal(rows[0]) };
       const held = await this.explainMiss(token, id);
       if (held?.executionId === id) return { claimed: true, signal: held };

@@ -4,7 +4,8 @@
  * a hundred tasks, one bump of a hundred history heads and one insert of their events, in one round
  * trip and one commit, instead of a hundred (history/batch.ts). A write the batch left out (a taken
  * id, another version or status, a finished or missing execution) runs alone, which answers it as if
- * it had gone alone.
+ * it had gone alone; so does every write of a batch that failed because another execution took one
+ * write's id meanwhile.
  *
  * Rows are found by probes of their keys (lateral, limit 1), never by joining a table with the batch:
  * a plan cached while a table was small would go on scanning it whole (see executions/batch.ts).
@@ -20,6 +21,7 @@ import {
   historyTail,
   probedRows,
 } from "../history/index.js";
+import { registerIds } from "./ids.js";
 import { COLUMNS } from "./records.js";
 import type { Task } from "./types.js";
 
@@ -56,8 +58,13 @@ export function createBatcher(context: StoreContext): WriteBatcher<TaskCreate, B
         cross join lateral (
           select e.id from ${q}.executions e
            where e.id = b.execution_id and e.status not in ${TERMINAL_SQL} limit 1 for share of e) live
-      on conflict (task_exec_id) do nothing
+       -- Held by no execution: a scalar subquery, one probe of task_ids per write, never a join.
+       where (select r.task_exec_id from ${q}.task_ids r where r.task_exec_id = b.task_exec_id) is null
+      on conflict (task_exec_id, execution_id) do nothing
       returning ${COLUMNS}),
+    -- An id another execution took while the statement ran fails the batch, whose writes then go alone
+    -- (core/write-batch.ts).
+    ${registerIds(q, "inserted")},
     written as (
       select w.*, b.n as "batch.n" from inserted w join b on b.task_exec_id = w."taskExecId"),
     ${historyTail(q, '"executionId"')}`;

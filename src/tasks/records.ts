@@ -16,6 +16,7 @@ import {
 import { checkText, type PayloadLimits, toJsonOrNull } from "../core/payload.js";
 import { RUN_STATUSES, TERMINAL_SQL } from "../core/run-status.js";
 import type { Queryable } from "../db/driver.js";
+import { registerIds, rethrowTaken } from "./ids.js";
 import type { ChildTask, Task, TaskPatch, TaskRecord } from "./types.js";
 
 export const COLUMNS = `task_exec_id as "taskExecId", task_id as "taskId", execution_id as "executionId",
@@ -81,31 +82,45 @@ export function taskColumns(tasks: readonly (ChildTask | TaskRecord)[], limits: 
   return c;
 }
 
-/** Inserts each task, or overwrites every field of the one with its taskExecId (same execution only). */
+/**
+ * Inserts each task, or overwrites every field of the one with its taskExecId in its execution. A task
+ * whose id another execution holds is left out (no row for it), as the old key's conflict clause
+ * did, so that a caller's transaction goes on; an id another execution took while this statement ran
+ * fails it instead: a ConflictError with `taken` as its message, and nothing written.
+ */
 export async function writeTasks(
   db: Queryable,
   q: string,
   c: Columns,
   executionIds: string[],
   parentIds: (string | null)[],
+  taken: string,
 ): Promise<Task[]> {
   const { rows } = await db
     .query<Task>(
-      `insert into ${q}.tasks as t (task_exec_id, task_id, execution_id, workflow_id, status,
-         execution_type, parent_id, agent_id, tool_id, input, output, error, attempt,
-         started_at, completed_at, retry_at)
-       select * from unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::text[],
-                            $7::uuid[], $8::text[], $9::text[], $10::jsonb[], $11::jsonb[], $12::jsonb[],
-                            $13::int[], $14::timestamptz[], $15::timestamptz[], $16::timestamptz[])
-       on conflict (task_exec_id) do update set
-         task_id = excluded.task_id, workflow_id = excluded.workflow_id, status = excluded.status,
-         execution_type = excluded.execution_type, parent_id = excluded.parent_id,
-         agent_id = excluded.agent_id, tool_id = excluded.tool_id, input = excluded.input,
-         output = excluded.output, error = excluded.error, attempt = excluded.attempt,
-         started_at = excluded.started_at, completed_at = excluded.completed_at,
-         retry_at = excluded.retry_at, version = t.version + 1, updated_at = now()
-       where t.execution_id = excluded.execution_id
-       returning ${COLUMNS}`,
+      `with written as (
+         insert into ${q}.tasks as t (task_exec_id, task_id, execution_id, workflow_id, status,
+           execution_type, parent_id, agent_id, tool_id, input, output, error, attempt,
+           started_at, completed_at, retry_at)
+         select * from unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::text[],
+                              $7::uuid[], $8::text[], $9::text[], $10::jsonb[], $11::jsonb[], $12::jsonb[],
+                              $13::int[], $14::timestamptz[], $15::timestamptz[], $16::timestamptz[])
+                         as u(task_exec_id, task_id, execution_id)
+          -- Its holder, if any, is its execution. A scalar subquery is one probe of task_ids per task:
+          -- never a join the planner could turn into a scan of the table (see core/planned-few.ts).
+          where coalesce((select r.execution_id from ${q}.task_ids r where r.task_exec_id = u.task_exec_id),
+                         u.execution_id) = u.execution_id
+         on conflict (task_exec_id, execution_id) do update set
+           task_id = excluded.task_id, workflow_id = excluded.workflow_id, status = excluded.status,
+           execution_type = excluded.execution_type, parent_id = excluded.parent_id,
+           agent_id = excluded.agent_id, tool_id = excluded.tool_id, input = excluded.input,
+           output = excluded.output, error = excluded.error, attempt = excluded.attempt,
+           started_at = excluded.started_at, completed_at = excluded.completed_at,
+           retry_at = excluded.retry_at, version = t.version + 1, updated_at = now()
+         returning ${COLUMNS}),
+       -- A task this statement inserted is at version 1, one it overwrote past it: only new ids register.
+       ${registerIds(q, "written", "where version = 1")}
+       select * from written`,
       [
         c.taskExecId,
         c.taskId,
@@ -124,23 +139,30 @@ export async function writeTasks(
         c.completedAt,
         c.retryAt,
       ],
+      // Fixed text, and the upsert is a hot path: planned once per connection.
+      { prepare: true },
     )
+    .catch(rethrowTaken(taken))
     .catch(rethrowMissingExecution);
   return rows;
 }
 
 /**
  * Inserts one task unless its taskExecId is taken or its execution is missing or finished (then it
- * returns no row). The execution is locked (share) so that it cannot finish meanwhile. Parameters:
- * the columns of one task in the order of `Columns`, then its execution ($15) and parent ($16).
+ * returns no row); an id another execution took while the statement ran fails the statement that
+ * registers it (registerIds, sent alongside). The execution is locked (share) so that it cannot finish
+ * meanwhile. Parameters: the columns of one task in the order of `Columns`, then its execution ($15)
+ * and parent ($16).
  */
 export function createTaskStatement(q: string): string {
   return `insert into ${q}.tasks (task_exec_id, task_id, workflow_id, status, execution_type, agent_id, tool_id,
        input, output, error, attempt, started_at, completed_at, retry_at, execution_id, parent_id)
      select $1::uuid, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, $8::jsonb, $9::jsonb,
             $10::jsonb, $11::int, $12::timestamptz, $13::timestamptz, $14::timestamptz, e.id, $16::uuid
-       from ${q}.executions e where e.id = $15::uuid and e.status not in ${TERMINAL_SQL} for share of e
-     on conflict (task_exec_id) do nothing
+       from ${q}.executions e where e.id = $15::uuid and e.status not in ${TERMINAL_SQL}
+        and not exists (select 1 from ${q}.task_ids r where r.task_exec_id = $1::uuid)
+        for share of e
+     on conflict (task_exec_id, execution_id) do nothing
      returning ${COLUMNS}`;
 }
 

@@ -3,7 +3,7 @@
  * keyed by its `taskExecId`; `taskId` is the step's name in the definition.
  */
 
-import type { SqlContext, StoreContext } from "../core/context.js";
+import type { StoreContext } from "../core/context.js";
 import { ConflictError, NotFoundError, ValidationError } from "../core/errors.js";
 import {
   checkId,
@@ -16,7 +16,6 @@ import {
 } from "../core/input.js";
 import { CURSOR_AT, decodeCursor, type Page, toPage } from "../core/keyset.js";
 import { checkText } from "../core/payload.js";
-import { idBatch } from "../core/planned-few.js";
 import { countsByStatus, RUN_STATUSES } from "../core/run-status.js";
 import type { WriteBatcher } from "../core/write-batch.js";
 import { explainMiss, type MissedRow } from "../executions/index.js";
@@ -28,6 +27,7 @@ import {
   writeOne,
 } from "../history/index.js";
 import { changeBatcher, createBatcher, type TaskChange, type TaskCreate } from "./batch.js";
+import { registerIds, rethrowTaken } from "./ids.js";
 import {
   COLUMNS,
   type Columns,
@@ -71,9 +71,10 @@ export class Tasks {
   /** Inserts the task, or overwrites every field of the one with this taskExecId (same execution only). */
   async upsert(task: TaskRecord): Promise<Task> {
     const { columns, executionIds, parentIds } = this.records([task]);
-    const [row] = await writeTasks(this.context.db, this.q, columns, executionIds, parentIds);
+    const taken = `task ${task.taskExecId} belongs to another execution; nothing was written`;
+    const [row] = await writeTasks(this.context.db, this.q, columns, executionIds, parentIds, taken);
     if (row) return row;
-    throw new ConflictError(`task ${task.taskExecId} belongs to another execution; nothing was written`);
+    throw new ConflictError(taken);
   }
 
   /**
@@ -92,22 +93,23 @@ export class Tasks {
       return this.creates.write({ values, executionId, parentId: parentIds[0] ?? null, ...events });
     });
     if (batched) return batched;
+    const taken = `task ${columns.taskExecId[0]} exists already; nothing was written`;
     const row = await writeOne<Task>(
       this.context,
       createTaskStatement(this.q),
       values,
       '"executionId"',
       options,
-    );
+      registerIds(this.q),
+    ).catch(rethrowTaken(taken));
     if (row) return row;
     const { rows } = await this.context.db.query<{ status: string | null; taken: boolean }>(
       `select (select status from ${this.q}.executions where id = $1) as status,
-              exists (select 1 from ${this.q}.tasks where task_exec_id = $2) as taken`,
+              exists (select 1 from ${this.q}.task_ids where task_exec_id = $2) as taken`,
       [executionIds[0], columns.taskExecId[0]],
     );
     const found = rows[0];
-    if (found?.taken)
-      throw new ConflictError(`task ${columns.taskExecId[0]} exists already; nothing was written`);
+    if (found?.taken) throw new ConflictError(taken);
     if (!found?.status)
       throw new NotFoundError(`execution ${executionIds[0]} not found; nothing was written`);
     throw new ConflictError(
@@ -120,11 +122,10 @@ export class Tasks {
     if (tasks.length === 0) return [];
     const records = this.records(tasks);
     const { columns, executionIds, parentIds } = records;
+    const taken = "a task in the batch belongs to another execution; nothing was written";
     const rows = await this.context.db.transaction(async (tx) => {
-      const written = await writeTasks(tx, this.q, columns, executionIds, parentIds);
-      if (written.length < tasks.length) {
-        throw new ConflictError("a task in the batch belongs to another execution; nothing was written");
-      }
+      const written = await writeTasks(tx, this.q, columns, executionIds, parentIds, taken);
+      if (written.length < tasks.length) throw new ConflictError(taken);
       return written;
     });
     const byId = new Map(rows.map((row) => [row.taskExecId, row]));
@@ -357,31 +358,32 @@ export class Tasks {
       throw new ValidationError("children must be an array", { field: "children" });
     if (children.length === 0) return [];
     const c = taskColumns(children, this.context.limits);
-    const { rows } = await this.context.db.query<Task>(
-      `insert into ${this.q}.tasks (task_exec_id, task_id, execution_id, workflow_id, status, execution_type,
-         parent_id, agent_id, tool_id, input, output, error, attempt, started_at, completed_at, retry_at)
-       select u.task_exec_id, u.task_id, p.execution_id, coalesce(u.workflow_id, p.workflow_id), u.status,
-         u.execution_type, p.task_exec_id, u.agent_id, u.tool_id, u.input, u.output, u.error, u.attempt,
-         u.started_at, u.completed_at, u.retry_at
-       from ${this.q}.tasks p,
-         unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-                $9::jsonb[], $10::jsonb[], $11::jsonb[], $12::int[], $13::timestamptz[],
-                $14::timestamptz[], $15::timestamptz[])
-           as u(task_exec_id, task_id, workflow_id, status, execution_type, agent_id, tool_id,
-                input, output, error, attempt, started_at, completed_at, retry_at)
-       where p.task_exec_id = $1
-       returning ${COLUMNS}`,
-      // The columns in the order of taskColumns, which is the order of $2..$15.
-      [parentId, ...Object.values(c)],
-    );
+    const { rows } = await this.context.db
+      .query<Task>(
+        `with written as (
+           insert into ${this.q}.tasks (task_exec_id, task_id, execution_id, workflow_id, status,
+             execution_type, parent_id, agent_id, tool_id, input, output, error, attempt, started_at,
+             completed_at, retry_at)
+           select u.task_exec_id, u.task_id, p.execution_id, coalesce(u.workflow_id, p.workflow_id),
+             u.status, u.execution_type, p.task_exec_id, u.agent_id, u.tool_id, u.input, u.output,
+             u.error, u.attempt, u.started_at, u.completed_at, u.retry_at
+           from ${this.q}.tasks p,
+             unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+                    $9::jsonb[], $10::jsonb[], $11::jsonb[], $12::int[], $13::timestamptz[],
+                    $14::timestamptz[], $15::timestamptz[])
+               as u(task_exec_id, task_id, workflow_id, status, execution_type, agent_id, tool_id,
+                    input, output, error, attempt, started_at, completed_at, retry_at)
+           where p.task_exec_id = $1
+           returning ${COLUMNS}),
+         ${registerIds(this.q)}
+         select * from written`,
+        // The columns in the order of taskColumns, which is the order of $2..$15.
+        [parentId, ...Object.values(c)],
+        { prepare: true },
+      )
+      .catch(rethrowTaken("a child's taskExecId belongs to another execution; nothing was written"));
     if (rows.length === 0) throw new NotFoundError(`parent task ${parentId} not found`);
     const byId = new Map(rows.map((row) => [row.taskExecId, row]));
     return c.taskExecId.map((id) => byId.get(id) as Task);
   }
-}
-
-/** Retention: deletes the tasks of these executions; returns how many. */
-export async function deleteTasksOf({ db, q }: SqlContext, executionIds: string[]): Promise<number> {
-  const sql = `delete from ${q}.tasks where execution_id = any(${idBatch(1, "uuid")})`;
-  return (await db.query(sql, [executionIds])).rowCount;
 }

@@ -97,6 +97,10 @@ async function fill(store: Store, s: string): Promise<void> {
     [rows[0]?.id],
   );
   await store.query(
+    `insert into ${s}.execution_keys (idempotency_key, execution_id)
+     select idempotency_key, id from ${s}.executions`,
+  );
+  await store.query(
     `insert into ${s}.tasks (task_exec_id, task_id, execution_id, status)
      select gen_random_uuid(), 'root', id, 'running' from ${s}.executions order by id limit 1000`,
   );
@@ -114,5 +118,7 @@ async function fill(store: Store, s: string): Promise<void> {
     `insert into ${s}.component_state (execution_id, component_id, state)
      select id, 'form', '{}' from ${s}.executions`,
   );
-  await store.query(`analyze ${s}.executions, ${s}.tasks, ${s}.correlations, ${s}.component_state`);
+  await store.query(
+    `analyze ${s}.executions, ${s}.execution_keys, ${s}.tasks, ${s}.correlations, ${s}.component_state`,
+  );
 }
