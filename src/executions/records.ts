@@ -118,6 +118,13 @@ export function recordColumns(records: readonly ExecutionRecord[], limits: Paylo
     columns.parentTaskId.push(optionalId(r.parentTaskId, "parentTaskId"));
   }
   checkDistinct(columns.id, "id");
+  // Two runs of one batch cannot both hold a key: refused before anything is sent, as it always was.
+  const keys = new Set<string>();
+  for (const key of columns.idempotencyKey) {
+    if (key === null) continue;
+    if (keys.has(key)) throw new ConflictError(`idempotency key ${key} is given to two runs in one batch`);
+    keys.add(key);
+  }
   return columns;
 }
 
@@ -126,9 +133,10 @@ export function recordColumns(records: readonly ExecutionRecord[], limits: Paylo
  * whose name differs from it is left out (checkRecordNames says which), and one whose definition does
  * not exist fails on the foreign key, with '' standing in for the name it cannot have.
  *
- * The key registry follows the runs written: a run whose key changed or was cleared frees its old key
- * (`freed`), and one that took a key registers it (`taken`), a key another run holds failing the whole
- * statement on the registry's primary key (a ConflictError), as a taken key always did.
+ * The key registry follows the runs written: a run whose key changed or was cleared frees the old key
+ * its snapshot shows (`freed`: a row it cannot see stays, stale, and is taken over by the next writer
+ * of that key), and one that holds a key has its row (`taken`), a key another run holds failing the
+ * whole statement on the registry's primary key (a ConflictError), as a taken key always did.
  */
 export async function writeRecords({ db, q }: SqlContext, columns: RecordColumns): Promise<Execution[]> {
   const { rows } = await db
@@ -165,11 +173,26 @@ export async function writeRecords({ db, q }: SqlContext, columns: RecordColumns
          delete from ${q}.execution_keys k using prior p join written w on w.id = p.id
           where k.idempotency_key = p.idempotency_key collate "C" and k.execution_id = p.id
             and w."idempotencyKey" is distinct from p.idempotency_key),
+       -- The registry row of each key written is made or kept by ON CONFLICT, which sees the newest row
+       -- (the CTEs' snapshot may be older than the run's row, written by an upsert this one waited
+       -- for). A row another run holds is taken over only when stale: the snapshot sees that holding
+       -- and sees its run without the key (as a signal claim does); else it stays, and the insert in
+       -- \`clash\` fails on the primary key: a ConflictError, and nothing is written.
        taken as (
+         insert into ${q}.execution_keys as k (idempotency_key, execution_id)
+         select w."idempotencyKey", w.id from written w where w."idempotencyKey" is not null
+         on conflict (idempotency_key) do update set execution_id = excluded.execution_id
+          where k.execution_id = excluded.execution_id
+             or (exists (select 1 from ${q}.execution_keys v
+                          where v.idempotency_key = k.idempotency_key and v.execution_id = k.execution_id)
+                 and not exists (select 1 from ${q}.executions x
+                                  where x.id = k.execution_id and x.idempotency_key = k.idempotency_key collate "C"))
+         returning k.idempotency_key),
+       clash as (
          insert into ${q}.execution_keys (idempotency_key, execution_id)
          select w."idempotencyKey", w.id from written w
           where w."idempotencyKey" is not null
-            and not exists (select 1 from prior p where p.id = w.id and p.idempotency_key = w."idempotencyKey"))
+            and not exists (select 1 from taken t where t.idempotency_key = w."idempotencyKey" collate "C"))
        select * from written`,
       Object.values(columns),
       // Fixed text, and the upsert is a hot path: planned once per connection.

@@ -6,6 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { ConflictError, type Store, uuidv7 } from "../../src/index.js";
 import { forEachDriver } from "../support/harness.js";
+import { until, waitingOnLocks } from "../support/waiting.js";
 import { definition } from "../support/workflow-fixtures.js";
 
 async function registry(store: Store): Promise<Record<string, string>> {
@@ -59,6 +60,71 @@ forEachDriver((driver) => {
       expect(started.created).toBe(true);
       expect((await store.executions.start({ name: "w", idempotencyKey: "k1" })).execution.id).toBe(b);
     });
+
+    it("a batch giving one key to two runs is a conflict, with nothing written", async () => {
+      const store = await driver.open();
+      const [a, b] = [uuidv7(), uuidv7()];
+      await expect(
+        store.executions.upsertMany([
+          { id: a, name: "w", status: "running", idempotencyKey: "twice" },
+          { id: b, name: "w", status: "running", idempotencyKey: "twice" },
+        ]),
+      ).rejects.toBeInstanceOf(ConflictError);
+      expect(await registry(store)).toEqual({});
+    });
+
+    // An upsert that waits for another writer of the same run writes the run's newest row, while its
+    // statement's snapshot still shows the old key: the registry must follow the row, not the snapshot.
+    it.skipIf(!driver.concurrent)(
+      "upserts of one run racing to change its key leave the registry as the run ends up",
+      async () => {
+        const store = await driver.open();
+        const [a, b] = [uuidv7(), uuidv7()];
+        const race = async (first: string | null, second: string | null) => {
+          let written!: () => void;
+          const wrote = new Promise<void>((resolve) => {
+            written = resolve;
+          });
+          let release!: () => void;
+          const held = new Promise<void>((resolve) => {
+            release = resolve;
+          });
+          const one = store.transaction(async (tx) => {
+            await tx.executions.upsert({ id: a, name: "w", status: "running", idempotencyKey: first });
+            written();
+            await held;
+          });
+          await wrote;
+          const two = store.executions.upsert({
+            id: a,
+            name: "w",
+            status: "running",
+            idempotencyKey: second,
+          });
+          await until(async () => (await waitingOnLocks(store)) > 0);
+          release();
+          await Promise.all([one, two]);
+        };
+        await store.executions.upsert({ id: a, name: "w", status: "running", idempotencyKey: "K" });
+        await store.executions.upsert({ id: b, name: "w", status: "running" });
+
+        // Cleared, then set back: the run holds K, and so does the registry.
+        await race(null, "K");
+        expect(await registry(store)).toEqual({ K: a });
+        const again = await store.executions.start({ name: "w", idempotencyKey: "K" });
+        expect(again).toMatchObject({ created: false, execution: { id: a } });
+
+        // Changed twice at once: the run ends with K3, and K2, which no run holds, is free for another.
+        await race("K2", "K3");
+        expect((await store.executions.get(a)).idempotencyKey).toBe("K3");
+        await store.executions.upsert({ id: b, name: "w", status: "running", idempotencyKey: "K2" });
+        expect((await registry(store)).K2).toBe(b);
+        expect((await registry(store)).K3).toBe(a);
+        await expect(
+          store.executions.upsert({ id: b, name: "w", status: "running", idempotencyKey: "K3" }),
+        ).rejects.toBeInstanceOf(ConflictError);
+      },
+    );
 
     it("a key whose run was deleted outside retention is free again", async () => {
       const store = await driver.open();
