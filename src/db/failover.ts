@@ -28,6 +28,8 @@ export class ServerSearch {
   private running: Promise<void> | undefined;
   private lastLookAt = 0;
   private stopped = false;
+  /** The pool's sessions refused a write: replace them, even on the same server. */
+  private sessionsStale = false;
   /** Ends the wait between two looks. */
   private wake: (() => void) | undefined;
 
@@ -45,10 +47,14 @@ export class ServerSearch {
    * standby, a demoted primary), starts a search, unless one runs. The error returned is a
    * ConnectionError for both, which workers and timers wait out as they wait out an outage.
    */
-  failed(error: unknown): unknown {
+  failed(error: unknown, inReadOnlyTransaction = false): unknown {
     if (this.stopped) return error;
-    const readOnly = (error as { sqlState?: unknown }).sqlState === "25006";
+    // In a transaction asked to be read-only, a refused write is the caller's, not the server's.
+    const readOnly = !inReadOnlyTransaction && (error as { sqlState?: unknown }).sqlState === "25006";
     if (!(error instanceof ConnectionError) && !readOnly) return error;
+    // A server that stopped taking writes may be chosen again once it takes them (a demoted node that
+    // is promoted back, a name that moved): its pooled sessions are read-only, so the pool goes anyway.
+    if (readOnly) this.sessionsStale = true;
     this.running ??= this.search().finally(() => {
       this.running = undefined;
     });
@@ -95,7 +101,8 @@ export class ServerSearch {
         spacingMs = Math.min(spacingMs * 2, MAX_SPACING_MS);
       }
     }
-    if (this.stopped || chosen.description === this.current()) return;
+    if (this.stopped || (chosen.description === this.current() && !this.sessionsStale)) return;
+    this.sessionsStale = false;
     this.logger.warn(
       { from: this.current(), to: chosen.description },
       "flowstore: the server changed; connecting to the one chosen now",

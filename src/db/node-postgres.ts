@@ -237,11 +237,11 @@ export class NodePostgresDriver implements Driver {
   }
 
   /** With several hosts, a failure may start the search for the server to use now (see ServerSearch). */
-  private followed<T>(result: Promise<T>): Promise<T> {
+  private followed<T>(result: Promise<T>, readOnly = false): Promise<T> {
     const search = this.search;
     if (!search) return result;
     return result.catch((error: unknown) => {
-      throw search.failed(error);
+      throw search.failed(error, readOnly);
     });
   }
 
@@ -255,6 +255,7 @@ export class NodePostgresDriver implements Driver {
     return this.inFlight.track(
       this.followed(
         withTransactionRetries(() => this.attempt(begin, fn), options.retries ?? DEFAULT_TRANSACTION_RETRIES),
+        options.readOnly === true,
       ),
     );
   }

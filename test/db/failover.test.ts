@@ -5,6 +5,7 @@
  * against the new primary, with no acknowledged write lost. Debian's PostgreSQL (CI installs it);
  * skipped with a note elsewhere, never in CI.
  */
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { resolveConnection } from "../../src/config/environment.js";
 import { resolvePoolOptions } from "../../src/config/pool.js";
@@ -17,7 +18,7 @@ import {
   startSystemPostgres,
   systemPostgresBin,
 } from "../../src/testing/system-postgres.js";
-import { uniqueSchema } from "../support/harness.js";
+import { fileDatabaseUrl, uniqueSchema } from "../support/harness.js";
 import { until, warningLogger } from "../support/waiting.js";
 
 const available = systemPostgresBin() !== undefined;
@@ -218,4 +219,70 @@ describe.skipIf(!available)("several hosts, a primary and its standby", () => {
     expect(twice).toEqual([]);
     expect(logger.warnings).toContain("flowstore: the server changed; connecting to the one chosen now");
   }, 120_000);
+});
+
+// A server that stops taking writes and takes them again under the same name (a demoted node promoted
+// back, or a name moved to the new primary): the store's sessions opened meanwhile are read-only, and
+// finding the same server again must not keep them.
+describe("a server that stops taking writes, then takes them again", () => {
+  it("writes again once it does, on fresh sessions", async () => {
+    const url = await fileDatabaseUrl();
+    const database = new URL(url).pathname.slice(1);
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    const store = await openStore({
+      connection: `${url}${url.includes("?") ? "&" : "?"}target_session_attrs=read-write`,
+      schema: uniqueSchema("demoted"),
+      pool: { max: 2 },
+      logger: warningLogger(),
+    });
+    const write = () =>
+      store
+        .transaction((tx) => tx.kv.set("demoted", "k", "v"))
+        .then(
+          () => "ok",
+          (error: unknown) =>
+            `${(error as Error).constructor.name} ${(error as { sqlState?: string }).sqlState}`,
+        );
+    try {
+      expect(await write()).toBe("ok");
+      await admin.query(`alter database "${database}" set default_transaction_read_only = on`);
+      await admin.query(
+        "select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()",
+        [database],
+      );
+      // Sessions opened now are read-only: writes fail as an outage does, while the store looks.
+      await until(async () => (await write()) === "ConnectionError 25006");
+      // Both of the pool's sessions are read-only now.
+      expect(await Promise.all([write(), write()])).toEqual([
+        "ConnectionError 25006",
+        "ConnectionError 25006",
+      ]);
+      await admin.query(`alter database "${database}" reset default_transaction_read_only`);
+      await until(async () => (await write()) === "ok");
+      for (let i = 0; i < 10; i++) expect(await write()).toBe("ok");
+    } finally {
+      await admin.query(`alter database "${database}" reset default_transaction_read_only`);
+      await admin.end();
+      await store.close();
+    }
+  }, 60_000);
+
+  it("leaves a write refused in a read-only transaction of the caller's as it was, not an outage", async () => {
+    const url = await fileDatabaseUrl();
+    const store = await openStore({
+      connection: `${url}${url.includes("?") ? "&" : "?"}target_session_attrs=read-write`,
+      schema: uniqueSchema("readonlytx"),
+      logger: warningLogger(),
+    });
+    try {
+      const error = await store
+        .transaction((tx) => tx.kv.set("ro", "k", "v"), { readOnly: true })
+        .catch((e: unknown) => e);
+      expect(error).not.toBeInstanceOf(ConnectionError);
+      expect((error as { sqlState?: string }).sqlState).toBe("25006");
+    } finally {
+      await store.close();
+    }
+  });
 });
