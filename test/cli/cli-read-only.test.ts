@@ -11,21 +11,11 @@ import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openStore, type Store } from "../../src/index.js";
-import {
-  type SystemPostgres,
-  startStandby,
-  startSystemPostgres,
-  systemPostgresBin,
-} from "../../src/testing/system-postgres.js";
+import { type SystemPostgres, startStandby, startSystemPostgres } from "../../src/testing/system-postgres.js";
 import { uniqueSchema } from "../support/harness.js";
+import { replayed, systemPostgresFor } from "../support/system-postgres.js";
 
-const available = systemPostgresBin() !== undefined;
-if (!available && process.env.CI) throw new Error("CI needs Debian's PostgreSQL for the read-only CLI tests");
-if (!available) {
-  console.warn(
-    "cli-read-only.test.ts: no PostgreSQL from the system's packages (apt-get install postgresql, or set FLOWSTORE_PG_BIN): skipped",
-  );
-}
+const available = systemPostgresFor("the read-only CLI tests");
 
 const MAIN = path.resolve("src/cli/main.ts");
 const TSX = pathToFileURL(path.resolve("node_modules/tsx/dist/loader.mjs")).href;
@@ -61,16 +51,6 @@ function flowstore(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
       },
     );
   });
-}
-
-/** Waits until the standby has replayed everything the primary has written so far. */
-async function replayed(primary: SystemPostgres, standby: SystemPostgres): Promise<void> {
-  const [row] = await primary.query("select pg_current_wal_lsn()::text as lsn");
-  for (;;) {
-    const [state] = await standby.query(`select pg_last_wal_replay_lsn() >= '${row?.lsn}'::pg_lsn as ok`);
-    if (state?.ok === true) return;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 describe.skipIf(!available)("flowstore --read-only against a standby", () => {

@@ -12,18 +12,12 @@ import { resolvePoolOptions } from "../../src/config/pool.js";
 import { chooseHost } from "../../src/db/hosts.js";
 import { ConnectionError, type Logger, openStore, type Store } from "../../src/index.js";
 import { freePort } from "../../src/testing/postgres.js";
-import {
-  type SystemPostgres,
-  startStandby,
-  startSystemPostgres,
-  systemPostgresBin,
-} from "../../src/testing/system-postgres.js";
+import { type SystemPostgres, startStandby, startSystemPostgres } from "../../src/testing/system-postgres.js";
 import { fileDatabaseUrl, uniqueSchema } from "../support/harness.js";
+import { systemPostgresFor } from "../support/system-postgres.js";
 import { until, warningLogger } from "../support/waiting.js";
 
-const available = systemPostgresBin() !== undefined;
-if (!available && process.env.CI) throw new Error("CI needs Debian's PostgreSQL for the failover tests");
-if (!available) console.warn("skipping the failover tests: no PostgreSQL from the system's packages");
+const available = systemPostgresFor("the failover tests");
 
 /** A URL naming `ports` on loopback, in order, for `database`. */
 const hostsUrl = (ports: number[], database: string, target?: string) =>

@@ -12,16 +12,12 @@ import pg from "pg";
 import { prepareValue } from "pg/lib/utils.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Logger, openStore } from "../../src/index.js";
-import {
-  type SystemPostgres,
-  startSystemPostgres,
-  systemPostgresBin,
-} from "../../src/testing/system-postgres.js";
+import { type SystemPostgres, startSystemPostgres } from "../../src/testing/system-postgres.js";
 import { uniqueSchema } from "../support/harness.js";
 import { exerciseStore } from "../support/store-workload.js";
+import { systemPostgresFor } from "../support/system-postgres.js";
 
-const available = systemPostgresBin() !== undefined;
-if (!available && process.env.CI) throw new Error("CI needs Debian's PostgreSQL for the JIT tests");
+const available = systemPostgresFor("the JIT tests");
 
 interface Plan {
   Plan: { "Total Cost": number };

@@ -18,32 +18,11 @@ import {
   type Store,
   ValidationError,
 } from "../../src/index.js";
-import {
-  type SystemPostgres,
-  startStandby,
-  startSystemPostgres,
-  systemPostgresBin,
-} from "../../src/testing/system-postgres.js";
+import { type SystemPostgres, startStandby, startSystemPostgres } from "../../src/testing/system-postgres.js";
 import { uniqueSchema } from "../support/harness.js";
+import { replayed, systemPostgresFor } from "../support/system-postgres.js";
 
-const available = systemPostgresBin() !== undefined;
-if (!available && process.env.CI) throw new Error("CI needs Debian's PostgreSQL for the read replica tests");
-if (!available) {
-  console.warn(
-    "read-replicas.test.ts: no PostgreSQL from the system's packages (apt-get install postgresql, or set FLOWSTORE_PG_BIN): the standby cases are skipped",
-  );
-}
-
-/** Waits until the standby has replayed everything the primary has written so far. */
-async function replayed(primary: SystemPostgres, standby: SystemPostgres): Promise<void> {
-  const [row] = await primary.query("select pg_current_wal_lsn()::text as lsn");
-  const lsn = String(row?.lsn);
-  for (;;) {
-    const [state] = await standby.query(`select pg_last_wal_replay_lsn() >= '${lsn}'::pg_lsn as ok`);
-    if (state?.ok === true) return;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+const available = systemPostgresFor("the read replica tests");
 
 /** Runs `fn` while the standby receives WAL but applies none of it. */
 async function withReplayPaused(
