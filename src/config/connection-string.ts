@@ -336,10 +336,13 @@ export function targetSessionAttrsMessage(value: unknown): string {
   return `target_session_attrs must be one of ${TARGET_SESSION_ATTRS.join(", ")}, got "${String(value)}"`;
 }
 
+/** A port given as a number (connection fields): an integer from 1 to 65535. */
+export function isPortNumber(value: unknown): value is number {
+  return Number.isInteger(value) && (value as number) >= 1 && (value as number) <= 65535;
+}
+
 export function isValidPort(text: string): boolean {
-  if (!/^\d{1,5}$/.test(text)) return false;
-  const port = Number(text);
-  return port >= 1 && port <= 65535;
+  return /^\d{1,5}$/.test(text) && isPortNumber(Number(text));
 }
 
 export function isSslMode(value: unknown): value is SslMode {

@@ -11,6 +11,7 @@ import {
   type ConnectionFields,
   type HostAndPort,
   hostFields,
+  isPortNumber,
   isSslMode,
   isTargetSessionAttrs,
   isValidPort,
@@ -113,10 +114,7 @@ function checkFields(input: ConnectionFields): ConnectionFields {
     if (value === undefined || value === "") continue;
     (fields as Record<string, unknown>)[key] = value;
   }
-  if (
-    fields.port !== undefined &&
-    !(Number.isInteger(fields.port) && fields.port >= 1 && fields.port <= 65535)
-  ) {
+  if (fields.port !== undefined && !isPortNumber(fields.port)) {
     throw new ValidationError(`port must be an integer from 1 to 65535, got ${String(fields.port)}`, {
       field: "port",
     });
@@ -145,10 +143,7 @@ function checkHosts(hosts: unknown, fields: ConnectionFields): HostAndPort[] {
   return (hosts as unknown[]).map((entry, i) => {
     const { host, port } = (entry ?? {}) as { host?: unknown; port?: unknown };
     if (typeof host !== "string" || host === "") fail(`hosts[${i}].host must be a non-empty string`);
-    if (
-      port !== undefined &&
-      !(Number.isInteger(port) && (port as number) >= 1 && (port as number) <= 65535)
-    ) {
+    if (port !== undefined && !isPortNumber(port)) {
       fail(`hosts[${i}].port must be an integer from 1 to 65535, got ${String(port)}`);
     }
     return port === undefined ? { host: host as string } : { host: host as string, port: port as number };

@@ -22,6 +22,14 @@ export interface TlsSettings {
 }
 
 /**
+ * libpq's sslmode=prefer: a connection refused because the server has no TLS is tried again in plain
+ * text (with `withoutTls`). `message` is the connection error's.
+ */
+export function retryWithoutTls(config: Pick<TlsSettings, "sslMode">, message: string): boolean {
+  return config.sslMode === "prefer" && /does not support SSL/i.test(message);
+}
+
+/**
  * The TLS options for node-postgres, with libpq's meaning of each sslmode. `false` means no TLS;
  * prefer's fallback to plain text is the driver's business (see `withoutTls`).
  */

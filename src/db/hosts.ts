@@ -7,6 +7,7 @@
 import pg from "pg";
 import type { ConnectionConfig } from "../config/connection-config.js";
 import type { PoolOptions } from "../config/pool.js";
+import { retryWithoutTls } from "../config/tls.js";
 import { ConnectionError, toStoreError } from "../core/errors.js";
 
 /** What a host said it is, or why it could not be asked. */
@@ -81,8 +82,7 @@ async function ask(
     return { config, standby: rows[0]?.standby === true, readOnly: rows[0]?.read_only === "on" };
   } catch (error) {
     const { message } = toStoreError(error, config.secrets());
-    // libpq's sslmode=prefer: a server without TLS is asked again in plain text.
-    if (config.sslMode === "prefer" && /does not support SSL/i.test(message)) {
+    if (retryWithoutTls(config, message)) {
       return ask(config.withoutTls(), pool, anyWillDo);
     }
     return { failure: message };

@@ -11,6 +11,7 @@ import type { ConnectionFields } from "../config/connection-string.js";
 import { resolveConnection } from "../config/environment.js";
 import { type PoolOptions, resolvePoolOptions } from "../config/pool.js";
 import type { StoreEnvironment } from "../config/store-environment.js";
+import { retryWithoutTls } from "../config/tls.js";
 import { ConnectionError, toStoreError, ValidationError } from "../core/errors.js";
 import type { Logger } from "../core/logger.js";
 import type { Driver, StatementLogging } from "./driver.js";
@@ -165,7 +166,7 @@ async function openPool(
     } catch (error) {
       await driver.close().catch(() => {});
       const cause = (error as ConnectionError).cause ?? error;
-      if (current.sslMode === "prefer" && /does not support SSL/i.test(String((cause as Error).message))) {
+      if (retryWithoutTls(current, String((cause as Error).message))) {
         current = current.withoutTls();
         continue;
       }
