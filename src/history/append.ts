@@ -139,6 +139,14 @@ const EVENT_COLUMN_NAMES = EVENT_COLUMNS.split(", ");
 const APPENDED_COLUMNS = EVENT_COLUMN_NAMES.map((column) => `a.${column} as "appended.${column}"`).join(", ");
 
 /**
+ * The head of a statement around a write of rows: `write` as the CTE `written`, `before`'s CTEs ahead
+ * of it (which the write may read), `alongside`'s after it (which may read `written`).
+ */
+export function writtenCtes(write: string, before?: string, alongside?: string): string {
+  return `with ${before ? `${before}, ` : ""}written as (${write})${alongside ? `, ${alongside}` : ""}`;
+}
+
+/**
  * A write of one row (an insert or update `returning` the row) and an append to the history of the
  * row's execution, in one statement: both happen or neither. `executionId` is the column of the
  * written row that holds its execution; the write's parameters are $1 to $`writeParameters`, the
@@ -156,7 +164,7 @@ export function writeAndAppendStatement(
   alongside?: string,
   before?: string,
 ): string {
-  return `with ${before ? `${before}, ` : ""}written as (${write}),${alongside ? ` ${alongside},` : ""}
+  return `${writtenCtes(write, before, alongside)},
     target as (select ${executionId} as execution_id from written),
     ${appendCtes(q, writeParameters - 1)}${
       withHistory

@@ -17,6 +17,7 @@ import {
   splitWritten,
   toEvent,
   writeAndAppendStatement,
+  writtenCtes,
 } from "./append.js";
 import type { HistoryEvent, NewHistoryEvent } from "./types.js";
 
@@ -53,12 +54,8 @@ export async function writeOne<T>(
   alongside?: string,
   before?: string,
 ): Promise<WithHistory<T> | undefined> {
-  const ahead = before ? `${before}, ` : "";
-  const alone = alongside
-    ? `with ${ahead}written as (${write}), ${alongside} select * from written`
-    : before
-      ? `with ${before} ${write}`
-      : write;
+  const alone =
+    before || alongside ? `${writtenCtes(write, before, alongside)} select * from written` : write;
   if (append === undefined) return (await context.db.query<WithHistory<T>>(alone, values)).rows[0];
   const checked = checkAppend({ append, historyAfter }, context.limits);
   if (!checked) {
