@@ -75,13 +75,17 @@ export class Executions {
     input: StartExecution,
     options: AppendOption = {},
   ): Promise<{ execution: Execution; created: boolean; appended?: HistoryEvent[] }> {
-    const id = idOrNew(input.id, "id");
-    const status = checkOneOf(input.status ?? "pending", ["pending", "running"], "status");
-    const key = optionalText(input.idempotencyKey, "idempotencyKey", 1024);
-    const payload = this.json(input.input, "input");
-    const metadata = this.metadata(input.metadata) ?? "{}";
-    const parentExecutionId = optionalId(input.parentExecutionId, "parentExecutionId");
-    const parentTaskId = optionalId(input.parentTaskId, "parentTaskId");
+    // What every way of starting writes, whatever names the definition.
+    const run = {
+      id: idOrNew(input.id, "id"),
+      status: checkOneOf(input.status ?? "pending", ["pending", "running"], "status"),
+      // Checked in this order, so that the first bad field is the one named.
+      idempotencyKey: optionalText(input.idempotencyKey, "idempotencyKey", 1024),
+      input: this.json(input.input, "input"),
+      metadata: this.metadata(input.metadata) ?? "{}",
+      parentExecutionId: optionalId(input.parentExecutionId, "parentExecutionId"),
+      parentTaskId: optionalId(input.parentTaskId, "parentTaskId"),
+    };
     // Started by a name alone, the definition is looked up in the insert itself (one round trip).
     const byName =
       input.definitionId === undefined && input.version === undefined && input.name !== undefined;
@@ -91,16 +95,7 @@ export class Executions {
     // Outside a transaction a start by name goes in a batch; it is written alone only when the batch
     // wrote nothing for it (a taken key, a name with no active version).
     if (byName && name !== null) {
-      const start: StartInput = {
-        id,
-        name,
-        status,
-        input: payload,
-        metadata,
-        idempotencyKey: key,
-        parentExecutionId,
-        parentTaskId,
-      };
+      const start: StartInput = { ...run, name };
       if (this.batches(options)) {
         this.starts ??= startBatcher(this.context);
         const row = await this.starts.write(start);
@@ -112,18 +107,7 @@ export class Executions {
         return { execution, created: true, appended: appended ?? [] };
       }
     }
-    const start = {
-      id,
-      definitionId,
-      name,
-      status,
-      input: payload,
-      metadata,
-      idempotencyKey: key,
-      parentExecutionId,
-      parentTaskId,
-    };
-    return startAlone(this.context, input, start, byName, options);
+    return startAlone(this.context, input, { ...run, definitionId, name }, byName, options);
   }
 
   async get(id: string): Promise<Execution> {
