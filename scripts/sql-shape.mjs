@@ -309,6 +309,18 @@ class ShapeReader {
         c.expect("to");
         this.renameColumn(table, from, c.name());
       }
+    } else if (c.accept("attach", "partition")) {
+      // The attached table is a partition from now on: distributed with its parent, as one created
+      // with `partition of` is.
+      const name = c.name();
+      this.tables.delete(name);
+      this.partitions.add(name);
+      c.rest();
+    } else if (c.accept("detach", "partition")) {
+      const name = c.name();
+      this.partitions.delete(name);
+      c.rest();
+      throw new Unread(`a partition detached to stand alone (${name}) is not read`);
     } else if (
       ["set", "reset", "owner", "enable", "disable", "cluster", "replica", "force", "validate"].some((w) =>
         c.is(w),

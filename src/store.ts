@@ -19,6 +19,13 @@ import { ReadOnlyDriver } from "./db/read-only.js";
 import { openReadReplicas, type ReadConnection, type ReadReplicas } from "./db/read-replicas.js";
 import { quoteIdentifier, validateSchemaName } from "./db/sql.js";
 import { type MigrateResult, migrate, migrationStatus } from "./migrations/runner.js";
+import {
+  checkPartitionOptions,
+  ensureRanges,
+  type HistoryRange,
+  listRanges,
+  type PartitionOptions,
+} from "./partitions/index.js";
 import { type Maintenance, type MaintenanceOptions, startMaintenance } from "./retention/maintenance.js";
 import { countPrunable, type PruneOptions, type PruneResult, prune } from "./retention/prune.js";
 import { StoreScope, type Transaction } from "./scope.js";
@@ -106,6 +113,12 @@ export interface StoreOptions {
    * last moments: a completed job then runs again, and a claimed one can be claimed twice.
    */
   queueCommits?: QueueCommits;
+  /**
+   * How the history tables are partitioned by time (see the README's History that scales): ranges of
+   * `days` each (default 7), created `aheadDays` ahead (default: `days`) when the store migrates and at
+   * each prune. Retention drops a range whole once it ends before the cut.
+   */
+  partitions?: PartitionOptions;
 }
 
 export type QueueCommits = "durable" | "relaxed";
@@ -114,6 +127,8 @@ export type QueueCommits = "durable" | "relaxed";
 export interface StoreReading {
   replicas?: ReadReplicas;
   readOnly?: boolean;
+  /** (Not about reading:) how the history tables' ranges are made. */
+  partitions?: PartitionOptions;
 }
 
 export class Store extends StoreScope {
@@ -156,7 +171,10 @@ export class Store extends StoreScope {
     this.readOnly = reading.readOnly === true;
     this.replicas = reading.replicas;
     this.primary = reading.replicas ? new StoreScope({ ...this.context, reads: driver }) : this;
+    this.partitionOptions = reading.partitions ?? {};
   }
+
+  private readonly partitionOptions: PartitionOptions;
 
   /** Where the store is connected (and reads from, with a readConnection), passwords hidden. */
   describe(): string {
@@ -196,7 +214,22 @@ export class Store extends StoreScope {
     refuseOnReadOnly(this.context, "migrate()");
     const result = await migrate(this.driver, this.schema, this.logger);
     await loadBlobNamespace(this.context);
+    await this.ensurePartitions();
     return result;
+  }
+
+  /**
+   * Creates the history tables' partitions for the days ahead (`partitions.aheadDays`), if another
+   * process has not; returns the ranges made. Opening the store (with migrate) and every prune do it.
+   */
+  ensurePartitions(): Promise<HistoryRange[]> {
+    refuseOnReadOnly(this.context, "ensurePartitions()");
+    return ensureRanges(this.context, this.partitionOptions);
+  }
+
+  /** The ranges of time the history tables are partitioned by, oldest first. */
+  listPartitions(): Promise<HistoryRange[]> {
+    return listRanges(this.context);
   }
 
   /** The applied schema version and the number of migrations this flowstore has that are not applied. */
@@ -222,8 +255,10 @@ export class Store extends StoreScope {
       {
         db: this.driver,
         q: this.context.q,
+        logger: this.context.logger,
         collectGarbage: () => this.blobs.collectGarbage(),
         sweepExpiredKv: (batchSize) => this.kv.sweepExpired({ batchSize }),
+        ensurePartitions: () => this.ensurePartitions(),
       },
       options,
     );
@@ -276,6 +311,7 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
   const env = options.env ?? process.env;
   const schema = validateSchemaName(options.schema ?? DEFAULT_SCHEMA);
   const queueCommits = checkOneOf(options.queueCommits ?? "durable", ["durable", "relaxed"], "queueCommits");
+  checkPartitionOptions(options.partitions);
   const readOnly = options.readOnly === true;
   if (readOnly && options.migrate === true) {
     throw new ValidationError("a store opened with readOnly: true never migrates: leave migrate out", {
@@ -317,6 +353,7 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
   const store = new Store(driver, schema, logger, limits, blobs, blobNamespace, queueCommits, {
     replicas,
     readOnly,
+    partitions: options.partitions,
   });
   try {
     await store.ping();

@@ -8,6 +8,7 @@
 
 import type { SqlContext, StoreContext } from "../core/context.js";
 import { ValidationError } from "../core/errors.js";
+import { amongIds, type ExecutionIds } from "../core/id-set.js";
 import { checkText } from "../core/payload.js";
 import { beforeCut, idBatch } from "../core/planned-few.js";
 import type { Queryable } from "../db/driver.js";
@@ -120,11 +121,12 @@ export async function deleteBlob(context: StoreContext, key: string): Promise<bo
  */
 export async function deleteBlobsOf(
   { db, q }: SqlContext,
-  executionIds: string[],
+  executionIds: ExecutionIds,
 ): Promise<{ deleted: number; external: number }> {
+  const among = amongIds("execution_id", executionIds);
   const { rows: blobs } = await db.query<{ id: string; backend: string; location: string | null }>(
-    `delete from ${q}.blobs where execution_id = any(${idBatch(1, "uuid")}) returning id, backend, location`,
-    [executionIds],
+    `delete from ${q}.blobs where ${among.sql} returning id, backend, location`,
+    among.params,
   );
   const inPostgres = blobs.filter((b) => b.backend === "postgres").map((b) => b.id);
   const elsewhere = blobs.filter((b) => b.backend !== "postgres");

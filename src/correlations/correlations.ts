@@ -5,9 +5,9 @@
 
 import type { SqlContext, StoreContext } from "../core/context.js";
 import { NotFoundError, ValidationError } from "../core/errors.js";
+import { amongIds, type ExecutionIds } from "../core/id-set.js";
 import { checkId, optionalDate, optionalTtl } from "../core/input.js";
 import { checkText } from "../core/payload.js";
-import { idBatch } from "../core/planned-few.js";
 import { TERMINAL_SQL } from "../core/run-status.js";
 
 export interface Correlation {
@@ -97,7 +97,10 @@ export class Correlations {
 }
 
 /** Retention: deletes the correlations of these executions; returns how many. */
-export async function deleteCorrelationsOf({ db, q }: SqlContext, executionIds: string[]): Promise<number> {
-  const sql = `delete from ${q}.correlations where execution_id = any(${idBatch(1, "uuid")})`;
-  return (await db.query(sql, [executionIds])).rowCount;
+export async function deleteCorrelationsOf(
+  { db, q }: SqlContext,
+  executionIds: ExecutionIds,
+): Promise<number> {
+  const among = amongIds("execution_id", executionIds);
+  return (await db.query(`delete from ${q}.correlations where ${among.sql}`, among.params)).rowCount;
 }

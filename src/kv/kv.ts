@@ -11,8 +11,9 @@
 
 import { forReads, type SqlContext, type StoreContext } from "../core/context.js";
 import { ValidationError } from "../core/errors.js";
+import { amongIds, type ExecutionIds } from "../core/id-set.js";
 import type { Page } from "../core/key-cursor.js";
-import { beforeCut, idBatch } from "../core/planned-few.js";
+import { beforeCut } from "../core/planned-few.js";
 import { get, getMany, list, listPrefixes } from "./read.js";
 import { checkKey, checkOwner, LIVE } from "./rows.js";
 import type {
@@ -153,7 +154,7 @@ export class KeyValue {
 }
 
 /** Retention: deletes the entries owned by these executions; returns how many. */
-export async function deleteKvOf({ db, q }: SqlContext, executionIds: string[]): Promise<number> {
-  const sql = `delete from ${q}.kv where owner = any(${idBatch(1, "text")})`;
-  return (await db.query(sql, [executionIds])).rowCount;
+export async function deleteKvOf({ db, q }: SqlContext, executionIds: ExecutionIds): Promise<number> {
+  const among = amongIds("owner", executionIds, 1, "text");
+  return (await db.query(`delete from ${q}.kv where ${among.sql}`, among.params)).rowCount;
 }

@@ -2,9 +2,10 @@
 
 import type { SqlContext, StoreContext } from "../core/context.js";
 import { NotFoundError, ValidationError } from "../core/errors.js";
+import { amongIds, type ExecutionIds } from "../core/id-set.js";
 import { isUuid } from "../core/ids.js";
 import { integerOption } from "../core/input.js";
-import { beforeCut, idBatch, PROBE } from "../core/planned-few.js";
+import { beforeCut, PROBE } from "../core/planned-few.js";
 import { wakeQueues } from "../core/wake.js";
 import { JOB_COLUMNS, type JobRow, toJob } from "./sql.js";
 import type { Job, JobFilter, QueueStats } from "./types.js";
@@ -136,16 +137,19 @@ function checkIds(ids: string[]): string[] {
   return ids;
 }
 
-/** Retention: deletes the jobs of these executions, waiting or running, and their completed records. */
+/**
+ * Retention: deletes the jobs of these executions, waiting or running, and their completed records
+ * (unless `history` is false: retention by partition drops those with their range).
+ */
 export async function deleteJobsOf(
   { db, q }: SqlContext,
-  executionIds: string[],
+  executionIds: ExecutionIds,
+  { history: withHistory = true }: { history?: boolean } = {},
 ): Promise<{ jobs: number; jobsHistory: number }> {
-  const ids = idBatch(1, "uuid");
-  const jobs = await db.query(`delete from ${q}.jobs where execution_id = any(${ids})`, [executionIds]);
-  const history = await db.query(`delete from ${q}.jobs_history where execution_id = any(${ids})`, [
-    executionIds,
-  ]);
+  const among = amongIds("execution_id", executionIds);
+  const jobs = await db.query(`delete from ${q}.jobs where ${among.sql}`, among.params);
+  if (!withHistory) return { jobs: jobs.rowCount, jobsHistory: 0 };
+  const history = await db.query(`delete from ${q}.jobs_history where ${among.sql}`, among.params);
   return { jobs: jobs.rowCount, jobsHistory: history.rowCount };
 }
 

@@ -6,6 +6,7 @@
  */
 
 import type { SqlContext } from "../core/context.js";
+import { amongIds, type ExecutionIds } from "../core/id-set.js";
 import { beforeCut, idBatch, PROBE } from "../core/planned-few.js";
 import { TERMINAL_SQL } from "../core/run-status.js";
 
@@ -22,14 +23,21 @@ export interface PrunableFilter {
  * no parent matches no `p`, so its check needs no `parent_execution_id is null or`.
  */
 function prunable(q: string, batch: boolean): string {
-  const cut = batch ? beforeCut("e.completed_at", "$1") : "e.completed_at < $1";
+  return `from ${q}.executions e where ${prunableWhere(q, batch)}`;
+}
+
+/**
+ * Whether the execution `e` (or the one named `alias`) may be deleted: the condition alone, with the
+ * cut as $1 and the statuses as $2. Null, not false, for a run not finished (it has no completed_at).
+ */
+export function prunableWhere(q: string, batch = false, alias = "e"): string {
+  const cut = batch ? beforeCut(`${alias}.completed_at`, "$1") : `${alias}.completed_at < $1`;
   const probe = batch ? PROBE : "";
-  return `from ${q}.executions e
-    where ${cut} and e.status = any($2::text[])
+  return `${cut} and ${alias}.status = any($2::text[])
       and not exists (select 1 from ${q}.executions p
-                       where p.id = e.parent_execution_id and p.status not in ${TERMINAL_SQL} ${probe})
+                       where p.id = ${alias}.parent_execution_id and p.status not in ${TERMINAL_SQL} ${probe})
       and not exists (select 1 from ${q}.executions c
-                       where c.parent_execution_id = e.id and c.status not in ${TERMINAL_SQL} ${probe})`;
+                       where c.parent_execution_id = ${alias}.id and c.status not in ${TERMINAL_SQL} ${probe})`;
 }
 
 /** How many executions may be deleted now. */
@@ -58,6 +66,18 @@ export async function lockPrunableExecutions(
     [filter.finishedBefore, filter.statuses, limit],
   );
   return rows.map((row) => row.id);
+}
+
+/** Retention by partition: frees the idempotency keys of these executions (which go with their range). */
+export async function freeKeysOf({ db, q }: SqlContext, ids: ExecutionIds): Promise<number> {
+  const among = amongIds("e.id", ids);
+  const { rowCount } = await db.query(
+    `delete from ${q}.execution_keys k using ${q}.executions e
+      where ${among.sql} and e.idempotency_key is not null
+        and k.idempotency_key = e.idempotency_key collate "C" and k.execution_id = e.id`,
+    among.params,
+  );
+  return rowCount;
 }
 
 /**

@@ -17,6 +17,7 @@ import { deleteComponentStateOf } from "../component-state/index.js";
 import type { SqlContext } from "../core/context.js";
 import { ValidationError } from "../core/errors.js";
 import { checkOneOrMany } from "../core/input.js";
+import type { Logger } from "../core/logger.js";
 import { type RunStatus, TERMINAL_STATUSES } from "../core/run-status.js";
 import { deleteCorrelationsOf } from "../correlations/index.js";
 import { deleteEventsOf } from "../history/index.js";
@@ -28,6 +29,7 @@ import { deleteStreamsOf } from "../streams/index.js";
 import { deleteTasksOf } from "../tasks/index.js";
 import { deleteTimersOf } from "../timers/index.js";
 import { countPrunableExecutions, deleteExecutions, lockPrunableExecutions } from "./executions.js";
+import { dropAgedRanges } from "./partitions.js";
 
 export interface PruneOptions {
   /** Executions that finished before this moment go. */
@@ -40,6 +42,11 @@ export interface PruneOptions {
   onProgress?: (progress: PruneResult) => void | Promise<void>;
   /** Stops after the batch in progress. */
   signal?: AbortSignal;
+  /**
+   * Drop the ranges of the history tables that ended before the cut whole (default true), before the
+   * row-by-row pass. False deletes every prunable run row by row.
+   */
+  partitions?: boolean;
 }
 
 /** How many rows of each kind were deleted. */
@@ -71,6 +78,15 @@ export interface PruneResult {
   signals: number;
   /** Expired key-value entries swept (they were already invisible), after the executions. */
   expiredKv: number;
+  /**
+   * Ranges of the history tables dropped whole (each a transaction, counted in `batches`). Their runs
+   * are counted in `executions`, and what those owned outside the partitioned tables in its fields; the
+   * rows of the partitioned tables (tasks, component state, events, steps, streams, completed jobs)
+   * that went with them are not counted.
+   */
+  partitions: number;
+  /** Runs of the dropped ranges that may not go yet, moved with all they own to the default partitions. */
+  movedExecutions: number;
   /** Transactions committed. */
   batches: number;
 }
@@ -83,6 +99,9 @@ export interface PruneContext extends SqlContext {
   collectGarbage(): Promise<unknown>;
   /** Deletes expired key-value entries in batches of `batchSize`; returns how many. */
   sweepExpiredKv(batchSize: number): Promise<number>;
+  /** Creates the ranges due (before any is dropped, so the days ahead always have theirs). */
+  ensurePartitions(): Promise<unknown>;
+  logger: Logger;
 }
 
 /** Checks prune options; throws ValidationError before anything is deleted. */
@@ -132,8 +151,24 @@ export async function prune(context: PruneContext, options: PruneOptions): Promi
     events: 0,
     signals: 0,
     expiredKv: 0,
+    partitions: 0,
+    movedExecutions: 0,
     batches: 0,
   };
+  if (options.partitions ?? true) {
+    await context.ensurePartitions();
+    const { external, partitions, ...counts } = await dropAgedRanges(context, {
+      before,
+      statuses,
+      batchSize,
+      signal: options.signal,
+    });
+    for (const [name, n] of Object.entries(counts)) total[name as keyof PruneResult] += n;
+    total.partitions = partitions;
+    total.batches += partitions;
+    if (external) await context.collectGarbage();
+    if (partitions) await options.onProgress?.({ ...total });
+  }
   for (;;) {
     if (options.signal?.aborted) break;
     const batch = await context.db.transaction(async (db) => {

@@ -7,10 +7,10 @@
 
 import type { SqlContext, StoreContext } from "../core/context.js";
 import { ConflictError, NotFoundError, ValidationError } from "../core/errors.js";
+import { amongIds, type ExecutionIds } from "../core/id-set.js";
 import { checkId, checkOneOf, optionalText } from "../core/input.js";
 import { cursorKey, type Page, type PageOptions, pageLimit, toPage } from "../core/key-cursor.js";
 import { checkText } from "../core/payload.js";
-import { idBatch } from "../core/planned-few.js";
 import { isTerminal, type RunStatus, TERMINAL_SQL } from "../core/run-status.js";
 import type { HistoryEvent } from "../history/index.js";
 import {
@@ -299,7 +299,7 @@ export class Signals {
 }
 
 /** Retention: deletes the signals of these executions; returns how many. */
-export async function deleteSignalsOf({ db, q }: SqlContext, executionIds: string[]): Promise<number> {
-  const sql = `delete from ${q}.signals where execution_id = any(${idBatch(1, "uuid")})`;
-  return (await db.query(sql, [executionIds])).rowCount;
+export async function deleteSignalsOf({ db, q }: SqlContext, executionIds: ExecutionIds): Promise<number> {
+  const among = amongIds("execution_id", executionIds);
+  return (await db.query(`delete from ${q}.signals where ${among.sql}`, among.params)).rowCount;
 }

@@ -12,6 +12,7 @@
 
 import type { SqlContext } from "../core/context.js";
 import { ConflictError } from "../core/errors.js";
+import { amongIds, type ExecutionIds } from "../core/id-set.js";
 import { idBatch } from "../core/planned-few.js";
 
 /**
@@ -55,4 +56,18 @@ export async function deleteTasksOf({ db, q }: SqlContext, executionIds: string[
     [executionIds],
   );
   return rows[0]?.n ?? 0;
+}
+
+/**
+ * Retention by partition: frees the ids of these executions' tasks, whose rows go with their range;
+ * returns how many.
+ */
+export async function freeTaskIdsOf({ db, q }: SqlContext, executionIds: ExecutionIds): Promise<number> {
+  const among = amongIds("t.execution_id", executionIds);
+  const { rowCount } = await db.query(
+    `delete from ${q}.task_ids i using ${q}.tasks t
+      where ${among.sql} and i.task_exec_id = t.task_exec_id and i.execution_id = t.execution_id`,
+    among.params,
+  );
+  return rowCount;
 }

@@ -1,3 +1,3 @@
 /** What tasks/ offers the rest of the store: other folders import it from here, and only this. */
 
-export { deleteTasksOf } from "./ids.js";
+export { deleteTasksOf, freeTaskIdsOf } from "./ids.js";

@@ -8,11 +8,11 @@
 import { backgroundOf } from "../core/background.js";
 import { forReads, type SqlContext, type StoreContext } from "../core/context.js";
 import { LeaseLostError, NotFoundError, ValidationError } from "../core/errors.js";
+import { amongIds, type ExecutionIds } from "../core/id-set.js";
 import { isUuid, uuidv7 } from "../core/ids.js";
 import { checkDate, checkLimit, integerOption } from "../core/input.js";
 import { OutageReporter } from "../core/outage.js";
 import { checkText, toJson } from "../core/payload.js";
-import { idBatch } from "../core/planned-few.js";
 import { refuseOnReadOnly } from "../core/read-only.js";
 import { jobsChannel, wakeStatement } from "../core/wake.js";
 
@@ -343,9 +343,11 @@ export class Timers {
 }
 
 /** Retention: deletes the timers of these executions; returns how many. */
-export async function deleteTimersOf({ db, q }: SqlContext, executionIds: string[]): Promise<number> {
+export async function deleteTimersOf({ db, q }: SqlContext, executionIds: ExecutionIds): Promise<number> {
   // Through the unique index on (coalesce(execution_id, ...), name).
-  const sql = `delete from ${q}.timers
-    where coalesce(execution_id, '00000000-0000-0000-0000-000000000000'::uuid) = any(${idBatch(1, "uuid")})`;
-  return (await db.query(sql, [executionIds])).rowCount;
+  const among = amongIds(
+    "coalesce(execution_id, '00000000-0000-0000-0000-000000000000'::uuid)",
+    executionIds,
+  );
+  return (await db.query(`delete from ${q}.timers where ${among.sql}`, among.params)).rowCount;
 }

@@ -5,17 +5,8 @@
  */
 import { describe, expect, it } from "vitest";
 import type { Logger, Store } from "../../src/index.js";
+import { markSmallPartitions, nodes, type PlanNode } from "../support/explain.js";
 import { forEachDriver } from "../support/harness.js";
-
-interface PlanNode {
-  "Node Type": string;
-  "Index Name"?: string;
-  Plans?: PlanNode[];
-}
-
-function nodes(plan: PlanNode): PlanNode[] {
-  return [plan, ...(plan.Plans ?? []).flatMap(nodes)];
-}
 
 forEachDriver((driver) => {
   describe.skipIf(!driver.concurrent)("indexes", () => {
@@ -71,7 +62,7 @@ forEachDriver((driver) => {
           `explain (format json) ${statement?.sql}`,
           statement?.values,
         );
-        const plan = rows[0]?.["QUERY PLAN"][0].Plan as PlanNode;
+        const plan = await markSmallPartitions(store, rows[0]?.["QUERY PLAN"][0].Plan as PlanNode);
         const types = nodes(plan).map((n) => n["Node Type"]);
         expect(types, `${name}: ${JSON.stringify(types)}`).not.toContain("Seq Scan");
         expect(

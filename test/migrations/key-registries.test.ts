@@ -2,40 +2,24 @@
  * 0017 moves idempotency keys to a registry and drops the foreign key of signals: applied to a schema
  * at version 16 that holds a run with a key and a token, both still behave afterwards.
  */
-import type { PGlite } from "@electric-sql/pglite";
-import pg from "pg";
 import { describe, expect, it } from "vitest";
 import { ConflictError, migrationScript, openStore } from "../../src/index.js";
 import { loadMigrations } from "../../src/migrations/runner.js";
-import { forEachDriver, uniqueSchema } from "../support/harness.js";
-
-async function run(connection: string | PGlite, script: string): Promise<void> {
-  if (typeof connection !== "string") {
-    await connection.exec(script);
-    return;
-  }
-  const client = new pg.Client({ connectionString: connection });
-  await client.connect();
-  try {
-    await client.query(script);
-  } finally {
-    await client.end();
-  }
-}
+import { forEachDriver, runScript, uniqueSchema } from "../support/harness.js";
 
 forEachDriver((driver) => {
   describe("0017_key_registries on a schema with data", () => {
     it("keeps an idempotency key and a token held before the migration", async () => {
       const schema = uniqueSchema("keys");
       const connection = await driver.connection();
-      await run(connection, migrationScript(schema, loadMigrations().slice(0, 16)));
+      await runScript(connection, migrationScript(schema, loadMigrations().slice(0, 16)));
       const s = `"${schema}"`;
       const [a, b, c] = [
         "0190a000-0000-7000-8000-00000000000a",
         "0190a000-0000-7000-8000-00000000000b",
         "0190a000-0000-7000-8000-00000000000c",
       ];
-      await run(
+      await runScript(
         connection,
         `insert into ${s}.executions (id, name, status, idempotency_key) values
            ('${a}', 'order', 'running', 'order-1'), ('${b}', 'order', 'running', null),

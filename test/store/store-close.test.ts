@@ -136,7 +136,7 @@ describe.each(PLACES)("%s", (_name, makePlace) => {
       const place = await makePlace();
       await prepare(place, 0);
       const child = startChild(place.connection, place.schema, "idle");
-      expect(await child.exited).toBe(0);
+      expect(await child.exited, child.stderr.join("\n")).toBe(0);
       expect(child.lines).toEqual(["done"]);
     });
 
@@ -144,7 +144,7 @@ describe.each(PLACES)("%s", (_name, makePlace) => {
       const place = await makePlace();
       const ids = await prepare(place, 5);
       const child = startChild(place.connection, place.schema, "stopped");
-      expect(await child.exited).toBe(0);
+      expect(await child.exited, child.stderr.join("\n")).toBe(0);
       expect(child.lines).toEqual(["done"]);
       const { runs, left } = await outcome(place);
       expect(runs.sort()).toEqual([...ids].sort());

@@ -93,3 +93,18 @@ export function forEachDriver(tests: (driver: TestDriver) => void): void {
 }
 
 export { startTestPostgres };
+
+/** Runs an SQL script (several statements) on a connection the way a user's own tool would. */
+export async function runScript(connection: string | PGlite, script: string): Promise<void> {
+  if (typeof connection !== "string") {
+    await connection.exec(script);
+    return;
+  }
+  const client = new pg.Client({ connectionString: connection });
+  await client.connect();
+  try {
+    await client.query(script);
+  } finally {
+    await client.end();
+  }
+}

@@ -1,0 +1,152 @@
+/**
+ * Dropping a range: its partitions go whole, in one transaction, with the runs that must stay (still
+ * going, finished after the cut, or kept for another reason the caller gives) set aside first and put
+ * back after, into the default partitions. A run that outlives its range is never lost: it moves.
+ *
+ * In two steps, so that the tables are held exclusively only for the few statements of the drop:
+ * 1. Without locks, the runs that go are listed and what they own outside the partitioned tables is
+ *    deleted (onGone), by joins with that list.
+ * 2. Then, in a savepoint, the partitioned tables are locked (writes and reads wait meanwhile; the drop
+ *    waits at most LOCK_TIMEOUT for each lock, then lets go of all and tries again a little later), and the runs that stay are every other run of the range, and any listed in step
+ *    1 that may no longer go (a finished run made to run again meanwhile): then step 1 deleted what one
+ *    of those owned, and the whole transaction fails with RangeChangedError, to be tried again. The
+ *    runs that stay are set aside with all they own, the partitions dropped, the runs put back.
+ *
+ * A statement that waited on the lock then runs on the tables as they are after the drop: a write to a
+ * run that moved goes to the default partition.
+ */
+
+import { StoreError, sqlStateOf } from "../core/errors.js";
+import type { ExecutionIds } from "../core/id-set.js";
+import type { Queryable } from "../db/driver.js";
+import { type Aside, putBack, setAside } from "./aside.js";
+import { partitionOf, putBackOrder } from "./ranges.js";
+import { CORRELATIONS, EXECUTION_TABLES, EXECUTIONS, JOBS_HISTORY } from "./tables.js";
+
+export interface DropRangeOptions {
+  /** An SQL condition on the range's executions (as `e`) for the runs that may go. */
+  readonly goneExecutions: string;
+  /** An SQL condition on the range's jobs_history rows (as `h`) for those that stay. */
+  readonly keepJobsHistory: string;
+  /** Parameters of goneExecutions. */
+  readonly params: unknown[];
+  /** Parameters of keepJobsHistory. */
+  readonly historyParams: unknown[];
+  /**
+   * Called once with the range's executions that go (a query of their ids), to delete what they own
+   * outside the partitioned tables.
+   */
+  readonly onGone: (ids: ExecutionIds) => Promise<void>;
+}
+
+export interface DroppedRange {
+  /** Executions that went with the range. */
+  readonly executions: number;
+  /** Executions moved to the default partitions, with all they own. */
+  readonly keptExecutions: number;
+  /** Completed-job records moved to the default partition. */
+  readonly keptJobsHistory: number;
+}
+
+/** A run listed to go changed before the drop: the transaction must be rolled back and tried again. */
+export class RangeChangedError extends StoreError {
+  constructor(range: string) {
+    super(`a run of range ${range} changed while the range was being dropped; try again`);
+  }
+}
+
+/** Drops the range named `range` inside the caller's transaction `db`. */
+export async function dropRange(
+  db: Queryable,
+  q: string,
+  range: string,
+  options: DropRangeOptions,
+): Promise<DroppedRange> {
+  await db.query(
+    `create temporary table flowstore_gone on commit drop as
+       select e.id from ${partitionOf(q, EXECUTIONS, range)} e where ${options.goneExecutions}`,
+    options.params,
+  );
+  await db.query("alter table flowstore_gone add primary key (id)");
+  // Counted, so the joins that delete what these runs own are planned for as many as there are.
+  await db.query("analyze flowstore_gone");
+  const { rows: counted } = await db.query<{ n: number }>("select count(*)::int as n from flowstore_gone");
+  const gone = counted[0]?.n ?? 0;
+  if (gone > 0) await options.onGone({ select: "select id from flowstore_gone" });
+
+  // The drop, in a savepoint tried again while another session holds a table too long.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const kept = await db.transaction((tx) => dropLocked(tx, q, range, options));
+      return { executions: gone, ...kept };
+    } catch (error) {
+      if (sqlStateOf(error) !== "55P03" || attempt >= LOCK_ATTEMPTS) throw error;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 50 * 2 ** attempt) * Math.random()));
+    }
+  }
+}
+
+/**
+ * How long the drop waits for each table's lock before it lets go of all of them and tries again: less
+ * than deadlock_timeout (1 s by default), so a session that waits on the drop while the drop waits on it
+ * is never the one the server rolls back; and short, as sessions queue behind a lock that waits.
+ */
+const LOCK_TIMEOUT = "100ms";
+const LOCK_ATTEMPTS = 30;
+
+/** Step 2, under the tables' exclusive locks; returns what it kept. */
+async function dropLocked(
+  db: Queryable,
+  q: string,
+  range: string,
+  options: DropRangeOptions,
+): Promise<Omit<DroppedRange, "executions">> {
+  await db.query(`set local lock_timeout = '${LOCK_TIMEOUT}'`);
+  const executions = partitionOf(q, EXECUTIONS, range);
+  const all = [...EXECUTION_TABLES, JOBS_HISTORY];
+  const parents = all.map((table) => `${q}.${table.name}`).join(", ");
+  await db.query(`lock table ${parents} in access exclusive mode`);
+  // Correlations are read by key meanwhile; only their writes wait.
+  await db.query(`lock table ${q}.correlations in exclusive mode`);
+  await db.query(
+    `create temporary table flowstore_keep on commit drop as
+       select e.id from ${executions} e
+        where e.id not in (select id from flowstore_gone) or not coalesce((${options.goneExecutions}), false)`,
+    options.params,
+  );
+  await db.query("alter table flowstore_keep add primary key (id)");
+  const { rows: changed } = await db.query(
+    "select 1 from flowstore_keep k join flowstore_gone g on g.id = k.id limit 1",
+  );
+  if (changed.length) throw new RangeChangedError(range);
+
+  const kept = "in (select id from flowstore_keep)";
+  const aside: Aside[] = await setAside(db, [
+    ...EXECUTION_TABLES.map((table) => ({
+      table,
+      from: partitionOf(q, table, range),
+      where: `${table.column} ${kept}`,
+      remove: false,
+    })),
+    // Deleted, as the partition could not be detached while they name its rows (those of the runs that
+    // went were deleted by onGone).
+    { table: CORRELATIONS, from: `${q}.correlations`, where: `execution_id ${kept}`, remove: true },
+  ]);
+  const history = { table: JOBS_HISTORY, from: `${partitionOf(q, JOBS_HISTORY, range)} h`, remove: false };
+  aside.push(
+    ...(await setAside(db, [{ ...history, where: options.keepJobsHistory }], options.historyParams)),
+  );
+
+  for (const table of all.filter((t) => t !== EXECUTIONS)) {
+    await db.query(`drop table ${partitionOf(q, table, range)}`);
+  }
+  // Referenced by foreign keys, so detached before it is dropped (the check that nothing references its
+  // rows reads the partitions of the tables that do, which are gone).
+  await db.query(`alter table ${q}.executions detach partition ${executions}`);
+  await db.query(`drop table ${executions}`);
+  await db.query(`delete from ${q}.history_partitions where name = $1`, [range]);
+  const ordered = putBackOrder(aside);
+  await putBack(db, q, ordered);
+  const rows = (table: typeof EXECUTIONS) => ordered.find((a) => a.table === table)?.rows ?? 0;
+  return { keptExecutions: rows(EXECUTIONS), keptJobsHistory: rows(JOBS_HISTORY) };
+}

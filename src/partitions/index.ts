@@ -1,0 +1,11 @@
+export { addDays, rangeName, startOfDay, uuidFloor, uuidTime } from "./bounds.js";
+export { type DroppedRange, type DropRangeOptions, dropRange, RangeChangedError } from "./drop.js";
+export {
+  checkPartitionOptions,
+  ensureRanges,
+  type HistoryRange,
+  listRanges,
+  type PartitionOptions,
+  partitionOf,
+} from "./ranges.js";
+export { EXECUTION_TABLES, EXECUTIONS, JOBS_HISTORY, PARTITIONED_TABLES } from "./tables.js";
