@@ -17,13 +17,17 @@ export async function readStatus(store: Store): Promise<StoreStatus> {
   const server = await store.query<{ version: string }>(
     "select current_setting('server_version') as version",
   );
-  // reltuples is the planner's estimate: free to read, unlike count(*) on a big table.
+  // reltuples is the planner's estimate: free to read, unlike count(*) on a big table. A partitioned
+  // table is listed once, with the rows and bytes of all its partitions.
   const tables = await store.query<{ name: string; rows: number; bytes: number }>(
     `select c.relname as name,
-            greatest(c.reltuples, 0)::bigint as rows,
-            pg_total_relation_size(c.oid)::bigint as bytes
+            coalesce(sum(greatest(p.reltuples, 0)), 0)::bigint as rows,
+            coalesce(sum(pg_total_relation_size(p.oid)), 0)::bigint as bytes
        from pg_class c join pg_namespace n on n.oid = c.relnamespace
-      where n.nspname = $1 and c.relkind in ('r', 'p')
+       cross join lateral (select relid from pg_partition_tree(c.oid) where isleaf) leaf
+       join pg_class p on p.oid = leaf.relid
+      where n.nspname = $1 and c.relkind in ('r', 'p') and not c.relispartition
+      group by c.relname
       order by c.relname`,
     [store.schema],
   );

@@ -18,6 +18,9 @@ export const TERMINAL_STATUSES: readonly RunStatus[] = ["completed", "failed", "
 /** The terminal statuses as SQL text, for statements (the list is ours, never user input). */
 export const TERMINAL_SQL = `('completed', 'failed', 'cancelled', 'timed_out')`;
 
+/** The statuses of a run still going, as an SQL list: the complement of TERMINAL_SQL. */
+export const LIVE_SQL = "'pending', 'running', 'waiting'";
+
 export function isTerminal(status: RunStatus): boolean {
   return TERMINAL_STATUSES.includes(status);
 }

@@ -3,14 +3,20 @@
  * going, finished after the cut, or kept for another reason the caller gives) set aside first and put
  * back after, into the default partitions. A run that outlives its range is never lost: it moves.
  *
+ * The caller says which runs stay by a query that finds them through indexes (the runs still going,
+ * those finished after the cut...), so the work grows with the runs that stay, not with the range: the
+ * runs that go are never listed, only counted and, where a table outside the partitions holds rows of
+ * theirs, joined with.
+ *
  * In two steps, so that the tables are held exclusively only for the few statements of the drop:
- * 1. Without locks, the runs that go are listed and what they own outside the partitioned tables is
- *    deleted (onGone), by joins with that list.
- * 2. Then, in a savepoint, the partitioned tables are locked (writes and reads wait meanwhile; the drop
- *    waits at most LOCK_TIMEOUT for each lock, then lets go of all and tries again a little later), and the runs that stay are every other run of the range, and any listed in step
- *    1 that may no longer go (a finished run made to run again meanwhile): then step 1 deleted what one
- *    of those owned, and the whole transaction fails with RangeChangedError, to be tried again. The
- *    runs that stay are set aside with all they own, the partitions dropped, the runs put back.
+ * 1. Without locks: the runs that stay are found, and what the others own outside the partitioned
+ *    tables is deleted (onGone).
+ * 2. Then, in a savepoint, the partitioned tables are locked (reads and writes wait meanwhile; the drop
+ *    waits at most LOCK_TIMEOUT for each lock, then lets go of all and tries again a little later). The
+ *    runs that stay are found again: one that did not stay in step 1 and does now (a finished run made
+ *    to run again meanwhile) lost what step 1 deleted, so the whole transaction fails with
+ *    RangeChangedError, to be tried again. The runs that stay are set aside with all they own, the
+ *    partitions dropped, the runs put back.
  *
  * A statement that waited on the lock then runs on the tables as they are after the drop: a write to a
  * run that moved goes to the default partition.
@@ -24,18 +30,18 @@ import { partitionOf, putBackOrder } from "./ranges.js";
 import { CORRELATIONS, EXECUTION_TABLES, EXECUTIONS, JOBS_HISTORY } from "./tables.js";
 
 export interface DropRangeOptions {
-  /** An SQL condition on the range's executions (as `e`) for the runs that may go. */
-  readonly goneExecutions: string;
-  /** An SQL condition on the range's jobs_history rows (as `h`) for those that stay. */
+  /** A query of the ids (as `id`) of the range's executions that stay. */
+  readonly keepExecutions: string;
+  /**
+   * A query of the ids (as `id`) of the range's completed-job records that stay; it may read the runs
+   * that stay from the temporary table flowstore_keep.
+   */
   readonly keepJobsHistory: string;
-  /** Parameters of goneExecutions. */
+  /** Parameters of keepExecutions. */
   readonly params: unknown[];
   /** Parameters of keepJobsHistory. */
   readonly historyParams: unknown[];
-  /**
-   * Called once with the range's executions that go (a query of their ids), to delete what they own
-   * outside the partitioned tables.
-   */
+  /** Called once, unless no run goes, with the range's executions that go (a query of their ids). */
   readonly onGone: (ids: ExecutionIds) => Promise<void>;
 }
 
@@ -55,6 +61,14 @@ export class RangeChangedError extends StoreError {
   }
 }
 
+/**
+ * How long the drop waits for each table's lock before it lets go of all of them and tries again: less
+ * than deadlock_timeout (1 s by default), so a session that waits on the drop while the drop waits on it
+ * is never the one the server rolls back; and short, as sessions queue behind a lock that waits.
+ */
+const LOCK_TIMEOUT = "100ms";
+const LOCK_ATTEMPTS = 30;
+
 /** Drops the range named `range` inside the caller's transaction `db`. */
 export async function dropRange(
   db: Queryable,
@@ -62,18 +76,21 @@ export async function dropRange(
   range: string,
   options: DropRangeOptions,
 ): Promise<DroppedRange> {
+  const executions = partitionOf(q, EXECUTIONS, range);
   await db.query(
-    `create temporary table flowstore_gone on commit drop as
-       select e.id from ${partitionOf(q, EXECUTIONS, range)} e where ${options.goneExecutions}`,
+    `create temporary table flowstore_keep on commit drop as ${options.keepExecutions}`,
     options.params,
   );
-  await db.query("alter table flowstore_gone add primary key (id)");
-  // Counted, so the joins that delete what these runs own are planned for as many as there are.
-  await db.query("analyze flowstore_gone");
-  const { rows: counted } = await db.query<{ n: number }>("select count(*)::int as n from flowstore_gone");
-  const gone = counted[0]?.n ?? 0;
-  if (gone > 0) await options.onGone({ select: "select id from flowstore_gone" });
-
+  await db.query("alter table flowstore_keep add primary key (id)");
+  const { rows } = await db.query<{ n: number }>(
+    `select ((select count(*) from ${executions}) - (select count(*) from flowstore_keep))::int as n`,
+  );
+  const gone = rows[0]?.n ?? 0;
+  if (gone > 0) {
+    await options.onGone({
+      select: `select e.id from ${executions} e where e.id not in (select id from flowstore_keep)`,
+    });
+  }
   // The drop, in a savepoint tried again while another session holds a table too long.
   for (let attempt = 1; ; attempt++) {
     try {
@@ -85,14 +102,6 @@ export async function dropRange(
     }
   }
 }
-
-/**
- * How long the drop waits for each table's lock before it lets go of all of them and tries again: less
- * than deadlock_timeout (1 s by default), so a session that waits on the drop while the drop waits on it
- * is never the one the server rolls back; and short, as sessions queue behind a lock that waits.
- */
-const LOCK_TIMEOUT = "100ms";
-const LOCK_ATTEMPTS = 30;
 
 /** Step 2, under the tables' exclusive locks; returns what it kept. */
 async function dropLocked(
@@ -108,15 +117,9 @@ async function dropLocked(
   await db.query(`lock table ${parents} in access exclusive mode`);
   // Correlations are read by key meanwhile; only their writes wait.
   await db.query(`lock table ${q}.correlations in exclusive mode`);
-  await db.query(
-    `create temporary table flowstore_keep on commit drop as
-       select e.id from ${executions} e
-        where e.id not in (select id from flowstore_gone) or not coalesce((${options.goneExecutions}), false)`,
-    options.params,
-  );
-  await db.query("alter table flowstore_keep add primary key (id)");
   const { rows: changed } = await db.query(
-    "select 1 from flowstore_keep k join flowstore_gone g on g.id = k.id limit 1",
+    `select 1 from (${options.keepExecutions}) k where k.id not in (select id from flowstore_keep) limit 1`,
+    options.params,
   );
   if (changed.length) throw new RangeChangedError(range);
 
@@ -132,10 +135,9 @@ async function dropLocked(
     // went were deleted by onGone).
     { table: CORRELATIONS, from: `${q}.correlations`, where: `execution_id ${kept}`, remove: true },
   ]);
-  const history = { table: JOBS_HISTORY, from: `${partitionOf(q, JOBS_HISTORY, range)} h`, remove: false };
-  aside.push(
-    ...(await setAside(db, [{ ...history, where: options.keepJobsHistory }], options.historyParams)),
-  );
+  const history = { table: JOBS_HISTORY, from: partitionOf(q, JOBS_HISTORY, range), remove: false };
+  const keepHistory = `id in (select id from (${options.keepJobsHistory}) k)`;
+  aside.push(...(await setAside(db, [{ ...history, where: keepHistory }], options.historyParams)));
 
   for (const table of all.filter((t) => t !== EXECUTIONS)) {
     await db.query(`drop table ${partitionOf(q, table, range)}`);
@@ -147,6 +149,6 @@ async function dropLocked(
   await db.query(`delete from ${q}.history_partitions where name = $1`, [range]);
   const ordered = putBackOrder(aside);
   await putBack(db, q, ordered);
-  const rows = (table: typeof EXECUTIONS) => ordered.find((a) => a.table === table)?.rows ?? 0;
-  return { keptExecutions: rows(EXECUTIONS), keptJobsHistory: rows(JOBS_HISTORY) };
+  const count = (table: typeof EXECUTIONS) => ordered.find((a) => a.table === table)?.rows ?? 0;
+  return { keptExecutions: count(EXECUTIONS), keptJobsHistory: count(JOBS_HISTORY) };
 }

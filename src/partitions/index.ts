@@ -8,4 +8,4 @@ export {
   type PartitionOptions,
   partitionOf,
 } from "./ranges.js";
-export { EXECUTION_TABLES, EXECUTIONS, JOBS_HISTORY, PARTITIONED_TABLES } from "./tables.js";
+export { EXECUTION_TABLES, EXECUTIONS, JOBS_HISTORY, PARTITIONED_TABLES, TASKS } from "./tables.js";

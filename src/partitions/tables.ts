@@ -18,9 +18,11 @@ export interface PartitionedTable {
  */
 export const EXECUTIONS: PartitionedTable = { name: "executions", column: "id", fillfactor: 90 };
 
+export const TASKS: PartitionedTable = { name: "tasks", column: "execution_id", fillfactor: 90 };
+
 export const EXECUTION_TABLES: readonly PartitionedTable[] = [
   EXECUTIONS,
-  { name: "tasks", column: "execution_id", fillfactor: 90 },
+  TASKS,
   { name: "component_state", column: "execution_id" },
   { name: "event_heads", column: "execution_id" },
   { name: "events", column: "execution_id" },

@@ -30,7 +30,7 @@ function prunable(q: string, batch: boolean): string {
  * Whether the execution `e` (or the one named `alias`) may be deleted: the condition alone, with the
  * cut as $1 and the statuses as $2. Null, not false, for a run not finished (it has no completed_at).
  */
-export function prunableWhere(q: string, batch = false, alias = "e"): string {
+function prunableWhere(q: string, batch = false, alias = "e"): string {
   const cut = batch ? beforeCut(`${alias}.completed_at`, "$1") : `${alias}.completed_at < $1`;
   const probe = batch ? PROBE : "";
   return `${cut} and ${alias}.status = any($2::text[])
@@ -68,11 +68,18 @@ export async function lockPrunableExecutions(
   return rows.map((row) => row.id);
 }
 
-/** Retention by partition: frees the idempotency keys of these executions (which go with their range). */
-export async function freeKeysOf({ db, q }: SqlContext, ids: ExecutionIds): Promise<number> {
+/**
+ * Retention by partition: frees the idempotency keys of these executions (which go with their range),
+ * read from `executions` (their range's partition).
+ */
+export async function freeKeysOf(
+  { db, q }: SqlContext,
+  ids: ExecutionIds,
+  executions = `${q}.executions`,
+): Promise<number> {
   const among = amongIds("e.id", ids);
   const { rowCount } = await db.query(
-    `delete from ${q}.execution_keys k using ${q}.executions e
+    `delete from ${q}.execution_keys k using ${executions} e
       where ${among.sql} and e.idempotency_key is not null
         and k.idempotency_key = e.idempotency_key collate "C" and k.execution_id = e.id`,
     among.params,

@@ -15,14 +15,25 @@ import { deleteBlobsOf } from "../blobs/index.js";
 import type { SqlContext } from "../core/context.js";
 import { sqlStateOf } from "../core/errors.js";
 import type { Logger } from "../core/logger.js";
+import { LIVE_SQL, TERMINAL_SQL } from "../core/run-status.js";
 import { deleteCorrelationsOf } from "../correlations/index.js";
 import { deleteKvOf } from "../kv/index.js";
-import { dropRange, listRanges, RangeChangedError } from "../partitions/index.js";
+import {
+  dropRange,
+  EXECUTIONS,
+  type HistoryRange,
+  JOBS_HISTORY,
+  listRanges,
+  partitionOf,
+  RangeChangedError,
+  TASKS,
+  uuidFloor,
+} from "../partitions/index.js";
 import { deleteJobsOf } from "../queue/index.js";
 import { deleteSignalsOf } from "../signals/index.js";
 import { freeTaskIdsOf } from "../tasks/index.js";
 import { deleteTimersOf } from "../timers/index.js";
-import { freeKeysOf, prunableWhere } from "./executions.js";
+import { freeKeysOf } from "./executions.js";
 
 export interface RangesDropped {
   /** Ranges dropped. */
@@ -65,7 +76,7 @@ export async function dropAgedRanges(
     if (filter.signal?.aborted) break;
     for (let attempt = 1; ; attempt++) {
       try {
-        await dropOne(context, range.name, filter, total);
+        await dropOne(context, range, filter, total);
         break;
       } catch (error) {
         // Another session held the tables too long, or a run changed meanwhile: tried again; at the
@@ -85,39 +96,94 @@ export async function dropAgedRanges(
   return total;
 }
 
+/**
+ * The runs of the range that may not go, found through the indexes of its executions partition `r`:
+ * still going (by status), finished after the cut $1 (by completion), of a status the prune keeps (not
+ * in $2), the parent of a run still going or the child of one. The runs still going are read once, by
+ * status, wherever they are. (A run of a finished status with no completion time, which only SQL of
+ * one's own can write, is not among them: prune would never delete it row by row, but its range takes it.)
+ */
+function keepExecutions(q: string, r: string): string {
+  const live = `${q}.executions l where l.status in (${LIVE_SQL})`;
+  return `select e.id from ${r} e where e.status in (${LIVE_SQL})
+    union select e.id from ${r} e where e.completed_at >= $1
+    union select e.id from ${r} e where e.status in ${TERMINAL_SQL} and e.status <> all($2::text[])
+    union select e.id from ${r} e where e.id in (select l.parent_execution_id from ${live} and l.parent_execution_id is not null)
+    union select e.id from ${r} e where e.parent_execution_id in (select l.id from ${live})`;
+}
+
+/**
+ * The completed-job records of the range (partition `r`) that stay: completed after the cut; of a run
+ * that stays; of a run outside the range (by the run's id, $4 to $5, through the index on execution_id)
+ * that may not go; and, unless the prune includes completed work ($3), those of no (or a gone) run.
+ */
+function keepJobsHistory(q: string, r: string): string {
+  const prunable = `x.completed_at < $1 and x.status = any($2::text[])
+      and not exists (select 1 from ${q}.executions p where p.id = x.parent_execution_id and p.status in (${LIVE_SQL}))
+      and not exists (select 1 from ${q}.executions c where c.parent_execution_id = x.id and c.status in (${LIVE_SQL}))`;
+  return `select h.id from ${r} h where h.completed_at >= $1
+    union select h.id from ${r} h where h.execution_id in (select id from flowstore_keep)
+    union select h.id from ${r} h
+     where (h.execution_id < $4::uuid or h.execution_id >= $5::uuid)
+       and exists (select 1 from ${q}.executions x where x.id = h.execution_id and not coalesce((${prunable}), false))
+    union select h.id from ${r} h
+     where not $3 and (h.execution_id is null or not exists (select 1 from ${q}.executions x where x.id = h.execution_id))`;
+}
+
+/**
+ * Tables outside the partitions that hold rows of runs, with the expression naming the run: what a range's
+ * runs own there is deleted only when a probe of that expression's index finds a row in the range's ids.
+ */
+const OWNED_ELSEWHERE = [
+  ["blobs", "execution_id", "uuid"],
+  ["jobs", "execution_id", "uuid"],
+  ["timers", "coalesce(execution_id, '00000000-0000-0000-0000-000000000000'::uuid)", "uuid"],
+  ["kv", "owner", "text"],
+  ["correlations", "execution_id", "uuid"],
+  ["signals", "execution_id", "uuid"],
+] as const;
+
 async function dropOne(
   context: SqlContext,
-  range: string,
-  filter: { before: Date; statuses: string[]; batchSize: number },
+  range: HistoryRange,
+  filter: { before: Date; statuses: string[] },
   total: RangesDropped,
 ): Promise<void> {
   const { q } = context;
+  const lo = range.startsAt ? uuidFloor(range.startsAt) : "00000000-0000-0000-0000-000000000000";
+  const hi = uuidFloor(range.endsAt);
   const counts = { blobs: 0, external: 0, jobs: 0, timers: 0, kv: 0, correlations: 0, signals: 0 };
   const dropped = await context.db.transaction(async (db) => {
     const tx = { db, q };
     // Counted afresh on each attempt: a rolled-back attempt deleted nothing.
     Object.assign(counts, { blobs: 0, external: 0, jobs: 0, timers: 0, kv: 0, correlations: 0, signals: 0 });
-    const sweepOrphans = filter.statuses.includes("completed");
-    const prunable = (alias: string) => `coalesce((${prunableWhere(q, false, alias)}), false)`;
-    return dropRange(db, q, range, {
-      goneExecutions: prunable("e"),
-      keepJobsHistory: `not (h.completed_at < $1 and (
-          exists (select 1 from ${q}.executions x where x.id = h.execution_id and ${prunable("x")})
-          or ($3 and (h.execution_id is null
-                      or not exists (select 1 from ${q}.executions x where x.id = h.execution_id)))))`,
+    const probes = OWNED_ELSEWHERE.map(
+      ([table, expression, type]) =>
+        `exists (select 1 from ${q}.${table} where ${expression} >= $1::${type} and ${expression} < $2::${type}) as ${table}`,
+    );
+    const { rows } = await db.query<Record<(typeof OWNED_ELSEWHERE)[number][0], boolean>>(
+      `select ${probes.join(", ")}`,
+      [lo, hi],
+    );
+    const holds = rows[0] as Record<(typeof OWNED_ELSEWHERE)[number][0], boolean>;
+    return dropRange(db, q, range.name, {
+      keepExecutions: keepExecutions(q, partitionOf(q, EXECUTIONS, range.name)),
+      keepJobsHistory: keepJobsHistory(q, partitionOf(q, JOBS_HISTORY, range.name)),
       params: [filter.before, filter.statuses],
-      historyParams: [filter.before, filter.statuses, sweepOrphans],
+      historyParams: [filter.before, filter.statuses, filter.statuses.includes("completed"), lo, hi],
       onGone: async (ids) => {
-        const blobs = await deleteBlobsOf(tx, ids);
-        counts.blobs += blobs.deleted;
-        counts.external += blobs.external;
-        counts.jobs += (await deleteJobsOf(tx, ids, { history: false })).jobs;
-        counts.timers += await deleteTimersOf(tx, ids);
-        counts.kv += await deleteKvOf(tx, ids);
-        counts.correlations += await deleteCorrelationsOf(tx, ids);
-        counts.signals += await deleteSignalsOf(tx, ids);
-        await freeKeysOf(tx, ids);
-        await freeTaskIdsOf(tx, ids);
+        if (holds.blobs) {
+          const blobs = await deleteBlobsOf(tx, ids);
+          counts.blobs += blobs.deleted;
+          counts.external += blobs.external;
+        }
+        if (holds.jobs) counts.jobs += (await deleteJobsOf(tx, ids, { history: false })).jobs;
+        if (holds.timers) counts.timers += await deleteTimersOf(tx, ids);
+        if (holds.kv) counts.kv += await deleteKvOf(tx, ids);
+        if (holds.correlations) counts.correlations += await deleteCorrelationsOf(tx, ids);
+        if (holds.signals) counts.signals += await deleteSignalsOf(tx, ids);
+        await freeKeysOf(tx, ids, partitionOf(q, EXECUTIONS, range.name));
+        await freeTaskIdsOf(tx, ids, partitionOf(q, TASKS, range.name));
       },
     });
   });

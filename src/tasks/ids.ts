@@ -59,13 +59,17 @@ export async function deleteTasksOf({ db, q }: SqlContext, executionIds: string[
 }
 
 /**
- * Retention by partition: frees the ids of these executions' tasks, whose rows go with their range;
- * returns how many.
+ * Retention by partition: frees the ids of these executions' tasks, whose rows go with their range,
+ * read from `tasks` (their range's partition); returns how many.
  */
-export async function freeTaskIdsOf({ db, q }: SqlContext, executionIds: ExecutionIds): Promise<number> {
+export async function freeTaskIdsOf(
+  { db, q }: SqlContext,
+  executionIds: ExecutionIds,
+  tasks = `${q}.tasks`,
+): Promise<number> {
   const among = amongIds("t.execution_id", executionIds);
   const { rowCount } = await db.query(
-    `delete from ${q}.task_ids i using ${q}.tasks t
+    `delete from ${q}.task_ids i using ${tasks} t
       where ${among.sql} and i.task_exec_id = t.task_exec_id and i.execution_id = t.execution_id`,
     among.params,
   );

@@ -149,7 +149,12 @@ describe("flowstore command", () => {
       expect(run.code, name).toBe(0);
       expect(() => JSON.parse(run.stdout), name).not.toThrow();
     });
-    expect(JSON.parse(runs[0]?.stdout ?? "").schema).toBe(schema);
+    const status = JSON.parse(runs[0]?.stdout ?? "");
+    expect(status.schema).toBe(schema);
+    // A partitioned table is listed once, its partitions summed into it.
+    const names = status.tables.map((table: { name: string }) => table.name);
+    expect(names).toContain("events");
+    expect(names.filter((name: string) => name.startsWith("events"))).toEqual(["events"]);
   });
 
   it("reports an error in one line and exits non-zero", async () => {
