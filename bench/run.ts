@@ -16,12 +16,14 @@ if (args.includes("--help") || args.includes("-h")) {
   );
   process.exit(0);
 }
-// `state` runs `workflow` too, so running everything leaves `workflow` out of the default list; `claims`
-// (minutes spent seeding million-row backlogs) runs only when named. An engine's part of `engines`
-// (engines-<engine>.ts) runs through `engines`.
+// `state` runs `workflow` too, so running everything leaves `workflow` out of the default list;
+// `claims` and `history` (minutes spent seeding million-row backlogs and histories) run only when
+// named. An engine's part of `engines` (engines-<engine>.ts) runs through `engines`.
 const wanted = args.length
   ? args
-  : available.filter((name) => !["workflow", "claims"].includes(name) && !name.startsWith("engines-"));
+  : available.filter(
+      (name) => !["workflow", "claims", "history"].includes(name) && !name.startsWith("engines-"),
+    );
 for (const name of wanted) {
   if (!available.includes(name)) {
     process.stderr.write(`unknown benchmark suite "${name}"; available: ${available.join(", ")}\n`);
