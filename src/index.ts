@@ -49,6 +49,7 @@ export {
   type DurableStateWrite,
   type DurableStateWriteResult,
 } from "./durable-state/durable-state.js";
+export type { StatusCount, StatusCountOptions } from "./executions/counts.js";
 export { Executions } from "./executions/executions.js";
 export {
   type CancelExecutionOptions,
@@ -86,6 +87,7 @@ export type {
 } from "./kv/types.js";
 export type { MigrateResult } from "./migrations/runner.js";
 export { migrationScript } from "./migrations/runner.js";
+export type { HistoryRange, PartitionOptions } from "./partitions/index.js";
 export { Jobs } from "./queue/jobs.js";
 export * from "./queue/types.js";
 export type { Maintenance, MaintenanceOptions, MaintenanceTask } from "./retention/maintenance.js";

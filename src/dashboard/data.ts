@@ -66,6 +66,7 @@ export class DashboardData {
       sampledAt: sample ? new Date(sample.at) : null,
       sampleIntervalMs: this.sampler.intervalMs,
       executions: sample?.executions ?? null,
+      estimated: sample?.estimated ?? [],
       queues: sample?.queues ?? [],
       depth: sample?.depth ?? 0,
       timersDueSoon: timersDueSoon.map(timerView),

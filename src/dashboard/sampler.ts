@@ -1,7 +1,9 @@
 /**
  * Samples the store into a ring buffer: executions per status, queue depth, and throughput. However many
- * browsers poll the overview, the counting queries run once per interval, and only while someone looks:
- * they count whole tables, which a dashboard nobody has open should not do every few seconds.
+ * browsers poll the overview, the counting queries run once per interval, and only while someone looks.
+ * Executions are counted exactly up to a bound per status and estimated above it, and the throughput is
+ * the runs that finished in the last 30 s (a range of the completion index), so a sample costs the same
+ * at ten million runs as at ten.
  *
  * `start()` takes one sample (a baseline for the throughput rate). After that, sampling runs on demand:
  * a request that shows samples calls `demand()`, which starts the interval if it is stopped (sampling
@@ -14,7 +16,10 @@ import type { ExecutionStatus, Logger, QueueStats, Store } from "../index.js";
 export interface Sample {
   /** Unix milliseconds. */
   at: number;
+  /** Exact up to 10,000 per status, an estimate above (see executions.statusCounts). */
   executions: Record<ExecutionStatus, number>;
+  /** The statuses whose count is an estimate. */
+  estimated: ExecutionStatus[];
   queues: QueueStats[];
   /** Jobs waiting or running, all queues. */
   depth: number;
@@ -25,7 +30,6 @@ export interface Sample {
   finishedPerMinute: number;
 }
 
-const FINISHED: readonly ExecutionStatus[] = ["completed", "failed", "cancelled", "timed_out"];
 const RATE_WINDOW_MS = 30_000;
 
 export class Sampler {
@@ -104,33 +108,30 @@ export class Sampler {
 
   private async take(): Promise<void> {
     try {
-      const [executions, queues] = await Promise.all([
-        this.store.executions.countByStatus(),
-        this.store.jobs.stats(),
-      ]);
       const at = Date.now();
-      const finished = FINISHED.reduce((sum, status) => sum + executions[status], 0);
+      const [counts, queues, finished] = await Promise.all([
+        this.store.executions.statusCounts(),
+        this.store.jobs.stats(),
+        this.store.executions.finishedSince(new Date(at - RATE_WINDOW_MS)),
+      ]);
+      const statuses = Object.keys(counts) as ExecutionStatus[];
       this.push({
         at,
-        executions,
+        executions: Object.fromEntries(statuses.map((s) => [s, counts[s].count])) as Record<
+          ExecutionStatus,
+          number
+        >,
+        estimated: statuses.filter((s) => !counts[s].exact),
         queues,
         depth: queues.reduce((sum, q) => sum + q.waiting + q.running, 0),
         ready: queues.reduce((sum, q) => sum + q.ready, 0),
         running: queues.reduce((sum, q) => sum + q.running, 0),
         dead: queues.reduce((sum, q) => sum + q.dead, 0),
-        finishedPerMinute: this.rate(at, finished),
+        finishedPerMinute: (finished * 60_000) / RATE_WINDOW_MS,
       });
     } catch (error) {
       this.logger.warn({ error: error instanceof Error ? error.message : String(error) }, "dashboard sample");
     }
-  }
-
-  /** Finished executions per minute since the oldest sample inside the window (pruning can only lower it to 0). */
-  private rate(at: number, finished: number): number {
-    const base = this.samples.find((s) => at - s.at <= RATE_WINDOW_MS) ?? this.latest();
-    if (!base || at <= base.at) return 0;
-    const before = FINISHED.reduce((sum, status) => sum + base.executions[status], 0);
-    return (Math.max(0, finished - before) * 60_000) / (at - base.at);
   }
 
   private push(sample: Sample): void {

@@ -23,6 +23,7 @@ import { RUN_STATUSES } from "../core/run-status.js";
 import type { WriteBatcher } from "../core/write-batch.js";
 import type { AppendOption, HistoryEvent, WithHistory } from "../history/index.js";
 import { type FinishInput, finishBatcher, type StartInput, startBatcher } from "./batch.js";
+import { finishedSince, type StatusCount, type StatusCountOptions, statusCounts } from "./counts.js";
 import { type ChangeInput, ExecutionHistoryBatches } from "./history-batch.js";
 import { countByStatus, findByIdempotencyKey, get, getForUpdate, list } from "./read.js";
 import { metadataJson, resolveWorkflow } from "./records.js";
@@ -243,5 +244,23 @@ export class Executions {
     filter: Omit<ExecutionFilter, "status"> = {},
   ): Promise<Record<ExecutionStatus, number>> {
     return countByStatus(forReads(this.context), filter);
+  }
+
+  /**
+   * How many executions there are per status, cheaply at any size: exact up to `exactUpTo` (default
+   * 10,000) per status, estimated from the planner's statistics above it (`exact: false`). What the
+   * dashboard's overview shows; countByStatus counts every row, and filters. Reads from the store's
+   * readConnection, when it has one (outside a transaction).
+   */
+  async statusCounts(options: StatusCountOptions = {}): Promise<Record<ExecutionStatus, StatusCount>> {
+    return statusCounts(forReads(this.context), options);
+  }
+
+  /**
+   * How many executions finished at or after `since` (through the completion time's index: cheap for
+   * a recent moment whatever the history). Reads from the store's readConnection, when it has one.
+   */
+  async finishedSince(since: Date): Promise<number> {
+    return finishedSince(forReads(this.context), since);
   }
 }

@@ -121,14 +121,18 @@ export const CLIENT_JS = String.raw`"use strict";
     load: function () { return api("/api/overview"); },
     render: function (d) {
       var counts = d.executions || {};
+      var estimated = d.estimated || [];
+      // An estimate (more runs of a status than are counted one by one) reads "~".
+      var about = function (n, rough) { return (rough ? "~" : "") + n; };
       var total = STATUSES.reduce(function (s, k) { return s + (counts[k] || 0); }, 0);
       return [
         el("h1", null, "Overview"),
         el("div", { class: "cards" },
-          el("a", { class: "card", href: "/executions" }, el("b", null, total), el("span", null, "executions")),
+          el("a", { class: "card", href: "/executions" }, el("b", null, about(total, estimated.length > 0)),
+            el("span", null, "executions")),
           STATUSES.map(function (s) {
             return el("a", { class: "card", href: "/executions?status=" + s },
-              el("b", null, counts[s] || 0), badge(s));
+              el("b", null, about(counts[s] || 0, estimated.indexOf(s) >= 0)), badge(s));
           }),
           el("a", { class: "card", href: "/queues" }, el("b", null, d.depth), el("span", null, "jobs queued"))),
         section("Throughput and queue depth", chart(d.series || [], d.sampleIntervalMs)),

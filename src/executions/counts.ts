@@ -1,0 +1,73 @@
+/**
+ * Counts by status that stay cheap at tens of millions of runs, for overviews (the dashboard, the
+ * command): each status is counted exactly up to a bound, through the status index, and above it
+ * estimated from the planner's statistics (each partition's row count times the status's share of
+ * it, as ANALYZE last saw them). A status with few runs (those still going, mostly) is exact; one with
+ * many (the finished ones) costs the bound, not a scan.
+ */
+
+import type { StoreContext } from "../core/context.js";
+import { ValidationError } from "../core/errors.js";
+import { RUN_STATUSES } from "../core/run-status.js";
+import type { ExecutionStatus } from "./types.js";
+
+export interface StatusCount {
+  count: number;
+  /** False when the count is an estimate: more than `exactUpTo` runs have the status. */
+  exact: boolean;
+}
+
+export interface StatusCountOptions {
+  /** Count exactly up to this many runs per status (default 10,000, at most 1,000,000). */
+  exactUpTo?: number;
+}
+
+export async function statusCounts(
+  { db, q, schema }: Pick<StoreContext, "db" | "q" | "schema">,
+  options: StatusCountOptions = {},
+): Promise<Record<ExecutionStatus, StatusCount>> {
+  const bound = options.exactUpTo ?? 10_000;
+  if (!Number.isInteger(bound) || bound < 0 || bound > 1_000_000) {
+    throw new ValidationError("exactUpTo must be an integer from 0 to 1000000", { field: "exactUpTo" });
+  }
+  const { rows } = await db.query<{ status: ExecutionStatus; counted: number; estimate: number | null }>(
+    `with counted as (
+       select s.status,
+              (select count(*) from (select 1 from ${q}.executions e where e.status = s.status limit $1 + 1) x)::int
+                as counted
+         from unnest($2::text[]) as s(status)),
+     estimated as (
+       select v.status, sum(greatest(c.reltuples, 0) * v.share)::float8 as estimate
+         from pg_inherits i
+         join pg_class c on c.oid = i.inhrelid
+         join pg_stats st on st.schemaname = $3 and st.tablename = c.relname and st.attname = 'status'
+         cross join lateral unnest(st.most_common_vals::text::text[], st.most_common_freqs) as v(status, share)
+        where i.inhparent = $4::regclass
+        group by v.status)
+     select c.status, c.counted, e.estimate from counted c left join estimated e on e.status = c.status`,
+    [bound, RUN_STATUSES, schema, `${q}.executions`],
+  );
+  const counts = {} as Record<ExecutionStatus, StatusCount>;
+  for (const row of rows) {
+    counts[row.status] =
+      row.counted <= bound
+        ? { count: row.counted, exact: true }
+        : { count: Math.max(bound + 1, Math.round(row.estimate ?? 0)), exact: false };
+  }
+  return counts;
+}
+
+/**
+ * How many executions finished (reached a terminal status) at or after `since`: a range of the index
+ * on completion time, as long as the runs that finished in it, however many finished before.
+ */
+export async function finishedSince({ db, q }: Pick<StoreContext, "db" | "q">, since: Date): Promise<number> {
+  if (!(since instanceof Date) || Number.isNaN(since.getTime())) {
+    throw new ValidationError("since must be a valid Date", { field: "since" });
+  }
+  const { rows } = await db.query<{ n: number }>(
+    `select count(*)::int as n from ${q}.executions where completed_at >= $1`,
+    [since],
+  );
+  return rows[0]?.n ?? 0;
+}
