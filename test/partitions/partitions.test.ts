@@ -7,7 +7,16 @@
 import pg from "pg";
 import { describe, expect, it } from "vitest";
 import { ConflictError, type Store } from "../../src/index.js";
-import { addDays, ensureRanges, type HistoryRange, uuidFloor } from "../../src/partitions/index.js";
+import {
+  addDays,
+  dropRange,
+  EXECUTIONS,
+  ensureRanges,
+  type HistoryRange,
+  partitionOf,
+  RangeChangedError,
+  uuidFloor,
+} from "../../src/partitions/index.js";
 import { forEachDriver } from "../support/harness.js";
 import { rowsOf, seed } from "../support/retention-fixtures.js";
 import { until, waitingOnLocks } from "../support/waiting.js";
@@ -202,6 +211,32 @@ forEachDriver((driver) => {
         expect((await placeOf(store, going)).events).toEqual(["default"]);
       },
     );
+
+    it("drops nothing when a run that was to go is made to stay meanwhile", async () => {
+      const store = await driver.open({ partitions: DAILY });
+      const day = (await store.listPartitions())[1] as HistoryRange;
+      const done = await seedAt(store, "completed", idAt(new Date(day.startsAt as Date), 1));
+      const before = await rowsOf(store, done);
+      const q = `"${store.schema}"`;
+      const executions = partitionOf(q, EXECUTIONS, day.name);
+      const attempt = store.driver.transaction((tx) =>
+        dropRange(tx, q, day.name, {
+          keepExecutions: `select e.id from ${executions} e where e.status = 'running'`,
+          keepJobsHistory: "select null::uuid as id where false",
+          params: [],
+          historyParams: [],
+          // While what the run owns elsewhere is being deleted, it is made to run again.
+          onGone: async () => {
+            await tx.query(`update ${q}.executions set status = 'running' where id = $1`, [done]);
+          },
+        }),
+      );
+      await expect(attempt).rejects.toBeInstanceOf(RangeChangedError);
+      // The transaction rolled back whole: the range, the run and all it owns are as they were.
+      expect((await store.listPartitions()).map((range) => range.name)).toContain(day.name);
+      expect(await rowsOf(store, done)).toEqual(before);
+      expect((await store.executions.get(done)).status).toBe("completed");
+    });
 
     it("keeps a range whose time has not ended, however old its runs' completion", async () => {
       const store = await driver.open({ partitions: DAILY });
