@@ -87,7 +87,7 @@ export type {
 } from "./kv/types.js";
 export type { MigrateResult } from "./migrations/runner.js";
 export { migrationScript } from "./migrations/runner.js";
-export type { HistoryRange, PartitionOptions } from "./partitions/index.js";
+export type { HistoryRange, PartitionOptions, RangeSize } from "./partitions/index.js";
 export { Jobs } from "./queue/jobs.js";
 export * from "./queue/types.js";
 export type { Maintenance, MaintenanceOptions, MaintenanceTask } from "./retention/maintenance.js";

@@ -25,6 +25,8 @@ import {
   type HistoryRange,
   listRanges,
   type PartitionOptions,
+  type RangeSize,
+  rangeSizes,
 } from "./partitions/index.js";
 import { type Maintenance, type MaintenanceOptions, startMaintenance } from "./retention/maintenance.js";
 import { countPrunable, type PruneOptions, type PruneResult, prune } from "./retention/prune.js";
@@ -230,6 +232,11 @@ export class Store extends StoreScope {
   /** The ranges of time the history tables are partitioned by, oldest first. */
   listPartitions(): Promise<HistoryRange[]> {
     return listRanges(this.context);
+  }
+
+  /** What each range (and the default partitions) holds: runs (an estimate) and bytes, from the catalog. */
+  partitionSizes(): Promise<RangeSize[]> {
+    return rangeSizes(this.context);
   }
 
   /** The applied schema version and the number of migrations this flowstore has that are not applied. */

@@ -9,6 +9,7 @@ import { registerDemoCommand } from "./demo.js";
 import { registerExecutionCommands } from "./executions.js";
 import { registerJobCommands } from "./jobs.js";
 import { registerKvCommands } from "./kv.js";
+import { registerPartitionsCommand } from "./partitions.js";
 import { registerPruneCommand } from "./prune.js";
 import { registerServeCommand } from "./serve.js";
 import { printStatus, readStatus } from "./status.js";
@@ -53,9 +54,10 @@ Examples:
 
 With --read-only (against a standby, or any store you only mean to look at), the store is opened
 read-only: migrations are not run (the schema must be at this version), the inspection commands
-(status, executions, jobs stats|list, timers, kv get|list, blobs get|ls, prune --dry-run) work,
-commands that change the store (migrate, jobs retry|cancel, kv set, blobs put, prune, demo) exit
-with an error before touching it, and serve's dashboard shows everything but refuses its actions.`,
+(status, executions, jobs stats|list, timers, kv get|list, blobs get|ls, prune --dry-run,
+partitions) work, commands that change the store (migrate, jobs retry|cancel, kv set, blobs put,
+prune, partitions --ensure, demo) exit with an error before touching it, and serve's dashboard shows
+everything but refuses its actions.`,
   );
 
 const cli = new CliContext(program);
@@ -101,6 +103,7 @@ registerJobCommands(program, cli);
 registerKvCommands(program, cli);
 registerBlobCommands(program, cli);
 registerPruneCommand(program, cli);
+registerPartitionsCommand(program, cli);
 registerServeCommand(program, cli);
 registerDemoCommand(program, cli);
 

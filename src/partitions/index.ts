@@ -7,5 +7,7 @@ export {
   listRanges,
   type PartitionOptions,
   partitionOf,
+  type RangeSize,
+  rangeSizes,
 } from "./ranges.js";
 export { EXECUTION_TABLES, EXECUTIONS, JOBS_HISTORY, PARTITIONED_TABLES, TASKS } from "./tables.js";

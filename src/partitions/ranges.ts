@@ -14,7 +14,14 @@ import type { Queryable } from "../db/driver.js";
 import { quoteIdentifier } from "../db/sql.js";
 import { type Aside, putBack, type SetAside, setAside } from "./aside.js";
 import { addDays, rangeName, startOfDay, uuidFloor } from "./bounds.js";
-import { CORRELATIONS, EXECUTION_TABLES, EXECUTIONS, JOBS_HISTORY, type PartitionedTable } from "./tables.js";
+import {
+  CORRELATIONS,
+  EXECUTION_TABLES,
+  EXECUTIONS,
+  JOBS_HISTORY,
+  PARTITIONED_TABLES,
+  type PartitionedTable,
+} from "./tables.js";
 
 export interface HistoryRange {
   /** The suffix of its partitions' names: the UTC day it starts (20261124), or `legacy` for the first. */
@@ -188,4 +195,28 @@ export function putBackOrder(aside: readonly Aside[]): Aside[] {
     return a.table === CORRELATIONS ? EXECUTION_TABLES.length : EXECUTION_TABLES.length + 1;
   };
   return [...aside].sort((a, b) => rank(a) - rank(b));
+}
+
+export interface RangeSize {
+  /** The range's name, or `default` for the default partitions. */
+  readonly name: string;
+  /** Runs in the range: the planner's estimate (its executions partition's reltuples), free to read. */
+  readonly runs: number;
+  /** Its partitions of every partitioned table on disk, indexes and TOAST included. */
+  readonly bytes: number;
+}
+
+/** What each range (and the default partitions) holds, from the catalog: no table is read. */
+export async function rangeSizes({ db, q }: SqlContext): Promise<RangeSize[]> {
+  const { rows } = await db.query<{ name: string; runs: string; bytes: string }>(
+    `select substr(c.relname, length(t.name) + 2) as name,
+            sum(case when t.name = 'executions' then greatest(c.reltuples, 0) else 0 end)::bigint as runs,
+            sum(pg_total_relation_size(c.oid))::bigint as bytes
+       from unnest($1::text[]) as t(name)
+       join pg_inherits i on i.inhparent = to_regclass($2 || '.' || t.name)
+       join pg_class c on c.oid = i.inhrelid
+      group by 1`,
+    [PARTITIONED_TABLES.map((table) => table.name), q],
+  );
+  return rows.map((row) => ({ name: row.name, runs: Number(row.runs), bytes: Number(row.bytes) }));
 }

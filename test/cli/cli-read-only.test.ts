@@ -109,6 +109,9 @@ describe.skipIf(!available)("flowstore --read-only against a standby", () => {
       pendingMigrations: 0,
       connection: expect.stringMatching(/read-only/),
     });
+    const partitions = await flowstore(["partitions", ...at]);
+    expect(partitions).toMatchObject({ code: 0, stderr: "" });
+    expect(JSON.parse(partitions.stdout).ranges[0]).toMatchObject({ name: "legacy" });
     const kv = await flowstore(["kv", "get", "settings", "theme", "--url", standbyUrl, "--read-only"]);
     expect(kv).toEqual({ code: 0, stdout: "dark", stderr: "" });
   });
@@ -121,6 +124,7 @@ describe.skipIf(!available)("flowstore --read-only against a standby", () => {
       ["kv", "set", "settings", "theme", "light"],
       ["migrate"],
       ["prune", "--older-than", "1s"],
+      ["partitions", "--ensure"],
     ];
     for (const command of refused) {
       const run = await flowstore([...command, ...at]);

@@ -116,6 +116,7 @@ const COMMANDS = [
   ["blobs", "get"],
   ["blobs", "ls"],
   ["prune"],
+  ["partitions"],
   ["serve"],
   ["demo"],
 ];
@@ -141,6 +142,7 @@ describe("flowstore command", () => {
       ["kv", "list", "none"],
       ["blobs", "ls"],
       ["prune", "--older-than", "30d", "--dry-run"],
+      ["partitions"],
     ];
     const runs = await inBatches(reads, 4, (command) => flowstore([...command, "--json"]));
     runs.forEach((run, i) => {
@@ -155,6 +157,11 @@ describe("flowstore command", () => {
     const names = status.tables.map((table: { name: string }) => table.name);
     expect(names).toContain("events");
     expect(names.filter((name: string) => name.startsWith("events"))).toEqual(["events"]);
+    // The ranges oldest first, the first starting at the lowest id, then the default partitions.
+    const { ranges } = JSON.parse(runs.at(-1)?.stdout ?? "");
+    expect(ranges[0]).toMatchObject({ name: "legacy", from: null });
+    expect(ranges.at(-1)).toMatchObject({ name: "default", from: null, to: null });
+    expect(ranges.length).toBeGreaterThanOrEqual(3);
   });
 
   it("reports an error in one line and exits non-zero", async () => {
