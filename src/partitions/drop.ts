@@ -27,7 +27,7 @@ import type { ExecutionIds } from "../core/id-set.js";
 import type { Queryable } from "../db/driver.js";
 import { type Aside, putBack, setAside } from "./aside.js";
 import { partitionOf, putBackOrder } from "./ranges.js";
-import { CORRELATIONS, EXECUTION_TABLES, EXECUTIONS, JOBS_HISTORY } from "./tables.js";
+import { CORRELATIONS, EXECUTION_TABLES, EXECUTIONS, JOBS_HISTORY, PARTITIONED_TABLES } from "./tables.js";
 
 export interface DropRangeOptions {
   /** A query of the ids (as `id`) of the range's executions that stay. */
@@ -112,7 +112,7 @@ async function dropLocked(
 ): Promise<Omit<DroppedRange, "executions">> {
   await db.query(`set local lock_timeout = '${LOCK_TIMEOUT}'`);
   const executions = partitionOf(q, EXECUTIONS, range);
-  const all = [...EXECUTION_TABLES, JOBS_HISTORY];
+  const all = PARTITIONED_TABLES;
   const parents = all.map((table) => `${q}.${table.name}`).join(", ");
   await db.query(`lock table ${parents} in access exclusive mode`);
   // Correlations are read by key meanwhile; only their writes wait.

@@ -132,7 +132,7 @@ async function createNextRange(
   const range = { name: rangeName(lastEnd), startsAt: lastEnd, endsAt };
   const params = [uuidFloor(range.startsAt), uuidFloor(range.endsAt)];
   const aside = await takeFromDefaults(db, q, params);
-  for (const table of [...EXECUTION_TABLES, JOBS_HISTORY]) {
+  for (const table of PARTITIONED_TABLES) {
     const storage = table.fillfactor ? ` with (fillfactor = ${table.fillfactor})` : "";
     await db.query(
       `create table ${partitionOf(q, table, range.name)} partition of ${q}.${quoteIdentifier(table.name)}
@@ -155,7 +155,7 @@ async function createNextRange(
 async function takeFromDefaults(db: Queryable, q: string, params: string[]): Promise<Aside[] | undefined> {
   const inRange = (table: PartitionedTable) =>
     `${quoteIdentifier(table.column)} >= $1::uuid and ${quoteIdentifier(table.column)} < $2::uuid`;
-  const probes = [...EXECUTION_TABLES, JOBS_HISTORY].map(
+  const probes = PARTITIONED_TABLES.map(
     (table) => `exists (select 1 from ${partitionOf(q, table, "default")} where ${inRange(table)})`,
   );
   const { rows } = await db.query<{ any: boolean }>(`select ${probes.join(" or ")} as any`, params);

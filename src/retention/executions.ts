@@ -30,7 +30,7 @@ function prunable(q: string, batch: boolean): string {
  * Whether the execution `e` (or the one named `alias`) may be deleted: the condition alone, with the
  * cut as $1 and the statuses as $2. Null, not false, for a run not finished (it has no completed_at).
  */
-function prunableWhere(q: string, batch = false, alias = "e"): string {
+export function prunableWhere(q: string, batch = false, alias = "e"): string {
   const cut = batch ? beforeCut(`${alias}.completed_at`, "$1") : `${alias}.completed_at < $1`;
   const probe = batch ? PROBE : "";
   return `${cut} and ${alias}.status = any($2::text[])

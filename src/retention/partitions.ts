@@ -33,7 +33,7 @@ import { deleteJobsOf } from "../queue/index.js";
 import { deleteSignalsOf } from "../signals/index.js";
 import { freeTaskIdsOf } from "../tasks/index.js";
 import { deleteTimersOf } from "../timers/index.js";
-import { freeKeysOf } from "./executions.js";
+import { freeKeysOf, prunableWhere } from "./executions.js";
 
 export interface RangesDropped {
   /** Ranges dropped. */
@@ -57,7 +57,7 @@ const ATTEMPTS = 3;
 /** Drops every range that ended before `before`, oldest first, each in a transaction of its own. */
 export async function dropAgedRanges(
   context: SqlContext & { logger: Logger },
-  filter: { before: Date; statuses: string[]; batchSize: number; signal?: AbortSignal },
+  filter: { before: Date; statuses: string[]; signal?: AbortSignal },
 ): Promise<RangesDropped> {
   const total: RangesDropped = {
     partitions: 0,
@@ -86,7 +86,7 @@ export async function dropAgedRanges(
           if (!again) throw error;
           context.logger.warn(
             { range: range.name, error: String(error) },
-            "flowstore prune: a range's partitions stayed locked; its runs are pruned row by row",
+            "flowstore prune: a range could not be dropped (its tables stayed locked, or its runs kept changing); its runs are pruned row by row",
           );
           return total;
         }
@@ -118,9 +118,7 @@ function keepExecutions(q: string, r: string): string {
  * that may not go; and, unless the prune includes completed work ($3), those of no (or a gone) run.
  */
 function keepJobsHistory(q: string, r: string): string {
-  const prunable = `x.completed_at < $1 and x.status = any($2::text[])
-      and not exists (select 1 from ${q}.executions p where p.id = x.parent_execution_id and p.status in (${LIVE_SQL}))
-      and not exists (select 1 from ${q}.executions c where c.parent_execution_id = x.id and c.status in (${LIVE_SQL}))`;
+  const prunable = prunableWhere(q, false, "x");
   return `select h.id from ${r} h where h.completed_at >= $1
     union select h.id from ${r} h where h.execution_id in (select id from flowstore_keep)
     union select h.id from ${r} h
@@ -152,11 +150,12 @@ async function dropOne(
   const { q } = context;
   const lo = range.startsAt ? uuidFloor(range.startsAt) : "00000000-0000-0000-0000-000000000000";
   const hi = uuidFloor(range.endsAt);
-  const counts = { blobs: 0, external: 0, jobs: 0, timers: 0, kv: 0, correlations: 0, signals: 0 };
+  const none = () => ({ blobs: 0, external: 0, jobs: 0, timers: 0, kv: 0, correlations: 0, signals: 0 });
+  const counts = none();
   const dropped = await context.db.transaction(async (db) => {
     const tx = { db, q };
     // Counted afresh on each attempt: a rolled-back attempt deleted nothing.
-    Object.assign(counts, { blobs: 0, external: 0, jobs: 0, timers: 0, kv: 0, correlations: 0, signals: 0 });
+    Object.assign(counts, none());
     const probes = OWNED_ELSEWHERE.map(
       ([table, expression, type]) =>
         `exists (select 1 from ${q}.${table} where ${expression} >= $1::${type} and ${expression} < $2::${type}) as ${table}`,

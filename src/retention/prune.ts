@@ -160,7 +160,6 @@ export async function prune(context: PruneContext, options: PruneOptions): Promi
     const { external, partitions, ...counts } = await dropAgedRanges(context, {
       before,
       statuses,
-      batchSize,
       signal: options.signal,
     });
     for (const [name, n] of Object.entries(counts)) total[name as keyof PruneResult] += n;
