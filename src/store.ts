@@ -9,7 +9,7 @@ import type { BlobBackend } from "./core/blob-backend.js";
 import { MigrationError, ValidationError } from "./core/errors.js";
 import { checkOneOf } from "./core/input.js";
 import { consoleLogger, type Logger } from "./core/logger.js";
-import { DEFAULT_LIMITS, type PayloadLimits } from "./core/payload.js";
+import { checkLimits, DEFAULT_LIMITS, type PayloadLimits } from "./core/payload.js";
 import { refuseOnReadOnly } from "./core/read-only.js";
 import type { Driver, StatementLogging } from "./db/driver.js";
 import { isPgPool } from "./db/node-postgres.js";
@@ -319,6 +319,7 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
   const schema = validateSchemaName(options.schema ?? DEFAULT_SCHEMA);
   const queueCommits = checkOneOf(options.queueCommits ?? "durable", ["durable", "relaxed"], "queueCommits");
   checkPartitionOptions(options.partitions);
+  const limits = checkLimits(options.limits);
   const readOnly = options.readOnly === true;
   if (readOnly && options.migrate === true) {
     throw new ValidationError("a store opened with readOnly: true never migrates: leave migrate out", {
@@ -335,7 +336,6 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
   const opened = await openDriver({ ...options, environment: fromEnv, logger, statements });
   const { config } = opened;
   const driver = readOnly ? new ReadOnlyDriver(opened.driver) : opened.driver;
-  const limits = { ...DEFAULT_LIMITS, ...options.limits };
   let blobs = options.blobs;
   let replicas: ReadReplicas | undefined;
   try {

@@ -23,7 +23,7 @@ import type { Page, PageOptions } from "../core/key-cursor.js";
 import { refuseOnReadOnly } from "../core/read-only.js";
 import { collectGarbage, deleteBlob } from "./garbage.js";
 import { put } from "./put.js";
-import { exists, head, list, stream } from "./read.js";
+import { exists, head, list, readWhole, stream } from "./read.js";
 import type { BlobData, BlobInfo, BlobPutOptions, BlobRange } from "./types.js";
 
 export class Blobs {
@@ -70,9 +70,7 @@ export class Blobs {
 
   /** The whole blob in memory, checked against its sha256. For large blobs, use stream(). */
   async get(key: string): Promise<Buffer> {
-    const pieces: Uint8Array[] = [];
-    for await (const piece of await this.stream(key)) pieces.push(piece as Uint8Array);
-    return Buffer.concat(pieces);
+    return readWhole(this.context, key);
   }
 
   /**

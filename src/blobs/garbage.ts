@@ -115,6 +115,27 @@ export async function deleteBlob(context: StoreContext, key: string): Promise<bo
 }
 
 /**
+ * Deletes the blobs whose key starts with `prefix`, but for `keep`, in the caller's transaction (their
+ * content outside PostgreSQL is recorded as garbage). Returns how many went.
+ */
+export async function deleteBlobsUnder(
+  context: StoreContext,
+  prefix: string,
+  keep: string | null,
+): Promise<number> {
+  // A range of the key's index: every key that starts with the prefix sorts from it to the prefix with
+  // its last character moved up one.
+  const end = prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
+  const { rows } = await context.db.query<Row>(
+    `delete from ${blobTable(context)} where key >= $1 and key < $2 and key is distinct from $3
+     returning ${COLUMNS}`,
+    [prefix, end, keep],
+  );
+  for (const old of rows) await release(context, context.db, old);
+  return rows.length;
+}
+
+/**
  * Retention: deletes the blobs of these executions. Content in PostgreSQL goes with them; content
  * elsewhere is recorded as garbage, removed from its backend by collectGarbage() once this commits (as
  * a replaced blob's content is). Returns how many blobs went, and how many of them wait as garbage.

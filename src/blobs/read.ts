@@ -108,3 +108,10 @@ export async function list(
   );
   return toPage(rows, limit, (row) => row.key, toInfo);
 }
+
+/** The whole blob in memory, checked against its sha256 (Blobs.get()). */
+export async function readWhole(context: StoreContext, key: string): Promise<Buffer> {
+  const pieces: Uint8Array[] = [];
+  for await (const piece of await stream(context, key, {})) pieces.push(piece as Uint8Array);
+  return Buffer.concat(pieces);
+}

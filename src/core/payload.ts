@@ -10,9 +10,33 @@ import { ValidationError } from "./errors.js";
 export interface PayloadLimits {
   /** Largest serialized JSON value (or byte value: a step's output, a stream chunk) per field, in bytes (default 4 MiB). */
   jsonBytes: number;
+  /**
+   * Values over this many bytes (serialized JSON, or bytes) are kept in the blob store and referenced
+   * from their row: event payloads, step outputs and execution state. Read back transparently, removed
+   * with their run. Default: none (every value stays in its row).
+   */
+  offloadAbove?: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<PayloadLimits> = Object.freeze({ jsonBytes: 4 * 1024 * 1024 });
+
+/** The limits of a store's options, checked: whole numbers of bytes, offloadAbove at least 1 KiB. */
+export function checkLimits(given: Partial<PayloadLimits> | undefined): PayloadLimits {
+  const limits = { ...DEFAULT_LIMITS, ...given };
+  if (!Number.isSafeInteger(limits.jsonBytes) || limits.jsonBytes < 1) {
+    throw new ValidationError("limits.jsonBytes must be a whole number of bytes, at least 1", {
+      field: "limits.jsonBytes",
+    });
+  }
+  const offload = limits.offloadAbove;
+  if (offload !== undefined && (!Number.isSafeInteger(offload) || offload < 1024)) {
+    // Below a kilobyte a blob's own row and chunk would outweigh the value they take out of the row.
+    throw new ValidationError("limits.offloadAbove must be a whole number of bytes, at least 1024", {
+      field: "limits.offloadAbove",
+    });
+  }
+  return limits;
+}
 
 /**
  * The deepest JSON value accepted: arrays and objects nested at most this many levels (a scalar at the

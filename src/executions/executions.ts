@@ -22,9 +22,11 @@ import { checkText, toJsonOrNull } from "../core/payload.js";
 import { RUN_STATUSES } from "../core/run-status.js";
 import type { WriteBatcher } from "../core/write-batch.js";
 import type { AppendOption, HistoryEvent, WithHistory } from "../history/index.js";
+import { refuseReserved, rereadMoved } from "../offload/index.js";
 import { type FinishInput, finishBatcher, type StartInput, startBatcher } from "./batch.js";
 import { finishedSince, type StatusCount, type StatusCountOptions, statusCounts } from "./counts.js";
 import { type ChangeInput, ExecutionHistoryBatches } from "./history-batch.js";
+import { mergeState, resolveStates, resolveWritten, withOffloadedStates } from "./offloaded-state.js";
 import { countByStatus, findByIdempotencyKey, get, getForUpdate, list } from "./read.js";
 import { metadataJson, resolveWorkflow } from "./records.js";
 import type {
@@ -108,20 +110,28 @@ export class Executions {
         return { execution, created: true, appended: appended ?? [] };
       }
     }
-    return startAlone(this.context, input, { ...run, definitionId, name }, byName, options);
+    const started = await startAlone(this.context, input, { ...run, definitionId, name }, byName, options);
+    // A start that found the run of its idempotency key returns that run, whose state may be offloaded.
+    await resolveWritten(this.context, started.execution);
+    return started;
   }
 
   async get(id: string): Promise<Execution> {
-    return get(this.context, id);
+    return rereadMoved(async () => this.resolved(await get(this.context, id)));
   }
 
   /** Reads and locks the row until the transaction ends; other writers (and lockers) wait. */
   async getForUpdate(id: string): Promise<Execution> {
-    return getForUpdate(this.context, id);
+    return this.resolved(await getForUpdate(this.context, id));
   }
 
   async findByIdempotencyKey(key: string): Promise<Execution | null> {
-    return findByIdempotencyKey(this.context, key);
+    return rereadMoved(async () => this.resolved(await findByIdempotencyKey(this.context, key)));
+  }
+
+  /** A run read from its row, its state read back from the blob store when it was offloaded. */
+  private async resolved<T extends Execution | null>(execution: T, context = this.context): Promise<T> {
+    return (await resolveStates(context, [execution]))[0] as T;
   }
 
   /**
@@ -153,19 +163,44 @@ export class Executions {
     for (const field of ["input", "output", "error", "state"] as const) {
       if (has(field)) change[field] = this.json(patch[field], field);
     }
-    const batched = await this.historyBatches.change(change, options);
-    if (batched) return batched;
-    return updateAlone(this.context, change, options);
+    refuseReserved(patch.state, "state");
+    // A state over offloadAbove is written with its blob, in a transaction of its own.
+    const states = [change.state ?? null];
+    const written = await withOffloadedStates(this.context, [id], states, async (context) => {
+      if (context === this.context) {
+        const batched = await this.historyBatches.change(change, options);
+        if (batched) return batched;
+      }
+      return updateAlone(context, { ...change, ...(has("state") ? { state: states[0] } : {}) }, options);
+    });
+    return resolveWritten(this.context, written);
+  }
+
+  /**
+   * Merges top-level keys into the run's state, `null` removing a key, in one statement that sends
+   * only these keys: for a large state changed a little at each step, in place of `update` with the
+   * whole state. The state must be an object (or none, merged into as {}). With `expectedVersion`, a
+   * run at another version is a ConflictError and nothing is written. An offloaded state keeps its
+   * blob: the keys are kept beside its reference until they outgrow `offloadAbove` themselves.
+   */
+  async mergeState(
+    id: string,
+    patch: Record<string, unknown>,
+    options: Pick<ExecutionWriteOptions, "expectedVersion"> = {},
+  ): Promise<Execution> {
+    return mergeState(this.context, id, patch, options);
   }
 
   /** Writes the whole object (inserting it if new); moving a terminal execution to another status is a conflict. */
   async upsert(execution: ExecutionRecord): Promise<Execution> {
-    return upsert(this.context, execution);
+    return resolveWritten(this.context, await upsert(this.context, execution));
   }
 
   /** Many `upsert`s in one statement, all or none. Returned in the order given. */
   async upsertMany(executions: readonly ExecutionRecord[]): Promise<Execution[]> {
-    return upsertMany(this.context, executions);
+    const written = await upsertMany(this.context, executions);
+    for (const execution of written) await resolveWritten(this.context, execution);
+    return written;
   }
 
   /** Completes a run that is not finished (with `append`, recording those events in the same statement). */
@@ -202,11 +237,10 @@ export class Executions {
     if (this.batches(options)) {
       this.finishes ??= finishBatcher(this.context);
       const row = await this.finishes.write(finish);
-      if (row) return row;
+      if (row) return resolveWritten(this.context, row);
     }
     const batched = await this.historyBatches.finish(finish, options);
-    if (batched) return batched;
-    return finishAlone(this.context, finish, options);
+    return resolveWritten(this.context, batched ?? (await finishAlone(this.context, finish, options)));
   }
 
   /**
@@ -215,12 +249,17 @@ export class Executions {
    * unfinished tasks of all the runs it cancelled.
    */
   async cancel(id: string, options: CancelExecutionOptions = {}): Promise<Execution> {
-    return cancel(this.context, id, options);
+    return resolveWritten(this.context, await cancel(this.context, id, options));
   }
 
   /** Reads from the store's readConnection, when it has one (outside a transaction). */
   async list(filter: ExecutionFilter & ExecutionListOptions = {}): Promise<Page<Execution>> {
-    return list(forReads(this.context), filter);
+    const reads = forReads(this.context);
+    return rereadMoved(async () => {
+      const page = await list(reads, filter);
+      await resolveStates(reads, page.items);
+      return page;
+    });
   }
 
   /** Every matching execution, fetched a page at a time. */

@@ -10,6 +10,7 @@ import { checkDistinct, checkId, checkInteger, checkOneOf, optionalId, optionalT
 import { checkText, type PayloadLimits, toJson, toJsonOrNull } from "../core/payload.js";
 import { RUN_STATUSES, type RunStatus, TERMINAL_SQL } from "../core/run-status.js";
 import { Definitions } from "../definitions/index.js";
+import { refuseReserved } from "../offload/index.js";
 import type { Execution, ExecutionRecord, StartExecution } from "./types.js";
 
 export const COLUMNS = `id, definition_id as "definitionId", name, status, input, output, error, state, metadata,
@@ -111,6 +112,7 @@ export function recordColumns(records: readonly ExecutionRecord[], limits: Paylo
     columns.input.push(toJsonOrNull(r.input, "input", limits));
     columns.output.push(toJsonOrNull(r.output, "output", limits));
     columns.error.push(toJsonOrNull(r.error, "error", limits));
+    refuseReserved(r.state, "state");
     columns.state.push(toJsonOrNull(r.state, "state", limits));
     columns.metadata.push(metadataJson(r.metadata, limits));
     columns.idempotencyKey.push(optionalText(r.idempotencyKey, "idempotencyKey", 1024));

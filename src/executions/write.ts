@@ -12,11 +12,13 @@ import { TERMINAL_SQL } from "../core/run-status.js";
 import { type AppendOption, type HistoryEvent, type WithHistory, writeOne } from "../history/index.js";
 import type { FinishInput, StartInput } from "./batch.js";
 import type { ChangeInput } from "./history-batch.js";
+import { withOffloadedStates } from "./offloaded-state.js";
 import { findByIdempotencyKey, freeStaleKey } from "./read.js";
 import {
   COLUMNS,
   checkRecordNames,
   explainMiss,
+  type RecordColumns,
   recordColumns,
   resolveWorkflow,
   rethrowMissingDefinition,
@@ -222,10 +224,12 @@ export async function cancel(
 /** Writes the whole object (inserting it if new); moving a terminal execution to another status is a conflict. */
 export async function upsert(context: StoreContext, execution: ExecutionRecord): Promise<Execution> {
   const columns = recordColumns([execution], context.limits);
-  const [row] = await writeRecords(context, columns);
-  if (row) return row;
-  await checkRecordNames(context, columns);
-  return explainMiss(context, execution.id, null, execution.status);
+  return withOffloadedStates(context, columns.id, columns.state, async (c) => {
+    const [row] = await writeRecords(c, columns);
+    if (row) return row;
+    await checkRecordNames(c, columns);
+    return explainMiss(c, execution.id, null, execution.status);
+  });
 }
 
 /** Many `upsert`s in one statement, all or none. Returned in the order given. */
@@ -236,6 +240,16 @@ export async function upsertMany(
   if (executions.length === 0) return [];
   const columns = recordColumns(executions, context.limits);
   // The ids as checked (lower case), which is how the rows come back.
+  const ids = columns.id;
+  return withOffloadedStates(context, ids, columns.state, (c) => writeAll(c, columns, executions));
+}
+
+/** upsertMany's statement in a transaction; a ConflictError for the first run it could not write. */
+async function writeAll(
+  context: StoreContext,
+  columns: RecordColumns,
+  executions: readonly ExecutionRecord[],
+): Promise<Execution[]> {
   const ids = columns.id;
   return context.db.transaction(async (tx) => {
     const rows = await writeRecords({ db: tx, q: context.q }, columns);

@@ -11,6 +11,7 @@ import { ConflictError, NotFoundError, ValidationError } from "../core/errors.js
 import { checkInteger, optionalText } from "../core/input.js";
 import { checkText, type JsonOrBytes, type PayloadLimits, toJsonOrBytes } from "../core/payload.js";
 import { schemaChannel } from "../core/wake.js";
+import { refuseReserved } from "../offload/index.js";
 import type { HistoryEvent, NewHistoryEvent } from "./types.js";
 
 /** The most events one append takes. */
@@ -68,6 +69,7 @@ export function appendColumns(events: readonly NewHistoryEvent[], limits: Payloa
     if (typeof event !== "object" || event === null) {
       throw new ValidationError(`${field} must be an object with a type`, { field });
     }
+    refuseReserved(event.payload, `${field}.payload`);
     const payload = optionalPayload(event.payload, `${field}.payload`, limits);
     columns[0].push(checkText(event.type, `${field}.type`));
     columns[1].push(payload.json);

@@ -25,6 +25,7 @@ import {
   optionalSequence,
   toEvent,
 } from "./append.js";
+import { discardPayloads, offloadPayloads, resolvePayloads, restorePayloads } from "./offloaded.js";
 import type {
   AppendOptions,
   EventCorrelationOptions,
@@ -86,18 +87,33 @@ export class Events {
     }
     if (columns[0].length === 0) return [];
     const channel = options.notify ? eventsChannelPrefix(this.context.schema) : null;
+    const given = many ? (input as readonly NewHistoryEvent[]) : [input as NewHistoryEvent];
+    const offloaded = await offloadPayloads(
+      this.context,
+      id,
+      columns,
+      given.map((event) => event.payload),
+    );
     // The execution's row is locked (key share: updates of the run go on) before its head row, the
     // order prune takes them in too.
-    const { rows } = await this.context.db.query<EventRow>(
-      appendStatement(
-        this.q,
-        `select id as execution_id from ${this.q}.executions where id = $1 for key share`,
-      ),
-      [id, ...appendValues(columns, expected, channel)],
-      { prepare: true },
-    );
-    if (rows.length === 0) return explainAppendMiss(this.context, id, expected);
-    const events = rows.map(toEvent);
+    const { rows } = await this.context.db
+      .query<EventRow>(
+        appendStatement(
+          this.q,
+          `select id as execution_id from ${this.q}.executions where id = $1 for key share`,
+        ),
+        [id, ...appendValues(columns, expected, channel)],
+        { prepare: true },
+      )
+      .catch(async (error) => {
+        await discardPayloads(this.context, offloaded);
+        throw error;
+      });
+    if (rows.length === 0) {
+      await discardPayloads(this.context, offloaded);
+      return explainAppendMiss(this.context, id, expected);
+    }
+    const events = restorePayloads(rows.map(toEvent), offloaded);
     return many ? events : (events[0] as HistoryEvent);
   }
 
@@ -110,7 +126,7 @@ export class Events {
       [id, sequence],
     );
     if (!rows[0]) throw new NotFoundError(`execution ${id} has no event ${sequence}`);
-    return toEvent(rows[0]);
+    return (await resolvePayloads(this.context, [toEvent(rows[0])]))[0] as HistoryEvent;
   }
 
   /** The sequence number of the execution's last event (0 when it has none, or does not exist). */
@@ -140,12 +156,15 @@ export class Events {
     if (after !== null) where.push(`seq > $${values.push(after)}`);
     if (before !== null) where.push(`seq < $${values.push(before)}`);
     if (resume !== undefined) where.push(`seq ${order === "asc" ? ">" : "<"} $${values.push(resume)}`);
-    const { rows } = await forReads(this.context).db.query<EventRow>(
+    const reads = forReads(this.context);
+    const { rows } = await reads.db.query<EventRow>(
       `select ${EVENT_COLUMNS} from ${this.q}.events where ${where.join(" and ")}
        order by seq ${order} limit $${values.push(limit + 1)}`,
       values,
     );
-    return toPage(rows, limit, (row) => String(row.seq), toEvent);
+    const page = toPage(rows, limit, (row) => String(row.seq), toEvent);
+    await resolvePayloads(reads, page.items);
+    return page;
   }
 
   /** Every event of the execution after `afterSequence` (default: all), read a page at a time. */
@@ -195,7 +214,9 @@ export class Events {
        order by created_at ${order}, execution_id ${order}, seq ${order} limit $${values.push(limit + 1)}`,
       values,
     );
-    return toPage(rows, limit, (row) => `${row.cursor_at} ${row.execution_id} ${row.seq}`, toEvent);
+    const page = toPage(rows, limit, (row) => `${row.cursor_at} ${row.execution_id} ${row.seq}`, toEvent);
+    await resolvePayloads(this.context, page.items);
+    return page;
   }
 
   /**

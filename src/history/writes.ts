@@ -19,6 +19,7 @@ import {
   writeAndAppendStatement,
   writtenCtes,
 } from "./append.js";
+import { resolvePayloads } from "./offloaded.js";
 import type { HistoryEvent, NewHistoryEvent } from "./types.js";
 
 export interface AppendOption {
@@ -109,6 +110,8 @@ export async function withHistory<T>(
   const appended = read.slice(-count);
   if (after === undefined) return { ...row, appended };
   const history = await completeHistory(context, read, after, appended[0] as HistoryEvent);
+  // The events before this write's may have had their payloads offloaded (events.append).
+  if (history) await resolvePayloads(context, history);
   return history
     ? { ...row, appended, history: [...history, ...appended.filter((event) => event.sequence > after)] }
     : { ...row, appended };

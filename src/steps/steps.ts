@@ -12,12 +12,14 @@
  * batch's select alike, in steps/rows.ts.
  */
 
+import { deleteBlobsUnder } from "../blobs/index.js";
 import type { SqlContext, StoreContext } from "../core/context.js";
 import { NonDeterminismError, StoreError } from "../core/errors.js";
 import { checkId, checkInteger, errorJson, MAX_INT } from "../core/input.js";
-import { checkText, toJson, toJsonOrBytes } from "../core/payload.js";
+import { checkText, type JsonOrBytes, toJson, toJsonOrBytes } from "../core/payload.js";
 import { idBatch } from "../core/planned-few.js";
 import type { WriteBatcher } from "../core/write-batch.js";
+import { discard, offload, offloadPrefix, refuseReserved, resolve, resolveEach } from "../offload/index.js";
 import { type StepInput, stepBatcher } from "./batch.js";
 import { COLUMNS, type RecordedRow, type StepRow, toCheckpoint } from "./rows.js";
 import type { RecordStep, RecordStepResult, StepCheckpoint, StepListOptions } from "./types.js";
@@ -57,6 +59,36 @@ export class Steps {
         : input.error instanceof Error
           ? errorJson(input.error, this.context.limits)
           : toJson(input.error, "error", this.context.limits);
+    refuseReserved(input.output, "output");
+    const put =
+      input.output === undefined
+        ? { value: output }
+        : await offload(this.context, executionId, output, "steps");
+    let row: RecordedRow;
+    try {
+      row = await this.write(executionId, number, name, put.value, error);
+    } catch (failure) {
+      if (put.key) await discard(this.context, [put.key]);
+      throw failure;
+    }
+    const step = toCheckpoint(row);
+    if (put.key) {
+      // Another writer's step won: its output is the one stored, and this call's blob goes.
+      if (row.created) step.output = input.output;
+      else await discard(this.context, [put.key]);
+    }
+    if (!row.created) step.output = await resolve(this.context, step.output);
+    return { step, created: row.created };
+  }
+
+  /** The insert of a checked step, or the step recorded already; its name checked against `name`. */
+  private async write(
+    executionId: string,
+    number: number,
+    name: string,
+    output: JsonOrBytes,
+    error: string | null,
+  ): Promise<RecordedRow> {
     // The insert does nothing when the step is there; the select then finds it. A row committed by a
     // concurrent writer after this statement's snapshot is seen by neither (the insert waited for that
     // writer and then did nothing): no row comes back, and the statement runs again with a new snapshot.
@@ -84,7 +116,7 @@ export class Steps {
       });
       if (row) {
         if (row.name !== name) throw new NonDeterminismError(executionId, number, row.name, name);
-        return { step: toCheckpoint(row), created: row.created };
+        return row;
       }
     }
     for (let attempt = 1; ; attempt++) {
@@ -94,7 +126,7 @@ export class Steps {
       const row = rows[0];
       if (row) {
         if (row.name !== name) throw new NonDeterminismError(executionId, number, row.name, name);
-        return { step: toCheckpoint(row), created: row.created };
+        return row;
       }
       // Only reachable in the race above, or when the row was deleted between the two (a prune).
       if (attempt >= RECORD_ATTEMPTS) {
@@ -110,7 +142,9 @@ export class Steps {
       [checkId(executionId, "executionId"), checkInteger(number, "number", 0, MAX_INT)],
       { prepare: true },
     );
-    return rows[0] && toCheckpoint(rows[0]);
+    const step = rows[0] && toCheckpoint(rows[0]);
+    if (step) step.output = await resolve(this.context, step.output);
+    return step;
   }
 
   /** A run's checkpoints in step order, in one statement: what a replay reads. */
@@ -126,7 +160,16 @@ export class Steps {
       [id, from, limit],
       { prepare: true },
     );
-    return rows.map(toCheckpoint);
+    const steps = rows.map(toCheckpoint);
+    await resolveEach(
+      this.context,
+      steps,
+      (step) => step.output,
+      (step, output) => {
+        step.output = output;
+      },
+    );
+    return steps;
   }
 
   /**
@@ -134,7 +177,11 @@ export class Steps {
    * is for runs kept elsewhere than `executions`, or to start a run over.
    */
   async delete(executionId: string): Promise<number> {
-    return deleteStepsOf(this.context, [checkId(executionId, "executionId")]);
+    const id = checkId(executionId, "executionId");
+    const deleted = await deleteStepsOf(this.context, [id]);
+    // Their offloaded outputs too: a run kept elsewhere than `executions` has no retention to take them.
+    await deleteBlobsUnder(this.context, offloadPrefix(id, "steps"), null);
+    return deleted;
   }
 }
 

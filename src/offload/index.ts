@@ -1,0 +1,20 @@
+/** What offload/ offers the rest of the store: other folders import it from here, and only this. */
+
+export {
+  discard,
+  mergeTopLevel,
+  OFFLOADED,
+  type OffloadedKind,
+  offload,
+  offloadPrefix,
+  offloads,
+  putValue,
+  type Reference,
+  ReferenceMoved,
+  referenceJson,
+  referenceOf,
+  refuseReserved,
+  rereadMoved,
+  resolve,
+  resolveEach,
+} from "./values.js";
