@@ -160,21 +160,21 @@ export class ExecutionHistoryBatches {
   constructor(private readonly context: StoreContext) {}
 
   start(start: StartInput, options: AppendOption) {
-    return inBatch(this.context, options, (events) => {
+    return inBatch(this.context, start.id, options, (events) => {
       this.starts ??= startBatcher(this.context);
       return this.starts.write({ ...start, ...events });
     });
   }
 
   change(change: ChangeInput, options: AppendOption) {
-    return inBatch(this.context, options, (events) => {
+    return inBatch(this.context, change.id, options, (events) => {
       this.changes ??= changeBatcher(this.context);
       return this.changes.write({ ...change, ...events });
     });
   }
 
   finish(finish: FinishInput, options: AppendOption) {
-    return inBatch(this.context, options, (events) => {
+    return inBatch(this.context, finish.id, options, (events) => {
       this.finishes ??= finishBatcher(this.context);
       return this.finishes.write({ ...finish, ...events });
     });

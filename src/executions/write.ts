@@ -96,8 +96,16 @@ export async function startAlone(
   // outside retention, or a write that registered it wrote no run): then the row is freed and the
   // start tried again.
   for (let attempt = 0; attempt < 3; attempt++) {
-    const row = await writeOne<Execution>(context, sql, values, "id", options, undefined, before).catch(
-      (error: unknown) => rethrowMissingDefinition(error, `definition ${start.definitionId} not found`),
+    const row = await writeOne<Execution>(
+      context,
+      sql,
+      values,
+      { column: "id", id: start.id },
+      options,
+      undefined,
+      before,
+    ).catch((error: unknown) =>
+      rethrowMissingDefinition(error, `definition ${start.definitionId} not found`),
     );
     if (row) {
       const { appended, history: _, ...execution } = row;
@@ -151,7 +159,7 @@ export async function updateAlone(
       change.metadata,
       change.expectedStatus,
     ],
-    "id",
+    { column: "id", id: change.id },
     options,
   );
   return row ?? explainMiss(context, change.id, change.expectedVersion, change.status, change.expectedStatus);
@@ -171,7 +179,7 @@ export async function finishAlone(
      where id = $1 and ($2::bigint is null or version = $2) and status not in ${TERMINAL_SQL}
      returning ${COLUMNS}`,
     [id, expectedVersion, status, value],
-    "id",
+    { column: "id", id },
     options,
   );
   return row ?? explainMiss(context, id, expectedVersion, status);

@@ -9,8 +9,16 @@
 import type { StoreContext } from "../core/context.js";
 import { recordsJson, WriteBatcher } from "../core/write-batch.js";
 import { type AppendColumns, EVENT_COLUMNS, MAX_EARLIER_EVENTS, splitWritten } from "./append.js";
+import { discardPayloads, restorePayloads } from "./offloaded.js";
 import type { HistoryEvent } from "./types.js";
-import { type AppendOption, checkAppend, type WithHistory, withHistory } from "./writes.js";
+import {
+  type AppendOption,
+  checkAppend,
+  type Owner,
+  offloadAppend,
+  type WithHistory,
+  withHistory,
+} from "./writes.js";
 
 /**
  * A write that appends, made outside a transaction, in its batch: `write` puts it there with its
@@ -19,15 +27,28 @@ import { type AppendOption, checkAppend, type WithHistory, withHistory } from ".
  */
 export async function inBatch<T>(
   context: StoreContext,
+  owner: Owner,
   options: AppendOption,
   write: (events: HistoryWrite) => Promise<BatchWritten<T> | undefined>,
 ): Promise<WithHistory<T> | undefined> {
   if (context.db.inTransaction) return undefined;
   const checked = checkAppend(options, context.limits);
   if (!checked) return undefined;
-  const written = await write({ events: checked.columns, historyAfter: checked.after });
+  const offloaded = await offloadAppend(context, owner, checked.columns, options);
+  const written = await write({ events: checked.columns, historyAfter: checked.after }).catch(
+    async (error: unknown) => {
+      await discardPayloads(context, offloaded);
+      throw error;
+    },
+  );
+  // Left out of its batch, the write goes alone, which puts its payloads again.
+  if (!written) {
+    await discardPayloads(context, offloaded);
+    return undefined;
+  }
   const count = checked.columns[0].length;
-  return written && withHistory(context, written.row, written.read, count, checked.after);
+  const read = restorePayloads(written.read, offloaded);
+  return withHistory(context, written.row, read, count, checked.after);
 }
 
 /** A write and the events it appends, checked. */

@@ -7,6 +7,7 @@
 import type { StoreContext } from "../core/context.js";
 import { checkInteger } from "../core/input.js";
 import type { PayloadLimits } from "../core/payload.js";
+import { offloads } from "../offload/index.js";
 import {
   type AppendColumns,
   appendColumns,
@@ -19,7 +20,13 @@ import {
   writeAndAppendStatement,
   writtenCtes,
 } from "./append.js";
-import { resolvePayloads } from "./offloaded.js";
+import {
+  discardPayloads,
+  type OffloadedPayloads,
+  offloadPayloads,
+  resolvePayloads,
+  restorePayloads,
+} from "./offloaded.js";
 import type { HistoryEvent, NewHistoryEvent } from "./types.js";
 
 export interface AppendOption {
@@ -36,6 +43,12 @@ export interface AppendOption {
   historyAfter?: number;
 }
 
+/**
+ * The execution a write's row belongs to: its id, or (a task updated by its own id) how to find it.
+ * Only asked for when an appended payload is over `limits.offloadAbove`: its blob is filed under it.
+ */
+export type Owner = string | (() => Promise<string | undefined>);
+
 /** A written row with the events its write appended, when it appended some. */
 export type WithHistory<T> = T & { appended?: HistoryEvent[]; history?: HistoryEvent[] };
 
@@ -50,7 +63,7 @@ export async function writeOne<T>(
   context: StoreContext,
   write: string,
   values: unknown[],
-  executionId: string,
+  execution: { column: string; id: Owner },
   { append, historyAfter }: AppendOption,
   alongside?: string,
   before?: string,
@@ -64,22 +77,56 @@ export async function writeOne<T>(
     return row && { ...row, appended: [] };
   }
   const { columns, after } = checked;
+  const offloaded = await offloadAppend(context, execution.id, columns, { append });
   // Prepared: the statement is long, and each call site sends one of a few texts again and again.
-  const { rows } = await context.db.query<Record<string, unknown>>(
-    writeAndAppendStatement(
-      context.q,
-      write,
-      executionId,
-      values.length,
-      after !== undefined,
-      alongside,
-      before,
-    ),
-    [...values, ...appendValues(columns, null, null), ...(after === undefined ? [] : [after])],
-    { prepare: true },
-  );
+  const { rows } = await context.db
+    .query<Record<string, unknown>>(
+      writeAndAppendStatement(
+        context.q,
+        write,
+        execution.column,
+        values.length,
+        after !== undefined,
+        alongside,
+        before,
+      ),
+      [...values, ...appendValues(columns, null, null), ...(after === undefined ? [] : [after])],
+      { prepare: true },
+    )
+    .catch(async (error: unknown) => {
+      await discardPayloads(context, offloaded);
+      throw error;
+    });
   const written = splitWritten<T>(rows);
-  return written && withHistory(context, written.row, written.appended, columns[0].length, after);
+  if (!written) {
+    await discardPayloads(context, offloaded);
+    return undefined;
+  }
+  const read = restorePayloads(written.appended, offloaded);
+  return withHistory(context, written.row, read, columns[0].length, after);
+}
+
+/**
+ * Puts an append's payloads over `limits.offloadAbove` in the blob store, under the row's execution
+ * (looked up only when there is one to put), and writes their references into `columns`.
+ */
+export async function offloadAppend(
+  context: StoreContext,
+  owner: Owner,
+  columns: AppendColumns,
+  { append }: AppendOption,
+): Promise<OffloadedPayloads> {
+  const events = Array.isArray(append) ? (append as readonly NewHistoryEvent[]) : [append as NewHistoryEvent];
+  const payloads = events.map((event) => event.payload);
+  const none: OffloadedPayloads = { keys: [], payloads: new Map() };
+  if (
+    !columns[1].some((json, i) => offloads(context, { json: json ?? null, bytes: columns[2][i] ?? null }))
+  ) {
+    return none;
+  }
+  const executionId = typeof owner === "string" ? owner : await owner();
+  // No execution found: the write will find no row either, and say so.
+  return executionId === undefined ? none : offloadPayloads(context, executionId, columns, payloads);
 }
 
 /** An append option checked: its events laid out for the statement, and historyAfter; undefined when it appends none. */

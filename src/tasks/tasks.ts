@@ -87,7 +87,7 @@ export class Tasks {
     const { columns, executionIds, parentIds } = this.records([task]);
     const values = [...Object.values(columns).map((column) => column[0]), executionIds[0], parentIds[0]];
     // Outside a transaction, a write that appends shares a statement and a commit (tasks/batch.ts).
-    const batched = await inBatch(this.context, options, (events) => {
+    const batched = await inBatch(this.context, executionIds[0] as string, options, (events) => {
       this.creates ??= createBatcher(this.context);
       const executionId = executionIds[0] as string;
       return this.creates.write({ values, executionId, parentId: parentIds[0] ?? null, ...events });
@@ -98,7 +98,7 @@ export class Tasks {
       this.context,
       createTaskStatement(this.q),
       values,
-      '"executionId"',
+      { column: '"executionId"', id: executionIds[0] as string },
       options,
       registerIds(this.q),
     ).catch(rethrowTaken(taken));
@@ -160,7 +160,7 @@ export class Tasks {
     const { assignments, fields } = patchAssignments(patch, values, this.context.limits);
     const batched =
       assignments.length > 0 &&
-      (await inBatch(this.context, options, (events) => {
+      (await inBatch(this.context, this.ownerOf(taskExecId), options, (events) => {
         const key = fields.map((field) => field.join(" ")).join(",");
         let batcher = this.changes.get(key);
         if (!batcher) {
@@ -183,10 +183,21 @@ export class Tasks {
        where task_exec_id = $1 and ($2::bigint is null or version = $2) and ($3::text[] is null or status = any($3))
        returning ${COLUMNS}`,
       values,
-      '"executionId"',
+      { column: '"executionId"', id: this.ownerOf(taskExecId) },
       options,
     );
     return row ?? explainMiss(this.context, taskExecId, expected, patch.status ?? null, statuses, TASK_ROW);
+  }
+
+  /** The execution of a task, looked up when a payload its write appends must be filed under it. */
+  private ownerOf(taskExecId: string): () => Promise<string | undefined> {
+    return async () => {
+      const { rows } = await this.context.db.query<{ execution_id: string }>(
+        `select execution_id from ${this.q}.tasks where task_exec_id = $1`,
+        [taskExecId],
+      );
+      return rows[0]?.execution_id;
+    };
   }
 
   async get(taskExecId: string): Promise<Task> {

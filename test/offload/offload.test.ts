@@ -56,6 +56,44 @@ forEachDriver((driver) => {
       expect((await store.events.get(id, 2)).payload).toEqual(big(LIMIT));
     });
 
+    it("offloads the payloads a task's or a run's write appends, in a batch or alone", async () => {
+      const id = await running();
+      const created = await store.tasks.create(
+        { executionId: id, taskId: "step" },
+        { append: { type: "task_created", payload: big(LIMIT, "c") } },
+      );
+      expect(created.appended?.[0]?.payload).toEqual(big(LIMIT, "c"));
+      // A task updated by its own id: its run is looked up to file the blob under it.
+      const updated = await store.tasks.update(
+        created.taskExecId,
+        { status: "completed" },
+        { append: { type: "task_completed", payload: big(LIMIT, "u") }, historyAfter: 0 },
+      );
+      expect(updated.history?.map((event) => event.payload)).toEqual([big(LIMIT, "c"), big(LIMIT, "u")]);
+      await store.transaction(async (tx) => {
+        await tx.executions.update(
+          id,
+          { status: "waiting" },
+          { append: { type: "wait", payload: big(LIMIT, "w") } },
+        );
+      });
+      expect(await blobsOf(id, "events")).toHaveLength(3);
+      expect((await store.events.list(id)).items.map((event) => event.payload)).toEqual([
+        big(LIMIT, "c"),
+        big(LIMIT, "u"),
+        big(LIMIT, "w"),
+      ]);
+      // A write that matches no row leaves no blob.
+      await expect(
+        store.executions.update(
+          id,
+          { status: "running" },
+          { expectedVersion: 1, append: { type: "x", payload: big(LIMIT) } },
+        ),
+      ).rejects.toBeInstanceOf(ConflictError);
+      expect(await blobsOf(id, "events")).toHaveLength(3);
+    });
+
     it("puts nothing in the blob store when an append is refused", async () => {
       const id = await running();
       await expect(
