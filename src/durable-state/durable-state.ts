@@ -5,10 +5,13 @@
  * Encode values with a codec (src/core/codecs.ts) rather than by hand.
  */
 
+import { createHash } from "node:crypto";
+import { deleteBlobsUnder } from "../blobs/index.js";
 import type { StoreContext } from "../core/context.js";
 import { ConflictError, ValidationError } from "../core/errors.js";
 import { cursorKey, type Page, type PageOptions, pageLimit, toPage } from "../core/key-cursor.js";
 import { checkText } from "../core/payload.js";
+import { discard, offloads, putValue, readReferenced, rereadMoved } from "../offload/index.js";
 
 export interface DurableStateWrite {
   persistenceId: string;
@@ -53,6 +56,8 @@ interface Row {
   persistence_id: string;
   version: number;
   payload: Uint8Array;
+  /** The blob holding the payload when it was offloaded (the row's payload is then empty). */
+  payload_blob: string | null;
   manifest: string;
   timestamp_ms: number;
   shard: number;
@@ -64,8 +69,16 @@ const COLUMNS = `persistence_id, version, payload, manifest, "timestamp", shard`
  * parsed by the driver: not every driver parses years before 100 or BC years into the right Date.
  * Microseconds (from now()) are dropped, as a Date cannot hold them.
  */
-const SELECT_COLUMNS = `persistence_id, version, payload, manifest,
+const SELECT_COLUMNS = `persistence_id, version, payload, payload_blob, manifest,
   floor(extract(epoch from "timestamp") * 1000)::float8 as timestamp_ms, shard`;
+
+/** The blob keys of one actor's offloaded snapshots: its id hashed, as ids may hold any text. */
+function snapshotPrefix(persistenceId: string): string {
+  return `flowstore:offloaded/durable-state/${createHash("sha256").update(persistenceId).digest("hex")}/`;
+}
+
+/** An offloaded write that did not move the version forward: its transaction rolls back, blob and all. */
+class NotWritten extends Error {}
 
 function toRecord(row: Row): DurableStateRecord {
   return {
@@ -141,22 +154,14 @@ export class DurableState {
     const timestamp = state.timestamp === undefined ? null : timestampText(state.timestamp);
     // Unset, a new actor goes to shard 0 and an existing one keeps its shard.
     const shard = state.shard === undefined ? null : checkShard(state.shard);
-    // The update only happens when the version moves forward; ON CONFLICT also covers two writers
-    // creating the same actor at once (the second one waits, then sees the first one's row).
-    const written = await this.context.db.query(
-      `insert into ${this.table} as s (${COLUMNS})
-       values ($1, $2, $3, $4, coalesce($5::timestamptz, now()), coalesce($6::integer, 0))
-       on conflict (persistence_id) do update
-         set version = excluded.version, payload = excluded.payload, manifest = excluded.manifest,
-             "timestamp" = excluded."timestamp", shard = coalesce($6::integer, s.shard)
-         where s.version < excluded.version`,
-      [persistenceId, state.version, state.payload, manifest, timestamp, shard],
-    );
-    if (written.rowCount === 1) return { written: true };
+    const values = [persistenceId, state.version, state.payload, manifest, timestamp, shard];
+    if (await this.written(persistenceId, values)) return { written: true };
     // Not written: an idempotent repeat of the stored version, or a conflict.
     const { rows } = await this.context.db.query<{ version: number; same: boolean }>(
-      `select version, payload = $2 and manifest = $3 as same from ${this.table} where persistence_id = $1`,
-      [persistenceId, state.payload, manifest],
+      `select version, manifest = $3 and case when payload_blob is null then payload = $2
+               else (select b.sha256 from ${this.context.q}.blobs b where b.key = d.payload_blob) = $4 end as same
+         from ${this.table} d where persistence_id = $1`,
+      [persistenceId, state.payload, manifest, createHash("sha256").update(state.payload).digest("hex")],
     );
     const stored = rows[0];
     if (stored && stored.version === state.version && stored.same) return { written: false };
@@ -168,22 +173,78 @@ export class DurableState {
     );
   }
 
+  /**
+   * Writes the snapshot if its version moves forward; true when it did. The update only happens
+   * then; ON CONFLICT also covers two writers creating the same actor at once (the second one waits,
+   * then sees the first one's row). A payload over `limits.offloadAbove` goes to the blob store in a
+   * transaction with the row, which then removes the actor's earlier snapshot blobs; a smaller one
+   * goes in the row, and the blob of the snapshot it replaced is removed after.
+   */
+  private async written(persistenceId: string, values: unknown[]): Promise<boolean> {
+    const upsert = (payloadBlob: string) =>
+      `with old as (select payload_blob from ${this.table} where persistence_id = $1)
+       insert into ${this.table} as s (${COLUMNS}, payload_blob)
+       values ($1, $2, $3, $4, coalesce($5::timestamptz, now()), coalesce($6::integer, 0), ${payloadBlob})
+       on conflict (persistence_id) do update
+         set version = excluded.version, payload = excluded.payload, manifest = excluded.manifest,
+             "timestamp" = excluded."timestamp", shard = coalesce($6::integer, s.shard),
+             payload_blob = excluded.payload_blob
+         where s.version < excluded.version
+       returning (select payload_blob from old) as replaced`;
+    const payload = values[2] as Uint8Array;
+    if (!offloads(this.context, { json: null, bytes: payload })) {
+      const { rows } = await this.context.db.query<{ replaced: string | null }>(upsert("null"), values);
+      // A write racing an offloaded one may name a blob already gone, or miss one (left to the
+      // actor's next offloaded write, or its delete): never one its row still holds.
+      if (rows[0]?.replaced) await discard(this.context, [rows[0].replaced]);
+      return rows.length === 1;
+    }
+    const prefix = snapshotPrefix(persistenceId);
+    try {
+      return await this.context.db.transaction(async (tx) => {
+        const context = { ...this.context, db: tx, reads: tx };
+        const reference = await putValue(context, undefined, { json: null, bytes: payload }, prefix);
+        const stored = [...values];
+        stored[2] = new Uint8Array();
+        const { rows } = await tx.query(upsert("$7"), [...stored, reference.key]);
+        if (rows.length !== 1) throw new NotWritten();
+        await deleteBlobsUnder(context, prefix, reference.key);
+        return true;
+      });
+    } catch (error) {
+      if (error instanceof NotWritten) return false;
+      throw error;
+    }
+  }
+
   async latest(persistenceId: string): Promise<DurableStateRecord | undefined> {
     checkText(persistenceId, "persistenceId");
-    const { rows } = await this.context.db.query<Row>(
-      `select ${SELECT_COLUMNS} from ${this.table} where persistence_id = $1`,
-      [persistenceId],
-    );
-    return rows[0] && toRecord(rows[0]);
+    return rereadMoved(async () => {
+      const { rows } = await this.context.db.query<Row>(
+        `select ${SELECT_COLUMNS} from ${this.table} where persistence_id = $1`,
+        [persistenceId],
+      );
+      return rows[0] && (await this.resolved(rows[0]));
+    });
+  }
+
+  /** A record of its row, its payload read from the blob store when it was offloaded. */
+  private async resolved(row: Row): Promise<DurableStateRecord> {
+    const record = toRecord(row);
+    if (row.payload_blob !== null) record.payload = await readReferenced(this.context, row.payload_blob);
+    return record;
   }
 
   /** True when there was a state to delete. */
   async delete(persistenceId: string): Promise<boolean> {
     checkText(persistenceId, "persistenceId");
-    const { rowCount } = await this.context.db.query(`delete from ${this.table} where persistence_id = $1`, [
-      persistenceId,
-    ]);
-    return rowCount > 0;
+    return this.context.db.transaction(async (tx) => {
+      const { rowCount } = await tx.query(`delete from ${this.table} where persistence_id = $1`, [
+        persistenceId,
+      ]);
+      await deleteBlobsUnder({ ...this.context, db: tx, reads: tx }, snapshotPrefix(persistenceId), null);
+      return rowCount > 0;
+    });
   }
 
   /** Actors in persistence id order, one page at a time. */
@@ -195,13 +256,17 @@ export class DurableState {
     const values: unknown[] = [];
     if (shard !== undefined) where.push(`shard = $${values.push(shard)}`);
     if (after !== undefined) where.push(`persistence_id > $${values.push(after)}`);
-    const { rows } = await this.context.db.query<Row>(
-      `select ${SELECT_COLUMNS} from ${this.table}
+    const sql = `select ${SELECT_COLUMNS} from ${this.table}
        ${where.length ? `where ${where.join(" and ")}` : ""}
        order by persistence_id
-       limit $${values.push(limit + 1)}`,
-      values,
-    );
-    return toPage(rows, limit, (row) => row.persistence_id, toRecord);
+       limit $${values.push(limit + 1)}`;
+    return rereadMoved(async () => {
+      const { rows } = await this.context.db.query<Row>(sql, values);
+      const page = toPage(rows, limit, (row) => row.persistence_id, toRecord);
+      for (const [i, row] of rows.slice(0, page.items.length).entries()) {
+        if (row.payload_blob !== null) page.items[i] = await this.resolved(row);
+      }
+      return page;
+    });
   }
 }

@@ -11,6 +11,7 @@ export {
   putValue,
   type Reference,
   ReferenceMoved,
+  readReferenced,
   referenceJson,
   referenceOf,
   refuseReserved,

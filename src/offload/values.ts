@@ -78,7 +78,7 @@ export function referenceJson(reference: Reference): string {
  */
 export async function putValue(
   context: StoreContext,
-  executionId: string,
+  executionId: string | undefined,
   value: JsonOrBytes,
   prefix: string,
 ): Promise<Reference> {
@@ -138,18 +138,22 @@ export function mergeTopLevel(base: unknown, patch: Record<string, unknown>): Re
   return merged;
 }
 
+/** A blob a row names, read whole; a ReferenceMoved when it was replaced since the row was read. */
+export async function readReferenced(context: StoreContext, key: string): Promise<Buffer> {
+  try {
+    return await readBlob(context, key);
+  } catch (error) {
+    if (error instanceof NotFoundError) throw new ReferenceMoved(key, { cause: error });
+    throw error;
+  }
+}
+
 /** A stored value as the caller gave it: a reference is read from its blob. */
 export async function resolve(context: StoreContext, value: unknown): Promise<unknown> {
   const reference = referenceOf(value);
   if (!reference) return value;
-  let content: Buffer;
-  try {
-    content = await readBlob(context, reference.key);
-  } catch (error) {
-    // Only an execution's state is ever replaced; its row was read before the replace committed.
-    if (error instanceof NotFoundError) throw new ReferenceMoved(reference.key, { cause: error });
-    throw error;
-  }
+  // Only an execution's state is ever replaced (events and steps are written once).
+  const content = await readReferenced(context, reference.key);
   if (reference.kind === "bytes") return content;
   const parsed: unknown = JSON.parse(content.toString("utf8"));
   return reference.patch ? mergeTopLevel(parsed, reference.patch) : parsed;

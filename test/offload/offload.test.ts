@@ -219,6 +219,45 @@ forEachDriver((driver) => {
       expect((await store.executions.get(id)).state).toEqual([1, 2]);
     });
 
+    it("keeps a large actor snapshot in a blob, one per actor, and answers repeats and conflicts as before", async () => {
+      const actor = `actor-${Math.random()}`;
+      const snapshots = async () =>
+        (await store.blobs.list("flowstore:offloaded/durable-state/")).items.length;
+      const before = await snapshots();
+      const large = (n: number) => new Uint8Array(LIMIT * 2).fill(n);
+      const write = (version: number, payload: Uint8Array) =>
+        store.durableState.write({ persistenceId: actor, version, payload, manifest: "m" });
+      expect(await write(1, large(1))).toEqual({ written: true });
+      const row = await store.query<{ size: number; blob: string | null }>(
+        `select octet_length(payload) as size, payload_blob as blob from ${s()}.durable_state where persistence_id = $1`,
+        [actor],
+      );
+      expect(row.rows[0]?.size).toBe(0);
+      expect(row.rows[0]?.blob).toMatch(/^flowstore:offloaded\/durable-state\//);
+      expect(Buffer.from((await store.durableState.latest(actor))?.payload ?? [])).toEqual(
+        Buffer.from(large(1)),
+      );
+      // The same version and payload again is a repeat; another payload at that version a conflict.
+      expect(await write(1, large(1))).toEqual({ written: false });
+      await expect(write(1, large(2))).rejects.toBeInstanceOf(ConflictError);
+      expect(await snapshots()).toBe(before + 1);
+      expect(await write(2, large(2))).toEqual({ written: true });
+      expect(await snapshots()).toBe(before + 1);
+      const listed = (await store.durableState.list({ limit: 1000 })).items.find(
+        (r) => r.persistenceId === actor,
+      );
+      expect(Buffer.from(listed?.payload ?? [])).toEqual(Buffer.from(large(2)));
+      // A small snapshot goes in the row, and the large one's blob goes.
+      expect(await write(3, new Uint8Array([1, 2, 3]))).toEqual({ written: true });
+      expect(await snapshots()).toBe(before);
+      expect(Buffer.from((await store.durableState.latest(actor))?.payload ?? [])).toEqual(
+        Buffer.from([1, 2, 3]),
+      );
+      await write(4, large(4));
+      expect(await store.durableState.delete(actor)).toBe(true);
+      expect(await snapshots()).toBe(before);
+    });
+
     it("removes a run's offloaded values with the run when it is pruned", async () => {
       const id = await running();
       await store.events.append(id, { type: "large", payload: big(LIMIT) });
