@@ -14,12 +14,17 @@
  *    done). Prints seconds, WAL written, the tables' and indexes' size after, and the VACUUM each leaves
  *    to do (goal: the drop at least 50x faster).
  * The same code prunes both copies; only the way it removes the rows differs.
+ * 4. Big values out of the row (history/offload.ts): the size per run with values in their rows and
+ *    offloaded to the blob store, the reads of those values, and a large state changed by `update`
+ *    against `mergeState`.
+ * BENCH_HISTORY=offload runs part 4 alone, BENCH_HISTORY=scale parts 1 to 3.
  */
 import { performance } from "node:perf_hooks";
 import pg from "pg";
 import { openStore, type Store } from "../src/index.js";
 import type { HistoryRange } from "../src/partitions/index.js";
 import { OPERATIONS, round, side } from "./history/latency.js";
+import { measureOffload } from "./history/offload.js";
 import { measureRetention, type RetentionFigures } from "./history/retention.js";
 import { HISTORY_ROWS_PER_RUN, runId, seedHistory } from "./history/seed.js";
 import { type BenchContext, log, percentiles, type Row, table } from "./lib.js";
@@ -64,6 +69,13 @@ async function copyDatabase(context: BenchContext, from: string): Promise<string
 }
 
 export async function run(context: BenchContext): Promise<void> {
+  const parts = process.env.BENCH_HISTORY ?? "scale,offload";
+  if (parts.includes("scale")) await measureScale(context);
+  if (parts.includes("offload")) await measureOffload(context);
+}
+
+/** Parts 1 to 3: a million runs, their hot paths, and retention by drop against DELETE. */
+async function measureScale(context: BenchContext): Promise<void> {
   const runs = Math.max(DAYS, Math.round(Number(process.env.BENCH_RUNS ?? 1_000_000) || 1_000_000));
   const perDay = Math.floor(runs / DAYS);
   const rounds = Math.max(BLOCK, Math.round(2_000 * context.scale));
