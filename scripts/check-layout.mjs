@@ -2,7 +2,8 @@
 /**
  * The layout rules of src/, run by `npm run lint` beside Biome (which finds import cycles among files,
  * type-only imports included). A newcomer finds a feature in its folder and reads it without climbing:
- * - no folder holds more than 20 files directly, and no file is over 400 lines;
+ * - no folder holds more than 20 files directly (but migrations/sql/, a numbered list that only
+ *   grows, which is read in order), and no file is over 400 lines;
  * - core/, config/, db/ and migrations/ are the foundation: any file may import them, and they import
  *   nothing else;
  * - a feature folder (executions/, kv/, queue/, worker/...) imports another only through that folder's
@@ -46,7 +47,7 @@ function topFolder(folder) {
 function walk(dir) {
   const entries = readdirSync(dir);
   const files = entries.filter((name) => statSync(path.join(dir, name)).isFile());
-  if (files.length > MAX_FILES) {
+  if (files.length > MAX_FILES && path.relative(ROOT, dir) !== path.join("migrations", "sql")) {
     problems.push(`${path.relative(ROOT, dir) || "."}/: ${files.length} files, more than ${MAX_FILES}`);
   }
   for (const name of entries) {

@@ -22,10 +22,13 @@ export function registerJobCommands(program: Command, cli: CliContext): void {
           columns(
             stats.map((s) => ({
               queue: s.queue,
-              waiting: s.waiting,
-              ready: s.ready,
-              running: s.running,
-              dead: s.dead,
+              // An estimate (more jobs than are counted one by one) is shown as ~n.
+              ...Object.fromEntries(
+                (["waiting", "ready", "running", "dead"] as const).map((field) => [
+                  field,
+                  s.estimated.includes(field) ? `~${s[field]}` : s[field],
+                ]),
+              ),
               "oldest ready":
                 s.oldestReadyAgeSeconds === null ? "-" : `${s.oldestReadyAgeSeconds.toFixed(1)} s`,
             })),

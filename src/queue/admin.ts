@@ -1,4 +1,4 @@
-/** Looking at the queue and acting on it from outside a worker: get, list, stats, retry and cancel. */
+/** Looking at the queue and acting on it from outside a worker: get, list, retry and cancel (stats: stats.ts). */
 
 import type { SqlContext, StoreContext } from "../core/context.js";
 import { NotFoundError, ValidationError } from "../core/errors.js";
@@ -8,7 +8,7 @@ import { integerOption } from "../core/input.js";
 import { beforeCut, PROBE } from "../core/planned-few.js";
 import { wakeQueues } from "../core/wake.js";
 import { JOB_COLUMNS, type JobRow, toJob } from "./sql.js";
-import type { Job, JobFilter, QueueStats } from "./types.js";
+import type { Job, JobFilter } from "./types.js";
 
 /**
  * A job as callers see it. A successor kept out of the ready set until the job before it ends
@@ -51,38 +51,6 @@ export async function list(context: StoreContext, filter: JobFilter = {}): Promi
     ],
   );
   return rows.map(asJob);
-}
-
-/** Counts per queue (one queue, or all). */
-export async function stats(context: StoreContext, queue?: string): Promise<QueueStats[]> {
-  const t = `${context.q}.jobs`;
-  const { rows } = await context.db.query<{
-    queue: string;
-    waiting: number;
-    ready: number;
-    running: number;
-    dead: number;
-    oldest: number | null;
-  }>(
-    `select queue,
-            count(*) filter (where status in ('waiting', 'scheduled', 'blocked'))::int as waiting,
-            count(*) filter (where status in ('waiting', 'scheduled') and run_at <= now())::int as ready,
-            count(*) filter (where status = 'running')::int as running,
-            count(*) filter (where status = 'dead')::int as dead,
-            extract(epoch from now() - min(run_at) filter (where status in ('waiting', 'scheduled') and run_at <= now()))::float8 as oldest
-       from ${t}
-      where $1::text is null or queue = $1
-      group by queue order by queue`,
-    [queue ?? null],
-  );
-  return rows.map((row) => ({
-    queue: row.queue,
-    waiting: row.waiting,
-    ready: row.ready,
-    running: row.running,
-    dead: row.dead,
-    oldestReadyAgeSeconds: row.oldest,
-  }));
 }
 
 /**

@@ -5,10 +5,20 @@
  */
 
 import { forReads, type StoreContext } from "../core/context.js";
-import { cancel, get, list, retry, stats } from "./admin.js";
+import { cancel, get, list, retry } from "./admin.js";
 import { enqueue } from "./enqueue.js";
 import { claim, complete, completeMany, fail, heartbeat, release, snooze } from "./leases.js";
-import type { ClaimOptions, EnqueueJob, Job, JobFilter, Lease, LeasedJob, QueueStats } from "./types.js";
+import { stats } from "./stats.js";
+import type {
+  ClaimOptions,
+  EnqueueJob,
+  Job,
+  JobFilter,
+  Lease,
+  LeasedJob,
+  QueueStats,
+  QueueStatsOptions,
+} from "./types.js";
 
 export class Jobs {
   constructor(protected readonly context: StoreContext) {}
@@ -87,9 +97,13 @@ export class Jobs {
     return list(forReads(this.context), filter);
   }
 
-  /** Counts per queue (one queue, or all), from the store's readConnection when it has one. */
-  stats(queue?: string): Promise<QueueStats[]> {
-    return stats(forReads(this.context), queue);
+  /**
+   * Counts per queue (one queue, or all), cheap at any size: exact up to `exactUpTo` (default 10,000)
+   * jobs per queue and status, estimated above it (named in `estimated`). From the store's
+   * readConnection when it has one.
+   */
+  stats(queue?: string, options: QueueStatsOptions = {}): Promise<QueueStats[]> {
+    return stats(forReads(this.context), queue, options);
   }
 
   /**

@@ -97,4 +97,17 @@ export interface QueueStats {
   dead: number;
   /** Seconds the oldest ready job has waited, or null when none is ready. */
   oldestReadyAgeSeconds: number | null;
+  /**
+   * The counts that are estimates: more than `exactUpTo` jobs (default 10,000) of the queue had that
+   * status, and the planner's statistics gave the figure. Empty when every count is exact.
+   */
+  estimated: QueueCount[];
 }
+
+export interface QueueStatsOptions {
+  /** Count exactly up to this many jobs per queue and status (default 10,000, at most 1,000,000). */
+  exactUpTo?: number;
+}
+
+/** A count of QueueStats. */
+export type QueueCount = "waiting" | "ready" | "running" | "dead";

@@ -255,8 +255,24 @@ forEachDriver((driver) => {
       await store.jobs.claim({ queue: "a", workerId: "w", limit: 2 });
       const stats = await store.jobs.stats();
       expect(stats).toEqual([
-        { queue: "a", waiting: 4, ready: 3, running: 2, dead: 0, oldestReadyAgeSeconds: expect.any(Number) },
-        { queue: "b", waiting: 1, ready: 1, running: 0, dead: 0, oldestReadyAgeSeconds: expect.any(Number) },
+        {
+          queue: "a",
+          waiting: 4,
+          ready: 3,
+          running: 2,
+          dead: 0,
+          oldestReadyAgeSeconds: expect.any(Number),
+          estimated: [],
+        },
+        {
+          queue: "b",
+          waiting: 1,
+          ready: 1,
+          running: 0,
+          dead: 0,
+          oldestReadyAgeSeconds: expect.any(Number),
+          estimated: [],
+        },
       ]);
       expect(await store.jobs.stats("b")).toHaveLength(1);
       const page1 = await store.jobs.list({ limit: 4 });

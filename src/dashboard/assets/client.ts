@@ -46,6 +46,8 @@ export const CLIENT_JS = String.raw`"use strict";
   function clear(node) {
     while (node.firstChild) node.removeChild(node.firstChild);
   }
+  // A count that is an estimate (more rows than are counted one by one) reads ~n.
+  function about(n, rough) { return (rough ? "~" : "") + n; }
   function link(path, label) {
     return el("a", { href: path }, label);
   }
@@ -123,7 +125,6 @@ export const CLIENT_JS = String.raw`"use strict";
       var counts = d.executions || {};
       var estimated = d.estimated || [];
       // An estimate (more runs of a status than are counted one by one) reads "~".
-      var about = function (n, rough) { return (rough ? "~" : "") + n; };
       var total = STATUSES.reduce(function (s, k) { return s + (counts[k] || 0); }, 0);
       return [
         el("h1", null, "Overview"),
@@ -182,8 +183,10 @@ export const CLIENT_JS = String.raw`"use strict";
   }
   function queueTable(stats) {
     return table(["queue", "waiting", "ready", "running", "dead", "oldest ready"], stats.map(function (q) {
-      return [link("/queues?queue=" + encodeURIComponent(q.queue), q.queue), q.waiting, q.ready, q.running,
-        q.dead ? link("/queues?queue=" + encodeURIComponent(q.queue) + "&status=dead", String(q.dead)) : "0",
+      var guess = q.estimated || [];
+      var n = function (field) { return about(q[field], guess.indexOf(field) >= 0); };
+      return [link("/queues?queue=" + encodeURIComponent(q.queue), q.queue), n("waiting"), n("ready"), n("running"),
+        q.dead ? link("/queues?queue=" + encodeURIComponent(q.queue) + "&status=dead", n("dead")) : "0",
         q.oldestReadyAgeSeconds === null ? "-" : q.oldestReadyAgeSeconds.toFixed(1) + " s"];
     }), "no jobs");
   }

@@ -1,0 +1,155 @@
+/**
+ * jobs.stats(): counts per queue that stay cheap at tens of millions of jobs, for the dashboard (at
+ * every sample), the command and monitoring. Nothing is scanned whole:
+ * - the queues are found by skipping through the index of each status (waiting, scheduled, blocked,
+ *   running, dead), one probe per queue per index, however many jobs each queue holds;
+ * - each count is exact up to a bound (`exactUpTo`, default 10,000) read through that status's
+ *   index, and above it an estimate: the planner's, from ANALYZE's statistics of (queue, status)
+ *   taken together (migration 0021), named in `estimated`;
+ * - the oldest ready job is the first entry of the scheduled index and of each priority of the ready
+ *   index, a probe each.
+ */
+
+import type { StoreContext } from "../core/context.js";
+import { ValidationError } from "../core/errors.js";
+import type { QueueCount, QueueStats, QueueStatsOptions } from "./types.js";
+
+interface Row {
+  queue: string;
+  waiting: number;
+  scheduled: number;
+  blocked: number;
+  running: number;
+  dead: number;
+  ready_waiting: number;
+  ready_scheduled: number;
+  oldest: number | null;
+}
+
+/** The statuses of the jobs table that count as waiting: ready now, scheduled for later, or blocked. */
+const PARTS = ["waiting", "scheduled", "blocked"] as const;
+
+/**
+ * Each status of the jobs table, with its partial index: the condition that index is for (beside the
+ * queue) and the order of its entries within a queue. A count ordered so is read from the index, where
+ * a plain count with a limit may be planned as a scan of the table that stops at the limit, which
+ * reads the table's pages when the queue is most of it.
+ */
+const INDEXES = {
+  waiting: { where: "j.status = 'waiting'", order: "j.priority desc, j.run_at, j.id" },
+  scheduled: { where: "j.status = 'scheduled'", order: "j.run_at" },
+  // A job waits blocked only behind another with its key (see enqueue.ts).
+  blocked: { where: "j.status = 'blocked' and j.key is not null", order: "j.key" },
+  running: { where: "j.status = 'running'", order: "j.lease_expires_at" },
+  dead: { where: "j.status = 'dead'", order: "j.updated_at" },
+} as const;
+type Status = keyof typeof INDEXES;
+const STATUSES = Object.keys(INDEXES) as Status[];
+
+/** A skip scan of the queues that hold jobs of `status`, through that status's partial index. */
+function queuesWith(q: string, status: Status): string {
+  const { where } = INDEXES[status];
+  return `in_${status} as (
+      (select j.queue from ${q}.jobs j where ${where} order by j.queue limit 1)
+      union all
+      select (select j.queue from ${q}.jobs j where ${where} and j.queue > p.queue order by j.queue limit 1)
+        from in_${status} p where p.queue is not null)`;
+}
+
+/** The jobs of queue `q.queue` in a status's index (and `also`), counted up to the bound ($2) and one more. */
+function capped(q: string, status: Status, also = ""): string {
+  const { where, order } = INDEXES[status];
+  return `(select count(*) from (select 1 from ${q}.jobs j where j.queue = q.queue and ${where} ${also}
+           order by ${order} limit $2 + 1) c)::int`;
+}
+
+export async function stats(
+  context: StoreContext,
+  queue: string | undefined,
+  options: QueueStatsOptions = {},
+): Promise<QueueStats[]> {
+  const bound = options.exactUpTo ?? 10_000;
+  if (!Number.isInteger(bound) || bound < 0 || bound > 1_000_000) {
+    throw new ValidationError("exactUpTo must be an integer from 0 to 1000000", { field: "exactUpTo" });
+  }
+  const q = context.q;
+  const { rows } = await context.db.query<Row>(
+    `with recursive ${STATUSES.map((status) => queuesWith(q, status)).join(",\n")},
+     queues as (
+       ${STATUSES.map((status) => `select queue from in_${status} where $1::text is null and queue is not null`).join(" union ")}
+       union select $1::text where $1::text is not null)
+     select q.queue,
+            ${STATUSES.map((status) => `${capped(q, status)} as ${status}`).join(",\n            ")},
+            ${capped(q, "waiting", "and j.run_at <= now()")} as ready_waiting,
+            ${capped(q, "scheduled", "and j.run_at <= now()")} as ready_scheduled,
+            extract(epoch from now() - least(
+              (select min(first.run_at) from (
+                 with recursive priorities as (
+                   (select priority, run_at from ${q}.jobs
+                     where queue = q.queue and status = 'waiting' order by priority desc, run_at limit 1)
+                   union all
+                   select n.priority, n.run_at from priorities p cross join lateral (
+                     select priority, run_at from ${q}.jobs
+                      where queue = q.queue and status = 'waiting' and priority < p.priority
+                      order by priority desc, run_at limit 1) n)
+                 select run_at from priorities) first
+               where first.run_at <= now()),
+              (select run_at from ${q}.jobs
+                where queue = q.queue and status = 'scheduled' and run_at <= now() order by run_at limit 1)
+            ))::float8 as oldest
+       from queues q
+      order by q.queue`,
+    [queue ?? null, bound],
+  );
+  const result: QueueStats[] = [];
+  for (const row of rows) {
+    if (STATUSES.every((status) => row[status] === 0)) continue;
+    result.push(await toStats(context, row, bound));
+  }
+  return result;
+}
+
+/** A queue's counts, each one over the bound replaced by the planner's estimate. */
+async function toStats(context: StoreContext, row: Row, bound: number): Promise<QueueStats> {
+  const estimated: QueueCount[] = [];
+  const count = async (field: QueueCount, n: number, where: string, values: unknown[]) => {
+    if (n <= bound) return n;
+    estimated.push(field);
+    return Math.max(bound + 1, await planRows(context, where, [row.queue, ...values]));
+  };
+  let waiting = 0;
+  let exactWaiting = true;
+  for (const part of PARTS) {
+    if (row[part] > bound) exactWaiting = false;
+    waiting += row[part];
+  }
+  if (!exactWaiting) {
+    estimated.push("waiting");
+    let sum = 0;
+    for (const part of PARTS) {
+      sum += row[part] <= bound ? row[part] : await planRows(context, "status = $2", [row.queue, part]);
+    }
+    waiting = Math.max(waiting, sum);
+  }
+  return {
+    queue: row.queue,
+    waiting,
+    ready:
+      row.ready_waiting > bound || row.ready_scheduled > bound
+        ? await count("ready", bound + 1, "status in ('waiting', 'scheduled') and run_at <= now()", [])
+        : row.ready_waiting + row.ready_scheduled,
+    running: await count("running", row.running, "status = $2", ["running"]),
+    dead: await count("dead", row.dead, "status = $2", ["dead"]),
+    oldestReadyAgeSeconds: row.oldest,
+    estimated,
+  };
+}
+
+/** The planner's estimate of the jobs of queue $1 matching `where`. */
+async function planRows(context: StoreContext, where: string, values: unknown[]): Promise<number> {
+  const { rows } = await context.db.query<{ "QUERY PLAN": [{ Plan: { "Plan Rows": number } }] }>(
+    `explain (format json) select 1 from ${context.q}.jobs where queue = $1 and ${where}`,
+    values,
+  );
+  return Math.round(rows[0]?.["QUERY PLAN"][0].Plan["Plan Rows"] ?? 0);
+}
