@@ -17,12 +17,15 @@
  * 4. Big values out of the row (history/offload.ts): the size per run with values in their rows and
  *    offloaded to the blob store, the reads of those values, and a large state changed by `update`
  *    against `mergeState`.
- * BENCH_HISTORY=offload runs part 4 alone, BENCH_HISTORY=scale parts 1 to 3.
+ * 5. Counts without scans (history/counts.ts): jobs.stats() at a million jobs against the GROUP BY it
+ *    replaced, and statusCounts() against countByStatus() on the runs of part 1.
+ * BENCH_HISTORY names the parts to run: "scale" (1 to 3), "offload", "counts" (default all three).
  */
 import { performance } from "node:perf_hooks";
 import pg from "pg";
 import { openStore, type Store } from "../src/index.js";
 import type { HistoryRange } from "../src/partitions/index.js";
+import { measureCounts } from "./history/counts.js";
 import { OPERATIONS, round, side } from "./history/latency.js";
 import { measureOffload } from "./history/offload.js";
 import { measureRetention, type RetentionFigures } from "./history/retention.js";
@@ -69,13 +72,15 @@ async function copyDatabase(context: BenchContext, from: string): Promise<string
 }
 
 export async function run(context: BenchContext): Promise<void> {
-  const parts = process.env.BENCH_HISTORY ?? "scale,offload";
-  if (parts.includes("scale")) await measureScale(context);
+  const parts = process.env.BENCH_HISTORY ?? "scale,offload,counts";
+  // With part 1's million runs at hand, the counts of executions are timed on them too.
+  if (parts.includes("scale")) await measureScale(context, parts.includes("counts"));
+  else if (parts.includes("counts")) await measureCounts(context);
   if (parts.includes("offload")) await measureOffload(context);
 }
 
 /** Parts 1 to 3: a million runs, their hot paths, and retention by drop against DELETE. */
-async function measureScale(context: BenchContext): Promise<void> {
+async function measureScale(context: BenchContext, withCounts: boolean): Promise<void> {
   const runs = Math.max(DAYS, Math.round(Number(process.env.BENCH_RUNS ?? 1_000_000) || 1_000_000));
   const perDay = Math.floor(runs / DAYS);
   const rounds = Math.max(BLOCK, Math.round(2_000 * context.scale));
@@ -135,6 +140,7 @@ async function measureScale(context: BenchContext): Promise<void> {
   );
   await small.close();
   await context.dropDatabase(smallUrl);
+  if (withCounts) await measureCounts(context, full);
 
   // 3. Retention of the oldest tenth, by drop and by DELETE, each on its own copy.
   await full.close();
