@@ -63,6 +63,21 @@ forEachDriver((driver) => {
       expect((await store.blobs.get("iterable")).equals(data)).toBe(true);
     });
 
+    it("get() reads every chunk in order, an empty blob too, and refuses damaged content", async () => {
+      const store = await driver.open();
+      const data = randomBytes(DEFAULT_CHUNK_SIZE * 2 + 5);
+      await store.blobs.put("chunks", data);
+      await store.blobs.put("empty", new Uint8Array());
+      expect((await store.blobs.get("chunks")).equals(data)).toBe(true);
+      expect((await store.blobs.get("empty")).length).toBe(0);
+      await store.query(
+        `update ${store.schema}.blob_chunks set data = set_byte(data, 0, (get_byte(data, 0) + 1) % 256)
+          where seq = 1 and blob_id = (select id from ${store.schema}.blobs where key = 'chunks')`,
+      );
+      await expect(store.blobs.get("chunks")).rejects.toBeInstanceOf(BlobError);
+      await expect(store.blobs.get("none")).rejects.toBeInstanceOf(NotFoundError);
+    });
+
     it("reads byte ranges, inclusive of their end, across chunk boundaries", async () => {
       const store = await driver.open();
       const data = randomBytes(3 * DEFAULT_CHUNK_SIZE + 10);
