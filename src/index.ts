@@ -33,7 +33,13 @@ export { consoleLogger, type Logger } from "./core/logger.js";
 export { DEFAULT_LIMITS, type PayloadLimits } from "./core/payload.js";
 export { jobsChannel, wakeStatement } from "./core/wake.js";
 export { type AddCorrelationOptions, type Correlation, Correlations } from "./correlations/correlations.js";
-export type { IsolationLevel, QueryOptions, QueryResult, TransactionOptions } from "./db/driver.js";
+export type {
+  ConnectionCounts,
+  IsolationLevel,
+  QueryOptions,
+  QueryResult,
+  TransactionOptions,
+} from "./db/driver.js";
 export {
   DEFINITION_STATUSES,
   type Definition,

@@ -11,7 +11,7 @@ import { checkOneOf } from "./core/input.js";
 import { consoleLogger, type Logger } from "./core/logger.js";
 import { checkLimits, DEFAULT_LIMITS, type PayloadLimits } from "./core/payload.js";
 import { refuseOnReadOnly } from "./core/read-only.js";
-import type { Driver, StatementLogging } from "./db/driver.js";
+import type { ConnectionCounts, Driver, StatementLogging } from "./db/driver.js";
 import { isPgPool } from "./db/node-postgres.js";
 import { type ConnectionOption, firstContactError, openDriver, serverConnection } from "./db/open.js";
 import { shareEmbeddedStore } from "./db/pglite-socket.js";
@@ -144,6 +144,7 @@ export class Store extends StoreScope {
    */
   readonly primary: StoreScope;
   private readonly replicas: ReadReplicas | undefined;
+  private readonly partitionOptions: PartitionOptions;
   private closed: Promise<void> | undefined;
 
   constructor(
@@ -176,8 +177,6 @@ export class Store extends StoreScope {
     this.partitionOptions = reading.partitions ?? {};
   }
 
-  private readonly partitionOptions: PartitionOptions;
-
   /** Where the store is connected (and reads from, with a readConnection), passwords hidden. */
   describe(): string {
     const where = this.driver.describe();
@@ -185,9 +184,8 @@ export class Store extends StoreScope {
   }
 
   /**
-   * While this process holds the embedded store in a data directory, other processes (flowstore
-   * commands among them) reach it through a unix socket until `close()` (the handle's or the store's).
-   * Elsewhere it does nothing.
+   * While this process holds the embedded store in a data directory, other processes (flowstore commands
+   * among them) reach it through a unix socket until `close()` (the handle's or the store's); else a no-op.
    */
   async shareEmbedded(): Promise<{ close(): Promise<void> }> {
     const background = backgroundOf(this.driver);
@@ -246,6 +244,11 @@ export class Store extends StoreScope {
 
   ping(): Promise<void> {
     return this.driver.ping();
+  }
+
+  /** The store's own connections now: its pool's (one for the embedded database). */
+  connections(): ConnectionCounts {
+    return this.driver.connections();
   }
 
   /**

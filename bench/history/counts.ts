@@ -3,10 +3,12 @@
  * backlog of 900,000 waiting in one queue, 90,000 dead in another, 500 running and ten small queues of
  * 950 each, analyzed as autovacuum would. Times `jobs.stats()` (capped counts through the indexes,
  * estimates above) against the statement it replaced (one GROUP BY over the whole table), and the
- * executions' `statusCounts()` against `countByStatus()` on the runs of part 1 when they are there.
+ * executions' `statusCounts()` against `countByStatus()` on the runs of part 1 when they are there,
+ * and the reads of one scrape of the dashboard's /metrics.
  * Each is the median of five calls, after one unmeasured.
  */
 import { performance } from "node:perf_hooks";
+import { metricsText } from "../../src/dashboard/metrics.js";
 import { openStore, type Store } from "../../src/index.js";
 import { type BenchContext, log, median, table } from "../lib.js";
 
@@ -71,6 +73,11 @@ export async function measureCounts(context: BenchContext, runs?: Store): Promis
         counts: "jobs.stats()",
         "ms (median of 5)": await timed(() => store.jobs.stats()),
         "backlog waiting": `~${backlog?.waiting ?? 0}`,
+      },
+      {
+        counts: "GET /metrics's reads (metricsText)",
+        "ms (median of 5)": await timed(() => metricsText(store)),
+        "backlog waiting": "",
       },
       {
         counts: "GROUP BY over the table (before)",

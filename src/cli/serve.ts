@@ -52,7 +52,7 @@ export function registerServeCommand(program: Command, cli: CliContext): void {
   )
     .addHelpText(
       "after",
-      '\nExamples:\n  $ flowstore serve                      # http://127.0.0.1:4545\n  $ flowstore serve --host 0.0.0.0 --token "$(openssl rand -hex 16)"\n  $ flowstore serve --url postgres://standby/app --read-only   # a standby: looks, never writes\n  $ flowstore serve --url postgres://primary/app --read-url postgres://standby/app\n\nWith --read-only nothing is migrated and the dashboard\'s actions (retrying a dead job) answer 403;\nwith --read-url its lists and counts come from the replica.',
+      '\nExamples:\n  $ flowstore serve                      # http://127.0.0.1:4545\n  $ flowstore serve --host 0.0.0.0 --token "$(openssl rand -hex 16)"\n  $ flowstore serve --url postgres://standby/app --read-only   # a standby: looks, never writes\n  $ flowstore serve --url postgres://primary/app --read-url postgres://standby/app\n\nWith --read-only nothing is migrated and the dashboard\'s actions (retrying a dead job) answer 403;\nwith --read-url its lists and counts come from the replica.\nPrometheus scrapes /metrics (with the token, when one is set, as a Bearer token).',
     )
     .action(async (options: ServeOptions) => {
       const store = await openStore(cli.storeOptions());
@@ -64,7 +64,9 @@ export function registerServeCommand(program: Command, cli: CliContext): void {
             port: Number(options.port),
             token: options.token,
           });
-          process.stdout.write(`dashboard: ${dashboard.url}  (${store.describe()}; Ctrl-C to stop)\n`);
+          process.stdout.write(
+            `dashboard: ${dashboard.url}  metrics: ${new URL("metrics", dashboard.url)}  (${store.describe()}; Ctrl-C to stop)\n`,
+          );
           await untilStopped();
           process.stdout.write("stopping...\n");
           await dashboard.close();

@@ -11,6 +11,7 @@ import {
   type Timer,
   ValidationError,
 } from "../index.js";
+import { metricsText } from "./metrics.js";
 import type { Sampler } from "./sampler.js";
 
 /** How many tasks an execution's page shows at most. */
@@ -52,6 +53,11 @@ export class DashboardData {
     private readonly store: Store,
     private readonly sampler: Sampler,
   ) {}
+
+  /** The store in Prometheus' text format (see metrics.ts). */
+  metrics(): Promise<string> {
+    return metricsText(this.store);
+  }
 
   async overview() {
     const sample = this.sampler.latest();

@@ -19,6 +19,8 @@
  *   GET  /api/jobs/:id              one job
  *   GET  /api/session               { csrfToken } for scripts that POST
  *   POST /api/jobs/:id/retry        puts a dead job back in its queue: { retried: [id] }, 409 if it is not dead or its key is taken
+ *   GET  /metrics                   the store in Prometheus' text format (metrics.ts); with a token set,
+ *                                   scrape it with `Authorization: Bearer <token>`
  *
  * GET never changes anything. A POST needs the access token (when one is set), the X-CSRF-Token header
  * and, when the client sends Origin or Sec-Fetch-Site, this very origin; on a read-only store every
@@ -29,7 +31,8 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { isUuid } from "../index.js";
 import { type PageName, shellPage } from "./assets/page.js";
 import { checkJobId, type DashboardData } from "./data.js";
-import { HttpError, sendHtml, sendJson } from "./http.js";
+import { HttpError, send, sendHtml, sendJson } from "./http.js";
+import { METRICS_CONTENT_TYPE } from "./metrics.js";
 import type { Guard } from "./security.js";
 
 export interface RouteContext {
@@ -100,6 +103,11 @@ export const ROUTES: Route[] = [
     method: "GET",
     pattern: new RegExp(`^/api/jobs/${ID}$`),
     handle: json((ctx) => ctx.data.job(checkJobId(id(ctx)))),
+  },
+  {
+    method: "GET",
+    pattern: /^\/metrics$/,
+    handle: async (ctx) => send(ctx.res, 200, METRICS_CONTENT_TYPE, await ctx.data.metrics()),
   },
   { method: "GET", pattern: /^\/api\/session$/, handle: json((ctx) => ({ csrfToken: ctx.guard.csrfToken })) },
   {

@@ -75,6 +75,20 @@ export interface Driver extends Queryable {
   describe(): string;
   /** Waits for queries in flight, then closes what the driver opened (never a pool or PGlite it was given). */
   close(): Promise<void>;
+  /** Its connections now: for metrics and the dashboard. */
+  connections(): ConnectionCounts;
+}
+
+/** A driver's connections at one moment. */
+export interface ConnectionCounts {
+  /** The most it may hold (a pool's max; 1 for PGlite). */
+  max: number;
+  /** Open now, busy or idle. */
+  open: number;
+  /** Open and not in use. */
+  idle: number;
+  /** Callers waiting for a connection. */
+  waiting: number;
 }
 
 export interface StatementLogging {
@@ -223,6 +237,11 @@ export function beginStatement(options: TransactionOptions): string {
 /** Counts queries in flight so close() can wait for them. */
 export class InFlight {
   private count = 0;
+
+  /** Statements running or queued now. */
+  get size(): number {
+    return this.count;
+  }
   private waiters: Array<() => void> = [];
 
   async track<T>(work: Promise<T>): Promise<T> {

@@ -8,6 +8,7 @@ import type { Logger } from "../core/logger.js";
 import { withBinaryByteArrays } from "./binary-arrays.js";
 import {
   beginStatement,
+  type ConnectionCounts,
   DEFAULT_TRANSACTION_RETRIES,
   type Driver,
   type DriverCapabilities,
@@ -310,6 +311,11 @@ export class NodePostgresDriver implements Driver {
   listen(channel: string, onNotify: (payload: string) => void): Promise<Unlisten> {
     this.ensureOpen();
     return this.listener.add(channel, onNotify);
+  }
+
+  connections(): ConnectionCounts {
+    const { totalCount, idleCount, waitingCount } = this.pool;
+    return { max: this.maxConnections, open: totalCount, idle: idleCount, waiting: waitingCount };
   }
 
   get maxConnections(): number {

@@ -15,10 +15,11 @@ import { retryWithoutTls } from "../config/tls.js";
 import { ConnectionError, toStoreError, ValidationError } from "../core/errors.js";
 import type { Logger } from "../core/logger.js";
 import type { Driver, StatementLogging } from "./driver.js";
+import { advertisedSocket } from "./embedded-lock.js";
 import type { Failover } from "./failover.js";
 import { chooseHost } from "./hosts.js";
 import { isPgPool, NodePostgresDriver } from "./node-postgres.js";
-import { advertisedSocket, isPglite, openEmbedded, openInMemory, PgliteDriver } from "./pglite.js";
+import { isPglite, openEmbedded, openInMemory, PgliteDriver } from "./pglite.js";
 import { connectShared } from "./pglite-socket.js";
 
 export const DEFAULT_DATA_DIR = ".flowstore";

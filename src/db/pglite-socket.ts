@@ -19,8 +19,9 @@ import { PGLiteSocketServer } from "@electric-sql/pglite-socket";
 import pg from "pg";
 import type { Logger } from "../core/logger.js";
 import type { Driver, DriverCapabilities, StatementLogging, Unlisten } from "./driver.js";
+import { advertiseSocket, type SocketAddress } from "./embedded-lock.js";
 import { NodePostgresDriver } from "./node-postgres.js";
-import { advertiseSocket, PgliteDriver, type SocketAddress } from "./pglite.js";
+import { PgliteDriver } from "./pglite.js";
 
 /** The port in the socket file's name (`.s.PGSQL.5432`), which is how pg finds a socket in a directory. */
 const SOCKET_PORT = 5432;

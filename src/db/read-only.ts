@@ -9,7 +9,15 @@
 
 import { inspect } from "node:util";
 import { isReadOnlyRefusal, readOnlyStoreError } from "../core/read-only.js";
-import type { Driver, Queryable, QueryOptions, QueryResult, TransactionOptions, Unlisten } from "./driver.js";
+import type {
+  ConnectionCounts,
+  Driver,
+  Queryable,
+  QueryOptions,
+  QueryResult,
+  TransactionOptions,
+  Unlisten,
+} from "./driver.js";
 
 function refused(error: unknown): never {
   throw isReadOnlyRefusal(error) ? readOnlyStoreError("a write", error) : error;
@@ -49,6 +57,10 @@ export class ReadOnlyDriver implements Driver {
 
   get maxConnections(): number {
     return this.inner.maxConnections;
+  }
+
+  connections(): ConnectionCounts {
+    return this.inner.connections();
   }
 
   query<R = Record<string, unknown>>(

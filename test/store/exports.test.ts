@@ -99,6 +99,7 @@ const entryPoints: readonly EntryPoint[] = [
       "ComponentStatePutOptions",
       "ConflictError",
       "ConnectionConfig",
+      "ConnectionCounts",
       "ConnectionError",
       "ConnectionFields",
       "Correlation",

@@ -1,0 +1,136 @@
+/**
+ * GET /metrics: the store in Prometheus' text format (0.0.4), for a scrape every 15 s or so. Every
+ * figure is read from the database at the scrape, by statements that cost the same at a million jobs
+ * as at ten (jobs.stats, executions.statusCounts, a capped count of due timers): they are gauges, the
+ * same whichever `flowstore serve` is scraped, so aggregate them with max() rather than sum(). The
+ * connection pool is this process's own.
+ */
+
+import type { Store } from "../index.js";
+
+/** What a scrape answers with: Prometheus 3 refuses a scrape without a proper Content-Type. */
+export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
+
+/** Counts of due timers above this are given as this bound plus one (a capped count). */
+const TIMERS_COUNTED_UP_TO = 10_000;
+
+type Labels = Record<string, string>;
+
+/** One metric family: HELP and TYPE, then its samples. */
+class Family {
+  private readonly samples: string[] = [];
+
+  constructor(
+    readonly name: string,
+    private readonly help: string,
+    private readonly type: "gauge" | "counter",
+  ) {}
+
+  add(value: number, labels: Labels = {}): this {
+    const pairs = Object.entries(labels).map(([key, v]) => `${key}="${escapeLabel(v)}"`);
+    this.samples.push(`${this.name}${pairs.length ? `{${pairs.join(",")}}` : ""} ${formatValue(value)}`);
+    return this;
+  }
+
+  text(): string {
+    return [
+      `# HELP ${this.name} ${escapeHelp(this.help)}`,
+      `# TYPE ${this.name} ${this.type}`,
+      ...this.samples,
+    ]
+      .map((line) => `${line}\n`)
+      .join("");
+  }
+}
+
+function escapeLabel(value: string): string {
+  return value.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("\n", "\\n");
+}
+
+function escapeHelp(value: string): string {
+  return value.replaceAll("\\", "\\\\").replaceAll("\n", "\\n");
+}
+
+function formatValue(value: number): string {
+  if (Number.isNaN(value)) return "NaN";
+  if (value === Number.POSITIVE_INFINITY) return "+Inf";
+  if (value === Number.NEGATIVE_INFINITY) return "-Inf";
+  return String(value);
+}
+
+/** Due timers (fire time passed, fired or not yet), counted through the fire-time index up to a bound. */
+async function timersDue(store: Store): Promise<number> {
+  const { rows } = await store.query<{ n: number }>(
+    `select count(*)::int as n from (
+       select 1 from "${store.schema}".timers where fire_at <= now() order by fire_at limit $1 + 1) t`,
+    [TIMERS_COUNTED_UP_TO],
+  );
+  return rows[0]?.n ?? 0;
+}
+
+/** The exposition: the queue per queue, executions per status, due timers, the pool. */
+export async function metricsText(store: Store): Promise<string> {
+  const started = performance.now();
+  const [queues, executions, due] = await Promise.all([
+    store.jobs.stats(),
+    store.executions.statusCounts(),
+    timersDue(store),
+  ]);
+  const estimate = " Exact up to 10,000 per queue, estimated from the planner's statistics above.";
+  const waiting = new Family("flowstore_jobs_waiting", `Jobs waiting, due or not.${estimate}`, "gauge");
+  const ready = new Family("flowstore_jobs_ready", `Jobs waiting and due now.${estimate}`, "gauge");
+  const running = new Family("flowstore_jobs_running", `Jobs running (leased).${estimate}`, "gauge");
+  const dead = new Family("flowstore_jobs_dead", `Jobs dead (out of attempts).${estimate}`, "gauge");
+  const oldest = new Family(
+    "flowstore_jobs_oldest_ready_age_seconds",
+    "How long the oldest ready job has waited (0 when none is ready).",
+    "gauge",
+  );
+  const estimated = new Family(
+    "flowstore_jobs_estimated",
+    "1 when the queue's count is an estimate (more jobs than are counted one by one).",
+    "gauge",
+  );
+  for (const q of queues) {
+    const labels = { queue: q.queue };
+    waiting.add(q.waiting, labels);
+    ready.add(q.ready, labels);
+    running.add(q.running, labels);
+    dead.add(q.dead, labels);
+    oldest.add(q.oldestReadyAgeSeconds ?? 0, labels);
+    for (const count of ["waiting", "ready", "running", "dead"] as const) {
+      estimated.add(q.estimated.includes(count) ? 1 : 0, { ...labels, count });
+    }
+  }
+  const byStatus = new Family(
+    "flowstore_executions",
+    "Executions per status. Exact up to 10,000 per status, estimated from the planner's statistics above.",
+    "gauge",
+  );
+  for (const [status, { count }] of Object.entries(executions)) byStatus.add(count, { status });
+  const timers = new Family(
+    "flowstore_timers_due",
+    `Timers whose fire time has passed, fired or not yet (counted up to ${TIMERS_COUNTED_UP_TO + 1}).`,
+    "gauge",
+  );
+  timers.add(due);
+  const pool = store.connections();
+  const connections = new Family(
+    "flowstore_pool_connections",
+    "This process's connections to the store, by state (open, idle, waiting callers, max).",
+    "gauge",
+  );
+  connections.add(pool.open, { state: "open" });
+  connections.add(pool.idle, { state: "idle" });
+  connections.add(pool.waiting, { state: "waiting" });
+  connections.add(pool.max, { state: "max" });
+  const took = new Family(
+    "flowstore_metrics_scrape_duration_seconds",
+    "How long the store's figures of this scrape took to read.",
+    "gauge",
+  );
+  took.add((performance.now() - started) / 1000);
+  return [waiting, ready, running, dead, oldest, estimated, byStatus, timers, connections, took]
+    .map((family) => family.text())
+    .join("");
+}
