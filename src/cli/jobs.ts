@@ -7,7 +7,7 @@ import { type CliContext, columns } from "./context.js";
 export function registerJobCommands(program: Command, cli: CliContext): void {
   const jobs = program
     .command("jobs")
-    .description("the job queue: stats, list, retry dead jobs, cancel")
+    .description("the job queue: stats, list, retry dead jobs, cancel, pause and resume a queue")
     .addHelpText("after", "\nExample:\n  $ flowstore jobs stats");
 
   jobs
@@ -31,6 +31,7 @@ export function registerJobCommands(program: Command, cli: CliContext): void {
               ),
               "oldest ready":
                 s.oldestReadyAgeSeconds === null ? "-" : `${s.oldestReadyAgeSeconds.toFixed(1)} s`,
+              paused: s.paused ? "paused" : "",
             })),
             "no jobs",
           ),
@@ -96,6 +97,47 @@ export function registerJobCommands(program: Command, cli: CliContext): void {
         const cancelled = await store.jobs.cancel(ids);
         cli.print({ cancelled }, () => `cancelled ${cancelled.length} of ${ids.length} job(s)`);
         if (cancelled.length < ids.length) process.exitCode = 1;
+      }),
+    );
+
+  jobs
+    .command("pause")
+    .description("stop claims of a queue until it is resumed: its jobs wait, new ones still go in")
+    .argument("<queue>", "the queue")
+    .option("--by <who>", "who paused it, kept beside the pause", "flowstore command")
+    .addHelpText("after", "\nExample:\n  $ flowstore jobs pause email --by alice")
+    .action((queue: string, options: { by: string }) =>
+      cli.withStore({ migrate: false, changes: "jobs pause" }, async (store) => {
+        const paused = await store.jobs.pause(queue, { by: options.by });
+        cli.print({ queue, paused }, () => (paused ? `paused ${queue}` : `${queue} was paused already`));
+      }),
+    );
+
+  jobs
+    .command("resume")
+    .description("let workers claim a paused queue's jobs again")
+    .argument("<queue>", "the queue")
+    .addHelpText("after", "\nExample:\n  $ flowstore jobs resume email")
+    .action((queue: string) =>
+      cli.withStore({ migrate: false, changes: "jobs resume" }, async (store) => {
+        const resumed = await store.jobs.resume(queue);
+        cli.print({ queue, resumed }, () => (resumed ? `resumed ${queue}` : `${queue} was not paused`));
+      }),
+    );
+
+  jobs
+    .command("paused")
+    .description("the paused queues, with when and by whom")
+    .addHelpText("after", "\nExample:\n  $ flowstore jobs paused --json")
+    .action(() =>
+      cli.withStore({ migrate: false }, async (store) => {
+        const paused = await store.jobs.paused();
+        cli.print(paused, () =>
+          columns(
+            paused.map((p) => ({ queue: p.queue, since: p.pausedAt, by: p.pausedBy })),
+            "no queue is paused",
+          ),
+        );
       }),
     );
 

@@ -71,10 +71,11 @@ async function timersDue(store: Store): Promise<number> {
 /** The exposition: the queue per queue, executions per status, due timers, the pool. */
 export async function metricsText(store: Store): Promise<string> {
   const started = performance.now();
-  const [queues, executions, due] = await Promise.all([
+  const [queues, executions, due, pauses] = await Promise.all([
     store.jobs.stats(),
     store.executions.statusCounts(),
     timersDue(store),
+    store.jobs.paused(),
   ]);
   const estimate = " Exact up to 10,000 per queue, estimated from the planner's statistics above.";
   const waiting = new Family("flowstore_jobs_waiting", `Jobs waiting, due or not.${estimate}`, "gauge");
@@ -102,6 +103,12 @@ export async function metricsText(store: Store): Promise<string> {
       estimated.add(q.estimated.includes(count) ? 1 : 0, { ...labels, count });
     }
   }
+  const paused = new Family(
+    "flowstore_queue_paused",
+    "1 for each paused queue: no claim takes its jobs.",
+    "gauge",
+  );
+  for (const pause of pauses) paused.add(1, { queue: pause.queue });
   const byStatus = new Family(
     "flowstore_executions",
     "Executions per status. Exact up to 10,000 per status, estimated from the planner's statistics above.",
@@ -130,7 +137,7 @@ export async function metricsText(store: Store): Promise<string> {
     "gauge",
   );
   took.add((performance.now() - started) / 1000);
-  return [waiting, ready, running, dead, oldest, estimated, byStatus, timers, connections, took]
+  return [waiting, ready, running, dead, oldest, estimated, paused, byStatus, timers, connections, took]
     .map((family) => family.text())
     .join("");
 }

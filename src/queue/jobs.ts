@@ -8,6 +8,7 @@ import { forReads, type StoreContext } from "../core/context.js";
 import { cancel, get, list, retry } from "./admin.js";
 import { enqueue } from "./enqueue.js";
 import { claim, complete, completeMany, fail, heartbeat, release, snooze } from "./leases.js";
+import { pause, paused, resume } from "./pauses.js";
 import { stats } from "./stats.js";
 import type {
   ClaimOptions,
@@ -16,6 +17,7 @@ import type {
   JobFilter,
   Lease,
   LeasedJob,
+  QueuePause,
   QueueStats,
   QueueStatsOptions,
 } from "./types.js";
@@ -112,6 +114,25 @@ export class Jobs {
    */
   retry(ids: string[]): Promise<string[]> {
     return retry(this.context, ids);
+  }
+
+  /**
+   * Pauses a queue: no claim takes its jobs, whichever worker or process asks, until `resume`; jobs
+   * still go in and can be cancelled or retried, and jobs running finish. True when this call paused
+   * it. `by` is kept as who paused it.
+   */
+  pause(queue: string, options: { by?: string } = {}): Promise<boolean> {
+    return pause(this.context, queue, options.by);
+  }
+
+  /** Resumes a paused queue and wakes its workers. True when it was paused. */
+  resume(queue: string): Promise<boolean> {
+    return resume(this.context, queue);
+  }
+
+  /** The paused queues. */
+  paused(): Promise<QueuePause[]> {
+    return paused(forReads(this.context));
   }
 
   /** Removes jobs whatever their state; a worker running one then gets LeaseLostError. Returns the ids removed. */

@@ -11,6 +11,7 @@ import { checkText } from "../core/payload.js";
 import { jobsChannel, wakeQueues, wakeStatement } from "../core/wake.js";
 import { checkLease, leaseLost, uuidArray } from "./checks.js";
 import { RUN_NOT_COUNTED, startedRun, startLeaseHeld } from "./job-starts.js";
+import { notPaused } from "./pauses.js";
 import {
   CLAIMED_COLUMNS,
   type ClaimedRow,
@@ -101,13 +102,13 @@ export async function claimRows(
          select id from (
            select id from ${t} x
             where queue = $1 and status = 'running' and lease_expires_at < now()
-              and not ${startLeaseHeld(context, "x")}
+              and not ${startLeaseHeld(context, "x")} and ${notPaused(context, "$1")}
             order by lease_expires_at
             limit $2 for update skip locked) expired
          union all
          select id from (
            select id from ${t}
-            where queue = $1 and status = 'waiting' and run_at <= now()
+            where queue = $1 and status = 'waiting' and run_at <= now() and ${notPaused(context, "$1")}
             order by priority desc, run_at, id
             limit $2 for update skip locked) ready
          -- The branches run in order and a row is locked only when pulled, so ready jobs are locked

@@ -24,6 +24,7 @@ interface Row {
   ready_waiting: number;
   ready_scheduled: number;
   oldest: number | null;
+  paused: boolean;
 }
 
 /** The statuses of the jobs table that count as waiting: ready now, scheduled for later, or blocked. */
@@ -96,7 +97,8 @@ export async function stats(
                where first.run_at <= now()),
               (select run_at from ${q}.jobs
                 where queue = q.queue and status = 'scheduled' and run_at <= now() order by run_at limit 1)
-            ))::float8 as oldest
+            ))::float8 as oldest,
+            exists (select 1 from ${q}.queue_pauses p where p.queue = q.queue) as paused
        from queues q
       order by q.queue`,
     [queue ?? null, bound],
@@ -142,6 +144,7 @@ async function toStats(context: StoreContext, row: Row, bound: number): Promise<
     dead: await count("dead", row.dead, "status = $2", ["dead"]),
     oldestReadyAgeSeconds: row.oldest,
     estimated,
+    paused: row.paused,
   };
 }
 

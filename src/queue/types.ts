@@ -102,11 +102,21 @@ export interface QueueStats {
    * status, and the planner's statistics gave the figure. Empty when every count is exact.
    */
   estimated: QueueCount[];
+  /** The queue is paused: no claim takes its jobs (see jobs.pause). */
+  paused: boolean;
 }
 
 export interface QueueStatsOptions {
   /** Count exactly up to this many jobs per queue and status (default 10,000, at most 1,000,000). */
   exactUpTo?: number;
+}
+
+/** A paused queue: no claim takes its jobs until it is resumed. */
+export interface QueuePause {
+  queue: string;
+  pausedAt: Date;
+  /** Who paused it, as the caller of pause() said. */
+  pausedBy: string | null;
 }
 
 /** A count of QueueStats. */

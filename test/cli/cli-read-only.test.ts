@@ -121,6 +121,8 @@ describe.skipIf(!available)("flowstore --read-only against a standby", () => {
     const refused = [
       ["jobs", "retry", deadJob],
       ["jobs", "cancel", deadJob],
+      ["jobs", "pause", "mail"],
+      ["jobs", "resume", "mail"],
       ["kv", "set", "settings", "theme", "light"],
       ["migrate"],
       ["prune", "--older-than", "1s"],

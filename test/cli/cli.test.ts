@@ -105,6 +105,9 @@ const COMMANDS = [
   ["jobs", "list"],
   ["jobs", "retry"],
   ["jobs", "cancel"],
+  ["jobs", "pause"],
+  ["jobs", "resume"],
+  ["jobs", "paused"],
   ["timers"],
   ["timers", "list"],
   ["kv"],
@@ -138,6 +141,7 @@ describe("flowstore command", () => {
       ["executions", "list"],
       ["jobs", "stats"],
       ["jobs", "list"],
+      ["jobs", "paused"],
       ["timers", "list"],
       ["kv", "list", "none"],
       ["blobs", "ls"],
@@ -182,6 +186,27 @@ describe("flowstore command", () => {
     const badAge = await flowstore(["prune", "--older-than", "soon"]);
     expect(badAge.code).not.toBe(0);
     expect(badAge.stderr.trim().split("\n")).toHaveLength(1);
+  });
+
+  it("pauses and resumes a queue, which the stats and the paused list show", async () => {
+    const store = await openStore({ connection: url, schema, migrate: false });
+    try {
+      await store.jobs.enqueue({ queue: "cli-paused", name: "x" });
+    } finally {
+      await store.close();
+    }
+    const pause = await flowstore(["jobs", "pause", "cli-paused", "--by", "ops"]);
+    expect(pause).toEqual({ code: 0, stdout: "paused cli-paused\n", stderr: "" });
+    expect((await flowstore(["jobs", "pause", "cli-paused"])).stdout).toBe("cli-paused was paused already\n");
+    const paused = JSON.parse((await flowstore(["jobs", "paused", "--json"])).stdout);
+    expect(paused).toMatchObject([{ queue: "cli-paused", pausedBy: "ops" }]);
+    const stats = JSON.parse((await flowstore(["jobs", "stats", "cli-paused", "--json"])).stdout);
+    expect(stats).toMatchObject([{ queue: "cli-paused", ready: 1, paused: true }]);
+    expect(JSON.parse((await flowstore(["jobs", "resume", "cli-paused", "--json"])).stdout)).toEqual({
+      queue: "cli-paused",
+      resumed: true,
+    });
+    expect((await flowstore(["jobs", "paused"])).stdout).toBe("no queue is paused\n");
   });
 
   it("sets and gets a kv entry", async () => {

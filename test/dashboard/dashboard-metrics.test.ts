@@ -47,6 +47,7 @@ async function seed(store: Store): Promise<void> {
   await store.executions.complete(execution.id, null);
   await store.timers.schedule({ name: "due", fireAt: new Date(Date.now() - 1_000) });
   await store.timers.schedule({ name: "later", fireAt: new Date(Date.now() + 60_000) });
+  await store.jobs.pause("mail");
 }
 
 const open: Array<{ close(): Promise<void> }> = [];
@@ -78,6 +79,7 @@ forEachDriver((driver) => {
       expect(values.get('flowstore_executions{status="completed"}')).toBe(1);
       expect(values.get('flowstore_executions{status="failed"}')).toBe(0);
       expect(values.get("flowstore_timers_due")).toBe(1);
+      expect(values.get('flowstore_queue_paused{queue="mail"}')).toBe(1);
       const pool = store.connections();
       expect(values.get('flowstore_pool_connections{state="max"}')).toBe(pool.max);
       expect(values.get('flowstore_pool_connections{state="open"}')).toBeGreaterThanOrEqual(1);

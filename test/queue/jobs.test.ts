@@ -263,6 +263,7 @@ forEachDriver((driver) => {
           dead: 0,
           oldestReadyAgeSeconds: expect.any(Number),
           estimated: [],
+          paused: false,
         },
         {
           queue: "b",
@@ -272,6 +273,7 @@ forEachDriver((driver) => {
           dead: 0,
           oldestReadyAgeSeconds: expect.any(Number),
           estimated: [],
+          paused: false,
         },
       ]);
       expect(await store.jobs.stats("b")).toHaveLength(1);

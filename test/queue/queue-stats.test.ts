@@ -28,10 +28,10 @@ forEachDriver((driver) => {
       await store.jobs.enqueue({ queue: "c", name: "keyed", key: "k", whileRunning: "after" });
       const stats = await store.jobs.stats();
       expect(stats.map(({ oldestReadyAgeSeconds: _, ...counts }) => counts)).toEqual([
-        { queue: "a", waiting: 4, ready: 3, running: 0, dead: 0, estimated: [] },
-        { queue: "b", waiting: 0, ready: 0, running: 0, dead: 1, estimated: [] },
+        { queue: "a", waiting: 4, ready: 3, running: 0, dead: 0, estimated: [], paused: false },
+        { queue: "b", waiting: 0, ready: 0, running: 0, dead: 1, estimated: [], paused: false },
         // The second keyed job waits blocked behind the first, which runs.
-        { queue: "c", waiting: 1, ready: 0, running: 1, dead: 0, estimated: [] },
+        { queue: "c", waiting: 1, ready: 0, running: 1, dead: 0, estimated: [], paused: false },
       ]);
       // The oldest ready job of "a" is the low-priority one, an hour old, behind two newer ones.
       expect(stats[0]?.oldestReadyAgeSeconds).toBeGreaterThan(3_590);

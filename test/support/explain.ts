@@ -25,16 +25,26 @@ export function nodes(plan: PlanNode): PlanNode[] {
 export const SMALL_PARTITION_SCAN = "Seq Scan of a small partition";
 const SMALL = 1_000;
 
+/** What a Seq Scan of a table of a handful of rows by design is called once markSmallPartitions has seen it. */
+export const SMALL_TABLE_SCAN = "Seq Scan of a table of a few rows";
+/** Tables that hold a handful of rows whatever the store's size: read whole, they cost a page. */
+const SMALL_BY_DESIGN = new Set(["queue_pauses"]);
+
 /**
  * Renames the Seq Scans of partitions of at most 1,000 rows in `plan`: the ranges a partitioned table
  * has made ahead hold nothing until their time comes, and its default partition what no range takes,
- * and the planner rightly reads a few rows whole there. A Seq Scan of anything larger keeps its name,
- * and the checks that look for it still do.
+ * and the planner rightly reads a few rows whole there; so with the tables that only ever hold a
+ * handful (the paused queues). A Seq Scan of anything larger keeps its name, and the checks that look
+ * for it still do.
  */
 export async function markSmallPartitions(store: Store, plan: PlanNode): Promise<PlanNode> {
   for (const node of nodes(plan)) {
     const relation = node["Relation Name"];
     if (node["Node Type"] !== "Seq Scan" || !relation) continue;
+    if (SMALL_BY_DESIGN.has(relation)) {
+      node["Node Type"] = SMALL_TABLE_SCAN;
+      continue;
+    }
     const name = `"${store.schema}"."${relation}"`;
     const { rows } = await store.query<{ part: boolean }>(
       "select relispartition as part from pg_class where oid = to_regclass($1)",
