@@ -153,6 +153,17 @@ export class DashboardData {
     return this.store.jobs.get(id);
   }
 
+  /** Pauses or resumes a queue (see jobs.pause); `changed` is false when it already was so. */
+  async pauseQueue(
+    queue: string,
+    pause: boolean,
+  ): Promise<{ queue: string; paused: boolean; changed: boolean }> {
+    const changed = pause
+      ? await this.store.jobs.pause(queue, { by: "dashboard" })
+      : await this.store.jobs.resume(queue);
+    return { queue, paused: pause, changed };
+  }
+
   async retry(id: string): Promise<{ retried: string[] }> {
     return { retried: await this.store.jobs.retry([id]) };
   }

@@ -19,6 +19,7 @@
  *   GET  /api/jobs/:id              one job
  *   GET  /api/session               { csrfToken } for scripts that POST
  *   POST /api/jobs/:id/retry        puts a dead job back in its queue: { retried: [id] }, 409 if it is not dead or its key is taken
+ *   POST /api/queues/:queue/pause   stops claims of the queue (resume: lets them go on): { queue, paused, changed }
  *   GET  /metrics                   the store in Prometheus' text format (metrics.ts); with a token set,
  *                                   scrape it with `Authorization: Bearer <token>`
  *
@@ -70,6 +71,15 @@ function id(ctx: RouteContext): string {
   return value;
 }
 
+/** A queue's name from its path segment (any text, percent-encoded). */
+function decodeQueue(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new HttpError(400, "the queue name in the path is not valid percent-encoding");
+  }
+}
+
 export const ROUTES: Route[] = [
   { method: "GET", pattern: /^\/$/, handle: page("overview") },
   { method: "GET", pattern: /^\/executions$/, handle: page("executions") },
@@ -103,6 +113,14 @@ export const ROUTES: Route[] = [
     method: "GET",
     pattern: new RegExp(`^/api/jobs/${ID}$`),
     handle: json((ctx) => ctx.data.job(checkJobId(id(ctx)))),
+  },
+  {
+    method: "POST",
+    pattern: /^\/api\/queues\/([^/]+)\/(pause|resume)$/,
+    handle: async (ctx) => {
+      const queue = decodeQueue(ctx.params[0] ?? "");
+      sendJson(ctx.res, 200, await ctx.data.pauseQueue(queue, ctx.params[1] === "pause"));
+    },
   },
   {
     method: "GET",

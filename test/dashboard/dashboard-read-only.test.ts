@@ -71,6 +71,12 @@ describe("a read-only dashboard", () => {
       /read-only.*readOnly: true.*nothing was changed/,
     );
     expect((await writer.jobs.get(deadJob)).status).toBe("dead");
+    const pause = await fetch(new URL("/api/queues/mail/pause", dashboard.url), {
+      method: "POST",
+      headers: { "X-CSRF-Token": csrf, Origin: new URL(dashboard.url).origin, Accept: "application/json" },
+    });
+    expect(pause.status).toBe(403);
+    expect(await writer.jobs.paused()).toEqual([]);
   });
 
   it("is not read-only on a store that writes", async () => {
@@ -84,7 +90,7 @@ describe("a read-only dashboard", () => {
     }
   });
 
-  it.skipIf(!existsSync(CHROMIUM))("offers no retry button in a browser", async () => {
+  it.skipIf(!existsSync(CHROMIUM))("offers no retry or pause button in a browser", async () => {
     const browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
@@ -95,6 +101,7 @@ describe("a read-only dashboard", () => {
       await page.waitForSelector("table td");
       expect(await page.locator("main").textContent()).toContain(deadJob.slice(0, 8));
       expect(await page.locator("button.retry").count()).toBe(0);
+      expect(await page.locator("button.pause, button.resume").count()).toBe(0);
       expect(await page.locator("header .read-only").textContent()).toBe("read-only");
     } finally {
       await browser.close();

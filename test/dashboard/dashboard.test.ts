@@ -252,6 +252,32 @@ forEachDriver((driver) => {
       expect(again.status).toBe(409);
     });
 
+    it("pauses and resumes a queue only by POST with the CSRF token, its name percent-encoded", async () => {
+      const store = await driver.open();
+      await seed(store);
+      const { url } = await serve(store);
+      const csrf = await csrfFrom(url);
+      const origin = new URL(url).origin;
+      const queue = "mail/eu \u00e9";
+      const at = (action: string) => new URL(`/api/queues/${encodeURIComponent(queue)}/${action}`, url);
+      expect((await fetch(at("pause"), { method: "POST", headers: { Origin: origin } })).status).toBe(403);
+      expect(await store.jobs.paused()).toEqual([]);
+      const post = (action: string) =>
+        fetch(at(action), { method: "POST", headers: { Origin: origin, "X-CSRF-Token": csrf } });
+      const paused = await post("pause");
+      expect(paused.status).toBe(200);
+      expect(await paused.json()).toEqual({ queue, paused: true, changed: true });
+      expect(await store.jobs.paused()).toMatchObject([{ queue, pausedBy: "dashboard" }]);
+      expect(await (await post("pause")).json()).toMatchObject({ changed: false });
+      expect(await (await post("resume")).json()).toEqual({ queue, paused: false, changed: true });
+      expect(await store.jobs.paused()).toEqual([]);
+      const bad = await fetch(new URL("/api/queues/%E0%A4%A/pause", url), {
+        method: "POST",
+        headers: { Origin: origin, "X-CSRF-Token": csrf },
+      });
+      expect(bad.status).toBe(400);
+    });
+
     it("refuses to bind off loopback without a token, and then asks every request for it", async () => {
       const store = await driver.open();
       const s = await seed(store);
@@ -371,6 +397,12 @@ describe.skipIf(!haveChromium)("dashboard in Chromium", () => {
       await page.goto(new URL("/queues", url).toString());
       await page.click(`button.retry[data-job="${s.deadJob}"]`);
       await expect.poll(async () => (await store.jobs.get(s.deadJob)).status).toBe("waiting");
+      await page.click('button.pause[data-queue="mail"]');
+      await expect.poll(async () => (await store.jobs.paused()).map((p) => p.queue)).toEqual(["mail"]);
+      await page.waitForSelector('button.resume[data-queue="mail"]');
+      await page.screenshot({ path: `${SCREENSHOTS}/queues-paused.png`, fullPage: true });
+      await page.click('button.resume[data-queue="mail"]');
+      await expect.poll(async () => (await store.jobs.paused()).length).toBe(0);
       expect(problems).toEqual([]);
     } finally {
       await browser.close();

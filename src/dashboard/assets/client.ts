@@ -4,6 +4,8 @@
  * is ever parsed as HTML, so a workflow named <script>...</script> shows as those characters.
  * Links are built from ids with encodeURIComponent, never from stored text.
  */
+import { QUEUES_JS } from "./client-queues.js";
+
 export const CLIENT_JS = String.raw`"use strict";
 (function () {
   var REFRESH_MS = 2000;
@@ -181,15 +183,6 @@ export const CLIENT_JS = String.raw`"use strict";
     box.appendChild(svg("text", { x: W - P, y: H - 8, class: "axis end" }, new Date(t1).toLocaleTimeString()));
     return box;
   }
-  function queueTable(stats) {
-    return table(["queue", "waiting", "ready", "running", "dead", "oldest ready"], stats.map(function (q) {
-      var guess = q.estimated || [];
-      var n = function (field) { return about(q[field], guess.indexOf(field) >= 0); };
-      return [link("/queues?queue=" + encodeURIComponent(q.queue), q.queue), n("waiting"), n("ready"), n("running"),
-        q.dead ? link("/queues?queue=" + encodeURIComponent(q.queue) + "&status=dead", n("dead")) : "0",
-        q.oldestReadyAgeSeconds === null ? "-" : q.oldestReadyAgeSeconds.toFixed(1) + " s"];
-    }), "no jobs");
-  }
   function timerTable(timers) {
     return table(["name", "execution", "fires", "queue"], timers.map(function (t) {
       return [t.name, t.executionId ? executionLink(t.executionId) : "-", time(t.fireAt), t.queue];
@@ -311,48 +304,7 @@ export const CLIENT_JS = String.raw`"use strict";
       })));
   }
 
-  function jobTable(jobs, withRetry) {
-    return table(["id", "queue", "name", "status", "attempts", "run at", "last error", ""], jobs.map(function (j) {
-      var retry = withRetry && !READ_ONLY && j.status === "dead" ? el("button", { type: "button", class: "retry",
-        "data-job": j.id, onclick: function () { retryJob(j.id, retry); } }, "Retry") : "";
-      return [short(j.id), j.queue, j.name, badge(j.status), j.attempts + "/" + j.maxAttempts, time(j.runAt),
-        j.lastError ? String(j.lastError.message || "").slice(0, 200) : "-", retry];
-    }), "no jobs");
-  }
-
-  function retryJob(id, button) {
-    button.disabled = true;
-    api("/api/jobs/" + encodeURIComponent(id) + "/retry", { method: "POST" })
-      .then(function () { setLive(true, "job retried"); })
-      .catch(function (err) { setLive(false, "retry failed: " + err.message); })
-      .then(refresh);
-  }
-
-  pages.queues = {
-    load: function () {
-      var q = new URLSearchParams(location.search);
-      var params = new URLSearchParams();
-      ["queue", "status", "after"].forEach(function (k) { if (q.get(k)) params.set(k, q.get(k)); });
-      return api("/api/queues?" + params.toString()).then(function (d) { return { data: d, query: q }; });
-    },
-    render: function (r) {
-      var d = r.data, q = r.query;
-      var status = q.get("status") || "dead";
-      var title = status + " jobs" + (q.get("queue") ? " in " + q.get("queue") : "");
-      var nav = el("div", { class: "filters" }, ["dead", "waiting", "running"].map(function (s) {
-        var p = new URLSearchParams();
-        if (q.get("queue")) p.set("queue", q.get("queue"));
-        p.set("status", s);
-        return link("/queues?" + p.toString(), s);
-      }), q.get("queue") ? link("/queues?status=" + status, "all queues") : null,
-        d.nextAfter ? link("/queues?" + (function () {
-          var p = new URLSearchParams(location.search);
-          p.set("after", d.nextAfter);
-          return p.toString();
-        })(), "next page \u2192") : null);
-      return [el("h1", null, "Queues"), queueTable(d.stats), section(title, [nav, jobTable(d.jobs, true)])];
-    },
-  };
+${QUEUES_JS}
 
   // ---- live refresh ----
   function refresh() {

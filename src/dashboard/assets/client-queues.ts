@@ -1,0 +1,74 @@
+/**
+ * The queues page of the dashboard's script (client.ts puts it in its closure, where el(), api() and
+ * the other helpers are): the queue table with its Pause and Resume buttons, the jobs table with its
+ * Retry buttons, and the page itself. The same rule holds: stored values reach the page as text nodes.
+ */
+export const QUEUES_JS = String.raw`  function queueTable(stats, withActions) {
+    var headers = ["queue", "waiting", "ready", "running", "dead", "oldest ready", "claims"];
+    return table(withActions && !READ_ONLY ? headers.concat([""]) : headers, stats.map(function (q) {
+      var guess = q.estimated || [];
+      var n = function (field) { return about(q[field], guess.indexOf(field) >= 0); };
+      var row = [link("/queues?queue=" + encodeURIComponent(q.queue), q.queue), n("waiting"), n("ready"), n("running"),
+        q.dead ? link("/queues?queue=" + encodeURIComponent(q.queue) + "&status=dead", n("dead")) : "0",
+        q.oldestReadyAgeSeconds === null ? "-" : q.oldestReadyAgeSeconds.toFixed(1) + " s",
+        q.paused ? badge("paused") : "on"];
+      if (withActions && !READ_ONLY) {
+        var action = q.paused ? "resume" : "pause";
+        var button = el("button", { type: "button", class: action, "data-queue": q.queue,
+          onclick: function () { pauseQueue(q.queue, action, button); } }, q.paused ? "Resume" : "Pause");
+        row.push(button);
+      }
+      return row;
+    }), "no jobs");
+  }
+
+  function pauseQueue(queue, action, button) {
+    button.disabled = true;
+    api("/api/queues/" + encodeURIComponent(queue) + "/" + action, { method: "POST" })
+      .then(function () { setLive(true, "queue " + queue + (action === "pause" ? " paused" : " resumed")); })
+      .catch(function (err) { setLive(false, action + " failed: " + err.message); })
+      .then(refresh);
+  }
+  function jobTable(jobs, withRetry) {
+    return table(["id", "queue", "name", "status", "attempts", "run at", "last error", ""], jobs.map(function (j) {
+      var retry = withRetry && !READ_ONLY && j.status === "dead" ? el("button", { type: "button", class: "retry",
+        "data-job": j.id, onclick: function () { retryJob(j.id, retry); } }, "Retry") : "";
+      return [short(j.id), j.queue, j.name, badge(j.status), j.attempts + "/" + j.maxAttempts, time(j.runAt),
+        j.lastError ? String(j.lastError.message || "").slice(0, 200) : "-", retry];
+    }), "no jobs");
+  }
+
+  function retryJob(id, button) {
+    button.disabled = true;
+    api("/api/jobs/" + encodeURIComponent(id) + "/retry", { method: "POST" })
+      .then(function () { setLive(true, "job retried"); })
+      .catch(function (err) { setLive(false, "retry failed: " + err.message); })
+      .then(refresh);
+  }
+
+  pages.queues = {
+    load: function () {
+      var q = new URLSearchParams(location.search);
+      var params = new URLSearchParams();
+      ["queue", "status", "after"].forEach(function (k) { if (q.get(k)) params.set(k, q.get(k)); });
+      return api("/api/queues?" + params.toString()).then(function (d) { return { data: d, query: q }; });
+    },
+    render: function (r) {
+      var d = r.data, q = r.query;
+      var status = q.get("status") || "dead";
+      var title = status + " jobs" + (q.get("queue") ? " in " + q.get("queue") : "");
+      var nav = el("div", { class: "filters" }, ["dead", "waiting", "running"].map(function (s) {
+        var p = new URLSearchParams();
+        if (q.get("queue")) p.set("queue", q.get("queue"));
+        p.set("status", s);
+        return link("/queues?" + p.toString(), s);
+      }), q.get("queue") ? link("/queues?status=" + status, "all queues") : null,
+        d.nextAfter ? link("/queues?" + (function () {
+          var p = new URLSearchParams(location.search);
+          p.set("after", d.nextAfter);
+          return p.toString();
+        })(), "next page \u2192") : null);
+      return [el("h1", null, "Queues"), queueTable(d.stats, true), section(title, [nav, jobTable(d.jobs, true)])];
+    },
+  };
+`;
