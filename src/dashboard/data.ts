@@ -153,6 +153,12 @@ export class DashboardData {
     return this.store.jobs.get(id);
   }
 
+  /** Cancels a run with its unfinished descendants and their tasks (executions.cancel with cascade). */
+  async cancelRun(id: string): Promise<{ id: string; status: string }> {
+    const execution = await this.store.executions.cancel(id, { cascade: true });
+    return { id: execution.id, status: execution.status };
+  }
+
   /** Pauses or resumes a queue (see jobs.pause); `changed` is false when it already was so. */
   async pauseQueue(
     queue: string,

@@ -19,6 +19,8 @@
  *   GET  /api/jobs/:id              one job
  *   GET  /api/session               { csrfToken } for scripts that POST
  *   POST /api/jobs/:id/retry        puts a dead job back in its queue: { retried: [id] }, 409 if it is not dead or its key is taken
+ *   POST /api/executions/:id/cancel cancels the run, its unfinished child runs and their unfinished tasks:
+ *                                   { id, status }, 409 when it is finished
  *   POST /api/queues/:queue/pause   stops claims of the queue (resume: lets them go on): { queue, paused, changed }
  *   GET  /metrics                   the store in Prometheus' text format (metrics.ts); with a token set,
  *                                   scrape it with `Authorization: Bearer <token>`
@@ -113,6 +115,11 @@ export const ROUTES: Route[] = [
     method: "GET",
     pattern: new RegExp(`^/api/jobs/${ID}$`),
     handle: json((ctx) => ctx.data.job(checkJobId(id(ctx)))),
+  },
+  {
+    method: "POST",
+    pattern: new RegExp(`^/api/executions/${ID}/cancel$`),
+    handle: json((ctx) => ctx.data.cancelRun(id(ctx))),
   },
   {
     method: "POST",

@@ -76,6 +76,13 @@ describe("a read-only dashboard", () => {
       headers: { "X-CSRF-Token": csrf, Origin: new URL(dashboard.url).origin, Accept: "application/json" },
     });
     expect(pause.status).toBe(403);
+    const { execution } = await writer.executions.start({ name: "flow", status: "running" });
+    const cancel = await fetch(new URL(`/api/executions/${execution.id}/cancel`, dashboard.url), {
+      method: "POST",
+      headers: { "X-CSRF-Token": csrf, Origin: new URL(dashboard.url).origin, Accept: "application/json" },
+    });
+    expect(cancel.status).toBe(403);
+    expect((await writer.executions.get(execution.id)).status).toBe("running");
     expect(await writer.jobs.paused()).toEqual([]);
   });
 

@@ -278,6 +278,24 @@ forEachDriver((driver) => {
       expect(bad.status).toBe(400);
     });
 
+    it("cancels a run (and its children) only by POST with the CSRF token, and not a finished one", async () => {
+      const store = await driver.open();
+      const s = await seed(store);
+      const { url } = await serve(store);
+      const csrf = await csrfFrom(url);
+      const origin = new URL(url).origin;
+      const cancel = (id: string, headers: Record<string, string>) =>
+        fetch(new URL(`/api/executions/${id}/cancel`, url), { method: "POST", headers });
+      expect((await cancel(s.runningId, { Origin: origin })).status).toBe(403);
+      expect((await store.executions.get(s.runningId)).status).toBe("running");
+      const ok = await cancel(s.runningId, { Origin: origin, "X-CSRF-Token": csrf });
+      expect(ok.status).toBe(200);
+      expect(await ok.json()).toEqual({ id: s.runningId, status: "cancelled" });
+      const finished = await cancel(s.completedId, { Origin: origin, "X-CSRF-Token": csrf });
+      expect(finished.status).toBe(409);
+      expect((await store.executions.get(s.completedId)).status).toBe("completed");
+    });
+
     it("refuses to bind off loopback without a token, and then asks every request for it", async () => {
       const store = await driver.open();
       const s = await seed(store);
@@ -404,6 +422,38 @@ describe.skipIf(!haveChromium)("dashboard in Chromium", () => {
       await page.click('button.resume[data-queue="mail"]');
       await expect.poll(async () => (await store.jobs.paused()).length).toBe(0);
       expect(problems).toEqual([]);
+    } finally {
+      await browser.close();
+    }
+  });
+
+  it("cancels a run from its page, once the operator confirms", async () => {
+    const store = await (DRIVERS.find((d) => d.name === "pglite") as TestDriver).open();
+    const s = await seed(store);
+    const { execution: child } = await store.executions.start({
+      name: "child",
+      status: "running",
+      parentExecutionId: s.runningId,
+    });
+    const { url } = await serve(store);
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      const asked: string[] = [];
+      page.on("dialog", (d: { message(): string; accept(): Promise<void> }) => {
+        asked.push(d.message());
+        void d.accept();
+      });
+      await page.goto(new URL(`/executions/${s.completedId}`, url).toString());
+      await page.waitForSelector("h1 .badge");
+      expect(await page.locator("button.cancel").count()).toBe(0);
+      await page.goto(new URL(`/executions/${s.runningId}`, url).toString());
+      await page.click("button.cancel");
+      await expect.poll(async () => (await store.executions.get(s.runningId)).status).toBe("cancelled");
+      expect((await store.executions.get(child.id)).status).toBe("cancelled");
+      expect(asked).toHaveLength(1);
+      await page.waitForSelector("h1 .badge");
+      await expect.poll(async () => page.locator("button.cancel").count()).toBe(0);
     } finally {
       await browser.close();
     }

@@ -245,6 +245,16 @@ export const CLIENT_JS = String.raw`"use strict";
     },
   };
 
+  // Cancels the run, its unfinished child runs and the unfinished tasks of all of them.
+  function cancelRun(id, button) {
+    if (!window.confirm("Cancel this run, its unfinished child runs and their unfinished tasks?")) return;
+    button.disabled = true;
+    api("/api/executions/" + encodeURIComponent(id) + "/cancel", { method: "POST" })
+      .then(function () { setLive(true, "run cancelled"); })
+      .catch(function (err) { setLive(false, "cancel failed: " + err.message); })
+      .then(refresh);
+  }
+
   pages.execution = {
     load: function () {
       var id = decodeURIComponent(location.pathname.split("/")[2] || "");
@@ -252,8 +262,11 @@ export const CLIENT_JS = String.raw`"use strict";
     },
     render: function (d) {
       var e = d.execution;
+      var finished = ["completed", "failed", "cancelled", "timed_out"].indexOf(e.status) >= 0;
+      var cancel = !READ_ONLY && !finished ? el("button", { type: "button", class: "cancel",
+        onclick: function () { cancelRun(e.id, cancel); } }, "Cancel run") : null;
       return [
-        el("h1", null, definitionLabel(e.definition), " ", badge(e.status)),
+        el("h1", null, definitionLabel(e.definition), " ", badge(e.status), " ", cancel),
         el("dl", { class: "facts" },
           el("dt", null, "id"), el("dd", null, e.id),
           el("dt", null, "version"), el("dd", null, e.version),
