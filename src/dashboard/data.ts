@@ -1,6 +1,7 @@
 /** What the /api routes return, read through the store's public repositories only. */
 
 import {
+  ConflictError,
   EXECUTION_STATUSES,
   type Execution,
   type ExecutionStatus,
@@ -168,6 +169,33 @@ export class DashboardData {
       ? await this.store.jobs.pause(queue, { by: "dashboard" })
       : await this.store.jobs.resume(queue);
     return { queue, paused: pause, changed };
+  }
+
+  /** Deletes a job that is dead (a live one is not the dashboard's to delete: 409). */
+  async deleteDead(id: string): Promise<{ deleted: string[] }> {
+    const job = await this.store.jobs.get(id);
+    if (job.status !== "dead")
+      throw new ConflictError(`job ${id} is ${job.status}, not dead; nothing was deleted`);
+    return { deleted: await this.store.jobs.cancel([id]) };
+  }
+
+  /** Retries or deletes every dead job of a queue, a page of 500 at a time. */
+  async everyDead(
+    queue: string,
+    action: "retry" | "delete",
+  ): Promise<{ retried?: string[]; deleted?: string[] }> {
+    const done: string[] = [];
+    let after: string | undefined;
+    for (;;) {
+      const page = await this.store.primary.jobs.list({ queue, status: "dead", limit: 500, after });
+      if (page.length === 0) break;
+      const ids = page.map((job) => job.id);
+      done.push(
+        ...(action === "retry" ? await this.store.jobs.retry(ids) : await this.store.jobs.cancel(ids)),
+      );
+      after = ids.at(-1);
+    }
+    return action === "retry" ? { retried: done } : { deleted: done };
   }
 
   async retry(id: string): Promise<{ retried: string[] }> {

@@ -19,6 +19,8 @@
  *   GET  /api/jobs/:id              one job
  *   GET  /api/session               { csrfToken } for scripts that POST
  *   POST /api/jobs/:id/retry        puts a dead job back in its queue: { retried: [id] }, 409 if it is not dead or its key is taken
+ *   POST /api/jobs/:id/delete       deletes a dead job: { deleted: [id] }, 409 if it is not dead
+ *   POST /api/queues/:queue/dead/retry (or /delete)  every dead job of the queue: { retried } or { deleted }
  *   POST /api/executions/:id/cancel cancels the run, its unfinished child runs and their unfinished tasks:
  *                                   { id, status }, 409 when it is finished
  *   POST /api/queues/:queue/pause   stops claims of the queue (resume: lets them go on): { queue, paused, changed }
@@ -115,6 +117,18 @@ export const ROUTES: Route[] = [
     method: "GET",
     pattern: new RegExp(`^/api/jobs/${ID}$`),
     handle: json((ctx) => ctx.data.job(checkJobId(id(ctx)))),
+  },
+  {
+    method: "POST",
+    pattern: new RegExp(`^/api/jobs/${ID}/delete$`),
+    handle: json((ctx) => ctx.data.deleteDead(checkJobId(id(ctx)))),
+  },
+  {
+    method: "POST",
+    pattern: /^\/api\/queues\/([^/]+)\/dead\/(retry|delete)$/,
+    handle: json((ctx) =>
+      ctx.data.everyDead(decodeQueue(ctx.params[0] ?? ""), ctx.params[1] === "retry" ? "retry" : "delete"),
+    ),
   },
   {
     method: "POST",

@@ -278,6 +278,38 @@ forEachDriver((driver) => {
       expect(bad.status).toBe(400);
     });
 
+    it("deletes a dead job, not a live one, and retries or deletes every dead job of a queue", async () => {
+      const store = await driver.open();
+      const s = await seed(store);
+      const { url } = await serve(store);
+      const csrf = await csrfFrom(url);
+      const headers = { Origin: new URL(url).origin, "X-CSRF-Token": csrf };
+      const post = (path: string) => fetch(new URL(path, url), { method: "POST", headers });
+      const [live] = await store.jobs.enqueue([{ queue: "mail", name: "live" }]);
+      expect((await post(`/api/jobs/${live}/delete`)).status).toBe(409);
+      expect((await store.jobs.get(live as string)).status).toBe("waiting");
+      const deleted = await post(`/api/jobs/${s.deadJob}/delete`);
+      expect(await deleted.json()).toEqual({ deleted: [s.deadJob] });
+      // Three dead jobs in a queue: all retried at once, then (dead again) all deleted.
+      const kill = async () => {
+        await store.jobs.enqueue(
+          Array.from({ length: 3 }, (_, i) => ({ queue: "bulk", name: `b${i}`, maxAttempts: 1 })),
+        );
+        for (const job of await store.jobs.claim({ queue: "bulk", workerId: "w", limit: 3 })) {
+          await store.jobs.fail(job, new Error("no"));
+        }
+      };
+      await kill();
+      const retried = (await (await post("/api/queues/bulk/dead/retry")).json()) as { retried: string[] };
+      expect(retried.retried).toHaveLength(3);
+      await store.jobs.cancel(retried.retried);
+      await kill();
+      const gone = (await (await post("/api/queues/bulk/dead/delete")).json()) as { deleted: string[] };
+      expect(gone.deleted).toHaveLength(3);
+      expect(await store.jobs.list({ queue: "bulk" })).toEqual([]);
+      expect((await store.jobs.get(live as string)).status).toBe("waiting");
+    });
+
     it("cancels a run (and its children) only by POST with the CSRF token, and not a finished one", async () => {
       const store = await driver.open();
       const s = await seed(store);
@@ -427,7 +459,7 @@ describe.skipIf(!haveChromium)("dashboard in Chromium", () => {
     }
   });
 
-  it("cancels a run from its page, once the operator confirms", async () => {
+  it("cancels a run from its page and deletes a dead job, once the operator confirms", async () => {
     const store = await (DRIVERS.find((d) => d.name === "pglite") as TestDriver).open();
     const s = await seed(store);
     const { execution: child } = await store.executions.start({
@@ -454,6 +486,13 @@ describe.skipIf(!haveChromium)("dashboard in Chromium", () => {
       expect(asked).toHaveLength(1);
       await page.waitForSelector("h1 .badge");
       await expect.poll(async () => page.locator("button.cancel").count()).toBe(0);
+      // A dead job deleted from the queues page, after its confirmation too.
+      await page.goto(new URL("/queues?queue=mail&status=dead", url).toString());
+      await page.click(`button.delete[data-job="${s.deadJob}"]`);
+      await expect
+        .poll(async () => (await store.jobs.list({ queue: "mail", status: "dead" })).length)
+        .toBe(0);
+      expect(asked).toHaveLength(2);
     } finally {
       await browser.close();
     }

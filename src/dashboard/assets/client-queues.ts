@@ -31,10 +31,14 @@ export const QUEUES_JS = String.raw`  function queueTable(stats, withActions) {
   }
   function jobTable(jobs, withRetry) {
     return table(["id", "queue", "name", "status", "attempts", "run at", "last error", ""], jobs.map(function (j) {
-      var retry = withRetry && !READ_ONLY && j.status === "dead" ? el("button", { type: "button", class: "retry",
+      var dead = withRetry && !READ_ONLY && j.status === "dead";
+      var retry = dead ? el("button", { type: "button", class: "retry",
         "data-job": j.id, onclick: function () { retryJob(j.id, retry); } }, "Retry") : "";
+      var remove = dead ? el("button", { type: "button", class: "delete",
+        "data-job": j.id, onclick: function () { deadJobs("/api/jobs/" + encodeURIComponent(j.id) + "/delete",
+          "Delete this dead job?", remove); } }, "Delete") : "";
       return [short(j.id), j.queue, j.name, badge(j.status), j.attempts + "/" + j.maxAttempts, time(j.runAt),
-        j.lastError ? String(j.lastError.message || "").slice(0, 200) : "-", retry];
+        j.lastError ? String(j.lastError.message || "").slice(0, 200) : "-", dead ? [retry, " ", remove] : ""];
     }), "no jobs");
   }
 
@@ -43,6 +47,16 @@ export const QUEUES_JS = String.raw`  function queueTable(stats, withActions) {
     api("/api/jobs/" + encodeURIComponent(id) + "/retry", { method: "POST" })
       .then(function () { setLive(true, "job retried"); })
       .catch(function (err) { setLive(false, "retry failed: " + err.message); })
+      .then(refresh);
+  }
+
+  // A change to dead jobs (one, or all of a queue's), after the operator confirms it.
+  function deadJobs(path, question, button) {
+    if (!window.confirm(question)) return;
+    button.disabled = true;
+    api(path, { method: "POST" })
+      .then(function (d) { setLive(true, (d.retried || d.deleted || []).length + " dead job(s) done"); })
+      .catch(function (err) { setLive(false, "failed: " + err.message); })
       .then(refresh);
   }
 
@@ -68,7 +82,17 @@ export const QUEUES_JS = String.raw`  function queueTable(stats, withActions) {
           p.set("after", d.nextAfter);
           return p.toString();
         })(), "next page \u2192") : null);
-      return [el("h1", null, "Queues"), queueTable(d.stats, true), section(title, [nav, jobTable(d.jobs, true)])];
+      var queue = q.get("queue");
+      var bulk = queue && status === "dead" && !READ_ONLY && d.jobs.length ? el("div", { class: "filters" },
+        ["retry", "delete"].map(function (action) {
+          var button = el("button", { type: "button", class: action + "-all", onclick: function () {
+            deadJobs("/api/queues/" + encodeURIComponent(queue) + "/dead/" + action,
+              "Do this to every dead job of " + queue + ": " + action + "?", button);
+          } }, action === "retry" ? "Retry all dead" : "Delete all dead");
+          return button;
+        })) : null;
+      return [el("h1", null, "Queues"), queueTable(d.stats, true),
+        section(title, [nav, bulk, jobTable(d.jobs, true)])];
     },
   };
 `;
