@@ -141,13 +141,14 @@ export class DashboardData {
       throw new ValidationError("status must be waiting, running or dead", { field: "status" });
     }
     const limit = integerParam(query, "limit", 50, 200);
-    const [stats, jobs] = await Promise.all([
+    const [stats, jobs, workers] = await Promise.all([
       this.store.jobs.stats(),
       this.store.jobs.list({ queue, status, after, limit: limit + 1 }),
+      this.store.jobs.workers(queue),
     ]);
     const more = jobs.length > limit;
     const items = more ? jobs.slice(0, limit) : jobs;
-    return { stats, jobs: items, nextAfter: more ? (items[items.length - 1]?.id ?? null) : null };
+    return { stats, workers, jobs: items, nextAfter: more ? (items[items.length - 1]?.id ?? null) : null };
   }
 
   job(id: string) {

@@ -15,7 +15,7 @@
  *                                   keyset-paged: { items, nextCursor }
  *   GET  /api/executions/:id        { execution, tasks (tree order, with depth and durationMs),
  *                                   tasksTruncated, componentState, correlations, timers, jobs, children }
- *   GET  /api/queues                ?queue=&status=&after=&limit=  { stats, jobs, nextAfter }
+ *   GET  /api/queues                ?queue=&status=&after=&limit=  { stats, workers, jobs, nextAfter }
  *   GET  /api/jobs/:id              one job
  *   GET  /api/session               { csrfToken } for scripts that POST
  *   POST /api/jobs/:id/retry        puts a dead job back in its queue: { retried: [id] }, 409 if it is not dead or its key is taken

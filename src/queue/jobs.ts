@@ -20,7 +20,9 @@ import type {
   QueuePause,
   QueueStats,
   QueueStatsOptions,
+  WorkerLeases,
 } from "./types.js";
+import { workers } from "./workers.js";
 
 export class Jobs {
   constructor(protected readonly context: StoreContext) {}
@@ -128,6 +130,14 @@ export class Jobs {
   /** Resumes a paused queue and wakes its workers. True when it was paused. */
   resume(queue: string): Promise<boolean> {
     return resume(this.context, queue);
+  }
+
+  /**
+   * The workers holding leases now, per queue: how many jobs each runs, its latest claim or heartbeat,
+   * and its soonest lease expiry. From the store's readConnection when it has one.
+   */
+  workers(queue?: string): Promise<WorkerLeases[]> {
+    return workers(forReads(this.context), queue);
   }
 
   /** The paused queues. */

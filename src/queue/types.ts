@@ -111,6 +111,19 @@ export interface QueueStatsOptions {
   exactUpTo?: number;
 }
 
+/** The leases one worker holds in one queue (jobs.workers). */
+export interface WorkerLeases {
+  /** The workerId it claimed with. */
+  workerId: string;
+  queue: string;
+  /** Jobs it holds running. */
+  running: number;
+  /** Its latest claim or heartbeat among them. */
+  lastSeenAt: Date;
+  /** When the first of its leases runs out, unless it heartbeats. */
+  nextExpiryAt: Date;
+}
+
 /** A paused queue: no claim takes its jobs until it is resumed. */
 export interface QueuePause {
   queue: string;

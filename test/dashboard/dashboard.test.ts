@@ -444,7 +444,10 @@ describe.skipIf(!haveChromium)("dashboard in Chromium", () => {
       expect(await page.locator("main script, main img").count()).toBe(0);
       await page.screenshot({ path: `${SCREENSHOTS}/execution.png`, fullPage: true });
 
+      await store.jobs.claim({ queue: "steps", workerId: "worker-7" });
       await page.goto(new URL("/queues", url).toString());
+      await page.waitForSelector("table td");
+      expect(await page.locator("main").textContent()).toContain("worker-7");
       await page.click(`button.retry[data-job="${s.deadJob}"]`);
       await expect.poll(async () => (await store.jobs.get(s.deadJob)).status).toBe("waiting");
       await page.click('button.pause[data-queue="mail"]');

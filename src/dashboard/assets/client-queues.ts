@@ -60,6 +60,14 @@ export const QUEUES_JS = String.raw`  function queueTable(stats, withActions) {
       .then(refresh);
   }
 
+  // The workers holding leases: a lease that runs out without a heartbeat is taken back by the next claim.
+  function workerTable(workers) {
+    return table(["worker", "queue", "running", "last claim or heartbeat", "first lease runs out"],
+      workers.map(function (w) {
+        return [w.workerId, w.queue, w.running, time(w.lastSeenAt), time(w.nextExpiryAt)];
+      }), "no worker holds a lease");
+  }
+
   pages.queues = {
     load: function () {
       var q = new URLSearchParams(location.search);
@@ -92,6 +100,7 @@ export const QUEUES_JS = String.raw`  function queueTable(stats, withActions) {
           return button;
         })) : null;
       return [el("h1", null, "Queues"), queueTable(d.stats, true),
+        section("Workers", workerTable(d.workers || [])),
         section(title, [nav, bulk, jobTable(d.jobs, true)])];
     },
   };

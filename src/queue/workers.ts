@@ -1,0 +1,33 @@
+/**
+ * Who holds the queue's leases: the running jobs grouped by the worker that leased them (its
+ * workerId) and queue, with the last sign of life of each (its latest claim or heartbeat) and its
+ * soonest lease expiry. Read through the index of running jobs, which holds only the work in hand.
+ */
+
+import type { StoreContext } from "../core/context.js";
+import type { WorkerLeases } from "./types.js";
+
+export async function workers(context: StoreContext, queue?: string): Promise<WorkerLeases[]> {
+  const { rows } = await context.db.query<{
+    worker_id: string;
+    queue: string;
+    running: number;
+    last_seen_at: Date;
+    next_expiry_at: Date;
+  }>(
+    `select lease_owner as worker_id, queue, count(*)::int as running, max(updated_at) as last_seen_at,
+            min(lease_expires_at) as next_expiry_at
+       from ${context.q}.jobs
+      where status = 'running' and lease_owner is not null and ($1::text is null or queue = $1)
+      group by lease_owner, queue
+      order by queue, lease_owner`,
+    [queue ?? null],
+  );
+  return rows.map((row) => ({
+    workerId: row.worker_id,
+    queue: row.queue,
+    running: row.running,
+    lastSeenAt: row.last_seen_at,
+    nextExpiryAt: row.next_expiry_at,
+  }));
+}
