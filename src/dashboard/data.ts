@@ -103,6 +103,9 @@ export class DashboardData {
     const page = await this.store.executions.list({
       status: status as ExecutionStatus | undefined,
       definitionName: query.get("definition") || undefined,
+      createdAfter: dateParam(query, "from"),
+      createdBefore: dateParam(query, "to"),
+      metadata: metadataParam(query),
       cursor: query.get("cursor") || undefined,
       limit: integerParam(query, "limit", 50, 200),
       order: "desc",
@@ -289,6 +292,38 @@ function integerParam(query: URLSearchParams, name: string, fallback: number, ma
     throw new ValidationError(`${name} must be an integer from 1 to ${max}`, { field: name });
   }
   return value;
+}
+
+/** An instant given as ISO 8601 text (`from`, `to`), or undefined when absent. */
+function dateParam(query: URLSearchParams, name: string): Date | undefined {
+  const raw = query.get(name);
+  if (raw === null || raw === "") return undefined;
+  const date = new Date(raw);
+  if (Number.isNaN(date.getTime())) {
+    throw new ValidationError(`${name} must be a date and time (ISO 8601)`, { field: name });
+  }
+  return date;
+}
+
+/** `meta`: `key=value` (a string value), or a JSON object the metadata must contain. */
+function metadataParam(query: URLSearchParams): Record<string, unknown> | undefined {
+  const raw = query.get("meta")?.trim();
+  if (!raw) return undefined;
+  if (raw.startsWith("{")) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(raw);
+    } catch {
+      throw new ValidationError("meta must be key=value or a JSON object", { field: "meta" });
+    }
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+      throw new ValidationError("meta must be key=value or a JSON object", { field: "meta" });
+    }
+    return parsed as Record<string, unknown>;
+  }
+  const at = raw.indexOf("=");
+  if (at <= 0) throw new ValidationError("meta must be key=value or a JSON object", { field: "meta" });
+  return { [raw.slice(0, at).trim()]: raw.slice(at + 1).trim() };
 }
 
 export function checkJobId(id: string): string {

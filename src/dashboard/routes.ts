@@ -11,7 +11,7 @@
  *   GET  /api/overview              executions per status, queue stats and depth, timers due within
  *                                   5 minutes, and the sampled series (queue depth, finished per minute)
  *   GET  /api/definitions           workflow names, for the list's filter
- *   GET  /api/executions            ?status=&definition=&limit=(1..200, default 50)&cursor=  newest first,
+ *   GET  /api/executions            ?status=&definition=&from=&to=(ISO)&meta=(k=v or JSON)&limit=(1..200, default 50)&cursor= newest first,
  *                                   keyset-paged: { items, nextCursor }
  *   GET  /api/executions/:id        { execution, tasks (tree order, with depth and durationMs),
  *                                   tasksTruncated, componentState, correlations, timers, jobs, children }

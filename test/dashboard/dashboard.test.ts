@@ -163,6 +163,22 @@ forEachDriver((driver) => {
       expect(second.body.items[0].id).toBe(s.runningId);
       expect(second.body.nextCursor).toBeNull();
       expect((await getJson(url, "/api/executions?status=bogus")).status).toBe(400);
+      // By creation time and by metadata (key=value, or a JSON object it contains).
+      const { execution: tagged } = await store.executions.start({
+        name: "tagged",
+        metadata: { tenant: "acme", tier: 2 },
+      });
+      const ids = async (query: string) =>
+        (await getJson(url, `/api/executions?${query}`)).body.items.map((e: { id: string }) => e.id);
+      expect(await ids("meta=tenant%3Dacme")).toEqual([tagged.id]);
+      expect(await ids(`meta=${encodeURIComponent('{"tier":2}')}`)).toEqual([tagged.id]);
+      expect(await ids("meta=tenant%3Dother")).toEqual([]);
+      const created = tagged.createdAt.getTime();
+      expect(await ids(`from=${new Date(created - 1).toISOString()}`)).toEqual([tagged.id]);
+      expect(await ids(`to=${new Date(created - 1).toISOString()}`)).not.toContain(tagged.id);
+      for (const bad of ["from=soon", "meta=novalue", "meta=%7Bnot%20json", "meta=%5B1%5D"]) {
+        expect((await getJson(url, `/api/executions?${bad}`)).status, bad).toBe(400);
+      }
       expect((await getJson(url, "/api/definitions")).body.names.sort()).toEqual([XSS, "orders"].sort());
 
       const one = await getJson(url, `/api/executions/${s.runningId}`);
@@ -433,6 +449,14 @@ describe.skipIf(!haveChromium)("dashboard in Chromium", () => {
       await page.waitForSelector(".card");
       expect(await page.locator(".card").first().textContent()).toContain("2");
       await page.screenshot({ path: `${SCREENSHOTS}/overview.png`, fullPage: true });
+
+      await store.executions.start({ name: "tagged", metadata: { tenant: "acme" } });
+      await page.goto(new URL("/executions", url).toString());
+      await page.fill('input[name="meta"]', "tenant=acme");
+      await page.press('input[name="meta"]', "Enter");
+      await expect.poll(async () => page.locator("main tbody tr").count()).toBe(1);
+      expect(await page.locator("main tbody").textContent()).toContain("tagged");
+      expect(new URL(page.url()).searchParams.get("meta")).toBe("tenant=acme");
 
       await page.goto(new URL(`/executions/${s.runningId}`, url).toString());
       await page.waitForSelector("table.tree");

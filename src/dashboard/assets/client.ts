@@ -194,7 +194,9 @@ export const CLIENT_JS = String.raw`"use strict";
     load: function () {
       var q = new URLSearchParams(location.search);
       var params = new URLSearchParams();
-      ["status", "definition", "cursor"].forEach(function (k) { if (q.get(k)) params.set(k, q.get(k)); });
+      ["status", "definition", "from", "to", "meta", "cursor"].forEach(function (k) {
+        if (q.get(k)) params.set(k, q.get(k));
+      });
       var self = this;
       var names = self.names ? Promise.resolve(self.names) : api("/api/definitions").then(function (n) {
         self.names = n.names;
@@ -224,6 +226,21 @@ export const CLIENT_JS = String.raw`"use strict";
       } }, el("option", { value: "" }, "any workflow"), d.names.map(function (n) {
         return el("option", { value: n, selected: q.get("definition") === n }, n);
       }));
+      // Created from / to: the inputs show local time, the query holds ISO instants.
+      function when(name, label) {
+        var value = q.get(name) ? new Date(q.get(name)) : null;
+        var local = value ? new Date(value.getTime() - value.getTimezoneOffset() * 60000).toISOString().slice(0, 16) : "";
+        var input = el("input", { type: "datetime-local", name: name, title: label, value: local, onchange: function () {
+          var change = {};
+          change[name] = input.value ? new Date(input.value).toISOString() : "";
+          change.cursor = "";
+          change.back = "";
+          go(change);
+        } });
+        return el("label", null, label + " ", input);
+      }
+      var meta = el("input", { type: "search", name: "meta", placeholder: "metadata key=value", value: q.get("meta") || "",
+        onchange: function () { go({ meta: meta.value, cursor: "", back: "" }); } });
       // Keyset paging: "back" keeps the cursors of the pages before, newest last.
       var back = q.get("back") ? q.get("back").split(".") : [];
       var prev = el("button", { type: "button", disabled: !q.get("cursor"), onclick: function () {
@@ -236,7 +253,8 @@ export const CLIENT_JS = String.raw`"use strict";
       } }, "older \u2192");
       return [
         el("h1", null, "Executions"),
-        el("div", { class: "filters" }, status, definition, prev, next),
+        el("div", { class: "filters" }, status, definition, when("from", "created from"), when("to", "to"), meta, prev,
+          next),
         table(["id", "workflow", "status", "created", "duration", "parent"], d.page.items.map(function (e) {
           return [executionLink(e.id), definitionLabel(e.definition), badge(e.status), time(e.createdAt),
             duration(e.durationMs), e.parentExecutionId ? executionLink(e.parentExecutionId) : "-"];
