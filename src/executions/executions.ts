@@ -130,8 +130,8 @@ export class Executions {
   }
 
   /** A run read from its row, its state read back from the blob store when it was offloaded. */
-  private async resolved<T extends Execution | null>(execution: T, context = this.context): Promise<T> {
-    return (await resolveStates(context, [execution]))[0] as T;
+  private async resolved<T extends Execution | null>(execution: T): Promise<T> {
+    return (await resolveStates(this.context, [execution]))[0] as T;
   }
 
   /**

@@ -9,7 +9,7 @@
 import type { StoreContext } from "../core/context.js";
 import { recordsJson, WriteBatcher } from "../core/write-batch.js";
 import { type AppendColumns, EVENT_COLUMNS, MAX_EARLIER_EVENTS, splitWritten } from "./append.js";
-import { discardPayloads, restorePayloads } from "./offloaded.js";
+import { appendedOrDiscarded, restorePayloads } from "./offloaded.js";
 import type { HistoryEvent } from "./types.js";
 import {
   type AppendOption,
@@ -35,17 +35,14 @@ export async function inBatch<T>(
   const checked = checkAppend(options, context.limits);
   if (!checked) return undefined;
   const offloaded = await offloadAppend(context, owner, checked.columns, options);
-  const written = await write({ events: checked.columns, historyAfter: checked.after }).catch(
-    async (error: unknown) => {
-      await discardPayloads(context, offloaded);
-      throw error;
-    },
-  );
   // Left out of its batch, the write goes alone, which puts its payloads again.
-  if (!written) {
-    await discardPayloads(context, offloaded);
-    return undefined;
-  }
+  const written = await appendedOrDiscarded(
+    context,
+    offloaded,
+    () => write({ events: checked.columns, historyAfter: checked.after }),
+    (result) => result === undefined,
+  );
+  if (!written) return undefined;
   const count = checked.columns[0].length;
   const read = restorePayloads(written.read, offloaded);
   return withHistory(context, written.row, read, count, checked.after);

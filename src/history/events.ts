@@ -25,7 +25,7 @@ import {
   optionalSequence,
   toEvent,
 } from "./append.js";
-import { discardPayloads, offloadPayloads, resolvePayloads, restorePayloads } from "./offloaded.js";
+import { appendedOrDiscarded, offloadPayloads, resolvePayloads, restorePayloads } from "./offloaded.js";
 import type {
   AppendOptions,
   EventCorrelationOptions,
@@ -96,23 +96,21 @@ export class Events {
     );
     // The execution's row is locked (key share: updates of the run go on) before its head row, the
     // order prune takes them in too.
-    const { rows } = await this.context.db
-      .query<EventRow>(
-        appendStatement(
-          this.q,
-          `select id as execution_id from ${this.q}.executions where id = $1 for key share`,
+    const { rows } = await appendedOrDiscarded(
+      this.context,
+      offloaded,
+      () =>
+        this.context.db.query<EventRow>(
+          appendStatement(
+            this.q,
+            `select id as execution_id from ${this.q}.executions where id = $1 for key share`,
+          ),
+          [id, ...appendValues(columns, expected, channel)],
+          { prepare: true },
         ),
-        [id, ...appendValues(columns, expected, channel)],
-        { prepare: true },
-      )
-      .catch(async (error) => {
-        await discardPayloads(this.context, offloaded);
-        throw error;
-      });
-    if (rows.length === 0) {
-      await discardPayloads(this.context, offloaded);
-      return explainAppendMiss(this.context, id, expected);
-    }
+      (result) => result.rows.length === 0,
+    );
+    if (rows.length === 0) return explainAppendMiss(this.context, id, expected);
     const events = restorePayloads(rows.map(toEvent), offloaded);
     return many ? events : (events[0] as HistoryEvent);
   }

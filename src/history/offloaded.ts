@@ -4,15 +4,12 @@
  */
 
 import type { StoreContext } from "../core/context.js";
-import { discard, offload, referenceOf, resolveEach } from "../offload/index.js";
+import { keepIfWritten, offload, referenceOf, resolveEach } from "../offload/index.js";
 import type { AppendColumns } from "./append.js";
 import type { HistoryEvent } from "./types.js";
 
-/** What an append offloaded: the blobs it put, and each one's payload as the caller gave it. */
-export interface OffloadedPayloads {
-  keys: string[];
-  payloads: Map<string, unknown>;
-}
+/** What an append offloaded: each blob it put, by key, with its payload as the caller gave it. */
+export type OffloadedPayloads = Map<string, unknown>;
 
 /**
  * Puts the large payloads of a checked append in the blob store and writes their references into
@@ -24,7 +21,7 @@ export async function offloadPayloads(
   columns: AppendColumns,
   payloads: readonly unknown[],
 ): Promise<OffloadedPayloads> {
-  const put: OffloadedPayloads = { keys: [], payloads: new Map() };
+  const put: OffloadedPayloads = new Map();
   if (context.limits.offloadAbove === undefined) return put;
   for (let i = 0; i < columns[0].length; i++) {
     const { value, key } = await offload(
@@ -39,24 +36,28 @@ export async function offloadPayloads(
     if (key === undefined) continue;
     columns[1][i] = value.json;
     columns[2][i] = null;
-    put.keys.push(key);
-    put.payloads.set(key, payloads[i]);
+    put.set(key, payloads[i]);
   }
   return put;
 }
 
 /** The appended events as the caller gave their payloads (no blob is read back). */
 export function restorePayloads(events: HistoryEvent[], put: OffloadedPayloads): HistoryEvent[] {
-  if (put.keys.length === 0) return events;
+  if (put.size === 0) return events;
   return events.map((event) => {
     const key = referenceOf(event.payload)?.key;
-    return key !== undefined && put.payloads.has(key) ? { ...event, payload: put.payloads.get(key) } : event;
+    return key !== undefined && put.has(key) ? { ...event, payload: put.get(key) } : event;
   });
 }
 
-/** An append that wrote nothing leaves no blob behind. */
-export async function discardPayloads(context: StoreContext, put: OffloadedPayloads): Promise<void> {
-  await discard(context, put.keys);
+/** Runs an append's write, and removes the blobs it put when the write fails or wrote nothing. */
+export function appendedOrDiscarded<T>(
+  context: StoreContext,
+  put: OffloadedPayloads,
+  write: () => Promise<T>,
+  missed: (result: T) => boolean,
+): Promise<T> {
+  return keepIfWritten(context, [...put.keys()], write, missed);
 }
 
 /** Events read from their rows, with offloaded payloads read back from the blob store (in place). */

@@ -21,7 +21,7 @@ import {
   writtenCtes,
 } from "./append.js";
 import {
-  discardPayloads,
+  appendedOrDiscarded,
   type OffloadedPayloads,
   offloadPayloads,
   resolvePayloads,
@@ -79,29 +79,27 @@ export async function writeOne<T>(
   const { columns, after } = checked;
   const offloaded = await offloadAppend(context, execution.id, columns, { append });
   // Prepared: the statement is long, and each call site sends one of a few texts again and again.
-  const { rows } = await context.db
-    .query<Record<string, unknown>>(
-      writeAndAppendStatement(
-        context.q,
-        write,
-        execution.column,
-        values.length,
-        after !== undefined,
-        alongside,
-        before,
+  const { rows } = await appendedOrDiscarded(
+    context,
+    offloaded,
+    () =>
+      context.db.query<Record<string, unknown>>(
+        writeAndAppendStatement(
+          context.q,
+          write,
+          execution.column,
+          values.length,
+          after !== undefined,
+          alongside,
+          before,
+        ),
+        [...values, ...appendValues(columns, null, null), ...(after === undefined ? [] : [after])],
+        { prepare: true },
       ),
-      [...values, ...appendValues(columns, null, null), ...(after === undefined ? [] : [after])],
-      { prepare: true },
-    )
-    .catch(async (error: unknown) => {
-      await discardPayloads(context, offloaded);
-      throw error;
-    });
+    (result) => result.rows.length === 0,
+  );
   const written = splitWritten<T>(rows);
-  if (!written) {
-    await discardPayloads(context, offloaded);
-    return undefined;
-  }
+  if (!written) return undefined;
   const read = restorePayloads(written.appended, offloaded);
   return withHistory(context, written.row, read, columns[0].length, after);
 }
@@ -118,7 +116,7 @@ export async function offloadAppend(
 ): Promise<OffloadedPayloads> {
   const events = Array.isArray(append) ? (append as readonly NewHistoryEvent[]) : [append as NewHistoryEvent];
   const payloads = events.map((event) => event.payload);
-  const none: OffloadedPayloads = { keys: [], payloads: new Map() };
+  const none: OffloadedPayloads = new Map();
   if (
     !columns[1].some((json, i) => offloads(context, { json: json ?? null, bytes: columns[2][i] ?? null }))
   ) {

@@ -2,6 +2,7 @@
 
 export {
   discard,
+  keepIfWritten,
   mergeTopLevel,
   OFFLOADED,
   type OffloadedKind,

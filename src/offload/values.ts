@@ -121,6 +121,27 @@ export async function discard(context: StoreContext, keys: readonly string[]): P
   }
 }
 
+/**
+ * Runs the write that blobs `keys` were put for, and removes them when it fails or when `missed` says
+ * it wrote nothing for them (no row matched, another writer's row won).
+ */
+export async function keepIfWritten<T>(
+  context: StoreContext,
+  keys: readonly string[],
+  write: () => Promise<T>,
+  missed: (result: T) => boolean,
+): Promise<T> {
+  let result: T;
+  try {
+    result = await write();
+  } catch (error) {
+    await discard(context, keys);
+    throw error;
+  }
+  if (keys.length > 0 && missed(result)) await discard(context, keys);
+  return result;
+}
+
 /** The reference a stored value is, if it is one. */
 export function referenceOf(value: unknown): Reference | undefined {
   if (typeof value !== "object" || value === null || !Object.hasOwn(value, OFFLOADED)) return undefined;

@@ -19,7 +19,14 @@ import { checkId, checkInteger, errorJson, MAX_INT } from "../core/input.js";
 import { checkText, type JsonOrBytes, toJson, toJsonOrBytes } from "../core/payload.js";
 import { idBatch } from "../core/planned-few.js";
 import type { WriteBatcher } from "../core/write-batch.js";
-import { discard, offload, offloadPrefix, refuseReserved, resolve, resolveEach } from "../offload/index.js";
+import {
+  keepIfWritten,
+  offload,
+  offloadPrefix,
+  refuseReserved,
+  resolve,
+  resolveEach,
+} from "../offload/index.js";
 import { type StepInput, stepBatcher } from "./batch.js";
 import { COLUMNS, type RecordedRow, type StepRow, toCheckpoint } from "./rows.js";
 import type { RecordStep, RecordStepResult, StepCheckpoint, StepListOptions } from "./types.js";
@@ -64,20 +71,16 @@ export class Steps {
       input.output === undefined
         ? { value: output }
         : await offload(this.context, executionId, output, "steps");
-    let row: RecordedRow;
-    try {
-      row = await this.write(executionId, number, name, put.value, error);
-    } catch (failure) {
-      if (put.key) await discard(this.context, [put.key]);
-      throw failure;
-    }
+    // Another writer's step won: its output is the one stored, and this call's blob goes.
+    const row = await keepIfWritten(
+      this.context,
+      put.key ? [put.key] : [],
+      () => this.write(executionId, number, name, put.value, error),
+      (written) => !written.created,
+    );
     const step = toCheckpoint(row);
-    if (put.key) {
-      // Another writer's step won: its output is the one stored, and this call's blob goes.
-      if (row.created) step.output = input.output;
-      else await discard(this.context, [put.key]);
-    }
     if (!row.created) step.output = await resolve(this.context, step.output);
+    else if (put.key) step.output = input.output;
     return { step, created: row.created };
   }
 
