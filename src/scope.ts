@@ -2,7 +2,7 @@
 
 import { Blobs } from "./blobs/blobs.js";
 import { ComponentState } from "./component-state/component-state.js";
-import type { StoreContext } from "./core/context.js";
+import { inTransaction, type StoreContext } from "./core/context.js";
 import { Correlations } from "./correlations/correlations.js";
 import type { QueryOptions, QueryResult, TransactionOptions } from "./db/driver.js";
 import { Definitions } from "./definitions/definitions.js";
@@ -69,10 +69,7 @@ export class StoreScope {
    * lists and counts included, goes through the transaction: none to a readConnection.
    */
   transaction<T>(fn: (tx: Transaction) => Promise<T>, options?: TransactionOptions): Promise<T> {
-    return this.context.db.transaction(
-      (db) => fn(new StoreScope({ ...this.context, db, reads: db })),
-      options,
-    );
+    return this.context.db.transaction((db) => fn(new StoreScope(inTransaction(this.context, db))), options);
   }
 }
 

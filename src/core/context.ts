@@ -32,6 +32,11 @@ export interface StoreContext {
 /** Enough to run an area's SQL: a connection (or transaction) and the quoted schema. */
 export type SqlContext = Pick<StoreContext, "db" | "q">;
 
+/** The context inside a transaction: its writes and reads, lists and counts included, go through it. */
+export function inTransaction<C extends Pick<StoreContext, "db" | "reads">>(context: C, tx: Queryable): C {
+  return { ...context, db: tx, reads: tx };
+}
+
 /**
  * The context for a read that tolerates replication lag: `db` is the store's read connection, outside
  * a transaction. Inside one (whatever `reads` says) it stays the transaction, which sees its own writes.

@@ -7,7 +7,7 @@
 
 import { createHash } from "node:crypto";
 import { deleteBlobsUnder } from "../blobs/index.js";
-import type { StoreContext } from "../core/context.js";
+import { inTransaction, type StoreContext } from "../core/context.js";
 import { ConflictError, ValidationError } from "../core/errors.js";
 import { cursorKey, type Page, type PageOptions, pageLimit, toPage } from "../core/key-cursor.js";
 import { checkText } from "../core/payload.js";
@@ -202,7 +202,7 @@ export class DurableState {
     const prefix = snapshotPrefix(persistenceId);
     try {
       return await this.context.db.transaction(async (tx) => {
-        const context = { ...this.context, db: tx, reads: tx };
+        const context = inTransaction(this.context, tx);
         const reference = await putValue(context, undefined, { json: null, bytes: payload }, prefix);
         const stored = [...values];
         stored[2] = new Uint8Array();
@@ -242,7 +242,7 @@ export class DurableState {
       const { rowCount } = await tx.query(`delete from ${this.table} where persistence_id = $1`, [
         persistenceId,
       ]);
-      await deleteBlobsUnder({ ...this.context, db: tx, reads: tx }, snapshotPrefix(persistenceId), null);
+      await deleteBlobsUnder(inTransaction(this.context, tx), snapshotPrefix(persistenceId), null);
       return rowCount > 0;
     });
   }

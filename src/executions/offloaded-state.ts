@@ -13,7 +13,7 @@
  */
 
 import { deleteBlobsUnder } from "../blobs/index.js";
-import type { StoreContext } from "../core/context.js";
+import { inTransaction, type StoreContext } from "../core/context.js";
 import { NotFoundError, ValidationError } from "../core/errors.js";
 import { checkId, optionalVersion } from "../core/input.js";
 import { toJson } from "../core/payload.js";
@@ -31,11 +31,6 @@ import {
 import { get } from "./read.js";
 import { COLUMNS, explainMiss } from "./records.js";
 import type { Execution, ExecutionWriteOptions } from "./types.js";
-
-/** The context of a transaction: what it writes and reads goes through it. */
-function inTransaction(context: StoreContext, tx: StoreContext["db"]): StoreContext {
-  return { ...context, db: tx, reads: tx };
-}
 
 /**
  * Runs `write` with the states (JSON text, or null) of runs `ids` as its rows should hold them: a
