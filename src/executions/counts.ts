@@ -8,6 +8,7 @@
 
 import type { StoreContext } from "../core/context.js";
 import { ValidationError } from "../core/errors.js";
+import { integerOption } from "../core/input.js";
 import { RUN_STATUSES } from "../core/run-status.js";
 import type { ExecutionStatus } from "./types.js";
 
@@ -26,10 +27,7 @@ export async function statusCounts(
   { db, q, schema }: Pick<StoreContext, "db" | "q" | "schema">,
   options: StatusCountOptions = {},
 ): Promise<Record<ExecutionStatus, StatusCount>> {
-  const bound = options.exactUpTo ?? 10_000;
-  if (!Number.isInteger(bound) || bound < 0 || bound > 1_000_000) {
-    throw new ValidationError("exactUpTo must be an integer from 0 to 1000000", { field: "exactUpTo" });
-  }
+  const bound = integerOption(options.exactUpTo, "exactUpTo", { min: 0, max: 1_000_000, fallback: 10_000 });
   const { rows } = await db.query<{ status: ExecutionStatus; counted: number; estimate: number | null }>(
     `with counted as (
        select s.status,

@@ -11,7 +11,7 @@
  */
 
 import type { StoreContext } from "../core/context.js";
-import { ValidationError } from "../core/errors.js";
+import { integerOption } from "../core/input.js";
 import type { QueueCount, QueueStats, QueueStatsOptions } from "./types.js";
 
 interface Row {
@@ -69,10 +69,7 @@ export async function stats(
   queue: string | undefined,
   options: QueueStatsOptions = {},
 ): Promise<QueueStats[]> {
-  const bound = options.exactUpTo ?? 10_000;
-  if (!Number.isInteger(bound) || bound < 0 || bound > 1_000_000) {
-    throw new ValidationError("exactUpTo must be an integer from 0 to 1000000", { field: "exactUpTo" });
-  }
+  const bound = integerOption(options.exactUpTo, "exactUpTo", { min: 0, max: 1_000_000, fallback: 10_000 });
   const q = context.q;
   const { rows } = await context.db.query<Row>(
     `with recursive ${STATUSES.map((status) => queuesWith(q, status)).join(",\n")},
