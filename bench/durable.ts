@@ -18,6 +18,7 @@ import { openStore } from "../src/index.js";
 import {
   type BenchContext,
   benchRounds,
+  durableWorkflow,
   log,
   median,
   type StatementCounter,
@@ -81,27 +82,9 @@ const flowstore: Side = {
   async run(url, workflows, warmup, counter) {
     const store = await openStore({ connection: url, pool: { max: CONCURRENCY } });
     try {
-      return await measure(url, workflows, warmup, counter, async (i) => {
-        // By the workflow's name, with no definition registered: an engine that keeps none.
-        const { execution } = await store.executions.start({
-          name: "bench",
-          input: { i },
-          status: "running",
-        });
-        let last: unknown;
-        for (let number = 0; number < STEPS; number++) {
-          const output = await trivialStep(i, number);
-          // Durable before the next step starts; a replay would get the recorded output back.
-          const { step } = await store.steps.record({
-            executionId: execution.id,
-            number,
-            name: `step${number}`,
-            output,
-          });
-          last = step.output;
-        }
-        await store.executions.complete(execution.id, { i, last });
-      });
+      return await measure(url, workflows, warmup, counter, (i) =>
+        durableWorkflow(store, i, STEPS, trivialStep),
+      );
     } finally {
       await store.close();
     }

@@ -6,6 +6,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import pg from "pg";
+import type { Store } from "../src/index.js";
 import { startTestPostgres, type TestPostgres } from "../src/testing/postgres.js";
 import { startSystemPostgres } from "../src/testing/system-postgres.js";
 
@@ -257,4 +258,35 @@ function procStat(pid: number): string[] | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The smallest engine loop on flowstore's public API, as `durable` runs it: a workflow started by its
+ * name (no definition registered: an engine that keeps none), `steps` trivial steps each checkpointed
+ * before the next starts (a replay would get the recorded output back), then completed.
+ */
+export async function durableWorkflow(
+  store: Store,
+  i: number,
+  steps: number,
+  /** What each step does (default: nothing but return a small JSON value). */
+  runStep: (workflow: number, step: number) => Promise<unknown> = async (workflow, step) => ({
+    workflow,
+    step,
+    ok: true,
+  }),
+): Promise<void> {
+  const { execution } = await store.executions.start({ name: "bench", input: { i }, status: "running" });
+  let last: unknown;
+  for (let number = 0; number < steps; number++) {
+    const output = await runStep(i, number);
+    const { step } = await store.steps.record({
+      executionId: execution.id,
+      number,
+      name: `step${number}`,
+      output,
+    });
+    last = step.output;
+  }
+  await store.executions.complete(execution.id, { i, last });
 }

@@ -93,6 +93,7 @@ export type {
 } from "./kv/types.js";
 export type { MigrateResult } from "./migrations/runner.js";
 export { migrationScript } from "./migrations/runner.js";
+export type { QueueCommits, StoreOptions } from "./options.js";
 export type { HistoryRange, PartitionOptions, RangeSize } from "./partitions/index.js";
 export { Jobs } from "./queue/jobs.js";
 export * from "./queue/types.js";
@@ -115,7 +116,7 @@ export {
   type StepListOptions,
   Steps,
 } from "./steps/steps.js";
-export { DEFAULT_SCHEMA, openStore, type QueueCommits, Store, type StoreOptions } from "./store.js";
+export { DEFAULT_SCHEMA, openStore, Store } from "./store.js";
 export { Streams } from "./streams/streams.js";
 export type {
   StreamChunk,
@@ -137,4 +138,5 @@ export type {
   TaskStatus,
   TaskWriteOptions,
 } from "./tasks/types.js";
+export type { TelemetryOption, TelemetryOptions } from "./telemetry/index.js";
 export { type LeasedTimer, type ScheduleTimer, type Timer, Timers } from "./timers/timers.js";

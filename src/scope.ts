@@ -15,6 +15,7 @@ import { Signals } from "./signals/signals.js";
 import { Steps } from "./steps/steps.js";
 import { Streams } from "./streams/streams.js";
 import { Tasks } from "./tasks/tasks.js";
+import { traced } from "./telemetry/index.js";
 import { Timers } from "./timers/timers.js";
 
 /** The same surface on the store and inside a transaction. */
@@ -35,20 +36,26 @@ export class StoreScope {
   readonly signals: Signals;
 
   constructor(protected readonly context: StoreContext) {
-    this.definitions = new Definitions(context);
-    this.executions = new Executions(context);
-    this.tasks = new Tasks(context);
-    this.componentState = new ComponentState(context);
-    this.correlations = new Correlations(context);
-    this.timers = new Timers(context);
-    this.jobs = new Jobs(context);
-    this.durableState = new DurableState(context);
-    this.kv = new KeyValue(context);
-    this.blobs = new Blobs(context);
-    this.steps = new Steps(context);
-    this.streams = new Streams(context);
-    this.events = new Events(context);
-    this.signals = new Signals(context);
+    this.definitions = this.traced(new Definitions(context), "definitions");
+    this.executions = this.traced(new Executions(context), "executions");
+    this.tasks = this.traced(new Tasks(context), "tasks");
+    this.componentState = this.traced(new ComponentState(context), "componentState");
+    this.correlations = this.traced(new Correlations(context), "correlations");
+    this.timers = this.traced(new Timers(context), "timers");
+    this.jobs = this.traced(new Jobs(context), "jobs");
+    this.durableState = this.traced(new DurableState(context), "durableState");
+    this.kv = this.traced(new KeyValue(context), "kv");
+    this.blobs = this.traced(new Blobs(context), "blobs");
+    this.steps = this.traced(new Steps(context), "steps");
+    this.streams = this.traced(new Streams(context), "streams");
+    this.events = this.traced(new Events(context), "events");
+    this.signals = this.traced(new Signals(context), "signals");
+  }
+
+  /** The repository, its calls in spans when the store has telemetry; as it is when not. */
+  protected traced<R extends object>(repository: R, area: string): R {
+    const { telemetry } = this.context;
+    return telemetry ? traced(repository, area, telemetry) : repository;
   }
 
   /**

@@ -1,137 +1,39 @@
 /** openStore(): opens a driver for the options, checks the connection, migrates, and builds the repositories. */
 
 import { loadBlobNamespace } from "./blobs/namespace.js";
-import type { ConnectionFields } from "./config/connection-string.js";
-import type { PoolOptions } from "./config/pool.js";
 import { readStoreEnvironment } from "./config/store-environment.js";
 import { backgroundOf } from "./core/background.js";
 import type { BlobBackend } from "./core/blob-backend.js";
-import { MigrationError, ValidationError } from "./core/errors.js";
+import { ValidationError } from "./core/errors.js";
 import { checkOneOf } from "./core/input.js";
 import { consoleLogger, type Logger } from "./core/logger.js";
 import { checkLimits, DEFAULT_LIMITS, type PayloadLimits } from "./core/payload.js";
 import { refuseOnReadOnly } from "./core/read-only.js";
-import type { ConnectionCounts, Driver, StatementLogging } from "./db/driver.js";
+import { type ConnectionCounts, type Driver, statementLogging } from "./db/driver.js";
 import { isPgPool } from "./db/node-postgres.js";
-import { type ConnectionOption, firstContactError, openDriver, serverConnection } from "./db/open.js";
+import { firstContactError, openDriver, serverConnection } from "./db/open.js";
 import { shareEmbeddedStore } from "./db/pglite-socket.js";
 import { ReadOnlyDriver } from "./db/read-only.js";
-import { openReadReplicas, type ReadConnection, type ReadReplicas } from "./db/read-replicas.js";
+import { openReadReplicas, type ReadReplicas } from "./db/read-replicas.js";
 import { quoteIdentifier, validateSchemaName } from "./db/sql.js";
-import { type MigrateResult, migrate, migrationStatus } from "./migrations/runner.js";
+import { type MigrateResult, migrate, migrationStatus, requireCurrentSchema } from "./migrations/runner.js";
+import type { QueueCommits, StoreOptions, StoreReading } from "./options.js";
+import type { PartitionOptions } from "./partitions/index.js";
 import {
   checkPartitionOptions,
   ensureRanges,
   type HistoryRange,
   listRanges,
-  type PartitionOptions,
   type RangeSize,
   rangeSizes,
 } from "./partitions/index.js";
 import { type Maintenance, type MaintenanceOptions, startMaintenance } from "./retention/maintenance.js";
 import { countPrunable, type PruneOptions, type PruneResult, prune } from "./retention/prune.js";
 import { StoreScope, type Transaction } from "./scope.js";
+import { checkTelemetryOption, loadTelemetry, type OpenTelemetry, observeQueues } from "./telemetry/index.js";
 import { WorkingJobs } from "./worker/index.js";
 
 export const DEFAULT_SCHEMA = "flowstore";
-
-export interface StoreOptions {
-  /**
-   * Where the data lives. A `postgres://` URL or libpq `key=value` string, connection fields, a pg Pool
-   * or a PGlite instance of yours (never closed by us), or `"memory"` for a throwaway embedded database.
-   * Unset: `DATABASE_URL` (or `PGHOST` / `POSTGRES_HOST`) if set, else the embedded database in `dataDir`.
-   */
-  connection?: ConnectionOption;
-  /** The embedded database's directory (default `./.flowstore`, or `FLOWSTORE_DATA_DIR`). */
-  dataDir?: string;
-  /** The schema holding every flowstore table (default `flowstore`). */
-  schema?: string;
-  /** Apply pending migrations on open (default true). */
-  migrate?: boolean;
-  /** Fields left out come from `DATABASE_MAX_CONNECTIONS` / `DATABASE_MIN_CONNECTIONS`, then defaults. */
-  pool?: PoolOptions;
-  logger?: Logger;
-  /**
-   * Log each statement's SQL and duration at debug level. Off by default; `FLOWSTORE_LOG_STATEMENTS=1`
-   * or `ENABLE_STATEMENT_LOGGING=true` turns it on. Parameter values are logged only with `{ values: true }`.
-   */
-  logStatements?: boolean | { values?: boolean };
-  /** The environment to read (default `process.env`). */
-  env?: NodeJS.ProcessEnv;
-  /** Size limits checked before anything is sent (default: 4 MiB of JSON per field). */
-  limits?: Partial<PayloadLimits>;
-  /**
-   * Prepare hot statements once per connection (default true). Turn off behind PgBouncer in
-   * transaction mode, which hands each transaction a different server session.
-   */
-  preparedStatements?: boolean;
-  /**
-   * Where LISTEN connects, when not where the store's pool does (a URL, key=value string or fields):
-   * straight to PostgreSQL, past a pooler in transaction pooling (PgBouncer's default on many
-   * services), where LISTEN receives no notifications and workers would wake only at their poll.
-   */
-  listenConnection?: string | ConnectionFields;
-  /**
-   * Replicas (streaming standbys) for reads that tolerate replication lag: a URL, key=value string,
-   * connection fields or a pg Pool of yours (never closed by us), or a list of them, read from in
-   * turn. Taken as given, as listenConnection is (DATABASE_URL and the PG* variables say where the
-   * primary is); opened with the store's pool options, closed by `close()`, never migrated. Refused
-   * for a store on the embedded database, which has no replicas.
-   *
-   * On the store, outside a transaction, these read from a replica: `executions.list`,
-   * `executions.iterate`, `executions.countByStatus`, `jobs.list`, `jobs.stats`, `kv.list`,
-   * `kv.listPrefixes`, `events.list`, `events.iterate`, the reads of `events.wait` (which still
-   * LISTENs on the primary, so a wake-up the replica has not replayed yet waits for the next poll),
-   * `definitions.list`, `timers.listAll` and `blobs.list`: the dashboard's overview, lists and counts,
-   * and the CLI's list and stats commands with them. Everything else stays on the primary, to see the
-   * caller's own writes: reads of one row by id or key (`get`, `find`, `head`, `findByIdempotencyKey`),
-   * the reads an engine drives an execution by (tasks, steps, signals, streams, component state,
-   * correlations, `timers.list`), claims, and every read in a transaction (`store.transaction(tx =>
-   * tx.executions.list())` lists in the transaction). `store.primary` has the same repositories with
-   * every read on the primary.
-   */
-  readConnection?: ReadConnection | ReadConnection[];
-  /**
-   * Open the store to look, never to write (default false): on a standby, or on any server or embedded
-   * database. Nothing is migrated: the schema must be there at this flowstore's version, or the open
-   * fails with a MigrationError that says so. Every statement runs in a read-only transaction, so the
-   * server refuses a write before it changes anything, and the call fails with a ReadOnlyError naming
-   * this option; `migrate()`, `prune()`, `startMaintenance()`, `jobs.work()`,
-   * `timers.startDispatcher()` and blob writes refuse before they start.
-   */
-  readOnly?: boolean;
-  /**
-   * Where blob content goes. Unset: S3 when `S3_BUCKET` is set (with `S3_ENDPOINT`, `S3_REGION`,
-   * `S3_ACCESS_KEY_ID`, `S3_SECRET_ACCESS_KEY`, `S3_USE_PATH_STYLE` and the AWS SDK's own variables),
-   * else chunks in PostgreSQL.
-   */
-  blobs?: BlobBackend;
-  /**
-   * How the queue's own claims, completions and start marks commit outside a transaction of yours.
-   * "durable" (the default): as every other write, as durably as the server's `synchronous_commit`
-   * promises, so an acknowledged completion survives a crash or a failover. "relaxed": without
-   * waiting for the WAL flush (`synchronous_commit = off` for those statements only), faster on a
-   * server that flushes to disk, but a crash or a failover can take back what was acknowledged in its
-   * last moments: a completed job then runs again, and a claimed one can be claimed twice.
-   */
-  queueCommits?: QueueCommits;
-  /**
-   * How the history tables are partitioned by time (see the README's History that scales): ranges of
-   * `days` each (default 7), created `aheadDays` ahead (default: `days`) when the store migrates and at
-   * each prune. Retention drops a range whole once it ends before the cut.
-   */
-  partitions?: PartitionOptions;
-}
-
-export type QueueCommits = "durable" | "relaxed";
-
-/** How the store reads: from replicas (readConnection), and whether it may write at all (readOnly). */
-export interface StoreReading {
-  replicas?: ReadReplicas;
-  readOnly?: boolean;
-  /** (Not about reading:) how the history tables' ranges are made. */
-  partitions?: PartitionOptions;
-}
 
 export class Store extends StoreScope {
   /** The queue, and its workers: started on the store, their transactional handlers run in its transactions. */
@@ -169,8 +71,9 @@ export class Store extends StoreScope {
       blobBackend,
       blobNamespace,
       relaxedQueueCommits: queueCommits === "relaxed",
+      telemetry: reading.telemetry,
     });
-    this.jobs = new WorkingJobs(this.context, (fn) => this.transaction(fn));
+    this.jobs = this.traced(new WorkingJobs(this.context, (fn) => this.transaction(fn)), "jobs");
     this.readOnly = reading.readOnly === true;
     this.replicas = reading.replicas;
     this.primary = reading.replicas ? new StoreScope({ ...this.context, reads: driver }) : this;
@@ -298,6 +201,14 @@ export class Store extends StoreScope {
     return maintenance;
   }
 
+  /** Reports the queues' state as gauges at each metric collection, until the store closes. */
+  observeQueues(telemetry: OpenTelemetry): void {
+    // Its own repository: the collection's reads are the SDK's doing, not spans in the caller's traces.
+    const jobs = new WorkingJobs(this.context, (fn) => this.transaction(fn));
+    const stop = observeQueues(telemetry.meter, () => jobs.stats());
+    backgroundOf(this.driver).add({ stop: async () => stop() });
+  }
+
   /**
    * Stops what the store started first: workers (each lets its running handlers finish, up to its
    * stopTimeoutMs, and hands its prefetched jobs back), timer dispatchers, maintenance, the embedded
@@ -323,6 +234,7 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
   const queueCommits = checkOneOf(options.queueCommits ?? "durable", ["durable", "relaxed"], "queueCommits");
   checkPartitionOptions(options.partitions);
   const limits = checkLimits(options.limits);
+  const telemetryOption = checkTelemetryOption(options.telemetry);
   const readOnly = options.readOnly === true;
   if (readOnly && options.migrate === true) {
     throw new ValidationError("a store opened with readOnly: true never migrates: leave migrate out", {
@@ -336,6 +248,7 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
   const logStatements = options.logStatements ?? fromEnv.logStatements ?? false;
   const logger = options.logger ?? consoleLogger(logStatements !== false ? "debug" : "warn");
   const statements = statementLogging(logStatements, logger);
+  const telemetry = await loadTelemetry(telemetryOption, schema);
   const opened = await openDriver({ ...options, environment: fromEnv, logger, statements });
   const { config } = opened;
   const driver = readOnly ? new ReadOnlyDriver(opened.driver) : opened.driver;
@@ -364,6 +277,7 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
     replicas,
     readOnly,
     partitions: options.partitions,
+    telemetry,
   });
   try {
     await store.ping();
@@ -375,26 +289,8 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
     await store.close().catch(() => {});
     throw firstContactError(error, config ?? options.connection);
   }
+  if (telemetry && (typeof telemetryOption !== "object" || telemetryOption.queueGauges !== false)) {
+    store.observeQueues(telemetry);
+  }
   return store;
-}
-
-/** A read-only store never migrates: the schema must already be at this flowstore's version. */
-async function requireCurrentSchema(driver: Driver, schema: string): Promise<void> {
-  const { version, pending } = await migrationStatus(driver, schema);
-  if (pending === 0) return;
-  const needs = `this flowstore needs version ${version + pending}, and a store opened with readOnly: true never migrates`;
-  throw new MigrationError(
-    version === 0
-      ? `schema ${schema} holds no flowstore tables: ${needs}; migrate it first, on the primary (flowstore migrate)`
-      : `schema ${schema} is at version ${version}: ${needs}; migrate it first, on the primary (flowstore migrate)`,
-  );
-}
-
-function statementLogging(
-  logStatements: NonNullable<StoreOptions["logStatements"]>,
-  logger: Logger,
-): StatementLogging | undefined {
-  if (logStatements === false) return undefined;
-  const values = typeof logStatements === "object" && logStatements.values === true;
-  return { logger, values };
 }

@@ -4,6 +4,7 @@ import type { Driver, Queryable } from "../db/driver.js";
 import type { BlobBackend } from "./blob-backend.js";
 import type { Logger } from "./logger.js";
 import type { PayloadLimits } from "./payload.js";
+import type { Telemetry } from "./telemetry.js";
 
 export interface StoreContext {
   readonly db: Queryable;
@@ -27,6 +28,8 @@ export interface StoreContext {
   readonly relaxedQueueCommits?: boolean;
   /** Opened with `readOnly: true`: what would write refuses before it starts (and the server refuses the rest). */
   readonly readOnly?: boolean;
+  /** OpenTelemetry, when the store has it (see telemetry/); none costs nothing. */
+  readonly telemetry?: Telemetry;
 }
 
 /** Enough to run an area's SQL: a connection (or transaction) and the quoted schema. */

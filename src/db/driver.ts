@@ -288,3 +288,13 @@ export async function logged<T>(
     }
   }
 }
+
+/** What `logStatements` asks for: none, or statements with their values or without. */
+export function statementLogging(
+  logStatements: boolean | { values?: boolean },
+  logger: Logger,
+): StatementLogging | undefined {
+  if (logStatements === false) return undefined;
+  const values = typeof logStatements === "object" && logStatements.values === true;
+  return { logger, values };
+}

@@ -180,3 +180,15 @@ export async function migrate(
     applied.push(step.applied);
   }
 }
+
+/** A read-only store never migrates: the schema must already be at this flowstore's version. */
+export async function requireCurrentSchema(driver: Driver, schema: string): Promise<void> {
+  const { version, pending } = await migrationStatus(driver, schema);
+  if (pending === 0) return;
+  const needs = `this flowstore needs version ${version + pending}, and a store opened with readOnly: true never migrates`;
+  throw new MigrationError(
+    version === 0
+      ? `schema ${schema} holds no flowstore tables: ${needs}; migrate it first, on the primary (flowstore migrate)`
+      : `schema ${schema} is at version ${version}: ${needs}; migrate it first, on the primary (flowstore migrate)`,
+  );
+}

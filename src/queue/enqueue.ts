@@ -14,6 +14,7 @@ import { ValidationError } from "../core/errors.js";
 import { isUuid, uuidv7 } from "../core/ids.js";
 import { integerOption, isStorableDate, MAX_INT, MAX_TTL_MS } from "../core/input.js";
 import { checkText, toJson } from "../core/payload.js";
+import type { SentBatch } from "../core/telemetry.js";
 import { jobsChannel, wakeStatement } from "../core/wake.js";
 import type { EnqueueJob } from "./types.js";
 
@@ -52,14 +53,14 @@ const MAX_DELAY_MS = MAX_TTL_MS;
  */
 const ARRAYS_FROM = 10;
 
-const FROM_ARRAYS = `unnest($4::uuid[], $5::text[], $6::text[], $7::text[], $8::int[], $9::timestamptz[],
-                            $10::int[], $11::int[], $12::int[], $13::text[], $14::uuid[], $15::bool[],
-                            $16::float8[], $17::bool[])
+const FROM_ARRAYS = `unnest($5::uuid[], $6::text[], $7::text[], $8::text[], $9::int[], $10::timestamptz[],
+                            $11::int[], $12::int[], $13::int[], $14::text[], $15::uuid[], $16::bool[],
+                            $17::float8[], $18::bool[])
            with ordinality as i(id, queue, name, payload, priority, run_at, max_attempts, backoff_base_ms,
                                 backoff_max_ms, key, execution_id, replace, delay_ms, after, slot)`;
 
 /** Payloads travel as JSON text: a JSON null in a record would read back as SQL NULL. */
-const FROM_RECORDS = `jsonb_to_recordset($4::jsonb)
+const FROM_RECORDS = `jsonb_to_recordset($5::jsonb)
            as i(id uuid, queue text, name text, payload text, priority int, run_at timestamptz,
                 max_attempts int, backoff_base_ms int, backoff_max_ms int, key text, execution_id uuid,
                 replace bool, delay_ms float8, after bool, slot bigint)`;
@@ -188,7 +189,10 @@ export async function enqueue(
     }
   });
 
-  const idOfSlot = await insert(context, columns);
+  const { telemetry } = context;
+  const idOfSlot = telemetry
+    ? await telemetry.send(sentBatch(columns, jobs.length), (trace) => insert(context, columns, trace))
+    : await insert(context, columns, null);
   const ids = slotOfJob.map((slot) => idOfSlot[slot] as string);
   return Array.isArray(input) ? ids : (ids[0] as string);
 }
@@ -232,8 +236,22 @@ function checkWhileRunning(value: unknown, field: string): "dedupe" | "after" {
   });
 }
 
-/** One INSERT for the whole batch; returns each slot's id (a keyed job may get an existing job's id). */
-async function insert(context: StoreContext, columns: EnqueueColumns): Promise<string[]> {
+/** An enqueue as its span tells it: the jobs given, per queue. */
+function sentBatch(columns: EnqueueColumns, count: number): SentBatch {
+  const queues = new Map<string, number>();
+  for (const queue of columns.queue) queues.set(queue, (queues.get(queue) ?? 0) + 1);
+  return { queues, count };
+}
+
+/**
+ * One INSERT for the whole batch; returns each slot's id (a keyed job may get an existing job's id).
+ * `trace`: the trace context the jobs carry to their handlers, when the store has telemetry.
+ */
+async function insert(
+  context: StoreContext,
+  columns: EnqueueColumns,
+  trace: string | null,
+): Promise<string[]> {
   const t = `${context.q}.jobs`;
   const live = "('waiting', 'scheduled', 'running')";
   const small = columns.id.length < ARRAYS_FROM;
@@ -247,10 +265,10 @@ async function insert(context: StoreContext, columns: EnqueueColumns): Promise<s
      ),
      inserted as (
        insert into ${t} as j (id, queue, name, payload, status, priority, run_at, max_attempts,
-                              backoff_base_ms, backoff_max_ms, key, execution_id)
+                              backoff_base_ms, backoff_max_ms, key, execution_id, trace_context)
        -- A job for later waits apart from the ready set ('scheduled') until a claim finds it due.
        select id, queue, name, payload, case when run_at > now() then 'scheduled' else 'waiting' end,
-              priority, run_at, max_attempts, backoff_base_ms, backoff_max_ms, key, execution_id
+              priority, run_at, max_attempts, backoff_base_ms, backoff_max_ms, key, execution_id, $4::text
          from input order by slot
        on conflict (queue, key) where key is not null and status in ${live}
        -- The key's holder, now locked. Jobs enqueued with replace: true (ids $2) replace it while it
@@ -273,9 +291,9 @@ async function insert(context: StoreContext, columns: EnqueueColumns): Promise<s
        -- Behind a running holder marked above. Its lock, held until commit, keeps it from ending before
        -- the successor is there for the release trigger to find.
        insert into ${t} as s (id, queue, name, payload, status, priority, run_at, max_attempts,
-                              backoff_base_ms, backoff_max_ms, key, execution_id)
+                              backoff_base_ms, backoff_max_ms, key, execution_id, trace_context)
        select i.id, i.queue, i.name, i.payload, 'blocked', i.priority, i.run_at, i.max_attempts,
-              i.backoff_base_ms, i.backoff_max_ms, i.key, i.execution_id
+              i.backoff_base_ms, i.backoff_max_ms, i.key, i.execution_id, $4::text
          from input i join inserted h on h.queue = i.queue and h.key = i.key and h.status = 'running'
        on conflict (queue, key) where key is not null and status = 'blocked'
        do update set payload = excluded.payload, priority = excluded.priority, run_at = excluded.run_at,
@@ -318,6 +336,7 @@ async function insert(context: StoreContext, columns: EnqueueColumns): Promise<s
       jobsChannel(context.schema),
       columns.id.filter((_, slot) => columns.replace[slot]),
       columns.id.filter((_, slot) => columns.after[slot]),
+      trace,
       ...(small ? [recordsOf(columns)] : arraysOf(columns)),
     ],
     { prepare: true },
@@ -330,6 +349,8 @@ async function insert(context: StoreContext, columns: EnqueueColumns): Promise<s
   }
   // A keyed job that met a job a concurrent transaction committed after this statement's snapshot was
   // taken: the insert saw the conflict, the snapshot cannot see the row. Enqueued again, it sees it.
-  for (const slot of missing) ids[slot] = (await insert(context, sliceColumns(columns, slot)))[0] as string;
+  for (const slot of missing) {
+    ids[slot] = (await insert(context, sliceColumns(columns, slot), trace))[0] as string;
+  }
   return ids;
 }

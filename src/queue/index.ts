@@ -15,5 +15,5 @@ export {
 export { Jobs } from "./jobs.js";
 export { claimRows, extendLeases, promoteDue } from "./leases.js";
 export { type ClaimedRow, toLeasedJob } from "./sql.js";
-export type { LeasedJob } from "./types.js";
+export type { LeasedJob, QueueStats } from "./types.js";
 export { QueueVacuum } from "./vacuum.js";

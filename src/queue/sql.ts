@@ -25,10 +25,11 @@ export interface JobRow {
   lease_expires_at: Date | null;
   created_at: Date;
   updated_at: Date;
+  trace_context: string | null;
 }
 
 export const JOB_COLUMNS = `id, queue, name, payload, status, priority, run_at, attempts, max_attempts, key, execution_id,
-  last_error, lease_owner, lease_token, lease_expires_at, created_at, updated_at`;
+  last_error, lease_owner, lease_token, lease_expires_at, created_at, updated_at, trace_context`;
 
 export function toJob(row: JobRow): Job {
   return {
@@ -48,6 +49,7 @@ export function toJob(row: JobRow): Job {
     leaseExpiresAt: row.lease_expires_at,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
+    traceContext: row.trace_context,
   };
 }
 
@@ -64,7 +66,7 @@ export const RUN_AT_US = "(extract(epoch from j.run_at) * 1000000)::bigint";
  * come as epoch milliseconds (run_at as microseconds, see RUN_AT_US): `new Date(number)` costs a fraction of parsing timestamp text.
  */
 export const CLAIMED_COLUMNS = `j.id, j.lease_token, j.name, j.payload, j.status, j.priority, j.attempts, j.max_attempts,
-  j.key, j.execution_id, j.last_error,
+  j.key, j.execution_id, j.last_error, j.trace_context,
   ${RUN_AT_US} as run_at_us,
   (extract(epoch from j.created_at) * 1000)::float8 as created_at,
   (extract(epoch from j.lease_expires_at) * 1000)::float8 as lease_expires_at`;
@@ -81,6 +83,7 @@ export interface ClaimedRow {
   key: string | null;
   execution_id: string | null;
   last_error: JobError | null;
+  trace_context: string | null;
   run_at_us: string;
   created_at: number;
   lease_expires_at: number;
@@ -105,6 +108,7 @@ export function toLeasedJob(row: ClaimedRow, queue: string, workerId: string, le
     createdAt: new Date(row.created_at),
     updatedAt: new Date(row.lease_expires_at - leaseMs),
     leaseToken: row.lease_token,
+    traceContext: row.trace_context,
   };
 }
 

@@ -51,6 +51,11 @@ export interface Job {
   leaseExpiresAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
+  /**
+   * The trace the job was enqueued in (W3C `traceparent` and `tracestate`, as JSON), stored when the
+   * enqueuing store had OpenTelemetry; the worker's "process" span continues it. Null otherwise.
+   */
+  traceContext: string | null;
 }
 
 export interface JobError {

@@ -5,6 +5,7 @@
  */
 
 import { LeaseLostError } from "../core/errors.js";
+import type { Telemetry } from "../core/telemetry.js";
 import type { Jobs, LeasedJob } from "../queue/index.js";
 import type { Completer } from "./completer.js";
 import { Held } from "./held.js";
@@ -27,6 +28,8 @@ export interface RunsOf<Tx extends JobsScope> {
   prefetch: Prefetch;
   completer: Completer;
   ends: RunEnds;
+  /** The store's OpenTelemetry: each handler's run is a "process" span. */
+  telemetry: Telemetry | undefined;
   /** Claims more jobs for the room the started ones left. */
   fill(): void;
 }
@@ -78,15 +81,18 @@ export class Runs<Tx extends JobsScope> {
 
   /** Runs one handler and records how its run ended. */
   private async run(held: Held<Tx>): Promise<void> {
-    const { jobs, options, inTransaction, settings, state, completer, ends } = this.of;
+    const { jobs, options, inTransaction, settings, state, completer, ends, telemetry } = this.of;
     const { job } = held;
+    const handle = telemetry
+      ? () => telemetry.process(job, () => Promise.resolve(options.handler(job, held)))
+      : () => options.handler(job, held);
     // The lease token a transactional handler's completion or snooze went out under.
     let sent: string | undefined;
     try {
       if (options.transactional) {
         const snoozed = await inTransaction(async (tx) => {
           held.tx = tx;
-          const until = snoozeUntil(await options.handler(job, held));
+          const until = snoozeUntil(await handle());
           // Abandoned by stop(), which handed the job back: what the handler wrote rolls back.
           if (held.abandoned) throw new Error("worker stopped");
           sent = job.leaseToken;
@@ -98,7 +104,7 @@ export class Runs<Tx extends JobsScope> {
         await ends.handBackIfRetaken(job, sent as string);
         state.holding.delete(job.id);
       } else {
-        const until = snoozeUntil(await options.handler(job, held));
+        const until = snoozeUntil(await handle());
         if (held.abandoned) return;
         if (until) {
           await ends.underLease(job, () => jobs.snooze(job, until));

@@ -82,6 +82,7 @@ export function startWorker<Tx extends JobsScope>(
     prefetch,
     completer,
     ends,
+    telemetry: context.telemetry,
     fill: () => claims.fill(),
   });
   const claims: ClaimLoop<Tx> = new ClaimLoop({

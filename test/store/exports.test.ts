@@ -221,6 +221,8 @@ const entryPoints: readonly EntryPoint[] = [
       "TaskStatus",
       "TaskWriteOptions",
       "Tasks",
+      "TelemetryOption",
+      "TelemetryOptions",
       "Timer",
       "Timers",
       "Transaction",

@@ -1,0 +1,37 @@
+/**
+ * What the repositories and the worker ask of OpenTelemetry, when the store has it (see telemetry/).
+ * Without it the context holds none, and each caller runs its work directly: no span, no cost.
+ */
+
+/** An enqueue, as its "send" span describes it. */
+export interface SentBatch {
+  /** The jobs per queue. */
+  queues: ReadonlyMap<string, number>;
+  /** How many jobs were given. */
+  count: number;
+}
+
+/** A claimed job, as its "process" span describes it. */
+export interface ProcessedJob {
+  id: string;
+  queue: string;
+  name: string;
+  attempts: number;
+  executionId: string | null;
+  /** The trace context its enqueue stored (W3C traceparent and tracestate, as JSON), or null. */
+  traceContext: string | null;
+  createdAt: Date;
+  runAt: Date;
+}
+
+export interface Telemetry {
+  /** Runs a store operation (`area.method`) in a span by the database client conventions. */
+  operation<T>(area: string, method: string, args: readonly unknown[], run: () => T): T;
+  /**
+   * Runs an enqueue in a "send" span (messaging conventions); `run` gets the context to store with the
+   * jobs, so their processing continues the trace, and returns the ids.
+   */
+  send<T extends string[]>(batch: SentBatch, run: (traceContext: string | null) => Promise<T>): Promise<T>;
+  /** Runs a job's handler in a "process" span: a child of the span that enqueued it, when it was traced. */
+  process<T>(job: ProcessedJob, run: () => Promise<T>): Promise<T>;
+}
