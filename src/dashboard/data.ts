@@ -14,6 +14,7 @@ import {
 } from "../index.js";
 import { metricsText } from "./metrics.js";
 import type { Sampler } from "./sampler.js";
+import { timeline } from "./timeline.js";
 
 /** How many tasks an execution's page shows at most. */
 export const MAX_TASKS = 5_000;
@@ -126,6 +127,13 @@ export class DashboardData {
     ]);
     return {
       execution: { ...execution, definition, durationMs: duration(execution) },
+      timeline: await timeline(this.store, {
+        run: execution,
+        tasks: tasks.items,
+        jobs,
+        timers,
+        children: children.items,
+      }),
       tasks: tasks.items,
       tasksTruncated: tasks.truncated,
       componentState,

@@ -6,7 +6,7 @@
  * connection pool is this process's own.
  */
 
-import type { Store } from "../index.js";
+import type { QueueTotals, Store } from "../index.js";
 
 /** What a scrape answers with: Prometheus 3 refuses a scrape without a proper Content-Type. */
 export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
@@ -23,12 +23,14 @@ class Family {
   constructor(
     readonly name: string,
     private readonly help: string,
-    private readonly type: "gauge" | "counter",
+    private readonly type: "gauge" | "counter" | "histogram",
   ) {}
 
-  add(value: number, labels: Labels = {}): this {
+  /** A sample of the family; `suffix` for a histogram's `_bucket`, `_sum` and `_count`. */
+  add(value: number, labels: Labels = {}, suffix = ""): this {
     const pairs = Object.entries(labels).map(([key, v]) => `${key}="${escapeLabel(v)}"`);
-    this.samples.push(`${this.name}${pairs.length ? `{${pairs.join(",")}}` : ""} ${formatValue(value)}`);
+    const name = `${this.name}${suffix}`;
+    this.samples.push(`${name}${pairs.length ? `{${pairs.join(",")}}` : ""} ${formatValue(value)}`);
     return this;
   }
 
@@ -71,11 +73,12 @@ async function timersDue(store: Store): Promise<number> {
 /** The exposition: the queue per queue, executions per status, due timers, the pool. */
 export async function metricsText(store: Store): Promise<string> {
   const started = performance.now();
-  const [queues, executions, due, pauses] = await Promise.all([
+  const [queues, executions, due, pauses, totals] = await Promise.all([
     store.jobs.stats(),
     store.executions.statusCounts(),
     timersDue(store),
     store.jobs.paused(),
+    store.jobs.totals(),
   ]);
   const estimate = " Exact up to 10,000 per queue, estimated from the planner's statistics above.";
   const waiting = new Family("flowstore_jobs_waiting", `Jobs waiting, due or not.${estimate}`, "gauge");
@@ -137,7 +140,55 @@ export async function metricsText(store: Store): Promise<string> {
     "gauge",
   );
   took.add((performance.now() - started) / 1000);
-  return [waiting, ready, running, dead, oldest, estimated, paused, byStatus, timers, connections, took]
+  return [
+    waiting,
+    ready,
+    running,
+    dead,
+    oldest,
+    estimated,
+    paused,
+    ...totalsFamilies(totals),
+    byStatus,
+    timers,
+    connections,
+    took,
+  ]
     .map((family) => family.text())
     .join("");
+}
+
+/** What the queues have done since the store began: counters, and the schedule-to-start histogram. */
+function totalsFamilies(totals: QueueTotals[]): Family[] {
+  const counter = (name: string, help: string, value: (t: QueueTotals) => number) => {
+    const family = new Family(`flowstore_jobs_${name}_total`, help, "counter");
+    for (const t of totals) family.add(value(t), { queue: t.queue });
+    return family;
+  };
+  const wait = new Family(
+    "flowstore_jobs_schedule_to_start_seconds",
+    "How long started jobs had waited since they were due (counted by workers, added every 5 s).",
+    "histogram",
+  );
+  for (const t of totals) {
+    for (const { le, count } of t.scheduleToStart.buckets) {
+      wait.add(count, { queue: t.queue, le: formatValue(le) }, "_bucket");
+    }
+    wait.add(t.scheduleToStart.sumSeconds, { queue: t.queue }, "_sum");
+    wait.add(t.scheduleToStart.count, { queue: t.queue }, "_count");
+  }
+  const byWorkers = " Counted by workers, added every 5 s and when they stop.";
+  return [
+    counter("enqueued", "Jobs enqueued (counted as the enqueue commits).", (t) => t.enqueued),
+    counter("started", `Job runs started.${byWorkers}`, (t) => t.started),
+    counter("completed", `Jobs completed.${byWorkers}`, (t) => t.completed),
+    counter("failed", `Job runs failed, retried or not.${byWorkers}`, (t) => t.failed),
+    counter("dead", `Jobs that went dead (out of attempts).${byWorkers}`, (t) => t.dead),
+    counter(
+      "lease_expired",
+      `Jobs taken back after their worker's lease expired.${byWorkers}`,
+      (t) => t.leaseExpired,
+    ),
+    wait,
+  ];
 }

@@ -16,6 +16,7 @@ import { integerOption, isStorableDate, MAX_INT, MAX_TTL_MS } from "../core/inpu
 import { checkText, toJson } from "../core/payload.js";
 import type { SentBatch } from "../core/telemetry.js";
 import { jobsChannel, wakeStatement } from "../core/wake.js";
+import { addEnqueued } from "./totals.js";
 import type { EnqueueJob } from "./types.js";
 
 /** An enqueue batch as parallel arrays, one entry per slot. */
@@ -285,7 +286,8 @@ async function insert(
                 -- a large batch may be planned to hash every job of the table first.
                 and (select s.id from ${t} s where s.queue = j.queue and s.key = j.key and s.status = 'blocked') is null)
             or (j.status = 'running' and excluded.id = any($3::uuid[]))
-       returning j.id, j.queue, j.key, j.status
+       -- Fresh: inserted, not met (a row an ON CONFLICT update changed has this transaction in xmax).
+       returning j.id, j.queue, j.key, j.status, j.xmax = 0 as fresh
      ),
      successors as (
        -- Behind a running holder marked above. Its lock, held until commit, keeps it from ending before
@@ -299,8 +301,9 @@ async function insert(
        do update set payload = excluded.payload, priority = excluded.priority, run_at = excluded.run_at,
                      updated_at = now()
          where excluded.id = any($2::uuid[])
-       returning s.id, s.queue, s.key
+       returning s.id, s.queue, s.key, s.xmax = 0 as fresh
      ),
+     ${addEnqueued(context)},
      successor_replaced as (
        -- A successor that already waits, replaced. Only once every holder above is locked: the release
        -- trigger locks a holder, then its successor, and this takes them in that order too.

@@ -10,6 +10,7 @@ import { enqueue } from "./enqueue.js";
 import { claim, complete, completeMany, fail, heartbeat, release, snooze } from "./leases.js";
 import { pause, paused, resume } from "./pauses.js";
 import { stats } from "./stats.js";
+import { type QueueTotals, totals } from "./totals.js";
 import type {
   ClaimOptions,
   EnqueueJob,
@@ -108,6 +109,15 @@ export class Jobs {
    */
   stats(queue?: string, options: QueueStatsOptions = {}): Promise<QueueStats[]> {
     return stats(forReads(this.context), queue, options);
+  }
+
+  /**
+   * What each queue (or one queue) has done since the store began: jobs enqueued, started, completed,
+   * failed, dead, taken back after a lease expired, and how long started jobs waited past their due
+   * time. Enqueues count as they commit; workers add their counts every 5 s and when they stop.
+   */
+  totals(queue?: string): Promise<QueueTotals[]> {
+    return totals(this.context, queue);
   }
 
   /**

@@ -17,6 +17,7 @@ import {
   type ClaimedRow,
   JOB_COLUMNS,
   type JobRow,
+  liveRows,
   PREPARED_COMPLETION_MAX,
   RELAXED_COMMIT,
   relaxedCommit,
@@ -57,15 +58,15 @@ export async function claim(
   options: ClaimOptions,
   settings: { promote?: boolean; reservation?: Reservation } = {},
 ): Promise<LeasedJob[]> {
-  const rows = await claimRows(context, options, settings);
+  const rows = liveRows(await claimRows(context, options, settings));
   return rows.map((row) =>
     toLeasedJob(row, options.queue, options.workerId, options.leaseMs ?? DEFAULT_LEASE_MS),
   );
 }
 
 /**
- * The rows of a claim in claim order (priority descending, then run_at, then id), jobs that went dead
- * left out. A worker starts its jobs in this order, which is what its start marks count on.
+ * A claim's rows in claim order (priority descending, run_at, id), which a worker starts them in, and
+ * its start marks count on; with the jobs that went dead, leased to no one (see liveRows).
  */
 export async function claimRows(
   context: StoreContext,
@@ -96,6 +97,7 @@ export async function claimRows(
             lease_expires_at = case when ${dying} then null else now() + $4::int * interval '1 millisecond' end,
             reserved_by = case when ${dying} then null else $5::uuid end,
             reserved_batch = case when ${dying} then null else $6::bigint end,
+            taken_back = j.status = 'running',
             updated_at = now()
        ${relaxed ? "from relaxed_commit " : ""}where j.id in (
          -- Jobs whose worker lost its lease come first: behind a steady backlog they would wait forever.
@@ -116,8 +118,9 @@ export async function claimRows(
          -- four claimers at a time, that form managed about 70% of this one's throughput.)
          limit $2)
      returning ${CLAIMED_COLUMNS})
-     -- UPDATE ... RETURNING keeps no order: the jobs go out in the order they were chosen.
-     select * from claimed where status <> 'dead' order by priority desc, run_at_us, id`,
+     -- UPDATE ... RETURNING keeps no order: the jobs go out in the order they were chosen. Jobs that
+     -- went dead come too, for the claiming worker's counts; they are no one's to run.
+     select * from claimed order by priority desc, run_at_us, id`,
     [
       queue,
       limit,

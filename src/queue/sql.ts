@@ -66,7 +66,7 @@ export const RUN_AT_US = "(extract(epoch from j.run_at) * 1000000)::bigint";
  * come as epoch milliseconds (run_at as microseconds, see RUN_AT_US): `new Date(number)` costs a fraction of parsing timestamp text.
  */
 export const CLAIMED_COLUMNS = `j.id, j.lease_token, j.name, j.payload, j.status, j.priority, j.attempts, j.max_attempts,
-  j.key, j.execution_id, j.last_error, j.trace_context,
+  j.key, j.execution_id, j.last_error, j.trace_context, j.taken_back,
   ${RUN_AT_US} as run_at_us,
   (extract(epoch from j.created_at) * 1000)::float8 as created_at,
   (extract(epoch from j.lease_expires_at) * 1000)::float8 as lease_expires_at`;
@@ -84,9 +84,16 @@ export interface ClaimedRow {
   execution_id: string | null;
   last_error: JobError | null;
   trace_context: string | null;
+  /** The claim took the job back from a worker whose lease expired. */
+  taken_back: boolean;
   run_at_us: string;
   created_at: number;
   lease_expires_at: number;
+}
+
+/** A claim's rows without the jobs that went dead in it. */
+export function liveRows(rows: ClaimedRow[]): ClaimedRow[] {
+  return rows.some((row) => row.status === "dead") ? rows.filter((row) => row.status !== "dead") : rows;
 }
 
 export function toLeasedJob(row: ClaimedRow, queue: string, workerId: string, leaseMs: number): LeasedJob {

@@ -127,6 +127,11 @@ export interface WorkerLeases {
   lastSeenAt: Date;
   /** When the first of its leases runs out, unless it heartbeats. */
   nextExpiryAt: Date;
+  /**
+   * For a worker of `jobs.work`: its claims so far (the claim number of the latest that brought one of
+   * its running jobs), which grows with each claim; null for leases taken with `jobs.claim`.
+   */
+  claims: number | null;
 }
 
 /** A paused queue: no claim takes its jobs until it is resumed. */
@@ -139,3 +144,24 @@ export interface QueuePause {
 
 /** A count of QueueStats. */
 export type QueueCount = "waiting" | "ready" | "running" | "dead";
+
+/** What a queue has done since the store began (jobs.totals()). */
+export interface QueueTotals {
+  queue: string;
+  enqueued: number;
+  started: number;
+  completed: number;
+  /** Failed runs, those retried and those that left the job dead. */
+  failed: number;
+  /** Jobs that went dead: out of attempts, by a failure or by a lease that expired on the last one. */
+  dead: number;
+  /** Jobs taken back by a claim after the lease of the worker running them expired. */
+  leaseExpired: number;
+  /** How long started jobs had waited since they were due, as a histogram in seconds. */
+  scheduleToStart: {
+    /** Cumulative: how many waited at most `le` seconds; the last bound is Infinity (all of them). */
+    buckets: { le: number; count: number }[];
+    sumSeconds: number;
+    count: number;
+  };
+}

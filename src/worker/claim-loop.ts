@@ -7,7 +7,14 @@
  */
 
 import type { StoreContext } from "../core/context.js";
-import { type ClaimedRow, claimRows, type Jobs, type LeasedJob, toLeasedJob } from "../queue/index.js";
+import {
+  type ClaimedRow,
+  claimRows,
+  type Jobs,
+  type LeasedJob,
+  liveRows,
+  toLeasedJob,
+} from "../queue/index.js";
 import type { ClaimSize, Prefetch } from "./prefetch.js";
 import type { WorkerSettings } from "./settings.js";
 import type { StartMarks } from "./start-marks.js";
@@ -88,8 +95,10 @@ export class ClaimLoop<Tx extends JobsScope> {
       { queue, workerId: id, limit, leaseMs: reserveMs },
       { promote: false, reservation },
     )
-      .then(async (rows) => {
+      .then(async (claimed) => {
         this.of.reached();
+        state.totals.claimed(claimed);
+        const rows = liveRows(claimed);
         await before;
         const batch = rows.map((row) => toLeasedJob(row, queue, id, reserveMs));
         if (batch.length < limit && this.wakes === wakesAtStart) {

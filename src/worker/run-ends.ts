@@ -11,6 +11,7 @@
 import { LeaseLostError, ValidationError } from "../core/errors.js";
 import type { Jobs, LeasedJob } from "../queue/index.js";
 import type { StartMarks } from "./start-marks.js";
+import type { WorkerTotals } from "./totals.js";
 
 /**
  * True when `error` says this job's own lease is gone: the LeaseLostError of the job's own heartbeat,
@@ -41,6 +42,8 @@ export interface RunEndsOf {
   /** Resolves once the worker's claims in flight have landed. */
   landed(): Promise<unknown>;
   onError(error: unknown): void;
+  /** The worker's counts: a failure that leaves its job dead is counted there. */
+  totals: WorkerTotals;
 }
 
 export class RunEnds {
@@ -83,9 +86,11 @@ export class RunEnds {
    * (see StartMarks.letGo).
    */
   async fail(job: LeasedJob, error: unknown): Promise<void> {
-    const { jobs, marks, holding, onError } = this.worker;
+    const { jobs, marks, holding, onError, totals } = this.worker;
     try {
-      await this.underLease(job, () => jobs.fail(job, error));
+      await this.underLease(job, async () => {
+        if ((await jobs.fail(job, error)).status === "dead") totals.add("dead");
+      });
     } catch (failure) {
       if (!(failure instanceof LeaseLostError)) marks.letGo(job.id);
       onError(failure);

@@ -20,7 +20,7 @@ export interface RunsOf<Tx extends JobsScope> {
   jobs: Jobs;
   options: Pick<WorkerOptions<Tx>, "handler" | "transactional">;
   inTransaction: InTransaction<Tx>;
-  settings: Pick<WorkerSettings, "concurrency" | "leaseMs" | "startMarginMs" | "keepCompleted">;
+  settings: Pick<WorkerSettings, "concurrency" | "leaseMs" | "reserveMs" | "startMarginMs" | "keepCompleted">;
   /** The store has one connection (PGlite), which a transactional handler holds (see Held). */
   singleConnection: boolean;
   state: WorkerState<Tx>;
@@ -53,6 +53,10 @@ export class Runs<Tx extends JobsScope> {
       }
       last = next;
       const { job } = last;
+      // Waited since due, by the database's clock: the claim's now() (the job's updatedAt) less runAt,
+      // plus this process's time since it sent the claim.
+      const sentAt = next.reservedUntil - settings.reserveMs;
+      state.totals.started(job.updatedAt.getTime() - job.runAt.getTime() + (now - sentAt));
       const held = new Held<Tx>(job, jobs, settings.leaseMs, this.of.singleConnection);
       state.running.set(job.id, held);
       // This run is an attempt: counted in the database from its start mark, and here for the handler.
@@ -100,7 +104,10 @@ export class Runs<Tx extends JobsScope> {
           else await tx.jobs.complete(job, { keepCompleted: settings.keepCompleted });
           return until !== undefined;
         });
-        if (!snoozed) state.counts.completed++;
+        if (!snoozed) {
+          state.counts.completed++;
+          state.totals.add("completed");
+        }
         await ends.handBackIfRetaken(job, sent as string);
         state.holding.delete(job.id);
       } else {
@@ -121,6 +128,7 @@ export class Runs<Tx extends JobsScope> {
         state.onError(error);
       } else {
         state.counts.failed++;
+        state.totals.add("failed");
         await ends.fail(job, error);
       }
     } finally {

@@ -6,6 +6,7 @@
 
 import type { LeasedJob } from "../queue/index.js";
 import type { Held } from "./held.js";
+import type { WorkerTotals } from "./totals.js";
 import type { JobsScope } from "./types.js";
 
 /** A prefetched job, and the claim (batch) it came in: jobs start in claim order (see start-marks.ts). */
@@ -31,6 +32,9 @@ export class WorkerState<Tx extends JobsScope> {
   readonly counts = { completed: 0, failed: 0 };
   stopping = false;
   private readonly chores = new Set<Promise<unknown>>();
+
+  /** The worker's share of the queue's totals, set once the worker is put together. */
+  totals!: WorkerTotals;
 
   /** `onError` gets the errors the worker survives. */
   constructor(readonly onError: (error: unknown) => void) {}

@@ -65,6 +65,7 @@ export async function stopWorker<Tx extends JobsScope>(worker: StoppingWorker<Tx
     await settle(handedBack.catch(onError));
   }
   await completer.flushAll();
+  await settle(state.totals.stop());
   // The claims stop() gave up waiting for hand their jobs back as they land; once stop() resolves
   // the store may be closed, and jobs handed back after that would stay reserved for their lease.
   // Not past that lease, though: a claim that never lands (a server gone silent) must not hold

@@ -18,6 +18,7 @@ import { workerSettings } from "./settings.js";
 import { StartMarks } from "./start-marks.js";
 import { WorkerState } from "./state.js";
 import { stopWorker } from "./stop.js";
+import { WorkerTotals } from "./totals.js";
 import type { InTransaction, JobsScope, Worker, WorkerOptions } from "./types.js";
 import { WakeUps } from "./wake-ups.js";
 
@@ -34,6 +35,7 @@ export function startWorker<Tx extends JobsScope>(
   const reached = () => outage.ok();
   const state = new WorkerState<Tx>(outage.error);
   const { holding, onError } = state;
+  state.totals = new WorkerTotals(context, settings.queue, (write) => state.chore(write), onError);
   const prefetch = new Prefetch(settings);
   const marks = new StartMarks(context, settings.leaseMs, onError);
   // VACUUM cannot run in a transaction, which on one connection a transactional handler may hold open.
@@ -56,6 +58,7 @@ export function startWorker<Tx extends JobsScope>(
     {
       settled(completed, lost, unrecorded) {
         state.counts.completed += completed.length;
+        state.totals.add("completed", completed.length);
         for (const job of completed) holding.delete(job.id);
         for (const job of lost) holding.delete(job.id);
         for (const job of unrecorded) {
@@ -69,7 +72,7 @@ export function startWorker<Tx extends JobsScope>(
     },
     settings.leaseMs,
   );
-  const ends = new RunEnds({ jobs, marks, holding, landed, onError });
+  const ends = new RunEnds({ jobs, marks, holding, landed, onError, totals: state.totals });
   // Each starts the other: a landed claim starts jobs, and started jobs leave room to claim.
   const runs: Runs<Tx> = new Runs({
     jobs,

@@ -9,6 +9,7 @@ import { silentLogger } from "../../src/core/logger.js";
 import { serveDashboard } from "../../src/dashboard/index.js";
 import type { LeasedJob, Store } from "../../src/index.js";
 import { forEachDriver } from "../support/harness.js";
+import { until } from "../support/waiting.js";
 
 const TOKEN = "metrics-test-token";
 
@@ -48,6 +49,18 @@ async function seed(store: Store): Promise<void> {
   await store.timers.schedule({ name: "due", fireAt: new Date(Date.now() - 1_000) });
   await store.timers.schedule({ name: "later", fireAt: new Date(Date.now() + 60_000) });
   await store.jobs.pause("mail");
+  await store.jobs.enqueue([
+    { queue: "work", name: "ok" },
+    { queue: "work", name: "bad", maxAttempts: 1 },
+  ]);
+  const worker = store.jobs.work({
+    queue: "work",
+    handler: (job) => {
+      if (job.name === "bad") throw new Error("bad");
+    },
+  });
+  await until(() => worker.counts.completed + worker.counts.failed === 2);
+  await worker.stop();
 }
 
 const open: Array<{ close(): Promise<void> }> = [];
@@ -84,6 +97,17 @@ forEachDriver((driver) => {
       expect(values.get('flowstore_pool_connections{state="max"}')).toBe(pool.max);
       expect(values.get('flowstore_pool_connections{state="open"}')).toBeGreaterThanOrEqual(1);
       expect(values.get("flowstore_metrics_scrape_duration_seconds")).toBeGreaterThan(0);
+      expect(values.get('flowstore_jobs_enqueued_total{queue="mail"}')).toBe(4);
+      const work = '{queue="work"}';
+      expect(values.get(`flowstore_jobs_enqueued_total${work}`)).toBe(2);
+      expect(values.get(`flowstore_jobs_started_total${work}`)).toBe(2);
+      expect(values.get(`flowstore_jobs_completed_total${work}`)).toBe(1);
+      expect(values.get(`flowstore_jobs_failed_total${work}`)).toBe(1);
+      expect(values.get(`flowstore_jobs_dead_total${work}`)).toBe(1);
+      expect(values.get(`flowstore_jobs_lease_expired_total${work}`)).toBe(0);
+      expect(values.get(`flowstore_jobs_schedule_to_start_seconds_count${work}`)).toBe(2);
+      expect(values.get('flowstore_jobs_schedule_to_start_seconds_bucket{queue="work",le="+Inf"}')).toBe(2);
+      expect(values.get(`flowstore_jobs_schedule_to_start_seconds_sum${work}`)).toBeGreaterThanOrEqual(0);
       const checker = promtool();
       if (checker) {
         const check = spawnSync(checker, ["check", "metrics"], { input: text, encoding: "utf8" });

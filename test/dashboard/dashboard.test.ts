@@ -1,7 +1,6 @@
 import { existsSync, mkdirSync } from "node:fs";
 import { request } from "node:http";
 import { Script } from "node:vm";
-import { chromium } from "playwright-core";
 import { afterEach, describe, expect, it } from "vitest";
 import { silentLogger } from "../../src/core/logger.js";
 import { CLIENT_JS } from "../../src/dashboard/assets/client.js";
@@ -10,6 +9,7 @@ import { type DashboardOptions, serveDashboard } from "../../src/dashboard/index
 import { isLoopback } from "../../src/dashboard/security.js";
 import { type Store, ValidationError } from "../../src/index.js";
 import { DRIVERS, forEachDriver, type TestDriver } from "../support/harness.js";
+import { browserRequired, CHROMIUM, haveChromium, launchChromium, SCREENSHOTS } from "./browser.js";
 
 const XSS = "<script>alert(1)</script>";
 
@@ -413,15 +413,6 @@ forEachDriver((driver) => {
   });
 });
 
-/**
- * In a real browser: Debian's Chromium driven by playwright-core. CI installs Chromium (.ci/run) and
- * sets FLOWSTORE_BROWSER_TESTS=1, which makes a missing browser a failure; elsewhere it skips.
- */
-const CHROMIUM = "/usr/bin/chromium";
-const SCREENSHOTS = ".test-data/dashboard";
-const browserRequired = process.env.FLOWSTORE_BROWSER_TESTS === "1";
-const haveChromium = existsSync(CHROMIUM);
-
 it.runIf(browserRequired && !haveChromium)("Chromium is installed where browser tests are required", () => {
   expect(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium`).toBe(true);
 });
@@ -544,10 +535,3 @@ describe.skipIf(!haveChromium)("dashboard in Chromium", () => {
     }
   });
 });
-
-function launchChromium() {
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-  });
-}

@@ -180,6 +180,7 @@ const entryPoints: readonly EntryPoint[] = [
       "QueuePause",
       "QueueStats",
       "QueueStatsOptions",
+      "QueueTotals",
       "RangeSize",
       "ReadOnlyError",
       "RecordStep",

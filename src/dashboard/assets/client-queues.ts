@@ -61,10 +61,21 @@ export const QUEUES_JS = String.raw`  function queueTable(stats, withActions) {
   }
 
   // The workers holding leases: a lease that runs out without a heartbeat is taken back by the next claim.
+  // Claims per second: the growth of a worker's claim count between this reading and the one before.
+  var claimReadings = {};
+  function claimRate(w, now) {
+    if (w.claims === null || w.claims === undefined) return "-";
+    var key = w.workerId + "\u0000" + w.queue;
+    var before = claimReadings[key];
+    claimReadings[key] = { claims: w.claims, at: now };
+    if (!before || now - before.at < 500 || w.claims < before.claims) return "-";
+    return ((w.claims - before.claims) * 1000 / (now - before.at)).toFixed(1);
+  }
   function workerTable(workers) {
-    return table(["worker", "queue", "running", "last claim or heartbeat", "first lease runs out"],
+    var now = Date.now();
+    return table(["worker", "queue", "running", "claims/s", "last claim or heartbeat", "first lease runs out"],
       workers.map(function (w) {
-        return [w.workerId, w.queue, w.running, time(w.lastSeenAt), time(w.nextExpiryAt)];
+        return [w.workerId, w.queue, w.running, claimRate(w, now), time(w.lastSeenAt), time(w.nextExpiryAt)];
       }), "no worker holds a lease");
   }
 

@@ -5,6 +5,7 @@
  * Links are built from ids with encodeURIComponent, never from stored text.
  */
 import { QUEUES_JS } from "./client-queues.js";
+import { TIMELINE_JS } from "./client-timeline.js";
 
 export const CLIENT_JS = String.raw`"use strict";
 (function () {
@@ -294,6 +295,7 @@ export const CLIENT_JS = String.raw`"use strict";
           el("dt", null, "duration"), el("dd", null, duration(e.durationMs)),
           el("dt", null, "idempotency key"), el("dd", null, e.idempotencyKey || "-"),
           el("dt", null, "parent"), el("dd", null, e.parentExecutionId ? executionLink(e.parentExecutionId) : "-")),
+        section("Timeline", timelineView(d.timeline)),
         section("Tasks", [taskTree(d.tasks),
           d.tasksTruncated ? el("p", { class: "muted" }, "only the first tasks are shown") : null]),
         section("Input", json(e.input)),
@@ -336,6 +338,7 @@ export const CLIENT_JS = String.raw`"use strict";
   }
 
 ${QUEUES_JS}
+${TIMELINE_JS}
 
   // ---- live refresh ----
   function refresh() {

@@ -47,6 +47,25 @@ svg.chart .axis { font-size: 11px; fill: var(--muted); }
 svg.chart .t-depth { fill: var(--accent); }
 svg.chart .t-rate { fill: #17a34a; }
 svg.chart .end { text-anchor: end; }
+.timeline { background: #fff; border: 1px solid var(--line); padding: 0.4em 0; font-size: 12px; }
+.tl-row { display: grid; grid-template-columns: minmax(10em, 24%) 1fr; align-items: center; min-height: 1.6em; }
+.tl-row:hover { background: #f3f5f9; }
+.tl-label { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; padding-right: 0.6em; }
+.tl-track { position: relative; height: 1.2em; margin-right: 1.2em; }
+.tl-axis span { position: absolute; color: var(--muted); transform: translateX(-50%); white-space: nowrap; }
+.tl-axis span.end { transform: translateX(-100%); }
+.tl-head { border-bottom: 1px solid var(--line); margin-bottom: 0.2em; }
+.tl-bar { position: absolute; top: 0.2em; height: 0.8em; border-radius: 3px; min-width: 2px; }
+.tl-bar { background: #9aa3b2; }
+.tl-bar.s-completed { background: #3fb26b; }
+.tl-bar.s-running, .tl-bar.s-waiting { background: #4f86e8; }
+.tl-bar.s-failed, .tl-bar.s-dead, .tl-bar.s-timed_out { background: #d9534f; }
+.tl-bar.s-cancelled { background: #b89a5e; }
+.tl-bar.tl-open { background-image: linear-gradient(90deg, transparent 70%, rgba(255,255,255,0.6)); }
+.tl-run .tl-label, .tl-child .tl-label { font-weight: 600; }
+.tl-mark { position: absolute; top: 0.1em; width: 2px; height: 1em; background: var(--accent); opacity: 0.7; }
+.tl-mark.tl-step { background: #17a34a; width: 3px; }
+.tl-mark.tl-timer { background: #b7791f; width: 3px; }
 .live { font-size: 12px; }
 .live.ok { color: #8fd19e; }
 .live.err { color: #ffb4b0; }

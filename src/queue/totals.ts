@@ -1,0 +1,102 @@
+/**
+ * The queue's totals since the store began (migration 0024): jobs enqueued, started, completed,
+ * failed, dead and taken back after their lease expired, per queue, and a histogram of how long jobs
+ * waited from their due time until a handler started them. Enqueues count themselves in their own
+ * statement (ADD_ENQUEUED, exact: a rolled-back enqueue counts nothing); workers count the rest in
+ * memory and add it every few seconds and when they stop (addTotals), so a worker that dies without
+ * stopping loses its last seconds' counts, never the jobs'.
+ */
+
+import type { StoreContext } from "../core/context.js";
+import { forReads } from "../core/context.js";
+import { checkText } from "../core/payload.js";
+import type { QueueTotals } from "./types.js";
+
+export type { QueueTotals } from "./types.js";
+
+/** The histogram's upper bounds, in seconds: from a few milliseconds to an hour. */
+export const WAIT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600];
+
+/** A count's name in queue_totals for the histogram's bucket with upper bound `le` (not cumulative). */
+export function waitBucketName(le: number): string {
+  return `wait_le_${le}`;
+}
+
+/** The histogram's sum, kept in microseconds (a count cannot hold fractions). */
+export const WAIT_SUM_US = "wait_sum_us";
+
+/**
+ * A CTE for the enqueue statement: adds its fresh jobs per queue (from CTEs `inserted` and
+ * `successors`, whose `fresh` column marks rows inserted rather than met) to the additions.
+ */
+export function addEnqueued(context: StoreContext): string {
+  return `counted as (
+       insert into ${context.q}.queue_total_additions (queue, name, n)
+       select queue, 'enqueued', count(*)
+         from (select queue from inserted where fresh union all select queue from successors where fresh) f
+        group by queue)`;
+}
+
+/**
+ * Adds a worker's counts for `queue` to its totals, with every addition enqueues made so far, in one
+ * statement. The totals' rows are locked in one order, so two workers adding at once wait, never deadlock.
+ */
+export async function addTotals(
+  context: StoreContext,
+  queue: string,
+  counts: Map<string, number>,
+): Promise<void> {
+  await context.db.query(
+    `with moved as (delete from ${context.q}.queue_total_additions returning queue, name, n),
+          added as (select queue, name, n from moved
+                    union all
+                    select $1, name, n from unnest($2::text[], $3::bigint[]) as c(name, n))
+     insert into ${context.q}.queue_totals as t (queue, name, n)
+     select queue, name, sum(n) from added group by queue, name order by queue, name
+     on conflict (queue, name) do update set n = t.n + excluded.n`,
+    [queue, [...counts.keys()], [...counts.values()]],
+    { prepare: true },
+  );
+}
+
+/** Every queue's totals (or one queue's), summed from the totals and the additions not yet moved. */
+export async function totals(context: StoreContext, queue?: string): Promise<QueueTotals[]> {
+  const only = queue === undefined ? null : checkText(queue, "queue");
+  const { rows } = await forReads(context).db.query<{ queue: string; name: string; n: string }>(
+    `select queue, name, sum(n)::text as n
+       from (select queue, name, n from ${context.q}.queue_totals
+             union all
+             select queue, name, n from ${context.q}.queue_total_additions) c
+      where $1::text is null or queue = $1
+      group by queue, name
+      order by queue`,
+    [only],
+  );
+  const byQueue = new Map<string, Map<string, number>>();
+  for (const row of rows) {
+    const counts = byQueue.get(row.queue) ?? new Map<string, number>();
+    counts.set(row.name, Number(row.n));
+    byQueue.set(row.queue, counts);
+  }
+  return [...byQueue].map(([name, counts]) => toTotals(name, counts));
+}
+
+function toTotals(queue: string, counts: Map<string, number>): QueueTotals {
+  const count = (name: string) => counts.get(name) ?? 0;
+  let cumulative = 0;
+  const buckets = WAIT_BUCKETS.map((le) => {
+    cumulative += count(waitBucketName(le));
+    return { le, count: cumulative };
+  });
+  buckets.push({ le: Number.POSITIVE_INFINITY, count: count("started") });
+  return {
+    queue,
+    enqueued: count("enqueued"),
+    started: count("started"),
+    completed: count("completed"),
+    failed: count("failed"),
+    dead: count("dead"),
+    leaseExpired: count("lease_expired"),
+    scheduleToStart: { buckets, sumSeconds: count(WAIT_SUM_US) / 1e6, count: count("started") },
+  };
+}

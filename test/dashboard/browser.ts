@@ -1,0 +1,19 @@
+/**
+ * The dashboard's browser tests run in Debian's Chromium driven by playwright-core. CI installs
+ * Chromium (.ci/run) and sets FLOWSTORE_BROWSER_TESTS=1, which makes a missing browser a failure;
+ * elsewhere those tests skip. Screenshots are kept under SCREENSHOTS as the tests' artefacts.
+ */
+import { existsSync } from "node:fs";
+import { chromium } from "playwright-core";
+
+export const CHROMIUM = "/usr/bin/chromium";
+export const SCREENSHOTS = ".test-data/dashboard";
+export const browserRequired = process.env.FLOWSTORE_BROWSER_TESTS === "1";
+export const haveChromium = existsSync(CHROMIUM);
+
+export function launchChromium() {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+  });
+}
