@@ -41,9 +41,11 @@ export function registerDemoCommand(program: Command, cli: CliContext): void {
             host: options.host,
             port: Number(options.port),
             token: options.token,
+            replay: (id) => engine.replay(id),
           });
           stops.push(() => dashboard.close());
           out.write(`dashboard: ${dashboard.url}\n`);
+          out.write(`metrics:   ${dashboard.url}metrics (Prometheus' text format)\n`);
         }
         out.write("order engine running; Ctrl-C stops it (started again, it carries on)\n");
         const stopProgress = startProgressLine(engine);

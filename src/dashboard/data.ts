@@ -54,7 +54,26 @@ export class DashboardData {
   constructor(
     private readonly store: Store,
     private readonly sampler: Sampler,
+    /** The engine's way to run a finished run again (DashboardOptions.replay), if it has one. */
+    private readonly replayer?: (executionId: string) => Promise<string>,
   ) {}
+
+  /** The engine replays runs: the run page offers it for those that did not complete. */
+  get replays(): boolean {
+    return this.replayer !== undefined;
+  }
+
+  /** Runs a failed, cancelled or timed-out run again, as the engine does it; the new run's id. */
+  async replay(id: string): Promise<{ id: string; replayOf: string }> {
+    if (!this.replayer) throw new ValidationError("this dashboard's engine does not replay runs");
+    const run = await this.store.executions.get(id);
+    if (!["failed", "cancelled", "timed_out"].includes(run.status)) {
+      throw new ConflictError(
+        `run ${id} is ${run.status}: only a run that failed, was cancelled or timed out is replayed`,
+      );
+    }
+    return { id: await this.replayer(id), replayOf: id };
+  }
 
   /** The store in Prometheus' text format (see metrics.ts). */
   metrics(): Promise<string> {

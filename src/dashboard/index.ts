@@ -61,6 +61,11 @@ export interface DashboardOptions {
   historyMs?: number;
   /** The environment to read FLOWSTORE_DASHBOARD_TOKEN from (default process.env). */
   env?: NodeJS.ProcessEnv;
+  /**
+   * How the engine runs a run that failed, was cancelled or timed out again, where it can: given the
+   * run's id, it starts the replay and returns the new run's id. With it the run page offers Replay.
+   */
+  replay?: (executionId: string) => Promise<string>;
 }
 
 export interface Dashboard {
@@ -104,7 +109,7 @@ export async function serveDashboard(store: Store, options: DashboardOptions = {
     Math.max(2, Math.ceil((options.historyMs ?? 15 * 60_000) / intervalMs)),
     idleMs,
   );
-  const data = new DashboardData(store, sampler);
+  const data = new DashboardData(store, sampler, options.replay);
 
   const server = createServer();
   await new Promise<void>((resolve, reject) => {

@@ -23,6 +23,8 @@
  *   POST /api/queues/:queue/dead/retry (or /delete)  every dead job of the queue: { retried } or { deleted }
  *   POST /api/executions/:id/cancel cancels the run, its unfinished child runs and their unfinished tasks:
  *                                   { id, status }, 409 when it is finished
+ *   POST /api/executions/:id/replay runs a failed, cancelled or timed-out run again through the engine's
+ *                                   `replay` (DashboardOptions): { id (the new run), replayOf }; 404 without one
  *   POST /api/queues/:queue/pause   stops claims of the queue (resume: lets them go on): { queue, paused, changed }
  *   GET  /metrics                   the store in Prometheus' text format (metrics.ts); with a token set,
  *                                   scrape it with `Authorization: Bearer <token>`
@@ -62,7 +64,11 @@ const ID = "([0-9a-fA-F-]{36})";
 
 function page(name: PageName) {
   return (ctx: RouteContext) =>
-    sendHtml(ctx.res, 200, shellPage(name, ctx.guard.csrfToken, ctx.where, ctx.readOnly));
+    sendHtml(
+      ctx.res,
+      200,
+      shellPage(name, ctx.guard.csrfToken, ctx.where, { readOnly: ctx.readOnly, replays: ctx.data.replays }),
+    );
 }
 
 function json<T>(read: (ctx: RouteContext) => Promise<T> | T) {
@@ -134,6 +140,14 @@ export const ROUTES: Route[] = [
     method: "POST",
     pattern: new RegExp(`^/api/executions/${ID}/cancel$`),
     handle: json((ctx) => ctx.data.cancelRun(id(ctx))),
+  },
+  {
+    method: "POST",
+    pattern: new RegExp(`^/api/executions/${ID}/replay$`),
+    handle: async (ctx) => {
+      if (!ctx.data.replays) throw new HttpError(404, "this dashboard's engine does not replay runs");
+      sendJson(ctx.res, 200, await ctx.data.replay(id(ctx)));
+    },
   },
   {
     method: "POST",

@@ -14,8 +14,24 @@
  * cannot be reserved in MAX_ATTEMPTS tries fails.
  */
 
-import type { LeasedJob, Store, Task, Transaction } from "../index.js";
+import {
+  ConflictError,
+  type LeasedJob,
+  type Store,
+  type Task,
+  type Transaction,
+  ValidationError,
+} from "../index.js";
 import { DEFINITION_NAME, registerDefinition } from "./definition.js";
+import {
+  makeOrder,
+  type Order,
+  type OrderEngineOptions,
+  type OrderProgress,
+  type StepPayload,
+} from "./orders.js";
+
+export type { OrderEngineOptions, OrderProgress } from "./orders.js";
 
 export const ORDERS_QUEUE = "orders";
 /** The simulated payment provider: an outside system, reached through its own queue. */
@@ -25,62 +41,6 @@ type Worker = ReturnType<Store["jobs"]["work"]>;
 type JobContext = Parameters<Parameters<Store["jobs"]["work"]>[0]["handler"]>[1];
 
 const SEQUENCE = { prefix: "order-engine", key: "next-order" } as const;
-
-export interface OrderEngineOptions {
-  /** New orders per second (default 2; 0 starts none, and only finishes what is stored). */
-  ratePerSecond?: number;
-  /** Stop starting orders after this many in this run (default: no limit). */
-  maxOrders?: number;
-  /** Chance that one try of reserve-stock fails (default 0.2). */
-  failureRate?: number;
-  /** How long an order waits for pickup before it ships (default 1500 ms). */
-  pickupDelayMs?: number;
-  /** How long the payment provider takes to confirm (default 400 ms). */
-  paymentDelayMs?: number;
-  /** Handlers at once per queue (default 4). */
-  concurrency?: number;
-  /** Job lease: how soon a crashed engine's jobs run again elsewhere (default 10 s). */
-  leaseMs?: number;
-  /** The worker's fallback poll (default 250 ms). */
-  pollIntervalMs?: number;
-  /** Errors the engine survives (default: written to stderr). */
-  onError?: (error: unknown) => void;
-}
-
-export interface OrderProgress {
-  started: number;
-  running: number;
-  completed: number;
-  failed: number;
-  /** Jobs waiting or running in the engine's queues. */
-  queueDepth: number;
-  /** Timers not yet fired. */
-  timers: number;
-}
-
-interface StepPayload {
-  executionId: string;
-  orderId: string;
-  rootTaskId: string;
-  taskExecId?: string;
-}
-
-interface Order {
-  orderId: string;
-  customer: string;
-  items: Array<{ sku: string; quantity: number; price: number }>;
-}
-
-const SKUS = ["kettle", "mug", "teapot", "filter", "beans-1kg", "grinder"];
-
-function makeOrder(n: number): Order {
-  const items = Array.from({ length: 1 + (n % 3) }, (_, i) => ({
-    sku: SKUS[(n + i * 2) % SKUS.length] as string,
-    quantity: 1 + ((n + i) % 4),
-    price: 5 + ((n * 7 + i * 13) % 60),
-  }));
-  return { orderId: `ORD-${String(n).padStart(6, "0")}`, customer: `customer-${n % 97}`, items };
-}
 
 export class OrderEngine {
   private readonly workers: Worker[] = [];
@@ -183,35 +143,68 @@ export class OrderEngine {
         expectedVersion: sequence?.version ?? 0,
       });
       const order = makeOrder(n);
-      const { execution } = await tx.executions.start({
-        name: DEFINITION_NAME,
-        input: order,
-        idempotencyKey: order.orderId,
-        status: "running",
-        metadata: { orderId: order.orderId, customer: order.customer },
-      });
-      const root = await tx.tasks.upsert({
-        executionId: execution.id,
-        taskId: "order",
-        workflowId: DEFINITION_NAME,
-        status: "running",
-        input: order,
-      });
-      const [validate] = await tx.tasks.createChildren(root.taskExecId, [{ taskId: "validate" }]);
-      // The payment provider will confirm by order id; the key routes that event to this run.
-      await tx.correlations.add(`payment:${order.orderId}`, execution.id);
-      await tx.jobs.enqueue(
-        this.step("validate", {
-          executionId: execution.id,
-          orderId: order.orderId,
-          rootTaskId: root.taskExecId,
-          taskExecId: validate?.taskExecId,
-        }),
-      );
-      return execution.id;
+      return this.begin(tx, order, order.orderId, {});
     });
     this.startedHere++;
     return executionId;
+  }
+
+  /**
+   * Runs an order that failed, was cancelled or timed out again: a new run of the same order from its
+   * first step, whose metadata names the run it replays. Replaying one run twice gives the same new run.
+   */
+  async replay(executionId: string): Promise<string> {
+    return this.store.transaction(async (tx) => {
+      const old = await tx.executions.get(executionId);
+      if (old.name !== DEFINITION_NAME) {
+        throw new ValidationError(`only runs of ${DEFINITION_NAME} can be replayed by this engine`, {
+          field: "executionId",
+        });
+      }
+      if (!["failed", "cancelled", "timed_out"].includes(old.status)) {
+        throw new ConflictError(
+          `run ${executionId} is ${old.status}: only a finished run that did not complete is replayed`,
+        );
+      }
+      const order = old.input as Order;
+      return this.begin(tx, order, `${order.orderId}/replay-of/${executionId}`, { replayOf: executionId });
+    });
+  }
+
+  /** A run of `order` with its root and validate tasks, its correlation key and its first job. */
+  private async begin(
+    tx: Transaction,
+    order: Order,
+    idempotencyKey: string,
+    metadata: Record<string, string>,
+  ): Promise<string> {
+    const { execution, created } = await tx.executions.start({
+      name: DEFINITION_NAME,
+      input: order,
+      idempotencyKey,
+      status: "running",
+      metadata: { orderId: order.orderId, customer: order.customer, ...metadata },
+    });
+    if (!created) return execution.id;
+    const root = await tx.tasks.upsert({
+      executionId: execution.id,
+      taskId: "order",
+      workflowId: DEFINITION_NAME,
+      status: "running",
+      input: order,
+    });
+    const [validate] = await tx.tasks.createChildren(root.taskExecId, [{ taskId: "validate" }]);
+    // The payment provider will confirm by order id; the key routes that event to this run.
+    await tx.correlations.add(`payment:${order.orderId}`, execution.id);
+    await tx.jobs.enqueue(
+      this.step("validate", {
+        executionId: execution.id,
+        orderId: order.orderId,
+        rootTaskId: root.taskExecId,
+        taskExecId: validate?.taskExecId,
+      }),
+    );
+    return execution.id;
   }
 
   private step(name: string, payload: StepPayload, runAt?: Date) {

@@ -14,6 +14,8 @@ export const CLIENT_JS = String.raw`"use strict";
   var CSRF = csrfMeta ? csrfMeta.getAttribute("content") : "";
   // A read-only store (flowstore serve --read-only): no action buttons, since the server refuses them.
   var READ_ONLY = document.body.getAttribute("data-read-only") === "true";
+  // The engine behind this dashboard can run a failed run again.
+  var REPLAYS = document.body.getAttribute("data-replays") === "true";
   var main = document.getElementById("main");
   var live = document.getElementById("live");
   var STATUSES = ["pending", "running", "waiting", "completed", "failed", "cancelled", "timed_out"];
@@ -274,6 +276,19 @@ export const CLIENT_JS = String.raw`"use strict";
       .then(refresh);
   }
 
+  // Runs it again through the engine, after the operator confirms, and opens the new run.
+  function replayRun(id, button) {
+    if (!window.confirm("Run this again from the start, as a new run?")) return;
+    button.disabled = true;
+    api("/api/executions/" + encodeURIComponent(id) + "/replay", { method: "POST" })
+      .then(function (d) {
+        history.pushState(null, "", "/executions/" + encodeURIComponent(d.id));
+        setLive(true, "replayed as a new run");
+      })
+      .catch(function (err) { setLive(false, "replay failed: " + err.message); })
+      .then(refresh);
+  }
+
   pages.execution = {
     load: function () {
       var id = decodeURIComponent(location.pathname.split("/")[2] || "");
@@ -284,8 +299,11 @@ export const CLIENT_JS = String.raw`"use strict";
       var finished = ["completed", "failed", "cancelled", "timed_out"].indexOf(e.status) >= 0;
       var cancel = !READ_ONLY && !finished ? el("button", { type: "button", class: "cancel",
         onclick: function () { cancelRun(e.id, cancel); } }, "Cancel run") : null;
+      var replayable = REPLAYS && !READ_ONLY && ["failed", "cancelled", "timed_out"].indexOf(e.status) >= 0;
+      var replay = replayable ? el("button", { type: "button", class: "replay",
+        onclick: function () { replayRun(e.id, replay); } }, "Replay run") : null;
       return [
-        el("h1", null, definitionLabel(e.definition), " ", badge(e.status), " ", cancel),
+        el("h1", null, definitionLabel(e.definition), " ", badge(e.status), " ", cancel, replay),
         el("dl", { class: "facts" },
           el("dt", null, "id"), el("dd", null, e.id),
           el("dt", null, "version"), el("dd", null, e.version),

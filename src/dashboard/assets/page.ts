@@ -35,13 +35,24 @@ const TITLES: Record<PageName, string> = {
   queues: "Queues",
 };
 
-export function shellPage(page: PageName, csrfToken: string, where: string, readOnly = false): string {
+/** What the pages may offer: no actions on a read-only store; Replay where the engine replays runs. */
+export interface PageOptions {
+  readOnly?: boolean;
+  replays?: boolean;
+}
+
+export function shellPage(
+  page: PageName,
+  csrfToken: string,
+  where: string,
+  { readOnly = false, replays = false }: PageOptions = {},
+): string {
   return layout(
     TITLES[page],
     `<meta name="flowstore-csrf" content="${escapeHtml(csrfToken)}">
 <script src="/assets/app.js" defer></script>
 `,
-    `<body data-page="${escapeHtml(page)}"${readOnly ? ' data-read-only="true"' : ""}>
+    `<body data-page="${escapeHtml(page)}"${readOnly ? ' data-read-only="true"' : ""}${replays ? ' data-replays="true"' : ""}>
 <header><nav>
 <a class="brand" href="/">flowstore</a>
 <a href="/">Overview</a>
