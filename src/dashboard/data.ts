@@ -14,6 +14,7 @@ import {
 } from "../index.js";
 import { metricsText } from "./metrics.js";
 import type { Sampler } from "./sampler.js";
+import { listThreads, threadCheckpoints } from "./threads.js";
 import { timeline } from "./timeline.js";
 
 /** How many tasks an execution's page shows at most. */
@@ -183,6 +184,19 @@ export class DashboardData {
 
   job(id: string) {
     return this.store.jobs.get(id);
+  }
+
+  /** LangGraph's threads, newest write first (see threads.ts). */
+  threads(query: URLSearchParams) {
+    return listThreads(this.store, query.get("after") || null);
+  }
+
+  /** One LangGraph thread's checkpoints, by its saver's scope and its id. */
+  async thread(query: URLSearchParams) {
+    const scope = query.get("scope") ?? "";
+    const threadId = query.get("thread");
+    if (!threadId) throw new ValidationError("thread is required", { field: "thread" });
+    return { scope, threadId, checkpoints: await threadCheckpoints(this.store, scope, threadId) };
   }
 
   /** Cancels a run with its unfinished descendants and their tasks (executions.cancel with cascade). */

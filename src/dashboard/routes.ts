@@ -5,6 +5,7 @@
  *   GET  /executions                executions list (?status=&definition=&cursor=)
  *   GET  /executions/:id            one execution
  *   GET  /queues                    queues and their jobs (?queue=&status=dead|waiting|running&after=)
+ *   GET  /threads                   LangGraph's threads (?after=), or one thread's checkpoints (?scope=&thread=)
  *   GET  /login, POST /login        the token form (only when a token is set)
  *   GET  /assets/app.js, /assets/app.css
  *
@@ -17,6 +18,8 @@
  *                                   tasksTruncated, componentState, correlations, timers, jobs, children }
  *   GET  /api/queues                ?queue=&status=&after=&limit=  { stats, workers, jobs, nextAfter }
  *   GET  /api/jobs/:id              one job
+ *   GET  /api/threads               ?after=  { items: [{ scope, threadId, updatedAt, checkpoints }], nextAfter }
+ *   GET  /api/threads/checkpoints   ?scope=&thread=  { scope, threadId, checkpoints } newest first
  *   GET  /api/session               { csrfToken } for scripts that POST
  *   POST /api/jobs/:id/retry        puts a dead job back in its queue: { retried: [id] }, 409 if it is not dead or its key is taken
  *   POST /api/jobs/:id/delete       deletes a dead job: { deleted: [id] }, 409 if it is not dead
@@ -102,6 +105,17 @@ export const ROUTES: Route[] = [
     },
   },
   { method: "GET", pattern: /^\/queues$/, handle: page("queues") },
+  { method: "GET", pattern: /^\/threads$/, handle: page("threads") },
+  {
+    method: "GET",
+    pattern: /^\/api\/threads$/,
+    handle: json((ctx) => ctx.data.threads(ctx.url.searchParams)),
+  },
+  {
+    method: "GET",
+    pattern: /^\/api\/threads\/checkpoints$/,
+    handle: json((ctx) => ctx.data.thread(ctx.url.searchParams)),
+  },
   { method: "GET", pattern: /^\/api\/overview$/, handle: json((ctx) => ctx.data.overview()) },
   {
     method: "GET",

@@ -5,6 +5,7 @@
  * Links are built from ids with encodeURIComponent, never from stored text.
  */
 import { QUEUES_JS } from "./client-queues.js";
+import { THREADS_JS } from "./client-threads.js";
 import { TIMELINE_JS } from "./client-timeline.js";
 
 export const CLIENT_JS = String.raw`"use strict";
@@ -357,6 +358,7 @@ export const CLIENT_JS = String.raw`"use strict";
 
 ${QUEUES_JS}
 ${TIMELINE_JS}
+${THREADS_JS}
 
   // ---- live refresh ----
   function refresh() {
