@@ -17,14 +17,16 @@ export function traced<T extends object>(repository: T, area: string, telemetry:
   return new Proxy(repository, {
     get(target, property) {
       const value: unknown = Reflect.get(target, property, target);
-      if (typeof value !== "function" || typeof property !== "string" || UNTRACED.has(property)) {
-        return value;
-      }
+      if (typeof value !== "function" || typeof property !== "string") return value;
       let wrapper = wrappers.get(property);
       if (!wrapper) {
         const method = value as (...args: unknown[]) => unknown;
-        wrapper = (...args: unknown[]) =>
-          telemetry.operation(area, property, args, () => method.apply(target, args));
+        // An untraced method still runs on the repository itself, not on this proxy: a worker started
+        // by `work` calls the queue's methods many times a second, and those are its own, not the caller's.
+        wrapper = UNTRACED.has(property)
+          ? method.bind(target)
+          : (...args: unknown[]) =>
+              telemetry.operation(area, property, args, () => method.apply(target, args));
         wrappers.set(property, wrapper);
       }
       return wrapper;

@@ -177,6 +177,15 @@ forEachDriver((driver) => {
       expect(failed.status.code).toBe(SpanStatusCode.ERROR);
       expect(failed.attributes["error.type"]).toBe("Error");
       expect(succeeded.status.code).toBe(SpanStatusCode.UNSET);
+      // The worker's own calls of the queue (claims, completions, failures) are not the caller's spans.
+      expect([...new Set(spans.getFinishedSpans().map((span) => span.name))].sort()).toEqual([
+        "jobs.claim",
+        "jobs.release",
+        "kv.set",
+        "process traced",
+        "request",
+        "send traced",
+      ]);
       // The handler's own store operations are children of its run.
       const sets = finished("kv.set");
       expect(sets.map((set) => set.parentSpanContext?.spanId).sort()).toEqual(
