@@ -303,7 +303,7 @@ async function insert(
          where excluded.id = any($2::uuid[])
        returning s.id, s.queue, s.key, s.xmax = 0 as fresh
      ),
-     ${addEnqueued(context)},
+     ${addEnqueued(context, "(select queue from inserted where fresh union all select queue from successors where fresh)")},
      successor_replaced as (
        -- A successor that already waits, replaced. Only once every holder above is locked: the release
        -- trigger locks a holder, then its successor, and this takes them in that order too.

@@ -15,6 +15,13 @@ export {
 export { Jobs } from "./jobs.js";
 export { claimRows, extendLeases, promoteDue } from "./leases.js";
 export { type ClaimedRow, liveRows, toLeasedJob } from "./sql.js";
-export { addTotals, type QueueTotals, WAIT_BUCKETS, WAIT_SUM_US, waitBucketName } from "./totals.js";
+export {
+  addEnqueued,
+  addTotals,
+  type QueueTotals,
+  WAIT_BUCKETS,
+  WAIT_SUM_US,
+  waitBucketName,
+} from "./totals.js";
 export type { LeasedJob, QueueStats } from "./types.js";
 export { QueueVacuum } from "./vacuum.js";

@@ -26,15 +26,13 @@ export function waitBucketName(le: number): string {
 export const WAIT_SUM_US = "wait_sum_us";
 
 /**
- * A CTE for the enqueue statement: adds its fresh jobs per queue (from CTEs `inserted` and
- * `successors`, whose `fresh` column marks rows inserted rather than met) to the additions.
+ * A CTE (named `counted`) for a statement that puts jobs in the queue: adds the jobs `source` (a
+ * relation with a `queue` column, one row per new job) holds per queue to the additions.
  */
-export function addEnqueued(context: StoreContext): string {
+export function addEnqueued(context: StoreContext, source: string): string {
   return `counted as (
        insert into ${context.q}.queue_total_additions (queue, name, n)
-       select queue, 'enqueued', count(*)
-         from (select queue from inserted where fresh union all select queue from successors where fresh) f
-        group by queue)`;
+       select queue, 'enqueued', count(*) from ${source} f group by queue)`;
 }
 
 /**

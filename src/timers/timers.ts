@@ -15,6 +15,7 @@ import { OutageReporter } from "../core/outage.js";
 import { checkText, toJson } from "../core/payload.js";
 import { refuseOnReadOnly } from "../core/read-only.js";
 import { jobsChannel, wakeStatement } from "../core/wake.js";
+import { addEnqueued } from "../queue/index.js";
 
 export interface ScheduleTimer {
   /** The execution the timer belongs to; (executionId, name) is unique. Omitted: keyed by name alone. */
@@ -253,6 +254,7 @@ export class Timers {
          on conflict (id) do nothing
          returning queue
        ),
+       ${addEnqueued(this.context, "queued")},
        woken as (${wakeStatement("$2", "queued")})
        select (select count(*) from due)::int as fired from (select 1) one left join woken on true`,
       [limit, jobsChannel(this.context.schema)],

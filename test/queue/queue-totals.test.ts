@@ -1,6 +1,6 @@
 /**
- * The queue's totals: enqueues count the jobs they add, in their own statement (so a rolled-back
- * enqueue counts nothing and a key's duplicate is not a new job); workers count what they start,
+ * The queue's totals: enqueues (and due timers moved into the queue) count the jobs they add, in
+ * their own statement (so a rolled-back enqueue counts nothing and a key's duplicate is not a new job); workers count what they start,
  * complete, fail, see go dead and take back after a lease expired, with how long each job waited
  * since it was due, and add it when they stop; those writes also sum the enqueues' additions in.
  */
@@ -36,6 +36,14 @@ forEachDriver((driver) => {
         ["fresh", 2],
         ["other", 1],
       ]);
+    });
+
+    it("counts the jobs due timers put in the queue", async () => {
+      const store = await driver.open();
+      await store.timers.schedule({ name: "remind", queue: "timed", fireAt: new Date(Date.now() - 1_000) });
+      await store.timers.schedule({ name: "later", queue: "timed", fireAt: new Date(Date.now() + 60_000) });
+      expect(await store.timers.dispatchDue()).toBe(1);
+      expect((await totalsOf(store, "timed"))?.enqueued).toBe(1);
     });
 
     it("counts what a worker starts, completes, fails and sees go dead, and how long jobs waited", async () => {
