@@ -172,14 +172,26 @@ export class DashboardData {
       throw new ValidationError("status must be waiting, running or dead", { field: "status" });
     }
     const limit = integerParam(query, "limit", 50, 200);
-    const [stats, jobs, workers] = await Promise.all([
+    const [stats, jobs, workers, totals] = await Promise.all([
       this.store.jobs.stats(),
       this.store.jobs.list({ queue, status, after, limit: limit + 1 }),
       this.store.jobs.workers(queue),
+      this.store.jobs.totals(),
     ]);
     const more = jobs.length > limit;
     const items = more ? jobs.slice(0, limit) : jobs;
-    return { stats, workers, jobs: items, nextAfter: more ? (items[items.length - 1]?.id ?? null) : null };
+    const byQueue = new Map(totals.map((t) => [t.queue, t]));
+    return {
+      // Each queue's figures now, with what it has completed and failed since the store began.
+      stats: stats.map((q) => ({
+        ...q,
+        completed: byQueue.get(q.queue)?.completed ?? 0,
+        failed: byQueue.get(q.queue)?.failed ?? 0,
+      })),
+      workers,
+      jobs: items,
+      nextAfter: more ? (items[items.length - 1]?.id ?? null) : null,
+    };
   }
 
   job(id: string) {

@@ -204,6 +204,10 @@ forEachDriver((driver) => {
       const dead = await getJson(url, "/api/queues?status=dead");
       expect(dead.body.jobs).toEqual([expect.objectContaining({ id: s.deadJob, name: XSS, status: "dead" })]);
       expect(dead.body.jobs[0].lastError.message).toBe(XSS);
+      // Each queue with what it has done since the store began: the seed enqueued one "mail" job, whose run failed
+      // (by a lease taken with claim(), not a worker's: a worker counts failures, not jobs.fail called by hand).
+      const mail = dead.body.stats.find((q: { queue: string }) => q.queue === "mail");
+      expect(mail).toMatchObject({ dead: 1, completed: 0, failed: 0 });
     });
 
     it("serves pages with strict security headers and no stored value in the HTML", async () => {

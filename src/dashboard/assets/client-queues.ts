@@ -4,13 +4,15 @@
  * Retry buttons, and the page itself. The same rule holds: stored values reach the page as text nodes.
  */
 export const QUEUES_JS = String.raw`  function queueTable(stats, withActions) {
-    var headers = ["queue", "waiting", "ready", "running", "dead", "oldest ready", "claims"];
+    var headers = ["queue", "waiting", "ready", "running", "dead", "oldest ready", "completed", "failed runs",
+      "claiming"];
     return table(withActions && !READ_ONLY ? headers.concat([""]) : headers, stats.map(function (q) {
       var guess = q.estimated || [];
       var n = function (field) { return about(q[field], guess.indexOf(field) >= 0); };
       var row = [link("/queues?queue=" + encodeURIComponent(q.queue), q.queue), n("waiting"), n("ready"), n("running"),
         q.dead ? link("/queues?queue=" + encodeURIComponent(q.queue) + "&status=dead", n("dead")) : "0",
         q.oldestReadyAgeSeconds === null ? "-" : q.oldestReadyAgeSeconds.toFixed(1) + " s",
+        q.completed === undefined ? "-" : q.completed, q.failed === undefined ? "-" : q.failed,
         q.paused ? badge("paused") : "on"];
       if (withActions && !READ_ONLY) {
         var action = q.paused ? "resume" : "pause";

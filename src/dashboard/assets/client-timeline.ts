@@ -5,7 +5,7 @@
  * through the CSSOM (node.style), which the dashboard's Content-Security-Policy allows; every label
  * and title is a text node or an attribute, never HTML. The page's refresh redraws it while the run goes on.
  */
-export const TIMELINE_JS = String.raw`  function timelineView(t) {
+export const TIMELINE_JS = `  function timelineView(t) {
     if (!t) return null;
     var span = Math.max(1, t.to - t.from);
     function pct(at) { return Math.max(0, Math.min(100, ((at - t.from) * 100) / span)); }
