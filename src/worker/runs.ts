@@ -87,23 +87,26 @@ export class Runs<Tx extends JobsScope> {
   private async run(held: Held<Tx>): Promise<void> {
     const { jobs, options, inTransaction, settings, state, completer, ends, telemetry } = this.of;
     const { job } = held;
-    const handle = telemetry
-      ? () => telemetry.process(job, () => Promise.resolve(options.handler(job, held)))
-      : () => options.handler(job, held);
+    // The run in its "process" span: with a transactional handler, the transaction and the completion
+    // in it too, since they commit with what the handler wrote.
+    const traced = <T>(run: () => Promise<T>): Promise<T> =>
+      telemetry ? telemetry.process(job, run) : run();
     // The lease token a transactional handler's completion or snooze went out under.
     let sent: string | undefined;
     try {
       if (options.transactional) {
-        const snoozed = await inTransaction(async (tx) => {
-          held.tx = tx;
-          const until = snoozeUntil(await handle());
-          // Abandoned by stop(), which handed the job back: what the handler wrote rolls back.
-          if (held.abandoned) throw new Error("worker stopped");
-          sent = job.leaseToken;
-          if (until) await tx.jobs.snooze(job, until);
-          else await tx.jobs.complete(job, { keepCompleted: settings.keepCompleted });
-          return until !== undefined;
-        });
+        const snoozed = await traced(() =>
+          inTransaction(async (tx) => {
+            held.tx = tx;
+            const until = snoozeUntil(await options.handler(job, held));
+            // Abandoned by stop(), which handed the job back: what the handler wrote rolls back.
+            if (held.abandoned) throw new Error("worker stopped");
+            sent = job.leaseToken;
+            if (until) await tx.jobs.snooze(job, until);
+            else await tx.jobs.complete(job, { keepCompleted: settings.keepCompleted });
+            return until !== undefined;
+          }),
+        );
         if (!snoozed) {
           state.counts.completed++;
           state.totals.add("completed");
@@ -111,7 +114,11 @@ export class Runs<Tx extends JobsScope> {
         await ends.handBackIfRetaken(job, sent as string);
         state.holding.delete(job.id);
       } else {
-        const until = snoozeUntil(await handle());
+        const until = snoozeUntil(
+          await (telemetry
+            ? telemetry.process(job, async () => options.handler(job, held))
+            : options.handler(job, held)),
+        );
         if (held.abandoned) return;
         if (until) {
           await ends.underLease(job, () => jobs.snooze(job, until));

@@ -193,6 +193,25 @@ forEachDriver((driver) => {
       );
     });
 
+    it("puts a transactional handler's transaction and completion inside its run's span", async () => {
+      const queue = `tx-${driver.name}`;
+      await store.jobs.enqueue({ queue, name: "t" });
+      const worker = store.jobs.work({
+        queue,
+        transactional: true,
+        handler: async (job, { tx }) => {
+          if (!tx) throw new Error("a transactional handler has its transaction");
+          await tx.kv.set("tx-handled", job.id, "yes");
+        },
+      });
+      await until(() => finished(`process ${queue}`).length === 1 && finished("jobs.complete").length === 1);
+      await worker.stop();
+      const run = one(`process ${queue}`);
+      for (const name of ["kv.set", "jobs.complete"]) {
+        expect(one(name).parentSpanContext?.spanId).toBe(run.spanContext().spanId);
+      }
+    });
+
     it("names a batch of several queues by its size", async () => {
       await store.jobs.enqueue([
         { queue: "batch-a", name: "x" },
