@@ -52,8 +52,8 @@ export async function addTotals(
      insert into ${context.q}.queue_totals as t (queue, name, n)
      select queue, name, sum(n) from added group by queue, name order by queue, name
      on conflict (queue, name) do update set n = t.n + excluded.n`,
+    // Not a prepared statement: it runs every few seconds, and it reads the additions whole, by design.
     [queue, [...counts.keys()], [...counts.values()]],
-    { prepare: true },
   );
 }
 
