@@ -21,7 +21,7 @@ import { type BenchContext, benchRounds, log, median, table } from "./lib.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const TSX = pathToFileURL(path.join(ROOT, "node_modules/tsx/dist/loader.mjs")).href;
-const HIDE = pathToFileURL(path.join(ROOT, "test/fixtures/hide-opentelemetry.mjs")).href;
+const HIDE = pathToFileURL(path.join(ROOT, "test/fixtures/hide-packages.mjs")).href;
 const CHILD = path.join(ROOT, "bench/telemetry/child.ts");
 const SIDES = ["absent", "no-op SDK", "exporting"] as const;
 type Side = (typeof SIDES)[number];

@@ -11,7 +11,7 @@ export { type ConnectionFields, parseConnectionString, type SslMode } from "./co
 export { resolveConnection } from "./config/environment.js";
 export { POOL_DEFAULTS, type PoolOptions } from "./config/pool.js";
 export type { BlobBackend, BlobContent, BlobIO, BlobWriteRequest } from "./core/blob-backend.js";
-export { type Codec, type Encoded, JSON_MANIFEST, jsonCodec, protobufCodec } from "./core/codecs.js";
+export { type Codec, type Encoded, JSON_MANIFEST, jsonCodec } from "./core/codecs.js";
 export {
   BlobError,
   ConflictError,

@@ -1,6 +1,7 @@
 /** openStore(): opens a driver for the options, checks the connection, migrates, and builds the repositories. */
 
 import { loadBlobNamespace } from "./blobs/namespace.js";
+import { importWithPeers } from "./config/peers.js";
 import { readStoreEnvironment } from "./config/store-environment.js";
 import { backgroundOf } from "./core/background.js";
 import type { BlobBackend } from "./core/blob-backend.js";
@@ -256,7 +257,15 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
   let replicas: ReadReplicas | undefined;
   try {
     // Built here, so closed by store.close(); the SDK module loads only for stores that use S3.
-    if (!blobs && fromEnv.s3) blobs = (await import("./blobs/s3.js")).s3(fromEnv.s3);
+    if (!blobs && fromEnv.s3) {
+      const { s3 } = await importWithPeers(
+        () => import("./blobs/s3.js"),
+        ["@aws-sdk/client-s3", "@aws-sdk/lib-storage"],
+        "S3_BUCKET is set, so blobs go to S3",
+        "S3_BUCKET",
+      );
+      blobs = s3(fromEnv.s3);
+    }
     if (options.readConnection !== undefined) {
       const onServer = fromEnv.server !== undefined || isPgPool(options.connection);
       replicas = await openReadReplicas(options.readConnection, onServer, {

@@ -1,6 +1,6 @@
 /**
  * One side of `npm run bench -- telemetry`, in a process of its own so each side meets OpenTelemetry
- * as an application would: absent (the API cannot be resolved: test/fixtures/hide-opentelemetry.mjs),
+ * as an application would: absent (the API cannot be resolved: test/fixtures/hide-packages.mjs),
  * the API with no SDK (its no-op), or an SDK recording every span and exporting spans and metrics.
  * Arguments: side, workload (queue | durable), database URL, count. Prints one JSON line of figures.
  */

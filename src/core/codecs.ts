@@ -9,7 +9,6 @@
  * ValidationError naming it, never a silent misread.
  */
 
-import { type DescMessage, fromBinary, type Message, type Registry, toBinary } from "@bufbuild/protobuf";
 import { ValidationError } from "./errors.js";
 
 export interface Encoded {
@@ -48,33 +47,6 @@ export function jsonCodec<T>(manifest: string = JSON_MANIFEST): Codec<T> {
         );
       }
       return JSON.parse(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString("utf8"));
-    },
-  };
-}
-
-/**
- * Protocol Buffers (`@bufbuild/protobuf` v2). The manifest is the message's fully qualified type name
- * (`google.protobuf.Timestamp`); decoding looks it up in `registry`, which must hold every message type
- * that may be read back (`createRegistry(OrderSchema, ...)` or a file registry).
- */
-export function protobufCodec(registry: Registry): Codec<Message> {
-  const schemaFor = (typeName: string, field: string): DescMessage => {
-    const schema = registry.getMessage(typeName);
-    if (!schema) {
-      throw new ValidationError(
-        `unknown manifest ${JSON.stringify(typeName)}: no message type of that name is in the protobuf registry`,
-        { field },
-      );
-    }
-    return schema;
-  };
-  return {
-    encode(message) {
-      const schema = schemaFor(message.$typeName, "payload");
-      return { payload: toBinary(schema, message), manifest: schema.typeName };
-    },
-    decode({ payload, manifest }) {
-      return fromBinary(schemaFor(manifest, "manifest"), payload);
     },
   };
 }

@@ -1,7 +1,7 @@
 /**
  * Sharing the embedded store with other processes. PGlite's data directory belongs to one process;
  * while that process runs (`flowstore demo`, `flowstore serve`) it serves its PGlite on a local socket
- * (@electric-sql/pglite-socket) and records the address in the lock file, and other processes connect
+ * (pglite-wire.ts) and records the address in the lock file, and other processes connect
  * to it with node-postgres instead of opening the directory a second time.
  *
  * PGlite has one session. The holder keeps using it directly, so a socket client's statements must
@@ -15,13 +15,13 @@ import { existsSync, mkdtempSync, rmSync, unlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { PGlite } from "@electric-sql/pglite";
-import { PGLiteSocketServer } from "@electric-sql/pglite-socket";
 import pg from "pg";
 import type { Logger } from "../core/logger.js";
 import type { Driver, DriverCapabilities, StatementLogging, Unlisten } from "./driver.js";
 import { advertiseSocket, type SocketAddress } from "./embedded-lock.js";
 import { NodePostgresDriver } from "./node-postgres.js";
 import { PgliteDriver } from "./pglite.js";
+import { PgliteWireServer, type WireDatabase } from "./pglite-wire.js";
 
 /** The port in the socket file's name (`.s.PGSQL.5432`), which is how pg finds a socket in a directory. */
 const SOCKET_PORT = 5432;
@@ -41,7 +41,7 @@ const UNSYNCED = new Set(["P", "B", "D", "E", "C", "H", "F", "d"]);
  * What the socket server sees of the database: PGlite, with each client message run under PGlite's
  * transaction lock, held across a client's transaction (see the top of the file).
  */
-function guarded(db: PGlite): PGlite {
+function guarded(db: PGlite): WireDatabase {
   const internal = db as unknown as { _runExclusiveTransaction<T>(fn: () => Promise<T>): Promise<T> };
   let release: (() => void) | undefined;
   let open = false;
@@ -92,7 +92,7 @@ function guarded(db: PGlite): PGlite {
       return [];
     },
   };
-  return guard as unknown as PGlite;
+  return guard;
 }
 
 /**
@@ -113,7 +113,7 @@ export async function shareEmbedded(driver: PgliteDriver): Promise<SharedEmbedde
   const socketPath = path.join(socketDir, `.s.PGSQL.${SOCKET_PORT}`);
   // A socket file left by a holder that died: we hold the lock now, so it is ours to remove.
   if (existsSync(socketPath)) unlinkSync(socketPath);
-  const server = new PGLiteSocketServer({ db: guarded(driver.db), path: socketPath, maxConnections: 16 });
+  const server = new PgliteWireServer(guarded(driver.db), socketPath, 16);
   await server.start();
   const address: SocketAddress = { path: socketPath, host: socketDir, port: SOCKET_PORT };
   advertiseSocket(dir, address);

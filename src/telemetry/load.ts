@@ -4,6 +4,7 @@
  */
 
 import type * as Api from "@opentelemetry/api";
+import { importWithPeers, isMissingModule } from "../config/peers.js";
 import { ValidationError } from "../core/errors.js";
 import { OpenTelemetry, type TelemetryProviders } from "./otel.js";
 
@@ -39,15 +40,17 @@ export async function loadTelemetry(
   namespace: string,
 ): Promise<OpenTelemetry | undefined> {
   if (option === false) return undefined;
+  const load = () => import("@opentelemetry/api");
   let api: typeof Api;
-  try {
-    api = await import("@opentelemetry/api");
-  } catch (error) {
-    if (option === undefined) return undefined;
-    throw new ValidationError(
-      "telemetry: @opentelemetry/api is not installed (npm install @opentelemetry/api, with an SDK to export)",
-      { field: "telemetry", cause: error },
-    );
+  if (option === undefined) {
+    try {
+      api = await load();
+    } catch (error) {
+      if (isMissingModule(error, ["@opentelemetry/api"])) return undefined;
+      throw error;
+    }
+  } else {
+    api = await importWithPeers(load, ["@opentelemetry/api"], "telemetry", "telemetry");
   }
   return new OpenTelemetry(api, namespace, typeof option === "object" ? option : {});
 }

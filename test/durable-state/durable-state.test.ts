@@ -1,7 +1,8 @@
 import { create as createMessage, createRegistry } from "@bufbuild/protobuf";
 import { DurationSchema, StructSchema, TimestampSchema, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { describe, expect, it } from "vitest";
-import { jsonCodec, protobufCodec } from "../../src/core/codecs.js";
+import { jsonCodec } from "../../src/core/codecs.js";
+import { protobufCodec } from "../../src/durable-state/protobuf.js";
 import { ConflictError, type Store, ValidationError } from "../../src/index.js";
 import { forEachDriver } from "../support/harness.js";
 

@@ -10,7 +10,7 @@ import { expect, it } from "vitest";
 import { fileDatabaseUrl, uniqueSchema } from "../support/harness.js";
 
 const TSX = pathToFileURL(path.resolve("node_modules/tsx/dist/loader.mjs")).href;
-const HIDE = pathToFileURL(path.resolve("test/fixtures/hide-opentelemetry.mjs")).href;
+const HIDE = pathToFileURL(path.resolve("test/fixtures/hide-packages.mjs")).href;
 const FIXTURE = path.resolve("test/fixtures/telemetry-absent.ts");
 
 it("works without @opentelemetry/api, and refuses telemetry: true with what to install", async () => {

@@ -1,0 +1,173 @@
+/**
+ * PGlite served on a unix socket in PostgreSQL's wire protocol, for node-postgres in other processes
+ * (see pglite-socket.ts, which guards the database this serves). PGlite takes protocol messages whole
+ * and answers them (execProtocolRawStream), so serving it is framing: each client's bytes are cut into
+ * messages, and the messages of every client run one at a time, in arrival order, except that while
+ * one client holds the session (inside a transaction, or an extended-protocol exchange before its
+ * Sync) only that client's messages run. A client that leaves while holding it is rolled back.
+ */
+
+import { createServer, type Server, type Socket } from "node:net";
+
+/** What the server needs of the (guarded) database. */
+export interface WireDatabase {
+  readonly waitReady: Promise<void>;
+  /** True while a client's transaction or unsynced exchange holds the session. */
+  isInTransaction(): boolean;
+  runExclusive<T>(fn: () => Promise<T>): Promise<T>;
+  execProtocolRawStream(
+    message: Uint8Array,
+    options: { onRawData: (data: Uint8Array) => void },
+  ): Promise<unknown>;
+  exec(sql: string): Promise<unknown>;
+}
+
+/** The codes of the messages a client may send before its startup message (they carry no type byte). */
+const SSL_REQUEST = 80877103;
+const GSSENC_REQUEST = 80877104;
+const CANCEL_REQUEST = 80877102;
+
+interface Client {
+  socket: Socket;
+  buffer: Buffer;
+  /** Its startup message is through: what follows are typed messages. */
+  started: boolean;
+}
+
+interface Queued {
+  client: Client;
+  message: Uint8Array;
+}
+
+export class PgliteWireServer {
+  private server: Server | undefined;
+  private readonly clients = new Set<Client>();
+  private readonly queue: Queued[] = [];
+  private running = false;
+  /** The client that holds the session (see the top of the file). */
+  private holder: Client | undefined;
+
+  constructor(
+    private readonly db: WireDatabase,
+    private readonly path: string,
+    private readonly maxConnections: number,
+  ) {}
+
+  async start(): Promise<void> {
+    await this.db.waitReady;
+    const server = createServer((socket) => this.accept(socket));
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(this.path, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+  }
+
+  async stop(): Promise<void> {
+    for (const client of this.clients) client.socket.destroy();
+    const server = this.server;
+    this.server = undefined;
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private accept(socket: Socket): void {
+    if (this.clients.size >= this.maxConnections) {
+      socket.end();
+      return;
+    }
+    const client: Client = { socket, buffer: Buffer.alloc(0), started: false };
+    this.clients.add(client);
+    socket.setNoDelay(true);
+    socket.on("data", (data) => {
+      client.buffer = Buffer.concat([client.buffer, data]);
+      this.frame(client);
+    });
+    socket.on("error", () => socket.destroy());
+    socket.on("close", () => void this.leave(client));
+  }
+
+  /** Cuts the client's complete messages off its buffer and queues them. */
+  private frame(client: Client): void {
+    for (;;) {
+      const { buffer } = client;
+      if (!client.started) {
+        if (buffer.length < 8) return;
+        const length = buffer.readInt32BE(0);
+        if (buffer.length < length) return;
+        const code = buffer.readInt32BE(4);
+        client.buffer = buffer.subarray(length);
+        if (code === SSL_REQUEST || code === GSSENC_REQUEST) {
+          client.socket.write("N"); // no encryption on a local socket: the client goes on in the clear
+          continue;
+        }
+        if (code === CANCEL_REQUEST) {
+          client.socket.end(); // PGlite cannot cancel a statement
+          return;
+        }
+        client.started = true;
+        this.enqueue(client, buffer.subarray(0, length));
+        continue;
+      }
+      if (buffer.length < 5) return;
+      const length = 1 + buffer.readInt32BE(1);
+      if (buffer.length < length) return;
+      client.buffer = buffer.subarray(length);
+      this.enqueue(client, buffer.subarray(0, length));
+    }
+  }
+
+  private enqueue(client: Client, message: Buffer): void {
+    this.queue.push({ client, message: new Uint8Array(message) });
+    void this.run();
+  }
+
+  /** Runs queued messages one at a time; while a client holds the session, only its own. */
+  private async run(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      for (;;) {
+        const at = this.holder ? this.queue.findIndex((q) => q.client === this.holder) : 0;
+        const next = at >= 0 ? this.queue.splice(at, 1)[0] : undefined;
+        if (!next) return;
+        const { client, message } = next;
+        if (!this.clients.has(client)) continue;
+        try {
+          await this.db.runExclusive(() =>
+            this.db.execProtocolRawStream(message, {
+              // A copy: the bytes are a view of PGlite's memory, which its next message reuses, and a
+              // socket write may go out later.
+              onRawData: (data) => {
+                if (data.length > 0 && client.socket.writable) client.socket.write(Buffer.from(data));
+              },
+            }),
+          );
+        } catch {
+          client.socket.destroy();
+        }
+        this.holder = this.db.isInTransaction() ? client : undefined;
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+
+  /** A client left: its queued messages go, and if it held the session, its transaction rolls back. */
+  private async leave(client: Client): Promise<void> {
+    if (!this.clients.delete(client)) return;
+    for (let i = this.queue.length - 1; i >= 0; i--) {
+      if (this.queue[i]?.client === client) this.queue.splice(i, 1);
+    }
+    if (this.holder !== client) return;
+    // Not while a message of its is still running: the run loop sets the holder after each message.
+    while (this.running) await new Promise((resolve) => setImmediate(resolve));
+    if (this.holder === client) {
+      await this.db.exec("ROLLBACK").catch(() => {});
+      this.holder = undefined;
+    }
+    void this.run();
+  }
+}
