@@ -95,6 +95,20 @@ export function columns(rows: Array<Record<string, unknown>>, empty = "(none)"):
 }
 
 /** A missing table or schema means the store was never migrated: say what to run. */
+/** An error as --json prints it: its class, stable code, message and the field at fault. */
+export function errorJson(error: unknown): Record<string, unknown> {
+  const line = errorLine(error);
+  if (!(error instanceof StoreError)) return { name: "Error", code: "ERROR", message: line };
+  const field = (error as { field?: unknown }).field;
+  return {
+    name: error.name,
+    code: error.code,
+    message: line.slice(error.name.length + 2),
+    ...(typeof field === "string" ? { field } : {}),
+    ...(error.sqlState ? { sqlState: error.sqlState } : {}),
+  };
+}
+
 export function errorLine(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   const kind = error instanceof StoreError ? `${error.name}: ` : "";

@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 /** The flowstore command. Every command takes --url, --schema, --read-url, --read-only, --json and --verbose. */
 
+import { readFileSync } from "node:fs";
 import { Command, Option } from "commander";
 import { DEFAULT_SCHEMA, migrationScript } from "../index.js";
 import { registerBlobCommands } from "./blobs.js";
-import { CliContext, errorLine } from "./context.js";
+import { CliContext, errorJson, errorLine } from "./context.js";
 import { registerDemoCommand } from "./demo.js";
 import { registerExecutionCommands } from "./executions.js";
 import { registerJobCommands } from "./jobs.js";
@@ -14,8 +15,14 @@ import { registerPruneCommand } from "./prune.js";
 import { registerServeCommand } from "./serve.js";
 import { printStatus, readStatus } from "./status.js";
 
+/** This package's version, from its package.json (two folders up, from src/cli/ as from dist/cli/). */
+const VERSION = (
+  JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }
+).version;
+
 const program = new Command("flowstore")
   .description("A PostgreSQL state store for workflow engines.")
+  .version(VERSION, "-V, --version", "print flowstore's version")
   .addOption(
     new Option(
       "--url <url>",
@@ -108,8 +115,12 @@ registerServeCommand(program, cli);
 registerDemoCommand(program, cli);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
-  // One clear line by default; the stack only when asked for.
-  process.stderr.write(`flowstore: ${errorLine(error)}\n`);
+  // One clear line by default (a JSON object with --json, for scripts); the stack only when asked for.
+  process.stderr.write(
+    cli.options.json
+      ? `${JSON.stringify({ error: errorJson(error) })}\n`
+      : `flowstore: ${errorLine(error)}\n`,
+  );
   if (cli.options.verbose && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
   process.exitCode = 1;
 });

@@ -48,6 +48,7 @@ export function registerServeCommand(program: Command, cli: CliContext): void {
   dashboardOptions(
     program
       .command("serve")
+      .alias("dashboard")
       .description("serve the web dashboard (and share the embedded store with other flowstore commands)"),
   )
     .addHelpText(

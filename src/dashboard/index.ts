@@ -116,7 +116,11 @@ export async function serveDashboard(store: Store, options: DashboardOptions = {
     server.once("error", (error: NodeJS.ErrnoException) =>
       reject(
         new StoreError(
-          `cannot serve the dashboard on ${host}:${requestedPort}: ${error.code ?? error.message}`,
+          `cannot serve the dashboard on ${host}:${requestedPort}: ${error.code ?? error.message}${
+            error.code === "EADDRINUSE"
+              ? ` (the port is taken: choose another, e.g. --port ${requestedPort + 1})`
+              : ""
+          }`,
           {
             cause: error,
           },

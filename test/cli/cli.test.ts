@@ -5,6 +5,7 @@
 import { execFile, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
@@ -186,6 +187,38 @@ describe("flowstore command", () => {
     const badAge = await flowstore(["prune", "--older-than", "soon"]);
     expect(badAge.code).not.toBe(0);
     expect(badAge.stderr.trim().split("\n")).toHaveLength(1);
+  });
+
+  it("prints its version, answers to dashboard as to serve, and gives errors as JSON under --json", async () => {
+    const version = await flowstore(["--version"], { url: null });
+    expect(version.stdout.trim()).toBe(JSON.parse(readFileSync("package.json", "utf8")).version);
+    const help = await flowstore(["dashboard", "--help"], { url: null });
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain("serve the web dashboard");
+    const failed = await flowstore(["--json", "executions", "show", "0192f0c4-8a1e-7c3d-9f00-5b6e2d4c1a77"]);
+    expect(failed.code).not.toBe(0);
+    expect(JSON.parse(failed.stderr)).toEqual({
+      error: {
+        name: "NotFoundError",
+        code: "NOT_FOUND",
+        message: expect.stringMatching(/^execution .* not found$/),
+      },
+    });
+  });
+
+  it("says to choose another --port when the dashboard's is taken", async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+    const { port } = taken.address() as AddressInfo;
+    try {
+      const serve = await flowstore(["serve", "--port", String(port)]);
+      expect(serve.code).not.toBe(0);
+      expect(serve.stderr).toContain(
+        `EADDRINUSE (the port is taken: choose another, e.g. --port ${port + 1})`,
+      );
+    } finally {
+      taken.close();
+    }
   });
 
   it("pauses and resumes a queue, which the stats and the paused list show", async () => {
