@@ -1,0 +1,70 @@
+/**
+ * The package as an application meets it: packed, installed into a fresh app for production
+ * (`npm install --omit=dev`), it is small, has one PGlite, ships its LICENSE and no source maps
+ * pointing at sources it does not ship; `import` and `require` both load it, a store opens and runs a
+ * job, and the command prints its version. Builds dist/ first, so what is packed is what src/ says.
+ */
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, expect, it } from "vitest";
+
+const work = mkdtempSync(path.join(tmpdir(), "flowstore-package-"));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+/** Every file under `dir`, as paths. */
+function walk(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const full = path.join(dir, entry.name);
+    return entry.isDirectory() ? walk(full) : [full];
+  });
+}
+
+const SCRIPT = `
+  const store = await openStore({ connection: "memory" });
+  await store.jobs.enqueue({ queue: "q", name: "hello" });
+  const [job] = await store.jobs.claim({ queue: "q", workerId: "w" });
+  await store.jobs.complete(job);
+  console.log(job.name);
+  await store.close();`;
+
+it("installs small, with one PGlite and its LICENSE, and loads by import and require", {
+  timeout: 300_000,
+}, async () => {
+  execFileSync("npm", ["run", "build", "--silent"], { stdio: "ignore" });
+  const packed = execFileSync("npm", ["pack", "--pack-destination", work, "--silent"], { encoding: "utf8" })
+    .trim()
+    .split("\n")
+    .at(-1) as string;
+  const app = path.join(work, "app");
+  execFileSync("mkdir", ["-p", app]);
+  writeFileSync(path.join(app, "package.json"), JSON.stringify({ name: "app", private: true }));
+  execFileSync(
+    "npm",
+    ["install", "--omit=dev", "--prefer-offline", "--no-audit", "--no-fund", path.join(work, packed)],
+    { cwd: app, stdio: "ignore" },
+  );
+  const modules = path.join(app, "node_modules");
+  const files = walk(modules);
+  const megabytes = files.reduce((sum, file) => sum + statSync(file).size, 0) / 2 ** 20;
+  expect(megabytes).toBeLessThan(40);
+  const pglites = files.filter((file) => file.endsWith(path.join("@electric-sql", "pglite", "package.json")));
+  expect(pglites).toHaveLength(1);
+  const own = path.join(modules, "flowstore");
+  expect(existsSync(path.join(own, "LICENSE"))).toBe(true);
+  expect(walk(own).filter((file) => file.endsWith(".map"))).toEqual([]);
+
+  writeFileSync(path.join(app, "esm.mjs"), `import { openStore } from "flowstore";\n${SCRIPT}`);
+  writeFileSync(
+    path.join(app, "cjs.cjs"),
+    `const { openStore } = require("flowstore");\n(async () => {${SCRIPT}\n})();`,
+  );
+  for (const script of ["esm.mjs", "cjs.cjs"]) {
+    expect(execFileSync(process.execPath, [script], { cwd: app, encoding: "utf8" }).trim()).toBe("hello");
+  }
+  const version = execFileSync(process.execPath, [path.join(own, "dist", "cli", "main.js"), "--version"], {
+    encoding: "utf8",
+  });
+  expect(version.trim()).toBe(JSON.parse(readFileSync("package.json", "utf8")).version);
+});
