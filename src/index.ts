@@ -140,3 +140,12 @@ export type {
 } from "./tasks/types.js";
 export type { TelemetryOption, TelemetryOptions } from "./telemetry/index.js";
 export { type LeasedTimer, type ScheduleTimer, type Timer, Timers } from "./timers/timers.js";
+export type {
+  JobContext,
+  JobHandler,
+  JobOutcome,
+  TransactionalJobContext,
+  TransactionalWorkerOptions,
+  Worker,
+  WorkerOptions,
+} from "./worker/index.js";

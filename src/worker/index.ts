@@ -9,6 +9,8 @@ export type {
   JobHandler,
   JobOutcome,
   JobsScope,
+  TransactionalJobContext,
+  TransactionalWorkerOptions,
   Worker,
   WorkerOptions,
 } from "./types.js";

@@ -20,6 +20,12 @@ export interface JobContext<Tx extends JobsScope = JobsScope> {
   tx?: Tx;
 }
 
+/** A transactional handler's context: its transaction is always there. */
+export interface TransactionalJobContext<Tx extends JobsScope = JobsScope> extends JobContext<Tx> {
+  /** The transaction the job completes in, with what the handler writes. */
+  tx: Tx;
+}
+
 /** Runs `fn` in a transaction of the store the worker belongs to. */
 export type InTransaction<Tx extends JobsScope = JobsScope> = <T>(fn: (tx: Tx) => Promise<T>) => Promise<T>;
 
@@ -48,6 +54,17 @@ export type JobHandler<Tx extends JobsScope = JobsScope> = (
  * workerId are names (non-empty, at most 255 bytes of UTF-8, no NUL or lone surrogate), the other
  * numbers integers from 1 (stopTimeoutMs from 0) to 2,147,483,647, and vacuumAfterJobs a whole number.
  */
+/** A worker with `transactional: true`, whose handler is given its transaction as `tx`. */
+export interface TransactionalWorkerOptions<Tx extends JobsScope = JobsScope>
+  extends Omit<WorkerOptions<Tx>, "handler" | "transactional"> {
+  transactional: true;
+  handler: (
+    job: LeasedJob,
+    context: TransactionalJobContext<Tx>,
+    // biome-ignore lint/suspicious/noConfusingVoidType: a handler that returns nothing completes its job
+  ) => Promise<void | JobOutcome> | void | JobOutcome;
+}
+
 export interface WorkerOptions<Tx extends JobsScope = JobsScope> {
   queue: string;
   handler: JobHandler<Tx>;

@@ -9,7 +9,7 @@ import type { StoreContext } from "../core/context.js";
 import { ValidationError } from "../core/errors.js";
 import { refuseOnReadOnly } from "../core/read-only.js";
 import { Jobs } from "../queue/index.js";
-import type { InTransaction, JobsScope, Worker, WorkerOptions } from "./types.js";
+import type { InTransaction, JobsScope, TransactionalWorkerOptions, Worker, WorkerOptions } from "./types.js";
 import { startWorker } from "./worker.js";
 
 export class WorkingJobs<Tx extends JobsScope> extends Jobs {
@@ -25,14 +25,17 @@ export class WorkingJobs<Tx extends JobsScope> extends Jobs {
    * Starts a worker on this store (never inside a transaction). It runs until stopped, or until the
    * store closes, which stops it first; meanwhile it keeps the process alive.
    */
-  work(options: WorkerOptions<Tx>): Worker {
+  work(options: TransactionalWorkerOptions<Tx>): Worker;
+  work(options: WorkerOptions<Tx>): Worker;
+  work(options: WorkerOptions<Tx> | TransactionalWorkerOptions<Tx>): Worker {
     if (this.context.db.inTransaction) {
       throw new ValidationError("start workers on the store, not inside a transaction", { field: "work" });
     }
     refuseOnReadOnly(this.context, "jobs.work()");
     const background = backgroundOf(this.context.driver);
     background.checkOpen();
-    const worker = startWorker(this, this.context, this.inTransaction, options);
+    // A transactional handler's context has its transaction by the time the handler runs.
+    const worker = startWorker(this, this.context, this.inTransaction, options as WorkerOptions<Tx>);
     void worker.stopped.then(background.add(worker));
     return worker;
   }

@@ -200,7 +200,6 @@ forEachDriver((driver) => {
         queue,
         transactional: true,
         handler: async (job, { tx }) => {
-          if (!tx) throw new Error("a transactional handler has its transaction");
           await tx.kv.set("tx-handled", job.id, "yes");
         },
       });
