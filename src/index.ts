@@ -1,3 +1,6 @@
+// PGlite's declarations name the Emscripten namespace without bringing its types: these do.
+/// <reference types="emscripten" preserve="true" />
+
 export { Blobs } from "./blobs/blobs.js";
 export { DEFAULT_CHUNK_SIZE, type PostgresBlobOptions, postgresBlobs } from "./blobs/postgres.js";
 export type { BlobData, BlobInfo, BlobPutOptions, BlobRange } from "./blobs/types.js";

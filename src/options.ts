@@ -5,10 +5,11 @@ import type { PoolOptions } from "./config/pool.js";
 import type { BlobBackend } from "./core/blob-backend.js";
 import type { Logger } from "./core/logger.js";
 import type { PayloadLimits } from "./core/payload.js";
+import type { Telemetry } from "./core/telemetry.js";
 import type { ConnectionOption } from "./db/open.js";
 import type { ReadConnection, ReadReplicas } from "./db/read-replicas.js";
 import type { PartitionOptions } from "./partitions/index.js";
-import type { OpenTelemetry, TelemetryOption } from "./telemetry/index.js";
+import type { TelemetryOption } from "./telemetry/index.js";
 
 export interface StoreOptions {
   /**
@@ -115,5 +116,5 @@ export interface StoreReading {
   /** (Not about reading:) how the history tables' ranges are made. */
   partitions?: PartitionOptions;
   /** (Nor this:) OpenTelemetry, when the store has it. */
-  telemetry?: OpenTelemetry;
+  telemetry?: Telemetry;
 }

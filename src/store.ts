@@ -10,6 +10,7 @@ import { checkOneOf } from "./core/input.js";
 import { consoleLogger, type Logger } from "./core/logger.js";
 import { checkLimits, DEFAULT_LIMITS, type PayloadLimits } from "./core/payload.js";
 import { refuseOnReadOnly } from "./core/read-only.js";
+import type { Telemetry } from "./core/telemetry.js";
 import { type ConnectionCounts, type Driver, statementLogging } from "./db/driver.js";
 import { isPgPool } from "./db/node-postgres.js";
 import { firstContactError, openDriver, serverConnection } from "./db/open.js";
@@ -31,7 +32,7 @@ import {
 import { type Maintenance, type MaintenanceOptions, startMaintenance } from "./retention/maintenance.js";
 import { countPrunable, type PruneOptions, type PruneResult, prune } from "./retention/prune.js";
 import { StoreScope, type Transaction } from "./scope.js";
-import { checkTelemetryOption, loadTelemetry, type OpenTelemetry, observeQueues } from "./telemetry/index.js";
+import { checkTelemetryOption, loadTelemetry } from "./telemetry/index.js";
 import { WorkingJobs } from "./worker/index.js";
 
 export const DEFAULT_SCHEMA = "flowstore";
@@ -203,10 +204,11 @@ export class Store extends StoreScope {
   }
 
   /** Reports the queues' state as gauges at each metric collection, until the store closes. */
-  observeQueues(telemetry: OpenTelemetry): void {
+  /** @internal openStore's, once the store is open. */
+  observeQueues(telemetry: Telemetry): void {
     // Its own repository: the collection's reads are the SDK's doing, not spans in the caller's traces.
     const jobs = new WorkingJobs(this.context, (fn) => this.transaction(fn));
-    const stop = observeQueues(telemetry.meter, () => jobs.stats());
+    const stop = telemetry.observeQueues(() => jobs.stats());
     backgroundOf(this.driver).add({ stop: async () => stop() });
   }
 

@@ -24,7 +24,19 @@ export interface ProcessedJob {
   runAt: Date;
 }
 
+/** A queue's state as the gauges report it (what jobs.stats() gives). */
+export interface QueueGaugeFigures {
+  queue: string;
+  waiting: number;
+  ready: number;
+  running: number;
+  dead: number;
+  oldestReadyAgeSeconds: number | null;
+}
+
 export interface Telemetry {
+  /** Reports the queues `read` gives as gauges at each collection, until the returned function is called. */
+  observeQueues(read: () => Promise<QueueGaugeFigures[]>): () => void;
   /** Runs a store operation (`area.method`) in a span by the database client conventions. */
   operation<T>(area: string, method: string, args: readonly unknown[], run: () => T): T;
   /**

@@ -6,7 +6,9 @@
 import type * as Api from "@opentelemetry/api";
 import { importWithPeers, isMissingModule } from "../config/peers.js";
 import { ValidationError } from "../core/errors.js";
-import { OpenTelemetry, type TelemetryProviders } from "./otel.js";
+import type { Telemetry } from "../core/telemetry.js";
+import { OpenTelemetry } from "./otel.js";
+import type { TelemetryProviders } from "./providers.js";
 
 export interface TelemetryOptions extends TelemetryProviders {
   /**
@@ -38,7 +40,7 @@ export function checkTelemetryOption(option: unknown): TelemetryOption | undefin
 export async function loadTelemetry(
   option: TelemetryOption | undefined,
   namespace: string,
-): Promise<OpenTelemetry | undefined> {
+): Promise<Telemetry | undefined> {
   if (option === false) return undefined;
   const load = () => import("@opentelemetry/api");
   let api: typeof Api;

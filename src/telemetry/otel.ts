@@ -12,15 +12,9 @@
 
 import type * as Api from "@opentelemetry/api";
 import type { ProcessedJob, SentBatch, Telemetry } from "../core/telemetry.js";
+import { observeQueues, type QueueFigures } from "./gauges.js";
+import type { TelemetryProviders } from "./providers.js";
 import * as C from "./semconv.js";
-
-/** What `openStore({ telemetry })` may name instead of the globally registered providers. */
-export interface TelemetryProviders {
-  /** Spans go to this provider's tracer (default: the one registered with the API). */
-  tracerProvider?: { getTracer(name: string, version?: string): unknown };
-  /** Metrics go to this provider's meter (default: the one registered with the API when the store opens). */
-  meterProvider?: { getMeter(name: string, version?: string): unknown };
-}
 
 export const INSTRUMENTATION_SCOPE = "flowstore";
 
@@ -85,6 +79,11 @@ export class OpenTelemetry implements Telemetry {
       unit: "{message}",
       description: "Jobs handed to a handler.",
     });
+  }
+
+  /** Reports the queues `read` gives as gauges at each collection, until the returned function is called. */
+  observeQueues(read: () => Promise<QueueFigures[]>): () => void {
+    return observeQueues(this.meter, read);
   }
 
   /**

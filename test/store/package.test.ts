@@ -2,7 +2,8 @@
  * The package as an application meets it: packed, installed into a fresh app for production
  * (`npm install --omit=dev`), it is small, has one PGlite, ships its LICENSE and no source maps
  * pointing at sources it does not ship; `import` and `require` both load it, a store opens and runs a
- * job, and the command prints its version. Builds dist/ first, so what is packed is what src/ says.
+ * job, a strict application type-checks against it without skipLibCheck, and the command prints
+ * its version. Builds dist/ first, so what is packed is what src/ says.
  */
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -63,6 +64,45 @@ it("installs small, with one PGlite and its LICENSE, and loads by import and req
   for (const script of ["esm.mjs", "cjs.cjs"]) {
     expect(execFileSync(process.execPath, [script], { cwd: app, encoding: "utf8" }).trim()).toBe("hello");
   }
+  // A strict application type-checks against the package's declarations, its dependencies' included
+  // (no skipLibCheck), and a wrong connection is a type error.
+  execFileSync(
+    "npm",
+    ["install", "--prefer-offline", "--no-audit", "--no-fund", "typescript@5", "@types/node@20"],
+    { cwd: app, stdio: "ignore" },
+  );
+  writeFileSync(
+    path.join(app, "tsconfig.json"),
+    JSON.stringify({
+      compilerOptions: {
+        target: "ES2022",
+        module: "NodeNext",
+        moduleResolution: "NodeNext",
+        strict: true,
+        skipLibCheck: false,
+        noEmit: true,
+        types: ["node"],
+      },
+      include: ["app.mts"],
+    }),
+  );
+  writeFileSync(
+    path.join(app, "app.mts"),
+    `import { openStore, type Transaction } from "flowstore";
+const store = await openStore({ connection: "memory" });
+store.jobs.work({ queue: "q", transactional: true, handler: async (job, { tx }) => {
+  const scope: Transaction = tx;
+  await scope.kv.set("seen", job.id, "yes");
+} });
+// @ts-expect-error a connection is a URL, fields, a pg Pool or a PGlite, not a number
+await openStore({ connection: 123 });
+await store.close();
+`,
+  );
+  execFileSync(process.execPath, [path.join(app, "node_modules", "typescript", "bin", "tsc"), "-p", app], {
+    cwd: app,
+    encoding: "utf8",
+  });
   const version = execFileSync(process.execPath, [path.join(own, "dist", "cli", "main.js"), "--version"], {
     encoding: "utf8",
   });
