@@ -1,7 +1,16 @@
 /** What every command shares: the global options, opening the store, and printing text or JSON. */
 
+import { existsSync } from "node:fs";
+import path from "node:path";
 import type { Command } from "commander";
-import { openStore, ReadOnlyError, type Store, StoreError, type StoreOptions } from "../index.js";
+import {
+  NotFoundError,
+  openStore,
+  ReadOnlyError,
+  type Store,
+  StoreError,
+  type StoreOptions,
+} from "../index.js";
 
 export interface GlobalOptions {
   url?: string;
@@ -57,12 +66,28 @@ export class CliContext {
     fn: (store: Store) => Promise<T>,
   ): Promise<T> {
     if (options.changes !== undefined) this.refuseIfReadOnly(options.changes);
+    else this.refuseIfNoEmbeddedStore();
     const store = await openStore(this.storeOptions(options.migrate));
     try {
       return await fn(store);
     } finally {
       await store.close();
     }
+  }
+
+  /**
+   * A command that only reads, on the embedded store in a directory that is not there: nothing to
+   * read, and opening it would create it. It says so instead, and creates nothing.
+   */
+  refuseIfNoEmbeddedStore(): void {
+    const { url, dataDir } = this.options;
+    const env = process.env;
+    if (url || env.PGHOST || env.POSTGRES_HOST) return;
+    const dir = dataDir || env.FLOWSTORE_DATA_DIR || ".flowstore";
+    if (existsSync(dir)) return;
+    throw new NotFoundError(
+      `no embedded store in ${path.resolve(dir)} (nothing to show, and nothing was created): give --url for a server, or create one with flowstore migrate or flowstore demo`,
+    );
   }
 
   /** With --read-only, refuses `command`, which changes the store, before anything is opened. */

@@ -4,7 +4,7 @@
  * is the default directory, not the working directory itself. Run from source through tsx.
  */
 import { execFile } from "node:child_process";
-import { mkdtempSync, realpathSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, realpathSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
@@ -14,6 +14,9 @@ const MAIN = path.resolve("src/cli/main.ts");
 const TSX = pathToFileURL(path.resolve("node_modules/tsx/dist/loader.mjs")).href;
 const work = realpathSync(mkdtempSync(path.join(tmpdir(), "flowstore-cli-empty-")));
 const dataDir = path.join(work, "data");
+// A command that only reads creates no store: both directories are there, empty, as after a mkdir.
+mkdirSync(dataDir);
+mkdirSync(path.join(work, ".flowstore"));
 
 afterAll(() => {
   rmSync(work, { recursive: true, force: true });

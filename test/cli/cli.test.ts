@@ -4,7 +4,7 @@
  */
 import { execFile, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -204,6 +204,22 @@ describe("flowstore command", () => {
         message: expect.stringMatching(/^execution .* not found$/),
       },
     });
+  });
+
+  it("reads nothing and creates nothing where there is no embedded store", async () => {
+    const dir = path.join(work, "no-store-here");
+    const env: NodeJS.ProcessEnv = { ...environment(), FLOWSTORE_DATA_DIR: dir };
+    delete env.DATABASE_URL;
+    const run = await new Promise<Run>((resolve) =>
+      execFile(process.execPath, ["--import", TSX, MAIN, "status"], { env }, (error, stdout, stderr) =>
+        resolve({ code: error ? 1 : 0, stdout, stderr }),
+      ),
+    );
+    expect(run.code).not.toBe(0);
+    expect(run.stderr).toMatch(
+      /^flowstore: NotFoundError: no embedded store in .*no-store-here \(nothing to show, and nothing was created\)/,
+    );
+    expect(existsSync(dir)).toBe(false);
   });
 
   it("says to choose another --port when the dashboard's is taken", async () => {
