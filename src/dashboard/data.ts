@@ -14,6 +14,7 @@ import {
 } from "../index.js";
 import { metricsText } from "./metrics.js";
 import type { Sampler } from "./sampler.js";
+import { type TaskView, treeOrder } from "./task-tree.js";
 import { listThreads, threadCheckpoints } from "./threads.js";
 import { timeline } from "./timeline.js";
 
@@ -40,13 +41,6 @@ export interface ExecutionSummary {
   completedAt: Date | null;
   durationMs: number | null;
 }
-
-export interface TaskView extends Task {
-  depth: number;
-  durationMs: number;
-}
-
-const TERMINAL = new Set<string>(["completed", "failed", "cancelled", "timed_out"]);
 
 export class DashboardData {
   /** Definitions never change name or version, so their ids are looked up once. */
@@ -294,36 +288,6 @@ export class DashboardData {
     } while (cursor && all.length < MAX_TASKS);
     return { items: treeOrder(all), truncated: cursor !== null };
   }
-}
-
-/** Depth-first, siblings in creation order; a task whose parent is missing is shown as a root. */
-export function treeOrder(tasks: Task[]): TaskView[] {
-  const ids = new Set(tasks.map((t) => t.taskExecId));
-  const children = new Map<string | null, Task[]>();
-  for (const task of tasks) {
-    const parent = task.parentId !== null && ids.has(task.parentId) ? task.parentId : null;
-    const list = children.get(parent) ?? [];
-    list.push(task);
-    children.set(parent, list);
-  }
-  const out: TaskView[] = [];
-  const seen = new Set<string>();
-  const walk = (root: Task) => {
-    const stack = [{ task: root, depth: 0 }];
-    while (stack.length) {
-      const { task, depth } = stack.pop() as { task: Task; depth: number };
-      if (seen.has(task.taskExecId)) continue;
-      seen.add(task.taskExecId);
-      const end = TERMINAL.has(task.status) ? task.updatedAt.getTime() : Date.now();
-      out.push({ ...task, depth, durationMs: Math.max(0, end - task.createdAt.getTime()) });
-      for (const child of [...(children.get(task.taskExecId) ?? [])].reverse())
-        stack.push({ task: child, depth: depth + 1 });
-    }
-  };
-  for (const root of children.get(null) ?? []) walk(root);
-  // Tasks whose parent links form a cycle have no root; show them rather than lose them.
-  for (const task of tasks) walk(task);
-  return out;
 }
 
 function duration(e: Execution): number | null {

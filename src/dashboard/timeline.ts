@@ -7,6 +7,7 @@
  */
 
 import type { Execution, HistoryEvent, Job, Store, Task, Timer } from "../index.js";
+import { TERMINAL, treeOrder } from "./task-tree.js";
 
 /** The most events, child runs and tasks of a child a timeline reads. */
 export const TIMELINE_EVENTS = 5_000;
@@ -43,11 +44,9 @@ export interface Timeline {
   eventsTruncated: boolean;
 }
 
-const FINISHED = new Set(["completed", "failed", "cancelled", "timed_out", "dead"]);
-
 function taskBar(task: Task, depth: number): TimelineBar {
   const start = (task.startedAt ?? task.createdAt).getTime();
-  const ended = task.completedAt ?? (FINISHED.has(task.status) ? task.updatedAt : null);
+  const ended = task.completedAt ?? (TERMINAL.has(task.status) ? task.updatedAt : null);
   return {
     kind: "task",
     label: task.taskId,
@@ -60,7 +59,7 @@ function taskBar(task: Task, depth: number): TimelineBar {
 
 function runBar(run: Execution, kind: "run" | "child", depth: number): TimelineBar {
   const start = (run.startedAt ?? run.createdAt).getTime();
-  const ended = run.completedAt ?? (FINISHED.has(run.status) ? run.updatedAt : null);
+  const ended = run.completedAt ?? (TERMINAL.has(run.status) ? run.updatedAt : null);
   return {
     kind,
     label: run.name,
@@ -72,23 +71,9 @@ function runBar(run: Execution, kind: "run" | "child", depth: number): TimelineB
   };
 }
 
-/** Tasks as bars, a parent before its subtree; `depthOf` gives each task's depth. */
+/** Tasks as bars in tree order (treeOrder), each as deep as its place in the tree, below `base`. */
 function taskBars(tasks: Task[], base: number): TimelineBar[] {
-  const byParent = new Map<string | null, Task[]>();
-  const ids = new Set(tasks.map((t) => t.taskExecId));
-  for (const task of tasks) {
-    const parent = task.parentId !== null && ids.has(task.parentId) ? task.parentId : null;
-    byParent.set(parent, [...(byParent.get(parent) ?? []), task]);
-  }
-  const bars: TimelineBar[] = [];
-  const walk = (parent: string | null, depth: number) => {
-    for (const task of byParent.get(parent) ?? []) {
-      bars.push(taskBar(task, depth));
-      if (depth < 20) walk(task.taskExecId, depth + 1);
-    }
-  };
-  walk(null, base);
-  return bars;
+  return treeOrder(tasks).map((task) => taskBar(task, base + task.depth));
 }
 
 async function events(store: Store, executionId: string): Promise<{ items: HistoryEvent[]; more: boolean }> {
