@@ -20,8 +20,6 @@ export interface ProcessedJob {
   executionId: string | null;
   /** The trace context its enqueue stored (W3C traceparent and tracestate, as JSON), or null. */
   traceContext: string | null;
-  createdAt: Date;
-  runAt: Date;
 }
 
 /** A queue's state as the gauges report it (what jobs.stats() gives). */
@@ -44,6 +42,9 @@ export interface Telemetry {
    * jobs, so their processing continues the trace, and returns the ids.
    */
   send<T extends string[]>(batch: SentBatch, run: (traceContext: string | null) => Promise<T>): Promise<T>;
-  /** Runs a job's handler in a "process" span: a child of the span that enqueued it, when it was traced. */
-  process<T>(job: ProcessedJob, run: () => Promise<T>): Promise<T>;
+  /**
+   * Runs a job's handler in a "process" span: a child of the span that enqueued it, when it was
+   * traced. `waitedMs`: how long the job had waited since it was due (the worker measures it).
+   */
+  process<T>(job: ProcessedJob, waitedMs: number, run: () => Promise<T>): Promise<T>;
 }

@@ -2,7 +2,7 @@
  * The queue's totals since the store began (migration 0024): jobs enqueued, started, completed,
  * failed, dead and taken back after their lease expired, per queue, and a histogram of how long jobs
  * waited from their due time until a handler started them. Enqueues count themselves in their own
- * statement (ADD_ENQUEUED, exact: a rolled-back enqueue counts nothing); workers count the rest in
+ * statement (addEnqueued, exact: a rolled-back enqueue counts nothing); workers count the rest in
  * memory and add it every few seconds and when they stop (addTotals), so a worker that dies without
  * stopping loses its last seconds' counts, never the jobs'.
  */

@@ -184,7 +184,7 @@ export class OpenTelemetry implements Telemetry {
     }
   }
 
-  async process<T>(job: ProcessedJob, run: () => Promise<T>): Promise<T> {
+  async process<T>(job: ProcessedJob, waitedMs: number, run: () => Promise<T>): Promise<T> {
     if (this.off()) return run();
     const { api } = this;
     // Not the worker's own context: a handler's run belongs to the trace that enqueued its job, if any.
@@ -215,7 +215,7 @@ export class OpenTelemetry implements Telemetry {
     );
     const started = performance.now();
     this.consumed.add(1, metric);
-    this.scheduleToStart.record(Math.max(0, Date.now() - job.runAt.getTime()) / 1000, metric);
+    this.scheduleToStart.record(Math.max(0, waitedMs) / 1000, metric);
     let recorded = metric;
     try {
       return await api.context.with(api.trace.setSpan(parent, span), run);

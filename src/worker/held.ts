@@ -12,6 +12,8 @@ export class Held<Tx extends JobsScope> implements JobContext<Tx> {
   private aborted = false;
   /** Set when the worker stopped waiting for this handler and handed its job back (its stop timeout). */
   abandoned = false;
+  /** How long the job had waited since it was due when its run started, by the database's clock. */
+  waitedMs = 0;
 
   constructor(
     readonly job: LeasedJob,

@@ -56,8 +56,9 @@ export class Runs<Tx extends JobsScope> {
       // Waited since due, by the database's clock: the claim's now() (the job's updatedAt) less runAt,
       // plus this process's time since it sent the claim.
       const sentAt = next.reservedUntil - settings.reserveMs;
-      state.totals.started(job.updatedAt.getTime() - job.runAt.getTime() + (now - sentAt));
       const held = new Held<Tx>(job, jobs, settings.leaseMs, this.of.singleConnection);
+      held.waitedMs = job.updatedAt.getTime() - job.runAt.getTime() + (now - sentAt);
+      state.totals.started(held.waitedMs);
       state.running.set(job.id, held);
       // This run is an attempt: counted in the database from its start mark, and here for the handler.
       job.attempts++;
@@ -90,7 +91,7 @@ export class Runs<Tx extends JobsScope> {
     // The run in its "process" span: with a transactional handler, the transaction and the completion
     // in it too, since they commit with what the handler wrote.
     const traced = <T>(run: () => Promise<T>): Promise<T> =>
-      telemetry ? telemetry.process(job, run) : run();
+      telemetry ? telemetry.process(job, held.waitedMs, run) : run();
     // The lease token a transactional handler's completion or snooze went out under.
     let sent: string | undefined;
     try {
@@ -116,7 +117,7 @@ export class Runs<Tx extends JobsScope> {
       } else {
         const until = snoozeUntil(
           await (telemetry
-            ? telemetry.process(job, async () => options.handler(job, held))
+            ? telemetry.process(job, held.waitedMs, async () => options.handler(job, held))
             : options.handler(job, held)),
         );
         if (held.abandoned) return;
