@@ -16,6 +16,7 @@ import { integerOption, isStorableDate, MAX_INT, MAX_TTL_MS } from "../core/inpu
 import { checkText, toJson } from "../core/payload.js";
 import type { SentBatch } from "../core/telemetry.js";
 import { jobsChannel, wakeStatement } from "../core/wake.js";
+import { groupsOf } from "./groups.js";
 import { addEnqueued } from "./totals.js";
 import type { EnqueueJob } from "./types.js";
 
@@ -35,6 +36,7 @@ interface EnqueueColumns {
   executionId: (string | null)[];
   replace: boolean[];
   after: boolean[];
+  group: (string | null)[];
 }
 
 /**
@@ -56,15 +58,15 @@ const ARRAYS_FROM = 10;
 
 const FROM_ARRAYS = `unnest($5::uuid[], $6::text[], $7::text[], $8::text[], $9::int[], $10::timestamptz[],
                             $11::int[], $12::int[], $13::int[], $14::text[], $15::uuid[], $16::bool[],
-                            $17::float8[], $18::bool[])
+                            $17::float8[], $18::bool[], $19::text[])
            with ordinality as i(id, queue, name, payload, priority, run_at, max_attempts, backoff_base_ms,
-                                backoff_max_ms, key, execution_id, replace, delay_ms, after, slot)`;
+                                backoff_max_ms, key, execution_id, replace, delay_ms, after, group_name, slot)`;
 
 /** Payloads travel as JSON text: a JSON null in a record would read back as SQL NULL. */
 const FROM_RECORDS = `jsonb_to_recordset($5::jsonb)
            as i(id uuid, queue text, name text, payload text, priority int, run_at timestamptz,
                 max_attempts int, backoff_base_ms int, backoff_max_ms int, key text, execution_id uuid,
-                replace bool, delay_ms float8, after bool, slot bigint)`;
+                replace bool, delay_ms float8, after bool, group_name text, slot bigint)`;
 
 /** Each column of the batch under its name in the statement, in the order of FROM_ARRAYS. */
 const FIELDS = [
@@ -82,6 +84,7 @@ const FIELDS = [
   ["replace", "replace"],
   ["delay_ms", "delayMs"],
   ["after", "after"],
+  ["group_name", "group"],
 ] as const satisfies readonly (readonly [string, keyof EnqueueColumns])[];
 
 function arraysOf(columns: EnqueueColumns): unknown[] {
@@ -124,6 +127,7 @@ export async function enqueue(
     executionId: [] as (string | null)[],
     replace: [] as boolean[],
     after: [] as boolean[],
+    group: [] as (string | null)[],
   };
   // Within one batch a key takes one slot, and the batch does what one call per job would do: the first
   // occurrence goes in (or meets the job already waiting or running with the key), later ones are
@@ -166,6 +170,7 @@ export async function enqueue(
       executionId: job.executionId?.toLowerCase() ?? null,
       replace: job.replace === true,
       after: checkWhileRunning(job.whileRunning, field) === "after" && key !== null,
+      group: job.group === undefined || job.group === null ? null : checkText(job.group, `${field}.group`),
     };
     const dedupe = key === null ? undefined : `${queue}\u0000${key}`;
     const existing = dedupe === undefined ? undefined : slotOfKey.get(dedupe);
@@ -259,17 +264,18 @@ async function insert(
   const { rows } = await context.db.query<{ slot: number; id: string | null }>(
     `with input as (
        select id, queue, name, payload::jsonb as payload, priority, max_attempts, backoff_base_ms,
-              backoff_max_ms, key, execution_id, replace, after, slot,
+              backoff_max_ms, key, execution_id, replace, after, group_name, slot,
               -- A delay counts from the database clock, as every time the queue keeps does.
               coalesce(run_at, now() + delay_ms * interval '1 millisecond', now()) as run_at
          from ${small ? FROM_RECORDS : FROM_ARRAYS}
      ),
      inserted as (
        insert into ${t} as j (id, queue, name, payload, status, priority, run_at, max_attempts,
-                              backoff_base_ms, backoff_max_ms, key, execution_id, trace_context)
+                              backoff_base_ms, backoff_max_ms, key, execution_id, trace_context, group_name)
        -- A job for later waits apart from the ready set ('scheduled') until a claim finds it due.
        select id, queue, name, payload, case when run_at > now() then 'scheduled' else 'waiting' end,
-              priority, run_at, max_attempts, backoff_base_ms, backoff_max_ms, key, execution_id, $4::text
+              priority, run_at, max_attempts, backoff_base_ms, backoff_max_ms, key, execution_id, $4::text,
+              group_name
          from input order by slot
        on conflict (queue, key) where key is not null and status in ${live}
        -- The key's holder, now locked. Jobs enqueued with replace: true (ids $2) replace it while it
@@ -287,22 +293,23 @@ async function insert(
                 and (select s.id from ${t} s where s.queue = j.queue and s.key = j.key and s.status = 'blocked') is null)
             or (j.status = 'running' and excluded.id = any($3::uuid[]))
        -- Fresh: inserted, not met (a row an ON CONFLICT update changed has this transaction in xmax).
-       returning j.id, j.queue, j.key, j.status, j.xmax = 0 as fresh
+       returning j.id, j.queue, j.key, j.status, j.group_name, j.xmax = 0 as fresh
      ),
      successors as (
        -- Behind a running holder marked above. Its lock, held until commit, keeps it from ending before
        -- the successor is there for the release trigger to find.
        insert into ${t} as s (id, queue, name, payload, status, priority, run_at, max_attempts,
-                              backoff_base_ms, backoff_max_ms, key, execution_id, trace_context)
+                              backoff_base_ms, backoff_max_ms, key, execution_id, trace_context, group_name)
        select i.id, i.queue, i.name, i.payload, 'blocked', i.priority, i.run_at, i.max_attempts,
-              i.backoff_base_ms, i.backoff_max_ms, i.key, i.execution_id, $4::text
+              i.backoff_base_ms, i.backoff_max_ms, i.key, i.execution_id, $4::text, i.group_name
          from input i join inserted h on h.queue = i.queue and h.key = i.key and h.status = 'running'
        on conflict (queue, key) where key is not null and status = 'blocked'
        do update set payload = excluded.payload, priority = excluded.priority, run_at = excluded.run_at,
                      updated_at = now()
          where excluded.id = any($2::uuid[])
-       returning s.id, s.queue, s.key, s.xmax = 0 as fresh
+       returning s.id, s.queue, s.key, s.group_name, s.xmax = 0 as fresh
      ),
+     ${groupsOf(context, "(select queue, group_name, status, fresh from inserted union all select queue, group_name, 'blocked', fresh from successors)")},
      ${addEnqueued(context, "(select queue from inserted where fresh union all select queue from successors where fresh)")},
      successor_replaced as (
        -- A successor that already waits, replaced. Only once every holder above is locked: the release

@@ -5,6 +5,7 @@
 
 export { deleteJobsOf, deleteOldDeadJobs, deleteOrphanedJobHistory } from "./admin.js";
 export { leaseLost } from "./checks.js";
+export { type ClaimedRows, claimRows, promoteDue } from "./claim.js";
 export {
   deleteStartMark,
   forgetIdleWorkers,
@@ -13,7 +14,7 @@ export {
   stillReserved,
 } from "./job-starts.js";
 export { Jobs } from "./jobs.js";
-export { claimRows, extendLeases, promoteDue } from "./leases.js";
+export { extendLeases } from "./leases.js";
 export { type ClaimedRow, liveRows, toLeasedJob } from "./sql.js";
 export {
   addEnqueued,

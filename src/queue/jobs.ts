@@ -6,8 +6,10 @@
 
 import { forReads, type StoreContext } from "../core/context.js";
 import { cancel, get, list, retry } from "./admin.js";
+import { claim } from "./claim.js";
 import { enqueue } from "./enqueue.js";
-import { claim, complete, completeMany, fail, heartbeat, release, snooze } from "./leases.js";
+import { groups, limits, setGroupLimit, setLimits } from "./groups.js";
+import { complete, completeMany, fail, heartbeat, release, snooze } from "./leases.js";
 import { pause, paused, resume } from "./pauses.js";
 import { stats } from "./stats.js";
 import { type QueueTotals, totals } from "./totals.js";
@@ -16,8 +18,11 @@ import type {
   EnqueueJob,
   Job,
   JobFilter,
+  JobGroup,
   Lease,
   LeasedJob,
+  QueueLimits,
+  QueueLimitsChange,
   QueuePause,
   QueueStats,
   QueueStatsOptions,
@@ -153,6 +158,31 @@ export class Jobs {
   /** The paused queues. */
   paused(): Promise<QueuePause[]> {
     return paused(forReads(this.context));
+  }
+
+  /**
+   * Sets a queue's limits, shared by every worker in every process: `groupConcurrency`, the jobs of one
+   * group running at once at most (for groups without a limit of their own, see setGroupLimit), and
+   * `rate`, at most `limit` jobs claimed per `periodMs`. A field left out keeps its value; null removes
+   * the limit. Returns the limits as they now stand.
+   */
+  setLimits(queue: string, limits: QueueLimitsChange): Promise<QueueLimits> {
+    return setLimits(this.context, queue, limits);
+  }
+
+  /** A queue's limits. */
+  limits(queue: string): Promise<QueueLimits> {
+    return limits(forReads(this.context), queue);
+  }
+
+  /** Sets one group's concurrency limit; null: the queue's groupConcurrency applies to it again. */
+  setGroupLimit(queue: string, group: string, concurrency: number | null): Promise<void> {
+    return setGroupLimit(this.context, queue, group, concurrency);
+  }
+
+  /** A queue's groups in name order with their ready and running jobs (`after`: the previous page's last name). */
+  groups(queue: string, options: { after?: string; limit?: number } = {}): Promise<JobGroup[]> {
+    return groups(forReads(this.context), queue, options);
   }
 
   /** Removes jobs whatever their state; a worker running one then gets LeaseLostError. Returns the ids removed. */

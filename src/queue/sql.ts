@@ -19,6 +19,7 @@ export interface JobRow {
   max_attempts: number;
   key: string | null;
   execution_id: string | null;
+  group_name: string | null;
   last_error: JobError | null;
   lease_owner: string | null;
   lease_token: string | null;
@@ -29,7 +30,7 @@ export interface JobRow {
 }
 
 export const JOB_COLUMNS = `id, queue, name, payload, status, priority, run_at, attempts, max_attempts, key, execution_id,
-  last_error, lease_owner, lease_token, lease_expires_at, created_at, updated_at, trace_context`;
+  group_name, last_error, lease_owner, lease_token, lease_expires_at, created_at, updated_at, trace_context`;
 
 export function toJob(row: JobRow): Job {
   return {
@@ -44,6 +45,7 @@ export function toJob(row: JobRow): Job {
     maxAttempts: row.max_attempts,
     key: row.key,
     executionId: row.execution_id,
+    group: row.group_name,
     lastError: row.last_error,
     leaseOwner: row.lease_owner,
     leaseExpiresAt: row.lease_expires_at,
@@ -66,7 +68,7 @@ export const RUN_AT_US = "(extract(epoch from j.run_at) * 1000000)::bigint";
  * come as epoch milliseconds (run_at as microseconds, see RUN_AT_US): `new Date(number)` costs a fraction of parsing timestamp text.
  */
 export const CLAIMED_COLUMNS = `j.id, j.lease_token, j.name, j.payload, j.status, j.priority, j.attempts, j.max_attempts,
-  j.key, j.execution_id, j.last_error, j.trace_context, j.taken_back,
+  j.key, j.execution_id, j.group_name, j.last_error, j.trace_context, j.taken_back,
   ${RUN_AT_US} as run_at_us,
   (extract(epoch from j.created_at) * 1000)::float8 as created_at,
   (extract(epoch from j.lease_expires_at) * 1000)::float8 as lease_expires_at`;
@@ -82,6 +84,7 @@ export interface ClaimedRow {
   max_attempts: number;
   key: string | null;
   execution_id: string | null;
+  group_name: string | null;
   last_error: JobError | null;
   trace_context: string | null;
   /** The claim took the job back from a worker whose lease expired. */
@@ -109,6 +112,7 @@ export function toLeasedJob(row: ClaimedRow, queue: string, workerId: string, le
     maxAttempts: row.max_attempts,
     key: row.key,
     executionId: row.execution_id,
+    group: row.group_name,
     lastError: row.last_error,
     leaseOwner: workerId,
     leaseExpiresAt: new Date(row.lease_expires_at),

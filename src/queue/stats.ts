@@ -17,18 +17,23 @@ import type { QueueCount, QueueStats, QueueStatsOptions } from "./types.js";
 interface Row {
   queue: string;
   waiting: number;
+  grouped: number;
   scheduled: number;
   blocked: number;
   running: number;
   dead: number;
   ready_waiting: number;
+  ready_grouped: number;
   ready_scheduled: number;
   oldest: number | null;
   paused: boolean;
 }
 
-/** The statuses of the jobs table that count as waiting: ready now, scheduled for later, or blocked. */
-const PARTS = ["waiting", "scheduled", "blocked"] as const;
+/**
+ * The parts of the jobs table that count as waiting: ready now (without a group, or in one), scheduled
+ * for later, or blocked.
+ */
+const PARTS = ["waiting", "grouped", "scheduled", "blocked"] as const;
 
 /**
  * Each status of the jobs table, with its partial index: the condition that index is for (beside the
@@ -37,7 +42,15 @@ const PARTS = ["waiting", "scheduled", "blocked"] as const;
  * reads the table's pages when the queue is most of it.
  */
 const INDEXES = {
-  waiting: { where: "j.status = 'waiting'", order: "j.priority desc, j.run_at, j.id" },
+  waiting: {
+    where: "j.status = 'waiting' and j.group_name is null",
+    order: "j.priority desc, j.run_at, j.id",
+  },
+  // Ready jobs of a group (see migration 0025).
+  grouped: {
+    where: "j.status = 'waiting' and j.group_name is not null",
+    order: "j.group_name, j.priority desc, j.run_at, j.id",
+  },
   scheduled: { where: "j.status = 'scheduled'", order: "j.run_at" },
   // A job waits blocked only behind another with its key (see enqueue.ts).
   blocked: { where: "j.status = 'blocked' and j.key is not null", order: "j.key" },
@@ -79,19 +92,29 @@ export async function stats(
      select q.queue,
             ${STATUSES.map((status) => `${capped(q, status)} as ${status}`).join(",\n            ")},
             ${capped(q, "waiting", "and j.run_at <= now()")} as ready_waiting,
+            ${capped(q, "grouped", "and j.run_at <= now()")} as ready_grouped,
             ${capped(q, "scheduled", "and j.run_at <= now()")} as ready_scheduled,
             extract(epoch from now() - least(
               (select min(first.run_at) from (
                  with recursive priorities as (
                    (select priority, run_at from ${q}.jobs
-                     where queue = q.queue and status = 'waiting' order by priority desc, run_at limit 1)
+                     where queue = q.queue and status = 'waiting' and group_name is null
+                     order by priority desc, run_at limit 1)
                    union all
                    select n.priority, n.run_at from priorities p cross join lateral (
                      select priority, run_at from ${q}.jobs
-                      where queue = q.queue and status = 'waiting' and priority < p.priority
+                      where queue = q.queue and status = 'waiting' and group_name is null and priority < p.priority
                       order by priority desc, run_at limit 1) n)
                  select run_at from priorities) first
                where first.run_at <= now()),
+              -- Of grouped jobs, the first in line of each group that is ready, up to 1,000 groups.
+              (select min(head.run_at) from (
+                 select g.name from ${q}.job_groups g where g.queue = q.queue and g.ready
+                  order by g.served_at, g.name limit 1000) g
+               cross join lateral (
+                 select j.run_at from ${q}.jobs j
+                  where j.queue = q.queue and j.group_name = g.name and j.status = 'waiting'
+                  order by j.priority desc, j.run_at limit 1) head),
               (select run_at from ${q}.jobs
                 where queue = q.queue and status = 'scheduled' and run_at <= now() order by run_at limit 1)
             ))::float8 as oldest,
@@ -126,7 +149,10 @@ async function toStats(context: StoreContext, row: Row, bound: number): Promise<
     estimated.push("waiting");
     let sum = 0;
     for (const part of PARTS) {
-      sum += row[part] <= bound ? row[part] : await planRows(context, "status = $2", [row.queue, part]);
+      sum +=
+        row[part] <= bound
+          ? row[part]
+          : await planRows(context, INDEXES[part].where.replaceAll("j.", ""), [row.queue]);
     }
     waiting = Math.max(waiting, sum);
   }
@@ -134,9 +160,9 @@ async function toStats(context: StoreContext, row: Row, bound: number): Promise<
     queue: row.queue,
     waiting,
     ready:
-      row.ready_waiting > bound || row.ready_scheduled > bound
+      row.ready_waiting > bound || row.ready_grouped > bound || row.ready_scheduled > bound
         ? await count("ready", bound + 1, "status in ('waiting', 'scheduled') and run_at <= now()", [])
-        : row.ready_waiting + row.ready_scheduled,
+        : row.ready_waiting + row.ready_grouped + row.ready_scheduled,
     running: await count("running", row.running, "status = $2", ["running"]),
     dead: await count("dead", row.dead, "status = $2", ["dead"]),
     oldestReadyAgeSeconds: row.oldest,

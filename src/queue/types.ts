@@ -32,6 +32,13 @@ export interface EnqueueJob {
   executionId?: string;
   /** Default: a new UUIDv7. */
   id?: string;
+  /**
+   * The job's group within its queue (a tenant, a customer, an account). Claims share the queue fairly
+   * between groups, least recently served first, and run at most the group's concurrency limit of its
+   * jobs at once (see jobs.setLimits and jobs.setGroupLimit). Jobs without a group are served as one
+   * more group, and are not limited.
+   */
+  group?: string;
 }
 
 export interface Job {
@@ -46,6 +53,8 @@ export interface Job {
   maxAttempts: number;
   key: string | null;
   executionId: string | null;
+  /** The job's group within its queue, or null (see EnqueueJob.group). */
+  group: string | null;
   lastError: JobError | null;
   leaseOwner: string | null;
   leaseExpiresAt: Date | null;
@@ -164,4 +173,32 @@ export interface QueueTotals {
     sumSeconds: number;
     count: number;
   };
+}
+
+/** A queue's limits (jobs.setLimits, jobs.limits). */
+export interface QueueLimits {
+  /** Jobs of one group running at once, at most, for groups without a limit of their own; null: none. */
+  groupConcurrency: number | null;
+  /** Jobs claimed from the queue, at most `limit` per `periodMs` (fixed windows); null: no limit. */
+  rate: { limit: number; periodMs: number } | null;
+}
+
+/** What jobs.setLimits changes: a field left out keeps its value, null removes that limit. */
+export interface QueueLimitsChange {
+  groupConcurrency?: number | null;
+  rate?: { limit: number; periodMs: number } | null;
+}
+
+/** A group of a queue as the claims see it (jobs.groups). */
+export interface JobGroup {
+  queue: string;
+  name: string;
+  /** Its own concurrency limit, or null when the queue's groupConcurrency (if any) applies. */
+  concurrency: number | null;
+  /** Waiting jobs of the group, ready now. */
+  ready: number;
+  /** Running jobs of the group (including a worker's prefetched ones). */
+  running: number;
+  /** When a claim last served the group, or null if none has yet. */
+  servedAt: Date | null;
 }

@@ -95,13 +95,15 @@ export class ClaimLoop<Tx extends JobsScope> {
       { queue, workerId: id, limit, leaseMs: reserveMs },
       { promote: false, reservation },
     )
-      .then(async (claimed) => {
+      .then(async ({ rows: claimed, more }) => {
         this.of.reached();
         state.totals.claimed(claimed);
         const rows = liveRows(claimed);
         await before;
         const batch = rows.map((row) => toLeasedJob(row, queue, id, reserveMs));
-        if (batch.length < limit && this.wakes === wakesAtStart) {
+        // A claim short only because each group gave its share (or more groups wait their turn) leaves
+        // the queue undrained: the next claim goes out at once.
+        if (batch.length < limit && this.wakes === wakesAtStart && !more) {
           this.drained = true;
           prefetch.drained();
         } else if (batch.length === limit && limit >= enough) {

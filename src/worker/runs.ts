@@ -32,6 +32,11 @@ export interface RunsOf<Tx extends JobsScope> {
   telemetry: Telemetry | undefined;
   /** Claims more jobs for the room the started ones left. */
   fill(): void;
+  /**
+   * A grouped job's run has ended and is recorded (failed, snoozed, or completed in its transaction):
+   * its group may take another job now, though the worker found the queue drained.
+   */
+  groupSlotFreed(): void;
 }
 
 export class Runs<Tx extends JobsScope> {
@@ -94,6 +99,8 @@ export class Runs<Tx extends JobsScope> {
       telemetry ? telemetry.process(job, held.waitedMs, run) : run();
     // The lease token a transactional handler's completion or snooze went out under.
     let sent: string | undefined;
+    // A completion sent to the batch completer frees its group's slot once it lands (see worker.ts).
+    let toCompleter = false;
     try {
       if (options.transactional) {
         const snoozed = await traced(() =>
@@ -126,6 +133,7 @@ export class Runs<Tx extends JobsScope> {
           state.holding.delete(job.id);
         } else {
           completer.add(job);
+          toCompleter = true;
         }
       }
     } catch (error) {
@@ -141,6 +149,7 @@ export class Runs<Tx extends JobsScope> {
       }
     } finally {
       state.running.delete(job.id);
+      if (job.group !== null && !toCompleter) this.of.groupSlotFreed();
       this.startMore();
     }
   }

@@ -60,6 +60,8 @@ export function startWorker<Tx extends JobsScope>(
         state.counts.completed += completed.length;
         state.totals.add("completed", completed.length);
         for (const job of completed) holding.delete(job.id);
+        // A completed job of a group frees a place in it: the group may have jobs held back by its limit.
+        if (completed.some((job) => job.group !== null)) claims.wakeUp();
         for (const job of lost) holding.delete(job.id);
         for (const job of unrecorded) {
           holding.delete(job.id);
@@ -87,6 +89,7 @@ export function startWorker<Tx extends JobsScope>(
     ends,
     telemetry: context.telemetry,
     fill: () => claims.fill(),
+    groupSlotFreed: () => claims.wakeUp(),
   });
   const claims: ClaimLoop<Tx> = new ClaimLoop({
     context,
