@@ -51,7 +51,7 @@ globalThis.__private_workflows.set("workflow//example//order", order);
 // here in this process (an application serves POST at /.well-known/workflow/v1/flow instead).
 const world = createWorld({ deliver: (request) => POST(request) });
 setWorld(world);
-await world.start?.();
+await world.start();
 
 const orderId = `A-${Date.now().toString(36)}`;
 const run = await start({ workflowId: "workflow//example//order" } as never, [orderId]);
@@ -74,4 +74,4 @@ process.stdout.write(`result: ${JSON.stringify(await run.returnValue)}\n`);
 const events = await world.events.list({ runId: run.runId, pagination: { limit: 100 } });
 process.stdout.write(`history: ${events.data.map((e) => e.eventType).join(", ")}\n`);
 
-await world.close?.();
+await world.close();

@@ -99,6 +99,16 @@ export { migrationScript } from "./migrations/runner.js";
 export type { QueueCommits, StoreOptions } from "./options.js";
 export type { HistoryRange, PartitionOptions, RangeSize } from "./partitions/index.js";
 export { Jobs } from "./queue/jobs.js";
+export {
+  defineQueue,
+  type EnqueueArguments,
+  type JobName,
+  type QueueDefinition,
+  type TypedEnqueueJob,
+  type TypedEnqueueOptions,
+  type TypedJob,
+  type TypedQueue,
+} from "./queue/typed.js";
 export * from "./queue/types.js";
 export type { Maintenance, MaintenanceOptions, MaintenanceTask } from "./retention/maintenance.js";
 export type { PruneOptions, PruneResult } from "./retention/prune.js";
@@ -149,6 +159,10 @@ export type {
   JobOutcome,
   TransactionalJobContext,
   TransactionalWorkerOptions,
+  TypedJobHandler,
+  TypedTransactionalWorkerOptions,
+  TypedWorkerOptions,
   Worker,
   WorkerOptions,
+  WorkingQueue,
 } from "./worker/index.js";

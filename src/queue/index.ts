@@ -24,5 +24,11 @@ export {
   WAIT_SUM_US,
   waitBucketName,
 } from "./totals.js";
+export {
+  type Enqueues,
+  type QueueDefinition,
+  type TypedJob,
+  TypedQueue,
+} from "./typed.js";
 export type { LeasedJob, QueueStats } from "./types.js";
 export { QueueVacuum } from "./vacuum.js";

@@ -13,6 +13,7 @@ import { complete, completeMany, fail, heartbeat, release, snooze } from "./leas
 import { pause, paused, resume } from "./pauses.js";
 import { stats } from "./stats.js";
 import { type QueueTotals, totals } from "./totals.js";
+import { type QueueDefinition, TypedQueue } from "./typed.js";
 import type {
   ClaimOptions,
   EnqueueJob,
@@ -43,6 +44,17 @@ export class Jobs {
   enqueue(jobs: EnqueueJob[]): Promise<string[]>;
   enqueue(input: EnqueueJob | EnqueueJob[]): Promise<string | string[]> {
     return enqueue(this.context, input);
+  }
+
+  /**
+   * One queue with its job names and payload types, checked at compile time: `queue<{ welcome:
+   * { userId: string } }>("emails").enqueue("welcome", { userId })`, or `queue(emails)` with a
+   * `defineQueue` definition. Nothing is checked or added at run time.
+   */
+  queue<Payloads extends object = Record<string, unknown>>(
+    queue: string | QueueDefinition<Payloads>,
+  ): TypedQueue<Payloads> {
+    return new TypedQueue(queue, this);
   }
 
   /**

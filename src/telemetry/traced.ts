@@ -7,10 +7,10 @@
 import type { Telemetry } from "../core/telemetry.js";
 
 /**
- * Methods that make their own spans (an enqueue's "send", a worker's "process" per job) or start
- * something that lives on (a worker, a dispatcher).
+ * Methods that make their own spans (an enqueue's "send", a worker's "process" per job), start
+ * something that lives on (a worker, a dispatcher) or only give a view of the repository (a typed queue).
  */
-const UNTRACED = new Set(["constructor", "enqueue", "work", "startDispatcher"]);
+const UNTRACED = new Set(["constructor", "enqueue", "work", "startDispatcher", "queue"]);
 
 export function traced<T extends object>(repository: T, area: string, telemetry: Telemetry): T {
   const wrappers = new Map<string, (...args: unknown[]) => unknown>();

@@ -3,6 +3,12 @@
  * shapes a worker takes and gives, generic over the store's transaction type.
  */
 
+export {
+  type TypedJobHandler,
+  type TypedTransactionalWorkerOptions,
+  type TypedWorkerOptions,
+  WorkingQueue,
+} from "./typed-queue.js";
 export type {
   InTransaction,
   JobContext,

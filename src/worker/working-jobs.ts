@@ -8,7 +8,8 @@ import { backgroundOf } from "../core/background.js";
 import type { StoreContext } from "../core/context.js";
 import { ValidationError } from "../core/errors.js";
 import { refuseOnReadOnly } from "../core/read-only.js";
-import { Jobs } from "../queue/index.js";
+import { Jobs, type QueueDefinition } from "../queue/index.js";
+import { WorkingQueue } from "./typed-queue.js";
 import type { InTransaction, JobsScope, TransactionalWorkerOptions, Worker, WorkerOptions } from "./types.js";
 import { startWorker } from "./worker.js";
 
@@ -19,6 +20,13 @@ export class WorkingJobs<Tx extends JobsScope> extends Jobs {
     private readonly inTransaction: InTransaction<Tx>,
   ) {
     super(context);
+  }
+
+  /** The typed queue of `Jobs.queue`, with `work` for a worker whose handler gets the queue's typed jobs. */
+  override queue<Payloads extends object = Record<string, unknown>>(
+    queue: string | QueueDefinition<Payloads>,
+  ): WorkingQueue<Payloads, Tx> {
+    return new WorkingQueue(queue, this);
   }
 
   /**

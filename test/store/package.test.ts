@@ -2,8 +2,9 @@
  * The package as an application meets it: packed, installed into a fresh app for production
  * (`npm install --omit=dev`), it is small, has one PGlite, ships its LICENSE and no source maps
  * pointing at sources it does not ship; `import` and `require` both load it, a store opens and runs a
- * job, a strict application type-checks against it without skipLibCheck, and the command prints
- * its version. Builds dist/ first, so what is packed is what src/ says.
+ * job, a strict application type-checks against it without skipLibCheck (a typed queue's wrong payload
+ * fails to compile there as in the sources), and the command prints its version. Builds dist/ first,
+ * so what is packed is what src/ says.
  */
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -88,7 +89,7 @@ it("installs small, with one PGlite and its LICENSE, and loads by import and req
   );
   writeFileSync(
     path.join(app, "app.mts"),
-    `import { openStore, type Transaction } from "flowstore";
+    `import { defineQueue, openStore, type Transaction } from "flowstore";
 const store = await openStore({ connection: "memory" });
 store.jobs.work({ queue: "q", transactional: true, handler: async (job, { tx }) => {
   const scope: Transaction = tx;
@@ -96,6 +97,15 @@ store.jobs.work({ queue: "q", transactional: true, handler: async (job, { tx }) 
 } });
 // @ts-expect-error a connection is a URL, fields, a pg Pool or a PGlite, not a number
 await openStore({ connection: 123 });
+const emails = defineQueue<{ welcome: { userId: string }; digest: { day: string } }>("emails");
+await store.jobs.queue(emails).enqueue("welcome", { userId: "u1" }, { priority: 1 });
+await store.transaction((tx) => tx.jobs.queue(emails).enqueue("digest", { day: "mon" }));
+// @ts-expect-error a digest's payload is a day, not a userId
+await store.jobs.queue(emails).enqueue("digest", { userId: "u1" });
+store.jobs.queue(emails).work({ transactional: true, handler: async (job, { tx }) => {
+  const userId: string = job.name === "welcome" ? job.payload.userId : job.payload.day;
+  await tx.kv.set("emailed", userId, job.name);
+} });
 await store.close();
 `,
   );

@@ -193,6 +193,19 @@ forEachDriver((driver) => {
       );
     });
 
+    it("traces a typed queue as the queue: a send per enqueue, a process per run, no span of its own", async () => {
+      const queue = store.jobs.queue<{ mail: { to: string } }>("typed");
+      await queue.enqueue("mail", { to: "ada" });
+      const worker = queue.work({ handler: () => {} });
+      await until(() => finished("process typed").length === 1);
+      await worker.stop();
+      expect(one("process typed").parentSpanContext?.spanId).toBe(one("send typed").spanContext().spanId);
+      expect([...new Set(spans.getFinishedSpans().map((span) => span.name))].sort()).toEqual([
+        "process typed",
+        "send typed",
+      ]);
+    });
+
     it("puts a transactional handler's transaction and completion inside its run's span", async () => {
       const queue = `tx-${driver.name}`;
       await store.jobs.enqueue({ queue, name: "t" });

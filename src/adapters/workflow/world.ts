@@ -48,9 +48,14 @@ export interface FlowstoreWorldOptions {
   hookOwner?: Partial<HookOwner>;
 }
 
+/** The SDK's World, with the calls that interface leaves optional present, as this World has them. */
 export interface FlowstoreWorld extends World {
   /** The store the World keeps its state in. */
   readonly store: Promise<Store>;
+  /** Starts the worker that delivers queued messages to the SDK's handlers (once; again does nothing). */
+  start(): Promise<void>;
+  /** Stops the worker and closes the store if the World opened it (or `closeStore` says so). */
+  close(): Promise<void>;
 }
 
 /** The same calls, with a store error thrown as the runtime tells errors apart (see toWorldError). */
