@@ -23,6 +23,7 @@
 import { performance } from "node:perf_hooks";
 import { openStore, type Store } from "../src/index.js";
 import { copyRows, describe } from "./claims/backlog.js";
+import { fairness, WARM_JOBS } from "./claims/fairness.js";
 import { claimPlans } from "./claims/plans.js";
 import { QUEUE } from "./claims/queue-under-test.js";
 import { quantile, round } from "./claims/rounds.js";
@@ -79,9 +80,12 @@ export async function run(context: BenchContext): Promise<void> {
         const made = await describe(store, template);
         let t = performance.now();
         await copyRows(store, template, rows, shape.vary);
+        await shape.afterCopy?.(store);
         const insertMs = performance.now() - t;
         t = performance.now();
-        await store.query(`vacuum analyze "${store.schema}".jobs, "${store.schema}".jobs_history`);
+        await store.query(
+          `vacuum analyze "${store.schema}".jobs, "${store.schema}".jobs_history, "${store.schema}".job_groups`,
+        );
         const vacuumMs = performance.now() - t;
         const { rows: size } = await store.query<{ bytes: string }>(
           "select pg_total_relation_size($1::regclass)::bigint as bytes",
@@ -112,12 +116,13 @@ export async function run(context: BenchContext): Promise<void> {
     log(`seeding took ${Math.round(seedMs / 1000)} s`);
 
     const t = performance.now();
-    for (const { store } of prepared) for (let i = 0; i < warmup; i++) await round(store, i);
+    for (const { store, shape } of prepared)
+      for (let i = 0; i < warmup; i++) await round(store, i, shape.probeGroup?.(i));
     for (let done = 0, block = 0; done < rounds; done += BLOCK, block++) {
       for (let k = 0; k < prepared.length; k++) {
-        const { store, times } = prepared[(block + k) % prepared.length] as Prepared;
+        const { store, times, shape } = prepared[(block + k) % prepared.length] as Prepared;
         for (let i = done; i < Math.min(rounds, done + BLOCK); i++)
-          times.push(await round(store, warmup + i));
+          times.push(await round(store, warmup + i, shape.probeGroup?.(warmup + i)));
       }
     }
     log(`rounds took ${Math.round((performance.now() - t) / 1000)} s`);
@@ -143,7 +148,7 @@ export async function run(context: BenchContext): Promise<void> {
 
     const plans: Row[] = [];
     for (const { shape, url, store } of prepared) {
-      const plan = await claimPlans(url, store);
+      const plan = await claimPlans(url, store, shape.probeGroup);
       plans.push({
         shape: shape.name,
         statements: plan.statements,
@@ -167,10 +172,17 @@ export async function run(context: BenchContext): Promise<void> {
         "as a custom and as a generic plan; and the plans the timed claims ran, per statement",
       plans,
     );
-    log(`\nclaims bench took ${Math.round((performance.now() - begun) / 1000)} s`);
   } finally {
     // All closed before any is dropped: a closed pool's sockets take a moment to go.
     for (const { store } of prepared) await store.close();
     for (const { url } of prepared) await context.dropDatabase(url);
   }
+  // After the shapes' databases are gone: the fairness runs want the machine to themselves.
+  const fair = await fairness(context, Math.max(WARM_JOBS * 2, Math.round(100_000 * context.scale)));
+  table(
+    "a small tenant's one job behind a large tenant's backlog, a worker (concurrency 8) draining the queue: " +
+      "wait from its enqueue to its start, and the large tenant's jobs that started meanwhile",
+    fair,
+  );
+  log(`\nclaims bench took ${Math.round((performance.now() - begun) / 1000)} s`);
 }

@@ -36,10 +36,11 @@ class Rollback extends Error {}
 /**
  * Captures the statements one claim sends (through logStatements on a second store, on the same
  * database), then runs them under EXPLAIN (ANALYZE, BUFFERS) as a custom plan and as a generic plan,
- * each in a transaction that rolls back, with a ready job present. Buffers are the top node's
+ * each in a transaction that rolls back, with a ready job present (in a group named by `group`, when
+ * the shape's probes have one). Buffers are the top node's
  * (inclusive of everything below it), summed over the claim's statements.
  */
-export async function claimPlans(url: string, timed: Store) {
+export async function claimPlans(url: string, timed: Store, group?: (name: string) => string) {
   const statements: { sql: string; values: unknown[] }[] = [];
   let recording = false;
   const logger: Logger = {
@@ -58,7 +59,7 @@ export async function claimPlans(url: string, timed: Store) {
     logger,
   });
   try {
-    const id = await probe.jobs.enqueue({ queue: QUEUE, name: "probe" });
+    const id = await probe.jobs.enqueue({ queue: QUEUE, name: "probe", group: group?.("captured") });
     recording = true;
     const claimed = await probe.jobs.claim({ queue: QUEUE, workerId: WORKER, limit: 1 });
     recording = false;
@@ -102,7 +103,7 @@ export async function claimPlans(url: string, timed: Store) {
       return figures;
     };
     // A ready job for the explained claims to take (each takes it in a transaction that rolls back).
-    const ready = await probe.jobs.enqueue({ queue: QUEUE, name: "probe" });
+    const ready = await probe.jobs.enqueue({ queue: QUEUE, name: "probe", group: group?.("explained") });
     const custom = await explain("custom");
     const generic = await explain("generic");
     const left = await probe.jobs.claim({ queue: QUEUE, workerId: WORKER, limit: 1 });

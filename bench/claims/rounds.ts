@@ -12,11 +12,11 @@ export function quantile(sorted: number[], q: number): number {
 }
 
 /**
- * One round: enqueue one ready job (not timed), then claim + complete (timed). The claim must hand out
- * exactly that job. Returns the milliseconds of claim + complete.
+ * One round: enqueue one ready job (not timed; in `group` if given), then claim + complete (timed). The
+ * claim must hand out exactly that job. Returns the milliseconds of claim + complete.
  */
-export async function round(store: Store, i: number): Promise<number> {
-  const id = await store.jobs.enqueue({ queue: QUEUE, name: "probe", payload: { i } });
+export async function round(store: Store, i: number, group?: string): Promise<number> {
+  const id = await store.jobs.enqueue({ queue: QUEUE, name: "probe", payload: { i }, group });
   const started = performance.now();
   const claimed = await store.jobs.claim({ queue: QUEUE, workerId: WORKER, limit: 1 });
   const job = claimed[0];

@@ -24,6 +24,31 @@ export interface Shape {
   template?: (store: Store) => Promise<Template>;
   /** Column expressions that differ between copies (see copyRows); the template's value otherwise. */
   vary?: Record<string, string>;
+  /**
+   * The group of each round's probe job, if it has one: a tenant of its own each round, whose one job
+   * the claim must hand out before any of the backlog's.
+   */
+  probeGroup?: (round: number | string) => string;
+  /** After the copies: what the library keeps beside grouped jobs (see groupRows). */
+  afterCopy?: (store: Store) => Promise<void>;
+}
+
+/**
+ * The group rows an enqueue makes for the backlog's copies, each group as recently served (the backlog
+ * has been worked on), as one statement: the copies are made by SQL, not by enqueues.
+ */
+async function groupRows(store: Store): Promise<void> {
+  await store.query(
+    `insert into "${store.schema}".job_groups (queue, name, served_at)
+     select distinct queue, group_name, now() from "${store.schema}".jobs where group_name is not null
+     on conflict (queue, name) do update set served_at = excluded.served_at`,
+  );
+}
+
+/** A ready job of tenant `group` in "q", for the grouped shapes. */
+async function grouped(store: Store, group: string): Promise<Template> {
+  const id = await store.jobs.enqueue({ queue: QUEUE, name: "tenant", payload: { n: 0 }, group });
+  return { table: "jobs", id };
 }
 
 /** Claims the one job of a queue (there must be one) for `leaseMs`. */
@@ -108,6 +133,27 @@ export const SHAPES: Shape[] = [
       const job = await claimOnly(store, QUEUE, 2 * HOUR);
       return { table: "jobs", id: job.id };
     },
+  },
+  {
+    // The probe is a new tenant's one job; the table is empty otherwise: what a grouped claim costs.
+    name: "empty, probe in a group",
+    probeGroup: (round) => `probe-${round}`,
+  },
+  {
+    // Ready jobs in "q" itself, of 10,000 tenants; the probe is a new tenant's one job, which a fair
+    // claim takes first.
+    name: "ready in q, 10,000 groups",
+    template: (store) => grouped(store, "tenant-0"),
+    vary: { group_name: "'tenant-' || (g % 10000)" },
+    probeGroup: (round) => `probe-${round}`,
+    afterCopy: groupRows,
+  },
+  {
+    // Ready jobs in "q" of one large tenant; the probe is a small tenant's one job.
+    name: "ready in q, one large group",
+    template: (store) => grouped(store, "large"),
+    probeGroup: (round) => `probe-${round}`,
+    afterCopy: groupRows,
   },
   // A second empty database, timed in the same turns: how far apart two identical shapes come out.
   { name: "empty (control)" },

@@ -115,10 +115,13 @@ export async function claimRows(
           order by g.served_at, g.name limit $2 for update skip locked) ready
        union all
        select * from (
-         select g.name, g.concurrency, g.turn from ${q}.job_groups g
-          where g.queue = $1 and not g.ready and (select n from allowed) > 0 and ${paused}
-            and g.name in (select w.name from ${q}.job_group_wakeups w where w.queue = $1 limit $2)
-          for update skip locked) woken),
+         -- From the wake-ups, each a probe of job_groups: the groups that are not ready are most of
+         -- them (each that ever ran dry).
+         select g.name, g.concurrency, g.turn
+           from (select distinct w.name from ${q}.job_group_wakeups w where w.queue = $1 limit $2) w
+           join ${q}.job_groups g on g.queue = $1 and g.name = w.name
+          where not g.ready and (select n from allowed) > 0 and ${paused}
+          for update of g skip locked) woken),
      turns as materialized (
        -- A locked row is the group as it stands now; the jobs counted below are as they stood when this
        -- statement began. A group served by another claim in between (its turn has moved on since) has
@@ -171,11 +174,13 @@ export async function claimRows(
             order by priority desc, run_at, id
             limit (select n from share) for update skip locked) ready
          union all
-         select g.id from rooms r cross join lateral (
+         -- Each group's first jobs, as an array: the planner takes a group's LIMIT for a tenth of the
+         -- group, and a large group's tenth for a batch it would sooner hash the table for.
+         select g.id from rooms r cross join lateral unnest(array(
            select x.id from ${t} x
             where x.queue = $1 and x.group_name = r.name and x.status = 'waiting' and x.run_at <= now()
             order by x.priority desc, x.run_at, x.id
-            limit r.take for update skip locked) g
+            limit r.take for update skip locked)) g(id)
          -- The branches run in order and a row is locked only when pulled, so ready jobs are locked
          -- only as far as the batch has room. (As IN, not as a join with a CTE of candidates: with
          -- four claimers at a time, that form managed about 70% of this one's throughput.)
@@ -183,12 +188,15 @@ export async function claimRows(
      returning ${CLAIMED_COLUMNS}),
      served as (
        -- Each group served goes to the back of the line, ready while it has ready jobs left (the
-       -- statement's snapshot still shows the jobs just claimed as waiting).
+       -- statement's snapshot still shows the jobs just claimed as waiting). A scalar subquery in the
+       -- index's order, not EXISTS (which drops the order): the planner, which takes any one group for
+       -- the whole table when one group holds most of it, read the table from the start for its row.
        update ${q}.job_groups g
           set served_at = now(), turn = g.turn + 1,
-              ready = exists (select 1 from ${t} x
-                               where x.queue = $1 and x.group_name = g.name and x.status = 'waiting'
-                                 and x.id not in (select id from claimed))
+              ready = (select x.id from ${t} x
+                        where x.queue = $1 and x.group_name = g.name and x.status = 'waiting'
+                          and x.id not in (select id from claimed)
+                        order by x.priority desc, x.run_at, x.id limit 1) is not null
          from turns t where g.queue = $1 and g.name = t.name
        returning g.name, g.ready),
      woken as (delete from ${q}.job_group_wakeups w using turns t where w.queue = $1 and w.name = t.name),

@@ -58,7 +58,10 @@ export class QueueVacuum {
     const started = Date.now();
     const { q } = this.context;
     try {
-      await this.context.db.query(`vacuum (skip_locked) ${q}.jobs, ${q}.job_starts`);
+      // The groups' tables churn with the jobs of a grouped queue: a row per claim, a wake-up per enqueue.
+      await this.context.db.query(
+        `vacuum (skip_locked) ${q}.jobs, ${q}.job_starts, ${q}.job_groups, ${q}.job_group_wakeups`,
+      );
     } catch (error) {
       this.onError(error);
     } finally {
