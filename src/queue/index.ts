@@ -23,5 +23,5 @@ export {
   WAIT_SUM_US,
   waitBucketName,
 } from "./totals.js";
-export type { LeasedJob, QueueStats } from "./types.js";
+export type { EnqueueJob, LeasedJob, QueueStats } from "./types.js";
 export { QueueVacuum } from "./vacuum.js";
