@@ -11,6 +11,7 @@
 import type { StoreContext } from "../core/context.js";
 import { inTransaction } from "../core/context.js";
 import { MAX_DATE } from "../core/input.js";
+import { toJson } from "../core/payload.js";
 import { type EnqueueJob, Jobs } from "../queue/index.js";
 import { type CronFields, parseCron } from "./cron.js";
 import { TICK_KEY } from "./input.js";
@@ -53,29 +54,50 @@ export async function dispatchDue(context: StoreContext, limit: number): Promise
     );
     if (rows.length === 0) return 0;
     const jobs: EnqueueJob[] = [];
-    const moved = { names: [] as string[], next: [] as Date[], last: [] as Date[] };
+    const moved = { names: [] as string[], next: [] as Date[], last: [] as Date[], broken: [] as boolean[] };
     for (const row of rows) {
-      const fields = fieldsOf(row.cron);
-      const keep = row.missed === "backfill" ? row.backfill_limit : 1;
-      const ticks = ticksUntil(fields, row.time_zone, row.next_run_at, row.now, keep);
-      ticks.forEach((tick, i) => {
-        const backfilled = i < ticks.length - 1;
-        jobs.push(jobOf(row, tick, backfilled));
-      });
       moved.names.push(row.name);
-      moved.next.push(nextRunAfter(row.cron, row.time_zone, row.now));
-      moved.last.push(ticks.at(-1) ?? row.next_run_at);
+      try {
+        const ticks = ticksOf(row);
+        const rowJobs = ticks.map((tick, i) => jobOf(row, tick, i < ticks.length - 1));
+        // The enqueue checks every job before it sends any: one this store refuses would fail them all.
+        const latest = rowJobs.at(-1);
+        if (latest) toJson(latest.payload, "payload", context.limits);
+        jobs.push(...rowJobs);
+        moved.next.push(nextRunAfter(row.cron, row.time_zone, row.now));
+        moved.last.push(ticks.at(-1) ?? row.next_run_at);
+        moved.broken.push(false);
+      } catch (error) {
+        // A row this process cannot read (an expression or zone it does not know, a payload over its
+        // limits) would stop every dispatch at it: it is paused instead, and said so.
+        context.logger.warn(
+          { schedule: row.name, error: String(error) },
+          "flowstore schedules: a schedule that cannot be dispatched was paused",
+        );
+        moved.next.push(row.next_run_at);
+        moved.last.push(row.last_run_at ?? row.next_run_at);
+        moved.broken.push(true);
+      }
     }
     if (jobs.length > 0) await new Jobs(inTransaction(context, tx)).enqueue(jobs);
     await tx.query(
       `update ${context.q}.schedules s
-          set next_run_at = m.next, last_run_at = m.last, last_dispatched_at = now()
-         from unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) as m(name, next, last)
+          set next_run_at = m.next,
+              last_run_at = case when m.broken then s.last_run_at else m.last end,
+              last_dispatched_at = case when m.broken then s.last_dispatched_at else now() end,
+              paused_at = case when m.broken then now() end
+         from unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::bool[]) as m(name, next, last, broken)
         where s.name = m.name`,
-      [moved.names, moved.next, moved.last],
+      [moved.names, moved.next, moved.last, moved.broken],
     );
     return jobs.length;
   });
+}
+
+/** The ticks of a due schedule to enqueue now: the latest that came due, or (backfill) the latest few. */
+function ticksOf(row: ScheduleRow & { now: Date }): Date[] {
+  const keep = row.missed === "backfill" ? row.backfill_limit : 1;
+  return ticksUntil(fieldsOf(row.cron), row.time_zone, row.next_run_at, row.now, keep);
 }
 
 function jobOf(row: ScheduleRow, tick: Date, backfilled: boolean): EnqueueJob {

@@ -4,7 +4,7 @@ import { ValidationError } from "../core/errors.js";
 import { checkOneOf, integerOption, MAX_INT } from "../core/input.js";
 import { checkText, type PayloadLimits, toJson } from "../core/payload.js";
 import { type CronFields, parseCron } from "./cron.js";
-import type { MissedTicks, ScheduleJobOptions, SetSchedule } from "./types.js";
+import type { MissedTicks, ScheduleJobOptions, ScheduleTick, SetSchedule } from "./types.js";
 import { checkTimeZone } from "./zones.js";
 
 /**
@@ -52,6 +52,9 @@ export function checkSchedule(input: SetSchedule, limits: PayloadLimits): Checke
       field: `payload.${TICK_KEY}`,
     });
   }
+  // Each job's payload is this one with the tick added: that must be within the limits too.
+  const tick: ScheduleTick = { name, tick: new Date(0).toISOString(), backfilled: false };
+  toJson({ ...payload, [TICK_KEY]: tick }, "payload", limits);
   return {
     name,
     cron,

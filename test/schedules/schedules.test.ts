@@ -256,6 +256,35 @@ forEachDriver((driver) => {
       expect(await jobs(store)).toEqual([]);
     });
 
+    it("pauses a schedule it cannot dispatch, with a warning, and dispatches the others", async () => {
+      const warnings: Record<string, unknown>[] = [];
+      const logger = { ...silentLogger, warn: (entry: Record<string, unknown>) => warnings.push(entry) };
+      const store = await driver.open({ logger, limits: { jsonBytes: 1000 } });
+      for (const name of ["bad-cron", "bad-zone", "too-big", "good"]) {
+        await store.schedules.set({ ...daily, name });
+        await dueSince(store, name, 1);
+      }
+      // Within the limits alone, not once each job's tick is added: set refuses it.
+      const big = { text: "x".repeat(960) };
+      await expect(store.schedules.set({ ...daily, name: "too-big", payload: big })).rejects.toThrow(
+        ValidationError,
+      );
+      await store.query(`update ${store.schema}.schedules set payload = $1 where name = 'too-big'`, [big]);
+      // As another process might have written them: what this one does not know, or refuses.
+      await store.query(
+        `update ${store.schema}.schedules set cron = '0 0 * * * * *' where name = 'bad-cron'`,
+      );
+      await store.query(
+        `update ${store.schema}.schedules set time_zone = 'Mars/Base' where name = 'bad-zone'`,
+      );
+      expect(await store.schedules.dispatchDue()).toBe(1);
+      expect((await jobs(store)).map((j) => tickOf(j).name)).toEqual(["good"]);
+      const paused = (await store.schedules.list()).filter((s) => s.pausedAt !== null).map((s) => s.name);
+      expect(paused).toEqual(["bad-cron", "bad-zone", "too-big"]);
+      expect(warnings.map((w) => w.schedule).sort()).toEqual(["bad-cron", "bad-zone", "too-big"]);
+      expect(await store.schedules.dispatchDue()).toBe(0);
+    });
+
     it("in a transaction: set and dispatch count only if it commits", async () => {
       const store = await driver.open();
       await expect(
