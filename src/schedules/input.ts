@@ -42,7 +42,10 @@ export function checkSchedule(input: SetSchedule, limits: PayloadLimits): Checke
   const name = checkName(input.name);
   const cron = checkText(input.cron, "cron", 1000);
   const payload = input.payload ?? {};
-  if (typeof payload !== "object" || payload === null || Array.isArray(payload)) {
+  const prototype =
+    typeof payload === "object" && payload !== null ? Object.getPrototypeOf(payload) : undefined;
+  // A plain object: a Date or a Map would be stored as something else (a string, {}).
+  if (prototype !== Object.prototype && prototype !== null) {
     throw new ValidationError(`payload must be a JSON object; each job gets it with ${TICK_KEY} added`, {
       field: "payload",
     });

@@ -128,6 +128,8 @@ forEachDriver((driver) => {
         ["jobName", { ...daily, jobName: "\u0000" }],
         ["payload", { ...daily, payload: [1, 2] }],
         ["payload", { ...daily, payload: "text" }],
+        ["payload", { ...daily, payload: new Date() }],
+        ["payload", { ...daily, payload: new Map([["a", 1]]) }],
         ["payload", { ...daily, payload: { n: 10n } }],
         ["payload", { ...daily, payload: cyclic }],
         ["payload", { ...daily, payload: { text: "nul \u0000" } }],
