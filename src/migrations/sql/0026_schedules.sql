@@ -1,4 +1,4 @@
--- 0025_schedules
+-- 0026_schedules
 -- Cron schedules (schedules.set): each enqueues a job per tick of its cron expression in its time zone.
 -- next_run_at is the schedule's next tick; a dispatcher locks the due rows (for update skip locked),
 -- enqueues their jobs and moves next_run_at on in one transaction, so a tick is enqueued once
