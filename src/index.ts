@@ -112,6 +112,18 @@ export {
 export * from "./queue/types.js";
 export type { Maintenance, MaintenanceOptions, MaintenanceTask } from "./retention/maintenance.js";
 export type { PruneOptions, PruneResult } from "./retention/prune.js";
+export {
+  nextCronTicks,
+  type ScheduleDispatcherOptions,
+  Schedules,
+} from "./schedules/schedules.js";
+export type {
+  MissedTicks,
+  Schedule,
+  ScheduleJobOptions,
+  ScheduleTick,
+  SetSchedule,
+} from "./schedules/types.js";
 export { StoreScope, type Transaction } from "./scope.js";
 export {
   type Signal,

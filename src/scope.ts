@@ -11,6 +11,7 @@ import { Executions } from "./executions/executions.js";
 import { Events } from "./history/events.js";
 import { KeyValue } from "./kv/kv.js";
 import { Jobs } from "./queue/index.js";
+import { Schedules } from "./schedules/schedules.js";
 import { Signals } from "./signals/signals.js";
 import { Steps } from "./steps/steps.js";
 import { Streams } from "./streams/streams.js";
@@ -34,6 +35,7 @@ export class StoreScope {
   readonly streams: Streams;
   readonly events: Events;
   readonly signals: Signals;
+  readonly schedules: Schedules;
 
   constructor(protected readonly context: StoreContext) {
     this.definitions = this.traced(new Definitions(context), "definitions");
@@ -50,6 +52,7 @@ export class StoreScope {
     this.streams = this.traced(new Streams(context), "streams");
     this.events = this.traced(new Events(context), "events");
     this.signals = this.traced(new Signals(context), "signals");
+    this.schedules = this.traced(new Schedules(context), "schedules");
   }
 
   /** The repository, its calls in spans when the store has telemetry; as it is when not. */

@@ -214,9 +214,9 @@ export class Store extends StoreScope {
 
   /**
    * Stops what the store started first: workers (each lets its running handlers finish, up to its
-   * stopTimeoutMs, and hands its prefetched jobs back), timer dispatchers, maintenance, the embedded
-   * store's socket. Then waits for queries in flight and closes what the store opened. Never rejects
-   * for what it stops; safe to call twice.
+   * stopTimeoutMs, and hands its prefetched jobs back), timer and schedule dispatchers, maintenance,
+   * the embedded store's socket. Then waits for queries in flight and closes what the store opened.
+   * Never rejects for what it stops; safe to call twice.
    */
   close(): Promise<void> {
     this.closed ??= (async () => {

@@ -12,6 +12,7 @@ import { registerJobCommands } from "./jobs.js";
 import { registerKvCommands } from "./kv.js";
 import { registerPartitionsCommand } from "./partitions.js";
 import { registerPruneCommand } from "./prune.js";
+import { registerScheduleCommands } from "./schedules.js";
 import { registerServeCommand } from "./serve.js";
 import { printStatus, readStatus } from "./status.js";
 
@@ -61,9 +62,10 @@ Examples:
 
 With --read-only (against a standby, or any store you only mean to look at), the store is opened
 read-only: migrations are not run (the schema must be at this version), the inspection commands
-(status, executions, jobs stats|list, timers, kv get|list, blobs get|ls, prune --dry-run,
-partitions) work, commands that change the store (migrate, jobs retry|cancel, kv set, blobs put,
-prune, partitions --ensure, demo) exit with an error before touching it, and serve's dashboard shows
+(status, executions, jobs stats|list, timers, schedules list|get, kv get|list, blobs get|ls,
+prune --dry-run, partitions) work, commands that change the store (migrate, jobs retry|cancel,
+schedules pause|resume|delete, kv set, blobs put, prune, partitions --ensure, demo) exit with an
+error before touching it, and serve's dashboard shows
 everything but refuses its actions.`,
   );
 
@@ -107,6 +109,7 @@ program
 
 registerExecutionCommands(program, cli);
 registerJobCommands(program, cli);
+registerScheduleCommands(program, cli);
 registerKvCommands(program, cli);
 registerBlobCommands(program, cli);
 registerPruneCommand(program, cli);

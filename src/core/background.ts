@@ -57,3 +57,44 @@ export function backgroundOf(driver: Driver): Background {
   }
   return background;
 }
+
+/**
+ * Starts a loop the store's close() stops: `pass` runs again after the milliseconds it returns (0: at
+ * once) until stop() is called or `signal` aborts; it must not throw. A signal that has already fired
+ * starts nothing. Its sleep keeps the process alive, as a worker does, until stopped.
+ */
+export function startBackgroundLoop(
+  driver: Driver,
+  pass: () => Promise<number>,
+  signal?: AbortSignal,
+): Stoppable {
+  const background = backgroundOf(driver);
+  background.checkOpen();
+  let stopping = signal?.aborted === true;
+  let wake: (() => void) | undefined;
+  const loop = (async () => {
+    while (!stopping) {
+      const sleepMs = await pass();
+      if (stopping || sleepMs <= 0) continue;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, sleepMs);
+        wake = () => {
+          // Cleared, not left to fire: it keeps the process alive until it does.
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  })();
+  const onAbort = () => void stop();
+  const stop = async () => {
+    stopping = true;
+    // Left on a long-lived signal, the listener would keep this loop reachable after it stopped.
+    signal?.removeEventListener("abort", onAbort);
+    wake?.();
+    await loop;
+  };
+  if (!stopping) signal?.addEventListener("abort", onAbort, { once: true });
+  void loop.then(background.add({ stop }));
+  return { stop };
+}

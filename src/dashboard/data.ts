@@ -166,11 +166,12 @@ export class DashboardData {
       throw new ValidationError("status must be waiting, running or dead", { field: "status" });
     }
     const limit = integerParam(query, "limit", 50, 200);
-    const [stats, jobs, workers, totals] = await Promise.all([
+    const [stats, jobs, workers, totals, schedules] = await Promise.all([
       this.store.jobs.stats(),
       this.store.jobs.list({ queue, status, after, limit: limit + 1 }),
       this.store.jobs.workers(queue),
       this.store.jobs.totals(),
+      this.store.schedules.list(),
     ]);
     const more = jobs.length > limit;
     const items = more ? jobs.slice(0, limit) : jobs;
@@ -185,6 +186,8 @@ export class DashboardData {
       workers,
       jobs: items,
       nextAfter: more ? (items[items.length - 1]?.id ?? null) : null,
+      // The cron schedules that enqueue into the queues (of the one shown, when one is).
+      schedules: queue === undefined ? schedules : schedules.filter((s) => s.queue === queue),
     };
   }
 
@@ -220,6 +223,15 @@ export class DashboardData {
       ? await this.store.jobs.pause(queue, { by: "dashboard" })
       : await this.store.jobs.resume(queue);
     return { queue, paused: pause, changed };
+  }
+
+  /** Pauses or resumes a cron schedule (see schedules.pause); `changed` is false when it already was so. */
+  async pauseSchedule(
+    name: string,
+    pause: boolean,
+  ): Promise<{ name: string; paused: boolean; changed: boolean }> {
+    const changed = pause ? await this.store.schedules.pause(name) : await this.store.schedules.resume(name);
+    return { name, paused: pause, changed };
   }
 
   /** Deletes a job that is dead (a live one is not the dashboard's to delete: 409). */

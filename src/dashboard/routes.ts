@@ -16,7 +16,7 @@
  *                                   keyset-paged: { items, nextCursor }
  *   GET  /api/executions/:id        { execution, tasks (tree order, with depth and durationMs),
  *                                   tasksTruncated, componentState, correlations, timers, jobs, children }
- *   GET  /api/queues                ?queue=&status=&after=&limit=  { stats, workers, jobs, nextAfter }
+ *   GET  /api/queues                ?queue=&status=&after=&limit=  { stats, workers, jobs, nextAfter, schedules }
  *   GET  /api/jobs/:id              one job
  *   GET  /api/threads               ?after=  { items: [{ scope, threadId, updatedAt, checkpoints }], nextAfter }
  *   GET  /api/threads/checkpoints   ?scope=&thread=  { scope, threadId, checkpoints } newest first
@@ -29,6 +29,8 @@
  *   POST /api/executions/:id/replay runs a failed, cancelled or timed-out run again through the engine's
  *                                   `replay` (DashboardOptions): { id (the new run), replayOf }; 404 without one
  *   POST /api/queues/:queue/pause   stops claims of the queue (resume: lets them go on): { queue, paused, changed }
+ *   POST /api/schedules/:name/pause stops enqueueing the schedule's ticks (resume: from its next tick after
+ *                                   now): { name, paused, changed }
  *   GET  /metrics                   the store in Prometheus' text format (metrics.ts); with a token set,
  *                                   scrape it with `Authorization: Bearer <token>`
  *
@@ -84,12 +86,12 @@ function id(ctx: RouteContext): string {
   return value;
 }
 
-/** A queue's name from its path segment (any text, percent-encoded). */
-function decodeQueue(segment: string): string {
+/** A queue's (or schedule's) name from its path segment (any text, percent-encoded). */
+function decodeQueue(segment: string, what = "queue"): string {
   try {
     return decodeURIComponent(segment);
   } catch {
-    throw new HttpError(400, "the queue name in the path is not valid percent-encoding");
+    throw new HttpError(400, `the ${what} name in the path is not valid percent-encoding`);
   }
 }
 
@@ -169,6 +171,14 @@ export const ROUTES: Route[] = [
     handle: async (ctx) => {
       const queue = decodeQueue(ctx.params[0] ?? "");
       sendJson(ctx.res, 200, await ctx.data.pauseQueue(queue, ctx.params[1] === "pause"));
+    },
+  },
+  {
+    method: "POST",
+    pattern: /^\/api\/schedules\/([^/]+)\/(pause|resume)$/,
+    handle: async (ctx) => {
+      const name = decodeQueue(ctx.params[0] ?? "", "schedule");
+      sendJson(ctx.res, 200, await ctx.data.pauseSchedule(name, ctx.params[1] === "pause"));
     },
   },
   {

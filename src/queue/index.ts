@@ -30,5 +30,5 @@ export {
   type TypedJob,
   TypedQueue,
 } from "./typed.js";
-export type { LeasedJob, QueueStats } from "./types.js";
+export type { EnqueueJob, LeasedJob, QueueStats } from "./types.js";
 export { QueueVacuum } from "./vacuum.js";

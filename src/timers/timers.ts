@@ -5,7 +5,7 @@
  * with the timer's id, so a timer fires once.
  */
 
-import { backgroundOf } from "../core/background.js";
+import { startBackgroundLoop } from "../core/background.js";
 import { forReads, type SqlContext, type StoreContext } from "../core/context.js";
 import { LeaseLostError, NotFoundError, ValidationError } from "../core/errors.js";
 import { amongIds, type ExecutionIds } from "../core/id-set.js";
@@ -287,60 +287,38 @@ export class Timers {
       min: 1,
       fallback: 1_000,
     });
-    const background = backgroundOf(this.context.driver);
-    background.checkOpen();
     const outage = new OutageReporter(this.context.logger, "flowstore timers", options.onError);
-    let stopping = options.signal?.aborted === true;
-    let wake: (() => void) | undefined;
     let stuck = false;
-    const loop = (async () => {
-      while (!stopping) {
-        let sleepMs = pollIntervalMs;
+    return startBackgroundLoop(
+      this.context.driver,
+      async () => {
         try {
           const fired = await this.dispatchDue({ limit });
           outage.ok();
           if (fired === limit) {
             stuck = false;
-            continue;
+            return 0;
           }
           const next = await this.nextReady();
-          if (next) {
-            // A lease holds while lease_expires_at >= now(): wake just after it, not on it.
-            const waitMs = Math.ceil(next.waitMs) + (next.timer.leaseExpiresAt ? 1 : 0);
-            // Due now yet nothing moved: its row is locked by another transaction. Retry once at once
-            // (it may have come due between the two statements), then back off.
-            const wasStuck = stuck;
-            stuck = fired === 0 && next.waitMs <= 0;
-            const floorMs = stuck && wasStuck ? STUCK_RETRY_MS : 0;
-            sleepMs = Math.min(pollIntervalMs, Math.max(floorMs, waitMs));
-          } else {
+          if (!next) {
             stuck = false;
+            return pollIntervalMs;
           }
+          // A lease holds while lease_expires_at >= now(): wake just after it, not on it.
+          const waitMs = Math.ceil(next.waitMs) + (next.timer.leaseExpiresAt ? 1 : 0);
+          // Due now yet nothing moved: its row is locked by another transaction. Retry once at once
+          // (it may have come due between the two statements), then back off.
+          const wasStuck = stuck;
+          stuck = fired === 0 && next.waitMs <= 0;
+          const floorMs = stuck && wasStuck ? STUCK_RETRY_MS : 0;
+          return Math.min(pollIntervalMs, Math.max(floorMs, waitMs));
         } catch (error) {
           outage.error(error);
+          return pollIntervalMs;
         }
-        if (stopping) break;
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, sleepMs);
-          wake = () => {
-            // Cleared, not left to fire: it keeps the process alive until it does.
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-      }
-    })();
-    const onAbort = () => void stop();
-    const stop = async () => {
-      stopping = true;
-      // Left on a long-lived signal, the listener would keep this dispatcher reachable after it stopped.
-      options.signal?.removeEventListener("abort", onAbort);
-      wake?.();
-      await loop;
-    };
-    if (!stopping) options.signal?.addEventListener("abort", onAbort, { once: true });
-    void loop.then(background.add({ stop }));
-    return { stop };
+      },
+      options.signal,
+    );
   }
 }
 

@@ -71,6 +71,7 @@ describe.skipIf(!available)("flowstore --read-only against a standby", () => {
     store = await openStore({ connection: primaryUrl, schema });
     executionId = (await store.executions.start({ name: "on-standby" })).execution.id;
     await store.kv.set("settings", "theme", "dark");
+    await store.schedules.set({ name: "nightly", cron: "@daily", queue: "mail" });
     const [id] = await store.jobs.enqueue([{ queue: "mail", name: "send", maxAttempts: 1 }]);
     const [leased] = await store.jobs.claim({ queue: "mail", workerId: "test" });
     await store.jobs.fail(leased as { id: string; leaseToken: string }, new Error("no"));
@@ -112,6 +113,9 @@ describe.skipIf(!available)("flowstore --read-only against a standby", () => {
     const partitions = await flowstore(["partitions", ...at]);
     expect(partitions).toMatchObject({ code: 0, stderr: "" });
     expect(JSON.parse(partitions.stdout).ranges[0]).toMatchObject({ name: "legacy" });
+    const schedules = await flowstore(["schedules", ...at]);
+    expect(schedules).toMatchObject({ code: 0, stderr: "" });
+    expect(JSON.parse(schedules.stdout)).toMatchObject([{ name: "nightly", pausedAt: null }]);
     const kv = await flowstore(["kv", "get", "settings", "theme", "--url", standbyUrl, "--read-only"]);
     expect(kv).toEqual({ code: 0, stdout: "dark", stderr: "" });
   });
@@ -123,6 +127,8 @@ describe.skipIf(!available)("flowstore --read-only against a standby", () => {
       ["jobs", "cancel", deadJob],
       ["jobs", "pause", "mail"],
       ["jobs", "resume", "mail"],
+      ["schedules", "pause", "nightly"],
+      ["schedules", "delete", "nightly"],
       ["kv", "set", "settings", "theme", "light"],
       ["migrate"],
       ["prune", "--older-than", "1s"],
@@ -143,6 +149,7 @@ describe.skipIf(!available)("flowstore --read-only against a standby", () => {
     expect(dryRun).toMatchObject({ code: 0, stderr: "" });
     expect((await store.jobs.get(deadJob)).status).toBe("dead");
     expect((await store.kv.get("settings", "theme"))?.version).toBe(1);
+    expect((await store.schedules.get("nightly")).pausedAt).toBeNull();
   });
 
   it("lists from --read-url (or FLOWSTORE_READ_URL) and shows one by id from --url", async () => {

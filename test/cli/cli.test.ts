@@ -111,6 +111,13 @@ const COMMANDS = [
   ["jobs", "paused"],
   ["timers"],
   ["timers", "list"],
+  ["schedules"],
+  ["schedules", "list"],
+  ["schedules", "get"],
+  ["schedules", "pause"],
+  ["schedules", "resume"],
+  ["schedules", "delete"],
+  ["schedules", "next"],
   ["kv"],
   ["kv", "get"],
   ["kv", "set"],
@@ -144,6 +151,8 @@ describe("flowstore command", () => {
       ["jobs", "list"],
       ["jobs", "paused"],
       ["timers", "list"],
+      ["schedules", "list"],
+      ["schedules", "next", "@daily"],
       ["kv", "list", "none"],
       ["blobs", "ls"],
       ["prune", "--older-than", "30d", "--dry-run"],
@@ -256,6 +265,59 @@ describe("flowstore command", () => {
       resumed: true,
     });
     expect((await flowstore(["jobs", "paused"])).stdout).toBe("no queue is paused\n");
+  });
+
+  it("lists, shows, pauses, resumes and deletes schedules, and prints an expression's next ticks", async () => {
+    expect((await flowstore(["schedules"])).stdout).toBe("no schedules\n");
+    const store = await openStore({ connection: url, schema, migrate: false });
+    try {
+      await store.schedules.set({
+        name: "nightly",
+        cron: "30 2 * * *",
+        timeZone: "Europe/Berlin",
+        queue: "q",
+      });
+    } finally {
+      await store.close();
+    }
+    const list = await flowstore(["schedules"]);
+    expect(list.stdout).toMatch(
+      /^name +cron +zone +queue +job +missed +next run +last run\nnightly +30 2 \* \* \* +Europe\/Berlin +q +nightly +skip +\d{4}-/,
+    );
+    const [shown] = JSON.parse((await flowstore(["schedules", "list", "--json"])).stdout);
+    expect(shown).toMatchObject({ name: "nightly", timeZone: "Europe/Berlin", lastRunAt: null });
+    expect((await flowstore(["schedules", "get", "nightly"])).stdout).toMatch(
+      /^field +value\nname +nightly\n/,
+    );
+    expect(await flowstore(["schedules", "pause", "nightly"])).toEqual({
+      code: 0,
+      stdout: "paused nightly\n",
+      stderr: "",
+    });
+    expect((await flowstore(["schedules", "pause", "nightly"])).stdout).toBe("nightly was paused already\n");
+    expect((await flowstore(["schedules"])).stdout).toMatch(/ paused +-\n$/);
+    expect(JSON.parse((await flowstore(["schedules", "resume", "nightly", "--json"])).stdout)).toEqual({
+      name: "nightly",
+      resumed: true,
+    });
+    expect((await flowstore(["schedules", "delete", "nightly"])).stdout).toBe("deleted nightly\n");
+    const again = await flowstore(["schedules", "delete", "nightly"]);
+    expect(again).toMatchObject({ code: 1, stdout: "nightly is no schedule\n" });
+    const missing = await flowstore(["schedules", "get", "nightly"]);
+    expect(missing.stderr).toMatch(/^flowstore: NotFoundError: schedule "nightly" not found\n$/);
+
+    const next = await flowstore(
+      ["schedules", "next", "30 2 * * *", "--time-zone", "America/New_York", "--count", "2"],
+      {
+        url: null,
+      },
+    );
+    expect(next.stdout).toMatch(
+      /^\d{4}-\d\d-\d\dT(06|07):30:00\.000Z\n\d{4}-\d\d-\d\dT(06|07):30:00\.000Z\n$/,
+    );
+    const bad = await flowstore(["schedules", "next", "61 * * * *"], { url: null });
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/^flowstore: ValidationError: cron "61 \* \* \* \*" is not a cron expression/);
   });
 
   it("sets and gets a kv entry", async () => {

@@ -6,34 +6,15 @@
  */
 import { mkdirSync } from "node:fs";
 import { Annotation, END, START, StateGraph } from "@langchain/langgraph";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { FlowstoreSaver } from "../../src/adapters/langgraph/index.js";
 import { executionIdOf } from "../../src/adapters/workflow/ids.js";
 import { createWorld } from "../../src/adapters/workflow/index.js";
-import { silentLogger } from "../../src/core/logger.js";
-import { serveDashboard } from "../../src/dashboard/index.js";
 import type { Store } from "../../src/index.js";
 import { DRIVERS, forEachDriver, type TestDriver } from "../support/harness.js";
 import { created, newRunId } from "../support/workflow-world-fixtures.js";
 import { haveChromium, launchChromium, SCREENSHOTS } from "./browser.js";
-
-const open: Array<{ close(): Promise<void> }> = [];
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((d) => d.close()));
-});
-
-async function serve(store: Store) {
-  const dashboard = await serveDashboard(store, { port: 0, logger: silentLogger, env: {} });
-  open.push(dashboard);
-  return dashboard;
-}
-
-// biome-ignore lint/suspicious/noExplicitAny: the JSON the API returns; the assertions check its shape
-async function getJson(url: string, path: string): Promise<any> {
-  const res = await fetch(new URL(path, url));
-  expect(res.status).toBe(200);
-  return res.json();
-}
+import { getJson, serve } from "./served.js";
 
 /** A World run with two steps, one of them done. */
 async function worldRun(store: Store): Promise<string> {

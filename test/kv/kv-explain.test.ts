@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from "vitest";
 import type { Store } from "../../src/index.js";
-import { expectNoSeqScan, openRecording } from "../support/explain.js";
+import { expectIndexProbes, openRecording } from "../support/explain.js";
 import { forEachDriver } from "../support/harness.js";
 
 const onKv = (sql: string) => /\.kv\b/.test(sql);
@@ -46,18 +46,7 @@ forEachDriver((driver) => {
         ["an owner's entries", "kv_owner", () => store.kv.deleteByOwner("owner-7")],
         ["a pruned execution's entries", "kv_owner", () => store.prune({ finishedBefore: new Date() })],
       ];
-      for (const [what, index, call] of calls) {
-        for (const plan of await plansOf(call)) {
-          const name = `${what} (plan ${plan.kind})`;
-          expectNoSeqScan(plan, name);
-          expect
-            .soft(
-              plan.nodes.some((n) => n["Index Name"] === index),
-              `${name} uses ${index}: ${plan.shown}`,
-            )
-            .toBe(true);
-        }
-      }
+      await expectIndexProbes(plansOf, calls);
       // A loose index scan: five prefixes cost a few probes of the primary key, not a pass over the
       // table's hundreds of pages (nor its 100,000 entries).
       const prefixes = await planOf(() => store.kv.listPrefixes({ limit: 5 }), { analyze: true });

@@ -145,3 +145,25 @@ export function expectNoSeqScan(plan: { nodes: PlanNode[]; shown: string }, name
     )
     .not.toContain("Seq Scan");
 }
+
+/**
+ * Expects, softly, that each call's statement (see openRecording's `plansOf`), planned for its values
+ * and generically, reads no table whole and uses the index named beside it.
+ */
+export async function expectIndexProbes(
+  plansOf: (call: () => Promise<unknown>) => Promise<{ kind: string; nodes: PlanNode[]; shown: string }[]>,
+  calls: [what: string, index: string, call: () => Promise<unknown>][],
+): Promise<void> {
+  for (const [what, index, call] of calls) {
+    for (const plan of await plansOf(call)) {
+      const name = `${what} (plan ${plan.kind})`;
+      expectNoSeqScan(plan, name);
+      expect
+        .soft(
+          plan.nodes.some((n) => n["Index Name"] === index),
+          `${name} uses ${index}: ${plan.shown}`,
+        )
+        .toBe(true);
+    }
+  }
+}

@@ -1,7 +1,7 @@
 /**
  * The queues page of the dashboard's script (client.ts puts it in its closure, where el(), api() and
- * the other helpers are): the queue table with its Pause and Resume buttons, the jobs table with its
- * Retry buttons, and the page itself. The same rule holds: stored values reach the page as text nodes.
+ * the other helpers are): the queue table with its Pause and Resume buttons, the cron schedules with
+ * theirs, the jobs table with its Retry buttons, and the page itself. The same rule holds: stored values reach the page as text nodes.
  */
 export const QUEUES_JS = String.raw`  function queueTable(stats, withActions) {
     var headers = ["queue", "waiting", "ready", "running", "dead", "oldest ready", "completed", "failed runs",
@@ -25,11 +25,32 @@ export const QUEUES_JS = String.raw`  function queueTable(stats, withActions) {
   }
 
   function pauseQueue(queue, action, button) {
+    pauseOrResume("queues", "queue", queue, action, button);
+  }
+  // A queue's or a schedule's Pause or Resume button.
+  function pauseOrResume(path, what, name, action, button) {
     button.disabled = true;
-    api("/api/queues/" + encodeURIComponent(queue) + "/" + action, { method: "POST" })
-      .then(function () { setLive(true, "queue " + queue + (action === "pause" ? " paused" : " resumed")); })
+    api("/api/" + path + "/" + encodeURIComponent(name) + "/" + action, { method: "POST" })
+      .then(function () { setLive(true, what + " " + name + (action === "pause" ? " paused" : " resumed")); })
       .catch(function (err) { setLive(false, action + " failed: " + err.message); })
       .then(refresh);
+  }
+
+  // Cron schedules: each enqueues a job into its queue at every tick; a paused one shows no next run.
+  function scheduleTable(schedules) {
+    var headers = ["schedule", "cron", "zone", "queue", "job", "missed", "next run", "last run"];
+    return table(READ_ONLY ? headers : headers.concat([""]), schedules.map(function (s) {
+      var row = [s.name, s.cron, s.timeZone, link("/queues?queue=" + encodeURIComponent(s.queue), s.queue),
+        s.jobName, s.missed, s.pausedAt ? badge("paused") : time(s.nextRunAt), time(s.lastRunAt)];
+      if (!READ_ONLY) {
+        var action = s.pausedAt ? "resume" : "pause";
+        var button = el("button", { type: "button", class: action, "data-schedule": s.name,
+          onclick: function () { pauseOrResume("schedules", "schedule", s.name, action, button); } },
+          s.pausedAt ? "Resume" : "Pause");
+        row.push(button);
+      }
+      return row;
+    }), "no schedules");
   }
   function jobTable(jobs, withRetry) {
     return table(["id", "queue", "name", "status", "attempts", "run at", "last error", ""], jobs.map(function (j) {
@@ -114,6 +135,7 @@ export const QUEUES_JS = String.raw`  function queueTable(stats, withActions) {
         })) : null;
       return [el("h1", null, "Queues"), queueTable(d.stats, true),
         section("Workers", workerTable(d.workers || [])),
+        section("Schedules", scheduleTable(d.schedules || [])),
         section(title, [nav, bulk, jobTable(d.jobs, true)])];
     },
   };

@@ -1,0 +1,97 @@
+/**
+ * Cron schedules on the dashboard's queues page: listed with their cron, zone, queue, next and last
+ * run, paused and resumed only by POST with the CSRF token. Through the API on both drivers, and in
+ * Chromium with a screenshot.
+ */
+import { mkdirSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import type { Store } from "../../src/index.js";
+import { DRIVERS, forEachDriver, type TestDriver } from "../support/harness.js";
+import { haveChromium, launchChromium, SCREENSHOTS } from "./browser.js";
+import { getJson, serve } from "./served.js";
+
+const XSS = "<script>alert(1)</script>";
+
+/** Two schedules, one with a name that is markup, one that has enqueued a tick. */
+async function seed(store: Store): Promise<Date> {
+  await store.schedules.set({ name: XSS, cron: "*/5 * * * *", queue: "mail", timeZone: "Europe/Berlin" });
+  await store.schedules.set({ name: "nightly", cron: "@daily", queue: "reports" });
+  const { rows } = await store.query<{ at: Date }>(
+    `update ${store.schema}.schedules set next_run_at = date_trunc('day', now() at time zone 'UTC') at time zone 'UTC'
+      where name = 'nightly'
+     returning next_run_at as at`,
+  );
+  await store.schedules.dispatchDue();
+  return (rows[0] as { at: Date }).at;
+}
+
+forEachDriver((driver) => {
+  describe("dashboard: schedules", () => {
+    it("lists schedules with the queues, and pauses and resumes one only by POST with the CSRF token", async () => {
+      const store = await driver.open();
+      const ran = await seed(store);
+      const { url } = await serve(store);
+      const queues = await getJson(url, "/api/queues");
+      expect(queues.schedules).toEqual([
+        expect.objectContaining({
+          name: XSS,
+          cron: "*/5 * * * *",
+          timeZone: "Europe/Berlin",
+          lastRunAt: null,
+        }),
+        expect.objectContaining({ name: "nightly", queue: "reports", lastRunAt: ran.toISOString() }),
+      ]);
+      const one = await getJson(url, "/api/queues?queue=reports");
+      expect(one.schedules.map((s: { name: string }) => s.name)).toEqual(["nightly"]);
+
+      const html = await (await fetch(url)).text();
+      const csrf = /<meta name="flowstore-csrf" content="([^"]+)">/.exec(html)?.[1] as string;
+      const origin = new URL(url).origin;
+      const at = (action: string) => new URL(`/api/schedules/${encodeURIComponent(XSS)}/${action}`, url);
+      expect((await fetch(at("pause"), { method: "POST", headers: { Origin: origin } })).status).toBe(403);
+      expect((await store.schedules.get(XSS)).pausedAt).toBeNull();
+      const post = (action: string) =>
+        fetch(at(action), { method: "POST", headers: { Origin: origin, "X-CSRF-Token": csrf } });
+      expect(await (await post("pause")).json()).toEqual({ name: XSS, paused: true, changed: true });
+      expect((await store.schedules.get(XSS)).pausedAt).not.toBeNull();
+      expect(await (await post("pause")).json()).toMatchObject({ changed: false });
+      expect(await (await post("resume")).json()).toEqual({ name: XSS, paused: false, changed: true });
+      expect((await store.schedules.get(XSS)).pausedAt).toBeNull();
+    });
+  });
+});
+
+describe.skipIf(!haveChromium)("dashboard schedules in Chromium", () => {
+  it("shows the schedules on the queues page as text, and pauses and resumes one", async () => {
+    const store = await (DRIVERS.find((d) => d.name === "pglite") as TestDriver).open();
+    await seed(store);
+    const { url } = await serve(store);
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      const problems: string[] = [];
+      page.on("pageerror", (e: Error) => problems.push(e.message));
+      page.on("console", (m: { type(): string; text(): string }) => {
+        if (m.type() === "error") problems.push(m.text());
+      });
+      await page.goto(new URL("/queues", url).toString());
+      await page.waitForSelector("button[data-schedule]");
+      const main = (await page.locator("main").textContent()) ?? "";
+      expect(main).toContain("Schedules");
+      expect(main).toContain(XSS);
+      expect(main).toContain("Europe/Berlin");
+      expect(main).toContain("*/5 * * * *");
+      expect(await page.locator("main script").count()).toBe(0);
+      await page.click('button.pause[data-schedule="nightly"]');
+      await expect.poll(async () => (await store.schedules.get("nightly")).pausedAt !== null).toBe(true);
+      await page.waitForSelector('button.resume[data-schedule="nightly"]');
+      mkdirSync(SCREENSHOTS, { recursive: true });
+      await page.screenshot({ path: `${SCREENSHOTS}/queues-schedules.png`, fullPage: true });
+      await page.click('button.resume[data-schedule="nightly"]');
+      await expect.poll(async () => (await store.schedules.get("nightly")).pausedAt).toBeNull();
+      expect(problems).toEqual([]);
+    } finally {
+      await browser.close();
+    }
+  });
+});
