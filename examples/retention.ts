@@ -10,11 +10,13 @@ const { execution } = await store.executions.start({ name: "report" });
 await store.executions.complete(execution.id, { rows: 12 });
 
 // #region prune
-// Finished runs older than the cut, with their tasks, history, steps, streams, jobs, timers, owned
+// Runs that finished over 30 days ago, with their tasks, history, steps, streams, jobs, timers, owned
 // blobs and key-value entries, in batches of short transactions; running runs are never touched.
-const removed = await store.prune({ finishedBefore: new Date(Date.now() + 1_000) });
+const removed = await store.prune({ finishedBefore: new Date(Date.now() - 30 * 86_400_000) });
 // #endregion
-console.log(`pruned ${removed.executions} execution(s)`);
+console.log(`pruned ${removed.executions} execution(s) finished over 30 days ago`);
+const now = await store.prune({ finishedBefore: new Date(Date.now() + 1_000) });
+console.log(`pruned ${now.executions} execution(s) finished by now`);
 
 // #region maintenance
 // The same from your own process: at once, then every hour (several processes may run it at once).

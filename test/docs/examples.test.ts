@@ -47,7 +47,10 @@ const EXAMPLES: Example[] = [
     file: "state-kv-blobs.ts",
     prints: /cart-42 at version 7[\s\S]*latest checkpoint key: ckpt\/0002[\s\S]*%PDF-1.7/,
   },
-  { file: "retention.ts", prints: /pruned 1 execution\(s\)/ },
+  {
+    file: "retention.ts",
+    prints: /pruned 0 execution\(s\) finished over 30 days ago\npruned 1 execution\(s\) finished by now/,
+  },
   { file: "testing.ts", prints: /the test store works/, store: "own" },
   { file: "production.ts", prints: /read-only store lists 0 executions/ },
   {
