@@ -18,7 +18,13 @@ import { shareEmbeddedStore } from "./db/pglite-socket.js";
 import { ReadOnlyDriver } from "./db/read-only.js";
 import { openReadReplicas, type ReadReplicas } from "./db/read-replicas.js";
 import { quoteIdentifier, validateSchemaName } from "./db/sql.js";
-import { type MigrateResult, migrate, migrationStatus, requireCurrentSchema } from "./migrations/runner.js";
+import {
+  type MigrateOptions,
+  type MigrateResult,
+  migrate,
+  migrationStatus,
+  requireCurrentSchema,
+} from "./migrations/runner.js";
 import type { QueueCommits, StoreOptions, StoreReading } from "./options.js";
 import type { PartitionOptions } from "./partitions/index.js";
 import {
@@ -115,9 +121,10 @@ export class Store extends StoreScope {
     return { close };
   }
 
-  async migrate(): Promise<MigrateResult> {
+  /** Applies pending migrations; `progress` is told of each as it is applied. */
+  async migrate(options: MigrateOptions = {}): Promise<MigrateResult> {
     refuseOnReadOnly(this.context, "migrate()");
-    const result = await migrate(this.driver, this.schema, this.logger);
+    const result = await migrate(this.driver, this.schema, this.logger, undefined, options);
     await loadBlobNamespace(this.context);
     await this.ensurePartitions();
     return result;

@@ -4,6 +4,7 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import type { Command } from "commander";
 import {
+  type MigrationProgress,
   NotFoundError,
   openStore,
   ReadOnlyError,
@@ -88,6 +89,35 @@ export class CliContext {
     throw new NotFoundError(
       `no embedded store in ${path.resolve(dir)} (nothing to show, and nothing was created): give --url for a server, or create one with flowstore migrate or flowstore demo`,
     );
+  }
+
+  /**
+   * Opens the store and migrates it, each migration printed as it is applied (see migrationProgress);
+   * with --read-only, opens it without migrating, as openStore does.
+   */
+  async openMigrated(): Promise<Store> {
+    if (this.options.readOnly) return openStore(this.storeOptions());
+    const store = await openStore(this.storeOptions(false));
+    try {
+      await store.migrate({ progress: this.migrationProgress() });
+    } catch (error) {
+      await store.close().catch(() => {});
+      throw error;
+    }
+    return store;
+  }
+
+  /**
+   * `applying 0012_events_signals ... 35 ms` on stderr per migration, where someone watches (stderr is
+   * a terminal) or asked (--verbose); never with --json, whose output is the result alone.
+   */
+  migrationProgress(): MigrationProgress | undefined {
+    const { json, verbose } = this.options;
+    if (json || !(verbose || process.stderr.isTTY)) return undefined;
+    return {
+      applying: (migration) => process.stderr.write(`applying ${migration} ... `),
+      applied: (_migration, ms) => process.stderr.write(`${ms} ms\n`),
+    };
   }
 
   /** With --read-only, refuses `command`, which changes the store, before anything is opened. */

@@ -6,7 +6,6 @@
 import type { Command } from "commander";
 import { serveDashboard } from "../dashboard/index.js";
 import { startOrderEngine, startProgressLine } from "../demo/index.js";
-import { openStore } from "../index.js";
 import type { CliContext } from "./context.js";
 import { dashboardOptions, type ServeOptions, shareIfEmbedded, untilStopped } from "./serve.js";
 
@@ -26,7 +25,7 @@ export function registerDemoCommand(program: Command, cli: CliContext): void {
       cli.refuseIfReadOnly("demo");
       const out = process.stdout;
       out.write("opening the store and applying migrations...\n");
-      const store = await openStore(cli.storeOptions());
+      const store = await cli.openMigrated();
       const stops: Array<() => Promise<void>> = [() => store.close()];
       const stopAll = async () => {
         for (const stop of stops.splice(0).reverse()) await stop();

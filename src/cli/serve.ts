@@ -2,7 +2,7 @@
 
 import type { Command } from "commander";
 import { DEFAULT_DASHBOARD_HOST, DEFAULT_DASHBOARD_PORT, serveDashboard } from "../dashboard/index.js";
-import { openStore, type Store } from "../index.js";
+import type { Store } from "../index.js";
 import type { CliContext } from "./context.js";
 
 export interface ServeOptions {
@@ -56,7 +56,7 @@ export function registerServeCommand(program: Command, cli: CliContext): void {
       '\nExamples:\n  $ flowstore serve                      # http://127.0.0.1:4545\n  $ flowstore serve --host 0.0.0.0 --token "$(openssl rand -hex 16)"\n  $ flowstore serve --url postgres://standby/app --read-only   # a standby: looks, never writes\n  $ flowstore serve --url postgres://primary/app --read-url postgres://standby/app\n\nWith --read-only nothing is migrated and the dashboard\'s actions (retrying a dead job) answer 403;\nwith --read-url its lists and counts come from the replica.\nPrometheus scrapes /metrics (with the token, when one is set, as a Bearer token).',
     )
     .action(async (options: ServeOptions) => {
-      const store = await openStore(cli.storeOptions());
+      const store = await cli.openMigrated();
       try {
         const unshare = await shareIfEmbedded(store);
         try {
