@@ -12,9 +12,8 @@ import { checkLimits, DEFAULT_LIMITS, type PayloadLimits } from "./core/payload.
 import { refuseOnReadOnly } from "./core/read-only.js";
 import type { Telemetry } from "./core/telemetry.js";
 import { type ConnectionCounts, type Driver, statementLogging } from "./db/driver.js";
-import { isPgPool } from "./db/node-postgres.js";
 import { firstContactError, openDriver, serverConnection } from "./db/open.js";
-import { shareEmbeddedStore } from "./db/pglite-socket.js";
+import { isPgPool } from "./db/pg-pool.js";
 import { ReadOnlyDriver } from "./db/read-only.js";
 import { openReadReplicas, type ReadReplicas } from "./db/read-replicas.js";
 import { quoteIdentifier, validateSchemaName } from "./db/sql.js";
@@ -103,6 +102,8 @@ export class Store extends StoreScope {
     background.checkOpen();
     // A read-only store shares the database as it is: other processes open stores of their own on it.
     const driver = this.driver instanceof ReadOnlyDriver ? this.driver.inner : this.driver;
+    // Loaded when asked: the socket server and its client bring node-postgres.
+    const { shareEmbeddedStore } = await import("./db/pglite-socket.js");
     const shared = await shareEmbeddedStore(driver);
     try {
       background.checkOpen(); // the store began to close meanwhile

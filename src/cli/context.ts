@@ -68,7 +68,10 @@ export class CliContext {
   ): Promise<T> {
     if (options.changes !== undefined) this.refuseIfReadOnly(options.changes);
     else this.refuseIfNoEmbeddedStore();
-    const store = await openStore(this.storeOptions(options.migrate));
+    // A command that runs and exits records spans only for an SDK registered beforehand (node --import):
+    // with none, loading the OpenTelemetry API would cost its start and record nothing.
+    const telemetry = openTelemetryRegistered() ? undefined : false;
+    const store = await openStore({ ...this.storeOptions(options.migrate), telemetry });
     try {
       return await fn(store);
     } finally {
@@ -132,6 +135,11 @@ export class CliContext {
   print(json: unknown, text: () => string): void {
     process.stdout.write(this.options.json ? `${JSON.stringify(json, null, 2)}\n` : `${text()}\n`);
   }
+}
+
+/** True once an OpenTelemetry SDK (any 1.x API) has registered a provider in this process. */
+function openTelemetryRegistered(): boolean {
+  return (globalThis as Record<symbol, unknown>)[Symbol.for("opentelemetry.js.api.1")] !== undefined;
 }
 
 /** Left-aligned columns for terminal tables. */
