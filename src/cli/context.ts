@@ -71,11 +71,16 @@ export class CliContext {
     // A command that runs and exits records spans only for an SDK registered beforehand (node --import):
     // with none, loading the OpenTelemetry API would cost its start and record nothing.
     const telemetry = openTelemetryRegistered() ? undefined : false;
+    const timing = phaseTimer();
     const store = await openStore({ ...this.storeOptions(options.migrate), telemetry });
+    timing.mark("open");
     try {
       return await fn(store);
     } finally {
+      timing.mark("command");
       await store.close();
+      timing.mark("close");
+      timing.report();
     }
   }
 
@@ -135,6 +140,26 @@ export class CliContext {
   print(json: unknown, text: () => string): void {
     process.stdout.write(this.options.json ? `${JSON.stringify(json, null, 2)}\n` : `${text()}\n`);
   }
+}
+
+/**
+ * With FLOWSTORE_DEBUG_TIMING=1, where a command's time went, on stderr: the process's start and its
+ * modules (up to the store's opening), opening the store, the command, and closing the store.
+ */
+function phaseTimer(): { mark(phase: string): void; report(): void } {
+  if (!process.env.FLOWSTORE_DEBUG_TIMING) return { mark: () => {}, report: () => {} };
+  const phases: Array<[string, number]> = [["start and modules", performance.now()]];
+  return {
+    mark: (phase) => phases.push([phase, performance.now()]),
+    report: () => {
+      const parts = phases.map(
+        ([phase, at], i) => `${phase} ${Math.round(at - (phases[i - 1]?.[1] ?? 0))} ms`,
+      );
+      process.stderr.write(
+        `flowstore timing: ${parts.join(", ")}; total ${Math.round(performance.now())} ms\n`,
+      );
+    },
+  };
 }
 
 /** True once an OpenTelemetry SDK (any 1.x API) has registered a provider in this process. */

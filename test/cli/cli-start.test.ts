@@ -17,8 +17,16 @@ const HIDE = pathToFileURL(path.resolve("test/fixtures/hide-packages.mjs")).href
 const work = mkdtempSync(path.join(tmpdir(), "flowstore-start-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-function flowstore(args: string[], hide?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env: NodeJS.ProcessEnv = { ...process.env, FLOWSTORE_DATA_DIR: path.join(work, ".flowstore") };
+function flowstore(
+  args: string[],
+  hide?: string,
+  extra: NodeJS.ProcessEnv = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    FLOWSTORE_DATA_DIR: path.join(work, ".flowstore"),
+    ...extra,
+  };
   for (const name of ["DATABASE_URL", "PGHOST", "POSTGRES_HOST"]) delete env[name];
   if (hide) env.HIDE_PACKAGES = hide;
   const preload = hide ? ["--import", HIDE] : [];
@@ -42,6 +50,11 @@ it("reads the embedded store without node-postgres or the OpenTelemetry API", {
   expect(JSON.parse(status.stdout)).toMatchObject({ driver: "pglite", pendingMigrations: 0 });
   expect(await flowstore(["jobs", "stats"], hidden)).toMatchObject({ code: 0, stderr: "" });
   expect(await flowstore(["kv", "set", "settings", "theme", "dark"], hidden)).toMatchObject({ code: 0 });
+  // Where the time went, when asked.
+  const timed = await flowstore(["jobs", "stats"], undefined, { FLOWSTORE_DEBUG_TIMING: "1" });
+  expect(timed.stderr).toMatch(
+    /^flowstore timing: start and modules \d+ ms, open \d+ ms, command \d+ ms, close \d+ ms; total \d+ ms\n$/,
+  );
   // A server needs node-postgres: hidden, it is missing, said as such.
   const server = await flowstore(["status", "--url", "postgres://127.0.0.1:1/none"], hidden);
   expect(server.code).not.toBe(0);
