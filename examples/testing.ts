@@ -3,8 +3,8 @@
  *
  *   npx tsx examples/testing.ts
  */
-import assert from "node:assert/strict";
 // #region testing
+import assert from "node:assert/strict";
 import { createTestStore } from "flowstore/testing";
 
 const store = await createTestStore(); // in-memory embedded store, migrated, shared with nothing
