@@ -17,8 +17,8 @@ import {
   START,
   StateGraph,
 } from "@langchain/langgraph";
-import { FlowstoreSaver, FlowstoreStore } from "../src/adapters/langgraph/index.js";
-import { openStore } from "../src/index.js";
+import { openStore } from "flowstore";
+import { FlowstoreSaver, FlowstoreStore } from "flowstore/langgraph";
 
 const State = Annotation.Root({
   user: Annotation<string>(),
@@ -43,11 +43,13 @@ const graph = new StateGraph(State)
   .addEdge("remember", "approve")
   .addEdge("approve", END);
 
-const store = await openStore();
-const checkpointer = new FlowstoreSaver({ store });
-const memory = new FlowstoreStore({ store });
+// #region compile
+const store = await openStore(); // DATABASE_URL if set, else embedded PGlite in ./.flowstore
+const checkpointer = new FlowstoreSaver({ store }); // checkpoints: threads, their history, interrupts
+const memory = new FlowstoreStore({ store }); // long-term memory, shared by every thread
 const app = graph.compile({ checkpointer, store: memory });
 const config = { configurable: { thread_id: "example-thread" } };
+// #endregion
 
 try {
   await app.invoke({ user: "ada", messages: ["hi there"] }, config);

@@ -19,13 +19,15 @@ import {
   type ReadableSpan,
   SimpleSpanProcessor,
 } from "@opentelemetry/sdk-trace-base";
-import { openStore } from "../src/index.js";
+import { openStore } from "flowstore";
 
 class PullReader extends MetricReader {
   protected async onForceFlush(): Promise<void> {}
   protected async onShutdown(): Promise<void> {}
 }
 
+// #region register
+// Providers registered before the store opens (an application would register NodeSDK with OTLP exporters).
 const spans = new InMemorySpanExporter();
 const reader = new PullReader();
 context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
@@ -33,7 +35,8 @@ propagation.setGlobalPropagator(new W3CTraceContextPropagator());
 trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] }));
 metrics.setGlobalMeterProvider(new MeterProvider({ readers: [reader] }));
 
-const store = await openStore({ connection: "memory" });
+const store = await openStore({ connection: "memory" }); // reports to the registered providers
+// #endregion
 let handled = false;
 const worker = store.jobs.work({
   queue: "emails",

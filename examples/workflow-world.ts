@@ -13,10 +13,10 @@
  * all that changes: `createWorld()` from "flowstore/workflow", or WORKFLOW_TARGET_WORLD=flowstore/workflow.
  */
 import { workflowEntrypoint } from "@workflow/core/runtime";
+import { createWorld } from "flowstore/workflow";
 import { getWritable } from "workflow";
 import { getRun, resumeHook, start } from "workflow/api";
 import { setWorld } from "workflow/runtime";
-import { createWorld } from "../src/adapters/workflow/index.js";
 
 // The steps: ordinary async functions in this process.
 const registry = globalThis as unknown as Record<symbol, Map<string, (...args: never[]) => unknown>>;
@@ -49,9 +49,12 @@ globalThis.__private_workflows.set("workflow//example//order", order);
 
 // The World keeps everything in flowstore; its worker delivers queue messages to the flow handler,
 // here in this process (an application serves POST at /.well-known/workflow/v1/flow instead).
+// #region world
+// The store openStore() picks (or createWorld({ store })); deliveries to the flow handler in this process.
 const world = createWorld({ deliver: (request) => POST(request) });
 setWorld(world);
-await world.start();
+await world.start(); // the worker that delivers queued messages
+// #endregion
 
 const orderId = `A-${Date.now().toString(36)}`;
 const run = await start({ workflowId: "workflow//example//order" } as never, [orderId]);

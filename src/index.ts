@@ -94,7 +94,7 @@ export type {
   KvSetOptions,
   KvSweepOptions,
 } from "./kv/types.js";
-export type { MigrateResult } from "./migrations/runner.js";
+export type { MigrateOptions, MigrateResult, MigrationProgress } from "./migrations/runner.js";
 export { migrationScript } from "./migrations/runner.js";
 export type { QueueCommits, StoreOptions } from "./options.js";
 export type { HistoryRange, PartitionOptions, RangeSize } from "./partitions/index.js";

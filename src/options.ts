@@ -92,13 +92,13 @@ export interface StoreOptions {
    */
   queueCommits?: QueueCommits;
   /**
-   * How the history tables are partitioned by time (see the README's History that scales): ranges of
+   * How the history tables are partitioned by time (see docs/production.md, History that scales): ranges of
    * `days` each (default 7), created `aheadDays` ahead (default: `days`) when the store migrates and at
    * each prune. Retention drops a range whole once it ends before the cut.
    */
   partitions?: PartitionOptions;
   /**
-   * OpenTelemetry spans and metrics (see the README's Tracing and metrics), through
+   * OpenTelemetry spans and metrics (see docs/observability.md), through
    * `@opentelemetry/api`, an optional peer dependency. Unset: on when the API is installed (its
    * registered providers get them; none registered, none recorded), else nothing is loaded. `true`
    * requires the API; `false` turns it off; `{ tracerProvider, meterProvider, queueGauges }` names

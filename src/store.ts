@@ -12,13 +12,18 @@ import { checkLimits, DEFAULT_LIMITS, type PayloadLimits } from "./core/payload.
 import { refuseOnReadOnly } from "./core/read-only.js";
 import type { Telemetry } from "./core/telemetry.js";
 import { type ConnectionCounts, type Driver, statementLogging } from "./db/driver.js";
-import { isPgPool } from "./db/node-postgres.js";
 import { firstContactError, openDriver, serverConnection } from "./db/open.js";
-import { shareEmbeddedStore } from "./db/pglite-socket.js";
+import { isPgPool } from "./db/pg-pool.js";
 import { ReadOnlyDriver } from "./db/read-only.js";
 import { openReadReplicas, type ReadReplicas } from "./db/read-replicas.js";
 import { quoteIdentifier, validateSchemaName } from "./db/sql.js";
-import { type MigrateResult, migrate, migrationStatus, requireCurrentSchema } from "./migrations/runner.js";
+import {
+  type MigrateOptions,
+  type MigrateResult,
+  migrate,
+  migrationStatus,
+  requireCurrentSchema,
+} from "./migrations/runner.js";
 import type { QueueCommits, StoreOptions, StoreReading } from "./options.js";
 import type { PartitionOptions } from "./partitions/index.js";
 import {
@@ -97,6 +102,8 @@ export class Store extends StoreScope {
     background.checkOpen();
     // A read-only store shares the database as it is: other processes open stores of their own on it.
     const driver = this.driver instanceof ReadOnlyDriver ? this.driver.inner : this.driver;
+    // Loaded when asked: the socket server and its client bring node-postgres.
+    const { shareEmbeddedStore } = await import("./db/pglite-socket.js");
     const shared = await shareEmbeddedStore(driver);
     try {
       background.checkOpen(); // the store began to close meanwhile
@@ -115,9 +122,10 @@ export class Store extends StoreScope {
     return { close };
   }
 
-  async migrate(): Promise<MigrateResult> {
+  /** Applies pending migrations; `progress` is told of each as it is applied. */
+  async migrate(options: MigrateOptions = {}): Promise<MigrateResult> {
     refuseOnReadOnly(this.context, "migrate()");
-    const result = await migrate(this.driver, this.schema, this.logger);
+    const result = await migrate(this.driver, this.schema, this.logger, undefined, options);
     await loadBlobNamespace(this.context);
     await this.ensurePartitions();
     return result;

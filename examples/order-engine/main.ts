@@ -6,7 +6,7 @@
  * Ctrl-C stops it gracefully; started again it carries on from what is stored.
  * (`npm start` runs the same engine with the dashboard.)
  */
-import { openStore } from "../../src/index.js";
+import { openStore } from "flowstore";
 import { startOrderEngine, startProgressLine } from "./index.js";
 
 const store = await openStore();

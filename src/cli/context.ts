@@ -4,6 +4,7 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import type { Command } from "commander";
 import {
+  type MigrationProgress,
   NotFoundError,
   openStore,
   ReadOnlyError,
@@ -67,11 +68,19 @@ export class CliContext {
   ): Promise<T> {
     if (options.changes !== undefined) this.refuseIfReadOnly(options.changes);
     else this.refuseIfNoEmbeddedStore();
-    const store = await openStore(this.storeOptions(options.migrate));
+    // A command that runs and exits records spans only for an SDK registered beforehand (node --import):
+    // with none, loading the OpenTelemetry API would cost its start and record nothing.
+    const telemetry = openTelemetryRegistered() ? undefined : false;
+    const timing = phaseTimer();
+    const store = await openStore({ ...this.storeOptions(options.migrate), telemetry });
+    timing.mark("open");
     try {
       return await fn(store);
     } finally {
+      timing.mark("command");
       await store.close();
+      timing.mark("close");
+      timing.report();
     }
   }
 
@@ -90,6 +99,35 @@ export class CliContext {
     );
   }
 
+  /**
+   * Opens the store and migrates it, each migration printed as it is applied (see migrationProgress);
+   * with --read-only, opens it without migrating, as openStore does.
+   */
+  async openMigrated(): Promise<Store> {
+    if (this.options.readOnly) return openStore(this.storeOptions());
+    const store = await openStore(this.storeOptions(false));
+    try {
+      await store.migrate({ progress: this.migrationProgress() });
+    } catch (error) {
+      await store.close().catch(() => {});
+      throw error;
+    }
+    return store;
+  }
+
+  /**
+   * `applying 0012_events_signals ... 35 ms` on stderr per migration, where someone watches (stderr is
+   * a terminal) or asked (--verbose); never with --json, whose output is the result alone.
+   */
+  migrationProgress(): MigrationProgress | undefined {
+    const { json, verbose } = this.options;
+    if (json || !(verbose || process.stderr.isTTY)) return undefined;
+    return {
+      applying: (migration) => process.stderr.write(`applying ${migration} ... `),
+      applied: (_migration, ms) => process.stderr.write(`${ms} ms\n`),
+    };
+  }
+
   /** With --read-only, refuses `command`, which changes the store, before anything is opened. */
   refuseIfReadOnly(command: string): void {
     if (!this.options.readOnly) return;
@@ -102,6 +140,31 @@ export class CliContext {
   print(json: unknown, text: () => string): void {
     process.stdout.write(this.options.json ? `${JSON.stringify(json, null, 2)}\n` : `${text()}\n`);
   }
+}
+
+/**
+ * With FLOWSTORE_DEBUG_TIMING=1, where a command's time went, on stderr: the process's start and its
+ * modules (up to the store's opening), opening the store, the command, and closing the store.
+ */
+function phaseTimer(): { mark(phase: string): void; report(): void } {
+  if (!process.env.FLOWSTORE_DEBUG_TIMING) return { mark: () => {}, report: () => {} };
+  const phases: Array<[string, number]> = [["start and modules", performance.now()]];
+  return {
+    mark: (phase) => phases.push([phase, performance.now()]),
+    report: () => {
+      const parts = phases.map(
+        ([phase, at], i) => `${phase} ${Math.round(at - (phases[i - 1]?.[1] ?? 0))} ms`,
+      );
+      process.stderr.write(
+        `flowstore timing: ${parts.join(", ")}; total ${Math.round(performance.now())} ms\n`,
+      );
+    },
+  };
+}
+
+/** True once an OpenTelemetry SDK (any 1.x API) has registered a provider in this process. */
+function openTelemetryRegistered(): boolean {
+  return (globalThis as Record<symbol, unknown>)[Symbol.for("opentelemetry.js.api.1")] !== undefined;
 }
 
 /** Left-aligned columns for terminal tables. */

@@ -4,11 +4,14 @@
  */
 
 import type { Command } from "commander";
-import { serveDashboard } from "../dashboard/index.js";
-import { startOrderEngine, startProgressLine } from "../demo/index.js";
-import { openStore } from "../index.js";
 import type { CliContext } from "./context.js";
-import { dashboardOptions, type ServeOptions, shareIfEmbedded, untilStopped } from "./serve.js";
+import {
+  dashboardOptions,
+  dashboardSettings,
+  type ServeOptions,
+  shareIfEmbedded,
+  untilStopped,
+} from "./serve.js";
 
 export function registerDemoCommand(program: Command, cli: CliContext): void {
   dashboardOptions(
@@ -24,9 +27,13 @@ export function registerDemoCommand(program: Command, cli: CliContext): void {
     )
     .action(async (options: ServeOptions & { rate: string; dashboard: boolean }) => {
       cli.refuseIfReadOnly("demo");
+      const [{ serveDashboard }, { startOrderEngine, startProgressLine }] = await Promise.all([
+        import("../dashboard/index.js"),
+        import("../demo/index.js"),
+      ]);
       const out = process.stdout;
       out.write("opening the store and applying migrations...\n");
-      const store = await openStore(cli.storeOptions());
+      const store = await cli.openMigrated();
       const stops: Array<() => Promise<void>> = [() => store.close()];
       const stopAll = async () => {
         for (const stop of stops.splice(0).reverse()) await stop();
@@ -38,9 +45,7 @@ export function registerDemoCommand(program: Command, cli: CliContext): void {
         out.write(`store: ${store.describe()}, schema ${store.schema}\n`);
         if (options.dashboard) {
           const dashboard = await serveDashboard(store, {
-            host: options.host,
-            port: Number(options.port),
-            token: options.token,
+            ...dashboardSettings(options),
             replay: (id) => engine.replay(id),
           });
           stops.push(() => dashboard.close());

@@ -47,7 +47,7 @@ const program = new Command("flowstore")
     "look, never write (for a standby): nothing is migrated, and commands that change the store are refused",
   )
   .option("--json", "machine-readable output")
-  .option("--verbose", "show stack traces on errors")
+  .option("--verbose", "print each migration as it is applied (as on a terminal), and stack traces on errors")
   .showHelpAfterError()
   .addHelpText(
     "after",
@@ -80,7 +80,7 @@ program
   )
   .action(() =>
     cli.withStore({ migrate: false, changes: "migrate" }, async (store) => {
-      const result = await store.migrate();
+      const result = await store.migrate({ progress: cli.migrationProgress() });
       const text = result.applied.length
         ? `applied ${result.applied.length} migration(s) to schema ${store.schema}: ${result.applied.join(", ")}`
         : `schema ${store.schema} is up to date (version ${result.version})`;

@@ -1,14 +1,22 @@
 /** `flowstore serve`: the dashboard, and (on the embedded store) the socket other commands reach it through. */
 
 import type { Command } from "commander";
-import { DEFAULT_DASHBOARD_HOST, DEFAULT_DASHBOARD_PORT, serveDashboard } from "../dashboard/index.js";
-import { openStore, type Store } from "../index.js";
+import type { Store } from "../index.js";
 import type { CliContext } from "./context.js";
 
 export interface ServeOptions {
-  host: string;
-  port: string;
+  host?: string;
+  port?: string;
   token?: string;
+}
+
+/** The dashboard's options from the command's: what is not given, the dashboard's defaults decide. */
+export function dashboardSettings(options: ServeOptions): { host?: string; port?: number; token?: string } {
+  return {
+    host: options.host,
+    port: options.port === undefined ? undefined : Number(options.port),
+    token: options.token,
+  };
 }
 
 /** While this process holds the embedded store, other flowstore commands reach it through its socket. */
@@ -39,8 +47,8 @@ export function untilStopped(): Promise<string> {
 
 export function dashboardOptions(program: Command): Command {
   return program
-    .option("--host <host>", "address to bind (other than loopback needs a token)", DEFAULT_DASHBOARD_HOST)
-    .option("--port <port>", "port (0: any free port)", String(DEFAULT_DASHBOARD_PORT))
+    .option("--host <host>", "address to bind (default 127.0.0.1; other than loopback needs a token)")
+    .option("--port <port>", "port (0: any free port; default 4545)")
     .option("--token <token>", "access token (default: FLOWSTORE_DASHBOARD_TOKEN)");
 }
 
@@ -56,15 +64,13 @@ export function registerServeCommand(program: Command, cli: CliContext): void {
       '\nExamples:\n  $ flowstore serve                      # http://127.0.0.1:4545\n  $ flowstore serve --host 0.0.0.0 --token "$(openssl rand -hex 16)"\n  $ flowstore serve --url postgres://standby/app --read-only   # a standby: looks, never writes\n  $ flowstore serve --url postgres://primary/app --read-url postgres://standby/app\n\nWith --read-only nothing is migrated and the dashboard\'s actions (retrying a dead job) answer 403;\nwith --read-url its lists and counts come from the replica.\nPrometheus scrapes /metrics (with the token, when one is set, as a Bearer token).',
     )
     .action(async (options: ServeOptions) => {
-      const store = await openStore(cli.storeOptions());
+      // Loaded by the commands that serve it: the others start without the dashboard's modules.
+      const { serveDashboard } = await import("../dashboard/index.js");
+      const store = await cli.openMigrated();
       try {
         const unshare = await shareIfEmbedded(store);
         try {
-          const dashboard = await serveDashboard(store, {
-            host: options.host,
-            port: Number(options.port),
-            token: options.token,
-          });
+          const dashboard = await serveDashboard(store, dashboardSettings(options));
           process.stdout.write(
             `dashboard: ${dashboard.url}  metrics: ${new URL("metrics", dashboard.url)}  (${store.describe()}; Ctrl-C to stop)\n`,
           );

@@ -9,8 +9,8 @@ import type { ConnectionFields } from "../config/connection-string.js";
 import { resolveConnection } from "../config/environment.js";
 import { ConnectionError, ValidationError } from "../core/errors.js";
 import type { Driver, Queryable, QueryOptions, QueryResult, TransactionOptions } from "./driver.js";
-import { isPgPool } from "./node-postgres.js";
 import { type DriverOptions, openDriver } from "./open.js";
+import { isPgPool } from "./pg-pool.js";
 import { isPglite } from "./pglite.js";
 
 /** A replica: a URL, a key=value string, connection fields, or a pg Pool of yours (never closed by us). */

@@ -33,6 +33,17 @@ export interface MigrateResult {
   version: number;
 }
 
+/** Told of each migration a call applies: as it starts (under the lock), and once committed, with its time. */
+export interface MigrationProgress {
+  applying?(migration: string): void;
+  applied?(migration: string, ms: number): void;
+}
+
+export interface MigrateOptions {
+  /** Told of each migration as it is applied, e.g. to print progress (the CLI does). */
+  progress?: MigrationProgress;
+}
+
 const SQL_DIR = fileURLToPath(new URL("./sql/", import.meta.url));
 const FILE_NAME = /^(\d{4})_([a-z0-9_]+)\.sql$/;
 
@@ -144,7 +155,9 @@ export async function migrate(
   schema: string,
   logger: Logger,
   known: Migration[] = loadMigrations(),
+  options: MigrateOptions = {},
 ): Promise<MigrateResult> {
+  const { progress } = options;
   const q = quoteIdentifier(schema);
   const failed = (error: unknown): never => {
     // A server that is not there is a connection problem, not a broken migration.
@@ -160,6 +173,7 @@ export async function migrate(
   if (current.length === known.length) return { applied: [], version: current.length };
   const applied: string[] = [];
   for (;;) {
+    const started = performance.now();
     const step = await db
       .transaction(async (tx) => {
         // The key is a number this module computed: safe as a literal, and one round trip with the DDL.
@@ -168,17 +182,25 @@ export async function migrate(
         verify(done, known, schema);
         const next = known[done.length];
         if (!next) return { version: done.length, applied: undefined };
+        progress?.applying?.(migrationName(next));
         // id, name ([a-z0-9_]) and checksum (hex) come from loadMigrations: literals need no quoting.
         await tx.exec(
           `${renderMigration(next, schema).trim()}\n;\ninsert into ${q}.migrations (id, name, checksum) values (${next.id}, '${next.name}', '${next.checksum}')`,
         );
-        return { version: next.id, applied: `${String(next.id).padStart(4, "0")}_${next.name}` };
+        return { version: next.id, applied: migrationName(next) };
       })
       .catch(failed);
     if (!step.applied) return { applied, version: step.version };
-    logger.info({ schema, migration: step.applied }, "flowstore: applied migration");
+    const ms = Math.round(performance.now() - started);
+    logger.info({ schema, migration: step.applied, ms }, "flowstore: applied migration");
+    progress?.applied?.(step.applied, ms);
     applied.push(step.applied);
   }
+}
+
+/** `0012_events_signals`: the migration's file name without `.sql`. */
+function migrationName(migration: Pick<Migration, "id" | "name">): string {
+  return `${String(migration.id).padStart(4, "0")}_${migration.name}`;
 }
 
 /** A read-only store never migrates: the schema must already be at this flowstore's version. */

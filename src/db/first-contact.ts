@@ -1,0 +1,33 @@
+/** What a store's first contact with a server says when it fails: where it tried, and what to ask first. */
+
+import { ConnectionConfig } from "../config/connection-config.js";
+import { ConnectionError } from "../core/errors.js";
+import { isPgPool } from "./pg-pool.js";
+
+/** Node's codes for a server that is not there: nothing listens, no route, no answer, no socket file. */
+const UNREACHABLE = new Set(["ECONNREFUSED", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "ENOENT"]);
+
+/**
+ * A connection error of a store's first contact with a server, saying where it tried: `to` is the
+ * resolved configuration (shown as its URL, password hidden) or the `connection` option (said of a pool
+ * of the user's). A server that is not there comes with the question to ask first, a database that is
+ * not there is said to be missing. Other errors, and those of other connections (PGlite, the embedded
+ * store's socket), pass as they are.
+ */
+export function firstContactError(error: unknown, to: unknown): unknown {
+  const pool = isPgPool(to);
+  if (!(error instanceof ConnectionError) || !(to instanceof ConnectionConfig || pool)) return error;
+  const where = pool ? "PostgreSQL through the pool given" : `PostgreSQL at ${to}`;
+  const cause = error.cause ?? error;
+  const code = (cause as { code?: unknown } | null)?.code;
+  const timedOut = /timeout exceeded when trying to connect|connection timeout/i.test(error.message);
+  const message =
+    error.sqlState === "3D000"
+      ? `cannot connect to ${where}: ${error.message}; create the database, or connect to one that exists`
+      : code === "ENOTFOUND" || code === "EAI_AGAIN"
+        ? `cannot reach ${where}: ${error.message}; is the host name right?`
+        : (typeof code === "string" && UNREACHABLE.has(code)) || timedOut
+          ? `cannot reach ${where}: ${error.message}; is the server running, and listening on that host and port?`
+          : `cannot connect to ${where}: ${error.message}`;
+  return new ConnectionError(message, { cause, sqlState: error.sqlState });
+}

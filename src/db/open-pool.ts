@@ -1,0 +1,122 @@
+/**
+ * Our own pool, for a DSN or the environment: TLS as libpq settles it, generic plans, a pooler found
+ * and lived with, and the host chosen among several. Loaded only when a store connects to a server,
+ * so that a process on the embedded store never loads node-postgres.
+ */
+
+import pg from "pg";
+import type { ConnectionConfig } from "../config/connection-config.js";
+import type { resolvePoolOptions } from "../config/pool.js";
+import { retryWithoutTls } from "../config/tls.js";
+import { type ConnectionError, toStoreError } from "../core/errors.js";
+import type { Logger } from "../core/logger.js";
+import type { StatementLogging } from "./driver.js";
+import type { Failover } from "./failover.js";
+import { firstContactError } from "./first-contact.js";
+import { chooseHost } from "./hosts.js";
+import { NodePostgresDriver } from "./node-postgres.js";
+
+/**
+ * Builds our pool. With sslmode=prefer (libpq's default) it tries TLS first and, if the server has
+ * none, settles on a plain connection, as libpq does; node-postgres alone cannot fall back.
+ */
+/**
+ * Every prepared statement's generic plan is an index probe (the prepared-plans test keeps it so), and
+ * planning costs more than running. Left to choose, the server planned the claim afresh at every call
+ * behind a million ready jobs of other queues, since a custom plan looked cheaper there: that doubled a
+ * claim's time. So the store's own connections ask for generic plans when they open, except where
+ * prepared statements are off (behind PgBouncer, which would refuse the startup option).
+ */
+function withGenericPlans(config: pg.PoolConfig, preparedStatements: boolean | undefined): pg.PoolConfig {
+  return preparedStatements === false
+    ? config
+    : { ...config, options: "-c plan_cache_mode=force_generic_plan" };
+}
+
+export async function openPool(
+  config: ConnectionConfig,
+  poolOptions: ReturnType<typeof resolvePoolOptions>,
+  logger: Logger,
+  statements: StatementLogging | undefined,
+  preparedStatements: boolean | undefined,
+  listen: ConnectionConfig | undefined,
+): Promise<NodePostgresDriver> {
+  const poolFor = (c: ConnectionConfig, prepared: boolean | undefined) =>
+    new pg.Pool(withGenericPlans(c.toPgConfig(poolOptions), prepared));
+  // Several hosts (or a role asked of one): the store uses the one chosen, and chooses again when it
+  // loses it. Each host's URL tells them apart.
+  const failover = (prepared: boolean | undefined): Failover | undefined =>
+    config.choosesHost
+      ? {
+          choose: async () => {
+            const chosen = await chooseHost(config, poolOptions);
+            return { description: String(chosen), pool: () => poolFor(chosen, prepared) };
+          },
+        }
+      : undefined;
+  const build = (c: ConnectionConfig, prepared: boolean | undefined) =>
+    new NodePostgresDriver(poolFor(c, prepared), {
+      ownsPool: true,
+      secrets: [...c.secrets(), ...(listen?.secrets() ?? [])],
+      description: String(c),
+      logger,
+      statements,
+      preparedStatements: prepared,
+      listenConfig: listen && listenSettings(listen, poolOptions),
+      failover: failover(prepared),
+    });
+  let current = config;
+  let prepared = preparedStatements;
+  for (;;) {
+    // Its error says what each host answered.
+    if (current.choosesHost) current = await chooseHost(current, poolOptions);
+    const driver = build(current, prepared);
+    try {
+      await driver.ping();
+      return driver;
+    } catch (error) {
+      await driver.close().catch(() => {});
+      const cause = (error as ConnectionError).cause ?? error;
+      if (retryWithoutTls(current, String((cause as Error).message))) {
+        current = current.withoutTls();
+        continue;
+      }
+      if (prepared !== false && refusesStartupOptions(cause)) {
+        logger.info({ connection: String(current) }, POOLER_NOTICE);
+        if (!listen) logger.warn({ connection: String(current) }, LISTEN_NOTICE);
+        prepared = false;
+        continue;
+      }
+      throw firstContactError(toStoreError(error, current.secrets()), current);
+    }
+  }
+}
+
+/** Where LISTEN connects: the one host given, or the host chosen among several at each connection. */
+export function listenSettings(
+  listen: ConnectionConfig,
+  poolOptions: ReturnType<typeof resolvePoolOptions>,
+): pg.ClientConfig | (() => Promise<pg.ClientConfig>) {
+  if (!listen.choosesHost) return listen.toPgConfig(poolOptions);
+  return async () => (await chooseHost(listen, poolOptions)).toPgConfig(poolOptions);
+}
+
+/**
+ * PgBouncer (and poolers like it) refuses the `options` startup parameter the store opens its
+ * connections with, unless told to ignore it. Such a pooler, in transaction pooling, also hands each
+ * transaction whichever server connection is free, where a statement prepared on another is missing.
+ */
+function refusesStartupOptions(error: unknown): boolean {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  return code === "08P01" && /unsupported startup parameter/i.test(String(message));
+}
+
+const LISTEN_NOTICE =
+  "flowstore: behind a pooler in transaction pooling, LISTEN receives no notifications: workers, " +
+  "timers and events.wait then wake at their poll interval. Give listenConnection (a connection " +
+  "straight to PostgreSQL, past the pooler) for wake-ups at once; in session pooling they work as they are.";
+
+const POOLER_NOTICE =
+  "flowstore: the server refused a startup parameter, as PgBouncer does: connecting without it and with " +
+  "preparedStatements: false (each statement planned at every call). Pass preparedStatements: false " +
+  "to skip this first attempt.";

@@ -1,0 +1,186 @@
+/**
+ * Every program in examples/ runs, as a user runs it (`npx tsx examples/<file>.ts`): a process of its
+ * own that imports flowstore by name (tsx maps the name to src/ by tsconfig.json's paths), on a store
+ * of its own. The quickstart opens the embedded default, as it would on a new machine; the others get
+ * a database of their own on the test server, copied from a migrated template, through DATABASE_URL.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { openStore } from "../../src/index.js";
+import { fileDatabaseUrl } from "../support/harness.js";
+
+const TSX = pathToFileURL(path.resolve("node_modules/tsx/dist/loader.mjs")).href;
+const TSCONFIG = path.resolve("tsconfig.json");
+const work = mkdtempSync(path.join(tmpdir(), "flowstore-examples-"));
+
+interface Example {
+  file: string;
+  /** What its output shows when it worked. */
+  prints: RegExp;
+  /** Where it keeps its data: a database of its own (default), the embedded default, or none of ours. */
+  store?: "server" | "embedded" | "own";
+  /** A program that runs until Ctrl-C: stopped with SIGINT once it has printed `prints`. */
+  untilStopped?: boolean;
+}
+
+const EXAMPLES: Example[] = [
+  {
+    file: "quickstart.ts",
+    prints: /^sending the welcome email to \{ to: 'ada@example.com' \}\n$/,
+    store: "embedded",
+  },
+  { file: "transactions.ts", prints: /order and job committed together[\s\S]*ConflictError \(CONFLICT\)/ },
+  { file: "workflow-state.ts", prints: /started run [0-9a-f-]{36}\nchild tasks: 2\n$/ },
+  { file: "queue.ts", prints: /email queue: 1 waiting/ },
+  { file: "typed-queue.ts", prints: /^welcome u1\ndigest for 2026-11-24\n$/ },
+  {
+    file: "fair-queues.ts",
+    prints:
+      /^first claim: 4 of acme, 1 of tiny-co\nacme: 4 running, 996 ready\ntiny-co: 1 running, 0 ready\n$/,
+  },
+  {
+    file: "schedules.ts",
+    prints:
+      /^every-second: report for \S+ as csv\n[\s\S]*next run \S+, paused: false\n\[ 'nightly-report' \]\n3\n$/,
+  },
+  { file: "steps.ts", prints: /charged ch_3\nrecorded steps: reserveStock, chargeCard\n$/ },
+  { file: "streams.ts", prints: /last chunk "ld", whole stream "Hello world"/ },
+  {
+    file: "events-signals.ts",
+    prints: /history: 1 run_started, 2 step_started, 3 step_completed\n.*signal: \{"approvedBy":"ann"\}/,
+  },
+  {
+    file: "state-kv-blobs.ts",
+    prints: /cart-42 at version 7[\s\S]*latest checkpoint key: ckpt\/0002[\s\S]*%PDF-1.7/,
+  },
+  {
+    file: "retention.ts",
+    prints: /pruned 0 execution\(s\) finished over 30 days ago\npruned 1 execution\(s\) finished by now/,
+  },
+  { file: "testing.ts", prints: /the test store works/, store: "own" },
+  { file: "production.ts", prints: /read-only store lists 0 executions/ },
+  {
+    file: "opentelemetry.ts",
+    prints: /POST \/orders \(internal\)\n {2}send emails \(producer\)\n {4}process emails \(consumer\)/,
+    store: "own",
+  },
+  { file: "langgraph.ts", prints: /paused before approve[\s\S]*resumed: Hello ada/ },
+  {
+    file: "workflow-world.ts",
+    prints: /approved\n[\s\S]*result: .*"receipt":"R-A-[\s\S]*history: run_created/,
+  },
+  { file: "order-engine/main.ts", prints: /order engine on .*; Ctrl-C to stop/, untilStopped: true },
+];
+
+let template: string | undefined;
+let admin: pg.Client | undefined;
+
+beforeAll(async () => {
+  if (!inject("canCreateDatabases")) return; // a server of the user's: every example embedded instead
+  const url = await fileDatabaseUrl();
+  const store = await openStore({ connection: url });
+  await store.close();
+  template = new URL(url).pathname.slice(1);
+  admin = new pg.Client({ connectionString: url.replace(/\/[^/?]*(\?|$)/, "/postgres$1") });
+  await admin.connect();
+}, 120_000);
+
+afterAll(async () => {
+  await admin?.end();
+  rmSync(work, { recursive: true, force: true });
+});
+
+let databases = 0;
+/** DATABASE_URL for an example: a copy of the migrated template, or none (the embedded store). */
+async function databaseFor(example: Example): Promise<string | undefined> {
+  if (example.store !== undefined && example.store !== "server") return undefined;
+  if (!admin || !template) return undefined;
+  const name = `example_${process.pid}_${++databases}`;
+  await admin.query(`create database "${name}" template "${template}"`);
+  const url = new URL(await fileDatabaseUrl());
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+async function run(example: Example): Promise<Run> {
+  const cwd = mkdtempSync(path.join(work, "run-"));
+  const env: NodeJS.ProcessEnv = { ...process.env, TSX_TSCONFIG_PATH: TSCONFIG };
+  for (const name of ["DATABASE_URL", "PGHOST", "POSTGRES_HOST", "FLOWSTORE_DATA_DIR", "S3_BUCKET"])
+    delete env[name];
+  const url = await databaseFor(example);
+  if (url) env.DATABASE_URL = url;
+  const child = spawn(process.execPath, ["--import", TSX, path.resolve("examples", example.file)], {
+    cwd,
+    env,
+  });
+  const output = { stdout: "", stderr: "" };
+  let interrupted = false;
+  child.stdout.on("data", (chunk: Buffer) => {
+    output.stdout += chunk.toString();
+    // One Ctrl-C: a second one, after the program's own handler is gone, would kill it outright.
+    if (example.untilStopped && !interrupted && example.prints.test(output.stdout)) {
+      interrupted = true;
+      child.kill("SIGINT");
+    }
+  });
+  child.stderr.on("data", (chunk: Buffer) => {
+    output.stderr += chunk.toString();
+  });
+  const code = await exited(child, 90_000);
+  return { code, ...output };
+}
+
+// Two at a time: the machine has two cores, and each is a Node process with its own PostgreSQL work.
+let free = 2;
+const waiting: Array<() => void> = [];
+async function twoAtATime<T>(fn: () => Promise<T>): Promise<T> {
+  while (free === 0) await new Promise<void>((resolve) => waiting.push(resolve));
+  free--;
+  try {
+    return await fn();
+  } finally {
+    free++;
+    waiting.shift()?.();
+  }
+}
+
+function exited(child: ChildProcess, timeoutMs: number): Promise<number | null> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      resolve(code);
+    });
+  });
+}
+
+describe("examples", () => {
+  it("lists every program in examples/", () => {
+    const programs = readdirSync("examples", { recursive: true, encoding: "utf8" })
+      .filter((file) => file.endsWith(".ts") && file !== path.join("order-engine", "index.ts"))
+      .sort();
+    expect(EXAMPLES.map((example) => example.file).sort()).toEqual(programs);
+  });
+
+  it.concurrent.each(EXAMPLES.map((example) => [example.file, example] as const))(
+    "%s runs and prints what it says",
+    { timeout: 180_000 },
+    async (_file, example) => {
+      const { code, stdout, stderr } = await twoAtATime(() => run(example));
+      expect(stderr).toBe("");
+      expect(stdout).toMatch(example.prints);
+      expect(code).toBe(0);
+    },
+  );
+});
