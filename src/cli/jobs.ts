@@ -3,11 +3,14 @@
 import { type Command, Option } from "commander";
 import type { JobStatus } from "../index.js";
 import { type CliContext, columns } from "./context.js";
+import { registerJobGroupCommands } from "./job-groups.js";
 
 export function registerJobCommands(program: Command, cli: CliContext): void {
   const jobs = program
     .command("jobs")
-    .description("the job queue: stats, list, retry dead jobs, cancel, pause and resume a queue")
+    .description(
+      "the job queue: stats, list, retry dead jobs, cancel, pause and resume a queue, groups and limits",
+    )
     .addHelpText("after", "\nExample:\n  $ flowstore jobs stats");
 
   jobs
@@ -140,6 +143,8 @@ export function registerJobCommands(program: Command, cli: CliContext): void {
         );
       }),
     );
+
+  registerJobGroupCommands(jobs, cli);
 
   const timers = program
     .command("timers")

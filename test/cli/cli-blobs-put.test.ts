@@ -2,41 +2,22 @@
  * `flowstore blobs put` with something it cannot read: one line on stderr, a non-zero exit and no
  * blob. Run from source through tsx, as in cli.test.ts, against this file's database.
  */
-import { execFile } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type CliRun as Run, runCli } from "../support/cli-run.js";
 import { fileDatabaseUrl, uniqueSchema } from "../support/harness.js";
 
-const MAIN = path.resolve("src/cli/main.ts");
-const TSX = pathToFileURL(path.resolve("node_modules/tsx/dist/loader.mjs")).href;
 const work = mkdtempSync(path.join(tmpdir(), "flowstore-cli-put-"));
 const schema = uniqueSchema("cliput");
 let url: string;
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function flowstore(args: string[]): Promise<Run> {
-  const env: NodeJS.ProcessEnv = { ...process.env, FLOWSTORE_DATA_DIR: path.join(work, ".flowstore") };
-  delete env.DATABASE_URL;
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ["--import", TSX, MAIN, "--url", url, "--schema", schema, ...args],
-      { cwd: work, env, encoding: "utf8" },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
+const flowstore = (args: string[]) =>
+  runCli(["--url", url, "--schema", schema, ...args], {
+    cwd: work,
+    env: { FLOWSTORE_DATA_DIR: path.join(work, ".flowstore") },
   });
-}
 
 async function blobKeys(): Promise<string[]> {
   const ls = await flowstore(["blobs", "ls", "--json"]);

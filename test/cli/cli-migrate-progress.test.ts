@@ -7,12 +7,10 @@ import { execFile, execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CLI_MAIN, runCli, TSX_LOADER } from "../support/cli-run.js";
 import { fileDatabaseUrl, uniqueSchema } from "../support/harness.js";
 
-const MAIN = path.resolve("src/cli/main.ts");
-const TSX = pathToFileURL(path.resolve("node_modules/tsx/dist/loader.mjs")).href;
 const MIGRATIONS = readdirSync("src/migrations/sql").filter((file) => file.endsWith(".sql")).length;
 const LINE = /^applying \d{4}_[a-z0-9_]+ \.\.\. \d+ ms$/;
 const work = mkdtempSync(path.join(tmpdir(), "flowstore-migrate-"));
@@ -23,18 +21,7 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-function flowstore(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env = { ...process.env };
-  delete env.DATABASE_URL;
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ["--import", TSX, MAIN, "--url", url, ...args],
-      { cwd: work, env, encoding: "utf8" },
-      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
+const flowstore = (args: string[]) => runCli(["--url", url, ...args], { cwd: work });
 
 /** `script` (util-linux) runs a command on a pseudo-terminal: what a person at a terminal sees. */
 function hasScript(): boolean {
@@ -83,7 +70,17 @@ describe("flowstore migrate", () => {
     "prints the progress on a terminal without being asked",
     async () => {
       const schema = uniqueSchema("tty");
-      const command = [process.execPath, "--import", TSX, MAIN, "--url", url, "--schema", schema, "migrate"]
+      const command = [
+        process.execPath,
+        "--import",
+        TSX_LOADER,
+        CLI_MAIN,
+        "--url",
+        url,
+        "--schema",
+        schema,
+        "migrate",
+      ]
         .map((arg) => `'${arg.replaceAll("'", "'\\''")}'`)
         .join(" ");
       const output = await new Promise<string>((resolve, reject) =>
