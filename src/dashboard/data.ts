@@ -176,12 +176,15 @@ export class DashboardData {
     const more = jobs.length > limit;
     const items = more ? jobs.slice(0, limit) : jobs;
     const byQueue = new Map(totals.map((t) => [t.queue, t]));
+    const limits = await Promise.all(stats.map((q) => this.store.jobs.limits(q.queue)));
     return {
-      // Each queue's figures now, with what it has completed and failed since the store began.
-      stats: stats.map((q) => ({
+      // Each queue's figures now, with what it has completed and failed since the store began,
+      // and its limits (groups' concurrency, rate).
+      stats: stats.map((q, i) => ({
         ...q,
         completed: byQueue.get(q.queue)?.completed ?? 0,
         failed: byQueue.get(q.queue)?.failed ?? 0,
+        limits: limits[i],
       })),
       workers,
       jobs: items,

@@ -207,7 +207,18 @@ forEachDriver((driver) => {
       // Each queue with what it has done since the store began: the seed enqueued one "mail" job, whose run failed
       // (by a lease taken with claim(), not a worker's: a worker counts failures, not jobs.fail called by hand).
       const mail = dead.body.stats.find((q: { queue: string }) => q.queue === "mail");
-      expect(mail).toMatchObject({ dead: 1, completed: 0, failed: 0 });
+      expect(mail).toMatchObject({
+        dead: 1,
+        completed: 0,
+        failed: 0,
+        limits: { groupConcurrency: null, rate: null },
+      });
+      await store.jobs.setLimits("mail", { groupConcurrency: 3, rate: { limit: 10, periodMs: 1000 } });
+      const limited = (await getJson(url, "/api/queues")).body.stats.find(
+        (q: { queue: string }) => q.queue === "mail",
+      );
+      expect(limited.limits).toEqual({ groupConcurrency: 3, rate: { limit: 10, periodMs: 1000 } });
+      await store.jobs.setLimits("mail", { groupConcurrency: null, rate: null });
     });
 
     it("serves pages with strict security headers and no stored value in the HTML", async () => {
@@ -464,9 +475,11 @@ describe.skipIf(!haveChromium)("dashboard in Chromium", () => {
       await page.screenshot({ path: `${SCREENSHOTS}/execution.png`, fullPage: true });
 
       await store.jobs.claim({ queue: "steps", workerId: "worker-7" });
+      await store.jobs.setLimits("steps", { groupConcurrency: 2, rate: { limit: 100, periodMs: 1000 } });
       await page.goto(new URL("/queues", url).toString());
       await page.waitForSelector("table td");
       expect(await page.locator("main").textContent()).toContain("worker-7");
+      expect(await page.locator("main").textContent()).toContain("2 per group, 100 per 1000 ms");
       await page.click(`button.retry[data-job="${s.deadJob}"]`);
       await expect.poll(async () => (await store.jobs.get(s.deadJob)).status).toBe("waiting");
       await page.click('button.pause[data-queue="mail"]');

@@ -5,7 +5,7 @@
  */
 export const QUEUES_JS = String.raw`  function queueTable(stats, withActions) {
     var headers = ["queue", "waiting", "ready", "running", "dead", "oldest ready", "completed", "failed runs",
-      "claiming"];
+      "limits", "claiming"];
     return table(withActions && !READ_ONLY ? headers.concat([""]) : headers, stats.map(function (q) {
       var guess = q.estimated || [];
       var n = function (field) { return about(q[field], guess.indexOf(field) >= 0); };
@@ -13,7 +13,7 @@ export const QUEUES_JS = String.raw`  function queueTable(stats, withActions) {
         q.dead ? link("/queues?queue=" + encodeURIComponent(q.queue) + "&status=dead", n("dead")) : "0",
         q.oldestReadyAgeSeconds === null ? "-" : q.oldestReadyAgeSeconds.toFixed(1) + " s",
         q.completed === undefined ? "-" : q.completed, q.failed === undefined ? "-" : q.failed,
-        q.paused ? badge("paused") : "on"];
+        limitsText(q.limits), q.paused ? badge("paused") : "on"];
       if (withActions && !READ_ONLY) {
         var action = q.paused ? "resume" : "pause";
         var button = el("button", { type: "button", class: action, "data-queue": q.queue,
@@ -22,6 +22,15 @@ export const QUEUES_JS = String.raw`  function queueTable(stats, withActions) {
       }
       return row;
     }), "no jobs");
+  }
+
+  // A queue's limits (jobs.setLimits): running jobs per group, and jobs claimed per period.
+  function limitsText(limits) {
+    if (!limits) return "-";
+    var parts = [];
+    if (limits.groupConcurrency !== null) parts.push(limits.groupConcurrency + " per group");
+    if (limits.rate !== null) parts.push(limits.rate.limit + " per " + limits.rate.periodMs + " ms");
+    return parts.length ? parts.join(", ") : "-";
   }
 
   function pauseQueue(queue, action, button) {
