@@ -14,27 +14,27 @@ const store = await openStore();
 // than a claim.
 await store.jobs.enqueue(
   Array.from({ length: 1_000 }, (_, i) => ({
-    queue: "reports",
+    queue: "exports",
     name: "build",
     payload: { i },
     group: "acme",
   })),
 );
-await store.jobs.enqueue({ queue: "reports", name: "build", payload: { i: 0 }, group: "tiny-co" });
+await store.jobs.enqueue({ queue: "exports", name: "build", payload: { i: 0 }, group: "tiny-co" });
 // #endregion
 
 // #region limits
 // At most 2 running jobs per tenant, across every worker of every process, and at most 100 jobs
 // started per second in the queue; one tenant may have a limit of its own.
-await store.jobs.setLimits("reports", { groupConcurrency: 2, rate: { limit: 100, periodMs: 1_000 } });
-await store.jobs.setGroupLimit("reports", "acme", 4);
+await store.jobs.setLimits("exports", { groupConcurrency: 2, rate: { limit: 100, periodMs: 1_000 } });
+await store.jobs.setGroupLimit("exports", "acme", 4);
 // #endregion
 
 // A claim of 10: both tenants take a turn, acme up to its limit of 4.
-const jobs = await store.jobs.claim({ queue: "reports", workerId: "example", limit: 10 });
+const jobs = await store.jobs.claim({ queue: "exports", workerId: "example", limit: 10 });
 const count = (group: string) => jobs.filter((job) => job.group === group).length;
 console.log(`first claim: ${count("acme")} of acme, ${count("tiny-co")} of tiny-co`);
-for (const group of await store.jobs.groups("reports")) {
+for (const group of await store.jobs.groups("exports")) {
   console.log(`${group.name}: ${group.running} running, ${group.ready} ready`);
 }
 await store.jobs.complete(jobs);

@@ -12,7 +12,6 @@ import { startOrderEngine, startProgressLine } from "./index.js";
 const store = await openStore();
 const engine = await startOrderEngine(store);
 const stopProgress = startProgressLine(engine);
-process.stdout.write(`order engine on ${store.describe()}; Ctrl-C to stop\n`);
 
 let stopping = false;
 const stop = async () => {
@@ -22,5 +21,7 @@ const stop = async () => {
   await stopProgress();
   await store.close();
 };
+// In place before the line that says Ctrl-C stops it: until a handler is, a Ctrl-C kills outright.
 process.once("SIGINT", () => void stop());
 process.once("SIGTERM", () => void stop());
+process.stdout.write(`order engine on ${store.describe()}; Ctrl-C to stop\n`);
