@@ -23,7 +23,7 @@ await store.schedules.set({
   jobName: "build-report", // default: the schedule's name
   payload: { format: "pdf" }, // a JSON object
   missed: "skip", // or "backfill" (see below)
-  priority: 5, // and maxAttempts, backoff: as for jobs.enqueue
+  priority: 5, // and maxAttempts, backoff, group: as for jobs.enqueue
 });
 
 // In every process that should dispatch (any number of them: a tick is enqueued once).

@@ -98,5 +98,6 @@ function checkJobOptions(input: SetSchedule): ScheduleJobOptions {
     }
     options.backoff = backoff;
   }
+  if (input.group !== undefined) options.group = checkText(input.group, "group");
   return options;
 }

@@ -35,6 +35,8 @@ export interface SetSchedule {
   maxAttempts?: number;
   /** Each job's retry delays. */
   backoff?: { baseMs?: number; maxMs?: number };
+  /** Each job's group in its queue (see EnqueueJob.group). */
+  group?: string;
 }
 
 /** The jobs' options a schedule keeps. */
@@ -42,6 +44,7 @@ export interface ScheduleJobOptions {
   priority?: number;
   maxAttempts?: number;
   backoff?: { baseMs?: number; maxMs?: number };
+  group?: string;
 }
 
 export interface Schedule {

@@ -138,6 +138,8 @@ forEachDriver((driver) => {
         ["backfillLimit", { ...daily, backfillLimit: 0 }],
         ["backfillLimit", { ...daily, backfillLimit: 1.5 }],
         ["priority", { ...daily, priority: "high" }],
+        ["group", { ...daily, group: "" }],
+        ["group", { ...daily, group: "a\u0000b" }],
         ["maxAttempts", { ...daily, maxAttempts: 0 }],
         ["backoff", { ...daily, backoff: 5 }],
         ["backoff.baseMs", { ...daily, backoff: { baseMs: -1 } }],
@@ -165,7 +167,13 @@ forEachDriver((driver) => {
 
     it("dispatches a due tick as one job, with its key and the tick in the payload, once", async () => {
       const store = await driver.open();
-      await store.schedules.set({ ...daily, jobName: "send-report", priority: 3, maxAttempts: 2 });
+      await store.schedules.set({
+        ...daily,
+        jobName: "send-report",
+        priority: 3,
+        maxAttempts: 2,
+        group: "acme",
+      });
       const tick = await dueSince(store, "report", 0);
       expect(await store.schedules.dispatchDue()).toBe(1);
       expect(await store.schedules.dispatchDue()).toBe(0);
@@ -176,6 +184,7 @@ forEachDriver((driver) => {
         name: "send-report",
         priority: 3,
         maxAttempts: 2,
+        group: "acme",
         runAt: tick,
         key: `schedule:report:${tick.toISOString()}`,
         payload: {
