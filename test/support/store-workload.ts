@@ -96,6 +96,15 @@ export async function exerciseStore(store: Store): Promise<void> {
   });
   await expect.poll(() => done, { timeout: 10_000 }).toBe(20);
   await worker.stop();
+  // A queue with groups and a limit: its claims take turns between the groups.
+  await store.jobs.setLimits("g", { groupConcurrency: 2 });
+  await store.jobs.enqueue(
+    Array.from({ length: 6 }, (_, i) => ({ queue: "g", name: "n", group: `t${i % 2}` })),
+  );
+  for (let round = 0; round < 3; round++) {
+    const some = await store.jobs.claim({ queue: "g", workerId: "w", limit: 4 });
+    if (some.length) await store.jobs.complete(some);
+  }
 
   // The LangGraph adapters.
   const saver = new FlowstoreSaver({ store, scope: "plans" });
