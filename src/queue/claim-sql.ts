@@ -113,11 +113,12 @@ export function groupedClaim(context: StoreContext, relaxed: boolean): string {
        select * from (
          -- From the wake-ups, each a probe of job_groups: the groups that are not ready are most of
          -- them (each that ever ran dry).
-         select g.name, g.concurrency, g.turn
-           from (select distinct w.name from ${q}.job_group_wakeups w where w.queue = $1 limit $2) w
-           join ${q}.job_groups g on g.queue = $1 and g.name = w.name
-          where not g.ready and (select n from allowed) > 0 and ${paused}
-          for update of g skip locked) woken),
+         -- The names as an array: as a join, the planner read every group of the queue for them.
+         select g.name, g.concurrency, g.turn from ${q}.job_groups g
+          where g.queue = $1
+            and g.name = any(array(select distinct w.name from ${q}.job_group_wakeups w where w.queue = $1 limit $2))
+            and not g.ready and (select n from allowed) > 0 and ${paused}
+          for update skip locked) woken),
      turns as materialized (
        -- A locked row is the group as it stands now; the jobs counted below are as they stood when this
        -- statement began. A group served by another claim in between (its turn has moved on since) has
