@@ -261,6 +261,8 @@ async function insert(
   const t = `${context.q}.jobs`;
   const live = "('waiting', 'scheduled', 'running')";
   const small = columns.id.length < ARRAYS_FROM;
+  // A batch without groups (most) sends the statement without the groups' inserts: nothing to do there.
+  const grouped = columns.group.some((group) => group !== null);
   const { rows } = await context.db.query<{ slot: number; id: string | null }>(
     `with input as (
        select id, queue, name, payload::jsonb as payload, priority, max_attempts, backoff_base_ms,
@@ -309,7 +311,7 @@ async function insert(
          where excluded.id = any($2::uuid[])
        returning s.id, s.queue, s.key, s.group_name, s.xmax = 0 as fresh
      ),
-     ${groupsOf(context, "(select queue, group_name, status, fresh from inserted union all select queue, group_name, 'blocked', fresh from successors)")},
+     ${grouped ? `${groupsOf(context, "(select queue, group_name, status, fresh from inserted union all select queue, group_name, 'blocked', fresh from successors)")},` : ""}
      ${addEnqueued(context, "(select queue from inserted where fresh union all select queue from successors where fresh)")},
      successor_replaced as (
        -- A successor that already waits, replaced. Only once every holder above is locked: the release
