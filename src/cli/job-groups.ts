@@ -93,8 +93,8 @@ export function registerJobGroupCommands(jobs: Command, cli: CliContext): void {
         changing ? { migrate: false, changes: "jobs limits" } : { migrate: false },
         async (store) => {
           if (options.group !== undefined) {
-            await store.jobs.setGroupLimit(queue, options.group, change.groupConcurrency ?? null);
             const limit = change.groupConcurrency ?? null;
+            await store.jobs.setGroupLimit(queue, options.group, limit);
             cli.print({ queue, group: options.group, concurrency: limit }, () =>
               limit === null
                 ? `${queue}/${options.group}: the queue's group concurrency applies`
