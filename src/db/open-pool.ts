@@ -15,6 +15,7 @@ import type { Failover } from "./failover.js";
 import { firstContactError } from "./first-contact.js";
 import { chooseHost } from "./hosts.js";
 import { NodePostgresDriver } from "./node-postgres.js";
+import { checkListenBehindPooler } from "./pooler-listen-check.js";
 
 /**
  * Builds our pool. With sslmode=prefer (libpq's default) it tries TLS first and, if the server has
@@ -73,6 +74,10 @@ export async function openPool(
     const driver = build(current, prepared);
     try {
       await driver.ping();
+      // Behind a pooler, LISTEN through it hears nothing in transaction pooling: check, and say so.
+      if (prepared === false && preparedStatements !== false && !listen) {
+        checkListenBehindPooler(driver, logger, String(current));
+      }
       return driver;
     } catch (error) {
       await driver.close().catch(() => {});
@@ -83,7 +88,6 @@ export async function openPool(
       }
       if (prepared !== false && refusesStartupOptions(cause)) {
         logger.info({ connection: String(current) }, POOLER_NOTICE);
-        if (!listen) logger.warn({ connection: String(current) }, LISTEN_NOTICE);
         prepared = false;
         continue;
       }
@@ -92,12 +96,16 @@ export async function openPool(
   }
 }
 
-/** Where LISTEN connects: the one host given, or the host chosen among several at each connection. */
+/**
+ * Where LISTEN connects: the one host given, or the host chosen among several at each connection. With
+ * sslmode=prefer (libpq's default, and so a URL's without sslmode), the host is asked first too, which
+ * tries TLS and falls back to plain text where the server has none, as the pool does.
+ */
 export function listenSettings(
   listen: ConnectionConfig,
   poolOptions: ReturnType<typeof resolvePoolOptions>,
 ): pg.ClientConfig | (() => Promise<pg.ClientConfig>) {
-  if (!listen.choosesHost) return listen.toPgConfig(poolOptions);
+  if (!listen.choosesHost && listen.sslMode !== "prefer") return listen.toPgConfig(poolOptions);
   return async () => (await chooseHost(listen, poolOptions)).toPgConfig(poolOptions);
 }
 
@@ -110,11 +118,6 @@ function refusesStartupOptions(error: unknown): boolean {
   const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
   return code === "08P01" && /unsupported startup parameter/i.test(String(message));
 }
-
-const LISTEN_NOTICE =
-  "flowstore: behind a pooler in transaction pooling, LISTEN receives no notifications: workers, " +
-  "timers and events.wait then wake at their poll interval. Give listenConnection (a connection " +
-  "straight to PostgreSQL, past the pooler) for wake-ups at once; in session pooling they work as they are.";
 
 const POOLER_NOTICE =
   "flowstore: the server refused a startup parameter, as PgBouncer does: connecting without it and with " +

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConnectionError, openStore, type Store } from "../../src/index.js";
 import { fileDatabaseUrl, uniqueSchema } from "../support/harness.js";
 import { type PgBouncer, type PoolMode, pgBouncerMissing, startPgBouncer } from "../support/pgbouncer.js";
+import { until } from "../support/waiting.js";
 
 const text = (value: Uint8Array | undefined) => (value ? new TextDecoder().decode(value) : undefined);
 
@@ -100,46 +101,53 @@ describe.skipIf(missing !== undefined)("wake-ups behind PgBouncer in transaction
     const { logger, warnings } = recording();
     const store = await openStore({ connection: bouncer.url, schema: uniqueSchema("bouncer"), logger });
     stores.push(store);
+    // It says so once it has listened and heard nothing of its own notification.
+    await until(async () => warnings.some((w) => /listenConnection/.test(w)), 10_000);
     expect(warnings.filter((w) => /listenConnection/.test(w))).toHaveLength(1);
   });
 
-  /** Whether a job enqueued once the worker listens starts before its poll, an hour away, would come. */
-  async function wokenWithin(ms: number, listenConnection?: string): Promise<boolean> {
-    const store = await openStore({
-      connection: bouncer.url,
-      schema: uniqueSchema("bouncer"),
-      logger: quiet,
-      ...(listenConnection ? { listenConnection } : {}),
-    });
-    stores.push(store);
-    let ran = false;
-    const worker = store.jobs.work({
-      queue: "woken",
-      pollIntervalMs: 3_600_000,
-      handler: async () => {
-        ran = true;
-      },
-    });
-    try {
-      // Past the pooler, its LISTEN shows on the server; through it, no session keeps it.
-      if (listenConnection) await untilListening(listenConnection);
-      // The claim the worker makes once it listens has found nothing by now.
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      await store.jobs.enqueue([{ queue: "woken", name: "wake" }]);
-      const deadline = Date.now() + ms;
-      while (!ran && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
-      return ran;
-    } finally {
-      await worker.stop();
-    }
-  }
+  const wokenIn = async (ms: number, listenConnection?: string) => {
+    const run = await wokenWithin(bouncer.url, ms, listenConnection ? { listenConnection } : {});
+    stores.push(run.store);
+    return run;
+  };
 
   it("loses wake-ups without listenConnection: LISTEN through the pooler hears nothing", async () => {
-    expect(await wokenWithin(2_000)).toBe(false);
+    expect((await wokenIn(2_000)).woken).toBe(false);
   });
 
   it("wakes a worker with listenConnection past the pooler", async () => {
-    expect(await wokenWithin(10_000, await fileDatabaseUrl())).toBe(true);
+    expect((await wokenIn(10_000, await fileDatabaseUrl())).woken).toBe(true);
+  });
+
+  it("connects listenConnection without TLS to a server that has none when no sslmode is given (libpq's prefer)", async () => {
+    const url = new URL(await fileDatabaseUrl());
+    url.searchParams.delete("sslmode");
+    expect((await wokenIn(10_000, url.toString())).woken).toBe(true);
+  });
+});
+
+describe.skipIf(missing !== undefined)("wake-ups behind PgBouncer in session pooling", () => {
+  let bouncer: PgBouncer;
+  let store: Store | undefined;
+
+  beforeAll(async () => {
+    bouncer = await startPgBouncer(await fileDatabaseUrl(), "session");
+  });
+
+  afterAll(async () => {
+    await store?.close();
+    await bouncer?.stop();
+  });
+
+  it("wakes a worker through the pooler, and says nothing of listenConnection", async () => {
+    const { logger, warnings, infos } = recording();
+    const run = await wokenWithin(bouncer.url, 10_000, { logger });
+    store = run.store;
+    expect(run.woken).toBe(true);
+    // Behind a pooler the store checks whether its LISTEN hears: in session pooling it does.
+    await until(async () => infos.some((message) => /LISTEN hears/.test(message)), 10_000);
+    expect(warnings.filter((w) => /listenConnection/.test(w))).toEqual([]);
   });
 });
 
@@ -201,6 +209,41 @@ describe.skipIf(missing !== undefined)(
   },
 );
 
+/** Whether a job enqueued once the worker listens starts before its poll, an hour away, would come. */
+async function wokenWithin(
+  connection: string,
+  ms: number,
+  options: { listenConnection?: string; logger?: typeof quiet } = {},
+): Promise<{ woken: boolean; store: Store }> {
+  const { listenConnection, logger = quiet } = options;
+  const store = await openStore({
+    connection,
+    schema: uniqueSchema("bouncer"),
+    logger,
+    ...(listenConnection ? { listenConnection } : {}),
+  });
+  let ran = false;
+  const worker = store.jobs.work({
+    queue: "woken",
+    pollIntervalMs: 3_600_000,
+    handler: async () => {
+      ran = true;
+    },
+  });
+  try {
+    // Past the pooler, its LISTEN shows on the server; through it, no session keeps it.
+    if (listenConnection) await untilListening(listenConnection);
+    // The claim the worker makes once it listens has found nothing by now.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await store.jobs.enqueue([{ queue: "woken", name: "wake" }]);
+    const deadline = Date.now() + ms;
+    while (!ran && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    return { woken: ran, store };
+  } finally {
+    await worker.stop();
+  }
+}
+
 /** Waits until some session of the database at `url` has run LISTEN. */
 async function untilListening(url: string): Promise<void> {
   const client = new pg.Client({ connectionString: url });
@@ -220,15 +263,19 @@ async function untilListening(url: string): Promise<void> {
 
 const quiet = recording().logger;
 
-/** A logger that keeps the warnings. */
+/** A logger that keeps the warnings and the notices. */
 function recording() {
   const warnings: string[] = [];
+  const infos: string[] = [];
   const ignore = () => {};
   return {
     warnings,
+    infos,
     logger: {
       debug: ignore,
-      info: ignore,
+      info: (_: Record<string, unknown>, message?: string) => {
+        infos.push(message ?? "");
+      },
       error: ignore,
       warn: (_: Record<string, unknown>, message?: string) => {
         warnings.push(message ?? "");
