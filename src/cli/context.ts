@@ -204,3 +204,27 @@ export function errorLine(error: unknown): string {
     error instanceof StoreError && (error.sqlState === "42P01" || error.sqlState === "3F000");
   return `${kind}${message}${unmigrated ? " (is the schema migrated? run: flowstore migrate)" : ""}`;
 }
+
+/**
+ * Where commander writes a usage error (an unknown option or command, a missing argument): under
+ * --json the `{ error }` object scripts read for every other error, with the help that follows it left
+ * out; otherwise commander's own text. Decided from the arguments, since a usage error may come
+ * before the options are parsed.
+ */
+export function usageErrorOutput(argv: string[]): {
+  outputError(text: string, write: (text: string) => void): void;
+  writeErr(text: string): void;
+} {
+  const args = argv.slice(2);
+  const end = args.indexOf("--");
+  const json = (end === -1 ? args : args.slice(0, end)).includes("--json");
+  if (!json)
+    return { outputError: (text, write) => write(text), writeErr: (text) => process.stderr.write(text) };
+  return {
+    outputError(text) {
+      const message = text.replace(/^error: /, "").trim();
+      process.stderr.write(`${JSON.stringify({ error: { name: "UsageError", code: "USAGE", message } })}\n`);
+    },
+    writeErr() {},
+  };
+}

@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { Command, Option } from "commander";
 import { DEFAULT_SCHEMA, migrationScript } from "../index.js";
 import { registerBlobCommands } from "./blobs.js";
-import { CliContext, errorJson, errorLine } from "./context.js";
+import { CliContext, errorJson, errorLine, usageErrorOutput } from "./context.js";
 import { registerDemoCommand } from "./demo.js";
 import { registerExecutionCommands } from "./executions.js";
 import { registerJobCommands } from "./jobs.js";
@@ -49,6 +49,7 @@ const program = new Command("flowstore")
   .option("--json", "machine-readable output")
   .option("--verbose", "print each migration as it is applied (as on a terminal), and stack traces on errors")
   .showHelpAfterError()
+  .configureOutput(usageErrorOutput(process.argv))
   .addHelpText(
     "after",
     `

@@ -215,6 +215,25 @@ describe("flowstore command", () => {
     });
   });
 
+  it("gives usage errors (an unknown option, a missing argument) as JSON under --json, and as text without", async () => {
+    const usage = (message: RegExp) => ({
+      error: { name: "UsageError", code: "USAGE", message: expect.stringMatching(message) },
+    });
+    const unknown = await flowstore(["jobs", "stats", "--bogus", "--json"], { url: null });
+    expect(unknown.code).toBe(1);
+    expect(JSON.parse(unknown.stderr)).toEqual(usage(/^unknown option '--bogus'/));
+    const missing = await flowstore(["--json", "kv", "get", "settings"], { url: null });
+    expect(missing.code).toBe(1);
+    expect(JSON.parse(missing.stderr)).toEqual(usage(/^missing required argument 'key'$/));
+    const unknownCommand = await flowstore(["--json", "frobnicate"], { url: null });
+    expect(unknownCommand.code).toBe(1);
+    expect(JSON.parse(unknownCommand.stderr)).toEqual(usage(/^unknown command 'frobnicate'/));
+    const text = await flowstore(["jobs", "stats", "--bogus"], { url: null });
+    expect(text.code).toBe(1);
+    expect(text.stderr).toMatch(/^error: unknown option '--bogus'\n/);
+    expect(text.stderr).toContain("Usage: flowstore jobs stats");
+  });
+
   it("reads nothing and creates nothing where there is no embedded store", async () => {
     const dir = path.join(work, "no-store-here");
     const env: NodeJS.ProcessEnv = { ...environment(), FLOWSTORE_DATA_DIR: dir };
