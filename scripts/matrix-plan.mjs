@@ -1,0 +1,32 @@
+/**
+ * What the version matrix runs (scripts/test-matrix.mjs): which server and Node.js each run uses, and
+ * which test files. Every supported major runs once; the Node.js LTS lines ride along with two of them,
+ * so the server suite and the package test (pack, install, import, require, types, the command) run on
+ * each line without a run of their own.
+ */
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+export const STATEMENTS_DIR = path.join(ROOT, ".test-data", "statements");
+
+export const MATRIX = [
+  { label: "pg14-node22", postgres: "14", node: "22", why: "the oldest major supported, on Node.js 22" },
+  { label: "pg15-debian", postgres: "system", why: "Debian's PostgreSQL 15 as installed: JIT on" },
+  { label: "pg16-node24", postgres: "16", node: "24", why: "PostgreSQL 16 on Node.js 24" },
+  { label: "pg17", postgres: "17", why: "PostgreSQL 17" },
+];
+
+/** The test paths each run takes: the suite, but what would run the same whatever the server. */
+export const MATRIX_FILES = ["test/"];
+
+/**
+ * Statements in `referenceFile` (the statements of a full `npm test` run) missing from `runFile`: sent
+ * on the reference server and never run on this one.
+ */
+export function unrunStatements(referenceFile, runFile) {
+  const read = (file) => new Set(readFileSync(file, "utf8").split("\n").filter(Boolean));
+  const ran = read(runFile);
+  return [...read(referenceFile)].filter((statement) => !ran.has(statement));
+}

@@ -1,0 +1,133 @@
+#!/usr/bin/env node
+/**
+ * The version matrix: the test suite's server side (FLOWSTORE_TEST_DRIVERS=postgres; PGlite is the
+ * same whatever the server) on each PostgreSQL major the package supports besides the one `npm test`
+ * runs, and on each Node.js LTS line besides the one running this script. Each run is one vitest run
+ * with its own server; what each needs is installed first (scripts/matrix-tools.mjs).
+ *
+ * Every run records the statements its server ran (test/support/statement-log.ts). Once all have
+ * run, each is compared with the statements of the last `npm test` run: a statement the store sent
+ * there and not here has not been shown to run on that version, and fails the matrix.
+ *
+ *   node scripts/test-matrix.mjs [--only <label>,...] [--list]
+ *
+ * Prints a table of the runs (server, Node.js, files, tests passed, failed and skipped, seconds) and
+ * exits non-zero if any test failed, any statement went unrun, or any run could not start.
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { MATRIX, MATRIX_FILES, STATEMENTS_DIR, unrunStatements } from "./matrix-plan.mjs";
+import { installNode, installPostgres } from "./matrix-tools.mjs";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+process.chdir(ROOT);
+
+const args = process.argv.slice(2);
+if (args.includes("--help") || args.includes("-h")) {
+  process.stdout.write(readFileSync(fileURLToPath(import.meta.url), "utf8").split("*/")[0]);
+  process.exit(0);
+}
+const onlyAt = args.indexOf("--only");
+const only = onlyAt === -1 ? undefined : (args[onlyAt + 1] ?? "").split(",");
+const runs = MATRIX.filter((run) => !only || only.includes(run.label));
+if (args.includes("--list")) {
+  for (const run of MATRIX) process.stdout.write(`${run.label}: ${run.why}\n`);
+  process.exit(0);
+}
+if (runs.length === 0) {
+  process.stderr.write(`no run named ${only?.join(", ")}: see --list\n`);
+  process.exit(2);
+}
+
+const say = (line) => process.stdout.write(`test-matrix: ${line}\n`);
+mkdirSync(STATEMENTS_DIR, { recursive: true });
+const reference = path.join(STATEMENTS_DIR, "npm-test.txt");
+const results = [];
+
+for (const run of runs) {
+  const started = Date.now();
+  const node = run.node ? installNode(run.node, say) : process.execPath;
+  if (run.postgres !== "system") installPostgres(run.postgres, say);
+  const statements = path.join(STATEMENTS_DIR, `${run.label}.txt`);
+  const report = path.join(STATEMENTS_DIR, `${run.label}.vitest.json`);
+  say(
+    `${run.label}: ${MATRIX_FILES.length} paths on PostgreSQL ${run.postgres}, Node.js ${run.node ?? "of npm"}`,
+  );
+  const vitest = spawnSync(
+    node,
+    [
+      "node_modules/vitest/vitest.mjs",
+      "run",
+      "--reporter=dot",
+      "--reporter=json",
+      `--outputFile.json=${report}`,
+      ...MATRIX_FILES,
+    ],
+    {
+      stdio: "inherit",
+      env: {
+        ...process.env,
+        // npm and anything else a test starts by name run on this run's Node.js too.
+        PATH: `${path.dirname(node)}${path.delimiter}${process.env.PATH}`,
+        FLOWSTORE_TEST_POSTGRES: run.postgres,
+        FLOWSTORE_TEST_DRIVERS: "postgres",
+        FLOWSTORE_TEST_STATEMENTS: statements,
+        FLOWSTORE_TEST_LABEL: run.label,
+      },
+    },
+  );
+  const counts = existsSync(report) ? JSON.parse(readFileSync(report, "utf8")) : undefined;
+  const unrun = existsSync(reference) && existsSync(statements) ? unrunStatements(reference, statements) : [];
+  results.push({
+    run,
+    status: vitest.status,
+    counts,
+    unrun,
+    seconds: Math.round((Date.now() - started) / 1000),
+    failedTests: (counts?.testResults ?? []).flatMap((file) =>
+      file.assertionResults
+        .filter((test) => test.status === "failed")
+        .map((test) => `${path.relative(ROOT, file.name)} > ${test.fullName}`),
+    ),
+  });
+}
+
+const table = results.map(({ run, counts, unrun, seconds }) => ({
+  run: run.label,
+  postgres: run.postgres,
+  node: run.node ?? process.versions.node.split(".")[0],
+  files: counts?.numTotalTestSuites ?? "-",
+  passed: counts?.numPassedTests ?? "-",
+  failed: counts?.numFailedTests ?? "-",
+  skipped: counts ? counts.numPendingTests + counts.numTodoTests : "-",
+  "statements unrun": existsSync(reference) ? unrun.length : "no npm test run to compare",
+  seconds,
+}));
+console.table(table);
+
+let failed = false;
+for (const { run, status, counts, failedTests, unrun } of results) {
+  if (!counts) {
+    failed = true;
+    say(`${run.label}: the run did not finish (exit ${status})`);
+  }
+  if (failedTests.length > 0 || (counts && status !== 0)) {
+    failed = true;
+    say(
+      `${run.label}: ${failedTests.length} failed on PostgreSQL ${run.postgres}, Node.js ${run.node ?? "of npm"}:`,
+    );
+    for (const name of failedTests) say(`  ${name}`);
+  }
+  if (unrun.length > 0) {
+    failed = true;
+    say(
+      `${run.label}: ${unrun.length} statement(s) of npm test's run never ran on PostgreSQL ${run.postgres}:`,
+    );
+    for (const statement of unrun.slice(0, 20)) say(`  ${statement.slice(0, 300)}`);
+  }
+}
+if (!existsSync(reference))
+  say(`no ${path.relative(ROOT, reference)}: run npm test first to compare statements`);
+process.exit(failed ? 1 : 0);
