@@ -2,6 +2,8 @@
  * Reading the plans of the statements a repository actually sends: a store that records each statement
  * with its values (through statement logging), and EXPLAIN of the one a call sent.
  */
+import { createRequire } from "node:module";
+import pg from "pg";
 import { expect } from "vitest";
 import type { Logger, Store } from "../../src/index.js";
 import type { TestDriver } from "./harness.js";
@@ -99,12 +101,13 @@ export async function openRecording(driver: TestDriver, pick: (sql: string) => b
     return statement as Recorded;
   };
   const explain = async (statement: Recorded, mode: "analyze" | "values" | "generic") => {
-    const withValues = mode !== "generic" || statement.values.length === 0;
-    const options = mode === "analyze" ? "analyze, buffers, " : withValues ? "" : "generic_plan, ";
-    const { rows } = await store.query<{ "QUERY PLAN": [{ Plan: PlanNode }] }>(
-      `explain (${options}format json) ${statement.sql}`,
-      withValues ? statement.values : [],
-    );
+    const { rows } =
+      mode === "generic"
+        ? await genericPlan(store, statement)
+        : await store.query<ExplainRow>(
+            `explain (${mode === "analyze" ? "analyze, buffers, " : ""}format json) ${statement.sql}`,
+            statement.values,
+          );
     const root = await markSmallPartitions(store, rows[0]?.["QUERY PLAN"][0].Plan as PlanNode);
     const all = nodes(root);
     const shown = JSON.stringify(
@@ -134,6 +137,45 @@ export async function openRecording(driver: TestDriver, pick: (sql: string) => b
     ];
   };
   return { store, planOf, plansOf };
+}
+
+type ExplainRow = { "QUERY PLAN": [{ Plan: PlanNode }] };
+
+/**
+ * The plan made without the values, as the store's own connections run every statement (they force
+ * generic plans). EXPLAIN's generic_plan option makes it from PostgreSQL 16 on; before, the statement
+ * is prepared and its generic plan explained with the values written in, since EXPLAIN EXECUTE takes
+ * no bound parameters.
+ */
+async function genericPlan(store: Store, statement: Recorded) {
+  const { rows } = await store.query<{ version: number }>(
+    "select current_setting('server_version_num')::int as version",
+  );
+  if ((rows[0]?.version ?? 0) >= 160000 || statement.values.length === 0) {
+    const options = statement.values.length === 0 ? "" : "generic_plan, ";
+    return store.query<ExplainRow>(`explain (${options}format json) ${statement.sql}`);
+  }
+  return store.transaction(async (tx) => {
+    await tx.query("set local plan_cache_mode = force_generic_plan");
+    await tx.query(`prepare explained as ${statement.sql}`);
+    const plan = await tx.query<ExplainRow>(
+      `explain (format json) execute explained(${statement.values.map(literal).join(", ")})`,
+    );
+    await tx.query("deallocate explained");
+    return plan;
+  });
+}
+
+const { prepareValue } = createRequire(import.meta.url)("pg/lib/utils.js") as {
+  prepareValue(value: unknown): unknown;
+};
+
+/** A value as node-postgres would send it, written as an SQL literal of unknown type. */
+function literal(value: unknown): string {
+  const prepared = prepareValue(value);
+  if (prepared === null || prepared === undefined) return "null";
+  const text = Buffer.isBuffer(prepared) ? `\\x${prepared.toString("hex")}` : String(prepared);
+  return pg.escapeLiteral(text);
 }
 
 /** Expects, softly, that the plan reads no table whole. */
