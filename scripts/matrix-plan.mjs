@@ -15,7 +15,7 @@ export const MATRIX = [
   { label: "pg14-node22", postgres: "14", node: "22", why: "the oldest major supported, on Node.js 22" },
   { label: "pg15-debian", postgres: "system", why: "Debian's PostgreSQL 15 as installed: JIT on" },
   { label: "pg16-node24", postgres: "16", node: "24", why: "PostgreSQL 16 on Node.js 24" },
-  { label: "pg17", postgres: "17", why: "PostgreSQL 17" },
+  { label: "pg17-node26", postgres: "17", node: "26", why: "PostgreSQL 17 on Node.js 26" },
 ];
 
 /** The test paths each run takes: the suite, but what would run the same whatever the server. */
