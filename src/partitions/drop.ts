@@ -12,7 +12,7 @@
  * 1. Without locks: the runs that stay are found, and what the others own outside the partitioned
  *    tables is deleted (onGone).
  * 2. Then, in a savepoint, the partitioned tables are locked (reads and writes wait meanwhile; the drop
- *    waits at most LOCK_TIMEOUT for each lock, then lets go of all and tries again a little later). The
+ *    waits at most locks.ts's budget for all of them, then lets go and tries again a little later). The
  *    runs that stay are found again: one that did not stay in step 1 and does now (a finished run made
  *    to run again meanwhile) lost what step 1 deleted, so the whole transaction fails with
  *    RangeChangedError, to be tried again. The runs that stay are set aside with all they own, the
@@ -22,10 +22,11 @@
  * run that moved goes to the default partition.
  */
 
-import { StoreError, sqlStateOf } from "../core/errors.js";
+import { StoreError } from "../core/errors.js";
 import type { ExecutionIds } from "../core/id-set.js";
 import type { Queryable } from "../db/driver.js";
 import { type Aside, putBack, setAside } from "./aside.js";
+import { lockForChange, withLockRetries } from "./locks.js";
 import { partitionOf, putBackOrder } from "./ranges.js";
 import { CORRELATIONS, EXECUTION_TABLES, EXECUTIONS, JOBS_HISTORY, PARTITIONED_TABLES } from "./tables.js";
 
@@ -61,12 +62,7 @@ export class RangeChangedError extends StoreError {
   }
 }
 
-/**
- * How long the drop waits for each table's lock before it lets go of all of them and tries again: less
- * than deadlock_timeout (1 s by default), so a session that waits on the drop while the drop waits on it
- * is never the one the server rolls back; and short, as sessions queue behind a lock that waits.
- */
-const LOCK_TIMEOUT = "100ms";
+/** How many times the drop tries for the tables' locks (locks.ts) before it gives up. */
 const LOCK_ATTEMPTS = 30;
 
 /** Drops the range named `range` inside the caller's transaction `db`. */
@@ -92,15 +88,10 @@ export async function dropRange(
     });
   }
   // The drop, in a savepoint tried again while another session holds a table too long.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      const kept = await db.transaction((tx) => dropLocked(tx, q, range, options));
-      return { executions: gone, ...kept };
-    } catch (error) {
-      if (sqlStateOf(error) !== "55P03" || attempt >= LOCK_ATTEMPTS) throw error;
-      await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 50 * 2 ** attempt) * Math.random()));
-    }
-  }
+  const kept = await withLockRetries(LOCK_ATTEMPTS, () =>
+    db.transaction((tx) => dropLocked(tx, q, range, options)),
+  );
+  return { executions: gone, ...kept };
 }
 
 /** Step 2, under the tables' exclusive locks; returns what it kept. */
@@ -110,13 +101,9 @@ async function dropLocked(
   range: string,
   options: DropRangeOptions,
 ): Promise<Omit<DroppedRange, "executions">> {
-  await db.query(`set local lock_timeout = '${LOCK_TIMEOUT}'`);
+  await lockForChange(db, q);
   const executions = partitionOf(q, EXECUTIONS, range);
   const all = PARTITIONED_TABLES;
-  const parents = all.map((table) => `${q}.${table.name}`).join(", ");
-  await db.query(`lock table ${parents} in access exclusive mode`);
-  // Correlations are read by key meanwhile; only their writes wait.
-  await db.query(`lock table ${q}.correlations in exclusive mode`);
   const { rows: changed } = await db.query(
     `select 1 from (${options.keepExecutions}) k where k.id not in (select id from flowstore_keep) limit 1`,
     options.params,

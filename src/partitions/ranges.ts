@@ -6,14 +6,20 @@
  * Ranges are created ahead (by the store when it opens and migrates, and by every prune), each
  * starting where the last ends, so they never overlap and leave no gap. A row whose range has no
  * partition yet goes to the table's default partition; when its range is created it moves there.
+ *
+ * Making a range takes the tables' locks first (locks.ts), as the application may be writing to the
+ * runs that move. When the tables stay busy it is left for the next opening or prune, with a warning:
+ * the rows wait in the default partitions meanwhile, where everything works as before.
  */
 
 import type { SqlContext } from "../core/context.js";
 import { ValidationError } from "../core/errors.js";
+import type { Logger } from "../core/logger.js";
 import type { Queryable } from "../db/driver.js";
 import { quoteIdentifier } from "../db/sql.js";
 import { type Aside, putBack, type SetAside, setAside } from "./aside.js";
 import { addDays, rangeName, startOfDay, uuidFloor } from "./bounds.js";
+import { LOCK_BUDGET_MS, lockForChange, lostLocks, withLockRetries } from "./locks.js";
 import {
   CORRELATIONS,
   EXECUTION_TABLES,
@@ -81,11 +87,18 @@ export function partitionOf(q: string, table: PartitionedTable, range: string): 
 }
 
 /**
+ * How many times a range is tried before it is left for later: with the pauses between them, a few
+ * seconds of an opening at most.
+ */
+const MAKE_ATTEMPTS = 8;
+
+/**
  * Creates ranges until one ends `aheadDays` after `now`; returns those it created (none when another
- * process got there first, or nothing was due). Each is a transaction of its own.
+ * process got there first, or nothing was due). Each is a transaction of its own. A range whose tables
+ * stay busy is left, with a warning to `logger`, for the next call: this one then returns what it made.
  */
 export async function ensureRanges(
-  context: SqlContext,
+  context: SqlContext & { readonly logger?: Logger },
   options: PartitionOptions = {},
   now: Date = new Date(),
 ): Promise<HistoryRange[]> {
@@ -96,7 +109,20 @@ export async function ensureRanges(
     const days = checked.days ?? stored ?? DEFAULT_DAYS;
     const until = addDays(now, checked.aheadDays ?? days);
     if (endsAt && endsAt > until) return created;
-    const range = await context.db.transaction((tx) => createNextRange(tx, context.q, days, until, now));
+    let range: HistoryRange | undefined;
+    try {
+      range = await withLockRetries(MAKE_ATTEMPTS, () =>
+        context.db.transaction((tx) => createNextRange(tx, context.q, days, until, now), { retries: 0 }),
+      );
+    } catch (error) {
+      if (!lostLocks(error)) throw error;
+      context.logger?.warn(
+        { error: String(error), attempts: MAKE_ATTEMPTS, lockBudgetMs: LOCK_BUDGET_MS },
+        "flowstore history partitions: the next range was not made, as other sessions kept its tables busy; " +
+          "the next opening or prune makes it (rows of its days wait in the default partitions meanwhile)",
+      );
+      return created;
+    }
     if (!range) return created;
     created.push(range);
   }
@@ -131,6 +157,9 @@ async function createNextRange(
   const endsAt = new Date(Math.max(addDays(lastEnd, days).getTime(), today.getTime()));
   const range = { name: rangeName(lastEnd), startsAt: lastEnd, endsAt };
   const params = [uuidFloor(range.startsAt), uuidFloor(range.endsAt)];
+  // Before a row is read: the rows taken out of the default partitions and the copies put back are
+  // then the same, and no write comes between.
+  await lockForChange(db, q);
   const aside = await takeFromDefaults(db, q, params);
   for (const table of PARTITIONED_TABLES) {
     const storage = table.fillfactor ? ` with (fillfactor = ${table.fillfactor})` : "";

@@ -6,7 +6,7 @@
  */
 import pg from "pg";
 import { describe, expect, it } from "vitest";
-import { ConflictError, type Store } from "../../src/index.js";
+import { ConflictError } from "../../src/index.js";
 import {
   addDays,
   dropRange,
@@ -15,60 +15,14 @@ import {
   type HistoryRange,
   partitionOf,
   RangeChangedError,
-  uuidFloor,
 } from "../../src/partitions/index.js";
 import { forEachDriver } from "../support/harness.js";
-import { rowsOf, seed } from "../support/retention-fixtures.js";
+import { rowsOf } from "../support/retention-fixtures.js";
 import { until, waitingOnLocks } from "../support/waiting.js";
+import { everywhere, idAt, placeOf, seedAt } from "./fixtures.js";
 
 const HOUR = 3_600_000;
 const DAILY = { days: 1, aheadDays: 3 };
-
-/** A UUIDv7 of the millisecond `at`, told apart from others of it by `n`. */
-function idAt(at: Date, n: number): string {
-  return `${uuidFloor(at).slice(0, 14)}7000-8000-${n.toString(16).padStart(12, "0")}`;
-}
-
-/** Where each table keeps the rows of `id`: the partitions' names, without the table's. */
-async function placeOf(store: Store, id: string): Promise<Record<string, string[]>> {
-  const s = `"${store.schema}"`;
-  const place: Record<string, string[]> = {};
-  for (const [table, column] of [
-    ["executions", "id"],
-    ["tasks", "execution_id"],
-    ["component_state", "execution_id"],
-    ["event_heads", "execution_id"],
-    ["events", "execution_id"],
-    ["steps", "execution_id"],
-    ["streams", "execution_id"],
-    ["stream_chunks", "execution_id"],
-    ["jobs_history", "execution_id"],
-  ] as const) {
-    const { rows } = await store.query<{ part: string }>(
-      `select distinct c.relname as part from ${s}.${table} t join pg_class c on c.oid = t.tableoid
-        where t.${column} = $1`,
-      [id],
-    );
-    place[table] = rows.map((row) => row.part.replace(`${table}_`, ""));
-  }
-  return place;
-}
-
-const definitions = new WeakMap<Store, Promise<string>>();
-
-/** `seed` (a run with one of each thing it can own) of the id given, under a definition of the store's. */
-async function seedAt(store: Store, status: string, id: string, parent?: string): Promise<string> {
-  if (!definitions.has(store)) {
-    const made = store.definitions.create({ name: "d", definition: {}, status: "active" }).then((d) => d.id);
-    definitions.set(store, made);
-  }
-  return seed(store, (await definitions.get(store)) as string, status, 0, parent, id);
-}
-
-function everywhere(part: string): Record<string, string[]> {
-  const tables = ["executions", "tasks", "component_state", "event_heads", "events", "steps", "streams"];
-  return Object.fromEntries([...tables, "stream_chunks", "jobs_history"].map((table) => [table, [part]]));
-}
 
 forEachDriver((driver) => {
   describe("history partitions", () => {
