@@ -14,7 +14,7 @@ import { emptyCheckpoint, uuid6 } from "@langchain/langgraph-checkpoint";
 import { describe, expect, it } from "vitest";
 import { FlowstoreSaver } from "../../src/adapters/langgraph/index.js";
 import type { Logger, Store } from "../../src/index.js";
-import { nodes, type PlanNode } from "../support/explain.js";
+import { explainGeneric, nodes, type PlanNode } from "../support/explain.js";
 import { forEachDriver } from "../support/harness.js";
 import { exerciseStore } from "../support/store-workload.js";
 
@@ -39,9 +39,7 @@ forEachDriver((driver) => {
       expect(prepared.size).toBeGreaterThan(10);
       const scans: string[] = [];
       for (const sql of prepared) {
-        const { rows } = await store.query<{ "QUERY PLAN": [{ Plan: PlanNode }] }>(
-          `explain (generic_plan, verbose, format json) ${sql}`,
-        );
+        const { rows } = await explainGeneric(store, sql, "verbose, ");
         const plan = rows[0]?.["QUERY PLAN"][0].Plan as PlanNode;
         for (const node of nodes(plan) as SeqScan[]) {
           if (node["Node Type"] === "Seq Scan" && node.Schema === store.schema) {

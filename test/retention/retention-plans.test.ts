@@ -15,6 +15,8 @@ import { afterAll, describe, expect, it } from "vitest";
 import { FlowstoreSaver } from "../../src/adapters/langgraph/index.js";
 import { openStore, type Store } from "../../src/index.js";
 import {
+  type ExplainRow,
+  explainGeneric,
   markSmallPartitions,
   nodes,
   type PlanNode,
@@ -188,14 +190,14 @@ async function check(store: Store, statements: Recorded[], filled: Set<string>):
   const faults: string[] = [];
   for (const { sql, values } of distinct(statements)) {
     const modes = [
-      { kind: "for its values", options: "", values },
-      { kind: "generic", options: values.length ? "generic_plan, " : "", values: [] },
+      {
+        kind: "for its values",
+        explain: () => store.query<ExplainRow>(`explain (format json) ${sql}`, values),
+      },
+      { kind: "generic", explain: () => explainGeneric(store, sql) },
     ];
     for (const mode of modes) {
-      const { rows } = await store.query<{ "QUERY PLAN": [{ Plan: PlanNode }] }>(
-        `explain (${mode.options}format json) ${sql}`,
-        mode.values,
-      );
+      const { rows } = await mode.explain();
       const plan = await markSmallPartitions(store, rows[0]?.["QUERY PLAN"][0].Plan as PlanNode);
       const found = wholeReads(plan, filled);
       if (found.length)

@@ -2,8 +2,6 @@
  * Reading the plans of the statements a repository actually sends: a store that records each statement
  * with its values (through statement logging), and EXPLAIN of the one a call sent.
  */
-import { createRequire } from "node:module";
-import pg from "pg";
 import { expect } from "vitest";
 import type { Logger, Store } from "../../src/index.js";
 import type { TestDriver } from "./harness.js";
@@ -103,7 +101,7 @@ export async function openRecording(driver: TestDriver, pick: (sql: string) => b
   const explain = async (statement: Recorded, mode: "analyze" | "values" | "generic") => {
     const { rows } =
       mode === "generic"
-        ? await genericPlan(store, statement)
+        ? await explainGeneric(store, statement.sql)
         : await store.query<ExplainRow>(
             `explain (${mode === "analyze" ? "analyze, buffers, " : ""}format json) ${statement.sql}`,
             statement.values,
@@ -139,43 +137,31 @@ export async function openRecording(driver: TestDriver, pick: (sql: string) => b
   return { store, planOf, plansOf };
 }
 
-type ExplainRow = { "QUERY PLAN": [{ Plan: PlanNode }] };
+export type ExplainRow = { "QUERY PLAN": [{ Plan: PlanNode }] };
 
 /**
- * The plan made without the values, as the store's own connections run every statement (they force
- * generic plans). EXPLAIN's generic_plan option makes it from PostgreSQL 16 on; before, the statement
- * is prepared and its generic plan explained with the values written in, since EXPLAIN EXECUTE takes
- * no bound parameters.
+ * EXPLAIN of the plan made without values, as the store's own connections run every statement (they
+ * force generic plans); `options` are EXPLAIN's others ("verbose, ", say). The generic_plan option
+ * makes it from PostgreSQL 16 on; before, the statement is prepared and its generic plan explained
+ * with nulls for its parameters, which a generic plan does not look at.
  */
-async function genericPlan(store: Store, statement: Recorded) {
+export async function explainGeneric(store: Store, sql: string, options = "") {
+  const parameters = Math.max(0, ...[...sql.matchAll(/\$(\d+)/g)].map((m) => Number(m[1])));
   const { rows } = await store.query<{ version: number }>(
     "select current_setting('server_version_num')::int as version",
   );
-  if ((rows[0]?.version ?? 0) >= 160000 || statement.values.length === 0) {
-    const options = statement.values.length === 0 ? "" : "generic_plan, ";
-    return store.query<ExplainRow>(`explain (${options}format json) ${statement.sql}`);
+  if (parameters === 0 || (rows[0]?.version ?? 0) >= 160000) {
+    const generic = parameters === 0 ? "" : "generic_plan, ";
+    return store.query<ExplainRow>(`explain (${generic}${options}format json) ${sql}`);
   }
   return store.transaction(async (tx) => {
     await tx.query("set local plan_cache_mode = force_generic_plan");
-    await tx.query(`prepare explained as ${statement.sql}`);
-    const plan = await tx.query<ExplainRow>(
-      `explain (format json) execute explained(${statement.values.map(literal).join(", ")})`,
-    );
+    await tx.query(`prepare explained as ${sql}`);
+    const nulls = Array.from({ length: parameters }, () => "null").join(", ");
+    const plan = await tx.query<ExplainRow>(`explain (${options}format json) execute explained(${nulls})`);
     await tx.query("deallocate explained");
     return plan;
   });
-}
-
-const { prepareValue } = createRequire(import.meta.url)("pg/lib/utils.js") as {
-  prepareValue(value: unknown): unknown;
-};
-
-/** A value as node-postgres would send it, written as an SQL literal of unknown type. */
-function literal(value: unknown): string {
-  const prepared = prepareValue(value);
-  if (prepared === null || prepared === undefined) return "null";
-  const text = Buffer.isBuffer(prepared) ? `\\x${prepared.toString("hex")}` : String(prepared);
-  return pg.escapeLiteral(text);
 }
 
 /** Expects, softly, that the plan reads no table whole. */
