@@ -9,4 +9,5 @@ export interface MatrixRun {
 export const STATEMENTS_DIR: string;
 export const MATRIX: MatrixRun[];
 export const MATRIX_FILES: string[];
+export const MATRIX_LEFT_OUT: { glob: string; why: string }[];
 export function unrunStatements(referenceFile: string, runFile: string): string[];

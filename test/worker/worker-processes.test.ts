@@ -8,8 +8,7 @@ import { createInterface } from "node:readline";
 import { pathToFileURL } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { openStore, type Store } from "../../src/index.js";
-import { startTestPostgres } from "../../src/testing/postgres.js";
-import { fileDatabaseUrl, uniqueSchema } from "../support/harness.js";
+import { fileDatabaseUrl, startOwnPostgres, uniqueSchema } from "../support/harness.js";
 
 const FIXTURE = path.resolve("test/fixtures/worker.ts");
 const TSX = pathToFileURL(path.resolve("node_modules/tsx/dist/loader.mjs")).href;
@@ -201,7 +200,7 @@ describe("postgres", () => {
     it("workers ride out a PostgreSQL restart and finish every job exactly once", {
       timeout: 90_000,
     }, async () => {
-      const server = await startTestPostgres();
+      const server = await startOwnPostgres();
       const url = await server.createDatabase();
       const store = await openStore({ connection: url, pool: { connectionTimeoutMs: 1_000 } });
       try {
