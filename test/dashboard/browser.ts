@@ -5,11 +5,17 @@
  */
 import { existsSync } from "node:fs";
 import { chromium } from "playwright-core";
+import { TESTED_DRIVERS } from "../support/harness.js";
 
 export const CHROMIUM = "/usr/bin/chromium";
 export const SCREENSHOTS = ".test-data/dashboard";
 export const browserRequired = process.env.FLOWSTORE_BROWSER_TESTS === "1";
 export const haveChromium = existsSync(CHROMIUM);
+/**
+ * The browser tests drive a dashboard over a PGlite store, the same whatever the run's server: the
+ * version matrix, which tests the server's side only, leaves them to npm test.
+ */
+export const runBrowserTests = haveChromium && TESTED_DRIVERS.some((d) => d.name === "pglite");
 
 export function launchChromium() {
   return chromium.launch({

@@ -13,7 +13,7 @@ import { createWorld } from "../../src/adapters/workflow/index.js";
 import type { Store } from "../../src/index.js";
 import { DRIVERS, forEachDriver, type TestDriver } from "../support/harness.js";
 import { created, newRunId } from "../support/workflow-world-fixtures.js";
-import { haveChromium, launchChromium, SCREENSHOTS } from "./browser.js";
+import { launchChromium, runBrowserTests, SCREENSHOTS } from "./browser.js";
 import { getJson, serve } from "./served.js";
 
 /** A World run with two steps, one of them done. */
@@ -93,7 +93,7 @@ forEachDriver((driver) => {
   });
 });
 
-describe.skipIf(!haveChromium)("engines' runs in Chromium", () => {
+describe.skipIf(!runBrowserTests)("engines' runs in Chromium", () => {
   it("shows a World run and LangGraph threads", async () => {
     const store = await (DRIVERS.find((d) => d.name === "pglite") as TestDriver).open();
     const id = await worldRun(store);

@@ -12,7 +12,7 @@ import { type OrderEngine, startOrderEngine } from "../../src/demo/index.js";
 import type { Store } from "../../src/index.js";
 import { DRIVERS, forEachDriver, type TestDriver } from "../support/harness.js";
 import { until } from "../support/waiting.js";
-import { haveChromium, launchChromium, SCREENSHOTS } from "./browser.js";
+import { launchChromium, runBrowserTests, SCREENSHOTS } from "./browser.js";
 
 const open: Array<{ close(): Promise<void> }> = [];
 const engines: OrderEngine[] = [];
@@ -90,7 +90,7 @@ forEachDriver((driver) => {
   });
 });
 
-describe.skipIf(!haveChromium)("replaying a run in Chromium", () => {
+describe.skipIf(!runBrowserTests)("replaying a run in Chromium", () => {
   it("offers Replay on a failed run's page and opens the new run", async () => {
     const store = await (DRIVERS.find((d) => d.name === "pglite") as TestDriver).open();
     const { engine, failed } = await failedOrder(store);

@@ -7,7 +7,7 @@ import { mkdirSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import type { Store } from "../../src/index.js";
 import { DRIVERS, forEachDriver, type TestDriver } from "../support/harness.js";
-import { haveChromium, launchChromium, SCREENSHOTS } from "./browser.js";
+import { launchChromium, runBrowserTests, SCREENSHOTS } from "./browser.js";
 import { getJson, serve } from "./served.js";
 
 const XSS = "<script>alert(1)</script>";
@@ -61,7 +61,7 @@ forEachDriver((driver) => {
   });
 });
 
-describe.skipIf(!haveChromium)("dashboard schedules in Chromium", () => {
+describe.skipIf(!runBrowserTests)("dashboard schedules in Chromium", () => {
   it("shows the schedules on the queues page as text, and pauses and resumes one", async () => {
     const store = await (DRIVERS.find((d) => d.name === "pglite") as TestDriver).open();
     await seed(store);

@@ -9,7 +9,7 @@ import { silentLogger } from "../../src/core/logger.js";
 import { serveDashboard } from "../../src/dashboard/index.js";
 import type { Store } from "../../src/index.js";
 import { DRIVERS, forEachDriver, type TestDriver } from "../support/harness.js";
-import { haveChromium, launchChromium, SCREENSHOTS } from "./browser.js";
+import { launchChromium, runBrowserTests, SCREENSHOTS } from "./browser.js";
 
 const open: Array<{ close(): Promise<void> }> = [];
 afterEach(async () => {
@@ -100,7 +100,7 @@ forEachDriver((driver) => {
   });
 });
 
-describe.skipIf(!haveChromium)("a run's timeline in Chromium", () => {
+describe.skipIf(!runBrowserTests)("a run's timeline in Chromium", () => {
   it("draws a run with 1,000 events, and draws what happens next without a reload", async () => {
     const store = await (DRIVERS.find((d) => d.name === "pglite") as TestDriver).open();
     const id = await seedRun(store, 1_000);

@@ -9,7 +9,14 @@ import { type DashboardOptions, serveDashboard } from "../../src/dashboard/index
 import { isLoopback } from "../../src/dashboard/security.js";
 import { type Store, ValidationError } from "../../src/index.js";
 import { DRIVERS, forEachDriver, type TestDriver } from "../support/harness.js";
-import { browserRequired, CHROMIUM, haveChromium, launchChromium, SCREENSHOTS } from "./browser.js";
+import {
+  browserRequired,
+  CHROMIUM,
+  haveChromium,
+  launchChromium,
+  runBrowserTests,
+  SCREENSHOTS,
+} from "./browser.js";
 
 const XSS = "<script>alert(1)</script>";
 
@@ -432,7 +439,7 @@ it.runIf(browserRequired && !haveChromium)("Chromium is installed where browser 
   expect(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium`).toBe(true);
 });
 
-describe.skipIf(!haveChromium)("dashboard in Chromium", () => {
+describe.skipIf(!runBrowserTests)("dashboard in Chromium", () => {
   it("renders the overview, the task tree and a stored <script> as text, and retries a dead job", async () => {
     const store = await (DRIVERS.find((d) => d.name === "pglite") as TestDriver).open();
     const s = await seed(store);

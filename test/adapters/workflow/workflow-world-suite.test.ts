@@ -12,7 +12,7 @@ import { createTestSuite } from "@workflow/world-testing";
 import { afterAll, beforeAll, describe } from "vitest";
 import { openStore } from "../../../src/index.js";
 import { PGLITE_SCHEMA } from "../../fixtures/workflow-world.js";
-import { fileDatabaseUrl } from "../../support/harness.js";
+import { fileDatabaseUrl, TESTED_DRIVERS } from "../../support/harness.js";
 
 // Each server picks a free port unless PORT is set; and it loads the World module through tsx.
 delete process.env.PORT;
@@ -29,7 +29,7 @@ async function pgliteDump(): Promise<string> {
   return file;
 }
 
-for (const driver of ["postgres", "pglite"] as const) {
+for (const driver of TESTED_DRIVERS.map((d) => d.name)) {
   describe(driver, () => {
     beforeAll(async () => {
       process.env.FLOWSTORE_WORLD_DRIVER = driver;
