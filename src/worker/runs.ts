@@ -106,7 +106,8 @@ export class Runs<Tx extends JobsScope> {
       }
       prefetch.started(taken.length);
       for (const { job } of taken) {
-        const held = state.running.get(job.id) as Held<Tx>;
+        const held = state.running.get(job.id);
+        if (!held) continue;
         state.totals.started(held.waitedMs);
         void this.run(held);
       }

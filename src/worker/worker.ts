@@ -107,7 +107,9 @@ export function startWorker<Tx extends JobsScope>(
   const upkeep = new LeaseUpkeep({ context, settings, state, claims, confirmed: () => runs.startMore() });
   upkeep.start();
   // Back after an outage: the prefetched jobs start once a heartbeat confirms their reservations.
-  state.link.back = () => upkeep.beat();
+  state.link.back = () => {
+    if (!state.stopping) upkeep.beat();
+  };
   wakeUps.listen();
 
   // Claim at once; and again once LISTEN is in place, in case a job came between the two.
