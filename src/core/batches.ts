@@ -42,10 +42,16 @@ export class StatementSlots {
 
 export interface BatchesOptions<P> {
   /**
-   * Sends one batch and settles each of its entries, its failures included: a rejection only ends the
-   * statement, and is not reported.
+   * Sends one batch and settles each of its entries, its failures included. Should it reject (or throw)
+   * all the same, the batch goes to `failed`.
    */
   send(batch: P[]): Promise<unknown>;
+  /**
+   * Settles the entries of a batch whose `send` rejected with `error`, or threw. By default each call
+   * of the batch (see callIn) is refused with that error: one the sender answered first keeps its
+   * answer, and none is left waiting.
+   */
+  failed?: (batch: P[], error: unknown) => void;
   /** Statements in flight at most; 1 unless told. */
   maxInFlight?: number;
   /**
@@ -81,6 +87,7 @@ export class Batches<P> {
   /** Callers of flushed(), woken whenever nothing is left in flight. */
   private readonly idle: (() => void)[] = [];
   private readonly send: (batch: P[]) => Promise<unknown>;
+  private readonly failed: (batch: P[], error: unknown) => void;
   private readonly maxInFlight: number;
   private readonly overlapMin: (() => number) | undefined;
   private readonly slots: StatementSlots | undefined;
@@ -95,6 +102,7 @@ export class Batches<P> {
 
   constructor(options: BatchesOptions<P>) {
     this.send = options.send;
+    this.failed = options.failed ?? refuseCalls;
     this.maxInFlight = options.maxInFlight ?? 1;
     this.overlapMin = options.overlapMin;
     this.slots = options.slots;
@@ -165,7 +173,19 @@ export class Batches<P> {
   private sendNext(): void {
     const batch = this.take();
     this.inFlight++;
-    this.send(batch).then(this.ended, this.ended);
+    let sending: Promise<unknown>;
+    try {
+      sending = this.send(batch);
+    } catch (error) {
+      sending = Promise.reject(error);
+    }
+    sending.then(this.ended, (error: unknown) => {
+      try {
+        this.failed(batch, error);
+      } finally {
+        this.ended();
+      }
+    });
   }
 
   private readonly ended = (): void => {
@@ -224,9 +244,24 @@ export interface Call<I, R> {
   reject: (error: unknown) => void;
 }
 
+/** A call made by callIn: what a batch whose sender failed refuses by default. */
+class PendingCall<I, R> implements Call<I, R> {
+  constructor(
+    readonly input: I,
+    readonly bytes: number,
+    readonly resolve: (result: R) => void,
+    readonly reject: (error: unknown) => void,
+  ) {}
+}
+
 /** Adds a call to `batches`; it settles as the sender of its batch settles it. */
 export function callIn<I, R>(batches: Batches<Call<I, R>>, input: I, bytes: number): Promise<R> {
-  return new Promise<R>((resolve, reject) => batches.add({ input, bytes, resolve, reject }));
+  return new Promise<R>((resolve, reject) => batches.add(new PendingCall(input, bytes, resolve, reject)));
+}
+
+/** Batches' default `failed`: refuses each call of the batch (a settled promise ignores it). */
+function refuseCalls(batch: readonly unknown[], error: unknown): void {
+  for (const entry of batch) if (entry instanceof PendingCall) entry.reject(error);
 }
 
 export function bytesOfCall<I, R>(call: Call<I, R>): number {

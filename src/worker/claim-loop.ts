@@ -18,7 +18,7 @@ import {
 import type { ClaimSize, Prefetch } from "./prefetch.js";
 import type { WorkerSettings } from "./settings.js";
 import type { StartMarks } from "./start-marks.js";
-import type { WorkerState } from "./state.js";
+import type { Buffered, WorkerState } from "./state.js";
 import type { JobsScope } from "./types.js";
 
 export interface ClaimLoopOf<Tx extends JobsScope> {
@@ -90,6 +90,7 @@ export class ClaimLoop<Tx extends JobsScope> {
     const reservation = { worker: marks.worker, batch: ++this.batches, letGo: marks.letGoIds };
     const before = this.previousLanding;
     const reservedUntil = Date.now() + reserveMs;
+    const losses = state.link.losses;
     const claim = claimRows(
       context,
       { queue, workerId: id, limit, leaseMs: reserveMs },
@@ -97,6 +98,7 @@ export class ClaimLoop<Tx extends JobsScope> {
     )
       .then(async ({ rows: claimed, more }) => {
         this.of.reached();
+        state.link.reached(losses);
         state.totals.claimed(claimed);
         const rows = liveRows(claimed);
         await before;
@@ -117,7 +119,7 @@ export class ClaimLoop<Tx extends JobsScope> {
           if (fresh.length) await this.of.jobs.release(fresh).catch(state.onError);
           return;
         }
-        this.take(rows, batch, reservation.batch, reservedUntil);
+        this.take(rows, batch, reservation.batch, { reservedUntil, confirmedIn: losses });
       })
       .catch((error: unknown) => {
         this.drained = true; // try again at the next poll, not in a tight loop
@@ -134,7 +136,12 @@ export class ClaimLoop<Tx extends JobsScope> {
   }
 
   /** Puts a landed claim's jobs in the buffer, or renews the lease of those the worker holds already. */
-  private take(rows: ClaimedRow[], batch: LeasedJob[], claimNumber: number, reservedUntil: number): void {
+  private take(
+    rows: ClaimedRow[],
+    batch: LeasedJob[],
+    claimNumber: number,
+    { reservedUntil, confirmedIn }: Pick<Buffered, "reservedUntil" | "confirmedIn">,
+  ): void {
     const { state } = this.of;
     batch.forEach((job, i) => {
       const mine = state.holding.get(job.id);
@@ -142,12 +149,15 @@ export class ClaimLoop<Tx extends JobsScope> {
         mine.leaseToken = job.leaseToken;
         mine.leaseExpiresAt = job.leaseExpiresAt;
         const entry = state.buffered.find((waiting) => waiting.job === mine);
-        if (entry) entry.reservedUntil = Math.max(entry.reservedUntil, reservedUntil);
+        if (entry) {
+          entry.reservedUntil = Math.max(entry.reservedUntil, reservedUntil);
+          entry.confirmedIn = Math.max(entry.confirmedIn, confirmedIn);
+        }
         return;
       }
       state.holding.set(job.id, job);
       const runAtUs = (rows[i] as ClaimedRow).run_at_us;
-      state.buffered.push({ job, batch: claimNumber, runAtUs, reservedUntil });
+      state.buffered.push({ job, batch: claimNumber, runAtUs, reservedUntil, confirmedIn });
     });
   }
 }

@@ -40,12 +40,12 @@ export class Completer {
     private readonly leaseMs: number,
   ) {
     this.batches = new Batches<LeasedJob>({
-      send: (batch) =>
-        this.completeThroughOutage(batch).catch((error: unknown) => {
-          // Not completed: the leases will expire and the jobs run again (at-least-once).
-          this.events.error(error);
-          this.events.settled([], [], batch);
-        }),
+      send: (batch) => this.completeThroughOutage(batch),
+      failed: (batch, error) => {
+        // Not completed: the leases will expire and the jobs run again (at-least-once).
+        this.events.error(error);
+        this.events.settled([], [], batch);
+      },
       maxInFlight: 2,
       overlapMin: secondFlushMin,
     });

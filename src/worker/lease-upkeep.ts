@@ -18,6 +18,8 @@ export interface LeaseUpkeepOf<Tx extends JobsScope> {
   settings: Pick<WorkerSettings, "leaseMs" | "reserveMs">;
   state: WorkerState<Tx>;
   claims: ClaimLoop<Tx>;
+  /** A heartbeat extended prefetched jobs' reservations: those an outage held back may start. */
+  confirmed(): void;
 }
 
 export class LeaseUpkeep<Tx extends JobsScope> {
@@ -34,7 +36,8 @@ export class LeaseUpkeep<Tx extends JobsScope> {
     clearInterval(this.timer);
   }
 
-  private beat(): void {
+  /** Extends every lease held now; after an outage, prefetched jobs wait for this to confirm them. */
+  beat(): void {
     const { settings, state } = this.of;
     this.heartbeat(
       [...state.running.values()].map((h) => h.job),
@@ -42,6 +45,7 @@ export class LeaseUpkeep<Tx extends JobsScope> {
     );
     const waiting = state.buffered.slice();
     const until = Date.now() + settings.reserveMs;
+    const losses = state.link.losses;
     this.heartbeat(
       waiting.map((entry) => entry.job),
       settings.reserveMs,
@@ -49,8 +53,11 @@ export class LeaseUpkeep<Tx extends JobsScope> {
         for (const entry of waiting) {
           if (extended.has(entry.job.id.toLowerCase())) {
             entry.reservedUntil = Math.max(entry.reservedUntil, until);
+            entry.confirmedIn = Math.max(entry.confirmedIn, losses);
           }
         }
+        // Held back by an outage, they may start now.
+        if (waiting.length) this.of.confirmed();
       },
     );
   }
@@ -64,9 +71,11 @@ export class LeaseUpkeep<Tx extends JobsScope> {
     const { context, state, claims } = this.of;
     if (held.length === 0) return;
     const sent = new Map(held.map((job) => [job.id, job.leaseToken]));
+    const losses = state.link.losses;
     state
       .chore(extendLeases(context, held, { extendMs }))
       .then((result) => {
+        state.link.reached(losses);
         extended(result.extended);
         if (result.lost.length) throw leaseLost(result.lost, "heartbeat");
       })

@@ -45,48 +45,73 @@ export class Runs<Tx extends JobsScope> {
   /** Starts buffered jobs while handlers are free, then claims for the room left. */
   startMore(): void {
     const { jobs, settings, state, marks } = this.of;
-    const starting: Held<Tx>[] = [];
+    const taken: Buffered[] = [];
     const lapsed: LeasedJob[] = [];
-    let last: Buffered | undefined;
     const now = Date.now();
     while (!state.stopping && state.running.size < settings.concurrency && state.buffered.length) {
-      const next = state.buffered.shift() as Buffered;
+      const next = state.buffered[0] as Buffered;
       if (next.reservedUntil - now < settings.startMarginMs) {
+        state.buffered.shift();
         lapsed.push(next.job);
         state.holding.delete(next.job.id);
         continue;
       }
-      last = next;
-      const { job } = last;
+      // Since the worker saw its connection fail, nothing confirmed this reservation: the job waits
+      // (and those behind it, which start in claim order), for a heartbeat that does, or to lapse.
+      if (!state.link.holds(next.confirmedIn)) break;
+      state.buffered.shift();
+      const held = new Held<Tx>(next.job, jobs, settings.leaseMs, this.of.singleConnection);
       // Waited since due, by the database's clock: the claim's now() (the job's updatedAt) less runAt,
       // plus this process's time since it sent the claim.
       const sentAt = next.reservedUntil - settings.reserveMs;
-      const held = new Held<Tx>(job, jobs, settings.leaseMs, this.of.singleConnection);
-      held.waitedMs = job.updatedAt.getTime() - job.runAt.getTime() + (now - sentAt);
-      state.totals.started(held.waitedMs);
-      state.running.set(job.id, held);
+      held.waitedMs = next.job.updatedAt.getTime() - next.job.runAt.getTime() + (now - sentAt);
+      state.running.set(next.job.id, held);
       // This run is an attempt: counted in the database from its start mark, and here for the handler.
-      job.attempts++;
-      starting.push(held);
+      next.job.attempts++;
+      taken.push(next);
     }
+    const last = taken.at(-1);
     if (last) {
       const { job, batch, runAtUs } = last;
       marks.started({ batch, priority: job.priority, runAtUs, id: job.id });
-      this.of.prefetch.started(starting.length);
+      this.runOnceMarked(taken);
     }
-    // The handlers start once the start mark is on its way.
-    if (starting.length) {
-      setImmediate(() => {
-        for (const held of starting) void this.run(held);
-      });
-    }
-    // Handed back, not started: a job another worker took meanwhile is its own (LeaseLostError).
-    if (lapsed.length) {
+    // Handed back, not started: a job another worker took meanwhile is its own (LeaseLostError). Not
+    // while the database cannot be reached: their reservations lapse all the same.
+    if (lapsed.length && state.link.up) {
       state.chore(jobs.release(lapsed)).catch((error: unknown) => {
         if (!(error instanceof LeaseLostError)) state.onError(error);
       });
     }
     this.of.fill();
+  }
+
+  /**
+   * Runs the handlers of the jobs `taken` from the buffer once their start mark is on its way. A
+   * connection failure seen in between puts them back at the head of the buffer, unstarted, to wait
+   * like the others (see Link); should their mark have landed, a claim that takes one back after it
+   * lapsed counts an attempt it did not run.
+   */
+  private runOnceMarked(taken: Buffered[]): void {
+    const { state, prefetch } = this.of;
+    const losses = state.link.losses;
+    setImmediate(() => {
+      if (state.link.losses !== losses && !state.stopping) {
+        for (const entry of taken) {
+          state.running.delete(entry.job.id);
+          entry.job.attempts--;
+        }
+        state.buffered.unshift(...taken);
+        return;
+      }
+      prefetch.started(taken.length);
+      for (const { job } of taken) {
+        const held = state.running.get(job.id);
+        if (!held) continue;
+        state.totals.started(held.waitedMs);
+        void this.run(held);
+      }
+    });
   }
 
   /** Runs one handler and records how its run ended. */

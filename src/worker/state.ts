@@ -4,6 +4,7 @@
  * sends on its own schedule.
  */
 
+import { ConnectionError, StoreClosedError } from "../core/errors.js";
 import type { LeasedJob } from "../queue/index.js";
 import type { Held } from "./held.js";
 import type { WorkerTotals } from "./totals.js";
@@ -16,6 +17,49 @@ export interface Buffered {
   runAtUs: string;
   /** This process's time until which the reservation surely holds: when the claim or heartbeat was sent, plus its lease. */
   reservedUntil: number;
+  /** The Link's losses counted when the statement that last confirmed the reservation was sent. */
+  confirmedIn: number;
+}
+
+/**
+ * What the worker knows of its connection to the database. A job it starts while it cannot reach the
+ * database runs for nothing: its completion cannot be recorded, and once its reservation lapses another
+ * worker runs it again. So once any of the worker's statements fails with a connection error (a claim,
+ * a completion, a heartbeat, a start mark), prefetched jobs start again only after a statement sent
+ * since then has answered for them: a claim that took them, or a heartbeat that extended their
+ * reservation (on whichever server answers now, after a failover). Until then they wait, and those
+ * whose reservation runs out meanwhile are dropped, unstarted, for another worker to take.
+ */
+export class Link {
+  /** Losses seen: a statement sent before the latest one says nothing of the connection since. */
+  losses = 0;
+  private down = false;
+  /** Called when a statement sent since the latest loss was answered: prefetched jobs may be confirmed now. */
+  back: () => void = () => {};
+
+  /** Whether the worker has not seen its connection fail since a statement last went through. */
+  get up(): boolean {
+    return !this.down;
+  }
+
+  /** One of the worker's statements failed with `error`. */
+  failed(error: unknown): void {
+    if (this.down || !(error instanceof ConnectionError) || error instanceof StoreClosedError) return;
+    this.down = true;
+    this.losses++;
+  }
+
+  /** A statement sent when `losses` were counted was answered. */
+  reached(losses: number): void {
+    if (!this.down || losses !== this.losses) return;
+    this.down = false;
+    this.back();
+  }
+
+  /** Whether a reservation confirmed by a statement sent when `losses` were counted lets its job start. */
+  holds(losses: number): boolean {
+    return losses === this.losses && !this.down;
+  }
 }
 
 export class WorkerState<Tx extends JobsScope> {
@@ -31,13 +75,21 @@ export class WorkerState<Tx extends JobsScope> {
   /** Jobs completed, failed (including retries) so far: the worker's handle shows this object. */
   readonly counts = { completed: 0, failed: 0 };
   stopping = false;
+  readonly link = new Link();
+  /** `onError` of the constructor, for the errors the worker survives; the link sees each first. */
+  readonly onError: (error: unknown) => void;
   private readonly chores = new Set<Promise<unknown>>();
 
   /** The worker's share of the queue's totals, set once the worker is put together. */
   totals!: WorkerTotals;
 
-  /** `onError` gets the errors the worker survives. */
-  constructor(readonly onError: (error: unknown) => void) {}
+  /** `report` gets the errors the worker survives. */
+  constructor(report: (error: unknown) => void) {
+    this.onError = (error) => {
+      this.link.failed(error);
+      report(error);
+    };
+  }
 
   /**
    * Keeps track of a statement sent on the worker's own schedule (heartbeats, promotions, hand-backs),

@@ -80,10 +80,12 @@ export class WakeUps<Tx extends JobsScope> {
     const { context, settings, state } = this.of;
     if (this.promoting || state.stopping) return;
     this.promoting = true;
+    const losses = state.link.losses;
     state
       .chore(promoteDue(context, settings.queue))
       .then((moved) => {
         this.of.reached();
+        state.link.reached(losses);
         if (moved > 0) this.of.wakeUp();
       })
       .catch(state.onError)

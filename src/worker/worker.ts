@@ -104,8 +104,12 @@ export function startWorker<Tx extends JobsScope>(
   const wakeUp = () => claims.wakeUp();
   const wakeUps = new WakeUps({ context, settings, state, marks, wakeUp, reached, considerVacuum });
   wakeUps.startPolling();
-  const upkeep = new LeaseUpkeep({ context, settings, state, claims });
+  const upkeep = new LeaseUpkeep({ context, settings, state, claims, confirmed: () => runs.startMore() });
   upkeep.start();
+  // Back after an outage: the prefetched jobs start once a heartbeat confirms their reservations.
+  state.link.back = () => {
+    if (!state.stopping) upkeep.beat();
+  };
   wakeUps.listen();
 
   // Claim at once; and again once LISTEN is in place, in case a job came between the two.

@@ -117,6 +117,82 @@ describe("Batches", () => {
     expect(sent).toEqual([[2], [1, 1], [0, 0]]);
   });
 
+  it("refuses every call of a batch whose send rejects, the calls it answered first keeping their answer", async () => {
+    const failure = new Error("the sender failed");
+    const sent: number[][] = [];
+    let hold!: () => void;
+    const calls = new Batches<Call<number, number>>({
+      send: async (batch) => {
+        sent.push(batch.map((call) => call.input));
+        if (sent.length === 1) await new Promise<void>((resolve) => (hold = resolve));
+        if (batch.length > 1) (batch[0] as Call<number, number>).resolve(0);
+        if (batch.some((call) => call.input < 0)) throw failure;
+        answer(
+          batch,
+          batch.map((call) => call.input * 10),
+        );
+      },
+    });
+    const outcomes = new Map<number, unknown>();
+    const ask = (n: number) =>
+      callIn(calls, n, 0).then(
+        (value) => outcomes.set(n, value),
+        (error: unknown) => outcomes.set(n, error),
+      );
+    const asked = [1, 2, -3, 4, 5].map(ask);
+    hold();
+    // Every call is settled by the time flushed() resolves.
+    await calls.flushed();
+    expect(sent).toEqual([[1], [2, -3, 4, 5]]);
+    expect([...outcomes].sort(([a], [b]) => a - b)).toEqual([
+      [-3, failure],
+      [1, 10],
+      [2, 0],
+      [4, failure],
+      [5, failure],
+    ]);
+    await Promise.all(asked);
+    // The next batch goes as usual.
+    expect(await callIn(calls, 6, 0)).toBe(60);
+  });
+
+  it("refuses the calls of a batch whose send throws before it returns, and goes on", async () => {
+    const failure = new Error("thrown at once");
+    let hold!: () => void;
+    const calls = new Batches<Call<number, number>>({
+      send: (batch) => {
+        if (batch[0]?.input === 2) throw failure;
+        answer(
+          batch,
+          batch.map((call) => call.input * 10),
+        );
+        return batch[0]?.input === 1 ? new Promise<void>((resolve) => (hold = resolve)) : Promise.resolve();
+      },
+    });
+    const first = callIn(calls, 1, 0);
+    // Sent as the first statement ends: the send that throws is not the caller's.
+    const thrownAt = [2, 3].map((n) => callIn(calls, n, 0).catch((error: unknown) => error));
+    hold();
+    expect(await first).toBe(10);
+    expect(await Promise.all(thrownAt)).toEqual([failure, failure]);
+    await calls.flushed();
+    expect(await callIn(calls, 4, 0)).toBe(40);
+  });
+
+  it("hands a rejected batch of other entries to failed(), with the error", async () => {
+    const failure = new Error("the sender failed");
+    const failed: [string[], unknown][] = [];
+    const batches = new Batches<string>({
+      send: (batch) => (batch.includes("bad") ? Promise.reject(failure) : Promise.resolve()),
+      failed: (batch, error) => failed.push([batch, error]),
+    });
+    batches.add("bad");
+    batches.add("a");
+    batches.add("b");
+    await batches.flushed();
+    expect(failed).toEqual([[["bad"], failure]]);
+  });
+
   it("settles each call with its own answer", async () => {
     const calls = new Batches<Call<number, number>>({
       send: async (batch) =>

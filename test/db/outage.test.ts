@@ -1,15 +1,16 @@
 /**
  * A database outage: the real server stopped for a few seconds while a worker, a timer dispatcher and a
- * LISTEN subscription run, then started again on the same data and port. What each logs meanwhile
- * backs off (the first warning at once, then fewer and fewer, where every poll would fail), and each
- * carries on once the server is back.
+ * LISTEN subscription run (or two schedule dispatchers), then started again on the same data and port.
+ * What each logs meanwhile backs off (the first warning at once, then fewer and fewer, where every poll
+ * would fail), and each carries on once the server is back; the schedules' ticks that came due meanwhile
+ * are enqueued as their `missed` says, each once. PGlite runs in the process: it has no outage.
  */
 import { type ChildProcess, fork } from "node:child_process";
 import { rmSync } from "node:fs";
 import { createServer } from "node:net";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { type Logger, openStore } from "../../src/index.js";
+import { type Logger, openStore, type ScheduleTick } from "../../src/index.js";
 import { prepareServerPlace } from "../../src/testing/postgres-place.js";
 import { until } from "../support/waiting.js";
 
@@ -193,6 +194,90 @@ describe("postgres", () => {
         await worker.stop();
         await dispatcher.stop();
       } finally {
+        await store.close();
+        await server.end();
+      }
+    });
+
+    it("lets schedule dispatchers enqueue each tick once after it, those due during it included, logging with backoff", {
+      timeout: 120_000,
+    }, async () => {
+      const server = await startPausablePostgres();
+      const logger = recordingLogger();
+      // Two stores, each with its dispatcher, as two processes would have.
+      const open = () =>
+        openStore({
+          connection: server.url,
+          schema: "schedules_outage",
+          env: {},
+          logger,
+          pool: { connectionTimeoutMs: 1_000 },
+        });
+      const store = await open();
+      const other = await open();
+      try {
+        await store.schedules.set({ name: "every", cron: "* * * * * *", queue: "ticks", missed: "backfill" });
+        await store.schedules.set({ name: "latest", cron: "* * * * * *", queue: "ticks" });
+        const runs: ScheduleTick[] = [];
+        const worker = store.jobs.work({
+          queue: "ticks",
+          pollIntervalMs: 50,
+          onError: () => {},
+          handler: (job) => {
+            runs.push((job.payload as { _schedule: ScheduleTick })._schedule);
+          },
+        });
+        const dispatchers = [store, other].map((s) => s.schedules.startDispatcher({ pollIntervalMs: 50 }));
+        const ticksOf = (name: string) =>
+          runs.filter((run) => run.name === name).map((run) => Date.parse(run.tick));
+        await until(() => ticksOf("every").length >= 2 && ticksOf("latest").length >= 2, 30_000);
+
+        logger.entries.length = 0;
+        await server.down();
+        const downAt = Date.now();
+        // Long enough for several ticks to come due while no dispatcher can reach the database.
+        await new Promise((resolve) => setTimeout(resolve, OUTAGE_MS));
+        const during = logger.entries.splice(0);
+        await server.up();
+        const upAt = Date.now();
+        await until(
+          () => ticksOf("every").some((tick) => tick > upAt) && ticksOf("latest").some((tick) => tick > upAt),
+          30_000,
+        );
+        await Promise.all(dispatchers.map((dispatcher) => dispatcher.stop()));
+        await worker.stop();
+
+        // Each tick ran once, whichever dispatcher enqueued it.
+        for (const name of ["every", "latest"]) {
+          const ticks = ticksOf(name);
+          expect(new Set(ticks).size).toBe(ticks.length);
+        }
+        // Backfilled: every second from the first tick to the last, those of the outage among them.
+        const every = ticksOf("every").sort((a, b) => a - b);
+        const first = every[0] as number;
+        expect(every).toEqual(every.map((_, i) => first + i * 1_000));
+        const backfilled = runs.filter((run) => run.name === "every" && run.backfilled);
+        expect(backfilled.length).toBeGreaterThanOrEqual(OUTAGE_MS / 1_000 - 2);
+        expect(every.filter((tick) => tick > downAt && tick < upAt).length).toBeGreaterThan(0);
+        // Skipped: of the ticks that came due during the outage, only the latest ran (the one due when
+        // the server came back, within a second of it).
+        const missedLatest = ticksOf("latest").filter((tick) => tick > downAt && tick < upAt - 1_500);
+        expect(missedLatest).toEqual([]);
+
+        // Each dispatcher reported the outage, with backoff, and said when it was over.
+        const warned = during.filter(
+          (entry) => entry.level === "warn" && entry.message.startsWith("flowstore schedules"),
+        ).length;
+        expect(warned).toBeGreaterThanOrEqual(2);
+        expect(warned).toBeLessThanOrEqual(10);
+        const back = logger.entries.filter(
+          (entry) =>
+            entry.level === "info" &&
+            entry.message === "flowstore schedules: the database is reachable again",
+        );
+        expect(back.length).toBeGreaterThanOrEqual(2);
+      } finally {
+        await other.close();
         await store.close();
         await server.end();
       }
