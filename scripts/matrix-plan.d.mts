@@ -11,3 +11,5 @@ export const MATRIX: MatrixRun[];
 export const MATRIX_FILES: string[];
 export const MATRIX_LEFT_OUT: { glob: string; why: string }[];
 export function unrunStatements(referenceFile: string, runFile: string): string[];
+export function genericStatement(text: string): string;
+export function touchesTables(statement: string): boolean;

@@ -1,11 +1,12 @@
 /**
  * Every distinct statement a test server ran, from pg_stat_statements: written at the end of a run so
  * that the statements run on one PostgreSQL version can be checked against those run on another
- * (scripts/test-matrix.mjs). Statements are keyed by their text with each test's own schema and
- * database names made generic, since every test file and store has its own.
+ * (scripts/test-matrix.mjs). Statements are keyed by their text with each test's own names made
+ * generic (genericStatement), since every test file and store has its own.
  */
 import { writeFileSync } from "node:fs";
 import pg from "pg";
+import { genericStatement } from "../../scripts/matrix-plan.mjs";
 
 /** Server settings that make it keep every statement's text. */
 export const recordStatements: Record<string, string | number> = {
@@ -22,17 +23,9 @@ export async function saveStatements(url: string, file: string): Promise<void> {
   try {
     await client.query("create extension if not exists pg_stat_statements");
     const { rows } = await client.query<{ query: string }>("select query from pg_stat_statements");
-    const texts = new Set(rows.map((row) => genericStatement(row.query)));
+    const texts = new Set(rows.map((row) => genericStatement(row.query)).filter(Boolean));
     writeFileSync(file, `${[...texts].sort().join("\n")}\n`);
   } finally {
     await client.end();
   }
-}
-
-/** A statement's text with per-test names made generic and whitespace folded. */
-export function genericStatement(text: string): string {
-  return text
-    .replace(/\b([a-z][a-z0-9]*(?:_[a-z][a-z0-9]*)*)_\d+_\d+\b/g, "$1_N")
-    .replace(/\s+/g, " ")
-    .trim();
 }
