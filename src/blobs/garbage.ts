@@ -73,12 +73,15 @@ export async function collectGarbage(
   const q = context.q;
   // Pending content past the grace period: what a row points to was committed (its record only
   // outlived it); the rest is garbage. A put whose metadata transaction is still open holds its
-  // record's lock, and is skipped.
+  // record's lock, and is skipped; so is content owned by a transaction this statement's snapshot does
+  // not see as ended (a put in a repeatable read or serializable transaction), since what that
+  // transaction may yet commit, or has just committed, is not visible here.
   await context.db.query(
     `with expired as (
        delete from ${q}.blob_pending
        where id in (select id from ${q}.blob_pending
                     where ${beforeCut("created_at", "now() - $1 * interval '1 millisecond'")}
+                      and (owner is null or pg_visible_in_snapshot(owner, pg_current_snapshot()))
                     order by created_at limit $2 for update skip locked)
        returning id, backend, location
      )
