@@ -9,7 +9,7 @@ import type { BlobBackend } from "../core/blob-backend.js";
 import type { StoreContext } from "../core/context.js";
 import { BlobError } from "../core/errors.js";
 import { uuidv7 } from "../core/ids.js";
-import { type Queryable, snapshotIsolation } from "../db/driver.js";
+import { anotherConnection, type Queryable, snapshotIsolation } from "../db/driver.js";
 import { backendFor, blobIO } from "./rows.js";
 import { measured } from "./source.js";
 import type { BlobData } from "./types.js";
@@ -44,8 +44,7 @@ export type ContentWrite = "claimed" | "owned" | "late" | "through";
 export async function contentWrite(context: StoreContext, backend: BlobBackend): Promise<ContentWrite> {
   const { driver, db } = context;
   if (!db.inTransaction) return "claimed";
-  const another = driver.capabilities.multipleConnections && driver.maxConnections > 1;
-  if (!another) return backend.transactional ? "through" : "late";
+  if (!anotherConnection(driver)) return backend.transactional ? "through" : "late";
   if (!(await snapshotIsolation(db))) return "claimed";
   return backend.transactional ? "through" : "owned";
 }

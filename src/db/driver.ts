@@ -234,6 +234,11 @@ export function beginStatement(options: TransactionOptions): string {
   return sql;
 }
 
+/** The driver can run a statement while a transaction holds one of its connections. */
+export function anotherConnection(driver: Driver): boolean {
+  return driver.capabilities.multipleConnections && driver.maxConnections > 1;
+}
+
 /** Each transaction's answer to snapshotIsolation(), asked once (savepoints share their transaction's handle). */
 const snapshotLevels = new WeakMap<Queryable, Promise<boolean>>();
 
