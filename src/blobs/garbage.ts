@@ -126,16 +126,46 @@ export async function deleteBlobsUnder(
   prefix: string,
   keep: string | null,
 ): Promise<number> {
-  // A range of the key's index: every key that starts with the prefix sorts from it to the prefix with
-  // its last character moved up one.
-  const end = prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
   const { rows } = await context.db.query<Row>(
     `delete from ${blobTable(context)} where key >= $1 and key < $2 and key is distinct from $3
      returning ${COLUMNS}`,
-    [prefix, end, keep],
+    [...prefixRange(prefix), keep],
   );
   for (const old of rows) await release(context, context.db, old);
   return rows.length;
+}
+
+/** A range of the key's index: every key that starts with the prefix sorts from it to the prefix with
+ * its last character moved up one. */
+function prefixRange(prefix: string): [string, string] {
+  return [prefix, prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1)];
+}
+
+/**
+ * Deletes the blobs whose key starts with `prefix` but the one `current` names (an SQL scalar subquery
+ * over $3, which is `value`), with their chunks, in one statement: for a write that has just put a
+ * value back in its row. Its snapshot, taken after that write's row lock, sees each blob a racing
+ * offloaded write committed together with the reference the row holds now; the blob of a write still
+ * open is not visible to it, and that write removes the others itself. Content outside PostgreSQL is
+ * recorded as garbage, for collectGarbage().
+ */
+export async function deleteBlobsUnderBut(
+  { db, q }: SqlContext,
+  prefix: string,
+  current: string,
+  value: unknown,
+): Promise<void> {
+  await db.query(
+    `with gone as (
+       delete from ${q}.blobs where key >= $1 and key < $2 and key is distinct from (${current})
+       returning id, backend, location
+     ),
+     chunks as (delete from ${q}.blob_chunks where blob_id in (select id from gone where backend = 'postgres'))
+     insert into ${q}.blob_garbage (id, backend, location)
+     select id, backend, coalesce(location, id::text) from gone where backend <> 'postgres'
+     on conflict (id) do nothing`,
+    [...prefixRange(prefix), value],
+  );
 }
 
 /**
