@@ -48,6 +48,7 @@ const refusedCases: CallCase[] = [
       expect((refused as Error).message).toMatch(
         /inside a transaction.*repeatable read.*call it on the store/,
       );
+      return "refused";
     },
     after: async (store, id) => expect(await store.events.lastSequence(id)).toBe(0),
   }),

@@ -111,7 +111,7 @@ export const runCases: CallCase[] = [
       expect((await store.tasks.listInExecution(executionId)).size).toBe(3),
   }),
   call({
-    call: "tasks reads (get, getForUpdate, list, listInExecution, listChildren, childOutputs, getChild, tree, progress)",
+    call: "tasks.get, getForUpdate, list, listInExecution, listChildren, childOutputs, getChild, tree, progress",
     prepare: async (store) => {
       const executionId = await running(store);
       const root = await store.tasks.create({ executionId, taskId: "root" });
