@@ -73,12 +73,15 @@ export async function collectGarbage(
   const q = context.q;
   // Pending content past the grace period: what a row points to was committed (its record only
   // outlived it); the rest is garbage. A put whose metadata transaction is still open holds its
-  // record's lock, and is skipped.
+  // record's lock, and is skipped; so is content owned by a transaction this statement's snapshot does
+  // not see as ended (a put in a repeatable read or serializable transaction), since what that
+  // transaction may yet commit, or has just committed, is not visible here.
   await context.db.query(
     `with expired as (
        delete from ${q}.blob_pending
        where id in (select id from ${q}.blob_pending
                     where ${beforeCut("created_at", "now() - $1 * interval '1 millisecond'")}
+                      and (owner is null or pg_visible_in_snapshot(owner, pg_current_snapshot()))
                     order by created_at limit $2 for update skip locked)
        returning id, backend, location
      )
@@ -123,16 +126,46 @@ export async function deleteBlobsUnder(
   prefix: string,
   keep: string | null,
 ): Promise<number> {
-  // A range of the key's index: every key that starts with the prefix sorts from it to the prefix with
-  // its last character moved up one.
-  const end = prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
   const { rows } = await context.db.query<Row>(
     `delete from ${blobTable(context)} where key >= $1 and key < $2 and key is distinct from $3
      returning ${COLUMNS}`,
-    [prefix, end, keep],
+    [...prefixRange(prefix), keep],
   );
   for (const old of rows) await release(context, context.db, old);
   return rows.length;
+}
+
+/** A range of the key's index: every key that starts with the prefix sorts from it to the prefix with
+ * its last character moved up one. */
+function prefixRange(prefix: string): [string, string] {
+  return [prefix, prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1)];
+}
+
+/**
+ * Deletes the blobs whose key starts with `prefix` but the one `current` names (an SQL scalar subquery
+ * over $3, which is `value`), with their chunks, in one statement: for a write that has just put a
+ * value back in its row. Its snapshot, taken after that write's row lock, sees each blob a racing
+ * offloaded write committed together with the reference the row holds now; the blob of a write still
+ * open is not visible to it, and that write removes the others itself. Content outside PostgreSQL is
+ * recorded as garbage, for collectGarbage().
+ */
+export async function deleteBlobsUnderBut(
+  { db, q }: SqlContext,
+  prefix: string,
+  current: string,
+  value: unknown,
+): Promise<void> {
+  await db.query(
+    `with gone as (
+       delete from ${q}.blobs where key >= $1 and key < $2 and key is distinct from (${current})
+       returning id, backend, location
+     ),
+     chunks as (delete from ${q}.blob_chunks where blob_id in (select id from gone where backend = 'postgres'))
+     insert into ${q}.blob_garbage (id, backend, location)
+     select id, backend, coalesce(location, id::text) from gone where backend <> 'postgres'
+     on conflict (id) do nothing`,
+    [...prefixRange(prefix), value],
+  );
 }
 
 /**

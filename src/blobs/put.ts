@@ -1,6 +1,6 @@
 /**
  * The write path of Blobs.put(): checks the input, has the content stored (outside the caller's
- * transaction, or through it when it holds the only connection), reuses content an earlier attempt of
+ * transaction, or through it: see ContentWrite in pending.ts), reuses content an earlier attempt of
  * a retried transaction stored, and switches the key to the new content together with the metadata
  * row. The old content is released as the key moves off it.
  */
@@ -14,12 +14,13 @@ import { checkText } from "../core/payload.js";
 import type { Queryable } from "../db/driver.js";
 import { collect, release } from "./garbage.js";
 import {
+  adoptOwned,
   claimPending,
   contentRecord,
+  contentWrite,
   discard,
   type StoredContent,
   writeContent,
-  writesOutside,
 } from "./pending.js";
 import { blobIO, blobTable, COLUMNS, configuredBackend, MAX_KEY_LENGTH, type Row, toInfo } from "./rows.js";
 import { isBlobData, measured, Spool, spools } from "./source.js";
@@ -49,7 +50,7 @@ export async function put(
   const executionId = options.executionId ?? null;
   const backend = configuredBackend(context);
   const { db } = context;
-  const outside = writesOutside(context);
+  const how = await contentWrite(context, backend);
   const replayable = data instanceof Uint8Array ? undefined : (data as object);
   const metadata = (tx: Queryable, content: StoredContent) =>
     switchKey(context, tx, executionId, {
@@ -64,15 +65,17 @@ export async function put(
     });
   let result: { row: Row; garbage: Row | undefined };
   try {
+    // A source already stored by an earlier attempt of this transaction is not read again.
     const earlier = replayable && storedContent.get(replayable);
-    if (earlier || outside || !backend.transactional) {
-      // A source already stored by an earlier attempt of this transaction is not read again.
-      const content =
-        earlier ?? (await writeContent(context, backend, key, data, contentType, options.signal));
+    const request = { key, data, contentType, signal: options.signal };
+    const content =
+      earlier ?? (how === "through" ? undefined : await writeContent(context, backend, how, request));
+    if (content) {
       if (replayable) storedContent.set(replayable, content);
       try {
         result = await db.transaction(async (tx) => {
           if (content.pending) await claimPending(context, tx, content.id);
+          else if (earlier?.owned) await adoptOwned(context, tx, content.id);
           return metadata(tx, content);
         });
       } catch (error) {
@@ -83,8 +86,9 @@ export async function put(
         throw error;
       }
     } else {
-      // One connection, held by the caller's transaction: the chunks go through it (and roll back
-      // with it), and the source is spooled so that a retry of the transaction can read it again.
+      // Through the caller's transaction (it holds the only connection, or reads from a snapshot that
+      // would not see chunks written elsewhere): the chunks roll back with it, and the source is
+      // spooled so that a retry of the transaction can read it again.
       const spool = replayable && spools.get(replayable);
       const source: BlobData = spool ? createReadStream(spool) : data;
       const copy = replayable && !spool ? await Spool.create() : undefined;

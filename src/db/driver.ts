@@ -234,6 +234,34 @@ export function beginStatement(options: TransactionOptions): string {
   return sql;
 }
 
+/** The driver can run a statement while a transaction holds one of its connections. */
+export function anotherConnection(driver: Driver): boolean {
+  return driver.capabilities.multipleConnections && driver.maxConnections > 1;
+}
+
+/** Each transaction's answer to snapshotIsolation(), asked once (savepoints share their transaction's handle). */
+const snapshotLevels = new WeakMap<Queryable, Promise<boolean>>();
+
+/**
+ * True inside a repeatable read or serializable transaction: one that reads from a snapshot taken at
+ * its first statement, so rows other connections commit after it stay invisible to it. The level is
+ * asked of the server rather than taken from the options, since a transaction begun without one runs
+ * at the server's default_transaction_isolation.
+ */
+export function snapshotIsolation(db: Queryable): Promise<boolean> {
+  if (!db.inTransaction) return Promise.resolve(false);
+  let level = snapshotLevels.get(db);
+  if (!level) {
+    level = db
+      .query<{ level: string }>("select current_setting('transaction_isolation') as level")
+      .then(({ rows }) => rows[0]?.level === "repeatable read" || rows[0]?.level === "serializable");
+    // A failed question (an aborted transaction) is asked again next time, not remembered.
+    level.catch(() => snapshotLevels.delete(db));
+    snapshotLevels.set(db, level);
+  }
+  return level;
+}
+
 /** Counts queries in flight so close() can wait for them. */
 export class InFlight {
   private count = 0;

@@ -6,12 +6,12 @@
  */
 
 import { createHash } from "node:crypto";
-import { deleteBlobsUnder } from "../blobs/index.js";
+import { deleteBlobsUnder, deleteBlobsUnderBut } from "../blobs/index.js";
 import { inTransaction, type StoreContext } from "../core/context.js";
 import { ConflictError, ValidationError } from "../core/errors.js";
 import { cursorKey, type Page, type PageOptions, pageLimit, toPage } from "../core/key-cursor.js";
 import { checkText } from "../core/payload.js";
-import { discard, offloads, putValue, readReferenced, rereadMoved } from "../offload/index.js";
+import { offloads, putValue, readReferenced, rereadMoved } from "../offload/index.js";
 
 export interface DurableStateWrite {
   persistenceId: string;
@@ -194,10 +194,15 @@ export class DurableState {
     const payload = values[2] as Uint8Array;
     if (!offloads(this.context, { json: null, bytes: payload })) {
       const { rows } = await this.context.db.query<{ replaced: string | null }>(upsert("null"), values);
-      // A write racing an offloaded one may name a blob already gone, or miss one (left to the
-      // actor's next offloaded write, or its delete): never one its row still holds.
-      if (rows[0]?.replaced) await discard(this.context, [rows[0].replaced]);
-      return rows.length === 1;
+      // The blob of the snapshot it replaced goes, read after this write (not from its `old`, which a
+      // large write committed while this one waited for the row is missing from); a blob the row
+      // names again by then stays.
+      const written = rows.length === 1;
+      if (written && (rows[0]?.replaced || this.context.limits.offloadAbove !== undefined)) {
+        const current = `select payload_blob from ${this.table} where persistence_id = $3`;
+        await deleteBlobsUnderBut(this.context, snapshotPrefix(persistenceId), current, persistenceId);
+      }
+      return written;
     }
     const prefix = snapshotPrefix(persistenceId);
     try {

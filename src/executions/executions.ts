@@ -166,13 +166,19 @@ export class Executions {
     refuseReserved(patch.state, "state");
     // A state over offloadAbove is written with its blob, in a transaction of its own.
     const states = [change.state ?? null];
-    const written = await withOffloadedStates(this.context, [id], states, async (context) => {
-      if (context === this.context) {
-        const batched = await this.historyBatches.change(change, options);
-        if (batched) return batched;
-      }
-      return updateAlone(context, { ...change, ...(has("state") ? { state: states[0] } : {}) }, options);
-    });
+    const written = await withOffloadedStates(
+      this.context,
+      [id],
+      states,
+      async (context) => {
+        if (context === this.context) {
+          const batched = await this.historyBatches.change(change, options);
+          if (batched) return batched;
+        }
+        return updateAlone(context, { ...change, ...(has("state") ? { state: states[0] } : {}) }, options);
+      },
+      [has("state")],
+    );
     return resolveWritten(this.context, written);
   }
 

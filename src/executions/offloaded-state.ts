@@ -12,7 +12,7 @@
  * past the limit themselves.
  */
 
-import { deleteBlobsUnder } from "../blobs/index.js";
+import { deleteBlobsUnder, deleteBlobsUnderBut } from "../blobs/index.js";
 import { inTransaction, type StoreContext } from "../core/context.js";
 import { NotFoundError, ValidationError } from "../core/errors.js";
 import { checkId, optionalVersion } from "../core/input.js";
@@ -35,18 +35,29 @@ import type { Execution, ExecutionWriteOptions } from "./types.js";
 /**
  * Runs `write` with the states (JSON text, or null) of runs `ids` as its rows should hold them: a
  * state over the limit is put in the blob store first and replaced by its reference, in a transaction
- * with the write. With no state over the limit, `write` runs as it would have.
+ * with the write. With no state over the limit, `write` runs as it would have. A state the write puts
+ * in its row (`replaces` says which states it writes; all, unless told) releases the blob of an
+ * offloaded state it replaced, once written.
  */
 export async function withOffloadedStates<T>(
   context: StoreContext,
   ids: readonly string[],
   states: (string | null)[],
   write: (context: StoreContext) => Promise<T>,
+  replaces?: readonly boolean[],
 ): Promise<T> {
   const big = states.flatMap((json, i) =>
     json !== null && offloads(context, { json, bytes: null }) ? [i] : [],
   );
-  if (big.length === 0) return write(context);
+  const inRows =
+    context.limits.offloadAbove === undefined
+      ? []
+      : ids.filter((_, i) => (replaces?.[i] ?? true) && !big.includes(i));
+  if (big.length === 0) {
+    const written = await write(context);
+    await releaseReplaced(context, inRows);
+    return written;
+  }
   return context.db.transaction(async (tx) => {
     const c = inTransaction(context, tx);
     const runs = big.map((i) => ids[i] as string);
@@ -70,8 +81,18 @@ export async function withOffloadedStates<T>(
     for (const [n, id] of runs.entries()) {
       await deleteBlobsUnder(c, offloadPrefix(id, "state"), kept[n] as string);
     }
+    await releaseReplaced(c, inRows);
     return written;
   });
+}
+
+/**
+ * Removes the state blobs of runs whose state was just written into their rows, but for the one a row
+ * names again by now: a large state written meanwhile by a write that waited for this one's row lock.
+ */
+async function releaseReplaced(context: StoreContext, ids: readonly string[]): Promise<void> {
+  const current = `select state #>> '{${OFFLOADED},key}' from ${context.q}.executions where id = $3::uuid`;
+  for (const id of ids) await deleteBlobsUnderBut(context, offloadPrefix(id, "state"), current, id);
 }
 
 /** Executions read from their rows, with offloaded states read back from the blob store (in place). */

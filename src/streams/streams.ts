@@ -14,7 +14,7 @@ import { checkId, checkInteger, checkLimit, MAX_INT } from "../core/input.js";
 import { checkText, type JsonOrBytes, toJsonOrBytes } from "../core/payload.js";
 import { idBatch } from "../core/planned-few.js";
 import { schemaChannel } from "../core/wake.js";
-import type { Unlisten } from "../db/driver.js";
+import { anotherConnection, type Unlisten } from "../db/driver.js";
 import { tailChunks } from "./tail.js";
 import type {
   StreamChunk,
@@ -213,9 +213,16 @@ export class Streams {
   /**
    * Every chunk from `from` on, in order, as they are written, until the stream is closed or `signal`
    * aborts (either ends the iteration). It reads through the store, outside any transaction, so on a
-   * transaction it still sees what others commit.
+   * transaction it still sees what others commit; where the transaction holds the store's only
+   * connection (PGlite, a pool of one) that read would wait for it forever, and it is refused.
    */
   tail(executionId: string, name: string, options: StreamTailOptions = {}): AsyncIterable<StreamChunk> {
+    if (this.context.db.inTransaction && !anotherConnection(this.context.driver)) {
+      throw new ValidationError(
+        "streams.tail reads through the store, whose only connection this transaction holds: it would wait for the transaction's end forever; call it on the store, outside the transaction",
+        { field: "transaction" },
+      );
+    }
     const id = checkId(executionId, "executionId");
     checkText(name, "name");
     const from = checkFrom(options.from);
