@@ -153,7 +153,8 @@ export async function snooze(context: StoreContext, lease: Lease, until: Date): 
         where id = $1 and lease_token = $2 and status = 'running'
        returning ${JOB_COLUMNS}
      ),
-     woken as (${wakeStatement("$4::text", "(select queue from snoozed where status = 'waiting')")})
+     -- The subquery is named: before PostgreSQL 16, a subquery in FROM without a name is refused.
+     woken as (${wakeStatement("$4::text", "(select queue from snoozed where status = 'waiting') due")})
      select snoozed.* from snoozed cross join (select count(*) from woken) w`,
     [lease.id, lease.leaseToken, runAt, jobsChannel(context.schema)],
   );
