@@ -92,11 +92,13 @@ export async function claimRows(
     });
     return rows;
   };
-  let rows = known.has(key) ? [] : await run(plainClaim(context, relaxed));
+  // A claim by hand counts what it did (see countClaimed); a worker's counts its own runs in memory.
+  const counted = reservation === undefined;
+  let rows = known.has(key) ? [] : await run(plainClaim(context, relaxed, counted));
   if (known.has(key) || rows[0]?.grouped === true) {
     // Groups or limits in the queue (found now, or before): the claim that heeds them, from now on.
     known.add(key);
-    rows = await run(groupedClaim(context, relaxed));
+    rows = await run(groupedClaim(context, relaxed, counted));
   }
   const more = rows[0]?.more === true;
   return { rows: rows[0]?.id == null ? [] : rows, more };

@@ -53,6 +53,22 @@ describe.skipIf(!available)("the queue on the system's PostgreSQL (before 16)", 
     expect(again).toMatchObject({ id: now, attempts: 2 });
   });
 
+  it("counts claims, completions and failures by hand in the queue's totals", async () => {
+    const queue = "counted";
+    await store.jobs.enqueue([
+      { queue, name: "done", priority: 2 },
+      { queue, name: "dies", priority: 1, maxAttempts: 1 },
+    ]);
+    const [done, dies] = (await store.jobs.claim({ queue, workerId: "w", limit: 2 })) as [
+      LeasedJob,
+      LeasedJob,
+    ];
+    await store.jobs.complete(done);
+    await store.jobs.fail(dies, new Error("no"));
+    const [totals] = await store.jobs.totals(queue);
+    expect(totals).toMatchObject({ enqueued: 2, started: 2, completed: 1, failed: 1, dead: 1 });
+  });
+
   for (const transactional of [false, true]) {
     it(`runs a job again when its handler returns { snoozeUntil }${transactional ? " (transactional)" : ""}`, async () => {
       const queue = `snoozing-${transactional}`;
