@@ -17,6 +17,7 @@ import {
   relaxedCommit,
   toJob,
 } from "./sql.js";
+import { noteAdditions } from "./total-folds.js";
 import { countRows } from "./totals.js";
 import type { Job, Lease } from "./types.js";
 
@@ -31,6 +32,7 @@ export async function complete(
 ): Promise<void> {
   const list = Array.isArray(leases) ? leases : [leases];
   const lost = await completeMany(context, list, options.keepCompleted === true, true);
+  if (lost.length < list.length) noteAdditions(context, 1);
   if (lost.length) throw leaseLost(lost, "complete");
 }
 
@@ -146,6 +148,7 @@ export async function fail(
   );
   const row = rows[0];
   if (!row) throw leaseLost([lease.id], "fail");
+  noteAdditions(context, row.status === "dead" ? 2 : 1);
   return toJob(row);
 }
 
@@ -278,6 +281,7 @@ export async function release(
      }`,
     [list.map((l) => l.id), list.map((l) => l.leaseToken), countDead],
   );
+  if (countDead && rows.length) noteAdditions(context, 1);
   await wakeQueues(
     context.db,
     context.schema,
