@@ -111,11 +111,12 @@ export function groupedClaim(context: StoreContext, relaxed: boolean, counted: b
                                       $2::int)) as n),
      locked as materialized (
        -- The groups whose turn it is: ready ones, least recently served first, and ones woken since a
-       -- claim found them empty. Locked: two claims never serve one group at once.
+       -- claim found them empty. Locked: two claims never serve one group at once. (No key update:
+       -- an enqueue holding the group's row for key share, see groupsOf, does not keep it from a claim.)
        select * from (
          select g.name, g.concurrency, g.turn from ${q}.job_groups g
           where g.queue = $1 and g.ready and (select n from allowed) > 0 and ${paused}
-          order by g.served_at, g.name limit $2 for update skip locked) ready
+          order by g.served_at, g.name limit $2 for no key update skip locked) ready
        union all
        select * from (
          -- From the wake-ups, each a probe of job_groups: the groups that are not ready are most of
@@ -125,7 +126,7 @@ export function groupedClaim(context: StoreContext, relaxed: boolean, counted: b
           where g.queue = $1
             and g.name = any(array(select distinct w.name from ${q}.job_group_wakeups w where w.queue = $1 limit $2))
             and not g.ready and (select n from allowed) > 0 and ${paused}
-          for update skip locked) woken),
+          for no key update skip locked) woken),
      turns as materialized (
        -- A locked row is the group as it stands now; the jobs counted below are as they stood when this
        -- statement began. A group served by another claim in between (its turn has moved on since) has
