@@ -9,13 +9,15 @@
  *
  * Both take $1 queue, $2 limit, $3 worker id, $4 lease ms, $5 reservation's worker, $6 its claim
  * number, $7 the jobs it let go; both return CLAIMED_COLUMNS and `more` (see ClaimedRows), and a claim
- * that took nothing as one row of nulls carrying it.
+ * that took nothing as one row of nulls carrying it. A claim by hand (`counted`) adds what it did to the
+ * queue's totals in the same statement; a worker's claim leaves that to the worker.
  */
 
 import type { StoreContext } from "../core/context.js";
 import { startedRun, startLeaseHeld } from "./job-starts.js";
 import { notPaused } from "./pauses.js";
 import { CLAIMED_COLUMNS, RELAXED_COMMIT } from "./sql.js";
+import { countClaimed } from "./totals.js";
 
 /** Room in a group without a concurrency limit. */
 const UNLIMITED = 2_147_483_647;
@@ -66,7 +68,12 @@ function readyJobs(context: StoreContext, paused: string, limit: string): string
 
 const ORDER = "order by c.priority desc, c.run_at_us, c.id";
 
-export function plainClaim(context: StoreContext, relaxed: boolean): string {
+/** The claim's counts when it is a claim by hand (`counted`): see countClaimed. */
+function counts(context: StoreContext, counted: boolean): string {
+  return counted ? `,\n     ${countClaimed(context)}` : "";
+}
+
+export function plainClaim(context: StoreContext, relaxed: boolean, counted: boolean): string {
   const { q } = context;
   const paused = notPaused(context, "$1");
   // The first group of the queue in its key's order, not EXISTS (which drops the order, and on a fresh
@@ -82,13 +89,13 @@ export function plainClaim(context: StoreContext, relaxed: boolean): string {
          -- only as far as the batch has room. (As IN, not as a join with a CTE of candidates: with
          -- four claimers at a time, that form managed about 70% of this one's throughput.)
          limit $2)
-     returning ${CLAIMED_COLUMNS})
+     returning ${CLAIMED_COLUMNS})${counts(context, counted)}
      -- UPDATE ... RETURNING keeps no order: the jobs go out in the order they were chosen. Jobs that
      -- went dead come too, for the claiming worker's counts; they are no one's to run.
      select c.*, g.yes as grouped, false as more from grouped g left join claimed c on true ${ORDER}`;
 }
 
-export function groupedClaim(context: StoreContext, relaxed: boolean): string {
+export function groupedClaim(context: StoreContext, relaxed: boolean, counted: boolean): string {
   const { q } = context;
   const t = `${q}.jobs`;
   const paused = notPaused(context, "$1");
@@ -104,11 +111,12 @@ export function groupedClaim(context: StoreContext, relaxed: boolean): string {
                                       $2::int)) as n),
      locked as materialized (
        -- The groups whose turn it is: ready ones, least recently served first, and ones woken since a
-       -- claim found them empty. Locked: two claims never serve one group at once.
+       -- claim found them empty. Locked: two claims never serve one group at once. (No key update:
+       -- an enqueue holding the group's row for key share, see groupsOf, does not keep it from a claim.)
        select * from (
          select g.name, g.concurrency, g.turn from ${q}.job_groups g
           where g.queue = $1 and g.ready and (select n from allowed) > 0 and ${paused}
-          order by g.served_at, g.name limit $2 for update skip locked) ready
+          order by g.served_at, g.name limit $2 for no key update skip locked) ready
        union all
        select * from (
          -- From the wake-ups, each a probe of job_groups: the groups that are not ready are most of
@@ -118,7 +126,7 @@ export function groupedClaim(context: StoreContext, relaxed: boolean): string {
           where g.queue = $1
             and g.name = any(array(select distinct w.name from ${q}.job_group_wakeups w where w.queue = $1 limit $2))
             and not g.ready and (select n from allowed) > 0 and ${paused}
-          for update skip locked) woken),
+          for no key update skip locked) woken),
      turns as materialized (
        -- A locked row is the group as it stands now; the jobs counted below are as they stood when this
        -- statement began. A group served by another claim in between (its turn has moved on since) has
@@ -186,7 +194,7 @@ export function groupedClaim(context: StoreContext, relaxed: boolean): string {
                             where s.ready and r.room > (select count(*) from claimed c where c.group_name = s.name))
                 or ((select n from share) < (select n from allowed)
                     and (select count(*) from claimed c where c.group_name is null) >= (select n from share))
-              ) as more)
+              ) as more)${counts(context, counted)}
      -- UPDATE ... RETURNING keeps no order: the jobs go out in the order they were chosen. Jobs that
      -- went dead come too, for the claiming worker's counts; they are no one's to run. A claim that took
      -- nothing is one row of nulls, which carries \`more\`.

@@ -10,6 +10,7 @@ import { checkText } from "../core/payload.js";
 import { jobsChannel } from "../core/wake.js";
 import { groupedClaim, plainClaim } from "./claim-sql.js";
 import { type ClaimedRow, liveRows, relaxedCommit, toLeasedJob } from "./sql.js";
+import { noteAdditions } from "./total-folds.js";
 import type { ClaimOptions, LeasedJob } from "./types.js";
 
 /** How long a claim leases its jobs when not told. */
@@ -92,14 +93,19 @@ export async function claimRows(
     });
     return rows;
   };
-  let rows = known.has(key) ? [] : await run(plainClaim(context, relaxed));
+  // A claim by hand counts what it did (see countClaimed); a worker's counts its own runs in memory.
+  const counted = reservation === undefined;
+  let rows = known.has(key) ? [] : await run(plainClaim(context, relaxed, counted));
   if (known.has(key) || rows[0]?.grouped === true) {
     // Groups or limits in the queue (found now, or before): the claim that heeds them, from now on.
     known.add(key);
-    rows = await run(groupedClaim(context, relaxed));
+    rows = await run(groupedClaim(context, relaxed, counted));
   }
   const more = rows[0]?.more === true;
-  return { rows: rows[0]?.id == null ? [] : rows, more };
+  if (rows[0]?.id == null) return { rows: [], more };
+  // Its counts: started, the wait's sum and a bucket, and perhaps leases expired and dead.
+  if (counted) noteAdditions(context, 3);
+  return { rows, more };
 }
 
 /**

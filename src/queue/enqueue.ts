@@ -17,6 +17,7 @@ import { checkText, toJson } from "../core/payload.js";
 import type { SentBatch } from "../core/telemetry.js";
 import { jobsChannel, wakeStatement } from "../core/wake.js";
 import { groupsOf } from "./groups.js";
+import { noteAdditions, queueRuns } from "./total-folds.js";
 import { addEnqueued } from "./totals.js";
 import type { EnqueueJob } from "./types.js";
 
@@ -199,6 +200,7 @@ export async function enqueue(
   const idOfSlot = telemetry
     ? await telemetry.send(sentBatch(columns, jobs.length), (trace) => insert(context, columns, trace))
     : await insert(context, columns, null);
+  noteAdditions(context, queueRuns(columns.queue));
   const ids = slotOfJob.map((slot) => idOfSlot[slot] as string);
   return Array.isArray(input) ? ids : (ids[0] as string);
 }

@@ -16,11 +16,25 @@ import type { JobGroup, QueueLimits, QueueLimitsChange } from "./types.js";
  * gets its row (a new one is ready, and first in line), and the groups of fresh ready jobs a wake-up,
  * which keeps a claim from leaving the group not ready before this statement's jobs are seen. Neither
  * insert waits on a claim that holds the group.
+ *
+ * The groups' rows that exist are held FOR KEY SHARE until the enqueue commits, and taken before the
+ * insert looks for them: the deletion of idle groups (idle-groups.ts) skips a row held so, and an
+ * enqueue that comes while it holds a row waits for it, then finds the row gone and adds it again.
+ * A claim locks its groups FOR NO KEY UPDATE, which the share does not conflict with.
  */
 export function groupsOf(context: Pick<StoreContext, "q">, rows: string): string {
-  return `grouped as (
+  // A probe of the key per group (LIMIT keeps the planner from making it a join, which on a fresh
+  // store's empty table it planned as a scan of job_groups), in key order, the order rows are locked in.
+  return `group_held as (
+       select h.name from (select distinct queue, group_name from ${rows} g
+                            where group_name is not null order by queue, group_name) r
+        cross join lateral (select x.name from ${context.q}.job_groups x
+                             where x.queue = r.queue and x.name = r.group_name limit 1 for key share) h),
+     grouped as (
        insert into ${context.q}.job_groups (queue, name)
-       select distinct queue, group_name from ${rows} g where group_name is not null
+       select distinct queue, group_name from ${rows} g
+        -- Only once the rows are held (the subquery runs before the first row is inserted).
+        where group_name is not null and (select count(*) from group_held) >= 0
        on conflict (queue, name) do nothing),
      groups_woken as (
        insert into ${context.q}.job_group_wakeups (queue, name)

@@ -73,7 +73,10 @@ export class Jobs {
     return complete(this.context, leases, options);
   }
 
-  /** complete() that reports lost leases instead of throwing (the worker's batch completer). */
+  /**
+   * complete() that reports lost leases instead of throwing: the worker's batch completer, which counts
+   * its completions itself (this call counts none in the queue's totals).
+   */
   completeMany(leases: Lease[], keepCompleted: boolean): Promise<string[]> {
     return completeMany(this.context, leases, keepCompleted);
   }
@@ -131,7 +134,8 @@ export class Jobs {
   /**
    * What each queue (or one queue) has done since the store began: jobs enqueued, started, completed,
    * failed, dead, taken back after a lease expired, and how long started jobs waited past their due
-   * time. Enqueues count as they commit; workers add their counts every 5 s and when they stop.
+   * time. Enqueues count as they commit, and so do claims, completions and failures by hand; workers
+   * add their counts every 5 s and when they stop.
    */
   totals(queue?: string): Promise<QueueTotals[]> {
     return totals(this.context, queue);

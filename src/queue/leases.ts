@@ -17,6 +17,8 @@ import {
   relaxedCommit,
   toJob,
 } from "./sql.js";
+import { noteAdditions } from "./total-folds.js";
+import { countRows } from "./totals.js";
 import type { Job, Lease } from "./types.js";
 
 /**
@@ -29,15 +31,22 @@ export async function complete(
   options: { keepCompleted?: boolean } = {},
 ): Promise<void> {
   const list = Array.isArray(leases) ? leases : [leases];
-  const lost = await completeMany(context, list, options.keepCompleted === true);
+  const lost = await completeMany(context, list, options.keepCompleted === true, true);
+  if (lost.length < list.length) noteAdditions(context, 1);
   if (lost.length) throw leaseLost(lost, "complete");
 }
 
-/** complete() that reports lost leases instead of throwing (the worker's batch completer). */
+/**
+ * complete() that reports lost leases instead of throwing (the worker's batch completer). With
+ * `counted` (complete() by hand), the jobs claimed by hand count among the queue's completed in the
+ * same statement; the worker's own, claimed under its reservation, the worker counts itself. The
+ * worker's batches leave the counting out, and with it the rows it would read back.
+ */
 export async function completeMany(
   context: StoreContext,
   leases: Lease[],
   keepCompleted: boolean,
+  counted = false,
 ): Promise<string[]> {
   const t = `${context.q}.jobs`;
   if (leases.length === 0) return [];
@@ -62,8 +71,9 @@ export async function completeMany(
   const removed = `delete from ${t} j${relaxed ? " using relaxed_commit" : ""}
       where j.id = any($1::uuid[]) and j.lease_token = any($2::uuid[]) and j.status <> 'dead'
       returning j.*`;
+  const count = counted ? `, ${countRows(context, "done", [["completed", "e.reserved_by is null"]])}` : "";
   const sql = keepCompleted
-    ? `with ${relaxed ? `${RELAXED_COMMIT},` : ""} done as (${removed})
+    ? `with ${relaxed ? `${RELAXED_COMMIT},` : ""} done as (${removed})${count}
        insert into ${context.q}.jobs_history (id, queue, name, payload, priority, attempts, key, execution_id, created_at)
        select id, queue, name, payload, priority, attempts + ${RUN_NOT_COUNTED}, key, execution_id, created_at from done
        -- A caller may reuse a job id: the newer completion replaces the older record.
@@ -72,7 +82,10 @@ export async function completeMany(
              priority = excluded.priority, attempts = excluded.attempts, key = excluded.key,
              execution_id = excluded.execution_id, created_at = excluded.created_at, completed_at = now()
        returning id`
-    : `${relaxed ? `with ${RELAXED_COMMIT} ` : ""}${removed.replace("returning j.*", "returning j.id")}`;
+    : counted
+      ? `with ${relaxed ? `${RELAXED_COMMIT},` : ""} done as (${removed.replace("returning j.*", "returning j.id, j.queue, j.reserved_by")})${count}
+         select id from done`
+      : `${relaxed ? `with ${RELAXED_COMMIT} ` : ""}${removed.replace("returning j.*", "returning j.id")}`;
   // A named statement runs one generic plan for any arrays, and that plan tests each row's token
   // against the batch's tokens one by one. Planned for its own arrays, the statement hashes them: for
   // batches of 1,000 that halves the completion's cost (4.6 against 8.3 µs a job). Small batches keep
@@ -107,7 +120,8 @@ export async function fail(
   // A run under a worker's reservation is not among the attempts yet: it counts here.
   const attempts = `(attempts + ${RUN_NOT_COUNTED})`;
   const { rows } = await context.db.query<JobRow>(
-    `update ${t}
+    `with failed as (
+     update ${t}
         set status = case when ${attempts} >= max_attempts then 'dead'
                           -- A retry later waits apart from the ready set until it is due.
                           when $4::timestamptz is not null then case when $4 > now() then 'scheduled' else 'waiting' end
@@ -121,12 +135,20 @@ export async function fail(
             last_error = $3::jsonb,
             lease_owner = null, lease_token = null, lease_expires_at = null,
             reserved_by = null, reserved_batch = null, updated_at = now()
+       -- The job as it was: a run claimed by hand counts here, a worker's run the worker counts.
+       from (select x.reserved_by is null as by_hand from ${t} x where x.id = $1) before
       where id = $1 and lease_token = $2 and status = 'running'
-     returning ${JOB_COLUMNS}`,
+     returning ${JOB_COLUMNS}, before.by_hand),
+     ${countRows(context, "failed", [
+       ["failed", "e.by_hand"],
+       ["dead", "e.by_hand and e.status = 'dead'"],
+     ])}
+     select ${JOB_COLUMNS} from failed`,
     [lease.id, lease.leaseToken, errorJson(error, context.limits), retryAt],
   );
   const row = rows[0];
   if (!row) throw leaseLost([lease.id], "fail");
+  noteAdditions(context, row.status === "dead" ? 2 : 1);
   return toJob(row);
 }
 
@@ -153,7 +175,8 @@ export async function snooze(context: StoreContext, lease: Lease, until: Date): 
         where id = $1 and lease_token = $2 and status = 'running'
        returning ${JOB_COLUMNS}
      ),
-     woken as (${wakeStatement("$4::text", "(select queue from snoozed where status = 'waiting')")})
+     -- The subquery is named: before PostgreSQL 16, a subquery in FROM without a name is refused.
+     woken as (${wakeStatement("$4::text", "(select queue from snoozed where status = 'waiting') due")})
      select snoozed.* from snoozed cross join (select count(*) from woken) w`,
     [lease.id, lease.leaseToken, runAt, jobsChannel(context.schema)],
   );
@@ -231,8 +254,11 @@ export async function release(
   // The attempts once handed back: the run leaves them, or is counted if it ran (a run under a
   // reservation is not among them yet; one from claim() is).
   const attempts = `greatest(j.attempts - 1 + ${RUN_NOT_COUNTED} + (case when $3::bool then 1 else 0 end), 0)`;
+  // Handed back after it ran, a job may go dead: counted here, whoever hands it back (a worker counts
+  // no such job itself). Handed back unrun, it cannot, and the statement counts nothing.
+  const countDead = options.countAttempt === true;
   const { rows } = await context.db.query<{ id: string; queue: string }>(
-    `update ${t} j
+    `${countDead ? "with released as (" : ""}update ${t} j
         set status = case when $3::bool and ${attempts} >= j.max_attempts then 'dead' else 'waiting' end,
             last_error = case when $3::bool and ${attempts} >= j.max_attempts
                               then jsonb_build_object('message', 'abandoned on its last attempt: the handler outlived the worker''s stop timeout')
@@ -246,9 +272,16 @@ export async function release(
                                  on x.id = c.id and x.lease_token = c.token
          where x.status = 'running'
          order by x.id for update of x)
-     returning j.id, j.queue`,
-    [list.map((l) => l.id), list.map((l) => l.leaseToken), options.countAttempt === true],
+     returning j.id, j.queue${
+       countDead
+         ? `, j.status),
+     ${countRows(context, "released", [["dead", "e.status = 'dead'"]])}
+     select id, queue from released`
+         : ""
+     }`,
+    [list.map((l) => l.id), list.map((l) => l.leaseToken), countDead],
   );
+  if (countDead && rows.length) noteAdditions(context, 1);
   await wakeQueues(
     context.db,
     context.schema,

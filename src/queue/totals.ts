@@ -2,9 +2,11 @@
  * The queue's totals since the store began (migration 0024): jobs enqueued, started, completed,
  * failed, dead and taken back after their lease expired, per queue, and a histogram of how long jobs
  * waited from their due time until a handler started them. Enqueues count themselves in their own
- * statement (addEnqueued, exact: a rolled-back enqueue counts nothing); workers count the rest in
- * memory and add it every few seconds and when they stop (addTotals), so a worker that dies without
- * stopping loses its last seconds' counts, never the jobs'.
+ * statement (addEnqueued, exact: a rolled-back enqueue counts nothing), and so do claims, completions
+ * and failures by hand (countClaimed, countRows); workers count their own runs in memory and add them
+ * every few seconds and when they stop (addTotals), so a worker that dies without stopping loses its
+ * last seconds' counts, never the jobs'. A job claimed by a worker carries its reservation until its
+ * run ends, which is how a statement tells a worker's run (not counted there) from one by hand.
  */
 
 import type { StoreContext } from "../core/context.js";
@@ -33,6 +35,47 @@ export function addEnqueued(context: StoreContext, source: string): string {
   return `counted as (
        insert into ${context.q}.queue_total_additions (queue, name, n)
        select queue, 'enqueued', count(*) from ${source} f group by queue)`;
+}
+
+/** The histogram's bounds in microseconds with their counts' names, as constant SQL rows (le_us, name). */
+const WAIT_BUCKET_ROWS = `(values ${WAIT_BUCKETS.map((le) => `(${Math.round(le * 1e6)}::bigint, '${waitBucketName(le)}')`).join(", ")})`;
+
+/**
+ * A CTE (named `counted`) for a claim by hand, which starts the jobs it leases (a worker's claim
+ * counts nothing here: the worker counts its runs as their handlers start). It adds, for queue $1,
+ * what the claim's `claimed` rows (CLAIMED_COLUMNS) hold: jobs started, with how long each had waited
+ * since it was due (by the claim's clock), jobs taken back after a lease expired, and jobs that went
+ * dead for it. One row per count, not per job.
+ */
+export function countClaimed(context: Pick<StoreContext, "q">): string {
+  return `counted as (
+       insert into ${context.q}.queue_total_additions (queue, name, n)
+       select $1, k.name, sum(k.n) from claimed c
+        cross join lateral (select greatest((extract(epoch from now()) * 1000000)::bigint - c.run_at_us, 0) as us) w
+        cross join lateral (
+          select case when c.status = 'dead' then 'dead' else 'started' end as name, 1::bigint as n
+          union all select 'lease_expired', 1 where c.taken_back
+          union all select '${WAIT_SUM_US}', w.us where c.status <> 'dead'
+          union all (select b.name, 1 from ${WAIT_BUCKET_ROWS} b(le_us, name)
+                      where c.status <> 'dead' and w.us <= b.le_us order by b.le_us limit 1)) k
+        group by k.name)`;
+}
+
+/**
+ * A CTE (named `counted`) for a statement that ends runs or jobs: for each [name, condition] of
+ * `counts`, adds the rows of `source` (a relation with `queue`, read as `e`) the condition keeps, per queue.
+ */
+export function countRows(
+  context: Pick<StoreContext, "q">,
+  source: string,
+  counts: [string, string][],
+): string {
+  const each = counts.map(
+    ([name, where]) => `select e.queue, '${name}', count(*) from ${source} e where ${where} group by e.queue`,
+  );
+  return `counted as (
+       insert into ${context.q}.queue_total_additions (queue, name, n)
+       ${each.join("\n       union all ")})`;
 }
 
 /**

@@ -7,10 +7,12 @@
  * table (and its start marks) once it has nothing left to do, and, while the queue stays busy, every
  * 30 s; never sooner after the last vacuum than 5 s or fifty times what that one took, so it costs at
  * most about 2% of the server's time however big the table is. `skip_locked` passes a table another
- * worker (or autovacuum) is vacuuming already.
+ * worker (or autovacuum) is vacuuming already. Each vacuum first deletes the idle groups (no jobs
+ * left, no limit of their own) of a window of groups, the next window at the next vacuum.
  */
 
 import type { StoreContext } from "../core/context.js";
+import { deleteIdleGroups, type GroupKey } from "./idle-groups.js";
 
 /** While the queue stays busy, the least time between two vacuums. */
 const BUSY_INTERVAL_MS = 30_000;
@@ -28,6 +30,8 @@ export class QueueVacuum {
   private readonly createdAt = Date.now();
   private lastTookMs = 0;
   private running = false;
+  /** Where the next window of groups to look for idle ones starts (null: at the first). */
+  private groupsAfter: GroupKey | null = null;
 
   /** `after`: jobs finished between two vacuums (0: never vacuum). */
   constructor(
@@ -58,6 +62,13 @@ export class QueueVacuum {
     const started = Date.now();
     const { q } = this.context;
     try {
+      // Groups with no jobs left go first, a window at a time, so the vacuum reclaims their rows too.
+      // A failure there is reported and leaves the vacuum to run all the same.
+      const pass = await deleteIdleGroups(this.context, this.groupsAfter).catch((error: unknown) => {
+        this.onError(error);
+        return { next: this.groupsAfter };
+      });
+      this.groupsAfter = pass.next;
       // The groups' tables churn with the jobs of a grouped queue: a row per claim, a wake-up per enqueue.
       await this.context.db.query(
         `vacuum (skip_locked) ${q}.jobs, ${q}.job_starts, ${q}.job_groups, ${q}.job_group_wakeups`,

@@ -3,6 +3,7 @@
  * their own statement (so a rolled-back enqueue counts nothing and a key's duplicate is not a new job); workers count what they start,
  * complete, fail, see go dead and take back after a lease expired, with how long each job waited
  * since it was due, and add it when they stop; those writes also sum the enqueues' additions in.
+ * (Claims, completions and failures by hand count themselves: queue-totals-by-hand.test.ts.)
  */
 import { describe, expect, it } from "vitest";
 import type { Store } from "../../src/index.js";
@@ -102,15 +103,20 @@ forEachDriver((driver) => {
         { queue, name: "retried", maxAttempts: 3 },
         { queue, name: "last", maxAttempts: 1 },
       ]);
-      // A worker that claims and is never heard of again.
+      // A loop that claims by hand (which counts its starts) and is never heard of again.
       expect(await store.jobs.claim({ queue, workerId: "gone", limit: 2, leaseMs: 1 })).toHaveLength(2);
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      await until(async () => {
+        const { rows } = await store.query<{ n: number }>(
+          `select count(*)::int as n from "${store.schema}".jobs where lease_expires_at < now()`,
+        );
+        return rows[0]?.n === 2;
+      });
       const worker = store.jobs.work({ queue, handler: () => {} });
       await until(() => worker.counts.completed === 1);
       await worker.stop();
       expect(await totalsOf(store, queue)).toMatchObject({
         enqueued: 2,
-        started: 1,
+        started: 3,
         completed: 1,
         dead: 1,
         leaseExpired: 2,
