@@ -71,6 +71,11 @@ export interface Driver extends Queryable {
   listen(channel: string, onNotify: (payload: string) => void): Promise<Unlisten>;
   /** A round trip to the server; on a pool it retries once, since a dead connection is dropped on error. */
   ping(): Promise<void>;
+  /**
+   * The server's version as its last ping read it (server_version_num: 170004 for 17.4); undefined
+   * before the first. A store pings as it opens.
+   */
+  readonly serverVersion: number | undefined;
   /** Where the data lives, for messages; never with a password. */
   describe(): string;
   /** Waits for queries in flight, then closes what the driver opened (never a pool or PGlite it was given). */
@@ -326,3 +331,6 @@ export function statementLogging(
   const values = typeof logStatements === "object" && logStatements.values === true;
   return { logger, values };
 }
+
+/** The statement a ping sends: a round trip that also tells the server's version. */
+export const PING_SQL = "select current_setting('server_version_num')::int as version";

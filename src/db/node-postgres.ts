@@ -14,6 +14,7 @@ import {
   type DriverCapabilities,
   InFlight,
   logged,
+  PING_SQL,
   type Queryable,
   type QueryOptions,
   type QueryResult,
@@ -327,13 +328,19 @@ export class NodePostgresDriver implements Driver {
     return this.description ?? "a pg Pool";
   }
 
+  serverVersion: number | undefined;
+
   async ping(): Promise<void> {
+    const ping = async () => {
+      const { rows } = await this.query<{ version: number }>(PING_SQL);
+      this.serverVersion = rows[0]?.version;
+    };
     try {
-      await this.query("select 1");
+      await ping();
     } catch (error) {
       if (!(error instanceof ConnectionError) || this.closing) throw error;
       // The failed connection has been removed from the pool; the next checkout opens a fresh one.
-      await this.query("select 1");
+      await ping();
     }
   }
 

@@ -14,6 +14,7 @@ import {
   type DriverCapabilities,
   InFlight,
   logged,
+  PING_SQL,
   type Queryable,
   type QueryResult,
   rolledBackAtCommit,
@@ -188,8 +189,11 @@ export class PgliteDriver implements Driver {
     };
   }
 
+  serverVersion: number | undefined;
+
   async ping(): Promise<void> {
-    await this.query("select 1");
+    const { rows } = await this.query<{ version: number }>(PING_SQL);
+    this.serverVersion = rows[0]?.version;
   }
 
   close(): Promise<void> {

@@ -89,6 +89,10 @@ export class ReadOnlyDriver implements Driver {
     return this.inner.ping();
   }
 
+  get serverVersion(): number | undefined {
+    return this.inner.serverVersion;
+  }
+
   describe(): string {
     return `${this.inner.describe()} (read-only)`;
   }
