@@ -3,11 +3,21 @@
  * (`npm install --omit=dev`), it is small, has one PGlite, ships its LICENSE and no source maps
  * pointing at sources it does not ship; `import` and `require` both load it, a store opens and runs a
  * job, a strict application type-checks against it without skipLibCheck (a typed queue's wrong payload
- * fails to compile there as in the sources), and the command prints its version. Builds dist/ first,
- * so what is packed is what src/ says.
+ * fails to compile there as in the sources), and the command prints its version. Packed from a fresh
+ * copy of the repository's files, as from a fresh clone: packing builds dist/ itself.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, expect, it } from "vitest";
@@ -34,11 +44,22 @@ const SCRIPT = `
 it("installs small, with one PGlite and its LICENSE, and loads by import and require", {
   timeout: 300_000,
 }, async () => {
-  execFileSync("npm", ["run", "build", "--silent"], { stdio: "ignore" });
-  const packed = execFileSync("npm", ["pack", "--pack-destination", work, "--silent"], { encoding: "utf8" })
+  // Packed from a fresh copy of the repository's files, with no dist/: packing must build it.
+  const clone = path.join(work, "clone");
+  for (const file of execFileSync("git", ["ls-files", "-z"], { encoding: "utf8" }).split("\0")) {
+    if (file && existsSync(file)) cpSync(file, path.join(clone, file));
+  }
+  symlinkSync(path.resolve("node_modules"), path.join(clone, "node_modules"), "dir");
+  const packed = execFileSync("npm", ["pack", "--pack-destination", work, "--silent"], {
+    cwd: clone,
+    encoding: "utf8",
+  })
     .trim()
     .split("\n")
     .at(-1) as string;
+  const listed = execFileSync("tar", ["-tzf", path.join(work, packed)], { encoding: "utf8" }).split("\n");
+  expect(listed).toContain("package/dist/index.js");
+  expect(listed).toContain("package/dist/migrations/sql/0001_bookkeeping.sql");
   const app = path.join(work, "app");
   execFileSync("mkdir", ["-p", app]);
   writeFileSync(path.join(app, "package.json"), JSON.stringify({ name: "app", private: true }));
