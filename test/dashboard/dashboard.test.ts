@@ -212,12 +212,12 @@ forEachDriver((driver) => {
       expect(dead.body.jobs).toEqual([expect.objectContaining({ id: s.deadJob, name: XSS, status: "dead" })]);
       expect(dead.body.jobs[0].lastError.message).toBe(XSS);
       // Each queue with what it has done since the store began: the seed enqueued one "mail" job, whose run failed
-      // (by a lease taken with claim(), not a worker's: a worker counts failures, not jobs.fail called by hand).
+      // to dead (by a lease taken with claim() and jobs.fail called by hand, which count as a worker's do).
       const mail = dead.body.stats.find((q: { queue: string }) => q.queue === "mail");
       expect(mail).toMatchObject({
         dead: 1,
         completed: 0,
-        failed: 0,
+        failed: 1,
         limits: { groupConcurrency: null, rate: null },
       });
       await store.jobs.setLimits("mail", { groupConcurrency: 3, rate: { limit: 10, periodMs: 1000 } });

@@ -18,7 +18,6 @@ import {
   type ExplainRow,
   explainGeneric,
   markSmallPartitions,
-  nodes,
   type PlanNode,
   type Recorded,
   recordingLogger,
@@ -164,16 +163,19 @@ async function fillThreads(store: Store, scope: string): Promise<void> {
 type Node = PlanNode & { "Relation Name"?: string };
 
 /** What in a plan reads more than it must: a filled table read whole, an index walked whole. */
-function wholeReads(plan: PlanNode, filled: Set<string>): string[] {
-  return (nodes(plan) as Node[]).flatMap((n) => {
-    const type = n["Node Type"];
-    // A partition is as filled as its table: executions_legacy is executions' (its small partitions
-    // are marked as such before, see markSmallPartitions).
-    const table = (n["Relation Name"] ?? "").replace(/_(legacy|default|\d{8})$/, "");
-    if (type === "Seq Scan" && filled.has(table)) return [`Seq Scan on ${n["Relation Name"]}`];
-    if (/^Index( Only)? Scan$/.test(type) && !n["Index Cond"]) return [`${type} of all ${n["Index Name"]}`];
-    return [];
-  });
+function wholeReads(plan: PlanNode, filled: Set<string>, parent?: PlanNode): string[] {
+  const n = plan as Node;
+  const type = n["Node Type"];
+  // A partition is as filled as its table: executions_legacy is executions' (its small partitions
+  // are marked as such before, see markSmallPartitions).
+  const table = (n["Relation Name"] ?? "").replace(/_(legacy|default|\d{8})$/, "");
+  const found: string[] = [];
+  if (type === "Seq Scan" && filled.has(table)) found.push(`Seq Scan on ${n["Relation Name"]}`);
+  // An index walked in order under a Limit stops at the limit (the oldest rows first): not a whole read.
+  if (/^Index( Only)? Scan$/.test(type) && !n["Index Cond"] && parent?.["Node Type"] !== "Limit") {
+    found.push(`${type} of all ${n["Index Name"]}`);
+  }
+  return [...found, ...(plan.Plans ?? []).flatMap((child) => wholeReads(child, filled, plan))];
 }
 
 /** Each distinct statement once, with the values it was first sent with; transaction control left out. */
