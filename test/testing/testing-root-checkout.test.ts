@@ -18,10 +18,14 @@ const isRoot = process.getuid?.() === 0;
 function checkoutInPrivateDir(): { dir: string; checkout: string } {
   const dir = mkdtempSync(path.join(tmpdir(), "flowstore-checkout-"));
   const checkout = path.join(dir, "repo");
-  for (const entry of ["package.json", "tsconfig.json", "vitest.config.ts", "src"]) {
+  for (const entry of ["package.json", "tsconfig.json", "vitest.config.ts", "src", "scripts"]) {
     cpSync(path.join(repo, entry), path.join(checkout, entry), { recursive: true });
   }
-  for (const entry of ["test/support/global-setup.ts", "test/testing/testing-helpers.test.ts"]) {
+  for (const entry of [
+    "test/support/global-setup.ts",
+    "test/support/statement-log.ts",
+    "test/testing/testing-helpers.test.ts",
+  ]) {
     cpSync(path.join(repo, entry), path.join(checkout, entry));
   }
   // The server's packages are copied, so that its binaries too sit where the postgres user cannot go;
@@ -86,7 +90,7 @@ describe("postgres", () => {
             [vitest, "run", "test/testing/testing-helpers.test.ts", "--testNamePattern", "startTestPostgres"],
             checkout,
           );
-          expect(output).toMatch(/PostgreSQL test server on port \d+/);
+          expect(output).toMatch(/PostgreSQL [\d.]+ test server on port \d+/);
           expect(output).toMatch(/✓ .*startTestPostgres\(\) starts a real server/);
           expect(output).toMatch(/Tests\s+1 passed/);
           expect(code, output).toBe(0);
