@@ -99,6 +99,20 @@ forEachDriver((driver) => {
       expect(await store.jobs.limits("typos")).toEqual(before);
     });
 
+    it("jobs.claim, jobs.list and jobs.stats refuse it, and claim leases nothing", async () => {
+      const store = await driver.open();
+      const id = (await store.jobs.enqueue({ queue: "typos-claim", name: "send" })) as string;
+      let error = await refusal(() =>
+        store.jobs.claim(loose({ queue: "typos-claim", workerId: "w", limit: 1, leaseMS: 10 })),
+      );
+      expect(error.message).toBe("unknown option leaseMS (did you mean leaseMs?)");
+      expect(await store.jobs.get(id)).toMatchObject({ status: "waiting", attempts: 0 });
+      error = await refusal(() => store.jobs.list(loose({ queu: "typos-claim" })));
+      expect(error.message).toBe("unknown option queu (did you mean queue?)");
+      error = await refusal(() => store.jobs.stats("typos-claim", loose({ exactUpto: 10 })));
+      expect(error.message).toBe("unknown option exactUpto (did you mean exactUpTo?)");
+    });
+
     it("jobs.work refuses it before the worker starts", async () => {
       const store = await driver.open();
       const id = (await store.jobs.enqueue({ queue: "typos-work", name: "send" })) as string;
