@@ -113,6 +113,34 @@ forEachDriver((driver) => {
       expect(error.message).toBe("unknown option exactUpto (did you mean exactUpTo?)");
     });
 
+    it("jobs.complete, fail, heartbeat and release refuse it and leave the lease as it was", async () => {
+      const store = await driver.open();
+      await store.jobs.enqueue({ queue: "typos-lease", name: "send" });
+      const [lease] = await store.jobs.claim({ queue: "typos-lease", workerId: "w", limit: 1 });
+      if (!lease) throw new Error("the job was not claimed");
+      const before = await store.jobs.get(lease.id);
+      const calls: Array<[() => Promise<unknown>, string]> = [
+        [
+          () => store.jobs.complete(lease, loose({ keepComplete: true })),
+          "unknown option keepComplete (did you mean keepCompleted?)",
+        ],
+        [
+          () => store.jobs.fail(lease, new Error("x"), loose({ retryAT: new Date() })),
+          "unknown option retryAT (did you mean retryAt?)",
+        ],
+        [
+          () => store.jobs.heartbeat(lease, loose({ extend: 1000 })),
+          "unknown option extend (did you mean extendMs?)",
+        ],
+        [
+          () => store.jobs.release(lease, loose({ countAttempts: true })),
+          "unknown option countAttempts (did you mean countAttempt?)",
+        ],
+      ];
+      for (const [call, message] of calls) expect((await refusal(call)).message).toBe(message);
+      expect(await store.jobs.get(lease.id)).toEqual(before);
+    });
+
     it("jobs.work refuses it before the worker starts", async () => {
       const store = await driver.open();
       const id = (await store.jobs.enqueue({ queue: "typos-work", name: "send" })) as string;
