@@ -1,15 +1,16 @@
 /** What openStore() takes: where the data lives and how the store behaves. */
 
 import type { ConnectionFields } from "./config/connection-string.js";
-import type { PoolOptions } from "./config/pool.js";
+import { POOL_KEYS, type PoolOptions } from "./config/pool.js";
 import type { BlobBackend } from "./core/blob-backend.js";
+import { optionKeys, refuseUnknownKeys } from "./core/input.js";
 import type { Logger } from "./core/logger.js";
 import type { PayloadLimits } from "./core/payload.js";
 import type { Telemetry } from "./core/telemetry.js";
 import type { ConnectionOption } from "./db/open.js";
 import type { ReadConnection, ReadReplicas } from "./db/read-replicas.js";
 import type { PartitionOptions } from "./partitions/index.js";
-import type { TelemetryOption } from "./telemetry/index.js";
+import type { TelemetryOption, TelemetryOptions } from "./telemetry/index.js";
 
 export interface StoreOptions {
   /**
@@ -117,4 +118,51 @@ export interface StoreReading {
   partitions?: PartitionOptions;
   /** (Nor this:) OpenTelemetry, when the store has it. */
   telemetry?: Telemetry;
+}
+
+const STORE_KEYS = optionKeys<StoreOptions>({
+  connection: true,
+  dataDir: true,
+  schema: true,
+  migrate: true,
+  pool: true,
+  logger: true,
+  logStatements: true,
+  env: true,
+  limits: true,
+  preparedStatements: true,
+  listenConnection: true,
+  readConnection: true,
+  readOnly: true,
+  blobs: true,
+  queueCommits: true,
+  partitions: true,
+  telemetry: true,
+});
+const LIMITS_KEYS = optionKeys<PayloadLimits>({ jsonBytes: true, offloadAbove: true });
+const PARTITIONS_KEYS = optionKeys<PartitionOptions>({ days: true, aheadDays: true });
+const TELEMETRY_KEYS = optionKeys<TelemetryOptions>({
+  tracerProvider: true,
+  meterProvider: true,
+  queueGauges: true,
+});
+const LOG_STATEMENTS_KEYS = optionKeys<{ values?: boolean }>({ values: true });
+
+/**
+ * Refuses a key openStore() does not know, at the top level or in the objects it reads, before anything is connected or created: a misspelt
+ * `connection` would otherwise open the embedded database in the working directory.
+ */
+export function refuseUnknownStoreOptions(options: StoreOptions): void {
+  if (typeof options !== "object" || options === null) return;
+  refuseUnknownKeys(options, STORE_KEYS);
+  const nested: Array<[unknown, ReadonlySet<string>, string]> = [
+    [options.pool, POOL_KEYS, "pool"],
+    [options.limits, LIMITS_KEYS, "limits"],
+    [options.partitions, PARTITIONS_KEYS, "partitions"],
+    [options.telemetry, TELEMETRY_KEYS, "telemetry"],
+    [options.logStatements, LOG_STATEMENTS_KEYS, "logStatements"],
+  ];
+  for (const [value, known, what] of nested) {
+    if (typeof value === "object" && value !== null) refuseUnknownKeys(value, known, what);
+  }
 }

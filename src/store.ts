@@ -24,7 +24,12 @@ import {
   migrationStatus,
   requireCurrentSchema,
 } from "./migrations/runner.js";
-import type { QueueCommits, StoreOptions, StoreReading } from "./options.js";
+import {
+  type QueueCommits,
+  refuseUnknownStoreOptions,
+  type StoreOptions,
+  type StoreReading,
+} from "./options.js";
 import type { PartitionOptions } from "./partitions/index.js";
 import {
   checkPartitionOptions,
@@ -240,6 +245,7 @@ export class Store extends StoreScope {
 }
 
 export async function openStore(options: StoreOptions = {}): Promise<Store> {
+  refuseUnknownStoreOptions(options);
   const env = options.env ?? process.env;
   const schema = validateSchemaName(options.schema ?? DEFAULT_SCHEMA);
   const queueCommits = checkOneOf(options.queueCommits ?? "durable", ["durable", "relaxed"], "queueCommits");

@@ -6,6 +6,7 @@
  */
 
 import { ValidationError } from "../core/errors.js";
+import { refuseUnknownKeys } from "../core/input.js";
 
 export interface PoolOptions {
   max?: number;
@@ -28,6 +29,8 @@ export const POOL_DEFAULTS: Readonly<Required<PoolOptions>> = Object.freeze({
   statementTimeoutMs: 0,
   applicationName: "flowstore",
 });
+/** The keys a pool's options may have. */
+export const POOL_KEYS: ReadonlySet<string> = new Set(Object.keys(POOL_DEFAULTS));
 
 /** DATABASE_MAX_CONNECTIONS and DATABASE_MIN_CONNECTIONS, when set (see store-environment.ts). */
 export type EnvironmentPool = Pick<PoolOptions, "max" | "min">;
@@ -42,11 +45,7 @@ export function resolvePoolOptions(
 ): Required<PoolOptions> {
   const resolved = { ...POOL_DEFAULTS };
   // A misspelt option would otherwise be ignored without a word.
-  for (const key of Object.keys(options)) {
-    if (!(key in POOL_DEFAULTS)) {
-      throw new ValidationError(`unknown pool option "${key}"`, { field: `pool.${key}` });
-    }
-  }
+  refuseUnknownKeys(options, POOL_KEYS, "pool");
   for (const key of Object.keys(POOL_DEFAULTS) as (keyof PoolOptions)[]) {
     const value = options[key];
     if (value === undefined) continue;

@@ -165,6 +165,68 @@ export function checkDistinct(keys: readonly string[], field: string): void {
   }
 }
 
+// Refusing option keys nobody reads. From JavaScript, or with options built at run time, a misspelt
+// key (`conection`, `concurency`) would otherwise be ignored without a word: a store opened embedded
+// where PostgreSQL was meant, a worker at the default concurrency. Checked before anything is
+// written or connected.
+
+/**
+ * The keys an options object may have, made once per kind of options (a Set: one lookup a key). Given
+ * as a record of every key of `T`, so the compiler says when an option is added and not listed here.
+ */
+export function optionKeys<T extends object>(keys: Record<keyof T, true>): ReadonlySet<string> {
+  return new Set(Object.keys(keys));
+}
+
+/**
+ * Throws a ValidationError naming the first own key of `options` not in `known`, and the known key
+ * nearest to it when one is close. `what` prefixes the field (`pool`, `jobs[3]`); empty for none.
+ * Costs one Set lookup per key and allocates nothing when every key is known.
+ */
+export function refuseUnknownKeys(options: object, known: ReadonlySet<string>, what = ""): void {
+  for (const key in options) {
+    if (!Object.hasOwn(options, key) || known.has(key)) continue;
+    const field = what ? `${what}.${key}` : key;
+    const near = nearest(key, known);
+    const hint = near === undefined ? "" : ` (did you mean ${what ? `${what}.` : ""}${near}?)`;
+    throw new ValidationError(`unknown option ${field}${hint}`, { field });
+  }
+}
+
+/**
+ * The known key a misspelling most likely meant: the nearest within a third of its length in edits
+ * (at least 1), or one it begins (a unit left out: `delay` for `delayMs`).
+ */
+function nearest(key: string, known: ReadonlySet<string>): string | undefined {
+  const lower = key.toLowerCase();
+  const within = Math.max(1, Math.floor(key.length / 3));
+  let best: string | undefined;
+  let bestDistance = Number.POSITIVE_INFINITY;
+  for (const candidate of known) {
+    const other = candidate.toLowerCase();
+    const distance = editDistance(lower, other);
+    if ((distance <= within || other.startsWith(lower)) && distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  return best;
+}
+
+/** Levenshtein distance, one row at a time. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1);
+      current[j] = Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, substitution);
+    }
+    previous = current;
+  }
+  return previous[b.length] as number;
+}
+
 /** The longest text of an error's name, message or stack kept, in UTF-16 units. */
 const ERROR_TEXT_MAX = 64 * 1024;
 

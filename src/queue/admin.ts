@@ -4,7 +4,7 @@ import type { SqlContext, StoreContext } from "../core/context.js";
 import { NotFoundError, ValidationError } from "../core/errors.js";
 import { amongIds, type ExecutionIds } from "../core/id-set.js";
 import { isUuid } from "../core/ids.js";
-import { integerOption } from "../core/input.js";
+import { integerOption, optionKeys, refuseUnknownKeys } from "../core/input.js";
 import { beforeCut, PROBE } from "../core/planned-few.js";
 import { wakeQueues } from "../core/wake.js";
 import { JOB_COLUMNS, type JobRow, toJob } from "./sql.js";
@@ -28,8 +28,18 @@ export async function get(context: StoreContext, id: string): Promise<Job> {
   return asJob(row);
 }
 
+const FILTER_KEYS = optionKeys<JobFilter>({
+  queue: true,
+  status: true,
+  name: true,
+  executionId: true,
+  after: true,
+  limit: true,
+});
+
 /** Jobs in id (creation) order; pass the last id as `after` for the next page. */
 export async function list(context: StoreContext, filter: JobFilter = {}): Promise<Job[]> {
+  refuseUnknownKeys(filter, FILTER_KEYS);
   const t = `${context.q}.jobs`;
   const limit = integerOption(filter.limit, "limit", { min: 1, fallback: 100 });
   if (filter.after !== undefined && !isUuid(filter.after)) {

@@ -5,7 +5,7 @@
  */
 
 import type { StoreContext } from "../core/context.js";
-import { integerOption } from "../core/input.js";
+import { integerOption, optionKeys, refuseUnknownKeys } from "../core/input.js";
 import { checkText } from "../core/payload.js";
 import { jobsChannel } from "../core/wake.js";
 import { groupedClaim, plainClaim } from "./claim-sql.js";
@@ -50,11 +50,14 @@ export interface ClaimedRows {
  * jobs it prefetches and their attempts count from the moment each starts (see job-starts.ts), so a
  * worker that dies with jobs in its buffer burns none of their attempts.
  */
+const CLAIM_KEYS = optionKeys<ClaimOptions>({ queue: true, workerId: true, limit: true, leaseMs: true });
+
 export async function claim(
   context: StoreContext,
   options: ClaimOptions,
   settings: { promote?: boolean; reservation?: Reservation } = {},
 ): Promise<LeasedJob[]> {
+  refuseUnknownKeys(options, CLAIM_KEYS);
   const rows = liveRows((await claimRows(context, options, settings)).rows);
   return rows.map((row) =>
     toLeasedJob(row, options.queue, options.workerId, options.leaseMs ?? DEFAULT_LEASE_MS),

@@ -12,7 +12,14 @@
 import type { StoreContext } from "../core/context.js";
 import { ValidationError } from "../core/errors.js";
 import { isUuid, uuidv7 } from "../core/ids.js";
-import { integerOption, isStorableDate, MAX_INT, MAX_TTL_MS } from "../core/input.js";
+import {
+  integerOption,
+  isStorableDate,
+  MAX_INT,
+  MAX_TTL_MS,
+  optionKeys,
+  refuseUnknownKeys,
+} from "../core/input.js";
 import { checkText, toJson } from "../core/payload.js";
 import type { SentBatch } from "../core/telemetry.js";
 import { jobsChannel, wakeStatement } from "../core/wake.js";
@@ -107,6 +114,25 @@ function sliceColumns(columns: EnqueueColumns, slot: number): EnqueueColumns {
   return one as unknown as EnqueueColumns;
 }
 
+const JOB_KEYS = optionKeys<EnqueueJob>({
+  queue: true,
+  name: true,
+  payload: true,
+  priority: true,
+  runAt: true,
+  delayMs: true,
+  delaySeconds: true,
+  maxAttempts: true,
+  backoff: true,
+  key: true,
+  replace: true,
+  whileRunning: true,
+  executionId: true,
+  id: true,
+  group: true,
+});
+const BACKOFF_KEYS = optionKeys<NonNullable<EnqueueJob["backoff"]>>({ baseMs: true, maxMs: true });
+
 export async function enqueue(
   context: StoreContext,
   input: EnqueueJob | EnqueueJob[],
@@ -140,6 +166,9 @@ export async function enqueue(
     const field = Array.isArray(input) ? `jobs[${i}]` : "job";
     if (typeof job !== "object" || job === null)
       throw new ValidationError(`${field} must be an object`, { field });
+    refuseUnknownKeys(job, JOB_KEYS, field);
+    if (typeof job.backoff === "object" && job.backoff !== null)
+      refuseUnknownKeys(job.backoff, BACKOFF_KEYS, `${field}.backoff`);
     const queue = checkText(job.queue, `${field}.queue`);
     const key = job.key === undefined || job.key === null ? null : checkText(job.key, `${field}.key`);
     if (job.id !== undefined && !isUuid(job.id))

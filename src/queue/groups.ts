@@ -6,7 +6,7 @@
 
 import type { StoreContext } from "../core/context.js";
 import { ValidationError } from "../core/errors.js";
-import { checkInteger, checkLimit, MAX_INT } from "../core/input.js";
+import { checkInteger, checkLimit, MAX_INT, optionKeys, refuseUnknownKeys } from "../core/input.js";
 import { checkText } from "../core/payload.js";
 import { wakeQueues } from "../core/wake.js";
 import type { JobGroup, QueueLimits, QueueLimitsChange } from "./types.js";
@@ -58,11 +58,15 @@ function toLimits(row: LimitsRow | undefined): QueueLimits {
   };
 }
 
+const LIMITS_KEYS = optionKeys<QueueLimitsChange>({ groupConcurrency: true, rate: true });
+const RATE_KEYS = optionKeys<NonNullable<QueueLimitsChange["rate"]>>({ limit: true, periodMs: true });
+
 function checkRate(rate: unknown): { limit: number; periodMs: number } | null {
   if (rate === null) return null;
   if (typeof rate !== "object") {
     throw new ValidationError("rate must be { limit, periodMs } or null", { field: "rate" });
   }
+  refuseUnknownKeys(rate, RATE_KEYS, "rate");
   const { limit, periodMs } = rate as { limit?: unknown; periodMs?: unknown };
   return {
     limit: checkInteger(limit, "rate.limit", 1, MAX_INT),
@@ -80,6 +84,7 @@ export async function setLimits(
   if (typeof change !== "object" || change === null) {
     throw new ValidationError("limits must be an object", { field: "limits" });
   }
+  refuseUnknownKeys(change, LIMITS_KEYS);
   const setConcurrency = change.groupConcurrency !== undefined;
   const concurrency =
     change.groupConcurrency == null

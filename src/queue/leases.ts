@@ -5,7 +5,7 @@
 
 import type { StoreContext } from "../core/context.js";
 import { ValidationError } from "../core/errors.js";
-import { errorJson, integerOption, optionalDate } from "../core/input.js";
+import { errorJson, integerOption, optionalDate, optionKeys, refuseUnknownKeys } from "../core/input.js";
 import { jobsChannel, wakeQueues, wakeStatement } from "../core/wake.js";
 import { checkLease, leaseLost, uuidArray } from "./checks.js";
 import { RUN_NOT_COUNTED } from "./job-starts.js";
@@ -24,6 +24,11 @@ import type { Job, Lease } from "./types.js";
 /** The first server_version_num whose generic plans cost `= any($1)` on an index as a few descents. */
 const GENERIC_ARRAY_PROBES_FROM = 170000;
 
+const COMPLETE_KEYS = optionKeys<{ keepCompleted?: boolean }>({ keepCompleted: true });
+const FAIL_KEYS = optionKeys<{ retryAt?: Date }>({ retryAt: true });
+const HEARTBEAT_KEYS = optionKeys<{ extendMs?: number }>({ extendMs: true });
+const RELEASE_KEYS = optionKeys<{ countAttempt?: boolean }>({ countAttempt: true });
+
 /**
  * Finishes jobs: deleted, or moved to jobs_history with `keepCompleted`. One statement for any number.
  * Throws LeaseLostError (listing `lost`) for leases no longer held; the others are completed.
@@ -33,6 +38,7 @@ export async function complete(
   leases: Lease | Lease[],
   options: { keepCompleted?: boolean } = {},
 ): Promise<void> {
+  refuseUnknownKeys(options, COMPLETE_KEYS);
   const list = Array.isArray(leases) ? leases : [leases];
   const lost = await completeMany(context, list, options.keepCompleted === true, true);
   if (lost.length < list.length) noteAdditions(context, 1);
@@ -119,6 +125,7 @@ export async function fail(
   error: unknown,
   options: { retryAt?: Date } = {},
 ): Promise<Job> {
+  refuseUnknownKeys(options, FAIL_KEYS);
   const t = `${context.q}.jobs`;
   checkLease(lease);
   const retryAt = optionalDate(options.retryAt, "retryAt");
@@ -200,6 +207,7 @@ export async function heartbeat(
   leases: Lease | Lease[],
   options: { extendMs?: number } = {},
 ): Promise<void> {
+  refuseUnknownKeys(options, HEARTBEAT_KEYS);
   const { lost } = await extendLeases(context, Array.isArray(leases) ? leases : [leases], options);
   if (lost.length) throw leaseLost(lost, "heartbeat");
 }
@@ -257,6 +265,7 @@ export async function release(
   leases: Lease | Lease[],
   options: { countAttempt?: boolean } = {},
 ): Promise<void> {
+  refuseUnknownKeys(options, RELEASE_KEYS);
   const t = `${context.q}.jobs`;
   const list = (Array.isArray(leases) ? leases : [leases]).map(checkLease);
   if (list.length === 0) return;

@@ -11,7 +11,7 @@
  */
 
 import type { StoreContext } from "../core/context.js";
-import { integerOption } from "../core/input.js";
+import { integerOption, optionKeys, refuseUnknownKeys } from "../core/input.js";
 import type { QueueCount, QueueStats, QueueStatsOptions } from "./types.js";
 
 interface Row {
@@ -77,11 +77,14 @@ function capped(q: string, status: Status, also = ""): string {
            order by ${order} limit $2 + 1) c)::int`;
 }
 
+const STATS_KEYS = optionKeys<QueueStatsOptions>({ exactUpTo: true });
+
 export async function stats(
   context: StoreContext,
   queue: string | undefined,
   options: QueueStatsOptions = {},
 ): Promise<QueueStats[]> {
+  refuseUnknownKeys(options, STATS_KEYS);
   const bound = integerOption(options.exactUpTo, "exactUpTo", { min: 0, max: 1_000_000, fallback: 10_000 });
   const q = context.q;
   const { rows } = await context.db.query<Row>(

@@ -7,7 +7,7 @@
 import { hostname } from "node:os";
 import type { StoreContext } from "../core/context.js";
 import { ValidationError } from "../core/errors.js";
-import { checkInteger, integerOption, MAX_INT } from "../core/input.js";
+import { checkInteger, integerOption, MAX_INT, optionKeys, refuseUnknownKeys } from "../core/input.js";
 import { checkText } from "../core/payload.js";
 import type { JobsScope, WorkerOptions } from "./types.js";
 
@@ -19,6 +19,23 @@ const PREFETCH_MAX = 1_000;
 
 /** Jobs a worker finishes between two vacuums of the jobs table, by default (see vacuum.ts). */
 const VACUUM_AFTER_JOBS = 1_000;
+
+const WORKER_KEYS = optionKeys<WorkerOptions<JobsScope>>({
+  queue: true,
+  handler: true,
+  concurrency: true,
+  batchSize: true,
+  claimConcurrency: true,
+  leaseMs: true,
+  pollIntervalMs: true,
+  keepCompleted: true,
+  vacuumAfterJobs: true,
+  transactional: true,
+  signal: true,
+  workerId: true,
+  stopTimeoutMs: true,
+  onError: true,
+});
 
 export interface WorkerSettings {
   queue: string;
@@ -44,6 +61,7 @@ export function workerSettings<Tx extends JobsScope>(
   options: WorkerOptions<Tx>,
   context: StoreContext,
 ): WorkerSettings {
+  refuseUnknownKeys(options, WORKER_KEYS);
   if (typeof options.handler !== "function")
     throw new ValidationError("handler must be a function", { field: "handler" });
   const queue = checkText(options.queue, "queue");
