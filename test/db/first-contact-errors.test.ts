@@ -165,6 +165,22 @@ describe("postgres, refused", () => {
         // Nothing written: the schema was not made.
         const made = await client.query("select 1 from pg_namespace where nspname = $1", [schema]);
         expect(made.rowCount).toBe(0);
+
+        // Given a schema of someone else's, in which it may not create: the grant on that schema.
+        await client.query(`create schema ${schema}`);
+        await client.query(`grant create on database "${database}" to ${role}`);
+        const inSchema = await openStore({ connection: url.toString(), schema }).then(
+          async (store) => {
+            await store.close();
+            return new Error("opened");
+          },
+          (thrown: unknown) => thrown as Error,
+        );
+        expect(inSchema).toBeInstanceOf(MigrationError);
+        expect(inSchema.message).toContain(`grant usage, create on schema "${schema}" to "${role}"`);
+        const tables = await client.query("select 1 from pg_tables where schemaname = $1", [schema]);
+        expect(tables.rowCount).toBe(0);
+        await client.query(`drop schema ${schema}`);
       } finally {
         await client.query(`drop owned by ${role}`).catch(() => {});
         await client.query(`drop role if exists ${role}`).catch(() => {});
