@@ -22,12 +22,26 @@ export function firstContactError(error: unknown, to: unknown): unknown {
   const code = (cause as { code?: unknown } | null)?.code;
   const timedOut = /timeout exceeded when trying to connect|connection timeout/i.test(error.message);
   const message =
-    error.sqlState === "3D000"
-      ? `cannot connect to ${where}: ${error.message}; create the database, or connect to one that exists`
-      : code === "ENOTFOUND" || code === "EAI_AGAIN"
-        ? `cannot reach ${where}: ${error.message}; is the host name right?`
-        : (typeof code === "string" && UNREACHABLE.has(code)) || timedOut
-          ? `cannot reach ${where}: ${error.message}; is the server running, and listening on that host and port?`
-          : `cannot connect to ${where}: ${error.message}`;
+    error.sqlState === "28P01"
+      ? `cannot connect to ${where}: ${error.message}; ${refused(to)}`
+      : error.sqlState === "3D000"
+        ? `cannot connect to ${where}: ${error.message}; create the database, or connect to one that exists`
+        : code === "ENOTFOUND" || code === "EAI_AGAIN"
+          ? `cannot reach ${where}: ${error.message}; is the host name right?`
+          : (typeof code === "string" && UNREACHABLE.has(code)) || timedOut
+            ? `cannot reach ${where}: ${error.message}; is the server running, and listening on that host and port?`
+            : `cannot connect to ${where}: ${error.message}`;
   return new ConnectionError(message, { cause, sqlState: error.sqlState });
+}
+
+/**
+ * A password refused (28P01): for whom and where, never the password itself. Whether one was given at
+ * all is the first thing to know; a pool of the user's keeps its own.
+ */
+function refused(to: unknown): string {
+  if (!(to instanceof ConnectionConfig)) return "the password the pool was given was refused";
+  const at = `PostgreSQL at ${to.host}:${to.port}`;
+  return to.password
+    ? `the password given for user "${to.user}" was refused by ${at}; check the password in the connection URL or options (or PGPASSWORD)`
+    : `${at} asks a password of user "${to.user}", and none was given: put it in the connection URL or set PGPASSWORD`;
 }

@@ -159,11 +159,12 @@ export async function migrate(
 ): Promise<MigrateResult> {
   const { progress } = options;
   const q = quoteIdentifier(schema);
-  const failed = (error: unknown): never => {
+  const failed = async (error: unknown): Promise<never> => {
     // A server that is not there is a connection problem, not a broken migration.
     if (error instanceof MigrationError || error instanceof ConnectionError) throw error;
     const store = error instanceof StoreError ? error : undefined;
-    throw new MigrationError(`migrating schema ${schema} failed: ${(error as Error).message}`, {
+    const hint = store?.sqlState === "42501" ? await grantHint(db, schema, store.message) : "";
+    throw new MigrationError(`migrating schema ${schema} failed: ${(error as Error).message}${hint}`, {
       cause: error,
       sqlState: store?.sqlState,
     });
@@ -196,6 +197,26 @@ export async function migrate(
     progress?.applied?.(step.applied, ms);
     applied.push(step.applied);
   }
+}
+
+/**
+ * What to grant, after a migration was refused for want of a privilege (42501): a role that may not
+ * create schemas in the database, or tables in the schema, is the usual first contact with a managed
+ * server. Said with the role and database the server reports; empty if it cannot say.
+ */
+async function grantHint(db: Driver, schema: string, message: string): Promise<string> {
+  const who = await db
+    .query<{ role: string; database: string }>("select current_user as role, current_database() as database")
+    .then((result) => result.rows[0])
+    .catch(() => undefined);
+  if (!who) return "";
+  // Any name the server reports, quoted as SQL would (quoteIdentifier takes schema names only).
+  const quoted = (name: string) => `"${name.replaceAll('"', '""')}"`;
+  const role = quoted(who.role);
+  const grant = /permission denied for schema/.test(message)
+    ? `grant usage, create on schema ${quoteIdentifier(schema)} to ${role}`
+    : `grant create on database ${quoted(who.database)} to ${role}`;
+  return `; the role ${who.role} may not create what the store needs: have the database's owner run \`${grant}\`, or have someone who may create run the DDL that \`flowstore sql --schema ${schema}\` prints`;
 }
 
 /** `0012_events_signals`: the migration's file name without `.sql`. */

@@ -10,6 +10,7 @@
 
 import { LeaseLostError, ValidationError } from "../core/errors.js";
 import type { Jobs, LeasedJob } from "../queue/index.js";
+import type { FailureWarnings } from "./failure-warnings.js";
 import type { StartMarks } from "./start-marks.js";
 import type { WorkerTotals } from "./totals.js";
 
@@ -44,6 +45,8 @@ export interface RunEndsOf {
   onError(error: unknown): void;
   /** The worker's counts: a failure that leaves its job dead is counted there. */
   totals: WorkerTotals;
+  /** Tells each recorded failure through the store's logger. */
+  warnings: FailureWarnings;
 }
 
 export class RunEnds {
@@ -81,15 +84,17 @@ export class RunEnds {
   }
 
   /**
-   * Records a failed run. If the lease went elsewhere, fail() says so, and that is reported like any
+   * Records a failed run, and tells it (see failure-warnings.ts). If the lease went elsewhere, fail() says so, and that is reported like any
    * lost lease; if the failure could not be recorded, the job stays this worker's until its lease lapses
    * (see StartMarks.letGo).
    */
   async fail(job: LeasedJob, error: unknown): Promise<void> {
-    const { jobs, marks, holding, onError, totals } = this.worker;
+    const { jobs, marks, holding, onError, totals, warnings } = this.worker;
     try {
       await this.underLease(job, async () => {
-        if ((await jobs.fail(job, error)).status === "dead") totals.add("dead");
+        const recorded = await jobs.fail(job, error);
+        if (recorded.status === "dead") totals.add("dead");
+        warnings.failed(recorded);
       });
     } catch (failure) {
       if (!(failure instanceof LeaseLostError)) marks.letGo(job.id);

@@ -10,6 +10,7 @@ import { OutageReporter } from "../core/outage.js";
 import { type Jobs, QueueVacuum } from "../queue/index.js";
 import { ClaimLoop } from "./claim-loop.js";
 import { Completer } from "./completer.js";
+import { FailureWarnings } from "./failure-warnings.js";
 import { LeaseUpkeep } from "./lease-upkeep.js";
 import { Prefetch } from "./prefetch.js";
 import { RunEnds } from "./run-ends.js";
@@ -74,7 +75,8 @@ export function startWorker<Tx extends JobsScope>(
     },
     settings.leaseMs,
   );
-  const ends = new RunEnds({ jobs, marks, holding, landed, onError, totals: state.totals });
+  const warnings = new FailureWarnings(context.logger, settings.queue);
+  const ends = new RunEnds({ jobs, marks, holding, landed, onError, totals: state.totals, warnings });
   // Each starts the other: a landed claim starts jobs, and started jobs leave room to claim.
   const runs: Runs<Tx> = new Runs({
     jobs,
@@ -134,7 +136,7 @@ export function startWorker<Tx extends JobsScope>(
       marks,
       upkeep,
       wakeUps,
-    });
+    }).finally(() => warnings.tellUntold());
     return stopped;
   };
 

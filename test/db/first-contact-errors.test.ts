@@ -12,7 +12,7 @@ import path from "node:path";
 import { pathToFileURL } from "node:url";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ConnectionError, openStore } from "../../src/index.js";
+import { ConnectionError, MigrationError, openStore } from "../../src/index.js";
 import { fileDatabaseUrl } from "../support/harness.js";
 
 const PASSWORD = "s3cret-pw";
@@ -119,6 +119,72 @@ describe("postgres", () => {
         expect(error.message).toContain('database "no_such_database" does not exist');
       } finally {
         await pool.end();
+      }
+    });
+  });
+});
+
+describe("postgres, refused", () => {
+  describe("a first contact refused", () => {
+    it("a wrong password: says it was refused for that user at that host, never showing it", async () => {
+      const url = new URL(await fileDatabaseUrl());
+      url.password = "not-the-password";
+      const error = await failure(openStore({ connection: url.toString() }));
+      expect(error.sqlState).toBe("28P01");
+      expect(error.message).toContain(
+        `the password given for user "${url.username}" was refused by PostgreSQL at ${url.host}`,
+      );
+      expect(error.message).not.toContain("not-the-password");
+    });
+
+    it("a role that may not create: the migration says what to grant, and that flowstore sql prints the DDL", async () => {
+      const admin = new URL(await fileDatabaseUrl());
+      const role = `no_create_${process.pid}`;
+      const database = admin.pathname.slice(1);
+      const client = new pg.Client({ connectionString: admin.toString() });
+      await client.connect();
+      try {
+        await client.query(`drop role if exists ${role}`);
+        await client.query(`create role ${role} login password '${PASSWORD}'`);
+        const url = new URL(admin.toString());
+        url.username = role;
+        url.password = PASSWORD;
+        const schema = `nc_${process.pid}`;
+        const error = await openStore({ connection: url.toString(), schema }).then(
+          async (store) => {
+            await store.close();
+            return new Error("opened");
+          },
+          (thrown: unknown) => thrown as Error,
+        );
+        expect(error).toBeInstanceOf(MigrationError);
+        expect(error.message).toMatch(/permission denied/);
+        expect(error.message).toContain(`grant create on database "${database}" to "${role}"`);
+        expect(error.message).toMatch(/flowstore sql/);
+        expect(error.message).not.toContain(PASSWORD);
+        // Nothing written: the schema was not made.
+        const made = await client.query("select 1 from pg_namespace where nspname = $1", [schema]);
+        expect(made.rowCount).toBe(0);
+
+        // Given a schema of someone else's, in which it may not create: the grant on that schema.
+        await client.query(`create schema ${schema}`);
+        await client.query(`grant create on database "${database}" to ${role}`);
+        const inSchema = await openStore({ connection: url.toString(), schema }).then(
+          async (store) => {
+            await store.close();
+            return new Error("opened");
+          },
+          (thrown: unknown) => thrown as Error,
+        );
+        expect(inSchema).toBeInstanceOf(MigrationError);
+        expect(inSchema.message).toContain(`grant usage, create on schema "${schema}" to "${role}"`);
+        const tables = await client.query("select 1 from pg_tables where schemaname = $1", [schema]);
+        expect(tables.rowCount).toBe(0);
+        await client.query(`drop schema ${schema}`);
+      } finally {
+        await client.query(`drop owned by ${role}`).catch(() => {});
+        await client.query(`drop role if exists ${role}`).catch(() => {});
+        await client.end();
       }
     });
   });
