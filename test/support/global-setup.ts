@@ -14,8 +14,9 @@ import type { TestProject } from "vitest/node";
 import { STATEMENTS_DIR } from "../../scripts/matrix-plan.mjs";
 import { installPostgres } from "../../scripts/matrix-tools.mjs";
 import { startTestPostgres } from "../../src/testing/postgres.js";
-import { startSystemPostgres } from "../../src/testing/system-postgres.js";
+import { type SystemPostgres, startSystemPostgres } from "../../src/testing/system-postgres.js";
 import { recordStatements, saveStatements } from "./statement-log.js";
+import { requirePassword } from "./system-postgres.js";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -47,16 +48,19 @@ export default async function setup(project: TestProject) {
           ...settings,
         })
       : await startTestPostgres({ settings, binaries: wanted ? installPostgres(wanted, log) : undefined });
-  const version = await serverVersion(server.url);
+  // Debian's server trusts every connection as made (initdb's default here); the tests want a password.
+  const url =
+    wanted === "system" ? await requirePassword(server as SystemPostgres, "flowstore-test") : server.url;
+  const version = await serverVersion(url);
   process.stdout.write(
     `PostgreSQL ${version} test server on port ${server.port} (started in ${Date.now() - started} ms)\n`,
   );
-  project.provide("databaseUrl", server.url);
+  project.provide("databaseUrl", url);
   project.provide("canCreateDatabases", true);
   return async () => {
     if (statementsFile) {
       mkdirSync(path.dirname(statementsFile), { recursive: true });
-      await saveStatements(server.url, statementsFile);
+      await saveStatements(url, statementsFile);
     }
     await server.stop();
   };

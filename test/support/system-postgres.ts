@@ -2,6 +2,8 @@
  * Tests on Debian's PostgreSQL (a stock server with JIT, a streaming standby): whether it is here, and
  * waiting for a standby to catch up.
  */
+import { readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
 import { type SystemPostgres, systemPostgresBin } from "../../src/testing/system-postgres.js";
 import { until } from "./waiting.js";
 
@@ -28,4 +30,19 @@ export async function replayed(primary: SystemPostgres, standby: SystemPostgres)
     const [state] = await standby.query(`select pg_last_wal_replay_lsn() >= '${lsn}'::pg_lsn as ok`);
     return state?.ok === true;
   }, 30_000);
+}
+
+/**
+ * Makes Debian's server ask for a password over TCP, as the embedded test server does (initdb gave it
+ * trust): the tests of refused passwords and PgBouncer's authentication need one. Returns the URL of
+ * its `postgres` database with the password in it.
+ */
+export async function requirePassword(server: SystemPostgres, password: string): Promise<string> {
+  await server.query(`alter role postgres password '${password.replaceAll("'", "''")}'`);
+  const hba = path.join(server.dataDir, "pg_hba.conf");
+  writeFileSync(hba, readFileSync(hba, "utf8").replace(/^(host\s.*\s)trust\s*$/gm, "$1scram-sha-256"));
+  await server.query("select pg_reload_conf()");
+  const url = new URL(server.url);
+  url.password = password;
+  return url.toString();
 }
