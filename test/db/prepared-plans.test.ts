@@ -61,6 +61,8 @@ forEachDriver((driver) => {
         "force_generic_plan",
       ]);
       expect(await setting(await driver.open({ preparedStatements: false }))).toBe("auto");
+      // Nor does any of their statements pay for a JIT compilation on a server built with LLVM.
+      expect((await store.query<{ jit: string }>("show jit")).rows[0]?.jit).toBe("off");
     });
 
     it("settle on their cached plan after the server's five first plans, batches of one or a few", async () => {
