@@ -18,16 +18,21 @@ const isRoot = process.getuid?.() === 0;
 function checkoutInPrivateDir(): { dir: string; checkout: string } {
   const dir = mkdtempSync(path.join(tmpdir(), "flowstore-checkout-"));
   const checkout = path.join(dir, "repo");
-  for (const entry of ["package.json", "tsconfig.json", "vitest.config.ts", "src", "scripts"]) {
+  // The test support whole, since the global setup's imports change with it.
+  for (const entry of [
+    "package.json",
+    "tsconfig.json",
+    "vitest.config.ts",
+    "src",
+    "scripts",
+    "test/support",
+  ]) {
     cpSync(path.join(repo, entry), path.join(checkout, entry), { recursive: true });
   }
-  for (const entry of [
-    "test/support/global-setup.ts",
-    "test/support/statement-log.ts",
-    "test/testing/testing-helpers.test.ts",
-  ]) {
-    cpSync(path.join(repo, entry), path.join(checkout, entry));
-  }
+  cpSync(
+    path.join(repo, "test/testing/testing-helpers.test.ts"),
+    path.join(checkout, "test/testing/testing-helpers.test.ts"),
+  );
   // The server's packages are copied, so that its binaries too sit where the postgres user cannot go;
   // the rest are linked, to keep the test fast.
   const installed = realpathSync(path.join(repo, "node_modules"));
