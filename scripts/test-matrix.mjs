@@ -92,7 +92,7 @@ for (const run of runs) {
   const unrun = existsSync(reference) && existsSync(statements) ? unrunStatements(reference, statements) : [];
   results.push({
     run,
-    status: vitest.status,
+    status: vitest.status ?? vitest.signal,
     counts,
     unrun,
     seconds: Math.round((Date.now() - started) / 1000),
@@ -121,7 +121,7 @@ let failed = false;
 for (const { run, status, counts, failedTests, unrun } of results) {
   if (!counts) {
     failed = true;
-    say(`${run.label}: the run did not finish (exit ${status})`);
+    say(`${run.label}: the run did not finish (exit ${status}, no report written)`);
   }
   if (failedTests.length > 0 || (counts && status !== 0)) {
     failed = true;
