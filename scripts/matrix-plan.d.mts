@@ -13,3 +13,4 @@ export const MATRIX_LEFT_OUT: { glob: string; why: string }[];
 export function unrunStatements(referenceFile: string, runFile: string): string[];
 export function genericStatement(text: string): string;
 export function touchesTables(statement: string): boolean;
+export function byFileName(file: string): string;

@@ -37,6 +37,11 @@ export const MATRIX_LEFT_OUT = [
   },
 ];
 
+/** Where the statements of a run's `file` are written by test file. */
+export function byFileName(file) {
+  return `${file.replace(/\.txt$/, "")}.by-file.json`;
+}
+
 /**
  * Statements in `referenceFile` (the statements of a full `npm test` run) missing from `runFile`: sent
  * on the reference server and never run on this one.
@@ -59,15 +64,20 @@ export function touchesTables(statement) {
 }
 
 /**
- * A statement's text as the runs compare it: every quoted name (each test's own schema) and each
+ * A statement's text as the runs compare it: every quoted name (each test's own schema), a test's
+ * schema written unquoted, and each
  * day's partition made generic, whitespace folded; "" for what the server sends itself (the foreign
- * keys' checks, whose text is the server's and differs by version).
+ * keys' checks, whose text is the server's and differs by version) and for the statement log's own.
  */
 export function genericStatement(text) {
-  if (text.includes("OPERATOR(pg_catalog.")) return "";
-  return text
-    .replace(/"(?:[^"]|"")+"/g, '"?"')
-    .replace(/\b([a-z][a-z0-9_]*?)_\d{6,8}\b/g, "$1_D")
-    .replace(/\s+/g, " ")
-    .trim();
+  if (text.includes("OPERATOR(pg_catalog.") || text.includes("pg_stat_statements")) return "";
+  return (
+    text
+      .replace(/"(?:[^"]|"")+"/g, '"?"')
+      // A test's schema written unquoted (uniqueSchema's `<prefix>_<pid>_<n>`) is a test's name too.
+      .replace(/\b[a-z][a-z0-9]*_\d+_\d+\./g, '"?".')
+      .replace(/\b([a-z][a-z0-9_]*?)_\d{6,8}\b/g, "$1_D")
+      .replace(/\s+/g, " ")
+      .trim()
+  );
 }

