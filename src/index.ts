@@ -25,6 +25,7 @@ export {
   NonDeterminismError,
   NotFoundError,
   ReadOnlyError,
+  StoreClosedError,
   StoreError,
   StreamClosedError,
   TransactionEndedError,

@@ -6,7 +6,7 @@ import { type Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { Command } from "commander";
 import { ValidationError } from "../index.js";
-import { type CliContext, columns } from "./context.js";
+import { type CliContext, columns, wholeNumber } from "./context.js";
 import { bytes, progressBar } from "./progress-bar.js";
 
 /** Passes bytes through, reporting the running count. */
@@ -130,12 +130,12 @@ export function registerBlobCommands(program: Command, cli: CliContext): void {
     .command("ls")
     .description("blobs whose key starts with a prefix, in key order")
     .argument("[prefix]", "key prefix", "")
-    .option("--limit <n>", "page size", "100")
+    .option("--limit <n>", "page size", wholeNumber(1), 100)
     .option("--cursor <cursor>", "the nextCursor of the previous page")
     .addHelpText("after", "\nExample:\n  $ flowstore blobs ls invoices/ --json")
-    .action((prefix: string, options: { limit: string; cursor?: string }) =>
+    .action((prefix: string, options: { limit: number; cursor?: string }) =>
       cli.withStore({ migrate: false }, async (store) => {
-        const page = await store.blobs.list(prefix, { limit: Number(options.limit), cursor: options.cursor });
+        const page = await store.blobs.list(prefix, { limit: options.limit, cursor: options.cursor });
         cli.print(page, () => {
           const table = columns(
             page.items.map((b) => ({

@@ -2,7 +2,7 @@
 
 import { existsSync } from "node:fs";
 import path from "node:path";
-import type { Command } from "commander";
+import { type Command, InvalidArgumentError } from "commander";
 import {
   type MigrationProgress,
   NotFoundError,
@@ -165,6 +165,20 @@ function phaseTimer(): { mark(phase: string): void; report(): void } {
 /** True once an OpenTelemetry SDK (any 1.x API) has registered a provider in this process. */
 function openTelemetryRegistered(): boolean {
   return (globalThis as Record<symbol, unknown>)[Symbol.for("opentelemetry.js.api.1")] !== undefined;
+}
+
+/**
+ * A flag's whole number, read as commander reads the flag: a word or a fraction is a usage error that
+ * names the flag (Number("abc") reached the API as NaN, which named only its own parameter).
+ */
+export function wholeNumber(min: number): (text: string) => number {
+  return (text) => {
+    const n = Number(text);
+    if (!/^\s*\d+\s*$/.test(text) || !Number.isSafeInteger(n) || n < min) {
+      throw new InvalidArgumentError(`Expected a whole number, at least ${min}.`);
+    }
+    return n;
+  };
 }
 
 /** Left-aligned columns for terminal tables. */

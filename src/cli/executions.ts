@@ -2,7 +2,7 @@
 
 import { type Command, Option } from "commander";
 import { EXECUTION_STATUSES, type ExecutionStatus, type Store, type Task, type TaskNode } from "../index.js";
-import { type CliContext, columns } from "./context.js";
+import { type CliContext, columns, wholeNumber } from "./context.js";
 
 export function registerExecutionCommands(program: Command, cli: CliContext): void {
   const executions = program
@@ -15,15 +15,15 @@ export function registerExecutionCommands(program: Command, cli: CliContext): vo
     .description("executions, newest first, a page at a time")
     .addOption(new Option("--status <status>", "one status only").choices([...EXECUTION_STATUSES]))
     .option("--definition <name>", "runs of the workflow with this name (any version, or none registered)")
-    .option("--limit <n>", "page size", "50")
+    .option("--limit <n>", "page size", wholeNumber(1), 50)
     .option("--cursor <cursor>", "the nextCursor of the previous page")
     .addHelpText("after", "\nExample:\n  $ flowstore executions list --status failed --limit 20 --json")
-    .action((options: { status?: ExecutionStatus; definition?: string; limit: string; cursor?: string }) =>
+    .action((options: { status?: ExecutionStatus; definition?: string; limit: number; cursor?: string }) =>
       cli.withStore({ migrate: false }, async (store) => {
         const page = await store.executions.list({
           status: options.status,
           definitionName: options.definition,
-          limit: Number(options.limit),
+          limit: options.limit,
           cursor: options.cursor,
           order: "desc",
         });

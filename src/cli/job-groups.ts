@@ -3,7 +3,7 @@
 import type { Command } from "commander";
 import { ValidationError } from "../core/errors.js";
 import type { QueueLimits, QueueLimitsChange } from "../index.js";
-import { type CliContext, columns } from "./context.js";
+import { type CliContext, columns, wholeNumber } from "./context.js";
 
 /** "none" removes a limit; otherwise a whole number. */
 function limitValue(text: string, field: string): number | null {
@@ -42,12 +42,12 @@ export function registerJobGroupCommands(jobs: Command, cli: CliContext): void {
     .command("groups")
     .description("a queue's job groups, by name: their own limits, ready and running jobs, last served")
     .argument("<queue>", "the queue")
-    .option("--limit <n>", "page size", "100")
+    .option("--limit <n>", "page size", wholeNumber(1), 100)
     .option("--after <name>", "the last name of the previous page")
     .addHelpText("after", "\nExample:\n  $ flowstore jobs groups reports --json")
-    .action((queue: string, options: { limit: string; after?: string }) =>
+    .action((queue: string, options: { limit: number; after?: string }) =>
       cli.withStore({ migrate: false }, async (store) => {
-        const groups = await store.jobs.groups(queue, { limit: Number(options.limit), after: options.after });
+        const groups = await store.jobs.groups(queue, { limit: options.limit, after: options.after });
         cli.print(groups, () =>
           columns(
             groups.map((g) => ({

@@ -1,8 +1,8 @@
 /** `flowstore jobs ...` and `flowstore timers ...`. */
 
 import { type Command, Option } from "commander";
-import type { JobStatus } from "../index.js";
-import { type CliContext, columns } from "./context.js";
+import { isUuid, type JobStatus, NotFoundError, type Store, ValidationError } from "../index.js";
+import { type CliContext, columns, wholeNumber } from "./context.js";
 import { registerJobGroupCommands } from "./job-groups.js";
 
 export function registerJobCommands(program: Command, cli: CliContext): void {
@@ -49,15 +49,15 @@ export function registerJobCommands(program: Command, cli: CliContext): void {
     .addOption(
       new Option("--status <status>", "waiting, running or dead").choices(["waiting", "running", "dead"]),
     )
-    .option("--limit <n>", "page size", "50")
+    .option("--limit <n>", "page size", wholeNumber(1), 50)
     .option("--after <id>", "the last id of the previous page")
     .addHelpText("after", "\nExample:\n  $ flowstore jobs list --status dead --queue email")
-    .action((options: { queue?: string; status?: JobStatus; limit: string; after?: string }) =>
+    .action((options: { queue?: string; status?: JobStatus; limit: number; after?: string }) =>
       cli.withStore({ migrate: false }, async (store) => {
         const list = await store.jobs.list({
           queue: options.queue,
           status: options.status,
-          limit: Number(options.limit),
+          limit: options.limit,
           after: options.after,
         });
         cli.print(list, () =>
@@ -84,9 +84,14 @@ export function registerJobCommands(program: Command, cli: CliContext): void {
     .addHelpText("after", "\nExample:\n  $ flowstore jobs retry 0192f0c4-...")
     .action((ids: string[]) =>
       cli.withStore({ migrate: false, changes: "jobs retry" }, async (store) => {
-        const revived = await store.jobs.retry(ids);
-        cli.print({ retried: revived }, () => `retried ${revived.length} of ${ids.length} job(s)`);
-        if (revived.length < ids.length) process.exitCode = 1;
+        const revived = await store.jobs.retry(jobIds(ids, "retried"));
+        const notRetried = await notDone(store, ids, revived, (status) =>
+          status === "dead" ? "dead, and not retried" : `${status}, not dead (only a dead job is retried)`,
+        );
+        cli.print({ retried: revived, notRetried }, () =>
+          outcome(`retried ${revived.length} of ${ids.length} job(s)`, notRetried),
+        );
+        if (notRetried.length) process.exitCode = 1;
       }),
     );
 
@@ -97,9 +102,12 @@ export function registerJobCommands(program: Command, cli: CliContext): void {
     .addHelpText("after", "\nExample:\n  $ flowstore jobs cancel 0192f0c4-...")
     .action((ids: string[]) =>
       cli.withStore({ migrate: false, changes: "jobs cancel" }, async (store) => {
-        const cancelled = await store.jobs.cancel(ids);
-        cli.print({ cancelled }, () => `cancelled ${cancelled.length} of ${ids.length} job(s)`);
-        if (cancelled.length < ids.length) process.exitCode = 1;
+        const cancelled = await store.jobs.cancel(jobIds(ids, "cancelled"));
+        const notCancelled = await notDone(store, ids, cancelled, (status) => `${status}, and not cancelled`);
+        cli.print({ cancelled, notCancelled }, () =>
+          outcome(`cancelled ${cancelled.length} of ${ids.length} job(s)`, notCancelled),
+        );
+        if (notCancelled.length) process.exitCode = 1;
       }),
     );
 
@@ -154,13 +162,13 @@ export function registerJobCommands(program: Command, cli: CliContext): void {
     .command("list")
     .description("timers, soonest first")
     .option("--execution <id>", "one execution's timers")
-    .option("--limit <n>", "how many", "50")
+    .option("--limit <n>", "how many", wholeNumber(1), 50)
     .addHelpText("after", "\nExample:\n  $ flowstore timers list --json")
-    .action((options: { execution?: string; limit: string }) =>
+    .action((options: { execution?: string; limit: number }) =>
       cli.withStore({ migrate: false }, async (store) => {
         const list = options.execution
           ? await store.timers.list(options.execution)
-          : await store.timers.listAll({ limit: Number(options.limit) });
+          : await store.timers.listAll({ limit: options.limit });
         cli.print(list, () =>
           columns(
             list.map((t) => ({
@@ -174,4 +182,43 @@ export function registerJobCommands(program: Command, cli: CliContext): void {
         );
       }),
     );
+}
+
+/**
+ * The ids a command was given, each a UUID: a word is refused in the command's terms, naming it,
+ * before anything is done (the API's own refusal names its parameter, which the command has none of).
+ */
+function jobIds(ids: string[], done: string): string[] {
+  const bad = ids.find((id) => !isUuid(id));
+  if (bad !== undefined) {
+    throw new ValidationError(
+      `${JSON.stringify(bad)} is not a job id (a UUID, as flowstore jobs list shows them): nothing was ${done}`,
+      { field: "ids" },
+    );
+  }
+  return ids;
+}
+
+/** Each of `ids` not among `done`, with why: the job's status as `why` words it, or that there is none. */
+async function notDone(
+  store: Store,
+  ids: string[],
+  done: string[],
+  why: (status: JobStatus) => string,
+): Promise<Array<{ id: string; reason: string }>> {
+  const left = [...new Set(ids)].filter((id) => !done.includes(id));
+  return Promise.all(
+    left.map(async (id) => {
+      try {
+        return { id, reason: why((await store.jobs.get(id)).status) };
+      } catch (error) {
+        if (error instanceof NotFoundError) return { id, reason: "no such job" };
+        throw error;
+      }
+    }),
+  );
+}
+
+function outcome(summary: string, notDone: Array<{ id: string; reason: string }>): string {
+  return [summary, ...notDone.map((n) => `${n.id}: ${n.reason}`)].join("\n");
 }

@@ -2,7 +2,7 @@
 
 import type { Command } from "commander";
 import { type KvEntry, NotFoundError } from "../index.js";
-import { type CliContext, columns } from "./context.js";
+import { type CliContext, columns, wholeNumber } from "./context.js";
 
 /** The value as text when it is UTF-8, else base64, and which of the two it is. */
 function shown(entry: KvEntry): { value: string; encoding: "utf8" | "base64" } {
@@ -67,12 +67,12 @@ export function registerKvCommands(program: Command, cli: CliContext): void {
   kv.command("list")
     .description("entries of one prefix, in key order")
     .argument("<prefix>")
-    .option("--limit <n>", "page size", "100")
+    .option("--limit <n>", "page size", wholeNumber(1), 100)
     .option("--cursor <cursor>", "the nextCursor of the previous page")
     .addHelpText("after", "\nExample:\n  $ flowstore kv list settings --json")
-    .action((prefix: string, options: { limit: string; cursor?: string }) =>
+    .action((prefix: string, options: { limit: number; cursor?: string }) =>
       cli.withStore({ migrate: false }, async (store) => {
-        const page = await store.kv.list(prefix, { limit: Number(options.limit), cursor: options.cursor });
+        const page = await store.kv.list(prefix, { limit: options.limit, cursor: options.cursor });
         cli.print({ items: page.items.map(json), nextCursor: page.nextCursor }, () => {
           const table = columns(
             page.items.map((e) => {

@@ -3,7 +3,7 @@
 import { type Command, Option } from "commander";
 import { type ExecutionStatus, type Store, ValidationError } from "../index.js";
 
-import { type CliContext, columns, errorLine } from "./context.js";
+import { type CliContext, columns, errorLine, wholeNumber } from "./context.js";
 import { progressBar } from "./progress-bar.js";
 import { shareIfEmbedded, untilStopped } from "./serve.js";
 
@@ -37,7 +37,7 @@ export function registerPruneCommand(program: Command, cli: CliContext): void {
         "timed_out",
       ]),
     )
-    .option("--batch-size <n>", "executions per transaction", "500")
+    .option("--batch-size <n>", "executions per transaction", wholeNumber(1), 500)
     .option("--dry-run", "only count what would be deleted")
     .option(
       "--every <interval>",
@@ -51,7 +51,7 @@ export function registerPruneCommand(program: Command, cli: CliContext): void {
       cli.withStore({ migrate: false, changes: options.dryRun ? undefined : "prune" }, async (store) => {
         if (options.every !== undefined) return pruneEvery(store, cli, options);
         const finishedBefore = new Date(Date.now() - parseDuration(options.olderThan));
-        const prune = { finishedBefore, statuses: options.status, batchSize: Number(options.batchSize) };
+        const prune = { finishedBefore, statuses: options.status, batchSize: options.batchSize };
         const total = await store.countPrunable(prune);
         if (options.dryRun) {
           cli.print(
@@ -76,7 +76,7 @@ export function registerPruneCommand(program: Command, cli: CliContext): void {
 interface PruneCommandOptions {
   olderThan: string;
   status?: ExecutionStatus[];
-  batchSize: string;
+  batchSize: number;
   dryRun?: boolean;
   every?: string;
 }
@@ -101,7 +101,7 @@ async function pruneEvery(store: Store, cli: CliContext, options: PruneCommandOp
       olderThanMs,
       intervalMs,
       statuses: options.status,
-      batchSize: Number(options.batchSize),
+      batchSize: options.batchSize,
       // The command runs no retention tasks: their (empty) results are left out.
       onRun: ({ finishedBefore, batches, retention: _none, ...counts }) => {
         const removed = Object.entries(counts)

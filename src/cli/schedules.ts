@@ -2,7 +2,7 @@
 
 import type { Command } from "commander";
 import { nextCronTicks, type Schedule } from "../index.js";
-import { type CliContext, columns } from "./context.js";
+import { type CliContext, columns, wholeNumber } from "./context.js";
 
 function row(s: Schedule): Record<string, unknown> {
   return {
@@ -89,13 +89,13 @@ Examples:
     .description("the next ticks of a cron expression (opens no store)")
     .argument("<cron>", 'a cron expression, such as "0 3 * * *" or @daily')
     .option("--time-zone <zone>", "an IANA time zone", "UTC")
-    .option("--count <n>", "how many", "5")
+    .option("--count <n>", "how many", wholeNumber(1), 5)
     .addHelpText(
       "after",
       '\nExample:\n  $ flowstore schedules next "*/15 9-17 * * mon-fri" --time-zone America/New_York',
     )
-    .action((cron: string, options: { timeZone: string; count: string }) => {
-      const ticks = nextCronTicks(cron, { timeZone: options.timeZone, count: Number(options.count) });
+    .action((cron: string, options: { timeZone: string; count: number }) => {
+      const ticks = nextCronTicks(cron, { timeZone: options.timeZone, count: options.count });
       cli.print(ticks, () => ticks.map((t) => t.toISOString()).join("\n"));
     });
 }

@@ -13,6 +13,7 @@ import {
   ValidationError,
 } from "../index.js";
 import { metricsText } from "./metrics.js";
+import { queueFigures } from "./queue-figures.js";
 import type { Sampler } from "./sampler.js";
 import { type TaskView, treeOrder } from "./task-tree.js";
 import { listThreads, threadCheckpoints } from "./threads.js";
@@ -166,26 +167,16 @@ export class DashboardData {
       throw new ValidationError("status must be waiting, running or dead", { field: "status" });
     }
     const limit = integerParam(query, "limit", 50, 200);
-    const [stats, jobs, workers, totals, schedules] = await Promise.all([
-      this.store.jobs.stats(),
+    const [stats, jobs, workers, schedules] = await Promise.all([
+      queueFigures(this.store),
       this.store.jobs.list({ queue, status, after, limit: limit + 1 }),
       this.store.jobs.workers(queue),
-      this.store.jobs.totals(),
       this.store.schedules.list(),
     ]);
     const more = jobs.length > limit;
     const items = more ? jobs.slice(0, limit) : jobs;
-    const byQueue = new Map(totals.map((t) => [t.queue, t]));
-    const limits = await Promise.all(stats.map((q) => this.store.jobs.limits(q.queue)));
     return {
-      // Each queue's figures now, with what it has completed and failed since the store began,
-      // and its limits (groups' concurrency, rate).
-      stats: stats.map((q, i) => ({
-        ...q,
-        completed: byQueue.get(q.queue)?.completed ?? 0,
-        failed: byQueue.get(q.queue)?.failed ?? 0,
-        limits: limits[i],
-      })),
+      stats,
       workers,
       jobs: items,
       nextAfter: more ? (items[items.length - 1]?.id ?? null) : null,

@@ -11,7 +11,8 @@
  * the interval stops itself when no request has asked for `idleMs`.
  */
 
-import type { ExecutionStatus, Logger, QueueStats, Store } from "../index.js";
+import type { ExecutionStatus, Logger, Store } from "../index.js";
+import { type QueueFigures, queueFigures } from "./queue-figures.js";
 
 export interface Sample {
   /** Unix milliseconds. */
@@ -20,7 +21,8 @@ export interface Sample {
   executions: Record<ExecutionStatus, number>;
   /** The statuses whose count is an estimate. */
   estimated: ExecutionStatus[];
-  queues: QueueStats[];
+  /** As the queues page shows them: with completed and failed runs, and limits. */
+  queues: QueueFigures[];
   /** Jobs waiting or running, all queues. */
   depth: number;
   ready: number;
@@ -111,7 +113,7 @@ export class Sampler {
       const at = Date.now();
       const [counts, queues, finished] = await Promise.all([
         this.store.executions.statusCounts(),
-        this.store.jobs.stats(),
+        queueFigures(this.store),
         this.store.executions.finishedSince(new Date(at - RATE_WINDOW_MS)),
       ]);
       const statuses = Object.keys(counts) as ExecutionStatus[];

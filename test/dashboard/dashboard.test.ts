@@ -153,6 +153,15 @@ forEachDriver((driver) => {
           expect.objectContaining({ queue: "steps", waiting: 1 }),
         ]),
       );
+      // The overview's queues carry what the queues page shows of them: completed and failed runs, limits.
+      expect(overview.body.queues).toContainEqual(
+        expect.objectContaining({
+          queue: "mail",
+          completed: 0,
+          failed: 1,
+          limits: { groupConcurrency: null, rate: null },
+        }),
+      );
       expect(overview.body.depth).toBe(1);
       expect(overview.body.timersDueSoon.map((t: { name: string }) => t.name)).toEqual(["reminder"]);
       expect(overview.body.series.length).toBeGreaterThanOrEqual(1);
