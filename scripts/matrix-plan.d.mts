@@ -10,7 +10,11 @@ export const STATEMENTS_DIR: string;
 export const MATRIX: MatrixRun[];
 export const MATRIX_FILES: string[];
 export const MATRIX_LEFT_OUT: { glob: string; why: string }[];
-export function unrunStatements(referenceFile: string, runFile: string): string[];
+export function unprovenStatements(
+  referenceFile: string,
+  runFile: string,
+  runTestFiles: string[],
+): { unrun: string[]; leftOut: string[] };
 export function genericStatement(text: string): string;
-export function touchesTables(statement: string): boolean;
+export function touchesStoreTables(statement: string): boolean;
 export function byFileName(file: string): string;

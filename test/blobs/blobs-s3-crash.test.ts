@@ -11,7 +11,7 @@ import { createInterface } from "node:readline";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openStore, type StoreOptions } from "../../src/index.js";
-import { fileDatabaseUrl, uniqueSchema } from "../support/harness.js";
+import { EMBEDDED_TESTED, fileDatabaseUrl, uniqueSchema } from "../support/harness.js";
 import { type LocalS3, startLocalS3 } from "../support/local-s3.js";
 
 const FIXTURE = path.resolve("test/fixtures/blob-put-and-hold.ts");
@@ -81,7 +81,7 @@ async function orphanIsCollected(connection: Pick<StoreOptions, "connection" | "
   }
 }
 
-describe("pglite", () => {
+describe.skipIf(!EMBEDDED_TESTED)("pglite", () => {
   it("an object uploaded in a transaction of a process killed before it could record it is collected", {
     timeout: 60_000,
   }, async () => {

@@ -12,7 +12,7 @@ import { pathToFileURL } from "node:url";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { openStore } from "../../src/index.js";
-import { fileDatabaseUrl, testFile } from "../support/harness.js";
+import { EMBEDDED_TESTED, fileDatabaseUrl, testFile } from "../support/harness.js";
 import { nameTestFile } from "../support/statement-log.js";
 
 const TSX = pathToFileURL(path.resolve("node_modules/tsx/dist/loader.mjs")).href;
@@ -175,7 +175,10 @@ describe("examples", () => {
     expect(EXAMPLES.map((example) => example.file).sort()).toEqual(programs);
   });
 
-  it.concurrent.each(EXAMPLES.map((example) => [example.file, example] as const))(
+  // The embedded default's examples run where the embedded store is tested (not in the server-only
+  // runs of the version matrix).
+  const tested = EXAMPLES.filter((example) => EMBEDDED_TESTED || example.store !== "embedded");
+  it.concurrent.each(tested.map((example) => [example.file, example] as const))(
     "%s runs and prints what it says",
     { timeout: 180_000 },
     async (_file, example) => {

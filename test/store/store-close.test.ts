@@ -13,7 +13,7 @@ import { createInterface } from "node:readline";
 import { pathToFileURL } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { openStore, type Store } from "../../src/index.js";
-import { fileDatabaseUrl, uniqueSchema } from "../support/harness.js";
+import { EMBEDDED_TESTED, fileDatabaseUrl, uniqueSchema } from "../support/harness.js";
 import { until } from "../support/waiting.js";
 
 const FIXTURE = path.resolve("test/fixtures/store-life.ts");
@@ -98,7 +98,7 @@ async function outcome(place: Place): Promise<Outcome> {
 
 const PLACES: [string, () => Promise<Place> | Place][] = [
   ["postgres", serverPlace],
-  ["embedded", embeddedPlace],
+  ...(EMBEDDED_TESTED ? [["embedded", embeddedPlace] as [string, () => Place]] : []),
 ];
 
 describe.each(PLACES)("%s", (_name, makePlace) => {

@@ -104,6 +104,12 @@ export const TESTED_DRIVERS: TestDriver[] = DRIVERS.filter(
   (d) => process.env.FLOWSTORE_TEST_DRIVERS?.split(",").includes(d.name) ?? true,
 );
 
+/**
+ * Whether this run tests the embedded store (PGlite): a test of it that is not a conformance test
+ * (a child process on a data directory, say) skips unless it does, as the version matrix's runs do.
+ */
+export const EMBEDDED_TESTED = TESTED_DRIVERS.some((d) => d.name === "pglite");
+
 /** Runs `tests` once per driver, inside a describe block named after it. */
 export function forEachDriver(tests: (driver: TestDriver) => void): void {
   for (const d of TESTED_DRIVERS) {
