@@ -3,10 +3,11 @@
  * a database of its own on the real server and one PGlite instance; each `open()` gets a schema of
  * its own, so tests never depend on order. Adding a driver means adding one entry to DRIVERS.
  */
-import { PGlite } from "@electric-sql/pglite";
+import type { PGlite } from "@electric-sql/pglite";
 import pg from "pg";
 import { afterAll, beforeAll, describe, inject } from "vitest";
 import { postgresBinariesDir } from "../../scripts/matrix-tools.mjs";
+import { createPglite } from "../../src/db/template/template.js";
 import { openStore, type Store, type StoreOptions } from "../../src/index.js";
 import {
   startTestPostgres,
@@ -54,7 +55,8 @@ export function fileDatabaseUrl(): Promise<string> {
 
 let pglite: Promise<PGlite> | undefined;
 function filePglite(): Promise<PGlite> {
-  pglite ??= PGlite.create();
+  // From the template, as the embedded store makes a new database; with no store schema in it, as initdb leaves it.
+  pglite ??= createPglite({ schema: null });
   return pglite;
 }
 
