@@ -28,6 +28,8 @@ export type ConnectionOption = string | ConnectionFields | pg.Pool | PGlite;
 export interface DriverOptions {
   connection?: ConnectionOption;
   dataDir?: string;
+  /** The store's schema (unset: the default), for a new embedded database made from the template. */
+  schema?: string;
   /** As given: fields left out come from the environment, then the defaults. */
   pool?: PoolOptions;
   preparedStatements?: boolean;
@@ -79,7 +81,7 @@ export async function openDriver(
     return { driver: new PgliteDriver(connection, { ownsDatabase: false, statements }) };
   }
   if (connection === "memory" || connection === "memory://")
-    return { driver: await openInMemory(statements) };
+    return { driver: await openInMemory(statements, options.schema) };
   if (
     connection !== undefined &&
     typeof connection !== "string" &&
@@ -102,7 +104,7 @@ export async function openDriver(
       const { connectShared } = await import("./pglite-socket.js");
       return { driver: connectShared(dataDir, shared, logger, statements) };
     }
-    return { driver: await openEmbedded(dataDir, statements) };
+    return { driver: await openEmbedded(dataDir, statements, options.schema) };
   }
   const poolOptions = resolvePoolOptions(options.pool, environment.pool);
   const { openPool } = await import("./open-pool.js");

@@ -5,7 +5,7 @@
 
 import { mkdirSync } from "node:fs";
 import path from "node:path";
-import { PGlite, type Transaction } from "@electric-sql/pglite";
+import type { PGlite, Transaction } from "@electric-sql/pglite";
 import { ConnectionError, StoreClosedError, sqlStateOf, toStoreError } from "../core/errors.js";
 import {
   type ConnectionCounts,
@@ -26,6 +26,7 @@ import {
   withTransactionRetries,
 } from "./driver.js";
 import { acquireLock } from "./embedded-lock.js";
+import { createPglite, TEMPLATE_SCHEMA } from "./template/template.js";
 
 type PgliteRunner = Pick<PGlite | Transaction, "query" | "exec">;
 
@@ -221,7 +222,11 @@ export function isPglite(value: unknown): value is PGlite {
  * and two processes writing one data directory corrupt it, so a lock file beside the data records the
  * holder; a second opener gets a ConnectionError naming it. A lock left by a dead process is taken over.
  */
-export async function openEmbedded(dir: string, statements?: StatementLogging): Promise<PgliteDriver> {
+export async function openEmbedded(
+  dir: string,
+  statements?: StatementLogging,
+  schema: string = TEMPLATE_SCHEMA,
+): Promise<PgliteDriver> {
   const root = path.resolve(dir);
   let release: () => void;
   try {
@@ -234,7 +239,8 @@ export async function openEmbedded(dir: string, statements?: StatementLogging): 
     });
   }
   try {
-    const db = await PGlite.create({ dataDir: path.join(root, "pgdata"), parsers, serializers });
+    // A new database is made from the template (template/template.ts), the store's schema migrated.
+    const db = await createPglite({ dataDir: path.join(root, "pgdata"), schema, parsers, serializers });
     return new PgliteDriver(db, { ownsDatabase: true, statements, onClose: release, location: root });
   } catch (error) {
     release();
@@ -258,7 +264,10 @@ function unusable(error: unknown): string {
   return (error as Error).message;
 }
 
-export async function openInMemory(statements?: StatementLogging): Promise<PgliteDriver> {
-  const db = await PGlite.create({ parsers, serializers });
+export async function openInMemory(
+  statements?: StatementLogging,
+  schema: string = TEMPLATE_SCHEMA,
+): Promise<PgliteDriver> {
+  const db = await createPglite({ schema, parsers, serializers });
   return new PgliteDriver(db, { ownsDatabase: true, statements, location: "memory" });
 }

@@ -4,10 +4,11 @@
  * its own, so tests never depend on order. Adding a driver means adding one entry to DRIVERS.
  */
 import path from "node:path";
-import { PGlite } from "@electric-sql/pglite";
+import type { PGlite } from "@electric-sql/pglite";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject } from "vitest";
 import { postgresBinariesDir } from "../../scripts/matrix-tools.mjs";
+import { createPglite } from "../../src/db/template/template.js";
 import { openStore, type Store, type StoreOptions } from "../../src/index.js";
 import {
   startTestPostgres,
@@ -63,7 +64,8 @@ export function fileDatabaseUrl(): Promise<string> {
 
 let pglite: Promise<PGlite> | undefined;
 function filePglite(): Promise<PGlite> {
-  pglite ??= PGlite.create();
+  // From the template, as the embedded store makes a new database; with no store schema in it, as initdb leaves it.
+  pglite ??= createPglite({ schema: null });
   return pglite;
 }
 

@@ -1,0 +1,81 @@
+/**
+ * npm run bench -- firststart
+ *
+ * What the embedded store's first start costs against a later one: each start in a process of its own
+ * (time and CPU of the open, peak resident memory), the cache of templates in a directory of the run's
+ * (XDG_CACHE_HOME), so the machine's own is neither used nor filled:
+ *   machine's first      openStore on a new directory with no template anywhere: makes the template
+ *                        (initdb and migrations, once per machine) into the cache, then starts from it
+ *   first open           openStore on a new directory, the template in the cache
+ *   later open           openStore on that directory again
+ *   createTestStore()    an in-memory store, from the template
+ *   no template, first   PGlite makes the database (initdb) and openStore migrates it, as every first
+ *                        start did before templates
+ *   no template, memory  the same in memory, as createTestStore() did
+ * Ratios are each row's median over the later open's. The server the runner starts is not used.
+ */
+import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { promisify } from "node:util";
+import { benchRounds, log, median, table } from "./lib.js";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const TSX = pathToFileURL(path.join(ROOT, "node_modules/tsx/dist/loader.mjs")).href;
+const CHILD = path.join(ROOT, "bench/firststart/child.ts");
+
+type Figures = Record<string, number>;
+
+async function start(cache: string, ...args: string[]): Promise<Figures> {
+  // The store would otherwise follow a DATABASE_URL or FLOWSTORE_DATA_DIR of the shell's.
+  const { DATABASE_URL: _url, FLOWSTORE_DATA_DIR: _dir, ...env } = process.env;
+  const { stdout } = await promisify(execFile)(process.execPath, ["--import", TSX, CHILD, ...args], {
+    env: { ...env, XDG_CACHE_HOME: cache },
+    maxBuffer: 1 << 20,
+  });
+  return JSON.parse(stdout.trim().split("\n").at(-1) as string) as Figures;
+}
+
+export async function run(): Promise<void> {
+  const rounds = benchRounds(1, 3);
+  const work = mkdtempSync(path.join(tmpdir(), "flowstore-firststart-"));
+  const cache = path.join(work, "cache");
+  const results = new Map<string, Figures[]>();
+  const record = (name: string, figures: Figures) => {
+    results.set(name, [...(results.get(name) ?? []), figures]);
+    log(
+      `  ${name.padEnd(20)} ${Math.round(figures["open ms"] ?? 0)} ms, ${Math.round(figures["peak MB"] ?? 0)} MB`,
+    );
+  };
+  try {
+    log(`${rounds} rounds (BENCH_ROUNDS); each start in a process of its own`);
+    record("machine's first", await start(cache, "open", path.join(work, "machine")));
+    for (let round = 0; round < rounds; round++) {
+      log(`\nround ${round + 1} of ${rounds}`);
+      const dir = path.join(work, `store-${round}`);
+      record("first open", await start(cache, "open", dir));
+      record("later open", await start(cache, "open", dir));
+      record("createTestStore()", await start(cache, "test-store"));
+      record("no template, first", await start(cache, "no-template", path.join(work, `plain-${round}`)));
+      record("no template, memory", await start(cache, "no-template", "memory"));
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  const medianOf = (name: string, figure: string) =>
+    median((results.get(name) ?? []).map((figures) => figures[figure] ?? Number.NaN));
+  table(
+    "median of rounds, and as a share of a later open",
+    [...results.keys()].map((name) => ({
+      start: name,
+      "open ms": medianOf(name, "open ms"),
+      "time ratio": medianOf(name, "open ms") / medianOf("later open", "open ms"),
+      "open cpu ms": medianOf(name, "open cpu ms"),
+      "process ms": medianOf(name, "process ms"),
+      "peak MB": medianOf(name, "peak MB"),
+      "memory ratio": medianOf(name, "peak MB") / medianOf("later open", "peak MB"),
+    })),
+  );
+}
