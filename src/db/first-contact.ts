@@ -2,6 +2,7 @@
 
 import { readFileSync, type Stats, statSync } from "node:fs";
 import { createRequire } from "node:module";
+import type pg from "pg";
 import { ConnectionConfig } from "../config/connection-config.js";
 import { ConnectionError } from "../core/errors.js";
 import { isPgPool } from "./pg-pool.js";
@@ -43,7 +44,7 @@ export function firstContactError(error: unknown, to: unknown): unknown {
  * node-postgres reads when none was given. A pool of the user's keeps its own.
  */
 function refused(to: unknown): string {
-  if (!(to instanceof ConnectionConfig)) return "the password the pool was given was refused";
+  if (!(to instanceof ConnectionConfig)) return poolPasswordRefused(to as pg.Pool);
   const at = `PostgreSQL at ${to.host}:${to.port}`;
   if (to.password) {
     return `the password given for user "${to.user}" was refused by ${at}; it was taken from ${to.passwordFrom ?? "the connection"}: correct it there`;
@@ -52,6 +53,30 @@ function refused(to: unknown): string {
   return file
     ? `the password for user "${to.user}" in the password file ${file} was refused by ${at}; none was given in the connection, so node-postgres read that file's line for ${to.host}:${to.port}:${to.database}:${to.user}: correct it there`
     : `${at} asks a password of user "${to.user}", and none was given: put it in the connection URL or set PGPASSWORD`;
+}
+
+/**
+ * A pool of the user's: its own options, or what node-postgres falls back to when they hold no password
+ * (PGPASSWORD, then the password file).
+ */
+function poolPasswordRefused(pool: pg.Pool): string {
+  const { password, connectionString } = pool.options;
+  if (typeof password === "function") return "the password the pool's password function returned was refused";
+  if (password || (connectionString && hasPassword(connectionString))) {
+    return "the password in the pool's options (its password or connectionString) was refused: correct it there";
+  }
+  return process.env.PGPASSWORD
+    ? "the pool's options hold no password, so node-postgres took PGPASSWORD, which was refused"
+    : "the pool's options hold no password and PGPASSWORD is not set: give the pool a password (node-postgres read the password file, PGPASSFILE or ~/.pgpass, if there is one)";
+}
+
+/** Whether a connection string (a URL or libpq's key=value form) holds a password. */
+function hasPassword(connectionString: string): boolean {
+  try {
+    return new URL(connectionString).password !== "";
+  } catch {
+    return /(^|\s)password\s*=/.test(connectionString);
+  }
 }
 
 /** The part of node-postgres's password file reader (the pgpass package) used here. */

@@ -170,6 +170,22 @@ describe("postgres, refused", () => {
       }
     });
 
+    it("a pool of the user's with a wrong password: says it came from the pool's options", async () => {
+      const url = new URL(await fileDatabaseUrl());
+      url.password = "not-the-password";
+      const pool = new pg.Pool({ connectionString: url.toString() });
+      try {
+        const error = await failure(openStore({ connection: pool }));
+        expect(error.sqlState).toBe("28P01");
+        expect(error.message).toContain(
+          "the password in the pool's options (its password or connectionString) was refused",
+        );
+        expect(error.message).not.toContain("not-the-password");
+      } finally {
+        await pool.end();
+      }
+    });
+
     it("a wrong password from a password file: names the file node-postgres read it from", async () => {
       const url = new URL(await fileDatabaseUrl());
       const user = decodeURIComponent(url.username);
