@@ -14,6 +14,8 @@ import { isUnixSocket, tlsOptions } from "./tls.js";
 type ResolvedFields = Omit<ConnectionFields, "host" | "port" | "hosts"> &
   Required<Pick<ConnectionFields, "user" | "database" | "sslMode" | "targetSessionAttrs">> & {
     hosts: readonly { host: string; port: number }[];
+    /** Where the password was taken from, for the message of a refused one: "PGPASSWORD", "the connection URL"... */
+    passwordFrom?: string;
   };
 
 export class ConnectionConfig {
@@ -30,6 +32,8 @@ export class ConnectionConfig {
   readonly sslCert: string | undefined;
   readonly sslKey: string | undefined;
   readonly applicationName: string | undefined;
+  /** Where the password was taken from (see ResolvedFields), or undefined when none was given. */
+  readonly passwordFrom: string | undefined;
   // A true private field: invisible to Object.keys, spread, JSON and inspect.
   readonly #password: string | undefined;
 
@@ -47,6 +51,7 @@ export class ConnectionConfig {
     this.sslCert = fields.sslCert;
     this.sslKey = fields.sslKey;
     this.applicationName = fields.applicationName;
+    this.passwordFrom = fields.password ? fields.passwordFrom : undefined;
     this.#password = fields.password;
   }
 
@@ -123,7 +128,7 @@ export class ConnectionConfig {
   }
 
   toJSON(): Record<string, unknown> {
-    const { password, hosts, targetSessionAttrs, ...fields } = this.#fields();
+    const { password, passwordFrom: _, hosts, targetSessionAttrs, ...fields } = this.#fields();
     // One host shows as host and port, as it was given; the default target is left out.
     const rest = {
       ...(hosts.length === 1 ? { host: this.host, port: this.port } : { hosts }),
@@ -153,6 +158,7 @@ export class ConnectionConfig {
       sslCert: this.sslCert,
       sslKey: this.sslKey,
       applicationName: this.applicationName,
+      passwordFrom: this.passwordFrom,
     };
   }
 }

@@ -76,6 +76,7 @@ export function resolveConnection(
   })) ?? [{ host: named?.host ?? "localhost", port }];
   return new ConnectionConfig({
     hosts,
+    passwordFrom: passwordSource(input, explicit, pg),
     targetSessionAttrs: pick("targetSessionAttrs") ?? "any",
     user,
     password: pick("password"),
@@ -86,6 +87,18 @@ export function resolveConnection(
     sslKey: pick("sslKey"),
     applicationName: pick("applicationName"),
   });
+}
+
+/** Which of the sources above gave the password (the first that has one), in words for a message. */
+function passwordSource(
+  input: string | ConnectionFields | undefined,
+  explicit: ConnectionFields,
+  pg: ConnectionFields,
+): string {
+  if (explicit.password === undefined) return pg.password === undefined ? "POSTGRES_PASSWORD" : "PGPASSWORD";
+  if (input === undefined) return "DATABASE_URL";
+  if (typeof input !== "string") return "the password field of the connection options";
+  return /^postgres(ql)?:\/\//i.test(input.trim()) ? "the connection URL" : "the connection string";
 }
 
 const FIELD_NAMES = new Set<string>([

@@ -13,6 +13,7 @@ import { checkId, checkInteger, checkOneOf } from "../core/input.js";
 import { cursorKey, type Page, pageLimit, toPage } from "../core/key-cursor.js";
 import { checkText } from "../core/payload.js";
 import { idBatch } from "../core/planned-few.js";
+import type { Queryable } from "../db/driver.js";
 import {
   appendColumns,
   appendStatement,
@@ -232,12 +233,7 @@ export class Events {
     if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
       throw new ValidationError("signal must be an AbortSignal", { field: "signal" });
     }
-    if (this.context.db.inTransaction) {
-      throw new ValidationError(
-        "events.wait cannot wait inside a transaction (it would hold it open, and see no later commit under repeatable read); call it on the store",
-        { field: "transaction" },
-      );
-    }
+    if (this.context.db.inTransaction) throw await waitRefused(this.context.db);
     return waitForEvents(this.context, {
       executionId: id,
       deadline: timeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + timeoutMs,
@@ -246,6 +242,30 @@ export class Events {
       read: async () => (await this.list(id, { afterSequence: after, limit })).items,
     });
   }
+}
+
+/**
+ * Why events.wait refuses inside a transaction. Any transaction would be held open while it waits; one
+ * that reads from a snapshot (repeatable read, serializable) would also never see the events it waits
+ * for, committed after its first statement, so the message names that level: the transaction may have
+ * begun without one, at the server's default_transaction_isolation.
+ */
+async function waitRefused(tx: Queryable): Promise<ValidationError> {
+  const level = await tx
+    .query<{ level: string }>("select current_setting('transaction_isolation') as level")
+    .then(
+      ({ rows }) => rows[0]?.level,
+      // An aborted transaction answers nothing: the refusal stands without its level.
+      () => undefined,
+    );
+  const why =
+    level === "repeatable read" || level === "serializable"
+      ? `inside this ${level} transaction: it reads from a snapshot taken at its first statement, so it would never see an event committed after that, and it would hold the transaction open while it waited`
+      : "inside a transaction: it would hold the transaction open while it waited";
+  return new ValidationError(
+    `events.wait cannot wait ${why}; call it on the store (store.events.wait), once the transaction has committed`,
+    { field: "transaction" },
+  );
 }
 
 /** Retention: deletes the events (and history heads) of these executions; returns how many events. */

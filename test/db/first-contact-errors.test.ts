@@ -126,15 +126,89 @@ describe("postgres", () => {
 
 describe("postgres, refused", () => {
   describe("a first contact refused", () => {
-    it("a wrong password: says it was refused for that user at that host, never showing it", async () => {
+    it("a wrong password: says it was refused for that user at that host, and where it was taken from, never showing it", async () => {
+      const url = new URL(await fileDatabaseUrl());
+      const wrong = "not-the-password";
+      const user = decodeURIComponent(url.username);
+      const bare = new URL(url);
+      bare.password = "";
+      const withWrong = new URL(url);
+      withWrong.password = wrong;
+      const sslMode = url.searchParams.get("sslmode") ?? "prefer";
+      const database = url.pathname.slice(1);
+      const sources: [Parameters<typeof openStore>[0], string][] = [
+        [{ connection: withWrong.toString() }, "the connection URL"],
+        [
+          {
+            connection: `host=${url.hostname} port=${url.port} user=${user} dbname=${database} sslmode=${sslMode} password=${wrong}`,
+          },
+          "the connection string",
+        ],
+        [
+          {
+            connection: {
+              host: url.hostname,
+              port: Number(url.port),
+              user,
+              database,
+              sslMode: sslMode as "disable",
+              password: wrong,
+            },
+          },
+          "the password field of the connection options",
+        ],
+        [{ connection: bare.toString(), env: { PGPASSWORD: wrong } }, "PGPASSWORD"],
+        [{ env: { DATABASE_URL: withWrong.toString() } }, "DATABASE_URL"],
+      ];
+      for (const [options, source] of sources) {
+        const error = await failure(openStore(options));
+        expect(error.sqlState).toBe("28P01");
+        expect(error.message).toContain(
+          `the password given for user "${user}" was refused by PostgreSQL at ${url.host}; it was taken from ${source}`,
+        );
+        expect(error.message).not.toContain(wrong);
+      }
+    });
+
+    it("a pool of the user's with a wrong password: says it came from the pool's options", async () => {
       const url = new URL(await fileDatabaseUrl());
       url.password = "not-the-password";
-      const error = await failure(openStore({ connection: url.toString() }));
-      expect(error.sqlState).toBe("28P01");
-      expect(error.message).toContain(
-        `the password given for user "${url.username}" was refused by PostgreSQL at ${url.host}`,
-      );
-      expect(error.message).not.toContain("not-the-password");
+      const pool = new pg.Pool({ connectionString: url.toString() });
+      try {
+        const error = await failure(openStore({ connection: pool }));
+        expect(error.sqlState).toBe("28P01");
+        expect(error.message).toContain(
+          "the password in the pool's options (its password or connectionString) was refused",
+        );
+        expect(error.message).not.toContain("not-the-password");
+      } finally {
+        await pool.end();
+      }
+    });
+
+    it("a wrong password from a password file: names the file node-postgres read it from", async () => {
+      const url = new URL(await fileDatabaseUrl());
+      const user = decodeURIComponent(url.username);
+      url.password = "";
+      // The password file's format and permissions, as libpq and node-postgres read it.
+      const file = path.join(tempDir(), "pgpass");
+      writeFileSync(file, `${url.hostname}:${url.port}:*:${user}:not-the-password\n`, { mode: 0o600 });
+      const saved = { PGPASSFILE: process.env.PGPASSFILE, PGPASSWORD: process.env.PGPASSWORD };
+      process.env.PGPASSFILE = file;
+      delete process.env.PGPASSWORD;
+      try {
+        const error = await failure(openStore({ connection: url.toString(), env: {} }));
+        expect(error.sqlState).toBe("28P01");
+        expect(error.message).toContain(
+          `the password for user "${user}" in the password file ${file} was refused by PostgreSQL at ${url.host}`,
+        );
+        expect(error.message).not.toContain("not-the-password");
+      } finally {
+        for (const [name, value] of Object.entries(saved)) {
+          if (value === undefined) delete process.env[name];
+          else process.env[name] = value;
+        }
+      }
     });
 
     it("a role that may not create: the migration says what to grant, and that flowstore sql prints the DDL", async () => {

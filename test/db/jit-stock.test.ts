@@ -29,29 +29,52 @@ const EXPLAINABLE = /^\s*(with|select|insert|update|delete|values)\b/i;
 describe.skipIf(!available)("a stock PostgreSQL with JIT", () => {
   let server: SystemPostgres;
   beforeAll(async () => {
-    server = await startSystemPostgres();
+    // pg_stat_statements counts, per statement, the functions JIT compiled for it.
+    server = await startSystemPostgres({ shared_preload_libraries: "pg_stat_statements" });
   }, 60_000);
   afterAll(() => server?.stop());
 
   it("plans no statement of an ordinary workload at or above jit_above_cost", async () => {
     const url = await server.createDatabase();
-    const sent = new Map<string, unknown[]>();
+    // Each statement once per pattern of null values: a null can change a custom plan's shape
+    // (stats() of every queue, and of one).
+    const sent = new Map<string, { sql: string; values: unknown[] }>();
+    // Statements sent in a transaction that turned JIT off for itself cannot compile, whatever their
+    // estimate: the next test runs them on a user's pool and reads what was compiled. The workload
+    // awaits each of those transactions alone, so the log's order tells which statements they hold;
+    // a statement sent elsewhere as well is planned here.
+    const jitOffOnly = new Map<string, boolean>();
+    let jitOff = false;
     const ignore = () => {};
     const logger: Logger = {
       debug: (entry) => {
-        if (typeof entry.sql === "string" && EXPLAINABLE.test(entry.sql)) {
-          sent.set(entry.sql, (entry.values as unknown[]) ?? []);
+        if (typeof entry.sql !== "string") return;
+        if (entry.sql === "set local jit = off") jitOff = true;
+        else if (/^(begin|commit)\b/.test(entry.sql)) jitOff = false;
+        else if (EXPLAINABLE.test(entry.sql)) {
+          const values = (entry.values as unknown[]) ?? [];
+          sent.set(`${entry.sql}\0${values.map((v) => v === null)}`, { sql: entry.sql, values });
+          jitOffOnly.set(entry.sql, jitOff && jitOffOnly.get(entry.sql) !== false);
         }
       },
       info: ignore,
       warn: ignore,
       error: ignore,
     };
-    const schema = uniqueSchema();
-    const store = await openStore({ connection: url, schema, logStatements: { values: true }, logger });
-    await exerciseStore(store);
-    await store.close();
+    // Sent through a user's pool, whose sessions have the server's defaults (the store's own turn JIT
+    // off as they open), as they are planned below.
+    const pool = new pg.Pool({ connectionString: url, max: 4 });
+    try {
+      const schema = uniqueSchema();
+      const store = await openStore({ connection: pool, schema, logStatements: { values: true }, logger });
+      await exerciseStore(store);
+      await store.close();
+    } finally {
+      await pool.end();
+    }
     expect(sent.size).toBeGreaterThan(40);
+    // jobs.stats() is one of them.
+    expect([...jitOffOnly].filter(([sql, off]) => off && sql.includes("in_waiting"))).toHaveLength(1);
 
     // A session as a user's own pool has it: the server's defaults.
     const client = new pg.Client({ connectionString: url });
@@ -64,7 +87,8 @@ describe.skipIf(!available)("a stock PostgreSQL with JIT", () => {
       const threshold = Number(rows[0]?.jit_above_cost);
       const costly: string[] = [];
       let n = 0;
-      for (const [sql, values] of sent) {
+      for (const { sql, values } of sent.values()) {
+        if (jitOffOnly.get(sql)) continue;
         const name = `jit_${++n}`;
         await client.query(`prepare ${name} as ${sql}`);
         // EXPLAIN takes no parameters: the values go in as literals, each made as pg sends it.
@@ -90,6 +114,34 @@ describe.skipIf(!available)("a stock PostgreSQL with JIT", () => {
       expect(costly).toEqual([]);
     } finally {
       await client.end();
+    }
+  });
+
+  it("compiles nothing for the workload on a user's own pool, jobs.stats() included", async () => {
+    const url = await server.createDatabase();
+    // A user's pool: its sessions have the server's defaults, JIT on.
+    const pool = new pg.Pool({ connectionString: url, max: 4 });
+    try {
+      await pool.query("create extension pg_stat_statements");
+      const store = await openStore({ connection: pool, schema: uniqueSchema() });
+      await exerciseStore(store);
+      await store.close();
+      const { rows } = await pool.query<{ query: string; calls: string; jit_functions: string }>(
+        `select query, calls, jit_functions from pg_stat_statements
+          where dbid = (select oid from pg_database where datname = current_database())`,
+      );
+      // stats() ran (its statement is estimated past jit_above_cost on a fresh store)...
+      const statsCalls = rows
+        .filter((row) => row.query.includes("in_waiting"))
+        .reduce((sum, row) => sum + Number(row.calls), 0);
+      expect(statsCalls).toBeGreaterThanOrEqual(2);
+      // ...and no statement of the workload compiled a function.
+      const compiled = rows
+        .filter((row) => Number(row.jit_functions) > 0)
+        .map((row) => `${row.jit_functions} functions: ${row.query.replace(/\s+/g, " ").slice(0, 140)}`);
+      expect(compiled).toEqual([]);
+    } finally {
+      await pool.end();
     }
   });
 });

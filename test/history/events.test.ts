@@ -302,6 +302,13 @@ forEachDriver((driver) => {
       await expect(
         store.transaction((tx) => tx.events.wait(run, { afterSequence: 4, timeoutMs: 0 })),
       ).rejects.toBeInstanceOf(ValidationError);
+      // A transaction begun without a level and set to one by hand is named by the level it has.
+      await expect(
+        store.transaction(async (tx) => {
+          await tx.query("set transaction isolation level repeatable read");
+          await tx.events.wait(run, { afterSequence: 4, timeoutMs: 0 });
+        }),
+      ).rejects.toThrow(/inside this repeatable read transaction: it reads from a snapshot/);
     });
 
     it.skipIf(!driver.concurrent)(

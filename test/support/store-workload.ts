@@ -105,6 +105,9 @@ export async function exerciseStore(store: Store): Promise<void> {
     const some = await store.jobs.claim({ queue: "g", workerId: "w", limit: 4 });
     if (some.length) await store.jobs.complete(some);
   }
+  // The counts the dashboard samples every few seconds, of every queue and of one.
+  await store.jobs.stats();
+  await store.jobs.stats("g");
 
   // The LangGraph adapters.
   const saver = new FlowstoreSaver({ store, scope: "plans" });
