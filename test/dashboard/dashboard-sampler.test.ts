@@ -79,13 +79,19 @@ forEachDriver((driver) => {
       // Later samples see later work, while someone keeps looking.
       await store.jobs.enqueue({ queue: "mail", name: "digest" });
       await expect
-        .poll(async () => (await overview(dashboard)).queues[0]?.waiting, { interval: INTERVAL_MS })
+        .poll(async () => (await overview(dashboard)).queues[0]?.waiting, {
+          interval: INTERVAL_MS,
+          timeout: 10_000,
+        })
         .toBe(2);
       // Looking on: a sample also reads each queue's totals and limits, and on a loaded machine the
       // sampler could go idle between two looks, which would say nothing of sampling while looked at.
       const whileLooking = samples();
       await expect
-        .poll(async () => (await overview(dashboard)) && samples(), { interval: INTERVAL_MS })
+        .poll(async () => (await overview(dashboard)) && samples(), {
+          interval: INTERVAL_MS,
+          timeout: 10_000,
+        })
         .toBeGreaterThan(whileLooking);
 
       // No request for the idle period: sampling stops, and stays stopped.
