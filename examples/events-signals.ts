@@ -12,7 +12,10 @@ const orderId = "order-42";
 const receiptBytes = new TextEncoder().encode("receipt #1");
 const url = "https://example.com/approve/order-42";
 const history: string[] = [];
-const replay = (event: { sequence: number; type: string }) => history.push(`${event.sequence} ${event.type}`);
+const replay = (event: { sequence: number; type: string }) => {
+  history.push(`${event.sequence} ${event.type}`);
+  return event.sequence;
+};
 
 // #region events
 // The run and its first event, together or not at all.
@@ -28,12 +31,13 @@ const [started, done] = await store.events.append(
   ],
   { expectedLastSequence: 1 }, // compare-and-set: a stale writer gets a ConflictError, nothing is written
 );
-for await (const event of store.events.iterate(runId)) replay(event); // 1, 2, 3... in commit order
+let read = 0; // the last event read: a wait goes on after it, never after a number assumed
+for await (const event of store.events.iterate(runId)) read = replay(event); // 1, 2, 3... in commit order
 
 // A token held by one running execution; a payload delivered to it is an event in the holder's history.
 await store.signals.claim(`approval:${orderId}`, runId, { metadata: { url } });
 await store.signals.deliver(`approval:${orderId}`, { approvedBy: "ann" }); // from any process
-const [approval] = await store.events.wait(runId, { afterSequence: 3, timeoutMs: 60_000 });
+const [approval] = await store.events.wait(runId, { afterSequence: read, timeoutMs: 60_000 });
 // #endregion
 
 console.log("history:", history.join(", "));

@@ -3,6 +3,7 @@
 import { Blobs } from "./blobs/blobs.js";
 import { ComponentState } from "./component-state/component-state.js";
 import { inTransaction, type StoreContext } from "./core/context.js";
+import { optionKeys, refuseUnknownKeys } from "./core/input.js";
 import { Correlations } from "./correlations/correlations.js";
 import type { QueryOptions, QueryResult, TransactionOptions } from "./db/driver.js";
 import { Definitions } from "./definitions/definitions.js";
@@ -18,6 +19,9 @@ import { Streams } from "./streams/streams.js";
 import { Tasks } from "./tasks/tasks.js";
 import { traced } from "./telemetry/index.js";
 import { Timers } from "./timers/timers.js";
+
+// A misspelt readOnly would let the transaction write, a misspelt isolation run it at the default.
+const TRANSACTION_KEYS = optionKeys<TransactionOptions>({ isolation: true, readOnly: true, retries: true });
 
 /** The same surface on the store and inside a transaction. */
 export class StoreScope {
@@ -79,6 +83,7 @@ export class StoreScope {
    * lists and counts included, goes through the transaction: none to a readConnection.
    */
   transaction<T>(fn: (tx: Transaction) => Promise<T>, options?: TransactionOptions): Promise<T> {
+    if (typeof options === "object" && options !== null) refuseUnknownKeys(options, TRANSACTION_KEYS);
     return this.context.db.transaction((db) => fn(new StoreScope(inTransaction(this.context, db))), options);
   }
 }

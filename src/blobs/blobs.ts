@@ -19,12 +19,17 @@
 
 import type { Readable } from "node:stream";
 import { forReads, type StoreContext } from "../core/context.js";
-import type { Page, PageOptions } from "../core/key-cursor.js";
+import { optionKeys, refuseUnknownKeys } from "../core/input.js";
+import { PAGE_KEYS, type Page, type PageOptions } from "../core/key-cursor.js";
 import { refuseOnReadOnly } from "../core/read-only.js";
 import { collectGarbage, deleteBlob } from "./garbage.js";
 import { put } from "./put.js";
 import { exists, head, list, readWhole, stream } from "./read.js";
 import type { BlobData, BlobInfo, BlobPutOptions, BlobRange } from "./types.js";
+
+const PUT_KEYS = optionKeys<BlobPutOptions>({ contentType: true, signal: true, executionId: true });
+const GARBAGE_KEYS = optionKeys<{ limit?: number; graceMs?: number }>({ limit: true, graceMs: true });
+const RANGE_KEYS = optionKeys<BlobRange>({ start: true, end: true });
 
 export class Blobs {
   constructor(protected readonly context: StoreContext) {}
@@ -44,6 +49,7 @@ export class Blobs {
   async put(key: string, data: BlobData, options: BlobPutOptions = {}): Promise<BlobInfo> {
     // Refused before the content goes anywhere: an S3 upload happens before the database hears of it.
     refuseOnReadOnly(this.context, "blobs.put()");
+    refuseUnknownKeys(options, PUT_KEYS);
     return put(this.context, key, data, options);
   }
 
@@ -57,6 +63,7 @@ export class Blobs {
    */
   async collectGarbage(options: number | { limit?: number; graceMs?: number } = {}): Promise<number> {
     refuseOnReadOnly(this.context, "blobs.collectGarbage()");
+    if (typeof options === "object" && options !== null) refuseUnknownKeys(options, GARBAGE_KEYS);
     return collectGarbage(this.context, options);
   }
 
@@ -79,6 +86,7 @@ export class Blobs {
    * through it: consume it before the transaction ends.
    */
   async stream(key: string, range: BlobRange = {}): Promise<Readable> {
+    refuseUnknownKeys(range, RANGE_KEYS);
     return stream(this.context, key, range);
   }
 
@@ -93,6 +101,7 @@ export class Blobs {
    * readConnection when it has one (outside a transaction).
    */
   async list(prefix = "", options: PageOptions = {}): Promise<Page<BlobInfo>> {
+    refuseUnknownKeys(options, PAGE_KEYS);
     return list(forReads(this.context), prefix, options);
   }
 }

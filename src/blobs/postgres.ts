@@ -6,6 +6,7 @@
 
 import type { BlobBackend, BlobContent, BlobIO, BlobWriteRequest } from "../core/blob-backend.js";
 import { BlobError, ValidationError } from "../core/errors.js";
+import { optionKeys, refuseUnknownKeys } from "../core/input.js";
 
 export const DEFAULT_CHUNK_SIZE = 1024 * 1024;
 
@@ -26,7 +27,10 @@ export function checkGraceMs(value: number | undefined): number {
   return ms;
 }
 
+const POSTGRES_BLOB_KEYS = optionKeys<PostgresBlobOptions>({ chunkSize: true, orphanGraceMs: true });
+
 export function postgresBlobs(options: PostgresBlobOptions = {}): BlobBackend {
+  refuseUnknownKeys(options, POSTGRES_BLOB_KEYS);
   const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
   if (!Number.isInteger(chunkSize) || chunkSize < 1 || chunkSize > 256 * 1024 * 1024) {
     throw new ValidationError("chunkSize must be an integer from 1 byte to 256 MiB", { field: "chunkSize" });

@@ -28,6 +28,7 @@ import type {
   ListedContent,
 } from "../core/blob-backend.js";
 import { BlobError, StoreError, ValidationError } from "../core/errors.js";
+import { optionKeys, refuseUnknownKeys } from "../core/input.js";
 import { checkGraceMs } from "./postgres.js";
 
 const MIN_PART_SIZE = 5 * 1024 * 1024;
@@ -78,7 +79,22 @@ export interface S3BlobBackend extends BlobBackend {
   close(): void;
 }
 
+// A misspelt forcePathStyle or endpoint would send every blob to AWS instead of the server meant.
+const S3_KEYS = optionKeys<S3BlobOptions>({
+  bucket: true,
+  region: true,
+  endpoint: true,
+  credentials: true,
+  forcePathStyle: true,
+  partSize: true,
+  queueSize: true,
+  prefix: true,
+  orphanGraceMs: true,
+  client: true,
+});
+
 export function s3(options: S3BlobOptions): S3BlobBackend {
+  if (typeof options === "object" && options !== null) refuseUnknownKeys(options, S3_KEYS);
   if (typeof options.bucket !== "string" || options.bucket === "") {
     throw new ValidationError("s3({ bucket }) is required", { field: "bucket" });
   }

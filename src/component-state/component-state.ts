@@ -2,7 +2,7 @@
 
 import type { SqlContext, StoreContext } from "../core/context.js";
 import { ConflictError, NotFoundError, ValidationError } from "../core/errors.js";
-import { checkId, optionalVersion } from "../core/input.js";
+import { checkId, optionalVersion, optionKeys, refuseUnknownKeys } from "../core/input.js";
 import { checkText, toJson } from "../core/payload.js";
 import { idBatch } from "../core/planned-few.js";
 
@@ -20,6 +20,8 @@ export interface ComponentStatePutOptions {
   /** 0: the entry must not exist yet. n: the entry must be at version n. Otherwise a ConflictError. */
   expectedVersion?: number;
 }
+
+const PUT_KEYS = optionKeys<ComponentStatePutOptions>({ expectedVersion: true });
 
 const COLUMNS = `execution_id as "executionId", component_id as "componentId", state, version,
   created_at as "createdAt", updated_at as "updatedAt"`;
@@ -46,6 +48,7 @@ export class ComponentState {
   ): Promise<ComponentStateEntry> {
     checkId(executionId, "executionId");
     checkText(componentId, "componentId", 1024);
+    refuseUnknownKeys(options, PUT_KEYS);
     const json = toJson(state, "state", this.context.limits);
     const expected = optionalVersion(options.expectedVersion);
     const q = this.context.q;
@@ -94,6 +97,7 @@ export class ComponentState {
   ): Promise<boolean> {
     checkId(executionId, "executionId");
     checkText(componentId, "componentId", 1024);
+    refuseUnknownKeys(options, PUT_KEYS);
     const expected = optionalVersion(options.expectedVersion);
     const { rowCount } = await this.context.db.query(
       `delete from ${this.context.q}.component_state

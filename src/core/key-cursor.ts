@@ -5,6 +5,7 @@
  */
 
 import { ValidationError } from "./errors.js";
+import { optionKeys } from "./input.js";
 import type { Page } from "./keyset.js";
 
 /** Every list in the store pages the same way: `{ items, nextCursor }`. */
@@ -16,6 +17,9 @@ export interface PageOptions {
   /** At most this many items (default 100, at most 1000). */
   limit?: number;
 }
+
+/** PageOptions' keys, for a list that takes nothing else (refuseUnknownKeys). */
+export const PAGE_KEYS = optionKeys<PageOptions>({ cursor: true, limit: true });
 
 export const DEFAULT_PAGE_SIZE = 100;
 export const MAX_PAGE_SIZE = 1000;

@@ -6,7 +6,7 @@
 import type { SqlContext, StoreContext } from "../core/context.js";
 import { NotFoundError, ValidationError } from "../core/errors.js";
 import { amongIds, type ExecutionIds } from "../core/id-set.js";
-import { checkId, optionalDate, optionalTtl } from "../core/input.js";
+import { checkId, optionalDate, optionalTtl, optionKeys, refuseUnknownKeys } from "../core/input.js";
 import { checkText } from "../core/payload.js";
 import { TERMINAL_SQL } from "../core/run-status.js";
 
@@ -24,6 +24,8 @@ export interface AddCorrelationOptions {
   ttlMs?: number;
 }
 
+const ADD_KEYS = optionKeys<AddCorrelationOptions>({ expiresAt: true, ttlMs: true });
+
 const COLUMNS = `key, execution_id as "executionId", expires_at as "expiresAt", created_at as "createdAt"`;
 const LIVE = "(c.expires_at is null or c.expires_at > now())";
 
@@ -34,6 +36,7 @@ export class Correlations {
   async add(key: string, executionId: string, options: AddCorrelationOptions = {}): Promise<Correlation> {
     checkText(key, "key", 1024);
     checkId(executionId, "executionId");
+    refuseUnknownKeys(options, ADD_KEYS);
     const expiresAt = optionalDate(options.expiresAt, "expiresAt");
     const ttlMs = optionalTtl(options.ttlMs, true);
     if (expiresAt && ttlMs !== null) {

@@ -2,7 +2,15 @@
 
 import { forReads, type StoreContext } from "../core/context.js";
 import { ConflictError, NotFoundError } from "../core/errors.js";
-import { checkId, checkInteger, checkLimit, checkOneOf, idOrNew } from "../core/input.js";
+import {
+  checkId,
+  checkInteger,
+  checkLimit,
+  checkOneOf,
+  idOrNew,
+  optionKeys,
+  refuseUnknownKeys,
+} from "../core/input.js";
 import { checkText, toJson } from "../core/payload.js";
 
 export const DEFINITION_STATUSES = ["draft", "active", "deprecated", "archived"] as const;
@@ -39,6 +47,15 @@ export interface DefinitionFilter {
   limit?: number;
 }
 
+const NEW_KEYS = optionKeys<NewDefinition>({
+  id: true,
+  name: true,
+  version: true,
+  definition: true,
+  status: true,
+});
+const FILTER_KEYS = optionKeys<DefinitionFilter>({ name: true, status: true, contains: true, limit: true });
+
 const COLUMNS = `id, name, version, definition, status, deployed_at as "deployedAt",
   created_at as "createdAt", updated_at as "updatedAt"`;
 
@@ -46,6 +63,7 @@ export class Definitions {
   constructor(protected readonly context: StoreContext) {}
 
   async create(input: NewDefinition): Promise<Definition> {
+    refuseUnknownKeys(input, NEW_KEYS);
     const id = idOrNew(input.id, "id");
     const name = checkText(input.name, "name");
     const status = checkOneOf(input.status ?? "draft", DEFINITION_STATUSES, "status");
@@ -110,6 +128,7 @@ export class Definitions {
 
   /** Ordered by name, then newest version first; from the store's readConnection when it has one. */
   async list(filter: DefinitionFilter = {}): Promise<Definition[]> {
+    refuseUnknownKeys(filter, FILTER_KEYS);
     const conditions: string[] = [];
     const values: unknown[] = [];
     if (filter.name !== undefined) {

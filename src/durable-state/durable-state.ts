@@ -9,6 +9,7 @@ import { createHash } from "node:crypto";
 import { deleteBlobsUnder, deleteBlobsUnderBut } from "../blobs/index.js";
 import { inTransaction, type StoreContext } from "../core/context.js";
 import { ConflictError, ValidationError } from "../core/errors.js";
+import { optionKeys, refuseUnknownKeys } from "../core/input.js";
 import { cursorKey, type Page, type PageOptions, pageLimit, toPage } from "../core/key-cursor.js";
 import { checkText } from "../core/payload.js";
 import { offloads, putValue, readReferenced, rereadMoved } from "../offload/index.js";
@@ -33,6 +34,15 @@ export interface DurableStateWrite {
   shard?: number;
 }
 
+const WRITE_KEYS = optionKeys<DurableStateWrite>({
+  persistenceId: true,
+  version: true,
+  payload: true,
+  manifest: true,
+  timestamp: true,
+  shard: true,
+});
+
 export interface DurableStateRecord {
   persistenceId: string;
   version: number;
@@ -51,6 +61,8 @@ export interface DurableStateListOptions extends PageOptions {
   /** Only actors of this shard (default: every shard). */
   shard?: number;
 }
+
+const LIST_KEYS = optionKeys<DurableStateListOptions>({ limit: true, cursor: true, shard: true });
 
 interface Row {
   persistence_id: string;
@@ -141,6 +153,7 @@ export class DurableState {
   }
 
   async write(state: DurableStateWrite): Promise<DurableStateWriteResult> {
+    refuseUnknownKeys(state, WRITE_KEYS);
     const persistenceId = checkText(state.persistenceId, "persistenceId");
     const manifest = checkText(state.manifest, "manifest");
     if (!Number.isSafeInteger(state.version) || state.version < 0) {
@@ -254,6 +267,7 @@ export class DurableState {
 
   /** Actors in persistence id order, one page at a time. */
   async list(options: DurableStateListOptions = {}): Promise<Page<DurableStateRecord>> {
+    refuseUnknownKeys(options, LIST_KEYS);
     const limit = pageLimit(options.limit);
     const after = cursorKey(options.cursor);
     const shard = options.shard === undefined ? undefined : checkShard(options.shard);

@@ -8,7 +8,7 @@
 
 import type { StoreContext } from "../core/context.js";
 import { ValidationError } from "../core/errors.js";
-import { integerOption } from "../core/input.js";
+import { integerOption, optionKeys, refuseUnknownKeys } from "../core/input.js";
 import { RUN_STATUSES } from "../core/run-status.js";
 import type { ExecutionStatus } from "./types.js";
 
@@ -23,10 +23,13 @@ export interface StatusCountOptions {
   exactUpTo?: number;
 }
 
+const STATUS_COUNT_KEYS = optionKeys<StatusCountOptions>({ exactUpTo: true });
+
 export async function statusCounts(
   { db, q, schema }: Pick<StoreContext, "db" | "q" | "schema">,
   options: StatusCountOptions = {},
 ): Promise<Record<ExecutionStatus, StatusCount>> {
+  refuseUnknownKeys(options, STATUS_COUNT_KEYS);
   const bound = integerOption(options.exactUpTo, "exactUpTo", { min: 0, max: 1_000_000, fallback: 10_000 });
   const { rows } = await db.query<{ status: ExecutionStatus; counted: number; estimate: number | null }>(
     `with counted as (

@@ -16,12 +16,13 @@ import {
   optionalId,
   optionalText,
   optionalVersion,
+  refuseUnknownKeys,
 } from "../core/input.js";
 import type { Page } from "../core/keyset.js";
 import { checkText, toJsonOrNull } from "../core/payload.js";
 import { RUN_STATUSES } from "../core/run-status.js";
 import type { WriteBatcher } from "../core/write-batch.js";
-import type { AppendOption, HistoryEvent, WithHistory } from "../history/index.js";
+import { APPEND_KEYS, type AppendOption, type HistoryEvent, type WithHistory } from "../history/index.js";
 import { refuseReserved, rereadMoved } from "../offload/index.js";
 import { type FinishInput, finishBatcher, type StartInput, startBatcher } from "./batch.js";
 import { finishedSince, type StatusCount, type StatusCountOptions, statusCounts } from "./counts.js";
@@ -29,16 +30,25 @@ import { type ChangeInput, ExecutionHistoryBatches } from "./history-batch.js";
 import { mergeState, resolveStates, resolveWritten, withOffloadedStates } from "./offloaded-state.js";
 import { countByStatus, findByIdempotencyKey, get, getForUpdate, list } from "./read.js";
 import { metadataJson, resolveWorkflow } from "./records.js";
-import type {
-  CancelExecutionOptions,
-  Execution,
-  ExecutionFilter,
-  ExecutionListOptions,
-  ExecutionPatch,
-  ExecutionRecord,
-  ExecutionStatus,
-  ExecutionWriteOptions,
-  StartExecution,
+import {
+  CANCEL_KEYS,
+  type CancelExecutionOptions,
+  COUNT_KEYS,
+  type Execution,
+  type ExecutionFilter,
+  type ExecutionListOptions,
+  type ExecutionPatch,
+  type ExecutionRecord,
+  type ExecutionStatus,
+  type ExecutionWriteOptions,
+  ITERATE_KEYS,
+  LIST_KEYS,
+  MERGE_KEYS,
+  PATCH_KEYS,
+  RECORD_KEYS,
+  START_KEYS,
+  type StartExecution,
+  WRITE_KEYS,
 } from "./types.js";
 import { cancel, finishAlone, startAlone, updateAlone, upsert, upsertMany } from "./write.js";
 
@@ -78,6 +88,8 @@ export class Executions {
     input: StartExecution,
     options: AppendOption = {},
   ): Promise<{ execution: Execution; created: boolean; appended?: HistoryEvent[] }> {
+    refuseUnknownKeys(input, START_KEYS);
+    refuseUnknownKeys(options, APPEND_KEYS);
     // What every way of starting writes, whatever names the definition.
     const run = {
       id: idOrNew(input.id, "id"),
@@ -145,6 +157,8 @@ export class Executions {
     options: ExecutionWriteOptions & AppendOption = {},
   ): Promise<WithHistory<Execution>> {
     checkId(id, "id");
+    refuseUnknownKeys(patch, PATCH_KEYS);
+    refuseUnknownKeys(options, WRITE_KEYS);
     const expected = optionalVersion(options.expectedVersion);
     const status = patch.status === undefined ? null : checkOneOf(patch.status, RUN_STATUSES, "status");
     const statuses =
@@ -194,16 +208,22 @@ export class Executions {
     patch: Record<string, unknown>,
     options: Pick<ExecutionWriteOptions, "expectedVersion"> = {},
   ): Promise<Execution> {
+    refuseUnknownKeys(options, MERGE_KEYS);
     return mergeState(this.context, id, patch, options);
   }
 
   /** Writes the whole object (inserting it if new); moving a terminal execution to another status is a conflict. */
   async upsert(execution: ExecutionRecord): Promise<Execution> {
+    refuseUnknownKeys(execution, RECORD_KEYS);
     return resolveWritten(this.context, await upsert(this.context, execution));
   }
 
   /** Many `upsert`s in one statement, all or none. Returned in the order given. */
   async upsertMany(executions: readonly ExecutionRecord[]): Promise<Execution[]> {
+    if (Array.isArray(executions)) {
+      for (const [i, execution] of executions.entries())
+        refuseUnknownKeys(execution, RECORD_KEYS, `executions[${i}]`);
+    }
     const written = await upsertMany(this.context, executions);
     for (const execution of written) await resolveWritten(this.context, execution);
     return written;
@@ -234,6 +254,7 @@ export class Executions {
     options: ExecutionWriteOptions & AppendOption,
   ): Promise<WithHistory<Execution>> {
     checkId(id, "id");
+    refuseUnknownKeys(options, WRITE_KEYS);
     const finish: FinishInput = {
       id,
       expectedVersion: optionalVersion(options.expectedVersion),
@@ -255,11 +276,13 @@ export class Executions {
    * unfinished tasks of all the runs it cancelled.
    */
   async cancel(id: string, options: CancelExecutionOptions = {}): Promise<Execution> {
+    refuseUnknownKeys(options, CANCEL_KEYS);
     return resolveWritten(this.context, await cancel(this.context, id, options));
   }
 
   /** Reads from the store's readConnection, when it has one (outside a transaction). */
   async list(filter: ExecutionFilter & ExecutionListOptions = {}): Promise<Page<Execution>> {
+    refuseUnknownKeys(filter, LIST_KEYS);
     const reads = forReads(this.context);
     return rereadMoved(async () => {
       const page = await list(reads, filter);
@@ -272,6 +295,7 @@ export class Executions {
   async *iterate(
     filter: ExecutionFilter & { pageSize?: number; order?: "asc" | "desc" } = {},
   ): AsyncGenerator<Execution> {
+    refuseUnknownKeys(filter, ITERATE_KEYS);
     const { pageSize, ...rest } = filter;
     let cursor: string | undefined;
     do {
@@ -288,6 +312,7 @@ export class Executions {
   async countByStatus(
     filter: Omit<ExecutionFilter, "status"> = {},
   ): Promise<Record<ExecutionStatus, number>> {
+    refuseUnknownKeys(filter, COUNT_KEYS);
     return countByStatus(forReads(this.context), filter);
   }
 

@@ -1,6 +1,8 @@
 /** What executions are made of, and what callers pass to start, change and list them. */
 
+import { optionKeys } from "../core/input.js";
 import type { RunStatus } from "../core/run-status.js";
+import { APPEND_FIELDS, type AppendOption } from "../history/index.js";
 
 export type { Page } from "../core/keyset.js";
 export { RUN_STATUSES as EXECUTION_STATUSES } from "../core/run-status.js";
@@ -114,3 +116,81 @@ export interface ExecutionListOptions {
   /** By creation time, then id; default "asc" (oldest first). */
   order?: "asc" | "desc";
 }
+
+// The keys each of these takes, refused otherwise (refuseUnknownKeys): a misspelt idempotencyKey
+// would start a second run, a misspelt expectedVersion would write without its compare-and-set.
+export const START_KEYS = optionKeys<StartExecution>({
+  id: true,
+  definitionId: true,
+  name: true,
+  version: true,
+  input: true,
+  idempotencyKey: true,
+  parentExecutionId: true,
+  parentTaskId: true,
+  metadata: true,
+  status: true,
+});
+const PATCH_FIELDS: Record<keyof ExecutionPatch, true> = {
+  status: true,
+  input: true,
+  output: true,
+  error: true,
+  state: true,
+  metadata: true,
+};
+export const PATCH_KEYS = optionKeys<ExecutionPatch>(PATCH_FIELDS);
+// A run read back may be written again as it is (`upsert({ ...run, status })`): the fields only read
+// are known too, and ignored as before.
+export const RECORD_KEYS = optionKeys<ExecutionRecord & Execution>({
+  ...PATCH_FIELDS,
+  id: true,
+  definitionId: true,
+  name: true,
+  idempotencyKey: true,
+  parentExecutionId: true,
+  parentTaskId: true,
+  version: true,
+  createdAt: true,
+  updatedAt: true,
+  startedAt: true,
+  completedAt: true,
+});
+export const WRITE_KEYS = optionKeys<ExecutionWriteOptions & AppendOption>({
+  expectedVersion: true,
+  expectedStatus: true,
+  ...APPEND_FIELDS,
+});
+export const MERGE_KEYS = optionKeys<Pick<ExecutionWriteOptions, "expectedVersion">>({
+  expectedVersion: true,
+});
+export const CANCEL_KEYS = optionKeys<CancelExecutionOptions>({
+  expectedVersion: true,
+  expectedStatus: true,
+  cascade: true,
+});
+const FILTER_FIELDS: Record<keyof ExecutionFilter, true> = {
+  status: true,
+  definitionId: true,
+  definitionName: true,
+  parentExecutionId: true,
+  createdAfter: true,
+  createdBefore: true,
+  updatedAfter: true,
+  updatedBefore: true,
+  metadata: true,
+};
+export const LIST_KEYS = optionKeys<ExecutionFilter & ExecutionListOptions>({
+  ...FILTER_FIELDS,
+  limit: true,
+  cursor: true,
+  order: true,
+});
+export const ITERATE_KEYS = optionKeys<ExecutionFilter & { pageSize?: number; order?: "asc" | "desc" }>({
+  ...FILTER_FIELDS,
+  pageSize: true,
+  order: true,
+});
+export const COUNT_KEYS = optionKeys<Omit<ExecutionFilter, "status">>(
+  (({ status: _, ...rest }) => rest)(FILTER_FIELDS),
+);

@@ -8,7 +8,7 @@
 
 import type { SqlContext } from "../core/context.js";
 import { ConflictError, NotFoundError, ValidationError } from "../core/errors.js";
-import { checkInteger, optionalText } from "../core/input.js";
+import { checkInteger, optionalText, optionKeys, refuseUnknownKeys } from "../core/input.js";
 import { checkText, type JsonOrBytes, type PayloadLimits, toJsonOrBytes } from "../core/payload.js";
 import { schemaChannel } from "../core/wake.js";
 import { refuseReserved } from "../offload/index.js";
@@ -57,6 +57,8 @@ export function toEvent(row: EventRow): HistoryEvent {
 export type AppendColumns = [string[], (string | null)[], (Uint8Array | null)[], (string | null)[]];
 
 /** Checks every event and lays the batch out for unnest. */
+const EVENT_KEYS = optionKeys<NewHistoryEvent>({ type: true, payload: true, correlationId: true });
+
 export function appendColumns(events: readonly NewHistoryEvent[], limits: PayloadLimits): AppendColumns {
   if (events.length > MAX_APPEND_EVENTS) {
     throw new ValidationError(`one append takes at most ${MAX_APPEND_EVENTS} events, got ${events.length}`, {
@@ -69,6 +71,7 @@ export function appendColumns(events: readonly NewHistoryEvent[], limits: Payloa
     if (typeof event !== "object" || event === null) {
       throw new ValidationError(`${field} must be an object with a type`, { field });
     }
+    refuseUnknownKeys(event, EVENT_KEYS, field);
     refuseReserved(event.payload, `${field}.payload`);
     const payload = optionalPayload(event.payload, `${field}.payload`, limits);
     columns[0].push(checkText(event.type, `${field}.type`));

@@ -9,7 +9,7 @@
 
 import { forReads, type SqlContext, type StoreContext } from "../core/context.js";
 import { NotFoundError, ValidationError } from "../core/errors.js";
-import { checkId, checkInteger, checkOneOf } from "../core/input.js";
+import { checkId, checkInteger, checkOneOf, refuseUnknownKeys } from "../core/input.js";
 import { cursorKey, type Page, pageLimit, toPage } from "../core/key-cursor.js";
 import { checkText } from "../core/payload.js";
 import { idBatch } from "../core/planned-few.js";
@@ -27,13 +27,18 @@ import {
   toEvent,
 } from "./append.js";
 import { appendedOrDiscarded, offloadPayloads, resolvePayloads, restorePayloads } from "./offloaded.js";
-import type {
-  AppendOptions,
-  EventCorrelationOptions,
-  EventListOptions,
-  EventWaitOptions,
-  HistoryEvent,
-  NewHistoryEvent,
+import {
+  APPEND_OPTION_KEYS,
+  type AppendOptions,
+  CORRELATION_KEYS,
+  type EventCorrelationOptions,
+  type EventListOptions,
+  type EventWaitOptions,
+  type HistoryEvent,
+  ITERATE_KEYS,
+  LIST_KEYS,
+  type NewHistoryEvent,
+  WAIT_KEYS,
 } from "./types.js";
 import { DEFAULT_POLL_INTERVAL_MS, optionalDuration, waitForEvents } from "./wait.js";
 
@@ -80,6 +85,7 @@ export class Events {
     options: AppendOptions = {},
   ): Promise<HistoryEvent | HistoryEvent[]> {
     const id = checkId(executionId, "executionId");
+    refuseUnknownKeys(options, APPEND_OPTION_KEYS);
     const many = Array.isArray(input);
     const columns = appendColumns(many ? input : [input as NewHistoryEvent], this.context.limits);
     const expected = optionalSequence(options.expectedLastSequence, "expectedLastSequence");
@@ -145,6 +151,7 @@ export class Events {
    */
   async list(executionId: string, options: EventListOptions = {}): Promise<Page<HistoryEvent>> {
     const id = checkId(executionId, "executionId");
+    refuseUnknownKeys(options, LIST_KEYS);
     const limit = pageLimit(options.limit);
     const order = checkOneOf(options.order ?? "asc", ["asc", "desc"], "order");
     const after = optionalSequence(options.afterSequence, "afterSequence");
@@ -171,6 +178,7 @@ export class Events {
     executionId: string,
     options: { afterSequence?: number; pageSize?: number } = {},
   ): AsyncGenerator<HistoryEvent> {
+    refuseUnknownKeys(options, ITERATE_KEYS);
     let cursor: string | undefined;
     do {
       const page = await this.list(executionId, {
@@ -194,6 +202,7 @@ export class Events {
     options: EventCorrelationOptions = {},
   ): Promise<Page<HistoryEvent>> {
     checkText(correlationId, "correlationId", MAX_KEY_BYTES);
+    refuseUnknownKeys(options, CORRELATION_KEYS);
     const executionId =
       options.executionId === undefined ? null : checkId(options.executionId, "executionId");
     const limit = pageLimit(options.limit);
@@ -226,6 +235,7 @@ export class Events {
    */
   async wait(executionId: string, options: EventWaitOptions = {}): Promise<HistoryEvent[]> {
     const id = checkId(executionId, "executionId");
+    refuseUnknownKeys(options, WAIT_KEYS);
     const after = optionalSequence(options.afterSequence, "afterSequence") ?? 0;
     const limit = pageLimit(options.limit);
     const timeoutMs = optionalDuration(options.timeoutMs, "timeoutMs");

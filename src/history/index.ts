@@ -21,4 +21,4 @@ export {
 } from "./batch.js";
 export { deleteEventsOf } from "./events.js";
 export type { HistoryEvent } from "./types.js";
-export { type AppendOption, type WithHistory, writeOne } from "./writes.js";
+export { APPEND_FIELDS, APPEND_KEYS, type AppendOption, type WithHistory, writeOne } from "./writes.js";

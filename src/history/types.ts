@@ -1,5 +1,6 @@
 /** What an execution's event history is made of, and what callers pass to append, read and wait. */
 
+import { optionKeys } from "../core/input.js";
 import type { PageOptions } from "../core/key-cursor.js";
 
 export interface HistoryEvent {
@@ -65,3 +66,31 @@ export interface EventWaitOptions {
   /** Look again this often when no notification comes (default 1 s). */
   pollIntervalMs?: number;
 }
+
+// The keys each of these takes, refused otherwise (refuseUnknownKeys): a misspelt
+// expectedLastSequence would append without its compare-and-set.
+export const APPEND_OPTION_KEYS = optionKeys<AppendOptions>({ expectedLastSequence: true, notify: true });
+export const LIST_KEYS = optionKeys<EventListOptions>({
+  limit: true,
+  cursor: true,
+  afterSequence: true,
+  beforeSequence: true,
+  order: true,
+});
+export const ITERATE_KEYS = optionKeys<{ afterSequence?: number; pageSize?: number }>({
+  afterSequence: true,
+  pageSize: true,
+});
+export const CORRELATION_KEYS = optionKeys<EventCorrelationOptions>({
+  limit: true,
+  cursor: true,
+  executionId: true,
+  order: true,
+});
+export const WAIT_KEYS = optionKeys<EventWaitOptions>({
+  afterSequence: true,
+  limit: true,
+  timeoutMs: true,
+  signal: true,
+  pollIntervalMs: true,
+});

@@ -5,7 +5,7 @@
  */
 
 import type { StoreContext } from "../core/context.js";
-import { checkInteger } from "../core/input.js";
+import { checkInteger, optionKeys } from "../core/input.js";
 import type { PayloadLimits } from "../core/payload.js";
 import { offloads } from "../offload/index.js";
 import {
@@ -42,6 +42,10 @@ export interface AppendOption {
    */
   historyAfter?: number;
 }
+
+/** AppendOption's keys, for the option sets of the writes that take it. */
+export const APPEND_FIELDS: Record<keyof AppendOption, true> = { append: true, historyAfter: true };
+export const APPEND_KEYS = optionKeys<AppendOption>(APPEND_FIELDS);
 
 /**
  * The execution a write's row belongs to: its id, or (a task updated by its own id) how to find it.

@@ -12,18 +12,25 @@
 import { forReads, type SqlContext, type StoreContext } from "../core/context.js";
 import { ValidationError } from "../core/errors.js";
 import { amongIds, type ExecutionIds } from "../core/id-set.js";
+import { refuseUnknownKeys } from "../core/input.js";
 import type { Page } from "../core/key-cursor.js";
 import { beforeCut } from "../core/planned-few.js";
 import { get, getMany, list, listPrefixes } from "./read.js";
 import { checkKey, checkOwner, LIVE } from "./rows.js";
-import type {
-  KvEntry,
-  KvListOptions,
-  KvPrefixListOptions,
-  KvSetIfAbsentResult,
-  KvSetManyEntry,
-  KvSetOptions,
-  KvSweepOptions,
+import {
+  type KvEntry,
+  type KvListOptions,
+  type KvPrefixListOptions,
+  type KvSetIfAbsentResult,
+  type KvSetManyEntry,
+  type KvSetOptions,
+  type KvSweepOptions,
+  LIST_KEYS,
+  PREFIX_LIST_KEYS,
+  SET_IF_ABSENT_KEYS,
+  SET_KEYS,
+  SET_MANY_KEYS,
+  SWEEP_KEYS,
 } from "./types.js";
 import { set, setIfAbsent, setMany } from "./write.js";
 
@@ -52,6 +59,7 @@ export class KeyValue {
     value: Uint8Array | string,
     options: KvSetOptions = {},
   ): Promise<{ version: number }> {
+    refuseUnknownKeys(options, SET_KEYS);
     return set(this.context, prefix, key, value, options);
   }
 
@@ -62,11 +70,16 @@ export class KeyValue {
     value: Uint8Array | string,
     options: Omit<KvSetOptions, "expectedVersion"> = {},
   ): Promise<KvSetIfAbsentResult> {
+    refuseUnknownKeys(options, SET_IF_ABSENT_KEYS);
     return setIfAbsent(this.context, prefix, key, value, options);
   }
 
   /** Creates or replaces many entries of one prefix in one statement, all or none; versions in order. */
   async setMany(prefix: string, entries: readonly KvSetManyEntry[]): Promise<{ version: number }[]> {
+    if (Array.isArray(entries)) {
+      for (const [i, entry] of entries.entries())
+        refuseUnknownKeys(entry ?? {}, SET_MANY_KEYS, `entries[${i}]`);
+    }
     return setMany(this.context, prefix, entries);
   }
 
@@ -87,11 +100,13 @@ export class KeyValue {
    * readConnection, when it has one (outside a transaction).
    */
   async list(prefix: string, options: KvListOptions = {}): Promise<Page<KvEntry>> {
+    refuseUnknownKeys(options, LIST_KEYS);
     return list(forReads(this.context), prefix, options);
   }
 
   /** The prefixes in use (holding a live entry), in byte order, one page at a time; as list(), from a replica. */
   async listPrefixes(options: KvPrefixListOptions = {}): Promise<Page<string>> {
+    refuseUnknownKeys(options, PREFIX_LIST_KEYS);
     return listPrefixes(forReads(this.context), options);
   }
 
@@ -129,6 +144,7 @@ export class KeyValue {
    * another session are skipped, so two sweepers (or a sweeper and a writer) never wait on each other.
    */
   async sweepExpired(options: KvSweepOptions = {}): Promise<number> {
+    refuseUnknownKeys(options, SWEEP_KEYS);
     const batchSize = options.batchSize ?? 1000;
     const maxBatches = options.maxBatches ?? Number.POSITIVE_INFINITY;
     if (!Number.isInteger(batchSize) || batchSize < 1) {

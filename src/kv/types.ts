@@ -1,5 +1,6 @@
 /** What kv entries are made of, and what callers pass to write and list them. */
 
+import { optionKeys } from "../core/input.js";
 import type { PageOptions } from "../core/key-cursor.js";
 
 export interface KvEntry {
@@ -65,3 +66,26 @@ export interface KvSweepOptions {
   /** Stop after this many batches (default: until nothing expired is left). */
   maxBatches?: number;
 }
+
+// The keys each of these takes, refused otherwise (refuseUnknownKeys): a misspelt expectedVersion
+// would overwrite without its compare-and-set, a misspelt ttlMs would keep the entry for ever.
+export const SET_KEYS = optionKeys<KvSetOptions>({ ttlMs: true, expectedVersion: true, owner: true });
+export const SET_IF_ABSENT_KEYS = optionKeys<Omit<KvSetOptions, "expectedVersion">>({
+  ttlMs: true,
+  owner: true,
+});
+export const SET_MANY_KEYS = optionKeys<KvSetManyEntry>({ key: true, value: true, ttlMs: true, owner: true });
+export const LIST_KEYS = optionKeys<KvListOptions>({
+  limit: true,
+  cursor: true,
+  order: true,
+  after: true,
+  before: true,
+  startsWith: true,
+});
+export const PREFIX_LIST_KEYS = optionKeys<KvPrefixListOptions>({
+  limit: true,
+  cursor: true,
+  startsWith: true,
+});
+export const SWEEP_KEYS = optionKeys<KvSweepOptions>({ batchSize: true, maxBatches: true });

@@ -14,6 +14,7 @@ import { createHash } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { ConnectionError, MigrationError, StoreError } from "../core/errors.js";
+import { optionKeys, refuseUnknownKeys } from "../core/input.js";
 import type { Logger } from "../core/logger.js";
 import type { Driver, Queryable } from "../db/driver.js";
 import { quoteIdentifier } from "../db/sql.js";
@@ -43,6 +44,8 @@ export interface MigrateOptions {
   /** Told of each migration as it is applied, e.g. to print progress (the CLI does). */
   progress?: MigrationProgress;
 }
+
+const MIGRATE_KEYS = optionKeys<MigrateOptions>({ progress: true });
 
 const SQL_DIR = fileURLToPath(new URL("./sql/", import.meta.url));
 const FILE_NAME = /^(\d{4})_([a-z0-9_]+)\.sql$/;
@@ -157,6 +160,7 @@ export async function migrate(
   known: Migration[] = loadMigrations(),
   options: MigrateOptions = {},
 ): Promise<MigrateResult> {
+  refuseUnknownKeys(options, MIGRATE_KEYS);
   const { progress } = options;
   const q = quoteIdentifier(schema);
   const failed = async (error: unknown): Promise<never> => {

@@ -5,6 +5,7 @@
  */
 
 import { forReads, type StoreContext } from "../core/context.js";
+import { optionKeys, refuseUnknownKeys } from "../core/input.js";
 import { cancel, get, list, retry } from "./admin.js";
 import { claim } from "./claim.js";
 import { enqueue } from "./enqueue.js";
@@ -30,6 +31,9 @@ import type {
   WorkerLeases,
 } from "./types.js";
 import { workers } from "./workers.js";
+
+const PAUSE_KEYS = optionKeys<{ by?: string }>({ by: true });
+const GROUPS_KEYS = optionKeys<{ after?: string; limit?: number }>({ after: true, limit: true });
 
 export class Jobs {
   constructor(protected readonly context: StoreContext) {}
@@ -155,6 +159,7 @@ export class Jobs {
    * it. `by` is kept as who paused it.
    */
   pause(queue: string, options: { by?: string } = {}): Promise<boolean> {
+    refuseUnknownKeys(options, PAUSE_KEYS);
     return pause(this.context, queue, options.by);
   }
 
@@ -198,6 +203,7 @@ export class Jobs {
 
   /** A queue's groups in name order with their ready and running jobs (`after`: the previous page's last name). */
   groups(queue: string, options: { after?: string; limit?: number } = {}): Promise<JobGroup[]> {
+    refuseUnknownKeys(options, GROUPS_KEYS);
     return groups(forReads(this.context), queue, options);
   }
 

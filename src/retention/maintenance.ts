@@ -7,6 +7,7 @@
  */
 
 import { ValidationError } from "../core/errors.js";
+import { optionKeys, refuseUnknownKeys } from "../core/input.js";
 import { checkPruneOptions, type PruneOptions, type PruneResult } from "./prune.js";
 
 export interface MaintenanceOptions {
@@ -49,12 +50,25 @@ const DEFAULT_INTERVAL_MS = 10 * 60_000;
 const MAX_TIMER_MS = 2_147_483_647;
 
 /** `onStopped` is called once maintenance has stopped, however it was stopped. */
+const MAINTENANCE_KEYS = optionKeys<MaintenanceOptions>({
+  olderThanMs: true,
+  intervalMs: true,
+  statuses: true,
+  batchSize: true,
+  onProgress: true,
+  retention: true,
+  onRun: true,
+  onError: true,
+  signal: true,
+});
+
 export function startMaintenance(
   prune: (options: PruneOptions) => Promise<PruneResult>,
   options: MaintenanceOptions,
   warn: (error: unknown) => void,
   onStopped: () => void = () => {},
 ): Maintenance {
+  if (typeof options === "object" && options !== null) refuseUnknownKeys(options, MAINTENANCE_KEYS);
   const olderThanMs = options?.olderThanMs;
   if (!Number.isFinite(olderThanMs) || olderThanMs < 0) {
     throw new ValidationError("olderThanMs must be a number of milliseconds, 0 or more", {

@@ -16,7 +16,7 @@ import { deleteBlobsOf } from "../blobs/index.js";
 import { deleteComponentStateOf } from "../component-state/index.js";
 import type { SqlContext } from "../core/context.js";
 import { ValidationError } from "../core/errors.js";
-import { checkOneOrMany } from "../core/input.js";
+import { checkOneOrMany, optionKeys, refuseUnknownKeys } from "../core/input.js";
 import type { Logger } from "../core/logger.js";
 import { type RunStatus, TERMINAL_STATUSES } from "../core/run-status.js";
 import { deleteCorrelationsOf } from "../correlations/index.js";
@@ -105,11 +105,22 @@ export interface PruneContext extends SqlContext {
 }
 
 /** Checks prune options; throws ValidationError before anything is deleted. */
+// A misspelt statuses would prune every finished run, a misspelt partitions skip the drop asked for.
+const PRUNE_KEYS = optionKeys<PruneOptions>({
+  finishedBefore: true,
+  statuses: true,
+  batchSize: true,
+  onProgress: true,
+  signal: true,
+  partitions: true,
+});
+
 export function checkPruneOptions(options: PruneOptions): {
   before: Date;
   statuses: string[];
   batchSize: number;
 } {
+  if (typeof options === "object" && options !== null) refuseUnknownKeys(options, PRUNE_KEYS);
   const before = options?.finishedBefore;
   if (!(before instanceof Date) || Number.isNaN(before.getTime())) {
     throw new ValidationError("finishedBefore must be a valid Date", { field: "finishedBefore" });

@@ -1,7 +1,7 @@
 /** A schedule as given to `set`, checked before anything is sent: a ValidationError names the field. */
 
 import { ValidationError } from "../core/errors.js";
-import { checkOneOf, integerOption, MAX_INT } from "../core/input.js";
+import { checkOneOf, integerOption, MAX_INT, optionKeys, refuseUnknownKeys } from "../core/input.js";
 import { checkText, type PayloadLimits, toJson } from "../core/payload.js";
 import { type CronFields, parseCron } from "./cron.js";
 import type { MissedTicks, ScheduleJobOptions, ScheduleTick, SetSchedule } from "./types.js";
@@ -35,9 +35,30 @@ export function checkName(value: unknown): string {
   return checkText(value, "name", MAX_NAME_BYTES);
 }
 
+// A misspelt timeZone would tick in UTC, a misspelt missed would skip what was meant to be backfilled.
+const SCHEDULE_KEYS = optionKeys<SetSchedule>({
+  name: true,
+  cron: true,
+  timeZone: true,
+  queue: true,
+  jobName: true,
+  payload: true,
+  missed: true,
+  backfillLimit: true,
+  priority: true,
+  maxAttempts: true,
+  backoff: true,
+  group: true,
+});
+const BACKOFF_KEYS = optionKeys<NonNullable<SetSchedule["backoff"]>>({ baseMs: true, maxMs: true });
+
 export function checkSchedule(input: SetSchedule, limits: PayloadLimits): CheckedSchedule {
   if (typeof input !== "object" || input === null) {
     throw new ValidationError("a schedule must be an object", { field: "schedule" });
+  }
+  refuseUnknownKeys(input, SCHEDULE_KEYS);
+  if (typeof input.backoff === "object" && input.backoff !== null) {
+    refuseUnknownKeys(input.backoff, BACKOFF_KEYS, "backoff");
   }
   const name = checkName(input.name);
   const cron = checkText(input.cron, "cron", 1000);

@@ -8,7 +8,7 @@
 import { startBackgroundLoop } from "../core/background.js";
 import { forReads, type StoreContext } from "../core/context.js";
 import { NotFoundError, ValidationError } from "../core/errors.js";
-import { integerOption } from "../core/input.js";
+import { integerOption, optionKeys, refuseUnknownKeys } from "../core/input.js";
 import { OutageReporter } from "../core/outage.js";
 import { refuseOnReadOnly } from "../core/read-only.js";
 import { parseCron } from "./cron.js";
@@ -26,6 +26,19 @@ export interface ScheduleDispatcherOptions {
   signal?: AbortSignal;
   onError?: (e: unknown) => void;
 }
+
+const DISPATCH_KEYS = optionKeys<{ limit?: number }>({ limit: true });
+const DISPATCHER_KEYS = optionKeys<ScheduleDispatcherOptions>({
+  limit: true,
+  pollIntervalMs: true,
+  signal: true,
+  onError: true,
+});
+const TICKS_KEYS = optionKeys<{ timeZone?: string; after?: Date; count?: number }>({
+  timeZone: true,
+  after: true,
+  count: true,
+});
 
 export class Schedules {
   constructor(protected readonly context: StoreContext) {}
@@ -138,6 +151,7 @@ export class Schedules {
    * their next ticks on; returns how many jobs it enqueued. In a transaction, only if it commits.
    */
   async dispatchDue(options: { limit?: number } = {}): Promise<number> {
+    refuseUnknownKeys(options, DISPATCH_KEYS);
     const limit = integerOption(options.limit, "limit", { min: 1, max: 10_000, fallback: 100 });
     return dispatchDue(this.context, limit);
   }
@@ -151,6 +165,7 @@ export class Schedules {
    */
   startDispatcher(options: ScheduleDispatcherOptions = {}): { stop(): Promise<void> } {
     refuseOnReadOnly(this.context, "schedules.startDispatcher()");
+    refuseUnknownKeys(options, DISPATCHER_KEYS);
     const limit = integerOption(options.limit, "limit", { min: 1, max: 10_000, fallback: 100 });
     const pollIntervalMs = integerOption(options.pollIntervalMs, "pollIntervalMs", {
       min: 1,
@@ -187,6 +202,7 @@ export function nextCronTicks(
   cron: string,
   options: { timeZone?: string; after?: Date; count?: number } = {},
 ): Date[] {
+  refuseUnknownKeys(options, TICKS_KEYS);
   const fields = parseCron(cron);
   const zone = checkTimeZone(options.timeZone);
   const count = integerOption(options.count, "count", { min: 1, max: 1000, fallback: 5 });

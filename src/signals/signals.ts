@@ -8,8 +8,8 @@
 import type { SqlContext, StoreContext } from "../core/context.js";
 import { ConflictError, NotFoundError, ValidationError } from "../core/errors.js";
 import { amongIds, type ExecutionIds } from "../core/id-set.js";
-import { checkId, checkOneOf, optionalText } from "../core/input.js";
-import { cursorKey, type Page, type PageOptions, pageLimit, toPage } from "../core/key-cursor.js";
+import { checkId, checkOneOf, optionalText, optionKeys, refuseUnknownKeys } from "../core/input.js";
+import { cursorKey, PAGE_KEYS, type Page, type PageOptions, pageLimit, toPage } from "../core/key-cursor.js";
 import { checkText } from "../core/payload.js";
 import { isTerminal, type RunStatus, TERMINAL_SQL } from "../core/run-status.js";
 import type { HistoryEvent } from "../history/index.js";
@@ -62,6 +62,18 @@ export interface SignalListOptions extends PageOptions {
   /** "asc" (the default): oldest claim first; "desc": newest first. A cursor goes on in its page's order. */
   order?: "asc" | "desc";
 }
+
+// A misspelt ifNotHeld would throw where the caller meant to carry on; a misspelt executionId on
+// release would free a token whichever execution holds it.
+const CLAIM_KEYS = optionKeys<SignalClaimOptions>({ metadata: true, ifHeld: true });
+const DELIVER_KEYS = optionKeys<SignalDeliverOptions>({ type: true, correlationId: true, ifNotHeld: true });
+const LIST_ALL_KEYS = optionKeys<SignalListOptions>({
+  limit: true,
+  cursor: true,
+  executionId: true,
+  order: true,
+});
+const RELEASE_KEYS = optionKeys<{ executionId?: string }>({ executionId: true });
 
 interface SignalRow {
   token: string;
@@ -121,6 +133,7 @@ export class Signals {
   async claim(token: string, executionId: string, options: SignalClaimOptions = {}): Promise<SignalClaim> {
     checkText(token, "token", MAX_KEY_BYTES);
     const id = checkId(executionId, "executionId");
+    refuseUnknownKeys(options, CLAIM_KEYS);
     const metadata = optionalPayload(options.metadata, "metadata", this.context.limits);
     const ifHeld = checkOneOf(options.ifHeld ?? "throw", ["throw", "return"], "ifHeld");
     // A row whose holder finished is stale: the claim takes it over in the same statement. The
@@ -196,6 +209,7 @@ export class Signals {
   /** The tokens an execution holds, in token order (byte order), a page at a time; none once it finished. */
   async list(executionId: string, options: PageOptions = {}): Promise<Page<Signal>> {
     const id = checkId(executionId, "executionId");
+    refuseUnknownKeys(options, PAGE_KEYS);
     const limit = pageLimit(options.limit);
     const after = cursorKey(options.cursor);
     const values: unknown[] = [id, limit + 1];
@@ -215,6 +229,7 @@ export class Signals {
    * without counting rows.
    */
   async listAll(options: SignalListOptions = {}): Promise<Page<Signal>> {
+    refuseUnknownKeys(options, LIST_ALL_KEYS);
     const order = checkOneOf(options.order ?? "asc", ["asc", "desc"], "order");
     const limit = pageLimit(options.limit);
     const values: unknown[] = [limit + 1];
@@ -246,6 +261,7 @@ export class Signals {
    */
   async release(token: string, options: { executionId?: string } = {}): Promise<boolean> {
     checkText(token, "token", MAX_KEY_BYTES);
+    refuseUnknownKeys(options, RELEASE_KEYS);
     const id = options.executionId === undefined ? null : checkId(options.executionId, "executionId");
     const { rows } = await this.context.db.query<{ live: boolean }>(
       `delete from ${this.q}.signals s using ${this.q}.executions e
@@ -275,6 +291,7 @@ export class Signals {
     options: SignalDeliverOptions = {},
   ): Promise<SignalDelivery> {
     checkText(token, "token", MAX_KEY_BYTES);
+    refuseUnknownKeys(options, DELIVER_KEYS);
     const ifNotHeld = checkOneOf(options.ifNotHeld ?? "throw", ["throw", "return"], "ifNotHeld");
     const type = checkText(options.type ?? "signal", "type");
     const correlationId =

@@ -15,7 +15,7 @@
 import { deleteBlobsUnder } from "../blobs/index.js";
 import type { SqlContext, StoreContext } from "../core/context.js";
 import { NonDeterminismError, StoreError } from "../core/errors.js";
-import { checkId, checkInteger, errorJson, MAX_INT } from "../core/input.js";
+import { checkId, checkInteger, errorJson, MAX_INT, optionKeys, refuseUnknownKeys } from "../core/input.js";
 import { checkText, type JsonOrBytes, toJson, toJsonOrBytes } from "../core/payload.js";
 import { idBatch } from "../core/planned-few.js";
 import type { WriteBatcher } from "../core/write-batch.js";
@@ -30,6 +30,16 @@ import {
 import { type StepInput, stepBatcher } from "./batch.js";
 import { COLUMNS, type RecordedRow, type StepRow, toCheckpoint } from "./rows.js";
 import type { RecordStep, RecordStepResult, StepCheckpoint, StepListOptions } from "./types.js";
+
+// A misspelt output would record the step as having returned nothing, and replay would return that.
+const RECORD_KEYS = optionKeys<RecordStep>({
+  executionId: true,
+  number: true,
+  name: true,
+  output: true,
+  error: true,
+});
+const LIST_KEYS = optionKeys<StepListOptions>({ from: true, limit: true });
 
 export type { RecordStep, RecordStepResult, StepCheckpoint, StepListOptions } from "./types.js";
 
@@ -54,6 +64,7 @@ export class Steps {
    */
   async record(input: RecordStep): Promise<RecordStepResult> {
     const executionId = checkId(input?.executionId, "executionId");
+    refuseUnknownKeys(input, RECORD_KEYS);
     const number = checkInteger(input.number, "number", 0, MAX_INT);
     const name = checkText(input.name, "name");
     const output =
@@ -153,6 +164,7 @@ export class Steps {
   /** A run's checkpoints in step order, in one statement: what a replay reads. */
   async list(executionId: string, options: StepListOptions = {}): Promise<StepCheckpoint[]> {
     const id = checkId(executionId, "executionId");
+    refuseUnknownKeys(options, LIST_KEYS);
     const from = checkInteger(options.from ?? 0, "from", 0, MAX_INT);
     const limit = options.limit === undefined ? null : checkInteger(options.limit, "limit", 1, MAX_INT);
     const { rows } = await this.context.db.query<StepRow>(

@@ -10,7 +10,7 @@
 
 import type { SqlContext, StoreContext } from "../core/context.js";
 import { StreamClosedError, ValidationError } from "../core/errors.js";
-import { checkId, checkInteger, checkLimit, MAX_INT } from "../core/input.js";
+import { checkId, checkInteger, checkLimit, MAX_INT, optionKeys, refuseUnknownKeys } from "../core/input.js";
 import { checkText, type JsonOrBytes, toJsonOrBytes } from "../core/payload.js";
 import { idBatch } from "../core/planned-few.js";
 import { schemaChannel } from "../core/wake.js";
@@ -24,6 +24,15 @@ import type {
   StreamTailOptions,
   StreamWriteOptions,
 } from "./types.js";
+
+const WRITE_KEYS = optionKeys<StreamWriteOptions>({ close: true });
+const READ_KEYS = optionKeys<StreamReadOptions>({ from: true, limit: true });
+const TAIL_KEYS = optionKeys<StreamTailOptions>({
+  from: true,
+  signal: true,
+  pollIntervalMs: true,
+  batchSize: true,
+});
 
 /** The most chunks one write takes. */
 export const MAX_STREAM_WRITE = 10_000;
@@ -96,6 +105,7 @@ export class Streams {
   ): Promise<number> {
     const id = checkId(executionId, "executionId");
     checkText(name, "name");
+    refuseUnknownKeys(options, WRITE_KEYS);
     const close = options.close === true;
     // The head row hands out the indexes: its update waits for any other writer of the stream to
     // commit, so indexes follow commit order without gaps. On a closed stream it updates nothing, so
@@ -141,6 +151,7 @@ export class Streams {
   async read(executionId: string, name: string, options: StreamReadOptions = {}): Promise<StreamPage> {
     const id = checkId(executionId, "executionId");
     checkText(name, "name");
+    refuseUnknownKeys(options, READ_KEYS);
     return this.readPage(id, name, checkFrom(options.from), checkLimit(options.limit, 100));
   }
 
@@ -217,6 +228,7 @@ export class Streams {
    * connection (PGlite, a pool of one) that read would wait for it forever, and it is refused.
    */
   tail(executionId: string, name: string, options: StreamTailOptions = {}): AsyncIterable<StreamChunk> {
+    refuseUnknownKeys(options, TAIL_KEYS);
     if (this.context.db.inTransaction && !anotherConnection(this.context.driver)) {
       throw new ValidationError(
         "streams.tail reads through the store, whose only connection this transaction holds: it would wait for the transaction's end forever; call it on the store, outside the transaction",

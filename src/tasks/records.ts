@@ -12,12 +12,20 @@ import {
   idOrNew,
   optionalDate,
   optionalText,
+  refuseUnknownKeys,
 } from "../core/input.js";
 import { checkText, type PayloadLimits, toJsonOrNull } from "../core/payload.js";
 import { RUN_STATUSES, TERMINAL_SQL } from "../core/run-status.js";
 import type { Queryable } from "../db/driver.js";
 import { registerIds, rethrowTaken } from "./ids.js";
-import type { ChildTask, Task, TaskPatch, TaskRecord } from "./types.js";
+import {
+  CHILD_KEYS,
+  type ChildTask,
+  RECORD_KEYS,
+  type Task,
+  type TaskPatch,
+  type TaskRecord,
+} from "./types.js";
 
 export const COLUMNS = `task_exec_id as "taskExecId", task_id as "taskId", execution_id as "executionId",
   workflow_id as "workflowId", status, execution_type as "executionType", parent_id as "parentId",
@@ -44,7 +52,15 @@ export interface Columns {
 }
 
 /** Checks every task and lays the batch out as one array per column, for unnest. */
-export function taskColumns(tasks: readonly (ChildTask | TaskRecord)[], limits: PayloadLimits): Columns {
+export function taskColumns(
+  tasks: readonly (ChildTask | TaskRecord)[],
+  limits: PayloadLimits,
+  children = false,
+): Columns {
+  tasks.forEach((task, i) => {
+    const what = tasks.length === 1 ? "" : `${children ? "children" : "tasks"}[${i}]`;
+    refuseUnknownKeys(task, children ? CHILD_KEYS : RECORD_KEYS, what);
+  });
   const c: Columns = {
     taskExecId: [],
     taskId: [],
@@ -164,6 +180,30 @@ export function createTaskStatement(q: string): string {
         for share of e
      on conflict (task_exec_id, execution_id) do nothing
      returning ${COLUMNS}`;
+}
+
+/**
+ * Inserts the children of the parent task $1 in one statement, taking its execution and workflow;
+ * $2..$15 are the columns of taskColumns, in its order. No row when the parent is missing.
+ */
+export function createChildrenStatement(q: string): string {
+  return `with written as (
+     insert into ${q}.tasks (task_exec_id, task_id, execution_id, workflow_id, status,
+       execution_type, parent_id, agent_id, tool_id, input, output, error, attempt, started_at,
+       completed_at, retry_at)
+     select u.task_exec_id, u.task_id, p.execution_id, coalesce(u.workflow_id, p.workflow_id),
+       u.status, u.execution_type, p.task_exec_id, u.agent_id, u.tool_id, u.input, u.output,
+       u.error, u.attempt, u.started_at, u.completed_at, u.retry_at
+     from ${q}.tasks p,
+       unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+              $9::jsonb[], $10::jsonb[], $11::jsonb[], $12::int[], $13::timestamptz[],
+              $14::timestamptz[], $15::timestamptz[])
+         as u(task_exec_id, task_id, workflow_id, status, execution_type, agent_id, tool_id,
+              input, output, error, attempt, started_at, completed_at, retry_at)
+     where p.task_exec_id = $1
+     returning ${COLUMNS}),
+   ${registerIds(q)}
+   select * from written`;
 }
 
 function rethrowMissingExecution(error: unknown): never {

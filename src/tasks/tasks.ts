@@ -12,6 +12,7 @@ import {
   checkOneOrMany,
   optionalId,
   optionalVersion,
+  refuseUnknownKeys,
   requireTransaction,
 } from "../core/input.js";
 import { CURSOR_AT, decodeCursor, type Page, toPage } from "../core/keyset.js";
@@ -20,6 +21,7 @@ import { countsByStatus, RUN_STATUSES } from "../core/run-status.js";
 import type { WriteBatcher } from "../core/write-batch.js";
 import { explainMiss, type MissedRow } from "../executions/index.js";
 import {
+  APPEND_KEYS,
   type AppendOption,
   type BatchWritten,
   inBatch,
@@ -31,20 +33,23 @@ import { registerIds, rethrowTaken } from "./ids.js";
 import {
   COLUMNS,
   type Columns,
+  createChildrenStatement,
   createTaskStatement,
   patchAssignments,
   taskColumns,
   writeTasks,
 } from "./records.js";
-import type {
-  ChildTask,
-  Task,
-  TaskFilter,
-  TaskNode,
-  TaskPatch,
-  TaskProgress,
-  TaskRecord,
-  TaskWriteOptions,
+import {
+  type ChildTask,
+  FILTER_KEYS,
+  TASK_WRITE_KEYS,
+  type Task,
+  type TaskFilter,
+  type TaskNode,
+  type TaskPatch,
+  type TaskProgress,
+  type TaskRecord,
+  type TaskWriteOptions,
 } from "./types.js";
 
 /** A checked batch of task records, one array per column. */
@@ -84,6 +89,7 @@ export class Tasks {
    * writers racing to create the same task get exactly one winner.
    */
   async create(task: TaskRecord, options: AppendOption = {}): Promise<WithHistory<Task>> {
+    refuseUnknownKeys(options, APPEND_KEYS);
     const { columns, executionIds, parentIds } = this.records([task]);
     const values = [...Object.values(columns).map((column) => column[0]), executionIds[0], parentIds[0]];
     // Outside a transaction, a write that appends shares a statement and a commit (tasks/batch.ts).
@@ -151,6 +157,7 @@ export class Tasks {
     options: TaskWriteOptions & AppendOption = {},
   ): Promise<WithHistory<Task>> {
     checkId(taskExecId, "taskExecId");
+    refuseUnknownKeys(options, TASK_WRITE_KEYS);
     const expected = optionalVersion(options.expectedVersion);
     const statuses =
       options.expectedStatus === undefined
@@ -224,6 +231,7 @@ export class Tasks {
 
   /** Oldest first (newest first with order "desc"), keyset-paginated. */
   async list(filter: TaskFilter = {}): Promise<Page<Task>> {
+    refuseUnknownKeys(filter, FILTER_KEYS);
     const limit = checkLimit(filter.limit, 100);
     const order = checkOneOf(filter.order ?? "asc", ["asc", "desc"], "order");
     const values: unknown[] = [];
@@ -368,26 +376,10 @@ export class Tasks {
     if (!Array.isArray(children))
       throw new ValidationError("children must be an array", { field: "children" });
     if (children.length === 0) return [];
-    const c = taskColumns(children, this.context.limits);
+    const c = taskColumns(children, this.context.limits, true);
     const { rows } = await this.context.db
       .query<Task>(
-        `with written as (
-           insert into ${this.q}.tasks (task_exec_id, task_id, execution_id, workflow_id, status,
-             execution_type, parent_id, agent_id, tool_id, input, output, error, attempt, started_at,
-             completed_at, retry_at)
-           select u.task_exec_id, u.task_id, p.execution_id, coalesce(u.workflow_id, p.workflow_id),
-             u.status, u.execution_type, p.task_exec_id, u.agent_id, u.tool_id, u.input, u.output,
-             u.error, u.attempt, u.started_at, u.completed_at, u.retry_at
-           from ${this.q}.tasks p,
-             unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-                    $9::jsonb[], $10::jsonb[], $11::jsonb[], $12::int[], $13::timestamptz[],
-                    $14::timestamptz[], $15::timestamptz[])
-               as u(task_exec_id, task_id, workflow_id, status, execution_type, agent_id, tool_id,
-                    input, output, error, attempt, started_at, completed_at, retry_at)
-           where p.task_exec_id = $1
-           returning ${COLUMNS}),
-         ${registerIds(this.q)}
-         select * from written`,
+        createChildrenStatement(this.q),
         // The columns in the order of taskColumns, which is the order of $2..$15.
         [parentId, ...Object.values(c)],
         { prepare: true },

@@ -1,6 +1,8 @@
 /** What tasks are made of, and what callers pass to write and list them. */
 
+import { optionKeys } from "../core/input.js";
 import type { RunStatus } from "../core/run-status.js";
+import { APPEND_FIELDS, type AppendOption } from "../history/index.js";
 
 export type TaskStatus = RunStatus;
 
@@ -113,3 +115,49 @@ export interface TaskFilter {
   limit?: number;
   cursor?: string | null;
 }
+
+// The keys each of these takes, refused otherwise (refuseUnknownKeys): a misspelt parentId would
+// make a root task, a misspelt expectedVersion an update without its compare-and-set.
+const CHILD_FIELDS: Record<keyof ChildTask, true> = {
+  taskExecId: true,
+  taskId: true,
+  workflowId: true,
+  status: true,
+  executionType: true,
+  agentId: true,
+  toolId: true,
+  input: true,
+  output: true,
+  error: true,
+  attempt: true,
+  startedAt: true,
+  completedAt: true,
+  retryAt: true,
+};
+export const CHILD_KEYS = optionKeys<ChildTask>(CHILD_FIELDS);
+// A task read back may be written again as it is (`upsert({ ...task, status })`): the fields only
+// read are known too, and ignored as before.
+export const RECORD_KEYS = optionKeys<TaskRecord & Task>({
+  ...CHILD_FIELDS,
+  executionId: true,
+  parentId: true,
+  version: true,
+  createdAt: true,
+  updatedAt: true,
+});
+export const TASK_WRITE_KEYS = optionKeys<TaskWriteOptions & AppendOption>({
+  expectedVersion: true,
+  expectedStatus: true,
+  ...APPEND_FIELDS,
+});
+export const FILTER_KEYS = optionKeys<TaskFilter>({
+  executionId: true,
+  status: true,
+  agentId: true,
+  toolId: true,
+  parentId: true,
+  executionType: true,
+  order: true,
+  limit: true,
+  cursor: true,
+});

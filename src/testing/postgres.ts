@@ -7,6 +7,7 @@ import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { ConnectionError } from "../core/errors.js";
+import { optionKeys, refuseUnknownKeys } from "../core/input.js";
 import { prepareServerPlace, type ServerPlace } from "./postgres-place.js";
 
 export interface TestPostgresOptions {
@@ -47,7 +48,15 @@ export interface TestPostgres {
 const USER = "postgres";
 const PASSWORD = "flowstore-test";
 
+const TEST_POSTGRES_KEYS = optionKeys<TestPostgresOptions>({
+  port: true,
+  fast: true,
+  settings: true,
+  binaries: true,
+});
+
 export async function startTestPostgres(options: TestPostgresOptions = {}): Promise<TestPostgres> {
+  refuseUnknownKeys(options, TEST_POSTGRES_KEYS);
   const port = options.port ?? (await freePort());
   let place: ServerPlace;
   try {

@@ -10,7 +10,7 @@ import { forReads, type SqlContext, type StoreContext } from "../core/context.js
 import { LeaseLostError, NotFoundError, ValidationError } from "../core/errors.js";
 import { amongIds, type ExecutionIds } from "../core/id-set.js";
 import { isUuid, uuidv7 } from "../core/ids.js";
-import { checkDate, checkLimit, integerOption } from "../core/input.js";
+import { checkDate, checkLimit, integerOption, optionKeys, refuseUnknownKeys } from "../core/input.js";
 import { OutageReporter } from "../core/outage.js";
 import { checkText, toJson } from "../core/payload.js";
 import { refuseOnReadOnly } from "../core/read-only.js";
@@ -26,6 +26,27 @@ export interface ScheduleTimer {
   /** The queue `dispatchDue` moves the timer into when it fires (default "timers"). */
   queue?: string;
 }
+
+const SCHEDULE_KEYS = optionKeys<ScheduleTimer>({
+  executionId: true,
+  name: true,
+  fireAt: true,
+  payload: true,
+  queue: true,
+});
+const LIST_KEYS = optionKeys<{ limit?: number; dueBefore?: Date }>({ limit: true, dueBefore: true });
+const CLAIM_KEYS = optionKeys<{ limit?: number; leaseMs?: number; workerId: string }>({
+  limit: true,
+  leaseMs: true,
+  workerId: true,
+});
+const DISPATCH_KEYS = optionKeys<{ limit?: number }>({ limit: true });
+const DISPATCHER_KEYS = optionKeys<{
+  limit?: number;
+  pollIntervalMs?: number;
+  signal?: AbortSignal;
+  onError?: unknown;
+}>({ limit: true, pollIntervalMs: true, signal: true, onError: true });
 
 export interface Timer {
   id: string;
@@ -111,6 +132,7 @@ export class Timers {
 
   /** Schedules a timer; the same execution and name again reschedules it (and voids any lease on it). */
   async schedule(timer: ScheduleTimer): Promise<Timer> {
+    refuseUnknownKeys(timer, SCHEDULE_KEYS);
     const executionId = checkExecutionId(timer.executionId);
     const name = checkText(timer.name, "name");
     checkDate(timer.fireAt, "fireAt");
@@ -163,6 +185,7 @@ export class Timers {
    * store's readConnection when it has one (outside a transaction).
    */
   async listAll(options: { limit?: number; dueBefore?: Date } = {}): Promise<Timer[]> {
+    refuseUnknownKeys(options, LIST_KEYS);
     const { rows } = await forReads(this.context).db.query<TimerRow>(
       `select ${COLUMNS} from ${this.t} where $1::timestamptz is null or fire_at <= $1 order by fire_at, id limit $2`,
       [options.dueBefore ?? null, checkLimit(options.limit, 100)],
@@ -204,6 +227,7 @@ export class Timers {
 
   /** Leases due timers, soonest first. Acknowledge each with `ack` once handled. */
   async claimDue(options: { limit?: number; leaseMs?: number; workerId: string }): Promise<LeasedTimer[]> {
+    refuseUnknownKeys(options, CLAIM_KEYS);
     const workerId = checkText(options.workerId, "workerId");
     // A lease under 1 ms has expired as it is taken: another claimer would get the same timer.
     const limit = integerOption(options.limit, "limit", { min: 1, fallback: 100 });
@@ -241,6 +265,7 @@ export class Timers {
    * workers. Returns how many fired.
    */
   async dispatchDue(options: { limit?: number } = {}): Promise<number> {
+    refuseUnknownKeys(options, DISPATCH_KEYS);
     const limit = integerOption(options.limit, "limit", { min: 1, fallback: 500 });
     const { rows } = await this.context.db.query<{ fired: number }>(
       `with due as (
@@ -281,6 +306,7 @@ export class Timers {
     stop(): Promise<void>;
   } {
     refuseOnReadOnly(this.context, "timers.startDispatcher()");
+    refuseUnknownKeys(options, DISPATCHER_KEYS);
     // A pass that fired `limit` timers goes again at once: with a limit of 0 it would never sleep.
     const limit = integerOption(options.limit, "limit", { min: 1, fallback: 500 });
     const pollIntervalMs = integerOption(options.pollIntervalMs, "pollIntervalMs", {

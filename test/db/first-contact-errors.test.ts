@@ -14,9 +14,11 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConnectionError, MigrationError, openStore } from "../../src/index.js";
 import { fileDatabaseUrl } from "../support/harness.js";
+import { readableCheckout } from "../support/readable-copy.js";
 
 const PASSWORD = "s3cret-pw";
-const FIXTURE = path.resolve("test/fixtures/open-embedded.ts");
+const FIXTURE_PATH = "test/fixtures/open-embedded.ts";
+const FIXTURE = path.resolve(FIXTURE_PATH);
 const TSX = pathToFileURL(path.resolve("node_modules/tsx/dist/loader.mjs")).href;
 const isRoot = process.getuid?.() === 0;
 
@@ -271,11 +273,19 @@ function openElsewhere(
 ): Promise<{ ok: boolean; error?: string; message?: string }> {
   const env = { ...process.env };
   for (const name of ["DATABASE_URL", "PGHOST", "POSTGRES_HOST", "FLOWSTORE_DATA_DIR"]) delete env[name];
+  // An unprivileged user may not reach the checkout (as root, in a directory only root may enter).
+  const from = user ? readableCheckout(path.resolve("."), user, ["test/fixtures/open-embedded.ts"]) : ".";
+  const [tsx, fixture] = user
+    ? [
+        pathToFileURL(path.resolve(from, "node_modules/tsx/dist/loader.mjs")).href,
+        path.resolve(from, FIXTURE_PATH),
+      ]
+    : [TSX, FIXTURE];
   return new Promise((resolve, reject) => {
     execFile(
       process.execPath,
-      ["--import", TSX, FIXTURE, dataDir],
-      { env, encoding: "utf8", ...user },
+      ["--import", tsx, fixture, dataDir],
+      { env, encoding: "utf8", cwd: from, ...user },
       (_error, stdout, stderr) => {
         const line = stdout.trim().split("\n").pop() ?? "";
         if (!line.startsWith("{")) reject(new Error(`no outcome: ${stderr}`));

@@ -8,6 +8,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import type { Readable } from "node:stream";
 import { pathToFileURL } from "node:url";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -115,17 +116,22 @@ interface Run {
   stderr: string;
 }
 
-async function run(example: Example): Promise<Run> {
-  const cwd = mkdtempSync(path.join(work, "run-"));
+/** The example's process, in a directory of its own, on `url` (else the embedded store there). */
+function spawnExample(
+  file: string,
+  url: string | undefined,
+  args: string[] = [],
+  cwd = mkdtempSync(path.join(work, "run-")),
+): ChildProcess & { stdout: Readable; stderr: Readable } {
   const env: NodeJS.ProcessEnv = { ...process.env, TSX_TSCONFIG_PATH: TSCONFIG };
   for (const name of ["DATABASE_URL", "PGHOST", "POSTGRES_HOST", "FLOWSTORE_DATA_DIR", "S3_BUCKET"])
     delete env[name];
-  const url = await databaseFor(example);
   if (url) env.DATABASE_URL = url;
-  const child = spawn(process.execPath, ["--import", TSX, path.resolve("examples", example.file)], {
-    cwd,
-    env,
-  });
+  return spawn(process.execPath, ["--import", TSX, path.resolve("examples", file), ...args], { cwd, env });
+}
+
+async function run(example: Example): Promise<Run> {
+  const child = spawnExample(example.file, await databaseFor(example));
   const output = { stdout: "", stderr: "" };
   let interrupted = false;
   child.stdout.on("data", (chunk: Buffer) => {
@@ -167,12 +173,15 @@ function exited(child: ChildProcess, timeoutMs: number): Promise<number | null> 
   });
 }
 
+/** Programs run by a test of their own below, as several processes. */
+const SCENARIOS = ["durable-function.ts"];
+
 describe("examples", () => {
   it("lists every program in examples/", () => {
     const programs = readdirSync("examples", { recursive: true, encoding: "utf8" })
       .filter((file) => file.endsWith(".ts") && file !== path.join("order-engine", "index.ts"))
       .sort();
-    expect(EXAMPLES.map((example) => example.file).sort()).toEqual(programs);
+    expect([...EXAMPLES.map((example) => example.file), ...SCENARIOS].sort()).toEqual(programs);
   });
 
   // The embedded default's examples run where the embedded store is tested (not in the server-only
@@ -188,4 +197,57 @@ describe("examples", () => {
       expect(code).toBe(0);
     },
   );
+});
+
+describe("durable-function.ts", () => {
+  /** Runs the example with `args` to its end. */
+  async function runToEnd(url: string | undefined, cwd: string, args: string[]): Promise<Run> {
+    const child = spawnExample("durable-function.ts", url, args, cwd);
+    const output = { stdout: "", stderr: "" };
+    child.stdout.on("data", (chunk: Buffer) => {
+      output.stdout += chunk.toString();
+    });
+    child.stderr.on("data", (chunk: Buffer) => {
+      output.stderr += chunk.toString();
+    });
+    return { code: await exited(child, 90_000), ...output };
+  }
+
+  it("replays its steps in a process started again, and gets the approval another process sent while none waited", {
+    timeout: 300_000,
+  }, async () => {
+    const url = await databaseFor({ file: "durable-function.ts", prints: /$/ });
+    const cwd = mkdtempSync(path.join(work, "run-"));
+    // The first process runs the order until it waits for the approval, and is killed there.
+    const first = spawnExample("durable-function.ts", url, ["run", "order-7"], cwd);
+    let firstOutput = "";
+    first.stdout.on("data", (chunk: Buffer) => {
+      firstOutput += chunk.toString();
+      if (firstOutput.includes("waiting for approval:order-7")) first.kill("SIGKILL");
+    });
+    let firstErrors = "";
+    first.stderr.on("data", (chunk: Buffer) => {
+      firstErrors += chunk.toString();
+    });
+    await exited(first, 90_000);
+    expect(firstErrors).toBe("");
+    expect(firstOutput).toBe(
+      "ran reserveStock\nran chargeCard\nran claim approval:order-7\nwaiting for approval:order-7\n",
+    );
+    expect(first.signalCode).toBe("SIGKILL");
+
+    // A second process approves while no process runs the order.
+    const approve = await twoAtATime(() => runToEnd(url, cwd, ["approve", "order-7"]));
+    expect(approve).toEqual({ code: 0, stdout: "approved order-7\n", stderr: "" });
+
+    // Started again, the order replays its steps, finds the approval in its history and ships.
+    const again = await twoAtATime(() => runToEnd(url, cwd, ["run", "order-7"]));
+    expect(again).toEqual({
+      code: 0,
+      stdout:
+        "replayed reserveStock\nreplayed chargeCard\nreplayed claim approval:order-7\nran ship\n" +
+        'order order-7 shipped: {"by":"ann","parcel":"p_ch_3"}\n',
+      stderr: "",
+    });
+  });
 });

@@ -1,7 +1,7 @@
 /**
  * The package as an application meets it: packed, installed into a fresh app for production
- * (`npm install --omit=dev`), it is small, has one PGlite, ships its LICENSE and no source maps
- * pointing at sources it does not ship; `import` and `require` both load it, a store opens and runs a
+ * (`npm install --omit=dev`), it is small, has one PGlite, ships its LICENSE, what its README links to
+ * and no source maps pointing at sources it does not ship; `import` and `require` both load it, a store opens and runs a
  * job, a strict application type-checks against it without skipLibCheck (a typed queue's wrong payload
  * fails to compile there as in the sources), and the command prints its version. Packed from a fresh
  * copy of the repository's files, as from a fresh clone: packing builds dist/ itself.
@@ -33,6 +33,20 @@ function walk(dir: string): string[] {
   });
 }
 
+/** The relative links of README.md (to files or folders of the repository), without their anchors. */
+function readmeLinks(): string[] {
+  const readme = readFileSync("README.md", "utf8");
+  const targets = [...readme.matchAll(/\]\(([^)\s]+)\)/g)].map((match) => match[1] as string);
+  const relative = targets.filter((target) => !/^([a-z]+:|#)/i.test(target));
+  return [...new Set(relative.map((target) => target.replace(/#.*$/, "")))];
+}
+
+/** Whether a tarball entry is the linked file, or inside the linked folder. */
+function inPackage(entry: string, link: string): boolean {
+  const target = path.posix.join("package", link);
+  return entry === target || entry.startsWith(`${target.replace(/\/$/, "")}/`);
+}
+
 const SCRIPT = `
   const store = await openStore({ connection: "memory" });
   await store.jobs.enqueue({ queue: "q", name: "hello" });
@@ -60,6 +74,8 @@ it("installs small, with one PGlite and its LICENSE, and loads by import and req
   const listed = execFileSync("tar", ["-tzf", path.join(work, packed)], { encoding: "utf8" }).split("\n");
   expect(listed).toContain("package/dist/index.js");
   expect(listed).toContain("package/dist/migrations/sql/0001_bookkeeping.sql");
+  // The README is read on npm too: every file or folder it links to must be in the package.
+  expect(readmeLinks().filter((link) => !listed.some((entry) => inPackage(entry, link)))).toEqual([]);
   const app = path.join(work, "app");
   execFileSync("mkdir", ["-p", app]);
   writeFileSync(path.join(app, "package.json"), JSON.stringify({ name: "app", private: true }));

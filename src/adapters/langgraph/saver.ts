@@ -24,6 +24,7 @@ import {
   TASKS,
 } from "@langchain/langgraph-checkpoint";
 import { ValidationError } from "../../core/errors.js";
+import { optionKeys, refuseUnknownKeys } from "../../core/input.js";
 import { approximateBytes, BATCH_BYTES } from "../../core/write-batch.js";
 import type { MaintenanceTask, Store } from "../../index.js";
 import { Combiner, storeSlots } from "./combiner.js";
@@ -78,6 +79,14 @@ export interface FlowstoreSaverOptions {
   statementsInFlight?: number;
 }
 
+// A misspelt scope would share the default scope's threads with every other saver.
+const SAVER_KEYS = optionKeys<FlowstoreSaverOptions>({
+  store: true,
+  scope: true,
+  serde: true,
+  statementsInFlight: true,
+});
+
 interface TupleRequest {
   thread: string;
   ns: string;
@@ -98,6 +107,7 @@ export class FlowstoreSaver extends BaseCheckpointSaver {
   private readonly reads: Combiner<TupleRequest, TupleRows | undefined>;
 
   constructor(options: FlowstoreSaverOptions) {
+    refuseUnknownKeys(options, SAVER_KEYS);
     super(options.serde);
     this.store = options.store;
     this.scope = checkScope(options.scope);

@@ -22,6 +22,7 @@ import {
   validateNamespace,
 } from "@langchain/langgraph-checkpoint";
 import { ValidationError } from "../../core/errors.js";
+import { optionKeys, refuseUnknownKeys } from "../../core/input.js";
 import { hasLoneSurrogate, jsonbRefuses } from "../../core/payload.js";
 import { DEFAULT_TRANSACTION_RETRIES, withTransactionRetries } from "../../db/driver.js";
 import type { Store } from "../../index.js";
@@ -41,6 +42,8 @@ export interface FlowstoreStoreOptions {
   /** Keeps this store's items apart from other stores' on the same flowstore store (default "default"). */
   scope?: string;
 }
+
+const STORE_KEYS = optionKeys<FlowstoreStoreOptions>({ store: true, scope: true });
 
 /** A put of a batch, checked: its value as JSON, or null to delete the item. */
 interface ItemPut {
@@ -115,6 +118,7 @@ export class FlowstoreStore extends BaseStore {
 
   constructor(options: FlowstoreStoreOptions) {
     super();
+    refuseUnknownKeys(options, STORE_KEYS);
     this.store = options.store;
     this.scope = checkScope(options.scope);
     this.q = quotedSchema(options.store);

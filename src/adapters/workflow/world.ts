@@ -5,6 +5,7 @@
  */
 
 import type { World } from "@workflow/world";
+import { optionKeys, refuseUnknownKeys } from "../../core/input.js";
 import { openStore, type Store, type StoreOptions } from "../../index.js";
 import type { HookOwner } from "./entities.js";
 import { SPEC_VERSION } from "./entities.js";
@@ -76,7 +77,24 @@ function guarded<T extends object>(api: T): T {
   ) as T;
 }
 
+// A misspelt storeOptions would open the embedded store, a misspelt deliver POST to localhost.
+const WORLD_KEYS = optionKeys<FlowstoreWorldOptions>({
+  store: true,
+  storeOptions: true,
+  closeStore: true,
+  queue: true,
+  concurrency: true,
+  deliver: true,
+  baseUrl: true,
+  deploymentId: true,
+  pollIntervalMs: true,
+  hookOwner: true,
+});
+const HOOK_OWNER_KEYS = optionKeys<HookOwner>({ ownerId: true, projectId: true, environment: true });
+
 export function createWorld(options: FlowstoreWorldOptions = {}): FlowstoreWorld {
+  refuseUnknownKeys(options, WORLD_KEYS);
+  if (options.hookOwner) refuseUnknownKeys(options.hookOwner, HOOK_OWNER_KEYS, "hookOwner");
   const ownsStore = options.store === undefined;
   const ready: Promise<Store> = Promise.resolve(options.store ?? openStore(options.storeOptions));
   // Unobserved until first used: a store that fails to open is reported there, not as an unhandled rejection.
