@@ -1,8 +1,9 @@
 /**
  * Sharing the embedded store with other processes. PGlite's data directory belongs to one process;
- * while that process runs (`flowstore demo`, `flowstore serve`) it serves its PGlite on a local socket
- * (pglite-wire.ts) and records the address in the lock file, and other processes connect
- * to it with node-postgres instead of opening the directory a second time.
+ * while that process holds it (any store opened on it: an application, a worker, a flowstore command)
+ * it serves its PGlite on a local socket (pglite-wire.ts) and records the address in the lock file,
+ * and other processes connect to it with node-postgres (embedded-client.ts) instead of opening the
+ * directory a second time.
  *
  * PGlite has one session. The holder keeps using it directly, so a socket client's statements must
  * never land in the middle of the holder's transaction, nor the holder's in a client's: each client
@@ -15,12 +16,9 @@ import { existsSync, mkdtempSync, rmSync, unlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { PGlite } from "@electric-sql/pglite";
-import pg from "pg";
-import type { Logger } from "../core/logger.js";
-import type { Driver, DriverCapabilities, StatementLogging, Unlisten } from "./driver.js";
+import type { Driver } from "./driver.js";
 import { advertiseSocket, type SocketAddress } from "./embedded-lock.js";
-import { NodePostgresDriver } from "./node-postgres.js";
-import { PgliteDriver } from "./pglite.js";
+import type { PgliteDriver } from "./pglite.js";
 import { PgliteWireServer, type WireDatabase } from "./pglite-wire.js";
 
 /** The port in the socket file's name (`.s.PGSQL.5432`), which is how pg finds a socket in a directory. */
@@ -117,6 +115,12 @@ export async function shareEmbedded(driver: PgliteDriver): Promise<SharedEmbedde
   await server.start();
   const address: SocketAddress = { path: socketPath, host: socketDir, port: SOCKET_PORT };
   advertiseSocket(dir, address);
+  // A process that exits without closing its store leaves no socket file behind (nor its lock).
+  const removeFiles = () => {
+    rmSync(socketPath, { force: true });
+    if (privateDir) rmSync(privateDir, { recursive: true, force: true });
+  };
+  process.on("exit", removeFiles);
   let closed: Promise<void> | undefined;
   return {
     address,
@@ -124,8 +128,8 @@ export async function shareEmbedded(driver: PgliteDriver): Promise<SharedEmbedde
       closed ??= (async () => {
         advertiseSocket(dir, undefined);
         await server.stop();
-        if (existsSync(socketPath)) unlinkSync(socketPath);
-        if (privateDir) rmSync(privateDir, { recursive: true, force: true });
+        process.off("exit", removeFiles);
+        removeFiles();
       })();
       return closed;
     },
@@ -133,54 +137,10 @@ export async function shareEmbedded(driver: PgliteDriver): Promise<SharedEmbedde
 }
 
 /**
- * Shares the driver's database as shareEmbedded() does when it is an embedded store in a data directory
- * and the platform has unix sockets; otherwise there is nothing to share, and closing does nothing.
- * (Without unix sockets, other processes get the lock error naming this process instead.)
+ * What `store.shareEmbedded()` asks for. Every store that holds an embedded data directory already
+ * serves it from the moment it opens (embedded-holder.ts), for as long as it is open, so there is
+ * nothing more to start and nothing to stop early.
  */
-export async function shareEmbeddedStore(driver: Driver): Promise<{ close(): Promise<void> }> {
-  if (!(driver instanceof PgliteDriver) || !driver.location || driver.location === "memory")
-    return { close: async () => {} };
-  if (process.platform === "win32") return { close: async () => {} };
-  return shareEmbedded(driver);
-}
-
-/**
- * node-postgres to another process's embedded store. PGlite has one session, so one connection; and
- * LISTEN there would subscribe (and UNLISTEN unsubscribe) the holder's own session, so workers here
- * poll instead.
- */
-export class SharedEmbeddedDriver extends NodePostgresDriver {
-  override readonly capabilities: DriverCapabilities = {
-    multipleConnections: false,
-    listen: false,
-    concurrentSessions: false,
-  };
-
-  constructor(description: string, pool: pg.Pool, logger: Logger, statements: StatementLogging | undefined) {
-    // Prepared statement names live in the one shared session, where two clients could collide.
-    super(pool, { ownsPool: true, secrets: [], logger, statements, preparedStatements: false, description });
-  }
-
-  override async listen(): Promise<Unlisten> {
-    return async () => {};
-  }
-}
-
-export function connectShared(
-  dir: string,
-  address: SocketAddress & { pid: number },
-  logger: Logger,
-  statements: StatementLogging | undefined,
-): SharedEmbeddedDriver {
-  const pool = new pg.Pool({
-    host: address.host,
-    port: address.port,
-    user: "postgres",
-    database: "postgres",
-    max: 1,
-    connectionTimeoutMillis: 10_000,
-    idleTimeoutMillis: 1_000,
-  });
-  const description = `embedded PGlite (${path.resolve(dir)}), through process ${address.pid}`;
-  return new SharedEmbeddedDriver(description, pool, logger, statements);
+export async function shareEmbeddedStore(_driver: Driver): Promise<{ close(): Promise<void> }> {
+  return { close: async () => {} };
 }

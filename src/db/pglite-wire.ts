@@ -4,7 +4,8 @@
  * and answers them (execProtocolRawStream), so serving it is framing: each client's bytes are cut into
  * messages, and the messages of every client run one at a time, in arrival order, except that while
  * one client holds the session (inside a transaction, or an extended-protocol exchange before its
- * Sync) only that client's messages run. A client that leaves while holding it is rolled back.
+ * Sync) only that client's messages run. A client that leaves while holding it is rolled back. The
+ * server and its connections never keep the holder's process alive.
  */
 
 import { createServer, type Server, type Socket } from "node:net";
@@ -56,6 +57,9 @@ export class PgliteWireServer {
   async start(): Promise<void> {
     await this.db.waitReady;
     const server = createServer((socket) => this.accept(socket));
+    // Serving others never keeps the holder alive: an application that is done exits as it would
+    // unshared, and whoever was connected takes the store over (embedded-client.ts).
+    server.unref();
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
@@ -66,11 +70,19 @@ export class PgliteWireServer {
     });
   }
 
+  /** Stops accepting, drops every client, and waits for a message still running (PGlite closes next). */
   async stop(): Promise<void> {
-    for (const client of this.clients) client.socket.destroy();
+    // Each leaves now, not at its socket's close event: one inside a transaction is rolled back (and
+    // lets go of PGlite) before the holder closes it.
+    const leaving = [...this.clients].map((client) => {
+      client.socket.destroy();
+      return this.leave(client);
+    });
     const server = this.server;
     this.server = undefined;
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    await Promise.all(leaving);
+    while (this.running) await new Promise((resolve) => setImmediate(resolve));
   }
 
   private accept(socket: Socket): void {
@@ -81,6 +93,7 @@ export class PgliteWireServer {
     const client: Client = { socket, buffer: Buffer.alloc(0), started: false };
     this.clients.add(client);
     socket.setNoDelay(true);
+    socket.unref();
     socket.on("data", (data) => {
       client.buffer = Buffer.concat([client.buffer, data]);
       this.frame(client);
