@@ -35,11 +35,37 @@ export interface SharedEmbedded {
 /** Extended-protocol messages that leave the exchange open until a Sync ('S'). */
 const UNSYNCED = new Set(["P", "B", "D", "E", "C", "H", "F", "d"]);
 
+const LISTEN = /(^|;)\s*(un)?listen\b/i;
+
+/**
+ * A client's LISTEN or UNLISTEN would subscribe (or unsubscribe) the holder's own session, and its
+ * notifications would go to whichever process's statement ran next. Such a statement (a simple query,
+ * or a Parse) is replaced by one that fails with the reason, so the client gets an ordinary error
+ * and its connection, and any transaction, go on as after any failed statement.
+ */
+function refuseListen(message: Uint8Array, dir: string): Uint8Array {
+  const type = message[0];
+  if (type !== 0x51 /* Q */ && type !== 0x50 /* P */) return message;
+  const bytes = Buffer.from(message.buffer, message.byteOffset, message.byteLength);
+  let at = 5;
+  if (type === 0x50) at = bytes.indexOf(0, at) + 1; // past the statement's name
+  const end = bytes.indexOf(0, at);
+  if (!LISTEN.test(bytes.toString("utf8", at, end))) return message;
+  const reason =
+    `LISTEN and UNLISTEN do not reach this process: it uses the embedded store in ${dir} through the socket` +
+    ` of process ${process.pid}, which holds it, and notifications go to that process's session (the` +
+    " store's own wake-ups poll instead); use a PostgreSQL server (DATABASE_URL) for notifications";
+  const sql = `do $flowstore$ begin raise exception using errcode = 'feature_not_supported', message = '${reason.replaceAll("'", "''")}'; end $flowstore$`;
+  const replaced = Buffer.concat([bytes.subarray(0, at), Buffer.from(sql), bytes.subarray(end)]);
+  replaced.writeInt32BE(replaced.length - 1, 1);
+  return replaced;
+}
+
 /**
  * What the socket server sees of the database: PGlite, with each client message run under PGlite's
  * transaction lock, held across a client's transaction (see the top of the file).
  */
-function guarded(db: PGlite): WireDatabase {
+function guarded(db: PGlite, dir: string): WireDatabase {
   const internal = db as unknown as { _runExclusiveTransaction<T>(fn: () => Promise<T>): Promise<T> };
   let release: (() => void) | undefined;
   let open = false;
@@ -71,7 +97,7 @@ function guarded(db: PGlite): WireDatabase {
       // A startup message begins with its length (a zero byte), never with a type letter.
       const type = message[0] ? String.fromCharCode(message[0]) : "";
       open = UNSYNCED.has(type);
-      return db.execProtocolRawStream(message, options);
+      return db.execProtocolRawStream(refuseListen(message, dir), options);
     },
     // Called by the server when a client leaves mid-transaction: roll it back and free the lock.
     async exec(sql: string) {
@@ -111,7 +137,7 @@ export async function shareEmbedded(driver: PgliteDriver): Promise<SharedEmbedde
   const socketPath = path.join(socketDir, `.s.PGSQL.${SOCKET_PORT}`);
   // A socket file left by a holder that died: we hold the lock now, so it is ours to remove.
   if (existsSync(socketPath)) unlinkSync(socketPath);
-  const server = new PgliteWireServer(guarded(driver.db), socketPath, 16);
+  const server = new PgliteWireServer(guarded(driver.db, dir), socketPath, 16);
   await server.start();
   const address: SocketAddress = { path: socketPath, host: socketDir, port: SOCKET_PORT };
   advertiseSocket(dir, address);

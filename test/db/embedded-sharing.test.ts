@@ -200,4 +200,27 @@ describe("pglite", () => {
       }
     });
   }
+
+  it("refuses LISTEN through the holder's socket, saying why, and the connection goes on", {
+    timeout: 60_000,
+  }, async () => {
+    const { worker, store } = await besideWorker();
+    try {
+      const refused = await store.query("listen somewhere").catch((error: unknown) => error);
+      expect(refused).toBeInstanceOf(Error);
+      expect(String((refused as Error).message)).toMatch(/LISTEN/);
+      expect(String((refused as Error).message)).toContain(`process ${worker.child.pid}`);
+      // The same through the extended protocol (a Parse), inside a transaction, which goes on.
+      await store.transaction(async (tx) => {
+        await expect(tx.transaction((inner) => inner.query("UNLISTEN *", []))).rejects.toThrow(/UNLISTEN/);
+        await tx.query(`create table ${store.schema}.after_listen (n int)`);
+      });
+      await store.query(`select * from ${store.schema}.after_listen`);
+      const { rows } = await store.query<{ one: number }>("select 1 as one");
+      expect(rows).toEqual([{ one: 1 }]);
+    } finally {
+      await store.close();
+    }
+    await stop(worker.child);
+  });
 });
