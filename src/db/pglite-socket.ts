@@ -19,7 +19,7 @@ import type { PGlite } from "@electric-sql/pglite";
 import type { Driver } from "./driver.js";
 import { advertiseSocket, type SocketAddress } from "./embedded-lock.js";
 import type { PgliteDriver } from "./pglite.js";
-import { PgliteWireServer, type WireDatabase } from "./pglite-wire.js";
+import { NotificationScanner, PgliteWireServer, type WireDatabase } from "./pglite-wire.js";
 
 /** The port in the socket file's name (`.s.PGSQL.5432`), which is how pg finds a socket in a directory. */
 const SOCKET_PORT = 5432;
@@ -93,11 +93,25 @@ function guarded(db: PGlite, dir: string): WireDatabase {
         settle();
       }
     },
-    execProtocolRawStream(message: Uint8Array, options: Parameters<PGlite["execProtocolRawStream"]>[1]) {
+    async execProtocolRawStream(message: Uint8Array, options: { onRawData: (data: Uint8Array) => void }) {
       // A startup message begins with its length (a zero byte), never with a type letter.
       const type = message[0] ? String.fromCharCode(message[0]) : "";
       open = UNSYNCED.has(type);
-      return db.execProtocolRawStream(refuseListen(message, dir), options);
+      // PGlite hands a client's answer over raw: a notification in it (the holder LISTENs, and the
+      // client's transaction sent a NOTIFY) reaches the client's socket, never the holder's
+      // listeners. Sent again from the holder's side, it wakes them (its workers, waits and tails).
+      const notifications = new NotificationScanner();
+      const answered = await db.execProtocolRawStream(refuseListen(message, dir), {
+        ...options,
+        onRawData: (data) => {
+          notifications.push(data);
+          options.onRawData(data);
+        },
+      });
+      for (const { channel, payload } of notifications.found) {
+        void db.query("select pg_notify($1, $2)", [channel, payload]).catch(() => {});
+      }
+      return answered;
     },
     // Called by the server when a client leaves mid-transaction: roll it back and free the lock.
     async exec(sql: string) {

@@ -184,3 +184,59 @@ export class PgliteWireServer {
     void this.run();
   }
 }
+
+/** A NOTIFY as the server sends it to a listening session (a NotificationResponse message). */
+export interface Notification {
+  channel: string;
+  payload: string;
+}
+
+/**
+ * Picks the NotificationResponse messages ('A') out of the server's answer to one message, which
+ * comes whole but possibly in several chunks; a message may be cut anywhere between two of them.
+ */
+export class NotificationScanner {
+  readonly found: Notification[] = [];
+  private header = Buffer.alloc(0);
+  /** Bytes of the current message's body still to come. */
+  private left = 0;
+  /** The current message's body, kept only for a notification. */
+  private body: Buffer[] | undefined;
+
+  push(chunk: Uint8Array): void {
+    let at = 0;
+    while (at < chunk.length) {
+      if (this.left === 0) {
+        const take = Math.min(5 - this.header.length, chunk.length - at);
+        this.header = Buffer.concat([this.header, chunk.subarray(at, at + take)]);
+        at += take;
+        if (this.header.length < 5) return;
+        this.left = this.header.readInt32BE(1) - 4;
+        this.body = this.header[0] === 0x41 ? [] : undefined;
+        this.header = Buffer.alloc(0);
+        if (this.left === 0) this.end();
+        continue;
+      }
+      const take = Math.min(this.left, chunk.length - at);
+      // A copy: the chunk is a view of PGlite's memory, which its next message reuses.
+      this.body?.push(Buffer.from(chunk.subarray(at, at + take)));
+      at += take;
+      this.left -= take;
+      if (this.left === 0) this.end();
+    }
+  }
+
+  private end(): void {
+    if (this.body) {
+      // The sending backend's pid (4 bytes), then the channel and the payload, each ending in a zero.
+      const body = Buffer.concat(this.body);
+      const channelEnd = body.indexOf(0, 4);
+      const payloadEnd = body.indexOf(0, channelEnd + 1);
+      this.found.push({
+        channel: body.toString("utf8", 4, channelEnd),
+        payload: body.toString("utf8", channelEnd + 1, payloadEnd),
+      });
+    }
+    this.body = undefined;
+  }
+}

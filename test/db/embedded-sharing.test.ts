@@ -45,8 +45,8 @@ function spawnJson(file: string, args: string[]): { child: ChildProcess; lines: 
   return { child, lines };
 }
 
-async function startWorker(dataDir: string) {
-  const worker = spawnJson(WORKER, [dataDir]);
+async function startWorker(dataDir: string, pollIntervalMs = 200) {
+  const worker = spawnJson(WORKER, [dataDir, String(pollIntervalMs)]);
   await until(() => worker.lines.length > 0 || worker.child.exitCode !== null, 60_000);
   const ready = worker.lines[0] as { pid: number; executionId: string };
   expect(ready.pid).toBe(worker.child.pid);
@@ -149,6 +149,27 @@ describe("pglite", () => {
     }
     await stop(worker.child);
   });
+  it("a signal, an event and a job from another process wake the holder's waiting run and worker at once, not at their next look", {
+    timeout: 120_000,
+  }, async () => {
+    const dataDir = tempDir();
+    // They look again only after ten minutes: anything sooner was a notification.
+    const worker = await startWorker(dataDir, 600_000);
+    const store = await openStore({ dataDir, env: embeddedEnv() });
+    try {
+      expect(store.describe()).toContain(`through process ${worker.child.pid}`);
+      await store.signals.deliver("approval", { ok: true });
+      await until(() => worker.lines.some((line) => line.received === "signal"), 60_000);
+      await store.events.append(worker.executionId, { type: "note" }, { notify: true });
+      await until(() => worker.lines.some((line) => line.received === "note"), 60_000);
+      await store.jobs.enqueue({ queue: "q", name: "n", payload: { n: 5 } });
+      await until(() => worker.lines.some((line) => line.ran === 5), 60_000);
+    } finally {
+      await store.close();
+    }
+    await stop(worker.child);
+  });
+
   it("a second openStore on the same directory in the same process shares the database, and each closes on its own", {
     timeout: 60_000,
   }, async () => {
