@@ -5,8 +5,10 @@
  *
  * When the holder goes (it closed its store, exited or was killed), the next call finds the directory
  * free and opens it here, serving it from then on, or reaches the process that took it first. A call
- * that never got through (its connection was refused) runs again there; a call that was under way when
- * the holder went fails with a ConnectionError saying so, since whether it took effect is unknown.
+ * that never got through (its connection was refused, or the closing holder answered that it did not
+ * run it) runs again there; a call that was under way when the holder went (killed, or stuck in a
+ * transaction past its closing) fails with a ConnectionError saying so, since whether it took effect
+ * is unknown.
  */
 
 import pg from "pg";
@@ -25,6 +27,7 @@ import type {
 } from "./driver.js";
 import { liveHolder, type SocketAddress } from "./embedded-lock.js";
 import { NodePostgresDriver } from "./node-postgres.js";
+import { HOLDER_CLOSING } from "./pglite-wire.js";
 
 /** Where the store can be used from now: a driver of this process's own, or the socket of its holder. */
 export type Reach = () => Promise<{ held: Driver } | { through: SocketAddress & { pid: number } }>;
@@ -117,7 +120,16 @@ export class SharedEmbeddedDriver implements Driver {
   }
 
   transaction<T>(fn: (tx: Queryable) => Promise<T>, options?: TransactionOptions): Promise<T> {
-    return this.use((driver) => driver.transaction(fn, options));
+    // Run again elsewhere only if the callback never ran: it may have done more than statements.
+    let began = false;
+    return this.use(
+      (driver) =>
+        driver.transaction((tx) => {
+          began = true;
+          return fn(tx);
+        }, options),
+      () => !began,
+    );
   }
 
   ping(): Promise<void> {
@@ -137,15 +149,19 @@ export class SharedEmbeddedDriver implements Driver {
     return this.closing;
   }
 
-  /** Runs `call` on the current way to the store; once again on the next, if the holder was gone before it got through. */
-  private async use<T>(call: (driver: Driver) => Promise<T>): Promise<T> {
+  /**
+   * Runs `call` on the current way to the store; once again on the next if the holder was gone before
+   * the call got through, or answered that it did not run it as it closed (and `again` agrees).
+   */
+  private async use<T>(call: (driver: Driver) => Promise<T>, again = () => true): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       const driver = await this.target();
       try {
         return await call(driver);
       } catch (error) {
         if (!this.holderGone(driver, error)) throw error;
-        if (neverConnected(error) && attempt === 0) continue;
+        const notRun = neverConnected(error) || sqlStateOf(error) === HOLDER_CLOSING;
+        if (notRun && attempt === 0 && again()) continue;
         throw new ConnectionError(
           `process ${this.through}, which held the embedded store in ${this.root}, went away during this call, so whether it took effect is unknown; the store's next call carries on without it`,
           { cause: error },
@@ -157,7 +173,8 @@ export class SharedEmbeddedDriver implements Driver {
   /** After a failed call through the holder: true (and the next call reopens) when it no longer serves the store. */
   private holderGone(driver: Driver, error: unknown): boolean {
     if (driver !== this.current || this.through === undefined || this.closing) return false;
-    if (sqlStateOf(error) !== undefined) return false; // the database answered
+    const state = sqlStateOf(error);
+    if (state !== undefined && state !== HOLDER_CLOSING) return false; // the database answered
     const holder = liveHolder(this.root);
     if (holder?.pid === this.through && holder.socket) return false;
     this.lost = true;

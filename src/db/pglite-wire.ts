@@ -28,6 +28,23 @@ const SSL_REQUEST = 80877103;
 const GSSENC_REQUEST = 80877104;
 const CANCEL_REQUEST = 80877102;
 
+/** How long stopping waits for a client's transaction under way to end. */
+const DRAIN_MS = 5_000;
+
+/** SQLSTATE admin_shutdown: a statement the server never ran, since its holder is closing the store. */
+export const HOLDER_CLOSING = "57P01";
+
+/** The ErrorResponse every client gets as the server stops. */
+const CLOSING_ERROR = (() => {
+  const fields = Buffer.from(
+    `SFATAL\0VFATAL\0C${HOLDER_CLOSING}\0Mthe process holding the embedded store is closing it; this statement did not run\0\0`,
+  );
+  const head = Buffer.alloc(5);
+  head.write("E", 0);
+  head.writeInt32BE(fields.length + 4, 1);
+  return Buffer.concat([head, fields]);
+})();
+
 interface Client {
   socket: Socket;
   buffer: Buffer;
@@ -47,6 +64,7 @@ export class PgliteWireServer {
   private running = false;
   /** The client that holds the session (see the top of the file). */
   private holder: Client | undefined;
+  private stopping = false;
 
   constructor(
     private readonly db: WireDatabase,
@@ -70,17 +88,29 @@ export class PgliteWireServer {
     });
   }
 
-  /** Stops accepting, drops every client, and waits for a message still running (PGlite closes next). */
+  /**
+   * Stops accepting and lets what is under way finish: the message running, and the transaction (or
+   * unsynced exchange) of the client holding the session, for up to DRAIN_MS; nothing else starts.
+   * Then every client is told that the store is closing (HOLDER_CLOSING: what it sent and was not run
+   * can run elsewhere) and dropped (one still in a transaction is rolled back), and PGlite can close.
+   */
   async stop(): Promise<void> {
+    this.stopping = true;
+    const server = this.server;
+    this.server = undefined;
+    server?.close();
+    const deadline = Date.now() + DRAIN_MS;
+    while ((this.running || this.holder) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
     // Each leaves now, not at its socket's close event: one inside a transaction is rolled back (and
     // lets go of PGlite) before the holder closes it.
     const leaving = [...this.clients].map((client) => {
-      client.socket.destroy();
+      // As PostgreSQL does at a shutdown: a FATAL admin_shutdown to each, idle or not. A statement
+      // sent meanwhile, never run, gets it as its answer, and the client knows it may run it again.
+      if (client.socket.writable) client.socket.end(CLOSING_ERROR);
       return this.leave(client);
     });
-    const server = this.server;
-    this.server = undefined;
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
     await Promise.all(leaving);
     while (this.running) await new Promise((resolve) => setImmediate(resolve));
   }
@@ -143,7 +173,11 @@ export class PgliteWireServer {
     this.running = true;
     try {
       for (;;) {
-        const at = this.holder ? this.queue.findIndex((q) => q.client === this.holder) : 0;
+        const at = this.holder
+          ? this.queue.findIndex((q) => q.client === this.holder)
+          : this.stopping
+            ? -1
+            : 0;
         const next = at >= 0 ? this.queue.splice(at, 1)[0] : undefined;
         if (!next) return;
         const { client, message } = next;

@@ -222,6 +222,39 @@ describe("pglite", () => {
     });
   }
 
+  it("when the holder closes while another process keeps writing through it, no call of that process fails or is lost", {
+    timeout: 120_000,
+  }, async () => {
+    const { dataDir, worker, store } = await besideWorker();
+    try {
+      let written = 0;
+      let afterExit = 0;
+      let holderGone = false;
+      const exit = exited(worker.child).then(() => {
+        holderGone = true;
+      });
+      const writing = (async () => {
+        // Until well after the holder is gone: calls were under way as it closed, and after.
+        while (afterExit < 20) {
+          await store.kv.set("writes", String(written), "x");
+          written++;
+          if (holderGone) afterExit++;
+        }
+      })();
+      await until(() => written >= 20, 60_000);
+      worker.child.kill("SIGTERM");
+      await exit;
+      await writing;
+      expect(lockOf(dataDir).pid).toBe(process.pid);
+      const { rows } = await store.query<{ n: number }>(
+        `select count(*)::int as n from ${store.schema}.kv where prefix = 'writes'`,
+      );
+      expect(rows).toEqual([{ n: written }]);
+    } finally {
+      await store.close();
+    }
+  });
+
   it("refuses LISTEN through the holder's socket, saying why, and the connection goes on", {
     timeout: 60_000,
   }, async () => {
