@@ -99,8 +99,9 @@ export class Store extends StoreScope {
   }
 
   /**
-   * While this process holds the embedded store in a data directory, other processes (flowstore commands
-   * among them) reach it through a unix socket until `close()` (the handle's or the store's); else a no-op.
+   * A store that holds the embedded store in a data directory serves it to other processes (flowstore
+   * commands among them) on a unix socket from the moment it opens until it closes, so this has nothing
+   * left to start: kept for callers that asked for it, it returns a handle whose `close()` does nothing.
    */
   async shareEmbedded(): Promise<{ close(): Promise<void> }> {
     const background = backgroundOf(this.driver);

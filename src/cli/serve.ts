@@ -1,4 +1,4 @@
-/** `flowstore serve`: the dashboard, and (on the embedded store) the socket other commands reach it through. */
+/** `flowstore serve`: the dashboard and /metrics (an embedded store it holds is served to other processes, as any holder's is). */
 
 import type { Command } from "commander";
 import type { Store } from "../index.js";
@@ -19,7 +19,7 @@ export function dashboardSettings(options: ServeOptions): { host?: string; port?
   };
 }
 
-/** While this process holds the embedded store, other flowstore commands reach it through its socket. */
+/** Kept for the commands that call it: a store holding the embedded store serves it from the moment it opens. */
 export async function shareIfEmbedded(store: Store): Promise<() => Promise<void>> {
   const shared = await store.shareEmbedded();
   return () => shared.close();
@@ -54,10 +54,7 @@ export function dashboardOptions(program: Command): Command {
 
 export function registerServeCommand(program: Command, cli: CliContext): void {
   dashboardOptions(
-    program
-      .command("serve")
-      .alias("dashboard")
-      .description("serve the web dashboard (and share the embedded store with other flowstore commands)"),
+    program.command("serve").alias("dashboard").description("serve the web dashboard and /metrics"),
   )
     .addHelpText(
       "after",

@@ -1,7 +1,8 @@
 /**
  * The embedded store's lock file: one process at a time opens a data directory. The lock names its
  * holder (pid, host, command), is taken over when that process is gone, and advertises the unix socket
- * through which the holder serves the database to other processes (see pglite-socket.ts).
+ * through which the holder serves the database to other processes (see pglite-socket.ts), or says
+ * that it is about to (`sharing: "starting"`), is closing, or why it cannot.
  */
 
 import { randomUUID } from "node:crypto";
@@ -19,7 +20,17 @@ interface LockHolder {
   nonce?: string;
   /** Where the holder serves the database to other processes, if it does (see pglite-socket.ts). */
   socket?: SocketAddress;
+  /**
+   * Absent in a lock of a flowstore that never serves its store. "starting" until the socket is
+   * advertised (opening PGlite takes seconds), "closing" once it is withdrawn, "unavailable" (with
+   * `unshared`, the reason) when the holder could not serve it.
+   */
+  sharing?: "starting" | "serving" | "closing" | "unavailable";
+  unshared?: string;
 }
+
+/** The live process holding a data directory, as its lock file describes it. */
+export type EmbeddedHolder = Omit<LockHolder, "nonce">;
 
 /** A unix socket (`path`, and the directory and port pg connects with) or a TCP port on 127.0.0.1. */
 export interface SocketAddress {
@@ -28,23 +39,69 @@ export interface SocketAddress {
   port: number;
 }
 
-/** The socket a live process holding `dir` advertises, or undefined (free, dead holder, no socket). */
-export function advertisedSocket(dir: string): (SocketAddress & { pid: number }) | undefined {
+/**
+ * The live process on this machine that holds `dir`, or undefined when it is free (no lock, or the
+ * lock of a process that died). A holder on another machine (a shared file system) cannot be reached
+ * through a unix socket: it shows without one.
+ */
+export function liveHolder(dir: string): EmbeddedHolder | undefined {
   const holder = readHolder(path.join(path.resolve(dir), "lock"));
-  if (!holder?.socket || holder.host !== hostname() || !isAlive(holder)) return undefined;
-  return { ...holder.socket, pid: holder.pid };
+  if (!holder || !isAlive(holder)) return undefined;
+  const { nonce: _nonce, ...rest } = holder;
+  return holder.host === hostname() ? rest : { ...rest, socket: undefined, sharing: undefined };
 }
 
-/** Records (or with undefined, withdraws) the socket in the lock file this process holds. */
+/** The socket a live process holding `dir` advertises, or undefined (free, dead holder, no socket). */
+export function advertisedSocket(dir: string): (SocketAddress & { pid: number }) | undefined {
+  const holder = liveHolder(dir);
+  return holder?.socket && { ...holder.socket, pid: holder.pid };
+}
+
+/**
+ * Records the socket in the lock file this process holds (sharing "serving"); undefined withdraws it
+ * (sharing "closing", so that a process looking for it waits for the lock to go rather than give up).
+ */
 export function advertiseSocket(dir: string, socket: SocketAddress | undefined): void {
+  rewriteOwnLock(dir, (rest) =>
+    socket ? { ...rest, socket, sharing: "serving" } : { ...rest, sharing: "closing" },
+  );
+}
+
+/** Says in the lock file this process holds why it does not serve the store to other processes. */
+export function markUnshared(dir: string, reason: string): void {
+  rewriteOwnLock(dir, (rest) => ({ ...rest, sharing: "unavailable", unshared: reason }));
+}
+
+function rewriteOwnLock(dir: string, change: (holder: LockHolder) => LockHolder): void {
   const lockPath = path.join(path.resolve(dir), "lock");
   const holder = readHolder(lockPath);
   if (holder?.pid !== process.pid) return;
-  const { socket: _old, ...rest } = holder;
+  const { socket: _old, unshared: _why, ...rest } = holder;
   // Written beside and renamed over, so a reader never sees half a file (and takes the lock for dead).
   const next = `${lockPath}.${process.pid}.tmp`;
-  writeFileSync(next, JSON.stringify(socket ? { ...rest, socket } : rest));
+  writeFileSync(next, JSON.stringify(change(rest)));
   renameSync(next, lockPath);
+}
+
+/**
+ * The error for a store held by a process that cannot be gone through: it does not serve it (an
+ * older flowstore, another machine, no unix sockets), could not, or did not begin to in time.
+ */
+export function inUseError(dir: string, holder: EmbeddedHolder, waitedMs?: number): ConnectionError {
+  const why =
+    holder.host !== hostname()
+      ? `, on ${holder.host}: a store is shared only between processes of one machine`
+      : holder.sharing === "unavailable"
+        ? `, which cannot serve it to other processes (${holder.unshared})`
+        : holder.sharing === undefined
+          ? ", which does not serve it to other processes (a flowstore older than this one)"
+          : waitedMs !== undefined
+            ? `, which did not begin to serve it to other processes within ${waitedMs / 1000} s`
+            : "";
+  return new ConnectionError(
+    `the embedded store in ${path.resolve(dir)} is in use by process ${holder.pid}` +
+      ` (${holder.command || "node"}, since ${holder.since})${why}; stop it first, or set DATABASE_URL to use a PostgreSQL server`,
+  );
 }
 
 /**
@@ -60,6 +117,10 @@ export function acquireLock(lockPath: string): () => void {
     command: process.argv.slice(1).join(" "),
     since: new Date().toISOString(),
     nonce: randomUUID(),
+    // Every holder serves its store on a unix socket once PGlite is open (see embedded-holder.ts).
+    ...(process.platform === "win32"
+      ? { sharing: "unavailable", unshared: "this platform has no unix sockets" }
+      : { sharing: "starting" }),
   };
   const mine = `${lockPath}.${me.nonce}`;
   writeFileSync(mine, JSON.stringify(me));
@@ -77,12 +138,7 @@ export function acquireLock(lockPath: string): () => void {
         sleepSync(50);
         continue;
       }
-      if (isAlive(holder)) {
-        throw new ConnectionError(
-          `the embedded store in ${path.dirname(lockPath)} is in use by process ${holder.pid}` +
-            ` (${holder.command || "node"}, since ${holder.since}); stop it first, or set DATABASE_URL to use a PostgreSQL server`,
-        );
-      }
+      if (isAlive(holder)) throw inUseError(path.dirname(lockPath), holder);
       // Left behind by a process that died: move it aside, and check that what moved is that lock.
       const aside = `${lockPath}.stale.${me.nonce}`;
       try {

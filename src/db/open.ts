@@ -14,9 +14,8 @@ import type { StoreEnvironment } from "../config/store-environment.js";
 import { ValidationError } from "../core/errors.js";
 import type { Logger } from "../core/logger.js";
 import type { Driver, StatementLogging } from "./driver.js";
-import { advertisedSocket } from "./embedded-lock.js";
 import { isPgPool } from "./pg-pool.js";
-import { isPglite, openEmbedded, openInMemory, PgliteDriver } from "./pglite.js";
+import { isPglite, openInMemory, PgliteDriver } from "./pglite.js";
 
 export { firstContactError } from "./first-contact.js";
 
@@ -98,13 +97,9 @@ export async function openDriver(
   if (!config) {
     // Empty is unset, as for DATABASE_URL: "" would resolve to the working directory itself.
     const dataDir = options.dataDir || environment.dataDir || DEFAULT_DATA_DIR;
-    // Held by a live process that serves it on a socket: go through that process.
-    const shared = advertisedSocket(dataDir);
-    if (shared) {
-      const { connectShared } = await import("./pglite-socket.js");
-      return { driver: connectShared(dataDir, shared, logger, statements) };
-    }
-    return { driver: await openEmbedded(dataDir, statements, options.schema) };
+    // Through the process that holds it, or opened (and served to others) here.
+    const { openEmbeddedStore } = await import("./embedded-open.js");
+    return { driver: await openEmbeddedStore(dataDir, statements, logger, options.schema) };
   }
   const poolOptions = resolvePoolOptions(options.pool, environment.pool);
   const { openPool } = await import("./open-pool.js");

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import pg from "pg";
 import { afterAll, expect, it } from "vitest";
+import { NotificationScanner } from "../../src/db/pglite-wire.js";
 import { openStore } from "../../src/index.js";
 
 const dirs: string[] = [];
@@ -52,5 +53,32 @@ it("keeps each client's transaction to itself, and rolls back one whose client l
     await b.end().catch(() => {});
     await shared.close();
     await store.close();
+  }
+});
+
+/** A protocol message: its type, its length, its body. */
+function message(type: string, body: Buffer): Buffer {
+  const head = Buffer.alloc(5);
+  head.write(type, 0);
+  head.writeInt32BE(body.length + 4, 1);
+  return Buffer.concat([head, body]);
+}
+
+it("finds a notification in a server's answer however the answer is cut into chunks", () => {
+  const pid = Buffer.alloc(4);
+  pid.writeInt32BE(42);
+  const answer = Buffer.concat([
+    message("C", Buffer.from("NOTIFY\0")),
+    message("A", Buffer.concat([pid, Buffer.from('jobs_q\0{"n":1}\0')])),
+    message("Z", Buffer.from("I")),
+  ]);
+  for (let cut = 0; cut <= answer.length; cut++) {
+    for (let second = cut; second <= answer.length; second++) {
+      const scanner = new NotificationScanner();
+      scanner.push(answer.subarray(0, cut));
+      scanner.push(answer.subarray(cut, second));
+      scanner.push(answer.subarray(second));
+      expect(scanner.found).toEqual([{ channel: "jobs_q", payload: '{"n":1}' }]);
+    }
   }
 });

@@ -11,6 +11,7 @@ import { createInterface, type Interface } from "node:readline";
 import { afterAll, describe, expect, it } from "vitest";
 import { DEFAULT_CHUNK_SIZE } from "../../src/blobs/postgres.js";
 import { openStore } from "../../src/index.js";
+import { embeddedEnv } from "../support/embedded-env.js";
 
 const FIXTURE = path.resolve("test/fixtures/hold-shared.ts");
 const dirs: string[] = [];
@@ -20,12 +21,6 @@ afterAll(() => {
   for (const child of children) child.kill("SIGKILL");
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
-
-function embeddedEnv(): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  for (const name of ["DATABASE_URL", "PGHOST", "POSTGRES_HOST", "FLOWSTORE_DATA_DIR"]) delete env[name];
-  return env;
-}
 
 function nextLine(lines: Interface, child: ChildProcess): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
