@@ -59,7 +59,7 @@ async function holdEmbedded(
   root: string,
   statements: StatementLogging | undefined,
   logger: Logger,
-  schema: string | undefined,
+  schema: string | null | undefined,
 ): Promise<PgliteDriver> {
   await lettingGo.get(root);
   let opening = holdings.get(root);
@@ -86,7 +86,11 @@ async function holdEmbedded(
 }
 
 /** Opens the directory; a new database is made for `schema` (see template/template.ts). */
-async function openHolding(root: string, logger: Logger, schema: string | undefined): Promise<Holding> {
+async function openHolding(
+  root: string,
+  logger: Logger,
+  schema: string | null | undefined,
+): Promise<Holding> {
   const owner = await openEmbedded(root, undefined, schema);
   let shared: SharedEmbedded | undefined;
   try {
@@ -123,7 +127,7 @@ export async function reachEmbedded(
   root: string,
   statements: StatementLogging | undefined,
   logger: Logger,
-  schema?: string,
+  schema?: string | null,
 ): Promise<Reached> {
   const started = Date.now();
   for (;;) {
@@ -156,7 +160,7 @@ export async function openEmbeddedStore(
   dir: string,
   statements: StatementLogging | undefined,
   logger: Logger,
-  schema?: string,
+  schema?: string | null,
 ): Promise<Driver> {
   const root = path.resolve(dir);
   const reached = await reachEmbedded(root, statements, logger, schema);

@@ -29,6 +29,8 @@ export interface DriverOptions {
   dataDir?: string;
   /** The store's schema (unset: the default), for a new embedded database made from the template. */
   schema?: string;
+  /** A read-only store migrates nothing: a new embedded database is then made without the store's tables. */
+  readOnly?: boolean;
   /** As given: fields left out come from the environment, then the defaults. */
   pool?: PoolOptions;
   preparedStatements?: boolean;
@@ -80,7 +82,7 @@ export async function openDriver(
     return { driver: new PgliteDriver(connection, { ownsDatabase: false, statements }) };
   }
   if (connection === "memory" || connection === "memory://")
-    return { driver: await openInMemory(statements, options.schema) };
+    return { driver: await openInMemory(statements, newDatabaseSchema(options)) };
   if (
     connection !== undefined &&
     typeof connection !== "string" &&
@@ -99,7 +101,7 @@ export async function openDriver(
     const dataDir = options.dataDir || environment.dataDir || DEFAULT_DATA_DIR;
     // Through the process that holds it, or opened (and served to others) here.
     const { openEmbeddedStore } = await import("./embedded-open.js");
-    return { driver: await openEmbeddedStore(dataDir, statements, logger, options.schema) };
+    return { driver: await openEmbeddedStore(dataDir, statements, logger, newDatabaseSchema(options)) };
   }
   const poolOptions = resolvePoolOptions(options.pool, environment.pool);
   const { openPool } = await import("./open-pool.js");
@@ -107,4 +109,12 @@ export async function openDriver(
     driver: await openPool(config, poolOptions, logger, statements, options.preparedStatements, listen),
     config,
   };
+}
+
+/**
+ * The schema a new embedded database is made with (see template/template.ts): none for a read-only
+ * store, which never migrates, so that it finds the database as empty as it is and refuses it.
+ */
+function newDatabaseSchema(options: Pick<DriverOptions, "schema" | "readOnly">): string | null | undefined {
+  return options.readOnly ? null : options.schema;
 }

@@ -225,7 +225,7 @@ export function isPglite(value: unknown): value is PGlite {
 export async function openEmbedded(
   dir: string,
   statements?: StatementLogging,
-  schema: string = TEMPLATE_SCHEMA,
+  schema: string | null = TEMPLATE_SCHEMA,
 ): Promise<PgliteDriver> {
   const root = path.resolve(dir);
   let release: () => void;
@@ -266,7 +266,7 @@ function unusable(error: unknown): string {
 
 export async function openInMemory(
   statements?: StatementLogging,
-  schema: string = TEMPLATE_SCHEMA,
+  schema: string | null = TEMPLATE_SCHEMA,
 ): Promise<PgliteDriver> {
   const db = await createPglite({ schema, parsers, serializers });
   return new PgliteDriver(db, { ownsDatabase: true, statements, location: "memory" });
