@@ -145,9 +145,13 @@ export async function reachEmbedded(
     try {
       return { held: await holdEmbedded(root, statements, logger, schema) };
     } catch (error) {
-      // Another process took the lock between our look and our open: look again.
-      if (liveHolder(root) && !holdsEmbedded(root)) continue;
-      throw error;
+      // Another process took the lock between our look and our open: look again, after a pause. The
+      // failed open is all synchronous file calls and microtasks, so looking again at once would spin
+      // without ever letting the event loop run (nor reap a holder that was this process's child).
+      const holder = liveHolder(root);
+      if (!holder || holdsEmbedded(root)) throw error;
+      if (Date.now() - started > HOLDER_WAIT_MS) throw inUseError(root, holder, HOLDER_WAIT_MS);
+      await new Promise((resolve) => setTimeout(resolve, LOOK_AGAIN_MS));
     }
   }
 }
