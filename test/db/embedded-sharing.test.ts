@@ -5,39 +5,24 @@
  * process connected through it takes the store over. Every second process here is a real one.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { createInterface } from "node:readline";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { openStore, ReadOnlyError, type Store } from "../../src/index.js";
 import { runCli, TSX_LOADER } from "../support/cli-run.js";
-import { embeddedEnv } from "../support/embedded-env.js";
+import { embeddedEnv, killAfterFile, tempDir } from "../support/embedded-env.js";
 import { until } from "../support/waiting.js";
 
 const WORKER = path.resolve("test/fixtures/embedded-worker.ts");
 const OPENER = path.resolve("test/fixtures/open-embedded.ts");
-const dirs: string[] = [];
-const children: ChildProcess[] = [];
-
-afterAll(() => {
-  for (const child of children) child.kill("SIGKILL");
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-
-function tempDir(): string {
-  const dir = mkdtempSync(path.join(tmpdir(), "flowstore-sharing-"));
-  dirs.push(dir);
-  return dir;
-}
-
 /** A child process, and every JSON line it printed so far. */
 function spawnJson(file: string, args: string[]): { child: ChildProcess; lines: Record<string, unknown>[] } {
   const child = spawn(process.execPath, ["--import", TSX_LOADER, file, ...args], {
     env: embeddedEnv(),
     stdio: ["ignore", "pipe", "inherit"],
   });
-  children.push(child);
+  killAfterFile(child);
   const lines: Record<string, unknown>[] = [];
   createInterface({ input: child.stdout as NodeJS.ReadableStream }).on("line", (line) =>
     lines.push(JSON.parse(line)),
@@ -55,7 +40,7 @@ async function startWorker(dataDir: string, pollIntervalMs = 200) {
 
 /** A worker holding a new store, and a store of this process on it, which goes through the worker. */
 async function besideWorker() {
-  const dataDir = tempDir();
+  const dataDir = tempDir("sharing");
   const worker = await startWorker(dataDir);
   const store = await openStore({ dataDir, env: embeddedEnv() });
   expect(store.describe()).toContain(`through process ${worker.child.pid}`);
@@ -116,7 +101,7 @@ describe("pglite", () => {
   it("while the worker holds the store, flowstore status and jobs list answer through it, and a read-only store reads but writes nothing", {
     timeout: 120_000,
   }, async () => {
-    const dataDir = tempDir();
+    const dataDir = tempDir("sharing");
     const worker = await startWorker(dataDir);
     const cli = { cwd: dataDir, env: { ...embeddedEnv(), FLOWSTORE_DATA_DIR: dataDir } };
     const status = await runCli(["status", "--json"], cli);
@@ -152,7 +137,7 @@ describe("pglite", () => {
   it("a signal, an event and a job from another process wake the holder's waiting run and worker at once, not at their next look", {
     timeout: 120_000,
   }, async () => {
-    const dataDir = tempDir();
+    const dataDir = tempDir("sharing");
     // They look again only after ten minutes: anything sooner was a notification.
     const worker = await startWorker(dataDir, 600_000);
     const store = await openStore({ dataDir, env: embeddedEnv() });
@@ -173,7 +158,7 @@ describe("pglite", () => {
   it("a second openStore on the same directory in the same process shares the database, and each closes on its own", {
     timeout: 60_000,
   }, async () => {
-    const dataDir = tempDir();
+    const dataDir = tempDir("sharing");
     const first = await openStore({ dataDir, env: embeddedEnv() });
     const second = await openStore({ dataDir, env: embeddedEnv() });
     try {

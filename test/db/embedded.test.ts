@@ -4,32 +4,18 @@
  * real second processes (each opening PGlite takes seconds, many more on a busy machine).
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { hostname, tmpdir } from "node:os";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { hostname } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { pathToFileURL } from "node:url";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ConnectionError, openStore } from "../../src/index.js";
-import { embeddedEnv } from "../support/embedded-env.js";
+import { embeddedEnv, killAfterFile, tempDir } from "../support/embedded-env.js";
 
 const FIXTURE = path.resolve("test/fixtures/open-embedded.ts");
 // By path, since a child started in a temporary directory cannot resolve the package name.
 const TSX = pathToFileURL(path.resolve("node_modules/tsx/dist/loader.mjs")).href;
-const dirs: string[] = [];
-const children: ChildProcess[] = [];
-
-afterAll(() => {
-  for (const child of children) child.kill("SIGKILL");
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-
-function tempDir(): string {
-  const dir = mkdtempSync(path.join(tmpdir(), "flowstore-embedded-"));
-  dirs.push(dir);
-  return dir;
-}
-
 /** A lock file naming a process that has exited, as a crash leaves it. */
 async function writeDeadHolderLock(dataDir: string): Promise<void> {
   const gone = spawn(process.execPath, ["-e", ""]);
@@ -57,7 +43,7 @@ function startChild(
     env: embeddedEnv(),
     stdio: ["ignore", "pipe", "inherit"],
   });
-  children.push(child);
+  killAfterFile(child);
   const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
   const firstLine = new Promise<ChildResult>((resolve, reject) => {
     lines.once("line", (line) => resolve(JSON.parse(line) as ChildResult));
@@ -76,7 +62,7 @@ async function runChild(args: string[], cwd?: string): Promise<ChildResult> {
 describe("pglite", () => {
   describe("embedded data directory", () => {
     it("opens ./.flowstore by default when no server is configured", { timeout: 120_000 }, async () => {
-      const cwd = tempDir();
+      const cwd = tempDir("embedded");
       const result = await runChild(["-", "insert", "7"], cwd);
       expect(result).toEqual({ ok: true, marks: [7] });
       expect(existsSync(path.join(cwd, ".flowstore", "pgdata"))).toBe(true);
@@ -87,7 +73,7 @@ describe("pglite", () => {
     it("lets a second process write through the first while it holds the directory, and keeps the data whole", {
       timeout: 120_000,
     }, async () => {
-      const dataDir = tempDir();
+      const dataDir = tempDir("embedded");
       const store = await openStore({ dataDir, env: embeddedEnv() });
       try {
         await store.query(`create table ${store.schema}.marks (n int)`);
@@ -105,9 +91,9 @@ describe("pglite", () => {
     it("refuses a second process while a holder that does not serve the store holds it, saying why, and creates nothing", {
       timeout: 60_000,
     }, async () => {
-      const dataDir = tempDir();
+      const dataDir = tempDir("embedded");
       const holder = spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)"]);
-      children.push(holder);
+      killAfterFile(holder);
       const lock = { pid: holder.pid, host: hostname(), command: "old", since: new Date().toISOString() };
       // A flowstore from before every holder served its store: its lock says nothing of sharing.
       writeFileSync(path.join(dataDir, "lock"), JSON.stringify(lock));
@@ -131,7 +117,7 @@ describe("pglite", () => {
     it("takes over the lock of a process that was killed, and keeps what it committed", {
       timeout: 120_000,
     }, async () => {
-      const dataDir = tempDir();
+      const dataDir = tempDir("embedded");
       const { child, firstLine } = startChild([dataDir, "hold", "5"]);
       expect(await firstLine).toEqual({ ok: true, ready: true });
       const exited = new Promise((resolve) => child.once("exit", resolve));
@@ -143,7 +129,7 @@ describe("pglite", () => {
     });
 
     it("treats an unreadable lock file as held, never as dead", async () => {
-      const dataDir = tempDir();
+      const dataDir = tempDir("embedded");
       writeFileSync(path.join(dataDir, "lock"), "");
       const failure = await openStore({ dataDir, env: embeddedEnv() }).catch((e: unknown) => e);
       expect(failure).toBeInstanceOf(ConnectionError);
@@ -153,7 +139,7 @@ describe("pglite", () => {
     it("lets exactly one of four racing processes take over a dead holder's lock, and the others write through it", {
       timeout: 180_000,
     }, async () => {
-      const dataDir = tempDir();
+      const dataDir = tempDir("embedded");
       await writeDeadHolderLock(dataDir);
       const racers = Array.from({ length: 4 }, () => startChild([dataDir, "hold", "1"]));
       const results = await Promise.all(
@@ -177,7 +163,7 @@ describe("pglite", () => {
     });
 
     it("takes over a lock file naming a process that no longer exists", async () => {
-      const dataDir = tempDir();
+      const dataDir = tempDir("embedded");
       await writeDeadHolderLock(dataDir);
       const store = await openStore({ dataDir, env: embeddedEnv() });
       await store.close();

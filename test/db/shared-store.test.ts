@@ -4,24 +4,15 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { createInterface, type Interface } from "node:readline";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { DEFAULT_CHUNK_SIZE } from "../../src/blobs/postgres.js";
 import { openStore } from "../../src/index.js";
-import { embeddedEnv } from "../support/embedded-env.js";
+import { embeddedEnv, killAfterFile, tempDir } from "../support/embedded-env.js";
 
 const FIXTURE = path.resolve("test/fixtures/hold-shared.ts");
-const dirs: string[] = [];
-const children: ChildProcess[] = [];
-
-afterAll(() => {
-  for (const child of children) child.kill("SIGKILL");
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-
 function nextLine(lines: Interface, child: ChildProcess): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     lines.once("line", (line) => resolve(JSON.parse(line)));
@@ -49,15 +40,14 @@ describe("pglite", () => {
       env: embeddedEnv(),
       stdio: ["ignore", "pipe", "inherit"],
     });
-    children.push(holder);
+    killAfterFile(holder);
     return { holder, lines: createInterface({ input: holder.stdout as NodeJS.ReadableStream }) };
   }
 
   it("a second process reaches a held embedded store through the holder's socket", {
     timeout: 60_000,
   }, async () => {
-    const dataDir = mkdtempSync(path.join(tmpdir(), "flowstore-shared-"));
-    dirs.push(dataDir);
+    const dataDir = tempDir("shared");
     const { holder, lines } = startHolder(dataDir);
     const ready = await nextLine(lines, holder);
     expect(ready).toMatchObject({ ready: true, pid: holder.pid });
@@ -115,8 +105,7 @@ describe("pglite", () => {
   it("through the holder's socket, copies a blob from its own stream and puts two in parallel in one transaction", {
     timeout: 90_000,
   }, async () => {
-    const dataDir = mkdtempSync(path.join(tmpdir(), "flowstore-shared-"));
-    dirs.push(dataDir);
+    const dataDir = tempDir("shared");
     const { holder, lines } = startHolder(dataDir);
     await nextLine(lines, holder);
     const store = await openStore({ dataDir, env: embeddedEnv() });
@@ -156,8 +145,7 @@ describe("pglite", () => {
   it("with a data directory too deep for a socket path, shares through a private directory, never TCP", {
     timeout: 60_000,
   }, async () => {
-    const base = mkdtempSync(path.join(tmpdir(), "flowstore-shared-"));
-    dirs.push(base);
+    const base = tempDir("shared");
     const dataDir = path.join(base, "a-rather-long-directory-name-".repeat(4), "store");
     const { holder, lines } = startHolder(dataDir);
     const ready = await nextLine(lines, holder);
