@@ -224,6 +224,10 @@ describe("pglite", () => {
           await store.kv.set("writes", String(written), "x");
           written++;
           if (holderGone) afterExit++;
+          // Once this process has taken the store over, each call settles in microtasks alone (PGlite
+          // runs in this thread): without a turn of the event loop the holder's exit is never seen,
+          // and the loop never ends.
+          await new Promise((resolve) => setImmediate(resolve));
         }
       })();
       await until(() => written >= 20, 60_000);
