@@ -72,16 +72,20 @@ export function unprovenStatements(referenceFile, runFile, runTestFiles) {
 }
 
 const MIGRATIONS = path.join(ROOT, "src", "migrations", "sql");
-/** The store's tables: those its migrations create. */
-const STORE_TABLES = new Set(
-  readdirSync(MIGRATIONS).flatMap((file) =>
-    [
-      ...readFileSync(path.join(MIGRATIONS, file), "utf8").matchAll(
-        /create (?:unlogged )?table (?:if not exists )?:SCHEMA\.([a-z_]+)/g,
-      ),
-    ].map((match) => match[1]),
-  ),
-);
+let storeTables;
+/** The store's tables: those its migrations create (read when first asked: the tests import this file). */
+function storeTablesOf() {
+  storeTables ??= new Set(
+    readdirSync(MIGRATIONS).flatMap((file) =>
+      [
+        ...readFileSync(path.join(MIGRATIONS, file), "utf8").matchAll(
+          /create (?:unlogged )?table (?:if not exists )?:SCHEMA\.([a-z_]+)/g,
+        ),
+      ].map((match) => match[1]),
+    ),
+  );
+  return storeTables;
+}
 
 /**
  * Whether a statement reads or writes one of the store's own tables (or a day's partition of one):
@@ -90,7 +94,7 @@ const STORE_TABLES = new Set(
  */
 export function touchesStoreTables(statement) {
   return [...statement.matchAll(/"\?"\.([A-Za-z_]+)/g)].some((match) =>
-    STORE_TABLES.has(match[1].replace(/_D$/, "")),
+    storeTablesOf().has(match[1].replace(/_D$/, "")),
   );
 }
 
