@@ -16,12 +16,35 @@ import { type SystemPostgres, startSystemPostgres } from "../../src/testing/syst
 import { uniqueSchema } from "../support/harness.js";
 import { exerciseStore } from "../support/store-workload.js";
 import { systemPostgresFor } from "../support/system-postgres.js";
+import { until } from "../support/waiting.js";
 
 const available = systemPostgresFor("the JIT tests");
 
 interface Plan {
   Plan: { "Total Cost": number };
   JIT?: unknown;
+}
+
+/**
+ * Ends a user's pool and waits until the server has no session of it left: pg's end() resolves before
+ * its connections have closed, and one the server then terminates as it stops raises an error on a
+ * client nobody listens to any more.
+ */
+async function endPool(pool: pg.Pool, url: string): Promise<void> {
+  await pool.end();
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  try {
+    await until(async () => {
+      const { rows } = await admin.query<{ n: number }>(
+        `select count(*)::int as n from pg_stat_activity
+          where datname = current_database() and backend_type = 'client backend' and pid <> pg_backend_pid()`,
+      );
+      return rows[0]?.n === 0;
+    });
+  } finally {
+    await admin.end();
+  }
 }
 
 const EXPLAINABLE = /^\s*(with|select|insert|update|delete|values)\b/i;
@@ -70,7 +93,7 @@ describe.skipIf(!available)("a stock PostgreSQL with JIT", () => {
       await exerciseStore(store);
       await store.close();
     } finally {
-      await pool.end();
+      await endPool(pool, url);
     }
     expect(sent.size).toBeGreaterThan(40);
     // jobs.stats() is one of them.
@@ -141,7 +164,7 @@ describe.skipIf(!available)("a stock PostgreSQL with JIT", () => {
         .map((row) => `${row.jit_functions} functions: ${row.query.replace(/\s+/g, " ").slice(0, 140)}`);
       expect(compiled).toEqual([]);
     } finally {
-      await pool.end();
+      await endPool(pool, url);
     }
   });
 });
