@@ -35,7 +35,11 @@ forEachDriver((driver) => {
         `update ${store.schema}.kv set expires_at = now() - interval '1 second' where key = 'expired'`,
       );
 
-      const result = await store.prune({ finishedBefore: new Date(Date.now() - 30 * DAY) });
+      const cut = { finishedBefore: new Date(Date.now() - 30 * DAY) };
+      // What `flowstore prune --dry-run` reports: the runs prune would take, counted without a write.
+      expect(await store.countPrunable(cut)).toBe(2);
+      expect(await store.countPrunable({ ...cut, statuses: ["failed"] })).toBe(1);
+      const result = await store.prune(cut);
       expect(result).toEqual({
         executions: 2,
         tasks: 6,
