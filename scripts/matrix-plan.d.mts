@@ -9,7 +9,14 @@ export interface MatrixRun {
 export const STATEMENTS_DIR: string;
 export const MATRIX: MatrixRun[];
 export const MATRIX_FILES: string[];
-export const MATRIX_LEFT_OUT: { glob: string; why: string }[];
+export interface LeftOut {
+  glob: string;
+  reason: "elsewhere" | "covered";
+  why: string;
+  except?: string[];
+}
+export const MATRIX_LEFT_OUT: LeftOut[];
+export function leftOutOf(run: MatrixRun): LeftOut[];
 export function unprovenStatements(
   referenceFile: string,
   runFile: string,

@@ -21,6 +21,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import {
   byFileName,
+  leftOutOf,
   MATRIX,
   MATRIX_FILES,
   MATRIX_LEFT_OUT,
@@ -42,7 +43,10 @@ const only = onlyAt === -1 ? undefined : (args[onlyAt + 1] ?? "").split(",");
 const runs = MATRIX.filter((run) => !only || only.includes(run.label));
 if (args.includes("--list")) {
   for (const run of MATRIX) process.stdout.write(`${run.label}: ${run.why}\n`);
-  for (const left of MATRIX_LEFT_OUT) process.stdout.write(`left out: ${left.glob}: ${left.why}\n`);
+  for (const left of MATRIX_LEFT_OUT) {
+    const except = left.except ? ` (taken by ${left.except.join(", ")})` : "";
+    process.stdout.write(`left out, ${left.reason}: ${left.glob}${except}: ${left.why}\n`);
+  }
   process.exit(0);
 }
 if (runs.length === 0) {
@@ -72,7 +76,7 @@ for (const run of runs) {
       "--reporter=dot",
       "--reporter=json",
       `--outputFile.json=${report}`,
-      ...MATRIX_LEFT_OUT.map((left) => `--exclude=${left.glob}`),
+      ...leftOutOf(run).map((left) => `--exclude=${left.glob}`),
       ...MATRIX_FILES,
     ],
     {

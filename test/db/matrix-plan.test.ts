@@ -1,0 +1,51 @@
+/**
+ * The version matrix's plan (scripts/matrix-plan.mjs): statements compare alike whichever version
+ * recorded them, and each run leaves out what its reasons say. No database.
+ */
+import { existsSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import {
+  genericStatement,
+  leftOutOf,
+  MATRIX,
+  MATRIX_LEFT_OUT,
+  touchesStoreTables,
+} from "../../scripts/matrix-plan.mjs";
+
+/** The paths a left-out glob names: `{a,b}` expanded, and a folder for `dir/**`. */
+function namedPaths(glob: string): string[] {
+  const braces = /\{([^}]*)\}/.exec(glob);
+  if (braces) {
+    return braces[1]?.split(",").flatMap((part) => namedPaths(glob.replace(braces[0], part))) ?? [];
+  }
+  return [glob.replace(/\/\*\*$/, "")];
+}
+
+describe("the version matrix's plan", () => {
+  it("writes a statement alike as PostgreSQL 14 and 18 record it", () => {
+    // 14 records extract's field as a constant; 18 keeps the keyword.
+    const on14 = `select (extract($1 from j.run_at) * $2)::bigint from "flowstore".jobs j where j.id = $3`;
+    const on18 = `select (extract(epoch from j.run_at) * $1)::bigint from "flowstore".jobs j where j.id = $2`;
+    expect(genericStatement(on14)).toBe(genericStatement(on18));
+    expect(genericStatement(on18)).toContain("extract($ from j.run_at)");
+    // A test's schema, quoted or written unquoted with its process id, is a name like any other.
+    expect(genericStatement("select 1 from t_10434_1.items")).toBe(
+      genericStatement('select 1 from "s".items'),
+    );
+    expect(touchesStoreTables(genericStatement(on18))).toBe(true);
+    expect(touchesStoreTables(genericStatement('select 1 from "t".orders'))).toBe(false);
+  });
+
+  it("leaves out each file for a reason, and takes the package test on every other Node.js line", () => {
+    for (const left of MATRIX_LEFT_OUT) {
+      expect(["elsewhere", "covered"]).toContain(left.reason);
+      expect(left.why.length).toBeGreaterThan(20);
+      // A name that matches no file would leave out nothing while saying it does.
+      for (const name of namedPaths(left.glob)) expect(existsSync(name), name).toBe(true);
+    }
+    for (const run of MATRIX) {
+      const leavesOutPackageTest = leftOutOf(run).some((left) => left.glob.includes("store/package"));
+      expect(leavesOutPackageTest, run.label).toBe(run.node === undefined);
+    }
+  });
+});
