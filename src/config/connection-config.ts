@@ -98,6 +98,9 @@ export class ConnectionConfig {
       statement_timeout: pool.statementTimeoutMs > 0 ? pool.statementTimeoutMs : false,
       connectionTimeoutMillis: pool.connectionTimeoutMs,
       idleTimeoutMillis: pool.idleTimeoutMs,
+      // An idle connection does not keep the process alive: a program that is done exits at once,
+      // not idleTimeoutMs later. What the store runs (workers, dispatchers) keeps it alive itself.
+      allowExitOnIdle: true,
       maxLifetimeSeconds: Math.ceil(pool.maxLifetimeMs / 1000),
       min: pool.min,
       max: pool.max,
