@@ -48,11 +48,15 @@ export function systemPostgresBin(): string | undefined {
   return versions[0] === undefined ? undefined : path.join(base, versions[0], "bin");
 }
 
-/** Starts the system's PostgreSQL with its defaults, plus `settings`. Throws when none is installed. */
+/**
+ * Starts the system's PostgreSQL with its defaults, plus `settings`. Throws when none is installed.
+ * `binDir` picks one installed major (a cluster whose extension is built for it, as Citus for 15).
+ */
 export async function startSystemPostgres(
   settings: Record<string, string | number> = {},
+  options: { binDir?: string } = {},
 ): Promise<SystemPostgres> {
-  const binDir = systemPostgresBin();
+  const binDir = options.binDir ?? systemPostgresBin();
   if (!binDir) {
     throw new Error(
       "no PostgreSQL from the system's packages: install Debian's (apt-get install postgresql) or set FLOWSTORE_PG_BIN",
