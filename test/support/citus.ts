@@ -1,0 +1,117 @@
+/**
+ * A Citus cluster on loopback for tests: a coordinator and two workers, each Debian's PostgreSQL 15
+ * with Citus preloaded (built by ../shared/citus/build.sh; Citus is packaged neither for Debian 12 nor
+ * on npm), started as system-postgres.ts starts Debian's server (as the postgres user when we are
+ * root, in a temporary directory, on a free port). The coordinator is registered as such and holds
+ * the workers; tests connect to the coordinator.
+ */
+import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import path from "node:path";
+import pg from "pg";
+import { type SystemPostgres, startSystemPostgres } from "../../src/testing/system-postgres.js";
+
+/** Citus 13.0 is built for Debian's PostgreSQL 15 (13.1 and later do not build against 15.18+). */
+export const CITUS_PG_BIN = process.env.FLOWSTORE_CITUS_PG_BIN ?? "/usr/lib/postgresql/15/bin";
+
+export interface CitusCluster {
+  /** The coordinator's `postgres` database: where flowstore connects and the schema is distributed. */
+  readonly url: string;
+  readonly coordinator: SystemPostgres;
+  readonly workers: readonly SystemPostgres[];
+  /** Citus's version, as `citus_version()` gives it. */
+  readonly version: string;
+  /** Runs one statement on the coordinator and returns its rows. */
+  query(sql: string): Promise<Record<string, unknown>[]>;
+  /** Stops the three servers and removes their files. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Why no cluster can start here (no PostgreSQL 15 from Debian, or no Citus built for it), or
+ * undefined when one can. For `describe.skipIf`.
+ */
+export function citusUnavailable(): string | undefined {
+  const pgConfig = path.join(CITUS_PG_BIN, "pg_config");
+  if (!existsSync(path.join(CITUS_PG_BIN, "postgres")) || !existsSync(pgConfig)) {
+    return `no PostgreSQL 15 in ${CITUS_PG_BIN} (apt-get install postgresql-15, or set FLOWSTORE_CITUS_PG_BIN)`;
+  }
+  const libDir = execFileSync(pgConfig, ["--pkglibdir"], { encoding: "utf8" }).trim();
+  if (!existsSync(path.join(libDir, "citus.so"))) {
+    return `Citus is not installed for PostgreSQL 15 (no citus.so in ${libDir}): run bash ../shared/citus/build.sh`;
+  }
+  return undefined;
+}
+
+/** Settings of every node: fast and disposable (no fsync), room for Citus's connections between nodes. */
+const NODE_SETTINGS = {
+  shared_preload_libraries: "citus",
+  fsync: "off",
+  synchronous_commit: "off",
+  full_page_writes: "off",
+  max_connections: 200,
+  // A transaction that writes on several nodes commits in two phases.
+  max_prepared_transactions: 100,
+  // Nodes reach each other over loopback TCP, trusted as initdb left it: no TLS between them.
+  "citus.node_conninfo": "sslmode=disable",
+  // Tests hold one cluster for seconds: no call home.
+  "citus.enable_statistics_collection": "off",
+};
+
+/**
+ * Starts a coordinator and `workers` workers (two by default) and joins them. Returns undefined (with
+ * the reason on stderr) when Citus is not installed; `citusUnavailable()` gives the reason up front.
+ */
+export async function startCitus(
+  options: { workers?: number; settings?: Record<string, string | number> } = {},
+): Promise<CitusCluster | undefined> {
+  const unavailable = citusUnavailable();
+  if (unavailable) {
+    console.warn(`no Citus cluster: ${unavailable}`);
+    return undefined;
+  }
+  const settings = { ...NODE_SETTINGS, ...options.settings };
+  const started = await Promise.allSettled(
+    Array.from({ length: 1 + (options.workers ?? 2) }, () =>
+      startSystemPostgres(settings, { binDir: CITUS_PG_BIN }),
+    ),
+  );
+  const servers = started.flatMap((result) => (result.status === "fulfilled" ? [result.value] : []));
+  const stopAll = async () => {
+    await Promise.allSettled(servers.map((server) => server.stop()));
+  };
+  const failed = started.find((result) => result.status === "rejected");
+  if (failed) {
+    await stopAll();
+    throw failed.reason;
+  }
+  const [coordinator, ...workers] = servers as [SystemPostgres, ...SystemPostgres[]];
+  const query = async (sql: string) => {
+    const client = new pg.Client({ connectionString: coordinator.url });
+    await client.connect();
+    try {
+      return (await client.query(sql)).rows;
+    } finally {
+      await client.end();
+    }
+  };
+  try {
+    // The extension on every node before the coordinator adds them (citus_add_node would create it on
+    // a worker too, but an explicit create shows a failing library at once, on the node it fails on).
+    await Promise.all(servers.map((server) => server.query("create extension citus")));
+    await query(`select citus_set_coordinator_host('127.0.0.1', ${coordinator.port})`);
+    for (const worker of workers) await query(`select citus_add_node('127.0.0.1', ${worker.port})`);
+    const [row] = await query("select citus_version() as version");
+    return {
+      url: coordinator.url,
+      coordinator,
+      workers,
+      version: String(row?.version),
+      query,
+      stop: stopAll,
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
