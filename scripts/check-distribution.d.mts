@@ -52,4 +52,5 @@ export function readMigrations(dir?: string): SqlFile[];
 export function readPlan(file?: string): Plan;
 export function readShape(sqlFiles: SqlFile[]): { tables: Map<string, TableShape>; problems: string[] };
 export function checkDistribution(sqlFiles: SqlFile[], plan: Plan): string[];
+export const CITUS_SESSION: string[];
 export function citusCalls(plan: Plan, sqlFiles: SqlFile[], schema?: string): string[];

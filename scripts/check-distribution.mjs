@@ -21,7 +21,8 @@
  *   (it would rather fail than guess).
  *
  * Prints each problem and exits 1; prints nothing and exits 0 when the plan holds. With `--calls
- * [schema]` it prints the Citus calls that distribute the tables as planned, in an order Citus accepts.
+ * [schema]` it prints the Citus calls that distribute the tables as planned, in an order Citus accepts,
+ * after the settings they need of their session.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
@@ -208,8 +209,20 @@ export function checkDistribution(sqlFiles, plan) {
 }
 
 /**
+ * What the calls need of their session (docs/scale-out.md says why, and a test on a real cluster shows
+ * it): with local tables' foreign keys to reference tables on, the first reference table turns the
+ * partitioned history into Citus local tables and fails (42804); on a schema that holds rows, the
+ * tables keyed to executions are distributed one connection per node.
+ */
+export const CITUS_SESSION = [
+  "set citus.enable_local_reference_table_foreign_keys = off;",
+  "set citus.multi_shard_modify_mode = 'sequential';",
+];
+
+/**
  * The calls that distribute the tables as planned, in an order Citus accepts: a table after the
- * tables it references and the one it is co-located with. Local tables take no call.
+ * tables it references and the one it is co-located with, after the session's settings. Local tables
+ * take no call.
  */
 export function citusCalls(plan, sqlFiles, schema = "flowstore") {
   const { tables } = readShape(sqlFiles);
@@ -228,7 +241,7 @@ export function citusCalls(plan, sqlFiles, schema = "flowstore") {
   // Reference tables first: distributed tables may reference them, never the other way round.
   for (const table of planned) if (plan.tables[table].kind === "reference") visit(table);
   for (const table of planned) visit(table);
-  return order.map((table) => {
+  const calls = order.map((table) => {
     const entry = plan.tables[table];
     if (entry.kind === "reference") return `select create_reference_table(${name(table)});`;
     // A group's first table starts a group of its own: by default Citus would put every table with a
@@ -236,6 +249,7 @@ export function citusCalls(plan, sqlFiles, schema = "flowstore") {
     const group = entry.colocateWith ? name(entry.colocateWith) : "'none'";
     return `select create_distributed_table(${name(table)}, '${entry.column}', colocate_with => ${group});`;
   });
+  return [...CITUS_SESSION, ...calls];
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -6,6 +6,7 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import {
+  CITUS_SESSION,
   checkDistribution,
   citusCalls,
   type Plan,
@@ -218,6 +219,7 @@ describe("the rules", () => {
 
   it("orders the Citus calls: reference tables, then each group's first table before the others", () => {
     expect(citusCalls(plan(), files(RUNS, KINDS, ITEMS), "app")).toEqual([
+      ...CITUS_SESSION,
       "select create_reference_table('app.kinds');",
       "select create_distributed_table('app.runs', 'id', colocate_with => 'none');",
       "select create_distributed_table('app.items', 'run_id', colocate_with => 'app.runs');",
