@@ -42,6 +42,11 @@ export const MATRIX_LEFT_OUT = [
     why: "they start Debian's PostgreSQL and its standbys, whatever the run's server",
   },
   {
+    glob: "test/citus/**",
+    reason: "elsewhere",
+    why: "a Citus cluster of its own, on Debian's PostgreSQL 15, the major Citus is built for here",
+  },
+  {
     glob: "test/{db/embedded,db/embedded-sharing,db/pglite-template,db/pglite-wire,db/shared-store,cli/cli-empty-url,cli/cli-start}.test.ts",
     reason: "elsewhere",
     why: "they run the embedded store (PGlite) alone",
