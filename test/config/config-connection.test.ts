@@ -79,6 +79,7 @@ describe("ConnectionConfig keeps the password out of sight", () => {
       statement_timeout: false,
       connectionTimeoutMillis: 5_000,
       idleTimeoutMillis: 10_000,
+      allowExitOnIdle: true,
       maxLifetimeSeconds: 0,
       min: 0,
       max: 10,
