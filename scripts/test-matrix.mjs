@@ -12,8 +12,8 @@
  *
  *   node scripts/test-matrix.mjs [--only <label>,...] [--list] [--install]
  *
- * --install installs what the runs need (PostgreSQL's and Node.js's binaries, from npm) and exits: CI
- * does it while npm test runs, since it is mostly waiting on the network.
+ * --install installs what the runs need (PostgreSQL's and Node.js's binaries, from npm) and exits, so
+ * that can happen while something else runs: it is mostly waiting on the network.
  *
  * Prints a table of the runs (server, Node.js, files, tests passed, failed and skipped, seconds) and
  * exits non-zero if any test failed, any statement went unrun, or any run could not start.
@@ -85,9 +85,6 @@ for (const run of runs) {
       "node_modules/vitest/vitest.mjs",
       "run",
       "--reporter=dot",
-      // Three files at a time, not npm test's two: the server half of the suite waits on the server,
-      // child processes and timers more than it computes (at two, a run kept 1.45 of 2 cores busy).
-      "--maxWorkers=3",
       "--reporter=json",
       `--outputFile.json=${report}`,
       ...leftOutOf(run).map((left) => `--exclude=${left.glob}`),
