@@ -160,7 +160,7 @@ describe.skipIf(unavailable !== undefined)("docs/scale-out.md on a Citus cluster
     expect(counts).toEqual({ runs: 3, tasks: 3, events: 3, steps: 3 });
   });
 
-  // Why the block starts with its settings (issue 42). With citus.enable_local_reference_table_foreign_keys
+  // Why the block starts with its settings. With citus.enable_local_reference_table_foreign_keys
   // on (Citus's default), making `definitions` a reference table converts every local table joined to
   // it by foreign keys (executions and, through theirs, tasks, component_state, correlations,
   // event_heads, events, with their partitions) into Citus local tables. That conversion renames each

@@ -8,7 +8,6 @@
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import path from "node:path";
-import pg from "pg";
 import { type SystemPostgres, startSystemPostgres } from "../../src/testing/system-postgres.js";
 
 /** Citus 13.0 is built for Debian's PostgreSQL 15 (13.1 and later do not build against 15.18+). */
@@ -86,15 +85,8 @@ export async function startCitus(
     throw failed.reason;
   }
   const [coordinator, ...workers] = servers as [SystemPostgres, ...SystemPostgres[]];
-  const query = async (sql: string) => {
-    const client = new pg.Client({ connectionString: coordinator.url });
-    await client.connect();
-    try {
-      return (await client.query(sql)).rows;
-    } finally {
-      await client.end();
-    }
-  };
+  // The coordinator's own: one client per statement, on its postgres database.
+  const query = (sql: string) => coordinator.query(sql);
   try {
     // The extension on every node before the coordinator adds them (citus_add_node would create it on
     // a worker too, but an explicit create shows a failing library at once, on the node it fails on).
