@@ -2,14 +2,18 @@
  * The version matrix's plan (scripts/matrix-plan.mjs): statements compare alike whichever version
  * recorded them, and each run leaves out what its reasons say. No database.
  */
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
 import {
+  byFileName,
   genericStatement,
   leftOutOf,
   MATRIX,
   MATRIX_LEFT_OUT,
   touchesStoreTables,
+  unprovenStatements,
 } from "../../scripts/matrix-plan.mjs";
 
 /** The paths a left-out glob names: `{a,b}` expanded, and a folder for `dir/**`. */
@@ -34,6 +38,23 @@ describe("the version matrix's plan", () => {
     );
     expect(touchesStoreTables(genericStatement(on18))).toBe(true);
     expect(touchesStoreTables(genericStatement('select 1 from "t".orders'))).toBe(false);
+  });
+
+  it("takes a statement recorded with other parentheses for the same one, and nothing else", () => {
+    // pg_stat_statements keeps the text that ran first of those that parse alike: which is timing.
+    const bare = genericStatement(
+      `select key from "s".langgraph_store where scope = $1 and (value -> $2) = $3::jsonb`,
+    );
+    const wrapped = genericStatement(
+      `select key from "s".langgraph_store where scope = $1 and ((value -> $2) = $3::jsonb)`,
+    );
+    const other = genericStatement(`select key from "s".langgraph_store where scope = $1 and (value ? $2)`);
+    const dir = mkdtempSync(path.join(tmpdir(), "matrix-plan-"));
+    const reference = path.join(dir, "npm-test.txt");
+    writeFileSync(byFileName(reference), JSON.stringify({ "test/a.test.ts": [bare, other] }));
+    const run = path.join(dir, "run.txt");
+    writeFileSync(run, `${wrapped}\n`);
+    expect(unprovenStatements(reference, run, ["test/a.test.ts"])).toEqual({ unrun: [other], leftOut: [] });
   });
 
   it("leaves out each file for a reason, and takes the package test on every other Node.js line", () => {

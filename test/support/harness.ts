@@ -70,9 +70,11 @@ function filePglite(): Promise<PGlite> {
 }
 
 const openStores: Store[] = [];
+let ownServer: Promise<TestPostgres> | undefined;
 afterAll(async () => {
   await Promise.all(openStores.splice(0).map((store) => store.close()));
   if (pglite) await (await pglite).close();
+  if (ownServer) await (await ownServer).stop();
 });
 
 function driver(
@@ -121,6 +123,21 @@ export function forEachDriver(tests: (driver: TestDriver) => void): void {
       tests(d);
     });
   }
+}
+
+/**
+ * `driver`, or for the real server one on a server of the file's own (started on first use, stopped
+ * after the file), for tests that other files' transactions would disturb. A snapshot's horizon is the
+ * oldest transaction running anywhere on the server, so on the shared server another file's open
+ * transaction, seen through any statement this file's store runs meanwhile, stops a vacuum from
+ * removing the rows this file deleted.
+ */
+export function onOwnServer(given: TestDriver): TestDriver {
+  if (given.name !== "postgres") return given;
+  return driver("postgres", true, async () => {
+    ownServer ??= startOwnPostgres();
+    return (await ownServer).url;
+  });
 }
 
 /**
