@@ -45,6 +45,11 @@ export class Listener {
   /** True from a failure or a loss until a connection is made again (to log each outage once). */
   private down = false;
   private readonly handlers = new Map<string, Set<(payload: string) => void>>();
+  /**
+   * Each channel's first subscription, until it has been made (or has failed): a later subscriber of
+   * the channel waits for it too, or it would read before the LISTEN and miss what is sent between.
+   */
+  private readonly subscribing = new Map<string, Promise<void>>();
   private closed = false;
 
   /**
@@ -88,7 +93,15 @@ export class Listener {
       this.handlers.set(channel, set);
     }
     set.add(onNotify);
-    if (fresh) await this.subscribe(channel);
+    if (fresh) {
+      const subscribed: Promise<void> = this.subscribe(channel).finally(() => {
+        if (this.subscribing.get(channel) === subscribed) this.subscribing.delete(channel);
+      });
+      this.subscribing.set(channel, subscribed);
+      await subscribed;
+    } else {
+      await this.subscribing.get(channel);
+    }
     return async () => {
       const current = this.handlers.get(channel);
       if (!current?.delete(onNotify) || current.size > 0) return;

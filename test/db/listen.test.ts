@@ -169,6 +169,21 @@ function tcpSockets(): {
 
 forEachDriver((driver) => {
   describe.skipIf(!driver.concurrent)("LISTEN connection", () => {
+    it("a second subscriber of a channel being subscribed hears what is sent once its listen resolves", async () => {
+      const store = await driver.open();
+      const channel = uniqueChannel();
+      const heard: string[] = [];
+      // The first makes the connection and subscribes; the second, meanwhile, finds the channel taken.
+      const first = store.driver.listen(channel, () => {});
+      await store.driver.listen(channel, (payload) => heard.push(payload));
+      await notify(channel, "after");
+      await first;
+      // A NOTIFY committed after listen() resolved reaches the subscriber (one sent before is not owed).
+      await until(() => heard.includes("after"), 5_000).catch(() => {
+        throw new Error(`the second subscriber heard ${JSON.stringify(heard)}, not the NOTIFY sent after`);
+      });
+    });
+
     it("a listener whose backend is terminated reconnects and subscribes every channel again", async () => {
       const store = await driver.open();
       const [first, second] = [uniqueChannel(), uniqueChannel()];
