@@ -49,11 +49,16 @@ describe("the version matrix's plan", () => {
       `select key from "s".langgraph_store where scope = $1 and ((value -> $2) = $3::jsonb)`,
     );
     const other = genericStatement(`select key from "s".langgraph_store where scope = $1 and (value ? $2)`);
+    // A constant condition, bare and in parentheses (which the list rule writes `($...)`).
+    const constant = genericStatement(`select key from "s".langgraph_store where scope = $1 and true`);
+    const wrappedConstant = genericStatement(
+      `select key from "s".langgraph_store where scope = $1 and (false)`,
+    );
     const dir = mkdtempSync(path.join(tmpdir(), "matrix-plan-"));
     const reference = path.join(dir, "npm-test.txt");
-    writeFileSync(byFileName(reference), JSON.stringify({ "test/a.test.ts": [bare, other] }));
+    writeFileSync(byFileName(reference), JSON.stringify({ "test/a.test.ts": [bare, other, constant] }));
     const run = path.join(dir, "run.txt");
-    writeFileSync(run, `${wrapped}\n`);
+    writeFileSync(run, `${wrapped}\n${wrappedConstant}\n`);
     expect(unprovenStatements(reference, run, ["test/a.test.ts"])).toEqual({ unrun: [other], leftOut: [] });
   });
 
