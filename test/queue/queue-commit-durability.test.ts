@@ -86,16 +86,25 @@ describe("postgres", () => {
       expect(rows).toEqual([]);
     });
 
-    it("can lose what relaxed commits acknowledged, when asked for them", async () => {
-      const url = await server.createDatabase();
-      const schema = uniqueSchema();
-      const store = await openStore({ connection: url, schema, queueCommits: "relaxed" });
-      const { claimed, completed } = await claimAndComplete(store, "relaxed");
-      await server.crash();
-      await store.close().catch(() => {});
-      const rows = await rowsAfterCrash(url, schema, [...claimed, ...completed]);
-      // The enqueue committed durably; the claims and completions after it were still in memory.
-      expect(rows.filter((r) => r.status === "waiting").length).toBeGreaterThan(0);
+    it("can lose what relaxed commits acknowledged, when asked for them", { timeout: 90_000 }, async () => {
+      // The WAL writer flushes relaxed commits every wal_writer_delay (10 s here, its most): a crash
+      // just after one of its rounds loses nothing, so the cycle is tried up to three times.
+      const lostPerTry: number[] = [];
+      while (lostPerTry.length < 3 && !lostPerTry.some((lost) => lost > 0)) {
+        const url = await server.createDatabase();
+        const schema = uniqueSchema();
+        const store = await openStore({ connection: url, schema, queueCommits: "relaxed" });
+        const { claimed, completed } = await claimAndComplete(store, "relaxed");
+        await server.crash();
+        await store.close().catch(() => {});
+        const rows = await rowsAfterCrash(url, schema, [...claimed, ...completed]);
+        // The enqueue committed durably; the claims and completions after it were still in memory.
+        lostPerTry.push(rows.filter((r) => r.status === "waiting").length);
+      }
+      expect(
+        lostPerTry.some((lost) => lost > 0),
+        `jobs back to waiting per try: ${lostPerTry}`,
+      ).toBe(true);
     });
   });
 });
