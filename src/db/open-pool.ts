@@ -33,11 +33,24 @@ import { checkListenBehindPooler } from "./pooler-listen-check.js";
  * 575,000 (600 queues guessed, each with a skip scan), and on Debian's PostgreSQL 15 each call spent
  * 0.7 s compiling a statement that runs in a millisecond.
  */
-function withGenericPlans(config: pg.PoolConfig, preparedStatements: boolean | undefined): pg.PoolConfig {
-  return preparedStatements === false
-    ? config
-    : { ...config, options: "-c plan_cache_mode=force_generic_plan -c jit=off" };
+function withPlanSettings(config: pg.PoolConfig, planning: Planning): pg.PoolConfig {
+  switch (planning) {
+    case "generic":
+      return { ...config, options: "-c plan_cache_mode=force_generic_plan -c jit=off" };
+    case "custom":
+      return { ...config, options: "-c jit=off" };
+    case "server":
+      return config;
+  }
 }
+
+/**
+ * How the store's connections plan its statements: `generic`, prepared once and planned once (the
+ * default); `custom`, planned at every call with its values (on Citus, whose distributed planner cannot
+ * route a generic plan's parameters); `server`, as the server is set (behind a pooler that refuses
+ * startup options, or where the user turned prepared statements off).
+ */
+type Planning = "generic" | "custom" | "server";
 
 export async function openPool(
   config: ConnectionConfig,
@@ -47,40 +60,46 @@ export async function openPool(
   preparedStatements: boolean | undefined,
   listen: ConnectionConfig | undefined,
 ): Promise<NodePostgresDriver> {
-  const poolFor = (c: ConnectionConfig, prepared: boolean | undefined) =>
-    new pg.Pool(withGenericPlans(c.toPgConfig(poolOptions), prepared));
+  const poolFor = (c: ConnectionConfig, planning: Planning) =>
+    new pg.Pool(withPlanSettings(c.toPgConfig(poolOptions), planning));
   // Several hosts (or a role asked of one): the store uses the one chosen, and chooses again when it
   // loses it. Each host's URL tells them apart.
-  const failover = (prepared: boolean | undefined): Failover | undefined =>
+  const failover = (planning: Planning): Failover | undefined =>
     config.choosesHost
       ? {
           choose: async () => {
             const chosen = await chooseHost(config, poolOptions);
-            return { description: String(chosen), pool: () => poolFor(chosen, prepared) };
+            return { description: String(chosen), pool: () => poolFor(chosen, planning) };
           },
         }
       : undefined;
-  const build = (c: ConnectionConfig, prepared: boolean | undefined) =>
-    new NodePostgresDriver(poolFor(c, prepared), {
+  const build = (c: ConnectionConfig, planning: Planning) =>
+    new NodePostgresDriver(poolFor(c, planning), {
       ownsPool: true,
       secrets: [...c.secrets(), ...(listen?.secrets() ?? [])],
       description: String(c),
       logger,
       statements,
-      preparedStatements: prepared,
+      preparedStatements: planning === "generic",
       listenConfig: listen && listenSettings(listen, poolOptions),
-      failover: failover(prepared),
+      failover: failover(planning),
     });
   let current = config;
-  let prepared = preparedStatements;
+  let planning: Planning = preparedStatements === false ? "server" : "generic";
   for (;;) {
     // Its error says what each host answered.
     if (current.choosesHost) current = await chooseHost(current, poolOptions);
-    const driver = build(current, prepared);
+    const driver = build(current, planning);
     try {
       await driver.ping();
+      if (planning === "generic" && (await isCitus(driver))) {
+        logger.info({ connection: String(current) }, CITUS_NOTICE);
+        await driver.close();
+        planning = "custom";
+        continue;
+      }
       // Behind a pooler, LISTEN through it hears nothing in transaction pooling: check, and say so.
-      if (prepared === false && preparedStatements !== false && !listen) {
+      if (planning === "server" && preparedStatements !== false && !listen) {
         checkListenBehindPooler(driver, logger, String(current));
       }
       return driver;
@@ -91,14 +110,22 @@ export async function openPool(
         current = current.withoutTls();
         continue;
       }
-      if (prepared !== false && refusesStartupOptions(cause)) {
+      if (planning !== "server" && refusesStartupOptions(cause)) {
         logger.info({ connection: String(current) }, POOLER_NOTICE);
-        prepared = false;
+        planning = "server";
         continue;
       }
       throw firstContactError(toStoreError(error, current.secrets()), current);
     }
   }
+}
+
+/** Whether the database has the Citus extension (whose catalog it adds to pg_catalog). */
+async function isCitus(driver: NodePostgresDriver): Promise<boolean> {
+  const { rows } = await driver.query<{ citus: boolean }>(
+    "select to_regclass('pg_catalog.pg_dist_partition') is not null as citus",
+  );
+  return rows[0]?.citus === true;
 }
 
 /**
@@ -123,6 +150,10 @@ function refusesStartupOptions(error: unknown): boolean {
   const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
   return code === "08P01" && /unsupported startup parameter/i.test(String(message));
 }
+
+const CITUS_NOTICE =
+  "flowstore: the database has Citus: its statements are planned at every call with their values " +
+  "(no prepared statements, no generic plans), which Citus's distributed planner needs to route them";
 
 const POOLER_NOTICE =
   "flowstore: the server refused a startup parameter, as PgBouncer does: connecting without it and with " +

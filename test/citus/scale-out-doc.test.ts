@@ -160,6 +160,33 @@ describe.skipIf(unavailable !== undefined)("docs/scale-out.md on a Citus cluster
     expect(counts).toEqual({ runs: 3, tasks: 3, events: 3, steps: 3 });
   });
 
+  it("opens a distributed store with openStore's defaults, planning each call with its values", {
+    timeout: 60_000,
+  }, async () => {
+    await migrated("flowstore_open");
+    await runInOrder(cluster.url, documentedCalls("flowstore_open"));
+    const said: string[] = [];
+    const note = (_fields: object, message?: string) => void said.push(message ?? "");
+    const logger = { debug: () => {}, info: note, warn: note, error: note };
+    const store = await openStore({ connection: cluster.url, schema: "flowstore_open", logger });
+    try {
+      // Generic plans (the default elsewhere) fail here: "could not create distributed plan".
+      const definition = await store.definitions.create({ name: "order", definition: {} });
+      const { execution } = await store.executions.start({ definitionId: definition.id, input: { n: 1 } });
+      await store.steps.record({
+        executionId: execution.id,
+        number: 0,
+        name: "charge",
+        output: { ok: true },
+      });
+      expect((await store.executions.get(execution.id))?.input).toEqual({ n: 1 });
+      expect((await store.steps.get(execution.id, 0))?.output).toEqual({ ok: true });
+      expect(said).toContainEqual(expect.stringMatching(/Citus/));
+    } finally {
+      await store.close();
+    }
+  });
+
   // Why the block starts with its settings. With citus.enable_local_reference_table_foreign_keys
   // on (Citus's default), making `definitions` a reference table converts every local table joined to
   // it by foreign keys (executions and, through theirs, tasks, component_state, correlations,
