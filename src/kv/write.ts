@@ -12,13 +12,18 @@ import type { KvSetIfAbsentResult, KvSetManyEntry, KvSetOptions } from "./types.
 
 const EXPIRES = (ttl: string) => `now() + ${ttl}::float8 * interval '1 millisecond'`;
 
-/** The insert's conflict clause: the row is replaced, and an expired one starts again at version 1. */
+/**
+ * The insert's conflict clause: the row is replaced, and an expired one starts again at version 1.
+ * The time is the proposed row's updated_at (the column's default, now()) rather than a call of now()
+ * here, which Citus refuses in a conflict clause on a distributed table: the same time either way, as
+ * now() is the transaction's.
+ */
 const REPLACE = `on conflict (prefix, key) do update
   set value = excluded.value,
-      version = case when kv.expires_at <= now() then 1 else kv.version + 1 end,
+      version = case when kv.expires_at <= excluded.updated_at then 1 else kv.version + 1 end,
       expires_at = excluded.expires_at,
       owner = excluded.owner,
-      updated_at = now()`;
+      updated_at = excluded.updated_at`;
 
 interface Checked {
   prefix: string;
@@ -44,7 +49,7 @@ async function insert({ db, q }: SqlContext, e: Checked, always: boolean): Promi
     `insert into ${q}.kv as kv (prefix, key, value, version, expires_at, owner)
      values ($1, $2, $3, 1, ${EXPIRES("$4")}, $5)
      ${REPLACE}
-       where $6::boolean or kv.expires_at <= now()
+       where $6::boolean or kv.expires_at <= excluded.updated_at
      returning version`,
     [e.prefix, e.key, e.bytes, e.ttlMs, e.owner, always],
   );

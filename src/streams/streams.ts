@@ -109,7 +109,8 @@ export class Streams {
     const close = options.close === true;
     // The head row hands out the indexes: its update waits for any other writer of the stream to
     // commit, so indexes follow commit order without gaps. On a closed stream it updates nothing, so
-    // nothing is inserted and no row comes back.
+    // nothing is inserted and no row comes back. The conflict clause takes the time from the proposed
+    // row (its default, now()): Citus refuses a call of now() there.
     const { rows } = await this.context.db.query<{ first_index: number }>(
       `with head as (
          insert into ${this.q}.streams as s (execution_id, name, next_index, closed_at)
@@ -117,7 +118,7 @@ export class Streams {
          on conflict (execution_id, name) do update
            set next_index = s.next_index + excluded.next_index,
                closed_at = excluded.closed_at,
-               updated_at = now()
+               updated_at = excluded.updated_at
            where s.closed_at is null
          returning next_index - $3 as first_index
        ),
