@@ -72,7 +72,8 @@ export class ComponentState {
       .query<ComponentStateEntry>(
         `insert into ${q}.component_state as c (execution_id, component_id, state) values ($1, $2, $3::jsonb)
          on conflict (execution_id, component_id) do update
-           set state = excluded.state, version = c.version + 1, updated_at = now()
+           -- The time is the proposed row's default (now()): Citus refuses a call of now() here.
+           set state = excluded.state, version = c.version + 1, updated_at = excluded.updated_at
            where $4::bigint is null
          returning ${COLUMNS}`,
         [executionId, componentId, json, expected],

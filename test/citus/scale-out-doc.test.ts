@@ -185,6 +185,12 @@ describe.skipIf(unavailable !== undefined)("docs/scale-out.md on a Citus cluster
       expect(await store.kv.set("prefs", "theme", "dark")).toEqual({ version: 1 });
       expect(await store.kv.set("prefs", "theme", "light")).toEqual({ version: 2 });
       expect((await store.kv.get("prefs", "theme"))?.version).toBe(2);
+      await store.componentState.put(execution.id, "cart", { items: 1 });
+      await store.componentState.put(execution.id, "cart", { items: 2 });
+      expect(await store.componentState.get(execution.id, "cart")).toMatchObject({
+        state: { items: 2 },
+        version: 2,
+      });
       await store.streams.write(execution.id, "tokens", "a");
       await store.streams.writeMany(execution.id, "tokens", ["b", "c"], { close: true });
       const page = await store.streams.read(execution.id, "tokens");
