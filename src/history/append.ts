@@ -119,7 +119,8 @@ function appendCtes(q: string, offset: number): string {
       returning ${EVENT_COLUMNS}
     ),
     woken as (
-      select pg_notify(${p(8)}::text || replace(execution_id::text, '-', ''), max(seq)::text)
+      -- As text: Citus refuses a CTE column of pg_notify's type, void.
+      select pg_notify(${p(8)}::text || replace(execution_id::text, '-', ''), max(seq)::text)::text
         from appended where ${p(8)}::text is not null group by execution_id
     )`;
 }

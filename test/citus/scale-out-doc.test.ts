@@ -191,6 +191,8 @@ describe.skipIf(unavailable !== undefined)("docs/scale-out.md on a Citus cluster
         state: { items: 2 },
         version: 2,
       });
+      await store.events.append(execution.id, [{ type: "charged", payload: { ok: true } }]);
+      expect((await store.events.list(execution.id)).items.map((event) => event.type)).toEqual(["charged"]);
       await store.streams.write(execution.id, "tokens", "a");
       await store.streams.writeMany(execution.id, "tokens", ["b", "c"], { close: true });
       const page = await store.streams.read(execution.id, "tokens");
