@@ -155,7 +155,9 @@ const COMMANDS = [
   ["demo"],
 ];
 
-describe("flowstore command", () => {
+// Each test starts the command as processes, one after another (tsx compiles it at each start): a
+// loaded machine takes several seconds a process.
+describe("flowstore command", { timeout: 90_000 }, () => {
   it("has --help with an example on every command", async () => {
     for (const command of COMMANDS) {
       const name = `flowstore ${command.join(" ")}`;
