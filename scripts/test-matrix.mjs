@@ -58,11 +58,13 @@ if (runs.length === 0) {
 }
 
 const say = (line) => process.stdout.write(`test-matrix: ${line}\n`);
+/** Installs what `run` needs (once); returns the `node` it runs on. */
+function install(run) {
+  if (run.postgres !== "system") installPostgres(run.postgres, say);
+  return run.node ? installNode(run.node, say) : process.execPath;
+}
 if (args.includes("--install")) {
-  for (const run of runs) {
-    if (run.node) installNode(run.node, say);
-    if (run.postgres !== "system") installPostgres(run.postgres, say);
-  }
+  for (const run of runs) install(run);
   say(`installed what ${runs.map((run) => run.label).join(", ")} need`);
   process.exit(0);
 }
@@ -72,8 +74,7 @@ const results = [];
 
 for (const run of runs) {
   const started = Date.now();
-  const node = run.node ? installNode(run.node, say) : process.execPath;
-  if (run.postgres !== "system") installPostgres(run.postgres, say);
+  const node = install(run);
   const statements = path.join(STATEMENTS_DIR, `${run.label}.txt`);
   const report = path.join(STATEMENTS_DIR, `${run.label}.vitest.json`);
   say(
