@@ -4,10 +4,10 @@
  * scan steps over all of them at the head of its queue. Autovacuum comes up to a minute later, so a
  * worker that drained a burst vacuums the table itself.
  */
-import { beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { Store } from "../../src/index.js";
 import { openRecording } from "../support/explain.js";
-import { forEachDriver, onOwnServer } from "../support/harness.js";
+import { forEachDriver } from "../support/harness.js";
 import { until } from "../support/waiting.js";
 
 const BURST = 5_000;
@@ -39,46 +39,47 @@ async function drainBurst(store: Store, queue: string, vacuumAfterJobs: number |
   return worker;
 }
 
-forEachDriver((shared) => {
-  // What a vacuum removes depends on every transaction running on the server, so not on the shared one.
-  const driver = onOwnServer(shared);
-  describe("a worker after a burst", () => {
-    beforeAll(() => driver.connection());
-    it("leaves a claim reading a handful of pages, as on a fresh queue", async () => {
-      const { store, planOf } = await openRecording(driver, (sql) => /update .*jobs j/is.test(sql));
-      const fresh = await claimPages(store, planOf, "burst");
-      // Autovacuum may not do the worker's work instead (PGlite runs none).
-      await store.query(`alter table ${store.schema}.jobs set (autovacuum_enabled = false)`);
-      const worker = await drainBurst(store, "burst", undefined);
-      // The worker goes on while the claims are measured (a probe it takes first is fine: a claim
-      // that finds none reads the same index).
-      let pages = Number.POSITIVE_INFINITY;
-      await until(async () => {
-        pages = await claimPages(store, planOf, "burst");
-        return pages <= fresh + 10;
-      }).catch(() => {
-        throw new Error(`a claim after the burst read ${pages} pages, against ${fresh} on a fresh queue`);
+// What a vacuum removes depends on every transaction running on the server: not the shared one.
+forEachDriver(
+  (driver) => {
+    describe("a worker after a burst", () => {
+      it("leaves a claim reading a handful of pages, as on a fresh queue", async () => {
+        const { store, planOf } = await openRecording(driver, (sql) => /update .*jobs j/is.test(sql));
+        const fresh = await claimPages(store, planOf, "burst");
+        // Autovacuum may not do the worker's work instead (PGlite runs none).
+        await store.query(`alter table ${store.schema}.jobs set (autovacuum_enabled = false)`);
+        const worker = await drainBurst(store, "burst", undefined);
+        // The worker goes on while the claims are measured (a probe it takes first is fine: a claim
+        // that finds none reads the same index).
+        let pages = Number.POSITIVE_INFINITY;
+        await until(async () => {
+          pages = await claimPages(store, planOf, "burst");
+          return pages <= fresh + 10;
+        }).catch(() => {
+          throw new Error(`a claim after the burst read ${pages} pages, against ${fresh} on a fresh queue`);
+        });
+        expect(pages).toBeLessThanOrEqual(fresh + 10);
+        await worker.stop();
       });
-      expect(pages).toBeLessThanOrEqual(fresh + 10);
-      await worker.stop();
-    });
 
-    it("does not vacuum with vacuumAfterJobs: 0, so a claim steps over the burst's old entries", async () => {
-      const { store, planOf } = await openRecording(driver, (sql) => /update .*jobs j/is.test(sql));
-      // Nor may autovacuum (PGlite runs none).
-      await store.query(`alter table ${store.schema}.jobs set (autovacuum_enabled = false)`);
-      await (await drainBurst(store, "unvacuumed", 0)).stop();
-      // 5,000 jobs leave dozens of index pages of old entries behind (autovacuum is a minute away).
-      expect(await claimPages(store, planOf, "unvacuumed")).toBeGreaterThan(30);
-    });
+      it("does not vacuum with vacuumAfterJobs: 0, so a claim steps over the burst's old entries", async () => {
+        const { store, planOf } = await openRecording(driver, (sql) => /update .*jobs j/is.test(sql));
+        // Nor may autovacuum (PGlite runs none).
+        await store.query(`alter table ${store.schema}.jobs set (autovacuum_enabled = false)`);
+        await (await drainBurst(store, "unvacuumed", 0)).stop();
+        // 5,000 jobs leave dozens of index pages of old entries behind (autovacuum is a minute away).
+        expect(await claimPages(store, planOf, "unvacuumed")).toBeGreaterThan(30);
+      });
 
-    it("refuses a vacuumAfterJobs that is not a whole number of jobs", async () => {
-      const store = await driver.open();
-      for (const vacuumAfterJobs of [-1, 1.5, Number.NaN]) {
-        expect(() => store.jobs.work({ queue: "q", vacuumAfterJobs, handler: () => {} })).toThrow(
-          /vacuumAfterJobs/,
-        );
-      }
+      it("refuses a vacuumAfterJobs that is not a whole number of jobs", async () => {
+        const store = await driver.open();
+        for (const vacuumAfterJobs of [-1, 1.5, Number.NaN]) {
+          expect(() => store.jobs.work({ queue: "q", vacuumAfterJobs, handler: () => {} })).toThrow(
+            /vacuumAfterJobs/,
+          );
+        }
+      });
     });
-  });
-});
+  },
+  { ownServer: true },
+);

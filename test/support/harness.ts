@@ -114,9 +114,16 @@ export const TESTED_DRIVERS: TestDriver[] = DRIVERS.filter(
  */
 export const EMBEDDED_TESTED = TESTED_DRIVERS.some((d) => d.name === "pglite");
 
-/** Runs `tests` once per driver, inside a describe block named after it. */
-export function forEachDriver(tests: (driver: TestDriver) => void): void {
-  for (const d of TESTED_DRIVERS) {
+/**
+ * Runs `tests` once per driver, inside a describe block named after it. With `ownServer`, the real
+ * server's tests run on a server of the file's own (see onOwnServer).
+ */
+export function forEachDriver(
+  tests: (driver: TestDriver) => void,
+  { ownServer = false }: { ownServer?: boolean } = {},
+): void {
+  for (const given of TESTED_DRIVERS) {
+    const d = ownServer ? onOwnServer(given) : given;
     describe(d.name, () => {
       // Start the file's server database or PGlite (2-5 s) under the hook timeout, not a test's.
       beforeAll(() => d.connection());
@@ -126,13 +133,13 @@ export function forEachDriver(tests: (driver: TestDriver) => void): void {
 }
 
 /**
- * `driver`, or for the real server one on a server of the file's own (started on first use, stopped
+ * `given`, or for the real server one on a server of the file's own (started on first use, stopped
  * after the file), for tests that other files' transactions would disturb. A snapshot's horizon is the
  * oldest transaction running anywhere on the server, so on the shared server another file's open
  * transaction, seen through any statement this file's store runs meanwhile, stops a vacuum from
  * removing the rows this file deleted.
  */
-export function onOwnServer(given: TestDriver): TestDriver {
+function onOwnServer(given: TestDriver): TestDriver {
   if (given.name !== "postgres") return given;
   return driver("postgres", true, async () => {
     ownServer ??= startOwnPostgres();
