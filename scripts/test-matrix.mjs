@@ -38,7 +38,15 @@ process.chdir(ROOT);
 
 const args = process.argv.slice(2);
 if (args.includes("--help") || args.includes("-h")) {
-  process.stdout.write(readFileSync(fileURLToPath(import.meta.url), "utf8").split("*/")[0]);
+  // This file's opening comment, as text: without the #! line and the comment's marks.
+  const comment = readFileSync(fileURLToPath(import.meta.url), "utf8").split("*/")[0] ?? "";
+  const lines = comment.split("\n").filter((line) => !line.startsWith("#!") && line.trim() !== "/**");
+  process.stdout.write(
+    `${lines
+      .map((line) => line.replace(/^ \*( |$)/, ""))
+      .join("\n")
+      .trimEnd()}\n`,
+  );
   process.exit(0);
 }
 const onlyAt = args.indexOf("--only");
