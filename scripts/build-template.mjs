@@ -4,9 +4,10 @@
 // makes its own, in the user's cache directory.
 import { mkdirSync, rmSync } from "node:fs";
 import { makeTemplate, templateName, writeTemplate } from "../dist/db/template/template.js";
+import { templateRanges } from "../dist/partitions/index.js";
 
 const dir = "dist/pglite-template";
 rmSync(dir, { recursive: true, force: true });
 mkdirSync(dir, { recursive: true });
-const file = writeTemplate(dir, templateName(), await makeTemplate());
+const file = writeTemplate(dir, templateName(), await makeTemplate(templateRanges()));
 process.stdout.write(`${file}\n`);

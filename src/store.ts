@@ -38,6 +38,7 @@ import {
   listRanges,
   type RangeSize,
   rangeSizes,
+  templateRanges,
 } from "./partitions/index.js";
 import { type Maintenance, type MaintenanceOptions, startMaintenance } from "./retention/maintenance.js";
 import { countPrunable, type PruneOptions, type PruneResult, prune } from "./retention/prune.js";
@@ -267,7 +268,13 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
   const logger = options.logger ?? consoleLogger(logStatements !== false ? "debug" : "warn");
   const statements = statementLogging(logStatements, logger);
   const telemetry = await loadTelemetry(telemetryOption, schema);
-  const opened = await openDriver({ ...options, environment: fromEnv, logger, statements });
+  const opened = await openDriver({
+    ...options,
+    environment: fromEnv,
+    logger,
+    statements,
+    templateRanges: templateRanges(options.partitions?.days),
+  });
   const { config } = opened;
   const driver = readOnly ? new ReadOnlyDriver(opened.driver) : opened.driver;
   let blobs = options.blobs;

@@ -15,6 +15,7 @@ import type { Driver, StatementLogging } from "./driver.js";
 import { inUseError, liveHolder, markUnshared, type SocketAddress } from "./embedded-lock.js";
 import { openEmbedded, PgliteDriver, type PgliteDriverOptions } from "./pglite.js";
 import { type SharedEmbedded, shareEmbedded } from "./pglite-socket.js";
+import type { NewDatabase } from "./template/template.js";
 
 interface Holding {
   /** The driver that owns PGlite and the lock; never handed out. */
@@ -59,12 +60,12 @@ async function holdEmbedded(
   root: string,
   statements: StatementLogging | undefined,
   logger: Logger,
-  schema: string | null | undefined,
+  fresh: NewDatabase | undefined,
 ): Promise<PgliteDriver> {
   await lettingGo.get(root);
   let opening = holdings.get(root);
   if (!opening) {
-    opening = openHolding(root, logger, schema);
+    opening = openHolding(root, logger, fresh);
     holdings.set(root, opening);
     const mine = opening;
     mine.catch(() => {
@@ -85,13 +86,9 @@ async function holdEmbedded(
   });
 }
 
-/** Opens the directory; a new database is made for `schema` (see template/template.ts). */
-async function openHolding(
-  root: string,
-  logger: Logger,
-  schema: string | null | undefined,
-): Promise<Holding> {
-  const owner = await openEmbedded(root, undefined, schema);
+/** Opens the directory; a new database is made as `fresh` says (see template/template.ts). */
+async function openHolding(root: string, logger: Logger, fresh: NewDatabase | undefined): Promise<Holding> {
+  const owner = await openEmbedded(root, undefined, fresh);
   let shared: SharedEmbedded | undefined;
   try {
     shared = await shareEmbedded(owner);
@@ -127,7 +124,7 @@ export async function reachEmbedded(
   root: string,
   statements: StatementLogging | undefined,
   logger: Logger,
-  schema?: string | null,
+  fresh?: NewDatabase,
 ): Promise<Reached> {
   const started = Date.now();
   for (;;) {
@@ -143,7 +140,7 @@ export async function reachEmbedded(
       }
     }
     try {
-      return { held: await holdEmbedded(root, statements, logger, schema) };
+      return { held: await holdEmbedded(root, statements, logger, fresh) };
     } catch (error) {
       // Another process took the lock between our look and our open: look again, after a pause. The
       // failed open is all synchronous file calls and microtasks, so looking again at once would spin
@@ -164,14 +161,14 @@ export async function openEmbeddedStore(
   dir: string,
   statements: StatementLogging | undefined,
   logger: Logger,
-  schema?: string | null,
+  fresh?: NewDatabase,
 ): Promise<Driver> {
   const root = path.resolve(dir);
-  const reached = await reachEmbedded(root, statements, logger, schema);
+  const reached = await reachEmbedded(root, statements, logger, fresh);
   if ("held" in reached) return reached.held;
   // Loaded only here: a process that holds the store never needs node-postgres for it.
   const { SharedEmbeddedDriver } = await import("./embedded-client.js");
   return new SharedEmbeddedDriver(root, reached.through, logger, statements, () =>
-    reachEmbedded(root, statements, logger, schema),
+    reachEmbedded(root, statements, logger, fresh),
   );
 }

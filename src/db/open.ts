@@ -16,6 +16,7 @@ import type { Logger } from "../core/logger.js";
 import type { Driver, StatementLogging } from "./driver.js";
 import { isPgPool } from "./pg-pool.js";
 import { isPglite, openInMemory, PgliteDriver } from "./pglite.js";
+import { type NewDatabase, TEMPLATE_SCHEMA, type TemplateRanges } from "./template/template.js";
 
 export { firstContactError } from "./first-contact.js";
 
@@ -31,6 +32,8 @@ export interface DriverOptions {
   schema?: string;
   /** A read-only store migrates nothing: a new embedded database is then made without the store's tables. */
   readOnly?: boolean;
+  /** How a new embedded database's history ranges are made and fitted (partitions/ knows how). */
+  templateRanges?: TemplateRanges;
   /** As given: fields left out come from the environment, then the defaults. */
   pool?: PoolOptions;
   preparedStatements?: boolean;
@@ -82,7 +85,7 @@ export async function openDriver(
     return { driver: new PgliteDriver(connection, { ownsDatabase: false, statements }) };
   }
   if (connection === "memory" || connection === "memory://")
-    return { driver: await openInMemory(statements, newDatabaseSchema(options)) };
+    return { driver: await openInMemory(statements, newDatabase(options)) };
   if (
     connection !== undefined &&
     typeof connection !== "string" &&
@@ -101,7 +104,7 @@ export async function openDriver(
     const dataDir = options.dataDir || environment.dataDir || DEFAULT_DATA_DIR;
     // Through the process that holds it, or opened (and served to others) here.
     const { openEmbeddedStore } = await import("./embedded-open.js");
-    return { driver: await openEmbeddedStore(dataDir, statements, logger, newDatabaseSchema(options)) };
+    return { driver: await openEmbeddedStore(dataDir, statements, logger, newDatabase(options)) };
   }
   const poolOptions = resolvePoolOptions(options.pool, environment.pool);
   const { openPool } = await import("./open-pool.js");
@@ -112,9 +115,12 @@ export async function openDriver(
 }
 
 /**
- * The schema a new embedded database is made with (see template/template.ts): none for a read-only
- * store, which never migrates, so that it finds the database as empty as it is and refuses it.
+ * What a new embedded database is made for (see template/template.ts): no schema for a read-only store,
+ * which never migrates, so that it finds the database as empty as it is and refuses it.
  */
-function newDatabaseSchema(options: Pick<DriverOptions, "schema" | "readOnly">): string | null | undefined {
-  return options.readOnly ? null : options.schema;
+function newDatabase(options: Pick<DriverOptions, "schema" | "readOnly" | "templateRanges">): NewDatabase {
+  return {
+    schema: options.readOnly ? null : (options.schema ?? TEMPLATE_SCHEMA),
+    ranges: options.templateRanges,
+  };
 }

@@ -26,7 +26,7 @@ import {
   withTransactionRetries,
 } from "./driver.js";
 import { acquireLock } from "./embedded-lock.js";
-import { createPglite, TEMPLATE_SCHEMA } from "./template/template.js";
+import { createPglite, type NewDatabase, TEMPLATE_SCHEMA } from "./template/template.js";
 
 type PgliteRunner = Pick<PGlite | Transaction, "query" | "exec">;
 
@@ -225,7 +225,7 @@ export function isPglite(value: unknown): value is PGlite {
 export async function openEmbedded(
   dir: string,
   statements?: StatementLogging,
-  schema: string | null = TEMPLATE_SCHEMA,
+  fresh: NewDatabase = { schema: TEMPLATE_SCHEMA },
 ): Promise<PgliteDriver> {
   const root = path.resolve(dir);
   let release: () => void;
@@ -240,7 +240,7 @@ export async function openEmbedded(
   }
   try {
     // A new database is made from the template (template/template.ts), the store's schema migrated.
-    const db = await createPglite({ dataDir: path.join(root, "pgdata"), schema, parsers, serializers });
+    const db = await createPglite({ ...fresh, dataDir: path.join(root, "pgdata"), parsers, serializers });
     return new PgliteDriver(db, { ownsDatabase: true, statements, onClose: release, location: root });
   } catch (error) {
     release();
@@ -266,8 +266,8 @@ function unusable(error: unknown): string {
 
 export async function openInMemory(
   statements?: StatementLogging,
-  schema: string | null = TEMPLATE_SCHEMA,
+  fresh: NewDatabase = { schema: TEMPLATE_SCHEMA },
 ): Promise<PgliteDriver> {
-  const db = await createPglite({ schema, parsers, serializers });
+  const db = await createPglite({ ...fresh, parsers, serializers });
   return new PgliteDriver(db, { ownsDatabase: true, statements, location: "memory" });
 }

@@ -11,3 +11,4 @@ export {
   rangeSizes,
 } from "./ranges.js";
 export { EXECUTION_TABLES, EXECUTIONS, JOBS_HISTORY, PARTITIONED_TABLES, TASKS } from "./tables.js";
+export { fitTemplateRanges, templateRanges } from "./template-ranges.js";

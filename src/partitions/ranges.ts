@@ -65,7 +65,8 @@ export function checkPartitionOptions(options: PartitionOptions = {}): Partition
   return { days, aheadDays };
 }
 
-const DEFAULT_DAYS = 7;
+/** The length of a store's first range when none is given. */
+export const DEFAULT_DAYS = 7;
 
 export async function listRanges({ db, q }: SqlContext): Promise<HistoryRange[]> {
   // A row a day or so: read whole and sorted here.

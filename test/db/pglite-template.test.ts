@@ -6,12 +6,13 @@
  * makes a new database, and a server's databases are the server's to make.
  */
 import { execFile } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { PGlite } from "@electric-sql/pglite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PgliteDriver } from "../../src/db/pglite.js";
 import {
   createPglite,
   makeTemplate,
@@ -21,8 +22,16 @@ import {
 } from "../../src/db/template/template.js";
 import { openStore } from "../../src/index.js";
 import { latestVersion, loadMigrations } from "../../src/migrations/runner.js";
+import {
+  addDays,
+  ensureRanges,
+  fitTemplateRanges,
+  startOfDay,
+  templateRanges,
+} from "../../src/partitions/index.js";
 import { DEFAULT_SCHEMA } from "../../src/store.js";
 import { createTestStore } from "../../src/testing/index.js";
+import { everywhere, idAt, placeOf, seedAt } from "../partitions/fixtures.js";
 import { until } from "../support/waiting.js";
 
 const work = mkdtempSync(path.join(tmpdir(), "flowstore-template-"));
@@ -32,7 +41,7 @@ let madeAt: Date;
 
 beforeAll(async () => {
   madeAt = new Date();
-  writeTemplate(shipped, templateName(), await makeTemplate());
+  writeTemplate(shipped, templateName(), await makeTemplate(templateRanges()));
 }, 120_000);
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
@@ -79,6 +88,11 @@ async function appliedBefore(db: PGlite, schema: string): Promise<{ count: numbe
   return rows[0] as { count: number; newest: Date };
 }
 
+async function holdsSchema(db: PGlite, schema: string): Promise<boolean> {
+  const { rows } = await db.query("select 1 from pg_namespace where nspname = $1", [schema]);
+  return rows.length > 0;
+}
+
 describe("a database made from the template", () => {
   it("is migrated in the store's default schema", () => {
     expect(TEMPLATE_SCHEMA).toBe(DEFAULT_SCHEMA);
@@ -108,11 +122,7 @@ describe("a database made from the template", () => {
   it("for another schema holds none of the template's, and migrates its own", async () => {
     const db = await createPglite({ schema: "app", places: { shipped } });
     try {
-      const { rows } = await db.query<{ n: number }>(
-        "select count(*)::int as n from pg_namespace where nspname = $1",
-        [TEMPLATE_SCHEMA],
-      );
-      expect(rows[0]?.n).toBe(0);
+      expect(await holdsSchema(db, TEMPLATE_SCHEMA)).toBe(false);
       const store = await openStore({ connection: db, schema: "app" });
       await store.kv.set("p", "k", Buffer.from("v"));
       expect(Buffer.from((await store.kv.get("p", "k"))?.value ?? []).toString()).toBe("v");
@@ -144,12 +154,82 @@ describe("a database made from the template", () => {
   });
 });
 
+describe("a new database's history ranges", () => {
+  const DAY = 86_400_000;
+
+  it("are those a store opened today has, and as long as the store's ranges are set to be", async () => {
+    for (const partitions of [undefined, { days: 1 }]) {
+      const fromTemplate = await createPglite({
+        schema: DEFAULT_SCHEMA,
+        ranges: templateRanges(partitions?.days),
+        places: { shipped },
+      });
+      const scratch = await PGlite.create();
+      const stores = [
+        await openStore({ connection: fromTemplate, partitions }),
+        await openStore({ connection: scratch, partitions }),
+      ];
+      try {
+        const [made, migrated] = await Promise.all(stores.map((store) => store.listPartitions()));
+        expect(made).toEqual(migrated);
+        expect(made?.at(-1)?.endsAt).toEqual(addDays(startOfDay(new Date()), 1 + (partitions?.days ?? 7)));
+      } finally {
+        for (const store of stores) await store.close();
+        await fromTemplate.close();
+        await scratch.close();
+      }
+    }
+  }, 60_000);
+
+  it("from a template weeks old, stretch its newest range over the days since, rather than make more", async () => {
+    const db = await createPglite({ schema: DEFAULT_SCHEMA, places: { shipped } });
+    const store = await openStore({ connection: db });
+    try {
+      const context = { db: new PgliteDriver(db, { ownsDatabase: false }), q: DEFAULT_SCHEMA };
+      const [legacy, first] = await store.listPartitions();
+      // Thirty days on, as a package made a month ago starts its first store.
+      const later = new Date(Date.now() + 30 * DAY);
+      await fitTemplateRanges(context.db, context.q, 7, later);
+      const ranges = await store.listPartitions();
+      expect(ranges).toEqual([
+        legacy,
+        { name: first?.name, startsAt: first?.startsAt, endsAt: addDays(startOfDay(later), 8) },
+      ]);
+      expect(await ensureRanges(context, {}, later)).toEqual([]);
+      // A run of that day lands in the stretched range, whole.
+      const id = await seedAt(store, "running", idAt(later, 1));
+      expect(await placeOf(store, id)).toEqual(everywhere(first?.name as string));
+    } finally {
+      await store.close();
+      await db.close();
+    }
+  }, 60_000);
+});
+
+describe("what a new database writes", () => {
+  it("is the one database PGlite serves, its log segment a hole but for the checkpoint", async () => {
+    const dataDir = path.join(work, "lean", "pgdata");
+    const db = await createPglite({ dataDir, schema: DEFAULT_SCHEMA, places: { shipped } });
+    try {
+      const { rows } = await db.query<{ datname: string }>("select datname from pg_database");
+      expect(rows.map((row) => row.datname)).toEqual(["postgres"]);
+    } finally {
+      await db.close();
+    }
+    const segments = readdirSync(path.join(dataDir, "pg_wal")).filter((name) => /^[0-9A-F]{24}$/.test(name));
+    expect(segments.length).toBeGreaterThan(0);
+    const written = segments.map((name) => statSync(path.join(dataDir, "pg_wal", name)));
+    // 16 MB each, of which the blocks on disk are what PGlite wrote since, far less.
+    for (const stat of written) expect(stat.blocks * 512).toBeLessThan(stat.size / 2);
+  }, 60_000);
+});
+
 describe("the template's place", () => {
   it("a missing template is made into the cache; one of another migration set is not used", async () => {
     const cache = path.join(work, "cache-made");
     const older = loadMigrations().slice(0, -1);
-    writeTemplate(cache, templateName(older), await makeTemplate(older));
-    const db = await createPglite({ schema: DEFAULT_SCHEMA, places: { cache } });
+    writeTemplate(cache, templateName(older), await makeTemplate(templateRanges(), older));
+    const db = await createPglite({ schema: DEFAULT_SCHEMA, ranges: templateRanges(), places: { cache } });
     try {
       expect(readdirSync(cache).sort()).toEqual([templateName(), templateName(older)].sort());
       expect((await appliedBefore(db, DEFAULT_SCHEMA)).count).toBe(latestVersion());
@@ -172,6 +252,17 @@ describe("the template's place", () => {
     }
   }, 120_000);
 
+  it("none is made without the range work that a template holds: PGlite makes the database", async () => {
+    const cache = path.join(work, "cache-no-ranges");
+    const db = await createPglite({ schema: null, places: { cache } });
+    try {
+      expect(existsSync(path.join(cache, templateName()))).toBe(false);
+      expect(await holdsSchema(db, TEMPLATE_SCHEMA)).toBe(false);
+    } finally {
+      await db.close();
+    }
+  }, 120_000);
+
   it("a damaged template is removed, and PGlite makes the database itself", async () => {
     const cache = path.join(work, "cache-damaged");
     const whole = readFileSync(path.join(shipped, templateName()));
@@ -184,11 +275,7 @@ describe("the template's place", () => {
       expect(existsSync(path.join(cache, templateName()))).toBe(false);
       expect(existsSync(`${dataDir}.new`)).toBe(false);
       // initdb's database: no schema of the store's yet.
-      const { rows } = await db.query<{ n: number }>(
-        "select count(*)::int as n from pg_namespace where nspname = $1",
-        [TEMPLATE_SCHEMA],
-      );
-      expect(rows[0]?.n).toBe(0);
+      expect(await holdsSchema(db, TEMPLATE_SCHEMA)).toBe(false);
     } finally {
       await db.close();
     }

@@ -1,11 +1,11 @@
 /**
  * Unpacks the tarballs PGlite's dumpDataDir writes (ustar: directories and regular files, names under
- * 100 characters) into a directory on disk. PGlite could load one into a directory itself, through its
- * WebAssembly file system, but that writes file by file through the emulation and takes as long again
- * as starting; Node writes the same files in a fraction of it.
+ * 100 characters) into a directory on disk, or into PGlite's file system in memory. PGlite could load
+ * one itself (loadDataDir), but it reads it as a stream of a Blob and writes it file by file through the
+ * emulation, which takes as long again as starting; written here the same files take a fraction of it.
  */
 
-import { mkdirSync, writeFileSync } from "node:fs";
+import { closeSync, ftruncateSync, mkdirSync, openSync, writeFileSync, writeSync } from "node:fs";
 import path from "node:path";
 
 const BLOCK = 512;
@@ -17,20 +17,78 @@ function field(header: Uint8Array, start: number, length: number): string {
 }
 
 /** The entry's path inside `root`, refusing one that would climb out of it. */
-function inside(root: string, name: string): string {
-  const relative = path.normalize(name.replace(/^\/+/, ""));
-  if (relative === "." || relative.startsWith("..") || path.isAbsolute(relative)) {
+function inside(paths: path.PlatformPath, root: string, name: string): string {
+  const relative = paths.normalize(name.replace(/^\/+/, ""));
+  if (relative === "." || relative.startsWith("..") || paths.isAbsolute(relative)) {
     throw new Error(`the archive names ${JSON.stringify(name)}, outside the directory it fills`);
   }
-  return path.join(root, relative);
+  return paths.join(root, relative);
+}
+
+/** Where the entries go: a directory (with its parents) and a file's bytes. */
+export interface TarSink {
+  /** How its paths are spelled: the platform's, or POSIX for PGlite's own file system. */
+  readonly paths: path.PlatformPath;
+  mkdir(dir: string): void;
+  writeFile(file: string, data: Uint8Array): void;
+}
+
+const PAGE = 8192;
+const ZEROS = new Uint8Array(PAGE);
+
+/** The pages of `data` that hold something, as [start, end) byte ranges; runs of zero pages are left out. */
+function filledRanges(data: Uint8Array): [number, number][] {
+  const ranges: [number, number][] = [];
+  for (let start = 0; start < data.length; start += PAGE) {
+    const page = data.subarray(start, start + PAGE);
+    if (Buffer.compare(page, ZEROS.subarray(0, page.length)) === 0) continue;
+    const last = ranges.at(-1);
+    if (last && last[1] === start) last[1] = start + page.length;
+    else ranges.push([start, start + page.length]);
+  }
+  return ranges;
 }
 
 /**
- * Writes the archive's directories and files under `root` (made if missing), files readable by this
- * user alone as PostgreSQL keeps them. Throws on an entry of another kind or a truncated archive.
+ * Writes a file with its pages of zeros left as holes, which read as zeros: a new write-ahead log segment
+ * is 16 MB of them but its first page, and writing them would be half of all the template's bytes.
  */
-export function extractTar(tar: Uint8Array, root: string): void {
-  mkdirSync(root, { recursive: true, mode: 0o700 });
+function writeSparse(file: string, data: Uint8Array): void {
+  const filled = filledRanges(data);
+  const whole = filled.length === 1 && filled[0]?.[0] === 0 && filled[0][1] === data.length;
+  if (whole || data.length === 0) {
+    writeFileSync(file, data, { mode: 0o600 });
+    return;
+  }
+  const fd = openSync(file, "w", 0o600);
+  try {
+    for (const [start, end] of filled) writeSync(fd, data, start, end - start, start);
+    ftruncateSync(fd, data.length);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Node's file system: readable by this user alone, as PostgreSQL keeps its files. */
+const onDisk: TarSink = {
+  paths: path,
+  mkdir: (dir) => mkdirSync(dir, { recursive: true, mode: 0o700 }),
+  writeFile: writeSparse,
+};
+
+/**
+ * Writes the archive's directories and files under `root` (made if missing), on disk unless another
+ * sink is given. Throws on an entry of another kind or a truncated archive.
+ */
+export function extractTar(tar: Uint8Array, root: string, sink: TarSink = onDisk): void {
+  // A directory is made once, not once for each of its files: a data directory holds a thousand.
+  const made = new Set<string>();
+  const mkdir = (dir: string) => {
+    if (made.has(dir)) return;
+    sink.mkdir(dir);
+    made.add(dir);
+  };
+  mkdir(root);
   let offset = 0;
   while (offset + BLOCK <= tar.length) {
     const header = tar.subarray(offset, offset + BLOCK);
@@ -44,12 +102,12 @@ export function extractTar(tar: Uint8Array, root: string): void {
     if (!Number.isFinite(size) || offset + size > tar.length) {
       throw new Error(`the archive ends inside ${JSON.stringify(name)}`);
     }
-    const target = inside(root, name);
+    const target = inside(sink.paths, root, name);
     if (type === "5") {
-      mkdirSync(target, { recursive: true, mode: 0o700 });
+      mkdir(target);
     } else if (type === "0" || type === "\0") {
-      mkdirSync(path.dirname(target), { recursive: true, mode: 0o700 });
-      writeFileSync(target, tar.subarray(offset, offset + size), { mode: 0o600 });
+      mkdir(sink.paths.dirname(target));
+      sink.writeFile(target, tar.subarray(offset, offset + size));
     } else {
       throw new Error(`the archive holds ${JSON.stringify(name)} of type ${JSON.stringify(type)}`);
     }

@@ -6,6 +6,10 @@
  * default schema, kept as a gzipped tarball (PGlite's dumpDataDir): a new database is that directory
  * unpacked (or loaded into memory), and starts as a made one does.
  *
+ * The template also holds the history tables' first ranges, as a store opened on the day it was made
+ * has them; a database made from it days later has its newest (empty) range stretched to today's
+ * (partitions/template-ranges.ts), which costs less than making the ranges the days since would need.
+ *
  * A template is named by what it holds: the PGlite version that made it and the migrations applied in
  * it. It is found beside the compiled code (`npm run build` makes one, so the package carries it) or
  * in the user's cache directory (`$XDG_CACHE_HOME/flowstore`, else `~/.cache/flowstore`), where it is
@@ -32,7 +36,7 @@ import { homedir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { gunzipSync } from "node:zlib";
-import { PGlite, type PGliteOptions } from "@electric-sql/pglite";
+import { MemoryFS, PGlite, type PGliteOptions } from "@electric-sql/pglite";
 import { loadMigrations, type Migration, migrationScript } from "../../migrations/runner.js";
 import { quoteIdentifier } from "../sql.js";
 import { extractTar } from "./tar.js";
@@ -68,28 +72,65 @@ export function installedPgliteVersion(): string {
   return pgliteVersion;
 }
 
+/** What a template holds besides its migrations; changed when that changes, so older ones are not used. */
+const TEMPLATE_FORMAT = "migrations, first ranges, one database, a new log segment";
+
 /** The file name of the template for this PGlite and these migrations. */
 export function templateName(migrations: Migration[] = loadMigrations()): string {
-  const hash = createHash("sha256").update(`${installedPgliteVersion()}\n${TEMPLATE_SCHEMA}\n`);
+  const hash = createHash("sha256").update(
+    `${installedPgliteVersion()}\n${TEMPLATE_SCHEMA}\n${TEMPLATE_FORMAT}\n`,
+  );
   for (const migration of migrations) hash.update(`${migration.id} ${migration.checksum}\n`);
   return `pglite-${installedPgliteVersion()}-${migrations.length}-${hash.digest("hex").slice(0, 16)}.tar.gz`;
 }
 
 /**
- * Makes a template: initdb in memory, the migrations applied in TEMPLATE_SCHEMA as `flowstore sql`
- * prints them (each recorded with its checksum, as the runner records it), a checkpoint so the
- * directory needs no recovery, and the gzipped tarball of it.
+ * The history tables' ranges in a new database, which partitions/ makes (the foundation, db/ among it,
+ * imports no feature: the store hands these in; partitions/template-ranges.ts).
  */
-export async function makeTemplate(migrations: Migration[] = loadMigrations()): Promise<Uint8Array> {
+export interface TemplateRanges {
+  /** Makes the ranges a store opened now has, in a template being made. */
+  make(db: PGlite, schema: string): Promise<void>;
+  /** Fits the ranges of a database just made from a template to today (and the store's range length). */
+  fit(db: PGlite, schema: string): Promise<void>;
+}
+
+/**
+ * Makes a template: initdb in memory, the migrations applied in TEMPLATE_SCHEMA as `flowstore sql`
+ * prints them (each recorded with its checksum, as the runner records it), the history tables' ranges
+ * a store opened now makes, a checkpoint so the directory needs no recovery, and the gzipped tarball.
+ */
+export async function makeTemplate(
+  ranges: TemplateRanges,
+  migrations: Migration[] = loadMigrations(),
+): Promise<Uint8Array> {
   const db = await PGlite.create();
   try {
     await db.exec(migrationScript(TEMPLATE_SCHEMA, migrations));
-    await db.exec("checkpoint");
+    await ranges.make(db, TEMPLATE_SCHEMA);
+    await leaveOnlyWhatStarts(db);
     const dump = await db.dumpDataDir("gzip");
     return new Uint8Array(await dump.arrayBuffer());
   } finally {
     await db.close();
   }
+}
+
+/**
+ * Leaves the data directory as small as the database PGlite serves needs it, as every new store writes
+ * it to disk, where creating its files is most of a first start's cost: the template databases dropped
+ * (template0 and template1, which CREATE DATABASE copies: PGlite serves the one database it opens, so a
+ * database made beside it could not be used), a third of the files; and the write-ahead log switched to
+ * a new segment before the checkpoint, which removes the old one rather than keep it for reuse (a new
+ * store's 16 MB segment is then zeros but for the checkpoint, and written as a hole: tar.ts).
+ */
+async function leaveOnlyWhatStarts(db: PGlite): Promise<void> {
+  await db.query("update pg_database set datistemplate = false where datname in ('template0', 'template1')");
+  await db.query("drop database template0");
+  await db.query("drop database template1");
+  await db.query("set wal_recycle = off");
+  await db.query("select pg_switch_wal()");
+  await db.query("checkpoint");
 }
 
 /** Writes `bytes` to `dir/name` beside and renames it into place, so a reader never sees part of it. */
@@ -125,11 +166,15 @@ interface Found {
 const found = new Map<string, Promise<Found | undefined>>();
 
 /**
- * The template's bytes: shipped, cached, or made now into the cache. Undefined when there is none and
- * the cache directory cannot be written (making one only to throw it away costs more than initdb).
- * Read once per process: a test suite makes many stores.
+ * The template's bytes: shipped, cached, or made now into the cache (with `ranges`: a template without
+ * the history's ranges is never made). Undefined when there is none and none can be made, or the cache
+ * directory cannot be written (making one only to throw it away costs more than initdb). Read once per
+ * process: a test suite makes many stores.
  */
-function findTemplate(places: TemplatePlaces): Promise<Found | undefined> {
+function findTemplate(
+  places: TemplatePlaces,
+  ranges: TemplateRanges | undefined,
+): Promise<Found | undefined> {
   const name = templateName();
   const key = `${places.shipped}\n${places.cache}\n${name}`;
   let finding = found.get(key);
@@ -141,8 +186,8 @@ function findTemplate(places: TemplatePlaces): Promise<Found | undefined> {
       if (!places.cache) return undefined;
       const cached = path.join(places.cache, name);
       if (existsSync(cached)) return { bytes: readFileSync(cached), cached };
-      if (!writable(places.cache)) return undefined;
-      const bytes = await makeTemplate();
+      if (!ranges || !writable(places.cache)) return undefined;
+      const bytes = await makeTemplate(ranges);
       try {
         writeTemplate(places.cache, name, bytes);
       } catch {
@@ -151,6 +196,10 @@ function findTemplate(places: TemplatePlaces): Promise<Found | undefined> {
       return { bytes };
     })().catch(() => undefined);
     found.set(key, finding);
+    // Not found is not remembered: a later start may be able to make one.
+    void finding.then((template) => {
+      if (!template && found.get(key) === finding) found.delete(key);
+    });
   }
   return finding;
 }
@@ -180,8 +229,8 @@ function isNew(dir: string): boolean {
  * not be used (PGlite then runs initdb). Unpacked beside and renamed into place: a start cut short
  * leaves no half-made database for the next to take for a made one. The caller holds the directory.
  */
-async function seed(dataDir: string, places: TemplatePlaces): Promise<boolean> {
-  const template = await findTemplate(places);
+async function seed(dataDir: string, places: TemplatePlaces, ranges?: TemplateRanges): Promise<boolean> {
+  const template = await findTemplate(places, ranges);
   if (!template) return false;
   const beside = `${dataDir}.new`;
   try {
@@ -198,14 +247,24 @@ async function seed(dataDir: string, places: TemplatePlaces): Promise<boolean> {
   }
 }
 
-export interface CreatePgliteOptions extends Pick<PGliteOptions, "parsers" | "serializers"> {
-  /** The data directory; unset for a database in memory. */
-  dataDir?: string;
+/** What a new database is made for. */
+export interface NewDatabase {
   /**
    * The schema the store will use. A database made from the template holds TEMPLATE_SCHEMA migrated;
    * for another schema (or null, for none) it is dropped, so the database holds only what initdb made.
    */
   schema: string | null;
+  /**
+   * How the history's ranges are made in a template and fitted in a database made from it. Without it
+   * a template is used where one is found but none is made, and a new database's ranges are left as
+   * the template has them (the store's opening then makes the ranges it lacks).
+   */
+  ranges?: TemplateRanges;
+}
+
+export interface CreatePgliteOptions extends NewDatabase, Pick<PGliteOptions, "parsers" | "serializers"> {
+  /** The data directory; unset for a database in memory. */
+  dataDir?: string;
   places?: TemplatePlaces;
 }
 
@@ -214,30 +273,49 @@ export interface CreatePgliteOptions extends Pick<PGliteOptions, "parsers" | "se
  * that already holds a database is opened as it is.
  */
 export async function createPglite(options: CreatePgliteOptions): Promise<PGlite> {
-  const { dataDir, schema, places = defaultPlaces(), ...rest } = options;
+  const { dataDir, schema, ranges, places = defaultPlaces(), ...rest } = options;
   let db: PGlite | undefined;
   if (dataDir === undefined) {
-    db = await fromArchive(places, rest);
-  } else if (isNew(dataDir) && (await seed(dataDir, places))) {
+    db = await fromArchive(places, ranges, rest);
+  } else if (isNew(dataDir) && (await seed(dataDir, places, ranges))) {
     db = await PGlite.create({ ...rest, dataDir });
   }
   if (!db) return PGlite.create({ ...rest, dataDir });
   if (schema !== TEMPLATE_SCHEMA) await db.exec(`drop schema ${quoteIdentifier(TEMPLATE_SCHEMA)} cascade`);
+  else await ranges?.fit(db, TEMPLATE_SCHEMA);
   return db;
 }
 
-/** An in-memory PGlite loaded from the template, or undefined when there is none or it would not load. */
+/**
+ * PGlite's in-memory file system, holding the template's files before PGlite looks for a database (so
+ * it finds one, and runs no initdb). Unpacked here rather than by PGlite's loadDataDir, which reads the
+ * archive as a stream and gunzips it in JavaScript: a third of a start's time.
+ */
+class TemplateMemoryFS extends MemoryFS {
+  constructor(private readonly tar: Uint8Array) {
+    super();
+  }
+
+  override async initialSyncFs(): Promise<void> {
+    const fs = (this.pg as PGlite).Module.FS;
+    extractTar(this.tar, PGlite.paths.PGDATA, {
+      paths: path.posix,
+      mkdir: (dir) => fs.mkdirTree(dir, 0o700),
+      writeFile: (file, data) => fs.writeFile(file, data),
+    });
+  }
+}
+
+/** An in-memory PGlite made from the template, or undefined when there is none or it would not load. */
 async function fromArchive(
   places: TemplatePlaces,
-  rest: Omit<CreatePgliteOptions, "dataDir" | "schema" | "places">,
+  ranges: TemplateRanges | undefined,
+  rest: Omit<CreatePgliteOptions, "dataDir" | "schema" | "places" | "ranges">,
 ) {
-  const template = await findTemplate(places);
+  const template = await findTemplate(places, ranges);
   if (!template) return undefined;
   try {
-    // Given gzipped, PGlite unpacks it straight into its file system: unpacked here first, the
-    // whole tarball would be one more copy in memory while it loads.
-    const archive = new Blob([template.bytes], { type: "application/x-gzip" });
-    return await PGlite.create({ ...rest, loadDataDir: archive });
+    return await PGlite.create({ ...rest, fs: new TemplateMemoryFS(unpack(template)) });
   } catch {
     forget(template);
     return undefined;
