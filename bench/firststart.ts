@@ -13,10 +13,12 @@
  *                        start did before templates
  *   no template, memory  the same in memory, as createTestStore() did
  * Ratios are each row's median over the later open's. The server the runner starts is not used.
+ * The stores are made in .bench-data/ of the working copy, on the disk an application's ./.flowstore
+ * is on, rather than in the temporary directory, which may be a tmpfs or (on some virtual machines) a
+ * directory where creating a file costs many times what it does elsewhere on the same disk.
  */
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { promisify } from "node:util";
@@ -29,6 +31,9 @@ const CHILD = path.join(ROOT, "bench/firststart/child.ts");
 type Figures = Record<string, number>;
 
 async function start(cache: string, ...args: string[]): Promise<Figures> {
+  // The previous start's writes go to disk first: left to the kernel's writeback, they slow whichever
+  // start comes next, and by as much as the start itself takes.
+  await promisify(execFile)("sync");
   // The store would otherwise follow a DATABASE_URL or FLOWSTORE_DATA_DIR of the shell's.
   const { DATABASE_URL: _url, FLOWSTORE_DATA_DIR: _dir, ...env } = process.env;
   const { stdout } = await promisify(execFile)(process.execPath, ["--import", TSX, CHILD, ...args], {
@@ -38,11 +43,29 @@ async function start(cache: string, ...args: string[]): Promise<Figures> {
   return JSON.parse(stdout.trim().split("\n").at(-1) as string) as Figures;
 }
 
+/**
+ * What creating a file costs in `dir` now, in ms: a first start creates the ~660 files of a data
+ * directory, and on some virtual machines that cost swings tenfold from one minute to the next.
+ */
+function fileCreateMs(dir: string): number {
+  const probe = path.join(dir, "create-probe");
+  mkdirSync(probe, { recursive: true });
+  const page = Buffer.alloc(8192, 1);
+  const count = 200;
+  const started = performance.now();
+  for (let i = 0; i < count; i++) writeFileSync(path.join(probe, String(i)), page);
+  const ms = (performance.now() - started) / count;
+  rmSync(probe, { recursive: true });
+  return ms;
+}
+
 export async function run(): Promise<void> {
   const rounds = benchRounds(1, 3);
-  const work = mkdtempSync(path.join(tmpdir(), "flowstore-firststart-"));
+  mkdirSync(path.join(ROOT, ".bench-data"), { recursive: true });
+  const work = mkdtempSync(path.join(ROOT, ".bench-data", "firststart-"));
   const cache = path.join(work, "cache");
   const results = new Map<string, Figures[]>();
+  const creates: number[] = [];
   const record = (name: string, figures: Figures) => {
     results.set(name, [...(results.get(name) ?? []), figures]);
     log(
@@ -55,6 +78,9 @@ export async function run(): Promise<void> {
     for (let round = 0; round < rounds; round++) {
       log(`\nround ${round + 1} of ${rounds}`);
       const dir = path.join(work, `store-${round}`);
+      const createMs = fileCreateMs(work);
+      creates.push(createMs);
+      log(`  creating a file here costs ${createMs.toFixed(3)} ms now`);
       record("first open", await start(cache, "open", dir));
       record("later open", await start(cache, "open", dir));
       record("createTestStore()", await start(cache, "test-store"));
@@ -77,5 +103,9 @@ export async function run(): Promise<void> {
       "peak MB": medianOf(name, "peak MB"),
       "memory ratio": medianOf(name, "peak MB") / medianOf("later open", "peak MB"),
     })),
+  );
+  log(
+    `\ncreating a file in the run's directory cost ${creates.map((ms) => ms.toFixed(3)).join(", ")} ms ` +
+      "before each round's first open (a first open creates the ~660 files of a data directory)",
   );
 }
