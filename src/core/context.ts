@@ -35,6 +35,15 @@ export interface StoreContext {
 /** Enough to run an area's SQL: a connection (or transaction) and the quoted schema. */
 export type SqlContext = Pick<StoreContext, "db" | "q">;
 
+/**
+ * Whether a write may share a statement and a commit with others made at the same time (the write
+ * batchers): outside a transaction, and not on Citus, where a statement over several runs' rows reaches
+ * every node holding one of them, where alone each goes to one.
+ */
+export function batchesWrites(context: Pick<StoreContext, "db" | "driver">): boolean {
+  return !context.db.inTransaction && !context.driver.capabilities.distributed;
+}
+
 /** The context inside a transaction: its writes and reads, lists and counts included, go through it. */
 export function inTransaction<C extends Pick<StoreContext, "db" | "reads">>(context: C, tx: Queryable): C {
   return { ...context, db: tx, reads: tx };

@@ -55,6 +55,11 @@ export interface DriverCapabilities {
   readonly listen: boolean;
   /** Row locks and SKIP LOCKED can be contended by other sessions. */
   readonly concurrentSessions: boolean;
+  /**
+   * Citus distributes the tables: one statement over many runs' rows reaches every node, so the store
+   * writes each run alone (one node each) rather than batch writes of runs together.
+   */
+  readonly distributed: boolean;
 }
 
 export type Unlisten = () => Promise<void>;

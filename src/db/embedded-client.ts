@@ -76,6 +76,7 @@ export class SharedEmbeddedDriver implements Driver {
     multipleConnections: false,
     listen: false,
     concurrentSessions: false,
+    distributed: false,
   };
   private current: Driver;
   /** The holder this driver goes through; undefined once this process holds the store itself. */

@@ -62,6 +62,8 @@ export interface NodePostgresOptions {
   listenConfig?: pg.ClientConfig | (() => Promise<pg.ClientConfig>);
   /** Set where several hosts were given: how to find the one to use now, after a connection is lost. */
   failover?: Failover;
+  /** The database is a Citus coordinator (DriverCapabilities.distributed). */
+  distributed?: boolean;
 }
 
 type PgRunner = Pick<pg.Pool | pg.PoolClient, "query">;
@@ -154,11 +156,7 @@ class ClientTransaction implements Queryable {
 
 export class NodePostgresDriver implements Driver {
   readonly kind = "node-postgres";
-  readonly capabilities: DriverCapabilities = {
-    multipleConnections: true,
-    listen: true,
-    concurrentSessions: true,
-  };
+  readonly capabilities: DriverCapabilities;
   readonly inTransaction = false;
   private readonly inFlight = new InFlight();
   private readonly listener: Listener;
@@ -173,6 +171,12 @@ export class NodePostgresDriver implements Driver {
     private pool: pg.Pool,
     private readonly options: NodePostgresOptions,
   ) {
+    this.capabilities = {
+      multipleConnections: true,
+      listen: true,
+      concurrentSessions: true,
+      distributed: options.distributed === true,
+    };
     this.description = options.description;
     // The pool's own settings say how to open a connection (the current pool's, after a failover); the
     // listener opens its own with them.

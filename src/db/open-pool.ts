@@ -73,7 +73,7 @@ export async function openPool(
           },
         }
       : undefined;
-  const build = (c: ConnectionConfig, planning: Planning) =>
+  const build = (c: ConnectionConfig, planning: Planning, distributed: boolean) =>
     new NodePostgresDriver(poolFor(c, planning), {
       ownsPool: true,
       secrets: [...c.secrets(), ...(listen?.secrets() ?? [])],
@@ -83,20 +83,26 @@ export async function openPool(
       preparedStatements: planning === "generic",
       listenConfig: listen && listenSettings(listen, poolOptions),
       failover: failover(planning),
+      distributed,
     });
   let current = config;
   let planning: Planning = preparedStatements === false ? "server" : "generic";
+  // Found at the first connection that answers; the driver is then made again, knowing it.
+  let citus: boolean | undefined;
   for (;;) {
     // Its error says what each host answered.
     if (current.choosesHost) current = await chooseHost(current, poolOptions);
-    const driver = build(current, planning);
+    const driver = build(current, planning, citus === true);
     try {
       await driver.ping();
-      if (planning === "generic" && (await isCitus(driver))) {
-        logger.info({ connection: String(current) }, CITUS_NOTICE);
-        await driver.close();
-        planning = "custom";
-        continue;
+      if (citus === undefined) {
+        citus = await isCitus(driver);
+        if (citus) {
+          logger.info({ connection: String(current) }, CITUS_NOTICE);
+          await driver.close();
+          if (planning === "generic") planning = "custom";
+          continue;
+        }
       }
       // Behind a pooler, LISTEN through it hears nothing in transaction pooling: check, and say so.
       if (planning === "server" && preparedStatements !== false && !listen) {
@@ -153,7 +159,8 @@ function refusesStartupOptions(error: unknown): boolean {
 
 const CITUS_NOTICE =
   "flowstore: the database has Citus: its statements are planned at every call with their values " +
-  "(no prepared statements, no generic plans), which Citus's distributed planner needs to route them";
+  "(no prepared statements, no generic plans), which Citus's distributed planner needs to route them, " +
+  "and each run's writes go alone rather than batched with other runs' (one node each)";
 
 const POOLER_NOTICE =
   "flowstore: the server refused a startup parameter, as PgBouncer does: connecting without it and with " +

@@ -105,6 +105,7 @@ export class PgliteDriver implements Driver {
     multipleConnections: false,
     listen: true,
     concurrentSessions: false,
+    distributed: false,
   };
   readonly inTransaction = false;
   private readonly inFlight = new InFlight();

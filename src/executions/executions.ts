@@ -7,7 +7,7 @@
  * executions/read.ts, the statements of writes that go alone in executions/write.ts.
  */
 
-import { forReads, type StoreContext } from "../core/context.js";
+import { batchesWrites, forReads, type StoreContext } from "../core/context.js";
 import {
   checkId,
   checkOneOf,
@@ -63,7 +63,7 @@ export class Executions {
 
   /** Outside a transaction, a plain write shares a statement and a commit with those made at the same time. */
   private batches(options: AppendOption): boolean {
-    return options.append === undefined && !this.context.db.inTransaction;
+    return options.append === undefined && batchesWrites(this.context);
   }
 
   /** Outside a transaction, a write that appends to the history shares one too (its batches). */

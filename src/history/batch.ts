@@ -6,7 +6,7 @@
  * by write and sequence.
  */
 
-import type { StoreContext } from "../core/context.js";
+import { batchesWrites, type StoreContext } from "../core/context.js";
 import { recordsJson, WriteBatcher } from "../core/write-batch.js";
 import { type AppendColumns, EVENT_COLUMNS, MAX_EARLIER_EVENTS, splitWritten } from "./append.js";
 import { appendedOrDiscarded, restorePayloads } from "./offloaded.js";
@@ -31,7 +31,7 @@ export async function inBatch<T>(
   options: AppendOption,
   write: (events: HistoryWrite) => Promise<BatchWritten<T> | undefined>,
 ): Promise<WithHistory<T> | undefined> {
-  if (context.db.inTransaction) return undefined;
+  if (!batchesWrites(context)) return undefined;
   const checked = checkAppend(options, context.limits);
   if (!checked) return undefined;
   const offloaded = await offloadAppend(context, owner, checked.columns, options);
