@@ -165,10 +165,13 @@ export async function writeRecords({ db, q }: SqlContext, columns: RecordColumns
          metadata = excluded.metadata, idempotency_key = excluded.idempotency_key,
          parent_execution_id = excluded.parent_execution_id, parent_task_id = excluded.parent_task_id,
          version = e.version + 1,
-         updated_at = now(),
-         started_at = case when excluded.status = 'running' then coalesce(e.started_at, now()) else e.started_at end,
+         -- The times of the proposed row (the default's now(), and those the select above gives):
+         -- Citus refuses a call of now() in a conflict clause.
+         updated_at = excluded.updated_at,
+         started_at = case when excluded.status = 'running' then coalesce(e.started_at, excluded.started_at)
+                           else e.started_at end,
          completed_at = case when excluded.status in ${TERMINAL_SQL}
-                             then coalesce(e.completed_at, now()) else e.completed_at end
+                             then coalesce(e.completed_at, excluded.completed_at) else e.completed_at end
        where e.status = excluded.status or e.status not in ${TERMINAL_SQL}
        returning ${COLUMNS}),
        freed as (

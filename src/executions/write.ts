@@ -8,7 +8,7 @@
 import type { SqlContext, StoreContext } from "../core/context.js";
 import { ConflictError } from "../core/errors.js";
 import { checkId, optionalVersion } from "../core/input.js";
-import { TERMINAL_SQL } from "../core/run-status.js";
+import { TERMINAL_SQL, TERMINAL_STATUSES } from "../core/run-status.js";
 import { type AppendOption, type HistoryEvent, type WithHistory, writeOne } from "../history/index.js";
 import type { FinishInput, StartInput } from "./batch.js";
 import type { ChangeInput } from "./history-batch.js";
@@ -126,6 +126,7 @@ export async function updateAlone(
   options: AppendOption,
 ): Promise<WithHistory<Execution>> {
   const has = (field: "input" | "output" | "error" | "state") => Object.hasOwn(change, field);
+  const { startedAt, completedAt } = statusTimes(change.status);
   const row = await writeOne<Execution>(
     context,
     `update ${context.q}.executions set
@@ -137,9 +138,8 @@ export async function updateAlone(
        metadata = coalesce($12::jsonb, metadata),
        version = version + 1,
        updated_at = now(),
-       started_at = case when $3::text = 'running' then coalesce(started_at, now()) else started_at end,
-       completed_at = case when $3::text in ${TERMINAL_SQL} and status not in ${TERMINAL_SQL}
-                           then now() else completed_at end
+       started_at = ${startedAt},
+       completed_at = ${completedAt}
      where id = $1 and ($2::bigint is null or version = $2)
        and ($3::text is null or $3::text = status or status not in ${TERMINAL_SQL})
        and ($13::text[] is null or status = any($13))
@@ -163,6 +163,21 @@ export async function updateAlone(
     options,
   );
   return row ?? explainMiss(context, change.id, change.expectedVersion, change.status, change.expectedStatus);
+}
+
+/**
+ * The run's start and finish times as a change to `status` sets them: started when it first runs,
+ * completed when it first ends. As least(column, now()) (a column once set is earlier than now, and
+ * least passes over null), chosen here by the status, rather than a CASE or COALESCE around now(),
+ * which Citus refuses in an update. A terminal status is only written over an unfinished run or the
+ * same status (the update's condition), and an unfinished run has no completed_at.
+ */
+function statusTimes(status: string | null): { startedAt: string; completedAt: string } {
+  const terminal = (TERMINAL_STATUSES as readonly string[]).includes(status ?? "");
+  return {
+    startedAt: status === "running" ? "least(started_at, now())" : "started_at",
+    completedAt: terminal ? "least(completed_at, now())" : "completed_at",
+  };
 }
 
 /** Completes or fails a run that is not finished: the value goes to `output` or to `error`. */

@@ -132,7 +132,8 @@ export async function writeTasks(
            agent_id = excluded.agent_id, tool_id = excluded.tool_id, input = excluded.input,
            output = excluded.output, error = excluded.error, attempt = excluded.attempt,
            started_at = excluded.started_at, completed_at = excluded.completed_at,
-           retry_at = excluded.retry_at, version = t.version + 1, updated_at = now()
+           -- The proposed row's time (its default, now()): Citus refuses a call of now() here.
+           retry_at = excluded.retry_at, version = t.version + 1, updated_at = excluded.updated_at
          returning ${COLUMNS}),
        -- A task this statement inserted is at version 1, one it overwrote past it: only new ids register.
        ${registerIds(q, "written", "where version = 1")}
