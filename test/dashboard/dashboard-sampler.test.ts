@@ -13,7 +13,7 @@ const INTERVAL_MS = 20;
 const IDLE_MS = 150;
 
 /** executions.statusCounts(): only the sampler sends it. */
-const isExecutionCount = (sql: string) => sql.includes("join pg_stats") && sql.includes("limit $1 + 1");
+const isExecutionCount = (sql: string) => sql.includes("where e.status = $2 limit $1 + 1");
 /** jobs.stats(): the sampler's, or the queues page's own. */
 const isJobStats = (sql: string) => sql.includes("count(*) filter (where status = 'dead')");
 const isStats = (sql: string) => isExecutionCount(sql) || isJobStats(sql);
