@@ -111,21 +111,27 @@ export async function writeTasks(
   executionIds: string[],
   parentIds: (string | null)[],
   taken: string,
+  distributed: boolean,
 ): Promise<Task[]> {
+  // Its holder, if any, is its execution. A scalar subquery is one probe of task_ids per task: never a
+  // join the planner could turn into a scan of the table (see core/planned-few.ts). Citus cannot plan
+  // a subquery correlated with an unnest; there the registry is joined (its own shard per id).
+  const held = distributed
+    ? `left join ${q}.task_ids r on r.task_exec_id = u.task_exec_id
+          where coalesce(r.execution_id, u.execution_id) = u.execution_id`
+    : `where coalesce((select r.execution_id from ${q}.task_ids r where r.task_exec_id = u.task_exec_id),
+                         u.execution_id) = u.execution_id`;
   const { rows } = await db
     .query<Task>(
       `with written as (
          insert into ${q}.tasks as t (task_exec_id, task_id, execution_id, workflow_id, status,
            execution_type, parent_id, agent_id, tool_id, input, output, error, attempt,
            started_at, completed_at, retry_at)
-         select * from unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::text[],
+         select u.* from unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::text[],
                               $7::uuid[], $8::text[], $9::text[], $10::jsonb[], $11::jsonb[], $12::jsonb[],
                               $13::int[], $14::timestamptz[], $15::timestamptz[], $16::timestamptz[])
                          as u(task_exec_id, task_id, execution_id)
-          -- Its holder, if any, is its execution. A scalar subquery is one probe of task_ids per task:
-          -- never a join the planner could turn into a scan of the table (see core/planned-few.ts).
-          where coalesce((select r.execution_id from ${q}.task_ids r where r.task_exec_id = u.task_exec_id),
-                         u.execution_id) = u.execution_id
+          ${held}
          on conflict (task_exec_id, execution_id) do update set
            task_id = excluded.task_id, workflow_id = excluded.workflow_id, status = excluded.status,
            execution_type = excluded.execution_type, parent_id = excluded.parent_id,
@@ -185,11 +191,14 @@ export function createTaskStatement(q: string): string {
 
 /**
  * Inserts the children of the parent task $1 in one statement, taking its execution and workflow;
- * $2..$15 are the columns of taskColumns, in its order. No row when the parent is missing.
+ * $2..$15 are the columns of taskColumns, in its order; `onShard` a condition on the parent's
+ * execution, on Citus. No row when the parent is missing.
  */
-export function createChildrenStatement(q: string): string {
+export function createChildrenStatement(q: string, onShard = ""): string {
+  // The target has an alias of its own: without one, Citus sends its RETURNING to a worker naming the
+  // table by its name, which the shard's name has replaced there ("missing FROM-clause entry").
   return `with written as (
-     insert into ${q}.tasks (task_exec_id, task_id, execution_id, workflow_id, status,
+     insert into ${q}.tasks as t (task_exec_id, task_id, execution_id, workflow_id, status,
        execution_type, parent_id, agent_id, tool_id, input, output, error, attempt, started_at,
        completed_at, retry_at)
      select u.task_exec_id, u.task_id, p.execution_id, coalesce(u.workflow_id, p.workflow_id),
@@ -201,7 +210,7 @@ export function createChildrenStatement(q: string): string {
               $14::timestamptz[], $15::timestamptz[])
          as u(task_exec_id, task_id, workflow_id, status, execution_type, agent_id, tool_id,
               input, output, error, attempt, started_at, completed_at, retry_at)
-     where p.task_exec_id = $1
+     where p.task_exec_id = $1${onShard}
      returning ${COLUMNS}),
    ${registerIds(q)}
    select * from written`;

@@ -77,7 +77,15 @@ export class Tasks {
   async upsert(task: TaskRecord): Promise<Task> {
     const { columns, executionIds, parentIds } = this.records([task]);
     const taken = `task ${task.taskExecId} belongs to another execution; nothing was written`;
-    const [row] = await writeTasks(this.context.db, this.q, columns, executionIds, parentIds, taken);
+    const [row] = await writeTasks(
+      this.context.db,
+      this.q,
+      columns,
+      executionIds,
+      parentIds,
+      taken,
+      this.distributed,
+    );
     if (row) return row;
     throw new ConflictError(taken);
   }
@@ -130,7 +138,7 @@ export class Tasks {
     const { columns, executionIds, parentIds } = records;
     const taken = "a task in the batch belongs to another execution; nothing was written";
     const rows = await this.context.db.transaction(async (tx) => {
-      const written = await writeTasks(tx, this.q, columns, executionIds, parentIds, taken);
+      const written = await writeTasks(tx, this.q, columns, executionIds, parentIds, taken, this.distributed);
       if (written.length < tasks.length) throw new ConflictError(taken);
       return written;
     });
@@ -207,6 +215,26 @@ export class Tasks {
     };
   }
 
+  /**
+   * On Citus, the condition that keeps a statement about a task found by its id alone on the task's
+   * shard: its execution, the distribution column, read from the id's registry (task_ids, one shard),
+   * and pushed onto `values`. Elsewhere none: the primary key finds the task. An unknown id gets a
+   * condition no row meets.
+   */
+  private get distributed(): boolean {
+    return this.context.driver.capabilities.distributed;
+  }
+
+  private async onItsShard(taskExecId: string, values: unknown[], column: string): Promise<string> {
+    if (!this.distributed) return "";
+    const { rows } = await this.context.db.query<{ execution_id: string }>(
+      `select execution_id from ${this.q}.task_ids where task_exec_id = $1`,
+      [taskExecId],
+    );
+    values.push(rows[0]?.execution_id ?? null);
+    return ` and ${column} = $${values.length}`;
+  }
+
   async get(taskExecId: string): Promise<Task> {
     checkId(taskExecId, "taskExecId");
     const { rows } = await this.context.db.query<Task>(
@@ -221,9 +249,11 @@ export class Tasks {
   async getForUpdate(taskExecId: string): Promise<Task> {
     requireTransaction(this.context.db, "tasks.getForUpdate");
     checkId(taskExecId, "taskExecId");
+    const values: unknown[] = [taskExecId];
+    const shard = await this.onItsShard(taskExecId, values, "execution_id");
     const { rows } = await this.context.db.query<Task>(
-      `select ${COLUMNS} from ${this.q}.tasks where task_exec_id = $1 for update`,
-      [taskExecId],
+      `select ${COLUMNS} from ${this.q}.tasks where task_exec_id = $1${shard} for update`,
+      values,
     );
     if (!rows[0]) throw new NotFoundError(`task ${taskExecId} not found`);
     return rows[0];
@@ -322,19 +352,22 @@ export class Tasks {
    */
   async tree(rootId: string): Promise<TaskNode[]> {
     checkId(rootId, "rootId");
+    const values: unknown[] = [rootId];
+    // On Citus a recursive query runs within one shard, named in both its parts.
+    const shard = await this.onItsShard(rootId, values, "execution_id");
     const { rows } = await this.context.db.query<TaskNode>(
       `with recursive tree as (
          select t.*, 0 as depth, array[t.task_exec_id] as path
-         from ${this.q}.tasks t where t.task_exec_id = $1
+         from ${this.q}.tasks t where t.task_exec_id = $1${shard}
          union all
          select c.*, p.depth + 1, p.path || c.task_exec_id
          from tree p cross join lateral (
-           select * from ${this.q}.tasks where parent_id = p.task_exec_id offset 0
+           select * from ${this.q}.tasks where parent_id = p.task_exec_id${shard} offset 0
          ) c
          where c.task_exec_id <> all(p.path)
        )
        select ${COLUMNS}, depth from tree order by path`,
-      [rootId],
+      values,
     );
     if (rows.length === 0) throw new NotFoundError(`task ${rootId} not found`);
     return rows;
@@ -377,13 +410,11 @@ export class Tasks {
       throw new ValidationError("children must be an array", { field: "children" });
     if (children.length === 0) return [];
     const c = taskColumns(children, this.context.limits, true);
+    // The columns in the order of taskColumns, which is the order of $2..$15.
+    const values: unknown[] = [parentId, ...Object.values(c)];
+    const shard = await this.onItsShard(parentId, values, "p.execution_id");
     const { rows } = await this.context.db
-      .query<Task>(
-        createChildrenStatement(this.q),
-        // The columns in the order of taskColumns, which is the order of $2..$15.
-        [parentId, ...Object.values(c)],
-        { prepare: true },
-      )
+      .query<Task>(createChildrenStatement(this.q, shard), values, { prepare: true })
       .catch(rethrowTaken("a child's taskExecId belongs to another execution; nothing was written"));
     if (rows.length === 0) throw new NotFoundError(`parent task ${parentId} not found`);
     const byId = new Map(rows.map((row) => [row.taskExecId, row]));
