@@ -195,7 +195,10 @@ export class DurableState {
    */
   private async written(persistenceId: string, values: unknown[]): Promise<boolean> {
     const upsert = (payloadBlob: string) =>
-      `with old as (select payload_blob from ${this.table} where persistence_id = $1)
+      // The replaced blob is read by the outer select, not by a subquery in the insert's RETURNING,
+      // which Citus cannot plan.
+      `with old as (select payload_blob from ${this.table} where persistence_id = $1),
+       written as (
        insert into ${this.table} as s (${COLUMNS}, payload_blob)
        values ($1, $2, $3, $4, coalesce($5::timestamptz, now()), coalesce($6::integer, 0), ${payloadBlob})
        on conflict (persistence_id) do update
@@ -203,7 +206,8 @@ export class DurableState {
              "timestamp" = excluded."timestamp", shard = coalesce($6::integer, s.shard),
              payload_blob = excluded.payload_blob
          where s.version < excluded.version
-       returning (select payload_blob from old) as replaced`;
+       returning 1)
+       select (select payload_blob from old) as replaced from written`;
     const payload = values[2] as Uint8Array;
     if (!offloads(this.context, { json: null, bytes: payload })) {
       const { rows } = await this.context.db.query<{ replaced: string | null }>(upsert("null"), values);

@@ -150,12 +150,18 @@ export class KeyValue {
     if (!Number.isInteger(batchSize) || batchSize < 1) {
       throw new ValidationError("batchSize must be a positive integer", { field: "batchSize" });
     }
+    const expired = beforeCut("expires_at", "now()", true);
+    if (this.context.driver.capabilities.distributed) {
+      // Citus runs a locking read (the batch's FOR UPDATE SKIP LOCKED) on one shard only: each shard
+      // deletes its expired rows in one statement instead, waiting for a writer that holds one.
+      return (await this.context.db.query(`delete from ${this.table} where ${expired}`)).rowCount;
+    }
     let total = 0;
     for (let batch = 0; batch < maxBatches; batch++) {
       const { rowCount } = await this.context.db.query(
         `delete from ${this.table} kv
          using (select prefix, key from ${this.table}
-                where ${beforeCut("expires_at", "now()", true)}
+                where ${expired}
                 order by expires_at
                 limit $1
                 for update skip locked) expired

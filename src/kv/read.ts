@@ -3,7 +3,7 @@
  * within a range, and the prefixes in use. Every list is keyset-paged over the primary key.
  */
 
-import type { SqlContext } from "../core/context.js";
+import type { SqlContext, StoreContext } from "../core/context.js";
 import { ValidationError } from "../core/errors.js";
 import { checkOneOf } from "../core/input.js";
 import { cursorKey, type Page, pageLimit, toPage } from "../core/key-cursor.js";
@@ -80,10 +80,11 @@ export async function list(
 /**
  * The prefixes that hold a live entry, in byte order, one page at a time. A loose index scan: each
  * step jumps through the primary key to the next prefix, so a page costs one probe per prefix
- * however many entries each holds (past expired entries only, which the sweep removes).
+ * however many entries each holds (past expired entries only, which the sweep removes). On Citus,
+ * which runs a recursive query only within one shard, each shard's distinct prefixes are merged instead.
  */
 export async function listPrefixes(
-  { db, q }: SqlContext,
+  { db, q, driver }: Pick<StoreContext, "db" | "q" | "driver">,
   options: KvPrefixListOptions = {},
 ): Promise<Page<string>> {
   const limit = pageLimit(options.limit);
@@ -98,17 +99,17 @@ export async function listPrefixes(
   }
   const after = cursorKey(options.cursor);
   if (after !== undefined) first.push(`prefix > $${values.push(after)}`);
-  const { rows } = await db.query<{ prefix: string }>(
-    `with recursive prefixes(prefix) as (
+  const sql = driver.capabilities.distributed
+    ? `select distinct prefix from ${q}.kv where ${first.join(" and ")} order by prefix limit $1`
+    : `with recursive prefixes(prefix) as (
        (select prefix from ${q}.kv where ${first.join(" and ")} order by prefix limit 1)
        union all
        select (select k.prefix from ${q}.kv k where ${next.join(" and ")} order by k.prefix limit 1)
        from prefixes p
        where p.prefix is not null
      )
-     select prefix from prefixes where prefix is not null limit $1`,
-    values,
-  );
+     select prefix from prefixes where prefix is not null limit $1`;
+  const { rows } = await db.query<{ prefix: string }>(sql, values);
   return toPage(
     rows,
     limit,
