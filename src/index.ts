@@ -29,6 +29,7 @@ export {
   StoreError,
   StreamClosedError,
   TransactionEndedError,
+  UnsupportedError,
   ValidationError,
 } from "./core/errors.js";
 export { isUuid, uuidv7 } from "./core/ids.js";

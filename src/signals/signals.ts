@@ -5,7 +5,7 @@
  * finishes (a terminal status) or is deleted; nothing needs to be cleaned up for that.
  */
 
-import type { SqlContext, StoreContext } from "../core/context.js";
+import { refuseDistributed, type SqlContext, type StoreContext } from "../core/context.js";
 import { ConflictError, NotFoundError, ValidationError } from "../core/errors.js";
 import { amongIds, type ExecutionIds } from "../core/id-set.js";
 import { checkId, checkOneOf, optionalText, optionKeys, refuseUnknownKeys } from "../core/input.js";
@@ -23,6 +23,13 @@ import {
   optionalPayload,
   toEvent,
 } from "../history/index.js";
+
+/**
+ * Why signals are refused on Citus: a token's row (distributed by the token) is read and written with
+ * its holder's run (distributed by its id) in one statement, a join of tables not co-located.
+ */
+const SIGNALS_ON_CITUS =
+  "a token's holding is checked against its run in the same statement, and the two are on different nodes; keep signals (and the Workflow SDK's hooks, made of them) on a store whose schema is not distributed";
 
 export interface Signal {
   token: string;
@@ -131,6 +138,7 @@ export class Signals {
   ): Promise<{ claimed: true; signal: Signal }>;
   claim(token: string, executionId: string, options: SignalClaimOptions): Promise<SignalClaim>;
   async claim(token: string, executionId: string, options: SignalClaimOptions = {}): Promise<SignalClaim> {
+    refuseDistributed(this.context, "signals.claim", SIGNALS_ON_CITUS);
     checkText(token, "token", MAX_KEY_BYTES);
     const id = checkId(executionId, "executionId");
     refuseUnknownKeys(options, CLAIM_KEYS);
@@ -199,6 +207,7 @@ export class Signals {
 
   /** The token's live holding, or null when no live execution holds it. */
   async get(token: string): Promise<Signal | null> {
+    refuseDistributed(this.context, "signals.get", SIGNALS_ON_CITUS);
     checkText(token, "token", MAX_KEY_BYTES);
     const { rows } = await this.context.db.query<SignalRow>(
       `select ${COLUMNS} from ${this.q}.signals s join ${this.q}.executions e on ${LIVE} where s.token = $1`,
@@ -209,6 +218,7 @@ export class Signals {
 
   /** The tokens an execution holds, in token order (byte order), a page at a time; none once it finished. */
   async list(executionId: string, options: PageOptions = {}): Promise<Page<Signal>> {
+    refuseDistributed(this.context, "signals.list", SIGNALS_ON_CITUS);
     const id = checkId(executionId, "executionId");
     refuseUnknownKeys(options, PAGE_KEYS);
     const limit = pageLimit(options.limit);
@@ -230,6 +240,7 @@ export class Signals {
    * without counting rows.
    */
   async listAll(options: SignalListOptions = {}): Promise<Page<Signal>> {
+    refuseDistributed(this.context, "signals.listAll", SIGNALS_ON_CITUS);
     refuseUnknownKeys(options, LIST_ALL_KEYS);
     const order = checkOneOf(options.order ?? "asc", ["asc", "desc"], "order");
     const limit = pageLimit(options.limit);
@@ -261,6 +272,7 @@ export class Signals {
    * released.
    */
   async release(token: string, options: { executionId?: string } = {}): Promise<boolean> {
+    refuseDistributed(this.context, "signals.release", SIGNALS_ON_CITUS);
     checkText(token, "token", MAX_KEY_BYTES);
     refuseUnknownKeys(options, RELEASE_KEYS);
     const id = options.executionId === undefined ? null : checkId(options.executionId, "executionId");
@@ -291,6 +303,7 @@ export class Signals {
     payload?: unknown,
     options: SignalDeliverOptions = {},
   ): Promise<SignalDelivery> {
+    refuseDistributed(this.context, "signals.deliver", SIGNALS_ON_CITUS);
     checkText(token, "token", MAX_KEY_BYTES);
     refuseUnknownKeys(options, DELIVER_KEYS);
     const ifNotHeld = checkOneOf(options.ifNotHeld ?? "throw", ["throw", "return"], "ifNotHeld");
