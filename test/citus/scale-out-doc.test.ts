@@ -145,6 +145,13 @@ describe.skipIf(unavailable !== undefined)("docs/scale-out.md on a Citus cluster
     }
   }
 
+  /** A store on a schema migrated by openStore and distributed by the document's calls. */
+  async function distributed(schema: string): Promise<Store> {
+    await migrated(schema);
+    await runInOrder(cluster.url, documentedCalls(schema));
+    return openStore({ connection: cluster.url, schema, logger: quiet });
+  }
+
   it("places every table as the plan says, on an empty store", { timeout: 120_000 }, async () => {
     await migrated("flowstore");
     await runInOrder(cluster.url, documentedCalls());
@@ -210,9 +217,7 @@ describe.skipIf(unavailable !== undefined)("docs/scale-out.md on a Citus cluster
   it("updates, finishes and counts runs, and a worker drains a queue, with openStore's defaults", {
     timeout: 60_000,
   }, async () => {
-    await migrated("flowstore_work");
-    await runInOrder(cluster.url, documentedCalls("flowstore_work"));
-    const store = await openStore({ connection: cluster.url, schema: "flowstore_work", logger: quiet });
+    const store = await distributed("flowstore_work");
     try {
       // Each run's writes go alone: batched with other runs', a statement would reach every node.
       expect(store.driver.capabilities.distributed).toBe(true);
@@ -251,6 +256,74 @@ describe.skipIf(unavailable !== undefined)("docs/scale-out.md on a Citus cluster
       await worker.stop();
       expect(seen.sort()).toEqual([1, 2, 3]);
       expect(worker.counts).toMatchObject({ completed: 3, failed: 0 });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("writes task trees, actor state and kv prefixes, and refuses signals and retention, writing nothing", {
+    timeout: 60_000,
+  }, async () => {
+    const store = await distributed("flowstore_more");
+    try {
+      await store.definitions.create({ name: "order", definition: {}, status: "active" });
+      const { execution } = await store.executions.start({ name: "order" });
+      // Tasks found by their id alone go to their run's shard (read from task_ids first).
+      const root = await store.tasks.create({ executionId: execution.id, taskId: "fulfil" });
+      const children = await store.tasks.createChildren(root.taskExecId, [
+        { taskId: "reserve" },
+        { taskId: "charge" },
+      ]);
+      expect(children.map((child) => child.parentId)).toEqual([root.taskExecId, root.taskExecId]);
+      const tree = await store.tasks.tree(root.taskExecId);
+      expect(tree.map((node) => [node.taskId, node.depth])).toEqual([
+        ["fulfil", 0],
+        ["reserve", 1],
+        ["charge", 1],
+      ]);
+      const locked = await store.transaction((tx) => tx.tasks.getForUpdate(root.taskExecId));
+      expect(locked.taskExecId).toBe(root.taskExecId);
+      const [upserted] = await store.tasks.upsertMany([{ executionId: execution.id, taskId: "ship" }]);
+      const [overwritten] = await store.tasks.upsertMany([
+        { executionId: execution.id, taskId: "ship", taskExecId: upserted?.taskExecId, status: "running" },
+      ]);
+      expect(overwritten).toMatchObject({ status: "running", version: 2 });
+      // Durable state: the replaced snapshot read outside the insert.
+      const snapshot = (version: number) => ({
+        persistenceId: "cart-1",
+        version,
+        payload: Buffer.from(`v${version}`),
+        manifest: "Cart",
+      });
+      expect(await store.durableState.write(snapshot(1))).toEqual({ written: true });
+      expect(await store.durableState.write(snapshot(2))).toEqual({ written: true });
+      expect((await store.durableState.latest("cart-1"))?.version).toBe(2);
+      // kv: the prefixes merged from every shard, and expired entries swept shard by shard.
+      for (const prefix of ["b", "a", "c"]) await store.kv.set(prefix, "k", "v");
+      await store.kv.set("gone", "k", "v", { ttlMs: 1 });
+      await until(async () => (await store.kv.get("gone", "k")) === undefined);
+      expect((await store.kv.listPrefixes({ limit: 2 })).items).toEqual(["a", "b"]);
+      expect(await store.kv.sweepExpired()).toBe(1);
+
+      // Refused before anything is sent: an UnsupportedError that names Citus and what to do instead.
+      const refused = {
+        name: "UnsupportedError",
+        code: "UNSUPPORTED",
+        message: expect.stringMatching(/Citus/),
+      };
+      await expect(store.signals.claim("approve", execution.id)).rejects.toMatchObject(refused);
+      await expect(store.signals.deliver("approve", { ok: true })).rejects.toMatchObject(refused);
+      await store.executions.complete(execution.id, null);
+      await expect(store.prune({ finishedBefore: new Date(Date.now() + 60_000) })).rejects.toMatchObject(
+        refused,
+      );
+      await expect(store.countPrunable({ finishedBefore: new Date() })).rejects.toMatchObject(refused);
+      expect(() => store.startMaintenance({ olderThanMs: 0 })).toThrow(/Citus/);
+      const [left] = await cluster.query(
+        `select (select count(*) from flowstore_more.signals)::int as signals,
+                (select count(*) from flowstore_more.executions)::int as runs`,
+      );
+      expect(left).toEqual({ signals: 0, runs: 1 });
     } finally {
       await store.close();
     }
