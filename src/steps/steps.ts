@@ -13,7 +13,7 @@
  */
 
 import { deleteBlobsUnder } from "../blobs/index.js";
-import type { SqlContext, StoreContext } from "../core/context.js";
+import { batchesWrites, type SqlContext, type StoreContext } from "../core/context.js";
 import { NonDeterminismError, StoreError } from "../core/errors.js";
 import { checkId, checkInteger, errorJson, MAX_INT, optionKeys, refuseUnknownKeys } from "../core/input.js";
 import { checkText, type JsonOrBytes, toJson, toJsonOrBytes } from "../core/payload.js";
@@ -118,8 +118,8 @@ export class Steps {
       select ${COLUMNS}, false from ${this.t}
        where execution_id = $1 and step_number = $2 and not exists (select 1 from inserted)`;
     const values = [executionId, number, name, output.json, output.bytes, error];
-    // Outside a transaction, records made at the same time share a statement and a commit.
-    if (!this.context.db.inTransaction) {
+    // Outside a transaction (and off Citus), records made at the same time share a statement and a commit.
+    if (batchesWrites(this.context)) {
       const row = await this.batcher.write({
         executionId,
         number,

@@ -10,7 +10,7 @@
  * one of the two while it waits for the other, so neither order can deadlock.
  */
 
-import type { SqlContext } from "../core/context.js";
+import type { SqlContext, StoreContext } from "../core/context.js";
 import { ConflictError } from "../core/errors.js";
 import { amongIds, type ExecutionIds } from "../core/id-set.js";
 import { idBatch } from "../core/planned-few.js";
@@ -74,4 +74,36 @@ export async function freeTaskIdsOf(
     among.params,
   );
   return rowCount;
+}
+
+/**
+ * The execution of a task. On Citus from the id's registry, one shard (tasks are distributed by their
+ * execution, so a task found by its id alone is looked for on every shard); elsewhere from the task.
+ */
+export async function executionOfTask(
+  { db, q, driver }: Pick<StoreContext, "db" | "q" | "driver">,
+  taskExecId: string,
+): Promise<string | undefined> {
+  const table = driver.capabilities.distributed ? "task_ids" : "tasks";
+  const { rows } = await db.query<{ execution_id: string }>(
+    `select execution_id from ${q}.${table} where task_exec_id = $1`,
+    [taskExecId],
+  );
+  return rows[0]?.execution_id;
+}
+
+/**
+ * On Citus, the condition that keeps a statement about a task found by its id alone on the task's
+ * shard: its execution, the distribution column (`column`), pushed onto `values`. Elsewhere none: the
+ * primary key finds the task. An unknown id gets a condition no row meets.
+ */
+export async function onItsShard(
+  context: Pick<StoreContext, "db" | "q" | "driver">,
+  taskExecId: string,
+  values: unknown[],
+  column: string,
+): Promise<string> {
+  if (!context.driver.capabilities.distributed) return "";
+  values.push((await executionOfTask(context, taskExecId)) ?? null);
+  return ` and ${column} = $${values.length}`;
 }

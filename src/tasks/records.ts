@@ -216,6 +216,26 @@ export function createChildrenStatement(q: string, onShard = ""): string {
    select * from written`;
 }
 
+/**
+ * The task $1 and its descendants, depth first; `onShard` a condition on their execution, on Citus.
+ * The planner sizes a recursive step's input at 10 rows whatever it is, and with stale statistics it
+ * then hashes the whole table once per level. Each node's children are therefore fetched by a lateral
+ * subquery that `offset 0` keeps from being flattened: one probe of tasks_parent per node.
+ */
+export function treeStatement(q: string, onShard: string): string {
+  return `with recursive tree as (
+       select t.*, 0 as depth, array[t.task_exec_id] as path
+       from ${q}.tasks t where t.task_exec_id = $1${onShard}
+       union all
+       select c.*, p.depth + 1, p.path || c.task_exec_id
+       from tree p cross join lateral (
+         select * from ${q}.tasks where parent_id = p.task_exec_id${onShard} offset 0
+       ) c
+       where c.task_exec_id <> all(p.path)
+     )
+     select ${COLUMNS}, depth from tree order by path`;
+}
+
 function rethrowMissingExecution(error: unknown): never {
   if (error instanceof ValidationError && error.sqlState === "23503") {
     throw new NotFoundError("the task's execution does not exist; nothing was written", {

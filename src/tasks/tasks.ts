@@ -29,7 +29,7 @@ import {
   writeOne,
 } from "../history/index.js";
 import { changeBatcher, createBatcher, type TaskChange, type TaskCreate } from "./batch.js";
-import { registerIds, rethrowTaken } from "./ids.js";
+import { executionOfTask, onItsShard, registerIds, rethrowTaken } from "./ids.js";
 import {
   COLUMNS,
   type Columns,
@@ -37,6 +37,7 @@ import {
   createTaskStatement,
   patchAssignments,
   taskColumns,
+  treeStatement,
   writeTasks,
 } from "./records.js";
 import {
@@ -191,11 +192,12 @@ export class Tasks {
         });
       }));
     if (batched) return batched;
+    const shard = await this.onItsShard(taskExecId, values, "execution_id");
     const row = await writeOne<Task>(
       this.context,
       `update ${this.q}.tasks
        set ${[...assignments, "version = version + 1", "updated_at = now()"].join(", ")}
-       where task_exec_id = $1 and ($2::bigint is null or version = $2) and ($3::text[] is null or status = any($3))
+       where task_exec_id = $1 and ($2::bigint is null or version = $2) and ($3::text[] is null or status = any($3))${shard}
        returning ${COLUMNS}`,
       values,
       { column: '"executionId"', id: this.ownerOf(taskExecId) },
@@ -206,40 +208,24 @@ export class Tasks {
 
   /** The execution of a task, looked up when a payload its write appends must be filed under it. */
   private ownerOf(taskExecId: string): () => Promise<string | undefined> {
-    return async () => {
-      const { rows } = await this.context.db.query<{ execution_id: string }>(
-        `select execution_id from ${this.q}.tasks where task_exec_id = $1`,
-        [taskExecId],
-      );
-      return rows[0]?.execution_id;
-    };
+    return () => executionOfTask(this.context, taskExecId);
   }
 
-  /**
-   * On Citus, the condition that keeps a statement about a task found by its id alone on the task's
-   * shard: its execution, the distribution column, read from the id's registry (task_ids, one shard),
-   * and pushed onto `values`. Elsewhere none: the primary key finds the task. An unknown id gets a
-   * condition no row meets.
-   */
   private get distributed(): boolean {
     return this.context.driver.capabilities.distributed;
   }
 
-  private async onItsShard(taskExecId: string, values: unknown[], column: string): Promise<string> {
-    if (!this.distributed) return "";
-    const { rows } = await this.context.db.query<{ execution_id: string }>(
-      `select execution_id from ${this.q}.task_ids where task_exec_id = $1`,
-      [taskExecId],
-    );
-    values.push(rows[0]?.execution_id ?? null);
-    return ` and ${column} = $${values.length}`;
+  private onItsShard(taskExecId: string, values: unknown[], column: string): Promise<string> {
+    return onItsShard(this.context, taskExecId, values, column);
   }
 
   async get(taskExecId: string): Promise<Task> {
     checkId(taskExecId, "taskExecId");
+    const values: unknown[] = [taskExecId];
+    const shard = await this.onItsShard(taskExecId, values, "execution_id");
     const { rows } = await this.context.db.query<Task>(
-      `select ${COLUMNS} from ${this.q}.tasks where task_exec_id = $1`,
-      [taskExecId],
+      `select ${COLUMNS} from ${this.q}.tasks where task_exec_id = $1${shard}`,
+      values,
     );
     if (!rows[0]) throw new NotFoundError(`task ${taskExecId} not found`);
     return rows[0];
@@ -343,32 +329,15 @@ export class Tasks {
   }
 
   /**
-   * The task and all its descendants in one recursive query, depth first: a parent right before its
-   * subtree, siblings by id (creation order for UUIDv7 ids).
-   *
-   * The planner sizes a recursive step's input at 10 rows whatever it is, and with stale statistics it
-   * then hashes the whole table once per level. Each node's children are therefore fetched by a
-   * lateral subquery that `offset 0` keeps from being flattened: one probe of tasks_parent per node.
+   * The task and all its descendants in one recursive query (records.ts), depth first: a parent right
+   * before its subtree, siblings by id (creation order for UUIDv7 ids).
    */
   async tree(rootId: string): Promise<TaskNode[]> {
     checkId(rootId, "rootId");
     const values: unknown[] = [rootId];
     // On Citus a recursive query runs within one shard, named in both its parts.
     const shard = await this.onItsShard(rootId, values, "execution_id");
-    const { rows } = await this.context.db.query<TaskNode>(
-      `with recursive tree as (
-         select t.*, 0 as depth, array[t.task_exec_id] as path
-         from ${this.q}.tasks t where t.task_exec_id = $1${shard}
-         union all
-         select c.*, p.depth + 1, p.path || c.task_exec_id
-         from tree p cross join lateral (
-           select * from ${this.q}.tasks where parent_id = p.task_exec_id${shard} offset 0
-         ) c
-         where c.task_exec_id <> all(p.path)
-       )
-       select ${COLUMNS}, depth from tree order by path`,
-      values,
-    );
+    const { rows } = await this.context.db.query<TaskNode>(treeStatement(this.q, shard), values);
     if (rows.length === 0) throw new NotFoundError(`task ${rootId} not found`);
     return rows;
   }

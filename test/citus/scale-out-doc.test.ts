@@ -329,6 +329,48 @@ describe.skipIf(unavailable !== undefined)("docs/scale-out.md on a Citus cluster
     }
   });
 
+  // The scale property: what is about one run goes to one node. With the log level at error, Citus
+  // fails any statement that runs on more than one shard, so each call below shows it.
+  it("sends every statement about one run to one shard", { timeout: 60_000 }, async () => {
+    const setup = await distributed("flowstore_one");
+    const definition = await setup.definitions.create({ name: "order", definition: {}, status: "active" });
+    await setup.close();
+    await cluster.query("alter database postgres set citus.multi_task_query_log_level = 'error'");
+    try {
+      const store = await openStore({ connection: cluster.url, schema: "flowstore_one", logger: quiet });
+      try {
+        const { execution } = await store.executions.start({ definitionId: definition.id, input: { n: 1 } });
+        const id = execution.id;
+        await store.executions.get(id);
+        await store.executions.update(id, { status: "running" });
+        await store.executions.mergeState(id, { step: 1 });
+        await store.steps.record({ executionId: id, number: 0, name: "charge", output: { ok: true } });
+        await store.steps.get(id, 0);
+        await store.events.append(id, [{ type: "charged", payload: {} }]);
+        await store.events.list(id);
+        const root = await store.tasks.create({ executionId: id, taskId: "fulfil" });
+        await store.tasks.createChildren(root.taskExecId, [{ taskId: "reserve" }]);
+        await store.tasks.tree(root.taskExecId);
+        await store.tasks.get(root.taskExecId);
+        await store.tasks.update(root.taskExecId, { status: "running" });
+        await store.streams.write(id, "tokens", "a");
+        await store.streams.read(id, "tokens");
+        await store.componentState.put(id, "cart", { items: 1 });
+        await store.componentState.get(id, "cart");
+        await store.correlations.add(`order-${id}`, id);
+        await store.correlations.listForExecution(id);
+        await store.kv.set("prefs", "theme", "dark");
+        await store.kv.get("prefs", "theme");
+        await store.kv.list("prefs");
+        await store.executions.complete(id, { done: true });
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await cluster.query("alter database postgres reset citus.multi_task_query_log_level");
+    }
+  });
+
   // Why the block starts with its settings. With citus.enable_local_reference_table_foreign_keys
   // on (Citus's default), making `definitions` a reference table converts every local table joined to
   // it by foreign keys (executions and, through theirs, tasks, component_state, correlations,
