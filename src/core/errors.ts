@@ -192,7 +192,7 @@ export function toStoreError(error: unknown, secrets: readonly string[] = []): S
       sqlState === "28000" ||
       sqlState === "3D000"
     ) {
-      return new ConnectionError(full, { cause: error, sqlState });
+      return new ConnectionError(citusNodeDown(full), { cause: error, sqlState });
     }
     return new StoreError(full, { cause: error, sqlState });
   }
@@ -203,6 +203,17 @@ export function toStoreError(error: unknown, secrets: readonly string[] = []): S
     return new ConnectionError(message, { cause: error });
   }
   return new StoreError(message, { cause: error });
+}
+
+/**
+ * A Citus coordinator's word for a worker it cannot reach, said as what it means for the caller: the
+ * rows on that node cannot be read or written until it is back (the rest of the store works).
+ */
+function citusNodeDown(message: string): string {
+  const node = /^connection to the remote node (?:[^\s@]+@)?(\S+:\d+) failed/.exec(message)?.[1];
+  return node === undefined
+    ? message
+    : `the Citus worker ${node}, which holds rows this statement needs, cannot be reached; the statement runs again once the node is back (${message})`;
 }
 
 /** Replaces every occurrence of each secret (and its URL-encoded form) with `***`. */

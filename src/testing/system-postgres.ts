@@ -27,6 +27,8 @@ export interface SystemPostgres {
   createDatabase(name?: string): Promise<string>;
   /** Stops the server at once, as a crash would (pg_ctl's immediate mode); its files stay. */
   crash(): Promise<void>;
+  /** Starts the server again on its files and port, after a crash (it recovers as after one). */
+  restart(): Promise<void>;
   /** Ends recovery on a standby (pg_ctl promote): it becomes a primary that takes writes. */
   promote(): Promise<void>;
   /** Stops the server and removes its files. */
@@ -144,18 +146,30 @@ async function runServer(
   const version = Number(path.basename(path.dirname(binDir)));
   const port = await freePort();
   const flags = Object.entries({ listen_addresses: "127.0.0.1", unix_socket_directories: root, ...settings });
-  const server: ChildProcess = spawn(
-    path.join(binDir, "postgres"),
-    ["-D", dataDir, "-p", String(port), ...flags.flatMap(([k, v]) => ["-c", `${k}=${v}`])],
-    { ...asUser, stdio: ["ignore", "ignore", "pipe"] },
-  );
-  let log = "";
-  server.stderr?.on("data", (chunk: Buffer) => {
-    log = (log + chunk.toString()).slice(-4000);
-  });
-  const exited = new Promise<void>((resolve) => server.once("exit", () => resolve()));
-  const running = () => server.exitCode === null && server.signalCode === null;
   const url = (database: string) => `postgres://postgres@127.0.0.1:${port}/${database}?sslmode=disable`;
+  // The server's process, replaced by restart(); its last output, for the error when it will not start.
+  let server: ChildProcess;
+  let exited: Promise<void>;
+  let log = "";
+  const running = () => server.exitCode === null && server.signalCode === null;
+  const launch = async () => {
+    server = spawn(
+      path.join(binDir, "postgres"),
+      ["-D", dataDir, "-p", String(port), ...flags.flatMap(([k, v]) => ["-c", `${k}=${v}`])],
+      { ...asUser, stdio: ["ignore", "ignore", "pipe"] },
+    );
+    server.stderr?.on("data", (chunk: Buffer) => {
+      log = (log + chunk.toString()).slice(-4000);
+    });
+    const child = server;
+    exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    await waitForServer(
+      url("postgres"),
+      () => !running(),
+      () => log,
+      what,
+    );
+  };
   const halt = async (signal: NodeJS.Signals) => {
     if (running()) {
       server.kill(signal);
@@ -167,12 +181,7 @@ async function runServer(
     rmSync(root, { recursive: true, force: true });
   };
   try {
-    await waitForServer(
-      url("postgres"),
-      () => !running(),
-      () => log,
-      what,
-    );
+    await launch();
   } catch (error) {
     await stop();
     throw error;
@@ -200,6 +209,10 @@ async function runServer(
     urlFor: url,
     // SIGQUIT is pg_ctl's "immediate" stop: no checkpoint, every session cut, as in a crash.
     crash: () => halt("SIGQUIT"),
+    async restart() {
+      if (running()) throw new Error(`${what} is running: crash() it first`);
+      await launch();
+    },
     async promote() {
       const result = spawnSync(path.join(binDir, "pg_ctl"), ["promote", "-w", "-D", dataDir], {
         ...asUser,

@@ -5,10 +5,15 @@
  * holds runs; then a small workload through the public API with openStore's defaults.
  */
 import { readFileSync } from "node:fs";
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Execution, openStore, type Store } from "../../src/index.js";
-import { type CitusCluster, citusUnavailable, startCitus } from "../support/citus.js";
+import {
+  type CitusCluster,
+  citusUnavailable,
+  documentedCalls,
+  runInOrder,
+  startCitus,
+} from "../support/citus.js";
 import { until } from "../support/waiting.js";
 
 interface PlanEntry {
@@ -19,34 +24,6 @@ interface PlanEntry {
 const plan: Record<string, PlanEntry> = JSON.parse(
   readFileSync(new URL("../../scripts/distribution-plan.json", import.meta.url), "utf8"),
 ).tables;
-
-/** The statements of the ```sql block under "Distributing a schema", in order, for `schema`. */
-function documentedCalls(schema = "flowstore"): string[] {
-  const doc = readFileSync(new URL("../../docs/scale-out.md", import.meta.url), "utf8");
-  const section = doc.split("## Distributing a schema")[1]?.split("\n## ")[0] ?? "";
-  const block = /```sql\n([\s\S]*?)```/.exec(section)?.[1];
-  if (!block) throw new Error('docs/scale-out.md has no sql block under "Distributing a schema"');
-  return block
-    .split(/;\s*\n/)
-    .map((statement) => statement.trim().replace(/;$/, ""))
-    .filter((statement) => statement !== "")
-    .map((statement) => statement.replaceAll("flowstore.", `${schema}.`));
-}
-
-/** Runs the statements in one session (the block's settings hold for the calls after them). */
-async function runInOrder(url: string, statements: string[]): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    for (const statement of statements) {
-      await client.query(statement).catch((error: Error & { code?: string }) => {
-        throw Object.assign(new Error(`${statement}: ${error.code} ${error.message}`), { code: error.code });
-      });
-    }
-  } finally {
-    await client.end();
-  }
-}
 
 interface Placement {
   kind: string;

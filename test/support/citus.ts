@@ -6,8 +6,9 @@
  * the workers; tests connect to the coordinator.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
+import pg from "pg";
 import { type SystemPostgres, startSystemPostgres } from "../../src/testing/system-postgres.js";
 
 /** Citus 13.0 is built for Debian's PostgreSQL 15 (13.1 and later do not build against 15.18+). */
@@ -105,5 +106,33 @@ export async function startCitus(
   } catch (error) {
     await stopAll();
     throw error;
+  }
+}
+
+/** The statements of the ```sql block under "Distributing a schema", in order, for `schema`. */
+export function documentedCalls(schema = "flowstore"): string[] {
+  const doc = readFileSync(new URL("../../docs/scale-out.md", import.meta.url), "utf8");
+  const section = doc.split("## Distributing a schema")[1]?.split("\n## ")[0] ?? "";
+  const block = /```sql\n([\s\S]*?)```/.exec(section)?.[1];
+  if (!block) throw new Error('docs/scale-out.md has no sql block under "Distributing a schema"');
+  return block
+    .split(/;\s*\n/)
+    .map((statement) => statement.trim().replace(/;$/, ""))
+    .filter((statement) => statement !== "")
+    .map((statement) => statement.replaceAll("flowstore.", `${schema}.`));
+}
+
+/** Runs the statements in one session (the block's settings hold for the calls after them). */
+export async function runInOrder(url: string, statements: string[]): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    for (const statement of statements) {
+      await client.query(statement).catch((error: Error & { code?: string }) => {
+        throw Object.assign(new Error(`${statement}: ${error.code} ${error.message}`), { code: error.code });
+      });
+    }
+  } finally {
+    await client.end();
   }
 }
