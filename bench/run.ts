@@ -17,12 +17,12 @@ if (args.includes("--help") || args.includes("-h")) {
   process.exit(0);
 }
 // `state` runs `workflow` too, so running everything leaves `workflow` out of the default list;
-// `claims` and `history` (minutes spent seeding million-row backlogs and histories) run only when
-// named. An engine's part of `engines` (engines-<engine>.ts) runs through `engines`.
+// `claims` and `history` (minutes spent seeding million-row backlogs and histories) and `citus` (a
+// cluster of its own, from Citus built beside the project) run only when named. An engine's part of `engines` (engines-<engine>.ts) runs through `engines`.
 const wanted = args.length
   ? args
   : available.filter(
-      (name) => !["workflow", "claims", "history"].includes(name) && !name.startsWith("engines-"),
+      (name) => !["workflow", "claims", "history", "citus"].includes(name) && !name.startsWith("engines-"),
     );
 for (const name of wanted) {
   if (!available.includes(name)) {
