@@ -6,9 +6,8 @@ import type { BlobBackend } from "./core/blob-backend.js";
 import { optionKeys, refuseUnknownKeys } from "./core/input.js";
 import type { Logger } from "./core/logger.js";
 import type { PayloadLimits } from "./core/payload.js";
-import type { Telemetry } from "./core/telemetry.js";
 import type { ConnectionOption } from "./db/open.js";
-import type { ReadConnection, ReadReplicas } from "./db/read-replicas.js";
+import type { ReadConnection } from "./db/read-replicas.js";
 import type { PartitionOptions } from "./partitions/index.js";
 import type { TelemetryOption, TelemetryOptions } from "./telemetry/index.js";
 
@@ -111,15 +110,6 @@ export interface StoreOptions {
 export type QueueCommits = "durable" | "relaxed";
 
 /** How the store reads: from replicas (readConnection), and whether it may write at all (readOnly). */
-export interface StoreReading {
-  replicas?: ReadReplicas;
-  readOnly?: boolean;
-  /** (Not about reading:) how the history tables' ranges are made. */
-  partitions?: PartitionOptions;
-  /** (Nor this:) OpenTelemetry, when the store has it. */
-  telemetry?: Telemetry;
-}
-
 const STORE_KEYS = optionKeys<StoreOptions>({
   connection: true,
   dataDir: true,

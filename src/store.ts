@@ -25,12 +25,7 @@ import {
   migrationStatus,
   requireCurrentSchema,
 } from "./migrations/runner.js";
-import {
-  type QueueCommits,
-  refuseUnknownStoreOptions,
-  type StoreOptions,
-  type StoreReading,
-} from "./options.js";
+import { type QueueCommits, refuseUnknownStoreOptions, type StoreOptions } from "./options.js";
 import type { PartitionOptions } from "./partitions/index.js";
 import {
   checkPartitionOptions,
@@ -57,6 +52,25 @@ export const DEFAULT_SCHEMA = "flowstore";
 const PRUNE_ON_CITUS =
   "it chooses runs by their parents' and children's status and locks them across shards, which Citus does not run; prune a store whose schema is not distributed";
 
+/** What a store is made of, once openStore has opened and checked it. */
+export interface StoreParts {
+  driver: Driver;
+  schema: string;
+  logger: Logger;
+  limits?: PayloadLimits;
+  blobBackend?: BlobBackend;
+  /** Filled when the blob namespace is first read or made. */
+  blobNamespace?: { id: string | undefined };
+  queueCommits?: QueueCommits;
+  /** Where reads that tolerate lag go (readConnection). */
+  replicas?: ReadReplicas;
+  readOnly?: boolean;
+  /** How the history tables' ranges are made. */
+  partitions?: PartitionOptions;
+  /** OpenTelemetry, when the store has it. */
+  telemetry?: Telemetry;
+}
+
 export class Store extends StoreScope {
   /** The queue, and its workers: started on the store, their transactional handlers run in its transactions. */
   declare readonly jobs: WorkingJobs<Transaction>;
@@ -71,35 +85,34 @@ export class Store extends StoreScope {
   private readonly partitionOptions: PartitionOptions;
   private closed: Promise<void> | undefined;
 
-  constructor(
-    readonly driver: Driver,
-    readonly schema: string,
-    private readonly logger: Logger,
-    limits: PayloadLimits = DEFAULT_LIMITS,
-    blobBackend?: BlobBackend,
-    blobNamespace: { id: string | undefined } = { id: undefined },
-    queueCommits: QueueCommits = "durable",
-    reading: StoreReading = {},
-  ) {
+  readonly driver: Driver;
+  readonly schema: string;
+  private readonly logger: Logger;
+
+  constructor(parts: StoreParts) {
+    const { driver, schema, logger, replicas } = parts;
     super({
       db: driver,
-      reads: reading.replicas ?? driver,
-      readOnly: reading.readOnly === true,
+      reads: replicas ?? driver,
+      readOnly: parts.readOnly === true,
       schema,
       q: quoteIdentifier(schema),
       driver,
       logger,
-      limits,
-      blobBackend,
-      blobNamespace,
-      relaxedQueueCommits: queueCommits === "relaxed",
-      telemetry: reading.telemetry,
+      limits: parts.limits ?? DEFAULT_LIMITS,
+      blobBackend: parts.blobBackend,
+      blobNamespace: parts.blobNamespace ?? { id: undefined },
+      relaxedQueueCommits: parts.queueCommits === "relaxed",
+      telemetry: parts.telemetry,
     });
+    this.driver = driver;
+    this.schema = schema;
+    this.logger = logger;
     this.jobs = this.traced(new WorkingJobs(this.context, (fn) => this.transaction(fn)), "jobs");
-    this.readOnly = reading.readOnly === true;
-    this.replicas = reading.replicas;
-    this.primary = reading.replicas ? new StoreScope({ ...this.context, reads: driver }) : this;
-    this.partitionOptions = reading.partitions ?? {};
+    this.readOnly = parts.readOnly === true;
+    this.replicas = replicas;
+    this.primary = replicas ? new StoreScope({ ...this.context, reads: driver }) : this;
+    this.partitionOptions = parts.partitions ?? {};
   }
 
   /** Where the store is connected (and reads from, with a readConnection), passwords hidden. */
@@ -318,7 +331,14 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
     throw error;
   }
   const blobNamespace: { id: string | undefined } = { id: undefined };
-  const store = new Store(driver, schema, logger, limits, blobs, blobNamespace, queueCommits, {
+  const store = new Store({
+    driver,
+    schema,
+    logger,
+    limits,
+    blobBackend: blobs,
+    blobNamespace,
+    queueCommits,
     replicas,
     readOnly,
     partitions: options.partitions,
