@@ -127,7 +127,7 @@ export async function openPool(
 }
 
 /** Whether the database has the Citus extension (whose catalog it adds to pg_catalog). */
-async function isCitus(driver: NodePostgresDriver): Promise<boolean> {
+export async function isCitus(driver: NodePostgresDriver): Promise<boolean> {
   const { rows } = await driver.query<{ citus: boolean }>(
     "select to_regclass('pg_catalog.pg_dist_partition') is not null as citus",
   );
@@ -157,7 +157,7 @@ function refusesStartupOptions(error: unknown): boolean {
   return code === "08P01" && /unsupported startup parameter/i.test(String(message));
 }
 
-const CITUS_NOTICE =
+export const CITUS_NOTICE =
   "flowstore: the database has Citus: its statements are planned at every call with their values " +
   "(no prepared statements, no generic plans), which Citus's distributed planner needs to route them, " +
   "and each run's writes go alone rather than batched with other runs' (one node each)";

@@ -65,20 +65,26 @@ export async function openDriver(
   const listen =
     options.listenConnection === undefined ? undefined : resolveConnection(options.listenConnection, {});
   if (isPgPool(connection)) {
-    const [{ NodePostgresDriver }, { listenSettings }] = await Promise.all([
+    const [{ NodePostgresDriver }, { CITUS_NOTICE, isCitus, listenSettings }] = await Promise.all([
       import("./node-postgres.js"),
       import("./open-pool.js"),
     ]);
-    return {
-      driver: new NodePostgresDriver(connection, {
+    const onPool = (citus: boolean) =>
+      new NodePostgresDriver(connection, {
         ownsPool: false,
         secrets: listen?.secrets() ?? [],
         logger,
         statements,
-        preparedStatements: options.preparedStatements,
+        // On Citus, no named prepared statements: their generic plans are what its planner cannot route.
+        preparedStatements: citus ? false : options.preparedStatements,
         listenConfig: listen && listenSettings(listen, resolvePoolOptions(options.pool, environment.pool)),
-      }),
-    };
+        distributed: citus,
+      });
+    // The user's pool is theirs to configure, but whether its database has Citus is ours to find. A
+    // pool that cannot connect is not Citus here: the store's first query says why it cannot.
+    if (!(await isCitus(onPool(false)).catch(() => false))) return { driver: onPool(false) };
+    logger.info({ connection: "a pg Pool" }, CITUS_NOTICE);
+    return { driver: onPool(true) };
   }
   if (isPglite(connection)) {
     await connection.waitReady;

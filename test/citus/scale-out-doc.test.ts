@@ -5,6 +5,7 @@
  * holds runs; then a small workload through the public API with openStore's defaults.
  */
 import { readFileSync } from "node:fs";
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Execution, openStore, type Store } from "../../src/index.js";
 import {
@@ -198,6 +199,16 @@ describe.skipIf(unavailable !== undefined)("docs/scale-out.md on a Citus cluster
     try {
       // Each run's writes go alone: batched with other runs', a statement would reach every node.
       expect(store.driver.capabilities.distributed).toBe(true);
+      // A pg Pool of the user's is found to be on Citus too.
+      const pool = new pg.Pool({ connectionString: cluster.url });
+      const onPool = await openStore({ connection: pool, schema: "flowstore_work", logger: quiet });
+      try {
+        expect(onPool.driver.capabilities.distributed).toBe(true);
+        await onPool.definitions.create({ name: "refund", definition: {} });
+      } finally {
+        await onPool.close();
+        await pool.end();
+      }
       await store.definitions.create({ name: "order", definition: {}, status: "active" });
       const started = await Promise.all(
         [0, 1, 2].map(async () => (await store.executions.start({ name: "order" })).execution),
