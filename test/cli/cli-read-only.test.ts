@@ -96,7 +96,9 @@ describe.skipIf(!available)("flowstore --read-only against a standby", () => {
     expect(serve.stdout).toMatch(/--read-only/);
   });
 
-  it("runs the inspection commands on the standby", async () => {
+  // Each command is a process of its own (tsx compiling the CLI, a connection, the command): a dozen of
+  // them take 15 to 30 s on two busy cores, which the default timeout leaves no room for.
+  it("runs the inspection commands on the standby", { timeout: 90_000 }, async () => {
     const at = ["--url", standbyUrl, "--read-only", "--json"];
     const stats = await flowstore(["jobs", "stats", ...at]);
     expect(stats).toMatchObject({ code: 0, stderr: "" });
@@ -120,7 +122,9 @@ describe.skipIf(!available)("flowstore --read-only against a standby", () => {
     expect(kv).toEqual({ code: 0, stdout: "dark", stderr: "" });
   });
 
-  it("refuses what would change the store, with a non-zero exit, and changes nothing", async () => {
+  it("refuses what would change the store, with a non-zero exit, and changes nothing", {
+    timeout: 90_000,
+  }, async () => {
     const at = ["--url", standbyUrl, "--read-only"];
     const refused = [
       ["jobs", "retry", deadJob],
