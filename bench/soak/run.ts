@@ -2,7 +2,8 @@
  * The queue's crash-and-load soak, shared by `npm run soak` (bench/soak/main.ts) and test/soak.test.ts.
  *
  * Enqueues `jobs` up front, starts `workers` worker processes (bench/soak/worker.ts), SIGKILLs one of
- * them every `killEveryMs` (round-robin over the slots) and starts its replacement at once, and ends
+ * them every `killEveryMs` (round-robin over the slots; a worker still starting is killed once it
+ * works) and starts its replacement at once, and ends
  * when no job waits or runs, or at the deadline. Every handler run is a row in `soak_runs`, written
  * outside the job's completion, so a job run twice shows twice. Then it checks:
  *   - every job completed: none left in the jobs table, every enqueued id has a run;
@@ -138,10 +139,12 @@ export async function runSoak(input: SoakOptions): Promise<SoakReport> {
         endedBy = "workers-dying";
         break;
       }
-      if (Date.now() >= nextKill) {
-        nextKill += o.killEveryMs;
-        const slot = killedSerials.length % o.workers;
-        const victim = slots[slot] as WorkerProcess;
+      const slot = killedSerials.length % o.workers;
+      const victim = slots[slot] as WorkerProcess;
+      // A worker still starting holds no job, so killing it shows nothing; on a slow machine, where a
+      // start takes longer than the interval, no worker would ever work. Its kill waits until it works.
+      if (Date.now() >= nextKill && victim.readyAt !== undefined) {
+        nextKill = Math.max(nextKill, Date.now()) + o.killEveryMs;
         victim.fate = "killed";
         victim.killedAt = Date.now();
         victim.child.kill("SIGKILL");

@@ -16,6 +16,8 @@ export interface WorkerProcess {
   pid: number;
   child: ChildProcess;
   startedAt: number;
+  /** When it said "ready": its store open and its worker claiming. */
+  readyAt?: number;
   killedAt?: number;
   endedAt?: number;
   fate: "running" | "killed" | "stopped" | "died";
@@ -92,8 +94,10 @@ export function workerFleet(
       }),
     };
     createInterface({ input: child.stdout as NodeJS.ReadableStream }).on("line", (line) => {
-      if (line === "ready") markReady();
-      else if (line.startsWith("rss ")) w.rss.push(Number(line.split(" ")[1]));
+      if (line === "ready") {
+        w.readyAt ??= Date.now();
+        markReady();
+      } else if (line.startsWith("rss ")) w.rss.push(Number(line.split(" ")[1]));
       else if (line.startsWith("lost ")) {
         for (const job of line.slice(5).split(" "))
           if (job) leaseLost.push({ job, worker: w.serial, at: Date.now() });
