@@ -10,14 +10,15 @@
  * citus.multi_task_query_log_level at error, which fails such a statement).
  */
 import { performance } from "node:perf_hooks";
-import { type Execution, openStore, type Store } from "../src/index.js";
+import { consoleLogger, type Execution, openStore, type Store } from "../src/index.js";
 import { citusUnavailable, documentedCalls, runInOrder, startCitus } from "../test/support/citus.js";
 import { type BenchContext, log, percentiles, type Row, table } from "./lib.js";
 
 const CONCURRENCY = 8;
 /** Calls of each operation made again with Citus failing any statement that reaches several shards. */
 const CHECKED = 20;
-const quiet = { debug: () => {}, info: () => {}, warn: console.warn, error: console.error };
+/** Warnings and errors only: the store's info line (it finds Citus) stays out of the output. */
+const quiet = consoleLogger("warn");
 
 /** A hot path: the call for the i-th run of a side, given the runs that side started. */
 interface Operation {

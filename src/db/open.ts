@@ -82,7 +82,8 @@ export async function openDriver(
       });
     // The user's pool is theirs to configure, but whether its database has Citus is ours to find. A
     // pool that cannot connect is not Citus here: the store's first query says why it cannot.
-    if (!(await isCitus(onPool(false)).catch(() => false))) return { driver: onPool(false) };
+    const plain = onPool(false);
+    if (!(await isCitus(plain).catch(() => false))) return { driver: plain };
     logger.info({ connection: "a pg Pool" }, CITUS_NOTICE);
     return { driver: onPool(true) };
   }

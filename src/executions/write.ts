@@ -8,7 +8,7 @@
 import type { SqlContext, StoreContext } from "../core/context.js";
 import { ConflictError } from "../core/errors.js";
 import { checkId, optionalVersion } from "../core/input.js";
-import { TERMINAL_SQL, TERMINAL_STATUSES } from "../core/run-status.js";
+import { isTerminal, type RunStatus, TERMINAL_SQL } from "../core/run-status.js";
 import { type AppendOption, type HistoryEvent, type WithHistory, writeOne } from "../history/index.js";
 import type { FinishInput, StartInput } from "./batch.js";
 import type { ChangeInput } from "./history-batch.js";
@@ -173,7 +173,8 @@ export async function updateAlone(
  * same status (the update's condition), and an unfinished run has no completed_at.
  */
 function statusTimes(status: string | null): { startedAt: string; completedAt: string } {
-  const terminal = (TERMINAL_STATUSES as readonly string[]).includes(status ?? "");
+  // Checked against RUN_STATUSES before it gets here.
+  const terminal = status !== null && isTerminal(status as RunStatus);
   return {
     startedAt: status === "running" ? "least(started_at, now())" : "started_at",
     completedAt: terminal ? "least(completed_at, now())" : "completed_at",

@@ -192,7 +192,7 @@ export class Tasks {
         });
       }));
     if (batched) return batched;
-    const shard = await this.onItsShard(taskExecId, values, "execution_id");
+    const shard = await onItsShard(this.context, taskExecId, values, "execution_id");
     const row = await writeOne<Task>(
       this.context,
       `update ${this.q}.tasks
@@ -215,14 +215,10 @@ export class Tasks {
     return this.context.driver.capabilities.distributed;
   }
 
-  private onItsShard(taskExecId: string, values: unknown[], column: string): Promise<string> {
-    return onItsShard(this.context, taskExecId, values, column);
-  }
-
   async get(taskExecId: string): Promise<Task> {
     checkId(taskExecId, "taskExecId");
     const values: unknown[] = [taskExecId];
-    const shard = await this.onItsShard(taskExecId, values, "execution_id");
+    const shard = await onItsShard(this.context, taskExecId, values, "execution_id");
     const { rows } = await this.context.db.query<Task>(
       `select ${COLUMNS} from ${this.q}.tasks where task_exec_id = $1${shard}`,
       values,
@@ -236,7 +232,7 @@ export class Tasks {
     requireTransaction(this.context.db, "tasks.getForUpdate");
     checkId(taskExecId, "taskExecId");
     const values: unknown[] = [taskExecId];
-    const shard = await this.onItsShard(taskExecId, values, "execution_id");
+    const shard = await onItsShard(this.context, taskExecId, values, "execution_id");
     const { rows } = await this.context.db.query<Task>(
       `select ${COLUMNS} from ${this.q}.tasks where task_exec_id = $1${shard} for update`,
       values,
@@ -336,7 +332,7 @@ export class Tasks {
     checkId(rootId, "rootId");
     const values: unknown[] = [rootId];
     // On Citus a recursive query runs within one shard, named in both its parts.
-    const shard = await this.onItsShard(rootId, values, "execution_id");
+    const shard = await onItsShard(this.context, rootId, values, "execution_id");
     const { rows } = await this.context.db.query<TaskNode>(treeStatement(this.q, shard), values);
     if (rows.length === 0) throw new NotFoundError(`task ${rootId} not found`);
     return rows;
@@ -381,7 +377,7 @@ export class Tasks {
     const c = taskColumns(children, this.context.limits, true);
     // The columns in the order of taskColumns, which is the order of $2..$15.
     const values: unknown[] = [parentId, ...Object.values(c)];
-    const shard = await this.onItsShard(parentId, values, "p.execution_id");
+    const shard = await onItsShard(this.context, parentId, values, "p.execution_id");
     const { rows } = await this.context.db
       .query<Task>(createChildrenStatement(this.q, shard), values, { prepare: true })
       .catch(rethrowTaken("a child's taskExecId belongs to another execution; nothing was written"));

@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Execution, openStore, type Store } from "../../src/index.js";
+import { consoleLogger, type Execution, openStore, type Store } from "../../src/index.js";
 import {
   type CitusCluster,
   citusUnavailable,
@@ -98,8 +98,8 @@ async function someRuns(store: Store): Promise<void> {
   await store.kv.set("prefs", "theme", "dark");
 }
 
-/** A logger that keeps the store's info line (it finds Citus) out of the test's output, not its warnings. */
-const quiet = { debug: () => {}, info: () => {}, warn: console.warn, error: console.error };
+/** Warnings and errors only: the store's info line (it finds Citus) stays out of the output. */
+const quiet = consoleLogger("warn");
 
 const unavailable = citusUnavailable();
 if (unavailable) console.warn(`skipping the Citus tests: ${unavailable}`);

@@ -4,7 +4,7 @@
  * and once the node is back its runs work again, with the same store and no restart of it.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Execution, openStore, type Store } from "../../src/index.js";
+import { consoleLogger, type Execution, openStore, type Store } from "../../src/index.js";
 import {
   type CitusCluster,
   citusUnavailable,
@@ -17,7 +17,8 @@ const unavailable = citusUnavailable();
 if (unavailable) console.warn(`skipping the Citus tests: ${unavailable}`);
 
 const SCHEMA = "flowstore_down";
-const quiet = { debug: () => {}, info: () => {}, warn: console.warn, error: console.error };
+/** Warnings and errors only: the store's info line (it finds Citus) stays out of the output. */
+const quiet = consoleLogger("warn");
 
 describe.skipIf(unavailable !== undefined)("a Citus worker node down", () => {
   let cluster: CitusCluster;
