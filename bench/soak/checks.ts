@@ -194,6 +194,7 @@ export async function analyse(a: {
       concurrency: o.concurrency,
       leaseMs: o.leaseMs,
       killEveryMs: o.killEveryMs,
+      maxKills: o.maxKills,
       deadlineMs: o.deadlineMs,
       trickle: o.trickle,
       progressEveryMs: o.progressEveryMs,

@@ -54,6 +54,11 @@ const program = new Command("npm run soak --")
       .default(d.killEveryMs, "20s"),
   )
   .addOption(
+    new Option("--max-kills <n>", "stop killing after this many kills; the workers left drain the rest")
+      .argParser(positiveInt)
+      .default(d.maxKills, "no limit"),
+  )
+  .addOption(
     new Option("--deadline <duration>", "stop here even with jobs left, enqueueing included")
       .argParser(duration)
       .default(d.deadlineMs, "10m"),
@@ -97,6 +102,7 @@ const flags = program.opts<{
   concurrency: number;
   leaseMs: number;
   killEvery: number;
+  maxKills: number;
   deadline: number;
   trickle: number;
   progressEvery: number;
@@ -148,6 +154,7 @@ try {
     concurrency: flags.concurrency,
     leaseMs: flags.leaseMs,
     killEveryMs: flags.killEvery,
+    maxKills: flags.maxKills,
     deadlineMs: flags.deadline,
     trickle: flags.trickle,
     progressEveryMs: flags.progressEvery,

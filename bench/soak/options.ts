@@ -19,6 +19,11 @@ export interface SoakOptions {
   leaseMs?: number;
   /** One worker is SIGKILLed (and replaced) this often (default 20 s). */
   killEveryMs?: number;
+  /**
+   * The kills stop after this many and the workers left drain the rest (default: no limit). A run
+   * with a limit ends on the work done, not on how fast a machine gets through it while killing.
+   */
+  maxKills?: number;
   /** The run stops here, enqueueing included, even with jobs left (default 10 minutes). */
   deadlineMs?: number;
   /**
@@ -45,6 +50,7 @@ export const SOAK_DEFAULTS = {
   concurrency: 8,
   leaseMs: 2_000,
   killEveryMs: 20_000,
+  maxKills: Number.POSITIVE_INFINITY,
   deadlineMs: 600_000,
   trickle: 0,
   progressEveryMs: 5_000,

@@ -3,7 +3,7 @@
  *
  * Enqueues `jobs` up front, starts `workers` worker processes (bench/soak/worker.ts), SIGKILLs one of
  * them every `killEveryMs` (round-robin over the slots; a worker still starting is killed once it
- * works) and starts its replacement at once, and ends
+ * works; after `maxKills` kills, none) and starts its replacement at once, and ends
  * when no job waits or runs, or at the deadline. Every handler run is a row in `soak_runs`, written
  * outside the job's completion, so a job run twice shows twice. Then it checks:
  *   - every job completed: none left in the jobs table, every enqueued id has a run;
@@ -72,7 +72,7 @@ export async function runSoak(input: SoakOptions): Promise<SoakReport> {
     );
     const deadlocksBefore = await deadlocks(store);
     say(
-      `soak on ${store.describe()} schema ${o.schema}: ${o.jobs.toLocaleString("en-US")} jobs, ${o.workers} workers × concurrency ${o.concurrency}, leaseMs ${o.leaseMs}, a SIGKILL every ${o.killEveryMs / 1000} s, deadline ${o.deadlineMs / 1000} s${o.trickle ? `, trickle ${o.trickle}/s` : ""}`,
+      `soak on ${store.describe()} schema ${o.schema}: ${o.jobs.toLocaleString("en-US")} jobs, ${o.workers} workers × concurrency ${o.concurrency}, leaseMs ${o.leaseMs}, a SIGKILL every ${o.killEveryMs / 1000} s${Number.isFinite(o.maxKills) ? ` (${o.maxKills} at most)` : ""}, deadline ${o.deadlineMs / 1000} s${o.trickle ? `, trickle ${o.trickle}/s` : ""}`,
     );
 
     const enqueue = async (count: number, from: number) =>
@@ -143,7 +143,7 @@ export async function runSoak(input: SoakOptions): Promise<SoakReport> {
       const victim = slots[slot] as WorkerProcess;
       // A worker still starting holds no job, so killing it shows nothing; on a slow machine, where a
       // start takes longer than the interval, no worker would ever work. Its kill waits until it works.
-      if (Date.now() >= nextKill && victim.readyAt !== undefined) {
+      if (killedSerials.length < o.maxKills && Date.now() >= nextKill && victim.readyAt !== undefined) {
         nextKill = Math.max(nextKill, Date.now()) + o.killEveryMs;
         victim.fate = "killed";
         victim.killedAt = Date.now();
@@ -183,7 +183,8 @@ export async function runSoak(input: SoakOptions): Promise<SoakReport> {
         endedBy = "drained";
         break;
       }
-      await sleep(Math.max(10, Math.min(500, nextKill - Date.now(), deadline - Date.now())));
+      const untilKill = killedSerials.length < o.maxKills ? nextKill - Date.now() : 500;
+      await sleep(Math.max(10, Math.min(500, untilKill, deadline - Date.now())));
     }
     fleet.ending = true;
     trickling = false;

@@ -49,18 +49,21 @@ forEachDriver((driver) => {
 
     it("keeps leases of transactional handlers alive with one connection to spare", async () => {
       if (!driver.concurrent) return;
-      const store = await driver.open({ pool: { max: 4, connectionTimeoutMs: 500 } });
+      // Each handler holds its connection for one and a half leases: without a connection to spare, the
+      // heartbeats would wait for one past connectionTimeoutMs (an error) or past the lease (lost). The
+      // margins are seconds, not a few hundred milliseconds, so a busy machine's pauses do not count.
+      const store = await driver.open({ pool: { max: 4, connectionTimeoutMs: 2_000 } });
       await store.jobs.enqueue(Array.from({ length: 6 }, (_, i) => ({ queue: "q", name: `n${i}` })));
       const errors: unknown[] = [];
       let done = 0;
       const worker = store.jobs.work({
         queue: "q",
         concurrency: 3,
-        leaseMs: 600,
+        leaseMs: 2_000,
         transactional: true,
         onError: (error) => errors.push(error),
         handler: async (_job, { tx }) => {
-          await tx?.query("select pg_sleep(1)");
+          await tx?.query("select pg_sleep(3)");
           done++;
         },
       });
