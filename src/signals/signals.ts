@@ -5,7 +5,7 @@
  * finishes (a terminal status) or is deleted; nothing needs to be cleaned up for that.
  */
 
-import { refuseDistributed, type SqlContext, type StoreContext } from "../core/context.js";
+import type { SqlContext, StoreContext } from "../core/context.js";
 import { ConflictError, NotFoundError, ValidationError } from "../core/errors.js";
 import { amongIds, type ExecutionIds } from "../core/id-set.js";
 import { checkId, checkOneOf, optionalText, optionKeys, refuseUnknownKeys } from "../core/input.js";
@@ -23,13 +23,15 @@ import {
   optionalPayload,
   toEvent,
 } from "../history/index.js";
-
-/**
- * Why signals are refused on Citus: a token's row (distributed by the token) is read and written with
- * its holder's run (distributed by its id) in one statement, a join of tables not co-located.
- */
-const SIGNALS_ON_CITUS =
-  "a token's holding is checked against its run in the same statement, and the two are on different nodes; keep signals (and the Workflow SDK's hooks, made of them) on a store whose schema is not distributed";
+import {
+  claimOnCitus,
+  deliverOnCitus,
+  liveHolding,
+  liveRuns,
+  releaseOnCitus,
+  SIGNAL_RETURNING,
+  type SignalRow,
+} from "./distributed.js";
 
 export interface Signal {
   token: string;
@@ -82,16 +84,7 @@ const LIST_ALL_KEYS = optionKeys<SignalListOptions>({
 });
 const RELEASE_KEYS = optionKeys<{ executionId?: string }>({ executionId: true });
 
-interface SignalRow {
-  token: string;
-  execution_id: string;
-  metadata: unknown;
-  metadata_bytes: Uint8Array | null;
-  created_at: Date;
-}
-
 const COLUMNS = "s.token, s.execution_id, s.metadata, s.metadata_bytes, s.created_at";
-const RETURNING = "token, execution_id, metadata, metadata_bytes, created_at";
 /** Rows of `s` whose holder (joined as `e`) has not finished. */
 const LIVE = `e.id = s.execution_id and e.status not in ${TERMINAL_SQL}`;
 
@@ -125,6 +118,11 @@ export class Signals {
     return this.context.q;
   }
 
+  /** On Citus, where a statement cannot join a token's row with its holder's run (see distributed.ts). */
+  private get distributed(): boolean {
+    return this.context.driver.capabilities.distributed;
+  }
+
   /**
    * Makes the execution the token's holder. A token held by another live execution is a ConflictError
    * (or, with `ifHeld: "return"`, `{ claimed: false, heldBy }`); one the execution holds already is
@@ -138,12 +136,17 @@ export class Signals {
   ): Promise<{ claimed: true; signal: Signal }>;
   claim(token: string, executionId: string, options: SignalClaimOptions): Promise<SignalClaim>;
   async claim(token: string, executionId: string, options: SignalClaimOptions = {}): Promise<SignalClaim> {
-    refuseDistributed(this.context, "signals.claim", SIGNALS_ON_CITUS);
     checkText(token, "token", MAX_KEY_BYTES);
     const id = checkId(executionId, "executionId");
     refuseUnknownKeys(options, CLAIM_KEYS);
     const metadata = optionalPayload(options.metadata, "metadata", this.context.limits);
     const ifHeld = checkOneOf(options.ifHeld ?? "throw", ["throw", "return"], "ifHeld");
+    if (this.distributed) {
+      const { claimed, row } = await claimOnCitus(this.context, token, id, metadata);
+      if (claimed) return { claimed, signal: toSignal(row) };
+      if (ifHeld === "return") return { claimed, heldBy: toSignal(row) };
+      throw new ConflictError(`the token is held by execution ${row.execution_id}`);
+    }
     // A row whose holder finished is stale: the claim takes it over in the same statement. The
     // holder must be seen finished, not merely not seen running: a holder that committed (with its
     // claim) while this statement waited for the token is not in this statement's snapshot, and
@@ -168,7 +171,7 @@ export class Signals {
                or not exists (select 1 from ${this.q}.executions e where e.id = s.execution_id)
                   and exists (select 1 from ${this.q}.signals v
                                where v.token = s.token and v.execution_id = s.execution_id))
-      returning ${RETURNING}`;
+      returning ${SIGNAL_RETURNING}`;
     // Not claimed: explained below. Only if the token came free in between is the claim tried again.
     for (let attempt = 0; attempt < 3; attempt++) {
       const { rows } = await this.context.db.query<SignalRow>(sql, [
@@ -207,8 +210,11 @@ export class Signals {
 
   /** The token's live holding, or null when no live execution holds it. */
   async get(token: string): Promise<Signal | null> {
-    refuseDistributed(this.context, "signals.get", SIGNALS_ON_CITUS);
     checkText(token, "token", MAX_KEY_BYTES);
+    if (this.distributed) {
+      const row = await liveHolding(this.context, token);
+      return row ? toSignal(row) : null;
+    }
     const { rows } = await this.context.db.query<SignalRow>(
       `select ${COLUMNS} from ${this.q}.signals s join ${this.q}.executions e on ${LIVE} where s.token = $1`,
       [token],
@@ -218,14 +224,17 @@ export class Signals {
 
   /** The tokens an execution holds, in token order (byte order), a page at a time; none once it finished. */
   async list(executionId: string, options: PageOptions = {}): Promise<Page<Signal>> {
-    refuseDistributed(this.context, "signals.list", SIGNALS_ON_CITUS);
     const id = checkId(executionId, "executionId");
     refuseUnknownKeys(options, PAGE_KEYS);
     const limit = pageLimit(options.limit);
     const after = cursorKey(options.cursor);
     const values: unknown[] = [id, limit + 1];
+    // On Citus, the run is checked first: the tokens of a finished run are none.
+    if (this.distributed && (await liveRuns(this.context.db, this.q, [id])).size === 0) {
+      return toPage([], limit, (row: SignalRow) => row.token, toSignal);
+    }
     const { rows } = await this.context.db.query<SignalRow>(
-      `select ${COLUMNS} from ${this.q}.signals s join ${this.q}.executions e on ${LIVE}
+      `select ${COLUMNS} from ${this.q}.signals s ${this.distributed ? "" : `join ${this.q}.executions e on ${LIVE}`}
         where s.execution_id = $1 ${after === undefined ? "" : `and s.token > $${values.push(after)}`}
         order by s.token limit $2`,
       values,
@@ -240,7 +249,6 @@ export class Signals {
    * without counting rows.
    */
   async listAll(options: SignalListOptions = {}): Promise<Page<Signal>> {
-    refuseDistributed(this.context, "signals.listAll", SIGNALS_ON_CITUS);
     refuseUnknownKeys(options, LIST_ALL_KEYS);
     const order = checkOneOf(options.order ?? "asc", ["asc", "desc"], "order");
     const limit = pageLimit(options.limit);
@@ -257,14 +265,38 @@ export class Signals {
         `(s.created_at, s.token) ${order === "asc" ? ">" : "<"} ($${a}::timestamptz, $${t}::text)`,
       );
     }
-    const { rows } = await this.context.db.query<SignalRow & { claimed_at: string }>(
-      `select ${COLUMNS}, ${CLAIMED_AT} as claimed_at
-         from ${this.q}.signals s join ${this.q}.executions e on ${LIVE}
-        ${conditions.length ? `where ${conditions.join(" and ")}` : ""}
-        order by s.created_at ${order}, s.token ${order} limit $1`,
-      values,
-    );
-    return toPage(rows, limit, (row) => JSON.stringify([row.claimed_at, row.token]), toSignal);
+    const page = (join: string, where: string[], given: unknown[]) =>
+      this.context.db.query<SignalRow & { claimed_at: string }>(
+        `select ${COLUMNS}, ${CLAIMED_AT} as claimed_at from ${this.q}.signals s ${join}
+          ${where.length ? `where ${where.join(" and ")}` : ""}
+          order by s.created_at ${order}, s.token ${order} limit $1`,
+        given,
+      );
+    const key = (row: SignalRow & { claimed_at: string }) => JSON.stringify([row.claimed_at, row.token]);
+    if (!this.distributed) {
+      const { rows } = await page(`join ${this.q}.executions e on ${LIVE}`, conditions, values);
+      return toPage(rows, limit, key, toSignal);
+    }
+    // On Citus: a page of holdings, then which of their runs are live; the holdings of finished runs are
+    // left out, and the next holdings read after the last one read, until the page is full.
+    const live: (SignalRow & { claimed_at: string })[] = [];
+    let after: string[] = [];
+    let more: unknown[] = [];
+    for (;;) {
+      const { rows } = await page("", [...conditions, ...after], [...values, ...more]);
+      const running = await liveRuns(
+        this.context.db,
+        this.q,
+        rows.map((row) => row.execution_id),
+      );
+      live.push(...rows.filter((row) => running.has(row.execution_id)));
+      const last = rows[rows.length - 1];
+      if (live.length > limit || rows.length <= limit || !last) break;
+      const [a, t] = [values.length + 1, values.length + 2];
+      after = [`(s.created_at, s.token) ${order === "asc" ? ">" : "<"} ($${a}::timestamptz, $${t}::text)`];
+      more = [last.claimed_at, last.token];
+    }
+    return toPage(live.slice(0, limit + 1), limit, key, toSignal);
   }
 
   /**
@@ -272,10 +304,10 @@ export class Signals {
    * released.
    */
   async release(token: string, options: { executionId?: string } = {}): Promise<boolean> {
-    refuseDistributed(this.context, "signals.release", SIGNALS_ON_CITUS);
     checkText(token, "token", MAX_KEY_BYTES);
     refuseUnknownKeys(options, RELEASE_KEYS);
     const id = options.executionId === undefined ? null : checkId(options.executionId, "executionId");
+    if (this.distributed) return releaseOnCitus(this.context, token, id);
     const { rows } = await this.context.db.query<{ live: boolean }>(
       `delete from ${this.q}.signals s using ${this.q}.executions e
         where s.token = $1 and ($2::uuid is null or s.execution_id = $2) and e.id = s.execution_id
@@ -303,7 +335,6 @@ export class Signals {
     payload?: unknown,
     options: SignalDeliverOptions = {},
   ): Promise<SignalDelivery> {
-    refuseDistributed(this.context, "signals.deliver", SIGNALS_ON_CITUS);
     checkText(token, "token", MAX_KEY_BYTES);
     refuseUnknownKeys(options, DELIVER_KEYS);
     const ifNotHeld = checkOneOf(options.ifNotHeld ?? "throw", ["throw", "return"], "ifNotHeld");
@@ -314,6 +345,12 @@ export class Signals {
         : optionalText(options.correlationId, "correlationId", MAX_KEY_BYTES);
     const { json, bytes } = optionalPayload(payload, "payload", this.context.limits);
     const columns: AppendColumns = [[type], [json], [bytes], [correlationId]];
+    if (this.distributed) {
+      const event = await deliverOnCitus(this.context, token, columns);
+      if (event) return { delivered: true, event };
+      if (ifNotHeld === "return") return { delivered: false };
+      throw new NotFoundError("no live execution holds the token");
+    }
     // The holder's row is locked (key share) before its head row, as an append locks them.
     const target = `select s.execution_id from ${this.q}.signals s join ${this.q}.executions e on ${LIVE}
        where s.token = $1 for key share of e`;

@@ -249,7 +249,7 @@ describe.skipIf(unavailable !== undefined)("docs/scale-out.md on a Citus cluster
     }
   });
 
-  it("writes task trees, actor state and kv prefixes, and refuses signals and retention, writing nothing", {
+  it("writes task trees, actor state and kv prefixes, and refuses retention, writing nothing", {
     timeout: 60_000,
   }, async () => {
     const store = await distributed("flowstore_more");
@@ -299,8 +299,6 @@ describe.skipIf(unavailable !== undefined)("docs/scale-out.md on a Citus cluster
         code: "UNSUPPORTED",
         message: expect.stringMatching(/Citus/),
       };
-      await expect(store.signals.claim("approve", execution.id)).rejects.toMatchObject(refused);
-      await expect(store.signals.deliver("approve", { ok: true })).rejects.toMatchObject(refused);
       await store.executions.complete(execution.id, null);
       await expect(store.prune({ finishedBefore: new Date(Date.now() + 60_000) })).rejects.toMatchObject(
         refused,
@@ -308,10 +306,77 @@ describe.skipIf(unavailable !== undefined)("docs/scale-out.md on a Citus cluster
       await expect(store.countPrunable({ finishedBefore: new Date() })).rejects.toMatchObject(refused);
       expect(() => store.startMaintenance({ olderThanMs: 0 })).toThrow(/Citus/);
       const [left] = await cluster.query(
-        `select (select count(*) from flowstore_more.signals)::int as signals,
-                (select count(*) from flowstore_more.executions)::int as runs`,
+        `select (select count(*) from flowstore_more.executions)::int as runs`,
       );
-      expect(left).toEqual({ signals: 0, runs: 1 });
+      expect(left).toEqual({ runs: 1 });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("claims, delivers to, lists and releases signal tokens, a token's row apart from its run", {
+    timeout: 60_000,
+  }, async () => {
+    const store = await distributed("flowstore_signals");
+    try {
+      await store.definitions.create({ name: "order", definition: {}, status: "active" });
+      const [a, b, c] = (await Promise.all(
+        [0, 1, 2].map(async () => (await store.executions.start({ name: "order" })).execution.id),
+      )) as [string, string, string];
+      // Claimed at once by three runs: one holds it, the others are told who.
+      const claims = await Promise.all(
+        [a, b, c].map((id) => store.signals.claim("approve", id, { ifHeld: "return", metadata: { id } })),
+      );
+      const holder = claims.flatMap((claim) => (claim.claimed ? [claim.signal.executionId] : []));
+      expect(holder).toHaveLength(1);
+      for (const claim of claims) {
+        if (!claim.claimed) expect(claim.heldBy.executionId).toBe(holder[0]);
+      }
+      const first = holder[0] as string;
+      const others = [a, b, c].filter((id) => id !== first) as [string, string];
+      expect((await store.signals.claim("approve", first)).signal.metadata).toEqual({ id: first });
+      await expect(store.signals.claim("approve", others[0])).rejects.toMatchObject({
+        name: "ConflictError",
+      });
+      expect((await store.signals.get("approve"))?.executionId).toBe(first);
+      expect((await store.signals.list(first)).items.map((signal) => signal.token)).toEqual(["approve"]);
+
+      const delivered = await store.signals.deliver("approve", { ok: true });
+      expect(delivered.event).toMatchObject({ executionId: first, type: "signal", correlationId: "approve" });
+      expect((await store.events.list(first)).items.map((event) => event.payload)).toEqual([{ ok: true }]);
+
+      // The holder finishes: the token is free, and the next claim takes its row over.
+      await store.signals.claim("spare", others[1]);
+      await store.executions.complete(first, null);
+      expect(await store.signals.get("approve")).toBeNull();
+      expect((await store.signals.list(first)).items).toEqual([]);
+      await expect(store.signals.claim("late", first)).rejects.toMatchObject({ name: "ConflictError" });
+      expect((await store.signals.claim("approve", others[0])).signal.executionId).toBe(others[0]);
+      await store.executions.complete(others[1], null);
+      // A page of one: the finished run's "spare", claimed first, is read and left out.
+      const page = await store.signals.listAll({ limit: 1 });
+      expect(page.items.map((signal) => [signal.token, signal.executionId])).toEqual([
+        ["approve", others[0]],
+      ]);
+      expect(page.nextCursor).toBeNull();
+
+      expect(await store.signals.release("approve", { executionId: first })).toBe(false);
+      expect(await store.signals.release("approve")).toBe(true);
+      expect(await store.signals.get("approve")).toBeNull();
+      expect(await store.signals.deliver("approve", 1, { ifNotHeld: "return" })).toEqual({
+        delivered: false,
+      });
+      await expect(store.signals.deliver("approve", 1)).rejects.toMatchObject({ name: "NotFoundError" });
+      await expect(
+        store.signals.claim("approve", "00000000-0000-7000-8000-000000000000"),
+      ).rejects.toMatchObject({
+        name: "NotFoundError",
+      });
+      const [left] = await cluster.query(
+        `select (select count(*) from flowstore_signals.events)::int as events,
+                (select count(*) from flowstore_signals.signals)::int as signals`,
+      );
+      expect(left).toEqual({ events: 1, signals: 1 });
     } finally {
       await store.close();
     }
@@ -350,6 +415,10 @@ describe.skipIf(unavailable !== undefined)("docs/scale-out.md on a Citus cluster
         await store.kv.set("prefs", "theme", "dark");
         await store.kv.get("prefs", "theme");
         await store.kv.list("prefs");
+        await store.signals.claim(`approve-${id}`, id);
+        await store.signals.get(`approve-${id}`);
+        await store.signals.deliver(`approve-${id}`, { ok: true });
+        await store.signals.release(`approve-${id}`);
         await store.executions.complete(id, { done: true });
       } finally {
         await store.close();
