@@ -5,7 +5,6 @@ import { importWithPeers } from "./config/peers.js";
 import { readStoreEnvironment } from "./config/store-environment.js";
 import { backgroundOf } from "./core/background.js";
 import type { BlobBackend } from "./core/blob-backend.js";
-import { refuseDistributed } from "./core/context.js";
 import { ValidationError } from "./core/errors.js";
 import { checkOneOf } from "./core/input.js";
 import { consoleLogger, type Logger } from "./core/logger.js";
@@ -43,14 +42,6 @@ import { checkTelemetryOption, loadTelemetry } from "./telemetry/index.js";
 import { WorkingJobs } from "./worker/index.js";
 
 export const DEFAULT_SCHEMA = "flowstore";
-
-/**
- * Why retention is refused on Citus: it chooses runs by their parent's and children's status (a join
- * of executions with itself by a column other than its distribution column) and locks them across
- * shards (FOR UPDATE SKIP LOCKED), neither of which Citus runs.
- */
-const PRUNE_ON_CITUS =
-  "it chooses runs by their parents' and children's status and locks them across shards, which Citus does not run; prune a store whose schema is not distributed";
 
 /** What a store is made of, once openStore has opened and checked it. */
 export interface StoreParts {
@@ -203,11 +194,11 @@ export class Store extends StoreScope {
   async prune(options: PruneOptions): Promise<PruneResult> {
     // Before anything: pruning removes blob content outside the database too.
     refuseOnReadOnly(this.context, "prune()");
-    refuseDistributed(this.context, "prune()", PRUNE_ON_CITUS);
     return prune(
       {
         db: this.driver,
         q: this.context.q,
+        distributed: this.driver.capabilities.distributed,
         logger: this.context.logger,
         collectGarbage: () => this.blobs.collectGarbage(),
         sweepExpiredKv: (batchSize) => this.kv.sweepExpired({ batchSize }),
@@ -219,8 +210,10 @@ export class Store extends StoreScope {
 
   /** How many executions `prune(options)` would remove now (a dry run). */
   async countPrunable(options: PruneOptions): Promise<number> {
-    refuseDistributed(this.context, "countPrunable()", PRUNE_ON_CITUS);
-    return countPrunable({ db: this.driver, q: this.context.q }, options);
+    return countPrunable(
+      { db: this.driver, q: this.context.q, distributed: this.driver.capabilities.distributed },
+      options,
+    );
   }
 
   /**
@@ -229,7 +222,6 @@ export class Store extends StoreScope {
    */
   startMaintenance(options: MaintenanceOptions): Maintenance {
     refuseOnReadOnly(this.context, "startMaintenance()");
-    refuseDistributed(this.context, "startMaintenance()", PRUNE_ON_CITUS);
     const background = backgroundOf(this.driver);
     background.checkOpen();
     let forget = () => {};

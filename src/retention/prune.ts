@@ -28,6 +28,7 @@ import { deleteStepsOf } from "../steps/index.js";
 import { deleteStreamsOf } from "../streams/index.js";
 import { deleteTasksOf } from "../tasks/index.js";
 import { deleteTimersOf } from "../timers/index.js";
+import { OrphansOnCitus, PrunableOnCitus } from "./distributed.js";
 import { countPrunableExecutions, deleteExecutions, lockPrunableExecutions } from "./executions.js";
 import { dropAgedRanges } from "./partitions.js";
 
@@ -44,7 +45,7 @@ export interface PruneOptions {
   signal?: AbortSignal;
   /**
    * Drop the ranges of the history tables that ended before the cut whole (default true), before the
-   * row-by-row pass. False deletes every prunable run row by row.
+   * row-by-row pass. False deletes every prunable run row by row, as a prune on Citus always does.
    */
   partitions?: boolean;
 }
@@ -91,7 +92,12 @@ export interface PruneResult {
   batches: number;
 }
 
-export interface PruneContext extends SqlContext {
+/** Where retention runs: on Citus (`distributed`), runs are chosen as retention/distributed.ts does. */
+export interface RetentionContext extends SqlContext {
+  distributed?: boolean;
+}
+
+export interface PruneContext extends RetentionContext {
   /**
    * Removes blob content no blob points to: recorded as garbage (after each batch that made some), and
    * pending past its grace period (once per prune).
@@ -138,9 +144,11 @@ export function checkPruneOptions(options: PruneOptions): {
 }
 
 /** How many executions a prune with these options would remove now. */
-export async function countPrunable(context: SqlContext, options: PruneOptions): Promise<number> {
+export async function countPrunable(context: RetentionContext, options: PruneOptions): Promise<number> {
   const { before, statuses } = checkPruneOptions(options);
-  return countPrunableExecutions(context, { finishedBefore: before, statuses });
+  const filter = { finishedBefore: before, statuses };
+  if (context.distributed) return new PrunableOnCitus(filter).count(context);
+  return countPrunableExecutions(context, filter);
 }
 
 export async function prune(context: PruneContext, options: PruneOptions): Promise<PruneResult> {
@@ -166,7 +174,15 @@ export async function prune(context: PruneContext, options: PruneOptions): Promi
     movedExecutions: 0,
     batches: 0,
   };
-  if (options.partitions ?? true) {
+  // On Citus a range is not dropped whole (its drop joins temporary tables and the runs' parents with
+  // the distributed partitions, which Citus does not run): its runs go row by row, as with partitions false.
+  if (context.distributed && (options.partitions ?? true)) {
+    context.logger.info(
+      {},
+      "flowstore prune: on a schema distributed with Citus, runs are pruned row by row; history ranges are not dropped whole",
+    );
+  }
+  if ((options.partitions ?? true) && !context.distributed) {
     await context.ensurePartitions();
     const { external, partitions, ...counts } = await dropAgedRanges(context, {
       before,
@@ -179,11 +195,15 @@ export async function prune(context: PruneContext, options: PruneOptions): Promi
     if (external) await context.collectGarbage();
     if (partitions) await options.onProgress?.({ ...total });
   }
+  const filter = { finishedBefore: before, statuses };
+  const onCitus = context.distributed ? new PrunableOnCitus(filter) : undefined;
   for (;;) {
     if (options.signal?.aborted) break;
     const batch = await context.db.transaction(async (db) => {
       const tx = { db, q };
-      const ids = await lockPrunableExecutions(tx, { finishedBefore: before, statuses }, batchSize);
+      const ids = onCitus
+        ? await onCitus.lock(tx, batchSize)
+        : await lockPrunableExecutions(tx, filter, batchSize);
       if (ids.length === 0) return undefined;
       const blobs = await deleteBlobsOf(tx, ids);
       return {
@@ -215,38 +235,56 @@ export async function prune(context: PruneContext, options: PruneOptions): Promi
   // batches deleted.
   if (!options.signal?.aborted) await context.collectGarbage();
   if (!options.signal?.aborted && statuses.includes("completed")) {
-    await sweep(
-      () => deleteOrphanedJobHistory(context, before, batchSize),
-      "jobsHistory",
-      batchSize,
-      total,
-      options,
-    );
+    await sweep(context, "jobsHistory", before, batchSize, total, options);
   }
   // A dead job is a failed job: it goes with a prune of failed work (the default includes it), as
   // completed-job history goes with a prune of completed work. A prune narrowed to other statuses
   // (say, completed only, to keep failures for investigation) leaves dead jobs alone too.
   if (!options.signal?.aborted && statuses.includes("failed")) {
-    await sweep(() => deleteOldDeadJobs(context, before, batchSize), "deadJobs", batchSize, total, options);
+    await sweep(context, "deadJobs", before, batchSize, total, options);
   }
   if (!options.signal?.aborted) total.expiredKv = await context.sweepExpiredKv(batchSize);
   return total;
 }
 
 /**
+ * The rows of no (or a gone) execution each sweep deletes: in one statement a batch, or on Citus a page
+ * at a time, their runs read by id (retention/distributed.ts).
+ */
+const ORPHANS = {
+  jobsHistory: {
+    table: "jobs_history",
+    where: "completed_at < $1",
+    time: "completed_at",
+    deleteBatch: deleteOrphanedJobHistory,
+  },
+  deadJobs: {
+    table: "jobs",
+    where: "status = 'dead' and updated_at < $1",
+    time: "updated_at",
+    deleteBatch: deleteOldDeadJobs,
+  },
+} as const;
+
+/**
  * Rows that belong to no (or a gone) execution and are older than the cut (completed-job history, dead
- * jobs), one batch per statement, each counted in `batches` and reported to onProgress.
+ * jobs), a batch at a time, each counted in `batches` and reported to onProgress.
  */
 async function sweep(
-  deleteBatch: () => Promise<number>,
-  field: "jobsHistory" | "deadJobs",
+  context: PruneContext,
+  field: keyof typeof ORPHANS,
+  before: Date,
   batchSize: number,
   total: PruneResult,
   options: PruneOptions,
 ): Promise<void> {
+  const kind = ORPHANS[field];
+  const onCitus = context.distributed ? new OrphansOnCitus(kind.table, kind.where, kind.time) : undefined;
   for (;;) {
     if (options.signal?.aborted) break;
-    const deleted = await deleteBatch();
+    const deleted = onCitus
+      ? await onCitus.delete(context, before, batchSize)
+      : await kind.deleteBatch(context, before, batchSize);
     if (deleted === 0) break;
     total[field] += deleted;
     total.batches++;

@@ -44,16 +44,6 @@ async function runStatus(db: Queryable, q: string, id: string, lock = false): Pr
   return rows[0]?.status;
 }
 
-/** The ids among these runs that have not finished (one statement, on the shards that hold them). */
-export async function liveRuns(db: Queryable, q: string, ids: string[]): Promise<Set<string>> {
-  if (ids.length === 0) return new Set();
-  const { rows } = await db.query<{ id: string }>(
-    `select id from ${q}.executions where id = any($1::uuid[]) and status not in ${TERMINAL_SQL}`,
-    [[...new Set(ids)]],
-  );
-  return new Set(rows.map((row) => row.id));
-}
-
 /**
  * What `Signals.claim` does, in steps: the claimer's run (locked for key share, as the single
  * statement locks it), then the token's row (locked for update), then its holder's run. The row is

@@ -12,6 +12,7 @@ import { checkId, checkOneOf, optionalText, optionKeys, refuseUnknownKeys } from
 import { cursorKey, PAGE_KEYS, type Page, type PageOptions, pageLimit, toPage } from "../core/key-cursor.js";
 import { checkText } from "../core/payload.js";
 import { isTerminal, type RunStatus, TERMINAL_SQL } from "../core/run-status.js";
+import { liveRuns } from "../executions/index.js";
 import type { HistoryEvent } from "../history/index.js";
 import {
   type AppendColumns,
@@ -27,7 +28,6 @@ import {
   claimOnCitus,
   deliverOnCitus,
   liveHolding,
-  liveRuns,
   releaseOnCitus,
   SIGNAL_RETURNING,
   type SignalRow,

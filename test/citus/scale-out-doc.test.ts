@@ -7,14 +7,18 @@
 import { readFileSync } from "node:fs";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { consoleLogger, type Execution, openStore, type Store } from "../../src/index.js";
+import { consoleLogger, type Execution, openStore, type Store, type StoreOptions } from "../../src/index.js";
+import type { HistoryRange } from "../../src/partitions/index.js";
+import { idAt, seedAt } from "../partitions/fixtures.js";
 import {
   type CitusCluster,
-  citusUnavailable,
+  citusSkipped,
+  distributeSchema,
   documentedCalls,
   runInOrder,
   startCitus,
 } from "../support/citus.js";
+import { rowsOf } from "../support/retention-fixtures.js";
 import { until } from "../support/waiting.js";
 
 interface PlanEntry {
@@ -101,8 +105,7 @@ async function someRuns(store: Store): Promise<void> {
 /** Warnings and errors only: the store's info line (it finds Citus) stays out of the output. */
 const quiet = consoleLogger("warn");
 
-const unavailable = citusUnavailable();
-if (unavailable) console.warn(`skipping the Citus tests: ${unavailable}`);
+const unavailable = citusSkipped("the Citus tests");
 
 describe.skipIf(unavailable !== undefined)("docs/scale-out.md on a Citus cluster", () => {
   let cluster: CitusCluster;
@@ -114,8 +117,12 @@ describe.skipIf(unavailable !== undefined)("docs/scale-out.md on a Citus cluster
   });
 
   /** A schema migrated by openStore, with `fill` run on the store before it closes. */
-  async function migrated(schema: string, fill?: (store: Store) => Promise<void>): Promise<void> {
-    const store = await openStore({ connection: cluster.url, schema });
+  async function migrated(
+    schema: string,
+    fill?: (store: Store) => Promise<void>,
+    options: Pick<StoreOptions, "partitions"> = {},
+  ): Promise<void> {
+    const store = await openStore({ connection: cluster.url, schema, ...options });
     try {
       await fill?.(store);
     } finally {
@@ -124,9 +131,8 @@ describe.skipIf(unavailable !== undefined)("docs/scale-out.md on a Citus cluster
   }
 
   /** A store on a schema migrated by openStore and distributed by the document's calls. */
-  async function distributed(schema: string): Promise<Store> {
-    await migrated(schema);
-    await runInOrder(cluster.url, documentedCalls(schema));
+  async function distributed(schema: string, options: Pick<StoreOptions, "partitions"> = {}): Promise<Store> {
+    await distributeSchema(cluster.url, schema, options);
     return openStore({ connection: cluster.url, schema, logger: quiet });
   }
 
@@ -249,7 +255,7 @@ describe.skipIf(unavailable !== undefined)("docs/scale-out.md on a Citus cluster
     }
   });
 
-  it("writes task trees, actor state and kv prefixes, and refuses retention, writing nothing", {
+  it("writes task trees, actor state and kv prefixes", {
     timeout: 60_000,
   }, async () => {
     const store = await distributed("flowstore_more");
@@ -292,23 +298,106 @@ describe.skipIf(unavailable !== undefined)("docs/scale-out.md on a Citus cluster
       await until(async () => (await store.kv.get("gone", "k")) === undefined);
       expect((await store.kv.listPrefixes({ limit: 2 })).items).toEqual(["a", "b"]);
       expect(await store.kv.sweepExpired()).toBe(1);
+    } finally {
+      await store.close();
+    }
+  });
 
-      // Refused before anything is sent: an UnsupportedError that names Citus and what to do instead.
-      const refused = {
-        name: "UnsupportedError",
-        code: "UNSUPPORTED",
-        message: expect.stringMatching(/Citus/),
-      };
-      await store.executions.complete(execution.id, null);
-      await expect(store.prune({ finishedBefore: new Date(Date.now() + 60_000) })).rejects.toMatchObject(
-        refused,
-      );
-      await expect(store.countPrunable({ finishedBefore: new Date() })).rejects.toMatchObject(refused);
-      expect(() => store.startMaintenance({ olderThanMs: 0 })).toThrow(/Citus/);
+  it("prunes finished runs with all they own, never a run whose parent or child still goes", {
+    timeout: 60_000,
+  }, async () => {
+    const store = await distributed("flowstore_prune");
+    try {
+      await store.definitions.create({ name: "order", definition: {}, status: "active" });
+      const start = async (parentExecutionId?: string, idempotencyKey?: string) =>
+        (await store.executions.start({ name: "order", parentExecutionId, idempotencyKey })).execution.id;
+      const done = await start(undefined, "order-1");
+      const parent = await start();
+      const child = await start(parent);
+      const running = await start();
+      const underRunning = await start(running);
+      // What the finished run owns, on every kind of table: its shard's, the registries' and the local ones.
+      const task = await store.tasks.create({ executionId: done, taskId: "fulfil" });
+      await store.tasks.createChildren(task.taskExecId, [{ taskId: "reserve" }]);
+      await store.events.append(done, [{ type: "charged", payload: { ok: true } }]);
+      await store.steps.record({ executionId: done, number: 0, name: "charge", output: { ok: true } });
+      await store.streams.write(done, "tokens", "a");
+      await store.componentState.put(done, "cart", { items: 1 });
+      await store.correlations.add("order-1", done);
+      await store.kv.set("carts", done, "v", { owner: done });
+      await store.signals.claim("approve", done);
+      await store.timers.schedule({
+        executionId: done,
+        name: "remind",
+        fireAt: new Date(Date.now() + 3_600_000),
+      });
+      await store.jobs.enqueue([{ queue: "mail", name: "send", executionId: done }]);
+      for (const id of [done, parent, underRunning]) await store.executions.complete(id, null);
+
+      const cut = () => ({ finishedBefore: new Date(Date.now() + 60_000) });
+      expect(await store.countPrunable(cut())).toBe(1);
+      const pruned = await store.prune(cut());
+      expect(pruned).toMatchObject({
+        executions: 1,
+        tasks: 2,
+        events: 1,
+        steps: 1,
+        streams: 1,
+        componentState: 1,
+        correlations: 1,
+        kv: 1,
+        signals: 1,
+        timers: 1,
+        jobs: 1,
+      });
       const [left] = await cluster.query(
-        `select (select count(*) from flowstore_more.executions)::int as runs`,
+        `select (select count(*) from flowstore_prune.executions)::int as runs,
+                (select count(*) from flowstore_prune.execution_keys)::int as keys,
+                (select count(*) from flowstore_prune.task_ids)::int as task_ids,
+                (select count(*) from flowstore_prune.event_heads)::int as heads,
+                (select count(*) from flowstore_prune.stream_chunks)::int as chunks`,
       );
-      expect(left).toEqual({ runs: 1 });
+      expect(left).toEqual({ runs: 4, keys: 0, task_ids: 0, heads: 0, chunks: 0 });
+      await expect(store.executions.get(done)).rejects.toMatchObject({ name: "NotFoundError" });
+
+      // The child finishes: it and its parent go; the run under a running one stays, by maintenance.
+      await store.executions.complete(child, null);
+      expect(await store.countPrunable(cut())).toBe(2);
+      const runs: number[] = [];
+      const maintenance = store.startMaintenance({
+        olderThanMs: 0,
+        onRun: (run) => runs.push(run.executions),
+      });
+      await until(() => runs.length > 0, 20_000);
+      await maintenance.stop();
+      expect(runs[0]).toBe(2);
+      for (const id of [parent, child]) {
+        await expect(store.executions.get(id)).rejects.toMatchObject({ name: "NotFoundError" });
+      }
+      for (const id of [running, underRunning]) expect((await store.executions.get(id)).id).toBe(id);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("prunes a run of an aged history range row by row, leaving the range, and keeps the run still going", {
+    timeout: 60_000,
+  }, async () => {
+    const store = await distributed("flowstore_ranges", { partitions: { days: 1, aheadDays: 3 } });
+    try {
+      const day = (await store.listPartitions())[1] as HistoryRange;
+      const start = new Date(day.startsAt as Date);
+      const done = await seedAt(store, "completed", idAt(start, 1));
+      const going = await seedAt(store, "running", idAt(start, 2));
+      const kept = await rowsOf(store, going);
+      // A range's drop is not run on Citus (docs/scale-out.md): its runs go as with partitions: false.
+      const result = await store.prune({ finishedBefore: new Date(day.endsAt.getTime() + 3_600_000) });
+      expect(result).toMatchObject({ executions: 1, partitions: 0, movedExecutions: 0 });
+      expect((await store.listPartitions()).map((range) => range.name)).toContain(day.name);
+      expect(Object.values(await rowsOf(store, done)).every((n) => n === 0)).toBe(true);
+      expect(await rowsOf(store, going)).toEqual(kept);
+      await store.events.append(going, [{ type: "resumed" }]);
+      expect((await store.events.list(going)).items.map((event) => event.sequence)).toEqual([1, 2, 3]);
     } finally {
       await store.close();
     }

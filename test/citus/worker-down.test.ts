@@ -7,14 +7,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { consoleLogger, type Execution, openStore, type Store } from "../../src/index.js";
 import {
   type CitusCluster,
-  citusUnavailable,
+  citusSkipped,
   documentedCalls,
   runInOrder,
   startCitus,
 } from "../support/citus.js";
 
-const unavailable = citusUnavailable();
-if (unavailable) console.warn(`skipping the Citus tests: ${unavailable}`);
+const unavailable = citusSkipped("the Citus tests");
 
 const SCHEMA = "flowstore_down";
 /** Warnings and errors only: the store's info line (it finds Citus) stays out of the output. */

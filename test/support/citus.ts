@@ -9,6 +9,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import pg from "pg";
+import { consoleLogger, openStore, type StoreOptions } from "../../src/index.js";
 import { type SystemPostgres, startSystemPostgres } from "../../src/testing/system-postgres.js";
 
 /** Citus 13.0 is built for Debian's PostgreSQL 15 (13.1 and later do not build against 15.18+). */
@@ -135,4 +136,25 @@ export async function runInOrder(url: string, statements: string[]): Promise<voi
   } finally {
     await client.end();
   }
+}
+
+/** Why a file's Citus tests are skipped (said once on stderr), or undefined when they run. */
+export function citusSkipped(what: string): string | undefined {
+  const why = citusUnavailable();
+  if (why) console.warn(`skipping ${what}: ${why}`);
+  return why;
+}
+
+/**
+ * Migrates `schema` as openStore does (with `options`, such as its history ranges) and distributes it
+ * by docs/scale-out.md's calls, run as written.
+ */
+export async function distributeSchema(
+  url: string,
+  schema: string,
+  options: Pick<StoreOptions, "partitions"> = {},
+): Promise<void> {
+  const store = await openStore({ connection: url, schema, logger: consoleLogger("warn"), ...options });
+  await store.close();
+  await runInOrder(url, documentedCalls(schema));
 }
