@@ -123,9 +123,11 @@ export const listSql = (q: string, where: string, tail: string) =>
 export const writeBatchSql = (q: string) => `with threads as (
   insert into ${q}.langgraph_threads as t (scope, thread_id)
   select distinct $1, u.thread_id collate "C" from unnest($2::text[] || $16::text[]) as u(thread_id) order by 2
-  -- The proposed row's time (its default, now()): Citus refuses a call of now() in a conflict clause.
+  -- The proposed row's time (its default, now()): Citus refuses a call of now() in a conflict clause,
+  -- and any function not immutable in its WHERE (a time minus an interval is only stable; the
+  -- difference of two times is immutable).
   on conflict (scope, thread_id) do update set updated_at = excluded.updated_at
-  where t.updated_at < excluded.updated_at - ${THREAD_REFRESH}
+  where excluded.updated_at - t.updated_at > ${THREAD_REFRESH}
   returning t.thread_id, t.xmax = 0 as created
 ), held as (
   select count(*) from threads

@@ -119,7 +119,8 @@ export const upsertManySql = (
 select $1, u.namespace, u.key, u.value::jsonb
 from unnest($2::text[], $3::text[], $4::text[]) as u(namespace, key, value)
 order by u.namespace collate "C", u.key collate "C"
-on conflict (scope, namespace, key) do update set value = excluded.value, updated_at = now()`;
+-- The proposed row's time (its default, now()): Citus refuses a call of now() in a conflict clause.
+on conflict (scope, namespace, key) do update set value = excluded.value, updated_at = excluded.updated_at`;
 
 /** Deletes items ($2 namespaces, $3 keys), locking them in key order first. */
 export const deleteManySql = (q: string) => `delete from ${q}.langgraph_store s

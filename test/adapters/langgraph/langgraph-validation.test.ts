@@ -1,25 +1,15 @@
 /**
  * LangGraph's own checkpointer suite (@langchain/langgraph-checkpoint-validation), unmodified, against
  * FlowstoreSaver on each driver: the 718 cases of validate(), and the getDeltaChannelHistory cases it
- * leaves out. The suite is written for jest-style globals, which this file provides from vitest. Each
+ * leaves out. The suite is written for jest-style globals, which support/jest-globals.ts provides. Each
  * checkpointer it creates (about 31) gets a scope of its own on one store, emptied when destroyed.
  */
+import "../../support/jest-globals.js";
 import { deltaChannelHistoryTests, validate } from "@langchain/langgraph-checkpoint-validation";
 import * as vitest from "vitest";
 import { FlowstoreSaver } from "../../../src/adapters/langgraph/index.js";
 import type { Store } from "../../../src/index.js";
 import { TESTED_DRIVERS } from "../../support/harness.js";
-
-Object.assign(globalThis, {
-  describe: vitest.describe,
-  it: vitest.it,
-  test: vitest.test,
-  expect: vitest.expect,
-  beforeAll: vitest.beforeAll,
-  afterAll: vitest.afterAll,
-  beforeEach: vitest.beforeEach,
-  afterEach: vitest.afterEach,
-});
 
 for (const driver of TESTED_DRIVERS) {
   let store: Store;
