@@ -13,6 +13,7 @@ import { type Command, CommanderError } from "commander";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { flowstoreProgram } from "../../src/cli/program.js";
 import { openStore } from "../../src/index.js";
+import { inBatches } from "../support/cli-run.js";
 import { fileDatabaseUrl, uniqueSchema } from "../support/harness.js";
 import { finishedExecutions } from "../support/workflow-fixtures.js";
 
@@ -98,13 +99,6 @@ function helpOf(command: string[]): string {
     if (!(error instanceof CommanderError && error.code === "commander.helpDisplayed")) throw error;
   }
   return out;
-}
-
-async function inBatches<T, R>(items: T[], size: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = [];
-  for (let i = 0; i < items.length; i += size)
-    results.push(...(await Promise.all(items.slice(i, i + size).map(fn))));
-  return results;
 }
 
 beforeAll(async () => {

@@ -34,3 +34,11 @@ export function runCli(
     );
   });
 }
+
+/** `fn` over the items, `size` at a time (a few command processes at once, not dozens). */
+export async function inBatches<T, R>(items: T[], size: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = [];
+  for (let i = 0; i < items.length; i += size)
+    results.push(...(await Promise.all(items.slice(i, i + size).map(fn))));
+  return results;
+}
