@@ -29,7 +29,6 @@ export {
   StoreError,
   StreamClosedError,
   TransactionEndedError,
-  UnsupportedError,
   ValidationError,
 } from "./core/errors.js";
 export { isUuid, uuidv7 } from "./core/ids.js";

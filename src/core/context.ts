@@ -2,7 +2,6 @@
 
 import type { Driver, Queryable } from "../db/driver.js";
 import type { BlobBackend } from "./blob-backend.js";
-import { UnsupportedError } from "./errors.js";
 import type { Logger } from "./logger.js";
 import type { PayloadLimits } from "./payload.js";
 import type { Telemetry } from "./telemetry.js";
@@ -43,21 +42,6 @@ export type SqlContext = Pick<StoreContext, "db" | "q">;
  */
 export function batchesWrites(context: Pick<StoreContext, "db" | "driver">): boolean {
   return !context.db.inTransaction && !context.driver.capabilities.distributed;
-}
-
-/**
- * Refuses `operation` on a schema distributed with Citus, which cannot run its statements yet, with an
- * UnsupportedError that says what to do instead; nothing is sent. docs/scale-out.md lists each.
- */
-export function refuseDistributed(
-  context: Pick<StoreContext, "driver">,
-  operation: string,
-  instead: string,
-): void {
-  if (!context.driver.capabilities.distributed) return;
-  throw new UnsupportedError(
-    `${operation} does not run on a schema distributed with Citus yet (docs/scale-out.md lists what does not): ${instead}`,
-  );
 }
 
 /** The context inside a transaction: its writes and reads, lists and counts included, go through it. */

@@ -13,8 +13,7 @@ export type ErrorCode =
   | "MIGRATION"
   | "BLOB"
   | "TRANSACTION_ENDED"
-  | "READ_ONLY"
-  | "UNSUPPORTED";
+  | "READ_ONLY";
 
 export interface StoreErrorOptions {
   cause?: unknown;
@@ -122,14 +121,6 @@ export class TransactionEndedError extends StoreError {
  */
 export class ReadOnlyError extends StoreError {
   override readonly code = "READ_ONLY";
-}
-
-/**
- * An operation the database cannot run as the store's tables are placed: on a schema distributed with
- * Citus, those docs/scale-out.md lists. Refused before anything is sent, so nothing was written.
- */
-export class UnsupportedError extends StoreError {
-  override readonly code = "UNSUPPORTED";
 }
 
 /** The SQLSTATE a failed statement carries, whether the driver's error or a StoreError made from it. */
