@@ -1,22 +1,21 @@
-/** openStore(): opens a driver for the options, checks the connection, migrates, and builds the repositories. */
+/**
+ * The store: its repositories, retention and lifecycle. openStore() resolves its options into a plan
+ * (store-plan.ts), opens what the plan says, checks the connection and migrates.
+ */
 
 import { loadBlobNamespace } from "./blobs/namespace.js";
 import { importWithPeers } from "./config/peers.js";
-import { readStoreEnvironment } from "./config/store-environment.js";
 import { backgroundOf } from "./core/background.js";
 import type { BlobBackend } from "./core/blob-backend.js";
-import { ValidationError } from "./core/errors.js";
-import { checkOneOf } from "./core/input.js";
-import { consoleLogger, type Logger } from "./core/logger.js";
-import { checkLimits, DEFAULT_LIMITS, type PayloadLimits } from "./core/payload.js";
+import type { Logger } from "./core/logger.js";
+import { DEFAULT_LIMITS, type PayloadLimits } from "./core/payload.js";
 import { refuseOnReadOnly } from "./core/read-only.js";
 import type { Telemetry } from "./core/telemetry.js";
-import { type ConnectionCounts, type Driver, statementLogging } from "./db/driver.js";
-import { firstContactError, openDriver, serverConnection } from "./db/open.js";
-import { isPgPool } from "./db/pg-pool.js";
+import type { ConnectionCounts, Driver } from "./db/driver.js";
+import { firstContactError, openPlanned } from "./db/open.js";
 import { ReadOnlyDriver } from "./db/read-only.js";
 import { openReadReplicas, type ReadReplicas } from "./db/read-replicas.js";
-import { quoteIdentifier, validateSchemaName } from "./db/sql.js";
+import { quoteIdentifier } from "./db/sql.js";
 import {
   type MigrateOptions,
   type MigrateResult,
@@ -24,24 +23,23 @@ import {
   migrationStatus,
   requireCurrentSchema,
 } from "./migrations/runner.js";
-import { type QueueCommits, refuseUnknownStoreOptions, type StoreOptions } from "./options.js";
+import type { QueueCommits, StoreOptions } from "./options.js";
 import type { PartitionOptions } from "./partitions/index.js";
 import {
-  checkPartitionOptions,
   ensureRanges,
   type HistoryRange,
   listRanges,
   type RangeSize,
   rangeSizes,
-  templateRanges,
 } from "./partitions/index.js";
 import { type Maintenance, type MaintenanceOptions, startMaintenance } from "./retention/maintenance.js";
 import { countPrunable, type PruneOptions, type PruneResult, prune } from "./retention/prune.js";
 import { StoreScope, type Transaction } from "./scope.js";
-import { checkTelemetryOption, loadTelemetry } from "./telemetry/index.js";
+import { planStore, type StorePlan } from "./store-plan.js";
+import { loadTelemetry } from "./telemetry/index.js";
 import { WorkingJobs } from "./worker/index.js";
 
-export const DEFAULT_SCHEMA = "flowstore";
+export { DEFAULT_SCHEMA } from "./store-plan.js";
 
 /** What a store is made of, once openStore has opened and checked it. */
 export interface StoreParts {
@@ -263,63 +261,41 @@ export class Store extends StoreScope {
   }
 }
 
+/** Opens a store: its options resolved into a plan (store-plan.ts), then what the plan says opened. */
 export async function openStore(options: StoreOptions = {}): Promise<Store> {
-  refuseUnknownStoreOptions(options);
-  const env = options.env ?? process.env;
-  const schema = validateSchemaName(options.schema ?? DEFAULT_SCHEMA);
-  const queueCommits = checkOneOf(options.queueCommits ?? "durable", ["durable", "relaxed"], "queueCommits");
-  checkPartitionOptions(options.partitions);
-  const limits = checkLimits(options.limits);
-  const telemetryOption = checkTelemetryOption(options.telemetry);
-  const readOnly = options.readOnly === true;
-  if (readOnly && options.migrate === true) {
-    throw new ValidationError("a store opened with readOnly: true never migrates: leave migrate out", {
-      field: "migrate",
-    });
-  }
-  const fromEnv = readStoreEnvironment(env, {
-    connection: serverConnection(options.connection),
-    s3: options.blobs === undefined,
-  });
-  const logStatements = options.logStatements ?? fromEnv.logStatements ?? false;
-  const logger = options.logger ?? consoleLogger(logStatements !== false ? "debug" : "warn");
-  const statements = statementLogging(logStatements, logger);
-  const telemetry = await loadTelemetry(telemetryOption, schema);
-  const opened = await openDriver({
-    ...options,
-    environment: fromEnv,
-    logger,
-    statements,
-    templateRanges: templateRanges(options.partitions?.days),
-  });
-  const { config } = opened;
+  return openPlannedStore(planStore(options));
+}
+
+async function openPlannedStore(plan: StorePlan): Promise<Store> {
+  const { schema, logger, statements, readOnly } = plan;
+  const telemetry = await loadTelemetry(plan.telemetry, schema);
+  const opened = await openPlanned(plan.connection, logger, statements);
   const driver = readOnly ? new ReadOnlyDriver(opened.driver) : opened.driver;
-  let blobs = options.blobs;
+  let blobs: BlobBackend | undefined;
   let replicas: ReadReplicas | undefined;
   try {
+    if (plan.blobs && "given" in plan.blobs) blobs = plan.blobs.given;
     // Built here, so closed by store.close(); the SDK module loads only for stores that use S3.
-    if (!blobs && fromEnv.s3) {
+    else if (plan.blobs) {
       const { s3 } = await importWithPeers(
         () => import("./blobs/s3.js"),
         ["@aws-sdk/client-s3", "@aws-sdk/lib-storage"],
         "S3_BUCKET is set, so blobs go to S3",
         "S3_BUCKET",
       );
-      blobs = s3(fromEnv.s3);
+      blobs = s3(plan.blobs.s3);
     }
-    if (options.readConnection !== undefined) {
-      const onServer = fromEnv.server !== undefined || isPgPool(options.connection);
-      replicas = await openReadReplicas(options.readConnection, onServer, {
-        pool: options.pool,
-        preparedStatements: options.preparedStatements,
-        environment: fromEnv,
+    if (plan.replicas) {
+      replicas = await openReadReplicas(plan.replicas.given, plan.replicas.primaryOnServer, {
+        ...plan.replicas.options,
+        environment: { pool: plan.replicas.environmentPool },
         logger,
         statements,
       });
     }
   } catch (error) {
     await driver.close().catch(() => {});
-    if (blobs !== options.blobs) await Promise.resolve(blobs?.close?.()).catch(() => {});
+    if (plan.blobs && "s3" in plan.blobs) await Promise.resolve(blobs?.close?.()).catch(() => {});
     throw error;
   }
   const blobNamespace: { id: string | undefined } = { id: undefined };
@@ -327,26 +303,26 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
     driver,
     schema,
     logger,
-    limits,
+    limits: plan.limits,
     blobBackend: blobs,
     blobNamespace,
-    queueCommits,
+    queueCommits: plan.queueCommits,
     replicas,
     readOnly,
-    partitions: options.partitions,
+    partitions: plan.partitions,
     telemetry,
   });
   try {
     await store.ping();
     // Read-only, the blob namespace stays unknown: only writes and garbage sweeps name it.
     if (readOnly) await requireCurrentSchema(driver, schema);
-    else if (options.migrate ?? true) await store.migrate();
+    else if (plan.migrate) await store.migrate();
     else await loadBlobNamespace({ driver, q: quoteIdentifier(schema), blobBackend: blobs, blobNamespace });
   } catch (error) {
     await store.close().catch(() => {});
-    throw firstContactError(error, config ?? options.connection);
+    throw firstContactError(error, opened.config ?? plan.named);
   }
-  if (telemetry && (typeof telemetryOption !== "object" || telemetryOption.queueGauges !== false)) {
+  if (telemetry && (typeof plan.telemetry !== "object" || plan.telemetry.queueGauges !== false)) {
     store.observeQueues(telemetry);
   }
   return store;

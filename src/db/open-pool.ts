@@ -52,14 +52,24 @@ function withPlanSettings(config: pg.PoolConfig, planning: Planning): pg.PoolCon
  */
 type Planning = "generic" | "custom" | "server";
 
+/** The pool settings as resolved: the options over the environment over the defaults. */
+export type ResolvedPool = ReturnType<typeof resolvePoolOptions>;
+
+/** What our own pool is opened for (open.ts's plan for a server). */
+export interface ServerPlan {
+  config: ConnectionConfig;
+  poolSettings: ResolvedPool;
+  preparedStatements: boolean | undefined;
+  /** Where LISTEN connects, when not where the pool does. */
+  listen: ConnectionConfig | undefined;
+}
+
 export async function openPool(
-  config: ConnectionConfig,
-  poolOptions: ReturnType<typeof resolvePoolOptions>,
+  plan: ServerPlan,
   logger: Logger,
   statements: StatementLogging | undefined,
-  preparedStatements: boolean | undefined,
-  listen: ConnectionConfig | undefined,
 ): Promise<NodePostgresDriver> {
+  const { config, poolSettings: poolOptions, preparedStatements, listen } = plan;
   const poolFor = (c: ConnectionConfig, planning: Planning) =>
     new pg.Pool(withPlanSettings(c.toPgConfig(poolOptions), planning));
   // Several hosts (or a role asked of one): the store uses the one chosen, and chooses again when it
@@ -141,7 +151,7 @@ export async function isCitus(driver: NodePostgresDriver): Promise<boolean> {
  */
 export function listenSettings(
   listen: ConnectionConfig,
-  poolOptions: ReturnType<typeof resolvePoolOptions>,
+  poolOptions: ResolvedPool,
 ): pg.ClientConfig | (() => Promise<pg.ClientConfig>) {
   if (!listen.choosesHost && listen.sslMode !== "prefer") return listen.toPgConfig(poolOptions);
   return async () => (await chooseHost(listen, poolOptions)).toPgConfig(poolOptions);
