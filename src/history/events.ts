@@ -26,6 +26,7 @@ import {
   optionalSequence,
   toEvent,
 } from "./append.js";
+import { appendOnCitus } from "./append-distributed.js";
 import { appendedOrDiscarded, offloadPayloads, resolvePayloads, restorePayloads } from "./offloaded.js";
 import {
   APPEND_OPTION_KEYS,
@@ -107,14 +108,16 @@ export class Events {
       this.context,
       offloaded,
       () =>
-        this.context.db.query<EventRow>(
-          appendStatement(
-            this.q,
-            `select id as execution_id from ${this.q}.executions where id = $1 for key share`,
-          ),
-          [id, ...appendValues(columns, expected, channel)],
-          { prepare: true },
-        ),
+        this.context.driver.capabilities.distributed
+          ? appendOnCitus(this.context, id, columns, expected, channel)
+          : this.context.db.query<EventRow>(
+              appendStatement(
+                this.q,
+                `select id as execution_id from ${this.q}.executions where id = $1 for key share`,
+              ),
+              [id, ...appendValues(columns, expected, channel)],
+              { prepare: true },
+            ),
       (result) => result.rows.length === 0,
     );
     if (rows.length === 0) return explainAppendMiss(this.context, id, expected);

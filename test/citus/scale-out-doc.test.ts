@@ -188,6 +188,29 @@ describe.skipIf(unavailable !== undefined)("docs/scale-out.md on a Citus cluster
       });
       await store.events.append(execution.id, [{ type: "charged", payload: { ok: true } }]);
       expect((await store.events.list(execution.id)).items.map((event) => event.type)).toEqual(["charged"]);
+      // An append's steps go apart there (history/append-distributed.ts), with the same refusals: a
+      // history not at the number expected, a run that is not there; and a waiter woken at commit.
+      const woken = store.events.wait(execution.id, {
+        afterSequence: 1,
+        timeoutMs: 10_000,
+        pollIntervalMs: 60_000,
+      });
+      const appended = await store.events.append(execution.id, [{ type: "a" }, { type: "b" }], {
+        expectedLastSequence: 1,
+        notify: true,
+      });
+      expect(appended.map((event) => event.sequence)).toEqual([2, 3]);
+      expect((await woken).map((event) => event.type)).toEqual(["a", "b"]);
+      await expect(
+        store.events.append(execution.id, [{ type: "late" }], { expectedLastSequence: 1 }),
+      ).rejects.toMatchObject({ name: "ConflictError" });
+      await expect(
+        store.events.append(execution.id, [{ type: "first" }], { expectedLastSequence: 0 }),
+      ).rejects.toMatchObject({ name: "ConflictError" });
+      await expect(
+        store.events.append("01900000-0000-7000-8000-000000000000", [{ type: "x" }]),
+      ).rejects.toMatchObject({ name: "NotFoundError" });
+      expect(await store.events.lastSequence(execution.id)).toBe(3);
       await store.streams.write(execution.id, "tokens", "a");
       await store.streams.writeMany(execution.id, "tokens", ["b", "c"], { close: true });
       const page = await store.streams.read(execution.id, "tokens");
