@@ -139,3 +139,32 @@ async function dropLocked(
   const count = (table: typeof EXECUTIONS) => ordered.find((a) => a.table === table)?.rows ?? 0;
   return { keptExecutions: count(EXECUTIONS), keptJobsHistory: count(JOBS_HISTORY) };
 }
+
+/**
+ * Drops the range named `range` only if none of its partitions holds a row, in a transaction of its
+ * own; true when it did. For Citus (it sets a Citus setting), which does not run dropRange's moves (runs set aside in temporary
+ * tables joined with the distributed partitions, then put back): there a range's runs are pruned row
+ * by row, and the range goes once it is empty.
+ */
+export async function dropEmptyRange(db: Queryable, q: string, range: string): Promise<boolean> {
+  return withLockRetries(LOCK_ATTEMPTS, () =>
+    db.transaction(async (tx) => {
+      // One connection per node: the detach of an executions partition, whose foreign key leads to a
+      // reference table (definitions), is refused after statements that went over several at once.
+      await tx.query("set local citus.multi_shard_modify_mode to 'sequential'");
+      await lockForChange(tx, q);
+      for (const table of PARTITIONED_TABLES) {
+        const { rows } = await tx.query(`select 1 from ${partitionOf(q, table, range)} limit 1`);
+        if (rows.length > 0) return false;
+      }
+      for (const table of PARTITIONED_TABLES.filter((t) => t !== EXECUTIONS)) {
+        await tx.query(`drop table ${partitionOf(q, table, range)}`);
+      }
+      const executions = partitionOf(q, EXECUTIONS, range);
+      await tx.query(`alter table ${q}.executions detach partition ${executions}`);
+      await tx.query(`drop table ${executions}`);
+      await tx.query(`delete from ${q}.history_partitions where name = $1`, [range]);
+      return true;
+    }),
+  );
+}

@@ -1,5 +1,11 @@
 export { addDays, rangeName, startOfDay, uuidFloor, uuidTime } from "./bounds.js";
-export { type DroppedRange, type DropRangeOptions, dropRange, RangeChangedError } from "./drop.js";
+export {
+  type DroppedRange,
+  type DropRangeOptions,
+  dropEmptyRange,
+  dropRange,
+  RangeChangedError,
+} from "./drop.js";
 export {
   checkPartitionOptions,
   ensureRanges,

@@ -19,6 +19,7 @@ import { LIVE_SQL, TERMINAL_SQL } from "../core/run-status.js";
 import { deleteCorrelationsOf } from "../correlations/index.js";
 import { deleteKvOf } from "../kv/index.js";
 import {
+  dropEmptyRange,
   dropRange,
   EXECUTIONS,
   type HistoryRange,
@@ -94,6 +95,23 @@ export async function dropAgedRanges(
     }
   }
   return total;
+}
+
+/**
+ * On Citus, after the runs were pruned row by row: drops every range that ended before `before` and
+ * holds no row any more, oldest first, each in a transaction of its own; returns how many. A range
+ * whose runs may not go yet stays until they have gone.
+ */
+export async function dropEmptyAgedRanges(
+  context: SqlContext,
+  filter: { before: Date; signal?: AbortSignal },
+): Promise<number> {
+  let dropped = 0;
+  for (const range of await listRanges(context)) {
+    if (filter.signal?.aborted || range.endsAt > filter.before) break;
+    if (await dropEmptyRange(context.db, context.q, range.name)) dropped++;
+  }
+  return dropped;
 }
 
 /**

@@ -30,7 +30,7 @@ import { deleteTasksOf } from "../tasks/index.js";
 import { deleteTimersOf } from "../timers/index.js";
 import { OrphansOnCitus, PrunableOnCitus } from "./distributed.js";
 import { countPrunableExecutions, deleteExecutions, lockPrunableExecutions } from "./executions.js";
-import { dropAgedRanges } from "./partitions.js";
+import { dropAgedRanges, dropEmptyAgedRanges } from "./partitions.js";
 
 export interface PruneOptions {
   /** Executions that finished before this moment go. */
@@ -45,7 +45,8 @@ export interface PruneOptions {
   signal?: AbortSignal;
   /**
    * Drop the ranges of the history tables that ended before the cut whole (default true), before the
-   * row-by-row pass. False deletes every prunable run row by row, as a prune on Citus always does.
+   * row-by-row pass. False deletes every prunable run row by row (as on Citus, where an aged range is
+   * dropped only once the rows have left it empty).
    */
   partitions?: boolean;
 }
@@ -174,12 +175,13 @@ export async function prune(context: PruneContext, options: PruneOptions): Promi
     movedExecutions: 0,
     batches: 0,
   };
-  // On Citus a range is not dropped whole (its drop joins temporary tables and the runs' parents with
-  // the distributed partitions, which Citus does not run): its runs go row by row, as with partitions false.
+  // On Citus a range with runs is not dropped whole (its drop joins temporary tables and the runs'
+  // parents with the distributed partitions, which Citus does not run): its runs go row by row, as with
+  // partitions false, and the range once it is empty (below).
   if (context.distributed && (options.partitions ?? true)) {
     context.logger.info(
       {},
-      "flowstore prune: on a schema distributed with Citus, runs are pruned row by row; history ranges are not dropped whole",
+      "flowstore prune: on a schema distributed with Citus, runs are pruned row by row, and a history range is dropped once empty",
     );
   }
   if ((options.partitions ?? true) && !context.distributed) {
@@ -242,6 +244,12 @@ export async function prune(context: PruneContext, options: PruneOptions): Promi
   // (say, completed only, to keep failures for investigation) leaves dead jobs alone too.
   if (!options.signal?.aborted && statuses.includes("failed")) {
     await sweep(context, "deadJobs", before, batchSize, total, options);
+  }
+  if (context.distributed && (options.partitions ?? true) && !options.signal?.aborted) {
+    const dropped = await dropEmptyAgedRanges(context, { before, signal: options.signal });
+    total.partitions += dropped;
+    total.batches += dropped;
+    if (dropped) await options.onProgress?.({ ...total });
   }
   if (!options.signal?.aborted) total.expiredKv = await context.sweepExpiredKv(batchSize);
   return total;

@@ -403,7 +403,7 @@ describe.skipIf(unavailable !== undefined)("docs/scale-out.md on a Citus cluster
     }
   });
 
-  it("prunes a run of an aged history range row by row, leaving the range, and keeps the run still going", {
+  it("prunes the runs of an aged history range row by row, and drops the range once it is empty", {
     timeout: 60_000,
   }, async () => {
     const store = await distributed("flowstore_ranges", { partitions: { days: 1, aheadDays: 3 } });
@@ -413,14 +413,34 @@ describe.skipIf(unavailable !== undefined)("docs/scale-out.md on a Citus cluster
       const done = await seedAt(store, "completed", idAt(start, 1));
       const going = await seedAt(store, "running", idAt(start, 2));
       const kept = await rowsOf(store, going);
-      // A range's drop is not run on Citus (docs/scale-out.md): its runs go as with partitions: false.
-      const result = await store.prune({ finishedBefore: new Date(day.endsAt.getTime() + 3_600_000) });
-      expect(result).toMatchObject({ executions: 1, partitions: 0, movedExecutions: 0 });
+      // A range with runs that stay is not dropped on Citus (docs/scale-out.md): its runs go row by row.
+      const cut = () => ({
+        finishedBefore: new Date(Math.max(Date.now(), day.endsAt.getTime()) + 3_600_000),
+      });
+      const first = await store.prune(cut());
+      // The range before it, empty, goes; this one, with a run still going, stays.
+      expect(first).toMatchObject({ executions: 1, movedExecutions: 0 });
       expect((await store.listPartitions()).map((range) => range.name)).toContain(day.name);
       expect(Object.values(await rowsOf(store, done)).every((n) => n === 0)).toBe(true);
       expect(await rowsOf(store, going)).toEqual(kept);
       await store.events.append(going, [{ type: "resumed" }]);
       expect((await store.events.list(going)).items.map((event) => event.sequence)).toEqual([1, 2, 3]);
+      // Once the last run has gone, so does the range, on every node.
+      await store.executions.complete(going, null);
+      const second = await store.prune(cut());
+      expect(second.executions).toBe(1);
+      expect(second.partitions).toBe(1);
+      expect((await store.listPartitions()).map((range) => range.name)).not.toContain(day.name);
+      const [left] = await cluster.query(
+        `select count(*)::int as n from pg_class c join pg_namespace n on n.oid = c.relnamespace
+          where n.nspname = 'flowstore_ranges' and c.relname like '%${day.name}%'`,
+      );
+      expect(left).toEqual({ n: 0 });
+      const [onWorkers] = await cluster.query(
+        `select count(*)::int as n from run_command_on_workers($$
+           select count(*) from pg_class where relname like '%${day.name}%'$$) where result::int > 0`,
+      );
+      expect(onWorkers).toEqual({ n: 0 });
     } finally {
       await store.close();
     }
