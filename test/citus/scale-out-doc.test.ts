@@ -278,6 +278,38 @@ describe.skipIf(unavailable !== undefined)("docs/scale-out.md on a Citus cluster
     }
   });
 
+  it("fires timers and dispatches schedules into the queue", { timeout: 60_000 }, async () => {
+    const store = await distributed("flowstore_timers");
+    try {
+      await store.definitions.create({ name: "order", definition: {}, status: "active" });
+      const { execution } = await store.executions.start({ name: "order" });
+      const past = new Date(Date.now() - 1_000);
+      await store.timers.schedule({
+        executionId: execution.id,
+        name: "remind",
+        fireAt: past,
+        queue: "fired",
+      });
+      await store.timers.schedule({ name: "global", fireAt: past, queue: "fired" });
+      expect(await store.timers.dispatchDue()).toBe(2);
+      const fired = await store.jobs.claim({ queue: "fired", workerId: "w", limit: 10 });
+      expect(fired.map((job) => job.executionId).sort()).toEqual([execution.id, null].sort());
+      await store.timers.schedule({ name: "leased", fireAt: past });
+      const [leased] = await store.timers.claimDue({ workerId: "w" });
+      expect(leased?.name).toBe("leased");
+      await store.timers.ack(leased as NonNullable<typeof leased>);
+      expect(await store.timers.listAll()).toEqual([]);
+      // A schedule ticking every second: each tick enqueued once, by the dispatcher.
+      await store.schedules.set({ name: "tick", cron: "* * * * * *", queue: "ticks" });
+      const dispatcher = store.schedules.startDispatcher({ pollIntervalMs: 100 });
+      const ticks = async () => (await store.jobs.stats("ticks"))[0]?.waiting ?? 0;
+      await until(async () => (await ticks()) >= 2, 20_000);
+      await dispatcher.stop();
+    } finally {
+      await store.close();
+    }
+  });
+
   it("writes task trees, actor state and kv prefixes", {
     timeout: 60_000,
   }, async () => {
