@@ -134,9 +134,9 @@ export class Steps {
       }
     }
     for (let attempt = 1; ; attempt++) {
-      const { rows } = await this.context.db.query<RecordedRow>(sql, values, {
-        prepare: true,
-      });
+      const { rows } = this.context.driver.capabilities.distributed
+        ? await this.writeOnCitus(values)
+        : await this.context.db.query<RecordedRow>(sql, values, { prepare: true });
       const row = rows[0];
       if (row) {
         if (row.name !== name) throw new NonDeterminismError(executionId, number, row.name, name);
@@ -147,6 +147,25 @@ export class Steps {
         throw new StoreError(`step ${number} of execution ${executionId} was neither written nor found`);
       }
     }
+  }
+
+  /**
+   * The write's statement in two on Citus, each one Citus sends whole to the run's shard: the insert,
+   * then (when the step was there) the read. As one statement, its CTE went through the coordinator.
+   */
+  private async writeOnCitus(values: unknown[]): Promise<{ rows: RecordedRow[] }> {
+    const inserted = await this.context.db.query<RecordedRow>(
+      `insert into ${this.t} (execution_id, step_number, name, output, output_bytes, error)
+       values ($1, $2, $3, $4::jsonb, $5, $6::jsonb)
+       on conflict (execution_id, step_number) do nothing
+       returning ${COLUMNS}, true as created`,
+      values,
+    );
+    if (inserted.rows.length > 0) return inserted;
+    return this.context.db.query<RecordedRow>(
+      `select ${COLUMNS}, false as created from ${this.t} where execution_id = $1 and step_number = $2`,
+      values.slice(0, 2),
+    );
   }
 
   /** The checkpoint of one step, or undefined when it is not recorded. */

@@ -176,6 +176,17 @@ describe.skipIf(unavailable !== undefined)("docs/scale-out.md on a Citus cluster
       });
       expect((await store.executions.get(execution.id))?.input).toEqual({ n: 1 });
       expect((await store.steps.get(execution.id, 0))?.output).toEqual({ ok: true });
+      // Recorded again: the first record stands (the insert, then the read, apart on Citus).
+      const again = await store.steps.record({
+        executionId: execution.id,
+        number: 0,
+        name: "charge",
+        output: 2,
+      });
+      expect(again).toMatchObject({ created: false, step: { output: { ok: true } } });
+      await expect(
+        store.steps.record({ executionId: execution.id, number: 0, name: "refund", output: 2 }),
+      ).rejects.toMatchObject({ name: "NonDeterminismError" });
       // Upserts whose conflict clause once called now(), which Citus refuses there.
       expect(await store.kv.set("prefs", "theme", "dark")).toEqual({ version: 1 });
       expect(await store.kv.set("prefs", "theme", "light")).toEqual({ version: 2 });
