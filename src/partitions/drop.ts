@@ -102,8 +102,6 @@ async function dropLocked(
   options: DropRangeOptions,
 ): Promise<Omit<DroppedRange, "executions">> {
   await lockForChange(db, q);
-  const executions = partitionOf(q, EXECUTIONS, range);
-  const all = PARTITIONED_TABLES;
   const { rows: changed } = await db.query(
     `select 1 from (${options.keepExecutions}) k where k.id not in (select id from flowstore_keep) limit 1`,
     options.params,
@@ -126,14 +124,7 @@ async function dropLocked(
   const keepHistory = `id in (select id from (${options.keepJobsHistory}) k)`;
   aside.push(...(await setAside(db, [{ ...history, where: keepHistory }], options.historyParams)));
 
-  for (const table of all.filter((t) => t !== EXECUTIONS)) {
-    await db.query(`drop table ${partitionOf(q, table, range)}`);
-  }
-  // Referenced by foreign keys, so detached before it is dropped (the check that nothing references its
-  // rows reads the partitions of the tables that do, which are gone).
-  await db.query(`alter table ${q}.executions detach partition ${executions}`);
-  await db.query(`drop table ${executions}`);
-  await db.query(`delete from ${q}.history_partitions where name = $1`, [range]);
+  await dropPartitions(db, q, range);
   const ordered = putBackOrder(aside);
   await putBack(db, q, ordered);
   const count = (table: typeof EXECUTIONS) => ordered.find((a) => a.table === table)?.rows ?? 0;
@@ -157,14 +148,21 @@ export async function dropEmptyRange(db: Queryable, q: string, range: string): P
         const { rows } = await tx.query(`select 1 from ${partitionOf(q, table, range)} limit 1`);
         if (rows.length > 0) return false;
       }
-      for (const table of PARTITIONED_TABLES.filter((t) => t !== EXECUTIONS)) {
-        await tx.query(`drop table ${partitionOf(q, table, range)}`);
-      }
-      const executions = partitionOf(q, EXECUTIONS, range);
-      await tx.query(`alter table ${q}.executions detach partition ${executions}`);
-      await tx.query(`drop table ${executions}`);
-      await tx.query(`delete from ${q}.history_partitions where name = $1`, [range]);
+      await dropPartitions(tx, q, range);
       return true;
     }),
   );
+}
+
+/** Drops the range's partitions and forgets the range, under the locks of lockForChange. */
+async function dropPartitions(db: Queryable, q: string, range: string): Promise<void> {
+  for (const table of PARTITIONED_TABLES.filter((t) => t !== EXECUTIONS)) {
+    await db.query(`drop table ${partitionOf(q, table, range)}`);
+  }
+  // Referenced by foreign keys, so detached before it is dropped (the check that nothing references its
+  // rows reads the partitions of the tables that do, which are gone).
+  const executions = partitionOf(q, EXECUTIONS, range);
+  await db.query(`alter table ${q}.executions detach partition ${executions}`);
+  await db.query(`drop table ${executions}`);
+  await db.query(`delete from ${q}.history_partitions where name = $1`, [range]);
 }
