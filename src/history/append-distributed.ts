@@ -9,6 +9,7 @@
  */
 
 import type { SqlContext } from "../core/context.js";
+import { TERMINAL_SQL } from "../core/run-status.js";
 import type { Queryable } from "../db/driver.js";
 import { type AppendColumns, EVENT_COLUMNS, type EventRow } from "./append.js";
 
@@ -38,17 +39,25 @@ async function moveHead(
   return rows[0] ? Number(rows[0].last_seq) : undefined;
 }
 
-/** The events appended (in sequence order), or none when nothing was. */
+/**
+ * The events appended (in sequence order), or none when nothing was. `unfinished`: nothing is appended
+ * to a run that has finished either (a signal's delivery).
+ */
 export async function appendOnCitus(
   { db, q }: SqlContext,
   executionId: string,
   columns: AppendColumns,
   expected: number | null,
   channelPrefix: string | null,
+  unfinished = false,
 ): Promise<{ rows: EventRow[] }> {
   const [types, payloads, bytes, correlations] = columns;
   return db.transaction(async (tx) => {
-    const run = await tx.query(`select 1 from ${q}.executions where id = $1 for key share`, [executionId]);
+    const run = await tx.query(
+      `select 1 from ${q}.executions
+        where id = $1 ${unfinished ? `and status not in ${TERMINAL_SQL}` : ""} for key share`,
+      [executionId],
+    );
     if (run.rows.length === 0) return { rows: [] };
     const last = await moveHead(tx, q, executionId, types.length, expected);
     if (last === undefined) return { rows: [] };

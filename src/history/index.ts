@@ -11,6 +11,7 @@ export {
   rethrowMissingExecution,
   toEvent,
 } from "./append.js";
+export { appendOnCitus } from "./append-distributed.js";
 export {
   type BatchWritten,
   type HistoryWrite,

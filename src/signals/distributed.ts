@@ -10,17 +10,10 @@
 
 import type { StoreContext } from "../core/context.js";
 import { ConflictError, NotFoundError } from "../core/errors.js";
-import { isTerminal, type RunStatus, TERMINAL_SQL } from "../core/run-status.js";
+import { isTerminal, type RunStatus } from "../core/run-status.js";
 import type { Queryable } from "../db/driver.js";
 import type { HistoryEvent } from "../history/index.js";
-import {
-  type AppendColumns,
-  appendStatement,
-  appendValues,
-  type EventRow,
-  eventsChannelPrefix,
-  toEvent,
-} from "../history/index.js";
+import { type AppendColumns, appendOnCitus, eventsChannelPrefix, toEvent } from "../history/index.js";
 
 /** A row of `signals` as the calls read it. */
 export interface SignalRow {
@@ -127,8 +120,8 @@ export async function releaseOnCitus(
 
 /**
  * What `Signals.deliver` does: the token's row, locked for share (a claim or release of the token waits
- * for the delivery), then the append to its holder's history, which appends nothing when the holder
- * finished or is gone. Undefined when no live run holds the token.
+ * for the delivery), then the append to its holder's history (history's own on Citus), which appends
+ * nothing when the holder finished or is gone. Undefined when no live run holds the token.
  */
 export async function deliverOnCitus(
   context: Context,
@@ -143,12 +136,14 @@ export async function deliverOnCitus(
     );
     const holder = rows[0]?.execution_id;
     if (!holder) return undefined;
-    const target = `select id as execution_id from ${q}.executions
-       where id = $1 and status not in ${TERMINAL_SQL} for key share`;
-    const appended = await tx.query<EventRow>(appendStatement(q, target), [
+    const appended = await appendOnCitus(
+      { db: tx, q },
       holder,
-      ...appendValues(columns, null, eventsChannelPrefix(schema)),
-    ]);
+      columns,
+      null,
+      eventsChannelPrefix(schema),
+      true,
+    );
     return appended.rows[0] ? toEvent(appended.rows[0]) : undefined;
   });
 }
