@@ -44,7 +44,7 @@ async function start(cache: string, ...args: string[]): Promise<Figures> {
 }
 
 /**
- * What creating a file costs in `dir` now, in ms: a first start creates the ~660 files of a data
+ * What creating a file costs in `dir` now, in ms: a first start creates the ~570 files of a data
  * directory, and on some virtual machines that cost swings tenfold from one minute to the next.
  */
 function fileCreateMs(dir: string): number {
@@ -106,6 +106,6 @@ export async function run(): Promise<void> {
   );
   log(
     `\ncreating a file in the run's directory cost ${creates.map((ms) => ms.toFixed(3)).join(", ")} ms ` +
-      "before each round's first open (a first open creates the ~660 files of a data directory)",
+      "before each round's first open (a first open creates the ~570 files of a data directory)",
   );
 }

@@ -207,7 +207,7 @@ describe("a new database's history ranges", () => {
 });
 
 describe("what a new database writes", () => {
-  it("is the one database PGlite serves, its log segment a hole but for the checkpoint", async () => {
+  it("is the one database PGlite serves, its log segment a hole but for the checkpoint, with no maps", async () => {
     const dataDir = path.join(work, "lean", "pgdata");
     const db = await createPglite({ dataDir, schema: DEFAULT_SCHEMA, places: { shipped } });
     try {
@@ -216,11 +216,40 @@ describe("what a new database writes", () => {
     } finally {
       await db.close();
     }
+    const relations = [path.join(dataDir, "global"), path.join(dataDir, "base", "5")];
+    const maps = relations.flatMap((dir) => readdirSync(dir).filter((name) => /_(fsm|vm)$/.test(name)));
+    expect(maps).toEqual([]);
     const segments = readdirSync(path.join(dataDir, "pg_wal")).filter((name) => /^[0-9A-F]{24}$/.test(name));
     expect(segments.length).toBeGreaterThan(0);
     const written = segments.map((name) => statSync(path.join(dataDir, "pg_wal", name)));
     // 16 MB each, of which the blocks on disk are what PGlite wrote since, far less.
     for (const stat of written) expect(stat.blocks * 512).toBeLessThan(stat.size / 2);
+  }, 60_000);
+
+  it("makes a relation's maps again when it needs them, its catalogs' included", async () => {
+    const dataDir = path.join(work, "maps", "pgdata");
+    const maps = () => readdirSync(path.join(dataDir, "base", "5")).filter((name) => /_(fsm|vm)$/.test(name));
+    const db = await createPglite({ dataDir, schema: DEFAULT_SCHEMA, places: { shipped } });
+    try {
+      await db.exec(`create table filled as select n, repeat('x', 200) as pad from generate_series(1, 20000) n;
+        delete from filled where n % 2 = 0;`);
+      for (const table of ["filled", "pg_class", "flowstore.executions"]) await db.query(`vacuum ${table}`);
+      expect(maps().length).toBeGreaterThanOrEqual(4);
+      await db.exec("insert into filled select n, 'y' from generate_series(1, 100) n");
+    } finally {
+      await db.close();
+    }
+    const again = await PGlite.create({ dataDir });
+    try {
+      const { rows } = await again.query<{ count: number }>("select count(*)::int as count from filled");
+      expect(rows[0]?.count).toBe(10_100);
+      const runs = await again.query<{ count: number }>(
+        "select count(*)::int as count from flowstore.executions",
+      );
+      expect(runs.rows[0]?.count).toBe(0);
+    } finally {
+      await again.close();
+    }
   }, 60_000);
 });
 
