@@ -3,22 +3,12 @@ import { DurationSchema, StructSchema, TimestampSchema, timestampFromDate } from
 import { describe, expect, it } from "vitest";
 import { jsonCodec } from "../../src/core/codecs.js";
 import { protobufCodec } from "../../src/durable-state/protobuf.js";
-import { ConflictError, type Store, ValidationError } from "../../src/index.js";
+import { ConflictError, ValidationError } from "../../src/index.js";
 import { forEachDriver } from "../support/harness.js";
+import { until, waitingOnLocks } from "../support/waiting.js";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 const text = (data: Uint8Array | undefined) => (data ? new TextDecoder().decode(data) : undefined);
-
-/** Resolves once a session of this database waits on a lock (the second writer is really blocked). */
-async function someoneWaitsOnALock(store: Store): Promise<void> {
-  for (;;) {
-    const { rows } = await store.query<{ n: number }>(
-      "select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'",
-    );
-    if ((rows[0]?.n ?? 0) > 0) return;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 forEachDriver((driver) => {
   describe("durableState", () => {
@@ -135,7 +125,7 @@ forEachDriver((driver) => {
         const second = store.durableState
           .write({ persistenceId: "new", version: 1, payload: bytes("B"), manifest: "M" })
           .catch((error: unknown) => error);
-        await someoneWaitsOnALock(store);
+        await until(async () => (await waitingOnLocks(store)) > 0);
         release();
         await first;
         expect(await second).toBeInstanceOf(ConflictError);

@@ -5,6 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { ConflictError, type Execution, NotFoundError, uuidv7, ValidationError } from "../../src/index.js";
 import { forEachDriver } from "../support/harness.js";
+import { until, waitingOnLocks } from "../support/waiting.js";
 import { countRows, counts, definition, execution } from "../support/workflow-fixtures.js";
 
 forEachDriver((driver) => {
@@ -248,13 +249,7 @@ forEachDriver((driver) => {
           return row;
         });
         // Wait until the server shows the second transaction waiting on a lock, then let the first go.
-        for (;;) {
-          const { rows } = await store.query<{ n: number }>(
-            "select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()",
-          );
-          if ((rows[0]?.n ?? 0) > 0) break;
-          await new Promise((resolve) => setTimeout(resolve, 10));
-        }
+        await until(async () => (await waitingOnLocks(store)) > 0);
         expect(events).toEqual([]);
         release();
         await first;

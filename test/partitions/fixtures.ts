@@ -8,6 +8,26 @@ export function idAt(at: Date, n: number): string {
   return `${uuidFloor(at).slice(0, 14)}7000-8000-${n.toString(16).padStart(12, "0")}`;
 }
 
+/** On Citus, whose distributed queries have no tableoid, a table's rows are found partition by partition. */
+const ON_CITUS = process.env.FLOWSTORE_TEST_POSTGRES === "citus";
+
+async function partitionsHolding(store: Store, table: string, column: string, id: string): Promise<string[]> {
+  const { rows: partitions } = await store.query<{ name: string }>(
+    `select c.relname as name from pg_inherits i join pg_class c on c.oid = i.inhrelid
+      where i.inhparent = $1::regclass order by 1`,
+    [`"${store.schema}".${table}`],
+  );
+  const holding: string[] = [];
+  for (const { name } of partitions) {
+    const { rows } = await store.query(
+      `select 1 from "${store.schema}"."${name}" where ${column} = $1 limit 1`,
+      [id],
+    );
+    if (rows.length > 0) holding.push(name);
+  }
+  return holding;
+}
+
 /** Where each table keeps the rows of `id`: the partitions' names, without the table's. */
 export async function placeOf(store: Store, id: string): Promise<Record<string, string[]>> {
   const s = `"${store.schema}"`;
@@ -23,11 +43,14 @@ export async function placeOf(store: Store, id: string): Promise<Record<string, 
     ["stream_chunks", "execution_id"],
     ["jobs_history", "execution_id"],
   ] as const) {
-    const { rows } = await store.query<{ part: string }>(
-      `select distinct c.relname as part from ${s}.${table} t join pg_class c on c.oid = t.tableoid
-        where t.${column} = $1`,
-      [id],
-    );
+    const parts = ON_CITUS ? await partitionsHolding(store, table, column, id) : undefined;
+    const { rows } = parts
+      ? { rows: parts.map((part) => ({ part })) }
+      : await store.query<{ part: string }>(
+          `select distinct c.relname as part from ${s}.${table} t join pg_class c on c.oid = t.tableoid
+            where t.${column} = $1`,
+          [id],
+        );
     place[table] = rows.map((row) => row.part.replace(`${table}_`, ""));
   }
   return place;

@@ -6,7 +6,8 @@
  * (14 to 18), that major's binaries as `npm run test:matrix` installs them; `system`, the distribution's
  * PostgreSQL (JIT on). At the end, every distinct statement the server ran (from pg_stat_statements)
  * is written to FLOWSTORE_TEST_STATEMENTS, or for a whole run (no file or test filter) on the default
- * server to .test-data/statements/npm-test.txt, so that runs on two versions can be compared.
+ * server to .test-data/statements/npm-test.txt, so that runs on two versions can be compared. `citus`
+ * starts a Citus cluster instead, for the conformance suite on distributed schemas.
  */
 import { mkdirSync } from "node:fs";
 import path from "node:path";
@@ -15,6 +16,7 @@ import { STATEMENTS_DIR } from "../../scripts/matrix-plan.mjs";
 import { installPostgres } from "../../scripts/matrix-tools.mjs";
 import { startTestPostgres } from "../../src/testing/postgres.js";
 import { type SystemPostgres, startSystemPostgres } from "../../src/testing/system-postgres.js";
+import { citusUnavailable, startCitus } from "./citus.js";
 import { logStatements, recordStatements } from "./statement-log.js";
 import { requirePassword } from "./system-postgres.js";
 
@@ -35,6 +37,7 @@ export default async function setup(project: TestProject) {
   }
   const started = Date.now();
   const wanted = process.env.FLOWSTORE_TEST_POSTGRES;
+  if (wanted === "citus") return onCitus(project);
   // A whole run on the default server is the one the matrix compares its statements with; a run of a
   // few files must not stand in for it.
   const statementsFile =
@@ -70,6 +73,24 @@ export default async function setup(project: TestProject) {
       await server.stop();
     }
   };
+}
+
+/**
+ * The conformance suite on a Citus cluster (`npm run test:citus`): a coordinator and two workers, the
+ * files sharing the coordinator's database, each store's schema distributed as it opens (harness.ts).
+ */
+async function onCitus(project: TestProject) {
+  const started = Date.now();
+  const cluster = await startCitus();
+  if (!cluster)
+    throw new Error(`FLOWSTORE_TEST_POSTGRES=citus, but no cluster can start: ${citusUnavailable()}`);
+  process.stdout.write(
+    `Citus ${cluster.version} cluster (a coordinator and ${cluster.workers.length} workers) on port ` +
+      `${cluster.coordinator.port} (started in ${Date.now() - started} ms)\n`,
+  );
+  project.provide("databaseUrl", cluster.url);
+  project.provide("canCreateDatabases", false);
+  return () => cluster.stop();
 }
 
 /** Whether the run takes every test: no file filter on the command line, no -t. */

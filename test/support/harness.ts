@@ -15,6 +15,7 @@ import {
   type TestPostgres,
   type TestPostgresOptions,
 } from "../../src/testing/postgres.js";
+import { distributeOpened } from "./citus.js";
 import { nameTestFile } from "./statement-log.js";
 
 export type DriverName = "postgres" | "pglite";
@@ -87,12 +88,21 @@ function driver(
     concurrent,
     connection,
     async open(options = {}) {
-      const store = await openStore({ schema: uniqueSchema(), ...options, connection: await connection() });
+      const schema = options.schema ?? uniqueSchema();
+      const given = await connection();
+      const store = await openStore({ ...options, schema, connection: given });
       openStores.push(store);
+      if (ON_CITUS && typeof given === "string") await distributeOpened(given, schema);
       return store;
     },
   };
 }
+
+/**
+ * The run is on a Citus cluster (`npm run test:citus`): every store the server's driver opens has its
+ * schema distributed as docs/scale-out.md says, once migrated, before the test uses it.
+ */
+const ON_CITUS = process.env.FLOWSTORE_TEST_POSTGRES === "citus";
 
 export const DRIVERS: TestDriver[] = [
   driver("postgres", true, fileDatabaseUrl),
@@ -153,7 +163,8 @@ function onOwnServer(given: TestDriver): TestDriver {
  */
 export function startOwnPostgres(options: TestPostgresOptions = {}): Promise<TestPostgres> {
   const major = process.env.FLOWSTORE_TEST_POSTGRES;
-  const binaries = major && major !== "system" ? postgresBinariesDir(major) : undefined;
+  // A server of a test's own is a plain one on a Citus run: those tests restart or crash it.
+  const binaries = major && major !== "system" && major !== "citus" ? postgresBinariesDir(major) : undefined;
   return startTestPostgres({ ...options, ...(binaries ? { binaries } : {}) });
 }
 

@@ -46,11 +46,17 @@ export function statementLog(): Logger & { sql: string[] } {
   return { sql, debug: keep, info: keep, warn: keep, error: keep };
 }
 
-/** Sessions of this database waiting for a lock (other than the one asking). */
+/**
+ * Sessions of this database waiting for a lock (other than the one asking). On Citus a statement that
+ * waits does so on a worker, its coordinator's session waiting on the worker's answer: there the
+ * cluster's wait graph says who waits (citus_lock_waits, each waiting session once).
+ */
 export async function waitingOnLocks(store: Store): Promise<number> {
   const { rows } = await store.query<{ n: number }>(
-    `select count(*)::int as n from pg_stat_activity
-      where datname = current_database() and wait_event_type = 'Lock' and pid <> pg_backend_pid()`,
+    process.env.FLOWSTORE_TEST_POSTGRES === "citus"
+      ? "select count(distinct waiting_gpid)::int as n from citus_lock_waits"
+      : `select count(*)::int as n from pg_stat_activity
+          where datname = current_database() and wait_event_type = 'Lock' and pid <> pg_backend_pid()`,
   );
   return rows[0]?.n ?? 0;
 }

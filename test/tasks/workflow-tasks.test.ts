@@ -9,6 +9,7 @@ import {
   ValidationError,
 } from "../../src/index.js";
 import { forEachDriver } from "../support/harness.js";
+import { until, waitingOnLocks } from "../support/waiting.js";
 import { countRows, definition, execution } from "../support/workflow-fixtures.js";
 
 /** A deterministic pseudo-random sequence, so a failing tree can be reproduced. */
@@ -310,13 +311,7 @@ forEachDriver((driver) => {
         });
         await isLocked;
         const second = store.transaction((tx) => tx.tasks.getForUpdate(task.taskExecId));
-        for (;;) {
-          const { rows } = await store.query<{ n: number }>(
-            "select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()",
-          );
-          if ((rows[0]?.n ?? 0) > 0) break;
-          await new Promise((resolve) => setTimeout(resolve, 10));
-        }
+        await until(async () => (await waitingOnLocks(store)) > 0);
         release();
         await first;
         expect(await second).toMatchObject({ attempt: 2, version: 2 });
