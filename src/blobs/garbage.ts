@@ -143,29 +143,44 @@ function prefixRange(prefix: string): [string, string] {
 
 /**
  * Deletes the blobs whose key starts with `prefix` but the one `current` names (an SQL scalar subquery
- * over $3, which is `value`), with their chunks, in one statement: for a write that has just put a
+ * over `$n`, which is `value`), with their chunks, in one statement: for a write that has just put a
  * value back in its row. Its snapshot, taken after that write's row lock, sees each blob a racing
  * offloaded write committed together with the reference the row holds now; the blob of a write still
  * open is not visible to it, and that write removes the others itself. Content outside PostgreSQL is
  * recorded as garbage, for collectGarbage().
+ *
+ * On Citus the row is distributed and the blobs are not, and one statement cannot read both: the row
+ * is read first, locked for share so that no write of another reference commits until the blobs are
+ * deleted, in one transaction.
  */
 export async function deleteBlobsUnderBut(
-  { db, q }: SqlContext,
+  { db, q, driver }: Pick<StoreContext, "db" | "q" | "driver">,
   prefix: string,
-  current: string,
+  current: (n: number) => string,
   value: unknown,
 ): Promise<void> {
-  await db.query(
-    `with gone as (
-       delete from ${q}.blobs where key >= $1 and key < $2 and key is distinct from (${current})
+  const [from, to] = prefixRange(prefix);
+  if (!driver.capabilities.distributed) {
+    await db.query(deleteUnderBut(q, current(3)), [from, to, value]);
+    return;
+  }
+  await db.transaction(async (tx) => {
+    const { rows } = await tx.query<Record<string, string | null>>(`${current(1)} for share`, [value]);
+    const kept = rows[0] ? Object.values(rows[0])[0] : null;
+    await tx.query(deleteUnderBut(q, "$3"), [from, to, kept]);
+  });
+}
+
+/** The statement that deletes the blobs in [$1, $2) but the key `kept` (an SQL expression) names. */
+function deleteUnderBut(q: string, kept: string): string {
+  return `with gone as (
+       delete from ${q}.blobs where key >= $1 and key < $2 and key is distinct from (${kept})
        returning id, backend, location
      ),
      chunks as (delete from ${q}.blob_chunks where blob_id in (select id from gone where backend = 'postgres'))
      insert into ${q}.blob_garbage (id, backend, location)
      select id, backend, coalesce(location, id::text) from gone where backend <> 'postgres'
-     on conflict (id) do nothing`,
-    [...prefixRange(prefix), value],
-  );
+     on conflict (id) do nothing`;
 }
 
 /**

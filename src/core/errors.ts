@@ -157,6 +157,34 @@ const CONNECTION_MESSAGES = [
 ];
 
 /**
+ * Whether a ConflictError came from the constraint `name`. On Citus the error names a shard's copy of
+ * it, `name` followed by the shard's id (`task_ids_pkey_102008`), and only in its message: the
+ * coordinator passes on a worker's error without its constraint field.
+ */
+export function violates(error: unknown, name: string): error is ConflictError {
+  if (!(error instanceof ConflictError)) return false;
+  const cause = error.cause as { constraint?: unknown; message?: unknown } | undefined;
+  const constraint =
+    typeof cause?.constraint === "string"
+      ? cause.constraint
+      : /unique constraint "([^"]+)"/.exec(String(cause?.message ?? error.message))?.[1];
+  if (constraint === undefined) return false;
+  const shard = constraint.startsWith(`${name}_`) ? constraint.slice(name.length + 1) : "";
+  return constraint === name || /^\d+$/.test(shard);
+}
+
+/**
+ * A worker's error as the Citus coordinator passes it on from a statement it ran in steps (an insert
+ * from a select, say): internal_error (XX000) with the worker's message. A unique violation keeps its
+ * words, and is one.
+ */
+function citusWrapped(sqlState: string | undefined, message: string): string | undefined {
+  return sqlState === "XX000" && message.startsWith("duplicate key value violates unique constraint")
+    ? "23505"
+    : sqlState;
+}
+
+/**
  * Turns whatever a driver threw into a StoreError. SQLSTATE classes decide the kind:
  * 23505/23P01 and 40001/40P01 are conflicts, 22xxx/23xxx other than those are bad input,
  * 08xxx/57P0x are connection trouble, and so are a refused login (28000/28P01) and a database that
@@ -165,7 +193,7 @@ const CONNECTION_MESSAGES = [
 export function toStoreError(error: unknown, secrets: readonly string[] = []): StoreError {
   if (error instanceof StoreError) return error;
   const message = redact(error instanceof Error ? error.message : String(error), secrets);
-  const sqlState = sqlStateOf(error);
+  const sqlState = citusWrapped(sqlStateOf(error), message);
   const code = (error as { code?: unknown } | null)?.code;
   if (sqlState !== undefined) {
     const detail = (error as { detail?: unknown }).detail;

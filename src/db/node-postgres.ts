@@ -257,7 +257,13 @@ export class NodePostgresDriver implements Driver {
 
   transaction<T>(fn: (tx: Queryable) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
     this.ensureOpen();
-    const begin = beginStatement(options);
+    // On Citus, a transaction that reached a distributed table's shards over several connections
+    // per node cannot then write a reference table its foreign keys lead to (definitions): Citus
+    // refuses it ("there was a parallel operation on a distributed table"). One connection per node,
+    // from the start, lets any call follow any other in a transaction.
+    const begin = this.options.distributed
+      ? `${beginStatement(options)}; set local citus.multi_shard_modify_mode to 'sequential'`
+      : beginStatement(options);
     return this.inFlight.track(
       this.followed(
         withTransactionRetries(() => this.attempt(begin, fn), options.retries ?? DEFAULT_TRANSACTION_RETRIES),

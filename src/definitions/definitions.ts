@@ -1,7 +1,7 @@
 /** Versioned workflow definitions: `(name, version)` is unique, the body is JSONB. */
 
 import { forReads, type StoreContext } from "../core/context.js";
-import { ConflictError, NotFoundError } from "../core/errors.js";
+import { ConflictError, NotFoundError, violates } from "../core/errors.js";
 import {
   checkId,
   checkInteger,
@@ -158,9 +158,11 @@ export class Definitions {
     checkId(id, "id");
     checkOneOf(status, DEFINITION_STATUSES, "status");
     const { rows } = await this.context.db.query<Definition>(
+      // The clock read in a subquery the CASE refers to: Citus refuses now() inside a CASE of an update.
       `update ${this.context.q}.definitions
-       set status = $2, updated_at = now(),
-           deployed_at = case when $2 = 'active' and status <> 'active' then now() else deployed_at end
+       set status = $2, updated_at = clock.now,
+           deployed_at = case when $2 = 'active' and status <> 'active' then clock.now else deployed_at end
+       from (select now() as now) clock
        where id = $1
        returning ${COLUMNS}`,
       [id, status],
@@ -171,8 +173,7 @@ export class Definitions {
 }
 
 function rethrowDuplicate(error: unknown, name: string, version: number): never {
-  const constraint = (error as { cause?: { constraint?: unknown } }).cause?.constraint;
-  if (error instanceof ConflictError && constraint === "definitions_name_version") {
+  if (violates(error, "definitions_name_version")) {
     throw new ConflictError(`definition ${name} version ${version} already exists`, {
       cause: error.cause ?? error,
     });

@@ -170,13 +170,7 @@ export class DurableState {
     const values = [persistenceId, state.version, state.payload, manifest, timestamp, shard];
     if (await this.written(persistenceId, values)) return { written: true };
     // Not written: an idempotent repeat of the stored version, or a conflict.
-    const { rows } = await this.context.db.query<{ version: number; same: boolean }>(
-      `select version, manifest = $3 and case when payload_blob is null then payload = $2
-               else (select b.sha256 from ${this.context.q}.blobs b where b.key = d.payload_blob) = $4 end as same
-         from ${this.table} d where persistence_id = $1`,
-      [persistenceId, state.payload, manifest, createHash("sha256").update(state.payload).digest("hex")],
-    );
-    const stored = rows[0];
+    const stored = await this.stored(persistenceId, state.payload, manifest);
     if (stored && stored.version === state.version && stored.same) return { written: false };
     throw new ConflictError(
       stored
@@ -184,6 +178,34 @@ export class DurableState {
             (stored.version === state.version ? " was already written with a different payload" : " is stale")
         : `durable state ${JSON.stringify(persistenceId)} changed while being written`,
     );
+  }
+
+  /**
+   * The stored version, and whether it holds this payload and manifest; undefined when there is none.
+   * An offloaded payload is compared by its blob's digest, read in a second statement: on Citus the
+   * blobs and the actors' rows are not on one node.
+   */
+  private async stored(
+    persistenceId: string,
+    payload: Uint8Array,
+    manifest: string,
+  ): Promise<{ version: number; same: boolean } | undefined> {
+    const { rows } = await this.context.db.query<{ version: number; same: boolean; blob: string | null }>(
+      `select version, manifest = $3 and (payload_blob is not null or payload = $2) as same,
+              payload_blob as blob
+         from ${this.table} where persistence_id = $1`,
+      [persistenceId, payload, manifest],
+    );
+    const row = rows[0];
+    if (!row || row.blob === null || !row.same) return row;
+    const { rows: blobs } = await this.context.db.query<{ sha256: string }>(
+      `select sha256 from ${this.context.q}.blobs where key = $1`,
+      [row.blob],
+    );
+    return {
+      version: row.version,
+      same: blobs[0]?.sha256 === createHash("sha256").update(payload).digest("hex"),
+    };
   }
 
   /**
@@ -216,7 +238,7 @@ export class DurableState {
       // names again by then stays.
       const written = rows.length === 1;
       if (written && (rows[0]?.replaced || this.context.limits.offloadAbove !== undefined)) {
-        const current = `select payload_blob from ${this.table} where persistence_id = $3`;
+        const current = (n: number) => `select payload_blob from ${this.table} where persistence_id = $${n}`;
         await deleteBlobsUnderBut(this.context, snapshotPrefix(persistenceId), current, persistenceId);
       }
       return written;

@@ -91,7 +91,8 @@ export async function withOffloadedStates<T>(
  * names again by now: a large state written meanwhile by a write that waited for this one's row lock.
  */
 async function releaseReplaced(context: StoreContext, ids: readonly string[]): Promise<void> {
-  const current = `select state #>> '{${OFFLOADED},key}' from ${context.q}.executions where id = $3::uuid`;
+  const current = (n: number) =>
+    `select state #>> '{${OFFLOADED},key}' from ${context.q}.executions where id = $${n}::uuid`;
   for (const id of ids) await deleteBlobsUnderBut(context, offloadPrefix(id, "state"), current, id);
 }
 

@@ -16,6 +16,7 @@ import {
 import { CURSOR_AT, decodeCursor, type Page, toPage } from "../core/keyset.js";
 import { checkText } from "../core/payload.js";
 import { countsByStatus, RUN_STATUSES } from "../core/run-status.js";
+import type { Queryable } from "../db/driver.js";
 import { COLUMNS, metadataJson } from "./records.js";
 import type { Execution, ExecutionFilter, ExecutionListOptions, ExecutionStatus } from "./types.js";
 
@@ -41,12 +42,29 @@ export async function getForUpdate({ db, q }: SqlContext, id: string): Promise<E
   return rows[0];
 }
 
+/** Enough to read by key: on Citus the registry and the runs are read one after the other. */
+type KeyContext = Pick<StoreContext, "db" | "q" | "driver">;
+
 /**
  * The run the key's registry row names, if that run still holds the key (see freeStaleKey). A row and
  * its run are written by one statement, so a snapshot that sees the row sees the run as it wrote it.
+ * On Citus, where the registry and the runs are distributed apart, the row is read, then the run: a
+ * run whose key changed in between is not returned, as a later read would not return it.
  */
-export async function findByIdempotencyKey({ db, q }: SqlContext, key: string): Promise<Execution | null> {
+export async function findByIdempotencyKey(
+  { db, q, driver }: KeyContext,
+  key: string,
+): Promise<Execution | null> {
   checkText(key, "idempotencyKey", 1024);
+  if (driver.capabilities.distributed) {
+    const holder = await keyHolder(db, q, key);
+    if (holder === undefined) return null;
+    const { rows } = await db.query<Execution>(
+      `select ${COLUMNS} from ${q}.executions where id = $1 and idempotency_key = $2`,
+      [holder, key],
+    );
+    return rows[0] ?? null;
+  }
   const { rows } = await db.query<Execution>(
     `select ${COLUMNS} from ${q}.executions
       where id = (select execution_id from ${q}.execution_keys where idempotency_key = $1)
@@ -56,13 +74,39 @@ export async function findByIdempotencyKey({ db, q }: SqlContext, key: string): 
   return rows[0] ?? null;
 }
 
+/** The run the key's registry row names (undefined for none): one shard of the registry. */
+async function keyHolder(db: Queryable, q: string, key: string, lock = false): Promise<string | undefined> {
+  const { rows } = await db.query<{ holder: string }>(
+    `select execution_id as holder from ${q}.execution_keys where idempotency_key = $1${lock ? " for update" : ""}`,
+    [key],
+  );
+  return rows[0]?.holder;
+}
+
 /**
  * Deletes the key's registry row when the run it names does not hold the key: the run was deleted
  * (by a statement other than retention's, which deletes its key with it), or changed its key in a
  * race with another write of it. Registry rows are inserted and deleted, never updated, so a row this
- * statement waits for is either gone or as its snapshot saw it, with its run.
+ * statement waits for is either gone or as its snapshot saw it, with its run. On Citus, the row is
+ * locked, its run read, and the row deleted if the run does not hold the key, in one transaction.
  */
-export async function freeStaleKey({ db, q }: SqlContext, key: string): Promise<void> {
+export async function freeStaleKey({ db, q, driver }: KeyContext, key: string): Promise<void> {
+  if (driver.capabilities.distributed) {
+    await db.transaction(async (tx) => {
+      const holder = await keyHolder(tx, q, key, true);
+      if (holder === undefined) return;
+      const { rows } = await tx.query(
+        `select 1 from ${q}.executions where id = $1 and idempotency_key = $2 collate "C"`,
+        [holder, key],
+      );
+      if (rows.length > 0) return;
+      await tx.query(`delete from ${q}.execution_keys where idempotency_key = $1 and execution_id = $2`, [
+        key,
+        holder,
+      ]);
+    });
+    return;
+  }
   await db.query(
     `delete from ${q}.execution_keys k
       where k.idempotency_key = $1

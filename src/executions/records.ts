@@ -131,23 +131,11 @@ export function recordColumns(records: readonly ExecutionRecord[], limits: Paylo
 }
 
 /**
- * Writes the records in one statement. A run of a definition takes the definition's name; a record
- * whose name differs from it is left out (checkRecordNames says which), and one whose definition does
- * not exist fails on the foreign key, with '' standing in for the name it cannot have.
- *
- * The key registry follows the runs written: a run whose key changed or was cleared frees the old key
- * its snapshot shows (`freed`: a row it cannot see stays, stale, and is taken over by the next writer
- * of that key), and one that holds a key has its row (`taken`), a key another run holds failing the
- * whole statement on the registry's primary key (a ConflictError), as a taken key always did.
+ * The insert of writeRecords: the records as rows of arrays ($1 to $12, RecordColumns' order), each
+ * written over the run of its id unless that run is finished with another status; returns the rows.
  */
-export async function writeRecords({ db, q }: SqlContext, columns: RecordColumns): Promise<Execution[]> {
-  const { rows } = await db
-    .query<Execution>(
-      `with prior as (
-         select x.id, x.idempotency_key from ${q}.executions x
-          where x.id = any($1::uuid[]) and x.idempotency_key is not null),
-       written as (
-       insert into ${q}.executions as e (id, definition_id, name, status, input, output, error, state,
+export function upsertRuns(q: string): string {
+  return `       insert into ${q}.executions as e (id, definition_id, name, status, input, output, error, state,
          metadata, idempotency_key, parent_execution_id, parent_task_id, started_at, completed_at)
        select u.id, u.definition_id, coalesce(d.name, u.name, ''), u.status, u.input, u.output, u.error,
          u.state, coalesce(u.metadata, '{}'), u.idempotency_key, u.parent_execution_id, u.parent_task_id,
@@ -173,7 +161,27 @@ export async function writeRecords({ db, q }: SqlContext, columns: RecordColumns
          completed_at = case when excluded.status in ${TERMINAL_SQL}
                              then coalesce(e.completed_at, excluded.completed_at) else e.completed_at end
        where e.status = excluded.status or e.status not in ${TERMINAL_SQL}
-       returning ${COLUMNS}),
+       returning ${COLUMNS}`;
+}
+
+/**
+ * Writes the records in one statement. A run of a definition takes the definition's name; a record
+ * whose name differs from it is left out (checkRecordNames says which), and one whose definition does
+ * not exist fails on the foreign key, with '' standing in for the name it cannot have.
+ *
+ * The key registry follows the runs written: a run whose key changed or was cleared frees the old key
+ * its snapshot shows (`freed`: a row it cannot see stays, stale, and is taken over by the next writer
+ * of that key), and one that holds a key has its row (`taken`), a key another run holds failing the
+ * whole statement on the registry's primary key (a ConflictError), as a taken key always did.
+ */
+export async function writeRecords({ db, q }: SqlContext, columns: RecordColumns): Promise<Execution[]> {
+  const { rows } = await db
+    .query<Execution>(
+      `with prior as (
+         select x.id, x.idempotency_key from ${q}.executions x
+          where x.id = any($1::uuid[]) and x.idempotency_key is not null),
+       written as (
+${upsertRuns(q)}),
        freed as (
          delete from ${q}.execution_keys k using prior p join written w on w.id = p.id
           where k.idempotency_key = p.idempotency_key collate "C" and k.execution_id = p.id

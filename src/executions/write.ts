@@ -24,6 +24,7 @@ import {
   rethrowMissingDefinition,
   writeRecords,
 } from "./records.js";
+import { writeRecordsOnCitus } from "./records-distributed.js";
 import type { CancelExecutionOptions, Execution, ExecutionRecord, StartExecution } from "./types.js";
 
 /** A checked start with its workflow: a definition, a name, or (started by name alone) both to look up. */
@@ -289,11 +290,16 @@ async function cancelTreeOnCitus(
   });
 }
 
+/** How records are written: in one statement, or on Citus a run at a time (records-distributed.ts). */
+function recordsWriter(context: StoreContext): typeof writeRecords {
+  return context.driver.capabilities.distributed ? writeRecordsOnCitus : writeRecords;
+}
+
 /** Writes the whole object (inserting it if new); moving a terminal execution to another status is a conflict. */
 export async function upsert(context: StoreContext, execution: ExecutionRecord): Promise<Execution> {
   const columns = recordColumns([execution], context.limits);
   return withOffloadedStates(context, columns.id, columns.state, async (c) => {
-    const [row] = await writeRecords(c, columns);
+    const [row] = await recordsWriter(c)(c, columns);
     if (row) return row;
     await checkRecordNames(c, columns);
     return explainMiss(c, execution.id, null, execution.status);
@@ -320,7 +326,7 @@ async function writeAll(
 ): Promise<Execution[]> {
   const ids = columns.id;
   return context.db.transaction(async (tx) => {
-    const rows = await writeRecords({ db: tx, q: context.q }, columns);
+    const rows = await recordsWriter(context)({ db: tx, q: context.q }, columns);
     if (rows.length < executions.length) {
       await checkRecordNames({ db: tx, q: context.q }, columns);
       const written = new Set(rows.map((row) => row.id));

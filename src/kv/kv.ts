@@ -16,7 +16,7 @@ import { refuseUnknownKeys } from "../core/input.js";
 import type { Page } from "../core/key-cursor.js";
 import { beforeCut } from "../core/planned-few.js";
 import { get, getMany, list, listPrefixes } from "./read.js";
-import { checkKey, checkOwner, LIVE } from "./rows.js";
+import { checkKey, checkOwner } from "./rows.js";
 import {
   type KvEntry,
   type KvListOptions,
@@ -88,7 +88,9 @@ export class KeyValue {
     checkKey(prefix, "prefix");
     checkKey(key);
     const { rows } = await this.context.db.query<{ live: boolean }>(
-      `delete from ${this.table} where prefix = $1 and key = $2 returning ${LIVE} as live`,
+      // The clock read in a subquery: Citus refuses now() in a RETURNING clause.
+      `delete from ${this.table} using (select now() as now) clock where prefix = $1 and key = $2
+       returning (expires_at is null or expires_at > clock.now) as live`,
       [prefix, key],
     );
     return rows[0]?.live === true;
@@ -151,11 +153,7 @@ export class KeyValue {
       throw new ValidationError("batchSize must be a positive integer", { field: "batchSize" });
     }
     const expired = beforeCut("expires_at", "now()", true);
-    if (this.context.driver.capabilities.distributed) {
-      // Citus runs a locking read (the batch's FOR UPDATE SKIP LOCKED) on one shard only: each shard
-      // deletes its expired rows in one statement instead, waiting for a writer that holds one.
-      return (await this.context.db.query(`delete from ${this.table} where ${expired}`)).rowCount;
-    }
+    if (this.context.driver.capabilities.distributed) return this.sweepOnCitus(batchSize, maxBatches);
     let total = 0;
     for (let batch = 0; batch < maxBatches; batch++) {
       const { rowCount } = await this.context.db.query(
@@ -170,6 +168,31 @@ export class KeyValue {
       );
       total += rowCount;
       if (rowCount < batchSize) break;
+    }
+    return total;
+  }
+
+  /**
+   * sweepExpired on Citus, which runs a locking read (the batch's FOR UPDATE SKIP LOCKED) on one shard
+   * only: a batch's keys are read over every shard, oldest first, then deleted if still expired,
+   * waiting for a writer that holds one rather than skipping it.
+   */
+  private async sweepOnCitus(batchSize: number, maxBatches: number): Promise<number> {
+    const expired = (column: string) => beforeCut(column, "now()", true);
+    let total = 0;
+    for (let batch = 0; batch < maxBatches; batch++) {
+      const { rows } = await this.context.db.query<{ prefix: string; key: string }>(
+        `select prefix, key from ${this.table} where ${expired("expires_at")} order by expires_at limit $1`,
+        [batchSize],
+      );
+      if (rows.length === 0) break;
+      const { rowCount } = await this.context.db.query(
+        `delete from ${this.table} kv using unnest($1::text[], $2::text[]) as batch(prefix, key)
+          where kv.prefix = batch.prefix and kv.key = batch.key and ${expired("kv.expires_at")}`,
+        [rows.map((row) => row.prefix), rows.map((row) => row.key)],
+      );
+      total += rowCount;
+      if (rows.length < batchSize) break;
     }
     return total;
   }

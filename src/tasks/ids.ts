@@ -11,7 +11,7 @@
  */
 
 import type { SqlContext, StoreContext } from "../core/context.js";
-import { ConflictError } from "../core/errors.js";
+import { ConflictError, violates } from "../core/errors.js";
 import { amongIds, type ExecutionIds } from "../core/id-set.js";
 import { idBatch } from "../core/planned-few.js";
 
@@ -28,8 +28,7 @@ export function registerIds(q: string, from = "written", where = ""): string {
 
 /** Whether a statement failed because a task id it inserted is registered to another execution. */
 export function isTakenId(error: unknown): boolean {
-  const constraint = (error as { cause?: { constraint?: unknown } }).cause?.constraint;
-  return error instanceof ConflictError && constraint === "task_ids_pkey";
+  return violates(error, "task_ids_pkey");
 }
 
 /** A ConflictError with `message` in place of a taken id's, any other error as it is. */
