@@ -22,6 +22,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { printHelpAndExit } from "./help.mjs";
 import {
   byFileName,
   leftOutOf,
@@ -37,18 +38,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 process.chdir(ROOT);
 
 const args = process.argv.slice(2);
-if (args.includes("--help") || args.includes("-h")) {
-  // This file's opening comment, as text: without the #! line and the comment's marks.
-  const comment = readFileSync(fileURLToPath(import.meta.url), "utf8").split("*/")[0] ?? "";
-  const lines = comment.split("\n").filter((line) => !line.startsWith("#!") && line.trim() !== "/**");
-  process.stdout.write(
-    `${lines
-      .map((line) => line.replace(/^ \*( |$)/, ""))
-      .join("\n")
-      .trimEnd()}\n`,
-  );
-  process.exit(0);
-}
+if (args.includes("--help") || args.includes("-h")) printHelpAndExit(import.meta.url);
 const onlyAt = args.indexOf("--only");
 const only = onlyAt === -1 ? undefined : (args[onlyAt + 1] ?? "").split(",");
 const runs = MATRIX.filter((run) => !only || only.includes(run.label));

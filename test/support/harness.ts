@@ -92,15 +92,16 @@ function driver(
       const given = await connection();
       const store = await openStore({ ...options, schema, connection: given });
       openStores.push(store);
-      if (ON_CITUS && typeof given === "string") await distributeOpened(given, schema);
+      if (ON_CITUS && connection === fileDatabaseUrl) await distributeOpened(given as string, schema);
       return store;
     },
   };
 }
 
 /**
- * The run is on a Citus cluster (`npm run test:citus`): every store the server's driver opens has its
- * schema distributed as docs/scale-out.md says, once migrated, before the test uses it.
+ * The run is on a Citus cluster (`npm run test:citus`): every store the server's driver opens on the
+ * cluster (not on a server of a test's own) has its schema distributed as docs/scale-out.md says, once
+ * migrated, before the test uses it.
  */
 const ON_CITUS = process.env.FLOWSTORE_TEST_POSTGRES === "citus";
 
