@@ -30,6 +30,7 @@ import { type ChangeInput, ExecutionHistoryBatches } from "./history-batch.js";
 import { mergeState, resolveStates, resolveWritten, withOffloadedStates } from "./offloaded-state.js";
 import { countByStatus, findByIdempotencyKey, get, getForUpdate, list } from "./read.js";
 import { metadataJson, resolveWorkflow } from "./records.js";
+import { startOnCitus } from "./start-distributed.js";
 import {
   CANCEL_KEYS,
   type CancelExecutionOptions,
@@ -122,7 +123,11 @@ export class Executions {
         return { execution, created: true, appended: appended ?? [] };
       }
     }
-    const started = await startAlone(this.context, input, { ...run, definitionId, name }, byName, options);
+    // On Citus a start that appends nothing goes as statements each sent whole to one node.
+    const started =
+      this.context.driver.capabilities.distributed && options.append === undefined
+        ? await startOnCitus(this.context, input, { ...run, definitionId, name }, byName)
+        : await startAlone(this.context, input, { ...run, definitionId, name }, byName, options);
     // A start that found the run of its idempotency key returns that run, whose state may be offloaded.
     await resolveWritten(this.context, started.execution);
     return started;

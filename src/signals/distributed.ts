@@ -75,7 +75,7 @@ export async function claimOnCitus(
         continue;
       }
       if (held.execution_id === executionId) return { claimed: true, row: held };
-      const holder = await runStatus(tx, q, held.execution_id);
+      const holder = await committedStatus(tx, q, held.execution_id);
       if (holder && !isTerminal(holder)) return { claimed: false, row: held };
       const taken = await tx.query<SignalRow>(
         `update ${q}.signals set execution_id = $2, metadata = $3::jsonb, metadata_bytes = $4::bytea,
@@ -87,6 +87,37 @@ export async function claimOnCitus(
     }
     throw new ConflictError("the token changed hands while being claimed; try again");
   });
+}
+
+/** Rolls back the probe's savepoint. */
+class ProbeDone extends Error {}
+
+/**
+ * The holder's status as committed, or undefined when its run is gone. Citus commits a transaction that
+ * wrote on several nodes node by node: a claim that waited for the token's row can read it committed on
+ * its node while the holder's run, written in the same transaction, is not yet committed on the run's
+ * node, and so not seen. A run not seen is therefore probed: an insert of its id, which waits for a
+ * transaction inserting that id to end, in a savepoint rolled back whatever it found. A run still not
+ * there is gone; one that is, committed meanwhile, is read again.
+ */
+async function committedStatus(tx: Queryable, q: string, id: string): Promise<RunStatus | undefined> {
+  const status = await runStatus(tx, q, id);
+  if (status !== undefined) return status;
+  let missing = false;
+  await tx
+    .transaction(async (probe) => {
+      const { rows } = await probe.query(
+        `insert into ${q}.executions (id, name, status) values ($1, '', 'cancelled')
+         on conflict (id) do nothing returning id`,
+        [id],
+      );
+      missing = rows.length > 0;
+      throw new ProbeDone();
+    })
+    .catch((error: unknown) => {
+      if (!(error instanceof ProbeDone)) throw error;
+    });
+  return missing ? undefined : runStatus(tx, q, id);
 }
 
 /** The token's row when its holder is live: the row, then the holder's run. */

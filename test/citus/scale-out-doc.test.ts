@@ -7,7 +7,14 @@
 import { readFileSync } from "node:fs";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { consoleLogger, type Execution, openStore, type Store, type StoreOptions } from "../../src/index.js";
+import {
+  consoleLogger,
+  type Execution,
+  openStore,
+  type Store,
+  type StoreOptions,
+  uuidv7,
+} from "../../src/index.js";
 import type { HistoryRange } from "../../src/partitions/index.js";
 import { idAt, seedAt } from "../partitions/fixtures.js";
 import {
@@ -557,6 +564,52 @@ describe.skipIf(unavailable !== undefined)("docs/scale-out.md on a Citus cluster
                 (select count(*) from flowstore_signals.signals)::int as signals`,
       );
       expect(left).toEqual({ events: 1, signals: 1 });
+    } finally {
+      await store.close();
+    }
+  });
+
+  // Citus commits a transaction that wrote on two nodes node by node: a claim can see the holder's
+  // token row committed while the holder's run is not yet committed on its own node. Here the run's
+  // insert is held open while its token row is committed apart: a claim must wait for the run, not
+  // take the token from it.
+  it("never takes a token from a holder whose run is not yet committed on its node", {
+    timeout: 60_000,
+  }, async () => {
+    const store = await distributed("flowstore_signals_late");
+    try {
+      await store.definitions.create({ name: "order", definition: {}, status: "active" });
+      const claimer = (await store.executions.start({ name: "order" })).execution.id;
+      const holder = uuidv7();
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      let inserted!: () => void;
+      const wrote = new Promise<void>((resolve) => {
+        inserted = resolve;
+      });
+      const late = store.transaction(async (tx) => {
+        await tx.executions.start({ id: holder, name: "order", status: "running" });
+        inserted();
+        await held;
+      });
+      await wrote;
+      await cluster.query(
+        `insert into flowstore_signals_late.signals (token, execution_id) values ('approve', '${holder}')`,
+      );
+      const claim = store.signals.claim("approve", claimer, { ifHeld: "return" });
+      // The claim waits on the run's insert (a transaction of the cluster's waits on another).
+      await until(async () => {
+        const [row] = await cluster.query("select count(*)::int as n from citus_lock_waits");
+        return (row?.n as number) > 0;
+      });
+      release();
+      await late;
+      const outcome = await claim;
+      expect(outcome.claimed).toBe(false);
+      expect(outcome.claimed ? undefined : outcome.heldBy.executionId).toBe(holder);
+      expect((await store.signals.get("approve"))?.executionId).toBe(holder);
     } finally {
       await store.close();
     }

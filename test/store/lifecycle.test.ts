@@ -98,12 +98,11 @@ describe("postgres", () => {
       const url = await fileDatabaseUrl();
       const store = await openStore({ connection: url, schema: uniqueSchema() });
       try {
-        await store.query("select 1");
+        // The store's one connection: other files may share this database (TEST_DATABASE_URL, Citus).
+        const { rows } = await store.query<{ pid: number }>("select pg_backend_pid() as pid");
         const admin = new pg.Client({ connectionString: url });
         await admin.connect();
-        await admin.query(
-          "select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and application_name = 'flowstore' and pid <> pg_backend_pid()",
-        );
+        await admin.query("select pg_terminate_backend($1)", [rows[0]?.pid]);
         await admin.end();
         await store.ping();
         await expect(store.query("select 1 as one")).resolves.toMatchObject({ rows: [{ one: 1 }] });
