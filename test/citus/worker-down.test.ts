@@ -23,7 +23,9 @@ describe.skipIf(unavailable !== undefined)("a Citus worker node down", () => {
   let cluster: CitusCluster;
   let store: Store;
   beforeAll(async () => {
-    cluster = (await startCitus()) as CitusCluster;
+    // Commits acknowledged once their WAL is written: the test cluster's default (synchronous_commit
+    // off, fast) acknowledges a commit before, and a crash a moment later loses it.
+    cluster = (await startCitus({ settings: { synchronous_commit: "on" } })) as CitusCluster;
     const migrating = await openStore({ connection: cluster.url, schema: SCHEMA, logger: quiet });
     await migrating.definitions.create({ name: "order", definition: {}, status: "active" });
     await migrating.close();
