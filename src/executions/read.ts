@@ -75,12 +75,26 @@ export async function findByIdempotencyKey(
 }
 
 /** The run the key's registry row names (undefined for none): one shard of the registry. */
-async function keyHolder(db: Queryable, q: string, key: string, lock = false): Promise<string | undefined> {
+export async function keyHolder(
+  db: Queryable,
+  q: string,
+  key: string,
+  lock = false,
+): Promise<string | undefined> {
   const { rows } = await db.query<{ holder: string }>(
     `select execution_id as holder from ${q}.execution_keys where idempotency_key = $1${lock ? " for update" : ""}`,
     [key],
   );
   return rows[0]?.holder;
+}
+
+/** Whether run `id` holds `key` now: one shard of the runs. */
+export async function holdsKey(db: Queryable, q: string, id: string, key: string): Promise<boolean> {
+  const { rows } = await db.query(
+    `select 1 from ${q}.executions where id = $1 and idempotency_key = $2 collate "C"`,
+    [id, key],
+  );
+  return rows.length > 0;
 }
 
 /**
@@ -94,12 +108,7 @@ export async function freeStaleKey({ db, q, driver }: KeyContext, key: string): 
   if (driver.capabilities.distributed) {
     await db.transaction(async (tx) => {
       const holder = await keyHolder(tx, q, key, true);
-      if (holder === undefined) return;
-      const { rows } = await tx.query(
-        `select 1 from ${q}.executions where id = $1 and idempotency_key = $2 collate "C"`,
-        [holder, key],
-      );
-      if (rows.length > 0) return;
+      if (holder === undefined || (await holdsKey(tx, q, holder, key))) return;
       await tx.query(`delete from ${q}.execution_keys where idempotency_key = $1 and execution_id = $2`, [
         key,
         holder,

@@ -12,6 +12,7 @@
 import type { SqlContext } from "../core/context.js";
 import { ConflictError } from "../core/errors.js";
 import type { Queryable } from "../db/driver.js";
+import { holdsKey, keyHolder } from "./read.js";
 import { type RecordColumns, rethrowMissingDefinition, upsertRuns } from "./records.js";
 import type { Execution } from "./types.js";
 
@@ -69,20 +70,10 @@ async function register(tx: Queryable, q: string, key: string, id: string): Prom
     [key, id],
   );
   if (made.length > 0) return;
-  const { rows: holders } = await tx.query<{ holder: string }>(
-    `select execution_id as holder from ${q}.execution_keys where idempotency_key = $1 for update`,
-    [key],
-  );
-  const holder = holders[0]?.holder;
+  const holder = await keyHolder(tx, q, key, true);
   if (holder === id) return;
-  if (holder !== undefined) {
-    const { rows: holding } = await tx.query(
-      `select 1 from ${q}.executions where id = $1 and idempotency_key = $2 collate "C"`,
-      [holder, key],
-    );
-    if (holding.length > 0) {
-      throw new ConflictError(`idempotency key ${key} is held by execution ${holder}; nothing was written`);
-    }
+  if (holder !== undefined && (await holdsKey(tx, q, holder, key))) {
+    throw new ConflictError(`idempotency key ${key} is held by execution ${holder}; nothing was written`);
   }
   // The holder no longer holds the key, or its row went between the insert and the lock.
   await tx.query(
