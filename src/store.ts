@@ -76,6 +76,8 @@ export class Store extends StoreScope {
 
   readonly driver: Driver;
   readonly schema: string;
+  /** The payload limits it was opened with: what a value written may weigh, what goes to the blob store. */
+  readonly limits: Readonly<PayloadLimits>;
   private readonly logger: Logger;
 
   constructor(parts: StoreParts) {
@@ -96,6 +98,7 @@ export class Store extends StoreScope {
     });
     this.driver = driver;
     this.schema = schema;
+    this.limits = parts.limits ?? DEFAULT_LIMITS;
     this.logger = logger;
     this.jobs = this.traced(new WorkingJobs(this.context, (fn) => this.transaction(fn)), "jobs");
     this.readOnly = parts.readOnly === true;

@@ -153,7 +153,11 @@ export function toJson(
     }
   };
   check(value, field, 0);
-  const text = JSON.stringify(value);
+  return checkJsonSize(JSON.stringify(value), field, limits);
+}
+
+/** JSON text within the store's limit, or a ValidationError that says by how much it is over. */
+export function checkJsonSize(text: string, field: string, limits: PayloadLimits = DEFAULT_LIMITS): string {
   const bytes = Buffer.byteLength(text);
   if (bytes > limits.jsonBytes) {
     throw new ValidationError(`${field} is ${bytes} bytes of JSON, over the limit of ${limits.jsonBytes}`, {

@@ -173,8 +173,8 @@ function exited(child: ChildProcess, timeoutMs: number): Promise<number | null> 
   });
 }
 
-/** Programs run by a test of their own below, as several processes. */
-const SCENARIOS = ["durable-function.ts"];
+/** Programs run by a test of their own: below, as several processes; Mastra's on its Node.js (test/adapters/mastra). */
+const SCENARIOS = ["durable-function.ts", "mastra.ts"];
 
 describe("examples", () => {
   it("lists every program in examples/", () => {

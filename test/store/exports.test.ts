@@ -329,6 +329,22 @@ const entryPoints: readonly EntryPoint[] = [
     ],
   },
   {
+    name: "./mastra",
+    source: "../../src/adapters/mastra/index.ts",
+    load: () => import("../../src/adapters/mastra/index.js"),
+    runtime: [
+      "FlowstoreMastraMemory",
+      "FlowstoreMastraStorage",
+      "FlowstoreMastraWorkflows",
+    ],
+    all: [
+      "FlowstoreMastraMemory",
+      "FlowstoreMastraStorage",
+      "FlowstoreMastraStorageOptions",
+      "FlowstoreMastraWorkflows",
+    ],
+  },
+  {
     name: "./workflow",
     source: "../../src/adapters/workflow/index.ts",
     load: () => import("../../src/adapters/workflow/index.js"),

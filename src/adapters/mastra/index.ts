@@ -1,0 +1,9 @@
+/**
+ * flowstore/mastra: Mastra's storage on a flowstore store. `FlowstoreMastraStorage` is a
+ * MastraCompositeStore whose workflows domain keeps runs as flowstore executions (a step's update
+ * writes that step) and whose memory domain keeps threads, messages and resources in flowstore's tables.
+ */
+
+export { FlowstoreMastraMemory } from "./memory.js";
+export { FlowstoreMastraStorage, type FlowstoreMastraStorageOptions } from "./storage.js";
+export { FlowstoreMastraWorkflows } from "./workflows.js";

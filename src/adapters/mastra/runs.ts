@@ -1,0 +1,122 @@
+/**
+ * How a Mastra workflow run lives in flowstore: an execution whose idempotency key names the run, its
+ * snapshot split in two. The snapshot without its `context` is the execution's state; each entry of the
+ * context (a step's result, the run's input) is a component-state row of its own, so a step's update
+ * writes that step and nothing else, and two branches writing at once never overwrite each other.
+ */
+
+import { ValidationError } from "../../core/errors.js";
+import { checkText, toJson } from "../../core/payload.js";
+import type { ExecutionStatus } from "../../index.js";
+
+/** Component ids of the context's entries start with this; what follows is the entry's key. */
+export const CONTEXT_PART = "context/";
+
+/**
+ * The execution's idempotency key for a run: Mastra names a run by its workflow and its id. The id comes
+ * first, as JSON, so that every key of one run id shares a prefix (runIdRange) whatever the workflow.
+ */
+export function runKey(workflowName: string, runId: string): string {
+  return `mastra:[${JSON.stringify(runId)},${JSON.stringify(workflowName)}]`;
+}
+
+/** The keys of every run with this id, as a range of text in byte order: [from, to). */
+export function runIdRange(runId: string): [string, string] {
+  const prefix = `mastra:[${JSON.stringify(runId)},`;
+  return [prefix, `${prefix.slice(0, -1)}-`];
+}
+
+/** Keys of Mastra's runs sort in [MASTRA_KEYS_FROM, MASTRA_KEYS_TO). */
+export const MASTRA_KEYS_FROM = "mastra:[";
+export const MASTRA_KEYS_TO = "mastra:\\";
+
+/** A workflow name or run id as Mastra passes it: non-empty text PostgreSQL can hold. */
+export function checkName(value: unknown, field: string): string {
+  return checkText(value, field, 255);
+}
+
+/** Mastra's run statuses as flowstore's lifecycle shows them (the dashboard, counts, retention). */
+const STATUS: Record<string, ExecutionStatus> = {
+  pending: "pending",
+  running: "running",
+  waiting: "waiting",
+  suspended: "waiting",
+  paused: "waiting",
+  success: "completed",
+  completed: "completed",
+  bailed: "completed",
+  skipped: "completed",
+  failed: "failed",
+  tripwire: "failed",
+  canceled: "cancelled",
+  cancelled: "cancelled",
+};
+
+export function executionStatus(mastraStatus: unknown): ExecutionStatus {
+  return (typeof mastraStatus === "string" && STATUS[mastraStatus]) || "pending";
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** A snapshot as its rows take it: the state's JSON and each context entry's. */
+export interface SplitSnapshot {
+  status: ExecutionStatus;
+  state: string;
+  partIds: string[];
+  parts: string[];
+}
+
+/**
+ * Splits a snapshot. A context that is an object becomes rows (and `{}` in the state, which marks that
+ * it had one); anything else stays in the state as it is. Refuses what JSON cannot hold faithfully.
+ */
+export function splitSnapshot(snapshot: unknown, limits?: { jsonBytes: number }): SplitSnapshot {
+  if (!isPlainObject(snapshot)) {
+    throw new ValidationError("snapshot must be an object (a WorkflowRunState)", { field: "snapshot" });
+  }
+  const { context, ...rest } = snapshot;
+  const partIds: string[] = [];
+  const parts: string[] = [];
+  let state: Record<string, unknown> = rest;
+  if (isPlainObject(context)) {
+    state = { ...rest, context: {} };
+    for (const [key, value] of Object.entries(context)) {
+      if (value === undefined) continue;
+      partIds.push(CONTEXT_PART + key);
+      parts.push(toJson(value, `snapshot.context.${key}`, limits));
+    }
+  } else if (context !== undefined) {
+    state = { ...rest, context };
+  }
+  return {
+    status: executionStatus(snapshot.status),
+    state: toJson(state, "snapshot", limits),
+    partIds,
+    parts,
+  };
+}
+
+/** The snapshot back from its state and its context's rows. */
+export function joinSnapshot(
+  state: unknown,
+  parts: readonly { componentId: string; value: unknown }[],
+): Record<string, unknown> {
+  const snapshot = isPlainObject(state) ? { ...state } : {};
+  if (isPlainObject(snapshot.context)) snapshot.context = contextOf(parts);
+  return snapshot;
+}
+
+/** A context map from its rows. */
+export function contextOf(
+  parts: readonly { componentId: string; value: unknown }[],
+): Record<string, unknown> {
+  const context: Record<string, unknown> = {};
+  for (const part of parts) {
+    if (part.componentId.startsWith(CONTEXT_PART)) {
+      context[part.componentId.slice(CONTEXT_PART.length)] = part.value;
+    }
+  }
+  return context;
+}

@@ -1,0 +1,211 @@
+/**
+ * The statements of the workflows domain. Each write is one statement (a run's key, its execution and
+ * its context rows together), so nothing is held open between a read and a write, and a run's
+ * execution row is the lock that puts two writers of the same run one after the other.
+ */
+
+import { TERMINAL_SQL } from "../../core/run-status.js";
+import { CONTEXT_PART } from "./runs.js";
+
+/** The columns a run is read with, `e` its execution. */
+const RUN_COLUMNS = `e.id, e.name, e.state, e.metadata, e.created_at as "createdAt", e.updated_at as "updatedAt"`;
+
+/** started_at and completed_at follow the status as flowstore's own writes keep them. */
+function times(status: string): string {
+  return `started_at = coalesce(e.started_at, case when ${status} = 'running' then now() end),
+    completed_at = case when ${status} in ${TERMINAL_SQL} then coalesce(e.completed_at, now()) end`;
+}
+
+/**
+ * persistWorkflowSnapshot on a run that exists: the state replaced, a context row written only where
+ * it changed, the rows of entries no longer in the context deleted. Returns the run's id, or no row
+ * when there is no such run. $1 key, $2 status, $3 state, $4 resourceId (null: kept), $5 updatedAt
+ * (null: now), $6 part ids, $7 parts.
+ */
+export function replaceSql(q: string): string {
+  return `with run as (
+      select execution_id as id from ${q}.execution_keys where idempotency_key = $1),
+    written as (
+      update ${q}.executions e set status = $2, state = $3::jsonb,
+        metadata = case when $4::text is null then e.metadata
+                        else jsonb_set(e.metadata, '{mastra,resourceId}', to_jsonb($4::text)) end,
+        updated_at = coalesce($5::timestamptz, now()), version = e.version + 1, ${times("$2")}
+      from run where e.id = run.id
+      returning e.id),
+    parts as (
+      insert into ${q}.component_state as c (execution_id, component_id, state)
+      select w.id, p.id, p.state from written w, unnest($6::text[], $7::jsonb[]) as p(id, state)
+      on conflict (execution_id, component_id) do update
+        set state = excluded.state, version = c.version + 1, updated_at = excluded.updated_at
+        where c.state is distinct from excluded.state),
+    gone as (
+      delete from ${q}.component_state c using written w
+       where c.execution_id = w.id and c.component_id <> all($6::text[]))
+    select id from written`;
+}
+
+/**
+ * A new run: its key, its execution and its context rows. No row when the key is taken (another writer
+ * made the run first). $1 key, $2 new id, $3 name, $4 status, $5 state, $6 metadata, $7 createdAt,
+ * $8 updatedAt (null: now), $9 part ids, $10 parts.
+ */
+export function insertSql(q: string): string {
+  return `with key as (
+      insert into ${q}.execution_keys (idempotency_key, execution_id) values ($1, $2)
+      on conflict (idempotency_key) do nothing
+      returning execution_id as id),
+    made as (
+      insert into ${q}.executions (id, name, status, state, metadata, idempotency_key, created_at, updated_at,
+        started_at, completed_at)
+      select key.id, $3, $4, $5::jsonb, $6::jsonb, $1, coalesce($7::timestamptz, now()),
+        coalesce($8::timestamptz, now()), case when $4 = 'running' then now() end,
+        case when $4 in ${TERMINAL_SQL} then now() end
+      from key
+      returning id),
+    parts as (
+      insert into ${q}.component_state (execution_id, component_id, state)
+      select m.id, p.id, p.state from made m, unnest($9::text[], $10::jsonb[]) as p(id, state))
+    select id from made`;
+}
+
+/**
+ * updateWorkflowResults: one step's row written and the run's requestContext merged, under the run's
+ * row lock. $1 key, $2 part id, $3 part, $4 requestContext to merge. Returns the run's id.
+ */
+export function stepResultSql(q: string): string {
+  return `with run as (
+      select execution_id as id from ${q}.execution_keys where idempotency_key = $1),
+    written as (
+      update ${q}.executions e
+         set state = jsonb_set(e.state, '{requestContext}',
+               case when jsonb_typeof(e.state->'requestContext') = 'object' then e.state->'requestContext'
+                    else '{}' end || $4::jsonb),
+             updated_at = now(), version = e.version + 1
+        from run where e.id = run.id
+      returning e.id),
+    part as (
+      insert into ${q}.component_state as c (execution_id, component_id, state)
+      select w.id, $2, $3::jsonb from written w
+      on conflict (execution_id, component_id) do update
+        set state = excluded.state, version = c.version + 1, updated_at = excluded.updated_at)
+    select id from written`;
+}
+
+/**
+ * updateWorkflowState: keys set and removed, the status set, only when the run's status is one of
+ * those expected ($5 null: any). $1 key, $2 keys to remove, $3 keys to set, $4 flowstore status.
+ */
+export function stateSql(q: string): string {
+  return `update ${q}.executions e
+       set state = (e.state - $2::text[]) || $3::jsonb, status = $4, updated_at = now(),
+           version = e.version + 1, ${times("$4")}
+      from ${q}.execution_keys k
+     where k.idempotency_key = $1 and e.id = k.execution_id
+       and ($5::text[] is null or e.state->>'status' = any($5::text[]))
+    returning e.id, e.state`;
+}
+
+/** A run's context rows, in byte order of their keys. $1 the run's id. */
+export function partsSql(q: string): string {
+  return `select component_id as "componentId", state as value from ${q}.component_state
+     where execution_id = $1 order by component_id collate "C"`;
+}
+
+/** A row of one component for update (the array merge of a foreach step). $1 the run's id, $2 the part. */
+export function lockedPartSql(q: string): string {
+  return `select state as value from ${q}.component_state
+     where execution_id = $1 and component_id = $2 for update`;
+}
+
+/**
+ * Runs with their context rows, one row per context entry (or one with nulls for a run without any),
+ * the runs chosen by `runs` (a select of executions `e` of RUN_COLUMNS), in the order `order` gives.
+ */
+function withParts(q: string, runs: string, order: string): string {
+  return `with runs as (${runs})
+    select r.*, c.component_id as "componentId", c.state as value
+      from runs r left join ${q}.component_state c on c.execution_id = r.id
+     order by ${order}, c.component_id collate "C"`;
+}
+
+/** The run of a key ($1), with its context rows. */
+export function loadSql(q: string): string {
+  return withParts(
+    q,
+    `select ${RUN_COLUMNS} from ${q}.execution_keys k join ${q}.executions e on e.id = k.execution_id
+      where k.idempotency_key = $1`,
+    "r.id",
+  );
+}
+
+/** The newest run whose key is in [$1, $2) (a run id of any workflow), with its context rows. */
+export function newestInRangeSql(q: string): string {
+  return withParts(
+    q,
+    `select ${RUN_COLUMNS} from ${q}.execution_keys k join ${q}.executions e on e.id = k.execution_id
+      where k.idempotency_key >= $1 and k.idempotency_key < $2
+      order by e.created_at desc, e.id desc limit 1`,
+    "r.id",
+  );
+}
+
+export interface ListFilter {
+  workflowName?: string;
+  status?: string;
+  resourceId?: string;
+  threadId?: string;
+  fromDate?: Date;
+  toDate?: Date;
+}
+
+/** The WHERE of a list and its parameters, from $1 on. Only executions that are Mastra's runs. */
+export function listWhere(q: string, filter: ListFilter): { where: string; params: unknown[] } {
+  const params: unknown[] = [];
+  const add = (value: unknown) => `$${params.push(value)}`;
+  const conditions = ["left(e.idempotency_key, 8) = 'mastra:['"];
+  if (filter.workflowName) conditions.push(`e.name = ${add(filter.workflowName)}`);
+  if (filter.status) conditions.push(`e.state->>'status' = ${add(filter.status)}`);
+  if (filter.resourceId) conditions.push(`e.metadata #>> '{mastra,resourceId}' = ${add(filter.resourceId)}`);
+  if (filter.threadId) {
+    // Where Mastra's getSnapshotMemoryInfo finds a run's thread: a suspended step's stream state, or
+    // the input's message list. A row whose value is in the blob store is kept (a superset is allowed).
+    const thread = add(filter.threadId);
+    conditions.push(`exists (select 1 from ${q}.component_state c where c.execution_id = e.id and (
+      (c.state->>'status' = 'suspended'
+        and c.state #>> '{suspendPayload,__streamState,messageList,memoryInfo,threadId}' = ${thread})
+      or (c.component_id = '${CONTEXT_PART}input'
+        and c.state #>> '{messageListState,memoryInfo,threadId}' = ${thread})))`);
+  }
+  if (filter.fromDate) conditions.push(`e.created_at >= ${add(filter.fromDate)}`);
+  if (filter.toDate) conditions.push(`e.created_at <= ${add(filter.toDate)}`);
+  return { where: conditions.join(" and "), params };
+}
+
+/** A page of runs (newest first) with their context rows; $n and $n+1 the limit and offset. */
+export function listSql(q: string, where: string, limitAt: number | null): string {
+  const page = limitAt === null ? "" : ` limit $${limitAt} offset $${limitAt + 1}`;
+  return withParts(
+    q,
+    `select ${RUN_COLUMNS} from ${q}.executions e where ${where}
+      order by e.created_at desc, e.id desc${page}`,
+    `r."createdAt" desc, r.id desc`,
+  );
+}
+
+export function countSql(q: string, where: string): string {
+  return `select count(*)::int as total from ${q}.executions e where ${where}`;
+}
+
+/**
+ * Deletes runs, their keys, context rows and executions: the run of key $1, or with `range` every run
+ * whose key is in [$1, $2).
+ */
+export function deleteSql(q: string, range = false): string {
+  const keys = range ? "idempotency_key >= $1 and idempotency_key < $2" : "idempotency_key = $1";
+  return `with run as (
+      delete from ${q}.execution_keys where ${keys}
+      returning execution_id as id),
+    parts as (delete from ${q}.component_state c using run where c.execution_id = run.id),
+    gone as (delete from ${q}.executions e using run where e.id = run.id returning e.id)
+    select count(*)::int as n from gone`;
+}

@@ -1,0 +1,340 @@
+/**
+ * Mastra's workflows domain (WorkflowsStorage) on flowstore's executions: a run is an execution, its
+ * snapshot's context a row per entry (runs.ts). Writes are single statements under the run's row lock,
+ * so concurrent updates of one run never lose each other's changes (supportsConcurrentUpdates), and
+ * the compare-and-set of updateWorkflowState lets exactly one of several concurrent resumes claim a run.
+ */
+
+import {
+  mergeWorkflowStepResult,
+  normalizePerPage,
+  type StorageListWorkflowRunsInput,
+  type UpdateWorkflowStateOptions,
+  type WorkflowRun,
+  type WorkflowRuns,
+  WorkflowsStorage,
+} from "@mastra/core/storage";
+import type { StepResult, WorkflowRunState } from "@mastra/core/workflows";
+import { ValidationError } from "../../core/errors.js";
+import { uuidv7 } from "../../core/ids.js";
+import { toJson } from "../../core/payload.js";
+import type { Store } from "../../index.js";
+import {
+  CONTEXT_PART,
+  checkName,
+  contextOf,
+  executionStatus,
+  joinSnapshot,
+  MASTRA_KEYS_FROM,
+  MASTRA_KEYS_TO,
+  runIdRange,
+  runKey,
+  splitSnapshot,
+} from "./runs.js";
+import { MastraTables } from "./tables.js";
+import {
+  countSql,
+  deleteSql,
+  insertSql,
+  listSql,
+  listWhere,
+  loadSql,
+  lockedPartSql,
+  newestInRangeSql,
+  partsSql,
+  replaceSql,
+  stateSql,
+  stepResultSql,
+} from "./workflow-sql.js";
+
+interface RunRow {
+  id: string;
+  name: string;
+  state: Record<string, unknown> | null;
+  metadata: { mastra?: { runId?: string; resourceId?: string } };
+  createdAt: Date;
+  updatedAt: Date;
+  componentId: string | null;
+  value: unknown;
+}
+
+/** How many times a write retries when a run it found gone was made again meanwhile, or the reverse. */
+const WRITE_ATTEMPTS = 5;
+
+export class FlowstoreMastraWorkflows extends WorkflowsStorage {
+  private readonly tables: MastraTables;
+
+  constructor(store: Store | (() => Promise<Store>)) {
+    super();
+    this.tables = new MastraTables(store);
+  }
+
+  override async init(): Promise<void> {
+    await this.tables.store();
+  }
+
+  /** Every write of a run holds the run's row lock: concurrent updates of one run are applied one by one. */
+  supportsConcurrentUpdates(): boolean {
+    return true;
+  }
+
+  async dangerouslyClearAll(): Promise<void> {
+    const { db, q } = await this.tables.sql();
+    await db.query(deleteSql(q, true), [MASTRA_KEYS_FROM, MASTRA_KEYS_TO]);
+  }
+
+  async persistWorkflowSnapshot(args: {
+    workflowName: string;
+    runId: string;
+    resourceId?: string;
+    snapshot: WorkflowRunState;
+    createdAt?: Date;
+    updatedAt?: Date;
+  }): Promise<void> {
+    const workflowName = checkName(args.workflowName, "workflowName");
+    const runId = checkName(args.runId, "runId");
+    const resourceId = args.resourceId ? checkName(args.resourceId, "resourceId") : null;
+    const { db, q, limits } = await this.tables.sql();
+    const split = splitSnapshot(args.snapshot, limits);
+    const key = runKey(workflowName, runId);
+    const metadata = JSON.stringify({
+      mastra: { workflowName, runId, ...(resourceId ? { resourceId } : {}) },
+    });
+    for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
+      const replaced = await db.query(replaceSql(q), [
+        key,
+        split.status,
+        split.state,
+        resourceId,
+        args.updatedAt ?? null,
+        split.partIds,
+        split.parts,
+      ]);
+      if (replaced.rows.length > 0) return;
+      const made = await db.query(insertSql(q), [
+        key,
+        uuidv7(),
+        workflowName,
+        split.status,
+        split.state,
+        metadata,
+        args.createdAt ?? null,
+        args.updatedAt ?? null,
+        split.partIds,
+        split.parts,
+      ]);
+      if (made.rows.length > 0) return;
+    }
+    throw new Error(`run ${runId} of ${workflowName} kept being made and deleted while it was written`);
+  }
+
+  async loadWorkflowSnapshot(args: {
+    workflowName: string;
+    runId: string;
+  }): Promise<WorkflowRunState | null> {
+    const { db, q } = await this.tables.sql();
+    const key = runKey(checkName(args.workflowName, "workflowName"), checkName(args.runId, "runId"));
+    const runs = groupRuns((await db.query<RunRow>(loadSql(q), [key])).rows);
+    return (runs[0]?.snapshot as WorkflowRunState | undefined) ?? null;
+  }
+
+  async getWorkflowRunById(args: { runId: string; workflowName?: string }): Promise<WorkflowRun | null> {
+    const { db, q } = await this.tables.sql();
+    const runId = checkName(args.runId, "runId");
+    const { rows } = args.workflowName
+      ? await db.query<RunRow>(loadSql(q), [runKey(checkName(args.workflowName, "workflowName"), runId)])
+      : await db.query<RunRow>(newestInRangeSql(q), runIdRange(runId));
+    return groupRuns(rows)[0] ?? null;
+  }
+
+  async listWorkflowRuns(args: StorageListWorkflowRunsInput = {}): Promise<WorkflowRuns> {
+    const { reads, q } = await this.tables.sql();
+    const { where, params } = listWhere(q, args);
+    const paged = typeof args.perPage === "number" && typeof args.page === "number";
+    if (!paged) {
+      const runs = groupRuns((await reads.query<RunRow>(listSql(q, where, null), params)).rows);
+      return { runs, total: runs.length };
+    }
+    const page = args.page as number;
+    if (!Number.isSafeInteger(page) || page < 0) {
+      throw new ValidationError("page must be a whole number, 0 or more", { field: "page" });
+    }
+    const perPage = normalizePerPage(args.perPage, Number.MAX_SAFE_INTEGER);
+    const [counted, listed] = await Promise.all([
+      reads.query<{ total: number }>(countSql(q, where), params),
+      reads.query<RunRow>(listSql(q, where, params.length + 1), [...params, perPage, page * perPage]),
+    ]);
+    return { runs: groupRuns(listed.rows), total: counted.rows[0]?.total ?? 0 };
+  }
+
+  async deleteWorkflowRunById(args: { runId: string; workflowName: string }): Promise<void> {
+    const { db, q } = await this.tables.sql();
+    const key = runKey(checkName(args.workflowName, "workflowName"), checkName(args.runId, "runId"));
+    await db.query(deleteSql(q), [key]);
+  }
+
+  /**
+   * Writes one step's result (and merges the request context) without touching the rest of the
+   * snapshot; returns the run's whole context. A run not stored yet is made, pending, as @mastra/pg does.
+   */
+  async updateWorkflowResults(args: {
+    workflowName: string;
+    runId: string;
+    stepId: string;
+    result: StepResult<unknown, unknown, unknown, unknown>;
+    requestContext: Record<string, unknown>;
+  }): Promise<Record<string, StepResult<unknown, unknown, unknown, unknown>>> {
+    const workflowName = checkName(args.workflowName, "workflowName");
+    const runId = checkName(args.runId, "runId");
+    const stepId = checkName(args.stepId, "stepId");
+    const { db, q, limits } = await this.tables.sql();
+    const key = runKey(workflowName, runId);
+    const requestContext = toJson(args.requestContext ?? {}, "requestContext", limits);
+    const partId = CONTEXT_PART + stepId;
+    for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
+      const id = Array.isArray((args.result as { output?: unknown })?.output)
+        ? await this.mergeArrayResult(key, partId, stepId, args.result, requestContext)
+        : (
+            await db.query<{ id: string }>(stepResultSql(q), [
+              key,
+              partId,
+              toJson(args.result, "result", limits),
+              requestContext,
+            ])
+          ).rows[0]?.id;
+      if (id) {
+        const { rows } = await db.query<{ componentId: string; value: unknown }>(partsSql(q), [id]);
+        return contextOf(rows) as Record<string, StepResult<unknown, unknown, unknown, unknown>>;
+      }
+      await this.makePending(workflowName, runId);
+    }
+    throw new Error(
+      `run ${runId} of ${workflowName} kept being deleted while its step ${stepId} was written`,
+    );
+  }
+
+  /**
+   * A foreach step's results are merged element by element with those stored (Mastra's own merge), so
+   * the stored row is read and written under its run's lock, in a transaction.
+   */
+  private async mergeArrayResult(
+    key: string,
+    partId: string,
+    stepId: string,
+    result: StepResult<unknown, unknown, unknown, unknown>,
+    requestContext: string,
+  ): Promise<string | undefined> {
+    const { db, q, limits } = await this.tables.sql();
+    return db.transaction(async (tx) => {
+      const { rows } = await tx.query<{ id: string }>(
+        `select e.id from ${q}.execution_keys k join ${q}.executions e on e.id = k.execution_id
+          where k.idempotency_key = $1 for update of e`,
+        [key],
+      );
+      const id = rows[0]?.id;
+      if (!id) return undefined;
+      const stored = (await tx.query<{ value: unknown }>(lockedPartSql(q), [id, partId])).rows[0];
+      const snapshot = { context: stored ? { [stepId]: stored.value } : {} } as unknown as WorkflowRunState;
+      mergeWorkflowStepResult({ snapshot, stepId, result, requestContext: {} });
+      const merged = toJson((snapshot.context as Record<string, unknown>)[stepId], "result", limits);
+      await tx.query(stepResultSql(q), [key, partId, merged, requestContext]);
+      return id;
+    });
+  }
+
+  /** A run as @mastra/pg makes one for a step result that comes before any snapshot. */
+  private async makePending(workflowName: string, runId: string): Promise<void> {
+    const { db, q, limits } = await this.tables.sql();
+    const split = splitSnapshot(
+      {
+        context: {},
+        activePaths: [],
+        timestamp: Date.now(),
+        suspendedPaths: {},
+        activeStepsPath: {},
+        resumeLabels: {},
+        serializedStepGraph: [],
+        status: "pending",
+        value: {},
+        waitingPaths: {},
+        runId,
+        requestContext: {},
+      },
+      limits,
+    );
+    const metadata = JSON.stringify({ mastra: { workflowName, runId } });
+    await db.query(insertSql(q), [
+      runKey(workflowName, runId),
+      uuidv7(),
+      workflowName,
+      split.status,
+      split.state,
+      metadata,
+      null,
+      null,
+      split.partIds,
+      split.parts,
+    ]);
+  }
+
+  /**
+   * Sets the snapshot's top-level fields given (a field given as undefined is removed), only when the
+   * run's status is one of `expectedStatus` when that is given. Undefined when there is no such run or
+   * the status did not match; the whole snapshot after the change otherwise.
+   */
+  async updateWorkflowState(args: {
+    workflowName: string;
+    runId: string;
+    opts: UpdateWorkflowStateOptions;
+  }): Promise<WorkflowRunState | undefined> {
+    const key = runKey(checkName(args.workflowName, "workflowName"), checkName(args.runId, "runId"));
+    const { db, q, limits } = await this.tables.sql();
+    const { expectedStatus, ...fields } = args.opts;
+    const removed = Object.keys(fields).filter(
+      (name) => (fields as Record<string, unknown>)[name] === undefined,
+    );
+    // The context is kept in rows of its own: this call does not change it.
+    removed.push(...((fields as Record<string, unknown>).context !== undefined ? [] : []));
+    const { context: _context, ...set } = fields as Record<string, unknown>;
+    const expected = expectedStatus === undefined ? null : [expectedStatus].flat();
+    const { rows } = await db.query<{ id: string; state: Record<string, unknown> }>(stateSql(q), [
+      key,
+      removed.filter((name) => name !== "context"),
+      toJson(set, "opts", limits),
+      executionStatus(fields.status),
+      expected,
+    ]);
+    const run = rows[0];
+    if (!run) return undefined;
+    const parts = await db.query<{ componentId: string; value: unknown }>(partsSql(q), [run.id]);
+    return joinSnapshot(run.state, parts.rows) as unknown as WorkflowRunState;
+  }
+}
+
+/** Rows of runs with their context rows (in order, a run's rows together) as Mastra's runs. */
+function groupRuns(rows: readonly RunRow[]): WorkflowRun[] {
+  const runs: WorkflowRun[] = [];
+  let current: { row: RunRow; parts: { componentId: string; value: unknown }[] } | undefined;
+  const flush = () => {
+    if (!current) return;
+    const { row, parts } = current;
+    const mastra = row.metadata?.mastra ?? {};
+    runs.push({
+      workflowName: row.name,
+      runId: mastra.runId ?? row.id,
+      snapshot: joinSnapshot(row.state, parts) as unknown as WorkflowRunState,
+      createdAt: row.createdAt,
+      updatedAt: row.updatedAt,
+      ...(mastra.resourceId ? { resourceId: mastra.resourceId } : {}),
+    });
+  };
+  for (const row of rows) {
+    if (current?.row.id !== row.id) {
+      flush();
+      current = { row, parts: [] };
+    }
+    if (row.componentId !== null) current.parts.push({ componentId: row.componentId, value: row.value });
+  }
+  flush();
+  return runs;
+}
