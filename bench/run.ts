@@ -2,8 +2,10 @@
  * npm run bench -- <suite> [<suite> ...]   (no suite: all of them)
  * Each suite is bench/<suite>.ts exporting `run(context)`. BENCH_SCALE multiplies operation counts.
  */
+import { spawnSync } from "node:child_process";
 import { readdirSync } from "node:fs";
-import { type BenchContext, startBenchServer } from "./lib.js";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { type BenchContext, log, startBenchServer } from "./lib.js";
 
 const available = readdirSync(new URL(".", import.meta.url))
   .filter((file) => file.endsWith(".ts") && !["lib.ts", "run.ts"].includes(file))
@@ -18,11 +20,13 @@ if (args.includes("--help") || args.includes("-h")) {
 }
 // `state` runs `workflow` too, so running everything leaves `workflow` out of the default list;
 // `claims` and `history` (minutes spent seeding million-row backlogs and histories) and `citus` (a
-// cluster of its own, from Citus built beside the project) run only when named. An engine's part of `engines` (engines-<engine>.ts) runs through `engines`.
+// cluster of its own, from Citus built beside the project) and `mastra` (Node.js 22, and minutes seeding
+// 100,000 runs a side) run only when named. An engine's part of `engines` (engines-<engine>.ts) runs through `engines`.
 const wanted = args.length
   ? args
   : available.filter(
-      (name) => !["workflow", "claims", "history", "citus"].includes(name) && !name.startsWith("engines-"),
+      (name) =>
+        !["workflow", "claims", "history", "citus", "mastra"].includes(name) && !name.startsWith("engines-"),
     );
 for (const name of wanted) {
   if (!available.includes(name)) {
@@ -43,6 +47,22 @@ process.on("uncaughtException", (error) => {
   process.stderr.write(`${error.stack ?? error}\n`);
   process.exit(1);
 });
+
+// @mastra/core needs Node.js 22.13 or newer: on an older Node.js, the run goes on under Node.js 22
+// (installed from npm, as the version matrix installs it).
+const [major = 0, minor = 0] = process.versions.node.split(".").map(Number);
+if (wanted.includes("mastra") && (major < 22 || (major === 22 && minor < 13))) {
+  const { installNode } = await import("../scripts/matrix-tools.mjs");
+  const node = installNode("22", log);
+  log(`the mastra suite needs Node.js 22.13 or newer: running on ${node}`);
+  const tsx = pathToFileURL(
+    fileURLToPath(new URL("../node_modules/tsx/dist/loader.mjs", import.meta.url)),
+  ).href;
+  const child = spawnSync(node, ["--import", tsx, fileURLToPath(import.meta.url), ...args], {
+    stdio: "inherit",
+  });
+  process.exit(child.status ?? 1);
+}
 
 const context = await startBenchServer();
 try {

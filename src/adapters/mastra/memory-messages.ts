@@ -18,6 +18,7 @@ import {
   MESSAGE_COLUMNS,
   type MessageRow,
   messageColumnsOf,
+  PREPARED,
   toMessage,
 } from "./memory-rows.js";
 import type { MastraSql } from "./tables.js";
@@ -55,7 +56,10 @@ export async function listMessagesOf(sql: MastraSql, args: ListInput): Promise<S
   const add = (value: unknown) => `$${params.push(value)}`;
   const conditions = byThreads
     ? [
-        `thread_id = any(${add(args.threadIds)}::text[])`,
+        // One thread (the usual read) as an equality, so the plan walks its index in order.
+        args.threadIds.length === 1
+          ? `thread_id = ${add(args.threadIds[0])}`
+          : `thread_id = any(${add(args.threadIds)}::text[])`,
         ...(resourceId ? [`resource_id = ${add(resourceId)}`] : []),
       ]
     : [`resource_id = ${add(resourceId)}`];
@@ -78,18 +82,22 @@ export async function listMessagesOf(sql: MastraSql, args: ListInput): Promise<S
   const all = perPageInput === false;
   const offset = all ? 0 : page * perPage;
   const peek = args.includeTotal === false && !all;
-  const limit = all ? "" : ` limit ${peek ? perPage + 1 : perPage} offset ${offset}`;
+  const pageParams = all ? params : [...params, peek ? perPage + 1 : perPage, offset];
+  const limit = all ? "" : ` limit $${params.length + 1} offset $${params.length + 2}`;
+  // The text varies only with which filters are given, never with their values: each is prepared.
   const [listed, counted] = await Promise.all([
     reads.query<MessageRow>(
       `select ${MESSAGE_COLUMNS} from ${q}.mastra_messages where ${where}
         order by created_at ${direction}, id ${direction}${limit}`,
-      params,
+      pageParams,
+      PREPARED,
     ),
     args.includeTotal === false
       ? undefined
       : reads.query<{ total: number }>(
           `select count(*)::int as total from ${q}.mastra_messages where ${where}`,
           params,
+          PREPARED,
         ),
   ]);
   const peeked = peek ? listed.rows.length > perPage : undefined;

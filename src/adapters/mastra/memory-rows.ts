@@ -6,6 +6,9 @@ import type { StorageResourceType } from "@mastra/core/storage";
 import { ValidationError } from "../../core/errors.js";
 import { checkJsonSize, checkText, jsonbRefuses, type PayloadLimits, toJson } from "../../core/payload.js";
 
+/** Statements of fixed text, run often: planned once per connection. */
+export const PREPARED = { prepare: true } as const;
+
 export const THREAD_COLUMNS = `id, resource_id as "resourceId", title, metadata, created_at as "createdAt",
   updated_at as "updatedAt"`;
 /** A message row's columns, of the table or of `alias`. */

@@ -27,6 +27,7 @@ import {
   checkTitle,
   messageColumns,
   metadataJson,
+  PREPARED,
   RESOURCE_COLUMNS,
   type ResourceRow,
   THREAD_COLUMNS,
@@ -65,6 +66,7 @@ export class FlowstoreMastraMemory extends MemoryStorage {
     const { rows } = await db.query<ThreadRow>(
       `select ${THREAD_COLUMNS} from ${q}.mastra_threads where id = $1 and ($2::text is null or resource_id = $2)`,
       [checkId(args.threadId, "threadId"), resourceId],
+      PREPARED,
     );
     return rows[0] ? toThread(rows[0]) : null;
   }
@@ -87,6 +89,7 @@ export class FlowstoreMastraMemory extends MemoryStorage {
         checkDate(thread.createdAt, "thread.createdAt"),
         checkDate(thread.updatedAt, "thread.updatedAt"),
       ],
+      PREPARED,
     );
     return { ...thread, ...(thread.metadata ? { metadata: structuredClone(thread.metadata) } : {}) };
   }
@@ -274,6 +277,7 @@ export class FlowstoreMastraMemory extends MemoryStorage {
         rows.map((r) => r.metadata),
         rows.map((r) => r.createdAt),
       ],
+      PREPARED,
     );
     if (missing[0]) throw new NotFoundError(`Thread ${missing[0].threadId} not found; no message was saved`);
     return { messages };

@@ -1,10 +1,11 @@
 /**
- * How a Mastra workflow run lives in flowstore: an execution whose idempotency key names the run, its
- * snapshot split in two. The snapshot without its `context` is the execution's state; each entry of the
+ * How a Mastra workflow run lives in flowstore: an execution of its workflow's definition (one per
+ * workflow name, made on first use) whose idempotency key names the run, its snapshot split in two. The snapshot without its `context` is the execution's state; each entry of the
  * context (a step's result, the run's input) is a component-state row of its own, so a step's update
  * writes that step and nothing else, and two branches writing at once never overwrite each other.
  */
 
+import { createHash } from "node:crypto";
 import { ValidationError } from "../../core/errors.js";
 import { checkText, toJson } from "../../core/payload.js";
 import type { ExecutionStatus } from "../../index.js";
@@ -25,6 +26,20 @@ export function runIdRange(runId: string): [string, string] {
   const prefix = `mastra:[${JSON.stringify(runId)},`;
   return [prefix, `${prefix.slice(0, -1)}-`];
 }
+
+/**
+ * The id of the definition a workflow's runs are executions of: derived from its name (a UUID of
+ * version 8, from SHA-256), so every process names the same one without reading it. Lists of a
+ * workflow's runs and their counts are then the executions' index by definition.
+ */
+export function definitionIdOf(workflowName: string): string {
+  const hex = createHash("sha256").update(`mastra-workflow:${workflowName}`).digest("hex");
+  const variant = ((Number.parseInt(hex[16] as string, 16) & 0x3) | 0x8).toString(16);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
+
+/** What a Mastra workflow's definition holds: it marks the workflow as Mastra's. */
+export const DEFINITION_BODY = '{"engine":"mastra"}';
 
 /** Keys of Mastra's runs sort in [MASTRA_KEYS_FROM, MASTRA_KEYS_TO). */
 export const MASTRA_KEYS_FROM = "mastra:[";

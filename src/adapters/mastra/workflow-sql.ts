@@ -5,7 +5,7 @@
  */
 
 import { TERMINAL_SQL } from "../../core/run-status.js";
-import { CONTEXT_PART } from "./runs.js";
+import { CONTEXT_PART, DEFINITION_BODY, definitionIdOf } from "./runs.js";
 
 /** The columns a run is read with, `e` its execution. */
 const RUN_COLUMNS = `e.id, e.name, e.state, e.metadata, e.created_at as "createdAt", e.updated_at as "updatedAt"`;
@@ -17,55 +17,61 @@ function times(status: string): string {
 }
 
 /**
- * persistWorkflowSnapshot on a run that exists: the state replaced, a context row written only where
- * it changed, the rows of entries no longer in the context deleted. Returns the run's id, or no row
- * when there is no such run. $1 key, $2 status, $3 state, $4 resourceId (null: kept), $5 updatedAt
- * (null: now), $6 part ids, $7 parts.
+ * persistWorkflowSnapshot, in one statement whether the run exists or not: its key (made, or read), its
+ * execution (made, or its state replaced under its row lock), a context row written only where it
+ * changed, and the rows of entries no longer in the context deleted. Returns the run's id; no row only
+ * when a writer of the same new run made its key after this statement began (the caller runs it again,
+ * and then finds it).
+ * $1 key, $2 new id, $3 name, $4 status, $5 state, $6 metadata (for a new run), $7 resourceId (null:
+ * kept), $8 createdAt (null: now; a run's first only), $9 updatedAt (null: now), $10 part ids, $11 parts,
+ * $12 true to make the run only if there is none (no row returned when there is one), $13 the
+ * workflow's definition (made before: see definitionSql).
  */
-export function replaceSql(q: string): string {
-  return `with run as (
-      select execution_id as id from ${q}.execution_keys where idempotency_key = $1),
+export function persistSql(q: string): string {
+  return `with made as (
+      insert into ${q}.execution_keys (idempotency_key, execution_id) values ($1, $2)
+      on conflict (idempotency_key) do nothing
+      returning execution_id as id),
+    key as (
+      select id from made
+      union all
+      select execution_id from ${q}.execution_keys where idempotency_key = $1 and not exists (select 1 from made)),
     written as (
-      update ${q}.executions e set status = $2, state = $3::jsonb,
-        metadata = case when $4::text is null then e.metadata
-                        else jsonb_set(e.metadata, '{mastra,resourceId}', to_jsonb($4::text)) end,
-        updated_at = coalesce($5::timestamptz, now()), version = e.version + 1, ${times("$2")}
-      from run where e.id = run.id
+      insert into ${q}.executions as e (id, definition_id, name, status, state, metadata, idempotency_key,
+        created_at, updated_at, started_at, completed_at)
+      select key.id, $13, $3, $4, $5::jsonb, $6::jsonb, $1, coalesce($8::timestamptz, now()),
+        coalesce($9::timestamptz, now()), case when $4 = 'running' then now() end,
+        case when $4 in ${TERMINAL_SQL} then now() end
+      from key
+      on conflict (id) do update set status = excluded.status, state = excluded.state,
+        metadata = case when $7::text is null then e.metadata
+                        else jsonb_set(e.metadata, '{mastra,resourceId}', to_jsonb($7::text)) end,
+        updated_at = excluded.updated_at, version = e.version + 1,
+        started_at = coalesce(e.started_at, excluded.started_at),
+        completed_at = case when excluded.status in ${TERMINAL_SQL} then coalesce(e.completed_at, excluded.completed_at) end
+      where not $12
       returning e.id),
     parts as (
       insert into ${q}.component_state as c (execution_id, component_id, state)
-      select w.id, p.id, p.state from written w, unnest($6::text[], $7::jsonb[]) as p(id, state)
+      select w.id, p.id, p.state from written w, unnest($10::text[], $11::jsonb[]) as p(id, state)
       on conflict (execution_id, component_id) do update
         set state = excluded.state, version = c.version + 1, updated_at = excluded.updated_at
         where c.state is distinct from excluded.state),
     gone as (
       delete from ${q}.component_state c using written w
-       where c.execution_id = w.id and c.component_id <> all($6::text[]))
+       where c.execution_id = w.id and c.component_id <> all($10::text[]))
     select id from written`;
 }
 
 /**
- * A new run: its key, its execution and its context rows. No row when the key is taken (another writer
- * made the run first). $1 key, $2 new id, $3 name, $4 status, $5 state, $6 metadata, $7 createdAt,
- * $8 updatedAt (null: now), $9 part ids, $10 parts.
+ * A workflow's definition, made if missing; returns the id of the definition of that name and version
+ * 1, which is not Mastra's when a definition of flowstore's own has the name. $1 id, $2 name, $3 body.
  */
-export function insertSql(q: string): string {
-  return `with key as (
-      insert into ${q}.execution_keys (idempotency_key, execution_id) values ($1, $2)
-      on conflict (idempotency_key) do nothing
-      returning execution_id as id),
-    made as (
-      insert into ${q}.executions (id, name, status, state, metadata, idempotency_key, created_at, updated_at,
-        started_at, completed_at)
-      select key.id, $3, $4, $5::jsonb, $6::jsonb, $1, coalesce($7::timestamptz, now()),
-        coalesce($8::timestamptz, now()), case when $4 = 'running' then now() end,
-        case when $4 in ${TERMINAL_SQL} then now() end
-      from key
-      returning id),
-    parts as (
-      insert into ${q}.component_state (execution_id, component_id, state)
-      select m.id, p.id, p.state from made m, unnest($9::text[], $10::jsonb[]) as p(id, state))
-    select id from made`;
+export function definitionSql(q: string): string {
+  return `with made as (
+      insert into ${q}.definitions (id, name, version, definition, status, deployed_at)
+      values ($1, $2, 1, $3::jsonb, 'active', now()) on conflict do nothing returning id)
+    select id from made union all select id from ${q}.definitions where name = $2 and version = 1`;
 }
 
 /**
@@ -118,14 +124,24 @@ export function lockedPartSql(q: string): string {
 }
 
 /**
- * Runs with their context rows, one row per context entry (or one with nulls for a run without any),
- * the runs chosen by `runs` (a select of executions `e` of RUN_COLUMNS), in the order `order` gives.
+ * Runs with their context rows: a row per run (its columns, `componentId` null) followed by a row per
+ * context entry (`componentId` and `value`, the run's other columns null but its id and time, so that
+ * a run's state is sent and parsed once however many entries it has), for the runs chosen by `runs`
+ * (a select of executions `e` of RUN_COLUMNS), in the order `order` gives (of r.id and r."createdAt").
  */
 function withParts(q: string, runs: string, order: string): string {
+  // Each run's rows through its key, whatever the plan thinks of the page's size: the store plans
+  // generically (plan_cache_mode), where an unknown limit would make a join read every run's rows.
+  // `offset 0` keeps the planner from folding the lateral read into such a join.
   return `with runs as (${runs})
-    select r.*, c.component_id as "componentId", c.state as value
-      from runs r left join ${q}.component_state c on c.execution_id = r.id
-     order by ${order}, c.component_id collate "C"`;
+    select r.id, r."createdAt", r.name, r.state, r.metadata, r."updatedAt",
+           null::text collate "C" as "componentId", null::jsonb as value
+      from runs r
+    union all
+    select r.id, r."createdAt", null, null, null, null, c.component_id collate "C", c.state
+      from runs r cross join lateral (
+        select component_id, state from ${q}.component_state p where p.execution_id = r.id offset 0) c
+     order by ${order}, "componentId" nulls first`;
 }
 
 /** The run of a key ($1), with its context rows. */
@@ -134,7 +150,7 @@ export function loadSql(q: string): string {
     q,
     `select ${RUN_COLUMNS} from ${q}.execution_keys k join ${q}.executions e on e.id = k.execution_id
       where k.idempotency_key = $1`,
-    "r.id",
+    "id",
   );
 }
 
@@ -145,7 +161,7 @@ export function newestInRangeSql(q: string): string {
     `select ${RUN_COLUMNS} from ${q}.execution_keys k join ${q}.executions e on e.id = k.execution_id
       where k.idempotency_key >= $1 and k.idempotency_key < $2
       order by e.created_at desc, e.id desc limit 1`,
-    "r.id",
+    "id",
   );
 }
 
@@ -158,12 +174,19 @@ export interface ListFilter {
   toDate?: Date;
 }
 
-/** The WHERE of a list and its parameters, from $1 on. Only executions that are Mastra's runs. */
+/**
+ * The WHERE of a list and its parameters, from $1 on: executions of the workflow's definition, or of
+ * any Mastra workflow's.
+ */
 export function listWhere(q: string, filter: ListFilter): { where: string; params: unknown[] } {
   const params: unknown[] = [];
   const add = (value: unknown) => `$${params.push(value)}`;
-  const conditions = ["left(e.idempotency_key, 8) = 'mastra:['"];
-  if (filter.workflowName) conditions.push(`e.name = ${add(filter.workflowName)}`);
+  const conditions = filter.workflowName
+    ? [`e.definition_id = ${add(definitionIdOf(filter.workflowName))}`]
+    : [
+        `e.definition_id = any(array(select id from ${q}.definitions where definition @> '${DEFINITION_BODY}'))`,
+        "left(e.idempotency_key, 8) = 'mastra:['",
+      ];
   if (filter.status) conditions.push(`e.state->>'status' = ${add(filter.status)}`);
   if (filter.resourceId) conditions.push(`e.metadata #>> '{mastra,resourceId}' = ${add(filter.resourceId)}`);
   if (filter.threadId) {
@@ -188,7 +211,7 @@ export function listSql(q: string, where: string, limitAt: number | null): strin
     q,
     `select ${RUN_COLUMNS} from ${q}.executions e where ${where}
       order by e.created_at desc, e.id desc${page}`,
-    `r."createdAt" desc, r.id desc`,
+    `"createdAt" desc, id desc`,
   );
 }
 

@@ -15,7 +15,7 @@ import {
   WorkflowsStorage,
 } from "@mastra/core/storage";
 import type { StepResult, WorkflowRunState } from "@mastra/core/workflows";
-import { ValidationError } from "../../core/errors.js";
+import { ConflictError, ValidationError } from "../../core/errors.js";
 import { uuidv7 } from "../../core/ids.js";
 import { toJson } from "../../core/payload.js";
 import type { Store } from "../../index.js";
@@ -23,26 +23,29 @@ import {
   CONTEXT_PART,
   checkName,
   contextOf,
+  DEFINITION_BODY,
+  definitionIdOf,
   executionStatus,
   joinSnapshot,
   MASTRA_KEYS_FROM,
   MASTRA_KEYS_TO,
   runIdRange,
   runKey,
+  type SplitSnapshot,
   splitSnapshot,
 } from "./runs.js";
 import { MastraTables } from "./tables.js";
 import {
   countSql,
+  definitionSql,
   deleteSql,
-  insertSql,
   listSql,
   listWhere,
   loadSql,
   lockedPartSql,
   newestInRangeSql,
   partsSql,
-  replaceSql,
+  persistSql,
   stateSql,
   stepResultSql,
 } from "./workflow-sql.js";
@@ -58,11 +61,16 @@ interface RunRow {
   value: unknown;
 }
 
+/** Statements of fixed text, run often: planned once per connection. */
+const PREPARED = { prepare: true } as const;
+
 /** How many times a write retries when a run it found gone was made again meanwhile, or the reverse. */
 const WRITE_ATTEMPTS = 5;
 
 export class FlowstoreMastraWorkflows extends WorkflowsStorage {
   private readonly tables: MastraTables;
+  /** The definitions of the workflows this process has written runs of, by name. */
+  private readonly definitions = new Map<string, Promise<string>>();
 
   constructor(store: Store | (() => Promise<Store>)) {
     super();
@@ -94,36 +102,78 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
     const workflowName = checkName(args.workflowName, "workflowName");
     const runId = checkName(args.runId, "runId");
     const resourceId = args.resourceId ? checkName(args.resourceId, "resourceId") : null;
-    const { db, q, limits } = await this.tables.sql();
+    const { limits } = await this.tables.sql();
     const split = splitSnapshot(args.snapshot, limits);
-    const key = runKey(workflowName, runId);
+    await this.write(
+      { workflowName, runId, resourceId, createdAt: args.createdAt, updatedAt: args.updatedAt },
+      split,
+    );
+  }
+
+  /**
+   * The id of the workflow's definition, made the first time this process writes a run of it. A
+   * definition of flowstore's own that has the name (version 1) is a ConflictError: the runs would mix.
+   */
+  private definitionOf(workflowName: string): Promise<string> {
+    let made = this.definitions.get(workflowName);
+    if (!made) {
+      made = (async () => {
+        const { db, q } = await this.tables.sql();
+        const id = definitionIdOf(workflowName);
+        const { rows } = await db.query<{ id: string }>(definitionSql(q), [
+          id,
+          workflowName,
+          DEFINITION_BODY,
+        ]);
+        if (rows[0]?.id !== id) {
+          throw new ConflictError(
+            `the workflow name ${JSON.stringify(workflowName)} is that of a flowstore definition (version 1) of its own; a Mastra workflow needs a name of its own in this store`,
+          );
+        }
+        return id;
+      })();
+      made.catch(() => this.definitions.delete(workflowName));
+      this.definitions.set(workflowName, made);
+    }
+    return made;
+  }
+
+  /** Writes a run's split snapshot (see persistSql); `onlyNew` leaves a run that exists alone. */
+  private async write(
+    run: {
+      workflowName: string;
+      runId: string;
+      resourceId: string | null;
+      createdAt?: Date;
+      updatedAt?: Date;
+    },
+    split: SplitSnapshot,
+    onlyNew = false,
+  ): Promise<void> {
+    const { db, q } = await this.tables.sql();
+    const { workflowName, runId, resourceId } = run;
     const metadata = JSON.stringify({
       mastra: { workflowName, runId, ...(resourceId ? { resourceId } : {}) },
     });
+    const definitionId = await this.definitionOf(workflowName);
+    const params = [
+      runKey(workflowName, runId),
+      uuidv7(),
+      workflowName,
+      split.status,
+      split.state,
+      metadata,
+      resourceId,
+      run.createdAt ?? null,
+      run.updatedAt ?? null,
+      split.partIds,
+      split.parts,
+      onlyNew,
+      definitionId,
+    ];
     for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
-      const replaced = await db.query(replaceSql(q), [
-        key,
-        split.status,
-        split.state,
-        resourceId,
-        args.updatedAt ?? null,
-        split.partIds,
-        split.parts,
-      ]);
-      if (replaced.rows.length > 0) return;
-      const made = await db.query(insertSql(q), [
-        key,
-        uuidv7(),
-        workflowName,
-        split.status,
-        split.state,
-        metadata,
-        args.createdAt ?? null,
-        args.updatedAt ?? null,
-        split.partIds,
-        split.parts,
-      ]);
-      if (made.rows.length > 0) return;
+      const { rows } = await db.query(persistSql(q), params, PREPARED);
+      if (rows.length > 0 || onlyNew) return;
     }
     throw new Error(`run ${runId} of ${workflowName} kept being made and deleted while it was written`);
   }
@@ -134,7 +184,7 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
   }): Promise<WorkflowRunState | null> {
     const { db, q } = await this.tables.sql();
     const key = runKey(checkName(args.workflowName, "workflowName"), checkName(args.runId, "runId"));
-    const runs = groupRuns((await db.query<RunRow>(loadSql(q), [key])).rows);
+    const runs = groupRuns((await db.query<RunRow>(loadSql(q), [key], PREPARED)).rows);
     return (runs[0]?.snapshot as WorkflowRunState | undefined) ?? null;
   }
 
@@ -142,8 +192,12 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
     const { db, q } = await this.tables.sql();
     const runId = checkName(args.runId, "runId");
     const { rows } = args.workflowName
-      ? await db.query<RunRow>(loadSql(q), [runKey(checkName(args.workflowName, "workflowName"), runId)])
-      : await db.query<RunRow>(newestInRangeSql(q), runIdRange(runId));
+      ? await db.query<RunRow>(
+          loadSql(q),
+          [runKey(checkName(args.workflowName, "workflowName"), runId)],
+          PREPARED,
+        )
+      : await db.query<RunRow>(newestInRangeSql(q), runIdRange(runId), PREPARED);
     return groupRuns(rows)[0] ?? null;
   }
 
@@ -170,7 +224,7 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
   async deleteWorkflowRunById(args: { runId: string; workflowName: string }): Promise<void> {
     const { db, q } = await this.tables.sql();
     const key = runKey(checkName(args.workflowName, "workflowName"), checkName(args.runId, "runId"));
-    await db.query(deleteSql(q), [key]);
+    await db.query(deleteSql(q), [key], PREPARED);
   }
 
   /**
@@ -195,15 +249,14 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
       const id = Array.isArray((args.result as { output?: unknown })?.output)
         ? await this.mergeArrayResult(key, partId, stepId, args.result, requestContext)
         : (
-            await db.query<{ id: string }>(stepResultSql(q), [
-              key,
-              partId,
-              toJson(args.result, "result", limits),
-              requestContext,
-            ])
+            await db.query<{ id: string }>(
+              stepResultSql(q),
+              [key, partId, toJson(args.result, "result", limits), requestContext],
+              PREPARED,
+            )
           ).rows[0]?.id;
       if (id) {
-        const { rows } = await db.query<{ componentId: string; value: unknown }>(partsSql(q), [id]);
+        const { rows } = await db.query<{ componentId: string; value: unknown }>(partsSql(q), [id], PREPARED);
         return contextOf(rows) as Record<string, StepResult<unknown, unknown, unknown, unknown>>;
       }
       await this.makePending(workflowName, runId);
@@ -237,14 +290,14 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
       const snapshot = { context: stored ? { [stepId]: stored.value } : {} } as unknown as WorkflowRunState;
       mergeWorkflowStepResult({ snapshot, stepId, result, requestContext: {} });
       const merged = toJson((snapshot.context as Record<string, unknown>)[stepId], "result", limits);
-      await tx.query(stepResultSql(q), [key, partId, merged, requestContext]);
+      await tx.query(stepResultSql(q), [key, partId, merged, requestContext], PREPARED);
       return id;
     });
   }
 
   /** A run as @mastra/pg makes one for a step result that comes before any snapshot. */
   private async makePending(workflowName: string, runId: string): Promise<void> {
-    const { db, q, limits } = await this.tables.sql();
+    const { limits } = await this.tables.sql();
     const split = splitSnapshot(
       {
         context: {},
@@ -262,19 +315,7 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
       },
       limits,
     );
-    const metadata = JSON.stringify({ mastra: { workflowName, runId } });
-    await db.query(insertSql(q), [
-      runKey(workflowName, runId),
-      uuidv7(),
-      workflowName,
-      split.status,
-      split.state,
-      metadata,
-      null,
-      null,
-      split.partIds,
-      split.parts,
-    ]);
+    await this.write({ workflowName, runId, resourceId: null }, split, true);
   }
 
   /**
@@ -297,21 +338,25 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
     removed.push(...((fields as Record<string, unknown>).context !== undefined ? [] : []));
     const { context: _context, ...set } = fields as Record<string, unknown>;
     const expected = expectedStatus === undefined ? null : [expectedStatus].flat();
-    const { rows } = await db.query<{ id: string; state: Record<string, unknown> }>(stateSql(q), [
-      key,
-      removed.filter((name) => name !== "context"),
-      toJson(set, "opts", limits),
-      executionStatus(fields.status),
-      expected,
-    ]);
+    const { rows } = await db.query<{ id: string; state: Record<string, unknown> }>(
+      stateSql(q),
+      [
+        key,
+        removed.filter((name) => name !== "context"),
+        toJson(set, "opts", limits),
+        executionStatus(fields.status),
+        expected,
+      ],
+      PREPARED,
+    );
     const run = rows[0];
     if (!run) return undefined;
-    const parts = await db.query<{ componentId: string; value: unknown }>(partsSql(q), [run.id]);
+    const parts = await db.query<{ componentId: string; value: unknown }>(partsSql(q), [run.id], PREPARED);
     return joinSnapshot(run.state, parts.rows) as unknown as WorkflowRunState;
   }
 }
 
-/** Rows of runs with their context rows (in order, a run's rows together) as Mastra's runs. */
+/** Rows of runs, each followed by its context rows (withParts in workflow-sql.ts), as Mastra's runs. */
 function groupRuns(rows: readonly RunRow[]): WorkflowRun[] {
   const runs: WorkflowRun[] = [];
   let current: { row: RunRow; parts: { componentId: string; value: unknown }[] } | undefined;
@@ -329,11 +374,12 @@ function groupRuns(rows: readonly RunRow[]): WorkflowRun[] {
     });
   };
   for (const row of rows) {
-    if (current?.row.id !== row.id) {
+    if (row.componentId === null) {
       flush();
       current = { row, parts: [] };
+    } else if (current?.row.id === row.id) {
+      current.parts.push({ componentId: row.componentId, value: row.value });
     }
-    if (row.componentId !== null) current.parts.push({ componentId: row.componentId, value: row.value });
   }
   flush();
   return runs;

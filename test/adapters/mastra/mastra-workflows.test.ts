@@ -404,6 +404,13 @@ describeMastra("flowstore/mastra workflows", () => {
       expect((await w.getWorkflowRunById({ runId: done.runId }))?.runId).toBe(done.runId);
     });
 
+    it("makes one run when several writers persist a new run at once", async () => {
+      const s = sample("running");
+      await Promise.all(Array.from({ length: 6 }, () => persist("first-writes", s)));
+      const { runs, total } = await ws.listWorkflowRuns({ workflowName: "first-writes" });
+      expect([total, runs[0]?.runId]).toEqual([1, s.runId]);
+    });
+
     it("refuses what JSON cannot hold and writes nothing", async () => {
       const runId = `run-${randomUUID()}`;
       const bad = [

@@ -1,7 +1,8 @@
--- 0029_mastra_memory
+-- 0029_mastra
 -- Mastra's memory (flowstore/mastra FlowstoreMastraStorage): conversation threads, their messages, and
 -- resources (a user's working memory). Ids are Mastra's own text and compare in byte order. Mastra's
--- workflow runs need no table of their own: they are executions (see src/adapters/mastra/runs.ts).
+-- workflow runs need no table of their own: they are executions of a definition per workflow (see
+-- src/adapters/mastra/runs.ts).
 
 create table :SCHEMA.mastra_threads (
   id text collate "C" primary key,

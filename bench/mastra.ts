@@ -1,0 +1,330 @@
+/**
+ * Mastra's storage, FlowstoreMastraStorage against @mastra/pg's PostgresStore, on one server in one run,
+ * each side on a fresh database every round with a pool of the same size (10):
+ * - persist: Mastra's default engine persisting a run after each of its five steps (the whole
+ *   snapshot each time, a few kB), then load: a run's snapshot read back;
+ * - step update at 1 MB: the same persist of a run whose input is 1 MB, one step changed each time;
+ * - list at 100,000 runs: a page of 20 runs of a workflow (a random page of the first five), as the
+ *   studio polls it, with 100,000 runs stored (seeded through each store's own persist);
+ * - messages: a thread's 1,000 messages saved two at a time (a user's turn and the answer), then the
+ *   last 40 listed, newest first, as an agent's memory reads them;
+ * - resumes: a real workflow suspended, then 8 resumes of it at once, each through its own Mastra;
+ *   how many of them ran the step after the suspension (1 is right).
+ * Sequential (1 caller) and concurrent (8 callers) where both make sense; operations/s, median and 99th
+ * percentile of one call; the median of BENCH_ROUNDS rounds (default 3) with the order of the sides
+ * alternating. @mastra/core needs Node.js 22.13: bench/run.ts runs this suite on Node.js 22 when the
+ * Node.js running npm is older.
+ */
+import { randomUUID } from "node:crypto";
+import { performance } from "node:perf_hooks";
+import { Mastra } from "@mastra/core";
+import type { MastraCompositeStore, MemoryStorage, WorkflowsStorage } from "@mastra/core/storage";
+import { PostgresStore } from "@mastra/pg";
+import pg from "pg";
+import { FlowstoreMastraStorage } from "../src/adapters/mastra/index.js";
+import { openStore } from "../src/index.js";
+import { approvalWorkflow } from "../test/fixtures/mastra-approval.js";
+import { type BenchContext, benchRounds, log, median, percentiles, type Row, table } from "./lib.js";
+
+const POOL = 10;
+const CALLERS = 8;
+
+interface Side {
+  name: string;
+  open(url: string): Promise<{ storage: MastraCompositeStore; close(): Promise<void> }>;
+}
+
+const flowstore: Side = {
+  name: "flowstore",
+  async open(url) {
+    const store = await openStore({ connection: url, pool: { max: POOL } });
+    const storage = new FlowstoreMastraStorage({ id: "bench", store });
+    return { storage, close: () => store.close() };
+  },
+};
+
+const mastraPg: Side = {
+  name: "@mastra/pg",
+  async open(url) {
+    const pool = new pg.Pool({ connectionString: url, max: POOL });
+    pool.on("error", () => {});
+    const storage = new PostgresStore({ id: "bench", pool });
+    await storage.init();
+    return { storage, close: () => pool.end() };
+  },
+};
+
+interface Figures {
+  perSecond: number;
+  p50: number;
+  p99: number;
+}
+
+/** `operation(i)` for i in [0, total), `concurrency` at a time. */
+async function timed(
+  total: number,
+  concurrency: number,
+  operation: (i: number) => Promise<unknown>,
+): Promise<Figures> {
+  const samples: number[] = [];
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < total) {
+        const i = next++;
+        const t = performance.now();
+        await operation(i);
+        samples.push(performance.now() - t);
+      }
+    }),
+  );
+  const { p50, p99 } = percentiles(samples);
+  return { perSecond: total / ((performance.now() - started) / 1000), p50, p99 };
+}
+
+/** A run's snapshot after `steps` of its five steps, Mastra's default engine's shape. */
+function snapshot(runId: string, steps: number, input: unknown = { order: 42, items: ["a", "b", "c"] }) {
+  const context: Record<string, unknown> = { input };
+  for (let s = 0; s < steps; s++) {
+    context[`step-${s}`] = {
+      status: "success",
+      payload: { previous: s },
+      output: { value: s, note: `result of step ${s}`, tags: ["x", "y"] },
+      startedAt: 1_700_000_000_000 + s,
+      endedAt: 1_700_000_000_100 + s,
+    };
+  }
+  return {
+    runId,
+    status: steps < 5 ? "running" : "success",
+    value: {},
+    context,
+    serializedStepGraph: Array.from({ length: 5 }, (_, s) => ({
+      type: "step",
+      step: { id: `step-${s}`, description: `step ${s}` },
+    })),
+    activePaths: [steps],
+    activeStepsPath: { [`step-${steps}`]: [steps] },
+    suspendedPaths: {},
+    resumeLabels: {},
+    waitingPaths: {},
+    requestContext: { tenant: "acme" },
+    timestamp: Date.now(),
+  } as never;
+}
+
+async function round(
+  side: Side,
+  url: string,
+  scale: number,
+): Promise<Map<string, Figures & { extra?: string }>> {
+  const { storage, close } = await side.open(url);
+  const figures = new Map<string, Figures & { extra?: string }>();
+  try {
+    const workflows = (await storage.getStore("workflows")) as WorkflowsStorage;
+    const memory = (await storage.getStore("memory")) as MemoryStorage;
+    for (const [label, concurrency] of [
+      ["x1", 1],
+      [`x${CALLERS}`, CALLERS],
+    ] as const) {
+      const runs = Math.max(CALLERS, Math.round(200 * scale));
+      const ids = Array.from({ length: runs }, () => randomUUID());
+      figures.set(
+        `persist ${label}`,
+        // A run's five persists come `runs` operations apart: each is done before the next begins.
+        await timed(runs * 5, concurrency, async (i) => {
+          const run = ids[i % runs] as string;
+          await workflows.persistWorkflowSnapshot({
+            workflowName: "bench",
+            runId: run,
+            snapshot: snapshot(run, Math.floor(i / runs) + 1),
+          });
+        }),
+      );
+      figures.set(
+        `load ${label}`,
+        await timed(runs * 5, concurrency, async (i) => {
+          const run = ids[i % runs] as string;
+          const loaded = await workflows.loadWorkflowSnapshot({ workflowName: "bench", runId: run });
+          if (!loaded || Object.keys(loaded.context).length !== 6)
+            throw new Error(`${side.name}: load read a wrong snapshot`);
+        }),
+      );
+      const big = { document: "x".repeat(1024 * 1024) };
+      const bigRuns = Array.from({ length: concurrency }, () => randomUUID());
+      for (const run of bigRuns) {
+        await workflows.persistWorkflowSnapshot({
+          workflowName: "big",
+          runId: run,
+          snapshot: snapshot(run, 0, big),
+        });
+      }
+      const updates = Math.round(40 * scale) * concurrency;
+      figures.set(
+        `step update at 1 MB ${label}`,
+        await timed(updates, concurrency, async (i) => {
+          const run = bigRuns[i % concurrency] as string;
+          const steps = (Math.floor(i / concurrency) % 5) + 1;
+          await workflows.persistWorkflowSnapshot({
+            workflowName: "big",
+            runId: run,
+            snapshot: snapshot(run, steps, big),
+          });
+        }),
+      );
+    }
+
+    // A thread of 1,000 messages, saved a turn (two messages) at a time, then read as an agent does.
+    for (const [label, concurrency] of [
+      ["x1", 1],
+      [`x${CALLERS}`, CALLERS],
+    ] as const) {
+      const threads = Array.from({ length: concurrency }, () => randomUUID());
+      for (const id of threads) {
+        await memory.saveThread({
+          thread: { id, resourceId: "user", title: "", createdAt: new Date(), updatedAt: new Date() },
+        });
+      }
+      const turns = Math.round(500 * scale);
+      const base = Date.now();
+      figures.set(
+        `save messages ${label}`,
+        await timed(turns * concurrency, concurrency, async (i) => {
+          const threadId = threads[i % concurrency] as string;
+          const at = base + i * 10;
+          await memory.saveMessages({
+            messages: ["user", "assistant"].map((role, k) => ({
+              id: randomUUID(),
+              threadId,
+              resourceId: "user",
+              role: role as "user",
+              createdAt: new Date(at + k),
+              content: {
+                format: 2,
+                parts: [{ type: "text", text: `message ${i} ${role}` }],
+                content: `message ${i} ${role}`,
+              },
+            })),
+          });
+        }),
+      );
+      figures.set(
+        `list messages ${label}`,
+        await timed(Math.round(500 * scale) * concurrency, concurrency, async (i) => {
+          const listed = await memory.listMessages({
+            threadId: threads[i % concurrency] as string,
+            perPage: 40,
+            orderBy: { field: "createdAt", direction: "DESC" },
+          });
+          if (listed.messages.length !== Math.min(40, turns * 2))
+            throw new Error(`${side.name}: listed ${listed.messages.length}`);
+        }),
+      );
+    }
+
+    // Eight resumes of one suspended run at once, each through a Mastra of its own.
+    let downstream = 0;
+    const trials = Math.max(3, Math.round(20 * scale));
+    const mastras = Array.from(
+      { length: 8 },
+      () =>
+        new Mastra({ storage, workflows: { approval: approvalWorkflow(() => downstream++) }, logger: false }),
+    );
+    figures.set("8 resumes", {
+      ...(await timed(trials, 1, async () => {
+        const run = await mastras[0]?.getWorkflow("approval").createRun({ runId: randomUUID() });
+        if ((await run?.start({ inputData: { n: 1 } }))?.status !== "suspended")
+          throw new Error("not suspended");
+        await Promise.allSettled(
+          mastras.map(async (mastra) => {
+            const again = await mastra.getWorkflow("approval").createRun({ runId: run?.runId as string });
+            return again.resume({ step: "approve", resumeData: { approvedBy: "bench" } });
+          }),
+        );
+      })),
+      extra: `${(downstream / trials).toFixed(2)} downstream runs per resumed run`,
+    });
+
+    // A workflow's page of runs, with 100,000 runs stored.
+    const stored = Math.round(100_000 * scale);
+    const seeded = performance.now();
+    await timed(stored, 16, (i) => {
+      const run = `seed-${i}`;
+      return workflows.persistWorkflowSnapshot({
+        workflowName: i % 2 ? "listed" : "other",
+        runId: run,
+        snapshot: snapshot(run, 5),
+      });
+    });
+    log(
+      `  ${side.name}: ${stored.toLocaleString("en-US")} runs seeded in ${Math.round(performance.now() - seeded)} ms`,
+    );
+    for (const [label, concurrency] of [
+      ["x1", 1],
+      [`x${CALLERS}`, CALLERS],
+    ] as const) {
+      figures.set(
+        `list at ${stored.toLocaleString("en-US")} runs ${label}`,
+        await timed(Math.round(200 * scale) + 20, concurrency, async (i) => {
+          const listed = await workflows.listWorkflowRuns({
+            workflowName: "listed",
+            perPage: 20,
+            page: i % 5,
+          });
+          if (listed.runs.length !== 20 || listed.total < stored / 2)
+            throw new Error(`${side.name}: listed ${listed.runs.length} of ${listed.total}`);
+        }),
+      );
+    }
+  } finally {
+    await close();
+  }
+  return figures;
+}
+
+export async function run(context: BenchContext): Promise<void> {
+  const rounds = benchRounds(1);
+  log("@mastra/pg: PostgresStore on a pg Pool of 10, init() run first (its tables and default indexes);");
+  log("flowstore: FlowstoreMastraStorage on a store with a pool of 10; both with durable commits.");
+  const results = new Map<string, Map<string, (Figures & { extra?: string })[]>>();
+  for (let r = 0; r < rounds; r++) {
+    const order = r % 2 === 0 ? [flowstore, mastraPg] : [mastraPg, flowstore];
+    for (const side of order) {
+      const url = await context.freshDatabase();
+      log(`round ${r + 1}: ${side.name}`);
+      try {
+        const figures = await round(side, url, context.scale);
+        for (const [op, f] of figures) {
+          const bySide = results.get(op) ?? new Map();
+          bySide.set(side.name, [...(bySide.get(side.name) ?? []), f]);
+          results.set(op, bySide);
+        }
+      } finally {
+        await context.dropDatabase(url);
+      }
+    }
+  }
+  const rows: Row[] = [];
+  for (const [op, bySide] of results) {
+    const pick = (name: string) => {
+      const list = bySide.get(name) ?? [];
+      return {
+        perSecond: median(list.map((f) => f.perSecond)),
+        p50: median(list.map((f) => f.p50)),
+        extra: list.at(-1)?.extra,
+      };
+    };
+    const ours = pick(flowstore.name);
+    const theirs = pick(mastraPg.name);
+    rows.push({
+      operation: op,
+      "flowstore ops/s": ours.perSecond,
+      "@mastra/pg ops/s": theirs.perSecond,
+      ratio: ours.perSecond / theirs.perSecond,
+      "p50 flowstore / pg (ms)": `${ours.p50.toFixed(1)} / ${theirs.p50.toFixed(1)}`,
+      note: ours.extra ? `flowstore ${ours.extra}; @mastra/pg ${theirs.extra}` : "",
+    });
+  }
+  table(`Mastra storage, median of ${rounds} round(s)`, rows);
+}
