@@ -8,6 +8,8 @@ import type { MastraDBMessage } from "@mastra/core/agent";
 import type { StorageThreadType } from "@mastra/core/memory";
 import {
   MemoryStorage,
+  type PruneOptions,
+  type PruneResult,
   type StorageCloneThreadInput,
   type StorageCopyThreadOutput,
   type StorageListMessagesByResourceIdInput,
@@ -16,6 +18,7 @@ import {
   type StorageListThreadsInput,
   type StorageListThreadsOutput,
   type StorageResourceType,
+  type TableRetentionPolicy,
 } from "@mastra/core/storage";
 import { ConflictError, NotFoundError, ValidationError } from "../../core/errors.js";
 import type { Store } from "../../index.js";
@@ -35,6 +38,7 @@ import {
   toResource,
   toThread,
 } from "./memory-rows.js";
+import { MEMORY_RETENTION, pruneDomain } from "./retention.js";
 import { MastraTables } from "./tables.js";
 
 export class FlowstoreMastraMemory extends MemoryStorage {
@@ -48,6 +52,24 @@ export class FlowstoreMastraMemory extends MemoryStorage {
 
   override async init(): Promise<void> {
     await this.tables.store();
+  }
+
+  /** Mastra's retention: messages by age, resources and threads (with their messages) by last activity. */
+  static override readonly retentionTables = MEMORY_RETENTION;
+
+  override async prune(
+    policies: Record<string, TableRetentionPolicy>,
+    options?: PruneOptions,
+  ): Promise<PruneResult[]> {
+    const sql = await this.tables.sql();
+    return pruneDomain(
+      sql,
+      "memory",
+      MEMORY_RETENTION,
+      ["messages", "resources", "threads"],
+      policies,
+      options,
+    );
   }
 
   async dangerouslyClearAll(): Promise<void> {

@@ -6,6 +6,8 @@
  */
 
 import { createHash } from "node:crypto";
+import type { WorkflowRun } from "@mastra/core/storage";
+import type { WorkflowRunState } from "@mastra/core/workflows";
 import { ValidationError } from "../../core/errors.js";
 import { checkText, toJson } from "../../core/payload.js";
 import type { ExecutionStatus } from "../../index.js";
@@ -134,4 +136,45 @@ export function contextOf(
     }
   }
   return context;
+}
+
+/** A row of withParts (workflow-sql.ts): a run's, or one of its context entries'. */
+export interface RunRow {
+  id: string;
+  name: string;
+  state: Record<string, unknown> | null;
+  metadata: { mastra?: { runId?: string; resourceId?: string } };
+  createdAt: Date;
+  updatedAt: Date;
+  componentId: string | null;
+  value: unknown;
+}
+
+/** Rows of runs, each followed by its context rows (withParts in workflow-sql.ts), as Mastra's runs. */
+export function groupRuns(rows: readonly RunRow[]): WorkflowRun[] {
+  const runs: WorkflowRun[] = [];
+  let current: { row: RunRow; parts: { componentId: string; value: unknown }[] } | undefined;
+  const flush = () => {
+    if (!current) return;
+    const { row, parts } = current;
+    const mastra = row.metadata?.mastra ?? {};
+    runs.push({
+      workflowName: row.name,
+      runId: mastra.runId ?? row.id,
+      snapshot: joinSnapshot(row.state, parts) as unknown as WorkflowRunState,
+      createdAt: row.createdAt,
+      updatedAt: row.updatedAt,
+      ...(mastra.resourceId ? { resourceId: mastra.resourceId } : {}),
+    });
+  };
+  for (const row of rows) {
+    if (row.componentId === null) {
+      flush();
+      current = { row, parts: [] };
+    } else if (current?.row.id === row.id) {
+      current.parts.push({ componentId: row.componentId, value: row.value });
+    }
+  }
+  flush();
+  return runs;
 }

@@ -5,7 +5,7 @@
  * domains of this one.
  */
 
-import { MastraCompositeStore } from "@mastra/core/storage";
+import { MastraCompositeStore, type RetentionConfig } from "@mastra/core/storage";
 import { ValidationError } from "../../core/errors.js";
 import { optionKeys, refuseUnknownKeys } from "../../core/input.js";
 import { openStore, type Store, type StoreOptions } from "../../index.js";
@@ -27,6 +27,11 @@ export interface FlowstoreMastraStorageOptions {
   schema?: string;
   /** Mastra's option, accepted for compatibility: flowstore's store migrates when it opens. */
   disableInit?: boolean;
+  /**
+   * Mastra's retention: `storage.prune()` deletes what is older than each table's `maxAge`
+   * (`workflows.workflowSnapshot`, `memory.messages`, `memory.threads`, `memory.resources`).
+   */
+  retention?: RetentionConfig;
 }
 
 const STORAGE_KEYS = optionKeys<FlowstoreMastraStorageOptions>({
@@ -35,6 +40,7 @@ const STORAGE_KEYS = optionKeys<FlowstoreMastraStorageOptions>({
   connection: true,
   schema: true,
   disableInit: true,
+  retention: true,
 });
 
 export class FlowstoreMastraStorage extends MastraCompositeStore {
@@ -55,7 +61,12 @@ export class FlowstoreMastraStorage extends MastraCompositeStore {
         },
       );
     }
-    super({ id: options.id, name: "FlowstoreMastraStorage", disableInit: options.disableInit });
+    super({
+      id: options.id,
+      name: "FlowstoreMastraStorage",
+      disableInit: options.disableInit,
+      retention: options.retention,
+    });
     this.given = options.store;
     this.openOptions = {
       ...(options.connection !== undefined ? { connection: options.connection } : {}),

@@ -8,7 +8,10 @@
 import {
   mergeWorkflowStepResult,
   normalizePerPage,
+  type PruneOptions,
+  type PruneResult,
   type StorageListWorkflowRunsInput,
+  type TableRetentionPolicy,
   type UpdateWorkflowStateOptions,
   type WorkflowRun,
   type WorkflowRuns,
@@ -19,6 +22,7 @@ import { ConflictError, ValidationError } from "../../core/errors.js";
 import { uuidv7 } from "../../core/ids.js";
 import { toJson } from "../../core/payload.js";
 import type { Store } from "../../index.js";
+import { pruneDomain, WORKFLOW_RETENTION } from "./retention.js";
 import {
   CONTEXT_PART,
   checkName,
@@ -26,9 +30,11 @@ import {
   DEFINITION_BODY,
   definitionIdOf,
   executionStatus,
+  groupRuns,
   joinSnapshot,
   MASTRA_KEYS_FROM,
   MASTRA_KEYS_TO,
+  type RunRow,
   runIdRange,
   runKey,
   type SplitSnapshot,
@@ -50,17 +56,6 @@ import {
   stepResultSql,
 } from "./workflow-sql.js";
 
-interface RunRow {
-  id: string;
-  name: string;
-  state: Record<string, unknown> | null;
-  metadata: { mastra?: { runId?: string; resourceId?: string } };
-  createdAt: Date;
-  updatedAt: Date;
-  componentId: string | null;
-  value: unknown;
-}
-
 /** Statements of fixed text, run often: planned once per connection. */
 const PREPARED = { prepare: true } as const;
 
@@ -79,6 +74,17 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
 
   override async init(): Promise<void> {
     await this.tables.store();
+  }
+
+  /** Mastra's retention of runs (`workflowSnapshot`): by their last activity. See retention.ts. */
+  static override readonly retentionTables = WORKFLOW_RETENTION;
+
+  override async prune(
+    policies: Record<string, TableRetentionPolicy>,
+    options?: PruneOptions,
+  ): Promise<PruneResult[]> {
+    const sql = await this.tables.sql();
+    return pruneDomain(sql, "workflows", WORKFLOW_RETENTION, ["workflowSnapshot"], policies, options);
   }
 
   /** Every write of a run holds the run's row lock: concurrent updates of one run are applied one by one. */
@@ -354,33 +360,4 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
     const parts = await db.query<{ componentId: string; value: unknown }>(partsSql(q), [run.id], PREPARED);
     return joinSnapshot(run.state, parts.rows) as unknown as WorkflowRunState;
   }
-}
-
-/** Rows of runs, each followed by its context rows (withParts in workflow-sql.ts), as Mastra's runs. */
-function groupRuns(rows: readonly RunRow[]): WorkflowRun[] {
-  const runs: WorkflowRun[] = [];
-  let current: { row: RunRow; parts: { componentId: string; value: unknown }[] } | undefined;
-  const flush = () => {
-    if (!current) return;
-    const { row, parts } = current;
-    const mastra = row.metadata?.mastra ?? {};
-    runs.push({
-      workflowName: row.name,
-      runId: mastra.runId ?? row.id,
-      snapshot: joinSnapshot(row.state, parts) as unknown as WorkflowRunState,
-      createdAt: row.createdAt,
-      updatedAt: row.updatedAt,
-      ...(mastra.resourceId ? { resourceId: mastra.resourceId } : {}),
-    });
-  };
-  for (const row of rows) {
-    if (row.componentId === null) {
-      flush();
-      current = { row, parts: [] };
-    } else if (current?.row.id === row.id) {
-      current.parts.push({ componentId: row.componentId, value: row.value });
-    }
-  }
-  flush();
-  return runs;
 }

@@ -32,6 +32,8 @@ create table :SCHEMA.mastra_messages (
 -- A thread's messages in time order, and a resource's across its threads.
 create index mastra_messages_thread on :SCHEMA.mastra_messages (thread_id, created_at, id);
 create index mastra_messages_resource on :SCHEMA.mastra_messages (resource_id, created_at, id);
+-- Mastra's retention deletes messages by age.
+create index mastra_messages_created on :SCHEMA.mastra_messages (created_at);
 
 create table :SCHEMA.mastra_resources (
   id text collate "C" primary key,
@@ -40,3 +42,5 @@ create table :SCHEMA.mastra_resources (
   created_at timestamptz not null,
   updated_at timestamptz not null
 );
+-- Mastra's retention deletes resources by their last update.
+create index mastra_resources_updated on :SCHEMA.mastra_resources (updated_at);

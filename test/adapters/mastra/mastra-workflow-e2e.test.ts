@@ -1,7 +1,8 @@
 /**
  * A real Mastra workflow on FlowstoreMastraStorage: a step, two in parallel, a step that suspends for an
  * approval and one after it. The run suspends, is listed (and shown as a flowstore execution), is
- * resumed by another process, completes there with both parallel results, and is deleted. Eight
+ * resumed by another process, completes there with both parallel results, is shown by the dashboard,
+ * and is deleted. Eight
  * resumes of one suspended run at once, each through its own Mastra, run the last step once.
  */
 import { spawn } from "node:child_process";
@@ -12,6 +13,7 @@ import { Mastra } from "@mastra/core";
 import { afterAll, expect, it } from "vitest";
 import { FlowstoreMastraStorage } from "../../../src/adapters/mastra/index.js";
 import { openStore, type Store, type StoreOptions } from "../../../src/index.js";
+import { getJson, serve } from "../../dashboard/served.js";
 import { approvalWorkflow } from "../../fixtures/mastra-approval.js";
 import { TSX_LOADER } from "../../support/cli-run.js";
 import { embeddedEnv, killAfterFile, tempDir } from "../../support/embedded-env.js";
@@ -99,6 +101,16 @@ describeMastra("flowstore/mastra: a real workflow", () => {
       expect(
         (await store.executions.list({ definitionName: "approval" })).items.map((e) => e.status),
       ).toEqual(["completed"]);
+
+      // The dashboard shows the run, its steps' results among its component state.
+      const { url } = await serve(store);
+      const page = await getJson(url, "/api/executions?definition=approval");
+      expect(page.items.map((e: { status: string }) => e.status)).toEqual(["completed"]);
+      const shown = await getJson(url, `/api/executions/${page.items[0].id}`);
+      expect(shown.execution.name).toBe("approval");
+      expect(shown.componentState.map((c: { componentId: string }) => c.componentId)).toEqual(
+        expect.arrayContaining(["context/double", "context/square", "context/approve", "context/finish"]),
+      );
 
       await workflows?.deleteWorkflowRunById({ runId: run.runId, workflowName: "approval" });
       expect(await workflows?.getWorkflowRunById({ runId: run.runId })).toBeNull();
