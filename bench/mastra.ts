@@ -3,7 +3,8 @@
  * each side on a fresh database every round with a pool of the same size (10):
  * - persist: Mastra's default engine persisting a run after each of its five steps (the whole
  *   snapshot each time, a few kB), then load: a run's snapshot read back;
- * - step update at 1 MB: the same persist of a run whose input is 1 MB, one step changed each time;
+ * - step update at 1 MB: the same persist of a run whose input is 1 MB (of text that does not
+ *   compress), one step changed each time;
  * - list at 100,000 runs: a page of 20 runs of a workflow (a random page of the first five), as the
  *   studio polls it, with 100,000 runs stored (seeded through each store's own persist);
  * - messages: a thread's 1,000 messages saved two at a time (a user's turn and the answer), then the
@@ -15,7 +16,7 @@
  * alternating. @mastra/core needs Node.js 22.13: bench/run.ts runs this suite on Node.js 22 when the
  * Node.js running npm is older.
  */
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { Mastra } from "@mastra/core";
 import type { MastraCompositeStore, MemoryStorage, WorkflowsStorage } from "@mastra/core/storage";
@@ -151,7 +152,9 @@ async function round(
             throw new Error(`${side.name}: load read a wrong snapshot`);
         }),
       );
-      const big = { document: "x".repeat(1024 * 1024) };
+      // A megabyte of text that does not compress (as a document or a model's long output), not one
+      // PostgreSQL would squeeze to a few kilobytes.
+      const big = { document: randomBytes(786_432).toString("base64") };
       const bigRuns = Array.from({ length: concurrency }, () => randomUUID());
       for (const run of bigRuns) {
         await workflows.persistWorkflowSnapshot({

@@ -25,7 +25,10 @@ function times(status: string): string {
  * $1 key, $2 new id, $3 name, $4 status, $5 state, $6 metadata (for a new run), $7 resourceId (null:
  * kept), $8 createdAt (null: now; a run's first only), $9 updatedAt (null: now), $10 part ids, $11 parts,
  * $12 true to make the run only if there is none (no row returned when there is one), $13 the
- * workflow's definition (made before: see definitionSql).
+ * workflow's definition (made before: see definitionSql), $14 the ids of the parts sent in $11 (a
+ * subset of $10: the others are kept as stored, see sent-parts.ts), $15 the parts whose version to
+ * return: a row per part of $15 with its version and when it was made, as this statement leaves them
+ * (or one row with nulls when $15 is empty).
  */
 export function persistSql(q: string): string {
   return `with made as (
@@ -53,14 +56,32 @@ export function persistSql(q: string): string {
       returning e.id),
     parts as (
       insert into ${q}.component_state as c (execution_id, component_id, state)
-      select w.id, p.id, p.state from written w, unnest($10::text[], $11::jsonb[]) as p(id, state)
+      select w.id, p.id, p.state from written w, unnest($14::text[], $11::jsonb[]) as p(id, state)
       on conflict (execution_id, component_id) do update
         set state = excluded.state, version = c.version + 1, updated_at = excluded.updated_at
-        where c.state is distinct from excluded.state),
+        where c.state is distinct from excluded.state
+      returning c.component_id, c.version, c.created_at),
     gone as (
       delete from ${q}.component_state c using written w
        where c.execution_id = w.id and c.component_id <> all($10::text[]))
-    select id from written`;
+    select w.id, b.id as "partId", coalesce(p.version, c.version) as version,
+           coalesce(p.created_at, c.created_at) as "partCreatedAt"
+      from written w
+      left join unnest($15::text[]) as b(id) on true
+      left join parts p on p.component_id = b.id
+      left join ${q}.component_state c on c.execution_id = w.id and c.component_id = b.id`;
+}
+
+/** Locks a run's execution row and reads its id ($1 the key), in a transaction (sent-parts.ts). */
+export function lockRunSql(q: string): string {
+  return `select e.id from ${q}.execution_keys k join ${q}.executions e on e.id = k.execution_id
+     where k.idempotency_key = $1 for update of e`;
+}
+
+/** The version and creation time of some of a run's rows ($1 the run, $2 the parts). */
+export function partVersionsSql(q: string): string {
+  return `select component_id as "partId", version, created_at as "partCreatedAt" from ${q}.component_state
+     where execution_id = $1 and component_id = any($2::text[])`;
 }
 
 /**

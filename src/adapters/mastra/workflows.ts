@@ -21,7 +21,7 @@ import type { StepResult, WorkflowRunState } from "@mastra/core/workflows";
 import { ConflictError, ValidationError } from "../../core/errors.js";
 import { uuidv7 } from "../../core/ids.js";
 import { toJson } from "../../core/payload.js";
-import type { Store } from "../../index.js";
+import type { Store, StoreScope } from "../../index.js";
 import { pruneDomain, WORKFLOW_RETENTION } from "./retention.js";
 import {
   CONTEXT_PART,
@@ -40,6 +40,7 @@ import {
   type SplitSnapshot,
   splitSnapshot,
 } from "./runs.js";
+import { type PartVersion, SentParts } from "./sent-parts.js";
 import { MastraTables } from "./tables.js";
 import {
   countSql,
@@ -49,8 +50,10 @@ import {
   listWhere,
   loadSql,
   lockedPartSql,
+  lockRunSql,
   newestInRangeSql,
   partsSql,
+  partVersionsSql,
   persistSql,
   stateSql,
   stepResultSql,
@@ -66,6 +69,8 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
   private readonly tables: MastraTables;
   /** The definitions of the workflows this process has written runs of, by name. */
   private readonly definitions = new Map<string, Promise<string>>();
+  /** The big context entries this process wrote last, not sent again unchanged (sent-parts.ts). */
+  private readonly sent = new SentParts();
 
   constructor(store: Store | (() => Promise<Store>)) {
     super();
@@ -162,24 +167,60 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
       mastra: { workflowName, runId, ...(resourceId ? { resourceId } : {}) },
     });
     const definitionId = await this.definitionOf(workflowName);
-    const params = [
-      runKey(workflowName, runId),
-      uuidv7(),
-      workflowName,
-      split.status,
-      split.state,
-      metadata,
-      resourceId,
-      run.createdAt ?? null,
-      run.updatedAt ?? null,
-      split.partIds,
-      split.parts,
-      onlyNew,
-      definitionId,
-    ];
+    const key = runKey(workflowName, runId);
+    const big = SentParts.big(split.partIds, split.parts);
+    const candidates = big.size > 0 ? this.sent.unchanged(key, big) : undefined;
+    /** The statement, with the parts in `kept` left unsent (kept as stored). */
+    const persist = (on: Pick<StoreScope, "query">, kept: ReadonlySet<string>) => {
+      const sent = split.partIds.flatMap((id, i) =>
+        kept.has(id) ? [] : [[id, split.parts[i] as string] as const],
+      );
+      return on.query<{ id: string } & PartVersion>(
+        persistSql(q),
+        [
+          key,
+          uuidv7(),
+          workflowName,
+          split.status,
+          split.state,
+          metadata,
+          resourceId,
+          run.createdAt ?? null,
+          run.updatedAt ?? null,
+          split.partIds,
+          sent.map(([, json]) => json),
+          onlyNew,
+          definitionId,
+          sent.map(([id]) => id),
+          [...big.keys()],
+        ],
+        PREPARED,
+      );
+    };
     for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
-      const { rows } = await db.query(persistSql(q), params, PREPARED);
-      if (rows.length > 0 || onlyNew) return;
+      const { rows } =
+        candidates && candidates.parts.size > 0
+          ? await db.transaction(async (tx) => {
+              // Under the run's lock, the rows this process wrote are checked as they are now.
+              const locked = (await tx.query<{ id: string }>(lockRunSql(q), [key], PREPARED)).rows[0];
+              let kept = new Set<string>();
+              if (locked?.id === candidates.executionId) {
+                const stored = await tx.query<PartVersion>(
+                  partVersionsSql(q),
+                  [locked.id, [...candidates.parts.keys()]],
+                  PREPARED,
+                );
+                kept = SentParts.stillAsWritten(candidates.parts, stored.rows);
+              }
+              return persist(tx, kept);
+            })
+          : await persist(db, new Set());
+      const written = rows[0];
+      if (written) {
+        if (big.size > 0) this.sent.remember(key, written.id, big, rows);
+        return;
+      }
+      if (onlyNew) return;
     }
     throw new Error(`run ${runId} of ${workflowName} kept being made and deleted while it was written`);
   }

@@ -411,6 +411,46 @@ describeMastra("flowstore/mastra workflows", () => {
       expect([total, runs[0]?.runId]).toEqual([1, s.runId]);
     });
 
+    it("loses no other writer's change of a big entry it does not send again", async () => {
+      const store = await d.open();
+      const domain = async () =>
+        (await new FlowstoreMastraStorage({ id: "t", store }).getStore("workflows")) as WorkflowsStorage;
+      const [a, b] = [await domain(), await domain()];
+      const runId = `run-${randomUUID()}`;
+      const big = (fill: string) => ({ document: fill.repeat(100_000) });
+      const snapshot = (input: unknown, steps: number) =>
+        ({
+          status: "running",
+          context: {
+            input,
+            ...Object.fromEntries(Array.from({ length: steps }, (_, i) => [`s${i}`, { i }])),
+          },
+        }) as never;
+      const input = (w: WorkflowsStorage) => w.loadWorkflowSnapshot({ workflowName: "big", runId });
+      await a.persistWorkflowSnapshot({ workflowName: "big", runId, snapshot: snapshot(big("a"), 1) });
+      await a.persistWorkflowSnapshot({ workflowName: "big", runId, snapshot: snapshot(big("a"), 2) });
+      // Another writer changes the entry; this one writes its own value again: it must be sent.
+      await b.persistWorkflowSnapshot({ workflowName: "big", runId, snapshot: snapshot(big("b"), 2) });
+      await a.persistWorkflowSnapshot({ workflowName: "big", runId, snapshot: snapshot(big("a"), 3) });
+      expect((await input(b))?.context.input).toEqual(big("a"));
+      // The entry made again by another writer (the run deleted and written anew) is sent too.
+      await b.deleteWorkflowRunById({ workflowName: "big", runId });
+      await b.persistWorkflowSnapshot({ workflowName: "big", runId, snapshot: snapshot(big("b"), 1) });
+      await a.persistWorkflowSnapshot({ workflowName: "big", runId, snapshot: snapshot(big("a"), 4) });
+      expect((await input(b))?.context.input).toEqual(big("a"));
+      // A step's update through another path changes the row's version: sent again as well.
+      await b.updateWorkflowResults({
+        workflowName: "big",
+        runId,
+        stepId: "input",
+        result: big("c") as never,
+        requestContext: {},
+      });
+      await a.persistWorkflowSnapshot({ workflowName: "big", runId, snapshot: snapshot(big("a"), 5) });
+      const last = await input(a);
+      expect([last?.context.input, Object.keys(last?.context ?? {}).length]).toEqual([big("a"), 6]);
+    });
+
     it("refuses what JSON cannot hold and writes nothing", async () => {
       const runId = `run-${randomUUID()}`;
       const bad = [
