@@ -115,6 +115,24 @@ export function splitSnapshot(snapshot: unknown, limits?: { jsonBytes: number })
   };
 }
 
+/** The snapshot @mastra/pg makes for a step result that comes before any snapshot of its run. */
+export function pendingSnapshot(runId: string): Record<string, unknown> {
+  return {
+    context: {},
+    activePaths: [],
+    timestamp: Date.now(),
+    suspendedPaths: {},
+    activeStepsPath: {},
+    resumeLabels: {},
+    serializedStepGraph: [],
+    status: "pending",
+    value: {},
+    waitingPaths: {},
+    runId,
+    requestContext: {},
+  };
+}
+
 /** The snapshot back from its state and its context's rows. */
 export function joinSnapshot(
   state: unknown,

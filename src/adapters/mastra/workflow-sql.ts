@@ -30,7 +30,7 @@ function times(status: string): string {
  * return: a row per part of $15 with its version and when it was made, as this statement leaves them
  * (or one row with nulls when $15 is empty).
  */
-export function persistSql(q: string): string {
+export function persistSql(q: string, versions: boolean): string {
   return `with made as (
       insert into ${q}.execution_keys (idempotency_key, execution_id) values ($1, $2)
       on conflict (idempotency_key) do nothing
@@ -64,12 +64,24 @@ export function persistSql(q: string): string {
     gone as (
       delete from ${q}.component_state c using written w
        where c.execution_id = w.id and c.component_id <> all($10::text[]))
-    select w.id, b.id as "partId", coalesce(p.version, c.version) as version,
-           coalesce(p.created_at, c.created_at) as "partCreatedAt"
-      from written w
-      left join unnest($15::text[]) as b(id) on true
-      left join parts p on p.component_id = b.id
-      left join ${q}.component_state c on c.execution_id = w.id and c.component_id = b.id`;
+    ${versions ? versionsOf(q) : `select id from written where $15::text[] is not null`}`;
+}
+
+/**
+ * The final select of persistSql with big parts: each one's version and creation time as the statement
+ * leaves them (written: from `parts`; kept or unchanged: as stored, which this statement did not
+ * change). Each looked up by key, whatever the generic plan thinks of $15's length.
+ */
+function versionsOf(q: string): string {
+  return `select w.id, b.id as "partId", v.version, v.created_at as "partCreatedAt"
+      from written w cross join unnest($15::text[]) as b(id)
+      left join lateral (
+        select p.version, p.created_at from parts p where p.component_id = b.id
+        union all
+        select c.version, c.created_at from ${q}.component_state c
+         where c.execution_id = w.id and c.component_id = b.id
+           and not exists (select 1 from parts p where p.component_id = b.id)
+        offset 0) v on true`;
 }
 
 /** Locks a run's execution row and reads its id ($1 the key), in a transaction (sent-parts.ts). */

@@ -34,6 +34,7 @@ import {
   joinSnapshot,
   MASTRA_KEYS_FROM,
   MASTRA_KEYS_TO,
+  pendingSnapshot,
   type RunRow,
   runIdRange,
   runKey,
@@ -176,7 +177,7 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
         kept.has(id) ? [] : [[id, split.parts[i] as string] as const],
       );
       return on.query<{ id: string } & PartVersion>(
-        persistSql(q),
+        persistSql(q, big.size > 0),
         [
           key,
           uuidv7(),
@@ -345,23 +346,7 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
   /** A run as @mastra/pg makes one for a step result that comes before any snapshot. */
   private async makePending(workflowName: string, runId: string): Promise<void> {
     const { limits } = await this.tables.sql();
-    const split = splitSnapshot(
-      {
-        context: {},
-        activePaths: [],
-        timestamp: Date.now(),
-        suspendedPaths: {},
-        activeStepsPath: {},
-        resumeLabels: {},
-        serializedStepGraph: [],
-        status: "pending",
-        value: {},
-        waitingPaths: {},
-        runId,
-        requestContext: {},
-      },
-      limits,
-    );
+    const split = splitSnapshot(pendingSnapshot(runId), limits);
     await this.write({ workflowName, runId, resourceId: null }, split, true);
   }
 
