@@ -10,8 +10,8 @@ import type { StorageThreadType } from "@mastra/core/memory";
 import type { MemoryStorage } from "@mastra/core/storage";
 import { beforeAll, describe, expect, it } from "vitest";
 import { FlowstoreMastraStorage } from "../../../src/adapters/mastra/index.js";
-import { ConflictError, NotFoundError, ValidationError } from "../../../src/index.js";
-import { forEachDriver } from "../../support/harness.js";
+import { ConflictError, NotFoundError, StoreClosedError, ValidationError } from "../../../src/index.js";
+import { fileDatabaseUrl, forEachDriver, uniqueSchema } from "../../support/harness.js";
 import { describeMastra } from "../../support/mastra.js";
 
 const thread = (over: Partial<StorageThreadType> = {}): StorageThreadType => {
@@ -358,6 +358,28 @@ describeMastra("flowstore/mastra memory: threads and resources", () => {
           k3: 3,
         });
       });
+    });
+
+    it("opens a store of its own from a connection, and closes it with the storage", async () => {
+      if (d.name !== "postgres") return; // the embedded store of this file is shared, not its own
+      const schema = uniqueSchema("mastra_own");
+      const own = new FlowstoreMastraStorage({ id: "own", connection: await fileDatabaseUrl(), schema });
+      await own.init();
+      const mem = (await own.getStore("memory")) as MemoryStorage;
+      const t = await mem.saveThread({ thread: thread() });
+      expect((await mem.getThreadById({ threadId: t.id }))?.id).toBe(t.id);
+      expect((await own.flowstore()).schema).toBe(schema);
+      await own.close();
+      await expect(mem.getThreadById({ threadId: t.id })).rejects.toThrow(StoreClosedError);
+    });
+
+    it("refuses options it does not know, naming them, and a store given with a connection", async () => {
+      const store = await d.open();
+      expect(() => new FlowstoreMastraStorage({ id: "x", stroe: store } as never)).toThrow(/stroe.*store/);
+      expect(() => new FlowstoreMastraStorage({ id: "x", store, connection: "postgres://x" })).toThrow(
+        ValidationError,
+      );
+      expect(() => new FlowstoreMastraStorage({ id: "", store })).toThrow(ValidationError);
     });
 
     it("refuses bad input with a ValidationError and writes nothing", async () => {
