@@ -230,6 +230,25 @@ describeMastra("flowstore/mastra workflows", () => {
       expect(loaded?.requestContext).toEqual({ a: 1 });
     });
 
+    it("keeps every step result written at once to a run not stored yet", async () => {
+      const runId = `run-${randomUUID()}`;
+      await Promise.all(
+        ["a", "b", "c", "d", "e"].map((x) =>
+          ws.updateWorkflowResults({
+            workflowName: "early-race",
+            runId,
+            stepId: x,
+            result: { status: "success", output: x } as never,
+            requestContext: { [x]: true },
+          }),
+        ),
+      );
+      const loaded = await ws.loadWorkflowSnapshot({ workflowName: "early-race", runId });
+      expect(Object.keys(loaded?.context ?? {}).sort()).toEqual(["a", "b", "c", "d", "e"]);
+      expect(loaded?.requestContext).toEqual({ a: true, b: true, c: true, d: true, e: true });
+      expect((await ws.listWorkflowRuns({ workflowName: "early-race" })).total).toBe(1);
+    });
+
     it("merges a foreach step's results element by element, as Mastra's own merge does", async () => {
       const runId = `run-${randomUUID()}`;
       await ws.persistWorkflowSnapshot({
