@@ -1,18 +1,6 @@
-/**
- * npm run bench -- citus
- *
- * The hot paths of a run on a Citus cluster (a coordinator and two workers of Debian's PostgreSQL 15,
- * built by ../shared/citus/build.sh; durable commits on every node) with the schema distributed as
- * docs/scale-out.md says, side by side with the same store on the coordinator's plain tables (a
- * schema not distributed), in one run: start a run, record a step, append an event, read the run,
- * complete it. For each: throughput with 8 calls in flight, the median call's time, and how many of
- * 20 calls more on the distributed side sent a statement that reached more than one shard (with
- * citus.multi_task_query_log_level at error, which fails such a statement).
- */
-import { performance } from "node:perf_hooks";
 import { consoleLogger, type Execution, openStore, type Store } from "../src/index.js";
 import { citusUnavailable, documentedCalls, runInOrder, startCitus } from "../test/support/citus.js";
-import { type BenchContext, log, percentiles, type Row, table } from "./lib.js";
+import { type BenchContext, log, type Row, table, timedCalls } from "./lib.js";
 
 const CONCURRENCY = 8;
 /** Calls of each operation made again with Citus failing any statement that reaches several shards. */
@@ -39,24 +27,6 @@ const OPERATIONS: Operation[] = [
   },
   { name: "executions.complete", call: (store, run) => store.executions.complete(run.id, { done: true }) },
 ];
-
-/** Runs `call(i)` for i in [0, total) with CONCURRENCY in flight: ops/s and each call's milliseconds. */
-async function timed(total: number, call: (i: number) => Promise<unknown>) {
-  const samples: number[] = [];
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      while (next < total) {
-        const i = next++;
-        const at = performance.now();
-        await call(i);
-        samples.push(performance.now() - at);
-      }
-    }),
-  );
-  return { perSecond: total / ((performance.now() - started) / 1000), p50: percentiles(samples).p50 };
-}
 
 export async function run(context: BenchContext): Promise<void> {
   const unavailable = citusUnavailable();
@@ -95,7 +65,7 @@ export async function run(context: BenchContext): Promise<void> {
     ];
     for (const operation of hotPaths) {
       const measure = (side: "plain" | "distributed") =>
-        timed(total, async (i) => {
+        timedCalls(total, CONCURRENCY, async (i) => {
           const result = await operation.call(stores[side], runs[side]?.[i] as Execution, i);
           if (operation.name === "executions.start") runs[side]?.push(result as Execution);
         });

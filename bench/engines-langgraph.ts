@@ -17,7 +17,6 @@
  */
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { performance } from "node:perf_hooks";
 import { pathToFileURL } from "node:url";
 import type { RunnableConfig } from "@langchain/core/runnables";
 import { Annotation, type BaseCheckpointSaver, END, START, StateGraph } from "@langchain/langgraph";
@@ -30,10 +29,10 @@ import {
   benchRounds,
   log,
   median,
-  percentiles,
   type StatementCounter,
   statementCounter,
   table,
+  timedCalls,
 } from "./lib.js";
 
 const POOL = 10;
@@ -117,26 +116,6 @@ function chatCheckpoint(i: number, step: number) {
   };
 }
 
-/** Runs `operation(i)` for i in [0, total), `concurrency` at a time; returns per-second and per-call figures. */
-async function timed(total: number, concurrency: number, operation: (i: number) => Promise<void>) {
-  const samples: number[] = [];
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < total) {
-        const i = next++;
-        const t = performance.now();
-        await operation(i);
-        samples.push(performance.now() - t);
-      }
-    }),
-  );
-  const seconds = (performance.now() - started) / 1000;
-  const { p50, p99 } = percentiles(samples);
-  return { perSecond: total / seconds, p50, p99 };
-}
-
 async function measure(
   counter: StatementCounter,
   url: string,
@@ -144,9 +123,9 @@ async function measure(
   concurrency: number,
   operation: (i: number) => Promise<void>,
 ): Promise<Figures> {
-  await timed(Math.max(concurrency, Math.round(total / 10)), concurrency, operation); // warm-up, not counted
+  await timedCalls(Math.max(concurrency, Math.round(total / 10)), concurrency, operation); // warm-up, not counted
   await counter.reset(url);
-  const figures = await timed(total, concurrency, (i) => operation(i + total));
+  const figures = await timedCalls(total, concurrency, (i) => operation(i + total));
   const { total: statements } = await counter.read(url);
   return { ...figures, statements: statements / total };
 }

@@ -131,6 +131,32 @@ export async function sideBySide(
   return { operation: name, "raw pg ops/s": rawBest, "flowstore ops/s": oursBest, ratio: oursBest / rawBest };
 }
 
+/**
+ * Runs `operation(i)` for i in [0, total) with `concurrency` calls in flight, timing each: operations
+ * per second over the whole, and the median and 99th percentile of one call, in milliseconds.
+ */
+export async function timedCalls(
+  total: number,
+  concurrency: number,
+  operation: (i: number) => Promise<unknown>,
+): Promise<{ perSecond: number; p50: number; p99: number }> {
+  const samples: number[] = [];
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < total) {
+        const i = next++;
+        const at = performance.now();
+        await operation(i);
+        samples.push(performance.now() - at);
+      }
+    }),
+  );
+  const { p50, p99 } = percentiles(samples);
+  return { perSecond: total / ((performance.now() - started) / 1000), p50, p99 };
+}
+
 /** The middle value (the mean of the two middle ones for an even count); NaN for none. */
 export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);

@@ -26,7 +26,16 @@ import pg from "pg";
 import { FlowstoreMastraStorage } from "../src/adapters/mastra/index.js";
 import { openStore } from "../src/index.js";
 import { approvalWorkflow } from "../test/fixtures/mastra-approval.js";
-import { type BenchContext, benchRounds, log, median, percentiles, type Row, table } from "./lib.js";
+import {
+  type BenchContext,
+  benchRounds,
+  log,
+  median,
+  percentiles,
+  type Row,
+  table,
+  timedCalls,
+} from "./lib.js";
 
 const POOL = 10;
 const CALLERS = 8;
@@ -60,29 +69,6 @@ interface Figures {
   perSecond: number;
   p50: number;
   p99: number;
-}
-
-/** `operation(i)` for i in [0, total), `concurrency` at a time. */
-async function timed(
-  total: number,
-  concurrency: number,
-  operation: (i: number) => Promise<unknown>,
-): Promise<Figures> {
-  const samples: number[] = [];
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < total) {
-        const i = next++;
-        const t = performance.now();
-        await operation(i);
-        samples.push(performance.now() - t);
-      }
-    }),
-  );
-  const { p50, p99 } = percentiles(samples);
-  return { perSecond: total / ((performance.now() - started) / 1000), p50, p99 };
 }
 
 /** A run's snapshot after `steps` of its five steps, Mastra's default engine's shape. */
@@ -135,7 +121,7 @@ async function round(
       figures.set(
         `persist ${label}`,
         // A run's five persists come `runs` operations apart: each is done before the next begins.
-        await timed(runs * 5, concurrency, async (i) => {
+        await timedCalls(runs * 5, concurrency, async (i) => {
           const run = ids[i % runs] as string;
           await workflows.persistWorkflowSnapshot({
             workflowName: "bench",
@@ -146,7 +132,7 @@ async function round(
       );
       figures.set(
         `load ${label}`,
-        await timed(runs * 5, concurrency, async (i) => {
+        await timedCalls(runs * 5, concurrency, async (i) => {
           const run = ids[i % runs] as string;
           const loaded = await workflows.loadWorkflowSnapshot({ workflowName: "bench", runId: run });
           if (!loaded || Object.keys(loaded.context).length !== 6)
@@ -167,7 +153,7 @@ async function round(
       const updates = Math.round(40 * scale) * concurrency;
       figures.set(
         `step update at 1 MB ${label}`,
-        await timed(updates, concurrency, async (i) => {
+        await timedCalls(updates, concurrency, async (i) => {
           const run = bigRuns[i % concurrency] as string;
           const steps = (Math.floor(i / concurrency) % 5) + 1;
           await workflows.persistWorkflowSnapshot({
@@ -194,7 +180,7 @@ async function round(
       const base = Date.now();
       figures.set(
         `save messages ${label}`,
-        await timed(turns * concurrency, concurrency, async (i) => {
+        await timedCalls(turns * concurrency, concurrency, async (i) => {
           const threadId = threads[i % concurrency] as string;
           const at = base + i * 10;
           await memory.saveMessages({
@@ -215,7 +201,7 @@ async function round(
       );
       figures.set(
         `list messages ${label}`,
-        await timed(Math.round(500 * scale) * concurrency, concurrency, async (i) => {
+        await timedCalls(Math.round(500 * scale) * concurrency, concurrency, async (i) => {
           const listed = await memory.listMessages({
             threadId: threads[i % concurrency] as string,
             perPage: 40,
@@ -240,7 +226,7 @@ async function round(
     // measures Mastra's poll, not the store.
     const resumed: number[] = [];
     figures.set("start + 8 resumes", {
-      ...(await timed(trials, 1, async () => {
+      ...(await timedCalls(trials, 1, async () => {
         const started = performance.now();
         const run = await mastras[0]?.getWorkflow("approval").createRun({ runId: randomUUID() });
         if ((await run?.start({ inputData: { n: 1 } }))?.status !== "suspended")
@@ -262,7 +248,7 @@ async function round(
     // A workflow's page of runs, with 100,000 runs stored.
     const stored = Math.round(100_000 * scale);
     const seeded = performance.now();
-    await timed(stored, 16, (i) => {
+    await timedCalls(stored, 16, (i) => {
       const run = `seed-${i}`;
       return workflows.persistWorkflowSnapshot({
         workflowName: i % 2 ? "listed" : "other",
@@ -279,7 +265,7 @@ async function round(
     ] as const) {
       figures.set(
         `list at ${stored.toLocaleString("en-US")} runs ${label}`,
-        await timed(Math.round(200 * scale) + 20, concurrency, async (i) => {
+        await timedCalls(Math.round(200 * scale) + 20, concurrency, async (i) => {
           const listed = await workflows.listWorkflowRuns({
             workflowName: "listed",
             perPage: 20,
