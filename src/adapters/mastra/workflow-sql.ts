@@ -84,7 +84,8 @@ function versionsOf(q: string): string {
         offset 0) v on true`;
 }
 
-/** Locks a run's execution row and reads its id ($1 the key), in a transaction (sent-parts.ts). */
+/** Locks a run's execution row and reads its id ($1 the key), in a transaction (a persist that keeps
+ * entries unsent, a foreach step's merge). */
 export function lockRunSql(q: string): string {
   return `select e.id from ${q}.execution_keys k join ${q}.executions e on e.id = k.execution_id
      where k.idempotency_key = $1 for update of e`;

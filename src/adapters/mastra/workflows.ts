@@ -327,11 +327,7 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
   ): Promise<string | undefined> {
     const { db, q, limits } = await this.tables.sql();
     return db.transaction(async (tx) => {
-      const { rows } = await tx.query<{ id: string }>(
-        `select e.id from ${q}.execution_keys k join ${q}.executions e on e.id = k.execution_id
-          where k.idempotency_key = $1 for update of e`,
-        [key],
-      );
+      const { rows } = await tx.query<{ id: string }>(lockRunSql(q), [key], PREPARED);
       const id = rows[0]?.id;
       if (!id) return undefined;
       const stored = (await tx.query<{ value: unknown }>(lockedPartSql(q), [id, partId])).rows[0];
