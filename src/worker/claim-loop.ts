@@ -3,7 +3,9 @@
  * (see prefetch.ts). A claim that comes back short says the queue is drained, and no claim goes out
  * again until a wake-up (a notification, the poll, a promotion). Claims are numbered, and their jobs
  * join the buffer in that order even when a later claim lands first: the start marks count on jobs
- * starting claim by claim.
+ * starting claim by claim. A claim that fails (a deadlock, a cancel, a dropped connection) is tried
+ * again after a short wait that doubles up to a few seconds, not at the next poll: the work it was
+ * woken for may have no other wake-up coming.
  */
 
 import type { StoreContext } from "../core/context.js";
@@ -21,9 +23,13 @@ import type { StartMarks } from "./start-marks.js";
 import type { Buffered, WorkerState } from "./state.js";
 import type { JobsScope } from "./types.js";
 
+/** The wait before claiming again after a failed claim, doubled after each failure up to the most. */
+const RETRY_FIRST_MS = 100;
+const RETRY_MOST_MS = 5_000;
+
 export interface ClaimLoopOf<Tx extends JobsScope> {
   context: StoreContext;
-  settings: Pick<WorkerSettings, "queue" | "id" | "reserveMs" | "claimConcurrency">;
+  settings: Pick<WorkerSettings, "queue" | "id" | "reserveMs" | "claimConcurrency" | "pollIntervalMs">;
   state: WorkerState<Tx>;
   jobs: Jobs;
   prefetch: Prefetch;
@@ -46,6 +52,9 @@ export class ClaimLoop<Tx extends JobsScope> {
   private previousLanding: Promise<unknown> = Promise.resolve();
   /** Set once stop() gave up waiting for the claims in flight. */
   private abandoned = false;
+  /** The wait before the next claim after a failed one, and its timer while one is set. */
+  private retryMs = RETRY_FIRST_MS;
+  private retry: ReturnType<typeof setTimeout> | undefined;
 
   constructor(private readonly of: ClaimLoopOf<Tx>) {}
 
@@ -99,6 +108,7 @@ export class ClaimLoop<Tx extends JobsScope> {
       .then(async ({ rows: claimed, more }) => {
         this.of.reached();
         state.link.reached(losses);
+        this.retryMs = RETRY_FIRST_MS;
         state.totals.claimed(claimed);
         const rows = liveRows(claimed);
         await before;
@@ -122,7 +132,8 @@ export class ClaimLoop<Tx extends JobsScope> {
         this.take(rows, batch, reservation.batch, { reservedUntil, confirmedIn: losses });
       })
       .catch((error: unknown) => {
-        this.drained = true; // try again at the next poll, not in a tight loop
+        this.drained = true; // not in a tight loop: after a wait
+        this.retryLater();
         prefetch.claimFailed();
         state.onError(error);
       })
@@ -133,6 +144,21 @@ export class ClaimLoop<Tx extends JobsScope> {
       });
     this.inFlight.add(claim);
     this.previousLanding = claim;
+  }
+
+  /**
+   * Wakes the loop after the retry wait (the poll comes sooner when it is shorter). Unref'd: a stopped
+   * worker's process must not wait for it, and a running one is kept alive by its poll.
+   */
+  private retryLater(): void {
+    if (this.retry) return;
+    const wait = Math.min(this.retryMs, this.of.settings.pollIntervalMs);
+    this.retryMs = Math.min(this.retryMs * 2, RETRY_MOST_MS);
+    this.retry = setTimeout(() => {
+      this.retry = undefined;
+      if (!this.of.state.stopping) this.wakeUp();
+    }, wait);
+    this.retry.unref();
   }
 
   /** Puts a landed claim's jobs in the buffer, or renews the lease of those the worker holds already. */

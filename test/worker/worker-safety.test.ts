@@ -137,6 +137,41 @@ forEachDriver((driver) => {
       await until(() => handled === 1, 10_000);
       await worker.stop();
     });
+
+    it("claims again soon after a claim fails, without waiting for the poll", async () => {
+      if (!driver.concurrent) return; // the failure needs a second session to cancel the claim
+      const store = await driver.open();
+      await store.jobs.enqueue({ queue: "q", name: "n" });
+      const errors: unknown[] = [];
+      let handled = 0;
+      let worker: { stop(): Promise<void> } | undefined;
+      // The worker's first claim waits behind a table lock and is cancelled, as a deadlock, a statement
+      // timeout or an administrator's cancel would end it. The job was enqueued before the worker
+      // listened, so no notification will come, and the poll is an hour away.
+      await store.transaction(async (tx) => {
+        await tx.query(`lock table "${store.schema}".jobs in access exclusive mode`);
+        worker = store.jobs.work({
+          queue: "q",
+          pollIntervalMs: 3_600_000,
+          onError: (error) => errors.push(error),
+          handler: () => {
+            handled++;
+          },
+        });
+        const waiting = `select pid from pg_stat_activity
+          where datname = current_database() and wait_event_type = 'Lock' and pid <> pg_backend_pid()`;
+        // A transaction sees the sessions as they were when it first looked, unless told to look again.
+        const waiters = async () => {
+          await tx.query(`select pg_stat_clear_snapshot()`);
+          return tx.query(waiting);
+        };
+        await until(async () => (await waiters()).rows.length > 0, 10_000);
+        await tx.query(`select pg_cancel_backend(pid) from (${waiting}) waiting`);
+        await until(() => errors.length > 0, 10_000);
+      });
+      await until(() => handled === 1, 10_000);
+      await worker?.stop();
+    });
   });
 });
 
