@@ -1,9 +1,9 @@
 /**
  * Mastra's own retention (`retention` in the storage's options, then `storage.prune()`): a batch of
  * rows older than a table's `maxAge` deleted per statement, with what they own. Runs go by their last
- * activity (as @mastra/pg's do), their key, context rows and execution together; threads by their last
- * activity (a message saved marks it), with their messages; messages by when they were made;
- * resources by their last update. flowstore's own `store.prune()` takes finished runs as well.
+ * activity (as @mastra/pg's do), their key, context rows, blobs and execution together; threads by
+ * their last activity (a message saved marks it), with their messages; messages by when they were
+ * made; resources by their last update. flowstore's own `store.prune()` takes finished runs as well.
  */
 
 import {
@@ -15,6 +15,7 @@ import {
   retentionCutoffMs,
   type TableRetentionPolicy,
 } from "@mastra/core/storage";
+import { blobsOfRunsSql } from "./offloaded.js";
 import { DEFINITION_BODY } from "./runs.js";
 import type { MastraSql } from "./tables.js";
 
@@ -39,6 +40,7 @@ function batchSql(q: string, table: string): string {
            limit $2 for update skip locked),
         keys as (delete from ${q}.execution_keys k using chosen c where k.idempotency_key = c.idempotency_key),
         parts as (delete from ${q}.component_state p using chosen c where p.execution_id = c.id),
+        ${blobsOfRunsSql(q, "chosen")},
         gone as (delete from ${q}.executions e using chosen c where e.id = c.id returning 1)
         select count(*)::int as n from gone`;
     case "mastra_threads":

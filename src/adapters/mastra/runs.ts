@@ -11,6 +11,7 @@ import type { WorkflowRunState } from "@mastra/core/workflows";
 import { ValidationError } from "../../core/errors.js";
 import { checkText, toJson } from "../../core/payload.js";
 import type { ExecutionStatus } from "../../index.js";
+import { refuseReserved } from "../../offload/index.js";
 
 /** Component ids of the context's entries start with this; what follows is the entry's key. */
 export const CONTEXT_PART = "context/";
@@ -101,6 +102,7 @@ export function splitSnapshot(snapshot: unknown, limits?: { jsonBytes: number })
     state = { ...rest, context: {} };
     for (const [key, value] of Object.entries(context)) {
       if (value === undefined) continue;
+      refuseReserved(value, `snapshot.context.${key}`);
       partIds.push(CONTEXT_PART + key);
       parts.push(toJson(value, `snapshot.context.${key}`, limits));
     }

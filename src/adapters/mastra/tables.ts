@@ -5,7 +5,7 @@ import type { PayloadLimits, Store, StoreScope } from "../../index.js";
 
 export interface MastraSql {
   /** Where statements go: the store (each its own commit) or, inside `transaction`, the transaction. */
-  db: Pick<StoreScope, "query" | "transaction">;
+  db: Pick<StoreScope, "query" | "transaction" | "blobs">;
   /** Where reads that may lag go (lists, counts): the store's read connection when it has one. */
   reads: Pick<StoreScope, "query">;
   /** The store's schema, quoted for SQL text. */

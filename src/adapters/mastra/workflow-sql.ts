@@ -5,6 +5,8 @@
  */
 
 import { TERMINAL_SQL } from "../../core/run-status.js";
+import { OFFLOADED } from "../../offload/index.js";
+import { blobsOfRunsSql } from "./offloaded.js";
 import { CONTEXT_PART, DEFINITION_BODY, definitionIdOf } from "./runs.js";
 
 /** The columns a run is read with, `e` its execution. */
@@ -28,9 +30,15 @@ function times(status: string): string {
  * workflow's definition (made before: see definitionSql), $14 the ids of the parts sent in $11 (a
  * subset of $10: the others are kept as stored, see sent-parts.ts), $15 the parts whose version to
  * return: a row per part of $15 with its version and when it was made, as this statement leaves them
- * (or one row with nulls when $15 is empty).
+ * (or one row with nulls when $15 is empty). With `offloading`, each row also says whether the run had
+ * entries in the blob store before the statement (`hadRefs`).
  */
-export function persistSql(q: string, versions: boolean): string {
+export function persistSql(q: string, versions: boolean, offloading = false): string {
+  // With offloading, whether the run had entries in the blob store before (their blobs may go now).
+  const refs = offloading
+    ? `, exists (select 1 from ${q}.component_state c, key
+         where c.execution_id = key.id and c.state ? '${OFFLOADED}') as "hadRefs"`
+    : "";
   return `with made as (
       insert into ${q}.execution_keys (idempotency_key, execution_id) values ($1, $2)
       on conflict (idempotency_key) do nothing
@@ -64,7 +72,7 @@ export function persistSql(q: string, versions: boolean): string {
     gone as (
       delete from ${q}.component_state c using written w
        where c.execution_id = w.id and c.component_id <> all($10::text[]))
-    ${versions ? versionsOf(q) : `select id from written where $15::text[] is not null`}`;
+    ${versions ? versionsOf(q, refs) : `select id${refs} from written where $15::text[] is not null`}`;
 }
 
 /**
@@ -72,8 +80,8 @@ export function persistSql(q: string, versions: boolean): string {
  * leaves them (written: from `parts`; kept or unchanged: as stored, which this statement did not
  * change). Each looked up by key, whatever the generic plan thinks of $15's length.
  */
-function versionsOf(q: string): string {
-  return `select w.id, b.id as "partId", v.version, v.created_at as "partCreatedAt"
+function versionsOf(q: string, refs: string): string {
+  return `select w.id, b.id as "partId", v.version, v.created_at as "partCreatedAt"${refs}
       from written w cross join unnest($15::text[]) as b(id)
       left join lateral (
         select p.version, p.created_at from parts p where p.component_id = b.id
@@ -110,9 +118,10 @@ export function definitionSql(q: string): string {
 
 /**
  * updateWorkflowResults: one step's row written and the run's requestContext merged, under the run's
- * row lock. $1 key, $2 part id, $3 part, $4 requestContext to merge. Returns the run's id.
+ * row lock. $1 key, $2 part id, $3 part, $4 requestContext to merge. Returns the run's id, and with
+ * `offloading` whether the step's row was in the blob store before (`hadRef`).
  */
-export function stepResultSql(q: string): string {
+export function stepResultSql(q: string, offloading = false): string {
   return `with run as (
       select execution_id as id from ${q}.execution_keys where idempotency_key = $1),
     written as (
@@ -128,7 +137,12 @@ export function stepResultSql(q: string): string {
       select w.id, $2, $3::jsonb from written w
       on conflict (execution_id, component_id) do update
         set state = excluded.state, version = c.version + 1, updated_at = excluded.updated_at)
-    select id from written`;
+    select id${
+      offloading
+        ? `, exists (select 1 from ${q}.component_state c, run where c.execution_id = run.id
+             and c.component_id = $2 and c.state ? '${OFFLOADED}') as "hadRef"`
+        : ""
+    } from written`;
 }
 
 /**
@@ -225,7 +239,7 @@ export function listWhere(q: string, filter: ListFilter): { where: string; param
   if (filter.resourceId) conditions.push(`e.metadata #>> '{mastra,resourceId}' = ${add(filter.resourceId)}`);
   if (filter.threadId) {
     // Where Mastra's getSnapshotMemoryInfo finds a run's thread: a suspended step's stream state, or
-    // the input's message list. A row whose value is in the blob store is kept (a superset is allowed).
+    // the input's message list. A row in the blob store keeps these paths beside its reference.
     const thread = add(filter.threadId);
     conditions.push(`exists (select 1 from ${q}.component_state c where c.execution_id = e.id and (
       (c.state->>'status' = 'suspended'
@@ -254,7 +268,7 @@ export function countSql(q: string, where: string): string {
 }
 
 /**
- * Deletes runs, their keys, context rows and executions: the run of key $1, or with `range` every run
+ * Deletes runs, their keys, context rows, blobs (entries offloaded) and executions: the run of key $1, or with `range` every run
  * whose key is in [$1, $2).
  */
 export function deleteSql(q: string, range = false): string {
@@ -263,6 +277,7 @@ export function deleteSql(q: string, range = false): string {
       delete from ${q}.execution_keys where ${keys}
       returning execution_id as id),
     parts as (delete from ${q}.component_state c using run where c.execution_id = run.id),
+    ${blobsOfRunsSql(q, "run")},
     gone as (delete from ${q}.executions e using run where e.id = run.id returning e.id)
     select count(*)::int as n from gone`;
 }

@@ -1,0 +1,238 @@
+/**
+ * A run's snapshot written (persistWorkflowSnapshot): one statement (persistSql) in the common case.
+ * A transaction that takes the run's row lock first is used only when there is something to check or
+ * put under it: big entries this process wrote that may be left unsent (sent-parts.ts), or entries
+ * over the store's `limits.offloadAbove`, which go to the blob store (offloaded.ts).
+ */
+
+import { mergeWorkflowStepResult } from "@mastra/core/storage";
+import type { StepResult, WorkflowRunState } from "@mastra/core/workflows";
+import { ConflictError } from "../../core/errors.js";
+import { uuidv7 } from "../../core/ids.js";
+import { toJson } from "../../core/payload.js";
+import type { StoreScope } from "../../index.js";
+import { offloadParts, overLimit, releaseUnnamed, resolveEntries } from "./offloaded.js";
+import { DEFINITION_BODY, definitionIdOf, runKey, type SplitSnapshot } from "./runs.js";
+import { type PartVersion, SentParts } from "./sent-parts.js";
+import type { MastraTables } from "./tables.js";
+import {
+  definitionSql,
+  lockedPartSql,
+  lockRunSql,
+  partVersionsSql,
+  persistSql,
+  stepResultSql,
+} from "./workflow-sql.js";
+
+/** Statements of fixed text, run often: planned once per connection. */
+export const PREPARED = { prepare: true } as const;
+
+/** How many times a write retries when a run it found gone was made again meanwhile, or the reverse. */
+export const WRITE_ATTEMPTS = 5;
+
+export interface RunOf {
+  workflowName: string;
+  runId: string;
+  resourceId: string | null;
+  createdAt?: Date;
+  updatedAt?: Date;
+}
+
+/** A new run was made by another writer while this one put its entries' blobs for its own id. */
+class MadeMeanwhile extends Error {}
+
+type Written = { id: string; hadRefs?: boolean } & PartVersion;
+
+export class RunWrites {
+  /** The definitions of the workflows this process has written runs of, by name. */
+  private readonly definitions = new Map<string, Promise<string>>();
+  /** The big context entries this process wrote last, not sent again unchanged (sent-parts.ts). */
+  readonly sent = new SentParts();
+
+  constructor(private readonly tables: MastraTables) {}
+
+  /** Writes a run's split snapshot (see persistSql); `onlyNew` leaves a run that exists alone. */
+  async write(run: RunOf, split: SplitSnapshot, onlyNew = false): Promise<void> {
+    const { db, q, limits } = await this.tables.sql();
+    const key = runKey(run.workflowName, run.runId);
+    const definitionId = await this.definitionOf(run.workflowName);
+    const big = SentParts.big(split.partIds, split.parts);
+    const candidates = big.size > 0 ? this.sent.unchanged(key, big) : undefined;
+    const over = overLimit(split.parts, limits.offloadAbove);
+    const offloading = limits.offloadAbove !== undefined;
+    const metadata = JSON.stringify({
+      mastra: {
+        workflowName: run.workflowName,
+        runId: run.runId,
+        ...(run.resourceId ? { resourceId: run.resourceId } : {}),
+      },
+    });
+    /** The statement, with the parts in `kept` left unsent (kept as stored). */
+    const persist = (
+      on: Pick<StoreScope, "query">,
+      parts: readonly string[],
+      kept: ReadonlySet<string>,
+      id: string,
+    ) => {
+      const sent = split.partIds.flatMap((partId, i) =>
+        kept.has(partId) ? [] : [[partId, parts[i] as string] as const],
+      );
+      return on.query<Written>(
+        persistSql(q, big.size > 0, offloading),
+        [
+          key,
+          id,
+          run.workflowName,
+          split.status,
+          split.state,
+          metadata,
+          run.resourceId,
+          run.createdAt ?? null,
+          run.updatedAt ?? null,
+          split.partIds,
+          sent.map(([, json]) => json),
+          onlyNew,
+          definitionId,
+          sent.map(([partId]) => partId),
+          [...big.keys()],
+        ],
+        PREPARED,
+      );
+    };
+    for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
+      const newId = uuidv7();
+      let rows: Written[];
+      if ((candidates && candidates.parts.size > 0) || over.length > 0) {
+        try {
+          rows = await db.transaction(async (tx) => {
+            // Under the run's lock: the rows this process wrote, checked as they are now, and the blobs.
+            const locked = (await tx.query<{ id: string }>(lockRunSql(q), [key], PREPARED)).rows[0];
+            let kept = new Set<string>();
+            if (candidates && locked?.id === candidates.executionId) {
+              const stored = await tx.query<PartVersion>(
+                partVersionsSql(q),
+                [locked.id, [...candidates.parts.keys()]],
+                PREPARED,
+              );
+              kept = SentParts.stillAsWritten(candidates.parts, stored.rows);
+            }
+            const id = locked?.id ?? newId;
+            const toPut = over.filter((i) => !kept.has(split.partIds[i] as string));
+            const parts = toPut.length ? await offloadParts(tx, q, id, split.parts, toPut) : split.parts;
+            const { rows } = await persist(tx, parts, kept, newId);
+            // Blobs put for an id that is not the run's: rolled back, not left for no run to remove.
+            if (toPut.length && rows[0]?.id !== id) throw new MadeMeanwhile();
+            if (rows[0] && offloading) await releaseUnnamed(tx, q, rows[0].id);
+            return rows;
+          });
+        } catch (error) {
+          if (error instanceof MadeMeanwhile) continue; // its blobs rolled back: the run is found now
+          throw error;
+        }
+      } else {
+        rows = (await persist(db, split.parts, new Set(), newId)).rows;
+        // Entries offloaded before and now replaced in their rows: their blobs go, under the lock.
+        const id = rows[0]?.id;
+        if (id && rows[0]?.hadRefs) await this.release(key, id);
+      }
+      const written = rows[0];
+      if (written) {
+        if (big.size > 0) this.sent.remember(key, written.id, big, rows);
+        return;
+      }
+      if (onlyNew) return;
+    }
+    throw new Error(
+      `run ${run.runId} of ${run.workflowName} kept being made and deleted while it was written`,
+    );
+  }
+
+  /**
+   * Writes one step's result (`requestContext` merged into the run's), under the run's row lock; the
+   * run's id, or undefined when the run is not stored. A foreach step's results are merged element by
+   * element with those stored (Mastra's own merge), so that row is read and written in a transaction;
+   * so is a result over `limits.offloadAbove`, which goes to the blob store.
+   */
+  async stepResult(
+    key: string,
+    partId: string,
+    stepId: string,
+    result: StepResult<unknown, unknown, unknown, unknown>,
+    requestContext: string,
+  ): Promise<string | undefined> {
+    const { db, q, limits } = await this.tables.sql();
+    const offloading = limits.offloadAbove !== undefined;
+    const merges = Array.isArray((result as { output?: unknown })?.output);
+    const json = merges ? "" : toJson(result, "result", limits);
+    if (!merges && overLimit([json], limits.offloadAbove).length === 0) {
+      const { rows } = await db.query<{ id: string; hadRef?: boolean }>(
+        stepResultSql(q, offloading),
+        [key, partId, json, requestContext],
+        PREPARED,
+      );
+      const id = rows[0]?.id;
+      // The entry was in the blob store: its blob goes, under the lock.
+      if (id && rows[0]?.hadRef) await this.release(key, id);
+      return id;
+    }
+    return db.transaction(async (tx) => {
+      const { rows } = await tx.query<{ id: string }>(lockRunSql(q), [key], PREPARED);
+      const id = rows[0]?.id;
+      if (!id) return undefined;
+      let value = json;
+      if (merges) {
+        const stored = (await tx.query<{ value: unknown }>(lockedPartSql(q), [id, partId])).rows;
+        await resolveEntries(tx.blobs, stored);
+        const snapshot = {
+          context: stored[0] ? { [stepId]: stored[0].value } : {},
+        } as unknown as WorkflowRunState;
+        mergeWorkflowStepResult({ snapshot, stepId, result, requestContext: {} });
+        value = toJson((snapshot.context as Record<string, unknown>)[stepId], "result", limits);
+      }
+      if (overLimit([value], limits.offloadAbove).length) {
+        value = (await offloadParts(tx, q, id, [value], [0]))[0] as string;
+      }
+      await tx.query(stepResultSql(q), [key, partId, value, requestContext], PREPARED);
+      if (offloading) await releaseUnnamed(tx, q, id);
+      return id;
+    });
+  }
+
+  /** Removes the run's blobs no row names any more, under its row lock. */
+  private release(key: string, id: string): Promise<void> {
+    return this.tables.sql().then(({ db, q }) =>
+      db.transaction(async (tx) => {
+        await tx.query(lockRunSql(q), [key], PREPARED);
+        await releaseUnnamed(tx, q, id);
+      }),
+    );
+  }
+
+  /**
+   * The id of the workflow's definition, made the first time this process writes a run of it. A
+   * definition of flowstore's own that has the name (version 1) is a ConflictError: the runs would mix.
+   */
+  private definitionOf(workflowName: string): Promise<string> {
+    let made = this.definitions.get(workflowName);
+    if (!made) {
+      made = (async () => {
+        const { db, q } = await this.tables.sql();
+        const id = definitionIdOf(workflowName);
+        const { rows } = await db.query<{ id: string }>(definitionSql(q), [
+          id,
+          workflowName,
+          DEFINITION_BODY,
+        ]);
+        if (rows[0]?.id !== id) {
+          throw new ConflictError(
+            `the workflow name ${JSON.stringify(workflowName)} is that of a flowstore definition (version 1) of its own; a Mastra workflow needs a name of its own in this store`,
+          );
+        }
+        return id;
+      })();
+      made.catch(() => this.definitions.delete(workflowName));
+      this.definitions.set(workflowName, made);
+    }
+    return made;
+  }
+}
