@@ -21,6 +21,7 @@ import {
   type TableRetentionPolicy,
 } from "@mastra/core/storage";
 import { ConflictError, NotFoundError, ValidationError } from "../../core/errors.js";
+import { PROBE } from "../../core/planned-few.js";
 import type { Store } from "../../index.js";
 import { copyThread } from "./memory-copy.js";
 import { listMessagesById, listMessagesOf, updateMessages } from "./memory-messages.js";
@@ -278,7 +279,7 @@ export class FlowstoreMastraMemory extends MemoryStorage {
            $8::timestamptz[]) as m(id, thread_id, resource_id, role, type, content, metadata, created_at)),
        missing as (
          select distinct i.thread_id from input i
-          where not exists (select 1 from ${q}.mastra_threads t where t.id = i.thread_id)),
+          where not exists (select 1 from ${q}.mastra_threads t where t.id = i.thread_id ${PROBE})),
        saved as (
          insert into ${q}.mastra_messages as m (id, thread_id, resource_id, role, type, content, metadata, created_at)
          select * from input where not exists (select 1 from missing)
@@ -287,7 +288,7 @@ export class FlowstoreMastraMemory extends MemoryStorage {
          returning m.thread_id),
        touched as (
          update ${q}.mastra_threads t set updated_at = now()
-          where t.id in (select thread_id from input) and not exists (select 1 from missing))
+          where t.id = any(array(select distinct thread_id from input)) and not exists (select 1 from missing))
        select thread_id as "threadId" from missing`,
       [
         rows.map((r) => r.id),

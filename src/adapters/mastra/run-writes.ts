@@ -1,5 +1,6 @@
 /**
- * A run's snapshot written (persistWorkflowSnapshot): one statement (persistSql) in the common case.
+ * A run's snapshot written (persistWorkflowSnapshot): one statement in the common case, shared with
+ * the persists of other runs made at the same time (persist-batch.ts).
  * A transaction that takes the run's row lock first is used only when there is something to check or
  * put under it: big entries this process wrote that may be left unsent (sent-parts.ts), or entries
  * over the store's `limits.offloadAbove`, which go to the blob store (offloaded.ts).
@@ -12,6 +13,7 @@ import { uuidv7 } from "../../core/ids.js";
 import { toJson } from "../../core/payload.js";
 import type { StoreScope } from "../../index.js";
 import { offloadParts, overLimit, releaseUnnamed, resolveEntries } from "./offloaded.js";
+import { PersistBatches } from "./persist-batch.js";
 import { DEFINITION_BODY, definitionIdOf, runKey, type SplitSnapshot } from "./runs.js";
 import { type PartVersion, SentParts } from "./sent-parts.js";
 import type { MastraTables } from "./tables.js";
@@ -48,6 +50,8 @@ export class RunWrites {
   private readonly definitions = new Map<string, Promise<string>>();
   /** The big context entries this process wrote last, not sent again unchanged (sent-parts.ts). */
   readonly sent = new SentParts();
+  /** Plain persists made at the same time, written together (made on first use). */
+  private batches: PersistBatches | undefined;
 
   constructor(private readonly tables: MastraTables) {}
 
@@ -129,6 +133,24 @@ export class RunWrites {
           if (error instanceof MadeMeanwhile) continue; // its blobs rolled back: the run is found now
           throw error;
         }
+      } else if (big.size === 0 && !offloading && !onlyNew) {
+        // The plain persist: with others made meanwhile, in one statement (persist-batch.ts).
+        this.batches ??= new PersistBatches(db, q);
+        const id = await this.batches.persist({
+          key,
+          newId,
+          workflowName: run.workflowName,
+          status: split.status,
+          state: split.state,
+          metadata,
+          resourceId: run.resourceId,
+          createdAt: run.createdAt ?? null,
+          updatedAt: run.updatedAt ?? null,
+          definitionId,
+          partIds: split.partIds,
+          parts: split.parts,
+        });
+        rows = id ? [{ id, partId: null, version: null, partCreatedAt: null }] : [];
       } else {
         rows = (await persist(db, split.parts, new Set(), newId)).rows;
         // Entries offloaded before and now replaced in their rows: their blobs go, under the lock.

@@ -430,6 +430,65 @@ describeMastra("flowstore/mastra workflows", () => {
       expect([total, runs[0]?.runId]).toEqual([1, s.runId]);
     });
 
+    it("writes persists of many runs made at once together, each as it would have been alone", async () => {
+      const statements: string[] = [];
+      const ignore = () => {};
+      const logger = {
+        debug: (entry: Record<string, unknown>) => void statements.push(String(entry.sql ?? "")),
+        info: ignore,
+        warn: ignore,
+        error: ignore,
+      };
+      const store = await d.open({ logStatements: true, logger });
+      const w = (await new FlowstoreMastraStorage({ id: "t", store }).getStore(
+        "workflows",
+      )) as WorkflowsStorage;
+      const snapshot = (status: string, context: Record<string, unknown>) => ({ status, context }) as never;
+      const old = new Date("2020-01-02T03:04:05.000Z");
+      const runs = Array.from({ length: 12 }, (_, i) => ({
+        runId: `run-${i}-${randomUUID()}`,
+        stored: i % 2 === 0,
+      }));
+      for (const run of runs.filter((r) => r.stored)) {
+        await w.persistWorkflowSnapshot({
+          workflowName: "together",
+          runId: run.runId,
+          snapshot: snapshot("running", { input: { n: 1 }, a: { v: "a" }, b: { v: "b" }, c: { v: "c" } }),
+          createdAt: old,
+        });
+      }
+      const next = (i: number) => ({ input: { n: 1 }, a: { v: "a" }, b: { v: `b${i}` }, d: { v: i } });
+      const twice = runs[1] as (typeof runs)[number];
+      statements.length = 0;
+      await Promise.all([
+        ...runs.map((run, i) =>
+          w.persistWorkflowSnapshot({
+            workflowName: "together",
+            runId: run.runId,
+            snapshot: snapshot(i % 3 === 0 ? "success" : "running", next(i)),
+            ...(i % 4 === 0 ? { resourceId: `resource-${i}` } : {}),
+            ...(run.stored ? {} : { createdAt: old }),
+          }),
+        ),
+        // The same run again in the same turn: written after the first, never beside it.
+        w.persistWorkflowSnapshot({
+          workflowName: "together",
+          runId: twice.runId,
+          snapshot: snapshot("running", { input: { n: 2 } }),
+        }),
+      ]);
+      expect(statements.filter((sql) => sql.includes("with ordinality")).length).toBeGreaterThan(0);
+      for (const [i, run] of runs.entries()) {
+        const got = await w.getWorkflowRunById({ workflowName: "together", runId: run.runId });
+        const expected = run === twice ? { input: { n: 2 } } : next(i);
+        expect((got?.snapshot as WorkflowRunState | undefined)?.context, run.runId).toEqual(expected);
+        expect(got?.createdAt).toEqual(old);
+        expect(got?.resourceId).toBe(i % 4 === 0 ? `resource-${i}` : undefined);
+      }
+      const finished = await store.executions.list({ definitionName: "together", status: "completed" });
+      expect(finished.items.length).toBe(runs.filter((_, i) => i % 3 === 0 && runs[i] !== twice).length);
+    });
+
     it("loses no other writer's change of a big entry it does not send again", async () => {
       const store = await d.open();
       const domain = async () =>
