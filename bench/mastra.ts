@@ -12,6 +12,7 @@
  * - resumes: a real workflow (a step, two in parallel, one that suspends, one after) started and
  *   suspended, then 8 resumes of it at once, each through its own Mastra: how many of them ran the
  *   step after the suspension (1 is right), and the time from the start to the resumed run's end;
+ * Beside them, what one persist and one load cost any store on this server (see floor()).
  * Sequential (1 caller) and concurrent (8 callers) where both make sense; operations/s, median and 99th
  * percentile of one call; the median of BENCH_ROUNDS rounds (default 3) with the order of the sides
  * alternating. @mastra/core needs Node.js 22.13: bench/run.ts runs this suite on Node.js 22 when the
@@ -282,11 +283,63 @@ async function round(
   return figures;
 }
 
+/**
+ * What any store pays here for the persist and the load, whatever it does: a durable upsert of one row
+ * holding the snapshot (as JSON) by its key, and the read of that row, by raw `pg` on a pool of the
+ * same size. A store can be no faster than these at one call at a time, since each call must make at
+ * least that round trip (and, for a write, that commit); only calls that share a statement (and a
+ * commit) can pass them when many are in flight.
+ */
+async function floor(url: string, scale: number): Promise<Map<string, Figures>> {
+  const pool = new pg.Pool({ connectionString: url, max: POOL });
+  pool.on("error", () => {});
+  const figures = new Map<string, Figures>();
+  try {
+    await pool.query("create table floor_runs (key text primary key, snapshot jsonb not null)");
+    const runs = Math.max(CALLERS, Math.round(200 * scale));
+    for (const [label, concurrency] of [
+      ["x1", 1],
+      [`x${CALLERS}`, CALLERS],
+    ] as const) {
+      const upsert =
+        "insert into floor_runs values ($1, $2) on conflict (key) do update set snapshot = excluded.snapshot";
+      figures.set(
+        `persist ${label}`,
+        await timedCalls(runs * 5, concurrency, (i) =>
+          pool.query({
+            name: "floor-upsert",
+            text: upsert,
+            values: [
+              `${label}-${i % runs}`,
+              JSON.stringify(snapshot(String(i % runs), Math.floor(i / runs) + 1)),
+            ],
+          }),
+        ),
+      );
+      figures.set(
+        `load ${label}`,
+        await timedCalls(runs * 5, concurrency, async (i) => {
+          const { rows } = await pool.query({
+            name: "floor-load",
+            text: "select snapshot from floor_runs where key = $1",
+            values: [`${label}-${i % runs}`],
+          });
+          if (!rows[0]) throw new Error("floor: no row");
+        }),
+      );
+    }
+  } finally {
+    await pool.end();
+  }
+  return figures;
+}
+
 export async function run(context: BenchContext): Promise<void> {
   const rounds = benchRounds(1);
   log("@mastra/pg: PostgresStore on a pg Pool of 10, init() run first (its tables and default indexes);");
   log("flowstore: FlowstoreMastraStorage on a store with a pool of 10; both with durable commits.");
   const results = new Map<string, Map<string, (Figures & { extra?: string })[]>>();
+  const floors = new Map<string, Figures[]>();
   for (let r = 0; r < rounds; r++) {
     const order = r % 2 === 0 ? [flowstore, mastraPg] : [mastraPg, flowstore];
     for (const side of order) {
@@ -302,6 +355,12 @@ export async function run(context: BenchContext): Promise<void> {
       } finally {
         await context.dropDatabase(url);
       }
+    }
+    const url = await context.freshDatabase();
+    try {
+      for (const [op, f] of await floor(url, context.scale)) floors.set(op, [...(floors.get(op) ?? []), f]);
+    } finally {
+      await context.dropDatabase(url);
     }
   }
   const rows: Row[] = [];
@@ -326,4 +385,22 @@ export async function run(context: BenchContext): Promise<void> {
     });
   }
   table(`Mastra storage, median of ${rounds} round(s)`, rows);
+  table(
+    "What one call costs any store here: a durable one-row upsert and a read by key (raw pg, pool of 10)",
+    [...floors].map(([op, list]) => {
+      const theirs = median(
+        results
+          .get(op)
+          ?.get(mastraPg.name)
+          ?.map((f) => f.perSecond) ?? [],
+      );
+      const least = median(list.map((f) => f.perSecond));
+      return {
+        operation: op,
+        "raw pg ops/s": least,
+        "2x @mastra/pg needs": 2 * theirs,
+        "raw pg / @mastra/pg": least / theirs,
+      };
+    }),
+  );
 }
