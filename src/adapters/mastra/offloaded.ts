@@ -124,26 +124,28 @@ export function blobsOfRunsSql(q: string, runs: string): string {
 }
 
 /**
- * Rows read by `read` (on the store, or `first` where reads go), their offloaded values put back.
+ * What `read` reads (on the store, or `first` where reads go), the offloaded values of its `entries`
+ * put back.
  * Should a blob have gone between its row's read and its own (a writer replaced the entry meanwhile),
  * the read is made again in a repeatable-read transaction: rows and blobs are then read in one
  * snapshot and always agree, however busy the writers of the run.
  */
-export async function readEntries<R extends { value?: unknown }>(
+export async function readEntries<T>(
   db: Pick<StoreScope, "query" | "transaction" | "blobs">,
-  read: (on: Pick<StoreScope, "query">) => Promise<R[]>,
+  read: (on: Pick<StoreScope, "query">) => Promise<T>,
+  entries: (read: T) => { value?: unknown }[],
   first: Pick<StoreScope, "query"> = db,
-): Promise<R[]> {
+): Promise<T> {
   try {
     const rows = await read(first);
-    await resolveEntries(db.blobs, rows);
+    await resolveEntries(db.blobs, entries(rows));
     return rows;
   } catch (error) {
     if (!(error instanceof ReferenceMoved)) throw error;
     return db.transaction(
       async (tx) => {
         const rows = await read(tx);
-        await resolveEntries(tx.blobs, rows);
+        await resolveEntries(tx.blobs, entries(rows));
         return rows;
       },
       { isolation: "repeatable read", readOnly: true },

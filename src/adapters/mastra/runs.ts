@@ -158,7 +158,7 @@ export function contextOf(
   return context;
 }
 
-/** A row of withParts (workflow-sql.ts): a run's, or one of its context entries'. */
+/** A row of withParts (workflow-sql.ts): a run, with its entries as [id, value] pairs. */
 export interface RunRow {
   id: string;
   name: string;
@@ -166,35 +166,34 @@ export interface RunRow {
   metadata: { mastra?: { runId?: string; resourceId?: string } };
   createdAt: Date;
   updatedAt: Date;
-  componentId: string | null;
-  value: unknown;
+  parts: [string, unknown][] | null;
 }
 
-/** Rows of runs, each followed by its context rows (withParts in workflow-sql.ts), as Mastra's runs. */
-export function groupRuns(rows: readonly RunRow[]): WorkflowRun[] {
-  const runs: WorkflowRun[] = [];
-  let current: { row: RunRow; parts: { componentId: string; value: unknown }[] } | undefined;
-  const flush = () => {
-    if (!current) return;
-    const { row, parts } = current;
+/** A run's row with its entries as objects, whose values may be put back from the blob store in place. */
+export interface RunWithEntries {
+  row: RunRow;
+  entries: { componentId: string; value: unknown }[];
+}
+
+/** Rows of withParts with their entries as objects. */
+export function withEntries(rows: readonly RunRow[]): RunWithEntries[] {
+  return rows.map((row) => ({
+    row,
+    entries: (row.parts ?? []).map(([componentId, value]) => ({ componentId, value })),
+  }));
+}
+
+/** Runs read (withEntries) as Mastra's runs. */
+export function groupRuns(runs: readonly RunWithEntries[]): WorkflowRun[] {
+  return runs.map(({ row, entries }) => {
     const mastra = row.metadata?.mastra ?? {};
-    runs.push({
+    return {
       workflowName: row.name,
       runId: mastra.runId ?? row.id,
-      snapshot: joinSnapshot(row.state, parts) as unknown as WorkflowRunState,
+      snapshot: joinSnapshot(row.state, entries) as unknown as WorkflowRunState,
       createdAt: row.createdAt,
       updatedAt: row.updatedAt,
       ...(mastra.resourceId ? { resourceId: mastra.resourceId } : {}),
-    });
-  };
-  for (const row of rows) {
-    if (row.componentId === null) {
-      flush();
-      current = { row, parts: [] };
-    } else if (current?.row.id === row.id) {
-      current.parts.push({ componentId: row.componentId, value: row.value });
-    }
-  }
-  flush();
-  return runs;
+    };
+  });
 }

@@ -172,24 +172,18 @@ export function lockedPartSql(q: string): string {
 }
 
 /**
- * Runs with their context rows: a row per run (its columns, `componentId` null) followed by a row per
- * context entry (`componentId` and `value`, the run's other columns null but its id and time, so that
- * a run's state is sent and parsed once however many entries it has), for the runs chosen by `runs`
- * (a select of executions `e` of RUN_COLUMNS), in the order `order` gives (of r.id and r."createdAt").
+ * Runs with their context entries: a row per run (its columns) and its entries as one JSON array of
+ * [id, value] pairs in byte order of their ids, so a run costs one row to send and one parse however
+ * many entries it has; for the runs chosen by `runs` (a select of executions `e` of RUN_COLUMNS), in
+ * the order `order` gives (of r.id and r."createdAt"). Each run's entries are read through its key by
+ * a subquery per run, whatever the generic plan thinks of the page's size.
  */
 function withParts(q: string, runs: string, order: string): string {
-  // Each run's rows through its key, whatever the plan thinks of the page's size: the store plans
-  // generically (plan_cache_mode), where an unknown limit would make a join read every run's rows.
-  // `offset 0` keeps the planner from folding the lateral read into such a join.
   return `with runs as (${runs})
-    select r.id, r."createdAt", r.name, r.state, r.metadata, r."updatedAt",
-           null::text collate "C" as "componentId", null::jsonb as value
+    select r.*, (select json_agg(json_build_array(p.component_id, p.state) order by p.component_id collate "C")
+                   from ${q}.component_state p where p.execution_id = r.id) as parts
       from runs r
-    union all
-    select r.id, r."createdAt", null, null, null, null, c.component_id collate "C", c.state
-      from runs r cross join lateral (
-        select component_id, state from ${q}.component_state p where p.execution_id = r.id offset 0) c
-     order by ${order}, "componentId" nulls first`;
+     order by ${order}`;
 }
 
 /** The run of a key ($1), with its context rows. */

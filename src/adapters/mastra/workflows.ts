@@ -38,6 +38,7 @@ import {
   runIdRange,
   runKey,
   splitSnapshot,
+  withEntries,
 } from "./runs.js";
 import { MastraTables } from "./tables.js";
 import {
@@ -156,7 +157,13 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
     first?: Pick<StoreScope, "query">,
   ): Promise<WorkflowRun[]> {
     const { db } = await this.tables.sql();
-    return groupRuns(await readEntries(db, async (on) => (await read(on)).rows, first));
+    const runs = await readEntries(
+      db,
+      async (on) => withEntries((await read(on)).rows),
+      (read) => read.flatMap((run) => run.entries),
+      first,
+    );
+    return groupRuns(runs);
   }
 
   async deleteWorkflowRunById(args: { runId: string; workflowName: string }): Promise<void> {
@@ -200,10 +207,12 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
   /** A run's context rows, entries in the blob store read back. */
   private async contextRows(id: string): Promise<{ componentId: string; value: unknown }[]> {
     const { db, q } = await this.tables.sql();
-    return readEntries(db, async (on) => {
-      const { rows } = await on.query<{ componentId: string; value: unknown }>(partsSql(q), [id], PREPARED);
-      return rows;
-    });
+    return readEntries(
+      db,
+      async (on) =>
+        (await on.query<{ componentId: string; value: unknown }>(partsSql(q), [id], PREPARED)).rows,
+      (rows) => rows,
+    );
   }
 
   /** A run as @mastra/pg makes one for a step result that comes before any snapshot. */
