@@ -69,6 +69,8 @@ export function registerJobCommands(program: Command, cli: CliContext): void {
               status: j.status,
               attempts: `${j.attempts}/${j.maxAttempts}`,
               "run at": j.runAt,
+              // Enqueues the job took in (debounce, throttle, a key replaced): blank when none.
+              absorbed: j.absorbed || null,
               error: j.lastError?.message?.slice(0, 60) ?? null,
             })),
             "no jobs",

@@ -12,7 +12,7 @@ import type { Job, JobFilter } from "./types.js";
 
 /**
  * A job as callers see it. A successor kept out of the ready set until the job before it ends
- * ('blocked', see enqueue.ts) is waiting, as a job scheduled for later is.
+ * ('blocked', see enqueue/enqueue.ts) is waiting, as a job scheduled for later is.
  */
 function asJob(row: JobRow): Job {
   const job = toJob(row);

@@ -8,7 +8,7 @@ import { forReads, type StoreContext } from "../core/context.js";
 import { optionKeys, refuseUnknownKeys } from "../core/input.js";
 import { cancel, get, list, retry } from "./admin.js";
 import { claim } from "./claim.js";
-import { enqueue } from "./enqueue.js";
+import { enqueue } from "./enqueue/enqueue.js";
 import { groups, limits, setGroupLimit, setLimits } from "./groups.js";
 import { complete, completeMany, fail, heartbeat, release, snooze } from "./leases.js";
 import { pause, paused, resume } from "./pauses.js";

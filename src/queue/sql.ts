@@ -27,10 +27,11 @@ export interface JobRow {
   created_at: Date;
   updated_at: Date;
   trace_context: string | null;
+  absorbed: number;
 }
 
 export const JOB_COLUMNS = `id, queue, name, payload, status, priority, run_at, attempts, max_attempts, key, execution_id,
-  group_name, last_error, lease_owner, lease_token, lease_expires_at, created_at, updated_at, trace_context`;
+  group_name, last_error, lease_owner, lease_token, lease_expires_at, created_at, updated_at, trace_context, absorbed`;
 
 export function toJob(row: JobRow): Job {
   return {
@@ -52,6 +53,7 @@ export function toJob(row: JobRow): Job {
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     traceContext: row.trace_context,
+    absorbed: row.absorbed,
   };
 }
 
@@ -68,7 +70,7 @@ export const RUN_AT_US = "(extract(epoch from j.run_at) * 1000000)::bigint";
  * come as epoch milliseconds (run_at as microseconds, see RUN_AT_US): `new Date(number)` costs a fraction of parsing timestamp text.
  */
 export const CLAIMED_COLUMNS = `j.id, j.lease_token, j.name, j.payload, j.status, j.priority, j.attempts, j.max_attempts,
-  j.key, j.execution_id, j.group_name, j.last_error, j.trace_context, j.taken_back,
+  j.key, j.execution_id, j.group_name, j.last_error, j.trace_context, j.taken_back, j.absorbed,
   ${RUN_AT_US} as run_at_us,
   (extract(epoch from j.created_at) * 1000)::float8 as created_at,
   (extract(epoch from j.lease_expires_at) * 1000)::float8 as lease_expires_at`;
@@ -87,6 +89,7 @@ export interface ClaimedRow {
   group_name: string | null;
   last_error: JobError | null;
   trace_context: string | null;
+  absorbed: number;
   /** The claim took the job back from a worker whose lease expired. */
   taken_back: boolean;
   run_at_us: string;
@@ -120,6 +123,7 @@ export function toLeasedJob(row: ClaimedRow, queue: string, workerId: string, le
     updatedAt: new Date(row.lease_expires_at - leaseMs),
     leaseToken: row.lease_token,
     traceContext: row.trace_context,
+    absorbed: row.absorbed,
   };
 }
 

@@ -54,7 +54,7 @@ const INDEXES = {
     order: "j.group_name, j.priority desc, j.run_at, j.id",
   },
   scheduled: { where: "j.status = 'scheduled'", order: "j.run_at" },
-  // A job waits blocked only behind another with its key (see enqueue.ts).
+  // A job waits blocked only behind another with its key (see enqueue/enqueue.ts).
   blocked: { where: "j.status = 'blocked' and j.key is not null", order: "j.key" },
   running: { where: "j.status = 'running'", order: "j.lease_expires_at" },
   dead: { where: "j.status = 'dead'", order: "j.updated_at" },

@@ -39,6 +39,20 @@ export interface EnqueueJob {
    * more group, and are not limited.
    */
   group?: string;
+  /**
+   * Debounce: the enqueues of `key` that come while its job waits become that one job, the last of
+   * them: each gives it its payload and priority and moves its run time to `ms` after itself (never
+   * past `maxMs` after the first enqueue, when given). An enqueue that comes while the job runs makes
+   * one to run after it, debounced alike. Not with key, replace, whileRunning, runAt, delayMs,
+   * delaySeconds or throttle.
+   */
+  debounce?: { key: string; ms: number; maxMs?: number };
+  /**
+   * Throttle: an enqueue of `key` makes a job, and the enqueues of `key` in the `ms` after it return
+   * that job (counted in its `absorbed`) instead of making one; the first one after the window makes
+   * the next job. Not with key, replace, whileRunning or debounce.
+   */
+  throttle?: { key: string; ms: number };
 }
 
 export interface Job {
@@ -65,6 +79,11 @@ export interface Job {
    * enqueuing store had OpenTelemetry; the worker's "process" span continues it. Null otherwise.
    */
   traceContext: string | null;
+  /**
+   * How many enqueues the job took in after its own: with `debounce` each moved it, with `throttle`
+   * each returned it, with `key` and `replace: true` each replaced it.
+   */
+  absorbed: number;
 }
 
 export interface JobError {

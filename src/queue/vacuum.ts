@@ -8,10 +8,12 @@
  * 30 s; never sooner after the last vacuum than 5 s or fifty times what that one took, so it costs at
  * most about 2% of the server's time however big the table is. `skip_locked` passes a table another
  * worker (or autovacuum) is vacuuming already. Each vacuum first deletes the idle groups (no jobs
- * left, no limit of their own) of a window of groups, the next window at the next vacuum.
+ * left, no limit of their own) of a window of groups, the next window at the next vacuum, and up to
+ * 1,000 throttle windows that have ended.
  */
 
 import type { StoreContext } from "../core/context.js";
+import { deleteEndedWindows } from "./enqueue/throttle.js";
 import { deleteIdleGroups, type GroupKey } from "./idle-groups.js";
 
 /** While the queue stays busy, the least time between two vacuums. */
@@ -69,9 +71,11 @@ export class QueueVacuum {
         return { next: this.groupsAfter };
       });
       this.groupsAfter = pass.next;
+      // So do the throttle windows that have ended (those of keys not enqueued again).
+      await deleteEndedWindows(this.context).catch(this.onError);
       // The groups' tables churn with the jobs of a grouped queue: a row per claim, a wake-up per enqueue.
       await this.context.db.query(
-        `vacuum (skip_locked) ${q}.jobs, ${q}.job_starts, ${q}.job_groups, ${q}.job_group_wakeups`,
+        `vacuum (skip_locked) ${q}.jobs, ${q}.job_starts, ${q}.job_groups, ${q}.job_group_wakeups, ${q}.job_throttles`,
       );
     } catch (error) {
       this.onError(error);

@@ -310,6 +310,29 @@ describe("flowstore command", { timeout: 90_000 }, () => {
     expect((await flowstore(["jobs", "paused"])).stdout).toBe("no queue is paused\n");
   });
 
+  it("lists a debounced job with the enqueues it absorbed", async () => {
+    const store = await openStore({ connection: url, schema, migrate: false });
+    try {
+      for (let n = 0; n < 4; n++) {
+        await store.jobs.enqueue({
+          queue: "cli-debounced",
+          name: "digest",
+          debounce: { key: "u", ms: 60_000 },
+        });
+      }
+    } finally {
+      await store.close();
+    }
+    const listed = JSON.parse(
+      (await flowstore(["jobs", "list", "--queue", "cli-debounced", "--json"])).stdout,
+    );
+    expect(listed).toMatchObject([{ name: "digest", absorbed: 3 }]);
+    const table = (await flowstore(["jobs", "list", "--queue", "cli-debounced"])).stdout.split("\n");
+    const at = (table[0] as string).indexOf("absorbed");
+    expect(at).toBeGreaterThan(0);
+    expect((table[1] as string).slice(at).trim()).toMatch(/^3\b/);
+  });
+
   it("lists, shows, pauses, resumes and deletes schedules, and prints an expression's next ticks", async () => {
     expect((await flowstore(["schedules"])).stdout).toBe("no schedules\n");
     const store = await openStore({ connection: url, schema, migrate: false });

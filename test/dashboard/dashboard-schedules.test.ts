@@ -89,6 +89,16 @@ describe.skipIf(!runBrowserTests)("dashboard schedules in Chromium", () => {
       await page.screenshot({ path: `${SCREENSHOTS}/queues-schedules.png`, fullPage: true });
       await page.click('button.resume[data-schedule="nightly"]');
       await expect.poll(async () => (await store.schedules.get("nightly")).pausedAt).toBeNull();
+      // A debounced job shows the enqueues it took in.
+      for (let n = 0; n < 3; n++) {
+        await store.jobs.enqueue({ queue: "digest", name: "send", debounce: { key: "user-1", ms: 60_000 } });
+      }
+      await page.goto(new URL("/queues?queue=digest&status=waiting", url).toString());
+      await page.waitForSelector("main table");
+      const table = page.locator("main table").last();
+      const header = await table.locator("th").allTextContents();
+      const cells = await table.locator("tr", { hasText: "send" }).locator("td").allTextContents();
+      expect(cells[header.indexOf("absorbed")]).toBe("2");
       expect(problems).toEqual([]);
     } finally {
       await browser.close();

@@ -46,6 +46,11 @@ const EXAMPLES: Example[] = [
       /^first claim: 4 of acme, 1 of tiny-co\nacme: 4 running, 996 ready\ntiny-co: 1 running, 0 ready\n$/,
   },
   {
+    file: "debounce-throttle.ts",
+    prints:
+      /^index \{"doc":"readme","text":"Hello"\}, absorbed 2\n1 report job for 5 requests, absorbed 4\n$/,
+  },
+  {
     file: "schedules.ts",
     prints:
       /^every-second: report for \S+ as csv\n[\s\S]*next run \S+, paused: false\n\[ 'nightly-report' \]\n3\n$/,

@@ -9,49 +9,15 @@
  * holder is never updated); with whileRunning: "after" a running holder without a successor gets one.
  */
 
-import type { StoreContext } from "../core/context.js";
-import { ValidationError } from "../core/errors.js";
-import { isUuid, uuidv7 } from "../core/ids.js";
-import {
-  integerOption,
-  isStorableDate,
-  MAX_INT,
-  MAX_TTL_MS,
-  optionKeys,
-  refuseUnknownKeys,
-} from "../core/input.js";
-import { checkText, toJson } from "../core/payload.js";
-import type { SentBatch } from "../core/telemetry.js";
-import { jobsChannel, wakeStatement } from "../core/wake.js";
-import { groupsOf } from "./groups.js";
-import { noteAdditions, queueRuns } from "./total-folds.js";
-import { addEnqueued } from "./totals.js";
-import type { EnqueueJob } from "./types.js";
-
-/** An enqueue batch as parallel arrays, one entry per slot. */
-interface EnqueueColumns {
-  id: string[];
-  queue: string[];
-  name: string[];
-  payload: string[];
-  priority: number[];
-  runAt: (Date | null)[];
-  delayMs: (number | null)[];
-  maxAttempts: number[];
-  backoffBase: number[];
-  backoffMax: number[];
-  key: (string | null)[];
-  executionId: (string | null)[];
-  replace: boolean[];
-  after: boolean[];
-  group: (string | null)[];
-}
-
-/**
- * The longest delay: 1,000 years, as for a TTL. Now plus that stays well inside the years 1000 to 9999
- * every stored date keeps to.
- */
-const MAX_DELAY_MS = MAX_TTL_MS;
+import { inTransaction, type StoreContext } from "../../core/context.js";
+import type { SentBatch } from "../../core/telemetry.js";
+import { jobsChannel, wakeStatement } from "../../core/wake.js";
+import { groupsOf } from "../groups.js";
+import { noteAdditions, queueRuns } from "../total-folds.js";
+import { addEnqueued } from "../totals.js";
+import type { EnqueueJob } from "../types.js";
+import { type EnqueueColumns, jobRow, type ThrottleWindow } from "./enqueue-input.js";
+import { type ThrottledSlot, takeWindows } from "./throttle.js";
 
 /**
  * How a batch reaches the statement. The server estimates the rows of unnest() over arrays at their
@@ -66,15 +32,17 @@ const ARRAYS_FROM = 10;
 
 const FROM_ARRAYS = `unnest($5::uuid[], $6::text[], $7::text[], $8::text[], $9::int[], $10::timestamptz[],
                             $11::int[], $12::int[], $13::int[], $14::text[], $15::uuid[], $16::bool[],
-                            $17::float8[], $18::bool[], $19::text[])
+                            $17::float8[], $18::bool[], $19::text[], $20::int[], $21::float8[])
            with ordinality as i(id, queue, name, payload, priority, run_at, max_attempts, backoff_base_ms,
-                                backoff_max_ms, key, execution_id, replace, delay_ms, after, group_name, slot)`;
+                                backoff_max_ms, key, execution_id, replace, delay_ms, after, group_name,
+                                absorbs, run_by_ms, slot)`;
 
 /** Payloads travel as JSON text: a JSON null in a record would read back as SQL NULL. */
 const FROM_RECORDS = `jsonb_to_recordset($5::jsonb)
            as i(id uuid, queue text, name text, payload text, priority int, run_at timestamptz,
                 max_attempts int, backoff_base_ms int, backoff_max_ms int, key text, execution_id uuid,
-                replace bool, delay_ms float8, after bool, group_name text, slot bigint)`;
+                replace bool, delay_ms float8, after bool, group_name text, absorbs int, run_by_ms float8,
+                slot bigint)`;
 
 /** Each column of the batch under its name in the statement, in the order of FROM_ARRAYS. */
 const FIELDS = [
@@ -93,6 +61,8 @@ const FIELDS = [
   ["delay_ms", "delayMs"],
   ["after", "after"],
   ["group_name", "group"],
+  ["absorbs", "absorbs"],
+  ["run_by_ms", "runByMs"],
 ] as const satisfies readonly (readonly [string, keyof EnqueueColumns])[];
 
 function arraysOf(columns: EnqueueColumns): unknown[] {
@@ -108,30 +78,13 @@ function recordsOf(columns: EnqueueColumns): string {
   return JSON.stringify(records);
 }
 
-function sliceColumns(columns: EnqueueColumns, slot: number): EnqueueColumns {
-  const one = {} as Record<string, unknown[]>;
-  for (const [name, values] of Object.entries(columns)) one[name] = [(values as unknown[])[slot]];
-  return one as unknown as EnqueueColumns;
+/** The columns of some slots of a batch, in the order given. */
+function pickColumns(columns: EnqueueColumns, slots: readonly number[]): EnqueueColumns {
+  const picked = {} as Record<string, unknown[]>;
+  for (const [name, values] of Object.entries(columns))
+    picked[name] = slots.map((slot) => (values as unknown[])[slot]);
+  return picked as unknown as EnqueueColumns;
 }
-
-const JOB_KEYS = optionKeys<EnqueueJob>({
-  queue: true,
-  name: true,
-  payload: true,
-  priority: true,
-  runAt: true,
-  delayMs: true,
-  delaySeconds: true,
-  maxAttempts: true,
-  backoff: true,
-  key: true,
-  replace: true,
-  whileRunning: true,
-  executionId: true,
-  id: true,
-  group: true,
-});
-const BACKOFF_KEYS = optionKeys<NonNullable<EnqueueJob["backoff"]>>({ baseMs: true, maxMs: true });
 
 export async function enqueue(
   context: StoreContext,
@@ -140,72 +93,43 @@ export async function enqueue(
   const jobs = Array.isArray(input) ? input : [input];
   if (jobs.length === 0) return [];
   const columns: EnqueueColumns = {
-    id: [] as string[],
-    queue: [] as string[],
-    name: [] as string[],
-    payload: [] as string[],
-    priority: [] as number[],
-    runAt: [] as (Date | null)[],
-    delayMs: [] as (number | null)[],
-    maxAttempts: [] as number[],
-    backoffBase: [] as number[],
-    backoffMax: [] as number[],
-    key: [] as (string | null)[],
-    executionId: [] as (string | null)[],
-    replace: [] as boolean[],
-    after: [] as boolean[],
-    group: [] as (string | null)[],
+    id: [],
+    queue: [],
+    name: [],
+    payload: [],
+    priority: [],
+    runAt: [],
+    delayMs: [],
+    maxAttempts: [],
+    backoffBase: [],
+    backoffMax: [],
+    key: [],
+    executionId: [],
+    replace: [],
+    after: [],
+    group: [],
+    absorbs: [],
+    runByMs: [],
   };
   // Within one batch a key takes one slot, and the batch does what one call per job would do: the first
   // occurrence goes in (or meets the job already waiting or running with the key), later ones are
   // deduped, and one with replace: true replaces what is there by then. If any occurrence asks to run
-  // after a running job, the key's slot does.
+  // after a running job, the key's slot does. A throttle key takes one slot too, its first occurrence's.
   const slotOfKey = new Map<string, number>();
   const slotOfJob: number[] = [];
+  const throttleOf = new Map<number, ThrottleWindow>();
   jobs.forEach((job, i) => {
-    const field = Array.isArray(input) ? `jobs[${i}]` : "job";
-    if (typeof job !== "object" || job === null)
-      throw new ValidationError(`${field} must be an object`, { field });
-    refuseUnknownKeys(job, JOB_KEYS, field);
-    if (typeof job.backoff === "object" && job.backoff !== null)
-      refuseUnknownKeys(job.backoff, BACKOFF_KEYS, `${field}.backoff`);
-    const queue = checkText(job.queue, `${field}.queue`);
-    const key = job.key === undefined || job.key === null ? null : checkText(job.key, `${field}.key`);
-    if (job.id !== undefined && !isUuid(job.id))
-      throw new ValidationError(`${field}.id must be a UUID`, { field: `${field}.id` });
-    if (job.executionId !== undefined && job.executionId !== null && !isUuid(job.executionId)) {
-      throw new ValidationError(`${field}.executionId must be a UUID`, { field: `${field}.executionId` });
-    }
-    if (job.runAt !== undefined && !isStorableDate(job.runAt)) {
-      throw new ValidationError(`${field}.runAt must be a valid Date from the year 1000 to 9999`, {
-        field: `${field}.runAt`,
-      });
-    }
-    const delayMs = checkDelay(job, field);
-    const row = {
-      id: job.id?.toLowerCase() ?? uuidv7(),
-      queue,
-      name: checkText(job.name, `${field}.name`),
-      payload: toJson(job.payload ?? null, `${field}.payload`, context.limits),
-      priority: integerOption(job.priority, `${field}.priority`, { min: -MAX_INT, fallback: 0 }),
-      runAt: job.runAt ?? null,
-      delayMs,
-      maxAttempts: integerOption(job.maxAttempts, `${field}.maxAttempts`, { min: 1, fallback: 25 }),
-      backoffBase: integerOption(job.backoff?.baseMs, `${field}.backoff.baseMs`, { min: 0, fallback: 1000 }),
-      backoffMax: integerOption(job.backoff?.maxMs, `${field}.backoff.maxMs`, {
-        min: 0,
-        fallback: 3_600_000,
-      }),
-      key,
-      executionId: job.executionId?.toLowerCase() ?? null,
-      replace: job.replace === true,
-      after: checkWhileRunning(job.whileRunning, field) === "after" && key !== null,
-      group: job.group === undefined || job.group === null ? null : checkText(job.group, `${field}.group`),
-    };
-    const dedupe = key === null ? undefined : `${queue}\u0000${key}`;
+    const { row, throttle } = jobRow(context, job, Array.isArray(input) ? `jobs[${i}]` : "job");
+    const dedupe =
+      row.key !== null
+        ? `${row.queue}\u0000${row.key}`
+        : throttle
+          ? `throttle\u0000${row.queue}\u0000${throttle.key}`
+          : undefined;
     const existing = dedupe === undefined ? undefined : slotOfKey.get(dedupe);
     if (existing !== undefined) {
       slotOfJob.push(existing);
+      if (throttle) columns.absorbs[existing] = (columns.absorbs[existing] as number) + 1;
       if (row.after) columns.after[existing] = true;
       if (!row.replace) return;
       // Replace the earlier occurrence's content, keeping its slot (and id). The slot replaces too: when
@@ -215,10 +139,12 @@ export async function enqueue(
       columns.runAt[existing] = row.runAt;
       columns.delayMs[existing] = row.delayMs;
       columns.replace[existing] = true;
+      columns.absorbs[existing] = (columns.absorbs[existing] as number) + 1;
       return;
     }
     const slot = columns.id.length;
     if (dedupe !== undefined) slotOfKey.set(dedupe, slot);
+    if (throttle) throttleOf.set(slot, throttle);
     slotOfJob.push(slot);
     for (const name of Object.keys(columns) as (keyof EnqueueColumns)[]) {
       (columns[name] as unknown[]).push(row[name]);
@@ -226,51 +152,47 @@ export async function enqueue(
   });
 
   const { telemetry } = context;
-  const idOfSlot = telemetry
-    ? await telemetry.send(sentBatch(columns, jobs.length), (trace) => insert(context, columns, trace))
-    : await insert(context, columns, null);
+  const send = (trace: string | null) =>
+    throttleOf.size === 0
+      ? insert(context, columns, trace)
+      : insertThrottled(context, columns, throttleOf, trace);
+  const idOfSlot = telemetry ? await telemetry.send(sentBatch(columns, jobs.length), send) : await send(null);
   noteAdditions(context, queueRuns(columns.queue));
   const ids = slotOfJob.map((slot) => idOfSlot[slot] as string);
   return Array.isArray(input) ? ids : (ids[0] as string);
 }
 
 /**
- * The delay in milliseconds, when given as `delayMs` or as `delaySeconds`: finite, from 0 to
- * MAX_DELAY_MS, and only one of runAt, delayMs and delaySeconds.
+ * A batch with throttled jobs: in one transaction (the caller's, if any), the windows are taken first
+ * (throttle.ts), then the jobs are inserted but those whose window is still open, which get the job
+ * that window made.
  */
-function checkDelay(job: EnqueueJob, field: string): number | null {
-  const given = (["runAt", "delayMs", "delaySeconds"] as const).filter((name) => job[name] !== undefined);
-  if (given.length > 1) {
-    throw new ValidationError(
-      `${field}: give one of runAt, delayMs and delaySeconds, not ${given.join(" and ")}`,
-      {
-        field: `${field}.${given[1]}`,
-      },
-    );
-  }
-  if (job.delayMs !== undefined) return checkDelayIn(job.delayMs, 1, "delayMs", field);
-  if (job.delaySeconds !== undefined) return checkDelayIn(job.delaySeconds, 1000, "delaySeconds", field);
-  return null;
-}
-
-/** A delay given in units of `unitMs` milliseconds, as milliseconds. */
-function checkDelayIn(value: unknown, unitMs: number, name: string, field: string): number {
-  const max = MAX_DELAY_MS / unitMs;
-  if (typeof value !== "number" || !Number.isFinite(value) || value < 0 || value > max) {
-    const unit = unitMs === 1 ? "milliseconds" : "seconds";
-    throw new ValidationError(
-      `${field}.${name} must be a number of ${unit} from 0 to ${max} (1,000 years), got ${String(value)}`,
-      { field: `${field}.${name}` },
-    );
-  }
-  return value * unitMs;
-}
-
-function checkWhileRunning(value: unknown, field: string): "dedupe" | "after" {
-  if (value === undefined || value === "dedupe" || value === "after") return value ?? "dedupe";
-  throw new ValidationError(`${field}.whileRunning must be "dedupe" or "after", got ${String(value)}`, {
-    field: `${field}.whileRunning`,
-  });
+async function insertThrottled(
+  context: StoreContext,
+  columns: EnqueueColumns,
+  throttleOf: ReadonlyMap<number, ThrottleWindow>,
+  trace: string | null,
+): Promise<string[]> {
+  const run = async (c: StoreContext) => {
+    const slots: ThrottledSlot[] = [...throttleOf].map(([slot, window]) => ({
+      ...window,
+      slot,
+      queue: columns.queue[slot] as string,
+      id: columns.id[slot] as string,
+      absorbs: columns.absorbs[slot] as number,
+    }));
+    const made = await takeWindows(c, slots);
+    const fresh = columns.id.flatMap((_, slot) => (made.has(slot) ? [] : [slot]));
+    const ids = fresh.length > 0 ? await insert(c, pickColumns(columns, fresh), trace) : [];
+    const idOfSlot = columns.id.map((_, slot) => made.get(slot) as string);
+    fresh.forEach((slot, n) => {
+      idOfSlot[slot] = ids[n] as string;
+    });
+    return idOfSlot;
+  };
+  return context.db.inTransaction
+    ? run(context)
+    : context.db.transaction((tx) => run(inTransaction(context, tx)));
 }
 
 /** An enqueue as its span tells it: the jobs given, per queue. */
@@ -297,27 +219,35 @@ async function insert(
   const { rows } = await context.db.query<{ slot: number; id: string | null }>(
     `with input as (
        select id, queue, name, payload::jsonb as payload, priority, max_attempts, backoff_base_ms,
-              backoff_max_ms, key, execution_id, replace, after, group_name, slot,
+              backoff_max_ms, key, execution_id, replace, after, group_name, slot, absorbs,
               -- A delay counts from the database clock, as every time the queue keeps does.
-              coalesce(run_at, now() + delay_ms * interval '1 millisecond', now()) as run_at
+              coalesce(run_at, now() + delay_ms * interval '1 millisecond', now()) as run_at,
+              now() + run_by_ms * interval '1 millisecond' as run_by
          from ${small ? FROM_RECORDS : FROM_ARRAYS}
      ),
      inserted as (
        insert into ${t} as j (id, queue, name, payload, status, priority, run_at, max_attempts,
-                              backoff_base_ms, backoff_max_ms, key, execution_id, trace_context, group_name)
+                              backoff_base_ms, backoff_max_ms, key, execution_id, trace_context, group_name,
+                              absorbed, run_by)
        -- A job for later waits apart from the ready set ('scheduled') until a claim finds it due.
        select id, queue, name, payload, case when run_at > now() then 'scheduled' else 'waiting' end,
               priority, run_at, max_attempts, backoff_base_ms, backoff_max_ms, key, execution_id, $4::text,
-              group_name
+              group_name, absorbs, run_by
          from input order by slot
        on conflict (queue, key) where key is not null and status in ${live}
        -- The key's holder, now locked. Jobs enqueued with replace: true (ids $2) replace it while it
        -- waits, unless a successor waits behind it (that one is replaced below). Jobs enqueued with
        -- whileRunning: "after" (ids $3) mark it while it runs: it gets a successor (inserted below).
+       -- A debounced job (run_by set) is moved no later than run_by.
        do update set payload = case when j.status = 'running' then j.payload else excluded.payload end,
                      priority = case when j.status = 'running' then j.priority else excluded.priority end,
-                     run_at = case when j.status = 'running' then j.run_at else excluded.run_at end,
-                     status = case when j.status = 'running' then j.status else excluded.status end,
+                     run_at = case when j.status = 'running' then j.run_at
+                                   else least(excluded.run_at, coalesce(j.run_by, excluded.run_at)) end,
+                     status = case when j.status = 'running' then j.status
+                                   when least(excluded.run_at, coalesce(j.run_by, excluded.run_at)) > now()
+                                   then 'scheduled' else 'waiting' end,
+                     absorbed = case when j.status = 'running' then j.absorbed
+                                     else j.absorbed + excluded.absorbed + 1 end,
                      has_successor = j.has_successor or j.status = 'running',
                      updated_at = now()
          where (j.status in ('waiting', 'scheduled') and excluded.id = any($2::uuid[])
@@ -332,13 +262,16 @@ async function insert(
        -- Behind a running holder marked above. Its lock, held until commit, keeps it from ending before
        -- the successor is there for the release trigger to find.
        insert into ${t} as s (id, queue, name, payload, status, priority, run_at, max_attempts,
-                              backoff_base_ms, backoff_max_ms, key, execution_id, trace_context, group_name)
+                              backoff_base_ms, backoff_max_ms, key, execution_id, trace_context, group_name,
+                              absorbed, run_by)
        select i.id, i.queue, i.name, i.payload, 'blocked', i.priority, i.run_at, i.max_attempts,
-              i.backoff_base_ms, i.backoff_max_ms, i.key, i.execution_id, $4::text, i.group_name
+              i.backoff_base_ms, i.backoff_max_ms, i.key, i.execution_id, $4::text, i.group_name,
+              i.absorbs, i.run_by
          from input i join inserted h on h.queue = i.queue and h.key = i.key and h.status = 'running'
        on conflict (queue, key) where key is not null and status = 'blocked'
-       do update set payload = excluded.payload, priority = excluded.priority, run_at = excluded.run_at,
-                     updated_at = now()
+       do update set payload = excluded.payload, priority = excluded.priority,
+                     run_at = least(excluded.run_at, coalesce(s.run_by, excluded.run_at)),
+                     absorbed = s.absorbed + excluded.absorbed + 1, updated_at = now()
          where excluded.id = any($2::uuid[])
        returning s.id, s.queue, s.key, s.group_name, s.xmax = 0 as fresh
      ),
@@ -347,7 +280,9 @@ async function insert(
      successor_replaced as (
        -- A successor that already waits, replaced. Only once every holder above is locked: the release
        -- trigger locks a holder, then its successor, and this takes them in that order too.
-       update ${t} s set payload = i.payload, priority = i.priority, run_at = i.run_at, updated_at = now()
+       update ${t} s set payload = i.payload, priority = i.priority,
+                         run_at = least(i.run_at, coalesce(s.run_by, i.run_at)),
+                         absorbed = s.absorbed + i.absorbs + 1, updated_at = now()
          from input i
         where (select count(*) from inserted) >= 0
           and s.queue = i.queue and s.key = i.key and s.status = 'blocked' and i.replace
@@ -393,7 +328,7 @@ async function insert(
   // A keyed job that met a job a concurrent transaction committed after this statement's snapshot was
   // taken: the insert saw the conflict, the snapshot cannot see the row. Enqueued again, it sees it.
   for (const slot of missing) {
-    ids[slot] = (await insert(context, sliceColumns(columns, slot), trace))[0] as string;
+    ids[slot] = (await insert(context, pickColumns(columns, [slot]), trace))[0] as string;
   }
   return ids;
 }
