@@ -16,23 +16,12 @@
 import { Batches, type Call, callIn } from "../../core/batches.js";
 import { TERMINAL_SQL } from "../../core/run-status.js";
 import type { StoreScope } from "../../index.js";
-import { persistSql } from "./workflow-sql.js";
+import { type PersistValues, persistParams, persistSql } from "./workflow-sql.js";
 
 /** A plain persist: its run, and its snapshot split (every entry sent). */
-export interface PlainPersist {
-  key: string;
-  newId: string;
-  workflowName: string;
-  status: string;
-  state: string;
-  metadata: string;
-  resourceId: string | null;
-  createdAt: Date | null;
-  updatedAt: Date | null;
-  definitionId: string;
-  partIds: readonly string[];
+export type PlainPersist = Omit<PersistValues, "sentIds" | "sentParts" | "versionIds" | "onlyNew"> & {
   parts: readonly string[];
-}
+};
 
 /** Statements in flight at once: persists that arrive meanwhile wait for the next. */
 const IN_FLIGHT = 2;
@@ -87,27 +76,10 @@ export class PersistBatches {
     // Alone, the persist's own statement: shorter to run than the batch's for one run.
     if (persists.length === 1) {
       const p = persists[0] as PlainPersist;
-      const { rows } = await this.db.query<{ id: string }>(
-        persistSql(this.q, false),
-        [
-          p.key,
-          p.newId,
-          p.workflowName,
-          p.status,
-          p.state,
-          p.metadata,
-          p.resourceId,
-          p.createdAt,
-          p.updatedAt,
-          p.partIds,
-          p.parts,
-          false,
-          p.definitionId,
-          p.partIds,
-          [],
-        ],
-        { prepare: true },
-      );
+      const values = { ...p, sentIds: p.partIds, sentParts: p.parts, versionIds: [], onlyNew: false };
+      const { rows } = await this.db.query<{ id: string }>(persistSql(this.q, false), persistParams(values), {
+        prepare: true,
+      });
       return [rows[0]?.id];
     }
     const partOf: number[] = [];

@@ -22,6 +22,7 @@ import {
   lockedPartSql,
   lockRunSql,
   partVersionsSql,
+  persistParams,
   persistSql,
   stepResultSql,
 } from "./workflow-sql.js";
@@ -49,7 +50,7 @@ export class RunWrites {
   /** The definitions of the workflows this process has written runs of, by name. */
   private readonly definitions = new Map<string, Promise<string>>();
   /** The big context entries this process wrote last, not sent again unchanged (sent-parts.ts). */
-  readonly sent = new SentParts();
+  private readonly sent = new SentParts();
   /** Plain persists made at the same time, written together (made on first use). */
   private batches: PersistBatches | undefined;
 
@@ -64,42 +65,42 @@ export class RunWrites {
     const candidates = big.size > 0 ? this.sent.unchanged(key, big) : undefined;
     const over = overLimit(split.parts, limits.offloadAbove);
     const offloading = limits.offloadAbove !== undefined;
-    const metadata = JSON.stringify({
-      mastra: {
-        workflowName: run.workflowName,
-        runId: run.runId,
-        ...(run.resourceId ? { resourceId: run.resourceId } : {}),
-      },
-    });
+    const values = {
+      key,
+      workflowName: run.workflowName,
+      status: split.status,
+      state: split.state,
+      metadata: JSON.stringify({
+        mastra: {
+          workflowName: run.workflowName,
+          runId: run.runId,
+          ...(run.resourceId ? { resourceId: run.resourceId } : {}),
+        },
+      }),
+      resourceId: run.resourceId,
+      createdAt: run.createdAt ?? null,
+      updatedAt: run.updatedAt ?? null,
+      definitionId,
+      partIds: split.partIds,
+    };
     /** The statement, with the parts in `kept` left unsent (kept as stored). */
     const persist = (
       on: Pick<StoreScope, "query">,
       parts: readonly string[],
       kept: ReadonlySet<string>,
-      id: string,
+      newId: string,
     ) => {
-      const sent = split.partIds.flatMap((partId, i) =>
-        kept.has(partId) ? [] : [[partId, parts[i] as string] as const],
-      );
+      const sent = split.partIds.flatMap((partId, i) => (kept.has(partId) ? [] : [i]));
       return on.query<Written>(
         persistSql(q, big.size > 0, offloading),
-        [
-          key,
-          id,
-          run.workflowName,
-          split.status,
-          split.state,
-          metadata,
-          run.resourceId,
-          run.createdAt ?? null,
-          run.updatedAt ?? null,
-          split.partIds,
-          sent.map(([, json]) => json),
+        persistParams({
+          ...values,
+          newId,
+          sentIds: sent.map((i) => split.partIds[i] as string),
+          sentParts: sent.map((i) => parts[i] as string),
+          versionIds: [...big.keys()],
           onlyNew,
-          definitionId,
-          sent.map(([partId]) => partId),
-          [...big.keys()],
-        ],
+        }),
         PREPARED,
       );
     };
@@ -136,20 +137,7 @@ export class RunWrites {
       } else if (big.size === 0 && !offloading && !onlyNew) {
         // The plain persist: with others made meanwhile, in one statement (persist-batch.ts).
         this.batches ??= new PersistBatches(db, q);
-        const id = await this.batches.persist({
-          key,
-          newId,
-          workflowName: run.workflowName,
-          status: split.status,
-          state: split.state,
-          metadata,
-          resourceId: run.resourceId,
-          createdAt: run.createdAt ?? null,
-          updatedAt: run.updatedAt ?? null,
-          definitionId,
-          partIds: split.partIds,
-          parts: split.parts,
-        });
+        const id = await this.batches.persist({ ...values, newId, parts: split.parts });
         rows = id ? [{ id, partId: null, version: null, partCreatedAt: null }] : [];
       } else {
         rows = (await persist(db, split.parts, new Set(), newId)).rows;

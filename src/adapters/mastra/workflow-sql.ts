@@ -18,6 +18,48 @@ function times(status: string): string {
     completed_at = case when ${status} in ${TERMINAL_SQL} then coalesce(e.completed_at, now()) end`;
 }
 
+/** A persist's values, as persistSql takes them (see there). */
+export interface PersistValues {
+  key: string;
+  newId: string;
+  workflowName: string;
+  status: string;
+  state: string;
+  metadata: string;
+  resourceId: string | null;
+  createdAt: Date | null;
+  updatedAt: Date | null;
+  /** Every entry's id, those sent or not. */
+  partIds: readonly string[];
+  definitionId: string;
+  /** The entries sent ($14, $11), and the ids of those whose version to return ($15). */
+  sentIds: readonly string[];
+  sentParts: readonly string[];
+  versionIds: readonly string[];
+  onlyNew: boolean;
+}
+
+/** persistSql's parameters, $1 to $15 in order. */
+export function persistParams(v: PersistValues): unknown[] {
+  return [
+    v.key,
+    v.newId,
+    v.workflowName,
+    v.status,
+    v.state,
+    v.metadata,
+    v.resourceId,
+    v.createdAt,
+    v.updatedAt,
+    v.partIds,
+    v.sentParts,
+    v.onlyNew,
+    v.definitionId,
+    v.sentIds,
+    v.versionIds,
+  ];
+}
+
 /**
  * persistWorkflowSnapshot, in one statement whether the run exists or not: its key (made, or read), its
  * execution (made, or its state replaced under its row lock), a context row written only where it
