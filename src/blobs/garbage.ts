@@ -177,10 +177,20 @@ function deleteUnderBut(q: string, kept: string): string {
        delete from ${q}.blobs where key >= $1 and key < $2 and key is distinct from (${kept})
        returning id, backend, location
      ),
-     chunks as (delete from ${q}.blob_chunks where blob_id in (select id from gone where backend = 'postgres'))
-     insert into ${q}.blob_garbage (id, backend, location)
-     select id, backend, coalesce(location, id::text) from gone where backend <> 'postgres'
-     on conflict (id) do nothing`;
+     ${releasedContentSql(q, "gone")}
+     select count(*) from gone`;
+}
+
+/**
+ * Common table expressions (`chunks`, `garbage`) that release the content of the blob rows a statement
+ * deletes, `gone` naming the expression that returns their id, backend and location: content in
+ * PostgreSQL is deleted with them, content elsewhere recorded as garbage for collectGarbage().
+ */
+export function releasedContentSql(q: string, gone: string): string {
+  return `chunks as (delete from ${q}.blob_chunks where blob_id in (select id from ${gone} where backend = 'postgres')),
+     garbage as (insert into ${q}.blob_garbage (id, backend, location)
+       select id, backend, coalesce(location, id::text) from ${gone} where backend <> 'postgres'
+       on conflict (id) do nothing)`;
 }
 
 /**

@@ -19,6 +19,7 @@
  */
 
 import { createHash } from "node:crypto";
+import { releasedContentSql } from "../../blobs/index.js";
 import { NotFoundError } from "../../core/errors.js";
 import type { StoreScope } from "../../index.js";
 import { OFFLOADED, ReferenceMoved, referenceOf } from "../../offload/index.js";
@@ -102,10 +103,8 @@ export async function releaseUnnamed(tx: Scope, q: string, executionId: string):
           and not exists (select 1 from ${q}.component_state c
                            where c.execution_id = $1 and c.state #>> '{${OFFLOADED},key}' = b.key)
        returning id, backend, location),
-     chunks as (delete from ${q}.blob_chunks where blob_id in (select id from gone where backend = 'postgres'))
-     insert into ${q}.blob_garbage (id, backend, location)
-     select id, backend, coalesce(location, id::text) from gone where backend <> 'postgres'
-     on conflict (id) do nothing`,
+     ${releasedContentSql(q, "gone")}
+     select count(*) from gone`,
     [executionId, prefix, end],
   );
 }
@@ -117,10 +116,7 @@ export async function releaseUnnamed(tx: Scope, q: string, executionId: string):
 export function blobsOfRunsSql(q: string, runs: string): string {
   return `blobs as (delete from ${q}.blobs b using ${runs} r where b.execution_id = r.id
       returning b.id, b.backend, b.location),
-    chunks as (delete from ${q}.blob_chunks where blob_id in (select id from blobs where backend = 'postgres')),
-    garbage as (insert into ${q}.blob_garbage (id, backend, location)
-      select id, backend, coalesce(location, id::text) from blobs where backend <> 'postgres'
-      on conflict (id) do nothing)`;
+    ${releasedContentSql(q, "blobs")}`;
 }
 
 /**
