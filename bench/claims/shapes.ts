@@ -135,6 +135,22 @@ export const SHAPES: Shape[] = [
     },
   },
   {
+    // In "q" itself, each waiting for a job that runs elsewhere under a live worker's lease (enqueued
+    // with `after`): as many jobs as the backlog wait on dependencies.
+    name: "waiting on dependencies in q",
+    template: async (store) => {
+      await store.jobs.enqueue({ queue: "other-0", name: "first", payload: { n: 0 } });
+      const first = await claimOnly(store, "other-0", 2 * HOUR);
+      const id = await store.jobs.enqueue({
+        queue: QUEUE,
+        name: "then",
+        payload: { n: 0 },
+        after: [first.id],
+      });
+      return { table: "jobs", id };
+    },
+  },
+  {
     // The probe is a new tenant's one job; the table is empty otherwise: what a grouped claim costs.
     name: "empty, probe in a group",
     probeGroup: (round) => `probe-${round}`,

@@ -71,6 +71,8 @@ export function registerJobCommands(program: Command, cli: CliContext): void {
               "run at": j.runAt,
               // Enqueues the job took in (debounce, throttle, a key replaced): blank when none.
               absorbed: j.absorbed || null,
+              // Jobs it runs after that have not completed yet (enqueue's `after`): blank when none.
+              "waits for": j.waitingFor || null,
               error: j.lastError?.message?.slice(0, 60) ?? null,
             })),
             "no jobs",

@@ -47,7 +47,7 @@ export async function list(context: StoreContext, filter: JobFilter = {}): Promi
   }
   const { rows } = await context.db.query<JobRow>(
     `select ${JOB_COLUMNS} from ${t}
-      where ($1::text is null or queue = $1) and ($2::text is null or status = $2 or ($2 = 'waiting' and status in ('scheduled', 'blocked')))
+      where ($1::text is null or queue = $1) and ($2::text is null or status = $2 or ($2 = 'waiting' and status in ('scheduled', 'blocked', 'pending')))
         and ($3::text is null or name = $3) and ($4::uuid is null or execution_id = $4)
         and ($5::uuid is null or id > $5)
       order by id limit $6`,
@@ -99,14 +99,33 @@ export async function retry(context: StoreContext, ids: string[]): Promise<strin
   return rows.map((row) => row.id);
 }
 
-/** Removes jobs whatever their state; a worker running one then gets LeaseLostError. Returns the ids removed. */
+/**
+ * Removes jobs whatever their state; a worker running one then gets LeaseLostError. Returns the ids
+ * removed. The jobs waiting to run after one of them are removed with it (migration 0031).
+ */
 export async function cancel(context: StoreContext, ids: string[]): Promise<string[]> {
-  const t = `${context.q}.jobs`;
-  const { rows } = await context.db.query<{ id: string }>(
-    `delete from ${t} where id = any($1::uuid[]) returning id`,
-    [checkIds(ids)],
-  );
+  const { rows } = await removeJobs(context, "id = any($1::uuid[])", [checkIds(ids)], "returning id");
   return rows.map((row) => row.id);
+}
+
+/**
+ * Deletes the jobs matching `where`, as cancelled: a job deleted while running counts as completed
+ * for the jobs that run after it (migration 0031), so a running one with such jobs is first marked
+ * not running ('scheduled', in the same transaction, seen by nobody), and its delete cancels them.
+ */
+async function removeJobs(
+  { db, q }: SqlContext,
+  where: string,
+  params: unknown[],
+  returning = "",
+): Promise<{ rows: { id: string }[]; rowCount: number }> {
+  return db.transaction(async (tx) => {
+    await tx.query(
+      `update ${q}.jobs set status = 'scheduled' where (${where}) and status = 'running' and has_dependents`,
+      params,
+    );
+    return tx.query<{ id: string }>(`delete from ${q}.jobs where ${where} ${returning}`, params);
+  });
 }
 
 function checkIds(ids: string[]): string[] {
@@ -125,7 +144,7 @@ export async function deleteJobsOf(
   { history: withHistory = true }: { history?: boolean } = {},
 ): Promise<{ jobs: number; jobsHistory: number }> {
   const among = amongIds("execution_id", executionIds);
-  const jobs = await db.query(`delete from ${q}.jobs where ${among.sql}`, among.params);
+  const jobs = await removeJobs({ db, q }, among.sql, among.params);
   if (!withHistory) return { jobs: jobs.rowCount, jobsHistory: 0 };
   const history = await db.query(`delete from ${q}.jobs_history where ${among.sql}`, among.params);
   return { jobs: jobs.rowCount, jobsHistory: history.rowCount };

@@ -11,8 +11,11 @@ export interface JobRow {
   queue: string;
   name: string;
   payload: unknown;
-  /** 'scheduled' is how the table keeps a waiting job that is not due yet. */
-  status: JobStatus | "scheduled";
+  /**
+   * 'scheduled' is how the table keeps a waiting job that is not due yet, and 'pending' one that waits
+   * for the jobs it runs after (migration 0031).
+   */
+  status: JobStatus | "scheduled" | "pending";
   priority: number;
   run_at: Date;
   attempts: number;
@@ -28,10 +31,12 @@ export interface JobRow {
   updated_at: Date;
   trace_context: string | null;
   absorbed: number;
+  waiting_for: number;
 }
 
 export const JOB_COLUMNS = `id, queue, name, payload, status, priority, run_at, attempts, max_attempts, key, execution_id,
-  group_name, last_error, lease_owner, lease_token, lease_expires_at, created_at, updated_at, trace_context, absorbed`;
+  group_name, last_error, lease_owner, lease_token, lease_expires_at, created_at, updated_at, trace_context, absorbed,
+  waiting_for`;
 
 export function toJob(row: JobRow): Job {
   return {
@@ -39,7 +44,7 @@ export function toJob(row: JobRow): Job {
     queue: row.queue,
     name: row.name,
     payload: row.payload,
-    status: row.status === "scheduled" ? "waiting" : row.status,
+    status: row.status === "scheduled" || row.status === "pending" ? "waiting" : row.status,
     priority: row.priority,
     runAt: row.run_at,
     attempts: row.attempts,
@@ -54,6 +59,7 @@ export function toJob(row: JobRow): Job {
     updatedAt: row.updated_at,
     traceContext: row.trace_context,
     absorbed: row.absorbed,
+    waitingFor: row.waiting_for,
   };
 }
 
@@ -124,6 +130,8 @@ export function toLeasedJob(row: ClaimedRow, queue: string, workerId: string, le
     leaseToken: row.lease_token,
     traceContext: row.trace_context,
     absorbed: row.absorbed,
+    // A claimed job waits for nothing.
+    waitingFor: 0,
   };
 }
 

@@ -2,7 +2,7 @@
  * jobs.stats(): counts per queue that stay cheap at tens of millions of jobs, for the dashboard (at
  * every sample), the command and monitoring. Nothing is scanned whole:
  * - the queues are found by skipping through the index of each status (waiting, scheduled, blocked,
- *   running, dead), one probe per queue per index, however many jobs each queue holds;
+ *   pending, running, dead), one probe per queue per index, however many jobs each queue holds;
  * - each count is exact up to a bound (`exactUpTo`, default 10,000) read through that status's
  *   index, and above it an estimate: the planner's, from ANALYZE's statistics of (queue, status)
  *   taken together (migration 0021), named in `estimated`;
@@ -22,6 +22,7 @@ interface Row {
   grouped: number;
   scheduled: number;
   blocked: number;
+  pending: number;
   running: number;
   dead: number;
   ready_waiting: number;
@@ -33,9 +34,9 @@ interface Row {
 
 /**
  * The parts of the jobs table that count as waiting: ready now (without a group, or in one), scheduled
- * for later, or blocked.
+ * for later, blocked behind a key, or pending on the jobs it runs after.
  */
-const PARTS = ["waiting", "grouped", "scheduled", "blocked"] as const;
+const PARTS = ["waiting", "grouped", "scheduled", "blocked", "pending"] as const;
 
 /**
  * Each status of the jobs table, with its partial index: the condition that index is for (beside the
@@ -56,6 +57,8 @@ const INDEXES = {
   scheduled: { where: "j.status = 'scheduled'", order: "j.run_at" },
   // A job waits blocked only behind another with its key (see enqueue/enqueue.ts).
   blocked: { where: "j.status = 'blocked' and j.key is not null", order: "j.key" },
+  // Waiting for the jobs it runs after (migration 0031).
+  pending: { where: "j.status = 'pending'", order: "j.id" },
   running: { where: "j.status = 'running'", order: "j.lease_expires_at" },
   dead: { where: "j.status = 'dead'", order: "j.updated_at" },
 } as const;

@@ -53,6 +53,14 @@ export interface EnqueueJob {
    * the next job. Not with key, replace, whileRunning or debounce.
    */
   throttle?: { key: string; ms: number };
+  /**
+   * Job dependencies: the ids of jobs this one runs after. It waits (its `waitingFor` counting them)
+   * until each has completed; one already gone from the queue counts as completed. If one goes dead,
+   * this job goes dead too, its error naming it; if one is cancelled, this job is cancelled too. Each
+   * must be a job enqueued before this one, or earlier in the same batch (by the `id` given it there).
+   * Not with key, replace, whileRunning, debounce or throttle.
+   */
+  after?: string[];
 }
 
 export interface Job {
@@ -84,6 +92,8 @@ export interface Job {
    * each returned it, with `key` and `replace: true` each replaced it.
    */
   absorbed: number;
+  /** How many of the jobs it runs after (EnqueueJob.after) have not completed yet: 0 once it may run. */
+  waitingFor: number;
 }
 
 export interface JobError {

@@ -333,6 +333,28 @@ describe("flowstore command", { timeout: 90_000 }, () => {
     expect((table[1] as string).slice(at).trim()).toMatch(/^3\b/);
   });
 
+  it("lists a job that runs after others with how many it still waits for", async () => {
+    const store = await openStore({ connection: url, schema, migrate: false });
+    try {
+      const first = await store.jobs.enqueue({ queue: "cli-deps", name: "first" });
+      const second = await store.jobs.enqueue({ queue: "cli-deps", name: "second" });
+      await store.jobs.enqueue({ queue: "cli-deps", name: "last", after: [first, second] });
+    } finally {
+      await store.close();
+    }
+    const listed = JSON.parse((await flowstore(["jobs", "list", "--queue", "cli-deps", "--json"])).stdout);
+    expect(listed).toMatchObject([
+      { name: "first", waitingFor: 0 },
+      { name: "second", waitingFor: 0 },
+      { name: "last", status: "waiting", waitingFor: 2 },
+    ]);
+    const table = (await flowstore(["jobs", "list", "--queue", "cli-deps"])).stdout.split("\n");
+    const at = (table[0] as string).indexOf("waits for");
+    expect(at).toBeGreaterThan(0);
+    expect((table[3] as string).slice(at).trim()).toMatch(/^2\b/);
+    expect((table[1] as string).slice(at).trim()).not.toMatch(/^\d/);
+  });
+
   it("lists, shows, pauses, resumes and deletes schedules, and prints an expression's next ticks", async () => {
     expect((await flowstore(["schedules"])).stdout).toBe("no schedules\n");
     const store = await openStore({ connection: url, schema, migrate: false });

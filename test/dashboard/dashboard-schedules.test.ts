@@ -99,6 +99,16 @@ describe.skipIf(!runBrowserTests)("dashboard schedules in Chromium", () => {
       const header = await table.locator("th").allTextContents();
       const cells = await table.locator("tr", { hasText: "send" }).locator("td").allTextContents();
       expect(cells[header.indexOf("absorbed")]).toBe("2");
+      // A job that runs after another says so beside its status.
+      const first = await store.jobs.enqueue({ queue: "flow", name: "first" });
+      await store.jobs.enqueue({ queue: "flow", name: "then", after: [first] });
+      await page.goto(new URL("/queues?queue=flow&status=waiting", url).toString());
+      await page.waitForSelector("main table");
+      const flow = page.locator("main table").last();
+      const thenCells = await flow.locator("tr", { hasText: "then" }).locator("td").allTextContents();
+      expect(thenCells[header.indexOf("status")]).toBe("waiting after 1");
+      const firstCells = await flow.locator("tr", { hasText: "first" }).locator("td").allTextContents();
+      expect(firstCells[header.indexOf("status")]).toBe("waiting");
       expect(problems).toEqual([]);
     } finally {
       await browser.close();

@@ -51,6 +51,11 @@ const EXAMPLES: Example[] = [
       /^index \{"doc":"readme","text":"Hello"\}, absorbed 2\n1 report job for 5 requests, absorbed 4\n$/,
   },
   {
+    file: "job-dependencies.ts",
+    prints:
+      /^ran: store-upload \| resize, virus-scan \| publish\nship waits for 1 job\nship is dead: job \S+, which it runs after, went dead\n$/,
+  },
+  {
     file: "schedules.ts",
     prints:
       /^every-second: report for \S+ as csv\n[\s\S]*next run \S+, paused: false\n\[ 'nightly-report' \]\n3\n$/,

@@ -62,7 +62,8 @@ export const QUEUES_JS = String.raw`  function queueTable(stats, withActions) {
     }), "no schedules");
   }
   function jobTable(jobs, withRetry) {
-    // absorbed: the enqueues a debounced, throttled or replaced job took in after its own.
+    // absorbed: the enqueues a debounced, throttled or replaced job took in after its own. A job that
+    // runs after others says how many of them have not completed yet.
     return table(["id", "queue", "name", "status", "attempts", "absorbed", "run at", "last error", ""], jobs.map(function (j) {
       var dead = withRetry && !READ_ONLY && j.status === "dead";
       var retry = dead ? el("button", { type: "button", class: "retry",
@@ -70,7 +71,8 @@ export const QUEUES_JS = String.raw`  function queueTable(stats, withActions) {
       var remove = dead ? el("button", { type: "button", class: "delete",
         "data-job": j.id, onclick: function () { deadJobs("/api/jobs/" + encodeURIComponent(j.id) + "/delete",
           "Delete this dead job?", remove); } }, "Delete") : "";
-      return [short(j.id), j.queue, j.name, badge(j.status), j.attempts + "/" + j.maxAttempts, j.absorbed || "-", time(j.runAt),
+      var status = j.waitingFor ? [badge(j.status), " after " + j.waitingFor] : badge(j.status);
+      return [short(j.id), j.queue, j.name, status, j.attempts + "/" + j.maxAttempts, j.absorbed || "-", time(j.runAt),
         j.lastError ? String(j.lastError.message || "").slice(0, 200) : "-", dead ? [retry, " ", remove] : ""];
     }), "no jobs");
   }

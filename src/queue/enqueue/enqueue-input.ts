@@ -74,6 +74,7 @@ const JOB_KEYS = optionKeys<EnqueueJob>({
   group: true,
   debounce: true,
   throttle: true,
+  after: true,
 });
 const BACKOFF_KEYS = optionKeys<NonNullable<EnqueueJob["backoff"]>>({ baseMs: true, maxMs: true });
 const DEBOUNCE_KEYS = optionKeys<NonNullable<EnqueueJob["debounce"]>>({ key: true, ms: true, maxMs: true });
@@ -85,12 +86,22 @@ const MADE_BY: Record<"debounce" | "throttle", (keyof EnqueueJob)[]> = {
   throttle: ["key", "replace", "whileRunning"],
 };
 
-/** A job checked as its slot's row, and its throttle window if it has one. */
-export function jobRow(
-  context: StoreContext,
-  job: EnqueueJob,
-  field: string,
-): { row: EnqueueRow; throttle: ThrottleWindow | null } {
+/** What a job with dependencies (`after`) may not be given: it never meets another job by a key. */
+const NOT_AFTER: (keyof EnqueueJob)[] = ["key", "replace", "whileRunning", "debounce", "throttle"];
+
+/** The most jobs one job may run after. */
+export const MAX_DEPENDENCIES = 1_000;
+
+/** A job checked: its slot's row, its throttle window and the jobs it runs after, if any. */
+export interface CheckedJob {
+  row: EnqueueRow;
+  throttle: ThrottleWindow | null;
+  /** The ids of the jobs it runs after (distinct, lower case), or null when none. */
+  dependsOn: string[] | null;
+}
+
+/** A job checked as its slot's row, with its throttle window and dependencies if it has them. */
+export function jobRow(context: StoreContext, job: EnqueueJob, field: string): CheckedJob {
   if (typeof job !== "object" || job === null)
     throw new ValidationError(`${field} must be an object`, { field });
   refuseUnknownKeys(job, JOB_KEYS, field);
@@ -138,7 +149,35 @@ export function jobRow(
     absorbs: 0,
     runByMs: debounce?.maxMs ?? null,
   };
-  return { row, throttle: throttle ? { key: throttle.key, ms: throttle.ms } : null };
+  return {
+    row,
+    throttle: throttle ? { key: throttle.key, ms: throttle.ms } : null,
+    dependsOn: checkDependencies(job, field),
+  };
+}
+
+/** The job's `after`: UUIDs, distinct, at most MAX_DEPENDENCIES; null when none are given. */
+function checkDependencies(job: EnqueueJob, field: string): string[] | null {
+  const after: unknown = job.after;
+  if (after === undefined) return null;
+  const at = `${field}.after`;
+  if (!Array.isArray(after) || !after.every(isUuid)) {
+    throw new ValidationError(`${at} must be an array of job ids (UUIDs)`, { field: at });
+  }
+  if (after.length > MAX_DEPENDENCIES) {
+    throw new ValidationError(`${at} names ${after.length} jobs, more than ${MAX_DEPENDENCIES}`, {
+      field: at,
+    });
+  }
+  const beside = NOT_AFTER.filter((name) => job[name] !== undefined);
+  if (beside.length > 0) {
+    throw new ValidationError(
+      `${at} cannot be given with ${beside.join(", ")}: a job that runs after others is never merged with another`,
+      { field: `${field}.${beside[0]}` },
+    );
+  }
+  if (after.length === 0) return null;
+  return [...new Set(after.map((id: string) => id.toLowerCase()))];
 }
 
 /** The job's `debounce` or `throttle`, checked; null when it has none. */

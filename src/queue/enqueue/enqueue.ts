@@ -7,6 +7,8 @@
  * 'blocked' until the holder has left the queue: see migration 0013). Enqueueing a key meets the
  * successor if there is one, else the holder: it returns it, or updates it with replace: true (a running
  * holder is never updated); with whileRunning: "after" a running holder without a successor gets one.
+ * A batch with jobs that run after others (`after`) goes through dependents.ts, which enqueues its
+ * other jobs here.
  */
 
 import { inTransaction, type StoreContext } from "../../core/context.js";
@@ -16,7 +18,8 @@ import { groupsOf } from "../groups.js";
 import { noteAdditions, queueRuns } from "../total-folds.js";
 import { addEnqueued } from "../totals.js";
 import type { EnqueueJob } from "../types.js";
-import { type EnqueueColumns, jobRow, type ThrottleWindow } from "./enqueue-input.js";
+import { insertWithDependencies } from "./dependents.js";
+import { type CheckedJob, type EnqueueColumns, jobRow, type ThrottleWindow } from "./enqueue-input.js";
 import { type ThrottledSlot, takeWindows } from "./throttle.js";
 
 /**
@@ -92,6 +95,24 @@ export async function enqueue(
 ): Promise<string | string[]> {
   const jobs = Array.isArray(input) ? input : [input];
   if (jobs.length === 0) return [];
+  const checked = jobs.map((job, i) => jobRow(context, job, Array.isArray(input) ? `jobs[${i}]` : "job"));
+  const queues = checked.map(({ row }) => row.queue);
+  const send = (trace: string | null) =>
+    checked.some(({ dependsOn }) => dependsOn !== null)
+      ? insertWithDependencies(context, checked, trace, insertChecked)
+      : insertChecked(context, checked, trace);
+  const { telemetry } = context;
+  const ids = telemetry ? await telemetry.send(sentBatch(queues), send) : await send(null);
+  noteAdditions(context, queueRuns(queues));
+  return Array.isArray(input) ? ids : (ids[0] as string);
+}
+
+/** Jobs without dependencies, checked: their ids, in order (a keyed job may get an existing job's id). */
+async function insertChecked(
+  context: StoreContext,
+  checked: readonly CheckedJob[],
+  trace: string | null,
+): Promise<string[]> {
   const columns: EnqueueColumns = {
     id: [],
     queue: [],
@@ -118,8 +139,7 @@ export async function enqueue(
   const slotOfKey = new Map<string, number>();
   const slotOfJob: number[] = [];
   const throttleOf = new Map<number, ThrottleWindow>();
-  jobs.forEach((job, i) => {
-    const { row, throttle } = jobRow(context, job, Array.isArray(input) ? `jobs[${i}]` : "job");
+  for (const { row, throttle } of checked) {
     const dedupe =
       row.key !== null
         ? `${row.queue}\u0000${row.key}`
@@ -131,7 +151,7 @@ export async function enqueue(
       slotOfJob.push(existing);
       if (throttle) columns.absorbs[existing] = (columns.absorbs[existing] as number) + 1;
       if (row.after) columns.after[existing] = true;
-      if (!row.replace) return;
+      if (!row.replace) continue;
       // Replace the earlier occurrence's content, keeping its slot (and id). The slot replaces too: when
       // a job with the key already waits in the table, only a replacing slot updates it.
       columns.payload[existing] = row.payload;
@@ -140,7 +160,7 @@ export async function enqueue(
       columns.delayMs[existing] = row.delayMs;
       columns.replace[existing] = true;
       columns.absorbs[existing] = (columns.absorbs[existing] as number) + 1;
-      return;
+      continue;
     }
     const slot = columns.id.length;
     if (dedupe !== undefined) slotOfKey.set(dedupe, slot);
@@ -149,17 +169,12 @@ export async function enqueue(
     for (const name of Object.keys(columns) as (keyof EnqueueColumns)[]) {
       (columns[name] as unknown[]).push(row[name]);
     }
-  });
-
-  const { telemetry } = context;
-  const send = (trace: string | null) =>
+  }
+  const idOfSlot =
     throttleOf.size === 0
-      ? insert(context, columns, trace)
-      : insertThrottled(context, columns, throttleOf, trace);
-  const idOfSlot = telemetry ? await telemetry.send(sentBatch(columns, jobs.length), send) : await send(null);
-  noteAdditions(context, queueRuns(columns.queue));
-  const ids = slotOfJob.map((slot) => idOfSlot[slot] as string);
-  return Array.isArray(input) ? ids : (ids[0] as string);
+      ? await insert(context, columns, trace)
+      : await insertThrottled(context, columns, throttleOf, trace);
+  return slotOfJob.map((slot) => idOfSlot[slot] as string);
 }
 
 /**
@@ -196,10 +211,10 @@ async function insertThrottled(
 }
 
 /** An enqueue as its span tells it: the jobs given, per queue. */
-function sentBatch(columns: EnqueueColumns, count: number): SentBatch {
+function sentBatch(queueOfJob: readonly string[]): SentBatch {
   const queues = new Map<string, number>();
-  for (const queue of columns.queue) queues.set(queue, (queues.get(queue) ?? 0) + 1);
-  return { queues, count };
+  for (const queue of queueOfJob) queues.set(queue, (queues.get(queue) ?? 0) + 1);
+  return { queues, count: queueOfJob.length };
 }
 
 /**
