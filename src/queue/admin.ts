@@ -109,9 +109,9 @@ export async function cancel(context: StoreContext, ids: string[]): Promise<stri
 }
 
 /**
- * Deletes the jobs matching `where`, as cancelled: a job deleted while running counts as completed
- * for the jobs that run after it (migration 0031), so a running one with such jobs is first marked
- * not running ('scheduled', in the same transaction, seen by nobody), and its delete cancels them.
+ * Deletes the jobs matching `where`, as cancelled. A job deleted while running counts as completed
+ * for the jobs that run after it (migration 0031), unless the transaction says it is removing jobs
+ * (the setting flowstore.removing, local to it): then its delete cancels them.
  */
 async function removeJobs(
   { db, q }: SqlContext,
@@ -120,11 +120,14 @@ async function removeJobs(
   returning = "",
 ): Promise<{ rows: { id: string }[]; rowCount: number }> {
   return db.transaction(async (tx) => {
-    await tx.query(
-      `update ${q}.jobs set status = 'scheduled' where (${where}) and status = 'running' and has_dependents`,
+    await tx.query("select set_config('flowstore.removing', 'on', true)");
+    const removed = await tx.query<{ id: string }>(
+      `delete from ${q}.jobs where ${where} ${returning}`,
       params,
     );
-    return tx.query<{ id: string }>(`delete from ${q}.jobs where ${where} ${returning}`, params);
+    // A completion later in the caller's transaction is one again.
+    await tx.query("select set_config('flowstore.removing', '', true)");
+    return removed;
   });
 }
 

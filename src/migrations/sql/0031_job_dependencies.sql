@@ -9,8 +9,9 @@
 -- - completed (deleted while running): each dependent counts one less; at none it joins the queue
 --   (waiting, or scheduled while its run time is ahead), and the workers of its queue are woken;
 -- - dead: its pending dependents go dead too, their error naming it (and so on down the line);
--- - cancelled or removed (deleted while not running: see cancel in admin.ts, which first marks a
---   running job so): its pending dependents are cancelled too (and so on down the line).
+-- - cancelled or removed (deleted while not running, or by a transaction that set flowstore.removing,
+--   as cancel and retention do: see removeJobs in admin.ts): its pending dependents are cancelled too
+--   (and so on down the line).
 -- The edges of a dependency go with it. Jobs without dependents pay the triggers' WHEN tests only.
 --
 -- No cycle can form: a job names only jobs enqueued before it (or earlier in its own batch), and its
@@ -53,7 +54,7 @@ begin
       returning j.queue)
     insert into :SCHEMA.queue_total_additions (queue, name, n)
     select queue, 'dead', count(*) from failed group by queue;
-  elsif old.status = 'running' then
+  elsif old.status = 'running' and coalesce(current_setting('flowstore.removing', true), '') <> 'on' then
     -- Completed: its dependents count one less, and those with none left join the queue.
     with edges as (delete from :SCHEMA.job_dependencies where after_id = old.id returning job_id),
     settled as (
