@@ -31,10 +31,23 @@ function rateValue(text: string): { limit: number; periodMs: number } | null {
   return { limit: Number(match[1]), periodMs: Number(match[2]) * unitMs };
 }
 
+interface LimitsOptions {
+  groupConcurrency?: string;
+  rate?: string;
+  group?: string;
+  strictOrder?: string;
+}
+
+function onOff(value: string, flag: string): boolean {
+  if (value === "on" || value === "off") return value === "on";
+  throw new ValidationError(`--${flag} must be on or off, got ${value}`, { field: flag });
+}
+
 function describeLimits(queue: string, limits: QueueLimits): string {
   const concurrency = limits.groupConcurrency === null ? "none" : String(limits.groupConcurrency);
   const rate = limits.rate === null ? "none" : `${limits.rate.limit} per ${limits.rate.periodMs} ms`;
-  return `${queue}: group concurrency ${concurrency}, rate ${rate}`;
+  const order = limits.strictOrder ? " (strict order: one job per group at a time)" : "";
+  return `${queue}: group concurrency ${concurrency}${order}, rate ${rate}`;
 }
 
 export function registerJobGroupCommands(jobs: Command, cli: CliContext): void {
@@ -72,20 +85,31 @@ export function registerJobGroupCommands(jobs: Command, cli: CliContext): void {
     .option("--group-concurrency <n>", 'running jobs per group at most, or "none"')
     .option("--rate <jobs/period>", 'jobs claimed per period, as 100/1s or 60/1m, or "none"')
     .option("--group <name>", "set --group-concurrency for this group alone")
+    .option(
+      "--strict-order <on|off>",
+      "each group runs one job at a time, in order, a retry holding the rest",
+    )
     .addHelpText(
       "after",
       "\nExamples:\n  $ flowstore jobs limits reports\n  $ flowstore jobs limits reports --group-concurrency 2 --rate 100/1s\n" +
-        "  $ flowstore jobs limits reports --group acme --group-concurrency 5",
+        "  $ flowstore jobs limits reports --group acme --group-concurrency 5\n" +
+        "  $ flowstore jobs limits ledger --strict-order on",
     )
-    .action((queue: string, options: { groupConcurrency?: string; rate?: string; group?: string }) => {
-      const changing = options.groupConcurrency !== undefined || options.rate !== undefined;
+    .action((queue: string, options: LimitsOptions) => {
+      const changing =
+        options.groupConcurrency !== undefined ||
+        options.rate !== undefined ||
+        options.strictOrder !== undefined;
       const change: QueueLimitsChange = {};
+      if (options.strictOrder !== undefined) change.strictOrder = onOff(options.strictOrder, "strict-order");
       if (options.groupConcurrency !== undefined)
         change.groupConcurrency = limitValue(options.groupConcurrency, "group-concurrency");
       if (options.rate !== undefined) change.rate = rateValue(options.rate);
       if (
         options.group !== undefined &&
-        (options.rate !== undefined || options.groupConcurrency === undefined)
+        (options.rate !== undefined ||
+          options.strictOrder !== undefined ||
+          options.groupConcurrency === undefined)
       ) {
         throw new ValidationError("--group sets --group-concurrency alone", { field: "group" });
       }

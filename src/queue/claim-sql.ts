@@ -19,6 +19,9 @@ import { notPaused } from "./pauses.js";
 import { CLAIMED_COLUMNS, RELAXED_COMMIT } from "./sql.js";
 import { countClaimed } from "./totals.js";
 
+/** A group not held by the retry or snooze of its first job (strict order, migration 0032). */
+const NOT_HELD = "(g.held_until is null or g.held_until <= now())";
+
 /** Room in a group without a concurrency limit. */
 const UNLIMITED = 2_147_483_647;
 
@@ -113,9 +116,10 @@ export function groupedClaim(context: StoreContext, relaxed: boolean, counted: b
        -- The groups whose turn it is: ready ones, least recently served first, and ones woken since a
        -- claim found them empty. Locked: two claims never serve one group at once. (No key update:
        -- an enqueue holding the group's row for key share, see groupsOf, does not keep it from a claim.)
+       -- A group held by its first job's retry or snooze (strict order, migration 0032) waits it out.
        select * from (
          select g.name, g.concurrency, g.turn from ${q}.job_groups g
-          where g.queue = $1 and g.ready and (select n from allowed) > 0 and ${paused}
+          where g.queue = $1 and g.ready and (select n from allowed) > 0 and ${paused} and ${NOT_HELD}
           order by g.served_at, g.name limit $2 for no key update skip locked) ready
        union all
        select * from (
@@ -125,7 +129,7 @@ export function groupedClaim(context: StoreContext, relaxed: boolean, counted: b
          select g.name, g.concurrency, g.turn from ${q}.job_groups g
           where g.queue = $1
             and g.name = any(array(select distinct w.name from ${q}.job_group_wakeups w where w.queue = $1 limit $2))
-            and not g.ready and (select n from allowed) > 0 and ${paused}
+            and not g.ready and (select n from allowed) > 0 and ${paused} and ${NOT_HELD}
           for no key update skip locked) woken),
      turns as materialized (
        -- A locked row is the group as it stands now; the jobs counted below are as they stood when this
@@ -143,8 +147,12 @@ export function groupedClaim(context: StoreContext, relaxed: boolean, counted: b
      rooms as materialized (
        select t.name, least(s.n, room.n) as take, room.n as room
          from turns t cross join share s
-         cross join lateral (select coalesce(t.concurrency,
-                                             (select l.group_concurrency from ${q}.queue_limits l where l.queue = $1)) as n) lim
+         -- In strict order a group runs one job at a time.
+         cross join lateral (
+           select case when (select l.strict_order from ${q}.queue_limits l where l.queue = $1) then 1
+                       else coalesce(t.concurrency,
+                                     (select l.group_concurrency from ${q}.queue_limits l where l.queue = $1))
+                  end as n) lim
          cross join lateral (
            select case when lim.n is null then ${UNLIMITED}
                        else greatest(lim.n - (select count(*)::int from ${t} r

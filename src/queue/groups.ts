@@ -46,6 +46,7 @@ interface LimitsRow {
   group_concurrency: number | null;
   rate_limit: number | null;
   rate_period_ms: number | null;
+  strict_order: boolean | null;
 }
 
 function toLimits(row: LimitsRow | undefined): QueueLimits {
@@ -55,10 +56,11 @@ function toLimits(row: LimitsRow | undefined): QueueLimits {
       row?.rate_limit == null || row.rate_period_ms == null
         ? null
         : { limit: row.rate_limit, periodMs: row.rate_period_ms },
+    strictOrder: row?.strict_order === true,
   };
 }
 
-const LIMITS_KEYS = optionKeys<QueueLimitsChange>({ groupConcurrency: true, rate: true });
+const LIMITS_KEYS = optionKeys<QueueLimitsChange>({ groupConcurrency: true, rate: true, strictOrder: true });
 const RATE_KEYS = optionKeys<NonNullable<QueueLimitsChange["rate"]>>({ limit: true, periodMs: true });
 
 function checkRate(rate: unknown): { limit: number; periodMs: number } | null {
@@ -92,18 +94,30 @@ export async function setLimits(
       : checkInteger(change.groupConcurrency, "groupConcurrency", 1, MAX_INT);
   const setRate = change.rate !== undefined;
   const rate = setRate ? checkRate(change.rate) : null;
+  if (change.strictOrder !== undefined && typeof change.strictOrder !== "boolean") {
+    throw new ValidationError("strictOrder must be true or false", { field: "strictOrder" });
+  }
   const { rows } = await context.db.query<LimitsRow>(
-    `insert into ${context.q}.queue_limits as l (queue, group_concurrency, rate_limit, rate_period_ms)
-     values ($1, $3, $5, $6)
+    `insert into ${context.q}.queue_limits as l (queue, group_concurrency, rate_limit, rate_period_ms, strict_order)
+     values ($1, $3, $5, $6, coalesce($7, false))
      on conflict (queue) do update
        set group_concurrency = case when $2 then excluded.group_concurrency else l.group_concurrency end,
            rate_limit = case when $4 then excluded.rate_limit else l.rate_limit end,
            rate_period_ms = case when $4 then excluded.rate_period_ms else l.rate_period_ms end,
            -- A new rate starts a new window.
            window_started_at = case when $4 then null else l.window_started_at end,
-           window_taken = case when $4 then 0 else l.window_taken end
-     returning group_concurrency, rate_limit, rate_period_ms`,
-    [queue, setConcurrency, concurrency, setRate, rate?.limit ?? null, rate?.periodMs ?? null],
+           window_taken = case when $4 then 0 else l.window_taken end,
+           strict_order = coalesce($7, l.strict_order)
+     returning group_concurrency, rate_limit, rate_period_ms, strict_order`,
+    [
+      queue,
+      setConcurrency,
+      concurrency,
+      setRate,
+      rate?.limit ?? null,
+      rate?.periodMs ?? null,
+      change.strictOrder ?? null,
+    ],
   );
   // A limit raised or removed may let waiting jobs run now.
   await wakeQueues(context.db, context.schema, [queue]);
@@ -114,7 +128,7 @@ export async function setLimits(
 export async function limits(context: StoreContext, queue: string): Promise<QueueLimits> {
   checkText(queue, "queue");
   const { rows } = await context.db.query<LimitsRow>(
-    `select group_concurrency, rate_limit, rate_period_ms from ${context.q}.queue_limits where queue = $1`,
+    `select group_concurrency, rate_limit, rate_period_ms, strict_order from ${context.q}.queue_limits where queue = $1`,
     [queue],
   );
   return toLimits(rows[0]);

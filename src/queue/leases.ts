@@ -116,8 +116,26 @@ export async function completeMany(
 }
 
 /**
+ * Whether job `x` keeps its place in its group when it fails or is snoozed: it has a group, and its
+ * queue keeps strict order (migration 0032).
+ */
+function strictOrder(context: StoreContext, x: string): string {
+  return `(${x}.group_name is not null and coalesce(
+             (select l.strict_order from ${context.q}.queue_limits l where l.queue = ${x}.queue), false))`;
+}
+
+/** A CTE that holds the groups of the `rows` (a CTE returning queue, group_name, hold) until `hold`. */
+function holdGroups(context: StoreContext, rows: string): string {
+  return `held as (
+       update ${context.q}.job_groups g set held_until = r.hold
+         from ${rows} r where r.hold is not null and g.queue = r.queue and g.name = r.group_name)`;
+}
+
+/**
  * Records a failed attempt. Until maxAttempts the job waits again, at `retryAt` or after exponential
- * backoff with jitter; then it is dead. Returns the job as it now stands.
+ * backoff with jitter; then it is dead. Returns the job as it now stands. In a queue with strict order
+ * a grouped job keeps its place in its group (its stored run time stays) and holds its group until
+ * the retry: the job returned has that time as its `runAt`.
  */
 export async function fail(
   context: StoreContext,
@@ -135,37 +153,43 @@ export async function fail(
   // with a large base) and the failure would not be recorded.
   // A run under a worker's reservation is not among the attempts yet: it counts here.
   const attempts = `(attempts + ${RUN_NOT_COUNTED})`;
-  const { rows } = await context.db.query<JobRow>(
+  const { rows } = await context.db.query<JobRow & { hold: Date | null }>(
     `with failed as (
      update ${t}
         set status = case when ${attempts} >= max_attempts then 'dead'
+                          -- In strict order the job keeps its place, ready, and holds its group (below).
+                          when before.strict then 'waiting'
                           -- A retry later waits apart from the ready set until it is due.
                           when $4::timestamptz is not null then case when $4 > now() then 'scheduled' else 'waiting' end
                           when least(backoff_base_ms, backoff_max_ms) > 0 then 'scheduled'
                           else 'waiting' end,
-            run_at = case when ${attempts} >= max_attempts then run_at
-                          else coalesce($4::timestamptz, now() + least(backoff_max_ms::float8,
-                                 backoff_base_ms * power(2, least(greatest(${attempts} - 1, 0), 31)))
-                                 * (0.75 + random() * 0.5) * interval '1 millisecond') end,
+            run_at = case when ${attempts} >= max_attempts or before.strict then run_at else before.retry_at end,
             attempts = ${attempts},
             last_error = $3::jsonb,
             lease_owner = null, lease_token = null, lease_expires_at = null,
             reserved_by = null, reserved_batch = null, updated_at = now()
        -- The job as it was: a run claimed by hand counts here, a worker's run the worker counts.
-       from (select x.reserved_by is null as by_hand from ${t} x where x.id = $1) before
+       from (select x.reserved_by is null as by_hand, ${strictOrder(context, "x")} as strict,
+                    coalesce($4::timestamptz, now() + least(x.backoff_max_ms::float8,
+                      x.backoff_base_ms * power(2, least(greatest(${attempts} - 1, 0), 31)))
+                      * (0.75 + random() * 0.5) * interval '1 millisecond') as retry_at
+               from ${t} x where x.id = $1) before
       where id = $1 and lease_token = $2 and status = 'running'
-     returning ${JOB_COLUMNS}, before.by_hand),
+     returning ${JOB_COLUMNS}, before.by_hand,
+               case when before.strict and status = 'waiting' then before.retry_at end as hold),
+     ${holdGroups(context, "failed")},
      ${countRows(context, "failed", [
        ["failed", "e.by_hand"],
        ["dead", "e.by_hand and e.status = 'dead'"],
      ])}
-     select ${JOB_COLUMNS} from failed`,
+     select ${JOB_COLUMNS}, hold from failed`,
     [lease.id, lease.leaseToken, errorJson(error, context.limits), retryAt],
   );
   const row = rows[0];
   if (!row) throw leaseLost([lease.id], "fail");
   noteAdditions(context, row.status === "dead" ? 2 : 1);
-  return toJob(row);
+  const job = toJob(row);
+  return row.hold ? { ...job, runAt: row.hold } : job;
 }
 
 /**
@@ -182,17 +206,20 @@ export async function snooze(context: StoreContext, lease: Lease, until: Date): 
   const { rows } = await context.db.query<JobRow>(
     `with snoozed as (
        update ${t}
-          set status = case when $3::timestamptz > now() then 'scheduled' else 'waiting' end,
-              run_at = $3::timestamptz,
+          -- In strict order the job keeps its place, ready, and holds its group (below).
+          set status = case when before.strict or $3::timestamptz <= now() then 'waiting' else 'scheduled' end,
+              run_at = case when before.strict then run_at else $3::timestamptz end,
               attempts = attempts + ${RUN_NOT_COUNTED},
               max_attempts = max_attempts + 1,
               lease_owner = null, lease_token = null, lease_expires_at = null,
               reserved_by = null, reserved_batch = null, updated_at = now()
+         from (select ${strictOrder(context, "x")} as strict from ${t} x where x.id = $1) before
         where id = $1 and lease_token = $2 and status = 'running'
-       returning ${JOB_COLUMNS}
+       returning ${JOB_COLUMNS}, case when before.strict then $3::timestamptz end as hold
      ),
+     ${holdGroups(context, "snoozed")},
      -- The subquery is named: before PostgreSQL 16, a subquery in FROM without a name is refused.
-     woken as (${wakeStatement("$4::text", "(select queue from snoozed where status = 'waiting') due")})
+     woken as (${wakeStatement("$4::text", "(select queue from snoozed where status = 'waiting' and hold is null) due")})
      select snoozed.* from snoozed cross join (select count(*) from woken) w`,
     [lease.id, lease.leaseToken, runAt, jobsChannel(context.schema)],
   );

@@ -210,12 +210,19 @@ export interface QueueLimits {
   groupConcurrency: number | null;
   /** Jobs claimed from the queue, at most `limit` per `periodMs` (fixed windows); null: no limit. */
   rate: { limit: number; periodMs: number } | null;
+  /**
+   * Strict order per group: each group runs one job at a time, in its order (priority, then run time,
+   * then enqueue), and a job that failed and will be retried, or was snoozed, holds the group's later
+   * jobs until it completes or goes dead. Jobs without a group are not ordered so.
+   */
+  strictOrder: boolean;
 }
 
 /** What jobs.setLimits changes: a field left out keeps its value, null removes that limit. */
 export interface QueueLimitsChange {
   groupConcurrency?: number | null;
   rate?: { limit: number; periodMs: number } | null;
+  strictOrder?: boolean;
 }
 
 /** A group of a queue as the claims see it (jobs.groups). */

@@ -50,6 +50,7 @@ describe("flowstore jobs groups and limits", () => {
     expect(await store.jobs.limits("reports")).toEqual({
       groupConcurrency: 2,
       rate: { limit: 100, periodMs: 1000 },
+      strictOrder: false,
     });
     const own = await flowstore(["jobs", "limits", "reports", "--group", "acme", "--group-concurrency", "5"]);
     expect(own).toMatchObject({ code: 0, stdout: "reports/acme: at most 5 running\n" });
@@ -68,6 +69,15 @@ describe("flowstore jobs groups and limits", () => {
     expect(table).toMatch(/group\s+limit\s+ready\s+running\s+last served/);
     const removed = await flowstore(["jobs", "limits", "reports", "--rate", "none"]);
     expect(removed.stdout).toBe("reports: group concurrency 2, rate none\n");
+    const strict = await flowstore(["jobs", "limits", "reports", "--strict-order", "on"]);
+    expect(strict.stdout).toBe(
+      "reports: group concurrency 2 (strict order: one job per group at a time), rate none\n",
+    );
+    expect((await store.jobs.limits("reports")).strictOrder).toBe(true);
+    const json2 = JSON.parse(
+      (await flowstore(["jobs", "limits", "reports", "--strict-order", "off", "--json"])).stdout,
+    );
+    expect(json2).toMatchObject({ queue: "reports", strictOrder: false });
   });
 
   it("refuses bad values with a clear error and changes nothing", async () => {
@@ -78,10 +88,12 @@ describe("flowstore jobs groups and limits", () => {
       ["--rate", "100"],
       ["--rate", "0/1s"],
       ["--group", "acme", "--rate", "1/1s"],
+      ["--strict-order", "yes"],
+      ["--group", "acme", "--strict-order", "on"],
     ]) {
       const run = await flowstore(["jobs", "limits", "reports", ...args]);
       expect(run.code, args.join(" ")).toBe(1);
-      expect(run.stderr, args.join(" ")).toMatch(/rate|concurrency|group/);
+      expect(run.stderr, args.join(" ")).toMatch(/rate|concurrency|group|strict-order/);
     }
     const json = await flowstore(["jobs", "limits", "reports", "--rate", "fast", "--json"]);
     expect(JSON.parse(json.stderr)).toMatchObject({ error: { code: "VALIDATION", field: "rate" } });

@@ -159,7 +159,7 @@ forEachDriver((driver) => {
           queue: "mail",
           completed: 0,
           failed: 1,
-          limits: { groupConcurrency: null, rate: null },
+          limits: { groupConcurrency: null, rate: null, strictOrder: false },
         }),
       );
       expect(overview.body.depth).toBe(1);
@@ -227,13 +227,17 @@ forEachDriver((driver) => {
         dead: 1,
         completed: 0,
         failed: 1,
-        limits: { groupConcurrency: null, rate: null },
+        limits: { groupConcurrency: null, rate: null, strictOrder: false },
       });
       await store.jobs.setLimits("mail", { groupConcurrency: 3, rate: { limit: 10, periodMs: 1000 } });
       const limited = (await getJson(url, "/api/queues")).body.stats.find(
         (q: { queue: string }) => q.queue === "mail",
       );
-      expect(limited.limits).toEqual({ groupConcurrency: 3, rate: { limit: 10, periodMs: 1000 } });
+      expect(limited.limits).toEqual({
+        groupConcurrency: 3,
+        rate: { limit: 10, periodMs: 1000 },
+        strictOrder: false,
+      });
       await store.jobs.setLimits("mail", { groupConcurrency: null, rate: null });
     });
 

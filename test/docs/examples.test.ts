@@ -56,6 +56,10 @@ const EXAMPLES: Example[] = [
       /^ran: store-upload \| resize, virus-scan \| publish\nship waits for 1 job\nship is dead: job \S+, which it runs after, went dead\n$/,
   },
   {
+    file: "strict-order.ts",
+    prints: /^first claim: 100, 50\nwhile it waits: 0 claimed\nafter the retry time: 100\nthen: -30\n$/,
+  },
+  {
     file: "schedules.ts",
     prints:
       /^every-second: report for \S+ as csv\n[\s\S]*next run \S+, paused: false\n\[ 'nightly-report' \]\n3\n$/,

@@ -5,12 +5,9 @@
  * in one process (both drivers) and from several processes (the real server); bad options refused
  * with nothing written.
  */
-import { spawn } from "node:child_process";
-import path from "node:path";
-import { createInterface } from "node:readline";
-import { pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
 import { openStore, type Store, ValidationError } from "../../src/index.js";
+import { startFixture } from "../support/fixture-process.js";
 import { fileDatabaseUrl, forEachDriver, uniqueSchema } from "../support/harness.js";
 import { until } from "../support/waiting.js";
 
@@ -176,24 +173,15 @@ forEachDriver((driver) => {
 });
 
 describe("postgres", () => {
-  const FIXTURE = path.resolve("test/fixtures/enqueue-windows.ts");
-  const TSX = pathToFileURL(path.resolve("node_modules/tsx/dist/loader.mjs")).href;
-
   for (const mode of ["debounce", "throttle"] as const) {
     it(`${mode}s into one job the enqueues of 4 processes at once`, { timeout: 120_000 }, async () => {
       const url = await fileDatabaseUrl();
       const schema = uniqueSchema("windows");
       const store = await openStore({ connection: url, schema });
       try {
-        const children = Array.from({ length: 4 }, () => {
-          const child = spawn(process.execPath, ["--import", TSX, FIXTURE, url, schema, mode, "50"], {
-            stdio: ["pipe", "pipe", "inherit"],
-          });
-          const lines: string[] = [];
-          createInterface({ input: child.stdout }).on("line", (line) => lines.push(line));
-          const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
-          return { child, lines, exited };
-        });
+        const children = Array.from({ length: 4 }, () =>
+          startFixture("enqueue-windows.ts", [url, schema, mode, "50"], { stdin: true }),
+        );
         await until(() => children.every((c) => c.lines.includes("ready")), 60_000);
         for (const c of children) c.child.stdin?.write("go\n");
         expect(await Promise.all(children.map((c) => c.exited))).toEqual([0, 0, 0, 0]);

@@ -5,13 +5,10 @@
  * refused with nothing written. Exact when dependencies complete in several processes at once while
  * another enqueues jobs after them (the real server).
  */
-import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import path from "node:path";
-import { createInterface } from "node:readline";
-import { pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
 import { type LeasedJob, openStore, type Store, ValidationError } from "../../src/index.js";
+import { startFixture } from "../support/fixture-process.js";
 import { fileDatabaseUrl, forEachDriver, uniqueSchema } from "../support/harness.js";
 import { until } from "../support/waiting.js";
 
@@ -226,9 +223,6 @@ forEachDriver((driver) => {
 });
 
 describe("postgres", () => {
-  const FIXTURE = path.resolve("test/fixtures/dependency-worker.ts");
-  const TSX = pathToFileURL(path.resolve("node_modules/tsx/dist/loader.mjs")).href;
-
   it("settles a dependent whose dependency completes while it is being enqueued", async () => {
     const url = await fileDatabaseUrl();
     const schema = uniqueSchema("deps");
@@ -271,15 +265,7 @@ describe("postgres", () => {
     await store.query(
       `create table "${schema}".ran (id uuid not null, pid int not null, early bool not null, at timestamptz not null default clock_timestamp())`,
     );
-    const children = Array.from({ length: 3 }, () => {
-      const child = spawn(process.execPath, ["--import", TSX, FIXTURE, url, schema], {
-        stdio: ["ignore", "pipe", "inherit"],
-      });
-      const lines: string[] = [];
-      createInterface({ input: child.stdout }).on("line", (line) => lines.push(line));
-      const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
-      return { child, lines, exited };
-    });
+    const children = Array.from({ length: 3 }, () => startFixture("dependency-worker.ts", [url, schema]));
     try {
       await until(() => children.every((c) => c.lines.includes("ready")), 60_000);
       // Pairs of jobs, and after each pair a job that runs after both: enqueued as the workers take

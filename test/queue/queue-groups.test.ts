@@ -59,6 +59,7 @@ forEachDriver((driver) => {
       expect(await store.jobs.setLimits("limited", { groupConcurrency: 2 })).toEqual({
         groupConcurrency: 2,
         rate: null,
+        strictOrder: false,
       });
       await enqueueMany(store, "limited", "a", 10);
       await enqueueMany(store, "limited", "b", 10);
@@ -128,6 +129,7 @@ forEachDriver((driver) => {
       expect(await store.jobs.limits("rated")).toEqual({
         groupConcurrency: null,
         rate: { limit: 3, periodMs: 60_000 },
+        strictOrder: false,
       });
       // A new rate starts a new window.
       await store.jobs.setLimits("rated", { rate: { limit: 4, periodMs: 60_000 } });

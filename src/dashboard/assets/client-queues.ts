@@ -24,11 +24,13 @@ export const QUEUES_JS = String.raw`  function queueTable(stats, withActions) {
     }), "no jobs");
   }
 
-  // A queue's limits (jobs.setLimits): running jobs per group, and jobs claimed per period.
+  // A queue's limits (jobs.setLimits): running jobs per group (one, in strict order), and jobs
+  // claimed per period.
   function limitsText(limits) {
     if (!limits) return "-";
     var parts = [];
-    if (limits.groupConcurrency !== null) parts.push(limits.groupConcurrency + " per group");
+    if (limits.strictOrder) parts.push("strict order per group");
+    else if (limits.groupConcurrency !== null) parts.push(limits.groupConcurrency + " per group");
     if (limits.rate !== null) parts.push(limits.rate.limit + " per " + limits.rate.periodMs + " ms");
     return parts.length ? parts.join(", ") : "-";
   }

@@ -1,0 +1,29 @@
+/**
+ * Test fixtures run as real processes (test/fixtures/*.ts through tsx): their stdout lines gathered,
+ * their exit awaited.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import { pathToFileURL } from "node:url";
+
+const TSX = pathToFileURL(path.resolve("node_modules/tsx/dist/loader.mjs")).href;
+
+export interface FixtureProcess {
+  child: ChildProcess;
+  /** The lines it has printed so far. */
+  lines: string[];
+  /** Its exit code (null when a signal ended it). */
+  exited: Promise<number | null>;
+}
+
+/** Starts test/fixtures/<file> with `args`; stdin is a pipe when `stdin` is true. */
+export function startFixture(file: string, args: string[], { stdin = false } = {}): FixtureProcess {
+  const child = spawn(process.execPath, ["--import", TSX, path.resolve("test/fixtures", file), ...args], {
+    stdio: [stdin ? "pipe" : "ignore", "pipe", "inherit"],
+  });
+  const lines: string[] = [];
+  if (child.stdout) createInterface({ input: child.stdout }).on("line", (line) => lines.push(line));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+  return { child, lines, exited };
+}
