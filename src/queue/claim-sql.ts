@@ -137,6 +137,9 @@ export function groupedClaim(context: StoreContext, relaxed: boolean, counted: b
        -- more jobs running than this statement can see: it waits for the next claim.
        select l.name, l.concurrency from locked l
         where l.turn = (select g.turn from ${q}.job_groups g where g.queue = $1 and g.name = l.name)),
+     queue_limit as materialized (
+       -- The queue's own limits, read once for all its groups.
+       select l.group_concurrency, l.strict_order from ${q}.queue_limits l where l.queue = $1),
      share as materialized (
        -- Each group's share of the claim; jobs without a group, if any wait, share as one more group.
        select case when (select count(*) from turns) = 0 then a.n
@@ -149,10 +152,8 @@ export function groupedClaim(context: StoreContext, relaxed: boolean, counted: b
          from turns t cross join share s
          -- In strict order a group runs one job at a time.
          cross join lateral (
-           select case when (select l.strict_order from ${q}.queue_limits l where l.queue = $1) then 1
-                       else coalesce(t.concurrency,
-                                     (select l.group_concurrency from ${q}.queue_limits l where l.queue = $1))
-                  end as n) lim
+           select case when (select strict_order from queue_limit) then 1
+                       else coalesce(t.concurrency, (select group_concurrency from queue_limit)) end as n) lim
          cross join lateral (
            select case when lim.n is null then ${UNLIMITED}
                        else greatest(lim.n - (select count(*)::int from ${t} r
