@@ -109,6 +109,14 @@ describe.skipIf(!runBrowserTests)("dashboard schedules in Chromium", () => {
       expect(thenCells[header.indexOf("status")]).toBe("waiting after 1");
       const firstCells = await flow.locator("tr", { hasText: "first" }).locator("td").allTextContents();
       expect(firstCells[header.indexOf("status")]).toBe("waiting");
+      // A queue in strict order per group says so among its limits.
+      await store.jobs.setLimits("flow", { strictOrder: true, groupConcurrency: 4 });
+      await page.goto(new URL("/queues", url).toString());
+      await page.waitForSelector("button[data-queue='flow']");
+      const queues = page.locator("main table").first();
+      const queueHeader = await queues.locator("th").allTextContents();
+      const flowRow = await queues.locator("tr", { hasText: "flow" }).locator("td").allTextContents();
+      expect(flowRow[queueHeader.indexOf("limits")]).toBe("strict order per group");
       expect(problems).toEqual([]);
     } finally {
       await browser.close();
