@@ -104,8 +104,7 @@ export async function retry(context: StoreContext, ids: string[]): Promise<strin
  * removed. The jobs waiting to run after one of them are removed with it (migration 0031).
  */
 export async function cancel(context: StoreContext, ids: string[]): Promise<string[]> {
-  const { rows } = await removeJobs(context, "id = any($1::uuid[])", [checkIds(ids)], "returning id");
-  return rows.map((row) => row.id);
+  return (await removeJobs(context, "id = any($1::uuid[])", [checkIds(ids)])).ids;
 }
 
 /**
@@ -117,17 +116,24 @@ async function removeJobs(
   { db, q }: SqlContext,
   where: string,
   params: unknown[],
-  returning = "",
-): Promise<{ rows: { id: string }[]; rowCount: number }> {
+): Promise<{ ids: string[]; count: number }> {
   return db.transaction(async (tx) => {
     await tx.query("select set_config('flowstore.removing', 'on', true)");
-    const removed = await tx.query<{ id: string }>(
-      `delete from ${q}.jobs where ${where} ${returning}`,
+    // A job removed while it waited on dependencies takes its edges with it; one removed while its
+    // group was held for it (strict order, migration 0032) ends the hold.
+    const { rows } = await tx.query<{ ids: string[] | null; count: number }>(
+      `with gone as (delete from ${q}.jobs where ${where} returning id, queue, group_name, status),
+       unlinked as (delete from ${q}.job_dependencies d using gone g where d.job_id = g.id and g.status = 'pending'),
+       unheld as (
+         update ${q}.job_groups h set held_until = null
+           from (select distinct queue, group_name from gone where group_name is not null and status = 'waiting') g
+          where h.queue = g.queue and h.name = g.group_name and h.held_until > now())
+       select array_agg(id)::text[] as ids, count(*)::int as count from gone`,
       params,
     );
     // A completion later in the caller's transaction is one again.
     await tx.query("select set_config('flowstore.removing', '', true)");
-    return removed;
+    return { ids: rows[0]?.ids ?? [], count: rows[0]?.count ?? 0 };
   });
 }
 
@@ -147,7 +153,7 @@ export async function deleteJobsOf(
   { history: withHistory = true }: { history?: boolean } = {},
 ): Promise<{ jobs: number; jobsHistory: number }> {
   const among = amongIds("execution_id", executionIds);
-  const jobs = await removeJobs({ db, q }, among.sql, among.params);
+  const jobs = { rowCount: (await removeJobs({ db, q }, among.sql, among.params)).count };
   if (!withHistory) return { jobs: jobs.rowCount, jobsHistory: 0 };
   const history = await db.query(`delete from ${q}.jobs_history where ${among.sql}`, among.params);
   return { jobs: jobs.rowCount, jobsHistory: history.rowCount };

@@ -112,6 +112,9 @@ export function groupedClaim(context: StoreContext, relaxed: boolean, counted: b
        select least($2::int, coalesce((select case when new_window then rate_limit
                                                    else greatest(rate_limit - window_taken, 0) end from rate),
                                       $2::int)) as n),
+     queue_limit as materialized (
+       -- The queue's own limits, read once for all its groups.
+       select l.group_concurrency, l.strict_order from ${q}.queue_limits l where l.queue = $1),
      locked as materialized (
        -- The groups whose turn it is: ready ones, least recently served first, and ones woken since a
        -- claim found them empty. Locked: two claims never serve one group at once. (No key update:
@@ -126,9 +129,17 @@ export function groupedClaim(context: StoreContext, relaxed: boolean, counted: b
          -- From the wake-ups, each a probe of job_groups: the groups that are not ready are most of
          -- them (each that ever ran dry).
          -- The names as an array: as a join, the planner read every group of the queue for them.
+         -- In strict order a held group's wake-up waits out the hold, and the others are taken past it.
          select g.name, g.concurrency, g.turn from ${q}.job_groups g
           where g.queue = $1
-            and g.name = any(array(select distinct w.name from ${q}.job_group_wakeups w where w.queue = $1 limit $2))
+            and g.name = any(array(
+              select distinct w.name from ${q}.job_group_wakeups w
+               where w.queue = $1
+                 and case when (select strict_order from queue_limit)
+                          then coalesce((select h.held_until <= now() from ${q}.job_groups h
+                                          where h.queue = $1 and h.name = w.name), true)
+                          else true end
+               limit $2))
             and not g.ready and (select n from allowed) > 0 and ${paused} and ${NOT_HELD}
           for no key update skip locked) woken),
      turns as materialized (
@@ -137,9 +148,6 @@ export function groupedClaim(context: StoreContext, relaxed: boolean, counted: b
        -- more jobs running than this statement can see: it waits for the next claim.
        select l.name, l.concurrency from locked l
         where l.turn = (select g.turn from ${q}.job_groups g where g.queue = $1 and g.name = l.name)),
-     queue_limit as materialized (
-       -- The queue's own limits, read once for all its groups.
-       select l.group_concurrency, l.strict_order from ${q}.queue_limits l where l.queue = $1),
      share as materialized (
        -- Each group's share of the claim; jobs without a group, if any wait, share as one more group.
        select case when (select count(*) from turns) = 0 then a.n

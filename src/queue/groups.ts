@@ -119,6 +119,13 @@ export async function setLimits(
       change.strictOrder ?? null,
     ],
   );
+  // Out of strict order, no group is held for its first job any more.
+  if (change.strictOrder === false) {
+    await context.db.query(
+      `update ${context.q}.job_groups set held_until = null where queue = $1 and held_until is not null`,
+      [queue],
+    );
+  }
   // A limit raised or removed may let waiting jobs run now.
   await wakeQueues(context.db, context.schema, [queue]);
   return toLimits(rows[0]);

@@ -149,6 +149,32 @@ forEachDriver((driver) => {
       expect(await store.jobs.list({ queue: "q" })).toEqual([]);
     });
 
+    it("leaves no edge of a dependent that is cancelled or dies, and refuses a snapshot transaction", async () => {
+      const store = await driver.open();
+      const a = await store.jobs.enqueue({ queue: "q", name: "a", maxAttempts: 1 });
+      const b = await store.jobs.enqueue({ queue: "q", name: "b" });
+      const c = await store.jobs.enqueue({ queue: "q", name: "c", after: [a, b] });
+      const d = await store.jobs.enqueue({ queue: "q", name: "d", after: [a, b] });
+      const edges = async () =>
+        (await store.query(`select after_id, job_id from "${store.schema}".job_dependencies order by 1, 2`))
+          .rows;
+      expect(await edges()).toHaveLength(4);
+      await store.jobs.cancel([c]);
+      expect((await edges()).map((e) => (e as { job_id: string }).job_id)).toEqual([d, d]);
+      const [lease] = await store.jobs.claim({ queue: "q", workerId: "w", limit: 1 });
+      expect(lease?.id).toBe(a);
+      await store.jobs.fail(lease as LeasedJob, { message: "boom" });
+      expect((await store.jobs.get(d)).status).toBe("dead");
+      expect(await edges()).toEqual([]);
+      // In repeatable read a job enqueued after the snapshot would go unseen, as if completed: refused.
+      await expect(
+        store.transaction((tx) => tx.jobs.enqueue({ queue: "q", name: "e", after: [b] }), {
+          isolation: "repeatable read",
+        }),
+      ).rejects.toThrow(/read committed/);
+      expect((await store.jobs.list({ queue: "q" })).map((j) => j.name).sort()).toEqual(["a", "b", "d"]);
+    });
+
     it("releases grouped dependents into their group's turn", async () => {
       const store = await driver.open();
       const a = await store.jobs.enqueue({ queue: "q", name: "a", group: "t1" });

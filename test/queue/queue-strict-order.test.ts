@@ -66,6 +66,30 @@ forEachDriver((driver) => {
       expect(names(await claim(store))).toEqual(["b"]);
     });
 
+    it("serves a woken group past groups held for their retries, and ends a hold with its job", async () => {
+      const store = await driver.open();
+      await store.jobs.setLimits("ordered", { strictOrder: true });
+      const one = (group: string, name: string) => store.jobs.enqueue({ queue: "ordered", name, group });
+      // z runs dry first, so a job enqueued for it later comes through its wake-up.
+      await one("z", "z1");
+      await store.jobs.complete((await claim(store))[0] as LeasedJob);
+      for (const group of ["a", "b", "c"]) await one(group, `${group}1`);
+      await one("a", "a2");
+      const later = new Date(Date.now() + 60_000);
+      for (const job of await claim(store))
+        await store.jobs.fail(job, { message: "down" }, { retryAt: later });
+      await one("z", "z2");
+      const [next] = await store.jobs.claim({ queue: "ordered", workerId: "w", limit: 1 });
+      expect(next?.name).toBe("z2");
+      // Cancelling the job a group is held for ends the hold: the next job of the group runs.
+      const a1 = (await store.jobs.list({ queue: "ordered" })).find((job) => job.name === "a1");
+      await store.jobs.cancel([a1?.id as string]);
+      expect(names(await claim(store))).toEqual(["a2"]);
+      // Turning strict order off ends the others.
+      await store.jobs.setLimits("ordered", { strictOrder: false });
+      expect(names(await claim(store))).toEqual(["b1", "c1"]);
+    });
+
     it("lets the group go on once its first job goes dead", async () => {
       const store = await driver.open();
       await seed(store, { maxAttempts: 1 });

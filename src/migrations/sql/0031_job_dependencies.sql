@@ -14,6 +14,9 @@
 --   (and so on down the line).
 -- The edges of a dependency go with it. Jobs without dependents pay the triggers' WHEN tests only.
 --
+-- Two completions that settle the same dependents in opposite orders can deadlock; the worker's
+-- completion is retried then, as after any deadlock.
+--
 -- No cycle can form: a job names only jobs enqueued before it (or earlier in its own batch), and its
 -- dependencies are fixed when it is enqueued.
 
@@ -32,6 +35,9 @@ create table :SCHEMA.job_dependencies (
   job_id uuid not null,
   primary key (after_id, job_id)
 );
+-- A dependent's own edges, deleted with it when it goes dead or is cancelled before its dependencies
+-- end (so that none is left to count down a later job given its id).
+create index job_dependencies_job on :SCHEMA.job_dependencies (job_id);
 
 -- The queues with pending jobs and their counts, for jobs.stats() (as the other statuses have).
 create index jobs_pending on :SCHEMA.jobs (queue, id) where status = 'pending';
@@ -51,7 +57,9 @@ begin
                                              'dependency', old.id)
         from edges e
        where j.id = e.job_id and j.status = 'pending'
-      returning j.queue)
+      returning j.id, j.queue),
+    -- Their edges to their other dependencies go with them.
+    unlinked as (delete from :SCHEMA.job_dependencies d using failed f where d.job_id = f.id)
     insert into :SCHEMA.queue_total_additions (queue, name, n)
     select queue, 'dead', count(*) from failed group by queue;
   elsif old.status = 'running' and coalesce(current_setting('flowstore.removing', true), '') <> 'on' then
@@ -71,8 +79,10 @@ begin
     end if;
   else
     -- Cancelled or removed before it ran: so are its pending dependents.
-    with edges as (delete from :SCHEMA.job_dependencies where after_id = old.id returning job_id)
-    delete from :SCHEMA.jobs j using edges e where j.id = e.job_id and j.status = 'pending';
+    with edges as (delete from :SCHEMA.job_dependencies where after_id = old.id returning job_id),
+    gone as (delete from :SCHEMA.jobs j using edges e where j.id = e.job_id and j.status = 'pending' returning j.id)
+    -- Their edges to their other dependencies go with them.
+    delete from :SCHEMA.job_dependencies d using gone g where d.job_id = g.id;
   end if;
   return null;
 end

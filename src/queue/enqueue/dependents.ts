@@ -3,7 +3,8 @@
  * any): the batch's jobs without dependencies go in as any enqueue's do, then its jobs with
  * dependencies, layer by layer (a job after one of the batch comes in a layer after that one's), each
  * layer in one statement that:
- * - marks its dependencies `has_dependents`, which locks each until the transaction ends: a dependency
+ * - marks its dependencies `has_dependents`, which locks each until the transaction ends (a read
+ *   committed one: in a snapshot, a dependency committed since it began would go unseen): a dependency
  *   completing meanwhile waits, then finds the mark and the edges, and settles this job as any other;
  *   one gone already (completed, cancelled or pruned) is not found, and counts as completed;
  * - inserts the jobs: 'pending' with the count of dependencies still in the queue, 'dead' when one
@@ -38,6 +39,7 @@ export async function insertWithDependencies(
   const layers = layersOf(checked);
   return context.db.transaction(async (tx) => {
     const c = inTransaction(context, tx);
+    await refuseSnapshotIsolation(c);
     const ids = new Array<string>(checked.length);
     // Each job of the batch by the id it was given, to find it when a later one names it.
     const idOfGiven = new Map<string, string>();
@@ -68,6 +70,24 @@ export async function insertWithDependencies(
     }
     return ids;
   });
+}
+
+/**
+ * A transaction that reads one snapshot throughout (repeatable read, serializable) cannot see a
+ * dependency committed after it began: it would count it as gone, that is completed, and run the job
+ * before it. Such a transaction is refused before anything is written.
+ */
+async function refuseSnapshotIsolation(context: StoreContext): Promise<void> {
+  const { rows } = await context.db.query<{ level: string }>(
+    "select current_setting('transaction_isolation') as level",
+  );
+  const level = rows[0]?.level ?? "read committed";
+  if (level !== "read committed") {
+    throw new ValidationError(
+      `after needs a read committed transaction: in a ${level} one, a job it names that was enqueued after the transaction began would count as completed`,
+      { field: "after" },
+    );
+  }
 }
 
 /**
