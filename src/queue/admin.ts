@@ -153,10 +153,10 @@ export async function deleteJobsOf(
   { history: withHistory = true }: { history?: boolean } = {},
 ): Promise<{ jobs: number; jobsHistory: number }> {
   const among = amongIds("execution_id", executionIds);
-  const jobs = { rowCount: (await removeJobs({ db, q }, among.sql, among.params)).count };
-  if (!withHistory) return { jobs: jobs.rowCount, jobsHistory: 0 };
+  const jobs = (await removeJobs({ db, q }, among.sql, among.params)).count;
+  if (!withHistory) return { jobs, jobsHistory: 0 };
   const history = await db.query(`delete from ${q}.jobs_history where ${among.sql}`, among.params);
-  return { jobs: jobs.rowCount, jobsHistory: history.rowCount };
+  return { jobs, jobsHistory: history.rowCount };
 }
 
 /**

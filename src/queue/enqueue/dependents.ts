@@ -18,7 +18,7 @@ import { ValidationError } from "../../core/errors.js";
 import { jobsChannel, wakeStatement } from "../../core/wake.js";
 import { groupsOf } from "../groups.js";
 import { addEnqueued } from "../totals.js";
-import type { CheckedJob } from "./enqueue-input.js";
+import { type CheckedJob, RUN_AT_SQL } from "./enqueue-input.js";
 
 type InsertChecked = (
   context: StoreContext,
@@ -155,7 +155,7 @@ async function insertLayer(
        update ${t} set has_dependents = true where id = any($2::uuid[]) returning id, status
      ),
      input as (
-       select i.*, coalesce(i.run_at, now() + i.delay_ms * interval '1 millisecond', now()) as due,
+       select i.*, ${RUN_AT_SQL} as due,
               (select count(*) from deps d where d.id = any(i.after) and d.status <> 'dead')::int as unmet,
               (select min(d.id::text) from deps d where d.id = any(i.after) and d.status = 'dead')::uuid as dead_dep
          from jsonb_to_recordset($4::jsonb)

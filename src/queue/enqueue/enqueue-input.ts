@@ -18,6 +18,12 @@ import {
 import { checkText, toJson } from "../../core/payload.js";
 import type { EnqueueJob } from "../types.js";
 
+/**
+ * A job's run time in an enqueue statement, from its row's run_at and delay_ms: a delay counts from
+ * the database clock, as every time the queue keeps does; neither given, now.
+ */
+export const RUN_AT_SQL = "coalesce(run_at, now() + delay_ms * interval '1 millisecond', now())";
+
 /** An enqueue batch as parallel arrays, one entry per slot. */
 export interface EnqueueColumns {
   id: string[];

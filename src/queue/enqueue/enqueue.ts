@@ -19,7 +19,13 @@ import { noteAdditions, queueRuns } from "../total-folds.js";
 import { addEnqueued } from "../totals.js";
 import type { EnqueueJob } from "../types.js";
 import { insertWithDependencies } from "./dependents.js";
-import { type CheckedJob, type EnqueueColumns, jobRow, type ThrottleWindow } from "./enqueue-input.js";
+import {
+  type CheckedJob,
+  type EnqueueColumns,
+  jobRow,
+  RUN_AT_SQL,
+  type ThrottleWindow,
+} from "./enqueue-input.js";
 import { type ThrottledSlot, takeWindows } from "./throttle.js";
 
 /**
@@ -235,8 +241,7 @@ async function insert(
     `with input as (
        select id, queue, name, payload::jsonb as payload, priority, max_attempts, backoff_base_ms,
               backoff_max_ms, key, execution_id, replace, after, group_name, slot, absorbs,
-              -- A delay counts from the database clock, as every time the queue keeps does.
-              coalesce(run_at, now() + delay_ms * interval '1 millisecond', now()) as run_at,
+              ${RUN_AT_SQL} as run_at,
               now() + run_by_ms * interval '1 millisecond' as run_by
          from ${small ? FROM_RECORDS : FROM_ARRAYS}
      ),
