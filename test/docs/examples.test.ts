@@ -87,6 +87,12 @@ const EXAMPLES: Example[] = [
   },
   { file: "langgraph.ts", prints: /paused before approve[\s\S]*resumed: Hello ada/ },
   {
+    // On the embedded store, whose pgvector is the npm package (the test server has none).
+    file: "semantic-memory.ts",
+    prints: /^1\.00 Loves spicy ramen and dumplings\n0\.01 Flight to Lisbon on Friday, hotel booked\n$/,
+    store: "embedded",
+  },
+  {
     file: "workflow-world.ts",
     prints: /approved\n[\s\S]*result: .*"receipt":"R-A-[\s\S]*history: run_created/,
   },

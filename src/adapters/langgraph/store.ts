@@ -5,51 +5,90 @@
  * InMemoryStore's rules; a batch reads first and then applies its puts (the last put of a key wins),
  * as InMemoryStore does. Gets go in one statement, the puts in another; searches filter in SQL and
  * list namespaces by a skip scan of the primary key. Results come in byte order of the namespace
- * (labels joined by ".") and then of the key.
+ * (labels joined by ".") and then of the key; a search with a query ranks them (store-search.ts):
+ * semantically where an `index` is set, as LangGraph's PostgresStore does, by full-text rank where not.
  */
 
 import {
   BaseStore,
   type GetOperation,
-  InvalidNamespaceError,
   type Item,
   type ListNamespacesOperation,
-  type MatchCondition,
   type Operation,
   type OperationResults,
+  type PutOperation,
   type SearchItem,
   type SearchOperation,
-  validateNamespace,
 } from "@langchain/langgraph-checkpoint";
 import { ValidationError } from "../../core/errors.js";
 import { optionKeys, refuseUnknownKeys } from "../../core/input.js";
-import { hasLoneSurrogate, jsonbRefuses } from "../../core/payload.js";
 import { DEFAULT_TRANSACTION_RETRIES, withTransactionRetries } from "../../db/driver.js";
 import type { Store } from "../../index.js";
 import { checkScope, quotedSchema, requiredText } from "./names.js";
 import {
-  deleteManySql,
-  filterConditions,
-  getManySql,
-  namespacesSql,
-  type Param,
-  upsertManySql,
-} from "./store-sql.js";
+  checkIndex,
+  embedQuery,
+  embedTexts,
+  type FieldText,
+  fieldTexts,
+  type StoreIndex,
+  type StoreIndexConfig,
+  vectorText,
+} from "./store-index.js";
+import { checkKey, checkNamespace, matches, pageNumber, SEPARATOR, valueJson } from "./store-input.js";
+import { checkRanking, type SearchRanking, type SearchStatement, searchSql } from "./store-search.js";
+import { deleteManySql, getManySql, namespacesSql, type Param, upsertManySql } from "./store-sql.js";
+import { replaceVectorsSql, setupVectors, type VectorSql } from "./store-vectors.js";
 
 export interface FlowstoreStoreOptions {
   /** The flowstore store that holds the items (migrated: `openStore()` does it). */
   store: Store;
   /** Keeps this store's items apart from other stores' on the same flowstore store (default "default"). */
   scope?: string;
+  /**
+   * Semantic search, as PostgresStore's `index`: items' fields embedded when put, searches with a
+   * `query` ranked by similarity. Needs pgvector (on the embedded store, @electric-sql/pglite-pgvector).
+   */
+  index?: StoreIndexConfig;
+  /** The text search configuration of searches with a query and no index (default "english"). */
+  textSearchLanguage?: string;
 }
 
-const STORE_KEYS = optionKeys<FlowstoreStoreOptions>({ store: true, scope: true });
+const STORE_KEYS = optionKeys<FlowstoreStoreOptions>({
+  store: true,
+  scope: true,
+  index: true,
+  textSearchLanguage: true,
+});
 
-/** A put of a batch, checked: its value as JSON, or null to delete the item. */
+/** What `search` takes: BaseStore's options and PostgresStore's ranking options. */
+export interface FlowstoreSearchOptions extends SearchRanking {
+  filter?: Record<string, unknown>;
+  query?: string;
+  limit?: number;
+  offset?: number;
+}
+
+const SEARCH_KEYS = optionKeys<FlowstoreSearchOptions>({
+  filter: true,
+  query: true,
+  limit: true,
+  offset: true,
+  mode: true,
+  similarityThreshold: true,
+  vectorWeight: true,
+  distanceMetric: true,
+});
+
+/** A search operation as `search` passes it to `batch`, with its ranking options. */
+type RankedSearch = SearchOperation & { ranking?: SearchRanking };
+
+/** A put of a batch, checked: its value as JSON, or null to delete the item; its texts to embed. */
 interface ItemPut {
   namespace: string;
   key: string;
   json: string | null;
+  texts: FieldText[];
 }
 
 interface ItemRow {
@@ -60,61 +99,13 @@ interface ItemRow {
   updated_at: Date;
 }
 
-const SEPARATOR = ".";
-
-/**
- * As InMemoryStore checks every namespace an operation names (the root "langgraph" allowed), and also
- * refuses a lone surrogate, as it refuses NUL: text would hold it as U+FFFD, so two labels would name
- * one namespace.
- */
-function checkNamespace(namespace: string[]): string {
-  validateNamespace(namespace, { allowReservedRoot: true });
-  namespace.forEach(checkLabel);
-  return namespace.join(SEPARATOR);
-}
-
-function checkLabel(label: string): void {
-  if (hasLoneSurrogate(label)) {
-    throw new InvalidNamespaceError(
-      "Namespace labels cannot contain a lone surrogate (half of a UTF-16 pair), which text cannot hold.",
-    );
-  }
-}
-
-function checkKey(key: unknown): string {
-  return requiredText(key, "key", true);
-}
-
-/** A value as stored: JSON, which PostgreSQL's jsonb holds only without NUL in its strings. */
-function valueJson(value: unknown): string {
-  if (typeof value !== "object" || value === null) {
-    throw new ValidationError("an item's value must be an object, or null to delete", { field: "value" });
-  }
-  const json = JSON.stringify(value);
-  const refused = jsonbRefuses(json);
-  if (refused === "NUL") {
-    throw new ValidationError("an item's value cannot hold NUL (\\u0000) in a string", { field: "value" });
-  }
-  if (refused) {
-    throw new ValidationError("an item's value cannot hold a lone surrogate (half of a UTF-16 pair)", {
-      field: "value",
-    });
-  }
-  return json;
-}
-
-function pageNumber(value: number | undefined, field: string, fallback: number | null): number | null {
-  if (value === undefined || value === null) return fallback;
-  if (!Number.isInteger(value) || value < 0) {
-    throw new ValidationError(`${field} must be an integer, 0 or more`, { field });
-  }
-  return value;
-}
-
 export class FlowstoreStore extends BaseStore {
   readonly scope: string;
   private readonly store: Store;
   private readonly q: string;
+  private readonly index: StoreIndex | undefined;
+  private readonly language: string;
+  private vectors: Promise<VectorSql> | undefined;
 
   constructor(options: FlowstoreStoreOptions) {
     super();
@@ -122,6 +113,41 @@ export class FlowstoreStore extends BaseStore {
     this.store = options.store;
     this.scope = checkScope(options.scope);
     this.q = quotedSchema(options.store);
+    this.index = options.index === undefined ? undefined : checkIndex(options.index);
+    this.language = requiredText(options.textSearchLanguage ?? "english", "textSearchLanguage");
+  }
+
+  /**
+   * Makes what the index needs (pgvector, the vectors' table and its index) where it is not yet; a
+   * store without an index needs nothing. Called by the first batch that needs it, or ahead of it.
+   */
+  async setup(): Promise<void> {
+    await this.vectorSql();
+  }
+
+  private vectorSql(): Promise<VectorSql> {
+    if (!this.index) throw new ValidationError("this FlowstoreStore has no index", { field: "index" });
+    this.vectors ??= setupVectors(this.store, this.q, this.index).catch((error) => {
+      this.vectors = undefined; // tried again by the next call
+      throw error;
+    });
+    return this.vectors;
+  }
+
+  /**
+   * As BaseStore's search, also taking PostgresStore's ranking options: `mode` (auto, vector, text or
+   * hybrid), `similarityThreshold`, `vectorWeight` and `distanceMetric`.
+   */
+  override async search(
+    namespacePrefix: string[],
+    options: FlowstoreSearchOptions = {},
+  ): Promise<SearchItem[]> {
+    refuseUnknownKeys(options, SEARCH_KEYS);
+    const { filter, limit = 10, offset = 0, query, ...ranking } = options;
+    checkRanking(ranking);
+    const op: RankedSearch = { namespacePrefix, filter, limit, offset, query, ranking };
+    const [items] = await this.batch([op]);
+    return items as SearchItem[];
   }
 
   /**
@@ -136,7 +162,7 @@ export class FlowstoreStore extends BaseStore {
     operations.forEach((op, i) => {
       if ("namespacePrefix" in op) {
         if (op.namespacePrefix.length > 0) checkNamespace(op.namespacePrefix);
-        const search = this.searchItems(op);
+        const search = this.searchItems(op as RankedSearch);
         reads.push(async () => {
           results[i] = await search();
         });
@@ -149,7 +175,7 @@ export class FlowstoreStore extends BaseStore {
         const namespace = checkNamespace(op.namespace);
         const key = checkKey(op.key);
         const json = op.value === null ? null : valueJson(op.value);
-        puts.set(`${namespace}\u0000${key}`, { namespace, key, json });
+        puts.set(`${namespace}\u0000${key}`, { namespace, key, json, texts: this.textsOf(op) });
       } else if ("key" in op && "namespace" in op) {
         gets.push([i, op, checkNamespace(op.namespace), checkKey(op.key)]);
       }
@@ -158,6 +184,20 @@ export class FlowstoreStore extends BaseStore {
     await Promise.all(reads.map((read) => read()));
     if (puts.size > 0) await this.putMany([...puts.values()]);
     return results as OperationResults<Op>;
+  }
+
+  /** The texts a put gives the index: its `index` fields (false: none), else the index's. */
+  private textsOf(op: PutOperation): FieldText[] {
+    const fields = op.index;
+    if (
+      fields !== undefined &&
+      fields !== false &&
+      !(Array.isArray(fields) && fields.every((f) => typeof f === "string"))
+    ) {
+      throw new ValidationError("a put's index must be false or a list of field paths", { field: "index" });
+    }
+    if (!this.index || op.value === null || fields === false) return [];
+    return fieldTexts(op.value, fields ?? this.index.fields);
   }
 
   /** Deletes every item of this store's scope, locking them in key order as batches do. */
@@ -190,62 +230,118 @@ export class FlowstoreStore extends BaseStore {
    * such as `clear`). See store-sql.ts for the lock order that keeps batches from deadlocking.
    */
   private async putMany(puts: ItemPut[]): Promise<void> {
+    if (this.index) return this.putIndexed(puts);
     const deletes = puts.filter((put) => put.json === null);
-    const keys = (list: ItemPut[]) => [list.map((put) => put.namespace), list.map((put) => put.key)];
     if (deletes.length === 0) {
-      const values = [this.scope, ...keys(puts), puts.map((put) => put.json)];
+      const values = [this.scope, ...keysOf(puts), puts.map((put) => put.json)];
       await withTransactionRetries(
         () => this.store.query(upsertManySql(this.q), values, { prepare: true }),
         DEFAULT_TRANSACTION_RETRIES,
       );
     } else if (deletes.length === puts.length) {
-      const values = [this.scope, ...keys(deletes)];
+      const values = [this.scope, ...keysOf(deletes)];
       await withTransactionRetries(
         () => this.store.query(deleteManySql(this.q), values, { prepare: true }),
         DEFAULT_TRANSACTION_RETRIES,
       );
     } else {
-      const upserts = [this.scope, ...keys(puts), puts.map((put) => put.json ?? "null")];
-      await this.store.transaction(async (tx) => {
-        await tx.query(upsertManySql(this.q), upserts, { prepare: true });
-        await tx.query(deleteManySql(this.q), [this.scope, ...keys(deletes)], { prepare: true });
-      });
+      await this.store.transaction((tx) => this.writeItems(tx, puts, deletes));
     }
   }
 
+  /** Upserts the puts (a placeholder for those deleted, to lock in key order) and deletes the deleted. */
+  private async writeItems(tx: Pick<Store, "query">, puts: ItemPut[], deletes: ItemPut[]): Promise<void> {
+    const upserts = [this.scope, ...keysOf(puts), puts.map((put) => put.json ?? "null")];
+    await tx.query(upsertManySql(this.q), upserts, { prepare: true });
+    if (deletes.length > 0)
+      await tx.query(deleteManySql(this.q), [this.scope, ...keysOf(deletes)], { prepare: true });
+  }
+
   /**
-   * Items under a namespace prefix whose values pass the filter, in order of namespace and key. A
-   * `query` (semantic search) needs embeddings, which this store does not keep: it is ignored, and
-   * items come without a score, as from an InMemoryStore without an index. Checks the operation now;
-   * the search runs when the returned function is called.
+   * Puts with an index: the texts of every put embedded in one call, before any transaction, then the
+   * items and their new vectors written in one (a deleted item's vectors go with it).
    */
-  private searchItems(op: SearchOperation): () => Promise<SearchItem[]> {
-    const values: unknown[] = [this.scope];
-    const param: Param = (value) => `$${values.push(value)}`;
-    const where = ["scope = $1"];
-    if (op.namespacePrefix.length > 0) {
-      const prefix = op.namespacePrefix.join(SEPARATOR);
-      // The namespace itself, or one below it: "a.b" and "a.b.*", which sort from "a.b." to "a.b/".
-      where.push(
-        `(namespace = ${param(prefix)} or (namespace >= ${param(`${prefix}.`)} and namespace < ${param(`${prefix}/`)}))`,
-      );
+  private async putIndexed(puts: ItemPut[]): Promise<void> {
+    const index = this.index as StoreIndex;
+    const sql = await this.vectorSql();
+    const texts = puts.flatMap((put) => put.texts.map((text) => ({ put, ...text })));
+    const vectors = await embedTexts(
+      index,
+      texts.map((t) => t.text),
+    );
+    const kept = puts.filter((put) => put.json !== null);
+    const deletes = puts.filter((put) => put.json === null);
+    const rows = [
+      this.scope,
+      texts.map((t) => t.put.namespace),
+      texts.map((t) => t.put.key),
+      texts.map((t) => t.field),
+      vectors.map(vectorText),
+    ];
+    const [remove, insert] = replaceVectorsSql(this.q, sql);
+    await withTransactionRetries(
+      () =>
+        this.store.transaction(async (tx) => {
+          await this.writeItems(tx, puts, deletes);
+          if (kept.length > 0) await tx.query(remove, [this.scope, ...keysOf(kept)], { prepare: true });
+          if (texts.length > 0) await tx.query(insert, rows, { prepare: true });
+        }),
+      DEFAULT_TRANSACTION_RETRIES,
+    );
+  }
+
+  /**
+   * Items under a namespace prefix whose values pass the filter: in order of namespace and key, or
+   * ranked by a query (store-search.ts). Checks the operation now; the query is embedded and the
+   * search runs when the returned function is called.
+   */
+  private searchItems(op: RankedSearch): () => Promise<SearchItem[]> {
+    const statement: SearchStatement = {
+      scope: this.scope,
+      q: this.q,
+      prefix: op.namespacePrefix.join(SEPARATOR),
+      filter: op.filter,
+      limit: pageNumber(op.limit, "limit", 10) as number,
+      offset: pageNumber(op.offset, "offset", 0) as number,
+    };
+    const ranking = op.ranking ?? {};
+    let mode = ranking.mode ?? "auto";
+    if (op.query !== undefined && op.query !== null && op.query !== "") {
+      const text = requiredText(op.query, "query");
+      if (mode === "auto") mode = this.index ? "vector" : "text";
+      if (mode !== "text" && !this.index) {
+        throw new ValidationError(
+          `a ${mode} search needs the store's index (FlowstoreStore's index option)`,
+          {
+            field: "mode",
+          },
+        );
+      }
+      statement.query = {
+        text,
+        mode,
+        metric: ranking.distanceMetric ?? this.index?.metric ?? "cosine",
+        language: this.language,
+        threshold: ranking.similarityThreshold,
+        weight: ranking.vectorWeight ?? 0.7,
+      };
     }
-    where.push(...filterConditions(this.q, op.filter, param));
-    const limit = pageNumber(op.limit, "limit", 10);
-    const offset = pageNumber(op.offset, "offset", 0);
-    const sql = `select namespace, key, value, created_at, updated_at from ${this.q}.langgraph_store
-       where ${where.join(" and ")}
-       order by namespace, key
-       limit ${param(limit)} offset ${param(offset)}`;
+    searchSql({ ...statement, query: undefined }); // checks the filter now
     return async () => {
-      const { rows } = await this.store.query<ItemRow>(sql, values);
+      const query = statement.query;
+      if (query && query.mode !== "text") {
+        statement.vectors = await this.vectorSql();
+        query.vector = vectorText(await embedQuery(this.index as StoreIndex, query.text));
+      }
+      const { text, values } = searchSql(statement);
+      const { rows } = await this.store.query<ItemRow & { score: number | null }>(text, values);
       return rows.map((row) => ({
         value: row.value,
         key: row.key,
         namespace: row.namespace.split(SEPARATOR),
         createdAt: row.created_at,
         updatedAt: row.updated_at,
-        score: undefined,
+        score: row.score === null ? undefined : Number(row.score),
       }));
     };
   }
@@ -273,19 +369,7 @@ export class FlowstoreStore extends BaseStore {
   }
 }
 
-/** A match condition on the labels `l`: its labels at the start (prefix) or the end (suffix). */
-function matches(condition: MatchCondition, param: Param): string {
-  const { matchType, path } = condition;
-  if (matchType !== "prefix" && matchType !== "suffix") {
-    throw new ValidationError(`Unsupported match type: ${matchType}`, { field: "matchType" });
-  }
-  const parts = [`cardinality(l) >= ${param(path.length)}::integer`];
-  path.forEach((label, i) => {
-    if (label === "*") return;
-    // Sent as text, a lone surrogate would match the labels holding U+FFFD.
-    checkLabel(String(label));
-    const at = matchType === "prefix" ? `${i + 1}` : `cardinality(l) - ${path.length - 1 - i}`;
-    parts.push(`l[${at}] = ${param(String(label))}`);
-  });
-  return `(${parts.join(" and ")})`;
+/** The namespaces and the keys of puts, as two arrays. */
+function keysOf(list: ItemPut[]): [string[], string[]] {
+  return [list.map((put) => put.namespace), list.map((put) => put.key)];
 }

@@ -39,6 +39,7 @@ import { gunzipSync } from "node:zlib";
 import { MemoryFS, PGlite, type PGliteOptions } from "@electric-sql/pglite";
 import { loadMigrations, type Migration, migrationScript } from "../../migrations/runner.js";
 import { quoteIdentifier } from "../sql.js";
+import { optionalExtensions } from "./extensions.js";
 import { extractTar } from "./tar.js";
 
 /** The schema the template is migrated in: the store's default (store.ts's DEFAULT_SCHEMA). */
@@ -287,7 +288,8 @@ export interface CreatePgliteOptions extends NewDatabase, Pick<PGliteOptions, "p
  * that already holds a database is opened as it is.
  */
 export async function createPglite(options: CreatePgliteOptions): Promise<PGlite> {
-  const { dataDir, schema, ranges, places = defaultPlaces(), ...rest } = options;
+  const { dataDir, schema, ranges, places = defaultPlaces(), ...given } = options;
+  const rest = { ...given, extensions: await optionalExtensions() };
   let db: PGlite | undefined;
   if (dataDir === undefined) {
     db = await fromArchive(places, ranges, rest);
@@ -324,7 +326,8 @@ class TemplateMemoryFS extends MemoryFS {
 async function fromArchive(
   places: TemplatePlaces,
   ranges: TemplateRanges | undefined,
-  rest: Omit<CreatePgliteOptions, "dataDir" | "schema" | "places" | "ranges">,
+  rest: Omit<CreatePgliteOptions, "dataDir" | "schema" | "places" | "ranges"> &
+    Pick<PGliteOptions, "extensions">,
 ) {
   const template = await findTemplate(places, ranges);
   if (!template) return undefined;

@@ -1,0 +1,154 @@
+/**
+ * The statement of a FlowstoreStore search. Without a query, items under the prefix that pass the
+ * filter, in order of namespace and key. With one, ranked as LangGraph's PostgresStore ranks them:
+ * - `vector` (the default where an index is set): by the similarity of an item's nearest embedded field
+ *   to the query's vector, computed exactly over the prefix's vectors (the same results as
+ *   PostgresStore's, which also reads them all);
+ * - `text` (the default without an index): PostgreSQL's full-text rank of the value, among the items
+ *   whose value matches the query's words or holds the query itself;
+ * - `hybrid`: `vectorWeight` of the first plus the rest of the second, among the items whose value
+ *   matches the query's words or whose similarity reaches `similarityThreshold` (default 0).
+ * Ties go by namespace and key (text: by the latest update first, as PostgresStore).
+ */
+
+import { ValidationError } from "../../core/errors.js";
+import type { DistanceMetric } from "./store-index.js";
+import { filterConditions, type Param } from "./store-sql.js";
+import type { VectorSql } from "./store-vectors.js";
+
+export type SearchMode = "auto" | "vector" | "text" | "hybrid";
+
+/** What PostgresStore's `search` takes beyond BaseStore's options. */
+export interface SearchRanking {
+  /** How a query ranks (default auto: vector where an index is set, else text). */
+  mode?: SearchMode;
+  /** Items whose score is below this are left out (vector and hybrid). */
+  similarityThreshold?: number;
+  /** The vector similarity's share of a hybrid score, 0 to 1 (default 0.7). */
+  vectorWeight?: number;
+  /** The metric of a vector search (default the index's). */
+  distanceMetric?: DistanceMetric;
+}
+
+export interface SearchStatement {
+  scope: string;
+  q: string;
+  /** The labels of the prefix joined by ".", or "" for every namespace. */
+  prefix: string;
+  filter: Record<string, unknown> | undefined;
+  limit: number;
+  offset: number;
+  /** The query and how it ranks, when there is one. */
+  query?: {
+    text: string;
+    mode: "vector" | "text" | "hybrid";
+    /** The query's vector, as pgvector's text, for vector and hybrid. */
+    vector?: string;
+    metric: DistanceMetric;
+    language: string;
+    threshold?: number;
+    weight: number;
+  };
+  vectors?: VectorSql;
+}
+
+/** The namespace itself, or one below it: "a.b" and "a.b.*", which sort from "a.b." to "a.b/". */
+function underPrefix(column: string, prefix: string, param: Param): string {
+  return `(${column} = ${param(prefix)} or (${column} >= ${param(`${prefix}.`)} and ${column} < ${param(`${prefix}/`)}))`;
+}
+
+/** A search's SQL and its parameters; `$1` is the scope. */
+export function searchSql(search: SearchStatement): { text: string; values: unknown[] } {
+  const values: unknown[] = [search.scope];
+  const param: Param = (value) => `$${values.push(value)}`;
+  const { q, query, vectors } = search;
+  const where = ["s.scope = $1"];
+  if (search.prefix !== "") where.push(underPrefix("s.namespace", search.prefix, param));
+  where.push(...filterConditions(q, search.filter, param));
+  let from = `${q}.langgraph_store s`;
+  let score = "null::float8";
+  let order = "s.namespace, s.key";
+  if (query) {
+    if (!vectors && query.mode !== "text") throw new Error("a vector search needs the index's vectors");
+    const ranked = rank(search, param, (nearest) => {
+      const near = ["v.scope = $1"];
+      if (search.prefix !== "") near.push(underPrefix("v.namespace", search.prefix, param));
+      from += ` join (select v.namespace, v.key, ${nearest} as similarity
+        from ${q}.langgraph_store_vectors v where ${near.join(" and ")}
+        group by v.namespace, v.key) n on n.namespace = s.namespace and n.key = s.key`;
+    });
+    score = ranked.score;
+    where.push(ranked.condition);
+    order =
+      query.mode === "text" ? "score desc, s.updated_at desc, s.namespace, s.key" : `score desc, ${order}`;
+  }
+  const text = `select s.namespace, s.key, s.value, s.created_at, s.updated_at, ${score} as score
+    from ${from} where ${where.join(" and ")}
+    order by ${order} limit ${param(search.limit)} offset ${param(search.offset)}`;
+  return { text, values };
+}
+
+/** The score of a ranked search and the condition an item must meet to be ranked at all. */
+function rank(
+  search: SearchStatement,
+  param: Param,
+  joinNearest: (nearest: string) => void,
+): { score: string; condition: string } {
+  const query = search.query as NonNullable<SearchStatement["query"]>;
+  // The full-text parts, whose parameters are added only to the statements that use them.
+  const fullText = () => {
+    const language = `${param(query.language)}::regconfig`;
+    const words = `plainto_tsquery(${language}, ${param(query.text)})`;
+    const document = `to_tsvector(${language}, s.value::text)`;
+    return { rank: `ts_rank(${document}, ${words})`, match: `${document} @@ ${words}` };
+  };
+  if (query.mode === "text") {
+    const { rank, match } = fullText();
+    // A text search also takes the values holding the query as it is (a word cut short, a symbol).
+    const holds = `s.value::text ilike ${param(likePattern(query.text))}`;
+    return { score: rank, condition: `(${match} or ${holds})` };
+  }
+  const vectors = search.vectors as VectorSql;
+  joinNearest(vectors.score(query.metric, "v.embedding", param(query.vector)));
+  const threshold = query.threshold === undefined ? null : param(query.threshold);
+  if (query.mode === "vector") {
+    return { score: "n.similarity", condition: threshold ? `n.similarity >= ${threshold}` : "true" };
+  }
+  const { rank, match } = fullText();
+  const weight = param(query.weight);
+  return {
+    score: `${weight}::float8 * n.similarity + (1 - ${weight}::float8) * ${rank}`,
+    condition: `(${match} or n.similarity >= ${threshold ?? 0})`,
+  };
+}
+
+/** The query as an ILIKE pattern matching it anywhere, its own % and _ taken as they are. */
+function likePattern(text: string): string {
+  return `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+/** Checks a search's ranking options. */
+export function checkRanking(ranking: SearchRanking): void {
+  const { mode, similarityThreshold, vectorWeight, distanceMetric } = ranking;
+  if (mode !== undefined && !["auto", "vector", "text", "hybrid"].includes(mode)) {
+    throw new ValidationError(`mode must be auto, vector, text or hybrid; got ${String(mode)}`, {
+      field: "mode",
+    });
+  }
+  if (similarityThreshold !== undefined && !Number.isFinite(similarityThreshold)) {
+    throw new ValidationError("similarityThreshold must be a finite number", {
+      field: "similarityThreshold",
+    });
+  }
+  if (vectorWeight !== undefined && !(vectorWeight >= 0 && vectorWeight <= 1)) {
+    throw new ValidationError("vectorWeight must be a number from 0 to 1", { field: "vectorWeight" });
+  }
+  if (distanceMetric !== undefined && !["cosine", "l2", "inner_product"].includes(distanceMetric)) {
+    throw new ValidationError(
+      `distanceMetric must be cosine, l2 or inner_product; got ${String(distanceMetric)}`,
+      {
+        field: "distanceMetric",
+      },
+    );
+  }
+}
