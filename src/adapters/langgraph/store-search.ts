@@ -61,64 +61,82 @@ function underPrefix(column: string, prefix: string, param: Param): string {
 export function searchSql(search: SearchStatement): { text: string; values: unknown[] } {
   const values: unknown[] = [search.scope];
   const param: Param = (value) => `$${values.push(value)}`;
-  const { q, query, vectors } = search;
-  const where = ["s.scope = $1"];
-  if (search.prefix !== "") where.push(underPrefix("s.namespace", search.prefix, param));
-  where.push(...filterConditions(q, search.filter, param));
-  let from = `${q}.langgraph_store s`;
+  const { q, query } = search;
+  // An item's conditions: its parameters are added only to the statements that use them.
+  const itemConditions = () => [
+    ...(search.prefix === "" ? [] : [underPrefix("s.namespace", search.prefix, param)]),
+    ...filterConditions(q, search.filter, param),
+  ];
+  const columns = "s.namespace, s.key, s.value, s.created_at, s.updated_at";
+  if (query && query.mode !== "text") {
+    // The items' vectors grouped and ranked, then the page's values read. A vector search reads the
+    // vectors alone, of the items that pass the filter where there is one (which spares the distances
+    // of those it leaves out); a hybrid one joins each item, whose value its score reads.
+    const { score, having } = vectorRank(search, param);
+    const near = ["v.scope = $1"];
+    if (search.prefix !== "") near.push(underPrefix("v.namespace", search.prefix, param));
+    let from = `${q}.langgraph_store_vectors v`;
+    if (query.mode === "hybrid") {
+      from += ` join ${q}.langgraph_store s on s.scope = v.scope and s.namespace = v.namespace and s.key = v.key`;
+      near.push(...filterConditions(q, search.filter, param));
+    } else if (search.filter && Object.keys(search.filter).length > 0) {
+      near.push(`(v.namespace, v.key) in (select s.namespace, s.key from ${q}.langgraph_store s
+        where ${["s.scope = $1", ...itemConditions()].join(" and ")})`);
+    }
+    // Grouped by the item's primary key where its value is read (as the score does in hybrid).
+    const [item, groups] =
+      query.mode === "hybrid" ? ["s", "s.scope, s.namespace, s.key"] : ["v", "v.namespace, v.key"];
+    const ranked = `select ${item}.namespace, ${item}.key, ${score} as score from ${from}
+      where ${near.join(" and ")}
+      group by ${groups} ${having ? `having ${having}` : ""}
+      order by score desc, ${item}.namespace, ${item}.key
+      limit ${param(search.limit)} offset ${param(search.offset)}`;
+    const text = `select ${columns}, r.score from (${ranked}) r
+      join ${q}.langgraph_store s on s.scope = $1 and s.namespace = r.namespace and s.key = r.key
+      order by r.score desc, s.namespace, s.key`;
+    return { text, values };
+  }
   let score = "null::float8";
   let order = "s.namespace, s.key";
+  const where = ["s.scope = $1", ...itemConditions()];
   if (query) {
-    if (!vectors && query.mode !== "text") throw new Error("a vector search needs the index's vectors");
-    const ranked = rank(search, param, (nearest) => {
-      const near = ["v.scope = $1"];
-      if (search.prefix !== "") near.push(underPrefix("v.namespace", search.prefix, param));
-      from += ` join (select v.namespace, v.key, ${nearest} as similarity
-        from ${q}.langgraph_store_vectors v where ${near.join(" and ")}
-        group by v.namespace, v.key) n on n.namespace = s.namespace and n.key = s.key`;
-    });
-    score = ranked.score;
-    where.push(ranked.condition);
-    order =
-      query.mode === "text" ? "score desc, s.updated_at desc, s.namespace, s.key" : `score desc, ${order}`;
+    const { rank, match } = fullText(query, param);
+    // A text search also takes the values holding the query as it is (a word cut short, a symbol).
+    where.push(`(${match} or s.value::text ilike ${param(likePattern(query.text))})`);
+    score = rank;
+    order = "score desc, s.updated_at desc, s.namespace, s.key";
   }
-  const text = `select s.namespace, s.key, s.value, s.created_at, s.updated_at, ${score} as score
-    from ${from} where ${where.join(" and ")}
+  const text = `select ${columns}, ${score} as score
+    from ${q}.langgraph_store s where ${where.join(" and ")}
     order by ${order} limit ${param(search.limit)} offset ${param(search.offset)}`;
   return { text, values };
 }
 
-/** The score of a ranked search and the condition an item must meet to be ranked at all. */
-function rank(
-  search: SearchStatement,
-  param: Param,
-  joinNearest: (nearest: string) => void,
-): { score: string; condition: string } {
+/** A query's full-text rank of an item's value, and its match; their parameters added when called. */
+function fullText(query: NonNullable<SearchStatement["query"]>, param: Param) {
+  const language = `${param(query.language)}::regconfig`;
+  const words = `plainto_tsquery(${language}, ${param(query.text)})`;
+  const document = `to_tsvector(${language}, s.value::text)`;
+  return { rank: `ts_rank(${document}, ${words})`, match: `${document} @@ ${words}` };
+}
+
+/**
+ * The score of a vector or hybrid search, over an item's vectors `v` (grouped by the item, whose
+ * value it may read), and the condition it must meet to be ranked at all.
+ */
+function vectorRank(search: SearchStatement, param: Param): { score: string; having: string | null } {
   const query = search.query as NonNullable<SearchStatement["query"]>;
-  // The full-text parts, whose parameters are added only to the statements that use them.
-  const fullText = () => {
-    const language = `${param(query.language)}::regconfig`;
-    const words = `plainto_tsquery(${language}, ${param(query.text)})`;
-    const document = `to_tsvector(${language}, s.value::text)`;
-    return { rank: `ts_rank(${document}, ${words})`, match: `${document} @@ ${words}` };
-  };
-  if (query.mode === "text") {
-    const { rank, match } = fullText();
-    // A text search also takes the values holding the query as it is (a word cut short, a symbol).
-    const holds = `s.value::text ilike ${param(likePattern(query.text))}`;
-    return { score: rank, condition: `(${match} or ${holds})` };
-  }
-  const vectors = search.vectors as VectorSql;
-  joinNearest(vectors.score(query.metric, "v.embedding", param(query.vector)));
+  if (!search.vectors) throw new Error("a vector search needs the index's vectors");
+  const similarity = search.vectors.score(query.metric, "v.embedding", param(query.vector));
   const threshold = query.threshold === undefined ? null : param(query.threshold);
   if (query.mode === "vector") {
-    return { score: "n.similarity", condition: threshold ? `n.similarity >= ${threshold}` : "true" };
+    return { score: similarity, having: threshold ? `${similarity} >= ${threshold}` : null };
   }
-  const { rank, match } = fullText();
+  const { rank, match } = fullText(query, param);
   const weight = param(query.weight);
   return {
-    score: `${weight}::float8 * n.similarity + (1 - ${weight}::float8) * ${rank}`,
-    condition: `(${match} or n.similarity >= ${threshold ?? 0})`,
+    score: `${weight}::float8 * ${similarity} + (1 - ${weight}::float8) * ${rank}`,
+    having: `(${match} or ${similarity} >= ${threshold ?? 0})`,
   };
 }
 

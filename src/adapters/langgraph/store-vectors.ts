@@ -36,9 +36,9 @@ function vectorSql(ext: string): VectorSql {
       const d = distance(metric, embedding, query);
       // As PostgresStore scores: cosine 1 - distance, l2 1 / (1 + distance); pgvector's <#> is the
       // inner product negated, so its similarity is the product itself.
-      if (metric === "cosine") return `1 - min(${d})`;
-      if (metric === "l2") return `1 / (1 + min(${d}))`;
-      return `-min(${d})`;
+      if (metric === "cosine") return `(1 - min(${d}))`;
+      if (metric === "l2") return `(1 / (1 + min(${d})))`;
+      return `(-min(${d}))`;
     },
   };
 }

@@ -334,7 +334,9 @@ export class FlowstoreStore extends BaseStore {
         query.vector = vectorText(await embedQuery(this.index as StoreIndex, query.text));
       }
       const { text, values } = searchSql(statement);
-      const { rows } = await this.store.query<ItemRow & { score: number | null }>(text, values);
+      const { rows } = await this.store.query<ItemRow & { score: number | null }>(text, values, {
+        prepare: true,
+      });
       return rows.map((row) => ({
         value: row.value,
         key: row.key,
