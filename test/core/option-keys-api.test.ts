@@ -369,6 +369,16 @@ const CASES: Case[] = [
   ],
   ["FlowstoreStore", (s) => new FlowstoreStore(loose({ store: s, scop: "x" })), unknown("scop", "scope")],
   [
+    "FlowstoreStore index",
+    (s) => new FlowstoreStore(loose({ store: s, index: { dims: 3, embed: async () => [], field: ["a"] } })),
+    unknown("index.field", "index.fields"),
+  ],
+  [
+    "FlowstoreStore.search",
+    (s) => new FlowstoreStore({ store: s }).search(["a"], loose({ query: "q", vectorWieght: 0.5 })),
+    unknown("vectorWieght", "vectorWeight"),
+  ],
+  [
     "createWorld",
     (s) => createWorld(loose({ store: s, storeOption: {} })),
     unknown("storeOption", "storeOptions"),

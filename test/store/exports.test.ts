@@ -322,10 +322,18 @@ const entryPoints: readonly EntryPoint[] = [
     all: [
       "CheckpointPruneResult",
       "CheckpointRetention",
+      "DistanceMetric",
+      "Embeddings",
+      "EmbeddingsFunc",
       "FlowstoreSaver",
       "FlowstoreSaverOptions",
+      "FlowstoreSearchOptions",
       "FlowstoreStore",
       "FlowstoreStoreOptions",
+      "SearchMode",
+      "SearchRanking",
+      "StoreIndexConfig",
+      "VectorIndexType",
     ],
   },
   {
