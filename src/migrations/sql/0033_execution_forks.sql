@@ -17,18 +17,29 @@ alter table :SCHEMA.executions add column fork_of uuid, add column fork_step int
 --
 -- Set as a default after the column is added, so existing rows keep a null (no table is rewritten):
 -- cut.ts orders those before every numbered row, and among themselves by their times.
+--
+-- Not on Citus (its extension installed when this runs): there a default from a sequence makes Citus
+-- refuse the statements that insert tasks while locking their run (`could not run distributed query
+-- with FOR UPDATE/SHARE commands`). Fork and rewind are refused on Citus, and nothing else reads the
+-- numbers, so its columns stay null (docs/scale-out.md).
 create sequence :SCHEMA.record_order as bigint;
 alter table :SCHEMA.steps add column recorded bigint;
-alter table :SCHEMA.steps alter column recorded set default nextval(':SCHEMA.record_order');
 alter table :SCHEMA.events add column recorded bigint;
-alter table :SCHEMA.events alter column recorded set default nextval(':SCHEMA.record_order');
 alter table :SCHEMA.tasks add column recorded bigint;
-alter table :SCHEMA.tasks alter column recorded set default nextval(':SCHEMA.record_order');
 alter table :SCHEMA.streams add column recorded bigint;
-alter table :SCHEMA.streams alter column recorded set default nextval(':SCHEMA.record_order');
 -- A stream is closed by an update of its row: when, in the same order, is kept beside closed_at.
 alter table :SCHEMA.streams add column closed_recorded bigint;
 alter table :SCHEMA.stream_chunks add column recorded bigint;
-alter table :SCHEMA.stream_chunks alter column recorded set default nextval(':SCHEMA.record_order');
 alter table :SCHEMA.signals add column recorded bigint;
-alter table :SCHEMA.signals alter column recorded set default nextval(':SCHEMA.record_order');
+do $$
+begin
+  if not exists (select 1 from pg_extension where extname = 'citus') then
+    alter table :SCHEMA.steps alter column recorded set default nextval(':SCHEMA.record_order');
+    alter table :SCHEMA.events alter column recorded set default nextval(':SCHEMA.record_order');
+    alter table :SCHEMA.tasks alter column recorded set default nextval(':SCHEMA.record_order');
+    alter table :SCHEMA.streams alter column recorded set default nextval(':SCHEMA.record_order');
+    alter table :SCHEMA.stream_chunks alter column recorded set default nextval(':SCHEMA.record_order');
+    alter table :SCHEMA.signals alter column recorded set default nextval(':SCHEMA.record_order');
+  end if;
+end
+$$;
