@@ -71,7 +71,9 @@ export {
   type ExecutionRecord,
   type ExecutionStatus,
   type ExecutionWriteOptions,
+  type ForkExecutionOptions,
   type Page,
+  type RewindExecutionOptions,
   type StartExecution,
 } from "./executions/types.js";
 export { eventsChannel } from "./history/append.js";

@@ -1,13 +1,14 @@
-/** `flowstore executions list|show`. */
+/** `flowstore executions list|show|fork|rewind`. */
 
 import { type Command, Option } from "commander";
 import { EXECUTION_STATUSES, type ExecutionStatus, type Store, type Task, type TaskNode } from "../index.js";
 import { type CliContext, columns, wholeNumber } from "./context.js";
+import { registerCutCommands } from "./executions-cut.js";
 
 export function registerExecutionCommands(program: Command, cli: CliContext): void {
   const executions = program
     .command("executions")
-    .description("workflow runs: list them, show one's task tree")
+    .description("workflow runs: list them, show one's task tree, fork or rewind one at a step")
     .addHelpText("after", "\nExample:\n  $ flowstore executions show <id>");
 
   executions
@@ -90,6 +91,8 @@ export function registerExecutionCommands(program: Command, cli: CliContext): vo
         });
       }),
     );
+
+  registerCutCommands(executions, cli);
 }
 
 const FINISHED = new Set(["completed", "failed", "cancelled", "timed_out"]);

@@ -71,10 +71,10 @@ Examples:
 
 With --read-only (against a standby, or any store you only mean to look at), the store is opened
 read-only: migrations are not run (the schema must be at this version), the inspection commands
-(status, executions, jobs stats|list, timers, schedules list|get, kv get|list, blobs get|ls,
-prune --dry-run, partitions) work, commands that change the store (migrate, jobs retry|cancel,
-schedules pause|resume|delete, kv set, blobs put, prune, partitions --ensure, demo) exit with an
-error before touching it, and serve's dashboard shows
+(status, executions list|show, jobs stats|list, timers, schedules list|get, kv get|list, blobs get|ls,
+prune --dry-run, partitions) work, commands that change the store (migrate, executions fork|rewind,
+jobs retry|cancel, schedules pause|resume|delete, kv set, blobs put, prune, partitions --ensure, demo)
+exit with an error before touching it, and serve's dashboard shows
 everything but refuses its actions.`,
     );
 

@@ -71,6 +71,18 @@ export class DashboardData {
     return { id: await this.replayer(id), replayOf: id };
   }
 
+  /** A new run that keeps the run's steps below `fromStep` (executions.fork); no engine is called. */
+  async forkRun(id: string, fromStep: number, force: boolean) {
+    const fork = await this.store.executions.fork(id, { fromStep, force });
+    return { id: fork.id, forkOf: id, fromStep };
+  }
+
+  /** The run taken back to `toStep` (executions.rewind); its engine resumes it as any pending run. */
+  async rewindRun(id: string, toStep: number, force: boolean) {
+    const run = await this.store.executions.rewind(id, { toStep, force });
+    return { id: run.id, status: run.status, version: run.version };
+  }
+
   /** The store in Prometheus' text format (see metrics.ts). */
   metrics(): Promise<string> {
     return metricsText(this.store);

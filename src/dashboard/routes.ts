@@ -28,6 +28,11 @@
  *                                   { id, status }, 409 when it is finished
  *   POST /api/executions/:id/replay runs a failed, cancelled or timed-out run again through the engine's
  *                                   `replay` (DashboardOptions): { id (the new run), replayOf }; 404 without one
+ *   POST /api/executions/:id/fork   ?fromStep=N (&force=true): a new run that keeps the run's steps below N
+ *                                   and what it recorded up to them (executions.fork): { id (the new run),
+ *                                   forkOf, fromStep }; 409 for a run not finished without force
+ *   POST /api/executions/:id/rewind ?toStep=N (&force=true): the run taken back to step N
+ *                                   (executions.rewind): { id, status, version }; 409 as fork
  *   POST /api/queues/:queue/pause   stops claims of the queue (resume: lets them go on): { queue, paused, changed }
  *   POST /api/schedules/:name/pause stops enqueueing the schedule's ticks (resume: from its next tick after
  *                                   now): { name, paused, changed }
@@ -84,6 +89,12 @@ function id(ctx: RouteContext): string {
   const value = ctx.params[0] ?? "";
   if (!isUuid(value)) throw new HttpError(404, "not found");
   return value;
+}
+
+/** A step number from the query: a number when it is digits, else as given (the store refuses it, 400). */
+function stepParam(ctx: RouteContext, name: string): number {
+  const given = ctx.url.searchParams.get(name);
+  return (given !== null && /^\d{1,10}$/.test(given) ? Number(given) : given) as number;
 }
 
 /** A queue's (or schedule's) name from its path segment (any text, percent-encoded). */
@@ -164,6 +175,16 @@ export const ROUTES: Route[] = [
       if (!ctx.data.replays) throw new HttpError(404, "this dashboard's engine does not replay runs");
       sendJson(ctx.res, 200, await ctx.data.replay(id(ctx)));
     },
+  },
+  {
+    method: "POST",
+    pattern: new RegExp(`^/api/executions/${ID}/(fork|rewind)$`),
+    handle: json<object>((ctx) => {
+      const force = ctx.url.searchParams.get("force") === "true";
+      return ctx.params[1] === "fork"
+        ? ctx.data.forkRun(id(ctx), stepParam(ctx, "fromStep"), force)
+        : ctx.data.rewindRun(id(ctx), stepParam(ctx, "toStep"), force);
+    }),
   },
   {
     method: "POST",

@@ -8,6 +8,7 @@
  */
 
 import { batchesWrites, forReads, type StoreContext } from "../core/context.js";
+import { StoreError } from "../core/errors.js";
 import {
   checkId,
   checkOneOf,
@@ -26,10 +27,13 @@ import { APPEND_KEYS, type AppendOption, type HistoryEvent, type WithHistory } f
 import { refuseReserved, rereadMoved } from "../offload/index.js";
 import { type FinishInput, finishBatcher, type StartInput, startBatcher } from "./batch.js";
 import { finishedSince, type StatusCount, type StatusCountOptions, statusCounts } from "./counts.js";
+import { checkCut } from "./cut.js";
+import { fork } from "./fork.js";
 import { type ChangeInput, ExecutionHistoryBatches } from "./history-batch.js";
 import { mergeState, resolveStates, resolveWritten, withOffloadedStates } from "./offloaded-state.js";
 import { countByStatus, findByIdempotencyKey, get, getForUpdate, list } from "./read.js";
 import { metadataJson, resolveWorkflow } from "./records.js";
+import { rewind } from "./rewind.js";
 import { startOnCitus } from "./start-distributed.js";
 import {
   CANCEL_KEYS,
@@ -42,11 +46,15 @@ import {
   type ExecutionRecord,
   type ExecutionStatus,
   type ExecutionWriteOptions,
+  FORK_KEYS,
+  type ForkExecutionOptions,
   ITERATE_KEYS,
   LIST_KEYS,
   MERGE_KEYS,
   PATCH_KEYS,
   RECORD_KEYS,
+  REWIND_KEYS,
+  type RewindExecutionOptions,
   START_KEYS,
   type StartExecution,
   WRITE_KEYS,
@@ -283,6 +291,38 @@ export class Executions {
   async cancel(id: string, options: CancelExecutionOptions = {}): Promise<Execution> {
     refuseUnknownKeys(options, CANCEL_KEYS);
     return resolveWritten(this.context, await cancel(this.context, id, options));
+  }
+
+  /**
+   * A new run that keeps what this one recorded before step `fromStep` (its steps below it, and the
+   * events, tasks, streams and signals written up to the last of them) and runs again from there:
+   * pending, with the workflow and input of this one, which is left as it is. One transaction.
+   */
+  async fork(id: string, options: ForkExecutionOptions): Promise<Execution> {
+    const plan = checkCut(id, options, FORK_KEYS, "fromStep");
+    this.refuseOnCitus("fork");
+    return fork(this.context, plan);
+  }
+
+  /**
+   * Takes the run back to step `toStep`: deletes its steps from there on and what else it wrote after
+   * the last step it keeps; it is pending again, its version bumped. One transaction.
+   */
+  async rewind(id: string, options: RewindExecutionOptions): Promise<Execution> {
+    const plan = checkCut(id, options, REWIND_KEYS, "toStep");
+    this.refuseOnCitus("rewind");
+    return rewind(this.context, plan);
+  }
+
+  /**
+   * Fork and rewind write across a run's tables in statements that Citus would send to the
+   * coordinator (a fork's two runs sit on different shards) and lock whole tables; not yet there.
+   */
+  private refuseOnCitus(call: string): void {
+    if (!this.context.driver.capabilities.distributed) return;
+    throw new StoreError(
+      `executions.${call} is not available on a distributed (Citus) store yet; see docs/scale-out.md`,
+    );
   }
 
   /** Reads from the store's readConnection, when it has one (outside a transaction). */

@@ -31,6 +31,10 @@ export interface Execution {
   startedAt: Date | null;
   /** When the run reached a terminal status. */
   completedAt: Date | null;
+  /** The run this one was forked from (executions.fork); null for a run started otherwise. */
+  forkOf: string | null;
+  /** The step this run was forked at: it kept the source's steps below it. Null when not a fork. */
+  forkStep: number | null;
 }
 
 export interface StartExecution {
@@ -155,6 +159,8 @@ export const RECORD_KEYS = optionKeys<ExecutionRecord & Execution>({
   updatedAt: true,
   startedAt: true,
   completedAt: true,
+  forkOf: true,
+  forkStep: true,
 });
 export const WRITE_KEYS = optionKeys<ExecutionWriteOptions & AppendOption>({
   expectedVersion: true,
@@ -194,3 +200,35 @@ export const ITERATE_KEYS = optionKeys<ExecutionFilter & { pageSize?: number; or
 export const COUNT_KEYS = optionKeys<Omit<ExecutionFilter, "status">>(
   (({ status: _, ...rest }) => rest)(FILTER_FIELDS),
 );
+
+/** What executions.fork and executions.rewind share: how a run that has not finished is treated. */
+interface CutOptions {
+  /**
+   * Fork or rewind a run that has not finished (pending, running, waiting) too. Without it such a
+   * run is refused with a ConflictError: whoever runs it would go on writing past the cut.
+   */
+  force?: boolean;
+  /** Only if the run is at this version; otherwise a ConflictError and nothing is written. */
+  expectedVersion?: number;
+}
+
+export interface ForkExecutionOptions extends CutOptions {
+  /** The step the new run runs again from: it keeps the source's steps numbered below it. */
+  fromStep: number;
+}
+
+export interface RewindExecutionOptions extends CutOptions {
+  /** The first step deleted: the run keeps its steps numbered below it and runs again from it. */
+  toStep: number;
+}
+
+export const FORK_KEYS = optionKeys<ForkExecutionOptions>({
+  fromStep: true,
+  force: true,
+  expectedVersion: true,
+});
+export const REWIND_KEYS = optionKeys<RewindExecutionOptions>({
+  toStep: true,
+  force: true,
+  expectedVersion: true,
+});

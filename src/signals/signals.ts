@@ -161,10 +161,12 @@ export class Signals {
       select $1, e.id, $3::jsonb, $4::bytea from ${this.q}.executions e
        where e.id = $2 and e.status not in ${TERMINAL_SQL}
        for key share of e
-      -- created_at: the proposed row's (its default, now()); Citus refuses a call of now() here.
+      -- created_at: the proposed row's (its default, now()); Citus refuses a call of now() here. So is
+      -- recorded, its place in the order fork and rewind cut by (migration 0033): a new holding.
       on conflict (token) do update
         set execution_id = excluded.execution_id, metadata = excluded.metadata,
-            metadata_bytes = excluded.metadata_bytes, created_at = excluded.created_at
+            metadata_bytes = excluded.metadata_bytes, created_at = excluded.created_at,
+            recorded = excluded.recorded
         where s.execution_id <> excluded.execution_id
           and (exists (select 1 from ${this.q}.executions e
                         where e.id = s.execution_id and e.status in ${TERMINAL_SQL})

@@ -110,14 +110,17 @@ export class Streams {
     // The head row hands out the indexes: its update waits for any other writer of the stream to
     // commit, so indexes follow commit order without gaps. On a closed stream it updates nothing, so
     // nothing is inserted and no row comes back. The conflict clause takes the time from the proposed
-    // row (its default, now()): Citus refuses a call of now() there.
+    // row (its default, now()): Citus refuses a call of now() there. A close takes its place in the
+    // order of the run's records (closed_recorded, migration 0033), which fork and rewind cut by.
     const { rows } = await this.context.db.query<{ first_index: number }>(
       `with head as (
-         insert into ${this.q}.streams as s (execution_id, name, next_index, closed_at)
-         values ($1, $2, $3, case when $6::boolean then now() end)
+         insert into ${this.q}.streams as s (execution_id, name, next_index, closed_at, closed_recorded)
+         values ($1, $2, $3, case when $6::boolean then now() end,
+                 case when $6::boolean then nextval('${this.q}.record_order') end)
          on conflict (execution_id, name) do update
            set next_index = s.next_index + excluded.next_index,
                closed_at = excluded.closed_at,
+               closed_recorded = excluded.closed_recorded,
                updated_at = excluded.updated_at
            where s.closed_at is null
          returning next_index - $3 as first_index

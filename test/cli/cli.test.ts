@@ -118,6 +118,8 @@ const COMMANDS = [
   ["executions"],
   ["executions", "list"],
   ["executions", "show"],
+  ["executions", "fork"],
+  ["executions", "rewind"],
   ["jobs"],
   ["jobs", "stats"],
   ["jobs", "list"],

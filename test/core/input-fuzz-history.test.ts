@@ -1,5 +1,6 @@
 /**
- * Property-based, as input-fuzz.test.ts: the write methods of event history and signals. Each either
+ * Property-based, as input-fuzz.test.ts: the write methods of event history and signals, and fork and
+ * rewind, which cut a run's history at a step. Each either
  * succeeds and reads back what it was given, or throws a ValidationError, ConflictError or
  * NotFoundError and leaves every table's row count as it was.
  */
@@ -118,6 +119,48 @@ forEachDriver((driver) => {
               } else {
                 expect(result).toBe(false);
               }
+            },
+          );
+        },
+      ));
+
+    it("executions.fork and rewind", () =>
+      checkProperty(
+        [
+          fc.constantFrom("fork", "rewind"),
+          executionId,
+          fc.oneof(
+            { weight: 3, arbitrary: fc.integer({ min: 0, max: 4 }) },
+            { weight: 2, arbitrary: number },
+          ),
+          fc.constantFrom<unknown>(undefined, true, false, "yes"),
+        ],
+        async (method, which, step, force) => {
+          // A finished run of three steps, each after an event.
+          const { execution } = await store.executions.start({ definitionId, status: "running" });
+          for (const n of [0, 1, 2]) {
+            await store.events.append(execution.id, { type: `before ${n}` });
+            await store.steps.record({ executionId: execution.id, number: n, name: `s${n}` });
+          }
+          await store.executions.complete(execution.id);
+          const id = which === "own" ? execution.id : which === "OWN" ? execution.id.toUpperCase() : which;
+          const options = {
+            force: force as boolean,
+            ...(method === "fork" ? { fromStep: step } : { toStep: step }),
+          };
+          await writeOrRefuse(
+            store,
+            () =>
+              method === "fork"
+                ? store.executions.fork(id as string, options as { fromStep: number })
+                : store.executions.rewind(id as string, options as { toStep: number }),
+            async (run) => {
+              const kept = Math.min(step as number, 3);
+              expect((await store.steps.list(run.id)).length).toBe(kept);
+              expect((await store.events.list(run.id)).items.map((e) => e.type)).toEqual(
+                [0, 1, 2].slice(0, kept).map((n) => `before ${n}`),
+              );
+              expect(run.status).toBe("pending");
             },
           );
         },

@@ -76,6 +76,16 @@ const CASES: Case[] = [
     unknown("expectedVersoin", "expectedVersion"),
   ],
   [
+    "executions.fork",
+    (s, { run }) => s.executions.fork(run, loose({ fromStep: 0, froce: true })),
+    unknown("froce", "force"),
+  ],
+  [
+    "executions.rewind",
+    (s, { run }) => s.executions.rewind(run, loose({ toStpe: 0 })),
+    unknown("toStpe", "toStep"),
+  ],
+  [
     "executions.upsert",
     (s, { run }) => s.executions.upsert(loose({ id: run, status: "running", nmae: "x" })),
     unknown("nmae", "name"),

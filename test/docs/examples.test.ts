@@ -65,6 +65,11 @@ const EXAMPLES: Example[] = [
       /^every-second: report for \S+ as csv\n[\s\S]*next run \S+, paused: false\n\[ 'nightly-report' \]\n3\n$/,
   },
   { file: "steps.ts", prints: /charged ch_3\nrecorded steps: reserveStock, chargeCard\n$/ },
+  {
+    file: "fork-rewind.ts",
+    prints:
+      /^fork is not the source; forked at step 2\nfork: pending, version 1; steps \[0 draft, 1 review\]; events \[draft_started, review_started\]\nrewound: pending, version 3; steps \[0 draft\]; events \[draft_started\]\n$/,
+  },
   { file: "streams.ts", prints: /last chunk "ld", whole stream "Hello world"/ },
   {
     file: "events-signals.ts",

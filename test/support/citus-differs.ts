@@ -20,6 +20,8 @@ const WHY = {
     "moves rows out of the default partitions while they are locked as one server locks them; on Citus a range is made over empty default partitions only (docs/scale-out.md)",
   password:
     "checks password handling; the test cluster's nodes trust connections on loopback, with no password",
+  refused:
+    "calls executions.fork or rewind, which a distributed store refuses (docs/scale-out.md): the refusal is tested on every run, by a store that says it is distributed",
   scale:
     "writes 100,000 runs and times out on a 2-core machine running three servers; the same prune is covered on fewer runs",
 } as const;
@@ -33,6 +35,8 @@ export interface Differs {
 }
 
 export const DIFFERS_ON_CITUS: readonly Differs[] = [
+  { file: "test/executions/fork-rewind.test.ts", test: "", why: "refused" },
+  { file: "test/executions/fork-rewind-concurrency.test.ts", test: "", why: "refused" },
   { file: "test/adapters/langgraph/langgraph-explain.test.ts", test: "", why: "plans" },
   {
     file: "test/adapters/workflow/workflow-world-lists.test.ts",

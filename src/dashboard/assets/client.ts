@@ -5,6 +5,7 @@
  * Links are built from ids with encodeURIComponent, never from stored text.
  */
 import { QUEUES_JS } from "./client-queues.js";
+import { RUN_ACTIONS_JS } from "./client-run-actions.js";
 import { THREADS_JS } from "./client-threads.js";
 import { TIMELINE_JS } from "./client-timeline.js";
 
@@ -304,7 +305,7 @@ export const CLIENT_JS = String.raw`"use strict";
       var replay = replayable ? el("button", { type: "button", class: "replay",
         onclick: function () { replayRun(e.id, replay); } }, "Replay run") : null;
       return [
-        el("h1", null, definitionLabel(e.definition), " ", badge(e.status), " ", cancel, replay),
+        el("h1", null, definitionLabel(e.definition), " ", badge(e.status), " ", cancel, replay, runActions(e)),
         el("dl", { class: "facts" },
           el("dt", null, "id"), el("dd", null, e.id),
           el("dt", null, "version"), el("dd", null, e.version),
@@ -358,6 +359,7 @@ export const CLIENT_JS = String.raw`"use strict";
 
 ${QUEUES_JS}
 ${TIMELINE_JS}
+${RUN_ACTIONS_JS}
 ${THREADS_JS}
 
   // ---- live refresh ----
