@@ -12,6 +12,7 @@ import { FlowstoreStore } from "../../../src/adapters/langgraph/index.js";
 import { openStore, type Store } from "../../../src/index.js";
 import { type SystemPostgres, startSystemPostgres } from "../../../src/testing/system-postgres.js";
 import { systemPostgresFor } from "../../support/system-postgres.js";
+import { until } from "../../support/waiting.js";
 
 const DIMS = 128;
 
@@ -55,6 +56,12 @@ describe.runIf(available)(
     }, 60_000);
     afterAll(async () => {
       for (const store of opened) await store.close();
+      // A pg Pool's end() resolves before its clients' sockets have closed, and PostgresStore's pool has
+      // no error listener: a server stopped before they close would end their sessions under them
+      // (57P01), an uncaught error. So the stop waits until no session of theirs or ours is left.
+      const sessions =
+        "select count(*)::int as n from pg_stat_activity where backend_type = 'client backend' and pid <> pg_backend_pid()";
+      if (server) await until(async () => (await server.query(sessions))[0]?.n === 0);
       await server?.stop();
     });
 
