@@ -50,13 +50,17 @@ forEachDriver((driver) => {
         const store = await driver.open();
         const id = await recordedRun(store);
         const { opened, open } = gate();
+        const rewound = gate();
         const order: string[] = [];
         const rewinding = store.transaction(async (tx) => {
           await tx.executions.rewind(id, { toStep: 2 });
+          rewound.open();
           await opened;
           order.push("rewind commits");
         });
-        await until(async () => (await store.executions.get(id)).status === "completed");
+        // The rewind has run (and holds its locks) before the step is sent.
+        await rewound.opened;
+        expect((await store.executions.get(id)).status).toBe("completed"); // not committed yet
         // The step table is locked against writes until the rewind commits: the step waits for it.
         // Step 4: no row the rewind deleted holds its number, so only the lock makes it wait.
         const step = store.steps
