@@ -1,8 +1,14 @@
 /**
  * A 1 GiB blob through the postgres backend, in a child process so its peak resident memory is its
  * own. What is measured is the growth over the child's resident memory once its store is open (about
- * 120 MiB of Node, the tsx loader and the drivers, the same for any blob size). Slow (minutes with durable commits), so it runs only with FLOWSTORE_SLOW_TESTS=1; otherwise the
- * same check runs on 64 MiB, which still proves memory does not grow with the blob.
+ * 120 MiB of Node, the tsx loader and the drivers, the same for any blob size). Slow (minutes with
+ * durable commits), so it runs only with FLOWSTORE_SLOW_TESTS=1; otherwise the same check runs on
+ * 256 MiB, which still proves memory does not grow with the blob.
+ *
+ * The limit is above what the engine itself lets pile up: V8 collects the 64 KiB pieces' memory (held
+ * outside its heap) only once some 64 to 100 MiB of it has gone unreferenced, whatever the blob's
+ * size (measured here: 72 to 102 MiB of growth for 64 MiB and for 256 MiB blobs alike, the most on
+ * Node.js 24). A store that held the blob would grow by its size: past the limit at 256 MiB.
  */
 import { spawn } from "node:child_process";
 import path from "node:path";
@@ -13,8 +19,8 @@ import { fileDatabaseUrl, uniqueSchema } from "../support/harness.js";
 const FIXTURE = path.resolve("test/fixtures/blob-memory.ts");
 const TSX = pathToFileURL(path.resolve("node_modules/tsx/dist/loader.mjs")).href;
 const SLOW = process.env.FLOWSTORE_SLOW_TESTS === "1";
-const MIB = SLOW ? 1024 : 64;
-const RSS_LIMIT_MIB = 100;
+const MIB = SLOW ? 1024 : 256;
+const RSS_LIMIT_MIB = 160;
 
 function runChild(args: string[]): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
