@@ -65,7 +65,9 @@ forEachDriver((driver) => {
       // A distributed store refuses the index (its vectors' table would not be distributed).
       vector = (await hasVector(store)) && !store.driver.capabilities.distributed;
       if (!vector)
-        console.warn(`${driver.name}: no pgvector on this server; its semantic search tests are skipped`);
+        console.warn(
+          `${driver.name}: no pgvector for this store (none on the server, or a distributed store); its semantic search tests are skipped`,
+        );
     });
 
     it("refuses an index where pgvector is missing, saying what to install, and writes nothing", async (ctx) => {
