@@ -5,7 +5,7 @@
  */
 
 import { ValidationError } from "../../core/errors.js";
-import { optionKeys, refuseUnknownKeys } from "../../core/input.js";
+import { checkInteger, checkOneOf, optionKeys, refuseUnknownKeys } from "../../core/input.js";
 
 /** LangChain's Embeddings, or a function from texts to their vectors. */
 export interface Embeddings {
@@ -46,7 +46,7 @@ export interface StoreIndex {
   indexType: VectorIndexType;
   /** The `with (...)` of the index. */
   indexParameters: string;
-  metrics: DistanceMetric[];
+  metrics: readonly DistanceMetric[];
 }
 
 const INDEX_KEYS = optionKeys<StoreIndexConfig>({
@@ -59,25 +59,22 @@ const INDEX_KEYS = optionKeys<StoreIndexConfig>({
   ivfflat: true,
   createAllMetricIndexes: true,
 });
-const METRICS: DistanceMetric[] = ["cosine", "l2", "inner_product"];
+export const METRICS: readonly DistanceMetric[] = ["cosine", "l2", "inner_product"];
 const MAX_DIMS = 2000;
 
-function positive(value: unknown, field: string, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || (value as number) < 1 || (value as number) > max) {
-    throw new ValidationError(`${field} must be an integer from 1 to ${max}`, { field });
-  }
-  return value as number;
+/** An optional integer setting: `fallback` when unset, else checked by checkInteger. */
+function integerOr(value: unknown, field: string, fallback: number, max: number): number {
+  return value === undefined ? fallback : checkInteger(value, field, 1, max);
 }
 
-function oneOf<T extends string>(value: unknown, field: string, allowed: readonly T[], fallback: T): T {
-  if (value === undefined) return fallback;
-  if (!allowed.includes(value as T)) {
-    throw new ValidationError(`${field} must be one of ${allowed.join(", ")}; got ${String(value)}`, {
-      field,
-    });
-  }
-  return value as T;
+/** An optional choice: `fallback` when unset, else checked by checkOneOf. */
+function oneOrDefault<T extends string>(
+  value: unknown,
+  allowed: readonly T[],
+  field: string,
+  fallback: T,
+): T {
+  return value === undefined ? fallback : checkOneOf(value, allowed, field);
 }
 
 /** Checks an `index` option, refusing what PostgresStore would fail on later, or ignore. */
@@ -86,7 +83,7 @@ export function checkIndex(config: StoreIndexConfig): StoreIndex {
     throw new ValidationError("index must be an object: { dims, embed, fields }", { field: "index" });
   }
   refuseUnknownKeys(config, INDEX_KEYS, "index");
-  const dims = positive(config.dims, "index.dims", Number.NaN, MAX_DIMS);
+  const dims = checkInteger(config.dims, "index.dims", 1, MAX_DIMS);
   const embed = config.embed;
   const embeds =
     typeof embed === "function" ||
@@ -104,17 +101,17 @@ export function checkIndex(config: StoreIndexConfig): StoreIndex {
   ) {
     throw new ValidationError("index.fields must be a non-empty list of paths", { field: "index.fields" });
   }
-  const metric = oneOf(config.distanceMetric, "index.distanceMetric", METRICS, "cosine");
-  const indexType = oneOf(config.indexType, "index.indexType", ["hnsw", "ivfflat"] as const, "hnsw");
+  const metric = oneOrDefault(config.distanceMetric, METRICS, "index.distanceMetric", "cosine");
+  const indexType = oneOrDefault(config.indexType, ["hnsw", "ivfflat"] as const, "index.indexType", "hnsw");
   let indexParameters: string;
   if (indexType === "hnsw") {
     refuseUnknownKeys(config.hnsw ?? {}, optionKeys({ m: true, efConstruction: true }), "index.hnsw");
-    const m = positive(config.hnsw?.m, "index.hnsw.m", 16, 100);
-    const ef = positive(config.hnsw?.efConstruction, "index.hnsw.efConstruction", 200, 1000);
+    const m = integerOr(config.hnsw?.m, "index.hnsw.m", 16, 100);
+    const ef = integerOr(config.hnsw?.efConstruction, "index.hnsw.efConstruction", 200, 1000);
     indexParameters = `m = ${m}, ef_construction = ${ef}`;
   } else {
     refuseUnknownKeys(config.ivfflat ?? {}, optionKeys({ lists: true }), "index.ivfflat");
-    indexParameters = `lists = ${positive(config.ivfflat?.lists, "index.ivfflat.lists", 100, 32768)}`;
+    indexParameters = `lists = ${integerOr(config.ivfflat?.lists, "index.ivfflat.lists", 100, 32768)}`;
   }
   const metrics = config.createAllMetricIndexes === true ? METRICS : [metric];
   return { dims, embed, fields, metric, indexType, indexParameters, metrics };

@@ -12,7 +12,8 @@
  */
 
 import { ValidationError } from "../../core/errors.js";
-import type { DistanceMetric } from "./store-index.js";
+import { checkOneOf } from "../../core/input.js";
+import { type DistanceMetric, METRICS } from "./store-index.js";
 import { filterConditions, type Param } from "./store-sql.js";
 import type { VectorSql } from "./store-vectors.js";
 
@@ -145,14 +146,13 @@ function likePattern(text: string): string {
   return `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 }
 
+const MODES: readonly SearchMode[] = ["auto", "vector", "text", "hybrid"];
+
 /** Checks a search's ranking options. */
 export function checkRanking(ranking: SearchRanking): void {
   const { mode, similarityThreshold, vectorWeight, distanceMetric } = ranking;
-  if (mode !== undefined && !["auto", "vector", "text", "hybrid"].includes(mode)) {
-    throw new ValidationError(`mode must be auto, vector, text or hybrid; got ${String(mode)}`, {
-      field: "mode",
-    });
-  }
+  if (mode !== undefined) checkOneOf(mode, MODES, "mode");
+  if (distanceMetric !== undefined) checkOneOf(distanceMetric, METRICS, "distanceMetric");
   if (similarityThreshold !== undefined && !Number.isFinite(similarityThreshold)) {
     throw new ValidationError("similarityThreshold must be a finite number", {
       field: "similarityThreshold",
@@ -160,13 +160,5 @@ export function checkRanking(ranking: SearchRanking): void {
   }
   if (vectorWeight !== undefined && !(vectorWeight >= 0 && vectorWeight <= 1)) {
     throw new ValidationError("vectorWeight must be a number from 0 to 1", { field: "vectorWeight" });
-  }
-  if (distanceMetric !== undefined && !["cosine", "l2", "inner_product"].includes(distanceMetric)) {
-    throw new ValidationError(
-      `distanceMetric must be cosine, l2 or inner_product; got ${String(distanceMetric)}`,
-      {
-        field: "distanceMetric",
-      },
-    );
   }
 }

@@ -37,7 +37,14 @@ import {
 } from "./store-index.js";
 import { checkKey, checkNamespace, matches, pageNumber, SEPARATOR, valueJson } from "./store-input.js";
 import { checkRanking, type SearchRanking, type SearchStatement, searchSql } from "./store-search.js";
-import { deleteManySql, getManySql, namespacesSql, type Param, upsertManySql } from "./store-sql.js";
+import {
+  deleteManySql,
+  filterConditions,
+  getManySql,
+  namespacesSql,
+  type Param,
+  upsertManySql,
+} from "./store-sql.js";
 import { replaceVectorsSql, setupVectors, type VectorSql } from "./store-vectors.js";
 
 export interface FlowstoreStoreOptions {
@@ -326,7 +333,7 @@ export class FlowstoreStore extends BaseStore {
         weight: ranking.vectorWeight ?? 0.7,
       };
     }
-    searchSql({ ...statement, query: undefined }); // checks the filter now
+    filterConditions(this.q, op.filter, () => ""); // checks the filter now, before anything is sent
     return async () => {
       const query = statement.query;
       if (query && query.mode !== "text") {
