@@ -20,8 +20,6 @@ const DISTANCE: Record<DistanceMetric, { operator: string; opclass: string }> = 
 export interface VectorSql {
   /** The vector type, `ext.vector`. */
   type: string;
-  /** The distance of `embedding` to `query` by a metric, as pgvector computes it. */
-  distance(metric: DistanceMetric, embedding: string, query: string): string;
   /** The similarity of an item's nearest field, higher nearer (`embedding` its rows' column). */
   score(metric: DistanceMetric, embedding: string, query: string): string;
 }
@@ -31,7 +29,6 @@ function vectorSql(ext: string): VectorSql {
     `(${embedding} operator(${ext}.${DISTANCE[metric].operator}) ${query}::${ext}.vector)`;
   return {
     type: `${ext}.vector`,
-    distance,
     score(metric, embedding, query) {
       const d = distance(metric, embedding, query);
       // As PostgresStore scores: cosine 1 - distance, l2 1 / (1 + distance); pgvector's <#> is the
