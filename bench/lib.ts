@@ -211,8 +211,10 @@ export function ms(value: number): string {
 export interface StatementCounts {
   /** Every statement the server ran there, BEGIN and COMMIT included. */
   total: number;
-  /** Per normalized statement, most called first. */
-  statements: { query: string; calls: number }[];
+  /** The statements' execution time on the server, in milliseconds (planning not counted). */
+  ms: number;
+  /** Per normalized statement, most called first, with its execution time in milliseconds. */
+  statements: { query: string; calls: number; ms: number }[];
 }
 
 /**
@@ -237,12 +239,17 @@ export async function statementCounter(context: BenchContext): Promise<Statement
       await client.query(`select pg_stat_statements_reset(0, ${dbid}, 0)`, [nameOf(url)]);
     },
     async read(url) {
-      const { rows } = await client.query<{ query: string; calls: string }>(
-        `select query, calls from pg_stat_statements where dbid = ${dbid} and calls > 0 order by calls desc`,
+      const { rows } = await client.query<{ query: string; calls: string; ms: number }>(
+        `select query, calls, total_exec_time as ms from pg_stat_statements
+          where dbid = ${dbid} and calls > 0 order by calls desc`,
         [nameOf(url)],
       );
-      const statements = rows.map((row) => ({ query: row.query, calls: Number(row.calls) }));
-      return { total: statements.reduce((sum, s) => sum + s.calls, 0), statements };
+      const statements = rows.map((row) => ({ query: row.query, calls: Number(row.calls), ms: row.ms }));
+      return {
+        total: statements.reduce((sum, s) => sum + s.calls, 0),
+        ms: statements.reduce((sum, s) => sum + s.ms, 0),
+        statements,
+      };
     },
     close: () => client.end(),
   };
