@@ -76,26 +76,52 @@ function counts(context: StoreContext, counted: boolean): string {
   return counted ? `,\n     ${countClaimed(context)}` : "";
 }
 
-export function plainClaim(context: StoreContext, relaxed: boolean, counted: boolean): string {
+/**
+ * True when queue $1 has groups or limits. The first group of the queue in its key's order, not EXISTS
+ * (which drops the order, and on a fresh store's empty table was planned as a scan of it).
+ */
+function hasGroups(context: StoreContext): string {
   const { q } = context;
+  return `(select g.name from ${q}.job_groups g where g.queue = $1 order by g.queue, g.name limit 1) is not null
+              or exists (select 1 from ${q}.queue_limits l where l.queue = $1)`;
+}
+
+/** The plain claim's UPDATE, taking nothing from a queue with groups or limits. */
+function plainUpdate(context: StoreContext, relaxed: boolean): string {
   const paused = notPaused(context, "$1");
-  // The first group of the queue in its key's order, not EXISTS (which drops the order, and on a fresh
-  // store's empty table was planned as a scan of it).
-  return `with ${relaxed ? `${RELAXED_COMMIT}, ` : ""}grouped as materialized (
-       select (select g.name from ${q}.job_groups g where g.queue = $1 order by g.queue, g.name limit 1) is not null
-              or exists (select 1 from ${q}.queue_limits l where l.queue = $1) as yes),
-     claimed as (
-     ${leaseUpdate(context)}       ${relaxed ? "from relaxed_commit " : ""}where not (select yes from grouped) and j.id in (
+  return `${leaseUpdate(context)}       ${relaxed ? "from relaxed_commit " : ""}where not (select yes from grouped) and j.id in (
          ${expiredJobs(context, paused)}         union all
          ${readyJobs(context, paused, "$2")}
          -- The branches run in order and a row is locked only when pulled, so ready jobs are locked
          -- only as far as the batch has room. (As IN, not as a join with a CTE of candidates: with
          -- four claimers at a time, that form managed about 70% of this one's throughput.)
          limit $2)
-     returning ${CLAIMED_COLUMNS})${counts(context, counted)}
+     returning ${CLAIMED_COLUMNS}`;
+}
+
+export function plainClaim(context: StoreContext, relaxed: boolean, counted: boolean): string {
+  return `with ${relaxed ? `${RELAXED_COMMIT}, ` : ""}grouped as materialized (select ${hasGroups(context)} as yes),
+     claimed as (
+     ${plainUpdate(context, relaxed)})${counts(context, counted)}
      -- UPDATE ... RETURNING keeps no order: the jobs go out in the order they were chosen. Jobs that
      -- went dead come too, for the claiming worker's counts; they are no one's to run.
      select c.*, g.yes as grouped, false as more from grouped g left join claimed c on true ${ORDER}`;
+}
+
+/**
+ * plainClaim for a worker (which counts its own runs): the UPDATE's rows as they come, in no order, and
+ * none at all from a queue with groups or limits, which the caller then asks hasGroupsQuery about.
+ * Without the CTE that plainClaim's answer is built from (its rows kept, joined, sorted), the claim
+ * costs the server about a third less per job; the worker puts the rows in claim order itself.
+ */
+export function workerClaim(context: StoreContext, relaxed: boolean): string {
+  return `with ${relaxed ? `${RELAXED_COMMIT}, ` : ""}grouped as materialized (select ${hasGroups(context)} as yes)
+     ${plainUpdate(context, relaxed)}`;
+}
+
+/** Whether queue $1 has groups or limits (after a workerClaim that took nothing). */
+export function hasGroupsQuery(context: StoreContext): string {
+  return `select ${hasGroups(context)} as yes`;
 }
 
 export function groupedClaim(context: StoreContext, relaxed: boolean, counted: boolean): string {

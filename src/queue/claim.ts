@@ -8,8 +8,8 @@ import type { StoreContext } from "../core/context.js";
 import { integerOption, optionKeys, refuseUnknownKeys } from "../core/input.js";
 import { checkText } from "../core/payload.js";
 import { jobsChannel } from "../core/wake.js";
-import { groupedClaim, plainClaim } from "./claim-sql.js";
-import { type ClaimedRow, liveRows, relaxedCommit, toLeasedJob } from "./sql.js";
+import { groupedClaim, hasGroupsQuery, plainClaim, workerClaim } from "./claim-sql.js";
+import { type ClaimedRow, inClaimOrder, liveRows, relaxedCommit, toLeasedJob } from "./sql.js";
 import { noteAdditions } from "./total-folds.js";
 import type { ClaimOptions, LeasedJob } from "./types.js";
 
@@ -98,8 +98,16 @@ export async function claimRows(
   };
   // A claim by hand counts what it did (see countClaimed); a worker's counts its own runs in memory.
   const counted = reservation === undefined;
-  let rows = known.has(key) ? [] : await run(plainClaim(context, relaxed, counted));
-  if (known.has(key) || rows[0]?.grouped === true) {
+  let rows: Array<ClaimedRow & { grouped?: boolean; more?: boolean }> = [];
+  let grouped = known.has(key);
+  if (!grouped && counted) {
+    rows = await run(plainClaim(context, relaxed, counted));
+    grouped = rows[0]?.grouped === true;
+  } else if (!grouped) {
+    rows = inClaimOrder(await run(workerClaim(context, relaxed)));
+    if (rows.length === 0) grouped = await hasGroups(context, queue);
+  }
+  if (grouped) {
     // Groups or limits in the queue (found now, or before): the claim that heeds them, from now on.
     known.add(key);
     rows = await run(groupedClaim(context, relaxed, counted));
@@ -109,6 +117,14 @@ export async function claimRows(
   // Its counts: started, the wait's sum and a bucket, and perhaps leases expired and dead.
   if (counted) noteAdditions(context, 3);
   return { rows, more };
+}
+
+/** Whether the queue has groups or limits (a worker's plain claim that took nothing asks). */
+async function hasGroups(context: StoreContext, queue: string): Promise<boolean> {
+  const { rows } = await context.db.query<{ yes: boolean }>(hasGroupsQuery(context), [queue], {
+    prepare: true,
+  });
+  return rows[0]?.yes === true;
 }
 
 /**

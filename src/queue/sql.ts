@@ -103,6 +103,21 @@ export interface ClaimedRow {
   lease_expires_at: number;
 }
 
+/**
+ * Puts a claim's rows in claim order, in place: priority descending, then run_at, then id, as the
+ * claim chose them and as the start marks compare them (see job-starts.ts). run_at_us is compared as
+ * the number the driver gives for a bigint, the one the start marks send back; ids are lower-case
+ * UUIDs, whose text sorts as PostgreSQL sorts the UUIDs.
+ */
+export function inClaimOrder<R extends ClaimedRow>(rows: R[]): R[] {
+  return rows.sort(
+    (a, b) =>
+      b.priority - a.priority ||
+      Number(a.run_at_us) - Number(b.run_at_us) ||
+      (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
+  );
+}
+
 /** A claim's rows without the jobs that went dead in it. */
 export function liveRows(rows: ClaimedRow[]): ClaimedRow[] {
   return rows.some((row) => row.status === "dead") ? rows.filter((row) => row.status !== "dead") : rows;

@@ -2,6 +2,14 @@
 import type { Store } from "../../src/index.js";
 
 /**
+ * True for the text of a claim: each of the claim's forms (by hand, a worker's, a grouped queue's)
+ * leases its jobs with the same UPDATE, which alone marks a job that went dead this way.
+ */
+export function isClaim(text: string | undefined): boolean {
+  return text?.includes("lease expired on the last attempt") === true;
+}
+
+/**
  * From now on, each claim of the store runs in the database, and whoever sent it sees its answer only
  * once the returned function is called: every answer, or those holding a job `only` names.
  */
@@ -15,7 +23,7 @@ export function holdClaimAnswers(store: Store, only?: string): () => void {
   driver.query = (async (text: string, values?: readonly unknown[], options?: object) => {
     const result = await query(text, values, options);
     const held = only === undefined || result.rows.some((row) => (row as { id?: string }).id === only);
-    if (held && text.includes("claimed as (")) await answered;
+    if (held && isClaim(text)) await answered;
     return result;
   }) as typeof driver.query;
   return answer;

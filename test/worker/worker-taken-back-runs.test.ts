@@ -8,6 +8,7 @@
 import { describe, expect, it } from "vitest";
 import type { Job, LeasedJob, Store } from "../../src/index.js";
 import type { JobOutcome } from "../../src/worker/types.js";
+import { isClaim } from "../support/claim-answers.js";
 import { forEachDriver } from "../support/harness.js";
 import { until } from "../support/waiting.js";
 
@@ -28,7 +29,7 @@ async function takenBackUnseen(store: Store, running: LeasedJob): Promise<void> 
   driver.query = (async (text: string, values?: readonly unknown[], options?: object) => {
     const result = await query(text, values, options);
     const holdsJob = result.rows.some((row) => (row as { id?: string }).id === running.id);
-    if (holdsJob && text.includes("claimed as (")) {
+    if (holdsJob && isClaim(text)) {
       held = true;
       await answered;
     }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { type LeasedJob, type Store, type StoreOptions, uuidv7 } from "../../src/index.js";
+import { isClaim } from "../support/claim-answers.js";
 import { forEachDriver } from "../support/harness.js";
 import { until } from "../support/waiting.js";
 
@@ -16,7 +17,7 @@ function loggingClaimLimits(limits: number[]): Omit<StoreOptions, "connection"> 
   const ignore = () => {};
   const keep = (entry: Record<string, unknown>) => {
     const { sql, values } = entry as { sql?: string; values?: unknown[] };
-    if (sql?.includes("claimed as (") && values) limits.push(Number(values[1]));
+    if (isClaim(sql) && values) limits.push(Number(values[1]));
   };
   return {
     logStatements: { values: true },
