@@ -102,9 +102,15 @@ async function dropLocked(
   options: DropRangeOptions,
 ): Promise<Omit<DroppedRange, "executions">> {
   await lockForChange(db, q);
-  const { rows: changed } = await db.query(
-    `select 1 from (${options.keepExecutions}) k where k.id not in (select id from flowstore_keep) limit 1`,
+  // Written to a table, then compared, as step 1 wrote flowstore_keep: measured at a million runs, the
+  // same query as a SELECT with the comparison and a LIMIT took 15 to 50 ms where this takes 2 to 5,
+  // all of it while the tables are locked.
+  await db.query(
+    `create temporary table flowstore_keep_now on commit drop as ${options.keepExecutions}`,
     options.params,
+  );
+  const { rows: changed } = await db.query(
+    `select 1 from flowstore_keep_now k where k.id not in (select id from flowstore_keep) limit 1`,
   );
   if (changed.length) throw new RangeChangedError(range);
 

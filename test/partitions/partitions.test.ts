@@ -166,6 +166,26 @@ forEachDriver((driver) => {
       },
     );
 
+    it("moves the finished runs of a status the prune was not asked for, dropping the others' range", async () => {
+      const store = await driver.open({ partitions: DAILY });
+      const day = (await store.listPartitions())[1] as HistoryRange;
+      const start = new Date(day.startsAt as Date);
+      const done = await seedAt(store, "completed", idAt(start, 1));
+      const failed = await seedAt(store, "failed", idAt(start, 2));
+      const cancelled = await seedAt(store, "cancelled", idAt(start, 3));
+      const kept = { failed: await rowsOf(store, failed), cancelled: await rowsOf(store, cancelled) };
+
+      const cut = new Date(day.endsAt.getTime() + HOUR);
+      const result = await store.prune({ finishedBefore: cut, statuses: ["completed", "timed_out"] });
+      expect(result).toMatchObject({ executions: 1, movedExecutions: 2 });
+      expect((await store.listPartitions()).map((range) => range.name)).not.toContain(day.name);
+      expect(Object.values(await rowsOf(store, done)).every((n) => n === 0)).toBe(true);
+      expect(await rowsOf(store, failed)).toEqual(kept.failed);
+      expect(await rowsOf(store, cancelled)).toEqual(kept.cancelled);
+      expect(await placeOf(store, failed)).toEqual(everywhere("default"));
+      expect((await store.executions.get(cancelled)).status).toBe("cancelled");
+    });
+
     it("drops nothing when a run that was to go is made to stay meanwhile", async () => {
       const store = await driver.open({ partitions: DAILY });
       const day = (await store.listPartitions())[1] as HistoryRange;
