@@ -78,10 +78,11 @@ export async function dropRange(
     options.params,
   );
   await db.query("alter table flowstore_keep add primary key (id)");
-  const { rows } = await db.query<{ n: number }>(
-    `select ((select count(*) from ${executions}) - (select count(*) from flowstore_keep))::int as n`,
+  const { rows } = await db.query<{ total: number; kept: number }>(
+    `select (select count(*) from ${executions})::int as total, (select count(*) from flowstore_keep)::int as kept`,
   );
-  const gone = rows[0]?.n ?? 0;
+  const gone = (rows[0]?.total ?? 0) - (rows[0]?.kept ?? 0);
+  const keeps = (rows[0]?.kept ?? 0) > 0;
   if (gone > 0) {
     await options.onGone({
       select: `select e.id from ${executions} e where e.id not in (select id from flowstore_keep)`,
@@ -89,7 +90,7 @@ export async function dropRange(
   }
   // The drop, in a savepoint tried again while another session holds a table too long.
   const kept = await withLockRetries(LOCK_ATTEMPTS, () =>
-    db.transaction((tx) => dropLocked(tx, q, range, options)),
+    db.transaction((tx) => dropLocked(tx, q, range, options, keeps)),
   );
   return { executions: gone, ...kept };
 }
@@ -100,6 +101,7 @@ async function dropLocked(
   q: string,
   range: string,
   options: DropRangeOptions,
+  keeps: boolean,
 ): Promise<Omit<DroppedRange, "executions">> {
   await lockForChange(db, q);
   // Written to a table, then compared, as step 1 wrote flowstore_keep: measured at a million runs, the
@@ -115,17 +117,23 @@ async function dropLocked(
   if (changed.length) throw new RangeChangedError(range);
 
   const kept = "in (select id from flowstore_keep)";
-  const aside: Aside[] = await setAside(db, [
-    ...EXECUTION_TABLES.map((table) => ({
-      table,
-      from: partitionOf(q, table, range),
-      where: `${table.column} ${kept}`,
-      remove: false,
-    })),
-    // Deleted, as the partition could not be detached while they name its rows (those of the runs that
-    // went were deleted by onGone).
-    { table: CORRELATIONS, from: `${q}.correlations`, where: `execution_id ${kept}`, remove: true },
-  ]);
+  // When no run stays, nothing of a run is set aside: the check above found none that stays now either.
+  const aside: Aside[] = await setAside(
+    db,
+    !keeps
+      ? []
+      : [
+          ...EXECUTION_TABLES.map((table) => ({
+            table,
+            from: partitionOf(q, table, range),
+            where: `${table.column} ${kept}`,
+            remove: false,
+          })),
+          // Deleted, as the partition could not be detached while they name its rows (those of the runs that
+          // went were deleted by onGone).
+          { table: CORRELATIONS, from: `${q}.correlations`, where: `execution_id ${kept}`, remove: true },
+        ],
+  );
   const history = { table: JOBS_HISTORY, from: partitionOf(q, JOBS_HISTORY, range), remove: false };
   const keepHistory = `id in (select id from (${options.keepJobsHistory}) k)`;
   aside.push(...(await setAside(db, [{ ...history, where: keepHistory }], options.historyParams)));
