@@ -138,7 +138,7 @@ async function dropLocked(
   const keepHistory = `id in (select id from (${options.keepJobsHistory}) k)`;
   aside.push(...(await setAside(db, [{ ...history, where: keepHistory }], options.historyParams)));
 
-  await dropPartitions(db, q, range);
+  await dropPartitions(db, q, range, true);
   const ordered = putBackOrder(aside);
   await putBack(db, q, ordered);
   const count = (table: typeof EXECUTIONS) => ordered.find((a) => a.table === table)?.rows ?? 0;
@@ -169,10 +169,12 @@ export async function dropEmptyRange(db: Queryable, q: string, range: string): P
 }
 
 /** Drops the range's partitions and forgets the range, under the locks of lockForChange. */
-async function dropPartitions(db: Queryable, q: string, range: string): Promise<void> {
-  for (const table of PARTITIONED_TABLES.filter((t) => t !== EXECUTIONS)) {
-    await db.query(`drop table ${partitionOf(q, table, range)}`);
-  }
+async function dropPartitions(db: Queryable, q: string, range: string, together = false): Promise<void> {
+  const others = PARTITIONED_TABLES.filter((t) => t !== EXECUTIONS).map((t) => partitionOf(q, t, range));
+  // In one statement where the drop holds the application's tables (each round trip is time they wait);
+  // one at a time on Citus (dropEmptyRange), as that path was proven.
+  if (together) await db.query(`drop table ${others.join(", ")}`);
+  else for (const partition of others) await db.query(`drop table ${partition}`);
   // Referenced by foreign keys, so detached before it is dropped (the check that nothing references its
   // rows reads the partitions of the tables that do, which are gone).
   const executions = partitionOf(q, EXECUTIONS, range);
