@@ -211,8 +211,8 @@ export function ms(value: number): string {
 export interface StatementCounts {
   /** Every statement the server ran there, BEGIN and COMMIT included. */
   total: number;
-  /** Per normalized statement, most called first. */
-  statements: { query: string; calls: number }[];
+  /** Per normalized statement, most called first, with the server's time executing it (ms). */
+  statements: { query: string; calls: number; ms: number }[];
 }
 
 /**
@@ -237,11 +237,12 @@ export async function statementCounter(context: BenchContext): Promise<Statement
       await client.query(`select pg_stat_statements_reset(0, ${dbid}, 0)`, [nameOf(url)]);
     },
     async read(url) {
-      const { rows } = await client.query<{ query: string; calls: string }>(
-        `select query, calls from pg_stat_statements where dbid = ${dbid} and calls > 0 order by calls desc`,
+      const { rows } = await client.query<{ query: string; calls: string; ms: number }>(
+        `select query, calls, total_exec_time as ms from pg_stat_statements
+          where dbid = ${dbid} and calls > 0 order by calls desc`,
         [nameOf(url)],
       );
-      const statements = rows.map((row) => ({ query: row.query, calls: Number(row.calls) }));
+      const statements = rows.map((row) => ({ query: row.query, calls: Number(row.calls), ms: row.ms }));
       return { total: statements.reduce((sum, s) => sum + s.calls, 0), statements };
     },
     close: () => client.end(),
