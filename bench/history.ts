@@ -26,7 +26,7 @@ import pg from "pg";
 import { openStore, type Store } from "../src/index.js";
 import type { HistoryRange } from "../src/partitions/index.js";
 import { measureCounts } from "./history/counts.js";
-import { OPERATIONS, round, side } from "./history/latency.js";
+import { OPERATIONS, pagesPerRead, round, side } from "./history/latency.js";
 import { measureOffload } from "./history/offload.js";
 import { dropBreakdown, measureRetention, type RetentionFigures } from "./history/retention.js";
 import { HISTORY_ROWS_PER_RUN, runId, seedHistory } from "./history/seed.js";
@@ -137,6 +137,17 @@ async function measureScale(context: BenchContext, withCounts: boolean): Promise
   table(
     "Hot paths at 10 million rows of history against a store of 1,000 runs (goal: ratio within 1.2)",
     rows,
+  );
+  // The pages behind the history read's ratio: one run's events, on each store, read after the rounds.
+  const pages = await Promise.all(sides.map((s) => pagesPerRead(s, SCHEMA, 200)));
+  table(
+    "Pages a history read touches (200 seeded runs at random, EXPLAIN (ANALYZE, BUFFERS))",
+    pages.map((p, i) => ({
+      store: i === 0 ? `${(perDay * DAYS).toLocaleString("en-US")} runs` : "1,000 runs",
+      "in shared buffers": p.hit,
+      "read from the kernel": p.read,
+      total: p.hit + p.read,
+    })),
   );
   await small.close();
   await context.dropDatabase(smallUrl);
