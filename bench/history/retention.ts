@@ -96,9 +96,8 @@ export function dropBreakdown(counts: StatementCounts): { step: string; statemen
   for (const { query, calls, ms } of counts.statements) {
     const text = query.replace(/\s+/g, " ").trim();
     let step = STEPS.find(([, pattern]) => pattern.test(text))?.[0];
-    // What the runs that go own outside the partitions (onGone): their ids are the range's runs not
-    // among those that stay.
-    if (!step && text.includes("not in (select id from flowstore_keep)")) {
+    // What the runs that go own outside the partitions (onGone): statements among their ids, a query.
+    if (!step && text.includes("select ids.id")) {
       step = `deleted outside the partitions: ${/delete from "?\w+"?\.(\w+)/.exec(text)?.[1] ?? "?"}`;
     }
     step ??= "the prune's own (ranges listed, the runs past the range pruned row by row)";

@@ -84,8 +84,12 @@ export async function dropRange(
   const gone = (rows[0]?.total ?? 0) - (rows[0]?.kept ?? 0);
   const keeps = (rows[0]?.kept ?? 0) > 0;
   if (gone > 0) {
+    // When none stays, every run of the range goes: no anti-join with the runs that stay, which the
+    // server can then leave out (a join of the partition with itself by its key).
     await options.onGone({
-      select: `select e.id from ${executions} e where e.id not in (select id from flowstore_keep)`,
+      select: keeps
+        ? `select e.id from ${executions} e where e.id not in (select id from flowstore_keep)`
+        : `select e.id from ${executions} e`,
     });
   }
   // The drop, in a savepoint tried again while another session holds a table too long.
