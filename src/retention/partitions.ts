@@ -118,10 +118,10 @@ export async function dropEmptyAgedRanges(
  * The runs of the range that may not go, found through the indexes of its executions partition `r`:
  * still going (by status), finished after the cut $1 (by completion), of a finished status the prune
  * keeps ($2, the finished statuses it was not given: an index probe finds them, where "finished and not
- * among those pruned" would read every finished run of the range's index to keep none), the parent of
- * a run still going or the child of one. The runs still going are read once, by
- * status, wherever they are. (A run of a finished status with no completion time, which only SQL of
- * one's own can write, is not among them: prune would never delete it row by row, but its range takes it.)
+ * among those pruned" read every finished run of the range's status index to keep none), the parent of
+ * a run still going or the child of one. The runs still going are read once, by status, wherever they
+ * are. (A run of a finished status with no completion time, which only SQL of one's own can write, is
+ * not among them: prune would never delete it row by row, but its range takes it.)
  */
 function keepExecutions(q: string, r: string): string {
   const live = `${q}.executions l where l.status in (${LIVE_SQL})`;
