@@ -26,11 +26,11 @@ import pg from "pg";
 import { openStore, type Store } from "../src/index.js";
 import type { HistoryRange } from "../src/partitions/index.js";
 import { measureCounts } from "./history/counts.js";
-import { OPERATIONS, round, side } from "./history/latency.js";
+import { OPERATIONS, pagesPerRead, round, side } from "./history/latency.js";
 import { measureOffload } from "./history/offload.js";
-import { measureRetention, type RetentionFigures } from "./history/retention.js";
+import { dropBreakdown, measureRetention, type RetentionFigures } from "./history/retention.js";
 import { HISTORY_ROWS_PER_RUN, runId, seedHistory } from "./history/seed.js";
-import { type BenchContext, log, percentiles, type Row, table } from "./lib.js";
+import { type BenchContext, log, percentiles, type Row, statementCounter, table } from "./lib.js";
 
 const DAYS = 10;
 const SCHEMA = "flowstore";
@@ -138,6 +138,17 @@ async function measureScale(context: BenchContext, withCounts: boolean): Promise
     "Hot paths at 10 million rows of history against a store of 1,000 runs (goal: ratio within 1.2)",
     rows,
   );
+  // The pages behind the history read's ratio: one run's events, on each store, read after the rounds.
+  const pages = await Promise.all(sides.map((s) => pagesPerRead(s, SCHEMA, 200)));
+  table(
+    "Pages a history read touches (200 seeded runs at random, EXPLAIN (ANALYZE, BUFFERS))",
+    pages.map((p, i) => ({
+      store: i === 0 ? `${(perDay * DAYS).toLocaleString("en-US")} runs` : "1,000 runs",
+      "in shared buffers": p.hit,
+      "read from the kernel": p.read,
+      total: p.hit + p.read,
+    })),
+  );
   await small.close();
   await context.dropDatabase(smallUrl);
   if (withCounts) await measureCounts(context, full);
@@ -155,16 +166,22 @@ async function measureScale(context: BenchContext, withCounts: boolean): Promise
     `\nretention: every run finished before ${cut.toISOString()} (the first seeded day, ${perDay.toLocaleString("en-US")} runs)`,
   );
   const figures: [string, RetentionFigures][] = [];
+  const counter = await statementCounter(context);
   let dropped = 0;
   figures.push([
     "drop partitions",
-    await measureRetention(fullUrl, SCHEMA, async () => {
-      const result = await full.prune({ finishedBefore: cut });
-      dropped = result.executions;
-      log(
-        `  drop: ${result.partitions} range(s), ${result.executions.toLocaleString("en-US")} runs (${result.movedExecutions} moved)`,
-      );
-    }),
+    await measureRetention(
+      fullUrl,
+      SCHEMA,
+      async () => {
+        const result = await full.prune({ finishedBefore: cut });
+        dropped = result.executions;
+        log(
+          `  drop: ${result.partitions} range(s), ${result.executions.toLocaleString("en-US")} runs (${result.movedExecutions} moved)`,
+        );
+      },
+      counter,
+    ),
   ]);
   let deleted = 0;
   figures.push([
@@ -197,9 +214,20 @@ async function measureScale(context: BenchContext, withCounts: boolean): Promise
       "size after VACUUM MB": f.sizeAfterVacuum / MB,
     })),
   );
+  await counter.close();
   const [drop, del] = figures.map(([, f]) => f) as [RetentionFigures, RetentionFigures];
+  const steps = dropBreakdown(drop.statements ?? { total: 0, statements: [] });
+  const server = steps.reduce((sum, step) => sum + step.ms, 0);
+  table("Where the drop's time goes (the server's time per step, from pg_stat_statements)", [
+    ...steps.map((step) => ({ step: step.step, statements: step.statements, "server ms": step.ms })),
+    {
+      step: "the rest: round trips, and the commit removing the range's files",
+      statements: 0,
+      "server ms": drop.seconds * 1000 - server,
+    },
+  ]);
   log(
-    `drop against DELETE: ${(del.seconds / drop.seconds).toFixed(0)}x faster (goal 50x), ${(del.walBytes / Math.max(1, drop.walBytes)).toFixed(0)}x less WAL`,
+    `drop ${drop.seconds.toFixed(2)} s against DELETE ${del.seconds.toFixed(2)} s: ${(del.seconds / drop.seconds).toFixed(0)}x faster (goal 50x), ${(del.walBytes / Math.max(1, drop.walBytes)).toFixed(0)}x less WAL`,
   );
   await full.close();
   await copy.close();

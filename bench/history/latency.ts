@@ -67,3 +67,29 @@ export async function round(s: LatencySide, i: number): Promise<void> {
     if (page.items.length === 0) throw new Error(`run ${seeded} has no history`);
   });
 }
+
+export interface PagesPerRead {
+  /** Pages found in shared buffers, per read. */
+  hit: number;
+  /** Pages read from the kernel (its cache or the disk), per read. */
+  read: number;
+}
+
+/**
+ * The pages a history read of a seeded run touches, averaged over `reads` runs picked at random: the
+ * read's statement (as events.list sends it) under EXPLAIN (ANALYZE, BUFFERS), the plan's own counts.
+ */
+export async function pagesPerRead(s: LatencySide, schema: string, reads: number): Promise<PagesPerRead> {
+  const total = { hit: 0, read: 0 };
+  for (let i = 0; i < reads; i++) {
+    const { rows } = await s.store.query<{ "QUERY PLAN": [{ Plan: Record<string, number> }] }>(
+      `explain (analyze, buffers, format json)
+       select * from "${schema}".events where execution_id = $1 order by seq asc limit 101`,
+      [s.seededRun()],
+    );
+    const plan = rows[0]?.["QUERY PLAN"][0].Plan ?? {};
+    total.hit += plan["Shared Hit Blocks"] ?? 0;
+    total.read += plan["Shared Read Blocks"] ?? 0;
+  }
+  return { hit: total.hit / reads, read: total.read / reads };
+}

@@ -5,6 +5,7 @@
  */
 import { performance } from "node:perf_hooks";
 import pg from "pg";
+import type { StatementCounter, StatementCounts } from "../lib.js";
 
 export interface RetentionFigures {
   seconds: number;
@@ -13,6 +14,8 @@ export interface RetentionFigures {
   sizeAfter: number;
   vacuumSeconds: number;
   sizeAfterVacuum: number;
+  /** What the server ran meanwhile (pg_stat_statements), when a counter was given. */
+  statements?: StatementCounts;
 }
 
 async function size(client: pg.Client, schema: string): Promise<number> {
@@ -34,6 +37,7 @@ export async function measureRetention(
   url: string,
   schema: string,
   retention: () => Promise<unknown>,
+  counter?: StatementCounter,
 ): Promise<RetentionFigures> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
@@ -41,9 +45,11 @@ export async function measureRetention(
     await client.query("checkpoint");
     const sizeBefore = await size(client, schema);
     const from = await walPosition(client);
+    await counter?.reset(url);
     const started = performance.now();
     await retention();
     const seconds = (performance.now() - started) / 1000;
+    const statements = await counter?.read(url);
     const to = await walPosition(client);
     const { rows } = await client.query<{ bytes: string }>(
       "select pg_wal_lsn_diff($1, $2)::bigint as bytes",
@@ -60,8 +66,43 @@ export async function measureRetention(
       sizeAfter,
       vacuumSeconds,
       sizeAfterVacuum: await size(client, schema),
+      statements,
     };
   } finally {
     await client.end();
   }
+}
+
+/**
+ * The steps of a range's drop (src/partitions/drop.ts, src/retention/partitions.ts), told apart by
+ * their statements' text, first match wins; what matches none is the prune's own work around the drop.
+ */
+const STEPS: readonly [string, RegExp][] = [
+  ["runs that stay, under the locks", /flowstore_keep_now/],
+  ["runs that stay", /(create temporary table|alter table) flowstore_keep /],
+  ["count of the range's runs", /count\(\*\) from flowstore_keep/],
+  ["probes of the tables outside the partitions", /^select exists \(select/],
+  ["locks", /do \$lock\$/],
+  ["put back", /^insert into .* from "?flowstore_aside/],
+  ["set aside", /flowstore_aside_/],
+  ["detach the executions partition", /detach partition/],
+  ["drop the partitions", /^drop table/],
+  ["begin, savepoints, commit (server time only)", /^(begin|commit|savepoint|release)/i],
+];
+
+/** The server time of each step of a drop, from what pg_stat_statements counted during it. */
+export function dropBreakdown(counts: StatementCounts): { step: string; statements: number; ms: number }[] {
+  const steps = new Map<string, { statements: number; ms: number }>();
+  for (const { query, calls, ms } of counts.statements) {
+    const text = query.replace(/\s+/g, " ").trim();
+    let step = STEPS.find(([, pattern]) => pattern.test(text))?.[0];
+    // What the runs that go own outside the partitions (onGone): statements among their ids, a query.
+    if (!step && text.includes("select ids.id")) {
+      step = `deleted outside the partitions: ${/delete from "?\w+"?\.(\w+)/.exec(text)?.[1] ?? "?"}`;
+    }
+    step ??= "the prune's own (ranges listed, the runs past the range pruned row by row)";
+    const sum = steps.get(step) ?? { statements: 0, ms: 0 };
+    steps.set(step, { statements: sum.statements + calls, ms: sum.ms + ms });
+  }
+  return [...steps].map(([step, sum]) => ({ step, ...sum })).sort((a, b) => b.ms - a.ms);
 }

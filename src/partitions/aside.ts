@@ -33,17 +33,23 @@ export async function setAside(
   parts: readonly SetAside[],
   params: unknown[] = [],
 ): Promise<Aside[]> {
-  const aside: Aside[] = [];
-  for (const part of parts) {
-    const temp = quoteIdentifier(`flowstore_aside_${part.table.name}`);
+  if (parts.length === 0) return [];
+  const temps = parts.map((part) => quoteIdentifier(`flowstore_aside_${part.table.name}`));
+  for (const [i, part] of parts.entries()) {
     await db.query(
-      `create temporary table ${temp} on commit drop as select * from ${part.from} where ${part.where}`,
+      `create temporary table ${temps[i]} on commit drop as select * from ${part.from} where ${part.where}`,
       params,
     );
-    const { rows } = await db.query<{ n: number }>(`select count(*)::int as n from ${temp}`);
-    const rowCount = rows[0]?.n ?? 0;
+  }
+  // Counted in one round trip for all: a drop runs this under the tables' locks, where each round trip
+  // is time the application waits.
+  const counts = temps.map((temp, i) => `(select count(*) from ${temp})::int as n${i}`);
+  const { rows } = await db.query<Record<string, number>>(`select ${counts.join(", ")}`);
+  const aside: Aside[] = [];
+  for (const [i, part] of parts.entries()) {
+    const rowCount = rows[0]?.[`n${i}`] ?? 0;
     if (part.remove && rowCount > 0) await db.query(`delete from ${part.from} where ${part.where}`, params);
-    aside.push({ table: part.table, temp, rows: rowCount });
+    aside.push({ table: part.table, temp: temps[i] as string, rows: rowCount });
   }
   return aside;
 }

@@ -15,7 +15,7 @@ import { deleteBlobsOf } from "../blobs/index.js";
 import type { SqlContext } from "../core/context.js";
 import { sqlStateOf } from "../core/errors.js";
 import type { Logger } from "../core/logger.js";
-import { LIVE_SQL, TERMINAL_SQL } from "../core/run-status.js";
+import { LIVE_SQL, TERMINAL_STATUSES } from "../core/run-status.js";
 import { deleteCorrelationsOf } from "../correlations/index.js";
 import { deleteKvOf } from "../kv/index.js";
 import {
@@ -116,16 +116,18 @@ export async function dropEmptyAgedRanges(
 
 /**
  * The runs of the range that may not go, found through the indexes of its executions partition `r`:
- * still going (by status), finished after the cut $1 (by completion), of a status the prune keeps (not
- * in $2), the parent of a run still going or the child of one. The runs still going are read once, by
- * status, wherever they are. (A run of a finished status with no completion time, which only SQL of
- * one's own can write, is not among them: prune would never delete it row by row, but its range takes it.)
+ * still going (by status), finished after the cut $1 (by completion), of a finished status the prune
+ * keeps ($2, the finished statuses it was not given: an index probe finds them, where "finished and not
+ * among those pruned" read every finished run of the range's status index to keep none), the parent of
+ * a run still going or the child of one. The runs still going are read once, by status, wherever they
+ * are. (A run of a finished status with no completion time, which only SQL of one's own can write, is
+ * not among them: prune would never delete it row by row, but its range takes it.)
  */
 function keepExecutions(q: string, r: string): string {
   const live = `${q}.executions l where l.status in (${LIVE_SQL})`;
   return `select e.id from ${r} e where e.status in (${LIVE_SQL})
     union select e.id from ${r} e where e.completed_at >= $1
-    union select e.id from ${r} e where e.status in ${TERMINAL_SQL} and e.status <> all($2::text[])
+    union select e.id from ${r} e where e.status = any($2::text[])
     union select e.id from ${r} e where e.id in (select l.parent_execution_id from ${live} and l.parent_execution_id is not null)
     union select e.id from ${r} e where e.parent_execution_id in (select l.id from ${live})`;
 }
@@ -186,7 +188,7 @@ async function dropOne(
     return dropRange(db, q, range.name, {
       keepExecutions: keepExecutions(q, partitionOf(q, EXECUTIONS, range.name)),
       keepJobsHistory: keepJobsHistory(q, partitionOf(q, JOBS_HISTORY, range.name)),
-      params: [filter.before, filter.statuses],
+      params: [filter.before, TERMINAL_STATUSES.filter((status) => !filter.statuses.includes(status))],
       historyParams: [filter.before, filter.statuses, filter.statuses.includes("completed"), lo, hi],
       onGone: async (ids) => {
         if (holds.blobs) {

@@ -166,6 +166,48 @@ forEachDriver((driver) => {
       },
     );
 
+    it("frees what a dropped range's runs held outside the partitions when none of them stays", async () => {
+      const store = await driver.open({ partitions: DAILY });
+      const s = `"${store.schema}"`;
+      const day = (await store.listPartitions())[1] as HistoryRange;
+      const done = await seedAt(store, "completed", idAt(new Date(day.startsAt as Date), 1));
+      await store.query(`update ${s}.executions set idempotency_key = 'gone-key' where id = $1`, [done]);
+      await store.query(`insert into ${s}.execution_keys values ('gone-key', $1)`, [done]);
+
+      const result = await store.prune({ finishedBefore: new Date(day.endsAt.getTime() + HOUR) });
+      expect(result).toMatchObject({ partitions: 2, executions: 1, movedExecutions: 0 });
+      expect(Object.values(await rowsOf(store, done)).every((n) => n === 0)).toBe(true);
+      // The registries name it no more: its key, its task ids, its correlation are free.
+      const { rows } = await store.query(
+        `select (select count(*) from ${s}.execution_keys where execution_id = $1)::int as keys,
+                (select count(*) from ${s}.task_ids where execution_id = $1)::int as tasks`,
+        [done],
+      );
+      expect(rows[0]).toEqual({ keys: 0, tasks: 0 });
+      expect(await store.correlations.resolve(`key-${done}`)).toEqual([]);
+      expect((await store.executions.start({ name: "d", idempotencyKey: "gone-key" })).created).toBe(true);
+    });
+
+    it("moves the finished runs of a status the prune was not asked for, dropping the others' range", async () => {
+      const store = await driver.open({ partitions: DAILY });
+      const day = (await store.listPartitions())[1] as HistoryRange;
+      const start = new Date(day.startsAt as Date);
+      const done = await seedAt(store, "completed", idAt(start, 1));
+      const failed = await seedAt(store, "failed", idAt(start, 2));
+      const cancelled = await seedAt(store, "cancelled", idAt(start, 3));
+      const kept = { failed: await rowsOf(store, failed), cancelled: await rowsOf(store, cancelled) };
+
+      const cut = new Date(day.endsAt.getTime() + HOUR);
+      const result = await store.prune({ finishedBefore: cut, statuses: ["completed", "timed_out"] });
+      expect(result).toMatchObject({ executions: 1, movedExecutions: 2 });
+      expect((await store.listPartitions()).map((range) => range.name)).not.toContain(day.name);
+      expect(Object.values(await rowsOf(store, done)).every((n) => n === 0)).toBe(true);
+      expect(await rowsOf(store, failed)).toEqual(kept.failed);
+      expect(await rowsOf(store, cancelled)).toEqual(kept.cancelled);
+      expect(await placeOf(store, failed)).toEqual(everywhere("default"));
+      expect((await store.executions.get(cancelled)).status).toBe("cancelled");
+    });
+
     it("drops nothing when a run that was to go is made to stay meanwhile", async () => {
       const store = await driver.open({ partitions: DAILY });
       const day = (await store.listPartitions())[1] as HistoryRange;
