@@ -216,7 +216,7 @@ async function measureScale(context: BenchContext, withCounts: boolean): Promise
   );
   await counter.close();
   const [drop, del] = figures.map(([, f]) => f) as [RetentionFigures, RetentionFigures];
-  const steps = dropBreakdown(drop.statements ?? { total: 0, statements: [] });
+  const steps = dropBreakdown(drop.statements ?? { total: 0, ms: 0, statements: [] });
   const server = steps.reduce((sum, step) => sum + step.ms, 0);
   table("Where the drop's time goes (the server's time per step, from pg_stat_statements)", [
     ...steps.map((step) => ({ step: step.step, statements: step.statements, "server ms": step.ms })),
