@@ -10,6 +10,7 @@ export class Held<Tx extends JobsScope> implements JobContext<Tx> {
   private controller: AbortController | undefined;
   private abortReason: unknown;
   private aborted = false;
+  private boundHeartbeat: (() => Promise<void>) | undefined;
   /** Set when the worker stopped waiting for this handler and handed its job back (its stop timeout). */
   abandoned = false;
   /** How long the job had waited since it was due when its run started, by the database's clock. */
@@ -28,13 +29,16 @@ export class Held<Tx extends JobsScope> implements JobContext<Tx> {
     return this.controller.signal;
   }
 
-  // A property, not a method, so a handler may destructure it from its context. With one connection
-  // (PGlite) a transactional handler's heartbeat must go through its own transaction, or it would wait
-  // for that transaction to end.
-  readonly heartbeat = (): Promise<void> =>
-    (this.singleConnection && this.tx ? this.tx.jobs : this.jobs).heartbeat(this.job, {
-      extendMs: this.leaseMs,
-    });
+  // A function bound to its job, not a method, so a handler may destructure it from its context; made
+  // when first read, as most handlers never heartbeat. With one connection (PGlite) a transactional
+  // handler's heartbeat must go through its own transaction, or it would wait for that transaction to end.
+  get heartbeat(): () => Promise<void> {
+    this.boundHeartbeat ??= () =>
+      (this.singleConnection && this.tx ? this.tx.jobs : this.jobs).heartbeat(this.job, {
+        extendMs: this.leaseMs,
+      });
+    return this.boundHeartbeat;
+  }
 
   /** The worker gives up on this handler: its job went back, the run counted; its outcome is not recorded. */
   abandon(reason: unknown): void {

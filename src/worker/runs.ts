@@ -118,18 +118,16 @@ export class Runs<Tx extends JobsScope> {
   private async run(held: Held<Tx>): Promise<void> {
     const { jobs, options, inTransaction, settings, state, completer, ends, telemetry } = this.of;
     const { job } = held;
-    // The run in its "process" span: with a transactional handler, the transaction and the completion
-    // in it too, since they commit with what the handler wrote.
-    const traced = <T>(run: () => Promise<T>): Promise<T> =>
-      telemetry ? telemetry.process(job, held.waitedMs, run) : run();
     // The lease token a transactional handler's completion or snooze went out under.
     let sent: string | undefined;
     // A completion sent to the batch completer frees its group's slot once it lands (see worker.ts).
     let toCompleter = false;
     try {
       if (options.transactional) {
-        const snoozed = await traced(() =>
-          inTransaction(async (tx) => {
+        // The run in its "process" span, with the transaction and the completion in it, since they
+        // commit with what the handler wrote.
+        const transaction = () =>
+          inTransaction(async (tx: Tx) => {
             held.tx = tx;
             const until = snoozeUntil(await options.handler(job, held));
             // Abandoned by stop(), which handed the job back: what the handler wrote rolls back.
@@ -138,8 +136,10 @@ export class Runs<Tx extends JobsScope> {
             if (until) await tx.jobs.snooze(job, until);
             else await tx.jobs.complete(job, { keepCompleted: settings.keepCompleted });
             return until !== undefined;
-          }),
-        );
+          });
+        const snoozed = await (telemetry
+          ? telemetry.process(job, held.waitedMs, transaction)
+          : transaction());
         if (!snoozed) {
           state.counts.completed++;
           state.totals.add("completed");
