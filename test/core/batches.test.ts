@@ -102,6 +102,53 @@ describe("Batches", () => {
     await two.release();
   });
 
+  it("with soonWhenIdle, sends a lone entry once its caller yields, not at the turn's end", async () => {
+    const { batches, sent, release } = recorded({ gatherTurn: true, soonWhenIdle: true, maxInFlight: 4 });
+    // Entries added before the caller yields go together.
+    batches.add("a");
+    batches.add("b");
+    expect(sent).toEqual([]);
+    await Promise.resolve();
+    expect(sent).toEqual([["a", "b"]]);
+    // With a statement in flight, entries gather by turn as before, however long the turn's promise
+    // chain runs.
+    batches.add("c");
+    for (let i = 0; i < 20; i++) await Promise.resolve();
+    batches.add("d");
+    expect(sent).toEqual([["a", "b"]]);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(sent).toEqual([
+      ["a", "b"],
+      ["c", "d"],
+    ]);
+    await release();
+    await batches.flushed();
+  });
+
+  it("with heldKeyOf, holds an entry whose key a statement in flight holds, and sends it with the turn's next ones", async () => {
+    const { batches, sent, release } = recorded({
+      gatherTurn: true,
+      maxInFlight: 4,
+      heldKeyOf: (entry) => entry.slice(0, 1),
+    });
+    batches.add("x1");
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(sent).toEqual([["x1"]]);
+    // x2 waits for x1's statement; y1, of another key, goes beside it.
+    batches.add("x2");
+    batches.add("y1");
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(sent).toEqual([["x1"], ["y1"]]);
+    // As x1's statement ends, x2 goes with what is added in that turn (x3), in arrival order.
+    const ended = release();
+    batches.add("x3");
+    await ended;
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(sent).toEqual([["x1"], ["y1"], ["x2", "x3"]]);
+    await release();
+    await batches.flushed();
+  });
+
   it("flushed() waits for entries put back for the next statement, and for every statement", async () => {
     const sent: number[][] = [];
     const batches: Batches<number> = new Batches<number>({

@@ -147,6 +147,9 @@ export class FlowstoreSaver extends BaseCheckpointSaver {
       approximateBytes,
       BATCH_BYTES,
       slots,
+      // A statement holds its threads' rows until it commits (writeBatchSql): a write to one of them
+      // waits for it, and goes with the thread's next put (a graph's task writes with the next step's).
+      (write) => write.thread,
     );
     const readSql = tupleBatchSql(this.q);
     this.reads = new Combiner<TupleRequest, TupleRows | undefined>(
