@@ -151,6 +151,9 @@ async function runSide(
   }
 }
 
+/** CPU time of this process and of the server over the round, in milliseconds (per run in the ratio). */
+const cpuPerRun = (round: Round) => round.nodeCpuMs + round.serverCpuMs;
+
 function byKind(side: Side, counts: StatementCounts, runs: number) {
   const sums = { storage: 0, queue: 0, transaction: 0 };
   for (const s of counts.statements) sums[side.kind(s.query)] += s.calls;
@@ -232,6 +235,13 @@ export async function runWorkflowEngines(context: BenchContext): Promise<void> {
       rounds: ratios.map((ratio) => ratio.toFixed(2)).join(" "),
       "world-postgres runs/s": runs / middle(worldPostgres.name).seconds,
       goal: ">= 2",
+      // CPU per run (this process and the server), each round's: it moves far less than runs/s when other
+      // work shares the machine, and runs/s tends to it when the benchmark has the machine to itself.
+      "CPU per run ratio": median(
+        (results.get(flowstore.name) as Round[]).map(
+          (round, r) => cpuPerRun(theirs[r] as Round) / cpuPerRun(round),
+        ),
+      ),
     },
   ]);
   for (const side of sides) {
