@@ -85,9 +85,10 @@ export interface BatchesOptions<P> {
   keyOf?: (entry: P) => string;
   /**
    * The rows an entry's statement locks until it commits (the LangGraph saver's: its thread's row). An
-   * entry whose key a statement in flight holds waits for that statement to end, and then goes at the
-   * turn's end with whatever the answer's callers add: started beside it, it would wait for that
-   * statement's commit on the lock and then make a commit of its own.
+   * entry whose key a statement in flight holds waits for that statement to end (started beside it, it
+   * would wait for that statement's commit on the lock, holding a connection, and then make a commit
+   * of its own); when the statement that ends was the only one in flight, the waiting entries go at the
+   * turn's end with whatever the answer's callers add.
    */
   heldKeyOf?: (entry: P) => string;
 }
@@ -234,7 +235,11 @@ export class Batches<P> {
         if (count > 0) this.held.set(key, count);
         else this.held.delete(key);
       }
-      // The calls that waited on these keys go with those the answer's callers make in this turn.
+    }
+    // With nothing else in flight (a caller alone: a graph run alone and its chain of puts), the calls
+    // that waited on these keys go with those the answer's callers make in this turn, the next put;
+    // with other statements in flight, as before, at once.
+    if (keys !== undefined && this.inFlight === 0) {
       if (this.waiting.length > 0 && !this.scheduled) {
         this.scheduled = true;
         setImmediate(this.turnEnded);

@@ -30,6 +30,12 @@ function recorded(options: Omit<BatchesOptions<string>, "send"> = {}) {
   return { batches, sent, open, release };
 }
 
+/** Batches gathering by turn whose entries' first letter is the key their statement holds. */
+const heldByFirstLetter = () =>
+  recorded({ gatherTurn: true, maxInFlight: 4, heldKeyOf: (entry) => entry.slice(0, 1) });
+
+const turn = () => new Promise((resolve) => setImmediate(resolve));
+
 describe("Batches", () => {
   it("sends the first entry at once, and those that came meanwhile together in the next", async () => {
     const { batches, sent, release } = recorded();
@@ -126,26 +132,44 @@ describe("Batches", () => {
   });
 
   it("with heldKeyOf, holds an entry whose key a statement in flight holds, and sends it with the turn's next ones", async () => {
-    const { batches, sent, release } = recorded({
-      gatherTurn: true,
-      maxInFlight: 4,
-      heldKeyOf: (entry) => entry.slice(0, 1),
-    });
+    const { batches, sent, open } = heldByFirstLetter();
     batches.add("x1");
-    await new Promise((resolve) => setImmediate(resolve));
+    await turn();
     expect(sent).toEqual([["x1"]]);
     // x2 waits for x1's statement; y1, of another key, goes beside it.
     batches.add("x2");
     batches.add("y1");
-    await new Promise((resolve) => setImmediate(resolve));
+    await turn();
     expect(sent).toEqual([["x1"], ["y1"]]);
-    // As x1's statement ends, x2 goes with what is added in that turn (x3), in arrival order.
-    const ended = release();
+    // y1's end frees no key x2 waits for.
+    open[1]?.();
+    await turn();
+    expect(sent).toEqual([["x1"], ["y1"]]);
+    // x1's statement was the last in flight: x2 goes with what is added in the turn it ends in (x3).
+    open[0]?.();
+    await Promise.resolve();
     batches.add("x3");
-    await ended;
-    await new Promise((resolve) => setImmediate(resolve));
+    await turn();
     expect(sent).toEqual([["x1"], ["y1"], ["x2", "x3"]]);
-    await release();
+    open[2]?.();
+    await batches.flushed();
+  });
+
+  it("with heldKeyOf and other statements in flight, sends the entries a statement held as it ends", async () => {
+    const { batches, sent, open } = heldByFirstLetter();
+    batches.add("x1");
+    await turn();
+    batches.add("y1");
+    await turn();
+    batches.add("x2");
+    await turn();
+    expect(sent).toEqual([["x1"], ["y1"]]);
+    // y1 still runs: x2 goes as x1 ends, not at the turn's end.
+    open[0]?.();
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(sent).toEqual([["x1"], ["y1"], ["x2"]]);
+    for (const resolve of open.splice(1)) resolve();
     await batches.flushed();
   });
 
