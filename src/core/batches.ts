@@ -63,6 +63,13 @@ export interface BatchesOptions<P> {
   slots?: StatementSlots;
   /** Entries added in one turn of the event loop go together: statements start at the turn's end. */
   gatherTurn?: boolean;
+  /**
+   * With gatherTurn, an entry that finds nothing in flight and nothing gathering starts a statement
+   * once the code that added it yields (a microtask), not at the turn's end: a turn can last as long as
+   * a promise chain runs, and LangGraph runs a whole graph's nodes in one, so a lone caller's first
+   * write waited for all of them. Entries added meanwhile still gather, by turn, for the next statement.
+   */
+  soonWhenIdle?: boolean;
   /** A batch already holding this many rows takes no more (its last entry may take it past). */
   maxRows?: number;
   /** The rows an entry makes; 1 unless told. */
@@ -76,6 +83,14 @@ export interface BatchesOptions<P> {
    * does not fit ends it.
    */
   keyOf?: (entry: P) => string;
+  /**
+   * The rows an entry's statement locks until it commits (the LangGraph saver's: its thread's row). An
+   * entry whose key a statement in flight holds waits for that statement to end (started beside it, it
+   * would wait for that statement's commit on the lock, holding a connection, and then make a commit
+   * of its own); when the statement that ends was the only one in flight, the waiting entries go at the
+   * turn's end with whatever the answer's callers add.
+   */
+  heldKeyOf?: (entry: P) => string;
 }
 
 export class Batches<P> {
@@ -92,11 +107,15 @@ export class Batches<P> {
   private readonly overlapMin: (() => number) | undefined;
   private readonly slots: StatementSlots | undefined;
   private readonly gatherTurn: boolean;
+  private readonly soonWhenIdle: boolean;
   private readonly maxRows: number;
   private readonly rowsOf: ((entry: P) => number) | undefined;
   private readonly maxBytes: number;
   private readonly bytesOf: ((entry: P) => number) | undefined;
   private readonly keyOf: ((entry: P) => string) | undefined;
+  private readonly heldKeyOf: ((entry: P) => string) | undefined;
+  /** With heldKeyOf: the keys of the statements in flight, each with how many hold it. */
+  private readonly held = new Map<string, number>();
   /** No limit and no key: a batch is everything waiting. */
   private readonly takesAll: boolean;
 
@@ -107,15 +126,18 @@ export class Batches<P> {
     this.overlapMin = options.overlapMin;
     this.slots = options.slots;
     this.gatherTurn = options.gatherTurn ?? false;
+    this.soonWhenIdle = options.soonWhenIdle ?? false;
     this.maxRows = options.maxRows ?? Number.POSITIVE_INFINITY;
     this.rowsOf = options.rowsOf;
     this.maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY;
     this.bytesOf = options.bytesOf;
     this.keyOf = options.keyOf;
+    this.heldKeyOf = options.heldKeyOf;
     this.takesAll =
       this.maxRows === Number.POSITIVE_INFINITY &&
       (this.maxBytes === Number.POSITIVE_INFINITY || this.bytesOf === undefined) &&
-      this.keyOf === undefined;
+      this.keyOf === undefined &&
+      this.heldKeyOf === undefined;
   }
 
   /** Waits for a batch, starting one now (or at the turn's end) if one may start. */
@@ -124,7 +146,8 @@ export class Batches<P> {
     if (!this.gatherTurn) this.start();
     else if (!this.scheduled) {
       this.scheduled = true;
-      setImmediate(this.turnEnded);
+      if (this.soonWhenIdle && this.inFlight === 0 && !this.asking) queueMicrotask(this.turnEnded);
+      else setImmediate(this.turnEnded);
     }
   }
 
@@ -160,6 +183,7 @@ export class Batches<P> {
   private mayStart(): boolean {
     const waiting = this.waiting.length;
     if (waiting === 0 || this.inFlight >= this.maxInFlight) return false;
+    if (this.held.size > 0 && this.waiting.every((entry) => this.isHeld(entry))) return false;
     return this.inFlight === 0 || this.overlapMin === undefined || waiting >= this.overlapMin();
   }
 
@@ -170,30 +194,59 @@ export class Batches<P> {
     this.start();
   };
 
+  private isHeld(entry: P): boolean {
+    return this.heldKeyOf !== undefined && this.held.has(this.heldKeyOf(entry));
+  }
+
   private sendNext(): void {
     const batch = this.take();
     this.inFlight++;
+    const keys = this.hold(batch);
     let sending: Promise<unknown>;
     try {
       sending = this.send(batch);
     } catch (error) {
       sending = Promise.reject(error);
     }
-    sending.then(this.ended, (error: unknown) => {
+    const ended = () => this.ended(keys);
+    sending.then(ended, (error: unknown) => {
       try {
         this.failed(batch, error);
       } finally {
-        this.ended();
+        ended();
       }
     });
   }
 
-  private readonly ended = (): void => {
+  /** Marks the keys of a batch held while it is in flight; returns them, to let go of as it ends. */
+  private hold(batch: P[]): string[] | undefined {
+    if (this.heldKeyOf === undefined) return undefined;
+    const keys = [...new Set(batch.map(this.heldKeyOf))];
+    for (const key of keys) this.held.set(key, (this.held.get(key) ?? 0) + 1);
+    return keys;
+  }
+
+  private ended(keys: string[] | undefined): void {
     this.inFlight--;
     this.slots?.give();
-    this.start();
+    if (keys !== undefined) {
+      for (const key of keys) {
+        const count = (this.held.get(key) ?? 1) - 1;
+        if (count > 0) this.held.set(key, count);
+        else this.held.delete(key);
+      }
+    }
+    // With nothing else in flight (a caller alone: a graph run alone and its chain of puts), the calls
+    // that waited on these keys go with those the answer's callers make in this turn, the next put;
+    // with other statements in flight, as before, at once.
+    if (keys !== undefined && this.inFlight === 0) {
+      if (this.waiting.length > 0 && !this.scheduled) {
+        this.scheduled = true;
+        setImmediate(this.turnEnded);
+      }
+    } else this.start();
     if (this.inFlight === 0 && this.idle.length > 0) for (const resolve of this.idle.splice(0)) resolve();
-  };
+  }
 
   /** The next batch, in order of arrival, within maxRows, maxBytes and the key rule; never empty. */
   private take(): P[] {
@@ -202,7 +255,7 @@ export class Batches<P> {
       this.waiting = [];
       return waiting;
     }
-    const { maxRows, maxBytes, rowsOf, bytesOf, keyOf } = this;
+    const { maxRows, maxBytes, rowsOf, bytesOf, keyOf, held } = this;
     const keys = keyOf === undefined ? undefined : new Set<string>();
     const batch: P[] = [];
     const rest: P[] = [];
@@ -212,6 +265,10 @@ export class Batches<P> {
     for (; i < waiting.length; i++) {
       if (rows >= maxRows && batch.length > 0) break;
       const entry = waiting[i] as P;
+      if (held.size > 0 && this.isHeld(entry)) {
+        rest.push(entry);
+        continue;
+      }
       const size = bytesOf === undefined ? 0 : bytesOf(entry);
       if (batch.length > 0 && bytes + size > maxBytes) {
         if (keys === undefined) break;

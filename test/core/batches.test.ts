@@ -30,6 +30,12 @@ function recorded(options: Omit<BatchesOptions<string>, "send"> = {}) {
   return { batches, sent, open, release };
 }
 
+/** Batches gathering by turn whose entries' first letter is the key their statement holds. */
+const heldByFirstLetter = () =>
+  recorded({ gatherTurn: true, maxInFlight: 4, heldKeyOf: (entry) => entry.slice(0, 1) });
+
+const turn = () => new Promise((resolve) => setImmediate(resolve));
+
 describe("Batches", () => {
   it("sends the first entry at once, and those that came meanwhile together in the next", async () => {
     const { batches, sent, release } = recorded();
@@ -100,6 +106,71 @@ describe("Batches", () => {
     await one.release();
     expect(two.sent).toEqual([["c", "d"]]);
     await two.release();
+  });
+
+  it("with soonWhenIdle, sends a lone entry once its caller yields, not at the turn's end", async () => {
+    const { batches, sent, release } = recorded({ gatherTurn: true, soonWhenIdle: true, maxInFlight: 4 });
+    // Entries added before the caller yields go together.
+    batches.add("a");
+    batches.add("b");
+    expect(sent).toEqual([]);
+    await Promise.resolve();
+    expect(sent).toEqual([["a", "b"]]);
+    // With a statement in flight, entries gather by turn as before, however long the turn's promise
+    // chain runs.
+    batches.add("c");
+    for (let i = 0; i < 20; i++) await Promise.resolve();
+    batches.add("d");
+    expect(sent).toEqual([["a", "b"]]);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(sent).toEqual([
+      ["a", "b"],
+      ["c", "d"],
+    ]);
+    await release();
+    await batches.flushed();
+  });
+
+  it("with heldKeyOf, holds an entry whose key a statement in flight holds, and sends it with the turn's next ones", async () => {
+    const { batches, sent, open } = heldByFirstLetter();
+    batches.add("x1");
+    await turn();
+    expect(sent).toEqual([["x1"]]);
+    // x2 waits for x1's statement; y1, of another key, goes beside it.
+    batches.add("x2");
+    batches.add("y1");
+    await turn();
+    expect(sent).toEqual([["x1"], ["y1"]]);
+    // y1's end frees no key x2 waits for.
+    open[1]?.();
+    await turn();
+    expect(sent).toEqual([["x1"], ["y1"]]);
+    // x1's statement was the last in flight: x2 goes with what is added in the turn it ends in (x3).
+    open[0]?.();
+    await Promise.resolve();
+    batches.add("x3");
+    await turn();
+    expect(sent).toEqual([["x1"], ["y1"], ["x2", "x3"]]);
+    open[2]?.();
+    await batches.flushed();
+  });
+
+  it("with heldKeyOf and other statements in flight, sends the entries a statement held as it ends", async () => {
+    const { batches, sent, open } = heldByFirstLetter();
+    batches.add("x1");
+    await turn();
+    batches.add("y1");
+    await turn();
+    batches.add("x2");
+    await turn();
+    expect(sent).toEqual([["x1"], ["y1"]]);
+    // y1 still runs: x2 goes as x1 ends, not at the turn's end.
+    open[0]?.();
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(sent).toEqual([["x1"], ["y1"], ["x2"]]);
+    for (const resolve of open.splice(1)) resolve();
+    await batches.flushed();
   });
 
   it("flushed() waits for entries put back for the next statement, and for every statement", async () => {

@@ -50,6 +50,8 @@ export class Combiner<Item, Result> {
     private readonly bytesOf: (item: Item) => number = approximateBytes,
     maxBytes = BATCH_BYTES,
     slots?: StatementSlots,
+    /** The row a call's statement locks until it commits (see BatchesOptions.heldKeyOf). */
+    heldKeyOf?: (item: Item) => string,
   ) {
     this.batches = new Batches({
       send: (batch) => this.send(batch),
@@ -57,10 +59,13 @@ export class Combiner<Item, Result> {
       slots,
       // Sent after the current turn of the event loop, so the calls made in it go together.
       gatherTurn: true,
+      // A graph run alone would otherwise send its first put only once all its nodes had run.
+      soonWhenIdle: true,
       maxRows: maxSize,
       rowsOf: (call) => sizeOf(call.input),
       maxBytes,
       bytesOf: bytesOfCall,
+      heldKeyOf: heldKeyOf && ((call) => heldKeyOf(call.input)),
     });
   }
 

@@ -147,6 +147,10 @@ export class FlowstoreSaver extends BaseCheckpointSaver {
       approximateBytes,
       BATCH_BYTES,
       slots,
+      // A statement holds its threads' rows until it commits (writeBatchSql): a write to one of them
+      // waits for it here rather than on the lock, and in a graph run alone goes with the thread's next
+      // put (the task writes made while a step's put was in flight, with the next step's).
+      (write) => write.thread,
     );
     const readSql = tupleBatchSql(this.q);
     this.reads = new Combiner<TupleRequest, TupleRows | undefined>(
