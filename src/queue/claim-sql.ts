@@ -1,16 +1,17 @@
 /**
- * The claim's two statements. A queue without groups or limits (most queues) is claimed by
- * plainClaim: the jobs whose lease expired, then the first ready jobs by priority, as the queue has
- * always been claimed. A queue with groups or limits is claimed by groupedClaim (see migration 0025),
- * which takes turns between the groups within their limits and the queue's rate: about a sixth more
- * work for the server per claim, which a queue without them does not pay. plainClaim looks for groups
- * and limits too, and finding any takes nothing and says so: the caller claims again with
- * groupedClaim, and from then on with it alone (claim.ts).
+ * The claim's statements. A queue without groups or limits (most queues) is claimed by plainClaim
+ * (a claim by hand) or workerClaim (a worker's): the jobs whose lease expired, then the first ready
+ * jobs by priority, as the queue has always been claimed. A queue with groups or limits is claimed by
+ * groupedClaim (see migration 0025), which takes turns between the groups within their limits and the
+ * queue's rate: about a sixth more work for the server per claim, which a queue without them does not
+ * pay. plainClaim and workerClaim look for groups and limits too, and finding any take nothing: the
+ * caller claims again with groupedClaim, and from then on with it alone (claim.ts).
  *
- * Both take $1 queue, $2 limit, $3 worker id, $4 lease ms, $5 reservation's worker, $6 its claim
- * number, $7 the jobs it let go; both return CLAIMED_COLUMNS and `more` (see ClaimedRows), and a claim
- * that took nothing as one row of nulls carrying it. A claim by hand (`counted`) adds what it did to the
- * queue's totals in the same statement; a worker's claim leaves that to the worker.
+ * Each takes $1 queue, $2 limit, $3 worker id, $4 lease ms, $5 reservation's worker, $6 its claim
+ * number, $7 the jobs it let go. plainClaim and groupedClaim return CLAIMED_COLUMNS and `more` (see
+ * ClaimedRows), and a claim that took nothing as one row of nulls carrying it; workerClaim returns
+ * CLAIMED_COLUMNS alone. A claim by hand adds what it did to the queue's totals in the same statement
+ * (`counted`, always for plainClaim); a worker's claim leaves that to the worker.
  */
 
 import type { StoreContext } from "../core/context.js";
@@ -99,10 +100,11 @@ function plainUpdate(context: StoreContext, relaxed: boolean): string {
      returning ${CLAIMED_COLUMNS}`;
 }
 
-export function plainClaim(context: StoreContext, relaxed: boolean, counted: boolean): string {
+/** The claim by hand of a queue without groups or limits: it counts what it did (see countClaimed). */
+export function plainClaim(context: StoreContext, relaxed: boolean): string {
   return `with ${relaxed ? `${RELAXED_COMMIT}, ` : ""}grouped as materialized (select ${hasGroups(context)} as yes),
      claimed as (
-     ${plainUpdate(context, relaxed)})${counts(context, counted)}
+     ${plainUpdate(context, relaxed)})${counts(context, true)}
      -- UPDATE ... RETURNING keeps no order: the jobs go out in the order they were chosen. Jobs that
      -- went dead come too, for the claiming worker's counts; they are no one's to run.
      select c.*, g.yes as grouped, false as more from grouped g left join claimed c on true ${ORDER}`;

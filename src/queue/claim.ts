@@ -101,7 +101,7 @@ export async function claimRows(
   let rows: Array<ClaimedRow & { grouped?: boolean; more?: boolean }> = [];
   let grouped = known.has(key);
   if (!grouped && counted) {
-    rows = await run(plainClaim(context, relaxed, counted));
+    rows = await run(plainClaim(context, relaxed));
     grouped = rows[0]?.grouped === true;
   } else if (!grouped) {
     rows = inClaimOrder(await run(workerClaim(context, relaxed)));
@@ -129,7 +129,7 @@ async function hasGroups(context: StoreContext, queue: string): Promise<boolean>
 
 /**
  * The queues known to have groups or limits, per database driver (a store and its transactions share
- * one): claimed with groupedClaim without asking plainClaim first. A queue stays known: groups and
+ * one): claimed with groupedClaim without asking plainClaim or workerClaim first. A queue stays known: groups and
  * limits are rarely taken away, and groupedClaim claims a queue without them all the same.
  */
 const grouped = new WeakMap<object, Set<string>>();
