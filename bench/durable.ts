@@ -18,12 +18,13 @@ import { openStore } from "../src/index.js";
 import {
   type BenchContext,
   benchRounds,
+  type CpuUsed,
   durableWorkflow,
   log,
   median,
   type StatementCounter,
   type StatementCounts,
-  serverCpuMs,
+  startCpuCount,
   statementCounter,
   table,
 } from "./lib.js";
@@ -33,12 +34,9 @@ const STEPS = 10;
 const DBOS_POOL = 20;
 
 /** One side's figures from one round. */
-interface Round {
+interface Round extends CpuUsed {
   seconds: number;
   statements: StatementCounts;
-  /** CPU time over the measured workflows, in ms: this process's (the side's client) and the server's. */
-  clientMs: number;
-  serverMs: number;
 }
 
 interface Side {
@@ -79,19 +77,11 @@ async function measure(
 ): Promise<Round> {
   await inFlight(0, warmup, workflow);
   await counter.reset(url);
-  const server = await serverCpuMs(context);
-  const client = process.cpuUsage();
+  const cpuUsed = await startCpuCount(context);
   const started = performance.now();
   await inFlight(warmup, workflows, workflow);
   const seconds = (performance.now() - started) / 1000;
-  const used = process.cpuUsage(client);
-  const serverMs = (await serverCpuMs(context)) - server;
-  return {
-    seconds,
-    statements: await counter.read(url),
-    clientMs: (used.user + used.system) / 1000,
-    serverMs,
-  };
+  return { seconds, statements: await counter.read(url), ...(await cpuUsed()) };
 }
 
 const flowstore: Side = {

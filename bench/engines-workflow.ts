@@ -27,8 +27,9 @@ import {
   benchRounds,
   log,
   median,
+  POLL_MARK,
   type StatementCounts,
-  serverCpuMs,
+  startCpuCount,
   statementCounter,
   table,
 } from "./lib.js";
@@ -41,8 +42,6 @@ const CONCURRENCY = Number(process.env.BENCH_WORLD_CONCURRENCY ?? 50);
  */
 const PEER_POOL = Math.max(POOL, CONCURRENCY);
 const STEPS = 3;
-/** Marks the benchmark's own completion checks, which are left out of the statement counts. */
-const POLL_MARK = "/* bench: completion check */";
 
 const registry = globalThis as unknown as Record<symbol, Map<string, (...args: never[]) => unknown>>;
 const stepsKey = Symbol.for("@workflow/core//registeredSteps");
@@ -134,16 +133,11 @@ async function runSide(
     await batch(0, warmup);
     await counter.reset(url);
     const started = performance.now();
-    const cpuBefore = process.cpuUsage();
-    const serverBefore = await serverCpuMs(context);
+    const cpuUsed = await startCpuCount(context);
     await batch(warmup, runs);
     const seconds = (performance.now() - started) / 1000;
-    const cpu = process.cpuUsage(cpuBefore);
-    const serverCpu = (await serverCpuMs(context)) - serverBefore;
-    const counts = await counter.read(url);
-    counts.statements = counts.statements.filter((s) => !s.query.includes(POLL_MARK));
-    counts.total = counts.statements.reduce((sum, s) => sum + s.calls, 0);
-    return { seconds, counts, nodeCpuMs: (cpu.user + cpu.system) / 1000, serverCpuMs: serverCpu };
+    const cpu = await cpuUsed();
+    return { seconds, counts: await counter.read(url), nodeCpuMs: cpu.clientMs, serverCpuMs: cpu.serverMs };
   } finally {
     await world.close?.();
     await poll.end();

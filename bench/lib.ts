@@ -218,8 +218,15 @@ export interface StatementCounts {
 }
 
 /**
+ * Marks a benchmark's own polls in a side's database (has its work committed?): the statement counts
+ * leave out every statement whose text holds it.
+ */
+export const POLL_MARK = "/* bench poll */";
+
+/**
  * Counts the statements sessions run in a database, through pg_stat_statements (loaded by
- * startBenchServer). The counter's own queries run in the `postgres` database, so they are not counted.
+ * startBenchServer), the benchmark's own polls (POLL_MARK) left out. The counter's own queries run in
+ * the `postgres` database, so they are not counted.
  */
 export interface StatementCounter {
   /** Forgets what was counted in the database at `url` so far. */
@@ -244,7 +251,9 @@ export async function statementCounter(context: BenchContext): Promise<Statement
           where dbid = ${dbid} and calls > 0 order by calls desc`,
         [nameOf(url)],
       );
-      const statements = rows.map((row) => ({ query: row.query, calls: Number(row.calls), ms: row.ms }));
+      const statements = rows
+        .filter((row) => !row.query.includes(POLL_MARK))
+        .map((row) => ({ query: row.query, calls: Number(row.calls), ms: row.ms }));
       return {
         total: statements.reduce((sum, s) => sum + s.calls, 0),
         ms: statements.reduce((sum, s) => sum + s.ms, 0),
@@ -260,7 +269,7 @@ export async function statementCounter(context: BenchContext): Promise<Statement
  * started (backends, the WAL writer, autovacuum), those that have exited included. Read from /proc, so
  * on Linux only (NaN elsewhere). Subtract two readings for what happened in between.
  */
-export async function serverCpuMs(context: BenchContext): Promise<number> {
+async function serverCpuMs(context: BenchContext): Promise<number> {
   const client = new pg.Client({ connectionString: context.server.url });
   await client.connect();
   let postmaster: number;
@@ -281,6 +290,22 @@ export async function serverCpuMs(context: BenchContext): Promise<number> {
     if (pid === postmaster) ticks += Number(stat[13]) + Number(stat[14]);
   }
   return ticks * 10; // USER_HZ is 100 on Linux
+}
+
+/** CPU time used, in milliseconds: this process's (a side's client) and the bench server's. */
+export interface CpuUsed {
+  clientMs: number;
+  serverMs: number;
+}
+
+/** Starts counting CPU time; the function it resolves to gives what was used since. */
+export async function startCpuCount(context: BenchContext): Promise<() => Promise<CpuUsed>> {
+  const server = await serverCpuMs(context);
+  const client = process.cpuUsage();
+  return async () => {
+    const used = process.cpuUsage(client);
+    return { clientMs: (used.user + used.system) / 1000, serverMs: (await serverCpuMs(context)) - server };
+  };
 }
 
 /** The fields of /proc/<pid>/stat after the command name (the state is [0], the parent's pid [1]). */

@@ -17,10 +17,11 @@ import {
   benchRounds,
   log,
   median,
+  POLL_MARK,
   percentiles,
   type StatementCounter,
   type StatementCounts,
-  serverCpuMs,
+  startCpuCount,
   statementCounter,
   table,
 } from "./lib.js";
@@ -57,27 +58,16 @@ interface DrainCpu {
 /** Starts counting; the function it resolves to gives what was used since, per job. */
 type CpuMeter = () => Promise<(jobs: number) => Promise<DrainCpu>>;
 
-/** Marks the bench's own polls for committed completions, which the statement counts leave out. */
-const POLL_MARK = "/* bench poll */";
-
 function cpuMeter(context: BenchContext, counter: StatementCounter, url: string): CpuMeter {
   return async () => {
     await counter.reset(url);
-    const node = process.cpuUsage();
-    const server = await serverCpuMs(context);
+    const cpuUsed = await startCpuCount(context);
     return async (jobs) => {
-      const used = process.cpuUsage(node);
-      const serverUsed = (await serverCpuMs(context)) - server;
-      const read = await counter.read(url);
-      const statements = read.statements.filter((s) => !s.query.includes(POLL_MARK));
-      const counts = {
-        total: statements.reduce((sum, s) => sum + s.calls, 0),
-        ms: statements.reduce((sum, s) => sum + s.ms, 0),
-        statements,
-      };
+      const used = await cpuUsed();
+      const counts = await counter.read(url);
       return {
-        node: (used.user + used.system) / jobs,
-        server: (serverUsed * 1000) / jobs,
+        node: (used.clientMs * 1000) / jobs,
+        server: (used.serverMs * 1000) / jobs,
         statements: counts.total / jobs,
         executing: (counts.ms * 1000) / jobs,
         counts,
