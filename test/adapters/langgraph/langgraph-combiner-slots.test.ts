@@ -6,13 +6,21 @@ import { describe, expect, it } from "vitest";
 import { Combiner, StatementSlots } from "../../../src/adapters/langgraph/combiner.js";
 import { inTurn } from "../../../src/adapters/langgraph/turns.js";
 
-/** A Combiner of up to `maxInFlight` statements on `slots`, recording the most statements run at once. */
-function combiner(slots: StatementSlots, running: { now: number; most: number }, statements: string[][]) {
+/**
+ * A Combiner of up to 4 statements in flight on `slots`, recording the most statements run at once.
+ * Each statement takes 5 ms, or until `held` resolves when given.
+ */
+function combiner(
+  slots: StatementSlots,
+  running: { now: number; most: number },
+  statements: string[][],
+  held?: Promise<unknown>,
+) {
   return new Combiner<string, string>(
     async (items) => {
       running.now++;
       running.most = Math.max(running.most, running.now);
-      await new Promise((resolve) => setTimeout(resolve, 5));
+      await (held ?? new Promise((resolve) => setTimeout(resolve, 5)));
       running.now--;
       if (items.includes("bad")) throw new Error("bad call");
       statements.push(items);
@@ -46,7 +54,9 @@ describe("StatementSlots shared by Combiners", () => {
     const slots = new StatementSlots(1);
     const running = { now: 0, most: 0 };
     const statements: string[][] = [];
-    const first = combiner(slots, running, statements);
+    // "a" holds its slot until the test lets it go: under load, a timer could end it between two turns.
+    let letGo!: () => void;
+    const first = combiner(slots, running, statements, new Promise<void>((resolve) => (letGo = resolve)));
     const second = combiner(slots, running, statements);
     const turn = () => new Promise((resolve) => setImmediate(resolve));
     const busy = first.call("a");
@@ -55,6 +65,8 @@ describe("StatementSlots shared by Combiners", () => {
     await turn();
     // "b" waits for the slot "a" holds; what comes meanwhile goes with it.
     waiting.push(second.call("c"), second.call("d"));
+    await turn();
+    letGo();
     await Promise.all([busy, ...waiting]);
     expect(statements).toEqual([["a"], ["b", "c", "d"]]);
   });
