@@ -209,6 +209,39 @@ forEachDriver((driver) => {
       }
     });
 
+    // A completion whose transaction began before the dependent was enqueued: its now() is earlier
+    // than the dependent's run time, which must not count as "due later" (scheduled, left to the poll).
+    it.skipIf(!driver.concurrent)(
+      "wakes a dependent enqueued while its dependency's completing transaction was open",
+      async () => {
+        const store = await driver.open();
+        const ran: string[] = [];
+        const a = await store.jobs.enqueue({ queue: "first", name: "a" });
+        const [leased] = await claimAll(store, "first");
+        const worker = store.jobs.work({
+          queue: "then",
+          pollIntervalMs: 3_600_000,
+          handler: async (job) => {
+            ran.push(job.name);
+          },
+        });
+        try {
+          let b = "";
+          await store.transaction(async (tx) => {
+            await tx.query("select now()"); // the transaction's time is taken here
+            b = await store.jobs.enqueue({ queue: "then", name: "b", after: [a] });
+            await tx.jobs.complete(leased as LeasedJob);
+          });
+          expect(b).not.toBe("");
+          // Only the wake-up can start it: the worker polls once an hour.
+          await until(() => ran.length === 1, 15_000);
+          expect(ran).toEqual(["b"]);
+        } finally {
+          await worker.stop();
+        }
+      },
+    );
+
     it("refuses bad dependencies, and writes nothing", async () => {
       const store = await driver.open();
       const a = await store.jobs.enqueue({ queue: "deps", name: "a" });

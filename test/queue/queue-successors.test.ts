@@ -92,6 +92,28 @@ forEachDriver((driver) => {
       await claimedAfter(store, next, third);
     });
 
+    // The holder's completing transaction began before the successor was enqueued: its now() is
+    // earlier than the successor's run time, which must not count as "due later" (scheduled, and left
+    // to a worker's next poll, with no wake-up).
+    it.skipIf(!driver.concurrent)(
+      "releases a successor enqueued while the completing transaction was open as ready, not scheduled",
+      async () => {
+        const store = await driver.open();
+        const running = await runningJob(store, { payload: "first" });
+        let successor = "";
+        await store.transaction(async (tx) => {
+          await tx.query("select now()"); // the transaction's time is taken here
+          successor = await store.jobs.enqueue(keyed({ payload: "second" }));
+          await tx.jobs.complete(running);
+        });
+        const { rows } = await store.query<{ status: string }>(
+          `select status from "${store.schema}".jobs where id = $1`,
+          [successor],
+        );
+        expect(rows).toEqual([{ status: "waiting" }]);
+      },
+    );
+
     it("a worker runs the successor after the job it follows, woken by its release", async () => {
       const store = await driver.open();
       const seen: string[] = [];
