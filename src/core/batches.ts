@@ -156,6 +156,11 @@ export class Batches<P> {
     this.waiting.push(entry);
   }
 
+  /** True while entries wait or a statement is in flight. */
+  get busy(): boolean {
+    return this.inFlight > 0 || this.waiting.length > 0;
+  }
+
   /** Resolves once every entry added so far has been sent and settled, and nothing is in flight. */
   async flushed(): Promise<void> {
     this.start();

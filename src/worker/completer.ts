@@ -55,6 +55,11 @@ export class Completer {
     this.batches.add(job);
   }
 
+  /** True while finished jobs wait to be completed or a completion is in flight. */
+  get busy(): boolean {
+    return this.batches.busy;
+  }
+
   /** Resolves once every job added so far has been sent and answered. */
   flushAll(): Promise<void> {
     return this.batches.flushed();

@@ -45,12 +45,16 @@ export function startWorker<Tx extends JobsScope>(
     options.transactional && singleConnection ? 0 : settings.vacuumAfterJobs,
     onError,
   );
-  // Considered whenever the worker may have run out of work, and at each poll.
-  const considerVacuum = () =>
+  // Considered whenever the worker may have run out of work, and at each poll. Idle only once its
+  // completions have landed too: a vacuum before then leaves their rows, which are not dead yet. Not
+  // once stopping: the store may close as soon as stop() resolves.
+  const considerVacuum = () => {
+    if (state.stopping) return;
     vacuum.consider(
       state.counts.completed + state.counts.failed,
-      claims.idle && state.running.size === 0 && state.buffered.length === 0,
+      claims.idle && state.running.size === 0 && state.buffered.length === 0 && !completer.busy,
     );
+  };
   const landed = () => claims.landed();
   const completer = new Completer(
     jobs,
@@ -68,7 +72,8 @@ export function startWorker<Tx extends JobsScope>(
           holding.delete(job.id);
           marks.letGo(job.id);
         }
-        considerVacuum();
+        // Once this batch has ended: until then the completer counts it in flight.
+        setImmediate(considerVacuum);
       },
       error: onError,
       claimsLanded: landed,

@@ -55,11 +55,69 @@ forEachDriver(
         await until(async () => {
           pages = await claimPages(store, planOf, "burst");
           return pages <= fresh + 10;
-        }).catch(() => {
-          throw new Error(`a claim after the burst read ${pages} pages, against ${fresh} on a fresh queue`);
+        }).catch(async () => {
+          // What to look at should it fail: whether, and when, the table was vacuumed.
+          const { rows } = await store.query(
+            `select n_dead_tup, vacuum_count, last_vacuum, clock_timestamp() as now from pg_stat_user_tables
+              where schemaname = $1 and relname = 'jobs'`,
+            [store.schema],
+          );
+          throw new Error(
+            `a claim after the burst read ${pages} pages, against ${fresh} on a fresh queue (jobs: ${JSON.stringify(rows[0])})`,
+          );
         });
         expect(pages).toBeLessThanOrEqual(fresh + 10);
         await worker.stop();
+      });
+
+      // A vacuum before the last completions land leaves their rows (they are not dead yet), and the
+      // worker does not vacuum again until vacuumAfterJobs more jobs have finished.
+      it.skipIf(!driver.concurrent)("vacuums only once its last completions have landed", async () => {
+        const store = await driver.open();
+        const jobs = `"${store.schema}".jobs`;
+        await store.query(`alter table ${jobs} set (autovacuum_enabled = false)`);
+        await store.jobs.enqueue([
+          ...Array.from({ length: 20 }, (_, i) => ({ queue: "landed", name: "burst", payload: { i } })),
+          { queue: "landed", name: "last", priority: -1 },
+        ]);
+        let lastStarted!: (id: string) => void;
+        const last = new Promise<string>((resolve) => (lastStarted = resolve));
+        let locked!: () => void;
+        const lockTaken = new Promise<void>((resolve) => (locked = resolve));
+        const worker = store.jobs.work({
+          queue: "landed",
+          concurrency: 1,
+          pollIntervalMs: 50,
+          vacuumAfterJobs: 5,
+          handler: async (job) => {
+            if (job.name !== "last") return;
+            lastStarted(job.id);
+            await lockTaken;
+          },
+        });
+        try {
+          const lastId = await last;
+          // The last job's completion waits for this transaction's lock on its row, while the worker,
+          // with nothing else to do, polls ten times or more.
+          const releasedAt = await store.transaction(async (tx) => {
+            await tx.query(`select 1 from ${jobs} where id = $1 for update`, [lastId]);
+            locked();
+            await new Promise((resolve) => setTimeout(resolve, 600));
+            const { rows } = await tx.query<{ at: Date }>("select clock_timestamp() as at");
+            return rows[0]?.at as Date;
+          });
+          await until(async () => {
+            const { rows } = await store.query<{ after: boolean }>(
+              `select coalesce(last_vacuum >= $1, false) as after from pg_stat_user_tables
+                where schemaname = $2 and relname = 'jobs'`,
+              [releasedAt, store.schema],
+            );
+            return rows[0]?.after === true;
+          }, 15_000);
+          expect(worker.counts.completed).toBe(21);
+        } finally {
+          await worker.stop();
+        }
       });
 
       it("does not vacuum with vacuumAfterJobs: 0, so a claim steps over the burst's old entries", async () => {
