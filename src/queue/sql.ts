@@ -78,8 +78,17 @@ export const RUN_AT_US = "(extract(epoch from j.run_at) * 1000000)::bigint";
 export const CLAIMED_COLUMNS = `j.id, j.lease_token, j.name, j.payload, j.status, j.priority, j.attempts, j.max_attempts,
   j.key, j.execution_id, j.group_name, j.last_error, j.trace_context, j.taken_back, j.absorbed,
   ${RUN_AT_US} as run_at_us,
-  (extract(epoch from j.created_at) * 1000)::float8 as created_at,
-  (extract(epoch from j.lease_expires_at) * 1000)::float8 as lease_expires_at`;
+  ${epochMs("j.created_at")} as created_at,
+  ${epochMs("j.lease_expires_at")} as lease_expires_at`;
+
+/**
+ * A time as epoch milliseconds (float8), the double nearest the exact value, as extract's numeric
+ * gives it; but in float8 arithmetic: numeric's cast to float8 goes through text, about 0.3 µs a
+ * value. date_part's seconds are within half a microsecond, so the rounding gives the exact microseconds.
+ */
+function epochMs(column: string): string {
+  return `round(date_part('epoch', ${column}) * 1000000) / 1000`;
+}
 
 export interface ClaimedRow {
   id: string;

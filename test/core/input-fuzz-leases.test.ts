@@ -82,13 +82,21 @@ forEachDriver((driver) => {
       store = await driver.open();
     });
 
-    /** Three jobs in a queue of their own, claimed (or only enqueued). */
+    /**
+     * Three jobs in a queue of their own, claimed (or only enqueued). Each by a claim of its own: a
+     * claim gives the jobs it leases one token, so a token of another claim is stale for each.
+     */
     async function jobsInQueue(claim = true): Promise<{ queue: string; held: Held[] }> {
       const queue = `lease-${n++}`;
       await store.jobs.enqueue([0, 1, 2].map(() => ({ queue, name: "j", maxAttempts: 2 })));
       if (!claim) return { queue, held: [] };
-      const held = await store.jobs.claim({ queue, workerId: "w", limit: 3 });
-      return { queue, held: held.map((j) => ({ id: j.id, leaseToken: j.leaseToken })) };
+      const held: Held[] = [];
+      for (let i = 0; i < 3; i++) {
+        for (const j of await store.jobs.claim({ queue, workerId: "w" })) {
+          held.push({ id: j.id, leaseToken: j.leaseToken });
+        }
+      }
+      return { queue, held };
     }
 
     async function dueTimers(): Promise<void> {

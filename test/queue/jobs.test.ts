@@ -81,11 +81,19 @@ forEachDriver((driver) => {
       const store = await driver.open();
       await store.jobs.enqueue(Array.from({ length: 300 }, (_, i) => ({ queue: "q", name: `n${i}` })));
       const claimed = await store.jobs.claim({ queue: "q", workerId: "w", limit: 300 });
-      const stale = { id: (claimed[7] as (typeof claimed)[number]).id, leaseToken: uuidv7() };
-      const leases = claimed.map((job, i) => (i === 7 ? stale : job));
-      expect(await store.jobs.completeMany(leases, false)).toEqual([stale.id]);
+      // One lease goes stale: its job is handed back and leased to another worker.
+      const stale = claimed[7] as (typeof claimed)[number];
+      await store.jobs.release(stale);
+      expect((await store.jobs.claim({ queue: "q", workerId: "other" })).map((job) => job.id)).toEqual([
+        stale.id,
+      ]);
+      expect(await store.jobs.completeMany(claimed, false)).toEqual([stale.id]);
       expect(await jobCount(store)).toBe(1);
-      expect((await store.jobs.get(stale.id)).status).toBe("running");
+      expect(await store.jobs.get(stale.id)).toMatchObject({ status: "running", leaseOwner: "other" });
+      // A made-up token is no lease either.
+      expect(await store.jobs.completeMany([{ id: stale.id, leaseToken: uuidv7() }], false)).toEqual([
+        stale.id,
+      ]);
     });
 
     it("completes jobs in a batch and removes them from the hot table", async () => {
