@@ -135,21 +135,18 @@ export async function rowCounts(store: Store): Promise<Record<string, number>> {
     "select tablename as name from pg_tables where schemaname = $1 order by 1",
     [store.schema],
   );
-  const sql = tables
-    .map((t) => `select '${t.name}' as name, count(*)::int as n from "${store.schema}"."${t.name}"`)
-    .join(" union all ");
-  const { rows } = await store.query<{ name: string; n: number }>(sql);
-  const counts: Record<string, number> = Object.fromEntries(rows.map((r) => [r.name, r.n]));
   // The queues' totals are folded from their additions into queue_totals in the background, which
   // changes both tables' row counts with nothing written: what counts is their sum.
-  delete counts.queue_totals;
-  delete counts.queue_total_additions;
-  const { rows: totals } = await store.query<{ n: number }>(
-    `select coalesce(sum(n), 0)::float8 as n from (
+  const folded = new Set(["queue_totals", "queue_total_additions"]);
+  const sql = [
+    ...tables
+      .filter((t) => !folded.has(t.name))
+      .map((t) => `select '${t.name}' as name, count(*)::float8 as n from "${store.schema}"."${t.name}"`),
+    `select 'queue totals, summed', coalesce(sum(n), 0)::float8 from (
        select n from "${store.schema}".queue_totals union all select n from "${store.schema}".queue_total_additions) t`,
-  );
-  counts["queue totals, summed"] = totals[0]?.n ?? 0;
-  return counts;
+  ].join(" union all ");
+  const { rows } = await store.query<{ name: string; n: number }>(sql);
+  return Object.fromEntries(rows.map((r) => [r.name, r.n]));
 }
 
 /** What a JSON value reads back as. */
