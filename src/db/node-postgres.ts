@@ -28,6 +28,7 @@ import {
 } from "./driver.js";
 import { type ChosenServer, type Failover, ServerSearch } from "./failover.js";
 import { Listener } from "./listener.js";
+import { handOverIdleAtOnce } from "./pg-pool.js";
 
 /**
  * Result parsing that does not depend on the pg module's global type parsers (which a user's own code
@@ -201,6 +202,7 @@ export class NodePostgresDriver implements Driver {
 
   private watch(pool: pg.Pool): void {
     if (!this.options.ownsPool) return;
+    handOverIdleAtOnce(pool);
     // An idle client that loses its server (a restart) must not crash the process; the pool drops it.
     pool.on("error", (error) =>
       this.options.logger.warn({ error: error.message }, "flowstore: idle connection lost"),
