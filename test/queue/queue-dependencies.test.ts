@@ -202,7 +202,16 @@ forEachDriver((driver) => {
       try {
         const a = await store.jobs.enqueue({ queue: "first", name: "a" });
         await store.jobs.enqueue({ queue: "then", name: "b", after: [a] });
-        await until(() => ran.length === 2, 15_000);
+        // Should it fail, say which job did not run and in what state each job was left.
+        await until(() => ran.length === 2, 15_000).catch(async (error: Error) => {
+          const left = await store.jobs.list({});
+          const states = left.map(
+            (job) => `${job.queue}/${job.name} ${job.status} at ${job.runAt.toISOString()}`,
+          );
+          throw new Error(
+            `${error.message}: ran ${JSON.stringify(ran)}; jobs left: ${states.join(", ") || "none"}`,
+          );
+        });
         expect(ran).toEqual(["a", "b"]);
       } finally {
         await Promise.all(workers.map((worker) => worker.stop()));
