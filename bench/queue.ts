@@ -148,30 +148,25 @@ export async function run(context: BenchContext): Promise<void> {
   ];
   const runs = new Map<string, Run[]>(systems.map((system) => [system.name, []]));
   const counter = await statementCounter(context);
+  /** One drain of `system`, on a fresh database dropped after. */
+  const drain = async (system: System, count: number, latencySamples: number): Promise<Run> => {
+    const url = await context.freshDatabase();
+    const result = await system.run(url, count, latencySamples, cpuMeter(context, counter, url));
+    await context.dropDatabase(url);
+    return result;
+  };
   try {
     // Every system drains a tenth as many jobs once, not counted, before the rounds: the first system to
     // run in this process otherwise paid for compiling the code all of them share (node-postgres), and
     // the first round's first system is always a flowstore one.
-    log(
-      `\nwarm-up: each system drains ${Math.round(jobs / 10).toLocaleString("en-US")} jobs once, not counted`,
-    );
-    for (const system of systems) {
-      const url = await context.freshDatabase();
-      await system.run(url, Math.round(jobs / 10), 0, cpuMeter(context, counter, url));
-      await context.dropDatabase(url);
-    }
+    const warmUp = Math.round(jobs / 10);
+    log(`\nwarm-up: each system drains ${warmUp.toLocaleString("en-US")} jobs once, not counted`);
+    for (const system of systems) await drain(system, warmUp, 0);
     for (let round = 0; round < rounds; round++) {
       log(`\nround ${round + 1} of ${rounds}`);
       for (let k = 0; k < systems.length; k++) {
         const system = systems[(round + k) % systems.length] as System;
-        const url = await context.freshDatabase();
-        const result = await system.run(
-          url,
-          jobs,
-          round === 0 ? samples : 0,
-          cpuMeter(context, counter, url),
-        );
-        await context.dropDatabase(url);
+        const result = await drain(system, jobs, round === 0 ? samples : 0);
         log(`  ${system.name.padEnd(16)} drain ${Math.round(result.drain).toLocaleString("en-US")} jobs/s`);
         runs.get(system.name)?.push(result);
       }
