@@ -15,7 +15,8 @@
  * Ratios are each row's median over the later open's. The server the runner starts is not used.
  * The stores are made in .bench-data/ of the working copy, on the disk an application's ./.flowstore
  * is on, rather than in the temporary directory, which may be a tmpfs or (on some virtual machines) a
- * directory where creating a file costs many times what it does elsewhere on the same disk.
+ * directory where creating a file costs many times what it does elsewhere on the same disk; or in
+ * BENCH_FIRSTSTART_DIR, to measure another file system (see fileCreateMs for why it matters).
  */
 import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -62,8 +63,10 @@ function fileCreateMs(dir: string): number {
 
 export async function run(): Promise<void> {
   const rounds = benchRounds(1, 3);
-  mkdirSync(path.join(ROOT, ".bench-data"), { recursive: true });
-  const work = mkdtempSync(path.join(ROOT, ".bench-data", "firststart-"));
+  const parent = process.env.BENCH_FIRSTSTART_DIR || path.join(ROOT, ".bench-data");
+  mkdirSync(parent, { recursive: true });
+  const work = mkdtempSync(path.join(parent, "firststart-"));
+  log(`stores made in ${work} (BENCH_FIRSTSTART_DIR)`);
   const cache = path.join(work, "cache");
   const results = new Map<string, Figures[]>();
   const creates: number[] = [];
