@@ -14,6 +14,7 @@ import {
 } from "../index.js";
 import { metricsText } from "./metrics.js";
 import { queueFigures } from "./queue-figures.js";
+import { latestEvents, openEventPayload, openStepOutput, runOrigin, runSteps } from "./run-record.js";
 import type { Sampler } from "./sampler.js";
 import { type TaskView, treeOrder } from "./task-tree.js";
 import { listThreads, threadCheckpoints } from "./threads.js";
@@ -41,6 +42,10 @@ export interface ExecutionSummary {
   startedAt: Date | null;
   completedAt: Date | null;
   durationMs: number | null;
+  /** A fork's source and step (null for other runs), and the step of the run's last rewind. */
+  forkOf: string | null;
+  forkStep: number | null;
+  rewoundToStep: number | null;
 }
 
 export class DashboardData {
@@ -152,14 +157,27 @@ export class DashboardData {
       this.store.jobs.list({ executionId: id, limit: 200 }),
       this.store.executions.list({ parentExecutionId: id, limit: 100 }),
     ]);
+    const [steps, events, origin, forks] = await Promise.all([
+      runSteps(this.store, execution),
+      latestEvents(this.store, id),
+      runOrigin(this.store, execution),
+      this.store.executions.list({ forkOf: id, order: "desc", limit: 100 }),
+    ]);
     return {
       execution: { ...execution, definition, durationMs: duration(execution) },
+      origin,
+      forks: await Promise.all(forks.items.map((e) => this.summary(e))),
+      steps: steps.steps,
+      stepsTruncated: steps.more,
+      events: events.events,
+      earlierEvents: events.earlier,
       timeline: await timeline(this.store, {
         run: execution,
         tasks: tasks.items,
         jobs,
         timers,
         children: children.items,
+        steps: steps.steps,
       }),
       tasks: tasks.items,
       tasksTruncated: tasks.truncated,
@@ -199,6 +217,11 @@ export class DashboardData {
 
   job(id: string) {
     return this.store.jobs.get(id);
+  }
+
+  /** A step's output or an event's payload, whole: what the run page opens on demand. */
+  value(id: string, what: "steps" | "events", n: number): Promise<unknown> {
+    return what === "steps" ? openStepOutput(this.store, id, n) : openEventPayload(this.store, id, n);
   }
 
   /** LangGraph's threads, newest write first (see threads.ts). */
@@ -292,6 +315,9 @@ export class DashboardData {
       startedAt: e.startedAt,
       completedAt: e.completedAt,
       durationMs: duration(e),
+      forkOf: e.forkOf,
+      forkStep: e.forkStep,
+      rewoundToStep: e.rewoundToStep,
     };
   }
 

@@ -25,6 +25,16 @@ export function send(res: ServerResponse, status: number, type: string, text: st
   res.end(res.req.method === "HEAD" ? undefined : body);
 }
 
+/** Bytes as a download: never shown by the browser as a page. */
+export function sendBytes(res: ServerResponse, bytes: Uint8Array): void {
+  res.writeHead(200, {
+    "Content-Type": "application/octet-stream",
+    "Content-Disposition": "attachment",
+    "Content-Length": bytes.byteLength,
+  });
+  res.end(res.req.method === "HEAD" ? undefined : bytes);
+}
+
 export function redirect(res: ServerResponse, location: string, headers: Record<string, string> = {}): void {
   res.writeHead(303, { Location: location, ...headers });
   res.end();

@@ -36,6 +36,8 @@ import {
   tokenCookie,
 } from "./security.js";
 
+export { type RunOrigin, runOrigin, runSteps, type StepView } from "./run-record.js";
+
 export const DEFAULT_DASHBOARD_HOST = "127.0.0.1";
 export const DEFAULT_DASHBOARD_PORT = 4545;
 

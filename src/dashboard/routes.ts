@@ -14,8 +14,13 @@
  *   GET  /api/definitions           workflow names, for the list's filter
  *   GET  /api/executions            ?status=&definition=&from=&to=(ISO)&meta=(k=v or JSON)&limit=(1..200, default 50)&cursor= newest first,
  *                                   keyset-paged: { items, nextCursor }
- *   GET  /api/executions/:id        { execution, tasks (tree order, with depth and durationMs),
+ *   GET  /api/executions/:id        { execution, origin (fork of, last rewind), forks, steps (up to 1,000,
+ *                                   with durationMs; a value offloaded, bytes or over 64 KiB as outputRef),
+ *                                   stepsTruncated, events (the latest 200, payloadRef likewise),
+ *                                   earlierEvents, timeline, tasks (tree order, with depth and durationMs),
  *                                   tasksTruncated, componentState, correlations, timers, jobs, children }
+ *   GET  /api/executions/:id/steps/:n/output       a step's output, whole (read from the blob store when
+ *   GET  /api/executions/:id/events/:seq/payload   offloaded): JSON, or bytes as a download
  *   GET  /api/queues                ?queue=&status=&after=&limit=  { stats, workers, jobs, nextAfter, schedules }
  *   GET  /api/jobs/:id              one job
  *   GET  /api/threads               ?after=  { items: [{ scope, threadId, updatedAt, checkpoints }], nextAfter }
@@ -48,7 +53,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { isUuid } from "../index.js";
 import { type PageName, shellPage } from "./assets/page.js";
 import { checkJobId, type DashboardData } from "./data.js";
-import { HttpError, send, sendHtml, sendJson } from "./http.js";
+import { HttpError, send, sendBytes, sendHtml, sendJson } from "./http.js";
 import { METRICS_CONTENT_TYPE } from "./metrics.js";
 import type { Guard } from "./security.js";
 
@@ -144,6 +149,20 @@ export const ROUTES: Route[] = [
     method: "GET",
     pattern: new RegExp(`^/api/executions/${ID}$`),
     handle: json((ctx) => ctx.data.execution(id(ctx))),
+  },
+  {
+    method: "GET",
+    pattern: new RegExp(`^/api/executions/${ID}/(steps/(\\d{1,10})/output|events/(\\d{1,18})/payload)$`),
+    handle: async (ctx) => {
+      const steps = ctx.params[2] !== undefined;
+      const value = await ctx.data.value(
+        id(ctx),
+        steps ? "steps" : "events",
+        Number(ctx.params[2] ?? ctx.params[3]),
+      );
+      if (value instanceof Uint8Array) sendBytes(ctx.res, value);
+      else sendJson(ctx.res, 200, value === undefined ? null : value);
+    },
   },
   { method: "GET", pattern: /^\/api\/queues$/, handle: json((ctx) => ctx.data.queues(ctx.url.searchParams)) },
   {

@@ -2,11 +2,14 @@
  * A run's timeline: what happened when, as lanes over time for the run page's waterfall. Bars have a
  * start and an end (null while they go on): the run, its tasks in tree order, its jobs, its child runs
  * with their own tasks inline. Marks are instants: each step's checkpoint, each timer's fire time, and
- * the history's events, one lane per event type (a run of a thousand events stays a few lanes).
- * Read through the store's public repositories only, each list capped so a page stays quick.
+ * the history's events, one lane per event type (a run of a thousand events stays a few lanes), and a
+ * rewind's moment. It starts when the run was created: a fork's copied records keep the source's times,
+ * which belong to the source's timeline (the page's steps table marks its copied steps).
+ * Each list is capped so a page stays quick; the events are read without their payloads.
  */
 
-import type { Execution, HistoryEvent, Job, Store, Task, Timer } from "../index.js";
+import type { Execution, Job, Store, Task, Timer } from "../index.js";
+import type { StepView } from "./run-record.js";
 import { TERMINAL, treeOrder } from "./task-tree.js";
 
 /** The most events, child runs and tasks of a child a timeline reads. */
@@ -28,7 +31,7 @@ export interface TimelineBar {
 }
 
 export interface TimelineMarks {
-  kind: "step" | "timer" | "events";
+  kind: "step" | "timer" | "events" | "rewind";
   label: string;
   /** Each instant (epoch ms) with what it was, as [at, title]. */
   marks: [number, string][];
@@ -76,15 +79,24 @@ function taskBars(tasks: Task[], base: number): TimelineBar[] {
   return treeOrder(tasks).map((task) => taskBar(task, base + task.depth));
 }
 
-async function events(store: Store, executionId: string): Promise<{ items: HistoryEvent[]; more: boolean }> {
-  const items: HistoryEvent[] = [];
-  let cursor: string | null = null;
-  do {
-    const page = await store.events.list(executionId, { limit: 1_000, cursor });
-    items.push(...page.items);
-    cursor = page.nextCursor;
-  } while (cursor && items.length < TIMELINE_EVENTS);
-  return { items: items.slice(0, TIMELINE_EVENTS), more: cursor !== null || items.length > TIMELINE_EVENTS };
+interface EventMark {
+  seq: number;
+  type: string;
+  created_at: Date;
+}
+
+/** The first TIMELINE_EVENTS events of the run from `from` on: their sequence, type and time only. */
+async function events(
+  store: Store,
+  executionId: string,
+  from: Date,
+): Promise<{ items: EventMark[]; more: boolean }> {
+  const { rows } = await store.query<EventMark>(
+    `select seq, type, created_at from "${store.schema}".events
+      where execution_id = $1 and created_at >= $2 order by seq limit $3`,
+    [executionId, from, TIMELINE_EVENTS + 1],
+  );
+  return { items: rows.slice(0, TIMELINE_EVENTS), more: rows.length > TIMELINE_EVENTS };
 }
 
 /** What the run page has read already, which the timeline shows too. */
@@ -94,17 +106,21 @@ export interface RunParts {
   jobs: Job[];
   timers: Timer[];
   children: Execution[];
+  /** Its steps, as the page shows them (run-record.ts). */
+  steps: StepView[];
 }
 
 export async function timeline(store: Store, parts: RunParts): Promise<Timeline> {
   const { run, tasks, jobs, timers } = parts;
   const children = parts.children.slice(0, TIMELINE_CHILDREN);
-  const [steps, history, childTasks] = await Promise.all([
-    store.steps.list(run.id),
-    events(store, run.id),
+  const from = run.createdAt.getTime();
+  const steps = parts.steps.filter((s) => !s.copied && s.createdAt.getTime() >= from);
+  const [history, childTasks] = await Promise.all([
+    events(store, run.id, run.createdAt),
     Promise.all(children.map((child) => store.tasks.list({ executionId: child.id, limit: CHILD_TASKS }))),
   ]);
   const bars: TimelineBar[] = [runBar(run, "run", 0), ...taskBars(tasks, 1)];
+  const lanes: TimelineMarks[] = [];
   for (const job of jobs) {
     const start = job.createdAt.getTime();
     const end = job.status === "running" ? null : Math.max(start, job.updatedAt.getTime());
@@ -120,14 +136,13 @@ export async function timeline(store: Store, parts: RunParts): Promise<Timeline>
   children.forEach((child, i) => {
     bars.push(runBar(child, "child", 1), ...taskBars(childTasks[i]?.items ?? [], 2));
   });
-  const lanes: TimelineMarks[] = [];
   if (steps.length) {
     lanes.push({
       kind: "step",
       label: "steps",
       marks: steps.map((s) => [
         s.createdAt.getTime(),
-        `step ${s.number} ${s.name}${s.error ? " (failed)" : ""}`,
+        `step ${s.number} ${s.name}${s.error !== null ? " (failed)" : ""}`,
       ]),
     });
   }
@@ -138,22 +153,35 @@ export async function timeline(store: Store, parts: RunParts): Promise<Timeline>
       marks: timers.map((t) => [t.fireAt.getTime(), `timer ${t.name}`]),
     });
   }
+  if (run.rewoundAt !== null) {
+    lanes.push({
+      kind: "rewind",
+      label: "rewound",
+      marks: [
+        [run.rewoundAt.getTime(), `rewound to step ${run.rewoundToStep} (version ${run.rewoundVersion})`],
+      ],
+    });
+  }
   const byType = new Map<string, [number, string][]>();
   for (const event of history.items) {
     const marks = byType.get(event.type) ?? [];
-    marks.push([event.createdAt.getTime(), `#${event.sequence} ${event.type}`]);
+    marks.push([event.created_at.getTime(), `#${event.seq} ${event.type}`]);
     byType.set(event.type, marks);
   }
   for (const [type, marks] of byType)
     lanes.push({ kind: "events", label: `${type} (${marks.length})`, marks });
+  // Copied tasks and jobs from before the run was created are cut at its creation, or left out.
+  const shown = bars
+    .filter((bar) => bar.end === null || bar.end >= from)
+    .map((bar) => (bar.start < from ? { ...bar, start: from } : bar));
   const instants = [
-    ...bars.flatMap((bar) => [bar.start, bar.end ?? Date.now()]),
+    ...shown.flatMap((bar) => [bar.start, bar.end ?? Date.now()]),
     ...lanes.flatMap((lane) => lane.marks.map(([at]) => at)),
   ];
   return {
-    from: Math.min(...instants),
+    from: Math.max(from, Math.min(...instants)),
     to: Math.max(...instants),
-    bars,
+    bars: shown,
     lanes,
     eventsTruncated: history.more,
   };

@@ -185,6 +185,7 @@ function filterConditions(context: ReadContext, filter: ExecutionFilter, values:
   if (filter.parentExecutionId !== undefined) {
     add((n) => `parent_execution_id = ${n}`, checkId(filter.parentExecutionId, "parentExecutionId"));
   }
+  if (filter.forkOf !== undefined) add((n) => `fork_of = ${n}`, checkId(filter.forkOf, "forkOf"));
   const ranges = [
     ["createdAfter", "created_at >"],
     ["createdBefore", "created_at <"],

@@ -16,7 +16,8 @@ import type { Execution, ExecutionRecord, StartExecution } from "./types.js";
 export const COLUMNS = `id, definition_id as "definitionId", name, status, input, output, error, state, metadata,
   idempotency_key as "idempotencyKey", parent_execution_id as "parentExecutionId",
   parent_task_id as "parentTaskId", version, created_at as "createdAt", updated_at as "updatedAt",
-  started_at as "startedAt", completed_at as "completedAt", fork_of as "forkOf", fork_step as "forkStep"`;
+  started_at as "startedAt", completed_at as "completedAt", fork_of as "forkOf", fork_step as "forkStep",
+  rewound_to_step as "rewoundToStep", rewound_version as "rewoundVersion", rewound_at as "rewoundAt"`;
 
 /** Metadata as JSON: a plain object, or null when absent. */
 export function metadataJson(value: unknown, limits: PayloadLimits): string | null {

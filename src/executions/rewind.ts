@@ -2,7 +2,8 @@
  * executions.rewind: the same run taken back to step N (DBOS's rewind): its steps numbered N and above
  * are deleted, and every other record written after the cut (cut.ts); the run is pending again, with
  * no output, error or state, and its version bumped, so that a writer that read it before gets a
- * ConflictError from its next compare-and-set.
+ * ConflictError from its next compare-and-set. The run keeps the last rewind's step, the version it gave
+ * the run and its time (rewoundToStep, rewoundVersion, rewoundAt), for those who look at it later.
  *
  * What was written concurrently is either seen and deleted or waits until the rewind commits, and so
  * is written after it. The run's row is locked first (for update): appends, task writes and claims of
@@ -62,7 +63,8 @@ function rewindStatement(q: string): string {
       returning 1)
     update ${q}.executions
        set status = 'pending', output = null, error = null, state = null, completed_at = null,
-           version = version + 1, updated_at = now()
+           version = version + 1, updated_at = now(),
+           rewound_to_step = $2, rewound_version = version + 1, rewound_at = now()
      where id = $1
     returning ${COLUMNS}`;
 }

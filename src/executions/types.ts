@@ -35,6 +35,12 @@ export interface Execution {
   forkOf: string | null;
   /** The step this run was forked at: it kept the source's steps below it. Null when not a fork. */
   forkStep: number | null;
+  /** The step the run's last rewind took it back to (executions.rewind); null when never rewound. */
+  rewoundToStep: number | null;
+  /** The version that rewind gave the run (later writes move the run's own version on). */
+  rewoundVersion: number | null;
+  /** When that rewind ran (its transaction's time). */
+  rewoundAt: Date | null;
 }
 
 export interface StartExecution {
@@ -104,6 +110,8 @@ export interface ExecutionFilter {
   /** Runs of the workflow with this name: of any version of its definition, or started by name alone. */
   definitionName?: string;
   parentExecutionId?: string;
+  /** The forks of this run (executions.fork), those whose forkOf it is. */
+  forkOf?: string;
   createdAfter?: Date;
   createdBefore?: Date;
   updatedAfter?: Date;
@@ -161,6 +169,9 @@ export const RECORD_KEYS = optionKeys<ExecutionRecord & Execution>({
   completedAt: true,
   forkOf: true,
   forkStep: true,
+  rewoundToStep: true,
+  rewoundVersion: true,
+  rewoundAt: true,
 });
 export const WRITE_KEYS = optionKeys<ExecutionWriteOptions & AppendOption>({
   expectedVersion: true,
@@ -180,6 +191,7 @@ const FILTER_FIELDS: Record<keyof ExecutionFilter, true> = {
   definitionId: true,
   definitionName: true,
   parentExecutionId: true,
+  forkOf: true,
   createdAfter: true,
   createdBefore: true,
   updatedAfter: true,

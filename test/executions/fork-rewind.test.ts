@@ -96,6 +96,18 @@ forEachDriver((driver) => {
       const earlier = await store.executions.fork(first.id, { fromStep: 1 });
       expect((await holdings(store, earlier.id)).steps).toEqual(['0:load:{"load":0}']);
     });
+    it("lists a run's forks by forkOf, newest first on asking, and refuses a forkOf that is no id", async () => {
+      const store = await driver.open();
+      const source = await recordedRun(store);
+      const other = await recordedRun(store);
+      const first = await store.executions.fork(source, { fromStep: 1 });
+      const second = await store.executions.fork(source, { fromStep: 2 });
+      await store.executions.fork(other, { fromStep: 1 });
+      const forks = await store.executions.list({ forkOf: source, order: "desc" });
+      expect(forks.items.map((e) => e.id)).toEqual([second.id, first.id]);
+      expect((await store.executions.list({ forkOf: second.id })).items).toEqual([]);
+      await expect(store.executions.list({ forkOf: "not-an-id" })).rejects.toBeInstanceOf(ValidationError);
+    });
   });
 
   describe("rewind", () => {
@@ -125,6 +137,34 @@ forEachDriver((driver) => {
         store.executions.update(id, { status: "running" }, { expectedVersion: run.version }),
       ).rejects.toBeInstanceOf(ConflictError);
       await store.executions.update(id, { status: "running" }, { expectedVersion: rewound.version });
+    });
+
+    it("keeps the last rewind's step, the version it gave and its time; a rolled-back one leaves none", async () => {
+      const store = await driver.open();
+      const id = await recordedRun(store);
+      const never = { rewoundToStep: null, rewoundVersion: null, rewoundAt: null };
+      expect(await store.executions.get(id)).toMatchObject(never);
+      const undo = new Error("undo");
+      await expect(
+        store.transaction(async (tx) => {
+          await tx.executions.rewind(id, { toStep: 1 });
+          throw undo;
+        }),
+      ).rejects.toBe(undo);
+      expect(await store.executions.get(id)).toMatchObject(never);
+
+      const first = await store.executions.rewind(id, { toStep: 3 });
+      expect(first).toMatchObject({ rewoundToStep: 3, rewoundVersion: first.version });
+      expect(first.rewoundAt).toEqual(first.updatedAt);
+      await store.executions.complete(id, { again: true });
+      const second = await store.executions.rewind(id, { toStep: 1 });
+      // Later writes move the run's version on; the rewind's stays as it gave it.
+      const later = await store.executions.update(id, { status: "running" });
+      expect(later).toMatchObject({ rewoundToStep: 1, rewoundVersion: second.version });
+      expect(later.version).toBe(second.version + 1);
+      expect(later.rewoundAt?.getTime()).toBeGreaterThanOrEqual(first.rewoundAt?.getTime() ?? Infinity);
+      // A fork of a rewound run was not rewound itself.
+      expect(await store.executions.fork(id, { fromStep: 1, force: true })).toMatchObject(never);
     });
 
     it("to step 0 deletes all the run recorded; to the last step + 1 only what followed it", async () => {

@@ -5,7 +5,9 @@
  * Links are built from ids with encodeURIComponent, never from stored text.
  */
 import { QUEUES_JS } from "./client-queues.js";
+import { RUN_JS } from "./client-run.js";
 import { RUN_ACTIONS_JS } from "./client-run-actions.js";
+import { RUN_RECORD_JS } from "./client-run-record.js";
 import { THREADS_JS } from "./client-threads.js";
 import { TIMELINE_JS } from "./client-timeline.js";
 
@@ -260,103 +262,16 @@ export const CLIENT_JS = String.raw`"use strict";
         el("h1", null, "Executions"),
         el("div", { class: "filters" }, status, definition, when("from", "created from"), when("to", "to"), meta, prev,
           next),
-        table(["id", "workflow", "status", "created", "duration", "parent"], d.page.items.map(function (e) {
+        table(["id", "workflow", "status", "created", "duration", "parent", "origin"], d.page.items.map(function (e) {
           return [executionLink(e.id), definitionLabel(e.definition), badge(e.status), time(e.createdAt),
-            duration(e.durationMs), e.parentExecutionId ? executionLink(e.parentExecutionId) : "-"];
+            duration(e.durationMs), e.parentExecutionId ? executionLink(e.parentExecutionId) : "-", originCell(e)];
         }), "no executions match"),
       ];
     },
   };
 
-  // Cancels the run, its unfinished child runs and the unfinished tasks of all of them.
-  function cancelRun(id, button) {
-    if (!window.confirm("Cancel this run, its unfinished child runs and their unfinished tasks?")) return;
-    button.disabled = true;
-    api("/api/executions/" + encodeURIComponent(id) + "/cancel", { method: "POST" })
-      .then(function () { setLive(true, "run cancelled"); })
-      .catch(function (err) { setLive(false, "cancel failed: " + err.message); })
-      .then(refresh);
-  }
-
-  // Runs it again through the engine, after the operator confirms, and opens the new run.
-  function replayRun(id, button) {
-    if (!window.confirm("Run this again from the start, as a new run?")) return;
-    button.disabled = true;
-    api("/api/executions/" + encodeURIComponent(id) + "/replay", { method: "POST" })
-      .then(function (d) {
-        history.pushState(null, "", "/executions/" + encodeURIComponent(d.id));
-        setLive(true, "replayed as a new run");
-      })
-      .catch(function (err) { setLive(false, "replay failed: " + err.message); })
-      .then(refresh);
-  }
-
-  pages.execution = {
-    load: function () {
-      var id = decodeURIComponent(location.pathname.split("/")[2] || "");
-      return api("/api/executions/" + encodeURIComponent(id));
-    },
-    render: function (d) {
-      var e = d.execution;
-      var finished = ["completed", "failed", "cancelled", "timed_out"].indexOf(e.status) >= 0;
-      var cancel = !READ_ONLY && !finished ? el("button", { type: "button", class: "cancel",
-        onclick: function () { cancelRun(e.id, cancel); } }, "Cancel run") : null;
-      var replayable = REPLAYS && !READ_ONLY && ["failed", "cancelled", "timed_out"].indexOf(e.status) >= 0;
-      var replay = replayable ? el("button", { type: "button", class: "replay",
-        onclick: function () { replayRun(e.id, replay); } }, "Replay run") : null;
-      return [
-        el("h1", null, definitionLabel(e.definition), " ", badge(e.status), " ", cancel, replay, runActions(e)),
-        el("dl", { class: "facts" },
-          el("dt", null, "id"), el("dd", null, e.id),
-          el("dt", null, "version"), el("dd", null, e.version),
-          el("dt", null, "created"), el("dd", null, time(e.createdAt)),
-          el("dt", null, "started"), el("dd", null, time(e.startedAt)),
-          el("dt", null, "completed"), el("dd", null, time(e.completedAt)),
-          el("dt", null, "duration"), el("dd", null, duration(e.durationMs)),
-          el("dt", null, "idempotency key"), el("dd", null, e.idempotencyKey || "-"),
-          el("dt", null, "parent"), el("dd", null, e.parentExecutionId ? executionLink(e.parentExecutionId) : "-")),
-        section("Timeline", timelineView(d.timeline)),
-        section("Tasks", [taskTree(d.tasks),
-          d.tasksTruncated ? el("p", { class: "muted" }, "only the first tasks are shown") : null]),
-        section("Input", json(e.input)),
-        section("Output", json(e.output)),
-        e.error !== null ? section("Error", json(e.error)) : null,
-        section("State", json(e.state)),
-        section("Metadata", json(e.metadata)),
-        section("Component state", table(["component", "version", "updated", "state"],
-          d.componentState.map(function (c) {
-            return [c.componentId, c.version, time(c.updatedAt), json(c.state)];
-          }), "none")),
-        section("Correlations", table(["key", "expires", "created"], d.correlations.map(function (c) {
-          return [c.key, time(c.expiresAt), time(c.createdAt)];
-        }), "none")),
-        section("Timers", timerTable(d.timers)),
-        section("Jobs", jobTable(d.jobs, false)),
-        section("Child executions", table(["id", "workflow", "status", "created", "duration"],
-          d.children.map(function (c) {
-            return [executionLink(c.id), definitionLabel(c.definition), badge(c.status), time(c.createdAt),
-              duration(c.durationMs)];
-          }), "none")),
-      ];
-    },
-  };
-
-  function taskTree(tasks) {
-    if (!tasks.length) return el("p", { class: "muted" }, "no tasks");
-    return el("table", { class: "tree" },
-      el("thead", null, el("tr", null, ["task", "status", "type", "attempt", "duration", "agent / tool", "output"]
-        .map(function (h) { return el("th", null, h); }))),
-      el("tbody", null, tasks.map(function (t) {
-        var name = el("td", { class: "task" }, t.depth ? "\u2514 " : "", t.taskId);
-        name.style.paddingLeft = (0.5 + t.depth * 1.25) + "em";
-        var details = el("details", null, el("summary", null, "show"), el("h3", null, "input"), json(t.input),
-          el("h3", null, "output"), json(t.output), t.error !== null ? [el("h3", null, "error"), json(t.error)] : null);
-        return el("tr", { "data-task": t.taskExecId }, name, el("td", null, badge(t.status)),
-          el("td", null, t.executionType), el("td", null, t.attempt), el("td", null, duration(t.durationMs)),
-          el("td", null, [t.agentId, t.toolId].filter(Boolean).join(" / ") || "-"), el("td", null, details));
-      })));
-  }
-
+${RUN_JS}
+${RUN_RECORD_JS}
 ${QUEUES_JS}
 ${TIMELINE_JS}
 ${RUN_ACTIONS_JS}
@@ -373,15 +288,16 @@ ${THREADS_JS}
       // Do not pull a drop-down out from under the user; the next round renders.
       var focused = document.activeElement;
       if (focused && focused.tagName === "SELECT" && main.contains(focused)) return;
+      // What the reader opened stays open: details are keyed by what they show.
       var open = {};
-      main.querySelectorAll("tr[data-task] details[open]").forEach(function (d) {
-        open[d.closest("tr").getAttribute("data-task")] = true;
+      main.querySelectorAll("details[data-keep][open]").forEach(function (d) {
+        open[d.getAttribute("data-keep")] = true;
       });
       var nodes = page.render(data);
       clear(main);
       append(main, nodes);
-      main.querySelectorAll("tr[data-task]").forEach(function (tr) {
-        if (open[tr.getAttribute("data-task")]) tr.querySelector("details").open = true;
+      main.querySelectorAll("details[data-keep]").forEach(function (d) {
+        if (open[d.getAttribute("data-keep")]) d.open = true;
       });
       setLive(true, "live \u00b7 " + new Date().toLocaleTimeString());
     }).catch(function (err) {

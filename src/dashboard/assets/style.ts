@@ -66,6 +66,13 @@ svg.chart .end { text-anchor: end; }
 .tl-mark { position: absolute; top: 0.1em; width: 2px; height: 1em; background: var(--accent); opacity: 0.7; }
 .tl-mark.tl-step { background: #17a34a; width: 3px; }
 .tl-mark.tl-timer { background: #b7791f; width: 3px; }
+.tl-mark.tl-rewind { background: #c05621; width: 3px; height: 1.2em; top: 0; opacity: 1; }
+p.origin { margin: 0 0 0.6em; padding: 0.45em 0.7em; border-radius: 4px; background: #eef3fd; border: 1px solid #c9d8f5; }
+p.origin.rewind { background: #fdf3ea; border-color: #f0d2b5; }
+tr.copied td { background: #f7f8fa; color: var(--muted); }
+table.steps td:first-child { font-weight: 600; white-space: nowrap; }
+.open-value { white-space: nowrap; }
+details summary { cursor: pointer; font-family: ui-monospace, monospace; font-size: 12px; overflow-wrap: anywhere; }
 .live { font-size: 12px; }
 .live.ok { color: #8fd19e; }
 .live.err { color: #ffb4b0; }
