@@ -16,6 +16,7 @@ import { registerKvCommands } from "./kv.js";
 import { registerPartitionsCommand } from "./partitions.js";
 import { registerPruneCommand } from "./prune.js";
 import { registerScheduleCommands } from "./schedules.js";
+import { absentSchema, printAbsentSchema, SCHEMA_ABSENT_EXIT } from "./schema-absent.js";
 import { registerServeCommand } from "./serve.js";
 import { printStatus, readStatus } from "./status.js";
 
@@ -111,6 +112,12 @@ everything but refuses its actions.`,
     .addHelpText("after", "\nExample:\n  $ flowstore status --json")
     .action(() =>
       cli.withStore({ migrate: false }, async (store) => {
+        const absent = await absentSchema(store, cli.storeFlags());
+        if (absent) {
+          cli.print(absent, () => printAbsentSchema(absent));
+          process.exitCode = SCHEMA_ABSENT_EXIT;
+          return;
+        }
         const status = await readStatus(store);
         cli.print(status, () => printStatus(status));
       }),
