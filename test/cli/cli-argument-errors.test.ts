@@ -1,7 +1,7 @@
 /**
  * The command's small errors say what is wrong in its own words: a number flag given a word names the
  * flag, a retry that retries nothing says why, and an id that is not one is refused as the command's
- * argument, before anything is done.
+ * argument, before anything is done. A URL mistyped is answered with the URL it meant.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -76,4 +76,11 @@ it("says why a job was not retried or cancelled, and refuses an id that is not o
   } finally {
     await after.close();
   }
+});
+
+it("answers a URL mistyped with the URL it meant, its password left out", { timeout: 60_000 }, async () => {
+  const run = await runCli(["status", "--url", "postgress//app:s3cret@localhost/app"], { cwd: work });
+  expect(run.code).toBe(1);
+  expect(run.stderr).toContain("did you mean postgres://app:***@localhost/app?");
+  expect(run.stderr).not.toContain("s3cret");
 });
