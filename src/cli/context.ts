@@ -7,6 +7,7 @@ import {
   type MigrationProgress,
   NotFoundError,
   openStore,
+  parseConnectionString,
   ReadOnlyError,
   type Store,
   StoreError,
@@ -40,6 +41,20 @@ export class CliContext {
       dataDir: options.dataDir || undefined,
       readUrl: options.readUrl || undefined,
     };
+  }
+
+  /**
+   * The flags that named the store on the command line (not those the environment gave, which a
+   * command run next takes from it too), ready to print in a command to run: a URL's password as ***.
+   */
+  storeFlags(): string[] {
+    const { url, schema, dataDir } = this.options;
+    const given = (name: string) => this.program.getOptionValueSource(name) === "cli";
+    const flags: string[] = [];
+    if (url && given("url")) flags.push("--url", shellWord(withoutPassword(url)));
+    if (given("schema")) flags.push("--schema", shellWord(schema));
+    if (dataDir && given("dataDir")) flags.push("--data-dir", shellWord(dataDir));
+    return flags;
   }
 
   /**
@@ -140,6 +155,18 @@ export class CliContext {
   print(json: unknown, text: () => string): void {
     process.stdout.write(this.options.json ? `${JSON.stringify(json, null, 2)}\n` : `${text()}\n`);
   }
+}
+
+/** A connection string with its password, in any form it may take there, shown as ***. */
+function withoutPassword(url: string): string {
+  const { password } = parseConnectionString(url);
+  if (!password) return url;
+  return [password, encodeURIComponent(password)].reduce((text, form) => text.split(form).join("***"), url);
+}
+
+/** `text` as one word of a POSIX shell: bare when it can be, else single-quoted. */
+function shellWord(text: string): string {
+  return /^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replaceAll("'", "'\\''")}'`;
 }
 
 /**

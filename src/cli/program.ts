@@ -16,6 +16,7 @@ import { registerKvCommands } from "./kv.js";
 import { registerPartitionsCommand } from "./partitions.js";
 import { registerPruneCommand } from "./prune.js";
 import { registerScheduleCommands } from "./schedules.js";
+import { absentSchema, printAbsentSchema, SCHEMA_ABSENT_EXIT } from "./schema-absent.js";
 import { registerServeCommand } from "./serve.js";
 import { printStatus, readStatus } from "./status.js";
 
@@ -111,6 +112,12 @@ everything but refuses its actions.`,
     .addHelpText("after", "\nExample:\n  $ flowstore status --json")
     .action(() =>
       cli.withStore({ migrate: false }, async (store) => {
+        const absent = await absentSchema(store, cli.storeFlags());
+        if (absent) {
+          cli.print(absent, () => printAbsentSchema(absent));
+          process.exitCode = SCHEMA_ABSENT_EXIT;
+          return;
+        }
         const status = await readStatus(store);
         cli.print(status, () => printStatus(status));
       }),
@@ -125,5 +132,34 @@ everything but refuses its actions.`,
   registerPartitionsCommand(program, cli);
   registerServeCommand(program, cli);
   registerDemoCommand(program, cli);
+  requireOptionsAfterUnknownOnes(program);
   return { program, cli };
+}
+
+/**
+ * Commander reports a required option left out before an unknown one, so `fork <id> --from-stp 2`
+ * was told that --from-step is missing, and never that --from-stp is not a flag. Each required option
+ * is checked instead before the action runs, which is after commander has refused an unknown option
+ * (with the flag it most likely meant) and checked the arguments; the message is commander's own.
+ */
+function requireOptionsAfterUnknownOnes(program: Command): void {
+  const required = new Set<Option>();
+  const visit = (command: Command) => {
+    for (const option of command.options) {
+      if (!option.mandatory) continue;
+      option.mandatory = false;
+      required.add(option);
+    }
+    command.commands.forEach(visit);
+  };
+  visit(program);
+  program.hook("preAction", (_program, command) => {
+    for (const option of command.options) {
+      if (required.has(option) && command.getOptionValue(option.attributeName()) === undefined) {
+        command.error(`error: required option '${option.flags}' not specified`, {
+          code: "commander.missingMandatoryOptionValue",
+        });
+      }
+    }
+  });
 }

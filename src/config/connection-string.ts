@@ -8,6 +8,7 @@
 
 import { parse as parsePgUrl } from "pg-connection-string";
 import { redact, ValidationError } from "../core/errors.js";
+import { meantUrl } from "./mistyped-url.js";
 
 export type SslMode = "disable" | "prefer" | "require" | "verify-ca" | "verify-full";
 
@@ -87,6 +88,13 @@ const KEYWORDS = new Set([
 export function parseConnectionString(dsn: string): ConnectionFields {
   const text = dsn.trim();
   if (/^postgres(ql)?:\/\//i.test(text)) return parseUrl(text);
+  const meant = meantUrl(text);
+  if (meant !== undefined) {
+    throw new ValidationError(
+      `the connection string is neither a postgres:// URL nor key=value pairs: did you mean ${meant}?`,
+      { field: "connection" },
+    );
+  }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
     throw new ValidationError("a connection URL must start with postgres:// or postgresql://", {
       field: "connection",

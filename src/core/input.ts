@@ -217,7 +217,7 @@ function nearest(key: string, known: ReadonlySet<string>): string | undefined {
  * Edit distance where two neighbours swapped count as one edit, as one typo (optimal string
  * alignment): `nmae` is one edit from `name`, not two, so short keys find their name too.
  */
-function editDistance(a: string, b: string): number {
+export function editDistance(a: string, b: string): number {
   let before: number[] = [];
   let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {

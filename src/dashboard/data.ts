@@ -282,10 +282,11 @@ export class DashboardData {
       const page = await this.store.primary.jobs.list({ queue, status: "dead", limit: 500, after });
       if (page.length === 0) break;
       const ids = page.map((job) => job.id);
-      done.push(
-        ...(action === "retry" ? await this.store.jobs.retry(ids) : await this.store.jobs.cancel(ids)),
-      );
-      after = ids.at(-1);
+      const acted = action === "retry" ? await this.store.jobs.retry(ids) : await this.store.jobs.cancel(ids);
+      done.push(...acted);
+      // The next page goes on after the last job still dead (a retry skips one whose key is held): those
+      // acted on have left the list, and one deleted has no place in it to go on from.
+      after = ids.filter((id) => !acted.includes(id)).at(-1) ?? after;
     }
     return action === "retry" ? { retried: done } : { deleted: done };
   }

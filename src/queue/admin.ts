@@ -37,30 +37,47 @@ const FILTER_KEYS = optionKeys<JobFilter>({
   limit: true,
 });
 
-/** Jobs in id (creation) order; pass the last id as `after` for the next page. */
+/**
+ * Jobs in creation order: by created_at, then id (ids a caller gives need not follow it). `after`, the
+ * last job of the page before, starts the page just past that job's place in the same order, so pages
+ * neither skip nor repeat a job; a job that is gone took its place with it (NotFoundError). The place
+ * is a value computed once (an InitPlan), so that the index jobs_created (0035) starts the page there.
+ */
 export async function list(context: StoreContext, filter: JobFilter = {}): Promise<Job[]> {
   refuseUnknownKeys(filter, FILTER_KEYS);
   const t = `${context.q}.jobs`;
   const limit = integerOption(filter.limit, "limit", { min: 1, fallback: 100 });
-  if (filter.after !== undefined && !isUuid(filter.after)) {
+  const after = filter.after;
+  if (after !== undefined && !isUuid(after)) {
     throw new ValidationError("after must be a job id", { field: "after" });
   }
+  const values: unknown[] = [
+    filter.queue ?? null,
+    filter.status ?? null,
+    filter.name ?? null,
+    filter.executionId ?? null,
+    limit,
+  ];
+  if (after !== undefined) values.push(after);
   const { rows } = await context.db.query<JobRow>(
     `select ${JOB_COLUMNS} from ${t}
       where ($1::text is null or queue = $1) and ($2::text is null or status = $2 or ($2 = 'waiting' and status in ('scheduled', 'blocked', 'pending')))
         and ($3::text is null or name = $3) and ($4::uuid is null or execution_id = $4)
-        and ($5::uuid is null or id > $5)
-      order by id limit $6`,
-    [
-      filter.queue ?? null,
-      filter.status ?? null,
-      filter.name ?? null,
-      filter.executionId ?? null,
-      filter.after ?? null,
-      limit,
-    ],
+        ${after === undefined ? "" : `and (created_at, id) > ((select a.created_at from ${t} a where a.id = $6), $6::uuid)`}
+      order by created_at, id limit $5`,
+    values,
   );
+  if (rows.length === 0 && after !== undefined) await requireJob(context, after);
   return rows.map(asJob);
+}
+
+/** An empty page after a job that is gone is not the end of the list: its place is unknown. */
+async function requireJob({ db, q }: SqlContext, id: string): Promise<void> {
+  const { rows } = await db.query(`select 1 from ${q}.jobs where id = $1`, [id]);
+  if (rows.length > 0) return;
+  throw new NotFoundError(
+    `job ${id} (after) is not in the queue: it completed or was removed, and its place in creation order went with it; list from the start, or after another job`,
+  );
 }
 
 /**

@@ -126,7 +126,10 @@ export interface JobFilter {
   status?: JobStatus;
   name?: string;
   executionId?: string;
-  /** Keyset pagination: the last id of the previous page. */
+  /**
+   * Keyset pagination: the id of the last job of the previous page; the page goes on past its place in
+   * creation order (a job that has left the queue is a NotFoundError: its place went with it).
+   */
   after?: string;
   limit?: number;
 }

@@ -191,8 +191,9 @@ export function createTaskStatement(q: string): string {
 
 /**
  * Inserts the children of the parent task $1 in one statement, taking its execution and workflow;
- * $2..$15 are the columns of taskColumns, in its order; `onShard` a condition on the parent's
- * execution, on Citus. No row when the parent is missing.
+ * $2..$15 are the columns of taskColumns, in its order; $16 the execution the children name (null:
+ * none); `onShard` a condition on the parent's execution, on Citus. No row when the parent is missing
+ * or in another execution than $16.
  */
 export function createChildrenStatement(q: string, onShard = ""): string {
   // The target has an alias of its own: without one, Citus sends its RETURNING to a worker naming the
@@ -210,7 +211,7 @@ export function createChildrenStatement(q: string, onShard = ""): string {
               $14::timestamptz[], $15::timestamptz[])
          as u(task_exec_id, task_id, workflow_id, status, execution_type, agent_id, tool_id,
               input, output, error, attempt, started_at, completed_at, retry_at)
-     where p.task_exec_id = $1${onShard}
+     where p.task_exec_id = $1 and ($16::uuid is null or p.execution_id = $16::uuid)${onShard}
      returning ${COLUMNS}),
    ${registerIds(q)}
    select * from written`;

@@ -4,7 +4,7 @@
  */
 
 import type { StoreContext } from "../core/context.js";
-import { ConflictError, NotFoundError, ValidationError } from "../core/errors.js";
+import { ConflictError, NotFoundError } from "../core/errors.js";
 import {
   checkId,
   checkLimit,
@@ -29,11 +29,11 @@ import {
   writeOne,
 } from "../history/index.js";
 import { changeBatcher, createBatcher, type TaskChange, type TaskCreate } from "./batch.js";
+import { createChildren } from "./children.js";
 import { executionOfTask, onItsShard, registerIds, rethrowTaken } from "./ids.js";
 import {
   COLUMNS,
   type Columns,
-  createChildrenStatement,
   createTaskStatement,
   patchAssignments,
   taskColumns,
@@ -367,22 +367,10 @@ export class Tasks {
 
   /**
    * Creates the children of `parentId` in one statement: all of them or, on any error (a taken
-   * taskExecId, a bad field), none. They take the parent's execution and workflow.
+   * taskExecId, a bad field, an `executionId` other than the parent's), none. They take the parent's
+   * execution and workflow.
    */
-  async createChildren(parentId: string, children: readonly ChildTask[]): Promise<Task[]> {
-    checkId(parentId, "parentId");
-    if (!Array.isArray(children))
-      throw new ValidationError("children must be an array", { field: "children" });
-    if (children.length === 0) return [];
-    const c = taskColumns(children, this.context.limits, true);
-    // The columns in the order of taskColumns, which is the order of $2..$15.
-    const values: unknown[] = [parentId, ...Object.values(c)];
-    const shard = await onItsShard(this.context, parentId, values, "p.execution_id");
-    const { rows } = await this.context.db
-      .query<Task>(createChildrenStatement(this.q, shard), values, { prepare: true })
-      .catch(rethrowTaken("a child's taskExecId belongs to another execution; nothing was written"));
-    if (rows.length === 0) throw new NotFoundError(`parent task ${parentId} not found`);
-    const byId = new Map(rows.map((row) => [row.taskExecId, row]));
-    return c.taskExecId.map((id) => byId.get(id) as Task);
+  createChildren(parentId: string, children: readonly ChildTask[]): Promise<Task[]> {
+    return createChildren(this.context, parentId, children);
   }
 }

@@ -85,8 +85,11 @@ export interface TaskWriteOptions {
   expectedStatus?: TaskStatus | TaskStatus[];
 }
 
-/** A child created under a parent: it takes the parent's execution and workflow. */
-export type ChildTask = Omit<TaskRecord, "executionId" | "parentId">;
+/**
+ * A child created under a parent: it takes the parent's execution and workflow. An engine that writes
+ * the run's id on every state it makes may pass it as `executionId`; it must be the parent's.
+ */
+export type ChildTask = Omit<TaskRecord, "executionId" | "parentId"> & { executionId?: string };
 
 export interface TaskNode extends Task {
   /** 0 for the root, 1 for its children, and so on. */
@@ -120,6 +123,7 @@ export interface TaskFilter {
 // make a root task, a misspelt expectedVersion an update without its compare-and-set.
 const CHILD_FIELDS: Record<keyof ChildTask, true> = {
   taskExecId: true,
+  executionId: true,
   taskId: true,
   workflowId: true,
   status: true,
@@ -139,7 +143,6 @@ export const CHILD_KEYS = optionKeys<ChildTask>(CHILD_FIELDS);
 // read are known too, and ignored as before.
 export const RECORD_KEYS = optionKeys<TaskRecord & Task>({
   ...CHILD_FIELDS,
-  executionId: true,
   parentId: true,
   version: true,
   createdAt: true,

@@ -1,7 +1,8 @@
 /**
  * The command's small errors say what is wrong in its own words: a number flag given a word names the
  * flag, a retry that retries nothing says why, and an id that is not one is refused as the command's
- * argument, before anything is done.
+ * argument, before anything is done. A misspelt flag is named, with the flag it most likely meant,
+ * before any required flag it leaves missing; a URL mistyped is answered with the URL it meant.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -76,4 +77,34 @@ it("says why a job was not retried or cancelled, and refuses an id that is not o
   } finally {
     await after.close();
   }
+});
+
+it("names a misspelt flag, with the one meant, before the required flag it left out", {
+  timeout: 60_000,
+}, async () => {
+  const id = "0192f0c4-8a1e-7c3d-9f00-5b6e2d4c1a77";
+  const fork = await flowstore(["executions", "fork", id, "--from-stp", "2"]);
+  expect(fork.code).toBe(1);
+  expect(fork.stderr).toMatch(/^error: unknown option '--from-stp'\n\(Did you mean --from-step\?\)\n/);
+  expect(fork.stderr).not.toContain("required option");
+  const rewind = await flowstore(["executions", "rewind", id, "--to-stp", "2", "--json"]);
+  expect(rewind.code).toBe(1);
+  expect(JSON.parse(rewind.stderr)).toEqual({
+    error: {
+      name: "UsageError",
+      code: "USAGE",
+      message: "unknown option '--to-stp'\n(Did you mean --to-step?)",
+    },
+  });
+  // With every flag spelt right, the one left out is still named.
+  const missing = await flowstore(["executions", "fork", id]);
+  expect(missing.code).toBe(1);
+  expect(missing.stderr).toMatch(/^error: required option '--from-step <n>' not specified\n/);
+});
+
+it("answers a URL mistyped with the URL it meant, its password left out", { timeout: 60_000 }, async () => {
+  const run = await runCli(["status", "--url", "postgress//app:s3cret@localhost/app"], { cwd: work });
+  expect(run.code).toBe(1);
+  expect(run.stderr).toContain("did you mean postgres://app:***@localhost/app?");
+  expect(run.stderr).not.toContain("s3cret");
 });

@@ -1,19 +1,23 @@
 /**
  * `flowstore status`: every table of the store with its rows, exact where a table is small and an
  * estimate, said to be one, beyond; and the queues with what they have done, so a job that ran and
- * was deleted still shows. Read on both drivers, and run as the command on an embedded store.
+ * was deleted still shows. Read on both drivers, and run as the command on an embedded store. On a
+ * schema without flowstore's tables it says so, with the command that makes them, and exits 3.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { absentSchema } from "../../src/cli/schema-absent.js";
 import { readStatus } from "../../src/cli/status.js";
 import { openStore, type Store } from "../../src/index.js";
 import { runCli } from "../support/cli-run.js";
-import { forEachDriver } from "../support/harness.js";
+import { EMBEDDED_TESTED, fileDatabaseUrl, forEachDriver, uniqueSchema } from "../support/harness.js";
 import { until } from "../support/waiting.js";
 
 const work = mkdtempSync(path.join(tmpdir(), "flowstore-status-"));
+/** The schema version this flowstore installs: one a migration file. */
+const INSTALLS = readdirSync("src/migrations/sql").filter((name) => name.endsWith(".sql")).length;
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 /** What the quickstart leaves, and more: runs, one job run to completion, a waiting job, kv, a timer, a blob. */
@@ -68,8 +72,79 @@ forEachDriver((driver) => {
         expect.objectContaining({ queue: "later", waiting: 1, completed: 0 }),
       ]);
     });
+
+    it("finds a schema without flowstore's tables, and says what would install them", async () => {
+      const store = await driver.open({ migrate: false });
+      expect(await absentSchema(store, ["--schema", store.schema])).toMatchObject({
+        schema: store.schema,
+        schemaVersion: 0,
+        pendingMigrations: INSTALLS,
+        schemaAbsent: true,
+        schemaExists: false,
+        installsVersion: INSTALLS,
+        migrate: `flowstore migrate --schema ${store.schema}`,
+      });
+      await store.query(`create schema ${store.schema}`);
+      expect(await absentSchema(store, [])).toMatchObject({
+        schemaExists: true,
+        migrate: "flowstore migrate",
+      });
+      await store.migrate();
+      expect(await absentSchema(store, [])).toBeNull();
+    });
   });
 });
+
+it("on a server's schema without flowstore's tables, says so and what to run, and exits 3", {
+  timeout: 60_000,
+}, async () => {
+  const url = await fileDatabaseUrl();
+  const password = new URL(url).password;
+  expect(password).not.toBe("");
+  const schema = uniqueSchema("absent");
+  const text = await runCli(["status", "--url", url, "--schema", schema], { cwd: work });
+  expect(text).toMatchObject({ code: 3, stderr: "" });
+  expect(text.stdout).toContain(`schema      ${schema} does not exist`);
+  expect(text.stdout).toContain(`this flowstore installs version ${INSTALLS}`);
+  const masked = url.replace(`:${password}@`, ":***@");
+  expect(text.stdout).toContain(`run         flowstore migrate --url '${masked}' --schema ${schema}`);
+  expect(text.stdout).not.toContain(password);
+
+  const json = await runCli(["status", "--url", url, "--schema", schema, "--json"], { cwd: work });
+  expect(json).toMatchObject({ code: 3, stderr: "" });
+  expect(JSON.parse(json.stdout)).toMatchObject({
+    schema,
+    schemaVersion: 0,
+    pendingMigrations: INSTALLS,
+    schemaAbsent: true,
+    installsVersion: INSTALLS,
+    migrate: `flowstore migrate --url '${masked}' --schema ${schema}`,
+    tables: [],
+    queues: [],
+  });
+  expect(json.stdout).not.toContain(password);
+
+  // From DATABASE_URL, the command to run needs no --url: the same variable gives it its server.
+  const fromEnvironment = await runCli(["status", "--schema", schema], {
+    cwd: work,
+    env: { DATABASE_URL: url },
+  });
+  expect(fromEnvironment.code).toBe(3);
+  expect(fromEnvironment.stdout).toContain(`run         flowstore migrate --schema ${schema}\n`);
+});
+
+it.runIf(EMBEDDED_TESTED)(
+  "on an embedded store's schema without flowstore's tables, says so and exits 3",
+  { timeout: 120_000 },
+  async () => {
+    const dataDir = path.join(work, "embedded-absent");
+    await (await openStore({ dataDir, env: {} })).close();
+    const run = await runCli(["status", "--data-dir", dataDir, "--schema", "elsewhere"], { cwd: work });
+    expect(run).toMatchObject({ code: 3, stderr: "" });
+    expect(run.stdout).toContain("schema      elsewhere does not exist");
+    expect(run.stdout).toContain(`run         flowstore migrate --schema elsewhere --data-dir ${dataDir}\n`);
+  },
+);
 
 it("the command shows exact rows and the job just run on the embedded store", {
   timeout: 120_000,

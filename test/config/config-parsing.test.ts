@@ -197,6 +197,52 @@ describe("parseConnectionString: key=value form", () => {
   });
 });
 
+describe("a connection string that is a URL mistyped", () => {
+  it("is answered with the URL it most likely meant", () => {
+    for (const [dsn, meant] of [
+      ["postgress//localhost/app", "postgres://localhost/app"],
+      ["postgres//localhost:5432/app", "postgres://localhost:5432/app"],
+      ["postgresql:/localhost/app", "postgresql://localhost/app"],
+      ["postgres:localhost/app", "postgres://localhost/app"],
+      ["postgress://localhost/app", "postgres://localhost/app"],
+      ["posgres://app@localhost/app", "postgres://app@localhost/app"],
+      ["app@localhost/app", "postgres://app@localhost/app"],
+    ]) {
+      const error = validationError(() => parseConnectionString(dsn as string));
+      expect(error.message, dsn).toContain(`did you mean ${meant}?`);
+      expect(error.field, dsn).toBe("connection");
+    }
+  });
+
+  it("with its password shown as ***", () => {
+    const password = "Sup3r-s3cret!";
+    for (const [dsn, meant] of [
+      [`postgress//u:${password}@h/d`, "postgres://u:***@h/d"],
+      [
+        `postgres:/u:${encodeURIComponent(password)}@h/d?sslmode=require`,
+        "postgres://u:***@h/d?sslmode=require",
+      ],
+      [`u:${password}@h:5432/d`, "postgres://u:***@h:5432/d"],
+      [`postgress://u:${password}@h/d`, "postgres://u:***@h/d"],
+      [`postgres//h/d?sslmode=require&password=${password}`, "postgres://h/d?sslmode=require&password=***"],
+    ]) {
+      const error = validationError(() => parseConnectionString(dsn as string));
+      expect(error.message).toContain(`did you mean ${meant}?`);
+      expect(error.message).not.toContain(password);
+      expect(error.message).not.toContain(encodeURIComponent(password));
+    }
+  });
+
+  it("but not another scheme, nor a word that names no URL", () => {
+    expect(validationError(() => parseConnectionString("mysql://h/d")).message).toBe(
+      "a connection URL must start with postgres:// or postgresql://",
+    );
+    expect(validationError(() => parseConnectionString("just-a-hostname")).message).toBe(
+      'missing "=" after "just-a-hostname" in connection string',
+    );
+  });
+});
+
 describe("error messages never contain the password", () => {
   const password = "Sup3r-s3cret!";
   const encoded = encodeURIComponent(password);
@@ -210,6 +256,10 @@ describe("error messages never contain the password", () => {
     `port=${password} password=${password}`,
     `host=h password=${password} sslmode=${password}`,
     `host=h password=${password} ${password}=x`,
+    `postgress//u:${password}@h/d`,
+    `postgres:/u:${encoded}@h/d`,
+    `u:${password}@h/d`,
+    `u:${password}/x@h/d`,
   ];
   for (const dsn of cases) {
     it(`in ${dsn.replaceAll(password, "<pw>").replaceAll(encoded, "<pw>")}`, () => {

@@ -171,8 +171,8 @@ const CASES: Case[] = [
   ],
   [
     "tasks.createChildren",
-    (s, { task, run }) => s.tasks.createChildren(task, [loose({ taskId: "c", executionId: run })]),
-    unknown("executionId"),
+    (s, { task, run }) => s.tasks.createChildren(task, [loose({ taskId: "c", executionID: run })]),
+    unknown("executionID", "executionId"),
   ],
   // definitions, component state, correlations
   [

@@ -205,6 +205,44 @@ forEachDriver((driver) => {
       expect(await store.tasks.createChildren(parent.taskExecId, [])).toEqual([]);
     });
 
+    it("children may carry their executionId: the parent's is taken, another is refused", async () => {
+      const store = await driver.open();
+      const e = await execution(store);
+      const other = await execution(store);
+      const parent = await store.tasks.upsert({ executionId: e.id, taskId: "fan-out" });
+      // As an engine that writes the run's id on every state it makes passes them.
+      const children = await store.tasks.createChildren(parent.taskExecId, [
+        { taskId: "a", executionId: e.id },
+        { taskId: "b" },
+      ]);
+      expect(children.map((c) => [c.taskId, c.executionId, c.parentId])).toEqual([
+        ["a", e.id, parent.taskExecId],
+        ["b", e.id, parent.taskExecId],
+      ]);
+
+      const before = await countRows(store, "tasks");
+      const refused = store.tasks.createChildren(parent.taskExecId, [
+        { taskId: "c", executionId: e.id },
+        { taskId: "d", executionId: other.id },
+      ]);
+      await expect(refused).rejects.toBeInstanceOf(ValidationError);
+      await expect(refused).rejects.toMatchObject({ field: "children[1].executionId" });
+      await expect(refused).rejects.toThrow(other.id);
+      // Every child naming another execution than the parent's: found by the write, not before it.
+      await expect(
+        store.tasks.createChildren(parent.taskExecId, [{ taskId: "c", executionId: other.id }]),
+      ).rejects.toBeInstanceOf(ValidationError);
+      await expect(
+        store.tasks.createChildren(parent.taskExecId, [{ taskId: "c", executionId: "run-1" }]),
+      ).rejects.toBeInstanceOf(ValidationError);
+      expect(await countRows(store, "tasks")).toBe(before);
+      expect((await store.tasks.listChildren(parent.taskExecId)).map((c) => c.taskId)).toEqual(["a", "b"]);
+      // A missing parent is still a missing parent, with or without an executionId.
+      await expect(
+        store.tasks.createChildren(uuidv7(), [{ taskId: "c", executionId: e.id }]),
+      ).rejects.toBeInstanceOf(NotFoundError);
+    });
+
     it("tree returns a 1,000-node random tree exactly as built in memory", async () => {
       const store = await driver.open();
       const e = await execution(store);
