@@ -119,10 +119,20 @@ export async function setLimits(
       change.strictOrder ?? null,
     ],
   );
-  // Out of strict order, no group is held for its first job any more.
+  // Out of strict order, no group is held for its first job any more; that job, which kept its place
+  // ready, waits for its retry or snooze as scheduled instead (migration 0035).
   if (change.strictOrder === false) {
     await context.db.query(
-      `update ${context.q}.job_groups set held_until = null where queue = $1 and held_until is not null`,
+      `with held as (
+         select g.name, g.held_until, g.held_for from ${context.q}.job_groups g
+          where g.queue = $1 and g.held_until is not null for no key update),
+       unheld as (
+         update ${context.q}.job_groups g set held_until = null, held_for = null
+           from held h where g.queue = $1 and g.name = h.name)
+       update ${context.q}.jobs j set run_at = h.held_until, status = 'scheduled', updated_at = now()
+         from held h
+        where j.id = h.held_for and j.queue = $1 and j.group_name = h.name and j.status = 'waiting'
+          and h.held_until > now()`,
       [queue],
     );
   }

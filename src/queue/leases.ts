@@ -125,10 +125,13 @@ function strictOrder(context: StoreContext, x: string): string {
              (select l.strict_order from ${context.q}.queue_limits l where l.queue = ${x}.queue), false))`;
 }
 
-/** A CTE that holds the groups of the `rows` (a CTE returning queue, group_name, hold) until `hold`. */
+/**
+ * A CTE that holds the groups of the `rows` (a CTE returning id, queue, group_name, hold) until `hold`,
+ * each for its row's job.
+ */
 function holdGroups(context: StoreContext, rows: string): string {
   return `held as (
-       update ${context.q}.job_groups g set held_until = r.hold
+       update ${context.q}.job_groups g set held_until = r.hold, held_for = r.id
          from ${rows} r where r.hold is not null and g.queue = r.queue and g.name = r.group_name)`;
 }
 

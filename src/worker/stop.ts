@@ -34,8 +34,12 @@ export interface StoppingWorker<Tx extends JobsScope> {
 export async function stopWorker<Tx extends JobsScope>(worker: StoppingWorker<Tx>): Promise<void> {
   const { settings, jobs, state, claims, completer, marks, upkeep, wakeUps } = worker;
   const { holding, buffered, running, onError } = state;
-  const settle = (work: Promise<unknown>): Promise<unknown> =>
-    worker.connectionHeldByHandlers ? Promise.resolve() : work.catch(onError);
+  // Not waited for when handlers hold the connection, but caught all the same: a failure left
+  // unhandled would bring the process down.
+  const settle = (work: Promise<unknown>): Promise<unknown> => {
+    const caught = work.catch(onError);
+    return worker.connectionHeldByHandlers ? Promise.resolve() : caught;
+  };
   state.stopping = true;
   wakeUps.stopPolling();
   const deadline = Date.now() + settings.stopTimeoutMs;

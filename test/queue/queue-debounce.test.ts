@@ -79,6 +79,23 @@ forEachDriver((driver) => {
       expect(ran).toEqual([[2, 3]]);
     });
 
+    it("runs a job at maxMs after its first enqueue when ms is longer, a successor too", async () => {
+      const store = await driver.open();
+      const debounce = { key: "k", ms: 60_000, maxMs: 2_000 };
+      const sinceCreated = (job: { runAt: Date; createdAt: Date }) =>
+        job.runAt.getTime() - job.createdAt.getTime();
+      const first = await store.jobs.get(await store.jobs.enqueue({ queue: "q", name: "n", debounce }));
+      expect(sinceCreated(first)).toBe(2_000);
+      // One enqueued while it runs waits behind it, bound alike from its own first enqueue.
+      await store.query(`update ${store.schema}.jobs set run_at = now(), status = 'waiting' where id = $1`, [
+        first.id,
+      ]);
+      const [running] = await store.jobs.claim({ queue: "q", workerId: "w" });
+      expect(running?.id).toBe(first.id);
+      const successor = await store.jobs.get(await store.jobs.enqueue({ queue: "q", name: "n", debounce }));
+      expect([successor.id === first.id, sinceCreated(successor)]).toEqual([false, 2_000]);
+    });
+
     it("makes a job to run after the one running, debounced alike", async () => {
       const store = await driver.open();
       const window = { key: "k", ms: 0 };

@@ -85,9 +85,25 @@ forEachDriver((driver) => {
       const a1 = (await store.jobs.list({ queue: "ordered" })).find((job) => job.name === "a1");
       await store.jobs.cancel([a1?.id as string]);
       expect(names(await claim(store))).toEqual(["a2"]);
-      // Turning strict order off ends the others.
+      // Turning strict order off ends the others, not their jobs' retry times.
       await store.jobs.setLimits("ordered", { strictOrder: false });
-      expect(names(await claim(store))).toEqual(["b1", "c1"]);
+      expect(names(await claim(store))).toEqual([]);
+      const retries = (await store.jobs.list({ queue: "ordered" })).filter((job) => job.status === "waiting");
+      expect(retries.map((job) => [job.name, job.runAt]).sort()).toEqual([
+        ["b1", later],
+        ["c1", later],
+      ]);
+    });
+
+    it("keeps a failed job's retry time when strict order is turned off, while its group goes on", async () => {
+      const store = await driver.open();
+      await seed(store);
+      const [a] = (await claim(store)).filter((job) => job.name === "a");
+      const retryAt = new Date(Date.now() + 60_000);
+      await store.jobs.fail(a as LeasedJob, { message: "once" }, { retryAt });
+      await store.jobs.setLimits("ordered", { strictOrder: false });
+      expect(names(await claim(store))).toEqual(["b", "c"]);
+      expect((await store.jobs.get(a?.id as string)).runAt).toEqual(retryAt);
     });
 
     it("lets the group go on once its first job goes dead", async () => {

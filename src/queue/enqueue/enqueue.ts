@@ -241,7 +241,8 @@ async function insert(
     `with input as (
        select id, queue, name, payload::jsonb as payload, priority, max_attempts, backoff_base_ms,
               backoff_max_ms, key, execution_id, replace, after, group_name, slot, absorbs,
-              ${RUN_AT_SQL} as run_at,
+              -- A debounced job's first enqueue runs no later than its maxMs either (least() skips a null).
+              least(${RUN_AT_SQL}, now() + run_by_ms * interval '1 millisecond') as run_at,
               now() + run_by_ms * interval '1 millisecond' as run_by
          from ${small ? FROM_RECORDS : FROM_ARRAYS}
      ),
