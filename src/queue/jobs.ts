@@ -80,10 +80,11 @@ export class Jobs {
 
   /**
    * complete() that reports lost leases instead of throwing: the worker's batch completer. Its jobs
-   * count among the queue's completed in the same statement, as complete()'s do.
+   * count among the queue's completed in the same statement, as complete()'s do; `queue` says that
+   * every lease is of that queue (see leases.ts).
    */
-  completeMany(leases: Lease[], keepCompleted: boolean): Promise<string[]> {
-    return completeMany(this.context, leases, keepCompleted);
+  completeMany(leases: Lease[], keepCompleted: boolean, queue?: string): Promise<string[]> {
+    return completeMany(this.context, leases, keepCompleted, queue);
   }
 
   /**

@@ -47,12 +47,14 @@ export async function complete(
 /**
  * complete() that reports lost leases instead of throwing (the worker's batch completer). The jobs it
  * completes count among their queue's completed in the same statement, whoever claimed them: a
- * completion that commits is counted, whatever becomes of its process after.
+ * completion that commits is counted, whatever becomes of its process after. `queue`, when every lease
+ * is of that queue (a worker's), makes the count one row for the batch without reading each job's queue.
  */
 export async function completeMany(
   context: StoreContext,
   leases: Lease[],
   keepCompleted: boolean,
+  queue?: string,
 ): Promise<string[]> {
   const t = `${context.q}.jobs`;
   if (leases.length === 0) return [];
@@ -78,10 +80,17 @@ export async function completeMany(
   const removed = (columns: string) => `delete from ${t} j${relaxed ? " using relaxed_commit" : ""}
       where j.id = any($1::uuid[]) and j.lease_token = any($2::uuid[]) and j.status <> 'dead'
       returning ${columns}`;
-  // One row of additions per queue of the batch (one for a worker's): the count commits with the jobs'
-  // deletes, or neither does.
-  const head = `with ${relaxed ? `${RELAXED_COMMIT},` : ""} done as (${removed(keepCompleted ? "j.*" : "j.id, j.queue")}),
-     ${countRows(context, "done", [["completed", "true"]])}`;
+  // One row of additions per queue of the batch: the count commits with the jobs' deletes, or neither
+  // does. A worker's batch is counted under its queue ($3), with no job's queue read back nor grouped.
+  // Measured against the DELETE alone (batches of 200, on a loaded machine): about a tenth more for the
+  // statement, a millisecond a batch there, a fraction of a microsecond a job on an idle server.
+  const one = queue !== undefined && !keepCompleted;
+  const count = one
+    ? `counted as (insert into ${context.q}.queue_total_additions (queue, name, n)
+         select $3::text, 'completed', count(*) from done having count(*) > 0)`
+    : countRows(context, "done", [["completed", "true"]]);
+  const head = `with ${relaxed ? `${RELAXED_COMMIT},` : ""} done as (${removed(keepCompleted ? "j.*" : one ? "j.id" : "j.id, j.queue")}),
+     ${count}`;
   const sql = keepCompleted
     ? `${head}
        insert into ${context.q}.jobs_history (id, queue, name, payload, priority, attempts, key, execution_id, created_at)
@@ -102,7 +111,7 @@ export async function completeMany(
   // store's table (never analyzed: ten pages, by the planner's guess) reads the whole table, and goes
   // on reading it as the table grows until autovacuum analyzes it: 23 ms a batch at 100,000 jobs on
   // PostgreSQL 14, against 0.06 ms by the index. There each batch is planned for itself (about 0.1 ms).
-  const { rows } = await context.db.query<{ id: string }>(sql, [ids, tokens], {
+  const { rows } = await context.db.query<{ id: string }>(sql, one ? [ids, tokens, queue] : [ids, tokens], {
     prepare:
       leases.length <= PREPARED_COMPLETION_MAX &&
       (context.driver.serverVersion ?? 0) >= GENERIC_ARRAY_PROBES_FROM,

@@ -59,6 +59,7 @@ export function startWorker<Tx extends JobsScope>(
   const completer = new Completer(
     jobs,
     settings.keepCompleted,
+    settings.queue,
     () => prefetch.secondFlushMin,
     {
       settled(completed, lost, unrecorded) {
