@@ -1,4 +1,7 @@
-/** `flowstore jobs groups` and `flowstore jobs limits`: a queue's groups, and its limits read or set. */
+/**
+ * `flowstore jobs groups`, `flowstore jobs limits` and `flowstore jobs forget`: a queue's groups, its
+ * limits read or set, and the queue forgotten once it holds no job.
+ */
 
 import type { Command } from "commander";
 import { ValidationError } from "../core/errors.js";
@@ -133,4 +136,20 @@ export function registerJobGroupCommands(jobs: Command, cli: CliContext): void {
         },
       );
     });
+
+  jobs
+    .command("forget")
+    .description(
+      "forget a queue that holds no job: its counts, limits, pause and groups go, and it leaves stats and /metrics",
+    )
+    .argument("<queue>", "the queue")
+    .addHelpText("after", "\nExample:\n  $ flowstore jobs forget old-imports")
+    .action((queue: string) =>
+      cli.withStore({ migrate: false, changes: "jobs forget" }, async (store) => {
+        const forgotten = await store.jobs.forget(queue);
+        cli.print({ queue, forgotten }, () =>
+          forgotten ? `forgot ${queue}` : `${queue} was not known: nothing to forget`,
+        );
+      }),
+    );
 }

@@ -15,7 +15,7 @@ export function registerJobCommands(program: Command, cli: CliContext): void {
 
   jobs
     .command("stats")
-    .description("jobs per queue: waiting, ready, running, dead, oldest ready age")
+    .description("jobs per queue, idle queues too: waiting, ready, running, dead, oldest ready age")
     .argument("[queue]", "one queue only")
     .addHelpText("after", "\nExample:\n  $ flowstore jobs stats --json")
     .action((queue?: string) =>
@@ -36,7 +36,7 @@ export function registerJobCommands(program: Command, cli: CliContext): void {
                 s.oldestReadyAgeSeconds === null ? "-" : `${s.oldestReadyAgeSeconds.toFixed(1)} s`,
               paused: s.paused ? "paused" : "",
             })),
-            "no jobs",
+            "no queues",
           ),
         );
       }),

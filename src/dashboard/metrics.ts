@@ -167,7 +167,7 @@ function totalsFamilies(totals: QueueTotals[]): Family[] {
   };
   const wait = new Family(
     "flowstore_jobs_schedule_to_start_seconds",
-    "How long started jobs had waited since they were due (counted by workers, added every 5 s).",
+    "How long started jobs had waited since they were due (counted as each start is recorded).",
     "histogram",
   );
   for (const t of totals) {
@@ -177,16 +177,20 @@ function totalsFamilies(totals: QueueTotals[]): Family[] {
     wait.add(t.scheduleToStart.sumSeconds, { queue: t.queue }, "_sum");
     wait.add(t.scheduleToStart.count, { queue: t.queue }, "_count");
   }
-  const byWorkers = " Counted by workers, added every 5 s and when they stop.";
+  const committed = " Counted as it commits.";
   return [
-    counter("enqueued", "Jobs enqueued (counted as the enqueue commits).", (t) => t.enqueued),
-    counter("started", `Job runs started.${byWorkers}`, (t) => t.started),
-    counter("completed", `Jobs completed.${byWorkers}`, (t) => t.completed),
-    counter("failed", `Job runs failed, retried or not.${byWorkers}`, (t) => t.failed),
-    counter("dead", `Jobs that went dead (out of attempts).${byWorkers}`, (t) => t.dead),
+    counter("enqueued", `Jobs enqueued.${committed}`, (t) => t.enqueued),
+    counter(
+      "started",
+      "Job runs started (counted with the start that makes a run an attempt).",
+      (t) => t.started,
+    ),
+    counter("completed", `Jobs completed.${committed}`, (t) => t.completed),
+    counter("failed", `Job runs failed, retried or not.${committed}`, (t) => t.failed),
+    counter("dead", `Jobs that went dead (out of attempts).${committed}`, (t) => t.dead),
     counter(
       "lease_expired",
-      `Jobs taken back after their worker's lease expired.${byWorkers}`,
+      `Jobs taken back after their worker's lease expired.${committed}`,
       (t) => t.leaseExpired,
     ),
     wait,

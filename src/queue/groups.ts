@@ -120,7 +120,7 @@ export async function setLimits(
     ],
   );
   // Out of strict order, no group is held for its first job any more; that job, which kept its place
-  // ready, waits for its retry or snooze as scheduled instead (migration 0035).
+  // ready, waits for its retry or snooze as scheduled instead (migration 0038).
   if (change.strictOrder === false) {
     await context.db.query(
       `with held as (

@@ -14,9 +14,12 @@ export {
   stillReserved,
 } from "./job-starts.js";
 export { Jobs } from "./jobs.js";
+export { forgetIdleQueues } from "./known-queues.js";
 export { extendLeases } from "./leases.js";
 export { type ClaimedRow, liveRows, toLeasedJob } from "./sql.js";
+export { noteAdditions } from "./total-folds.js";
 export {
+  addCounts,
   addEnqueued,
   addTotals,
   type QueueTotals,

@@ -14,6 +14,8 @@
 
 import type { StoreContext } from "../core/context.js";
 import { RELAXED_COMMIT, RUN_AT_US, relaxedCommit } from "./sql.js";
+import { noteAdditions } from "./total-folds.js";
+import { addNamedCounts } from "./totals.js";
 
 /** Where a job stands in its worker's start order: its claim, then the claim's own order. */
 export interface StartPlace {
@@ -65,25 +67,42 @@ export function startLeaseHeld(context: StoreContext, alias: string): string {
 /** SQL: 1 when the job's current run is not yet among its attempts (it runs under a reservation). */
 export const RUN_NOT_COUNTED = "(case when reserved_by is not null then 1 else 0 end)";
 
-/** Records that `worker` has started every job up to `place` in its start order. */
-export function markStarted(
+/**
+ * Records that `worker` has started every job up to `place` in its start order, and adds `counts` (the
+ * starts the mark covers, with their waits) to `queue`'s totals in the same statement: a run counts as
+ * started when its attempt does.
+ */
+export async function markStarted(
   context: StoreContext,
   worker: string,
   place: StartPlace,
   leaseMs: number,
-): Promise<unknown> {
+  queue: string,
+  counts: ReadonlyMap<string, number> = new Map(),
+): Promise<void> {
   const { q } = context;
   const relaxed = relaxedCommit(context);
-  return context.db.query(
-    `${relaxed ? `with ${RELAXED_COMMIT} ` : ""}
+  await context.db.query(
+    `with ${relaxed ? `${RELAXED_COMMIT}, ` : ""}${addNamedCounts(context, "$7::text", "$8::text[]", "$9::bigint[]")}
      insert into ${q}.job_starts (worker, batch, priority, run_at_us, job_id, lease_ms)
      select $1, $2, $3, $4, $5, $6${relaxed ? " from relaxed_commit" : ""}
      on conflict (worker) do update
        set batch = excluded.batch, priority = excluded.priority, run_at_us = excluded.run_at_us,
            job_id = excluded.job_id, lease_ms = excluded.lease_ms, updated_at = now()`,
-    [worker, place.batch, place.priority, place.runAtUs, place.id, leaseMs],
+    [
+      worker,
+      place.batch,
+      place.priority,
+      place.runAtUs,
+      place.id,
+      leaseMs,
+      queue,
+      [...counts.keys()],
+      [...counts.values()],
+    ],
     { prepare: true },
   );
+  if (counts.size) noteAdditions(context, counts.size);
 }
 
 /** Those of `ids` that `worker` still holds reserved (running under its reservation). */

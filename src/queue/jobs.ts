@@ -10,6 +10,7 @@ import { cancel, get, list, retry } from "./admin.js";
 import { claim } from "./claim.js";
 import { enqueue } from "./enqueue/enqueue.js";
 import { groups, limits, setGroupLimit, setLimits } from "./groups.js";
+import { forget } from "./known-queues.js";
 import { complete, completeMany, fail, heartbeat, release, snooze } from "./leases.js";
 import { pause, paused, resume } from "./pauses.js";
 import { stats } from "./stats.js";
@@ -78,11 +79,12 @@ export class Jobs {
   }
 
   /**
-   * complete() that reports lost leases instead of throwing: the worker's batch completer, which counts
-   * its completions itself (this call counts none in the queue's totals).
+   * complete() that reports lost leases instead of throwing: the worker's batch completer. Its jobs
+   * count among the queue's completed in the same statement, as complete()'s do; `queue` says that
+   * every lease is of that queue (see leases.ts).
    */
-  completeMany(leases: Lease[], keepCompleted: boolean): Promise<string[]> {
-    return completeMany(this.context, leases, keepCompleted);
+  completeMany(leases: Lease[], keepCompleted: boolean, queue?: string): Promise<string[]> {
+    return completeMany(this.context, leases, keepCompleted, queue);
   }
 
   /**
@@ -127,7 +129,8 @@ export class Jobs {
   }
 
   /**
-   * Counts per queue (one queue, or all), cheap at any size: exact up to `exactUpTo` (default 10,000)
+   * Counts per queue (one queue, or every queue that exists, idle ones with zeros: see forget()), cheap
+   * at any size: exact up to `exactUpTo` (default 10,000)
    * jobs per queue and status, estimated above it (named in `estimated`). From the store's
    * readConnection when it has one.
    */
@@ -138,8 +141,8 @@ export class Jobs {
   /**
    * What each queue (or one queue) has done since the store began: jobs enqueued, started, completed,
    * failed, dead, taken back after a lease expired, and how long started jobs waited past their due
-   * time. Enqueues count as they commit, and so do claims, completions and failures by hand; workers
-   * add their counts every 5 s and when they stop.
+   * time. Each count commits with what it counts (an enqueue, a claim, a completion, a failure, a
+   * worker's start mark), so a process killed outright loses none, and none falls when retention prunes.
    */
   totals(queue?: string): Promise<QueueTotals[]> {
     return totals(this.context, queue);
@@ -174,6 +177,15 @@ export class Jobs {
    */
   workers(queue?: string): Promise<WorkerLeases[]> {
     return workers(forReads(this.context), queue);
+  }
+
+  /**
+   * Forgets a queue that holds no job: its counts, limits, pause and groups go, and it no longer shows
+   * in stats() or /metrics until it is used again. True when there was anything to forget. A queue
+   * that holds jobs, whatever their status, is refused (ConflictError) and nothing is removed.
+   */
+  forget(queue: string): Promise<boolean> {
+    return forget(this.context, queue);
   }
 
   /** The paused queues. */

@@ -40,22 +40,21 @@ export async function complete(
 ): Promise<void> {
   refuseUnknownKeys(options, COMPLETE_KEYS);
   const list = Array.isArray(leases) ? leases : [leases];
-  const lost = await completeMany(context, list, options.keepCompleted === true, true);
-  if (lost.length < list.length) noteAdditions(context, 1);
+  const lost = await completeMany(context, list, options.keepCompleted === true);
   if (lost.length) throw leaseLost(lost, "complete");
 }
 
 /**
- * complete() that reports lost leases instead of throwing (the worker's batch completer). With
- * `counted` (complete() by hand), the jobs claimed by hand count among the queue's completed in the
- * same statement; the worker's own, claimed under its reservation, the worker counts itself. The
- * worker's batches leave the counting out, and with it the rows it would read back.
+ * complete() that reports lost leases instead of throwing (the worker's batch completer). The jobs it
+ * completes count among their queue's completed in the same statement, whoever claimed them: a
+ * completion that commits is counted, whatever becomes of its process after. `queue`, when every lease
+ * is of that queue (a worker's), makes the count one row for the batch without reading each job's queue.
  */
 export async function completeMany(
   context: StoreContext,
   leases: Lease[],
   keepCompleted: boolean,
-  counted = false,
+  queue?: string,
 ): Promise<string[]> {
   const t = `${context.q}.jobs`;
   if (leases.length === 0) return [];
@@ -78,12 +77,22 @@ export async function completeMany(
   // A job under a lease is never dead: `status <> 'dead'` changes nothing but the planner's sums. On a
   // fresh store's empty table (planned as ten pages of rows) it tips the generic plan to the primary
   // key, where a scan of the table came out a hair cheaper, and a plan made then is kept as it grows.
-  const removed = `delete from ${t} j${relaxed ? " using relaxed_commit" : ""}
+  const removed = (columns: string) => `delete from ${t} j${relaxed ? " using relaxed_commit" : ""}
       where j.id = any($1::uuid[]) and j.lease_token = any($2::uuid[]) and j.status <> 'dead'
-      returning j.*`;
-  const count = counted ? `, ${countRows(context, "done", [["completed", "e.reserved_by is null"]])}` : "";
+      returning ${columns}`;
+  // One row of additions per queue of the batch: the count commits with the jobs' deletes, or neither
+  // does. A worker's batch is counted under its queue ($3), with no job's queue read back nor grouped.
+  // Measured against the DELETE alone (batches of 200, on a loaded machine): about a tenth more for the
+  // statement, a millisecond a batch there, a fraction of a microsecond a job on an idle server.
+  const one = queue !== undefined && !keepCompleted;
+  const count = one
+    ? `counted as (insert into ${context.q}.queue_total_additions (queue, name, n)
+         select $3::text, 'completed', count(*) from done having count(*) > 0)`
+    : countRows(context, "done", [["completed", "true"]]);
+  const head = `with ${relaxed ? `${RELAXED_COMMIT},` : ""} done as (${removed(keepCompleted ? "j.*" : one ? "j.id" : "j.id, j.queue")}),
+     ${count}`;
   const sql = keepCompleted
-    ? `with ${relaxed ? `${RELAXED_COMMIT},` : ""} done as (${removed})${count}
+    ? `${head}
        insert into ${context.q}.jobs_history (id, queue, name, payload, priority, attempts, key, execution_id, created_at)
        select id, queue, name, payload, priority, attempts + ${RUN_NOT_COUNTED}, key, execution_id, created_at from done
        -- A caller may reuse a job id: the newer completion replaces the older record.
@@ -92,10 +101,8 @@ export async function completeMany(
              priority = excluded.priority, attempts = excluded.attempts, key = excluded.key,
              execution_id = excluded.execution_id, created_at = excluded.created_at, completed_at = now()
        returning id`
-    : counted
-      ? `with ${relaxed ? `${RELAXED_COMMIT},` : ""} done as (${removed.replace("returning j.*", "returning j.id, j.queue, j.reserved_by")})${count}
-         select id from done`
-      : `${relaxed ? `with ${RELAXED_COMMIT} ` : ""}${removed.replace("returning j.*", "returning j.id")}`;
+    : `${head}
+       select id from done`;
   // A named statement runs one generic plan for any arrays, and that plan tests each row's token
   // against the batch's tokens one by one. Planned for its own arrays, the statement hashes them: for
   // batches of 1,000 that halves the completion's cost (4.6 against 8.3 µs a job). Small batches keep
@@ -104,11 +111,12 @@ export async function completeMany(
   // store's table (never analyzed: ten pages, by the planner's guess) reads the whole table, and goes
   // on reading it as the table grows until autovacuum analyzes it: 23 ms a batch at 100,000 jobs on
   // PostgreSQL 14, against 0.06 ms by the index. There each batch is planned for itself (about 0.1 ms).
-  const { rows } = await context.db.query<{ id: string }>(sql, [ids, tokens], {
+  const { rows } = await context.db.query<{ id: string }>(sql, one ? [ids, tokens, queue] : [ids, tokens], {
     prepare:
       leases.length <= PREPARED_COMPLETION_MAX &&
       (context.driver.serverVersion ?? 0) >= GENERIC_ARRAY_PROBES_FROM,
   });
+  if (rows.length > 0) noteAdditions(context, 1);
   if (rows.length === leases.length) return [];
   const done = new Set(rows.map((row) => row.id));
   // Rows come back in lower case and a lease given twice is one row: compare ids as UUIDs, or a job
@@ -172,19 +180,19 @@ export async function fail(
             last_error = $3::jsonb,
             lease_owner = null, lease_token = null, lease_expires_at = null,
             reserved_by = null, reserved_batch = null, updated_at = now()
-       -- The job as it was: a run claimed by hand counts here, a worker's run the worker counts.
-       from (select x.reserved_by is null as by_hand, ${strictOrder(context, "x")} as strict,
+       -- The job as it was.
+       from (select ${strictOrder(context, "x")} as strict,
                     coalesce($4::timestamptz, now() + least(x.backoff_max_ms::float8,
                       x.backoff_base_ms * power(2, least(greatest(${attempts} - 1, 0), 31)))
                       * (0.75 + random() * 0.5) * interval '1 millisecond') as retry_at
                from ${t} x where x.id = $1) before
       where id = $1 and lease_token = $2 and status = 'running'
-     returning ${JOB_COLUMNS}, before.by_hand,
+     returning ${JOB_COLUMNS},
                case when before.strict and status = 'waiting' then before.retry_at end as hold),
      ${holdGroups(context, "failed")},
      ${countRows(context, "failed", [
-       ["failed", "e.by_hand"],
-       ["dead", "e.by_hand and e.status = 'dead'"],
+       ["failed", "true"],
+       ["dead", "e.status = 'dead'"],
      ])}
      select ${JOB_COLUMNS}, hold from failed`,
     [lease.id, lease.leaseToken, errorJson(error, context.limits), retryAt],

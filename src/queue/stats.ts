@@ -1,6 +1,7 @@
 /**
  * jobs.stats(): counts per queue that stay cheap at tens of millions of jobs, for the dashboard (at
- * every sample), the command and monitoring. Nothing is scanned whole:
+ * every sample), the command and monitoring; every queue that exists (see known-queues.ts) is listed,
+ * with zeros when it is idle. Nothing is scanned whole:
  * - the queues are found by skipping through the index of each status (waiting, scheduled, blocked,
  *   pending, running, dead), one probe per queue per index, however many jobs each queue holds;
  * - each count is exact up to a bound (`exactUpTo`, default 10,000) read through that status's
@@ -30,6 +31,7 @@ interface Row {
   ready_scheduled: number;
   oldest: number | null;
   paused: boolean;
+  known: boolean;
 }
 
 /**
@@ -44,7 +46,7 @@ const PARTS = ["waiting", "grouped", "scheduled", "blocked", "pending"] as const
  * a plain count with a limit may be planned as a scan of the table that stops at the limit, which
  * reads the table's pages when the queue is most of it.
  */
-const INDEXES = {
+const STATUS_INDEXES = {
   waiting: {
     where: "j.status = 'waiting' and j.group_name is null",
     order: "j.priority desc, j.run_at, j.id",
@@ -62,12 +64,37 @@ const INDEXES = {
   running: { where: "j.status = 'running'", order: "j.lease_expires_at" },
   dead: { where: "j.status = 'dead'", order: "j.updated_at" },
 } as const;
-type Status = keyof typeof INDEXES;
-const STATUSES = Object.keys(INDEXES) as Status[];
+type Status = keyof typeof STATUS_INDEXES;
+
+/**
+ * SQL: CTEs of the queues known by their counts, limits or pause, which exist though they hold no job
+ * (see known-queues.ts): `in_totals`, a skip scan of the counts' key (a row per queue and count), and
+ * `known`, with the few rows of the additions not yet folded, the limits and the pauses.
+ */
+function knownQueues(q: string): string {
+  return `in_totals as (
+      (select t.queue from ${q}.queue_totals t order by t.queue limit 1)
+      union all
+      select (select t.queue from ${q}.queue_totals t where t.queue > p.queue order by t.queue limit 1)
+        from in_totals p where p.queue is not null),
+     known as materialized (
+       select queue from in_totals where queue is not null
+       union select queue from ${q}.queue_total_additions
+       union select queue from ${q}.queue_limits
+       union select queue from ${q}.queue_pauses)`;
+}
+
+/** SQL: true when queue `queue` (an expression) holds a job in any status: a probe of each status's index. */
+export function holdsJobs(q: string, queue: string): string {
+  return Object.values(STATUS_INDEXES)
+    .map(({ where }) => `exists (select 1 from ${q}.jobs j where j.queue = ${queue} and ${where})`)
+    .join(" or ");
+}
+const STATUSES = Object.keys(STATUS_INDEXES) as Status[];
 
 /** A skip scan of the queues that hold jobs of `status`, through that status's partial index. */
 function queuesWith(q: string, status: Status): string {
-  const { where } = INDEXES[status];
+  const { where } = STATUS_INDEXES[status];
   return `in_${status} as (
       (select j.queue from ${q}.jobs j where ${where} order by j.queue limit 1)
       union all
@@ -77,7 +104,7 @@ function queuesWith(q: string, status: Status): string {
 
 /** The jobs of queue `q.queue` in a status's index (and `also`), counted up to the bound ($2) and one more. */
 function capped(q: string, status: Status, also = ""): string {
-  const { where, order } = INDEXES[status];
+  const { where, order } = STATUS_INDEXES[status];
   return `(select count(*) from (select 1 from ${q}.jobs j where j.queue = q.queue and ${where} ${also}
            order by ${order} limit $2 + 1) c)::int`;
 }
@@ -140,8 +167,10 @@ async function countQueues(
   const q = context.q;
   const { rows } = await context.db.query<Row>(
     `with recursive ${STATUSES.map((status) => queuesWith(q, status)).join(",\n")},
+     ${knownQueues(q)},
      queues as (
        ${STATUSES.map((status) => `select queue from in_${status} where $1::text is null and queue is not null`).join(" union ")}
+       union select queue from known where $1::text is null
        union select $1::text where $1::text is not null)
      select q.queue,
             ${STATUSES.map((status) => `${capped(q, status)} as ${status}`).join(",\n            ")},
@@ -172,14 +201,16 @@ async function countQueues(
               (select run_at from ${q}.jobs
                 where queue = q.queue and status = 'scheduled' and run_at <= now() order by run_at limit 1)
             ))::float8 as oldest,
-            exists (select 1 from ${q}.queue_pauses p where p.queue = q.queue) as paused
+            exists (select 1 from ${q}.queue_pauses p where p.queue = q.queue) as paused,
+            q.queue in (select queue from known) as known
        from queues q
       order by q.queue`,
     [queue ?? null, bound],
   );
   const result: QueueStats[] = [];
   for (const row of rows) {
-    if (STATUSES.every((status) => row[status] === 0)) continue;
+    // A queue named that holds no job and is not known (see known-queues.ts) does not exist.
+    if (!row.known && STATUSES.every((status) => row[status] === 0)) continue;
     result.push(await toStats(context, row, bound));
   }
   return result;
@@ -206,7 +237,7 @@ async function toStats(context: StoreContext, row: Row, bound: number): Promise<
       sum +=
         row[part] <= bound
           ? row[part]
-          : await planRows(context, INDEXES[part].where.replaceAll("j.", ""), [row.queue]);
+          : await planRows(context, STATUS_INDEXES[part].where.replaceAll("j.", ""), [row.queue]);
     }
     waiting = Math.max(waiting, sum);
   }

@@ -1,12 +1,14 @@
 /**
  * The queue's totals since the store began (migration 0024): jobs enqueued, started, completed,
  * failed, dead and taken back after their lease expired, per queue, and a histogram of how long jobs
- * waited from their due time until a handler started them. Enqueues count themselves in their own
- * statement (addEnqueued, exact: a rolled-back enqueue counts nothing), and so do claims, completions
- * and failures by hand (countClaimed, countRows); workers count their own runs in memory and add them
- * every few seconds and when they stop (addTotals), so a worker that dies without stopping loses its
- * last seconds' counts, never the jobs'. A job claimed by a worker carries its reservation until its
- * run ends, which is how a statement tells a worker's run (not counted there) from one by hand.
+ * waited from their due time until a handler started them. Each count is written by the statement that
+ * does what it counts, in its transaction, so what commits is counted and what rolls back is not, and a
+ * process killed outright loses nothing it did: enqueues (addEnqueued), claims by hand (countClaimed),
+ * completions, worker's and by hand alike, failures and releases that send a job dead (countRows). A
+ * worker's starts, with how long each job waited, go with the start mark that makes them attempts
+ * (worker/start-marks.ts), and what its claims see (leases expired, jobs gone dead) it adds as each
+ * claim lands (addCounts). Counts are rows of queue_total_additions, inserts only, which folds move
+ * into queue_totals (total-folds.ts); a read sums both.
  */
 
 import type { StoreContext } from "../core/context.js";
@@ -78,9 +80,35 @@ export function countRows(
        ${each.join("\n       union all ")})`;
 }
 
+/** SQL: a CTE (named `counted`) that adds counts to queue $q: names in `names` (a text[]), counts in `ns`. */
+export function addNamedCounts(
+  context: Pick<StoreContext, "q">,
+  queue: string,
+  names: string,
+  ns: string,
+): string {
+  return `counted as (
+       insert into ${context.q}.queue_total_additions (queue, name, n)
+       select ${queue}, c.name, c.n from unnest(${names}, ${ns}) as c(name, n) where c.n > 0)`;
+}
+
+/** Adds `counts` to queue `queue`'s totals, in a statement of its own (a worker's claims' counts). */
+export async function addCounts(
+  context: StoreContext,
+  queue: string,
+  counts: Map<string, number>,
+): Promise<void> {
+  await context.db.query(
+    `insert into ${context.q}.queue_total_additions (queue, name, n)
+     select $1, c.name, c.n from unnest($2::text[], $3::bigint[]) as c(name, n) where c.n > 0`,
+    [queue, [...counts.keys()], [...counts.values()]],
+  );
+}
+
 /**
- * Adds a worker's counts for `queue` to its totals, with every addition enqueues made so far, in one
- * statement. The totals' rows are locked in one order, so two workers adding at once wait, never deadlock.
+ * Folds every addition made so far into the totals, with `counts` for `queue` besides (a worker's last
+ * ones as it stops), in one statement; each row folded into says when it last grew. The totals' rows are
+ * locked in one order, so two folds at once wait, never deadlock.
  */
 export async function addTotals(
   context: StoreContext,
@@ -94,8 +122,8 @@ export async function addTotals(
                     select $1, name, n from unnest($2::text[], $3::bigint[]) as c(name, n))
      insert into ${context.q}.queue_totals as t (queue, name, n)
      select queue, name, sum(n) from added group by queue, name order by queue, name
-     on conflict (queue, name) do update set n = t.n + excluded.n`,
-    // Not a prepared statement: it runs every few seconds, and it reads the additions whole, by design.
+     on conflict (queue, name) do update set n = t.n + excluded.n, updated_at = now()`,
+    // Not a prepared statement: it runs now and then, and it reads the additions whole, by design.
     [queue, [...counts.keys()], [...counts.values()]],
   );
 }

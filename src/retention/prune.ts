@@ -9,7 +9,8 @@
  *
  * Completed jobs kept in jobs_history whose execution is none or gone go by their own completion time,
  * when the prune includes completed executions; dead jobs of no (or a gone) execution go by the time
- * they went dead, when it includes failed executions; expired key-value entries are swept last.
+ * they went dead, when it includes failed executions; expired key-value entries are swept next, and
+ * last the counts of queues idle since the cut (queue/known-queues.ts).
  */
 
 import { deleteBlobsOf } from "../blobs/index.js";
@@ -22,7 +23,12 @@ import { type RunStatus, TERMINAL_STATUSES } from "../core/run-status.js";
 import { deleteCorrelationsOf } from "../correlations/index.js";
 import { deleteEventsOf } from "../history/index.js";
 import { deleteKvOf } from "../kv/index.js";
-import { deleteJobsOf, deleteOldDeadJobs, deleteOrphanedJobHistory } from "../queue/index.js";
+import {
+  deleteJobsOf,
+  deleteOldDeadJobs,
+  deleteOrphanedJobHistory,
+  forgetIdleQueues,
+} from "../queue/index.js";
 import { deleteSignalsOf } from "../signals/index.js";
 import { deleteStepsOf } from "../steps/index.js";
 import { deleteStreamsOf } from "../streams/index.js";
@@ -80,6 +86,11 @@ export interface PruneResult {
   signals: number;
   /** Expired key-value entries swept (they were already invisible), after the executions. */
   expiredKv: number;
+  /**
+   * Queues whose counts went: each idle since before the cut (its counts had not grown since) and
+   * holding no job, no limits and no pause, so it no longer shows in jobs.stats() or /metrics.
+   */
+  queues: number;
   /**
    * Ranges of the history tables dropped whole (each a transaction, counted in `batches`). Their runs
    * are counted in `executions`, and what those owned outside the partitioned tables in its fields; the
@@ -171,6 +182,7 @@ export async function prune(context: PruneContext, options: PruneOptions): Promi
     events: 0,
     signals: 0,
     expiredKv: 0,
+    queues: 0,
     partitions: 0,
     movedExecutions: 0,
     batches: 0,
@@ -252,6 +264,8 @@ export async function prune(context: PruneContext, options: PruneOptions): Promi
     if (dropped) await options.onProgress?.({ ...total });
   }
   if (!options.signal?.aborted) total.expiredKv = await context.sweepExpiredKv(batchSize);
+  // Last: the jobs and history swept above may have been what a queue still held.
+  if (!options.signal?.aborted) total.queues = await forgetIdleQueues(context, before);
   return total;
 }
 

@@ -33,6 +33,8 @@ export class Completer {
   constructor(
     private readonly jobs: Jobs,
     private readonly keepCompleted: boolean,
+    /** The worker's queue, which every job it completes is of. */
+    private readonly queue: string,
     /** How many finished jobs justify a second statement while one is in flight (it may change). */
     secondFlushMin: () => number,
     private readonly events: CompleterEvents,
@@ -91,7 +93,7 @@ export class Completer {
     // Each attempt reads the tokens afresh: the worker may have taken a job's lease again meanwhile.
     const lostIds = await withTransactionRetries(() => {
       sent = batch.map((job) => job.leaseToken);
-      return this.jobs.completeMany(batch, this.keepCompleted);
+      return this.jobs.completeMany(batch, this.keepCompleted, this.queue);
     }, COMPLETION_RETRIES);
     if (lostIds.length === 0) {
       this.events.settled(batch, [], []);

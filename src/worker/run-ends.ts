@@ -12,7 +12,6 @@ import { LeaseLostError, ValidationError } from "../core/errors.js";
 import type { Jobs, LeasedJob } from "../queue/index.js";
 import type { FailureWarnings } from "./failure-warnings.js";
 import type { StartMarks } from "./start-marks.js";
-import type { WorkerTotals } from "./totals.js";
 
 /**
  * True when `error` says this job's own lease is gone: the LeaseLostError of the job's own heartbeat,
@@ -43,8 +42,6 @@ export interface RunEndsOf {
   /** Resolves once the worker's claims in flight have landed. */
   landed(): Promise<unknown>;
   onError(error: unknown): void;
-  /** The worker's counts: a failure that leaves its job dead is counted there. */
-  totals: WorkerTotals;
   /** Tells each recorded failure through the store's logger. */
   warnings: FailureWarnings;
 }
@@ -89,12 +86,10 @@ export class RunEnds {
    * (see StartMarks.letGo).
    */
   async fail(job: LeasedJob, error: unknown): Promise<void> {
-    const { jobs, marks, holding, onError, totals, warnings } = this.worker;
+    const { jobs, marks, holding, onError, warnings } = this.worker;
     try {
       await this.underLease(job, async () => {
-        const recorded = await jobs.fail(job, error);
-        if (recorded.status === "dead") totals.add("dead");
-        warnings.failed(recorded);
+        warnings.failed(await jobs.fail(job, error));
       });
     } catch (failure) {
       if (!(failure instanceof LeaseLostError)) marks.letGo(job.id);

@@ -67,7 +67,10 @@ export class Runs<Tx extends JobsScope> {
       held.waitedMs = next.job.updatedAt.getTime() - next.job.runAt.getTime() + (now - sentAt);
       state.running.set(next.job.id, held);
       // This run is an attempt: counted in the database from its start mark, and here for the handler.
+      // Its start counts in the queue's totals with that mark too (should it be put back below, unrun,
+      // the mark made it an attempt all the same).
       next.job.attempts++;
+      state.totals.started(held.waitedMs);
       taken.push(next);
     }
     const last = taken.at(-1);
@@ -108,7 +111,6 @@ export class Runs<Tx extends JobsScope> {
       for (const { job } of taken) {
         const held = state.running.get(job.id);
         if (!held) continue;
-        state.totals.started(held.waitedMs);
         void this.run(held);
       }
     });
@@ -140,10 +142,7 @@ export class Runs<Tx extends JobsScope> {
         const snoozed = await (telemetry
           ? telemetry.process(job, held.waitedMs, transaction)
           : transaction());
-        if (!snoozed) {
-          state.counts.completed++;
-          state.totals.add("completed");
-        }
+        if (!snoozed) state.counts.completed++;
         await ends.handBackIfRetaken(job, sent as string);
         state.holding.delete(job.id);
       } else {
@@ -169,7 +168,6 @@ export class Runs<Tx extends JobsScope> {
         state.onError(error);
       } else {
         state.counts.failed++;
-        state.totals.add("failed");
         await ends.fail(job, error);
       }
     } finally {

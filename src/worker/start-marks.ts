@@ -5,12 +5,14 @@
  * A mark is sent before the handlers it covers run and is not waited for, one statement in flight at a
  * time: a handler that brings its process down is counted in practice, as long as its mark made it out.
  * The worker also keeps here the runs it let go of without recording their end (letGo), which its
- * claims name so that taking one back counts it.
+ * claims name so that taking one back counts it. Each mark carries the starts it covers to the queue's
+ * totals (see totals.ts): a run counts as started in the statement that makes it an attempt.
  */
 
 import { randomUUID } from "node:crypto";
 import type { StoreContext } from "../core/context.js";
 import { deleteStartMark, markStarted, type StartPlace, stillReserved } from "../queue/index.js";
+import type { WorkerTotals } from "./totals.js";
 
 /** What a worker's claims pass as letGo while it has let go of no run. */
 const NONE: readonly string[] = [];
@@ -33,6 +35,8 @@ export class StartMarks {
     private readonly context: StoreContext,
     /** The worker's leaseMs, which each mark records (see queue/job-starts.ts, startLeaseHeld). */
     private readonly leaseMs: number,
+    /** The worker's counts: the starts each mark covers go with it. */
+    private readonly totals: WorkerTotals,
     private readonly onError: (error: unknown) => void,
   ) {}
 
@@ -90,8 +94,15 @@ export class StartMarks {
     const place = this.latest;
     if (this.inFlight || !place || place === this.sent) return;
     this.sent = place;
-    this.inFlight = markStarted(this.context, this.worker, place, this.leaseMs)
-      .then(() => undefined, this.onError)
+    const counts = this.totals.take();
+    this.inFlight = markStarted(this.context, this.worker, place, this.leaseMs, this.totals.queue, counts)
+      .then(
+        () => undefined,
+        (error: unknown) => {
+          if (counts) this.totals.putBack(counts);
+          this.onError(error);
+        },
+      )
       .finally(() => {
         this.inFlight = undefined;
         this.flush();

@@ -38,7 +38,7 @@ export function startWorker<Tx extends JobsScope>(
   const { holding, onError } = state;
   state.totals = new WorkerTotals(context, settings.queue, (write) => state.chore(write), onError);
   const prefetch = new Prefetch(settings);
-  const marks = new StartMarks(context, settings.leaseMs, onError);
+  const marks = new StartMarks(context, settings.leaseMs, state.totals, onError);
   // VACUUM cannot run in a transaction, which on one connection a transactional handler may hold open.
   const vacuum = new QueueVacuum(
     context,
@@ -59,11 +59,11 @@ export function startWorker<Tx extends JobsScope>(
   const completer = new Completer(
     jobs,
     settings.keepCompleted,
+    settings.queue,
     () => prefetch.secondFlushMin,
     {
       settled(completed, lost, unrecorded) {
         state.counts.completed += completed.length;
-        state.totals.add("completed", completed.length);
         for (const job of completed) holding.delete(job.id);
         // A completed job of a group frees a place in it: the group may have jobs held back by its limit.
         if (completed.some((job) => job.group !== null)) claims.wakeUp();
@@ -81,7 +81,7 @@ export function startWorker<Tx extends JobsScope>(
     settings.leaseMs,
   );
   const warnings = new FailureWarnings(context.logger, settings.queue);
-  const ends = new RunEnds({ jobs, marks, holding, landed, onError, totals: state.totals, warnings });
+  const ends = new RunEnds({ jobs, marks, holding, landed, onError, warnings });
   // Each starts the other: a landed claim starts jobs, and started jobs leave room to claim.
   const runs: Runs<Tx> = new Runs({
     jobs,

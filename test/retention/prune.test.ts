@@ -56,6 +56,7 @@ forEachDriver((driver) => {
         events: 4,
         signals: 2,
         expiredKv: 1,
+        queues: 0,
         partitions: 0,
         movedExecutions: 0,
         batches: 1,

@@ -27,8 +27,12 @@ const SMALL = 1_000;
 
 /** What a Seq Scan of a table of a handful of rows by design is called once markSmallPartitions has seen it. */
 export const SMALL_TABLE_SCAN = "Seq Scan of a table of a few rows";
-/** Tables that hold a handful of rows whatever the store's size: read whole, they cost a page. */
-const SMALL_BY_DESIGN = new Set(["queue_pauses"]);
+/**
+ * Tables that hold a handful of rows whatever the store's size: read whole, they cost a page. The
+ * queue's limits are a row per queue that has any, and its counts' additions are folded away once a
+ * process has written 1,000.
+ */
+const SMALL_BY_DESIGN = new Set(["queue_pauses", "queue_limits", "queue_total_additions"]);
 
 /**
  * Renames the Seq Scans of partitions of at most 1,000 rows in `plan`: the ranges a partitioned table

@@ -17,10 +17,18 @@ export interface FixtureProcess {
   exited: Promise<number | null>;
 }
 
-/** Starts test/fixtures/<file> with `args`; stdin is a pipe when `stdin` is true. */
-export function startFixture(file: string, args: string[], { stdin = false } = {}): FixtureProcess {
+/**
+ * Starts test/fixtures/<file> with `args`; stdin is a pipe when `stdin` is true; `env` replaces this
+ * process's environment for it.
+ */
+export function startFixture(
+  file: string,
+  args: string[],
+  { stdin = false, env }: { stdin?: boolean; env?: NodeJS.ProcessEnv } = {},
+): FixtureProcess {
   const child = spawn(process.execPath, ["--import", TSX, path.resolve("test/fixtures", file), ...args], {
     stdio: [stdin ? "pipe" : "ignore", "pipe", "inherit"],
+    env,
   });
   const lines: string[] = [];
   if (child.stdout) createInterface({ input: child.stdout }).on("line", (line) => lines.push(line));

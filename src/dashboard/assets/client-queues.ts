@@ -21,7 +21,7 @@ export const QUEUES_JS = String.raw`  function queueTable(stats, withActions) {
         row.push(button);
       }
       return row;
-    }), "no jobs");
+    }), "no queues");
   }
 
   // A queue's limits (jobs.setLimits): running jobs per group (one, in strict order), and jobs

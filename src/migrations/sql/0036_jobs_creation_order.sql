@@ -1,4 +1,4 @@
--- 0035_jobs_creation_order
+-- 0036_jobs_creation_order
 -- jobs.list (flowstore jobs list, the dashboard's queue pages) lists jobs in creation order: by
 -- created_at, then id, a page going on after the last job of the page before. Ids are UUIDv7 only when
 -- flowstore makes them; a caller's own (random UUIDs, as jobs that others run after are named) are in
