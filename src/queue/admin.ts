@@ -41,7 +41,7 @@ const FILTER_KEYS = optionKeys<JobFilter>({
  * Jobs in creation order: by created_at, then id (ids a caller gives need not follow it). `after`, the
  * last job of the page before, starts the page just past that job's place in the same order, so pages
  * neither skip nor repeat a job; a job that is gone took its place with it (NotFoundError). The place
- * is a value computed once (an InitPlan), so that the index jobs_created (0035) starts the page there.
+ * is a value computed once (an InitPlan), so that the index jobs_created (0036) starts the page there.
  */
 export async function list(context: StoreContext, filter: JobFilter = {}): Promise<Job[]> {
   refuseUnknownKeys(filter, FILTER_KEYS);
