@@ -159,7 +159,7 @@ export class DashboardData {
     ]);
     const [steps, events, origin, forks] = await Promise.all([
       runSteps(this.store, execution),
-      latestEvents(this.store, id),
+      latestEvents(this.store, execution),
       runOrigin(this.store, execution),
       this.store.executions.list({ forkOf: id, order: "desc", limit: 100 }),
     ]);

@@ -46,6 +46,8 @@ export interface EventView {
   createdAt: Date;
   payload?: unknown;
   payloadRef: ValueRef | null;
+  /** Kept from the source by a fork (appended before the fork was made), with the source's time. */
+  copied: boolean;
 }
 
 /** Where a run came from: null for each it is not. */
@@ -125,14 +127,14 @@ function originStep(run: Execution): { step: number; at: number } | null {
 /** The run's latest EVENTS_SHOWN events, oldest of them first; `earlier` when the history has more. */
 export async function latestEvents(
   store: Store,
-  id: string,
+  run: Execution,
 ): Promise<{ events: EventView[]; earlier: boolean }> {
   const { rows } = await store.query<
     ValueColumns & { seq: number; type: string; correlation_id: string | null; created_at: Date }
   >(
     `select seq, type, correlation_id, created_at, ${valueColumns("payload", "payload_bytes")}
        from "${store.schema}".events where execution_id = $1 order by seq desc limit $2`,
-    [id, EVENTS_SHOWN + 1],
+    [run.id, EVENTS_SHOWN + 1],
   );
   const events = rows
     .slice(0, EVENTS_SHOWN)
@@ -145,6 +147,7 @@ export async function latestEvents(
         correlationId: row.correlation_id,
         createdAt: row.created_at,
         payloadRef: value.ref,
+        copied: run.forkOf !== null && row.created_at < run.createdAt,
       };
       return "value" in value ? { ...event, payload: value.value } : event;
     });

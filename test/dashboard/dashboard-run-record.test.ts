@@ -5,6 +5,7 @@
  * when the fork was made. Through the API on both drivers, and in Chromium.
  */
 import { mkdirSync } from "node:fs";
+import type { Page } from "playwright-core";
 import { describe, expect, it } from "vitest";
 import type { Store } from "../../src/index.js";
 import { DRIVERS, forEachDriver, type TestDriver } from "../support/harness.js";
@@ -95,6 +96,11 @@ forEachDriver((driver) => {
         [0, true],
         [1, true],
       ]);
+      expect(d.events.map((e: { type: string; copied: boolean }) => [e.type, e.copied])).toEqual([
+        ["started", true],
+        ["e1", true],
+        ["signal", true],
+      ]);
       expect(d.timeline.from).toBeGreaterThanOrEqual(fork.createdAt.getTime());
       expect(d.timeline.lanes.map((l: { kind: string }) => l.kind)).not.toContain("step");
       for (const bar of d.timeline.bars) expect(bar.start).toBeGreaterThanOrEqual(fork.createdAt.getTime());
@@ -133,52 +139,63 @@ forEachDriver((driver) => {
   });
 });
 
+/** A page in Chromium on a dashboard of `store`; the browser is closed after `fn`. */
+async function inChromium(store: Store, fn: (page: Page, dashboardUrl: string) => Promise<void>) {
+  const dashboard = await serve(store);
+  const browser = await launchChromium();
+  try {
+    await fn(await browser.newPage({ viewport: { width: 1280, height: 900 } }), dashboard.url);
+  } finally {
+    await browser.close();
+  }
+}
+
+const text = (page: Page, selector: string) => page.textContent(selector) as Promise<string>;
+
 describe.skipIf(!runBrowserTests)("a run's record in Chromium", () => {
-  it("shows steps with an offloaded value behind a link, a fork's origin and a rewind's", async () => {
+  it("shows the steps, an offloaded value behind a link that opens it in a tab of its own", async () => {
     const store = await (DRIVERS.find((d) => d.name === "pglite") as TestDriver).open({
       limits: { offloadAbove: 1024 },
     });
     const id = await durableRun(store);
-    const source = await recordedRun(store);
-    const fork = await store.executions.fork(source, { fromStep: 2 });
-    const rewound = await store.executions.rewind(source, { toStep: 3 });
-    const dashboard = await serve(store);
-    const browser = await launchChromium();
-    try {
-      const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-      const text = (selector: string) => page.textContent(selector) as Promise<string>;
-      await page.goto(new URL(`/executions/${id}`, dashboard.url).toString());
+    await inChromium(store, async (page, url) => {
+      await page.goto(new URL(`/executions/${id}`, url).toString());
       await page.waitForSelector("table.steps");
-      expect(await text("table.steps")).toMatch(
+      expect(await text(page, "table.steps")).toMatch(
         /0fetch.*1parse.*open \(offloaded, JSON, 4\.9 KiB\).*2pack.*open \(bytes, 3 B\).*3upload/s,
       );
-      expect(await text("main")).not.toContain(BIG.blob);
-      // The link opens the value whole, in a tab of its own.
+      expect(await text(page, "main")).not.toContain(BIG.blob);
+      expect(await text(page, "table.steps tbody tr:last-child summary")).toBe("Error: refused");
       const [opened] = await Promise.all([page.context().waitForEvent("page"), page.click("a.open-value")]);
       await opened.waitForLoadState();
       expect(JSON.parse((await opened.textContent("body")) as string)).toEqual(BIG);
-      await opened.close();
       mkdirSync(SCREENSHOTS, { recursive: true });
       await page.screenshot({ path: `${SCREENSHOTS}/run-steps.png`, fullPage: true });
+    });
+  });
 
-      await page.goto(new URL(`/executions/${fork.id}`, dashboard.url).toString());
+  it("says where a fork came from with a link to its source, which lists it; a rewind; the list's marks", async () => {
+    const store = await (DRIVERS.find((d) => d.name === "pglite") as TestDriver).open();
+    const source = await recordedRun(store);
+    const fork = await store.executions.fork(source, { fromStep: 2 });
+    const rewound = await store.executions.rewind(source, { toStep: 3 });
+    await inChromium(store, async (page, url) => {
+      await page.goto(new URL(`/executions/${fork.id}`, url).toString());
       await page.waitForSelector("p.origin.fork");
-      expect(await text("p.origin.fork")).toMatch(/^fork of order .* pending at step 2, /);
-      expect(await text("table.steps")).toContain("(forked from the source)");
+      expect(await text(page, "p.origin.fork")).toMatch(/^fork of order .* pending at step 2, /);
+      expect(await text(page, "table.steps")).toContain("(forked from the source)");
       await page.click("p.origin.fork a");
       await page.waitForURL(`**/executions/${source}`);
       await page.waitForSelector("p.origin.rewind");
-      expect(await text("p.origin.rewind")).toMatch(
+      expect(await text(page, "p.origin.rewind")).toMatch(
         new RegExp(`^rewound to step 3 at version ${rewound.version}, `),
       );
       await page.waitForSelector(`main a[href="/executions/${fork.id}"]`);
 
-      await page.goto(new URL("/executions", dashboard.url).toString());
+      await page.goto(new URL("/executions", url).toString());
       await page.waitForSelector(".fork-mark");
-      expect(await text(".fork-mark")).toMatch(/^fork of .* at step 2$/);
-      expect(await text("main table")).toContain("rewound to step 3");
-    } finally {
-      await browser.close();
-    }
+      expect(await text(page, ".fork-mark")).toMatch(/^fork of .* at step 2$/);
+      expect(await text(page, "main table")).toContain("rewound to step 3");
+    });
   });
 });

@@ -10,14 +10,19 @@ export const RUN_RECORD_JS = String.raw`  function size(bytes) {
     return (bytes / 1048576).toFixed(1) + " MiB";
   }
   // A value inline, behind its first characters; or a link that opens it when the API left it out.
-  function valueCell(present, value, ref, href, key) {
+  function valueCell(present, value, ref, href, key, label) {
     if (ref) {
       var what = (ref.offloaded ? "offloaded, " : "") + (ref.kind === "bytes" ? "bytes, " : "JSON, ") + size(ref.bytes);
       return el("a", { class: "open-value", href: href, target: "_blank", rel: "noopener" }, "open (" + what + ")");
     }
     if (!present) return el("span", { class: "muted" }, "-");
-    var text = JSON.stringify(value);
+    var text = label || JSON.stringify(value);
     return el("details", { "data-keep": key }, el("summary", null, text.length > 60 ? text.slice(0, 59) + "\u2026" : text), json(value));
+  }
+  // An Error as the store keeps it (name, message, stack) reads as its name and message.
+  function errorLabel(error) {
+    return error && typeof error === "object" && typeof error.message === "string"
+      ? (typeof error.name === "string" ? error.name : "Error") + ": " + error.message : null;
   }
   function runPath(id) { return "/api/executions/" + encodeURIComponent(id); }
 
@@ -43,7 +48,8 @@ export const RUN_RECORD_JS = String.raw`  function size(bytes) {
       el("thead", null, el("tr", null, ["step", "name", "duration", "recorded", "output or error"]
         .map(function (h) { return el("th", null, h); }))),
       el("tbody", null, steps.map(function (s) {
-        var outcome = s.error !== null ? el("div", { class: "error" }, valueCell(true, s.error, null, null, "error " + s.number))
+        var outcome = s.error !== null
+          ? el("div", { class: "error" }, valueCell(true, s.error, null, null, "error " + s.number, errorLabel(s.error)))
           : valueCell("output" in s, s.output, s.outputRef, runPath(id) + "/steps/" + s.number + "/output", "step " + s.number);
         return el("tr", { class: s.copied ? "copied" : null },
           el("td", null, s.number), el("td", null, s.name, s.copied ? el("span", { class: "muted" }, " (forked from the source)") : null),
@@ -54,7 +60,8 @@ export const RUN_RECORD_JS = String.raw`  function size(bytes) {
 
   function eventsTable(id, events, earlier) {
     var rows = table(["#", "type", "correlation", "at", "payload"], events.map(function (v) {
-      return [v.sequence, v.type, v.correlationId || "-", time(v.createdAt),
+      return [v.sequence, [v.type, v.copied ? el("span", { class: "muted" }, " (forked from the source)") : null],
+        v.correlationId || "-", time(v.createdAt),
         valueCell("payload" in v, v.payload, v.payloadRef, runPath(id) + "/events/" + v.sequence + "/payload",
           "event " + v.sequence)];
     }), "no events");

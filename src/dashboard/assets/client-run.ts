@@ -56,12 +56,12 @@ export const RUN_JS = String.raw`  // Cancels the run, its unfinished child runs
         section("Steps", stepsTable(e.id, d.steps, d.stepsTruncated)),
         section("Tasks", [taskTree(d.tasks),
           d.tasksTruncated ? el("p", { class: "muted" }, "only the first tasks are shown") : null]),
+        section("Events", eventsTable(e.id, d.events, d.earlierEvents)),
         section("Input", json(e.input)),
         section("Output", json(e.output)),
         e.error !== null ? section("Error", json(e.error)) : null,
         section("State", json(e.state)),
         section("Metadata", json(e.metadata)),
-        section("Events", eventsTable(e.id, d.events, d.earlierEvents)),
         section("Component state", table(["component", "version", "updated", "state"],
           d.componentState.map(function (c) {
             return [c.componentId, c.version, time(c.updatedAt), json(c.state)];
