@@ -207,6 +207,11 @@ export class NodePostgresDriver implements Driver {
     pool.on("error", (error) =>
       this.options.logger.warn({ error: error.message }, "flowstore: idle connection lost"),
     );
+    // A client the pool hands to a checkout that waited for it has no listener until the caller of that
+    // checkout adds one, a moment later; a server ending the connection right then (its FATAL error in
+    // the packet that freed the client, as the holder of an embedded store sends when it closes it)
+    // would crash the process. Heard here, the error leaves the client unusable: its next call fails.
+    pool.on("connect", (client) => client.on("error", () => {}));
   }
 
   /** Moves to another server: a new pool, the old one ended once its clients are back, LISTEN there too. */
