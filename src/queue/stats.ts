@@ -84,10 +84,18 @@ function knownQueues(q: string): string {
        union select queue from ${q}.queue_pauses)`;
 }
 
-/** SQL: true when queue `queue` (an expression) holds a job in any status: a probe of each status's index. */
+/**
+ * SQL: true when queue `queue` (an expression) holds a job in any status: a probe of each status's index.
+ * Scalar probes with a limit, not EXISTS: an OR of correlated EXISTS may be planned as hashed subplans,
+ * each reading its status's whole index, where retention asks this of a few idle queues; and ordered
+ * as the index is, or a status the statistics call common is looked for by reading the table.
+ */
 export function holdsJobs(q: string, queue: string): string {
   return Object.values(STATUS_INDEXES)
-    .map(({ where }) => `exists (select 1 from ${q}.jobs j where j.queue = ${queue} and ${where})`)
+    .map(
+      ({ where, order }) =>
+        `(select true from ${q}.jobs j where j.queue = ${queue} and ${where} order by ${order} limit 1) is not null`,
+    )
     .join(" or ");
 }
 const STATUSES = Object.keys(STATUS_INDEXES) as Status[];
