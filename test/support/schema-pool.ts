@@ -21,8 +21,8 @@ import { createPglite, templateName, writeTemplate } from "../../src/db/template
 import { openStore } from "../../src/index.js";
 import { migrationScript } from "../../src/migrations/runner.js";
 
-/** Stores a file can open from the pool, per driver: more than nine files in ten open fewer. */
-export const POOL_SIZE = 24;
+/** Stores a file can open from the pool, per driver: all but a few files open fewer. */
+export const POOL_SIZE = 16;
 
 /** What the harness needs to take schemas from the pool (provided by the global setup). */
 export interface SchemaPool {
