@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { MigrationError, migrationScript, openStore, type Store, ValidationError } from "../../src/index.js";
 import { latestVersion, loadMigrations } from "../../src/migrations/runner.js";
 import { forEachDriver, uniqueSchema } from "../support/harness.js";
@@ -22,9 +22,13 @@ forEachDriver((driver) => {
       "naïve",
       "semi;colon",
     ];
+    // One store to count the schemas with: each name's open would otherwise migrate one of its own.
+    let probe: Store;
+    beforeAll(async () => {
+      probe = await driver.open();
+    });
     for (const schema of hostile) {
       it(`rejects ${JSON.stringify(schema.length > 20 ? `${schema.slice(0, 20)}… (${schema.length} bytes)` : schema)} and creates nothing`, async () => {
-        const probe = await driver.open();
         const before = await schemaCount(probe);
         const failure = await openStore({ connection: await driver.connection(), schema }).catch(
           (e: unknown) => e,

@@ -17,6 +17,7 @@ import { installPostgres } from "../../scripts/matrix-tools.mjs";
 import { startTestPostgres } from "../../src/testing/postgres.js";
 import { type SystemPostgres, startSystemPostgres } from "../../src/testing/system-postgres.js";
 import { citusUnavailable, startCitus } from "./citus.js";
+import { makePglitePool, makeServerPool, type SchemaPool, today } from "./schema-pool.js";
 import { logStatements, recordStatements } from "./statement-log.js";
 import { requirePassword } from "./system-postgres.js";
 
@@ -25,6 +26,8 @@ declare module "vitest" {
     databaseUrl: string;
     /** False when the URL came from TEST_DATABASE_URL: a file then uses it as is, isolated by schema. */
     canCreateDatabases: boolean;
+    /** The run's migrated schemas (schema-pool.ts); unset where files share a database. */
+    schemaPool?: SchemaPool;
   }
 }
 
@@ -62,6 +65,7 @@ export default async function setup(project: TestProject) {
   );
   project.provide("databaseUrl", url);
   project.provide("canCreateDatabases", true);
+  if (await wantsSchemaPool(project)) project.provide("schemaPool", await makeSchemaPool(url));
   const statements = statementsFile ? await logStatements(url) : undefined;
   return async () => {
     try {
@@ -91,6 +95,36 @@ async function onCitus(project: TestProject) {
   project.provide("databaseUrl", cluster.url);
   project.provide("canCreateDatabases", false);
   return () => cluster.stop();
+}
+
+/**
+ * Whether the run makes migrated schemas for its files (schema-pool.ts): when it takes enough files for
+ * them to pay for their making (a few files open fewer stores than the pool holds), or when
+ * FLOWSTORE_TEST_SCHEMA_POOL says (1 makes them, 0 leaves them out: every open then migrates its schema).
+ */
+async function wantsSchemaPool(project: TestProject): Promise<boolean> {
+  const wanted = process.env.FLOWSTORE_TEST_SCHEMA_POOL;
+  if (wanted) return wanted === "1";
+  const filters = (project.vitest as unknown as { filenamePattern?: string[] }).filenamePattern;
+  const { testFiles } = await project.globTestFiles(filters);
+  return testFiles.length >= 10;
+}
+
+/**
+ * The run's migrated schemas: in a template database on the server, and for PGlite (when the run tests
+ * it: the version matrix does not) in a template of its own, both made at once.
+ */
+async function makeSchemaPool(url: string): Promise<SchemaPool> {
+  const started = Date.now();
+  // Before the ranges are made: a pool made over midnight is not taken for the later day's.
+  const day = today();
+  const drivers = process.env.FLOWSTORE_TEST_DRIVERS?.split(",");
+  const [server, pgliteDir] = await Promise.all([
+    makeServerPool(url),
+    drivers && !drivers.includes("pglite") ? undefined : makePglitePool(),
+  ]);
+  process.stdout.write(`Migrated schemas for the test files made in ${Date.now() - started} ms\n`);
+  return { day, ...server, pgliteDir };
 }
 
 /** Whether the run takes every test: no file filter on the command line, no -t. */

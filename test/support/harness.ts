@@ -8,7 +8,7 @@ import type { PGlite } from "@electric-sql/pglite";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject } from "vitest";
 import { postgresBinariesDir } from "../../scripts/matrix-tools.mjs";
-import { createPglite } from "../../src/db/template/template.js";
+import { createPglite, TEMPLATE_SCHEMA } from "../../src/db/template/template.js";
 import { openStore, type Store, type StoreOptions } from "../../src/index.js";
 import {
   startTestPostgres,
@@ -16,6 +16,7 @@ import {
   type TestPostgresOptions,
 } from "../../src/testing/postgres.js";
 import { distributeOpened } from "./citus.js";
+import { POOL_SIZE, poolSchema, type SchemaPool, today } from "./schema-pool.js";
 import { nameTestFile } from "./statement-log.js";
 
 export type DriverName = "postgres" | "pglite";
@@ -50,7 +51,10 @@ export function fileDatabaseUrl(): Promise<string> {
     const admin = new pg.Client({ connectionString: url });
     await admin.connect();
     try {
-      await admin.query(`create database "${name}"`);
+      // From the run's migrated schemas (schema-pool.ts), where the global setup made them.
+      const pool = inject("schemaPool")?.database;
+      const template = pool ? ` template ${pool} ${inject("schemaPool")?.strategy}` : "";
+      await admin.query(`create database "${name}"${template}`);
       // Names the file for the statement log (test/support/statement-log.ts).
       await admin.query(nameTestFile(name, testFile()));
     } finally {
@@ -65,8 +69,13 @@ export function fileDatabaseUrl(): Promise<string> {
 
 let pglite: Promise<PGlite> | undefined;
 function filePglite(): Promise<PGlite> {
-  // From the template, as the embedded store makes a new database; with no store schema in it, as initdb leaves it.
-  pglite ??= createPglite({ schema: null });
+  // From the template, as the embedded store makes a new database; with no store schema in it, as initdb leaves it,
+  // but for the run's migrated schemas (schema-pool.ts). That template holds no default schema: loaded
+  // as one for it, it has none to drop.
+  const pool = inject("schemaPool")?.pgliteDir;
+  pglite ??= pool
+    ? createPglite({ schema: TEMPLATE_SCHEMA, places: { shipped: pool } })
+    : createPglite({ schema: null });
   return pglite;
 }
 
@@ -78,18 +87,42 @@ afterAll(async () => {
   if (ownServer) await (await ownServer).stop();
 });
 
+/**
+ * A schema of the run's pool for an open with `options`, made as the open would make it, or undefined
+ * when the open must migrate one itself (see schema-pool.ts); `taken` counts the driver's.
+ */
+function fromPool(
+  options: Omit<StoreOptions, "connection">,
+  place: "database" | "pgliteDir",
+  taken: { count: number },
+): string | undefined {
+  const pool: SchemaPool | undefined = inject("schemaPool");
+  // The migrations' own tests see each schema migrated by the open, as it always was.
+  const plain =
+    options.schema === undefined &&
+    options.partitions === undefined &&
+    !testFile().startsWith("test/migrations/");
+  const migrates = options.migrate !== false && !options.readOnly;
+  if (!pool?.[place] || !plain || !migrates || taken.count >= POOL_SIZE || pool.day !== today())
+    return undefined;
+  return poolSchema(++taken.count);
+}
+
 function driver(
   name: DriverName,
   concurrent: boolean,
   connection: () => Promise<string | PGlite>,
+  /** Where its connection's database comes from the pool: the server's template or PGlite's. */
+  pooled: "database" | "pgliteDir" | undefined,
 ): TestDriver {
+  const taken = { count: 0 };
   return {
     name,
     concurrent,
     connection,
     async open(options = {}) {
-      const schema = options.schema ?? uniqueSchema();
       const given = await connection();
+      const schema = options.schema ?? (pooled && fromPool(options, pooled, taken)) ?? uniqueSchema();
       const store = await openStore({ ...options, schema, connection: given });
       openStores.push(store);
       if (ON_CITUS && connection === fileDatabaseUrl) await distributeOpened(given as string, schema);
@@ -106,8 +139,8 @@ function driver(
 const ON_CITUS = process.env.FLOWSTORE_TEST_POSTGRES === "citus";
 
 export const DRIVERS: TestDriver[] = [
-  driver("postgres", true, fileDatabaseUrl),
-  driver("pglite", false, filePglite),
+  driver("postgres", true, fileDatabaseUrl, "database"),
+  driver("pglite", false, filePglite, "pgliteDir"),
 ];
 
 /**
@@ -152,10 +185,15 @@ export function forEachDriver(
  */
 function onOwnServer(given: TestDriver): TestDriver {
   if (given.name !== "postgres") return given;
-  return driver("postgres", true, async () => {
-    ownServer ??= startOwnPostgres();
-    return (await ownServer).url;
-  });
+  return driver(
+    "postgres",
+    true,
+    async () => {
+      ownServer ??= startOwnPostgres();
+      return (await ownServer).url;
+    },
+    undefined,
+  );
 }
 
 /**
