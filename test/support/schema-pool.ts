@@ -1,6 +1,6 @@
 /**
  * Migrated schemas made once per run, for the stores the harness opens (harness.ts). A store opened in
- * a fresh schema runs the 34 migrations, which was most of the suite's time (about 0.5 s an open on
+ * a fresh schema runs every migration (38 now), which was most of the suite's time (about 0.5 s an open on
  * the server and 1.5 s on PGlite, against a tenth of that to open an up-to-date schema). So the run's
  * global setup makes POOL_SIZE schemas as a default open leaves them (the migrations as `flowstore sql`
  * prints them, which the migration tests show leave nothing for the runner to do, then the store
