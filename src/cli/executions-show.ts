@@ -75,7 +75,9 @@ export function registerShowCommand(executions: Command, cli: CliContext): void 
           for (const s of steps.steps) {
             const took = s.durationMs === null ? "-" : milliseconds(s.durationMs);
             const copied = s.copied ? "  (forked from the source)" : "";
-            lines.push(`  ${s.number}  ${s.name}  ${took}  ${outcome(s)}${copied}`);
+            const tries =
+              s.attempts === null ? "" : `  ${s.attempts === 1 ? "1 attempt" : `${s.attempts} attempts`}`;
+            lines.push(`  ${s.number}  ${s.name}${tries}  ${took}  ${outcome(s)}${copied}`);
           }
           if (steps.more) lines.push("  (only the first 1,000 steps)");
           lines.push("tasks");

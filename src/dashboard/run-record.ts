@@ -27,6 +27,8 @@ export interface ValueRef {
 export interface StepView {
   number: number;
   name: string;
+  /** How many times it ran, when the engine recorded that (steps.record's `attempts`); null when not. */
+  attempts: number | null;
   createdAt: Date;
   /** From the previous checkpoint (or the run's start, or the fork or rewind it came after) to this one. */
   durationMs: number | null;
@@ -87,9 +89,16 @@ function shownValue(row: ValueColumns): { value?: unknown; ref: ValueRef | null 
 /** The run's steps in order (up to MAX_STEPS), each with its duration. */
 export async function runSteps(store: Store, run: Execution): Promise<{ steps: StepView[]; more: boolean }> {
   const { rows } = await store.query<
-    ValueColumns & { number: number; name: string; created_at: Date; error: string | null }
+    ValueColumns & {
+      number: number;
+      name: string;
+      attempts: number | null;
+      created_at: Date;
+      error: string | null;
+    }
   >(
-    `select step_number as number, name, created_at, error::text as error, ${valueColumns("output", "output_bytes")}
+    `select step_number as number, name, attempts, created_at, error::text as error,
+            ${valueColumns("output", "output_bytes")}
        from "${store.schema}".steps where execution_id = $1 order by step_number limit $2`,
     [run.id, MAX_STEPS + 1],
   );
@@ -104,6 +113,7 @@ export async function runSteps(store: Store, run: Execution): Promise<{ steps: S
     const step: StepView = {
       number: row.number,
       name: row.name,
+      attempts: row.attempts,
       createdAt: row.created_at,
       durationMs: end >= start ? end - start : null,
       outputRef: value.ref,

@@ -28,8 +28,9 @@ function forkStatement(q: string): string {
       select $3, definition_id, name, 'pending', input, metadata, id, $2 from ${q}.executions where id = $1
       returning ${COLUMNS}),
     steps as (
-      insert into ${q}.steps (execution_id, step_number, name, output, output_bytes, error, created_at, recorded)
-      select $3, step_number, name, output, output_bytes, error, created_at, recorded from ${q}.steps
+      insert into ${q}.steps (execution_id, step_number, name, output, output_bytes, error, attempts, created_at,
+        recorded)
+      select $3, step_number, name, output, output_bytes, error, attempts, created_at, recorded from ${q}.steps
        where execution_id = $1 and step_number < $2
       returning 1),
     kept as (

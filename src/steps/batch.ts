@@ -15,6 +15,7 @@ export interface StepInput {
   outputJson: string | null;
   outputBytes: Uint8Array | null;
   error: string | null;
+  attempts: number | null;
 }
 
 /**
@@ -41,12 +42,13 @@ async function sendSteps(
   // wait for each other instead of deadlocking.
   const sql = `with input as (
         select execution_id, step_number, name, output::jsonb, decode(output_bytes, 'base64') as output_bytes,
-               error::jsonb
+               error::jsonb, attempts
           from jsonb_to_recordset($1::jsonb)
-                 as i(execution_id uuid, step_number int, name text, output text, output_bytes text, error text)
+                 as i(execution_id uuid, step_number int, name text, output text, output_bytes text, error text,
+                      attempts int)
       ),
       inserted as (
-        insert into ${t} (execution_id, step_number, name, output, output_bytes, error)
+        insert into ${t} (execution_id, step_number, name, output, output_bytes, error, attempts)
         select * from input order by execution_id, step_number
         on conflict (execution_id, step_number) do nothing
         returning *
@@ -67,6 +69,7 @@ async function sendSteps(
     output: i.outputJson,
     output_bytes: i.outputBytes && base64(i.outputBytes),
     error: i.error,
+    attempts: i.attempts,
   }));
   const { rows } = await context.db.query<RecordedRow>(sql, [recordsJson(records)], { prepare: true });
   const byKey = new Map(rows.map((row) => [`${row.execution_id}/${row.step_number}`, row]));

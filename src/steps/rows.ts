@@ -9,6 +9,7 @@ export interface StepRow {
   output: string | null;
   output_bytes: Uint8Array | null;
   error: string | null;
+  attempts: number | null;
   created_at: Date;
 }
 
@@ -16,7 +17,8 @@ export interface StepRow {
 export type RecordedRow = StepRow & { created: boolean };
 
 /** JSON comes back as text, so a recorded JSON null and no output at all stay apart. */
-export const COLUMNS = "execution_id, step_number, name, output::text, output_bytes, error::text, created_at";
+export const COLUMNS =
+  "execution_id, step_number, name, output::text, output_bytes, error::text, attempts, created_at";
 
 export function toCheckpoint(row: StepRow): StepCheckpoint {
   return {
@@ -25,6 +27,7 @@ export function toCheckpoint(row: StepRow): StepCheckpoint {
     name: row.name,
     output: row.output_bytes ?? (row.output === null ? undefined : JSON.parse(row.output)),
     error: row.error === null ? undefined : JSON.parse(row.error),
+    ...(row.attempts === null ? {} : { attempts: row.attempts }),
     createdAt: row.created_at,
   };
 }

@@ -38,6 +38,7 @@ const RECORD_KEYS = optionKeys<RecordStep>({
   name: true,
   output: true,
   error: true,
+  attempts: true,
 });
 const LIST_KEYS = optionKeys<StepListOptions>({ from: true, limit: true });
 
@@ -77,6 +78,8 @@ export class Steps {
         : input.error instanceof Error
           ? errorJson(input.error, this.context.limits)
           : toJson(input.error, "error", this.context.limits);
+    const attempts =
+      input.attempts === undefined ? null : checkInteger(input.attempts, "attempts", 1, MAX_INT);
     refuseReserved(input.output, "output");
     const put =
       input.output === undefined
@@ -86,7 +89,7 @@ export class Steps {
     const row = await keepIfWritten(
       this.context,
       put.key ? [put.key] : [],
-      () => this.write(executionId, number, name, put.value, error),
+      () => this.write(executionId, number, name, put.value, error, attempts),
       (written) => !written.created,
     );
     const step = toCheckpoint(row);
@@ -102,14 +105,15 @@ export class Steps {
     name: string,
     output: JsonOrBytes,
     error: string | null,
+    attempts: number | null,
   ): Promise<RecordedRow> {
     // The insert does nothing when the step is there; the select then finds it. A row committed by a
     // concurrent writer after this statement's snapshot is seen by neither (the insert waited for that
     // writer and then did nothing): no row comes back, and the statement runs again with a new snapshot.
     // That second run happens only in such a race, and writes no dead row, unlike `do update`.
     const sql = `with inserted as (
-        insert into ${this.t} (execution_id, step_number, name, output, output_bytes, error)
-        values ($1, $2, $3, $4::jsonb, $5, $6::jsonb)
+        insert into ${this.t} (execution_id, step_number, name, output, output_bytes, error, attempts)
+        values ($1, $2, $3, $4::jsonb, $5, $6::jsonb, $7)
         on conflict (execution_id, step_number) do nothing
         returning *
       )
@@ -117,7 +121,7 @@ export class Steps {
       union all
       select ${COLUMNS}, false from ${this.t}
        where execution_id = $1 and step_number = $2 and not exists (select 1 from inserted)`;
-    const values = [executionId, number, name, output.json, output.bytes, error];
+    const values = [executionId, number, name, output.json, output.bytes, error, attempts];
     // Outside a transaction (and off Citus), records made at the same time share a statement and a commit.
     if (batchesWrites(this.context)) {
       const row = await this.batcher.write({
@@ -127,6 +131,7 @@ export class Steps {
         outputJson: output.json,
         outputBytes: output.bytes,
         error,
+        attempts,
       });
       if (row) {
         if (row.name !== name) throw new NonDeterminismError(executionId, number, row.name, name);
@@ -155,8 +160,8 @@ export class Steps {
    */
   private async writeOnCitus(values: unknown[]): Promise<{ rows: RecordedRow[] }> {
     const inserted = await this.context.db.query<RecordedRow>(
-      `insert into ${this.t} (execution_id, step_number, name, output, output_bytes, error)
-       values ($1, $2, $3, $4::jsonb, $5, $6::jsonb)
+      `insert into ${this.t} (execution_id, step_number, name, output, output_bytes, error, attempts)
+       values ($1, $2, $3, $4::jsonb, $5, $6::jsonb, $7)
        on conflict (execution_id, step_number) do nothing
        returning ${COLUMNS}, true as created`,
       values,

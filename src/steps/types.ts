@@ -13,6 +13,11 @@ export interface RecordStep {
    * JSON. Omitted (or null): it did not fail.
    */
   error?: unknown;
+  /**
+   * How many times the step ran to reach this outcome (1 or more), for the run page and `executions
+   * show`. Omitted: not known, and not shown.
+   */
+  attempts?: number;
 }
 
 export interface StepCheckpoint {
@@ -23,6 +28,8 @@ export interface StepCheckpoint {
   output: unknown;
   /** The recorded error; undefined when the step did not fail. */
   error: unknown;
+  /** How many times it ran, as recorded; absent when the record did not say. */
+  attempts?: number;
   createdAt: Date;
 }
 

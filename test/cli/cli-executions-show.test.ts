@@ -37,6 +37,7 @@ async function seed(options: StoreOptions): Promise<Seeded> {
       number: 2,
       name: "upload",
       error: new Error("no"),
+      attempts: 3,
     });
     const source = await recordedRun(store);
     const fork = await store.executions.fork(source, { fromStep: 2 });
@@ -84,7 +85,7 @@ describe.each(targets)("flowstore executions show and list $name", { timeout: 12
     expect(steps.stdout).toMatch(
       /^ {2}1 {2}parse {2}\S+ m?s {2}offloaded \(JSON, 5011 bytes\): flowstore blobs get flowstore:offloaded\/\S+ -o -$/m,
     );
-    expect(steps.stdout).toMatch(/^ {2}2 {2}upload {2}\S+ m?s {2}error Error: no$/m);
+    expect(steps.stdout).toMatch(/^ {2}2 {2}upload {2}3 attempts {2}\S+ m?s {2}error Error: no$/m);
     expect(steps.stdout).not.toContain(BIG.blob);
   });
 

@@ -1,6 +1,7 @@
 /**
  * `flowstore jobs limits` shows and sets a queue's limits (and one group's), `flowstore jobs groups`
- * lists a queue's groups; bad values are refused with nothing written. Against this file's database,
+ * lists a queue's groups, `flowstore jobs forget` forgets an idle queue; bad values are refused with
+ * nothing written. Against this file's database,
  * in a schema of its own.
  */
 import { mkdtempSync, rmSync } from "node:fs";
@@ -32,7 +33,8 @@ afterAll(async () => {
 
 const flowstore = (args: string[]) => runCli(["--url", url, "--schema", schema, ...args], { cwd: work });
 
-describe("flowstore jobs groups and limits", () => {
+// Each command is a process started through tsx: seconds apiece on a loaded machine.
+describe("flowstore jobs groups and limits", { timeout: 120_000 }, () => {
   it("sets and shows a queue's limits and a group's own", async () => {
     expect((await flowstore(["jobs", "limits", "reports"])).stdout).toBe(
       "reports: group concurrency none, rate none\n",
@@ -98,5 +100,28 @@ describe("flowstore jobs groups and limits", () => {
     const json = await flowstore(["jobs", "limits", "reports", "--rate", "fast", "--json"]);
     expect(JSON.parse(json.stderr)).toMatchObject({ error: { code: "VALIDATION", field: "rate" } });
     expect(await store.jobs.limits("reports")).toEqual(before);
+  });
+
+  it("forgets a queue that holds no job, and refuses one that holds jobs, removing nothing", async () => {
+    await store.jobs.enqueue({ queue: "old-imports", name: "import" });
+    const [job] = await store.jobs.claim({ queue: "old-imports", workerId: "w" });
+    if (!job) throw new Error("no job claimed");
+    await store.jobs.complete(job);
+    const listed = async () => (await store.jobs.stats()).map((q) => q.queue);
+    expect(await listed()).toContain("old-imports");
+
+    const refused = await flowstore(["jobs", "forget", "reports"]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain("queue reports still holds jobs");
+    expect(await listed()).toContain("reports");
+    expect((await store.jobs.stats("reports"))[0]?.waiting).toBe(3);
+
+    expect(await flowstore(["jobs", "forget", "old-imports"])).toMatchObject({
+      code: 0,
+      stdout: "forgot old-imports\n",
+    });
+    expect(await listed()).not.toContain("old-imports");
+    const again = await flowstore(["jobs", "forget", "old-imports", "--json"]);
+    expect(JSON.parse(again.stdout)).toEqual({ queue: "old-imports", forgotten: false });
   });
 });

@@ -15,7 +15,10 @@ import { getJson, serve } from "./served.js";
 
 const BIG = { blob: "x".repeat(5_000) };
 
-/** A run of four steps: inline JSON, JSON offloaded to the blob store, bytes, and a failure; two events. */
+/**
+ * A run of four steps: inline JSON, JSON offloaded to the blob store, bytes, and a failure after four
+ * attempts; two events.
+ */
 async function durableRun(store: Store): Promise<string> {
   const { execution } = await store.executions.start({ name: "import", status: "running" });
   const id = execution.id;
@@ -24,7 +27,13 @@ async function durableRun(store: Store): Promise<string> {
   await store.steps.record({ executionId: id, number: 1, name: "parse", output: BIG });
   await store.steps.record({ executionId: id, number: 2, name: "pack", output: new Uint8Array([1, 2, 3]) });
   await store.events.append(id, { type: "packed", payload: BIG });
-  await store.steps.record({ executionId: id, number: 3, name: "upload", error: new Error("refused") });
+  await store.steps.record({
+    executionId: id,
+    number: 3,
+    name: "upload",
+    error: new Error("refused"),
+    attempts: 4,
+  });
   await store.executions.update(id, { status: "failed" });
   return id;
 }
@@ -53,6 +62,8 @@ forEachDriver((driver) => {
       expect(packed.outputRef).toEqual({ bytes: 3, kind: "bytes", offloaded: null });
       expect(uploaded.error).toMatchObject({ name: "Error", message: "refused" });
       for (const step of d.steps) expect(step.durationMs).toBeGreaterThanOrEqual(0);
+      // As many attempts as the engine recorded; none where it did not say.
+      expect(d.steps.map((s: { attempts: number | null }) => s.attempts)).toEqual([null, null, null, 4]);
       expect(JSON.stringify(d)).not.toContain(BIG.blob);
 
       expect(d.events.map((e: { sequence: number; type: string }) => `${e.sequence} ${e.type}`)).toEqual([
@@ -162,7 +173,7 @@ describe.skipIf(!runBrowserTests)("a run's record in Chromium", () => {
       await page.goto(new URL(`/executions/${id}`, url).toString());
       await page.waitForSelector("table.steps");
       expect(await text(page, "table.steps")).toMatch(
-        /0fetch.*1parse.*open \(offloaded, JSON, 4\.9 KiB\).*2pack.*open \(bytes, 3 B\).*3upload/s,
+        /0fetch-.*1parse-.*open \(offloaded, JSON, 4\.9 KiB\).*2pack-.*open \(bytes, 3 B\).*3upload4/s,
       );
       expect(await text(page, "main")).not.toContain(BIG.blob);
       expect(await text(page, "table.steps tbody tr:last-child summary")).toBe("Error: refused");

@@ -43,6 +43,8 @@ forEachDriver((driver) => {
       expect(await store.executions.get(fork.id)).toEqual(fork);
       // Tokens have one holder: the source keeps them; tok-1's delivery is the copied event 3.
       expect(await holdings(store, fork.id)).toEqual({ ...BEFORE_STEP_2, tokens: [] });
+      // A copied step keeps how many attempts it took.
+      expect((await store.steps.get(fork.id, 1))?.attempts).toBe(2);
       expect(await holdings(store, source)).toEqual(before);
       expect(await store.executions.get(source)).toEqual(sourceRun);
 

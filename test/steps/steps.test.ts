@@ -173,6 +173,27 @@ forEachDriver((driver) => {
       }
     });
 
+    it("keeps how many times a step ran, when told, alone or in a shared statement", async () => {
+      const store = await driver.open();
+      const executionId = uuidv7();
+      const alone = await store.steps.record({ executionId, number: 0, name: "charge", attempts: 3 });
+      expect(alone.step.attempts).toBe(3);
+      // Recorded at the same time, outside a transaction: one statement for all of them.
+      await Promise.all([
+        store.steps.record({ executionId, number: 1, name: "ship", output: "ok", attempts: 1 }),
+        store.steps.record({ executionId, number: 2, name: "mail", error: new Error("down"), attempts: 5 }),
+        store.steps.record({ executionId, number: 3, name: "told nothing" }),
+      ]);
+      await store.transaction((tx) => tx.steps.record({ executionId, number: 4, name: "tx", attempts: 2 }));
+      const listed = await store.steps.list(executionId);
+      expect(listed.map((step) => step.attempts)).toEqual([3, 1, 5, undefined, 2]);
+      expect("attempts" in (listed[3] as object)).toBe(false);
+      expect((await store.steps.get(executionId, 2))?.attempts).toBe(5);
+      // A later writer's count changes nothing: the first writer's outcome is the step's.
+      const later = await store.steps.record({ executionId, number: 0, name: "charge", attempts: 9 });
+      expect(later).toMatchObject({ created: false, step: { attempts: 3 } });
+    });
+
     it("commits and rolls back with the transaction it is recorded in", async () => {
       const store = await driver.open();
       const executionId = uuidv7();
@@ -229,6 +250,12 @@ forEachDriver((driver) => {
         { ...good, output: new Float32Array([1.5]) },
         { ...good, error: { code: 1n } },
         { ...good, error: "lone \ud800" },
+        { ...good, attempts: 0 },
+        { ...good, attempts: -1 },
+        { ...good, attempts: 1.5 },
+        { ...good, attempts: "2" },
+        { ...good, attempts: null },
+        { ...good, attempts: 2 ** 31 },
       ];
       for (const [i, input] of bad.entries()) {
         await expect(

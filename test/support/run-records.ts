@@ -2,7 +2,8 @@
 import type { Store, StoreScope } from "../../src/index.js";
 
 /**
- * A finished run of four steps (0 load, 1 charge, 2 ship, 3 notify) with, between them, in this order:
+ * A finished run of four steps (0 load, 1 charge, 2 ship, 3 notify; charge recorded after 2 attempts)
+ * with, between them, in this order:
  * before step 0: event "started", task "a", chunk "s0" of stream "out";
  * before step 1: event "e1", token "tok-1" claimed and delivered to, chunk "s1";
  * before step 2: task "b" (a child of "a"), event "e2", chunk "s2", stream "late" with "l0", token
@@ -19,7 +20,13 @@ export async function recordedRun(store: StoreScope, status: "completed" | "runn
   });
   const id = execution.id;
   const step = (number: number, name: string) =>
-    store.steps.record({ executionId: id, number, name, output: { [name]: number } });
+    store.steps.record({
+      executionId: id,
+      number,
+      name,
+      output: { [name]: number },
+      ...(name === "charge" ? { attempts: 2 } : {}),
+    });
   await store.events.append(id, { type: "started" });
   const a = (await store.tasks.create({ executionId: id, taskId: "a", status: "completed" })).taskExecId;
   await store.streams.write(id, "out", "s0");

@@ -45,7 +45,7 @@ export const RUN_RECORD_JS = String.raw`  function size(bytes) {
   function stepsTable(id, steps, truncated) {
     if (!steps.length) return el("p", { class: "muted" }, "no steps recorded");
     return [el("table", { class: "steps" },
-      el("thead", null, el("tr", null, ["step", "name", "duration", "recorded", "output or error"]
+      el("thead", null, el("tr", null, ["step", "name", "attempts", "duration", "recorded", "output or error"]
         .map(function (h) { return el("th", null, h); }))),
       el("tbody", null, steps.map(function (s) {
         var outcome = s.error !== null
@@ -53,7 +53,7 @@ export const RUN_RECORD_JS = String.raw`  function size(bytes) {
           : valueCell("output" in s, s.output, s.outputRef, runPath(id) + "/steps/" + s.number + "/output", "step " + s.number);
         return el("tr", { class: s.copied ? "copied" : null },
           el("td", null, s.number), el("td", null, s.name, s.copied ? el("span", { class: "muted" }, " (forked from the source)") : null),
-          el("td", null, duration(s.durationMs)), el("td", null, time(s.createdAt)), el("td", null, outcome));
+          el("td", null, s.attempts === null ? "-" : s.attempts), el("td", null, duration(s.durationMs)), el("td", null, time(s.createdAt)), el("td", null, outcome));
       }))),
       truncated ? el("p", { class: "muted" }, "only the first steps are shown") : null];
   }
