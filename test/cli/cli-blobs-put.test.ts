@@ -1,6 +1,6 @@
 /**
  * `flowstore blobs put` with something it cannot read: one line on stderr, a non-zero exit and no
- * blob. Run from source through tsx, as in cli.test.ts, against this file's database.
+ * blob. Run as JavaScript transpiled from source (test/support/cli-build.ts), as in cli.test.ts, against this file's database.
  */
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -1,17 +1,15 @@
 /**
  * The flowstore command reads an empty DATABASE_URL, or `--url ""`, as no URL, as openStore reads an
  * empty DATABASE_URL: the embedded store, not a server on localhost:5432. An empty FLOWSTORE_DATA_DIR
- * is the default directory, not the working directory itself. Run from source through tsx.
+ * is the default directory, not the working directory itself. Run as JavaScript transpiled from source (test/support/cli-build.ts).
  */
 import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, realpathSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { pathToFileURL } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
+import { CLI_MAIN } from "../support/cli-run.js";
 
-const MAIN = path.resolve("src/cli/main.ts");
-const TSX = pathToFileURL(path.resolve("node_modules/tsx/dist/loader.mjs")).href;
 const work = realpathSync(mkdtempSync(path.join(tmpdir(), "flowstore-cli-empty-")));
 const dataDir = path.join(work, "data");
 // A command that only reads creates no store: both directories are there, empty, as after a mkdir.
@@ -33,7 +31,7 @@ function status(
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      ["--import", TSX, MAIN, ...args, "status", "--json"],
+      [CLI_MAIN, ...args, "status", "--json"],
       { cwd: work, env: { ...base, ...env }, encoding: "utf8" },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;

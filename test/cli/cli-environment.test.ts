@@ -1,19 +1,17 @@
 /**
  * The flowstore command reads the store's environment as openStore does: S3_* send `blobs put` to
- * s3rver, and a half-configured S3 is refused, naming the variable. Run from source through tsx.
+ * s3rver, and a half-configured S3 is refused, naming the variable. Run as JavaScript transpiled from source (test/support/cli-build.ts).
  */
 import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { pathToFileURL } from "node:url";
 import { ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CLI_MAIN } from "../support/cli-run.js";
 import { fileDatabaseUrl, uniqueSchema } from "../support/harness.js";
 import { type LocalS3, startLocalS3 } from "../support/local-s3.js";
 
-const MAIN = path.resolve("src/cli/main.ts");
-const TSX = pathToFileURL(path.resolve("node_modules/tsx/dist/loader.mjs")).href;
 const BUCKET = "cli-env";
 const schema = uniqueSchema("clienv");
 const work = mkdtempSync(path.join(tmpdir(), "flowstore-cli-env-"));
@@ -40,7 +38,7 @@ function flowstore(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: numb
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      ["--import", TSX, MAIN, "--schema", schema, ...args],
+      [CLI_MAIN, "--schema", schema, ...args],
       { cwd: work, env: { ...base, DATABASE_URL: url, ...env }, encoding: "utf8" },
       (error, _stdout, stderr) => {
         resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stderr });

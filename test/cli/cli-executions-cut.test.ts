@@ -31,7 +31,7 @@ afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-// Each command is a process started through tsx: several seconds apiece on a loaded machine.
+// Each command is a process of its own: seconds apiece on a loaded machine.
 describe("flowstore executions fork|rewind", { timeout: 90_000 }, () => {
   it("forks and rewinds a finished run, as JSON and as text", async () => {
     const id = await recordedRun(store);

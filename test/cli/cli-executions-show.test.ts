@@ -67,7 +67,7 @@ if (EMBEDDED_TESTED) {
   });
 }
 
-// Each command is a process started through tsx: several seconds apiece on a loaded machine, more
+// Each command is a process of its own: seconds apiece on a loaded machine, more
 // on an embedded store, which each opens anew; so a few commands per test.
 describe.each(targets)("flowstore executions show and list $name", { timeout: 120_000 }, (target) => {
   let seeded: Seeded;

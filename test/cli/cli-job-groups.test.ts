@@ -33,7 +33,7 @@ afterAll(async () => {
 
 const flowstore = (args: string[]) => runCli(["--url", url, "--schema", schema, ...args], { cwd: work });
 
-// Each command is a process started through tsx: seconds apiece on a loaded machine.
+// Each command is a process of its own: seconds apiece on a loaded machine.
 describe("flowstore jobs groups and limits", { timeout: 120_000 }, () => {
   it("sets and shows a queue's limits and a group's own", async () => {
     expect((await flowstore(["jobs", "limits", "reports"])).stdout).toBe(

@@ -8,7 +8,7 @@ import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CLI_MAIN, runCli, TSX_LOADER } from "../support/cli-run.js";
+import { CLI_MAIN, runCli } from "../support/cli-run.js";
 import { fileDatabaseUrl, uniqueSchema } from "../support/harness.js";
 
 const MIGRATIONS = readdirSync("src/migrations/sql").filter((file) => file.endsWith(".sql")).length;
@@ -70,17 +70,7 @@ describe("flowstore migrate", () => {
     "prints the progress on a terminal without being asked",
     async () => {
       const schema = uniqueSchema("tty");
-      const command = [
-        process.execPath,
-        "--import",
-        TSX_LOADER,
-        CLI_MAIN,
-        "--url",
-        url,
-        "--schema",
-        schema,
-        "migrate",
-      ]
+      const command = [process.execPath, CLI_MAIN, "--url", url, "--schema", schema, "migrate"]
         .map((arg) => `'${arg.replaceAll("'", "'\\''")}'`)
         .join(" ");
       const output = await new Promise<string>((resolve, reject) =>

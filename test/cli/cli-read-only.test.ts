@@ -8,17 +8,15 @@ import { execFile, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openStore, type Store } from "../../src/index.js";
 import { type SystemPostgres, startStandby, startSystemPostgres } from "../../src/testing/system-postgres.js";
+import { CLI_MAIN } from "../support/cli-run.js";
 import { uniqueSchema } from "../support/harness.js";
 import { replayed, systemPostgresFor } from "../support/system-postgres.js";
 
 const available = systemPostgresFor("the read-only CLI tests");
 
-const MAIN = path.resolve("src/cli/main.ts");
-const TSX = pathToFileURL(path.resolve("node_modules/tsx/dist/loader.mjs")).href;
 const work = mkdtempSync(path.join(tmpdir(), "flowstore-cli-read-only-"));
 const schema = uniqueSchema("cli_read_only");
 
@@ -43,7 +41,7 @@ function flowstore(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      ["--import", TSX, MAIN, "--schema", schema, ...args],
+      [CLI_MAIN, "--schema", schema, ...args],
       { cwd: work, env: environment(env), encoding: "utf8" },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
@@ -96,7 +94,7 @@ describe.skipIf(!available)("flowstore --read-only against a standby", () => {
     expect(serve.stdout).toMatch(/--read-only/);
   });
 
-  // Each command is a process of its own (tsx compiling the CLI, a connection, the command): a dozen of
+  // Each command is a process of its own (the package loaded, a connection, the command): a dozen of
   // them take 15 to 30 s on two busy cores, which the default timeout leaves no room for.
   it("runs the inspection commands on the standby", { timeout: 90_000 }, async () => {
     const at = ["--url", standbyUrl, "--read-only", "--json"];
@@ -197,7 +195,7 @@ describe.skipIf(!available)("flowstore --read-only against a standby", () => {
   it("serves the dashboard read-only: pages and data, and 403 for its actions", async () => {
     const child = spawn(
       process.execPath,
-      ["--import", TSX, MAIN, "serve", "--url", standbyUrl, "--schema", schema, "--read-only", "--port", "0"],
+      [CLI_MAIN, "serve", "--url", standbyUrl, "--schema", schema, "--read-only", "--port", "0"],
       { cwd: work, env: environment() },
     );
     const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));

@@ -10,9 +10,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, expect, it } from "vitest";
+import { CLI_MAIN } from "../support/cli-run.js";
 
-const MAIN = path.resolve("src/cli/main.ts");
-const TSX = pathToFileURL(path.resolve("node_modules/tsx/dist/loader.mjs")).href;
 const HIDE = pathToFileURL(path.resolve("test/fixtures/hide-packages.mjs")).href;
 const work = mkdtempSync(path.join(tmpdir(), "flowstore-start-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -33,7 +32,7 @@ function flowstore(
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      ["--import", TSX, ...preload, MAIN, ...args],
+      [...preload, CLI_MAIN, ...args],
       { cwd: work, env, encoding: "utf8" },
       (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
     );

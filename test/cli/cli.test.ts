@@ -1,6 +1,6 @@
 /**
- * The flowstore command, run from source through tsx as a child process, against this file's
- * database on the test server (a schema of its own).
+ * The flowstore command, run as JavaScript transpiled from source (test/support/cli-build.ts) in a
+ * child process, against this file's database on the test server (a schema of its own).
  */
 import { execFile, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -8,17 +8,14 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { pathToFileURL } from "node:url";
 import { type Command, CommanderError } from "commander";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { flowstoreProgram } from "../../src/cli/program.js";
 import { openStore } from "../../src/index.js";
-import { inBatches } from "../support/cli-run.js";
+import { CLI_MAIN, inBatches } from "../support/cli-run.js";
 import { fileDatabaseUrl, uniqueSchema } from "../support/harness.js";
 import { finishedExecutions } from "../support/workflow-fixtures.js";
 
-const MAIN = path.resolve("src/cli/main.ts");
-const TSX = pathToFileURL(path.resolve("node_modules/tsx/dist/loader.mjs")).href;
 const work = mkdtempSync(path.join(tmpdir(), "flowstore-cli-"));
 const schema = uniqueSchema("cli");
 let url: string;
@@ -35,7 +32,7 @@ function flowstore(args: string[], options: { url?: string | null } = {}): Promi
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      ["--import", TSX, MAIN, ...connection, ...args],
+      [CLI_MAIN, ...connection, ...args],
       { cwd: work, env, encoding: "utf8", maxBuffer: 16 * 1024 * 1024 },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
@@ -53,7 +50,7 @@ function environment(): NodeJS.ProcessEnv {
 
 /** A long-running command: its output so far, whether it has exited, and a SIGTERM that waits for the exit. */
 function startFlowstore(args: string[]) {
-  const child = spawn(process.execPath, ["--import", TSX, MAIN, "--url", url, "--schema", schema, ...args], {
+  const child = spawn(process.execPath, [CLI_MAIN, "--url", url, "--schema", schema, ...args], {
     cwd: work,
     env: environment(),
   });
@@ -82,7 +79,7 @@ function startFlowstore(args: string[]) {
 /** A few child processes at a time: the machine has two cores. */
 /**
  * What `flowstore <command> --help` prints, read from the command's program in this process: one
- * process per command would start the whole package (through tsx) thirty-six times.
+ * process per command would load the whole package thirty-six times.
  */
 function helpOf(command: string[]): string {
   const argv = ["node", "flowstore", ...command, "--help"];
@@ -151,7 +148,7 @@ const COMMANDS = [
   ["demo"],
 ];
 
-// Each test starts the command as processes, one after another (tsx compiles it at each start): a
+// Each test starts the command as processes, one after another (each loads the package): a
 // loaded machine takes several seconds a process.
 describe("flowstore command", { timeout: 90_000 }, () => {
   it("has --help with an example on every command", async () => {
@@ -265,7 +262,7 @@ describe("flowstore command", { timeout: 90_000 }, () => {
     const env: NodeJS.ProcessEnv = { ...environment(), FLOWSTORE_DATA_DIR: dir };
     delete env.DATABASE_URL;
     const run = await new Promise<Run>((resolve) =>
-      execFile(process.execPath, ["--import", TSX, MAIN, "status"], { env }, (error, stdout, stderr) =>
+      execFile(process.execPath, [CLI_MAIN, "status"], { env }, (error, stdout, stderr) =>
         resolve({ code: error ? 1 : 0, stdout, stderr }),
       ),
     );

@@ -54,12 +54,16 @@ forEachDriver((driver) => {
   describe("jobs due later", () => {
     it("are claimed once due, not before, and count as waiting meanwhile", async () => {
       const store = await driver.open();
-      const id = await store.jobs.enqueue({ queue: "q", name: "later", runAt: new Date(Date.now() + 400) });
+      // Due far enough ahead that the checks before it finish first, on PGlite on a loaded machine too.
+      const due = Date.now() + 3_000;
+      const id = await store.jobs.enqueue({ queue: "q", name: "later", runAt: new Date(due) });
       expect(await store.jobs.claim({ queue: "q", workerId: "w" })).toEqual([]);
       expect((await store.jobs.get(id)).status).toBe("waiting");
       expect((await store.jobs.list({ queue: "q", status: "waiting" })).map((job) => job.id)).toEqual([id]);
       expect(await store.jobs.stats("q")).toMatchObject([{ waiting: 1, ready: 0 }]);
-      await new Promise((resolve) => setTimeout(resolve, 450));
+      expect(Date.now()).toBeLessThan(due);
+      await until(async () => (await store.jobs.stats("q"))[0]?.ready === 1, 10_000);
+      expect(Date.now()).toBeGreaterThanOrEqual(due);
       expect(await store.jobs.stats("q")).toMatchObject([{ waiting: 1, ready: 1 }]);
       const [claimed] = await store.jobs.claim({ queue: "q", workerId: "w" });
       expect(claimed?.id).toBe(id);

@@ -1,13 +1,17 @@
 /**
- * Runs the flowstore command from source (through tsx) in a child process, as a user would run it:
- * DATABASE_URL is left out of its environment unless given, so only its flags name the store.
+ * Runs the flowstore command in a child process, as a user would run it: the sources as this run's
+ * global setup transpiled them (cli-build.ts), with `node`. DATABASE_URL is left out of its environment
+ * unless given, so only its flags name the store.
  */
 import { execFile } from "node:child_process";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
+import { inject } from "vitest";
 
-export const CLI_MAIN = path.resolve("src/cli/main.ts");
 export const TSX_LOADER = pathToFileURL(path.resolve("node_modules/tsx/dist/loader.mjs")).href;
+
+/** The command's entry point, as JavaScript: `node <CLI_MAIN> ...args`. */
+export const CLI_MAIN = inject("cliMain");
 
 export interface CliRun {
   code: number;
@@ -25,7 +29,7 @@ export function runCli(
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      ["--import", TSX_LOADER, CLI_MAIN, ...args],
+      [CLI_MAIN, ...args],
       { cwd, env: environment, encoding: "utf8" },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;

@@ -9,7 +9,7 @@
  * server to .test-data/statements/npm-test.txt, so that runs on two versions can be compared. `citus`
  * starts a Citus cluster instead, for the conformance suite on distributed schemas.
  */
-import { mkdirSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import path from "node:path";
 import type { TestProject } from "vitest/node";
 import { STATEMENTS_DIR } from "../../scripts/matrix-plan.mjs";
@@ -17,6 +17,7 @@ import { installPostgres } from "../../scripts/matrix-tools.mjs";
 import { startTestPostgres } from "../../src/testing/postgres.js";
 import { type SystemPostgres, startSystemPostgres } from "../../src/testing/system-postgres.js";
 import { citusUnavailable, startCitus } from "./citus.js";
+import { buildCli } from "./cli-build.js";
 import { makePglitePool, makeServerPool, type SchemaPool, today } from "./schema-pool.js";
 import { logStatements, recordStatements } from "./statement-log.js";
 import { requirePassword } from "./system-postgres.js";
@@ -28,10 +29,28 @@ declare module "vitest" {
     canCreateDatabases: boolean;
     /** The run's migrated schemas (schema-pool.ts); unset where files share a database. */
     schemaPool?: SchemaPool;
+    /** The flowstore command transpiled for this run (cli-build.ts), which the tests start as node <it>. */
+    cliMain: string;
   }
 }
 
 export default async function setup(project: TestProject) {
+  // The command transpiled for this run, again at each rerun in watch mode (the sources changed).
+  const cliBuild = path.resolve(".test-data", `cli-build-${process.pid}`);
+  project.provide("cliMain", buildCli(cliBuild));
+  project.onTestsRerun(() => void buildCli(cliBuild));
+  const stopServer = await startServer(project);
+  return async () => {
+    try {
+      await stopServer?.();
+    } finally {
+      rmSync(cliBuild, { recursive: true, force: true });
+    }
+  };
+}
+
+/** The run's server (see the header), and what stops it. */
+async function startServer(project: TestProject): Promise<(() => Promise<void>) | undefined> {
   const given = process.env.TEST_DATABASE_URL;
   if (given) {
     project.provide("databaseUrl", given);
