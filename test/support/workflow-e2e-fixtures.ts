@@ -8,6 +8,7 @@ import { FatalError, getStepMetadata, getWritable, RetryableError } from "workfl
 import { setWorld } from "workflow/runtime";
 import { createWorld, type FlowstoreWorld } from "../../src/adapters/workflow/index.js";
 import type { Store } from "../../src/index.js";
+import { workflowCode } from "./workflow-code.js";
 
 const registry = globalThis as unknown as Record<symbol, Map<string, (...args: never[]) => unknown>>;
 const stepsKey = Symbol.for("@workflow/core//registeredSteps");
@@ -33,25 +34,7 @@ steps.set("step//e2e//speak", async (words: string[], gapMs: number) => {
   return words.length;
 });
 
-export const POST = workflowEntrypoint(`
-globalThis.__private_workflows = new Map();
-const step = (id) => globalThis[Symbol.for("WORKFLOW_USE_STEP")](id);
-const add = step("step//e2e//add");
-const flaky = step("step//e2e//flaky");
-const fatal = step("step//e2e//fatal");
-const speak = step("step//e2e//speak");
-const sleep = (ms) => globalThis[Symbol.for("WORKFLOW_SLEEP")](ms);
-const createHook = (options) => globalThis[Symbol.for("WORKFLOW_CREATE_HOOK")](options);
-const workflows = {
-  async threeSteps(x) { const a = await add(x, 1); const b = await add(a, 2); return await add(b, 3); },
-  async retrying(n) { return await flaky(n); },
-  async failing() { return await fatal(); },
-  async sleeper(ms) { await sleep(ms); return await add(1, 2); },
-  async hooked(token) { const hook = createHook({ token }); const payload = await hook; return payload.value; },
-  async speaker(words, gapMs) { return await speak(words, gapMs); },
-};
-for (const [name, fn] of Object.entries(workflows)) globalThis.__private_workflows.set("workflow//e2e//" + name, fn);
-`);
+export const POST = workflowEntrypoint(workflowCode("e2e"));
 
 export type WorkflowName = "threeSteps" | "retrying" | "failing" | "sleeper" | "hooked" | "speaker";
 

@@ -9,9 +9,6 @@ import type { Execution, HistoryEvent, Signal, Task } from "../../index.js";
 import { decode, decodeOptional, encode } from "./codec.js";
 import { eventIdOf, runIdOf } from "./ids.js";
 
-/** The World spec version this adapter implements (spec 5: compressed payloads). */
-export const SPEC_VERSION = 5;
-
 export type ResolveData = "none" | "all";
 
 /** What a run keeps beside flowstore's own columns, in the execution's metadata. */
@@ -37,9 +34,30 @@ function compact<T extends object>(value: T): T {
   return value;
 }
 
+/**
+ * An error as spec 3 has it on runs and steps, `{ message, stack?, code? }`: 4.x sends a run's as
+ * `{ message, stack }` (its code apart) and a step's as its message, with the stack beside it. Spec 5's
+ * are serialized bytes, kept as they are.
+ */
+export function structuredError(error: unknown, code?: string): unknown {
+  if (error === undefined || error === null || error instanceof Uint8Array) return error ?? undefined;
+  const given = (typeof error === "object" ? error : { message: String(error) }) as Record<string, unknown>;
+  return compact({
+    message: typeof given.message === "string" ? given.message : "Unknown error",
+    stack: typeof given.stack === "string" ? given.stack : undefined,
+    code: typeof given.code === "string" ? given.code : code,
+  });
+}
+
+/** Whether an entity was written by the SDK's 4.x line (spec 3 and before). */
+function isSpec3(specVersion: number | undefined): boolean {
+  return specVersion !== undefined && specVersion <= 3;
+}
+
 export function toRun(execution: Execution, resolveData: ResolveData = "all"): WorkflowRun {
   const fields = runFields(execution);
   const full = resolveData !== "none";
+  const error = decodeOptional(execution.error);
   return compact({
     runId: runIdOf(execution.id),
     status: execution.status,
@@ -49,7 +67,7 @@ export function toRun(execution: Execution, resolveData: ResolveData = "all"): W
     executionContext: fields.executionContext,
     input: full ? decodeOptional(execution.input) : undefined,
     output: full ? decodeOptional(execution.output) : undefined,
-    error: decodeOptional(execution.error),
+    error: isSpec3(fields.specVersion) ? structuredError(error, fields.errorCode) : error,
     errorCode: fields.errorCode,
     attributes: fields.attributes ?? {},
     startedAt: execution.startedAt ?? undefined,
@@ -59,8 +77,10 @@ export function toRun(execution: Execution, resolveData: ResolveData = "all"): W
   }) as WorkflowRun;
 }
 
-export function toStep(task: Task, resolveData: ResolveData = "all"): Step {
+/** A task as a step, reported with the spec of the run it belongs to (its runtime's). */
+export function toStep(task: Task, resolveData: ResolveData, specVersion: number): Step {
   const full = resolveData !== "none";
+  const error = decodeOptional(task.error);
   return compact({
     runId: runIdOf(task.executionId),
     stepId: task.taskId,
@@ -68,18 +88,18 @@ export function toStep(task: Task, resolveData: ResolveData = "all"): Step {
     status: task.status as Step["status"],
     input: full ? decodeOptional(task.input) : undefined,
     output: full ? decodeOptional(task.output) : undefined,
-    error: decodeOptional(task.error),
+    error: isSpec3(specVersion) ? structuredError(error) : error,
     attempt: task.attempt,
     startedAt: task.startedAt ?? undefined,
     completedAt: task.completedAt ?? undefined,
     createdAt: task.createdAt,
     updatedAt: task.updatedAt,
     retryAfter: task.retryAt ?? undefined,
-    specVersion: SPEC_VERSION,
+    specVersion,
   }) as Step;
 }
 
-export function toWait(task: Task): Wait {
+export function toWait(task: Task, specVersion: number): Wait {
   return compact({
     waitId: `${runIdOf(task.executionId)}-${task.taskId}`,
     runId: runIdOf(task.executionId),
@@ -88,7 +108,7 @@ export function toWait(task: Task): Wait {
     completedAt: task.completedAt ?? undefined,
     createdAt: task.createdAt,
     updatedAt: task.updatedAt,
-    specVersion: SPEC_VERSION,
+    specVersion,
   }) as Wait;
 }
 
@@ -134,10 +154,8 @@ export interface EventPayload {
   d?: unknown;
 }
 
-export function eventPayload(specVersion: number | undefined, eventData: unknown): EventPayload {
-  return eventData === undefined
-    ? { v: specVersion ?? SPEC_VERSION }
-    : { v: specVersion ?? SPEC_VERSION, d: encode(eventData) };
+export function eventPayload(specVersion: number, eventData: unknown): EventPayload {
+  return eventData === undefined ? { v: specVersion } : { v: specVersion, d: encode(eventData) };
 }
 
 /** The field of each event type's data that holds its payload (left out with `resolveData: "none"`). */

@@ -68,6 +68,26 @@ export class HookNotFoundError extends Error {
   }
 }
 
+/**
+ * The run was recorded by the other line of the SDK (4.x's spec 3, or the 5.0 betas' spec 5): their
+ * errors and streams differ, so this World does not continue it. The SDK's RunNotSupportedError, by name.
+ */
+export class RunNotSupportedError extends Error {
+  runSpecVersion: number;
+  worldSpecVersion: number;
+
+  constructor(runId: string, runSpecVersion: number, worldSpecVersion: number, served: string) {
+    super(
+      `Workflow run "${runId}" was recorded with World spec ${runSpecVersion}; this World serves spec ` +
+        `${worldSpecVersion} (${served}) and does not continue it: run it to its end with the workflow ` +
+        "release that started it",
+    );
+    this.name = "RunNotSupportedError";
+    this.runSpecVersion = runSpecVersion;
+    this.worldSpecVersion = worldSpecVersion;
+  }
+}
+
 const TRANSIENT_STATES = new Set(["40001", "40P01", "55P03", "57P01", "57P02", "57P03", "53300"]);
 
 /** A store error as the runtime should see it; anything else (already a World error) as it is. */

@@ -11,6 +11,7 @@ import {
 import { encode } from "./codec.js";
 import { eventPayload, type ResolveData, toEvent } from "./entities.js";
 import { EntityConflictError, WorkflowRunNotFoundError, WorkflowWorldError } from "./errors.js";
+import type { SpecVersion } from "./spec.js";
 
 /** An `events.create` request, as the writers read it. */
 export interface EventRequest {
@@ -30,6 +31,13 @@ export interface Write {
   executionId: string;
   request: EventRequest;
   resolveData: ResolveData;
+  /** The spec of the World that writes (3 or 5). */
+  spec: SpecVersion;
+}
+
+/** The spec the request was written with: its own, else the World's. */
+export function specOf(write: Write): number {
+  return write.request.specVersion ?? write.spec;
 }
 
 const TERMINAL = new Set(["completed", "failed", "cancelled", "timed_out"]);
@@ -55,7 +63,7 @@ export function history(
   return entries.map((entry) => ({
     type: entry.type,
     correlationId: entry.correlationId ?? write.request.correlationId ?? null,
-    payload: eventPayload(write.request.specVersion, entry.eventData),
+    payload: eventPayload(specOf(write), entry.eventData),
   }));
 }
 

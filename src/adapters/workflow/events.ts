@@ -19,8 +19,9 @@ import { type EventRequest, readEvents, sequenceCursor, type Write } from "./eve
 import { hookCreated, hookDisposed, hookReceived } from "./hook-events.js";
 import { executionIdOf, sequenceOfEventId, timeOfEventId } from "./ids.js";
 import { attrSet, runCancelled, runCompleted, runCreated, runFailed, runStarted } from "./run-events.js";
+import type { SpecVersion } from "./spec.js";
 import { stepCreated, stepOutcome, stepStarted, waitCompleted, waitCreated } from "./step-events.js";
-import { limitOf } from "./storage.js";
+import { cursorOf, limitOf } from "./storage.js";
 
 /** The events written without a transaction: each is one statement, or reads then writes at a version. */
 const ONE_STATEMENT = new Set([
@@ -89,7 +90,7 @@ function pageOf(page: {
   return { data: page.events, cursor: page.cursor, hasMore: page.hasMore };
 }
 
-export function createEvents(ready: Promise<Store>, owner: HookOwner): Storage["events"] {
+export function createEvents(ready: Promise<Store>, owner: HookOwner, spec: SpecVersion): Storage["events"] {
   return {
     async create(runId: string | null, data: EventRequest, params: CreateParams = {}): Promise<EventResult> {
       if (!runId)
@@ -109,6 +110,7 @@ export function createEvents(ready: Promise<Store>, owner: HookOwner): Storage["
         executionId,
         request: data,
         resolveData: params.resolveData ?? "all",
+        spec,
       });
       // The common events are one statement each (a write that appends its event); the others run in a
       // transaction of their own.
@@ -147,9 +149,14 @@ export function createEvents(ready: Promise<Store>, owner: HookOwner): Storage["
     },
 
     async listByCorrelationId(params: ListEventsByCorrelationIdParams) {
+      // 4.x's params may name the run (optional there): then only its events.
+      const { runId } = params as { runId?: string };
+      const executionId = runId === undefined ? undefined : executionIdOf(runId);
+      if (runId !== undefined && !executionId) return { data: [], cursor: null, hasMore: false };
       const store = await ready;
       const page = await store.events.byCorrelation(params.correlationId, {
-        cursor: params.pagination?.cursor ?? null,
+        ...(executionId ? { executionId } : {}),
+        cursor: cursorOf(params.pagination),
         limit: limitOf(params.pagination, 100),
         order: params.pagination?.sortOrder ?? "asc",
       });

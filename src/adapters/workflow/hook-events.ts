@@ -9,7 +9,7 @@
 import type { EventResult } from "@workflow/world";
 import { ConflictError, type Signal } from "../../index.js";
 import { encode } from "./codec.js";
-import { type HookFields, type HookOwner, hookFields, SPEC_VERSION, toHook } from "./entities.js";
+import { type HookFields, type HookOwner, hookFields, toHook } from "./entities.js";
 import { EntityConflictError, HookNotFoundError } from "./errors.js";
 import {
   append,
@@ -17,6 +17,7 @@ import {
   isTerminal,
   lockExistingRun,
   lockRunTakingChildren,
+  specOf,
   type Write,
 } from "./event-support.js";
 import { signalToken } from "./hook-tokens.js";
@@ -67,7 +68,7 @@ export async function hookCreated(write: Write, owner: HookOwner): Promise<Event
     metadata: data.metadata,
     isWebhook: data.isWebhook,
     isSystem: data.isSystem ?? false,
-    specVersion: write.request.specVersion ?? SPEC_VERSION,
+    specVersion: specOf(write),
   };
   let claim: Awaited<ReturnType<typeof write.scope.signals.claim>>;
   try {

@@ -1,7 +1,8 @@
 /**
  * `flowstore/workflow`: a Workflow SDK World on flowstore. `createWorld()` with no arguments opens the
  * store from the environment (DATABASE_URL, else the embedded one), so a World module can be named by
- * `WORKFLOW_TARGET_WORLD` as it is.
+ * `WORKFLOW_TARGET_WORLD` as it is, for workflow 4.x (World spec 3) or the 5.0 betas (spec 5), as the
+ * installed @workflow/world declares.
  */
 
 import { createWorld } from "./world.js";
@@ -11,6 +12,7 @@ export {
   EntityConflictError,
   HookNotFoundError,
   RunExpiredError,
+  RunNotSupportedError,
   TooEarlyError,
   WorkflowRunNotFoundError,
   WorkflowWorldError,

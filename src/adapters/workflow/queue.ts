@@ -18,6 +18,37 @@ export const HEADER_QUEUE = "x-flowstore-queue-name";
 export const HEADER_MESSAGE = "x-flowstore-message-id";
 export const HEADER_ATTEMPT = "x-flowstore-message-attempt";
 
+/**
+ * How a delivery is written. "flowstore": the headers above and the JSON codec's body. "vqs": the
+ * headers and body of the SDK's own local queue (world-local, and world-postgres 4.x, which reuses it):
+ * `x-vqs-*` headers, bytes as `{"__type":"Uint8Array","data":base64}`. Spec 3 delivers so, because the
+ * 4.x runtime binds its step handler to whichever World it found when it loaded (often world-local's
+ * handler), and that handler reads only its own format. Either handler here reads both.
+ */
+export type Wire = "flowstore" | "vqs";
+
+const VQS_QUEUE = "x-vqs-queue-name";
+const VQS_MESSAGE = "x-vqs-message-id";
+const VQS_ATTEMPT = "x-vqs-message-attempt";
+
+function typedJsonReplacer(_key: string, value: unknown): unknown {
+  if (value instanceof Uint8Array) {
+    return {
+      __type: "Uint8Array",
+      data: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString("base64"),
+    };
+  }
+  return value;
+}
+
+function typedJsonReviver(_key: string, value: unknown): unknown {
+  const tagged = value as { __type?: unknown; data?: unknown } | null;
+  if (tagged !== null && typeof tagged === "object" && tagged.__type === "Uint8Array") {
+    if (typeof tagged.data === "string") return new Uint8Array(Buffer.from(tagged.data, "base64"));
+  }
+  return value;
+}
+
 /** Failures retry after 1 s, 2 s, 4 s... up to a minute; the runtime gives up on a run after 48 deliveries. */
 const BACKOFF = { baseMs: 1_000, maxMs: 60_000 };
 const MAX_ATTEMPTS = 64;
@@ -65,14 +96,16 @@ export function enqueueMessage(ready: Promise<Store>, queue: string): Queue["que
  */
 export const createQueueHandler: Queue["createQueueHandler"] = (prefix: QueuePrefix, handler) => {
   return async (request: Request): Promise<Response> => {
-    const queueName = request.headers.get(HEADER_QUEUE);
-    const messageId = request.headers.get(HEADER_MESSAGE);
-    const attempt = Number(request.headers.get(HEADER_ATTEMPT));
+    const vqs = request.headers.has(VQS_QUEUE);
+    const queueName = request.headers.get(vqs ? VQS_QUEUE : HEADER_QUEUE);
+    const messageId = request.headers.get(vqs ? VQS_MESSAGE : HEADER_MESSAGE);
+    const attempt = Number(request.headers.get(vqs ? VQS_ATTEMPT : HEADER_ATTEMPT));
     if (!queueName || !messageId || !Number.isInteger(attempt)) {
       return Response.json({ error: "missing queue headers" }, { status: 400 });
     }
     if (!queueName.startsWith(prefix)) return Response.json({ error: "unhandled queue" }, { status: 400 });
-    const message = decode(JSON.parse(await request.text())) as QueuePayload;
+    const text = await request.text();
+    const message = (vqs ? JSON.parse(text, typedJsonReviver) : decode(JSON.parse(text))) as QueuePayload;
     try {
       const result = await handler(message, {
         attempt,
@@ -158,7 +191,9 @@ export function overHttp(baseUrl: () => string, concurrency: number): { send: Tr
 }
 
 /** The worker's handler: one delivery of the job's message; `{ timeoutSeconds }` snoozes the job. */
-export function deliverJob(send: Transport) {
+export function deliverJob(send: Transport, wire: Wire = "flowstore") {
+  const [queueHeader, messageHeader, attemptHeader] =
+    wire === "vqs" ? [VQS_QUEUE, VQS_MESSAGE, VQS_ATTEMPT] : [HEADER_QUEUE, HEADER_MESSAGE, HEADER_ATTEMPT];
   return async (job: LeasedJob): Promise<{ snoozeUntil: Date } | undefined> => {
     const { m, h } = job.payload as JobPayload;
     const { status, text } = await send({
@@ -166,11 +201,11 @@ export function deliverJob(send: Transport) {
       headers: {
         ...h,
         "content-type": "application/json",
-        [HEADER_QUEUE]: job.name,
-        [HEADER_MESSAGE]: job.id,
-        [HEADER_ATTEMPT]: String(job.attempts),
+        [queueHeader]: job.name,
+        [messageHeader]: job.id,
+        [attemptHeader]: String(job.attempts),
       },
-      body: JSON.stringify(m),
+      body: wire === "vqs" ? JSON.stringify(decode(m), typedJsonReplacer) : JSON.stringify(m),
     });
     if (status < 200 || status > 299) {
       throw new Error(`the workflow handler answered ${status}: ${text.slice(0, 1000)}`);

@@ -10,8 +10,13 @@ import type { Event, EventResult } from "@workflow/world";
 import { ConflictError, type Execution, type NewHistoryEvent, NotFoundError } from "../../index.js";
 import { applyAttributeChanges, checkAttributeChanges, initialChanges } from "./attributes.js";
 import { encode } from "./codec.js";
-import { runFields, runMetadata, SPEC_VERSION, toRun } from "./entities.js";
-import { EntityConflictError, RunExpiredError, WorkflowRunNotFoundError } from "./errors.js";
+import { runFields, runMetadata, toRun } from "./entities.js";
+import {
+  EntityConflictError,
+  RunExpiredError,
+  RunNotSupportedError,
+  WorkflowRunNotFoundError,
+} from "./errors.js";
 import {
   appendedEvents,
   appendRequest,
@@ -20,9 +25,11 @@ import {
   lockExistingRun,
   lockRun,
   requestHistory,
+  specOf,
   type Write,
   withEvents,
 } from "./event-support.js";
+import { lineOf, SERVED } from "./spec.js";
 
 interface RunInput {
   deploymentId?: string;
@@ -51,7 +58,7 @@ async function createRun(
         input: encode(data.input),
         metadata: runMetadata({
           deploymentId: data.deploymentId as string,
-          specVersion: write.request.specVersion ?? SPEC_VERSION,
+          specVersion: specOf(write),
           executionContext: data.executionContext,
           attributes: data.attributes,
         }),
@@ -78,6 +85,11 @@ export async function runCreated(write: Write): Promise<EventResult> {
  * as it is, with no second run_started; a finished one is a RunExpiredError.
  */
 export async function runStarted(write: Write, preload: boolean): Promise<EventResult> {
+  // The start message of a run carries the spec its start() recorded, which the runtime passes on: a
+  // run of the other line is refused before anything is written.
+  if (lineOf(specOf(write)) !== write.spec) {
+    return write.scope.transaction((tx) => startOtherwise({ ...write, scope: tx }, preload));
+  }
   const started = await write.scope.executions
     .update(
       write.executionId,
@@ -89,11 +101,25 @@ export async function runStarted(write: Write, preload: boolean): Promise<EventR
       throw error;
     });
   if (!started) return write.scope.transaction((tx) => startOtherwise({ ...write, scope: tx }, preload));
+  // Refused after the fact when the message did not say the run's spec: the event written carries no
+  // data, and the run is running, as its own line would have made it; nothing more is written.
+  refuseOtherLine(write, started);
   const result: EventResult = {
     event: appendedEvents(write, started.appended)[0],
     run: toRun(started, write.resolveData),
   };
   return preload ? withEvents(write, result) : result;
+}
+
+/**
+ * A run the SDK's other line recorded is not continued by this one: its runtime reads and writes
+ * errors and streams in another shape (spec.ts).
+ */
+function refuseOtherLine(write: Write, run: Execution): void {
+  const recorded = runFields(run).specVersion;
+  if (recorded !== undefined && lineOf(recorded) !== write.spec) {
+    throw new RunNotSupportedError(write.runId, recorded, write.spec, SERVED[write.spec]);
+  }
 }
 
 async function startOtherwise(write: Write, preload: boolean): Promise<EventResult> {
@@ -111,6 +137,7 @@ async function startOtherwise(write: Write, preload: boolean): Promise<EventResu
     }
   }
   if (!run) throw new WorkflowRunNotFoundError(write.runId);
+  refuseOtherLine(write, run);
   if (isTerminal(run.status)) {
     throw new RunExpiredError(`Workflow run "${write.runId}" is already in terminal state "${run.status}"`);
   }
@@ -151,6 +178,8 @@ export async function runCompleted(write: Write): Promise<EventResult> {
 
 export async function runFailed(write: Write): Promise<EventResult> {
   const current = await finishableRun(write);
+  // Nor does it fail one: the other line's runtime fails a run it was refused on after 48 deliveries.
+  refuseOtherLine(write, current);
   const data = write.request.eventData ?? {};
   const errorCode = typeof data.errorCode === "string" ? data.errorCode : undefined;
   const run = await write.scope.executions.update(write.executionId, {

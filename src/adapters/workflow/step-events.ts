@@ -32,6 +32,7 @@ import {
   payloadJson,
   requestHistory,
   sequenceCursor,
+  specOf,
   type Write,
   withEvents,
 } from "./event-support.js";
@@ -156,7 +157,7 @@ function stepTask(write: Write, stepName: unknown, input: unknown): Omit<TaskRec
 export async function stepCreated(write: Write): Promise<EventResult> {
   const data = write.request.eventData ?? {};
   const { task, events } = await createTask(write, stepTask(write, data.stepName, data.input));
-  return { event: events[0], step: toStep(task, write.resolveData) };
+  return { event: events[0], step: toStep(task, write.resolveData, specOf(write)) };
 }
 
 export async function stepStarted(write: Write): Promise<EventResult> {
@@ -174,7 +175,7 @@ export async function stepStarted(write: Write): Promise<EventResult> {
         { type: "step_started", eventData: started },
       ]),
     );
-    return { event: events[1], step: toStep(task, write.resolveData), stepCreated: true };
+    return { event: events[1], step: toStep(task, write.resolveData, specOf(write)), stepCreated: true };
   }
   const stepId = correlationOf(write);
   const taskExecId = taskExecIdOf(write.executionId, "step", stepId);
@@ -193,7 +194,18 @@ export async function stepStarted(write: Write): Promise<EventResult> {
     { status: "running", attempt: current.attempt + 1, startedAt: current.startedAt ?? now, retryAt: null },
     { expectedVersion: current.version },
   );
-  return { event, step: toStep(task, write.resolveData) };
+  return { event, step: toStep(task, write.resolveData, specOf(write)) };
+}
+
+/**
+ * A failed step's error as the step keeps it: 4.x (spec 3) sends the message as a string with the stack
+ * beside it, kept together as `{ message, stack }`; spec 5 sends serialized bytes, kept as they are.
+ */
+function stepError(data: Record<string, unknown>): unknown {
+  if (typeof data.error !== "string") return data.error;
+  return typeof data.stack === "string"
+    ? { message: data.error, stack: data.stack }
+    : { message: data.error };
 }
 
 /**
@@ -205,14 +217,15 @@ export async function stepOutcome(write: Write, sinceCursor: string | undefined)
   const stepId = correlationOf(write);
   const data = write.request.eventData ?? {};
   const now = new Date();
+  const error = payloadJson(stepError(data));
   const patch: TaskPatch =
     write.request.eventType === "step_completed"
       ? { status: "completed", output: payloadJson(data.result), completedAt: now }
       : write.request.eventType === "step_failed"
-        ? { status: "failed", error: payloadJson(data.error), completedAt: now }
+        ? { status: "failed", error, completedAt: now }
         : {
             status: "pending",
-            error: payloadJson(data.error),
+            error,
             retryAt: data.retryAfter === undefined ? null : new Date(data.retryAfter as string | Date),
           };
   const taskExecId = taskExecIdOf(write.executionId, "step", stepId);
@@ -223,7 +236,7 @@ export async function stepOutcome(write: Write, sinceCursor: string | undefined)
   const { task, event } = await (write.request.eventType === "step_retrying"
     ? updateTask(write, taskExecId, "Step", patch, { ...reads, expectedStatus: UNFINISHED })
     : finishStep(write, taskExecId, patch, reads));
-  const result: EventResult = { event, step: toStep(task, write.resolveData) };
+  const result: EventResult = { event, step: toStep(task, write.resolveData, specOf(write)) };
   if (after === undefined) return result;
   if (!task.history) return withEvents(write, result, after);
   const last = task.history[task.history.length - 1];
@@ -242,7 +255,7 @@ export async function waitCreated(write: Write): Promise<EventResult> {
     attempt: 0,
     retryAt: data.resumeAt === undefined ? null : new Date(data.resumeAt as string | Date),
   });
-  return { event: events[0], wait: toWait(task) };
+  return { event: events[0], wait: toWait(task, specOf(write)) };
 }
 
 export async function waitCompleted(write: Write): Promise<EventResult> {
@@ -255,5 +268,5 @@ export async function waitCompleted(write: Write): Promise<EventResult> {
     { status: "completed", completedAt: new Date() },
     { expectedStatus: ["waiting"] },
   );
-  return { event, wait: toWait(task) };
+  return { event, wait: toWait(task, specOf(write)) };
 }

@@ -16,10 +16,29 @@ import { HookNotFoundError, WorkflowRunNotFoundError, WorkflowWorldError } from 
 import { signalToken } from "./hook-tokens.js";
 import { executionIdOf, taskExecIdOf } from "./ids.js";
 import { setAttributes } from "./run-events.js";
+import type { SpecVersion } from "./spec.js";
 
 /** A page size the SDK asked for, between 1 and 1,000. */
 export function limitOf(pagination: { limit?: number } | undefined, fallback: number): number {
   return Math.min(Math.max(pagination?.limit ?? fallback, 1), 1000);
+}
+
+/**
+ * The cursor of a list call, or null for the first page: the SDK's CLI sends an empty string when it
+ * has none (`workflow inspect runs`), on both lines.
+ */
+export function cursorOf(pagination: { cursor?: string | null } | undefined): string | null {
+  return pagination?.cursor || null;
+}
+
+/** The spec of a run's runtime, for its steps; `fallback` (the World's) when the run is gone. */
+async function runSpec(store: Store, executionId: string, fallback: number): Promise<number> {
+  try {
+    return runFields(await store.executions.get(executionId)).specVersion ?? fallback;
+  } catch (error) {
+    if (error instanceof NotFoundError) return fallback;
+    throw error;
+  }
 }
 
 /** A store page as the SDK's paginated response, each item converted by `convert`. */
@@ -30,7 +49,7 @@ function paginated<Item, Entity>(
   return { data: page.items.map(convert), cursor: page.nextCursor, hasMore: page.nextCursor !== null };
 }
 
-export function createRuns(ready: Promise<Store>): Storage["runs"] {
+export function createRuns(ready: Promise<Store>, spec: SpecVersion): Storage["runs"] {
   return {
     async get(runId: string, params?: { resolveData?: ResolveData }) {
       const executionId = executionIdOf(runId);
@@ -51,7 +70,7 @@ export function createRuns(ready: Promise<Store>): Storage["runs"] {
         ...(params.status === undefined ? {} : { status: params.status }),
         order: params.pagination?.sortOrder ?? "desc",
         limit: limitOf(params.pagination, 20),
-        cursor: params.pagination?.cursor ?? null,
+        cursor: cursorOf(params.pagination),
       });
       return paginated(page, (execution) => toRun(execution, params.resolveData ?? "all"));
     },
@@ -66,7 +85,7 @@ export function createRuns(ready: Promise<Store>): Storage["runs"] {
       const store = await ready;
       const run = await store.transaction((tx) =>
         setAttributes(
-          { scope: tx, runId, executionId, request: { eventType: "attr_set" }, resolveData: "none" },
+          { scope: tx, runId, executionId, request: { eventType: "attr_set" }, resolveData: "none", spec },
           changes,
           options?.allowReservedAttributes === true,
         ),
@@ -76,17 +95,21 @@ export function createRuns(ready: Promise<Store>): Storage["runs"] {
   } as Storage["runs"];
 }
 
-export function createSteps(ready: Promise<Store>): Storage["steps"] {
+export function createSteps(ready: Promise<Store>, spec: number): Storage["steps"] {
   return {
-    async get(runId: string, stepId: string, params?: { resolveData?: ResolveData }) {
+    async get(runId: string | undefined, stepId: string, params?: { resolveData?: ResolveData }) {
+      // A step is found by its run (4.x's `workflow inspect step <id>` passes none).
+      if (runId === undefined || runId === null) {
+        throw new WorkflowWorldError(`Step not found: ${stepId} (this World finds a step by its run id)`, {
+          status: 404,
+        });
+      }
       const executionId = executionIdOf(runId);
       const store = await ready;
       try {
         if (executionId) {
-          return toStep(
-            await store.tasks.get(taskExecIdOf(executionId, "step", stepId)),
-            params?.resolveData,
-          );
+          const task = await store.tasks.get(taskExecIdOf(executionId, "step", stepId));
+          return toStep(task, params?.resolveData ?? "all", await runSpec(store, executionId, spec));
         }
       } catch (error) {
         if (!(error instanceof NotFoundError)) throw error;
@@ -108,9 +131,10 @@ export function createSteps(ready: Promise<Store>): Storage["steps"] {
         // Newest first unless asked, as world-postgres lists steps (by their time-ordered ids).
         order: params.pagination?.sortOrder ?? "desc",
         limit: limitOf(params.pagination, 20),
-        cursor: params.pagination?.cursor ?? null,
+        cursor: cursorOf(params.pagination),
       });
-      return paginated(page, (task): Step => toStep(task, params.resolveData ?? "all"));
+      const stepSpec = page.items.length ? await runSpec(store, executionId, spec) : spec;
+      return paginated(page, (task): Step => toStep(task, params.resolveData ?? "all", stepSpec));
     },
   } as Storage["steps"];
 }
@@ -153,7 +177,7 @@ export function createHooks(ready: Promise<Store>, owner: HookOwner): Storage["h
         ...(executionId === null ? {} : { executionId }),
         order: params.pagination?.sortOrder ?? "asc",
         limit: limitOf(params.pagination, 100),
-        cursor: params.pagination?.cursor ?? null,
+        cursor: cursorOf(params.pagination),
       });
       return paginated(page, (signal): Hook => toHook(signal, owner, params.resolveData ?? "all"));
     },

@@ -1,5 +1,5 @@
 /**
- * `world.streams` on flowstore's streams: chunks are bytes under (run, name), and a reader tails the
+ * The World's streams on flowstore's streams: chunks are bytes under (run, name), and a reader tails the
  * stream live (NOTIFY from each write's commit, a poll as the fallback) until it is closed or the
  * reader cancels. Streams are written for runs that do not exist yet, and for ids that are no run at
  * all, so the owner is the run's execution id where there is one and a hash of the id otherwise.
@@ -23,29 +23,47 @@ function asUint8Array(data: unknown): Uint8Array {
   return encoder.encode(typeof data === "string" ? data : JSON.stringify(data));
 }
 
-export function createStreams(ready: Promise<Store>, pollIntervalMs: number): Streamer["streams"] {
+/** A stream's calls on its owner and name, as both lines' streamers make them. */
+export interface OwnedStreams {
+  write(owner: string, name: string, chunk: string | Uint8Array): Promise<void>;
+  writeMulti(owner: string, name: string, chunks: (string | Uint8Array)[]): Promise<void>;
+  close(owner: string, name: string): Promise<void>;
+  get(owner: string, name: string, startIndex?: number): Promise<ReadableStream<Uint8Array>>;
+  list(owner: string): Promise<string[]>;
+  getChunks(owner: string, name: string, options?: { limit?: number; cursor?: string }): Promise<ChunkPage>;
+  getInfo(owner: string, name: string): Promise<{ tailIndex: number; done: boolean }>;
+}
+
+interface ChunkPage {
+  data: { index: number; data: Uint8Array }[];
+  cursor: string | null;
+  hasMore: boolean;
+  done: boolean;
+}
+
+export function ownedStreams(ready: Promise<Store>, pollIntervalMs: number): OwnedStreams {
   return {
-    async write(runId, name, chunk) {
+    async write(owner, name, chunk) {
       const store = await ready;
-      await store.streams.write(streamOwnerOf(runId), name, bytesOf(chunk));
+      await store.streams.write(owner, name, bytesOf(chunk));
     },
 
-    async writeMulti(runId, name, chunks) {
+    async writeMulti(owner, name, chunks) {
       if (chunks.length === 0) return;
       const store = await ready;
-      await store.streams.writeMany(streamOwnerOf(runId), name, chunks.map(bytesOf));
+      await store.streams.writeMany(owner, name, chunks.map(bytesOf));
     },
 
-    async close(runId, name) {
+    async close(owner, name) {
       const store = await ready;
-      await store.streams.close(streamOwnerOf(runId), name);
+      await store.streams.close(owner, name);
     },
 
-    async get(runId, name, startIndex) {
+    async get(owner, name, startIndex) {
       const store = await ready;
       const abort = new AbortController();
       const chunks = store.streams
-        .tail(streamOwnerOf(runId), name, { from: startIndex ?? 0, signal: abort.signal, pollIntervalMs })
+        .tail(owner, name, { from: startIndex ?? 0, signal: abort.signal, pollIntervalMs })
         [Symbol.asyncIterator]();
       return new ReadableStream<Uint8Array>({
         async pull(controller) {
@@ -66,15 +84,15 @@ export function createStreams(ready: Promise<Store>, pollIntervalMs: number): St
       });
     },
 
-    async list(runId) {
+    async list(owner) {
       const store = await ready;
-      return store.streams.list(streamOwnerOf(runId));
+      return store.streams.list(owner);
     },
 
-    async getChunks(runId, name, options) {
+    async getChunks(owner, name, options) {
       const store = await ready;
       const from = options?.cursor ? Number(options.cursor) : 0;
-      const page = await store.streams.read(streamOwnerOf(runId), name, {
+      const page = await store.streams.read(owner, name, {
         from: Number.isInteger(from) ? from : 0,
         limit: limitOf(options, 100),
       });
@@ -87,10 +105,23 @@ export function createStreams(ready: Promise<Store>, pollIntervalMs: number): St
       };
     },
 
-    async getInfo(runId, name) {
+    async getInfo(owner, name) {
       const store = await ready;
-      const info = await store.streams.info(streamOwnerOf(runId), name);
+      const info = await store.streams.info(owner, name);
       return { tailIndex: info.tailIndex, done: info.closed };
     },
+  };
+}
+
+/** Spec 5's `world.streams`: the run's id first, the owner the run (or a hash of the id). */
+export function createStreams(streams: OwnedStreams): Streamer["streams"] {
+  return {
+    write: (runId, name, chunk) => streams.write(streamOwnerOf(runId), name, chunk),
+    writeMulti: (runId, name, chunks) => streams.writeMulti(streamOwnerOf(runId), name, chunks),
+    close: (runId, name) => streams.close(streamOwnerOf(runId), name),
+    get: (runId, name, startIndex) => streams.get(streamOwnerOf(runId), name, startIndex),
+    list: (runId) => streams.list(streamOwnerOf(runId)),
+    getChunks: (runId, name, options) => streams.getChunks(streamOwnerOf(runId), name, options),
+    getInfo: (runId, name) => streams.getInfo(streamOwnerOf(runId), name),
   };
 }

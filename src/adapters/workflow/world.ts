@@ -1,14 +1,17 @@
 /**
- * `createWorld`: a Workflow SDK World (spec 5) on a flowstore store. Runs are executions, events the
- * execution's history, steps and waits its tasks, hooks signals, streams flowstore streams and the
- * queue flowstore jobs, delivered by a worker to the SDK's handler.
+ * `createWorld`: a Workflow SDK World on a flowstore store, for either line of the SDK: spec 3
+ * (workflow 4.x) or spec 5 (the 5.0 betas), as the installed @workflow/world declares or the caller
+ * asks (spec.ts). Runs are executions, events the execution's history, steps and waits its tasks,
+ * hooks signals, streams flowstore streams and the queue flowstore jobs, delivered by a worker to the
+ * SDK's handler. Nothing in the SDK calls start(): the worker starts when the runtime first makes a
+ * queue handler or queues a message.
  */
 
+import net from "node:net";
 import type { World } from "@workflow/world";
 import { optionKeys, refuseUnknownKeys } from "../../core/input.js";
 import { openStore, type Store, type StoreOptions } from "../../index.js";
 import type { HookOwner } from "./entities.js";
-import { SPEC_VERSION } from "./entities.js";
 import { toWorldError } from "./errors.js";
 import { createEvents } from "./events.js";
 import {
@@ -20,8 +23,10 @@ import {
   overHttp,
   type Transport,
 } from "./queue.js";
+import { chooseSpec, type SpecVersion } from "./spec.js";
+import { createFlatStreamer } from "./spec3.js";
 import { createHooks, createRuns, createSteps } from "./storage.js";
-import { createStreams } from "./streams.js";
+import { createStreams, ownedStreams } from "./streams.js";
 
 export interface FlowstoreWorldOptions {
   /** The store to keep workflows in. Default: `openStore(storeOptions)` (DATABASE_URL, else embedded). */
@@ -47,13 +52,26 @@ export interface FlowstoreWorldOptions {
   pollIntervalMs?: number;
   /** What hooks report as their owner, project and environment (default empty strings). */
   hookOwner?: Partial<HookOwner>;
+  /**
+   * The World spec to serve: 3 (workflow 4.x) or 5 (workflow 5.0.0-beta.35–41). Default: the one the
+   * installed @workflow/world declares.
+   */
+  specVersion?: SpecVersion;
+  /**
+   * Start the worker when the runtime first uses the World: its first createQueueHandler() (a process
+   * serving the SDK's handlers) or queue() (default true). false: only start() starts it.
+   */
+  autoStart?: boolean;
 }
 
 /** The SDK's World, with the calls that interface leaves optional present, as this World has them. */
 export interface FlowstoreWorld extends World {
   /** The store the World keeps its state in. */
   readonly store: Promise<Store>;
-  /** Starts the worker that delivers queued messages to the SDK's handlers (once; again does nothing). */
+  /**
+   * Starts the worker that delivers queued messages to the SDK's handlers (once; again does nothing).
+   * Needed only with `autoStart: false`, or to deliver before the runtime first uses the World.
+   */
   start(): Promise<void>;
   /** Stops the worker and closes the store if the World opened it (or `closeStore` says so). */
   close(): Promise<void>;
@@ -89,51 +107,177 @@ const WORLD_KEYS = optionKeys<FlowstoreWorldOptions>({
   deploymentId: true,
   pollIntervalMs: true,
   hookOwner: true,
+  specVersion: true,
+  autoStart: true,
 });
 const HOOK_OWNER_KEYS = optionKeys<HookOwner>({ ownerId: true, projectId: true, environment: true });
 
-export function createWorld(options: FlowstoreWorldOptions = {}): FlowstoreWorld {
-  refuseUnknownKeys(options, WORLD_KEYS);
-  if (options.hookOwner) refuseUnknownKeys(options.hookOwner, HOOK_OWNER_KEYS, "hookOwner");
-  const ownsStore = options.store === undefined;
+/** Whether something takes a TCP connection where `url` points. */
+function answers(url: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    let target: URL;
+    try {
+      target = new URL(url);
+    } catch {
+      resolve(false);
+      return;
+    }
+    const port = Number(target.port || (target.protocol === "https:" ? 443 : 80));
+    const socket = net.connect({ host: target.hostname.replace(/^\[|\]$/g, ""), port });
+    socket.setTimeout(1_000);
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.once("connect", () => done(true));
+    socket.once("error", () => done(false));
+    socket.once("timeout", () => done(false));
+  });
+}
+
+/** What a World runs on: its store and the worker that delivers its queue. */
+interface Engine {
+  ready: Promise<Store>;
+  /** Starts the worker, once. */
+  start(): Promise<void>;
+  /**
+   * Starts the worker once the SDK's handlers answer where it delivers: at once in process, over HTTP
+   * when their port takes a connection (as world-postgres 4.x waits), so that a process that loads the
+   * runtime but serves nothing (a script resuming a hook) takes no message it cannot deliver.
+   */
+  startWhenServed(): Promise<void>;
+  /** Stops the worker and closes the store if it is the engine's to close. */
+  release(): Promise<void>;
+}
+
+function openEngine(options: FlowstoreWorldOptions, spec: SpecVersion): Engine {
   const ready: Promise<Store> = Promise.resolve(options.store ?? openStore(options.storeOptions));
   // Unobserved until first used: a store that fails to open is reported there, not as an unhandled rejection.
   ready.catch(() => {});
   const queue = options.queue ?? "workflow";
   const concurrency = options.concurrency ?? 20;
   const pollIntervalMs = options.pollIntervalMs ?? 250;
-  const owner: HookOwner = { ownerId: "", projectId: "", environment: "", ...options.hookOwner };
-  const http = options.deliver
-    ? undefined
-    : overHttp(() => options.baseUrl ?? `http://localhost:${process.env.PORT ?? 3000}`, concurrency);
+  const baseUrl = () => options.baseUrl ?? `http://localhost:${process.env.PORT ?? 3000}`;
+  const http = options.deliver ? undefined : overHttp(baseUrl, concurrency);
   const send = options.deliver ? inProcess(options.deliver) : (http as { send: Transport }).send;
+  const handler = deliverJob(send, spec === 3 ? "vqs" : "flowstore");
   let worker: ReturnType<Store["jobs"]["work"]> | undefined;
-  let closed = false;
-
+  let released = false;
+  let waiting: Promise<void> | undefined;
+  const start = async () => {
+    if (worker || released) return;
+    const store = await ready;
+    if (released) return;
+    worker ??= store.jobs.work({ queue, concurrency, pollIntervalMs, handler });
+  };
   return {
-    specVersion: SPEC_VERSION,
+    ready,
+    start,
+    startWhenServed() {
+      if (!http) return start();
+      waiting ??= (async () => {
+        while (!worker && !released) {
+          if (await answers(baseUrl())) return start();
+          await new Promise((resolve) => setTimeout(resolve, pollIntervalMs).unref());
+        }
+      })();
+      return waiting;
+    },
+    async release() {
+      released = true;
+      await worker?.stop();
+      http?.close();
+      if (options.closeStore ?? options.store === undefined) await (await ready).close();
+    },
+  };
+}
+
+/**
+ * Engines of the Worlds that open their own store (from the environment, or from options that are
+ * plain values), by their options. The runtime makes two Worlds per process (getWorld() and
+ * getWorldHandlers() each call the World module), which then share one store and one worker; the last
+ * World closed closes them.
+ */
+const shared = new Map<string, { engine: Engine; users: number }>();
+
+/** Whether a value is JSON as it is (no pool, logger or other object that JSON would not keep). */
+function isPlain(value: unknown): boolean {
+  if (value === null || ["string", "number", "boolean", "undefined"].includes(typeof value)) return true;
+  if (Array.isArray(value)) return value.every(isPlain);
+  if (typeof value !== "object" || Object.getPrototypeOf(value) !== Object.prototype) return false;
+  return Object.values(value as object).every(isPlain);
+}
+
+function engineOf(options: FlowstoreWorldOptions, spec: SpecVersion): Engine {
+  if (options.store !== undefined || options.deliver !== undefined || !isPlain(options.storeOptions)) {
+    return openEngine(options, spec);
+  }
+  const { hookOwner: _, autoStart: __, ...rest } = options;
+  const key = JSON.stringify({ ...rest, specVersion: spec });
+  let entry = shared.get(key);
+  if (!entry) {
+    entry = { engine: openEngine(options, spec), users: 0 };
+    shared.set(key, entry);
+  }
+  entry.users++;
+  const { engine } = entry;
+  return {
+    ready: engine.ready,
+    start: () => engine.start(),
+    startWhenServed: () => engine.startWhenServed(),
+    async release() {
+      const current = shared.get(key);
+      if (current && --current.users === 0) {
+        shared.delete(key);
+        await engine.release();
+      }
+    },
+  };
+}
+
+export function createWorld(options: FlowstoreWorldOptions = {}): FlowstoreWorld {
+  refuseUnknownKeys(options, WORLD_KEYS);
+  if (options.hookOwner) refuseUnknownKeys(options.hookOwner, HOOK_OWNER_KEYS, "hookOwner");
+  const spec = chooseSpec(options.specVersion);
+  const owner: HookOwner = { ownerId: "", projectId: "", environment: "", ...options.hookOwner };
+  const engine = engineOf(options, spec);
+  const { ready } = engine;
+  const streams = ownedStreams(ready, options.pollIntervalMs ?? 250);
+  const enqueue = guarded({ queue: enqueueMessage(ready, options.queue ?? "workflow") }).queue;
+  let closed = false;
+  const autoStart = () => {
+    if (options.autoStart !== false && !closed) engine.startWhenServed().catch(() => {});
+  };
+
+  const world = {
+    specVersion: spec,
     store: ready,
-    runs: guarded(createRuns(ready)),
-    steps: guarded(createSteps(ready)),
-    events: guarded(createEvents(ready, owner)),
+    runs: guarded(createRuns(ready, spec)),
+    steps: guarded(createSteps(ready, spec)),
+    events: guarded(createEvents(ready, owner, spec)),
     hooks: guarded(createHooks(ready, owner)),
-    streams: guarded(createStreams(ready, pollIntervalMs)),
-    queue: guarded({ queue: enqueueMessage(ready, queue) }).queue,
-    createQueueHandler,
+    streams: guarded(createStreams(streams)),
+    ...(spec === 3 ? guarded(createFlatStreamer(streams, ready)) : {}),
+    async queue(...args: Parameters<typeof enqueue>) {
+      autoStart();
+      return enqueue(...args);
+    },
+    createQueueHandler(...args: Parameters<typeof createQueueHandler>) {
+      autoStart();
+      return createQueueHandler(...args);
+    },
     getDeploymentId: async () => options.deploymentId ?? "flowstore",
 
     async start() {
-      if (worker || closed) return;
-      const store = await ready;
-      worker ??= store.jobs.work({ queue, concurrency, pollIntervalMs, handler: deliverJob(send) });
+      if (!closed) await engine.start();
     },
 
     async close() {
       if (closed) return;
       closed = true;
-      await worker?.stop();
-      http?.close();
-      if (options.closeStore ?? ownsStore) await (await ready).close();
+      await engine.release();
     },
   };
+  // The SDK's World of whichever line is installed: spec 3's calls or spec 5's are present as chosen.
+  return world as unknown as FlowstoreWorld;
 }

@@ -1,12 +1,13 @@
 /**
  * Real workflows through flowstore's World with the Workflow SDK's runtime, in this process: steps,
- * retries, a sleep that outlives its worker, a hook resumed by its token, a stream read while written.
+ * retries, a sleep that outlives its worker, a hook resumed by its token, a stream read while written,
+ * and a run that workflow 4.x started, which this line does not continue.
  */
 import "../../support/with-resolvers.js";
 import { hydrateWorkflowReturnValue } from "@workflow/core/serialization";
 import { afterEach, describe, expect, it } from "vitest";
 import { getRun, resumeHook, start } from "workflow/api";
-import type { FlowstoreWorld } from "../../../src/adapters/workflow/index.js";
+import { createWorld, type FlowstoreWorld } from "../../../src/adapters/workflow/index.js";
 import { forEachDriver } from "../../support/harness.js";
 import { until } from "../../support/waiting.js";
 import {
@@ -16,6 +17,7 @@ import {
   startWorld,
   workflow,
 } from "../../support/workflow-e2e-fixtures.js";
+import { newRunId } from "../../support/workflow-world-fixtures.js";
 
 async function output(world: FlowstoreWorld, runId: string): Promise<unknown> {
   const run = await finished(world, runId);
@@ -133,6 +135,33 @@ forEachDriver((driver) => {
       const third = await start(workflow("hooked"), [token]);
       await resumeWhenReady(token, { value: "again" });
       expect(await output(world, third.runId)).toBe("again");
+    });
+
+    it("refuses a run that workflow 4.x started, and leaves it as 4.x left it", async () => {
+      const { store, world } = await open();
+      // What 4.x's start() writes (spec 3) and queues: the run, and its first message, which says the spec.
+      const v4 = createWorld({ store, specVersion: 3, autoStart: false });
+      const runId = newRunId();
+      const eventData = {
+        deploymentId: "d1",
+        workflowName: "workflow//e2e//threeSteps",
+        input: new Uint8Array([1]),
+      };
+      await v4.events.create(runId, { eventType: "run_created", specVersion: 3, eventData } as never);
+      await world.queue(
+        "__wkf_workflow_workflow//e2e//threeSteps" as never,
+        {
+          runId,
+          runInput: { ...eventData, specVersion: 3 },
+        } as never,
+      );
+      // The beta's handler is refused at the run's start: the message fails, to come back later.
+      await until(async () => ((await store.jobs.list({ queue: "workflow" }))[0]?.attempts ?? 0) >= 1);
+      const [job] = await store.jobs.list({ queue: "workflow" });
+      expect(job?.lastError?.message).toMatch(/RunNotSupportedError|recorded with World spec 3/);
+      expect(await eventTypes(world, runId)).toEqual(["run_created"]);
+      expect(await world.runs.get(runId)).toMatchObject({ status: "pending", specVersion: 3 });
+      await v4.close();
     });
 
     it("streams a step's output to a reader while the step still writes", async () => {

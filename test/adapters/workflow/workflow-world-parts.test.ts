@@ -18,7 +18,8 @@ forEachDriver((driver) => {
   describe("the World's reads, streams, queue and retention", () => {
     async function world(deliver?: Deliver): Promise<{ w: FlowstoreWorld; store: Store }> {
       const store = await driver.open();
-      return { w: createWorld({ store, deliver, pollIntervalMs: 50 }), store };
+      // Started by the tests that deliver, when they are ready for it.
+      return { w: createWorld({ store, deliver, pollIntervalMs: 50, autoStart: false }), store };
     }
 
     it("lists a history in pages either way, with or without payloads, and by correlation id", async () => {
