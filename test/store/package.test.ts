@@ -21,6 +21,7 @@ import {
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, expect, it } from "vitest";
+import { STRICT_APP_OPTIONS } from "../support/app-tsconfig.js";
 
 const work = mkdtempSync(path.join(tmpdir(), "flowstore-package-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -112,15 +113,7 @@ it("installs small, with one PGlite and its LICENSE, and loads by import and req
   writeFileSync(
     path.join(app, "tsconfig.json"),
     JSON.stringify({
-      compilerOptions: {
-        target: "ES2022",
-        module: "NodeNext",
-        moduleResolution: "NodeNext",
-        strict: true,
-        skipLibCheck: false,
-        noEmit: true,
-        types: ["node"],
-      },
+      compilerOptions: STRICT_APP_OPTIONS,
       include: ["app.mts"],
     }),
   );

@@ -8,6 +8,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { STRICT_APP_OPTIONS } from "../../support/app-tsconfig.js";
 
 // Inside node_modules, so that the declarations' own imports (pg, PGlite...) resolve as installed.
 const work = path.resolve("node_modules", `.flowstore-types-v4-${process.pid}`);
@@ -55,13 +56,7 @@ describe("the World's types under workflow 4.x", () => {
       JSON.stringify({
         compilerOptions: {
           // As test/store/package.test.ts compiles an application, with the 4.x World's types.
-          target: "ES2022",
-          module: "NodeNext",
-          moduleResolution: "NodeNext",
-          strict: true,
-          skipLibCheck: false,
-          noEmit: true,
-          types: ["node"],
+          ...STRICT_APP_OPTIONS,
           paths: {
             "flowstore/workflow": [path.join(dist, "adapters/workflow/index.d.ts")],
             "@workflow/world": [path.join(WORLD_4, "index.d.ts")],
