@@ -4,7 +4,7 @@
  * elsewhere those tests skip. Screenshots are kept under SCREENSHOTS as the tests' artefacts.
  */
 import { existsSync } from "node:fs";
-import { chromium } from "playwright-core";
+import { chromium, type Page } from "playwright-core";
 import { TESTED_DRIVERS } from "../support/harness.js";
 
 export const CHROMIUM = "/usr/bin/chromium";
@@ -16,6 +16,16 @@ export const haveChromium = existsSync(CHROMIUM);
  * version matrix, which tests the server's side only, leaves them to npm test.
  */
 export const runBrowserTests = haveChromium && TESTED_DRIVERS.some((d) => d.name === "pglite");
+
+/** What went wrong on a page, as it happens: its uncaught errors and the errors it logs. */
+export function pageProblems(page: Page): string[] {
+  const problems: string[] = [];
+  page.on("pageerror", (e: Error) => problems.push(e.message));
+  page.on("console", (m) => {
+    if (m.type() === "error") problems.push(m.text());
+  });
+  return problems;
+}
 
 export function launchChromium() {
   return chromium.launch({

@@ -6,7 +6,7 @@ import { mkdirSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import type { Store } from "../../src/index.js";
 import { DRIVERS, type TestDriver } from "../support/harness.js";
-import { launchChromium, runBrowserTests, SCREENSHOTS } from "./browser.js";
+import { launchChromium, pageProblems, runBrowserTests, SCREENSHOTS } from "./browser.js";
 import { serve } from "./served.js";
 
 /** How many jobs each queue gets; "reports" runs its groups in strict order. */
@@ -43,8 +43,7 @@ describe.skipIf(!runBrowserTests)("the Queues page in Chromium", () => {
     const browser = await launchChromium();
     try {
       const page = await browser.newPage();
-      const problems: string[] = [];
-      page.on("pageerror", (e: Error) => problems.push(e.message));
+      const problems = pageProblems(page);
       await page.goto(new URL("/queues", url).toString());
       await page.waitForSelector("main table td");
       const table = page.locator("main table").first();

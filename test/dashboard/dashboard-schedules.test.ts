@@ -7,7 +7,7 @@ import { mkdirSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import type { Store } from "../../src/index.js";
 import { DRIVERS, forEachDriver, type TestDriver } from "../support/harness.js";
-import { launchChromium, runBrowserTests, SCREENSHOTS } from "./browser.js";
+import { launchChromium, pageProblems, runBrowserTests, SCREENSHOTS } from "./browser.js";
 import { getJson, serve } from "./served.js";
 
 const XSS = "<script>alert(1)</script>";
@@ -69,11 +69,7 @@ describe.skipIf(!runBrowserTests)("dashboard schedules in Chromium", () => {
     const browser = await launchChromium();
     try {
       const page = await browser.newPage();
-      const problems: string[] = [];
-      page.on("pageerror", (e: Error) => problems.push(e.message));
-      page.on("console", (m: { type(): string; text(): string }) => {
-        if (m.type() === "error") problems.push(m.text());
-      });
+      const problems = pageProblems(page);
       await page.goto(new URL("/queues", url).toString());
       await page.waitForSelector("button[data-schedule]");
       const main = (await page.locator("main").textContent()) ?? "";
