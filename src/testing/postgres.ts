@@ -91,13 +91,7 @@ export async function startTestPostgres(options: TestPostgresOptions = {}): Prom
     url: urlFor("postgres"),
     port,
     async createDatabase(name = `test_${randomBytes(6).toString("hex")}`) {
-      const client = new pg.Client({ connectionString: urlFor("postgres") });
-      await client.connect();
-      try {
-        await client.query(`create database "${name.replaceAll('"', '""')}"`);
-      } finally {
-        await client.end();
-      }
+      await createDatabaseAt(urlFor("postgres"), name);
       return urlFor(name);
     },
     restart: () => server.request("restart"),
@@ -110,6 +104,17 @@ export async function startTestPostgres(options: TestPostgresOptions = {}): Prom
       return stopped;
     },
   };
+}
+
+/** Creates an empty database `name` on the server of `adminUrl` (a database there it can connect to). */
+export async function createDatabaseAt(adminUrl: string, name: string): Promise<void> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    await client.query(`create database "${name.replaceAll('"', '""')}"`);
+  } finally {
+    await client.end();
+  }
 }
 
 interface ServerProcess {

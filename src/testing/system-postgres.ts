@@ -11,6 +11,7 @@ import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } fr
 import path from "node:path";
 import pg from "pg";
 import { freePort } from "./postgres.js";
+import { tmpdirFor } from "./postgres-place.js";
 
 export interface SystemPostgres {
   /** A URL for the `postgres` database of the server. */
@@ -130,7 +131,8 @@ interface Place {
 /** A directory of a server's own: as root, initdb and postgres refuse to run, so the postgres user owns it. */
 function makePlace(): Place {
   const asUser = process.getuid?.() === 0 ? postgresIds() : undefined;
-  const root = mkdtempSync("/tmp/flowstore-system-pg-");
+  // In the system's temp directory, as the embedded server's: in memory where the test run puts it.
+  const root = mkdtempSync(path.join(tmpdirFor(asUser) ?? "/tmp", "flowstore-system-pg-"));
   chmodSync(root, 0o700);
   if (asUser) chownSync(root, asUser.uid, asUser.gid);
   return { root, dataDir: path.join(root, "data"), asUser };

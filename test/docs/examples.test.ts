@@ -118,16 +118,22 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
+  // The examples' databases, copies of this file's (its pool's schemas too): dropped, as the harness
+  // drops the file's own, rather than held until the run's server stops.
+  for (let n = 1; n <= databases; n++) {
+    await admin?.query(`drop database if exists "${exampleDatabase(n)}" with (force)`).catch(() => {});
+  }
   await admin?.end();
   rmSync(work, { recursive: true, force: true });
 });
 
 let databases = 0;
+const exampleDatabase = (n: number) => `example_${process.pid}_${n}`;
 /** DATABASE_URL for an example: a copy of the migrated template, or none (the embedded store). */
 async function databaseFor(example: Example): Promise<string | undefined> {
   if (example.store !== undefined && example.store !== "server") return undefined;
   if (!admin || !template) return undefined;
-  const name = `example_${process.pid}_${++databases}`;
+  const name = exampleDatabase(++databases);
   await admin.query(`create database "${name}" template "${template}"`);
   await admin.query(nameTestFile(name, testFile()));
   const url = new URL(await fileDatabaseUrl());

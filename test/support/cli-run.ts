@@ -7,6 +7,7 @@ import { execFile } from "node:child_process";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { inject } from "vitest";
+import { NODE_FLAGS } from "./node-flags.js";
 
 export const TSX_LOADER = pathToFileURL(path.resolve("node_modules/tsx/dist/loader.mjs")).href;
 
@@ -29,7 +30,7 @@ export function runCli(
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      [CLI_MAIN, ...args],
+      [...NODE_FLAGS, CLI_MAIN, ...args],
       { cwd, env: environment, encoding: "utf8" },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;

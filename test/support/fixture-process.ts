@@ -6,6 +6,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { pathToFileURL } from "node:url";
+import { NODE_FLAGS } from "./node-flags.js";
 
 const TSX = pathToFileURL(path.resolve("node_modules/tsx/dist/loader.mjs")).href;
 
@@ -26,10 +27,14 @@ export function startFixture(
   args: string[],
   { stdin = false, env }: { stdin?: boolean; env?: NodeJS.ProcessEnv } = {},
 ): FixtureProcess {
-  const child = spawn(process.execPath, ["--import", TSX, path.resolve("test/fixtures", file), ...args], {
-    stdio: [stdin ? "pipe" : "ignore", "pipe", "inherit"],
-    env,
-  });
+  const child = spawn(
+    process.execPath,
+    [...NODE_FLAGS, "--import", TSX, path.resolve("test/fixtures", file), ...args],
+    {
+      stdio: [stdin ? "pipe" : "ignore", "pipe", "inherit"],
+      env,
+    },
+  );
   const lines: string[] = [];
   if (child.stdout) createInterface({ input: child.stdout }).on("line", (line) => lines.push(line));
   const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));

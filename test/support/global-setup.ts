@@ -19,7 +19,7 @@ import { type SystemPostgres, startSystemPostgres } from "../../src/testing/syst
 import { citusUnavailable, startCitus } from "./citus.js";
 import { buildCli } from "./cli-build.js";
 import { makePglitePool, makeServerPool, type SchemaPool, today } from "./schema-pool.js";
-import { logStatements, recordStatements } from "./statement-log.js";
+import { logStatements, makeFileNames, recordStatements } from "./statement-log.js";
 import { requirePassword } from "./system-postgres.js";
 
 declare module "vitest" {
@@ -84,6 +84,7 @@ async function startServer(project: TestProject): Promise<(() => Promise<void>) 
   );
   project.provide("databaseUrl", url);
   project.provide("canCreateDatabases", true);
+  await makeFileNames(url);
   if (await wantsSchemaPool(project)) project.provide("schemaPool", await makeSchemaPool(url));
   const statements = statementsFile ? await logStatements(url) : undefined;
   return async () => {

@@ -23,13 +23,26 @@ export const recordStatements: Record<string, string | number> = {
   "pg_stat_statements.track_utility": "off",
 };
 
-/** The comment each test file puts on its database: the file's path, so statements name their file. */
-export const FILE_COMMENT_PREFIX = "flowstore test file: ";
+/**
+ * Which test file each database belongs to, kept in the server's `postgres` database rather than on the
+ * file's own: a file drops its database when it ends, and its last statements are harvested after.
+ */
+const FILE_NAMES = "flowstore_test_files";
 
-/** The statement that names `file` (a test file's path) as the user of database `name`. */
+/** Makes the table of file names (once per server, before any file runs). */
+export async function makeFileNames(url: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(`create table if not exists ${FILE_NAMES} (dbid oid primary key, file text not null)`);
+  } finally {
+    await client.end();
+  }
+}
+
+/** The statement, run in the `postgres` database, that names `file` (a test file's path) as the user of database `name`. */
 export function nameTestFile(database: string, file: string): string {
-  const name = database.replaceAll('"', '""');
-  return `comment on database "${name}" is ${pg.escapeLiteral(FILE_COMMENT_PREFIX + file)}`;
+  return `insert into ${FILE_NAMES} (dbid, file) select oid, ${pg.escapeLiteral(file)} from pg_database where datname = ${pg.escapeLiteral(database)}`;
 }
 
 export interface StatementLog {
@@ -50,16 +63,13 @@ export async function logStatements(url: string, everyMs = 3_000): Promise<State
       // The set-returning function is read whole before any row's reset runs, and an entry made
       // meanwhile is either in the rows (and reset) or left for the next harvest.
       const { rows } = await client.query<{ query: string; file: string | null }>(
-        `select s.query, shobj_description(s.dbid, 'pg_database') as file,
-                pg_stat_statements_reset(s.userid, s.dbid, s.queryid)
-           from pg_stat_statements s`,
+        `select s.query, f.file, pg_stat_statements_reset(s.userid, s.dbid, s.queryid)
+           from pg_stat_statements s left join ${FILE_NAMES} f on f.dbid = s.dbid`,
       );
       for (const row of rows) {
         const text = genericStatement(row.query);
         if (!text) continue;
-        const file = row.file?.startsWith(FILE_COMMENT_PREFIX)
-          ? row.file.slice(FILE_COMMENT_PREFIX.length)
-          : "(no test file)";
+        const file = row.file ?? "(no test file)";
         const texts = byFile.get(file) ?? new Set<string>();
         byFile.set(file, texts);
         texts.add(text);
