@@ -29,7 +29,10 @@ const RETRY_MOST_MS = 5_000;
 
 export interface ClaimLoopOf<Tx extends JobsScope> {
   context: StoreContext;
-  settings: Pick<WorkerSettings, "queue" | "id" | "reserveMs" | "claimConcurrency" | "pollIntervalMs">;
+  settings: Pick<
+    WorkerSettings,
+    "queue" | "id" | "reserveMs" | "concurrency" | "claimConcurrency" | "pollIntervalMs"
+  >;
   state: WorkerState<Tx>;
   jobs: Jobs;
   prefetch: Prefetch;
@@ -119,7 +122,7 @@ export class ClaimLoop<Tx extends JobsScope> {
           this.drained = true;
           prefetch.drained();
         } else if (batch.length === limit && limit >= enough) {
-          prefetch.backlog();
+          prefetch.backlog(state.buffered.length === 0 && state.running.size < settings.concurrency);
         }
         marks.takenBack(batch, reservation.letGo);
         // A claim that lands after stop() gave up waiting for it: hand its jobs straight back (they

@@ -60,12 +60,16 @@ export class Prefetch {
 
   /**
    * A claim of at least `enough` came back full: a backlog. The prefetch doubles, but holds no more
-   * than the handlers start in PREFETCH_HORIZON_MS (nothing more while that is not measured yet).
-   * (Counting only claims of a whole claimSize, it never grew with one claim in flight, or on PGlite:
-   * the running jobs always took some room.)
+   * than the handlers start in PREFETCH_HORIZON_MS (nothing more while that is not measured yet),
+   * unless `starved`: handlers were free and nothing waited for them as the claim landed. The claims
+   * then set the pace, not the handlers, and the start rate measures them: with claims slower than
+   * PREFETCH_HORIZON_MS (a far or busy server, PGlite on a loaded machine) it stayed below the least
+   * prefetch, which then never grew. (Counting only claims of a whole claimSize, it never grew with one
+   * claim in flight, or on PGlite: the running jobs always took some room.)
    */
-  backlog(): void {
-    this.resize(Math.min(this.size * 2, this.startRate.jobsIn(PREFETCH_HORIZON_MS) ?? this.bounds.minBatch));
+  backlog(starved: boolean): void {
+    const paced = this.startRate.jobsIn(PREFETCH_HORIZON_MS) ?? this.bounds.minBatch;
+    this.resize(starved ? this.size * 2 : Math.min(this.size * 2, paced));
   }
 
   /** A claim failed: the next one, at the next poll, starts small again. */
