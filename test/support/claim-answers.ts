@@ -1,5 +1,5 @@
 /** Holding back what the database answers a worker's claims, as a slow network would. */
-import type { Store } from "../../src/index.js";
+import type { Store, StoreOptions } from "../../src/index.js";
 
 /**
  * True for the text of a claim: each of the claim's forms (by hand, a worker's, a grouped queue's)
@@ -7,6 +7,19 @@ import type { Store } from "../../src/index.js";
  */
 export function isClaim(text: string | undefined): boolean {
   return text?.includes("lease expired on the last attempt") === true;
+}
+
+/** Store options that push the limit each claim asks for onto `limits`, read from the statement log. */
+export function loggingClaimLimits(limits: number[]): Omit<StoreOptions, "connection"> {
+  const ignore = () => {};
+  const keep = (entry: Record<string, unknown>) => {
+    const { sql, values } = entry as { sql?: string; values?: unknown[] };
+    if (isClaim(sql) && values) limits.push(Number(values[1]));
+  };
+  return {
+    logStatements: { values: true },
+    logger: { debug: keep, info: ignore, warn: ignore, error: ignore },
+  };
 }
 
 /**

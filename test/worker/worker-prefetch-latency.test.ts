@@ -8,7 +8,7 @@
  */
 import { afterAll, describe, expect, it } from "vitest";
 import { openStore, type Store } from "../../src/index.js";
-import { isClaim } from "../support/claim-answers.js";
+import { loggingClaimLimits } from "../support/claim-answers.js";
 import { fileDatabaseUrl, forEachDriver } from "../support/harness.js";
 import { type LatencyProxy, startLatencyProxy } from "../support/latency-proxy.js";
 import { until } from "../support/waiting.js";
@@ -29,21 +29,11 @@ forEachDriver((driver) => {
       await near.jobs.enqueue(Array.from({ length: 600 }, (_, i) => ({ queue: "q", name: "n", payload: i })));
       proxy = await startLatencyProxy(await fileDatabaseUrl(), ONE_WAY_MS);
       const limits: number[] = [];
-      const ignore = () => {};
       far = await openStore({
+        ...loggingClaimLimits(limits),
         connection: proxy.url,
         schema: near.schema,
         migrate: false,
-        logStatements: { values: true },
-        logger: {
-          debug: (entry: Record<string, unknown>) => {
-            const { sql, values } = entry as { sql?: string; values?: unknown[] };
-            if (isClaim(sql) && values) limits.push(Number(values[1]));
-          },
-          info: ignore,
-          warn: ignore,
-          error: ignore,
-        },
       });
       const errors: unknown[] = [];
       const worker = far.jobs.work({

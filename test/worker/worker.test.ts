@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { type LeasedJob, type Store, type StoreOptions, uuidv7 } from "../../src/index.js";
-import { isClaim } from "../support/claim-answers.js";
+import { type LeasedJob, type Store, uuidv7 } from "../../src/index.js";
+import { loggingClaimLimits } from "../support/claim-answers.js";
 import { forEachDriver } from "../support/harness.js";
 import { until } from "../support/waiting.js";
 
@@ -10,19 +10,6 @@ async function runsTable(store: Store): Promise<string> {
     `create table ${table} (job_id uuid not null, at timestamptz not null default clock_timestamp())`,
   );
   return table;
-}
-
-/** Store options that push the limit each claim asks for onto `limits`, read from the statement log. */
-function loggingClaimLimits(limits: number[]): Omit<StoreOptions, "connection"> {
-  const ignore = () => {};
-  const keep = (entry: Record<string, unknown>) => {
-    const { sql, values } = entry as { sql?: string; values?: unknown[] };
-    if (isClaim(sql) && values) limits.push(Number(values[1]));
-  };
-  return {
-    logStatements: { values: true },
-    logger: { debug: keep, info: ignore, warn: ignore, error: ignore },
-  };
 }
 
 async function scalar(store: Store, sql: string): Promise<number> {
