@@ -22,8 +22,7 @@ afterAll(async () => {
 });
 
 forEachDriver((driver) => {
-  if (driver.name !== "postgres") return;
-  describe("a worker on a far server", () => {
+  describe.skipIf(!driver.concurrent)("a worker on a far server", () => {
     it("grows its prefetch past the least while claims come back full", { timeout: 120_000 }, async () => {
       const near = await driver.open();
       await near.jobs.enqueue(Array.from({ length: 600 }, (_, i) => ({ queue: "q", name: "n", payload: i })));
