@@ -32,6 +32,7 @@ import {
   registerSteps,
   report,
   runCounts,
+  runRounds,
   runSide,
   type SdkRuntime,
   type Side,
@@ -83,17 +84,16 @@ async function betaLine(context: BenchContext, rounds: number, runs: number, war
   const previousPort = process.env.PORT;
   process.env.PORT = String((server.address() as AddressInfo).port);
   const sides: Side[] = [flowstoreSide(5), worldPostgresSide("@workflow/world-postgres", postgresWorld)];
-  const results = new Map<string, Round[]>(sides.map((side) => [side.name, []]));
+  let results: Map<string, Round[]>;
   try {
-    for (let round = 0; round < rounds; round++) {
-      for (const side of round % 2 === 0 ? sides : [...sides].reverse()) {
-        const url = await context.freshDatabase();
-        const result = await runSide(side, beta, url, runs, warmup, context);
-        await context.dropDatabase(url);
-        log(`  round ${round + 1}: ${side.name.padEnd(14)} ${(runs / result.seconds).toFixed(1)} runs/s`);
-        results.get(side.name)?.push(result);
-      }
-    }
+    results = await runRounds(
+      context,
+      sides.map((side) => side.name),
+      rounds,
+      runs,
+      (name, url) =>
+        runSide(sides.find((side) => side.name === name) as Side, beta, url, runs, warmup, context),
+    );
   } finally {
     if (previousPort === undefined) delete process.env.PORT;
     else process.env.PORT = previousPort;
@@ -105,16 +105,9 @@ async function betaLine(context: BenchContext, rounds: number, runs: number, war
 /** The stable line against world-postgres 4.3.7: each side of each round in a child process. */
 async function stableLine(context: BenchContext, rounds: number, runs: number, warmup: number) {
   log("4.x (@workflow/core 4.8.9, World spec 3), each side of each round in a process of its own:");
-  const results = new Map<string, Round[]>(V4_SIDES.map((name) => [name, []]));
-  for (let round = 0; round < rounds; round++) {
-    for (const side of round % 2 === 0 ? V4_SIDES : [...V4_SIDES].reverse()) {
-      const url = await context.freshDatabase();
-      const result = await runChild(context, side, url, runs, warmup);
-      await context.dropDatabase(url);
-      log(`  round ${round + 1}: ${side.padEnd(14)} ${(runs / result.seconds).toFixed(1)} runs/s`);
-      results.get(side)?.push(result);
-    }
-  }
+  const results = await runRounds(context, V4_SIDES, rounds, runs, (name, url) =>
+    runChild(context, name, url, runs, warmup),
+  );
   report("4.x", [FLOWSTORE_KINDS, WORLD_POSTGRES_KINDS], results, runs);
 }
 

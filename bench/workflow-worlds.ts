@@ -15,6 +15,7 @@ import { createWorld as flowstoreWorld } from "../src/adapters/workflow/index.js
 import { openStore } from "../src/index.js";
 import {
   type BenchContext,
+  log,
   median,
   POLL_MARK,
   type StatementCounts,
@@ -173,6 +174,30 @@ export async function runSide(
     await poll.end();
     await counter.close();
   }
+}
+
+/**
+ * Runs `rounds` rounds of the sides `names` (the order alternating), each side on a fresh database
+ * dropped after it, through `runOne`; returns each side's rounds, by name.
+ */
+export async function runRounds(
+  context: BenchContext,
+  names: string[],
+  rounds: number,
+  runs: number,
+  runOne: (name: string, url: string) => Promise<Round>,
+): Promise<Map<string, Round[]>> {
+  const results = new Map<string, Round[]>(names.map((name) => [name, []]));
+  for (let round = 0; round < rounds; round++) {
+    for (const name of round % 2 === 0 ? names : [...names].reverse()) {
+      const url = await context.freshDatabase();
+      const result = await runOne(name, url);
+      await context.dropDatabase(url);
+      log(`  round ${round + 1}: ${name.padEnd(14)} ${(runs / result.seconds).toFixed(1)} runs/s`);
+      results.get(name)?.push(result);
+    }
+  }
+  return results;
 }
 
 /** The runs of a benchmark and its warm-up, from BENCH_SCALE. */
