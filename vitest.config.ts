@@ -11,8 +11,12 @@ export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
     globalSetup: ["test/support/global-setup.ts"],
-    // On a Citus cluster, the tests that check a single server's planner or statements are skipped.
-    setupFiles: process.env.FLOWSTORE_TEST_POSTGRES === "citus" ? ["test/support/citus-setup.ts"] : [],
+    // After every file, what the support modules hold for it is released (file-setup.ts). On a Citus
+    // cluster, the tests that check a single server's planner or statements are skipped.
+    setupFiles: [
+      "test/support/file-setup.ts",
+      ...(process.env.FLOWSTORE_TEST_POSTGRES === "citus" ? ["test/support/citus-setup.ts"] : []),
+    ],
     // Separate processes: tests that hold an embedded data directory or kill children stay apart.
     pool: "forks",
     // Two files at a time on two cores (the default leaves one core to the runner): much of a file's

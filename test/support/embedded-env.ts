@@ -6,7 +6,7 @@ import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterAll } from "vitest";
+import { onFileEnd } from "./file-end.js";
 
 /** This process's environment with no server configured, so that openStore chooses the embedded store. */
 export function embeddedEnv(): NodeJS.ProcessEnv {
@@ -18,7 +18,7 @@ export function embeddedEnv(): NodeJS.ProcessEnv {
 const dirs: string[] = [];
 const children: ChildProcess[] = [];
 
-afterAll(() => {
+onFileEnd(() => {
   for (const child of children.splice(0)) child.kill("SIGKILL");
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });

@@ -6,7 +6,7 @@
 import path from "node:path";
 import type { PGlite } from "@electric-sql/pglite";
 import pg from "pg";
-import { afterAll, beforeAll, describe, expect, inject } from "vitest";
+import { beforeAll, describe, expect, inject } from "vitest";
 import { postgresBinariesDir } from "../../scripts/matrix-tools.mjs";
 import { createPglite, TEMPLATE_SCHEMA } from "../../src/db/template/template.js";
 import { openStore, type Store, type StoreOptions } from "../../src/index.js";
@@ -16,6 +16,7 @@ import {
   type TestPostgresOptions,
 } from "../../src/testing/postgres.js";
 import { distributeOpened } from "./citus.js";
+import { onFileEnd } from "./file-end.js";
 import { POOL_SIZE, poolSchema, type SchemaPool, today } from "./schema-pool.js";
 import { nameTestFile } from "./statement-log.js";
 
@@ -41,16 +42,41 @@ export function testFile(): string {
   return path.relative(process.cwd(), expect.getState().testPath ?? "unknown");
 }
 
-let databaseUrl: Promise<string> | undefined;
-/** The name of this file's own database, once made (and dropped when the file ends). */
-let databaseName: string | undefined;
+/** What this module holds for the running test file, released when it ends (file-end.ts). */
+interface FileState {
+  /** This file's own database on the test server, once asked for. */
+  databaseUrl?: Promise<string>;
+  /** Its name (dropped when the file ends), where the run can make databases. */
+  databaseName?: string;
+  /** The file's PGlite instance, once asked for. */
+  pglite?: Promise<PGlite>;
+  /** A server of the file's own (see onOwnServer), once asked for. */
+  ownServer?: Promise<TestPostgres>;
+  /** The stores the drivers opened. */
+  openStores: Store[];
+  /** How many of the run's pooled schemas each driver's connection has handed out. */
+  taken: Record<"database" | "pgliteDir", number>;
+}
+const newFileState = (): FileState => ({ openStores: [], taken: { database: 0, pgliteDir: 0 } });
+let file = newFileState();
+
+onFileEnd(async () => {
+  const ended = file;
+  file = newFileState();
+  await Promise.all(ended.openStores.map((store) => store.close()));
+  if (ended.pglite) await (await ended.pglite).close();
+  if (ended.ownServer) await (await ended.ownServer).stop();
+  if (ended.databaseName) await dropFileDatabase(ended.databaseName);
+});
+
 /** This file's own database on the test server. */
 export function fileDatabaseUrl(): Promise<string> {
-  databaseUrl ??= (async () => {
+  const state = file;
+  state.databaseUrl ??= (async () => {
     const url = inject("databaseUrl");
     if (!inject("canCreateDatabases")) return url;
     const name = `file_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
-    databaseName = name;
+    state.databaseName = name;
     const admin = new pg.Client({ connectionString: url });
     await admin.connect();
     try {
@@ -67,29 +93,19 @@ export function fileDatabaseUrl(): Promise<string> {
     parsed.pathname = `/${name}`;
     return parsed.toString();
   })();
-  return databaseUrl;
+  return state.databaseUrl;
 }
 
-let pglite: Promise<PGlite> | undefined;
 function filePglite(): Promise<PGlite> {
   // From the template, as the embedded store makes a new database; with no store schema in it, as initdb leaves it,
   // but for the run's migrated schemas (schema-pool.ts). That template holds no default schema: loaded
   // as one for it, it has none to drop.
   const pool = inject("schemaPool")?.pgliteDir;
-  pglite ??= pool
+  file.pglite ??= pool
     ? createPglite({ schema: TEMPLATE_SCHEMA, places: { shipped: pool } })
     : createPglite({ schema: null });
-  return pglite;
+  return file.pglite;
 }
-
-const openStores: Store[] = [];
-let ownServer: Promise<TestPostgres> | undefined;
-afterAll(async () => {
-  await Promise.all(openStores.splice(0).map((store) => store.close()));
-  if (pglite) await (await pglite).close();
-  if (ownServer) await (await ownServer).stop();
-  if (databaseName) await dropFileDatabase(databaseName);
-});
 
 /**
  * Drops the file's database when nothing is connected to it any more, so that a run holds a few
@@ -115,12 +131,11 @@ async function dropFileDatabase(name: string): Promise<void> {
 
 /**
  * A schema of the run's pool for an open with `options`, made as the open would make it, or undefined
- * when the open must migrate one itself (see schema-pool.ts); `taken` counts the driver's.
+ * when the open must migrate one itself (see schema-pool.ts).
  */
 function fromPool(
   options: Omit<StoreOptions, "connection">,
   place: "database" | "pgliteDir",
-  taken: { count: number },
 ): string | undefined {
   const pool: SchemaPool | undefined = inject("schemaPool");
   // The migrations' own tests see each schema migrated by the open, as it always was.
@@ -129,9 +144,9 @@ function fromPool(
     options.partitions === undefined &&
     !testFile().startsWith("test/migrations/");
   const migrates = options.migrate !== false && !options.readOnly;
-  if (!pool?.[place] || !plain || !migrates || taken.count >= POOL_SIZE || pool.day !== today())
+  if (!pool?.[place] || !plain || !migrates || file.taken[place] >= POOL_SIZE || pool.day !== today())
     return undefined;
-  return poolSchema(++taken.count);
+  return poolSchema(++file.taken[place]);
 }
 
 function driver(
@@ -141,16 +156,15 @@ function driver(
   /** Where its connection's database comes from the pool: the server's template or PGlite's. */
   pooled: "database" | "pgliteDir" | undefined,
 ): TestDriver {
-  const taken = { count: 0 };
   return {
     name,
     concurrent,
     connection,
     async open(options = {}) {
       const given = await connection();
-      const schema = options.schema ?? (pooled && fromPool(options, pooled, taken)) ?? uniqueSchema();
+      const schema = options.schema ?? (pooled && fromPool(options, pooled)) ?? uniqueSchema();
       const store = await openStore({ ...options, schema, connection: given });
-      openStores.push(store);
+      file.openStores.push(store);
       if (ON_CITUS && connection === fileDatabaseUrl) await distributeOpened(given as string, schema);
       return store;
     },
@@ -215,8 +229,8 @@ function onOwnServer(given: TestDriver): TestDriver {
     "postgres",
     true,
     async () => {
-      ownServer ??= startOwnPostgres();
-      return (await ownServer).url;
+      file.ownServer ??= startOwnPostgres();
+      return (await file.ownServer).url;
     },
     undefined,
   );

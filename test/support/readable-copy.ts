@@ -18,11 +18,11 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterAll } from "vitest";
+import { onFileEnd } from "./file-end.js";
 
 /** The copies made by this test file, by what they hold; removed after it. */
 const copies = new Map<string, string>();
-afterAll(() => {
+onFileEnd(() => {
   for (const dir of copies.values()) rmSync(dir, { recursive: true, force: true });
   copies.clear();
 });
