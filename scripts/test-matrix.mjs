@@ -83,6 +83,11 @@ for (const run of runs) {
     [
       "node_modules/vitest/vitest.mjs",
       "run",
+      // A worker runs its files one after another in one process, which loads the store's modules
+      // once rather than once per file (a fifth of a run's time): the server's tests hold nothing a
+      // later file sees (test/support/file-end.ts). npm test keeps a process per file, for the tests
+      // that measure a process's memory or run the embedded store's files.
+      "--no-isolate",
       "--reporter=dot",
       "--reporter=json",
       `--outputFile.json=${report}`,
