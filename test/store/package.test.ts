@@ -5,14 +5,22 @@
  * job, a strict application type-checks against it without skipLibCheck (a typed queue's wrong payload
  * fails to compile there as in the sources), and the command prints its version. Packed from a fresh
  * copy of the repository's files, as from a fresh clone: packing builds dist/ itself.
+ *
+ * The tarball is kept under .test-data/packed by a hash of the files it was packed from: the version
+ * matrix's runs, on other Node.js lines, install the one npm test packed rather than build the same
+ * files again (a build is the same whichever Node.js runs it); files changed since are packed anew.
  */
 import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import {
+  copyFileSync,
   cpSync,
   existsSync,
+  mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
+  renameSync,
   rmSync,
   statSync,
   symlinkSync,
@@ -56,23 +64,48 @@ const SCRIPT = `
   console.log(job.name);
   await store.close();`;
 
-it("installs small, with one PGlite and its LICENSE, and loads by import and require", {
-  timeout: 300_000,
-}, async () => {
-  // Packed from a fresh copy of the repository's files, with no dist/: packing must build it.
+/** The repository's files as a fresh clone has them (those of this checkout, changes included). */
+function repositoryFiles(): string[] {
+  return execFileSync("git", ["ls-files", "-z"], { encoding: "utf8" })
+    .split("\0")
+    .filter((file) => file && existsSync(file));
+}
+
+/**
+ * The package packed from a fresh copy of the repository's files, with no dist/ (packing must build
+ * it); the one packed before from the same files when there is one (see above).
+ */
+function packed(): string {
+  const files = repositoryFiles();
+  const hash = createHash("sha256");
+  for (const file of files) hash.update(`${file}\0`).update(readFileSync(file)).update("\0");
+  const kept = path.resolve(".test-data", "packed", `flowstore-${hash.digest("hex").slice(0, 16)}.tgz`);
+  if (existsSync(kept)) return kept;
   const clone = path.join(work, "clone");
-  for (const file of execFileSync("git", ["ls-files", "-z"], { encoding: "utf8" }).split("\0")) {
-    if (file && existsSync(file)) cpSync(file, path.join(clone, file));
-  }
+  for (const file of files) cpSync(file, path.join(clone, file));
   symlinkSync(path.resolve("node_modules"), path.join(clone, "node_modules"), "dir");
-  const packed = execFileSync("npm", ["pack", "--pack-destination", work, "--silent"], {
+  const name = execFileSync("npm", ["pack", "--pack-destination", work, "--silent"], {
     cwd: clone,
     encoding: "utf8",
   })
     .trim()
     .split("\n")
     .at(-1) as string;
-  const listed = execFileSync("tar", ["-tzf", path.join(work, packed)], { encoding: "utf8" }).split("\n");
+  // Only the newest is kept: those of files since changed are of no more use.
+  mkdirSync(path.dirname(kept), { recursive: true });
+  for (const old of readdirSync(path.dirname(kept)))
+    rmSync(path.join(path.dirname(kept), old), { force: true });
+  // Copied whole, then renamed: a run that reads it meanwhile finds it complete or not at all.
+  copyFileSync(path.join(work, name), `${kept}.partial`);
+  renameSync(`${kept}.partial`, kept);
+  return kept;
+}
+
+it("installs small, with one PGlite and its LICENSE, and loads by import and require", {
+  timeout: 300_000,
+}, async () => {
+  const tarball = packed();
+  const listed = execFileSync("tar", ["-tzf", tarball], { encoding: "utf8" }).split("\n");
   expect(listed).toContain("package/dist/index.js");
   expect(listed).toContain("package/dist/migrations/sql/0001_bookkeeping.sql");
   // The README is read on npm too: every file or folder it links to must be in the package.
@@ -80,11 +113,10 @@ it("installs small, with one PGlite and its LICENSE, and loads by import and req
   const app = path.join(work, "app");
   execFileSync("mkdir", ["-p", app]);
   writeFileSync(path.join(app, "package.json"), JSON.stringify({ name: "app", private: true }));
-  execFileSync(
-    "npm",
-    ["install", "--omit=dev", "--prefer-offline", "--no-audit", "--no-fund", path.join(work, packed)],
-    { cwd: app, stdio: "ignore" },
-  );
+  execFileSync("npm", ["install", "--omit=dev", "--prefer-offline", "--no-audit", "--no-fund", tarball], {
+    cwd: app,
+    stdio: "ignore",
+  });
   const modules = path.join(app, "node_modules");
   const files = walk(modules);
   const megabytes = files.reduce((sum, file) => sum + statSync(file).size, 0) / 2 ** 20;
