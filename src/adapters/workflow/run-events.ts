@@ -90,6 +90,15 @@ export async function runStarted(write: Write, preload: boolean): Promise<EventR
   if (lineOf(specOf(write)) !== write.spec) {
     return write.scope.transaction((tx) => startOtherwise({ ...write, scope: tx }, preload));
   }
+  // 4.x sends run_started at every delivery of the run's flow, not only the first: a run this process
+  // saw start is read, in one statement, rather than started again and found running in a transaction.
+  if (STARTED.has(write.executionId)) {
+    const run = await write.scope.executions.get(write.executionId).catch((error: unknown) => {
+      if (error instanceof NotFoundError) return undefined;
+      throw error;
+    });
+    if (run && run.status !== "pending") return startedAlready(write, run);
+  }
   const started = await write.scope.executions
     .update(
       write.executionId,
@@ -101,6 +110,7 @@ export async function runStarted(write: Write, preload: boolean): Promise<EventR
       throw error;
     });
   if (!started) return write.scope.transaction((tx) => startOtherwise({ ...write, scope: tx }, preload));
+  rememberStarted(write.executionId);
   // Refused after the fact when the message did not say the run's spec: the event written carries no
   // data, and the run is running, as its own line would have made it; nothing more is written.
   refuseOtherLine(write, started);
@@ -109,6 +119,33 @@ export async function runStarted(write: Write, preload: boolean): Promise<EventR
     run: toRun(started, write.resolveData),
   };
   return preload ? withEvents(write, result) : result;
+}
+
+/**
+ * The runs this process started or found started, by execution id: a hint of what run_started will
+ * find (it reads the run whatever this says), so that a run's later deliveries cost one read. Past
+ * MAX_STARTED it starts again empty: a run forgotten costs its next delivery a failed start, no more.
+ */
+const STARTED = new Set<string>();
+const MAX_STARTED = 10_000;
+
+function rememberStarted(executionId: string): void {
+  if (STARTED.size >= MAX_STARTED) STARTED.clear();
+  STARTED.add(executionId);
+}
+
+/**
+ * run_started on a run past pending: a running run is returned as it is, with no second run_started
+ * (a concurrent invocation started it; replay is deterministic, so both go on); a finished one is a
+ * RunExpiredError.
+ */
+function startedAlready(write: Write, run: Execution): EventResult {
+  refuseOtherLine(write, run);
+  if (isTerminal(run.status)) {
+    throw new RunExpiredError(`Workflow run "${write.runId}" is already in terminal state "${run.status}"`);
+  }
+  rememberStarted(write.executionId);
+  return { run: toRun(run, write.resolveData) };
 }
 
 /**
@@ -137,13 +174,10 @@ async function startOtherwise(write: Write, preload: boolean): Promise<EventResu
     }
   }
   if (!run) throw new WorkflowRunNotFoundError(write.runId);
+  if (run.status !== "pending") return startedAlready(write, run);
   refuseOtherLine(write, run);
-  if (isTerminal(run.status)) {
-    throw new RunExpiredError(`Workflow run "${write.runId}" is already in terminal state "${run.status}"`);
-  }
-  // Already running: a concurrent invocation started it; replay is deterministic, so both go on.
-  if (run.status === "running") return { run: toRun(run, write.resolveData) };
   run = await write.scope.executions.update(write.executionId, { status: "running" });
+  rememberStarted(write.executionId);
   const event = await appendRequest(write, undefined);
   const result: EventResult = { event, run: toRun(run, write.resolveData) };
   return preload ? withEvents(write, result) : result;

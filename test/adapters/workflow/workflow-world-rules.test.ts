@@ -6,6 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { createWorld, type FlowstoreWorld } from "../../../src/adapters/workflow/index.js";
 import { forEachDriver } from "../../support/harness.js";
+import { statementLog } from "../../support/waiting.js";
 import { created, newRunId } from "../../support/workflow-world-fixtures.js";
 
 const bytes = (...values: number[]) => new Uint8Array(values);
@@ -55,6 +56,23 @@ forEachDriver((driver) => {
       expect((await rejection(w.events.create(newRunId(), { eventType: "run_started" }))).name).toBe(
         "WorkflowRunNotFoundError",
       );
+    });
+
+    it("reads a started run at each later run_started (4.x sends one per delivery): one statement", async () => {
+      const log = statementLog();
+      const w = createWorld({ store: await driver.open({ logger: log, logStatements: true }) });
+      const runId = newRunId();
+      await w.events.create(runId, created("wf"));
+      await w.events.create(runId, { eventType: "run_started", specVersion: 5 });
+      log.sql.length = 0;
+      expect(await w.events.create(runId, { eventType: "run_started", specVersion: 5 })).toEqual({
+        run: expect.objectContaining({ runId, status: "running" }),
+      });
+      // Not a start that fails, then a transaction that finds the run running: one read, no BEGIN.
+      expect(log.sql).toHaveLength(1);
+      expect(log.sql[0]).toMatch(/^\s*select\b/i);
+      const { data } = await w.events.list({ runId, pagination: {} });
+      expect(data.map((e) => e.eventType)).toEqual(["run_created", "run_started"]);
     });
 
     it("a finished run takes no new step, hook or wait, and does not start or finish again", async () => {
