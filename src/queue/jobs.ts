@@ -8,7 +8,7 @@ import { forReads, type StoreContext } from "../core/context.js";
 import { optionKeys, refuseUnknownKeys } from "../core/input.js";
 import { cancel, get, list, retry } from "./admin.js";
 import { claim } from "./claim.js";
-import { enqueue } from "./enqueue/enqueue.js";
+import { type EnqueueBatcher, enqueue, enqueueBatcher } from "./enqueue/enqueue.js";
 import { groups, limits, setGroupLimit, setLimits } from "./groups.js";
 import { forget } from "./known-queues.js";
 import { complete, completeMany, fail, heartbeat, release, snooze } from "./leases.js";
@@ -37,6 +37,8 @@ const PAUSE_KEYS = optionKeys<{ by?: string }>({ by: true });
 const GROUPS_KEYS = optionKeys<{ after?: string; limit?: number }>({ after: true, limit: true });
 
 export class Jobs {
+  private batcher?: EnqueueBatcher;
+
   constructor(protected readonly context: StoreContext) {}
 
   /**
@@ -48,7 +50,9 @@ export class Jobs {
   enqueue(job: EnqueueJob): Promise<string>;
   enqueue(jobs: EnqueueJob[]): Promise<string[]>;
   enqueue(input: EnqueueJob | EnqueueJob[]): Promise<string | string[]> {
-    return enqueue(this.context, input);
+    // One job at a time shares statements with the others of the moment (see enqueueBatcher).
+    if (!Array.isArray(input)) this.batcher ??= enqueueBatcher(this.context);
+    return enqueue(this.context, input, this.batcher);
   }
 
   /**

@@ -45,6 +45,11 @@ export interface EnqueueColumns {
   absorbs: number[];
   /** A debounced job's latest run time, in milliseconds after now (its maxMs), or null. */
   runByMs: (number | null)[];
+  /**
+   * The trace context the job carries to its handler (see Telemetry.send), when its enqueue was traced
+   * apart from the batch's; null takes the batch's.
+   */
+  trace: (string | null)[];
 }
 
 /** One slot's values, as the columns hold them. */
@@ -154,6 +159,7 @@ export function jobRow(context: StoreContext, job: EnqueueJob, field: string): C
     group: job.group === undefined || job.group === null ? null : checkText(job.group, `${field}.group`),
     absorbs: 0,
     runByMs: debounce?.maxMs ?? null,
+    trace: null,
   };
   return {
     row,

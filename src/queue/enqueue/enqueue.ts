@@ -11,9 +11,10 @@
  * other jobs here.
  */
 
-import { inTransaction, type StoreContext } from "../../core/context.js";
+import { batchesWrites, inTransaction, type StoreContext } from "../../core/context.js";
 import type { SentBatch } from "../../core/telemetry.js";
 import { jobsChannel, wakeStatement } from "../../core/wake.js";
+import { WriteBatcher } from "../../core/write-batch.js";
 import { groupsOf } from "../groups.js";
 import { noteAdditions, queueRuns } from "../total-folds.js";
 import { addEnqueued } from "../totals.js";
@@ -41,17 +42,17 @@ const ARRAYS_FROM = 10;
 
 const FROM_ARRAYS = `unnest($5::uuid[], $6::text[], $7::text[], $8::text[], $9::int[], $10::timestamptz[],
                             $11::int[], $12::int[], $13::int[], $14::text[], $15::uuid[], $16::bool[],
-                            $17::float8[], $18::bool[], $19::text[], $20::int[], $21::float8[])
+                            $17::float8[], $18::bool[], $19::text[], $20::int[], $21::float8[], $22::text[])
            with ordinality as i(id, queue, name, payload, priority, run_at, max_attempts, backoff_base_ms,
                                 backoff_max_ms, key, execution_id, replace, delay_ms, after, group_name,
-                                absorbs, run_by_ms, slot)`;
+                                absorbs, run_by_ms, trace_context, slot)`;
 
 /** Payloads travel as JSON text: a JSON null in a record would read back as SQL NULL. */
 const FROM_RECORDS = `jsonb_to_recordset($5::jsonb)
            as i(id uuid, queue text, name text, payload text, priority int, run_at timestamptz,
                 max_attempts int, backoff_base_ms int, backoff_max_ms int, key text, execution_id uuid,
                 replace bool, delay_ms float8, after bool, group_name text, absorbs int, run_by_ms float8,
-                slot bigint)`;
+                trace_context text, slot bigint)`;
 
 /** Each column of the batch under its name in the statement, in the order of FROM_ARRAYS. */
 const FIELDS = [
@@ -72,6 +73,7 @@ const FIELDS = [
   ["group_name", "group"],
   ["absorbs", "absorbs"],
   ["run_by_ms", "runByMs"],
+  ["trace_context", "trace"],
 ] as const satisfies readonly (readonly [string, keyof EnqueueColumns])[];
 
 function arraysOf(columns: EnqueueColumns): unknown[] {
@@ -95,19 +97,53 @@ function pickColumns(columns: EnqueueColumns, slots: readonly number[]): Enqueue
   return picked as unknown as EnqueueColumns;
 }
 
+/**
+ * Jobs enqueued one at a time outside a transaction share statements (core/write-batch.ts): one INSERT
+ * and one commit for the jobs enqueued while the last one was on its way, each caller answered once
+ * its job has committed. Two jobs of one key never share a statement, so a key's enqueues meet each
+ * other in the table as they would one after the other. A job that runs after others or is throttled
+ * takes its own path. Each job keeps its own trace context when the store has telemetry.
+ */
+export type EnqueueBatcher = WriteBatcher<CheckedJob, string>;
+
+export function enqueueBatcher(context: StoreContext): EnqueueBatcher {
+  return new WriteBatcher(
+    async (jobs) => {
+      const ids = await insertChecked(context, jobs, null);
+      noteAdditions(context, queueRuns(jobs.map(({ row }) => row.queue)));
+      return ids;
+    },
+    ({ row }) => (row.key === null ? `id\u0000${row.id}` : `key\u0000${row.queue}\u0000${row.key}`),
+  );
+}
+
 export async function enqueue(
   context: StoreContext,
   input: EnqueueJob | EnqueueJob[],
+  batcher?: EnqueueBatcher,
 ): Promise<string | string[]> {
   const jobs = Array.isArray(input) ? input : [input];
   if (jobs.length === 0) return [];
   const checked = jobs.map((job, i) => jobRow(context, job, Array.isArray(input) ? `jobs[${i}]` : "job"));
+  const [only] = checked;
+  const { telemetry } = context;
+  if (batcher && only && !Array.isArray(input) && batchesWrites(context)) {
+    if (only.dependsOn === null && only.throttle === null) {
+      // Undefined when its batch failed for one job's sake: then it goes alone, for its own answer. Traced,
+      // the job carries the context of its own "send" span, whatever batch it shares.
+      const write = async (trace: string | null) => {
+        const id = await batcher.write({ ...only, row: { ...only.row, trace } });
+        return id === undefined ? [] : [id];
+      };
+      const [id] = telemetry ? await telemetry.send(sentBatch([only.row.queue]), write) : await write(null);
+      if (id !== undefined) return id;
+    }
+  }
   const queues = checked.map(({ row }) => row.queue);
   const send = (trace: string | null) =>
     checked.some(({ dependsOn }) => dependsOn !== null)
       ? insertWithDependencies(context, checked, trace, insertChecked)
       : insertChecked(context, checked, trace);
-  const { telemetry } = context;
   const ids = telemetry ? await telemetry.send(sentBatch(queues), send) : await send(null);
   noteAdditions(context, queueRuns(queues));
   return Array.isArray(input) ? ids : (ids[0] as string);
@@ -137,6 +173,7 @@ async function insertChecked(
     group: [],
     absorbs: [],
     runByMs: [],
+    trace: [],
   };
   // Within one batch a key takes one slot, and the batch does what one call per job would do: the first
   // occurrence goes in (or meets the job already waiting or running with the key), later ones are
@@ -241,6 +278,8 @@ async function insert(
     `with input as (
        select id, queue, name, payload::jsonb as payload, priority, max_attempts, backoff_base_ms,
               backoff_max_ms, key, execution_id, replace, after, group_name, slot, absorbs,
+              -- A job's own trace context (one enqueued through the batcher), else the statement's.
+              coalesce(trace_context, $4::text) as trace_context,
               -- A debounced job's first enqueue runs no later than its maxMs either (least() skips a null).
               least(${RUN_AT_SQL}, now() + run_by_ms * interval '1 millisecond') as run_at,
               now() + run_by_ms * interval '1 millisecond' as run_by
@@ -252,7 +291,7 @@ async function insert(
                               absorbed, run_by)
        -- A job for later waits apart from the ready set ('scheduled') until a claim finds it due.
        select id, queue, name, payload, case when run_at > now() then 'scheduled' else 'waiting' end,
-              priority, run_at, max_attempts, backoff_base_ms, backoff_max_ms, key, execution_id, $4::text,
+              priority, run_at, max_attempts, backoff_base_ms, backoff_max_ms, key, execution_id, trace_context,
               group_name, absorbs, run_by
          from input order by slot
        on conflict (queue, key) where key is not null and status in ${live}
@@ -286,7 +325,7 @@ async function insert(
                               backoff_base_ms, backoff_max_ms, key, execution_id, trace_context, group_name,
                               absorbed, run_by)
        select i.id, i.queue, i.name, i.payload, 'blocked', i.priority, i.run_at, i.max_attempts,
-              i.backoff_base_ms, i.backoff_max_ms, i.key, i.execution_id, $4::text, i.group_name,
+              i.backoff_base_ms, i.backoff_max_ms, i.key, i.execution_id, i.trace_context, i.group_name,
               i.absorbs, i.run_by
          from input i join inserted h on h.queue = i.queue and h.key = i.key and h.status = 'running'
        on conflict (queue, key) where key is not null and status = 'blocked'
