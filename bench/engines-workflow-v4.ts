@@ -2,7 +2,10 @@
  * One round of one side of the Workflow SDK's 4.x line (bench/engines-workflow.ts starts it, with the
  * run's server in BENCH_PARENT_SERVER_URL):
  *
- *   engines-workflow-v4.ts <flowstore|world-postgres> <database URL> <runs> <warm-up runs>
+ *   engines-workflow-v4.ts <flowstore|world-postgres> <database URL> <runs> <warm-up runs> [sdk|calls]
+ *
+ * sdk (the default) runs the workflows on the SDK's runtime; calls makes the runtime's World calls
+ * for them without it (bench/workflow-v4-calls.ts), to measure what the World costs alone.
  *
  * The side's World is made first and is the one the runtime finds as it loads (4.x binds its step
  * handler to that World then), on @workflow/core 4.8.9 with flowstore's World in spec 3 or
@@ -12,6 +15,7 @@
 import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
 import { contextFromParent } from "./lib.js";
+import { callsRuntime } from "./workflow-v4-calls.js";
 import {
   type BenchWorld,
   flowstoreSide,
@@ -22,7 +26,7 @@ import {
   worldPostgresSide,
 } from "./workflow-worlds.js";
 
-const [sideName, url, runs, warmup] = process.argv.slice(2);
+const [sideName, url, runs, warmup, mode = "sdk"] = process.argv.slice(2);
 const side =
   sideName === "flowstore"
     ? flowstoreSide(3)
@@ -32,8 +36,10 @@ const side =
           (await import("@workflow/world-postgres-4")).createWorld(config),
         )
       : undefined;
-if (!side || !url || !runs || !warmup) {
-  process.stderr.write("usage: engines-workflow-v4.ts <flowstore|world-postgres> <url> <runs> <warm-up>\n");
+if (!side || !url || !runs || !warmup || !["sdk", "calls"].includes(mode)) {
+  process.stderr.write(
+    "usage: engines-workflow-v4.ts <flowstore|world-postgres> <url> <runs> <warm-up> [sdk|calls]\n",
+  );
   process.exit(2);
 }
 registerSteps();
@@ -68,8 +74,21 @@ const v4: SdkRuntime = {
   start: (workflowId, args) => (startRun as NonNullable<typeof startRun>)(workflowId, args),
 };
 
+const calls = callsRuntime();
+const runtime: SdkRuntime =
+  mode === "sdk"
+    ? v4
+    : {
+        async use(world) {
+          await calls.use(world);
+          flow = calls.flow;
+          step = calls.step;
+        },
+        start: calls.start,
+      };
+
 try {
-  const round = await runSide(side, v4, url, Number(runs), Number(warmup), contextFromParent());
+  const round = await runSide(side, runtime, url, Number(runs), Number(warmup), contextFromParent());
   process.stdout.write(`${JSON.stringify(round)}\n`);
 } finally {
   await new Promise((resolve) => server.close(resolve));

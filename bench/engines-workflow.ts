@@ -102,13 +102,23 @@ async function betaLine(context: BenchContext, rounds: number, runs: number, war
   report("5.0 beta", sides, results, runs);
 }
 
-/** The stable line against world-postgres 4.3.7: each side of each round in a child process. */
+/**
+ * The stable line against world-postgres 4.3.7, each side of each round in a child process: first the
+ * runtime's World calls made without it (what the World costs alone: bench/workflow-v4-calls.ts), then
+ * the same runs on the runtime, through the SDK's own handlers.
+ */
 async function stableLine(context: BenchContext, rounds: number, runs: number, warmup: number) {
-  log("4.x (@workflow/core 4.8.9, World spec 3), each side of each round in a process of its own:");
-  const results = await runRounds(context, V4_SIDES, rounds, runs, (name, url) =>
-    runChild(context, name, url, runs, warmup),
-  );
-  report("4.x", [FLOWSTORE_KINDS, WORLD_POSTGRES_KINDS], results, runs);
+  const modes = [
+    { mode: "calls", line: "4.x World calls", says: "4.8.9's World calls without the runtime" },
+    { mode: "sdk", line: "4.x", says: "@workflow/core 4.8.9, through the SDK's own handlers" },
+  ] as const;
+  for (const { mode, line, says } of modes) {
+    log(`4.x (World spec 3), ${says}; each side of each round in a process of its own:`);
+    const results = await runRounds(context, V4_SIDES, rounds, runs, (name, url) =>
+      runChild(context, name, url, runs, warmup, mode),
+    );
+    report(line, [FLOWSTORE_KINDS, WORLD_POSTGRES_KINDS], results, runs);
+  }
 }
 
 /** One round of a 4.x side in bench/engines-workflow-v4.ts; its last line of output is the round. */
@@ -118,6 +128,7 @@ function runChild(
   url: string,
   runs: number,
   warmup: number,
+  mode: "sdk" | "calls",
 ): Promise<Round> {
   const tsx = new URL("../node_modules/tsx/dist/loader.mjs", import.meta.url).href;
   const child = spawn(
@@ -130,6 +141,7 @@ function runChild(
       url,
       String(runs),
       String(warmup),
+      mode,
     ],
     { env: { ...process.env, [PARENT_SERVER]: context.server.url }, stdio: ["ignore", "pipe", "inherit"] },
   );
