@@ -4,7 +4,8 @@
  * World costs, apart from what the SDK costs around it. The calls, their order and their arguments are
  * the runtime's, as a World sees them (recorded by wrapping a World under the runtime):
  *
- * - start(): the run's flow message is queued, then run_created is written (4.x's resilient start);
+ * - start(): the run's flow message is queued and run_created written at once (4.x's resilient start:
+ *   a flow delivery that comes first makes the run from the message, and run_created then conflicts);
  * - each flow delivery writes run_started, then, but at the first (whose message carries the run's
  *   input), lists the run's events to replay them; it then writes step_created and queues the step's
  *   message (keyed by the step's id), or run_completed once the third step has completed;
@@ -143,17 +144,21 @@ export function callsRuntime(): SdkRuntime & { flow?: Handler; step?: Handler } 
         specVersion: 3,
         executionContext: { traceCarrier: {}, workflowCoreVersion: "4.8.9", features: { encryption: false } },
       };
-      await w.queue(
-        FLOW_QUEUE(workflowName),
-        { runId, traceCarrier: {}, runInput },
-        { deploymentId: DEPLOYMENT, specVersion: 3 },
-      );
       const { specVersion: _, ...eventData } = runInput;
-      await w.events.create(
-        runId,
-        { eventType: "run_created", specVersion: 3, eventData },
-        { v1Compat: false },
-      );
+      // Both at once, as the runtime sends them; the flow's delivery may make the run from the queue's
+      // data first, and then run_created's conflict is no error (the runtime's own rule).
+      const [created, queued] = await Promise.allSettled([
+        w.events.create(runId, { eventType: "run_created", specVersion: 3, eventData }, { v1Compat: false }),
+        w.queue(
+          FLOW_QUEUE(workflowName),
+          { runId, traceCarrier: {}, runInput },
+          { deploymentId: DEPLOYMENT, specVersion: 3 },
+        ),
+      ]);
+      if (queued.status === "rejected") throw queued.reason;
+      if (created.status === "rejected" && (created.reason as Error)?.name !== "EntityConflictError") {
+        throw created.reason;
+      }
       return runId;
     },
   };
