@@ -51,6 +51,7 @@ forEachDriver((driver) => {
           Array.from({ length: 2_000 }, (_, i) => ({ queue: "q", name: "n", payload: i })),
         );
         const errors: unknown[] = [];
+        const started = performance.now();
         const worker = store.jobs.work({
           queue: "q",
           concurrency: 8,
@@ -60,15 +61,17 @@ forEachDriver((driver) => {
         });
         // PGlite drains 2,000 jobs in a few seconds, but far slower on a busy machine.
         await until(async () => worker.counts.completed === 2_000, 90_000);
+        const perSecond = 2_000 / ((performance.now() - started) / 1000);
         await worker.stop();
         expect(errors).toEqual([]);
         // The first claim is a short one (concurrency * 2), so the first jobs start soon.
         expect(limits[0]).toBe(16);
         // It starts at concurrency * 4 = 32 jobs held, each claim at most a claimConcurrency-th of
-        // that; a backlog of 2,000 takes it past that. How far depends on how many jobs the handlers
-        // start in a quarter of a second, so on the machine's speed (PGlite's is the slower): how far,
-        // and how many claims that takes, is not asserted.
-        expect(Math.max(...limits)).toBeGreaterThan(32 / claimConcurrency);
+        // that, and holds no more than its handlers start in a quarter of a second: a backlog of 2,000
+        // takes it past 32 where they start more than that. So wherever the jobs went through at twice
+        // that pace on average (256 a second: PGlite's one connection on a loaded machine has done
+        // less), it grew. How far, and in how many claims, depends on the machine, and is not asserted.
+        if (perSecond > 256) expect(Math.max(...limits)).toBeGreaterThan(32 / claimConcurrency);
         expect(Math.max(...limits)).toBeLessThanOrEqual(1_000);
       },
     );
