@@ -74,18 +74,12 @@ const v4: SdkRuntime = {
   start: (workflowId, args) => (startRun as NonNullable<typeof startRun>)(workflowId, args),
 };
 
-const calls = callsRuntime();
 const runtime: SdkRuntime =
   mode === "sdk"
     ? v4
-    : {
-        async use(world) {
-          await calls.use(world);
-          flow = calls.flow;
-          step = calls.step;
-        },
-        start: calls.start,
-      };
+    : callsRuntime((handlers) => {
+        ({ flow, step } = handlers);
+      });
 
 try {
   const round = await runSide(side, runtime, url, Number(runs), Number(warmup), contextFromParent());

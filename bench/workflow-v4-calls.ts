@@ -50,14 +50,14 @@ function ulid(): string {
 /** A value as the runtime serializes one (devalue's text, as bytes). */
 const bytes = (value: unknown) => new TextEncoder().encode(`devl${JSON.stringify([value])}`);
 
-/** The calls, as a runtime for runSide: `flow` and `step` are the handlers to serve. */
-export function callsRuntime(): SdkRuntime & { flow?: Handler; step?: Handler } {
+/** The calls, as a runtime for runSide; `serve` gets the World's flow and step handlers to serve. */
+export function callsRuntime(serve: (handlers: { flow: Handler; step: Handler }) => void): SdkRuntime {
   let world: CallsWorld | undefined;
-  const runtime: SdkRuntime & { flow?: Handler; step?: Handler } = {
+  return {
     use(given) {
       const w = given as CallsWorld;
       world = w;
-      runtime.flow = w.createQueueHandler("__wkf_workflow_", async (message) => {
+      const flow = w.createQueueHandler("__wkf_workflow_", async (message) => {
         const { runId, runInput } = message as { runId: string; runInput?: { workflowName: string } };
         const started = await w.events.create(
           runId,
@@ -105,7 +105,7 @@ export function callsRuntime(): SdkRuntime & { flow?: Handler; step?: Handler } 
           { idempotencyKey: stepId, headers: {} },
         );
       });
-      runtime.step = w.createQueueHandler("__wkf_step_", async (message) => {
+      const step = w.createQueueHandler("__wkf_step_", async (message) => {
         const { workflowName, workflowRunId: runId, stepId } = message as Record<string, string>;
         await w.events.create(
           runId as string,
@@ -133,6 +133,7 @@ export function callsRuntime(): SdkRuntime & { flow?: Handler; step?: Handler } 
           requestedAt: new Date().toISOString(),
         });
       });
+      serve({ flow, step });
     },
     async start(workflowName, args) {
       const w = world as CallsWorld;
@@ -162,5 +163,4 @@ export function callsRuntime(): SdkRuntime & { flow?: Handler; step?: Handler } 
       return runId;
     },
   };
-  return runtime;
 }

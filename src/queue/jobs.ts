@@ -4,7 +4,7 @@
  * wake-ups) and run on this scope's connection.
  */
 
-import { forReads, type StoreContext } from "../core/context.js";
+import { batchesWrites, forReads, type StoreContext } from "../core/context.js";
 import { optionKeys, refuseUnknownKeys } from "../core/input.js";
 import { cancel, get, list, retry } from "./admin.js";
 import { claim } from "./claim.js";
@@ -50,8 +50,9 @@ export class Jobs {
   enqueue(job: EnqueueJob): Promise<string>;
   enqueue(jobs: EnqueueJob[]): Promise<string[]>;
   enqueue(input: EnqueueJob | EnqueueJob[]): Promise<string | string[]> {
-    // One job at a time shares statements with the others of the moment (see enqueueBatcher).
-    if (!Array.isArray(input)) this.batcher ??= enqueueBatcher(this.context);
+    // One job at a time, outside a transaction, shares statements with the others of the moment (see
+    // enqueueBatcher); a transaction's scope never makes the batcher.
+    if (!Array.isArray(input) && batchesWrites(this.context)) this.batcher ??= enqueueBatcher(this.context);
     return enqueue(this.context, input, this.batcher);
   }
 

@@ -92,9 +92,9 @@ function packed(): string {
     .split("\n")
     .at(-1) as string;
   // Only the newest is kept: those of files since changed are of no more use.
-  mkdirSync(path.dirname(kept), { recursive: true });
-  for (const old of readdirSync(path.dirname(kept)))
-    rmSync(path.join(path.dirname(kept), old), { force: true });
+  const dir = path.dirname(kept);
+  mkdirSync(dir, { recursive: true });
+  for (const old of readdirSync(dir)) rmSync(path.join(dir, old), { force: true });
   // Copied whole, then renamed: a run that reads it meanwhile finds it complete or not at all.
   copyFileSync(path.join(work, name), `${kept}.partial`);
   renameSync(`${kept}.partial`, kept);

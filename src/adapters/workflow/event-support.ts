@@ -89,6 +89,16 @@ export async function appendRequest(
   return event as Event;
 }
 
+/** The run's execution as it is (not locked), or undefined when there is none. */
+export async function readRun(write: Write): Promise<Execution | undefined> {
+  try {
+    return await write.scope.executions.get(write.executionId);
+  } catch (error) {
+    if (error instanceof NotFoundError) return undefined;
+    throw error;
+  }
+}
+
 /** The run's execution locked for update, or undefined when there is none. */
 export async function lockRun(write: Write): Promise<Execution | undefined> {
   try {

@@ -24,6 +24,7 @@ import {
   isTerminal,
   lockExistingRun,
   lockRun,
+  readRun,
   requestHistory,
   specOf,
   type Write,
@@ -93,10 +94,7 @@ export async function runStarted(write: Write, preload: boolean): Promise<EventR
   // 4.x sends run_started at every delivery of the run's flow, not only the first: a run this process
   // saw start is read, in one statement, rather than started again and found running in a transaction.
   if (STARTED.has(write.executionId)) {
-    const run = await write.scope.executions.get(write.executionId).catch((error: unknown) => {
-      if (error instanceof NotFoundError) return undefined;
-      throw error;
-    });
+    const run = await readRun(write);
     if (run && run.status !== "pending") return startedAlready(write, run);
   }
   const started = await write.scope.executions

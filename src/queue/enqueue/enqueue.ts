@@ -11,7 +11,7 @@
  * other jobs here.
  */
 
-import { batchesWrites, inTransaction, type StoreContext } from "../../core/context.js";
+import { inTransaction, type StoreContext } from "../../core/context.js";
 import type { SentBatch } from "../../core/telemetry.js";
 import { jobsChannel, wakeStatement } from "../../core/wake.js";
 import { WriteBatcher } from "../../core/write-batch.js";
@@ -117,6 +117,10 @@ export function enqueueBatcher(context: StoreContext): EnqueueBatcher {
   );
 }
 
+/**
+ * Enqueues `input`; a single job through `batcher` (given outside a transaction) unless it runs after
+ * others or is throttled.
+ */
 export async function enqueue(
   context: StoreContext,
   input: EnqueueJob | EnqueueJob[],
@@ -125,19 +129,17 @@ export async function enqueue(
   const jobs = Array.isArray(input) ? input : [input];
   if (jobs.length === 0) return [];
   const checked = jobs.map((job, i) => jobRow(context, job, Array.isArray(input) ? `jobs[${i}]` : "job"));
-  const [only] = checked;
   const { telemetry } = context;
-  if (batcher && only && !Array.isArray(input) && batchesWrites(context)) {
-    if (only.dependsOn === null && only.throttle === null) {
-      // Undefined when its batch failed for one job's sake: then it goes alone, for its own answer. Traced,
-      // the job carries the context of its own "send" span, whatever batch it shares.
-      const write = async (trace: string | null) => {
-        const id = await batcher.write({ ...only, row: { ...only.row, trace } });
-        return id === undefined ? [] : [id];
-      };
-      const [id] = telemetry ? await telemetry.send(sentBatch([only.row.queue]), write) : await write(null);
-      if (id !== undefined) return id;
-    }
+  const [only] = checked;
+  if (batcher && only && !Array.isArray(input) && only.dependsOn === null && only.throttle === null) {
+    // Undefined when its batch failed for one job's sake: then it goes alone, for its own answer. Traced,
+    // the job carries the context of its own "send" span, whatever batch it shares.
+    const write = async (trace: string | null) => {
+      const id = await batcher.write({ ...only, row: { ...only.row, trace } });
+      return id === undefined ? [] : [id];
+    };
+    const [id] = telemetry ? await telemetry.send(sentBatch([only.row.queue]), write) : await write(null);
+    if (id !== undefined) return id;
   }
   const queues = checked.map(({ row }) => row.queue);
   const send = (trace: string | null) =>
