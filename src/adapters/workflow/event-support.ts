@@ -89,24 +89,24 @@ export async function appendRequest(
   return event as Event;
 }
 
-/** The run's execution as it is (not locked), or undefined when there is none. */
-export async function readRun(write: Write): Promise<Execution | undefined> {
+/** The execution `read` finds, or undefined when there is none. */
+async function runOrNone(read: Promise<Execution>): Promise<Execution | undefined> {
   try {
-    return await write.scope.executions.get(write.executionId);
+    return await read;
   } catch (error) {
     if (error instanceof NotFoundError) return undefined;
     throw error;
   }
 }
 
+/** The run's execution as it is (not locked), or undefined when there is none. */
+export function readRun(write: Write): Promise<Execution | undefined> {
+  return runOrNone(write.scope.executions.get(write.executionId));
+}
+
 /** The run's execution locked for update, or undefined when there is none. */
-export async function lockRun(write: Write): Promise<Execution | undefined> {
-  try {
-    return await write.scope.executions.getForUpdate(write.executionId);
-  } catch (error) {
-    if (error instanceof NotFoundError) return undefined;
-    throw error;
-  }
+export function lockRun(write: Write): Promise<Execution | undefined> {
+  return runOrNone(write.scope.executions.getForUpdate(write.executionId));
 }
 
 /** The run's execution, locked for update; WorkflowRunNotFoundError when there is none. */
