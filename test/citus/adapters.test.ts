@@ -56,8 +56,7 @@ vitest.describe.skipIf(unavailable !== undefined)("on a distributed schema", () 
       process.env.FLOWSTORE_WORLD_URL = await distributedSchema("world");
       process.env.FLOWSTORE_WORLD_SCHEMA = "world";
       delete process.env.PORT;
-      process.env.NODE_OPTIONS = [process.env.NODE_OPTIONS, "--import tsx"].filter(Boolean).join(" ");
     }, 180_000);
-    createTestSuite("./test/fixtures/workflow-world.ts");
+    createTestSuite(vitest.inject("worldModule"));
   });
 });

@@ -6,35 +6,48 @@
  * import is kept as written) into a directory of its own, beside a copy of package.json, which the
  * command reads its version from (`../../package.json` from src/cli/). Users run the built JavaScript
  * too (dist/cli/main.js).
+ *
+ * Beside it, the same way, the World module the Workflow SDK's suite loads in each of its server
+ * processes (test/fixtures/workflow-world.ts, whose imports of ../../src/ land in the copy): through
+ * tsx a server took a second longer to start, which the suite's 12-second tests could not spare on a
+ * loaded machine.
  */
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import ts from "typescript";
 
-/** Transpiles src/ under `root` (made afresh); returns the command's entry point there. */
+/** The World fixture's place in the copy, relative to `root`. */
+export const WORLD_FIXTURE = path.join("test", "fixtures", "workflow-world.js");
+
+const OPTIONS: ts.CompilerOptions = {
+  module: ts.ModuleKind.ESNext,
+  target: ts.ScriptTarget.ES2022,
+  verbatimModuleSyntax: true,
+  sourceMap: false,
+};
+
+/** Writes `from` (a project path) under `root`, TypeScript as JavaScript, anything else as it is. */
+function copyOne(from: string, root: string): void {
+  const to = path.join(root, from);
+  mkdirSync(path.dirname(to), { recursive: true });
+  if (from.endsWith(".ts") && !from.endsWith(".d.ts")) {
+    const { outputText } = ts.transpileModule(readFileSync(from, "utf8"), {
+      compilerOptions: OPTIONS,
+      fileName: from,
+    });
+    writeFileSync(to.replace(/\.ts$/, ".js"), outputText);
+  } else {
+    copyFileSync(from, to);
+  }
+}
+
+/** Transpiles src/ and the World fixture under `root` (made afresh); returns the command's entry point there. */
 export function buildCli(root: string): string {
   rmSync(root, { recursive: true, force: true });
-  const options: ts.CompilerOptions = {
-    module: ts.ModuleKind.ESNext,
-    target: ts.ScriptTarget.ES2022,
-    verbatimModuleSyntax: true,
-    sourceMap: false,
-  };
   for (const file of readdirSync("src", { recursive: true, encoding: "utf8" })) {
-    const from = path.join("src", file);
-    const to = path.join(root, "src", file);
-    if (!/\.[a-z]+$/i.test(file)) continue; // a directory
-    mkdirSync(path.dirname(to), { recursive: true });
-    if (file.endsWith(".ts") && !file.endsWith(".d.ts")) {
-      const { outputText } = ts.transpileModule(readFileSync(from, "utf8"), {
-        compilerOptions: options,
-        fileName: from,
-      });
-      writeFileSync(to.replace(/\.ts$/, ".js"), outputText);
-    } else {
-      copyFileSync(from, to);
-    }
+    if (/\.[a-z]+$/i.test(file)) copyOne(path.join("src", file), root); // not a directory
   }
+  copyOne(path.join("test", "fixtures", "workflow-world.ts"), root);
   copyFileSync("package.json", path.join(root, "package.json"));
   return path.join(root, "src", "cli", "main.js");
 }

@@ -17,7 +17,7 @@ import { installPostgres } from "../../scripts/matrix-tools.mjs";
 import { startTestPostgres } from "../../src/testing/postgres.js";
 import { type SystemPostgres, startSystemPostgres } from "../../src/testing/system-postgres.js";
 import { citusUnavailable, startCitus } from "./citus.js";
-import { buildCli } from "./cli-build.js";
+import { buildCli, WORLD_FIXTURE } from "./cli-build.js";
 import { makePglitePool, makeServerPool, type SchemaPool, today } from "./schema-pool.js";
 import { logStatements, makeFileNames, recordStatements } from "./statement-log.js";
 import { requirePassword } from "./system-postgres.js";
@@ -31,6 +31,11 @@ declare module "vitest" {
     schemaPool?: SchemaPool;
     /** The flowstore command transpiled for this run (cli-build.ts), which the tests start as node <it>. */
     cliMain: string;
+    /**
+     * The World fixture transpiled beside it, as the Workflow SDK's suite names a World module: a
+     * path from the working directory, starting with "./".
+     */
+    worldModule: string;
   }
 }
 
@@ -38,6 +43,7 @@ export default async function setup(project: TestProject) {
   // The command transpiled for this run, again at each rerun in watch mode (the sources changed).
   const cliBuild = path.resolve(".test-data", `cli-build-${process.pid}`);
   project.provide("cliMain", buildCli(cliBuild));
+  project.provide("worldModule", `./${path.relative(process.cwd(), path.join(cliBuild, WORLD_FIXTURE))}`);
   project.onTestsRerun(() => void buildCli(cliBuild));
   const stopServer = await startServer(project);
   return async () => {

@@ -1,7 +1,8 @@
 /**
  * The Workflow SDK's own conformance suite for Worlds, `@workflow/world-testing`, run unmodified
  * against flowstore's World on each driver. Each of its tests starts a server process that loads
- * test/fixtures/workflow-world.ts (TypeScript, through tsx) and runs the SDK's prebuilt workflows on it.
+ * test/fixtures/workflow-world.ts (as the run's global setup transpiled it: see cli-build.ts) and runs
+ * the SDK's prebuilt workflows on it.
  */
 import "../../support/with-resolvers.js";
 import { rmSync, writeFileSync } from "node:fs";
@@ -9,14 +10,13 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { PGlite } from "@electric-sql/pglite";
 import { createTestSuite } from "@workflow/world-testing";
-import { afterAll, beforeAll, describe } from "vitest";
+import { afterAll, beforeAll, describe, inject } from "vitest";
 import { openStore } from "../../../src/index.js";
 import { PGLITE_SCHEMA } from "../../fixtures/workflow-world.js";
 import { fileDatabaseUrl, TESTED_DRIVERS } from "../../support/harness.js";
 
-// Each server picks a free port unless PORT is set; and it loads the World module through tsx.
+// Each server picks a free port unless PORT is set.
 delete process.env.PORT;
-process.env.NODE_OPTIONS = [process.env.NODE_OPTIONS, "--import tsx"].filter(Boolean).join(" ");
 
 /** A migrated PGlite data directory in a file, for each server process to start its own copy from. */
 async function pgliteDump(): Promise<string> {
@@ -40,6 +40,6 @@ for (const driver of TESTED_DRIVERS.map((d) => d.name)) {
       const dump = process.env.FLOWSTORE_WORLD_PGLITE_DUMP;
       if (dump) rmSync(dump, { force: true });
     });
-    createTestSuite("./test/fixtures/workflow-world.ts");
+    createTestSuite(inject("worldModule"));
   });
 }
