@@ -3,33 +3,16 @@
  * (`npm install --omit=dev`), it is small, has one PGlite, ships its LICENSE, what its README links to
  * and no source maps pointing at sources it does not ship; `import` and `require` both load it, a store opens and runs a
  * job, a strict application type-checks against it without skipLibCheck (a typed queue's wrong payload
- * fails to compile there as in the sources), and the command prints its version. Packed from a fresh
- * copy of the repository's files, as from a fresh clone: packing builds dist/ itself.
- *
- * The tarball is kept under .test-data/packed by a hash of the files it was packed from: the version
- * matrix's runs, on other Node.js lines, install the one npm test packed rather than build the same
- * files again (a build is the same whichever Node.js runs it); files changed since are packed anew.
+ * fails to compile there as in the sources), and the command prints its version. Packed as from a
+ * fresh clone (packed.ts).
  */
 import { execFileSync } from "node:child_process";
-import { createHash } from "node:crypto";
-import {
-  copyFileSync,
-  cpSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-  symlinkSync,
-  writeFileSync,
-} from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, expect, it } from "vitest";
 import { STRICT_APP_OPTIONS } from "../support/app-tsconfig.js";
+import { packedTarball } from "../support/packed.js";
 
 const work = mkdtempSync(path.join(tmpdir(), "flowstore-package-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -64,47 +47,10 @@ const SCRIPT = `
   console.log(job.name);
   await store.close();`;
 
-/** The repository's files as a fresh clone has them (those of this checkout, changes included). */
-function repositoryFiles(): string[] {
-  return execFileSync("git", ["ls-files", "-z"], { encoding: "utf8" })
-    .split("\0")
-    .filter((file) => file && existsSync(file));
-}
-
-/**
- * The package packed from a fresh copy of the repository's files, with no dist/ (packing must build
- * it); the one packed before from the same files when there is one (see above).
- */
-function packed(): string {
-  const files = repositoryFiles();
-  const hash = createHash("sha256");
-  for (const file of files) hash.update(`${file}\0`).update(readFileSync(file)).update("\0");
-  const kept = path.resolve(".test-data", "packed", `flowstore-${hash.digest("hex").slice(0, 16)}.tgz`);
-  if (existsSync(kept)) return kept;
-  const clone = path.join(work, "clone");
-  for (const file of files) cpSync(file, path.join(clone, file));
-  symlinkSync(path.resolve("node_modules"), path.join(clone, "node_modules"), "dir");
-  const name = execFileSync("npm", ["pack", "--pack-destination", work, "--silent"], {
-    cwd: clone,
-    encoding: "utf8",
-  })
-    .trim()
-    .split("\n")
-    .at(-1) as string;
-  // Only the newest is kept: those of files since changed are of no more use.
-  const dir = path.dirname(kept);
-  mkdirSync(dir, { recursive: true });
-  for (const old of readdirSync(dir)) rmSync(path.join(dir, old), { force: true });
-  // Copied whole, then renamed: a run that reads it meanwhile finds it complete or not at all.
-  copyFileSync(path.join(work, name), `${kept}.partial`);
-  renameSync(`${kept}.partial`, kept);
-  return kept;
-}
-
 it("installs small, with one PGlite and its LICENSE, and loads by import and require", {
   timeout: 300_000,
 }, async () => {
-  const tarball = packed();
+  const tarball = packedTarball();
   const listed = execFileSync("tar", ["-tzf", tarball], { encoding: "utf8" }).split("\n");
   expect(listed).toContain("package/dist/index.js");
   expect(listed).toContain("package/dist/migrations/sql/0001_bookkeeping.sql");

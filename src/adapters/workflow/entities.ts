@@ -69,7 +69,8 @@ export function toRun(execution: Execution, resolveData: ResolveData = "all"): W
     output: full ? decodeOptional(execution.output) : undefined,
     error: isSpec3(fields.specVersion) ? structuredError(error, fields.errorCode) : error,
     errorCode: fields.errorCode,
-    attributes: fields.attributes ?? {},
+    // The 4.x line's runs have no attributes (spec 4 brought them).
+    attributes: isSpec3(fields.specVersion) ? undefined : (fields.attributes ?? {}),
     startedAt: execution.startedAt ?? undefined,
     completedAt: execution.completedAt ?? undefined,
     createdAt: execution.createdAt,
