@@ -1,8 +1,8 @@
 /**
  * A workflow 4.x app as its users make one: `npm install workflow flowstore` (workflow at the 4.x release
  * the project pins, flowstore as packed), its workflows compiled by the SDK's own `workflow build`, and
- * served by a small Node.js server (test/fixtures/workflow-app-v4/) with WORKFLOW_TARGET_WORLD set to
- * flowstore/workflow and nothing else. On each driver: a tour of the line's features (a step, a sleep, a
+ * served by a small Node.js server, WORKFLOW_TARGET_WORLD naming flowstore/workflow and nothing else:
+ * the README's steps, on examples/workflow-app/. On each driver: a tour of the line's features (a step, a sleep, a
  * hook resumed by a second process, a stream read while it is written, a child run), a retried step and
  * a failed run, a cancellation, the SDK's own `workflow inspect` reading through the World, and a
  * `kill -9` of the server while a step runs, after which the run completes once, the cut-off step runs
@@ -41,7 +41,7 @@ async function inAppAsync(command: string, args: string[], env: NodeJS.ProcessEn
 }
 
 beforeAll(() => {
-  cpSync(path.resolve("test/fixtures/workflow-app-v4"), app, { recursive: true });
+  cpSync(path.resolve("examples/workflow-app"), app, { recursive: true });
   // No "type": "module": the build's bundles are CommonJS.
   writeFileSync(path.join(app, "package.json"), JSON.stringify({ name: "wf4-app", private: true }));
   inApp("npm", [
