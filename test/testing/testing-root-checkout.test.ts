@@ -18,7 +18,8 @@ const isRoot = process.getuid?.() === 0;
 function checkoutInPrivateDir(): { dir: string; checkout: string } {
   const dir = mkdtempSync(path.join(tmpdir(), "flowstore-checkout-"));
   const checkout = path.join(dir, "repo");
-  // The test support whole, since the global setup's imports change with it.
+  // The test support whole, since the global setup's imports change with it, and the World fixture
+  // the global setup transpiles (cli-build.ts).
   for (const entry of [
     "package.json",
     "tsconfig.json",
@@ -26,6 +27,7 @@ function checkoutInPrivateDir(): { dir: string; checkout: string } {
     "src",
     "scripts",
     "test/support",
+    "test/fixtures/workflow-world.ts",
   ]) {
     cpSync(path.join(repo, entry), path.join(checkout, entry), { recursive: true });
   }
