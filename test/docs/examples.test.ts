@@ -92,6 +92,11 @@ const EXAMPLES: Example[] = [
   },
   { file: "langgraph.ts", prints: /paused before approve[\s\S]*resumed: Hello ada/ },
   {
+    file: "openai-agents.ts",
+    prints:
+      /^waiting for approval of refund\nYour refund for A-17 is on its way\.\nthe session holds 4 items\n$/,
+  },
+  {
     // On the embedded store, whose pgvector is the npm package (the test server has none).
     file: "semantic-memory.ts",
     prints: /^1\.00 Loves spicy ramen and dumplings\n0\.01 Flight to Lisbon on Friday, hotel booked\n$/,

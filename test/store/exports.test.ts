@@ -355,6 +355,18 @@ const entryPoints: readonly EntryPoint[] = [
     ],
   },
   {
+    name: "./openai-agents",
+    source: "../../src/adapters/openai-agents/index.ts",
+    load: () => import("../../src/adapters/openai-agents/index.js"),
+    runtime: [
+      "FlowstoreSession",
+    ],
+    all: [
+      "FlowstoreSession",
+      "FlowstoreSessionOptions",
+    ],
+  },
+  {
     name: "./workflow",
     source: "../../src/adapters/workflow/index.ts",
     load: () => import("../../src/adapters/workflow/index.js"),

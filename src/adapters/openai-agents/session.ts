@@ -1,0 +1,272 @@
+/**
+ * FlowstoreSession: the OpenAI Agents SDK's `Session` on a flowstore store. Sessions of the same id, in
+ * any process, are one conversation. Each core call is one statement: an append takes its positions
+ * under the session row's lock, so the items of one call stay together and concurrent calls never
+ * share a position; a pop deletes the newest item under its row lock, so two pops never return one item.
+ * The optional capabilities (history mutations, history transactions, compaction replacement) run in a
+ * transaction that holds the session row, so they see and change the history whole.
+ */
+
+import { randomUUID } from "node:crypto";
+import type {
+  AgentInputItem,
+  SessionHistoryRewriteArgs,
+  SessionHistoryRewriteAwareSession,
+  SessionHistoryTransactionArgs,
+  SessionHistoryTransactionAwareSession,
+} from "@openai/agents-core";
+import { checkText } from "../../core/payload.js";
+import { quoteIdentifier } from "../../db/sql.js";
+import {
+  ConflictError,
+  type Store,
+  type StoreScope,
+  type Transaction,
+  ValidationError,
+} from "../../index.js";
+import { decodeItem, encodeItem, encodeItems, structurallyEqual } from "./items.js";
+import { checkTransactionArgs, MESSAGES } from "./transactions.js";
+
+export interface FlowstoreSessionOptions {
+  /** The store the session is kept in (or a promise of one). */
+  store: Store | Promise<Store>;
+  /** The session's id: any text up to 1,024 bytes (UTF-8) without NUL; a random UUID by default. */
+  sessionId?: string;
+}
+
+const OPTION_KEYS = new Set(["store", "sessionId"]);
+
+export class FlowstoreSession
+  implements SessionHistoryRewriteAwareSession, SessionHistoryTransactionAwareSession
+{
+  private readonly sessionId: string;
+  private readonly ready: Promise<Store>;
+
+  constructor(options: FlowstoreSessionOptions) {
+    if (!options || typeof options !== "object" || !options.store) {
+      throw new ValidationError("FlowstoreSession needs { store }", { field: "store" });
+    }
+    for (const key of Object.keys(options)) {
+      if (!OPTION_KEYS.has(key)) throw new ValidationError(`unknown option ${key}`, { field: key });
+    }
+    this.sessionId =
+      options.sessionId === undefined ? randomUUID() : checkText(options.sessionId, "sessionId", 1024);
+    this.ready = Promise.resolve(options.store);
+    // Reported at the first call, not as an unhandled rejection.
+    this.ready.catch(() => {});
+  }
+
+  async getSessionId(): Promise<string> {
+    return this.sessionId;
+  }
+
+  /** All items in order; with `limit`, the newest `limit` of them, in order (none for 0 or less). */
+  async getItems(limit?: number): Promise<AgentInputItem[]> {
+    if (limit !== undefined && !Number.isInteger(limit)) {
+      throw new ValidationError(`limit must be a whole number, not ${limit}`, { field: "limit" });
+    }
+    if (limit !== undefined && limit <= 0) return [];
+    const store = await this.ready;
+    const items = `${quoteIdentifier(store.schema)}.agent_session_items`;
+    const { rows } =
+      limit === undefined
+        ? await store.query<{ item: string }>(
+            `select item from ${items} where session_id = $1 order by position`,
+            [this.sessionId],
+          )
+        : await store.query<{ item: string }>(
+            `select item from (select item, position from ${items} where session_id = $1
+              order by position desc limit $2) newest order by position`,
+            [this.sessionId, limit],
+          );
+    return rows.map((row) => decodeItem<AgentInputItem>(row.item));
+  }
+
+  /** Appends `items` after every item added before, in one statement; nothing for none. */
+  async addItems(items: AgentInputItem[]): Promise<void> {
+    const store = await this.ready;
+    const texts = encodeItems(items, "items", store.limits.jsonBytes);
+    if (texts.length === 0) return;
+    await appendTexts(store, quoteIdentifier(store.schema), this.sessionId, texts);
+  }
+
+  /** Removes the newest item and returns it; undefined when there is none. */
+  async popItem(): Promise<AgentInputItem | undefined> {
+    const store = await this.ready;
+    const items = `${quoteIdentifier(store.schema)}.agent_session_items`;
+    // The newest row is locked before it is deleted: a pop that waited on another's sees it gone and
+    // takes the next, so no two pops return one item.
+    const { rows } = await store.query<{ item: string }>(
+      `delete from ${items} where session_id = $1 and position = (
+         select position from ${items} where session_id = $1 order by position desc limit 1 for update)
+       returning item`,
+      [this.sessionId],
+    );
+    return rows[0] ? decodeItem<AgentInputItem>(rows[0].item) : undefined;
+  }
+
+  /** Removes every item and the transactions recorded; the session keeps its id. */
+  async clearSession(): Promise<void> {
+    const store = await this.ready;
+    const q = quoteIdentifier(store.schema);
+    await store.query(
+      `with session as (update ${q}.agent_sessions set updated_at = now() where id = $1 returning id),
+            items as (delete from ${q}.agent_session_items where session_id = $1),
+            operations as (delete from ${q}.agent_session_operations where session_id = $1)
+       select count(*) from session`,
+      [this.sessionId],
+    );
+  }
+
+  /** Replaces the whole history with `items` (a compaction and what it keeps), at once. */
+  async replaceHistoryWithCompaction(items: AgentInputItem[]): Promise<void> {
+    const store = await this.ready;
+    const texts = encodeItems(items, "items", store.limits.jsonBytes);
+    const q = quoteIdentifier(store.schema);
+    await this.inSession(store, async (tx) => {
+      await tx.query(`delete from ${q}.agent_session_items where session_id = $1`, [this.sessionId]);
+      if (texts.length > 0) await appendTexts(tx, q, this.sessionId, texts);
+    });
+  }
+
+  /**
+   * Applies `mutations` in order. replace_function_call: the first function call of the call id is
+   * replaced where it stands, and any later ones of that id removed.
+   */
+  async applyHistoryMutations(args: SessionHistoryRewriteArgs): Promise<void> {
+    const mutations = args?.mutations;
+    if (!Array.isArray(mutations))
+      throw new ValidationError("mutations must be an array", { field: "mutations" });
+    if (mutations.length === 0) return;
+    const store = await this.ready;
+    const replacements = mutations.map((mutation, index) => {
+      if (mutation?.type !== "replace_function_call" || typeof mutation.callId !== "string") {
+        throw new ValidationError(`mutations[${index}] is not a replace_function_call mutation`, {
+          field: "mutations",
+        });
+      }
+      const [text] = encodeItems(
+        [mutation.replacement],
+        `mutations[${index}].replacement`,
+        store.limits.jsonBytes,
+      );
+      return { callId: mutation.callId, text: text as string };
+    });
+    const items = `${quoteIdentifier(store.schema)}.agent_session_items`;
+    await this.inSession(store, async (tx) => {
+      const { rows } = await tx.query<{ position: string; item: string }>(
+        `select position, item from ${items} where session_id = $1 order by position`,
+        [this.sessionId],
+      );
+      let history = rows.map((row) => ({ position: row.position, item: row.item, changed: false }));
+      const removed: string[] = [];
+      for (const { callId, text } of replacements) {
+        let kept = false;
+        history = history.filter((entry) => {
+          const item = decodeItem<{ type?: unknown; callId?: unknown }>(entry.item);
+          if (item.type !== "function_call" || item.callId !== callId) return true;
+          if (kept) {
+            removed.push(entry.position);
+            return false;
+          }
+          kept = true;
+          entry.item = text;
+          entry.changed = true;
+          return true;
+        });
+      }
+      const changed = history.filter((entry) => entry.changed);
+      await tx.query(
+        `with gone as (delete from ${items} where session_id = $1 and position = any($2::bigint[]))
+         update ${items} set item = changed.item
+           from unnest($3::bigint[], $4::text[]) as changed(position, item)
+          where session_id = $1 and ${items}.position = changed.position`,
+        [this.sessionId, removed, changed.map((entry) => entry.position), changed.map((entry) => entry.item)],
+      );
+    });
+  }
+
+  /**
+   * Applies a history transaction once per operation id, with the change: a retry of the same one does
+   * nothing, another under the same id is refused (ConflictError), and so is a replace_suffix whose
+   * expected suffix is not the history's; a refusal changes nothing and records nothing.
+   */
+  async applyHistoryTransaction(args: SessionHistoryTransactionArgs): Promise<void> {
+    const { operationId, transaction } = checkTransactionArgs(args);
+    const store = await this.ready;
+    const field = "transaction";
+    const recorded = encodeItem(transaction);
+    const replacement = encodeItems(
+      transaction.type === "append_items" ? transaction.items : transaction.replacement,
+      field,
+      store.limits.jsonBytes,
+    );
+    const q = quoteIdentifier(store.schema);
+    await this.inSession(store, async (tx) => {
+      const { rows: applied } = await tx.query<{ transaction: string }>(
+        `select transaction from ${q}.agent_session_operations where session_id = $1 and operation_id = $2`,
+        [this.sessionId, operationId],
+      );
+      if (applied[0]) {
+        if (structurallyEqual(decodeItem(applied[0].transaction), decodeItem(recorded))) return;
+        throw new ConflictError(MESSAGES.reused);
+      }
+      if (transaction.type === "replace_suffix") {
+        const expected = transaction.expectedSuffix;
+        const { rows } = await tx.query<{ position: string; item: string }>(
+          `select position, item from ${q}.agent_session_items where session_id = $1
+            order by position desc limit $2`,
+          [this.sessionId, expected.length],
+        );
+        const suffix = rows.reverse();
+        const matches =
+          suffix.length === expected.length &&
+          suffix.every((row, index) => structurallyEqual(decodeItem(row.item), expected[index]));
+        if (!matches) throw new ConflictError(MESSAGES.mismatch);
+        await tx.query(
+          `delete from ${q}.agent_session_items where session_id = $1 and position = any($2::bigint[])`,
+          [this.sessionId, suffix.map((row) => row.position)],
+        );
+      }
+      if (replacement.length > 0) await appendTexts(tx, q, this.sessionId, replacement);
+      await tx.query(
+        `insert into ${q}.agent_session_operations (session_id, operation_id, transaction) values ($1, $2, $3)`,
+        [this.sessionId, operationId, recorded],
+      );
+    });
+  }
+
+  /** Runs `fn` in a transaction holding the session's row (made if the session has none yet). */
+  private inSession(store: Store, fn: (tx: Transaction) => Promise<void>): Promise<void> {
+    return store.transaction(async (tx) => {
+      await tx.query(
+        `insert into ${quoteIdentifier(store.schema)}.agent_sessions as s (id) values ($1)
+         on conflict (id) do update set updated_at = now()`,
+        [this.sessionId],
+      );
+      await fn(tx);
+    });
+  }
+}
+
+/**
+ * Appends item texts at the session's next positions, in one statement: the session's row is made or
+ * locked and moved on by their number, so concurrent appends take positions one after the other.
+ */
+async function appendTexts(
+  db: Pick<StoreScope, "query">,
+  q: string,
+  sessionId: string,
+  texts: string[],
+): Promise<void> {
+  await db.query(
+    `with session as (
+       insert into ${q}.agent_sessions as s (id, next_position) values ($1, $2::bigint)
+       on conflict (id) do update set next_position = s.next_position + $2::bigint, updated_at = now()
+       returning s.next_position - $2::bigint as first)
+     insert into ${q}.agent_session_items (session_id, position, item)
+     select $1, session.first + added.n - 1, added.item
+       from session, unnest($3::text[]) with ordinality as added(item, n)`,
+    [sessionId, texts.length, texts],
+  );
+}
