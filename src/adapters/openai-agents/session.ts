@@ -36,6 +36,9 @@ export interface FlowstoreSessionOptions {
 
 const OPTION_KEYS = new Set(["store", "sessionId"]);
 
+/** The core calls' statements are of fixed text (the schema aside): parsed and planned once a connection. */
+const PREPARED = { prepare: true };
+
 export class FlowstoreSession
   implements SessionHistoryRewriteAwareSession, SessionHistoryTransactionAwareSession
 {
@@ -73,11 +76,13 @@ export class FlowstoreSession
         ? await store.query<{ item: string }>(
             `select item from ${items} where session_id = $1 order by position`,
             [this.sessionId],
+            PREPARED,
           )
         : await store.query<{ item: string }>(
             `select item from (select item, position from ${items} where session_id = $1
               order by position desc limit $2) newest order by position`,
             [this.sessionId, limit],
+            PREPARED,
           );
     return rows.map((row) => decodeItem<AgentInputItem>(row.item));
   }
@@ -101,6 +106,7 @@ export class FlowstoreSession
          select position from ${items} where session_id = $1 order by position desc limit 1 for update)
        returning item`,
       [this.sessionId],
+      PREPARED,
     );
     return rows[0] ? decodeItem<AgentInputItem>(rows[0].item) : undefined;
   }
@@ -268,5 +274,6 @@ async function appendTexts(
      select $1, session.first + added.n - 1, added.item
        from session, unnest($3::text[]) with ordinality as added(item, n)`,
     [sessionId, texts.length, texts],
+    PREPARED,
   );
 }
