@@ -8,31 +8,18 @@
  */
 import pg from "pg";
 import { FlowstoreSession } from "../src/adapters/openai-agents/index.js";
+import { appendSql, newestItemsSql } from "../src/adapters/openai-agents/session.js";
 import { openStore } from "../src/index.js";
 import { type BenchContext, log, median, type Row, sideBySide, table } from "./lib.js";
 
 const item = (text: string) => ({ role: "user", content: [{ type: "input_text", text }] });
 
-/** The statements FlowstoreSession sends (session.ts), as raw `pg` sends them. */
-function rawSql(q: string) {
-  return {
-    append: `with session as (
-       insert into ${q}.agent_sessions as s (id, next_position) values ($1, $2::bigint)
-       on conflict (id) do update set next_position = s.next_position + $2::bigint, updated_at = now()
-       returning s.next_position - $2::bigint as first)
-     insert into ${q}.agent_session_items (session_id, position, item)
-     select $1, session.first + added.n - 1, added.item
-       from session, unnest($3::text[]) with ordinality as added(item, n)`,
-    newest: `select item from (select item, position from ${q}.agent_session_items where session_id = $1
-              order by position desc limit $2) newest order by position`,
-  };
-}
-
 export async function run(context: BenchContext): Promise<void> {
   const url = await context.freshDatabase();
   const store = await openStore({ connection: url, pool: { max: 8 } });
   const pool = new pg.Pool({ connectionString: url, max: 8 });
-  const sql = rawSql(`"${store.schema}"`);
+  const q = `"${store.schema}"`;
+  const sql = { append: appendSql(q), newest: newestItemsSql(q) };
   const calls = Math.round(3000 * context.scale);
   const rows: Row[] = [];
   try {

@@ -15,6 +15,7 @@ import type {
   SessionHistoryTransactionArgs,
   SessionHistoryTransactionAwareSession,
 } from "@openai/agents-core";
+import { optionKeys, refuseUnknownKeys } from "../../core/input.js";
 import { checkText } from "../../core/payload.js";
 import { quoteIdentifier } from "../../db/sql.js";
 import {
@@ -34,7 +35,7 @@ export interface FlowstoreSessionOptions {
   sessionId?: string;
 }
 
-const OPTION_KEYS = new Set(["store", "sessionId"]);
+const OPTION_KEYS = optionKeys<FlowstoreSessionOptions>({ store: true, sessionId: true });
 
 /** The core calls' statements are of fixed text (the schema aside): parsed and planned once a connection. */
 const PREPARED = { prepare: true };
@@ -49,9 +50,7 @@ export class FlowstoreSession
     if (!options || typeof options !== "object" || !options.store) {
       throw new ValidationError("FlowstoreSession needs { store }", { field: "store" });
     }
-    for (const key of Object.keys(options)) {
-      if (!OPTION_KEYS.has(key)) throw new ValidationError(`unknown option ${key}`, { field: key });
-    }
+    refuseUnknownKeys(options, OPTION_KEYS);
     this.sessionId =
       options.sessionId === undefined ? randomUUID() : checkText(options.sessionId, "sessionId", 1024);
     this.ready = Promise.resolve(options.store);
@@ -70,20 +69,15 @@ export class FlowstoreSession
     }
     if (limit !== undefined && limit <= 0) return [];
     const store = await this.ready;
-    const items = `${quoteIdentifier(store.schema)}.agent_session_items`;
+    const q = quoteIdentifier(store.schema);
     const { rows } =
       limit === undefined
         ? await store.query<{ item: string }>(
-            `select item from ${items} where session_id = $1 order by position`,
+            `select item from ${q}.agent_session_items where session_id = $1 order by position`,
             [this.sessionId],
             PREPARED,
           )
-        : await store.query<{ item: string }>(
-            `select item from (select item, position from ${items} where session_id = $1
-              order by position desc limit $2) newest order by position`,
-            [this.sessionId, limit],
-            PREPARED,
-          );
+        : await store.query<{ item: string }>(newestItemsSql(q), [this.sessionId, limit], PREPARED);
     return rows.map((row) => decodeItem<AgentInputItem>(row.item));
   }
 
@@ -265,15 +259,22 @@ async function appendTexts(
   sessionId: string,
   texts: string[],
 ): Promise<void> {
-  await db.query(
-    `with session as (
+  await db.query(appendSql(q), [sessionId, texts.length, texts], PREPARED);
+}
+
+/** The append's statement ($1 the session, $2 the number of items, $3 their JSON texts). */
+export function appendSql(q: string): string {
+  return `with session as (
        insert into ${q}.agent_sessions as s (id, next_position) values ($1, $2::bigint)
        on conflict (id) do update set next_position = s.next_position + $2::bigint, updated_at = now()
        returning s.next_position - $2::bigint as first)
      insert into ${q}.agent_session_items (session_id, position, item)
      select $1, session.first + added.n - 1, added.item
-       from session, unnest($3::text[]) with ordinality as added(item, n)`,
-    [sessionId, texts.length, texts],
-    PREPARED,
-  );
+       from session, unnest($3::text[]) with ordinality as added(item, n)`;
+}
+
+/** The read of a session's newest items, in order ($1 the session, $2 how many). */
+export function newestItemsSql(q: string): string {
+  return `select item from (select item, position from ${q}.agent_session_items where session_id = $1
+           order by position desc limit $2) newest order by position`;
 }
