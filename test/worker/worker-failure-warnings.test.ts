@@ -42,7 +42,7 @@ forEachDriver((driver) => {
         },
       });
       await until(async () => (await store.jobs.get(id)).status === "dead");
-      await until(() => warnings.some((w) => /dead/.test(w.message)));
+      await until(() => warnings.some((w) => /is dead/.test(w.message)));
       await worker.stop();
       const mine = warnings.filter((w) => w.message.includes(id));
       expect(mine).toHaveLength(2);
@@ -50,9 +50,9 @@ forEachDriver((driver) => {
       expect(mine[0]?.message).toMatch(/send-welcome/);
       expect(mine[0]?.message).toMatch(/attempt 1 of 2/);
       expect(mine[0]?.message).toMatch(/payload\.to is undefined/);
-      expect(mine[0]?.message).not.toMatch(/dead/);
+      expect(mine[0]?.message).not.toMatch(/is dead/);
       expect(mine[1]?.message).toMatch(/attempt 2 of 2/);
-      expect(mine[1]?.message).toMatch(/dead/);
+      expect(mine[1]?.message).toMatch(/is dead/);
       expect(mine[1]?.entry).toMatchObject({ queue: "mail", jobId: id, name: "send-welcome", attempt: 2 });
     });
 
@@ -94,7 +94,7 @@ forEachDriver((driver) => {
       await worker.stop();
       expect(shown()).toBeLessThan(retried);
       for (const id of dead)
-        expect(warnings.filter((w) => w.message.includes(id) && /dead/.test(w.message))).toHaveLength(1);
+        expect(warnings.filter((w) => w.message.includes(id) && /is dead/.test(w.message))).toHaveLength(1);
     });
   });
 });
