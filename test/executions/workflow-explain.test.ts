@@ -4,7 +4,8 @@
  * values they sent. Real server only: PGlite's planner is the same, and filling it is slow.
  */
 import { describe, expect, it } from "vitest";
-import type { Logger, Store } from "../../src/index.js";
+import type { Logger, Store, Transaction } from "../../src/index.js";
+import { bulkFill } from "../support/bulk-fill.js";
 import { markSmallPartitions, nodes, type PlanNode } from "../support/explain.js";
 import { forEachDriver } from "../support/harness.js";
 
@@ -76,6 +77,13 @@ forEachDriver((driver) => {
 
 /** 100,000 each of executions, tasks (1,000 roots with 99 children each), correlations and component states. */
 async function fill(store: Store, s: string): Promise<void> {
+  await bulkFill(store, (tx) => fillIn(tx, s));
+  await store.query(
+    `analyze ${s}.executions, ${s}.execution_keys, ${s}.tasks, ${s}.correlations, ${s}.component_state`,
+  );
+}
+
+async function fillIn(store: Transaction, s: string): Promise<void> {
   const { rows } = await store.query<{ id: string }>(
     `insert into ${s}.definitions (id, name, version, definition, status)
      values (gen_random_uuid(), 'bulk', 1, '{}', 'active') returning id`,
@@ -108,8 +116,5 @@ async function fill(store: Store, s: string): Promise<void> {
   await store.query(
     `insert into ${s}.component_state (execution_id, component_id, state)
      select id, 'form', '{}' from ${s}.executions`,
-  );
-  await store.query(
-    `analyze ${s}.executions, ${s}.execution_keys, ${s}.tasks, ${s}.correlations, ${s}.component_state`,
   );
 }

@@ -1,6 +1,7 @@
 /** Retention: store.prune() removes finished executions with all they own, in batches, and nothing else. */
 import { describe, expect, it } from "vitest";
 import { type Store, uuidv7, ValidationError } from "../../src/index.js";
+import { bulkFill } from "../support/bulk-fill.js";
 import { forEachDriver } from "../support/harness.js";
 import { rowsOf, seed } from "../support/retention-fixtures.js";
 import { finishedExecutions } from "../support/workflow-fixtures.js";
@@ -10,9 +11,11 @@ const DAY = 24 * 60 * 60 * 1000;
 /** `n` executions that finished 40 days ago, each with one root task, written in two statements. */
 async function seedFinished(store: Store, n: number): Promise<void> {
   await finishedExecutions(store, n, 40);
-  await store.query(
-    `insert into ${store.schema}.tasks (task_exec_id, task_id, execution_id, status)
-     select gen_random_uuid(), 'root', id, 'completed' from ${store.schema}.executions`,
+  await bulkFill(store, (tx) =>
+    tx.query(
+      `insert into ${store.schema}.tasks (task_exec_id, task_id, execution_id, status)
+       select gen_random_uuid(), 'root', id, 'completed' from ${store.schema}.executions`,
+    ),
   );
 }
 

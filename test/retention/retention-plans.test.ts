@@ -14,6 +14,7 @@ import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import { FlowstoreSaver } from "../../src/adapters/langgraph/index.js";
 import { openStore, type Store } from "../../src/index.js";
+import { bulkFill } from "../support/bulk-fill.js";
 import {
   type ExplainRow,
   explainGeneric,
@@ -71,22 +72,7 @@ async function openOnUserPool(): Promise<{ store: Store; statements: Recorded[] 
 async function fillExecutions(store: Store): Promise<void> {
   const s = `"${store.schema}"`;
   const def = await store.definitions.create({ name: "w", definition: {} });
-  await store.transaction(async (tx) => {
-    await skipForeignKeyChecks(tx);
-    await fillExecutionsIn(tx, s, def.id);
-  });
-}
-
-/**
- * Lets this transaction's rows skip the foreign keys' checks, where the role may (a superuser, as the
- * test server's own): every row the fill writes references an execution it wrote before, and a check a
- * row against the partitioned executions made each of four fills take about 12 s. Elsewhere they run.
- */
-async function skipForeignKeyChecks(tx: Pick<Store, "query">): Promise<void> {
-  const { rows } = await tx.query<{ superuser: string }>(
-    "select current_setting('is_superuser') as superuser",
-  );
-  if (rows[0]?.superuser === "on") await tx.query("set local session_replication_role = replica");
+  await bulkFill(store, (tx) => fillExecutionsIn(tx, s, def.id));
 }
 
 async function fillExecutionsIn(store: Pick<Store, "query">, s: string, definitionId: string): Promise<void> {
