@@ -1,6 +1,7 @@
 /**
- * The World's types as a workflow 4.x application meets them: the package's declarations, built as
- * `npm pack` builds them, compiled in a strict program (its libraries checked too) where
+ * The World's types as a workflow 4.x application meets them: the package's declarations, from the
+ * tarball `npm pack` makes (test/support/packed.ts, packed once a run for the tests that install it),
+ * compiled in a strict program (its libraries checked too) where
  * @workflow/world is 4.5.0 (spec 3) and `setWorld` is @workflow/core 4.8.9's. `setWorld(createWorld())`
  * and a World typed as 4.x's take no cast: the declarations name only what both lines' World has.
  */
@@ -9,6 +10,7 @@ import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { STRICT_APP_OPTIONS } from "../../support/app-tsconfig.js";
+import { packedTarball } from "../../support/packed.js";
 
 // Inside node_modules, so that the declarations' own imports (pg, PGlite...) resolve as installed.
 const work = path.resolve("node_modules", `.flowstore-types-v4-${process.pid}`);
@@ -41,13 +43,9 @@ describe("the World's types under workflow 4.x", () => {
   it("type-check setWorld(createWorld()) against @workflow/world 4.5.0 with no cast", {
     timeout: 240_000,
   }, () => {
-    const dist = path.join(work, "dist");
     mkdirSync(work, { recursive: true });
-    execFileSync(
-      process.execPath,
-      [TSC, "-p", "tsconfig.build.json", "--emitDeclarationOnly", "--outDir", dist],
-      { stdio: "pipe" },
-    );
+    execFileSync("tar", ["-xzf", packedTarball(), "-C", work]);
+    const dist = path.join(work, "package", "dist");
     // An ES module application, as flowstore is one.
     writeFileSync(path.join(work, "package.json"), JSON.stringify({ type: "module" }));
     writeFileSync(path.join(work, "consumer.ts"), CONSUMER);
