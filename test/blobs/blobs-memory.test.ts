@@ -11,20 +11,18 @@
  * Node.js 24). A store that held the blob would grow by its size: past the limit at 256 MiB.
  */
 import { spawn } from "node:child_process";
-import path from "node:path";
-import { pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
+import { fixtureScript } from "../support/fixture-process.js";
 import { fileDatabaseUrl, uniqueSchema } from "../support/harness.js";
 
-const FIXTURE = path.resolve("test/fixtures/blob-memory.ts");
-const TSX = pathToFileURL(path.resolve("node_modules/tsx/dist/loader.mjs")).href;
+const FIXTURE = fixtureScript("blob-memory.ts");
 const SLOW = process.env.FLOWSTORE_SLOW_TESTS === "1";
 const MIB = SLOW ? 1024 : 256;
 const RSS_LIMIT_MIB = 160;
 
 function runChild(args: string[]): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", TSX, FIXTURE, ...args], {
+    const child = spawn(process.execPath, [FIXTURE, ...args], {
       stdio: ["ignore", "pipe", "inherit"],
     });
     let out = "";

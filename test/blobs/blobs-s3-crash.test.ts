@@ -8,14 +8,13 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
-import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openStore, type StoreOptions } from "../../src/index.js";
+import { fixtureScript } from "../support/fixture-process.js";
 import { EMBEDDED_TESTED, fileDatabaseUrl, uniqueSchema } from "../support/harness.js";
 import { type LocalS3, startLocalS3 } from "../support/local-s3.js";
 
-const FIXTURE = path.resolve("test/fixtures/blob-put-and-hold.ts");
-const TSX = pathToFileURL(path.resolve("node_modules/tsx/dist/loader.mjs")).href;
+const FIXTURE = fixtureScript("blob-put-and-hold.ts");
 const BUCKET = "flowstore-crash";
 let local: LocalS3;
 const children: ChildProcess[] = [];
@@ -42,11 +41,10 @@ function childEnv(): NodeJS.ProcessEnv {
 
 /** Runs the fixture until it has uploaded inside its open transaction, then SIGKILLs it. */
 async function uploadThenKill(where: string, schema: string, prefix: string): Promise<void> {
-  const child = spawn(
-    process.execPath,
-    ["--import", TSX, FIXTURE, where, schema, local.endpoint, BUCKET, prefix],
-    { env: childEnv(), stdio: ["ignore", "pipe", "inherit"] },
-  );
+  const child = spawn(process.execPath, [FIXTURE, where, schema, local.endpoint, BUCKET, prefix], {
+    env: childEnv(),
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   children.push(child);
   const exited = new Promise((resolve) => child.once("exit", resolve));
   const line = await new Promise<string>((resolve, reject) => {

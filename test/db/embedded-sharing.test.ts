@@ -10,15 +10,16 @@ import path from "node:path";
 import { createInterface } from "node:readline";
 import { describe, expect, it } from "vitest";
 import { openStore, ReadOnlyError, type Store } from "../../src/index.js";
-import { runCli, TSX_LOADER } from "../support/cli-run.js";
+import { runCli } from "../support/cli-run.js";
 import { embeddedEnv, killAfterFile, tempDir } from "../support/embedded-env.js";
+import { fixtureScript } from "../support/fixture-process.js";
 import { until } from "../support/waiting.js";
 
-const WORKER = path.resolve("test/fixtures/embedded-worker.ts");
-const OPENER = path.resolve("test/fixtures/open-embedded.ts");
+const WORKER = fixtureScript("embedded-worker.ts");
+const OPENER = fixtureScript("open-embedded.ts");
 /** A child process, and every JSON line it printed so far. */
 function spawnJson(file: string, args: string[]): { child: ChildProcess; lines: Record<string, unknown>[] } {
-  const child = spawn(process.execPath, ["--import", TSX_LOADER, file, ...args], {
+  const child = spawn(process.execPath, [file, ...args], {
     env: embeddedEnv(),
     stdio: ["ignore", "pipe", "inherit"],
   });

@@ -8,14 +8,13 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
-import { pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
 import { ConnectionError, openStore } from "../../src/index.js";
 import { embeddedEnv, killAfterFile, tempDir } from "../support/embedded-env.js";
+import { fixtureScript } from "../support/fixture-process.js";
 
-const FIXTURE = path.resolve("test/fixtures/open-embedded.ts");
+const FIXTURE = fixtureScript("open-embedded.ts");
 // By path, since a child started in a temporary directory cannot resolve the package name.
-const TSX = pathToFileURL(path.resolve("node_modules/tsx/dist/loader.mjs")).href;
 /** A lock file naming a process that has exited, as a crash leaves it. */
 async function writeDeadHolderLock(dataDir: string): Promise<void> {
   const gone = spawn(process.execPath, ["-e", ""]);
@@ -38,7 +37,7 @@ function startChild(
   args: string[],
   cwd = process.cwd(),
 ): { child: ChildProcess; firstLine: Promise<ChildResult> } {
-  const child = spawn(process.execPath, ["--import", TSX, FIXTURE, ...args], {
+  const child = spawn(process.execPath, [FIXTURE, ...args], {
     cwd,
     env: embeddedEnv(),
     stdio: ["ignore", "pipe", "inherit"],

@@ -15,16 +15,15 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
-import { pathToFileURL } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { openStore } from "../../src/index.js";
 import { type SystemPostgres, startStandby, startSystemPostgres } from "../../src/testing/system-postgres.js";
+import { fixtureScript } from "../support/fixture-process.js";
 import { uniqueSchema } from "../support/harness.js";
 import { systemPostgresFor } from "../support/system-postgres.js";
 import { until, warningLogger } from "../support/waiting.js";
 
-const FIXTURE = path.resolve("test/fixtures/worker-run-log.ts");
-const TSX = pathToFileURL(path.resolve("node_modules/tsx/dist/loader.mjs")).href;
+const FIXTURE = fixtureScript("worker-run-log.ts");
 /** Enough for the first worker's prefetch to have grown to a few hundred jobs before the crash. */
 const JOBS = Number(process.env.FLOWSTORE_FAILOVER_JOBS ?? 6_000);
 const available = systemPostgresFor("the worker failover test");
@@ -41,7 +40,7 @@ afterAll(async () => {
 /** A worker process writing its runs to `log`; resolves once it says it is working. */
 async function startWorker(url: string, schema: string, log: string): Promise<ChildProcess> {
   // leaseMs 5 s: the lost worker's started jobs come back on the new primary 5 s after their mark.
-  const child = spawn(process.execPath, ["--import", TSX, FIXTURE, url, schema, log, "8", "5", "5000"], {
+  const child = spawn(process.execPath, [FIXTURE, url, schema, log, "8", "5", "5000"], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   children.push(child);

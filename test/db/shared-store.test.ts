@@ -11,8 +11,9 @@ import { describe, expect, it } from "vitest";
 import { DEFAULT_CHUNK_SIZE } from "../../src/blobs/postgres.js";
 import { openStore } from "../../src/index.js";
 import { embeddedEnv, killAfterFile, tempDir } from "../support/embedded-env.js";
+import { fixtureScript } from "../support/fixture-process.js";
 
-const FIXTURE = path.resolve("test/fixtures/hold-shared.ts");
+const FIXTURE = fixtureScript("hold-shared.ts");
 function nextLine(lines: Interface, child: ChildProcess): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     lines.once("line", (line) => resolve(JSON.parse(line)));
@@ -36,7 +37,7 @@ async function* inPieces(data: Uint8Array, size = 300_007): AsyncGenerator<Uint8
 describe("pglite", () => {
   /** The holder process: it opens the store in `dataDir`, shares it, and writes all along. */
   function startHolder(dataDir: string) {
-    const holder = spawn(process.execPath, ["--import", "tsx", FIXTURE, dataDir], {
+    const holder = spawn(process.execPath, [FIXTURE, dataDir], {
       env: embeddedEnv(),
       stdio: ["ignore", "pipe", "inherit"],
     });

@@ -3,16 +3,14 @@
  * exactly once. PGlite is single-process by design, so this runs on PostgreSQL only.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import path from "node:path";
 import { createInterface } from "node:readline";
-import { pathToFileURL } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { openStore } from "../../src/index.js";
+import { fixtureScript } from "../support/fixture-process.js";
 import { fileDatabaseUrl, uniqueSchema } from "../support/harness.js";
 import { until } from "../support/waiting.js";
 
-const FIXTURE = path.resolve("test/fixtures/schedule-dispatcher.ts");
-const TSX = pathToFileURL(path.resolve("node_modules/tsx/dist/loader.mjs")).href;
+const FIXTURE = fixtureScript("schedule-dispatcher.ts");
 const children: ChildProcess[] = [];
 afterAll(() => {
   for (const child of children) if (child.exitCode === null) child.kill("SIGKILL");
@@ -20,7 +18,7 @@ afterAll(() => {
 
 /** A dispatcher process; resolves its lines as they come. */
 function startDispatcher(url: string, schema: string) {
-  const child = spawn(process.execPath, ["--import", TSX, FIXTURE, url, schema], {
+  const child = spawn(process.execPath, [FIXTURE, url, schema], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   children.push(child);

@@ -8,16 +8,16 @@ import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import { expect, it } from "vitest";
+import { fixtureScript } from "../support/fixture-process.js";
 import { fileDatabaseUrl, uniqueSchema } from "../support/harness.js";
 
-const TSX = pathToFileURL(path.resolve("node_modules/tsx/dist/loader.mjs")).href;
 const HIDE = pathToFileURL(path.resolve("test/fixtures/hide-packages.mjs")).href;
-const FIXTURE = path.resolve("test/fixtures/peers-absent.ts");
+const FIXTURE = fixtureScript("peers-absent.ts");
 
 it("loads and works without the optional peers, and names the S3 packages when S3 is asked for", async () => {
   const { stdout } = await promisify(execFile)(
     process.execPath,
-    ["--import", TSX, "--import", HIDE, FIXTURE, await fileDatabaseUrl(), uniqueSchema("peers")],
+    ["--import", HIDE, FIXTURE, await fileDatabaseUrl(), uniqueSchema("peers")],
     {
       timeout: 60_000,
       env: { ...process.env, HIDE_PACKAGES: "@aws-sdk/,@bufbuild/,@opentelemetry/" },

@@ -10,14 +10,13 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
-import { pathToFileURL } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { openStore, type Store } from "../../src/index.js";
+import { fixtureScript } from "../support/fixture-process.js";
 import { EMBEDDED_TESTED, fileDatabaseUrl, uniqueSchema } from "../support/harness.js";
 import { until } from "../support/waiting.js";
 
-const FIXTURE = path.resolve("test/fixtures/store-life.ts");
-const TSX = pathToFileURL(path.resolve("node_modules/tsx/dist/loader.mjs")).href;
+const FIXTURE = fixtureScript("store-life.ts");
 const children: ChildProcess[] = [];
 const dirs: string[] = [];
 afterAll(() => {
@@ -33,7 +32,7 @@ interface Child {
 }
 
 function startChild(connection: string, schema: string, mode: string): Child {
-  const child = spawn(process.execPath, ["--import", TSX, FIXTURE, connection, schema, mode], {
+  const child = spawn(process.execPath, [FIXTURE, connection, schema, mode], {
     stdio: ["pipe", "pipe", "pipe"],
   });
   children.push(child);

@@ -1,8 +1,6 @@
 /** Streams: gap-free indexes, reads from either end, close, and live tails in this process and another. */
 import { type ChildProcess, spawn } from "node:child_process";
-import path from "node:path";
 import { createInterface } from "node:readline";
-import { pathToFileURL } from "node:url";
 import fc from "fast-check";
 import { afterAll, describe, expect, it, vi } from "vitest";
 import {
@@ -14,6 +12,7 @@ import {
   uuidv7,
   ValidationError,
 } from "../../src/index.js";
+import { fixtureScript } from "../support/fixture-process.js";
 import {
   asJson,
   badUuid,
@@ -26,8 +25,7 @@ import {
 import { forEachDriver } from "../support/harness.js";
 import { until } from "../support/waiting.js";
 
-const TAIL_FIXTURE = path.resolve("test/fixtures/stream-tail.ts");
-const TSX = pathToFileURL(path.resolve("node_modules/tsx/dist/loader.mjs")).href;
+const TAIL_FIXTURE = fixtureScript("stream-tail.ts");
 const children: ChildProcess[] = [];
 afterAll(() => {
   for (const child of children) if (child.exitCode === null) child.kill("SIGKILL");
@@ -393,15 +391,7 @@ forEachDriver((driver) => {
         // The child polls only once a minute: what reaches it sooner came through NOTIFY.
         const child = spawn(
           process.execPath,
-          [
-            "--import",
-            TSX,
-            TAIL_FIXTURE,
-            (await driver.connection()) as string,
-            store.schema,
-            executionId,
-            "tokens",
-          ],
+          [TAIL_FIXTURE, (await driver.connection()) as string, store.schema, executionId, "tokens"],
           { stdio: ["ignore", "pipe", "inherit"] },
         );
         children.push(child);

@@ -7,9 +7,10 @@
  * command reads its version from (`../../package.json` from src/cli/). Users run the built JavaScript
  * too (dist/cli/main.js).
  *
- * Beside it, the same way, the World module the Workflow SDK's suite loads in each of its server
- * processes (test/fixtures/workflow-world.ts, whose imports of ../../src/ land in the copy): through
- * tsx a server took a second longer to start, which the suite's 12-second tests could not spare on a
+ * Beside it, the same way, the test fixtures the tests start as processes (test/fixtures/, with the
+ * support modules they import, whose imports of ../../src/ land in the copy; see fixture-process.ts),
+ * the World module the Workflow SDK's suite loads in each of its server processes among them: through
+ * tsx each start took about a second longer, which the suite's 12-second tests could not spare on a
  * loaded machine.
  */
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -41,13 +42,14 @@ function copyOne(from: string, root: string): void {
   }
 }
 
-/** Transpiles src/ and the World fixture under `root` (made afresh); returns the command's entry point there. */
+/** Transpiles src/ and the fixtures under `root` (made afresh); returns the command's entry point there. */
 export function buildCli(root: string): string {
   rmSync(root, { recursive: true, force: true });
-  for (const file of readdirSync("src", { recursive: true, encoding: "utf8" })) {
-    if (/\.[a-z]+$/i.test(file)) copyOne(path.join("src", file), root); // not a directory
+  for (const dir of ["src", path.join("test", "fixtures"), path.join("test", "support")]) {
+    for (const file of readdirSync(dir, { recursive: true, encoding: "utf8" })) {
+      if (/\.[a-z]+$/i.test(file)) copyOne(path.join(dir, file), root); // not a directory
+    }
   }
-  copyOne(path.join("test", "fixtures", "workflow-world.ts"), root);
   copyFileSync("package.json", path.join(root, "package.json"));
   return path.join(root, "src", "cli", "main.js");
 }

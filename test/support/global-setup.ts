@@ -31,6 +31,8 @@ declare module "vitest" {
     schemaPool?: SchemaPool;
     /** The flowstore command transpiled for this run (cli-build.ts), which the tests start as node <it>. */
     cliMain: string;
+    /** Where cli-build.ts transpiled src/ and the fixtures for this run (see fixture-process.ts). */
+    buildRoot: string;
     /**
      * The World fixture transpiled beside it, as the Workflow SDK's suite names a World module: a
      * path from the working directory, starting with "./".
@@ -43,6 +45,7 @@ export default async function setup(project: TestProject) {
   // The command transpiled for this run, again at each rerun in watch mode (the sources changed).
   const cliBuild = path.resolve(".test-data", `cli-build-${process.pid}`);
   project.provide("cliMain", buildCli(cliBuild));
+  project.provide("buildRoot", cliBuild);
   project.provide("worldModule", `./${path.relative(process.cwd(), path.join(cliBuild, WORLD_FIXTURE))}`);
   project.onTestsRerun(() => void buildCli(cliBuild));
   const stopServer = await startServer(project);

@@ -7,16 +7,16 @@ import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import { expect, it } from "vitest";
+import { fixtureScript } from "../support/fixture-process.js";
 import { fileDatabaseUrl, uniqueSchema } from "../support/harness.js";
 
-const TSX = pathToFileURL(path.resolve("node_modules/tsx/dist/loader.mjs")).href;
 const HIDE = pathToFileURL(path.resolve("test/fixtures/hide-packages.mjs")).href;
-const FIXTURE = path.resolve("test/fixtures/telemetry-absent.ts");
+const FIXTURE = fixtureScript("telemetry-absent.ts");
 
 it("works without @opentelemetry/api, and refuses telemetry: true with what to install", async () => {
   const { stdout } = await promisify(execFile)(
     process.execPath,
-    ["--import", TSX, "--import", HIDE, FIXTURE, await fileDatabaseUrl(), uniqueSchema("absent")],
+    ["--import", HIDE, FIXTURE, await fileDatabaseUrl(), uniqueSchema("absent")],
     { timeout: 60_000 },
   );
   const seen = JSON.parse(stdout.trim().split("\n").at(-1) as string);

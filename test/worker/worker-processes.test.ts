@@ -3,15 +3,13 @@
  * PGlite is single-process by design, so these run on PostgreSQL only.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import path from "node:path";
 import { createInterface } from "node:readline";
-import { pathToFileURL } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { openStore, type Store } from "../../src/index.js";
+import { fixtureScript } from "../support/fixture-process.js";
 import { fileDatabaseUrl, startOwnPostgres, uniqueSchema } from "../support/harness.js";
 
-const FIXTURE = path.resolve("test/fixtures/worker.ts");
-const TSX = pathToFileURL(path.resolve("node_modules/tsx/dist/loader.mjs")).href;
+const FIXTURE = fixtureScript("worker.ts");
 const children: ChildProcess[] = [];
 afterAll(() => {
   for (const child of children) if (child.exitCode === null) child.kill("SIGKILL");
@@ -25,7 +23,7 @@ interface WorkerProcess {
 }
 
 function startWorkerProcess(args: string[]): WorkerProcess {
-  const child = spawn(process.execPath, ["--import", TSX, FIXTURE, ...args], {
+  const child = spawn(process.execPath, [FIXTURE, ...args], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   children.push(child);

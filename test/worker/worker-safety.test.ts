@@ -3,10 +3,9 @@
  * handlers that hold every pooled connection, an onError that throws, odd queue names, and stopping.
  */
 import { spawn } from "node:child_process";
-import path from "node:path";
-import { pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
 import { ConflictError, ValidationError } from "../../src/index.js";
+import { fixtureScript } from "../support/fixture-process.js";
 import { forEachDriver } from "../support/harness.js";
 import { unhandledDuring, until } from "../support/waiting.js";
 
@@ -179,9 +178,7 @@ describe("stopping", () => {
   it("leaves nothing scheduled: a process exits once its worker and store are closed", {
     timeout: 120_000,
   }, async () => {
-    const fixture = path.resolve("test/fixtures/stop-and-exit.ts");
-    const tsx = pathToFileURL(path.resolve("node_modules/tsx/dist/loader.mjs")).href;
-    const child = spawn(process.execPath, ["--import", tsx, fixture], {
+    const child = spawn(process.execPath, [fixtureScript("stop-and-exit.ts")], {
       stdio: ["ignore", "pipe", "inherit"],
     });
     let output = "";

@@ -11,13 +11,12 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
-import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { fixtureScript } from "../../support/fixture-process.js";
 import { forEachDriver, uniqueSchema } from "../../support/harness.js";
 import { until } from "../../support/waiting.js";
 
-const FIXTURE = path.resolve("test/fixtures/workflow-world-v4.ts");
-const TSX = pathToFileURL(path.resolve("node_modules/tsx/dist/loader.mjs")).href;
+const FIXTURE = fixtureScript("workflow-world-v4.ts");
 const TIMEOUT = 60_000;
 
 interface Reply {
@@ -35,7 +34,7 @@ class V4Process {
   private readonly waiting = new Map<number, (reply: Reply) => void>();
 
   constructor(env: NodeJS.ProcessEnv) {
-    this.child = spawn(process.execPath, ["--import", TSX, FIXTURE, "serve"], {
+    this.child = spawn(process.execPath, [FIXTURE, "serve"], {
       env,
       stdio: ["pipe", "pipe", "inherit"],
     });
@@ -180,7 +179,7 @@ forEachDriver((driver) => {
       expect(hook).toMatchObject({ runId, specVersion: 3 });
       const resumer = spawn(
         process.execPath,
-        ["--import", TSX, FIXTURE, "resume", token, JSON.stringify({ value: "approved" })],
+        [FIXTURE, "resume", token, JSON.stringify({ value: "approved" })],
         { env, stdio: ["ignore", "pipe", "inherit"] },
       );
       let out = "";
