@@ -9,8 +9,9 @@
  *
  * Completed jobs kept in jobs_history whose execution is none or gone go by their own completion time,
  * when the prune includes completed executions; dead jobs of no (or a gone) execution go by the time
- * they went dead, when it includes failed executions; expired key-value entries are swept next, and
- * last the counts of queues idle since the cut (queue/known-queues.ts).
+ * they went dead, when it includes failed executions; streams passed on before the cut (owned by no run,
+ * see streams/streams.ts, deletePassedStreams) go next, then expired key-value entries, and last the
+ * counts of queues idle since the cut (queue/known-queues.ts).
  */
 
 import { deleteBlobsOf } from "../blobs/index.js";
@@ -23,6 +24,7 @@ import { type RunStatus, TERMINAL_STATUSES } from "../core/run-status.js";
 import { deleteCorrelationsOf } from "../correlations/index.js";
 import { deleteEventsOf } from "../history/index.js";
 import { deleteKvOf } from "../kv/index.js";
+import { uuidFloor } from "../partitions/index.js";
 import {
   deleteJobsOf,
   deleteOldDeadJobs,
@@ -31,7 +33,7 @@ import {
 } from "../queue/index.js";
 import { deleteSignalsOf } from "../signals/index.js";
 import { deleteStepsOf } from "../steps/index.js";
-import { deleteStreamsOf } from "../streams/index.js";
+import { deletePassedStreams, deleteStreamsOf } from "../streams/index.js";
 import { deleteTasksOf } from "../tasks/index.js";
 import { deleteTimersOf } from "../timers/index.js";
 import { OrphansOnCitus, PrunableOnCitus } from "./distributed.js";
@@ -78,6 +80,12 @@ export interface PruneResult {
   steps: number;
   /** Streams of the pruned executions (their chunks go with them). */
   streams: number;
+  /**
+   * Streams passed on before the cut, with their chunks: those a run passed on under an owner of their
+   * own (a UUIDv8 of their time), read by name alone, as the Workflow SDK 4.x World keeps a step's
+   * ReadableStream. The streams of executions go with them (`streams`).
+   */
+  passedStreams: number;
   /** Key-value entries owned by the pruned executions (set with `{ owner: executionId }`). */
   kv: number;
   /** Events of the pruned executions' histories. */
@@ -178,6 +186,7 @@ export async function prune(context: PruneContext, options: PruneOptions): Promi
     blobs: 0,
     steps: 0,
     streams: 0,
+    passedStreams: 0,
     kv: 0,
     events: 0,
     signals: 0,
@@ -257,6 +266,7 @@ export async function prune(context: PruneContext, options: PruneOptions): Promi
   if (!options.signal?.aborted && statuses.includes("failed")) {
     await sweep(context, "deadJobs", before, batchSize, total, options);
   }
+  await sweepPassedStreams(context, before, batchSize, total, options);
   if (context.distributed && (options.partitions ?? true) && !options.signal?.aborted) {
     const dropped = await dropEmptyAgedRanges(context, { before, signal: options.signal });
     total.partitions += dropped;
@@ -312,5 +322,26 @@ async function sweep(
     total.batches++;
     await options.onProgress?.({ ...total });
     if (deleted < batchSize) break;
+  }
+}
+
+/** Streams passed on before the cut, a page at a time (deletePassedStreams). */
+async function sweepPassedStreams(
+  context: PruneContext,
+  before: Date,
+  batchSize: number,
+  total: PruneResult,
+  options: PruneOptions,
+): Promise<void> {
+  const floor = uuidFloor(before);
+  for (let after: string | undefined; !options.signal?.aborted; ) {
+    const { deleted, next } = await deletePassedStreams(context, floor, batchSize, after);
+    if (deleted) {
+      total.passedStreams += deleted;
+      total.batches++;
+      await options.onProgress?.({ ...total });
+    }
+    if (next === undefined) break;
+    after = next;
   }
 }

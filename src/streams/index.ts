@@ -1,3 +1,3 @@
 /** What streams/ offers the rest of the store: other folders import it from here, and only this. */
 
-export { deleteStreamsOf } from "./streams.js";
+export { deletePassedStreams, deleteStreamsOf } from "./streams.js";

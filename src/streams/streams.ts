@@ -5,7 +5,8 @@
  * NOTIFY in its own transaction, so a tail anywhere hears of the chunks as they commit.
  *
  * The execution need not be in `executions` (see migration 0010); retention deletes the streams of the
- * executions it prunes.
+ * executions it prunes, and the streams passed on (owned by a UUIDv8, see migration 0041) from before
+ * its cut.
  */
 
 import type { SqlContext, StoreContext } from "../core/context.js";
@@ -276,4 +277,43 @@ export async function deleteStreamsOf({ db, q }: SqlContext, executionIds: strin
     [executionIds],
   );
   return rowCount;
+}
+
+/** The least UUID: where a sweep of orphaned streams starts. */
+const NIL_UUID = "00000000-0000-0000-0000-000000000000";
+
+/**
+ * Retention: deletes the streams (with their chunks) passed on before `floor` (the lowest id of the
+ * cut's millisecond): those whose owner is a UUIDv8 of that time and no execution, a page of up to
+ * `limit` in the owners' order after `after`, over the partial index of migration 0041, which holds
+ * them alone. Such a stream is one a run passed on, read by its name alone, as the Workflow SDK 4.x
+ * World keeps a step's ReadableStream (adapters/workflow/spec3.ts); the streams of runs are under
+ * other ids, and a UUIDv8 no run has. Each owner goes whole; `next` is where the following page starts,
+ * or undefined after the last. In three statements without a lock, as on Citus, whose multi-shard reads
+ * take none: a delete finds gone what another prune deleted meanwhile, and that is all it can find.
+ */
+export async function deletePassedStreams(
+  context: SqlContext,
+  floor: string,
+  limit: number,
+  after: string = NIL_UUID,
+): Promise<{ deleted: number; next: string | undefined }> {
+  const { db, q } = context;
+  const { rows } = await db.query<{ id: string }>(
+    `select s.execution_id as id from ${q}.streams s
+      where s.execution_id > $1::uuid and s.execution_id < $2::uuid
+        and substr(s.execution_id::text, 15, 1) = '8'
+      order by s.execution_id limit $3`,
+    [after, floor, limit],
+  );
+  const next = rows.length < limit ? undefined : rows[rows.length - 1]?.id;
+  const owners = [...new Set(rows.map((row) => row.id))];
+  if (owners.length === 0) return { deleted: 0, next };
+  const { rows: live } = await db.query<{ id: string }>(
+    `select id from ${q}.executions where id = any(${idBatch(1, "uuid")})`,
+    [owners],
+  );
+  const runs = new Set(live.map((row) => row.id));
+  const orphans = owners.filter((id) => !runs.has(id));
+  return { deleted: orphans.length ? await deleteStreamsOf(context, orphans) : 0, next };
 }

@@ -1,6 +1,8 @@
 /** Retention: store.prune() removes finished executions with all they own, in batches, and nothing else. */
+import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { type Store, uuidv7, ValidationError } from "../../src/index.js";
+import { idAt } from "../partitions/fixtures.js";
 import { bulkFill } from "../support/bulk-fill.js";
 import { forEachDriver } from "../support/harness.js";
 import { rowsOf, seed } from "../support/retention-fixtures.js";
@@ -59,6 +61,7 @@ forEachDriver((driver) => {
         events: 4,
         signals: 2,
         expiredKv: 1,
+        passedStreams: 0,
         queues: 0,
         partitions: 0,
         movedExecutions: 0,
@@ -168,6 +171,47 @@ forEachDriver((driver) => {
       await store.executions.complete(runningChild);
       expect((await store.prune({ finishedBefore: new Date(Date.now() + 1000) })).executions).toBe(2);
       expect((await rowsOf(store, finishedParent)).executions).toBe(0);
+    });
+
+    it("sweeps the streams passed on before the cut, under a UUIDv8 of their time, and no other", async () => {
+      const store = await driver.open();
+      const old = new Date(Date.now() - 40 * DAY);
+      /** An id of `at`'s millisecond of the UUID version `version`, told apart by `n`. */
+      const owner = (at: Date, version: number, n: number) =>
+        `${idAt(at, n).slice(0, 14)}${version}${idAt(at, n).slice(15)}`;
+      // Passed on 40 days ago, by no run: two streams, three chunks, all go.
+      const gone = owner(old, 8, 1);
+      await store.streams.write(gone, "a", ["x", "y"]);
+      await store.streams.write(gone, "b", "z", { close: true });
+      // A UUIDv8 as old that a run has (a running one): its stream goes with the run.
+      const def = await store.definitions.create({ name: "d", definition: {}, status: "active" });
+      const running = owner(old, 8, 2);
+      await store.query(
+        `insert into ${store.schema}.executions (id, definition_id, name, status) values ($1, $2, 'd', 'running')`,
+        [running, def.id],
+      );
+      await store.streams.write(running, "a", "kept");
+      // Passed on now; and streams of no run under other ids of 40 days ago: a UUIDv7, a random UUID.
+      await store.streams.write(owner(new Date(), 8, 3), "a", "kept");
+      await store.streams.write(owner(old, 7, 4), "a", "kept");
+      await store.streams.write(owner(old, 4, 5), "a", "kept");
+      await store.streams.write(randomUUID(), "a", "kept");
+
+      const result = await store.prune({ finishedBefore: new Date(Date.now() - 30 * DAY), batchSize: 2 });
+      expect(result).toMatchObject({ executions: 0, streams: 0, passedStreams: 2 });
+      const { rows } = await store.query<{ id: string; chunks: number }>(
+        `select s.execution_id as id, count(c.*)::int as chunks from ${store.schema}.streams s
+           left join ${store.schema}.stream_chunks c on c.execution_id = s.execution_id and c.stream = s.name
+          group by s.execution_id order by 1`,
+      );
+      expect(rows.map((row) => row.id)).not.toContain(gone);
+      expect(rows).toHaveLength(5);
+      expect(rows.every((row) => row.chunks === 1)).toBe(true);
+      const { rows: chunks } = await store.query<{ n: number }>(
+        `select count(*)::int as n from ${store.schema}.stream_chunks where execution_id = $1`,
+        [gone],
+      );
+      expect(chunks[0]?.n).toBe(0);
     });
 
     it("works in batches, each committed before the next starts", async () => {

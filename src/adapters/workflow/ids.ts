@@ -74,9 +74,32 @@ export function runIdOf(executionId: string): string {
 
 /** A UUID made from text by hashing it (the first 16 bytes of its SHA-256). */
 export function hashedUuid(...parts: string[]): string {
+  return toUuid(sha256Of(parts).subarray(0, 16));
+}
+
+/**
+ * A UUIDv8 made from text, for the millisecond `ms`: that time in its first 48 bits, as a UUIDv7 has
+ * it, then bits of the text's SHA-256. The same text and time make the same id, which sorts and
+ * partitions by that time as the store's own ids do; its version (8) marks it as the owner of a stream
+ * that belongs to no run, which store.prune() sweeps once its time is before the cut.
+ */
+export function passedStreamOwner(ms: number, ...parts: string[]): string {
+  const bytes = Buffer.from(sha256Of(parts).subarray(0, 16));
+  bytes.writeUIntBE(Math.max(0, Math.min(ms, 2 ** 48 - 1)), 0, 6);
+  bytes[6] = ((bytes[6] as number) & 0x0f) | 0x80; // version 8
+  bytes[8] = ((bytes[8] as number) & 0x3f) | 0x80; // the RFC 9562 variant
+  return toUuid(bytes);
+}
+
+/** The time a ULID was made: its first 48 bits; undefined when the text is not a ULID. */
+export function ulidTime(text: string): number | undefined {
+  return decodeUlid(text)?.readUIntBE(0, 6);
+}
+
+function sha256Of(parts: string[]): Buffer {
   const hash = createHash("sha256");
   for (const part of parts) hash.update(part).update("\u0000");
-  return toUuid(hash.digest().subarray(0, 16));
+  return hash.digest();
 }
 
 /**

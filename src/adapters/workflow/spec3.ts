@@ -2,14 +2,18 @@
  * Spec 3's streams (workflow 4.x): flat calls with the stream's name first, and a read by the name
  * alone (`readFromStream(name)` has no run id). So the owner of a stream comes from its name: the run's
  * own stream (`getWritable()`, `run.getReadable()`) is named `strm_<the run's ULID>_user...` and
- * belongs to the run, as spec 5 has it; any other (a ReadableStream passed to or returned by a step,
- * `strm_<random ULID>`, or a health check's) belongs to a hash of its name, and the run that wrote it
- * records the name by an empty, closed stream of its own, so `listStreamsByRunId` finds it and it goes
- * when the run is pruned.
+ * belongs to the run, as spec 5 has it; any other belongs to an owner made from its name, and the run
+ * that wrote it records the name by an empty, closed stream of its own, so `listStreamsByRunId` finds
+ * it (and the record goes when the run is pruned).
+ *
+ * A stream a step passes on or returns (a ReadableStream) is named `strm_<a ULID made as it was>`: its
+ * owner is a UUIDv8 of that ULID's time and a hash of the name (passedStreamOwner). No run has that id,
+ * and store.prune() sweeps the stream once the cut has passed its time; with partitions it sits in the
+ * range of its day, dropped with it. Any other name (a health check's) belongs to a plain hash of it.
  */
 
 import type { Store } from "../../index.js";
-import { executionIdOf, hashedUuid, streamOwnerOf } from "./ids.js";
+import { executionIdOf, hashedUuid, passedStreamOwner, streamOwnerOf, ulidTime } from "./ids.js";
 import type { OwnedStreams } from "./streams.js";
 
 /** The Streamer of @workflow/world 4.5 (spec 3), as this adapter implements it. */
@@ -28,11 +32,21 @@ export interface FlatStreamer {
 }
 
 const RUN_STREAM = /^strm_([0-9A-HJKMNP-TV-Z]{26})_user/;
+const PASSED_STREAM = /^strm_([0-9A-HJKMNP-TV-Z]{26})$/;
 
-/** The owner of a stream by its name: the run it is the stream of, else a hash of the name. */
+/**
+ * The owner of a stream by its name: the run it is the stream of; for a stream a step passes on, a
+ * UUIDv8 of its ULID's time and a hash of the name; else a hash of the name.
+ */
 export function nameOwnerOf(name: string): string {
   const run = RUN_STREAM.exec(name);
-  return (run && executionIdOf(`wrun_${run[1]}`)) ?? hashedUuid("stream name", name);
+  const owner = run && executionIdOf(`wrun_${run[1]}`);
+  if (owner) return owner;
+  const passed = PASSED_STREAM.exec(name);
+  const madeAt = passed ? ulidTime(passed[1] as string) : undefined;
+  return madeAt === undefined
+    ? hashedUuid("stream name", name)
+    : passedStreamOwner(madeAt, "stream name", name);
 }
 
 /** Names recorded per process, so that a stream's later writes cost nothing more. */

@@ -13,6 +13,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
+import { encodeUlid, executionIdOf } from "../../../src/adapters/workflow/ids.js";
 import { createWorld, type Deliver, type FlowstoreWorld } from "../../../src/adapters/workflow/index.js";
 import { chooseSpec } from "../../../src/adapters/workflow/spec.js";
 import type { FlatStreamer } from "../../../src/adapters/workflow/spec3.js";
@@ -22,6 +23,7 @@ import { until } from "../../support/waiting.js";
 import { newRunId } from "../../support/workflow-world-fixtures.js";
 
 const TSX = pathToFileURL(path.resolve("node_modules/tsx/dist/loader.mjs")).href;
+const DAY = 86_400_000;
 const text = (chunk: Uint8Array | undefined) => new TextDecoder().decode(chunk);
 const bytes = (...values: number[]) => new Uint8Array(values);
 
@@ -176,6 +178,52 @@ forEachDriver((driver) => {
       expect(all).toEqual(["x"]);
       expect(await v3.getStreamInfo(other, runId)).toEqual({ tailIndex: 0, done: true });
       expect((await v3.listStreamsByRunId(runId)).sort()).toEqual([other, own].sort());
+    });
+
+    it("keeps a stream a step passes on under its ULID's time, and store.prune() sweeps it once past the cut", async () => {
+      const { v3, store } = await worlds();
+      const runId = newRunId();
+      await v3.events.create(runId, created());
+      // The SDK names such a stream with a ULID of when it was made: 40 days ago, and now.
+      const madeAt = Buffer.alloc(16);
+      madeAt.writeUIntBE(Date.now() - 40 * DAY, 0, 6);
+      madeAt.fill(7, 6);
+      const old = `strm_${encodeUlid(madeAt)}`;
+      const fresh = `strm_${newRunId().slice(5)}`;
+      for (const name of [old, fresh]) {
+        await v3.writeToStream(name, runId, "x");
+        await v3.closeStream(name, runId);
+      }
+      const owners = async () =>
+        (
+          await store.query<{ name: string; owner: string }>(
+            `select name, execution_id::text as owner from ${store.schema}.streams
+              where name = any($1) and execution_id <> $2 order by name`,
+            [[old, fresh], executionIdOf(runId)],
+          )
+        ).rows;
+      // Each under a UUIDv8 of its ULID's time: none is the run's, and no run has it.
+      const [before, now] = [Date.now() - 40 * DAY, Date.now()];
+      expect(
+        (await owners()).map(({ name, owner }) => {
+          const at = Number.parseInt(owner.replaceAll("-", "").slice(0, 12), 16);
+          return { name, version: owner[14], near: Math.abs(at - (name === old ? before : now)) < 60_000 };
+        }),
+      ).toEqual([old, fresh].sort().map((name) => ({ name, version: "8", near: true })));
+      // The run finished 40 days ago: it goes with the records of its streams, and the old stream with
+      // it; the one made now stays until the cut passes its time.
+      await store.query(
+        `update ${store.schema}.executions set status = 'completed', completed_at = now() - interval '40 days'
+          where id = $1`,
+        [executionIdOf(runId)],
+      );
+      const result = await store.prune({ finishedBefore: new Date(Date.now() - 30 * DAY) });
+      expect(result).toMatchObject({ executions: 1, streams: 2, passedStreams: 1 });
+      expect((await owners()).map(({ name }) => name)).toEqual([fresh]);
+      const all: string[] = [];
+      const byName = (await v3.readFromStream(fresh)).getReader();
+      for (let next = await byName.read(); !next.done; next = await byName.read()) all.push(text(next.value));
+      expect(all).toEqual(["x"]);
     });
 
     it("takes an empty cursor as none in every list, and answers a step asked for without its run", async () => {
