@@ -7,7 +7,7 @@
 import type { Event, Hook, Step, Wait, WorkflowRun } from "@workflow/world";
 import type { Execution, HistoryEvent, Signal, Task } from "../../index.js";
 import { decode, decodeOptional, encode } from "./codec.js";
-import { eventIdOf, runIdOf } from "./ids.js";
+import { eventIdOf, runIdOf, slotEventId } from "./ids.js";
 
 export type ResolveData = "none" | "all";
 
@@ -184,7 +184,12 @@ export function toEvent(event: HistoryEvent, resolveData: ResolveData = "all"): 
   }
   return compact({
     runId: runIdOf(event.executionId),
-    eventId: eventIdOf(event.executionId, event.sequence, event.createdAt),
+    // The slot line's events carry their position (each event records the spec that wrote it, and a
+    // run is written by one line: run-events.ts refuses the other).
+    eventId:
+      (payload.v ?? 0) >= 6
+        ? slotEventId(event.sequence)
+        : eventIdOf(event.executionId, event.sequence, event.createdAt),
     eventType: event.type,
     correlationId: event.correlationId ?? undefined,
     eventData,

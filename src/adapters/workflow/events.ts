@@ -17,7 +17,7 @@ import { type HookOwner, type ResolveData, toEvent } from "./entities.js";
 import { WorkflowRunNotFoundError, WorkflowWorldError } from "./errors.js";
 import { type EventRequest, readEvents, sequenceCursor, type Write } from "./event-support.js";
 import { hookCreated, hookDisposed, hookReceived } from "./hook-events.js";
-import { executionIdOf, sequenceOfEventId, timeOfEventId } from "./ids.js";
+import { executionIdOf, sequenceOfEventId, slotOfEventId, timeOfEventId } from "./ids.js";
 import { attrSet, runCancelled, runCompleted, runCreated, runFailed, runStarted } from "./run-events.js";
 import type { SpecVersion } from "./spec.js";
 import { stepCreated, stepOutcome, stepStarted, waitCompleted, waitCreated } from "./step-events.js";
@@ -41,6 +41,8 @@ interface CreateParams {
   resolveData?: ResolveData;
   sinceCursor?: string;
   skipPreload?: boolean;
+  /** The slot line's runtime: the highest position it holds, its event due at the next one. */
+  eventCount?: number;
 }
 
 function apply(write: Write, params: CreateParams, owner: HookOwner): Promise<EventResult> {
@@ -82,6 +84,37 @@ function apply(write: Write, params: CreateParams, owner: HookOwner): Promise<Ev
   }
 }
 
+/**
+ * The slot line's bump and report: a write whose runtime held positions up to `eventCount` and whose
+ * event committed past the next one (other writers committed between) returns the events it skipped,
+ * so the runtime's log stays a prefix of the run's. Never a refusal: positions are taken at the commit
+ * (the history's head row orders the run's commits), so the events below this one are committed and
+ * read here on the primary. No cursor: a report does not move the reader. Not with `sinceCursor`,
+ * whose events since the cursor already include them.
+ */
+async function reportSkipped(
+  store: Store,
+  executionId: string,
+  result: EventResult,
+  params: CreateParams,
+): Promise<EventResult> {
+  // A result with events already (run_started's preload, a delta since a cursor) holds the skipped ones.
+  if (result.events) return result;
+  const committed = result.event ? slotOfEventId(result.event.eventId) : undefined;
+  const held = params.eventCount;
+  if (committed === undefined || typeof held !== "number" || typeof params.sinceCursor === "string")
+    return result;
+  const span = committed - held - 1;
+  if (!Number.isInteger(held) || held < 0 || span < 1) return result;
+  const page = await readEvents(store.primary, executionId, {
+    after: held,
+    limit: span,
+    resolveData: params.resolveData ?? "all",
+  });
+  const events = page.events.filter((event) => (slotOfEventId(event.eventId) ?? committed) < committed);
+  return { ...result, events, cursor: null, hasMore: events.length < span };
+}
+
 function pageOf(page: {
   events: Event[];
   cursor: string | null;
@@ -116,8 +149,10 @@ export function createEvents(ready: Promise<Store>, owner: HookOwner, spec: Spec
       // transaction of their own.
       // On the primary: the run's events read back after the write must include it, whatever the
       // store's readConnection.
-      if (ONE_STATEMENT.has(data.eventType)) return apply(write(store.primary), params, owner);
-      return store.transaction((tx) => apply(write(tx), params, owner));
+      const result = ONE_STATEMENT.has(data.eventType)
+        ? await apply(write(store.primary), params, owner)
+        : await store.transaction((tx) => apply(write(tx), params, owner));
+      return reportSkipped(store, executionId, result, params);
     },
 
     async get(runId, eventId, params) {
@@ -127,7 +162,10 @@ export function createEvents(ready: Promise<Store>, owner: HookOwner, spec: Spec
         const store = await ready;
         const page = await store.primary.events.list(executionId, { afterSequence: sequence - 1, limit: 1 });
         const found = page.items[0];
-        if (found && found.sequence === sequence && found.createdAt.getTime() === timeOfEventId(eventId)) {
+        // A slot id is the position alone; a spec 3 or 5 id also carries the event's time.
+        const same =
+          slotOfEventId(eventId) !== undefined || found?.createdAt.getTime() === timeOfEventId(eventId);
+        if (found && found.sequence === sequence && same) {
           return toEvent(found, params?.resolveData ?? "all");
         }
       }

@@ -129,8 +129,28 @@ export function eventIdOf(executionId: string, sequence: number, createdAt: Date
   return `wevt_${encodeUlid(bytes)}`;
 }
 
+/**
+ * An event's id on the slot line (World spec 6 and later): `evnt_` and its position in its run's log,
+ * zero-padded to 26 digits. A run's events are numbered 1, 2, 3... with no gap, in commit order (the
+ * history's sequence), which is what the SDK's runtime reads out of every id it loads.
+ */
+export function slotEventId(sequence: number): string {
+  return `evnt_${String(sequence).padStart(26, "0")}`;
+}
+
+const SLOT_ID = /^evnt_0{10}(\d{16})$/;
+
+/** The position a slot-line event id names, or undefined when the text is not one. */
+export function slotOfEventId(eventId: string): number | undefined {
+  const slot = typeof eventId === "string" ? SLOT_ID.exec(eventId) : null;
+  const n = slot ? Number(slot[1]) : 0;
+  return n >= 1 && Number.isSafeInteger(n) ? n : undefined;
+}
+
 /** The sequence number an event id names for this run, or undefined when it names none of its events. */
 export function sequenceOfEventId(executionId: string, eventId: string): number | undefined {
+  const slot = slotOfEventId(eventId);
+  if (slot !== undefined) return slot;
   if (typeof eventId !== "string" || !eventId.startsWith("wevt_")) return undefined;
   const bytes = decodeUlid(eventId.slice(5));
   if (!bytes?.subarray(6, 10).equals(uuidBytes(executionId).subarray(12, 16))) return undefined;

@@ -88,7 +88,7 @@ export async function runCreated(write: Write): Promise<EventResult> {
 export async function runStarted(write: Write, preload: boolean): Promise<EventResult> {
   // The start message of a run carries the spec its start() recorded, which the runtime passes on: a
   // run of the other line is refused before anything is written.
-  if (lineOf(specOf(write)) !== write.spec) {
+  if (lineOf(specOf(write)) !== lineOf(write.spec)) {
     return write.scope.transaction((tx) => startOtherwise({ ...write, scope: tx }, preload));
   }
   // 4.x sends run_started at every delivery of the run's flow, not only the first: a run this process
@@ -152,8 +152,8 @@ function startedAlready(write: Write, run: Execution): EventResult {
  */
 function refuseOtherLine(write: Write, run: Execution): void {
   const recorded = runFields(run).specVersion;
-  if (recorded !== undefined && lineOf(recorded) !== write.spec) {
-    throw new RunNotSupportedError(write.runId, recorded, write.spec, SERVED[write.spec]);
+  if (recorded !== undefined && lineOf(recorded) !== lineOf(write.spec)) {
+    throw new RunNotSupportedError(write.runId, recorded, write.spec, SERVED[lineOf(write.spec)]);
   }
 }
 

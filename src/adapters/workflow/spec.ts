@@ -1,9 +1,11 @@
 /**
  * Which World spec a World serves. The Workflow SDK's stable line (workflow 4.x, @workflow/world 4.5)
- * speaks spec 3, its 5.0 betas up to beta.41 spec 5; the two differ in the streams' calls and the
- * errors' shapes. The spec is what the installed @workflow/world declares, read with require() (the
- * 4.x runtime loads a World module with require(), so nothing here may await at the top), unless the
- * caller names one.
+ * speaks spec 3, its 5.0 betas up to beta.41 spec 5, and from beta.42 specs 6 and 7 (the slot line:
+ * an event's id is its position in its run's log, `evnt_` and 26 digits); 3 and 5 differ in the
+ * streams' calls and the errors' shapes, 5 and the slot line in the events' ids. The spec is what the
+ * installed @workflow/world declares (from beta.29 on, what it mints: 7, or 6 with
+ * WORKFLOW_SEALED_LOG=0), read with require() (the 4.x runtime loads a World module with require(), so
+ * nothing here may await at the top), unless the caller names one.
  */
 
 import { readFileSync } from "node:fs";
@@ -11,15 +13,22 @@ import { createRequire } from "node:module";
 import path from "node:path";
 import { ValidationError } from "../../index.js";
 
-export type SpecVersion = 3 | 5;
+export type SpecVersion = 3 | 5 | 6 | 7;
 
-/** The SDK releases each spec this adapter serves belongs to. */
-export const SERVED: Record<SpecVersion, string> = {
+/** A line of the SDK: 3 (4.x), 5 (the betas to 41) or 6 (the slot line, specs 6 and 7, betas from 42). */
+export type Line = 3 | 5 | 6;
+
+/** The SDK releases each line this adapter serves belongs to. */
+export const SERVED: Record<Line, string> = {
   3: "workflow 4.x",
   5: "workflow 5.0.0-beta.35–41",
+  6: "workflow 5.0.0-beta.42 and later",
 };
 
-const SERVED_TEXT = "World spec 3 (workflow 4.x) and spec 5 (workflow 5.0.0-beta.35–41)";
+const SERVED_TEXT =
+  "World spec 3 (workflow 4.x), spec 5 (workflow 5.0.0-beta.35–41) and specs 6 and 7 (workflow 5.0.0-beta.42 and later)";
+
+const SPECS: readonly number[] = [3, 5, 6, 7];
 
 /** What the installed @workflow/world says of itself; undefined fields when it is not installed. */
 export interface InstalledWorld {
@@ -36,8 +45,13 @@ export function installedWorld(): InstalledWorld {
   installed = {};
   try {
     const file = require.resolve("@workflow/world/spec-version.js");
-    const { SPEC_VERSION_CURRENT } = require(file) as { SPEC_VERSION_CURRENT?: unknown };
-    if (typeof SPEC_VERSION_CURRENT === "number") installed.spec = SPEC_VERSION_CURRENT;
+    const declared = require(file) as { SPEC_VERSION_CURRENT?: unknown; mintedSpecVersion?: unknown };
+    // From @workflow/world 5.0.0-beta.29 on, a World declares what it mints (7, or 6 with the sealed
+    // log turned off), as the SDK's own do.
+    const minted =
+      typeof declared.mintedSpecVersion === "function" ? declared.mintedSpecVersion() : undefined;
+    const spec = typeof minted === "number" ? minted : declared.SPEC_VERSION_CURRENT;
+    if (typeof spec === "number") installed.spec = spec;
     const pkg = JSON.parse(readFileSync(path.join(path.dirname(file), "..", "package.json"), "utf8"));
     if (typeof pkg.version === "string") installed.version = pkg.version;
   } catch {
@@ -52,14 +66,14 @@ export function installedWorld(): InstalledWorld {
  */
 export function chooseSpec(asked: unknown, world: InstalledWorld = installedWorld()): SpecVersion {
   if (asked !== undefined) {
-    if (asked === 3 || asked === 5) return asked;
+    if (SPECS.includes(asked as number)) return asked as SpecVersion;
     throw new ValidationError(
-      `specVersion must be 3 (${SERVED[3]}) or 5 (${SERVED[5]}), not ${JSON.stringify(asked)}`,
+      `specVersion must be 3 (${SERVED[3]}), 5 (${SERVED[5]}), 6 or 7 (${SERVED[6]}), not ${JSON.stringify(asked)}`,
       { field: "specVersion" },
     );
   }
   const spec = world.spec ?? 5;
-  if (spec === 3 || spec === 5) return spec;
+  if (SPECS.includes(spec)) return spec as SpecVersion;
   throw new ValidationError(
     `flowstore/workflow serves ${SERVED_TEXT}; the installed @workflow/world ` +
       `${world.version ?? "(version unknown)"} declares spec ${spec}: install a workflow release of one ` +
@@ -68,7 +82,10 @@ export function chooseSpec(asked: unknown, world: InstalledWorld = installedWorl
   );
 }
 
-/** The SDK line a spec belongs to: 3 and below are the 4.x line, 4 and above the 5.0 line. */
-export function lineOf(spec: number): SpecVersion {
-  return spec <= 3 ? 3 : 5;
+/**
+ * The SDK line a spec belongs to: 3 and below are the 4.x line, 4 and 5 the early betas', 6 and above
+ * the slot line's (whose runs number their events by position).
+ */
+export function lineOf(spec: number): Line {
+  return spec <= 3 ? 3 : spec <= 5 ? 5 : 6;
 }

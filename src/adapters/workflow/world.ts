@@ -53,8 +53,9 @@ export interface FlowstoreWorldOptions {
   /** What hooks report as their owner, project and environment (default empty strings). */
   hookOwner?: Partial<HookOwner>;
   /**
-   * The World spec to serve: 3 (workflow 4.x) or 5 (workflow 5.0.0-beta.35–41). Default: the one the
-   * installed @workflow/world declares.
+   * The World spec to serve: 3 (workflow 4.x), 5 (workflow 5.0.0-beta.35–41), or 6 or 7 (workflow
+   * 5.0.0-beta.42 and later, whose events are numbered by their position in the run). Default: the
+   * one the installed @workflow/world declares (or mints, from @workflow/world 5.0.0-beta.29).
    */
   specVersion?: SpecVersion;
   /**

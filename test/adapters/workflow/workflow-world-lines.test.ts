@@ -41,11 +41,15 @@ describe("the spec a World serves", () => {
     expect(chooseSpec(undefined, { version: "5.0.0-beta.21", spec: 5 })).toBe(5);
     expect(chooseSpec(undefined, {})).toBe(5);
     expect(chooseSpec(3, { version: "5.0.0-beta.21", spec: 5 })).toBe(3);
-    expect(() => chooseSpec(undefined, { version: "5.0.0-beta.37", spec: 7 })).toThrow(
-      "flowstore/workflow serves World spec 3 (workflow 4.x) and spec 5 (workflow 5.0.0-beta.35–41); " +
-        "the installed @workflow/world 5.0.0-beta.37 declares spec 7",
+    expect(chooseSpec(undefined, { version: "5.0.0-beta.27", spec: 6 })).toBe(6);
+    expect(chooseSpec(undefined, { version: "5.0.0-beta.37", spec: 7 })).toBe(7);
+    expect(chooseSpec(6, { version: "5.0.0-beta.37", spec: 7 })).toBe(6);
+    expect(() => chooseSpec(undefined, { version: "5.0.0-beta.60", spec: 9 })).toThrow(
+      "flowstore/workflow serves World spec 3 (workflow 4.x), spec 5 (workflow 5.0.0-beta.35–41) and " +
+        "specs 6 and 7 (workflow 5.0.0-beta.42 and later); the installed @workflow/world 5.0.0-beta.60 " +
+        "declares spec 9",
     );
-    expect(() => chooseSpec(4)).toThrow(/specVersion must be 3 \(workflow 4\.x\) or 5/);
+    expect(() => chooseSpec(4)).toThrow(/specVersion must be 3 \(workflow 4\.x\), 5 .*, 6 or 7/);
   });
 
   it("is chosen with no top-level await on the way, so 4.x's require() loads the World module", () => {
@@ -73,7 +77,10 @@ describe("the spec a World serves", () => {
     const v4 = createWorld({ store: new Promise(() => {}), specVersion: 3 });
     expect(v4.specVersion).toBe(3);
     expect(typeof (v4 as unknown as FlatStreamer).readFromStream).toBe("function");
-    expect(() => createWorld({ specVersion: 7 as never })).toThrow(
+    const slots = createWorld({ store: new Promise(() => {}), specVersion: 7 });
+    expect(slots.specVersion).toBe(7);
+    expect("writeToStream" in slots).toBe(false);
+    expect(() => createWorld({ specVersion: 8 as never })).toThrow(
       expect.objectContaining({ name: "ValidationError", field: "specVersion" }),
     );
   });
