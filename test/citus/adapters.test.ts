@@ -11,7 +11,7 @@ import { createTestSuite } from "@workflow/world-testing";
 import * as vitest from "vitest";
 import { FlowstoreSaver } from "../../src/adapters/langgraph/index.js";
 import { consoleLogger, openStore, type Store } from "../../src/index.js";
-import { type CitusCluster, citusSkipped, distributeSchema, startCitus } from "../support/citus.js";
+import { type CitusCluster, citusSkipped, distributeForWorkload, startCitus } from "../support/citus.js";
 
 const unavailable = citusSkipped("the adapters' suites on Citus");
 
@@ -23,7 +23,7 @@ vitest.afterAll(async () => {
 /** A schema migrated by openStore and distributed by the document's calls, on the file's cluster. */
 async function distributedSchema(schema: string): Promise<string> {
   cluster ??= (await startCitus()) as CitusCluster;
-  await distributeSchema(cluster.url, schema);
+  await distributeForWorkload(cluster.url, schema);
   return cluster.url;
 }
 

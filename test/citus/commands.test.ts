@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { silentLogger } from "../../src/core/logger.js";
 import { serveDashboard } from "../../src/dashboard/index.js";
 import { consoleLogger, openStore, type Store } from "../../src/index.js";
-import { type CitusCluster, citusSkipped, distributeSchema, startCitus } from "../support/citus.js";
+import { type CitusCluster, citusSkipped, distributeForWorkload, startCitus } from "../support/citus.js";
 import { inBatches, runCli } from "../support/cli-run.js";
 import { exerciseStore } from "../support/store-workload.js";
 import { until } from "../support/waiting.js";
@@ -27,7 +27,7 @@ describe.skipIf(unavailable !== undefined)("the command and the dashboard on a d
   const work = mkdtempSync(path.join(tmpdir(), "flowstore-citus-cli-"));
   beforeAll(async () => {
     cluster = (await startCitus()) as CitusCluster;
-    await distributeSchema(cluster.url, SCHEMA);
+    await distributeForWorkload(cluster.url, SCHEMA);
     store = await openStore({ connection: cluster.url, schema: SCHEMA, logger: consoleLogger("error") });
   }, 180_000);
   afterAll(async () => {

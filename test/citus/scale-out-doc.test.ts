@@ -20,7 +20,7 @@ import { idAt, seedAt } from "../partitions/fixtures.js";
 import {
   type CitusCluster,
   citusSkipped,
-  distributeSchema,
+  distributeForWorkload,
   documentedCalls,
   runInOrder,
   startCitus,
@@ -137,9 +137,9 @@ describe.skipIf(unavailable !== undefined)("docs/scale-out.md on a Citus cluster
     }
   }
 
-  /** A store on a schema migrated by openStore and distributed by the document's calls. */
+  /** A store on a schema migrated by openStore and distributed by the document's calls, for work. */
   async function distributed(schema: string, options: Pick<StoreOptions, "partitions"> = {}): Promise<Store> {
-    await distributeSchema(cluster.url, schema, options);
+    await distributeForWorkload(cluster.url, schema, options);
     return openStore({ connection: cluster.url, schema, logger: quiet });
   }
 

@@ -11,6 +11,7 @@ import {
   documentedCalls,
   runInOrder,
   startCitus,
+  WORKLOAD_SHARDS,
 } from "../support/citus.js";
 
 const unavailable = citusSkipped("the Citus tests");
@@ -29,7 +30,7 @@ describe.skipIf(unavailable !== undefined)("a Citus worker node down", () => {
     const migrating = await openStore({ connection: cluster.url, schema: SCHEMA, logger: quiet });
     await migrating.definitions.create({ name: "order", definition: {}, status: "active" });
     await migrating.close();
-    await runInOrder(cluster.url, documentedCalls(SCHEMA));
+    await runInOrder(cluster.url, [`set citus.shard_count = ${WORKLOAD_SHARDS}`, ...documentedCalls(SCHEMA)]);
     store = await openStore({ connection: cluster.url, schema: SCHEMA, logger: quiet });
   }, 120_000);
   afterAll(async () => {

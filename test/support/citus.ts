@@ -147,23 +147,41 @@ export function citusSkipped(what: string): string | undefined {
 }
 
 /**
- * Migrates `schema` as openStore does (with `options`, such as its history ranges) and distributes it
- * by docs/scale-out.md's calls, run as written.
+ * Shards a table gets where a test runs work on a distributed schema, rather than Citus's 32: two on
+ * each worker still spread one table's runs over both, and a schema is distributed in about half a
+ * second rather than three (most of the CPU time of the Citus test files went to making shards). The
+ * tests of where the document's block puts each table run it on Citus's own default.
+ */
+export const WORKLOAD_SHARDS = 4;
+
+/**
+ * Migrates `schema` as openStore does (with `partitions`, such as its history ranges) and distributes
+ * it by docs/scale-out.md's calls, run as written, with `shards` a table (Citus's default unless set).
  */
 export async function distributeSchema(
   url: string,
   schema: string,
+  options: Pick<StoreOptions, "partitions"> & { shards?: number } = {},
+): Promise<void> {
+  const { shards, ...storeOptions } = options;
+  const store = await openStore({ connection: url, schema, logger: consoleLogger("warn"), ...storeOptions });
+  await store.close();
+  const shardCount = shards === undefined ? [] : [`set citus.shard_count = ${shards}`];
+  await runInOrder(url, [...shardCount, ...documentedCalls(schema)]);
+}
+
+/** distributeSchema with WORKLOAD_SHARDS a table, for a test that runs work on the schema. */
+export function distributeForWorkload(
+  url: string,
+  schema: string,
   options: Pick<StoreOptions, "partitions"> = {},
 ): Promise<void> {
-  const store = await openStore({ connection: url, schema, logger: consoleLogger("warn"), ...options });
-  await store.close();
-  await runInOrder(url, documentedCalls(schema));
+  return distributeSchema(url, schema, { ...options, shards: WORKLOAD_SHARDS });
 }
 
 /**
  * Distributes the schema of a store just opened (and migrated) on the cluster, as docs/scale-out.md
- * says, with 4 shards a table rather than Citus's 32: two on each worker still spread one table's runs
- * over both, and a schema is distributed in about half a second rather than three. Nothing when the
+ * says, with WORKLOAD_SHARDS a table. Nothing when the
  * schema is not migrated or already distributed (a test opening a second store on it).
  */
 export async function distributeOpened(url: string, schema: string): Promise<void> {
@@ -179,5 +197,5 @@ export async function distributeOpened(url: string, schema: string): Promise<voi
   } finally {
     await client.end();
   }
-  await runInOrder(url, ["set citus.shard_count = 4", ...documentedCalls(schema)]);
+  await runInOrder(url, [`set citus.shard_count = ${WORKLOAD_SHARDS}`, ...documentedCalls(schema)]);
 }
