@@ -14,6 +14,7 @@ import { spawn } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { fixtureScript } from "../support/fixture-process.js";
 import { fileDatabaseUrl, uniqueSchema } from "../support/harness.js";
+import { NODE_FLAGS } from "../support/node-flags.js";
 
 const FIXTURE = fixtureScript("blob-memory.ts");
 const SLOW = process.env.FLOWSTORE_SLOW_TESTS === "1";
@@ -22,7 +23,7 @@ const RSS_LIMIT_MIB = 160;
 
 function runChild(args: string[]): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [FIXTURE, ...args], {
+    const child = spawn(process.execPath, [...NODE_FLAGS, FIXTURE, ...args], {
       stdio: ["ignore", "pipe", "inherit"],
     });
     let out = "";

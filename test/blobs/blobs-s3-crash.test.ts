@@ -13,6 +13,7 @@ import { openStore, type StoreOptions } from "../../src/index.js";
 import { fixtureScript } from "../support/fixture-process.js";
 import { EMBEDDED_TESTED, fileDatabaseUrl, uniqueSchema } from "../support/harness.js";
 import { type LocalS3, startLocalS3 } from "../support/local-s3.js";
+import { NODE_FLAGS } from "../support/node-flags.js";
 
 const FIXTURE = fixtureScript("blob-put-and-hold.ts");
 const BUCKET = "flowstore-crash";
@@ -41,10 +42,14 @@ function childEnv(): NodeJS.ProcessEnv {
 
 /** Runs the fixture until it has uploaded inside its open transaction, then SIGKILLs it. */
 async function uploadThenKill(where: string, schema: string, prefix: string): Promise<void> {
-  const child = spawn(process.execPath, [FIXTURE, where, schema, local.endpoint, BUCKET, prefix], {
-    env: childEnv(),
-    stdio: ["ignore", "pipe", "inherit"],
-  });
+  const child = spawn(
+    process.execPath,
+    [...NODE_FLAGS, FIXTURE, where, schema, local.endpoint, BUCKET, prefix],
+    {
+      env: childEnv(),
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  );
   children.push(child);
   const exited = new Promise((resolve) => child.once("exit", resolve));
   const line = await new Promise<string>((resolve, reject) => {

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { CLI_MAIN } from "../support/cli-run.js";
+import { NODE_FLAGS } from "../support/node-flags.js";
 
 const work = realpathSync(mkdtempSync(path.join(tmpdir(), "flowstore-cli-empty-")));
 const dataDir = path.join(work, "data");
@@ -31,7 +32,7 @@ function status(
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      [CLI_MAIN, ...args, "status", "--json"],
+      [...NODE_FLAGS, CLI_MAIN, ...args, "status", "--json"],
       { cwd: work, env: { ...base, ...env }, encoding: "utf8" },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CLI_MAIN } from "../support/cli-run.js";
 import { fileDatabaseUrl, uniqueSchema } from "../support/harness.js";
 import { type LocalS3, startLocalS3 } from "../support/local-s3.js";
+import { NODE_FLAGS } from "../support/node-flags.js";
 
 const BUCKET = "cli-env";
 const schema = uniqueSchema("clienv");
@@ -38,7 +39,7 @@ function flowstore(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: numb
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      [CLI_MAIN, "--schema", schema, ...args],
+      [...NODE_FLAGS, CLI_MAIN, "--schema", schema, ...args],
       { cwd: work, env: { ...base, DATABASE_URL: url, ...env }, encoding: "utf8" },
       (error, _stdout, stderr) => {
         resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stderr });

@@ -13,6 +13,7 @@ import { openStore, type Store } from "../../src/index.js";
 import { type SystemPostgres, startStandby, startSystemPostgres } from "../../src/testing/system-postgres.js";
 import { CLI_MAIN } from "../support/cli-run.js";
 import { uniqueSchema } from "../support/harness.js";
+import { NODE_FLAGS } from "../support/node-flags.js";
 import { replayed, systemPostgresFor } from "../support/system-postgres.js";
 
 const available = systemPostgresFor("the read-only CLI tests");
@@ -41,7 +42,7 @@ function flowstore(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      [CLI_MAIN, "--schema", schema, ...args],
+      [...NODE_FLAGS, CLI_MAIN, "--schema", schema, ...args],
       { cwd: work, env: environment(env), encoding: "utf8" },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
@@ -195,7 +196,18 @@ describe.skipIf(!available)("flowstore --read-only against a standby", () => {
   it("serves the dashboard read-only: pages and data, and 403 for its actions", async () => {
     const child = spawn(
       process.execPath,
-      [CLI_MAIN, "serve", "--url", standbyUrl, "--schema", schema, "--read-only", "--port", "0"],
+      [
+        ...NODE_FLAGS,
+        CLI_MAIN,
+        "serve",
+        "--url",
+        standbyUrl,
+        "--schema",
+        schema,
+        "--read-only",
+        "--port",
+        "0",
+      ],
       { cwd: work, env: environment() },
     );
     const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));

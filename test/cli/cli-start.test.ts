@@ -11,6 +11,7 @@ import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, expect, it } from "vitest";
 import { CLI_MAIN } from "../support/cli-run.js";
+import { NODE_FLAGS } from "../support/node-flags.js";
 
 const HIDE = pathToFileURL(path.resolve("test/fixtures/hide-packages.mjs")).href;
 const work = mkdtempSync(path.join(tmpdir(), "flowstore-start-"));
@@ -32,7 +33,7 @@ function flowstore(
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      [...preload, CLI_MAIN, ...args],
+      [...NODE_FLAGS, ...preload, CLI_MAIN, ...args],
       { cwd: work, env, encoding: "utf8" },
       (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
     );

@@ -14,6 +14,7 @@ import { flowstoreProgram } from "../../src/cli/program.js";
 import { openStore } from "../../src/index.js";
 import { CLI_MAIN, inBatches } from "../support/cli-run.js";
 import { fileDatabaseUrl, uniqueSchema } from "../support/harness.js";
+import { NODE_FLAGS } from "../support/node-flags.js";
 import { finishedExecutions } from "../support/workflow-fixtures.js";
 
 const work = mkdtempSync(path.join(tmpdir(), "flowstore-cli-"));
@@ -32,7 +33,7 @@ function flowstore(args: string[], options: { url?: string | null } = {}): Promi
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      [CLI_MAIN, ...connection, ...args],
+      [...NODE_FLAGS, CLI_MAIN, ...connection, ...args],
       { cwd: work, env, encoding: "utf8", maxBuffer: 16 * 1024 * 1024 },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
@@ -50,10 +51,14 @@ function environment(): NodeJS.ProcessEnv {
 
 /** A long-running command: its output so far, whether it has exited, and a SIGTERM that waits for the exit. */
 function startFlowstore(args: string[]) {
-  const child = spawn(process.execPath, [CLI_MAIN, "--url", url, "--schema", schema, ...args], {
-    cwd: work,
-    env: environment(),
-  });
+  const child = spawn(
+    process.execPath,
+    [...NODE_FLAGS, CLI_MAIN, "--url", url, "--schema", schema, ...args],
+    {
+      cwd: work,
+      env: environment(),
+    },
+  );
   let stdout = "";
   child.stdout.on("data", (chunk: Buffer) => {
     stdout += chunk.toString();
@@ -262,7 +267,7 @@ describe("flowstore command", { timeout: 90_000 }, () => {
     const env: NodeJS.ProcessEnv = { ...environment(), FLOWSTORE_DATA_DIR: dir };
     delete env.DATABASE_URL;
     const run = await new Promise<Run>((resolve) =>
-      execFile(process.execPath, [CLI_MAIN, "status"], { env }, (error, stdout, stderr) =>
+      execFile(process.execPath, [...NODE_FLAGS, CLI_MAIN, "status"], { env }, (error, stdout, stderr) =>
         resolve({ code: error ? 1 : 0, stdout, stderr }),
       ),
     );

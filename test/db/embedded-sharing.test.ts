@@ -13,13 +13,14 @@ import { openStore, ReadOnlyError, type Store } from "../../src/index.js";
 import { runCli } from "../support/cli-run.js";
 import { embeddedEnv, killAfterFile, tempDir } from "../support/embedded-env.js";
 import { fixtureScript } from "../support/fixture-process.js";
+import { NODE_FLAGS } from "../support/node-flags.js";
 import { until } from "../support/waiting.js";
 
 const WORKER = fixtureScript("embedded-worker.ts");
 const OPENER = fixtureScript("open-embedded.ts");
 /** A child process, and every JSON line it printed so far. */
 function spawnJson(file: string, args: string[]): { child: ChildProcess; lines: Record<string, unknown>[] } {
-  const child = spawn(process.execPath, [file, ...args], {
+  const child = spawn(process.execPath, [...NODE_FLAGS, file, ...args], {
     env: embeddedEnv(),
     stdio: ["ignore", "pipe", "inherit"],
   });

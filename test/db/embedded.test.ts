@@ -12,12 +12,13 @@ import { describe, expect, it } from "vitest";
 import { ConnectionError, openStore } from "../../src/index.js";
 import { embeddedEnv, killAfterFile, tempDir } from "../support/embedded-env.js";
 import { fixtureScript } from "../support/fixture-process.js";
+import { NODE_FLAGS } from "../support/node-flags.js";
 
 const FIXTURE = fixtureScript("open-embedded.ts");
 // By path, since a child started in a temporary directory cannot resolve the package name.
 /** A lock file naming a process that has exited, as a crash leaves it. */
 async function writeDeadHolderLock(dataDir: string): Promise<void> {
-  const gone = spawn(process.execPath, ["-e", ""]);
+  const gone = spawn(process.execPath, [...NODE_FLAGS, "-e", ""]);
   await new Promise((resolve) => gone.once("exit", resolve));
   writeFileSync(
     path.join(dataDir, "lock"),
@@ -37,7 +38,7 @@ function startChild(
   args: string[],
   cwd = process.cwd(),
 ): { child: ChildProcess; firstLine: Promise<ChildResult> } {
-  const child = spawn(process.execPath, [FIXTURE, ...args], {
+  const child = spawn(process.execPath, [...NODE_FLAGS, FIXTURE, ...args], {
     cwd,
     env: embeddedEnv(),
     stdio: ["ignore", "pipe", "inherit"],
@@ -91,7 +92,7 @@ describe("pglite", () => {
       timeout: 60_000,
     }, async () => {
       const dataDir = tempDir("embedded");
-      const holder = spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)"]);
+      const holder = spawn(process.execPath, [...NODE_FLAGS, "-e", "setInterval(() => {}, 1000)"]);
       killAfterFile(holder);
       const lock = { pid: holder.pid, host: hostname(), command: "old", since: new Date().toISOString() };
       // A flowstore from before every holder served its store: its lock says nothing of sharing.

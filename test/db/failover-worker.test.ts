@@ -20,6 +20,7 @@ import { openStore } from "../../src/index.js";
 import { type SystemPostgres, startStandby, startSystemPostgres } from "../../src/testing/system-postgres.js";
 import { fixtureScript } from "../support/fixture-process.js";
 import { uniqueSchema } from "../support/harness.js";
+import { NODE_FLAGS } from "../support/node-flags.js";
 import { systemPostgresFor } from "../support/system-postgres.js";
 import { until, warningLogger } from "../support/waiting.js";
 
@@ -40,7 +41,7 @@ afterAll(async () => {
 /** A worker process writing its runs to `log`; resolves once it says it is working. */
 async function startWorker(url: string, schema: string, log: string): Promise<ChildProcess> {
   // leaseMs 5 s: the lost worker's started jobs come back on the new primary 5 s after their mark.
-  const child = spawn(process.execPath, [FIXTURE, url, schema, log, "8", "5", "5000"], {
+  const child = spawn(process.execPath, [...NODE_FLAGS, FIXTURE, url, schema, log, "8", "5", "5000"], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   children.push(child);

@@ -14,6 +14,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConnectionError, MigrationError, openStore } from "../../src/index.js";
 import { fileDatabaseUrl } from "../support/harness.js";
+import { NODE_FLAGS } from "../support/node-flags.js";
 import { readableCheckout } from "../support/readable-copy.js";
 
 const PASSWORD = "s3cret-pw";
@@ -284,7 +285,7 @@ function openElsewhere(
   return new Promise((resolve, reject) => {
     execFile(
       process.execPath,
-      ["--import", tsx, fixture, dataDir],
+      [...NODE_FLAGS, "--import", tsx, fixture, dataDir],
       { env, encoding: "utf8", cwd: from, ...user },
       (_error, stdout, stderr) => {
         const line = stdout.trim().split("\n").pop() ?? "";

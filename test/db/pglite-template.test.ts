@@ -32,6 +32,7 @@ import {
 import { DEFAULT_SCHEMA } from "../../src/store.js";
 import { createTestStore } from "../../src/testing/index.js";
 import { everywhere, idAt, placeOf, seedAt } from "../partitions/fixtures.js";
+import { NODE_FLAGS } from "../support/node-flags.js";
 import { until } from "../support/waiting.js";
 
 const work = mkdtempSync(path.join(tmpdir(), "flowstore-template-"));
@@ -315,6 +316,7 @@ describe("the template's place", () => {
     const name = templateName();
     const writers = [1, 2].map((byte) =>
       promisify(execFile)(process.execPath, [
+        ...NODE_FLAGS,
         "--import",
         "tsx",
         "test/fixtures/write-template.ts",

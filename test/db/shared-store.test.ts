@@ -12,6 +12,7 @@ import { DEFAULT_CHUNK_SIZE } from "../../src/blobs/postgres.js";
 import { openStore } from "../../src/index.js";
 import { embeddedEnv, killAfterFile, tempDir } from "../support/embedded-env.js";
 import { fixtureScript } from "../support/fixture-process.js";
+import { NODE_FLAGS } from "../support/node-flags.js";
 
 const FIXTURE = fixtureScript("hold-shared.ts");
 function nextLine(lines: Interface, child: ChildProcess): Promise<Record<string, unknown>> {
@@ -37,7 +38,7 @@ async function* inPieces(data: Uint8Array, size = 300_007): AsyncGenerator<Uint8
 describe("pglite", () => {
   /** The holder process: it opens the store in `dataDir`, shares it, and writes all along. */
   function startHolder(dataDir: string) {
-    const holder = spawn(process.execPath, [FIXTURE, dataDir], {
+    const holder = spawn(process.execPath, [...NODE_FLAGS, FIXTURE, dataDir], {
       env: embeddedEnv(),
       stdio: ["ignore", "pipe", "inherit"],
     });

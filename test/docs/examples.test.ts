@@ -14,6 +14,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { openStore } from "../../src/index.js";
 import { EMBEDDED_TESTED, fileDatabaseUrl, testFile } from "../support/harness.js";
+import { NODE_FLAGS } from "../support/node-flags.js";
 import { nameTestFile } from "../support/statement-log.js";
 
 const TSX = pathToFileURL(path.resolve("node_modules/tsx/dist/loader.mjs")).href;
@@ -163,7 +164,10 @@ function spawnExample(
   for (const name of ["DATABASE_URL", "PGHOST", "POSTGRES_HOST", "FLOWSTORE_DATA_DIR", "S3_BUCKET"])
     delete env[name];
   if (url) env.DATABASE_URL = url;
-  return spawn(process.execPath, ["--import", TSX, path.resolve("examples", file), ...args], { cwd, env });
+  return spawn(process.execPath, [...NODE_FLAGS, "--import", TSX, path.resolve("examples", file), ...args], {
+    cwd,
+    env,
+  });
 }
 
 async function run(example: Example): Promise<Run> {

@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { openStore } from "../../src/index.js";
 import { fixtureScript } from "../support/fixture-process.js";
 import { fileDatabaseUrl, uniqueSchema } from "../support/harness.js";
+import { NODE_FLAGS } from "../support/node-flags.js";
 import { until } from "../support/waiting.js";
 
 const FIXTURE = fixtureScript("schedule-dispatcher.ts");
@@ -18,7 +19,7 @@ afterAll(() => {
 
 /** A dispatcher process; resolves its lines as they come. */
 function startDispatcher(url: string, schema: string) {
-  const child = spawn(process.execPath, [FIXTURE, url, schema], {
+  const child = spawn(process.execPath, [...NODE_FLAGS, FIXTURE, url, schema], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   children.push(child);

@@ -10,6 +10,7 @@ import { promisify } from "node:util";
 import { expect, it } from "vitest";
 import { fixtureScript } from "../support/fixture-process.js";
 import { fileDatabaseUrl, uniqueSchema } from "../support/harness.js";
+import { NODE_FLAGS } from "../support/node-flags.js";
 
 const HIDE = pathToFileURL(path.resolve("test/fixtures/hide-packages.mjs")).href;
 const FIXTURE = fixtureScript("peers-absent.ts");
@@ -17,7 +18,7 @@ const FIXTURE = fixtureScript("peers-absent.ts");
 it("loads and works without the optional peers, and names the S3 packages when S3 is asked for", async () => {
   const { stdout } = await promisify(execFile)(
     process.execPath,
-    ["--import", HIDE, FIXTURE, await fileDatabaseUrl(), uniqueSchema("peers")],
+    [...NODE_FLAGS, "--import", HIDE, FIXTURE, await fileDatabaseUrl(), uniqueSchema("peers")],
     {
       timeout: 60_000,
       env: { ...process.env, HIDE_PACKAGES: "@aws-sdk/,@bufbuild/,@opentelemetry/" },

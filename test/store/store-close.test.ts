@@ -14,6 +14,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { openStore, type Store } from "../../src/index.js";
 import { fixtureScript } from "../support/fixture-process.js";
 import { EMBEDDED_TESTED, fileDatabaseUrl, uniqueSchema } from "../support/harness.js";
+import { NODE_FLAGS } from "../support/node-flags.js";
 import { until } from "../support/waiting.js";
 
 const FIXTURE = fixtureScript("store-life.ts");
@@ -32,7 +33,7 @@ interface Child {
 }
 
 function startChild(connection: string, schema: string, mode: string): Child {
-  const child = spawn(process.execPath, [FIXTURE, connection, schema, mode], {
+  const child = spawn(process.execPath, [...NODE_FLAGS, FIXTURE, connection, schema, mode], {
     stdio: ["pipe", "pipe", "pipe"],
   });
   children.push(child);

@@ -23,6 +23,7 @@ import {
   writeOrRefuse,
 } from "../support/fuzz-inputs.js";
 import { forEachDriver } from "../support/harness.js";
+import { NODE_FLAGS } from "../support/node-flags.js";
 import { until } from "../support/waiting.js";
 
 const TAIL_FIXTURE = fixtureScript("stream-tail.ts");
@@ -391,7 +392,14 @@ forEachDriver((driver) => {
         // The child polls only once a minute: what reaches it sooner came through NOTIFY.
         const child = spawn(
           process.execPath,
-          [TAIL_FIXTURE, (await driver.connection()) as string, store.schema, executionId, "tokens"],
+          [
+            ...NODE_FLAGS,
+            TAIL_FIXTURE,
+            (await driver.connection()) as string,
+            store.schema,
+            executionId,
+            "tokens",
+          ],
           { stdio: ["ignore", "pipe", "inherit"] },
         );
         children.push(child);

@@ -9,6 +9,7 @@ import { promisify } from "node:util";
 import { expect, it } from "vitest";
 import { fixtureScript } from "../support/fixture-process.js";
 import { fileDatabaseUrl, uniqueSchema } from "../support/harness.js";
+import { NODE_FLAGS } from "../support/node-flags.js";
 
 const HIDE = pathToFileURL(path.resolve("test/fixtures/hide-packages.mjs")).href;
 const FIXTURE = fixtureScript("telemetry-absent.ts");
@@ -16,7 +17,7 @@ const FIXTURE = fixtureScript("telemetry-absent.ts");
 it("works without @opentelemetry/api, and refuses telemetry: true with what to install", async () => {
   const { stdout } = await promisify(execFile)(
     process.execPath,
-    ["--import", HIDE, FIXTURE, await fileDatabaseUrl(), uniqueSchema("absent")],
+    [...NODE_FLAGS, "--import", HIDE, FIXTURE, await fileDatabaseUrl(), uniqueSchema("absent")],
     { timeout: 60_000 },
   );
   const seen = JSON.parse(stdout.trim().split("\n").at(-1) as string);

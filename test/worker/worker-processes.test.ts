@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { openStore, type Store } from "../../src/index.js";
 import { fixtureScript } from "../support/fixture-process.js";
 import { fileDatabaseUrl, startOwnPostgres, uniqueSchema } from "../support/harness.js";
+import { NODE_FLAGS } from "../support/node-flags.js";
 
 const FIXTURE = fixtureScript("worker.ts");
 const children: ChildProcess[] = [];
@@ -23,7 +24,7 @@ interface WorkerProcess {
 }
 
 function startWorkerProcess(args: string[]): WorkerProcess {
-  const child = spawn(process.execPath, [FIXTURE, ...args], {
+  const child = spawn(process.execPath, [...NODE_FLAGS, FIXTURE, ...args], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   children.push(child);

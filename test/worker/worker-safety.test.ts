@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { ConflictError, ValidationError } from "../../src/index.js";
 import { fixtureScript } from "../support/fixture-process.js";
 import { forEachDriver } from "../support/harness.js";
+import { NODE_FLAGS } from "../support/node-flags.js";
 import { unhandledDuring, until } from "../support/waiting.js";
 
 forEachDriver((driver) => {
@@ -178,7 +179,7 @@ describe("stopping", () => {
   it("leaves nothing scheduled: a process exits once its worker and store are closed", {
     timeout: 120_000,
   }, async () => {
-    const child = spawn(process.execPath, [fixtureScript("stop-and-exit.ts")], {
+    const child = spawn(process.execPath, [...NODE_FLAGS, fixtureScript("stop-and-exit.ts")], {
       stdio: ["ignore", "pipe", "inherit"],
     });
     let output = "";

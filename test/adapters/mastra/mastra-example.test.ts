@@ -11,6 +11,7 @@ import { pathToFileURL } from "node:url";
 import { expect, it } from "vitest";
 import { EMBEDDED_TESTED, fileDatabaseUrl } from "../../support/harness.js";
 import { describeMastra } from "../../support/mastra.js";
+import { NODE_FLAGS } from "../../support/node-flags.js";
 
 const TSX = pathToFileURL(path.resolve("node_modules/tsx/dist/loader.mjs")).href;
 const PRINTS =
@@ -20,10 +21,14 @@ function runExample(databaseUrl?: string): Promise<{ code: number | null; stdout
   const env: NodeJS.ProcessEnv = { ...process.env, TSX_TSCONFIG_PATH: path.resolve("tsconfig.json") };
   for (const name of ["DATABASE_URL", "PGHOST", "POSTGRES_HOST", "FLOWSTORE_DATA_DIR"]) delete env[name];
   if (databaseUrl) env.DATABASE_URL = databaseUrl;
-  const child = spawn(process.execPath, ["--import", TSX, path.resolve("examples/mastra.ts")], {
-    cwd: mkdtempSync(path.join(tmpdir(), "flowstore-mastra-example-")),
-    env,
-  });
+  const child = spawn(
+    process.execPath,
+    [...NODE_FLAGS, "--import", TSX, path.resolve("examples/mastra.ts")],
+    {
+      cwd: mkdtempSync(path.join(tmpdir(), "flowstore-mastra-example-")),
+      env,
+    },
+  );
   const out = { stdout: "", stderr: "" };
   child.stdout.on("data", (chunk: Buffer) => {
     out.stdout += chunk.toString();

@@ -19,6 +19,7 @@ import { TSX_LOADER } from "../../support/cli-run.js";
 import { embeddedEnv, killAfterFile, tempDir } from "../../support/embedded-env.js";
 import { fileDatabaseUrl, forEachDriver, uniqueSchema } from "../../support/harness.js";
 import { describeMastra } from "../../support/mastra.js";
+import { NODE_FLAGS } from "../../support/node-flags.js";
 
 const RESUME = path.resolve("test/fixtures/mastra-resume.ts");
 const opened: Store[] = [];
@@ -48,7 +49,7 @@ function resumeElsewhere(
 ): Promise<Record<string, unknown>> {
   const child = spawn(
     process.execPath,
-    ["--import", TSX_LOADER, RESUME, JSON.stringify(options), runId, approvedBy],
+    [...NODE_FLAGS, "--import", TSX_LOADER, RESUME, JSON.stringify(options), runId, approvedBy],
     {
       env: embeddedEnv(),
       stdio: ["ignore", "pipe", "inherit"],

@@ -14,6 +14,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../../src/testing/postgres.js";
 import { fileDatabaseUrl, forEachDriver } from "../../support/harness.js";
+import { NODE_FLAGS } from "../../support/node-flags.js";
 import { packedTarball } from "../../support/packed.js";
 import { until } from "../../support/waiting.js";
 
@@ -109,7 +110,11 @@ forEachDriver((driver) => {
       // On the server, the file's database; embedded, the app's ./.flowstore (the default).
       if (driver.name === "postgres") env.DATABASE_URL = await fileDatabaseUrl();
       else rmSync(path.join(app, ".flowstore"), { recursive: true, force: true });
-      server = spawn(process.execPath, ["server.mjs"], { cwd: app, env, stdio: ["ignore", "pipe", "pipe"] });
+      server = spawn(process.execPath, [...NODE_FLAGS, "server.mjs"], {
+        cwd: app,
+        env,
+        stdio: ["ignore", "pipe", "pipe"],
+      });
       server.stdout?.on("data", (chunk) => (output += chunk));
       server.stderr?.on("data", (chunk) => (output += chunk));
       await until(() => output.includes("listening"), 60_000);
@@ -140,8 +145,9 @@ forEachDriver((driver) => {
       });
       expect(state).toEqual({ status: "completed", value: (20 + 1) * 2 + (20 + 1 + 1) });
 
-      const printed = (await promisify(execFile)(process.execPath, ["events.mjs", runId], { cwd: app, env }))
-        .stdout;
+      const printed = (
+        await promisify(execFile)(process.execPath, [...NODE_FLAGS, "events.mjs", runId], { cwd: app, env })
+      ).stdout;
       const { spec, events } = JSON.parse(printed) as { spec: number; events: [string, string, number][] };
       expect(spec).toBe(7);
       expect(events.map(([id]) => id)).toEqual(

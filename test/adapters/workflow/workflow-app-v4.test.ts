@@ -16,6 +16,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../../src/testing/postgres.js";
 import { fileDatabaseUrl, forEachDriver } from "../../support/harness.js";
+import { NODE_FLAGS } from "../../support/node-flags.js";
 import { packedTarball } from "../../support/packed.js";
 import { until } from "../../support/waiting.js";
 
@@ -65,7 +66,7 @@ class AppServer {
     readonly env: NodeJS.ProcessEnv,
     readonly port: number,
   ) {
-    this.child = spawn(process.execPath, ["server.mjs"], {
+    this.child = spawn(process.execPath, [...NODE_FLAGS, "server.mjs"], {
       cwd: app,
       env,
       stdio: ["ignore", "pipe", "pipe"],

@@ -19,6 +19,7 @@ import { chooseSpec } from "../../../src/adapters/workflow/spec.js";
 import type { FlatStreamer } from "../../../src/adapters/workflow/spec3.js";
 import type { Store } from "../../../src/index.js";
 import { forEachDriver } from "../../support/harness.js";
+import { NODE_FLAGS } from "../../support/node-flags.js";
 import { until } from "../../support/waiting.js";
 import { newRunId } from "../../support/workflow-world-fixtures.js";
 
@@ -58,6 +59,7 @@ describe("the spec a World serves", () => {
     const printed = execFileSync(
       process.execPath,
       [
+        ...NODE_FLAGS,
         "--import",
         TSX,
         "-e",

@@ -14,6 +14,7 @@ import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fixtureScript } from "../../support/fixture-process.js";
 import { forEachDriver, uniqueSchema } from "../../support/harness.js";
+import { NODE_FLAGS } from "../../support/node-flags.js";
 import { until } from "../../support/waiting.js";
 
 const FIXTURE = fixtureScript("workflow-world-v4.ts");
@@ -34,7 +35,7 @@ class V4Process {
   private readonly waiting = new Map<number, (reply: Reply) => void>();
 
   constructor(env: NodeJS.ProcessEnv) {
-    this.child = spawn(process.execPath, [FIXTURE, "serve"], {
+    this.child = spawn(process.execPath, [...NODE_FLAGS, FIXTURE, "serve"], {
       env,
       stdio: ["pipe", "pipe", "inherit"],
     });
@@ -179,7 +180,7 @@ forEachDriver((driver) => {
       expect(hook).toMatchObject({ runId, specVersion: 3 });
       const resumer = spawn(
         process.execPath,
-        [FIXTURE, "resume", token, JSON.stringify({ value: "approved" })],
+        [...NODE_FLAGS, FIXTURE, "resume", token, JSON.stringify({ value: "approved" })],
         { env, stdio: ["ignore", "pipe", "inherit"] },
       );
       let out = "";
