@@ -1,6 +1,7 @@
 import { defineConfig } from "vitest/config";
 import { memoryTmpdir } from "./test/support/memory-tmpdir.js";
 import { NODE_FLAGS } from "./test/support/node-flags.js";
+import { LongestFirst } from "./test/support/sequencer.js";
 
 // The run's temporary files (its servers' data above all) in memory where the machine has room: see
 // memory-tmpdir.ts. Set here, so the global setup's server and every test file's process take it.
@@ -23,6 +24,8 @@ export default defineConfig({
     // time is spent waiting on the server, child processes and timers. A full run: 792 s, against
     // 1,117 s one file at a time.
     maxWorkers: 2,
+    // The longest files first, also from a fresh clone, which has no durations cached (sequencer.ts).
+    sequence: { sequencer: LongestFirst },
     // s3rver makes ListObjectsV2 continuation tokens with DES, which OpenSSL 3 keeps in its legacy
     // provider: without it, a listing cut short by max-keys answers 500.
     execArgv: ["--openssl-legacy-provider", ...NODE_FLAGS],
