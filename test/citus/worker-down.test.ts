@@ -5,14 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { consoleLogger, type Execution, openStore, type Store } from "../../src/index.js";
-import {
-  type CitusCluster,
-  citusSkipped,
-  documentedCalls,
-  runInOrder,
-  startCitus,
-  WORKLOAD_SHARDS,
-} from "../support/citus.js";
+import { type CitusCluster, citusSkipped, runInOrder, startCitus, workloadCalls } from "../support/citus.js";
 
 const unavailable = citusSkipped("the Citus tests");
 
@@ -30,7 +23,7 @@ describe.skipIf(unavailable !== undefined)("a Citus worker node down", () => {
     const migrating = await openStore({ connection: cluster.url, schema: SCHEMA, logger: quiet });
     await migrating.definitions.create({ name: "order", definition: {}, status: "active" });
     await migrating.close();
-    await runInOrder(cluster.url, [`set citus.shard_count = ${WORKLOAD_SHARDS}`, ...documentedCalls(SCHEMA)]);
+    await runInOrder(cluster.url, workloadCalls(SCHEMA));
     store = await openStore({ connection: cluster.url, schema: SCHEMA, logger: quiet });
   }, 120_000);
   afterAll(async () => {

@@ -154,20 +154,24 @@ export function citusSkipped(what: string): string | undefined {
  */
 export const WORKLOAD_SHARDS = 4;
 
+/** docs/scale-out.md's calls for `schema`, with WORKLOAD_SHARDS a table. */
+export function workloadCalls(schema: string): string[] {
+  return [`set citus.shard_count = ${WORKLOAD_SHARDS}`, ...documentedCalls(schema)];
+}
+
 /**
  * Migrates `schema` as openStore does (with `partitions`, such as its history ranges) and distributes
- * it by docs/scale-out.md's calls, run as written, with `shards` a table (Citus's default unless set).
+ * it by docs/scale-out.md's calls, run as written (with WORKLOAD_SHARDS a table for `workload`).
  */
 export async function distributeSchema(
   url: string,
   schema: string,
-  options: Pick<StoreOptions, "partitions"> & { shards?: number } = {},
+  options: Pick<StoreOptions, "partitions"> & { workload?: boolean } = {},
 ): Promise<void> {
-  const { shards, ...storeOptions } = options;
+  const { workload, ...storeOptions } = options;
   const store = await openStore({ connection: url, schema, logger: consoleLogger("warn"), ...storeOptions });
   await store.close();
-  const shardCount = shards === undefined ? [] : [`set citus.shard_count = ${shards}`];
-  await runInOrder(url, [...shardCount, ...documentedCalls(schema)]);
+  await runInOrder(url, workload ? workloadCalls(schema) : documentedCalls(schema));
 }
 
 /** distributeSchema with WORKLOAD_SHARDS a table, for a test that runs work on the schema. */
@@ -176,7 +180,7 @@ export function distributeForWorkload(
   schema: string,
   options: Pick<StoreOptions, "partitions"> = {},
 ): Promise<void> {
-  return distributeSchema(url, schema, { ...options, shards: WORKLOAD_SHARDS });
+  return distributeSchema(url, schema, { ...options, workload: true });
 }
 
 /**
@@ -197,5 +201,5 @@ export async function distributeOpened(url: string, schema: string): Promise<voi
   } finally {
     await client.end();
   }
-  await runInOrder(url, [`set citus.shard_count = ${WORKLOAD_SHARDS}`, ...documentedCalls(schema)]);
+  await runInOrder(url, workloadCalls(schema));
 }
