@@ -20,6 +20,7 @@ import pg from "pg";
 import { createPglite, templateName, writeTemplate } from "../../src/db/template/template.js";
 import { openStore } from "../../src/index.js";
 import { migrationScript } from "../../src/migrations/runner.js";
+import { templateRanges } from "../../src/partitions/index.js";
 
 /** Stores a file can open from the pool, per driver: all but a few files open fewer. */
 export const POOL_SIZE = 16;
@@ -94,7 +95,9 @@ export async function makePglitePool(): Promise<string> {
   const dir = path.resolve(".test-data", "schema-pool", `${today()}-${POOL_SIZE}-${sourceHash()}`);
   const name = templateName();
   if (existsSync(path.join(dir, name))) return dir;
-  const db = await createPglite({ schema: "flowstore" });
+  // With the ranges, so that a machine with no template yet (a fresh one: none shipped beside src/, none
+  // in the cache) makes one rather than getting a database without the store's schema.
+  const db = await createPglite({ schema: "flowstore", ranges: templateRanges() });
   try {
     for (let n = 1; n <= POOL_SIZE; n++) {
       await db.exec(migrationScript(poolSchema(n)));
