@@ -7,23 +7,13 @@
  * test's own) paused for a tool's approval and resumed on a session opened again.
  */
 import { randomUUID } from "node:crypto";
-import {
-  Agent,
-  type AgentInputItem,
-  type Model,
-  type ModelRequest,
-  type ModelResponse,
-  RunState,
-  run,
-  setTracingDisabled,
-  tool,
-  Usage,
-} from "@openai/agents";
+import { Agent, type AgentInputItem, RunState, run, setTracingDisabled, tool } from "@openai/agents";
 import { beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { FlowstoreSession } from "../../../src/adapters/openai-agents/index.js";
 import { ConflictError, type Store, ValidationError } from "../../../src/index.js";
 import { forEachDriver } from "../../support/harness.js";
+import { ScriptedModel } from "../../support/scripted-model.js";
 
 setTracingDisabled(true);
 
@@ -339,22 +329,6 @@ forEachDriver((d) => {
   });
 
   describe("an Agent's run", () => {
-    /** A model that answers from a script: each call takes the next output. */
-    class ScriptedModel implements Model {
-      readonly requests: ModelRequest[] = [];
-      constructor(private readonly outputs: ModelResponse["output"][]) {}
-      async getResponse(request: ModelRequest): Promise<ModelResponse> {
-        this.requests.push(request);
-        const output = this.outputs.shift();
-        if (!output) throw new Error("the script has no more answers");
-        return { output, usage: new Usage(), responseId: `resp_${this.requests.length}` };
-      }
-      // biome-ignore lint/correctness/useYield: the test runs without streaming.
-      async *getStreamedResponse(): AsyncIterable<never> {
-        throw new Error("not streamed");
-      }
-    }
-
     it("pauses for a tool's approval, and resumes on the session opened again: the tool runs once", async () => {
       let deleted = 0;
       const deleteFile = tool({
