@@ -6,62 +6,23 @@
  * its expiry, or whose state no longer restores is refused and stays as it was; bad input writes nothing.
  */
 import { randomUUID } from "node:crypto";
-import { Agent, type RunState, run, setTracingDisabled, tool } from "@openai/agents";
+import { Agent, type RunState, run, setTracingDisabled } from "@openai/agents";
 import { beforeAll, describe, expect, it } from "vitest";
-import { z } from "zod";
 import { FlowstorePausedRuns } from "../../../src/adapters/openai-agents/index.js";
 import { ConflictError, NotFoundError, type Store, ValidationError } from "../../../src/index.js";
+import { type OpsModel, opsAgent } from "../../fixtures/agents-ops.js";
 import { forEachDriver } from "../../support/harness.js";
-import { ScriptedModel } from "../../support/scripted-model.js";
 
 setTracingDisabled(true);
 
-const functionCall = (callId: string, name: string, args: object) => ({
-  type: "function_call" as const,
-  callId,
-  name,
-  arguments: JSON.stringify(args),
-  status: "completed" as const,
-});
-const answer = (text: string) => ({
-  type: "message" as const,
-  role: "assistant" as const,
-  status: "completed" as const,
-  content: [{ type: "output_text" as const, text }],
-});
-
-/** An agent with two tools that need approval, whose model calls both at once, then answers. */
-function opsAgent(name = "Ops") {
+/** The shared Ops agent (it calls delete_file and send_email at once, then says "Done."), counting its tools' runs. */
+function ops(name = "Ops") {
   const ran = { deleteFile: 0, sendEmail: 0 };
-  const deleteFile = tool({
-    name: "delete_file",
-    description: "Deletes a file",
-    parameters: z.object({ path: z.string() }),
-    needsApproval: true,
-    execute: async ({ path }) => {
-      ran.deleteFile++;
-      return `deleted ${path}`;
-    },
+  const agent = opsAgent({
+    name,
+    onRun: (tool) => (tool === "delete_file" ? ran.deleteFile++ : ran.sendEmail++),
   });
-  const sendEmail = tool({
-    name: "send_email",
-    description: "Sends an email",
-    parameters: z.object({ to: z.string() }),
-    needsApproval: true,
-    execute: async ({ to }) => {
-      ran.sendEmail++;
-      return `sent to ${to}`;
-    },
-  });
-  const model = new ScriptedModel([
-    [
-      functionCall("call_del", "delete_file", { path: "/tmp/x" }),
-      functionCall("call_mail", "send_email", { to: "a@b.c" }),
-    ],
-    [answer("Deleted; the email was not sent.")],
-  ]);
-  const agent = new Agent({ name, instructions: "Help.", model, tools: [deleteFile, sendEmail] });
-  return { agent, model, ran };
+  return { agent, model: agent.model as OpsModel, ran };
 }
 
 async function countRows(store: Store): Promise<{ runs: number; approvals: number }> {
@@ -80,11 +41,11 @@ forEachDriver((d) => {
 
   /** A run of a fresh agent paused on its two approvals, saved. */
   async function pausedRun(runs: FlowstorePausedRuns, sessionId?: string, agentName = "Ops") {
-    const ops = opsAgent(agentName);
-    const result = await run(ops.agent, "clean up and tell a@b.c");
+    const made = ops(agentName);
+    const result = await run(made.agent, "clean up and tell a@b.c");
     expect(result.interruptions).toHaveLength(2);
     const saved = await runs.save(result, sessionId === undefined ? {} : { sessionId });
-    return { ...ops, saved };
+    return { ...made, saved };
   }
 
   describe("a run paused on approvals", () => {
@@ -128,7 +89,7 @@ forEachDriver((d) => {
 
       const state = await runs.resume(saved.id, agent, { by: "worker-1" });
       const done = await run(agent, state);
-      expect(done.finalOutput).toBe("Deleted; the email was not sent.");
+      expect(done.finalOutput).toBe("Done.");
       expect(ran).toEqual({ deleteFile: 1, sendEmail: 0 });
       // The rejection's message went to the model as the email tool's output.
       expect(JSON.stringify(model.requests.at(-1)?.input)).toContain("No emails today.");
@@ -246,7 +207,7 @@ forEachDriver((d) => {
           where id = $1`,
         [saved.id],
       );
-      const { agent } = opsAgent();
+      const { agent } = ops();
       await expect(runs.resume(saved.id, agent, { by: "w" })).rejects.toThrow(
         /1\.99 is not supported.*saved by @openai\/agents-core 0\.99\.0 \(run state schema 1\.99\), and this process has 0\.20\.0/,
       );
@@ -257,18 +218,11 @@ forEachDriver((d) => {
       const runs = new FlowstorePausedRuns({ store });
       const before = await countRows(store);
       // A finished run has nothing to decide.
-      const { agent } = opsAgent();
-      const finished = await run(
-        new Agent({
-          name: "Plain",
-          instructions: "Help.",
-          model: new ScriptedModel([[answer("hi")]]),
-        }),
-        "hello",
-      );
+      const { agent } = ops();
+      const finished = await run(agent, "hello");
       await expect(runs.save(finished)).rejects.toThrow(/not paused on an approval/);
       await expect(runs.save({} as never)).rejects.toBeInstanceOf(ValidationError);
-      const paused = await run(opsAgent().agent, "go");
+      const paused = await run(agent, "clean up");
       await expect(runs.save(paused, { sessionId: "a\u0000b" })).rejects.toBeInstanceOf(ValidationError);
       expect(() => new FlowstorePausedRuns({ store, expireAfterMs: -1 })).toThrow(ValidationError);
       expect(() => new FlowstorePausedRuns({ store, keepFinished: 1 } as never)).toThrow(ValidationError);
