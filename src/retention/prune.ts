@@ -36,6 +36,7 @@ import { deleteStepsOf } from "../steps/index.js";
 import { deletePassedStreams, deleteStreamsOf } from "../streams/index.js";
 import { deleteTasksOf } from "../tasks/index.js";
 import { deleteTimersOf } from "../timers/index.js";
+import { deleteIdleSessions } from "./agent-sessions.js";
 import { OrphansOnCitus, PrunableOnCitus } from "./distributed.js";
 import { countPrunableExecutions, deleteExecutions, lockPrunableExecutions } from "./executions.js";
 import { dropAgedRanges, dropEmptyAgedRanges } from "./partitions.js";
@@ -94,6 +95,11 @@ export interface PruneResult {
   signals: number;
   /** Expired key-value entries swept (they were already invisible), after the executions. */
   expiredKv: number;
+  /**
+   * OpenAI Agents SDK sessions (flowstore/openai-agents) idle since before the cut, whole: none had an
+   * item added or was cleared since. A session being written as the prune reaches it is kept.
+   */
+  agentSessions: number;
   /**
    * Queues whose counts went: each idle since before the cut (its counts had not grown since) and
    * holding no job, no limits and no pause, so it no longer shows in jobs.stats() or /metrics.
@@ -191,6 +197,7 @@ export async function prune(context: PruneContext, options: PruneOptions): Promi
     events: 0,
     signals: 0,
     expiredKv: 0,
+    agentSessions: 0,
     queues: 0,
     partitions: 0,
     movedExecutions: 0,
@@ -274,6 +281,7 @@ export async function prune(context: PruneContext, options: PruneOptions): Promi
     if (dropped) await options.onProgress?.({ ...total });
   }
   if (!options.signal?.aborted) total.expiredKv = await context.sweepExpiredKv(batchSize);
+  await sweep(context, "agentSessions", before, batchSize, total, options);
   // Last: the jobs and history swept above may have been what a queue still held.
   if (!options.signal?.aborted) total.queues = await forgetIdleQueues(context, before);
   return total;
@@ -300,23 +308,26 @@ const ORPHANS = {
 
 /**
  * Rows that belong to no (or a gone) execution and are older than the cut (completed-job history, dead
- * jobs), a batch at a time, each counted in `batches` and reported to onProgress.
+ * jobs, idle agent sessions), a batch at a time, each counted in `batches` and reported to onProgress.
  */
 async function sweep(
   context: PruneContext,
-  field: keyof typeof ORPHANS,
+  field: keyof typeof ORPHANS | "agentSessions",
   before: Date,
   batchSize: number,
   total: PruneResult,
   options: PruneOptions,
 ): Promise<void> {
-  const kind = ORPHANS[field];
-  const onCitus = context.distributed ? new OrphansOnCitus(kind.table, kind.where, kind.time) : undefined;
+  const kind = field === "agentSessions" ? undefined : ORPHANS[field];
+  // The sessions' tables stay local on Citus: deleted there as anywhere.
+  const onCitus =
+    kind && context.distributed ? new OrphansOnCitus(kind.table, kind.where, kind.time) : undefined;
+  const deleteBatch = kind ? kind.deleteBatch : deleteIdleSessions;
   for (;;) {
     if (options.signal?.aborted) break;
     const deleted = onCitus
       ? await onCitus.delete(context, before, batchSize)
-      : await kind.deleteBatch(context, before, batchSize);
+      : await deleteBatch(context, before, batchSize);
     if (deleted === 0) break;
     total[field] += deleted;
     total.batches++;

@@ -61,6 +61,7 @@ forEachDriver((driver) => {
         events: 4,
         signals: 2,
         expiredKv: 1,
+        agentSessions: 0,
         passedStreams: 0,
         queues: 0,
         partitions: 0,

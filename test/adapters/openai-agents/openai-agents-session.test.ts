@@ -328,6 +328,47 @@ forEachDriver((d) => {
     });
   });
 
+  describe("retention", () => {
+    it("store.prune() removes sessions idle since its cut, whole, and keeps the others", async () => {
+      const [idle, active] = [session(), session()];
+      await idle.applyHistoryTransaction(append("op-1", [user("old")]));
+      await active.addItems([user("recent")]);
+      const idleId = await idle.getSessionId();
+      await store.query(
+        `update "${store.schema}".agent_sessions set updated_at = now() - interval '40 days' where id = $1`,
+        [idleId],
+      );
+      const result = await store.prune({ finishedBefore: new Date(Date.now() - 30 * 86_400_000) });
+      expect(result.agentSessions).toBeGreaterThanOrEqual(1);
+      expect(await rowsOf(store, idleId)).toEqual({ items: 0, operations: 0 });
+      const { rows } = await store.query(`select 1 from "${store.schema}".agent_sessions where id = $1`, [
+        idleId,
+      ]);
+      expect(rows).toEqual([]);
+      expect(await active.getItems()).toEqual([user("recent")]);
+      // The session's id still works: it starts again, empty.
+      await idle.addItems([user("new")]);
+      expect(await idle.getItems()).toEqual([user("new")]);
+    });
+
+    // The embedded store has one connection: no write can be in progress beside the prune.
+    it.runIf(d.name === "postgres")("keeps a session being written as the prune reaches it", async () => {
+      const s = session();
+      await s.addItems([user("one")]);
+      const id = await s.getSessionId();
+      await store.query(
+        `update "${store.schema}".agent_sessions set updated_at = now() - interval '40 days' where id = $1`,
+        [id],
+      );
+      // A write in progress holds the session's row: the prune passes it by.
+      await store.transaction(async (tx) => {
+        await tx.query(`select 1 from "${store.schema}".agent_sessions where id = $1 for update`, [id]);
+        await store.prune({ finishedBefore: new Date() });
+      });
+      expect(await s.getItems()).toEqual([user("one")]);
+    });
+  });
+
   describe("an Agent's run", () => {
     it("pauses for a tool's approval, and resumes on the session opened again: the tool runs once", async () => {
       let deleted = 0;
