@@ -12,6 +12,7 @@ import {
   type Timer,
   ValidationError,
 } from "../index.js";
+import { type AgentsView, agentsView } from "./agents.js";
 import { metricsText } from "./metrics.js";
 import { queueFigures } from "./queue-figures.js";
 import { latestEvents, openEventPayload, openStepOutput, runOrigin, runSteps } from "./run-record.js";
@@ -235,6 +236,11 @@ export class DashboardData {
     const threadId = query.get("thread");
     if (!threadId) throw new ValidationError("thread is required", { field: "thread" });
     return { scope, threadId, checkpoints: await threadCheckpoints(this.store, scope, threadId) };
+  }
+
+  /** The OpenAI Agents SDK's sessions, one session's items, or the runs waiting on approvals (agents.ts). */
+  agents(view: AgentsView, query: URLSearchParams): Promise<unknown> {
+    return agentsView(this.store, view, query);
   }
 
   /** Cancels a run with its unfinished descendants and their tasks (executions.cancel with cascade). */

@@ -6,6 +6,7 @@
  *   GET  /executions/:id            one execution
  *   GET  /queues                    queues and their jobs (?queue=&status=dead|waiting|running&after=)
  *   GET  /threads                   LangGraph's threads (?after=), or one thread's checkpoints (?scope=&thread=)
+ *   GET  /agents                    Agents SDK approvals waiting and sessions (?after=), or one session (?session=)
  *   GET  /login, POST /login        the token form (only when a token is set)
  *   GET  /assets/app.js, /assets/app.css
  *
@@ -25,6 +26,9 @@
  *   GET  /api/jobs/:id              one job
  *   GET  /api/threads               ?after=  { items: [{ scope, threadId, updatedAt, checkpoints }], nextAfter }
  *   GET  /api/threads/checkpoints   ?scope=&thread=  { scope, threadId, checkpoints } newest first
+ *   GET  /api/agents/sessions       ?after=  { items: [{ sessionId, items, createdAt, updatedAt }], nextAfter }
+ *   GET  /api/agents/session        ?session=  { sessionId, total, items: [{ position, kind, text, item }] }
+ *   GET  /api/agents/approvals      ?after=  { items: [paused runs with their approvals], nextAfter } oldest first
  *   GET  /api/session               { csrfToken } for scripts that POST
  *   POST /api/jobs/:id/retry        puts a dead job back in its queue: { retried: [id] }, 409 if it is not dead or its key is taken
  *   POST /api/jobs/:id/delete       deletes a dead job: { deleted: [id] }, 409 if it is not dead
@@ -124,6 +128,22 @@ export const ROUTES: Route[] = [
   },
   { method: "GET", pattern: /^\/queues$/, handle: page("queues") },
   { method: "GET", pattern: /^\/threads$/, handle: page("threads") },
+  { method: "GET", pattern: /^\/agents$/, handle: page("agents") },
+  {
+    method: "GET",
+    pattern: /^\/api\/agents\/sessions$/,
+    handle: json((ctx) => ctx.data.agents("sessions", ctx.url.searchParams)),
+  },
+  {
+    method: "GET",
+    pattern: /^\/api\/agents\/session$/,
+    handle: json((ctx) => ctx.data.agents("session", ctx.url.searchParams)),
+  },
+  {
+    method: "GET",
+    pattern: /^\/api\/agents\/approvals$/,
+    handle: json((ctx) => ctx.data.agents("approvals", ctx.url.searchParams)),
+  },
   {
     method: "GET",
     pattern: /^\/api\/threads$/,

@@ -4,6 +4,8 @@
  * is ever parsed as HTML, so a workflow named <script>...</script> shows as those characters.
  * Links are built from ids with encodeURIComponent, never from stored text.
  */
+
+import { AGENTS_JS } from "./client-agents.js";
 import { QUEUES_JS } from "./client-queues.js";
 import { RUN_JS } from "./client-run.js";
 import { RUN_ACTIONS_JS } from "./client-run-actions.js";
@@ -276,6 +278,7 @@ ${QUEUES_JS}
 ${TIMELINE_JS}
 ${RUN_ACTIONS_JS}
 ${THREADS_JS}
+${AGENTS_JS}
 
   // ---- live refresh ----
   function refresh() {

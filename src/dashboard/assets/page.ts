@@ -3,7 +3,7 @@
  * login form. Every value put into this HTML goes through escapeHtml.
  */
 
-export type PageName = "overview" | "executions" | "execution" | "queues" | "threads";
+export type PageName = "overview" | "executions" | "execution" | "queues" | "threads" | "agents";
 
 export function escapeHtml(value: unknown): string {
   return String(value).replace(
@@ -34,6 +34,7 @@ const TITLES: Record<PageName, string> = {
   execution: "Execution",
   queues: "Queues",
   threads: "LangGraph threads",
+  agents: "Agents",
 };
 
 /** What the pages may offer: no actions on a read-only store; Replay where the engine replays runs. */
@@ -60,6 +61,7 @@ export function shellPage(
 <a href="/executions">Executions</a>
 <a href="/queues">Queues</a>
 <a href="/threads">Threads</a>
+<a href="/agents">Agents</a>
 <span class="where">${escapeHtml(where)}</span>
 ${readOnly ? '<span class="read-only" title="opened with readOnly: actions are off">read-only</span>\n' : ""}
 <span id="live" class="live"></span>

@@ -79,4 +79,5 @@ details summary { cursor: pointer; font-family: ui-monospace, monospace; font-si
 form.login { max-width: 24em; margin: 4em auto; background: #fff; border: 1px solid var(--line); padding: 1.5em; display: flex; flex-direction: column; gap: 0.8em; }
 form.login input { font: inherit; padding: 0.4em; }
 .error { color: var(--bad); }
+ul.plain { margin: 0; padding-left: 1.1em; }
 `;
