@@ -83,11 +83,6 @@ for (const run of runs) {
     [
       "node_modules/vitest/vitest.mjs",
       "run",
-      // A worker runs its files one after another in one process, which loads the store's modules
-      // once rather than once per file (356 s against 265 s on PostgreSQL 14): the server's tests
-      // hold nothing a later file sees (test/support/file-end.ts). npm test keeps a process per
-      // file: run so, the command's tests and a process's memory measure failed, and it was no faster.
-      "--no-isolate",
       "--reporter=dot",
       "--reporter=json",
       `--outputFile.json=${report}`,
