@@ -359,11 +359,22 @@ const entryPoints: readonly EntryPoint[] = [
     source: "../../src/adapters/openai-agents/index.ts",
     load: () => import("../../src/adapters/openai-agents/index.js"),
     runtime: [
+      "FlowstorePausedRuns",
       "FlowstoreSession",
     ],
     all: [
+      "Approval",
+      "DecideOptions",
+      "FlowstorePausedRuns",
+      "FlowstorePausedRunsOptions",
       "FlowstoreSession",
       "FlowstoreSessionOptions",
+      "ListPausedRunsOptions",
+      "PausedRun",
+      "PausedRunSource",
+      "PausedRunStatus",
+      "RejectOptions",
+      "ResumeOptions",
     ],
   },
   {
