@@ -11,7 +11,7 @@
  * waits past its expiry is refused, and marked expired by the retention task.
  */
 
-import { RunState } from "@openai/agents-core";
+import type { RunState } from "@openai/agents-core";
 import { optionKeys, refuseUnknownKeys } from "../../core/input.js";
 import { checkText } from "../../core/payload.js";
 import { quoteIdentifier } from "../../db/sql.js";
@@ -37,6 +37,7 @@ import {
 } from "./paused-run-rows.js";
 import type {
   AnyAgent,
+  AnyRunState,
   Approval,
   DecideOptions,
   FlowstorePausedRunsOptions,
@@ -91,8 +92,9 @@ export class FlowstorePausedRuns {
    * returns it. A run with no interruption is refused: there is nothing to decide.
    */
   async save(source: PausedRunSource, options: { sessionId?: string } = {}): Promise<PausedRun> {
-    const state = source instanceof RunState ? source : source?.state;
-    if (!(state instanceof RunState)) {
+    // A RunState by its shape, not its class: an application may load another copy of the SDK's core.
+    const state = isRunState(source) ? source : (source as { state?: unknown } | undefined)?.state;
+    if (!isRunState(state)) {
       throw new ValidationError("save() takes a run's result or its RunState", { field: "source" });
     }
     const sessionId =
@@ -339,4 +341,13 @@ export class FlowstorePausedRuns {
         `${approval.always ? " for every call of the tool" : ""} by ${approval.decidedBy} at ${approval.decidedAt?.toISOString()}`,
     );
   }
+}
+
+function isRunState(value: unknown): value is AnyRunState {
+  const state = value as Partial<AnyRunState> | null | undefined;
+  return (
+    typeof state?.toString === "function" &&
+    typeof state.getInterruptions === "function" &&
+    typeof state.approve === "function"
+  );
 }

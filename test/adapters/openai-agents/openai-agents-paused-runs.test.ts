@@ -6,6 +6,7 @@
  * its expiry, or whose state no longer restores is refused and stays as it was; bad input writes nothing.
  */
 import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { Agent, type RunState, run, setTracingDisabled } from "@openai/agents";
 import { beforeAll, describe, expect, it } from "vitest";
 import { FlowstorePausedRuns } from "../../../src/adapters/openai-agents/index.js";
@@ -14,6 +15,10 @@ import { type OpsModel, opsAgent } from "../../fixtures/agents-ops.js";
 import { forEachDriver } from "../../support/harness.js";
 
 setTracingDisabled(true);
+
+/** The SDK's core installed here (its version is recorded with each saved run). */
+const SDK_VERSION = JSON.parse(readFileSync("node_modules/@openai/agents-core/package.json", "utf8"))
+  .version as string;
 
 /** The shared Ops agent (it calls delete_file and send_email at once, then says "Done."), counting its tools' runs. */
 function ops(name = "Ops") {
@@ -58,7 +63,7 @@ forEachDriver((d) => {
         agentName: "Ops",
         status: "paused",
         resumedBy: null,
-        sdkVersion: "0.20.0",
+        sdkVersion: SDK_VERSION,
         approvals: [
           { callId: "call_del", toolName: "delete_file", arguments: '{"path":"/tmp/x"}', decision: null },
           { callId: "call_mail", toolName: "send_email", arguments: '{"to":"a@b.c"}', decision: null },
@@ -209,7 +214,9 @@ forEachDriver((d) => {
       );
       const { agent } = ops();
       await expect(runs.resume(saved.id, agent, { by: "w" })).rejects.toThrow(
-        /1\.99 is not supported.*saved by @openai\/agents-core 0\.99\.0 \(run state schema 1\.99\), and this process has 0\.20\.0/,
+        new RegExp(
+          `1\\.99 is not supported.*saved by @openai/agents-core 0\\.99\\.0 \\(run state schema 1\\.99\\), and this process has ${SDK_VERSION.replaceAll(".", "\\.")}`,
+        ),
       );
       expect(await runs.get(saved.id)).toMatchObject({ status: "paused", resumedBy: null });
     });
