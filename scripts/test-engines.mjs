@@ -199,8 +199,7 @@ function runTests(cwd, files, { env = {}, node = process.execPath } = {}) {
   if (!existsSync(report)) return { error: "vitest wrote no report" };
   for (const file of JSON.parse(readFileSync(report, "utf8")).testResults ?? []) {
     for (const test of file.assertionResults ?? []) {
-      const driver =
-        test.ancestorTitles.find((title) => title === "postgres" || title === "pglite") ?? "both";
+      const driver = test.ancestorTitles.find((title) => title === "postgres" || title === "pglite") ?? "-";
       byDriver[driver] ??= { passed: 0, failed: 0, skipped: 0, failures: [] };
       const counts = byDriver[driver];
       if (test.status === "passed") counts.passed++;
@@ -210,8 +209,8 @@ function runTests(cwd, files, { env = {}, node = process.execPath } = {}) {
       } else counts.skipped++;
     }
     if (file.status === "failed" && (file.assertionResults ?? []).length === 0) {
-      byDriver.both ??= { passed: 0, failed: 0, skipped: 0, failures: [] };
-      const counts = byDriver.both;
+      byDriver["-"] ??= { passed: 0, failed: 0, skipped: 0, failures: [] };
+      const counts = byDriver["-"];
       counts.failed++;
       counts.failures.push(`${path.relative(cwd, file.name)}: ${(file.message ?? "").split("\n")[0]}`);
     }
@@ -319,5 +318,10 @@ if (asJson) {
   for (const r of rows)
     for (const failure of r.failures ?? [])
       process.stdout.write(`  ${r.engine} ${r.line} ${r.driver}: ${failure}\n`);
+  if (rows.some((r) => r.driver === "-" && r.passed !== undefined)) {
+    process.stdout.write(
+      "driver -: tests whose names say no driver (a suite of the engine's own that runs on each, or a file's own setup)\n",
+    );
+  }
 }
 process.exit(rows.some((r) => r.result === "FAILED" || typeof r.result === "object") ? 1 : 0);
