@@ -194,6 +194,8 @@ export async function run(context: BenchContext): Promise<void> {
       list.map(() => null),
       list.map(() => null),
       list.map(() => null),
+      // The parent's execution, which a child may name (none does here).
+      null,
     ];
     const firstChildren = children();
     const childrenSql = await capture.statementOf(
