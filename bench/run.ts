@@ -3,12 +3,18 @@
  * Each suite is bench/<suite>.ts exporting `run(context)`. BENCH_SCALE multiplies operation counts.
  */
 import { spawnSync } from "node:child_process";
-import { readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { type BenchContext, log, startBenchServer } from "./lib.js";
 
+// A suite is a file that exports run(); the others (lib.ts, workflow-v4-calls.ts...) are the suites' parts.
 const available = readdirSync(new URL(".", import.meta.url))
-  .filter((file) => file.endsWith(".ts") && !["lib.ts", "run.ts"].includes(file))
+  .filter(
+    (file) =>
+      file.endsWith(".ts") &&
+      file !== "run.ts" &&
+      /export (async function run\(|const run = )/.test(readFileSync(new URL(file, import.meta.url), "utf8")),
+  )
   .map((file) => file.replace(/\.ts$/, ""));
 
 const args = process.argv.slice(2);
