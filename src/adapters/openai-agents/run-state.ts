@@ -1,9 +1,7 @@
 /** A paused run's state: what the SDK's approval items are saved as, and the state restored, or refused clearly. */
 
-import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import path from "node:path";
 import { type RunContext, RunState, type RunToolApprovalItem } from "@openai/agents-core";
+import { installedVersion } from "../../config/installed-version.js";
 import { ConflictError, ValidationError } from "../../index.js";
 import type { AnyAgent, Approval, PausedRun } from "./paused-run-types.js";
 
@@ -54,24 +52,6 @@ let sdkVersion: string | undefined;
 
 /** The installed @openai/agents-core's version: recorded with each saved state, named when one does not restore. */
 export function installedSdkVersion(): string {
-  if (sdkVersion) return sdkVersion;
-  try {
-    const entry = createRequire(import.meta.url).resolve("@openai/agents-core");
-    let dir = path.dirname(entry);
-    for (let i = 0; i < 4; i++, dir = path.dirname(dir)) {
-      try {
-        const manifest = JSON.parse(readFileSync(path.join(dir, "package.json"), "utf8"));
-        if (manifest.name === "@openai/agents-core") {
-          sdkVersion = String(manifest.version);
-          return sdkVersion;
-        }
-      } catch {
-        // Not the package's root yet.
-      }
-    }
-  } catch {
-    // Resolved some other way: recorded as unknown.
-  }
-  sdkVersion = "unknown";
+  sdkVersion ??= installedVersion("@openai/agents-core", import.meta.url) ?? "unknown";
   return sdkVersion;
 }

@@ -31,12 +31,12 @@ import {
   rmSync,
   writeFileSync,
 } from "node:fs";
-import { createRequire } from "node:module";
 import { homedir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { gunzipSync } from "node:zlib";
 import { MemoryFS, PGlite, type PGliteOptions } from "@electric-sql/pglite";
+import { installedVersion } from "../../config/installed-version.js";
 import { loadMigrations, type Migration, migrationScript } from "../../migrations/runner.js";
 import { quoteIdentifier } from "../sql.js";
 import { optionalExtensions } from "./extensions.js";
@@ -66,10 +66,10 @@ let pgliteVersion: string | undefined;
 /** The installed PGlite's version: a data directory is made for the PostgreSQL build that made it. */
 export function installedPgliteVersion(): string {
   if (pgliteVersion) return pgliteVersion;
-  // The package exports no package.json; its entry point sits in dist/, one below it.
-  const entry = createRequire(import.meta.url).resolve("@electric-sql/pglite");
-  const manifest = JSON.parse(readFileSync(path.join(path.dirname(entry), "..", "package.json"), "utf8"));
-  pgliteVersion = String(manifest.version);
+  const version = installedVersion("@electric-sql/pglite", import.meta.url);
+  if (version === undefined)
+    throw new Error("the installed @electric-sql/pglite's package.json was not found");
+  pgliteVersion = version;
   return pgliteVersion;
 }
 
