@@ -6,6 +6,7 @@
  * - marks its dependencies `has_dependents`, which locks each until the transaction ends (a read
  *   committed one: in a snapshot, a dependency committed since it began would go unseen): a dependency
  *   completing meanwhile waits, then finds the mark and the edges, and settles this job as any other;
+ *   a claim meanwhile skips it, so the commit wakes the queues of the dependencies that are ready;
  *   one gone already (completed, cancelled or pruned) is not found, and counts as completed;
  * - inserts the jobs: 'pending' with the count of dependencies still in the queue, 'dead' when one
  *   is dead (its error naming it), or ready (waiting or scheduled) when none is left;
@@ -152,7 +153,7 @@ async function insertLayer(
   const grouped = records.some((record) => record.group_name !== null);
   const { rows } = await context.db.query<{ slot: number; id: string }>(
     `with deps as (
-       update ${t} set has_dependents = true where id = any($2::uuid[]) returning id, status
+       update ${t} set has_dependents = true where id = any($2::uuid[]) returning id, queue, status, lease_expires_at
      ),
      input as (
        select i.*, ${RUN_AT_SQL} as due,
@@ -187,8 +188,16 @@ async function insertLayer(
        insert into ${context.q}.queue_total_additions (queue, name, n)
        select queue, 'dead', count(*) from inserted where status = 'dead' group by queue
      ),
+     -- The new jobs that are ready, and the dependencies a claim can take (ready, or their lease lapsed):
+     -- marking one locked it, and a claim skips a locked job, so a worker that claimed meanwhile found
+     -- its queue empty and waits for a wake-up.
      woken as (
-       ${wakeStatement("$1", "(select queue from inserted where status = 'waiting') due")}
+       ${wakeStatement(
+         "$1",
+         `(select queue from inserted where status = 'waiting'
+           union all select queue from deps
+            where status = 'waiting' or (status = 'running' and lease_expires_at < now())) due`,
+       )}
      )
      select i.slot, i.id from input i left join woken on true order by i.slot`,
     [
