@@ -36,28 +36,40 @@ export interface InstalledWorld {
   spec?: number;
 }
 
-let installed: InstalledWorld | undefined;
+/** The installed @workflow/world's spec module and version, read once (null: not installed). */
+interface Declared {
+  module: { SPEC_VERSION_CURRENT?: unknown; mintedSpecVersion?: unknown };
+  version?: string;
+}
+let declared: Declared | null | undefined;
 
-/** The @workflow/world this module resolves (the application's, beside flowstore), read once. */
-export function installedWorld(): InstalledWorld {
-  if (installed) return installed;
+function readDeclared(): Declared | null {
+  if (declared !== undefined) return declared;
   const require = createRequire(import.meta.url);
-  installed = {};
   try {
     const file = require.resolve("@workflow/world/spec-version.js");
-    const declared = require(file) as { SPEC_VERSION_CURRENT?: unknown; mintedSpecVersion?: unknown };
-    // From @workflow/world 5.0.0-beta.29 on, a World declares what it mints (7, or 6 with the sealed
-    // log turned off), as the SDK's own do.
-    const minted =
-      typeof declared.mintedSpecVersion === "function" ? declared.mintedSpecVersion() : undefined;
-    const spec = typeof minted === "number" ? minted : declared.SPEC_VERSION_CURRENT;
-    if (typeof spec === "number") installed.spec = spec;
+    const module = require(file) as Declared["module"];
     const pkg = JSON.parse(readFileSync(path.join(path.dirname(file), "..", "package.json"), "utf8"));
-    if (typeof pkg.version === "string") installed.version = pkg.version;
+    declared = { module, version: typeof pkg.version === "string" ? pkg.version : undefined };
   } catch {
-    // Not installed (the types are an optional peer): the beta's spec, as before.
+    declared = null; // not installed (the types are an optional peer): the beta's spec, as before
   }
-  return installed;
+  return declared;
+}
+
+/**
+ * The @workflow/world this module resolves (the application's, beside flowstore). Its spec is asked at
+ * each call, not once: from 5.0.0-beta.29 on a World declares what it mints (7, or 6 with
+ * WORKFLOW_SEALED_LOG=0), which the SDK reads at each createWorld() so that one process can make
+ * Worlds in both modes.
+ */
+export function installedWorld(): InstalledWorld {
+  const found = readDeclared();
+  if (!found) return {};
+  const { module, version } = found;
+  const minted = typeof module.mintedSpecVersion === "function" ? module.mintedSpecVersion() : undefined;
+  const spec = typeof minted === "number" ? minted : module.SPEC_VERSION_CURRENT;
+  return { ...(version === undefined ? {} : { version }), ...(typeof spec === "number" ? { spec } : {}) };
 }
 
 /**
