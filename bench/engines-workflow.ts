@@ -7,8 +7,9 @@
  * world-postgres can only do. Prints runs/s for each, each round's ratio with the median and the worst (goal >= 2), and the statements per
  * run pg_stat_statements counted in each side's database, by what they are for.
  *
- * Two lines of the SDK: the pinned 5.0 beta, in this process, against world-postgres's beta; then the
- * stable 4.x line (@workflow/core 4.8.9, World spec 3) against world-postgres 4.3.7, each side of each
+ * Three lines of the SDK: the pinned 5.0 beta, in this process, against world-postgres's beta; the
+ * newest beta (the slot line) on flowstore's World beside that world-postgres, the last that runs
+ * (bench/engines-workflow-slots.ts); then the stable 4.x line (@workflow/core 4.8.9, World spec 3) against world-postgres 4.3.7, each side of each
  * round in a process of its own (bench/engines-workflow-v4.ts), as the two lines' runtimes keep their
  * World, queue handlers and step registry in the same process-wide places.
  */
@@ -73,6 +74,7 @@ export async function runWorkflowEngines(context: BenchContext): Promise<void> {
     "  CPU per run: the side's process (the SDK's runtime and handlers, the HTTP server, the World) and the server",
   );
   await betaLine(context, rounds, runs, warmup);
+  await slotLine(context, rounds, runs, warmup);
   await stableLine(context, rounds, runs, warmup);
 }
 
@@ -103,6 +105,24 @@ async function betaLine(context: BenchContext, rounds: number, runs: number, war
 }
 
 /**
+ * The newest beta (the slot line, World spec 7) on flowstore's World, beside the newest world-postgres
+ * that installs (5.0.0-beta.27, on the beta it was made for): each side of each round in a child
+ * process (bench/engines-workflow-slots.ts), as two betas' runtimes keep their World in the same
+ * process-wide places.
+ */
+async function slotLine(context: BenchContext, rounds: number, runs: number, warmup: number) {
+  log(
+    "5.0 slot line: flowstore on @workflow/core 5.0.0-beta.55 (World spec 7) beside world-postgres 5.0.0-beta.27" +
+      " on @workflow/core 5.0.0-beta.35 (no world-postgres runs on the slot line); each side of each round in a" +
+      " process of its own:",
+  );
+  const results = await runRounds(context, V4_SIDES, rounds, runs, (name, url) =>
+    runChild(context, "engines-workflow-slots.ts", [name, url, String(runs), String(warmup)]),
+  );
+  report("5.0 slot line (beta.55)", [FLOWSTORE_KINDS, WORLD_POSTGRES_KINDS], results, runs);
+}
+
+/**
  * The stable line against world-postgres 4.3.7, each side of each round in a child process: first the
  * runtime's World calls made without it (what the World costs alone: bench/workflow-v4-calls.ts), then
  * the same runs on the runtime, through the SDK's own handlers.
@@ -115,34 +135,18 @@ async function stableLine(context: BenchContext, rounds: number, runs: number, w
   for (const { mode, line, says } of modes) {
     log(`4.x (World spec 3), ${says}; each side of each round in a process of its own:`);
     const results = await runRounds(context, V4_SIDES, rounds, runs, (name, url) =>
-      runChild(context, name, url, runs, warmup, mode),
+      runChild(context, "engines-workflow-v4.ts", [name, url, String(runs), String(warmup), mode]),
     );
     report(line, [FLOWSTORE_KINDS, WORLD_POSTGRES_KINDS], results, runs);
   }
 }
 
-/** One round of a 4.x side in bench/engines-workflow-v4.ts; its last line of output is the round. */
-function runChild(
-  context: BenchContext,
-  side: string,
-  url: string,
-  runs: number,
-  warmup: number,
-  mode: "sdk" | "calls",
-): Promise<Round> {
+/** One round of a side in a child process running `script` with `args`; its last line of output is the round. */
+function runChild(context: BenchContext, script: string, args: string[]): Promise<Round> {
   const tsx = new URL("../node_modules/tsx/dist/loader.mjs", import.meta.url).href;
   const child = spawn(
     process.execPath,
-    [
-      "--import",
-      tsx,
-      fileURLToPath(new URL("engines-workflow-v4.ts", import.meta.url)),
-      side,
-      url,
-      String(runs),
-      String(warmup),
-      mode,
-    ],
+    ["--import", tsx, fileURLToPath(new URL(script, import.meta.url)), ...args],
     { env: { ...process.env, [PARENT_SERVER]: context.server.url }, stdio: ["ignore", "pipe", "inherit"] },
   );
   let output = "";
@@ -154,7 +158,7 @@ function runChild(
     child.once("close", (code) => {
       const last = output.trim().split("\n").at(-1) ?? "";
       if (code !== 0)
-        return reject(new Error(`the 4.x ${side} round exited with ${code}: ${output.slice(-2000)}`));
+        return reject(new Error(`${script} ${args[0]} exited with ${code}: ${output.slice(-2000)}`));
       resolve(JSON.parse(last) as Round);
     });
   });

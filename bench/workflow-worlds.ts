@@ -87,7 +87,7 @@ export const WORLD_POSTGRES_KINDS: SideKinds = {
 };
 
 /** flowstore's World, serving the World spec `specVersion` (the line's). */
-export function flowstoreSide(specVersion: 3 | 5): Side {
+export function flowstoreSide(specVersion: 3 | 5 | 7): Side {
   return {
     ...FLOWSTORE_KINDS,
     async open(url) {
