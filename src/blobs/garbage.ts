@@ -194,6 +194,17 @@ export function releasedContentSql(q: string, gone: string): string {
 }
 
 /**
+ * Common table expressions that delete the blobs whose keys the expression `named` returns in its
+ * `blob_key` column (null naming none) and release their content as releasedContentSql does: for a
+ * statement that deletes rows naming blobs, so the rows and their blobs go together.
+ */
+export function namedBlobsDeletedSql(q: string, named: string): string {
+  return `named_blobs as (delete from ${q}.blobs b using ${named} n where b.key = n.blob_key
+       returning b.id, b.backend, b.location),
+     ${releasedContentSql(q, "named_blobs")}`;
+}
+
+/**
  * Retention: deletes the blobs of these executions. Content in PostgreSQL goes with them; content
  * elsewhere is recorded as garbage, removed from its backend by collectGarbage() once this commits (as
  * a replaced blob's content is). Returns how many blobs went, and how many of them wait as garbage.

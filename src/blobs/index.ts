@@ -5,6 +5,7 @@ export {
   deleteBlobsOf,
   deleteBlobsUnder,
   deleteBlobsUnderBut,
+  namedBlobsDeletedSql,
   releasedContentSql,
 } from "./garbage.js";
 export { put as putBlob } from "./put.js";

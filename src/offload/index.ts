@@ -13,6 +13,8 @@ export {
   type Reference,
   ReferenceMoved,
   readReferenced,
+  referencedKey,
+  referencedKeySql,
   referenceJson,
   referenceOf,
   refuseReserved,

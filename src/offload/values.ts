@@ -71,6 +71,22 @@ export function referenceJson(reference: Reference): string {
   return JSON.stringify({ [OFFLOADED]: reference });
 }
 
+/** How the JSON text of a reference starts, and no value a caller gives can (refuseReserved). */
+const REFERENCE_START = `{"${OFFLOADED}":`;
+
+/** The blob key a value's JSON text names when it is a reference; undefined for any other text. */
+export function referencedKey(json: string): string | undefined {
+  return json.startsWith(REFERENCE_START) ? referenceOf(JSON.parse(json))?.key : undefined;
+}
+
+/**
+ * SQL for the blob key that a text column holding a value's JSON names when it is a reference, null
+ * for any other text: only a reference's few bytes are parsed, never a value kept in its row.
+ */
+export function referencedKeySql(column: string): string {
+  return `case when starts_with(${column}, '${REFERENCE_START}') then ${column}::jsonb #>> '{${OFFLOADED},key}' end`;
+}
+
 /**
  * Puts a checked value in the blob store under `prefix` and returns the reference its row holds
  * instead. In a transaction the blob is part of it (a rollback takes it back); outside one it is

@@ -6,6 +6,7 @@
  */
 
 import { ValidationError } from "../../index.js";
+import { refuseReserved } from "../../offload/index.js";
 
 const BYTES_KEY = "$flowstore.bytes";
 const MAX_DEPTH = 200;
@@ -123,6 +124,8 @@ export function encodeItems(items: unknown, field: string, maxBytes: number): st
     const path = `${field}[${index}]`;
     if (!isPlainObject(item))
       throw new ValidationError(`${path} must be an object (an AgentInputItem)`, { field });
+    // A row whose item starts with this key is a reference to a blob (offloaded-items.ts).
+    refuseReserved(item, path);
     let text: string;
     try {
       text = encodeItem(plainCopy(item, path));

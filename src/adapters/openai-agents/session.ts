@@ -5,6 +5,10 @@
  * share a position; a pop deletes the newest item under its row lock, so two pops never return one item.
  * The optional capabilities (history mutations, history transactions, compaction replacement) run in a
  * transaction that holds the session row, so they see and change the history whole.
+ *
+ * With the store's `limits.offloadAbove`, an item over it is kept in the blob store and its row holds
+ * a reference (offloaded-items.ts): an append or a pop that meets one runs in a transaction, so that
+ * the blob and its row are written, or removed, together; every removal of items removes their blobs.
  */
 
 import { randomUUID } from "node:crypto";
@@ -15,6 +19,7 @@ import type {
   SessionHistoryTransactionArgs,
   SessionHistoryTransactionAwareSession,
 } from "@openai/agents-core";
+import { namedBlobsDeletedSql } from "../../blobs/index.js";
 import { optionKeys, refuseUnknownKeys } from "../../core/input.js";
 import { checkText } from "../../core/payload.js";
 import { quoteIdentifier } from "../../db/sql.js";
@@ -25,7 +30,17 @@ import {
   type Transaction,
   ValidationError,
 } from "../../index.js";
+import { referencedKey, referencedKeySql } from "../../offload/index.js";
 import { decodeItem, encodeItem, encodeItems, structurallyEqual } from "./items.js";
+import {
+  deleteItemsSql,
+  itemTexts,
+  offloadTexts,
+  overLimit,
+  readItemTexts,
+  removedItemsSql,
+  type StoredItem,
+} from "./offloaded-items.js";
 import { checkTransactionArgs, MESSAGES } from "./transactions.js";
 
 export interface FlowstoreSessionOptions {
@@ -70,15 +85,18 @@ export class FlowstoreSession
     if (limit !== undefined && limit <= 0) return [];
     const store = await this.ready;
     const q = quoteIdentifier(store.schema);
-    const { rows } =
-      limit === undefined
-        ? await store.query<{ item: string }>(
-            `select item from ${q}.agent_session_items where session_id = $1 order by position`,
-            [this.sessionId],
-            PREPARED,
-          )
-        : await store.query<{ item: string }>(newestItemsSql(q), [this.sessionId, limit], PREPARED);
-    return rows.map((row) => decodeItem<AgentInputItem>(row.item));
+    const texts = await readItemTexts(store, async (db) => {
+      const { rows } =
+        limit === undefined
+          ? await db.query<StoredItem>(
+              `select item from ${q}.agent_session_items where session_id = $1 order by position`,
+              [this.sessionId],
+              PREPARED,
+            )
+          : await db.query<StoredItem>(newestItemsSql(q), [this.sessionId, limit], PREPARED);
+      return rows;
+    });
+    return texts.map((text) => decodeItem<AgentInputItem>(text));
   }
 
   /** Appends `items` after every item added before, in one statement; nothing for none. */
@@ -86,23 +104,53 @@ export class FlowstoreSession
     const store = await this.ready;
     const texts = encodeItems(items, "items", store.limits.jsonBytes);
     if (texts.length === 0) return;
-    await appendTexts(store, quoteIdentifier(store.schema), this.sessionId, texts);
+    const q = quoteIdentifier(store.schema);
+    const above = store.limits.offloadAbove;
+    if (!overLimit(texts, above)) {
+      await appendTexts(store, q, this.sessionId, texts);
+      return;
+    }
+    // An item goes to the blob store: its blob and the row naming it commit together, in a transaction.
+    await store.transaction(async (tx) =>
+      appendTexts(tx, q, this.sessionId, await offloadTexts(tx, texts, above)),
+    );
   }
 
   /** Removes the newest item and returns it; undefined when there is none. */
   async popItem(): Promise<AgentInputItem | undefined> {
     const store = await this.ready;
-    const items = `${quoteIdentifier(store.schema)}.agent_session_items`;
+    const q = quoteIdentifier(store.schema);
+    const items = `${q}.agent_session_items`;
     // The newest row is locked before it is deleted: a pop that waited on another's sees it gone and
-    // takes the next, so no two pops return one item.
-    const { rows } = await store.query<{ item: string }>(
-      `delete from ${items} where session_id = $1 and position = (
-         select position from ${items} where session_id = $1 order by position desc limit 1 for update)
-       returning item`,
+    // takes the next, so no two pops return one item. An offloaded newest item is left in place here
+    // (its blob must be read before it goes) and popped by the transaction below.
+    const { rows } = await store.query<{ item: string | null; offloaded: boolean | null }>(
+      `with newest as (
+         select position, (${referencedKeySql("item")}) is not null as offloaded from ${items}
+          where session_id = $1 order by position desc limit 1 for update),
+       gone as (
+         delete from ${items} i using newest
+          where i.session_id = $1 and i.position = newest.position and not newest.offloaded
+         returning i.item)
+       select (select item from gone) as item, (select offloaded from newest) as offloaded`,
       [this.sessionId],
       PREPARED,
     );
-    return rows[0] ? decodeItem<AgentInputItem>(rows[0].item) : undefined;
+    const popped = rows[0];
+    if (popped?.item != null) return decodeItem<AgentInputItem>(popped.item);
+    if (!popped?.offloaded) return undefined;
+    // The item, read from its blob under its row's lock, then its row and blob deleted together.
+    return store.transaction(async (tx) => {
+      const { rows: newest } = await tx.query<StoredItem & { position: string }>(
+        `select position, item from ${items} where session_id = $1 order by position desc limit 1 for update`,
+        [this.sessionId],
+      );
+      const row = newest[0];
+      if (!row) return undefined;
+      const [text] = await itemTexts(tx.blobs, [row]);
+      await tx.query(deleteItemsSql(q), [this.sessionId, [row.position]]);
+      return decodeItem<AgentInputItem>(text as string);
+    });
   }
 
   /** Removes every item and the transactions recorded; the session keeps its id. */
@@ -111,7 +159,7 @@ export class FlowstoreSession
     const q = quoteIdentifier(store.schema);
     await store.query(
       `with session as (update ${q}.agent_sessions set updated_at = now() where id = $1 returning id),
-            items as (delete from ${q}.agent_session_items where session_id = $1),
+            ${removedItemsSql(q, "items", "session_id = $1")},
             operations as (delete from ${q}.agent_session_operations where session_id = $1)
        select count(*) from session`,
       [this.sessionId],
@@ -124,8 +172,12 @@ export class FlowstoreSession
     const texts = encodeItems(items, "items", store.limits.jsonBytes);
     const q = quoteIdentifier(store.schema);
     await this.inSession(store, async (tx) => {
-      await tx.query(`delete from ${q}.agent_session_items where session_id = $1`, [this.sessionId]);
-      if (texts.length > 0) await appendTexts(tx, q, this.sessionId, texts);
+      await tx.query(`with ${removedItemsSql(q, "items", "session_id = $1")} select count(*) from items`, [
+        this.sessionId,
+      ]);
+      if (texts.length > 0) {
+        await appendTexts(tx, q, this.sessionId, await offloadTexts(tx, texts, store.limits.offloadAbove));
+      }
     });
   }
 
@@ -152,19 +204,34 @@ export class FlowstoreSession
       );
       return { callId: mutation.callId, text: text as string };
     });
-    const items = `${quoteIdentifier(store.schema)}.agent_session_items`;
+    const q = quoteIdentifier(store.schema);
+    const items = `${q}.agent_session_items`;
     await this.inSession(store, async (tx) => {
-      const { rows } = await tx.query<{ position: string; item: string }>(
-        `select position, item from ${items} where session_id = $1 order by position`,
+      // Locked, so that a pop waits rather than take a row (and its blob) this is about to rewrite.
+      const { rows } = await tx.query<StoredItem & { position: string }>(
+        `select position, item from ${items} where session_id = $1 order by position for update`,
         [this.sessionId],
       );
-      let history = rows.map((row) => ({ position: row.position, item: row.item, changed: false }));
+      const texts = await itemTexts(tx.blobs, rows);
+      let history = rows.map((row, index) => ({
+        position: row.position,
+        item: texts[index] as string,
+        blobKey: referencedKey(row.item) ?? null,
+        changed: false,
+      }));
       const removed: string[] = [];
+      // The blobs of items removed or replaced.
+      const released: string[] = [];
+      const release = (entry: { blobKey: string | null }) => {
+        if (entry.blobKey !== null) released.push(entry.blobKey);
+        entry.blobKey = null;
+      };
       for (const { callId, text } of replacements) {
         let kept = false;
         history = history.filter((entry) => {
           const item = decodeItem<{ type?: unknown; callId?: unknown }>(entry.item);
           if (item.type !== "function_call" || item.callId !== callId) return true;
+          release(entry);
           if (kept) {
             removed.push(entry.position);
             return false;
@@ -176,12 +243,21 @@ export class FlowstoreSession
         });
       }
       const changed = history.filter((entry) => entry.changed);
+      const written = await offloadTexts(
+        tx,
+        changed.map((entry) => entry.item),
+        store.limits.offloadAbove,
+      );
       await tx.query(
-        `with gone as (delete from ${items} where session_id = $1 and position = any($2::bigint[]))
-         update ${items} set item = changed.item
-           from unnest($3::bigint[], $4::text[]) as changed(position, item)
-          where session_id = $1 and ${items}.position = changed.position`,
-        [this.sessionId, removed, changed.map((entry) => entry.position), changed.map((entry) => entry.item)],
+        `with gone as (delete from ${items} where session_id = $1 and position = any($2::bigint[])),
+              replaced as (
+                update ${items} set item = changed.item
+                  from unnest($3::bigint[], $4::text[]) as changed(position, item)
+                 where session_id = $1 and ${items}.position = changed.position),
+              released as (select unnest($5::text[]) as blob_key),
+              ${namedBlobsDeletedSql(q, "released")}
+         select count(*) from released`,
+        [this.sessionId, removed, changed.map((entry) => entry.position), written, released],
       );
     });
   }
@@ -213,22 +289,25 @@ export class FlowstoreSession
       }
       if (transaction.type === "replace_suffix") {
         const expected = transaction.expectedSuffix;
-        const { rows } = await tx.query<{ position: string; item: string }>(
+        // Locked, so that a pop waits rather than take a row (and its blob) this may replace.
+        const { rows } = await tx.query<StoredItem & { position: string }>(
           `select position, item from ${q}.agent_session_items where session_id = $1
-            order by position desc limit $2`,
+            order by position desc limit $2 for update`,
           [this.sessionId, expected.length],
         );
         const suffix = rows.reverse();
+        // An offloaded item is compared by its content, read from its blob, never by its reference.
+        const texts = suffix.length === expected.length ? await itemTexts(tx.blobs, suffix) : [];
         const matches =
           suffix.length === expected.length &&
-          suffix.every((row, index) => structurallyEqual(decodeItem(row.item), expected[index]));
+          texts.every((text, index) => structurallyEqual(decodeItem(text), expected[index]));
         if (!matches) throw new ConflictError(MESSAGES.mismatch);
-        await tx.query(
-          `delete from ${q}.agent_session_items where session_id = $1 and position = any($2::bigint[])`,
-          [this.sessionId, suffix.map((row) => row.position)],
-        );
+        await tx.query(deleteItemsSql(q), [this.sessionId, suffix.map((row) => row.position)]);
       }
-      if (replacement.length > 0) await appendTexts(tx, q, this.sessionId, replacement);
+      if (replacement.length > 0) {
+        const texts = await offloadTexts(tx, replacement, store.limits.offloadAbove);
+        await appendTexts(tx, q, this.sessionId, texts);
+      }
       await tx.query(
         `insert into ${q}.agent_session_operations (session_id, operation_id, transaction) values ($1, $2, $3)`,
         [this.sessionId, operationId, recorded],
@@ -250,8 +329,9 @@ export class FlowstoreSession
 }
 
 /**
- * Appends item texts at the session's next positions, in one statement: the session's row is made or
- * locked and moved on by their number, so concurrent appends take positions one after the other.
+ * Appends item texts (an item's JSON, or a reference to its blob) at the session's next positions, in
+ * one statement: the session's row is made or locked and moved on by their number, so concurrent
+ * appends take positions one after the other.
  */
 async function appendTexts(
   db: Pick<StoreScope, "query">,
