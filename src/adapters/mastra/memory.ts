@@ -6,23 +6,21 @@
 
 import type { MastraDBMessage } from "@mastra/core/agent";
 import type { StorageThreadType } from "@mastra/core/memory";
-import {
-  MemoryStorage,
-  type PruneOptions,
-  type PruneResult,
-  type StorageCloneThreadInput,
-  type StorageCopyThreadOutput,
-  type StorageListMessagesByResourceIdInput,
-  type StorageListMessagesInput,
-  type StorageListMessagesOutput,
-  type StorageListThreadsInput,
-  type StorageListThreadsOutput,
-  type StorageResourceType,
-  type TableRetentionPolicy,
+import type {
+  PruneOptions,
+  PruneResult,
+  StorageCloneThreadInput,
+  StorageCopyThreadOutput,
+  StorageListMessagesByResourceIdInput,
+  StorageListMessagesInput,
+  StorageListMessagesOutput,
+  StorageListThreadsInput,
+  StorageListThreadsOutput,
+  StorageResourceType,
+  TableRetentionPolicy,
 } from "@mastra/core/storage";
 import { ConflictError, NotFoundError, ValidationError } from "../../core/errors.js";
 import { PROBE } from "../../core/planned-few.js";
-import type { Store } from "../../index.js";
 import { copyThread } from "./memory-copy.js";
 import { listMessagesById, listMessagesOf, updateMessages } from "./memory-messages.js";
 import {
@@ -39,17 +37,11 @@ import {
   toResource,
   toThread,
 } from "./memory-rows.js";
+import { ObservationalMemoryStorage } from "./observational-memory.js";
 import { MEMORY_RETENTION, pruneDomain } from "./retention.js";
-import { MastraTables } from "./tables.js";
 
-export class FlowstoreMastraMemory extends MemoryStorage {
+export class FlowstoreMastraMemory extends ObservationalMemoryStorage {
   override readonly supportsPartialThreadUpdate = true;
-  private readonly tables: MastraTables;
-
-  constructor(store: Store | (() => Promise<Store>)) {
-    super();
-    this.tables = new MastraTables(store);
-  }
 
   override async init(): Promise<void> {
     await this.tables.store();
@@ -76,7 +68,8 @@ export class FlowstoreMastraMemory extends MemoryStorage {
   async dangerouslyClearAll(): Promise<void> {
     const { db, q } = await this.tables.sql();
     await db.query(
-      `with m as (delete from ${q}.mastra_messages), t as (delete from ${q}.mastra_threads)
+      `with m as (delete from ${q}.mastra_messages), t as (delete from ${q}.mastra_threads),
+         o as (delete from ${q}.mastra_observational_memory)
        delete from ${q}.mastra_resources`,
     );
   }
@@ -140,11 +133,12 @@ export class FlowstoreMastraMemory extends MemoryStorage {
     return toThread(rows[0]);
   }
 
-  /** The thread and its messages. */
+  /** The thread, its messages and its observational memory. */
   async deleteThread({ threadId }: { threadId: string }): Promise<void> {
     const { db, q } = await this.tables.sql();
     await db.query(
-      `with m as (delete from ${q}.mastra_messages where thread_id = $1)
+      `with m as (delete from ${q}.mastra_messages where thread_id = $1),
+         o as (delete from ${q}.mastra_observational_memory where lookup_key = 'thread:' || $1)
        delete from ${q}.mastra_threads where id = $1`,
       [checkId(threadId, "threadId")],
     );
@@ -190,7 +184,10 @@ export class FlowstoreMastraMemory extends MemoryStorage {
     };
   }
 
-  /** Moves the thread and all its messages to another resource; the thread's createdAt is kept. */
+  /**
+   * Moves the thread, all its messages and its observational memory to another resource; the thread's
+   * createdAt is kept.
+   */
   override async updateThreadResourceId(args: {
     threadId: string;
     resourceId: string;
@@ -211,10 +208,11 @@ export class FlowstoreMastraMemory extends MemoryStorage {
          returning ${THREAD_COLUMNS}`,
         [threadId, resourceId],
       );
-      await tx.query(`update ${q}.mastra_messages set resource_id = $2 where thread_id = $1`, [
-        threadId,
-        resourceId,
-      ]);
+      await tx.query(
+        `with o as (update ${q}.mastra_observational_memory set resource_id = $2 where lookup_key = 'thread:' || $1)
+         update ${q}.mastra_messages set resource_id = $2 where thread_id = $1`,
+        [threadId, resourceId],
+      );
       return toThread(moved.rows[0] as ThreadRow);
     });
   }

@@ -2,8 +2,8 @@
  * Mastra's own retention (`retention` in the storage's options, then `storage.prune()`): a batch of
  * rows older than a table's `maxAge` deleted per statement, with what they own. Runs go by their last
  * activity (as @mastra/pg's do), their key, context rows, blobs and execution together; threads by
- * their last activity (a message saved marks it), with their messages; messages by when they were
- * made; resources by their last update. flowstore's own `store.prune()` takes finished runs as well.
+ * their last activity (a message saved marks it), with their messages and observational memory;
+ * messages by when they were made; resources by their last update. flowstore's own `store.prune()` takes finished runs as well.
  */
 
 import {
@@ -47,6 +47,8 @@ function batchSql(q: string, table: string): string {
       return `with chosen as (
           select id from ${q}.mastra_threads where updated_at < $1 order by updated_at limit $2 for update skip locked),
         messages as (delete from ${q}.mastra_messages m using chosen c where m.thread_id = c.id),
+        observations as (delete from ${q}.mastra_observational_memory o using chosen c
+          where o.lookup_key = 'thread:' || c.id),
         gone as (delete from ${q}.mastra_threads t using chosen c where t.id = c.id returning 1)
         select count(*)::int as n from gone`;
     default:
