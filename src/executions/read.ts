@@ -4,7 +4,7 @@
  */
 
 import type { SqlContext, StoreContext } from "../core/context.js";
-import { NotFoundError } from "../core/errors.js";
+import { NotFoundError, ValidationError } from "../core/errors.js";
 import {
   checkId,
   checkLimit,
@@ -167,12 +167,21 @@ export async function countByStatus(
 }
 
 /** Each filter is one fixed condition with its value as a parameter. */
+/** An `ids` filter: an array of at most 1,000 ids, each checked as `id` is. */
+function checkIds(ids: unknown): string[] {
+  if (!Array.isArray(ids) || ids.length > 1000) {
+    throw new ValidationError("ids must be an array of at most 1000 execution ids", { field: "ids" });
+  }
+  return ids.map((id, i) => checkId(id, `ids[${i}]`));
+}
+
 function filterConditions(context: ReadContext, filter: ExecutionFilter, values: unknown[]): string[] {
   const conditions: string[] = [];
   const add = (condition: (n: string) => string, value: unknown) => {
     values.push(value);
     conditions.push(condition(`$${values.length}`));
   };
+  if (filter.ids !== undefined) add((n) => `id = any(${n}::uuid[])`, checkIds(filter.ids));
   if (filter.status !== undefined) {
     add((n) => `status = any(${n}::text[])`, checkOneOrMany(filter.status, RUN_STATUSES, "status"));
   }

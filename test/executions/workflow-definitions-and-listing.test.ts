@@ -156,6 +156,17 @@ forEachDriver((driver) => {
         }),
       ).toEqual(all);
       expect(await ids({ createdAfter: new Date(Date.now() + 60_000) })).toEqual([]);
+      // Chosen runs by id (an unknown id is no row), with the other filters.
+      const chosen = [records[4], records[1], records[3]].map((r) => r?.id as string);
+      expect(await ids({ ids: [...chosen, uuidv7()] })).toEqual([...chosen].sort());
+      expect(await ids({ ids: chosen, status: "waiting" })).toEqual(
+        [records[1], records[3]].map((r) => r?.id).sort(),
+      );
+      expect(await ids({ ids: [] })).toEqual([]);
+      await expect(store.executions.list({ ids: ["nope"] })).rejects.toBeInstanceOf(ValidationError);
+      await expect(
+        store.executions.list({ ids: Array.from({ length: 1001 }, () => uuidv7()) }),
+      ).rejects.toBeInstanceOf(ValidationError);
       await expect(store.executions.list({ cursor: "garbage" })).rejects.toBeInstanceOf(ValidationError);
 
       const iterated: string[] = [];
