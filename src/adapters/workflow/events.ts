@@ -45,7 +45,8 @@ interface CreateParams {
   eventCount?: number;
 }
 
-function apply(write: Write, params: CreateParams, owner: HookOwner): Promise<EventResult> {
+/** Writes one event and applies it to its entity, where `write.scope` says (a transaction, or the store). */
+export function applyEvent(write: Write, params: CreateParams, owner: HookOwner): Promise<EventResult> {
   switch (write.request.eventType) {
     case "run_created":
       return runCreated(write);
@@ -150,8 +151,8 @@ export function createEvents(ready: Promise<Store>, owner: HookOwner, spec: Spec
       // On the primary: the run's events read back after the write must include it, whatever the
       // store's readConnection.
       const result = ONE_STATEMENT.has(data.eventType)
-        ? await apply(write(store.primary), params, owner)
-        : await store.transaction((tx) => apply(write(tx), params, owner));
+        ? await applyEvent(write(store.primary), params, owner)
+        : await store.transaction((tx) => applyEvent(write(tx), params, owner));
       return reportSkipped(store, executionId, result, params);
     },
 

@@ -7,7 +7,7 @@
  * transaction is opened; only a retried step's start reads the step first.
  */
 
-import type { Event, EventResult } from "@workflow/world";
+import type { Event, EventResult, Step } from "@workflow/world";
 import {
   ConflictError,
   NotFoundError,
@@ -160,22 +160,40 @@ export async function stepCreated(write: Write): Promise<EventResult> {
   return { event: events[0], step: toStep(task, write.resolveData, specOf(write)) };
 }
 
+/**
+ * Creates a step already running, with its step_created and step_started events, in one statement:
+ * the create is the claim, so of two writers only one gets the step (the other EntityConflictError).
+ */
+export async function startNewStep(
+  write: Write,
+  created: Record<string, unknown>,
+  started: Record<string, unknown>,
+): Promise<{ created: Event; started: Event; step: Step }> {
+  const { task, events } = await createTask(
+    write,
+    {
+      ...stepTask(write, created.stepName, created.input),
+      status: "running",
+      attempt: 1,
+      startedAt: new Date(),
+    },
+    history(write, [
+      { type: "step_created", eventData: created },
+      { type: "step_started", eventData: started },
+    ]),
+  );
+  const step = toStep(task, write.resolveData, specOf(write));
+  return { created: events[0] as Event, started: events[1] as Event, step };
+}
+
 export async function stepStarted(write: Write): Promise<EventResult> {
   const data = write.request.eventData ?? {};
   const now = new Date();
-  // A step_started with the step's name and input creates the step (the runtime skipped step_created):
-  // the create is the claim, so of two invocations only one runs the step.
+  // A step_started with the step's name and input creates the step (the runtime skipped step_created).
   if (typeof data.stepName === "string" && data.input !== undefined) {
     const { input: _, ...started } = data;
-    const { task, events } = await createTask(
-      write,
-      { ...stepTask(write, data.stepName, data.input), status: "running", attempt: 1, startedAt: now },
-      history(write, [
-        { type: "step_created", eventData: { stepName: data.stepName, input: data.input } },
-        { type: "step_started", eventData: started },
-      ]),
-    );
-    return { event: events[1], step: toStep(task, write.resolveData, specOf(write)), stepCreated: true };
+    const made = await startNewStep(write, { stepName: data.stepName, input: data.input }, started);
+    return { event: made.started, step: made.step, stepCreated: true };
   }
   const stepId = correlationOf(write);
   const taskExecId = taskExecIdOf(write.executionId, "step", stepId);

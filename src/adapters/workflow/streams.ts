@@ -7,7 +7,7 @@
 
 import type { Streamer } from "@workflow/world";
 import type { Store } from "../../index.js";
-import { toWorldError } from "./errors.js";
+import { toWorldError, WorkflowWorldError } from "./errors.js";
 import { streamOwnerOf } from "./ids.js";
 import { limitOf } from "./storage.js";
 
@@ -110,6 +110,48 @@ export function ownedStreams(ready: Promise<Store>, pollIntervalMs: number): Own
       const info = await store.streams.info(owner, name);
       return { tailIndex: info.tailIndex, done: info.closed };
     },
+  };
+}
+
+/** A writer's session (World spec 6–7's StreamWriteSession; local for the reason runs-many.ts gives). */
+export interface WriteSession {
+  write(chunkSeq: number, chunks: (string | Uint8Array)[]): Promise<void>;
+  close(): Promise<void>;
+  dispose(): void;
+}
+
+/**
+ * One writer's session on a stream: its groups go one after another, each in one statement, so a
+ * writer's chunks land in its order whatever the caller awaits. `chunkSeq` counts this writer's chunks:
+ * a group that starts below what is written already (a retried group) skips the chunks written, and one
+ * that starts above it (a hole) is refused. Holds nothing between calls, so dispose has nothing to do.
+ */
+export function writeSession(streams: OwnedStreams, owner: string, name: string): WriteSession {
+  let written = 0;
+  let queue: Promise<unknown> = Promise.resolve();
+  const inTurn = <T>(fn: () => Promise<T>): Promise<T> => {
+    const turn = queue.then(fn).catch((error: unknown) => {
+      throw toWorldError(error);
+    });
+    queue = turn.catch(() => {});
+    return turn;
+  };
+  return {
+    write(chunkSeq, chunks) {
+      return inTurn(async () => {
+        if (!Number.isInteger(chunkSeq) || chunkSeq < 0 || chunkSeq > written) {
+          throw new WorkflowWorldError(
+            `stream ${name}: chunk ${chunkSeq} does not follow the ${written} this writer wrote`,
+            { status: 400 },
+          );
+        }
+        const fresh = chunks.slice(written - chunkSeq);
+        await streams.writeMulti(owner, name, fresh);
+        written += fresh.length;
+      });
+    },
+    close: () => inTurn(() => streams.close(owner, name)),
+    dispose() {},
   };
 }
 

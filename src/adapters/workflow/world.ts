@@ -13,7 +13,9 @@ import { optionKeys, refuseUnknownKeys } from "../../core/input.js";
 import { openStore, type Store, type StoreOptions } from "../../index.js";
 import type { HookOwner } from "./entities.js";
 import { toWorldError } from "./errors.js";
+import { createEventBatch } from "./event-batch.js";
 import { createEvents } from "./events.js";
+import { streamOwnerOf } from "./ids.js";
 import {
   createQueueHandler,
   type Deliver,
@@ -23,10 +25,11 @@ import {
   overHttp,
   type Transport,
 } from "./queue.js";
+import { createRunsOfSlotLine } from "./runs-many.js";
 import { chooseSpec, type SpecVersion } from "./spec.js";
 import { createFlatStreamer } from "./spec3.js";
 import { createHooks, createRuns, createSteps } from "./storage.js";
-import { createStreams, ownedStreams } from "./streams.js";
+import { createStreams, ownedStreams, writeSession } from "./streams.js";
 
 export interface FlowstoreWorldOptions {
   /** The store to keep workflows in. Default: `openStore(storeOptions)` (DATABASE_URL, else embedded). */
@@ -236,6 +239,23 @@ function engineOf(options: FlowstoreWorldOptions, spec: SpecVersion): Engine {
   };
 }
 
+/**
+ * What the slot line's runtime may rely on this World for: nothing it would have to take on trust.
+ * Every capability is off, each for a reason the runtime's fast path would break on:
+ * - invoke: it needs at most one runner of a run across processes; the queue delivers a run's messages
+ *   to whichever worker claims them.
+ * - hookRetention: hooks go with their run's end (a signal is held only by a live execution).
+ * - maxConcurrency: the World's queue has no per-topic concurrency limit.
+ * - hookResumeDedup: events.create does not yet collapse hook_received writes of one (runId, resumeId)
+ *   onto one event, nor keep resumeId for events.list; declared, the runtime would attach resume ids
+ *   and count on a deduplication that is not there.
+ * - deploymentAffinity: the deployment id ("flowstore" unless set) names no fixed build.
+ * getEnvironment and getRuntimeDeadline are left out too: a PostgreSQL store has one tenant, so no
+ * environment to report (the SDK skips its check without one), and a worker process has no platform
+ * deadline to end it.
+ */
+const SLOT_LINE_CAPABILITIES = Object.freeze({});
+
 export function createWorld(options: FlowstoreWorldOptions = {}): FlowstoreWorld {
   refuseUnknownKeys(options, WORLD_KEYS);
   if (options.hookOwner) refuseUnknownKeys(options.hookOwner, HOOK_OWNER_KEYS, "hookOwner");
@@ -250,14 +270,30 @@ export function createWorld(options: FlowstoreWorldOptions = {}): FlowstoreWorld
     if (options.autoStart !== false && !closed) engine.startWhenServed().catch(() => {});
   };
 
+  const runs = createRuns(ready, spec);
+  const pollIntervalMs = options.pollIntervalMs ?? 250;
   const world = {
     specVersion: spec,
     store: ready,
-    runs: guarded(createRuns(ready, spec)),
+    // Spec 6–7's many-run reads, bulk cancels and waits for a run's end serve every line: the earlier
+    // lines' runtimes never call them.
+    runs: guarded({ ...runs, ...createRunsOfSlotLine(ready, spec, runs.get, pollIntervalMs) }),
     steps: guarded(createSteps(ready, spec)),
-    events: guarded(createEvents(ready, owner, spec)),
+    // A batch only on the slot line: its presence is what tells the runtime to batch, and only the slot
+    // line's runtime numbers events as a batch lands them.
+    events: guarded({
+      ...createEvents(ready, owner, spec),
+      ...(spec >= 6 ? { createBatch: createEventBatch(ready, owner, spec) } : {}),
+    }),
     hooks: guarded(createHooks(ready, owner)),
-    streams: guarded(createStreams(streams)),
+    streams: {
+      ...guarded(createStreams(streams)),
+      // Not guarded: the runtime takes the session as returned, not a promise of it; its calls convert
+      // their own errors.
+      createWriteSession: (runId: string, name: string, _options?: { writerId: string }) =>
+        writeSession(streams, streamOwnerOf(runId), name),
+    },
+    ...(spec >= 6 ? { capabilities: SLOT_LINE_CAPABILITIES } : {}),
     ...(spec === 3 ? guarded(createFlatStreamer(streams, ready)) : {}),
     async queue(...args: Parameters<typeof enqueue>) {
       autoStart();
