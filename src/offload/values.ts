@@ -81,10 +81,12 @@ export function referencedKey(json: string): string | undefined {
 
 /**
  * SQL for the blob key that a text column holding a value's JSON names when it is a reference, null
- * for any other text: only a reference's few bytes are parsed, never a value kept in its row.
+ * for any other text: only a reference's few bytes are parsed, and of any other value only its first
+ * bytes are fetched (substr reads a slice of a long text, where starts_with would read it whole).
  */
 export function referencedKeySql(column: string): string {
-  return `case when starts_with(${column}, '${REFERENCE_START}') then ${column}::jsonb #>> '{${OFFLOADED},key}' end`;
+  return `case when substr(${column}, 1, ${REFERENCE_START.length}) = '${REFERENCE_START}'
+    then ${column}::jsonb #>> '{${OFFLOADED},key}' end`;
 }
 
 /**

@@ -31,7 +31,7 @@ import {
   ValidationError,
 } from "../../index.js";
 import { referencedKey, referencedKeySql } from "../../offload/index.js";
-import { decodeItem, encodeItem, encodeItems, structurallyEqual } from "./items.js";
+import { decodeItem, encodeItems, structurallyEqual } from "./items.js";
 import {
   deleteItemsSql,
   itemTexts,
@@ -41,7 +41,7 @@ import {
   removedItemsSql,
   type StoredItem,
 } from "./offloaded-items.js";
-import { checkTransactionArgs, MESSAGES } from "./transactions.js";
+import { checkTransactionArgs, isRecorded, MESSAGES, transactionRecord } from "./transactions.js";
 
 export interface FlowstoreSessionOptions {
   /** The store the session is kept in (or a promise of one). */
@@ -271,7 +271,7 @@ export class FlowstoreSession
     const { operationId, transaction } = checkTransactionArgs(args);
     const store = await this.ready;
     const field = "transaction";
-    const recorded = encodeItem(transaction);
+    const recorded = transactionRecord(transaction, store.limits.offloadAbove);
     const replacement = encodeItems(
       transaction.type === "append_items" ? transaction.items : transaction.replacement,
       field,
@@ -284,7 +284,7 @@ export class FlowstoreSession
         [this.sessionId, operationId],
       );
       if (applied[0]) {
-        if (structurallyEqual(decodeItem(applied[0].transaction), decodeItem(recorded))) return;
+        if (isRecorded(applied[0].transaction, transaction)) return;
         throw new ConflictError(MESSAGES.reused);
       }
       if (transaction.type === "replace_suffix") {

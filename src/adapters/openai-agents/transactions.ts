@@ -5,9 +5,10 @@
  * fields of its type, and items of plain data only (plainCopy), each an object.
  */
 
+import { createHash } from "node:crypto";
 import type { AgentInputItem, SessionHistoryTransaction } from "@openai/agents-core";
 import { ValidationError } from "../../index.js";
-import { isPlainObject, plainCopy } from "./items.js";
+import { decodeItem, encodeItem, isPlainObject, plainCopy, structurallyEqual } from "./items.js";
 
 export const MESSAGES = {
   args: "Session history transaction arguments are invalid.",
@@ -88,4 +89,39 @@ export function checkTransactionArgs(args: unknown): {
       replacement: itemsOf(record.replacement),
     },
   };
+}
+
+/**
+ * What agent_session_operations keeps of an applied transaction, to know a retry of it: its JSON text,
+ * or, when that is over `above` (the store's offloadAbove), the SHA-256 of its canonical JSON (keys
+ * sorted), `{"sha256": ...}`, so that a transaction of big items does not keep them a second time in
+ * its record. No checked transaction has that shape: each has a `type`.
+ */
+export function transactionRecord(transaction: SessionHistoryTransaction, above: number | undefined): string {
+  const text = encodeItem(transaction);
+  if (above === undefined || Buffer.byteLength(text) <= above) return text;
+  return JSON.stringify({ sha256: canonicalDigest(text) });
+}
+
+/** Whether `transaction` is the one `record` was kept for, keys compared in any order, as the SDK does. */
+export function isRecorded(record: string, transaction: SessionHistoryTransaction): boolean {
+  const text = encodeItem(transaction);
+  const kept = JSON.parse(record) as Record<string, unknown>;
+  if (typeof kept.sha256 === "string" && kept.type === undefined)
+    return kept.sha256 === canonicalDigest(text);
+  return structurallyEqual(decodeItem(record), decodeItem(text));
+}
+
+/** The SHA-256 of JSON text written again with every object's keys sorted: one digest per content. */
+function canonicalDigest(text: string): string {
+  const canonical = JSON.stringify(JSON.parse(text), (_key, value) =>
+    isPlainObject(value) && !Array.isArray(value)
+      ? Object.fromEntries(
+          Object.keys(value)
+            .sort()
+            .map((key) => [key, value[key]]),
+        )
+      : value,
+  );
+  return createHash("sha256").update(canonical).digest("hex");
 }

@@ -4,7 +4,8 @@
  * given (a few megabytes, NUL characters, key order); the history transaction compares its content;
  * concurrent appends and pops keep their guarantees; every removal (pop, clear, compaction, history
  * mutations and transactions, a prune of idle sessions) removes its blob; a reader beside removals never
- * meets a missing blob; and a store without offloadAbove keeps items in their rows, as before.
+ * meets a missing blob; a big history transaction is recorded by its digest; and a store without
+ * offloadAbove keeps items in their rows, as before.
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import type { AgentInputItem } from "@openai/agents";
@@ -168,6 +169,47 @@ forEachDriver((d) => {
       await replace("op-reordered", [reordered]);
       expect(exact(await s.getItems())).toEqual(exact([user("prefix"), user("done")]));
       await s.clearSession();
+    });
+
+    it("records a big history transaction by its digest: a retry is known, another under its id refused", async () => {
+      const plain = await d.open({ schema: store.schema });
+      const record = async (s: FlowstoreSession, operationId: string) => {
+        const { rows } = await store.query<{ transaction: string }>(
+          `select transaction from "${store.schema}".agent_session_operations
+            where session_id = $1 and operation_id = $2`,
+          [await s.getSessionId(), operationId],
+        );
+        return rows[0]?.transaction as string;
+      };
+      const big = bigResult("call-op");
+      const appendBig = (items: AgentInputItem[]) => ({
+        operationId: "op-big",
+        transaction: { type: "append_items" as const, items },
+      });
+      const s = session();
+      await s.applyHistoryTransaction(appendBig([big]));
+      expect(JSON.parse(await record(s, "op-big"))).toEqual({
+        sha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+      });
+      // The same items, their keys in another order, from a store with or without the limit: a no-op.
+      const reordered = Object.fromEntries(Object.entries(big).reverse()) as AgentInputItem;
+      await s.applyHistoryTransaction(appendBig([reordered]));
+      await new FlowstoreSession({ store: plain, sessionId: await s.getSessionId() }).applyHistoryTransaction(
+        appendBig([big]),
+      );
+      expect(exact(await s.getItems())).toEqual(exact([big]));
+      await expect(s.applyHistoryTransaction(appendBig([bigResult("call-op")]))).rejects.toThrow(
+        ConflictError,
+      );
+      expect(exact(await s.getItems())).toEqual(exact([big]));
+
+      // A store without the limit records the transaction whole, as it always has.
+      const p = new FlowstoreSession({ store: plain });
+      await p.applyHistoryTransaction(appendBig([big]));
+      expect(await record(p, "op-big")).toBe(JSON.stringify(appendBig([big]).transaction));
+      await p.applyHistoryTransaction(appendBig([reordered]));
+      expect(exact(await p.getItems())).toEqual(exact([big]));
+      await Promise.all([s.clearSession(), p.clearSession()]);
     });
 
     it("keeps each call's items together and every item once when calls run at once; pops never share an item", async () => {
