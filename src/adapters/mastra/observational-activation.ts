@@ -14,6 +14,9 @@ import { lockHeadAfter, lockRecord, recordNotFound } from "./observational-gener
 import { checkCount } from "./observational-rows.js";
 import type { MastraSql } from "./tables.js";
 
+/** How activated observations are set apart from those before them (Mastra's own marker). */
+export const BOUNDARY_START = "\n\n--- message boundary (";
+
 export const NOTHING_ACTIVATED: SwapBufferedToActiveResult = {
   chunksActivated: 0,
   messageTokensActivated: 0,
@@ -125,7 +128,7 @@ export function swapChunks(
     const result = activationResult(activated);
     const latest = activated[activated.length - 1];
     const observedAt = lastObservedAt ?? (latest ? new Date(latest.lastObservedAt) : new Date());
-    const boundary = `\n\n--- message boundary (${observedAt.toISOString()}) ---\n\n`;
+    const boundary = `${BOUNDARY_START}${observedAt.toISOString()}) ---\n\n`;
     const remaining = stored.slice(count);
     await tx.query(
       `update ${q}.mastra_observational_memory set

@@ -24,7 +24,7 @@ import { ConflictError, ValidationError } from "../../core/errors.js";
 import { toJson } from "../../core/payload.js";
 import type { Store } from "../../index.js";
 import { checkDate, checkId } from "./memory-rows.js";
-import { checkSwapInput, swapChunks } from "./observational-activation.js";
+import { BOUNDARY_START, checkSwapInput, swapChunks } from "./observational-activation.js";
 import { headOf, insertRecord, onHead, recordNotFound, reflect } from "./observational-generations.js";
 import {
   checkConfig,
@@ -212,8 +212,9 @@ export abstract class ObservationalMemoryStorage extends MemoryStorage {
   }
 
   /**
-   * The next generation, holding `reflection`. When another process reflected the same record first,
-   * nothing is made and its generation (the head) is returned.
+   * The next generation, holding `reflection` (and what was activated since the reflector read the
+   * record). When another process reflected the same record first, nothing is made and its
+   * generation (the head) is returned.
    */
   override async createReflectionGeneration(
     input: CreateReflectionGenerationInput,
@@ -221,7 +222,16 @@ export abstract class ObservationalMemoryStorage extends MemoryStorage {
     const id = checkId(input?.currentRecord?.id, "currentRecord.id");
     const reflection = checkObservations(input.reflection, "reflection");
     const tokenCount = checkCount(input.tokenCount, "tokenCount");
-    return reflect(await this.tables.sql(), id, tokenCount, false, () => reflection);
+    const seen = input.currentRecord.activeObservations;
+    return reflect(await this.tables.sql(), id, tokenCount, false, (current) => {
+      // Chunks another process activated after the reflector read the record were appended after a
+      // boundary: they were not reflected on, so they follow the reflection rather than vanish.
+      const appended =
+        typeof seen === "string" &&
+        seen !== "" &&
+        current.activeObservations.startsWith(`${seen}${BOUNDARY_START}`);
+      return appended ? reflection + current.activeObservations.slice(seen.length) : reflection;
+    });
   }
 
   /** Adds to the buffered reflection (a reflection made ahead of need), with its counts. */
@@ -267,12 +277,12 @@ export abstract class ObservationalMemoryStorage extends MemoryStorage {
     });
   }
 
-  override setReflectingFlag(id: string, isReflecting: boolean): Promise<void> {
-    return this.setColumn(id, "is_reflecting", checkFlag(isReflecting, "isReflecting"));
+  override async setReflectingFlag(id: string, isReflecting: boolean): Promise<void> {
+    await this.setColumn(id, "is_reflecting", checkFlag(isReflecting, "isReflecting"));
   }
 
-  override setObservingFlag(id: string, isObserving: boolean): Promise<void> {
-    return this.setColumn(id, "is_observing", checkFlag(isObserving, "isObserving"));
+  override async setObservingFlag(id: string, isObserving: boolean): Promise<void> {
+    await this.setColumn(id, "is_observing", checkFlag(isObserving, "isObserving"));
   }
 
   /** Sets the flag, and the token count the buffering started at when given. */
@@ -287,12 +297,12 @@ export abstract class ObservationalMemoryStorage extends MemoryStorage {
     await this.setColumn(id, "is_buffering_observation", flag, tokens);
   }
 
-  override setBufferingReflectionFlag(id: string, isBuffering: boolean): Promise<void> {
-    return this.setColumn(id, "is_buffering_reflection", checkFlag(isBuffering, "isBuffering"));
+  override async setBufferingReflectionFlag(id: string, isBuffering: boolean): Promise<void> {
+    await this.setColumn(id, "is_buffering_reflection", checkFlag(isBuffering, "isBuffering"));
   }
 
-  override setPendingMessageTokens(id: string, tokenCount: number): Promise<void> {
-    return this.setColumn(id, "pending_message_tokens", checkCount(tokenCount, "tokenCount"));
+  override async setPendingMessageTokens(id: string, tokenCount: number): Promise<void> {
+    await this.setColumn(id, "pending_message_tokens", checkCount(tokenCount, "tokenCount"));
   }
 
   /** Deep-merges `config` into the record's, under the row's lock. */
