@@ -121,3 +121,66 @@ export function deleteItemsSql(q: string): string {
   return `with ${removedItemsSql(q, "gone", "session_id = $1 and position = any($2::bigint[])")}
      select count(*) from gone`;
 }
+
+/** An item of a session's history as a rewrite sees it: its JSON text, and the blob its row names. */
+export interface HistoryEntry {
+  position: string;
+  item: string;
+  blobKey: string | null;
+}
+
+/**
+ * A session's whole history, in `tx`, offloaded items read from their blobs. Only the rows of those are
+ * locked (a pop waits rather than take one, and its blob, while it is read): locking every row would
+ * write to each of a long session's rows for a rewrite that changes one or two. An offloaded row popped
+ * before it could be locked is left out, as gone.
+ */
+export async function readHistory(tx: Scope, q: string, sessionId: string): Promise<HistoryEntry[]> {
+  const items = `${q}.agent_session_items`;
+  const { rows } = await tx.query<{ position: string; item: string }>(
+    `select position, item from ${items} where session_id = $1 order by position`,
+    [sessionId],
+  );
+  const offloaded = rows.filter((row) => referencedKey(row.item) !== undefined);
+  const held = new Map<string, string>();
+  if (offloaded.length > 0) {
+    const { rows: locked } = await tx.query<{ position: string; item: string }>(
+      `select position, item from ${items} where session_id = $1 and position = any($2::bigint[])
+        order by position for update`,
+      [sessionId, offloaded.map((row) => row.position)],
+    );
+    const texts = await itemTexts(tx.blobs, locked);
+    locked.forEach((row, index) => {
+      held.set(row.position, texts[index] as string);
+    });
+  }
+  return rows.flatMap((row): HistoryEntry[] => {
+    const blobKey = referencedKey(row.item) ?? null;
+    if (blobKey === null) return [{ position: row.position, item: row.item, blobKey }];
+    const item = held.get(row.position);
+    return item === undefined ? [] : [{ position: row.position, item, blobKey }];
+  });
+}
+
+/**
+ * The statement of a rewrite ($1 the session): deletes the items at positions $2, replaces the items at
+ * positions $3 with the texts $4 (an item, or a reference to the blob $6 of the same index), and deletes
+ * the blobs $5 (of the items removed or replaced) and those of $6 whose row was popped meanwhile, so a
+ * blob put for a row that is gone does not outlive it.
+ */
+export function rewriteSql(q: string): string {
+  const items = `${q}.agent_session_items`;
+  return `with gone as (delete from ${items} where session_id = $1 and position = any($2::bigint[])),
+       replaced as (
+         update ${items} set item = changed.item
+           from unnest($3::bigint[], $4::text[]) as changed(position, item)
+          where session_id = $1 and ${items}.position = changed.position
+         returning ${items}.position),
+       released as (
+         select unnest($5::text[]) as blob_key
+         union all
+         select put.blob_key from unnest($3::bigint[], $6::text[]) as put(position, blob_key)
+          where put.blob_key is not null and put.position not in (select position from replaced)),
+       ${namedBlobsDeletedSql(q, "released")}
+     select count(*) from released`;
+}

@@ -19,7 +19,6 @@ import type {
   SessionHistoryTransactionArgs,
   SessionHistoryTransactionAwareSession,
 } from "@openai/agents-core";
-import { namedBlobsDeletedSql } from "../../blobs/index.js";
 import { optionKeys, refuseUnknownKeys } from "../../core/input.js";
 import { checkText } from "../../core/payload.js";
 import { quoteIdentifier } from "../../db/sql.js";
@@ -37,8 +36,10 @@ import {
   itemTexts,
   offloadTexts,
   overLimit,
+  readHistory,
   readItemTexts,
   removedItemsSql,
+  rewriteSql,
   type StoredItem,
 } from "./offloaded-items.js";
 import { checkTransactionArgs, isRecorded, MESSAGES, transactionRecord } from "./transactions.js";
@@ -205,20 +206,8 @@ export class FlowstoreSession
       return { callId: mutation.callId, text: text as string };
     });
     const q = quoteIdentifier(store.schema);
-    const items = `${q}.agent_session_items`;
     await this.inSession(store, async (tx) => {
-      // Locked, so that a pop waits rather than take a row (and its blob) this is about to rewrite.
-      const { rows } = await tx.query<StoredItem & { position: string }>(
-        `select position, item from ${items} where session_id = $1 order by position for update`,
-        [this.sessionId],
-      );
-      const texts = await itemTexts(tx.blobs, rows);
-      let history = rows.map((row, index) => ({
-        position: row.position,
-        item: texts[index] as string,
-        blobKey: referencedKey(row.item) ?? null,
-        changed: false,
-      }));
+      let history = (await readHistory(tx, q, this.sessionId)).map((entry) => ({ ...entry, changed: false }));
       const removed: string[] = [];
       // The blobs of items removed or replaced.
       const released: string[] = [];
@@ -248,17 +237,14 @@ export class FlowstoreSession
         changed.map((entry) => entry.item),
         store.limits.offloadAbove,
       );
-      await tx.query(
-        `with gone as (delete from ${items} where session_id = $1 and position = any($2::bigint[])),
-              replaced as (
-                update ${items} set item = changed.item
-                  from unnest($3::bigint[], $4::text[]) as changed(position, item)
-                 where session_id = $1 and ${items}.position = changed.position),
-              released as (select unnest($5::text[]) as blob_key),
-              ${namedBlobsDeletedSql(q, "released")}
-         select count(*) from released`,
-        [this.sessionId, removed, changed.map((entry) => entry.position), written, released],
-      );
+      await tx.query(rewriteSql(q), [
+        this.sessionId,
+        removed,
+        changed.map((entry) => entry.position),
+        written,
+        released,
+        written.map((text) => referencedKey(text) ?? null),
+      ]);
     });
   }
 

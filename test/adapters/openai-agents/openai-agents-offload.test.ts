@@ -11,6 +11,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import type { AgentInputItem } from "@openai/agents";
 import { beforeAll, describe, expect, it } from "vitest";
 import { FlowstoreSession } from "../../../src/adapters/openai-agents/index.js";
+import { rewriteSql } from "../../../src/adapters/openai-agents/offloaded-items.js";
 import { ConflictError, type Store, ValidationError } from "../../../src/index.js";
 import { forEachDriver } from "../../support/harness.js";
 
@@ -324,6 +325,21 @@ forEachDriver((d) => {
         mutations: [{ type: "replace_function_call", callId: "call-1", replacement: small }],
       });
       expect(await blobs()).toEqual(before);
+      await s.clearSession();
+    });
+
+    it("a rewrite removes the blob it put for a row popped meanwhile", async () => {
+      const before = await blobs();
+      const s = session();
+      await s.addItems([user("kept")]);
+      // The replacement's blob, put for a position whose row a pop took between the read and the write.
+      const key = `flowstore:offloaded/agent-sessions/${randomUUID()}`;
+      await store.blobs.put(key, Buffer.from(JSON.stringify(bigResult("popped"))));
+      const reference = JSON.stringify({ [OFFLOADED]: { key, bytes: 1, kind: "json" } });
+      const q = `"${store.schema}"`;
+      await store.query(rewriteSql(q), [await s.getSessionId(), [], ["7"], [reference], [], [key]]);
+      expect(await blobs()).toEqual(before);
+      expect(exact(await s.getItems())).toEqual(exact([user("kept")]));
       await s.clearSession();
     });
 
