@@ -37,6 +37,7 @@ import {
   toResource,
   toThread,
 } from "./memory-rows.js";
+import { changeThread, type ThreadChange, updateThreadMetadata } from "./memory-thread-updates.js";
 import { ObservationalMemoryStorage } from "./observational-memory.js";
 import { MEMORY_RETENTION, pruneDomain } from "./retention.js";
 
@@ -111,26 +112,18 @@ export class FlowstoreMastraMemory extends ObservationalMemoryStorage {
   }
 
   /** Changes what is given: the title, and the metadata's top-level keys (merged into what it has). */
-  async updateThread(args: {
+  async updateThread(args: ThreadChange): Promise<StorageThreadType> {
+    const sql = await this.tables.sql();
+    return changeThread(sql, sql.db, args);
+  }
+
+  /** Reads, changes and writes the thread's metadata under its row's lock (across processes too). */
+  override async updateThreadMetadata(args: {
     id: string;
-    title?: string;
-    metadata?: Record<string, unknown>;
-  }): Promise<StorageThreadType> {
-    const { db, q, limits } = await this.tables.sql();
-    const id = checkId(args.id, "id");
-    const { rows } = await db.query<ThreadRow>(
-      `update ${q}.mastra_threads set title = coalesce($2, title),
-         metadata = case when $3::jsonb is null then metadata else coalesce(metadata, '{}') || $3::jsonb end,
-         updated_at = now()
-       where id = $1 returning ${THREAD_COLUMNS}`,
-      [
-        id,
-        args.title === undefined ? null : checkTitle(args.title, "title"),
-        metadataJson(args.metadata, "metadata", limits),
-      ],
-    );
-    if (!rows[0]) throw new NotFoundError(`Thread ${id} not found`);
-    return toThread(rows[0]);
+    resourceId?: string;
+    update: (thread: StorageThreadType) => Record<string, unknown> | undefined;
+  }): Promise<StorageThreadType | null> {
+    return updateThreadMetadata(await this.tables.sql(), args);
   }
 
   /** The thread, its messages and its observational memory. */

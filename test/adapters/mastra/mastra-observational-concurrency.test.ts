@@ -3,7 +3,8 @@
  * the real server), racing: buffered observations appended and activated by both at once, a
  * reflection racing an append, a swap or another reflection, two first records made at once. After
  * each race every chunk is on the newest generation exactly once (buffered or active), no retired
- * generation keeps a chunk, and one generation per reflection stands.
+ * generation keeps a chunk, and one generation per reflection stands. A thread's metadata changed by
+ * both at once keeps both changes.
  */
 import { randomUUID } from "node:crypto";
 import type { MemoryStorage, ObservationalMemoryRecord } from "@mastra/core/storage";
@@ -157,6 +158,29 @@ describeMastra("flowstore/mastra observational memory: two instances on one stor
           lastBufferedAtTokens: 321,
         });
       }
+    });
+
+    it("read-modify-writes of one thread's metadata from both instances at once keep every change", async () => {
+      const thread = {
+        id: `thread-${randomUUID()}`,
+        resourceId: "r",
+        title: "t",
+        metadata: { count: 0 },
+        createdAt: new Date(),
+        updatedAt: new Date(),
+      };
+      await a.saveThread({ thread });
+      const increment = (store: MemoryStorage) =>
+        store.updateThreadMetadata({
+          id: thread.id,
+          update: (current) => ({ count: (current.metadata?.count as number) + 1 }),
+        });
+      await Promise.all(Array.from({ length: 20 }, (_, i) => increment(i % 2 ? a : b)));
+      const after = await b.getThreadById({ threadId: thread.id });
+      expect(after).toMatchObject({ title: "t", metadata: { count: 20 } });
+      expect(
+        await a.updateThreadMetadata({ id: thread.id, resourceId: "other", update: () => ({}) }),
+      ).toBeNull();
     });
 
     it("two instances making a key's first record at once share one, and one cycle appended twice is kept once", async () => {
