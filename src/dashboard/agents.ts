@@ -7,6 +7,7 @@
  */
 
 import { isUuid, type Store, ValidationError } from "../index.js";
+import { referenceOf } from "../offload/index.js";
 
 const SESSIONS_PAGE = 50;
 const ITEMS_SHOWN = 200;
@@ -21,7 +22,10 @@ export interface SessionSummary {
 
 export interface SessionItemView {
   position: number;
-  /** The item's role (a message) or type (a tool call, its output, a reasoning item...). */
+  /**
+   * The item's role (a message) or type (a tool call, its output, a reasoning item...); "offloaded" for
+   * an item kept in the blob store (its row holds a reference, `item`), which a page does not fetch.
+   */
   kind: string;
   /** Its text, where it has some: a message's text, a call's name and arguments, an output. */
   text: string;
@@ -151,6 +155,10 @@ export function agentsView(store: Store, view: AgentsView, query: URLSearchParam
 }
 
 function describeItem(position: number, item: unknown): SessionItemView {
+  const reference = referenceOf(item);
+  if (reference) {
+    return { position, kind: "offloaded", text: `in the blob store, ${reference.bytes} bytes`, item };
+  }
   const value = (item ?? {}) as Record<string, unknown>;
   const kind = String(value.role ?? value.type ?? "item");
   let text = "";

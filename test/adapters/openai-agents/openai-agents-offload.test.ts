@@ -12,6 +12,7 @@ import type { AgentInputItem } from "@openai/agents";
 import { beforeAll, describe, expect, it } from "vitest";
 import { FlowstoreSession } from "../../../src/adapters/openai-agents/index.js";
 import { rewriteSql } from "../../../src/adapters/openai-agents/offloaded-items.js";
+import { sessionItems } from "../../../src/dashboard/agents.js";
 import { ConflictError, type Store, ValidationError } from "../../../src/index.js";
 import { forEachDriver } from "../../support/harness.js";
 
@@ -96,6 +97,12 @@ forEachDriver((d) => {
 
       expect(exact(await s.getItems())).toEqual(exact([small, big, user("after")]));
       expect(exact(await s.getItems(2))).toEqual(exact([big, user("after")]));
+      // The dashboard shows the item as kept in the blob store, without fetching it.
+      const shown = await sessionItems(store, await s.getSessionId());
+      expect(shown.items[1]).toMatchObject({
+        kind: "offloaded",
+        text: `in the blob store, ${Buffer.byteLength(JSON.stringify(big))} bytes`,
+      });
       expect(exact([await s.popItem()])).toEqual(exact([user("after")]));
       const popped = await s.popItem();
       expect(exact([popped])).toEqual(exact([big]));
