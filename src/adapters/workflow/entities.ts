@@ -149,10 +149,15 @@ export function toHook(signal: Signal, owner: HookOwner, resolveData: ResolveDat
   }) as Hook;
 }
 
-/** An event's payload in the history: its spec version and its data. */
+/**
+ * An event's payload in the history: its spec version and its data; a hook_received written with a
+ * resume id (the slot line's resumeHook) keeps it and its payload's digest beside them.
+ */
 export interface EventPayload {
   v: number;
   d?: unknown;
+  r?: string;
+  g?: string;
 }
 
 export function eventPayload(specVersion: number, eventData: unknown): EventPayload {
@@ -195,5 +200,6 @@ export function toEvent(event: HistoryEvent, resolveData: ResolveData = "all"): 
     eventData,
     createdAt: event.createdAt,
     specVersion: payload.v,
+    resumeId: payload.r,
   }) as unknown as Event;
 }

@@ -16,7 +16,7 @@ import type { Store, StoreScope } from "../../index.js";
 import { type HookOwner, type ResolveData, toEvent } from "./entities.js";
 import { WorkflowRunNotFoundError, WorkflowWorldError } from "./errors.js";
 import { type EventRequest, readEvents, sequenceCursor, type Write } from "./event-support.js";
-import { hookCreated, hookDisposed, hookReceived } from "./hook-events.js";
+import { hookCreated, hookDisposed, hookReceived, type Resume } from "./hook-events.js";
 import { executionIdOf, sequenceOfEventId, slotOfEventId, timeOfEventId } from "./ids.js";
 import { attrSet, runCancelled, runCompleted, runCreated, runFailed, runStarted } from "./run-events.js";
 import type { SpecVersion } from "./spec.js";
@@ -43,6 +43,9 @@ interface CreateParams {
   skipPreload?: boolean;
   /** The slot line's runtime: the highest position it holds, its event due at the next one. */
   eventCount?: number;
+  /** The slot line's resumeHook(): writes of one (run, resumeId) collapse onto one hook_received. */
+  resumeId?: string;
+  resumePayloadDigest?: string;
 }
 
 /** Writes one event and applies it to its entity, where `write.scope` says (a transaction, or the store). */
@@ -71,7 +74,7 @@ export function applyEvent(write: Write, params: CreateParams, owner: HookOwner)
     case "hook_created":
       return hookCreated(write, owner);
     case "hook_received":
-      return hookReceived(write, owner);
+      return hookReceived(write, owner, resumeOf(params));
     case "hook_disposed":
       return hookDisposed(write, owner);
     case "wait_created":
@@ -83,6 +86,16 @@ export function applyEvent(write: Write, params: CreateParams, owner: HookOwner)
         status: 400,
       });
   }
+}
+
+/** The resume id a hook_received carries, when the caller sent one it can be deduplicated by. */
+function resumeOf(params: CreateParams): Resume | undefined {
+  if (typeof params.resumeId !== "string" || params.resumeId === "") return undefined;
+  const digest = params.resumePayloadDigest;
+  return {
+    resumeId: params.resumeId,
+    ...(typeof digest === "string" ? { resumePayloadDigest: digest } : {}),
+  };
 }
 
 /**

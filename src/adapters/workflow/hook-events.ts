@@ -7,10 +7,18 @@
  */
 
 import type { EventResult } from "@workflow/world";
-import { ConflictError, type Signal } from "../../index.js";
+import { ConflictError, type HistoryEvent, type Signal } from "../../index.js";
 import { encode } from "./codec.js";
-import { type HookFields, type HookOwner, hookFields, toHook } from "./entities.js";
-import { EntityConflictError, HookNotFoundError } from "./errors.js";
+import {
+  type EventPayload,
+  eventPayload,
+  type HookFields,
+  type HookOwner,
+  hookFields,
+  toEvent,
+  toHook,
+} from "./entities.js";
+import { EntityConflictError, HookNotFoundError, WorkflowWorldError } from "./errors.js";
 import {
   append,
   appendRequest,
@@ -98,11 +106,73 @@ async function lockRunHook(write: Write, hookId: string): Promise<Signal> {
   return signal;
 }
 
-export async function hookReceived(write: Write, owner: HookOwner): Promise<EventResult> {
+/** What resumeHook() sends with a hook_received it may send twice: its resume id and payload digest. */
+export interface Resume {
+  resumeId: string;
+  resumePayloadDigest?: string;
+}
+
+/** The run's hook_received written with this resume id, if any (the run locked by the caller). */
+async function resumed(write: Write, hookId: string, resumeId: string): Promise<HistoryEvent | undefined> {
+  let cursor: string | null | undefined;
+  do {
+    const page = await write.scope.events.byCorrelation(hookId, {
+      executionId: write.executionId,
+      cursor,
+      limit: 1000,
+    });
+    const found = page.items.find(
+      (event) => event.type === "hook_received" && (event.payload as EventPayload | null)?.r === resumeId,
+    );
+    if (found) return found;
+    cursor = page.nextCursor;
+  } while (cursor);
+  return undefined;
+}
+
+/**
+ * hook_received. With a resume id, writers of one (run, resume id) collapse onto one event: the run is
+ * locked first, so the second writer waits for the first's commit and then finds its event, which it
+ * returns (even after the hook or the run has ended: that write already counted). The same resume id
+ * with another payload digest is a caller's bug, refused with 422 as the SDK's Worlds do.
+ */
+export async function hookReceived(write: Write, owner: HookOwner, resume?: Resume): Promise<EventResult> {
   const hookId = write.request.correlationId as string;
+  if (resume) {
+    await lockExistingRun(write);
+    const earlier = await resumed(write, hookId, resume.resumeId);
+    if (earlier) {
+      const digest = (earlier.payload as EventPayload).g;
+      if (
+        digest !== undefined &&
+        resume.resumePayloadDigest !== undefined &&
+        digest !== resume.resumePayloadDigest
+      ) {
+        throw new WorkflowWorldError(`resumeId "${resume.resumeId}" was used with another payload`, {
+          status: 422,
+        });
+      }
+      const live = await findRunHook(write, hookId);
+      return {
+        event: toEvent(earlier, write.resolveData),
+        ...(live ? { hook: toHook(live, owner, write.resolveData) } : {}),
+      };
+    }
+  }
   const signal = await lockRunHook(write, hookId);
-  const event = await appendRequest(write);
-  return { event, hook: toHook(signal, owner, write.resolveData) };
+  if (!resume) return { event: await appendRequest(write), hook: toHook(signal, owner, write.resolveData) };
+  const payload: EventPayload = {
+    ...eventPayload(specOf(write), write.request.eventData),
+    r: resume.resumeId,
+    ...(resume.resumePayloadDigest === undefined ? {} : { g: resume.resumePayloadDigest }),
+  };
+  const [event] = await write.scope.events.append(write.executionId, [
+    { type: "hook_received", correlationId: hookId, payload },
+  ]);
+  return {
+    event: toEvent(event as HistoryEvent, write.resolveData),
+    hook: toHook(signal, owner, write.resolveData),
+  };
 }
 
 export async function hookDisposed(write: Write, owner: HookOwner): Promise<EventResult> {

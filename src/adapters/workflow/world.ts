@@ -240,21 +240,21 @@ function engineOf(options: FlowstoreWorldOptions, spec: SpecVersion): Engine {
 }
 
 /**
- * What the slot line's runtime may rely on this World for: nothing it would have to take on trust.
- * Every capability is off, each for a reason the runtime's fast path would break on:
+ * What the slot line's runtime may rely on this World for, and nothing it would have to take on trust:
+ * - hookResumeDedup: a hook_received written with a resume id locks its run and returns the event an
+ *   earlier write of that (run, resume id) committed, if any (hook-events.ts), and events.list returns
+ *   the resume id of each event written with one.
+ * Left out, each for a reason the runtime's fast path would break on:
  * - invoke: it needs at most one runner of a run across processes; the queue delivers a run's messages
  *   to whichever worker claims them.
  * - hookRetention: hooks go with their run's end (a signal is held only by a live execution).
  * - maxConcurrency: the World's queue has no per-topic concurrency limit.
- * - hookResumeDedup: events.create does not yet collapse hook_received writes of one (runId, resumeId)
- *   onto one event, nor keep resumeId for events.list; declared, the runtime would attach resume ids
- *   and count on a deduplication that is not there.
  * - deploymentAffinity: the deployment id ("flowstore" unless set) names no fixed build.
  * getEnvironment and getRuntimeDeadline are left out too: a PostgreSQL store has one tenant, so no
  * environment to report (the SDK skips its check without one), and a worker process has no platform
  * deadline to end it.
  */
-const SLOT_LINE_CAPABILITIES = Object.freeze({});
+const SLOT_LINE_CAPABILITIES = Object.freeze({ hookResumeDedup: true });
 
 export function createWorld(options: FlowstoreWorldOptions = {}): FlowstoreWorld {
   refuseUnknownKeys(options, WORLD_KEYS);

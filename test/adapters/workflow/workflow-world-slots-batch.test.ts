@@ -9,7 +9,7 @@ import type { BatchEventRequest, World as SlotsWorld } from "@workflow/world-slo
 import { describe, expect, it } from "vitest";
 import { createWorld } from "../../../src/adapters/workflow/index.js";
 import { forEachDriver } from "../../support/harness.js";
-import { newRunId } from "../../support/workflow-world-fixtures.js";
+import { newRunId, startedSlotRun } from "../../support/workflow-world-fixtures.js";
 
 const bytes = (...values: number[]) => new Uint8Array(values);
 const text = (chunk: Uint8Array | undefined) => new TextDecoder().decode(chunk);
@@ -44,13 +44,7 @@ forEachDriver((driver) => {
 
     /** A started run (its events at positions 1 and 2), and the World's createBatch. */
     async function started(w: SlotsWorld) {
-      const runId = newRunId();
-      await w.events.create(runId, {
-        eventType: "run_created",
-        specVersion: 7,
-        eventData: { deploymentId: "d1", workflowName: "wf", input: bytes(1) },
-      } as never);
-      await w.events.create(runId, { eventType: "run_started" } as never);
+      const runId = await startedSlotRun(w);
       const createBatch = w.events.createBatch?.bind(w.events);
       if (!createBatch) throw new Error("createBatch missing");
       return { runId, createBatch };
