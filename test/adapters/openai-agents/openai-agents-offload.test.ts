@@ -7,42 +7,17 @@
  * meets a missing blob; a big history transaction is recorded by its digest; and a store without
  * offloadAbove keeps items in their rows, as before.
  */
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import type { AgentInputItem } from "@openai/agents";
 import { beforeAll, describe, expect, it } from "vitest";
 import { FlowstoreSession } from "../../../src/adapters/openai-agents/index.js";
-import { rewriteSql } from "../../../src/adapters/openai-agents/offloaded-items.js";
+import { readItemTexts, rewriteSql } from "../../../src/adapters/openai-agents/offloaded-items.js";
 import { sessionItems } from "../../../src/dashboard/agents.js";
 import { ConflictError, type Store, ValidationError } from "../../../src/index.js";
 import { forEachDriver } from "../../support/harness.js";
+import { bigCall, bigResult, exact, OFFLOADED, storedOf, user } from "./big-items.js";
 
 const LIMIT = 4096;
-const OFFLOADED = "$flowstore:offloaded";
-
-/** Text of about `bytes` characters that does not compress. */
-const noise = (bytes: number) => randomBytes(Math.ceil(bytes * 0.75)).toString("base64");
-const user = (text: string): AgentInputItem => ({ role: "user", content: [{ type: "input_text", text }] });
-/** A tool's output over the limit, its keys in no usual order and a NUL inside. */
-const bigResult = (callId: string, bytes = 20_000): AgentInputItem =>
-  ({
-    status: "completed",
-    output: { text: `head\u0000${noise(bytes)}\u0000tail`, type: "text" },
-    type: "function_call_result",
-    providerData: { z: 1, a: [1.5, null, { y: "\u0000", b: true }] },
-    callId,
-    name: "fetch",
-  }) as AgentInputItem;
-const bigCall = (callId: string, id: string): AgentInputItem => ({
-  type: "function_call",
-  id,
-  callId,
-  name: "write",
-  status: "completed",
-  arguments: JSON.stringify({ body: noise(10_000) }),
-});
-
-/** Exactly as given: the same JSON text, so the same keys in the same order and every character. */
-const exact = (items: readonly unknown[]) => items.map((item) => JSON.stringify(item));
 
 forEachDriver((d) => {
   let store: Store;
@@ -51,26 +26,7 @@ forEachDriver((d) => {
     store = await d.open({ limits: { offloadAbove: LIMIT } });
   });
 
-  /** A session's rows as stored: the row's text and the blob it names (null when it is the item). */
-  async function rowsOf(s: FlowstoreSession) {
-    const { rows } = await store.query<{ item: string }>(
-      `select item from "${store.schema}".agent_session_items where session_id = $1 order by position`,
-      [await s.getSessionId()],
-    );
-    return rows.map(({ item }) => {
-      const stored = JSON.parse(item);
-      return { item, blob_key: Object.hasOwn(stored, OFFLOADED) ? (stored[OFFLOADED].key as string) : null };
-    });
-  }
-
-  /** The store's blobs and their chunks: every test here removes what it made. */
-  async function blobs(): Promise<{ blobs: number; chunks: number }> {
-    const { rows } = await store.query<{ blobs: number; chunks: number }>(
-      `select (select count(*)::int from "${store.schema}".blobs) as blobs,
-              (select count(*)::int from "${store.schema}".blob_chunks) as chunks`,
-    );
-    return rows[0] as { blobs: number; chunks: number };
-  }
+  const { rowsOf, blobs } = storedOf(() => store);
 
   describe("big items", () => {
     it("keeps an item of a few megabytes in a blob, its row a reference, and gives it back exactly", async () => {
@@ -244,6 +200,24 @@ forEachDriver((d) => {
       expect(new Set(got).size).toBe(18);
       expect(got.slice().sort()).toEqual(exact(calls.flat()).sort());
       expect(await blobs()).toEqual(before);
+    });
+
+    it("reads again, in one snapshot, when a blob went between its row's read and its own", async () => {
+      const s = session();
+      const big = bigResult("reread");
+      await s.addItems([big]);
+      const [current] = await rowsOf(s);
+      const gone = JSON.stringify({
+        [OFFLOADED]: { key: `${current?.blob_key}-gone`, bytes: 1, kind: "json" },
+      });
+      const reads: boolean[] = [];
+      const texts = await readItemTexts(store, async (db) => {
+        reads.push(db === store);
+        return [{ item: reads.length === 1 ? gone : (current?.item as string) }];
+      });
+      expect(reads).toEqual([true, false]);
+      expect(texts).toEqual([JSON.stringify(big)]);
+      await s.clearSession();
     });
 
     it("never gives a reader a reference whose blob is gone while others pop and clear", async () => {
