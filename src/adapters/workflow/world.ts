@@ -263,7 +263,8 @@ export function createWorld(options: FlowstoreWorldOptions = {}): FlowstoreWorld
   const owner: HookOwner = { ownerId: "", projectId: "", environment: "", ...options.hookOwner };
   const engine = engineOf(options, spec);
   const { ready } = engine;
-  const streams = ownedStreams(ready, options.pollIntervalMs ?? 250);
+  const pollIntervalMs = options.pollIntervalMs ?? 250;
+  const streams = ownedStreams(ready, pollIntervalMs);
   const enqueue = guarded({ queue: enqueueMessage(ready, options.queue ?? "workflow") }).queue;
   let closed = false;
   const autoStart = () => {
@@ -271,7 +272,6 @@ export function createWorld(options: FlowstoreWorldOptions = {}): FlowstoreWorld
   };
 
   const runs = createRuns(ready, spec);
-  const pollIntervalMs = options.pollIntervalMs ?? 250;
   const world = {
     specVersion: spec,
     store: ready,
