@@ -18,8 +18,9 @@ import type { Store, StoreScope } from "../../index.js";
 import type { HookOwner, ResolveData, toWait } from "./entities.js";
 import { toWorldError, WorkflowRunNotFoundError, WorkflowWorldError } from "./errors.js";
 import { type EventRequest, readRun, type Write } from "./event-support.js";
-import { applyEvent } from "./events.js";
+import { applyEvent, RUN_ENDS } from "./events.js";
 import { executionIdOf } from "./ids.js";
+import { announceRunEnd } from "./runs-many.js";
 import type { SpecVersion } from "./spec.js";
 import { startNewStep } from "./step-events.js";
 
@@ -217,11 +218,14 @@ export function createEventBatch(ready: Promise<Store>, owner: HookOwner, spec: 
         }
         return results;
       });
+    let results: BatchItemResult[];
     try {
-      return { results: await attempt(false) };
+      results = await attempt(false);
     } catch (error) {
       if (!(error instanceof Refused)) throw error;
+      results = await attempt(true);
     }
-    return { results: await attempt(true) };
+    if (results.some((result) => RUN_ENDS.has(result.event?.eventType ?? ""))) announceRunEnd(executionId);
+    return { results };
   };
 }

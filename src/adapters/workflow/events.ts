@@ -19,6 +19,7 @@ import { type EventRequest, readEvents, sequenceCursor, type Write } from "./eve
 import { hookCreated, hookDisposed, hookReceived, type Resume } from "./hook-events.js";
 import { executionIdOf, sequenceOfEventId, slotOfEventId, timeOfEventId } from "./ids.js";
 import { attrSet, runCancelled, runCompleted, runCreated, runFailed, runStarted } from "./run-events.js";
+import { announceRunEnd } from "./runs-many.js";
 import type { SpecVersion } from "./spec.js";
 import { stepCreated, stepOutcome, stepStarted, waitCompleted, waitCreated } from "./step-events.js";
 import { cursorOf, limitOf } from "./storage.js";
@@ -36,6 +37,9 @@ const ONE_STATEMENT = new Set([
   "wait_created",
   "wait_completed",
 ]);
+
+/** The events that end a run, which wake the waits for its end (runs-many.ts) once committed. */
+export const RUN_ENDS = new Set(["run_completed", "run_failed", "run_cancelled"]);
 
 interface CreateParams {
   resolveData?: ResolveData;
@@ -166,6 +170,7 @@ export function createEvents(ready: Promise<Store>, owner: HookOwner, spec: Spec
       const result = ONE_STATEMENT.has(data.eventType)
         ? await applyEvent(write(store.primary), params, owner)
         : await store.transaction((tx) => applyEvent(write(tx), params, owner));
+      if (RUN_ENDS.has(data.eventType)) announceRunEnd(executionId);
       return reportSkipped(store, executionId, result, params);
     },
 

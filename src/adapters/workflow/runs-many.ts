@@ -74,15 +74,31 @@ function refuse(message: string): never {
   throw new WorkflowWorldError(message, { status: 400 });
 }
 
-/** Sleeps `ms`, or less when `signal` aborts (the wait then answers with what it has). */
-function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+/**
+ * The waits for a run's end in this process, by execution id: a World of this process that ends a run
+ * wakes them at once. A run ended elsewhere (another process) is seen at the next read instead.
+ */
+const waiting = new Map<string, Set<() => void>>();
+
+/** Wakes this process's waits for the run's end: the World ended the run (its write has committed). */
+export function announceRunEnd(executionId: string): void {
+  for (const wake of waiting.get(executionId) ?? []) wake();
+}
+
+/** Sleeps `ms`, or less when the run ends in this process or `signal` aborts. */
+function pause(executionId: string, ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve) => {
+    const wakes = waiting.get(executionId) ?? new Set();
+    waiting.set(executionId, wakes);
     const done = () => {
       clearTimeout(timer);
       signal?.removeEventListener("abort", done);
+      wakes.delete(done);
+      if (wakes.size === 0 && waiting.get(executionId) === wakes) waiting.delete(executionId);
       resolve();
     };
     const timer = setTimeout(done, ms);
+    wakes.add(done);
     signal?.addEventListener("abort", done, { once: true });
   });
 }
@@ -120,6 +136,19 @@ async function cancelOne(
     await runCancelled(write);
     return { runId, outcome: "cancelled" };
   });
+}
+
+/** cancelOne, and the run's waits in this process woken once its cancel has committed. */
+async function cancelAndAnnounce(
+  store: Store,
+  runId: string,
+  spec: SpecVersion,
+  cancelReason: string | undefined,
+): Promise<CancelOutcome> {
+  const outcome = await cancelOne(store, runId, spec, cancelReason);
+  const executionId = executionIdOf(runId);
+  if (outcome.outcome === "cancelled" && executionId) announceRunEnd(executionId);
+  return outcome;
 }
 
 /** A cancel that failed, as its outcome: retryable when the store failed for now (see toWorldError). */
@@ -189,7 +218,7 @@ export function createRunsOfSlotLine(
       const worker = async () => {
         for (let i = next++; i < runIds.length; i = next++) {
           const runId = runIds[i] as string;
-          results[i] = await cancelOne(store, runId, spec, cancelReason).catch((error: unknown) =>
+          results[i] = await cancelAndAnnounce(store, runId, spec, cancelReason).catch((error: unknown) =>
             failedOutcome(runId, error),
           );
         }
@@ -200,9 +229,10 @@ export function createRunsOfSlotLine(
 
     /**
      * Reads the run until it has ended or the budget is spent, then answers with what it read; a
-     * missing run fails as get does. A short internal poll at the World's poll interval: flowstore
-     * sends no NOTIFY when a World's run ends (its writes append to the history without one), so there
-     * is no notification to wait for, nor one to lose.
+     * missing run fails as get does. Between reads it sleeps the World's poll interval, cut short when
+     * a World of this process ends the run: flowstore sends no NOTIFY when a World's run ends (its
+     * writes append to the history without one), so a run ended by another process is seen at the next
+     * read, and a wake-up missed costs one interval at most, never the answer.
      */
     async waitForTerminalStatus(id, params = {}) {
       const asked = params.timeoutMs;
@@ -215,7 +245,8 @@ export function createRunsOfSlotLine(
         );
         const left = deadline - Date.now();
         if (isTerminal(run.status) || left <= 0 || params.signal?.aborted) return run;
-        await pause(Math.min(left, pollIntervalMs), params.signal);
+        // get() found the run, so its id is one.
+        await pause(executionIdOf(id) ?? id, Math.min(left, pollIntervalMs), params.signal);
       }
     },
   };

@@ -210,6 +210,28 @@ forEachDriver((driver) => {
       });
     });
 
+    it("wakes a wait at once when a World of its process ends the run, before its next read", async () => {
+      const store = await driver.open();
+      // Reads 10 s apart: only the wake-up can answer within the test's bounds.
+      const w = createWorld({
+        store,
+        specVersion: 7,
+        pollIntervalMs: 10_000,
+        autoStart: false,
+      }) as unknown as SlotsWorld;
+      const wait = w.runs.waitForTerminalStatus?.bind(w.runs);
+      if (!wait) throw new Error("waitForTerminalStatus missing");
+      const ended = await run(w, "running");
+      const cancelled = await run(w, "running");
+      const began = Date.now();
+      const waits = [wait(ended, { timeoutMs: 30_000 }), wait(cancelled, { timeoutMs: 30_000 })];
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await w.events.create(ended, { eventType: "run_failed", eventData: { error: bytes(3) } } as never);
+      await w.runs.cancelMany?.({ runIds: [cancelled] });
+      expect((await Promise.all(waits)).map((r) => r.status)).toEqual(["failed", "cancelled"]);
+      expect(Date.now() - began).toBeLessThan(5_000);
+    });
+
     it("declares no capability it does not enforce, and serves the run calls on spec 5 too", async () => {
       const { w, flow } = await world();
       // Only the resume deduplication, which workflow-world-slots-resume.test.ts shows.
