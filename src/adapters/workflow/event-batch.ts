@@ -83,9 +83,7 @@ const ENTITY: Record<string, string> = {
 };
 
 /** A batch's unit of work: one event, or the born-running pair, which is one write. */
-type Unit =
-  | { index: number; event: EventRequest }
-  | { index: number; created: EventRequest; started: EventRequest };
+type Unit = { event: EventRequest } | { created: EventRequest; started: EventRequest };
 
 function refuse(message: string): never {
   throw new WorkflowWorldError(`createBatch: ${message}; nothing was written`, { status: 400 });
@@ -100,7 +98,7 @@ function unitsOf(events: unknown): Unit[] {
     if (typeof event !== "object" || event === null || typeof event.eventType !== "string") {
       refuse(`events[${i}] is not { event: { eventType, ... } }`);
     }
-    if (!(event.eventType in ENTITY)) refuse(`events[${i}]: ${event.eventType} cannot be batched`);
+    if (!Object.hasOwn(ENTITY, event.eventType)) refuse(`events[${i}]: ${event.eventType} cannot be batched`);
     if (event.eventType === "step_started" && event.eventData?.input !== undefined) {
       refuse(`events[${i}]: a step_started in a batch carries no input (its step_created does)`);
     }
@@ -116,12 +114,12 @@ function unitsOf(events: unknown): Unit[] {
     written.add(entity);
     if (event.eventType === "step_created" && next?.eventType === "step_started") {
       if (next.correlationId === event.correlationId) {
-        units.push({ index: i, created: event, started: next });
+        units.push({ created: event, started: next });
         i++;
         continue;
       }
     }
-    units.push({ index: i, event });
+    units.push({ event });
   }
   return units;
 }

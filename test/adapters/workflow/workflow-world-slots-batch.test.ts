@@ -183,6 +183,7 @@ forEachDriver((driver) => {
         // A step_started carrying its input.
         batch(stepCreated("a"), stepStarted("a", { stepName: "s", input: bytes(1) })),
         batch({ event: { eventType: "no_such_event" } }),
+        batch({ event: { eventType: "constructor" } }),
         batch({ nothing: true }),
         Array.from({ length: 101 }, (_, i) => stepCreated(`s${i}`)) as BatchEventRequest[],
       ];
