@@ -7,6 +7,9 @@
  *
  *   node scripts/test-mastra.mjs [vitest arguments ...]
  *
+ * Without a test file or folder among the arguments, test/adapters/mastra is run (with the options
+ * given, such as --reporter=dot).
+ *
  * Exits as vitest does.
  */
 import { spawnSync } from "node:child_process";
@@ -26,9 +29,12 @@ const supported = major > 22 || (major === 22 && minor >= 13);
 const say = (line) => process.stdout.write(`test-mastra: ${line}\n`);
 const node = supported ? process.execPath : installNode("22", say);
 say(`on Node.js ${spawnSync(node, ["--version"], { encoding: "utf8" }).stdout.trim()}`);
+// Options alone (a reporter, -t) still run the Mastra tests only: the default goes unless a test
+// file or folder is named.
+const namesTests = args.some((arg) => arg.startsWith("test/") || /\.test\.ts$/.test(arg));
 const vitest = spawnSync(
   node,
-  ["node_modules/vitest/vitest.mjs", "run", ...(args.length ? args : ["test/adapters/mastra"])],
+  ["node_modules/vitest/vitest.mjs", "run", ...(namesTests ? [] : ["test/adapters/mastra"]), ...args],
   {
     stdio: "inherit",
     // npm and anything else a test starts by name run on that Node.js too.
