@@ -1,7 +1,8 @@
 /**
  * Mastra's memory domain (MemoryStorage) on flowstore's tables (migration 0029): threads, their
- * messages and resources. A message's content is kept as the JSON it was given; every write is one
- * statement or one transaction, so a batch of messages is saved whole or not at all.
+ * messages and resources; its observational memory is observational-memory.ts's. A message's
+ * content is kept as the JSON it was given; every write is one statement or one transaction, so a
+ * batch of messages is saved whole or not at all.
  */
 
 import type { MastraDBMessage } from "@mastra/core/agent";

@@ -83,8 +83,9 @@ export abstract class ObservationalMemoryStorage extends MemoryStorage {
     }
     const from = options.from === undefined ? null : checkDate(options.from, "options.from");
     const to = options.to === undefined ? null : checkDate(options.to, "options.to");
-    const { reads, q } = await this.tables.sql();
-    const { rows } = await reads.query<OmRow>(
+    // From the primary: a caller reads the generations it has just made.
+    const { db, q } = await this.tables.sql();
+    const { rows } = await db.query<OmRow>(
       `select ${OM_COLUMNS} from ${q}.${TABLE}
         where lookup_key = $1 and ($2::timestamptz is null or created_at >= $2)
           and ($3::timestamptz is null or created_at <= $3)
@@ -142,7 +143,10 @@ export abstract class ObservationalMemoryStorage extends MemoryStorage {
     throw new ConflictError(`observational memory of ${key} was cleared while it was being made; try again`);
   }
 
-  /** Replaces the active observations; the pending message tokens are observed now, so 0. */
+  /**
+   * Replaces the active observations; the pending message tokens are observed now, so 0. A record a
+   * reflection retired takes them as given (the observer's text is of that generation).
+   */
   override async updateActiveObservations(input: UpdateActiveObservationsInput): Promise<void> {
     const id = checkId(input?.id, "id");
     const observations = checkObservations(input.observations, "observations");
