@@ -5,8 +5,8 @@
  * WAL flush at commit whatever it carries. Here the persists that arrive while statements are in flight
  * wait and go together (core/batches.ts, as the LangGraph saver's writes do): each still has every
  * effect its own statement (persistSql) would have, rows written only where they changed, entries gone
- * deleted, runs made with their key. Two persists of one run never share a statement (the later waits
- * for the next), and a statement that fails is run again one persist at a time, so a bad one fails
+ * deleted, runs made with their key. Two persists of one run never share a statement, nor run beside
+ * each other (the later waits for the statement writing the earlier to end), and a statement that fails is run again one persist at a time, so a bad one fails
  * alone.
  *
  * Only the plain persist goes here: one whose entries are all sent and none goes to the blob store.
@@ -46,6 +46,9 @@ export class PersistBatches {
       maxBytes: MAX_BYTES,
       bytesOf: (call) => call.bytes,
       keyOf: (call) => call.input.key,
+      // A later persist of a run waits for the statement in flight that writes the run: started beside
+      // it, a shorter statement could take the run's rows first and be overwritten by the earlier one.
+      heldKeyOf: (call) => call.input.key,
     });
   }
 
