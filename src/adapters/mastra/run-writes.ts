@@ -14,17 +14,17 @@ import { toJson } from "../../core/payload.js";
 import type { StoreScope } from "../../index.js";
 import { offloadParts, overLimit, releaseUnnamed, resolveEntries } from "./offloaded.js";
 import { PersistBatches } from "./persist-batch.js";
-import { DEFINITION_BODY, definitionIdOf, runKey, type SplitSnapshot } from "./runs.js";
+import { DEFINITION_BODY, definitionIdOf, INLINE_ENTRY, runKey, type SplitSnapshot } from "./runs.js";
 import { type PartVersion, SentParts } from "./sent-parts.js";
 import type { MastraTables } from "./tables.js";
 import {
   definitionSql,
-  lockedPartSql,
   lockRunSql,
   partVersionsSql,
   persistParams,
   persistSql,
   stepResultSql,
+  storedEntrySql,
 } from "./workflow-sql.js";
 
 /** Statements of fixed text, run often: planned once per connection. */
@@ -45,6 +45,12 @@ export interface RunOf {
 class MadeMeanwhile extends Error {}
 
 type Written = { id: string; hadRefs?: boolean } & PartVersion;
+
+/** A step's result written: its run's id and its context's entries in the state after (runs.ts). */
+export interface StepWritten {
+  id: string;
+  inline: Record<string, unknown> | null;
+}
 
 export class RunWrites {
   /** The definitions of the workflows this process has written runs of, by name. */
@@ -158,10 +164,11 @@ export class RunWrites {
   }
 
   /**
-   * Writes one step's result (`requestContext` merged into the run's), under the run's row lock; the
-   * run's id, or undefined when the run is not stored. A foreach step's results are merged element by
-   * element with those stored (Mastra's own merge), so that row is read and written in a transaction;
-   * so is a result over `limits.offloadAbove`, which goes to the blob store.
+   * Writes one step's result (`requestContext` merged into the run's), under the run's row lock: in the
+   * run's state when it is small (runs.ts), else as a row. The run's id and its context's entries in the
+   * state after, or undefined when the run is not stored. A foreach step's results are merged element
+   * by element with those stored (Mastra's own merge), so that entry is read and written in a
+   * transaction; so is a result over `limits.offloadAbove`, which goes to the blob store.
    */
   async stepResult(
     key: string,
@@ -169,21 +176,23 @@ export class RunWrites {
     stepId: string,
     result: StepResult<unknown, unknown, unknown, unknown>,
     requestContext: string,
-  ): Promise<string | undefined> {
+  ): Promise<StepWritten | undefined> {
     const { db, q, limits } = await this.tables.sql();
     const offloading = limits.offloadAbove !== undefined;
     const merges = Array.isArray((result as { output?: unknown })?.output);
     const json = merges ? "" : toJson(result, "result", limits);
+    const inline = (value: string) =>
+      value.length <= INLINE_ENTRY && !overLimit([value], limits.offloadAbove).length;
     if (!merges && overLimit([json], limits.offloadAbove).length === 0) {
-      const { rows } = await db.query<{ id: string; hadRef?: boolean }>(
+      const { rows } = await db.query<StepWritten & { hadRef?: boolean }>(
         stepResultSql(q, offloading),
-        [key, partId, json, requestContext],
+        [key, partId, json, requestContext, stepId, inline(json)],
         PREPARED,
       );
-      const id = rows[0]?.id;
+      const written = rows[0];
       // The entry was in the blob store: its blob goes, under the lock.
-      if (id && rows[0]?.hadRef) await this.release(key, id);
-      return id;
+      if (written?.hadRef) await this.release(key, written.id);
+      return written;
     }
     return db.transaction(async (tx) => {
       const { rows } = await tx.query<{ id: string }>(lockRunSql(q), [key], PREPARED);
@@ -191,20 +200,27 @@ export class RunWrites {
       if (!id) return undefined;
       let value = json;
       if (merges) {
-        const stored = (await tx.query<{ value: unknown }>(lockedPartSql(q), [id, partId])).rows;
+        const stored = (await tx.query<{ value: unknown }>(storedEntrySql(q), [id, partId, stepId])).rows;
         await resolveEntries(tx.blobs, stored);
+        const before = stored[0]?.value;
         const snapshot = {
-          context: stored[0] ? { [stepId]: stored[0].value } : {},
+          context: before !== null && before !== undefined ? { [stepId]: before } : {},
         } as unknown as WorkflowRunState;
         mergeWorkflowStepResult({ snapshot, stepId, result, requestContext: {} });
         value = toJson((snapshot.context as Record<string, unknown>)[stepId], "result", limits);
       }
+      // An entry in the blob store is a row: its reference is small, its value is not.
+      const inlined = inline(value);
       if (overLimit([value], limits.offloadAbove).length) {
         value = (await offloadParts(tx, q, id, [value], [0]))[0] as string;
       }
-      await tx.query(stepResultSql(q), [key, partId, value, requestContext], PREPARED);
+      const written = await tx.query<StepWritten>(
+        stepResultSql(q),
+        [key, partId, value, requestContext, stepId, inlined],
+        PREPARED,
+      );
       if (offloading) await releaseUnnamed(tx, q, id);
-      return id;
+      return written.rows[0];
     });
   }
 

@@ -1,8 +1,10 @@
 /**
  * How a Mastra workflow run lives in flowstore: an execution of its workflow's definition (one per
- * workflow name, made on first use) whose idempotency key names the run, its snapshot split in two. The snapshot without its `context` is the execution's state; each entry of the
- * context (a step's result, the run's input) is a component-state row of its own, so a step's update
- * writes that step and nothing else, and two branches writing at once never overwrite each other.
+ * workflow name, made on first use) whose idempotency key names the run. The snapshot is the
+ * execution's state, with its `context` split in two: small entries (a step's result of a few hundred
+ * bytes, as most are) stay in the state, so a persist or a load of a run of small steps is one row;
+ * a big entry (a document, a model's long output) is a component-state row of its own, so a step's
+ * update writes that step and nothing else, and an unchanged megabyte is neither sent nor rewritten.
  */
 
 import { createHash } from "node:crypto";
@@ -78,7 +80,7 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-/** A snapshot as its rows take it: the state's JSON and each context entry's. */
+/** A snapshot as its rows take it: the state's JSON (small entries in it) and each big entry's. */
 export interface SplitSnapshot {
   status: ExecutionStatus;
   state: string;
@@ -87,31 +89,77 @@ export interface SplitSnapshot {
 }
 
 /**
- * Splits a snapshot. A context that is an object becomes rows (and `{}` in the state, which marks that
- * it had one); anything else stays in the state as it is. Refuses what JSON cannot hold faithfully.
+ * The key of a run's state that says some of its context is in rows, set by each write that makes one:
+ * a read of a run without it (or with an empty context, as a store written before rows were marked
+ * keeps every entry) does not look for rows. Never part of the snapshot read back.
  */
-export function splitSnapshot(snapshot: unknown, limits?: { jsonBytes: number }): SplitSnapshot {
+export const ROWS_MARK = "$flowstore:rows";
+
+/** A context entry of at most this many characters of JSON stays in the run's state... */
+export const INLINE_ENTRY = 2048;
+/** ...while the entries kept there so far total at most this many: the rest are rows. */
+export const INLINE_TOTAL = 8192;
+
+/** Whether an entry's JSON stays in the state, `inlined` characters of entries being there already. */
+export function staysInline(json: string, inlined: number, offloadAbove: number | undefined): boolean {
+  return (
+    json.length <= INLINE_ENTRY &&
+    inlined + json.length <= INLINE_TOTAL &&
+    (offloadAbove === undefined || Buffer.byteLength(json) <= offloadAbove)
+  );
+}
+
+/**
+ * Splits a snapshot. A context that is an object keeps its small entries in the state, in entry order
+ * until they total INLINE_TOTAL, and makes the others rows; a context of any other kind stays in the
+ * state as it is. An entry over the store's `offloadAbove` is always a row (it goes to the blob store).
+ * Refuses what JSON cannot hold faithfully.
+ */
+export function splitSnapshot(
+  snapshot: unknown,
+  limits?: { jsonBytes: number; offloadAbove?: number },
+): SplitSnapshot {
   if (!isPlainObject(snapshot)) {
     throw new ValidationError("snapshot must be an object (a WorkflowRunState)", { field: "snapshot" });
   }
   const { context, ...rest } = snapshot;
+  if (ROWS_MARK in rest) {
+    throw new ValidationError(`snapshot.${ROWS_MARK} is a name flowstore keeps for itself`, {
+      field: "snapshot",
+    });
+  }
   const partIds: string[] = [];
   const parts: string[] = [];
-  let state: Record<string, unknown> = rest;
-  if (isPlainObject(context)) {
-    state = { ...rest, context: {} };
-    for (const [key, value] of Object.entries(context)) {
-      if (value === undefined) continue;
-      refuseReserved(value, `snapshot.context.${key}`);
-      partIds.push(CONTEXT_PART + key);
-      parts.push(toJson(value, `snapshot.context.${key}`, limits));
-    }
-  } else if (context !== undefined) {
-    state = { ...rest, context };
+  if (!isPlainObject(context)) {
+    const state = context === undefined ? rest : { ...rest, context };
+    return {
+      status: executionStatus(snapshot.status),
+      state: toJson(state, "snapshot", limits),
+      partIds,
+      parts,
+    };
   }
+  let inlineJson = "";
+  let inlined = 0;
+  for (const [key, value] of Object.entries(context)) {
+    if (value === undefined) continue;
+    refuseReserved(value, `snapshot.context.${key}`);
+    const json = toJson(value, `snapshot.context.${key}`, limits);
+    if (staysInline(json, inlined, limits?.offloadAbove)) {
+      inlined += json.length;
+      inlineJson += `${inlineJson ? "," : ""}${JSON.stringify(key)}:${json}`;
+    } else {
+      partIds.push(CONTEXT_PART + key);
+      parts.push(json);
+    }
+  }
+  // The inline entries' JSON (checked above) goes in as it is, not made again from the values, as the
+  // state's last key; a run with rows is marked so, for its reads (ROWS_MARK).
+  const head = toJson(partIds.length ? { ...rest, [ROWS_MARK]: true } : rest, "snapshot", limits);
+  const json = `${head.length > 2 ? `${head.slice(0, -1)},` : "{"}"context":{${inlineJson}}}`;
   return {
     status: executionStatus(snapshot.status),
-    state: toJson(state, "snapshot", limits),
+    state: json,
     partIds,
     parts,
   };
@@ -140,16 +188,20 @@ export function joinSnapshot(
   state: unknown,
   parts: readonly { componentId: string; value: unknown }[],
 ): Record<string, unknown> {
-  const snapshot = isPlainObject(state) ? { ...state } : {};
-  if (isPlainObject(snapshot.context)) snapshot.context = contextOf(parts);
+  if (!isPlainObject(state)) return {};
+  // A run of small entries only, as read (a state parsed for this call): returned as it is.
+  if (parts.length === 0 && !(ROWS_MARK in state)) return state;
+  const { [ROWS_MARK]: _marked, ...snapshot } = state;
+  if (isPlainObject(snapshot.context)) snapshot.context = contextOf(parts, snapshot.context);
   return snapshot;
 }
 
-/** A context map from its rows. */
+/** A context map: the entries kept in the state (`inline`), and those of rows (over them). */
 export function contextOf(
   parts: readonly { componentId: string; value: unknown }[],
+  inline: Record<string, unknown> = {},
 ): Record<string, unknown> {
-  const context: Record<string, unknown> = {};
+  const context: Record<string, unknown> = { ...inline };
   for (const part of parts) {
     if (part.componentId.startsWith(CONTEXT_PART)) {
       context[part.componentId.slice(CONTEXT_PART.length)] = part.value;

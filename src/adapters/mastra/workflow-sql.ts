@@ -7,7 +7,21 @@
 import { TERMINAL_SQL } from "../../core/run-status.js";
 import { OFFLOADED } from "../../offload/index.js";
 import { blobsOfRunsSql } from "./offloaded.js";
-import { CONTEXT_PART, DEFINITION_BODY, definitionIdOf } from "./runs.js";
+import { CONTEXT_PART, DEFINITION_BODY, definitionIdOf, INLINE_TOTAL, ROWS_MARK } from "./runs.js";
+
+/**
+ * Statement texts by what they are made of, each made once: every call then sends the same string,
+ * whose prepared statement's name is found without reading its text again.
+ */
+const texts = new Map<string, string>();
+function once(key: string, make: () => string): string {
+  let text = texts.get(key);
+  if (text === undefined) {
+    text = make();
+    texts.set(key, text);
+  }
+  return text;
+}
 
 /** The columns a run is read with, `e` its execution. */
 const RUN_COLUMNS = `e.id, e.name, e.state, e.metadata, e.created_at as "createdAt", e.updated_at as "updatedAt"`;
@@ -61,9 +75,9 @@ export function persistParams(v: PersistValues): unknown[] {
 }
 
 /**
- * persistWorkflowSnapshot, in one statement whether the run exists or not: its key (made, or read), its
- * execution (made, or its state replaced under its row lock), a context row written only where it
- * changed, and the rows of entries no longer in the context deleted. Returns the run's id; no row only
+ * persistWorkflowSnapshot, in one statement whether the run exists or not: its execution's state
+ * replaced under its row lock (found by its key), or its key and execution made; a context row (a big
+ * entry, runs.ts) written only where it changed, and the rows of entries no longer rows deleted. Returns the run's id; no row only
  * when a writer of the same new run made its key after this statement began (the caller runs it again,
  * and then finds it).
  * $1 key, $2 new id, $3 name, $4 status, $5 state, $6 metadata (for a new run), $7 resourceId (null:
@@ -76,34 +90,40 @@ export function persistParams(v: PersistValues): unknown[] {
  * entries in the blob store before the statement (`hadRefs`).
  */
 export function persistSql(q: string, versions: boolean, offloading = false): string {
+  return once(`persist ${q} ${versions} ${offloading}`, () => makePersistSql(q, versions, offloading));
+}
+
+function makePersistSql(q: string, versions: boolean, offloading: boolean): string {
   // With offloading, whether the run had entries in the blob store before (their blobs may go now).
   const refs = offloading
-    ? `, exists (select 1 from ${q}.component_state c, key
-         where c.execution_id = key.id and c.state ? '${OFFLOADED}') as "hadRefs"`
+    ? `, exists (select 1 from ${q}.component_state c
+         where c.execution_id = (select id from written) and c.state ? '${OFFLOADED}') as "hadRefs"`
     : "";
-  return `with made as (
-      insert into ${q}.execution_keys (idempotency_key, execution_id) values ($1, $2)
+  // A run that exists is updated in place (found by its key): cheaper than an insert's conflict on the
+  // partitioned executions, and the common case (every persist after a run's first).
+  return `with updated as (
+      update ${q}.executions e
+         set status = $4, state = $5::jsonb,
+             metadata = case when $7::text is null then e.metadata
+                             else jsonb_set(e.metadata, '{mastra,resourceId}', to_jsonb($7::text)) end,
+             updated_at = coalesce($9::timestamptz, now()), version = e.version + 1, ${times("$4")}
+       where e.id = (select execution_id from ${q}.execution_keys where idempotency_key = $1::text)
+         and not $12::boolean
+      returning e.id),
+    made as (
+      insert into ${q}.execution_keys (idempotency_key, execution_id)
+      select $1::text, $2::uuid where not exists (select 1 from updated)
       on conflict (idempotency_key) do nothing
       returning execution_id as id),
-    key as (
-      select id from made
-      union all
-      select execution_id from ${q}.execution_keys where idempotency_key = $1 and not exists (select 1 from made)),
-    written as (
-      insert into ${q}.executions as e (id, definition_id, name, status, state, metadata, idempotency_key,
+    inserted as (
+      insert into ${q}.executions (id, definition_id, name, status, state, metadata, idempotency_key,
         created_at, updated_at, started_at, completed_at)
-      select key.id, $13, $3, $4, $5::jsonb, $6::jsonb, $1, coalesce($8::timestamptz, now()),
+      select made.id, $13::uuid, $3::text, $4::text, $5::jsonb, $6::jsonb, $1::text, coalesce($8::timestamptz, now()),
         coalesce($9::timestamptz, now()), case when $4 = 'running' then now() end,
         case when $4 in ${TERMINAL_SQL} then now() end
-      from key
-      on conflict (id) do update set status = excluded.status, state = excluded.state,
-        metadata = case when $7::text is null then e.metadata
-                        else jsonb_set(e.metadata, '{mastra,resourceId}', to_jsonb($7::text)) end,
-        updated_at = excluded.updated_at, version = e.version + 1,
-        started_at = coalesce(e.started_at, excluded.started_at),
-        completed_at = case when excluded.status in ${TERMINAL_SQL} then coalesce(e.completed_at, excluded.completed_at) end
-      where not $12
-      returning e.id),
+      from made
+      returning id),
+    written as (select id from updated union all select id from inserted),
     parts as (
       insert into ${q}.component_state as c (execution_id, component_id, state)
       select w.id, p.id, p.state from written w, unnest($14::text[], $11::jsonb[]) as p(id, state)
@@ -159,27 +179,43 @@ export function definitionSql(q: string): string {
 }
 
 /**
- * updateWorkflowResults: one step's row written and the run's requestContext merged, under the run's
- * row lock. $1 key, $2 part id, $3 part, $4 requestContext to merge. Returns the run's id, and with
+ * updateWorkflowResults: one step's entry written and the run's requestContext merged, under the run's
+ * row lock. $1 key, $2 part id, $3 entry, $4 requestContext to merge, $5 the entry's key in the
+ * context, $6 whether the entry is small enough to stay in the state (runs.ts): it does while the
+ * state's context stays within INLINE_TOTAL, and its row, if any, goes; else it is a row, and out of
+ * the state. Returns the run's id and its context's entries in the state (`inline`), and with
  * `offloading` whether the step's row was in the blob store before (`hadRef`).
  */
 export function stepResultSql(q: string, offloading = false): string {
+  return once(`step ${q} ${offloading}`, () => makeStepResultSql(q, offloading));
+}
+
+function makeStepResultSql(q: string, offloading: boolean): string {
   return `with run as (
       select execution_id as id from ${q}.execution_keys where idempotency_key = $1),
     written as (
       update ${q}.executions e
-         set state = jsonb_set(e.state, '{requestContext}',
+         set state = jsonb_set(
+               case when $6 and jsonb_typeof(e.state->'context') = 'object'
+                      and octet_length(((e.state->'context') - $5::text)::text) + octet_length($3::text) <= ${INLINE_TOTAL}
+                    then jsonb_set(e.state, array['context', $5::text], $3::jsonb)
+                    else (e.state #- array['context', $5::text]) || '{"${ROWS_MARK}": true}' end,
+               '{requestContext}',
                case when jsonb_typeof(e.state->'requestContext') = 'object' then e.state->'requestContext'
                     else '{}' end || $4::jsonb),
              updated_at = now(), version = e.version + 1
         from run where e.id = run.id
-      returning e.id),
+      returning e.id, case when jsonb_typeof(e.state->'context') = 'object' then e.state->'context' end as inline,
+        jsonb_typeof(e.state->'context') = 'object' and (e.state->'context') ? $5::text as inlined),
     part as (
       insert into ${q}.component_state as c (execution_id, component_id, state)
-      select w.id, $2, $3::jsonb from written w
+      select w.id, $2, $3::jsonb from written w where not w.inlined
       on conflict (execution_id, component_id) do update
-        set state = excluded.state, version = c.version + 1, updated_at = excluded.updated_at)
-    select id${
+        set state = excluded.state, version = c.version + 1, updated_at = excluded.updated_at),
+    dropped as (
+      delete from ${q}.component_state c using written w
+       where w.inlined and c.execution_id = w.id and c.component_id = $2)
+    select id, inline${
       offloading
         ? `, exists (select 1 from ${q}.component_state c, run where c.execution_id = run.id
              and c.component_id = $2 and c.state ? '${OFFLOADED}') as "hadRef"`
@@ -207,35 +243,64 @@ export function partsSql(q: string): string {
      where execution_id = $1 order by component_id collate "C"`;
 }
 
-/** A row of one component for update (the array merge of a foreach step). $1 the run's id, $2 the part. */
-export function lockedPartSql(q: string): string {
-  return `select state as value from ${q}.component_state
-     where execution_id = $1 and component_id = $2 for update`;
+/**
+ * An entry as stored (the array merge of a foreach step), its run's row locked before: its row's value,
+ * else its value in the state. $1 the run's id, $2 the part, $3 the entry's key.
+ */
+export function storedEntrySql(q: string): string {
+  return `select coalesce(
+      (select c.state from ${q}.component_state c where c.execution_id = $1 and c.component_id = $2),
+      (select e.state->'context'->$3::text from ${q}.executions e where e.id = $1)) as value`;
+}
+
+/** Whether a run (its state `state`) may have context rows: see ROWS_MARK. */
+function mayHaveRows(state: string): string {
+  return `(${state} ? '${ROWS_MARK}' or ${state}->'context' = '{}'::jsonb)`;
+}
+
+/** A run's context rows as one JSON array of [id, value] pairs in byte order of their ids. */
+function partsOf(q: string, run: string): string {
+  return `(select json_agg(json_build_array(p.component_id, p.state) order by p.component_id collate "C")
+                   from ${q}.component_state p where p.execution_id = ${run})`;
 }
 
 /**
- * Runs with their context entries: a row per run (its columns) and its entries as one JSON array of
- * [id, value] pairs in byte order of their ids, so a run costs one row to send and one parse however
- * many entries it has; for the runs chosen by `runs` (a select of executions `e` of RUN_COLUMNS), in
- * the order `order` gives (of r.id and r."createdAt"). Each run's entries are read through its key by
- * a subquery per run, whatever the generic plan thinks of the page's size.
+ * Runs with their context entries in rows: a row per run (its columns) and its rows' entries as one
+ * JSON array (partsOf), so a run costs one row to send and one parse however many entries it has; for
+ * the runs chosen by `runs` (a select of executions `e` of RUN_COLUMNS), in the order `order` gives
+ * (of r.id and r."createdAt"). Each run's rows are read through its key by a subquery per run, whatever
+ * the generic plan thinks of the page's size, and only for a run that may have some.
  */
 function withParts(q: string, runs: string, order: string): string {
   return `with runs as (${runs})
-    select r.*, (select json_agg(json_build_array(p.component_id, p.state) order by p.component_id collate "C")
-                   from ${q}.component_state p where p.execution_id = r.id) as parts
+    select r.*, case when ${mayHaveRows("r.state")} then ${partsOf(q, "r.id")} end as parts
       from runs r
      order by ${order}`;
 }
 
 /** The run of a key ($1), with its context rows. */
 export function loadSql(q: string): string {
+  return once(`load ${q}`, () => makeLoadSql(q));
+}
+
+function makeLoadSql(q: string): string {
   return withParts(
     q,
     `select ${RUN_COLUMNS} from ${q}.execution_keys k join ${q}.executions e on e.id = k.execution_id
       where k.idempotency_key = $1`,
     "id",
   );
+}
+
+/** The state of the run of a key ($1), with its context rows (partsOf): what loadWorkflowSnapshot reads. */
+export function loadStateSql(q: string): string {
+  return once(`load state ${q}`, () => makeLoadStateSql(q));
+}
+
+function makeLoadStateSql(q: string): string {
+  return `select e.state, case when ${mayHaveRows("e.state")} then ${partsOf(q, "e.id")} end as parts
+      from ${q}.executions e
+     where e.id = (select execution_id from ${q}.execution_keys where idempotency_key = $1)`;
 }
 
 /** The newest run whose key is in [$1, $2) (a run id of any workflow), with its context rows. */
@@ -275,13 +340,18 @@ export function listWhere(q: string, filter: ListFilter): { where: string; param
   if (filter.resourceId) conditions.push(`e.metadata #>> '{mastra,resourceId}' = ${add(filter.resourceId)}`);
   if (filter.threadId) {
     // Where Mastra's getSnapshotMemoryInfo finds a run's thread: a suspended step's stream state, or
-    // the input's message list. A row in the blob store keeps these paths beside its reference.
+    // the input's message list; in an entry of the state or in a row (runs.ts). A row in the blob store
+    // keeps these paths beside its reference.
     const thread = add(filter.threadId);
-    conditions.push(`exists (select 1 from ${q}.component_state c where c.execution_id = e.id and (
-      (c.state->>'status' = 'suspended'
-        and c.state #>> '{suspendPayload,__streamState,messageList,memoryInfo,threadId}' = ${thread})
-      or (c.component_id = '${CONTEXT_PART}input'
-        and c.state #>> '{messageListState,memoryInfo,threadId}' = ${thread})))`);
+    const suspendedIn = (entry: string) =>
+      `(${entry}->>'status' = 'suspended'
+        and ${entry} #>> '{suspendPayload,__streamState,messageList,memoryInfo,threadId}' = ${thread})`;
+    conditions.push(`(e.state #>> '{context,input,messageListState,memoryInfo,threadId}' = ${thread}
+      or exists (select 1 from jsonb_each(case when jsonb_typeof(e.state->'context') = 'object'
+                   then e.state->'context' end) x where ${suspendedIn("x.value")})
+      or exists (select 1 from ${q}.component_state c where c.execution_id = e.id and (${suspendedIn("c.state")}
+        or (c.component_id = '${CONTEXT_PART}input'
+          and c.state #>> '{messageListState,memoryInfo,threadId}' = ${thread}))))`);
   }
   if (filter.fromDate) conditions.push(`e.created_at >= ${add(filter.fromDate)}`);
   if (filter.toDate) conditions.push(`e.created_at <= ${add(filter.toDate)}`);

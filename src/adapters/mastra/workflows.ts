@@ -47,6 +47,7 @@ import {
   listSql,
   listWhere,
   loadSql,
+  loadStateSql,
   newestInRangeSql,
   partsSql,
   stateSql,
@@ -110,10 +111,14 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
     workflowName: string;
     runId: string;
   }): Promise<WorkflowRunState | null> {
-    const { q } = await this.tables.sql();
+    const { db, q } = await this.tables.sql();
     const key = runKey(checkName(args.workflowName, "workflowName"), checkName(args.runId, "runId"));
-    const runs = await this.readRuns((on) => on.query<RunRow>(loadSql(q), [key], PREPARED));
-    return (runs[0]?.snapshot as WorkflowRunState | undefined) ?? null;
+    const [run] = await readEntries(
+      db,
+      async (on) => withEntries((await on.query<RunRow>(loadStateSql(q), [key], PREPARED)).rows),
+      (read) => read.flatMap((run) => run.entries),
+    );
+    return run ? (joinSnapshot(run.row.state, run.entries) as unknown as WorkflowRunState) : null;
   }
 
   async getWorkflowRunById(args: { runId: string; workflowName?: string }): Promise<WorkflowRun | null> {
@@ -192,10 +197,13 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
     const partId = CONTEXT_PART + stepId;
     refuseReserved(args.result, "result");
     for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
-      const id = await this.writes.stepResult(key, partId, stepId, args.result, requestContext);
-      if (id) {
-        const rows = await this.contextRows(id);
-        return contextOf(rows) as Record<string, StepResult<unknown, unknown, unknown, unknown>>;
+      const written = await this.writes.stepResult(key, partId, stepId, args.result, requestContext);
+      if (written) {
+        const rows = await this.contextRows(written.id);
+        return contextOf(rows, written.inline ?? {}) as Record<
+          string,
+          StepResult<unknown, unknown, unknown, unknown>
+        >;
       }
       await this.makePending(workflowName, runId);
     }

@@ -11,6 +11,7 @@ import type { WorkflowRunState } from "@mastra/core/workflows";
 import { beforeAll, expect, it } from "vitest";
 import { FlowstoreMastraStorage } from "../../../src/adapters/mastra/index.js";
 import { type Store, ValidationError } from "../../../src/index.js";
+import { runSnapshot } from "../../fixtures/mastra-snapshot.js";
 import { forEachDriver } from "../../support/harness.js";
 import { describeMastra } from "../../support/mastra.js";
 
@@ -18,21 +19,7 @@ const LIMIT = 4096;
 /** Text of `bytes` that does not compress. */
 const big = (bytes = 20_000) => randomBytes(bytes * 0.75).toString("base64");
 
-function snapshot(runId: string, context: Record<string, unknown>, status = "running") {
-  return {
-    runId,
-    status,
-    value: {},
-    context,
-    serializedStepGraph: [],
-    activePaths: [],
-    activeStepsPath: {},
-    suspendedPaths: {},
-    resumeLabels: {},
-    waitingPaths: {},
-    timestamp: Date.now(),
-  } as unknown as WorkflowRunState;
-}
+const snapshot = runSnapshot;
 
 describeMastra("flowstore/mastra: big entries in the blob store", () => {
   forEachDriver((d) => {

@@ -373,7 +373,7 @@ describeMastra("flowstore/mastra workflows", () => {
       expect(loaded?.result).toMatchObject({ output: { data: "test2" } });
     });
 
-    it("writes only the steps that changed when a whole snapshot is persisted again", async () => {
+    it("writes only the big entries that changed when a whole snapshot is persisted again, small ones in the run's state", async () => {
       const store = await (async () => {
         const storage = new FlowstoreMastraStorage({ id: "t", store: await d.open() });
         return { storage, flowstore: await storage.flowstore() };
@@ -397,8 +397,21 @@ describeMastra("flowstore/mastra workflows", () => {
       expect(rows.map((r) => [r.component_id, Number(r.version)])).toEqual([
         ["context/input", 1],
         ["context/one", 1],
-        ["context/two", 1],
       ]);
+      const state = await store.flowstore.query<{ two: unknown }>(
+        `select state->'context'->'two' as two from "${store.flowstore.schema}".executions`,
+      );
+      expect(state.rows[0]?.two).toEqual({ status: "running" });
+      expect((await w.loadWorkflowSnapshot({ workflowName: "diff", runId }))?.context).toEqual(context);
+      // A big entry made small moves into the state, its row gone; a small one grown big, out of it.
+      context.one = { status: "success", output: "small" };
+      context.two = { status: "success", output: big };
+      await write();
+      const moved = await store.flowstore.query<{ component_id: string }>(
+        `select component_id from "${store.flowstore.schema}".component_state order by component_id`,
+      );
+      expect(moved.rows.map((r) => r.component_id)).toEqual(["context/input", "context/two"]);
+      expect((await w.loadWorkflowSnapshot({ workflowName: "diff", runId }))?.context).toEqual(context);
       delete context.two;
       await write();
       const after = await w.loadWorkflowSnapshot({ workflowName: "diff", runId });
@@ -410,12 +423,14 @@ describeMastra("flowstore/mastra workflows", () => {
       const storage = new FlowstoreMastraStorage({ id: "t", store });
       const w = (await storage.getStore("workflows")) as WorkflowsStorage;
       const done = sample("success");
+      // A big entry: a row of its own (small ones are in the run's state).
+      (done.snapshot.context as Record<string, unknown>).big = { output: "x".repeat(4096) };
       const waiting = sample("suspended");
       for (const s of [done, waiting]) {
         await w.persistWorkflowSnapshot({ workflowName: "kept", runId: s.runId, snapshot: s.snapshot });
       }
       const pruned = await store.prune({ finishedBefore: new Date(Date.now() + 60_000) });
-      expect([pruned.executions, pruned.componentState]).toEqual([1, 2]);
+      expect([pruned.executions, pruned.componentState]).toEqual([1, 1]);
       expect(await w.getWorkflowRunById({ runId: done.runId })).toBeNull();
       expect((await w.listWorkflowRuns()).runs.map((r) => r.runId)).toEqual([waiting.runId]);
       // Its key is free again: the same run id can be stored anew.

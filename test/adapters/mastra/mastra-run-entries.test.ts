@@ -1,0 +1,161 @@
+/**
+ * Where a Mastra run's context entries live (runs.ts): small ones in the run's state, big ones in rows
+ * of their own, the run marked when it has some. Whatever the mix, every read gives the snapshot back
+ * as written; a step's result moves between the two as its size says; a run stored before entries were
+ * kept in the state (every entry a row, no mark) reads back whole and is moved on its next persist.
+ */
+import { randomUUID } from "node:crypto";
+import type { WorkflowsStorage } from "@mastra/core/storage";
+import type { WorkflowRunState } from "@mastra/core/workflows";
+import { beforeAll, expect, it } from "vitest";
+import { FlowstoreMastraStorage } from "../../../src/adapters/mastra/index.js";
+import { runKey } from "../../../src/adapters/mastra/runs.js";
+import { type Store, ValidationError } from "../../../src/index.js";
+import { runSnapshot } from "../../fixtures/mastra-snapshot.js";
+import { forEachDriver } from "../../support/harness.js";
+import { describeMastra } from "../../support/mastra.js";
+
+const BIG = "x".repeat(5000);
+
+const snapshot = (runId: string, context: Record<string, unknown>) =>
+  runSnapshot(runId, context, "running", 1);
+
+describeMastra("flowstore/mastra: a run's entries in its state and in rows", () => {
+  forEachDriver((d) => {
+    let store: Store;
+    let ws: WorkflowsStorage;
+    beforeAll(async () => {
+      store = await d.open();
+      ws = (await new FlowstoreMastraStorage({ id: "t", store }).getStore("workflows")) as WorkflowsStorage;
+    });
+
+    /** The run's rows (their entries' keys) and its state as stored. */
+    async function stored(runId: string, workflowName = "w") {
+      const { rows } = await store.query<{ state: Record<string, unknown>; parts: string[] | null }>(
+        `select e.state, (select array_agg(c.component_id order by c.component_id collate "C")
+                            from "${store.schema}".component_state c where c.execution_id = e.id) as parts
+           from "${store.schema}".execution_keys k join "${store.schema}".executions e on e.id = k.execution_id
+          where k.idempotency_key = $1`,
+        [runKey(workflowName, runId)],
+      );
+      return { state: rows[0]?.state, parts: rows[0]?.parts ?? [] };
+    }
+
+    it("keeps small entries in the state and big ones in rows, and reads them back as one snapshot", async () => {
+      const runId = randomUUID();
+      const context = { input: { n: 1 }, small: { status: "success", output: 2 }, big: { output: BIG } };
+      await ws.persistWorkflowSnapshot({ workflowName: "w", runId, snapshot: snapshot(runId, context) });
+      const { state, parts } = await stored(runId);
+      expect(parts).toEqual(["context/big"]);
+      expect(Object.keys(state?.context as object).sort()).toEqual(["input", "small"]);
+      expect(state?.["$flowstore:rows"]).toBe(true);
+
+      const loaded = await ws.loadWorkflowSnapshot({ workflowName: "w", runId });
+      const byId = await ws.getWorkflowRunById({ runId, workflowName: "w" });
+      const listed = await ws.listWorkflowRuns({ workflowName: "w", perPage: 10, page: 0 });
+      for (const read of [loaded, byId?.snapshot, listed.runs.find((r) => r.runId === runId)?.snapshot]) {
+        expect(read).toEqual(snapshot(runId, context));
+      }
+      // Made small, the big entry moves into the state: no row is left, nor the mark.
+      const smaller = { ...context, big: { output: "short" } };
+      await ws.persistWorkflowSnapshot({ workflowName: "w", runId, snapshot: snapshot(runId, smaller) });
+      const after = await stored(runId);
+      expect(after.parts).toEqual([]);
+      expect(after.state?.["$flowstore:rows"]).toBeUndefined();
+      expect(await ws.loadWorkflowSnapshot({ workflowName: "w", runId })).toEqual(snapshot(runId, smaller));
+    });
+
+    it("writes a small step result into the state and a big one as a row, the context whole each time", async () => {
+      const runId = randomUUID();
+      await ws.persistWorkflowSnapshot({
+        workflowName: "w",
+        runId,
+        snapshot: snapshot(runId, { input: { n: 1 } }),
+      });
+      const step = (output: unknown) =>
+        ws.updateWorkflowResults({
+          workflowName: "w",
+          runId,
+          stepId: "s",
+          result: { status: "success", output, startedAt: 1, endedAt: 2 } as never,
+          requestContext: { k: 1 },
+        });
+      const big = await step(BIG);
+      expect(Object.keys(big).sort()).toEqual(["input", "s"]);
+      expect((big.s as { output: unknown }).output).toBe(BIG);
+      let now = await stored(runId);
+      expect(now.parts).toEqual(["context/s"]);
+      expect(Object.keys(now.state?.context as object)).toEqual(["input"]);
+      expect(now.state?.["$flowstore:rows"]).toBe(true);
+
+      const small = await step("done");
+      expect((small.s as { output: unknown }).output).toBe("done");
+      now = await stored(runId);
+      expect(now.parts).toEqual([]);
+      expect(Object.keys(now.state?.context as object).sort()).toEqual(["input", "s"]);
+      const loaded = await ws.loadWorkflowSnapshot({ workflowName: "w", runId });
+      expect(loaded?.context).toEqual({
+        input: { n: 1 },
+        s: { status: "success", output: "done", startedAt: 1, endedAt: 2 },
+      });
+      expect(loaded?.requestContext).toEqual({ k: 1 });
+      expect(loaded).not.toHaveProperty("$flowstore:rows");
+    });
+
+    it("reads a run stored with every entry a row and no mark, and moves it on its next persist", async () => {
+      const runId = randomUUID();
+      const context = { input: { n: 1 }, a: { status: "success", output: "a" } };
+      await ws.persistWorkflowSnapshot({ workflowName: "old", runId, snapshot: snapshot(runId, context) });
+      // As such a store left it: the state's context empty, each entry a row.
+      await store.query(
+        `with e as (select e.id, e.state from "${store.schema}".execution_keys k
+                      join "${store.schema}".executions e on e.id = k.execution_id where k.idempotency_key = $1),
+              rows as (insert into "${store.schema}".component_state (execution_id, component_id, state)
+                       select e.id, 'context/' || x.key, x.value from e, jsonb_each(e.state->'context') x)
+         update "${store.schema}".executions t set state = jsonb_set(t.state, '{context}', '{}') from e where t.id = e.id`,
+        [runKey("old", runId)],
+      );
+      expect((await stored(runId, "old")).parts).toEqual(["context/a", "context/input"]);
+      expect(await ws.loadWorkflowSnapshot({ workflowName: "old", runId })).toEqual(snapshot(runId, context));
+      expect((await ws.getWorkflowRunById({ runId }))?.snapshot).toEqual(snapshot(runId, context));
+
+      await ws.persistWorkflowSnapshot({ workflowName: "old", runId, snapshot: snapshot(runId, context) });
+      const moved = await stored(runId, "old");
+      expect(moved.parts).toEqual([]);
+      expect(moved.state?.context).toEqual(context);
+    });
+
+    it("finds a run by the thread its small entries name, as Mastra's memory looks for it", async () => {
+      const runId = randomUUID();
+      const thread = `thread-${randomUUID()}`;
+      const suspended = {
+        status: "suspended",
+        suspendPayload: { __streamState: { messageList: { memoryInfo: { threadId: thread } } } },
+      };
+      await ws.persistWorkflowSnapshot({
+        workflowName: "threads",
+        runId,
+        snapshot: snapshot(runId, { input: {}, ask: suspended }),
+      });
+      const other = randomUUID();
+      await ws.persistWorkflowSnapshot({
+        workflowName: "threads",
+        runId: other,
+        snapshot: snapshot(other, { input: { messageListState: { memoryInfo: { threadId: thread } } } }),
+      });
+      const found = await ws.listWorkflowRuns({ workflowName: "threads", threadId: thread });
+      expect(found.runs.map((r) => r.runId).sort()).toEqual([runId, other].sort());
+      const none = await ws.listWorkflowRuns({ workflowName: "threads", threadId: "nobody" });
+      expect(none.runs).toEqual([]);
+    });
+
+    it("refuses a snapshot that uses the state's mark as a name of its own, and writes nothing", async () => {
+      const runId = randomUUID();
+      const bad = { ...snapshot(runId, {}), "$flowstore:rows": false } as unknown as WorkflowRunState;
+      await expect(ws.persistWorkflowSnapshot({ workflowName: "w", runId, snapshot: bad })).rejects.toThrow(
+        ValidationError,
+      );
+      expect(await ws.loadWorkflowSnapshot({ workflowName: "w", runId })).toBeNull();
+    });
+  });
+});
