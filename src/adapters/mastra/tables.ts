@@ -15,6 +15,7 @@ export interface MastraSql {
 
 export class MastraTables {
   private opened: Promise<MastraSql> | undefined;
+  private counted: Promise<boolean> | undefined;
 
   constructor(private readonly source: Store | (() => Promise<Store>)) {}
 
@@ -30,5 +31,24 @@ export class MastraTables {
       limits: store.limits,
     }));
     return this.opened;
+  }
+
+  /**
+   * Whether the store keeps Mastra's run counts (migration 0044): its triggers are on executions,
+   * everywhere but on Citus.
+   */
+  runsCounted(): Promise<boolean> {
+    this.counted ??= this.sql().then(async ({ db, q }) => {
+      const { rows } = await db.query<{ counted: boolean }>(
+        `select exists (select 1 from pg_trigger where tgrelid = to_regclass($1) and tgname = 'mastra_run_made')
+           as counted`,
+        [`${q}.executions`],
+      );
+      return rows[0]?.counted === true;
+    });
+    this.counted.catch(() => {
+      this.counted = undefined;
+    });
+    return this.counted;
   }
 }

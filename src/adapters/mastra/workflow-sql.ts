@@ -187,11 +187,9 @@ export function definitionSql(q: string): string {
  * `offloading` whether the step's row was in the blob store before (`hadRef`).
  */
 export function stepResultSql(q: string, offloading = false): string {
-  return once(`step ${q} ${offloading}`, () => makeStepResultSql(q, offloading));
-}
-
-function makeStepResultSql(q: string, offloading: boolean): string {
-  return `with run as (
+  return once(
+    `step ${q} ${offloading}`,
+    () => `with run as (
       select execution_id as id from ${q}.execution_keys where idempotency_key = $1),
     written as (
       update ${q}.executions e
@@ -220,7 +218,8 @@ function makeStepResultSql(q: string, offloading: boolean): string {
         ? `, exists (select 1 from ${q}.component_state c, run where c.execution_id = run.id
              and c.component_id = $2 and c.state ? '${OFFLOADED}') as "hadRef"`
         : ""
-    } from written`;
+    } from written`,
+  );
 }
 
 /**
@@ -280,27 +279,24 @@ function withParts(q: string, runs: string, order: string): string {
 
 /** The run of a key ($1), with its context rows. */
 export function loadSql(q: string): string {
-  return once(`load ${q}`, () => makeLoadSql(q));
-}
-
-function makeLoadSql(q: string): string {
-  return withParts(
-    q,
-    `select ${RUN_COLUMNS} from ${q}.execution_keys k join ${q}.executions e on e.id = k.execution_id
+  return once(`load ${q}`, () =>
+    withParts(
+      q,
+      `select ${RUN_COLUMNS} from ${q}.execution_keys k join ${q}.executions e on e.id = k.execution_id
       where k.idempotency_key = $1`,
-    "id",
+      "id",
+    ),
   );
 }
 
 /** The state of the run of a key ($1), with its context rows (partsOf): what loadWorkflowSnapshot reads. */
 export function loadStateSql(q: string): string {
-  return once(`load state ${q}`, () => makeLoadStateSql(q));
-}
-
-function makeLoadStateSql(q: string): string {
-  return `select e.state, case when ${mayHaveRows("e.state")} then ${partsOf(q, "e.id")} end as parts
+  return once(
+    `load state ${q}`,
+    () => `select e.state, case when ${mayHaveRows("e.state")} then ${partsOf(q, "e.id")} end as parts
       from ${q}.executions e
-     where e.id = (select execution_id from ${q}.execution_keys where idempotency_key = $1)`;
+     where e.id = (select execution_id from ${q}.execution_keys where idempotency_key = $1)`,
+  );
 }
 
 /** The newest run whose key is in [$1, $2) (a run id of any workflow), with its context rows. */
@@ -325,9 +321,12 @@ export interface ListFilter {
 
 /**
  * The WHERE of a list and its parameters, from $1 on: executions of the workflow's definition, or of
- * any Mastra workflow's.
+ * any Mastra workflow's; `filtered` when it asks more of them.
  */
-export function listWhere(q: string, filter: ListFilter): { where: string; params: unknown[] } {
+export function listWhere(
+  q: string,
+  filter: ListFilter,
+): { where: string; params: unknown[]; filtered: boolean } {
   const params: unknown[] = [];
   const add = (value: unknown) => `$${params.push(value)}`;
   const conditions = filter.workflowName
@@ -355,7 +354,12 @@ export function listWhere(q: string, filter: ListFilter): { where: string; param
   }
   if (filter.fromDate) conditions.push(`e.created_at >= ${add(filter.fromDate)}`);
   if (filter.toDate) conditions.push(`e.created_at <= ${add(filter.toDate)}`);
-  return { where: conditions.join(" and "), params };
+  // Filtered: by more than the workflow (or, with none given, more than being Mastra's).
+  return {
+    where: conditions.join(" and "),
+    params,
+    filtered: conditions.length > (filter.workflowName ? 1 : 2),
+  };
 }
 
 /** A page of runs (newest first) with their context rows; $n and $n+1 the limit and offset. */
@@ -367,6 +371,13 @@ export function listSql(q: string, where: string, limitAt: number | null): strin
       order by e.created_at desc, e.id desc${page}`,
     `"createdAt" desc, id desc`,
   );
+}
+
+/** The runs of a workflow ($1, its definition), or of every workflow, as their counts hold them (0044). */
+export function countedSql(q: string, byWorkflow: boolean): string {
+  return `select coalesce(sum(runs), 0)::bigint as total from ${q}.mastra_run_counts${
+    byWorkflow ? " where definition_id = $1" : ""
+  }`;
 }
 
 export function countSql(q: string, where: string): string {

@@ -42,6 +42,7 @@ import {
 } from "./runs.js";
 import { MastraTables } from "./tables.js";
 import {
+  countedSql,
   countSql,
   deleteSql,
   listSql,
@@ -135,7 +136,7 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
 
   async listWorkflowRuns(args: StorageListWorkflowRunsInput = {}): Promise<WorkflowRuns> {
     const { reads, q } = await this.tables.sql();
-    const { where, params } = listWhere(q, args);
+    const { where, params, filtered } = listWhere(q, args);
     const paged = typeof args.perPage === "number" && typeof args.page === "number";
     if (!paged) {
       const runs = await this.readRuns((on) => on.query<RunRow>(listSql(q, where, null), params), reads);
@@ -146,8 +147,13 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
       throw new ValidationError("page must be a whole number, 0 or more", { field: "page" });
     }
     const perPage = normalizePerPage(args.perPage, Number.MAX_SAFE_INTEGER);
+    // A workflow's runs, or all, unfiltered (what the studio polls): their counts (0044), not a count.
+    const count =
+      !filtered && (await this.tables.runsCounted())
+        ? reads.query<{ total: number }>(countedSql(q, Boolean(args.workflowName)), params, PREPARED)
+        : reads.query<{ total: number }>(countSql(q, where), params);
     const [counted, runs] = await Promise.all([
-      reads.query<{ total: number }>(countSql(q, where), params),
+      count,
       this.readRuns(
         (on) => on.query<RunRow>(listSql(q, where, params.length + 1), [...params, perPage, page * perPage]),
         reads,
