@@ -80,9 +80,12 @@ export class PersistBatches {
     if (persists.length === 1) {
       const p = persists[0] as PlainPersist;
       const values = { ...p, sentIds: p.partIds, sentParts: p.parts, versionIds: [], onlyNew: false };
-      const { rows } = await this.db.query<{ id: string }>(persistSql(this.q, false), persistParams(values), {
-        prepare: true,
-      });
+      const byId = p.knownId !== undefined;
+      const { rows } = await this.db.query<{ id: string }>(
+        persistSql(this.q, false, false, byId),
+        persistParams(values),
+        { prepare: true },
+      );
       return [rows[0]?.id];
     }
     const partOf: number[] = [];

@@ -87,3 +87,18 @@ export function pruneDomain(
     },
   });
 }
+
+/**
+ * Deletes runs, their keys, context rows, blobs (entries offloaded) and executions: the run of key $1, or with `range` every run
+ * whose key is in [$1, $2).
+ */
+export function deleteSql(q: string, range = false): string {
+  const keys = range ? "idempotency_key >= $1 and idempotency_key < $2" : "idempotency_key = $1";
+  return `with run as (
+      delete from ${q}.execution_keys where ${keys}
+      returning execution_id as id),
+    parts as (delete from ${q}.component_state c using run where c.execution_id = run.id),
+    ${blobsOfRunsSql(q, "run")},
+    gone as (delete from ${q}.executions e using run where e.id = run.id returning e.id)
+    select count(*)::int as n from gone`;
+}

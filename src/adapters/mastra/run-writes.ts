@@ -14,7 +14,7 @@ import { toJson } from "../../core/payload.js";
 import type { StoreScope } from "../../index.js";
 import { offloadParts, overLimit, releaseUnnamed, resolveEntries } from "./offloaded.js";
 import { PersistBatches } from "./persist-batch.js";
-import { DEFINITION_BODY, definitionIdOf, INLINE_ENTRY, runKey, type SplitSnapshot } from "./runs.js";
+import { DEFINITION_BODY, definitionIdOf, INLINE_ENTRY, RunIds, runKey, type SplitSnapshot } from "./runs.js";
 import { type PartVersion, SentParts } from "./sent-parts.js";
 import type { MastraTables } from "./tables.js";
 import {
@@ -59,6 +59,8 @@ export class RunWrites {
   private readonly sent = new SentParts();
   /** Plain persists made at the same time, written together (made on first use). */
   private batches: PersistBatches | undefined;
+  /** The runs' ids this process knows, by key: shared with the workflows domain's reads. */
+  readonly ids = new RunIds();
 
   constructor(private readonly tables: MastraTables) {}
 
@@ -143,7 +145,8 @@ export class RunWrites {
       } else if (big.size === 0 && !offloading && !onlyNew) {
         // The plain persist: with others made meanwhile, in one statement (persist-batch.ts).
         this.batches ??= new PersistBatches(db, q);
-        const id = await this.batches.persist({ ...values, newId, parts: split.parts });
+        const knownId = this.ids.get(key);
+        const id = await this.batches.persist({ ...values, newId, parts: split.parts, knownId });
         rows = id ? [{ id, partId: null, version: null, partCreatedAt: null }] : [];
       } else {
         rows = (await persist(db, split.parts, new Set(), newId)).rows;
@@ -153,9 +156,11 @@ export class RunWrites {
       }
       const written = rows[0];
       if (written) {
+        this.ids.set(key, written.id);
         if (big.size > 0) this.sent.remember(key, written.id, big, rows);
         return;
       }
+      this.ids.delete(key);
       if (onlyNew) return;
     }
     throw new Error(

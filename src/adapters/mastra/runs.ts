@@ -249,3 +249,35 @@ export function groupRuns(runs: readonly RunWithEntries[]): WorkflowRun[] {
     };
   });
 }
+
+/**
+ * The execution ids of runs by key, as this process last wrote or read them (the oldest forgotten
+ * past `max`). A statement that names a run's id finds its partition before it starts, where one that
+ * looks the id up by key reads the key first and prepares a scan of every partition. An id found
+ * stale (its run deleted, or made again elsewhere under a new id) is forgotten, and the run looked up
+ * by its key.
+ */
+export class RunIds {
+  private readonly ids = new Map<string, string>();
+
+  constructor(private readonly max = 10_000) {}
+
+  get(key: string): string | undefined {
+    return this.ids.get(key);
+  }
+
+  set(key: string, id: string): void {
+    if (this.ids.get(key) === id) return;
+    this.ids.delete(key);
+    this.ids.set(key, id);
+    if (this.ids.size > this.max) this.ids.delete(this.ids.keys().next().value as string);
+  }
+
+  delete(key: string): void {
+    this.ids.delete(key);
+  }
+
+  clear(): void {
+    this.ids.clear();
+  }
+}

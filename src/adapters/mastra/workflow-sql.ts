@@ -6,7 +6,6 @@
 
 import { TERMINAL_SQL } from "../../core/run-status.js";
 import { OFFLOADED } from "../../offload/index.js";
-import { blobsOfRunsSql } from "./offloaded.js";
 import { CONTEXT_PART, DEFINITION_BODY, definitionIdOf, INLINE_TOTAL, ROWS_MARK } from "./runs.js";
 
 /**
@@ -51,10 +50,13 @@ export interface PersistValues {
   sentParts: readonly string[];
   versionIds: readonly string[];
   onlyNew: boolean;
+  /** The run's execution id, when this process knows it (RunIds): $16, for persistSql's `byId`. */
+  knownId?: string;
 }
 
-/** persistSql's parameters, $1 to $15 in order. */
+/** persistSql's parameters, $1 to $15 in order, and $16 with a known id. */
 export function persistParams(v: PersistValues): unknown[] {
+  const known = v.knownId === undefined ? [] : [v.knownId];
   return [
     v.key,
     v.newId,
@@ -71,6 +73,7 @@ export function persistParams(v: PersistValues): unknown[] {
     v.definitionId,
     v.sentIds,
     v.versionIds,
+    ...known,
   ];
 }
 
@@ -89,11 +92,20 @@ export function persistParams(v: PersistValues): unknown[] {
  * (or one row with nulls when $15 is empty). With `offloading`, each row also says whether the run had
  * entries in the blob store before the statement (`hadRefs`).
  */
-export function persistSql(q: string, versions: boolean, offloading = false): string {
-  return once(`persist ${q} ${versions} ${offloading}`, () => makePersistSql(q, versions, offloading));
+export function persistSql(q: string, versions: boolean, offloading = false, byId = false): string {
+  return once(`persist ${q} ${versions} ${offloading} ${byId}`, () =>
+    makePersistSql(q, versions, offloading, byId),
+  );
 }
 
-function makePersistSql(q: string, versions: boolean, offloading: boolean): string {
+/** A run found by the id this process knows ($16, as its key still names it), else by its key ($1). */
+function runIs(q: string, byId: boolean, at: number): string {
+  return byId
+    ? `e.id = $${at}::uuid and e.idempotency_key = $1::text`
+    : `e.id = (select execution_id from ${q}.execution_keys where idempotency_key = $1::text)`;
+}
+
+function makePersistSql(q: string, versions: boolean, offloading: boolean, byId: boolean): string {
   // With offloading, whether the run had entries in the blob store before (their blobs may go now).
   const refs = offloading
     ? `, exists (select 1 from ${q}.component_state c
@@ -107,8 +119,7 @@ function makePersistSql(q: string, versions: boolean, offloading: boolean): stri
              metadata = case when $7::text is null then e.metadata
                              else jsonb_set(e.metadata, '{mastra,resourceId}', to_jsonb($7::text)) end,
              updated_at = coalesce($9::timestamptz, now()), version = e.version + 1, ${times("$4")}
-       where e.id = (select execution_id from ${q}.execution_keys where idempotency_key = $1::text)
-         and not $12::boolean
+       where ${runIs(q, byId, 16)} and not $12::boolean
       returning e.id),
     made as (
       insert into ${q}.execution_keys (idempotency_key, execution_id)
@@ -289,13 +300,15 @@ export function loadSql(q: string): string {
   );
 }
 
-/** The state of the run of a key ($1), with its context rows (partsOf): what loadWorkflowSnapshot reads. */
-export function loadStateSql(q: string): string {
+/**
+ * The id and state of the run of a key ($1; with `byId`, of id $2), with its context rows (partsOf):
+ * what loadWorkflowSnapshot reads.
+ */
+export function loadStateSql(q: string, byId = false): string {
   return once(
-    `load state ${q}`,
-    () => `select e.state, case when ${mayHaveRows("e.state")} then ${partsOf(q, "e.id")} end as parts
-      from ${q}.executions e
-     where e.id = (select execution_id from ${q}.execution_keys where idempotency_key = $1)`,
+    `load state ${q} ${byId}`,
+    () => `select e.id, e.state, case when ${mayHaveRows("e.state")} then ${partsOf(q, "e.id")} end as parts
+      from ${q}.executions e where ${runIs(q, byId, 2)}`,
   );
 }
 
@@ -382,19 +395,4 @@ export function countedSql(q: string, byWorkflow: boolean): string {
 
 export function countSql(q: string, where: string): string {
   return `select count(*)::int as total from ${q}.executions e where ${where}`;
-}
-
-/**
- * Deletes runs, their keys, context rows, blobs (entries offloaded) and executions: the run of key $1, or with `range` every run
- * whose key is in [$1, $2).
- */
-export function deleteSql(q: string, range = false): string {
-  const keys = range ? "idempotency_key >= $1 and idempotency_key < $2" : "idempotency_key = $1";
-  return `with run as (
-      delete from ${q}.execution_keys where ${keys}
-      returning execution_id as id),
-    parts as (delete from ${q}.component_state c using run where c.execution_id = run.id),
-    ${blobsOfRunsSql(q, "run")},
-    gone as (delete from ${q}.executions e using run where e.id = run.id returning e.id)
-    select count(*)::int as n from gone`;
 }

@@ -22,7 +22,7 @@ import { toJson } from "../../core/payload.js";
 import type { Store, StoreScope } from "../../index.js";
 import { refuseReserved } from "../../offload/index.js";
 import { readEntries } from "./offloaded.js";
-import { pruneDomain, WORKFLOW_RETENTION } from "./retention.js";
+import { deleteSql, pruneDomain, WORKFLOW_RETENTION } from "./retention.js";
 import { PREPARED, RunWrites, WRITE_ATTEMPTS } from "./run-writes.js";
 import {
   CONTEXT_PART,
@@ -44,7 +44,6 @@ import { MastraTables } from "./tables.js";
 import {
   countedSql,
   countSql,
-  deleteSql,
   listSql,
   listWhere,
   loadSql,
@@ -86,6 +85,7 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
 
   async dangerouslyClearAll(): Promise<void> {
     const { db, q } = await this.tables.sql();
+    this.writes.ids.clear();
     await db.query(deleteSql(q, true), [MASTRA_KEYS_FROM, MASTRA_KEYS_TO]);
   }
 
@@ -114,12 +114,19 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
   }): Promise<WorkflowRunState | null> {
     const { db, q } = await this.tables.sql();
     const key = runKey(checkName(args.workflowName, "workflowName"), checkName(args.runId, "runId"));
-    const [run] = await readEntries(
-      db,
-      async (on) => withEntries((await on.query<RunRow>(loadStateSql(q), [key], PREPARED)).rows),
-      (read) => read.flatMap((run) => run.entries),
-    );
-    return run ? (joinSnapshot(run.row.state, run.entries) as unknown as WorkflowRunState) : null;
+    const read = async (on: Pick<StoreScope, "query">) => {
+      const known = this.writes.ids.get(key);
+      if (known !== undefined) {
+        const { rows } = await on.query<RunRow>(loadStateSql(q, true), [key, known], PREPARED);
+        if (rows.length > 0) return withEntries(rows);
+        this.writes.ids.delete(key);
+      }
+      return withEntries((await on.query<RunRow>(loadStateSql(q), [key], PREPARED)).rows);
+    };
+    const [run] = await readEntries(db, read, (runs) => runs.flatMap((r) => r.entries));
+    if (!run) return null;
+    this.writes.ids.set(key, run.row.id);
+    return joinSnapshot(run.row.state, run.entries) as unknown as WorkflowRunState;
   }
 
   async getWorkflowRunById(args: { runId: string; workflowName?: string }): Promise<WorkflowRun | null> {
@@ -180,6 +187,7 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
   async deleteWorkflowRunById(args: { runId: string; workflowName: string }): Promise<void> {
     const { db, q } = await this.tables.sql();
     const key = runKey(checkName(args.workflowName, "workflowName"), checkName(args.runId, "runId"));
+    this.writes.ids.delete(key);
     await db.query(deleteSql(q), [key], PREPARED);
   }
 

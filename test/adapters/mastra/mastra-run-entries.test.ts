@@ -149,6 +149,43 @@ describeMastra("flowstore/mastra: a run's entries in its state and in rows", () 
       expect(none.runs).toEqual([]);
     });
 
+    it("finds a run deleted and made again by another storage, whose id this one knew", async () => {
+      const other = (await new FlowstoreMastraStorage({ id: "o", store }).getStore(
+        "workflows",
+      )) as WorkflowsStorage;
+      const runId = randomUUID();
+      const persist = (on: WorkflowsStorage, n: number) =>
+        on.persistWorkflowSnapshot({ workflowName: "again", runId, snapshot: snapshot(runId, { n: { n } }) });
+      await persist(ws, 1);
+      expect((await ws.loadWorkflowSnapshot({ workflowName: "again", runId }))?.context).toEqual({
+        n: { n: 1 },
+      });
+      // Elsewhere: deleted, then made again (a new execution, a new id).
+      await other.deleteWorkflowRunById({ workflowName: "again", runId });
+      await persist(other, 2);
+      expect((await ws.loadWorkflowSnapshot({ workflowName: "again", runId }))?.context).toEqual({
+        n: { n: 2 },
+      });
+      await other.deleteWorkflowRunById({ workflowName: "again", runId });
+      await persist(other, 3);
+      await persist(ws, 4);
+      expect((await other.loadWorkflowSnapshot({ workflowName: "again", runId }))?.context).toEqual({
+        n: { n: 4 },
+      });
+      const { rows } = await store.query<{ n: number }>(
+        `select count(*)::int as n from "${store.schema}".executions where idempotency_key = $1`,
+        [runKey("again", runId)],
+      );
+      expect(rows[0]?.n).toBe(1);
+      // Deleted elsewhere and not made again: a persist makes it anew, a load finds nothing.
+      await other.deleteWorkflowRunById({ workflowName: "again", runId });
+      expect(await ws.loadWorkflowSnapshot({ workflowName: "again", runId })).toBeNull();
+      await persist(ws, 5);
+      expect((await other.loadWorkflowSnapshot({ workflowName: "again", runId }))?.context).toEqual({
+        n: { n: 5 },
+      });
+    });
+
     it("refuses a snapshot that uses the state's mark as a name of its own, and writes nothing", async () => {
       const runId = randomUUID();
       const bad = { ...snapshot(runId, {}), "$flowstore:rows": false } as unknown as WorkflowRunState;
