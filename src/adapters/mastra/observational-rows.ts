@@ -195,11 +195,21 @@ export function checkScope(value: unknown): ObservationalMemoryScope {
   return value;
 }
 
+/**
+ * A record's config as JSON keeps it (as @mastra/pg stores it): @mastra/memory passes the observer's
+ * and reflector's models as configured, an object with methods when a model is not given by id, and
+ * the record keeps its data, not its methods. What JSON cannot hold at all (a cycle, a BigInt) is
+ * refused; text PostgreSQL cannot hold is refused where the copy is stored (toJson).
+ */
 export function checkConfig(value: unknown, field: string): Record<string, unknown> {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw new ValidationError(`${field} must be an object`, { field });
   }
-  return value as Record<string, unknown>;
+  try {
+    return JSON.parse(JSON.stringify(value)) as Record<string, unknown>;
+  } catch (error) {
+    throw new ValidationError(`${field} cannot be held as JSON: ${(error as Error).message}`, { field });
+  }
 }
 
 /** A thread (when there is one; a thread's record needs one) and the resource a record is kept for. */

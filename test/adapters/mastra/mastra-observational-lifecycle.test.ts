@@ -129,6 +129,25 @@ describeMastra("flowstore/mastra observational memory: threads, records given wh
       );
     });
 
+    it("keeps a config whose model is an object, as JSON keeps it: its data, not its methods", async () => {
+      // @mastra/memory passes the observer's and reflector's models as configured: an object with
+      // methods (a provider's model) when not given by id.
+      const model = { provider: "scripted", modelId: "observer", doGenerate: async () => ({}) };
+      const input = {
+        ...sampleInput(),
+        config: { observation: { model, messageTokens: 60 }, reflection: { model, observationTokens: 30 } },
+      };
+      const record = await memory.initializeObservationalMemory(input);
+      const plain = { provider: "scripted", modelId: "observer" };
+      expect(record.config).toEqual({
+        observation: { model: plain, messageTokens: 60 },
+        reflection: { model: plain, observationTokens: 30 },
+      });
+      expect((await memory.getObservationalMemory(null, input.resourceId))?.config).toEqual(record.config);
+      await memory.updateObservationalMemoryConfig({ id: record.id, config: { observation: { model } } });
+      expect((await memory.getObservationalMemory(null, input.resourceId))?.config).toEqual(record.config);
+    });
+
     it("refuses bad input with a ValidationError and writes nothing", async () => {
       const input = sampleInput();
       const record = await memory.initializeObservationalMemory(input);
