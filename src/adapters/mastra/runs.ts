@@ -281,3 +281,34 @@ export class RunIds {
     this.ids.clear();
   }
 }
+
+/**
+ * Reads of one run asked for in the same turn of the event loop share one statement. Eight resumes of
+ * one suspended run in one process read it at once; sent one by one, their reads queue on the pool
+ * and spread over milliseconds, long enough for one resume's claim to land before the others read, so
+ * they wait for Mastra's 25 ms poll of a running run instead of losing the claim at once. The shared
+ * statement is sent on the next tick, after every read that joins it began (each sees the run at
+ * least as new as when it asked); a read never joins a statement already sent; with more than one
+ * caller, each gets a copy of its own.
+ */
+export class SharedReads<T> {
+  private readonly pending = new Map<string, { result: Promise<T>; joiners: number }>();
+
+  read(key: string, read: () => Promise<T>): Promise<T> {
+    const joined = this.pending.get(key);
+    if (joined) {
+      joined.joiners++;
+      return joined.result.then((value) => structuredClone(value));
+    }
+    const started = new Promise<void>((resolve) => process.nextTick(resolve));
+    const entry = {
+      joiners: 0,
+      result: started.then(() => {
+        this.pending.delete(key);
+        return read();
+      }),
+    };
+    this.pending.set(key, entry);
+    return entry.result.then((value) => (entry.joiners > 0 ? structuredClone(value) : value));
+  }
+}

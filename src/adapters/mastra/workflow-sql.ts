@@ -244,7 +244,7 @@ export function stateSql(q: string): string {
       from ${q}.execution_keys k
      where k.idempotency_key = $1 and e.id = k.execution_id
        and ($5::text[] is null or e.state->>'status' = any($5::text[]))
-    returning e.id, e.state`;
+    returning e.id, e.state, ${mayHaveRows("e.state")} as "mayHaveRows"`;
 }
 
 /** A run's context rows, in byte order of their keys. $1 the run's id. */

@@ -37,6 +37,7 @@ import {
   type RunRow,
   runIdRange,
   runKey,
+  SharedReads,
   splitSnapshot,
   withEntries,
 } from "./runs.js";
@@ -56,6 +57,9 @@ import {
 export class FlowstoreMastraWorkflows extends WorkflowsStorage {
   private readonly tables: MastraTables;
   private readonly writes: RunWrites;
+  /** Loads and reads by id of one run at once share a statement (see SharedReads). */
+  private readonly loads = new SharedReads<WorkflowRunState | null>();
+  private readonly runsById = new SharedReads<WorkflowRun | null>();
 
   constructor(store: Store | (() => Promise<Store>)) {
     super();
@@ -112,8 +116,13 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
     workflowName: string;
     runId: string;
   }): Promise<WorkflowRunState | null> {
-    const { db, q } = await this.tables.sql();
     const key = runKey(checkName(args.workflowName, "workflowName"), checkName(args.runId, "runId"));
+    return this.loads.read(key, () => this.loadSnapshot(key));
+  }
+
+  /** A run's snapshot by its key (loadWorkflowSnapshot). */
+  private async loadSnapshot(key: string): Promise<WorkflowRunState | null> {
+    const { db, q } = await this.tables.sql();
     const read = async (on: Pick<StoreScope, "query">) => {
       const known = this.writes.ids.get(key);
       if (known !== undefined) {
@@ -130,15 +139,17 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
   }
 
   async getWorkflowRunById(args: { runId: string; workflowName?: string }): Promise<WorkflowRun | null> {
-    const { q } = await this.tables.sql();
     const runId = checkName(args.runId, "runId");
     const key = args.workflowName ? runKey(checkName(args.workflowName, "workflowName"), runId) : null;
-    const runs = await this.readRuns((on) =>
-      key
-        ? on.query<RunRow>(loadSql(q), [key], PREPARED)
-        : on.query<RunRow>(newestInRangeSql(q), runIdRange(runId), PREPARED),
-    );
-    return runs[0] ?? null;
+    return this.runsById.read(key ?? `any workflow\u0000${runId}`, async () => {
+      const { q } = await this.tables.sql();
+      const runs = await this.readRuns((on) =>
+        key
+          ? on.query<RunRow>(loadSql(q), [key], PREPARED)
+          : on.query<RunRow>(newestInRangeSql(q), runIdRange(runId), PREPARED),
+      );
+      return runs[0] ?? null;
+    });
   }
 
   async listWorkflowRuns(args: StorageListWorkflowRunsInput = {}): Promise<WorkflowRuns> {
@@ -263,7 +274,7 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
     // The context is kept in rows of its own: this call does not change it.
     const { context: _context, ...set } = fields as Record<string, unknown>;
     const expected = expectedStatus === undefined ? null : [expectedStatus].flat();
-    const { rows } = await db.query<{ id: string; state: Record<string, unknown> }>(
+    const { rows } = await db.query<{ id: string; state: Record<string, unknown>; mayHaveRows: boolean }>(
       stateSql(q),
       [
         key,
@@ -276,6 +287,8 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
     );
     const run = rows[0];
     if (!run) return undefined;
-    return joinSnapshot(run.state, await this.contextRows(run.id)) as unknown as WorkflowRunState;
+    // A run of small entries is whole in its state: no second round trip for rows it has none of.
+    const rowsOf = run.mayHaveRows ? await this.contextRows(run.id) : [];
+    return joinSnapshot(run.state, rowsOf) as unknown as WorkflowRunState;
   }
 }
