@@ -217,7 +217,12 @@ function exited(child: ChildProcess, timeoutMs: number): Promise<number | null> 
  * Programs run by a test of their own: below, as several processes; Mastra's on its Node.js
  * (test/adapters/mastra); the workflow 4.x app as built by the SDK (workflow-app-v4.test.ts).
  */
-const SCENARIOS = ["durable-function.ts", "mastra.ts", path.join("workflow-app", "workflows", "app.ts")];
+const SCENARIOS = [
+  "durable-function.ts",
+  "mastra.ts",
+  "mastra-observational-memory.ts",
+  path.join("workflow-app", "workflows", "app.ts"),
+];
 
 describe("examples", () => {
   it("lists every program in examples/", () => {
