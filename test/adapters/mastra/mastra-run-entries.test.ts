@@ -186,6 +186,47 @@ describeMastra("flowstore/mastra: a run's entries in its state and in rows", () 
       });
     });
 
+    it("reads of one run asked for at once share a statement, each caller with a copy of its own", async () => {
+      const statements: string[] = [];
+      const ignore = () => {};
+      const logger = {
+        debug: (entry: Record<string, unknown>) => void statements.push(String(entry.sql ?? "")),
+        info: ignore,
+        warn: ignore,
+        error: ignore,
+      };
+      const logged = await d.open({ logStatements: true, logger });
+      const w = (await new FlowstoreMastraStorage({ id: "s", store: logged }).getStore(
+        "workflows",
+      )) as WorkflowsStorage;
+      const runId = randomUUID();
+      await w.persistWorkflowSnapshot({
+        workflowName: "shared",
+        runId,
+        snapshot: snapshot(runId, { a: { n: 1 } }),
+      });
+      statements.length = 0;
+      const loads = await Promise.all(
+        Array.from({ length: 8 }, () => w.loadWorkflowSnapshot({ workflowName: "shared", runId })),
+      );
+      const byId = await Promise.all(
+        Array.from({ length: 3 }, () => w.getWorkflowRunById({ workflowName: "shared", runId })),
+      );
+      expect(statements).toHaveLength(2);
+      (loads[0]?.context as Record<string, unknown>).a = "changed by its caller";
+      for (const load of loads.slice(1)) expect(load).toEqual(snapshot(runId, { a: { n: 1 } }));
+      expect(new Set(byId.map((run) => run?.snapshot)).size).toBe(3);
+      // A read asked for after a write sees it: it never joins a statement sent before.
+      await w.persistWorkflowSnapshot({
+        workflowName: "shared",
+        runId,
+        snapshot: snapshot(runId, { a: { n: 2 } }),
+      });
+      expect((await w.loadWorkflowSnapshot({ workflowName: "shared", runId }))?.context).toEqual({
+        a: { n: 2 },
+      });
+    });
+
     it("refuses a snapshot that uses the state's mark as a name of its own, and writes nothing", async () => {
       const runId = randomUUID();
       const bad = { ...snapshot(runId, {}), "$flowstore:rows": false } as unknown as WorkflowRunState;
