@@ -26,13 +26,15 @@ if (args.includes("--help") || args.includes("-h")) {
 }
 // `state` runs `workflow` too, so running everything leaves `workflow` out of the default list;
 // `claims` and `history` (minutes spent seeding million-row backlogs and histories) and `citus` (a
-// cluster of its own, from Citus built beside the project) and `mastra` and `mastra-scale` (Node.js 22,
-// and minutes seeding 100,000 runs or a million messages a side) run only when named. An engine's part of `engines` (engines-<engine>.ts) runs through `engines`.
+// cluster of its own, from Citus built beside the project) and the Mastra suites (`mastra`,
+// `mastra-scale`, `mastra-turn`: Node.js 22, and minutes seeding 100,000 runs or a million messages a
+// side) run only when named. An engine's part of `engines` (engines-<engine>.ts) runs through `engines`.
 const wanted = args.length
   ? args
   : available.filter(
       (name) =>
-        !["workflow", "claims", "history", "citus", "mastra", "mastra-scale"].includes(name) &&
+        !["workflow", "claims", "history", "citus"].includes(name) &&
+        !name.startsWith("mastra") &&
         !name.startsWith("engines-"),
     );
 for (const name of wanted) {
@@ -58,7 +60,7 @@ process.on("uncaughtException", (error) => {
 // @mastra/core needs Node.js 22.13 or newer: on an older Node.js, the run goes on under Node.js 22
 // (installed from npm, as the version matrix installs it).
 const [major = 0, minor = 0] = process.versions.node.split(".").map(Number);
-const needsNode22 = wanted.some((name) => name === "mastra" || name === "mastra-scale");
+const needsNode22 = wanted.some((name) => name.startsWith("mastra"));
 if (needsNode22 && (major < 22 || (major === 22 && minor < 13))) {
   const { installNode } = await import("../scripts/matrix-tools.mjs");
   const node = installNode("22", log);
