@@ -147,7 +147,8 @@ export function splitSnapshot(
     const json = toJson(value, `snapshot.context.${key}`, limits);
     if (staysInline(json, inlined, limits?.offloadAbove)) {
       inlined += json.length;
-      inlineJson += `${inlineJson ? "," : ""}${JSON.stringify(key)}:${json}`;
+      // The key as JSON text, refused where JSONB would refuse it (a NUL, a lone surrogate).
+      inlineJson += `${inlineJson ? "," : ""}${toJson(key, `snapshot.context's key ${JSON.stringify(key)}`)}:${json}`;
     } else {
       partIds.push(CONTEXT_PART + key);
       parts.push(json);

@@ -555,6 +555,18 @@ describeMastra("flowstore/mastra workflows", () => {
           ws.persistWorkflowSnapshot({ workflowName: "bad", runId, snapshot: snapshot as never }),
         ).rejects.toThrow(ValidationError);
       }
+      // A context entry's key too (small entries are kept under their keys in the run's state), named
+      // before anything is sent.
+      for (const key of ["s\u0000", "\ud800"]) {
+        const snapshot = { status: "running", context: { [key]: { n: 1 } } };
+        const refused = ws.persistWorkflowSnapshot({
+          workflowName: "bad",
+          runId,
+          snapshot: snapshot as never,
+        });
+        await expect(refused).rejects.toThrow(ValidationError);
+        await expect(refused).rejects.toThrow(/snapshot\.context's key/);
+      }
       await expect(
         ws.persistWorkflowSnapshot({ workflowName: "", runId, snapshot: { status: "running" } as never }),
       ).rejects.toThrow(ValidationError);
