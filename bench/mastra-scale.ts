@@ -19,49 +19,19 @@
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
-import type { MastraCompositeStore, MemoryStorage, WorkflowsStorage } from "@mastra/core/storage";
+import type { MemoryStorage, WorkflowsStorage } from "@mastra/core/storage";
 import type { WorkflowRunState } from "@mastra/core/workflows";
-import { PostgresStore } from "@mastra/pg";
 import pg from "pg";
-import { FlowstoreMastraStorage } from "../src/adapters/mastra/index.js";
-import { openStore } from "../src/index.js";
 import { type BenchContext, benchRounds, log, median, type Row, table, timedCalls } from "./lib.js";
+import { flowstoreSide, mastraPgSide } from "./mastra-sides.js";
 
-const POOL = 10;
 const RESOURCES = 10;
 const THREADS = 10;
 const PER_THREAD = 100;
 const COPIES = 99;
 const RESUMES = 20;
 
-interface Side {
-  name: string;
-  /** The schema its Mastra tables are in. */
-  schema: string;
-  open(url: string): Promise<{ storage: MastraCompositeStore; close(): Promise<void> }>;
-}
-
-const sides: Side[] = [
-  {
-    name: "flowstore",
-    schema: "flowstore",
-    async open(url) {
-      const store = await openStore({ connection: url, pool: { max: POOL } });
-      return { storage: new FlowstoreMastraStorage({ id: "bench", store }), close: () => store.close() };
-    },
-  },
-  {
-    name: "@mastra/pg",
-    schema: "public",
-    async open(url) {
-      const pool = new pg.Pool({ connectionString: url, max: POOL });
-      pool.on("error", () => {});
-      const storage = new PostgresStore({ id: "bench", pool });
-      await storage.init();
-      return { storage, close: () => pool.end() };
-    },
-  },
-];
+const sides = [flowstoreSide, mastraPgSide];
 
 const threadOf = (r: number, t: number) => `thread-${r}-${t}`;
 

@@ -10,15 +10,10 @@
  */
 import { performance } from "node:perf_hooks";
 import { Agent } from "@mastra/core/agent";
-import type { MastraCompositeStore } from "@mastra/core/storage";
 import { Memory } from "@mastra/memory";
-import { PostgresStore } from "@mastra/pg";
-import pg from "pg";
-import { FlowstoreMastraStorage } from "../src/adapters/mastra/index.js";
-import { openStore } from "../src/index.js";
 import { type BenchContext, log, median, type Row, statementCounter, table } from "./lib.js";
+import { flowstoreSide, mastraPgSide } from "./mastra-sides.js";
 
-const POOL = 10;
 const WARM = 5;
 const TURNS = 40;
 
@@ -58,28 +53,7 @@ function scriptedModel(modelId: string, text: string) {
   };
 }
 
-const sides: {
-  name: string;
-  open(url: string): Promise<{ storage: MastraCompositeStore; close(): Promise<void> }>;
-}[] = [
-  {
-    name: "flowstore",
-    async open(url) {
-      const store = await openStore({ connection: url, pool: { max: POOL } });
-      return { storage: new FlowstoreMastraStorage({ id: "bench", store }), close: () => store.close() };
-    },
-  },
-  {
-    name: "@mastra/pg",
-    async open(url) {
-      const pool = new pg.Pool({ connectionString: url, max: POOL });
-      pool.on("error", () => {});
-      const storage = new PostgresStore({ id: "bench", pool });
-      await storage.init();
-      return { storage, close: () => pool.end() };
-    },
-  },
-];
+const sides = [flowstoreSide, mastraPgSide];
 
 export async function run(context: BenchContext): Promise<void> {
   const counter = await statementCounter(context);

@@ -21,11 +21,8 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { Mastra } from "@mastra/core";
-import type { MastraCompositeStore, MemoryStorage, WorkflowsStorage } from "@mastra/core/storage";
-import { PostgresStore } from "@mastra/pg";
+import type { MemoryStorage, WorkflowsStorage } from "@mastra/core/storage";
 import pg from "pg";
-import { FlowstoreMastraStorage } from "../src/adapters/mastra/index.js";
-import { openStore } from "../src/index.js";
 import { approvalWorkflow } from "../test/fixtures/mastra-approval.js";
 import {
   type BenchContext,
@@ -37,34 +34,11 @@ import {
   table,
   timedCalls,
 } from "./lib.js";
+import { flowstoreSide, type MastraSide, mastraPgSide, POOL } from "./mastra-sides.js";
 
-const POOL = 10;
 const CALLERS = 8;
-
-interface Side {
-  name: string;
-  open(url: string): Promise<{ storage: MastraCompositeStore; close(): Promise<void> }>;
-}
-
-const flowstore: Side = {
-  name: "flowstore",
-  async open(url) {
-    const store = await openStore({ connection: url, pool: { max: POOL } });
-    const storage = new FlowstoreMastraStorage({ id: "bench", store });
-    return { storage, close: () => store.close() };
-  },
-};
-
-const mastraPg: Side = {
-  name: "@mastra/pg",
-  async open(url) {
-    const pool = new pg.Pool({ connectionString: url, max: POOL });
-    pool.on("error", () => {});
-    const storage = new PostgresStore({ id: "bench", pool });
-    await storage.init();
-    return { storage, close: () => pool.end() };
-  },
-};
+const flowstore = flowstoreSide;
+const mastraPg = mastraPgSide;
 
 interface Figures {
   perSecond: number;
@@ -104,7 +78,7 @@ function snapshot(runId: string, steps: number, input: unknown = { order: 42, it
 }
 
 async function round(
-  side: Side,
+  side: MastraSide,
   url: string,
   scale: number,
 ): Promise<Map<string, Figures & { extra?: string }>> {

@@ -14,6 +14,7 @@ import { type Store, ValidationError } from "../../../src/index.js";
 import { runSnapshot } from "../../fixtures/mastra-snapshot.js";
 import { forEachDriver } from "../../support/harness.js";
 import { describeMastra } from "../../support/mastra.js";
+import { statementLog } from "../../support/waiting.js";
 
 const BIG = "x".repeat(5000);
 
@@ -187,14 +188,8 @@ describeMastra("flowstore/mastra: a run's entries in its state and in rows", () 
     });
 
     it("reads of one run asked for at once share a statement, each caller with a copy of its own", async () => {
-      const statements: string[] = [];
-      const ignore = () => {};
-      const logger = {
-        debug: (entry: Record<string, unknown>) => void statements.push(String(entry.sql ?? "")),
-        info: ignore,
-        warn: ignore,
-        error: ignore,
-      };
+      const logger = statementLog();
+      const statements = logger.sql;
       const logged = await d.open({ logStatements: true, logger });
       const w = (await new FlowstoreMastraStorage({ id: "s", store: logged }).getStore(
         "workflows",
