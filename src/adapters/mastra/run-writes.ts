@@ -14,7 +14,7 @@ import { toJson } from "../../core/payload.js";
 import type { StoreScope } from "../../index.js";
 import { offloadParts, overLimit, releaseUnnamed, resolveEntries } from "./offloaded.js";
 import { PersistBatches } from "./persist-batch.js";
-import { DEFINITION_BODY, definitionIdOf, INLINE_ENTRY, RunIds, runKey, type SplitSnapshot } from "./runs.js";
+import { DEFINITION_BODY, definitionIdOf, RunIds, runKey, type SplitSnapshot, staysInline } from "./runs.js";
 import { type PartVersion, SentParts } from "./sent-parts.js";
 import type { MastraTables } from "./tables.js";
 import {
@@ -186,8 +186,8 @@ export class RunWrites {
     const offloading = limits.offloadAbove !== undefined;
     const merges = Array.isArray((result as { output?: unknown })?.output);
     const json = merges ? "" : toJson(result, "result", limits);
-    const inline = (value: string) =>
-      value.length <= INLINE_ENTRY && !overLimit([value], limits.offloadAbove).length;
+    // Small enough for the state alone; the SQL also holds the state's context within INLINE_TOTAL.
+    const inline = (value: string) => staysInline(value, 0, limits.offloadAbove);
     if (!merges && overLimit([json], limits.offloadAbove).length === 0) {
       const { rows } = await db.query<StepWritten & { hadRef?: boolean }>(
         stepResultSql(q, offloading),
