@@ -4,6 +4,6 @@
  * writes that step) and whose memory domain keeps threads, messages and resources in flowstore's tables.
  */
 
-export { FlowstoreMastraMemory } from "./memory.js";
+export { FlowstoreMastraMemory } from "./memory/memory.js";
 export { FlowstoreMastraStorage, type FlowstoreMastraStorageOptions } from "./storage.js";
 export { FlowstoreMastraWorkflows } from "./workflows.js";

@@ -9,7 +9,7 @@ import { MastraCompositeStore, type RetentionConfig } from "@mastra/core/storage
 import { ValidationError } from "../../core/errors.js";
 import { optionKeys, refuseUnknownKeys } from "../../core/input.js";
 import { openStore, type Store, type StoreOptions } from "../../index.js";
-import { FlowstoreMastraMemory } from "./memory.js";
+import { FlowstoreMastraMemory } from "./memory/memory.js";
 import { FlowstoreMastraWorkflows } from "./workflows.js";
 
 export interface FlowstoreMastraStorageOptions {

@@ -20,8 +20,9 @@ import type {
   StorageResourceType,
   TableRetentionPolicy,
 } from "@mastra/core/storage";
-import { ConflictError, NotFoundError, ValidationError } from "../../core/errors.js";
-import { PROBE } from "../../core/planned-few.js";
+import { ConflictError, NotFoundError, ValidationError } from "../../../core/errors.js";
+import { PROBE } from "../../../core/planned-few.js";
+import { MEMORY_RETENTION, pruneDomain } from "../retention.js";
 import { copyThread } from "./memory-copy.js";
 import { listMessagesById, listMessagesOf, updateMessages } from "./memory-messages.js";
 import {
@@ -40,7 +41,6 @@ import {
 } from "./memory-rows.js";
 import { changeThread, type ThreadChange, updateThreadMetadata } from "./memory-thread-updates.js";
 import { ObservationalMemoryStorage } from "./observational-memory.js";
-import { MEMORY_RETENTION, pruneDomain } from "./retention.js";
 
 export class FlowstoreMastraMemory extends ObservationalMemoryStorage {
   override readonly supportsPartialThreadUpdate = true;

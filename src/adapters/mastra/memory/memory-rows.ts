@@ -3,8 +3,8 @@
 import type { MastraDBMessage } from "@mastra/core/agent";
 import type { StorageThreadType } from "@mastra/core/memory";
 import type { StorageResourceType } from "@mastra/core/storage";
-import { ValidationError } from "../../core/errors.js";
-import { checkJsonSize, checkText, jsonbRefuses, type PayloadLimits, toJson } from "../../core/payload.js";
+import { ValidationError } from "../../../core/errors.js";
+import { checkJsonSize, checkText, jsonbRefuses, type PayloadLimits, toJson } from "../../../core/payload.js";
 
 /** Statements of fixed text, run often: planned once per connection. */
 export const PREPARED = { prepare: true } as const;

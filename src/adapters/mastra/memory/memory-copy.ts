@@ -2,9 +2,9 @@
 
 import type { StorageThreadType } from "@mastra/core/memory";
 import type { StorageCloneThreadInput, StorageCopyThreadOutput } from "@mastra/core/storage";
-import { ConflictError, NotFoundError, ValidationError } from "../../core/errors.js";
+import { ConflictError, NotFoundError, ValidationError } from "../../../core/errors.js";
+import type { MastraSql } from "../tables.js";
 import { checkDate, checkId, metadataJson, THREAD_COLUMNS, type ThreadRow } from "./memory-rows.js";
-import type { MastraSql } from "./tables.js";
 
 /**
  * A new thread with copies of the source's messages (new ids), in one transaction: the messages are

@@ -1,7 +1,8 @@
 /** Changing a thread's title and metadata: in one statement, or read, changed and written under its lock. */
 
 import type { StorageThreadType } from "@mastra/core/memory";
-import { NotFoundError } from "../../core/errors.js";
+import { NotFoundError } from "../../../core/errors.js";
+import type { MastraSql } from "../tables.js";
 import {
   checkId,
   checkTitle,
@@ -10,7 +11,6 @@ import {
   type ThreadRow,
   toThread,
 } from "./memory-rows.js";
-import type { MastraSql } from "./tables.js";
 
 export interface ThreadChange {
   id: string;

@@ -6,7 +6,8 @@
  */
 
 import type { ObservationalMemoryRecord } from "@mastra/core/storage";
-import { ConflictError, NotFoundError } from "../../core/errors.js";
+import { ConflictError, NotFoundError } from "../../../core/errors.js";
+import type { MastraSql } from "../tables.js";
 import {
   lookupKey,
   OM_COLUMNS,
@@ -16,7 +17,6 @@ import {
   recordValues,
   toRecord,
 } from "./observational-rows.js";
-import type { MastraSql } from "./tables.js";
 
 type Tx = Pick<MastraSql["db"], "query">;
 

@@ -6,8 +6,8 @@ import type {
   ObservationalMemoryRecord,
   ObservationalMemoryScope,
 } from "@mastra/core/storage";
-import { ValidationError } from "../../core/errors.js";
-import { checkText, type PayloadLimits, toJson } from "../../core/payload.js";
+import { ValidationError } from "../../../core/errors.js";
+import { checkText, type PayloadLimits, toJson } from "../../../core/payload.js";
 import { checkDate, checkId } from "./memory-rows.js";
 
 /** A record's columns as Mastra names its fields; counts as float8 so they come back as numbers. */

@@ -11,7 +11,8 @@ import {
   type StorageListMessagesOutput,
   validateStorageMetadataFilter,
 } from "@mastra/core/storage";
-import { ValidationError } from "../../core/errors.js";
+import { ValidationError } from "../../../core/errors.js";
+import type { MastraSql } from "../tables.js";
 import {
   checkDate,
   checkId,
@@ -21,7 +22,6 @@ import {
   PREPARED,
   toMessage,
 } from "./memory-rows.js";
-import type { MastraSql } from "./tables.js";
 
 type ListInput =
   | (Omit<StorageListMessagesInput, "threadId"> & { threadIds: string[] })

@@ -9,10 +9,10 @@ import type {
   SwapBufferedToActiveInput,
   SwapBufferedToActiveResult,
 } from "@mastra/core/storage";
-import { ValidationError } from "../../core/errors.js";
+import { ValidationError } from "../../../core/errors.js";
+import type { MastraSql } from "../tables.js";
 import { lockHeadAfter, lockRecord, recordNotFound } from "./observational-generations.js";
 import { checkCount } from "./observational-rows.js";
-import type { MastraSql } from "./tables.js";
 
 /** How activated observations are set apart from those before them (Mastra's own marker). */
 export const BOUNDARY_START = "\n\n--- message boundary (";

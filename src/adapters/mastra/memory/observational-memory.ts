@@ -20,9 +20,10 @@ import {
   type UpdateBufferedReflectionInput,
   type UpdateObservationalMemoryConfigInput,
 } from "@mastra/core/storage";
-import { ConflictError, ValidationError } from "../../core/errors.js";
-import { toJson } from "../../core/payload.js";
-import type { Store } from "../../index.js";
+import { ConflictError, ValidationError } from "../../../core/errors.js";
+import { toJson } from "../../../core/payload.js";
+import type { Store } from "../../../index.js";
+import { MastraTables } from "../tables.js";
 import { checkDate, checkId } from "./memory-rows.js";
 import { BOUNDARY_START, checkSwapInput, swapChunks } from "./observational-activation.js";
 import { headOf, insertRecord, onHead, recordNotFound, reflect } from "./observational-generations.js";
@@ -41,7 +42,6 @@ import {
   recordValues,
   toRecord,
 } from "./observational-rows.js";
-import { MastraTables } from "./tables.js";
 
 const TABLE = "mastra_observational_memory";
 
