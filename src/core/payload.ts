@@ -100,6 +100,60 @@ export function toJson(
 ): string {
   if (value === undefined)
     throw new ValidationError(`${field} is undefined; use null for "no value"`, { field });
+  // The common case costs a walk that keeps no path, and one search of the text for what jsonb refuses
+  // in strings and keys (JSON.stringify writes both as escapes); anything found is walked again by
+  // explain(), which names where it is.
+  if (plainJson(value, 0, new Set())) {
+    const text = JSON.stringify(value);
+    const refused = options.loneSurrogates === "escape" ? NUL_ESCAPE : REFUSED_ESCAPE;
+    if (!refused.test(text)) return checkJsonSize(text, field, limits);
+  }
+  explain(value, field, options);
+  return checkJsonSize(JSON.stringify(value), field, limits);
+}
+
+/** An escape JSON.stringify writes for a NUL (see REFUSED_ESCAPE). */
+const NUL_ESCAPE = /(?<!\\)(?:\\\\)*\\u0000/;
+
+/**
+ * Whether JSON.stringify keeps `v` as it is, strings aside: no value it drops or changes, no cycle,
+ * not too deep. An object with a toJSON of its own other than a Date's is left to explain().
+ */
+function plainJson(v: unknown, depth: number, seen: Set<object>): boolean {
+  switch (typeof v) {
+    case "bigint":
+    case "function":
+    case "symbol":
+      return false;
+    case "number":
+      return Number.isFinite(v);
+    case "object": {
+      if (v === null || v instanceof Date) return true;
+      if (depth >= MAX_JSON_DEPTH || v instanceof Map || v instanceof Set || seen.has(v)) return false;
+      if (typeof (v as { toJSON?: unknown }).toJSON === "function") return false;
+      seen.add(v);
+      let plain = true;
+      if (Array.isArray(v)) {
+        for (let i = 0; plain && i < v.length; i++) plain = plainJson(v[i], depth + 1, seen);
+      } else {
+        const object = v as Record<string, unknown>;
+        for (const key of Object.keys(object)) {
+          if (!plainJson(object[key], depth + 1, seen)) {
+            plain = false;
+            break;
+          }
+        }
+      }
+      seen.delete(v);
+      return plain;
+    }
+    default:
+      return true;
+  }
+}
+
+/** toJson's refusal of `value` as a ValidationError that names where it is (returns when none). */
+function explain(value: unknown, field: string, options: JsonOptions): void {
   const seen = new Set<object>();
   const check = (v: unknown, path: string, depth: number): void => {
     switch (typeof v) {
@@ -153,7 +207,6 @@ export function toJson(
     }
   };
   check(value, field, 0);
-  return checkJsonSize(JSON.stringify(value), field, limits);
 }
 
 /** JSON text within the store's limit, or a ValidationError that says by how much it is over. */
