@@ -1,4 +1,5 @@
 export { addDays, rangeName, startOfDay, uuidFloor, uuidTime } from "./bounds.js";
+export { DirectPartitions } from "./direct.js";
 export {
   type DroppedRange,
   type DropRangeOptions,
@@ -16,5 +17,12 @@ export {
   type RangeSize,
   rangeSizes,
 } from "./ranges.js";
-export { EXECUTION_TABLES, EXECUTIONS, JOBS_HISTORY, PARTITIONED_TABLES, TASKS } from "./tables.js";
+export {
+  COMPONENT_STATE,
+  EXECUTION_TABLES,
+  EXECUTIONS,
+  JOBS_HISTORY,
+  PARTITIONED_TABLES,
+  TASKS,
+} from "./tables.js";
 export { fitTemplateRanges, templateRanges } from "./template-ranges.js";

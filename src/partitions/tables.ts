@@ -20,10 +20,12 @@ export const EXECUTIONS: PartitionedTable = { name: "executions", column: "id", 
 
 export const TASKS: PartitionedTable = { name: "tasks", column: "execution_id", fillfactor: 90 };
 
+export const COMPONENT_STATE: PartitionedTable = { name: "component_state", column: "execution_id" };
+
 export const EXECUTION_TABLES: readonly PartitionedTable[] = [
   EXECUTIONS,
   TASKS,
-  { name: "component_state", column: "execution_id" },
+  COMPONENT_STATE,
   { name: "event_heads", column: "execution_id" },
   { name: "events", column: "execution_id" },
   { name: "steps", column: "execution_id" },

@@ -70,7 +70,7 @@ export async function offloadParts(
 }
 
 /**
- * What the list's thread filter reads of an entry (workflow-sql.ts, listWhere), kept in its row beside
+ * What the list's thread filter reads of an entry (run-lists.ts, listWhere), kept in its row beside
  * the reference so that filter stays exact: its status and, where Mastra keeps it, the thread.
  */
 function filteredPaths(json: string): Record<string, unknown> {

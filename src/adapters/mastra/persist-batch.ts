@@ -16,12 +16,9 @@
 import { Batches, type Call, callIn } from "../../core/batches.js";
 import { TERMINAL_SQL } from "../../core/run-status.js";
 import type { StoreScope } from "../../index.js";
-import { type PersistValues, persistParams, persistSql } from "./workflow-sql.js";
-
-/** A plain persist: its run, and its snapshot split (every entry sent). */
-export type PlainPersist = Omit<PersistValues, "sentIds" | "sentParts" | "versionIds" | "onlyNew"> & {
-  parts: readonly string[];
-};
+import type { DirectPartitions } from "../../partitions/index.js";
+import { persistInPartition } from "./in-partition.js";
+import { type PlainPersist, persistParams, persistSql } from "./workflow-sql.js";
 
 /** Statements in flight at once: persists that arrive meanwhile wait for the next. */
 const IN_FLIGHT = 2;
@@ -36,6 +33,7 @@ export class PersistBatches {
   constructor(
     private readonly db: Pick<StoreScope, "query">,
     private readonly q: string,
+    private readonly direct: DirectPartitions | undefined,
   ) {
     this.batches = new Batches({
       send: (batch) => this.send(batch),
@@ -79,6 +77,8 @@ export class PersistBatches {
     // Alone, the persist's own statement: shorter to run than the batch's for one run.
     if (persists.length === 1) {
       const p = persists[0] as PlainPersist;
+      const direct = this.direct && (await persistInPartition(this.db, this.q, this.direct, p));
+      if (direct) return [direct];
       const values = { ...p, sentIds: p.partIds, sentParts: p.parts, versionIds: [], onlyNew: false };
       const byId = p.knownId !== undefined;
       const { rows } = await this.db.query<{ id: string }>(

@@ -12,6 +12,7 @@ import { ConflictError } from "../../core/errors.js";
 import { uuidv7 } from "../../core/ids.js";
 import { toJson } from "../../core/payload.js";
 import type { StoreScope } from "../../index.js";
+import { COMPONENT_STATE, EXECUTIONS } from "../../partitions/index.js";
 import { offloadParts, overLimit, releaseUnnamed, resolveEntries } from "./offloaded.js";
 import { PersistBatches } from "./persist-batch.js";
 import { DEFINITION_BODY, definitionIdOf, RunIds, runKey, type SplitSnapshot, staysInline } from "./runs.js";
@@ -19,10 +20,12 @@ import { type PartVersion, SentParts } from "./sent-parts.js";
 import type { MastraTables } from "./tables.js";
 import {
   definitionSql,
+  lockInPartitionSql,
   lockRunSql,
   partVersionsSql,
   persistParams,
   persistSql,
+  type RunPartitions,
   stepResultSql,
   storedEntrySql,
 } from "./workflow-sql.js";
@@ -39,6 +42,12 @@ export interface RunOf {
   resourceId: string | null;
   createdAt?: Date;
   updatedAt?: Date;
+}
+
+/** A run's id and the partitions of its range, where this process found it (partitions/direct.ts). */
+interface RunPlace {
+  id: string;
+  partitions: RunPartitions;
 }
 
 /** A new run was made by another writer while this one put its entries' blobs for its own id. */
@@ -66,7 +75,7 @@ export class RunWrites {
 
   /** Writes a run's split snapshot (see persistSql); `onlyNew` leaves a run that exists alone. */
   async write(run: RunOf, split: SplitSnapshot, onlyNew = false): Promise<void> {
-    const { db, q, limits } = await this.tables.sql();
+    const { db, q, limits, direct } = await this.tables.sql();
     const key = runKey(run.workflowName, run.runId);
     const definitionId = await this.definitionOf(run.workflowName);
     const big = SentParts.big(split.partIds, split.parts);
@@ -91,17 +100,19 @@ export class RunWrites {
       definitionId,
       partIds: split.partIds,
     };
-    /** The statement, with the parts in `kept` left unsent (kept as stored). */
+    /** The statement, with the parts in `kept` left unsent (kept as stored); `at` where the run is. */
     const persist = (
       on: Pick<StoreScope, "query">,
       parts: readonly string[],
       kept: ReadonlySet<string>,
       newId: string,
+      at?: RunPlace,
     ) => {
       const sent = split.partIds.flatMap((partId, i) => (kept.has(partId) ? [] : [i]));
       return on.query<Written>(
-        persistSql(q, big.size > 0, offloading),
+        persistSql(q, big.size > 0, offloading, at !== undefined, at?.partitions),
         persistParams({
+          knownId: at?.id,
           ...values,
           newId,
           sentIds: sent.map((i) => split.partIds[i] as string),
@@ -117,13 +128,19 @@ export class RunWrites {
       let rows: Written[];
       if ((candidates && candidates.parts.size > 0) || over.length > 0) {
         try {
+          // Where the run is, found before the transaction: on PGlite's one connection, a read of the
+          // ranges made inside it would wait for it.
+          const place = await this.placeOf(key);
           rows = await db.transaction(async (tx) => {
             // Under the run's lock: the rows this process wrote, checked as they are now, and the blobs.
-            const locked = (await tx.query<{ id: string }>(lockRunSql(q), [key], PREPARED)).rows[0];
+            const at = place && (await this.lockRun(tx, key, place));
+            const locked = at
+              ? { id: at.id }
+              : (await tx.query<{ id: string }>(lockRunSql(q), [key], PREPARED)).rows[0];
             let kept = new Set<string>();
             if (candidates && locked?.id === candidates.executionId) {
               const stored = await tx.query<PartVersion>(
-                partVersionsSql(q),
+                partVersionsSql(at?.partitions.components ?? `${q}.component_state`),
                 [locked.id, [...candidates.parts.keys()]],
                 PREPARED,
               );
@@ -132,7 +149,7 @@ export class RunWrites {
             const id = locked?.id ?? newId;
             const toPut = over.filter((i) => !kept.has(split.partIds[i] as string));
             const parts = toPut.length ? await offloadParts(tx, q, id, split.parts, toPut) : split.parts;
-            const { rows } = await persist(tx, parts, kept, newId);
+            const { rows } = await persist(tx, parts, kept, newId, at);
             // Blobs put for an id that is not the run's: rolled back, not left for no run to remove.
             if (toPut.length && rows[0]?.id !== id) throw new MadeMeanwhile();
             if (rows[0] && offloading) await releaseUnnamed(tx, q, rows[0].id);
@@ -140,11 +157,12 @@ export class RunWrites {
           });
         } catch (error) {
           if (error instanceof MadeMeanwhile) continue; // its blobs rolled back: the run is found now
+          if (direct?.missed(error)) continue; // a partition the map had wrong: looked up by key now
           throw error;
         }
       } else if (big.size === 0 && !offloading && !onlyNew) {
         // The plain persist: with others made meanwhile, in one statement (persist-batch.ts).
-        this.batches ??= new PersistBatches(db, q);
+        this.batches ??= new PersistBatches(db, q, direct);
         const knownId = this.ids.get(key);
         const id = await this.batches.persist({ ...values, newId, parts: split.parts, knownId });
         rows = id ? [{ id, partId: null, version: null, partCreatedAt: null }] : [];
@@ -227,6 +245,39 @@ export class RunWrites {
       if (offloading) await releaseUnnamed(tx, q, id);
       return written.rows[0];
     });
+  }
+
+  /**
+   * The partitions of the run of `key`, when this process knows its id and the store has the map
+   * (partitions/direct.ts).
+   */
+  private async placeOf(key: string): Promise<RunPlace | undefined> {
+    const { direct } = await this.tables.sql();
+    const id = this.ids.get(key);
+    if (!direct || id === undefined) return undefined;
+    return {
+      id,
+      partitions: {
+        executions: await direct.of(EXECUTIONS, id),
+        components: await direct.of(COMPONENT_STATE, id),
+      },
+    };
+  }
+
+  /** Locks the run in the partition `place` names: `place` when it is there, else undefined. */
+  private async lockRun(
+    tx: Pick<StoreScope, "query">,
+    key: string,
+    place: RunPlace,
+  ): Promise<RunPlace | undefined> {
+    const { rows } = await tx.query<{ id: string }>(
+      lockInPartitionSql(place.partitions.executions),
+      [key, place.id],
+      PREPARED,
+    );
+    if (rows[0]) return place;
+    (await this.tables.sql()).direct?.missed();
+    return undefined;
   }
 
   /** Removes the run's blobs no row names any more, under its row lock. */

@@ -2,6 +2,7 @@
 
 import { quoteIdentifier } from "../../db/sql.js";
 import type { PayloadLimits, Store, StoreScope } from "../../index.js";
+import { DirectPartitions } from "../../partitions/index.js";
 
 export interface MastraSql {
   /** Where statements go: the store (each its own commit) or, inside `transaction`, the transaction. */
@@ -11,6 +12,11 @@ export interface MastraSql {
   /** The store's schema, quoted for SQL text. */
   q: string;
   limits: Readonly<PayloadLimits>;
+  /**
+   * The partitions that hold a run's rows, for the statements run at every step (see
+   * partitions/direct.ts); none on Citus, where a statement goes to the node of its run either way.
+   */
+  direct: DirectPartitions | undefined;
 }
 
 export class MastraTables {
@@ -29,6 +35,9 @@ export class MastraTables {
       reads: store,
       q: quoteIdentifier(store.schema),
       limits: store.limits,
+      direct: store.driver.capabilities.distributed
+        ? undefined
+        : new DirectPartitions({ db: store.driver, q: quoteIdentifier(store.schema) }),
     }));
     return this.opened;
   }

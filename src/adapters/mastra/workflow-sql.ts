@@ -6,7 +6,7 @@
 
 import { TERMINAL_SQL } from "../../core/run-status.js";
 import { OFFLOADED } from "../../offload/index.js";
-import { CONTEXT_PART, DEFINITION_BODY, definitionIdOf, INLINE_TOTAL, ROWS_MARK } from "./runs.js";
+import { INLINE_TOTAL, ROWS_MARK } from "./runs.js";
 
 /**
  * Statement texts by what they are made of, each made once: every call then sends the same string,
@@ -23,10 +23,10 @@ function once(key: string, make: () => string): string {
 }
 
 /** The columns a run is read with, `e` its execution. */
-const RUN_COLUMNS = `e.id, e.name, e.state, e.metadata, e.created_at as "createdAt", e.updated_at as "updatedAt"`;
+export const RUN_COLUMNS = `e.id, e.name, e.state, e.metadata, e.created_at as "createdAt", e.updated_at as "updatedAt"`;
 
 /** started_at and completed_at follow the status as flowstore's own writes keep them. */
-function times(status: string): string {
+export function times(status: string): string {
   return `started_at = coalesce(e.started_at, case when ${status} = 'running' then now() end),
     completed_at = case when ${status} in ${TERMINAL_SQL} then coalesce(e.completed_at, now()) end`;
 }
@@ -53,6 +53,11 @@ export interface PersistValues {
   /** The run's execution id, when this process knows it (RunIds): $16, for persistSql's `byId`. */
   knownId?: string;
 }
+
+/** A plain persist (persist-batch.ts): its run, and its snapshot split (every entry sent). */
+export type PlainPersist = Omit<PersistValues, "sentIds" | "sentParts" | "versionIds" | "onlyNew"> & {
+  parts: readonly string[];
+};
 
 /** persistSql's parameters, $1 to $15 in order, and $16 with a known id. */
 export function persistParams(v: PersistValues): unknown[] {
@@ -92,10 +97,26 @@ export function persistParams(v: PersistValues): unknown[] {
  * (or one row with nulls when $15 is empty). With `offloading`, each row also says whether the run had
  * entries in the blob store before the statement (`hadRefs`).
  */
-export function persistSql(q: string, versions: boolean, offloading = false, byId = false): string {
-  return once(`persist ${q} ${versions} ${offloading} ${byId}`, () =>
-    makePersistSql(q, versions, offloading, byId),
+export function persistSql(
+  q: string,
+  versions: boolean,
+  offloading = false,
+  byId = false,
+  at?: RunPartitions,
+): string {
+  return once(`persist ${q} ${versions} ${offloading} ${byId} ${at?.executions}`, () =>
+    makePersistSql(q, versions, offloading, byId, at),
   );
+}
+
+/**
+ * The partitions of a run's range (partitions/direct.ts), for the statements on a run locked there: its
+ * execution and its rows are written in them, not through the partitioned tables (a new run is still
+ * made through executions).
+ */
+export interface RunPartitions {
+  executions: string;
+  components: string;
 }
 
 /** A run found by the id this process knows ($16, as its key still names it), else by its key ($1). */
@@ -105,16 +126,24 @@ function runIs(q: string, byId: boolean, at: number): string {
     : `e.id = (select execution_id from ${q}.execution_keys where idempotency_key = $1::text)`;
 }
 
-function makePersistSql(q: string, versions: boolean, offloading: boolean, byId: boolean): string {
+function makePersistSql(
+  q: string,
+  versions: boolean,
+  offloading: boolean,
+  byId: boolean,
+  at: RunPartitions | undefined,
+): string {
+  const executions = at?.executions ?? `${q}.executions`;
+  const components = at?.components ?? `${q}.component_state`;
   // With offloading, whether the run had entries in the blob store before (their blobs may go now).
   const refs = offloading
-    ? `, exists (select 1 from ${q}.component_state c
+    ? `, exists (select 1 from ${components} c
          where c.execution_id = (select id from written) and c.state ? '${OFFLOADED}') as "hadRefs"`
     : "";
   // A run that exists is updated in place (found by its key): cheaper than an insert's conflict on the
   // partitioned executions, and the common case (every persist after a run's first).
   return `with updated as (
-      update ${q}.executions e
+      update ${executions} e
          set status = $4, state = $5::jsonb,
              metadata = case when $7::text is null then e.metadata
                              else jsonb_set(e.metadata, '{mastra,resourceId}', to_jsonb($7::text)) end,
@@ -136,16 +165,16 @@ function makePersistSql(q: string, versions: boolean, offloading: boolean, byId:
       returning id),
     written as (select id from updated union all select id from inserted),
     parts as (
-      insert into ${q}.component_state as c (execution_id, component_id, state)
+      insert into ${components} as c (execution_id, component_id, state)
       select w.id, p.id, p.state from written w, unnest($14::text[], $11::jsonb[]) as p(id, state)
       on conflict (execution_id, component_id) do update
         set state = excluded.state, version = c.version + 1, updated_at = excluded.updated_at
         where c.state is distinct from excluded.state
       returning c.component_id, c.version, c.created_at),
     gone as (
-      delete from ${q}.component_state c using written w
+      delete from ${components} c using written w
        where c.execution_id = w.id and c.component_id <> all($10::text[]))
-    ${versions ? versionsOf(q, refs) : `select id${refs} from written where $15::text[] is not null`}`;
+    ${versions ? versionsOf(components, refs) : `select id${refs} from written where $15::text[] is not null`}`;
 }
 
 /**
@@ -153,13 +182,13 @@ function makePersistSql(q: string, versions: boolean, offloading: boolean, byId:
  * leaves them (written: from `parts`; kept or unchanged: as stored, which this statement did not
  * change). Each looked up by key, whatever the generic plan thinks of $15's length.
  */
-function versionsOf(q: string, refs: string): string {
+function versionsOf(components: string, refs: string): string {
   return `select w.id, b.id as "partId", v.version, v.created_at as "partCreatedAt"${refs}
       from written w cross join unnest($15::text[]) as b(id)
       left join lateral (
         select p.version, p.created_at from parts p where p.component_id = b.id
         union all
-        select c.version, c.created_at from ${q}.component_state c
+        select c.version, c.created_at from ${components} c
          where c.execution_id = w.id and c.component_id = b.id
            and not exists (select 1 from parts p where p.component_id = b.id)
         offset 0) v on true`;
@@ -172,9 +201,21 @@ export function lockRunSql(q: string): string {
      where k.idempotency_key = $1 for update of e`;
 }
 
-/** The version and creation time of some of a run's rows ($1 the run, $2 the parts). */
-export function partVersionsSql(q: string): string {
-  return `select component_id as "partId", version, created_at as "partCreatedAt" from ${q}.component_state
+/** lockRunSql in the partition `executions` of a run this process knows, by its id ($2). */
+export function lockInPartitionSql(executions: string): string {
+  return once(
+    `lock ${executions}`,
+    () =>
+      `select e.id from ${executions} e where e.id = $2::uuid and e.idempotency_key = $1::text for update`,
+  );
+}
+
+/**
+ * The version and creation time of some of a run's rows ($1 the run, $2 the parts), in `components`:
+ * component_state, or its partition that holds the run's rows.
+ */
+export function partVersionsSql(components: string): string {
+  return `select component_id as "partId", version, created_at as "partCreatedAt" from ${components}
      where execution_id = $1 and component_id = any($2::text[])`;
 }
 
@@ -264,14 +305,17 @@ export function storedEntrySql(q: string): string {
 }
 
 /** Whether a run (its state `state`) may have context rows: see ROWS_MARK. */
-function mayHaveRows(state: string): string {
+export function mayHaveRows(state: string): string {
   return `(${state} ? '${ROWS_MARK}' or ${state}->'context' = '{}'::jsonb)`;
 }
 
-/** A run's context rows as one JSON array of [id, value] pairs in byte order of their ids. */
-function partsOf(q: string, run: string): string {
+/**
+ * A run's context rows as one JSON array of [id, value] pairs in byte order of their ids: of
+ * `components`, component_state or the partition of the run's.
+ */
+function partsOf(components: string, run: string): string {
   return `(select json_agg(json_build_array(p.component_id, p.state) order by p.component_id collate "C")
-                   from ${q}.component_state p where p.execution_id = ${run})`;
+                   from ${components} p where p.execution_id = ${run})`;
 }
 
 /**
@@ -281,9 +325,9 @@ function partsOf(q: string, run: string): string {
  * (of r.id and r."createdAt"). Each run's rows are read through its key by a subquery per run, whatever
  * the generic plan thinks of the page's size, and only for a run that may have some.
  */
-function withParts(q: string, runs: string, order: string): string {
+export function withParts(q: string, runs: string, order: string): string {
   return `with runs as (${runs})
-    select r.*, case when ${mayHaveRows("r.state")} then ${partsOf(q, "r.id")} end as parts
+    select r.*, case when ${mayHaveRows("r.state")} then ${partsOf(`${q}.component_state`, "r.id")} end as parts
       from runs r
      order by ${order}`;
 }
@@ -307,8 +351,20 @@ export function loadSql(q: string): string {
 export function loadStateSql(q: string, byId = false): string {
   return once(
     `load state ${q} ${byId}`,
-    () => `select e.id, e.state, case when ${mayHaveRows("e.state")} then ${partsOf(q, "e.id")} end as parts
+    () => `select e.id, e.state, case when ${mayHaveRows("e.state")} then ${partsOf(`${q}.component_state`, "e.id")} end as parts
       from ${q}.executions e where ${runIs(q, byId, 2)}`,
+  );
+}
+
+/**
+ * loadStateSql by id, in the partitions that hold the run (partitions/direct.ts): `executions` and
+ * `components` those of its range. No row when the run is not there.
+ */
+export function loadInPartitionSql(executions: string, components: string): string {
+  return once(
+    `load in ${executions}`,
+    () => `select e.id, e.state, case when ${mayHaveRows("e.state")} then ${partsOf(components, "e.id")} end as parts
+      from ${executions} e where e.id = $2::uuid and e.idempotency_key = $1::text`,
   );
 }
 
@@ -321,78 +377,4 @@ export function newestInRangeSql(q: string): string {
       order by e.created_at desc, e.id desc limit 1`,
     "id",
   );
-}
-
-export interface ListFilter {
-  workflowName?: string;
-  status?: string;
-  resourceId?: string;
-  threadId?: string;
-  fromDate?: Date;
-  toDate?: Date;
-}
-
-/**
- * The WHERE of a list and its parameters, from $1 on: executions of the workflow's definition, or of
- * any Mastra workflow's; `filtered` when it asks more of them.
- */
-export function listWhere(
-  q: string,
-  filter: ListFilter,
-): { where: string; params: unknown[]; filtered: boolean } {
-  const params: unknown[] = [];
-  const add = (value: unknown) => `$${params.push(value)}`;
-  const conditions = filter.workflowName
-    ? [`e.definition_id = ${add(definitionIdOf(filter.workflowName))}`]
-    : [
-        `e.definition_id = any(array(select id from ${q}.definitions where definition @> '${DEFINITION_BODY}'))`,
-        "left(e.idempotency_key, 8) = 'mastra:['",
-      ];
-  if (filter.status) conditions.push(`e.state->>'status' = ${add(filter.status)}`);
-  if (filter.resourceId) conditions.push(`e.metadata #>> '{mastra,resourceId}' = ${add(filter.resourceId)}`);
-  if (filter.threadId) {
-    // Where Mastra's getSnapshotMemoryInfo finds a run's thread: a suspended step's stream state, or
-    // the input's message list; in an entry of the state or in a row (runs.ts). A row in the blob store
-    // keeps these paths beside its reference.
-    const thread = add(filter.threadId);
-    const suspendedIn = (entry: string) =>
-      `(${entry}->>'status' = 'suspended'
-        and ${entry} #>> '{suspendPayload,__streamState,messageList,memoryInfo,threadId}' = ${thread})`;
-    conditions.push(`(e.state #>> '{context,input,messageListState,memoryInfo,threadId}' = ${thread}
-      or exists (select 1 from jsonb_each(case when jsonb_typeof(e.state->'context') = 'object'
-                   then e.state->'context' end) x where ${suspendedIn("x.value")})
-      or exists (select 1 from ${q}.component_state c where c.execution_id = e.id and (${suspendedIn("c.state")}
-        or (c.component_id = '${CONTEXT_PART}input'
-          and c.state #>> '{messageListState,memoryInfo,threadId}' = ${thread}))))`);
-  }
-  if (filter.fromDate) conditions.push(`e.created_at >= ${add(filter.fromDate)}`);
-  if (filter.toDate) conditions.push(`e.created_at <= ${add(filter.toDate)}`);
-  // Filtered: by more than the workflow (or, with none given, more than being Mastra's).
-  return {
-    where: conditions.join(" and "),
-    params,
-    filtered: conditions.length > (filter.workflowName ? 1 : 2),
-  };
-}
-
-/** A page of runs (newest first) with their context rows; $n and $n+1 the limit and offset. */
-export function listSql(q: string, where: string, limitAt: number | null): string {
-  const page = limitAt === null ? "" : ` limit $${limitAt} offset $${limitAt + 1}`;
-  return withParts(
-    q,
-    `select ${RUN_COLUMNS} from ${q}.executions e where ${where}
-      order by e.created_at desc, e.id desc${page}`,
-    `"createdAt" desc, id desc`,
-  );
-}
-
-/** The runs of a workflow ($1, its definition), or of every workflow, as their counts hold them (0044). */
-export function countedSql(q: string, byWorkflow: boolean): string {
-  return `select coalesce(sum(runs), 0)::bigint as total from ${q}.mastra_run_counts${
-    byWorkflow ? " where definition_id = $1" : ""
-  }`;
-}
-
-export function countSql(q: string, where: string): string {
-  return `select count(*)::int as total from ${q}.executions e where ${where}`;
 }

@@ -21,8 +21,11 @@ import { ValidationError } from "../../core/errors.js";
 import { toJson } from "../../core/payload.js";
 import type { Store, StoreScope } from "../../index.js";
 import { refuseReserved } from "../../offload/index.js";
+import { COMPONENT_STATE, EXECUTIONS } from "../../partitions/index.js";
+import { type StateRow, stateInPartition } from "./in-partition.js";
 import { readEntries } from "./offloaded.js";
 import { deleteSql, pruneDomain, WORKFLOW_RETENTION } from "./retention.js";
+import { countedSql, countSql, listSql, listWhere } from "./run-lists.js";
 import { PREPARED, RunWrites, WRITE_ATTEMPTS } from "./run-writes.js";
 import {
   CONTEXT_PART,
@@ -43,10 +46,7 @@ import {
 } from "./runs.js";
 import { MastraTables } from "./tables.js";
 import {
-  countedSql,
-  countSql,
-  listSql,
-  listWhere,
+  loadInPartitionSql,
   loadSql,
   loadStateSql,
   newestInRangeSql,
@@ -126,7 +126,8 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
     const read = async (on: Pick<StoreScope, "query">) => {
       const known = this.writes.ids.get(key);
       if (known !== undefined) {
-        const { rows } = await on.query<RunRow>(loadStateSql(q, true), [key, known], PREPARED);
+        // In its partitions outside a transaction (readEntries' second try), which a failure would end.
+        const rows = await this.loadKnown(on, key, known, on === db);
         if (rows.length > 0) return withEntries(rows);
         this.writes.ids.delete(key);
       }
@@ -136,6 +137,33 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
     if (!run) return null;
     this.writes.ids.set(key, run.row.id);
     return joinSnapshot(run.row.state, run.entries) as unknown as WorkflowRunState;
+  }
+
+  /**
+   * The run of a key whose id this process knows: in the partitions that hold it where the store has
+   * them (partitions/direct.ts), else through executions. No row when the key names another run now.
+   */
+  private async loadKnown(
+    on: Pick<StoreScope, "query">,
+    key: string,
+    id: string,
+    inPartitions: boolean,
+  ): Promise<RunRow[]> {
+    const { q, direct } = await this.tables.sql();
+    if (direct && inPartitions) {
+      try {
+        const text = loadInPartitionSql(
+          await direct.of(EXECUTIONS, id),
+          await direct.of(COMPONENT_STATE, id),
+        );
+        const { rows } = await on.query<RunRow>(text, [key, id], PREPARED);
+        if (rows.length > 0) return rows;
+        direct.missed();
+      } catch (error) {
+        if (!direct.missed(error)) throw error;
+      }
+    }
+    return (await on.query<RunRow>(loadStateSql(q, true), [key, id], PREPARED)).rows;
   }
 
   async getWorkflowRunById(args: { runId: string; workflowName?: string }): Promise<WorkflowRun | null> {
@@ -266,7 +294,7 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
     opts: UpdateWorkflowStateOptions;
   }): Promise<WorkflowRunState | undefined> {
     const key = runKey(checkName(args.workflowName, "workflowName"), checkName(args.runId, "runId"));
-    const { db, q, limits } = await this.tables.sql();
+    const { db, q, limits, direct } = await this.tables.sql();
     const { expectedStatus, ...fields } = args.opts;
     const removed = Object.keys(fields).filter(
       (name) => (fields as Record<string, unknown>)[name] === undefined,
@@ -274,19 +302,20 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
     // The context is kept in rows of its own: this call does not change it.
     const { context: _context, ...set } = fields as Record<string, unknown>;
     const expected = expectedStatus === undefined ? null : [expectedStatus].flat();
-    const { rows } = await db.query<{ id: string; state: Record<string, unknown>; mayHaveRows: boolean }>(
-      stateSql(q),
-      [
-        key,
-        removed.filter((name) => name !== "context"),
-        toJson(set, "opts", limits),
-        executionStatus(fields.status),
-        expected,
-      ],
-      PREPARED,
-    );
-    const run = rows[0];
+    const params = [
+      key,
+      removed.filter((name) => name !== "context"),
+      toJson(set, "opts", limits),
+      executionStatus(fields.status),
+      expected,
+    ];
+    // A run this process knows, in its partition (partitions/direct.ts), else through executions.
+    const known = this.writes.ids.get(key);
+    let run = known !== undefined && direct ? await stateInPartition(db, direct, params, known) : undefined;
+    if (run === "unchanged") return undefined;
+    run ??= (await db.query<StateRow>(stateSql(q), params, PREPARED)).rows[0];
     if (!run) return undefined;
+    this.writes.ids.set(key, run.id);
     // A run of small entries is whole in its state: no second round trip for rows it has none of.
     const rowsOf = run.mayHaveRows ? await this.contextRows(run.id) : [];
     return joinSnapshot(run.state, rowsOf) as unknown as WorkflowRunState;

@@ -1,0 +1,158 @@
+/**
+ * The plain persist (persist-batch.ts) in the partitions that hold its run (partitions/direct.ts): a
+ * statement on the partitioned executions is planned anew at each call, which costs more than the
+ * write. A step of a run this process knows updates its execution where it is; a new run is made
+ * where its id's range is. Anything else (a run with context rows, a key that names a run already, a
+ * partition the map has wrong) is left to persistSql, which goes through executions.
+ */
+
+import { TERMINAL_SQL } from "../../core/run-status.js";
+import type { StoreScope } from "../../index.js";
+import { type DirectPartitions, EXECUTIONS } from "../../partitions/index.js";
+import { mayHaveRows, type PlainPersist, times } from "./workflow-sql.js";
+
+/** The persist's run id when it was written in its partition, else undefined (persistSql's to do). */
+export async function persistInPartition(
+  db: Pick<StoreScope, "query">,
+  q: string,
+  direct: DirectPartitions,
+  p: PlainPersist,
+): Promise<string | undefined> {
+  if (p.partIds.length > 0) return undefined;
+  try {
+    const { rows } =
+      p.knownId === undefined
+        ? await db.query<{ id: string }>(
+            createSql(q, await direct.of(EXECUTIONS, p.newId)),
+            [
+              p.key,
+              p.newId,
+              p.definitionId,
+              p.workflowName,
+              p.status,
+              p.state,
+              p.metadata,
+              p.createdAt,
+              p.updatedAt,
+            ],
+            { prepare: true },
+          )
+        : await db.query<{ id: string }>(
+            updateSql(await direct.of(EXECUTIONS, p.knownId)),
+            [p.knownId, p.key, p.status, p.state, p.resourceId, p.updatedAt],
+            { prepare: true },
+          );
+    if (rows[0]) return rows[0].id;
+    // A new run's key taken is no miss of the map: the run exists, persistSql updates it.
+    if (p.knownId !== undefined) direct.missed();
+  } catch (error) {
+    if (!direct.missed(error)) throw error;
+  }
+  return undefined;
+}
+
+/** A run's state after updateWorkflowState (stateSql's row). */
+export interface StateRow {
+  id: string;
+  state: Record<string, unknown>;
+  mayHaveRows: boolean;
+}
+
+/**
+ * stateSql on a run whose id this process knows (`id`), in the partition that holds it: the run after,
+ * `"unchanged"` when it is there but its status is not one expected, undefined when it is not there
+ * (stateSql's to do, through executions). `params` are stateSql's.
+ */
+export async function stateInPartition(
+  db: Pick<StoreScope, "query">,
+  direct: DirectPartitions,
+  params: unknown[],
+  id: string,
+): Promise<StateRow | "unchanged" | undefined> {
+  try {
+    const { rows } = await db.query<StateRow & { updated: boolean }>(
+      stateSql(await direct.of(EXECUTIONS, id)),
+      [...params, id],
+      { prepare: true },
+    );
+    const row = rows[0];
+    if (row) return row.updated ? row : "unchanged";
+    direct.missed();
+  } catch (error) {
+    if (!direct.missed(error)) throw error;
+  }
+  return undefined;
+}
+
+const texts = new Map<string, string>();
+
+function once(key: string, make: () => string): string {
+  let text = texts.get(key);
+  if (text === undefined) {
+    text = make();
+    texts.set(key, text);
+  }
+  return text;
+}
+
+/**
+ * persistSql's update of a run that exists, in the partition that holds it, when the run has no
+ * context rows ($1 its id, $2 its key, $3 status, $4 state, $5 resourceId, null: kept, $6 updatedAt,
+ * null: now). Returns its id, or no row (not there, or with rows).
+ */
+function updateSql(partition: string): string {
+  return once(
+    `update ${partition}`,
+    () => `update ${partition} e
+         set status = $3, state = $4::jsonb,
+             metadata = case when $5::text is null then e.metadata
+                             else jsonb_set(e.metadata, '{mastra,resourceId}', to_jsonb($5::text)) end,
+             updated_at = coalesce($6::timestamptz, now()), version = e.version + 1, ${times("$3")}
+       where e.id = $1::uuid and e.idempotency_key = $2::text and not ${mayHaveRows("e.state")}
+      returning e.id`,
+  );
+}
+
+/**
+ * persistSql's making of a new run, its key and its execution, in the partition of its id's range ($1
+ * key, $2 id, $3 definition, $4 name, $5 status, $6 state, $7 metadata, $8 createdAt, $9 updatedAt,
+ * null: now). Returns its id, or no row when the key names a run already.
+ */
+function createSql(q: string, partition: string): string {
+  return once(
+    `create ${partition}`,
+    () => `with made as (
+      insert into ${q}.execution_keys (idempotency_key, execution_id) values ($1::text, $2::uuid)
+      on conflict (idempotency_key) do nothing
+      returning execution_id as id)
+    insert into ${partition} (id, definition_id, name, status, state, metadata, idempotency_key,
+      created_at, updated_at, started_at, completed_at)
+    select made.id, $3::uuid, $4::text, $5::text, $6::jsonb, $7::jsonb, $1::text,
+      coalesce($8::timestamptz, now()), coalesce($9::timestamptz, now()),
+      case when $5 = 'running' then now() end, case when $5 in ${TERMINAL_SQL} then now() end
+    from made
+    returning id`,
+  );
+}
+
+/**
+ * workflow-sql.ts's stateSql in the partition that holds the run, by its id ($6; $1 to $5 as there):
+ * the run's row after with `updated`; a row with `updated` false when the run is there but its status
+ * is not one expected; no row when it is not there.
+ */
+function stateSql(partition: string): string {
+  return once(
+    `state ${partition}`,
+    () => `with updated as (
+      update ${partition} e
+         set state = (e.state - $2::text[]) || $3::jsonb, status = $4, updated_at = now(),
+             version = e.version + 1, ${times("$4")}
+       where e.id = $6::uuid and e.idempotency_key = $1::text
+         and ($5::text[] is null or e.state->>'status' = any($5::text[]))
+      returning e.id, e.state, ${mayHaveRows("e.state")} as "mayHaveRows")
+    select id, state, "mayHaveRows", true as updated from updated
+    union all
+    select e.id, null, null, false from ${partition} e
+     where e.id = $6::uuid and e.idempotency_key = $1::text and not exists (select 1 from updated)`,
+  );
+}
