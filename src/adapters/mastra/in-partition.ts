@@ -9,7 +9,7 @@
 import { TERMINAL_SQL } from "../../core/run-status.js";
 import type { StoreScope } from "../../index.js";
 import { type DirectPartitions, EXECUTIONS } from "../../partitions/index.js";
-import { mayHaveRows, type PlainPersist, times } from "./workflow-sql.js";
+import { mayHaveRows, once, type PlainPersist, times } from "./workflow-sql.js";
 
 /** The persist's run id when it was written in its partition, else undefined (persistSql's to do). */
 export async function persistInPartition(
@@ -82,17 +82,6 @@ export async function stateInPartition(
     if (!direct.missed(error)) throw error;
   }
   return undefined;
-}
-
-const texts = new Map<string, string>();
-
-function once(key: string, make: () => string): string {
-  let text = texts.get(key);
-  if (text === undefined) {
-    text = make();
-    texts.set(key, text);
-  }
-  return text;
 }
 
 /**

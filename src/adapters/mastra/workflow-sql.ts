@@ -13,7 +13,7 @@ import { INLINE_TOTAL, ROWS_MARK } from "./runs.js";
  * whose prepared statement's name is found without reading its text again.
  */
 const texts = new Map<string, string>();
-function once(key: string, make: () => string): string {
+export function once(key: string, make: () => string): string {
   let text = texts.get(key);
   if (text === undefined) {
     text = make();
