@@ -59,6 +59,8 @@ type Written = { id: string; hadRefs?: boolean } & PartVersion;
 export interface StepWritten {
   id: string;
   inline: Record<string, unknown> | null;
+  /** Whether the run may have context rows (none to read when false). */
+  mayHaveRows: boolean;
 }
 
 export class RunWrites {

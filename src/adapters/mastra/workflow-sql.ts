@@ -235,8 +235,9 @@ export function definitionSql(q: string): string {
  * row lock. $1 key, $2 part id, $3 entry, $4 requestContext to merge, $5 the entry's key in the
  * context, $6 whether the entry is small enough to stay in the state (runs.ts): it does while the
  * state's context stays within INLINE_TOTAL, and its row, if any, goes; else it is a row, and out of
- * the state. Returns the run's id and its context's entries in the state (`inline`), and with
- * `offloading` whether the step's row was in the blob store before (`hadRef`).
+ * the state. Returns the run's id, its context's entries in the state (`inline`), whether it may have
+ * context rows (`mayHaveRows`), and with `offloading` whether the step's row was in the blob store
+ * before (`hadRef`).
  */
 export function stepResultSql(q: string, offloading = false): string {
   return once(
@@ -256,7 +257,8 @@ export function stepResultSql(q: string, offloading = false): string {
              updated_at = now(), version = e.version + 1
         from run where e.id = run.id
       returning e.id, case when jsonb_typeof(e.state->'context') = 'object' then e.state->'context' end as inline,
-        jsonb_typeof(e.state->'context') = 'object' and (e.state->'context') ? $5::text as inlined),
+        jsonb_typeof(e.state->'context') = 'object' and (e.state->'context') ? $5::text as inlined,
+        ${mayHaveRows("e.state")} as "mayHaveRows"),
     part as (
       insert into ${q}.component_state as c (execution_id, component_id, state)
       select w.id, $2, $3::jsonb from written w where not w.inlined
@@ -265,7 +267,7 @@ export function stepResultSql(q: string, offloading = false): string {
     dropped as (
       delete from ${q}.component_state c using written w
        where w.inlined and c.execution_id = w.id and c.component_id = $2)
-    select id, inline${
+    select id, inline, "mayHaveRows"${
       offloading
         ? `, exists (select 1 from ${q}.component_state c, run where c.execution_id = run.id
              and c.component_id = $2 and c.state ? '${OFFLOADED}') as "hadRef"`

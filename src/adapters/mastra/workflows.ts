@@ -252,7 +252,8 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
     for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
       const written = await this.writes.stepResult(key, partId, stepId, args.result, requestContext);
       if (written) {
-        const rows = await this.contextRows(written.id);
+        // A run of small entries is whole in its state: no second round trip for rows it has none of.
+        const rows = written.mayHaveRows ? await this.contextRows(written.id) : [];
         return contextOf(rows, written.inline ?? {}) as Record<
           string,
           StepResult<unknown, unknown, unknown, unknown>

@@ -103,6 +103,34 @@ describeMastra("flowstore/mastra: a run's entries in its state and in rows", () 
       expect(loaded).not.toHaveProperty("$flowstore:rows");
     });
 
+    it("writes a step result of a run of small entries in one statement, its context read back from it", async () => {
+      const logger = statementLog();
+      const logged = await d.open({ logStatements: true, logger });
+      const w = (await new FlowstoreMastraStorage({ id: "s", store: logged }).getStore(
+        "workflows",
+      )) as WorkflowsStorage;
+      const runId = randomUUID();
+      await w.persistWorkflowSnapshot({
+        workflowName: "w",
+        runId,
+        snapshot: snapshot(runId, { input: { n: 1 } }),
+      });
+      logger.sql.length = 0;
+      const context = await w.updateWorkflowResults({
+        workflowName: "w",
+        runId,
+        stepId: "s",
+        result: { status: "success", output: 2, startedAt: 1, endedAt: 2 } as never,
+        requestContext: {},
+      });
+      expect(context).toEqual({
+        input: { n: 1 },
+        s: { status: "success", output: 2, startedAt: 1, endedAt: 2 },
+      });
+      expect(logger.sql).toHaveLength(1);
+      await logged.close();
+    });
+
     it("reads a run stored with every entry a row and no mark, and moves it on its next persist", async () => {
       const runId = randomUUID();
       const context = { input: { n: 1 }, a: { status: "success", output: "a" } };
