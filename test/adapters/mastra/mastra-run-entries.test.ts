@@ -30,6 +30,16 @@ describeMastra("flowstore/mastra: a run's entries in its state and in rows", () 
       ws = (await new FlowstoreMastraStorage({ id: "t", store }).getStore("workflows")) as WorkflowsStorage;
     });
 
+    /** A workflows domain on a store of its own whose statements are logged. */
+    async function loggedWorkflows() {
+      const logger = statementLog();
+      const logged = await d.open({ logStatements: true, logger });
+      const w = (await new FlowstoreMastraStorage({ id: "s", store: logged }).getStore(
+        "workflows",
+      )) as WorkflowsStorage;
+      return { logger, logged, w };
+    }
+
     /** The run's rows (their entries' keys) and its state as stored. */
     async function stored(runId: string, workflowName = "w") {
       const { rows } = await store.query<{ state: Record<string, unknown>; parts: string[] | null }>(
@@ -104,11 +114,7 @@ describeMastra("flowstore/mastra: a run's entries in its state and in rows", () 
     });
 
     it("writes a step result of a run of small entries in one statement, its context read back from it", async () => {
-      const logger = statementLog();
-      const logged = await d.open({ logStatements: true, logger });
-      const w = (await new FlowstoreMastraStorage({ id: "s", store: logged }).getStore(
-        "workflows",
-      )) as WorkflowsStorage;
+      const { logger, logged, w } = await loggedWorkflows();
       const runId = randomUUID();
       await w.persistWorkflowSnapshot({
         workflowName: "w",
@@ -216,12 +222,8 @@ describeMastra("flowstore/mastra: a run's entries in its state and in rows", () 
     });
 
     it("reads of one run asked for at once share a statement, each caller with a copy of its own", async () => {
-      const logger = statementLog();
+      const { logger, w } = await loggedWorkflows();
       const statements = logger.sql;
-      const logged = await d.open({ logStatements: true, logger });
-      const w = (await new FlowstoreMastraStorage({ id: "s", store: logged }).getStore(
-        "workflows",
-      )) as WorkflowsStorage;
       const runId = randomUUID();
       await w.persistWorkflowSnapshot({
         workflowName: "shared",
