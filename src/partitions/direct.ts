@@ -56,6 +56,21 @@ export class DirectPartitions {
   }
 
   /**
+   * Runs a statement that names partitions of the map: its answer, or undefined when it found nothing
+   * there (a miss unless `miss` is false: see missed) or failed as on a partition the map has wrong.
+   */
+  async tried<T>(statement: () => Promise<T | undefined>, miss = true): Promise<T | undefined> {
+    try {
+      const found = await statement();
+      if (found === undefined && miss) this.missed();
+      return found;
+    } catch (error) {
+      if (!this.missed(error)) throw error;
+      return undefined;
+    }
+  }
+
+  /**
    * A statement found no row where the map said, or (`error`) failed as one does on a partition the map
    * has wrong: the ranges are read again, after a miss only once REREAD_MS has passed since the last read.
    * Returns whether `error` was that failure (else the caller throws it).

@@ -9,7 +9,14 @@
 import { TERMINAL_SQL } from "../../core/run-status.js";
 import type { StoreScope } from "../../index.js";
 import { type DirectPartitions, EXECUTIONS } from "../../partitions/index.js";
-import { mayHaveRows, once, type PlainPersist, times } from "./workflow-sql.js";
+import {
+  mayHaveRows,
+  once,
+  type PlainPersist,
+  persistSet,
+  STATE_SET,
+  STATUS_EXPECTED,
+} from "./workflow-sql.js";
 
 /** The persist's run id when it was written in its partition, else undefined (persistSql's to do). */
 export async function persistInPartition(
@@ -19,7 +26,8 @@ export async function persistInPartition(
   p: PlainPersist,
 ): Promise<string | undefined> {
   if (p.partIds.length > 0) return undefined;
-  try {
+  // A new run's key taken is no miss of the map: the run exists, persistSql updates it.
+  return direct.tried(async () => {
     const { rows } =
       p.knownId === undefined
         ? await db.query<{ id: string }>(
@@ -42,13 +50,8 @@ export async function persistInPartition(
             [p.knownId, p.key, p.status, p.state, p.resourceId, p.updatedAt],
             { prepare: true },
           );
-    if (rows[0]) return rows[0].id;
-    // A new run's key taken is no miss of the map: the run exists, persistSql updates it.
-    if (p.knownId !== undefined) direct.missed();
-  } catch (error) {
-    if (!direct.missed(error)) throw error;
-  }
-  return undefined;
+    return rows[0]?.id;
+  }, p.knownId !== undefined);
 }
 
 /** A run's state after updateWorkflowState (stateSql's row). */
@@ -69,19 +72,15 @@ export async function stateInPartition(
   params: unknown[],
   id: string,
 ): Promise<StateRow | "unchanged" | undefined> {
-  try {
+  return direct.tried(async () => {
     const { rows } = await db.query<StateRow & { updated: boolean }>(
       stateSql(await direct.of(EXECUTIONS, id)),
       [...params, id],
       { prepare: true },
     );
     const row = rows[0];
-    if (row) return row.updated ? row : "unchanged";
-    direct.missed();
-  } catch (error) {
-    if (!direct.missed(error)) throw error;
-  }
-  return undefined;
+    return row && (row.updated ? row : "unchanged");
+  });
 }
 
 /**
@@ -93,10 +92,7 @@ function updateSql(partition: string): string {
   return once(
     `update ${partition}`,
     () => `update ${partition} e
-         set status = $3, state = $4::jsonb,
-             metadata = case when $5::text is null then e.metadata
-                             else jsonb_set(e.metadata, '{mastra,resourceId}', to_jsonb($5::text)) end,
-             updated_at = coalesce($6::timestamptz, now()), version = e.version + 1, ${times("$3")}
+         set ${persistSet("$3", "$4", "$5", "$6")}
        where e.id = $1::uuid and e.idempotency_key = $2::text and not ${mayHaveRows("e.state")}
       returning e.id`,
   );
@@ -134,10 +130,8 @@ function stateSql(partition: string): string {
     `state ${partition}`,
     () => `with updated as (
       update ${partition} e
-         set state = (e.state - $2::text[]) || $3::jsonb, status = $4, updated_at = now(),
-             version = e.version + 1, ${times("$4")}
-       where e.id = $6::uuid and e.idempotency_key = $1::text
-         and ($5::text[] is null or e.state->>'status' = any($5::text[]))
+         set ${STATE_SET}
+       where e.id = $6::uuid and e.idempotency_key = $1::text and ${STATUS_EXPECTED}
       returning e.id, e.state, ${mayHaveRows("e.state")} as "mayHaveRows")
     select id, state, "mayHaveRows", true as updated from updated
     union all

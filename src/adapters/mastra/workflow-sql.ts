@@ -26,7 +26,7 @@ export function once(key: string, make: () => string): string {
 export const RUN_COLUMNS = `e.id, e.name, e.state, e.metadata, e.created_at as "createdAt", e.updated_at as "updatedAt"`;
 
 /** started_at and completed_at follow the status as flowstore's own writes keep them. */
-export function times(status: string): string {
+function times(status: string): string {
   return `started_at = coalesce(e.started_at, case when ${status} = 'running' then now() end),
     completed_at = case when ${status} in ${TERMINAL_SQL} then coalesce(e.completed_at, now()) end`;
 }
@@ -119,6 +119,17 @@ export interface RunPartitions {
   components: string;
 }
 
+/**
+ * What a persist sets on a run `e` that exists, its parameters named: the status, the state, the
+ * resource id (null: kept) and the update's time (null: now); its version and times follow.
+ */
+export function persistSet(status: string, state: string, resourceId: string, updatedAt: string): string {
+  return `status = ${status}, state = ${state}::jsonb,
+             metadata = case when ${resourceId}::text is null then e.metadata
+                             else jsonb_set(e.metadata, '{mastra,resourceId}', to_jsonb(${resourceId}::text)) end,
+             updated_at = coalesce(${updatedAt}::timestamptz, now()), version = e.version + 1, ${times(status)}`;
+}
+
 /** A run found by the id this process knows ($16, as its key still names it), else by its key ($1). */
 function runIs(q: string, byId: boolean, at: number): string {
   return byId
@@ -144,10 +155,7 @@ function makePersistSql(
   // partitioned executions, and the common case (every persist after a run's first).
   return `with updated as (
       update ${executions} e
-         set status = $4, state = $5::jsonb,
-             metadata = case when $7::text is null then e.metadata
-                             else jsonb_set(e.metadata, '{mastra,resourceId}', to_jsonb($7::text)) end,
-             updated_at = coalesce($9::timestamptz, now()), version = e.version + 1, ${times("$4")}
+         set ${persistSet("$4", "$5", "$7", "$9")}
        where ${runIs(q, byId, 16)} and not $12::boolean
       returning e.id),
     made as (
@@ -282,13 +290,18 @@ export function stepResultSql(q: string, offloading = false): string {
  */
 export function stateSql(q: string): string {
   return `update ${q}.executions e
-       set state = (e.state - $2::text[]) || $3::jsonb, status = $4, updated_at = now(),
-           version = e.version + 1, ${times("$4")}
+       set ${STATE_SET}
       from ${q}.execution_keys k
-     where k.idempotency_key = $1 and e.id = k.execution_id
-       and ($5::text[] is null or e.state->>'status' = any($5::text[]))
+     where k.idempotency_key = $1 and e.id = k.execution_id and ${STATUS_EXPECTED}
     returning e.id, e.state, ${mayHaveRows("e.state")} as "mayHaveRows"`;
 }
+
+/** stateSql's change of a run `e` ($2 keys to remove, $3 keys to set, $4 flowstore status). */
+export const STATE_SET = `state = (e.state - $2::text[]) || $3::jsonb, status = $4, updated_at = now(),
+           version = e.version + 1, ${times("$4")}`;
+
+/** stateSql's condition on a run `e`: its status one of those expected ($5 null: any). */
+export const STATUS_EXPECTED = "($5::text[] is null or e.state->>'status' = any($5::text[]))";
 
 /** A run's context rows, in byte order of their keys. $1 the run's id. */
 export function partsSql(q: string): string {

@@ -150,19 +150,18 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
     inPartitions: boolean,
   ): Promise<RunRow[]> {
     const { q, direct } = await this.tables.sql();
-    if (direct && inPartitions) {
-      try {
-        const text = loadInPartitionSql(
-          await direct.of(EXECUTIONS, id),
-          await direct.of(COMPONENT_STATE, id),
-        );
-        const { rows } = await on.query<RunRow>(text, [key, id], PREPARED);
-        if (rows.length > 0) return rows;
-        direct.missed();
-      } catch (error) {
-        if (!direct.missed(error)) throw error;
-      }
-    }
+    const found =
+      direct && inPartitions
+        ? await direct.tried(async () => {
+            const text = loadInPartitionSql(
+              await direct.of(EXECUTIONS, id),
+              await direct.of(COMPONENT_STATE, id),
+            );
+            const { rows } = await on.query<RunRow>(text, [key, id], PREPARED);
+            return rows.length > 0 ? rows : undefined;
+          })
+        : undefined;
+    if (found) return found;
     return (await on.query<RunRow>(loadStateSql(q, true), [key, id], PREPARED)).rows;
   }
 
