@@ -5,12 +5,14 @@
  * runs, and on each Node.js LTS line besides the one running this script. Each run is one vitest run
  * with its own server; what each needs is installed first (scripts/matrix-tools.mjs).
  *
- * Every run records the statements its server ran (test/support/statement-log.ts). Once all have
- * run, each is compared with the statements of the last whole `npm test` run, test file by test file:
- * a statement on the store's tables that a file sent there and never ran here has not been shown to
- * run on that version, and fails the matrix; one that only files the run leaves out sent is listed.
+ * A run takes the files whose statements cover every statement on the store's tables the suite sent
+ * in the last whole `npm test` (scripts/matrix-cover.mjs), or, with --whole or without that record,
+ * every file it may. Every run records the statements its server ran (test/support/statement-log.ts).
+ * Once all have run, each is compared with the statements of that `npm test` run, test file by test
+ * file: a statement on the store's tables that a file sent there and never ran here has not been shown
+ * to run on that version, and fails the matrix; one that only files the run leaves out sent is listed.
  *
- *   node scripts/test-matrix.mjs [--only <label>,...] [--list] [--install]
+ *   node scripts/test-matrix.mjs [--only <label>,...] [--whole] [--list] [--install]
  *
  * --install installs what the runs need (PostgreSQL's and Node.js's binaries, from npm) and exits, so
  * that can happen while something else runs: it is mostly waiting on the network.
@@ -23,6 +25,7 @@ import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { printHelpAndExit } from "./help.mjs";
+import { planRun } from "./matrix-cover.mjs";
 import {
   byFileName,
   leftOutOf,
@@ -75,8 +78,12 @@ for (const run of runs) {
   const node = install(run);
   const statements = path.join(STATEMENTS_DIR, `${run.label}.txt`);
   const report = path.join(STATEMENTS_DIR, `${run.label}.vitest.json`);
+  const plan = args.includes("--whole") ? undefined : planRun(run, reference);
+  const on = `on PostgreSQL ${run.postgres}, Node.js ${run.node ?? "of npm"}`;
   say(
-    `${run.label}: ${MATRIX_FILES.length} paths on PostgreSQL ${run.postgres}, Node.js ${run.node ?? "of npm"}`,
+    plan
+      ? `${run.label}: ${plan.files.length} of its ${plan.of} files, which send all ${plan.statements} statements on the store's tables that npm test sent (about ${Math.round(plan.seconds)} s of ${Math.round(plan.allSeconds)} s by their last durations), ${on}`
+      : `${run.label}: every file it takes ${on}${args.includes("--whole") ? "" : " (no whole npm test on record to choose by)"}`,
   );
   const vitest = spawnSync(
     node,
@@ -87,7 +94,7 @@ for (const run of runs) {
       "--reporter=json",
       `--outputFile.json=${report}`,
       ...leftOutOf(run).map((left) => `--exclude=${left.glob}`),
-      ...MATRIX_FILES,
+      ...(plan?.files ?? MATRIX_FILES),
     ],
     {
       stdio: "inherit",

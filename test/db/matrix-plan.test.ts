@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
+import { filesOf, matches, statementCover } from "../../scripts/matrix-cover.mjs";
 import {
   byFileName,
   genericStatement,
@@ -72,6 +73,52 @@ describe("the version matrix's plan", () => {
     for (const run of MATRIX) {
       const leavesOutPackageTest = leftOutOf(run).some((left) => left.glob.includes("store/package"));
       expect(leavesOutPackageTest, run.label).toBe(run.node === undefined);
+    }
+  });
+
+  it("takes the files that send every statement at the least time, and those a run must take", () => {
+    const on = (table: string) => `select * from "?".${table} where id = $`;
+    const byFile = {
+      "test/big.test.ts": [on("jobs"), on("kv"), on("timers")],
+      "test/jobs.test.ts": [on("jobs")],
+      "test/kv.test.ts": [on("kv"), 'select * from "?".orders'],
+      "test/timers.test.ts": [on("timers"), on("jobs")],
+      "test/none.test.ts": ["select 1"],
+    };
+    const files = Object.keys(byFile);
+    // The big file is slower than the two that send its statements between them.
+    const slow = new Map([
+      ["test/big.test.ts", 30],
+      ["test/jobs.test.ts", 1],
+      ["test/kv.test.ts", 2],
+      ["test/timers.test.ts", 3],
+    ]);
+    expect(statementCover(byFile, slow, files)).toEqual({
+      files: ["test/kv.test.ts", "test/timers.test.ts"],
+      statements: 3,
+    });
+    // Fast, it alone sends them all; a file a run must take comes first whatever it sends.
+    const fast = new Map([...slow, ["test/big.test.ts", 1]]);
+    expect(statementCover(byFile, fast, files, ["test/none.test.ts"]).files).toEqual([
+      "test/none.test.ts",
+      "test/big.test.ts",
+    ]);
+    // A statement on the store's tables that no file sent is none to cover.
+    expect(statementCover(byFile, slow, ["test/none.test.ts"])).toEqual({ files: [], statements: 0 });
+  });
+
+  it("offers a run every file but those it leaves out, and makes it take those its Node.js line needs", () => {
+    expect(matches("test/cli/cli.test.ts", "test/{cli/cli,db/outage}.test.ts")).toBe(true);
+    expect(matches("test/cli/cli-status.test.ts", "test/{cli/cli,db/outage}.test.ts")).toBe(false);
+    expect(matches("test/testing/deep/x.test.ts", "test/testing/**")).toBe(true);
+    const mastra = "test/adapters/mastra/mastra-workflows.test.ts";
+    const files = [mastra, "test/store/package.test.ts", "test/testing/x.test.ts", "test/kv/kv.test.ts"];
+    for (const run of MATRIX) {
+      const { candidates, always } = filesOf(run, files);
+      // The runs on Node.js 22 and later take the package test, and Mastra's, which npm test skips.
+      const newer = run.node === undefined ? [] : [mastra, "test/store/package.test.ts"];
+      expect(candidates, run.label).toEqual([mastra, ...newer.slice(1), "test/kv/kv.test.ts"]);
+      expect(always, run.label).toEqual(newer);
     }
   });
 });
