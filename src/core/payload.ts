@@ -103,7 +103,7 @@ export function toJson(
   // The common case costs a walk that keeps no path, and one search of the text for what jsonb refuses
   // in strings and keys (JSON.stringify writes both as escapes); anything found is walked again by
   // explain(), which names where it is.
-  if (plainJson(value, 0, new Set())) {
+  if (plainJson(value, 0)) {
     const text = JSON.stringify(value);
     const refused = options.loneSurrogates === "escape" ? NUL_ESCAPE : REFUSED_ESCAPE;
     if (!refused.test(text)) return checkJsonSize(text, field, limits);
@@ -116,10 +116,11 @@ export function toJson(
 const NUL_ESCAPE = /(?<!\\)(?:\\\\)*\\u0000/;
 
 /**
- * Whether JSON.stringify keeps `v` as it is, strings aside: no value it drops or changes, no cycle,
- * not too deep. An object with a toJSON of its own other than a Date's is left to explain().
+ * Whether JSON.stringify keeps `v` as it is, strings aside: no value it drops or changes, not too deep.
+ * An object with a toJSON of its own other than a Date's is left to explain(). A cycle keeps no set of
+ * the objects above: it goes MAX_JSON_DEPTH deep and fails there, and explain() names it.
  */
-function plainJson(v: unknown, depth: number, seen: Set<object>): boolean {
+function plainJson(v: unknown, depth: number): boolean {
   switch (typeof v) {
     case "bigint":
     case "function":
@@ -129,23 +130,15 @@ function plainJson(v: unknown, depth: number, seen: Set<object>): boolean {
       return Number.isFinite(v);
     case "object": {
       if (v === null || v instanceof Date) return true;
-      if (depth >= MAX_JSON_DEPTH || v instanceof Map || v instanceof Set || seen.has(v)) return false;
+      if (depth >= MAX_JSON_DEPTH || v instanceof Map || v instanceof Set) return false;
       if (typeof (v as { toJSON?: unknown }).toJSON === "function") return false;
-      seen.add(v);
-      let plain = true;
       if (Array.isArray(v)) {
-        for (let i = 0; plain && i < v.length; i++) plain = plainJson(v[i], depth + 1, seen);
-      } else {
-        const object = v as Record<string, unknown>;
-        for (const key of Object.keys(object)) {
-          if (!plainJson(object[key], depth + 1, seen)) {
-            plain = false;
-            break;
-          }
-        }
+        for (let i = 0; i < v.length; i++) if (!plainJson(v[i], depth + 1)) return false;
+        return true;
       }
-      seen.delete(v);
-      return plain;
+      const object = v as Record<string, unknown>;
+      for (const key of Object.keys(object)) if (!plainJson(object[key], depth + 1)) return false;
+      return true;
     }
     default:
       return true;
