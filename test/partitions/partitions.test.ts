@@ -44,6 +44,13 @@ forEachDriver((driver) => {
       // Read back through the partitioned tables as through any other.
       expect((await store.executions.get(id)).status).toBe("running");
       expect((await store.events.list(id)).items.map((e) => e.type)).toEqual(["started", "step"]);
+      // Every partition of executions leaves 30% of a page free, the first range's as those made now.
+      const { rows } = await store.driver.query<{ options: string[] | null }>(
+        `select c.reloptions as options from pg_inherits i join pg_class c on c.oid = i.inhrelid
+          where i.inhparent = '"${store.schema}".executions'::regclass`,
+      );
+      expect(rows.length).toBe(ranges.length + 1);
+      for (const row of rows) expect(row.options).toEqual(["fillfactor=70"]);
     });
 
     it("makes ranges as long as the store was set to, whoever opens it after", async () => {
