@@ -95,6 +95,13 @@ export interface SplitSnapshot {
  */
 export const ROWS_MARK = "$flowstore:rows";
 
+/** Whether a run's state as read may have context rows: workflow-sql.ts's mayHaveRows, in JavaScript. */
+export function stateMayHaveRows(state: unknown): boolean {
+  if (!isPlainObject(state)) return false;
+  if (ROWS_MARK in state) return true;
+  return isPlainObject(state.context) && Object.keys(state.context).length === 0;
+}
+
 /** A context entry of at most this many characters of JSON stays in the run's state... */
 export const INLINE_ENTRY = 2048;
 /** ...while the entries kept there so far total at most this many: the rest are rows. */
@@ -219,7 +226,8 @@ export interface RunRow {
   metadata: { mastra?: { runId?: string; resourceId?: string } };
   createdAt: Date;
   updatedAt: Date;
-  parts: [string, unknown][] | null;
+  /** Unset where the statement did not read them (loadStateSql without parts). */
+  parts?: [string, unknown][] | null;
 }
 
 /** A run's row with its entries as objects, whose values may be put back from the blob store in place. */

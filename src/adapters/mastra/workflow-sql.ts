@@ -360,28 +360,33 @@ export function loadSql(q: string): string {
 }
 
 /**
- * The id and state of the run of a key ($1; with `byId`, of id $2), with its context rows (partsOf):
- * what loadWorkflowSnapshot reads.
+ * The id and state of the run of a key ($1; with `byId`, of id $2), with its context rows (partsOf)
+ * when `parts`: loadWorkflowSnapshot's read. Without them no other table is opened at each call, which
+ * cost the server as much as the rest of the read.
  */
-export function loadStateSql(q: string, byId = false): string {
+export function loadStateSql(q: string, byId = false, parts = true): string {
   return once(
-    `load state ${q} ${byId}`,
-    () => `select e.id, e.state, case when ${mayHaveRows("e.state")} then ${partsOf(`${q}.component_state`, "e.id")} end as parts
+    `load state ${q} ${byId} ${parts}`,
+    () => `select e.id, e.state${parts ? partsColumn(`${q}.component_state`) : ""}
       from ${q}.executions e where ${runIs(q, byId, 2)}`,
   );
 }
 
 /**
- * loadStateSql by id, in the partitions that hold the run (partitions/direct.ts): `executions` and
- * `components` those of its range. No row when the run is not there.
+ * loadStateSql by id, in the partitions that hold the run (partitions/direct.ts): `executions` and,
+ * for its rows, `components` those of its range. No row when the run is not there.
  */
-export function loadInPartitionSql(executions: string, components: string): string {
+export function loadInPartitionSql(executions: string, components?: string): string {
   return once(
-    `load in ${executions}`,
-    () => `select e.id, e.state, case when ${mayHaveRows("e.state")} then ${partsOf(components, "e.id")} end as parts
+    `load in ${executions} ${components}`,
+    () => `select e.id, e.state${components ? partsColumn(components) : ""}
       from ${executions} e where e.id = $2::uuid and e.idempotency_key = $1::text`,
   );
 }
+
+/** A run's context rows (partsOf) as the column `parts`, for a run that may have some. */
+const partsColumn = (components: string) =>
+  `, case when ${mayHaveRows("e.state")} then ${partsOf(components, "e.id")} end as parts`;
 
 /** The newest run whose key is in [$1, $2) (a run id of any workflow), with its context rows. */
 export function newestInRangeSql(q: string): string {

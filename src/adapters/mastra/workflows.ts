@@ -42,6 +42,7 @@ import {
   runKey,
   SharedReads,
   splitSnapshot,
+  stateMayHaveRows,
   withEntries,
 } from "./runs.js";
 import { MastraTables } from "./tables.js";
@@ -122,21 +123,31 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
 
   /** A run's snapshot by its key (loadWorkflowSnapshot). */
   private async loadSnapshot(key: string): Promise<WorkflowRunState | null> {
-    const { db, q } = await this.tables.sql();
+    const { db } = await this.tables.sql();
+    // The run's state alone first: its context rows are read (with the state again, as one read)
+    // only when the state says it may have some, which a run of small entries never does.
     const read = async (on: Pick<StoreScope, "query">) => {
-      const known = this.writes.ids.get(key);
-      if (known !== undefined) {
-        // In its partitions outside a transaction (readEntries' second try), which a failure would end.
-        const rows = await this.loadKnown(on, key, known, on === db);
-        if (rows.length > 0) return withEntries(rows);
-        this.writes.ids.delete(key);
-      }
-      return withEntries((await on.query<RunRow>(loadStateSql(q), [key], PREPARED)).rows);
+      const rows = await this.readRun(on, key, false);
+      const state = rows[0]?.state;
+      return withEntries(stateMayHaveRows(state) ? await this.readRun(on, key, true) : rows);
     };
     const [run] = await readEntries(db, read, (runs) => runs.flatMap((r) => r.entries));
     if (!run) return null;
     this.writes.ids.set(key, run.row.id);
     return joinSnapshot(run.row.state, run.entries) as unknown as WorkflowRunState;
+  }
+
+  /** The run of a key: its id and state, and with `parts` its context rows (loadStateSql). */
+  private async readRun(on: Pick<StoreScope, "query">, key: string, parts: boolean): Promise<RunRow[]> {
+    const { db, q } = await this.tables.sql();
+    const known = this.writes.ids.get(key);
+    if (known !== undefined) {
+      // In its partitions outside a transaction (readEntries' second try), which a failure would end.
+      const rows = await this.loadKnown(on, key, known, on === db, parts);
+      if (rows.length > 0) return rows;
+      this.writes.ids.delete(key);
+    }
+    return (await on.query<RunRow>(loadStateSql(q, false, parts), [key], PREPARED)).rows;
   }
 
   /**
@@ -148,6 +159,7 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
     key: string,
     id: string,
     inPartitions: boolean,
+    parts: boolean,
   ): Promise<RunRow[]> {
     const { q, direct } = await this.tables.sql();
     const found =
@@ -155,14 +167,14 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
         ? await direct.tried(async () => {
             const text = loadInPartitionSql(
               await direct.of(EXECUTIONS, id),
-              await direct.of(COMPONENT_STATE, id),
+              parts ? await direct.of(COMPONENT_STATE, id) : undefined,
             );
             const { rows } = await on.query<RunRow>(text, [key, id], PREPARED);
             return rows.length > 0 ? rows : undefined;
           })
         : undefined;
     if (found) return found;
-    return (await on.query<RunRow>(loadStateSql(q, true), [key, id], PREPARED)).rows;
+    return (await on.query<RunRow>(loadStateSql(q, true, parts), [key, id], PREPARED)).rows;
   }
 
   async getWorkflowRunById(args: { runId: string; workflowName?: string }): Promise<WorkflowRun | null> {

@@ -137,6 +137,28 @@ describeMastra("flowstore/mastra: a run's entries in its state and in rows", () 
       await logged.close();
     });
 
+    it("reads a run of small entries by one statement of executions alone, one with rows with them", async () => {
+      const { logger, logged, w } = await loggedWorkflows();
+      const reads = () => logger.sql.splice(0).filter((sql) => !sql.includes("history_partitions"));
+      const small = randomUUID();
+      const smallSnapshot = snapshot(small, { input: { n: 1 }, s: { status: "success", output: 2 } });
+      const big = randomUUID();
+      const bigSnapshot = snapshot(big, { input: { n: 1 }, big: { output: BIG } });
+      await w.persistWorkflowSnapshot({ workflowName: "w", runId: small, snapshot: smallSnapshot });
+      await w.persistWorkflowSnapshot({ workflowName: "w", runId: big, snapshot: bigSnapshot });
+      reads();
+      expect(await w.loadWorkflowSnapshot({ workflowName: "w", runId: small })).toEqual(smallSnapshot);
+      const [smallRead, ...more] = reads();
+      expect(more).toEqual([]);
+      expect(smallRead).not.toContain("component_state");
+      // The state says the run has rows: they are read with it again, in one statement.
+      expect(await w.loadWorkflowSnapshot({ workflowName: "w", runId: big })).toEqual(bigSnapshot);
+      const bigReads = reads();
+      expect(bigReads).toHaveLength(2);
+      expect(bigReads[1]).toContain("component_state");
+      await logged.close();
+    });
+
     it("reads a run stored with every entry a row and no mark, and moves it on its next persist", async () => {
       const runId = randomUUID();
       const context = { input: { n: 1 }, a: { status: "success", output: "a" } };
