@@ -54,6 +54,47 @@ export async function persistInPartition(
   }, p.knownId !== undefined);
 }
 
+/**
+ * persistInPartition's update for persists of runs this process knows, none with entries in rows, made
+ * at the same time (persist-batch.ts): a statement for each partition that holds some (one, as runs
+ * made together are in one range), in place of persistSql's for many runs, which goes through every
+ * partition of executions and component_state. Each persist's run id where it was written, else
+ * undefined (persistSql's to do: the run has rows, or is not where the map says).
+ */
+export async function updateManyInPartitions(
+  db: Pick<StoreScope, "query">,
+  direct: DirectPartitions,
+  persists: readonly PlainPersist[],
+): Promise<(string | undefined)[]> {
+  const groups = new Map<string, PlainPersist[]>();
+  for (const p of persists) {
+    const partition = await direct.of(EXECUTIONS, p.knownId as string);
+    groups.set(partition, [...(groups.get(partition) ?? []), p]);
+  }
+  const written = new Set<string>();
+  for (const [partition, group] of groups) {
+    const rows = await direct.tried(async () => {
+      const { rows } = await db.query<{ id: string }>(
+        updateManySql(partition),
+        [
+          group.map((p) => p.knownId),
+          group.map((p) => p.key),
+          group.map((p) => p.status),
+          group.map((p) => p.state),
+          group.map((p) => p.resourceId),
+          group.map((p) => p.updatedAt),
+        ],
+        { prepare: true },
+      );
+      return rows;
+    });
+    for (const row of rows ?? []) written.add(row.id);
+  }
+  const ids = persists.map((p) => (written.has(p.knownId as string) ? p.knownId : undefined));
+  if (ids.includes(undefined)) direct.missed();
+  return ids;
+}
+
 /** A run's state after updateWorkflowState (stateSql's row). */
 export interface StateRow {
   id: string;
@@ -95,6 +136,32 @@ function updateSql(partition: string): string {
          set ${persistSet("$3", "$4", "$5", "$6")}
        where e.id = $1::uuid and e.idempotency_key = $2::text and not ${mayHaveRows("e.state")}
       returning e.id`,
+  );
+}
+
+/**
+ * updateSql for many runs of one partition ($1 to $6 one element per run, as updateSql's). The rows
+ * are locked first, in key order, as every write of runs takes them, each found through its index
+ * whatever the generic plan guesses the arrays hold; then each is written as an insert that finds it
+ * there (its conflict, through the same index), which no plan can turn into a scan of the partition
+ * as an update joined to the runs could. Returns the ids written.
+ */
+function updateManySql(partition: string): string {
+  return once(
+    `update many ${partition}`,
+    () => `with input as materialized (
+      select * from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])
+        as u(id, key, status, state, resource_id, updated_at) order by key),
+    locked as materialized (
+      select x.id, x.name, u.status, u.state, u.resource_id, u.updated_at from input u cross join lateral (
+        select e.id, e.name from ${partition} e
+         where e.id = u.id and e.idempotency_key = u.key and not ${mayHaveRows("e.state")}
+           for update of e) x)
+    insert into ${partition} as e (id, name, status, state, updated_at)
+    select id, name, status, state::jsonb, coalesce(updated_at, now()) from locked
+    on conflict (id) do update
+       set ${persistSet("excluded.status", "excluded.state", "(select l.resource_id from locked l where l.id = e.id)", "excluded.updated_at")}
+    returning e.id`,
   );
 }
 

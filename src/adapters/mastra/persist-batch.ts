@@ -1,13 +1,15 @@
 /**
- * Persists of different runs made at the same time, written by one statement and one commit. Mastra's
+ * Persists of different runs made at the same time, written by few statements and commits. Mastra's
  * default engine persists the whole snapshot after every step of every run, so a process running
  * many workflows sends a stream of small persists; each costs a round trip, a statement's start and a
  * WAL flush at commit whatever it carries. Here the persists that arrive while statements are in flight
- * wait and go together (core/batches.ts, as the LangGraph saver's writes do): each still has every
- * effect its own statement (persistSql) would have, rows written only where they changed, entries gone
- * deleted, runs made with their key. Two persists of one run never share a statement, nor run beside
- * each other (the later waits for the statement writing the earlier to end), and a statement that fails is run again one persist at a time, so a bad one fails
- * alone.
+ * wait and go together (core/batches.ts, as the LangGraph saver's writes do): the steps of runs this
+ * process knows (most of them) by one update in their partition (in-partition.ts), the rest by one
+ * statement for many runs (persistBatchSql). Each still has every effect its own statement
+ * (persistSql) would have, rows written only where they changed, entries gone deleted, runs made with
+ * their key. Two persists of one run never share a statement, nor run beside each other (the later
+ * waits for the statement writing the earlier to end), and a statement that fails is run again one
+ * persist at a time, so a bad one fails alone.
  *
  * Only the plain persist goes here: one whose entries are all sent and none goes to the blob store.
  * The others (sent-parts.ts, offloaded.ts) take the run's lock first, in a transaction of their own.
@@ -17,7 +19,7 @@ import { Batches, type Call, callIn } from "../../core/batches.js";
 import { TERMINAL_SQL } from "../../core/run-status.js";
 import type { StoreScope } from "../../index.js";
 import type { DirectPartitions } from "../../partitions/index.js";
-import { persistInPartition } from "./in-partition.js";
+import { persistInPartition, updateManyInPartitions } from "./in-partition.js";
 import { type PlainPersist, persistParams, persistSql } from "./workflow-sql.js";
 
 /** Statements in flight at once: persists that arrive meanwhile wait for the next. */
@@ -57,7 +59,9 @@ export class PersistBatches {
     return callIn(this.batches, persist, bytes);
   }
 
-  private async send(batch: Call<PlainPersist, string | undefined>[]): Promise<void> {
+  private async send(all: Call<PlainPersist, string | undefined>[]): Promise<void> {
+    const batch = await this.sendKnown(all);
+    if (batch.length === 0) return;
     try {
       const ids = await this.write(batch.map((call) => call.input));
       for (const [i, call] of batch.entries()) call.resolve(ids[i]);
@@ -71,6 +75,34 @@ export class PersistBatches {
         await this.write([call.input]).then((ids) => call.resolve(ids[0]), call.reject);
       }
     }
+  }
+
+  /**
+   * The persists of runs this process knows, with no entry in rows, written in their partitions by one
+   * statement (updateManyInPartitions) when the batch has others: each done is resolved. Returns those
+   * left, for persistSql. Should the statement fail, all are left: it wrote nothing.
+   */
+  private async sendKnown(
+    batch: Call<PlainPersist, string | undefined>[],
+  ): Promise<Call<PlainPersist, string | undefined>[]> {
+    const known = batch.filter((call) => call.input.knownId !== undefined && call.input.parts.length === 0);
+    // Alone, a persist goes its own way (write), in its partition too.
+    if (!this.direct || known.length === 0 || batch.length < 2) return batch;
+    let ids: (string | undefined)[];
+    try {
+      ids = await updateManyInPartitions(
+        this.db,
+        this.direct,
+        known.map((call) => call.input),
+      );
+    } catch {
+      return batch;
+    }
+    known.forEach((call, i) => {
+      if (ids[i] !== undefined) call.resolve(ids[i]);
+    });
+    const done = new Set(known.filter((_, i) => ids[i] !== undefined));
+    return batch.filter((call) => !done.has(call));
   }
 
   private async write(persists: PlainPersist[]): Promise<(string | undefined)[]> {
