@@ -14,9 +14,9 @@
  *   step after the suspension (1 is right), and the time from the start to the resumed run's end;
  * Beside them, what one persist and one load cost any store on this server (see floor()).
  * Sequential (1 caller) and concurrent (8 callers) where both make sense; operations/s, median and 99th
- * percentile of one call; the median of BENCH_ROUNDS rounds (default 3) with the order of the sides
- * alternating. @mastra/core needs Node.js 22.13: bench/run.ts runs this suite on Node.js 22 when the
- * Node.js running npm is older.
+ * percentile of one call; the median of BENCH_ROUNDS rounds (default 3), the two sides taking each
+ * operation in turn (the first alternating by round), each on its own database. @mastra/core needs
+ * Node.js 22.13: bench/run.ts runs this suite on Node.js 22 when the Node.js running npm is older.
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
@@ -77,11 +77,16 @@ function snapshot(runId: string, steps: number, input: unknown = { order: 42, it
   } as never;
 }
 
-async function round(
+/**
+ * A round of one side's operations, yielding after each measured one (and the seeding): run() takes
+ * the two sides' operations in turn, so that each pair is measured within seconds of each other and
+ * a slower minute of the machine weighs on both alike.
+ */
+async function* round(
   side: MastraSide,
   url: string,
   scale: number,
-): Promise<Map<string, Figures & { extra?: string }>> {
+): AsyncGenerator<void, Map<string, Figures & { extra?: string }>> {
   const { storage, close } = await side.open(url);
   const figures = new Map<string, Figures & { extra?: string }>();
   try {
@@ -105,6 +110,7 @@ async function round(
           });
         }),
       );
+      yield;
       figures.set(
         `load ${label}`,
         await timedCalls(runs * 5, concurrency, async (i) => {
@@ -114,6 +120,7 @@ async function round(
             throw new Error(`${side.name}: load read a wrong snapshot`);
         }),
       );
+      yield;
       // A megabyte of text that does not compress (as a document or a model's long output), not one
       // PostgreSQL would squeeze to a few kilobytes.
       const big = { document: randomBytes(786_432).toString("base64") };
@@ -138,6 +145,7 @@ async function round(
           });
         }),
       );
+      yield;
     }
 
     // A thread of 1,000 messages, saved a turn (two messages) at a time, then read as an agent does.
@@ -174,6 +182,7 @@ async function round(
           });
         }),
       );
+      yield;
       figures.set(
         `list messages ${label}`,
         await timedCalls(Math.round(500 * scale) * concurrency, concurrency, async (i) => {
@@ -186,6 +195,7 @@ async function round(
             throw new Error(`${side.name}: listed ${listed.messages.length}`);
         }),
       );
+      yield;
     }
 
     // Eight resumes of one suspended run at once, each through a Mastra of its own.
@@ -219,6 +229,7 @@ async function round(
     });
     const p50 = median(resumed);
     figures.set("start to resumed run's end", { perSecond: 1000 / p50, p50, p99: percentiles(resumed).p99 });
+    yield;
 
     // A workflow's page of runs, with 100,000 runs stored.
     const stored = Math.round(100_000 * scale);
@@ -234,6 +245,7 @@ async function round(
     log(
       `  ${side.name}: ${stored.toLocaleString("en-US")} runs seeded in ${Math.round(performance.now() - seeded)} ms`,
     );
+    yield;
     for (const [label, concurrency] of [
       ["x1", 1],
       [`x${CALLERS}`, CALLERS],
@@ -250,6 +262,7 @@ async function round(
             throw new Error(`${side.name}: listed ${listed.runs.length} of ${listed.total}`);
         }),
       );
+      yield;
     }
   } finally {
     await close();
@@ -316,19 +329,33 @@ export async function run(context: BenchContext): Promise<void> {
   const floors = new Map<string, Figures[]>();
   for (let r = 0; r < rounds; r++) {
     const order = r % 2 === 0 ? [flowstore, mastraPg] : [mastraPg, flowstore];
-    for (const side of order) {
-      const url = await context.freshDatabase();
-      log(`round ${r + 1}: ${side.name}`);
-      try {
-        const figures = await round(side, url, context.scale);
-        for (const [op, f] of figures) {
-          const bySide = results.get(op) ?? new Map();
-          bySide.set(side.name, [...(bySide.get(side.name) ?? []), f]);
-          results.set(op, bySide);
+    log(`round ${r + 1}: ${order.map((side) => side.name).join(", then ")}, operation by operation`);
+    const sides = [];
+    for (const side of order) sides.push({ side, url: await context.freshDatabase() });
+    const running = sides.map(({ side, url }) => ({ side, steps: round(side, url, context.scale) }));
+    try {
+      // One operation of each side in turn; a side's store stays open (its generator paused) meanwhile.
+      let left = running;
+      while (left.length > 0) {
+        const next: typeof left = [];
+        for (const entry of left) {
+          const step = await entry.steps.next();
+          if (!step.done) {
+            next.push(entry);
+            continue;
+          }
+          for (const [op, f] of step.value) {
+            const bySide = results.get(op) ?? new Map();
+            bySide.set(entry.side.name, [...(bySide.get(entry.side.name) ?? []), f]);
+            results.set(op, bySide);
+          }
         }
-      } finally {
-        await context.dropDatabase(url);
+        left = next;
       }
+    } finally {
+      // A round stopped by a failure: the other side's store is closed before its database goes.
+      for (const { steps } of running) await steps.return(new Map()).catch(() => {});
+      for (const { url } of sides) await context.dropDatabase(url);
     }
     const url = await context.freshDatabase();
     try {
