@@ -78,9 +78,11 @@ function snapshot(runId: string, steps: number, input: unknown = { order: 42, it
 }
 
 /**
- * A round of one side's operations, yielding after each measured one (and the seeding): run() takes
- * the two sides' operations in turn, so that each pair is measured within seconds of each other and
- * a slower minute of the machine weighs on both alike.
+ * A round of one side's operations, yielding after each measured one: run() takes the two sides'
+ * operations in turn, so that each pair is measured within seconds of each other and a slower minute
+ * of the machine weighs on both alike. The list at 100,000 runs is one step with their seeding, and
+ * the last: the runs are listed as soon as written, with no vacuum between, and the side's database
+ * is dropped as soon as it ends, so that no vacuum of it runs while the other side lists.
  */
 async function* round(
   side: MastraSide,
@@ -245,7 +247,6 @@ async function* round(
     log(
       `  ${side.name}: ${stored.toLocaleString("en-US")} runs seeded in ${Math.round(performance.now() - seeded)} ms`,
     );
-    yield;
     for (const [label, concurrency] of [
       ["x1", 1],
       [`x${CALLERS}`, CALLERS],
@@ -262,7 +263,6 @@ async function* round(
             throw new Error(`${side.name}: listed ${listed.runs.length} of ${listed.total}`);
         }),
       );
-      yield;
     }
   } finally {
     await close();
@@ -332,10 +332,11 @@ export async function run(context: BenchContext): Promise<void> {
     log(`round ${r + 1}: ${order.map((side) => side.name).join(", then ")}, operation by operation`);
     const sides = [];
     for (const side of order) sides.push({ side, url: await context.freshDatabase() });
-    const running = sides.map(({ side, url }) => ({ side, steps: round(side, url, context.scale) }));
+    const running = sides.map(({ side, url }) => ({ side, url, steps: round(side, url, context.scale) }));
+    const ended = new Set<string>();
+    let left = running;
     try {
       // One operation of each side in turn; a side's store stays open (its generator paused) meanwhile.
-      let left = running;
       while (left.length > 0) {
         const next: typeof left = [];
         for (const entry of left) {
@@ -344,6 +345,8 @@ export async function run(context: BenchContext): Promise<void> {
             next.push(entry);
             continue;
           }
+          ended.add(entry.url);
+          await context.dropDatabase(entry.url);
           for (const [op, f] of step.value) {
             const bySide = results.get(op) ?? new Map();
             bySide.set(entry.side.name, [...(bySide.get(entry.side.name) ?? []), f]);
@@ -354,8 +357,10 @@ export async function run(context: BenchContext): Promise<void> {
       }
     } finally {
       // A round stopped by a failure: the other side's store is closed before its database goes.
-      for (const { steps } of running) await steps.return(new Map()).catch(() => {});
-      for (const { url } of sides) await context.dropDatabase(url);
+      for (const { steps, url } of running.filter((entry) => !ended.has(entry.url))) {
+        await steps.return(new Map()).catch(() => {});
+        await context.dropDatabase(url);
+      }
     }
     const url = await context.freshDatabase();
     try {
