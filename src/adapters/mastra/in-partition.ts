@@ -73,21 +73,25 @@ export async function updateManyInPartitions(
   }
   const written = new Set<string>();
   for (const [partition, group] of groups) {
-    const rows = await direct.tried(async () => {
-      const { rows } = await db.query<{ id: string }>(
-        updateManySql(partition),
-        [
-          group.map((p) => p.knownId),
-          group.map((p) => p.key),
-          group.map((p) => p.status),
-          group.map((p) => p.state),
-          group.map((p) => p.resourceId),
-          group.map((p) => p.updatedAt),
-        ],
-        { prepare: true },
-      );
-      return rows;
-    });
+    // A statement that fails wrote nothing: its persists are left to persistSql, which fails a bad one
+    // alone; those of a group written before stay written, and are not sent again.
+    const rows = await direct
+      .tried(async () => {
+        const { rows } = await db.query<{ id: string }>(
+          updateManySql(partition),
+          [
+            group.map((p) => p.knownId),
+            group.map((p) => p.key),
+            group.map((p) => p.status),
+            group.map((p) => p.state),
+            group.map((p) => p.resourceId),
+            group.map((p) => p.updatedAt),
+          ],
+          { prepare: true },
+        );
+        return rows;
+      })
+      .catch(() => undefined);
     for (const row of rows ?? []) written.add(row.id);
   }
   const ids = persists.map((p) => (written.has(p.knownId as string) ? p.knownId : undefined));

@@ -80,7 +80,7 @@ export class PersistBatches {
   /**
    * The persists of runs this process knows, with no entry in rows, written in their partitions by one
    * statement (updateManyInPartitions) when the batch has others: each done is resolved. Returns those
-   * left, for persistSql. Should the statement fail, all are left: it wrote nothing.
+   * left, for persistSql: those it did not write (a statement that failed wrote none of its own).
    */
   private async sendKnown(
     batch: Call<PlainPersist, string | undefined>[],
@@ -96,6 +96,7 @@ export class PersistBatches {
         known.map((call) => call.input),
       );
     } catch {
+      // The partitions' ranges could not be read: no statement was sent.
       return batch;
     }
     known.forEach((call, i) => {
