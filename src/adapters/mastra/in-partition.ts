@@ -18,6 +18,9 @@ import {
   STATUS_EXPECTED,
 } from "./workflow-sql.js";
 
+/** updateSql's parameters, $1 to $6, of a persist (updateManySql's, an array of each). */
+const UPDATE_FIELDS = ["knownId", "key", "status", "state", "resourceId", "updatedAt"] as const;
+
 /** The persist's run id when it was written in its partition, else undefined (persistSql's to do). */
 export async function persistInPartition(
   db: Pick<StoreScope, "query">,
@@ -47,7 +50,7 @@ export async function persistInPartition(
           )
         : await db.query<{ id: string }>(
             updateSql(await direct.of(EXECUTIONS, p.knownId)),
-            [p.knownId, p.key, p.status, p.state, p.resourceId, p.updatedAt],
+            UPDATE_FIELDS.map((field) => p[field]),
             { prepare: true },
           );
     return rows[0]?.id;
@@ -79,14 +82,7 @@ export async function updateManyInPartitions(
       .tried(async () => {
         const { rows } = await db.query<{ id: string }>(
           updateManySql(partition),
-          [
-            group.map((p) => p.knownId),
-            group.map((p) => p.key),
-            group.map((p) => p.status),
-            group.map((p) => p.state),
-            group.map((p) => p.resourceId),
-            group.map((p) => p.updatedAt),
-          ],
+          UPDATE_FIELDS.map((field) => group.map((p) => p[field])),
           { prepare: true },
         );
         return rows;

@@ -364,7 +364,7 @@ export function loadSql(q: string): string {
  * when `parts`: loadWorkflowSnapshot's read. Without them no other table is opened at each call, which
  * cost the server as much as the rest of the read.
  */
-export function loadStateSql(q: string, byId = false, parts = true): string {
+export function loadStateSql(q: string, byId: boolean, parts: boolean): string {
   return once(
     `load state ${q} ${byId} ${parts}`,
     () => `select e.id, e.state${parts ? partsColumn(`${q}.component_state`) : ""}
