@@ -302,17 +302,21 @@ export class RunWrites {
       made = (async () => {
         const { db, q } = await this.tables.sql();
         const id = definitionIdOf(workflowName);
-        const { rows } = await db.query<{ id: string }>(definitionSql(q), [
-          id,
-          workflowName,
-          DEFINITION_BODY,
-        ]);
-        if (rows[0]?.id !== id) {
+        // No row at all: another process's insert of it committed while this statement's insert
+        // waited on it (then made nothing), after its snapshot was taken. The next statement sees it.
+        for (let attempt = 0; attempt < 3; attempt++) {
+          const { rows } = await db.query<{ id: string }>(definitionSql(q), [
+            id,
+            workflowName,
+            DEFINITION_BODY,
+          ]);
+          if (!rows[0]) continue;
+          if (rows[0].id === id) return id;
           throw new ConflictError(
             `the workflow name ${JSON.stringify(workflowName)} is that of a flowstore definition (version 1) of its own; a Mastra workflow needs a name of its own in this store`,
           );
         }
-        return id;
+        throw new Error(`the definition of workflow ${workflowName} kept being made and deleted`);
       })();
       made.catch(() => this.definitions.delete(workflowName));
       this.definitions.set(workflowName, made);

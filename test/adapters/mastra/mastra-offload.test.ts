@@ -266,16 +266,20 @@ describeMastra("flowstore/mastra: big entries in the blob store", () => {
           }
         }
       })();
-      await Promise.all([
-        (async () => {
-          for (let i = 0; i < 12; i++) await write(ws, i);
-        })(),
-        (async () => {
-          for (let i = 0; i < 12; i++) await write(other, i + 100);
-        })(),
-      ]);
-      reading = false;
-      await reader;
+      try {
+        await Promise.all([
+          (async () => {
+            for (let i = 0; i < 12; i++) await write(ws, i);
+          })(),
+          (async () => {
+            for (let i = 0; i < 12; i++) await write(other, i + 100);
+          })(),
+        ]);
+      } finally {
+        // A writer's failure ends the reader too, not left reading a store the harness closes.
+        reading = false;
+        await reader;
+      }
       expect(reads).toBeGreaterThan(0);
       const end = await stored("race", runId);
       expect(end.blobs).toEqual([...new Set(end.refs.map((r) => r.key))].sort());
