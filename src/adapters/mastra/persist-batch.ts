@@ -41,6 +41,9 @@ export class PersistBatches {
       send: (batch) => this.send(batch),
       maxInFlight: IN_FLIGHT,
       gatherTurn: true,
+      // A lone caller's persist goes as soon as its code yields, not at the turn's end (a wait each
+      // call pays for nothing to gather); persists made while statements are in flight still gather.
+      soonWhenIdle: true,
       maxRows: MAX_ROWS,
       rowsOf: (call) => call.input.parts.length + 1,
       maxBytes: MAX_BYTES,

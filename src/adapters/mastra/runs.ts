@@ -146,6 +146,8 @@ export function splitSnapshot(
       parts,
     };
   }
+  const whole = smallWhole(snapshot, context, limits);
+  if (whole !== undefined) return { status: executionStatus(snapshot.status), state: whole, partIds, parts };
   let inlineJson = "";
   let inlined = 0;
   for (const [key, value] of Object.entries(context)) {
@@ -171,6 +173,30 @@ export function splitSnapshot(
     partIds,
     parts,
   };
+}
+
+/**
+ * The snapshot's JSON whole when it is no longer than one entry may be (INLINE_ENTRY) and nothing of it
+ * goes to the blob store: every entry then stays in the state, which is this text (jsonb keeps no key
+ * order, so where the context comes is nothing). One walk and one JSON.stringify, in place of one per
+ * entry and key. Undefined when the snapshot is larger, or refused: splitSnapshot's own walk then
+ * decides, and names what it refuses entry by entry.
+ */
+function smallWhole(
+  snapshot: Record<string, unknown>,
+  context: Record<string, unknown>,
+  limits: { jsonBytes: number; offloadAbove?: number } | undefined,
+): string | undefined {
+  let json: string;
+  try {
+    for (const key of Object.keys(context)) refuseReserved(context[key], key);
+    json = toJson(snapshot, "snapshot", limits);
+  } catch {
+    return undefined;
+  }
+  if (json.length > INLINE_ENTRY) return undefined;
+  const above = limits?.offloadAbove;
+  return above === undefined || Buffer.byteLength(json) <= above ? json : undefined;
 }
 
 /** The snapshot @mastra/pg makes for a step result that comes before any snapshot of its run. */

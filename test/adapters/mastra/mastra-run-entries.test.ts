@@ -76,6 +76,23 @@ describeMastra("flowstore/mastra: a run's entries in its state and in rows", () 
       expect(await ws.loadWorkflowSnapshot({ workflowName: "w", runId })).toEqual(snapshot(runId, smaller));
     });
 
+    // A snapshot no longer than one entry may be is checked and written whole, a longer one entry by
+    // entry: either way every small entry is in the state, which holds the snapshot as given.
+    it("stores a small snapshot the same whether its JSON is within one entry's size or past it", async () => {
+      for (const note of [1, 300, 500, 800]) {
+        const runId = randomUUID();
+        const given = snapshot(runId, {
+          input: { note: "n".repeat(note) },
+          a: { status: "success", output: { text: "a".repeat(600) } },
+          b: { status: "success", output: { text: "b".repeat(600), at: new Date(5) } },
+        });
+        await ws.persistWorkflowSnapshot({ workflowName: "w", runId, snapshot: given });
+        const plain = JSON.parse(JSON.stringify(given));
+        expect(await stored(runId)).toEqual({ state: plain, parts: [] });
+        expect(await ws.loadWorkflowSnapshot({ workflowName: "w", runId })).toEqual(plain);
+      }
+    });
+
     it("writes a small step result into the state and a big one as a row, the context whole each time", async () => {
       const runId = randomUUID();
       await ws.persistWorkflowSnapshot({
