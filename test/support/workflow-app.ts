@@ -28,9 +28,12 @@ export interface WorkflowLine {
   specVersion: number;
   /** What the app's processes have in their environment besides the test's (a mode of the line). */
   env?: NodeJS.ProcessEnv;
-  /** Whether to run the `kill -9` test too (default true): 30 s of a lease running out. */
+  /** Whether to run the `kill -9` test too (default true): a lease running out (KILLED_LEASE_MS). */
   kill?: boolean;
 }
+
+/** The World's lease in the app's servers (FLOWSTORE_WORKFLOW_LEASE_MS): what the kill test waits. */
+const KILLED_LEASE_MS = 5_000;
 
 /** The apps installed by this file, by version: two modes of one line share one. */
 const installed = new Map<string, string>();
@@ -179,6 +182,8 @@ export function describeWorkflowApp(line: WorkflowLine): void {
           ...rest,
           ...line.env,
           WORKFLOW_TARGET_WORLD: "flowstore/workflow",
+          // A killed server's deliveries are taken up again 5 s on (the kill test), not the default 30.
+          FLOWSTORE_WORKFLOW_LEASE_MS: String(KILLED_LEASE_MS),
           PORT: String(await freePort()),
         };
         // On the server, the file's database; embedded, the app's ./.flowstore (the default), made anew.
@@ -312,7 +317,7 @@ export function describeWorkflowApp(line: WorkflowLine): void {
             await server.kill();
             writeFileSync(release, "");
             await startServer();
-            // The step's message comes back once the killed server's lease on it runs out (30 s).
+            // The step's message comes back once the killed server's lease on it runs out (5 s).
             expect(await server.finished(runId, 90_000)).toEqual({
               status: "completed",
               value: { slowResult: "done", sum: 42 },

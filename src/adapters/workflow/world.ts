@@ -9,7 +9,7 @@
 
 import net from "node:net";
 import type { World } from "@workflow/world";
-import { optionKeys, refuseUnknownKeys } from "../../core/input.js";
+import { integerOption, optionKeys, refuseUnknownKeys } from "../../core/input.js";
 import { openStore, type Store, type StoreOptions } from "../../index.js";
 import type { HookOwner } from "./entities.js";
 import { toWorldError } from "./errors.js";
@@ -51,6 +51,13 @@ export interface FlowstoreWorldOptions {
   baseUrl?: string;
   /** The deployment id the World reports (default "flowstore"). */
   deploymentId?: string;
+  /**
+   * How long a message being delivered stays taken by the worker that took it (default 30 s, or
+   * FLOWSTORE_WORKFLOW_LEASE_MS). The worker renews it while the delivery runs, however long; it runs
+   * out only when that process is gone (killed, or cut off from the server), and then another worker
+   * delivers the message again. Shorter: a crashed process's runs go on sooner.
+   */
+  leaseMs?: number;
   /** How often the worker looks for due delayed messages and stream readers poll without a NOTIFY (default 250 ms). */
   pollIntervalMs?: number;
   /** What hooks report as their owner, project and environment (default empty strings). */
@@ -110,11 +117,25 @@ const WORLD_KEYS = optionKeys<FlowstoreWorldOptions>({
   baseUrl: true,
   deploymentId: true,
   pollIntervalMs: true,
+  leaseMs: true,
   hookOwner: true,
   specVersion: true,
   autoStart: true,
 });
 const HOOK_OWNER_KEYS = optionKeys<HookOwner>({ ownerId: true, projectId: true, environment: true });
+
+/**
+ * FLOWSTORE_WORKFLOW_LEASE_MS, for a World the runtime makes from WORKFLOW_TARGET_WORLD (no options):
+ * a whole number of milliseconds, else a ValidationError that names it.
+ */
+function leaseFromEnvironment(): number | undefined {
+  const text = process.env.FLOWSTORE_WORKFLOW_LEASE_MS;
+  if (text === undefined || text === "") return undefined;
+  return integerOption(/^\d+$/.test(text) ? Number(text) : text, "FLOWSTORE_WORKFLOW_LEASE_MS", {
+    min: 1,
+    fallback: 30_000,
+  });
+}
 
 /** Whether something takes a TCP connection where `url` points. */
 function answers(url: string): Promise<boolean> {
@@ -172,7 +193,7 @@ function openEngine(options: FlowstoreWorldOptions, spec: SpecVersion): Engine {
     if (worker || released) return;
     const store = await ready;
     if (released) return;
-    worker ??= store.jobs.work({ queue, concurrency, pollIntervalMs, handler });
+    worker ??= store.jobs.work({ queue, concurrency, pollIntervalMs, handler, leaseMs: options.leaseMs });
   };
   return {
     ready,
@@ -256,8 +277,14 @@ function engineOf(options: FlowstoreWorldOptions, spec: SpecVersion): Engine {
  */
 const SLOT_LINE_CAPABILITIES = Object.freeze({ hookResumeDedup: true });
 
-export function createWorld(options: FlowstoreWorldOptions = {}): FlowstoreWorld {
-  refuseUnknownKeys(options, WORLD_KEYS);
+export function createWorld(given: FlowstoreWorldOptions = {}): FlowstoreWorld {
+  refuseUnknownKeys(given, WORLD_KEYS);
+  // Checked here, not when the worker starts: a bad lease fails the World's making, where it is set.
+  const leaseMs =
+    given.leaseMs === undefined
+      ? leaseFromEnvironment()
+      : integerOption(given.leaseMs, "leaseMs", { min: 1, fallback: 30_000 });
+  const options = { ...given, leaseMs };
   if (options.hookOwner) refuseUnknownKeys(options.hookOwner, HOOK_OWNER_KEYS, "hookOwner");
   const spec = chooseSpec(options.specVersion);
   const owner: HookOwner = { ownerId: "", projectId: "", environment: "", ...options.hookOwner };

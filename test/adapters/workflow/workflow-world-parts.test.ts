@@ -6,7 +6,7 @@
 import type { MessageId } from "@workflow/world";
 import { describe, expect, it } from "vitest";
 import { createWorld, type Deliver, type FlowstoreWorld } from "../../../src/adapters/workflow/index.js";
-import type { Store } from "../../../src/index.js";
+import { type Store, ValidationError } from "../../../src/index.js";
 import { forEachDriver } from "../../support/harness.js";
 import { until } from "../../support/waiting.js";
 import { created, newRunId } from "../../support/workflow-world-fixtures.js";
@@ -159,6 +159,53 @@ forEachDriver((driver) => {
         messageId,
       );
       await w.close?.();
+    });
+
+    it("holds a message in delivery for leaseMs, from its options or FLOWSTORE_WORKFLOW_LEASE_MS, and refuses a bad one", async () => {
+      const store = await driver.open();
+      expect(() => createWorld({ store, leaseMs: 0 })).toThrow(ValidationError);
+      expect(() => createWorld({ store, leaseMs: 1.5 })).toThrow(/leaseMs/);
+      for (const [given, expected] of [
+        ["5s", /FLOWSTORE_WORKFLOW_LEASE_MS/],
+        ["0", ValidationError],
+      ] as const) {
+        process.env.FLOWSTORE_WORKFLOW_LEASE_MS = given;
+        try {
+          expect(() => createWorld({ store })).toThrow(expected);
+        } finally {
+          delete process.env.FLOWSTORE_WORKFLOW_LEASE_MS;
+        }
+      }
+      expect(await store.jobs.list({ queue: "workflow" })).toEqual([]);
+
+      // From the environment, as a World the runtime makes: a delivery under way holds its message for
+      // that long (renewed while it runs), not the queue's 30 s.
+      let finish = () => {};
+      const finished = new Promise<void>((resolve) => (finish = resolve));
+      process.env.FLOWSTORE_WORKFLOW_LEASE_MS = "4000";
+      let w: FlowstoreWorld;
+      try {
+        w = createWorld({
+          store,
+          pollIntervalMs: 50,
+          autoStart: false,
+          deliver: () => finished.then(() => new Response(null)),
+        });
+      } finally {
+        delete process.env.FLOWSTORE_WORKFLOW_LEASE_MS;
+      }
+      await w.queue("__wkf_workflow_wf", { runId: newRunId(), input: bytes(0) } as never);
+      await w.start();
+      let leased: { leaseExpiresAt: Date | null; updatedAt: Date } | undefined;
+      await until(async () => {
+        leased = (await store.jobs.list({ queue: "workflow" })).find((job) => job.status === "running");
+        return leased !== undefined;
+      });
+      const heldFor = (leased?.leaseExpiresAt?.getTime() ?? 0) - Date.now();
+      expect(heldFor).toBeGreaterThan(0);
+      expect(heldFor).toBeLessThanOrEqual(4000);
+      finish();
+      await w.close();
     });
 
     it("prunes a finished run with its history, steps, hooks, streams and messages", async () => {
