@@ -29,6 +29,9 @@ async function count(store: Store, table: string): Promise<number> {
   return rows[0]?.n ?? -1;
 }
 
+/** The grace of the test of content left by a put that never committed. */
+const GRACE_MS = 2_000;
+
 const serializationFailure = `do $$ begin raise exception 'could not serialize access' using errcode = 'serialization_failure'; end $$`;
 
 forEachDriver((driver) => {
@@ -83,7 +86,9 @@ forEachDriver((driver) => {
     });
 
     it("content whose put never committed is collected after the grace period, not before", async () => {
-      const store = await driver.open({ blobs: postgresBlobs({ orphanGraceMs: 400 }) });
+      // A grace long enough that the first collection below comes before it, however loaded the machine
+      // (400 ms was not, once, on PGlite in CI).
+      const store = await driver.open({ blobs: postgresBlobs({ orphanGraceMs: GRACE_MS }) });
       const data = randomBytes(2 * DEFAULT_CHUNK_SIZE + 3);
       await expect(
         store.transaction(async (tx) => {
@@ -112,7 +117,7 @@ forEachDriver((driver) => {
       await new Promise((resolve) => setTimeout(resolve, 50));
       expect(await count(store, "blob_chunks")).toBeGreaterThanOrEqual(1);
       expect(await store.blobs.collectGarbage()).toBe(0);
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      await new Promise((resolve) => setTimeout(resolve, GRACE_MS + 100));
       expect(await store.blobs.collectGarbage()).toBeGreaterThanOrEqual(1);
       expect(await count(store, "blob_chunks")).toBe(0);
       // The put, resumed after its content was collected, fails instead of committing a broken blob.
@@ -121,7 +126,7 @@ forEachDriver((driver) => {
       expect(await store.blobs.exists("interrupted")).toBe(false);
       expect(await store.blobs.exists("rolled-back")).toBe(false);
       await store.blobs.put("kept", data);
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      await new Promise((resolve) => setTimeout(resolve, GRACE_MS + 100));
       expect(await store.blobs.collectGarbage()).toBe(0);
       expect((await store.blobs.get("kept")).equals(data)).toBe(true);
     });
