@@ -60,9 +60,17 @@ export function hasLoneSurrogate(text: string): boolean {
  */
 const REFUSED_ESCAPE = /(?<!\\)(?:\\\\)*\\u(0000|d[89a-f][0-9a-f]{2})/i;
 
+/**
+ * Whether `json` has a `\u` escape at all, which both patterns above need: most text has none, and a
+ * search for two characters costs less than the patterns' look-behind at every backslash.
+ */
+function hasEscape(json: string): boolean {
+  return json.includes("\\u") || json.includes("\\U");
+}
+
 /** What in JSON.stringify's output jsonb would refuse: a NUL, a lone surrogate, or nothing. */
 export function jsonbRefuses(json: string): "NUL" | "lone surrogate" | undefined {
-  const found = REFUSED_ESCAPE.exec(json);
+  const found = hasEscape(json) ? REFUSED_ESCAPE.exec(json) : null;
   if (!found) return undefined;
   return found[1] === "0000" ? "NUL" : "lone surrogate";
 }
@@ -106,7 +114,7 @@ export function toJson(
   if (plainJson(value, 0)) {
     const text = JSON.stringify(value);
     const refused = options.loneSurrogates === "escape" ? NUL_ESCAPE : REFUSED_ESCAPE;
-    if (!refused.test(text)) return checkJsonSize(text, field, limits);
+    if (!hasEscape(text) || !refused.test(text)) return checkJsonSize(text, field, limits);
   }
   explain(value, field, options);
   return checkJsonSize(JSON.stringify(value), field, limits);
