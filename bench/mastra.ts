@@ -393,6 +393,8 @@ export async function run(context: BenchContext): Promise<void> {
     }
   }
   const rows: Row[] = [];
+  /** Each side's median operations/s by operation, for the floor's table too. */
+  const medians = new Map<string, { ours: number; theirs: number }>();
   for (const [op, bySide] of results) {
     const pick = (name: string) => {
       const list = bySide.get(name) ?? [];
@@ -404,6 +406,7 @@ export async function run(context: BenchContext): Promise<void> {
     };
     const ours = pick(flowstore.name);
     const theirs = pick(mastraPg.name);
+    medians.set(op, { ours: ours.perSecond, theirs: theirs.perSecond });
     rows.push({
       operation: op,
       "flowstore ops/s": ours.perSecond,
@@ -414,22 +417,16 @@ export async function run(context: BenchContext): Promise<void> {
     });
   }
   table(`Mastra storage, median of ${rounds} round(s)`, rows);
-  const medianOf = (op: string, side: string) =>
-    median(
-      results
-        .get(op)
-        ?.get(side)
-        ?.map((f) => f.perSecond) ?? [],
-    );
   table(
     "What one call costs any store here: a durable one-row upsert and a read by key (raw pg, pool of 10), taken in turn with the two sides",
     [...floors].map(([op, list]) => {
       const least = median(list.map((f) => f.perSecond));
+      const sides = medians.get(op);
       return {
         operation: op,
         "raw pg ops/s": least,
-        "@mastra/pg / raw pg": medianOf(op, mastraPg.name) / least,
-        "flowstore / raw pg": medianOf(op, flowstore.name) / least,
+        "@mastra/pg / raw pg": (sides?.theirs ?? Number.NaN) / least,
+        "flowstore / raw pg": (sides?.ours ?? Number.NaN) / least,
       };
     }),
   );
