@@ -22,7 +22,7 @@ import type { World } from "@workflow/world";
 import { createWorld as postgresWorld } from "@workflow/world-postgres";
 import { start } from "workflow/api";
 import { setWorld } from "workflow/runtime";
-import { type BenchContext, benchRounds, log, PARENT_SERVER } from "./lib.js";
+import { type BenchContext, benchRounds, CHILD_IMPORTS, log, PARENT_SERVER } from "./lib.js";
 import {
   CONCURRENCY,
   FLOWSTORE_KINDS,
@@ -143,10 +143,9 @@ async function stableLine(context: BenchContext, rounds: number, runs: number, w
 
 /** One round of a side in a child process running `script` with `args`; its last line of output is the round. */
 function runChild(context: BenchContext, script: string, args: string[]): Promise<Round> {
-  const tsx = new URL("../node_modules/tsx/dist/loader.mjs", import.meta.url).href;
   const child = spawn(
     process.execPath,
-    ["--import", tsx, fileURLToPath(new URL(script, import.meta.url)), ...args],
+    [...CHILD_IMPORTS, fileURLToPath(new URL(script, import.meta.url)), ...args],
     { env: { ...process.env, [PARENT_SERVER]: context.server.url }, stdio: ["ignore", "pipe", "inherit"] },
   );
   let output = "";

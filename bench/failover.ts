@@ -16,9 +16,8 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { ConnectionError, type Logger, openStore } from "../src/index.js";
 import { startStandby, startSystemPostgres, systemPostgresBin } from "../src/testing/system-postgres.js";
-import { type BenchContext, log, table } from "./lib.js";
+import { type BenchContext, CHILD_IMPORTS, log, table } from "./lib.js";
 
-const TSX = import.meta.resolve("tsx");
 const WORKER = fileURLToPath(new URL("./failover/worker.ts", import.meta.url));
 const WORKERS = 2;
 const BEFORE_CRASH_MS = 3_000;
@@ -33,7 +32,7 @@ interface WorkerProcess {
 
 /** Each "run <id> <ms>" line a worker prints lands in `runs`. */
 function startWorker(url: string, schema: string, runs: Map<string, number[]>): WorkerProcess {
-  const child = spawn(process.execPath, ["--import", TSX, WORKER, url, schema, "8"], {
+  const child = spawn(process.execPath, [...CHILD_IMPORTS, WORKER, url, schema, "8"], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   let ready!: () => void;

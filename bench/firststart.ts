@@ -21,12 +21,11 @@
 import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { benchRounds, log, median, table } from "./lib.js";
+import { benchRounds, CHILD_IMPORTS, log, median, table } from "./lib.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const TSX = pathToFileURL(path.join(ROOT, "node_modules/tsx/dist/loader.mjs")).href;
 const CHILD = path.join(ROOT, "bench/firststart/child.ts");
 
 type Figures = Record<string, number>;
@@ -37,7 +36,7 @@ async function start(cache: string, ...args: string[]): Promise<Figures> {
   await promisify(execFile)("sync");
   // The store would otherwise follow a DATABASE_URL or FLOWSTORE_DATA_DIR of the shell's.
   const { DATABASE_URL: _url, FLOWSTORE_DATA_DIR: _dir, ...env } = process.env;
-  const { stdout } = await promisify(execFile)(process.execPath, ["--import", TSX, CHILD, ...args], {
+  const { stdout } = await promisify(execFile)(process.execPath, [...CHILD_IMPORTS, CHILD, ...args], {
     env: { ...env, XDG_CACHE_HOME: cache },
     maxBuffer: 1 << 20,
   });

@@ -72,6 +72,17 @@ function contextOn(server: BenchContext["server"]): BenchContext {
   };
 }
 
+/**
+ * The --import flags a bench's child process starts with: tsx, for its TypeScript, then built.mjs, so
+ * that it runs the package as built, as the bench's own process does.
+ */
+export const CHILD_IMPORTS = [
+  "--import",
+  new URL("../node_modules/tsx/dist/loader.mjs", import.meta.url).href,
+  "--import",
+  new URL("./built.mjs", import.meta.url).href,
+];
+
 /** The variable that gives a suite's child process the run's server (see contextFromParent). */
 export const PARENT_SERVER = "BENCH_PARENT_SERVER_URL";
 

@@ -68,9 +68,15 @@ if (needsNode22 && (major < 22 || (major === 22 && minor < 13))) {
   const tsx = pathToFileURL(
     fileURLToPath(new URL("../node_modules/tsx/dist/loader.mjs", import.meta.url)),
   ).href;
-  const child = spawnSync(node, ["--import", tsx, fileURLToPath(import.meta.url), ...args], {
-    stdio: "inherit",
-  });
+  // The package as built, as in this run (bench/built.mjs: built already, FLOWSTORE_BENCH_BUILT).
+  const built = new URL("./built.mjs", import.meta.url).href;
+  const child = spawnSync(
+    node,
+    ["--import", tsx, "--import", built, fileURLToPath(import.meta.url), ...args],
+    {
+      stdio: "inherit",
+    },
+  );
   process.exit(child.status ?? 1);
 }
 

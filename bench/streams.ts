@@ -12,11 +12,10 @@ import { performance } from "node:perf_hooks";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { openStore, type Store, uuidv7 } from "../src/index.js";
-import { type BenchContext, log, percentiles, type Row, table } from "./lib.js";
+import { type BenchContext, CHILD_IMPORTS, log, percentiles, type Row, table } from "./lib.js";
 
 const GOAL_MS = 10;
 const TAIL_PROCESS = fileURLToPath(new URL("./streams/tail-process.ts", import.meta.url));
-const TSX_LOADER = new URL("../node_modules/tsx/dist/loader.mjs", import.meta.url).href;
 /** A poll once a minute: a chunk seen sooner came through NOTIFY. */
 const POLL_MS = 60_000;
 
@@ -61,7 +60,7 @@ async function storeReader(url: string, executionId: string, name: string): Prom
 async function processReader(url: string, executionId: string, name: string): Promise<Reader> {
   const child: ChildProcess = spawn(
     process.execPath,
-    ["--import", TSX_LOADER, TAIL_PROCESS, url, "flowstore", executionId, name],
+    [...CHILD_IMPORTS, TAIL_PROCESS, url, "flowstore", executionId, name],
     { stdio: ["ignore", "pipe", "inherit"] },
   );
   const arrivals = new Arrivals();

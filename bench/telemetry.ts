@@ -17,17 +17,16 @@ import { execFile } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { promisify } from "node:util";
-import { type BenchContext, benchRounds, log, median, table } from "./lib.js";
+import { type BenchContext, benchRounds, CHILD_IMPORTS, log, median, table } from "./lib.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const TSX = pathToFileURL(path.join(ROOT, "node_modules/tsx/dist/loader.mjs")).href;
 const HIDE = pathToFileURL(path.join(ROOT, "test/fixtures/hide-packages.mjs")).href;
 const CHILD = path.join(ROOT, "bench/telemetry/child.ts");
 const SIDES = ["absent", "no-op SDK", "exporting"] as const;
 type Side = (typeof SIDES)[number];
 
 async function runSide(side: Side, workload: string, url: string, count: number) {
-  const args = ["--import", TSX, ...(side === "absent" ? ["--import", HIDE] : []), CHILD];
+  const args = [...CHILD_IMPORTS, ...(side === "absent" ? ["--import", HIDE] : []), CHILD];
   const mode = side === "no-op SDK" ? "noop" : side;
   const { stdout } = await promisify(execFile)(
     process.execPath,
