@@ -45,6 +45,7 @@ import {
   stateMayHaveRows,
   withEntries,
 } from "./runs.js";
+import { SharedClaims } from "./shared-claims.js";
 import { MastraTables } from "./tables.js";
 import {
   loadInPartitionSql,
@@ -61,6 +62,7 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
   /** Loads and reads by id of one run at once share a statement (see SharedReads). */
   private readonly loads = new SharedReads<WorkflowRunState | null>();
   private readonly runsById = new SharedReads<WorkflowRun | null>();
+  private readonly claims = new SharedClaims<WorkflowRunState>();
 
   constructor(store: Store | (() => Promise<Store>)) {
     super();
@@ -321,15 +323,22 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
       executionStatus(fields.status),
       expected,
     ];
-    // A run this process knows, in its partition (partitions/direct.ts), else through executions.
-    const known = this.writes.ids.get(key);
-    let run = known !== undefined && direct ? await stateInPartition(db, direct, params, known) : undefined;
-    if (run === "unchanged") return undefined;
-    run ??= (await db.query<StateRow>(stateSql(q), params, PREPARED)).rows[0];
-    if (!run) return undefined;
-    this.writes.ids.set(key, run.id);
-    // A run of small entries is whole in its state: no second round trip for rows it has none of.
-    const rowsOf = run.mayHaveRows ? await this.contextRows(run.id) : [];
-    return joinSnapshot(run.state, rowsOf) as unknown as WorkflowRunState;
+    const write = async () => {
+      // A run this process knows, in its partition (partitions/direct.ts), else through executions.
+      const known = this.writes.ids.get(key);
+      let run = known !== undefined && direct ? await stateInPartition(db, direct, params, known) : undefined;
+      if (run === "unchanged") return undefined;
+      run ??= (await db.query<StateRow>(stateSql(q), params, PREPARED)).rows[0];
+      if (!run) return undefined;
+      this.writes.ids.set(key, run.id);
+      // A run of small entries is whole in its state: no second round trip for rows it has none of.
+      const rowsOf = run.mayHaveRows ? await this.contextRows(run.id) : [];
+      return joinSnapshot(run.state, rowsOf) as unknown as WorkflowRunState;
+    };
+    // A claim (a change out of the status expected), as several resumes of one run make at once: one
+    // statement for the same claims asked together (shared-claims.ts).
+    const status = fields.status;
+    const claim = expected !== null && status !== undefined && !expected.includes(status);
+    return claim ? this.claims.claim(`${key}\u0000${JSON.stringify(params.slice(1))}`, write) : write();
   }
 }

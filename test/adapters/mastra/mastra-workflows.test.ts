@@ -12,6 +12,7 @@ import { FlowstoreMastraStorage } from "../../../src/adapters/mastra/index.js";
 import { ValidationError } from "../../../src/index.js";
 import { forEachDriver } from "../../support/harness.js";
 import { describeMastra } from "../../support/mastra.js";
+import { statementLog } from "../../support/waiting.js";
 
 /** A snapshot as the suite's sample makes one: one step, of the status given. */
 function sample(status: string) {
@@ -336,6 +337,50 @@ describeMastra("flowstore/mastra workflows", () => {
           opts: { status: "success", expectedStatus: ["suspended", "waiting"] },
         }),
       ).toBeUndefined();
+    });
+
+    it("sends one statement for the same claim of a run asked at once, so the losers never queue on its row", async () => {
+      const log = statementLog();
+      const store = await d.open({ logStatements: true, logger: log });
+      try {
+        const storage = new FlowstoreMastraStorage({ id: "claims", store });
+        await storage.init();
+        const claimed = (await storage.getStore("workflows")) as WorkflowsStorage;
+        const runId = `run-${randomUUID()}`;
+        // A context entry in the state: the run has no rows to read after a claim.
+        await claimed.persistWorkflowSnapshot({
+          workflowName: "claim",
+          runId,
+          snapshot: { status: "suspended", context: { ask: { status: "suspended" } } } as never,
+        });
+        const claim = (status: "running" | "canceled") =>
+          claimed.updateWorkflowState({
+            workflowName: "claim",
+            runId,
+            opts: { status, expectedStatus: "suspended" },
+          });
+        const before = log.sql.length;
+        const claims = await Promise.all(Array.from({ length: 8 }, () => claim("running")));
+        expect(claims.filter((c) => c !== undefined)).toEqual([
+          expect.objectContaining({ status: "running" }),
+        ]);
+        expect(log.sql.length - before).toBe(1);
+        expect((await claimed.loadWorkflowSnapshot({ workflowName: "claim", runId }))?.status).toBe(
+          "running",
+        );
+
+        // Claims that change the run differently are each their own statement: one of them wins.
+        await claimed.updateWorkflowState({ workflowName: "claim", runId, opts: { status: "suspended" } });
+        const sent = log.sql.length;
+        const mixed = await Promise.all([claim("running"), claim("canceled"), claim("running")]);
+        expect(mixed.filter((c) => c !== undefined)).toHaveLength(1);
+        expect(log.sql.length - sent).toBe(2);
+        // Asked after the first was answered, a claim is a statement of its own, and finds the run moved.
+        expect(await claim("running")).toBeUndefined();
+        expect(log.sql.length - sent).toBe(3);
+      } finally {
+        await store.close();
+      }
     });
 
     it("loses no update when steps of one run and its state are written at once", async () => {
