@@ -4,8 +4,8 @@
  */
 import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
-import { fileURLToPath, pathToFileURL } from "node:url";
-import { type BenchContext, log, startBenchServer } from "./lib.js";
+import { fileURLToPath } from "node:url";
+import { type BenchContext, CHILD_IMPORTS, log, startBenchServer } from "./lib.js";
 
 // A suite is a file that exports run(); the others (lib.ts, workflow-v4-calls.ts...) are the suites' parts.
 const available = readdirSync(new URL(".", import.meta.url))
@@ -65,18 +65,10 @@ if (needsNode22 && (major < 22 || (major === 22 && minor < 13))) {
   const { installNode } = await import("../scripts/matrix-tools.mjs");
   const node = installNode("22", log);
   log(`the mastra suites need Node.js 22.13 or newer: running on ${node}`);
-  const tsx = pathToFileURL(
-    fileURLToPath(new URL("../node_modules/tsx/dist/loader.mjs", import.meta.url)),
-  ).href;
-  // The package as built, as in this run (bench/built.mjs: built already, FLOWSTORE_BENCH_BUILT).
-  const built = new URL("./built.mjs", import.meta.url).href;
-  const child = spawnSync(
-    node,
-    ["--import", tsx, "--import", built, fileURLToPath(import.meta.url), ...args],
-    {
-      stdio: "inherit",
-    },
-  );
+  // tsx and the package as built, as in this run (bench/built.mjs: built already, FLOWSTORE_BENCH_BUILT).
+  const child = spawnSync(node, [...CHILD_IMPORTS, fileURLToPath(import.meta.url), ...args], {
+    stdio: "inherit",
+  });
   process.exit(child.status ?? 1);
 }
 
