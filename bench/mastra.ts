@@ -14,6 +14,7 @@
  *   step after the suspension (1 is right), and the time from the start to the resumed run's end;
  * Beside them, in turn with them, what one persist and one load cost any store on this server (see
  * floorRound()).
+ * Each side and the floor first warm up (warmUp()): untimed persists and loads of runs of their own.
  * Sequential (1 caller) and concurrent (8 callers) where both make sense; operations/s, median and 99th
  * percentile of one call; the median of BENCH_ROUNDS rounds (default 3), the two sides taking each
  * operation in turn (the first alternating by round), each on its own database. @mastra/core needs
@@ -79,6 +80,30 @@ function snapshot(runId: string, steps: number, input: unknown = { order: 42, it
 }
 
 /**
+ * Untimed calls made before a round's first timed one, the same on each side and on the floor: as
+ * many persists and loads as the persist and load lines then time, at 1 and at 8 callers, of runs of
+ * their own. The lines measure a store as a running process has it: its code compiled by V8, its
+ * connections' statements prepared, the server's caches of its tables filled. A line of 1,000 calls
+ * lasts a fifth of a second to a second; made first in a fresh process on fresh connections, it
+ * measured V8's compiler and a first connection's planning more than either store (the same 8 callers
+ * read flowstore's runs at 0.46 of raw pg's rate in the bench, at 0.7 to 1.0 once warm).
+ */
+async function warmUp(
+  scale: number,
+  persist: (run: string, steps: number) => Promise<unknown>,
+  load: (run: string) => Promise<unknown>,
+): Promise<void> {
+  const runs = Math.max(CALLERS, Math.round(200 * scale));
+  for (const concurrency of [1, CALLERS]) {
+    const ids = Array.from({ length: runs }, () => `warm-up-${randomUUID()}`);
+    await timedCalls(runs * 5, concurrency, (i) =>
+      persist(ids[i % runs] as string, Math.floor(i / runs) + 1),
+    );
+    await timedCalls(runs * 5, concurrency, (i) => load(ids[i % runs] as string));
+  }
+}
+
+/**
  * A round of one side's operations, yielding after each measured one: run() takes the two sides'
  * operations in turn, so that each pair is measured within seconds of each other and a slower minute
  * of the machine weighs on both alike. The list at 100,000 runs is one step with their seeding, and
@@ -95,6 +120,16 @@ async function* round(
   try {
     const workflows = (await storage.getStore("workflows")) as WorkflowsStorage;
     const memory = (await storage.getStore("memory")) as MemoryStorage;
+    await warmUp(
+      scale,
+      (run, steps) =>
+        workflows.persistWorkflowSnapshot({
+          workflowName: "warm-up",
+          runId: run,
+          snapshot: snapshot(run, steps),
+        }),
+      (run) => workflows.loadWorkflowSnapshot({ workflowName: "warm-up", runId: run }),
+    );
     for (const [label, concurrency] of [
       ["x1", 1],
       [`x${CALLERS}`, CALLERS],
@@ -286,13 +321,24 @@ async function* floorRound(url: string, scale: number): AsyncGenerator<void, Map
   const figures = new Map<string, Figures>();
   try {
     await pool.query("create table floor_runs (key text primary key, snapshot jsonb not null)");
+    const upsert =
+      "insert into floor_runs values ($1, $2) on conflict (key) do update set snapshot = excluded.snapshot";
+    const read = "select snapshot from floor_runs where key = $1";
+    await warmUp(
+      scale,
+      (run, steps) =>
+        pool.query({
+          name: "floor-upsert",
+          text: upsert,
+          values: [run, JSON.stringify(snapshot(run, steps))],
+        }),
+      (run) => pool.query({ name: "floor-load", text: read, values: [run] }),
+    );
     const runs = Math.max(CALLERS, Math.round(200 * scale));
     for (const [label, concurrency] of [
       ["x1", 1],
       [`x${CALLERS}`, CALLERS],
     ] as const) {
-      const upsert =
-        "insert into floor_runs values ($1, $2) on conflict (key) do update set snapshot = excluded.snapshot";
       figures.set(
         `persist ${label}`,
         await timedCalls(runs * 5, concurrency, (i) =>
@@ -312,7 +358,7 @@ async function* floorRound(url: string, scale: number): AsyncGenerator<void, Map
         await timedCalls(runs * 5, concurrency, async (i) => {
           const { rows } = await pool.query({
             name: "floor-load",
-            text: "select snapshot from floor_runs where key = $1",
+            text: read,
             values: [`${label}-${i % runs}`],
           });
           if (!rows[0]) throw new Error("floor: no row");
@@ -331,6 +377,9 @@ export async function run(context: BenchContext): Promise<void> {
   const rounds = benchRounds(1);
   log("@mastra/pg: PostgresStore on a pg Pool of 10, init() run first (its tables and default indexes);");
   log("flowstore: FlowstoreMastraStorage on a store with a pool of 10; both with durable commits.");
+  log(
+    "Each side, and the raw pg floor, first makes as many untimed persists and loads as those lines time, at 1 and 8 callers, of runs of its own: the lines measure a store warm, as a running process has it.",
+  );
   const results = new Map<string, Map<string, (Figures & { extra?: string })[]>>();
   const floors = new Map<string, Figures[]>();
   for (let r = 0; r < rounds; r++) {
