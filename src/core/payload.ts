@@ -212,6 +212,8 @@ function explain(value: unknown, field: string, options: JsonOptions): void {
 
 /** JSON text within the store's limit, or a ValidationError that says by how much it is over. */
 export function checkJsonSize(text: string, field: string, limits: PayloadLimits = DEFAULT_LIMITS): string {
+  // A UTF-16 unit is at most 3 bytes of UTF-8 (a pair of them 4): a text this short cannot be over.
+  if (text.length * 3 <= limits.jsonBytes) return text;
   const bytes = Buffer.byteLength(text);
   if (bytes > limits.jsonBytes) {
     throw new ValidationError(`${field} is ${bytes} bytes of JSON, over the limit of ${limits.jsonBytes}`, {

@@ -30,10 +30,12 @@ export async function persistInPartition(
 ): Promise<string | undefined> {
   if (p.partIds.length > 0) return undefined;
   // A new run's key taken is no miss of the map: the run exists, persistSql updates it.
+  // The id is the caller's (the known one, or the new one made here): the count of rows written says
+  // whether it was, with no row to send back and parse.
   return direct.tried(async () => {
-    const { rows } =
+    const { rowCount } =
       p.knownId === undefined
-        ? await db.query<{ id: string }>(
+        ? await db.query(
             createSql(q, await direct.of(EXECUTIONS, p.newId)),
             [
               p.key,
@@ -48,12 +50,12 @@ export async function persistInPartition(
             ],
             { prepare: true },
           )
-        : await db.query<{ id: string }>(
+        : await db.query(
             updateSql(await direct.of(EXECUTIONS, p.knownId)),
             UPDATE_FIELDS.map((field) => p[field]),
             { prepare: true },
           );
-    return rows[0]?.id;
+    return rowCount > 0 ? (p.knownId ?? p.newId) : undefined;
   }, p.knownId !== undefined);
 }
 
@@ -127,15 +129,14 @@ export async function stateInPartition(
 /**
  * persistSql's update of a run that exists, in the partition that holds it, when the run has no
  * context rows ($1 its id, $2 its key, $3 status, $4 state, $5 resourceId, null: kept, $6 updatedAt,
- * null: now). Returns its id, or no row (not there, or with rows).
+ * null: now). Updates one row, or none (not there, or with rows).
  */
 function updateSql(partition: string): string {
   return once(
     `update ${partition}`,
     () => `update ${partition} e
          set ${persistSet("$3", "$4", "$5", "$6")}
-       where e.id = $1::uuid and e.idempotency_key = $2::text and not ${mayHaveRows("e.state")}
-      returning e.id`,
+       where e.id = $1::uuid and e.idempotency_key = $2::text and not ${mayHaveRows("e.state")}`,
   );
 }
 
@@ -168,7 +169,7 @@ function updateManySql(partition: string): string {
 /**
  * persistSql's making of a new run, its key and its execution, in the partition of its id's range ($1
  * key, $2 id, $3 definition, $4 name, $5 status, $6 state, $7 metadata, $8 createdAt, $9 updatedAt,
- * null: now). Returns its id, or no row when the key names a run already.
+ * null: now). Inserts one row, or none when the key names a run already.
  */
 function createSql(q: string, partition: string): string {
   return once(
@@ -182,8 +183,7 @@ function createSql(q: string, partition: string): string {
     select made.id, $3::uuid, $4::text, $5::text, $6::jsonb, $7::jsonb, $1::text,
       coalesce($8::timestamptz, now()), coalesce($9::timestamptz, now()),
       case when $5 = 'running' then now() end, case when $5 in ${TERMINAL_SQL} then now() end
-    from made
-    returning id`,
+    from made`,
   );
 }
 
