@@ -131,6 +131,31 @@ describe("Batches", () => {
     await batches.flushed();
   });
 
+  it("alone runs a lone entry's statement at once, holding its key, and runs nothing beside another", async () => {
+    const { batches, sent, release } = heldByFirstLetter();
+    let finish: () => void = () => {};
+    const ran = batches.alone(
+      "x1",
+      () => new Promise<string>((resolve) => (finish = () => resolve("x1 done"))),
+    );
+    expect(ran).toBeDefined();
+    // Beside it: nothing runs alone, and an entry of its key waits for it to end.
+    expect(batches.alone("y1", () => Promise.resolve("y1"))).toBeUndefined();
+    batches.add("x2");
+    await turn();
+    expect(sent).toEqual([]);
+    finish();
+    expect(await ran).toBe("x1 done");
+    await turn();
+    expect(sent).toEqual([["x2"]]);
+    // With an entry waiting or a statement in flight, nothing runs alone either.
+    expect(batches.alone("z1", () => Promise.resolve("z1"))).toBeUndefined();
+    await release();
+    await batches.flushed();
+    expect(await batches.alone("z1", () => Promise.resolve("z1 done"))).toBe("z1 done");
+    await batches.flushed();
+  });
+
   it("with heldKeyOf, holds an entry whose key a statement in flight holds, and sends it with the turn's next ones", async () => {
     const { batches, sent, open } = heldByFirstLetter();
     batches.add("x1");

@@ -57,6 +57,17 @@ export class PersistBatches {
 
   /** Writes the persist; resolves with its run's id once committed, or undefined (see persistSql). */
   persist(persist: PlainPersist): Promise<string | undefined> {
+    // A known run's persist made alone goes at once, its own statement (write's, in its partition
+    // first), the run's key held until it ends: a later persist of the run waits for all of it.
+    if (this.direct !== undefined && persist.knownId !== undefined && persist.parts.length === 0) {
+      const call = { input: persist } as Call<PlainPersist, string | undefined>;
+      const alone = this.batches.alone(call, async () => (await this.write([persist]))[0]);
+      if (alone) return alone;
+    }
+    return this.batched(persist);
+  }
+
+  private batched(persist: PlainPersist): Promise<string | undefined> {
     let bytes = persist.state.length + persist.metadata.length;
     for (const part of persist.parts) bytes += part.length;
     return callIn(this.batches, persist, bytes);

@@ -77,19 +77,47 @@ describeMastra("flowstore/mastra: persists of runs made at once", () => {
       expect(after.get(runKey("w", deleted))).toEqual({ version: 1, rows: 0 });
       expect(after.get(runKey("w", fresh))).toEqual({ version: 1, rows: 0 });
 
-      // The known runs' steps went in updates of their partition, several in one, and in no other write.
+      // The known runs' steps went in updates of their partition, several in one, and in no other write;
+      // the first persist, made with nothing in flight, in an update of its own there.
       const together = sent.filter(({ sql }) => sql.includes("cross join lateral"));
       expect(together.length).toBeGreaterThan(0);
       expect(together.length).toBeLessThan(4);
+      const alone = sent.filter(
+        ({ sql }) => sql.trimStart().startsWith("update ") && sql.includes('."executions_'),
+      );
+      expect(alone.length).toBeLessThanOrEqual(1);
       const others = sent.filter(({ sql }) => sql.includes("insert into") && sql.includes("execution_keys"));
       expect(others.length).toBeGreaterThan(0);
       for (const runId of known.slice(0, 4)) {
-        expect(together.some(({ values }) => values.includes(runId))).toBe(true);
+        const inPartition = [...together, ...alone];
+        expect(inPartition.some(({ values }) => values.includes(runId))).toBe(true);
         expect(
           others.some(({ values }) => values.includes(runId)),
           runId,
         ).toBe(false);
       }
+      await store.close();
+    });
+
+    it("writes two persists of one run made at once in their order, when the first finds its run not in its partition's form", async () => {
+      const store = await d.open();
+      const ws = (await new FlowstoreMastraStorage({ id: "o", store }).getStore(
+        "workflows",
+      )) as WorkflowsStorage;
+      const runId = randomUUID();
+      // A run with an entry in a row: the first persist below, made alone, finds no row the update in
+      // its partition may write, and goes the other way, while the second waits for the run's key.
+      await ws.persistWorkflowSnapshot({
+        workflowName: "w",
+        runId,
+        snapshot: step(runId, 1, { big: { output: BIG } }),
+      });
+      await Promise.all([
+        ws.persistWorkflowSnapshot({ workflowName: "w", runId, snapshot: step(runId, 2) }),
+        ws.persistWorkflowSnapshot({ workflowName: "w", runId, snapshot: step(runId, 3) }),
+      ]);
+      expect(await ws.loadWorkflowSnapshot({ workflowName: "w", runId })).toEqual(step(runId, 3));
+      expect((await stored(store, [runId])).get(runKey("w", runId))).toEqual({ version: 3, rows: 0 });
       await store.close();
     });
   });
