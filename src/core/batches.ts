@@ -152,15 +152,16 @@ export class Batches<P> {
   }
 
   /**
-   * Runs `statement` for `entry` at once, as a statement of its own in flight (holding the entry's key),
-   * when nothing is in flight, waiting or about to start; else runs nothing and returns undefined (the
-   * caller adds the entry). What a lone caller saves: the gathering's turn and the batch's making.
+   * Runs `statement` at once, as a statement of its own in flight holding `heldKey` (what heldKeyOf gives
+   * the entry it writes), when nothing is in flight, waiting or about to start; else runs nothing and
+   * returns undefined (the caller adds the entry). What a lone caller saves: the gathering's turn and
+   * the batch's making.
    */
-  alone<T>(entry: P, statement: () => Promise<T>): Promise<T> | undefined {
+  alone<T>(heldKey: string, statement: () => Promise<T>): Promise<T> | undefined {
     if (this.inFlight > 0 || this.waiting.length > 0 || this.asking || this.scheduled) return undefined;
     if (this.slots !== undefined && !this.slots.tryTake()) return undefined;
     this.inFlight++;
-    const keys = this.hold([entry]);
+    const keys = this.heldKeyOf === undefined ? undefined : this.holdKeys([heldKey]);
     let running: Promise<T>;
     try {
       running = statement();
@@ -246,8 +247,11 @@ export class Batches<P> {
 
   /** Marks the keys of a batch held while it is in flight; returns them, to let go of as it ends. */
   private hold(batch: P[]): string[] | undefined {
-    if (this.heldKeyOf === undefined) return undefined;
-    const keys = [...new Set(batch.map(this.heldKeyOf))];
+    const { heldKeyOf } = this;
+    return heldKeyOf === undefined ? undefined : this.holdKeys([...new Set(batch.map(heldKeyOf))]);
+  }
+
+  private holdKeys(keys: string[]): string[] {
     for (const key of keys) this.held.set(key, (this.held.get(key) ?? 0) + 1);
     return keys;
   }

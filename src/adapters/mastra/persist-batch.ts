@@ -60,8 +60,7 @@ export class PersistBatches {
     // A known run's persist made alone goes at once, its own statement (write's, in its partition
     // first), the run's key held until it ends: a later persist of the run waits for all of it.
     if (this.direct !== undefined && persist.knownId !== undefined && persist.parts.length === 0) {
-      const call = { input: persist } as Call<PlainPersist, string | undefined>;
-      const alone = this.batches.alone(call, async () => (await this.write([persist]))[0]);
+      const alone = this.batches.alone(persist.key, async () => (await this.write([persist]))[0]);
       if (alone) return alone;
     }
     return this.batched(persist);
