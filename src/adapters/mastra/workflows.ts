@@ -23,6 +23,7 @@ import type { Store, StoreScope } from "../../index.js";
 import { refuseReserved } from "../../offload/index.js";
 import { COMPONENT_STATE, EXECUTIONS } from "../../partitions/index.js";
 import { type StateRow, stateInPartition } from "./in-partition.js";
+import { KnownLoads } from "./known-loads.js";
 import { readEntries } from "./offloaded.js";
 import { deleteSql, pruneDomain, WORKFLOW_RETENTION } from "./retention.js";
 import { countedSql, countSql, listSql, listWhere } from "./run-lists.js";
@@ -63,6 +64,8 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
   private readonly loads = new SharedReads<WorkflowRunState | null>();
   private readonly runsById = new SharedReads<WorkflowRun | null>();
   private readonly claims = new SharedClaims<WorkflowRunState>();
+  /** The first reads of loads of runs this process knows (made on first use). */
+  private knownLoads: KnownLoads | undefined;
 
   constructor(store: Store | (() => Promise<Store>)) {
     super();
@@ -164,12 +167,18 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
     parts: boolean,
   ): Promise<RunRow[]> {
     const { q, direct } = await this.tables.sql();
+    if (direct && inPartitions && !parts) {
+      // Loads made at the same time read together (known-loads.ts).
+      this.knownLoads ??= new KnownLoads(on, direct);
+      const row = await this.knownLoads.load(key, id);
+      if (row) return [row];
+    }
     const found =
-      direct && inPartitions
+      direct && inPartitions && parts
         ? await direct.tried(async () => {
             const text = loadInPartitionSql(
               await direct.of(EXECUTIONS, id),
-              parts ? await direct.of(COMPONENT_STATE, id) : undefined,
+              await direct.of(COMPONENT_STATE, id),
             );
             const { rows } = await on.query<RunRow>(text, [key, id], PREPARED);
             return rows.length > 0 ? rows : undefined;

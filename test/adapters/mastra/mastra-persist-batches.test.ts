@@ -9,10 +9,10 @@ import type { WorkflowsStorage } from "@mastra/core/storage";
 import { expect, it } from "vitest";
 import { FlowstoreMastraStorage } from "../../../src/adapters/mastra/index.js";
 import { runKey } from "../../../src/adapters/mastra/runs.js";
-import type { Logger, Store } from "../../../src/index.js";
+import type { Store } from "../../../src/index.js";
 import { runSnapshot } from "../../fixtures/mastra-snapshot.js";
 import { forEachDriver } from "../../support/harness.js";
-import { describeMastra } from "../../support/mastra.js";
+import { describeMastra, statementsSent } from "../../support/mastra.js";
 
 /** A context entry too big to stay in the run's state (runs.ts, INLINE_ENTRY): it goes to a row. */
 const BIG = "x".repeat(4096);
@@ -39,12 +39,7 @@ async function stored(store: Store, runIds: string[]) {
 describeMastra("flowstore/mastra: persists of runs made at once", () => {
   forEachDriver((d) => {
     it("writes the steps of known runs by one update in their partition, the others as alone", async () => {
-      const sent: { sql: string; values: string }[] = [];
-      const keep = (entry: Record<string, unknown>) => {
-        if (typeof entry.sql === "string")
-          sent.push({ sql: entry.sql, values: JSON.stringify(entry.values) });
-      };
-      const logger: Logger = { debug: keep, info: keep, warn: keep, error: keep };
+      const { sent, logger } = statementsSent();
       const store = await d.open({ logStatements: { values: true }, logger });
       const open = async () =>
         (await new FlowstoreMastraStorage({ id: "b", store }).getStore("workflows")) as WorkflowsStorage;
