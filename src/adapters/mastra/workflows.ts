@@ -21,7 +21,7 @@ import { ValidationError } from "../../core/errors.js";
 import { toJson } from "../../core/payload.js";
 import type { Store, StoreScope } from "../../index.js";
 import { refuseReserved } from "../../offload/index.js";
-import { COMPONENT_STATE, EXECUTIONS } from "../../partitions/index.js";
+import { COMPONENT_STATE, type DirectPartitions, EXECUTIONS } from "../../partitions/index.js";
 import { type StateRow, stateInPartition } from "./in-partition.js";
 import { KnownLoads } from "./known-loads.js";
 import { readEntries } from "./offloaded.js";
@@ -128,18 +128,41 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
 
   /** A run's snapshot by its key (loadWorkflowSnapshot). */
   private async loadSnapshot(key: string): Promise<WorkflowRunState | null> {
-    const { db } = await this.tables.sql();
+    const { db, direct } = await this.tables.sql();
+    // The common case first: a run this process knows, read in its partition with the loads made beside
+    // it, whose state says it has no context rows. Not found there, it is read by its key below; found
+    // with rows, it is read again with them.
+    const known = this.writes.ids.get(key);
+    let withRows = false;
+    if (known !== undefined && direct) {
+      const row = await this.knownLoad(db, direct, key, known);
+      if (row && !stateMayHaveRows(row.state))
+        return joinSnapshot(row.state, []) as unknown as WorkflowRunState;
+      if (row) withRows = true;
+      else this.writes.ids.delete(key);
+    }
     // The run's state alone first: its context rows are read (with the state again, as one read)
     // only when the state says it may have some, which a run of small entries never does.
     const read = async (on: Pick<StoreScope, "query">) => {
-      const rows = await this.readRun(on, key, false);
+      const rows = withRows ? [] : await this.readRun(on, key, false);
       const state = rows[0]?.state;
-      return withEntries(stateMayHaveRows(state) ? await this.readRun(on, key, true) : rows);
+      return withEntries(withRows || stateMayHaveRows(state) ? await this.readRun(on, key, true) : rows);
     };
     const [run] = await readEntries(db, read, (runs) => runs.flatMap((r) => r.entries));
     if (!run) return null;
     this.writes.ids.set(key, run.row.id);
     return joinSnapshot(run.row.state, run.entries) as unknown as WorkflowRunState;
+  }
+
+  /** A known run's id and state in its partition, read with the loads made beside it (known-loads.ts). */
+  private knownLoad(
+    db: Pick<StoreScope, "query">,
+    direct: DirectPartitions,
+    key: string,
+    id: string,
+  ): Promise<RunRow | undefined> {
+    this.knownLoads ??= new KnownLoads(db, direct);
+    return this.knownLoads.load(key, id);
   }
 
   /** The run of a key: its id and state, and with `parts` its context rows (loadStateSql). */
@@ -168,9 +191,7 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
   ): Promise<RunRow[]> {
     const { q, direct } = await this.tables.sql();
     if (direct && inPartitions && !parts) {
-      // Loads made at the same time read together (known-loads.ts).
-      this.knownLoads ??= new KnownLoads(on, direct);
-      const row = await this.knownLoads.load(key, id);
+      const row = await this.knownLoad(on, direct, key, id);
       if (row) return [row];
     }
     const found =
