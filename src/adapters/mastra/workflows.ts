@@ -190,16 +190,12 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
     parts: boolean,
   ): Promise<RunRow[]> {
     const { q, direct } = await this.tables.sql();
-    if (direct && inPartitions && !parts) {
-      const row = await this.knownLoad(on, direct, key, id);
-      if (row) return [row];
-    }
     const found =
-      direct && inPartitions && parts
+      direct && inPartitions
         ? await direct.tried(async () => {
             const text = loadInPartitionSql(
               await direct.of(EXECUTIONS, id),
-              await direct.of(COMPONENT_STATE, id),
+              parts ? await direct.of(COMPONENT_STATE, id) : undefined,
             );
             const { rows } = await on.query<RunRow>(text, [key, id], PREPARED);
             return rows.length > 0 ? rows : undefined;
