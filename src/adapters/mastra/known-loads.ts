@@ -11,6 +11,7 @@
 import { Batches, type Call, callIn } from "../../core/batches.js";
 import type { StoreScope } from "../../index.js";
 import { type DirectPartitions, EXECUTIONS } from "../../partitions/index.js";
+import { PREPARED } from "./run-writes.js";
 import type { RunRow } from "./runs.js";
 import { loadInPartitionSql, once } from "./workflow-sql.js";
 
@@ -18,8 +19,6 @@ import { loadInPartitionSql, once } from "./workflow-sql.js";
 const IN_FLIGHT = 2;
 /** Loads a statement takes at most. */
 const MAX_ROWS = 500;
-
-const PREPARED = { prepare: true } as const;
 
 /** A load of a run: its key, and its id as this process knows it. */
 interface KnownLoad {

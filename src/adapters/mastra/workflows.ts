@@ -21,7 +21,7 @@ import { ValidationError } from "../../core/errors.js";
 import { toJson } from "../../core/payload.js";
 import type { Store, StoreScope } from "../../index.js";
 import { refuseReserved } from "../../offload/index.js";
-import { COMPONENT_STATE, type DirectPartitions, EXECUTIONS } from "../../partitions/index.js";
+import { COMPONENT_STATE, EXECUTIONS } from "../../partitions/index.js";
 import { type StateRow, stateInPartition } from "./in-partition.js";
 import { KnownLoads } from "./known-loads.js";
 import { readEntries } from "./offloaded.js";
@@ -135,7 +135,8 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
     const known = this.writes.ids.get(key);
     let withRows = false;
     if (known !== undefined && direct) {
-      const row = await this.knownLoad(db, direct, key, known);
+      this.knownLoads ??= new KnownLoads(db, direct);
+      const row = await this.knownLoads.load(key, known);
       if (row && !stateMayHaveRows(row.state))
         return joinSnapshot(row.state, []) as unknown as WorkflowRunState;
       if (row) withRows = true;
@@ -152,17 +153,6 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
     if (!run) return null;
     this.writes.ids.set(key, run.row.id);
     return joinSnapshot(run.row.state, run.entries) as unknown as WorkflowRunState;
-  }
-
-  /** A known run's id and state in its partition, read with the loads made beside it (known-loads.ts). */
-  private knownLoad(
-    db: Pick<StoreScope, "query">,
-    direct: DirectPartitions,
-    key: string,
-    id: string,
-  ): Promise<RunRow | undefined> {
-    this.knownLoads ??= new KnownLoads(db, direct);
-    return this.knownLoads.load(key, id);
   }
 
   /** The run of a key: its id and state, and with `parts` its context rows (loadStateSql). */
