@@ -49,7 +49,11 @@ interface Figures {
 }
 
 /** A run's snapshot after `steps` of its five steps, Mastra's default engine's shape. */
-function snapshot(runId: string, steps: number, input: unknown = { order: 42, items: ["a", "b", "c"] }) {
+export function snapshot(
+  runId: string,
+  steps: number,
+  input: unknown = { order: 42, items: ["a", "b", "c"] },
+) {
   const context: Record<string, unknown> = { input };
   for (let s = 0; s < steps; s++) {
     context[`step-${s}`] = {

@@ -129,9 +129,10 @@ export async function stateInPartition(
 /**
  * persistSql's update of a run that exists, in the partition that holds it, when the run has no
  * context rows ($1 its id, $2 its key, $3 status, $4 state, $5 resourceId, null: kept, $6 updatedAt,
- * null: now). Updates one row, or none (not there, or with rows).
+ * null: now). Updates one row, or none (not there, or with rows). Exported for the bench that sends it
+ * alone (bench/mastra-layers.ts).
  */
-function updateSql(partition: string): string {
+export function updateSql(partition: string): string {
   return once(
     `update ${partition}`,
     () => `update ${partition} e
