@@ -40,6 +40,11 @@ export class Completer {
     private readonly events: CompleterEvents,
     /** How long a finished job's lease can still hold: its last renewal was for at most this long. */
     private readonly leaseMs: number,
+    /**
+     * The store has one connection (PGlite), whose statements end before the next turn of the event
+     * loop: the jobs that finish in a turn go together at its end, as none can gather behind one in flight.
+     */
+    singleConnection = false,
   ) {
     this.batches = new Batches<LeasedJob>({
       send: (batch) => this.completeThroughOutage(batch),
@@ -50,6 +55,7 @@ export class Completer {
       },
       maxInFlight: 2,
       overlapMin: secondFlushMin,
+      gatherTurn: singleConnection,
     });
   }
 

@@ -40,6 +40,9 @@ export interface RunsOf<Tx extends JobsScope> {
 }
 
 export class Runs<Tx extends JobsScope> {
+  /** A start of buffered jobs is due at the turn's end (see refill). */
+  private refillDue = false;
+
   constructor(private readonly of: RunsOf<Tx>) {}
 
   /** Starts buffered jobs while handlers are free, then claims for the room left. */
@@ -173,7 +176,27 @@ export class Runs<Tx extends JobsScope> {
     } finally {
       state.running.delete(job.id);
       if (job.group !== null && !toCompleter) this.of.groupSlotFreed();
-      this.startMore();
+      this.refill();
     }
+  }
+
+  /**
+   * Starts jobs in the room a run's end left. On one connection (PGlite) a statement runs to its end
+   * before the next turn of the event loop, so nothing is ever on its way for others to gather behind:
+   * started as each run ended, every job had a start mark and a completion of its own, and the handlers
+   * ran one at a time. There the room the runs of a turn left is filled once, at the turn's end, under
+   * one mark (their completions gather by turn too: see Completer).
+   */
+  private refill(): void {
+    if (!this.of.singleConnection) {
+      this.startMore();
+      return;
+    }
+    if (this.refillDue) return;
+    this.refillDue = true;
+    setImmediate(() => {
+      this.refillDue = false;
+      this.startMore();
+    });
   }
 }

@@ -79,6 +79,7 @@ export function startWorker<Tx extends JobsScope>(
       claimsLanded: landed,
     },
     settings.leaseMs,
+    singleConnection,
   );
   const warnings = new FailureWarnings(context.logger, settings.queue);
   const ends = new RunEnds({ jobs, marks, holding, landed, onError, warnings });
