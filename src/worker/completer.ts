@@ -41,8 +41,8 @@ export class Completer {
     /** How long a finished job's lease can still hold: its last renewal was for at most this long. */
     private readonly leaseMs: number,
     /**
-     * The store has one connection (PGlite), whose statements end before the next turn of the event
-     * loop: the jobs that finish in a turn go together at its end, as none can gather behind one in flight.
+     * The store has one connection: the jobs that finish in a turn go together at its end. On PGlite a
+     * statement ends before the next turn, so none could gather behind one in flight.
      */
     singleConnection = false,
   ) {

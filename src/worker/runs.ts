@@ -181,11 +181,12 @@ export class Runs<Tx extends JobsScope> {
   }
 
   /**
-   * Starts jobs in the room a run's end left. On one connection (PGlite) a statement runs to its end
-   * before the next turn of the event loop, so nothing is ever on its way for others to gather behind:
-   * started as each run ended, every job had a start mark and a completion of its own, and the handlers
-   * ran one at a time. There the room the runs of a turn left is filled once, at the turn's end, under
-   * one mark (their completions gather by turn too: see Completer).
+   * Starts jobs in the room a run's end left. On PGlite a statement runs to its end before the next
+   * turn of the event loop, so nothing is ever on its way for others to gather behind: started as each
+   * run ended, every job had a start mark and a completion of its own, and the handlers ran one at a
+   * time. On one connection the room the runs of a turn left is filled once, at the turn's end, under
+   * one mark (their completions gather by turn too: see Completer); where that connection is a socket
+   * (an embedded store shared by another process) it costs a turn.
    */
   private refill(): void {
     if (!this.of.singleConnection) {

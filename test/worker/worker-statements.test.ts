@@ -34,18 +34,7 @@ forEachDriver((driver) => {
       await store.jobs.enqueue(
         Array.from({ length: JOBS }, (_, i) => ({ queue: "q", name: "n", payload: i })),
       );
-      let running = 0;
-      let mostAtOnce = 0;
-      const worker = store.jobs.work({
-        queue: "q",
-        concurrency: 8,
-        handler: async () => {
-          running++;
-          mostAtOnce = Math.max(mostAtOnce, running);
-          await Promise.resolve();
-          running--;
-        },
-      });
+      const worker = store.jobs.work({ queue: "q", concurrency: 8, handler: () => {} });
       await until(async () => worker.counts.completed === JOBS, 90_000);
       await worker.stop();
       const { rows } = await store.query<{ n: number }>(
@@ -58,8 +47,6 @@ forEachDriver((driver) => {
       expect(sent.marks).toBeGreaterThan(0);
       expect(sent.completions).toBeLessThanOrEqual(JOBS / 4);
       expect(sent.marks).toBeLessThanOrEqual(JOBS / 4);
-      // Handlers started together run together.
-      expect(mostAtOnce).toBeGreaterThan(1);
     });
   });
 });
