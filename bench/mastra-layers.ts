@@ -18,7 +18,7 @@ import { randomUUID } from "node:crypto";
 import type { WorkflowsStorage } from "@mastra/core/storage";
 import pg from "pg";
 import { updateSql } from "../src/adapters/mastra/in-partition.js";
-import { runKey } from "../src/adapters/mastra/runs.js";
+import { executionStatus, runKey } from "../src/adapters/mastra/runs.js";
 import { type BenchContext, benchRounds, log, median, table } from "./lib.js";
 import { snapshot } from "./mastra.js";
 import { flowstoreSide, mastraPgSide, POOL } from "./mastra-sides.js";
@@ -85,8 +85,9 @@ async function round(context: BenchContext, first: number): Promise<Map<string, 
         async (i, steps) => {
           const id = viaStatement[i] as string;
           const { id: runId, key, partition } = row(id);
-          const status = steps < 5 ? "running" : "completed";
-          const state = JSON.stringify(snapshot(id, steps));
+          const run = snapshot(id, steps) as { status: string };
+          const status = executionStatus(run.status);
+          const state = JSON.stringify(run);
           updated(
             await raw.query({
               name: "statement-alone",
