@@ -19,9 +19,9 @@ import type { WorkflowsStorage } from "@mastra/core/storage";
 import pg from "pg";
 import { updateSql } from "../src/adapters/mastra/in-partition.js";
 import { executionStatus, runKey } from "../src/adapters/mastra/runs.js";
-import { type BenchContext, benchRounds, log, median, table } from "./lib.js";
+import type { BenchContext } from "./lib.js";
 import { snapshot } from "./mastra.js";
-import { flowstoreSide, mastraPgSide, POOL } from "./mastra-sides.js";
+import { flowstoreSide, mastraPgSide, POOL, sidesByRound } from "./mastra-sides.js";
 
 const TURN = 50;
 
@@ -135,27 +135,14 @@ async function round(context: BenchContext, first: number): Promise<Map<string, 
 }
 
 export async function run(context: BenchContext): Promise<void> {
-  const rounds = benchRounds(1);
-  log("A Mastra persist at one caller, its layers taken away one at a time (updates: a run's steps 2 to 5),");
-  log(
-    `in turns of ${TURN} calls; each side a pool of ${POOL}, durable commits; the median of ${rounds} round(s).`,
-  );
-  const results = new Map<string, number[]>();
-  for (let r = 0; r < rounds; r++) {
-    for (const [name, perSecond] of await round(context, r)) {
-      results.set(name, [...(results.get(name) ?? []), perSecond]);
-    }
-  }
-  const perSecond = new Map([...results].map(([name, list]) => [name, median(list)]));
-  const mastra = perSecond.get("@mastra/pg") as number;
-  const floor = perSecond.get("raw pg floor") as number;
-  table(
-    "persist x1, by layer",
-    [...perSecond].map(([name, value]) => ({
-      side: name,
-      "persists/s": value,
-      "vs @mastra/pg": value / mastra,
-      "of the floor": value / floor,
-    })),
+  await sidesByRound(
+    context,
+    {
+      what: "A Mastra persist at one caller, its layers taken away one at a time (updates: a run's steps 2 to 5),",
+      turn: TURN,
+      title: "persist x1, by layer",
+      unit: "persists",
+    },
+    round,
   );
 }

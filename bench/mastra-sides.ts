@@ -8,6 +8,7 @@ import { PostgresStore } from "@mastra/pg";
 import pg from "pg";
 import { FlowstoreMastraStorage } from "../src/adapters/mastra/index.js";
 import { openStore } from "../src/index.js";
+import { type BenchContext, benchRounds, log, median, table } from "./lib.js";
 
 export const POOL = 10;
 
@@ -37,3 +38,39 @@ export const mastraPgSide: MastraSide = {
     return { storage, close: () => pool.end() };
   },
 };
+
+/**
+ * The end of a suite that takes a Mastra operation apart side by side (mastra-layers, mastra-creates):
+ * `rounds` runs of `round` (each side's calls/s; `first` alternates which side starts the turns), then
+ * each side's median, per second, in µs, and against @mastra/pg's and the raw pg floor's sides.
+ */
+export async function sidesByRound(
+  context: BenchContext,
+  suite: { what: string; turn: number; title: string; unit: string },
+  round: (context: BenchContext, first: number) => Promise<Map<string, number>>,
+): Promise<void> {
+  const rounds = benchRounds(1);
+  log(suite.what);
+  log(
+    `in turns of ${suite.turn} calls; each side a pool of ${POOL}, durable commits; the median of ${rounds} round(s).`,
+  );
+  const results = new Map<string, number[]>();
+  for (let r = 0; r < rounds; r++) {
+    for (const [name, perSecond] of await round(context, r)) {
+      results.set(name, [...(results.get(name) ?? []), perSecond]);
+    }
+  }
+  const perSecond = new Map([...results].map(([name, list]) => [name, median(list)]));
+  const mastra = perSecond.get("@mastra/pg") as number;
+  const floor = perSecond.get("raw pg floor") as number;
+  table(
+    suite.title,
+    [...perSecond].map(([name, value]) => ({
+      side: name,
+      [`${suite.unit}/s`]: value,
+      "µs each": 1e6 / value,
+      "vs @mastra/pg": value / mastra,
+      "of the floor": value / floor,
+    })),
+  );
+}
