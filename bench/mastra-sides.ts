@@ -40,9 +40,10 @@ export const mastraPgSide: MastraSide = {
 };
 
 /**
- * The end of a suite that takes a Mastra operation apart side by side (mastra-layers, mastra-creates):
- * `rounds` runs of `round` (each side's calls/s; `first` alternates which side starts the turns), then
- * each side's median, per second, in µs, and against @mastra/pg's and the raw pg floor's sides.
+ * A suite that takes a Mastra operation apart side by side (mastra-layers, mastra-creates), once its
+ * `round` is written: what it measures, then benchRounds' rounds of `round` (each side's calls/s;
+ * `first` alternates which side starts the turns), then each side's median per second, in µs, and
+ * against the sides named "@mastra/pg" and "raw pg floor".
  */
 export async function sidesByRound(
   context: BenchContext,
