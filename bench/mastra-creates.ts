@@ -46,6 +46,12 @@ type Create = () => Promise<unknown>;
 async function round(context: BenchContext, first: number): Promise<Map<string, number>> {
   const calls = Math.max(TURN * 4, Math.round(1_000 * context.scale));
   const closing: (() => Promise<void>)[] = [];
+  const urls: string[] = [];
+  const database = async () => {
+    const url = await context.freshDatabase();
+    urls.push(url);
+    return url;
+  };
   try {
     const made = (workflows: WorkflowsStorage): Create => {
       return () => {
@@ -58,11 +64,11 @@ async function round(context: BenchContext, first: number): Promise<Map<string, 
       };
     };
     const sides: [string, Create][] = [];
-    const mastra = await mastraPgSide.open(await context.freshDatabase());
+    const mastra = await mastraPgSide.open(await database());
     closing.push(() => mastra.close());
     sides.push(["@mastra/pg", made((await mastra.storage.getStore("workflows")) as WorkflowsStorage)]);
     for (const [name, changes] of FLOWSTORE_SIDES) {
-      const url = await context.freshDatabase();
+      const url = await database();
       const side = await flowstoreSide.open(url);
       closing.push(() => side.close());
       const create = made((await side.storage.getStore("workflows")) as WorkflowsStorage);
@@ -73,7 +79,7 @@ async function round(context: BenchContext, first: number): Promise<Map<string, 
       await admin.end();
       sides.push([name, create]);
     }
-    const floor = new pg.Pool({ connectionString: await context.freshDatabase(), max: POOL });
+    const floor = new pg.Pool({ connectionString: await database(), max: POOL });
     floor.on("error", () => {});
     closing.push(() => floor.end());
     await floor.query("create table floor_runs (key text primary key, snapshot jsonb not null)");
@@ -101,7 +107,9 @@ async function round(context: BenchContext, first: number): Promise<Map<string, 
     }
     return new Map([...elapsed].map(([name, ms]) => [name, calls / (ms / 1000)]));
   } finally {
-    for (const close of closing) await close();
+    // Every side closed, then its database dropped: autovacuum on them would take the next round's CPU.
+    await Promise.allSettled(closing.map((close) => close()));
+    for (const url of urls) await context.dropDatabase(url);
   }
 }
 

@@ -131,6 +131,7 @@ async function round(context: BenchContext, first: number): Promise<Map<string, 
     await floor.end();
     await flowstore.close();
     await mastra.close();
+    for (const url of [flowstoreUrl, mastraUrl, floorUrl]) await context.dropDatabase(url);
   }
 }
 
