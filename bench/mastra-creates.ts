@@ -20,7 +20,7 @@ import type { WorkflowsStorage } from "@mastra/core/storage";
 import pg from "pg";
 import type { BenchContext } from "./lib.js";
 import { snapshot } from "./mastra.js";
-import { flowstoreSide, mastraPgSide, POOL, sidesByRound } from "./mastra-sides.js";
+import { flowstoreSide, inTurns, mastraPgSide, POOL, sidesByRound } from "./mastra-sides.js";
 
 const TURN = 50;
 const S = flowstoreSide.schema;
@@ -96,16 +96,7 @@ async function round(context: BenchContext, first: number): Promise<Map<string, 
     ]);
     // Warmed: each side's code compiled and its statements prepared before the timed turns.
     for (const [, create] of sides) for (let k = 0; k < TURN * 4; k++) await create();
-    const elapsed = new Map<string, number>();
-    for (let start = 0, turn = first; start < calls; start += TURN, turn++) {
-      const order = turn % 2 ? [...sides].reverse() : sides;
-      for (const [name, create] of order) {
-        const began = performance.now();
-        for (let k = start; k < Math.min(start + TURN, calls); k++) await create();
-        elapsed.set(name, (elapsed.get(name) ?? 0) + performance.now() - began);
-      }
-    }
-    return new Map([...elapsed].map(([name, ms]) => [name, calls / (ms / 1000)]));
+    return await inTurns(sides, calls, TURN, first);
   } finally {
     // Every side closed, then its database dropped: autovacuum on them would take the next round's CPU.
     await Promise.allSettled(closing.map((close) => close()));

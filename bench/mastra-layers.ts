@@ -21,7 +21,7 @@ import { updateSql } from "../src/adapters/mastra/in-partition.js";
 import { executionStatus, runKey } from "../src/adapters/mastra/runs.js";
 import type { BenchContext } from "./lib.js";
 import { snapshot } from "./mastra.js";
-import { flowstoreSide, mastraPgSide, POOL, sidesByRound } from "./mastra-sides.js";
+import { flowstoreSide, inTurns, mastraPgSide, POOL, sidesByRound } from "./mastra-sides.js";
 
 const TURN = 50;
 
@@ -113,19 +113,13 @@ async function round(context: BenchContext, first: number): Promise<Map<string, 
       ],
       ["raw pg floor", (i, steps) => upsert(String(i), steps)],
     ];
-    const elapsed = new Map<string, number>();
     const calls = runs * 4;
-    for (let start = 0, turn = first; start < calls; start += TURN, turn++) {
-      const order = turn % 2 ? [...sides].reverse() : sides;
-      for (const [name, side] of order) {
-        const began = performance.now();
-        for (let k = start; k < Math.min(start + TURN, calls); k++) {
-          await side(k % runs, Math.floor(k / runs) + 2);
-        }
-        elapsed.set(name, (elapsed.get(name) ?? 0) + performance.now() - began);
-      }
-    }
-    return new Map([...elapsed].map(([name, ms]) => [name, calls / (ms / 1000)]));
+    return await inTurns(
+      sides.map(([name, side]) => [name, (k: number) => side(k % runs, Math.floor(k / runs) + 2)] as const),
+      calls,
+      TURN,
+      first,
+    );
   } finally {
     await raw.end();
     await floor.end();

@@ -75,3 +75,26 @@ export async function sidesByRound(
     })),
   );
 }
+
+/**
+ * Calls 0 to `calls` of every side, in turns of `turn` calls a side, the order of the sides reversed
+ * at every turn (`first` odd: reversed from the first), so that a slower minute of the machine weighs
+ * on each alike; each side's calls/s over its turns.
+ */
+export async function inTurns(
+  sides: readonly (readonly [string, (k: number) => Promise<unknown>])[],
+  calls: number,
+  turn: number,
+  first: number,
+): Promise<Map<string, number>> {
+  const elapsed = new Map<string, number>();
+  for (let start = 0, at = first; start < calls; start += turn, at++) {
+    const order = at % 2 ? [...sides].reverse() : sides;
+    for (const [name, call] of order) {
+      const began = performance.now();
+      for (let k = start; k < Math.min(start + turn, calls); k++) await call(k);
+      elapsed.set(name, (elapsed.get(name) ?? 0) + performance.now() - began);
+    }
+  }
+  return new Map([...elapsed].map(([name, ms]) => [name, calls / (ms / 1000)]));
+}
