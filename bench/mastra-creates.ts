@@ -20,7 +20,7 @@ import type { WorkflowsStorage } from "@mastra/core/storage";
 import pg from "pg";
 import type { BenchContext } from "./lib.js";
 import { snapshot } from "./mastra.js";
-import { flowstoreSide, inTurns, mastraPgSide, POOL, sidesByRound } from "./mastra-sides.js";
+import { flowstoreSide, inTurns, mastraPgSide, POOL, roundDatabases, sidesByRound } from "./mastra-sides.js";
 
 const TURN = 50;
 const S = flowstoreSide.schema;
@@ -45,13 +45,7 @@ type Create = () => Promise<unknown>;
 /** One round: every side's creates in turns; creates/s by side. */
 async function round(context: BenchContext, first: number): Promise<Map<string, number>> {
   const calls = Math.max(TURN * 4, Math.round(1_000 * context.scale));
-  const closing: (() => Promise<void>)[] = [];
-  const urls: string[] = [];
-  const database = async () => {
-    const url = await context.freshDatabase();
-    urls.push(url);
-    return url;
-  };
+  const { closing, database, end } = roundDatabases(context);
   try {
     const made = (workflows: WorkflowsStorage): Create => {
       return () => {
@@ -98,9 +92,7 @@ async function round(context: BenchContext, first: number): Promise<Map<string, 
     for (const [, create] of sides) for (let k = 0; k < TURN * 4; k++) await create();
     return await inTurns(sides, calls, TURN, first);
   } finally {
-    // Every side closed, then its database dropped: autovacuum on them would take the next round's CPU.
-    await Promise.allSettled(closing.map((close) => close()));
-    for (const url of urls) await context.dropDatabase(url);
+    await end();
   }
 }
 

@@ -79,22 +79,52 @@ export async function sidesByRound(
 /**
  * Calls 0 to `calls` of every side, in turns of `turn` calls a side, the order of the sides reversed
  * at every turn (`first` odd: reversed from the first), so that a slower minute of the machine weighs
- * on each alike; each side's calls/s over its turns.
+ * on each alike; each side's calls/s over its turns. With `callers`, that many make a turn's calls at
+ * once, each taking the next call when its last ends.
  */
 export async function inTurns(
   sides: readonly (readonly [string, (k: number) => Promise<unknown>])[],
   calls: number,
   turn: number,
   first: number,
+  callers = 1,
 ): Promise<Map<string, number>> {
   const elapsed = new Map<string, number>();
   for (let start = 0, at = first; start < calls; start += turn, at++) {
     const order = at % 2 ? [...sides].reverse() : sides;
+    const end = Math.min(start + turn, calls);
     for (const [name, call] of order) {
       const began = performance.now();
-      for (let k = start; k < Math.min(start + turn, calls); k++) await call(k);
+      let next = start;
+      await Promise.all(
+        Array.from({ length: callers }, async () => {
+          while (next < end) await call(next++);
+        }),
+      );
       elapsed.set(name, (elapsed.get(name) ?? 0) + performance.now() - began);
     }
   }
   return new Map([...elapsed].map(([name, ms]) => [name, calls / (ms / 1000)]));
+}
+
+/**
+ * A round's databases and what it opened on them: `database()` makes a fresh one; `end()` closes what
+ * `closing` holds (every one, even when one fails), then drops the databases, as autovacuum on them
+ * would take the next round's CPU.
+ */
+export function roundDatabases(context: BenchContext) {
+  const urls: string[] = [];
+  const closing: (() => Promise<unknown>)[] = [];
+  return {
+    closing,
+    async database(): Promise<string> {
+      const url = await context.freshDatabase();
+      urls.push(url);
+      return url;
+    },
+    async end(): Promise<void> {
+      await Promise.allSettled(closing.map((close) => close()));
+      for (const url of urls) await context.dropDatabase(url);
+    },
+  };
 }

@@ -27,7 +27,7 @@ if (args.includes("--help") || args.includes("-h")) {
 // `state` runs `workflow` too, so running everything leaves `workflow` out of the default list;
 // `claims` and `history` (minutes spent seeding million-row backlogs and histories) and `citus` (a
 // cluster of its own, from Citus built beside the project) and the Mastra suites (`mastra`,
-// `mastra-scale`, `mastra-turn`, `mastra-layers`, `mastra-creates`, `mastra-steps`: Node.js 22, and minutes seeding 100,000 runs or a
+// `mastra-scale`, `mastra-turn`, `mastra-layers`, `mastra-creates`, `mastra-steps`, `mastra-model`: Node.js 22, and minutes seeding 100,000 runs or a
 // million messages a side) run only when named. An engine's part of `engines` (engines-<engine>.ts) runs through `engines`.
 const wanted = args.length
   ? args
