@@ -4,21 +4,22 @@
  * (the first alternating) so that a slower minute of the machine weighs on each alike:
  * - @mastra/pg: PostgresStore's persistWorkflowSnapshot;
  * - flowstore: FlowstoreMastraStorage's persistWorkflowSnapshot;
- * - flowstore's statement alone: the update the adapter sends for a step of a run it knows (in-partition.ts,
- *   updateSql), prepared, sent by raw `pg` with the snapshot's JSON, no adapter code in between;
- * - the run's state alone: `update <partition> set state = $2 where id = $1`, the same row, nothing
- *   else kept (status, version, timestamps, the check that the run has no context rows);
+ * - flowstore's statement alone: the statement the adapter sends for a persist of a run of small
+ *   entries (workflow-sql.ts, plainPersistSql), prepared, sent by raw `pg` with the snapshot's JSON, no
+ *   adapter code in between;
+ * - the run's state alone: `update mastra_runs set state = $2 where key = $1`, the same row, nothing
+ *   else kept (the time of the update, the run's resource, its context rows);
  * - the floor: raw `pg`'s one-row upsert of (key, snapshot jsonb), the mastra suite's floor.
  * Each run is made and warmed first, untimed; the timed calls are its steps 2 to 5, updates only (the
  * step that ends the run changes its status, as in the mastra suite). A ratio shows what a layer costs:
  * flowstore against its statement alone is the adapter's code; the statement against the state alone is
- * what flowstore keeps beside the state; the state alone against the floor is the executions row.
+ * what flowstore keeps beside the state; the state alone against the floor is the run's row.
  */
 import { randomUUID } from "node:crypto";
 import type { WorkflowsStorage } from "@mastra/core/storage";
 import pg from "pg";
-import { updateSql } from "../src/adapters/mastra/in-partition.js";
-import { executionStatus, runKey } from "../src/adapters/mastra/runs.js";
+import { runKey } from "../src/adapters/mastra/runs.js";
+import { plainPersistSql } from "../src/adapters/mastra/workflow-sql.js";
 import type { BenchContext } from "./lib.js";
 import { snapshot } from "./mastra.js";
 import { flowstoreSide, inTurns, mastraPgSide, POOL, sidesByRound } from "./mastra-sides.js";
@@ -64,16 +65,7 @@ async function round(context: BenchContext, first: number): Promise<Map<string, 
         await upsert(String(i), steps);
       }
     }
-    const { rows } = await raw.query<{ id: string; key: string; partition: string }>(
-      `select id, idempotency_key as key, tableoid::regclass::text as partition
-         from ${flowstoreSide.schema}.executions where name = 'bench'`,
-    );
-    const stored = new Map(rows.map((row) => [row.key, row]));
-    const row = (id: string) => {
-      const found = stored.get(runKey("bench", id));
-      if (!found) throw new Error(`run ${id} not found in executions`);
-      return found;
-    };
+    const q = `"${flowstoreSide.schema}"`;
     const updated = (result: { rowCount: number | null }) => {
       if (result.rowCount !== 1) throw new Error("the run's row was not updated");
     };
@@ -84,29 +76,20 @@ async function round(context: BenchContext, first: number): Promise<Map<string, 
         "flowstore's statement alone",
         async (i, steps) => {
           const id = viaStatement[i] as string;
-          const { id: runId, key, partition } = row(id);
-          const run = snapshot(id, steps) as { status: string };
-          const status = executionStatus(run.status);
-          const state = JSON.stringify(run);
-          updated(
-            await raw.query({
-              name: "statement-alone",
-              text: updateSql(partition),
-              values: [runId, key, status, state, null, null],
-            }),
-          );
+          const key = runKey("bench", id);
+          const values = [key, randomUUID(), "bench", JSON.stringify(snapshot(id, steps)), null, null, null];
+          updated(await raw.query({ name: "statement-alone", text: plainPersistSql(q), values }));
         },
       ],
       [
         "the run's state alone",
         async (i, steps) => {
           const id = viaState[i] as string;
-          const { id: runId, partition } = row(id);
           updated(
             await raw.query({
               name: "state-alone",
-              text: `update ${partition} set state = $2::jsonb where id = $1::uuid`,
-              values: [runId, JSON.stringify(snapshot(id, steps))],
+              text: `update ${q}.mastra_runs set state = $2::jsonb where key = $1`,
+              values: [runKey("bench", id), JSON.stringify(snapshot(id, steps))],
             }),
           );
         },

@@ -1,19 +1,19 @@
 /**
- * What keeping a Mastra run as a flowstore execution costs its persists, against a table of Mastra's
- * runs alone: a run's five persists (the mastra suite's `persist` lines: a step of every run before the
- * next step, the last changing the run's status), at one caller and at eight, each side on a database
- * of its own on one server, in turns of 50 calls (the first alternating by round):
+ * What the way a Mastra run is kept costs its persists: a run's five persists (the mastra suite's
+ * `persist` lines: a step of every run before the next step, the last changing the run's status), at
+ * one caller and at eight, each side on a database of its own on one server, in turns of 50 calls (the
+ * first alternating by round):
  * - @mastra/pg: PostgresStore's persistWorkflowSnapshot;
- * - flowstore: FlowstoreMastraStorage's, a run an execution (its key, its count, its definition's
- *   reference and the executions' indexes);
- * - a table of runs: raw `pg`'s upsert of a run into a table of Mastra's runs alone, as an adapter
- *   could keep them: by key, with what a list of them reads (workflow, resource, status, times; indexed
- *   by workflow and by creation time, as listWorkflowRuns pages them) and a count of each workflow's runs
- *   kept by a trigger as flowstore's are, its pages 30% free so that every step's update stays HOT, the
- *   status changes included (the status is not indexed);
+ * - flowstore: FlowstoreMastraStorage's, a run a row of mastra_runs (migration 0046);
+ * - a table of runs: raw `pg`'s upsert of a run into a table of Mastra's runs of the same shape, made
+ *   here: by key, with what a list of them reads (workflow, resource, times; indexed by workflow and by
+ *   creation time, as listWorkflowRuns pages them) and a count of each workflow's runs kept by a
+ *   trigger, its pages 30% free so that every step's update stays HOT (no index holds the status);
  * - the floor: raw `pg`'s one-row upsert of (key, snapshot jsonb), the mastra suite's floor.
- * The table of runs is a statement, not a store: it has no adapter code, and none of what flowstore
- * keeps beside an execution (the operator's view of runs, retention and time ranges of them).
+ * The table of runs is a statement, not a store: flowstore against it is the adapter's code and what
+ * it keeps beside the run (its context's big entries apart, its resource). Kept as executions, as they
+ * were before migration 0046, flowstore's runs came out about even with @mastra/pg's here, and the
+ * table of runs 1.6 times (docs/benchmarks.md).
  */
 import { randomUUID } from "node:crypto";
 import type { WorkflowsStorage } from "@mastra/core/storage";
@@ -126,7 +126,7 @@ export async function run(context: BenchContext): Promise<void> {
     await sidesByRound(
       context,
       {
-        what: `A Mastra run's five persists at ${callers} caller(s): flowstore's (a run an execution), @mastra/pg's, a table of runs alone and the floor,`,
+        what: `A Mastra run's five persists at ${callers} caller(s): flowstore's, @mastra/pg's, a table of runs by raw pg and the floor,`,
         turn: TURN,
         title: `a run's persists at ${callers} caller(s), by how runs are kept`,
         unit: "persists",

@@ -4,7 +4,8 @@
  * runs, then takes them through steps 2 to 5, at one caller, the two sides in turn step by step (the
  * first alternating). Beside each step's rate, the server's own count of the step's updates kept HOT
  * (written in place, with no new entry in any index), read from pg_stat_user_tables once the step's
- * writes show there: a step that changes a run's status writes an entry in each index that holds it.
+ * writes show there: an update that changes an indexed column (on @mastra/pg, a run's status) writes an
+ * entry in each index that holds the row.
  */
 import { randomUUID } from "node:crypto";
 import type { WorkflowsStorage } from "@mastra/core/storage";
@@ -15,7 +16,7 @@ import { flowstoreSide, type MastraSide, mastraPgSide, POOL } from "./mastra-sid
 
 /** The tables each side keeps its runs in, for the server's counts of their writes. */
 const RUN_TABLES: Record<string, string> = {
-  [flowstoreSide.name]: `schemaname = '${flowstoreSide.schema}' and relname like 'executions%'`,
+  [flowstoreSide.name]: `schemaname = '${flowstoreSide.schema}' and relname = 'mastra_runs'`,
   [mastraPgSide.name]: `schemaname = '${mastraPgSide.schema}' and relname = 'mastra_workflow_snapshot'`,
 };
 

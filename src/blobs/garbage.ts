@@ -187,7 +187,10 @@ function deleteUnderBut(q: string, kept: string): string {
  * PostgreSQL is deleted with them, content elsewhere recorded as garbage for collectGarbage().
  */
 export function releasedContentSql(q: string, gone: string): string {
-  return `chunks as (delete from ${q}.blob_chunks where blob_id in (select id from ${gone} where backend = 'postgres')),
+  // The ids as an array: the chunks' index serves them however many blobs the planner expects `gone`
+  // to give (as a join, it read the chunks whole past a few).
+  return `chunks as (delete from ${q}.blob_chunks
+       where blob_id = any(array(select id from ${gone} where backend = 'postgres'))),
      garbage as (insert into ${q}.blob_garbage (id, backend, location)
        select id, backend, coalesce(location, id::text) from ${gone} where backend <> 'postgres'
        on conflict (id) do nothing)`;

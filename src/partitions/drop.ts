@@ -142,28 +142,11 @@ async function dropLocked(
   const keepHistory = `id in (select id from (${options.keepJobsHistory}) k)`;
   aside.push(...(await setAside(db, [{ ...history, where: keepHistory }], options.historyParams)));
 
-  await uncountMastraRuns(db, q, range);
   await dropPartitions(db, q, range, true);
   const ordered = putBackOrder(aside);
   await putBack(db, q, ordered);
   const count = (table: typeof EXECUTIONS) => ordered.find((a) => a.table === table)?.rows ?? 0;
   return { keptExecutions: count(EXECUTIONS), keptJobsHistory: count(JOBS_HISTORY) };
-}
-
-/**
- * Mastra's run counts (migration 0044) are kept by triggers on executions, which a dropped partition
- * does not fire: the range's Mastra runs are taken off first, each of a workflow that has counts (found
- * through the executions' index by definition). Those set aside count again as they are put back.
- */
-async function uncountMastraRuns(db: Queryable, q: string, range: string): Promise<void> {
-  await db.query(
-    `insert into ${q}.mastra_run_counts as c (definition_id, slot, runs)
-     select e.definition_id, 0, -count(*) from ${partitionOf(q, EXECUTIONS, range)} e
-      where e.definition_id = any(array(select distinct definition_id from ${q}.mastra_run_counts))
-        and left(e.idempotency_key, 8) = 'mastra:['
-      group by e.definition_id
-     on conflict (definition_id, slot) do update set runs = c.runs + excluded.runs`,
-  );
 }
 
 /**

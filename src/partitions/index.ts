@@ -1,5 +1,4 @@
 export { addDays, rangeName, startOfDay, uuidFloor, uuidTime } from "./bounds.js";
-export { DirectPartitions } from "./direct.js";
 export {
   type DroppedRange,
   type DropRangeOptions,

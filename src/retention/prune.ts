@@ -39,6 +39,7 @@ import { deleteTimersOf } from "../timers/index.js";
 import { deleteIdleSessions } from "./agent-sessions.js";
 import { OrphansOnCitus, PrunableOnCitus } from "./distributed.js";
 import { countPrunableExecutions, deleteExecutions, lockPrunableExecutions } from "./executions.js";
+import { deleteFinishedMastraRuns } from "./mastra-runs.js";
 import { dropAgedRanges, dropEmptyAgedRanges } from "./partitions.js";
 
 export interface PruneOptions {
@@ -100,6 +101,11 @@ export interface PruneResult {
    * item added or was cleared since. A session being written as the prune reaches it is kept.
    */
   agentSessions: number;
+  /**
+   * Mastra's workflow runs (flowstore/mastra) of a final status among those pruned, last written before
+   * the cut, with their context rows and blobs.
+   */
+  mastraRuns: number;
   /**
    * Queues whose counts went: each idle since before the cut (its counts had not grown since) and
    * holding no job, no limits and no pause, so it no longer shows in jobs.stats() or /metrics.
@@ -198,6 +204,7 @@ export async function prune(context: PruneContext, options: PruneOptions): Promi
     signals: 0,
     expiredKv: 0,
     agentSessions: 0,
+    mastraRuns: 0,
     queues: 0,
     partitions: 0,
     movedExecutions: 0,
@@ -282,6 +289,9 @@ export async function prune(context: PruneContext, options: PruneOptions): Promi
   }
   if (!options.signal?.aborted) total.expiredKv = await context.sweepExpiredKv(batchSize);
   await sweep(context, "agentSessions", before, batchSize, total, options);
+  await sweep(context, "mastraRuns", before, batchSize, total, options, (c, b, size) =>
+    deleteFinishedMastraRuns(c, b, statuses, size),
+  );
   // Last: the jobs and history swept above may have been what a queue still held.
   if (!options.signal?.aborted) total.queues = await forgetIdleQueues(context, before);
   return total;
@@ -308,21 +318,23 @@ const ORPHANS = {
 
 /**
  * Rows that belong to no (or a gone) execution and are older than the cut (completed-job history, dead
- * jobs, idle agent sessions), a batch at a time, each counted in `batches` and reported to onProgress.
+ * jobs, idle agent sessions, finished Mastra runs), a batch at a time, each counted in `batches` and
+ * reported to onProgress.
  */
 async function sweep(
   context: PruneContext,
-  field: keyof typeof ORPHANS | "agentSessions",
+  field: keyof typeof ORPHANS | "agentSessions" | "mastraRuns",
   before: Date,
   batchSize: number,
   total: PruneResult,
   options: PruneOptions,
+  deleteOwn: (context: PruneContext, before: Date, batchSize: number) => Promise<number> = deleteIdleSessions,
 ): Promise<void> {
-  const kind = field === "agentSessions" ? undefined : ORPHANS[field];
-  // The sessions' tables stay local on Citus: deleted there as anywhere.
+  const kind = field === "agentSessions" || field === "mastraRuns" ? undefined : ORPHANS[field];
+  // The sessions' and Mastra's tables stay local on Citus: deleted there as anywhere.
   const onCitus =
     kind && context.distributed ? new OrphansOnCitus(kind.table, kind.where, kind.time) : undefined;
-  const deleteBatch = kind ? kind.deleteBatch : deleteIdleSessions;
+  const deleteBatch = kind ? kind.deleteBatch : deleteOwn;
   for (;;) {
     if (options.signal?.aborted) break;
     const deleted = onCitus

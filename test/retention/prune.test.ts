@@ -62,6 +62,7 @@ forEachDriver((driver) => {
         signals: 2,
         expiredKv: 1,
         agentSessions: 0,
+        mastraRuns: 0,
         passedStreams: 0,
         queues: 0,
         partitions: 0,

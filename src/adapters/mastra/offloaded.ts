@@ -1,7 +1,8 @@
 /**
  * Big context entries out of the row, as flowstore's own big values go (offload/): with the store's
- * `limits.offloadAbove`, an entry whose JSON is larger is put in the blob store under its run's
- * execution (so retention removes it with the run), and its row holds flowstore's reference,
+ * `limits.offloadAbove`, an entry whose JSON is larger is put in the blob store under its run's id (the
+ * run's deletes and Mastra's retention remove it with the run; it names no execution, so the store's
+ * own retention never does), and its row holds flowstore's reference,
  * `{"$flowstore:offloaded": {"key", "bytes", "kind": "json"}}`, with the few paths the list's thread
  * filter reads. A step whose input or output is
  * megabytes then costs a row of a hundred bytes to scan, vacuum and list; only a reader of that run
@@ -23,13 +24,20 @@ import { releasedContentSql } from "../../blobs/index.js";
 import { NotFoundError } from "../../core/errors.js";
 import type { StoreScope } from "../../index.js";
 import { OFFLOADED, ReferenceMoved, referenceOf } from "../../offload/index.js";
+import { partsOf } from "./workflow-sql.js";
 
 type Scope = Pick<StoreScope, "query" | "blobs">;
 
-/** The blob keys of one run's offloaded context entries. */
-function prefixOf(executionId: string): string {
-  return `flowstore:offloaded/${executionId.toLowerCase()}/mastra/`;
+/** The blob keys of one run's offloaded context entries (a run's id as text, lower case). */
+function prefixOf(runId: string): string {
+  return `flowstore:offloaded/${runId.toLowerCase()}/mastra/`;
 }
+
+/** The blob keys of a run `r` (its id), as SQL: [prefix, end), where `end` follows every key of it. */
+const runKeys = (r: string) => [
+  `'flowstore:offloaded/' || ${r}::text || '/mastra/'`,
+  `'flowstore:offloaded/' || ${r}::text || '/mastra0'`,
+];
 
 /** The indexes of the entries (JSON text) over the limit; none when the store offloads nothing. */
 export function overLimit(parts: readonly string[], above: number | undefined): number[] {
@@ -45,23 +53,23 @@ export function overLimit(parts: readonly string[], above: number | undefined): 
 export async function offloadParts(
   tx: Scope,
   q: string,
-  executionId: string,
+  runId: string,
   parts: readonly string[],
   over: readonly number[],
 ): Promise<string[]> {
   const { rows } = await tx.query<{ key: string }>(
-    `select state #>> '{${OFFLOADED},key}' as key from ${q}.component_state
-      where execution_id = $1 and state ? '${OFFLOADED}'`,
-    [executionId],
+    `select state #>> '{${OFFLOADED},key}' as key from ${partsOf(q)}
+      where run_id = $1 and state ? '${OFFLOADED}'`,
+    [runId],
   );
   const named = new Set(rows.map((row) => row.key));
   const sent = [...parts];
   for (const i of over) {
     const json = parts[i] as string;
-    const key = prefixOf(executionId) + createHash("sha256").update(json).digest("hex");
+    const key = prefixOf(runId) + createHash("sha256").update(json).digest("hex");
     const bytes = Buffer.byteLength(json);
     if (!named.has(key)) {
-      await tx.blobs.put(key, Buffer.from(json), { executionId, contentType: "application/json" });
+      await tx.blobs.put(key, Buffer.from(json), { contentType: "application/json" });
       named.add(key);
     }
     sent[i] = JSON.stringify({ ...filteredPaths(json), [OFFLOADED]: { key, bytes, kind: "json" } });
@@ -94,27 +102,30 @@ function filteredPaths(json: string): Record<string, unknown> {
  * holding the run's row lock (see the top of this file). Content outside PostgreSQL is recorded as
  * garbage, which the store's collectGarbage() removes.
  */
-export async function releaseUnnamed(tx: Scope, q: string, executionId: string): Promise<void> {
-  const prefix = prefixOf(executionId);
+export async function releaseUnnamed(tx: Scope, q: string, runId: string): Promise<void> {
+  const prefix = prefixOf(runId);
   const end = `${prefix.slice(0, -1)}0`; // "/" + 1: every key under the prefix sorts before it
   await tx.query(
     `with gone as (
        delete from ${q}.blobs b where b.key >= $2 and b.key < $3
-          and not exists (select 1 from ${q}.component_state c
-                           where c.execution_id = $1 and c.state #>> '{${OFFLOADED},key}' = b.key)
+          and not exists (select 1 from ${partsOf(q)} c
+                           where c.run_id = $1 and c.state #>> '{${OFFLOADED},key}' = b.key)
        returning id, backend, location),
      ${releasedContentSql(q, "gone")}
      select count(*) from gone`,
-    [executionId, prefix, end],
+    [runId, prefix, end],
   );
 }
 
 /**
  * The statement's fragment that deletes the blobs of the runs `runs` (a CTE with an `id` column), with
- * their chunks and content elsewhere as garbage: for the deletes of whole runs.
+ * their chunks and content elsewhere as garbage: for the deletes of whole runs. Each run's blobs are
+ * found by their keys' prefix, through the blobs' key index.
  */
 export function blobsOfRunsSql(q: string, runs: string): string {
-  return `blobs as (delete from ${q}.blobs b using ${runs} r where b.execution_id = r.id
+  const [from, to] = runKeys("r.id");
+  return `blobs as (delete from ${q}.blobs b using ${runs} r
+       where b.key >= ${from} collate "C" and b.key < ${to} collate "C"
       returning b.id, b.backend, b.location),
     ${releasedContentSql(q, "blobs")}`;
 }

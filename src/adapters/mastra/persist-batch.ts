@@ -3,11 +3,10 @@
  * default engine persists the whole snapshot after every step of every run, so a process running
  * many workflows sends a stream of small persists; each costs a round trip, a statement's start and a
  * WAL flush at commit whatever it carries. Here the persists that arrive while statements are in flight
- * wait and go together (core/batches.ts, as the LangGraph saver's writes do): the steps of runs this
- * process knows (most of them) by one update in their partition (in-partition.ts), the rest by one
- * statement for many runs (persistBatchSql). Each still has every effect its own statement
- * (persistSql) would have, rows written only where they changed, entries gone deleted, runs made with
- * their key. Two persists of one run never share a statement, nor run beside each other (the later
+ * wait and go together (core/batches.ts, as the LangGraph saver's writes do), by one statement for many
+ * runs (persistBatchSql). Each still has every effect its own statement (persistSql) would have, rows
+ * written only where they changed, entries gone deleted, runs made with their key. Two persists of one
+ * run never share a statement, nor run beside each other (the later
  * waits for the statement writing the earlier to end), and a statement that fails is run again one
  * persist at a time, so a bad one fails alone.
  *
@@ -16,11 +15,17 @@
  */
 
 import { Batches, type Call, callIn } from "../../core/batches.js";
-import { TERMINAL_SQL } from "../../core/run-status.js";
 import type { StoreScope } from "../../index.js";
-import type { DirectPartitions } from "../../partitions/index.js";
-import { persistInPartition, updateManyInPartitions } from "./in-partition.js";
-import { type PlainPersist, persistParams, persistSql } from "./workflow-sql.js";
+import {
+  type PlainPersist,
+  partsOf,
+  persistParams,
+  persistSql,
+  plainPersistManySql,
+  plainPersistSql,
+  RUN_UPDATE,
+  runsOf,
+} from "./workflow-sql.js";
 
 /** Statements in flight at once: persists that arrive meanwhile wait for the next. */
 const IN_FLIGHT = 2;
@@ -35,7 +40,6 @@ export class PersistBatches {
   constructor(
     private readonly db: Pick<StoreScope, "query">,
     private readonly q: string,
-    private readonly direct: DirectPartitions | undefined,
   ) {
     this.batches = new Batches({
       send: (batch) => this.send(batch),
@@ -57,24 +61,19 @@ export class PersistBatches {
 
   /** Writes the persist; resolves with its run's id once committed, or undefined (see persistSql). */
   persist(persist: PlainPersist): Promise<string | undefined> {
-    // A known run's persist made alone goes at once, its own statement (write's, in its partition
-    // first), the run's key held until it ends: a later persist of the run waits for all of it.
-    if (this.direct !== undefined && persist.knownId !== undefined && persist.parts.length === 0) {
-      const alone = this.batches.alone(persist.key, async () => (await this.write([persist]))[0]);
-      if (alone) return alone;
-    }
-    return this.batched(persist);
+    // A persist made alone goes at once, its own statement, the run's key held until it ends: a later
+    // persist of the run waits for all of it.
+    const alone = this.batches.alone(persist.key, async () => (await this.write([persist]))[0]);
+    return alone ?? this.batched(persist);
   }
 
   private batched(persist: PlainPersist): Promise<string | undefined> {
-    let bytes = persist.state.length + persist.metadata.length;
+    let bytes = persist.state.length;
     for (const part of persist.parts) bytes += part.length;
     return callIn(this.batches, persist, bytes);
   }
 
-  private async send(all: Call<PlainPersist, string | undefined>[]): Promise<void> {
-    const batch = await this.sendKnown(all);
-    if (batch.length === 0) return;
+  private async send(batch: Call<PlainPersist, string | undefined>[]): Promise<void> {
     try {
       const ids = await this.write(batch.map((call) => call.input));
       for (const [i, call] of batch.entries()) call.resolve(ids[i]);
@@ -90,48 +89,21 @@ export class PersistBatches {
     }
   }
 
-  /**
-   * The persists of runs this process knows, with no entry in rows, written in their partitions by one
-   * statement (updateManyInPartitions) when the batch has others: each done is resolved. Returns those
-   * left, for persistSql: those it did not write (a statement that failed wrote none of its own).
-   */
-  private async sendKnown(
-    batch: Call<PlainPersist, string | undefined>[],
-  ): Promise<Call<PlainPersist, string | undefined>[]> {
-    const known = batch.filter((call) => call.input.knownId !== undefined && call.input.parts.length === 0);
-    // Alone, a persist goes its own way (write), in its partition too.
-    if (!this.direct || known.length === 0 || batch.length < 2) return batch;
-    let ids: (string | undefined)[];
-    try {
-      ids = await updateManyInPartitions(
-        this.db,
-        this.direct,
-        known.map((call) => call.input),
-      );
-    } catch {
-      // The partitions' ranges could not be read: no statement was sent.
-      return batch;
-    }
-    known.forEach((call, i) => {
-      if (ids[i] !== undefined) call.resolve(ids[i]);
-    });
-    const done = new Set(known.filter((_, i) => ids[i] !== undefined));
-    return batch.filter((call) => !done.has(call));
+  private write(persists: PlainPersist[]): Promise<(string | undefined)[]> {
+    return persists.every((p) => p.parts.length === 0)
+      ? this.writeSmall(persists)
+      : this.writeWithRows(persists);
   }
 
-  private async write(persists: PlainPersist[]): Promise<(string | undefined)[]> {
+  /** Persists of any kind, by persistSql alone or by the statement for many runs. */
+  private async writeWithRows(persists: PlainPersist[]): Promise<(string | undefined)[]> {
     // Alone, the persist's own statement: shorter to run than the batch's for one run.
     if (persists.length === 1) {
       const p = persists[0] as PlainPersist;
-      const direct = this.direct && (await persistInPartition(this.db, this.q, this.direct, p));
-      if (direct) return [direct];
       const values = { ...p, sentIds: p.partIds, sentParts: p.parts, versionIds: [], onlyNew: false };
-      const byId = p.knownId !== undefined;
-      const { rows } = await this.db.query<{ id: string }>(
-        persistSql(this.q, false, false, byId),
-        persistParams(values),
-        { prepare: true },
-      );
+      const { rows } = await this.db.query<{ id: string }>(persistSql(this.q, false), persistParams(values), {
+        prepare: true,
+      });
       return [rows[0]?.id];
     }
     const partOf: number[] = [];
@@ -150,12 +122,10 @@ export class PersistBatches {
         persists.map((p) => p.key),
         persists.map((p) => p.newId),
         persists.map((p) => p.workflowName),
-        persists.map((p) => p.status),
         persists.map((p) => p.state),
-        persists.map((p) => p.metadata),
+        persists.map((p) => p.resourceId),
         persists.map((p) => p.createdAt),
         persists.map((p) => p.updatedAt),
-        persists.map((p) => p.definitionId),
         partOf,
         partIds,
         parts,
@@ -165,60 +135,86 @@ export class PersistBatches {
     const ids = new Map(rows.map((row) => [Number(row.n), row.id ?? undefined]));
     return persists.map((_, i) => ids.get(i + 1));
   }
+
+  /**
+   * Persists whose entries are all in the state: the runs' rows alone (plainPersistSql), and those of
+   * runs that may have context rows, which that leaves, by the statement that deletes them.
+   */
+  private async writeSmall(persists: PlainPersist[]): Promise<(string | undefined)[]> {
+    const values = (pick: (p: PlainPersist) => unknown) => persists.map(pick);
+    const fields = [
+      (p: PlainPersist) => p.key,
+      (p: PlainPersist) => p.newId,
+      (p: PlainPersist) => p.workflowName,
+      (p: PlainPersist) => p.state,
+      (p: PlainPersist) => p.resourceId,
+      (p: PlainPersist) => p.createdAt,
+      (p: PlainPersist) => p.updatedAt,
+    ];
+    const written = new Map<string, string>();
+    if (persists.length === 1) {
+      const p = persists[0] as PlainPersist;
+      const { rows } = await this.db.query<{ id: string }>(
+        plainPersistSql(this.q),
+        fields.map((field) => field(p)),
+        { prepare: true },
+      );
+      if (rows[0]) written.set(p.key, rows[0].id);
+    } else {
+      const { rows } = await this.db.query<{ key: string; id: string }>(
+        plainPersistManySql(this.q),
+        fields.map(values),
+        { prepare: true },
+      );
+      for (const row of rows) written.set(row.key, row.id);
+    }
+    const left = persists.filter((p) => !written.has(p.key));
+    if (left.length > 0) {
+      const ids = await this.writeWithRows(left);
+      left.forEach((p, i) => {
+        const id = ids[i];
+        if (id !== undefined) written.set(p.key, id);
+      });
+    }
+    return persists.map((p) => written.get(p.key));
+  }
 }
 
 /**
- * persistSql for many runs ($1 to $9 one element per run, in the order of the calls: key, new id,
- * name, status, state, metadata, createdAt, updatedAt, definition; $10 to $12 one per entry: its run's
- * number in that order, its id, its value). The resource id, when given, is in the run's metadata, and
- * set from there on a run that exists. Returns each run's number and id; a null id where a writer of
- * the same new run made its key after this statement began (the caller runs that persist again).
- * Rows are taken in key order, as every write of runs takes them.
+ * persistSql for many runs ($1 to $7 one element per run, in the order of the calls: key, new id,
+ * workflow, state, resourceId, createdAt, updatedAt; $8 to $10 one per entry: its run's number in that
+ * order, its id, its value). Returns each run's number and id. Rows are taken in key order, as every
+ * write of runs takes them.
  */
 function persistBatchSql(q: string): string {
+  const parts = partsOf(q);
   return `with input as materialized (
-      select * from unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],
-        $7::timestamptz[], $8::timestamptz[], $9::uuid[]) with ordinality
-        as i(key, new_id, name, status, state, metadata, created_at, updated_at, definition_id, n)),
-    made as (
-      insert into ${q}.execution_keys (idempotency_key, execution_id)
-      select key, new_id from input order by key
-      on conflict (idempotency_key) do nothing
-      returning idempotency_key, execution_id),
-    keyed as materialized (
-      select i.*, coalesce((select m.execution_id from made m where m.idempotency_key = i.key),
-        (select k.execution_id from ${q}.execution_keys k where k.idempotency_key = i.key offset 0)) as id
-      from input i),
+      select * from unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[],
+        $6::timestamptz[], $7::timestamptz[]) with ordinality
+        as i(key, new_id, name, state, resource_id, created_at, updated_at, n)),
     written as (
-      insert into ${q}.executions as e (id, definition_id, name, status, state, metadata, idempotency_key,
-        created_at, updated_at, started_at, completed_at)
-      select k.id, k.definition_id, k.name, k.status, k.state::jsonb, k.metadata::jsonb, k.key,
-        coalesce(k.created_at, now()), coalesce(k.updated_at, now()),
-        case when k.status = 'running' then now() end,
-        case when k.status in ${TERMINAL_SQL} then now() end
-      from keyed k where k.id is not null order by k.key
-      on conflict (id) do update set status = excluded.status, state = excluded.state,
-        metadata = case when excluded.metadata #> '{mastra,resourceId}' is null then e.metadata
-                        else jsonb_set(e.metadata, '{mastra,resourceId}', excluded.metadata #> '{mastra,resourceId}') end,
-        updated_at = excluded.updated_at, version = e.version + 1,
-        started_at = coalesce(e.started_at, excluded.started_at),
-        completed_at = case when excluded.status in ${TERMINAL_SQL} then coalesce(e.completed_at, excluded.completed_at) end
-      returning e.id),
+      insert into ${runsOf(q)} as e (key, id, workflow_name, resource_id, state, created_at, updated_at)
+      select i.key, i.new_id, i.name, i.resource_id, i.state::jsonb, coalesce(i.created_at, now()),
+        coalesce(i.updated_at, now())
+      from input i order by i.key
+      on conflict (key) do update set ${RUN_UPDATE}
+      returning e.key, e.id),
+    keyed as materialized (
+      select i.n, w.id from input i join written w on w.key = i.key),
     entries as materialized (
-      select k.id as execution_id, p.id as component_id, p.state
-      from unnest($10::bigint[], $11::text[], $12::text[]) as p(n, id, state)
-      join keyed k on k.n = p.n
-      where k.id in (select id from written)),
+      select k.id as run_id, p.id as part_id, p.state
+      from unnest($8::bigint[], $9::text[], $10::text[]) as p(n, id, state)
+      join keyed k on k.n = p.n),
     parts as (
-      insert into ${q}.component_state as c (execution_id, component_id, state)
-      select execution_id, component_id, state::jsonb from entries order by 1, 2
-      on conflict (execution_id, component_id) do update
+      insert into ${parts} as c (run_id, part_id, state)
+      select run_id, part_id, state::jsonb from entries order by 1, 2
+      on conflict (run_id, part_id) do update
         set state = excluded.state, version = c.version + 1, updated_at = excluded.updated_at
         where c.state is distinct from excluded.state),
     -- The runs' rows through the index, however many runs the generic plan guesses the arrays hold.
     gone as (
-      delete from ${q}.component_state c
-      where c.execution_id = any(array(select id from written))
-        and not exists (select 1 from entries x where x.execution_id = c.execution_id and x.component_id = c.component_id))
-    select k.n, w.id from keyed k left join written w on w.id = k.id`;
+      delete from ${parts} c
+      where c.run_id = any(array(select id from keyed))
+        and not exists (select 1 from entries x where x.run_id = c.run_id and x.part_id = c.part_id))
+    select n, id from keyed`;
 }

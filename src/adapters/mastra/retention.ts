@@ -1,9 +1,9 @@
 /**
  * Mastra's own retention (`retention` in the storage's options, then `storage.prune()`): a batch of
  * rows older than a table's `maxAge` deleted per statement, with what they own. Runs go by their last
- * activity (as @mastra/pg's do), their key, context rows, blobs and execution together; threads by
- * their last activity (a message saved marks it), with their messages and observational memory;
- * messages by when they were made; resources by their last update. flowstore's own `store.prune()` takes finished runs as well.
+ * activity (as @mastra/pg's do), with their context rows and blobs; threads by their last activity (a
+ * message saved marks it), with their messages and observational memory; messages by when they were
+ * made; resources by their last update.
  */
 
 import {
@@ -16,11 +16,11 @@ import {
   type TableRetentionPolicy,
 } from "@mastra/core/storage";
 import { blobsOfRunsSql } from "./offloaded.js";
-import { DEFINITION_BODY } from "./runs.js";
 import type { MastraSql } from "./tables.js";
+import { partsOf, runsOf } from "./workflow-sql.js";
 
 export const WORKFLOW_RETENTION: RetentionTablesDescriptor = {
-  workflowSnapshot: { table: "executions", column: "updated_at", indexed: false },
+  workflowSnapshot: { table: "mastra_runs", column: "updated_at", indexed: false },
 };
 
 export const MEMORY_RETENTION: RetentionTablesDescriptor = {
@@ -32,16 +32,12 @@ export const MEMORY_RETENTION: RetentionTablesDescriptor = {
 /** Deletes up to $2 rows older than $1 and what they own; returns how many. */
 function batchSql(q: string, table: string): string {
   switch (table) {
-    case "executions":
+    case "mastra_runs":
       return `with chosen as (
-          select e.id, e.idempotency_key from ${q}.executions e
-           where e.definition_id = any(array(select id from ${q}.definitions where definition @> '${DEFINITION_BODY}'))
-             and e.updated_at < $1
-           limit $2 for update skip locked),
-        keys as (delete from ${q}.execution_keys k using chosen c where k.idempotency_key = c.idempotency_key),
-        parts as (delete from ${q}.component_state p using chosen c where p.execution_id = c.id),
+          select e.key, e.id from ${runsOf(q)} e where e.updated_at < $1 limit $2 for update skip locked),
+        parts as (delete from ${partsOf(q)} p using chosen c where p.run_id = c.id),
         ${blobsOfRunsSql(q, "chosen")},
-        gone as (delete from ${q}.executions e using chosen c where e.id = c.id returning 1)
+        gone as (delete from ${runsOf(q)} e using chosen c where e.key = c.key returning 1)
         select count(*)::int as n from gone`;
     case "mastra_threads":
       return `with chosen as (
@@ -89,16 +85,13 @@ export function pruneDomain(
 }
 
 /**
- * Deletes runs, their keys, context rows, blobs (entries offloaded) and executions: the run of key $1, or with `range` every run
- * whose key is in [$1, $2).
+ * Deletes runs with their context rows and blobs (entries offloaded): the run of key $1, or with
+ * `all` every run.
  */
-export function deleteSql(q: string, range = false): string {
-  const keys = range ? "idempotency_key >= $1 and idempotency_key < $2" : "idempotency_key = $1";
+export function deleteSql(q: string, all = false): string {
   return `with run as (
-      delete from ${q}.execution_keys where ${keys}
-      returning execution_id as id),
-    parts as (delete from ${q}.component_state c using run where c.execution_id = run.id),
-    ${blobsOfRunsSql(q, "run")},
-    gone as (delete from ${q}.executions e using run where e.id = run.id returning e.id)
-    select count(*)::int as n from gone`;
+      delete from ${runsOf(q)} e where ${all ? "true" : "e.key = $1"} returning e.id),
+    parts as (delete from ${partsOf(q)} c using run where c.run_id = run.id),
+    ${blobsOfRunsSql(q, "run")}
+    select count(*)::int as n from run`;
 }

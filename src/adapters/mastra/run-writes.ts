@@ -8,24 +8,19 @@
 
 import { mergeWorkflowStepResult } from "@mastra/core/storage";
 import type { StepResult, WorkflowRunState } from "@mastra/core/workflows";
-import { ConflictError } from "../../core/errors.js";
 import { uuidv7 } from "../../core/ids.js";
 import { toJson } from "../../core/payload.js";
 import type { StoreScope } from "../../index.js";
-import { COMPONENT_STATE, EXECUTIONS } from "../../partitions/index.js";
 import { offloadParts, overLimit, releaseUnnamed, resolveEntries } from "./offloaded.js";
 import { PersistBatches } from "./persist-batch.js";
-import { DEFINITION_BODY, definitionIdOf, RunIds, runKey, type SplitSnapshot, staysInline } from "./runs.js";
+import { runKey, type SplitSnapshot, staysInline } from "./runs.js";
 import { type PartVersion, SentParts } from "./sent-parts.js";
 import type { MastraTables } from "./tables.js";
 import {
-  definitionSql,
-  lockInPartitionSql,
   lockRunSql,
   partVersionsSql,
   persistParams,
   persistSql,
-  type RunPartitions,
   stepResultSql,
   storedEntrySql,
 } from "./workflow-sql.js";
@@ -44,12 +39,6 @@ export interface RunOf {
   updatedAt?: Date;
 }
 
-/** A run's id and the partitions of its range, where this process found it (partitions/direct.ts). */
-interface RunPlace {
-  id: string;
-  partitions: RunPartitions;
-}
-
 /** A new run was made by another writer while this one put its entries' blobs for its own id. */
 class MadeMeanwhile extends Error {}
 
@@ -64,22 +53,17 @@ export interface StepWritten {
 }
 
 export class RunWrites {
-  /** The definitions of the workflows this process has written runs of, by name. */
-  private readonly definitions = new Map<string, Promise<string>>();
   /** The big context entries this process wrote last, not sent again unchanged (sent-parts.ts). */
   private readonly sent = new SentParts();
   /** Plain persists made at the same time, written together (made on first use). */
   private batches: PersistBatches | undefined;
-  /** The runs' ids this process knows, by key: shared with the workflows domain's reads. */
-  readonly ids = new RunIds();
 
   constructor(private readonly tables: MastraTables) {}
 
   /** Writes a run's split snapshot (see persistSql); `onlyNew` leaves a run that exists alone. */
   async write(run: RunOf, split: SplitSnapshot, onlyNew = false): Promise<void> {
-    const { db, q, limits, direct } = await this.tables.sql();
+    const { db, q, limits } = await this.tables.sql();
     const key = runKey(run.workflowName, run.runId);
-    const definitionId = await this.definitionOf(run.workflowName);
     const big = SentParts.big(split.partIds, split.parts);
     const candidates = big.size > 0 ? this.sent.unchanged(key, big) : undefined;
     const over = overLimit(split.parts, limits.offloadAbove);
@@ -87,34 +71,23 @@ export class RunWrites {
     const values = {
       key,
       workflowName: run.workflowName,
-      status: split.status,
       state: split.state,
-      metadata: JSON.stringify({
-        mastra: {
-          workflowName: run.workflowName,
-          runId: run.runId,
-          ...(run.resourceId ? { resourceId: run.resourceId } : {}),
-        },
-      }),
       resourceId: run.resourceId,
       createdAt: run.createdAt ?? null,
       updatedAt: run.updatedAt ?? null,
-      definitionId,
       partIds: split.partIds,
     };
-    /** The statement, with the parts in `kept` left unsent (kept as stored); `at` where the run is. */
+    /** The statement, with the parts in `kept` left unsent (kept as stored). */
     const persist = (
       on: Pick<StoreScope, "query">,
       parts: readonly string[],
       kept: ReadonlySet<string>,
       newId: string,
-      at?: RunPlace,
     ) => {
       const sent = split.partIds.flatMap((partId, i) => (kept.has(partId) ? [] : [i]));
       return on.query<Written>(
-        persistSql(q, big.size > 0, offloading, at !== undefined, at?.partitions),
+        persistSql(q, big.size > 0, offloading),
         persistParams({
-          knownId: at?.id,
           ...values,
           newId,
           sentIds: sent.map((i) => split.partIds[i] as string),
@@ -130,19 +103,13 @@ export class RunWrites {
       let rows: Written[];
       if ((candidates && candidates.parts.size > 0) || over.length > 0) {
         try {
-          // Where the run is, found before the transaction: on PGlite's one connection, a read of the
-          // ranges made inside it would wait for it.
-          const place = await this.placeOf(key);
           rows = await db.transaction(async (tx) => {
             // Under the run's lock: the rows this process wrote, checked as they are now, and the blobs.
-            const at = place && (await this.lockRun(tx, key, place));
-            const locked = at
-              ? { id: at.id }
-              : (await tx.query<{ id: string }>(lockRunSql(q), [key], PREPARED)).rows[0];
+            const locked = (await tx.query<{ id: string }>(lockRunSql(q), [key], PREPARED)).rows[0];
             let kept = new Set<string>();
-            if (candidates && locked?.id === candidates.executionId) {
+            if (candidates && locked?.id === candidates.runId) {
               const stored = await tx.query<PartVersion>(
-                partVersionsSql(at?.partitions.components ?? `${q}.component_state`),
+                partVersionsSql(q),
                 [locked.id, [...candidates.parts.keys()]],
                 PREPARED,
               );
@@ -151,7 +118,7 @@ export class RunWrites {
             const id = locked?.id ?? newId;
             const toPut = over.filter((i) => !kept.has(split.partIds[i] as string));
             const parts = toPut.length ? await offloadParts(tx, q, id, split.parts, toPut) : split.parts;
-            const { rows } = await persist(tx, parts, kept, newId, at);
+            const { rows } = await persist(tx, parts, kept, newId);
             // Blobs put for an id that is not the run's: rolled back, not left for no run to remove.
             if (toPut.length && rows[0]?.id !== id) throw new MadeMeanwhile();
             if (rows[0] && offloading) await releaseUnnamed(tx, q, rows[0].id);
@@ -159,14 +126,12 @@ export class RunWrites {
           });
         } catch (error) {
           if (error instanceof MadeMeanwhile) continue; // its blobs rolled back: the run is found now
-          if (direct?.missed(error)) continue; // a partition the map had wrong: looked up by key now
           throw error;
         }
       } else if (big.size === 0 && !offloading && !onlyNew) {
         // The plain persist: with others made meanwhile, in one statement (persist-batch.ts).
-        this.batches ??= new PersistBatches(db, q, direct);
-        const knownId = this.ids.get(key);
-        const id = await this.batches.persist({ ...values, newId, parts: split.parts, knownId });
+        this.batches ??= new PersistBatches(db, q);
+        const id = await this.batches.persist({ ...values, newId, parts: split.parts });
         rows = id ? [{ id, partId: null, version: null, partCreatedAt: null }] : [];
       } else {
         rows = (await persist(db, split.parts, new Set(), newId)).rows;
@@ -176,11 +141,9 @@ export class RunWrites {
       }
       const written = rows[0];
       if (written) {
-        this.ids.set(key, written.id);
         if (big.size > 0) this.sent.remember(key, written.id, big, rows);
         return;
       }
-      this.ids.delete(key);
       if (onlyNew) return;
     }
     throw new Error(
@@ -249,39 +212,6 @@ export class RunWrites {
     });
   }
 
-  /**
-   * The partitions of the run of `key`, when this process knows its id and the store has the map
-   * (partitions/direct.ts).
-   */
-  private async placeOf(key: string): Promise<RunPlace | undefined> {
-    const { direct } = await this.tables.sql();
-    const id = this.ids.get(key);
-    if (!direct || id === undefined) return undefined;
-    return {
-      id,
-      partitions: {
-        executions: await direct.of(EXECUTIONS, id),
-        components: await direct.of(COMPONENT_STATE, id),
-      },
-    };
-  }
-
-  /** Locks the run in the partition `place` names: `place` when it is there, else undefined. */
-  private async lockRun(
-    tx: Pick<StoreScope, "query">,
-    key: string,
-    place: RunPlace,
-  ): Promise<RunPlace | undefined> {
-    const { rows } = await tx.query<{ id: string }>(
-      lockInPartitionSql(place.partitions.executions),
-      [key, place.id],
-      PREPARED,
-    );
-    if (rows[0]) return place;
-    (await this.tables.sql()).direct?.missed();
-    return undefined;
-  }
-
   /** Removes the run's blobs no row names any more, under its row lock. */
   private release(key: string, id: string): Promise<void> {
     return this.tables.sql().then(({ db, q }) =>
@@ -290,37 +220,5 @@ export class RunWrites {
         await releaseUnnamed(tx, q, id);
       }),
     );
-  }
-
-  /**
-   * The id of the workflow's definition, made the first time this process writes a run of it. A
-   * definition of flowstore's own that has the name (version 1) is a ConflictError: the runs would mix.
-   */
-  private definitionOf(workflowName: string): Promise<string> {
-    let made = this.definitions.get(workflowName);
-    if (!made) {
-      made = (async () => {
-        const { db, q } = await this.tables.sql();
-        const id = definitionIdOf(workflowName);
-        // No row at all: another process's insert of it committed while this statement's insert
-        // waited on it (then made nothing), after its snapshot was taken. The next statement sees it.
-        for (let attempt = 0; attempt < 3; attempt++) {
-          const { rows } = await db.query<{ id: string }>(definitionSql(q), [
-            id,
-            workflowName,
-            DEFINITION_BODY,
-          ]);
-          if (!rows[0]) continue;
-          if (rows[0].id === id) return id;
-          throw new ConflictError(
-            `the workflow name ${JSON.stringify(workflowName)} is that of a flowstore definition (version 1) of its own; a Mastra workflow needs a name of its own in this store`,
-          );
-        }
-        throw new Error(`the definition of workflow ${workflowName} kept being made and deleted`);
-      })();
-      made.catch(() => this.definitions.delete(workflowName));
-      this.definitions.set(workflowName, made);
-    }
-    return made;
   }
 }

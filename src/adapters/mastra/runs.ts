@@ -1,25 +1,23 @@
 /**
- * How a Mastra workflow run lives in flowstore: an execution of its workflow's definition (one per
- * workflow name, made on first use) whose idempotency key names the run. The snapshot is the
- * execution's state, with its `context` split in two: small entries (a step's result of a few hundred
- * bytes, as most are) stay in the state, so a persist or a load of a run of small steps is one row;
- * a big entry (a document, a model's long output) is a component-state row of its own, so a step's
- * update writes that step and nothing else, and an unchanged megabyte is neither sent nor rewritten.
+ * How a Mastra workflow run lives in flowstore: a row of mastra_runs (migration 0046) by a key that
+ * names the run. The snapshot is the row's state, with its `context` split in two: small entries (a
+ * step's result of a few hundred bytes, as most are) stay in the state, so a persist or a load of a
+ * run of small steps is one row; a big entry (a document, a model's long output) is a row of
+ * mastra_run_parts of its own, so a step's update writes that step and nothing else, and an unchanged
+ * megabyte is neither sent nor rewritten.
  */
 
-import { createHash } from "node:crypto";
 import type { WorkflowRun } from "@mastra/core/storage";
 import type { WorkflowRunState } from "@mastra/core/workflows";
 import { ValidationError } from "../../core/errors.js";
 import { checkText, toJson } from "../../core/payload.js";
-import type { ExecutionStatus } from "../../index.js";
 import { refuseReserved } from "../../offload/index.js";
 
 /** Component ids of the context's entries start with this; what follows is the entry's key. */
 export const CONTEXT_PART = "context/";
 
 /**
- * The execution's idempotency key for a run: Mastra names a run by its workflow and its id. The id comes
+ * A run's key: Mastra names a run by its workflow and its id. The id comes
  * first, as JSON, so that every key of one run id shares a prefix (runIdRange) whatever the workflow.
  */
 export function runKey(workflowName: string, runId: string): string {
@@ -32,48 +30,14 @@ export function runIdRange(runId: string): [string, string] {
   return [prefix, `${prefix.slice(0, -1)}-`];
 }
 
-/**
- * The id of the definition a workflow's runs are executions of: derived from its name (a UUID of
- * version 8, from SHA-256), so every process names the same one without reading it. Lists of a
- * workflow's runs and their counts are then the executions' index by definition.
- */
-export function definitionIdOf(workflowName: string): string {
-  const hex = createHash("sha256").update(`mastra-workflow:${workflowName}`).digest("hex");
-  const variant = ((Number.parseInt(hex[16] as string, 16) & 0x3) | 0x8).toString(16);
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+/** The run id of a run's key (runKey). */
+export function runIdOf(key: string): string {
+  return (JSON.parse(key.slice("mastra:".length)) as [string, string])[0];
 }
-
-/** What a Mastra workflow's definition holds: it marks the workflow as Mastra's. */
-export const DEFINITION_BODY = '{"engine":"mastra"}';
-
-/** Keys of Mastra's runs sort in [MASTRA_KEYS_FROM, MASTRA_KEYS_TO). */
-export const MASTRA_KEYS_FROM = "mastra:[";
-export const MASTRA_KEYS_TO = "mastra:\\";
 
 /** A workflow name or run id as Mastra passes it: non-empty text PostgreSQL can hold. */
 export function checkName(value: unknown, field: string): string {
   return checkText(value, field, 255);
-}
-
-/** Mastra's run statuses as flowstore's lifecycle shows them (the dashboard, counts, retention). */
-const STATUS: Record<string, ExecutionStatus> = {
-  pending: "pending",
-  running: "running",
-  waiting: "waiting",
-  suspended: "waiting",
-  paused: "waiting",
-  success: "completed",
-  completed: "completed",
-  bailed: "completed",
-  skipped: "completed",
-  failed: "failed",
-  tripwire: "failed",
-  canceled: "cancelled",
-  cancelled: "cancelled",
-};
-
-export function executionStatus(mastraStatus: unknown): ExecutionStatus {
-  return (typeof mastraStatus === "string" && STATUS[mastraStatus]) || "pending";
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -82,7 +46,6 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 
 /** A snapshot as its rows take it: the state's JSON (small entries in it) and each big entry's. */
 export interface SplitSnapshot {
-  status: ExecutionStatus;
   state: string;
   partIds: string[];
   parts: string[];
@@ -139,15 +102,10 @@ export function splitSnapshot(
   const parts: string[] = [];
   if (!isPlainObject(context)) {
     const state = context === undefined ? rest : { ...rest, context };
-    return {
-      status: executionStatus(snapshot.status),
-      state: toJson(state, "snapshot", limits),
-      partIds,
-      parts,
-    };
+    return { state: toJson(state, "snapshot", limits), partIds, parts };
   }
   const whole = smallWhole(snapshot, context, limits);
-  if (whole !== undefined) return { status: executionStatus(snapshot.status), state: whole, partIds, parts };
+  if (whole !== undefined) return { state: whole, partIds, parts };
   let inlineJson = "";
   let inlined = 0;
   for (const [key, value] of Object.entries(context)) {
@@ -167,12 +125,7 @@ export function splitSnapshot(
   // state's last key; a run with rows is marked so, for its reads (ROWS_MARK).
   const head = toJson(partIds.length ? { ...rest, [ROWS_MARK]: true } : rest, "snapshot", limits);
   const json = `${head.length > 2 ? `${head.slice(0, -1)},` : "{"}"context":{${inlineJson}}}`;
-  return {
-    status: executionStatus(snapshot.status),
-    state: json,
-    partIds,
-    parts,
-  };
+  return { state: json, partIds, parts };
 }
 
 /**
@@ -247,9 +200,10 @@ export function contextOf(
 /** A row of withParts (workflow-sql.ts): a run, with its entries as [id, value] pairs. */
 export interface RunRow {
   id: string;
+  key: string;
   name: string;
   state: Record<string, unknown> | null;
-  metadata: { mastra?: { runId?: string; resourceId?: string } };
+  resourceId: string | null;
   createdAt: Date;
   updatedAt: Date;
   /** Unset where the statement did not read them (loadStateSql without parts). */
@@ -272,49 +226,14 @@ export function withEntries(rows: readonly RunRow[]): RunWithEntries[] {
 
 /** Runs read (withEntries) as Mastra's runs. */
 export function groupRuns(runs: readonly RunWithEntries[]): WorkflowRun[] {
-  return runs.map(({ row, entries }) => {
-    const mastra = row.metadata?.mastra ?? {};
-    return {
-      workflowName: row.name,
-      runId: mastra.runId ?? row.id,
-      snapshot: joinSnapshot(row.state, entries) as unknown as WorkflowRunState,
-      createdAt: row.createdAt,
-      updatedAt: row.updatedAt,
-      ...(mastra.resourceId ? { resourceId: mastra.resourceId } : {}),
-    };
-  });
-}
-
-/**
- * The execution ids of runs by key, as this process last wrote or read them (the oldest forgotten
- * past `max`). A statement that names a run's id finds its partition before it starts, where one that
- * looks the id up by key reads the key first and prepares a scan of every partition. An id found
- * stale (its run deleted, or made again elsewhere under a new id) is forgotten, and the run looked up
- * by its key.
- */
-export class RunIds {
-  private readonly ids = new Map<string, string>();
-
-  constructor(private readonly max = 10_000) {}
-
-  get(key: string): string | undefined {
-    return this.ids.get(key);
-  }
-
-  set(key: string, id: string): void {
-    if (this.ids.get(key) === id) return;
-    this.ids.delete(key);
-    this.ids.set(key, id);
-    if (this.ids.size > this.max) this.ids.delete(this.ids.keys().next().value as string);
-  }
-
-  delete(key: string): void {
-    this.ids.delete(key);
-  }
-
-  clear(): void {
-    this.ids.clear();
-  }
+  return runs.map(({ row, entries }) => ({
+    workflowName: row.name,
+    runId: runIdOf(row.key),
+    snapshot: joinSnapshot(row.state, entries) as unknown as WorkflowRunState,
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
+    ...(row.resourceId ? { resourceId: row.resourceId } : {}),
+  }));
 }
 
 /**

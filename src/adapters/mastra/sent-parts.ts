@@ -21,7 +21,7 @@ interface PartWritten {
 }
 
 interface RunWritten {
-  executionId: string;
+  runId: string;
   parts: Map<string, PartWritten>;
 }
 
@@ -49,15 +49,15 @@ export class SentParts {
   unchanged(
     key: string,
     big: ReadonlyMap<string, string>,
-  ): { executionId: string; parts: Map<string, PartWritten> } {
+  ): { runId: string; parts: Map<string, PartWritten> } {
     const run = this.runs.get(key);
     const parts = new Map<string, PartWritten>();
-    if (!run) return { executionId: "", parts };
+    if (!run) return { runId: "", parts };
     for (const [partId, hash] of big) {
       const written = run.parts.get(partId);
       if (written?.hash === hash) parts.set(partId, written);
     }
-    return { executionId: run.executionId, parts };
+    return { runId: run.runId, parts };
   }
 
   /** Of `candidates`, those whose row is as this process left it (read under the run's lock). */
@@ -76,12 +76,7 @@ export class SentParts {
   }
 
   /** Remembers what a persist left: each big entry's hash, version and creation time. */
-  remember(
-    key: string,
-    executionId: string,
-    big: ReadonlyMap<string, string>,
-    rows: readonly PartVersion[],
-  ): void {
+  remember(key: string, runId: string, big: ReadonlyMap<string, string>, rows: readonly PartVersion[]): void {
     const parts = new Map<string, PartWritten>();
     for (const row of rows) {
       const hash = row.partId === null ? undefined : big.get(row.partId);
@@ -95,7 +90,7 @@ export class SentParts {
     }
     this.runs.delete(key);
     if (parts.size === 0) return;
-    this.runs.set(key, { executionId, parts });
+    this.runs.set(key, { runId, parts });
     if (this.runs.size > RUNS_REMEMBERED) this.runs.delete(this.runs.keys().next().value as string);
   }
 

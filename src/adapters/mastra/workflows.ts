@@ -1,8 +1,9 @@
 /**
- * Mastra's workflows domain (WorkflowsStorage) on flowstore's executions: a run is an execution, its
- * snapshot's context a row per entry (runs.ts). Writes are single statements under the run's row lock,
- * so concurrent updates of one run never lose each other's changes (supportsConcurrentUpdates), and
- * the compare-and-set of updateWorkflowState lets exactly one of several concurrent resumes claim a run.
+ * Mastra's workflows domain (WorkflowsStorage) on Mastra's own tables (migration 0046): a run is a row
+ * by its key, its snapshot's big context entries a row each (runs.ts). Writes are single statements
+ * under the run's row lock, so concurrent updates of one run never lose each other's changes
+ * (supportsConcurrentUpdates), and the compare-and-set of updateWorkflowState lets exactly one of
+ * several concurrent resumes claim a run.
  */
 
 import {
@@ -21,22 +22,17 @@ import { ValidationError } from "../../core/errors.js";
 import { toJson } from "../../core/payload.js";
 import type { Store, StoreScope } from "../../index.js";
 import { refuseReserved } from "../../offload/index.js";
-import { COMPONENT_STATE, EXECUTIONS } from "../../partitions/index.js";
-import { type StateRow, stateInPartition } from "./in-partition.js";
-import { KnownLoads } from "./known-loads.js";
 import { readEntries } from "./offloaded.js";
 import { deleteSql, pruneDomain, WORKFLOW_RETENTION } from "./retention.js";
 import { countedSql, countSql, listSql, listWhere } from "./run-lists.js";
+import { RunLoads } from "./run-loads.js";
 import { PREPARED, RunWrites, WRITE_ATTEMPTS } from "./run-writes.js";
 import {
   CONTEXT_PART,
   checkName,
   contextOf,
-  executionStatus,
   groupRuns,
   joinSnapshot,
-  MASTRA_KEYS_FROM,
-  MASTRA_KEYS_TO,
   pendingSnapshot,
   type RunRow,
   runIdRange,
@@ -48,14 +44,14 @@ import {
 } from "./runs.js";
 import { SharedClaims } from "./shared-claims.js";
 import { MastraTables } from "./tables.js";
-import {
-  loadInPartitionSql,
-  loadSql,
-  loadStateSql,
-  newestInRangeSql,
-  partsSql,
-  stateSql,
-} from "./workflow-sql.js";
+import { loadSql, loadStateSql, newestInRangeSql, partsSql, stateSql } from "./workflow-sql.js";
+
+/** A run's state after updateWorkflowState (stateSql's row). */
+interface StateRow {
+  id: string;
+  state: Record<string, unknown>;
+  mayHaveRows: boolean;
+}
 
 export class FlowstoreMastraWorkflows extends WorkflowsStorage {
   private readonly tables: MastraTables;
@@ -64,8 +60,8 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
   private readonly loads = new SharedReads<WorkflowRunState | null>();
   private readonly runsById = new SharedReads<WorkflowRun | null>();
   private readonly claims = new SharedClaims<WorkflowRunState>();
-  /** The first reads of loads of runs this process knows (made on first use). */
-  private knownLoads: KnownLoads | undefined;
+  /** The first reads of loads, those made at once read together (made on first use). */
+  private runLoads: RunLoads | undefined;
 
   constructor(store: Store | (() => Promise<Store>)) {
     super();
@@ -95,8 +91,7 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
 
   async dangerouslyClearAll(): Promise<void> {
     const { db, q } = await this.tables.sql();
-    this.writes.ids.clear();
-    await db.query(deleteSql(q, true), [MASTRA_KEYS_FROM, MASTRA_KEYS_TO]);
+    await db.query(deleteSql(q, true), []);
   }
 
   async persistWorkflowSnapshot(args: {
@@ -128,71 +123,19 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
 
   /** A run's snapshot by its key (loadWorkflowSnapshot). */
   private async loadSnapshot(key: string): Promise<WorkflowRunState | null> {
-    const { db, direct } = await this.tables.sql();
-    // The common case first: a run this process knows, read in its partition with the loads made beside
-    // it, whose state says it has no context rows. Not found there, it is read by its key below; found
-    // with rows, it is read again with them.
-    const known = this.writes.ids.get(key);
-    let withRows = false;
-    if (known !== undefined && direct) {
-      this.knownLoads ??= new KnownLoads(db, direct);
-      const row = await this.knownLoads.load(key, known);
-      if (row && !stateMayHaveRows(row.state))
-        return joinSnapshot(row.state, []) as unknown as WorkflowRunState;
-      if (row) withRows = true;
-      else this.writes.ids.delete(key);
-    }
-    // The run's state alone first: its context rows are read (with the state again, as one read)
-    // only when the state says it may have some, which a run of small entries never does.
-    const read = async (on: Pick<StoreScope, "query">) => {
-      const rows = withRows ? [] : await this.readRun(on, key, false);
-      const state = rows[0]?.state;
-      return withEntries(withRows || stateMayHaveRows(state) ? await this.readRun(on, key, true) : rows);
-    };
+    const { db, q } = await this.tables.sql();
+    // The run's state alone first, with the loads made beside it: its context rows are read (with the
+    // state again, as one read) only when the state says it may have some, which a run of small
+    // entries never does.
+    this.runLoads ??= new RunLoads(db, q);
+    const row = await this.runLoads.load(key);
+    if (!row) return null;
+    if (!stateMayHaveRows(row.state)) return joinSnapshot(row.state, []) as unknown as WorkflowRunState;
+    const read = async (on: Pick<StoreScope, "query">) =>
+      withEntries((await on.query<RunRow>(loadStateSql(q, true), [key], PREPARED)).rows);
     const [run] = await readEntries(db, read, (runs) => runs.flatMap((r) => r.entries));
     if (!run) return null;
-    this.writes.ids.set(key, run.row.id);
     return joinSnapshot(run.row.state, run.entries) as unknown as WorkflowRunState;
-  }
-
-  /** The run of a key: its id and state, and with `parts` its context rows (loadStateSql). */
-  private async readRun(on: Pick<StoreScope, "query">, key: string, parts: boolean): Promise<RunRow[]> {
-    const { db, q } = await this.tables.sql();
-    const known = this.writes.ids.get(key);
-    if (known !== undefined) {
-      // In its partitions outside a transaction (readEntries' second try), which a failure would end.
-      const rows = await this.loadKnown(on, key, known, on === db, parts);
-      if (rows.length > 0) return rows;
-      this.writes.ids.delete(key);
-    }
-    return (await on.query<RunRow>(loadStateSql(q, false, parts), [key], PREPARED)).rows;
-  }
-
-  /**
-   * The run of a key whose id this process knows: in the partitions that hold it where the store has
-   * them (partitions/direct.ts), else through executions. No row when the key names another run now.
-   */
-  private async loadKnown(
-    on: Pick<StoreScope, "query">,
-    key: string,
-    id: string,
-    inPartitions: boolean,
-    parts: boolean,
-  ): Promise<RunRow[]> {
-    const { q, direct } = await this.tables.sql();
-    const found =
-      direct && inPartitions
-        ? await direct.tried(async () => {
-            const text = loadInPartitionSql(
-              await direct.of(EXECUTIONS, id),
-              parts ? await direct.of(COMPONENT_STATE, id) : undefined,
-            );
-            const { rows } = await on.query<RunRow>(text, [key, id], PREPARED);
-            return rows.length > 0 ? rows : undefined;
-          })
-        : undefined;
-    if (found) return found;
-    return (await on.query<RunRow>(loadStateSql(q, true, parts), [key, id], PREPARED)).rows;
   }
 
   async getWorkflowRunById(args: { runId: string; workflowName?: string }): Promise<WorkflowRun | null> {
@@ -222,11 +165,10 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
       throw new ValidationError("page must be a whole number, 0 or more", { field: "page" });
     }
     const perPage = normalizePerPage(args.perPage, Number.MAX_SAFE_INTEGER);
-    // A workflow's runs, or all, unfiltered (what the studio polls): their counts (0044), not a count.
-    const count =
-      !filtered && (await this.tables.runsCounted())
-        ? reads.query<{ total: number }>(countedSql(q, Boolean(args.workflowName)), params, PREPARED)
-        : reads.query<{ total: number }>(countSql(q, where), params);
+    // A workflow's runs, or all, unfiltered (what the studio polls): their counts (0046), not a count.
+    const count = filtered
+      ? reads.query<{ total: number }>(countSql(q, where), params)
+      : reads.query<{ total: number }>(countedSql(q, Boolean(args.workflowName)), params, PREPARED);
     const [counted, runs] = await Promise.all([
       count,
       this.readRuns(
@@ -255,7 +197,6 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
   async deleteWorkflowRunById(args: { runId: string; workflowName: string }): Promise<void> {
     const { db, q } = await this.tables.sql();
     const key = runKey(checkName(args.workflowName, "workflowName"), checkName(args.runId, "runId"));
-    this.writes.ids.delete(key);
     await db.query(deleteSql(q), [key], PREPARED);
   }
 
@@ -324,7 +265,7 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
     opts: UpdateWorkflowStateOptions;
   }): Promise<WorkflowRunState | undefined> {
     const key = runKey(checkName(args.workflowName, "workflowName"), checkName(args.runId, "runId"));
-    const { db, q, limits, direct } = await this.tables.sql();
+    const { db, q, limits } = await this.tables.sql();
     const { expectedStatus, ...fields } = args.opts;
     const removed = Object.keys(fields).filter(
       (name) => (fields as Record<string, unknown>)[name] === undefined,
@@ -332,21 +273,10 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
     // The context is kept in rows of its own: this call does not change it.
     const { context: _context, ...set } = fields as Record<string, unknown>;
     const expected = expectedStatus === undefined ? null : [expectedStatus].flat();
-    const params = [
-      key,
-      removed.filter((name) => name !== "context"),
-      toJson(set, "opts", limits),
-      executionStatus(fields.status),
-      expected,
-    ];
+    const params = [key, removed.filter((name) => name !== "context"), toJson(set, "opts", limits), expected];
     const write = async () => {
-      // A run this process knows, in its partition (partitions/direct.ts), else through executions.
-      const known = this.writes.ids.get(key);
-      let run = known !== undefined && direct ? await stateInPartition(db, direct, params, known) : undefined;
-      if (run === "unchanged") return undefined;
-      run ??= (await db.query<StateRow>(stateSql(q), params, PREPARED)).rows[0];
+      const run = (await db.query<StateRow>(stateSql(q), params, PREPARED)).rows[0];
       if (!run) return undefined;
-      this.writes.ids.set(key, run.id);
       // A run of small entries is whole in its state: no second round trip for rows it has none of.
       const rowsOf = run.mayHaveRows ? await this.contextRows(run.id) : [];
       return joinSnapshot(run.state, rowsOf) as unknown as WorkflowRunState;

@@ -1,7 +1,7 @@
 /**
- * Loads of runs this process knows made at once are read together (known-loads.ts): one statement in
- * their partition for those that gather while another is in flight. Each still reads its own run as
- * it is now: one deleted or made again elsewhere is read through executions, as it would be alone.
+ * Loads of runs made at once are read together (run-loads.ts): one statement for those that gather
+ * while another is in flight. Each still reads its own run as it is now: one deleted or made again
+ * elsewhere is read as it would be alone.
  */
 import { randomUUID } from "node:crypto";
 import type { WorkflowsStorage } from "@mastra/core/storage";
@@ -14,12 +14,12 @@ import { describeMastra, statementsSent } from "../../support/mastra.js";
 const step = (runId: string, n: number) =>
   runSnapshot(runId, { input: { runId }, [`step-${n}`]: { status: "success", output: n } }, "running", n);
 
-/** The text that names loadManyInPartitionSql's statement. */
-const TOGETHER = "unnest($1::text[], $2::uuid[]) as r(key, id)";
+/** The text that names loadManySql's statement. */
+const TOGETHER = "unnest($1::text[]) as r(key)";
 
 describeMastra("flowstore/mastra: loads of runs made at once", () => {
   forEachDriver((d) => {
-    it("reads the known runs loaded at once together, each as it is now, one made again or deleted elsewhere too", async () => {
+    it("reads the runs loaded at once together, each as it is now, one made again or deleted elsewhere too", async () => {
       const { sent, logger } = statementsSent();
       const store = await d.open({ logStatements: { values: true }, logger });
       const open = async () =>
@@ -49,14 +49,14 @@ describeMastra("flowstore/mastra: loads of runs made at once", () => {
       expect(loaded[8]).toEqual(loaded[0]);
       expect(loaded[8]).not.toBe(loaded[0]);
 
-      // Several of the known runs were read by one statement in their partition.
+      // Several of the runs were read by one statement.
       const together = sent.filter(({ sql }) => sql.includes(TOGETHER));
       expect(together.length).toBeGreaterThan(0);
       expect(together.length).toBeLessThan(runs.length);
       const keysIn = (values: string) => runs.filter((runId) => values.includes(runId)).length;
       expect(Math.max(...together.map(({ values }) => keysIn(values)))).toBeGreaterThan(1);
 
-      // Later loads read the run made again by its new id, and the deleted one stays gone.
+      // Later loads read the run made again, and the deleted one stays gone.
       expect(await load(madeAgain)).toEqual(step(madeAgain, 7));
       expect(await load(deleted)).toBeNull();
       await store.close();

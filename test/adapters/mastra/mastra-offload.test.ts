@@ -36,16 +36,15 @@ describeMastra("flowstore/mastra: big entries in the blob store", () => {
     async function stored(workflowName: string, runId: string) {
       const run = await ws.getWorkflowRunById({ workflowName, runId });
       const { rows } = await store.query<{ id: string }>(
-        `select e.id from "${store.schema}".execution_keys k join "${store.schema}".executions e
-           on e.id = k.execution_id where k.idempotency_key = $1`,
+        `select e.id from "${store.schema}".mastra_runs e where e.key = $1`,
         [`mastra:${JSON.stringify([runId, workflowName])}`],
       );
       const id = rows[0]?.id;
       const refs = id
         ? (
             await store.query<{ entry: string; key: string }>(
-              `select component_id as entry, state #>> '{$flowstore:offloaded,key}' as key
-                 from "${store.schema}".component_state where execution_id = $1 and state ? '$flowstore:offloaded'
+              `select part_id as entry, state #>> '{$flowstore:offloaded,key}' as key
+                 from "${store.schema}".mastra_run_parts where run_id = $1 and state ? '$flowstore:offloaded'
                 order by 1`,
               [id],
             )

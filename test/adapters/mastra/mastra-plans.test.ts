@@ -56,6 +56,16 @@ describeMastra("flowstore/mastra prepared statements", () => {
             ),
           );
         }
+        // Persists at once of runs with a big entry (a row of its own) take the statement with rows.
+        const withRows = (steps: number) =>
+          ({ status: "running", context: { input: { text: "x".repeat(4096) }, [`s${steps}`]: {} } }) as never;
+        for (let steps = 1; steps <= 2; steps++) {
+          await Promise.all(
+            runs.map((runId) =>
+              workflows.persistWorkflowSnapshot({ workflowName: "q", runId, snapshot: withRows(steps) }),
+            ),
+          );
+        }
         const runId = runs[0] as string;
         await workflows.loadWorkflowSnapshot({ workflowName: "p", runId });
         await workflows.getWorkflowRunById({ runId });
@@ -135,6 +145,12 @@ describeMastra("flowstore/mastra prepared statements", () => {
         await big.loadWorkflowSnapshot({ workflowName: "b", runId: bigRun });
         await big.deleteWorkflowRunById({ workflowName: "b", runId: bigRun });
 
+        // Both statements for many runs were planned: of small entries only, and with rows.
+        expect(
+          [...prepared].some(
+            (sql) => sql.includes("unnest($1::text[], $2::uuid[]") && !sql.includes("with ordinality"),
+          ),
+        ).toBe(true);
         expect([...prepared].some((sql) => sql.includes("with ordinality"))).toBe(true);
         const scans: string[] = [];
         for (const sql of prepared) {

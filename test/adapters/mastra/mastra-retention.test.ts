@@ -1,6 +1,6 @@
 /**
  * Mastra's own retention on FlowstoreMastraStorage (`retention` in its options, `storage.prune()`):
- * runs idle past their maxAge go with their context rows and key, threads idle past theirs go with
+ * runs idle past their maxAge go with their context rows, threads idle past theirs go with
  * their messages, old messages and idle resources go; what is younger stays. A batch at a time, so a
  * bounded prune says it is not done and the next one goes on.
  */
@@ -75,7 +75,7 @@ describeMastra("flowstore/mastra retention", () => {
 
       const results = await storage.prune();
       expect(results.map((r) => [r.domain, r.table, r.deleted, r.done])).toEqual([
-        ["workflows", "executions", 1, true],
+        ["workflows", "mastra_runs", 1, true],
         ["memory", "mastra_messages", 1, true],
         ["memory", "mastra_resources", 1, true],
         ["memory", "mastra_threads", 1, true],
@@ -90,7 +90,7 @@ describeMastra("flowstore/mastra retention", () => {
         (await memory.getResourceById({ resourceId: "new" }))?.id,
       ]).toEqual([null, "new"]);
       const { rows } = await store.query<{ n: number }>(
-        `select count(*)::int as n from "${store.schema}".component_state`,
+        `select count(*)::int as n from "${store.schema}".mastra_run_parts`,
       );
       expect(rows[0]?.n).toBe(1); // the kept run's big entry
       // Its key is free: the run id can be stored again.

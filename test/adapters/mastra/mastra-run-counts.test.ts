@@ -1,14 +1,15 @@
 /**
- * listWorkflowRuns' total from the runs' counts (migration 0044), not a count of every run: exact
- * whichever way runs are made or go (persists alone and together, Mastra's deletes, flowstore's
- * retention row by row and by dropping a time range whole), and for runs stored before the counts were.
- * Each total is held against a count of the executions themselves.
+ * listWorkflowRuns' total from the runs' counts (migration 0046), not a count of every run: exact
+ * whichever way runs are made or go (persists alone and together, Mastra's deletes and retention,
+ * flowstore's retention), and
+ * for runs stored as flowstore executions before migration 0046, which moves them to Mastra's own
+ * table. Each total is held against a count of the runs themselves.
  */
 import { randomUUID } from "node:crypto";
 import type { WorkflowsStorage } from "@mastra/core/storage";
 import { expect, it } from "vitest";
 import { FlowstoreMastraStorage } from "../../../src/adapters/mastra/index.js";
-import { DEFINITION_BODY, definitionIdOf, runKey } from "../../../src/adapters/mastra/runs.js";
+import { runKey } from "../../../src/adapters/mastra/runs.js";
 import { migrationScript, openStore, type Store } from "../../../src/index.js";
 import { loadMigrations } from "../../../src/migrations/runner.js";
 import { runSnapshot } from "../../fixtures/mastra-snapshot.js";
@@ -19,7 +20,7 @@ async function workflowsOf(store: Store): Promise<WorkflowsStorage> {
   return (await new FlowstoreMastraStorage({ id: "t", store }).getStore("workflows")) as WorkflowsStorage;
 }
 
-/** The workflow's total as listWorkflowRuns gives it, and its executions as counted. */
+/** The workflow's total as listWorkflowRuns gives it, and its runs as counted. */
 async function totals(store: Store, ws: WorkflowsStorage, workflowName?: string) {
   const listed = await ws.listWorkflowRuns({
     ...(workflowName ? { workflowName } : {}),
@@ -27,8 +28,7 @@ async function totals(store: Store, ws: WorkflowsStorage, workflowName?: string)
     page: 0,
   });
   const { rows } = await store.query<{ n: number }>(
-    `select count(*)::int as n from "${store.schema}".executions
-      where left(idempotency_key, 8) = 'mastra:['${workflowName ? " and name = $1" : ""}`,
+    `select count(*)::int as n from "${store.schema}".mastra_runs${workflowName ? " where workflow_name = $1" : ""}`,
     workflowName ? [workflowName] : [],
   );
   return { listed: listed.total, counted: rows[0]?.n };
@@ -66,67 +66,77 @@ describeMastra("flowstore/mastra: the runs' counts behind listWorkflowRuns' tota
       expect(await totals(store, ws, "a")).toEqual({ listed: 1, counted: 1 });
     });
 
-    it("stays exact through flowstore's retention, row by row and by a time range dropped whole", async () => {
-      const store = await d.open({ partitions: { days: 1, aheadDays: 3 } });
-      const ws = await workflowsOf(store);
-      const runs = { done: randomUUID(), also: randomUUID(), waiting: randomUUID(), later: randomUUID() };
-      for (const [name, runId] of Object.entries(runs)) {
-        const status = name === "waiting" ? "suspended" : "success";
+    it("stays exact through Mastra's retention and flowstore's", async () => {
+      const store = await d.open();
+      const storage = new FlowstoreMastraStorage({
+        id: "t",
+        store,
+        retention: { workflows: { workflowSnapshot: { maxAge: "1d" } } },
+      });
+      const ws = (await storage.getStore("workflows")) as WorkflowsStorage;
+      const longAgo = new Date(Date.now() - 3 * 86_400_000);
+      for (const [i, status] of ["success", "running", "suspended", "success", "failed"].entries()) {
+        const runId = randomUUID();
         await ws.persistWorkflowSnapshot({
           workflowName: "r",
           runId,
           snapshot: runSnapshot(runId, {}, status),
+          ...(i < 2 ? { updatedAt: longAgo } : {}),
         });
       }
-      expect(await totals(store, ws, "r")).toEqual({ listed: 4, counted: 4 });
-
-      // The range holding them (they were made today, in the first range) dropped whole: the finished
-      // runs go with it, the suspended one moves to the default partitions and still counts.
-      const [first] = await store.listPartitions();
-      if (!first) throw new Error("no time range");
-      const cut = new Date(first.endsAt.getTime() + 3600_000);
-      const pruned = await store.prune({ finishedBefore: cut });
-      expect(pruned).toMatchObject({ executions: 3, movedExecutions: 1 });
-      expect(pruned.partitions).toBeGreaterThanOrEqual(1);
+      expect(await totals(store, ws, "r")).toEqual({ listed: 5, counted: 5 });
+      // Mastra's: by last activity, whatever the status.
+      await storage.prune();
+      expect(await totals(store, ws, "r")).toEqual({ listed: 3, counted: 3 });
+      // flowstore's: the finished ones.
+      const pruned = await store.prune({ finishedBefore: new Date(Date.now() + 60_000) });
+      expect(pruned.mastraRuns).toBe(2);
       expect(await totals(store, ws, "r")).toEqual({ listed: 1, counted: 1 });
-      expect((await ws.listWorkflowRuns({ workflowName: "r" })).runs.map((r) => r.runId)).toEqual([
-        runs.waiting,
-      ]);
-
-      // Row by row: finished, it goes from the default partition.
-      await ws.persistWorkflowSnapshot({
-        workflowName: "r",
-        runId: runs.waiting,
-        snapshot: runSnapshot(runs.waiting, {}, "success"),
-      });
-      const later = await store.prune({ finishedBefore: new Date(Date.now() + 60_000), partitions: false });
-      expect(later.executions).toBe(1);
-      expect(await totals(store, ws, "r")).toEqual({ listed: 0, counted: 0 });
     });
 
-    it("counts the runs stored before the counts were kept", async () => {
-      const schema = uniqueSchema("mastra_counts");
+    it("moves the runs stored as executions before migration 0046, with their counts, entries and times", async () => {
+      const schema = uniqueSchema("mastra_moved");
       const connection = await d.connection();
-      await runScript(connection, migrationScript(schema, loadMigrations().slice(0, 43)));
+      await runScript(connection, migrationScript(schema, loadMigrations().slice(0, 45)));
       const s = `"${schema}"`;
-      const definition = definitionIdOf("old");
-      const stored = ["0190a000-0000-7000-8000-00000000000a", "0190a000-0000-7000-8000-00000000000b"];
+      // As the adapter stored them then: a definition per workflow, an execution per run by its key,
+      // a big entry as a component-state row; beside them, an execution of flowstore's own.
+      const definition = "0190a000-0000-8000-8000-0000000000d1";
+      const own = "0190a000-0000-8000-8000-0000000000d2";
+      const runs = ["0190a000-0000-7000-8000-00000000000a", "0190a000-0000-7000-8000-00000000000b"];
+      const made = new Date("2024-05-06T07:08:09.000Z");
+      const big = { output: "x".repeat(4096) };
       await runScript(
         connection,
         `insert into ${s}.definitions (id, name, version, definition, status, deployed_at)
-           values ('${definition}', 'old', 1, '${DEFINITION_BODY}', 'active', now());
-         ${stored
+           values ('${definition}', 'old', 1, '{"engine":"mastra"}', 'active', now()),
+                  ('${own}', 'mine', 1, '{}', 'active', now());
+         ${runs
            .map(
-             (id, i) => `insert into ${s}.executions (id, definition_id, name, status, state, idempotency_key)
-               values ('${id}', '${definition}', 'old', 'running', '{"context": {}}', '${runKey("old", `r${i}`)}');
+             (id, i) => `insert into ${s}.executions (id, definition_id, name, status, state, metadata,
+                 idempotency_key, created_at, updated_at)
+               values ('${id}', '${definition}', 'old', 'running',
+                 '{"status": "running", "context": {"input": {"n": ${i}}}${i ? ', "$flowstore:rows": true' : ""}}',
+                 '{"mastra": {"runId": "r${i}", "workflowName": "old"${i ? ', "resourceId": "user"' : ""}}}',
+                 '${runKey("old", `r${i}`)}', '${made.toISOString()}', '${made.toISOString()}');
              insert into ${s}.execution_keys values ('${runKey("old", `r${i}`)}', '${id}');`,
            )
-           .join("\n")}`,
+           .join("\n")}
+         insert into ${s}.component_state (execution_id, component_id, state)
+           values ('${runs[1]}', 'context/big', '${JSON.stringify(big)}');
+         insert into ${s}.executions (id, definition_id, name, status, state)
+           values ('0190a000-0000-7000-8000-0000000000ff', '${own}', 'mine', 'running', '{}');`,
       );
       const store = await openStore({ connection, schema });
       try {
         const ws = await workflowsOf(store);
         expect(await totals(store, ws, "old")).toEqual({ listed: 2, counted: 2 });
+        const moved = await ws.getWorkflowRunById({ workflowName: "old", runId: "r1" });
+        expect(moved?.snapshot).toEqual({ status: "running", context: { input: { n: 1 }, big } });
+        expect([moved?.resourceId, moved?.createdAt]).toEqual(["user", made]);
+        // Only flowstore's own execution and definition are left of them.
+        expect((await store.executions.list({})).items.map((e) => e.name)).toEqual(["mine"]);
+        expect((await store.definitions.list()).map((e) => e.name)).toEqual(["mine"]);
         await ws.persistWorkflowSnapshot({
           workflowName: "old",
           runId: "r2",
