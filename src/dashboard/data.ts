@@ -13,12 +13,13 @@ import {
   ValidationError,
 } from "../index.js";
 import { type AgentsView, agentsView } from "./agents.js";
+import { listMastraRuns, mastraRun } from "./mastra-runs.js";
 import { metricsText } from "./metrics.js";
 import { queueFigures } from "./queue-figures.js";
 import { latestEvents, openEventPayload, openStepOutput, runOrigin, runSteps } from "./run-record.js";
 import type { Sampler } from "./sampler.js";
 import { type TaskView, treeOrder } from "./task-tree.js";
-import { listThreads, threadCheckpoints } from "./threads.js";
+import { listThreads, threadView } from "./threads.js";
 import { timeline } from "./timeline.js";
 
 /** How many tasks an execution's page shows at most. */
@@ -225,17 +226,16 @@ export class DashboardData {
     return what === "steps" ? openStepOutput(this.store, id, n) : openEventPayload(this.store, id, n);
   }
 
-  /** LangGraph's threads, newest write first (see threads.ts). */
-  threads(query: URLSearchParams) {
-    return listThreads(this.store, query.get("after") || null);
+  /** LangGraph's threads, newest write first, or one thread's checkpoints (threads.ts). */
+  threads(view: "threads" | "thread", query: URLSearchParams): Promise<unknown> {
+    return view === "threads"
+      ? listThreads(this.store, query.get("after") || null)
+      : threadView(this.store, query);
   }
 
-  /** One LangGraph thread's checkpoints, by its saver's scope and its id. */
-  async thread(query: URLSearchParams) {
-    const scope = query.get("scope") ?? "";
-    const threadId = query.get("thread");
-    if (!threadId) throw new ValidationError("thread is required", { field: "thread" });
-    return { scope, threadId, checkpoints: await threadCheckpoints(this.store, scope, threadId) };
+  /** Mastra's workflow runs, newest first, or one run with its steps (mastra-runs.ts). */
+  mastra(view: "runs" | "run", query: URLSearchParams): Promise<unknown> {
+    return view === "runs" ? listMastraRuns(this.store, query) : mastraRun(this.store, query);
   }
 
   /** The OpenAI Agents SDK's sessions, one session's items, or the runs waiting on approvals (agents.ts). */

@@ -7,6 +7,7 @@
  *   GET  /queues                    queues and their jobs (?queue=&status=dead|waiting|running&after=)
  *   GET  /threads                   LangGraph's threads (?after=), or one thread's checkpoints (?scope=&thread=)
  *   GET  /agents                    Agents SDK approvals waiting and sessions (?after=), or one session (?session=)
+ *   GET  /mastra                    Mastra's workflow runs (?workflow=&after=), or one run (?workflow=&run=)
  *   GET  /login, POST /login        the token form (only when a token is set)
  *   GET  /assets/app.js, /assets/app.css
  *
@@ -29,6 +30,8 @@
  *   GET  /api/agents/sessions       ?after=  { items: [{ sessionId, items, createdAt, updatedAt }], nextAfter }
  *   GET  /api/agents/session        ?session=  { sessionId, total, items: [{ position, kind, text, item }] }
  *   GET  /api/agents/approvals      ?after=  { items: [paused runs with their approvals], nextAfter } oldest first
+ *   GET  /api/mastra/runs           ?workflow=&after=  { items: [{ workflowName, runId, status, resourceId, createdAt, updatedAt }], nextAfter } newest first
+ *   GET  /api/mastra/run            ?workflow=&run=  the run with its steps ({ id, status, inRow }) and its snapshot, or null
  *   GET  /api/session               { csrfToken } for scripts that POST
  *   POST /api/jobs/:id/retry        puts a dead job back in its queue: { retried: [id] }, 409 if it is not dead or its key is taken
  *   POST /api/jobs/:id/delete       deletes a dead job: { deleted: [id] }, 409 if it is not dead
@@ -129,6 +132,17 @@ export const ROUTES: Route[] = [
   { method: "GET", pattern: /^\/queues$/, handle: page("queues") },
   { method: "GET", pattern: /^\/threads$/, handle: page("threads") },
   { method: "GET", pattern: /^\/agents$/, handle: page("agents") },
+  { method: "GET", pattern: /^\/mastra$/, handle: page("mastra") },
+  {
+    method: "GET",
+    pattern: /^\/api\/mastra\/runs$/,
+    handle: json((ctx) => ctx.data.mastra("runs", ctx.url.searchParams)),
+  },
+  {
+    method: "GET",
+    pattern: /^\/api\/mastra\/run$/,
+    handle: json((ctx) => ctx.data.mastra("run", ctx.url.searchParams)),
+  },
   {
     method: "GET",
     pattern: /^\/api\/agents\/sessions$/,
@@ -147,12 +161,12 @@ export const ROUTES: Route[] = [
   {
     method: "GET",
     pattern: /^\/api\/threads$/,
-    handle: json((ctx) => ctx.data.threads(ctx.url.searchParams)),
+    handle: json((ctx) => ctx.data.threads("threads", ctx.url.searchParams)),
   },
   {
     method: "GET",
     pattern: /^\/api\/threads\/checkpoints$/,
-    handle: json((ctx) => ctx.data.thread(ctx.url.searchParams)),
+    handle: json((ctx) => ctx.data.threads("thread", ctx.url.searchParams)),
   },
   { method: "GET", pattern: /^\/api\/overview$/, handle: json((ctx) => ctx.data.overview()) },
   {

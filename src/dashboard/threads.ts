@@ -72,6 +72,14 @@ export async function listThreads(
   };
 }
 
+/** One thread's checkpoints, by its saver's scope (`scope`, default none) and its id (`thread`). */
+export async function threadView(store: Store, query: URLSearchParams) {
+  const scope = query.get("scope") ?? "";
+  const threadId = query.get("thread");
+  if (!threadId) throw new ValidationError("thread is required", { field: "thread" });
+  return { scope, threadId, checkpoints: await threadCheckpoints(store, scope, threadId) };
+}
+
 /** A thread's checkpoints, newest first (up to CHECKPOINTS_SHOWN), in every namespace. */
 export async function threadCheckpoints(
   store: Store,

@@ -3,7 +3,7 @@
  * Chromium (.ci/run) and sets FLOWSTORE_BROWSER_TESTS=1, which makes a missing browser a failure;
  * elsewhere those tests skip. Screenshots are kept under SCREENSHOTS as the tests' artefacts.
  */
-import { existsSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { chromium, type Page } from "playwright-core";
 import { TESTED_DRIVERS } from "../support/harness.js";
 
@@ -32,4 +32,21 @@ export function launchChromium() {
     executablePath: CHROMIUM,
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
   });
+}
+
+/**
+ * `visit` on a page of Chromium (1280 by 900), screenshots going under SCREENSHOTS; returns what went
+ * wrong on the page meanwhile (pageProblems), the browser closed however `visit` ends.
+ */
+export async function inChromium(visit: (page: Page) => Promise<void>): Promise<string[]> {
+  const browser = await launchChromium();
+  try {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const problems = pageProblems(page);
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    await visit(page);
+    return problems;
+  } finally {
+    await browser.close();
+  }
 }

@@ -6,6 +6,7 @@
  */
 
 import { AGENTS_JS } from "./client-agents.js";
+import { MASTRA_JS } from "./client-mastra.js";
 import { QUEUES_JS } from "./client-queues.js";
 import { RUN_JS } from "./client-run.js";
 import { RUN_ACTIONS_JS } from "./client-run-actions.js";
@@ -279,6 +280,7 @@ ${TIMELINE_JS}
 ${RUN_ACTIONS_JS}
 ${THREADS_JS}
 ${AGENTS_JS}
+${MASTRA_JS}
 
   // ---- live refresh ----
   function refresh() {

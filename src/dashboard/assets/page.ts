@@ -3,7 +3,7 @@
  * login form. Every value put into this HTML goes through escapeHtml.
  */
 
-export type PageName = "overview" | "executions" | "execution" | "queues" | "threads" | "agents";
+export type PageName = "overview" | "executions" | "execution" | "queues" | "threads" | "agents" | "mastra";
 
 export function escapeHtml(value: unknown): string {
   return String(value).replace(
@@ -35,6 +35,7 @@ const TITLES: Record<PageName, string> = {
   queues: "Queues",
   threads: "LangGraph threads",
   agents: "Agents",
+  mastra: "Mastra runs",
 };
 
 /** What the pages may offer: no actions on a read-only store; Replay where the engine replays runs. */
@@ -62,6 +63,7 @@ export function shellPage(
 <a href="/queues">Queues</a>
 <a href="/threads">Threads</a>
 <a href="/agents">Agents</a>
+<a href="/mastra">Mastra</a>
 <span class="where">${escapeHtml(where)}</span>
 ${readOnly ? '<span class="read-only" title="opened with readOnly: actions are off">read-only</span>\n' : ""}
 <span id="live" class="live"></span>

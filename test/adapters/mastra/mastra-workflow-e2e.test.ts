@@ -1,8 +1,7 @@
 /**
  * A real Mastra workflow on FlowstoreMastraStorage: a step, two in parallel, a step that suspends for an
- * approval and one after it. The run suspends, is listed (and shown as a flowstore execution), is
- * resumed by another process, completes there with both parallel results, is shown by the dashboard,
- * and is deleted. Eight
+ * approval and one after it. The run suspends, is listed, is resumed by another process, completes
+ * there with both parallel results, is shown by the dashboard, and is deleted. Eight
  * resumes of one suspended run at once, each through its own Mastra, run the last step once.
  */
 import { spawn } from "node:child_process";
@@ -13,6 +12,7 @@ import { Mastra } from "@mastra/core";
 import { afterAll, expect, it } from "vitest";
 import { FlowstoreMastraStorage } from "../../../src/adapters/mastra/index.js";
 import { openStore, type Store, type StoreOptions } from "../../../src/index.js";
+import { getJson, serve } from "../../dashboard/served.js";
 import { approvalWorkflow } from "../../fixtures/mastra-approval.js";
 import { TSX_LOADER } from "../../support/cli-run.js";
 import { embeddedEnv, killAfterFile, tempDir } from "../../support/embedded-env.js";
@@ -102,6 +102,22 @@ describeMastra("flowstore/mastra: a real workflow", () => {
       );
       const succeeded = await workflows?.listWorkflowRuns({ workflowName: "approval", status: "success" });
       expect(succeeded?.runs.map((r) => r.runId)).toEqual([run.runId]);
+
+      // The dashboard lists the run and shows its steps' statuses (Mastra's, from the run's row).
+      const { url } = await serve(store);
+      const page = await getJson(url, "/api/mastra/runs?workflow=approval");
+      expect(page.items.map((r: { runId: string; status: string }) => [r.runId, r.status])).toEqual([
+        [run.runId, "success"],
+      ]);
+      const shown = await getJson(url, `/api/mastra/run?workflow=approval&run=${run.runId}`);
+      const steps = shown.steps as { id: string; status: string }[];
+      expect(steps.map((step) => step.id)).toEqual(
+        expect.arrayContaining(["input", "double", "square", "approve", "finish"]),
+      );
+      expect(steps.filter((step) => step.id !== "input").map((step) => step.status)).toEqual(
+        Array(steps.length - 1).fill("success"),
+      );
+      expect((await fetch(new URL("/mastra", url))).status).toBe(200);
 
       await workflows?.deleteWorkflowRunById({ runId: run.runId, workflowName: "approval" });
       expect(await workflows?.getWorkflowRunById({ runId: run.runId })).toBeNull();
