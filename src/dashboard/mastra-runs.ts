@@ -57,14 +57,16 @@ export async function listMastraRuns(
   const workflow = query.get("workflow") || null;
   const from = after === null ? null : decodeAfter(after);
   const s = `"${store.schema}"`;
-  // Pages are keyed by the creation time in microseconds, exactly (a Date keeps milliseconds).
+  // Pages are keyed by the creation time in microseconds, exactly (a Date keeps milliseconds), read
+  // back as a time, so that the runs' indexes by time serve the page after.
   const us = "(extract(epoch from r.created_at) * 1000000)::bigint";
   const { rows } = await store.query<RunRow>(
     `select r.key, r.workflow_name, r.state->>'status' as status, r.resource_id, r.created_at,
             r.updated_at, ${us}::text as at_us
        from ${s}.mastra_runs r
       where ($1::text is null or r.workflow_name = $1)
-        and ($2::bigint is null or (${us}, r.key) < ($2, $3::text collate "C"))
+        and ($2::bigint is null
+             or (r.created_at, r.key) < (timestamptz 'epoch' + $2::bigint * interval '1 microsecond', $3::text collate "C"))
       order by r.created_at desc, r.key desc
       limit $4`,
     [workflow, from?.atUs ?? null, from?.key ?? null, RUNS_PAGE + 1],

@@ -27,21 +27,29 @@ export async function deleteFinishedMastraRuns(
   const final = statuses.flatMap((status) => FINAL[status] ?? []);
   if (final.length === 0) return 0;
   // Oldest first through the runs' index by creation time: a run written last before the cut was made
-  // before it. Its blobs are found by their keys' prefix (src/adapters/mastra/offloaded.ts).
-  const { rows } = await context.db.query<{ n: number }>(
-    `with done as (
-       select key, id from ${q}.mastra_runs
-        where created_at < $1 and updated_at < $1 and state->>'status' = any($2::text[])
-        order by created_at, key limit $3 for update skip locked),
-     parts as (delete from ${q}.mastra_run_parts p using done where p.run_id = done.id),
-     blobs as (delete from ${q}.blobs b using done
-        where b.key >= 'flowstore:offloaded/' || done.id::text || '/mastra/' collate "C"
-          and b.key < 'flowstore:offloaded/' || done.id::text || '/mastra0' collate "C"
-       returning b.id, b.backend, b.location),
-     ${releasedContentSql(q, "blobs")},
-     gone as (delete from ${q}.mastra_runs r using done where r.key = done.key returning 1)
-     select count(*)::int as n from gone`,
-    [before, final, batchSize],
-  );
-  return rows[0]?.n ?? 0;
+  // before it. Its rows and blobs (found by their keys' prefix, src/adapters/mastra/offloaded.ts) go by
+  // a second statement, which sees what a writer the first waited on made since its snapshot.
+  return context.db.transaction(async (db) => {
+    const { rows } = await db.query<{ id: string }>(
+      `delete from ${q}.mastra_runs e where e.key in (
+         select key from ${q}.mastra_runs
+          where created_at < $1 and updated_at < $1 and state->>'status' = any($2::text[])
+          order by created_at, key limit $3 for update skip locked)
+       returning e.id`,
+      [before, final, batchSize],
+    );
+    if (rows.length === 0) return 0;
+    await db.query(
+      `with runs as (select unnest($1::uuid[]) as id),
+       parts as (delete from ${q}.mastra_run_parts p where p.run_id = any($1::uuid[])),
+       blobs as (delete from ${q}.blobs b using runs
+          where b.key >= 'flowstore:offloaded/' || runs.id::text || '/mastra/' collate "C"
+            and b.key < 'flowstore:offloaded/' || runs.id::text || '/mastra0' collate "C"
+         returning b.id, b.backend, b.location),
+       ${releasedContentSql(q, "blobs")}
+       select 1`,
+      [rows.map((row) => row.id)],
+    );
+    return rows.length;
+  });
 }

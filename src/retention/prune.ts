@@ -292,6 +292,8 @@ export async function prune(context: PruneContext, options: PruneOptions): Promi
   await sweep(context, "mastraRuns", before, batchSize, total, options, (c, b, size) =>
     deleteFinishedMastraRuns(c, b, statuses, size),
   );
+  // Their blobs' content outside PostgreSQL, recorded as garbage, goes now rather than at the next prune.
+  if (total.mastraRuns > 0 && !options.signal?.aborted) await context.collectGarbage();
   // Last: the jobs and history swept above may have been what a queue still held.
   if (!options.signal?.aborted) total.queues = await forgetIdleQueues(context, before);
   return total;

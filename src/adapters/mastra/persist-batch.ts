@@ -34,6 +34,16 @@ const MAX_ROWS = 2_000;
 /** About this many bytes of values a statement takes at most (a persist alone may pass it). */
 const MAX_BYTES = 8 * 1024 * 1024;
 
+/** A write of persists whose first statement committed (`written`, run ids by key) and second failed. */
+class PartlyWritten extends Error {
+  constructor(
+    readonly written: ReadonlyMap<string, string>,
+    cause: unknown,
+  ) {
+    super("persists written in part", { cause });
+  }
+}
+
 export class PersistBatches {
   private readonly batches: Batches<Call<PlainPersist, string | undefined>>;
 
@@ -74,18 +84,28 @@ export class PersistBatches {
   }
 
   private async send(batch: Call<PlainPersist, string | undefined>[]): Promise<void> {
+    let left = batch;
     try {
       const ids = await this.write(batch.map((call) => call.input));
       for (const [i, call] of batch.entries()) call.resolve(ids[i]);
+      return;
     } catch (error) {
+      // Those a first statement wrote before a second failed are done; the others go on below.
+      if (error instanceof PartlyWritten) {
+        left = batch.filter((call) => !error.written.has(call.input.key));
+        for (const call of batch) {
+          if (error.written.has(call.input.key)) call.resolve(error.written.get(call.input.key));
+        }
+      }
+      // Alone, a persist fails with its statement's error (a persist alone is never written in part).
       if (batch.length === 1) {
         (batch[0] as Call<PlainPersist, string | undefined>).reject(error);
         return;
       }
-      // Which persist failed is unknown: each goes again alone, and fails (or not) on its own.
-      for (const call of batch) {
-        await this.write([call.input]).then((ids) => call.resolve(ids[0]), call.reject);
-      }
+    }
+    // Which persist failed is unknown: each goes again alone, and fails (or not) on its own.
+    for (const call of left) {
+      await this.write([call.input]).then((ids) => call.resolve(ids[0]), call.reject);
     }
   }
 
@@ -170,7 +190,13 @@ export class PersistBatches {
     }
     const left = persists.filter((p) => !written.has(p.key));
     if (left.length > 0) {
-      const ids = await this.writeWithRows(left);
+      let ids: (string | undefined)[];
+      try {
+        ids = await this.writeWithRows(left);
+      } catch (error) {
+        // The first statement committed: its persists must not be written again.
+        throw written.size > 0 ? new PartlyWritten(written, error) : error;
+      }
       left.forEach((p, i) => {
         const id = ids[i];
         if (id !== undefined) written.set(p.key, id);

@@ -15,6 +15,7 @@ import {
   retentionCutoffMs,
   type TableRetentionPolicy,
 } from "@mastra/core/storage";
+import type { StoreScope } from "../../index.js";
 import { blobsOfRunsSql } from "./offloaded.js";
 import type { MastraSql } from "./tables.js";
 import { partsOf, runsOf } from "./workflow-sql.js";
@@ -32,13 +33,6 @@ export const MEMORY_RETENTION: RetentionTablesDescriptor = {
 /** Deletes up to $2 rows older than $1 and what they own; returns how many. */
 function batchSql(q: string, table: string): string {
   switch (table) {
-    case "mastra_runs":
-      return `with chosen as (
-          select e.key, e.id from ${runsOf(q)} e where e.updated_at < $1 limit $2 for update skip locked),
-        parts as (delete from ${partsOf(q)} p using chosen c where p.run_id = c.id),
-        ${blobsOfRunsSql(q, "chosen")},
-        gone as (delete from ${runsOf(q)} e using chosen c where e.key = c.key returning 1)
-        select count(*)::int as n from gone`;
     case "mastra_threads":
       return `with chosen as (
           select id from ${q}.mastra_threads where updated_at < $1 order by updated_at limit $2 for update skip locked),
@@ -78,6 +72,10 @@ export function pruneDomain(
     options,
     cutoffFor: (target, now) => new Date(retentionCutoffMs(target.policy, now)),
     deleteBatch: async (target, cutoff, limit) => {
+      if (target.table === "mastra_runs") {
+        const idle = `e.key in (select key from ${runsOf(sql.q)} where updated_at < $1 limit $2 for update skip locked)`;
+        return deleteRuns(sql.db, sql.q, idle, [cutoff, limit]);
+      }
       const { rows } = await sql.db.query<{ n: number }>(batchSql(sql.q, target.table), [cutoff, limit]);
       return rows[0]?.n ?? 0;
     },
@@ -85,13 +83,31 @@ export function pruneDomain(
 }
 
 /**
- * Deletes runs with their context rows and blobs (entries offloaded): the run of key $1, or with
- * `all` every run.
+ * Deletes the runs `where` chooses (of runs `e`, with `params`), with their context rows and blobs
+ * (entries offloaded); returns how many went. The rows and blobs go by a second statement of the same
+ * transaction, which sees what a writer the first waited on wrote: the first's own snapshot, taken
+ * before it waited, would miss a context row that writer made, and leave it to no run for good.
  */
-export function deleteSql(q: string, all = false): string {
-  return `with run as (
-      delete from ${runsOf(q)} e where ${all ? "true" : "e.key = $1"} returning e.id),
-    parts as (delete from ${partsOf(q)} c using run where c.run_id = run.id),
-    ${blobsOfRunsSql(q, "run")}
-    select count(*)::int as n from run`;
+export function deleteRuns(
+  db: Pick<StoreScope, "transaction">,
+  q: string,
+  where: string,
+  params: unknown[],
+): Promise<number> {
+  return db.transaction(async (tx) => {
+    const { rows } = await tx.query<{ id: string }>(
+      `delete from ${runsOf(q)} e where ${where} returning e.id`,
+      params,
+    );
+    if (rows.length > 0) {
+      await tx.query(
+        `with runs as (select unnest($1::uuid[]) as id),
+          parts as (delete from ${partsOf(q)} c where c.run_id = any($1::uuid[])),
+          ${blobsOfRunsSql(q, "runs")}
+          select 1`,
+        [rows.map((row) => row.id)],
+      );
+    }
+    return rows.length;
+  });
 }

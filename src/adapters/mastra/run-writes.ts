@@ -188,7 +188,9 @@ export class RunWrites {
       if (!id) return undefined;
       let value = json;
       if (merges) {
-        const stored = (await tx.query<{ value: unknown }>(storedEntrySql(q), [id, partId, stepId])).rows;
+        const stored = (
+          await tx.query<{ value: unknown }>(storedEntrySql(q), [id, partId, stepId, key], PREPARED)
+        ).rows;
         await resolveEntries(tx.blobs, stored);
         const before = stored[0]?.value;
         const snapshot = {

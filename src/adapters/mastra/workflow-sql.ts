@@ -86,10 +86,10 @@ export const RUN_UPDATE = `state = excluded.state, resource_id = coalesce(exclud
  * with $12 when the run exists (it is left alone).
  * $1 key, $2 new id, $3 workflow, $4 state, $5 resourceId (null: kept), $6 createdAt (null: now; a
  * run's first only), $7 updatedAt (null: now), $8 part ids, $9 parts sent, $10 their ids (a subset of
- * $8: the others are kept as stored, see sent-parts.ts), $11 the parts whose version to return: a row
- * per part of $11 with its version and when it was made, as this statement leaves them (or one row with
- * nulls when $11 is empty). With `offloading`, each row also says whether the run had entries in the
- * blob store before the statement (`hadRefs`).
+ * $8: the others are kept as stored, see sent-parts.ts), $11 the parts whose version to return: with
+ * `versions`, a row per part of $11 with its version and when it was made, as this statement leaves
+ * them; without, a row with the id. With `offloading`, each row also says whether the run had entries
+ * in the blob store before the statement (`hadRefs`).
  */
 export function persistSql(q: string, versions: boolean, offloading = false): string {
   return once(`persist ${q} ${versions} ${offloading}`, () => makePersistSql(q, versions, offloading));
@@ -250,12 +250,12 @@ export function partsSql(q: string): string {
 
 /**
  * An entry as stored (the array merge of a foreach step), its run's row locked before: its row's value,
- * else its value in the state. $1 the run's id, $2 the part, $3 the entry's key.
+ * else its value in the state. $1 the run's id, $2 the part, $3 the entry's key, $4 the run's key.
  */
 export function storedEntrySql(q: string): string {
   return `select coalesce(
       (select c.state from ${partsOf(q)} c where c.run_id = $1 and c.part_id = $2),
-      (select e.state->'context'->$3::text from ${runsOf(q)} e where e.id = $1)) as value`;
+      (select e.state->'context'->$3::text from ${runsOf(q)} e where e.key = $4)) as value`;
 }
 
 /** Whether a run (its state `state`) may have context rows: see ROWS_MARK. */

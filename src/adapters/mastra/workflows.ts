@@ -23,7 +23,7 @@ import { toJson } from "../../core/payload.js";
 import type { Store, StoreScope } from "../../index.js";
 import { refuseReserved } from "../../offload/index.js";
 import { readEntries } from "./offloaded.js";
-import { deleteSql, pruneDomain, WORKFLOW_RETENTION } from "./retention.js";
+import { deleteRuns, pruneDomain, WORKFLOW_RETENTION } from "./retention.js";
 import { countedSql, countSql, listSql, listWhere } from "./run-lists.js";
 import { RunLoads } from "./run-loads.js";
 import { PREPARED, RunWrites, WRITE_ATTEMPTS } from "./run-writes.js";
@@ -91,7 +91,7 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
 
   async dangerouslyClearAll(): Promise<void> {
     const { db, q } = await this.tables.sql();
-    await db.query(deleteSql(q, true), []);
+    await deleteRuns(db, q, "true", []);
   }
 
   async persistWorkflowSnapshot(args: {
@@ -197,7 +197,7 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
   async deleteWorkflowRunById(args: { runId: string; workflowName: string }): Promise<void> {
     const { db, q } = await this.tables.sql();
     const key = runKey(checkName(args.workflowName, "workflowName"), checkName(args.runId, "runId"));
-    await db.query(deleteSql(q), [key], PREPARED);
+    await deleteRuns(db, q, "e.key = $1", [key]);
   }
 
   /**

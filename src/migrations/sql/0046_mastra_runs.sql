@@ -53,16 +53,23 @@ drop function :SCHEMA.mastra_count_run();
 -- (their keys name the run's id, which the run keeps) but no longer name an execution, so that the
 -- store's retention of executions, which takes the blobs of the executions it removes, never takes
 -- them. Then the executions go (their rows of other tables with them), their keys and the definitions
--- that only named Mastra's workflows. Statements run only where there is a run to move (on Citus,
--- where executions is distributed, a fresh store plans none of them).
+-- that only named Mastra's workflows, each looked at alone (on Citus, a reference table's rows are
+-- not deleted by a statement that reads the distributed executions). Mastra's runs are found by their
+-- keys' range in the key registry: executions' own copy of the key has no index. Processes of an
+-- earlier flowstore must be stopped first: they write Mastra's runs as executions.
 do $$
+declare
+  mastra uuid;
 begin
-  if exists (select 1 from :SCHEMA.executions where left(idempotency_key, 8) = 'mastra:[') then
+  if exists (select 1 from :SCHEMA.execution_keys
+              where idempotency_key >= 'mastra:[' and idempotency_key < 'mastra:\') then
     insert into :SCHEMA.mastra_runs (key, id, workflow_name, resource_id, state, version, created_at, updated_at)
     select e.idempotency_key, e.id, e.name, e.metadata #>> '{mastra,resourceId}', coalesce(e.state, '{}'),
            e.version, e.created_at, e.updated_at
       from :SCHEMA.executions e
-     where left(e.idempotency_key, 8) = 'mastra:['
+     where e.id in (select execution_id from :SCHEMA.execution_keys
+                     where idempotency_key >= 'mastra:[' and idempotency_key < 'mastra:\')
+       and left(e.idempotency_key, 8) = 'mastra:['
        and e.definition_id in (select id from :SCHEMA.definitions where definition @> '{"engine":"mastra"}');
     insert into :SCHEMA.mastra_run_parts (run_id, part_id, state, version, created_at, updated_at)
     select c.execution_id, c.component_id, c.state, c.version, c.created_at, c.updated_at
@@ -73,9 +80,11 @@ begin
     delete from :SCHEMA.execution_keys where idempotency_key in (select key from :SCHEMA.mastra_runs);
     delete from :SCHEMA.executions where id in (select id from :SCHEMA.mastra_runs);
   end if;
-  delete from :SCHEMA.definitions d
-   where d.definition @> '{"engine":"mastra"}'
-     and not exists (select 1 from :SCHEMA.executions e where e.definition_id = d.id);
+  for mastra in select id from :SCHEMA.definitions where definition @> '{"engine":"mastra"}' loop
+    if not exists (select 1 from :SCHEMA.executions where definition_id = mastra) then
+      delete from :SCHEMA.definitions where id = mastra;
+    end if;
+  end loop;
 end
 $$;
 

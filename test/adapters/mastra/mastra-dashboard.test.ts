@@ -71,6 +71,24 @@ describeMastra("flowstore/mastra on the dashboard", () => {
       expect(run.snapshot).toMatchObject({ runId: "run-3", status: "running" });
       expect(run.snapshot.context).toBeUndefined();
       expect(await getJson(url, "/api/mastra/run?workflow=orders&run=none")).toBeNull();
+      // Past a page (50), the next page goes on from the last run of the one before, none twice.
+      const ws = (await new FlowstoreMastraStorage({ id: "p", store }).getStore(
+        "workflows",
+      )) as WorkflowsStorage;
+      for (let i = 0; i < 50; i++) {
+        await ws.persistWorkflowSnapshot({
+          workflowName: "bulk",
+          runId: `bulk-${i}`,
+          snapshot: runSnapshot(`bulk-${i}`, {}),
+          createdAt: new Date(Date.UTC(2025, 0, 1, 0, 0, i % 10)),
+        });
+      }
+      const first = await getJson(url, "/api/mastra/runs");
+      const second = await getJson(url, `/api/mastra/runs?after=${first.nextAfter}`);
+      const paged = [...first.items, ...second.items].map((r: { runId: string }) => r.runId);
+      expect([first.items.length, second.items.length, second.nextAfter]).toEqual([50, 3, null]);
+      expect(new Set(paged).size).toBe(53);
+      expect(paged.slice(0, 3)).toEqual(["run-3", "run-2", "run-1"]);
       for (const bad of [
         "/api/mastra/runs?after=nope",
         "/api/mastra/run?workflow=orders",

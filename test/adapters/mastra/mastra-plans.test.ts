@@ -77,6 +77,16 @@ describeMastra("flowstore/mastra prepared statements", () => {
           result: { status: "success", output: 1 } as never,
           requestContext: {},
         });
+        // A foreach step's array result, merged with the one stored.
+        for (const output of [[1], [2]]) {
+          await workflows.updateWorkflowResults({
+            workflowName: "p",
+            runId,
+            stepId: "each",
+            result: { status: "success", output } as never,
+            requestContext: {},
+          });
+        }
         await workflows.updateWorkflowState({
           workflowName: "p",
           runId,
