@@ -138,18 +138,7 @@ export class PersistBatches {
     });
     const { rows } = await this.db.query<{ n: string; id: string | null }>(
       persistBatchSql(this.q),
-      [
-        persists.map((p) => p.key),
-        persists.map((p) => p.newId),
-        persists.map((p) => p.workflowName),
-        persists.map((p) => p.state),
-        persists.map((p) => p.resourceId),
-        persists.map((p) => p.createdAt),
-        persists.map((p) => p.updatedAt),
-        partOf,
-        partIds,
-        parts,
-      ],
+      [...runColumns(persists), partOf, partIds, parts],
       { prepare: true },
     );
     const ids = new Map(rows.map((row) => [Number(row.n), row.id ?? undefined]));
@@ -161,29 +150,20 @@ export class PersistBatches {
    * runs that may have context rows, which that leaves, by the statement that deletes them.
    */
   private async writeSmall(persists: PlainPersist[]): Promise<(string | undefined)[]> {
-    const values = (pick: (p: PlainPersist) => unknown) => persists.map(pick);
-    const fields = [
-      (p: PlainPersist) => p.key,
-      (p: PlainPersist) => p.newId,
-      (p: PlainPersist) => p.workflowName,
-      (p: PlainPersist) => p.state,
-      (p: PlainPersist) => p.resourceId,
-      (p: PlainPersist) => p.createdAt,
-      (p: PlainPersist) => p.updatedAt,
-    ];
     const written = new Map<string, string>();
+    const columns = runColumns(persists);
     if (persists.length === 1) {
       const p = persists[0] as PlainPersist;
       const { rows } = await this.db.query<{ id: string }>(
         plainPersistSql(this.q),
-        fields.map((field) => field(p)),
+        columns.map(([value]) => value),
         { prepare: true },
       );
       if (rows[0]) written.set(p.key, rows[0].id);
     } else {
       const { rows } = await this.db.query<{ key: string; id: string }>(
         plainPersistManySql(this.q),
-        fields.map(values),
+        columns,
         { prepare: true },
       );
       for (const row of rows) written.set(row.key, row.id);
@@ -204,6 +184,22 @@ export class PersistBatches {
     }
     return persists.map((p) => written.get(p.key));
   }
+}
+
+/**
+ * The runs' values as the statements for many runs take them, $1 to $7, an array each: key, new id,
+ * workflow, state, resourceId, createdAt, updatedAt (plainPersistSql takes each one's first, for one).
+ */
+function runColumns(persists: readonly PlainPersist[]): unknown[][] {
+  return [
+    persists.map((p) => p.key),
+    persists.map((p) => p.newId),
+    persists.map((p) => p.workflowName),
+    persists.map((p) => p.state),
+    persists.map((p) => p.resourceId),
+    persists.map((p) => p.createdAt),
+    persists.map((p) => p.updatedAt),
+  ];
 }
 
 /**
