@@ -34,10 +34,10 @@ const MAX_ROWS = 2_000;
 /** About this many bytes of values a statement takes at most (a persist alone may pass it). */
 const MAX_BYTES = 8 * 1024 * 1024;
 
-/** A write of persists whose first statement committed (`written`, run ids by key) and second failed. */
+/** A write of persists whose first statement committed (`written`, their keys) and second failed. */
 class PartlyWritten extends Error {
   constructor(
-    readonly written: ReadonlyMap<string, string>,
+    readonly written: ReadonlySet<string>,
     cause: unknown,
   ) {
     super("persists written in part", { cause });
@@ -45,7 +45,7 @@ class PartlyWritten extends Error {
 }
 
 export class PersistBatches {
-  private readonly batches: Batches<Call<PlainPersist, string | undefined>>;
+  private readonly batches: Batches<Call<PlainPersist, boolean>>;
 
   constructor(
     private readonly db: Pick<StoreScope, "query">,
@@ -69,54 +69,55 @@ export class PersistBatches {
     });
   }
 
-  /** Writes the persist; resolves with its run's id once committed, or undefined (see persistSql). */
-  persist(persist: PlainPersist): Promise<string | undefined> {
+  /** Writes the persist; resolves once committed, with whether it was written (see persistSql). */
+  persist(persist: PlainPersist): Promise<boolean> {
     // A persist made alone goes at once, its own statement, the run's key held until it ends: a later
     // persist of the run waits for all of it.
-    const alone = this.batches.alone(persist.key, async () => (await this.write([persist]))[0]);
+    const alone = this.batches.alone(persist.key, async () => (await this.write([persist]))[0] === true);
     return alone ?? this.batched(persist);
   }
 
-  private batched(persist: PlainPersist): Promise<string | undefined> {
+  private batched(persist: PlainPersist): Promise<boolean> {
     let bytes = persist.state.length;
     for (const part of persist.parts) bytes += part.length;
     return callIn(this.batches, persist, bytes);
   }
 
-  private async send(batch: Call<PlainPersist, string | undefined>[]): Promise<void> {
+  private async send(batch: Call<PlainPersist, boolean>[]): Promise<void> {
     let left = batch;
     try {
-      const ids = await this.write(batch.map((call) => call.input));
-      for (const [i, call] of batch.entries()) call.resolve(ids[i]);
+      const written = await this.write(batch.map((call) => call.input));
+      for (const [i, call] of batch.entries()) call.resolve(written[i] as boolean);
       return;
     } catch (error) {
       // Those a first statement wrote before a second failed are done; the others go on below.
       if (error instanceof PartlyWritten) {
         left = batch.filter((call) => !error.written.has(call.input.key));
         for (const call of batch) {
-          if (error.written.has(call.input.key)) call.resolve(error.written.get(call.input.key));
+          if (error.written.has(call.input.key)) call.resolve(true);
         }
       }
       // Alone, a persist fails with its statement's error (a persist alone is never written in part).
       if (batch.length === 1) {
-        (batch[0] as Call<PlainPersist, string | undefined>).reject(error);
+        (batch[0] as Call<PlainPersist, boolean>).reject(error);
         return;
       }
     }
     // Which persist failed is unknown: each goes again alone, and fails (or not) on its own.
     for (const call of left) {
-      await this.write([call.input]).then((ids) => call.resolve(ids[0]), call.reject);
+      await this.write([call.input]).then((written) => call.resolve(written[0] as boolean), call.reject);
     }
   }
 
-  private write(persists: PlainPersist[]): Promise<(string | undefined)[]> {
+  /** Whether each persist was written (see persistSql). */
+  private write(persists: PlainPersist[]): Promise<boolean[]> {
     return persists.every((p) => p.parts.length === 0)
       ? this.writeSmall(persists)
       : this.writeWithRows(persists);
   }
 
   /** Persists of any kind, by persistSql alone or by the statement for many runs. */
-  private async writeWithRows(persists: PlainPersist[]): Promise<(string | undefined)[]> {
+  private async writeWithRows(persists: PlainPersist[]): Promise<boolean[]> {
     // Alone, the persist's own statement: shorter to run than the batch's for one run.
     if (persists.length === 1) {
       const p = persists[0] as PlainPersist;
@@ -124,7 +125,7 @@ export class PersistBatches {
       const { rows } = await this.db.query<{ id: string }>(persistSql(this.q, false), persistParams(values), {
         prepare: true,
       });
-      return [rows[0]?.id];
+      return [rows[0] !== undefined];
     }
     const partOf: number[] = [];
     const partIds: string[] = [];
@@ -141,48 +142,45 @@ export class PersistBatches {
       [...runColumns(persists), partOf, partIds, parts],
       { prepare: true },
     );
-    const ids = new Map(rows.map((row) => [Number(row.n), row.id ?? undefined]));
-    return persists.map((_, i) => ids.get(i + 1));
+    const written = new Set(rows.filter((row) => row.id !== null).map((row) => Number(row.n)));
+    return persists.map((_, i) => written.has(i + 1));
   }
 
   /**
    * Persists whose entries are all in the state: the runs' rows alone (plainPersistSql), and those of
    * runs that may have context rows, which that leaves, by the statement that deletes them.
    */
-  private async writeSmall(persists: PlainPersist[]): Promise<(string | undefined)[]> {
-    const written = new Map<string, string>();
+  private async writeSmall(persists: PlainPersist[]): Promise<boolean[]> {
+    const written = new Set<string>();
     const columns = runColumns(persists);
     if (persists.length === 1) {
-      const p = persists[0] as PlainPersist;
-      const { rows } = await this.db.query<{ id: string }>(
+      // Whether the row was written is its count: no row sent back, which a caller alone would wait on.
+      const { rowCount } = await this.db.query(
         plainPersistSql(this.q),
         columns.map(([value]) => value),
         { prepare: true },
       );
-      if (rows[0]) written.set(p.key, rows[0].id);
+      if (rowCount > 0) written.add((persists[0] as PlainPersist).key);
     } else {
-      const { rows } = await this.db.query<{ key: string; id: string }>(
-        plainPersistManySql(this.q),
-        columns,
-        { prepare: true },
-      );
-      for (const row of rows) written.set(row.key, row.id);
+      const { rows } = await this.db.query<{ key: string }>(plainPersistManySql(this.q), columns, {
+        prepare: true,
+      });
+      for (const row of rows) written.add(row.key);
     }
     const left = persists.filter((p) => !written.has(p.key));
     if (left.length > 0) {
-      let ids: (string | undefined)[];
+      let done: boolean[];
       try {
-        ids = await this.writeWithRows(left);
+        done = await this.writeWithRows(left);
       } catch (error) {
         // The first statement committed: its persists must not be written again.
         throw written.size > 0 ? new PartlyWritten(written, error) : error;
       }
       left.forEach((p, i) => {
-        const id = ids[i];
-        if (id !== undefined) written.set(p.key, id);
+        if (done[i]) written.add(p.key);
       });
     }
-    return persists.map((p) => written.get(p.key));
+    return persists.map((p) => written.has(p.key));
   }
 }
 

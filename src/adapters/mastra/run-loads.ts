@@ -18,7 +18,9 @@ const IN_FLIGHT = 2;
 /** Loads a statement takes at most. */
 const MAX_ROWS = 500;
 
-type LoadCall = Call<string, RunRow | undefined>;
+/** What a first read of a load gives: the run's state alone. */
+type Loaded = Pick<RunRow, "state">;
+type LoadCall = Call<string, Loaded | undefined>;
 
 export class RunLoads {
   private readonly batches: Batches<LoadCall>;
@@ -38,13 +40,13 @@ export class RunLoads {
     });
   }
 
-  /** The run's id and state; undefined when there is no run of that key. */
-  load(key: string): Promise<RunRow | undefined> {
+  /** The run's state; undefined when there is no run of that key. */
+  load(key: string): Promise<Loaded | undefined> {
     return this.batches.alone(key, () => this.one(key)) ?? callIn(this.batches, key, 0);
   }
 
-  private async one(key: string): Promise<RunRow | undefined> {
-    const { rows } = await this.db.query<RunRow>(loadStateSql(this.q, false), [key], PREPARED);
+  private async one(key: string): Promise<Loaded | undefined> {
+    const { rows } = await this.db.query<Loaded>(loadStateSql(this.q, false), [key], PREPARED);
     return rows[0];
   }
 
@@ -54,12 +56,12 @@ export class RunLoads {
       call.resolve(await this.one(call.input));
       return;
     }
-    const { rows } = await this.db.query<RunRow & { key: string }>(
+    const { rows } = await this.db.query<Loaded & { key: string }>(
       loadManySql(this.q),
       [batch.map((call) => call.input)],
       PREPARED,
     );
-    const found = new Map(rows.map(({ key, ...row }) => [key, row as RunRow]));
+    const found = new Map(rows.map(({ key, state }) => [key, { state }]));
     for (const call of batch) call.resolve(found.get(call.input));
   }
 }

@@ -129,10 +129,11 @@ export class RunWrites {
           throw error;
         }
       } else if (big.size === 0 && !offloading && !onlyNew) {
-        // The plain persist: with others made meanwhile, in one statement (persist-batch.ts).
+        // The plain persist: with others made meanwhile, in one statement (persist-batch.ts). It has no
+        // big entries, so nothing of it to remember.
         this.batches ??= new PersistBatches(db, q);
-        const id = await this.batches.persist({ ...values, newId, parts: split.parts });
-        rows = id ? [{ id, partId: null, version: null, partCreatedAt: null }] : [];
+        if (await this.batches.persist({ ...values, newId, parts: split.parts })) return;
+        continue;
       } else {
         rows = (await persist(db, split.parts, new Set(), newId)).rows;
         // Entries offloaded before and now replaced in their rows: their blobs go, under the lock.

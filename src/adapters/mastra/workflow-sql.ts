@@ -124,8 +124,8 @@ function makePersistSql(q: string, versions: boolean, offloading: boolean): stri
 /**
  * persistSql for a snapshot of small entries only (every entry in the state) of a run that has no
  * context rows, or none yet: the run's row alone, made or written in place, and nothing else opened.
- * $1 to $7 as persistSql's. Returns the run's id; no row when the run exists and its state says it may
- * have rows, which persistSql then deletes.
+ * $1 to $7 as persistSql's. Returns no row: its row count is 0 when the run exists and its state says
+ * it may have rows, which persistSql then deletes, else 1.
  */
 export function plainPersistSql(q: string): string {
   return once(
@@ -133,14 +133,13 @@ export function plainPersistSql(q: string): string {
     () => `insert into ${runsOf(q)} as e (key, id, workflow_name, resource_id, state, created_at, updated_at)
       values ($1::text, $2::uuid, $3::text, $5::text, $4::jsonb, coalesce($6::timestamptz, now()),
         coalesce($7::timestamptz, now()))
-      on conflict (key) do update set ${RUN_UPDATE} where not ${mayHaveRows("e.state")}
-      returning e.id`,
+      on conflict (key) do update set ${RUN_UPDATE} where not ${mayHaveRows("e.state")}`,
   );
 }
 
 /**
  * plainPersistSql for many runs ($1 to $7 one element per run, as persist-batch.ts's statement for many
- * takes them), in key order, as every write of runs takes them. Returns each run written, by its key.
+ * takes them), in key order, as every write of runs takes them. Returns the key of each run written.
  */
 export function plainPersistManySql(q: string): string {
   return once(
@@ -152,7 +151,7 @@ export function plainPersistManySql(q: string): string {
         $7::timestamptz[]) as i(key, new_id, name, state, resource_id, created_at, updated_at)
       order by i.key
       on conflict (key) do update set ${RUN_UPDATE} where not ${mayHaveRows("e.state")}
-      returning e.key, e.id`,
+      returning e.key`,
   );
 }
 
@@ -291,22 +290,25 @@ export function loadSql(q: string): string {
 }
 
 /**
- * The id and state of the run of a key ($1), with its context rows when `parts`:
- * loadWorkflowSnapshot's read. Without them no other table is opened at each call, which cost the
- * server as much as the rest of the read.
+ * The state of the run of a key ($1), and with `parts` its id and context rows: loadWorkflowSnapshot's
+ * read. Without them no other table is opened at each call, which cost the server as much as the rest
+ * of the read, and no column is sent but the state (a column more to describe and parse costs a read
+ * at one caller a twentieth of its time).
  */
 export function loadStateSql(q: string, parts: boolean): string {
   return once(
     `load state ${q} ${parts}`,
     () =>
-      `select e.id, e.state${
-        parts ? `, case when ${mayHaveRows("e.state")} then ${rowsOf(q, "e.id")} end as parts` : ""
+      `select ${
+        parts
+          ? `e.id, e.state, case when ${mayHaveRows("e.state")} then ${rowsOf(q, "e.id")} end as parts`
+          : "e.state"
       } from ${runsOf(q)} e where e.key = $1`,
   );
 }
 
 /**
- * loadStateSql without parts for many runs ($1 their keys), each with its key; no row for a run that is
+ * loadStateSql without parts for many runs ($1 their keys), each state with its key; no row for a run that is
  * not there. Each run is found through the key's index, whatever the generic plan guesses the array
  * holds: the `limit` keeps the lateral read a read per run, which the planner would otherwise make a
  * join, and with a few hundred runs a scan of the table.
@@ -314,8 +316,8 @@ export function loadStateSql(q: string, parts: boolean): string {
 export function loadManySql(q: string): string {
   return once(
     `load many ${q}`,
-    () => `select r.key, e.id, e.state from unnest($1::text[]) as r(key)
-      cross join lateral (select e.id, e.state from ${runsOf(q)} e where e.key = r.key limit 1) e`,
+    () => `select r.key, e.state from unnest($1::text[]) as r(key)
+      cross join lateral (select e.state from ${runsOf(q)} e where e.key = r.key limit 1) e`,
   );
 }
 
