@@ -73,7 +73,7 @@ export class PersistBatches {
   persist(persist: PlainPersist): Promise<boolean> {
     // A persist made alone goes at once, its own statement, the run's key held until it ends: a later
     // persist of the run waits for all of it.
-    const alone = this.batches.alone(persist.key, async () => (await this.write([persist]))[0] === true);
+    const alone = this.batches.alone(persist.key, () => this.writeOne(persist));
     return alone ?? this.batched(persist);
   }
 
@@ -109,8 +109,26 @@ export class PersistBatches {
     }
   }
 
+  /**
+   * A persist alone: the run's row (plainPersistSql), or where the run may have context rows, which
+   * that leaves, persistSql. Whether it was written.
+   */
+  private async writeOne(p: PlainPersist): Promise<boolean> {
+    if (p.parts.length === 0) {
+      // Whether the row was written is its count: no row sent back, which a caller alone would wait on.
+      const { rowCount } = await this.db.query(
+        plainPersistSql(this.q),
+        [p.key, p.newId, p.workflowName, p.state, p.resourceId, p.createdAt, p.updatedAt],
+        { prepare: true },
+      );
+      if (rowCount > 0) return true;
+    }
+    return (await this.writeWithRows([p]))[0] === true;
+  }
+
   /** Whether each persist was written (see persistSql). */
-  private write(persists: PlainPersist[]): Promise<boolean[]> {
+  private async write(persists: PlainPersist[]): Promise<boolean[]> {
+    if (persists.length === 1) return [await this.writeOne(persists[0] as PlainPersist)];
     return persists.every((p) => p.parts.length === 0)
       ? this.writeSmall(persists)
       : this.writeWithRows(persists);
@@ -147,26 +165,16 @@ export class PersistBatches {
   }
 
   /**
-   * Persists whose entries are all in the state: the runs' rows alone (plainPersistSql), and those of
-   * runs that may have context rows, which that leaves, by the statement that deletes them.
+   * Persists of several runs whose entries are all in the state: the runs' rows alone
+   * (plainPersistManySql), and those of runs that may have context rows, which that leaves, by the
+   * statement that deletes them.
    */
   private async writeSmall(persists: PlainPersist[]): Promise<boolean[]> {
     const written = new Set<string>();
-    const columns = runColumns(persists);
-    if (persists.length === 1) {
-      // Whether the row was written is its count: no row sent back, which a caller alone would wait on.
-      const { rowCount } = await this.db.query(
-        plainPersistSql(this.q),
-        columns.map(([value]) => value),
-        { prepare: true },
-      );
-      if (rowCount > 0) written.add((persists[0] as PlainPersist).key);
-    } else {
-      const { rows } = await this.db.query<{ key: string }>(plainPersistManySql(this.q), columns, {
-        prepare: true,
-      });
-      for (const row of rows) written.add(row.key);
-    }
+    const { rows } = await this.db.query<{ key: string }>(plainPersistManySql(this.q), runColumns(persists), {
+      prepare: true,
+    });
+    for (const row of rows) written.add(row.key);
     const left = persists.filter((p) => !written.has(p.key));
     if (left.length > 0) {
       let done: boolean[];

@@ -42,6 +42,26 @@ export interface RunOf {
 /** A new run was made by another writer while this one put its entries' blobs for its own id. */
 class MadeMeanwhile extends Error {}
 
+/** What every statement that writes a run takes of it (see persistParams). */
+function runValues(key: string, run: RunOf, split: SplitSnapshot) {
+  return {
+    key,
+    workflowName: run.workflowName,
+    state: split.state,
+    resourceId: run.resourceId,
+    createdAt: run.createdAt ?? null,
+    updatedAt: run.updatedAt ?? null,
+    partIds: split.partIds,
+  };
+}
+
+/** A write that found the run made or deleted by another at each of its WRITE_ATTEMPTS. */
+function keptChanging(run: RunOf): Error {
+  return new Error(
+    `run ${run.runId} of ${run.workflowName} kept being made and deleted while it was written`,
+  );
+}
+
 type Written = { id: string; hadRefs?: boolean } & PartVersion;
 
 /** A step's result written: its run's id and its context's entries in the state after (runs.ts). */
@@ -62,21 +82,21 @@ export class RunWrites {
 
   /** Writes a run's split snapshot (see persistSql); `onlyNew` leaves a run that exists alone. */
   async write(run: RunOf, split: SplitSnapshot, onlyNew = false): Promise<void> {
-    const { db, q, limits } = await this.tables.sql();
+    const { db, q, limits } = this.tables.ready ?? (await this.tables.sql());
     const key = runKey(run.workflowName, run.runId);
+    if (split.partIds.length === 0 && limits.offloadAbove === undefined && !onlyNew) {
+      // The plain persist (below) of a run of small entries, made at each step of every run: nothing
+      // else to look at first.
+      for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
+        if (await this.plain(db, q, key, run, split)) return;
+      }
+      throw keptChanging(run);
+    }
     const big = SentParts.big(split.partIds, split.parts);
     const candidates = big.size > 0 ? this.sent.unchanged(key, big) : undefined;
     const over = overLimit(split.parts, limits.offloadAbove);
     const offloading = limits.offloadAbove !== undefined;
-    const values = {
-      key,
-      workflowName: run.workflowName,
-      state: split.state,
-      resourceId: run.resourceId,
-      createdAt: run.createdAt ?? null,
-      updatedAt: run.updatedAt ?? null,
-      partIds: split.partIds,
-    };
+    const values = runValues(key, run, split);
     /** The statement, with the parts in `kept` left unsent (kept as stored). */
     const persist = (
       on: Pick<StoreScope, "query">,
@@ -129,10 +149,7 @@ export class RunWrites {
           throw error;
         }
       } else if (big.size === 0 && !offloading && !onlyNew) {
-        // The plain persist: with others made meanwhile, in one statement (persist-batch.ts). It has no
-        // big entries, so nothing of it to remember.
-        this.batches ??= new PersistBatches(db, q);
-        if (await this.batches.persist({ ...values, newId, parts: split.parts })) return;
+        if (await this.plain(db, q, key, run, split)) return;
         continue;
       } else {
         rows = (await persist(db, split.parts, new Set(), newId)).rows;
@@ -147,9 +164,22 @@ export class RunWrites {
       }
       if (onlyNew) return;
     }
-    throw new Error(
-      `run ${run.runId} of ${run.workflowName} kept being made and deleted while it was written`,
-    );
+    throw keptChanging(run);
+  }
+
+  /**
+   * The plain persist: with others made meanwhile, in one statement (persist-batch.ts). It has no big
+   * entries, so nothing of it to remember. Whether it was written.
+   */
+  private plain(
+    db: Pick<StoreScope, "query">,
+    q: string,
+    key: string,
+    run: RunOf,
+    split: SplitSnapshot,
+  ): Promise<boolean> {
+    this.batches ??= new PersistBatches(db, q);
+    return this.batches.persist({ ...runValues(key, run, split), newId: uuidv7(), parts: split.parts });
   }
 
   /**

@@ -15,6 +15,8 @@ export interface MastraSql {
 
 export class MastraTables {
   private opened: Promise<MastraSql> | undefined;
+  /** What sql() resolves with, once it has: the calls made every step take it without a wait. */
+  ready: MastraSql | undefined;
 
   constructor(private readonly source: Store | (() => Promise<Store>)) {}
 
@@ -23,12 +25,15 @@ export class MastraTables {
   }
 
   sql(): Promise<MastraSql> {
-    this.opened ??= this.store().then((store) => ({
-      db: store,
-      reads: store,
-      q: quoteIdentifier(store.schema),
-      limits: store.limits,
-    }));
+    this.opened ??= this.store().then((store) => {
+      this.ready = {
+        db: store,
+        reads: store,
+        q: quoteIdentifier(store.schema),
+        limits: store.limits,
+      };
+      return this.ready;
+    });
     return this.opened;
   }
 }

@@ -105,7 +105,7 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
     const workflowName = checkName(args.workflowName, "workflowName");
     const runId = checkName(args.runId, "runId");
     const resourceId = args.resourceId ? checkName(args.resourceId, "resourceId") : null;
-    const { limits } = await this.tables.sql();
+    const { limits } = this.tables.ready ?? (await this.tables.sql());
     const split = splitSnapshot(args.snapshot, limits);
     await this.writes.write(
       { workflowName, runId, resourceId, createdAt: args.createdAt, updatedAt: args.updatedAt },
@@ -123,7 +123,7 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
 
   /** A run's snapshot by its key (loadWorkflowSnapshot). */
   private async loadSnapshot(key: string): Promise<WorkflowRunState | null> {
-    const { db, q } = await this.tables.sql();
+    const { db, q } = this.tables.ready ?? (await this.tables.sql());
     // The run's state alone first, with the loads made beside it: its context rows are read (with the
     // state again, as one read) only when the state says it may have some, which a run of small
     // entries never does.
