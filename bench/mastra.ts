@@ -17,7 +17,8 @@
  * Each side and the floor first warm up (warmUp()): untimed persists and loads of runs of their own.
  * Sequential (1 caller) and concurrent (8 callers) where both make sense; operations/s, median and 99th
  * percentile of one call; the median of BENCH_ROUNDS rounds (default 3), the two sides taking each
- * operation in turn (the first alternating by round), each on its own database. @mastra/core needs
+ * operation in turn (the first alternating by round; persist and load a few milliseconds at a time,
+ * see TURN_PER_CALLER), each on its own database. @mastra/core needs
  * Node.js 22.13: bench/run.ts runs this suite on Node.js 22 when the Node.js running npm is older.
  */
 import { randomBytes, randomUUID } from "node:crypto";
@@ -35,10 +36,18 @@ import {
   type Row,
   table,
   timedCalls,
+  timedTurns,
 } from "./lib.js";
 import { flowstoreSide, type MastraSide, mastraPgSide, POOL } from "./mastra-sides.js";
 
 const CALLERS = 8;
+/**
+ * The persist and load lines are taken in turns of this many calls per caller, the two sides and the
+ * floor one turn each in turn (timedTurns): a line of 1,000 calls lasts a fifth of a second to a
+ * second, and measured whole, one side's line could fall in a slower second of the machine than the
+ * other's. A turn lasts a few milliseconds (at 8 callers, long enough for each to make 25 calls).
+ */
+const TURN_PER_CALLER = 25;
 const flowstore = flowstoreSide;
 const mastraPg = mastraPgSide;
 
@@ -109,7 +118,8 @@ async function warmUp(
 }
 
 /**
- * A round of one side's operations, yielding after each measured one: run() takes the two sides'
+ * A round of one side's operations, yielding after each measured one (after each turn of the persist
+ * and load lines): run() takes the two sides'
  * operations in turn, so that each pair is measured within seconds of each other and a slower minute
  * of the machine weighs on both alike. The list at 100,000 runs is one step with their seeding, and
  * the last: the runs are listed as soon as written, with no vacuum between, and the side's database
@@ -144,7 +154,7 @@ async function* round(
       figures.set(
         `persist ${label}`,
         // A run's five persists come `runs` operations apart: each is done before the next begins.
-        await timedCalls(runs * 5, concurrency, async (i) => {
+        yield* timedTurns(runs * 5, concurrency, TURN_PER_CALLER * concurrency, async (i) => {
           const run = ids[i % runs] as string;
           await workflows.persistWorkflowSnapshot({
             workflowName: "bench",
@@ -153,17 +163,15 @@ async function* round(
           });
         }),
       );
-      yield;
       figures.set(
         `load ${label}`,
-        await timedCalls(runs * 5, concurrency, async (i) => {
+        yield* timedTurns(runs * 5, concurrency, TURN_PER_CALLER * concurrency, async (i) => {
           const run = ids[i % runs] as string;
           const loaded = await workflows.loadWorkflowSnapshot({ workflowName: "bench", runId: run });
           if (!loaded || Object.keys(loaded.context).length !== 6)
             throw new Error(`${side.name}: load read a wrong snapshot`);
         }),
       );
-      yield;
       // A megabyte of text that does not compress (as a document or a model's long output), not one
       // PostgreSQL would squeeze to a few kilobytes.
       const big = { document: randomBytes(786_432).toString("base64") };
@@ -346,7 +354,7 @@ async function* floorRound(url: string, scale: number): AsyncGenerator<void, Map
     ] as const) {
       figures.set(
         `persist ${label}`,
-        await timedCalls(runs * 5, concurrency, (i) =>
+        yield* timedTurns(runs * 5, concurrency, TURN_PER_CALLER * concurrency, (i) =>
           pool.query({
             name: "floor-upsert",
             text: upsert,
@@ -357,10 +365,9 @@ async function* floorRound(url: string, scale: number): AsyncGenerator<void, Map
           }),
         ),
       );
-      yield;
       figures.set(
         `load ${label}`,
-        await timedCalls(runs * 5, concurrency, async (i) => {
+        yield* timedTurns(runs * 5, concurrency, TURN_PER_CALLER * concurrency, async (i) => {
           const { rows } = await pool.query({
             name: "floor-load",
             text: read,
@@ -369,7 +376,6 @@ async function* floorRound(url: string, scale: number): AsyncGenerator<void, Map
           if (!rows[0]) throw new Error("floor: no row");
         }),
       );
-      yield;
       yield; // the step update at 1 MB's turn
     }
   } finally {
