@@ -7,6 +7,7 @@
  */
 
 import { type Store, ValidationError } from "../index.js";
+import { mastraRunIdOf, mastraRunKey } from "../retention/index.js";
 
 const RUNS_PAGE = 50;
 
@@ -37,11 +38,9 @@ interface RunRow {
   at_us: string;
 }
 
-const runIdOf = (key: string) => (JSON.parse(key.slice("mastra:".length)) as [string, string])[0];
-
 const summary = (row: RunRow): MastraRunSummary => ({
   workflowName: row.workflow_name,
-  runId: runIdOf(row.key),
+  runId: mastraRunIdOf(row.key),
   status: row.status,
   resourceId: row.resource_id,
   createdAt: row.created_at,
@@ -99,7 +98,7 @@ export async function mastraRun(store: Store, query: URLSearchParams): Promise<M
                     order by p.part_id)
                from ${s}.mastra_run_parts p where p.run_id = r.id) as parts
        from ${s}.mastra_runs r where r.key = $1`,
-    [`mastra:${JSON.stringify([runId, workflow])}`],
+    [mastraRunKey(workflow, runId)],
   );
   const row = rows[0];
   if (!row) return null;

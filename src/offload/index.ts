@@ -8,6 +8,7 @@ export {
   type OffloadedKind,
   offload,
   offloadPrefix,
+  offloadRangeSql,
   offloads,
   putValue,
   type Reference,

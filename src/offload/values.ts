@@ -38,12 +38,26 @@ export interface Reference {
 /** A read met a reference whose blob had just been replaced: the caller reads the row again. */
 export class ReferenceMoved extends Error {}
 
-/** What an offloaded value belongs to, which names its blob's key. */
-export type OffloadedKind = "events" | "steps" | "state";
+/**
+ * What an offloaded value belongs to, which names its blob's key: an execution's events, steps or
+ * state, or a Mastra run's context entries (flowstore/mastra, by the run's id).
+ */
+export type OffloadedKind = "events" | "steps" | "state" | "mastra";
 
-/** The blob keys of one execution's offloaded values of one kind. */
-export function offloadPrefix(executionId: string, what: OffloadedKind): string {
-  return `flowstore:offloaded/${executionId.toLowerCase()}/${what}/`;
+/** The blob keys of one execution's (or Mastra run's) offloaded values of one kind. */
+export function offloadPrefix(ownerId: string, what: OffloadedKind): string {
+  return `flowstore:offloaded/${ownerId.toLowerCase()}/${what}/`;
+}
+
+/**
+ * offloadPrefix's keys for an owner whose id is the SQL expression `id` (a uuid), as SQL text: [from,
+ * to), where `to` sorts after every key under the prefix ("/" + 1 is "0"). Compare them collate "C".
+ */
+export function offloadRangeSql(id: string, what: OffloadedKind): [string, string] {
+  return [
+    `'flowstore:offloaded/' || ${id}::text || '/${what}/'`,
+    `'flowstore:offloaded/' || ${id}::text || '/${what}0'`,
+  ];
 }
 
 /** A value a caller gives may not look like a reference (it would read back as the blob it names). */

@@ -6,8 +6,8 @@
  * LOCKED). Mastra's own retention (the storage's `prune()`) removes runs by their last activity too.
  */
 
-import { releasedContentSql } from "../blobs/index.js";
 import type { SqlContext } from "../core/context.js";
+import { deleteMastraRunHoldings } from "./mastra-tables.js";
 
 /** Mastra's final statuses, by the status of flowstore's lifecycle each is (a prune's `statuses`). */
 const FINAL: Record<string, string[]> = {
@@ -27,8 +27,7 @@ export async function deleteFinishedMastraRuns(
   const final = statuses.flatMap((status) => FINAL[status] ?? []);
   if (final.length === 0) return 0;
   // Oldest first through the runs' index by creation time: a run written last before the cut was made
-  // before it. Its rows and blobs (found by their keys' prefix, src/adapters/mastra/offloaded.ts) go by
-  // a second statement, which sees what a writer the first waited on made since its snapshot.
+  // before it. Its rows and blobs go by a second statement (deleteMastraRunHoldings).
   return context.db.transaction(async (db) => {
     const { rows } = await db.query<{ id: string }>(
       `delete from ${q}.mastra_runs e where e.key in (
@@ -39,16 +38,10 @@ export async function deleteFinishedMastraRuns(
       [before, final, batchSize],
     );
     if (rows.length === 0) return 0;
-    await db.query(
-      `with runs as (select unnest($1::uuid[]) as id),
-       parts as (delete from ${q}.mastra_run_parts p where p.run_id = any($1::uuid[])),
-       blobs as (delete from ${q}.blobs b using runs
-          where b.key >= 'flowstore:offloaded/' || runs.id::text || '/mastra/' collate "C"
-            and b.key < 'flowstore:offloaded/' || runs.id::text || '/mastra0' collate "C"
-         returning b.id, b.backend, b.location),
-       ${releasedContentSql(q, "blobs")}
-       select 1`,
-      [rows.map((row) => row.id)],
+    await deleteMastraRunHoldings(
+      db,
+      q,
+      rows.map((row) => row.id),
     );
     return rows.length;
   });

@@ -24,20 +24,10 @@ import { releasedContentSql } from "../../blobs/index.js";
 import { NotFoundError } from "../../core/errors.js";
 import type { StoreScope } from "../../index.js";
 import { OFFLOADED, ReferenceMoved, referenceOf } from "../../offload/index.js";
+import { mastraBlobPrefix } from "../../retention/index.js";
 import { partsOf } from "./workflow-sql.js";
 
 type Scope = Pick<StoreScope, "query" | "blobs">;
-
-/** The blob keys of one run's offloaded context entries (a run's id as text, lower case). */
-function prefixOf(runId: string): string {
-  return `flowstore:offloaded/${runId.toLowerCase()}/mastra/`;
-}
-
-/** The blob keys of a run `r` (its id), as SQL: [prefix, end), where `end` follows every key of it. */
-const runKeys = (r: string) => [
-  `'flowstore:offloaded/' || ${r}::text || '/mastra/'`,
-  `'flowstore:offloaded/' || ${r}::text || '/mastra0'`,
-];
 
 /** The indexes of the entries (JSON text) over the limit; none when the store offloads nothing. */
 export function overLimit(parts: readonly string[], above: number | undefined): number[] {
@@ -66,7 +56,7 @@ export async function offloadParts(
   const sent = [...parts];
   for (const i of over) {
     const json = parts[i] as string;
-    const key = prefixOf(runId) + createHash("sha256").update(json).digest("hex");
+    const key = mastraBlobPrefix(runId) + createHash("sha256").update(json).digest("hex");
     const bytes = Buffer.byteLength(json);
     if (!named.has(key)) {
       await tx.blobs.put(key, Buffer.from(json), { contentType: "application/json" });
@@ -103,7 +93,7 @@ function filteredPaths(json: string): Record<string, unknown> {
  * garbage, which the store's collectGarbage() removes.
  */
 export async function releaseUnnamed(tx: Scope, q: string, runId: string): Promise<void> {
-  const prefix = prefixOf(runId);
+  const prefix = mastraBlobPrefix(runId);
   const end = `${prefix.slice(0, -1)}0`; // "/" + 1: every key under the prefix sorts before it
   await tx.query(
     `with gone as (
@@ -115,19 +105,6 @@ export async function releaseUnnamed(tx: Scope, q: string, runId: string): Promi
      select count(*) from gone`,
     [runId, prefix, end],
   );
-}
-
-/**
- * The statement's fragment that deletes the blobs of the runs `runs` (a CTE with an `id` column), with
- * their chunks and content elsewhere as garbage: for the deletes of whole runs. Each run's blobs are
- * found by their keys' prefix, through the blobs' key index.
- */
-export function blobsOfRunsSql(q: string, runs: string): string {
-  const [from, to] = runKeys("r.id");
-  return `blobs as (delete from ${q}.blobs b using ${runs} r
-       where b.key >= ${from} collate "C" and b.key < ${to} collate "C"
-      returning b.id, b.backend, b.location),
-    ${releasedContentSql(q, "blobs")}`;
 }
 
 /**

@@ -16,9 +16,9 @@ import {
   type TableRetentionPolicy,
 } from "@mastra/core/storage";
 import type { StoreScope } from "../../index.js";
-import { blobsOfRunsSql } from "./offloaded.js";
+import { deleteMastraRunHoldings } from "../../retention/index.js";
 import type { MastraSql } from "./tables.js";
-import { partsOf, runsOf } from "./workflow-sql.js";
+import { runsOf } from "./workflow-sql.js";
 
 export const WORKFLOW_RETENTION: RetentionTablesDescriptor = {
   workflowSnapshot: { table: "mastra_runs", column: "updated_at", indexed: false },
@@ -100,12 +100,10 @@ export function deleteRuns(
       params,
     );
     if (rows.length > 0) {
-      await tx.query(
-        `with runs as (select unnest($1::uuid[]) as id),
-          parts as (delete from ${partsOf(q)} c where c.run_id = any($1::uuid[])),
-          ${blobsOfRunsSql(q, "runs")}
-          select 1`,
-        [rows.map((row) => row.id)],
+      await deleteMastraRunHoldings(
+        tx,
+        q,
+        rows.map((row) => row.id),
       );
     }
     return rows.length;

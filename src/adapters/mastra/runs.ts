@@ -12,17 +12,13 @@ import type { WorkflowRunState } from "@mastra/core/workflows";
 import { ValidationError } from "../../core/errors.js";
 import { checkText, toJson } from "../../core/payload.js";
 import { refuseReserved } from "../../offload/index.js";
+import { mastraRunIdOf, mastraRunKey } from "../../retention/index.js";
 
 /** Component ids of the context's entries start with this; what follows is the entry's key. */
 export const CONTEXT_PART = "context/";
 
-/**
- * A run's key: Mastra names a run by its workflow and its id. The id comes
- * first, as JSON, so that every key of one run id shares a prefix (runIdRange) whatever the workflow.
- */
-export function runKey(workflowName: string, runId: string): string {
-  return `mastra:[${JSON.stringify(runId)},${JSON.stringify(workflowName)}]`;
-}
+/** A run's key (see mastraRunKey: the run id first, so that every key of one id shares a prefix). */
+export const runKey = mastraRunKey;
 
 /** The keys of every run with this id, as a range of text in byte order: [from, to). */
 export function runIdRange(runId: string): [string, string] {
@@ -31,9 +27,7 @@ export function runIdRange(runId: string): [string, string] {
 }
 
 /** The run id of a run's key (runKey). */
-export function runIdOf(key: string): string {
-  return (JSON.parse(key.slice("mastra:".length)) as [string, string])[0];
-}
+export const runIdOf = mastraRunIdOf;
 
 /** A workflow name or run id as Mastra passes it: non-empty text PostgreSQL can hold. */
 export function checkName(value: unknown, field: string): string {
