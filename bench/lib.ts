@@ -226,7 +226,7 @@ export async function* timedTurns(
     yield;
   }
   const { p50, p99 } = percentiles(samples);
-  return { perSecond: total / (elapsed / 1000), p50, p99 };
+  return { perSecond: total === 0 ? 0 : total / (elapsed / 1000), p50, p99 };
 }
 
 /** The middle value (the mean of the two middle ones for an even count); NaN for none. */

@@ -116,11 +116,7 @@ export class PersistBatches {
   private async writeOne(p: PlainPersist): Promise<boolean> {
     if (p.parts.length === 0) {
       // Whether the row was written is its count: no row sent back, which a caller alone would wait on.
-      const { rowCount } = await this.db.query(
-        plainPersistSql(this.q),
-        [p.key, p.newId, p.workflowName, p.state, p.resourceId, p.createdAt, p.updatedAt],
-        { prepare: true },
-      );
+      const { rowCount } = await this.db.query(plainPersistSql(this.q), runParams(p), { prepare: true });
       if (rowCount > 0) return true;
     }
     return (await this.writeWithRows([p]))[0] === true;
@@ -193,19 +189,22 @@ export class PersistBatches {
 }
 
 /**
- * The runs' values as the statements for many runs take them, $1 to $7, an array each: key, new id,
- * workflow, state, resourceId, createdAt, updatedAt (plainPersistSql takes each one's first, for one).
+ * A run's values as plainPersistSql takes them, $1 to $7: key, new id, workflow, state, resourceId,
+ * createdAt, updatedAt.
  */
+function runParams(p: PlainPersist): unknown[] {
+  return [p.key, p.newId, p.workflowName, p.state, p.resourceId, p.createdAt, p.updatedAt];
+}
+
+/** The runs' values as the statements for many runs take them: runParams's, an array each. */
 function runColumns(persists: readonly PlainPersist[]): unknown[][] {
-  return [
-    persists.map((p) => p.key),
-    persists.map((p) => p.newId),
-    persists.map((p) => p.workflowName),
-    persists.map((p) => p.state),
-    persists.map((p) => p.resourceId),
-    persists.map((p) => p.createdAt),
-    persists.map((p) => p.updatedAt),
-  ];
+  const columns: unknown[][] = [[], [], [], [], [], [], []];
+  for (const p of persists) {
+    runParams(p).forEach((value, i) => {
+      columns[i]?.push(value);
+    });
+  }
+  return columns;
 }
 
 /**

@@ -200,7 +200,7 @@ export interface RunRow {
   resourceId: string | null;
   createdAt: Date;
   updatedAt: Date;
-  /** Unset where the statement did not read them (loadStateSql without parts). */
+  /** Unset where the statement did not read them (loadSql and loadStateSql with parts read them). */
   parts?: [string, unknown][] | null;
 }
 
