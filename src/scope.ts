@@ -70,18 +70,12 @@ export class StoreScope {
    * `{ prepare: true }` makes a hot statement of fixed text a named prepared statement, parsed and
    * planned once per connection (never for text built from input).
    */
-  query<R = Record<string, unknown>>(
+  async query<R = Record<string, unknown>>(
     text: string,
     values?: readonly unknown[],
     options?: QueryOptions,
   ): Promise<QueryResult<R>> {
-    // Not an async function: a statement's promise is the driver's own, with no other around it; a
-    // store closed meanwhile still answers with a rejected promise, never a throw.
-    try {
-      return this.context.db.query<R>(text, values, options);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return this.context.db.query<R>(text, values, options);
   }
 
   /**

@@ -282,24 +282,14 @@ export class InFlight {
   }
   private waiters: Array<() => void> = [];
 
-  /** `work`, counted until it settles: one promise more, not an async function's two and its awaits. */
-  track<T>(work: Promise<T>): Promise<T> {
+  async track<T>(work: Promise<T>): Promise<T> {
     this.count++;
-    return work.then(
-      (value) => {
-        this.ended();
-        return value;
-      },
-      (error: unknown) => {
-        this.ended();
-        throw error;
-      },
-    );
-  }
-
-  private ended(): void {
-    this.count--;
-    if (this.count === 0) for (const wake of this.waiters.splice(0)) wake();
+    try {
+      return await work;
+    } finally {
+      this.count--;
+      if (this.count === 0) for (const wake of this.waiters.splice(0)) wake();
+    }
   }
 
   idle(): Promise<void> {
@@ -312,25 +302,14 @@ export class InFlight {
  * Logging is a side show: a logger that throws is ignored, so it can neither fail a statement that
  * succeeded nor, inside a transaction, roll it back, nor replace the statement's own error.
  */
-export function logged<T>(
+export async function logged<T>(
   logging: StatementLogging | undefined,
   text: string,
   values: readonly unknown[] | undefined,
   run: () => Promise<T>,
   prepared = false,
 ): Promise<T> {
-  // Not logged: the statement's own promise, with no other around it (every statement comes here).
   if (!logging) return run();
-  return loggedRun(logging, text, values, run, prepared);
-}
-
-async function loggedRun<T>(
-  logging: StatementLogging,
-  text: string,
-  values: readonly unknown[] | undefined,
-  run: () => Promise<T>,
-  prepared: boolean,
-): Promise<T> {
   const started = performance.now();
   try {
     return await run();
