@@ -23,6 +23,7 @@ import {
   persistSql,
   plainPersistManySql,
   plainPersistSql,
+  plainUpdateSql,
   RUN_UPDATE,
   runsOf,
 } from "./workflow-sql.js";
@@ -33,6 +34,37 @@ const IN_FLIGHT = 2;
 const MAX_ROWS = 2_000;
 /** About this many bytes of values a statement takes at most (a persist alone may pass it). */
 const MAX_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Runs this process remembers writing, at most: a run's later persists update its row alone (see
+ * KnownRuns). Mastra persists a run after each of its steps, so a run in progress is written again
+ * within seconds; a run forgotten is only written by the statement that may also make it.
+ */
+const KNOWN_RUNS = 4_096;
+
+/**
+ * The keys of runs this process wrote last (plain persists, no context rows then). Knowing one only
+ * picks the statement tried first: an update of the run's row, which costs less than an insert that
+ * finds the row there; where the run is gone meanwhile (deleted by another process) or has context
+ * rows now, the update writes nothing and the persist goes on as for a run never seen.
+ */
+class KnownRuns {
+  private readonly keys = new Set<string>();
+
+  has(key: string): boolean {
+    return this.keys.has(key);
+  }
+
+  add(key: string): void {
+    if (this.keys.has(key)) return;
+    if (this.keys.size >= KNOWN_RUNS) this.keys.delete(this.keys.values().next().value as string);
+    this.keys.add(key);
+  }
+
+  delete(key: string): void {
+    this.keys.delete(key);
+  }
+}
 
 /** A write of persists whose first statement committed (`written`, their keys) and second failed. */
 class PartlyWritten extends Error {
@@ -46,6 +78,7 @@ class PartlyWritten extends Error {
 
 export class PersistBatches {
   private readonly batches: Batches<Call<PlainPersist, boolean>>;
+  private readonly known = new KnownRuns();
 
   constructor(
     private readonly db: Pick<StoreScope, "query">,
@@ -116,8 +149,17 @@ export class PersistBatches {
   private async writeOne(p: PlainPersist): Promise<boolean> {
     if (p.parts.length === 0) {
       // Whether the row was written is its count: no row sent back, which a caller alone would wait on.
+      if (this.known.has(p.key)) {
+        const values = [p.key, p.state, p.resourceId, p.updatedAt];
+        const { rowCount } = await this.db.query(plainUpdateSql(this.q), values, { prepare: true });
+        if (rowCount > 0) return true;
+        this.known.delete(p.key);
+      }
       const { rowCount } = await this.db.query(plainPersistSql(this.q), runParams(p), { prepare: true });
-      if (rowCount > 0) return true;
+      if (rowCount > 0) {
+        this.known.add(p.key);
+        return true;
+      }
     }
     return (await this.writeWithRows([p]))[0] === true;
   }
@@ -170,7 +212,10 @@ export class PersistBatches {
     const { rows } = await this.db.query<{ key: string }>(plainPersistManySql(this.q), runColumns(persists), {
       prepare: true,
     });
-    for (const row of rows) written.add(row.key);
+    for (const row of rows) {
+      written.add(row.key);
+      this.known.add(row.key);
+    }
     const left = persists.filter((p) => !written.has(p.key));
     if (left.length > 0) {
       let done: boolean[];

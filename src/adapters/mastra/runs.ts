@@ -86,20 +86,22 @@ export function splitSnapshot(
   if (!isPlainObject(snapshot)) {
     throw new ValidationError("snapshot must be an object (a WorkflowRunState)", { field: "snapshot" });
   }
-  const { context, ...rest } = snapshot;
-  if (ROWS_MARK in rest) {
+  if (Object.prototype.propertyIsEnumerable.call(snapshot, ROWS_MARK)) {
     throw new ValidationError(`snapshot.${ROWS_MARK} is a name flowstore keeps for itself`, {
       field: "snapshot",
     });
   }
   const partIds: string[] = [];
   const parts: string[] = [];
+  const context = snapshot.context;
+  // The snapshot whole when small, its copy without the context made only where it is not.
+  const whole = isPlainObject(context) ? smallWhole(snapshot, context, limits) : undefined;
+  if (whole !== undefined) return { state: whole, partIds, parts };
+  const { context: _context, ...rest } = snapshot;
   if (!isPlainObject(context)) {
     const state = context === undefined ? rest : { ...rest, context };
     return { state: toJson(state, "snapshot", limits), partIds, parts };
   }
-  const whole = smallWhole(snapshot, context, limits);
-  if (whole !== undefined) return { state: whole, partIds, parts };
   let inlineJson = "";
   let inlined = 0;
   for (const [key, value] of Object.entries(context)) {

@@ -138,6 +138,22 @@ export function plainPersistSql(q: string): string {
 }
 
 /**
+ * plainPersistSql for a run known to exist (one this process wrote): its row written in place, as
+ * plainPersistSql's update of it (RUN_UPDATE), by an update alone, with no insert tried first.
+ * $1 key, $2 state, $3 resourceId (null: kept), $4 updatedAt (null: now). Its row count is 0 when the
+ * run is gone or its state says it may have rows: plainPersistSql then makes it, or leaves it to
+ * persistSql.
+ */
+export function plainUpdateSql(q: string): string {
+  return once(
+    `plain update ${q}`,
+    () => `update ${runsOf(q)} e set state = $2::jsonb, resource_id = coalesce($3::text, e.resource_id),
+      version = e.version + 1, updated_at = coalesce($4::timestamptz, now())
+      where e.key = $1::text and not ${mayHaveRows("e.state")}`,
+  );
+}
+
+/**
  * plainPersistSql for many runs ($1 to $7 one element per run, as persist-batch.ts's statement for many
  * takes them), in key order, as every write of runs takes them. Returns the key of each run written.
  */

@@ -75,13 +75,63 @@ describeMastra("flowstore/mastra: persists of runs made at once", () => {
       // flight, in a statement of its own.
       const together = sent.filter(({ sql }) => sql.includes("with ordinality"));
       expect(together.length).toBeGreaterThan(0);
+      // Alone: the run's upsert, or for a run this instance wrote before, the update of its row.
       const alone = sent.filter(
-        ({ sql }) => sql.includes("on conflict (key)") && !sql.includes("with ordinality"),
+        ({ sql }) =>
+          (sql.includes("on conflict (key)") && !sql.includes("with ordinality")) ||
+          sql.startsWith(`update "${store.schema}".mastra_runs`),
       );
       expect(alone.length + together.length).toBeLessThan(runs.length);
       for (const runId of runs) {
         expect([...together, ...alone].filter(({ values }) => values.includes(runId)).length, runId).toBe(1);
       }
+      await store.close();
+    });
+
+    it("updates the row of a run this instance wrote, and writes one gone or given rows elsewhere as one never seen", async () => {
+      const { sent, logger } = statementsSent();
+      const store = await d.open({ logStatements: { values: true }, logger });
+      const open = async () =>
+        (await new FlowstoreMastraStorage({ id: "k", store }).getStore("workflows")) as WorkflowsStorage;
+      const [ws, elsewhere] = [await open(), await open()];
+      const [plain, deleted, withRows] = [randomUUID(), randomUUID(), randomUUID()];
+      for (const runId of [plain, deleted, withRows]) {
+        await ws.persistWorkflowSnapshot({ workflowName: "w", runId, snapshot: step(runId, 1) });
+      }
+      // Another instance (as another process would) deletes one run and gives another an entry in a row.
+      await elsewhere.deleteWorkflowRunById({ workflowName: "w", runId: deleted });
+      await elsewhere.persistWorkflowSnapshot({
+        workflowName: "w",
+        runId: withRows,
+        snapshot: step(withRows, 1, { big: { output: BIG } }),
+      });
+      expect((await stored(store, [withRows])).get(runKey("w", withRows))).toEqual({ version: 2, rows: 1 });
+      sent.length = 0;
+
+      for (const runId of [plain, deleted, withRows]) {
+        await ws.persistWorkflowSnapshot({ workflowName: "w", runId, snapshot: step(runId, 2) });
+        expect(await elsewhere.loadWorkflowSnapshot({ workflowName: "w", runId })).toEqual(step(runId, 2));
+      }
+      const after = await stored(store, [plain, deleted, withRows]);
+      expect(after.get(runKey("w", plain))).toEqual({ version: 2, rows: 0 });
+      // Made again, with no trace of the run deleted; the entry's row deleted with the step that has none.
+      expect(after.get(runKey("w", deleted))).toEqual({ version: 1, rows: 0 });
+      expect(after.get(runKey("w", withRows))).toEqual({ version: 3, rows: 0 });
+      // The run made again is counted again: the total is exact.
+      const { total, runs } = await elsewhere.listWorkflowRuns({ workflowName: "w" });
+      expect([total, runs.length]).toEqual([3, 3]);
+
+      // The statements each persist sent: the run as this instance left it, an update alone; the others,
+      // the update that found nothing to write, then the statement that makes a run (and deletes rows).
+      const runWrites = (runId: string) =>
+        sent
+          .filter(({ sql, values }) => values.includes(runId) && !sql.startsWith("select"))
+          .map(({ sql }) =>
+            sql.startsWith("update") ? "update" : sql.startsWith("insert") ? "upsert" : "with rows",
+          );
+      expect(runWrites(plain)).toEqual(["update"]);
+      expect(runWrites(deleted)).toEqual(["update", "upsert"]);
+      expect(runWrites(withRows)).toEqual(["update", "upsert", "with rows"]);
       await store.close();
     });
 
