@@ -4,8 +4,8 @@
  * (the first alternating) so that a slower minute of the machine weighs on each alike:
  * - @mastra/pg: PostgresStore's persistWorkflowSnapshot;
  * - flowstore: FlowstoreMastraStorage's persistWorkflowSnapshot;
- * - flowstore's statement alone: the statement the adapter sends for a persist of a run of small
- *   entries (workflow-sql.ts, plainPersistSql), prepared, sent by raw `pg` with the snapshot's JSON, no
+ * - flowstore's statement alone: the statement the adapter sends for a later persist of a run of small
+ *   entries it wrote (workflow-sql.ts, plainUpdateSql), prepared, sent by raw `pg` with the snapshot's JSON, no
  *   adapter code in between;
  * - the run's state alone: `update mastra_runs set state = $2 where key = $1`, the same row, nothing
  *   else kept (the time of the update, the run's resource, its context rows);
@@ -19,7 +19,7 @@ import { randomUUID } from "node:crypto";
 import type { WorkflowsStorage } from "@mastra/core/storage";
 import pg from "pg";
 import { runKey } from "../src/adapters/mastra/runs.js";
-import { plainPersistSql } from "../src/adapters/mastra/workflow-sql.js";
+import { plainUpdateSql } from "../src/adapters/mastra/workflow-sql.js";
 import type { BenchContext } from "./lib.js";
 import { snapshot } from "./mastra.js";
 import { flowstoreSide, inTurns, mastraPgSide, POOL, sidesByRound } from "./mastra-sides.js";
@@ -77,8 +77,8 @@ async function round(context: BenchContext, first: number): Promise<Map<string, 
         async (i, steps) => {
           const id = viaStatement[i] as string;
           const key = runKey("bench", id);
-          const values = [key, randomUUID(), "bench", JSON.stringify(snapshot(id, steps)), null, null, null];
-          updated(await raw.query({ name: "statement-alone", text: plainPersistSql(q), values }));
+          const values = [key, JSON.stringify(snapshot(id, steps)), null, null];
+          updated(await raw.query({ name: "statement-alone", text: plainUpdateSql(q), values }));
         },
       ],
       [

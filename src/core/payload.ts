@@ -126,30 +126,38 @@ const NUL_ESCAPE = /(?<!\\)(?:\\\\)*\\u0000/;
 /**
  * Whether JSON.stringify keeps `v` as it is, strings aside: no value it drops or changes, not too deep.
  * An object with a toJSON of its own other than a Date's is left to explain(). A cycle keeps no set of
- * the objects above: it goes MAX_JSON_DEPTH deep and fails there, and explain() names it.
+ * the objects above: it goes MAX_JSON_DEPTH deep and fails there, and explain() names it. Run on every
+ * value written, so it is quick where values are plain: a plain object (of Object.prototype) can be no
+ * Date, Map or Set, and its keys are walked without making an array of them (for...in; an inherited
+ * key it also walks can only make it say false, and explain(), which walks own keys alone, decides).
  */
 function plainJson(v: unknown, depth: number): boolean {
   switch (typeof v) {
-    case "bigint":
-    case "function":
-    case "symbol":
-      return false;
+    case "string":
+    case "boolean":
+    case "undefined":
+      return true;
     case "number":
       return Number.isFinite(v);
     case "object": {
-      if (v === null || v instanceof Date) return true;
-      if (depth >= MAX_JSON_DEPTH || v instanceof Map || v instanceof Set) return false;
-      if (typeof (v as { toJSON?: unknown }).toJSON === "function") return false;
+      if (v === null) return true;
+      if (depth >= MAX_JSON_DEPTH) return false;
       if (Array.isArray(v)) {
         for (let i = 0; i < v.length; i++) if (!plainJson(v[i], depth + 1)) return false;
         return true;
       }
+      if (Object.getPrototypeOf(v) !== Object.prototype) {
+        if (v instanceof Date) return true;
+        if (v instanceof Map || v instanceof Set) return false;
+      }
+      if (typeof (v as { toJSON?: unknown }).toJSON === "function") return false;
       const object = v as Record<string, unknown>;
-      for (const key of Object.keys(object)) if (!plainJson(object[key], depth + 1)) return false;
+      for (const key in object) if (!plainJson(object[key], depth + 1)) return false;
       return true;
     }
     default:
-      return true;
+      // bigint, function, symbol
+      return false;
   }
 }
 

@@ -15,14 +15,16 @@
  */
 
 import { Batches, type Call, callIn } from "../../core/batches.js";
+import { uuidv7 } from "../../core/ids.js";
 import type { StoreScope } from "../../index.js";
 import {
+  countMadeSql,
+  makeRunSql,
   type PlainPersist,
   partsOf,
   persistParams,
   persistSql,
   plainPersistManySql,
-  plainPersistSql,
   plainUpdateSql,
   RUN_UPDATE,
   runsOf,
@@ -143,25 +145,37 @@ export class PersistBatches {
   }
 
   /**
-   * A persist alone: the run's row (plainPersistSql), or where the run may have context rows, which
-   * that leaves, persistSql. Whether it was written.
+   * A persist alone: the run's row alone (makeRunSql, plainUpdateSql), or where the run may have context
+   * rows, which those leave, persistSql. Whether it was written.
    */
   private async writeOne(p: PlainPersist): Promise<boolean> {
     if (p.parts.length === 0) {
-      // Whether the row was written is its count: no row sent back, which a caller alone would wait on.
-      if (this.known.has(p.key)) {
-        const values = [p.key, p.state, p.resourceId, p.updatedAt];
-        const { rowCount } = await this.db.query(plainUpdateSql(this.q), values, { prepare: true });
-        if (rowCount > 0) return true;
-        this.known.delete(p.key);
-      }
-      const { rowCount } = await this.db.query(plainPersistSql(this.q), runParams(p), { prepare: true });
-      if (rowCount > 0) {
-        this.known.add(p.key);
-        return true;
-      }
+      // A run this process wrote is most likely there still, any other most likely new: the likelier
+      // statement goes first, the other only where it wrote nothing. Whether each wrote is its row
+      // count: no row sent back, which a caller alone would wait on.
+      const known = this.known.has(p.key);
+      if (known ? await this.update(p) : await this.make(p)) return this.remember(p.key);
+      if (known ? await this.make(p) : await this.update(p)) return this.remember(p.key);
+      this.known.delete(p.key);
     }
     return (await this.writeWithRows([p]))[0] === true;
+  }
+
+  /** Makes the run, counted (makeRunSql); false where it exists. */
+  private async make(p: PlainPersist): Promise<boolean> {
+    return (await this.db.query(makeRunSql(this.q), runParams(p), { prepare: true })).rowCount > 0;
+  }
+
+  /** Writes the run's row in place (plainUpdateSql); false where it is not there or may have rows. */
+  private async update(p: PlainPersist): Promise<boolean> {
+    const values = [p.key, p.state, p.resourceId, p.updatedAt];
+    return (await this.db.query(plainUpdateSql(this.q), values, { prepare: true })).rowCount > 0;
+  }
+
+  /** Notes a run this process wrote, whose next persist updates its row first. */
+  remember(key: string): true {
+    this.known.add(key);
+    return true;
   }
 
   /** Whether each persist was written (see persistSql). */
@@ -177,7 +191,14 @@ export class PersistBatches {
     // Alone, the persist's own statement: shorter to run than the batch's for one run.
     if (persists.length === 1) {
       const p = persists[0] as PlainPersist;
-      const values = { ...p, sentIds: p.partIds, sentParts: p.parts, versionIds: [], onlyNew: false };
+      const values = {
+        ...p,
+        newId: uuidv7(),
+        sentIds: p.partIds,
+        sentParts: p.parts,
+        versionIds: [],
+        onlyNew: false,
+      };
       const { rows } = await this.db.query<{ id: string }>(persistSql(this.q, false), persistParams(values), {
         prepare: true,
       });
@@ -214,7 +235,7 @@ export class PersistBatches {
     });
     for (const row of rows) {
       written.add(row.key);
-      this.known.add(row.key);
+      this.remember(row.key);
     }
     const left = persists.filter((p) => !written.has(p.key));
     if (left.length > 0) {
@@ -238,7 +259,7 @@ export class PersistBatches {
  * createdAt, updatedAt.
  */
 function runParams(p: PlainPersist): unknown[] {
-  return [p.key, p.newId, p.workflowName, p.state, p.resourceId, p.createdAt, p.updatedAt];
+  return [p.key, uuidv7(), p.workflowName, p.state, p.resourceId, p.createdAt, p.updatedAt];
 }
 
 /** The runs' values as the statements for many runs take them: runParams's, an array each. */
@@ -270,7 +291,8 @@ function persistBatchSql(q: string): string {
         coalesce(i.updated_at, now())
       from input i order by i.key
       on conflict (key) do update set ${RUN_UPDATE}
-      returning e.key, e.id),
+      returning e.key, e.id, e.workflow_name, e.version),
+    counted as (${countMadeSql(q)}),
     keyed as materialized (
       select i.n, w.id from input i join written w on w.key = i.key),
     entries as materialized (

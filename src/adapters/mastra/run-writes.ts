@@ -179,7 +179,7 @@ export class RunWrites {
     split: SplitSnapshot,
   ): Promise<boolean> {
     this.batches ??= new PersistBatches(db, q);
-    return this.batches.persist({ ...runValues(key, run, split), newId: uuidv7(), parts: split.parts });
+    return this.batches.persist({ ...runValues(key, run, split), parts: split.parts });
   }
 
   /**

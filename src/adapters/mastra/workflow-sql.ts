@@ -27,6 +27,19 @@ export function once(key: string, make: () => string): string {
 export const runsOf = (q: string) => `${q}.mastra_runs`;
 export const partsOf = (q: string) => `${q}.mastra_run_parts`;
 
+/**
+ * Counts the runs a statement made (migration 0047), in its `written` CTE (with each row's workflow_name
+ * and version): a made run's version is 1, a run written again has more. Each adds to its workflow's
+ * row of the slot its session's backend falls in, as the delete trigger takes away (0046), in workflow
+ * order, so two statements never wait on each other's rows in turn.
+ */
+export function countMadeSql(q: string): string {
+  return `insert into ${q}.mastra_run_counts as c (workflow_name, slot, runs)
+      select w.workflow_name, pg_backend_pid() % 64, count(*) from written w where w.version = 1
+       group by w.workflow_name order by w.workflow_name
+      on conflict (workflow_name, slot) do update set runs = c.runs + excluded.runs`;
+}
+
 /** The columns a run is read with, `e` its row. */
 export const RUN_COLUMNS = `e.id, e.key, e.workflow_name as name, e.state, e.resource_id as "resourceId",
   e.created_at as "createdAt", e.updated_at as "updatedAt"`;
@@ -50,7 +63,10 @@ export interface PersistValues {
 }
 
 /** A plain persist (persist-batch.ts): its run, and its snapshot split (every entry sent). */
-export type PlainPersist = Omit<PersistValues, "sentIds" | "sentParts" | "versionIds" | "onlyNew"> & {
+export type PlainPersist = Omit<
+  PersistValues,
+  "newId" | "sentIds" | "sentParts" | "versionIds" | "onlyNew"
+> & {
   parts: readonly string[];
 };
 
@@ -107,7 +123,8 @@ function makePersistSql(q: string, versions: boolean, offloading: boolean): stri
       values ($1::text, $2::uuid, $3::text, $5::text, $4::jsonb, coalesce($6::timestamptz, now()),
         coalesce($7::timestamptz, now()))
       on conflict (key) do update set ${RUN_UPDATE} where not $12::boolean
-      returning e.id),
+      returning e.id, e.workflow_name, e.version),
+    counted as (${countMadeSql(q)}),
     parts as (
       insert into ${parts} as c (run_id, part_id, state)
       select w.id, p.id, p.state from written w, unnest($10::text[], $9::jsonb[]) as p(id, state)
@@ -122,27 +139,28 @@ function makePersistSql(q: string, versions: boolean, offloading: boolean): stri
 }
 
 /**
- * persistSql for a snapshot of small entries only (every entry in the state) of a run that has no
- * context rows, or none yet: the run's row alone, made or written in place, and nothing else opened.
- * $1 to $7 as persistSql's. Returns no row: its row count is 0 when the run exists and its state says
- * it may have rows, which persistSql then deletes, else 1.
+ * persistSql for a new run of small entries only (every entry in the state): its row made, and counted,
+ * with nothing else opened. $1 to $7 as persistSql's. Its row count is 1 when it made the run, 0 when
+ * the run exists, which it leaves alone (plainUpdateSql writes it then).
  */
-export function plainPersistSql(q: string): string {
+export function makeRunSql(q: string): string {
   return once(
-    `plain persist ${q}`,
-    () => `insert into ${runsOf(q)} as e (key, id, workflow_name, resource_id, state, created_at, updated_at)
+    `make run ${q}`,
+    () => `with written as (
+      insert into ${runsOf(q)} as e (key, id, workflow_name, resource_id, state, created_at, updated_at)
       values ($1::text, $2::uuid, $3::text, $5::text, $4::jsonb, coalesce($6::timestamptz, now()),
         coalesce($7::timestamptz, now()))
-      on conflict (key) do update set ${RUN_UPDATE} where not ${mayHaveRows("e.state")}`,
+      on conflict (key) do nothing
+      returning e.workflow_name, e.version)
+    ${countMadeSql(q)}`,
   );
 }
 
 /**
- * plainPersistSql for a run known to exist (one this process wrote): its row written in place, as
- * plainPersistSql's update of it (RUN_UPDATE), by an update alone, with no insert tried first.
- * $1 key, $2 state, $3 resourceId (null: kept), $4 updatedAt (null: now). Its row count is 0 when the
- * run is gone or its state says it may have rows: plainPersistSql then makes it, or leaves it to
- * persistSql.
+ * persistSql for a stored run of small entries only, that has no context rows: its row written in
+ * place (as RUN_UPDATE writes it), nothing else opened. $1 key, $2 state, $3 resourceId (null: kept),
+ * $4 updatedAt (null: now). Its row count is 0 when the run is not there, or its state says it may have
+ * rows, which persistSql then deletes.
  */
 export function plainUpdateSql(q: string): string {
   return once(
@@ -154,20 +172,25 @@ export function plainUpdateSql(q: string): string {
 }
 
 /**
- * plainPersistSql for many runs ($1 to $7 one element per run, as persist-batch.ts's statement for many
- * takes them), in key order, as every write of runs takes them. Returns the key of each run written.
+ * makeRunSql and plainUpdateSql for many runs at once ($1 to $7 one element per run, as persist-batch.ts's
+ * statement for many takes them), in key order, as every write of runs takes them: each run made
+ * (and counted) or written in place. Returns the key of each run written; a run that may have context
+ * rows is left alone, for persistSql.
  */
 export function plainPersistManySql(q: string): string {
   return once(
     `plain persist many ${q}`,
-    () => `insert into ${runsOf(q)} as e (key, id, workflow_name, resource_id, state, created_at, updated_at)
+    () => `with written as (
+      insert into ${runsOf(q)} as e (key, id, workflow_name, resource_id, state, created_at, updated_at)
       select i.key, i.new_id, i.name, i.resource_id, i.state::jsonb, coalesce(i.created_at, now()),
         coalesce(i.updated_at, now())
       from unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::timestamptz[],
         $7::timestamptz[]) as i(key, new_id, name, state, resource_id, created_at, updated_at)
       order by i.key
       on conflict (key) do update set ${RUN_UPDATE} where not ${mayHaveRows("e.state")}
-      returning e.key`,
+      returning e.key, e.workflow_name, e.version),
+    counted as (${countMadeSql(q)})
+    select key from written`,
   );
 }
 

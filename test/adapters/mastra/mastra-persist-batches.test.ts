@@ -75,7 +75,7 @@ describeMastra("flowstore/mastra: persists of runs made at once", () => {
       // flight, in a statement of its own.
       const together = sent.filter(({ sql }) => sql.includes("with ordinality"));
       expect(together.length).toBeGreaterThan(0);
-      // Alone: the run's upsert, or for a run this instance wrote before, the update of its row.
+      // Alone: the making of a run, or for a run this instance wrote before, the update of its row.
       const alone = sent.filter(
         ({ sql }) =>
           (sql.includes("on conflict (key)") && !sql.includes("with ordinality")) ||
@@ -88,50 +88,78 @@ describeMastra("flowstore/mastra: persists of runs made at once", () => {
       await store.close();
     });
 
-    it("updates the row of a run this instance wrote, and writes one gone or given rows elsewhere as one never seen", async () => {
+    it("updates the row of a run this instance wrote, makes any other first, and writes one gone or given rows elsewhere as one never seen", async () => {
       const { sent, logger } = statementsSent();
       const store = await d.open({ logStatements: { values: true }, logger });
       const open = async () =>
         (await new FlowstoreMastraStorage({ id: "k", store }).getStore("workflows")) as WorkflowsStorage;
       const [ws, elsewhere] = [await open(), await open()];
-      const [plain, deleted, withRows] = [randomUUID(), randomUUID(), randomUUID()];
+      const [plain, deleted, withRows, theirs, fresh] = Array.from({ length: 5 }, () => randomUUID()) as [
+        string,
+        string,
+        string,
+        string,
+        string,
+      ];
       for (const runId of [plain, deleted, withRows]) {
         await ws.persistWorkflowSnapshot({ workflowName: "w", runId, snapshot: step(runId, 1) });
       }
-      // Another instance (as another process would) deletes one run and gives another an entry in a row.
+      // Another instance (as another process would) deletes one run, gives another an entry in a row,
+      // and makes a run of its own.
       await elsewhere.deleteWorkflowRunById({ workflowName: "w", runId: deleted });
       await elsewhere.persistWorkflowSnapshot({
         workflowName: "w",
         runId: withRows,
         snapshot: step(withRows, 1, { big: { output: BIG } }),
       });
+      await elsewhere.persistWorkflowSnapshot({
+        workflowName: "w",
+        runId: theirs,
+        snapshot: step(theirs, 1),
+      });
       expect((await stored(store, [withRows])).get(runKey("w", withRows))).toEqual({ version: 2, rows: 1 });
       sent.length = 0;
 
-      for (const runId of [plain, deleted, withRows]) {
+      const runs = [plain, deleted, withRows, theirs, fresh];
+      for (const runId of runs) {
         await ws.persistWorkflowSnapshot({ workflowName: "w", runId, snapshot: step(runId, 2) });
         expect(await elsewhere.loadWorkflowSnapshot({ workflowName: "w", runId })).toEqual(step(runId, 2));
       }
-      const after = await stored(store, [plain, deleted, withRows]);
+      const after = await stored(store, runs);
       expect(after.get(runKey("w", plain))).toEqual({ version: 2, rows: 0 });
       // Made again, with no trace of the run deleted; the entry's row deleted with the step that has none.
       expect(after.get(runKey("w", deleted))).toEqual({ version: 1, rows: 0 });
       expect(after.get(runKey("w", withRows))).toEqual({ version: 3, rows: 0 });
-      // The run made again is counted again: the total is exact.
-      const { total, runs } = await elsewhere.listWorkflowRuns({ workflowName: "w" });
-      expect([total, runs.length]).toEqual([3, 3]);
+      expect(after.get(runKey("w", theirs))).toEqual({ version: 2, rows: 0 });
+      expect(after.get(runKey("w", fresh))).toEqual({ version: 1, rows: 0 });
+      // Each run made is counted once, the one made again too: the total is exact.
+      const { total, runs: listed } = await elsewhere.listWorkflowRuns({
+        workflowName: "w",
+        perPage: 10,
+        page: 0,
+      });
+      expect([total, listed.length]).toEqual([5, 5]);
 
-      // The statements each persist sent: the run as this instance left it, an update alone; the others,
-      // the update that found nothing to write, then the statement that makes a run (and deletes rows).
+      // The statements each persist sent: the likelier first (the update of a run this instance wrote,
+      // the making of any other), the other only where that wrote nothing, then the statement that
+      // deletes context rows.
       const runWrites = (runId: string) =>
         sent
           .filter(({ sql, values }) => values.includes(runId) && !sql.startsWith("select"))
           .map(({ sql }) =>
-            sql.startsWith("update") ? "update" : sql.startsWith("insert") ? "upsert" : "with rows",
+            sql.startsWith("update")
+              ? "update"
+              : sql.includes("on conflict (key) do nothing")
+                ? "make"
+                : sql.includes("mastra_run_parts")
+                  ? "with rows"
+                  : sql,
           );
       expect(runWrites(plain)).toEqual(["update"]);
-      expect(runWrites(deleted)).toEqual(["update", "upsert"]);
-      expect(runWrites(withRows)).toEqual(["update", "upsert", "with rows"]);
+      expect(runWrites(deleted)).toEqual(["update", "make"]);
+      expect(runWrites(withRows)).toEqual(["update", "make", "with rows"]);
+      expect(runWrites(theirs)).toEqual(["make", "update"]);
+      expect(runWrites(fresh)).toEqual(["make"]);
       await store.close();
     });
 

@@ -66,6 +66,33 @@ describeMastra("flowstore/mastra: the runs' counts behind listWorkflowRuns' tota
       expect(await totals(store, ws, "a")).toEqual({ listed: 1, counted: 1 });
     });
 
+    it("counts each run made once, whichever statement makes it and however many instances make it at once", async () => {
+      const store = await d.open();
+      const [one, two] = [await workflowsOf(store), await workflowsOf(store)];
+      const persist = (ws: WorkflowsStorage, runId: string, big = false) =>
+        ws.persistWorkflowSnapshot({
+          workflowName: "m",
+          runId,
+          // An entry too big for the run's state goes to a row: the statement that writes rows makes it.
+          snapshot: runSnapshot(runId, big ? { big: { output: "x".repeat(4096) } } : {}),
+        });
+      const ids = Array.from({ length: 10 }, () => randomUUID());
+      // With rows, alone and together.
+      await persist(one, ids[0] as string, true);
+      await Promise.all(ids.slice(1, 4).map((id) => persist(one, id, true)));
+      expect(await totals(store, one, "m")).toEqual({ listed: 4, counted: 4 });
+      // Two instances (as two processes would) making the same runs at once, alone and together.
+      await Promise.all([persist(one, ids[4] as string), persist(two, ids[4] as string)]);
+      await Promise.all(ids.slice(5, 8).flatMap((id) => [persist(one, id), persist(two, id, true)]));
+      expect(await totals(store, one, "m")).toEqual({ listed: 8, counted: 8 });
+      // Runs the other instance made, written again by this one; runs with rows written again without.
+      for (const id of ids.slice(4, 8)) await persist(two, id);
+      for (const id of ids.slice(0, 2)) await persist(two, id);
+      await Promise.all(ids.slice(8).map((id) => persist(two, id)));
+      expect(await totals(store, one, "m")).toEqual({ listed: 10, counted: 10 });
+      await store.close();
+    });
+
     it("stays exact through Mastra's retention and flowstore's", async () => {
       const store = await d.open();
       const storage = new FlowstoreMastraStorage({

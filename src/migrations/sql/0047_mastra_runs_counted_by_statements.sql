@@ -1,0 +1,11 @@
+-- 0047_mastra_runs_counted_by_statements
+-- A Mastra run made is counted by the statement that makes it (src/adapters/mastra/workflow-sql.ts,
+-- countMadeSql), no longer by a trigger. A run's first persist is an insert of one row, and the
+-- trigger's call (its function, the statement it runs, the event queued until the row's statement
+-- ends) cost that insert more than the row and its indexes did; the same count, made by the statement
+-- itself, costs about half. Every statement that makes a run counts it: the adapter's persists, alone
+-- and together. Runs still go by the delete trigger, which Mastra's deletes, its retention and
+-- flowstore's prune all fire, each made by a statement of its own.
+--
+-- Processes of an earlier flowstore must be stopped first: the runs they made would go uncounted.
+drop trigger mastra_run_made on :SCHEMA.mastra_runs;
