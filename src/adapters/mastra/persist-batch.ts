@@ -25,6 +25,7 @@ import {
   persistParams,
   persistSql,
   plainPersistManySql,
+  plainUpdateManySql,
   plainUpdateSql,
   RUN_UPDATE,
   runsOf,
@@ -173,7 +174,7 @@ export class PersistBatches {
   }
 
   /** Notes a run this process wrote, whose next persist updates its row first. */
-  remember(key: string): true {
+  private remember(key: string): true {
     this.known.add(key);
     return true;
   }
@@ -224,38 +225,57 @@ export class PersistBatches {
   }
 
   /**
-   * Persists of several runs whose entries are all in the state: the runs' rows alone
-   * (plainPersistManySql), and those of runs that may have context rows, which that leaves, by the
-   * statement that deletes them.
+   * Persists of several runs whose entries are all in the state: the rows of runs this process wrote
+   * updated (plainUpdateManySql), the other runs made or updated (plainPersistManySql), and those of
+   * runs that may have context rows, which both leave, by the statement that deletes them.
    */
   private async writeSmall(persists: PlainPersist[]): Promise<boolean[]> {
     const written = new Set<string>();
-    const { rows } = await this.db.query<{ key: string }>(plainPersistManySql(this.q), runColumns(persists), {
-      prepare: true,
-    });
-    for (const row of rows) {
-      written.add(row.key);
-      this.remember(row.key);
-    }
-    const left = persists.filter((p) => !written.has(p.key));
-    if (left.length > 0) {
-      let done: boolean[];
-      try {
-        done = await this.writeWithRows(left);
-      } catch (error) {
-        // The first statement committed: its persists must not be written again.
-        throw written.size > 0 ? new PartlyWritten(written, error) : error;
+    const plainly = (rows: { key: string }[]) => {
+      for (const { key } of rows) {
+        written.add(key);
+        this.remember(key);
       }
-      left.forEach((p, i) => {
-        if (done[i]) written.add(p.key);
+    };
+    const known = persists.filter((p) => this.known.has(p.key));
+    if (known.length > 0) {
+      known.sort((a, b) => (a.key < b.key ? -1 : 1));
+      const columns = [
+        known.map((p) => p.key),
+        known.map((p) => p.state),
+        known.map((p) => p.resourceId),
+        known.map((p) => p.updatedAt),
+      ];
+      const updated = await this.db.query<{ key: string }>(plainUpdateManySql(this.q), columns, {
+        prepare: true,
       });
+      plainly(updated.rows);
+    }
+    try {
+      const rest = persists.filter((p) => !written.has(p.key));
+      if (rest.length > 0) {
+        const made = await this.db.query<{ key: string }>(plainPersistManySql(this.q), runColumns(rest), {
+          prepare: true,
+        });
+        plainly(made.rows);
+      }
+      const left = persists.filter((p) => !written.has(p.key));
+      if (left.length > 0) {
+        const done = await this.writeWithRows(left);
+        left.forEach((p, i) => {
+          if (done[i]) written.add(p.key);
+        });
+      }
+    } catch (error) {
+      // A statement before committed: its persists must not be written again.
+      throw written.size > 0 ? new PartlyWritten(new Set(written), error) : error;
     }
     return persists.map((p) => written.has(p.key));
   }
 }
 
 /**
- * A run's values as plainPersistSql takes them, $1 to $7: key, new id, workflow, state, resourceId,
+ * A run's values as makeRunSql takes them, $1 to $7: key, new id, workflow, state, resourceId,
  * createdAt, updatedAt.
  */
 function runParams(p: PlainPersist): unknown[] {

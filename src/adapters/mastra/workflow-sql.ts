@@ -172,6 +172,22 @@ export function plainUpdateSql(q: string): string {
 }
 
 /**
+ * plainUpdateSql for many runs ($1 to $4 one element per run: key, state, resourceId, updatedAt), each
+ * taken in key order (the index scan of the keys gives them so), as every write of runs takes them.
+ * Returns the key of each run written.
+ */
+export function plainUpdateManySql(q: string): string {
+  return once(
+    `plain update many ${q}`,
+    () => `update ${runsOf(q)} e set state = i.state::jsonb, resource_id = coalesce(i.resource_id, e.resource_id),
+      version = e.version + 1, updated_at = coalesce(i.updated_at, now())
+      from unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) as i(key, state, resource_id, updated_at)
+      where e.key = any($1::text[]) and e.key = i.key and not ${mayHaveRows("e.state")}
+      returning e.key`,
+  );
+}
+
+/**
  * makeRunSql and plainUpdateSql for many runs at once ($1 to $7 one element per run, as persist-batch.ts's
  * statement for many takes them), in key order, as every write of runs takes them: each run made
  * (and counted) or written in place. Returns the key of each run written; a run that may have context

@@ -160,6 +160,38 @@ describeMastra("flowstore/mastra: persists of runs made at once", () => {
       expect(runWrites(withRows)).toEqual(["update", "make", "with rows"]);
       expect(runWrites(theirs)).toEqual(["make", "update"]);
       expect(runWrites(fresh)).toEqual(["make"]);
+
+      // Made at once, the same again: the first alone, the others together, the runs this instance
+      // wrote plainly by one update of their rows, the others by the statements after it (the run
+      // deleted elsewhere made again, the run given rows elsewhere written with its rows deleted).
+      await elsewhere.deleteWorkflowRunById({ workflowName: "w", runId: deleted });
+      await elsewhere.persistWorkflowSnapshot({
+        workflowName: "w",
+        runId: withRows,
+        snapshot: step(withRows, 1, { big: { output: BIG } }),
+      });
+      sent.length = 0;
+      await Promise.all(
+        runs.map((runId) =>
+          ws.persistWorkflowSnapshot({ workflowName: "w", runId, snapshot: step(runId, 3) }),
+        ),
+      );
+      for (const runId of runs) {
+        expect(await elsewhere.loadWorkflowSnapshot({ workflowName: "w", runId })).toEqual(step(runId, 3));
+      }
+      const again = await stored(store, runs);
+      expect(again.get(runKey("w", plain))).toEqual({ version: 3, rows: 0 });
+      expect(again.get(runKey("w", deleted))).toEqual({ version: 1, rows: 0 });
+      expect(again.get(runKey("w", withRows))).toEqual({ version: 5, rows: 0 });
+      expect(again.get(runKey("w", theirs))).toEqual({ version: 3, rows: 0 });
+      expect(again.get(runKey("w", fresh))).toEqual({ version: 2, rows: 0 });
+      const counted = await elsewhere.listWorkflowRuns({ workflowName: "w", perPage: 10, page: 0 });
+      expect(counted.total).toBe(5);
+      const updates = sent.filter(({ sql }) => sql.startsWith("update") && sql.includes("unnest"));
+      expect(updates.length).toBe(1);
+      // withRows last went by the statement that deletes rows: this instance no longer counts on its row.
+      for (const runId of [deleted, theirs, fresh]) expect(updates[0]?.values).toContain(runId);
+      expect(updates[0]?.values).not.toContain(withRows);
       await store.close();
     });
 
