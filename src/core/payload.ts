@@ -141,16 +141,14 @@ function plainJson(v: unknown, depth: number): boolean {
       return Number.isFinite(v);
     case "object": {
       if (v === null) return true;
-      if (depth >= MAX_JSON_DEPTH) return false;
+      const plainObject = Object.getPrototypeOf(v) === Object.prototype;
+      if (!plainObject && v instanceof Date) return true;
+      if (depth >= MAX_JSON_DEPTH || (!plainObject && (v instanceof Map || v instanceof Set))) return false;
+      if (typeof (v as { toJSON?: unknown }).toJSON === "function") return false;
       if (Array.isArray(v)) {
         for (let i = 0; i < v.length; i++) if (!plainJson(v[i], depth + 1)) return false;
         return true;
       }
-      if (Object.getPrototypeOf(v) !== Object.prototype) {
-        if (v instanceof Date) return true;
-        if (v instanceof Map || v instanceof Set) return false;
-      }
-      if (typeof (v as { toJSON?: unknown }).toJSON === "function") return false;
       const object = v as Record<string, unknown>;
       for (const key in object) if (!plainJson(object[key], depth + 1)) return false;
       return true;

@@ -607,6 +607,12 @@ describeMastra("flowstore/mastra workflows", () => {
       const bad = [
         { status: "running", context: { s: { n: 10n } } },
         { status: "running", value: "a\u0000b" },
+        // What JSON.stringify would drop or change without a word.
+        { status: "running", context: { s: { m: new Map([["a", 1]]) } } },
+        { status: "running", context: { s: [new Set([1])] } },
+        { status: "running", context: { s: { n: Number.NaN } } },
+        { status: "running", value: { n: Number.POSITIVE_INFINITY } },
+        { status: "running", context: { s: { f: () => 1 } } },
       ];
       for (const snapshot of bad) {
         await expect(
@@ -629,6 +635,14 @@ describeMastra("flowstore/mastra workflows", () => {
         ws.persistWorkflowSnapshot({ workflowName: "", runId, snapshot: { status: "running" } as never }),
       ).rejects.toThrow(ValidationError);
       expect(await ws.loadWorkflowSnapshot({ workflowName: "bad", runId })).toBeNull();
+
+      // What JSON holds as it says it will: a Date as its text, an object of no prototype as an object.
+      const bare = Object.assign(Object.create(null) as object, { a: 1 });
+      const held = { status: "running", context: { s: { when: new Date(0), bare } } };
+      await ws.persistWorkflowSnapshot({ workflowName: "bad", runId, snapshot: held as never });
+      expect(await ws.loadWorkflowSnapshot({ workflowName: "bad", runId })).toEqual(
+        JSON.parse(JSON.stringify(held)),
+      );
     });
   });
 });
