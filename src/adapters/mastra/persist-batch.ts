@@ -169,8 +169,7 @@ export class PersistBatches {
 
   /** Writes the run's row in place (plainUpdateSql); false where it is not there or may have rows. */
   private async update(p: PlainPersist): Promise<boolean> {
-    const values = [p.key, p.state, p.resourceId, p.updatedAt];
-    return (await this.db.query(plainUpdateSql(this.q), values, { prepare: true })).rowCount > 0;
+    return (await this.db.query(plainUpdateSql(this.q), updateParams(p), { prepare: true })).rowCount > 0;
   }
 
   /** Notes a run this process wrote, whose next persist updates its row first. */
@@ -217,7 +216,7 @@ export class PersistBatches {
     });
     const { rows } = await this.db.query<{ n: string; id: string | null }>(
       persistBatchSql(this.q),
-      [...runColumns(persists), partOf, partIds, parts],
+      [...columnsOf(persists, runParams), partOf, partIds, parts],
       { prepare: true },
     );
     const written = new Set(rows.filter((row) => row.id !== null).map((row) => Number(row.n)));
@@ -240,12 +239,7 @@ export class PersistBatches {
     const known = persists.filter((p) => this.known.has(p.key));
     if (known.length > 0) {
       known.sort((a, b) => (a.key < b.key ? -1 : 1));
-      const columns = [
-        known.map((p) => p.key),
-        known.map((p) => p.state),
-        known.map((p) => p.resourceId),
-        known.map((p) => p.updatedAt),
-      ];
+      const columns = columnsOf(known, updateParams);
       const updated = await this.db.query<{ key: string }>(plainUpdateManySql(this.q), columns, {
         prepare: true,
       });
@@ -254,9 +248,13 @@ export class PersistBatches {
     try {
       const rest = persists.filter((p) => !written.has(p.key));
       if (rest.length > 0) {
-        const made = await this.db.query<{ key: string }>(plainPersistManySql(this.q), runColumns(rest), {
-          prepare: true,
-        });
+        const made = await this.db.query<{ key: string }>(
+          plainPersistManySql(this.q),
+          columnsOf(rest, runParams),
+          {
+            prepare: true,
+          },
+        );
         plainly(made.rows);
       }
       const left = persists.filter((p) => !written.has(p.key));
@@ -268,7 +266,7 @@ export class PersistBatches {
       }
     } catch (error) {
       // A statement before committed: its persists must not be written again.
-      throw written.size > 0 ? new PartlyWritten(new Set(written), error) : error;
+      throw written.size > 0 ? new PartlyWritten(written, error) : error;
     }
     return persists.map((p) => written.has(p.key));
   }
@@ -282,15 +280,15 @@ function runParams(p: PlainPersist): unknown[] {
   return [p.key, uuidv7(), p.workflowName, p.state, p.resourceId, p.createdAt, p.updatedAt];
 }
 
-/** The runs' values as the statements for many runs take them: runParams's, an array each. */
-function runColumns(persists: readonly PlainPersist[]): unknown[][] {
-  const columns: unknown[][] = [[], [], [], [], [], [], []];
-  for (const p of persists) {
-    runParams(p).forEach((value, i) => {
-      columns[i]?.push(value);
-    });
-  }
-  return columns;
+/** A run's values as plainUpdateSql takes them, $1 to $4: key, state, resourceId, updatedAt. */
+function updateParams(p: PlainPersist): unknown[] {
+  return [p.key, p.state, p.resourceId, p.updatedAt];
+}
+
+/** The runs' values as the statements for many runs take them: `params`' of each, an array each. */
+function columnsOf(persists: readonly PlainPersist[], params: (p: PlainPersist) => unknown[]): unknown[][] {
+  const rows = persists.map(params);
+  return (rows[0] ?? []).map((_, i) => rows.map((row) => row[i]));
 }
 
 /**
