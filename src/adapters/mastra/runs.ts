@@ -47,16 +47,15 @@ export interface SplitSnapshot {
 
 /**
  * The key of a run's state that says some of its context is in rows, set by each write that makes one:
- * a read of a run without it (or with an empty context, as a store written before rows were marked
- * keeps every entry) does not look for rows. Never part of the snapshot read back.
+ * a read of a run without it does not look for rows. A store written before rows were marked kept every
+ * entry a row and the context empty; migration 0048 marked those runs. Never part of the snapshot read
+ * back.
  */
 export const ROWS_MARK = "$flowstore:rows";
 
 /** Whether a run's state as read may have context rows: workflow-sql.ts's mayHaveRows, in JavaScript. */
 export function stateMayHaveRows(state: unknown): boolean {
-  if (!isPlainObject(state)) return false;
-  if (ROWS_MARK in state) return true;
-  return isPlainObject(state.context) && Object.keys(state.context).length === 0;
+  return isPlainObject(state) && ROWS_MARK in state;
 }
 
 /** A context entry of at most this many characters of JSON stays in the run's state... */

@@ -2,15 +2,17 @@
  * Where a Mastra run's context entries live (runs.ts): small ones in the run's state, big ones in rows
  * of their own, the run marked when it has some. Whatever the mix, every read gives the snapshot back
  * as written; a step's result moves between the two as its size says; a run stored before entries were
- * kept in the state (every entry a row, no mark) reads back whole and is moved on its next persist.
+ * kept in the state (every entry a row, no mark), marked by migration 0048, reads back whole and is moved
+ * on its next persist.
  */
 import { randomUUID } from "node:crypto";
 import type { WorkflowsStorage } from "@mastra/core/storage";
 import type { WorkflowRunState } from "@mastra/core/workflows";
 import { beforeAll, expect, it } from "vitest";
 import { FlowstoreMastraStorage } from "../../../src/adapters/mastra/index.js";
-import { runKey } from "../../../src/adapters/mastra/runs.js";
+import { ROWS_MARK, runKey } from "../../../src/adapters/mastra/runs.js";
 import { type Store, ValidationError } from "../../../src/index.js";
+import { loadMigrations, renderMigration } from "../../../src/migrations/runner.js";
 import { runSnapshot } from "../../fixtures/mastra-snapshot.js";
 import { forEachDriver } from "../../support/harness.js";
 import { describeMastra } from "../../support/mastra.js";
@@ -175,11 +177,12 @@ describeMastra("flowstore/mastra: a run's entries in its state and in rows", () 
       await logged.close();
     });
 
-    it("reads a run stored with every entry a row and no mark, and moves it on its next persist", async () => {
+    it("reads a run stored with every entry a row and no mark, once migration 0048 marked it, and moves it on its next persist", async () => {
       const runId = randomUUID();
       const context = { input: { n: 1 }, a: { status: "success", output: "a" } };
+      // This storage wrote the run, so its next persist tries the update that leaves runs with rows alone.
       await ws.persistWorkflowSnapshot({ workflowName: "old", runId, snapshot: snapshot(runId, context) });
-      // As such a store left it: the state's context empty, each entry a row.
+      // As such a store left it: the state's context empty, each entry a row, no mark.
       await store.query(
         `with e as (select e.id, e.state from "${store.schema}".mastra_runs e where e.key = $1),
               rows as (insert into "${store.schema}".mastra_run_parts (run_id, part_id, state)
@@ -187,14 +190,50 @@ describeMastra("flowstore/mastra: a run's entries in its state and in rows", () 
          update "${store.schema}".mastra_runs t set state = jsonb_set(t.state, '{context}', '{}') from e where t.id = e.id`,
         [runKey("old", runId)],
       );
+      const marked = loadMigrations().find((m) => m.id === 48);
+      expect(marked?.name).toBe("mastra_runs_marked");
+      await store.query(renderMigration(marked as { sql: string }, store.schema));
+      expect((await stored(runId, "old")).state?.[ROWS_MARK]).toBe(true);
       expect((await stored(runId, "old")).parts).toEqual(["context/a", "context/input"]);
       expect(await ws.loadWorkflowSnapshot({ workflowName: "old", runId })).toEqual(snapshot(runId, context));
       expect((await ws.getWorkflowRunById({ runId }))?.snapshot).toEqual(snapshot(runId, context));
 
-      await ws.persistWorkflowSnapshot({ workflowName: "old", runId, snapshot: snapshot(runId, context) });
+      const later = { ...context, b: { status: "success", output: "b" } };
+      await ws.persistWorkflowSnapshot({ workflowName: "old", runId, snapshot: snapshot(runId, later) });
       const moved = await stored(runId, "old");
       expect(moved.parts).toEqual([]);
-      expect(moved.state?.context).toEqual(context);
+      expect(moved.state?.context).toEqual(later);
+      expect(moved.state?.[ROWS_MARK]).toBeUndefined();
+      expect(await ws.loadWorkflowSnapshot({ workflowName: "old", runId })).toEqual(snapshot(runId, later));
+    });
+
+    it("marks no run whose context has entries, and reads a run of an empty context written now as it is", async () => {
+      const { logger, logged, w } = await loggedWorkflows();
+      const runId = randomUUID();
+      const empty = snapshot(runId, {});
+      await w.persistWorkflowSnapshot({ workflowName: "empty", runId, snapshot: empty });
+      const other = randomUUID();
+      await w.persistWorkflowSnapshot({
+        workflowName: "empty",
+        runId: other,
+        snapshot: snapshot(other, { input: {} }),
+      });
+      logger.sql.length = 0;
+      expect(await w.loadWorkflowSnapshot({ workflowName: "empty", runId })).toEqual(empty);
+      // Its state alone: an empty context no longer says the run may have rows.
+      expect(logger.sql).toHaveLength(1);
+      expect(logger.sql[0]).not.toContain("mastra_run_parts");
+      const marked = loadMigrations().find((m) => m.id === 48) as { sql: string };
+      await logged.query(renderMigration(marked, logged.schema));
+      const { rows } = await logged.query<{ key: string; marked: boolean | null }>(
+        `select key, (state->'${ROWS_MARK}')::boolean as marked from "${logged.schema}".mastra_runs order by key`,
+      );
+      expect(Object.fromEntries(rows.map((r) => [r.key, r.marked]))).toEqual({
+        [runKey("empty", runId)]: true,
+        [runKey("empty", other)]: null,
+      });
+      expect(await w.loadWorkflowSnapshot({ workflowName: "empty", runId })).toEqual(empty);
+      await logged.close();
     });
 
     it("finds a run by the thread its small entries name, as Mastra's memory looks for it", async () => {
