@@ -282,14 +282,24 @@ export class InFlight {
   }
   private waiters: Array<() => void> = [];
 
-  async track<T>(work: Promise<T>): Promise<T> {
+  /** `work`, counted until it settles (by one reaction of its own: statements run by the thousand). */
+  track<T>(work: Promise<T>): Promise<T> {
     this.count++;
-    try {
-      return await work;
-    } finally {
-      this.count--;
-      if (this.count === 0) for (const wake of this.waiters.splice(0)) wake();
-    }
+    return work.then(
+      (value) => {
+        this.settled();
+        return value;
+      },
+      (error: unknown) => {
+        this.settled();
+        throw error;
+      },
+    );
+  }
+
+  private settled(): void {
+    this.count--;
+    if (this.count === 0) for (const wake of this.waiters.splice(0)) wake();
   }
 
   idle(): Promise<void> {

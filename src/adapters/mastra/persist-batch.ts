@@ -149,27 +149,37 @@ export class PersistBatches {
    * A persist alone: the run's row alone (makeRunSql, plainUpdateSql), or where the run may have context
    * rows, which those leave, persistSql. Whether it was written.
    */
-  private async writeOne(p: PlainPersist): Promise<boolean> {
-    if (p.parts.length === 0) {
-      // A run this process wrote is most likely there still, any other most likely new: the likelier
-      // statement goes first, the other only where it wrote nothing. Whether each wrote is its row
-      // count: no row sent back, which a caller alone would wait on.
-      const known = this.known.has(p.key);
-      if (known ? await this.update(p) : await this.make(p)) return this.remember(p.key);
-      if (known ? await this.make(p) : await this.update(p)) return this.remember(p.key);
-      this.known.delete(p.key);
-    }
+  private writeOne(p: PlainPersist): Promise<boolean> {
+    if (p.parts.length > 0) return this.writeOneWithRows(p);
+    // A run this process wrote is most likely there still, any other most likely new: the likelier
+    // statement goes first, the other only where it wrote nothing. Whether each wrote is its row
+    // count: no row sent back, which a caller alone would wait on. Written with then(), not await:
+    // each persist alone comes this way, and an async function's promise costs it turns of the queue.
+    const known = this.known.has(p.key);
+    return (known ? this.update(p) : this.make(p)).then((wrote) =>
+      wrote ? this.remember(p.key) : this.writeOneElse(p, known),
+    );
+  }
+
+  /** writeOne's persist where its likelier statement wrote nothing: the other, then persistSql. */
+  private async writeOneElse(p: PlainPersist, known: boolean): Promise<boolean> {
+    if (known ? await this.make(p) : await this.update(p)) return this.remember(p.key);
+    this.known.delete(p.key);
+    return this.writeOneWithRows(p);
+  }
+
+  private async writeOneWithRows(p: PlainPersist): Promise<boolean> {
     return (await this.writeWithRows([p]))[0] === true;
   }
 
   /** Makes the run, counted (makeRunSql); false where it exists. */
-  private async make(p: PlainPersist): Promise<boolean> {
-    return (await this.db.query(makeRunSql(this.q), runParams(p), { prepare: true })).rowCount > 0;
+  private make(p: PlainPersist): Promise<boolean> {
+    return this.db.query(makeRunSql(this.q), runParams(p), PREPARED).then(wroteRow);
   }
 
   /** Writes the run's row in place (plainUpdateSql); false where it is not there or may have rows. */
-  private async update(p: PlainPersist): Promise<boolean> {
-    return (await this.db.query(plainUpdateSql(this.q), updateParams(p), { prepare: true })).rowCount > 0;
+  private update(p: PlainPersist): Promise<boolean> {
+    return this.db.query(plainUpdateSql(this.q), updateParams(p), PREPARED).then(wroteRow);
   }
 
   /** Notes a run this process wrote, whose next persist updates its row first. */
@@ -199,9 +209,11 @@ export class PersistBatches {
         versionIds: [],
         onlyNew: false,
       };
-      const { rows } = await this.db.query<{ id: string }>(persistSql(this.q, false), persistParams(values), {
-        prepare: true,
-      });
+      const { rows } = await this.db.query<{ id: string }>(
+        persistSql(this.q, false),
+        persistParams(values),
+        PREPARED,
+      );
       return [rows[0] !== undefined];
     }
     const partOf: number[] = [];
@@ -217,7 +229,7 @@ export class PersistBatches {
     const { rows } = await this.db.query<{ n: string; id: string | null }>(
       persistBatchSql(this.q),
       [...columnsOf(persists, runParams), partOf, partIds, parts],
-      { prepare: true },
+      PREPARED,
     );
     const written = new Set(rows.filter((row) => row.id !== null).map((row) => Number(row.n)));
     return persists.map((_, i) => written.has(i + 1));
@@ -240,9 +252,7 @@ export class PersistBatches {
     if (known.length > 0) {
       known.sort((a, b) => (a.key < b.key ? -1 : 1));
       const columns = columnsOf(known, updateParams);
-      const updated = await this.db.query<{ key: string }>(plainUpdateManySql(this.q), columns, {
-        prepare: true,
-      });
+      const updated = await this.db.query<{ key: string }>(plainUpdateManySql(this.q), columns, PREPARED);
       plainly(updated.rows);
     }
     try {
@@ -251,9 +261,7 @@ export class PersistBatches {
         const made = await this.db.query<{ key: string }>(
           plainPersistManySql(this.q),
           columnsOf(rest, runParams),
-          {
-            prepare: true,
-          },
+          PREPARED,
         );
         plainly(made.rows);
       }
@@ -271,6 +279,12 @@ export class PersistBatches {
     return persists.map((p) => written.has(p.key));
   }
 }
+
+/** Whether a statement wrote (a row count of one or more). */
+const wroteRow = (result: { rowCount: number }): boolean => result.rowCount > 0;
+
+/** Statements of fixed text: prepared once per connection. */
+const PREPARED = { prepare: true } as const;
 
 /**
  * A run's values as makeRunSql takes them, $1 to $7: key, new id, workflow, state, resourceId,

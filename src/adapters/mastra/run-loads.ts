@@ -22,6 +22,8 @@ const MAX_ROWS = 500;
 type Loaded = Pick<RunRow, "state">;
 type LoadCall = Call<string, Loaded | undefined>;
 
+const firstRow = ({ rows }: { rows: Loaded[] }): Loaded | undefined => rows[0];
+
 export class RunLoads {
   private readonly batches: Batches<LoadCall>;
 
@@ -45,9 +47,8 @@ export class RunLoads {
     return this.batches.alone(key, () => this.one(key)) ?? callIn(this.batches, key, 0);
   }
 
-  private async one(key: string): Promise<Loaded | undefined> {
-    const { rows } = await this.db.query<Loaded>(loadStateSql(this.q, false), [key], PREPARED);
-    return rows[0];
+  private one(key: string): Promise<Loaded | undefined> {
+    return this.db.query<Loaded>(loadStateSql(this.q, false), [key], PREPARED).then(firstRow);
   }
 
   private async send(batch: LoadCall[]): Promise<void> {

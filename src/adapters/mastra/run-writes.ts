@@ -81,13 +81,33 @@ export class RunWrites {
   constructor(private readonly tables: MastraTables) {}
 
   /** Writes a run's split snapshot (see persistSql); `onlyNew` leaves a run that exists alone. */
-  async write(run: RunOf, split: SplitSnapshot, onlyNew = false): Promise<void> {
+  write(run: RunOf, split: SplitSnapshot, onlyNew = false): Promise<void> {
+    const ready = this.tables.ready;
+    if (ready && split.partIds.length === 0 && ready.limits.offloadAbove === undefined && !onlyNew) {
+      // The plain persist (below) of a run of small entries, made at each step of every run: nothing
+      // else to look at first, its first attempt's promise taken as it is (then(), not await).
+      const key = runKey(run.workflowName, run.runId);
+      return this.plain(ready.db, ready.q, key, run, split).then((written) =>
+        written ? undefined : this.writeAgain(run, split, onlyNew, 1),
+      );
+    }
+    return this.writeAgain(run, split, onlyNew, 0);
+  }
+
+  /**
+   * write() from its start, or where its plain persist wrote nothing (the run made or deleted
+   * meanwhile), `attempts` of its WRITE_ATTEMPTS made.
+   */
+  private async writeAgain(
+    run: RunOf,
+    split: SplitSnapshot,
+    onlyNew: boolean,
+    attempts: number,
+  ): Promise<void> {
     const { db, q, limits } = this.tables.ready ?? (await this.tables.sql());
     const key = runKey(run.workflowName, run.runId);
     if (split.partIds.length === 0 && limits.offloadAbove === undefined && !onlyNew) {
-      // The plain persist (below) of a run of small entries, made at each step of every run: nothing
-      // else to look at first.
-      for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
+      for (let attempt = attempts; attempt < WRITE_ATTEMPTS; attempt++) {
         if (await this.plain(db, q, key, run, split)) return;
       }
       throw keptChanging(run);

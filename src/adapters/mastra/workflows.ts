@@ -94,7 +94,7 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
     await deleteRuns(db, q, "true", []);
   }
 
-  async persistWorkflowSnapshot(args: {
+  persistWorkflowSnapshot(args: {
     workflowName: string;
     runId: string;
     resourceId?: string;
@@ -102,22 +102,33 @@ export class FlowstoreMastraWorkflows extends WorkflowsStorage {
     createdAt?: Date;
     updatedAt?: Date;
   }): Promise<void> {
-    const workflowName = checkName(args.workflowName, "workflowName");
-    const runId = checkName(args.runId, "runId");
-    const resourceId = args.resourceId ? checkName(args.resourceId, "resourceId") : null;
-    const { limits } = this.tables.ready ?? (await this.tables.sql());
-    const split = splitSnapshot(args.snapshot, limits);
-    await this.writes.write(
-      { workflowName, runId, resourceId, createdAt: args.createdAt, updatedAt: args.updatedAt },
-      split,
-    );
+    // The write's promise itself once the store is open, what is refused its rejection: not async,
+    // whose promise around it would cost each persist two more turns of the promise queue.
+    try {
+      const workflowName = checkName(args.workflowName, "workflowName");
+      const runId = checkName(args.runId, "runId");
+      const resourceId = args.resourceId ? checkName(args.resourceId, "resourceId") : null;
+      const ready = this.tables.ready;
+      if (!ready) return this.tables.sql().then(() => this.persistWorkflowSnapshot(args));
+      const split = splitSnapshot(args.snapshot, ready.limits);
+      return this.writes.write(
+        { workflowName, runId, resourceId, createdAt: args.createdAt, updatedAt: args.updatedAt },
+        split,
+      );
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
-  async loadWorkflowSnapshot(args: {
-    workflowName: string;
-    runId: string;
-  }): Promise<WorkflowRunState | null> {
-    const key = runKey(checkName(args.workflowName, "workflowName"), checkName(args.runId, "runId"));
+  loadWorkflowSnapshot(args: { workflowName: string; runId: string }): Promise<WorkflowRunState | null> {
+    // The shared read's promise itself, a refused name its rejection: not async, whose promise around
+    // it would cost each load two more turns of the promise queue.
+    let key: string;
+    try {
+      key = runKey(checkName(args.workflowName, "workflowName"), checkName(args.runId, "runId"));
+    } catch (error) {
+      return Promise.reject(error);
+    }
     return this.loads.read(key, () => this.loadSnapshot(key));
   }
 
