@@ -17,19 +17,8 @@
 import { Batches, type Call, callIn } from "../../core/batches.js";
 import { uuidv7 } from "../../core/ids.js";
 import type { StoreScope } from "../../index.js";
-import {
-  countMadeSql,
-  makeRunSql,
-  type PlainPersist,
-  partsOf,
-  persistParams,
-  persistSql,
-  plainPersistManySql,
-  plainUpdateManySql,
-  plainUpdateSql,
-  RUN_UPDATE,
-  runsOf,
-} from "./workflow-sql.js";
+import { jsonArray, persistBatchSql, plainPersistManySql, plainUpdateManySql } from "./persist-many-sql.js";
+import { makeRunSql, type PlainPersist, persistParams, persistSql, plainUpdateSql } from "./workflow-sql.js";
 
 /** Statements in flight at once: persists that arrive meanwhile wait for the next. */
 const IN_FLIGHT = 2;
@@ -228,7 +217,7 @@ export class PersistBatches {
     });
     const { rows } = await this.db.query<{ n: string; id: string | null }>(
       persistBatchSql(this.q),
-      [...columnsOf(persists, runParams), partOf, partIds, parts],
+      [...columnsOf(persists, runParams, RUN_STATE), partOf, partIds, jsonArray(parts)],
       PREPARED,
     );
     const written = new Set(rows.filter((row) => row.id !== null).map((row) => Number(row.n)));
@@ -251,7 +240,7 @@ export class PersistBatches {
     const known = persists.filter((p) => this.known.has(p.key));
     if (known.length > 0) {
       known.sort((a, b) => (a.key < b.key ? -1 : 1));
-      const columns = columnsOf(known, updateParams);
+      const columns = columnsOf(known, updateParams, UPDATE_STATE);
       const updated = await this.db.query<{ key: string }>(plainUpdateManySql(this.q), columns, PREPARED);
       plainly(updated.rows);
     }
@@ -260,7 +249,7 @@ export class PersistBatches {
       if (rest.length > 0) {
         const made = await this.db.query<{ key: string }>(
           plainPersistManySql(this.q),
-          columnsOf(rest, runParams),
+          columnsOf(rest, runParams, RUN_STATE),
           PREPARED,
         );
         plainly(made.rows);
@@ -299,48 +288,22 @@ function updateParams(p: PlainPersist): unknown[] {
   return [p.key, p.state, p.resourceId, p.updatedAt];
 }
 
-/** The runs' values as the statements for many runs take them: `params`' of each, an array each. */
-function columnsOf(persists: readonly PlainPersist[], params: (p: PlainPersist) => unknown[]): unknown[][] {
-  const rows = persists.map(params);
-  return (rows[0] ?? []).map((_, i) => rows.map((row) => row[i]));
-}
+/** Where runParams and updateParams put the run's state. */
+const RUN_STATE = 3;
+const UPDATE_STATE = 1;
 
 /**
- * persistSql for many runs ($1 to $7 one element per run, in the order of the calls: key, new id,
- * workflow, state, resourceId, createdAt, updatedAt; $8 to $10 one per entry: its run's number in that
- * order, its id, its value). Returns each run's number and id. Rows are taken in key order, as every
- * write of runs takes them.
+ * The runs' values as the statements for many runs take them: `params`' of each, an array each, the
+ * states (at `state`) one JSON array (jsonArray).
  */
-function persistBatchSql(q: string): string {
-  const parts = partsOf(q);
-  return `with input as materialized (
-      select * from unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[],
-        $6::timestamptz[], $7::timestamptz[]) with ordinality
-        as i(key, new_id, name, state, resource_id, created_at, updated_at, n)),
-    written as (
-      insert into ${runsOf(q)} as e (key, id, workflow_name, resource_id, state, created_at, updated_at)
-      select i.key, i.new_id, i.name, i.resource_id, i.state::jsonb, coalesce(i.created_at, now()),
-        coalesce(i.updated_at, now())
-      from input i order by i.key
-      on conflict (key) do update set ${RUN_UPDATE}
-      returning e.key, e.id, e.workflow_name, e.version),
-    counted as (${countMadeSql(q)}),
-    keyed as materialized (
-      select i.n, w.id from input i join written w on w.key = i.key),
-    entries as materialized (
-      select k.id as run_id, p.id as part_id, p.state
-      from unnest($8::bigint[], $9::text[], $10::text[]) as p(n, id, state)
-      join keyed k on k.n = p.n),
-    parts as (
-      insert into ${parts} as c (run_id, part_id, state)
-      select run_id, part_id, state::jsonb from entries order by 1, 2
-      on conflict (run_id, part_id) do update
-        set state = excluded.state, version = c.version + 1, updated_at = excluded.updated_at
-        where c.state is distinct from excluded.state),
-    -- The runs' rows through the index, however many runs the generic plan guesses the arrays hold.
-    gone as (
-      delete from ${parts} c
-      where c.run_id = any(array(select id from keyed))
-        and not exists (select 1 from entries x where x.run_id = c.run_id and x.part_id = c.part_id))
-    select n, id from keyed`;
+function columnsOf(
+  persists: readonly PlainPersist[],
+  params: (p: PlainPersist) => unknown[],
+  state: number,
+): unknown[] {
+  const rows = persists.map(params);
+  return (rows[0] ?? []).map((_, i) => {
+    const column = rows.map((row) => row[i]);
+    return i === state ? jsonArray(column as string[]) : column;
+  });
 }

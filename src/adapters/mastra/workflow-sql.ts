@@ -10,15 +10,22 @@ import { OFFLOADED } from "../../offload/index.js";
 import { INLINE_TOTAL, ROWS_MARK } from "./runs.js";
 
 /**
- * Statement texts by what they are made of, each made once: every call then sends the same string,
- * whose prepared statement's name is found without reading its text again.
+ * Statement texts by their name and the schema they are in (`q`), each made once: every call then sends
+ * the same string, whose prepared statement's name is found without reading its text again. Found by
+ * two strings every call passes as they are (a name written in the code, the store's `q`), whose hashes
+ * the engine keeps, not by a key made anew at each call.
  */
-const texts = new Map<string, string>();
-export function once(key: string, make: () => string): string {
-  let text = texts.get(key);
+const texts = new Map<string, Map<string, string>>();
+export function once(name: string, q: string, make: () => string): string {
+  let inSchema = texts.get(name);
+  if (inSchema === undefined) {
+    inSchema = new Map();
+    texts.set(name, inSchema);
+  }
+  let text = inSchema.get(q);
   if (text === undefined) {
     text = make();
-    texts.set(key, text);
+    inSchema.set(q, text);
   }
   return text;
 }
@@ -108,7 +115,14 @@ export const RUN_UPDATE = `state = excluded.state, resource_id = coalesce(exclud
  * in the blob store before the statement (`hadRefs`).
  */
 export function persistSql(q: string, versions: boolean, offloading = false): string {
-  return once(`persist ${q} ${versions} ${offloading}`, () => makePersistSql(q, versions, offloading));
+  const name = versions
+    ? offloading
+      ? "persist versions offloading"
+      : "persist versions"
+    : offloading
+      ? "persist offloading"
+      : "persist";
+  return once(name, q, () => makePersistSql(q, versions, offloading));
 }
 
 function makePersistSql(q: string, versions: boolean, offloading: boolean): string {
@@ -147,7 +161,8 @@ function makePersistSql(q: string, versions: boolean, offloading: boolean): stri
  */
 export function makeRunSql(q: string): string {
   return once(
-    `make run ${q}`,
+    "make run",
+    q,
     () => `with made as (
       insert into ${runsOf(q)} as e (key, id, workflow_name, resource_id, state, created_at, updated_at)
       values ($1::text, $2::uuid, $3::text, $5::text, $4::jsonb, coalesce($6::timestamptz, now()),
@@ -168,49 +183,11 @@ export function makeRunSql(q: string): string {
  */
 export function plainUpdateSql(q: string): string {
   return once(
-    `plain update ${q}`,
+    "plain update",
+    q,
     () => `update ${runsOf(q)} e set state = $2::jsonb, resource_id = coalesce($3::text, e.resource_id),
       version = e.version + 1, updated_at = coalesce($4::timestamptz, now())
       where e.key = $1::text and not ${mayHaveRows("e.state")}`,
-  );
-}
-
-/**
- * plainUpdateSql for many runs ($1 to $4 one element per run: key, state, resourceId, updatedAt), each
- * taken in key order (the index scan of the keys gives them so), as every write of runs takes them.
- * Returns the key of each run written.
- */
-export function plainUpdateManySql(q: string): string {
-  return once(
-    `plain update many ${q}`,
-    () => `update ${runsOf(q)} e set state = i.state::jsonb, resource_id = coalesce(i.resource_id, e.resource_id),
-      version = e.version + 1, updated_at = coalesce(i.updated_at, now())
-      from unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) as i(key, state, resource_id, updated_at)
-      where e.key = any($1::text[]) and e.key = i.key and not ${mayHaveRows("e.state")}
-      returning e.key`,
-  );
-}
-
-/**
- * makeRunSql and plainUpdateSql for many runs at once ($1 to $7 one element per run, as persist-batch.ts's
- * statement for many takes them), in key order, as every write of runs takes them: each run made
- * (and counted) or written in place. Returns the key of each run written; a run that may have context
- * rows is left alone, for persistSql.
- */
-export function plainPersistManySql(q: string): string {
-  return once(
-    `plain persist many ${q}`,
-    () => `with written as (
-      insert into ${runsOf(q)} as e (key, id, workflow_name, resource_id, state, created_at, updated_at)
-      select i.key, i.new_id, i.name, i.resource_id, i.state::jsonb, coalesce(i.created_at, now()),
-        coalesce(i.updated_at, now())
-      from unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::timestamptz[],
-        $7::timestamptz[]) as i(key, new_id, name, state, resource_id, created_at, updated_at)
-      order by i.key
-      on conflict (key) do update set ${RUN_UPDATE} where not ${mayHaveRows("e.state")}
-      returning e.key, e.workflow_name, e.version),
-    counted as (${countMadeSql(q)})
-    select key from written`,
   );
 }
 
@@ -255,7 +232,8 @@ export function partVersionsSql(q: string): string {
 export function stepResultSql(q: string, offloading = false): string {
   const parts = partsOf(q);
   return once(
-    `step ${q} ${offloading}`,
+    offloading ? "step offloading" : "step",
+    q,
     () => `with written as (
       update ${runsOf(q)} e
          set state = jsonb_set(
@@ -347,7 +325,7 @@ export function withParts(q: string, runs: string, order: string): string {
 
 /** The run of a key ($1), with its context rows. */
 export function loadSql(q: string): string {
-  return once(`load ${q}`, () =>
+  return once("load", q, () =>
     withParts(q, `select ${RUN_COLUMNS} from ${runsOf(q)} e where e.key = $1`, "key"),
   );
 }
@@ -360,7 +338,8 @@ export function loadSql(q: string): string {
  */
 export function loadStateSql(q: string, parts: boolean): string {
   return once(
-    `load state ${q} ${parts}`,
+    parts ? "load state with parts" : "load state",
+    q,
     () =>
       `select ${
         parts
@@ -378,7 +357,8 @@ export function loadStateSql(q: string, parts: boolean): string {
  */
 export function loadManySql(q: string): string {
   return once(
-    `load many ${q}`,
+    "load many",
+    q,
     () => `select r.key, e.state from unnest($1::text[]) as r(key)
       cross join lateral (select e.state from ${runsOf(q)} e where e.key = r.key limit 1) e`,
   );

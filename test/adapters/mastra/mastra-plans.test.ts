@@ -158,7 +158,8 @@ describeMastra("flowstore/mastra prepared statements", () => {
         // Both statements for many runs were planned: of small entries only, and with rows.
         expect(
           [...prepared].some(
-            (sql) => sql.includes("unnest($1::text[], $2::uuid[]") && !sql.includes("with ordinality"),
+            (sql) =>
+              sql.includes("unnest($1::text[]), unnest($2::uuid[])") && !sql.includes("with ordinality"),
           ),
         ).toBe(true);
         expect([...prepared].some((sql) => sql.includes("with ordinality"))).toBe(true);

@@ -549,7 +549,7 @@ describeMastra("flowstore/mastra workflows", () => {
       ]);
       // Statements for many runs: of small entries only, or with rows.
       expect(
-        statements.filter((sql) => sql.includes("unnest($1::text[], $2::uuid[]")).length,
+        statements.filter((sql) => sql.includes("unnest($1::text[]), unnest($2::uuid[])")).length,
       ).toBeGreaterThan(0);
       for (const [i, run] of runs.entries()) {
         const got = await w.getWorkflowRunById({ workflowName: "together", runId: run.runId });
