@@ -18,7 +18,14 @@ import { Batches, type Call, callIn } from "../../core/batches.js";
 import { uuidv7 } from "../../core/ids.js";
 import type { StoreScope } from "../../index.js";
 import { jsonArray, persistBatchSql, plainPersistManySql, plainUpdateManySql } from "./persist-many-sql.js";
-import { makeRunSql, type PlainPersist, persistParams, persistSql, plainUpdateSql } from "./workflow-sql.js";
+import {
+  makeRunSql,
+  type PlainPersist,
+  PREPARED,
+  persistParams,
+  persistSql,
+  plainUpdateSql,
+} from "./workflow-sql.js";
 
 /** Statements in flight at once: persists that arrive meanwhile wait for the next. */
 const IN_FLIGHT = 2;
@@ -271,9 +278,6 @@ export class PersistBatches {
 
 /** Whether a statement wrote (a row count of one or more). */
 const wroteRow = (result: { rowCount: number }): boolean => result.rowCount > 0;
-
-/** Statements of fixed text: prepared once per connection. */
-const PREPARED = { prepare: true } as const;
 
 /**
  * A run's values as makeRunSql takes them, $1 to $7: key, new id, workflow, state, resourceId,

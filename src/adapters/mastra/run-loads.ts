@@ -9,9 +9,8 @@
 
 import { Batches, type Call, callIn } from "../../core/batches.js";
 import type { StoreScope } from "../../index.js";
-import { PREPARED } from "./run-writes.js";
 import type { RunRow } from "./runs.js";
-import { loadManySql, loadStateSql } from "./workflow-sql.js";
+import { loadManySql, loadStateSql, PREPARED } from "./workflow-sql.js";
 
 /** Statements in flight at once: loads that arrive meanwhile wait for the next. */
 const IN_FLIGHT = 2;

@@ -18,15 +18,13 @@ import { type PartVersion, SentParts } from "./sent-parts.js";
 import type { MastraTables } from "./tables.js";
 import {
   lockRunSql,
+  PREPARED,
   partVersionsSql,
   persistParams,
   persistSql,
   stepResultSql,
   storedEntrySql,
 } from "./workflow-sql.js";
-
-/** Statements of fixed text, run often: planned once per connection. */
-export const PREPARED = { prepare: true } as const;
 
 /** How many times a write retries when a run it found gone was made again meanwhile, or the reverse. */
 export const WRITE_ATTEMPTS = 5;
@@ -53,6 +51,14 @@ function runValues(key: string, run: RunOf, split: SplitSnapshot) {
     updatedAt: run.updatedAt ?? null,
     partIds: split.partIds,
   };
+}
+
+/**
+ * Whether a write is the plain persist (persist-batch.ts): every entry small, none for the blob store,
+ * the run written whether or not it exists.
+ */
+function isPlain(split: SplitSnapshot, limits: { offloadAbove?: number }, onlyNew: boolean): boolean {
+  return split.partIds.length === 0 && limits.offloadAbove === undefined && !onlyNew;
 }
 
 /** A write that found the run made or deleted by another at each of its WRITE_ATTEMPTS. */
@@ -83,7 +89,7 @@ export class RunWrites {
   /** Writes a run's split snapshot (see persistSql); `onlyNew` leaves a run that exists alone. */
   write(run: RunOf, split: SplitSnapshot, onlyNew = false): Promise<void> {
     const ready = this.tables.ready;
-    if (ready && split.partIds.length === 0 && ready.limits.offloadAbove === undefined && !onlyNew) {
+    if (ready && isPlain(split, ready.limits, onlyNew)) {
       // The plain persist (below) of a run of small entries, made at each step of every run: nothing
       // else to look at first, its first attempt's promise taken as it is (then(), not await).
       const key = runKey(run.workflowName, run.runId);
@@ -106,7 +112,7 @@ export class RunWrites {
   ): Promise<void> {
     const { db, q, limits } = this.tables.ready ?? (await this.tables.sql());
     const key = runKey(run.workflowName, run.runId);
-    if (split.partIds.length === 0 && limits.offloadAbove === undefined && !onlyNew) {
+    if (isPlain(split, limits, onlyNew)) {
       for (let attempt = attempts; attempt < WRITE_ATTEMPTS; attempt++) {
         if (await this.plain(db, q, key, run, split)) return;
       }

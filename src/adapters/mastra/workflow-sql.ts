@@ -30,6 +30,9 @@ export function once(name: string, q: string, make: () => string): string {
   return text;
 }
 
+/** Statements of fixed text, run often: planned once per connection. */
+export const PREPARED = { prepare: true } as const;
+
 /** Mastra's runs and their context rows, in the store's schema `q`. */
 export const runsOf = (q: string) => `${q}.mastra_runs`;
 export const partsOf = (q: string) => `${q}.mastra_run_parts`;

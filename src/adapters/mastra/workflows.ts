@@ -26,7 +26,7 @@ import { readEntries } from "./offloaded.js";
 import { deleteRuns, pruneDomain, WORKFLOW_RETENTION } from "./retention.js";
 import { countedSql, countSql, listSql, listWhere } from "./run-lists.js";
 import { RunLoads } from "./run-loads.js";
-import { PREPARED, RunWrites, WRITE_ATTEMPTS } from "./run-writes.js";
+import { RunWrites, WRITE_ATTEMPTS } from "./run-writes.js";
 import {
   CONTEXT_PART,
   checkName,
@@ -44,7 +44,7 @@ import {
 } from "./runs.js";
 import { SharedClaims } from "./shared-claims.js";
 import { MastraTables } from "./tables.js";
-import { loadSql, loadStateSql, newestInRangeSql, partsSql, stateSql } from "./workflow-sql.js";
+import { loadSql, loadStateSql, newestInRangeSql, PREPARED, partsSql, stateSql } from "./workflow-sql.js";
 
 /** A run's state after updateWorkflowState (stateSql's row). */
 interface StateRow {
