@@ -280,6 +280,8 @@ export function checkText(value: unknown, field: string, maxBytes = 255): string
   }
   const bad = badCharacter(value);
   if (bad) throw new ValidationError(`${field} contains ${bad}`, { field });
+  // A UTF-16 unit is at most 3 bytes of UTF-8: a text this short cannot be over, and is not measured.
+  if (value.length * 3 <= maxBytes) return value;
   const bytes = Buffer.byteLength(value, "utf8");
   if (bytes > maxBytes) {
     throw new ValidationError(`${field} is ${bytes} bytes (UTF-8), over the limit of ${maxBytes}`, { field });

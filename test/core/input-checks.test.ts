@@ -50,9 +50,13 @@ forEachDriver((driver) => {
       await refused(store.tasks.upsert({ ...task, agentId: cjk }), "agentId");
       await refused(store.tasks.upsert({ ...task, toolId: cjk }), "toolId");
       await refused(store.blobs.put(cjk, Buffer.from("x")), "key");
-      // 1,024 bytes still fit, whatever the characters.
+      // 1,024 bytes still fit, whatever the characters: 341 of three bytes, or 512 of two (measured,
+      // where a text of 341 characters or fewer cannot be over and is not).
       const key = cjkText(341);
       expect((await store.correlations.add(key, run.id)).key).toBe(key);
+      const twoByteKey = "é".repeat(512);
+      expect((await store.correlations.add(twoByteKey, run.id)).key).toBe(twoByteKey);
+      await refused(store.correlations.add(`${twoByteKey}é`, run.id), "key");
     });
 
     it("returns every row of a batch given upper-case ids", async () => {

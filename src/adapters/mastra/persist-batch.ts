@@ -78,11 +78,16 @@ class PartlyWritten extends Error {
 export class PersistBatches {
   private readonly batches: Batches<Call<PlainPersist, boolean>>;
   private readonly known = new KnownRuns();
+  /** The statements of a persist alone, made once here: one is sent at every step of every run. */
+  private readonly makeSql: string;
+  private readonly updateSql: string;
 
   constructor(
     private readonly db: Pick<StoreScope, "query">,
     private readonly q: string,
   ) {
+    this.makeSql = makeRunSql(q);
+    this.updateSql = plainUpdateSql(q);
     this.batches = new Batches({
       send: (batch) => this.send(batch),
       maxInFlight: IN_FLIGHT,
@@ -149,12 +154,13 @@ export class PersistBatches {
     if (p.parts.length > 0) return this.writeOneWithRows(p);
     // A run this process wrote is most likely there still, any other most likely new: the likelier
     // statement goes first, the other only where it wrote nothing. Whether each wrote is its row
-    // count: no row sent back, which a caller alone would wait on. Written with then(), not await:
-    // each persist alone comes this way, and an async function's promise costs it turns of the queue.
+    // count: no row sent back, which a caller alone would wait on. Written with one then(), not await:
+    // each persist alone comes this way, and each promise between costs it a turn of the queue.
     const known = this.known.has(p.key);
-    return (known ? this.update(p) : this.make(p)).then((wrote) =>
-      wrote ? this.remember(p.key) : this.writeOneElse(p, known),
-    );
+    const first = known
+      ? this.db.query(this.updateSql, updateParams(p), PREPARED)
+      : this.db.query(this.makeSql, runParams(p), PREPARED);
+    return first.then((result) => (wroteRow(result) ? this.remember(p.key) : this.writeOneElse(p, known)));
   }
 
   /** writeOne's persist where its likelier statement wrote nothing: the other, then persistSql. */
@@ -170,12 +176,12 @@ export class PersistBatches {
 
   /** Makes the run, counted (makeRunSql); false where it exists. */
   private make(p: PlainPersist): Promise<boolean> {
-    return this.db.query(makeRunSql(this.q), runParams(p), PREPARED).then(wroteRow);
+    return this.db.query(this.makeSql, runParams(p), PREPARED).then(wroteRow);
   }
 
   /** Writes the run's row in place (plainUpdateSql); false where it is not there or may have rows. */
   private update(p: PlainPersist): Promise<boolean> {
-    return this.db.query(plainUpdateSql(this.q), updateParams(p), PREPARED).then(wroteRow);
+    return this.db.query(this.updateSql, updateParams(p), PREPARED).then(wroteRow);
   }
 
   /** Notes a run this process wrote, whose next persist updates its row first. */
