@@ -482,11 +482,16 @@ export async function run(context: BenchContext): Promise<void> {
     [...floors].map(([op, list]) => {
       const least = median(list.map((f) => f.perSecond));
       const sides = medians.get(op);
+      // Each round's own share too: a round's figures move with the machine's and the server's state
+      // (a checkpoint, autovacuum), and the median of three can sit on either side of a round's.
+      const ours = results.get(op)?.get(flowstore.name) ?? [];
+      const byRound = list.map((f, r) => ((ours[r]?.perSecond ?? Number.NaN) / f.perSecond).toFixed(2));
       return {
         operation: op,
         "raw pg ops/s": least,
         "@mastra/pg / raw pg": (sides?.theirs ?? Number.NaN) / least,
         "flowstore / raw pg": (sides?.ours ?? Number.NaN) / least,
+        "flowstore / raw pg, each round": byRound.join("  "),
       };
     }),
   );
