@@ -482,8 +482,8 @@ export async function run(context: BenchContext): Promise<void> {
     [...floors].map(([op, list]) => {
       const least = median(list.map((f) => f.perSecond));
       const sides = medians.get(op);
-      // Each round's own share too: a round's figures move with the machine's and the server's state
-      // (a checkpoint, autovacuum), and the median of three can sit on either side of a round's.
+      // Each round's own share too: on a small shared machine a round's share moves by as much as a
+      // fifth between the rounds of one run, and the median of three can sit on either side of 0.8.
       const ours = results.get(op)?.get(flowstore.name) ?? [];
       const byRound = list.map((f, r) => ((ours[r]?.perSecond ?? Number.NaN) / f.perSecond).toFixed(2));
       return {
