@@ -157,15 +157,14 @@ export class PersistBatches {
     // count: no row sent back, which a caller alone would wait on. Written with one then(), not await:
     // each persist alone comes this way, and each promise between costs it a turn of the queue.
     const known = this.known.has(p.key);
-    const first = known
-      ? this.db.query(this.updateSql, updateParams(p), PREPARED)
-      : this.db.query(this.makeSql, runParams(p), PREPARED);
-    return first.then((result) => (wroteRow(result) ? this.remember(p.key) : this.writeOneElse(p, known)));
+    return (known ? this.update(p) : this.make(p)).then((result) =>
+      wroteRow(result) ? this.remember(p.key) : this.writeOneElse(p, known),
+    );
   }
 
   /** writeOne's persist where its likelier statement wrote nothing: the other, then persistSql. */
   private async writeOneElse(p: PlainPersist, known: boolean): Promise<boolean> {
-    if (known ? await this.make(p) : await this.update(p)) return this.remember(p.key);
+    if (wroteRow(await (known ? this.make(p) : this.update(p)))) return this.remember(p.key);
     this.known.delete(p.key);
     return this.writeOneWithRows(p);
   }
@@ -174,14 +173,14 @@ export class PersistBatches {
     return (await this.writeWithRows([p]))[0] === true;
   }
 
-  /** Makes the run, counted (makeRunSql); false where it exists. */
-  private make(p: PlainPersist): Promise<boolean> {
-    return this.db.query(this.makeSql, runParams(p), PREPARED).then(wroteRow);
+  /** Makes the run, counted (makeRunSql); it wrote no row where the run exists. */
+  private make(p: PlainPersist): Promise<{ rowCount: number }> {
+    return this.db.query(this.makeSql, runParams(p), PREPARED);
   }
 
-  /** Writes the run's row in place (plainUpdateSql); false where it is not there or may have rows. */
-  private update(p: PlainPersist): Promise<boolean> {
-    return this.db.query(this.updateSql, updateParams(p), PREPARED).then(wroteRow);
+  /** Writes the run's row in place (plainUpdateSql); no row where it is not there or may have rows. */
+  private update(p: PlainPersist): Promise<{ rowCount: number }> {
+    return this.db.query(this.updateSql, updateParams(p), PREPARED);
   }
 
   /** Notes a run this process wrote, whose next persist updates its row first. */

@@ -78,6 +78,10 @@ export function plainPersistManySql(q: string): string {
  * write of runs takes them.
  */
 export function persistBatchSql(q: string): string {
+  return once("persist many", q, () => makePersistBatchSql(q));
+}
+
+function makePersistBatchSql(q: string): string {
   const parts = partsOf(q);
   return `with input as materialized (
       select * from ${runsInput} with ordinality

@@ -44,9 +44,20 @@ export const partsOf = (q: string) => `${q}.mastra_run_parts`;
  * order, so two statements never wait on each other's rows in turn.
  */
 export function countMadeSql(q: string): string {
+  return addToCounts(
+    q,
+    `select w.workflow_name, ${COUNT_SLOT}, count(*) from written w where w.version = 1
+       group by w.workflow_name order by w.workflow_name`,
+  );
+}
+
+/** The row of a workflow's count a session adds to (the delete trigger of 0046 takes away from it). */
+const COUNT_SLOT = "pg_backend_pid() % 64";
+
+/** Adds each row of `counts` (a select of workflow name, slot and runs made) to its count's row. */
+function addToCounts(q: string, counts: string): string {
   return `insert into ${q}.mastra_run_counts as c (workflow_name, slot, runs)
-      select w.workflow_name, pg_backend_pid() % 64, count(*) from written w where w.version = 1
-       group by w.workflow_name order by w.workflow_name
+      ${counts}
       on conflict (workflow_name, slot) do update set runs = c.runs + excluded.runs`;
 }
 
@@ -172,9 +183,7 @@ export function makeRunSql(q: string): string {
         coalesce($7::timestamptz, now()))
       on conflict (key) do nothing
       returning e.workflow_name)
-    insert into ${q}.mastra_run_counts as c (workflow_name, slot, runs)
-      select m.workflow_name, pg_backend_pid() % 64, 1 from made m
-      on conflict (workflow_name, slot) do update set runs = c.runs + 1`,
+    ${addToCounts(q, `select m.workflow_name, ${COUNT_SLOT}, 1 from made m`)}`,
   );
 }
 
