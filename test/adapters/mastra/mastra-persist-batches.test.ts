@@ -35,6 +35,25 @@ async function stored(store: Store, runIds: string[]) {
   return new Map(rows.map((row) => [row.key, { version: row.version, rows: row.rows }]));
 }
 
+/**
+ * The statements sent that wrote a run (its id among their values), by kind, in the order sent: the
+ * update of its row (alone or of many), its making alone, a statement that writes context rows, or the
+ * statement that makes or updates many.
+ */
+function writesOf(sent: { sql: string; values: string }[], runId: string): string[] {
+  return sent
+    .filter(({ sql, values }) => values.includes(runId) && !sql.startsWith("select"))
+    .map(({ sql }) =>
+      sql.startsWith("update")
+        ? "update"
+        : sql.includes("on conflict (key) do nothing")
+          ? "make"
+          : sql.includes("mastra_run_parts")
+            ? "with rows"
+            : "persist many",
+    );
+}
+
 describeMastra("flowstore/mastra: persists of runs made at once", () => {
   forEachDriver((d) => {
     it("writes the persists of runs made at once by few statements, each as it would have been alone", async () => {
@@ -143,18 +162,7 @@ describeMastra("flowstore/mastra: persists of runs made at once", () => {
       // The statements each persist sent: the likelier first (the update of a run this instance wrote,
       // the making of any other), the other only where that wrote nothing, then the statement that
       // deletes context rows.
-      const runWrites = (runId: string) =>
-        sent
-          .filter(({ sql, values }) => values.includes(runId) && !sql.startsWith("select"))
-          .map(({ sql }) =>
-            sql.startsWith("update")
-              ? "update"
-              : sql.includes("on conflict (key) do nothing")
-                ? "make"
-                : sql.includes("mastra_run_parts")
-                  ? "with rows"
-                  : sql,
-          );
+      const runWrites = (runId: string) => writesOf(sent, runId);
       expect(runWrites(plain)).toEqual(["update"]);
       expect(runWrites(deleted)).toEqual(["update", "make"]);
       expect(runWrites(withRows)).toEqual(["update", "make", "with rows"]);
@@ -192,6 +200,66 @@ describeMastra("flowstore/mastra: persists of runs made at once", () => {
       // withRows last went by the statement that deletes rows: this instance no longer counts on its row.
       for (const runId of [deleted, theirs, fresh]) expect(updates[0]?.values).toContain(runId);
       expect(updates[0]?.values).not.toContain(withRows);
+      await store.close();
+    });
+
+    it("takes no run made again elsewhere with rows, at the version this instance left it at, for the one it wrote, and updates one written plainly elsewhere", async () => {
+      const { sent, logger } = statementsSent();
+      const store = await d.open({ logStatements: { values: true }, logger });
+      const open = async () =>
+        (await new FlowstoreMastraStorage({ id: "v", store }).getStore("workflows")) as WorkflowsStorage;
+      const [ws, elsewhere] = [await open(), await open()];
+      const persist = (on: WorkflowsStorage, runId: string, n: number, extra = {}) =>
+        on.persistWorkflowSnapshot({ workflowName: "w", runId, snapshot: step(runId, n, extra) });
+      // Runs this instance makes and writes twice (it left each at version 2), then each made again
+      // elsewhere, with an entry in a row, and written there to version 2 as well; and runs written
+      // plainly elsewhere after this instance (at a version this instance did not leave them at).
+      const [first, ...others] = Array.from({ length: 5 }, () => randomUUID()) as [string, ...string[]];
+      const [again, againTogether, shared, sharedTogether] = others as [string, string, string, string];
+      for (const runId of [first, ...others]) {
+        await persist(ws, runId, 1);
+        await persist(ws, runId, 2);
+      }
+      for (const runId of [again, againTogether]) {
+        await elsewhere.deleteWorkflowRunById({ workflowName: "w", runId });
+        await persist(elsewhere, runId, 1, { big: { output: BIG } });
+        await persist(elsewhere, runId, 2, { big: { output: BIG } });
+      }
+      for (const runId of [shared, sharedTogether]) await persist(elsewhere, runId, 3);
+      const before = await stored(store, others);
+      for (const runId of [again, againTogether]) {
+        expect(before.get(runKey("w", runId))).toEqual({ version: 2, rows: 1 });
+      }
+      sent.length = 0;
+
+      // Alone, then the others at once (the first of them alone, the rest by the statements for many).
+      await persist(ws, again, 3);
+      await persist(ws, shared, 4);
+      await Promise.all([first, againTogether, sharedTogether].map((runId) => persist(ws, runId, 4)));
+
+      for (const runId of [again, againTogether]) {
+        const n = runId === again ? 3 : 4;
+        expect(await elsewhere.loadWorkflowSnapshot({ workflowName: "w", runId })).toEqual(step(runId, n));
+      }
+      for (const runId of [shared, sharedTogether, first]) {
+        expect(await elsewhere.loadWorkflowSnapshot({ workflowName: "w", runId })).toEqual(step(runId, 4));
+      }
+      const after = await stored(store, [first, ...others]);
+      // The run made again: its row no longer kept by the state, deleted by the statement that deletes
+      // rows, which the update left it to.
+      for (const runId of [again, againTogether]) {
+        expect(after.get(runKey("w", runId))).toEqual({ version: 3, rows: 0 });
+      }
+      for (const runId of [shared, sharedTogether]) {
+        expect(after.get(runKey("w", runId))).toEqual({ version: 4, rows: 0 });
+      }
+      expect(after.get(runKey("w", first))).toEqual({ version: 3, rows: 0 });
+      const writes = (runId: string) => writesOf(sent, runId);
+      expect(writes(again)).toEqual(["update", "make", "with rows"]);
+      // A run written plainly elsewhere has no rows still: its update writes it, by its state.
+      expect(writes(shared)).toEqual(["update"]);
+      expect(writes(againTogether)).toEqual(["update", "persist many", "with rows"]);
+      expect(writes(sharedTogether)).toEqual(["update"]);
       await store.close();
     });
 
