@@ -5,7 +5,6 @@ import { inspect } from "node:util";
 import pg from "pg";
 import { ConnectionError, StoreClosedError, toStoreError } from "../core/errors.js";
 import type { Logger } from "../core/logger.js";
-import { withBinaryByteArrays } from "./binary-arrays.js";
 import {
   beginStatement,
   type ConnectionCounts,
@@ -29,16 +28,17 @@ import {
 import { type ChosenServer, type Failover, ServerSearch } from "./failover.js";
 import { Listener } from "./listener.js";
 import { handOverIdleAtOnce } from "./pg-pool.js";
+import { type ResultTypes, sendStatement, withBinaryByteArrays } from "./pg-send.js";
 
 /**
  * Result parsing that does not depend on the pg module's global type parsers (which a user's own code
  * may have changed): bigint (int8) counts and versions come back as numbers, as they do from PGlite.
  */
 const INT8_OID = 20;
-const resultTypes = {
+const int8 = (value: string) => Number(value);
+const resultTypes: ResultTypes = {
   getTypeParser(oid: number, format?: "text" | "binary") {
-    if (oid === INT8_OID) return (value: string) => Number(value);
-    return pg.types.getTypeParser(oid, format);
+    return oid === INT8_OID ? int8 : pg.types.getTypeParser(oid, format);
   },
 };
 
@@ -95,9 +95,7 @@ function run<R>(
   const name =
     queryOptions?.prepare && options.preparedStatements !== false ? statementName(text) : undefined;
   const send = () =>
-    runner.query({ text, name, values: withBinaryByteArrays(values), types: resultTypes }) as Promise<
-      pg.QueryResult | pg.QueryResult[]
-    >;
+    sendStatement(runner, text, name, withBinaryByteArrays(values), resultTypes, options.ownsPool);
   let result: Promise<pg.QueryResult | pg.QueryResult[]>;
   try {
     // Not logging, the driver's promise itself, with no logging's promise around it.
