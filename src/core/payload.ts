@@ -106,10 +106,41 @@ export function toJson(
 ): string {
   if (value === undefined)
     throw new ValidationError(`${field} is undefined; use null for "no value"`, { field });
-  // The common case costs a walk that keeps no path, and one search of the text for what jsonb refuses
-  // in strings and keys (JSON.stringify writes both as escapes); anything found is walked again by
-  // explain(), which names where it is.
-  if (plainJson(value, 0)) {
+  return serialized(value, field, limits, options, plainJson(value, 0, UNBOUNDED) > 0);
+}
+
+/**
+ * toJson's text of `value`, or undefined where its strings and keys alone, each with its quotes, are
+ * `maxLength` characters or more: found by the walk that checks the value, which stops there, before
+ * any JSON is made. For a caller that wants a value's JSON whole only while it is short.
+ */
+export function toShortJson(
+  value: unknown,
+  field: string,
+  limits: PayloadLimits,
+  maxLength: number,
+): string | undefined {
+  if (value === undefined)
+    throw new ValidationError(`${field} is undefined; use null for "no value"`, { field });
+  const left = plainJson(value, 0, maxLength);
+  if (left !== NOT_PLAIN && left <= 0) return undefined;
+  return serialized(value, field, limits, {}, left !== NOT_PLAIN);
+}
+
+/**
+ * toJson's text of a value plainJson walked (`plain`: it found nothing JSON.stringify would drop or
+ * change). The common case costs one search of the text for what jsonb refuses in strings and keys
+ * (JSON.stringify writes both as escapes); anything found, or a value not plain, is walked again by
+ * explain(), which names where it is.
+ */
+function serialized(
+  value: unknown,
+  field: string,
+  limits: PayloadLimits,
+  options: JsonOptions,
+  plain: boolean,
+): string {
+  if (plain) {
     const text = JSON.stringify(value);
     const refused = options.loneSurrogates === "escape" ? NUL_ESCAPE : REFUSED_ESCAPE;
     if (!hasEscape(text) || !refused.test(text)) return checkJsonSize(text, field, limits);
@@ -121,39 +152,55 @@ export function toJson(
 /** An escape JSON.stringify writes for a NUL (see REFUSED_ESCAPE). */
 const NUL_ESCAPE = /(?<!\\)(?:\\\\)*\\u0000/;
 
+/** plainJson's answer for a value JSON.stringify would drop or change. */
+const NOT_PLAIN = Number.NEGATIVE_INFINITY;
+/**
+ * plainJson's length for a walk that counts none: more than any JavaScript string holds, and a small
+ * integer to V8, so that counting down from it stays integer arithmetic.
+ */
+const UNBOUNDED = 2 ** 30 - 1;
+
 /**
  * Whether JSON.stringify keeps `v` as it is, strings aside: no value it drops or changes, not too deep.
+ * Returns NOT_PLAIN where it would, else `left` less the length of `v`'s strings and keys with their
+ * quotes; it stops once that is 0 or less (toShortJson's value too long), having looked no further.
  * An object with a toJSON of its own other than a Date's is left to explain(). A cycle keeps no set of
  * the objects above: it goes MAX_JSON_DEPTH deep and fails there, and explain() names it. Run on every
  * value written, so it is quick where values are plain: a plain object (of Object.prototype) can be no
  * Date, Map or Set, and its keys are walked without making an array of them (for...in; an inherited
- * key it also walks can only make it say false, and explain(), which walks own keys alone, decides).
+ * key it also walks can only make it say NOT_PLAIN, and explain(), which walks own keys alone, decides).
  */
-function plainJson(v: unknown, depth: number): boolean {
+function plainJson(v: unknown, depth: number, left: number): number {
   switch (typeof v) {
     case "string":
+      return left - v.length - 2;
     case "boolean":
     case "undefined":
-      return true;
+      return left;
     case "number":
-      return Number.isFinite(v);
+      return Number.isFinite(v) ? left : NOT_PLAIN;
     case "object": {
-      if (v === null) return true;
+      if (v === null) return left;
       const plainObject = Object.getPrototypeOf(v) === Object.prototype;
-      if (!plainObject && v instanceof Date) return true;
-      if (depth >= MAX_JSON_DEPTH || (!plainObject && (v instanceof Map || v instanceof Set))) return false;
-      if (typeof (v as { toJSON?: unknown }).toJSON === "function") return false;
+      if (!plainObject && v instanceof Date) return left;
+      if (depth >= MAX_JSON_DEPTH || (!plainObject && (v instanceof Map || v instanceof Set))) {
+        return NOT_PLAIN;
+      }
+      if (typeof (v as { toJSON?: unknown }).toJSON === "function") return NOT_PLAIN;
       if (Array.isArray(v)) {
-        for (let i = 0; i < v.length; i++) if (!plainJson(v[i], depth + 1)) return false;
-        return true;
+        for (let i = 0; i < v.length && left > 0; i++) left = plainJson(v[i], depth + 1, left);
+        return left;
       }
       const object = v as Record<string, unknown>;
-      for (const key in object) if (!plainJson(object[key], depth + 1)) return false;
-      return true;
+      for (const key in object) {
+        left = plainJson(object[key], depth + 1, left - key.length - 3);
+        if (left <= 0) return left;
+      }
+      return left;
     }
     default:
       // bigint, function, symbol
-      return false;
+      return NOT_PLAIN;
   }
 }
 
