@@ -10,8 +10,8 @@
  *   (mastra #11150 reports minutes at a million);
  * - suspend and resume twenty times: a run whose snapshot gains a step's output of 64 kB at each
  *   resume (a document, a model's long answer), each resume a load of the snapshot and a persist of it
- *   with one more entry: the time of the first five against the last five (mastra #17284 reports
- *   seconds per resume past twenty).
+ *   with one more entry: the time of the first five against the last five, whole and its load and
+ *   persist apart (mastra #17284 reports seconds per resume past twenty).
  * Seeding: the first 10,000 messages through each store's own saveMessages; the copies by SQL on each
  * store's own tables (the same rows under new ids, threads and resources), then ANALYZE, as
  * autovacuum would have run by then.
@@ -131,8 +131,14 @@ async function timeReads(memory: MemoryStorage, ids: string[][], calls: number) 
   return { recall: recall.p50, last: last.p50 };
 }
 
-/** Twenty resumes of a run whose snapshot grows by 64 kB each: ms of each (a load and a persist). */
-async function suspendResume(workflows: WorkflowsStorage): Promise<number[]> {
+/**
+ * Twenty resumes of a run whose snapshot grows by 64 kB each: ms of each (a load and a persist), and
+ * of its load and its persist apart (the load returns the whole snapshot, which grows; the persist
+ * writes one entry more).
+ */
+async function suspendResume(
+  workflows: WorkflowsStorage,
+): Promise<{ resumes: number[]; loads: number[]; persists: number[] }> {
   const runId = randomUUID();
   const snapshot = {
     runId,
@@ -148,10 +154,11 @@ async function suspendResume(workflows: WorkflowsStorage): Promise<number[]> {
     timestamp: Date.now(),
   } as unknown as WorkflowRunState;
   await workflows.persistWorkflowSnapshot({ workflowName: "resumed", runId, snapshot });
-  const times: number[] = [];
+  const times = { resumes: [] as number[], loads: [] as number[], persists: [] as number[] };
   for (let n = 1; n <= RESUMES; n++) {
     const started = performance.now();
     const loaded = await workflows.loadWorkflowSnapshot({ workflowName: "resumed", runId });
+    const read = performance.now();
     if (!loaded || Object.keys(loaded.context).length !== n) throw new Error("resume read a wrong snapshot");
     loaded.context[`step-${n}`] = {
       status: "success",
@@ -159,8 +166,12 @@ async function suspendResume(workflows: WorkflowsStorage): Promise<number[]> {
       startedAt: n,
       endedAt: n,
     } as never;
+    const writing = performance.now();
     await workflows.persistWorkflowSnapshot({ workflowName: "resumed", runId, snapshot: loaded });
-    times.push(performance.now() - started);
+    const ended = performance.now();
+    times.resumes.push(ended - started);
+    times.loads.push(read - started);
+    times.persists.push(ended - writing);
   }
   return times;
 }
@@ -192,9 +203,13 @@ export async function run(context: BenchContext): Promise<void> {
         note("recall fetch at 1,000,000 messages (ms)", side.name, big.recall);
         note("last 40 of a thread at 10,000 (ms)", side.name, small.last);
         note("last 40 of a thread at 1,000,000 (ms)", side.name, big.last);
-        const resumes = await suspendResume(workflows);
+        const { resumes, loads, persists } = await suspendResume(workflows);
         note("resumes 1-5, each (ms)", side.name, median(resumes.slice(0, 5)));
         note("resumes 16-20, each (ms)", side.name, median(resumes.slice(-5)));
+        note("  their load, 1-5 (ms)", side.name, median(loads.slice(0, 5)));
+        note("  their load, 16-20 (ms)", side.name, median(loads.slice(-5)));
+        note("  their persist, 1-5 (ms)", side.name, median(persists.slice(0, 5)));
+        note("  their persist, 16-20 (ms)", side.name, median(persists.slice(-5)));
       } finally {
         await close();
         await context.dropDatabase(url);
