@@ -104,8 +104,6 @@ export function toJson(
   limits: PayloadLimits = DEFAULT_LIMITS,
   options: JsonOptions = {},
 ): string {
-  if (value === undefined)
-    throw new ValidationError(`${field} is undefined; use null for "no value"`, { field });
   return serialized(value, field, limits, options, plainJson(value, 0, UNBOUNDED) > 0);
 }
 
@@ -120,8 +118,6 @@ export function toShortJson(
   limits: PayloadLimits,
   maxLength: number,
 ): string | undefined {
-  if (value === undefined)
-    throw new ValidationError(`${field} is undefined; use null for "no value"`, { field });
   const left = plainJson(value, 0, maxLength);
   if (left !== NOT_PLAIN && left <= 0) return undefined;
   return serialized(value, field, limits, {}, left !== NOT_PLAIN);
@@ -129,9 +125,9 @@ export function toShortJson(
 
 /**
  * toJson's text of a value plainJson walked (`plain`: it found nothing JSON.stringify would drop or
- * change). The common case costs one search of the text for what jsonb refuses in strings and keys
- * (JSON.stringify writes both as escapes); anything found, or a value not plain, is walked again by
- * explain(), which names where it is.
+ * change; undefined, which that walk passes, is refused here). The common case costs one search of the
+ * text for what jsonb refuses in strings and keys (JSON.stringify writes both as escapes); anything
+ * found, or a value not plain, is walked again by explain(), which names where it is.
  */
 function serialized(
   value: unknown,
@@ -140,6 +136,8 @@ function serialized(
   options: JsonOptions,
   plain: boolean,
 ): string {
+  if (value === undefined)
+    throw new ValidationError(`${field} is undefined; use null for "no value"`, { field });
   if (plain) {
     const text = JSON.stringify(value);
     const refused = options.loneSurrogates === "escape" ? NUL_ESCAPE : REFUSED_ESCAPE;
