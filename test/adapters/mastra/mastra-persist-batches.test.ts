@@ -10,7 +10,7 @@ import { FlowstoreMastraStorage } from "../../../src/adapters/mastra/index.js";
 import { runKey } from "../../../src/adapters/mastra/runs.js";
 import type { Store } from "../../../src/index.js";
 import { runSnapshot } from "../../fixtures/mastra-snapshot.js";
-import { forEachDriver } from "../../support/harness.js";
+import { forEachDriver, type TestDriver } from "../../support/harness.js";
 import { describeMastra, statementsSent } from "../../support/mastra.js";
 
 /** A context entry too big to stay in the run's state (runs.ts, INLINE_ENTRY): it goes to a row. */
@@ -54,14 +54,23 @@ function writesOf(sent: { sql: string; values: string }[], runId: string): strin
     );
 }
 
+/**
+ * A store whose statements are logged with their values (`sent`), and two of Mastra's workflow
+ * storages on it: this instance (`ws`) and another, as another process would be (`elsewhere`).
+ */
+async function twoInstances(d: TestDriver, id: string) {
+  const { sent, logger } = statementsSent();
+  const store = await d.open({ logStatements: { values: true }, logger });
+  const open = async () =>
+    (await new FlowstoreMastraStorage({ id, store }).getStore("workflows")) as WorkflowsStorage;
+  const [ws, elsewhere] = [await open(), await open()];
+  return { sent, store, ws, elsewhere };
+}
+
 describeMastra("flowstore/mastra: persists of runs made at once", () => {
   forEachDriver((d) => {
     it("writes the persists of runs made at once by few statements, each as it would have been alone", async () => {
-      const { sent, logger } = statementsSent();
-      const store = await d.open({ logStatements: { values: true }, logger });
-      const open = async () =>
-        (await new FlowstoreMastraStorage({ id: "b", store }).getStore("workflows")) as WorkflowsStorage;
-      const [ws, elsewhere] = [await open(), await open()];
+      const { sent, store, ws, elsewhere } = await twoInstances(d, "b");
       const known = Array.from({ length: 6 }, () => randomUUID());
       const [withRows, deleted] = known.slice(-2) as [string, string];
       for (const runId of known) {
@@ -108,11 +117,7 @@ describeMastra("flowstore/mastra: persists of runs made at once", () => {
     });
 
     it("updates the row of a run this instance wrote, makes any other first, and writes one gone or given rows elsewhere as one never seen", async () => {
-      const { sent, logger } = statementsSent();
-      const store = await d.open({ logStatements: { values: true }, logger });
-      const open = async () =>
-        (await new FlowstoreMastraStorage({ id: "k", store }).getStore("workflows")) as WorkflowsStorage;
-      const [ws, elsewhere] = [await open(), await open()];
+      const { sent, store, ws, elsewhere } = await twoInstances(d, "k");
       const [plain, deleted, withRows, theirs, fresh] = Array.from({ length: 5 }, () => randomUUID()) as [
         string,
         string,
@@ -204,11 +209,7 @@ describeMastra("flowstore/mastra: persists of runs made at once", () => {
     });
 
     it("takes no run made again elsewhere with rows, at the version this instance left it at, for the one it wrote, and updates one written plainly elsewhere", async () => {
-      const { sent, logger } = statementsSent();
-      const store = await d.open({ logStatements: { values: true }, logger });
-      const open = async () =>
-        (await new FlowstoreMastraStorage({ id: "v", store }).getStore("workflows")) as WorkflowsStorage;
-      const [ws, elsewhere] = [await open(), await open()];
+      const { sent, store, ws, elsewhere } = await twoInstances(d, "v");
       const persist = (on: WorkflowsStorage, runId: string, n: number, extra = {}) =>
         on.persistWorkflowSnapshot({ workflowName: "w", runId, snapshot: step(runId, n, extra) });
       // Runs this instance makes and writes twice (it left each at version 2), then each made again
